@@ -1,0 +1,59 @@
+"""Errors of the canonical layer: a bad invoice, with a JSON pointer to each bad field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True)
+class FieldError:
+    pointer: str  # RFC 6901 JSON pointer into the request body, e.g. "/lines/0/quantity"
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "detail": self.detail}
+
+
+class InvalidInvoice(ValueError):
+    """The invoice cannot be accepted; ``errors`` names every field at fault."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{pointer_to_path(e.pointer)} {e.detail}" for e in errors))
+
+    @classmethod
+    def from_pydantic(cls, exc: ValidationError) -> InvalidInvoice:
+        return cls([FieldError(pointer(error["loc"]), _detail(error)) for error in exc.errors()])
+
+
+def pointer(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = (str(part).replace("~", "~0").replace("/", "~1") for part in location)
+    return "/" + "/".join(parts) if location else ""
+
+
+def pointer_to_path(json_pointer: str) -> str:
+    """``/lines/0/quantity`` → ``lines[0].quantity`` (for one-line messages)."""
+    if not json_pointer:
+        return "body"
+    path = ""
+    for part in json_pointer[1:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
+    return path
+
+
+def _detail(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "is not a field of this object"
+    if kind == "missing":
+        return "is required"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"must be one of {expected}"
+    message: str = error["msg"]
+    # pydantic prefixes messages from plain ValueErrors; the field name already says where.
+    return message.removeprefix("Value error, ")

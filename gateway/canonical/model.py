@@ -1,0 +1,296 @@
+"""The canonical invoice: one JSON shape for every provider (see docs/canonical-invoice.md).
+
+Input models (``InvoiceInput``, ``LineInput``) hold what a caller may write. They reject unknown
+fields and ignore the read-only ones, so an invoice read from the API can be sent back as it is.
+Output models (``Invoice``, ``Line``) add what the gateway computes or the provider owns.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from gateway.canonical.decimals import (
+    AS_STRING,
+    ExchangeRate,
+    Money,
+    NonNegativeMoney,
+    PositiveMoney,
+    Quantity,
+    Rate,
+    UnitPrice,
+    check_non_negative,
+    check_percent,
+    check_places,
+    to_decimal,
+)
+from gateway.canonical.money import MINOR_UNITS, RoundingMode
+
+InvoiceStatus = Literal["draft", "open", "paid", "void", "unknown"]
+PaymentStatus = Literal["unpaid", "partially_paid", "paid"]
+TaxMode = Literal["exclusive", "inclusive"]
+TaxScope = Literal["per_line", "per_rate"]
+LineKind = Literal["item", "section"]
+DiscountType = Literal["percent", "amount"]
+
+
+def _identifier(value: Any) -> Any:
+    # Providers use numeric ids; the canonical id is always their text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value) if len(value) == 10 else _bad_date()
+        except ValueError:
+            _bad_date()
+    if isinstance(value, datetime) or not isinstance(value, date):
+        _bad_date()
+    return value
+
+
+def _bad_date() -> Any:
+    raise PydanticCustomError("date_format", "must be a date written as YYYY-MM-DD")
+
+
+Identifier = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=255)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+Text = Annotated[str, Field(max_length=10_000)]
+ShortText = Annotated[str, Field(max_length=1_000)]
+
+
+class CanonicalModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_default=False)
+
+
+class _ReadOnlyIgnored(CanonicalModel):
+    """Drops read-only keys before validation: they are the gateway's or the provider's to set."""
+
+    read_only_keys: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.read_only_keys & data.keys():
+            return {key: value for key, value in data.items() if key not in cls.read_only_keys}
+        return data
+
+
+class Discount(CanonicalModel):
+    """A percent of the amount, or a fixed amount (for a line: for the whole line)."""
+
+    type: DiscountType
+    value: Annotated[Decimal, BeforeValidator(to_decimal), AS_STRING]
+
+    @field_validator("value")
+    @classmethod
+    def _value_fits_type(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        check_places(check_non_negative(value), 4)
+        return check_percent(value) if info.data.get("type") == "percent" else value
+
+
+class Tax(CanonicalModel):
+    id: Identifier | None = None
+    name: ShortText | None = None
+    rate: Rate
+    compound: bool = False
+
+
+class Customer(CanonicalModel):
+    id: Identifier | None = None
+    name: ShortText | None = None
+
+
+class Adjustment(CanonicalModel):
+    """An amount added after tax (negative to round a total down), as bill_crm has it."""
+
+    amount: Money
+    description: ShortText | None = None
+
+
+class Payment(CanonicalModel):
+    id: Identifier | None = None
+    amount: PositiveMoney
+    date: IsoDate
+    method: ShortText | None = None
+    reference: ShortText | None = None
+
+
+class RoundingPolicy(CanonicalModel):
+    mode: RoundingMode = "half_up"
+    tax_scope: TaxScope = "per_line"
+
+
+LINE_COMPUTED = frozenset({"subtotal", "discount_amount", "net_amount", "tax_amount", "total"})
+
+
+class _LineFields(CanonicalModel):
+    id: Identifier | None = None
+    kind: LineKind = "item"
+    item_id: Identifier | None = None
+    name: ShortText | None = None
+    description: Text | None = None
+    quantity: Quantity | None = None
+    unit: ShortText | None = None
+    unit_price: UnitPrice | None = None
+    discount: Discount | None = None
+    taxes: list[Tax] = Field(default_factory=list, max_length=10)
+
+    @model_validator(mode="after")
+    def _amounts_fit_kind(self) -> _LineFields:
+        if self.kind == "item":
+            missing = [name for name in ("quantity", "unit_price") if getattr(self, name) is None]
+            if missing:
+                raise PydanticCustomError(
+                    "line_amounts",
+                    "an item line needs {fields}",
+                    {"fields": " and ".join(missing)},
+                )
+        elif (
+            self.quantity is not None or self.unit_price is not None or self.discount or self.taxes
+        ):
+            raise PydanticCustomError(
+                "section_amounts",
+                "a section line is a heading: it has no quantity, unit_price, discount or taxes",
+            )
+        return self
+
+
+class LineInput(_LineFields, _ReadOnlyIgnored):
+    read_only_keys = LINE_COMPUTED
+
+
+class Line(_LineFields):
+    """A line as read or calculated; section lines have no amounts."""
+
+    subtotal: Money | None = None
+    discount_amount: Money | None = None
+    net_amount: Money | None = None
+    tax_amount: Money | None = None
+    total: Money | None = None
+
+
+class TaxBreakdownRow(CanonicalModel):
+    rate: Rate
+    name: ShortText | None = None
+    taxable: Money
+    tax: Money
+
+
+class Totals(CanonicalModel):
+    subtotal: Money
+    discount: Money
+    tax: Money
+    shipping: Money
+    adjustment: Money
+    total: Money
+    paid: Money
+    due: Money
+    tax_breakdown: list[TaxBreakdownRow] = Field(default_factory=list)
+
+
+class TotalsDifference(CanonicalModel):
+    field: str
+    provider: Money | None
+    computed: Money | None
+
+
+class TotalsCheck(CanonicalModel):
+    consistent: bool
+    differences: list[TotalsDifference] = Field(default_factory=list)
+
+
+INVOICE_READ_ONLY = frozenset(
+    {
+        "object",
+        "id",
+        "connection",
+        "provider",
+        "status",
+        "payment_status",
+        "overdue",
+        "provider_status",
+        "totals",
+        "totals_check",
+        "public_url",
+        "created_at",
+        "updated_at",
+        "version",
+        "remote_data",
+        "warnings",
+    }
+)
+
+
+class _InvoiceFields(CanonicalModel):
+    number: ShortText | None = None
+    customer: Customer | None = None
+    issue_date: IsoDate | None = None
+    due_date: IsoDate | None = None
+    currency: str
+    exchange_rate: ExchangeRate | None = None
+    tax_mode: TaxMode = "exclusive"
+    discount: Discount | None = None
+    shipping: NonNegativeMoney = Decimal(0)
+    adjustment: Adjustment | None = None
+    payments: list[Payment] = Field(default_factory=list, max_length=1_000)
+    reference: ShortText | None = None
+    notes: Text | None = None
+    terms: Text | None = None
+    billing_address: Text | None = None
+    shipping_address: Text | None = None
+    tags: list[ShortText] = Field(default_factory=list, max_length=100)
+    order_id: Identifier | None = None
+    provider_fields: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in MINOR_UNITS:
+            raise PydanticCustomError(
+                "currency_code", 'must be an ISO 4217 currency code such as "USD"'
+            )
+        return value
+
+
+class InvoiceInput(_InvoiceFields, _ReadOnlyIgnored):
+    """What a caller may write: computed and provider-owned fields are ignored."""
+
+    read_only_keys = INVOICE_READ_ONLY
+    lines: list[LineInput] = Field(default_factory=list, max_length=1_000)
+
+
+class Invoice(_InvoiceFields):
+    """An invoice as the gateway returns it."""
+
+    object: Literal["invoice"] = "invoice"
+    id: Identifier | None = None
+    connection: str | None = None
+    provider: str | None = None
+    status: InvoiceStatus | None = None
+    payment_status: PaymentStatus | None = None
+    overdue: bool = False
+    provider_status: dict[str, Any] | None = None
+    lines: list[Line] = Field(default_factory=list)
+    totals: Totals | None = None
+    totals_check: TotalsCheck | None = None
+    public_url: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: str | None = None
+    remote_data: Any = None

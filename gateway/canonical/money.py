@@ -1,0 +1,82 @@
+"""Currencies and rounding: the ISO 4217 minor-unit table and the one rounding function.
+
+The table is ISO 4217 List One (minor units), kept here on purpose: CLDR's "digits" (as used by
+Babel) differ from ISO 4217 for several currencies (IQD, LAK, LBP, RSD, SYP, YER, ...), and an
+invoice amount must follow ISO 4217.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import Literal
+
+RoundingMode = Literal["half_up", "half_even"]
+
+_ZERO_DECIMAL = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_THREE_DECIMAL = "BHD IQD JOD KWD LYD OMR TND"
+_FOUR_DECIMAL = "CLF UYW"
+_TWO_DECIMAL = (
+    "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BMD BND BOB BOV BRL BSD BTN BWP BYN BZD "
+    "CAD CDF CHE CHF CHW CNY COP COU CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP "
+    "GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK "
+    "LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO "
+    "NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS "
+    "SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST "
+    "XCD XCG YER ZAR ZMW ZWG"
+)
+# Withdrawn codes that older invoices still carry; kept so that reading history never fails.
+_WITHDRAWN_TWO_DECIMAL = "ANG BGN HRK SLL ZWL"
+
+MINOR_UNITS: dict[str, int] = {
+    **{code: 2 for code in (_TWO_DECIMAL + " " + _WITHDRAWN_TWO_DECIMAL).split()},
+    **{code: 0 for code in _ZERO_DECIMAL.split()},
+    **{code: 3 for code in _THREE_DECIMAL.split()},
+    **{code: 4 for code in _FOUR_DECIMAL.split()},
+}
+
+_ROUNDING = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
+_QUANTUM = {places: Decimal(1).scaleb(-places) for places in range(0, 5)}
+
+
+class UnknownCurrency(ValueError):
+    """A currency code that is not in the ISO 4217 table."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"{code!r} is not an ISO 4217 currency code")
+        self.code = code
+
+
+def exponent(currency: str) -> int:
+    """Number of minor-unit digits of ``currency`` (USD 2, JPY 0, KWD 3, CLF 4)."""
+    try:
+        return MINOR_UNITS[currency]
+    except KeyError:
+        raise UnknownCurrency(currency) from None
+
+
+def quantum(places: int) -> Decimal:
+    return _QUANTUM.get(places) or Decimal(1).scaleb(-places)
+
+
+def round_to(value: Decimal, places: int, mode: RoundingMode = "half_up") -> Decimal:
+    """Round to ``places`` decimals; ``half_up`` rounds halves away from zero. Never yields -0."""
+    rounded = value.quantize(quantum(places), rounding=_ROUNDING[mode])
+    return rounded.copy_abs() if rounded.is_zero() else rounded
+
+
+def round_money(value: Decimal, currency: str, mode: RoundingMode = "half_up") -> Decimal:
+    """Round an amount to its currency's minor unit."""
+    return round_to(value, exponent(currency), mode)
+
+
+def zero(currency: str) -> Decimal:
+    return quantum(exponent(currency)) * 0
+
+
+def decimal_places(value: Decimal) -> int:
+    """Decimals ``value`` needs once trailing zeros are dropped (``1.500`` needs 1)."""
+    if value.is_zero():
+        return 0
+    exp = value.normalize().as_tuple().exponent
+    assert isinstance(exp, int)  # finite by construction
+    return max(0, -exp)
