@@ -1,0 +1,74 @@
+"""``invoice-gateway``: argument parsing, then a call into the package. Exit codes: 0, 1, 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    from emulators.registry import PROVIDERS
+
+    parser = argparse.ArgumentParser(
+        prog="invoice-gateway", description="One invoice API over five invoice providers."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+
+    emulate = commands.add_parser("emulate", help="run one provider emulator alone")
+    emulate.add_argument("provider", choices=PROVIDERS)
+    emulate.add_argument("--host", default="127.0.0.1")
+    emulate.add_argument("--port", type=int, default=8081)
+    emulate.add_argument(
+        "--token", help="credential the emulator accepts (default sandbox-<provider>)"
+    )
+    emulate.add_argument("--seed", type=int, default=0, help="seed of the generated data")
+    emulate.add_argument("--seed-invoices", type=int, default=56, metavar="N")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "emulate":
+        return _emulate(args)
+    return EXIT_USAGE
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.config import Settings
+    from gateway.http.app import create_app
+
+    settings = Settings(host=args.host, port=args.port)
+    print(f"invoice-gateway listening on http://{settings.host}:{settings.port}", flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+def _emulate(args: argparse.Namespace) -> int:
+    from emulators.registry import create_app, default_token
+
+    if args.seed_invoices < 0:
+        print("--seed-invoices must be 0 or more", file=sys.stderr)
+        return EXIT_USAGE
+    token = args.token or default_token(args.provider)
+    app = create_app(args.provider, token=token, seed=args.seed, seed_invoices=args.seed_invoices)
+    print(
+        f"{args.provider} emulator on http://{args.host}:{args.port} (credential: {token})",
+        flush=True,
+    )
+    web.run_app(app, host=args.host, port=args.port, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""Typed application keys: everything the app holds, declared in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.config import Settings
+
+SETTINGS = web.AppKey("settings", Settings)

@@ -1,0 +1,60 @@
+"""Request id and error rendering: every failure leaves as problem details."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.http.problems import Problem
+
+REQUEST_ID = "request_id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_log = structlog.get_logger("gateway.http")
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Accept a sane ``X-Request-ID`` or make one; it goes back on every response."""
+    given = request.headers.get("X-Request-ID", "")
+    request_id = given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["X-Request-ID"] = request_id
+        raise
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.get(REQUEST_ID)
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem.response(request_id)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return Problem("payload_too_large", exc.text or "The request body is too large.").response(
+            request_id
+        )
+    except web.HTTPNotFound:
+        return Problem("not_found", f"No route for {request.path}.").response(request_id)
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return Problem(
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.path}; allowed: {allowed}.",
+            headers={"Allow": allowed},
+        ).response(request_id)
+    except web.HTTPException:
+        raise
+    except Exception:
+        _log.exception("unhandled_error", request_id=request_id, path=request.path)
+        return Problem(
+            "internal_error", "The gateway failed; the request id identifies it."
+        ).response(request_id)

@@ -1,0 +1,89 @@
+"""RFC 9457 problem details: every error the API answers, and its status, in one table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from gateway.canonical.errors import FieldError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+# code → (status, title). The one place where an error's kind decides its HTTP status.
+PROBLEMS: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "Request is malformed"),
+    "unauthenticated": (401, "Missing or invalid API key"),
+    "forbidden": (403, "Not allowed"),
+    "not_found": (404, "Not found"),
+    "method_not_allowed": (405, "Method not allowed"),
+    "conflict": (409, "Conflict with the invoice's state"),
+    "idempotency_in_progress": (409, "A request with this Idempotency-Key is still running"),
+    "precondition_failed": (412, "Version does not match"),
+    "payload_too_large": (413, "Request body is too large"),
+    "unsupported_media_type": (415, "Unsupported media type"),
+    "validation_error": (422, "Request is not valid"),
+    "unsupported_field": (422, "Field cannot be carried by this provider"),
+    "idempotency_key_reused": (422, "Idempotency-Key was used with a different request"),
+    "rate_limited": (429, "Too many requests"),
+    "internal_error": (500, "Internal error"),
+    "not_supported": (501, "Not supported by this provider"),
+    "upstream_error": (502, "Provider failed"),
+    "upstream_auth_failed": (502, "Provider rejected the gateway's credentials"),
+    "upstream_unavailable": (503, "Provider unavailable"),
+    "upstream_timeout": (504, "Provider timed out"),
+}
+
+_RETRYABLE = {"rate_limited", "upstream_error", "upstream_unavailable", "upstream_timeout"}
+
+
+class Problem(Exception):
+    """An error answer. Raise it anywhere in a request; the error middleware renders it."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        errors: Sequence[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        if code not in PROBLEMS:
+            raise ValueError(f"unknown problem code {code!r}")
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+    @property
+    def status(self) -> int:
+        return PROBLEMS[self.code][0]
+
+    def body(self, request_id: str | None) -> dict[str, Any]:
+        status, title = PROBLEMS[self.code]
+        body: dict[str, Any] = {
+            "type": f"/problems/{self.code}",
+            "title": title,
+            "status": status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        if self.errors:
+            body["errors"] = [error.as_dict() for error in self.errors]
+        body["request_id"] = request_id
+        body["retryable"] = self.code in _RETRYABLE
+        body.update(self.extra)
+        return body
+
+    def response(self, request_id: str | None) -> web.Response:
+        return web.Response(
+            status=self.status,
+            body=json.dumps(self.body(request_id)).encode(),
+            content_type=PROBLEM_CONTENT_TYPE,
+            headers=self.headers,
+        )

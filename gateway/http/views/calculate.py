@@ -1,0 +1,25 @@
+"""POST /v1/invoices/calculate: the calculation engine over HTTP; nothing leaves the gateway."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.canonical.calculated import calculated_invoice
+from gateway.canonical.errors import FieldError, InvalidInvoice
+from gateway.canonical.model import InvoiceInput, RoundingPolicy
+from gateway.http.body import read_json_object
+from gateway.http.validation import parse, validation_problem
+
+
+async def calculate(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    errors: list[FieldError] = []
+    policy = parse(RoundingPolicy, body.pop("policy", None) or {}, errors, at="/policy")
+    invoice = parse(InvoiceInput, body, errors)
+    if errors or policy is None or invoice is None:
+        raise validation_problem(errors)
+    try:
+        result = calculated_invoice(invoice, policy)
+    except InvalidInvoice as exc:
+        raise validation_problem(exc.errors) from None
+    return web.Response(body=result.model_dump_json(), content_type="application/json")
