@@ -78,15 +78,14 @@ def calculate(invoice: InvoiceInput, policy: RoundingPolicy = DEFAULT_POLICY) ->
             tax = _per_rate_tax(items, parts, taxables, inclusive, rnd, zero)
 
         discount = sum(shares, zero)
-        shipping = invoice.shipping.quantize(quantum(places))
-        adjustment = (
-            invoice.adjustment.amount.quantize(quantum(places)) if invoice.adjustment else zero
-        )
+        # Already within the currency's places (checked above): rounding only sets the exponent.
+        shipping = rnd(invoice.shipping)
+        adjustment = rnd(invoice.adjustment.amount) if invoice.adjustment else zero
         gross = sum(nets, zero)
         # Step 8: in inclusive mode the lines hold gross amounts, so the subtotal is the net.
         subtotal = gross - tax if inclusive else gross
         total = subtotal - discount + tax + shipping + adjustment
-        paid = sum((p.amount for p in invoice.payments), zero).quantize(quantum(places))
+        paid = rnd(sum((p.amount for p in invoice.payments), zero))
 
         amounts = iter(
             LineAmounts(
@@ -206,7 +205,8 @@ def _document_discount(
             [
                 FieldError(
                     "/discount/value",
-                    f"amount discount {discount.value} is larger than the lines' net total {available}",
+                    f"amount discount {discount.value} is larger than "
+                    f"the lines' net total {available}",
                 )
             ]
         )
@@ -277,19 +277,20 @@ def _per_rate_tax(
     zero: Decimal,
 ) -> Decimal:
     """Step 6, per_rate: group exact amounts, round each group once."""
-    groups: dict[tuple[object, ...], Decimal] = {}
     if inclusive:
-        # The group is the line's rate set; its taxable amounts are summed, then extracted.
+        # The group is the line's set of rates; its taxable amounts are summed, then extracted.
+        bases: dict[tuple[Decimal, ...], Decimal] = {}
         for (_, line), base in zip(items, taxables, strict=True):
             if line.taxes:
-                key = tuple(t.rate for t in line.taxes)
-                groups[key] = groups.get(key, Decimal(0)) + base
-        total = zero
-        for rates, base in groups.items():
-            combined = sum(rates, Decimal(0))  # type: ignore[arg-type]
+                rates = tuple(t.rate for t in line.taxes)
+                bases[rates] = bases.get(rates, Decimal(0)) + base
+        extracted = zero
+        for rates, base in bases.items():
+            combined = sum(rates, Decimal(0))
             if combined:
-                total += rnd(base * combined / (_HUNDRED + combined))
-        return total
+                extracted += rnd(base * combined / (_HUNDRED + combined))
+        return extracted
+    groups: dict[tuple[Decimal, bool], Decimal] = {}
     for line_parts in parts:
         for part in line_parts:
             key = (part.tax.rate, part.tax.compound)

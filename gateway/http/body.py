@@ -23,7 +23,8 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise Problem(
             "bad_request",
-            f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
+            f"The request body is not valid JSON: {exc.msg} "
+            f"(line {exc.lineno}, column {exc.colno}).",
         ) from None
     except (ValueError, RecursionError) as exc:
         raise Problem("bad_request", f"The request body is not valid JSON: {exc}.") from None

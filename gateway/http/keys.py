@@ -7,3 +7,4 @@ from aiohttp import web
 from gateway.config import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
+REQUEST_ID = web.RequestKey("request_id", str)

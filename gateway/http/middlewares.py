@@ -9,9 +9,9 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.http.keys import REQUEST_ID
 from gateway.http.problems import Problem
 
-REQUEST_ID = "request_id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _log = structlog.get_logger("gateway.http")
 

@@ -23,7 +23,7 @@ def validation_problem(errors: list[FieldError]) -> Problem:
 def parse(
     model: type[ModelT], data: Any, errors: list[FieldError], *, at: str = ""
 ) -> ModelT | None:
-    """The model, or ``None`` with its field errors (pointers prefixed by ``at``) added to ``errors``."""
+    """The model; or ``None``, with its field errors added to ``errors`` (pointers under ``at``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -1,0 +1,182 @@
+"""POST /v1/invoices/calculate over real HTTP: vectors, and a precise answer for bad input."""
+
+import json
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.vectors.load import LINE_FIELDS, TOTAL_FIELDS, request_body, vectors
+
+VECTORS = vectors()
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
+async def test_vector_over_http(gateway: TestClient, vector: dict[str, Any]) -> None:
+    response = await gateway.post("/v1/invoices/calculate", data=json.dumps(request_body(vector)))
+    assert response.status == 200
+    body = await response.json()
+    lines = [
+        None if exp is None else {f: line[f] for f in LINE_FIELDS}
+        for line, exp in zip(body["lines"], vector["expected"]["lines"], strict=True)
+    ]
+    assert lines == vector["expected"]["lines"]
+    assert {f: body["totals"][f] for f in TOTAL_FIELDS} == vector["expected"]["totals"]
+    assert body["object"] == "invoice"
+    assert body["currency"] == vector["invoice"]["currency"]
+
+
+async def test_answer_echoes_the_invoice_and_derives_payment_status(gateway: TestClient) -> None:
+    body = {
+        "currency": "EUR",
+        "number": "INV-7",
+        "customer": {"id": 10},
+        "lines": [
+            {
+                "name": "Work",
+                "quantity": "2",
+                "unit_price": "50",
+                "taxes": [{"rate": "19", "name": "VAT"}],
+            }
+        ],
+        "payments": [{"amount": "20.00", "date": "2026-07-02", "method": "card"}],
+    }
+    response = await gateway.post("/v1/invoices/calculate", json=body)
+    answer = await response.json()
+    assert answer["number"] == "INV-7"
+    assert answer["customer"] == {"id": "10", "name": None}
+    assert answer["lines"][0]["name"] == "Work"
+    assert answer["lines"][0]["unit_price"] == "50"
+    assert answer["totals"]["total"] == "119.00"
+    assert answer["totals"]["due"] == "99.00"
+    assert answer["payment_status"] == "partially_paid"
+    assert answer["totals"]["tax_breakdown"] == [
+        {"rate": "19", "name": "VAT", "taxable": "100.00", "tax": "19.00"}
+    ]
+
+
+LINE = {"quantity": "1", "unit_price": "10.00"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "pointer", "detail"),
+    [
+        (
+            '{"currency": "USD", "lines": [{"quantity": 1, "unit_price": 0.12345678901234567890}]}',
+            "/lines/0/unit_price",
+            "must have at most 4 decimal places",
+        ),
+        (
+            '{"currency": "USD", "lines": [{"quantity": 1.00000000000000000001, "unit_price": 1}]}',
+            "/lines/0/quantity",
+            "must have at most 6 decimal places",
+        ),
+        (
+            '{"currency": "USD", "lines": [{"quantity": 1, "unit_price": -5}]}',
+            "/lines/0/unit_price",
+            "must not be negative",
+        ),
+        (
+            '{"currency": "USD", "lines": [{"quantity": 1, "unit_price": 5}], "colour": "red"}',
+            "/colour",
+            "is not a field of this object",
+        ),
+        (
+            '{"currency": "USD", "lines": [{"quantity": 1, "unit_price": 5, "discount": {"type": "percent", "value": 150}}]}',
+            "/lines/0/discount/value",
+            "must be a percentage between 0 and 100",
+        ),
+        (
+            '{"currency": "XYZ", "lines": [{"quantity": 1, "unit_price": 5}]}',
+            "/currency",
+            'must be an ISO 4217 currency code such as "USD"',
+        ),
+        (
+            '{"currency": "USD", "lines": [{"quantity": 2, "unit_price": 5, "discount": {"type": "amount", "value": "10.01"}}]}',
+            "/lines/0/discount/value",
+            "amount discount 10.01 is larger than the line subtotal 10.00",
+        ),
+        (
+            '{"currency": "USD", "lines": [], "policy": {"mode": "bankers"}}',
+            "/policy/mode",
+            "must be one of 'half_up' or 'half_even'",
+        ),
+    ],
+)
+async def test_bad_input_is_a_422_naming_the_field(
+    gateway: TestClient, raw: str, pointer: str, detail: str
+) -> None:
+    response = await gateway.post("/v1/invoices/calculate", data=raw)
+    assert response.status == 422
+    assert response.content_type == "application/problem+json"
+    problem = await response.json()
+    assert problem["code"] == "validation_error"
+    assert problem["type"] == "/problems/validation_error"
+    assert problem["errors"] == [{"pointer": pointer, "detail": detail}]
+    assert problem["detail"].endswith(detail)
+    assert problem["request_id"] == response.headers["X-Request-ID"]
+    assert problem["retryable"] is False
+
+
+async def test_every_bad_field_is_listed_at_once(gateway: TestClient) -> None:
+    raw = '{"currency": "usd", "lines": [{"quantity": -1, "unit_price": "x"}], "extra": 1}'
+    problem = await (await gateway.post("/v1/invoices/calculate", data=raw)).json()
+    assert sorted(e["pointer"] for e in problem["errors"]) == [
+        "/currency",
+        "/extra",
+        "/lines/0/quantity",
+        "/lines/0/unit_price",
+    ]
+    assert problem["detail"].endswith("(and 3 more)")
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (
+            '{"currency": ',
+            "The request body is not valid JSON: Expecting value (line 1, column 14).",
+        ),
+        ("", "The request body is empty; send a JSON object."),
+        ("[1, 2]", "The request body must be a JSON object."),
+        (
+            '{"currency": "USD", "shipping": NaN}',
+            "The request body is not valid JSON: NaN is not a JSON number.",
+        ),
+    ],
+)
+async def test_malformed_body_is_a_400(gateway: TestClient, raw: str, detail: str) -> None:
+    response = await gateway.post("/v1/invoices/calculate", data=raw)
+    assert response.status == 400
+    problem = await response.json()
+    assert (problem["code"], problem["detail"]) == ("bad_request", detail)
+
+
+async def test_body_over_the_limit_is_a_413(gateway: TestClient) -> None:
+    response = await gateway.post("/v1/invoices/calculate", data=b"{" + b" " * 70_000 + b"}")
+    assert response.status == 413
+    assert (await response.json())["code"] == "payload_too_large"
+
+
+async def test_unknown_route_and_wrong_method_are_problems(gateway: TestClient) -> None:
+    missing = await gateway.get("/v1/nothing-here")
+    assert missing.status == 404
+    assert (await missing.json())["code"] == "not_found"
+    wrong = await gateway.get("/v1/invoices/calculate")
+    assert wrong.status == 405
+    assert wrong.headers["Allow"] == "POST"
+    assert (await wrong.json())["code"] == "method_not_allowed"
+
+
+async def test_request_id_is_kept_when_sane_and_replaced_when_not(gateway: TestClient) -> None:
+    kept = await gateway.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert kept.headers["X-Request-ID"] == "abc-123"
+    replaced = await gateway.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert replaced.headers["X-Request-ID"] != "bad id\twith spaces"
+    assert len(replaced.headers["X-Request-ID"]) == 32
+
+
+async def test_healthz(gateway: TestClient) -> None:
+    response = await gateway.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}

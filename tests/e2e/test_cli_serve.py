@@ -1,0 +1,80 @@
+"""``invoice-gateway serve --port N`` as a user runs it: a real process on a real port."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.vectors.load import request_body, vectors
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {seconds}s")
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    port = free_port()
+    script = Path(sys.executable).with_name("invoice-gateway")
+    process = subprocess.Popen(
+        [str(script), "serve", "--port", str(port)], stdout=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/healthz", process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def post(url: str, body: bytes) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(url, data=body, method="POST")  # curl -d sends no JSON type
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_served_gateway_reproduces_every_vector(served: str) -> None:
+    for vector in vectors():
+        status, body = post(
+            f"{served}/v1/invoices/calculate", json.dumps(request_body(vector)).encode()
+        )
+        assert status == 200, vector["name"]
+        totals = body["totals"]
+        assert isinstance(totals, dict)
+        assert {k: totals[k] for k in vector["expected"]["totals"]} == vector["expected"]["totals"]
+
+
+def test_served_gateway_answers_problems(served: str) -> None:
+    status, body = post(
+        f"{served}/v1/invoices/calculate",
+        b'{"currency": "USD", "lines": [{"quantity": 1, "unit_price": -1}]}',
+    )
+    assert status == 422
+    assert body["errors"] == [{"pointer": "/lines/0/unit_price", "detail": "must not be negative"}]

@@ -1,0 +1,23 @@
+"""The worked totals examples: the spec's published set and the hand-worked extras."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+LINE_FIELDS = ("subtotal", "discount_amount", "net_amount", "tax_amount", "total")
+TOTAL_FIELDS = ("subtotal", "discount", "tax", "shipping", "adjustment", "total", "paid", "due")
+
+
+def vectors() -> list[dict[str, Any]]:
+    found = []
+    for name in ("published.json", "extra.json"):
+        found += json.loads((HERE / name).read_text())["vectors"]
+    return found
+
+
+def request_body(vector: dict[str, Any]) -> dict[str, Any]:
+    """The body ``POST /v1/invoices/calculate`` takes for a vector."""
+    return {**vector["invoice"], "policy": vector["policy"]}
