@@ -8,29 +8,31 @@ caller wrote is already lost. Amounts serialize to JSON as decimal strings.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer
 from pydantic_core import PydanticCustomError
 
-from gateway.canonical.money import decimal_places
+from gateway.canonical.money import decimal_places, quantum
 
 # Far beyond any invoice, and it keeps every product the engine forms exact.
 MAX_INTEGER_DIGITS = 15
+_ONE = Decimal(1)
 
 
 def to_decimal(value: Any) -> Decimal:
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = Decimal(value)
-    elif isinstance(value, str):
+    if isinstance(value, str):
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
             raise PydanticCustomError(
                 "decimal_parsing", 'must be a decimal number such as "12.50"'
             ) from None
+    elif isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value)
     elif isinstance(value, float):
         raise PydanticCustomError(
             "decimal_float",
@@ -52,15 +54,22 @@ def to_decimal(value: Any) -> Decimal:
 
 
 def check_places(value: Decimal, places: int) -> Decimal:
-    if decimal_places(value) > places:
-        raise PydanticCustomError(
-            "decimal_places", "must have at most {places} decimal places", {"places": places}
-        )
+    """Refuse more than ``places`` decimals; return the value in fixed-point form.
+
+    ``1E+2`` becomes ``100`` and ``1.5000000`` becomes ``1.500000``, so that ``str()`` of any
+    accepted value (at most 6 places, under 10^15) is plain fixed-point text.
+    """
+    exp = value.as_tuple().exponent
+    assert isinstance(exp, int)  # finite: to_decimal refused the rest
+    if exp > 0:
+        return value.quantize(_ONE)
+    if exp < -places:
+        if decimal_places(value) > places:
+            raise PydanticCustomError(
+                "decimal_places", "must have at most {places} decimal places", {"places": places}
+            )
+        return value.quantize(quantum(places))
     return value
-
-
-def _max_places(places: int) -> AfterValidator:
-    return AfterValidator(lambda value: check_places(value, places))
 
 
 def check_non_negative(value: Decimal) -> Decimal:
@@ -87,18 +96,26 @@ def plain(value: Decimal) -> str:
 
 
 AS_STRING = PlainSerializer(plain, return_type=str, when_used="json")
-_EXACT = BeforeValidator(to_decimal)
+
+
+def _exact(places: int, check: Callable[[Decimal], Decimal] | None = None) -> BeforeValidator:
+    """Exact parsing, at most ``places`` decimals, then ``check``: one validator call per field,
+    since this runs for every amount of every line."""
+
+    def validate(value: Any) -> Decimal:
+        number = check_places(to_decimal(value), places)
+        return check(number) if check else number
+
+    return BeforeValidator(validate)
+
 
 # An amount of money in the invoice's currency; its places are checked against the currency.
-Money = Annotated[Decimal, _EXACT, _max_places(4), AS_STRING]
-NonNegativeMoney = Annotated[
-    Decimal, _EXACT, _max_places(4), AfterValidator(check_non_negative), AS_STRING
-]
-PositiveMoney = Annotated[Decimal, _EXACT, _max_places(4), AfterValidator(_positive), AS_STRING]
-Quantity = Annotated[Decimal, _EXACT, _max_places(6), AfterValidator(check_non_negative), AS_STRING]
-UnitPrice = Annotated[
-    Decimal, _EXACT, _max_places(4), AfterValidator(check_non_negative), AS_STRING
-]
-Rate = Annotated[Decimal, _EXACT, _max_places(4), AfterValidator(check_non_negative), AS_STRING]
-Percent = Annotated[Decimal, _EXACT, _max_places(4), AfterValidator(check_percent), AS_STRING]
-ExchangeRate = Annotated[Decimal, _EXACT, _max_places(10), AfterValidator(_positive), AS_STRING]
+# pydantic writes a Decimal to JSON as ``str(value)``: a string, fixed-point for these types.
+Money = Annotated[Decimal, _exact(4)]
+NonNegativeMoney = Annotated[Decimal, _exact(4, check_non_negative)]
+PositiveMoney = Annotated[Decimal, _exact(4, _positive)]
+Quantity = Annotated[Decimal, _exact(6, check_non_negative)]
+UnitPrice = Annotated[Decimal, _exact(4, check_non_negative)]
+Rate = Annotated[Decimal, _exact(4, check_non_negative)]
+# Ten places can print as 1E-10 through str(): this one is written out explicitly.
+ExchangeRate = Annotated[Decimal, _exact(10, _positive), AS_STRING]

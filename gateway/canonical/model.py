@@ -1,8 +1,8 @@
 """The canonical invoice: one JSON shape for every provider (see docs/canonical-invoice.md).
 
-Input models (``InvoiceInput``, ``LineInput``) hold what a caller may write. They reject unknown
-fields and ignore the read-only ones, so an invoice read from the API can be sent back as it is.
-Output models (``Invoice``, ``Line``) add what the gateway computes or the provider owns.
+One model serves both directions. Read-only fields (what the gateway computes or the provider
+owns) are ignored when a caller writes (``invoice_from_input``), so an invoice read from the API
+can be sent back as it is; unknown fields are refused either way.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gateway.canonical.decimals import (
-    AS_STRING,
     ExchangeRate,
     Money,
     NonNegativeMoney,
@@ -78,15 +77,18 @@ class CanonicalModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False, validate_default=False)
 
 
+WRITE = {"write": True}  # validation context of a caller's write
+
+
 class _ReadOnlyIgnored(CanonicalModel):
-    """Drops read-only keys before validation: they are the gateway's or the provider's to set."""
+    """On a write, drops read-only keys before validation: they are not the caller's to set."""
 
     read_only_keys: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="before")
     @classmethod
-    def _drop_read_only(cls, data: Any) -> Any:
-        if isinstance(data, dict) and cls.read_only_keys & data.keys():
+    def _drop_read_only(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.context is WRITE and isinstance(data, dict) and cls.read_only_keys & data.keys():
             return {key: value for key, value in data.items() if key not in cls.read_only_keys}
         return data
 
@@ -95,12 +97,12 @@ class Discount(CanonicalModel):
     """A percent of the amount, or a fixed amount (for a line: for the whole line)."""
 
     type: DiscountType
-    value: Annotated[Decimal, BeforeValidator(to_decimal), AS_STRING]
+    value: Annotated[Decimal, BeforeValidator(to_decimal)]
 
     @field_validator("value")
     @classmethod
     def _value_fits_type(cls, value: Decimal, info: ValidationInfo) -> Decimal:
-        check_places(check_non_negative(value), 4)
+        value = check_places(check_non_negative(value), 4)
         return check_percent(value) if info.data.get("type") == "percent" else value
 
 
@@ -139,7 +141,11 @@ class RoundingPolicy(CanonicalModel):
 LINE_COMPUTED = frozenset({"subtotal", "discount_amount", "net_amount", "tax_amount", "total"})
 
 
-class _LineFields(CanonicalModel):
+class Line(_ReadOnlyIgnored):
+    """One line; a section line is a heading with no amounts. Amounts are computed."""
+
+    read_only_keys = LINE_COMPUTED
+
     id: Identifier | None = None
     kind: LineKind = "item"
     item_id: Identifier | None = None
@@ -150,9 +156,14 @@ class _LineFields(CanonicalModel):
     unit_price: UnitPrice | None = None
     discount: Discount | None = None
     taxes: list[Tax] = Field(default_factory=list, max_length=10)
+    subtotal: Money | None = None
+    discount_amount: Money | None = None
+    net_amount: Money | None = None
+    tax_amount: Money | None = None
+    total: Money | None = None
 
     @model_validator(mode="after")
-    def _amounts_fit_kind(self) -> _LineFields:
+    def _amounts_fit_kind(self) -> Line:
         if self.kind == "item":
             missing = [name for name in ("quantity", "unit_price") if getattr(self, name) is None]
             if missing:
@@ -169,20 +180,6 @@ class _LineFields(CanonicalModel):
                 "a section line is a heading: it has no quantity, unit_price, discount or taxes",
             )
         return self
-
-
-class LineInput(_LineFields, _ReadOnlyIgnored):
-    read_only_keys = LINE_COMPUTED
-
-
-class Line(_LineFields):
-    """A line as read or calculated; section lines have no amounts."""
-
-    subtotal: Money | None = None
-    discount_amount: Money | None = None
-    net_amount: Money | None = None
-    tax_amount: Money | None = None
-    total: Money | None = None
 
 
 class TaxBreakdownRow(CanonicalModel):
@@ -237,7 +234,18 @@ INVOICE_READ_ONLY = frozenset(
 )
 
 
-class _InvoiceFields(CanonicalModel):
+class Invoice(_ReadOnlyIgnored):
+    """An invoice, as written by a caller or returned by the gateway."""
+
+    read_only_keys = INVOICE_READ_ONLY
+    object: Literal["invoice"] = "invoice"
+    id: Identifier | None = None
+    connection: str | None = None
+    provider: str | None = None
+    status: InvoiceStatus | None = None
+    payment_status: PaymentStatus | None = None
+    overdue: bool = False
+    provider_status: dict[str, Any] | None = None
     number: ShortText | None = None
     customer: Customer | None = None
     issue_date: IsoDate | None = None
@@ -257,6 +265,14 @@ class _InvoiceFields(CanonicalModel):
     tags: list[ShortText] = Field(default_factory=list, max_length=100)
     order_id: Identifier | None = None
     provider_fields: dict[str, Any] = Field(default_factory=dict)
+    lines: list[Line] = Field(default_factory=list, max_length=1_000)
+    totals: Totals | None = None
+    totals_check: TotalsCheck | None = None
+    public_url: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: str | None = None
+    remote_data: Any = None
 
     @field_validator("currency")
     @classmethod
@@ -268,29 +284,6 @@ class _InvoiceFields(CanonicalModel):
         return value
 
 
-class InvoiceInput(_InvoiceFields, _ReadOnlyIgnored):
-    """What a caller may write: computed and provider-owned fields are ignored."""
-
-    read_only_keys = INVOICE_READ_ONLY
-    lines: list[LineInput] = Field(default_factory=list, max_length=1_000)
-
-
-class Invoice(_InvoiceFields):
-    """An invoice as the gateway returns it."""
-
-    object: Literal["invoice"] = "invoice"
-    id: Identifier | None = None
-    connection: str | None = None
-    provider: str | None = None
-    status: InvoiceStatus | None = None
-    payment_status: PaymentStatus | None = None
-    overdue: bool = False
-    provider_status: dict[str, Any] | None = None
-    lines: list[Line] = Field(default_factory=list)
-    totals: Totals | None = None
-    totals_check: TotalsCheck | None = None
-    public_url: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    version: str | None = None
-    remote_data: Any = None
+def invoice_from_input(data: Any) -> Invoice:
+    """Validate a caller's invoice: unknown fields refused, read-only ones ignored."""
+    return Invoice.model_validate(data, context=WRITE)

@@ -7,6 +7,7 @@ invoice amount must follow ISO 4217.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Literal
 
@@ -58,10 +59,24 @@ def quantum(places: int) -> Decimal:
     return _QUANTUM.get(places) or Decimal(1).scaleb(-places)
 
 
+def rounder(places: int, mode: RoundingMode = "half_up") -> Callable[[Decimal], Decimal]:
+    """A function rounding to ``places`` decimals with ``mode``; it never yields -0.
+
+    ``half_up`` rounds halves away from zero (``ROUND_HALF_UP``), ``half_even`` to the even digit.
+    """
+    step = quantum(places)
+    rounding = _ROUNDING[mode]
+
+    def round_(value: Decimal) -> Decimal:
+        rounded = value.quantize(step, rounding=rounding)
+        return rounded if rounded else rounded.copy_abs()
+
+    return round_
+
+
 def round_to(value: Decimal, places: int, mode: RoundingMode = "half_up") -> Decimal:
-    """Round to ``places`` decimals; ``half_up`` rounds halves away from zero. Never yields -0."""
-    rounded = value.quantize(quantum(places), rounding=_ROUNDING[mode])
-    return rounded.copy_abs() if rounded.is_zero() else rounded
+    """Round to ``places`` decimals (see ``rounder``)."""
+    return rounder(places, mode)(value)
 
 
 def round_money(value: Decimal, currency: str, mode: RoundingMode = "half_up") -> Decimal:

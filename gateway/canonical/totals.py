@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 
 from gateway.canonical.errors import FieldError, InvalidInvoice
-from gateway.canonical.model import Discount, InvoiceInput, LineInput, RoundingPolicy, Tax, Totals
+from gateway.canonical.model import Discount, Invoice, Line, RoundingPolicy, Tax, Totals
 from gateway.canonical.model import TaxBreakdownRow as BreakdownRow
-from gateway.canonical.money import decimal_places, exponent, quantum, round_to
+from gateway.canonical.money import decimal_places, exponent, quantum, rounder
 
 # Inputs are bounded (< 10^15, at most 6 decimals), so products are exact at this precision and
 # the only inexact step, the extraction of an inclusive tax, is rounded once, to the currency.
@@ -23,7 +23,7 @@ _HUNDRED = Decimal(100)
 DEFAULT_POLICY = RoundingPolicy()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LineAmounts:
     subtotal: Decimal
     discount_amount: Decimal
@@ -38,7 +38,7 @@ class Calculation:
     totals: Totals
 
 
-@dataclass
+@dataclass(slots=True)
 class _TaxPart:
     """One tax of one line: its exact amount and its amount rounded on that line."""
 
@@ -47,14 +47,11 @@ class _TaxPart:
     rounded: Decimal
 
 
-def calculate(invoice: InvoiceInput, policy: RoundingPolicy = DEFAULT_POLICY) -> Calculation:
+def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calculation:
     """Compute every line and total field; raise ``InvalidInvoice`` for amounts that cannot be."""
     _check_amounts(invoice)
     places = exponent(invoice.currency)
-
-    def rnd(value: Decimal) -> Decimal:
-        return round_to(value, places, policy.mode)
-
+    rnd = rounder(places, policy.mode)
     zero = quantum(places) * 0
     with localcontext(_EXACT):
         items = [(i, line) for i, line in enumerate(invoice.lines) if line.kind == "item"]
@@ -100,7 +97,8 @@ def calculate(invoice: InvoiceInput, policy: RoundingPolicy = DEFAULT_POLICY) ->
         lines = tuple(next(amounts) if line.kind == "item" else None for line in invoice.lines)
         breakdown = _breakdown(parts, taxables, line_taxes, inclusive, policy, rnd, zero)
 
-    totals = Totals(
+    # The engine's own results need no validating: construct them directly.
+    totals = Totals.model_construct(
         subtotal=subtotal,
         discount=discount,
         tax=tax,
@@ -114,7 +112,7 @@ def calculate(invoice: InvoiceInput, policy: RoundingPolicy = DEFAULT_POLICY) ->
     return Calculation(lines=lines, totals=totals)
 
 
-def _check_amounts(invoice: InvoiceInput) -> None:
+def _check_amounts(invoice: Invoice) -> None:
     """Money must fit the currency's minor unit; compound taxes cannot be extracted from prices."""
     places = exponent(invoice.currency)
     money: list[tuple[str, Decimal]] = [("/shipping", invoice.shipping)]
@@ -154,7 +152,7 @@ def _check_amounts(invoice: InvoiceInput) -> None:
 
 
 def _line_discounts(
-    items: Sequence[tuple[int, LineInput]], rnd: Callable[[Decimal], Decimal]
+    items: Sequence[tuple[int, Line]], rnd: Callable[[Decimal], Decimal]
 ) -> tuple[list[Decimal], list[Decimal]]:
     """Steps 1 and 2: each line's subtotal and its own discount."""
     subtotals: list[Decimal] = []
@@ -269,7 +267,7 @@ def _inclusive_taxes(
 
 
 def _per_rate_tax(
-    items: Sequence[tuple[int, LineInput]],
+    items: Sequence[tuple[int, Line]],
     parts: Sequence[Sequence[_TaxPart]],
     taxables: Sequence[Decimal],
     inclusive: bool,
@@ -317,7 +315,7 @@ def _breakdown(
             row[1] += part.exact
             row[2] += part.rounded
     return [
-        BreakdownRow(
+        BreakdownRow.model_construct(
             rate=rate,
             name=name,
             taxable=taxable,
