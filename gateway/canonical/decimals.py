@@ -7,8 +7,8 @@ caller wrote is already lost. Amounts serialize to JSON as decimal strings.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
