@@ -103,13 +103,33 @@ def _exact(places: int, check: Callable[[Decimal], Decimal] | None = None) -> Be
     since this runs for every amount of every line."""
 
     def validate(value: Any) -> Decimal:
-        number = check_places(to_decimal(value), places)
+        number = _plain_text(value, places) if type(value) is str else None
+        if number is None:
+            number = check_places(to_decimal(value), places)
         return check(number) if check else number
 
     return BeforeValidator(validate)
 
 
-# An amount of money in the invoice's currency; its places are checked against the currency.
+def _plain_text(text: str, places: int) -> Decimal | None:
+    """Fast path for the usual input, plain text such as ``"19.99"`` within ``places``.
+
+    ``None`` sends anything else (exponents, extra places, NaN, junk) down the general path.
+    """
+    if "e" in text or "E" in text:
+        return None
+    dot = text.find(".")
+    if dot >= 0 and len(text) - dot - 1 > places:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number.adjusted() >= MAX_INTEGER_DIGITS or text != text.strip():
+        return None
+    return number
+
+
 # pydantic writes a Decimal to JSON as ``str(value)``: a string, fixed-point for these types.
 Money = Annotated[Decimal, _exact(4)]
 NonNegativeMoney = Annotated[Decimal, _exact(4, check_non_negative)]

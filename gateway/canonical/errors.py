@@ -51,9 +51,19 @@ def _detail(error: Any) -> str:
         return "is not a field of this object"
     if kind == "missing":
         return "is required"
+    context = error.get("ctx", {})
     if kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
-        return f"must be one of {expected}"
+        return f"must be one of {context.get('expected', '')}"
+    if kind == "string_too_short":
+        return "must not be empty" if context.get("min_length") == 1 else error["msg"]
+    if kind == "string_too_long":
+        return f"must be at most {context.get('max_length')} characters long"
+    if kind == "string_type":
+        return "must be a string"
+    if kind == "bool_type" or kind == "bool_parsing":
+        return "must be true or false"
+    if kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
+        return "must be " + {"list_type": "a list", "dict_type": "an object"}.get(kind, "an object")
     message: str = error["msg"]
     # pydantic prefixes messages from plain ValueErrors; the field name already says where.
     return message.removeprefix("Value error, ")

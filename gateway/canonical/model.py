@@ -45,13 +45,6 @@ LineKind = Literal["item", "section"]
 DiscountType = Literal["percent", "amount"]
 
 
-def _identifier(value: Any) -> Any:
-    # Providers use numeric ids; the canonical id is always their text.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
 def _iso_date(value: Any) -> Any:
     if isinstance(value, str):
         try:
@@ -67,7 +60,8 @@ def _bad_date() -> Any:
     raise PydanticCustomError("date_format", "must be a date written as YYYY-MM-DD")
 
 
-Identifier = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=255)]
+# Providers use numeric ids; the canonical id is always their text.
+Identifier = Annotated[str, Field(min_length=1, max_length=255, coerce_numbers_to_str=True)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Text = Annotated[str, Field(max_length=10_000)]
 ShortText = Annotated[str, Field(max_length=1_000)]
@@ -75,22 +69,6 @@ ShortText = Annotated[str, Field(max_length=1_000)]
 
 class CanonicalModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False, validate_default=False)
-
-
-WRITE = {"write": True}  # validation context of a caller's write
-
-
-class _ReadOnlyIgnored(CanonicalModel):
-    """On a write, drops read-only keys before validation: they are not the caller's to set."""
-
-    read_only_keys: ClassVar[frozenset[str]] = frozenset()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_read_only(cls, data: Any, info: ValidationInfo) -> Any:
-        if info.context is WRITE and isinstance(data, dict) and cls.read_only_keys & data.keys():
-            return {key: value for key, value in data.items() if key not in cls.read_only_keys}
-        return data
 
 
 class Discount(CanonicalModel):
@@ -141,10 +119,10 @@ class RoundingPolicy(CanonicalModel):
 LINE_COMPUTED = frozenset({"subtotal", "discount_amount", "net_amount", "tax_amount", "total"})
 
 
-class Line(_ReadOnlyIgnored):
+class Line(CanonicalModel):
     """One line; a section line is a heading with no amounts. Amounts are computed."""
 
-    read_only_keys = LINE_COMPUTED
+    read_only_keys: ClassVar[frozenset[str]] = LINE_COMPUTED
 
     id: Identifier | None = None
     kind: LineKind = "item"
@@ -234,10 +212,10 @@ INVOICE_READ_ONLY = frozenset(
 )
 
 
-class Invoice(_ReadOnlyIgnored):
+class Invoice(CanonicalModel):
     """An invoice, as written by a caller or returned by the gateway."""
 
-    read_only_keys = INVOICE_READ_ONLY
+    read_only_keys: ClassVar[frozenset[str]] = INVOICE_READ_ONLY
     object: Literal["invoice"] = "invoice"
     id: Identifier | None = None
     connection: str | None = None
@@ -284,6 +262,22 @@ class Invoice(_ReadOnlyIgnored):
         return value
 
 
+def writable(data: Any) -> Any:
+    """A caller's invoice without its read-only keys (which are not the caller's to set)."""
+    if not isinstance(data, dict):
+        return data
+    fields = {k: v for k, v in data.items() if k not in Invoice.read_only_keys}
+    lines = fields.get("lines")
+    if isinstance(lines, list):
+        fields["lines"] = [
+            {k: v for k, v in line.items() if k not in Line.read_only_keys}
+            if isinstance(line, dict)
+            else line
+            for line in lines
+        ]
+    return fields
+
+
 def invoice_from_input(data: Any) -> Invoice:
     """Validate a caller's invoice: unknown fields refused, read-only ones ignored."""
-    return Invoice.model_validate(data, context=WRITE)
+    return Invoice.model_validate(writable(data))

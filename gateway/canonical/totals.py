@@ -19,6 +19,7 @@ from gateway.canonical.money import decimal_places, exponent, quantum, rounder
 # the only inexact step, the extraction of an inclusive tax, is rounded once, to the currency.
 _EXACT = Context(prec=80, traps=[InvalidOperation, DivisionByZero, Overflow])
 _HUNDRED = Decimal(100)
+_ZERO = Decimal(0)
 
 DEFAULT_POLICY = RoundingPolicy()
 
@@ -68,10 +69,10 @@ def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calc
             for (_, line), base in zip(items, taxables, strict=True)
         ]
         if policy.tax_scope == "per_line":
-            line_taxes = [sum((p.rounded for p in ps), zero) for ps in parts]
+            line_taxes = [_sum_rounded(ps, zero) for ps in parts]
             tax = sum(line_taxes, zero)
         else:
-            line_taxes = [rnd(sum((p.exact for p in ps), zero)) for ps in parts]
+            line_taxes = [rnd(_sum_exact(ps)) for ps in parts]
             tax = _per_rate_tax(items, parts, taxables, inclusive, rnd, zero)
 
         discount = sum(shares, zero)
@@ -85,13 +86,7 @@ def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calc
         paid = rnd(sum((p.amount for p in invoice.payments), zero))
 
         amounts = iter(
-            LineAmounts(
-                subtotal=sub,
-                discount_amount=disc,
-                net_amount=net,
-                tax_amount=line_tax,
-                total=net if inclusive else net + line_tax,
-            )
+            LineAmounts(sub, disc, net, line_tax, net if inclusive else net + line_tax)
             for sub, disc, net, line_tax in zip(subtotals, discounts, nets, line_taxes, strict=True)
         )
         lines = tuple(next(amounts) if line.kind == "item" else None for line in invoice.lines)
@@ -110,6 +105,20 @@ def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calc
         tax_breakdown=breakdown,
     )
     return Calculation(lines=lines, totals=totals)
+
+
+def _sum_rounded(parts: Sequence[_TaxPart], zero: Decimal) -> Decimal:
+    total = zero
+    for part in parts:
+        total += part.rounded
+    return total
+
+
+def _sum_exact(parts: Sequence[_TaxPart]) -> Decimal:
+    total = _ZERO
+    for part in parts:
+        total += part.exact
+    return total
 
 
 def _check_amounts(invoice: Invoice) -> None:
@@ -158,10 +167,11 @@ def _line_discounts(
     subtotals: list[Decimal] = []
     discounts: list[Decimal] = []
     errors: list[FieldError] = []
+    no_discount = rnd(_ZERO)
     for i, line in items:
         assert line.quantity is not None and line.unit_price is not None  # item lines have both
         subtotal = rnd(line.quantity * line.unit_price)
-        discount = _discount_amount(line.discount, subtotal, rnd)
+        discount = _discount_amount(line.discount, subtotal, rnd) if line.discount else no_discount
         if discount > subtotal:
             errors.append(
                 FieldError(
@@ -235,13 +245,16 @@ def _exclusive_taxes(
     taxes: Sequence[Tax], taxable: Decimal, rnd: Callable[[Decimal], Decimal]
 ) -> list[_TaxPart]:
     """Step 6, exclusive: a compound tax is on the taxable amount plus the line's simple taxes."""
-    simple = {id(t): taxable * t.rate / _HUNDRED for t in taxes if not t.compound}
-    compound_base = taxable + sum(simple.values(), Decimal(0))
-    parts = []
-    for tax in taxes:
-        exact = simple[id(tax)] if not tax.compound else compound_base * tax.rate / _HUNDRED
-        parts.append(_TaxPart(tax, exact, rnd(exact)))
-    return parts
+    exact = [taxable * tax.rate / _HUNDRED for tax in taxes]
+    if any(tax.compound for tax in taxes):
+        base = taxable + sum(
+            (amount for tax, amount in zip(taxes, exact, strict=True) if not tax.compound), _ZERO
+        )
+        exact = [
+            base * tax.rate / _HUNDRED if tax.compound else amount
+            for tax, amount in zip(taxes, exact, strict=True)
+        ]
+    return [_TaxPart(tax, amount, rnd(amount)) for tax, amount in zip(taxes, exact, strict=True)]
 
 
 def _inclusive_taxes(

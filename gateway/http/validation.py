@@ -21,16 +21,11 @@ def validation_problem(errors: list[FieldError]) -> Problem:
 
 
 def parse(
-    model: type[ModelT],
-    data: Any,
-    errors: list[FieldError],
-    *,
-    at: str = "",
-    context: dict[str, Any] | None = None,
+    model: type[ModelT], data: Any, errors: list[FieldError], *, at: str = ""
 ) -> ModelT | None:
     """The model; or ``None``, with its field errors added to ``errors`` (pointers under ``at``)."""
     try:
-        return model.model_validate(data, context=context)
+        return model.model_validate(data)
     except ValidationError as exc:
         errors += [
             FieldError(at + e.pointer, e.detail) for e in InvalidInvoice.from_pydantic(exc).errors

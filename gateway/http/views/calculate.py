@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import FieldError, InvalidInvoice
-from gateway.canonical.model import WRITE, Invoice, RoundingPolicy
+from gateway.canonical.model import Invoice, RoundingPolicy, writable
 from gateway.http.body import read_json_object
 from gateway.http.validation import parse, validation_problem
 
@@ -15,7 +15,7 @@ async def calculate(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     errors: list[FieldError] = []
     policy = parse(RoundingPolicy, body.pop("policy", None) or {}, errors, at="/policy")
-    invoice = parse(Invoice, body, errors, context=WRITE)
+    invoice = parse(Invoice, writable(body), errors)
     if errors or policy is None or invoice is None:
         raise validation_problem(errors)
     try:
