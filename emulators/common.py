@@ -26,7 +26,9 @@ async def read_json(request: web.Request) -> Any:
     try:
         return json.loads(raw, parse_float=Decimal)
     except json.JSONDecodeError as exc:
-        raise MalformedBody(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise MalformedBody(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
 
 
 def is_control_path(request: web.Request) -> bool:

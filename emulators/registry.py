@@ -7,7 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-PROVIDERS: tuple[str, ...] = ("crm_v1", "draft_publish", "bill_crm", "item_envelope", "order_linked")
+PROVIDERS: tuple[str, ...] = (
+    "crm_v1",
+    "draft_publish",
+    "bill_crm",
+    "item_envelope",
+    "order_linked",
+)
 
 
 def default_token(provider: str) -> str:

@@ -1,0 +1,153 @@
+"""order_linked's invoice as it goes over the wire.
+
+Amounts, rates, quantities, booleans and versions are strings, as the documents show them;
+``kpis.total_items`` is the one integer. Dates are ``YYYY-MM-DD``, timestamps RFC 3339 in UTC.
+A field the provider documents but the emulator has no value for is ``null``, never missing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from emulators._order_linked_records import ACTIVE, InvoiceRecord, LineRecord, Note, Payment
+from emulators.common import round_money
+
+
+def invoice_json(record: InvoiceRecord, today: date) -> dict[str, Any]:
+    exponent = record.currency.exponent
+    totals = record.totals
+    due = record.due
+    zero = round_money(Decimal(0), exponent)
+    active = record.status == ACTIVE
+    overdue = due if active and due > 0 and record.due_date < today else zero
+    last = record.last_payment
+    currency = record.currency
+    return {
+        "status": record.status,
+        "id": record.id,
+        "type": record.type,
+        "custom_form": {"uuid": record.form.uuid, "name": record.form.name},
+        "currency": {"uuid": currency.uuid, "name": currency.name, "link": currency.link},
+        "customer_purchase_order_id": record.customer_purchase_order_id,
+        "billing_start_date": _date(record.billing_start_date),
+        "alternate_billing_start_date": None,
+        "billing_end_date": _date(record.billing_end_date),
+        "alternate_billing_end_date": None,
+        "issue_date": _date(record.issue_date),
+        "alternate_issue_date": None,
+        "due_date": _date(record.due_date),
+        "alternate_due_date": None,
+        "origin": record.origin,
+        "subtotal": str(totals.subtotal),
+        "tax": str(totals.tax),
+        "tax_total": str(totals.tax),
+        "total": str(totals.total),
+        "paid": str(record.paid),
+        "due": str(due),
+        "shipping_cost": str(totals.shipping_cost),
+        "payment_status": record.payment_status,
+        "last_payment": _payment(last) if last else None,
+        "discount_amount": str(totals.discount_amount),
+        "price_tax_inclusive": "true" if record.price_tax_inclusive else "false",
+        "invoice_note": record.invoice_note,
+        "account_id": record.account.id,
+        "account_name": record.account.name,
+        "order_id": record.order_id,
+        "kpis": {
+            "outstanding": str(due if active else zero),
+            "overdue": str(overdue),
+            "last_payment_date": _date(last.date) if last else None,
+            "payment_applied": str(record.paid),
+            "credit_applied": str(zero),
+            "credit_issued": str(zero),
+            "last_reactivated_on": _timestamp(record.last_reactivated_on),
+            "last_cancelled_on": _timestamp(record.last_cancelled_on),
+            "last_amended_on": None,
+            "voided_on": None,
+            "deleted_on": None,
+            "total_items": len(record.lines),
+            "total_discount": str(totals.discount_amount),
+            "average_item_cost": str(round_money(totals.subtotal / len(record.lines), exponent)),
+        },
+        "created_by": record.created_by,
+        "created_on": _timestamp(record.created_on),
+        "last_updated_by": record.last_updated_by,
+        "last_updated_on": _timestamp(record.last_updated_on),
+        "uuid": record.uuid,
+        "version": str(record.version),
+        "custom_attributes": [{"name": n, "value": v} for n, v in record.custom_attributes],
+        "custom_objects": [],
+        "lines": [_line(line, exponent) for line in record.lines],
+    }
+
+
+def note_created_json(note: Note) -> dict[str, Any]:
+    return {"invoice": {"notes": {"uuid": note.uuid}}}
+
+
+def note_updated_json(note: Note) -> dict[str, Any]:
+    files = [{"name": f.name} for f in note.files]
+    return {"invoice": {"notes": {"content": note.content, "files": files}}}
+
+
+def _line(line: LineRecord, exponent: int) -> dict[str, Any]:
+    tax = line.tax
+    return {
+        "item_serial_or_batch_number": None,
+        "subtotal": str(line.amounts.subtotal),
+        "total": str(line.amounts.total),
+        "tax": {
+            "amount": str(line.amounts.tax),
+            "uuid": tax.uuid,
+            "code": tax.code,
+            "rate": str(tax.rate),
+            "link": tax.link,
+        },
+        "accounting_code": {"sales_revenue": line.item.sales_revenue},
+        "item_uuid": line.item.uuid,
+        "item_id": line.item.id,
+        "item_name": line.item.name,
+        "item_order_quantity": _plain(line.quantity),
+        "item_uom": line.item.uom,
+        "item_warehouse": line.warehouse,
+        "item_price_snapshot": {"pricing_rule": {"price": _price(line.price, exponent)}},
+        "package_name": line.package_name,
+        "pricing_snapshot_uuid": line.pricing_snapshot_uuid,
+        "charging_start_date": _date(line.charging_start_date),
+        "alternate_charging_start_date": None,
+        "charging_end_date": _date(line.charging_end_date),
+        "alternate_charging_end_date": None,
+        "uuid": line.uuid,
+        "version": str(line.version),
+    }
+
+
+def _payment(payment: Payment) -> dict[str, Any]:
+    return {
+        "uuid": payment.uuid,
+        "amount": str(payment.amount),
+        "date": _date(payment.date),
+        "method": payment.method,
+        "reference": payment.reference,
+    }
+
+
+def _date(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def _plain(value: Decimal) -> str:
+    """``7.5`` and ``12``, never ``1.2E+1``: quantities as a person writes them."""
+    return format(value.normalize(), "f")
+
+
+def _price(value: Decimal, exponent: int) -> str:
+    """At least the currency's minor units, and every decimal the price was given with."""
+    places = max(exponent, -int(value.as_tuple().exponent))
+    return str(value.quantize(Decimal(1).scaleb(-places)))
