@@ -23,15 +23,15 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from emulators._control_faults import (
+from emulators.common import CONTROL_PREFIX, MalformedBody, is_control_path, read_json
+from emulators.faults import (
     FaultConfig,
     FaultConfigError,
     FaultKind,
     delay_seconds,
     pick_fault,
 )
-from emulators._control_log import dumps, log_entry
-from emulators.common import CONTROL_PREFIX, MalformedBody, is_control_path, read_json
+from emulators.request_log import dumps, log_entry
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -18,7 +18,8 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from emulators._draft_publish_reference import (
+from emulators.draft_publish import create_app
+from emulators.draft_publish.reference import (
     CUSTOMERS,
     DEFAULT_TEMPLATE,
     PRODUCTS,
@@ -26,7 +27,6 @@ from emulators._draft_publish_reference import (
     TEMPLATES,
     reference_data,
 )
-from emulators.draft_publish import create_app
 from emulators.registry import create_app as registry_create_app
 from emulators.registry import default_token
 

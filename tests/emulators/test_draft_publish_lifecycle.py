@@ -12,8 +12,8 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from emulators._draft_publish_reference import CUSTOMERS, TAX_STANDARD
 from emulators.draft_publish import create_app
+from emulators.draft_publish.reference import CUSTOMERS, TAX_STANDARD
 
 AUTH = {"Authorization": "Bearer sandbox-draft_publish"}
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)

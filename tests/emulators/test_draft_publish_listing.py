@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from emulators._draft_publish_reference import CUSTOMERS
 from emulators.draft_publish import create_app
+from emulators.draft_publish.reference import CUSTOMERS
 
 AUTH = {"Authorization": "Bearer sandbox-draft_publish"}
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)

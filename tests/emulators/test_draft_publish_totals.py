@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from emulators._draft_publish_totals import FIXED, PERCENTAGE, LineInput, Totals, compute_totals
+from emulators.draft_publish.totals import FIXED, PERCENTAGE, LineInput, Totals, compute_totals
 from tests.vectors.load import vectors
 
 PLACES = {"USD": 2, "EUR": 2, "CAD": 2, "JPY": 0, "BHD": 3}

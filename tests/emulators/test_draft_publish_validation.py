@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from emulators._draft_publish_reference import CUSTOMERS, PRODUCTS, TAX_STANDARD, TEMPLATES
 from emulators.draft_publish import create_app
+from emulators.draft_publish.reference import CUSTOMERS, PRODUCTS, TAX_STANDARD, TEMPLATES
 
 AUTH = {"Authorization": "Bearer sandbox-draft_publish"}
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}

@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
-from emulators._order_linked_totals import LineInput, allocate, compute_totals, payment_status
 from emulators.order_linked import create_app
+from emulators.order_linked.totals import LineInput, allocate, compute_totals, payment_status
 
 Client = TestClient[web.Request, web.Application]
 AUTH = {"Authorization": "Bearer sandbox-order_linked"}

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from emulators._bill_crm_model import (
+from emulators.bill_crm.model import (
     DISCOUNT_FIXED,
     DISCOUNT_NONE,
     DISCOUNT_PERCENTAGE,
@@ -29,7 +29,7 @@ from emulators._bill_crm_model import (
     TaxRate,
     TaxRecord,
 )
-from emulators._bill_crm_totals import compute, line_amount, money
+from emulators.bill_crm.totals import compute, line_amount, money
 
 STATUSES: dict[int, Status] = {
     status.id: status

@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from emulators._bill_crm_fields import (
+from emulators.bill_crm.fields import (
     MONEY_PLACES,
     Errors,
     present,
@@ -24,7 +24,7 @@ from emulators._bill_crm_fields import (
     to_integer,
     to_numeric,
 )
-from emulators._bill_crm_model import (
+from emulators.bill_crm.model import (
     DISCOUNT_FIXED,
     DISCOUNT_NONE,
     DISCOUNT_PERCENTAGE,
@@ -36,7 +36,7 @@ from emulators._bill_crm_model import (
     Invoice,
     LineItem,
 )
-from emulators._bill_crm_store import (
+from emulators.bill_crm.store import (
     CATEGORIES,
     CLIENTS,
     PROJECTS,
@@ -44,7 +44,7 @@ from emulators._bill_crm_store import (
     TAX_RATES,
     due_date_for,
 )
-from emulators._bill_crm_totals import HUNDRED, compute, line_amount, line_discount
+from emulators.bill_crm.totals import HUNDRED, compute, line_amount, line_discount
 
 
 def _check_project(errors: Errors, project_id: int | None, client_id: int | None) -> None:

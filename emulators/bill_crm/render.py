@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from emulators._bill_crm_model import Invoice, LineItem
-from emulators._bill_crm_store import CATEGORIES, CLIENTS, STATUSES
-from emulators._bill_crm_totals import PLACES, Computation, Totals, compute
+from emulators.bill_crm.model import Invoice, LineItem
+from emulators.bill_crm.store import CATEGORIES, CLIENTS, STATUSES
+from emulators.bill_crm.totals import PLACES, Computation, Totals, compute
 
 
 def dumps(value: Any) -> str:

@@ -15,7 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from emulators._draft_publish_errors import (
+from emulators.common import MalformedBody, bearer_token, is_control_path, read_json
+from emulators.control import Control
+from emulators.draft_publish.errors import (
     ApiError,
     BadRequest,
     Detail,
@@ -24,26 +26,24 @@ from emulators._draft_publish_errors import (
     json_response,
     status_error_response,
 )
-from emulators._draft_publish_query import ListQuery, parse_list_query, parse_page
-from emulators._draft_publish_reference import CUSTOMERS, reference_data
-from emulators._draft_publish_seed import seed_store
-from emulators._draft_publish_store import Invoice, Store
-from emulators._draft_publish_validate import (
+from emulators.draft_publish.query import ListQuery, parse_list_query, parse_page
+from emulators.draft_publish.reference import CUSTOMERS, reference_data
+from emulators.draft_publish.seed import seed_store
+from emulators.draft_publish.store import Invoice, Store
+from emulators.draft_publish.validate import (
     BATCH_ACTIONS,
     TRASH_ACTIONS,
     parse_batch,
     parse_invoice,
     parse_payment,
 )
-from emulators._draft_publish_wire import (
+from emulators.draft_publish.wire import (
     invoice_json,
     invoices_csv,
     page_json,
     payment_json,
     trashed_json,
 )
-from emulators.common import MalformedBody, bearer_token, is_control_path, read_json
-from emulators.control import Control
 
 LOG = logging.getLogger(__name__)
 PROVIDER = "draft_publish"

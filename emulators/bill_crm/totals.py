@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from emulators._bill_crm_model import (
+from emulators.bill_crm.model import (
     DISCOUNT_FIXED,
     DISCOUNT_PERCENTAGE,
     INLINE,

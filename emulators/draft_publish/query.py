@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from emulators._draft_publish_errors import BadRequest, Detail
-from emulators._draft_publish_store import STATUSES
-from emulators._draft_publish_validate import DATE
+from emulators.draft_publish.errors import BadRequest, Detail
+from emulators.draft_publish.store import STATUSES
+from emulators.draft_publish.validate import DATE
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100

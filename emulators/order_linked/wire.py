@@ -11,8 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from emulators._order_linked_records import ACTIVE, InvoiceRecord, LineRecord, Note, Payment
 from emulators.common import round_money
+from emulators.order_linked.records import ACTIVE, InvoiceRecord, LineRecord, Note, Payment
 
 
 def invoice_json(record: InvoiceRecord, today: date) -> dict[str, Any]:

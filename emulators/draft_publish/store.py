@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from emulators._draft_publish_errors import Conflict, Detail, NotFound, Unprocessable, invalid
-from emulators._draft_publish_reference import CURRENCY_EXPONENTS, TAXES
-from emulators._draft_publish_totals import LineInput, compute_totals
 from emulators.common import round_money
+from emulators.draft_publish.errors import Conflict, Detail, NotFound, Unprocessable, invalid
+from emulators.draft_publish.reference import CURRENCY_EXPONENTS, TAXES
+from emulators.draft_publish.totals import LineInput, compute_totals
 
 DRAFT = "draft"
 SENT = "sent"

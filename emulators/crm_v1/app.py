@@ -15,11 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
-from emulators._crm_v1_model import Invoice, Line, Payment, Rejected
-from emulators._crm_v1_store import Store
-from emulators._crm_v1_validate import parse_invoice, parse_list_query
 from emulators.common import MalformedBody, bearer_token, is_control_path, read_json
 from emulators.control import Control
+from emulators.crm_v1.model import Invoice, Line, Payment, Rejected
+from emulators.crm_v1.store import Store
+from emulators.crm_v1.validate import parse_invoice, parse_list_query
 
 STORE = web.AppKey("crm_v1_store", Store)
 TOKEN = web.AppKey("crm_v1_token", str)

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from emulators._crm_v1_model import (
+from emulators.common import round_money
+from emulators.crm_v1.model import (
     BASE_CURRENCY_ID,
     CANCELLED,
     CURRENCIES,
@@ -32,8 +33,7 @@ from emulators._crm_v1_model import (
     Rejected,
     compute_totals,
 )
-from emulators._crm_v1_validate import InvoiceInput, ListQuery
-from emulators.common import round_money
+from emulators.crm_v1.validate import InvoiceInput, ListQuery
 
 # The doc's examples show invoice 8 (customer 10, item 12, 2026-07-01, total 5250.00) as the
 # newest one; seeding exactly that invoice makes every example work verbatim.

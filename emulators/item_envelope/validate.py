@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from emulators._item_envelope_reference import CLIENTS, CURRENCY_EXPONENTS, PRODUCTS, STORES, TAXES
-from emulators._item_envelope_totals import ABSOLUTE, PERCENTAGE
+from emulators.item_envelope.reference import CLIENTS, CURRENCY_EXPONENTS, PRODUCTS, STORES, TAXES
+from emulators.item_envelope.totals import ABSOLUTE, PERCENTAGE
 
 Errors = dict[str, list[str]]
 

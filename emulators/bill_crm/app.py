@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from emulators._bill_crm_fields import ValidationFailed
-from emulators._bill_crm_input import (
+from emulators.bill_crm.fields import ValidationFailed
+from emulators.bill_crm.input import (
     parse_clone,
     parse_create,
     parse_line_items,
@@ -26,21 +26,21 @@ from emulators._bill_crm_input import (
     parse_tags,
     parse_update,
 )
-from emulators._bill_crm_listing import parse_list_query, select
-from emulators._bill_crm_model import (
+from emulators.bill_crm.listing import parse_list_query, select
+from emulators.bill_crm.model import (
     STATUS_DRAFT,
     STATUS_DUE,
     SUMMARY,
     Invoice,
 )
-from emulators._bill_crm_render import (
+from emulators.bill_crm.render import (
     error_response,
     render_invoice,
     render_totals,
     success,
 )
-from emulators._bill_crm_store import CLIENTS, Store
-from emulators._bill_crm_totals import compute
+from emulators.bill_crm.store import CLIENTS, Store
+from emulators.bill_crm.totals import compute
 from emulators.common import MalformedBody, is_control_path, read_json
 from emulators.control import Control
 

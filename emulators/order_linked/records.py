@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from emulators._order_linked_reference import Account, Currency, CustomForm, Item, TaxCode
-from emulators._order_linked_totals import LineAmounts, Totals, payment_status
 from emulators.common import round_money
+from emulators.order_linked.reference import Account, Currency, CustomForm, Item, TaxCode
+from emulators.order_linked.totals import LineAmounts, Totals, payment_status
 
 ACTIVE = "ACTIVE"
 INACTIVE = "INACTIVE"

@@ -14,10 +14,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from emulators._draft_publish_errors import timestamp
-from emulators._draft_publish_query import Page
-from emulators._draft_publish_reference import CUSTOMERS
-from emulators._draft_publish_store import Invoice, Payment
+from emulators.draft_publish.errors import timestamp
+from emulators.draft_publish.query import Page
+from emulators.draft_publish.reference import CUSTOMERS
+from emulators.draft_publish.store import Invoice, Payment
 
 T = TypeVar("T")
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from emulators._item_envelope_reference import CURRENCY_EXPONENTS, DEFAULT_CURRENCY, PRODUCTS, TAXES
-from emulators._item_envelope_seed import seed_store
-from emulators._item_envelope_totals import ABSOLUTE, LineInput, Totals, compute, line_gross
-from emulators._item_envelope_validate import Errors, InvoiceData, ItemData, ValidationFailed
+from emulators.item_envelope.reference import CURRENCY_EXPONENTS, DEFAULT_CURRENCY, PRODUCTS, TAXES
+from emulators.item_envelope.seed import seed_store
+from emulators.item_envelope.totals import ABSOLUTE, LineInput, Totals, compute, line_gross
+from emulators.item_envelope.validate import Errors, InvoiceData, ItemData, ValidationFailed
 
 # The provider's example answers ``"id": 124`` to the first create; seeded invoices take the ids
 # just below it so a fresh emulator reproduces that answer.

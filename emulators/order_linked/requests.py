@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from emulators._order_linked_errors import bad_parameter, invalid
-from emulators._order_linked_records import (
+from emulators.order_linked.errors import bad_parameter, invalid
+from emulators.order_linked.records import (
     ACTIVE,
     INACTIVE,
     LINKED,
@@ -29,7 +29,7 @@ from emulators._order_linked_records import (
     NoteFile,
     OrderInvoiceOptions,
 )
-from emulators._order_linked_reference import ACCOUNTS, CURRENCIES, ITEMS, Currency, default_price
+from emulators.order_linked.reference import ACCOUNTS, CURRENCIES, ITEMS, Currency, default_price
 
 INVOICE_TYPES = (LINKED, NOT_LINKED)
 STATUSES = (ACTIVE, INACTIVE)

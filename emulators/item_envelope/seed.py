@@ -12,13 +12,13 @@ import random
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from emulators._item_envelope_reference import CLIENTS, CURRENCY_EXPONENTS, PRODUCTS, STORES
-from emulators._item_envelope_totals import ABSOLUTE, PERCENTAGE
-from emulators._item_envelope_validate import InvoiceData, ItemData
 from emulators.common import round_money
+from emulators.item_envelope.reference import CLIENTS, CURRENCY_EXPONENTS, PRODUCTS, STORES
+from emulators.item_envelope.totals import ABSOLUTE, PERCENTAGE
+from emulators.item_envelope.validate import InvoiceData, ItemData
 
 if TYPE_CHECKING:
-    from emulators._item_envelope_store import InvoiceStore
+    from emulators.item_envelope.store import InvoiceStore
 
 BASE_DATE = dt.date(2025, 1, 6)
 

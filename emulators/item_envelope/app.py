@@ -24,10 +24,10 @@ from typing import Any
 
 from aiohttp import web
 
-from emulators._item_envelope_store import Conflict, Invoice, InvoiceStore
-from emulators._item_envelope_validate import Errors, ValidationFailed, parse_invoice
 from emulators.common import MalformedBody, bearer_token, is_control_path, read_json, round_money
 from emulators.control import Control
+from emulators.item_envelope.store import Conflict, Invoice, InvoiceStore
+from emulators.item_envelope.validate import Errors, ValidationFailed, parse_invoice
 from emulators.registry import default_token
 
 PROVIDER = "item_envelope"

@@ -11,7 +11,8 @@ import random
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from emulators._draft_publish_reference import (
+from emulators.common import round_money
+from emulators.draft_publish.reference import (
     CURRENCY_EXPONENTS,
     CUSTOMERS,
     PRODUCTS,
@@ -19,7 +20,7 @@ from emulators._draft_publish_reference import (
     Customer,
     Product,
 )
-from emulators._draft_publish_store import (
+from emulators.draft_publish.store import (
     DRAFT,
     PAID,
     SENT,
@@ -30,8 +31,7 @@ from emulators._draft_publish_store import (
     Payment,
     Store,
 )
-from emulators._draft_publish_totals import FIXED, PERCENTAGE, LineInput, compute_totals
-from emulators.common import round_money
+from emulators.draft_publish.totals import FIXED, PERCENTAGE, LineInput, compute_totals
 
 BASE_DATE = date(2026, 1, 5)
 SPAN_DAYS = 300

@@ -13,7 +13,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from emulators._crm_v1_model import (
+from emulators.common import MalformedBody
+from emulators.crm_v1.model import (
     CURRENCIES,
     CUSTOMERS,
     DEALS,
@@ -29,7 +30,6 @@ from emulators._crm_v1_model import (
     Line,
     Rejected,
 )
-from emulators.common import MalformedBody
 
 REQUIRED_FIELDS = ("customer_id", "template_id")
 # Documented as optional with a server default: sending null means "use the default".

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from emulators._order_linked_errors import ApiError, invalid, not_found
-from emulators._order_linked_records import (
+from emulators.order_linked.errors import ApiError, invalid, not_found
+from emulators.order_linked.records import (
     ACTIVE,
     INACTIVE,
     LINKED,
@@ -28,7 +28,7 @@ from emulators._order_linked_records import (
     OrderInvoiceOptions,
     Payment,
 )
-from emulators._order_linked_reference import (
+from emulators.order_linked.reference import (
     ACCOUNTS,
     CURRENCIES,
     ITEMS,
@@ -41,7 +41,7 @@ from emulators._order_linked_reference import (
     Order,
     open_orders,
 )
-from emulators._order_linked_totals import LineInput, compute_totals
+from emulators.order_linked.totals import LineInput, compute_totals
 
 
 class Store:

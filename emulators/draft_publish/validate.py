@@ -12,8 +12,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from emulators._draft_publish_errors import BadRequest, Detail, invalid
-from emulators._draft_publish_reference import (
+from emulators.draft_publish.errors import BadRequest, Detail, invalid
+from emulators.draft_publish.reference import (
     CURRENCY_EXPONENTS,
     CUSTOMERS,
     DEFAULT_TEMPLATE,
@@ -21,12 +21,12 @@ from emulators._draft_publish_reference import (
     TAXES,
     TEMPLATES,
 )
-from emulators._draft_publish_store import (
+from emulators.draft_publish.store import (
     InvoiceFields,
     ItemFields,
     PaymentFields,
 )
-from emulators._draft_publish_totals import FIXED, PERCENTAGE, line_amount
+from emulators.draft_publish.totals import FIXED, PERCENTAGE, line_amount
 
 INVOICE_FIELDS = frozenset(
     {

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulators._bill_crm_fields import Errors, read_choice, read_integer, to_integer
-from emulators._bill_crm_model import Invoice
-from emulators._bill_crm_store import CLIENTS, STATUSES
-from emulators._bill_crm_totals import compute
+from emulators.bill_crm.fields import Errors, read_choice, read_integer, to_integer
+from emulators.bill_crm.model import Invoice
+from emulators.bill_crm.store import CLIENTS, STATUSES
+from emulators.bill_crm.totals import compute
 
 SORTS = ("bill_date", "bill_due_date", "bill_final_amount", "bill_created")
 ORDERS = ("asc", "desc")

@@ -12,7 +12,8 @@ import random
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from emulators._order_linked_records import (
+from emulators.common import round_money
+from emulators.order_linked.records import (
     ACTIVE,
     INACTIVE,
     NOT_LINKED,
@@ -21,7 +22,7 @@ from emulators._order_linked_records import (
     LineDraft,
     OrderInvoiceOptions,
 )
-from emulators._order_linked_reference import (
+from emulators.order_linked.reference import (
     ACCOUNTS,
     CURRENCIES,
     ITEMS,
@@ -31,8 +32,7 @@ from emulators._order_linked_reference import (
     OrderLine,
     default_price,
 )
-from emulators._order_linked_store import Store
-from emulators.common import round_money
+from emulators.order_linked.store import Store
 
 BASE_DATE = date(2026, 1, 5)
 # However many invoices are seeded, they are issued over the same half year.

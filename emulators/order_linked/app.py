@@ -17,25 +17,25 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from emulators._order_linked_errors import (
+from emulators.common import MalformedBody, bearer_token, is_control_path, read_json
+from emulators.control import Control
+from emulators.order_linked.errors import (
     ApiError,
     code_for_status,
     error_response,
     status_error_response,
 )
-from emulators._order_linked_records import InvoiceRecord
-from emulators._order_linked_requests import (
+from emulators.order_linked.records import InvoiceRecord
+from emulators.order_linked.requests import (
     parse_invoice,
     parse_list_query,
     parse_note_form,
     parse_note_update_form,
     parse_order_invoice,
 )
-from emulators._order_linked_seed import populate
-from emulators._order_linked_store import Store
-from emulators._order_linked_wire import invoice_json, note_created_json, note_updated_json
-from emulators.common import MalformedBody, bearer_token, is_control_path, read_json
-from emulators.control import Control
+from emulators.order_linked.seed import populate
+from emulators.order_linked.store import Store
+from emulators.order_linked.wire import invoice_json, note_created_json, note_updated_json
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
