@@ -31,7 +31,7 @@ from emulators.faults import (
     delay_seconds,
     pick_fault,
 )
-from emulators.request_log import dumps, log_entry
+from emulators.request_log import UnreadableBody, dumps, log_entry
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -80,7 +80,13 @@ class Control:
         async def control_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
             if is_control_path(request):
                 return await handler(request)
-            self._log.append(await log_entry(request))
+            try:
+                self._log.append(await log_entry(request))
+            except UnreadableBody as unreadable:
+                # aiohttp refused the body (413): answer in the provider's envelope, as it would.
+                self._log.append(unreadable.entry)
+                error = unreadable.error
+                return self._error_response(error.status, error.text or error.reason)
             faults = self._faults
             if faults is None or not faults.applies_to(request):
                 return await handler(request)

@@ -38,14 +38,29 @@ _SENSITIVE_SUBSTRINGS = ("token", "secret", "password", "apikey", "credential")
 _NEVER_REDACTED = frozenset({"idempotency-key", "x-idempotency-key"})
 
 
+class UnreadableBody(Exception):
+    """The body could not be read (over the size limit, say); ``entry`` is logged without it."""
+
+    def __init__(self, entry: dict[str, Any], error: web.HTTPException) -> None:
+        super().__init__(error.text)
+        self.entry = entry
+        self.error = error
+
+
 async def log_entry(request: web.Request) -> dict[str, Any]:
-    return {
+    entry: dict[str, Any] = {
         "method": request.method,
         "path": request.path,
         "query": _flatten(request.query),
         "headers": _redacted_headers(request.headers),
-        "body": await _logged_body(request),
+        "body": None,
     }
+    try:
+        entry["body"] = await _logged_body(request)
+    except web.HTTPException as exc:
+        entry["body"] = f"[unread: {exc.reason}]"
+        raise UnreadableBody(entry, exc) from None
+    return entry
 
 
 def _flatten(values: MultiMapping[str]) -> dict[str, Any]:

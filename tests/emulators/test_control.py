@@ -158,6 +158,25 @@ async def test_log_records_requests_oldest_first_with_query_and_parsed_body(
     assert entries[1]["headers"]["Content-Type"] == "application/json"
 
 
+async def test_body_over_the_size_limit_is_a_413_in_the_provider_envelope(
+    client: TestClient[Any, Any],
+) -> None:
+    too_big = b'{"name": "' + b"x" * (1024 * 1024 + 10) + b'"}'
+    response = await client.post(
+        "/items", data=too_big, headers={**AUTH, "Content-Type": "application/json"}
+    )
+    assert response.status == 413
+    body = await response.json()
+    assert body["ok"] is False
+    assert body["problem"]["status"] == 413
+    log = (await (await client.get("/_emulator/requests")).json())["requests"]
+    assert [(e["method"], e["path"], e["body"]) for e in log] == [
+        ("POST", "/items", "[unread: Request Entity Too Large]")
+    ]
+    listed = await (await client.get("/items", headers=AUTH)).json()
+    assert listed == {"ids": ["seeded"]}
+
+
 async def test_log_redacts_credentials_and_keeps_other_headers(
     client: TestClient[Any, Any],
 ) -> None:
