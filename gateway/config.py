@@ -1,8 +1,15 @@
-"""Typed settings of one gateway process."""
+"""Typed settings: the server, and each connection to a provider (see docs/operations.md)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from gateway.canonical.decimals import Rate
+from gateway.canonical.model import RoundingPolicy
 
 
 @dataclass(frozen=True)
@@ -10,3 +17,72 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 1_048_576
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthSettings(_Strict):
+    """How the gateway authenticates to the provider: a bearer token or an API-key header."""
+
+    type: Literal["bearer", "api_key"] = "bearer"
+    token: SecretStr | None = None
+    token_env: str | None = None
+    header: str = "X-API-Key"  # for type api_key
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AuthSettings:
+        if (self.token is None) == (self.token_env is None):
+            raise ValueError("give exactly one of token or token_env")
+        return self
+
+    def secret(self) -> str:
+        """The credential; read from the environment when configured so."""
+        if self.token is not None:
+            return self.token.get_secret_value()
+        assert self.token_env is not None
+        value = os.environ.get(self.token_env)
+        if not value:
+            raise LookupError(f"environment variable {self.token_env} is not set")
+        return value
+
+
+class RetrySettings(_Strict):
+    max_attempts: int = Field(3, ge=1, le=10)
+    backoff_base_s: float = Field(0.2, ge=0)
+    backoff_max_s: float = Field(5.0, ge=0)
+
+
+class TaxSetting(_Strict):
+    """One of the provider's tax records: its id there, and the rate it stands for."""
+
+    id: str
+    name: str | None = None
+    rate: Rate
+
+
+class Connection(_Strict):
+    """One configured provider account."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    provider: str
+    base_url: str
+    auth: AuthSettings
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    retries: RetrySettings = RetrySettings()
+    rounding: RoundingPolicy | None = None  # None: the provider's own policy from its mapping
+    defaults: dict[str, Any] = Field(default_factory=dict)  # provider_fields used when absent
+    taxes: list[TaxSetting] = Field(default_factory=list)
+    currencies: dict[str, int] = Field(default_factory=dict)  # crm_v1 org_currency_id table
+
+    def tax_for_rate(self, rate: Any, name: str | None = None) -> TaxSetting | None:
+        """The configured tax with this rate (and this name, where several share the rate)."""
+        matches = [tax for tax in self.taxes if tax.rate == rate]
+        if name is not None and len(matches) > 1:
+            named = [tax for tax in matches if tax.name == name]
+            matches = named or matches
+        return matches[0] if matches else None
+
+    def tax_by_id(self, tax_id: str) -> TaxSetting | None:
+        return next((tax for tax in self.taxes if tax.id == tax_id), None)

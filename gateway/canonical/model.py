@@ -134,6 +134,7 @@ class Line(CanonicalModel):
     unit_price: UnitPrice | None = None
     discount: Discount | None = None
     taxes: list[Tax] = Field(default_factory=list, max_length=10)
+    provider_fields: dict[str, Any] = Field(default_factory=dict)  # provider-only line inputs
     subtotal: Money | None = None
     discount_amount: Money | None = None
     net_amount: Money | None = None
@@ -180,9 +181,11 @@ class Totals(CanonicalModel):
 
 
 class TotalsDifference(CanonicalModel):
-    field: str
-    provider: Money | None
-    computed: Money | None
+    """A field where the provider's figure and the gateway's recomputation disagree."""
+
+    field: str  # "total", "lines[0].tax_amount", "payment_status"
+    provider: str | None
+    computed: str | None
 
 
 class TotalsCheck(CanonicalModel):

@@ -1,0 +1,190 @@
+"""``mappings/<provider>.yaml``: loaded, checked against ``mappings/schema.json``, typed."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+from adapters.base import Capabilities
+from gateway.canonical.model import InvoiceStatus, PaymentStatus, RoundingPolicy
+
+
+class MappingError(ValueError):
+    """A mapping file is missing or breaks the schema; the message names the file and path."""
+
+
+@dataclass(frozen=True)
+class StatusMeaning:
+    status: InvoiceStatus
+    overdue: bool = False
+    payment_status: PaymentStatus | None = None
+
+
+@dataclass(frozen=True)
+class ProviderField:
+    name: str
+    type: str
+    description: str
+    required: bool = False
+    per_line: bool = False
+
+
+@dataclass(frozen=True)
+class Mapping:
+    provider: str
+    rounding: RoundingPolicy
+    status_field: str | None
+    status_read: dict[str, StatusMeaning]
+    status_write: dict[str, Any]
+    payment_status_field: str | None
+    payment_status_read: dict[str, PaymentStatus]
+    line_discount_read: dict[str, str]
+    line_discount_write: dict[str, Any]
+    document_discount_read: dict[str, str]
+    document_discount_write: dict[str, Any]
+    invoice_fields: dict[str, str]  # provider field → canonical destination
+    line_fields: dict[str, str]
+    line_container: str | None
+    capabilities: Capabilities
+    provider_fields: dict[str, ProviderField]
+    error_fields: dict[str, str]
+
+    def read_status(self, raw: Any) -> StatusMeaning:
+        """The canonical meaning of a provider status value; ``unknown`` when unmapped."""
+        meaning = self.status_read.get(_text(raw))
+        return meaning or StatusMeaning(status="unknown")
+
+    def write_status(self, status: str) -> Any:
+        return self.status_write.get(status)
+
+    def read_payment_status(self, raw: Any) -> PaymentStatus | None:
+        return self.payment_status_read.get(_text(raw))
+
+    def provider_name(self, destination: str, *, line: bool = False) -> str | None:
+        """The provider field holding a canonical destination (``issue_date`` → its name there)."""
+        table = self.line_fields if line else self.invoice_fields
+        return next((name for name, dest in table.items() if dest == destination), None)
+
+    def pointer_for(self, provider_key: str) -> str | None:
+        """A canonical JSON pointer for a field named in a provider's error body.
+
+        Keys look like ``customer_id``, ``items.0.price`` or ``items[0].price``; explicit
+        ``error_fields`` entries win, then the field tables are used.
+        """
+        key = re.sub(r"\[(\d+)\]", r".\1", provider_key)
+        index_match = re.search(r"\.(\d+)(?:\.|$)", key)
+        index = index_match.group(1) if index_match else None
+        pattern = re.sub(r"\.\d+(?=\.|$)", ".*", key)
+        explicit = self.error_fields.get(pattern) or self.error_fields.get(key)
+        if explicit:
+            return explicit.replace("*", index) if index is not None else explicit
+        if (
+            self.line_container
+            and index is not None
+            and pattern.startswith(self.line_container + ".*.")
+        ):
+            destination = self.line_fields.get(pattern.split(".*.", 1)[1])
+            if destination and destination.startswith("lines[]."):
+                return f"/lines/{index}/" + destination.removeprefix("lines[].").replace(".", "/")
+            return f"/lines/{index}"
+        destination = self.invoice_fields.get(key)
+        if destination and destination != "remote_data":
+            return "/" + destination.replace(".", "/")
+        return None
+
+
+def _text(raw: Any) -> str:
+    # Tables are keyed by text: YAML keys 0 and "0" must mean the same provider value.
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    return str(raw)
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    text = resources.files("mappings").joinpath("schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def parse_mapping(data: Any, source: str) -> Mapping:
+    """Check ``data`` against the schema; every error names ``source`` and the path in it."""
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{source}: {_path(e.absolute_path)}: {e.message}" for e in errors]
+        raise MappingError("\n".join(lines))
+    caps = data["capabilities"]
+    discounts = data.get("discount_types", {})
+    payment = data.get("payment_status", {})
+    return Mapping(
+        provider=data["provider"],
+        rounding=RoundingPolicy.model_validate(data["rounding"]),
+        status_field=data["status"].get("field"),
+        status_read={_text(k): StatusMeaning(**v) for k, v in data["status"]["read"].items()},
+        status_write=dict(data["status"].get("write", {})),
+        payment_status_field=payment.get("field"),
+        payment_status_read={_text(k): v for k, v in payment.get("read", {}).items()},
+        line_discount_read={
+            _text(k): v for k, v in discounts.get("line", {}).get("read", {}).items()
+        },
+        line_discount_write=dict(discounts.get("line", {}).get("write", {})),
+        document_discount_read={
+            _text(k): v for k, v in discounts.get("document", {}).get("read", {}).items()
+        },
+        document_discount_write=dict(discounts.get("document", {}).get("write", {})),
+        invoice_fields=dict(data["fields"]["invoice"]),
+        line_fields=dict(data["fields"]["line"]),
+        line_container=data["fields"].get("line_container"),
+        capabilities=Capabilities(
+            operations=frozenset(caps["operations"]),
+            actions=frozenset(caps["actions"]),
+            payments=frozenset(caps["payments"]),
+            notes=caps["notes"],
+            create_from_order=caps["create_from_order"],
+            filters=frozenset(caps["filters"]),
+            fields=frozenset(caps["fields"]),
+            tax_modes=frozenset(caps["tax_modes"]),
+            max_line_taxes=caps["max_line_taxes"],
+            compound_taxes=caps["compound_taxes"],
+            max_page_size=caps["max_page_size"],
+            versioned=caps["versioned"],
+        ),
+        provider_fields={
+            name: ProviderField(name=name, **spec) for name, spec in data["provider_fields"].items()
+        },
+        error_fields=dict(data.get("error_fields", {})),
+    )
+
+
+def _path(path: Any) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+@cache
+def load_mapping(provider: str) -> Mapping:
+    """The mapping of ``provider`` from the installed ``mappings`` package."""
+    name = f"{provider}.yaml"
+    source = f"mappings/{name}"
+    try:
+        text = resources.files("mappings").joinpath(name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MappingError(f"{source}: no mapping file for provider {provider!r}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{source}: not valid YAML: {exc}") from None
+    mapping = parse_mapping(data, source)
+    if mapping.provider != provider:
+        raise MappingError(f"{source}: provider: says {mapping.provider!r}, expected {provider!r}")
+    return mapping

@@ -1,0 +1,121 @@
+"""Reference data from the connection's configuration: tax ids, provider-only fields."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from adapters.base import InvalidRequest
+from adapters.mapping import Mapping, ProviderField
+from gateway.canonical.errors import FieldError
+from gateway.canonical.model import Invoice, Tax
+from gateway.config import Connection, TaxSetting
+
+
+def configured_taxes(invoice: Invoice, connection: Connection) -> list[list[TaxSetting]]:
+    """For each line, the configured provider tax of each of its taxes.
+
+    A tax matches by its ``id`` when it has one, else by rate (and name where rates repeat).
+    A rate with no configured id is a 422 that names the line, the rate and the fix.
+    """
+    errors: list[FieldError] = []
+    found: list[list[TaxSetting]] = []
+    for i, line in enumerate(invoice.lines):
+        line_taxes = []
+        for j, tax in enumerate(line.taxes):
+            setting = _match(tax, connection)
+            if setting is None:
+                errors.append(
+                    FieldError(
+                        f"/lines/{i}/taxes/{j}/rate",
+                        f"no {connection.provider} tax with rate {tax.rate}"
+                        + (f" and id {tax.id}" if tax.id else "")
+                        + f" is configured for connection {connection.name}; "
+                        "add it to the connection's taxes",
+                    )
+                )
+            else:
+                line_taxes.append(setting)
+        found.append(line_taxes)
+    if errors:
+        raise InvalidRequest(errors[0].detail, errors, provider=connection.provider)
+    return found
+
+
+def _match(tax: Tax, connection: Connection) -> TaxSetting | None:
+    if tax.id is not None:
+        setting = connection.tax_by_id(tax.id)
+        return setting if setting is not None and setting.rate == tax.rate else None
+    return connection.tax_for_rate(tax.rate, tax.name)
+
+
+def canonical_tax(connection: Connection, tax_id: Any, rate: Any = None) -> Tax:
+    """The canonical tax for a provider tax id (its configured rate, else the rate given)."""
+    setting = connection.tax_by_id(str(tax_id))
+    if setting is not None:
+        return Tax(id=setting.id, name=setting.name, rate=setting.rate)
+    return Tax(
+        id=str(tax_id), name=None, rate=Decimal(str(rate)) if rate is not None else Decimal(0)
+    )
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, Decimal),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def provider_field_values(
+    invoice: Invoice, mapping: Mapping, connection: Connection
+) -> dict[str, Any]:
+    """The invoice-level provider fields to send: the caller's, else the connection's defaults.
+
+    Unknown names, wrong types and missing required fields are a 422 naming each one.
+    """
+    fields = {name: spec for name, spec in mapping.provider_fields.items() if not spec.per_line}
+    line_fields = {name: spec for name, spec in mapping.provider_fields.items() if spec.per_line}
+    errors = _check(invoice.provider_fields, fields, "/provider_fields", mapping.provider)
+    for i, line in enumerate(invoice.lines):
+        errors += _check(
+            line.provider_fields, line_fields, f"/lines/{i}/provider_fields", mapping.provider
+        )
+    values = {
+        name: connection.defaults[name]
+        for name in fields
+        if name in connection.defaults and name not in invoice.provider_fields
+    }
+    values.update(invoice.provider_fields)
+    errors += [
+        FieldError(
+            f"/provider_fields/{name}",
+            f"is required by {mapping.provider}; set it here or in the connection's defaults",
+        )
+        for name, spec in fields.items()
+        if spec.required and values.get(name) is None
+    ]
+    if errors:
+        raise InvalidRequest(errors[0].detail, errors, provider=mapping.provider)
+    return values
+
+
+def _check(
+    given: dict[str, Any], known: dict[str, ProviderField], at: str, provider: str
+) -> list[FieldError]:
+    errors = []
+    for name, value in given.items():
+        spec = known.get(name)
+        if spec is None:
+            names = ", ".join(sorted(known)) or "none"
+            errors.append(
+                FieldError(f"{at}/{name}", f"is not a {provider} field here (known: {names})")
+            )
+        elif value is not None and (
+            not isinstance(value, _TYPES[spec.type])
+            or (spec.type in ("integer", "number") and isinstance(value, bool))
+        ):
+            errors.append(FieldError(f"{at}/{name}", f"must be of type {spec.type} for {provider}"))
+    return errors

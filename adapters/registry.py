@@ -1,0 +1,36 @@
+"""Provider id → adapter class, and building an adapter for a configured connection."""
+
+from __future__ import annotations
+
+import importlib
+
+import aiohttp
+
+from adapters.base import Adapter
+from adapters.mapping import load_mapping
+from gateway.config import Connection
+from gateway.upstream import UpstreamClient
+
+ADAPTERS: dict[str, str] = {
+    "crm_v1": "adapters.crm_v1.adapter:CrmV1Adapter",
+    "draft_publish": "adapters.draft_publish.adapter:DraftPublishAdapter",
+    "bill_crm": "adapters.bill_crm.adapter:BillCrmAdapter",
+    "item_envelope": "adapters.item_envelope.adapter:ItemEnvelopeAdapter",
+    "order_linked": "adapters.order_linked.adapter:OrderLinkedAdapter",
+}
+
+
+def adapter_class(provider: str) -> type[Adapter]:
+    try:
+        module_name, class_name = ADAPTERS[provider].split(":")
+    except KeyError:
+        known = ", ".join(ADAPTERS)
+        raise KeyError(f"unknown provider {provider!r}; expected one of {known}") from None
+    cls: type[Adapter] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def build_adapter(connection: Connection, session: aiohttp.ClientSession) -> Adapter:
+    """The adapter for ``connection``, talking through ``session`` (owned by the caller)."""
+    cls = adapter_class(connection.provider)
+    return cls(UpstreamClient(session, connection), connection, load_mapping(connection.provider))

@@ -1,0 +1,185 @@
+"""What a provider can carry: strict refusal or lenient dropping of the rest (docs/facade.md).
+
+Every writable canonical field has a path (``discount.amount``, ``lines.unit``…); a provider's
+mapping lists the paths it can carry in ``capabilities.fields``. A value in any other path is
+reported with a JSON pointer: under ``strict`` as ``UnsupportedFields`` (a 422), under
+``lenient`` dropped from the invoice and listed as a warning.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from adapters.base import Capabilities, Handling, UnsupportedFields, Warning
+from gateway.canonical.errors import FieldError
+from gateway.canonical.model import Invoice, Line
+
+# path → what it is, for messages ("crm_v1 cannot carry a document-level amount discount")
+LABELS: dict[str, str] = {
+    "number": "an invoice number chosen by the caller",
+    "customer.id": "a customer id",
+    "customer.name": "a customer name",
+    "issue_date": "an issue date",
+    "due_date": "a due date",
+    "currency": "a currency",
+    "exchange_rate": "an exchange rate",
+    "discount.percent": "a document-level percent discount",
+    "discount.amount": "a document-level amount discount",
+    "shipping": "a shipping amount",
+    "adjustment": "an adjustment",
+    "reference": "a reference (PO number)",
+    "notes": "notes",
+    "terms": "terms",
+    "billing_address": "a billing address",
+    "shipping_address": "a shipping address",
+    "tags": "tags",
+    "order_id": "an order link",
+    "payments": "payments on a write (record them through the payments resource)",
+    "lines.section": "section (heading) lines",
+    "lines.item_id": "an item id on a line",
+    "lines.name": "a line name",
+    "lines.description": "a line description",
+    "lines.unit": "a line unit",
+    "lines.discount.percent": "a percent line discount",
+    "lines.discount.amount": "an amount line discount",
+    "lines.taxes": "line taxes",
+}
+
+_SIMPLE_FIELDS = (
+    "number",
+    "issue_date",
+    "due_date",
+    "exchange_rate",
+    "reference",
+    "notes",
+    "terms",
+    "billing_address",
+    "shipping_address",
+    "order_id",
+)
+_LINE_FIELDS = ("item_id", "name", "description", "unit")
+
+
+def fit(
+    invoice: Invoice, capabilities: Capabilities, provider: str, handling: Handling
+) -> tuple[Invoice, list[Warning]]:
+    """The invoice as the provider can carry it, and what was dropped (lenient only)."""
+    problems = unrepresentable(invoice, capabilities, provider)
+    if not problems:
+        return invoice, []
+    # Prices mean something else in the other tax mode: switching it is never "dropping a field".
+    if handling == "strict" or any(p.pointer == "/tax_mode" for p in problems):
+        first = problems[0]
+        raise UnsupportedFields(
+            f"{first.detail} (send Prefer: handling=lenient to drop what {provider} cannot carry)",
+            problems,
+            provider=provider,
+        )
+    return _drop(invoice, problems, capabilities), [Warning(p.pointer, p.detail) for p in problems]
+
+
+def unrepresentable(invoice: Invoice, caps: Capabilities, provider: str) -> list[FieldError]:
+    """Every field with a value the provider cannot carry, with a pointer and a reason."""
+    found: list[FieldError] = []
+
+    def check(path: str, pointer: str, present: bool) -> None:
+        if present and path not in caps.fields:
+            found.append(FieldError(pointer, f"{provider} cannot carry {LABELS[path]}"))
+
+    for name in _SIMPLE_FIELDS:
+        check(name, f"/{name}", getattr(invoice, name) is not None)
+    if invoice.customer is not None:
+        check("customer.id", "/customer/id", invoice.customer.id is not None)
+        check("customer.name", "/customer/name", invoice.customer.name is not None)
+    if invoice.discount is not None:
+        check(f"discount.{invoice.discount.type}", "/discount", True)
+    check("shipping", "/shipping", invoice.shipping != 0)
+    check("adjustment", "/adjustment", invoice.adjustment is not None)
+    check("tags", "/tags", bool(invoice.tags))
+    check("payments", "/payments", bool(invoice.payments))
+    if invoice.tax_mode not in caps.tax_modes:
+        found.append(
+            FieldError("/tax_mode", f"{provider} cannot carry tax_mode {invoice.tax_mode}")
+        )
+    for i, line in enumerate(invoice.lines):
+        found += _line_problems(i, line, caps, provider, check)
+    return found
+
+
+def _line_problems(
+    i: int, line: Line, caps: Capabilities, provider: str, check: Any
+) -> list[FieldError]:
+    found: list[FieldError] = []
+    at = f"/lines/{i}"
+    if line.kind == "section":
+        check("lines.section", at, True)
+        return found
+    for name in _LINE_FIELDS:
+        check(f"lines.{name}", f"{at}/{name}", getattr(line, name) is not None)
+    if line.discount is not None:
+        check(f"lines.discount.{line.discount.type}", f"{at}/discount", True)
+    if not line.taxes:
+        return found
+    if "lines.taxes" not in caps.fields:
+        check("lines.taxes", f"{at}/taxes", True)
+        return found
+    if len(line.taxes) > caps.max_line_taxes:
+        found.append(
+            FieldError(
+                f"{at}/taxes",
+                f"{provider} carries at most {caps.max_line_taxes} tax(es) per line",
+            )
+        )
+    if not caps.compound_taxes:
+        found += [
+            FieldError(f"{at}/taxes/{j}/compound", f"{provider} cannot carry compound taxes")
+            for j, tax in enumerate(line.taxes)
+            if tax.compound
+        ]
+    return found
+
+
+def _drop(invoice: Invoice, problems: list[FieldError], caps: Capabilities) -> Invoice:
+    """Remove each reported field (lenient handling)."""
+    header: dict[str, Any] = {}
+    line_updates: dict[int, dict[str, Any]] = {}
+    dropped_lines: set[int] = set()
+    for problem in problems:
+        parts = problem.pointer.strip("/").split("/")
+        if parts[0] != "lines":
+            header.update(_header_removal(invoice, parts))
+            continue
+        index = int(parts[1])
+        line = invoice.lines[index]
+        if len(parts) == 2:
+            dropped_lines.add(index)  # a section line: the only whole-line problem
+        elif parts[2] == "taxes" and len(parts) == 3:
+            line_updates.setdefault(index, {})["taxes"] = line.taxes[: caps.max_line_taxes]
+        elif parts[2] == "taxes":
+            taxes = line_updates.setdefault(index, {}).get("taxes", line.taxes)
+            j = int(parts[3])
+            line_updates[index]["taxes"] = [
+                tax.model_copy(update={"compound": False}) if k == j else tax
+                for k, tax in enumerate(taxes)
+            ]
+        else:
+            line_updates.setdefault(index, {})[parts[2]] = None
+    lines = [
+        line.model_copy(update=line_updates.get(i, {}))
+        for i, line in enumerate(invoice.lines)
+        if i not in dropped_lines
+    ]
+    return invoice.model_copy(update={**header, "lines": lines})
+
+
+def _header_removal(invoice: Invoice, parts: list[str]) -> dict[str, Any]:
+    name = parts[0]
+    if name == "customer" and invoice.customer is not None:
+        customer = invoice.customer.model_copy(update={parts[1]: None})
+        return {"customer": customer}
+    if name == "shipping":
+        return {"shipping": Decimal(0)}
+    if name in ("tags", "payments"):
+        return {name: []}
+    return {name: None}

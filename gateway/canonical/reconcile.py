@@ -1,0 +1,102 @@
+"""Reconciliation: every read is recomputed and compared with what the provider says.
+
+The provider is the record of truth for what the customer owes, so its figures stay in the
+invoice; the engine fills what the provider leaves out, and ``totals_check`` lists every field
+where the two disagree (docs/canonical-invoice.md, "Reconciliation").
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from gateway.canonical.errors import InvalidInvoice
+from gateway.canonical.model import (
+    Invoice,
+    Line,
+    RoundingPolicy,
+    Totals,
+    TotalsCheck,
+    TotalsDifference,
+)
+from gateway.canonical.status import is_overdue, payment_status
+from gateway.canonical.totals import LineAmounts, calculate
+
+TOTAL_FIELDS = ("subtotal", "discount", "tax", "shipping", "adjustment", "total", "paid", "due")
+LINE_FIELDS = ("subtotal", "discount_amount", "net_amount", "tax_amount", "total")
+
+
+def reconcile(invoice: Invoice, policy: RoundingPolicy, today: date) -> Invoice:
+    """``invoice`` (as read from a provider) with ``totals_check``, filled amounts and states."""
+    try:
+        calculation = calculate(invoice, policy)
+    except InvalidInvoice as exc:
+        difference = TotalsDifference(field="calculation", provider=None, computed=str(exc))
+        return invoice.model_copy(
+            update={"totals_check": TotalsCheck(consistent=False, differences=[difference])}
+        )
+    differences: list[TotalsDifference] = []
+    lines = [
+        _line(i, line, amounts, differences)
+        for i, (line, amounts) in enumerate(zip(invoice.lines, calculation.lines, strict=True))
+    ]
+    computed = calculation.totals
+    if not invoice.payments and invoice.totals is not None:
+        # Without payment records, what was paid is the provider's to say.
+        paid = invoice.totals.paid
+        computed = computed.model_copy(update={"paid": paid, "due": computed.total - paid})
+    totals = _totals(invoice.totals, computed, differences)
+
+    derived = payment_status(totals.total, totals.paid)
+    stated = invoice.payment_status
+    if stated is not None and stated != derived:
+        differences.append(
+            TotalsDifference(field="payment_status", provider=stated, computed=derived)
+        )
+    overdue = invoice.overdue or is_overdue(invoice.status, invoice.due_date, totals.due, today)
+    return invoice.model_copy(
+        update={
+            "lines": lines,
+            "totals": totals,
+            "payment_status": stated or derived,
+            "overdue": overdue,
+            "totals_check": TotalsCheck(consistent=not differences, differences=differences),
+        }
+    )
+
+
+def _line(
+    i: int, line: Line, amounts: LineAmounts | None, differences: list[TotalsDifference]
+) -> Line:
+    if amounts is None:
+        return line
+    fill = {}
+    for name in LINE_FIELDS:
+        computed: Decimal = getattr(amounts, name)
+        given: Decimal | None = getattr(line, name)
+        if given is None:
+            fill[name] = computed
+        elif given != computed:
+            differences.append(
+                TotalsDifference(
+                    field=f"lines[{i}].{name}", provider=str(given), computed=str(computed)
+                )
+            )
+    return line.model_copy(update=fill) if fill else line
+
+
+def _totals(given: Totals | None, computed: Totals, differences: list[TotalsDifference]) -> Totals:
+    if given is None:
+        return computed
+    for name in TOTAL_FIELDS:
+        provider_value: Decimal = getattr(given, name)
+        computed_value: Decimal = getattr(computed, name)
+        if provider_value != computed_value:
+            differences.append(
+                TotalsDifference(
+                    field=name, provider=str(provider_value), computed=str(computed_value)
+                )
+            )
+    if not given.tax_breakdown:
+        return given.model_copy(update={"tax_breakdown": computed.tax_breakdown})
+    return given

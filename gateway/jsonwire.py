@@ -1,0 +1,73 @@
+"""JSON with exact numbers: fractions read as ``Decimal``, and ``Decimal`` written as a number.
+
+The standard library can only write a ``Decimal`` through ``float``; providers that take amounts
+as JSON numbers get them here as the exact literal (``500.00``), never a float's approximation.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+_encode_string = json.encoder.encode_basestring_ascii
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+
+
+def dumps(value: Any, *, indent: int | None = None) -> str:
+    """JSON text; with ``indent``, one member per line (for files people review)."""
+    parts: list[str] = []
+    _write(value, parts, indent, 0)
+    return "".join(parts)
+
+
+def _write(value: Any, out: list[str], indent: int | None, depth: int) -> None:
+    if isinstance(value, str):
+        out.append(_encode_string(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} cannot be written as a JSON number")
+        out.append(format(value, "f"))
+    elif isinstance(value, dict):
+        out.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            out.append(_separator(i, indent, depth + 1))
+            out.append(_encode_string(str(key)))
+            out.append(": ")
+            _write(item, out, indent, depth + 1)
+        out.append(_closing(bool(value), indent, depth) + "}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, item in enumerate(value):
+            out.append(_separator(i, indent, depth + 1))
+            _write(item, out, indent, depth + 1)
+        out.append(_closing(bool(value), indent, depth) + "]")
+    elif isinstance(value, float):
+        raise TypeError("a float reached the wire; amounts must be Decimal")
+    else:
+        raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _separator(position: int, indent: int | None, depth: int) -> str:
+    if indent is None:
+        return ", " if position else ""
+    return ("," if position else "") + "\n" + " " * (indent * depth)
+
+
+def _closing(nonempty: bool, indent: int | None, depth: int) -> str:
+    return "\n" + " " * (indent * depth) if indent is not None and nonempty else ""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

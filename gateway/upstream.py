@@ -1,0 +1,215 @@
+"""The one way to talk to a provider: timeouts, retries with backoff, credentials, exact JSON.
+
+Adapters get an ``UpstreamClient`` for their connection and never open sockets themselves.
+Retrying follows one rule: a request is retried only when doing so cannot write twice.
+Reads, ``PUT`` and ``DELETE`` are idempotent and retried on timeouts, connection failures, 5xx
+and 429. A ``POST`` is retried only when it never left (the connection could not be opened) or
+the provider refused it unprocessed (429); once it was sent, a timeout, a dropped connection or
+a 5xx raises ``OutcomeUncertain``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from adapters.base import (
+    OutcomeUncertain,
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway import jsonwire
+from gateway.config import Connection
+
+# Set by the HTTP facade for the request being served; sent upstream as X-Request-ID.
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    status: int
+    headers: CIMultiDictProxy[str]
+    text: str
+    body: Any  # parsed JSON (fractions as Decimal), or None when the body is not JSON
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass
+class CallStats:
+    """What one client did, for logs and metrics."""
+
+    calls: int = 0
+    retries: int = 0
+
+
+class UpstreamClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        connection: Connection,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.session = session
+        self.connection = connection
+        self.provider = connection.provider
+        self.stats = CallStats()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._base = connection.base_url.rstrip("/")
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> UpstreamResponse:
+        """Send one logical request (retrying where safe) and return the provider's answer.
+
+        4xx answers other than 401/403/429 are returned for the adapter to read in the
+        provider's own envelope; the failures above raise ``UpstreamError`` subclasses.
+        """
+        method = method.upper()
+        idempotent = method in _IDEMPOTENT
+        retries = self.connection.retries
+        body = jsonwire.dumps(json) if json is not None else data
+        send_headers = self._headers(headers, has_json=json is not None)
+        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+        last: UpstreamError | None = None
+        for attempt in range(1, retries.max_attempts + 1):
+            if attempt > 1:
+                self.stats.retries += 1
+                await self._sleep(self._backoff(attempt, last))
+            self.stats.calls += 1
+            try:
+                response = await self._send(method, path, query, body, send_headers)
+            except aiohttp.ClientConnectorError:
+                # Never connected: nothing was sent, so even a POST may go again.
+                last = UpstreamUnavailable(
+                    self._says("could not be reached"), provider=self.provider
+                )
+                continue
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                if not idempotent:
+                    raise self._uncertain("did not answer in time") from None
+                last = UpstreamTimeout(self._says("did not answer in time"), provider=self.provider)
+                continue
+            except aiohttp.ClientError:
+                if not idempotent:
+                    raise self._uncertain("dropped the connection") from None
+                last = UpstreamUnavailable(
+                    self._says("dropped the connection"), provider=self.provider
+                )
+                continue
+            if response.status in (401, 403):
+                raise UpstreamAuthFailed(
+                    self._says(f"rejected the gateway's credentials ({response.status})"),
+                    provider=self.provider,
+                    status=response.status,
+                )
+            if response.status == 429:
+                last = UpstreamUnavailable(
+                    self._says("is rate-limiting the gateway"),
+                    provider=self.provider,
+                    status=429,
+                    retry_after=_retry_after(response.headers),
+                )
+                continue
+            if response.status >= 500:
+                if not idempotent:
+                    raise self._uncertain(f"failed with {response.status}", status=response.status)
+                last = UpstreamError(
+                    self._says(f"failed with {response.status}"),
+                    provider=self.provider,
+                    status=response.status,
+                )
+                continue
+            return response
+        assert last is not None
+        raise last
+
+    async def _send(
+        self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str]
+    ) -> UpstreamResponse:
+        timeout = aiohttp.ClientTimeout(total=self.connection.timeout_s)
+        async with self.session.request(
+            method, self._base + path, params=query, data=body, headers=headers, timeout=timeout
+        ) as raw:
+            text = await raw.text()
+            return UpstreamResponse(raw.status, raw.headers, text, _parse(text))
+
+    def _headers(self, extra: Mapping[str, str] | None, *, has_json: bool) -> dict[str, str]:
+        auth = self.connection.auth
+        headers = {"Accept": "application/json"}
+        if has_json:
+            headers["Content-Type"] = "application/json"
+        if auth.type == "bearer":
+            headers["Authorization"] = f"Bearer {auth.secret()}"
+        else:
+            headers[auth.header] = auth.secret()
+        request_id = request_id_var.get()
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        headers.update(extra or {})
+        return headers
+
+    def _backoff(self, attempt: int, last: UpstreamError | None) -> float:
+        retries = self.connection.retries
+        if last is not None and last.retry_after is not None:
+            return min(last.retry_after, retries.backoff_max_s)
+        ceiling = min(retries.backoff_max_s, retries.backoff_base_s * 2 ** (attempt - 2))
+        return self._rng.uniform(ceiling / 2, ceiling)  # jitter, so clients don't move in step
+
+    def _says(self, what: str) -> str:
+        return f"{self.provider} (connection {self.connection.name}) {what}"
+
+    def _uncertain(self, what: str, *, status: int | None = None) -> OutcomeUncertain:
+        return OutcomeUncertain(
+            self._says(what) + "; the write may or may not have taken effect",
+            provider=self.provider,
+            status=status,
+        )
+
+
+def _parse(text: str) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return jsonwire.loads(text)
+    except ValueError:
+        return None
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:
+    value = headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

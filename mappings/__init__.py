@@ -1,0 +1,1 @@
+"""Provider facts that are data: one YAML file per provider, checked by ``schema.json``."""
