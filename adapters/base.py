@@ -323,12 +323,16 @@ class Adapter:
     def _unsupported(self, operation: str) -> NotSupported:
         return NotSupported(operation, provider=self.provider)
 
+    def policy_for(self, invoice: Invoice) -> RoundingPolicy:
+        """The rounding this invoice follows; providers whose policy varies by invoice override."""
+        return self.rounding
+
     def finish_read(self, invoice: Invoice) -> Invoice:
         """Every invoice an adapter returns passes here: stamped, recomputed, checked."""
         stamped = invoice.model_copy(
             update={"connection": self.connection.name, "provider": self.provider}
         )
-        return reconcile(stamped, self.rounding, self.today())
+        return reconcile(stamped, self.policy_for(stamped), self.today())
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         raise self._unsupported("list invoices")

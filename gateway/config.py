@@ -75,6 +75,7 @@ class Connection(_Strict):
     defaults: dict[str, Any] = Field(default_factory=dict)  # provider_fields used when absent
     taxes: list[TaxSetting] = Field(default_factory=list)
     currencies: dict[str, int] = Field(default_factory=dict)  # crm_v1 org_currency_id table
+    currency: str | None = None  # the account's currency, where invoices carry none (bill_crm)
 
     def tax_for_rate(self, rate: Any, name: str | None = None) -> TaxSetting | None:
         """The configured tax with this rate (and this name, where several share the rate)."""
