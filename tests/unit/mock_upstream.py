@@ -1,0 +1,29 @@
+"""``aioresponses`` for narrow unit tests of the upstream client, on aiohttp 3.14.
+
+aiohttp 3.14 gave ``ClientResponse`` a required ``stream_writer`` argument that aioresponses
+0.7.9 does not pass (pnuckowski/aioresponses#289); aiohttp only reads its ``output_size``.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+from aioresponses import CallbackResult, aioresponses
+
+
+class _Response(aiohttp.ClientResponse):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(*args, **kwargs)
+
+
+class mocked_network(aioresponses):
+    def add(self, *args: Any, response_class: Any = None, **kwargs: Any) -> None:
+        super().add(*args, response_class=response_class or _Response, **kwargs)
+
+
+def answer(status: int = 200, payload: Any = None) -> CallbackResult:
+    """A callback's response (callbacks build theirs apart from ``add``)."""
+    return CallbackResult(status=status, payload=payload, response_class=_Response)

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from adapters.mapping import MappingError, load_mapping, parse_mapping
+
+MINIMAL: dict[str, Any] = {
+    "provider": "example",
+    "rounding": {"mode": "half_up", "tax_scope": "per_line"},
+    "status": {
+        "field": "inv_status",
+        "read": {
+            0: {"status": "open"},
+            "1": {"status": "paid"},
+            3: {"status": "open", "overdue": True},
+        },
+        "write": {"open": 0, "paid": 1},
+    },
+    "discount_types": {
+        "line": {"read": {"1": "amount", "2": "percent"}, "write": {"amount": 1, "percent": 2}}
+    },
+    "fields": {
+        "line_container": "items",
+        "invoice": {
+            "inv_number": "number",
+            "customer_id": "customer.id",
+            "deal_id": "provider_fields.deal_id",
+            "kpis": "remote_data",
+        },
+        "line": {"price": "lines[].unit_price", "item_name": "lines[].name"},
+    },
+    "capabilities": {
+        "operations": ["list", "get"],
+        "actions": [],
+        "payments": [],
+        "notes": False,
+        "create_from_order": False,
+        "filters": ["status"],
+        "fields": ["number"],
+        "tax_modes": ["exclusive"],
+        "max_line_taxes": 1,
+        "compound_taxes": False,
+        "max_page_size": 100,
+        "versioned": False,
+    },
+    "provider_fields": {"deal_id": {"type": "integer", "description": "A deal"}},
+    "error_fields": {"items.*.tax_id": "/lines/*/taxes/0"},
+}
+
+
+def test_status_tables_read_both_numbers_and_text() -> None:
+    mapping = parse_mapping(MINIMAL, "mappings/example.yaml")
+    assert mapping.read_status(0).status == "open"
+    assert mapping.read_status("1").status == "paid"
+    assert mapping.read_status(3).overdue is True
+    unknown = mapping.read_status(42)
+    assert (unknown.status, unknown.overdue) == ("unknown", False)
+    assert mapping.write_status("paid") == 1
+    assert mapping.line_discount_read == {"1": "amount", "2": "percent"}
+
+
+@pytest.mark.parametrize(
+    ("key", "pointer"),
+    [
+        ("inv_number", "/number"),
+        ("customer_id", "/customer/id"),
+        ("items.2.price", "/lines/2/unit_price"),
+        ("items[0].item_name", "/lines/0/name"),
+        ("items.1.tax_id", "/lines/1/taxes/0"),
+        ("items.4.mystery", "/lines/4"),
+        ("kpis", None),
+        ("nothing_like_it", None),
+    ],
+)
+def test_provider_error_keys_become_canonical_pointers(key: str, pointer: str | None) -> None:
+    assert parse_mapping(MINIMAL, "x").pointer_for(key) == pointer
+
+
+def test_schema_errors_name_the_file_and_the_path() -> None:
+    broken = copy.deepcopy(MINIMAL)
+    broken["capabilities"]["actions"] = ["teleport"]
+    broken["status"]["read"]["9"] = {"status": "lost"}
+    del broken["rounding"]["tax_scope"]
+    with pytest.raises(MappingError) as info:
+        parse_mapping(broken, "mappings/example.yaml")
+    lines = str(info.value).splitlines()
+    assert lines == [
+        "mappings/example.yaml: capabilities.actions[0]: 'teleport' is not one of "
+        "['issue', 'send', 'mark_sent', 'unpublish', 'void', 'reactivate', 'mark_paid', 'duplicate', 'credit_note']",
+        "mappings/example.yaml: rounding: 'tax_scope' is a required property",
+        "mappings/example.yaml: status.read.9.status: 'lost' is not one of ['draft', 'open', 'paid', 'void']",
+    ]
+
+
+def test_unknown_top_level_key_is_refused() -> None:
+    with pytest.raises(
+        MappingError, match=r"mappings/x.yaml: \(top level\): Additional properties"
+    ):
+        parse_mapping({**MINIMAL, "surprise": 1}, "mappings/x.yaml")
+
+
+def test_a_missing_mapping_file_says_which() -> None:
+    with pytest.raises(
+        MappingError, match=r"mappings/nowhere\.yaml: no mapping file for provider 'nowhere'"
+    ):
+        load_mapping("nowhere")

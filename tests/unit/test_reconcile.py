@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from gateway.canonical.model import Invoice, RoundingPolicy
+from gateway.canonical.reconcile import reconcile
+
+TODAY = date(2026, 11, 21)
+POLICY = RoundingPolicy()
+
+
+def read(totals: dict[str, str] | None = None, **fields: Any) -> Invoice:
+    """An invoice as an adapter reads it: inputs plus the provider's own figures."""
+    data: dict[str, Any] = {
+        "id": "8",
+        "status": "open",
+        "currency": "USD",
+        "due_date": "2026-12-01",
+        "lines": [{"quantity": "10", "unit_price": "500.00", "taxes": [{"rate": "5"}]}],
+        **fields,
+    }
+    if totals is not None:
+        data["totals"] = {
+            "subtotal": "5000.00",
+            "discount": "0.00",
+            "tax": "250.00",
+            "shipping": "0.00",
+            "adjustment": "0.00",
+            "total": "5250.00",
+            "paid": "0.00",
+            "due": "5250.00",
+            **totals,
+        }
+    return Invoice.model_validate(data)
+
+
+def test_agreeing_provider_is_consistent_and_lines_are_filled() -> None:
+    result = reconcile(read({}), POLICY, TODAY)
+    assert result.totals_check is not None and result.totals_check.consistent is True
+    assert result.lines[0].total == Decimal("5250.00")
+    assert result.payment_status == "unpaid"
+    assert result.overdue is False
+
+
+def test_a_disagreement_is_listed_and_the_provider_figure_kept() -> None:
+    result = reconcile(read({"tax": "250.01", "total": "5250.01", "due": "5250.01"}), POLICY, TODAY)
+    assert result.totals_check is not None and result.totals_check.consistent is False
+    assert [(d.field, d.provider, d.computed) for d in result.totals_check.differences] == [
+        ("tax", "250.01", "250.00"),
+        ("total", "5250.01", "5250.00"),
+        ("due", "5250.01", "5250.00"),
+    ]
+    assert result.totals is not None and result.totals.total == Decimal("5250.01")
+
+
+def test_paid_comes_from_the_provider_when_it_lists_no_payments() -> None:
+    result = reconcile(read({"paid": "250.00", "due": "5000.00"}), POLICY, TODAY)
+    assert result.totals_check is not None and result.totals_check.consistent is True
+    assert result.payment_status == "partially_paid"
+
+
+def test_the_providers_payment_word_wins_but_a_disagreement_is_listed() -> None:
+    result = reconcile(read({}, payment_status="paid"), POLICY, TODAY)
+    assert result.payment_status == "paid"
+    assert result.totals_check is not None
+    assert [(d.field, d.provider, d.computed) for d in result.totals_check.differences] == [
+        ("payment_status", "paid", "unpaid")
+    ]
+
+
+def test_a_provider_line_figure_that_differs_is_listed() -> None:
+    lines = [
+        {"quantity": "10", "unit_price": "500.00", "taxes": [{"rate": "5"}], "total": "5250.50"}
+    ]
+    result = reconcile(read({}, lines=lines), POLICY, TODAY)
+    assert result.totals_check is not None
+    assert [(d.field, d.provider, d.computed) for d in result.totals_check.differences] == [
+        ("lines[0].total", "5250.50", "5250.00")
+    ]
+
+
+def test_overdue_is_derived_from_due_date_and_balance() -> None:
+    past_due = reconcile(read({}, due_date="2026-11-20"), POLICY, TODAY)
+    assert past_due.overdue is True
+    settled = reconcile(
+        read({"paid": "5250.00", "due": "0.00"}, due_date="2026-11-20"), POLICY, TODAY
+    )
+    assert settled.overdue is False
+
+
+def test_missing_provider_totals_are_computed() -> None:
+    result = reconcile(read(None), POLICY, TODAY)
+    assert result.totals is not None and result.totals.total == Decimal("5250.00")
+    assert result.totals_check is not None and result.totals_check.consistent is True
+
+
+def test_an_invoice_the_engine_cannot_compute_is_reported_not_raised() -> None:
+    lines = [
+        {"quantity": "1", "unit_price": "1.00", "discount": {"type": "amount", "value": "2.00"}}
+    ]
+    result = reconcile(read({}, lines=lines), POLICY, TODAY)
+    assert result.totals_check is not None and result.totals_check.consistent is False
+    assert result.totals_check.differences[0].field == "calculation"
+    assert "larger than the line subtotal" in (result.totals_check.differences[0].computed or "")

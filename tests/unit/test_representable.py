@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from adapters.base import Capabilities, UnsupportedFields
+from adapters.representable import fit, unrepresentable
+from gateway.canonical.model import invoice_from_input
+
+
+def caps(fields: set[str], **changes: Any) -> Capabilities:
+    base: dict[str, Any] = {
+        "operations": frozenset({"create"}),
+        "actions": frozenset(),
+        "payments": frozenset(),
+        "notes": False,
+        "create_from_order": False,
+        "filters": frozenset(),
+        "fields": frozenset(fields),
+        "tax_modes": frozenset({"exclusive"}),
+        "max_line_taxes": 1,
+        "compound_taxes": False,
+        "max_page_size": 100,
+        "versioned": False,
+    }
+    base.update(changes)
+    return Capabilities(**base)
+
+
+INVOICE = invoice_from_input(
+    {
+        "currency": "USD",
+        "number": "INV-1",
+        "customer": {"id": "10"},
+        "shipping": "5.00",
+        "discount": {"type": "amount", "value": "1.00"},
+        "lines": [
+            {"kind": "section", "name": "Work"},
+            {
+                "name": "Consulting",
+                "unit": "hour",
+                "quantity": "2",
+                "unit_price": "50",
+                "discount": {"type": "percent", "value": "10"},
+                "taxes": [{"rate": "5"}, {"rate": "9.975", "compound": True}],
+            },
+        ],
+    }
+)
+CARRIED = {"number", "customer.id", "lines.name", "lines.taxes"}
+
+
+def test_everything_uncarried_is_named_with_a_pointer() -> None:
+    found = {(e.pointer, e.detail) for e in unrepresentable(INVOICE, caps(CARRIED), "acme")}
+    assert found == {
+        ("/shipping", "acme cannot carry a shipping amount"),
+        ("/discount", "acme cannot carry a document-level amount discount"),
+        ("/lines/0", "acme cannot carry section (heading) lines"),
+        ("/lines/1/unit", "acme cannot carry a line unit"),
+        ("/lines/1/discount", "acme cannot carry a percent line discount"),
+        ("/lines/1/taxes", "acme carries at most 1 tax(es) per line"),
+        ("/lines/1/taxes/1/compound", "acme cannot carry compound taxes"),
+    }
+
+
+def test_strict_refuses_and_says_how_to_go_lenient() -> None:
+    with pytest.raises(UnsupportedFields) as info:
+        fit(INVOICE, caps(CARRIED), "acme", "strict")
+    assert info.value.provider == "acme"
+    assert len(info.value.errors) == 7
+    assert "Prefer: handling=lenient" in info.value.message
+
+
+def test_lenient_drops_exactly_what_was_reported() -> None:
+    fitted, warnings = fit(INVOICE, caps(CARRIED), "acme", "lenient")
+    assert len(warnings) == 7
+    assert fitted.shipping == 0 and fitted.discount is None
+    assert [line.kind for line in fitted.lines] == ["item"]
+    line = fitted.lines[0]
+    assert (line.name, line.unit, line.discount) == ("Consulting", None, None)
+    assert [(t.rate, t.compound) for t in line.taxes] == [(Decimal("5"), False)]
+    assert fitted.number == "INV-1" and fitted.customer is not None and fitted.customer.id == "10"
+    assert unrepresentable(fitted, caps(CARRIED), "acme") == []
+
+
+def test_tax_mode_is_never_dropped_even_when_lenient() -> None:
+    inclusive = INVOICE.model_copy(update={"tax_mode": "inclusive"})
+    everything = caps(
+        CARRIED
+        | {"shipping", "discount.amount", "lines.section", "lines.unit", "lines.discount.percent"},
+        max_line_taxes=2,
+        compound_taxes=True,
+    )
+    with pytest.raises(UnsupportedFields) as info:
+        fit(inclusive, everything, "acme", "lenient")
+    assert [e.pointer for e in info.value.errors] == ["/tax_mode"]
+
+
+def test_a_fully_carried_invoice_passes_untouched() -> None:
+    everything = caps(
+        CARRIED
+        | {"shipping", "discount.amount", "lines.section", "lines.unit", "lines.discount.percent"},
+        max_line_taxes=2,
+        compound_taxes=True,
+    )
+    fitted, warnings = fit(INVOICE, everything, "acme", "strict")
+    assert fitted is INVOICE and warnings == []
