@@ -13,6 +13,7 @@ import jsonschema
 import yaml
 
 from adapters.base import Capabilities
+from gateway.canonical.errors import dotted_path
 from gateway.canonical.model import InvoiceStatus, PaymentStatus, RoundingPolicy
 
 
@@ -119,7 +120,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"{source}: {_path(e.absolute_path)}: {e.message}" for e in errors]
+        lines = [f"{source}: {dotted_path(e.absolute_path)}: {e.message}" for e in errors]
         raise MappingError("\n".join(lines))
     caps = data["capabilities"]
     discounts = data.get("discount_types", {})
@@ -162,13 +163,6 @@ def parse_mapping(data: Any, source: str) -> Mapping:
         },
         error_fields=dict(data.get("error_fields", {})),
     )
-
-
-def _path(path: Any) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
 
 
 @cache

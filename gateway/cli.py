@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
 
+    check = commands.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("--config", default="config.yaml", metavar="FILE")
+
     emulate = commands.add_parser("emulate", help="run one provider emulator alone")
     emulate.add_argument("provider", choices=PROVIDERS)
     emulate.add_argument("--host", default="127.0.0.1")
@@ -41,16 +44,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "emulate":
         return _emulate(args)
+    if args.command == "check-config":
+        return _check_config(args)
     return EXIT_USAGE
 
 
+def _check_config(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gateway.settings_file import ConfigError, load_settings
+
+    try:
+        settings = load_settings(Path(args.config))
+    except ConfigError as exc:
+        print(f"{exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"{args.config}: OK ({len(settings.connections)} connection(s), "
+        f"{len(settings.clients)} client(s))"
+    )
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
-    from gateway.config import Settings
+    from gateway.config import ServerSettings, Settings
     from gateway.http.app import create_app
 
-    settings = Settings(host=args.host, port=args.port)
-    print(f"invoice-gateway listening on http://{settings.host}:{settings.port}", flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    settings = Settings(server=ServerSettings(host=args.host, port=args.port))
+    server = settings.server
+    print(f"invoice-gateway listening on http://{server.host}:{server.port}", flush=True)
+    web.run_app(create_app(settings), host=server.host, port=server.port, print=None)
     return 0
 
 

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from gateway.canonical.decimals import Rate
 from gateway.canonical.model import RoundingPolicy
-
-
-@dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    max_body_bytes: int = 1_048_576
 
 
 class _Strict(BaseModel):
@@ -54,6 +46,11 @@ class RetrySettings(_Strict):
     backoff_max_s: float = Field(5.0, ge=0)
 
 
+class RateLimit(_Strict):
+    per_second: float = Field(gt=0)
+    burst: int | None = Field(None, ge=1)
+
+
 class TaxSetting(_Strict):
     """One of the provider's tax records: its id there, and the rate it stands for."""
 
@@ -71,10 +68,13 @@ class Connection(_Strict):
     auth: AuthSettings
     timeout_s: float = Field(10.0, gt=0, le=300)
     retries: RetrySettings = RetrySettings()
+    rate_limit: RateLimit | None = None
     rounding: RoundingPolicy | None = None  # None: the provider's own policy from its mapping
     defaults: dict[str, Any] = Field(default_factory=dict)  # provider_fields used when absent
     taxes: list[TaxSetting] = Field(default_factory=list)
     currencies: dict[str, int] = Field(default_factory=dict)  # crm_v1 org_currency_id table
+    # Where reads name a currency only by the provider's own record id (order_linked uuids).
+    currency_ids: dict[str, str] = Field(default_factory=dict)
     currency: str | None = None  # the account's currency, where invoices carry none (bill_crm)
 
     def tax_for_rate(self, rate: Any, name: str | None = None) -> TaxSetting | None:
@@ -87,3 +87,50 @@ class Connection(_Strict):
 
     def tax_by_id(self, tax_id: str) -> TaxSetting | None:
         return next((tax for tax in self.taxes if tax.id == tax_id), None)
+
+
+Scope = Literal["invoices:read", "invoices:write", "admin"]
+
+
+class Client(_Strict):
+    """A caller of the gateway: its API key (as a SHA-256 hash, or from the environment)."""
+
+    name: str
+    key_sha256: str | None = None
+    key_env: str | None = None
+    connections: list[str]
+    scopes: frozenset[Scope]
+    rate_limit: RateLimit | None = None
+
+    def may_use(self, connection: str) -> bool:
+        return "*" in self.connections or connection in self.connections
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    workers: int = Field(1, ge=1, le=64)
+
+
+class StoreSettings(_Strict):
+    url: str = "sqlite:///./invoice-gateway.db"
+    idempotency_ttl_hours: float = Field(24, gt=0)
+
+
+class LoggingSettings(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(_Strict):
+    """Everything one gateway process runs with; read from ``config.yaml`` by settings_file.py."""
+
+    server: ServerSettings = ServerSettings()
+    store: StoreSettings = StoreSettings()
+    logging: LoggingSettings = LoggingSettings()
+    clients: list[Client] = Field(default_factory=list)
+    connections: list[Connection] = Field(default_factory=list)
+
+    def connection(self, name: str) -> Connection | None:
+        return next((c for c in self.connections if c.name == name), None)

@@ -34,6 +34,17 @@ def pointer(location: tuple[Any, ...] | list[Any]) -> str:
     return "/" + "/".join(parts) if location else ""
 
 
+def dotted_path(parts: Any) -> str:
+    """``["connections", 2, "provider"]`` → ``connections[2].provider``."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text = f"{text}.{part}" if text else str(part)
+    return text or "(top level)"
+
+
 def pointer_to_path(json_pointer: str) -> str:
     """``/lines/0/quantity`` → ``lines[0].quantity`` (for one-line messages)."""
     if not json_pointer:

@@ -13,7 +13,7 @@ from gateway.http.routes import setup_routes
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, problem_middleware],
-        client_max_size=settings.max_body_bytes,
+        client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
     setup_routes(app)

@@ -3,7 +3,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.config import Settings
+from gateway.config import ServerSettings, Settings
 from gateway.http.app import create_app
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
@@ -11,4 +11,4 @@ ClientFactory = Callable[..., Awaitable[TestClient]]
 
 @pytest.fixture
 async def gateway(aiohttp_client: ClientFactory) -> TestClient:
-    return await aiohttp_client(create_app(Settings(max_body_bytes=64 * 1024)))
+    return await aiohttp_client(create_app(Settings(server=ServerSettings(max_body_bytes=64 * 1024))))

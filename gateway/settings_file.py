@@ -1,0 +1,143 @@
+"""Reading ``config.yaml``: ``${VAR}`` expansion, JSON Schema, cross-checks, typed settings.
+
+Every problem is reported at once, each as ``path: what is wrong`` (``connections[2].provider:
+'crm' is not one of [...]``), so ``invoice-gateway check-config`` can say exactly what to fix.
+Secrets are never part of a message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from gateway.canonical.errors import dotted_path
+from gateway.config import Settings
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(ValueError):
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot be read: {exc.strerror}"]) from None
+    return parse_settings(text, source, os.environ if environ is None else environ)
+
+
+def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settings:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(
+            source, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]
+        ) from None
+    if data is None:
+        data = {}
+    problems: list[str] = []
+    data = _expand(data, environ, "", problems)
+    unset = {problem.split(": ", 1)[0] for problem in problems}
+    validator = jsonschema.Draft202012Validator(_schema())
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        where = dotted_path(error.absolute_path)
+        if where not in unset:  # the empty value left by an unset variable says nothing new
+            problems.append(f"{where}: {_message(error)}")
+    if problems:
+        raise ConfigError(source, problems)
+    problems += _cross_checks(data, environ)
+    if problems:
+        raise ConfigError(source, problems)
+    return Settings.model_validate(data)
+
+
+def _expand(value: Any, environ: Mapping[str, str], path: str, problems: list[str]) -> Any:
+    if isinstance(value, str):
+
+        def lookup(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                problems.append(f"{path or '(top level)'}: environment variable {name} is not set")
+                return ""
+            return environ[name]
+
+        return _VARIABLE.sub(lookup, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, environ, _join(path, k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, environ, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    return value
+
+
+def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    problems: list[str] = []
+    connections = data.get("connections", [])
+    names = [c["name"] for c in connections]
+    for i, connection in enumerate(connections):
+        if names.index(connection["name"]) != i:
+            problems.append(f"connections[{i}].name: {connection['name']!r} is used twice")
+        variable = connection["auth"].get("token_env")
+        if variable and not environ.get(variable):
+            problems.append(
+                f"connections[{i}].auth.token_env: environment variable {variable} is not set"
+            )
+        for j, tax in enumerate(connection.get("taxes", [])):
+            if isinstance(tax["rate"], float):
+                problems.append(
+                    f"connections[{i}].taxes[{j}].rate: write the rate as a string "
+                    f'("{tax["rate"]}") so it is read exactly'
+                )
+    clients = data.get("clients", [])
+    client_names = [c["name"] for c in clients]
+    for i, client in enumerate(clients):
+        if client_names.index(client["name"]) != i:
+            problems.append(f"clients[{i}].name: {client['name']!r} is used twice")
+        for j, name in enumerate(client["connections"]):
+            if name != "*" and name not in names:
+                known = ", ".join(names) or "none"
+                problems.append(
+                    f"clients[{i}].connections[{j}]: no connection named {name!r} (known: {known})"
+                )
+        variable = client.get("key_env")
+        if variable and not environ.get(variable):
+            problems.append(f"clients[{i}].key_env: environment variable {variable} is not set")
+    return problems
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "oneOf" and isinstance(error.instance, dict):
+        alternatives: list[dict[str, Any]] = list(error.validator_value)  # type: ignore[arg-type]
+        options = [sorted(option.get("required", [])) for option in alternatives]
+        names = " or ".join(o[0] for o in options if o)
+        return f"give exactly one of {names}"
+    if error.validator == "additionalProperties":
+        return error.message.replace("Additional properties are not allowed", "unknown key(s)")
+    return error.message
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    text = resources.files("gateway").joinpath("config_schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
