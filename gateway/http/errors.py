@@ -1,0 +1,54 @@
+"""Adapter errors → problem details: the one place where what-to-do-next becomes a status."""
+
+from __future__ import annotations
+
+import math
+
+from adapters.base import (
+    AdapterError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    NotSupported,
+    OutcomeUncertain,
+    PreconditionFailed,
+    UnsupportedFields,
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.http.problems import Problem
+
+# Checked in order: subclasses before their bases.
+_CODES: tuple[tuple[type[AdapterError], str], ...] = (
+    (NotFound, "not_found"),
+    (Conflict, "conflict"),
+    (PreconditionFailed, "precondition_failed"),
+    (UnsupportedFields, "unsupported_field"),
+    (InvalidRequest, "validation_error"),
+    (NotSupported, "not_supported"),
+    (UpstreamAuthFailed, "upstream_auth_failed"),
+    (UpstreamTimeout, "upstream_timeout"),
+    (UpstreamUnavailable, "upstream_unavailable"),
+    (OutcomeUncertain, "upstream_error"),
+    (UpstreamError, "upstream_error"),
+)
+
+
+def problem_for(error: AdapterError, *, connection: str | None = None) -> Problem:
+    code = next(code for kind, code in _CODES if isinstance(error, kind))
+    extra: dict[str, object] = {}
+    if connection is not None:
+        extra["connection"] = connection
+    if error.provider is not None:
+        extra["provider"] = error.provider
+    headers: dict[str, str] = {}
+    if isinstance(error, NotSupported):
+        extra["capabilities"] = f"/v1/connections/{connection}" if connection else None
+    if isinstance(error, OutcomeUncertain):
+        extra["outcome"] = "uncertain"
+    if isinstance(error, UpstreamError) and error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    errors = error.errors if isinstance(error, InvalidRequest) else ()
+    return Problem(code, error.message, errors=errors, headers=headers, **extra)

@@ -1,0 +1,131 @@
+"""The list contract over any provider: exact ``limit``, opaque cursors, gateway-side filters.
+
+A cursor holds where the walk stands in the provider's own pagination (its page token, the
+position within that page, the page size the walk uses) and is bound to the connection and the
+filters it was made for. It is signed, so a tampered or foreign cursor is refused, not followed.
+Filters the provider cannot apply are applied here, over its pages, reading at most
+``MAX_PAGES_PER_CALL`` provider pages for one call; a call that runs out of that budget answers
+with fewer invoices and a cursor to go on.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import date
+
+from adapters.base import Adapter, ListQuery, PaginationLoop
+from gateway.canonical.model import Invoice
+
+MAX_PAGES_PER_CALL = 20
+
+
+class InvalidCursor(ValueError):
+    """A cursor that was not made by this gateway for this listing."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    invoices: list[Invoice]
+    has_more: bool
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class _Position:
+    page: str | None  # the provider's token for the page (None: the first page)
+    offset: int  # how many invoices of that page were already handed out
+    size: int  # the provider page size this walk uses
+
+
+class Cursors:
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def make(self, scope: str, position: _Position) -> str:
+        payload = json.dumps(
+            {"s": scope, "p": position.page, "o": position.offset, "z": position.size},
+            separators=(",", ":"),
+        ).encode()
+        body = base64.urlsafe_b64encode(payload).rstrip(b"=")
+        return (body + b"." + self._sign(body)).decode()
+
+    def read(self, scope: str, cursor: str) -> _Position:
+        body, _, signature = cursor.encode().partition(b".")
+        if not signature or not hmac.compare_digest(signature, self._sign(body)):
+            raise InvalidCursor("cursor is not valid (altered, or made by another gateway)")
+        data = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
+        if data["s"] != scope:
+            raise InvalidCursor("cursor belongs to another connection or other filters")
+        return _Position(page=data["p"], offset=int(data["o"]), size=int(data["z"]))
+
+    def _sign(self, body: bytes) -> bytes:
+        digest = hmac.new(self._secret, body, hashlib.sha256).digest()[:18]
+        return base64.urlsafe_b64encode(digest)
+
+
+async def list_invoices(
+    adapter: Adapter, query: ListQuery, limit: int, cursor: str | None, cursors: Cursors
+) -> Listing:
+    caps = adapter.capabilities
+    upstream = ListQuery(**{name: getattr(query, name) for name in caps.filters})
+    local = query.given() - caps.filters
+    scope = _scope(adapter.connection.name, query)
+    if cursor is None:
+        # Page by the limit where nothing is filtered here: each call then reads one page.
+        size = caps.max_page_size if local else min(limit, caps.max_page_size)
+        position = _Position(page=None, offset=0, size=size)
+    else:
+        position = cursors.read(scope, cursor)
+    found: list[Invoice] = []
+    seen: set[str | None] = set()
+    for _ in range(MAX_PAGES_PER_CALL):
+        seen.add(position.page)
+        page = await adapter.list_page(upstream, position.page, position.size)
+        for index in range(position.offset, len(page.invoices)):
+            invoice = page.invoices[index]
+            if not _matches(invoice, query, local):
+                continue
+            if len(found) == limit:
+                here = _Position(position.page, index, position.size)
+                return Listing(found, True, cursors.make(scope, here))
+            found.append(invoice)
+        if page.next_page is None:
+            return Listing(found, False, None)
+        if page.next_page in seen:
+            raise PaginationLoop(f"{adapter.provider} pointed back to page {page.next_page}")
+        position = _Position(page.next_page, 0, position.size)
+        if len(found) == limit:
+            return Listing(found, True, cursors.make(scope, position))
+    return Listing(found, True, cursors.make(scope, position))
+
+
+def _scope(connection: str, query: ListQuery) -> str:
+    filters = {name: str(getattr(query, name)) for name in sorted(query.given())}
+    return hashlib.sha256(json.dumps([connection, filters]).encode()).hexdigest()[:16]
+
+
+def _matches(invoice: Invoice, query: ListQuery, names: frozenset[str]) -> bool:
+    for name in names:
+        if name == "status" and invoice.status != query.status:
+            return False
+        if name == "customer_id" and (
+            invoice.customer is None or invoice.customer.id != query.customer_id
+        ):
+            return False
+        if name == "issued_from" and not _on_or_after(invoice.issue_date, query.issued_from):
+            return False
+        if name == "issued_to" and not _on_or_after(query.issued_to, invoice.issue_date):
+            return False
+        if name == "number" and (
+            invoice.number is None or (query.number or "").lower() not in invoice.number.lower()
+        ):
+            return False
+    return True
+
+
+def _on_or_after(later: date | None, earlier: date | None) -> bool:
+    return later is not None and earlier is not None and later >= earlier

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from adapters.base import Adapter, Capabilities, ListQuery, Page, PageNumbers
+from gateway.canonical.model import Invoice
+from gateway.config import Connection
+from gateway.listing import Cursors, InvalidCursor, list_invoices
+
+CAPS = Capabilities(
+    operations=frozenset({"list"}),
+    actions=frozenset(),
+    payments=frozenset(),
+    notes=False,
+    create_from_order=False,
+    filters=frozenset({"customer_id"}),
+    fields=frozenset(),
+    tax_modes=frozenset({"exclusive"}),
+    max_line_taxes=1,
+    compound_taxes=False,
+    max_page_size=10,
+    versioned=False,
+)
+
+
+class Paged(Adapter):
+    """A provider with ``count`` invoices in numbered pages; it filters by customer only."""
+
+    provider = "paged"
+
+    def __init__(self, count: int, caps: Capabilities = CAPS) -> None:
+        self.invoices = [
+            Invoice.model_validate(
+                {
+                    "id": str(i),
+                    "currency": "USD",
+                    "status": "paid" if i % 3 == 0 else "open",
+                    "customer": {"id": str(i % 2)},
+                    "number": f"INV-{i:04d}",
+                }
+            )
+            for i in range(1, count + 1)
+        ]
+        self.caps = caps
+        self.calls: list[tuple[str | None, int, str | None]] = []
+        self.connection = Connection.model_validate(
+            {"name": "paged", "provider": "crm_v1", "base_url": "http://x", "auth": {"token": "t"}}
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.caps
+
+    async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        assert page_size <= self.caps.max_page_size
+        assert query.status is None, "status is not a provider filter here"
+        self.calls.append((page, page_size, query.customer_id))
+        rows = [
+            i for i in self.invoices if query.customer_id in (None, i.customer and i.customer.id)
+        ]
+        pages = PageNumbers(1)
+        number = pages.number(page)
+        chunk = rows[(number - 1) * page_size : number * page_size]
+        following = pages.next_token(number, count=len(chunk), page_size=page_size, total=len(rows))
+        return Page(chunk, following)
+
+
+CURSORS = Cursors(b"secret")
+
+
+async def walk_all(
+    adapter: Adapter, limit: int, query: ListQuery | None = None
+) -> list[list[str | None]]:
+    pages, cursor = [], None
+    while True:
+        listing = await list_invoices(adapter, query or ListQuery(), limit, cursor, CURSORS)
+        assert len(listing.invoices) <= limit
+        pages.append([i.id for i in listing.invoices])
+        if not listing.has_more:
+            assert listing.next_cursor is None
+            return pages
+        cursor = listing.next_cursor
+
+
+@pytest.mark.parametrize("limit", [1, 3, 7, 10, 25, 100])
+async def test_every_invoice_once_whatever_the_limit(limit: int) -> None:
+    adapter = Paged(23)
+    pages = await walk_all(adapter, limit)
+    flat = [i for page in pages for i in page]
+    assert flat == [str(i) for i in range(1, 24)]
+    assert all(len(page) == limit for page in pages[:-1])
+
+
+async def test_one_provider_page_per_call_when_nothing_is_filtered_here() -> None:
+    adapter = Paged(23)
+    await walk_all(adapter, 7)
+    assert [(page, size) for page, size, _ in adapter.calls] == [
+        (None, 7),
+        ("2", 7),
+        ("3", 7),
+        ("4", 7),
+    ]
+
+
+async def test_provider_filters_go_upstream_and_the_rest_apply_here() -> None:
+    adapter = Paged(23)
+    query = ListQuery(customer_id="1", status="paid")
+    flat = [i for page in await walk_all(adapter, 2, query) for i in page]
+    assert flat == ["3", "9", "15", "21"]
+    assert {customer for _, _, customer in adapter.calls} == {"1"}
+    assert {size for _, size, _ in adapter.calls} == {10}
+
+
+async def test_a_tampered_cursor_is_refused() -> None:
+    adapter = Paged(23)
+    listing = await list_invoices(adapter, ListQuery(), 5, None, CURSORS)
+    assert listing.next_cursor is not None
+    body, _, signature = listing.next_cursor.partition(".")
+    forged = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1] + "." + signature
+    with pytest.raises(InvalidCursor, match="altered"):
+        await list_invoices(adapter, ListQuery(), 5, forged, CURSORS)
+    with pytest.raises(InvalidCursor, match="altered"):
+        await list_invoices(adapter, ListQuery(), 5, listing.next_cursor, Cursors(b"other"))
+    with pytest.raises(InvalidCursor):
+        await list_invoices(adapter, ListQuery(), 5, "not-a-cursor", CURSORS)
+
+
+async def test_a_cursor_only_continues_the_listing_it_came_from() -> None:
+    adapter = Paged(23)
+    listing = await list_invoices(adapter, ListQuery(), 5, None, CURSORS)
+    with pytest.raises(InvalidCursor, match="other filters"):
+        await list_invoices(adapter, ListQuery(status="open"), 5, listing.next_cursor, CURSORS)
+
+
+async def test_a_scarce_filter_answers_within_its_page_budget(monkeypatch: Any) -> None:
+    monkeypatch.setattr("gateway.listing.MAX_PAGES_PER_CALL", 2)
+    adapter = Paged(95, replace(CAPS, filters=frozenset()))
+    query = ListQuery(number="INV-0093")
+    pages = await walk_all(adapter, 5, query)
+    assert [i for page in pages for i in page] == ["93"]
+    assert pages[0] == [] and len(pages) == 5
