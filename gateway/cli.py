@@ -20,8 +20,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--config", metavar="FILE", help="configuration file (default config.yaml)")
+    serve.add_argument("--host", help="listen address (default: the config's, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: the config's, else 8080)")
+    serve.add_argument("--sandbox", action="store_true", help="with the five emulated providers")
+    serve.add_argument("--seed-invoices", type=int, default=56, metavar="N")
+    serve.add_argument("--api-key", default="sk_sandbox", help="the sandbox's API key")
+    serve.add_argument("--write-config", metavar="FILE", help="write the sandbox configuration")
 
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("--config", default="config.yaml", metavar="FILE")
@@ -69,11 +74,31 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway.config import ServerSettings, Settings
-    from gateway.http.app import create_app
+    from pathlib import Path
 
-    settings = Settings(server=ServerSettings(host=args.host, port=args.port))
-    server = settings.server
+    from gateway.config import Settings
+    from gateway.http.app import create_app
+    from gateway.settings_file import ConfigError, load_settings
+
+    if args.sandbox:
+        from gateway.sandbox.serve import serve_sandbox
+
+        write = Path(args.write_config) if args.write_config else None
+        host, port = args.host or "127.0.0.1", 8080 if args.port is None else args.port
+        return serve_sandbox(host, port, args.seed_invoices, args.api_key, write)
+    path = Path(args.config or "config.yaml")
+    if args.config is None and not path.exists():
+        settings = Settings()  # nothing configured: the calculation endpoint alone
+    else:
+        try:
+            settings = load_settings(path)
+        except ConfigError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_USAGE
+    server = settings.server.model_copy(
+        update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    )
+    settings = settings.model_copy(update={"server": server})
     print(f"invoice-gateway listening on http://{server.host}:{server.port}", flush=True)
     web.run_app(create_app(settings), host=server.host, port=server.port, print=None)
     return 0

@@ -52,10 +52,22 @@ class UpstreamResponse:
 
 @dataclass
 class CallStats:
-    """What one client did, for logs and metrics."""
+    """What one client did, for logs, metrics and the connection's health."""
 
     calls: int = 0
     retries: int = 0
+    failures: int = 0
+    last_failure: str | None = None  # the last error's class, e.g. "UpstreamTimeout"
+
+    def health(self) -> dict[str, object]:
+        status = "unknown" if self.calls == 0 else ("failing" if self.last_failure else "ok")
+        return {
+            "status": status,
+            "calls": self.calls,
+            "retries": self.retries,
+            "failures": self.failures,
+            "last_failure": self.last_failure,
+        }
 
 
 class UpstreamClient:
@@ -90,7 +102,24 @@ class UpstreamClient:
         4xx answers other than 401/403/429 are returned for the adapter to read in the
         provider's own envelope; the failures above raise ``UpstreamError`` subclasses.
         """
-        method = method.upper()
+        try:
+            response = await self._attempts(method.upper(), path, params, json, data, headers)
+        except UpstreamError as exc:
+            self.stats.failures += 1
+            self.stats.last_failure = type(exc).__name__
+            raise
+        self.stats.last_failure = None
+        return response
+
+    async def _attempts(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Any,
+        headers: Mapping[str, str] | None,
+    ) -> UpstreamResponse:
         idempotent = method in _IDEMPOTENT
         retries = self.connection.retries
         body = jsonwire.dumps(json) if json is not None else data

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from adapters.base import Adapter
 from gateway.config import Client, Settings
 from gateway.keyring import KeyRing
+from gateway.listing import Cursors
 
 SETTINGS = web.AppKey("settings", Settings)
 REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("caller", Client)
 KEYRING = web.AppKey("keyring", KeyRing)
+ADAPTERS = web.AppKey("adapters", dict[str, Adapter])
+CURSORS = web.AppKey("cursors", Cursors)

@@ -9,8 +9,11 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from adapters.base import AdapterError
+from gateway.http.errors import problem_for
 from gateway.http.keys import REQUEST_ID
 from gateway.http.problems import Problem
+from gateway.upstream import request_id_var
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _log = structlog.get_logger("gateway.http")
@@ -22,6 +25,7 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
+    request_id_var.set(request_id)  # sent upstream with every provider call of this request
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -38,6 +42,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except Problem as problem:
         return problem.response(request_id)
+    except AdapterError as error:
+        return problem_for(error, connection=request.match_info.get("connection")).response(
+            request_id
+        )
     except web.HTTPRequestEntityTooLarge as exc:
         return Problem("payload_too_large", exc.text or "The request body is too large.").response(
             request_id

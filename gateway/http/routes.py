@@ -1,13 +1,42 @@
-"""Every route of the API, in one table."""
+"""Every route of the API, in one table (docs/facade.md)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.http.auth import scope_of
+from gateway.http.views import connections, health, invoices, payments
 from gateway.http.views.calculate import calculate
-from gateway.http.views.health import healthz
+
+_INVOICE = "/v1/connections/{connection}/invoices/{invoice_id}"
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_post("/v1/invoices/calculate", calculate)
+    router = app.router
+    router.add_get("/healthz", health.healthz)
+    router.add_get("/readyz", health.readyz)
+    router.add_post("/v1/invoices/calculate", calculate)
+    router.add_get("/v1/connections", connections.list_connections_view)
+    router.add_get("/v1/connections/{connection}", connections.get_connection_view)
+    router.add_get("/v1/connections/{connection}/invoices", invoices.list_view)
+    router.add_post("/v1/connections/{connection}/invoices", invoices.create_view)
+    router.add_post("/v1/connections/{connection}/invoices/preview", invoices.preview_view)
+    router.add_get(_INVOICE, invoices.get_view)
+    router.add_put(_INVOICE, invoices.replace_view)
+    router.add_delete(_INVOICE, invoices.delete_view)
+    router.add_get(_INVOICE + "/payments", payments.list_payments_view)
+    router.add_post(_INVOICE + "/payments", payments.record_payment_view)
+    router.add_delete(_INVOICE + "/payments/{payment_id}", payments.delete_payment_view)
+    router.add_post(_INVOICE + "/notes", payments.add_note_view)
+    router.add_post(_INVOICE + "/{action}", invoices.action_view)
+    router.add_post(
+        "/v1/connections/{connection}/orders/{order_id}/invoices", payments.create_from_order_view
+    )
+    _check_scopes(app)
+
+
+def _check_scopes(app: web.Application) -> None:
+    """Refuse to start with a route that declares no scope: nothing is public by accident."""
+    for route in app.router.routes():
+        if route.method != "HEAD" and scope_of(route.handler) is None:
+            raise RuntimeError(f"{route.method} {route.resource} declares no scope")

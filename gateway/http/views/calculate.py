@@ -7,10 +7,13 @@ from aiohttp import web
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import FieldError, InvalidInvoice
 from gateway.canonical.model import Invoice, RoundingPolicy, writable
+from gateway.http.auth import public
 from gateway.http.body import read_json_object
 from gateway.http.validation import parse, validation_problem
 
 
+# Public on purpose: a pure computation over the request body that reads and writes no data.
+@public
 async def calculate(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     errors: list[FieldError] = []

@@ -1,0 +1,83 @@
+"""What every connection-scoped view does: find the adapter, read the body, shape the answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from adapters.base import Adapter, Handling, Warning
+from gateway.canonical.errors import FieldError
+from gateway.canonical.model import Invoice, writable
+from gateway.http.auth import check_connection
+from gateway.http.body import read_json_object
+from gateway.http.keys import ADAPTERS
+from gateway.http.problems import Problem
+from gateway.http.validation import parse, validation_problem
+
+_HANDLING = re.compile(r"(?:^|[;,\s])handling=(strict|lenient)\b")
+
+
+def adapter_for(request: web.Request) -> Adapter:
+    """The adapter of the connection in the path: 403 if the key may not use it, else 404."""
+    name = request.match_info["connection"]
+    check_connection(request, name)
+    adapter = request.app[ADAPTERS].get(name)
+    if adapter is None:
+        raise Problem("not_found", f"No connection named {name!r}.", connection=name)
+    return adapter
+
+
+def handling(request: web.Request) -> Handling:
+    """``Prefer: handling=lenient`` or the default, strict."""
+    match = _HANDLING.search(request.headers.get("Prefer", ""))
+    return "lenient" if match and match.group(1) == "lenient" else "strict"
+
+
+async def invoice_body(request: web.Request) -> Invoice:
+    """The request's invoice: read-only fields ignored, everything else validated (422)."""
+    errors: list[FieldError] = []
+    invoice = parse(Invoice, writable(await read_json_object(request)), errors)
+    if errors or invoice is None:
+        raise validation_problem(errors)
+    return invoice
+
+
+def invoice_json(invoice: Invoice, request: web.Request) -> dict[str, Any]:
+    exclude = None if "remote_data" in _expand(request) else {"remote_data"}
+    dumped: dict[str, Any] = invoice.model_dump(mode="json", exclude=exclude)
+    return dumped
+
+
+def invoice_response(
+    invoice: Invoice,
+    request: web.Request,
+    *,
+    status: int = 200,
+    warnings: list[Warning] | None = None,
+    preference: Handling | None = None,
+) -> web.Response:
+    body = invoice_json(invoice, request)
+    if warnings is not None and preference == "lenient":
+        body["warnings"] = [w.as_dict() for w in warnings]
+    response = web.json_response(body, status=status)
+    if invoice.version is not None:
+        response.headers["ETag"] = f'"{invoice.version}"'
+    if preference == "lenient":
+        response.headers["Preference-Applied"] = "handling=lenient"
+    if status == 201 and invoice.id is not None:
+        connection = request.match_info["connection"]
+        response.headers["Location"] = f"/v1/connections/{connection}/invoices/{invoice.id}"
+    return response
+
+
+def if_match(request: web.Request) -> str | None:
+    value = request.headers.get("If-Match")
+    if value is None:
+        return None
+    return value.strip().removeprefix("W/").strip('"')
+
+
+def _expand(request: web.Request) -> set[str]:
+    return {part.strip() for part in request.query.getall("expand", []) for part in part.split(",")}

@@ -1,0 +1,163 @@
+"""``/v1/connections/{connection}/invoices``: list, create, preview, read, replace, delete, act."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from adapters.base import ACTIONS, ListQuery, NotSupported
+from adapters.representable import fit
+from gateway.canonical.calculated import calculated_invoice
+from gateway.canonical.errors import InvalidInvoice
+from gateway.canonical.model import InvoiceStatus
+from gateway.http.auth import requires
+from gateway.http.keys import CURSORS
+from gateway.http.problems import Problem
+from gateway.http.validation import validation_problem
+from gateway.http.views.common import (
+    adapter_for,
+    handling,
+    if_match,
+    invoice_body,
+    invoice_json,
+    invoice_response,
+)
+from gateway.listing import InvalidCursor, list_invoices
+
+_STATUSES: tuple[InvoiceStatus, ...] = ("draft", "open", "paid", "void", "unknown")
+_QUERY = {
+    "status",
+    "customer_id",
+    "issued_from",
+    "issued_to",
+    "number",
+    "limit",
+    "cursor",
+    "expand",
+}
+
+
+@requires("invoices:read")
+async def list_view(request: web.Request) -> web.Response:
+    adapter = adapter_for(request)
+    query, limit, cursor = _list_query(request)
+    try:
+        listing = await list_invoices(adapter, query, limit, cursor, request.app[CURSORS])
+    except InvalidCursor as exc:
+        raise Problem("bad_request", f"cursor: {exc}.") from None
+    return web.json_response(
+        {
+            "object": "list",
+            "data": [invoice_json(invoice, request) for invoice in listing.invoices],
+            "has_more": listing.has_more,
+            "next_cursor": listing.next_cursor,
+        }
+    )
+
+
+@requires("invoices:write")
+async def create_view(request: web.Request) -> web.Response:
+    adapter = adapter_for(request)
+    invoice = await invoice_body(request)
+    preference = handling(request)
+    result = await adapter.create(invoice, handling=preference)
+    return invoice_response(
+        result.invoice, request, status=201, warnings=result.warnings, preference=preference
+    )
+
+
+@requires("invoices:read")
+async def preview_view(request: web.Request) -> web.Response:
+    """The totals this provider would compute, without sending anything to it."""
+    adapter = adapter_for(request)
+    invoice = await invoice_body(request)
+    preference = handling(request)
+    fitted, warnings = fit(invoice, adapter.capabilities, adapter.provider, preference)
+    try:
+        calculated = calculated_invoice(fitted, adapter.policy_for(fitted))
+    except InvalidInvoice as exc:
+        raise validation_problem(exc.errors) from None
+    stamped = calculated.model_copy(
+        update={"connection": adapter.connection.name, "provider": adapter.provider}
+    )
+    return invoice_response(stamped, request, warnings=warnings, preference=preference)
+
+
+@requires("invoices:read")
+async def get_view(request: web.Request) -> web.Response:
+    adapter = adapter_for(request)
+    invoice = await adapter.get(request.match_info["invoice_id"])
+    return invoice_response(invoice, request)
+
+
+@requires("invoices:write")
+async def replace_view(request: web.Request) -> web.Response:
+    adapter = adapter_for(request)
+    invoice = await invoice_body(request)
+    preference = handling(request)
+    result = await adapter.update(
+        request.match_info["invoice_id"], invoice, handling=preference, if_match=if_match(request)
+    )
+    return invoice_response(
+        result.invoice, request, warnings=result.warnings, preference=preference
+    )
+
+
+@requires("invoices:write")
+async def delete_view(request: web.Request) -> web.Response:
+    adapter = adapter_for(request)
+    await adapter.delete(request.match_info["invoice_id"])
+    return web.Response(status=204)
+
+
+@requires("invoices:write")
+async def action_view(request: web.Request) -> web.Response:
+    adapter = adapter_for(request)
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise Problem("not_found", f"No action {action!r}; actions are: {', '.join(ACTIONS)}.")
+    if action not in adapter.capabilities.actions:
+        raise NotSupported(action.replace("_", " ") + " invoices", provider=adapter.provider)
+    result = await adapter.act(request.match_info["invoice_id"], action)
+    created = action in ("duplicate", "credit_note")
+    return invoice_response(result, request, status=201 if created else 200)
+
+
+def _list_query(request: web.Request) -> tuple[ListQuery, int, str | None]:
+    params = request.query
+    unknown = sorted(set(params) - _QUERY)
+    if unknown:
+        raise Problem("bad_request", f"Unknown query parameter(s): {', '.join(unknown)}.")
+    status = params.get("status")
+    if status is not None and status not in _STATUSES:
+        raise Problem("bad_request", f"status must be one of {', '.join(_STATUSES)}.")
+    try:
+        limit = int(params.get("limit", "25"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 100:
+        raise Problem("bad_request", "limit must be a whole number from 1 to 100.")
+    query = ListQuery(
+        status=status,
+        customer_id=params.get("customer_id") or None,
+        issued_from=_date(params, "issued_from"),
+        issued_to=_date(params, "issued_to"),
+        number=params.get("number") or None,
+    )
+    return query, limit, params.get("cursor") or None
+
+
+def _date(params: MultiMapping[str], name: str) -> date | None:
+    value = params.get(name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else _bad_date(name)
+    except ValueError:
+        return _bad_date(name)
+
+
+def _bad_date(name: str) -> date:
+    raise Problem("bad_request", f"{name} must be a date written as YYYY-MM-DD.")

@@ -1,0 +1,84 @@
+"""``…/invoices/{id}/payments``, ``…/invoices/{id}/notes`` and ``…/orders/{id}/invoices``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from adapters.base import NoteFile
+from gateway.canonical.errors import FieldError
+from gateway.canonical.model import Payment
+from gateway.http.auth import requires
+from gateway.http.body import read_json_object
+from gateway.http.problems import Problem
+from gateway.http.validation import parse, validation_problem
+from gateway.http.views.common import adapter_for, handling, invoice_body, invoice_response
+
+MAX_NOTE_FILE_BYTES = 10 * 1024 * 1024
+
+
+@requires("invoices:read")
+async def list_payments_view(request: web.Request) -> web.Response:
+    adapter = adapter_for(request)
+    payments = await adapter.list_payments(request.match_info["invoice_id"])
+    return web.json_response(
+        {
+            "object": "list",
+            "data": [payment.model_dump(mode="json") for payment in payments],
+            "has_more": False,
+            "next_cursor": None,
+        }
+    )
+
+
+@requires("invoices:write")
+async def record_payment_view(request: web.Request) -> web.Response:
+    adapter = adapter_for(request)
+    errors: list[FieldError] = []
+    payment = parse(Payment, await read_json_object(request), errors)
+    if errors or payment is None:
+        raise validation_problem(errors)
+    invoice = await adapter.record_payment(request.match_info["invoice_id"], payment)
+    return invoice_response(invoice, request, status=201)
+
+
+@requires("invoices:write")
+async def delete_payment_view(request: web.Request) -> web.Response:
+    adapter = adapter_for(request)
+    invoice_id, payment_id = request.match_info["invoice_id"], request.match_info["payment_id"]
+    invoice = await adapter.delete_payment(invoice_id, payment_id)
+    return invoice_response(invoice, request)
+
+
+@requires("invoices:write")
+async def add_note_view(request: web.Request) -> web.Response:
+    """Multipart: ``note`` (text) and an optional ``file``."""
+    adapter = adapter_for(request)
+    if not request.content_type.startswith("multipart/"):
+        raise Problem("unsupported_media_type", "Send the note as multipart/form-data.")
+    form = await request.post()
+    note = form.get("note")
+    if not isinstance(note, str) or not note.strip():
+        raise validation_problem([FieldError("/note", "is required: the text of the note")])
+    attachment = None
+    upload = form.get("file")
+    if isinstance(upload, web.FileField):
+        content = upload.file.read(MAX_NOTE_FILE_BYTES + 1)
+        if len(content) > MAX_NOTE_FILE_BYTES:
+            raise Problem("payload_too_large", "file is over 10 MiB.")
+        attachment = NoteFile(upload.filename, upload.content_type, content)
+    result = await adapter.add_note(request.match_info["invoice_id"], note, attachment)
+    body = {"object": "note", "invoice_id": request.match_info["invoice_id"], "note": result}
+    return web.json_response(body, status=201)
+
+
+@requires("invoices:write")
+async def create_from_order_view(request: web.Request) -> web.Response:
+    adapter = adapter_for(request)
+    invoice = await invoice_body(request) if request.body_exists else None
+    preference = handling(request)
+    result = await adapter.create_from_order(
+        request.match_info["order_id"], invoice, handling=preference
+    )
+    return invoice_response(
+        result.invoice, request, status=201, warnings=result.warnings, preference=preference
+    )
