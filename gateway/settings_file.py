@@ -1,4 +1,4 @@
-"""Reading ``config.yaml``: ``${VAR}`` expansion, JSON Schema, cross-checks, typed settings.
+"""Reading ``config.yaml``: variables, JSON Schema, cross-checks, typed settings.
 
 Every problem is reported at once, each as ``path: what is wrong`` (``connections[2].provider:
 'crm' is not one of [...]``), so ``invoice-gateway check-config`` can say exactly what to fix.
@@ -22,7 +22,8 @@ import yaml
 from gateway.canonical.errors import dotted_path
 from gateway.config import Settings
 
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${NAME}, or ${NAME:-default} when the variable is unset or empty
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ConfigError(ValueError):
@@ -72,7 +73,9 @@ def _expand(value: Any, environ: Mapping[str, str], path: str, problems: list[st
     if isinstance(value, str):
 
         def lookup(match: re.Match[str]) -> str:
-            name = match.group(1)
+            name, default = match.group(1), match.group(2)
+            if default is not None and not environ.get(name):
+                return default
             if name not in environ:
                 problems.append(f"{path or '(top level)'}: environment variable {name} is not set")
                 return ""

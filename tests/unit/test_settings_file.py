@@ -94,9 +94,16 @@ def test_yaml_syntax_errors_say_where() -> None:
     assert problem.startswith("line 3, column 1: not valid YAML")
 
 
-def test_the_example_config_is_valid() -> None:
-    settings = load_settings(REPO / "config.yaml", {"BILLING_SYNC_KEY": "k", "CRM_TOKEN": "t"})
-    assert [c.name for c in settings.connections] == ["crm"]
+def test_the_example_config_loads_as_it_is_and_takes_overrides() -> None:
+    plain = load_settings(REPO / "config.yaml", {})
+    crm = plain.connection("crm")
+    assert crm is not None and crm.auth.secret() == "sandbox-crm_v1"
+    assert crm.base_url == "http://127.0.0.1:8081"
+    real = load_settings(
+        REPO / "config.yaml", {"CRM_URL": "https://crm.example.com", "CRM_TOKEN": "t"}
+    )
+    crm = real.connection("crm")
+    assert crm is not None and (crm.base_url, crm.auth.secret()) == ("https://crm.example.com", "t")
 
 
 def test_check_config_command_exit_codes(tmp_path: Path) -> None:
