@@ -9,7 +9,7 @@ import aiohttp
 from adapters.base import Adapter
 from adapters.mapping import load_mapping
 from gateway.config import Connection
-from gateway.upstream import UpstreamClient
+from gateway.upstream import CallObserver, UpstreamClient
 
 ADAPTERS: dict[str, str] = {
     "crm_v1": "adapters.crm_v1.adapter:CrmV1Adapter",
@@ -30,7 +30,13 @@ def adapter_class(provider: str) -> type[Adapter]:
     return cls
 
 
-def build_adapter(connection: Connection, session: aiohttp.ClientSession) -> Adapter:
+def build_adapter(
+    connection: Connection,
+    session: aiohttp.ClientSession,
+    *,
+    observer: CallObserver | None = None,
+) -> Adapter:
     """The adapter for ``connection``, talking through ``session`` (owned by the caller)."""
     cls = adapter_class(connection.provider)
-    return cls(UpstreamClient(session, connection), connection, load_mapping(connection.provider))
+    client = UpstreamClient(session, connection, observer=observer)
+    return cls(client, connection, load_mapping(connection.provider))

@@ -76,11 +76,13 @@ def _check_config(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gateway.config import Settings
+    from gateway.config import LoggingSettings, Settings
     from gateway.http.app import create_app
+    from gateway.logging_setup import configure_logging
     from gateway.settings_file import ConfigError, load_settings
 
     if args.sandbox:
+        configure_logging(LoggingSettings())
         from gateway.sandbox.serve import serve_sandbox
 
         write = Path(args.write_config) if args.write_config else None
@@ -99,6 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
         update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     )
     settings = settings.model_copy(update={"server": server})
+    configure_logging(settings.logging)
     print(f"invoice-gateway listening on http://{server.host}:{server.port}", flush=True)
     web.run_app(create_app(settings), host=server.host, port=server.port, print=None)
     return 0

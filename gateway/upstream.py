@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,12 @@ from gateway.config import Connection
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
+# The provider calls of the request being served, for its log line.
+request_calls_var: contextvars.ContextVar[CallStats | None] = contextvars.ContextVar(
+    "request_calls", default=None
+)
+# Called after every provider call: (connection, provider, seconds, outcome).
+CallObserver = Callable[[str, str, float, str], None]
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
@@ -78,6 +85,7 @@ class UpstreamClient:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.session = session
         self.connection = connection
@@ -86,6 +94,7 @@ class UpstreamClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._base = connection.base_url.rstrip("/")
+        self._observer = observer
 
     async def request(
         self,
@@ -128,9 +137,9 @@ class UpstreamClient:
         last: UpstreamError | None = None
         for attempt in range(1, retries.max_attempts + 1):
             if attempt > 1:
-                self.stats.retries += 1
+                self._count(retry=True)
                 await self._sleep(self._backoff(attempt, last))
-            self.stats.calls += 1
+            self._count(retry=False)
             try:
                 response = await self._send(method, path, query, body, send_headers)
             except aiohttp.ClientConnectorError:
@@ -182,11 +191,27 @@ class UpstreamClient:
         self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str]
     ) -> UpstreamResponse:
         timeout = aiohttp.ClientTimeout(total=self.connection.timeout_s)
-        async with self.session.request(
-            method, self._base + path, params=query, data=body, headers=headers, timeout=timeout
-        ) as raw:
-            text = await raw.text()
-            return UpstreamResponse(raw.status, raw.headers, text, _parse(text))
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            async with self.session.request(
+                method, self._base + path, params=query, data=body, headers=headers, timeout=timeout
+            ) as raw:
+                text = await raw.text()
+                outcome = str(raw.status)
+                return UpstreamResponse(raw.status, raw.headers, text, _parse(text))
+        finally:
+            if self._observer is not None:
+                elapsed = time.perf_counter() - started
+                self._observer(self.connection.name, self.provider, elapsed, outcome)
+
+    def _count(self, *, retry: bool) -> None:
+        for stats in (self.stats, request_calls_var.get()):
+            if stats is not None:
+                if retry:
+                    stats.retries += 1
+                else:
+                    stats.calls += 1
 
     def _headers(self, extra: Mapping[str, str] | None, *, has_json: bool) -> dict[str, str]:
         auth = self.connection.auth

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from gateway.canonical.money import decimal_places, quantum
@@ -130,12 +130,26 @@ def _plain_text(text: str, places: int) -> Decimal | None:
     return number
 
 
+def _schema(places: int, *, signed: bool = False) -> WithJsonSchema:
+    """What the API documents: a decimal string (or an exact JSON number) with these places."""
+    sign = "-?" if signed else ""
+    pattern = f"^{sign}\\d{{1,{MAX_INTEGER_DIGITS}}}(\\.\\d{{1,{places}}})?$"
+    return WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "pattern": pattern}, {"type": "number"}],
+            "description": f'A decimal with at most {places} decimal places, e.g. "12.50".',
+        },
+        mode="validation",
+    )
+
+
 # pydantic writes a Decimal to JSON as ``str(value)``: a string, fixed-point for these types.
-Money = Annotated[Decimal, _exact(4)]
-NonNegativeMoney = Annotated[Decimal, _exact(4, check_non_negative)]
-PositiveMoney = Annotated[Decimal, _exact(4, _positive)]
-Quantity = Annotated[Decimal, _exact(6, check_non_negative)]
-UnitPrice = Annotated[Decimal, _exact(4, check_non_negative)]
-Rate = Annotated[Decimal, _exact(4, check_non_negative)]
+_OUT = WithJsonSchema({"type": "string", "pattern": "^-?\\d+(\\.\\d+)?$"}, mode="serialization")
+Money = Annotated[Decimal, _exact(4), _schema(4, signed=True), _OUT]
+NonNegativeMoney = Annotated[Decimal, _exact(4, check_non_negative), _schema(4), _OUT]
+PositiveMoney = Annotated[Decimal, _exact(4, _positive), _schema(4), _OUT]
+Quantity = Annotated[Decimal, _exact(6, check_non_negative), _schema(6), _OUT]
+UnitPrice = Annotated[Decimal, _exact(4, check_non_negative), _schema(4), _OUT]
+Rate = Annotated[Decimal, _exact(4, check_non_negative), _schema(4), _OUT]
 # Ten places can print as 1E-10 through str(): this one is written out explicitly.
-ExchangeRate = Annotated[Decimal, _exact(10, _positive), AS_STRING]
+ExchangeRate = Annotated[Decimal, _exact(10, _positive), AS_STRING, _schema(10), _OUT]

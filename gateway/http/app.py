@@ -11,20 +11,28 @@ from aiohttp import web
 from adapters.registry import build_adapter
 from gateway.config import Settings
 from gateway.http.auth import auth_middleware
-from gateway.http.keys import ADAPTERS, CURSORS, KEYRING, SETTINGS
+from gateway.http.keys import ADAPTERS, CURSORS, KEYRING, METRICS, SETTINGS
 from gateway.http.middlewares import problem_middleware, request_id_middleware
+from gateway.http.observability import access_log_middleware
 from gateway.http.routes import setup_routes
 from gateway.keyring import KeyRing
 from gateway.listing import Cursors
+from gateway.metrics import Metrics
 
 
 def create_app(settings: Settings, *, cursor_secret: bytes | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_middleware, problem_middleware, auth_middleware],
+        middlewares=[
+            request_id_middleware,
+            access_log_middleware,
+            problem_middleware,
+            auth_middleware,
+        ],
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[KEYRING] = KeyRing.from_clients(settings.clients)
+    app[METRICS] = Metrics()
     # Instances behind one load balancer must share the secret to honour each other's cursors.
     app[CURSORS] = Cursors(cursor_secret or secrets.token_bytes(32))
     app.cleanup_ctx.append(_upstream)
@@ -37,5 +45,8 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     connector = aiohttp.TCPConnector(limit=100, limit_per_host=20)
     async with aiohttp.ClientSession(connector=connector) as session:
-        app[ADAPTERS] = {c.name: build_adapter(c, session) for c in settings.connections}
+        observer = app[METRICS].upstream_call
+        app[ADAPTERS] = {
+            c.name: build_adapter(c, session, observer=observer) for c in settings.connections
+        }
         yield

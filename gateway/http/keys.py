@@ -8,6 +8,7 @@ from adapters.base import Adapter
 from gateway.config import Client, Settings
 from gateway.keyring import KeyRing
 from gateway.listing import Cursors
+from gateway.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -15,3 +16,4 @@ CALLER = web.RequestKey("caller", Client)
 KEYRING = web.AppKey("keyring", KeyRing)
 ADAPTERS = web.AppKey("adapters", dict[str, Adapter])
 CURSORS = web.AppKey("cursors", Cursors)
+METRICS = web.AppKey("metrics", Metrics)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.http.auth import scope_of
-from gateway.http.views import connections, health, invoices, payments
+from gateway.http.views import connections, docs, health, invoices, payments
 from gateway.http.views.calculate import calculate
 
 _INVOICE = "/v1/connections/{connection}/invoices/{invoice_id}"
@@ -15,6 +15,10 @@ def setup_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/healthz", health.healthz)
     router.add_get("/readyz", health.readyz)
+    router.add_get("/metrics", health.metrics)
+    router.add_get("/openapi.json", docs.openapi_json)
+    router.add_get("/docs", docs.docs_page)
+    router.add_get("/docs/assets/{name}", docs.docs_asset)
     router.add_post("/v1/invoices/calculate", calculate)
     router.add_get("/v1/connections", connections.list_connections_view)
     router.add_get("/v1/connections/{connection}", connections.get_connection_view)

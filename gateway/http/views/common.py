@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from adapters.base import Adapter, Handling, Warning
@@ -12,10 +13,11 @@ from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, writable
 from gateway.http.auth import check_connection
 from gateway.http.body import read_json_object
-from gateway.http.keys import ADAPTERS
+from gateway.http.keys import ADAPTERS, METRICS
 from gateway.http.problems import Problem
 from gateway.http.validation import parse, validation_problem
 
+_log = structlog.get_logger("gateway.invoices")
 _HANDLING = re.compile(r"(?:^|[;,\s])handling=(strict|lenient)\b")
 
 
@@ -45,6 +47,16 @@ async def invoice_body(request: web.Request) -> Invoice:
 
 
 def invoice_json(invoice: Invoice, request: web.Request) -> dict[str, Any]:
+    check = invoice.totals_check
+    if check is not None and not check.consistent and invoice.connection is not None:
+        # Information, not an error: the provider's figures are what the caller gets.
+        request.app[METRICS].totals_differences.labels(invoice.connection).inc()
+        _log.warning(
+            "totals_difference",
+            connection=invoice.connection,
+            invoice_id=invoice.id,
+            differences=[d.model_dump(mode="json") for d in check.differences],
+        )
     exclude = None if "remote_data" in _expand(request) else {"remote_data"}
     dumped: dict[str, Any] = invoice.model_dump(mode="json", exclude=exclude)
     return dumped

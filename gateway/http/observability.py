@@ -1,0 +1,59 @@
+"""Request logs (structlog, one JSON line per request) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.http.keys import CALLER, METRICS, REQUEST_ID
+from gateway.upstream import CallStats, request_calls_var
+
+_log = structlog.get_logger("gateway.access")
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    calls = CallStats()
+    request_calls_var.set(calls)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        route = _route(request)
+        metrics = request.app[METRICS]
+        metrics.requests.labels(route, request.method, str(status)).inc()
+        metrics.latency.labels(route, request.method).observe(elapsed)
+        connection = request.match_info.get("connection")
+        if calls.retries and connection:
+            metrics.upstream_retries.labels(connection).inc(calls.retries)
+        caller = request.get(CALLER)
+        _log.info(
+            "request",
+            request_id=request.get(REQUEST_ID),
+            client=caller.name if caller else None,
+            remote=request.remote,
+            method=request.method,
+            route=route,
+            connection=connection,
+            status=status,
+            latency_ms=round(elapsed * 1000, 2),
+            upstream_calls=calls.calls,
+            upstream_retries=calls.retries,
+        )
+
+
+def _route(request: web.Request) -> str:
+    route = request.match_info.route
+    if request.match_info.http_exception is not None or route.resource is None:
+        return "unmatched"
+    return route.resource.canonical

@@ -1,0 +1,461 @@
+"""The OpenAPI 3.1 document, generated from the pydantic models the API itself uses."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from adapters.base import ACTIONS
+from gateway.canonical.model import Invoice, Line, Payment, RoundingPolicy
+from gateway.http.problems import PROBLEMS
+
+REF = "#/components/schemas/"
+_INVOICE = "/v1/connections/{connection}/invoices/{invoice_id}"
+
+
+class CalculateRequest(Invoice):
+    """An invoice plus the rounding policy to compute it with."""
+
+    policy: RoundingPolicy | None = None
+
+
+class NoteRequest(BaseModel):
+    note: str
+    file: bytes | None = None
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    _, schemas = models_json_schema(
+        [
+            (Invoice, "validation"),
+            (Payment, "validation"),
+            (CalculateRequest, "validation"),
+            (RoundingPolicy, "validation"),
+            (NoteRequest, "validation"),
+        ],
+        ref_template=REF + "{model}",
+    )
+    components: dict[str, Any] = schemas["$defs"]
+    for name, model in (("Invoice", Invoice), ("Line", Line), ("CalculateRequest", Invoice)):
+        for key in model.read_only_keys:
+            prop = components[name]["properties"].get(key)
+            if prop is not None:
+                prop["readOnly"] = True
+    components.update(_shared_schemas())
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "invoice-gateway",
+            "version": "1",
+            "description": (
+                "One invoice API over five invoice providers. Amounts are decimal strings; "
+                "errors are RFC 9457 problem details."
+            ),
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "parameters": _parameters(),
+        },
+        "security": [{"apiKey": []}],
+    }
+
+
+def _shared_schemas() -> dict[str, Any]:
+    return {
+        "Problem": {
+            "type": "object",
+            "required": ["type", "title", "status", "detail", "code"],
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "code": {"enum": sorted(PROBLEMS)},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}},
+                    },
+                },
+                "request_id": {"type": ["string", "null"]},
+                "retryable": {"type": "boolean"},
+                "connection": {"type": ["string", "null"]},
+                "provider": {"type": ["string", "null"]},
+                "outcome": {"type": "string"},
+                "capabilities": {"type": ["string", "null"]},
+            },
+        },
+        "InvoiceWithWarnings": {
+            "allOf": [
+                {"$ref": REF + "Invoice"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "warnings": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "field": {"type": "string"},
+                                    "reason": {"type": "string"},
+                                },
+                            },
+                        }
+                    },
+                },
+            ]
+        },
+        "InvoiceList": _list_of(REF + "Invoice"),
+        "PaymentList": _list_of(REF + "Payment"),
+        "Connection": {
+            "type": "object",
+            "required": ["object", "name", "provider", "capabilities"],
+            "properties": {
+                "object": {"const": "connection"},
+                "name": {"type": "string"},
+                "provider": {"type": "string"},
+                "capabilities": {"type": "object"},
+                "rounding": {"$ref": REF + "RoundingPolicy"},
+                "health": {"type": "object"},
+                "base_url": {"type": "string"},
+            },
+        },
+        "ConnectionList": _list_of(REF + "Connection"),
+        "Note": {"type": "object", "properties": {"object": {"const": "note"}}},
+        "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
+    }
+
+
+def _list_of(item: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["object", "data", "has_more", "next_cursor"],
+        "properties": {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": {"$ref": item}},
+            "has_more": {"type": "boolean"},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+
+
+def _parameters() -> dict[str, Any]:
+    def path(name: str, description: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": description,
+            "schema": {"type": "string", "minLength": 1},
+        }
+
+    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": description,
+            "schema": schema,
+        }
+
+    return {
+        "connection": path("connection", "A configured connection's name."),
+        "invoice_id": path("invoice_id", "The provider's id of the invoice."),
+        "payment_id": path("payment_id", "The provider's id of the payment."),
+        "order_id": path("order_id", "The provider's id of the order."),
+        "action": {
+            "name": "action",
+            "in": "path",
+            "required": True,
+            "schema": {"enum": list(ACTIONS)},
+        },
+        "status": query(
+            "status", {"enum": ["draft", "open", "paid", "void", "unknown"]}, "Document status."
+        ),
+        "customer_id": query("customer_id", {"type": "string"}, "The provider's customer id."),
+        "issued_from": query(
+            "issued_from", {"type": "string", "format": "date"}, "Issued on or after."
+        ),
+        "issued_to": query(
+            "issued_to", {"type": "string", "format": "date"}, "Issued on or before."
+        ),
+        "number": query("number", {"type": "string"}, "Invoice number contains this."),
+        "limit": query(
+            "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}, "Page size."
+        ),
+        "cursor": query("cursor", {"type": "string"}, "next_cursor of the previous page."),
+        "expand": query("expand", {"enum": ["remote_data"]}, "Add the provider's raw payload."),
+        "prefer": {
+            "name": "Prefer",
+            "in": "header",
+            "required": False,
+            "description": "handling=strict (default) or handling=lenient.",
+            "schema": {"enum": ["handling=strict", "handling=lenient"]},
+        },
+        "if_match": {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "description": "The invoice's ETag, where the provider versions invoices.",
+            "schema": {"type": "string"},
+        },
+        "idempotency_key": {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+        },
+    }
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def _body(schema: str, media: str = "application/json") -> dict[str, Any]:
+    return {"required": True, "content": {media: {"schema": {"$ref": REF + schema}}}}
+
+
+def _ok(status: str, schema: str | None, description: str) -> dict[str, Any]:
+    if schema is None:
+        return {status: {"description": description}}
+    return {
+        status: {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": REF + schema}}},
+        }
+    }
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    wanted = {status for status, _ in PROBLEMS.values() if status in statuses}
+    return {
+        str(status): {
+            "description": ", ".join(code for code, (s, _) in PROBLEMS.items() if s == status),
+            "content": {"application/problem+json": {"schema": {"$ref": REF + "Problem"}}},
+        }
+        for status in sorted(wanted)
+    }
+
+
+# Problems any call on a connection can answer: reading the provider can fail in all these ways.
+_UPSTREAM = (400, 401, 403, 404, 429, 500, 501, 502, 503, 504)
+_WRITE = (*_UPSTREAM, 409, 412, 413, 415, 422)
+
+
+def _operation(
+    summary: str,
+    operation_id: str,
+    tag: str,
+    responses: dict[str, Any],
+    *,
+    parameters: list[str] = (),  # type: ignore[assignment]
+    body: dict[str, Any] | None = None,
+    errors: tuple[int, ...] = _UPSTREAM,
+    public: bool = False,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "operationId": operation_id,
+        "tags": [tag],
+        "parameters": [_ref(p) for p in parameters],
+        "responses": {**responses, **_problems(*errors)},
+    }
+    if body is not None:
+        operation["requestBody"] = body
+    if public:
+        operation["security"] = []
+    return operation
+
+
+def _paths() -> dict[str, Any]:
+    conn = ["connection"]
+    inv = ["connection", "invoice_id"]
+    write = ["prefer", "idempotency_key"]
+    return {
+        "/healthz": {
+            "get": _operation(
+                "Liveness",
+                "healthz",
+                "health",
+                _ok("200", "Status", "Alive"),
+                errors=(),
+                public=True,
+            )
+        },
+        "/readyz": {
+            "get": _operation(
+                "Readiness",
+                "readyz",
+                "health",
+                _ok("200", "Status", "Ready"),
+                errors=(503,),
+                public=True,
+            )
+        },
+        "/v1/invoices/calculate": {
+            "post": _operation(
+                "Calculate an invoice's amounts",
+                "calculateInvoice",
+                "invoices",
+                _ok("200", "Invoice", "The invoice with every amount computed"),
+                body=_body("CalculateRequest"),
+                errors=(400, 413, 422),
+                public=True,
+            )
+        },
+        "/v1/connections": {
+            "get": _operation(
+                "List connections",
+                "listConnections",
+                "connections",
+                _ok("200", "ConnectionList", "Connections"),
+                errors=(401, 403, 429),
+            )
+        },
+        "/v1/connections/{connection}": {
+            "get": _operation(
+                "Get a connection",
+                "getConnection",
+                "connections",
+                _ok("200", "Connection", "The connection"),
+                parameters=conn,
+                errors=(401, 403, 404, 429),
+            )
+        },
+        "/v1/connections/{connection}/invoices": {
+            "get": _operation(
+                "List invoices",
+                "listInvoices",
+                "invoices",
+                _ok("200", "InvoiceList", "A page of invoices"),
+                parameters=[
+                    *conn,
+                    "status",
+                    "customer_id",
+                    "issued_from",
+                    "issued_to",
+                    "number",
+                    "limit",
+                    "cursor",
+                    "expand",
+                ],
+            ),
+            "post": _operation(
+                "Create an invoice",
+                "createInvoice",
+                "invoices",
+                _ok("201", "InvoiceWithWarnings", "Created"),
+                parameters=[*conn, *write],
+                body=_body("Invoice"),
+                errors=_WRITE,
+            ),
+        },
+        "/v1/connections/{connection}/invoices/preview": {
+            "post": _operation(
+                "Preview the totals this provider would compute",
+                "previewInvoice",
+                "invoices",
+                _ok("200", "InvoiceWithWarnings", "The invoice with every amount computed"),
+                parameters=[*conn, "prefer"],
+                body=_body("Invoice"),
+                errors=_WRITE,
+            )
+        },
+        _INVOICE: {
+            "get": _operation(
+                "Get an invoice",
+                "getInvoice",
+                "invoices",
+                _ok("200", "Invoice", "The invoice"),
+                parameters=[*inv, "expand"],
+            ),
+            "put": _operation(
+                "Replace an invoice's writable fields",
+                "replaceInvoice",
+                "invoices",
+                _ok("200", "InvoiceWithWarnings", "Replaced"),
+                parameters=[*inv, "prefer", "if_match"],
+                body=_body("Invoice"),
+                errors=_WRITE,
+            ),
+            "delete": _operation(
+                "Delete an invoice",
+                "deleteInvoice",
+                "invoices",
+                _ok("204", None, "Deleted"),
+                parameters=inv,
+                errors=(*_UPSTREAM, 409),
+            ),
+        },
+        _INVOICE + "/{action}": {
+            "post": _operation(
+                "Change an invoice's state (issue, void…)",
+                "actOnInvoice",
+                "invoices",
+                {
+                    **_ok("200", "Invoice", "The invoice after the action"),
+                    **_ok("201", "Invoice", "The new document (duplicate, credit_note)"),
+                },
+                parameters=[*inv, "action", "idempotency_key"],
+                errors=(*_UPSTREAM, 409, 422),
+            )
+        },
+        _INVOICE + "/payments": {
+            "get": _operation(
+                "List an invoice's payments",
+                "listPayments",
+                "payments",
+                _ok("200", "PaymentList", "Payments"),
+                parameters=inv,
+            ),
+            "post": _operation(
+                "Record a payment",
+                "recordPayment",
+                "payments",
+                _ok("201", "Invoice", "The invoice with the payment"),
+                parameters=[*inv, "idempotency_key"],
+                body=_body("Payment"),
+                errors=_WRITE,
+            ),
+        },
+        _INVOICE + "/payments/{payment_id}": {
+            "delete": _operation(
+                "Delete a payment",
+                "deletePayment",
+                "payments",
+                _ok("200", "Invoice", "The invoice without it"),
+                parameters=[*inv, "payment_id"],
+                errors=(*_UPSTREAM, 409),
+            )
+        },
+        _INVOICE + "/notes": {
+            "post": _operation(
+                "Add a note, with an optional file",
+                "addNote",
+                "notes",
+                _ok("201", "Note", "The note"),
+                parameters=[*inv, "idempotency_key"],
+                body=_body("NoteRequest", "multipart/form-data"),
+                errors=_WRITE,
+            )
+        },
+        "/v1/connections/{connection}/orders/{order_id}/invoices": {
+            "post": _operation(
+                "Create an invoice from an order",
+                "createInvoiceFromOrder",
+                "invoices",
+                _ok("201", "InvoiceWithWarnings", "Created"),
+                parameters=[*conn, "order_id", *write],
+                body={**_body("Invoice"), "required": False},
+                errors=_WRITE,
+            )
+        },
+    }
