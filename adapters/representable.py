@@ -79,6 +79,36 @@ def fit(
     return _drop(invoice, problems, capabilities), [Warning(p.pointer, p.detail) for p in problems]
 
 
+def drop_unchanged(
+    invoice: Invoice, current: Invoice, caps: Capabilities, provider: str
+) -> Invoice:
+    """Drop the fields the provider cannot carry whose value is the one it already holds.
+
+    An invoice read from the API and written back carries provider-owned values (a number the
+    provider assigned, say); sending them back unchanged loses nothing, so they are not refused.
+    """
+    mine, theirs = invoice.model_dump(mode="json"), current.model_dump(mode="json")
+    unchanged = [
+        problem
+        for problem in unrepresentable(invoice, caps, provider)
+        if problem.pointer != "/tax_mode"
+        and _at(mine, problem.pointer) == _at(theirs, problem.pointer)
+    ]
+    return _drop(invoice, unchanged, caps) if unchanged else invoice
+
+
+def _at(document: Any, pointer: str) -> Any:
+    for part in pointer.strip("/").split("/"):
+        if isinstance(document, list):
+            index = int(part)
+            document = document[index] if index < len(document) else None
+        elif isinstance(document, dict):
+            document = document.get(part)
+        else:
+            return None
+    return document
+
+
 def unrepresentable(invoice: Invoice, caps: Capabilities, provider: str) -> list[FieldError]:
     """Every field with a value the provider cannot carry, with a pointer and a reason."""
     found: list[FieldError] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -18,6 +19,8 @@ from gateway.http.problems import Problem
 from gateway.http.validation import parse, validation_problem
 
 _log = structlog.get_logger("gateway.invoices")
+# Fields that change without the invoice changing (the clock, the gateway's own check).
+_VOLATILE = {"overdue", "totals_check", "remote_data", "connection", "provider"}
 _HANDLING = re.compile(r"(?:^|[;,\s])handling=(strict|lenient)\b")
 
 
@@ -74,8 +77,7 @@ def invoice_response(
     if warnings is not None and preference == "lenient":
         body["warnings"] = [w.as_dict() for w in warnings]
     response = web.json_response(body, status=status)
-    if invoice.version is not None:
-        response.headers["ETag"] = f'"{invoice.version}"'
+    response.headers["ETag"] = etag(invoice)
     if preference == "lenient":
         response.headers["Preference-Applied"] = "handling=lenient"
     if status == 201 and invoice.id is not None:
@@ -84,11 +86,17 @@ def invoice_response(
     return response
 
 
+def etag(invoice: Invoice) -> str:
+    """The provider's record version where it keeps one; else a digest of the invoice's content."""
+    if invoice.version is not None:
+        return f'"{invoice.version}"'
+    content = invoice.model_dump_json(exclude=_VOLATILE)
+    return 'W/"' + hashlib.sha256(content.encode()).hexdigest()[:20] + '"'
+
+
 def if_match(request: web.Request) -> str | None:
     value = request.headers.get("If-Match")
-    if value is None:
-        return None
-    return value.strip().removeprefix("W/").strip('"')
+    return value.strip() if value is not None else None
 
 
 def _expand(request: web.Request) -> set[str]:

@@ -8,7 +8,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from adapters.base import ACTIONS, ListQuery, NotSupported
-from adapters.representable import fit
+from adapters.representable import drop_unchanged, fit
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import InvoiceStatus
@@ -18,6 +18,7 @@ from gateway.http.problems import Problem
 from gateway.http.validation import validation_problem
 from gateway.http.views.common import (
     adapter_for,
+    etag,
     handling,
     if_match,
     invoice_body,
@@ -95,11 +96,22 @@ async def get_view(request: web.Request) -> web.Response:
 @requires("invoices:write")
 async def replace_view(request: web.Request) -> web.Response:
     adapter = adapter_for(request)
+    if "update" not in adapter.capabilities.operations:
+        raise NotSupported("update invoices", provider=adapter.provider)
+    invoice_id = request.match_info["invoice_id"]
     invoice = await invoice_body(request)
     preference = handling(request)
-    result = await adapter.update(
-        request.match_info["invoice_id"], invoice, handling=preference, if_match=if_match(request)
-    )
+    # Read first: for If-Match, and so that provider-owned values sent back unchanged pass.
+    current = await adapter.get(invoice_id)
+    expected = if_match(request)
+    if expected is not None and expected not in ("*", etag(current)):
+        raise Problem(
+            "precondition_failed",
+            f"The invoice changed: its ETag is {etag(current)}, not {expected}.",
+            connection=adapter.connection.name,
+        )
+    invoice = drop_unchanged(invoice, current, adapter.capabilities, adapter.provider)
+    result = await adapter.update(invoice_id, invoice, handling=preference)
     return invoice_response(
         result.invoice, request, warnings=result.warnings, preference=preference
     )

@@ -1,0 +1,90 @@
+"""The API's own description: a valid OpenAPI 3.1 document, and a docs page that renders it."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from aiohttp.test_utils import TestClient
+from openapi_spec_validator import validate
+
+from gateway.http.app import create_app
+from gateway.http.openapi import openapi_document
+
+
+async def test_openapi_document_is_valid_and_served(gateway: TestClient) -> None:  # type: ignore[type-arg]
+    response = await gateway.get("/openapi.json")
+    assert response.status == 200
+    document = await response.json()
+    validate(document)
+    assert document["openapi"] == "3.1.0"
+    invoice = document["components"]["schemas"]["Invoice"]["properties"]
+    assert invoice["totals"]["readOnly"] is True and invoice["status"]["readOnly"] is True
+    assert "readOnly" not in invoice["currency"]
+
+
+def test_every_route_is_documented_and_nothing_else() -> None:
+    from gateway.config import Settings
+
+    app = create_app(Settings())
+    served = {
+        (route.method.lower(), re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", route.resource.canonical))
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    undocumented = {
+        ("get", "/docs"),
+        ("get", "/docs/assets/{name}"),
+        ("get", "/openapi.json"),
+        ("get", "/metrics"),
+    }
+    documented = {
+        (method, path) for path, item in openapi_document()["paths"].items() for method in item
+    }
+    assert served - undocumented == documented
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("chromium is not installed (.ci/run installs Debian's chromium package)")
+    return found
+
+
+async def test_docs_page_lists_the_invoice_operations_in_a_real_browser(
+    gateway: TestClient,
+) -> None:  # type: ignore[type-arg]
+    url = str(gateway.make_url("/docs"))
+    with tempfile.TemporaryDirectory() as profile:
+        command = [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            url,
+        ]
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        dom, _ = await asyncio.wait_for(process.communicate(), timeout=90)
+    page = dom.decode()
+    for summary in (
+        "List invoices",
+        "Create an invoice",
+        "Get an invoice",
+        "Change an invoice's state",
+    ):
+        assert summary in page, summary
+    assert "swagger-ui" in page
