@@ -108,7 +108,7 @@ class Client(_Strict):
 
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(8080, ge=0, le=65535)  # 0: any free port
     max_body_bytes: int = Field(1_048_576, ge=1024)
     workers: int = Field(1, ge=1, le=64)
 

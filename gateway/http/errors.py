@@ -51,4 +51,7 @@ def problem_for(error: AdapterError, *, connection: str | None = None) -> Proble
     if isinstance(error, UpstreamError) and error.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     errors = error.errors if isinstance(error, InvalidRequest) else ()
-    return Problem(code, error.message, errors=errors, headers=headers, **extra)
+    retryable = error.retryable if isinstance(error, UpstreamError) else False
+    return Problem(
+        code, error.message, errors=errors, headers=headers, retryable=retryable, **extra
+    )

@@ -49,6 +49,7 @@ class Problem(Exception):
         *,
         errors: Sequence[FieldError] = (),
         headers: Mapping[str, str] | None = None,
+        retryable: bool | None = None,
         **extra: Any,
     ) -> None:
         if code not in PROBLEMS:
@@ -58,6 +59,7 @@ class Problem(Exception):
         self.detail = detail
         self.errors = list(errors)
         self.headers = dict(headers or {})
+        self.retryable = code in _RETRYABLE if retryable is None else retryable
         self.extra = extra
 
     @property
@@ -76,7 +78,7 @@ class Problem(Exception):
         if self.errors:
             body["errors"] = [error.as_dict() for error in self.errors]
         body["request_id"] = request_id
-        body["retryable"] = self.code in _RETRYABLE
+        body["retryable"] = self.retryable
         body.update(self.extra)
         return body
 

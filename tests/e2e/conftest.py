@@ -11,4 +11,6 @@ ClientFactory = Callable[..., Awaitable[TestClient]]
 
 @pytest.fixture
 async def gateway(aiohttp_client: ClientFactory) -> TestClient:
-    return await aiohttp_client(create_app(Settings(server=ServerSettings(max_body_bytes=64 * 1024))))
+    return await aiohttp_client(
+        create_app(Settings(server=ServerSettings(max_body_bytes=64 * 1024)))
+    )

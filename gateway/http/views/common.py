@@ -74,8 +74,9 @@ def invoice_response(
     preference: Handling | None = None,
 ) -> web.Response:
     body = invoice_json(invoice, request)
-    if warnings is not None and preference == "lenient":
-        body["warnings"] = [w.as_dict() for w in warnings]
+    if warnings or preference == "lenient":
+        # Under strict too: a provider may change what it was sent (a tax it applies itself).
+        body["warnings"] = [w.as_dict() for w in warnings or []]
     response = web.json_response(body, status=status)
     response.headers["ETag"] = etag(invoice)
     if preference == "lenient":

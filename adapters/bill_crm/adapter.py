@@ -1,0 +1,367 @@
+"""The bill_crm adapter: canonical invoices ⇄ the CRM's ``/api/v1/invoices`` API.
+
+A canonical write is several provider calls (header, line items, header again for a fixed
+discount or an adjustment, tags). A create that fails part-way deletes the half-made invoice
+and raises the original error; an update that fails part-way says what was already replaced
+(the CRM cannot restore what it replaced: line ids are new on every replacement, and a restore
+would be as many calls again, each able to fail), and sending the same update again converges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    Conflict,
+    Handling,
+    InvalidRequest,
+    ListQuery,
+    NotFound,
+    OutcomeUncertain,
+    Page,
+    PageNumbers,
+    UpstreamError,
+    WriteResult,
+)
+from adapters.bill_crm import wire
+from adapters.bill_crm.plan import Plan, plan, policy, remap, tax_type_of
+from adapters.mapping import Mapping
+from adapters.representable import fit
+from gateway.canonical.errors import FieldError
+from gateway.canonical.model import Discount, Invoice, RoundingPolicy
+from gateway.config import Connection
+from gateway.upstream import UpstreamClient, UpstreamResponse
+
+INVOICES = "/api/v1/invoices"
+_ID = re.compile(r"[0-9]{1,18}")
+
+# Actions done through the status endpoint: the canonical status they set, and the canonical
+# statuses they may start from (the endpoint itself sets any status from any other).
+_STATUS_ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
+    "void": ("void", frozenset({"draft", "open"})),
+    "reactivate": ("open", frozenset({"void"})),
+    "mark_paid": ("paid", frozenset({"open"})),
+}
+_ENDPOINT_ACTIONS = {"issue": "publish", "send": "email"}
+
+
+class ReadBackFailed(UpstreamError):
+    """The write took effect but the invoice could not be read back: retrying would repeat it."""
+
+    retryable = False
+
+
+class BillCrmAdapter(Adapter):
+    provider: ClassVar[str] = "bill_crm"
+    pages: ClassVar[PageNumbers] = PageNumbers(first=1)
+
+    def __init__(
+        self,
+        client: UpstreamClient,
+        connection: Connection,
+        mapping: Mapping,
+        *,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        super().__init__(client, connection, mapping, today=today)
+        if connection.currency is None:
+            # Invoices carry no currency in this CRM: without the account's, none can be read.
+            raise ValueError(
+                f"connection {connection.name}: bill_crm needs `currency`, the account's currency"
+            )
+
+    def policy_for(self, invoice: Invoice) -> RoundingPolicy:
+        return policy(tax_type_of(invoice, self.connection), self.rounding)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def get(self, invoice_id: str) -> Invoice:
+        return self._read(await self._fetch(invoice_id))
+
+    async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        number = self.pages.number(page)
+        size = max(1, min(page_size, self.capabilities.max_page_size))
+        # Ascending ids: an invoice created while a caller walks the pages lands on the last one.
+        params: dict[str, Any] = {"page": number, "limit": size, "order": "asc"}
+        if query.status is not None:
+            wanted = [
+                value
+                for value, meaning in self.mapping.status_read.items()
+                if meaning.status == query.status
+            ]
+            if not wanted:  # every documented status is mapped: none reads as this one
+                return Page([], None)
+            params["status"] = ",".join(wanted)
+        if query.customer_id is not None:
+            if not _ID.fullmatch(query.customer_id):
+                return Page([], None)  # client ids are integers: no invoice can match
+            params["client_id"] = query.customer_id
+        response = await self.client.request("GET", INVOICES, params=params)
+        rows = self._answer(response)
+        if not isinstance(rows, list):
+            raise UpstreamError(
+                f"{self.provider} answered a list without rows", provider=self.provider
+            )
+        meta = response.body.get("meta") if isinstance(response.body, dict) else None
+        total = meta.get("total") if isinstance(meta, dict) else None
+        # List rows are full invoices: no second read needed.
+        invoices = [self._read(row) for row in rows]
+        following = self.pages.next_token(
+            number, count=len(rows), page_size=size, total=total if isinstance(total, int) else None
+        )
+        return Page(invoices, following)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
+        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        ready = plan(invoice, fitted, self.mapping, self.connection)
+        body = wire.create_body(ready.invoice, ready.fields, ready.tax_type)
+        response = await self.client.request("POST", INVOICES, json=body)
+        created = self._answer(response, ready.positions)
+        if not isinstance(created, dict) or created.get("id") is None:
+            raise OutcomeUncertain(
+                f"{self.provider} answered the create without an invoice id; "
+                "look for the invoice before creating it again",
+                provider=self.provider,
+            )
+        invoice_id = str(created["id"])
+        try:
+            await self._put_lines(invoice_id, ready)
+            if ready.invoice.discount is not None or ready.invoice.adjustment is not None:
+                await self._put_header(invoice_id, ready, ready.invoice.discount)
+            if ready.invoice.tags:
+                await self._put_tags(invoice_id, ready)
+        except BaseException as exc:
+            # The caller must never find a half-made invoice, even when it gave up waiting.
+            await asyncio.shield(self._discard(invoice_id, exc))
+            raise
+        return WriteResult(await self._read_back(invoice_id), warnings)
+
+    async def update(
+        self,
+        invoice_id: str,
+        invoice: Invoice,
+        *,
+        handling: Handling = "strict",
+        if_match: str | None = None,  # bill_crm has no record versions (versioned: false)
+    ) -> WriteResult:
+        self._path(invoice_id)
+        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        ready = plan(invoice, fitted, self.mapping, self.connection)
+        current = await self._fetch(invoice_id)
+        self._check_replaceable(current, ready)
+        wanted = ready.invoice.discount
+        # A fixed discount may not exceed the subtotal of the lines the CRM has at that moment,
+        # so it goes on once the new lines are in.
+        fixed_later = wanted is not None and wanted.type == "amount"
+        done: list[str] = []
+        try:
+            await self._put_header(invoice_id, ready, None if fixed_later else wanted)
+            done.append("header")
+            if ready.invoice.lines:
+                await self._put_lines(invoice_id, ready)
+                done.append("lines")
+            if fixed_later:
+                await self._put_header(invoice_id, ready, wanted)
+                done.append("discount")
+            if list(ready.invoice.tags) != list(current.get("tags") or []):
+                await self._put_tags(invoice_id, ready)
+        except AdapterError as exc:
+            if done:
+                _annotate(
+                    exc,
+                    f"{self.provider} invoice {invoice_id} is partly updated "
+                    f"({', '.join(done)} replaced) and the CRM cannot restore the rest; "
+                    "send the whole update again",
+                )
+            raise
+        return WriteResult(await self._read_back(invoice_id), warnings)
+
+    async def delete(self, invoice_id: str) -> None:
+        response = await self.client.request("DELETE", self._path(invoice_id))
+        self._answer(response)
+
+    async def act(self, invoice_id: str, action: str) -> Invoice:
+        if action not in self.capabilities.actions:
+            raise self._unsupported(action.replace("_", " ") + " invoices")
+        path = self._path(invoice_id)
+        if action in _ENDPOINT_ACTIONS:
+            # The CRM answers 409 itself: publishing twice, emailing a draft.
+            response = await self.client.request("POST", f"{path}/{_ENDPOINT_ACTIONS[action]}")
+        elif action == "duplicate":
+            source = await self._fetch(invoice_id)
+            response = await self.client.request(
+                "POST", f"{path}/clone", json=wire.clone_body(source)
+            )
+        else:
+            target, allowed = _STATUS_ACTIONS[action]
+            current = self.mapping.read_status(wire.status_id(await self._fetch(invoice_id)))
+            # The status endpoint sets any status from any other; the canonical lifecycle
+            # (docs/canonical-invoice.md) does not, so a paid invoice is not voided by mistake.
+            if current.status != "unknown" and current.status not in allowed:
+                raise Conflict(
+                    f"{self.provider} invoice {invoice_id} is {current.status}: "
+                    f"{action.replace('_', ' ')} needs it to be {' or '.join(sorted(allowed))}",
+                    provider=self.provider,
+                )
+            body = wire.status_body(self.mapping.write_status(target))
+            response = await self.client.request("POST", f"{path}/status", json=body)
+        return self._read(self._answer(response))
+
+    # -- the calls a write is made of ----------------------------------------------------------
+
+    async def _put_header(self, invoice_id: str, ready: Plan, discount: Discount | None) -> None:
+        body = wire.header_body(
+            ready.invoice, ready.fields, ready.tax_type, self.mapping, discount=discount
+        )
+        response = await self.client.request("PUT", self._path(invoice_id), json=body)
+        self._answer(response, ready.positions)
+
+    async def _put_lines(self, invoice_id: str, ready: Plan) -> None:
+        if not ready.invoice.lines:
+            return
+        body = wire.line_items_body(ready.invoice, ready.taxes, ready.tax_type, self.mapping)
+        path = f"{self._path(invoice_id)}/line-items"
+        self._answer(await self.client.request("PUT", path, json=body), ready.positions)
+
+    async def _put_tags(self, invoice_id: str, ready: Plan) -> None:
+        path = f"{self._path(invoice_id)}/tags"
+        body = wire.tags_body(ready.invoice.tags)
+        self._answer(await self.client.request("PUT", path, json=body), ready.positions)
+
+    async def _discard(self, invoice_id: str, cause: BaseException) -> None:
+        try:
+            await self.delete(invoice_id)
+        except (AdapterError, OSError) as exc:
+            _annotate(
+                cause,
+                f"the half-made {self.provider} invoice {invoice_id} could not be deleted "
+                f"({exc}); delete it before creating the invoice again",
+            )
+        else:
+            _annotate(cause, "the invoice was not created (its partial record was deleted)")
+
+    async def _read_back(self, invoice_id: str) -> Invoice:
+        try:
+            return await self.get(invoice_id)
+        except AdapterError as exc:
+            raise ReadBackFailed(
+                f"{self.provider} invoice {invoice_id} was written but could not be read back "
+                f"({exc.message}); read it before writing again",
+                provider=self.provider,
+            ) from exc
+
+    def _check_replaceable(self, current: dict[str, Any], ready: Plan) -> None:
+        """What an update cannot change on this CRM, refused before anything is sent."""
+        errors = []
+        client = current.get("client") or {}
+        customer = ready.invoice.customer
+        if customer is not None and str(client.get("id")) != customer.id:
+            errors.append(
+                FieldError(
+                    "/customer/id",
+                    f"{self.provider} cannot move an invoice to another client "
+                    f"(it is client {client.get('id')}'s); create a new invoice instead",
+                )
+            )
+        if not ready.invoice.lines and current.get("line_items"):
+            errors.append(
+                FieldError("/lines", f"{self.provider} keeps at least one line once it has lines")
+            )
+        if errors:
+            raise InvalidRequest(errors[0].detail, errors, provider=self.provider)
+
+    # -- talking to the CRM --------------------------------------------------------------------
+
+    def _path(self, invoice_id: str) -> str:
+        # Ids go into the path: anything but digits is not a bill_crm invoice.
+        if not _ID.fullmatch(invoice_id):
+            raise NotFound(f"{self.provider} has no invoice {invoice_id!r}", provider=self.provider)
+        return f"{INVOICES}/{invoice_id}"
+
+    async def _fetch(self, invoice_id: str) -> dict[str, Any]:
+        response = await self.client.request("GET", self._path(invoice_id))
+        data = self._answer(response, invoice_id=invoice_id)
+        if not isinstance(data, dict):
+            raise UpstreamError(
+                f"{self.provider} answered without an invoice", provider=self.provider
+            )
+        return data
+
+    def _read(self, data: Any) -> Invoice:
+        try:
+            invoice = wire.read_invoice(data, self.mapping, self.connection)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            which = data.get("id") if isinstance(data, dict) else None
+            raise UpstreamError(
+                f"{self.provider} answered invoice {which} in a form the gateway cannot read "
+                f"({_why(exc)})",
+                provider=self.provider,
+            ) from exc
+        return self.finish_read(invoice)
+
+    def _answer(
+        self,
+        response: UpstreamResponse,
+        positions: Sequence[int] | None = None,
+        *,
+        invoice_id: str | None = None,
+    ) -> Any:
+        """The ``data`` of a success envelope, or the error the CRM's answer stands for."""
+        if response.ok:
+            body = response.body
+            if not isinstance(body, dict) or "data" not in body:
+                raise UpstreamError(
+                    f"{self.provider} answered {response.status} without its data envelope",
+                    provider=self.provider,
+                    status=response.status,
+                )
+            return body["data"]
+        message, fields = wire.problems(response.body)
+        said = (
+            f"{self.provider}: {message}"
+            if message
+            else f"{self.provider} answered {response.status}"
+        )
+        if response.status == 404:
+            what = f"invoice {invoice_id}" if invoice_id else "that invoice"
+            raise NotFound(f"{self.provider} has no {what}", provider=self.provider)
+        if response.status == 409:
+            raise Conflict(said, provider=self.provider)
+        if response.status in (400, 422):
+            errors = [
+                self._field_error(name, text) for name, texts in fields.items() for text in texts
+            ]
+            errors = remap(errors, positions) if positions is not None else errors
+            raise InvalidRequest(said, errors, provider=self.provider)
+        raise UpstreamError(said, provider=self.provider, status=response.status)
+
+    def _field_error(self, name: str, text: str) -> FieldError:
+        pointer = self.mapping.pointer_for(name)
+        # A field the mapping cannot place keeps the CRM's name for it.
+        return FieldError(pointer, text) if pointer else FieldError("", f"{name}: {text}")
+
+
+def _annotate(exc: BaseException, note: str) -> None:
+    if isinstance(exc, AdapterError):
+        exc.message = f"{exc.message.rstrip('.')}; {note}"
+        exc.args = (exc.message,)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"{exc.args[0]!r} is missing"
+    if isinstance(exc, ValidationError):
+        return wire.describe(exc)
+    if isinstance(exc, wire.Unreadable):
+        return str(exc)
+    return type(exc).__name__

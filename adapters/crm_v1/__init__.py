@@ -1,0 +1,1 @@
+"""crm_v1: the CRM invoices API (docs/provider-api/crm_v1.txt)."""

@@ -1,0 +1,249 @@
+"""The crm_v1 adapter: canonical invoices ⇄ the CRM's ``/v1/invoices`` API.
+
+crm_v1 has no draft (a create is Open at once), no endpoint that changes a status, and
+payments only as the invoice's history; see ``mappings/crm_v1.yaml`` for what it carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    Conflict,
+    Handling,
+    InvalidRequest,
+    ListQuery,
+    NotFound,
+    Page,
+    PageNumbers,
+    UpstreamError,
+    WriteResult,
+)
+from adapters.crm_v1 import checks, wire
+from adapters.representable import fit
+from gateway.canonical.errors import FieldError
+from gateway.canonical.model import Invoice, Payment
+from gateway.upstream import UpstreamResponse
+
+INVOICES = "/v1/invoices"
+# crm_v1 documents no 409: it refuses lifecycle changes with a 422 on one of these fields
+# (editing a paid or cancelled invoice; deleting one with payments).
+LIFECYCLE_FIELDS = frozenset({"inv_status", "payments"})
+# Reads of one list page in flight at once: enough to fill a page quickly, gentle on the API.
+CONCURRENT_READS = 8
+
+
+class ReadBackFailed(UpstreamError):
+    """The write took effect but the invoice could not be read back: retrying would repeat it."""
+
+    retryable = False
+
+
+class CrmV1Adapter(Adapter):
+    provider: ClassVar[str] = "crm_v1"
+    pages: ClassVar[PageNumbers] = PageNumbers(first=0)  # pageIndex is zero-based
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def get(self, invoice_id: str) -> Invoice:
+        path = self._invoice_path(invoice_id)
+        response = await self.client.request("GET", path)
+        data = self._answer(response, invoice_id)
+        return self.finish_read(wire.read_invoice(data, self.mapping, self.connection))
+
+    async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        index = self.pages.number(page)
+        size = max(1, min(page_size, self.capabilities.max_page_size))
+        filters = self._filters(query)
+        if filters is None:
+            return Page([], None)  # nothing crm_v1 holds can match
+        params: dict[str, Any] = {
+            "pageSize": size,
+            "pageIndex": index,
+            **filters,
+            # Oldest first by id: invoices created during a walk land after it, never shift it.
+            "sortBy": "inv_id",
+            "sortOrder": "asc",
+        }
+        listing = self._answer(await self.client.request("GET", INVOICES, params=params))
+        rows = listing.get("data") if isinstance(listing, dict) else None
+        if not isinstance(rows, list):
+            raise self._unexpected("a list page without its rows")
+        invoices = await self._read_all([self._row_id(row) for row in rows])
+        if query.status is not None and "inv_status" not in filters:
+            invoices = [invoice for invoice in invoices if invoice.status == query.status]
+        next_page = self.pages.next_token(
+            index,
+            count=len(rows),
+            page_size=size,
+            total_pages=_count(listing.get("total_pages")),
+            total=_count(listing.get("total_records")),
+        )
+        return Page(invoices, next_page)
+
+    async def list_payments(self, invoice_id: str) -> list[Payment]:
+        return (await self.get(invoice_id)).payments
+
+    def _filters(self, query: ListQuery) -> dict[str, Any] | None:
+        """The provider's list parameters for ``query``; None when no invoice can match."""
+        params: dict[str, Any] = {}
+        if query.status is not None:
+            code = self.mapping.write_status(query.status)
+            if code is not None:
+                params["inv_status"] = code
+            elif query.status != "unknown":
+                return None  # a status crm_v1 has no value for (draft)
+            # "unknown" is any value the mapping lacks: filtered here, after reading.
+        if query.customer_id is not None:
+            customer = wire.whole_number(query.customer_id)
+            if customer is None:
+                return None  # crm_v1 contact ids are whole numbers
+            params["cstid"] = customer
+        if query.issued_from is not None:
+            params["inv_datetime_from"] = query.issued_from.isoformat()
+        if query.issued_to is not None:
+            params["inv_datetime_to"] = query.issued_to.isoformat()
+        if query.number:
+            params["search"] = query.number
+        return params
+
+    async def _read_all(self, invoice_ids: list[str]) -> list[Invoice]:
+        """Full invoices for a page of summaries, read concurrently, in the page's order."""
+        gate = asyncio.Semaphore(CONCURRENT_READS)
+
+        async def read(invoice_id: str) -> Invoice | None:
+            async with gate:
+                try:
+                    return await self.get(invoice_id)
+                except NotFound:
+                    return None  # deleted between the list and the read: no longer listed
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(read(invoice_id)) for invoice_id in invoice_ids]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return [invoice for task in tasks if (invoice := task.result()) is not None]
+
+    def _row_id(self, row: Any) -> str:
+        invoice_id = row.get("inv_id") if isinstance(row, dict) else None
+        if isinstance(invoice_id, bool) or not isinstance(invoice_id, int):
+            raise self._unexpected("a list row without an integer inv_id")
+        return str(invoice_id)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
+        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        resolved = checks.resolve(fitted, self.mapping, self.connection, self.policy_for(fitted))
+        body = wire.invoice_body(fitted, resolved, self.mapping, replace=False)
+        response = await self.client.request("POST", INVOICES, json=body)
+        if not response.ok:
+            raise self._failure(response.status, _object(response.body), None)
+        data = _object(_object(response.body).get("data"))
+        created = data.get("inv_id")
+        if isinstance(created, bool) or not isinstance(created, int):
+            # crm_v1 took the invoice: creating it again would make a second one.
+            raise ReadBackFailed(
+                f"{self.provider} accepted the invoice ({response.status}) but its answer does "
+                "not name it; look for it before creating it again",
+                provider=self.provider,
+            )
+        return WriteResult(await self._read_back(str(created), "created"), warnings)
+
+    async def update(
+        self,
+        invoice_id: str,
+        invoice: Invoice,
+        *,
+        handling: Handling = "strict",
+        if_match: str | None = None,  # crm_v1 keeps no record versions to check it against
+    ) -> WriteResult:
+        path = self._invoice_path(invoice_id)
+        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        resolved = checks.resolve(fitted, self.mapping, self.connection, self.policy_for(fitted))
+        body = wire.invoice_body(fitted, resolved, self.mapping, replace=True)
+        response = await self.client.request("PUT", path, json=body)
+        self._answer(response, invoice_id, data_required=False)
+        return WriteResult(await self._read_back(invoice_id, "updated"), warnings)
+
+    async def delete(self, invoice_id: str) -> None:
+        response = await self.client.request("DELETE", self._invoice_path(invoice_id))
+        self._answer(response, invoice_id, data_required=False)
+
+    async def _read_back(self, invoice_id: str, done: str) -> Invoice:
+        try:
+            return await self.get(invoice_id)
+        except (NotFound, UpstreamError) as exc:
+            raise ReadBackFailed(
+                f"{self.provider} {done} invoice {invoice_id}, but reading it back failed: "
+                f"{exc.message}",
+                provider=self.provider,
+            ) from exc
+
+    # -- the provider's answers ----------------------------------------------------------------
+
+    def _invoice_path(self, invoice_id: str) -> str:
+        number = wire.whole_number(invoice_id)
+        if number is None:
+            # inv_id is a whole number: anything else names no invoice (and never reaches a URL).
+            raise NotFound(f"{self.provider} has no invoice {invoice_id!r}", provider=self.provider)
+        return f"{INVOICES}/{number}"
+
+    def _answer(
+        self,
+        response: UpstreamResponse,
+        invoice_id: str | None = None,
+        *,
+        data_required: bool = True,
+    ) -> Any:
+        """The ``data`` of a success envelope; the canonical error for anything else."""
+        body = _object(response.body)
+        if not response.ok:
+            raise self._failure(response.status, body, invoice_id)
+        if body.get("success") is not True:
+            raise self._unexpected(f"a {response.status} answer outside its success envelope")
+        if data_required and "data" not in body:
+            raise self._unexpected(f"a {response.status} answer without data")
+        return body.get("data")
+
+    def _failure(self, status: int, body: dict[str, Any], invoice_id: str | None) -> AdapterError:
+        message = body.get("message")
+        if not isinstance(message, str) or not message:
+            message = f"{self.provider} answered {status}"
+        raw_errors = body.get("errors")
+        fields: dict[str, Any] = raw_errors if isinstance(raw_errors, dict) else {}
+        if status == 404 and invoice_id is not None:
+            return NotFound(f"{self.provider} has no invoice {invoice_id}", provider=self.provider)
+        if status == 409 or (status == 422 and fields and set(fields) <= LIFECYCLE_FIELDS):
+            return Conflict(message, provider=self.provider)
+        if status in (400, 422) and fields:
+            return InvalidRequest(message, self._field_errors(fields), provider=self.provider)
+        return UpstreamError(
+            f"{self.provider} answered {status}: {message}", provider=self.provider, status=status
+        )
+
+    def _field_errors(self, fields: dict[str, Any]) -> list[FieldError]:
+        errors = []
+        for name, messages in fields.items():
+            pointer = self.mapping.pointer_for(name)
+            texts = messages if isinstance(messages, list) else [messages]
+            for text in texts:
+                # A field the mapping cannot place keeps the provider's name in the detail.
+                detail = str(text) if pointer else f"{name}: {text}"
+                errors.append(FieldError(pointer or "", detail))
+        return errors
+
+    def _unexpected(self, what: str) -> UpstreamError:
+        return UpstreamError(f"{self.provider} sent {what}", provider=self.provider)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

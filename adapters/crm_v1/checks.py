@@ -1,0 +1,101 @@
+"""What crm_v1 needs of a canonical invoice, checked before anything is sent.
+
+Every problem is reported at once with a canonical pointer, so a bad request never reaches the
+provider: provider fields, configured taxes and currencies, the ids crm_v1 keeps as integers,
+the names it requires, and amounts the calculation engine refuses (an amount discount larger
+than its line, money finer than the currency).
+"""
+
+from __future__ import annotations
+
+from adapters.base import InvalidRequest
+from adapters.crm_v1.wire import PROVIDER, Resolved, whole_number
+from adapters.mapping import Mapping
+from adapters.reference import configured_taxes, provider_field_values
+from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
+from gateway.canonical.model import Invoice, RoundingPolicy
+from gateway.canonical.totals import calculate
+from gateway.config import Connection, TaxSetting
+
+
+def resolve(
+    invoice: Invoice, mapping: Mapping, connection: Connection, policy: RoundingPolicy
+) -> Resolved:
+    """The provider ids and values for ``invoice``; ``InvalidRequest`` naming every problem."""
+    errors: list[FieldError] = []
+    values: dict[str, object] = {}
+    line_taxes: list[list[TaxSetting]] = [[] for _ in invoice.lines]
+    try:
+        values = provider_field_values(invoice, mapping, connection)
+    except InvalidRequest as exc:
+        errors += exc.errors
+    # Checked even when other provider fields failed, so every problem is named at once.
+    errors += _tag_ids(values.get("tag_ids", invoice.provider_fields.get("tag_ids")))
+    try:
+        line_taxes = configured_taxes(invoice, connection)
+    except InvalidRequest as exc:
+        errors += exc.errors
+    currency_id = connection.currencies.get(invoice.currency)
+    if currency_id is None:
+        errors.append(
+            FieldError(
+                "/currency",
+                f"no {PROVIDER} currency id is configured for {invoice.currency} on connection "
+                f"{connection.name}; add it to the connection's currencies",
+            )
+        )
+    customer_id = whole_number(invoice.customer.id if invoice.customer else None)
+    if customer_id is None:
+        errors.append(_customer_error(invoice))
+    errors += _line_errors(invoice)
+    try:
+        calculate(invoice, policy)
+    except InvalidInvoice as exc:
+        errors += exc.errors
+    if errors:
+        raise InvalidRequest(_summary(errors[0]), errors, provider=PROVIDER)
+    assert currency_id is not None and customer_id is not None
+    return Resolved(
+        customer_id=customer_id,
+        org_currency_id=currency_id,
+        line_taxes=line_taxes,
+        provider_values=values,
+    )
+
+
+def _customer_error(invoice: Invoice) -> FieldError:
+    if invoice.customer is None or invoice.customer.id is None:
+        return FieldError("/customer/id", f"is required by {PROVIDER} (its customer_id)")
+    return FieldError("/customer/id", f"must be a {PROVIDER} contact id (a whole number)")
+
+
+def _tag_ids(value: object) -> list[FieldError]:
+    if not isinstance(value, list):
+        return []  # absent, or a wrong type provider_field_values already reported
+    return [
+        FieldError(f"/provider_fields/tag_ids/{i}", f"must be a {PROVIDER} tag id (an integer)")
+        for i, tag in enumerate(value)
+        if isinstance(tag, bool) or not isinstance(tag, int)
+    ]
+
+
+def _line_errors(invoice: Invoice) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for i, line in enumerate(invoice.lines):
+        if line.name is None or not line.name.strip():
+            errors.append(FieldError(f"/lines/{i}/name", f"is required by {PROVIDER} (item_name)"))
+        if line.item_id is not None and whole_number(line.item_id) is None:
+            errors.append(
+                FieldError(f"/lines/{i}/item_id", f"must be a {PROVIDER} item id (a whole number)")
+            )
+        elif line.item_id is None and line.kind == "item":
+            errors.append(
+                FieldError(f"/lines/{i}/item_id", f"is required by {PROVIDER} on item lines")
+            )
+    if not invoice.lines:
+        errors.append(FieldError("/lines", f"{PROVIDER} needs at least one line"))
+    return errors
+
+
+def _summary(first: FieldError) -> str:
+    return f"{pointer_to_path(first.pointer)}: {first.detail}"

@@ -1,0 +1,1 @@
+"""The draft_publish provider adapter (``docs/providers/draft_publish.md``)."""

@@ -1,0 +1,350 @@
+"""The draft_publish adapter: UUID invoices with a draft → publish lifecycle, payments, actions.
+
+Paths, envelopes and rules: ``docs/providers/draft_publish.md``; field names and capabilities:
+``mappings/draft_publish.yaml``; bodies and readings: ``wire.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from pydantic import ValidationError
+
+from adapters.base import (
+    Adapter,
+    Conflict,
+    Handling,
+    InvalidRequest,
+    ListQuery,
+    NotFound,
+    NotSupported,
+    Page,
+    PageNumbers,
+    UpstreamError,
+    WriteResult,
+)
+from adapters.draft_publish import wire
+from adapters.reference import configured_taxes, provider_field_values
+from adapters.representable import fit
+from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
+from gateway.canonical.model import Invoice, Payment
+from gateway.canonical.totals import calculate
+from gateway.config import TaxSetting
+from gateway.upstream import UpstreamResponse
+
+BASE = "/api/v1/invoices"
+
+# Canonical action → the provider's action path segment.
+ACTION_PATHS: dict[str, str] = {
+    "issue": "publish",
+    "unpublish": "unpublish",
+    "mark_sent": "mark-sent",
+    "send": "send",
+    "void": "void",
+    "mark_paid": "mark-paid",
+    "duplicate": "duplicate",
+    "credit_note": "credit-note",
+}
+
+# The provider's payment fields have the canonical payment's names.
+PAYMENT_FIELDS = frozenset({"amount", "method", "reference", "date"})
+
+
+class DraftPublishAdapter(Adapter):
+    provider: ClassVar[str] = "draft_publish"
+    pages: ClassVar[PageNumbers] = PageNumbers(first=1)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def get(self, invoice_id: str) -> Invoice:
+        response = await self.client.request("GET", _invoice_path(invoice_id))
+        return self._invoice(self._data(response, "read the invoice"))
+
+    async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        number = self.pages.number(page)
+        # A larger limit is served at the maximum: asking for more would end the walk early.
+        limit = max(1, min(page_size, self.capabilities.max_page_size))
+        params: dict[str, Any] = {"page": number, "limit": limit}
+        if query.customer_id is not None:
+            params["customer_id"] = query.customer_id
+        if query.issued_from is not None:
+            params["from_date"] = query.issued_from.isoformat()
+        if query.issued_to is not None:
+            params["to_date"] = query.issued_to.isoformat()
+        if query.number is not None:
+            params["search"] = query.number
+        response = await self.client.request("GET", BASE, params=params)
+        body = self._body(response, "list invoices")
+        rows, meta = self._list(body, "list invoices")
+        invoices = [self._invoice(row) for row in rows]
+        if query.number is not None:
+            # The provider's search also matches customer names; the canonical filter is the number.
+            needle = query.number.casefold()
+            invoices = [i for i in invoices if i.number and needle in i.number.casefold()]
+        next_page = self.pages.next_token(
+            number,
+            count=len(rows),
+            page_size=_int(meta.get("limit")) or limit,
+            total_pages=_int(meta.get("total_pages")),
+            total=_int(meta.get("total")),
+        )
+        return Page(invoices=invoices, next_page=next_page)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
+        body, warnings = self._prepare(invoice, handling)
+        response = await self.client.request("POST", BASE, json=body)
+        created = self._data(response, "create the invoice")
+        try:
+            read = await self.get(str(created["id"]))
+        except (KeyError, UpstreamError):
+            # The invoice exists now: failing here would invite a second create. The create's
+            # own answer is the whole invoice, as the provider stored it.
+            read = self._invoice(created)
+        return WriteResult(read, warnings)
+
+    async def update(
+        self,
+        invoice_id: str,
+        invoice: Invoice,
+        *,
+        handling: Handling = "strict",
+        if_match: str | None = None,
+    ) -> WriteResult:
+        if if_match is not None:
+            # No record version exists to check against; ignoring the condition would be silent.
+            raise NotSupported(
+                "update invoices conditionally (If-Match): it keeps no record versions",
+                provider=self.provider,
+            )
+        body, warnings = self._prepare(invoice, handling)
+        response = await self.client.request("PUT", _invoice_path(invoice_id), json=body)
+        self._data(response, "update the invoice")
+        return WriteResult(await self.get(invoice_id), warnings)
+
+    async def delete(self, invoice_id: str) -> None:
+        response = await self.client.request("DELETE", _invoice_path(invoice_id))
+        self._data(response, "delete the invoice")
+
+    async def act(self, invoice_id: str, action: str) -> Invoice:
+        if action not in self.capabilities.actions or action not in ACTION_PATHS:
+            raise self._unsupported(action.replace("_", " ") + " invoices")
+        path = f"{_invoice_path(invoice_id)}/{ACTION_PATHS[action]}"
+        response = await self.client.request("POST", path)
+        # Every action answers the invoice (duplicate and credit-note: the new document).
+        return self._invoice(self._data(response, action.replace("_", " ") + " the invoice"))
+
+    # -- payments -------------------------------------------------------------------------------
+
+    async def list_payments(self, invoice_id: str) -> list[Payment]:
+        path = f"{_invoice_path(invoice_id)}/payments"
+        limit = self.capabilities.max_page_size
+        payments: list[Payment] = []
+        page: int | None = self.pages.first
+        while page is not None:
+            response = await self.client.request("GET", path, params={"page": page, "limit": limit})
+            rows, meta = self._list(self._body(response, "list payments"), "list payments")
+            payments += [self._parsed(wire.read_payment, row, "a payment") for row in rows]
+            token = self.pages.next_token(
+                page,
+                count=len(rows),
+                page_size=_int(meta.get("limit")) or limit,
+                total_pages=_int(meta.get("total_pages")),
+            )
+            page = int(token) if token is not None else None
+        return payments
+
+    async def record_payment(self, invoice_id: str, payment: Payment) -> Invoice:
+        if payment.method is None:
+            raise InvalidRequest(
+                f"{self.provider} requires a payment method",
+                [FieldError("/method", f"is required by {self.provider}")],
+                provider=self.provider,
+            )
+        path = f"{_invoice_path(invoice_id)}/payments"
+        response = await self.client.request("POST", path, json=wire.payment_body(payment))
+        recorded = self._data(response, "record the payment", pointer=_payment_pointer)
+        try:
+            return await self.get(invoice_id)
+        except UpstreamError as exc:
+            # Said plainly, so that nobody records the same payment again.
+            raise UpstreamError(
+                f"{self.provider} recorded payment {recorded.get('id')}, but reading the invoice "
+                f"back failed: {exc.message}",
+                provider=self.provider,
+                status=exc.status,
+            ) from None
+
+    async def delete_payment(self, invoice_id: str, payment_id: str) -> Invoice:
+        path = f"{_invoice_path(invoice_id)}/payments/{quote(payment_id, safe='')}"
+        response = await self.client.request("DELETE", path)
+        return self._invoice(self._data(response, "delete the payment"))
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _prepare(self, invoice: Invoice, handling: Handling) -> tuple[dict[str, Any], list[Any]]:
+        """The body to send, after every check that needs no provider call (nothing is sent
+        when one fails: all problems are reported at once)."""
+        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        errors = self._required(fitted)
+        provider_values: dict[str, Any] = {}
+        taxes: list[list[TaxSetting]] = []
+        try:
+            provider_values = provider_field_values(fitted, self.mapping, self.connection)
+        except InvalidRequest as exc:
+            errors += exc.errors
+        try:
+            taxes = configured_taxes(fitted, self.connection)
+        except InvalidRequest as exc:
+            errors += exc.errors
+        try:
+            calculate(fitted, self.rounding)
+        except InvalidInvoice as exc:  # an amount discount larger than the lines, say
+            errors += exc.errors
+        if errors:
+            first = errors[0]
+            raise InvalidRequest(
+                f"{pointer_to_path(first.pointer)} {first.detail}", errors, provider=self.provider
+            )
+        return wire.invoice_body(fitted, self.mapping, taxes, provider_values), warnings
+
+    def _required(self, invoice: Invoice) -> list[FieldError]:
+        """What the provider requires and the canonical invoice may leave out."""
+        need = f"is required by {self.provider}"
+        errors = []
+        if invoice.customer is None or invoice.customer.id is None:
+            errors.append(FieldError("/customer/id", need))
+        if invoice.issue_date is None:
+            errors.append(FieldError("/issue_date", need))
+        if invoice.due_date is None:
+            errors.append(FieldError("/due_date", need))
+        if not invoice.lines:
+            errors.append(FieldError("/lines", f"{self.provider} needs at least one line"))
+        errors += [
+            FieldError(f"/lines/{i}/description", need)
+            for i, line in enumerate(invoice.lines)
+            if line.kind == "item" and not (line.description or "").strip()
+        ]
+        return errors
+
+    def _invoice(self, data: Any) -> Invoice:
+        invoice = self._parsed(
+            lambda d: wire.read_invoice(d, self.mapping, self.connection), data, "an invoice"
+        )
+        return self.finish_read(invoice)
+
+    def _parsed(self, read: Callable[[Any], Any], data: Any, what: str) -> Any:
+        try:
+            return read(data)
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            # ValidationError is a ValueError; named for the reader. The provider broke its own
+            # shape: retrying will not help, and nothing half-read is returned.
+            raise UpstreamError(
+                f"{self.provider} answered {what} the gateway cannot read ({type(exc).__name__}: "
+                f"{_short(exc)})",
+                provider=self.provider,
+            ) from None
+
+    def _body(
+        self,
+        response: UpstreamResponse,
+        doing: str,
+        pointer: Callable[[str], str | None] | None = None,
+    ) -> Any:
+        if response.ok and isinstance(response.body, dict):
+            return response.body
+        if response.ok:
+            raise UpstreamError(
+                f"{self.provider} answered {response.status} without a JSON object to {doing}",
+                provider=self.provider,
+                status=response.status,
+            )
+        raise self._failure(response, doing, pointer or self.mapping.pointer_for)
+
+    def _data(
+        self,
+        response: UpstreamResponse,
+        doing: str,
+        pointer: Callable[[str], str | None] | None = None,
+    ) -> dict[str, Any]:
+        data = self._body(response, doing, pointer).get("data")
+        if not isinstance(data, dict):
+            raise UpstreamError(
+                f"{self.provider} answered {response.status} without data to {doing}",
+                provider=self.provider,
+                status=response.status,
+            )
+        return data
+
+    def _list(self, body: dict[str, Any], doing: str) -> tuple[list[Any], dict[str, Any]]:
+        rows, meta = body.get("data"), body.get("meta")
+        if not isinstance(rows, list) or not isinstance(meta, dict):
+            raise UpstreamError(
+                f"{self.provider} answered a list without data and meta to {doing}",
+                provider=self.provider,
+            )
+        return rows, meta
+
+    def _failure(
+        self, response: UpstreamResponse, doing: str, pointer: Callable[[str], str | None]
+    ) -> Exception:
+        """The provider's error envelope, as the error that says what to do next."""
+        error = response.body.get("error") if isinstance(response.body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        code = str(error.get("code") or "")
+        message = str(error.get("message") or f"HTTP {response.status}")
+        details = [d for d in error.get("details") or [] if isinstance(d, dict)]
+        says = f"{self.provider} could not {doing}: {message}"
+        if response.status == 404:
+            return NotFound(says, provider=self.provider)
+        if response.status == 409:
+            return Conflict(says + _detail_text(details), provider=self.provider)
+        if code == "smtp_not_configured":
+            return InvalidRequest(
+                f"{says}. The {self.provider} account has no outgoing mail server: configure SMTP "
+                f"in the {self.provider} account settings, or publish the invoice (issue) and "
+                "share its public_url instead",
+                provider=self.provider,
+            )
+        if response.status in (400, 422):
+            errors: list[FieldError] = []
+            unmapped: list[dict[str, Any]] = []
+            for detail in details:
+                where = pointer(str(detail.get("field", "")))
+                if where is None:
+                    unmapped.append(detail)
+                else:
+                    errors.append(FieldError(where, str(detail.get("message", ""))))
+            return InvalidRequest(says + _detail_text(unmapped), errors, provider=self.provider)
+        return UpstreamError(
+            f"{says} (HTTP {response.status}{', ' + code if code else ''})",
+            provider=self.provider,
+            status=response.status,
+        )
+
+
+def _invoice_path(invoice_id: str) -> str:
+    # Ids are UUIDs; quoting keeps any other text from reaching another path.
+    return f"{BASE}/{quote(invoice_id, safe='')}"
+
+
+def _payment_pointer(field: str) -> str | None:
+    return f"/{field}" if field in PAYMENT_FIELDS else None
+
+
+def _detail_text(details: list[dict[str, Any]]) -> str:
+    if not details:
+        return ""
+    return " (" + "; ".join(f"{d.get('field')}: {d.get('message')}" for d in details) + ")"
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text[:200]

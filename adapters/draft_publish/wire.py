@@ -1,0 +1,190 @@
+"""draft_publish ⇄ canonical: request bodies built from canonical invoices, answers read back.
+
+The provider takes and returns amounts, quantities, prices and rates as JSON numbers; they
+arrive here as ``Decimal`` (fractions) or ``int`` and leave as ``Decimal``, so no value passes
+through a binary float. Field names are those of ``mappings/draft_publish.yaml``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from adapters.mapping import Mapping
+from adapters.reference import canonical_tax
+from gateway.canonical.model import Invoice, Line, Payment, Tax
+from gateway.config import Connection, TaxSetting
+
+# Where a published invoice can be opened by its customer; the doc names the token, not the page.
+SHARE_PATH = "/share/"
+
+
+# -- canonical → provider ----------------------------------------------------------------------
+
+
+def invoice_body(
+    invoice: Invoice,
+    mapping: Mapping,
+    taxes: list[list[TaxSetting]],
+    provider_values: dict[str, Any],
+) -> dict[str, Any]:
+    """The create/update body ("same body as create"), every key present.
+
+    Update replaces the whole draft, so an optional field sent as ``null`` is cleared there;
+    sending every key keeps create and update the same and leaves nothing to the provider's
+    reading of a missing key.
+    """
+    assert invoice.customer is not None and invoice.issue_date and invoice.due_date  # pre-checked
+    discount = invoice.discount
+    return {
+        "customer_id": invoice.customer.id,
+        "issue_date": invoice.issue_date.isoformat(),
+        "due_date": invoice.due_date.isoformat(),
+        "currency": invoice.currency,
+        "notes": invoice.notes,
+        "payment_terms": invoice.terms,
+        "discount_type": mapping.document_discount_write[discount.type] if discount else None,
+        "discount_value": discount.value if discount else None,
+        "template_id": provider_values.get("template_id"),
+        "items": [
+            _item_body(line, line_taxes)
+            for line, line_taxes in zip(invoice.lines, taxes, strict=True)
+        ],
+    }
+
+
+def _item_body(line: Line, taxes: list[TaxSetting]) -> dict[str, Any]:
+    return {
+        "product_id": line.item_id,
+        "description": line.description,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "unit": line.unit,
+        "tax_id": taxes[0].id if taxes else None,  # at most one: the capabilities say so
+    }
+
+
+def payment_body(payment: Payment) -> dict[str, Any]:
+    return {
+        "amount": payment.amount,
+        "method": payment.method,
+        "reference": payment.reference,
+        "date": payment.date.isoformat(),
+    }
+
+
+# -- provider → canonical ----------------------------------------------------------------------
+
+
+def read_invoice(data: dict[str, Any], mapping: Mapping, connection: Connection) -> Invoice:
+    """The canonical invoice for one provider invoice object (before ``finish_read``).
+
+    Raises ``KeyError``, ``TypeError`` or ``ValueError`` (pydantic's included) when the object
+    is not the shape the provider documents; the adapter reports that as an upstream failure.
+    """
+    raw_status = data["status"]
+    meaning = mapping.read_status(raw_status)
+    customer = data.get("customer") or {}
+    token = data.get("share_token")
+    return Invoice.model_validate(
+        {
+            "id": str(data["id"]),
+            "number": data.get("number"),
+            "status": meaning.status,
+            "payment_status": meaning.payment_status,
+            "overdue": meaning.overdue,
+            "provider_status": {mapping.status_field or "status": raw_status},
+            "customer": {"id": data.get("customer_id"), "name": customer.get("name")},
+            "issue_date": data.get("issue_date"),
+            "due_date": data.get("due_date"),
+            "currency": data["currency"],
+            "tax_mode": "exclusive",
+            "notes": data.get("notes"),
+            "terms": data.get("payment_terms"),
+            "discount": _discount(data, mapping),
+            "lines": [_line(item, connection) for item in data["items"]],
+            "totals": _totals(data),
+            "payments": [read_payment(p) for p in data.get("payments") or []],
+            "provider_fields": {"template_id": data.get("template_id")},
+            "public_url": share_url(connection, token) if token else None,
+            "created_at": data.get("created_at"),
+            "updated_at": data.get("updated_at"),
+            "remote_data": data,
+        }
+    )
+
+
+def share_url(connection: Connection, token: str) -> str:
+    return connection.base_url.rstrip("/") + SHARE_PATH + token
+
+
+def read_payment(data: dict[str, Any]) -> Payment:
+    return Payment.model_validate(
+        {
+            "id": str(data["id"]),
+            "amount": number(data["amount"]),
+            "date": data["date"],
+            "method": data.get("method"),
+            "reference": data.get("reference"),
+        }
+    )
+
+
+def number(value: Any) -> Decimal:
+    """A JSON number as read (``int`` or ``Decimal``) as a ``Decimal``; anything else is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return Decimal(value)
+
+
+def _discount(data: dict[str, Any], mapping: Mapping) -> dict[str, Any] | None:
+    kind = mapping.document_discount_read.get(str(data.get("discount_type")))
+    value = data.get("discount_value")
+    # An unknown type has no canonical reading: left out, the totals check shows the difference
+    # and remote_data keeps the provider's values.
+    if kind is None or kind == "none" or value is None:
+        return None
+    return {"type": kind, "value": number(value)}
+
+
+def _line(item: dict[str, Any], connection: Connection) -> dict[str, Any]:
+    tax_id = item.get("tax_id")
+    return {
+        "id": str(item["id"]) if item.get("id") is not None else None,
+        "kind": "item",
+        "item_id": item.get("product_id"),
+        "description": item.get("description"),
+        "quantity": number(item["quantity"]),
+        "unit": item.get("unit"),
+        "unit_price": number(item["unit_price"]),
+        "taxes": [_tax(connection, tax_id, item.get("tax_rate"))] if tax_id is not None else [],
+        # amount is round(quantity × unit_price): the line before the document discount and tax.
+        "subtotal": number(item["amount"]) if item.get("amount") is not None else None,
+    }
+
+
+def _tax(connection: Connection, tax_id: Any, rate: Any) -> Tax:
+    """The line's tax: named from the connection's table, at the rate the provider applied.
+
+    The provider copies the rate onto the line when it is written, so a tax changed since then
+    still shows the rate this invoice was computed with; the configured name is kept only when
+    it names that rate.
+    """
+    tax = canonical_tax(connection, tax_id, number(rate) if rate is not None else None)
+    if rate is None or number(rate) == tax.rate:
+        return tax
+    return Tax(id=tax.id, name=None, rate=number(rate))
+
+
+def _totals(data: dict[str, Any]) -> dict[str, Decimal]:
+    zero = Decimal(0)
+    return {
+        "subtotal": number(data["subtotal"]),
+        "discount": number(data["discount_amount"]),
+        "tax": number(data["tax_amount"]),
+        "shipping": zero,  # the provider has neither shipping nor an adjustment
+        "adjustment": zero,
+        "total": number(data["total"]),
+        "paid": number(data["amount_paid"]),
+        "due": number(data["balance_due"]),
+    }

@@ -1,0 +1,237 @@
+"""The item_envelope adapter: canonical invoices ⇄ ``/api2/invoices.json``.
+
+Paths are relative to the connection's base URL, the provider's host: the provider's own base
+(``{{subdomain}}/api2``) plus the documented path would repeat ``/api2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import ValidationError
+
+from adapters.base import (
+    Adapter,
+    Conflict,
+    Handling,
+    InvalidRequest,
+    ListQuery,
+    NotFound,
+    Page,
+    PageNumbers,
+    UpstreamError,
+    WriteResult,
+)
+from adapters.item_envelope import wire
+from adapters.reference import configured_taxes, provider_field_values
+from adapters.representable import fit
+from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
+from gateway.canonical.model import Invoice
+from gateway.canonical.totals import calculate
+from gateway.upstream import UpstreamResponse
+
+INVOICES = "/api2/invoices.json"
+
+T = TypeVar("T")
+
+
+class ItemEnvelopeAdapter(Adapter):
+    provider: ClassVar[str] = "item_envelope"
+    pages: ClassVar[PageNumbers] = PageNumbers(first=1)
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    async def get(self, invoice_id: str) -> Invoice:
+        path = self._path(invoice_id)
+        response = await self.client.request("GET", path)
+        self._raise_for(response, invoice_id=invoice_id)
+        return self._read(response.body, wire.record)
+
+    async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        number = self.pages.number(page)
+        # The provider caps `limit` at 100: asking for more would read as a short, final page.
+        limit = max(1, min(page_size, self.capabilities.max_page_size))
+        params: dict[str, Any] = {"page": number, "limit": limit}
+        if query.customer_id is not None:
+            client_id = wire.provider_id(query.customer_id)
+            if client_id is None:
+                return Page([], None)  # no item_envelope client has such an id
+            params["client_id"] = client_id
+        if query.issued_from is not None:
+            params["date_from"] = query.issued_from.isoformat()
+        if query.issued_to is not None:
+            params["date_to"] = query.issued_to.isoformat()
+        response = await self.client.request("GET", INVOICES, params=params)
+        self._raise_for(response, caller_fields=False)
+        rows, pagination = self._parse(response.body, wire.page)
+        invoices = [self._read(row, lambda data: data) for row in rows]
+        next_page = self.pages.next_token(
+            number,
+            count=len(rows),
+            page_size=_integer(pagination.get("limit")) or limit,
+            total_pages=_integer(pagination.get("page_count")),
+            total=_integer(pagination.get("total")),
+        )
+        return Page(invoices, next_page)
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
+        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        # New invoices are drafts, as the canonical lifecycle starts; `issue` makes them open.
+        body = self._body(fitted, draft=self.mapping.write_status("draft"), replace=False)
+        response = await self.client.request("POST", INVOICES, json=body)
+        self._raise_for(response)
+        created = response.body.get("id") if isinstance(response.body, dict) else None
+        if isinstance(created, bool) or not isinstance(created, int):
+            raise UpstreamError(
+                f"{self.provider} accepted the invoice but answered no id; "
+                "look for it before creating it again",
+                provider=self.provider,
+                status=response.status,
+            )
+        return WriteResult(await self.get(str(created)), warnings)
+
+    async def update(
+        self,
+        invoice_id: str,
+        invoice: Invoice,
+        *,
+        handling: Handling = "strict",
+        if_match: str | None = None,
+    ) -> WriteResult:
+        # The provider keeps no record versions (capabilities.versioned is false), so there is
+        # nothing to hold an If-Match against here.
+        path = self._path(invoice_id)
+        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        body = self._body(fitted, draft=None, replace=True)
+        response = await self.client.request("PUT", path, json=body)
+        self._raise_for(response, invoice_id=invoice_id)
+        return WriteResult(await self.get(invoice_id), warnings)
+
+    async def delete(self, invoice_id: str) -> None:
+        response = await self.client.request("DELETE", self._path(invoice_id))
+        self._raise_for(response, invoice_id=invoice_id)
+
+    async def act(self, invoice_id: str, action: str) -> Invoice:
+        if action not in self.capabilities.actions:
+            return await super().act(invoice_id, action)
+        # `issue` is the only action: an update of `draft` from 1 to 0.
+        path = self._path(invoice_id)
+        response = await self.client.request("PUT", path, json=wire.issue_body(self.mapping))
+        self._raise_for(response, invoice_id=invoice_id)
+        return await self.get(invoice_id)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _path(self, invoice_id: str) -> str:
+        number = wire.provider_id(invoice_id)
+        if number is None:
+            # Not an id the provider could have issued; asking would only build a strange path.
+            raise NotFound(self._no_invoice(invoice_id), provider=self.provider)
+        return f"/api2/invoices/{number}.json"
+
+    def _no_invoice(self, invoice_id: str) -> str:
+        return f"{self.provider} has no invoice {invoice_id} (connection {self.connection.name})"
+
+    def _body(self, invoice: Invoice, *, draft: Any, replace: bool) -> dict[str, Any]:
+        """The write body, after every check that needs no provider call; a bad request names
+        every field at fault at once and sends nothing."""
+        errors: list[FieldError] = []
+        values = _collect(
+            errors, lambda: provider_field_values(invoice, self.mapping, self.connection)
+        )
+        taxes = _collect(errors, lambda: configured_taxes(invoice, self.connection))
+        errors += wire.reference_errors(invoice, keep_line_ids=replace)
+        if taxes is not None:
+            errors += wire.tax_id_errors(taxes)
+        try:
+            # Amounts the provider cannot hold: money finer than the currency, an amount
+            # discount larger than what it discounts.
+            calculate(invoice, self.policy_for(invoice))
+        except InvalidInvoice as exc:
+            errors += exc.errors
+        if errors:
+            first = errors[0]
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise InvalidRequest(
+                f"{pointer_to_path(first.pointer)}: {first.detail}{more}",
+                errors,
+                provider=self.provider,
+            )
+        assert values is not None and taxes is not None
+        return wire.invoice_body(
+            invoice,
+            mapping=self.mapping,
+            taxes=taxes,
+            provider_values=values,
+            draft=draft,
+            replace=replace,
+        )
+
+    def _raise_for(
+        self,
+        response: UpstreamResponse,
+        *,
+        invoice_id: str | None = None,
+        caller_fields: bool = True,
+    ) -> None:
+        """Turn a failure in the provider's envelope into the adapter error that says what to do.
+
+        ``invoice_id``: a 404 means that invoice is gone (otherwise the endpoint is missing, a
+        configuration problem). ``caller_fields``: a 400/422 is about fields the caller sent.
+        """
+        body = response.body
+        failed = isinstance(body, dict) and body.get("result") == "failed"
+        if response.ok and not failed:
+            return
+        message = wire.message(body)
+        status = response.status
+        if status == 404 and invoice_id is not None:
+            raise NotFound(self._no_invoice(invoice_id), provider=self.provider)
+        if status == 409:
+            raise Conflict(f"{self.provider} refused the change: {message}", provider=self.provider)
+        if status in (400, 422) and caller_fields:
+            raise InvalidRequest(
+                f"{self.provider} rejected the invoice: {message}",
+                wire.errors(body, self.mapping),
+                provider=self.provider,
+            )
+        raise UpstreamError(
+            f"{self.provider} answered {status}: {message}", provider=self.provider, status=status
+        )
+
+    def _parse(self, body: Any, reader: Callable[[Any], T]) -> T:
+        try:
+            return reader(body)
+        except wire.UnreadableAnswer as exc:
+            raise self._unreadable(str(exc)) from None
+
+    def _read(self, body: Any, reader: Callable[[Any], dict[str, Any]]) -> Invoice:
+        data = self._parse(body, reader)
+        try:
+            invoice = wire.read_invoice(data, mapping=self.mapping, connection=self.connection)
+        except (wire.UnreadableAnswer, ValidationError, KeyError, AttributeError, TypeError) as exc:
+            # A record of the wrong shape is the provider's failure, never a crash of the read.
+            raise self._unreadable(str(exc).splitlines()[0]) from None
+        return self.finish_read(invoice)
+
+    def _unreadable(self, detail: str) -> UpstreamError:
+        return UpstreamError(
+            f"{self.provider} answered in a shape the gateway cannot read: {detail}",
+            provider=self.provider,
+        )
+
+
+def _collect(errors: list[FieldError], check: Callable[[], T]) -> T | None:
+    """Run a check that raises ``InvalidRequest``, keeping its errors beside the others."""
+    try:
+        return check()
+    except InvalidRequest as exc:
+        errors += exc.errors
+        return None
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,1 @@
+"""The order_linked adapter (see adapter.py)."""

@@ -1,0 +1,309 @@
+"""The order_linked adapter: invoices created alone or from a sales order, cancelled (void) and
+reactivated, annotated with notes and files. The provider has no update and no delete.
+
+Paths, envelopes and rules: ``docs/providers/order_linked.md``; field names, status tables and
+capabilities: ``mappings/order_linked.yaml``; bodies and readings: ``wire.py``; what a write must
+satisfy, and what the provider did differently from what was asked: ``checks.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import ValidationError
+
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    Conflict,
+    Handling,
+    InvalidRequest,
+    ListQuery,
+    NoteFile,
+    NotFound,
+    Page,
+    PageNumbers,
+    UnsupportedFields,
+    UpstreamError,
+    WriteResult,
+)
+from adapters.base import Warning as WriteWarning
+from adapters.order_linked import checks, wire
+from adapters.reference import configured_taxes, provider_field_values
+from adapters.representable import fit
+from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
+from gateway.canonical.model import Invoice
+from gateway.config import TaxSetting
+from gateway.upstream import UpstreamResponse
+
+# Canonical action → the provider's path segment, and the verb for messages.
+ACTION_PATHS: dict[str, tuple[str, str]] = {
+    "void": ("cancel", "cancel"),
+    "reactivate": ("reactivate", "reactivate"),
+}
+
+
+class UnreadableAnswer(UpstreamError):
+    """The provider answered something the adapter cannot read; asking again will not help."""
+
+    retryable = False
+
+
+class OrderLinkedAdapter(Adapter):
+    provider: ClassVar[str] = "order_linked"
+    pages: ClassVar[PageNumbers] = PageNumbers(first=1)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def get(self, invoice_id: str) -> Invoice:
+        response = await self.client.request("GET", _invoice_path(invoice_id))
+        return self._invoice(self._answer(response, f"read invoice {invoice_id}"))
+
+    async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        number = self.pages.number(page)
+        # A larger page is served at the maximum: asking for more is a 400 there.
+        per_page = max(1, min(page_size, self.capabilities.max_page_size))
+        params: dict[str, Any] = {"page": number, "per_page": per_page}
+        if query.status is not None:
+            narrowing = wire.status_query(self.mapping, query.status)
+            if narrowing is None:
+                return Page(invoices=[], next_page=None)  # no provider value means it (draft)
+            params.update(narrowing)
+        if query.customer_id is not None:
+            params["account_id"] = query.customer_id
+        response = await self.client.request("GET", "/invoices", params=params)
+        body = self._body(response, "list invoices")
+        rows = body.get("invoices") if isinstance(body, dict) else None
+        pagination = body.get("pagination") if isinstance(body, dict) else None
+        if not isinstance(rows, list) or not isinstance(pagination, dict):
+            raise self._unreadable("list invoices", "without invoices and pagination", response)
+        # Each row is the full invoice, as GET /invoices/{id} answers it: nothing to fetch.
+        invoices = [self._invoice(row) for row in rows]
+        if query.status is not None:
+            # Canonical open is ACTIVE and not PAID; the provider narrows to ACTIVE only.
+            invoices = [invoice for invoice in invoices if invoice.status == query.status]
+        next_page = self.pages.next_token(
+            number,
+            count=len(rows),
+            page_size=_int(pagination.get("per_page")) or per_page,
+            total=_int(pagination.get("total")),
+        )
+        return Page(invoices=invoices, next_page=next_page)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
+        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        body, taxes = self._prepare(fitted)
+        response = await self.client.request("POST", "/invoices", json=body)
+        # The answer is the complete invoice (documented): no second call that could fail after
+        # the invoice exists.
+        created = self._invoice(self._answer(response, "create the invoice"))
+        return WriteResult(
+            created, warnings + checks.tax_warnings(self.provider, fitted, taxes, created)
+        )
+
+    async def create_from_order(
+        self, order_id: str, invoice: Invoice | None = None, *, handling: Handling = "strict"
+    ) -> WriteResult:
+        warnings: list[WriteWarning] = []
+        if invoice is not None:
+            warnings = self._fit_order_invoice(order_id, invoice, handling)
+            errors = checks.date_errors(invoice, self.provider)
+            if invoice.order_id is not None and invoice.order_id != order_id:
+                errors.append(
+                    FieldError("/order_id", f"is {invoice.order_id}, but the order is {order_id}")
+                )
+            if errors:
+                raise self._invalid(errors)
+        path = f"/orders/{quote(order_id, safe='')}/invoices"
+        response = await self.client.request("POST", path, json=wire.order_invoice_body(invoice))
+        created = self._invoice(self._answer(response, f"invoice order {order_id}"))
+        if invoice is not None:
+            warnings += checks.order_differences(order_id, invoice, created)
+        return WriteResult(created, warnings)
+
+    async def act(self, invoice_id: str, action: str) -> Invoice:
+        if action not in self.capabilities.actions or action not in ACTION_PATHS:
+            raise self._unsupported(action.replace("_", " ") + " invoices")
+        segment, verb = ACTION_PATHS[action]
+        response = await self.client.request("POST", f"{_invoice_path(invoice_id)}/{segment}")
+        return self._invoice(self._answer(response, f"{verb} invoice {invoice_id}"))
+
+    # -- notes ----------------------------------------------------------------------------------
+
+    async def add_note(
+        self, invoice_id: str, note: str, file: NoteFile | None = None
+    ) -> dict[str, Any]:
+        """``POST /invoices/{id}/notes``; the answer names the new note (its uuid)."""
+        if not note.strip():
+            raise self._invalid([FieldError("/note", "is required and must not be blank")])
+        form = aiohttp.FormData(default_to_multipart=True)
+        form.add_field("note", note)
+        files = [file] if file is not None else []
+        _add_files(form, files)
+        path = f"{_invoice_path(invoice_id)}/notes"
+        response = await self.client.request("POST", path, data=form)
+        notes = self._notes(response, f"add a note to invoice {invoice_id}")
+        uuid = notes.get("uuid")
+        if not isinstance(uuid, str):
+            raise self._unreadable("add a note", "without the note's uuid", response)
+        return _note(uuid, note, [{"name": f.filename} for f in files])
+
+    async def attach_to_note(
+        self,
+        invoice_id: str,
+        note_uuid: str,
+        text: str | None = None,
+        files: Sequence[NoteFile] = (),
+    ) -> dict[str, Any]:
+        """``POST /invoices/{id}/notes/{uuid}``: new text, more files, or both (the answer
+        lists every file of the note)."""
+        if (text is None or not text.strip()) and not files:
+            raise self._invalid([FieldError("/note", "give new text or at least one file")])
+        form = aiohttp.FormData(default_to_multipart=True)
+        if text is not None and text.strip():
+            form.add_field("text", text)
+        _add_files(form, files)
+        path = f"{_invoice_path(invoice_id)}/notes/{quote(note_uuid, safe='')}"
+        response = await self.client.request("POST", path, data=form)
+        notes = self._notes(response, f"add to note {note_uuid} of invoice {invoice_id}")
+        listed = notes.get("files")
+        content = notes.get("content")
+        if not isinstance(listed, list) or not isinstance(content, str):
+            raise self._unreadable("add to a note", "without its content and files", response)
+        return _note(note_uuid, content, listed)
+
+    # -- checks before sending ------------------------------------------------------------------
+
+    def _prepare(self, invoice: Invoice) -> tuple[dict[str, Any], list[list[TaxSetting]]]:
+        """The body to send, after every check that needs no provider call; all problems are
+        reported at once, and nothing is sent when there is one."""
+        errors = checks.required(invoice, self.provider, self.connection)
+        values: dict[str, Any] = {}
+        taxes: list[list[TaxSetting]] = []
+        try:
+            values = provider_field_values(invoice, self.mapping, self.connection)
+        except InvalidRequest as exc:
+            errors += exc.errors
+        errors += checks.custom_attributes(values.get("custom_attributes"), self.provider)
+        try:
+            taxes = configured_taxes(invoice, self.connection)
+        except InvalidRequest as exc:
+            errors += exc.errors
+        if errors:
+            raise self._invalid(errors)
+        return wire.invoice_body(invoice, values.get("custom_attributes")), taxes
+
+    def _fit_order_invoice(
+        self, order_id: str, invoice: Invoice, handling: Handling
+    ) -> list[WriteWarning]:
+        problems = checks.set_by_order(invoice, self.capabilities, self.provider, order_id)
+        if not problems:
+            return []
+        if handling == "strict":
+            first = problems[0]
+            raise UnsupportedFields(
+                f"{pointer_to_path(first.pointer)}: {first.detail} "
+                "(send Prefer: handling=lenient to drop what the order sets)",
+                problems,
+                provider=self.provider,
+            )
+        return [WriteWarning(problem.pointer, problem.detail) for problem in problems]
+
+    # -- answers --------------------------------------------------------------------------------
+
+    def _invoice(self, raw: dict[str, Any]) -> Invoice:
+        try:
+            invoice = wire.read_invoice(raw, self.connection, self.mapping)
+        except wire.WireError as exc:
+            raise self._cannot_read(raw, str(exc)) from None
+        except ValidationError as exc:
+            raise self._cannot_read(raw, str(InvalidInvoice.from_pydantic(exc))) from None
+        return self.finish_read(invoice)
+
+    def _cannot_read(self, raw: dict[str, Any], problem: str) -> UnreadableAnswer:
+        return UnreadableAnswer(
+            f"{self.provider} answered invoice {raw.get('id')} in a form the gateway cannot "
+            f"read: {problem}",
+            provider=self.provider,
+        )
+
+    def _answer(self, response: UpstreamResponse, doing: str) -> dict[str, Any]:
+        """The ``invoice`` object of a successful answer."""
+        body = self._body(response, doing)
+        invoice = body.get("invoice") if isinstance(body, dict) else None
+        if not isinstance(invoice, dict):
+            raise self._unreadable(doing, "without an invoice", response)
+        return invoice
+
+    def _notes(self, response: UpstreamResponse, doing: str) -> dict[str, Any]:
+        invoice = self._answer(response, doing)
+        notes = invoice.get("notes")
+        if not isinstance(notes, dict):
+            raise self._unreadable(doing, "without its notes object", response)
+        return notes
+
+    def _body(self, response: UpstreamResponse, doing: str) -> Any:
+        if response.ok:
+            return response.body
+        raise self._failure(response, doing)
+
+    def _failure(self, response: UpstreamResponse, doing: str) -> AdapterError:
+        """The provider's refusal as the adapter error saying what the caller should do next."""
+        _, message = wire.error_of(response.body)
+        text = f"{self.provider} could not {doing}: {message or f'HTTP {response.status}'}"
+        if response.status == 404:
+            return NotFound(text, provider=self.provider)
+        if response.status == 409:
+            return Conflict(text, provider=self.provider)
+        if response.status in (400, 413, 422):
+            return InvalidRequest(text, self._field_errors(message), provider=self.provider)
+        return UpstreamError(text, provider=self.provider, status=response.status)
+
+    def _field_errors(self, message: str | None) -> list[FieldError]:
+        if message is None:
+            return []
+        field, problem = wire.error_field(message)
+        pointer = self.mapping.pointer_for(field) if field is not None else None
+        return [FieldError(pointer, problem)] if pointer is not None else []
+
+    def _unreadable(self, doing: str, what: str, response: UpstreamResponse) -> UnreadableAnswer:
+        return UnreadableAnswer(
+            f"{self.provider} answered the request to {doing} {what}",
+            provider=self.provider,
+            status=response.status,
+        )
+
+    def _invalid(self, errors: list[FieldError]) -> InvalidRequest:
+        first = errors[0]
+        return InvalidRequest(
+            f"{pointer_to_path(first.pointer)} {first.detail}", errors, provider=self.provider
+        )
+
+
+def _invoice_path(invoice_id: str) -> str:
+    return f"/invoices/{quote(invoice_id, safe='')}"
+
+
+def _add_files(form: aiohttp.FormData, files: Sequence[NoteFile]) -> None:
+    for file in files:
+        form.add_field("file", file.content, filename=file.filename, content_type=file.content_type)
+
+
+def _note(uuid: str, content: str, files: list[Any]) -> dict[str, Any]:
+    return {"id": uuid, "content": content, "files": files}
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str | Decimal) and str(value).isdigit():
+        return int(value)
+    return None

@@ -1,0 +1,173 @@
+"""order_linked's checks of a write: what must hold before sending, and what the provider did
+differently from what was asked (line taxes, an order's currency and prices).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from adapters.base import Capabilities
+from adapters.base import Warning as WriteWarning
+from adapters.representable import unrepresentable
+from gateway.canonical.errors import FieldError
+from gateway.canonical.model import Invoice, Tax
+from gateway.config import Connection, TaxSetting
+
+# What an invoice made from an order can still say; the order sets everything else.
+ORDER_INVOICE_FIELDS = frozenset({"issue_date", "due_date", "reference", "notes", "order_id"})
+CUSTOM_ATTRIBUTE_KEYS = frozenset({"name", "value"})
+
+
+# -- before sending ------------------------------------------------------------------------------
+
+
+def required(invoice: Invoice, provider: str, connection: Connection) -> list[FieldError]:
+    """What the provider requires and the canonical invoice may leave out."""
+    errors: list[FieldError] = []
+    if invoice.customer is None or invoice.customer.id is None:
+        errors.append(FieldError("/customer/id", f"is required by {provider} (its account_id)"))
+    errors += [
+        FieldError(f"/{name}", f"is required by {provider}")
+        for name in ("issue_date", "due_date")
+        if getattr(invoice, name) is None
+    ]
+    errors += date_errors(invoice, provider)
+    if invoice.currency not in connection.currency_ids:
+        # Reads name the currency by the provider's id only: without it, the invoice could be
+        # created and then not read back.
+        errors.append(
+            FieldError(
+                "/currency",
+                f"connection {connection.name} knows no {provider} currency id for "
+                f"{invoice.currency}; add it to the connection's currency_ids",
+            )
+        )
+    if not invoice.lines:
+        errors.append(FieldError("/lines", f"{provider} needs at least one line"))
+    for i, line in enumerate(invoice.lines):
+        if line.item_id is None:
+            errors.append(
+                FieldError(
+                    f"/lines/{i}/item_id", f"is required by {provider}: a line sells an item"
+                )
+            )
+        if line.quantity is not None and line.quantity <= 0:
+            errors.append(FieldError(f"/lines/{i}/quantity", f"must be above 0 for {provider}"))
+    return errors
+
+
+def date_errors(invoice: Invoice, provider: str) -> list[FieldError]:
+    if invoice.issue_date and invoice.due_date and invoice.due_date < invoice.issue_date:
+        return [
+            FieldError(
+                "/due_date", f"must not be before issue_date {invoice.issue_date} for {provider}"
+            )
+        ]
+    return []
+
+
+def custom_attributes(attributes: Any, provider: str) -> list[FieldError]:
+    """The provider ignores keys it does not know: refuse them rather than lose them."""
+    if not isinstance(attributes, list):
+        return []
+    errors: list[FieldError] = []
+    for i, entry in enumerate(attributes):
+        at = f"/provider_fields/custom_attributes/{i}"
+        if not isinstance(entry, dict):
+            errors.append(FieldError(at, "must be an object with name and value"))
+            continue
+        errors += [
+            FieldError(f"{at}/{key}", f"is not a key of {provider} custom attributes (name, value)")
+            for key in sorted(set(entry) - CUSTOM_ATTRIBUTE_KEYS)
+        ]
+        name, value = entry.get("name"), entry.get("value")
+        if not isinstance(name, str) or not name.strip():
+            errors.append(FieldError(f"{at}/name", "is required: a non-empty string"))
+        if value is not None and not isinstance(value, str):
+            errors.append(FieldError(f"{at}/value", "must be a string or null"))
+    return errors
+
+
+def set_by_order(
+    invoice: Invoice, capabilities: Capabilities, provider: str, order_id: str
+) -> list[FieldError]:
+    """What a caller set that an invoice made from an order takes from the order (its lines,
+    customer, shipping, discount, custom attributes…)."""
+    caps = dataclasses.replace(
+        capabilities,
+        fields=ORDER_INVOICE_FIELDS,
+        tax_modes=frozenset({"exclusive", "inclusive"}),  # compared once the order answers
+    )
+    pointers = [
+        problem.pointer
+        for problem in unrepresentable(invoice, caps, provider)
+        if not problem.pointer.startswith("/lines/")
+    ]
+    if invoice.lines:
+        pointers.append("/lines")
+    pointers += [f"/provider_fields/{name}" for name in invoice.provider_fields]
+    detail = f"{provider} takes this from order {order_id} when invoicing it"
+    return [FieldError(pointer, detail) for pointer in pointers]
+
+
+# -- after the provider answered -----------------------------------------------------------------
+
+
+def tax_warnings(
+    provider: str, asked: Invoice, settings: list[list[TaxSetting]], created: Invoice
+) -> list[WriteWarning]:
+    """Line taxes come from each item's tax code: a requested tax the provider did not apply,
+    and a non-zero tax it applied to a line sent without one, are reported."""
+    warnings: list[WriteWarning] = []
+    for i, (line, wanted, got) in enumerate(
+        zip(asked.lines, settings, created.lines, strict=False)
+    ):
+        applied = got.taxes[0] if got.taxes else None
+        for j, setting in enumerate(wanted):
+            if applied is None or applied.id != setting.id or applied.rate != setting.rate:
+                warnings.append(
+                    WriteWarning(
+                        f"/lines/{i}/taxes/{j}",
+                        f"{provider} did not apply this tax: it taxes item "
+                        f"{line.item_id} by the item's tax code, {_label(applied)}",
+                    )
+                )
+        if not wanted and applied is not None and applied.rate != 0:
+            warnings.append(
+                WriteWarning(
+                    f"/lines/{i}/taxes",
+                    f"{provider} applied {_label(applied)}, the tax code of item "
+                    f"{line.item_id}, to a line sent without taxes",
+                )
+            )
+    return warnings
+
+
+def order_differences(order_id: str, asked: Invoice, created: Invoice) -> list[WriteWarning]:
+    """Currency and tax mode cannot be left out of a canonical invoice; the order's win."""
+    warnings: list[WriteWarning] = []
+    if asked.currency != created.currency:
+        warnings.append(
+            WriteWarning(
+                "/currency",
+                f"order {order_id} is in {created.currency}, so the invoice is too "
+                f"(not {asked.currency})",
+            )
+        )
+    if asked.tax_mode != created.tax_mode:
+        warnings.append(
+            WriteWarning(
+                "/tax_mode",
+                f"order {order_id} has {created.tax_mode} prices, so the invoice has too "
+                f"(not {asked.tax_mode})",
+            )
+        )
+    return warnings
+
+
+def _label(tax: Tax | None) -> str:
+    if tax is None:
+        return "no tax"
+    rate = format(tax.rate.normalize(), "f") if tax.rate else "0"
+    return f"{tax.name or tax.id} ({rate}%)"

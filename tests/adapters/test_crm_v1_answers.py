@@ -1,0 +1,99 @@
+"""crm_v1 answers the emulator never gives (it follows its own envelope): the adapter still
+says what happened, and never invites a second create."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters.base import Conflict, InvalidRequest, ListQuery, NotFound, UpstreamError
+from adapters.crm_v1.adapter import CrmV1Adapter, ReadBackFailed
+from adapters.mapping import load_mapping
+from gateway.canonical.model import Invoice
+from gateway.config import RetrySettings
+from gateway.sandbox import sandbox_connection
+from gateway.upstream import UpstreamClient
+from tests.unit.mock_upstream import mocked_network
+
+BASE = "http://crm.invalid"
+ONE = re.compile(r"^http://crm\.invalid/v1/invoices/\d+$")
+INVOICE = Invoice.model_validate(
+    {
+        "customer": {"id": "10"},
+        "currency": "USD",
+        "lines": [{"item_id": "12", "name": "Consulting", "quantity": "1", "unit_price": "500.00"}],
+    }
+)
+
+
+@pytest.fixture
+async def adapter() -> AsyncIterator[CrmV1Adapter]:
+    connection = sandbox_connection("crm_v1", BASE).model_copy(
+        update={"retries": RetrySettings(max_attempts=1)}
+    )
+    async with aiohttp.ClientSession() as session:
+        yield CrmV1Adapter(UpstreamClient(session, connection), connection, load_mapping("crm_v1"))
+
+
+async def test_a_create_answer_without_the_new_id_is_not_retryable(adapter: CrmV1Adapter) -> None:
+    with mocked_network() as mock:
+        mock.post(f"{BASE}/v1/invoices", status=201, payload={"success": True, "data": {}})
+        with pytest.raises(ReadBackFailed) as info:
+            await adapter.create(INVOICE)
+    assert info.value.retryable is False
+    assert "look for it before creating it again" in info.value.message
+
+
+async def test_a_success_status_outside_the_envelope_is_an_upstream_error(
+    adapter: CrmV1Adapter,
+) -> None:
+    with mocked_network() as mock:
+        mock.get(ONE, status=200, payload={"inv_id": 8})
+        with pytest.raises(UpstreamError) as info:
+            await adapter.get("8")
+    assert info.value.message == "crm_v1 sent a 200 answer outside its success envelope"
+
+
+async def test_a_404_on_the_list_itself_is_not_an_unknown_invoice(adapter: CrmV1Adapter) -> None:
+    # The route is missing (a wrong base path): the connection's problem, not the caller's.
+    route = {
+        "success": False,
+        "message": "The route /v1/invoices could not be found.",
+        "errors": {},
+    }
+    with mocked_network() as mock:
+        mock.get(re.compile(r"^http://crm\.invalid/v1/invoices\?.*$"), status=404, payload=route)
+        with pytest.raises(UpstreamError) as info:
+            await adapter.list_page(ListQuery(), None, 10)
+    assert not isinstance(info.value, NotFound)
+    assert info.value.status == 404
+    assert "could not be found" in info.value.message
+
+
+async def test_a_409_is_a_conflict(adapter: CrmV1Adapter) -> None:
+    busy = {"success": False, "message": "Invoice INV-0008 is locked.", "errors": {}}
+    with mocked_network() as mock:
+        mock.put(ONE, status=409, payload=busy)
+        with pytest.raises(Conflict) as info:
+            await adapter.update("8", INVOICE)
+    assert info.value.message == "Invoice INV-0008 is locked."
+
+
+async def test_a_field_the_mapping_cannot_place_keeps_its_name(adapter: CrmV1Adapter) -> None:
+    errors: dict[str, Any] = {
+        "items.0.price": ["The items.0.price field must be a number."],
+        "warehouse_id": ["The warehouse_id field is required."],
+    }
+    rejected = {"success": False, "message": "The items.0.price field …", "errors": errors}
+    with mocked_network() as mock:
+        mock.post(f"{BASE}/v1/invoices", status=422, payload=rejected)
+        with pytest.raises(InvalidRequest) as info:
+            await adapter.create(INVOICE)
+    assert [(e.pointer, e.detail) for e in info.value.errors] == [
+        ("/lines/0/unit_price", "The items.0.price field must be a number."),
+        ("", "warehouse_id: The warehouse_id field is required."),
+    ]

@@ -1,0 +1,303 @@
+"""order_linked lifecycle: void (cancel) and reactivate, invoices made from orders, notes with
+attachments. Real HTTP against the emulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from adapters.base import (
+    Conflict,
+    InvalidRequest,
+    NoteFile,
+    NotFound,
+    NotSupported,
+    UnsupportedFields,
+)
+from gateway.canonical.model import Invoice
+from tests.adapters.order_linked_env import Env, start
+from tests.contract.profiles.order_linked import sample
+
+
+@pytest.fixture
+async def env(aiohttp_server: Any) -> AsyncIterator[Env]:
+    async for value in start(aiohttp_server):
+        yield value
+
+
+async def created(env: Env, n: int = 0) -> str:
+    invoice = (await env.adapter.create(sample(n))).invoice
+    assert invoice.id is not None
+    return invoice.id
+
+
+# -- void and reactivate --------------------------------------------------------------------------
+
+
+async def test_reactivate_after_cancel_goes_round_and_each_step_is_recorded(env: Env) -> None:
+    invoice_id = await created(env)
+    versions = []
+    for action, status, provider in [
+        ("void", "void", "INACTIVE"),
+        ("reactivate", "open", "ACTIVE"),
+        ("void", "void", "INACTIVE"),
+        ("reactivate", "open", "ACTIVE"),
+    ]:
+        start = len(await env.log())
+        result = await env.adapter.act(invoice_id, action)
+        assert (result.id, result.status) == (invoice_id, status)
+        assert result.provider_status == {"status": provider, "payment_status": "UNPAID"}
+        versions.append(result.version)
+        path = f"/invoices/{invoice_id}/{'cancel' if action == 'void' else 'reactivate'}"
+        assert await env.sent_since(start) == [("POST", path)]  # the answer is the invoice
+    assert versions == ["2", "3", "4", "5"]
+    record = await env.raw(invoice_id)
+    assert record["kpis"]["last_cancelled_on"] and record["kpis"]["last_reactivated_on"]
+
+
+async def test_a_paid_invoice_voids_and_comes_back_paid(env: Env) -> None:
+    voided = await env.adapter.act("INV-00001", "void")
+    assert (voided.status, voided.payment_status) == ("void", "paid")
+    assert voided.provider_status == {"status": "INACTIVE", "payment_status": "PAID"}
+    assert voided.totals is not None and voided.totals.due == 0
+    back = await env.adapter.act("INV-00001", "reactivate")
+    assert (back.status, back.payment_status) == ("paid", "paid")
+
+
+async def test_repeating_a_state_change_is_a_conflict(env: Env) -> None:
+    with pytest.raises(Conflict) as info:
+        await env.adapter.act("INV-00004", "reactivate")
+    assert "already active" in info.value.message
+    await env.adapter.act("INV-00004", "void")
+    with pytest.raises(Conflict) as info:
+        await env.adapter.act("INV-00004", "void")
+    assert "already cancelled" in info.value.message
+
+
+async def test_acting_on_an_unknown_invoice_is_not_found(env: Env) -> None:
+    with pytest.raises(NotFound):
+        await env.adapter.act("INV-99999", "void")
+
+
+async def test_actions_the_provider_lacks_never_reach_it(env: Env) -> None:
+    start = len(await env.log())
+    for action in ("issue", "mark_paid", "send", "duplicate", "credit_note", "open"):
+        with pytest.raises(NotSupported):
+            await env.adapter.act("INV-00004", action)
+    assert len(await env.log()) == start
+
+
+# -- create from an order -------------------------------------------------------------------------
+
+
+async def test_an_invoice_from_an_order_takes_the_orders_lines_and_amounts(env: Env) -> None:
+    start = len(await env.log())
+    result = await env.adapter.create_from_order("SO-1001")
+    invoice = result.invoice
+    assert result.warnings == []
+    assert await env.sent_since(start) == [("POST", "/orders/SO-1001/invoices")]
+    assert (await env.log())[start]["body"] == {"invoice": {}}
+    assert invoice.order_id == "SO-1001" and invoice.customer is not None
+    assert (invoice.customer.id, invoice.currency, invoice.tax_mode) == (
+        "ACC-1001",
+        "AUD",
+        "exclusive",
+    )
+    assert [(line.item_id, line.quantity, line.unit_price) for line in invoice.lines] == [
+        ("ITM-1001", Decimal("2"), Decimal("749.00")),
+        ("ITM-1005", Decimal("3"), Decimal("95.00")),
+    ]
+    assert invoice.shipping == Decimal("49.95") and invoice.reference == "PO-7781"
+    assert invoice.provider_fields == {
+        "custom_attributes": [
+            {"name": "Sales Channel", "value": "Online"},
+            {"name": "Sales Rep", "value": "Jade Nguyen"},
+        ]
+    }
+    assert invoice.totals is not None and invoice.totals.total == Decimal("2011.25")
+    assert invoice.totals_check is not None and invoice.totals_check.consistent
+    assert invoice.id is not None
+    assert (await env.raw(invoice.id))["type"] == "LINKED_WITH_ORDER"
+
+
+@pytest.mark.parametrize(
+    ("order_id", "discount", "shipping"),
+    [
+        ("SO-1002", "10.00", "12.00"),  # inclusive prices
+        ("SO-1003", "150.00", "80.00"),
+        ("SO-1005", "20.00", "15.00"),  # inclusive, one line
+        ("SO-1006", None, "3000"),  # JPY
+        ("SO-1007", "25.00", "0.00"),
+    ],
+)
+async def test_an_orders_discount_and_shipping_reconcile(
+    env: Env, order_id: str, discount: str | None, shipping: str
+) -> None:
+    invoice = (await env.adapter.create_from_order(order_id)).invoice
+    if discount is None:
+        assert invoice.discount is None
+    else:
+        assert invoice.discount is not None
+        assert (invoice.discount.type, invoice.discount.value) == ("amount", Decimal(discount))
+    assert invoice.shipping == Decimal(shipping)
+    assert invoice.totals_check is not None
+    assert invoice.totals_check.differences == [], order_id
+
+
+async def test_the_fields_an_order_leaves_to_the_invoice_are_sent(env: Env) -> None:
+    request = Invoice.model_validate(
+        {
+            "currency": "NZD",
+            "tax_mode": "exclusive",
+            "order_id": "SO-1003",
+            "issue_date": "2026-07-01",
+            "due_date": "2026-07-21",
+            "reference": "KW-2291-B",
+            "notes": "Second delivery",
+        }
+    )
+    result = await env.adapter.create_from_order("SO-1003", request)
+    assert result.warnings == []
+    invoice = result.invoice
+    assert (invoice.reference, invoice.notes) == ("KW-2291-B", "Second delivery")
+    assert (str(invoice.issue_date), str(invoice.due_date)) == ("2026-07-01", "2026-07-21")
+
+
+async def test_fields_the_order_sets_are_refused_then_dropped(env: Env) -> None:
+    request = Invoice.model_validate(
+        {
+            "currency": "AUD",
+            "customer": {"id": "ACC-1001"},
+            "shipping": "5.00",
+            "provider_fields": {"custom_attributes": []},
+            "lines": [{"item_id": "ITM-1001", "quantity": "1", "unit_price": "1.00"}],
+            "notes": "Kept",
+        }
+    )
+    start = len(await env.log())
+    with pytest.raises(UnsupportedFields) as info:
+        await env.adapter.create_from_order("SO-1001", request)
+    pointers = ["/customer/id", "/shipping", "/lines", "/provider_fields/custom_attributes"]
+    assert [e.pointer for e in info.value.errors] == pointers
+    assert (
+        info.value.errors[0].detail
+        == "order_linked takes this from order SO-1001 when invoicing it"
+    )
+    assert len(await env.log()) == start
+    result = await env.adapter.create_from_order("SO-1001", request, handling="lenient")
+    assert [w.field for w in result.warnings] == pointers
+    assert result.invoice.notes == "Kept" and result.invoice.shipping == Decimal("49.95")
+
+
+async def test_currency_and_prices_of_the_order_win_and_say_so(env: Env) -> None:
+    request = Invoice.model_validate({"currency": "USD", "tax_mode": "exclusive"})
+    result = await env.adapter.create_from_order("SO-1005", request)  # GBP, inclusive prices
+    assert [w.as_dict() for w in result.warnings] == [
+        {
+            "field": "/currency",
+            "reason": "order SO-1005 is in GBP, so the invoice is too (not USD)",
+        },
+        {
+            "field": "/tax_mode",
+            "reason": "order SO-1005 has inclusive prices, so the invoice has too (not exclusive)",
+        },
+    ]
+    assert (result.invoice.currency, result.invoice.tax_mode) == ("GBP", "inclusive")
+
+
+async def test_a_request_for_another_order_is_refused_before_sending(env: Env) -> None:
+    request = Invoice.model_validate(
+        {
+            "currency": "AUD",
+            "order_id": "SO-1002",
+            "issue_date": "2026-07-02",
+            "due_date": "2026-07-01",
+        }
+    )
+    start = len(await env.log())
+    with pytest.raises(InvalidRequest) as info:
+        await env.adapter.create_from_order("SO-1001", request)
+    assert [e.pointer for e in info.value.errors] == ["/due_date", "/order_id"]
+    assert len(await env.log()) == start
+
+
+async def test_one_active_invoice_per_order(env: Env) -> None:
+    first = (await env.adapter.create_from_order("SO-1004")).invoice
+    assert first.id is not None
+    with pytest.raises(Conflict) as info:
+        await env.adapter.create_from_order("SO-1004")
+    assert first.id in info.value.message
+    # Cancelling frees the order; the cancelled invoice cannot come back while another is active.
+    await env.adapter.act(first.id, "void")
+    second = (await env.adapter.create_from_order("SO-1004")).invoice
+    assert second.id != first.id and second.status == "open"
+    with pytest.raises(Conflict) as info:
+        await env.adapter.act(first.id, "reactivate")
+    assert "SO-1004" in info.value.message
+
+
+async def test_an_unknown_order_is_not_found(env: Env) -> None:
+    with pytest.raises(NotFound) as info:
+        await env.adapter.create_from_order("SO-0000")
+    assert "SO-0000" in info.value.message
+
+
+# -- notes ----------------------------------------------------------------------------------------
+
+RECEIPT = NoteFile("receipt.pdf", "application/pdf", b"%PDF-1.4 delivery receipt")
+
+
+async def test_a_note_with_an_attachment_is_multipart_and_answers_its_uuid(env: Env) -> None:
+    start = len(await env.log())
+    note = await env.adapter.add_note("INV-00004", "<p>Proof of delivery</p>", RECEIPT)
+    stored = env.store.invoices["INV-00004"].notes[note["id"]]
+    assert note == {
+        "id": stored.uuid,
+        "content": "<p>Proof of delivery</p>",
+        "files": [{"name": "receipt.pdf"}],
+    }
+    assert [(f.name, f.content_type, f.size) for f in stored.files] == [
+        ("receipt.pdf", "application/pdf", len(RECEIPT.content))
+    ]
+    entry = (await env.log())[start]
+    assert entry["headers"]["Content-Type"].startswith("multipart/form-data")
+
+
+async def test_a_note_without_a_file_is_still_multipart(env: Env) -> None:
+    note = await env.adapter.add_note("INV-00009", "Cancelled at the customer's request")
+    assert note["files"] == []
+    assert env.store.invoices["INV-00009"].notes[note["id"]].content.startswith("Cancelled")
+
+
+async def test_files_join_a_note_and_the_answer_lists_them_all(env: Env) -> None:
+    note = await env.adapter.add_note("INV-00004", "Delivery", RECEIPT)
+    photo = NoteFile("dock.jpg", "image/jpeg", b"\xff\xd8\xff jpeg")
+    more = await env.adapter.attach_to_note("INV-00004", note["id"], "Delivery, signed", [photo])
+    assert more["content"] == "Delivery, signed"
+    assert more["files"] == [{"name": "receipt.pdf"}, {"name": "dock.jpg"}]
+    only_file = await env.adapter.attach_to_note("INV-00004", note["id"], files=[RECEIPT])
+    assert only_file["content"] == "Delivery, signed" and len(only_file["files"]) == 3
+
+
+async def test_note_problems(env: Env) -> None:
+    start = len(await env.log())
+    with pytest.raises(InvalidRequest) as info:
+        await env.adapter.add_note("INV-00004", "  ")
+    assert [e.pointer for e in info.value.errors] == ["/note"]
+    with pytest.raises(InvalidRequest):
+        await env.adapter.attach_to_note("INV-00004", "some-uuid")
+    assert len(await env.log()) == start  # refused before sending
+    with pytest.raises(InvalidRequest) as info:
+        await env.adapter.add_note(
+            "INV-00004", "x", NoteFile("run.exe", "application/x-msdownload", b"MZ")
+        )
+    assert [e.pointer for e in info.value.errors] == ["/file"]
+    assert "unsupported file type 'run.exe'" in info.value.errors[0].detail
+    with pytest.raises(NotFound):
+        await env.adapter.add_note("INV-99999", "x")
+    with pytest.raises(NotFound):
+        await env.adapter.attach_to_note("INV-00004", "no-such-note", "text")

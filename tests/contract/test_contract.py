@@ -1,0 +1,294 @@
+"""One contract, every provider: each adapter against its emulator, for what it declares."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import SecretStr
+
+from adapters.base import (
+    ACTIONS,
+    InvalidRequest,
+    ListQuery,
+    NotFound,
+    NotSupported,
+    UnsupportedFields,
+    UpstreamAuthFailed,
+    walk,
+)
+from adapters.representable import LABELS
+from gateway.canonical.model import Invoice, Payment
+from gateway.canonical.totals import calculate
+from tests.contract.compare import differences
+from tests.contract.conftest import Pair, providers
+
+TOTALS = ("subtotal", "discount", "tax", "shipping", "adjustment", "total")
+
+
+ALL = providers()
+EXTRA_FIELDS = ("shipping", "tags", "terms", "reference", "due_date", "adjustment")
+
+
+def parametrize(chosen: list[str]) -> pytest.MarkDecorator:
+    return pytest.mark.parametrize("pair", chosen, indirect=True)
+
+
+async def all_invoices(pair: Pair, page_size: int, query: ListQuery | None = None) -> list[Invoice]:
+    found: list[Invoice] = []
+    async for page in walk(pair.adapter, query or ListQuery(), page_size):
+        assert len(page.invoices) <= page_size
+        found += page.invoices
+    return found
+
+
+@pytest.mark.parametrize("page_size", [1, 7, 100])
+@parametrize(ALL)
+async def test_listing_returns_every_seeded_invoice_once(pair: Pair, page_size: int) -> None:
+    invoices = await all_invoices(pair, min(page_size, pair.adapter.capabilities.max_page_size))
+    ids = [invoice.id for invoice in invoices]
+    assert len(ids) == pair.profile.seed_invoices
+    assert len(set(ids)) == len(ids)
+    assert all(
+        invoice.connection == pair.provider and invoice.provider == pair.provider
+        for invoice in invoices
+    )
+
+
+@parametrize(ALL)
+async def test_every_seeded_invoice_reads_back_consistent(pair: Pair) -> None:
+    listed = await all_invoices(pair, pair.adapter.capabilities.max_page_size)
+    for summary in listed:
+        assert summary.id is not None
+        invoice = await pair.adapter.get(summary.id)
+        assert invoice.id == summary.id
+        assert invoice.totals_check is not None
+        assert invoice.totals_check.differences == [], f"{pair.provider} invoice {invoice.id}"
+        assert invoice.totals_check.consistent is True
+        assert invoice.status in ("draft", "open", "paid", "void")
+        assert invoice.payment_status in ("unpaid", "partially_paid", "paid")
+        assert invoice.provider_status, "the provider's own status is kept"
+        assert invoice.remote_data is not None
+
+
+@parametrize(ALL)
+async def test_unknown_invoice_is_not_found(pair: Pair) -> None:
+    with pytest.raises(NotFound):
+        await pair.adapter.get("999999999")
+
+
+@parametrize(ALL)
+async def test_wrong_credentials_are_an_upstream_auth_failure(pair: Pair) -> None:
+    auth = pair.adapter.connection.auth.model_copy(update={"token": SecretStr("wrong-token")})
+    with pytest.raises(UpstreamAuthFailed) as info:
+        await pair.adapter_with(auth=auth).get("1")
+    assert "wrong-token" not in str(info.value)
+    assert info.value.retryable is False
+
+
+@parametrize(providers(operations=("create", "get")))
+async def test_created_invoice_reads_back_as_written(pair: Pair) -> None:
+    for n in range(3):
+        sample = pair.profile.sample(n)
+        created = await pair.adapter.create(sample)
+        assert created.warnings == []
+        assert created.invoice.id is not None
+        read = await pair.adapter.get(created.invoice.id)
+        assert differences(sample, read, pair.adapter.capabilities) == []
+        engine = calculate(sample, pair.adapter.policy_for(sample)).totals
+        assert read.totals is not None
+        assert {f: getattr(read.totals, f) for f in TOTALS} == {
+            f: getattr(engine, f) for f in TOTALS
+        }
+        assert read.totals_check is not None and read.totals_check.consistent
+
+
+@parametrize(providers(operations=("create", "update", "get")))
+async def test_update_replaces_the_writable_fields(pair: Pair) -> None:
+    created = await pair.adapter.create(pair.profile.sample(0))
+    assert created.invoice.id is not None
+    replacement = pair.profile.sample(1)
+    updated = await pair.adapter.update(created.invoice.id, replacement)
+    assert updated.invoice.id == created.invoice.id
+    read = await pair.adapter.get(created.invoice.id)
+    assert differences(replacement, read, pair.adapter.capabilities) == []
+
+
+@parametrize(providers(operations=("create", "delete", "get")))
+async def test_deleted_invoice_is_gone(pair: Pair) -> None:
+    created = await pair.adapter.create(pair.profile.sample(2))
+    assert created.invoice.id is not None
+    await pair.adapter.delete(created.invoice.id)
+    with pytest.raises(NotFound):
+        await pair.adapter.get(created.invoice.id)
+
+
+@parametrize(providers(when=lambda caps, _: bool(caps.actions)))
+async def test_declared_actions_move_the_status(pair: Pair) -> None:
+    declared = pair.adapter.capabilities.actions
+    covered = {action for path in pair.profile.action_paths for action, _ in path}
+    assert declared <= covered, f"actions without a path: {sorted(declared - covered)}"
+    for path in pair.profile.action_paths:
+        created = await pair.adapter.create(pair.profile.sample(0))
+        invoice_id = created.invoice.id
+        assert invoice_id is not None
+        for action, expected in path:
+            result = await pair.adapter.act(invoice_id, action)
+            if action in ("duplicate", "credit_note"):
+                assert result.id != invoice_id
+                assert result.status == expected
+            else:
+                assert result.id == invoice_id
+                assert (action, result.status) == (action, expected)
+                assert (await pair.adapter.get(invoice_id)).status == expected
+
+
+@parametrize(ALL)
+async def test_undeclared_operations_never_reach_the_provider(pair: Pair) -> None:
+    caps = pair.adapter.capabilities
+    sample = pair.profile.sample(0)
+    calls = []
+    if "update" not in caps.operations:
+        calls.append(pair.adapter.update("1", sample))
+    if "delete" not in caps.operations:
+        calls.append(pair.adapter.delete("1"))
+    calls += [pair.adapter.act("1", action) for action in ACTIONS if action not in caps.actions]
+    if "list" not in caps.payments:
+        calls.append(pair.adapter.list_payments("1"))
+    if "create" not in caps.payments:
+        calls.append(
+            pair.adapter.record_payment("1", Payment(amount=Decimal("1.00"), date="2026-07-01"))
+        )  # type: ignore[arg-type]
+    if not caps.notes:
+        calls.append(pair.adapter.add_note("1", "a note"))
+    if not caps.create_from_order:
+        calls.append(pair.adapter.create_from_order("1"))
+    before = len(await pair.wire_log())
+    for call in calls:
+        with pytest.raises(NotSupported) as info:
+            await call
+        assert pair.provider in info.value.message
+    assert len(await pair.wire_log()) == before
+
+
+@parametrize(
+    providers(
+        operations=("create",), when=lambda caps, _: any(f not in caps.fields for f in EXTRA_FIELDS)
+    )
+)
+async def test_a_field_the_provider_cannot_carry_is_refused_or_dropped(pair: Pair) -> None:
+    caps = pair.adapter.capabilities
+    sample = pair.profile.sample(0)
+    extras = {  # a value for each of EXTRA_FIELDS
+        "shipping": {"shipping": Decimal("5.00")},
+        "tags": {"tags": ["migrated"]},
+        "terms": {"terms": "Net 30"},
+        "reference": {"reference": "PO-77"},
+        "due_date": {"due_date": sample.issue_date},
+        "adjustment": {"adjustment": {"amount": Decimal("-0.01"), "description": "rounding"}},
+    }
+    path = next(path for path in EXTRA_FIELDS if path not in caps.fields)
+    invoice = Invoice.model_validate({**sample.model_dump(), **extras[path]})
+    before = len(await pair.wire_log())
+    with pytest.raises(UnsupportedFields) as info:
+        await pair.adapter.create(invoice)
+    assert [e.pointer for e in info.value.errors] == [f"/{path}"]
+    assert info.value.errors[0].detail == f"{pair.provider} cannot carry {LABELS[path]}"
+    assert len(await pair.wire_log()) == before
+    lenient = await pair.adapter.create(invoice, handling="lenient")
+    assert [w.as_dict() for w in lenient.warnings] == [
+        {"field": f"/{path}", "reason": info.value.errors[0].detail}
+    ]
+    assert lenient.invoice.id is not None
+
+
+@parametrize(providers(operations=("create",), when=lambda caps, _: "lines.taxes" in caps.fields))
+async def test_a_rate_with_no_configured_tax_is_refused_before_sending(pair: Pair) -> None:
+    sample = pair.profile.sample(0)
+    item = next(i for i, line in enumerate(sample.lines) if line.kind == "item")
+    data = sample.model_dump()
+    data["lines"][item]["taxes"] = [{"rate": Decimal("12.3456"), "name": "Odd"}]
+    before = len(await pair.wire_log())
+    with pytest.raises(InvalidRequest) as info:
+        await pair.adapter.create(Invoice.model_validate(data))
+    assert info.value.errors[0].pointer == f"/lines/{item}/taxes/0/rate"
+    assert "add it to the connection's taxes" in info.value.errors[0].detail
+    assert len(await pair.wire_log()) == before
+
+
+@parametrize(providers(when=lambda _, prof: prof.rejected is not None))
+async def test_a_provider_rejection_names_the_canonical_field(pair: Pair) -> None:
+    assert pair.profile.rejected is not None
+    invoice, pointer = pair.profile.rejected
+    with pytest.raises(InvalidRequest) as info:
+        await pair.adapter.create(invoice)
+    assert pointer in [e.pointer for e in info.value.errors]
+    assert info.value.provider == pair.provider
+
+
+@parametrize(providers(when=lambda caps, _: bool(caps.filters)))
+async def test_declared_filters_select_exactly_the_matching_invoices(pair: Pair) -> None:
+    caps = pair.adapter.capabilities
+    everything = await all_invoices(pair, caps.max_page_size)
+    some = everything[len(everything) // 2]
+    queries = {
+        "status": ListQuery(status=some.status),
+        "customer_id": ListQuery(customer_id=some.customer.id if some.customer else None),
+        "issued_from": ListQuery(issued_from=some.issue_date),
+        "issued_to": ListQuery(issued_to=some.issue_date),
+        "number": ListQuery(number=some.number),
+    }
+    for name in sorted(caps.filters):
+        query = queries[name]
+        got = {invoice.id for invoice in await all_invoices(pair, caps.max_page_size, query)}
+        want = {invoice.id for invoice in everything if _matches(invoice, name, query)}
+        assert some.id in got, name
+        assert got == want, name
+
+
+def _matches(invoice: Invoice, name: str, query: ListQuery) -> bool:
+    if name == "status":
+        return invoice.status == query.status
+    if name == "customer_id":
+        return invoice.customer is not None and invoice.customer.id == query.customer_id
+    if name == "issued_from":
+        return (
+            invoice.issue_date is not None
+            and query.issued_from is not None
+            and invoice.issue_date >= query.issued_from
+        )
+    if name == "issued_to":
+        return (
+            invoice.issue_date is not None
+            and query.issued_to is not None
+            and invoice.issue_date <= query.issued_to
+        )
+    return (
+        query.number is not None
+        and invoice.number is not None
+        and query.number.lower() in invoice.number.lower()
+    )
+
+
+@parametrize(providers(payments=("create",)))
+async def test_payments_when_declared(pair: Pair) -> None:
+    caps = pair.adapter.capabilities
+    created = await pair.adapter.create(pair.profile.sample(0))
+    invoice_id = created.invoice.id
+    assert invoice_id is not None
+    for action, _ in next((p for p in pair.profile.action_paths if p and p[0][0] == "issue"), []):
+        await pair.adapter.act(invoice_id, action)
+        break
+    payment = Payment(
+        amount=Decimal("1.00"), date="2026-07-02", method="bank_transfer", reference="T-1"
+    )  # type: ignore[arg-type]
+    after = await pair.adapter.record_payment(invoice_id, payment)
+    assert after.totals is not None and after.totals.paid == Decimal("1.00")
+    assert after.payment_status == "partially_paid"
+    if "list" in caps.payments:
+        payments = await pair.adapter.list_payments(invoice_id)
+        assert [(p.amount, p.reference) for p in payments] == [(Decimal("1.00"), "T-1")]
+        if "delete" in caps.payments:
+            assert payments[0].id is not None
+            cleared = await pair.adapter.delete_payment(invoice_id, payments[0].id)
+            assert cleared.totals is not None and cleared.totals.paid == 0

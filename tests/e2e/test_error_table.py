@@ -1,0 +1,326 @@
+"""Every row of the error table in docs/facade.md, produced against the running sandbox."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway.config import Client, Connection, Settings
+from gateway.http.app import create_app
+from gateway.sandbox import sandbox_connection
+from gateway.sandbox.serve import Sandbox
+from tests.contract.profiles.load import profile
+from tests.e2e.conftest_sandbox import Answer, call
+from tests.e2e.sandbox import sandbox_in_thread
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=5) as running:
+        yield running
+
+
+@pytest.fixture
+async def faults(sandbox: Sandbox) -> AsyncIterator[Any]:
+    """Set faults on an emulator for one test; cleared afterwards."""
+    touched: list[str] = []
+
+    async def set_faults(provider: str, **config: Any) -> None:
+        touched.append(provider)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                sandbox.emulator_urls[provider] + "/_emulator/faults", json=config
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
+
+    yield set_faults
+    async with aiohttp.ClientSession() as session:
+        for provider in touched:
+            async with session.delete(sandbox.emulator_urls[provider] + "/_emulator/faults"):
+                pass
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def settings(
+    sandbox: Sandbox,
+    *,
+    clients: list[dict[str, Any]] | None = None,
+    tokens: dict[str, str] | None = None,
+    **changes: dict[str, Any],
+) -> Settings:
+    """A gateway over the sandbox's emulators, with other clients or connection settings."""
+    connections = []
+    for provider, url in sandbox.emulator_urls.items():
+        base = sandbox_connection(provider, url, token=(tokens or {}).get(provider))
+        data = {**base.model_dump(exclude={"auth"}), "auth": base.auth, **changes.get(provider, {})}
+        connections.append(Connection.model_validate(data))
+    everyone = {
+        "name": "all",
+        "key_sha256": key_hash("k-all"),
+        "connections": ["*"],
+        "scopes": ["invoices:read", "invoices:write"],
+    }
+    return Settings(
+        clients=[Client.model_validate(c) for c in clients or [everyone]], connections=connections
+    )
+
+
+async def client_for(aiohttp_client: Any, settings: Settings) -> TestClient:  # type: ignore[type-arg]
+    return await aiohttp_client(create_app(settings))
+
+
+def problem(answer: Answer, status: int, code: str) -> dict[str, Any]:
+    assert (answer.status, answer.body.get("code")) == (status, code), answer.body
+    assert answer.headers["Content-Type"].startswith("application/problem+json")
+    assert answer.body["type"] == f"/problems/{code}"
+    assert answer.body["request_id"] == answer.headers["X-Request-ID"]
+    assert "sandbox-" not in str(answer.body) and "127.0.0.1" not in str(answer.body)
+    return answer.body  # type: ignore[no-any-return]
+
+
+async def test_400_malformed_json_bad_query_bad_cursor(sandbox: Sandbox) -> None:
+    body = problem(
+        await call(sandbox, "POST", "/v1/connections/crm_v1/invoices", raw=b'{"currency": '),
+        400,
+        "bad_request",
+    )
+    assert body["detail"].startswith("The request body is not valid JSON")
+    body = problem(
+        await call(sandbox, "GET", "/v1/connections/crm_v1/invoices?limit=0"), 400, "bad_request"
+    )
+    assert body["detail"] == "limit must be a whole number from 1 to 100."
+    problem(
+        await call(sandbox, "GET", "/v1/connections/crm_v1/invoices?colour=red"), 400, "bad_request"
+    )
+    body = problem(
+        await call(sandbox, "GET", "/v1/connections/crm_v1/invoices?cursor=abc.def"),
+        400,
+        "bad_request",
+    )
+    assert body["detail"].startswith("cursor:")
+
+
+async def test_401_without_or_with_a_wrong_key(sandbox: Sandbox) -> None:
+    for key in (None, "sk_wrong"):
+        answer = await call(sandbox, "GET", "/v1/connections", key=key)
+        problem(answer, 401, "unauthenticated")
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_403_scope_and_connection(sandbox: Sandbox, aiohttp_client: Any) -> None:
+    reader = {
+        "name": "reader",
+        "key_sha256": key_hash("k-read"),
+        "connections": ["crm_v1"],
+        "scopes": ["invoices:read"],
+    }
+    gateway = await client_for(aiohttp_client, settings(sandbox, clients=[reader]))
+    auth = {"Authorization": "Bearer k-read"}
+    write = await gateway.post("/v1/connections/crm_v1/invoices", json={}, headers=auth)
+    assert (write.status, (await write.json())["code"]) == (403, "forbidden")
+    other = await gateway.get("/v1/connections/bill_crm/invoices", headers=auth)
+    assert (other.status, (await other.json())["detail"]) == (
+        403,
+        "This API key may not use connection 'bill_crm'.",
+    )
+
+
+async def test_404_unknown_connection_and_invoice(sandbox: Sandbox) -> None:
+    problem(await call(sandbox, "GET", "/v1/connections/nowhere/invoices"), 404, "not_found")
+    body = problem(
+        await call(sandbox, "GET", "/v1/connections/crm_v1/invoices/999999"), 404, "not_found"
+    )
+    assert (body["connection"], body["provider"]) == ("crm_v1", "crm_v1")
+
+
+async def created(sandbox: Sandbox, connection: str) -> str:
+    sample = profile(connection).sample(0).model_dump(mode="json", exclude_none=True)
+    answer = await call(sandbox, "POST", f"/v1/connections/{connection}/invoices", body=sample)
+    assert answer.status == 201, answer.body
+    return f"/v1/connections/{connection}/invoices/{answer.body['id']}"
+
+
+async def test_409_editing_a_published_invoice(sandbox: Sandbox) -> None:
+    location = await created(sandbox, "draft_publish")
+    assert (await call(sandbox, "POST", location + "/issue")).status == 200
+    replacement = profile("draft_publish").sample(1).model_dump(mode="json", exclude_none=True)
+    problem(await call(sandbox, "PUT", location, body=replacement), 409, "conflict")
+
+
+async def test_412_if_match_with_a_stale_etag(sandbox: Sandbox) -> None:
+    location = await created(sandbox, "crm_v1")
+    current = await call(sandbox, "GET", location)
+    replacement = profile("crm_v1").sample(1).model_dump(mode="json", exclude_none=True)
+    stale = await call(
+        sandbox, "PUT", location, body=replacement, headers={"If-Match": 'W/"stale"'}
+    )
+    body = problem(stale, 412, "precondition_failed")
+    assert current.headers["ETag"] in body["detail"]
+    fresh = await call(
+        sandbox, "PUT", location, body=replacement, headers={"If-Match": current.headers["ETag"]}
+    )
+    assert fresh.status == 200, fresh.body
+    assert fresh.headers["ETag"] != current.headers["ETag"]
+
+
+async def test_413_body_too_large(sandbox: Sandbox) -> None:
+    problem(
+        await call(sandbox, "POST", "/v1/connections/crm_v1/invoices", raw=b" " * 1_100_000),
+        413,
+        "payload_too_large",
+    )
+
+
+async def test_422_validation_and_unsupported_field(sandbox: Sandbox) -> None:
+    sample = profile("crm_v1").sample(0).model_dump(mode="json", exclude_none=True)
+    bad = {**sample, "lines": [{**sample["lines"][0], "quantity": "-1"}]}
+    body = problem(
+        await call(sandbox, "POST", "/v1/connections/crm_v1/invoices", body=bad),
+        422,
+        "validation_error",
+    )
+    assert body["errors"] == [{"pointer": "/lines/0/quantity", "detail": "must not be negative"}]
+    shipped = {**sample, "shipping": "5.00"}
+    body = problem(
+        await call(sandbox, "POST", "/v1/connections/crm_v1/invoices", body=shipped),
+        422,
+        "unsupported_field",
+    )
+    assert body["errors"] == [
+        {"pointer": "/shipping", "detail": "crm_v1 cannot carry a shipping amount"}
+    ]
+    lenient = await call(
+        sandbox,
+        "POST",
+        "/v1/connections/crm_v1/invoices",
+        body=shipped,
+        headers={"Prefer": "handling=lenient"},
+    )
+    assert lenient.status == 201
+    assert lenient.headers["Preference-Applied"] == "handling=lenient"
+    assert lenient.body["warnings"] == [
+        {"field": "/shipping", "reason": "crm_v1 cannot carry a shipping amount"}
+    ]
+
+
+async def test_429_over_the_callers_rate_limit(sandbox: Sandbox, aiohttp_client: Any) -> None:
+    slow = {
+        "name": "slow",
+        "key_sha256": key_hash("k-slow"),
+        "connections": ["*"],
+        "scopes": ["invoices:read"],
+        "rate_limit": {"per_second": 0.5, "burst": 2},
+    }
+    gateway = await client_for(aiohttp_client, settings(sandbox, clients=[slow]))
+    auth = {"Authorization": "Bearer k-slow"}
+    statuses = [(await gateway.get("/v1/connections", headers=auth)).status for _ in range(2)]
+    limited = await gateway.get("/v1/connections", headers=auth)
+    assert statuses == [200, 200]
+    assert limited.status == 429
+    assert (await limited.json())["code"] == "rate_limited"
+    assert limited.headers["Retry-After"] == "2"
+
+
+async def test_501_not_supported_never_reaches_the_provider(sandbox: Sandbox) -> None:
+    body = problem(
+        await call(
+            sandbox, "PUT", "/v1/connections/order_linked/invoices/x", body={"currency": "AUD"}
+        ),
+        501,
+        "not_supported",
+    )
+    assert (
+        body["provider"] == "order_linked"
+        and body["capabilities"] == "/v1/connections/order_linked"
+    )
+    problem(
+        await call(sandbox, "POST", "/v1/connections/crm_v1/invoices/1/void"), 501, "not_supported"
+    )
+
+
+async def test_502_provider_failing_after_retries(sandbox: Sandbox, faults: Any) -> None:
+    await faults("crm_v1", error_rate=1, error_status=500, methods=["GET"])
+    body = problem(
+        await call(sandbox, "GET", "/v1/connections/crm_v1/invoices/1"), 502, "upstream_error"
+    )
+    assert body["retryable"] is True
+
+
+async def test_502_provider_rejecting_the_gateways_credentials(
+    sandbox: Sandbox, aiohttp_client: Any
+) -> None:
+    gateway = await client_for(
+        aiohttp_client, settings(sandbox, tokens={"crm_v1": "not-the-token"})
+    )
+    response = await gateway.get(
+        "/v1/connections/crm_v1/invoices/1", headers={"Authorization": "Bearer k-all"}
+    )
+    body = await response.json()
+    assert (response.status, body["code"], body["retryable"]) == (
+        502,
+        "upstream_auth_failed",
+        False,
+    )
+    assert "not-the-token" not in str(body)
+
+
+async def test_503_provider_rate_limiting_us(sandbox: Sandbox, faults: Any) -> None:
+    await faults("bill_crm", rate_limit_rate=1, retry_after=0, methods=["GET"])
+    answer = await call(sandbox, "GET", "/v1/connections/bill_crm/invoices/1")
+    problem(answer, 503, "upstream_unavailable")
+    assert answer.headers["Retry-After"] == "1"
+
+
+async def test_504_provider_not_answering(
+    sandbox: Sandbox, faults: Any, aiohttp_client: Any
+) -> None:
+    quick = {"timeout_s": 0.3, "retries": {"max_attempts": 1}}
+    gateway = await client_for(aiohttp_client, settings(sandbox, item_envelope=quick))
+    await faults("item_envelope", timeout_rate=1, methods=["GET"])
+    response = await gateway.get(
+        "/v1/connections/item_envelope/invoices/120", headers={"Authorization": "Bearer k-all"}
+    )
+    assert (response.status, (await response.json())["code"]) == (504, "upstream_timeout")
+
+
+async def test_a_key_for_one_connection_is_refused_on_every_route_of_another(
+    sandbox: Sandbox, aiohttp_client: Any
+) -> None:
+    only_crm = {
+        "name": "crm-only",
+        "key_sha256": key_hash("k-crm"),
+        "connections": ["crm_v1"],
+        "scopes": ["invoices:read", "invoices:write"],
+    }
+    app = create_app(settings(sandbox, clients=[only_crm]))
+    gateway = await aiohttp_client(app)
+    auth = {"Authorization": "Bearer k-crm"}
+    values = {
+        "connection": "bill_crm",
+        "invoice_id": "1",
+        "payment_id": "1",
+        "order_id": "1",
+        "action": "issue",
+    }
+    checked = 0
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource else ""
+        if "{connection}" not in path or route.method == "HEAD":
+            continue
+        url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+        response = await gateway.request(route.method, url, headers=auth, json={})
+        assert response.status == 403, f"{route.method} {path}"
+        checked += 1
+    assert checked == 13
+    assert (await gateway.get("/v1/connections/crm_v1/invoices", headers=auth)).status == 200

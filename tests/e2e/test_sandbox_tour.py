@@ -1,0 +1,75 @@
+"""The sandbox as a newcomer meets it: every connection lists, creates, reads, issues, voids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.mapping import load_mapping
+from emulators.registry import PROVIDERS
+from gateway.sandbox.serve import Sandbox
+from tests.contract.profiles.load import profile
+from tests.e2e.conftest_sandbox import call
+from tests.e2e.sandbox import sandbox_in_thread
+
+SEEDED = 23
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=SEEDED) as running:
+        yield running
+
+
+@pytest.mark.parametrize("limit", [1, 7, 100])
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_paging_returns_every_seeded_invoice_exactly_once(
+    sandbox: Sandbox, connection: str, limit: int
+) -> None:
+    ids: list[str] = []
+    path = f"/v1/connections/{connection}/invoices?limit={limit}"
+    for _ in range(SEEDED + 2):
+        answer = await call(sandbox, "GET", path)
+        assert answer.status == 200, answer.body
+        page = answer.body
+        assert page["object"] == "list" and len(page["data"]) <= limit
+        ids += [invoice["id"] for invoice in page["data"]]
+        if not page["has_more"]:
+            assert page["next_cursor"] is None
+            break
+        path = f"/v1/connections/{connection}/invoices?limit={limit}&cursor={page['next_cursor']}"
+    assert len(ids) == SEEDED
+    assert len(set(ids)) == SEEDED
+
+
+async def test_connections_are_listed_with_capabilities(sandbox: Sandbox) -> None:
+    answer = await call(sandbox, "GET", "/v1/connections")
+    assert answer.status == 200
+    assert [c["name"] for c in answer.body["data"]] == list(PROVIDERS)
+    one = await call(sandbox, "GET", "/v1/connections/bill_crm")
+    assert one.body["capabilities"] == load_mapping("bill_crm").capabilities.as_dict()
+    assert one.body["base_url"] == sandbox.emulator_urls["bill_crm"]  # the sandbox key is admin
+
+
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_create_read_issue_void(sandbox: Sandbox, connection: str) -> None:
+    caps = load_mapping(connection).capabilities
+    sample = profile(connection).sample(0).model_dump(mode="json", exclude_none=True)
+    created = await call(sandbox, "POST", f"/v1/connections/{connection}/invoices", body=sample)
+    assert created.status == 201, created.body
+    invoice_id = created.body["id"]
+    assert created.headers["Location"] == f"/v1/connections/{connection}/invoices/{invoice_id}"
+    read = await call(sandbox, "GET", created.headers["Location"])
+    assert read.status == 200
+    assert read.body["totals"]["total"] == created.body["totals"]["total"]
+    assert read.body["totals_check"]["consistent"] is True
+    assert "remote_data" not in read.body
+    expanded = await call(sandbox, "GET", created.headers["Location"] + "?expand=remote_data")
+    assert expanded.body["remote_data"]
+    if "issue" in caps.actions:
+        issued = await call(sandbox, "POST", created.headers["Location"] + "/issue")
+        assert (issued.status, issued.body["status"]) == (200, "open"), issued.body
+    if "void" in caps.actions:
+        voided = await call(sandbox, "POST", created.headers["Location"] + "/void")
+        assert (voided.status, voided.body["status"]) == (200, "void"), voided.body
