@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -61,7 +62,14 @@ def _bad_date() -> Any:
 
 
 # Providers use numeric ids; the canonical id is always their text.
-Identifier = Annotated[str, Field(min_length=1, max_length=255, coerce_numbers_to_str=True)]
+Identifier = Annotated[
+    str,
+    Field(min_length=1, max_length=255, coerce_numbers_to_str=True),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 255}, {"type": "number"}]},
+        mode="validation",
+    ),
+]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Text = Annotated[str, Field(max_length=10_000)]
 ShortText = Annotated[str, Field(max_length=1_000)]
@@ -231,7 +239,7 @@ class Invoice(CanonicalModel):
     customer: Customer | None = None
     issue_date: IsoDate | None = None
     due_date: IsoDate | None = None
-    currency: str
+    currency: str = Field(json_schema_extra={"enum": list(sorted(MINOR_UNITS))})
     exchange_rate: ExchangeRate | None = None
     tax_mode: TaxMode = "exclusive"
     discount: Discount | None = None

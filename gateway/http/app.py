@@ -12,7 +12,11 @@ from adapters.registry import build_adapter
 from gateway.config import Settings
 from gateway.http.auth import auth_middleware
 from gateway.http.keys import ADAPTERS, CURSORS, KEYRING, METRICS, SETTINGS
-from gateway.http.middlewares import problem_middleware, request_id_middleware
+from gateway.http.middlewares import (
+    idempotency_key_middleware,
+    problem_middleware,
+    request_id_middleware,
+)
 from gateway.http.observability import access_log_middleware
 from gateway.http.routes import setup_routes
 from gateway.keyring import KeyRing
@@ -27,6 +31,7 @@ def create_app(settings: Settings, *, cursor_secret: bytes | None = None) -> web
             access_log_middleware,
             problem_middleware,
             auth_middleware,
+            idempotency_key_middleware,
         ],
         client_max_size=settings.server.max_body_bytes,
     )

@@ -16,6 +16,7 @@ from gateway.http.problems import Problem
 from gateway.upstream import request_id_var
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _log = structlog.get_logger("gateway.http")
 
 
@@ -33,6 +34,15 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         raise
     response.headers["X-Request-ID"] = request_id
     return response
+
+
+@web.middleware
+async def idempotency_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``Idempotency-Key`` on a POST: 1 to 255 printable characters (docs/facade.md)."""
+    key = request.headers.get("Idempotency-Key")
+    if request.method == "POST" and key is not None and not _VALID_KEY.match(key):
+        raise Problem("bad_request", "Idempotency-Key must be 1 to 255 printable ASCII characters.")
+    return await handler(request)
 
 
 @web.middleware

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from adapters.base import ACTIONS
@@ -23,7 +24,9 @@ class CalculateRequest(Invoice):
 
 
 class NoteRequest(BaseModel):
-    note: str
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, pattern=r"\S")
     file: bytes | None = None
 
 
@@ -46,6 +49,18 @@ def openapi_document() -> dict[str, Any]:
             if prop is not None:
                 prop["readOnly"] = True
     components.update(_shared_schemas())
+    with_warnings = copy.deepcopy(components["Invoice"])
+    with_warnings["title"] = "InvoiceWithWarnings"
+    with_warnings["properties"]["warnings"] = {
+        "type": "array",
+        "description": "What the provider could not carry or changed (see Prefer: handling).",
+        "items": {
+            "type": "object",
+            "required": ["field", "reason"],
+            "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+        },
+    }
+    components["InvoiceWithWarnings"] = with_warnings
     return {
         "openapi": "3.1.0",
         "info": {
@@ -91,26 +106,6 @@ def _shared_schemas() -> dict[str, Any]:
                 "outcome": {"type": "string"},
                 "capabilities": {"type": ["string", "null"]},
             },
-        },
-        "InvoiceWithWarnings": {
-            "allOf": [
-                {"$ref": REF + "Invoice"},
-                {
-                    "type": "object",
-                    "properties": {
-                        "warnings": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "field": {"type": "string"},
-                                    "reason": {"type": "string"},
-                                },
-                            },
-                        }
-                    },
-                },
-            ]
         },
         "InvoiceList": _list_of(REF + "Invoice"),
         "PaymentList": _list_of(REF + "Payment"),
@@ -196,8 +191,8 @@ def _parameters() -> dict[str, Any]:
             "name": "Prefer",
             "in": "header",
             "required": False,
-            "description": "handling=strict (default) or handling=lenient.",
-            "schema": {"enum": ["handling=strict", "handling=lenient"]},
+            "description": "Preferences (RFC 7240); handling=strict (default) or handling=lenient.",
+            "schema": {"type": "string", "examples": ["handling=strict", "handling=lenient"]},
         },
         "if_match": {
             "name": "If-Match",
@@ -210,7 +205,8 @@ def _parameters() -> dict[str, Any]:
             "name": "Idempotency-Key",
             "in": "header",
             "required": False,
-            "schema": {"type": "string", "maxLength": 255},
+            "description": "1 to 255 printable ASCII characters; see docs/facade.md, Writes.",
+            "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
         },
     }
 

@@ -8,7 +8,8 @@ from gateway.http.auth import scope_of
 from gateway.http.views import connections, docs, health, invoices, payments
 from gateway.http.views.calculate import calculate
 
-_INVOICE = "/v1/connections/{connection}/invoices/{invoice_id}"
+# "preview" is a route of its own, never an invoice id.
+_INVOICE = "/v1/connections/{connection}/invoices/{invoice_id:(?!preview$)[^{}/]+}"
 
 
 def setup_routes(app: web.Application) -> None:

@@ -17,7 +17,8 @@ from gateway.http.validation import parse, validation_problem
 async def calculate(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     errors: list[FieldError] = []
-    policy = parse(RoundingPolicy, body.pop("policy", None) or {}, errors, at="/policy")
+    given = body.pop("policy", None)
+    policy = parse(RoundingPolicy, {} if given is None else given, errors, at="/policy")
     invoice = parse(Invoice, writable(body), errors)
     if errors or policy is None or invoice is None:
         raise validation_problem(errors)

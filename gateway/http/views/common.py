@@ -101,4 +101,10 @@ def if_match(request: web.Request) -> str | None:
 
 
 def _expand(request: web.Request) -> set[str]:
-    return {part.strip() for part in request.query.getall("expand", []) for part in part.split(",")}
+    asked = {p.strip() for value in request.query.getall("expand", []) for p in value.split(",")}
+    unknown = sorted(asked - {"remote_data"})
+    if unknown:
+        raise Problem(
+            "bad_request", f"expand: {', '.join(unknown)} cannot be expanded (remote_data can)."
+        )
+    return asked

@@ -163,7 +163,7 @@ def _list_query(request: web.Request) -> tuple[ListQuery, int, str | None]:
 
 def _date(params: MultiMapping[str], name: str) -> date | None:
     value = params.get(name)
-    if not value:
+    if value is None:
         return None
     try:
         return date.fromisoformat(value) if len(value) == 10 else _bad_date(name)

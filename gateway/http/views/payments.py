@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from adapters.base import NoteFile
+from adapters.base import NoteFile, NotSupported
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Payment
 from gateway.http.auth import requires
@@ -33,6 +34,8 @@ async def list_payments_view(request: web.Request) -> web.Response:
 @requires("invoices:write")
 async def record_payment_view(request: web.Request) -> web.Response:
     adapter = adapter_for(request)
+    if "create" not in adapter.capabilities.payments:
+        raise NotSupported("record payments", provider=adapter.provider)
     errors: list[FieldError] = []
     payment = parse(Payment, await read_json_object(request), errors)
     if errors or payment is None:
@@ -53,19 +56,14 @@ async def delete_payment_view(request: web.Request) -> web.Response:
 async def add_note_view(request: web.Request) -> web.Response:
     """Multipart: ``note`` (text) and an optional ``file``."""
     adapter = adapter_for(request)
+    if not adapter.capabilities.notes:
+        raise NotSupported("add notes", provider=adapter.provider)
     if not request.content_type.startswith("multipart/"):
         raise Problem("unsupported_media_type", "Send the note as multipart/form-data.")
-    form = await request.post()
-    note = form.get("note")
-    if not isinstance(note, str) or not note.strip():
-        raise validation_problem([FieldError("/note", "is required: the text of the note")])
-    attachment = None
-    upload = form.get("file")
-    if isinstance(upload, web.FileField):
-        content = upload.file.read(MAX_NOTE_FILE_BYTES + 1)
-        if len(content) > MAX_NOTE_FILE_BYTES:
-            raise Problem("payload_too_large", "file is over 10 MiB.")
-        attachment = NoteFile(upload.filename, upload.content_type, content)
+    try:
+        note, attachment = await _note_parts(request)
+    except (ValueError, HttpProcessingError) as exc:  # aiohttp's word for a broken multipart
+        raise Problem("bad_request", f"The multipart body is malformed: {exc}.") from None
     result = await adapter.add_note(request.match_info["invoice_id"], note, attachment)
     body = {"object": "note", "invoice_id": request.match_info["invoice_id"], "note": result}
     return web.json_response(body, status=201)
@@ -74,6 +72,8 @@ async def add_note_view(request: web.Request) -> web.Response:
 @requires("invoices:write")
 async def create_from_order_view(request: web.Request) -> web.Response:
     adapter = adapter_for(request)
+    if not adapter.capabilities.create_from_order:
+        raise NotSupported("create invoices from orders", provider=adapter.provider)
     invoice = await invoice_body(request) if request.body_exists else None
     preference = handling(request)
     result = await adapter.create_from_order(
@@ -82,3 +82,27 @@ async def create_from_order_view(request: web.Request) -> web.Response:
     return invoice_response(
         result.invoice, request, status=201, warnings=result.warnings, preference=preference
     )
+
+
+async def _note_parts(request: web.Request) -> tuple[str, NoteFile | None]:
+    """``note`` as text and ``file`` as bytes, whether or not the file part names a file."""
+    note: str | None = None
+    attachment = None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "note":
+            try:
+                note = (await part.read()).decode("utf-8")
+            except UnicodeDecodeError:
+                raise Problem("bad_request", "note must be UTF-8 text.") from None
+        elif part.name == "file":
+            content = await part.read()
+            if len(content) > MAX_NOTE_FILE_BYTES:
+                raise Problem("payload_too_large", "file is over 10 MiB.")
+            kind = part.headers.get("Content-Type", "application/octet-stream")
+            attachment = NoteFile(part.filename or "attachment", kind, bytes(content))
+    if note is None or not note.strip():
+        raise validation_problem([FieldError("/note", "is required: the text of the note")])
+    return note, attachment
