@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 
 from adapters.mapping import load_mapping
@@ -14,6 +15,7 @@ from tests.e2e.conftest_sandbox import call
 from tests.e2e.sandbox import sandbox_in_thread
 
 SEEDED = 23
+AUTH = {"Authorization": "Bearer sk_sandbox"}
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +75,25 @@ async def test_create_read_issue_void(sandbox: Sandbox, connection: str) -> None
     if "void" in caps.actions:
         voided = await call(sandbox, "POST", created.headers["Location"] + "/void")
         assert (voided.status, voided.body["status"]) == (200, "void"), voided.body
+
+
+async def test_a_note_with_a_file_reaches_order_linked(sandbox: Sandbox) -> None:
+    form = aiohttp.FormData()
+    form.add_field("note", "Delivered to the loading dock")
+    form.add_field("file", b"%PDF-1.4 proof", filename="proof.pdf", content_type="application/pdf")
+    url = f"{sandbox.gateway_url}/v1/connections/order_linked/invoices/INV-00001/notes"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=form, headers=AUTH) as response:
+            body = await response.json()
+            assert response.status == 201, body
+        assert body["invoice_id"] == "INV-00001"
+        assert body["note"]["content"] == "Delivered to the loading dock"
+        assert [f["name"] for f in body["note"]["files"]] == ["proof.pdf"]
+        broken = {**AUTH, "Content-Type": "multipart/form-data"}
+        async with session.post(url, data=b"no boundary", headers=broken) as response:
+            problem = await response.json()
+            assert (response.status, problem["code"]) == (400, "bad_request")
+        async with session.post(
+            url.replace("order_linked", "crm_v1").replace("INV-00001", "1"), data=form, headers=AUTH
+        ) as response:
+            assert (response.status, (await response.json())["code"]) == (501, "not_supported")

@@ -1,0 +1,104 @@
+"""Request logs and metrics, as an operator reads them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from gateway.config import Client, LoggingSettings, Settings
+from gateway.http.app import create_app
+from gateway.logging_setup import configure_logging
+from gateway.sandbox import sandbox_connection
+from gateway.sandbox.serve import Sandbox
+from tests.e2e.sandbox import sandbox_in_thread
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=3) as running:
+        yield running
+
+
+def client(name: str, key: str, scopes: list[str]) -> Client:
+    return Client.model_validate(
+        {
+            "name": name,
+            "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+            "connections": ["*"],
+            "scopes": scopes,
+        }
+    )
+
+
+@pytest.fixture
+async def gateway(sandbox: Sandbox, aiohttp_client: Any) -> Any:
+    settings = Settings(
+        clients=[client("ops", "k-ops", ["admin"]), client("app", "k-app", ["invoices:read"])],
+        connections=[sandbox_connection("crm_v1", sandbox.emulator_urls["crm_v1"])],
+    )
+    return await aiohttp_client(create_app(settings))
+
+
+async def test_metrics_need_admin_and_count_requests_and_provider_calls(gateway: Any) -> None:
+    assert (await gateway.get("/metrics", headers={"Authorization": "Bearer k-app"})).status == 403
+    read = await gateway.get(
+        "/v1/connections/crm_v1/invoices/1", headers={"Authorization": "Bearer k-app"}
+    )
+    assert read.status == 200
+    response = await gateway.get("/metrics", headers={"Authorization": "Bearer k-ops"})
+    assert response.status == 200
+    assert response.content_type == "text/plain"
+    text = await response.text()
+    route = "/v1/connections/{connection}/invoices/{invoice_id}"
+    assert f'gateway_requests_total{{method="GET",route="{route}",status="200"}} 1.0' in text
+    assert (
+        'gateway_upstream_calls_total{connection="crm_v1",outcome="200",provider="crm_v1"} 1.0'
+        in text
+    )
+    assert 'gateway_request_seconds_count{method="GET",route="' + route + '"} 1.0' in text
+
+
+async def test_one_json_log_line_per_request_with_the_promised_fields(
+    gateway: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(LoggingSettings(level="info", format="json"))
+    try:
+        capsys.readouterr()
+        headers = {"Authorization": "Bearer k-app", "X-Request-ID": "req-log-1"}
+        await gateway.get("/v1/connections/crm_v1/invoices/2", headers=headers)
+        lines = [
+            json.loads(line)
+            for line in capsys.readouterr().out.splitlines()
+            if line.startswith("{")
+        ]
+    finally:
+        structlog.reset_defaults()
+    [entry] = [line for line in lines if line.get("event") == "request"]
+    assert entry["request_id"] == "req-log-1"
+    assert entry["client"] == "app"
+    assert entry["connection"] == "crm_v1"
+    assert entry["route"] == "/v1/connections/{connection}/invoices/{invoice_id}"
+    assert entry["status"] == 200
+    assert entry["upstream_calls"] == 1 and entry["upstream_retries"] == 0
+    assert entry["latency_ms"] > 0
+    assert "k-app" not in json.dumps(lines) and "sandbox-crm_v1" not in json.dumps(lines)
+
+
+async def test_the_request_id_travels_to_the_provider(gateway: Any, sandbox: Sandbox) -> None:
+    import aiohttp
+
+    await gateway.get(
+        "/v1/connections/crm_v1/invoices/3",
+        headers={"Authorization": "Bearer k-app", "X-Request-ID": "req-upstream-7"},
+    )
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(sandbox.emulator_urls["crm_v1"] + "/_emulator/requests") as response,
+    ):
+        log = (await response.json())["requests"]
+    assert any(entry["headers"].get("X-Request-ID") == "req-upstream-7" for entry in log)
