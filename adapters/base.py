@@ -349,7 +349,6 @@ class Adapter:
         invoice: Invoice,
         *,
         handling: Handling = "strict",
-        if_match: str | None = None,
     ) -> WriteResult:
         raise self._unsupported("update invoices")
 

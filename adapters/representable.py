@@ -46,7 +46,7 @@ LABELS: dict[str, str] = {
     "lines.taxes": "line taxes",
 }
 
-_SIMPLE_FIELDS = (
+SIMPLE_FIELDS = (
     "number",
     "issue_date",
     "due_date",
@@ -117,7 +117,7 @@ def unrepresentable(invoice: Invoice, caps: Capabilities, provider: str) -> list
         if present and path not in caps.fields:
             found.append(FieldError(pointer, f"{provider} cannot carry {LABELS[path]}"))
 
-    for name in _SIMPLE_FIELDS:
+    for name in SIMPLE_FIELDS:
         check(name, f"/{name}", getattr(invoice, name) is not None)
     if invoice.customer is not None:
         check("customer.id", "/customer/id", invoice.customer.id is not None)

@@ -152,7 +152,6 @@ class BillCrmAdapter(Adapter):
         invoice: Invoice,
         *,
         handling: Handling = "strict",
-        if_match: str | None = None,  # bill_crm has no record versions (versioned: false)
     ) -> WriteResult:
         self._path(invoice_id)
         fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)

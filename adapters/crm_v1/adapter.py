@@ -160,7 +160,6 @@ class CrmV1Adapter(Adapter):
         invoice: Invoice,
         *,
         handling: Handling = "strict",
-        if_match: str | None = None,  # crm_v1 keeps no record versions to check it against
     ) -> WriteResult:
         path = self._invoice_path(invoice_id)
         fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)

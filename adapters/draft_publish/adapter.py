@@ -19,7 +19,6 @@ from adapters.base import (
     InvalidRequest,
     ListQuery,
     NotFound,
-    NotSupported,
     Page,
     PageNumbers,
     UpstreamError,
@@ -112,14 +111,7 @@ class DraftPublishAdapter(Adapter):
         invoice: Invoice,
         *,
         handling: Handling = "strict",
-        if_match: str | None = None,
     ) -> WriteResult:
-        if if_match is not None:
-            # No record version exists to check against; ignoring the condition would be silent.
-            raise NotSupported(
-                "update invoices conditionally (If-Match): it keeps no record versions",
-                provider=self.provider,
-            )
         body, warnings = self._prepare(invoice, handling)
         response = await self.client.request("PUT", _invoice_path(invoice_id), json=body)
         self._data(response, "update the invoice")

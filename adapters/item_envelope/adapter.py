@@ -99,7 +99,6 @@ class ItemEnvelopeAdapter(Adapter):
         invoice: Invoice,
         *,
         handling: Handling = "strict",
-        if_match: str | None = None,
     ) -> WriteResult:
         # The provider keeps no record versions (capabilities.versioned is false), so there is
         # nothing to hold an If-Match against here.

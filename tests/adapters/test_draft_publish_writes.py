@@ -14,7 +14,6 @@ from adapters.base import (
     Handling,
     InvalidRequest,
     NotFound,
-    NotSupported,
     OutcomeUncertain,
     UnsupportedFields,
     UpstreamError,
@@ -297,15 +296,6 @@ async def test_an_id_cannot_reach_another_path(env: Env) -> None:
     # One path segment, quoted: the provider looked for an invoice with that id, not a list.
     assert "Invoice ../invoices?limit=1 not found" in info.value.message
     assert (await env.log())[-1]["query"] == {}
-
-
-async def test_if_match_is_not_supported_and_sends_nothing(env: Env) -> None:
-    invoice_id = await env.draft()
-    before = len(await env.log())
-    with pytest.raises(NotSupported) as info:
-        await env.adapter.update(invoice_id, BASIC, if_match="v1")
-    assert "If-Match" in info.value.message
-    assert len(await env.log()) == before
 
 
 async def test_an_unexpected_answer_is_an_upstream_error(env: Env) -> None:

@@ -5,20 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import Capabilities
+from adapters.representable import SIMPLE_FIELDS
 from gateway.canonical.model import Invoice, Line
 
-_HEADER = (
-    "number",
-    "issue_date",
-    "due_date",
-    "exchange_rate",
-    "reference",
-    "notes",
-    "terms",
-    "billing_address",
-    "shipping_address",
-    "order_id",
-)
+# The writable header fields that are plain values: the same list the strict check uses.
+_HEADER = SIMPLE_FIELDS
 
 
 def written(invoice: Invoice, caps: Capabilities) -> dict[str, Any]:
