@@ -282,7 +282,7 @@ def writable(data: Any) -> Any:
     if isinstance(lines, list):
         fields["lines"] = [
             {k: v for k, v in line.items() if k not in Line.read_only_keys}
-            if isinstance(line, dict)
+            if isinstance(line, dict) and not Line.read_only_keys.isdisjoint(line)
             else line
             for line in lines
         ]
