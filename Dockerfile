@@ -8,9 +8,10 @@ COPY gateway ./gateway
 COPY adapters ./adapters
 COPY emulators ./emulators
 COPY mappings ./mappings
-COPY config.yaml ./config.yaml
 RUN pip install . && useradd --create-home --uid 10001 gateway
 
+# The configuration is mounted, never baked in: the repository's example config.yaml holds the
+# published sandbox key. Try it with `docker run IMAGE invoice-gateway serve --sandbox --host 0.0.0.0`.
 USER gateway
 EXPOSE 8080
-CMD ["invoice-gateway", "serve", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["invoice-gateway", "serve", "--config", "/etc/invoice-gateway/config.yaml", "--host", "0.0.0.0", "--port", "8080"]
