@@ -7,39 +7,20 @@ neither the configuration nor memory holds a key to compare against.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.config import Client, RateLimit
-
-
-@dataclass
-class _Bucket:
-    """A token bucket: ``rate`` tokens a second, holding at most ``burst``."""
-
-    rate: float
-    burst: float
-    tokens: float
-    updated: float
-
-    def take(self, now: float) -> float:
-        """0 when a token was taken; otherwise the seconds until one is there."""
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
+from gateway.ratelimit import TokenBucket
 
 
 @dataclass
 class KeyRing:
     clients: dict[str, Client]  # SHA-256 hex of the key → client
     clock: Callable[[], float] = time.monotonic
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
 
     @classmethod
     def from_clients(
@@ -66,6 +47,5 @@ class KeyRing:
         now = self.clock()
         bucket = self._buckets.get(client.name)
         if bucket is None:
-            burst = float(limit.burst or max(1, math.ceil(limit.per_second)))
-            bucket = self._buckets[client.name] = _Bucket(limit.per_second, burst, burst, now)
+            bucket = self._buckets[client.name] = TokenBucket.of(limit, now)
         return bucket.take(now)

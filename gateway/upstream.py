@@ -30,6 +30,7 @@ from adapters.base import (
 )
 from gateway import jsonwire
 from gateway.config import Connection
+from gateway.ratelimit import TokenBucket
 
 # Set by the HTTP facade for the request being served; sent upstream as X-Request-ID.
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -86,6 +87,7 @@ class UpstreamClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         observer: CallObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session = session
         self.connection = connection
@@ -95,6 +97,9 @@ class UpstreamClient:
         self._rng = rng or random.Random()
         self._base = connection.base_url.rstrip("/")
         self._observer = observer
+        self._clock = clock
+        limit = connection.rate_limit
+        self._bucket = TokenBucket.of(limit, clock()) if limit else None
 
     async def request(
         self,
@@ -140,6 +145,7 @@ class UpstreamClient:
                 self._count(retry=True)
                 await self._sleep(self._backoff(attempt, last))
             self._count(retry=False)
+            await self._paced()
             try:
                 response = await self._send(method, path, query, body, send_headers)
             except aiohttp.ClientConnectorError:
@@ -204,6 +210,13 @@ class UpstreamClient:
             if self._observer is not None:
                 elapsed = time.perf_counter() - started
                 self._observer(self.connection.name, self.provider, elapsed, outcome)
+
+    async def _paced(self) -> None:
+        """Wait for the connection's rate limit (config ``rate_limit``) before calling out."""
+        if self._bucket is None:
+            return
+        while (wait := self._bucket.take(self._clock())) > 0:
+            await self._sleep(wait)
 
     def _count(self, *, retry: bool) -> None:
         for stats in (self.stats, request_calls_var.get()):

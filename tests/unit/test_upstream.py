@@ -237,3 +237,24 @@ async def test_token_from_the_environment(
         mock.get(f"{BASE}/x", callback=capture)
         await upstream.request("GET", "/x")
     assert seen["headers"]["Authorization"] == "Bearer from-env"
+
+
+async def test_calls_are_paced_by_the_connections_rate_limit(
+    session: aiohttp.ClientSession,
+) -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limited = connection(rate_limit={"per_second": 2, "burst": 1})
+    upstream = UpstreamClient(session, limited, sleep=sleep, clock=lambda: now[0])
+    with mocked_network() as mock:
+        for _ in range(3):
+            mock.get(f"{BASE}/x", status=200, payload={})
+        for _ in range(3):
+            await upstream.request("GET", "/x")
+    assert slept == [0.5, 0.5]
+    assert now[0] == 1.0
