@@ -111,6 +111,18 @@ async def test_400_malformed_json_bad_query_bad_cursor(sandbox: Sandbox) -> None
     assert body["detail"].startswith("cursor:")
 
 
+async def test_400_bad_expand_even_when_the_page_is_empty(sandbox: Sandbox) -> None:
+    # crm_v1 has no drafts: the page is empty, and the bad parameter is still refused
+    path = "/v1/connections/crm_v1/invoices?status=draft&expand=everything"
+    body = problem(await call(sandbox, "GET", path), 400, "bad_request")
+    assert body["detail"] == "expand: everything cannot be expanded (remote_data can)."
+    problem(
+        await call(sandbox, "GET", "/v1/connections/crm_v1/invoices/1?expand=null"),
+        400,
+        "bad_request",
+    )
+
+
 async def test_401_without_or_with_a_wrong_key(sandbox: Sandbox) -> None:
     for key in (None, "sk_wrong"):
         answer = await call(sandbox, "GET", "/v1/connections", key=key)

@@ -60,7 +60,7 @@ def invoice_json(invoice: Invoice, request: web.Request) -> dict[str, Any]:
             invoice_id=invoice.id,
             differences=[d.model_dump(mode="json") for d in check.differences],
         )
-    exclude = None if "remote_data" in _expand(request) else {"remote_data"}
+    exclude = None if "remote_data" in expanded(request) else {"remote_data"}
     dumped: dict[str, Any] = invoice.model_dump(mode="json", exclude=exclude)
     return dumped
 
@@ -100,7 +100,8 @@ def if_match(request: web.Request) -> str | None:
     return value.strip() if value is not None else None
 
 
-def _expand(request: web.Request) -> set[str]:
+def expanded(request: web.Request) -> set[str]:
+    """What ``?expand=`` asks for; anything that cannot be expanded is a 400."""
     asked = {p.strip() for value in request.query.getall("expand", []) for p in value.split(",")}
     unknown = sorted(asked - {"remote_data"})
     if unknown:

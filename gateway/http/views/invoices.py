@@ -19,6 +19,7 @@ from gateway.http.validation import validation_problem
 from gateway.http.views.common import (
     adapter_for,
     etag,
+    expanded,
     handling,
     if_match,
     invoice_body,
@@ -89,6 +90,7 @@ async def preview_view(request: web.Request) -> web.Response:
 @requires("invoices:read")
 async def get_view(request: web.Request) -> web.Response:
     adapter = adapter_for(request)
+    expanded(request)
     invoice = await adapter.get(request.match_info["invoice_id"])
     return invoice_response(invoice, request)
 
@@ -142,6 +144,7 @@ def _list_query(request: web.Request) -> tuple[ListQuery, int, str | None]:
     unknown = sorted(set(params) - _QUERY)
     if unknown:
         raise Problem("bad_request", f"Unknown query parameter(s): {', '.join(unknown)}.")
+    expanded(request)  # checked up front: an empty page must refuse a bad expand too
     status = params.get("status")
     if status is not None and status not in _STATUSES:
         raise Problem("bad_request", f"status must be one of {', '.join(_STATUSES)}.")
