@@ -85,11 +85,14 @@ def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calc
         total = subtotal - discount + tax + shipping + adjustment
         paid = rnd(sum((p.amount for p in invoice.payments), zero))
 
-        amounts = iter(
+        computed = [
             LineAmounts(sub, disc, net, line_tax, net if inclusive else net + line_tax)
             for sub, disc, net, line_tax in zip(subtotals, discounts, nets, line_taxes, strict=True)
-        )
-        lines = tuple(next(amounts) if line.kind == "item" else None for line in invoice.lines)
+        ]
+        lines: tuple[LineAmounts | None, ...] = tuple(computed)
+        if len(computed) < len(invoice.lines):  # section lines have no amounts
+            found = iter(computed)
+            lines = tuple(next(found) if line.kind == "item" else None for line in invoice.lines)
         breakdown = _breakdown(parts, taxables, line_taxes, inclusive, policy, rnd, zero)
 
     # The engine's own results need no validating: construct them directly.
@@ -133,13 +136,13 @@ def _check_amounts(invoice: Invoice) -> None:
     errors = [
         FieldError(where, f"must have at most {places} decimal places for {invoice.currency}")
         for where, value in money
-        if decimal_places(value) > places
+        if _finer_than(value, places)
     ]
     for i, line in enumerate(invoice.lines):
         if (
             line.discount
             and line.discount.type == "amount"
-            and decimal_places(line.discount.value) > places
+            and _finer_than(line.discount.value, places)
         ):
             errors.append(
                 FieldError(
@@ -158,6 +161,12 @@ def _check_amounts(invoice: Invoice) -> None:
             ]
     if errors:
         raise InvalidInvoice(errors)
+
+
+def _finer_than(value: Decimal, places: int) -> bool:
+    exp = value.as_tuple().exponent
+    # Written with no more digits than allowed is the usual case; only then look closer.
+    return isinstance(exp, int) and exp < -places and decimal_places(value) > places
 
 
 def _line_discounts(
@@ -246,7 +255,7 @@ def _exclusive_taxes(
 ) -> list[_TaxPart]:
     """Step 6, exclusive: a compound tax is on the taxable amount plus the line's simple taxes."""
     exact = [taxable * tax.rate / _HUNDRED for tax in taxes]
-    if any(tax.compound for tax in taxes):
+    if len(taxes) > 1 and any(tax.compound for tax in taxes):
         base = taxable + sum(
             (amount for tax, amount in zip(taxes, exact, strict=True) if not tax.compound), _ZERO
         )
