@@ -186,7 +186,7 @@ class Page:
 
 
 @dataclass(frozen=True)
-class Warning:
+class WriteWarning:
     """A field dropped under ``Prefer: handling=lenient``, and why."""
 
     field: str  # JSON pointer into the request body
@@ -199,7 +199,7 @@ class Warning:
 @dataclass(frozen=True)
 class WriteResult:
     invoice: Invoice
-    warnings: list[Warning] = field(default_factory=list)
+    warnings: list[WriteWarning] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from adapters.base import Capabilities, Handling, UnsupportedFields, Warning
+from adapters.base import Capabilities, Handling, UnsupportedFields, WriteWarning
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Line
 
@@ -63,7 +63,7 @@ _LINE_FIELDS = ("item_id", "name", "description", "unit")
 
 def fit(
     invoice: Invoice, capabilities: Capabilities, provider: str, handling: Handling
-) -> tuple[Invoice, list[Warning]]:
+) -> tuple[Invoice, list[WriteWarning]]:
     """The invoice as the provider can carry it, and what was dropped (lenient only)."""
     problems = unrepresentable(invoice, capabilities, provider)
     if not problems:
@@ -76,7 +76,9 @@ def fit(
             problems,
             provider=provider,
         )
-    return _drop(invoice, problems, capabilities), [Warning(p.pointer, p.detail) for p in problems]
+    return _drop(invoice, problems, capabilities), [
+        WriteWarning(p.pointer, p.detail) for p in problems
+    ]
 
 
 def drop_unchanged(

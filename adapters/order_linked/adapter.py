@@ -30,8 +30,8 @@ from adapters.base import (
     UnsupportedFields,
     UpstreamError,
     WriteResult,
+    WriteWarning,
 )
-from adapters.base import Warning as WriteWarning
 from adapters.order_linked import checks, wire
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import fit

@@ -7,8 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from adapters.base import Capabilities
-from adapters.base import Warning as WriteWarning
+from adapters.base import Capabilities, WriteWarning
 from adapters.representable import unrepresentable
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Tax

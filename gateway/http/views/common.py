@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from adapters.base import Adapter, Handling, Warning
+from adapters.base import Adapter, Handling, WriteWarning
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, writable
 from gateway.http.auth import check_connection
@@ -70,7 +70,7 @@ def invoice_response(
     request: web.Request,
     *,
     status: int = 200,
-    warnings: list[Warning] | None = None,
+    warnings: list[WriteWarning] | None = None,
     preference: Handling | None = None,
 ) -> web.Response:
     body = invoice_json(invoice, request)
