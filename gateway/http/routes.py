@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.http.auth import scope_of
-from gateway.http.views import connections, docs, health, invoices, payments
+from gateway.http.views import connections, docs, health, invoices, notes, orders, payments
 from gateway.http.views.calculate import calculate
 
 # "preview" is a route of its own, never an invoice id.
@@ -32,10 +32,10 @@ def setup_routes(app: web.Application) -> None:
     router.add_get(_INVOICE + "/payments", payments.list_payments_view)
     router.add_post(_INVOICE + "/payments", payments.record_payment_view)
     router.add_delete(_INVOICE + "/payments/{payment_id}", payments.delete_payment_view)
-    router.add_post(_INVOICE + "/notes", payments.add_note_view)
+    router.add_post(_INVOICE + "/notes", notes.add_note_view)
     router.add_post(_INVOICE + "/{action}", invoices.action_view)
     router.add_post(
-        "/v1/connections/{connection}/orders/{order_id}/invoices", payments.create_from_order_view
+        "/v1/connections/{connection}/orders/{order_id}/invoices", orders.create_from_order_view
     )
     _check_scopes(app)
 
