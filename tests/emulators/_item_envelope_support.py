@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +9,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from emulators.item_envelope import create_app
+from tests.emulators._exact_json import dumps, loads
 
 TOKEN = "sandbox-item_envelope"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -96,22 +96,6 @@ async def start(aiohttp_client: AiohttpClient, **options: Any) -> TestClient[Any
     return await aiohttp_client(create_app(**options))
 
 
-def loads(text: str) -> Any:
-    """JSON with every number kept exactly: integers as int, the rest as Decimal."""
-    return json.loads(text, parse_float=Decimal)
-
-
-def dumps(value: Any) -> str:
-    """JSON in which a Decimal is written as a number literal, as a client sending money would."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {dumps(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(dumps(v) for v in value) + "]"
-    return json.dumps(value)
-
-
 async def call(
     client: TestClient[Any, Any],
     method: str,
@@ -131,6 +115,17 @@ async def call(
     )
     assert response.content_type == "application/json"
     return response.status, loads(await response.text())
+
+
+def invoice_path(invoice_id: int) -> str:
+    return f"/api2/invoices/{invoice_id}.json"
+
+
+async def update(
+    client: TestClient[Any, Any], invoice_id: int, fields: dict[str, Any]
+) -> tuple[int, Any]:
+    """PUT ``{"Invoice": fields}`` to the invoice; answers the status and the parsed body."""
+    return await call(client, "PUT", invoice_path(invoice_id), {"Invoice": fields})
 
 
 def invoice_body(**fields: Any) -> dict[str, Any]:
@@ -153,7 +148,7 @@ async def create(client: TestClient[Any, Any], **fields: Any) -> dict[str, Any]:
 
 
 async def read(client: TestClient[Any, Any], invoice_id: int) -> dict[str, Any]:
-    status, answer = await call(client, "GET", f"/api2/invoices/{invoice_id}.json")
+    status, answer = await call(client, "GET", invoice_path(invoice_id))
     assert status == 200, answer
     data: dict[str, Any] = answer["data"]
     return data

@@ -6,18 +6,17 @@ sends every documented parameter as raw JSON bytes and checks the documented ans
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient
 
-from emulators.bill_crm import create_app
+from tests.emulators._bill_crm_support import BASE, KEY
+from tests.emulators._bill_crm_support import client as client  # pytest fixture, used by name
+from tests.emulators._exact_json import loads
 
-BASE = "/api/v1/invoices"
-HEADERS = {"X-API-Key": "sandbox-bill_crm", "Content-Type": "application/json"}
+HEADERS = {**KEY, "Content-Type": "application/json"}
 TOTALS_KEYS = {
     "subtotal",
     "discount_amount",
@@ -65,11 +64,6 @@ UPDATE_BODY = (
 )
 
 
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app())
-
-
 async def send(
     client: TestClient[Any, Any],
     method: str,
@@ -79,7 +73,7 @@ async def send(
 ) -> tuple[int, Any]:
     response = await client.request(method, path, data=body, headers=headers or HEADERS)
     assert response.content_type == "application/json"
-    return response.status, json.loads(await response.text(), parse_float=Decimal)
+    return response.status, loads(await response.text())
 
 
 def is_amount(value: Any) -> bool:

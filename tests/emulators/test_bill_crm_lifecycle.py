@@ -8,26 +8,21 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient
 
-from emulators.bill_crm import create_app
+from tests.emulators._bill_crm_support import (
+    BASE,
+    HEADER,
+    KEY,
+    call,
+    everything,
+    new_draft,
+    put_lines,
+    set_status,
+    update,
+)
+from tests.emulators._bill_crm_support import client as client  # pytest fixture, used by name
 
-BASE = "/api/v1/invoices"
-KEY = {"X-API-Key": "sandbox-bill_crm"}
 STATUS_TITLES = {1: "Draft", 2: "Due", 3: "Overdue", 4: "Part Paid", 5: "Paid", 20: "Cancelled"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app())
-
-
-async def call(
-    client: TestClient[Any, Any], method: str, path: str, body: Any = None
-) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body)
-    response = await client.request(method, path, data=data, headers=KEY)
-    return response.status, json.loads(await response.text(), parse_float=Decimal)
 
 
 async def new_invoice(
@@ -35,26 +30,20 @@ async def new_invoice(
     tax_type: str = "summary",
     items: list[dict[str, Any]] | None = None,
 ) -> int:
-    status, body = await call(
-        client,
-        "POST",
-        BASE,
-        {
-            "bill_clientid": 1,
-            "bill_categoryid": 1,
-            "bill_date": "2026-07-01",
-            "bill_tax_type": tax_type,
-        },
-    )
-    assert status == 201
-    invoice_id: int = body["data"]["id"]
+    invoice_id = await new_draft(client, tax_type)
     lines = items or [{"description": "Work", "quantity": 2, "rate": "100.00"}]
     payload: dict[str, Any] = {"items": lines}
     if tax_type == "summary":
         payload["tax_rate_ids"] = [1]
-    status, _ = await call(client, "PUT", f"{BASE}/{invoice_id}/line-items", payload)
-    assert status == 200
+    await put_lines(client, invoice_id, payload)
     return invoice_id
+
+
+async def act(
+    client: TestClient[Any, Any], invoice_id: int, action: str, body: Any = None
+) -> tuple[int, Any]:
+    """POST to one of the invoice's actions: publish, email, clone."""
+    return await call(client, "POST", f"{BASE}/{invoice_id}/{action}", body)
 
 
 async def status_of(client: TestClient[Any, Any], invoice_id: int) -> int:
@@ -72,7 +61,7 @@ async def seeded_with_status(client: TestClient[Any, Any], status_id: int) -> di
 async def test_publishing_a_draft_makes_it_due(client: TestClient[Any, Any]) -> None:
     invoice_id = await new_invoice(client)
 
-    status, body = await call(client, "POST", f"{BASE}/{invoice_id}/publish")
+    status, body = await act(client, invoice_id, "publish")
 
     assert status == 200
     assert body["data"]["status"]["id"] == 2
@@ -81,10 +70,10 @@ async def test_publishing_a_draft_makes_it_due(client: TestClient[Any, Any]) -> 
 
 async def test_publishing_twice_is_409_and_changes_nothing(client: TestClient[Any, Any]) -> None:
     invoice_id = await new_invoice(client)
-    await call(client, "POST", f"{BASE}/{invoice_id}/publish")
-    await call(client, "POST", f"{BASE}/{invoice_id}/status", {"status": 3})
+    await act(client, invoice_id, "publish")
+    await set_status(client, invoice_id, 3)
 
-    status, body = await call(client, "POST", f"{BASE}/{invoice_id}/publish")
+    status, body = await act(client, invoice_id, "publish")
 
     assert status == 409
     assert body == {
@@ -101,7 +90,7 @@ async def test_every_non_draft_seeded_invoice_counts_as_published(
 ) -> None:
     invoice = await seeded_with_status(client, status_id)
 
-    status, body = await call(client, "POST", f"{BASE}/{invoice['id']}/publish")
+    status, body = await act(client, invoice["id"], "publish")
 
     assert status == 409
     assert "already been published" in body["message"]
@@ -110,7 +99,7 @@ async def test_every_non_draft_seeded_invoice_counts_as_published(
 async def test_emailing_a_draft_is_409(client: TestClient[Any, Any]) -> None:
     invoice_id = await new_invoice(client)
 
-    status, body = await call(client, "POST", f"{BASE}/{invoice_id}/email")
+    status, body = await act(client, invoice_id, "email")
 
     assert status == 409
     assert body["success"] is False
@@ -124,7 +113,7 @@ async def test_emailing_a_published_invoice_succeeds_and_keeps_its_status(
 ) -> None:
     invoice = await seeded_with_status(client, status_id)
 
-    status, body = await call(client, "POST", f"{BASE}/{invoice['id']}/email")
+    status, body = await act(client, invoice["id"], "email")
 
     assert status == 200
     assert body["message"] == f"Invoice {invoice['id']} emailed to {invoice['client']['email']}."
@@ -137,14 +126,13 @@ async def test_any_status_can_be_set_manually_and_it_sticks(
     client: TestClient[Any, Any], start: int, target: int
 ) -> None:
     invoice_id = await new_invoice(client)
-    await call(client, "POST", f"{BASE}/{invoice_id}/status", {"status": start})
+    await set_status(client, invoice_id, start)
 
-    status, body = await call(client, "POST", f"{BASE}/{invoice_id}/status", {"status": target})
+    status, body = await set_status(client, invoice_id, target)
     # Editing the header and the lines recalculates totals but never moves the status.
-    await call(
+    await update(
         client,
-        "PUT",
-        f"{BASE}/{invoice_id}",
+        invoice_id,
         {"bill_categoryid": 2, "bill_date": "2026-07-01", "bill_adjustment_amount": "1.00"},
     )
     await call(
@@ -165,11 +153,11 @@ async def test_any_status_can_be_set_manually_and_it_sticks(
 
 async def test_cancel_then_reactivate(client: TestClient[Any, Any]) -> None:
     invoice_id = await new_invoice(client)
-    await call(client, "POST", f"{BASE}/{invoice_id}/publish")
+    await act(client, invoice_id, "publish")
 
-    cancelled, _ = await call(client, "POST", f"{BASE}/{invoice_id}/status", {"status": 20})
+    cancelled, _ = await set_status(client, invoice_id, 20)
     cancelled_id = await status_of(client, invoice_id)
-    reactivated, _ = await call(client, "POST", f"{BASE}/{invoice_id}/status", {"status": 2})
+    reactivated, _ = await set_status(client, invoice_id, 2)
 
     assert (cancelled, cancelled_id) == (200, 20)
     assert reactivated == 200 and await status_of(client, invoice_id) == 2
@@ -179,11 +167,11 @@ async def test_a_draft_set_back_from_paid_can_be_published_again(
     client: TestClient[Any, Any],
 ) -> None:
     invoice_id = await new_invoice(client)
-    await call(client, "POST", f"{BASE}/{invoice_id}/status", {"status": 5})
-    refused, _ = await call(client, "POST", f"{BASE}/{invoice_id}/publish")
-    await call(client, "POST", f"{BASE}/{invoice_id}/status", {"status": 1})
+    await set_status(client, invoice_id, 5)
+    refused, _ = await act(client, invoice_id, "publish")
+    await set_status(client, invoice_id, 1)
 
-    published, _ = await call(client, "POST", f"{BASE}/{invoice_id}/publish")
+    published, _ = await act(client, invoice_id, "publish")
 
     assert refused == 409 and published == 200
     assert await status_of(client, invoice_id) == 2
@@ -192,7 +180,7 @@ async def test_a_draft_set_back_from_paid_can_be_published_again(
 async def test_marking_paid_by_status_records_no_payment(client: TestClient[Any, Any]) -> None:
     invoice_id = await new_invoice(client)
 
-    _, body = await call(client, "POST", f"{BASE}/{invoice_id}/status", {"status": 5})
+    _, body = await set_status(client, invoice_id, 5)
 
     # No payments resource: the status is a label, the paid amount only moves with payments.
     assert body["data"]["totals"]["paid_amount"] == Decimal("0.00")
@@ -219,11 +207,11 @@ async def test_editing_a_part_paid_invoice_keeps_the_payment_and_moves_the_balan
 
 async def test_published_and_cancelled_invoices_stay_editable(client: TestClient[Any, Any]) -> None:
     invoice_id = await new_invoice(client)
-    await call(client, "POST", f"{BASE}/{invoice_id}/publish")
-    await call(client, "POST", f"{BASE}/{invoice_id}/status", {"status": 20})
+    await act(client, invoice_id, "publish")
+    await set_status(client, invoice_id, 20)
 
-    status, body = await call(
-        client, "PUT", f"{BASE}/{invoice_id}", {"bill_categoryid": 4, "bill_date": "2026-07-03"}
+    status, body = await update(
+        client, invoice_id, {"bill_categoryid": 4, "bill_date": "2026-07-03"}
     )
 
     assert status == 200
@@ -234,10 +222,9 @@ async def test_clone_copies_lines_taxes_and_settings_into_a_new_draft(
     client: TestClient[Any, Any],
 ) -> None:
     invoice_id = await new_invoice(client)
-    await call(
+    await update(
         client,
-        "PUT",
-        f"{BASE}/{invoice_id}",
+        invoice_id,
         {
             "bill_categoryid": 5,
             "bill_date": "2026-07-01",
@@ -249,13 +236,13 @@ async def test_clone_copies_lines_taxes_and_settings_into_a_new_draft(
         },
     )
     await call(client, "PUT", f"{BASE}/{invoice_id}/tags", {"tags": ["web"]})
-    await call(client, "POST", f"{BASE}/{invoice_id}/status", {"status": 5})
+    await set_status(client, invoice_id, 5)
     _, source = await call(client, "GET", f"{BASE}/{invoice_id}")
 
-    status, body = await call(
+    status, body = await act(
         client,
-        "POST",
-        f"{BASE}/{invoice_id}/clone",
+        invoice_id,
+        "clone",
         {"bill_clientid": 4, "bill_date": "2026-09-01", "bill_due_date": "2026-10-01"},
     )
 
@@ -287,10 +274,10 @@ async def test_clone_of_an_inline_invoice_ties_taxes_to_the_new_lines(
         ],
     )
 
-    _, body = await call(
+    _, body = await act(
         client,
-        "POST",
-        f"{BASE}/{invoice_id}/clone",
+        invoice_id,
+        "clone",
         {"bill_clientid": 1, "bill_date": "2026-07-05", "bill_due_date": "2026-07-05"},
     )
 
@@ -306,10 +293,10 @@ async def test_clone_of_an_inline_invoice_ties_taxes_to_the_new_lines(
 async def test_clone_of_a_paid_invoice_owes_the_full_amount(client: TestClient[Any, Any]) -> None:
     invoice = await seeded_with_status(client, 5)
 
-    _, body = await call(
+    _, body = await act(
         client,
-        "POST",
-        f"{BASE}/{invoice['id']}/clone",
+        invoice["id"],
+        "clone",
         {"bill_clientid": 2, "bill_date": "2026-07-01", "bill_due_date": "2026-07-31"},
     )
 
@@ -352,12 +339,7 @@ async def test_switching_summary_to_inline_drops_the_invoice_taxes(
 ) -> None:
     invoice_id = await new_invoice(client)
 
-    _, body = await call(
-        client,
-        "PUT",
-        f"{BASE}/{invoice_id}",
-        {"bill_categoryid": 1, "bill_date": "2026-07-01", "bill_tax_type": "inline"},
-    )
+    _, body = await update(client, invoice_id, {**HEADER, "bill_tax_type": "inline"})
 
     invoice = body["data"]
     assert invoice["tax_type"] == "inline" and invoice["taxes"] == []
@@ -384,12 +366,7 @@ async def test_switching_inline_to_summary_drops_line_taxes_and_discounts(
         ],
     )
 
-    _, body = await call(
-        client,
-        "PUT",
-        f"{BASE}/{invoice_id}",
-        {"bill_categoryid": 1, "bill_date": "2026-07-01", "bill_tax_type": "summary"},
-    )
+    _, body = await update(client, invoice_id, {**HEADER, "bill_tax_type": "summary"})
 
     invoice = body["data"]
     line = invoice["line_items"][0]
@@ -402,13 +379,11 @@ async def test_an_update_keeps_optional_fields_it_does_not_send(
     client: TestClient[Any, Any],
 ) -> None:
     invoice_id = await new_invoice(client)
-    await call(
+    await update(
         client,
-        "PUT",
-        f"{BASE}/{invoice_id}",
+        invoice_id,
         {
-            "bill_categoryid": 1,
-            "bill_date": "2026-07-01",
+            **HEADER,
             "bill_projectid": 1,
             "bill_notes": "Kept",
             "bill_discount_type": "percentage",
@@ -416,13 +391,10 @@ async def test_an_update_keeps_optional_fields_it_does_not_send(
         },
     )
 
-    _, body = await call(
-        client, "PUT", f"{BASE}/{invoice_id}", {"bill_categoryid": 2, "bill_date": "2026-07-02"}
-    )
-    _, cleared = await call(
+    _, body = await update(client, invoice_id, {"bill_categoryid": 2, "bill_date": "2026-07-02"})
+    _, cleared = await update(
         client,
-        "PUT",
-        f"{BASE}/{invoice_id}",
+        invoice_id,
         {
             "bill_categoryid": 2,
             "bill_date": "2026-07-02",
@@ -460,10 +432,9 @@ async def test_create_defaults_the_due_date_from_the_client_or_the_system(
 async def test_line_items_as_read_can_be_written_back_unchanged(
     client: TestClient[Any, Any], tax_type: str
 ) -> None:
-    _, listed = await call(client, "GET", f"{BASE}?limit=100")
     source = next(
         invoice
-        for invoice in listed["data"]
+        for invoice in await everything(client)
         if invoice["tax_type"] == tax_type
         and invoice["taxes"]
         and (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -11,28 +10,8 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from emulators.bill_crm import create_app
-
-BASE = "/api/v1/invoices"
-KEY = {"X-API-Key": "sandbox-bill_crm"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app())
-
-
-async def call(
-    client: TestClient[Any, Any], method: str, path: str, body: Any = None
-) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body)
-    response = await client.request(method, path, data=data, headers=KEY)
-    return response.status, json.loads(await response.text(), parse_float=Decimal)
-
-
-async def everything(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
-    _, body = await call(client, "GET", f"{BASE}?limit=100")
-    invoices: list[dict[str, Any]] = body["data"]
-    return invoices
+from tests.emulators._bill_crm_support import BASE, CREATE, KEY, call, everything, set_status
+from tests.emulators._bill_crm_support import client as client  # pytest fixture, used by name
 
 
 async def ids(client: TestClient[Any, Any], query: str) -> list[int]:
@@ -221,8 +200,8 @@ async def test_the_same_seed_gives_the_same_data(aiohttp_client: AiohttpClient) 
     second = await aiohttp_client(create_app(seed=7))
 
     texts = []
-    for client in (first, second):
-        response = await client.get(f"{BASE}?limit=100", headers=KEY)
+    for emulator in (first, second):
+        response = await emulator.get(f"{BASE}?limit=100", headers=KEY)
         texts.append(await response.text())
 
     assert texts[0] == texts[1]
@@ -250,16 +229,12 @@ async def test_reset_restores_the_seeded_state(client: TestClient[Any, Any]) -> 
     response = await client.get(f"{BASE}?limit=100", headers=KEY)
     before = await response.text()
     await call(client, "DELETE", f"{BASE}/3")
-    await call(client, "POST", f"{BASE}/5/status", {"status": 20})
-    await call(
-        client, "POST", BASE, {"bill_clientid": 1, "bill_categoryid": 1, "bill_date": "2026-07-01"}
-    )
+    await set_status(client, 5, 20)
+    await call(client, "POST", BASE, CREATE)
 
     reset = await client.post("/_emulator/reset")
     after = await (await client.get(f"{BASE}?limit=100", headers=KEY)).text()
-    _, created = await call(
-        client, "POST", BASE, {"bill_clientid": 1, "bill_categoryid": 1, "bill_date": "2026-07-01"}
-    )
+    _, created = await call(client, "POST", BASE, CREATE)
 
     assert reset.status == 200
     assert after == before

@@ -6,33 +6,24 @@ invoice discount comes off before tax and the adjustment after it.
 
 from __future__ import annotations
 
-import json
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient
 
-from emulators.bill_crm import create_app
+from tests.emulators._bill_crm_support import (
+    BASE,
+    HEADER,
+    call,
+    everything,
+    new_draft,
+    put_lines,
+    update,
+)
+from tests.emulators._bill_crm_support import client as client  # pytest fixture, used by name
 
-BASE = "/api/v1/invoices"
-KEY = {"X-API-Key": "sandbox-bill_crm"}
 CENT = Decimal("0.01")
 TAX_RATES = {1: "20", 2: "10", 3: "0", 4: "19", 5: "5", 6: "7", 7: "8.25"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app())
-
-
-async def call(
-    client: TestClient[Any, Any], method: str, path: str, body: Any = None
-) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body)
-    response = await client.request(method, path, data=data, headers=KEY)
-    return response.status, json.loads(await response.text(), parse_float=Decimal)
 
 
 async def invoice(
@@ -42,30 +33,13 @@ async def invoice(
     tax_rate_ids: list[int] | None = None,
     **header: Any,
 ) -> dict[str, Any]:
-    _, body = await call(
-        client,
-        "POST",
-        BASE,
-        {
-            "bill_clientid": 1,
-            "bill_categoryid": 1,
-            "bill_date": "2026-07-01",
-            "bill_tax_type": tax_type,
-        },
-    )
-    invoice_id = body["data"]["id"]
+    invoice_id = await new_draft(client, tax_type)
     payload: dict[str, Any] = {"items": items}
     if tax_rate_ids is not None:
         payload["tax_rate_ids"] = tax_rate_ids
-    status, _ = await call(client, "PUT", f"{BASE}/{invoice_id}/line-items", payload)
-    assert status == 200
+    await put_lines(client, invoice_id, payload)
     if header:
-        status, _ = await call(
-            client,
-            "PUT",
-            f"{BASE}/{invoice_id}",
-            {"bill_categoryid": 1, "bill_date": "2026-07-01", **header},
-        )
+        status, _ = await update(client, invoice_id, {**HEADER, **header})
         assert status == 200
     _, body = await call(client, "GET", f"{BASE}/{invoice_id}")
     result: dict[str, Any] = body["data"]
@@ -260,8 +234,7 @@ async def test_a_tied_leftover_cent_goes_to_the_earlier_line(client: TestClient[
 
 
 async def test_seeded_invoices_are_consistent_with_the_rules(client: TestClient[Any, Any]) -> None:
-    _, body = await call(client, "GET", f"{BASE}?limit=100")
-    invoices = body["data"]
+    invoices = await everything(client)
 
     assert len(invoices) == 56
     for seeded in invoices:
@@ -271,8 +244,7 @@ async def test_seeded_invoices_are_consistent_with_the_rules(client: TestClient[
 async def test_seeded_invoices_mix_statuses_tax_types_discounts_and_payments(
     client: TestClient[Any, Any],
 ) -> None:
-    _, body = await call(client, "GET", f"{BASE}?limit=100")
-    invoices = body["data"]
+    invoices = await everything(client)
 
     assert {invoice["status"]["id"] for invoice in invoices} == {1, 2, 3, 4, 5, 20}
     assert {invoice["tax_type"] for invoice in invoices} == {"summary", "inline"}

@@ -2,45 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient
 
-from emulators.bill_crm import create_app
+from tests.emulators._bill_crm_support import (
+    BASE,
+    CREATE,
+    HEADER,
+    call,
+    new_draft,
+    put_lines,
+    update,
+)
+from tests.emulators._bill_crm_support import client as client  # pytest fixture, used by name
 
-BASE = "/api/v1/invoices"
-KEY = {"X-API-Key": "sandbox-bill_crm"}
-CREATE = {"bill_clientid": 1, "bill_categoryid": 1, "bill_date": "2026-07-01"}
-HEADER = {"bill_categoryid": 1, "bill_date": "2026-07-01"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app())
-
-
-async def call(
-    client: TestClient[Any, Any], method: str, path: str, body: Any = None
-) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body)
-    response = await client.request(method, path, data=data, headers=KEY)
-    return response.status, json.loads(await response.text(), parse_float=Decimal)
+# A valid line, which the line-item rules below break one field at a time.
+LINE = {"description": "a", "quantity": 1, "rate": 1}
 
 
 async def invoice_with_lines(client: TestClient[Any, Any], tax_type: str = "summary") -> int:
-    _, body = await call(client, "POST", BASE, {**CREATE, "bill_tax_type": tax_type})
-    invoice_id: int = body["data"]["id"]
-    status, _ = await call(
-        client,
-        "PUT",
-        f"{BASE}/{invoice_id}/line-items",
-        {"items": [{"description": "Work", "quantity": 1, "rate": "100.00"}]},
+    invoice_id = await new_draft(client, tax_type)
+    await put_lines(
+        client, invoice_id, {"items": [{"description": "Work", "quantity": 1, "rate": "100.00"}]}
     )
-    assert status == 200
     return invoice_id
 
 
@@ -151,7 +138,7 @@ async def test_update_rules(
 ) -> None:
     invoice_id = await invoice_with_lines(client)
 
-    status, body = await call(client, "PUT", f"{BASE}/{invoice_id}", {**HEADER, **change})
+    status, body = await update(client, invoice_id, {**HEADER, **change})
     _, unchanged = await call(client, "GET", f"{BASE}/{invoice_id}")
 
     assert_invalid(status, body, field, message)
@@ -164,10 +151,9 @@ async def test_update_accepts_a_fixed_discount_equal_to_the_subtotal_and_a_negat
 ) -> None:
     invoice_id = await invoice_with_lines(client)
 
-    status, body = await call(
+    status, body = await update(
         client,
-        "PUT",
-        f"{BASE}/{invoice_id}",
+        invoice_id,
         {
             **HEADER,
             "bill_discount_type": "fixed",
@@ -185,7 +171,7 @@ async def test_update_ignores_the_client_which_only_create_and_clone_take(
 ) -> None:
     invoice_id = await invoice_with_lines(client)
 
-    status, body = await call(client, "PUT", f"{BASE}/{invoice_id}", {**HEADER, "bill_clientid": 2})
+    status, body = await update(client, invoice_id, {**HEADER, "bill_clientid": 2})
 
     assert status == 200 and body["data"]["client"]["id"] == 1
 
@@ -205,68 +191,36 @@ async def test_update_ignores_the_client_which_only_create_and_clone_take(
         ),
         ({"items": [{"description": "a", "rate": 1}]}, "items.0.quantity", "field is required"),
         ({"items": [{"description": "a", "quantity": 1}]}, "items.0.rate", "field is required"),
+        ({"items": [{**LINE, "quantity": "ten"}]}, "items.0.quantity", "must be a number"),
         (
-            {"items": [{"description": "a", "quantity": "ten", "rate": 1}]},
-            "items.0.quantity",
-            "must be a number",
-        ),
-        (
-            {"items": [{"description": "a", "quantity": 10**13, "rate": 1}]},
+            {"items": [{**LINE, "quantity": 10**13}]},
             "items.0.quantity",
             "may not be greater than 999999999999",
         ),
-        (
-            {"items": [{"description": "a", "quantity": 0, "rate": 1}]},
-            "items.0.quantity",
-            "greater than 0",
-        ),
-        (
-            {"items": [{"description": "a", "quantity": 1, "rate": -5}]},
-            "items.0.rate",
-            "at least 0",
-        ),
-        (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1, "unit": 3}]},
-            "items.0.unit",
-            "must be a string",
-        ),
+        ({"items": [{**LINE, "quantity": 0}]}, "items.0.quantity", "greater than 0"),
+        ({"items": [{**LINE, "rate": -5}]}, "items.0.rate", "at least 0"),
+        ({"items": [{**LINE, "unit": 3}]}, "items.0.unit", "must be a string"),
         (
             {"items": [{"description": "ok", "quantity": 1, "rate": 1}, {"description": 5}]},
             "items.1.description",
             "must be a string",
         ),
+        ({"items": [LINE], "tax_rate_ids": 1}, "tax_rate_ids", "must be an array"),
+        ({"items": [LINE], "tax_rate_ids": [1, 99]}, "tax_rate_ids.1", "is invalid"),
+        ({"items": [LINE], "tax_rate_ids": [1, "x"]}, "tax_rate_ids.1", "must be an integer"),
+        ({"items": [LINE], "tax_rate_ids": [2, 2]}, "tax_rate_ids.1", "duplicate value"),
         (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1}], "tax_rate_ids": 1},
-            "tax_rate_ids",
-            "must be an array",
-        ),
-        (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1}], "tax_rate_ids": [1, 99]},
-            "tax_rate_ids.1",
-            "is invalid",
-        ),
-        (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1}], "tax_rate_ids": [1, "x"]},
-            "tax_rate_ids.1",
-            "must be an integer",
-        ),
-        (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1}], "tax_rate_ids": [2, 2]},
-            "tax_rate_ids.1",
-            "duplicate value",
-        ),
-        (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1, "tax_rate_id": 1}]},
+            {"items": [{**LINE, "tax_rate_id": 1}]},
             "items.0.tax_rate_id",
             "only accepted on inline-tax invoices",
         ),
         (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1, "discount_type": "fixed"}]},
+            {"items": [{**LINE, "discount_type": "fixed"}]},
             "items.0.discount_type",
             "only accepted on inline-tax invoices",
         ),
         (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1, "discount_value": 2}]},
+            {"items": [{**LINE, "discount_value": 2}]},
             "items.0.discount_value",
             "only accepted on inline-tax invoices",
         ),
@@ -288,27 +242,23 @@ async def test_summary_line_item_rules(
     ("payload", "field", "message"),
     [
         (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1}], "tax_rate_ids": [1]},
+            {"items": [LINE], "tax_rate_ids": [1]},
             "tax_rate_ids",
             "only accepted on summary-tax invoices",
         ),
         (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1, "tax_rate_id": 77}]},
+            {"items": [{**LINE, "tax_rate_id": 77}]},
             "items.0.tax_rate_id",
             "selected items.0.tax_rate_id is invalid",
         ),
+        ({"items": [{**LINE, "discount_type": "half"}]}, "items.0.discount_type", "is invalid"),
         (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1, "discount_type": "half"}]},
-            "items.0.discount_type",
-            "is invalid",
-        ),
-        (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1, "discount_type": "fixed"}]},
+            {"items": [{**LINE, "discount_type": "fixed"}]},
             "items.0.discount_value",
             "field is required when discount_type is fixed",
         ),
         (
-            {"items": [{"description": "a", "quantity": 1, "rate": 1, "discount_value": 3}]},
+            {"items": [{**LINE, "discount_value": 3}]},
             "items.0.discount_type",
             "required when discount_value is set",
         ),
@@ -358,10 +308,9 @@ async def test_new_lines_may_not_fall_below_the_fixed_invoice_discount(
     client: TestClient[Any, Any],
 ) -> None:
     invoice_id = await invoice_with_lines(client)
-    await call(
+    await update(
         client,
-        "PUT",
-        f"{BASE}/{invoice_id}",
+        invoice_id,
         {**HEADER, "bill_discount_type": "fixed", "bill_discount_amount": "60.00"},
     )
 

@@ -4,41 +4,28 @@ the control endpoints."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from emulators import registry
 from emulators.crm_v1 import create_app
-
-AUTH = {"Authorization": "Bearer sandbox-crm_v1"}
-
-# The doc's create example, byte for byte (the doc sends the update example with the same body).
-CREATE_EXAMPLE = b"""{
-  "customer_id": 10,
-  "template_id": 1,
-  "transaction_date": "2026-07-01",
-  "due_date": "2026-07-31",
-  "reference": "PO-2026-001",
-  "items": [
-    {
-      "item_id": 12,
-      "item_name": "Consulting Services",
-      "quantity": 10,
-      "price": 500.00,
-      "type": "item",
-      "tax_rate": 5
-    }
-  ]
-}"""
-JSON_HEADERS = {"Content-Type": "application/json", **AUTH}
+from tests.emulators._crm_v1_support import (
+    AUTH,
+    CREATE_EXAMPLE,
+    JSON_HEADERS,
+    assert_error,
+    fetch,
+    read,
+    snapshot,
+)
+from tests.emulators._crm_v1_support import client as client  # pytest fixture, used by name
+from tests.emulators._exact_json import loads
 
 # The row of the doc's list example, exactly as printed there.
 LIST_EXAMPLE_ROW = """{
@@ -119,16 +106,6 @@ PAYMENT_TYPES: dict[str, Any] = {
 MONEY_FIELDS = ("sub_total", "discount_total", "tax_total", "total", "amount_paid", "amount_due")
 
 
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app())
-
-
-async def read(response: ClientResponse) -> Any:
-    """The body with every fractional number as the exact Decimal it was written as."""
-    return json.loads(await response.text(), parse_float=Decimal)
-
-
 def assert_shape(obj: dict[str, Any], types: dict[str, Any], where: str) -> None:
     assert set(obj) == set(types), where
     for key, expected in types.items():
@@ -155,10 +132,6 @@ def assert_money_places(invoice: dict[str, Any]) -> None:
             assert amount.as_tuple().exponent == -places, (invoice["inv_id"], amount)
 
 
-def assert_error(body: Any, message: str, errors: dict[str, list[str]] | None = None) -> None:
-    assert body == {"success": False, "message": message, "errors": errors or {}}
-
-
 # -- documented examples ---------------------------------------------------------------------------
 
 
@@ -168,7 +141,7 @@ async def test_list_example_is_reproduced(client: TestClient[Any, Any]) -> None:
     assert response.status == 200
     assert response.content_type == "application/json"
     text = await response.text()
-    body = json.loads(text, parse_float=Decimal)
+    body = loads(text)
     assert set(body) == {"success", "data"}
     assert body["success"] is True
     page = body["data"]
@@ -176,7 +149,7 @@ async def test_list_example_is_reproduced(client: TestClient[Any, Any]) -> None:
     assert (page["current_page"], page["total_records"], page["total_pages"]) == (1, 56, 6)
     assert len(page["data"]) == 10
     # The newest invoice is the doc's own: the same values, written the same way.
-    assert page["data"][0] == json.loads(LIST_EXAMPLE_ROW, parse_float=Decimal)
+    assert page["data"][0] == loads(LIST_EXAMPLE_ROW)
     assert '"total": 5250.00, "amount_due": 5250.00' in text
     for row in page["data"]:
         assert_shape(row, SUMMARY_TYPES, f"row {row['inv_id']}")
@@ -191,8 +164,7 @@ async def test_create_example_verbatim(client: TestClient[Any, Any]) -> None:
         "message": "Invoice #INV-0057 has been created successfully",
         "data": {"inv_id": 57, "inv_number": "INV-0057"},
     }
-    created = await read(await client.get("/v1/invoices/57", headers=AUTH))
-    invoice = created["data"]
+    invoice = await fetch(client, 57)
     assert (invoice["sub_total"], invoice["tax_total"], invoice["total"]) == (
         Decimal("5000.00"),
         Decimal("250.00"),
@@ -272,7 +244,7 @@ async def test_every_seeded_invoice_has_the_documented_shape_and_types(
     assert sorted(ids) == list(range(1, 57))
     payments_seen = 0
     for inv_id in ids:
-        invoice = (await read(await client.get(f"/v1/invoices/{inv_id}", headers=AUTH)))["data"]
+        invoice = await fetch(client, inv_id)
         assert_shape(invoice, INVOICE_TYPES, f"invoice {inv_id}")
         assert invoice["inv_number"] == f"INV-{inv_id:04d}"
         assert invoice["inv_status"] in (0, 1, 2)
@@ -425,16 +397,16 @@ async def test_unsupported_method_gets_405_in_envelope(client: TestClient[Any, A
 
 
 async def test_reset_restores_the_seed_without_credentials(client: TestClient[Any, Any]) -> None:
-    before = await (await client.get("/v1/invoices?pageSize=100", headers=AUTH)).text()
+    before = await snapshot(client)
     await client.post("/v1/invoices", data=CREATE_EXAMPLE, headers=JSON_HEADERS)
     assert (await client.delete("/v1/invoices/1", headers=AUTH)).status == 200
     await client.put("/v1/invoices/8", data=CREATE_EXAMPLE.replace(b"10,", b"2,"), headers=AUTH)
-    assert await (await client.get("/v1/invoices?pageSize=100", headers=AUTH)).text() != before
+    assert await snapshot(client) != before
 
     reset = await client.post("/_emulator/reset")
 
     assert reset.status == 200
-    assert await (await client.get("/v1/invoices?pageSize=100", headers=AUTH)).text() == before
+    assert await snapshot(client) == before
     created = await read(await client.post("/v1/invoices", data=CREATE_EXAMPLE, headers=AUTH))
     assert created["data"]["inv_id"] == 57
 
@@ -462,7 +434,7 @@ async def test_requests_are_logged_with_the_token_redacted(client: TestClient[An
     (entry,) = log["requests"]
     assert (entry["method"], entry["path"], entry["query"]) == ("POST", "/v1/invoices", {"x": "1"})
     assert entry["headers"]["Authorization"] == "Bearer [redacted]"
-    assert entry["body"] == json.loads(CREATE_EXAMPLE, parse_float=Decimal)
+    assert entry["body"] == loads(CREATE_EXAMPLE)
 
 
 async def test_registry_builds_the_same_emulator(aiohttp_client: AiohttpClient) -> None:

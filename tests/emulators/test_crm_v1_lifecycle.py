@@ -3,19 +3,16 @@ paid and cancelled ones cannot be edited; nothing with payments can be deleted."
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient
 
-from emulators.crm_v1 import create_app
+from tests.emulators._crm_v1_support import AUTH, assert_error, fetch, line, read, write
+from tests.emulators._crm_v1_support import client as client  # pytest fixture, used by name
 
-AUTH = {"Authorization": "Bearer sandbox-crm_v1"}
 OPEN, PAID, CANCELLED = 0, 1, 2
 
 
@@ -36,51 +33,6 @@ def body(**changes: Any) -> dict[str, Any]:
     }
     base.update(changes)
     return base
-
-
-def line(quantity: Any, price: Any, **extra: Any) -> dict[str, Any]:
-    return {
-        "item_id": 6,
-        "item_name": "Support Hours",
-        "quantity": quantity,
-        "price": price,
-        "type": "item",
-        **extra,
-    }
-
-
-def to_json(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {to_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(to_json(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app())
-
-
-async def read(response: ClientResponse) -> Any:
-    return json.loads(await response.text(), parse_float=Decimal)
-
-
-async def write(
-    client: TestClient[Any, Any], method: str, path: str, payload: Any
-) -> ClientResponse:
-    return await client.request(
-        method, path, data=to_json(payload), headers={**AUTH, "Content-Type": "application/json"}
-    )
-
-
-async def fetch(client: TestClient[Any, Any], inv_id: int) -> dict[str, Any]:
-    response = await client.get(f"/v1/invoices/{inv_id}", headers=AUTH)
-    assert response.status == 200
-    invoice: dict[str, Any] = (await read(response))["data"]
-    return invoice
 
 
 async def seeded(client: TestClient[Any, Any], predicate: Any) -> dict[str, Any]:
@@ -295,11 +247,7 @@ async def test_update_rechecks_the_discount_pair_after_the_merge(
     response = await write(client, "PUT", "/v1/invoices/57", body(**change))
 
     assert response.status == 422
-    assert await read(response) == {
-        "success": False,
-        "message": message,
-        "errors": {field: [message]},
-    }
+    assert_error(await read(response), message, {field: [message]})
     assert await fetch(client, 57) == before
 
 
@@ -371,11 +319,7 @@ async def test_total_below_the_amount_paid_is_refused(client: TestClient[Any, An
 
     assert response.status == 422
     message = f"The invoice total {lower} must not be less than the amount already paid {paid}."
-    assert await read(response) == {
-        "success": False,
-        "message": message,
-        "errors": {"items": [message]},
-    }
+    assert_error(await read(response), message, {"items": [message]})
     assert await fetch(client, before["inv_id"]) == before
 
 
@@ -393,11 +337,7 @@ async def test_paid_and_cancelled_invoices_cannot_be_edited(
     message = f"Invoice {number} is {state} and can no longer be edited."
     for response in (valid, invalid):
         assert response.status == 422
-        assert await read(response) == {
-            "success": False,
-            "message": message,
-            "errors": {"inv_status": [message]},
-        }
+        assert_error(await read(response), message, {"inv_status": [message]})
     assert await fetch(client, before["inv_id"]) == before
 
 
@@ -432,11 +372,7 @@ async def test_invoices_with_payments_cannot_be_deleted(
 
     assert response.status == 422
     message = f"Invoice {before['inv_number']} has payments recorded and cannot be deleted."
-    assert await read(response) == {
-        "success": False,
-        "message": message,
-        "errors": {"payments": [message]},
-    }
+    assert_error(await read(response), message, {"payments": [message]})
     assert await fetch(client, before["inv_id"]) == before
 
 

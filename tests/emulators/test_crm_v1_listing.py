@@ -3,27 +3,17 @@ filter and sort, and a seed that decides the data."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from emulators.crm_v1 import create_app
-
-AUTH = {"Authorization": "Bearer sandbox-crm_v1"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app())
-
-
-async def read(response: ClientResponse) -> Any:
-    return json.loads(await response.text(), parse_float=Decimal)
+from tests.emulators._crm_v1_support import AUTH, fetch, read, snapshot
+from tests.emulators._crm_v1_support import client as client  # pytest fixture, used by name
+from tests.emulators._exact_json import loads
 
 
 async def page(client: TestClient[Any, Any], query: str = "") -> dict[str, Any]:
@@ -37,11 +27,7 @@ async def page(client: TestClient[Any, Any], query: str = "") -> dict[str, Any]:
 
 async def everything(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
     """All invoices in full, by id, read one by one (not through the list under test)."""
-    invoices = []
-    for inv_id in range(1, 57):
-        response = await client.get(f"/v1/invoices/{inv_id}", headers=AUTH)
-        invoices.append((await read(response))["data"])
-    return invoices
+    return [await fetch(client, inv_id) for inv_id in range(1, 57)]
 
 
 def ids(result: dict[str, Any]) -> list[int]:
@@ -240,12 +226,10 @@ async def test_sorted_pages_follow_on(client: TestClient[Any, Any]) -> None:
 
 
 async def dump(client: TestClient[Any, Any]) -> str:
-    listing = await (await client.get("/v1/invoices?pageSize=100", headers=AUTH)).text()
+    listing = await snapshot(client)
     details = [
-        await (await client.get(f"/v1/invoices/{row['inv_id']}", headers=AUTH)).text()
-        for row in (await read(await client.get("/v1/invoices?pageSize=100", headers=AUTH)))[
-            "data"
-        ]["data"]
+        await snapshot(client, f"/v1/invoices/{row['inv_id']}")
+        for row in loads(listing)["data"]["data"]
     ]
     return listing + "\n".join(details)
 

@@ -4,66 +4,29 @@ vectors, hand-worked cases, and an independent recomputation of every seeded inv
 
 from __future__ import annotations
 
-import json
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from emulators.crm_v1 import create_app
+from tests.emulators._crm_v1_support import client as client  # pytest fixture, used by name
+from tests.emulators._crm_v1_support import fetch, line, read, write
 from tests.vectors.load import vectors
 
-AUTH = {"Authorization": "Bearer sandbox-crm_v1"}
 CURRENCY_IDS = {"USD": 1, "EUR": 2, "GBP": 3, "JPY": 4}
 PLACES = {1: 2, 2: 2, 3: 2, 4: 0}
 DISCOUNT_TYPES = {"amount": 1, "percent": 2}
 
 
-def to_json(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {to_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(to_json(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app())
-
-
-async def read(response: ClientResponse) -> Any:
-    return json.loads(await response.text(), parse_float=Decimal)
-
-
 async def create(client: TestClient[Any, Any], payload: dict[str, Any]) -> dict[str, Any]:
     body = {"customer_id": 10, "template_id": 1, **payload}
-    response = await client.post(
-        "/v1/invoices", data=to_json(body), headers={**AUTH, "Content-Type": "application/json"}
-    )
+    response = await write(client, "POST", "/v1/invoices", body)
     assert response.status == 201, await response.text()
-    inv_id = (await read(response))["data"]["inv_id"]
-    invoice: dict[str, Any] = (
-        await read(await client.get(f"/v1/invoices/{inv_id}", headers=AUTH))
-    )["data"]
-    return invoice
-
-
-def line(quantity: str, price: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "item_id": 6,
-        "item_name": "Support Hours",
-        "quantity": Decimal(quantity),
-        "price": Decimal(price),
-        "type": "item",
-        **extra,
-    }
+    return await fetch(client, (await read(response))["data"]["inv_id"])
 
 
 # -- the project's worked vectors --------------------------------------------------------------------
@@ -259,7 +222,7 @@ async def test_every_seeded_invoice_is_consistent(aiohttp_client: AiohttpClient,
     client = await aiohttp_client(create_app(seed=seed))
     kinds: set[str] = set()
     for inv_id in range(1, 57):
-        invoice = (await read(await client.get(f"/v1/invoices/{inv_id}", headers=AUTH)))["data"]
+        invoice = await fetch(client, inv_id)
         expected = expected_totals(invoice)
 
         assert [x["line_total"] for x in invoice["items"]] == expected["line_totals"], inv_id

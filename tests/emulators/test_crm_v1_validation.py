@@ -4,70 +4,33 @@ and a rejected write changes nothing."""
 from __future__ import annotations
 
 import copy
-import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient
 
-from emulators.crm_v1 import create_app
-
-AUTH = {"Authorization": "Bearer sandbox-crm_v1"}
-
-
-def valid_body() -> dict[str, Any]:
-    return {
-        "customer_id": 10,
-        "template_id": 1,
-        "transaction_date": "2026-07-01",
-        "due_date": "2026-07-31",
-        "reference": "PO-2026-001",
-        "items": [
-            {
-                "item_id": 12,
-                "item_name": "Consulting Services",
-                "quantity": 10,
-                "price": Decimal("500.00"),
-                "type": "item",
-                "tax_rate": 5,
-            }
-        ],
-    }
-
-
-def to_json(value: Any) -> str:
-    """JSON with Decimals as number literals, so no test amount passes through a float."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {to_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(to_json(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app())
-
-
-async def read(response: ClientResponse) -> Any:
-    return json.loads(await response.text(), parse_float=Decimal)
+from tests.emulators._crm_v1_support import (
+    AUTH,
+    assert_error,
+    doc_example,
+    fetch,
+    read,
+    snapshot,
+    write,
+)
+from tests.emulators._crm_v1_support import client as client  # pytest fixture, used by name
 
 
 async def send(
     client: TestClient[Any, Any], body: Any, method: str = "POST", path: str = "/v1/invoices"
 ) -> ClientResponse:
-    return await client.request(
-        method, path, data=to_json(body), headers={**AUTH, "Content-Type": "application/json"}
-    )
+    return await write(client, method, path, body)
 
 
 def item(**changes: Any) -> dict[str, Any]:
-    line = copy.deepcopy(valid_body()["items"][0])
+    line = copy.deepcopy(doc_example()["items"][0])
     line.update(changes)
     return {key: value for key, value in line.items() if value is not DROP}
 
@@ -406,7 +369,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
 
 
 def apply(changes: dict[str, Any]) -> dict[str, Any]:
-    body = valid_body()
+    body = doc_example()
     body.update(changes)
     return {key: value for key, value in body.items() if value is not DROP}
 
@@ -419,19 +382,15 @@ async def test_each_rule_is_a_422_naming_the_field(
     client: TestClient[Any, Any], changes: dict[str, Any], field: str, message: str, method: str
 ) -> None:
     path = "/v1/invoices" if method == "POST" else "/v1/invoices/8"
-    before = await (await client.get("/v1/invoices?pageSize=100", headers=AUTH)).text()
-    detail_before = await (await client.get("/v1/invoices/8", headers=AUTH)).text()
+    before = await snapshot(client)
+    detail_before = await snapshot(client, "/v1/invoices/8")
 
     response = await send(client, apply(changes), method, path)
 
     assert response.status == 422
-    assert await read(response) == {
-        "success": False,
-        "message": message,
-        "errors": {field: [message]},
-    }
-    assert await (await client.get("/v1/invoices?pageSize=100", headers=AUTH)).text() == before
-    assert await (await client.get("/v1/invoices/8", headers=AUTH)).text() == detail_before
+    assert_error(await read(response), message, {field: [message]})
+    assert await snapshot(client) == before
+    assert await snapshot(client, "/v1/invoices/8") == detail_before
 
 
 async def test_every_problem_is_reported_at_once(client: TestClient[Any, Any]) -> None:
@@ -440,16 +399,16 @@ async def test_every_problem_is_reported_at_once(client: TestClient[Any, Any]) -
     response = await send(client, body)
 
     assert response.status == 422
-    assert await read(response) == {
-        "success": False,
-        "message": "The selected customer_id is invalid. (and 3 more errors)",
-        "errors": {
+    assert_error(
+        await read(response),
+        "The selected customer_id is invalid. (and 3 more errors)",
+        {
             "customer_id": ["The selected customer_id is invalid."],
             "template_id": ["The template_id field is required."],
             "items.0.quantity": ["The items.0.quantity field must be greater than 0."],
             "items.0.price": ["The items.0.price field must be a number."],
         },
-    }
+    )
 
 
 async def test_boundaries_that_pass(client: TestClient[Any, Any]) -> None:
@@ -471,8 +430,7 @@ async def test_boundaries_that_pass(client: TestClient[Any, Any]) -> None:
     response = await send(client, body)
 
     assert response.status == 201, await response.text()
-    created = await read(await client.get("/v1/invoices/57", headers=AUTH))
-    invoice = created["data"]
+    invoice = await fetch(client, 57)
     assert len(invoice["reference"]) == 255
     assert [line["line_total"] for line in invoice["items"]] == [
         Decimal("0.00"),
@@ -489,7 +447,7 @@ async def test_tax_id_alone_takes_the_tax_rate_of_that_tax(client: TestClient[An
 
     assert (await send(client, body)).status == 201
 
-    invoice = (await read(await client.get("/v1/invoices/57", headers=AUTH)))["data"]
+    invoice = await fetch(client, 57)
     assert (invoice["items"][0]["tax_id"], invoice["items"][0]["tax_rate"]) == (
         "8",
         Decimal("8.25"),
@@ -502,7 +460,7 @@ async def test_tax_id_with_its_own_rate_is_accepted(client: TestClient[Any, Any]
 
     assert (await send(client, body)).status == 201
 
-    invoice = (await read(await client.get("/v1/invoices/57", headers=AUTH)))["data"]
+    invoice = await fetch(client, 57)
     assert invoice["tax_total"] == Decimal("1000.00")
 
 
@@ -513,7 +471,7 @@ async def test_header_line_needs_only_a_name_and_carries_no_amounts(
 
     assert (await send(client, body)).status == 201
 
-    invoice = (await read(await client.get("/v1/invoices/57", headers=AUTH)))["data"]
+    invoice = await fetch(client, 57)
     header = invoice["items"][0]
     assert header == {
         "item_id": None,
@@ -534,7 +492,7 @@ async def test_header_line_needs_only_a_name_and_carries_no_amounts(
 async def test_read_only_fields_are_ignored_so_a_read_can_be_written_back(
     client: TestClient[Any, Any],
 ) -> None:
-    read_back = (await read(await client.get("/v1/invoices/3", headers=AUTH)))["data"]
+    read_back = await fetch(client, 3)
     tampered = {
         **read_back,
         "inv_status": 2,
@@ -548,7 +506,7 @@ async def test_read_only_fields_are_ignored_so_a_read_can_be_written_back(
     response = await send(client, tampered, "PUT", "/v1/invoices/3")
 
     assert response.status == 200, await response.text()
-    assert (await read(await client.get("/v1/invoices/3", headers=AUTH)))["data"] == read_back
+    assert await fetch(client, 3) == read_back
 
 
 async def test_nulls_for_optional_fields_mean_not_given_on_create(
@@ -566,7 +524,7 @@ async def test_nulls_for_optional_fields_mean_not_given_on_create(
 
     assert (await send(client, body)).status == 201
 
-    invoice = (await read(await client.get("/v1/invoices/57", headers=AUTH)))["data"]
+    invoice = await fetch(client, 57)
     assert (invoice["org_currency_id"], invoice["conversion_rate"]) == (1, 1)
     assert (invoice["notes"], invoice["tag_ids"]) == (None, [])
     assert invoice["total"] == Decimal("5250.00")
@@ -609,8 +567,4 @@ async def test_bad_list_parameters_are_a_422_naming_the_parameter(
     response = await client.get(f"/v1/invoices?{query}", headers=AUTH)
 
     assert response.status == 422
-    assert await read(response) == {
-        "success": False,
-        "message": message,
-        "errors": {field: [message]},
-    }
+    assert_error(await read(response), message, {field: [message]})

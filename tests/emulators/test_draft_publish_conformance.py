@@ -7,16 +7,12 @@ the placeholder version is shown to fail the way an unknown id fails.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
 
 from emulators.draft_publish import create_app
 from emulators.draft_publish.reference import (
@@ -29,13 +25,13 @@ from emulators.draft_publish.reference import (
 )
 from emulators.registry import create_app as registry_create_app
 from emulators.registry import default_token
+from tests.emulators._draft_publish_support import BASE, Client, MakeClient, act, read
 
 TOKEN = default_token("draft_publish")
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
 # The day of the doc's payment example, so the doc's invoice (due 2026-02-15) is not overdue yet.
 NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
-BASE = "/api/v1/invoices"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -81,19 +77,11 @@ PLACEHOLDERS = {
     b'"tax-uuid"': f'"{TAX_STANDARD}"'.encode(),
 }
 
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
-
 
 def with_seeded_ids(body: bytes) -> bytes:
     for placeholder, seeded in PLACEHOLDERS.items():
         body = body.replace(placeholder, seeded)
     return body
-
-
-async def exact_json(response: ClientResponse) -> Any:
-    """The body with numbers kept as written, so 6480.00 and "6480.00" stay different."""
-    return json.loads(await response.text(), parse_float=Decimal)
 
 
 @pytest.fixture
@@ -103,14 +91,14 @@ async def client(aiohttp_client: MakeClient) -> Client:
 
 async def seeded(client: Client, status: str) -> dict[str, Any]:
     response = await client.get(BASE, params={"status": status, "limit": "100"}, headers=AUTH)
-    invoices: list[dict[str, Any]] = (await exact_json(response))["data"]
+    invoices: list[dict[str, Any]] = (await read(response))["data"]
     return invoices[0]
 
 
 async def create_example(client: Client) -> dict[str, Any]:
     response = await client.post(BASE, data=with_seeded_ids(CREATE_EXAMPLE), headers=JSON_AUTH)
     assert response.status == 201
-    data: dict[str, Any] = (await exact_json(response))["data"]
+    data: dict[str, Any] = (await read(response))["data"]
     return data
 
 
@@ -189,7 +177,7 @@ async def test_create_example_is_a_draft_with_server_computed_totals(client: Cli
     response = await client.post(BASE, data=with_seeded_ids(CREATE_EXAMPLE), headers=JSON_AUTH)
 
     assert response.status == 201
-    body = await exact_json(response)
+    body = await read(response)
     assert set(body) == {"data"}
     invoice = body["data"]
     assert_invoice_shape(invoice)
@@ -254,12 +242,12 @@ async def test_create_example_with_its_placeholders_names_each_unknown_reference
 
 async def test_get_returns_items_customer_details_and_payment_history(client: Client) -> None:
     listed = await client.get(BASE, params={"status": "sent", "limit": "100"}, headers=AUTH)
-    partially_paid = next(i for i in (await exact_json(listed))["data"] if i["payments"])
+    partially_paid = next(i for i in (await read(listed))["data"] if i["payments"])
 
     response = await client.get(f"{BASE}/{partially_paid['id']}", headers=AUTH)
 
     assert response.status == 200
-    invoice = (await exact_json(response))["data"]
+    invoice = (await read(response))["data"]
     assert invoice == partially_paid
     assert_invoice_shape(invoice)
     assert invoice["amount_paid"] == sum(p["amount"] for p in invoice["payments"]) > 0
@@ -273,7 +261,7 @@ async def test_update_takes_the_create_body_and_recomputes(client: Client) -> No
     response = await client.put(f"{BASE}/{draft['id']}", data=body, headers=JSON_AUTH)
 
     assert response.status == 200
-    invoice = (await exact_json(response))["data"]
+    invoice = (await read(response))["data"]
     assert_invoice_shape(invoice)
     assert (invoice["id"], invoice["number"]) == (draft["id"], draft["number"])
     assert invoice["items"][0]["quantity"] == 10
@@ -286,11 +274,11 @@ async def test_delete_moves_a_draft_to_the_trash(client: Client) -> None:
     response = await client.delete(f"{BASE}/{draft['id']}", headers=AUTH)
 
     assert response.status == 200
-    trashed = (await exact_json(response))["data"]
+    trashed = (await read(response))["data"]
     assert trashed["id"] == draft["id"]
     assert TIMESTAMP.match(trashed["deleted_at"])
     assert (await client.get(f"{BASE}/{draft['id']}", headers=AUTH)).status == 404
-    trash = await exact_json(await client.get(f"{BASE}/trash/list", headers=AUTH))
+    trash = await read(await client.get(f"{BASE}/trash/list", headers=AUTH))
     assert draft["id"] in [row["id"] for row in trash["data"]]
 
 
@@ -300,41 +288,41 @@ async def test_delete_moves_a_draft_to_the_trash(client: Client) -> None:
 async def test_publish_generates_a_share_token_and_sends(client: Client) -> None:
     draft = await create_example(client)
 
-    response = await client.post(f"{BASE}/{draft['id']}/publish", headers=AUTH)
+    response = await act(client, draft["id"], "publish")
 
     assert response.status == 200
-    invoice = (await exact_json(response))["data"]
+    invoice = (await read(response))["data"]
     assert invoice["status"] == "sent"
     assert re.match(r"^[0-9a-f]{32}$", invoice["share_token"])
 
 
 async def test_unpublish_revokes_the_token_and_returns_to_draft(client: Client) -> None:
     draft = await create_example(client)
-    await client.post(f"{BASE}/{draft['id']}/publish", headers=AUTH)
+    await act(client, draft["id"], "publish")
 
-    response = await client.post(f"{BASE}/{draft['id']}/unpublish", headers=AUTH)
+    response = await act(client, draft["id"], "unpublish")
 
     assert response.status == 200
-    invoice = (await exact_json(response))["data"]
+    invoice = (await read(response))["data"]
     assert (invoice["status"], invoice["share_token"]) == ("draft", None)
 
 
 async def test_void_voids(client: Client) -> None:
     sent = await seeded(client, "sent")
 
-    response = await client.post(f"{BASE}/{sent['id']}/void", headers=AUTH)
+    response = await act(client, sent["id"], "void")
 
     assert response.status == 200
-    assert (await exact_json(response))["data"]["status"] == "voided"
+    assert (await read(response))["data"]["status"] == "voided"
 
 
 async def test_mark_paid_settles_the_whole_balance(client: Client) -> None:
     sent = await seeded(client, "sent")
 
-    response = await client.post(f"{BASE}/{sent['id']}/mark-paid", headers=AUTH)
+    response = await act(client, sent["id"], "mark-paid")
 
     assert response.status == 200
-    invoice = (await exact_json(response))["data"]
+    invoice = (await read(response))["data"]
     assert invoice["status"] == "paid"
     assert invoice["amount_paid"] == invoice["total"]
     assert invoice["balance_due"] == 0
@@ -343,20 +331,20 @@ async def test_mark_paid_settles_the_whole_balance(client: Client) -> None:
 async def test_mark_sent_sends_a_draft_without_a_share_token(client: Client) -> None:
     draft = await create_example(client)
 
-    response = await client.post(f"{BASE}/{draft['id']}/mark-sent", headers=AUTH)
+    response = await act(client, draft["id"], "mark-sent")
 
     assert response.status == 200
-    invoice = (await exact_json(response))["data"]
+    invoice = (await read(response))["data"]
     assert (invoice["status"], invoice["share_token"]) == ("sent", None)
 
 
 async def test_send_emails_and_publishes_a_draft(client: Client) -> None:
     draft = await create_example(client)
 
-    response = await client.post(f"{BASE}/{draft['id']}/send", headers=AUTH)
+    response = await act(client, draft["id"], "send")
 
     assert response.status == 200
-    invoice = (await exact_json(response))["data"]
+    invoice = (await read(response))["data"]
     assert invoice["status"] == "sent"
     assert isinstance(invoice["share_token"], str)
 
@@ -365,23 +353,23 @@ async def test_send_without_smtp_is_422(aiohttp_client: MakeClient) -> None:
     client = await aiohttp_client(create_app(smtp_configured=False, clock=lambda: NOW))
     draft = await create_example(client)
 
-    response = await client.post(f"{BASE}/{draft['id']}/send", headers=AUTH)
+    response = await act(client, draft["id"], "send")
 
     assert response.status == 422
     body = await response.json()
     assert_error(body, "smtp_not_configured")
     assert body["error"]["details"] == [{"field": "smtp", "message": "not configured"}]
-    after = await exact_json(await client.get(f"{BASE}/{draft['id']}", headers=AUTH))
+    after = await read(await client.get(f"{BASE}/{draft['id']}", headers=AUTH))
     assert after["data"]["status"] == "draft"
 
 
 async def test_duplicate_creates_a_draft_with_the_same_customer_and_items(client: Client) -> None:
     paid = await seeded(client, "paid")
 
-    response = await client.post(f"{BASE}/{paid['id']}/duplicate", headers=AUTH)
+    response = await act(client, paid["id"], "duplicate")
 
     assert response.status == 201
-    copy = (await exact_json(response))["data"]
+    copy = (await read(response))["data"]
     assert_invoice_shape(copy)
     assert copy["id"] != paid["id"] and copy["number"] != paid["number"]
     assert (copy["status"], copy["payments"], copy["share_token"]) == ("draft", [], None)
@@ -396,16 +384,16 @@ async def test_duplicate_creates_a_draft_with_the_same_customer_and_items(client
 async def test_credit_note_is_generated_from_the_invoice(client: Client) -> None:
     paid = await seeded(client, "paid")
 
-    response = await client.post(f"{BASE}/{paid['id']}/credit-note", headers=AUTH)
+    response = await act(client, paid["id"], "credit-note")
 
     assert response.status == 201
-    note = (await exact_json(response))["data"]
+    note = (await read(response))["data"]
     assert_invoice_shape(note)
     assert (note["type"], note["original_invoice_id"]) == ("credit_note", paid["id"])
     assert note["number"] == "CN-0001"
     assert note["status"] == "draft"
     assert (note["customer_id"], note["total"]) == (paid["customer_id"], paid["total"])
-    fetched = await exact_json(await client.get(f"{BASE}/{note['id']}", headers=AUTH))
+    fetched = await read(await client.get(f"{BASE}/{note['id']}", headers=AUTH))
     assert fetched["data"] == note
 
 
@@ -414,14 +402,14 @@ async def test_credit_note_is_generated_from_the_invoice(client: Client) -> None
 
 async def test_record_payment_example(client: Client) -> None:
     draft = await create_example(client)
-    await client.post(f"{BASE}/{draft['id']}/publish", headers=AUTH)
+    await act(client, draft["id"], "publish")
 
     response = await client.post(
         f"{BASE}/{draft['id']}/payments", data=PAYMENT_EXAMPLE, headers=JSON_AUTH
     )
 
     assert response.status == 201
-    payment = (await exact_json(response))["data"]
+    payment = (await read(response))["data"]
     assert_payment_shape(payment, draft["id"])
     assert payment["amount"] == Decimal("500.00")
     assert (payment["method"], payment["reference"], payment["date"]) == (
@@ -430,7 +418,7 @@ async def test_record_payment_example(client: Client) -> None:
         "2026-01-20",
     )
     assert '"amount": 500.00' in await response.text()
-    invoice = (await exact_json(await client.get(f"{BASE}/{draft['id']}", headers=AUTH)))["data"]
+    invoice = (await read(await client.get(f"{BASE}/{draft['id']}", headers=AUTH)))["data"]
     assert (invoice["amount_paid"], invoice["balance_due"]) == (
         Decimal("500.00"),
         Decimal("5980.00"),
@@ -444,7 +432,7 @@ async def test_list_payments(client: Client) -> None:
     response = await client.get(f"{BASE}/{paid['id']}/payments", headers=AUTH)
 
     assert response.status == 200
-    body = await exact_json(response)
+    body = await read(response)
     assert body["data"] == paid["payments"]
     assert body["meta"] == {
         "page": 1,
@@ -461,7 +449,7 @@ async def test_delete_payment_reopens_a_paid_invoice(client: Client) -> None:
     response = await client.delete(f"{BASE}/{paid['id']}/payments/{payment['id']}", headers=AUTH)
 
     assert response.status == 200
-    invoice = (await exact_json(response))["data"]
+    invoice = (await read(response))["data"]
     assert invoice["status"] in {"sent", "overdue"}
     assert payment["id"] not in [p["id"] for p in invoice["payments"]]
     assert invoice["balance_due"] == payment["amount"]
@@ -474,7 +462,7 @@ async def test_next_number_is_the_number_the_next_invoice_gets(client: Client) -
     response = await client.get(f"{BASE}/next-number", headers=AUTH)
 
     assert response.status == 200
-    body = await exact_json(response)
+    body = await read(response)
     assert body == {"data": {"number": "INV-0059"}}  # 56 live + 2 trashed seeded invoices
     assert (await create_example(client))["number"] == "INV-0059"
 
@@ -494,7 +482,7 @@ async def test_batch_example_reports_each_unknown_id(client: Client) -> None:
     response = await client.post(f"{BASE}/batch", data=BATCH_EXAMPLE, headers=JSON_AUTH)
 
     assert response.status == 200
-    body = await exact_json(response)
+    body = await read(response)
     assert body["data"]["action"] == "delete"
     assert body["data"]["succeeded"] == []
     assert [(f["id"], f["code"]) for f in body["data"]["failed"]] == [
@@ -512,12 +500,12 @@ async def test_batch_example_with_real_drafts_deletes_them(client: Client) -> No
     response = await client.post(f"{BASE}/batch", data=body, headers=JSON_AUTH)
 
     assert response.status == 200
-    result = (await exact_json(response))["data"]
+    result = (await read(response))["data"]
     assert (result["succeeded"], result["failed"]) == ([first["id"], second["id"]], [])
 
 
 async def test_trash_list_and_trash_batch(client: Client) -> None:
-    trash = await exact_json(await client.get(f"{BASE}/trash/list", headers=AUTH))
+    trash = await read(await client.get(f"{BASE}/trash/list", headers=AUTH))
     assert trash["meta"] == {"page": 1, "limit": 20, "total": 2, "total_pages": 1}
     ids = [row["id"] for row in trash["data"]]
     assert all(
@@ -529,12 +517,12 @@ async def test_trash_list_and_trash_batch(client: Client) -> None:
     )
 
     assert response.status == 200
-    assert (await exact_json(response))["data"] == {
+    assert (await read(response))["data"] == {
         "action": "restore",
         "succeeded": ids,
         "failed": [],
     }
-    restored = await exact_json(await client.get(f"{BASE}/{ids[0]}", headers=AUTH))
+    restored = await read(await client.get(f"{BASE}/{ids[0]}", headers=AUTH))
     assert restored["data"]["status"] == "draft"
 
 
@@ -554,7 +542,7 @@ async def test_list_example_parameters(client: Client) -> None:
     )
 
     assert response.status == 200
-    body = await exact_json(response)
+    body = await read(response)
     assert set(body) == {"data", "meta"}
     assert set(body["meta"]) == {"page", "limit", "total", "total_pages"}
     assert all(isinstance(v, int) for v in body["meta"].values())
@@ -633,7 +621,7 @@ async def test_wrong_method_is_405_in_the_envelope(client: Client) -> None:
 async def test_the_registry_builds_this_emulator(aiohttp_client: MakeClient) -> None:
     client = await aiohttp_client(registry_create_app("draft_publish", seed_invoices=3))
 
-    body = await exact_json(await client.get(BASE, headers=AUTH))
+    body = await read(await client.get(BASE, headers=AUTH))
 
     assert body["meta"]["total"] == 3
 

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
 
-from emulators.draft_publish import create_app
-from emulators.draft_publish.reference import CUSTOMERS, TAX_STANDARD
-
-AUTH = {"Authorization": "Bearer sandbox-draft_publish"}
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-BASE = "/api/v1/invoices"
-CUSTOMER_ID = next(iter(CUSTOMERS))
-
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
+from emulators.draft_publish.reference import TAX_STANDARD
+from tests.emulators._draft_publish_support import AUTH, BASE, CUSTOMER_ID, Client, act, read
+from tests.emulators._draft_publish_support import client as client  # pytest fixture, used by name
 
 
 def body(**overrides: Any) -> dict[str, Any]:
@@ -38,24 +27,11 @@ def body(**overrides: Any) -> dict[str, Any]:
     }
 
 
-async def read(response: ClientResponse) -> Any:
-    return json.loads(await response.text(), parse_float=Decimal)
-
-
-@pytest.fixture
-async def client(aiohttp_client: MakeClient) -> Client:
-    return await aiohttp_client(create_app(clock=lambda: NOW))
-
-
 async def new_draft(client: Client, **overrides: Any) -> dict[str, Any]:
     response = await client.post(BASE, json=body(**overrides), headers=AUTH)
     assert response.status == 201, await response.text()
     data: dict[str, Any] = (await read(response))["data"]
     return data
-
-
-async def act(client: Client, invoice_id: str, action: str) -> ClientResponse:
-    return await client.post(f"{BASE}/{invoice_id}/{action}", headers=AUTH)
 
 
 async def act_ok(client: Client, invoice_id: str, action: str) -> dict[str, Any]:
@@ -97,6 +73,22 @@ async def in_state(client: Client, state: str) -> dict[str, Any]:
         return await act_ok(client, draft["id"], "mark-paid")
     assert state == "voided"
     return await act_ok(client, draft["id"], "void")
+
+
+async def trashed_draft(client: Client) -> dict[str, Any]:
+    """A new draft, deleted into the trash."""
+    draft = await new_draft(client)
+    await client.delete(f"{BASE}/{draft['id']}", headers=AUTH)
+    return draft
+
+
+async def batch(client: Client, path: str, action: str, ids: list[str]) -> dict[str, Any]:
+    """POST ``action`` on ``ids`` to ``path`` (``batch`` or ``trash/batch``); answers ``data``."""
+    response = await client.post(
+        f"{BASE}/{path}", json={"action": action, "ids": ids}, headers=AUTH
+    )
+    result: dict[str, Any] = (await read(response))["data"]
+    return result
 
 
 async def assert_conflict(response: ClientResponse, shown_status: str) -> None:
@@ -395,11 +387,8 @@ async def test_batch_delete_trashes_drafts_and_reports_the_rest(client: Client) 
     draft, sent = await in_state(client, "draft"), await in_state(client, "sent")
     ids = [draft["id"], sent["id"], "missing", draft["id"]]
 
-    response = await client.post(
-        f"{BASE}/batch", json={"action": "delete", "ids": ids}, headers=AUTH
-    )
+    result = await batch(client, "batch", "delete", ids)
 
-    result = (await read(response))["data"]
     assert result["succeeded"] == [draft["id"]]
     assert [(f["id"], f["code"]) for f in result["failed"]] == [
         (sent["id"], "invalid_status"),
@@ -411,31 +400,21 @@ async def test_batch_delete_trashes_drafts_and_reports_the_rest(client: Client) 
 async def test_batch_void_and_mark_sent(client: Client) -> None:
     draft, sent = await in_state(client, "draft"), await in_state(client, "sent")
 
-    marked = await client.post(
-        f"{BASE}/batch",
-        json={"action": "mark-sent", "ids": [draft["id"], sent["id"]]},
-        headers=AUTH,
-    )
-    voided = await client.post(
-        f"{BASE}/batch", json={"action": "void", "ids": [draft["id"], sent["id"]]}, headers=AUTH
-    )
+    marked = await batch(client, "batch", "mark-sent", [draft["id"], sent["id"]])
+    voided = await batch(client, "batch", "void", [draft["id"], sent["id"]])
 
-    marked_result = (await read(marked))["data"]
-    assert marked_result["succeeded"] == [draft["id"]]
-    assert [f["id"] for f in marked_result["failed"]] == [sent["id"]]
-    assert (await read(voided))["data"]["succeeded"] == [draft["id"], sent["id"]]
+    assert marked["succeeded"] == [draft["id"]]
+    assert [f["id"] for f in marked["failed"]] == [sent["id"]]
+    assert voided["succeeded"] == [draft["id"], sent["id"]]
     assert (await fetch(client, draft["id"]))["status"] == "voided"
 
 
 async def test_restore_brings_a_trashed_draft_back(client: Client) -> None:
-    draft = await new_draft(client)
-    await client.delete(f"{BASE}/{draft['id']}", headers=AUTH)
+    draft = await trashed_draft(client)
 
-    response = await client.post(
-        f"{BASE}/trash/batch", json={"action": "restore", "ids": [draft["id"]]}, headers=AUTH
-    )
+    result = await batch(client, "trash/batch", "restore", [draft["id"]])
 
-    assert (await read(response))["data"]["succeeded"] == [draft["id"]]
+    assert result["succeeded"] == [draft["id"]]
     restored = await fetch(client, draft["id"])
     assert (restored["status"], restored["number"]) == ("draft", draft["number"])
     trash = await read(await client.get(f"{BASE}/trash/list", headers=AUTH))
@@ -443,14 +422,11 @@ async def test_restore_brings_a_trashed_draft_back(client: Client) -> None:
 
 
 async def test_purge_removes_for_good_and_never_reuses_the_number(client: Client) -> None:
-    draft = await new_draft(client)
-    await client.delete(f"{BASE}/{draft['id']}", headers=AUTH)
+    draft = await trashed_draft(client)
 
-    response = await client.post(
-        f"{BASE}/trash/batch", json={"action": "purge", "ids": [draft["id"]]}, headers=AUTH
-    )
+    result = await batch(client, "trash/batch", "purge", [draft["id"]])
 
-    assert (await read(response))["data"]["succeeded"] == [draft["id"]]
+    assert result["succeeded"] == [draft["id"]]
     trash = await read(await client.get(f"{BASE}/trash/list", headers=AUTH))
     assert draft["id"] not in [row["id"] for row in trash["data"]]
     assert (await client.get(f"{BASE}/{draft['id']}", headers=AUTH)).status == 404
@@ -460,18 +436,14 @@ async def test_purge_removes_for_good_and_never_reuses_the_number(client: Client
 async def test_trash_batch_only_touches_trashed_invoices(client: Client) -> None:
     live = await new_draft(client)
 
-    response = await client.post(
-        f"{BASE}/trash/batch", json={"action": "purge", "ids": [live["id"]]}, headers=AUTH
-    )
+    result = await batch(client, "trash/batch", "purge", [live["id"]])
 
-    result = (await read(response))["data"]
     assert (result["succeeded"], [f["code"] for f in result["failed"]]) == ([], ["not_found"])
     assert (await fetch(client, live["id"]))["id"] == live["id"]
 
 
 async def test_trashed_invoices_take_no_actions(client: Client) -> None:
-    draft = await new_draft(client)
-    await client.delete(f"{BASE}/{draft['id']}", headers=AUTH)
+    draft = await trashed_draft(client)
 
     for action in ("publish", "duplicate"):
         assert (await act(client, draft["id"], action)).status == 404

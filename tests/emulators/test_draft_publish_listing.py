@@ -6,36 +6,23 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestClient
-
 from emulators.draft_publish import create_app
 from emulators.draft_publish.reference import CUSTOMERS
+from tests.emulators._draft_publish_support import AUTH, BASE, NOW, Client, MakeClient, read
+from tests.emulators._draft_publish_support import client as client  # pytest fixture, used by name
 
-AUTH = {"Authorization": "Bearer sandbox-draft_publish"}
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-BASE = "/api/v1/invoices"
 SEEDED = 56
 PLACES = {"USD": 2, "EUR": 2, "GBP": 2, "CAD": 2, "JPY": 0}
-
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-async def client(aiohttp_client: MakeClient) -> Client:
-    return await aiohttp_client(create_app(clock=lambda: NOW))
 
 
 async def page(client: Client, path: str = BASE, **params: str) -> dict[str, Any]:
     response = await client.get(path, params=params, headers=AUTH)
     assert response.status == 200, await response.text()
-    body: dict[str, Any] = json.loads(await response.text(), parse_float=Decimal)
+    body: dict[str, Any] = await read(response)
     return body
 
 

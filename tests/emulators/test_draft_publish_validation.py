@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from emulators.draft_publish import create_app
 from emulators.draft_publish.reference import CUSTOMERS, PRODUCTS, TAX_STANDARD, TEMPLATES
+from tests.emulators._draft_publish_support import (
+    AUTH,
+    BASE,
+    CUSTOMER_ID,
+    JSON_AUTH,
+    NOW,
+    Client,
+    MakeClient,
+)
+from tests.emulators._exact_json import dumps
 
-AUTH = {"Authorization": "Bearer sandbox-draft_publish"}
-JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-BASE = "/api/v1/invoices"
-CUSTOMER_ID = next(iter(CUSTOMERS))
 JPY_CUSTOMER_ID = next(c.id for c in CUSTOMERS.values() if c.currency == "JPY")
 PRODUCT_ID = next(iter(PRODUCTS))
 TEMPLATE_ID = list(TEMPLATES)[1]
 MISSING = object()
-
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 
 
 def item(**overrides: Any) -> dict[str, Any]:
@@ -47,11 +45,6 @@ def body(**overrides: Any) -> dict[str, Any]:
 def item_body(**overrides: Any) -> dict[str, Any]:
     entry = {k: v for k, v in item(**overrides).items() if v is not MISSING}
     return body(items=[entry])
-
-
-def dumps(payload: Any) -> str:
-    """JSON with Decimal written as its number literal, as a client sending 12.345 would."""
-    return json.dumps(payload, default=lambda d: f"@@{d}@@").replace('"@@', "").replace('@@"', "")
 
 
 @pytest.fixture

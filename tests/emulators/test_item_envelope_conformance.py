@@ -9,6 +9,7 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 from emulators import registry
+from tests.emulators._exact_json import loads
 from tests.emulators._item_envelope_support import (
     AUTH,
     DOC_BODY,
@@ -22,9 +23,9 @@ from tests.emulators._item_envelope_support import (
     assert_types,
     call,
     create,
-    loads,
     read,
     start,
+    update,
 )
 
 DOC_HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"}
@@ -129,9 +130,7 @@ async def test_update_and_delete_answer_in_the_write_envelope(
     created = await create(client, draft=1)
     invoice_id = created["Invoice"]["id"]
 
-    status, updated = await call(
-        client, "PUT", f"/api2/invoices/{invoice_id}.json", {"Invoice": {"notes": "x"}}
-    )
+    status, updated = await update(client, invoice_id, {"notes": "x"})
     assert (status, updated) == (202, {"code": 202, "result": "successful", "id": invoice_id})
 
     status, deleted = await call(client, "DELETE", f"/api2/invoices/{invoice_id}.json")

@@ -14,13 +14,11 @@ from tests.emulators._item_envelope_support import (
     assert_failed,
     call,
     create,
+    invoice_path,
     read,
     start,
+    update,
 )
-
-
-def _path(invoice_id: int) -> str:
-    return f"/api2/invoices/{invoice_id}.json"
 
 
 async def test_a_draft_is_issued_by_an_update_setting_draft_to_0(
@@ -31,7 +29,7 @@ async def test_a_draft_is_issued_by_an_update_setting_draft_to_0(
     invoice_id = draft["Invoice"]["id"]
     assert draft["Invoice"]["draft"] == 1
 
-    status, _ = await call(client, "PUT", _path(invoice_id), {"Invoice": {"draft": 0}})
+    status, _ = await update(client, invoice_id, {"draft": 0})
 
     assert status == 202
     issued = await read(client, invoice_id)
@@ -46,9 +44,7 @@ async def test_an_issued_invoice_cannot_go_back_to_draft(aiohttp_client: Aiohttp
     issued = await create(client, draft=0)
     invoice_id = issued["Invoice"]["id"]
 
-    status, body = await call(
-        client, "PUT", _path(invoice_id), {"Invoice": {"draft": 1, "notes": "changed"}}
-    )
+    status, body = await update(client, invoice_id, {"draft": 1, "notes": "changed"})
 
     assert_failed(status, body, 409)
     assert list(body["errors"]) == ["draft"]
@@ -62,9 +58,7 @@ async def test_an_issued_unpaid_invoice_can_still_be_edited(
     issued = await create(client, draft=0)
     invoice_id = issued["Invoice"]["id"]
 
-    status, _ = await call(
-        client, "PUT", _path(invoice_id), {"Invoice": {"po_number": "PO-7", "draft": 0}}
-    )
+    status, _ = await update(client, invoice_id, {"po_number": "PO-7", "draft": 0})
 
     assert status == 202
     assert (await read(client, invoice_id))["Invoice"]["po_number"] == "PO-7"
@@ -83,11 +77,11 @@ async def test_an_invoice_with_payments_can_be_neither_updated_nor_deleted(
     invoice_id = row["Invoice"]["id"]
     assert row["Invoice"]["summary_paid"] > 0, label
 
-    status, body = await call(client, "PUT", _path(invoice_id), {"Invoice": {"notes": "late"}})
+    status, body = await update(client, invoice_id, {"notes": "late"})
     assert_failed(status, body, 409)
     assert f"payment_status {payment_status}" in body["message"]
 
-    status, body = await call(client, "DELETE", _path(invoice_id))
+    status, body = await call(client, "DELETE", invoice_path(invoice_id))
     assert_failed(status, body, 409)
 
     assert await read(client, invoice_id) == row
@@ -100,12 +94,12 @@ async def test_an_unpaid_invoice_is_deleted_and_then_gone(
     client = await start(aiohttp_client)
     invoice_id = (await create(client, draft=draft))["Invoice"]["id"]
 
-    status, body = await call(client, "DELETE", _path(invoice_id))
+    status, body = await call(client, "DELETE", invoice_path(invoice_id))
 
     assert (status, body["id"]) == (200, invoice_id)
-    status, body = await call(client, "GET", _path(invoice_id))
+    status, body = await call(client, "GET", invoice_path(invoice_id))
     assert_failed(status, body, 404)
-    status, body = await call(client, "DELETE", _path(invoice_id))
+    status, body = await call(client, "DELETE", invoice_path(invoice_id))
     assert_failed(status, body, 404)
     assert invoice_id not in [row["Invoice"]["id"] for row in await all_invoices(client)]
 
@@ -118,7 +112,7 @@ async def test_a_seeded_unpaid_invoice_can_be_deleted(aiohttp_client: AiohttpCli
         if row["Invoice"]["payment_status"] == 0 and row["Invoice"]["draft"] == 0
     )
 
-    status, _ = await call(client, "DELETE", _path(invoice_id))
+    status, _ = await call(client, "DELETE", invoice_path(invoice_id))
 
     assert status == 200
     assert len(await all_invoices(client)) == SEED_COUNT - 1
@@ -131,7 +125,7 @@ async def test_update_without_items_keeps_the_lines_and_recomputes_the_header(
     before = await create(client, draft=1)
     invoice_id = before["Invoice"]["id"]
 
-    await call(client, "PUT", _path(invoice_id), {"Invoice": {"discount": 10}})
+    await update(client, invoice_id, {"discount": 10})
 
     after = await read(client, invoice_id)
     assert after["InvoiceItem"] == before["InvoiceItem"]
@@ -155,17 +149,14 @@ async def test_update_with_items_replaces_them_and_keeps_the_ids_it_names(
     invoice_id = before["Invoice"]["id"]
     kept_id, dropped_id = (item["id"] for item in before["InvoiceItem"])
 
-    status, _ = await call(
+    status, _ = await update(
         client,
-        "PUT",
-        _path(invoice_id),
+        invoice_id,
         {
-            "Invoice": {
-                "InvoiceItem": [
-                    {"id": kept_id, "product_id": 1, "quantity": 3, "unit_price": 100, "tax1": 3},
-                    {"product_id": 5, "quantity": 2, "unit_price": Decimal("12.49")},
-                ]
-            }
+            "InvoiceItem": [
+                {"id": kept_id, "product_id": 1, "quantity": 3, "unit_price": 100, "tax1": 3},
+                {"product_id": 5, "quantity": 2, "unit_price": Decimal("12.49")},
+            ]
         },
     )
 
@@ -197,7 +188,7 @@ async def test_update_naming_a_line_it_does_not_own_is_422(
         line = {"id": before["InvoiceItem"][0]["id"], "product_id": 1, "quantity": 1}
         items = [{**line, "unit_price": 1}, {**line, "unit_price": 2}]
 
-    status, body = await call(client, "PUT", _path(invoice_id), {"Invoice": {"InvoiceItem": items}})
+    status, body = await update(client, invoice_id, {"InvoiceItem": items})
 
     assert_failed(status, body, 422)
     assert any(key.endswith(".id") for key in body["errors"])
@@ -209,11 +200,8 @@ async def test_a_rejected_update_changes_nothing(aiohttp_client: AiohttpClient) 
     before = await create(client, draft=1)
     invoice_id = before["Invoice"]["id"]
 
-    status, body = await call(
-        client,
-        "PUT",
-        _path(invoice_id),
-        {"Invoice": {"notes": "kept?", "InvoiceItem": [{"product_id": 1, "quantity": 0}]}},
+    status, body = await update(
+        client, invoice_id, {"notes": "kept?", "InvoiceItem": [{"product_id": 1, "quantity": 0}]}
     )
 
     assert_failed(status, body, 422)

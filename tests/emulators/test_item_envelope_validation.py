@@ -16,7 +16,9 @@ from tests.emulators._item_envelope_support import (
     call,
     create,
     invoice_body,
+    invoice_path,
     start,
+    update,
 )
 
 LINE = {"product_id": 1, "quantity": 1, "unit_price": 100}
@@ -184,11 +186,8 @@ async def test_updates_are_validated_like_creates(aiohttp_client: AiohttpClient)
     client = await start(aiohttp_client)
     invoice_id = (await create(client, draft=1))["Invoice"]["id"]
 
-    status, answer = await call(
-        client,
-        "PUT",
-        f"/api2/invoices/{invoice_id}.json",
-        {"Invoice": {"client_id": 0, "currency_code": "EURO", "InvoiceItem": []}},
+    status, answer = await update(
+        client, invoice_id, {"client_id": 0, "currency_code": "EURO", "InvoiceItem": []}
     )
 
     assert_failed(status, answer, 422)
@@ -205,7 +204,7 @@ async def test_optional_fields_take_their_documented_defaults(
     status, answer = await call(client, "POST", "/api2/invoices.json", body)
 
     assert status == 202
-    status, read = await call(client, "GET", f"/api2/invoices/{answer['id']}.json")
+    status, read = await call(client, "GET", invoice_path(answer["id"]))
     invoice, [item] = read["data"]["Invoice"], read["data"]["InvoiceItem"]
     assert invoice["currency_code"] == "USD"
     assert before <= invoice["date"] <= dt.date.today().isoformat()
@@ -272,10 +271,8 @@ async def test_a_record_read_back_can_be_sent_again_unchanged(
     before = await create(client, draft=1, discount=Decimal("2.5"))
     invoice = {**before["Invoice"], "InvoiceItem": before["InvoiceItem"]}
 
-    status, _ = await call(
-        client, "PUT", f"/api2/invoices/{invoice['id']}.json", {"Invoice": invoice}
-    )
+    status, _ = await update(client, invoice["id"], invoice)
 
     assert status == 202
-    status, after = await call(client, "GET", f"/api2/invoices/{invoice['id']}.json")
+    status, after = await call(client, "GET", invoice_path(invoice["id"]))
     assert after["data"] == before

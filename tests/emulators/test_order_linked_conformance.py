@@ -15,15 +15,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient
 
-from emulators.order_linked import create_app
-
-Client = TestClient[web.Request, web.Application]
-AUTH = {"Authorization": "Bearer sandbox-order_linked"}
-JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
+from tests.emulators._order_linked_support import AUTH, JSON_HEADERS, Client
+from tests.emulators._order_linked_support import client as client  # pytest fixture, used by name
 
 # "Create Invoice: /invoices", Request Body, verbatim.
 DOC_CREATE_REQUEST = """\
@@ -375,11 +369,6 @@ def fill(template: str, values: dict[str, str]) -> bytes:
     return template.encode()
 
 
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> Client:
-    return await aiohttp_client(create_app())
-
-
 def assert_documented_shape(invoice: dict[str, Any], documented: dict[str, Any]) -> None:
     """Every key the doc's example shows is present (with the table-only ones), typed as the
     doc types it."""
@@ -417,6 +406,20 @@ def assert_documented_shape(invoice: dict[str, Any], documented: dict[str, Any])
         assert set(attribute) == {"name", "value"} and isinstance(attribute["name"], str)
 
 
+async def documented_invoice(
+    response: aiohttp.ClientResponse, status: int, documented_example: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The invoice answered and the doc's example of it, once the status, the ``{"invoice"}``
+    envelope and the documented shape are checked."""
+    assert response.status == status
+    payload = await response.json()
+    assert set(payload) == {"invoice"}
+    invoice: dict[str, Any] = payload["invoice"]
+    documented: dict[str, Any] = json.loads(documented_example)["invoice"]
+    assert_documented_shape(invoice, documented)
+    return invoice, documented
+
+
 def assert_documented_line(line: dict[str, Any], documented: dict[str, Any]) -> None:
     assert set(documented) <= set(line)
     assert set(documented["tax"]) <= set(line["tax"])
@@ -436,12 +439,7 @@ def assert_documented_line(line: dict[str, Any], documented: dict[str, Any]) -> 
 async def test_create_invoice_example(client: Client) -> None:
     body = fill(DOC_CREATE_REQUEST, CREATE_VALUES)
     response = await client.post("/invoices", data=body, headers=JSON_HEADERS)
-    assert response.status == 201
-    payload = await response.json()
-    assert set(payload) == {"invoice"}
-    invoice = payload["invoice"]
-    documented = json.loads(DOC_CREATE_RESPONSE)["invoice"]
-    assert_documented_shape(invoice, documented)
+    invoice, documented = await documented_invoice(response, 201, DOC_CREATE_RESPONSE)
     assert_documented_line(invoice["lines"][0], documented["lines"][0])
     # The request's values come back, and the server computed the money: 2 × 749.00 + 10% GST.
     assert invoice["status"] == "ACTIVE"
@@ -500,12 +498,7 @@ async def test_create_invoice_for_order_example(client: Client) -> None:
     response = await client.post(
         "/orders/SO-1001/invoices", data=DOC_ORDER_REQUEST.encode(), headers=JSON_HEADERS
     )
-    assert response.status == 201
-    payload = await response.json()
-    assert set(payload) == {"invoice"}
-    invoice = payload["invoice"]
-    documented = json.loads(DOC_ORDER_RESPONSE)["invoice"]
-    assert_documented_shape(invoice, documented)
+    invoice, documented = await documented_invoice(response, 201, DOC_ORDER_RESPONSE)
     for line in invoice["lines"]:
         assert_documented_line(line, documented["lines"][0])
     assert invoice["type"] == "LINKED_WITH_ORDER"
@@ -540,12 +533,7 @@ async def test_cancel_and_reactivate_examples(client: Client, action: str, statu
         assert cancelled.status == 200
     # The doc sends no body for either action.
     response = await client.post(f"/invoices/INV-00001/{action}", headers=AUTH)
-    assert response.status == 200
-    payload = await response.json()
-    assert set(payload) == {"invoice"}
-    invoice = payload["invoice"]
-    documented = json.loads(DOC_CANCEL_RESPONSE)["invoice"]
-    assert_documented_shape(invoice, documented)
+    invoice, _ = await documented_invoice(response, 200, DOC_CANCEL_RESPONSE)
     assert invoice["id"] == "INV-00001"
     assert invoice["status"] == status
     stamp = "last_cancelled_on" if action == "cancel" else "last_reactivated_on"

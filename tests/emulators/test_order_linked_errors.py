@@ -6,20 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from emulators import registry
 from emulators.order_linked import create_app
-
-Client = TestClient[web.Request, web.Application]
-AUTH = {"Authorization": "Bearer sandbox-order_linked"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> Client:
-    return await aiohttp_client(create_app())
+from tests.emulators._order_linked_support import AUTH, JSON_HEADERS, Client
+from tests.emulators._order_linked_support import client as client  # pytest fixture, used by name
 
 
 async def envelope(response: Any) -> dict[str, str]:
@@ -133,8 +125,7 @@ async def test_no_update_no_delete(
 @pytest.mark.parametrize("path", ["/invoices", "/orders/SO-1001/invoices"])
 @pytest.mark.parametrize("raw", [b'{"invoice": {', b"invoice=1", b"{'invoice': {}}"])
 async def test_malformed_json_is_400(client: Client, path: str, raw: bytes) -> None:
-    headers = {**AUTH, "Content-Type": "application/json"}
-    response = await client.post(path, data=raw, headers=headers)
+    response = await client.post(path, data=raw, headers=JSON_HEADERS)
     assert response.status == 400
     error = await envelope(response)
     assert error["code"] == "MALFORMED_JSON"

@@ -7,19 +7,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient
 
-from emulators.order_linked import create_app
-
-Client = TestClient[web.Request, web.Application]
-AUTH = {"Authorization": "Bearer sandbox-order_linked"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> Client:
-    return await aiohttp_client(create_app())
+from tests.emulators._order_linked_support import AUTH, Client, post
+from tests.emulators._order_linked_support import client as client  # pytest fixture, used by name
 
 
 async def get_invoice(client: Client, invoice_id: str) -> dict[str, Any]:
@@ -27,11 +17,6 @@ async def get_invoice(client: Client, invoice_id: str) -> dict[str, Any]:
     assert response.status == 200
     invoice: dict[str, Any] = (await response.json())["invoice"]
     return invoice
-
-
-async def post(client: Client, path: str, body: Any = None) -> tuple[int, Any]:
-    response = await client.post(path, json=body, headers=AUTH)
-    return response.status, await response.json()
 
 
 async def first_invoice(client: Client, **filters: str) -> dict[str, Any]:

@@ -7,19 +7,11 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from emulators.order_linked import create_app
-
-Client = TestClient[web.Request, web.Application]
-AUTH = {"Authorization": "Bearer sandbox-order_linked"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> Client:
-    return await aiohttp_client(create_app())
+from tests.emulators._order_linked_support import AUTH, Client
+from tests.emulators._order_linked_support import client as client  # pytest fixture, used by name
 
 
 async def page(client: Client, **params: str) -> dict[str, Any]:

@@ -8,20 +8,12 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from emulators.order_linked import create_app
 from emulators.order_linked.totals import LineInput, allocate, compute_totals, payment_status
-
-Client = TestClient[web.Request, web.Application]
-AUTH = {"Authorization": "Bearer sandbox-order_linked"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> Client:
-    return await aiohttp_client(create_app())
+from tests.emulators._order_linked_support import AUTH, Client
+from tests.emulators._order_linked_support import client as client  # pytest fixture, used by name
 
 
 def d(value: str) -> Decimal:

@@ -8,14 +8,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient
 
-from emulators.order_linked import create_app
+from tests.emulators._order_linked_support import AUTH, Client, post
+from tests.emulators._order_linked_support import client as client  # pytest fixture, used by name
 
-Client = TestClient[web.Request, web.Application]
-AUTH = {"Authorization": "Bearer sandbox-order_linked"}
 DELETE = object()
 
 VALID: dict[str, Any] = {
@@ -39,11 +35,6 @@ VALID: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> Client:
-    return await aiohttp_client(create_app())
-
-
 def with_change(path: str, value: Any) -> dict[str, Any]:
     """``VALID`` with the value at a dotted path (``lines.0.item_id``) replaced or deleted."""
     body = copy.deepcopy(VALID)
@@ -59,13 +50,20 @@ def with_change(path: str, value: Any) -> dict[str, Any]:
 
 
 async def create(client: Client, body: Any) -> tuple[int, Any]:
-    response = await client.post("/invoices", json=body, headers=AUTH)
-    return response.status, await response.json()
+    return await post(client, "/invoices", body)
 
 
 def assert_invalid(status: int, body: Any, message: str) -> None:
     assert status == 422
     assert body == {"error": {"code": "VALIDATION_ERROR", "message": message}}
+
+
+async def assert_rejected(response: Any, message_start: str) -> None:
+    """A 422 in the provider's envelope whose message starts with ``message_start``."""
+    assert response.status == 422
+    payload = await response.json()
+    assert payload["error"]["code"] == "VALIDATION_ERROR"
+    assert payload["error"]["message"].startswith(message_start)
 
 
 LINE = "invoice.lines[0]"
@@ -280,10 +278,7 @@ async def test_read_only_fields_sent_on_create_are_ignored(client: Client) -> No
 )
 async def test_create_from_order_rules(client: Client, body: Any, message: str) -> None:
     response = await client.post("/orders/SO-1001/invoices", json=body, headers=AUTH)
-    assert response.status == 422
-    payload = await response.json()
-    assert payload["error"]["code"] == "VALIDATION_ERROR"
-    assert payload["error"]["message"].startswith(message)
+    await assert_rejected(response, message)
 
 
 # -- notes --------------------------------------------------------------------------------------
@@ -322,10 +317,7 @@ async def test_note_rules(
     # An unrelated part keeps the body multipart even when the rule leaves every field out.
     form = multipart(("placeholder", "", None), *fields)
     response = await client.post("/invoices/INV-00001/notes", data=form, headers=AUTH)
-    assert response.status == 422
-    payload = await response.json()
-    assert payload["error"]["code"] == "VALIDATION_ERROR"
-    assert payload["error"]["message"].startswith(message)
+    await assert_rejected(response, message)
 
 
 @pytest.mark.parametrize(
@@ -343,10 +335,7 @@ async def test_note_attachment_rules(
     note_uuid = await new_note(client)
     form = multipart(("placeholder", "", None), *fields)
     response = await client.post(f"/invoices/INV-00001/notes/{note_uuid}", data=form, headers=AUTH)
-    assert response.status == 422
-    payload = await response.json()
-    assert payload["error"]["code"] == "VALIDATION_ERROR"
-    assert payload["error"]["message"].startswith(message)
+    await assert_rejected(response, message)
 
 
 @pytest.mark.parametrize(
