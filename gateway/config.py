@@ -72,10 +72,14 @@ class Connection(_Strict):
     rounding: RoundingPolicy | None = None  # None: the provider's own policy from its mapping
     defaults: dict[str, Any] = Field(default_factory=dict)  # provider_fields used when absent
     taxes: list[TaxSetting] = Field(default_factory=list)
-    currencies: dict[str, int] = Field(default_factory=dict)  # crm_v1 org_currency_id table
-    # Where reads name a currency only by the provider's own record id (order_linked uuids).
-    currency_ids: dict[str, str] = Field(default_factory=dict)
+    # Currency code → the provider's id for it, where a provider names currencies by its own
+    # records (crm_v1 org_currency_id, order_linked currency uuids).
+    currencies: dict[str, int | str] = Field(default_factory=dict)
     currency: str | None = None  # the account's currency, where invoices carry none (bill_crm)
+
+    def currency_code(self, provider_id: Any) -> str | None:
+        """The currency code the provider's currency id stands for, if it is configured."""
+        return next((code for code, known in self.currencies.items() if known == provider_id), None)
 
     def tax_for_rate(self, rate: Any, name: str | None = None) -> TaxSetting | None:
         """The configured tax with this rate (and this name, where several share the rate)."""

@@ -35,13 +35,16 @@ def resolve(
         line_taxes = configured_taxes(invoice, connection)
     except InvalidRequest as exc:
         errors += exc.errors
-    currency_id = connection.currencies.get(invoice.currency)
+    configured = connection.currencies.get(invoice.currency)
+    # org_currency_id is an integer record id: anything else in the table cannot be sent.
+    currency_id = configured if isinstance(configured, int) else None
     if currency_id is None:
         errors.append(
             FieldError(
                 "/currency",
-                f"no {PROVIDER} currency id is configured for {invoice.currency} on connection "
-                f"{connection.name}; add it to the connection's currencies",
+                f"no {PROVIDER} currency id (a whole number) is configured for "
+                f"{invoice.currency} on connection {connection.name}; "
+                "add it to the connection's currencies",
             )
         )
     customer_id = whole_number(invoice.customer.id if invoice.customer else None)

@@ -208,9 +208,9 @@ def _invoice_fields(data: dict[str, Any], mapping: Mapping, connection: Connecti
 
 
 def _currency(org_currency_id: Any, connection: Connection) -> str:
-    for code, currency_id in connection.currencies.items():
-        if currency_id == org_currency_id:
-            return code
+    code = connection.currency_code(org_currency_id)
+    if code is not None:
+        return code
     raise ValueError(
         f"its org_currency_id {org_currency_id} is not in the currencies of connection "
         f"{connection.name}; add the currency code with that id"

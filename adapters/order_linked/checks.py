@@ -32,14 +32,14 @@ def required(invoice: Invoice, provider: str, connection: Connection) -> list[Fi
         if getattr(invoice, name) is None
     ]
     errors += date_errors(invoice, provider)
-    if invoice.currency not in connection.currency_ids:
+    if invoice.currency not in connection.currencies:
         # Reads name the currency by the provider's id only: without it, the invoice could be
         # created and then not read back.
         errors.append(
             FieldError(
                 "/currency",
                 f"connection {connection.name} knows no {provider} currency id for "
-                f"{invoice.currency}; add it to the connection's currency_ids",
+                f"{invoice.currency}; add it to the connection's currencies",
             )
         )
     if not invoice.lines:

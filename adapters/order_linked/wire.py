@@ -184,11 +184,11 @@ def currency_code(value: Any, connection: Connection) -> str:
     if not isinstance(value, dict):
         raise WireError("currency: expected an object with its uuid")
     uuid = value.get("uuid")
-    for code, currency_id in connection.currency_ids.items():
-        if currency_id == uuid:
-            return code
+    code = connection.currency_code(uuid)
+    if code is not None:
+        return code
     raise WireError(
-        f"currency {uuid} ({value.get('name')}) is not in the currency_ids of connection "
+        f"currency {uuid} ({value.get('name')}) is not in the currencies of connection "
         f"{connection.name}; add its ISO code there"
     )
 

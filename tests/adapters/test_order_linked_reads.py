@@ -242,11 +242,11 @@ async def test_the_provider_saying_overdue_reads_overdue(env: Env) -> None:
 async def test_a_currency_missing_from_the_connection_is_a_clear_non_retryable_error(
     env: Env,
 ) -> None:
-    adapter = env.adapter_with(currency_ids={"AUD": "87368b94-ee71-52af-a848-5be102c21770"})
+    adapter = env.adapter_with(currencies={"AUD": "87368b94-ee71-52af-a848-5be102c21770"})
     assert (await adapter.get("INV-00001")).currency == "AUD"
     with pytest.raises(UnreadableAnswer) as info:
         await adapter.get("INV-00002")  # GBP
-    assert "currency_ids" in info.value.message and "Pound Sterling" in info.value.message
+    assert "currencies" in info.value.message and "Pound Sterling" in info.value.message
     assert info.value.retryable is False
 
 

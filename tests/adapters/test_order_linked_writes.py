@@ -145,7 +145,7 @@ async def test_what_the_provider_requires_is_checked_before_sending(env: Env) ->
         "/provider_fields/store_id",
         "/lines/1/provider_fields/package_name",
     ]
-    assert "currency_ids" in info.value.errors[2].detail
+    assert "currencies" in info.value.errors[2].detail
     assert len(await env.log()) == before
     # With the provider fields' types right, the custom attributes' shape is checked too.
     fixed = changed(
@@ -275,7 +275,7 @@ async def test_a_provider_rejection_points_at_the_canonical_field(
     env: Env, change: dict[str, Any], pointer: str, said: str
 ) -> None:
     adapter = env.adapter_with(
-        currency_ids={**env.adapter.connection.currency_ids, "CHF": "not-a-provider-currency"}
+        currencies={**env.adapter.connection.currencies, "CHF": "not-a-provider-currency"}
     )
     with pytest.raises(InvalidRequest) as info:
         await adapter.create(changed(sample(0), **change))
