@@ -68,11 +68,6 @@ class Mapping:
     def read_payment_status(self, raw: Any) -> PaymentStatus | None:
         return self.payment_status_read.get(_text(raw))
 
-    def provider_name(self, destination: str, *, line: bool = False) -> str | None:
-        """The provider field holding a canonical destination (``issue_date`` → its name there)."""
-        table = self.line_fields if line else self.invoice_fields
-        return next((name for name, dest in table.items() if dest == destination), None)
-
     def pointer_for(self, provider_key: str) -> str | None:
         """A canonical JSON pointer for a field named in a provider's error body.
 

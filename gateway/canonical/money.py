@@ -84,10 +84,6 @@ def round_money(value: Decimal, currency: str, mode: RoundingMode = "half_up") -
     return round_to(value, exponent(currency), mode)
 
 
-def zero(currency: str) -> Decimal:
-    return quantum(exponent(currency)) * 0
-
-
 def decimal_places(value: Decimal) -> int:
     """Decimals ``value`` needs once trailing zeros are dropped (``1.500`` needs 1)."""
     if value.is_zero():

@@ -102,3 +102,9 @@ async def test_the_request_id_travels_to_the_provider(gateway: Any, sandbox: San
     ):
         log = (await response.json())["requests"]
     assert any(entry["headers"].get("X-Request-ID") == "req-upstream-7" for entry in log)
+
+
+async def test_readyz_names_the_connections_once_started(gateway: Any) -> None:
+    response = await gateway.get("/readyz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ready", "connections": ["crm_v1"]}
