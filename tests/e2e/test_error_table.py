@@ -336,3 +336,32 @@ async def test_a_key_for_one_connection_is_refused_on_every_route_of_another(
         checked += 1
     assert checked == 13
     assert (await gateway.get("/v1/connections/crm_v1/invoices", headers=auth)).status == 200
+
+
+async def test_a_plain_replace_reads_nothing_first(sandbox: Sandbox) -> None:
+    location = await created(sandbox, "crm_v1")
+    async with aiohttp.ClientSession() as session:
+        log_url = sandbox.emulator_urls["crm_v1"] + "/_emulator/requests"
+        async with session.get(log_url) as response:
+            before = len((await response.json())["requests"])
+        replacement = profile("crm_v1").sample(1).model_dump(mode="json", exclude_none=True)
+        assert (await call(sandbox, "PUT", location, body=replacement)).status == 200
+        async with session.get(log_url) as response:
+            sent = [(r["method"], r["path"]) for r in (await response.json())["requests"][before:]]
+    invoice_path = "/v1/invoices/" + location.rsplit("/", 1)[1]
+    assert sent == [("PUT", invoice_path), ("GET", invoice_path)]  # the update, then its read-back
+
+
+async def test_an_invoice_put_back_as_it_was_read_passes(sandbox: Sandbox) -> None:
+    location = await created(sandbox, "crm_v1")
+    read = await call(sandbox, "GET", location)
+    assert read.body["number"]  # assigned by crm_v1, which cannot take a caller's number
+    again = await call(
+        sandbox, "PUT", location, body=read.body, headers={"If-Match": read.headers["ETag"]}
+    )
+    assert again.status == 200, again.body
+    assert again.body["number"] == read.body["number"]
+    changed = {**read.body, "number": "MY-OWN-1"}
+    refused = await call(sandbox, "PUT", location, body=changed)
+    body = problem(refused, 422, "unsupported_field")
+    assert body["errors"][0]["pointer"] == "/number"

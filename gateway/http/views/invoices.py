@@ -8,7 +8,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from adapters.base import ACTIONS, ListQuery, NotSupported
-from adapters.representable import drop_unchanged, fit
+from adapters.representable import drop_unchanged, fit, unrepresentable
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import InvoiceStatus
@@ -103,16 +103,19 @@ async def replace_view(request: web.Request) -> web.Response:
     invoice_id = request.match_info["invoice_id"]
     invoice = await invoice_body(request)
     preference = handling(request)
-    # Read first: for If-Match, and so that provider-owned values sent back unchanged pass.
-    current = await adapter.get(invoice_id)
     expected = if_match(request)
-    if expected is not None and expected not in ("*", etag(current)):
-        raise Problem(
-            "precondition_failed",
-            f"The invoice changed: its ETag is {etag(current)}, not {expected}.",
-            connection=adapter.connection.name,
-        )
-    invoice = drop_unchanged(invoice, current, adapter.capabilities, adapter.provider)
+    uncarried = unrepresentable(invoice, adapter.capabilities, adapter.provider)
+    # The current invoice is read only when needed: to check If-Match, and so that
+    # provider-owned values sent back unchanged pass instead of being refused.
+    if expected is not None or uncarried:
+        current = await adapter.get(invoice_id)
+        if expected is not None and expected not in ("*", etag(current)):
+            raise Problem(
+                "precondition_failed",
+                f"The invoice changed: its ETag is {etag(current)}, not {expected}.",
+                connection=adapter.connection.name,
+            )
+        invoice = drop_unchanged(invoice, current, adapter.capabilities, adapter.provider)
     result = await adapter.update(invoice_id, invoice, handling=preference)
     return invoice_response(
         result.invoice, request, warnings=result.warnings, preference=preference
