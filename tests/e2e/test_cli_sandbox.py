@@ -7,14 +7,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.test_cli_serve import free_port
-
 
 def test_sandbox_prints_url_key_and_a_first_request_that_works() -> None:
-    port = free_port()
     script = str(Path(sys.executable).with_name("invoice-gateway"))
+    # Port 0: every server takes a free port, so the test never races others for fixed ones.
     process = subprocess.Popen(
-        [script, "serve", "--sandbox", "--port", str(port), "--seed-invoices", "4"],
+        [script, "serve", "--sandbox", "--port", "0", "--seed-invoices", "4"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -28,7 +26,8 @@ def test_sandbox_prints_url_key_and_a_first_request_that_works() -> None:
             if line.startswith("  curl -s") and "invoices?limit=2" in line:
                 break
         text = "".join(printed)
-        assert f"http://127.0.0.1:{port}" in text
+        gateway = next(line.split()[1] for line in printed if line.strip().startswith("gateway"))
+        assert gateway.startswith("http://127.0.0.1:") and not gateway.endswith(":0"), text
         assert "API key: sk_sandbox" in text
         first = next(
             line.strip()
@@ -36,6 +35,7 @@ def test_sandbox_prints_url_key_and_a_first_request_that_works() -> None:
             if line.strip().startswith("curl -s") and "/v1/connections " in line
         )
         url = first.split()[2]
+        assert url == f"{gateway}/v1/connections"
         request = urllib.request.Request(url, headers={"Authorization": "Bearer sk_sandbox"})
         with urllib.request.urlopen(request, timeout=10) as response:
             body = json.loads(response.read())
