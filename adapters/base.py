@@ -1,112 +1,67 @@
 """The adapter contract: what every provider adapter offers, declares and raises.
 
-Errors, classified by what the caller should do next (the facade maps each to its HTTP answer in
-one place, ``gateway/http/errors.py``)::
-
-    AdapterError
-    ├── NotFound              the invoice (or order, payment) does not exist: don't retry
-    ├── Conflict              the provider's lifecycle refuses it now (edit a sent invoice)
-    ├── PreconditionFailed    the version given with If-Match is not the current one
-    ├── InvalidRequest        the provider (or a pre-check) rejected fields: fix them, see errors
-    ├── UnsupportedFields     fields this provider cannot carry: drop them or go lenient
-    ├── NotSupported          an operation this provider cannot do at all
-    └── UpstreamError         the provider failed; retrying later may work
-        ├── UpstreamAuthFailed    the provider rejected the gateway's credentials: fix config
-        ├── UpstreamUnavailable   unreachable, or rate-limiting us (Retry-After when known)
-        ├── UpstreamTimeout       no answer in time, and nothing was written (reads, retries)
-        └── OutcomeUncertain      a write was sent and its outcome is unknown: reconcile first
+Its errors live in ``gateway/errors.py`` (shared with the upstream client and the service layer)
+and are re-exported here for adapters.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from gateway.canonical.errors import FieldError
-from gateway.canonical.model import Invoice, Payment, RoundingPolicy
+from adapters.resolution import (
+    Resolution,
+    Walk,
+    candidates,
+    carries_marker,
+    created_since,
+    looks_like,
+    lookup_query,
+    marker_room,
+    matching_payments,
+    with_marker,
+)
+from gateway.canonical.model import Invoice, InvoiceStatus, Payment, RoundingPolicy
 from gateway.canonical.reconcile import reconcile
+from gateway.errors import (
+    AdapterError,
+    BadIdentifier,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    NotSupported,
+    OutcomeUncertain,
+    PreconditionFailed,
+    UnsupportedFields,
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+__all__ = [
+    "AdapterError",
+    "BadIdentifier",
+    "Conflict",
+    "InvalidRequest",
+    "NotFound",
+    "NotSupported",
+    "OutcomeUncertain",
+    "PreconditionFailed",
+    "UnsupportedFields",
+    "UpstreamAuthFailed",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+]
 
 if TYPE_CHECKING:
     from adapters.mapping import Mapping
     from gateway.config import Connection
     from gateway.upstream import UpstreamClient
-
-
-class AdapterError(Exception):
-    """Base of every error an adapter raises; ``message`` is safe to show a caller."""
-
-    def __init__(self, message: str, *, provider: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.provider = provider
-
-
-class NotFound(AdapterError):
-    pass
-
-
-class Conflict(AdapterError):
-    pass
-
-
-class PreconditionFailed(AdapterError):
-    pass
-
-
-class InvalidRequest(AdapterError):
-    """Rejected fields, each with a canonical pointer where the mapping knows one."""
-
-    def __init__(
-        self, message: str, errors: Sequence[FieldError] = (), *, provider: str | None = None
-    ) -> None:
-        super().__init__(message, provider=provider)
-        self.errors = list(errors)
-
-
-class UnsupportedFields(InvalidRequest):
-    """Fields the provider cannot represent (``Prefer: handling=strict``)."""
-
-
-class NotSupported(AdapterError):
-    def __init__(self, operation: str, *, provider: str) -> None:
-        super().__init__(f"{provider} cannot {operation}", provider=provider)
-        self.operation = operation
-
-
-class UpstreamError(AdapterError):
-    """The provider failed; ``status`` is its HTTP status where it answered."""
-
-    retryable: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        provider: str | None = None,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, provider=provider)
-        self.status = status
-        self.retry_after = retry_after
-
-
-class UpstreamAuthFailed(UpstreamError):
-    retryable = False
-
-
-class UpstreamUnavailable(UpstreamError):
-    pass
-
-
-class UpstreamTimeout(UpstreamError):
-    pass
-
-
-class OutcomeUncertain(UpstreamError):
-    """A write reached the provider (or may have) and no answer says whether it took effect."""
 
 
 # -- what a provider can do --------------------------------------------------------------------
@@ -123,6 +78,16 @@ ACTIONS = (
     "duplicate",
     "credit_note",
 )
+# The canonical statuses a state change leaves an invoice in: how a lost answer is recognised.
+ACTION_EFFECTS: dict[str, frozenset[InvoiceStatus]] = {
+    "issue": frozenset({"open", "paid"}),
+    "send": frozenset({"open", "paid"}),
+    "mark_sent": frozenset({"open", "paid"}),
+    "unpublish": frozenset({"draft"}),
+    "void": frozenset({"void"}),
+    "reactivate": frozenset({"open", "paid"}),
+    "mark_paid": frozenset({"paid"}),
+}
 FILTERS = ("status", "customer_id", "issued_from", "issued_to", "number")
 PAYMENT_OPERATIONS = ("list", "create", "delete")
 
@@ -378,3 +343,165 @@ class Adapter:
         self, order_id: str, invoice: Invoice | None = None, *, handling: Handling = "strict"
     ) -> WriteResult:
         raise self._unsupported("create invoices from orders")
+
+    # -- finding out what a write did when its answer was lost (adapters/resolution.py) --------
+    #
+    # The service layer calls ``prepare_*`` before a non-idempotent write is sent and stores what
+    # it returns (JSON) with the write's Idempotency-Key record; after a lost answer (in the same
+    # request, or in a retry that takes over from a crashed gateway) it calls ``find_*`` with that
+    # record. Providers override these where they can tell more than the defaults.
+
+    async def lookup_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        """One page of invoices that may be a lost create; newest first where the provider can."""
+        return await self.list_page(query, page, page_size)
+
+    async def prepare_create(self, invoice: Invoice, marker: str) -> dict[str, Any]:
+        """Before a create is sent: its marker's field, or the look-alikes already there."""
+        started = time.time()
+        path = self.mapping.dedupe.marker
+        if path is not None and marker_room(invoice, path):
+            return {"marker": marker, "marker_field": path, "started_at": started}
+        existing: list[str] = []
+        walk = Walk()
+        query = lookup_query(invoice, self.mapping.dedupe, self.today())
+        async for candidate in candidates(self, query, self.mapping.dedupe, walk):
+            if candidate.id is not None and looks_like(invoice, candidate):
+                existing.append(candidate.id)
+        return {"existing": existing, "complete": walk.complete, "started_at": started}
+
+    def marked(self, invoice: Invoice, recovery: dict[str, Any]) -> Invoice:
+        """The invoice to send: with the marker in its field when ``prepare_create`` chose one."""
+        path, marker = recovery.get("marker_field"), recovery.get("marker")
+        if isinstance(path, str) and isinstance(marker, str):
+            return with_marker(invoice, path, marker)
+        return invoice
+
+    async def find_created(
+        self, invoice: Invoice, recovery: dict[str, Any], *, handling: Handling = "strict"
+    ) -> Resolution:
+        """Whether the create ``recovery`` describes made an invoice, and which.
+
+        ``invoice`` is what the caller asked for (without the marker).
+        """
+        from adapters.representable import fit
+
+        plan = self.mapping.dedupe
+        path, marker = recovery.get("marker_field"), recovery.get("marker")
+        existing = set(recovery.get("existing", []))
+        started = recovery.get("started_at")
+        query = lookup_query(invoice, plan, self.today())
+        walk = Walk()
+        matches: list[Invoice] = []
+        try:
+            async for candidate in candidates(self, query, plan, walk):
+                if isinstance(path, str) and isinstance(marker, str):
+                    if carries_marker(candidate, path, marker):
+                        matches.append(candidate)
+                elif (
+                    candidate.id not in existing
+                    and looks_like(invoice, candidate)
+                    and created_since(candidate, started)
+                ):
+                    matches.append(candidate)
+        except AdapterError as exc:
+            return Resolution.unknown(f"looking for the invoice failed: {exc.message}")
+        how = f"marker {marker} in {path}" if marker else "an invoice with what was sent"
+        if len(matches) == 1 and (marker or recovery.get("complete", False)):
+            _, warnings = fit(invoice, self.capabilities, self.provider, handling)
+            found = matches[0]
+            return Resolution.done(
+                WriteResult(found, warnings), f"{self.provider} has invoice {found.id} ({how})"
+            )
+        if len(matches) > 1:
+            ids = ", ".join(str(m.id) for m in matches)
+            return Resolution.unknown(f"{self.provider} has several invoices with {how}: {ids}")
+        if not matches and walk.complete:
+            return Resolution.not_done(
+                f"{self.provider} lists no invoice with {how} ({walk.pages} page(s) read)"
+            )
+        return Resolution.unknown(
+            f"{self.provider} could not be searched to the end for {how} "
+            f"({walk.pages} page(s) read, the lookup's limit)"
+        )
+
+    async def prepare_action(self, invoice_id: str, action: str) -> dict[str, Any]:
+        """Before a state change is sent: the status it starts from."""
+        if action not in ACTION_EFFECTS:
+            return {}
+        return {"before": (await self.get(invoice_id)).status}
+
+    async def find_action(
+        self, invoice_id: str, action: str, recovery: dict[str, Any]
+    ) -> Resolution:
+        """Whether a state change took effect: the invoice's status now tells, where it can."""
+        effects = ACTION_EFFECTS.get(action)
+        if effects is None:
+            return Resolution.unknown(
+                f"{self.provider} offers no way to tell whether {action} made a new document"
+            )
+        try:
+            current = await self.get(invoice_id)
+        except AdapterError as exc:
+            return Resolution.unknown(f"reading invoice {invoice_id} back failed: {exc.message}")
+        before = recovery.get("before")
+        if before in effects:
+            return Resolution.unknown(
+                f"invoice {invoice_id} was already {before}; its status cannot tell "
+                f"whether {action} ran"
+            )
+        if current.status in effects:
+            return Resolution.done(current, f"invoice {invoice_id} is now {current.status}")
+        if current.status == before:
+            return Resolution.not_done(f"invoice {invoice_id} is still {current.status}")
+        return Resolution.unknown(
+            f"invoice {invoice_id} went from {before} to {current.status}, not by {action}"
+        )
+
+    async def prepare_payment(self, invoice_id: str, payment: Payment) -> dict[str, Any]:
+        """Before a payment is recorded: how many like it the invoice already has."""
+        return {"matching": matching_payments(await self._payments(invoice_id), payment)}
+
+    async def find_payment(
+        self, invoice_id: str, payment: Payment, recovery: dict[str, Any]
+    ) -> Resolution:
+        try:
+            now = matching_payments(await self._payments(invoice_id), payment)
+            before = recovery.get("matching")
+            if not isinstance(before, int):
+                return Resolution.unknown("no count of the invoice's payments was kept")
+            if now == before + 1:
+                invoice = await self.get(invoice_id)
+                return Resolution.done(invoice, f"invoice {invoice_id} has the payment")
+        except AdapterError as exc:
+            return Resolution.unknown(f"reading the payments back failed: {exc.message}")
+        if now == before:
+            return Resolution.not_done(f"invoice {invoice_id} has no new payment like it")
+        return Resolution.unknown(
+            f"invoice {invoice_id} has {now - before} new payments like it, not one"
+        )
+
+    async def _payments(self, invoice_id: str) -> list[Payment]:
+        if "list" in self.capabilities.payments:
+            return await self.list_payments(invoice_id)
+        return (await self.get(invoice_id)).payments
+
+    async def prepare_note(self, invoice_id: str, note: str) -> dict[str, Any]:
+        return {}
+
+    async def find_note(self, invoice_id: str, note: str, recovery: dict[str, Any]) -> Resolution:
+        return Resolution.unknown(f"{self.provider} offers no way to list an invoice's notes")
+
+    async def prepare_order_invoice(self, order_id: str) -> dict[str, Any]:
+        return {}
+
+    async def find_order_invoice(
+        self,
+        order_id: str,
+        invoice: Invoice | None,
+        recovery: dict[str, Any],
+        *,
+        handling: Handling = "strict",
+    ) -> Resolution:
+        return Resolution.unknown(
+            f"{self.provider} offers no way to find the invoice made from order {order_id}"
+        )

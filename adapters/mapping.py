@@ -13,6 +13,7 @@ import jsonschema
 import yaml
 
 from adapters.base import Capabilities
+from adapters.resolution import DedupePlan
 from gateway.canonical.errors import dotted_path
 from gateway.canonical.model import InvoiceStatus, PaymentStatus, RoundingPolicy
 
@@ -56,6 +57,7 @@ class Mapping:
     capabilities: Capabilities
     provider_fields: dict[str, ProviderField]
     error_fields: dict[str, str]
+    dedupe: DedupePlan  # how a create whose answer was lost is found again
 
     def read_status(self, raw: Any) -> StatusMeaning:
         """The canonical meaning of a provider status value; ``unknown`` when unmapped."""
@@ -118,6 +120,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
         lines = [f"{source}: {dotted_path(e.absolute_path)}: {e.message}" for e in errors]
         raise MappingError("\n".join(lines))
     caps = data["capabilities"]
+    _check_dedupe(data, source)
     discounts = data.get("discount_types", {})
     payment = data.get("payment_status", {})
     return Mapping(
@@ -157,7 +160,30 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             name: ProviderField(name=name, **spec) for name, spec in data["provider_fields"].items()
         },
         error_fields=dict(data.get("error_fields", {})),
+        dedupe=DedupePlan(
+            marker=data["dedupe"]["marker"],
+            lookup=frozenset(data["dedupe"]["lookup"]),
+            max_pages=data["dedupe"].get("max_pages", 5),
+        ),
     )
+
+
+def _check_dedupe(data: dict[str, Any], source: str) -> None:
+    """The marker goes in a field the provider carries; the lookup uses filters it has."""
+    dedupe, caps = data["dedupe"], data["capabilities"]
+    problems = []
+    marker = dedupe["marker"]
+    if marker is not None:
+        name = marker.removeprefix("provider_fields.")
+        carried = name in data["provider_fields"] if marker != name else marker in caps["fields"]
+        if not carried:
+            problems.append(
+                f"{source}: dedupe.marker: {marker} is not a field this provider carries"
+            )
+    for name in sorted(set(dedupe["lookup"]) - set(caps["filters"])):
+        problems.append(f"{source}: dedupe.lookup: {name} is not one of capabilities.filters")
+    if problems:
+        raise MappingError("\n".join(problems))
 
 
 @cache

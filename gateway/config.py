@@ -46,6 +46,21 @@ class RetrySettings(_Strict):
     backoff_max_s: float = Field(5.0, ge=0)
 
 
+class BreakerSettings(_Strict):
+    """The connection's circuit breaker: open after ``failures`` in a row, for ``open_s``."""
+
+    failures: int = Field(5, ge=1, le=1000)
+    open_s: float = Field(30.0, gt=0, le=3600)
+
+
+class RetryBudget(_Strict):
+    """Retries are at most ``ratio`` of the calls over ``window_s``, or ``min_retries``."""
+
+    ratio: float = Field(0.2, ge=0, le=1)
+    min_retries: int = Field(3, ge=0, le=1000)
+    window_s: float = Field(10.0, gt=0, le=3600)
+
+
 class RateLimit(_Strict):
     per_second: float = Field(gt=0)
     burst: int | None = Field(None, ge=1)
@@ -68,6 +83,9 @@ class Connection(_Strict):
     auth: AuthSettings
     timeout_s: float = Field(10.0, gt=0, le=300)
     retries: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    retry_budget: RetryBudget = RetryBudget()
+    max_response_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     rate_limit: RateLimit | None = None
     rounding: RoundingPolicy | None = None  # None: the provider's own policy from its mapping
     defaults: dict[str, Any] = Field(default_factory=dict)  # provider_fields used when absent
@@ -115,11 +133,31 @@ class ServerSettings(_Strict):
     port: int = Field(8080, ge=0, le=65535)  # 0: any free port
     max_body_bytes: int = Field(1_048_576, ge=1024)
     workers: int = Field(1, ge=1, le=64)
+    # Signs list cursors. Instances behind one load balancer (and one instance across restarts)
+    # honour each other's cursors only when they share it; unset, each process makes its own.
+    cursor_secret: SecretStr | None = None
+    cursor_secret_env: str | None = None
+
+    def cursor_key(self) -> bytes | None:
+        """The configured cursor secret as bytes, or None when none is configured."""
+        if self.cursor_secret is not None:
+            return self.cursor_secret.get_secret_value().encode()
+        if self.cursor_secret_env is not None:
+            value = os.environ.get(self.cursor_secret_env)
+            if not value:
+                raise LookupError(f"environment variable {self.cursor_secret_env} is not set")
+            return value.encode()
+        return None
 
 
 class StoreSettings(_Strict):
+    """Idempotency keys, the migration crosswalk and checkpoints (docs/operations.md)."""
+
     url: str = "sqlite:///./invoice-gateway.db"
     idempotency_ttl_hours: float = Field(24, gt=0)
+    # How long a running write holds its key without renewing it (it renews while it runs);
+    # a key whose owner died is taken over once this has passed.
+    lease_seconds: float = Field(10.0, ge=1, le=3600)
 
 
 class LoggingSettings(_Strict):

@@ -21,15 +21,15 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from adapters.base import (
+from gateway import jsonwire
+from gateway.config import Connection
+from gateway.errors import (
     OutcomeUncertain,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway import jsonwire
-from gateway.config import Connection
 from gateway.ratelimit import TokenBucket
 
 # Set by the HTTP facade for the request being served; sent upstream as X-Request-ID.

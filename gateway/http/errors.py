@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from adapters.base import (
+from gateway.errors import (
     AdapterError,
+    BadIdentifier,
     Conflict,
+    IdempotencyError,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
     InvalidRequest,
     NotFound,
     NotSupported,
@@ -22,6 +27,7 @@ from gateway.http.problems import Problem
 
 # Checked in order: subclasses before their bases.
 _CODES: tuple[tuple[type[AdapterError], str], ...] = (
+    (BadIdentifier, "bad_request"),
     (NotFound, "not_found"),
     (Conflict, "conflict"),
     (PreconditionFailed, "precondition_failed"),
@@ -54,4 +60,20 @@ def problem_for(error: AdapterError, *, connection: str | None = None) -> Proble
     retryable = error.retryable if isinstance(error, UpstreamError) else False
     return Problem(
         code, error.message, errors=errors, headers=headers, retryable=retryable, **extra
+    )
+
+
+def idempotency_problem(error: IdempotencyError, *, connection: str | None = None) -> Problem:
+    """422 for a key reused with another request; 409 (+ Retry-After) while it still runs."""
+    extra: dict[str, Any] = {"connection": connection} if connection is not None else {}
+    if isinstance(error, IdempotencyKeyReused):
+        return Problem("idempotency_key_reused", error.message, retryable=False, **extra)
+    assert isinstance(error, IdempotencyInProgress)
+    wait = max(1, math.ceil(error.retry_after or 1))
+    return Problem(
+        "idempotency_in_progress",
+        error.message,
+        headers={"Retry-After": str(wait)},
+        retryable=True,
+        **extra,
     )

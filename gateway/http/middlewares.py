@@ -9,8 +9,8 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from adapters.base import AdapterError
-from gateway.http.errors import problem_for
+from gateway.errors import AdapterError, IdempotencyError
+from gateway.http.errors import idempotency_problem, problem_for
 from gateway.http.keys import REQUEST_ID
 from gateway.http.problems import Problem
 from gateway.upstream import request_id_var
@@ -56,6 +56,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem_for(error, connection=request.match_info.get("connection")).response(
             request_id
         )
+    except IdempotencyError as error:
+        connection = request.match_info.get("connection")
+        return idempotency_problem(error, connection=connection).response(request_id)
     except web.HTTPRequestEntityTooLarge as exc:
         return Problem("payload_too_large", exc.text or "The request body is too large.").response(
             request_id

@@ -1,0 +1,234 @@
+"""Finding out what a write did when its answer was lost.
+
+A create that timed out, was reset or got a 5xx after it was sent may or may not exist at the
+provider. Sending it again blindly could make a second invoice; giving up could lose the first.
+So before anything is sent again, the provider is asked:
+
+- **A dedupe marker.** Each mapping names a field the provider stores and lists
+  (``dedupe.marker``). When the caller left that field empty, the create carries a marker made
+  from the write's ``Idempotency-Key`` record (``ig-`` and 24 hex digits), and finding the
+  invoice again means listing the candidates (``dedupe.lookup`` filters, at most
+  ``dedupe.max_pages`` pages) and looking for the marker.
+- **A natural key or a look-alike.** When there is no room for a marker (the provider has no
+  such field, or the caller used it), the candidates are matched on what the caller sent:
+  number, customer, dates, currency, lines and total. Invoices that already looked like it
+  before the create was sent (``existing``, listed then) are never taken for it.
+
+The answer is a ``Resolution``: ``done`` (here is what the write made), ``not_done`` (safe to send
+again) or ``unknown`` (the caller is told the outcome is uncertain, and a retry with the same key
+asks again). A lookup never writes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from gateway.canonical.model import Invoice, Line, Payment
+
+if TYPE_CHECKING:
+    from adapters.base import Adapter, ListQuery, Page
+
+ResolutionState = Literal["done", "not_done", "unknown"]
+MARKER_PREFIX = "ig-"
+# Lookups by date cover the day before and after: the provider's "today" may not be ours.
+_DATE_SLACK = timedelta(days=1)
+# A provider's created_at may run behind the gateway's clock by this much.
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a look at the provider says about a write whose answer was lost."""
+
+    state: ResolutionState
+    detail: str  # what was looked at and found, for the caller and the log
+    result: Any = None  # the write's answer when done: a WriteResult, an Invoice, a note
+
+    @classmethod
+    def done(cls, result: Any, detail: str) -> Resolution:
+        return cls("done", detail, result)
+
+    @classmethod
+    def not_done(cls, detail: str) -> Resolution:
+        return cls("not_done", detail)
+
+    @classmethod
+    def unknown(cls, detail: str) -> Resolution:
+        return cls("unknown", detail)
+
+
+@dataclass(frozen=True)
+class DedupePlan:
+    """``dedupe`` in ``mappings/<provider>.yaml``: how a create is found again."""
+
+    marker: str | None  # canonical path of the marker's field (reference, notes, tags…), or None
+    lookup: frozenset[str] = field(default_factory=frozenset)  # list filters used to narrow
+    max_pages: int = 5
+
+
+def new_marker() -> str:
+    return MARKER_PREFIX + secrets.token_hex(12)
+
+
+# -- the marker in a canonical invoice ------------------------------------------------------
+
+
+def marker_room(invoice: Invoice, path: str | None) -> bool:
+    """Whether ``path`` is free to carry a marker (the caller left it empty)."""
+    if path is None:
+        return False
+    value = _value(invoice, path)
+    if isinstance(value, list):
+        return True  # a list (tags) takes the marker beside the caller's values
+    return value is None or value == ""
+
+
+def with_marker(invoice: Invoice, path: str, marker: str) -> Invoice:
+    """``invoice`` with ``marker`` written at ``path`` (which ``marker_room`` said was free)."""
+    if path.startswith("provider_fields."):
+        name = path.removeprefix("provider_fields.")
+        return invoice.model_copy(
+            update={"provider_fields": {**invoice.provider_fields, name: marker}}
+        )
+    value = getattr(invoice, path)
+    if isinstance(value, list):
+        return invoice.model_copy(update={path: [*value, marker]})
+    return invoice.model_copy(update={path: marker})
+
+
+def carries_marker(invoice: Invoice, path: str, marker: str) -> bool:
+    value = _value(invoice, path)
+    if isinstance(value, list):
+        return marker in value
+    return isinstance(value, str) and value.strip() == marker
+
+
+def without_marker(invoice: Invoice, path: str | None, marker: str) -> Invoice:
+    """``invoice`` as the caller would see it had no marker been added to a list field."""
+    if path is None or path.startswith("provider_fields."):
+        return invoice
+    value = getattr(invoice, path, None)
+    if isinstance(value, list) and marker in value:
+        return invoice.model_copy(update={path: [v for v in value if v != marker]})
+    return invoice
+
+
+def _value(invoice: Invoice, path: str) -> Any:
+    if path.startswith("provider_fields."):
+        return invoice.provider_fields.get(path.removeprefix("provider_fields."))
+    return getattr(invoice, path, None)
+
+
+# -- candidates -----------------------------------------------------------------------------
+
+
+def lookup_query(invoice: Invoice, plan: DedupePlan, today: date) -> ListQuery:
+    """The narrowest list query the provider can run for invoices that may be this one."""
+    from adapters.base import ListQuery
+
+    customer = invoice.customer.id if invoice.customer is not None else None
+    day = invoice.issue_date or today
+    return ListQuery(
+        customer_id=str(customer)
+        if customer is not None and "customer_id" in plan.lookup
+        else None,
+        issued_from=day - _DATE_SLACK if "issued_from" in plan.lookup else None,
+        issued_to=day + _DATE_SLACK if "issued_to" in plan.lookup else None,
+        number=invoice.number if invoice.number and "number" in plan.lookup else None,
+    )
+
+
+@dataclass
+class Walk:
+    """Candidates from a bounded walk; ``complete`` once the provider's last page was read."""
+
+    complete: bool = False
+    pages: int = 0
+
+
+async def candidates(
+    adapter: Adapter, query: ListQuery, plan: DedupePlan, walk: Walk
+) -> AsyncIterator[Invoice]:
+    """Every invoice the query lists, page by page, at most ``plan.max_pages`` pages."""
+    token: str | None = None
+    page_size = adapter.capabilities.max_page_size
+    while walk.pages < plan.max_pages:
+        page: Page = await adapter.lookup_page(query, token, page_size)
+        walk.pages += 1
+        for invoice in page.invoices:
+            yield invoice
+        if page.next_page is None or page.next_page == token:
+            walk.complete = True
+            return
+        token = page.next_page
+
+
+# -- look-alikes ------------------------------------------------------------------------------
+
+
+def looks_like(sent: Invoice, candidate: Invoice) -> bool:
+    """Whether ``candidate`` carries everything the caller sent that identifies an invoice."""
+    if sent.number and candidate.number != sent.number:
+        return False
+    wanted_customer = sent.customer.id if sent.customer is not None else None
+    if wanted_customer is not None and (
+        candidate.customer is None or str(candidate.customer.id) != str(wanted_customer)
+    ):
+        return False
+    for name in ("issue_date", "due_date", "order_id"):
+        wanted = getattr(sent, name)
+        if wanted is not None and getattr(candidate, name) != wanted:
+            return False
+    if sent.currency and candidate.currency and candidate.currency != sent.currency:
+        return False
+    sent_lines = [line for line in sent.lines if line.kind != "section"]
+    their_lines = [line for line in candidate.lines if line.kind != "section"]
+    if len(sent_lines) != len(their_lines):
+        return False
+    return all(_same_line(a, b) for a, b in zip(sent_lines, their_lines, strict=True))
+
+
+def _same_line(sent: Line, candidate: Line) -> bool:
+    if not _same_number(sent.quantity, candidate.quantity):
+        return False
+    if not _same_number(sent.unit_price, candidate.unit_price):
+        return False
+    for name in ("item_id", "name", "description"):
+        wanted = getattr(sent, name)
+        if wanted is not None and getattr(candidate, name) not in (wanted, str(wanted)):
+            return False
+    return True
+
+
+def _same_number(sent: Decimal | None, candidate: Decimal | None) -> bool:
+    return sent is None or (candidate is not None and sent == candidate)
+
+
+def created_since(candidate: Invoice, started_at: float | None) -> bool:
+    """False only when the provider says the candidate was made before the write began."""
+    if started_at is None or candidate.created_at is None:
+        return True
+    created = candidate.created_at
+    if created.tzinfo is None:
+        return True  # a provider's local time: not comparable, so not evidence either way
+    began = datetime.fromtimestamp(started_at, tz=created.tzinfo)
+    return created >= began - _CLOCK_SKEW
+
+
+# -- payments ---------------------------------------------------------------------------------
+
+
+def matching_payments(payments: list[Payment], sent: Payment) -> int:
+    """How many of ``payments`` carry what the caller sent (amount, date, reference)."""
+    return sum(
+        1
+        for payment in payments
+        if payment.amount == sent.amount
+        and payment.date == sent.date
+        and (sent.reference is None or payment.reference in (None, sent.reference))
+    )

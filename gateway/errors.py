@@ -1,0 +1,128 @@
+"""The gateway's errors, classified by what the caller should do next.
+
+Adapters, the upstream client and the service layer raise them; the facade maps each to its
+HTTP answer in one place (``gateway/http/errors.py``); the command line maps them to exit codes.
+This module depends on nothing but the canonical layer's ``FieldError``, so every layer can
+import it without a cycle.
+
+    AdapterError
+    ├── BadIdentifier         an id that cannot safely name a provider record: fix the request
+    ├── NotFound              the invoice (or order, payment) does not exist: don't retry
+    ├── Conflict              the provider's lifecycle refuses it now (edit a sent invoice)
+    ├── PreconditionFailed    the version given with If-Match is not the current one
+    ├── InvalidRequest        the provider (or a pre-check) rejected fields: fix them, see errors
+    ├── UnsupportedFields     fields this provider cannot carry: drop them or go lenient
+    ├── NotSupported          an operation this provider cannot do at all
+    └── UpstreamError         the provider failed; retrying later may work
+        ├── UpstreamAuthFailed    the provider rejected the gateway's credentials: fix config
+        ├── UpstreamUnavailable   unreachable, or rate-limiting us (Retry-After when known)
+        ├── UpstreamTimeout       no answer in time, and nothing was written (reads, retries)
+        └── OutcomeUncertain      a write was sent and its outcome is unknown: reconcile first
+
+    IdempotencyError          the Idempotency-Key cannot be used for this request now
+    ├── IdempotencyKeyReused  the key was used with a different request: use a new key
+    └── IdempotencyInProgress the key's first request is still running: retry later
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from gateway.canonical.errors import FieldError
+
+
+class AdapterError(Exception):
+    """Base of every error an adapter or a use case raises; ``message`` is safe to show a caller."""
+
+    def __init__(self, message: str, *, provider: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+
+
+class BadIdentifier(AdapterError):
+    """An id that would change a provider path (``..``, a ``/``): refused before any call."""
+
+
+class NotFound(AdapterError):
+    pass
+
+
+class Conflict(AdapterError):
+    pass
+
+
+class PreconditionFailed(AdapterError):
+    pass
+
+
+class InvalidRequest(AdapterError):
+    """Rejected fields, each with a canonical pointer where the mapping knows one."""
+
+    def __init__(
+        self, message: str, errors: Sequence[FieldError] = (), *, provider: str | None = None
+    ) -> None:
+        super().__init__(message, provider=provider)
+        self.errors = list(errors)
+
+
+class UnsupportedFields(InvalidRequest):
+    """Fields the provider cannot represent (``Prefer: handling=strict``)."""
+
+
+class NotSupported(AdapterError):
+    def __init__(self, operation: str, *, provider: str) -> None:
+        super().__init__(f"{provider} cannot {operation}", provider=provider)
+        self.operation = operation
+
+
+class UpstreamError(AdapterError):
+    """The provider failed; ``status`` is its HTTP status where it answered."""
+
+    retryable: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class UpstreamAuthFailed(UpstreamError):
+    retryable = False
+
+
+class UpstreamUnavailable(UpstreamError):
+    pass
+
+
+class UpstreamTimeout(UpstreamError):
+    pass
+
+
+class OutcomeUncertain(UpstreamError):
+    """A write reached the provider (or may have) and no answer says whether it took effect."""
+
+
+class IdempotencyError(Exception):
+    """The ``Idempotency-Key`` given cannot be used for this request (nothing was sent)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class IdempotencyKeyReused(IdempotencyError):
+    pass
+
+
+class IdempotencyInProgress(IdempotencyError):
+    pass

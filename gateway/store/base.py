@@ -1,0 +1,227 @@
+"""The store's one interface: idempotency keys, the migration crosswalk, checkpoints.
+
+Two implementations pass one test suite (``tests/store/``): SQLite (``sqlite.py``, the default,
+a file shared by local processes in WAL mode) and PostgreSQL (``postgres.py``, shared by
+instances on several hosts). ``open_store(url)`` in ``__init__.py`` picks one from the URL.
+
+Times are wall-clock seconds since the epoch (``time.time()``), passed in by the caller so that
+leases compare across processes and tests can move the clock.
+
+An idempotency record moves through these states::
+
+    (absent) ──claim──▶ in_progress ──finish──▶ done ──(expires_at)──▶ reaped
+                         │   ▲   │
+                         │   │   └─release──▶ (absent)     nothing reached the provider
+                         │   └─park: lease given up, the next claim takes it over at once
+                         └─lease runs out (its owner died) ─▶ the next claim takes it over
+
+A claim is atomic: of any number of concurrent claims of one key, in one process or several,
+exactly one gets ``Claimed``; the others see ``Busy`` (or ``Mismatch``/``Finished``).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Literal
+
+RecordState = Literal["in_progress", "done"]
+
+
+@dataclass(frozen=True)
+class KeyScope:
+    """Where an ``Idempotency-Key`` is unique: a client's key, on one connection and operation.
+
+    ``operation`` is the method and route, e.g. ``POST /v1/connections/{connection}/invoices``
+    (or a command's own name, e.g. ``migrate create``).
+    """
+
+    client: str
+    connection: str
+    operation: str
+    key: str
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    scope: KeyScope
+    fingerprint: str  # a digest of the request: method, path, canonical body, handling
+    state: RecordState
+    # How far the write got, for whoever takes the record over: "claimed" (nothing sent yet),
+    # "sending" (the write may have reached the provider), "uncertain" (it was sent and no
+    # answer said whether it took effect), "done".
+    recovery_point: str
+    recovery: dict[str, Any]  # JSON: what a later attempt needs to find out what was done
+    outcome: dict[str, Any] | None  # JSON: the final answer, once done
+    owner: str | None  # the process and attempt holding the lease; None once parked or done
+    lease_expires_at: float
+    created_at: float
+    expires_at: float  # the record is forgotten (and reaped) after this
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The caller holds the key now. ``taken_over``: an earlier attempt left it unfinished."""
+
+    record: IdempotencyRecord
+    taken_over: bool
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The key's request already has its final answer (same fingerprint): replay it."""
+
+    record: IdempotencyRecord
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The key was used with a different request (another fingerprint)."""
+
+    record: IdempotencyRecord
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Another live attempt holds the key; ``retry_after`` is the seconds left on its lease."""
+
+    record: IdempotencyRecord
+    retry_after: float
+
+
+Claim = Claimed | Finished | Mismatch | Busy
+
+
+@dataclass(frozen=True)
+class CrosswalkEntry:
+    """One invoice copied (or being copied) from one connection to another."""
+
+    source_connection: str
+    source_id: str
+    target_connection: str
+    target_id: str | None  # None until the target has the invoice
+    fingerprint: str  # a digest of the source invoice as copied: a changed source shows
+    state: str  # e.g. "pending", "created", "status_set", "verified", "failed", "skipped"
+    detail: dict[str, Any]  # JSON: warnings, totals differences, the reason of a skip
+    updated_at: float
+
+
+class StoreError(Exception):
+    """The store cannot be reached or used; the message says which store and why."""
+
+
+class Store(abc.ABC):
+    """One async interface over SQLite and PostgreSQL."""
+
+    url_scheme: str  # "sqlite" or "postgresql", for /readyz and logs
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, then create or migrate the schema (``migrations.py``), once per store."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> dict[str, Any]:
+        """For ``/readyz``: ``{"backend": ..., "schema_version": N}``; raises StoreError."""
+
+    # -- idempotency keys ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def claim(
+        self,
+        scope: KeyScope,
+        fingerprint: str,
+        owner: str,
+        *,
+        now: float,
+        lease_s: float,
+        ttl_s: float,
+    ) -> Claim:
+        """Take the key for ``owner``, atomically.
+
+        - No record, or an expired one (``expires_at <= now``): a new ``in_progress`` record,
+          recovery point "claimed", lease until ``now + lease_s``, expiring at ``now + ttl_s``:
+          ``Claimed(taken_over=False)``.
+        - A record with another fingerprint (in progress or done): ``Mismatch``.
+        - ``done``: ``Finished``.
+        - ``in_progress`` with a live lease (``lease_expires_at > now``): ``Busy``.
+        - ``in_progress`` whose lease ran out (or that was parked): the owner becomes ``owner``
+          with a fresh lease, recovery point and data kept: ``Claimed(taken_over=True)``.
+        """
+
+    @abc.abstractmethod
+    async def save_progress(
+        self,
+        scope: KeyScope,
+        owner: str,
+        recovery_point: str,
+        recovery: dict[str, Any],
+        *,
+        now: float,
+        lease_s: float,
+    ) -> bool:
+        """Record how far the write got (before it is sent), renewing the lease.
+
+        False, and nothing changed, when ``owner`` no longer holds the key.
+        """
+
+    @abc.abstractmethod
+    async def renew(self, scope: KeyScope, owner: str, *, now: float, lease_s: float) -> bool:
+        """Extend ``owner``'s lease to ``now + lease_s``; False when it no longer holds it."""
+
+    @abc.abstractmethod
+    async def finish(self, scope: KeyScope, owner: str, outcome: dict[str, Any]) -> bool:
+        """Store the final answer: state ``done``, recovery point "done", owner None.
+
+        False, and nothing changed, when ``owner`` no longer holds the key.
+        """
+
+    @abc.abstractmethod
+    async def park(self, scope: KeyScope, owner: str, recovery_point: str) -> bool:
+        """Give the key up unfinished (outcome uncertain): owner None, lease expired, so the
+        next claim takes it over at once and resolves it. False when not held by ``owner``."""
+
+    @abc.abstractmethod
+    async def release(self, scope: KeyScope, owner: str) -> bool:
+        """Forget the key (nothing reached the provider): delete it if ``owner`` holds it."""
+
+    @abc.abstractmethod
+    async def get(self, scope: KeyScope) -> IdempotencyRecord | None:
+        """The record as it stands (expired or not); for tests and operators."""
+
+    @abc.abstractmethod
+    async def reap(self, now: float) -> int:
+        """Delete every record with ``expires_at <= now``; the number deleted."""
+
+    # -- the migration crosswalk ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def crosswalk_get(
+        self, source_connection: str, source_id: str, target_connection: str
+    ) -> CrosswalkEntry | None: ...
+
+    @abc.abstractmethod
+    async def crosswalk_put(self, entry: CrosswalkEntry) -> None:
+        """Insert or replace the entry of (source connection, source id, target connection)."""
+
+    @abc.abstractmethod
+    async def crosswalk_list(
+        self,
+        source_connection: str,
+        target_connection: str,
+        *,
+        after_source_id: str | None = None,
+        limit: int = 500,
+    ) -> list[CrosswalkEntry]:
+        """Entries of one source → target pair, ordered by source id, after ``after_source_id``."""
+
+    # -- migration checkpoints -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def checkpoint_get(self, name: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def checkpoint_put(self, name: str, data: dict[str, Any], *, now: float) -> None:
+        """Insert or replace the checkpoint ``name`` (a migration run: its cursor, counts)."""
