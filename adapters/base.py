@@ -357,7 +357,7 @@ class Adapter:
 
     async def prepare_create(self, invoice: Invoice, marker: str) -> dict[str, Any]:
         """Before a create is sent: its marker's field, or the look-alikes already there."""
-        started = time.time()
+        started = int(time.time())  # whole seconds: the store keeps exact JSON, no floats
         path = self.mapping.dedupe.marker
         if path is not None and marker_room(invoice, path):
             return {"marker": marker, "marker_field": path, "started_at": started}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 import aiohttp
 
@@ -18,6 +19,9 @@ ADAPTERS: dict[str, str] = {
     "item_envelope": "adapters.item_envelope.adapter:ItemEnvelopeAdapter",
     "order_linked": "adapters.order_linked.adapter:OrderLinkedAdapter",
 }
+
+# Given a connection's name and a function that reads its breaker's state (0, 1, 2).
+CircuitWatcher = Callable[[str, Callable[[], float]], None]
 
 
 def adapter_class(provider: str) -> type[Adapter]:
@@ -35,8 +39,16 @@ def build_adapter(
     session: aiohttp.ClientSession,
     *,
     observer: CallObserver | None = None,
+    circuits: CircuitWatcher | None = None,
 ) -> Adapter:
-    """The adapter for ``connection``, talking through ``session`` (owned by the caller)."""
+    """The adapter for ``connection``, talking through ``session`` (owned by the caller).
+
+    ``observer`` hears every provider call; ``circuits`` is given the connection's breaker state
+    to read (``Metrics.watch_circuit``).
+    """
     cls = adapter_class(connection.provider)
     client = UpstreamClient(session, connection, observer=observer)
+    if circuits is not None:
+        breaker = client.breaker
+        circuits(connection.name, lambda: breaker.state.code)
     return cls(client, connection, load_mapping(connection.provider))

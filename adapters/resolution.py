@@ -154,13 +154,22 @@ class Walk:
 async def candidates(
     adapter: Adapter, query: ListQuery, plan: DedupePlan, walk: Walk
 ) -> AsyncIterator[Invoice]:
-    """Every invoice the query lists, page by page, at most ``plan.max_pages`` pages."""
+    """Every invoice the query lists, page by page, at most ``plan.max_pages`` pages.
+
+    Each invoice once: a write during the walk can push one onto the next page as well, and
+    seen twice it would read as two invoices.
+    """
     token: str | None = None
     page_size = adapter.capabilities.max_page_size
+    seen: set[str] = set()
     while walk.pages < plan.max_pages:
         page: Page = await adapter.lookup_page(query, token, page_size)
         walk.pages += 1
         for invoice in page.invoices:
+            if invoice.id is not None:
+                if invoice.id in seen:
+                    continue
+                seen.add(invoice.id)
             yield invoice
         if page.next_page is None or page.next_page == token:
             walk.complete = True

@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", metavar="FILE", help="configuration file (default config.yaml)")
     serve.add_argument("--host", help="listen address (default: the config's, else 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: the config's, else 8080)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes answering on the port, sharing the store (default: the config's, else 1)",
+    )
     serve.add_argument("--sandbox", action="store_true", help="with the five emulated providers")
     serve.add_argument("--seed-invoices", type=int, default=56, metavar="N")
     serve.add_argument("--api-key", default="sk_sandbox", help="the sandbox's API key")
@@ -76,10 +82,10 @@ def _check_config(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gateway.config import LoggingSettings, Settings
-    from gateway.http.app import create_app
+    from gateway.config import LoggingSettings, ServerSettings, Settings
     from gateway.logging_setup import configure_logging
     from gateway.settings_file import ConfigError, load_settings
+    from gateway.workers import listening_socket, serve
 
     if args.sandbox:
         configure_logging(LoggingSettings())
@@ -97,14 +103,30 @@ def _serve(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_USAGE
-    server = settings.server.model_copy(
-        update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
-    )
+    given = {"host": args.host, "port": args.port, "workers": args.workers}
+    try:
+        server = ServerSettings.model_validate(
+            {**dict(settings.server), **{k: v for k, v in given.items() if v is not None}}
+        )
+        settings.server.cursor_key()  # an unset cursor_secret_env is a usage error, said now
+    except (ValueError, LookupError) as exc:
+        print(f"invoice-gateway serve: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging)
-    print(f"invoice-gateway listening on http://{server.host}:{server.port}", flush=True)
-    web.run_app(create_app(settings), host=server.host, port=server.port, print=None)
-    return 0
+    try:
+        sock = listening_socket(server.host, server.port)
+    except OSError as exc:
+        print(f"cannot listen on {server.host}:{server.port}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    port = sock.getsockname()[1]
+    workers = f" ({server.workers} workers)" if server.workers > 1 else ""
+    print(f"invoice-gateway listening on http://{server.host}:{port}{workers}", flush=True)
+    return serve(settings, sock, server.workers)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _emulate(args: argparse.Namespace) -> int:

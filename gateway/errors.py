@@ -27,7 +27,6 @@ import it without a cycle.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 from gateway.canonical.errors import FieldError
 
@@ -39,6 +38,7 @@ class AdapterError(Exception):
         super().__init__(message)
         self.message = message
         self.provider = provider
+        self.replayed = False  # the stored answer of an earlier request with the same key
 
 
 class BadIdentifier(AdapterError):
@@ -80,7 +80,7 @@ class NotSupported(AdapterError):
 class UpstreamError(AdapterError):
     """The provider failed; ``status`` is its HTTP status where it answered."""
 
-    retryable: ClassVar[bool] = True
+    retryable: bool = True  # a class default; an instance may say otherwise
 
     def __init__(
         self,

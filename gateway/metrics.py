@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -44,12 +46,33 @@ class Metrics:
             ["connection"],
             registry=self.registry,
         )
+        self.upstream_circuit_state = Gauge(
+            "gateway_upstream_circuit_state",
+            "The connection's circuit breaker: 0 closed, 1 half-open, 2 open",
+            ["connection"],
+            registry=self.registry,
+        )
         self.totals_differences = Counter(
             "gateway_totals_differences",
             "Invoices read whose provider totals differ from the recomputation",
             ["connection"],
             registry=self.registry,
         )
+
+        self.writes = Counter(
+            "gateway_writes",
+            "What happened to keyed and resolved writes: replayed, resolved_done, "
+            "resolved_not_done, resolved_unknown",
+            ["connection", "event"],
+            registry=self.registry,
+        )
+
+    def write_event(self, connection: str, event: str) -> None:
+        self.writes.labels(connection, event).inc()
+
+    def watch_circuit(self, connection: str, state: Callable[[], float]) -> None:
+        """Read the connection's breaker state (0, 1, 2) whenever the metrics are scraped."""
+        self.upstream_circuit_state.labels(connection).set_function(state)
 
     def upstream_call(self, connection: str, provider: str, seconds: float, outcome: str) -> None:
         self.upstream_calls.labels(connection, provider, outcome).inc()

@@ -107,6 +107,12 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
                     f"connections[{i}].taxes[{j}].rate: write the rate as a string "
                     f'("{tax["rate"]}") so it is read exactly'
                 )
+    variable = data.get("server", {}).get("cursor_secret_env")
+    if variable and len(environ.get(variable, "")) < 32:
+        problems.append(
+            f"server.cursor_secret_env: environment variable {variable} must hold at least 32 "
+            "characters"
+        )
     clients = data.get("clients", [])
     client_names = [c["name"] for c in clients]
     for i, client in enumerate(clients):

@@ -6,24 +6,43 @@ Reads, ``PUT`` and ``DELETE`` are idempotent and retried on timeouts, connection
 and 429. A ``POST`` is retried only when it never left (the connection could not be opened) or
 the provider refused it unprocessed (429); once it was sent, a timeout, a dropped connection or
 a 5xx raises ``OutcomeUncertain``.
+
+A client fails safely (docs/decisions.md, "The provider client fails safely"):
+- a circuit breaker per connection (``gateway/breaker.py``) stops calling a provider that keeps
+  failing; a retry budget (``gateway/retry_budget.py``) keeps retries a share of the load;
+- backoff is full jitter; a ``Retry-After`` longer than ``backoff_max_s`` is not slept through
+  but handed to the caller;
+- no redirect is followed, so the credential only ever goes to the connection's ``base_url``;
+- bodies are read up to ``max_response_bytes``, and JSON that cannot be read (invalid, not
+  UTF-8, nested too deep) is an ``UnusableAnswer``, never an exception the facade does not know;
+- the path is sent exactly as the adapter built it (``adapters/paths.py``), never normalized.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import email.utils
+import json
+import math
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from yarl import URL
 
 from gateway import jsonwire
+from gateway.breaker import CircuitBreaker, CircuitState
 from gateway.config import Connection
 from gateway.errors import (
+    BadIdentifier,
     OutcomeUncertain,
     UpstreamAuthFailed,
     UpstreamError,
@@ -31,6 +50,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.ratelimit import TokenBucket
+from gateway.retry_budget import RetryBudgetWindow
 
 # Set by the HTTP facade for the request being served; sent upstream as X-Request-ID.
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -43,7 +63,37 @@ request_calls_var: contextvars.ContextVar[CallStats | None] = contextvars.Contex
 # Called after every provider call: (connection, provider, seconds, outcome).
 CallObserver = Callable[[str, str, float, str], None]
 
+# Set by the service layer around one logical write: sent upstream as Idempotency-Key with
+# each of its write calls (no provider documents one; their request logs show it).
+idempotency_key_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "idempotency_key", default=None
+)
+# Set by the service layer around one logical write: counts the write calls that may have
+# reached the provider, so that a failure before any of them is known to have written nothing.
+write_calls_var: contextvars.ContextVar[WriteCalls | None] = contextvars.ContextVar(
+    "write_calls", default=None
+)
+
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Provider JSON deeper than this is refused (provider payloads are a few levels deep; far deeper
+# would only exhaust the stack later, in a validator or an encoder).
+MAX_JSON_DEPTH = 100
+_CHUNK_BYTES = 64 * 1024
+_LEADING_SPACE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*")
+# Characters a built path keeps as they are (RFC 3986 pchar and "/"; "%" starts an escape).
+_PATH_SAFE = "/%!$&'()*+,;=:@-._~"
+_MAX_DECODINGS = 8
+# A longer Retry-After is read as this: a day is already "not in this request".
+_MAX_RETRY_AFTER_S = 86400.0
+
+
+@dataclass
+class WriteCalls:
+    """The write calls (anything but a read) one logical write has sent, or tried to."""
+
+    sent: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +128,24 @@ class CallStats:
         }
 
 
+class UnusableAnswer(UpstreamError):
+    """The provider answered, but nothing the gateway may use: a redirect, a body over the cap,
+    JSON it cannot read. Asking again the same way will not help."""
+
+    retryable = False
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What came back before any reading of it: the status, headers and the (capped) body."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    content: bytes
+    content_type: str
+    charset: str | None
+
+
 class UpstreamClient:
     def __init__(
         self,
@@ -95,11 +163,20 @@ class UpstreamClient:
         self.stats = CallStats()
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._base = connection.base_url.rstrip("/")
+        # Normalized once; paths are appended to it as they are, never normalized again.
+        self._base = str(URL(connection.base_url)).rstrip("/")
         self._observer = observer
         self._clock = clock
         limit = connection.rate_limit
         self._bucket = TokenBucket.of(limit, clock()) if limit else None
+        self.breaker = CircuitBreaker(
+            connection.breaker, connection=connection.name, provider=self.provider, clock=clock
+        )
+        self.budget = RetryBudgetWindow(connection.retry_budget, clock=clock)
+
+    def health(self) -> dict[str, object]:
+        """The connection's health: its calls and failures, and its circuit breaker."""
+        return {**self.stats.health(), "circuit": self.breaker.describe()}
 
     async def request(
         self,
@@ -113,8 +190,9 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """Send one logical request (retrying where safe) and return the provider's answer.
 
-        4xx answers other than 401/403/429 are returned for the adapter to read in the
-        provider's own envelope; the failures above raise ``UpstreamError`` subclasses.
+        ``path`` is sent exactly as given (build ids into it with ``adapters.paths``). 4xx
+        answers other than 401/403/429 are returned for the adapter to read in the provider's
+        own envelope; the failures above raise ``UpstreamError`` subclasses.
         """
         try:
             response = await self._attempts(method.upper(), path, params, json, data, headers)
@@ -135,81 +213,206 @@ class UpstreamClient:
         headers: Mapping[str, str] | None,
     ) -> UpstreamResponse:
         idempotent = method in _IDEMPOTENT
-        retries = self.connection.retries
+        url = self._url(path, params)
         body = jsonwire.dumps(json) if json is not None else data
         send_headers = self._headers(headers, has_json=json is not None)
-        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+        writes = write_calls_var.get() if method not in _READS else None
+        key = idempotency_key_var.get()
+        if key is not None and method not in _READS:
+            send_headers.setdefault("Idempotency-Key", key)
         last: UpstreamError | None = None
-        for attempt in range(1, retries.max_attempts + 1):
-            if attempt > 1:
-                self._count(retry=True)
-                await self._sleep(self._backoff(attempt, last))
+        for attempt in range(1, self.connection.retries.max_attempts + 1):
+            if last is not None:
+                await self._before_retry(attempt - 1, last)
+            probe = self.breaker.admit()
+            if last is None:
+                self.budget.first_attempt()
             self._count(retry=False)
-            await self._paced()
+            answered: bool | None = None
             try:
-                response = await self._send(method, path, query, body, send_headers)
+                await self._paced()
+                if writes is not None:
+                    writes.sent += 1  # from here on the write may have reached the provider
+                answer = await self._send(method, url, body, send_headers)
+                answered = answer.status < 500
+            except UnusableAnswer:
+                answered = True
+                raise
             except aiohttp.ClientConnectorError:
                 # Never connected: nothing was sent, so even a POST may go again.
+                answered = False
                 last = UpstreamUnavailable(
                     self._says("could not be reached"), provider=self.provider
                 )
                 continue
             except (TimeoutError, aiohttp.ServerTimeoutError):
+                answered = False
                 if not idempotent:
                     raise self._uncertain("did not answer in time") from None
                 last = UpstreamTimeout(self._says("did not answer in time"), provider=self.provider)
                 continue
             except aiohttp.ClientError:
+                answered = False
                 if not idempotent:
                     raise self._uncertain("dropped the connection") from None
                 last = UpstreamUnavailable(
                     self._says("dropped the connection"), provider=self.provider
                 )
                 continue
-            if response.status in (401, 403):
-                raise UpstreamAuthFailed(
-                    self._says(f"rejected the gateway's credentials ({response.status})"),
+            finally:
+                self.breaker.record(answered, probe=probe)
+            status = answer.status
+            if 300 <= status < 400:
+                # Never followed: the credential must not go anywhere else, and the Location
+                # (which may name an internal host) is not repeated.
+                raise UnusableAnswer(
+                    self._says(f"answered a redirect ({status}); the gateway follows no redirects"),
                     provider=self.provider,
-                    status=response.status,
+                    status=status,
                 )
-            if response.status == 429:
+            if status in (401, 403):
+                raise UpstreamAuthFailed(
+                    self._says(f"rejected the gateway's credentials ({status})"),
+                    provider=self.provider,
+                    status=status,
+                )
+            if status == 429:
                 last = UpstreamUnavailable(
                     self._says("is rate-limiting the gateway"),
                     provider=self.provider,
                     status=429,
-                    retry_after=_retry_after(response.headers),
+                    retry_after=_retry_after(answer.headers),
                 )
                 continue
-            if response.status >= 500:
+            if status >= 500:
                 if not idempotent:
-                    raise self._uncertain(f"failed with {response.status}", status=response.status)
+                    raise self._uncertain(f"failed with {status}", status=status)
                 last = UpstreamError(
-                    self._says(f"failed with {response.status}"),
+                    self._says(f"failed with {status}"),
                     provider=self.provider,
-                    status=response.status,
+                    status=status,
+                    retry_after=_retry_after(answer.headers),
                 )
                 continue
-            return response
+            return self._read(answer)
         assert last is not None
         raise last
 
-    async def _send(
-        self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str]
-    ) -> UpstreamResponse:
+    async def _before_retry(self, retry: int, last: UpstreamError) -> None:
+        """Wait before retry number ``retry``, or raise when no retry may go: the breaker is
+        open, the retry budget is spent, or the provider asked for a longer wait than a request
+        should sit through (the caller gets ``retry_after``)."""
+        retries = self.connection.retries
+        if last.retry_after is not None and last.retry_after > retries.backoff_max_s:
+            raise last
+        if self.breaker.state is CircuitState.OPEN:
+            raise self.breaker.refusal() from last
+        if not self.budget.try_retry():
+            raise last
+        self._count(retry=True)
+        await self._sleep(self._backoff(retry, last))
+
+    def _backoff(self, retry: int, last: UpstreamError | None) -> float:
+        """Full jitter: uniform in [0, min(max, base × 2^(retry-1))]; a Retry-After the provider
+        sent (at most ``backoff_max_s``, see ``_before_retry``) is waited as it is."""
+        retries = self.connection.retries
+        if last is not None and last.retry_after is not None:
+            return min(last.retry_after, retries.backoff_max_s)
+        ceiling = min(retries.backoff_max_s, retries.backoff_base_s * 2 ** (retry - 1))
+        return self._rng.uniform(0, ceiling)
+
+    async def _send(self, method: str, url: URL, body: Any, headers: dict[str, str]) -> _Answer:
         timeout = aiohttp.ClientTimeout(total=self.connection.timeout_s)
         started = time.perf_counter()
         outcome = "error"
         try:
             async with self.session.request(
-                method, self._base + path, params=query, data=body, headers=headers, timeout=timeout
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
             ) as raw:
-                text = await raw.text()
                 outcome = str(raw.status)
-                return UpstreamResponse(raw.status, raw.headers, text, _parse(text))
+                try:
+                    content = await self._read_capped(raw)
+                except UnusableAnswer:
+                    outcome = "too_large"
+                    raise
+                return _Answer(raw.status, raw.headers, content, raw.content_type, raw.charset)
         finally:
             if self._observer is not None:
                 elapsed = time.perf_counter() - started
                 self._observer(self.connection.name, self.provider, elapsed, outcome)
+
+    async def _read_capped(self, raw: aiohttp.ClientResponse) -> bytes:
+        """The body, read in chunks up to ``max_response_bytes``; past that the connection is
+        closed (not drained) and ``UnusableAnswer`` raised, so memory stays bounded."""
+        cap = self.connection.max_response_bytes
+        declared = raw.content_length if raw.method != "HEAD" else None
+        content = bytearray()
+        if declared is None or declared <= cap:
+            async for chunk in raw.content.iter_chunked(_CHUNK_BYTES):
+                content += chunk
+                if len(content) > cap:
+                    break
+            else:
+                return bytes(content)
+        raw.close()
+        raise UnusableAnswer(
+            self._says(f"answered more than {cap} bytes, more than the gateway reads"),
+            provider=self.provider,
+            status=raw.status,
+        )
+
+    def _read(self, answer: _Answer) -> UpstreamResponse:
+        """The answer as text and, where it is JSON, parsed (``UnusableAnswer`` when the body
+        is labelled or shaped as JSON and cannot be read; other bodies are only text)."""
+        content = answer.content
+        start = _LEADING_SPACE.match(content)
+        first = content[start.end() : start.end() + 1] if start else b""
+        json_like = "json" in answer.content_type or first in (b"{", b"[")
+        if not json_like:
+            text = _decoded(content, answer.charset, errors="replace")
+            return UpstreamResponse(answer.status, answer.headers, text, _lenient_json(text))
+        try:
+            text = _decoded(content, answer.charset, errors="strict")
+        except (UnicodeDecodeError, LookupError):
+            raise self._unreadable(
+                f"it is not {answer.charset or 'UTF-8'} text", answer.status
+            ) from None
+        if not first:
+            return UpstreamResponse(answer.status, answer.headers, text, None)  # empty is fine
+        try:
+            body = jsonwire.loads(text)
+        except RecursionError:
+            deep = f"nested deeper than {MAX_JSON_DEPTH} levels"
+            raise self._unreadable(deep, answer.status) from None
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise self._unreadable(f"{exc.msg} ({where})", answer.status) from None
+        except ValueError as exc:
+            raise self._unreadable(str(exc), answer.status) from None
+        if _nested_deeper(text, body, MAX_JSON_DEPTH):
+            raise self._unreadable(f"nested deeper than {MAX_JSON_DEPTH} levels", answer.status)
+        return UpstreamResponse(answer.status, answer.headers, text, body)
+
+    def _url(self, path: str, params: Mapping[str, Any] | None) -> URL:
+        """The base URL and ``path`` as they are: encoded=True, so that yarl neither decodes
+        ``%2e`` nor removes dot segments. A dot segment is refused here too, whatever builds
+        the path."""
+        if not path.startswith("/") or any(ch in path for ch in "?#"):
+            raise ValueError(f"a provider path starts with / and has no query: {path!r}")
+        for part in path.split("/"):
+            if _dot_segment(part):
+                raise BadIdentifier(
+                    f"{self.provider} paths carry no dot segments: {part!r} was refused",
+                    provider=self.provider,
+                )
+        url = URL(self._base + quote(path, safe=_PATH_SAFE), encoded=True)
+        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+        return url.extend_query(query) if query else url
 
     async def _paced(self) -> None:
         """Wait for the connection's rate limit (config ``rate_limit``) before calling out."""
@@ -241,15 +444,15 @@ class UpstreamClient:
         headers.update(extra or {})
         return headers
 
-    def _backoff(self, attempt: int, last: UpstreamError | None) -> float:
-        retries = self.connection.retries
-        if last is not None and last.retry_after is not None:
-            return min(last.retry_after, retries.backoff_max_s)
-        ceiling = min(retries.backoff_max_s, retries.backoff_base_s * 2 ** (attempt - 2))
-        return self._rng.uniform(ceiling / 2, ceiling)  # jitter, so clients don't move in step
-
     def _says(self, what: str) -> str:
         return f"{self.provider} (connection {self.connection.name}) {what}"
+
+    def _unreadable(self, why: str, status: int) -> UnusableAnswer:
+        return UnusableAnswer(
+            self._says(f"answered JSON the gateway cannot read: {why}"),
+            provider=self.provider,
+            status=status,
+        )
 
     def _uncertain(self, what: str, *, status: int | None = None) -> OutcomeUncertain:
         return OutcomeUncertain(
@@ -259,13 +462,52 @@ class UpstreamClient:
         )
 
 
-def _parse(text: str) -> Any:
+def _decoded(content: bytes, charset: str | None, *, errors: str) -> str:
+    codec = charset or "utf-8"
+    if codec.lower().replace("_", "-") in ("utf-8", "utf8"):
+        codec = "utf-8-sig"  # a byte order mark is tolerated, as JSON parsers may
+    try:
+        return content.decode(codec, errors)
+    except LookupError:
+        if errors == "strict":
+            raise
+        return content.decode("utf-8", errors)
+
+
+def _lenient_json(text: str) -> Any:
+    """A body not labelled or shaped as JSON: parsed when it happens to be JSON (a bare number,
+    say), otherwise only text."""
     if not text.strip():
         return None
     try:
         return jsonwire.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
+
+
+def _nested_deeper(text: str, value: Any, limit: int) -> bool:
+    if text.count("[") + text.count("{") <= limit:
+        return False  # cannot be: too few brackets
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _dot_segment(part: str) -> bool:
+    for _ in range(_MAX_DECODINGS):
+        if part in (".", ".."):
+            return True
+        decoded = unquote(part)
+        if decoded == part:
+            return False
+        part = decoded
+    return True  # encoded over and over: not a segment anyone means
 
 
 def _query_value(value: Any) -> str:
@@ -275,8 +517,21 @@ def _query_value(value: Any) -> str:
 
 
 def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:
-    value = headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
+    """``Retry-After`` in seconds, given as seconds or as an HTTP date; None when absent or
+    unreadable."""
+    value = headers.get("Retry-After", "").strip()
+    if not value:
         return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), _MAX_RETRY_AFTER_S)

@@ -34,6 +34,7 @@ from adapters.base import (
 from adapters.bill_crm import wire
 from adapters.bill_crm.plan import Plan, plan, policy, remap, tax_type_of
 from adapters.mapping import Mapping
+from adapters.paths import segment
 from adapters.representable import fit
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Discount, Invoice, RoundingPolicy
@@ -282,10 +283,11 @@ class BillCrmAdapter(Adapter):
     # -- talking to the CRM --------------------------------------------------------------------
 
     def _path(self, invoice_id: str) -> str:
+        segment(invoice_id, what="invoice id")  # an id that could change the path is a 400 first
         # Ids go into the path: anything but digits is not a bill_crm invoice.
         if not _ID.fullmatch(invoice_id):
             raise NotFound(f"{self.provider} has no invoice {invoice_id!r}", provider=self.provider)
-        return f"{INVOICES}/{invoice_id}"
+        return f"{INVOICES}/{segment(invoice_id)}"
 
     async def _fetch(self, invoice_id: str) -> dict[str, Any]:
         response = await self.client.request("GET", self._path(invoice_id))

@@ -23,6 +23,7 @@ from adapters.base import (
     WriteResult,
 )
 from adapters.crm_v1 import checks, wire
+from adapters.paths import segment
 from adapters.representable import fit
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
@@ -55,6 +56,17 @@ class CrmV1Adapter(Adapter):
         return self.finish_read(wire.read_invoice(data, self.mapping, self.connection))
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        # Oldest first by id: invoices created during a walk land after it, never shift it.
+        return await self._page(query, page, page_size, order="asc")
+
+    async def lookup_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        """Newest first by id (``sortOrder=desc``, documented): a lost create is on the first
+        page a bounded lookup reads, however many older invoices share its filters."""
+        return await self._page(query, page, page_size, order="desc")
+
+    async def _page(
+        self, query: ListQuery, page: str | None, page_size: int, *, order: str
+    ) -> Page:
         index = self.pages.number(page)
         size = max(1, min(page_size, self.capabilities.max_page_size))
         filters = self._filters(query)
@@ -64,9 +76,8 @@ class CrmV1Adapter(Adapter):
             "pageSize": size,
             "pageIndex": index,
             **filters,
-            # Oldest first by id: invoices created during a walk land after it, never shift it.
             "sortBy": "inv_id",
-            "sortOrder": "asc",
+            "sortOrder": order,
         }
         listing = self._answer(await self.client.request("GET", INVOICES, params=params))
         rows = listing.get("data") if isinstance(listing, dict) else None
@@ -186,11 +197,12 @@ class CrmV1Adapter(Adapter):
     # -- the provider's answers ----------------------------------------------------------------
 
     def _invoice_path(self, invoice_id: str) -> str:
+        segment(invoice_id, what="invoice id")  # an id that could change the path is a 400 first
         number = wire.whole_number(invoice_id)
         if number is None:
             # inv_id is a whole number: anything else names no invoice (and never reaches a URL).
             raise NotFound(f"{self.provider} has no invoice {invoice_id!r}", provider=self.provider)
-        return f"{INVOICES}/{number}"
+        return f"{INVOICES}/{segment(str(number))}"
 
     def _answer(
         self,

@@ -12,7 +12,9 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import ValidationError
 
 from adapters.base import (
+    ACTION_EFFECTS,
     Adapter,
+    AdapterError,
     Conflict,
     Handling,
     InvalidRequest,
@@ -24,8 +26,10 @@ from adapters.base import (
     WriteResult,
 )
 from adapters.item_envelope import wire
+from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import fit
+from adapters.resolution import Resolution
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.canonical.totals import calculate
@@ -49,6 +53,16 @@ class ItemEnvelopeAdapter(Adapter):
         return self._read(response.body, wire.record)
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        return await self._page(query, page, page_size, newest_first=False)
+
+    async def lookup_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        """Newest first (``sort=id&direction=desc``): a lost create is on the first page a
+        bounded lookup reads, however many older invoices share its filters."""
+        return await self._page(query, page, page_size, newest_first=True)
+
+    async def _page(
+        self, query: ListQuery, page: str | None, page_size: int, *, newest_first: bool
+    ) -> Page:
         number = self.pages.number(page)
         # The provider caps `limit` at 100: asking for more would read as a short, final page.
         limit = max(1, min(page_size, self.capabilities.max_page_size))
@@ -62,6 +76,8 @@ class ItemEnvelopeAdapter(Adapter):
             params["date_from"] = query.issued_from.isoformat()
         if query.issued_to is not None:
             params["date_to"] = query.issued_to.isoformat()
+        if newest_first:
+            params.update(sort="id", direction="desc")
         response = await self.client.request("GET", INVOICES, params=params)
         self._raise_for(response, caller_fields=False)
         rows, pagination = self._parse(response.body, wire.page)
@@ -122,14 +138,36 @@ class ItemEnvelopeAdapter(Adapter):
         self._raise_for(response, invoice_id=invoice_id)
         return await self.get(invoice_id)
 
+    async def find_action(
+        self, invoice_id: str, action: str, recovery: dict[str, Any]
+    ) -> Resolution:
+        """``issue`` is a ``PUT`` of ``draft: 0``: a draft that is now open or paid was issued;
+        in any other case sending it again is safe, since it cannot issue an invoice twice (a
+        draft is issued, an issued invoice stays as it is, a paid one is refused as before)."""
+        if action != "issue":
+            return await super().find_action(invoice_id, action, recovery)
+        try:
+            current = await self.get(invoice_id)
+        except AdapterError as exc:
+            return Resolution.unknown(f"reading invoice {invoice_id} back failed: {exc.message}")
+        if recovery.get("before") == "draft" and current.status in ACTION_EFFECTS["issue"]:
+            return Resolution.done(
+                current, f"invoice {invoice_id} went from draft to {current.status}"
+            )
+        return Resolution.not_done(
+            f"invoice {invoice_id} is {current.status} (was {recovery.get('before')}); issuing "
+            "it again cannot issue it twice"
+        )
+
     # --- helpers ---------------------------------------------------------------------------------
 
     def _path(self, invoice_id: str) -> str:
+        segment(invoice_id, what="invoice id")  # an id that could change the path is a 400 first
         number = wire.provider_id(invoice_id)
         if number is None:
             # Not an id the provider could have issued; asking would only build a strange path.
             raise NotFound(self._no_invoice(invoice_id), provider=self.provider)
-        return f"/api2/invoices/{number}.json"
+        return f"/api2/invoices/{segment(str(number))}.json"
 
     def _no_invoice(self, invoice_id: str) -> str:
         return f"{self.provider} has no invoice {invoice_id} (connection {self.connection.name})"

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 import aiohttp
 from pydantic import ValidationError
@@ -33,6 +32,7 @@ from adapters.base import (
     WriteWarning,
 )
 from adapters.order_linked import checks, wire
+from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import fit
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
@@ -120,7 +120,7 @@ class OrderLinkedAdapter(Adapter):
                 )
             if errors:
                 raise self._invalid(errors)
-        path = f"/orders/{quote(order_id, safe='')}/invoices"
+        path = f"/orders/{segment(order_id, what='order id')}/invoices"
         response = await self.client.request("POST", path, json=wire.order_invoice_body(invoice))
         created = self._invoice(self._answer(response, f"invoice order {order_id}"))
         if invoice is not None:
@@ -169,7 +169,7 @@ class OrderLinkedAdapter(Adapter):
         if text is not None and text.strip():
             form.add_field("text", text)
         _add_files(form, files)
-        path = f"{_invoice_path(invoice_id)}/notes/{quote(note_uuid, safe='')}"
+        path = f"{_invoice_path(invoice_id)}/notes/{segment(note_uuid, what='note id')}"
         response = await self.client.request("POST", path, data=form)
         notes = self._notes(response, f"add to note {note_uuid} of invoice {invoice_id}")
         listed = notes.get("files")
@@ -287,7 +287,7 @@ class OrderLinkedAdapter(Adapter):
 
 
 def _invoice_path(invoice_id: str) -> str:
-    return f"/invoices/{quote(invoice_id, safe='')}"
+    return f"/invoices/{segment(invoice_id, what='invoice id')}"
 
 
 def _add_files(form: aiohttp.FormData, files: Sequence[NoteFile]) -> None:

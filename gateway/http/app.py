@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
+import structlog
 from aiohttp import web
 
 from adapters.registry import build_adapter
 from gateway.config import Settings
 from gateway.http.auth import auth_middleware
-from gateway.http.keys import ADAPTERS, CURSORS, KEYRING, METRICS, SETTINGS
+from gateway.http.keys import ADAPTERS, CURSORS, KEYRING, METRICS, SERVICE, SETTINGS, STORE
 from gateway.http.middlewares import (
     idempotency_key_middleware,
     problem_middleware,
@@ -22,6 +26,13 @@ from gateway.http.routes import setup_routes
 from gateway.keyring import KeyRing
 from gateway.listing import Cursors
 from gateway.metrics import Metrics
+from gateway.service.idempotency import KeyedWrites
+from gateway.service.invoices import InvoiceService
+from gateway.store import Store, open_store
+
+_log = structlog.get_logger("gateway.app")
+# How often expired idempotency records are deleted (and once at start).
+REAP_EVERY_S = 600.0
 
 
 def create_app(settings: Settings, *, cursor_secret: bytes | None = None) -> web.Application:
@@ -38,9 +49,12 @@ def create_app(settings: Settings, *, cursor_secret: bytes | None = None) -> web
     app[SETTINGS] = settings
     app[KEYRING] = KeyRing.from_clients(settings.clients)
     app[METRICS] = Metrics()
-    # Instances behind one load balancer must share the secret to honour each other's cursors.
-    app[CURSORS] = Cursors(cursor_secret or secrets.token_bytes(32))
+    # Instances behind one load balancer must share the secret to honour each other's cursors
+    # (server.cursor_secret); so must one instance across restarts.
+    secret = cursor_secret or settings.server.cursor_key() or secrets.token_bytes(32)
+    app[CURSORS] = Cursors(secret)
     app.cleanup_ctx.append(_upstream)
+    app.cleanup_ctx.append(_store)
     setup_routes(app)
     return app
 
@@ -50,8 +64,47 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     connector = aiohttp.TCPConnector(limit=100, limit_per_host=20)
     async with aiohttp.ClientSession(connector=connector) as session:
-        observer = app[METRICS].upstream_call
+        metrics = app[METRICS]
         app[ADAPTERS] = {
-            c.name: build_adapter(c, session, observer=observer) for c in settings.connections
+            c.name: build_adapter(
+                c, session, observer=metrics.upstream_call, circuits=metrics.watch_circuit
+            )
+            for c in settings.connections
         }
         yield
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    """The store (opened and migrated at start), the use cases over it, and its reaper."""
+    settings = app[SETTINGS]
+    store = open_store(settings.store.url)
+    await store.open()
+    app[STORE] = store
+    metrics = app[METRICS]
+    writes = KeyedWrites(
+        store,
+        lease_s=settings.store.lease_seconds,
+        ttl_s=settings.store.idempotency_ttl_hours * 3600,
+        observer=metrics.write_event,
+    )
+    app[SERVICE] = InvoiceService(app[ADAPTERS], writes)
+    reaper = asyncio.create_task(_reap(store))
+    try:
+        yield
+    finally:
+        reaper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reaper
+        await store.close()
+
+
+async def _reap(store: Store) -> None:
+    """Delete expired idempotency records now and then; a failure waits for the next round."""
+    while True:
+        try:
+            removed = await store.reap(time.time())
+            if removed:
+                _log.info("idempotency_keys_reaped", removed=removed)
+        except Exception as exc:  # the store may be down for a while: try again later
+            _log.warning("idempotency_reap_failed", error=str(exc))
+        await asyncio.sleep(REAP_EVERY_S)

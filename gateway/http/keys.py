@@ -9,6 +9,8 @@ from gateway.config import Client, Settings
 from gateway.keyring import KeyRing
 from gateway.listing import Cursors
 from gateway.metrics import Metrics
+from gateway.service.invoices import InvoiceService
+from gateway.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -17,3 +19,5 @@ KEYRING = web.AppKey("keyring", KeyRing)
 ADAPTERS = web.AppKey("adapters", dict[str, Adapter])
 CURSORS = web.AppKey("cursors", Cursors)
 METRICS = web.AppKey("metrics", Metrics)
+STORE = web.AppKey("store", Store)
+SERVICE = web.AppKey("service", InvoiceService)

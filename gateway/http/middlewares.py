@@ -17,6 +17,7 @@ from gateway.upstream import request_id_var
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _log = structlog.get_logger("gateway.http")
 
 
@@ -38,10 +39,13 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 
 @web.middleware
 async def idempotency_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """``Idempotency-Key`` on a POST: 1 to 255 printable characters (docs/facade.md)."""
+    """``Idempotency-Key`` on a write: 1 to 255 printable characters (docs/facade.md)."""
     key = request.headers.get("Idempotency-Key")
-    if request.method == "POST" and key is not None and not _VALID_KEY.match(key):
-        raise Problem("bad_request", "Idempotency-Key must be 1 to 255 printable ASCII characters.")
+    if request.method in _WRITES and key is not None and not _VALID_KEY.match(key):
+        raise Problem(
+            "bad_request",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters (no spaces).",
+        )
     return await handler(request)
 
 
@@ -53,9 +57,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Problem as problem:
         return problem.response(request_id)
     except AdapterError as error:
-        return problem_for(error, connection=request.match_info.get("connection")).response(
-            request_id
-        )
+        answer = problem_for(error, connection=request.match_info.get("connection"))
+        response = answer.response(request_id)
+        if error.replayed:  # the kept answer of an earlier request with the same key
+            response.headers["Idempotent-Replayed"] = "true"
+        return response
     except IdempotencyError as error:
         connection = request.match_info.get("connection")
         return idempotency_problem(error, connection=connection).response(request_id)

@@ -118,8 +118,31 @@ def _shared_schemas() -> dict[str, Any]:
                 "provider": {"type": "string"},
                 "capabilities": {"type": "object"},
                 "rounding": {"$ref": REF + "RoundingPolicy"},
-                "health": {"type": "object"},
+                "health": {"$ref": REF + "ConnectionHealth"},
                 "base_url": {"type": "string"},
+            },
+        },
+        "ConnectionHealth": {
+            "type": "object",
+            "description": "The provider calls this gateway process made, and its circuit breaker.",
+            "properties": {
+                "status": {"enum": ["unknown", "ok", "failing"]},
+                "calls": {"type": "integer", "minimum": 0},
+                "retries": {"type": "integer", "minimum": 0},
+                "failures": {"type": "integer", "minimum": 0},
+                "last_failure": {"type": ["string", "null"]},
+                "circuit": {
+                    "type": "object",
+                    "description": "Open: calls are refused (503) without calling the provider "
+                    "until retry_after seconds have passed; then one probe call goes through "
+                    "(half_open) and closes or reopens it.",
+                    "required": ["state", "retry_after"],
+                    "properties": {
+                        "state": {"enum": ["closed", "half_open", "open"]},
+                        "retry_after": {"type": ["integer", "null"], "minimum": 0},
+                        "consecutive_failures": {"type": "integer", "minimum": 0},
+                    },
+                },
             },
         },
         "ConnectionList": _list_of(REF + "Connection"),

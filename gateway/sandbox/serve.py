@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import signal
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from aiohttp import web
 
 from emulators.registry import PROVIDERS
 from emulators.registry import create_app as create_emulator
-from gateway.config import Client, ServerSettings, Settings
+from gateway.config import Client, ServerSettings, Settings, StoreSettings
 from gateway.sandbox import default_token, sandbox_connection
 
 SANDBOX_KEY = "sk_sandbox"
@@ -31,7 +32,12 @@ class Sandbox:
 
 
 def sandbox_settings(
-    host: str, port: int, emulator_urls: dict[str, str], api_key: str = SANDBOX_KEY
+    host: str,
+    port: int,
+    emulator_urls: dict[str, str],
+    api_key: str = SANDBOX_KEY,
+    *,
+    store_url: str | None = None,
 ) -> Settings:
     client = Client(
         name="sandbox",
@@ -41,6 +47,7 @@ def sandbox_settings(
     )
     return Settings(
         server=ServerSettings(host=host, port=port),
+        store=StoreSettings(url=store_url) if store_url else StoreSettings(),
         clients=[client],
         connections=[sandbox_connection(p, url) for p, url in emulator_urls.items()],
     )
@@ -53,11 +60,18 @@ async def running_sandbox(
     *,
     seed_invoices: int = 56,
     api_key: str = SANDBOX_KEY,
+    store_url: str | None = None,
 ) -> AsyncIterator[Sandbox]:
-    """Start the emulators on the next five ports and the gateway on ``port``; stop them after."""
+    """Start the emulators on the next five ports and the gateway on ``port``; stop them after.
+
+    The gateway's store is a SQLite file in a directory of its own, removed at the end (the
+    emulators forget everything too), unless ``store_url`` names one.
+    """
     from gateway.http.app import create_app
 
     runners: list[web.AppRunner] = []
+    scratch = tempfile.TemporaryDirectory(prefix="invoice-gateway-sandbox-")
+    store_url = store_url or f"sqlite:///{scratch.name}/store.db"
     try:
         urls = {}
         for offset, provider in enumerate(PROVIDERS, start=1):
@@ -66,7 +80,7 @@ async def running_sandbox(
             )
             actual = await _start(emulator, host, port + offset if port else 0, runners)
             urls[provider] = f"http://{host}:{actual}"
-        settings = sandbox_settings(host, port, urls, api_key)
+        settings = sandbox_settings(host, port, urls, api_key, store_url=store_url)
         actual = await _start(create_app(settings), host, port, runners)
         settings = settings.model_copy(
             update={"server": settings.server.model_copy(update={"port": actual})}
@@ -75,6 +89,7 @@ async def running_sandbox(
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
+        scratch.cleanup()
 
 
 async def _start(app: web.Application, host: str, port: int, runners: list[web.AppRunner]) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Conflict, InvalidRequest, ListQuery, NotFound, walk
+from adapters.base import BadIdentifier, Conflict, InvalidRequest, ListQuery, NotFound, walk
 from tests.adapters.bill_crm_env import (
     BY_STATUS,
     INVOICES,
@@ -166,9 +166,15 @@ async def test_an_unknown_or_malformed_id_is_not_found(env: Env) -> None:
     with pytest.raises(NotFound):
         await env.adapter.act("999", "issue")
     start_at = len(await env.log())
-    for bad in ("abc", "1/clone", "../1", "١"):
-        with pytest.raises(NotFound):
+    # An id that could change the path is refused as such (400) before anything else.
+    for bad, refused in (
+        ("abc", NotFound),
+        ("١", NotFound),
+        ("1/clone", BadIdentifier),
+        ("../1", BadIdentifier),
+    ):
+        with pytest.raises(refused):
             await env.adapter.get(bad)
-        with pytest.raises(NotFound):
+        with pytest.raises(refused):
             await env.adapter.delete(bad)
     assert len(await env.log()) == start_at, "an id that is no bill_crm id never reaches a path"

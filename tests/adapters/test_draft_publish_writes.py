@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from adapters.base import (
+    BadIdentifier,
     Conflict,
     Handling,
     InvalidRequest,
@@ -291,10 +292,14 @@ async def test_unknown_ids_are_not_found_everywhere(env: Env) -> None:
 
 
 async def test_an_id_cannot_reach_another_path(env: Env) -> None:
-    with pytest.raises(NotFound) as info:
+    before = len(await env.log())
+    with pytest.raises(BadIdentifier):
         await env.adapter.get("../invoices?limit=1")
+    assert (await env.log())[before:] == []  # refused before anything was sent
+    with pytest.raises(NotFound) as info:
+        await env.adapter.get("x?limit=1")
     # One path segment, quoted: the provider looked for an invoice with that id, not a list.
-    assert "Invoice ../invoices?limit=1 not found" in info.value.message
+    assert "Invoice x?limit=1 not found" in info.value.message
     assert (await env.log())[-1]["query"] == {}
 
 

@@ -11,13 +11,14 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.config import Client, Connection, Settings
+from gateway.config import Client, Connection, Settings, StoreSettings
 from gateway.http.app import create_app
 from gateway.sandbox import sandbox_connection
 from gateway.sandbox.serve import Sandbox
 from tests.contract.profiles.load import profile
 from tests.e2e.conftest_sandbox import Answer, call
 from tests.e2e.sandbox import sandbox_in_thread
+from tests.stores import sqlite_url
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,9 @@ def settings(
         "scopes": ["invoices:read", "invoices:write"],
     }
     return Settings(
-        clients=[Client.model_validate(c) for c in clients or [everyone]], connections=connections
+        store=StoreSettings(url=sqlite_url()),
+        clients=[Client.model_validate(c) for c in clients or [everyone]],
+        connections=connections,
     )
 
 

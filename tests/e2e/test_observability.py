@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 import structlog
 
-from gateway.config import Client, LoggingSettings, Settings
+from gateway.config import Client, LoggingSettings, Settings, StoreSettings
 from gateway.http.app import create_app
 from gateway.logging_setup import configure_logging
 from gateway.sandbox import sandbox_connection
 from gateway.sandbox.serve import Sandbox
 from tests.e2e.sandbox import sandbox_in_thread
+from tests.stores import sqlite_url
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,7 @@ def client(name: str, key: str, scopes: list[str]) -> Client:
 @pytest.fixture
 async def gateway(sandbox: Sandbox, aiohttp_client: Any) -> Any:
     settings = Settings(
+        store=StoreSettings(url=sqlite_url()),
         clients=[client("ops", "k-ops", ["admin"]), client("app", "k-app", ["invoices:read"])],
         connections=[sandbox_connection("crm_v1", sandbox.emulator_urls["crm_v1"])],
     )
@@ -104,7 +106,11 @@ async def test_the_request_id_travels_to_the_provider(gateway: Any, sandbox: San
     assert any(entry["headers"].get("X-Request-ID") == "req-upstream-7" for entry in log)
 
 
-async def test_readyz_names_the_connections_once_started(gateway: Any) -> None:
+async def test_readyz_names_the_connections_and_the_store_once_started(gateway: Any) -> None:
     response = await gateway.get("/readyz")
     assert response.status == 200
-    assert await response.json() == {"status": "ready", "connections": ["crm_v1"]}
+    assert await response.json() == {
+        "status": "ready",
+        "connections": ["crm_v1"],
+        "store": {"backend": "sqlite", "schema_version": 1, "status": "ok"},
+    }

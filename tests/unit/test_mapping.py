@@ -48,6 +48,7 @@ MINIMAL: dict[str, Any] = {
     },
     "provider_fields": {"deal_id": {"type": "integer", "description": "A deal"}},
     "error_fields": {"items.*.tax_id": "/lines/*/taxes/0"},
+    "dedupe": {"marker": None, "lookup": [], "max_pages": 2},
 }
 
 
@@ -107,3 +108,25 @@ def test_a_missing_mapping_file_says_which() -> None:
         MappingError, match=r"mappings/nowhere\.yaml: no mapping file for provider 'nowhere'"
     ):
         load_mapping("nowhere")
+
+
+def test_dedupe_is_read_and_checked_against_what_the_provider_carries() -> None:
+    marked = {**MINIMAL, "dedupe": {"marker": "number", "lookup": [], "max_pages": 3}}
+    with pytest.raises(MappingError, match=r"mappings/example\.yaml: dedupe\.marker: "):
+        parse_mapping(marked, "mappings/example.yaml")
+    notes = {**MINIMAL, "dedupe": {"marker": "notes", "lookup": [], "max_pages": 3}}
+    with pytest.raises(
+        MappingError, match=r"dedupe\.marker: notes is not a field this provider carries"
+    ):
+        parse_mapping(notes, "mappings/example.yaml")
+    searching = {**MINIMAL, "dedupe": {"marker": None, "lookup": ["customer_id"]}}
+    with pytest.raises(
+        MappingError, match=r"dedupe\.lookup: customer_id is not one of capabilities\.filters"
+    ):
+        parse_mapping(searching, "mappings/example.yaml")
+    custom = {
+        **MINIMAL,
+        "dedupe": {"marker": "provider_fields.deal_id", "lookup": [], "max_pages": 4},
+    }
+    plan = parse_mapping(custom, "mappings/example.yaml").dedupe
+    assert (plan.marker, plan.lookup, plan.max_pages) == ("provider_fields.deal_id", frozenset(), 4)

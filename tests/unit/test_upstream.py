@@ -1,25 +1,35 @@
-"""The upstream client's rules, on a mocked network: retry only what can't write twice."""
+"""The upstream client's rules, on a mocked network: retry only what can't write twice, back off
+with full jitter, keep within the retry budget, stop at the open breaker, follow no redirect, read
+no more than the cap, and never turn an unreadable body into anything but an ``UpstreamError``."""
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import random
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
+from unittest.mock import ANY
 
 import aiohttp
 import pytest
+from aioresponses import CallbackResult
+from yarl import URL
 
 from adapters.base import (
+    BadIdentifier,
     OutcomeUncertain,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.breaker import CircuitState
 from gateway.config import Connection
-from gateway.upstream import UpstreamClient, request_id_var
-from tests.unit.mock_upstream import answer, mocked_network
+from gateway.upstream import UnusableAnswer, UpstreamClient, request_id_var
+from tests.unit.mock_upstream import _Response, answer, mocked_network
 
 BASE = "https://provider.example"
 SECRET = "s3cr3t-token-value"
@@ -66,7 +76,7 @@ async def test_get_is_retried_on_5xx_then_succeeds(session: aiohttp.ClientSessio
         response = await upstream.request("GET", "/v1/invoices/8")
     assert (response.status, response.body) == (200, {"total": 1})
     assert (upstream.stats.calls, upstream.stats.retries) == (2, 1)
-    assert len(sleeps.calls) == 1 and 0.1 <= sleeps.calls[0] <= 0.2
+    assert len(sleeps.calls) == 1 and 0 <= sleeps.calls[0] <= 0.2  # full jitter, base 0.2
 
 
 async def test_get_gives_up_after_max_attempts_with_the_last_error(
@@ -150,11 +160,26 @@ async def test_rate_limit_to_the_end_is_unavailable_with_retry_after(
     upstream, sleeps = client(session)
     with mocked_network() as mock:
         for _ in range(3):
+            mock.get(f"{BASE}/x", status=429, headers={"Retry-After": "2"})
+        with pytest.raises(UpstreamUnavailable) as info:
+            await upstream.request("GET", "/x")
+    assert info.value.retry_after == 2.0
+    assert sleeps.calls == [2.0, 2.0]
+    assert upstream.stats.calls == 3
+
+
+async def test_a_retry_after_longer_than_backoff_max_is_not_slept_but_handed_on(
+    session: aiohttp.ClientSession,
+) -> None:
+    upstream, sleeps = client(session)  # backoff_max_s 5
+    with mocked_network() as mock:
+        for _ in range(3):
             mock.get(f"{BASE}/x", status=429, headers={"Retry-After": "30"})
         with pytest.raises(UpstreamUnavailable) as info:
             await upstream.request("GET", "/x")
     assert info.value.retry_after == 30.0
-    assert sleeps.calls == [5.0, 5.0]  # capped by backoff_max_s
+    assert sleeps.calls == []
+    assert upstream.stats.calls == 1
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -258,3 +283,299 @@ async def test_calls_are_paced_by_the_connections_rate_limit(
             await upstream.request("GET", "/x")
     assert slept == [0.5, 0.5]
     assert now[0] == 1.0
+
+
+# -- backoff: full jitter, Retry-After ------------------------------------------------------------
+
+
+class TopOfRange(random.Random):
+    """Answers the top of every range asked for, and remembers the ranges."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.ranges: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.ranges.append((a, b))
+        return b
+
+
+async def test_backoff_is_full_jitter_up_to_the_exponential_ceiling(
+    session: aiohttp.ClientSession,
+) -> None:
+    sleeps = Sleeps()
+    rng = TopOfRange()
+    settings = connection(
+        retries={"max_attempts": 7, "backoff_base_s": 0.5, "backoff_max_s": 5},
+        retry_budget={"min_retries": 100},
+        breaker={"failures": 1000},
+    )
+    upstream = UpstreamClient(session, settings, sleep=sleeps, rng=rng)
+    with mocked_network() as mock:
+        for _ in range(7):
+            mock.get(f"{BASE}/x", status=503)
+        with pytest.raises(UpstreamError):
+            await upstream.request("GET", "/x")
+    assert rng.ranges == [(0, 0.5), (0, 1.0), (0, 2.0), (0, 4.0), (0, 5), (0, 5)]
+    assert sleeps.calls == [0.5, 1.0, 2.0, 4.0, 5, 5]
+
+
+async def test_backoff_draws_spread_over_the_whole_range(session: aiohttp.ClientSession) -> None:
+    sleeps = Sleeps()
+    settings = connection(
+        retries={"max_attempts": 2, "backoff_base_s": 1, "backoff_max_s": 5},
+        retry_budget={"min_retries": 1000},
+        breaker={"failures": 1000},
+    )
+    upstream = UpstreamClient(session, settings, sleep=sleeps, rng=random.Random(7))
+    with mocked_network() as mock:
+        for _ in range(200):
+            mock.get(f"{BASE}/x", status=500)
+        for _ in range(100):
+            with pytest.raises(UpstreamError):
+                await upstream.request("GET", "/x")
+    assert len(sleeps.calls) == 100 and all(0 <= s <= 1 for s in sleeps.calls)
+    # Half jitter would never go below 0.5; full jitter does about half the time.
+    assert 30 <= sum(s < 0.5 for s in sleeps.calls) <= 70
+
+
+async def test_retry_after_as_an_http_date_is_honoured(session: aiohttp.ClientSession) -> None:
+    upstream, sleeps = client(session)
+    soon = email.utils.formatdate(time.time() + 3, usegmt=True)
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=503, headers={"Retry-After": soon})
+        mock.get(f"{BASE}/x", status=200, payload={"ok": True})
+        response = await upstream.request("GET", "/x")
+    assert response.body == {"ok": True}
+    assert len(sleeps.calls) == 1 and 1.5 <= sleeps.calls[0] <= 3.0
+
+
+async def test_a_far_http_date_is_handed_to_the_caller_unslept(
+    session: aiohttp.ClientSession,
+) -> None:
+    upstream, sleeps = client(session)
+    later = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=429, headers={"Retry-After": later})
+        with pytest.raises(UpstreamUnavailable) as info:
+            await upstream.request("GET", "/x")
+    assert sleeps.calls == []
+    assert info.value.retry_after is not None and 3590 <= info.value.retry_after <= 3600
+
+
+# -- the retry budget and the breaker inside the client ---------------------------------------
+
+
+async def test_the_retry_budget_caps_retries_on_a_failing_provider(
+    session: aiohttp.ClientSession,
+) -> None:
+    # max_attempts 3; budget: ratio 0.2, min_retries 3; a breaker that stays out of the way
+    upstream, _ = client(session, breaker={"failures": 1000})
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=503, repeat=True)
+        for _ in range(30):
+            with pytest.raises(UpstreamError) as info:
+                await upstream.request("GET", "/x")
+            assert info.value.status == 503
+        sent = sum(len(calls) for calls in mock.requests.values())
+    # 30 first attempts + max(3, 0.2 × 30) retries, where max_attempts alone would send 90.
+    assert sent == 36
+    assert (upstream.stats.calls, upstream.stats.retries) == (36, 6)
+
+
+async def test_the_breaker_opens_and_answers_without_calling(
+    session: aiohttp.ClientSession,
+) -> None:
+    now = [0.0]
+    settings = connection(
+        retries={"max_attempts": 1, "backoff_base_s": 0, "backoff_max_s": 0},
+        breaker={"failures": 3, "open_s": 30},
+    )
+    upstream = UpstreamClient(session, settings, sleep=Sleeps(), clock=lambda: now[0])
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=502, repeat=True)
+        for _ in range(3):
+            with pytest.raises(UpstreamError):
+                await upstream.request("GET", "/x")
+        now[0] = 10.0
+        with pytest.raises(UpstreamUnavailable) as info:
+            await upstream.request("GET", "/x")
+        assert len(mock.requests[("GET", URL(f"{BASE}/x"))]) == 3
+    assert info.value.retry_after == 20.0
+    assert "circuit for connection crm is open" in info.value.message
+    assert upstream.health()["circuit"] == {
+        "state": "open",
+        "retry_after": 20,
+        "consecutive_failures": 3,
+    }
+
+
+async def test_a_4xx_or_429_is_no_failure_for_the_breaker(session: aiohttp.ClientSession) -> None:
+    settings = connection(
+        retries={"max_attempts": 1, "backoff_base_s": 0, "backoff_max_s": 0},
+        breaker={"failures": 2, "open_s": 30},
+    )
+    upstream = UpstreamClient(session, settings, sleep=Sleeps())
+    with mocked_network() as mock:
+        for status in (500, 404, 500, 429, 500, 422):
+            mock.get(f"{BASE}/x", status=status, payload={})
+        for _ in range(6):
+            with contextlib.suppress(UpstreamError):
+                await upstream.request("GET", "/x")
+    assert upstream.breaker.state is CircuitState.CLOSED
+
+
+async def test_half_open_probe_success_closes_failure_reopens(
+    session: aiohttp.ClientSession,
+) -> None:
+    now = [0.0]
+    settings = connection(
+        retries={"max_attempts": 1, "backoff_base_s": 0, "backoff_max_s": 0},
+        breaker={"failures": 1, "open_s": 5},
+    )
+    upstream = UpstreamClient(session, settings, sleep=Sleeps(), clock=lambda: now[0])
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", exception=TimeoutError())
+        mock.get(f"{BASE}/x", status=503)
+        mock.get(f"{BASE}/x", status=200, payload={"ok": 1})
+        with pytest.raises(UpstreamTimeout):
+            await upstream.request("GET", "/x")
+        assert upstream.breaker.state is CircuitState.OPEN
+        now[0] = 5.0
+        assert upstream.breaker.state is CircuitState.HALF_OPEN
+        with pytest.raises(UpstreamError) as failed_probe:
+            await upstream.request("GET", "/x")
+        assert failed_probe.value.status == 503
+        assert upstream.breaker.state is CircuitState.OPEN
+        now[0] = 10.0
+        response = await upstream.request("GET", "/x")
+        assert response.body == {"ok": 1}
+    assert upstream.breaker.state is CircuitState.CLOSED
+
+
+async def test_a_retry_the_open_breaker_stops_is_a_503_with_retry_after(
+    session: aiohttp.ClientSession,
+) -> None:
+    settings = connection(breaker={"failures": 2, "open_s": 30})  # max_attempts 3
+    upstream, sleeps = (
+        UpstreamClient(session, settings, sleep=(s := Sleeps()), rng=random.Random(1)),
+        s,
+    )
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=500, repeat=True)
+        with pytest.raises(UpstreamUnavailable) as info:
+            await upstream.request("GET", "/x")
+        assert len(mock.requests[("GET", URL(f"{BASE}/x"))]) == 2
+    assert info.value.retry_after == pytest.approx(30, abs=1)
+    assert len(sleeps.calls) == 1
+
+
+# -- what the client sends and reads -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_is_never_followed(session: aiohttp.ClientSession, status: int) -> None:
+    seen: dict[str, Any] = {}
+
+    def capture(url: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return CallbackResult(
+            status=status,
+            headers={"Location": "http://internal.example/steal"},
+            response_class=_Response,
+        )
+
+    upstream, sleeps = client(session)
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", callback=capture)
+        with pytest.raises(UnusableAnswer) as info:
+            await upstream.request("GET", "/x")
+    assert seen["allow_redirects"] is False
+    assert info.value.message == (
+        f"crm_v1 (connection crm) answered a redirect ({status}); the gateway follows no redirects"
+    )
+    assert "internal.example" not in str(info.value)
+    assert info.value.retryable is False
+    assert (upstream.stats.calls, sleeps.calls) == (1, [])
+
+
+async def test_a_body_over_the_cap_is_refused(session: aiohttp.ClientSession) -> None:
+    upstream, _ = client(session, max_response_bytes=1024)
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=200, body=b"[" + b"1," * 600 + b"1]")
+        with pytest.raises(UnusableAnswer) as info:
+            await upstream.request("GET", "/x")
+    assert info.value.message == (
+        "crm_v1 (connection crm) answered more than 1024 bytes, more than the gateway reads"
+    )
+
+
+async def test_a_body_at_the_cap_is_read(session: aiohttp.ClientSession) -> None:
+    upstream, _ = client(session, max_response_bytes=1024)
+    body = b'{"a": "' + b"x" * 1015 + b'"}'
+    assert len(body) == 1024
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=200, body=body, content_type="application/json")
+        response = await upstream.request("GET", "/x")
+    assert response.body == {"a": "x" * 1015}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "detail"),
+    [
+        (b"[" * 100_000, "application/json", "nested deeper than 100 levels"),
+        (b"[" * 101 + b"]" * 101, "application/json", "nested deeper than 100 levels"),
+        (b'{"a": ' * 150 + b"1" + b"}" * 150, "text/plain", "nested deeper than 100 levels"),
+        (b'{"total": 1,}', "application/json", "Expecting property name enclosed in double"),
+        (b'{"total": NaN}', "application/json", "NaN is not a JSON number"),
+        (b'{"name": "\xff\xfe"}', "application/json", "it is not UTF-8 text"),
+        (b'[{"broken"', "text/html", "Expecting"),
+    ],
+)
+async def test_json_that_cannot_be_read_is_an_unusable_answer(
+    session: aiohttp.ClientSession, body: bytes, content_type: str, detail: str
+) -> None:
+    upstream, _ = client(session)
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=200, body=body, content_type=content_type)
+        with pytest.raises(UnusableAnswer) as info:
+            await upstream.request("GET", "/x")
+    assert info.value.message.startswith(
+        "crm_v1 (connection crm) answered JSON the gateway cannot read: "
+    )
+    assert detail in info.value.message
+    assert upstream.stats.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "parsed"),
+    [
+        (b"", "application/json", 204, None),
+        (b"  \n", "application/json", 200, None),
+        (b"404: Not Found", "text/plain", 404, None),
+        (b"<html>nope</html>", "text/html", 404, None),
+        (b'\xef\xbb\xbf{"a": 1.10}', "application/json", 200, {"a": Decimal("1.10")}),
+        (b"[" * 100 + b"]" * 100, "application/json", 200, ANY),  # at the limit
+        (b"42", "text/plain", 200, 42),
+    ],
+)
+async def test_bodies_that_are_not_json_or_empty_are_still_tolerated(
+    session: aiohttp.ClientSession, body: bytes, content_type: str, status: int, parsed: Any
+) -> None:
+    upstream, _ = client(session)
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=status, body=body, content_type=content_type)
+        response = await upstream.request("GET", "/x")
+    assert response.status == status
+    assert response.body == parsed
+
+
+@pytest.mark.parametrize("path", ["/v1/invoices/..", "/v1/invoices/%2e%2E", "/a/%252e/b"])
+async def test_a_path_with_a_dot_segment_is_never_sent(
+    session: aiohttp.ClientSession, path: str
+) -> None:
+    upstream, _ = client(session)
+    with mocked_network() as mock, pytest.raises(BadIdentifier):
+        await upstream.request("GET", path)
+    assert mock.requests == {}
+    assert upstream.stats.calls == 0

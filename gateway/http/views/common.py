@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
@@ -14,13 +13,15 @@ from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, writable
 from gateway.http.auth import check_connection
 from gateway.http.body import read_json_object
-from gateway.http.keys import ADAPTERS, METRICS
+from gateway.http.keys import ADAPTERS, CALLER, METRICS
 from gateway.http.problems import Problem
 from gateway.http.validation import parse, validation_problem
+from gateway.service.idempotency import WriteRequest
+from gateway.service.outcomes import Outcome
+from gateway.service.versions import version_tag
 
 _log = structlog.get_logger("gateway.invoices")
-# Fields that change without the invoice changing (the clock, the gateway's own check).
-_VOLATILE = {"overdue", "totals_check", "remote_data", "connection", "provider"}
+REPLAYED = "Idempotent-Replayed"
 _HANDLING = re.compile(r"(?:^|[;,\s])handling=(strict|lenient)\b")
 
 
@@ -88,11 +89,48 @@ def invoice_response(
 
 
 def etag(invoice: Invoice) -> str:
-    """The provider's record version where it keeps one; else a digest of the invoice's content."""
-    if invoice.version is not None:
-        return f'"{invoice.version}"'
-    content = invoice.model_dump_json(exclude=_VOLATILE)
-    return 'W/"' + hashlib.sha256(content.encode()).hexdigest()[:20] + '"'
+    return version_tag(invoice)
+
+
+def write_request(request: web.Request) -> WriteRequest:
+    """The write the request asks for, as the service layer knows it (no HTTP in there).
+
+    The key's scope is the caller, the connection, the method and the route; the fingerprint
+    adds the path, so one key on ``/invoices/1/void`` and ``/invoices/2/void`` is a reuse.
+    """
+    route = request.match_info.route.resource
+    template = route.canonical if route is not None else request.path
+    return WriteRequest(
+        client=request[CALLER].name,
+        connection=request.match_info["connection"],
+        operation=f"{request.method} {template}",
+        target=request.path,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+
+
+def outcome_response(
+    outcome: Outcome, request: web.Request, *, preference: Handling | None = None
+) -> web.StreamResponse:
+    """The answer of a write: the invoice (201 when it is a new document), 204, or the note."""
+    response: web.StreamResponse
+    if outcome.kind == "invoice" and outcome.invoice is not None:
+        response = invoice_response(
+            outcome.invoice,
+            request,
+            status=201 if outcome.created else 200,
+            warnings=outcome.warnings,
+            preference=preference,
+        )
+    elif outcome.kind == "note":
+        invoice_id = request.match_info["invoice_id"]
+        body = {"object": "note", "invoice_id": invoice_id, "note": outcome.note}
+        response = web.json_response(body, status=201)
+    else:
+        response = web.Response(status=204)
+    if outcome.replayed:
+        response.headers[REPLAYED] = "true"
+    return response
 
 
 def if_match(request: web.Request) -> str | None:

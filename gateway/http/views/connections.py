@@ -43,7 +43,8 @@ def _describe(adapter: Adapter, *, admin: bool, full: bool) -> dict[str, Any]:
         if full
         else {k: caps[k] for k in ("operations", "actions", "payments")},
         "rounding": adapter.rounding.model_dump(),
-        "health": adapter.client.stats.health(),
+        # Calls, failures, and the circuit breaker: {"state": "open", "retry_after": 12, ...}.
+        "health": adapter.client.health(),
     }
     if admin:
         described["base_url"] = adapter.connection.base_url

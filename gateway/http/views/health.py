@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.http.auth import public, requires
-from gateway.http.keys import ADAPTERS, METRICS
+from gateway.http.keys import ADAPTERS, METRICS, STORE
+from gateway.store import StoreError
 
 
 @public
@@ -16,11 +19,22 @@ async def healthz(request: web.Request) -> web.Response:
 
 @public
 async def readyz(request: web.Request) -> web.Response:
-    """Ready once the configuration is loaded and every connection has its adapter."""
+    """Ready once the configuration is loaded, every connection has its adapter, and the store
+    answers (idempotency keys cannot be honoured without it)."""
     adapters = request.app.get(ADAPTERS)
-    if adapters is None:
+    store = request.app.get(STORE)
+    if adapters is None or store is None:
         return web.json_response({"status": "starting"}, status=503)
-    return web.json_response({"status": "ready", "connections": sorted(adapters)})
+    try:
+        described = await asyncio.wait_for(store.ping(), timeout=5)
+    except (StoreError, TimeoutError) as exc:
+        failed = {"backend": store.url_scheme, "status": "unreachable", "detail": str(exc)}
+        body = {"status": "not_ready", "connections": sorted(adapters), "store": failed}
+        return web.json_response(body, status=503)
+    store_state = {**described, "status": "ok"}
+    return web.json_response(
+        {"status": "ready", "connections": sorted(adapters), "store": store_state}
+    )
 
 
 @requires("admin")

@@ -8,23 +8,24 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from adapters.base import ACTIONS, ListQuery, NotSupported
-from adapters.representable import drop_unchanged, fit, unrepresentable
+from adapters.representable import fit
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import InvoiceStatus
 from gateway.http.auth import requires
-from gateway.http.keys import CURSORS
+from gateway.http.keys import CURSORS, SERVICE
 from gateway.http.problems import Problem
 from gateway.http.validation import validation_problem
 from gateway.http.views.common import (
     adapter_for,
-    etag,
     expanded,
     handling,
     if_match,
     invoice_body,
     invoice_json,
     invoice_response,
+    outcome_response,
+    write_request,
 )
 from gateway.listing import InvalidCursor, list_invoices
 
@@ -60,14 +61,12 @@ async def list_view(request: web.Request) -> web.Response:
 
 
 @requires("invoices:write")
-async def create_view(request: web.Request) -> web.Response:
-    adapter = adapter_for(request)
+async def create_view(request: web.Request) -> web.StreamResponse:
+    adapter_for(request)
     invoice = await invoice_body(request)
     preference = handling(request)
-    result = await adapter.create(invoice, handling=preference)
-    return invoice_response(
-        result.invoice, request, status=201, warnings=result.warnings, preference=preference
-    )
+    outcome = await request.app[SERVICE].create(write_request(request), invoice, preference)
+    return outcome_response(outcome, request, preference=preference)
 
 
 @requires("invoices:read")
@@ -96,50 +95,43 @@ async def get_view(request: web.Request) -> web.Response:
 
 
 @requires("invoices:write")
-async def replace_view(request: web.Request) -> web.Response:
+async def replace_view(request: web.Request) -> web.StreamResponse:
     adapter = adapter_for(request)
     if "update" not in adapter.capabilities.operations:
         raise NotSupported("update invoices", provider=adapter.provider)
-    invoice_id = request.match_info["invoice_id"]
     invoice = await invoice_body(request)
     preference = handling(request)
-    expected = if_match(request)
-    uncarried = unrepresentable(invoice, adapter.capabilities, adapter.provider)
-    # The current invoice is read only when needed: to check If-Match, and so that
-    # provider-owned values sent back unchanged pass instead of being refused.
-    if expected is not None or uncarried:
-        current = await adapter.get(invoice_id)
-        if expected is not None and expected not in ("*", etag(current)):
-            raise Problem(
-                "precondition_failed",
-                f"The invoice changed: its ETag is {etag(current)}, not {expected}.",
-                connection=adapter.connection.name,
-            )
-        invoice = drop_unchanged(invoice, current, adapter.capabilities, adapter.provider)
-    result = await adapter.update(invoice_id, invoice, handling=preference)
-    return invoice_response(
-        result.invoice, request, warnings=result.warnings, preference=preference
+    outcome = await request.app[SERVICE].replace(
+        write_request(request),
+        request.match_info["invoice_id"],
+        invoice,
+        preference,
+        if_match=if_match(request),
     )
+    return outcome_response(outcome, request, preference=preference)
 
 
 @requires("invoices:write")
-async def delete_view(request: web.Request) -> web.Response:
-    adapter = adapter_for(request)
-    await adapter.delete(request.match_info["invoice_id"])
-    return web.Response(status=204)
+async def delete_view(request: web.Request) -> web.StreamResponse:
+    adapter_for(request)
+    outcome = await request.app[SERVICE].delete(
+        write_request(request), request.match_info["invoice_id"]
+    )
+    return outcome_response(outcome, request)
 
 
 @requires("invoices:write")
-async def action_view(request: web.Request) -> web.Response:
+async def action_view(request: web.Request) -> web.StreamResponse:
     adapter = adapter_for(request)
     action = request.match_info["action"]
     if action not in ACTIONS:
         raise Problem("not_found", f"No action {action!r}; actions are: {', '.join(ACTIONS)}.")
     if action not in adapter.capabilities.actions:
         raise NotSupported(action.replace("_", " ") + " invoices", provider=adapter.provider)
-    result = await adapter.act(request.match_info["invoice_id"], action)
-    created = action in ("duplicate", "credit_note")
-    return invoice_response(result, request, status=201 if created else 200)
+    outcome = await request.app[SERVICE].act(
+        write_request(request), request.match_info["invoice_id"], action
+    )
+    return outcome_response(outcome, request)
 
 
 def _list_query(request: web.Request) -> tuple[ListQuery, int, str | None]:

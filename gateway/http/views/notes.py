@@ -8,15 +8,16 @@ from aiohttp.http_exceptions import HttpProcessingError
 from adapters.base import NoteFile, NotSupported
 from gateway.canonical.errors import FieldError
 from gateway.http.auth import requires
+from gateway.http.keys import SERVICE
 from gateway.http.problems import Problem
 from gateway.http.validation import validation_problem
-from gateway.http.views.common import adapter_for
+from gateway.http.views.common import adapter_for, outcome_response, write_request
 
 MAX_NOTE_FILE_BYTES = 10 * 1024 * 1024
 
 
 @requires("invoices:write")
-async def add_note_view(request: web.Request) -> web.Response:
+async def add_note_view(request: web.Request) -> web.StreamResponse:
     """Multipart: ``note`` (text) and an optional ``file``."""
     adapter = adapter_for(request)
     if not adapter.capabilities.notes:
@@ -27,9 +28,10 @@ async def add_note_view(request: web.Request) -> web.Response:
         note, attachment = await _note_parts(request)
     except (ValueError, HttpProcessingError) as exc:  # aiohttp's word for a broken multipart
         raise Problem("bad_request", f"The multipart body is malformed: {exc}.") from None
-    result = await adapter.add_note(request.match_info["invoice_id"], note, attachment)
-    body = {"object": "note", "invoice_id": request.match_info["invoice_id"], "note": result}
-    return web.json_response(body, status=201)
+    outcome = await request.app[SERVICE].add_note(
+        write_request(request), request.match_info["invoice_id"], note, attachment
+    )
+    return outcome_response(outcome, request)
 
 
 async def _note_parts(request: web.Request) -> tuple[str, NoteFile | None]:

@@ -9,8 +9,9 @@ from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Payment
 from gateway.http.auth import requires
 from gateway.http.body import read_json_object
+from gateway.http.keys import SERVICE
 from gateway.http.validation import parse, validation_problem
-from gateway.http.views.common import adapter_for, invoice_response
+from gateway.http.views.common import adapter_for, outcome_response, write_request
 
 
 @requires("invoices:read")
@@ -28,7 +29,7 @@ async def list_payments_view(request: web.Request) -> web.Response:
 
 
 @requires("invoices:write")
-async def record_payment_view(request: web.Request) -> web.Response:
+async def record_payment_view(request: web.Request) -> web.StreamResponse:
     adapter = adapter_for(request)
     if "create" not in adapter.capabilities.payments:
         raise NotSupported("record payments", provider=adapter.provider)
@@ -36,13 +37,17 @@ async def record_payment_view(request: web.Request) -> web.Response:
     payment = parse(Payment, await read_json_object(request), errors)
     if errors or payment is None:
         raise validation_problem(errors)
-    invoice = await adapter.record_payment(request.match_info["invoice_id"], payment)
-    return invoice_response(invoice, request, status=201)
+    outcome = await request.app[SERVICE].record_payment(
+        write_request(request), request.match_info["invoice_id"], payment
+    )
+    return outcome_response(outcome, request)
 
 
 @requires("invoices:write")
-async def delete_payment_view(request: web.Request) -> web.Response:
-    adapter = adapter_for(request)
+async def delete_payment_view(request: web.Request) -> web.StreamResponse:
+    adapter_for(request)
     invoice_id, payment_id = request.match_info["invoice_id"], request.match_info["payment_id"]
-    invoice = await adapter.delete_payment(invoice_id, payment_id)
-    return invoice_response(invoice, request)
+    outcome = await request.app[SERVICE].delete_payment(
+        write_request(request), invoice_id, payment_id
+    )
+    return outcome_response(outcome, request)

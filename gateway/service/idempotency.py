@@ -1,0 +1,333 @@
+"""Exactly-once writes: an ``Idempotency-Key`` held in the store while its write runs.
+
+The first request with a key claims it (``in_progress``, with a lease it renews while it runs),
+records what a later attempt would need to find out what it did (the write's *recovery*, before
+anything is sent), calls the provider, and stores the final answer. A later request with the
+same key and the same request gets that answer replayed; with another request, 422; while the
+first still runs, 409 with ``Retry-After``.
+
+When the provider's answer is lost (a timeout, a reset, a 5xx after the write was sent), nothing
+is sent again before the provider has been asked whether the write happened
+(``Write.find``, see ``adapters/resolution.py``): found, the write completes with what it made;
+not there, it is safe to send again; cannot tell, the caller is told the outcome is uncertain
+and the key is parked, so that a retry with it asks again. A gateway that dies mid-write leaves
+its key ``in_progress``; once the lease runs out, the next retry takes it over and asks first.
+
+Requests refused before anything was sent to the provider (a pre-check, an open circuit, a
+missing invoice on the read before a state change) are not kept: the key is released and the
+same request may be sent again as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import math
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from adapters.resolution import Resolution
+from gateway.errors import (
+    AdapterError,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    OutcomeUncertain,
+    UpstreamError,
+)
+from gateway.service.outcomes import Outcome, error_from_json, error_to_json, is_error
+from gateway.store import Busy, Claimed, Finished, KeyScope, Mismatch, Store
+from gateway.upstream import WriteCalls, idempotency_key_var, write_calls_var
+
+_log = structlog.get_logger("gateway.writes")
+
+# Called for what happened to a write: (connection, event), e.g. ("crm", "replayed").
+WriteObserver = Callable[[str, str], None]
+
+
+class Write(Protocol):
+    """One write, as a use case hands it to the runner."""
+
+    connection: str
+    idempotent: bool  # PUT and DELETE: sending again converges, nothing to find out first
+
+    async def prepare(self) -> dict[str, Any]:
+        """Before sending: what finding out what it did will need (JSON), e.g. its marker."""
+        ...
+
+    async def send(self, recovery: dict[str, Any]) -> Outcome: ...
+
+    async def find(self, recovery: dict[str, Any]) -> Resolution:
+        """After a lost answer: did it take effect? (``Resolution.result`` is an Outcome.)"""
+        ...
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """Who asks for a write, where, and with which key; free of HTTP so every caller has it.
+
+    ``operation`` names the kind of write (for HTTP, the method and route template) and
+    ``target`` the thing written (the path): together with the body they make the fingerprint.
+    """
+
+    client: str
+    connection: str
+    operation: str
+    target: str
+    idempotency_key: str | None = None
+
+    def scope(self) -> KeyScope | None:
+        if self.idempotency_key is None:
+            return None
+        return KeyScope(self.client, self.connection, self.operation, self.idempotency_key)
+
+    def fingerprint(self, body: Any, handling: str | None) -> str:
+        canonical = json.dumps(
+            {"operation": self.operation, "target": self.target, "body": body, "prefer": handling},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=str,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class KeyedWrites:
+    """Runs writes once: with the store when the caller gave a key, resolving lost answers."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        lease_s: float,
+        ttl_s: float,
+        clock: Callable[[], float] = time.time,
+        observer: WriteObserver | None = None,
+    ) -> None:
+        self.store = store
+        self.lease_s = lease_s
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._observer = observer
+        self._process = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def run(self, request: WriteRequest, fingerprint: str, write: Write) -> Outcome:
+        scope = request.scope()
+        if scope is None:
+            token = idempotency_key_var.set("ig-" + uuid.uuid4().hex)
+            try:
+                return await self._unkeyed(write)
+            finally:
+                idempotency_key_var.reset(token)
+        owner = f"{self._process}:{uuid.uuid4().hex[:12]}"
+        claim = await self.store.claim(
+            scope, fingerprint, owner, now=self._clock(), lease_s=self.lease_s, ttl_s=self.ttl_s
+        )
+        if isinstance(claim, Mismatch):
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {scope.key!r} was already used with a different request "
+                f"({scope.operation}); send a new key for a new request."
+            )
+        if isinstance(claim, Busy):
+            raise IdempotencyInProgress(
+                f"A request with Idempotency-Key {scope.key!r} is still running; retry it after "
+                f"{max(1, math.ceil(claim.retry_after))} s to get its answer.",
+                retry_after=claim.retry_after,
+            )
+        if isinstance(claim, Finished):
+            self._observe(write.connection, "replayed")
+            return _replay(claim.record.outcome or {})
+        assert isinstance(claim, Claimed)
+        token = idempotency_key_var.set(scope.key)
+        try:
+            async with self._lease(scope, owner):
+                return await self._keyed(scope, owner, claim, write)
+        finally:
+            idempotency_key_var.reset(token)
+
+    # -- without a key: one attempt, and a lost answer still asked about ----------------------
+
+    async def _unkeyed(self, write: Write) -> Outcome:
+        recovery = await write.prepare()
+        calls = WriteCalls()
+        token = write_calls_var.set(calls)
+        try:
+            return await write.send(recovery)
+        except UpstreamError as error:
+            if write.idempotent or calls.sent == 0:
+                raise
+            resolution = await self._find(write, recovery, error)
+            if resolution.state == "done":
+                return self._resolved(write, resolution)
+            if resolution.state == "not_done":
+                raise _nothing_written(error, resolution) from error
+            raise _uncertain(error, resolution, keyed=False) from error
+        finally:
+            write_calls_var.reset(token)
+
+    # -- with a key -----------------------------------------------------------------------------
+
+    async def _keyed(self, scope: KeyScope, owner: str, claim: Claimed, write: Write) -> Outcome:
+        record = claim.record
+        recovery: dict[str, Any] | None = None
+        if claim.taken_over and record.recovery_point in ("sending", "uncertain"):
+            # An earlier attempt may have written: ask before anything is sent again.
+            recovery = record.recovery
+            resolution = await self._find(write, recovery, None)
+            if resolution.state == "done":
+                return await self._finish(scope, owner, self._resolved(write, resolution))
+            if resolution.state == "unknown":
+                await self.store.park(scope, owner, "uncertain")
+                raise _uncertain(None, resolution, keyed=True)
+            _log.info("write_not_done", connection=write.connection, detail=resolution.detail)
+        try:
+            if recovery is None:
+                recovery = await write.prepare()
+        except BaseException:
+            await self._release(scope, owner)
+            raise
+        await self.store.save_progress(
+            scope, owner, "sending", recovery, now=self._clock(), lease_s=self.lease_s
+        )
+        calls = WriteCalls()
+        token = write_calls_var.set(calls)
+        try:
+            outcome = await write.send(recovery)
+        except UpstreamError as error:
+            if write.idempotent or calls.sent == 0:
+                # Nothing was written, or sending the same again converges: retry as it is.
+                await self._release(scope, owner)
+                raise
+            resolution = await self._find(write, recovery, error)
+            if resolution.state == "done":
+                return await self._finish(scope, owner, self._resolved(write, resolution))
+            if resolution.state == "not_done":
+                await self._release(scope, owner)
+                raise _nothing_written(error, resolution) from error
+            await self.store.park(scope, owner, "uncertain")
+            raise _uncertain(error, resolution, keyed=True) from error
+        except AdapterError as error:
+            if calls.sent == 0:
+                await self._release(scope, owner)
+                raise
+            # The provider gave its final word (refused the fields, no such invoice): kept.
+            await self.store.finish(scope, owner, error_to_json(error))
+            raise
+        except BaseException:
+            # Cancelled, or a bug: whether the write happened is unknown; the next claim asks.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.store.park(scope, owner, "uncertain"))
+            raise
+        finally:
+            write_calls_var.reset(token)
+        return await self._finish(scope, owner, outcome)
+
+    async def _finish(self, scope: KeyScope, owner: str, outcome: Outcome) -> Outcome:
+        if not await self.store.finish(scope, owner, outcome.to_json()):
+            # Our lease ran out and another attempt took the key over; it will find this write
+            # (it asks the provider first), so the answer here is still the write's own.
+            _log.warning("lease_lost", connection=scope.connection, operation=scope.operation)
+        return outcome
+
+    async def _release(self, scope: KeyScope, owner: str) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.store.release(scope, owner))
+
+    async def _find(
+        self, write: Write, recovery: dict[str, Any], error: UpstreamError | None
+    ) -> Resolution:
+        try:
+            resolution = await write.find(recovery)
+        except AdapterError as exc:
+            resolution = Resolution.unknown(f"looking it up failed: {exc.message}")
+        _log.info(
+            "write_resolved",
+            connection=write.connection,
+            state=resolution.state,
+            detail=resolution.detail,
+            after=type(error).__name__ if error is not None else "takeover",
+        )
+        self._observe(write.connection, f"resolved_{resolution.state}")
+        return resolution
+
+    def _resolved(self, write: Write, resolution: Resolution) -> Outcome:
+        outcome = resolution.result
+        assert isinstance(outcome, Outcome)
+        return Outcome(
+            outcome.kind,
+            outcome.invoice,
+            outcome.warnings,
+            outcome.created,
+            outcome.note,
+            resolved=resolution.detail,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, scope: KeyScope, owner: str) -> AsyncIterator[None]:
+        """Renew the lease while the write runs, so only a dead owner's key is taken over."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease_s / 3)
+                with contextlib.suppress(Exception):
+                    if not await self.store.renew(
+                        scope, owner, now=self._clock(), lease_s=self.lease_s
+                    ):
+                        return
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _observe(self, connection: str, event: str) -> None:
+        if self._observer is not None:
+            self._observer(connection, event)
+
+
+def _replay(stored: dict[str, Any]) -> Outcome:
+    if is_error(stored):
+        raise error_from_json(stored)
+    return Outcome.from_json(stored, replayed=True)
+
+
+def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamError:
+    """The provider failed and did not take the write: the same request may be sent again."""
+    return UpstreamError(
+        f"{error.message}; {resolution.detail}, so nothing was written and the request can be "
+        "sent again",
+        provider=error.provider,
+        status=error.status,
+        retry_after=error.retry_after,
+    )
+
+
+def _uncertain(
+    error: UpstreamError | None, resolution: Resolution, *, keyed: bool
+) -> OutcomeUncertain:
+    first = f"{error.message}. " if error is not None else ""
+    advice = (
+        "Retry with the same Idempotency-Key: it asks the provider again before sending anything."
+        if keyed
+        else "Check the provider before sending it again: without an Idempotency-Key a retry "
+        "is a new write."
+    )
+    uncertain = OutcomeUncertain(
+        f"{first}Whether the write took effect cannot be told yet ({resolution.detail}). {advice}",
+        provider=error.provider if error is not None else None,
+        status=error.status if error is not None else None,
+    )
+    if not keyed:
+        uncertain.retryable = False
+    return uncertain

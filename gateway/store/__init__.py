@@ -1,0 +1,53 @@
+"""The store: idempotency records, the migration crosswalk and checkpoints (see ``base.py``).
+
+``open_store(url)`` picks the backend from ``store.url``; the caller then awaits ``open()``
+(connect and migrate) and, on shutdown, ``close()``. Nothing connects before ``open()``.
+"""
+
+from __future__ import annotations
+
+from gateway.store.base import (
+    Busy,
+    Claim,
+    Claimed,
+    CrosswalkEntry,
+    Finished,
+    IdempotencyRecord,
+    KeyScope,
+    Mismatch,
+    RecordState,
+    Store,
+    StoreError,
+)
+from gateway.store.urls import ACCEPTED, mask_url, postgres_target, scheme_of, sqlite_path
+
+__all__ = [
+    "Busy",
+    "Claim",
+    "Claimed",
+    "CrosswalkEntry",
+    "Finished",
+    "IdempotencyRecord",
+    "KeyScope",
+    "Mismatch",
+    "RecordState",
+    "Store",
+    "StoreError",
+    "mask_url",
+    "open_store",
+]
+
+
+def open_store(url: str) -> Store:
+    """The store ``url`` names, not yet opened. StoreError for a URL no backend takes."""
+    scheme = scheme_of(url)
+    if scheme == "sqlite":
+        from gateway.store.sqlite import SqliteStore
+
+        return SqliteStore(sqlite_path(url))
+    if scheme in ("postgresql", "postgres"):
+        from gateway.store.postgres import PostgresStore
+
+        return PostgresStore(postgres_target(url))
+    shown = f"scheme {scheme!r}" if scheme else "no scheme"
+    raise StoreError(f"store URL {mask_url(url)!r} has {shown}; accepted: {ACCEPTED}")

@@ -1,0 +1,101 @@
+"""The store's schema, as a numbered list of migrations; both backends apply it on ``open()``.
+
+Each migration has its SQL for SQLite and for PostgreSQL, as separate statements: SQLite's
+``executescript`` would commit on its own, and a migration must be applied in one transaction
+together with its ``schema_migrations`` row. New migrations are appended, never edited: a store
+records which versions it has, and one holding a version this code does not know (written by a
+newer gateway) refuses to open rather than guess.
+
+JSON columns are text in both backends, written by ``gateway.jsonwire``: jsonb would reorder
+keys and drop duplicates, and a replayed answer must come back exactly as it was stored.
+Times are epoch seconds as doubles (the callers' ``time.time()``). In PostgreSQL, ids that are
+listed in order use the "C" collation so that paging orders them as SQLite does (by code point),
+whatever the database's locale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.store.base import StoreError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sqlite: tuple[str, ...]
+    postgresql: tuple[str, ...]
+
+
+def _initial(text: str, time: str, json: str, ordered_text: str) -> tuple[str, ...]:
+    """Migration 1 in one dialect: the types differ, the tables do not."""
+    return (
+        f"""CREATE TABLE schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name {text} NOT NULL,
+            applied_at {time} NOT NULL
+        )""",
+        f"""CREATE TABLE idempotency_keys (
+            client {text} NOT NULL,
+            connection {text} NOT NULL,
+            operation {text} NOT NULL,
+            key {text} NOT NULL,
+            fingerprint {text} NOT NULL,
+            state {text} NOT NULL CHECK (state IN ('in_progress', 'done')),
+            recovery_point {text} NOT NULL,
+            recovery {json} NOT NULL,
+            outcome {json},
+            owner {text},
+            lease_expires_at {time} NOT NULL,
+            created_at {time} NOT NULL,
+            expires_at {time} NOT NULL,
+            PRIMARY KEY (client, connection, operation, key)
+        )""",
+        "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
+        f"""CREATE TABLE crosswalk (
+            source_connection {text} NOT NULL,
+            source_id {ordered_text} NOT NULL,
+            target_connection {text} NOT NULL,
+            target_id {text},
+            fingerprint {text} NOT NULL,
+            state {text} NOT NULL,
+            detail {json} NOT NULL,
+            updated_at {time} NOT NULL,
+            PRIMARY KEY (source_connection, source_id, target_connection)
+        )""",
+        "CREATE INDEX crosswalk_target ON crosswalk (target_connection, target_id)",
+        f"""CREATE TABLE migration_checkpoints (
+            name {text} PRIMARY KEY,
+            data {json} NOT NULL,
+            updated_at {time} NOT NULL
+        )""",
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        name="idempotency keys, crosswalk, checkpoints",
+        sqlite=_initial(text="TEXT", time="REAL", json="TEXT", ordered_text="TEXT"),
+        postgresql=_initial(
+            text="TEXT", time="DOUBLE PRECISION", json="TEXT", ordered_text='TEXT COLLATE "C"'
+        ),
+    ),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+
+def pending(applied: Iterable[int], store: str) -> list[Migration]:
+    """The migrations still to apply, in order; StoreError when the store is ahead of us."""
+    done = set(applied)
+    unknown = sorted(v for v in done if v > LATEST)
+    if unknown:
+        raise StoreError(
+            f"{store}: its schema is at version {unknown[-1]}, but this gateway knows versions "
+            f"up to {LATEST} only; it was written by a newer gateway: upgrade this one "
+            "(or point store.url at another store)"
+        )
+    return [m for m in MIGRATIONS if m.version not in done]

@@ -1,0 +1,365 @@
+"""The PostgreSQL store: shared by gateway instances on several hosts.
+
+No claim holds a lock across round trips. A claim first tries ``INSERT … ON CONFLICT DO
+NOTHING``; when the key exists it reads the record, decides (``records.decide``), and applies
+the decision with an ``UPDATE`` whose ``WHERE`` repeats the conditions it was decided on: a
+compare-and-set. Of two racing takers, PostgreSQL makes the second wait for the first's row
+lock and then re-checks the ``WHERE`` against the new row, which no longer matches; that taker
+reads again and gets ``Busy``. Owner-only writes are single conditional statements.
+
+``?schema=NAME`` in the URL puts the store's tables in that schema (created if missing): every
+pooled connection starts with it as its ``search_path``. Tests use it to isolate runs.
+``?pool_max=N`` caps the connections of one store object (default 10): each gateway worker
+process holds its own pool, and the server's ``max_connections`` is shared by all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from gateway.store import migrations
+from gateway.store.base import (
+    Claim,
+    Claimed,
+    CrosswalkEntry,
+    IdempotencyRecord,
+    KeyScope,
+    Store,
+    StoreError,
+)
+from gateway.store.records import (
+    CROSSWALK_COLUMNS,
+    PARKED_LEASE,
+    RECORD_COLUMNS,
+    crosswalk_from_row,
+    crosswalk_params,
+    decide,
+    dump_json,
+    load_json,
+    new_record,
+    record_from_row,
+    record_params,
+    scope_params,
+)
+from gateway.store.urls import PostgresTarget
+
+POOL_MIN = 1
+POOL_MAX = 10
+CONNECT_TIMEOUT_S = 10.0
+# A claim re-reads when a compare-and-set loses (the record changed under it); each loss means
+# another claim won, so a few rounds always settle it.
+CLAIM_ROUNDS = 8
+_KEY = "client = $1 AND connection = $2 AND operation = $3 AND key = $4"
+_HELD = f"{_KEY} AND owner = $5 AND state = 'in_progress'"
+# What the driver raises when the server is unreachable or refuses a statement.
+_DRIVER_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class PostgresStore(Store):
+    url_scheme = "postgresql"
+
+    def __init__(self, target: PostgresTarget) -> None:
+        self._target = target
+        self._name = f"PostgreSQL store at {target.where}" + (
+            f" (schema {target.schema})" if target.schema else ""
+        )
+        self._pool: Any = None  # asyncpg.Pool, once open
+        self._version = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        schema = self._target.schema
+        settings = {"search_path": f'"{schema}"'} if schema else None
+        try:
+            pool = await asyncpg.create_pool(
+                self._target.dsn,
+                min_size=POOL_MIN,
+                max_size=self._target.pool_max or POOL_MAX,
+                timeout=CONNECT_TIMEOUT_S,
+                server_settings=settings,
+            )
+        except (*_DRIVER_ERRORS, ValueError) as e:
+            raise StoreError(f"{self._name}: cannot connect: {self._scrub(e)}") from None
+        self._pool = pool
+        try:
+            await self._migrate()
+        except BaseException:
+            self._pool = None
+            await pool.close()
+            raise
+
+    async def _migrate(self) -> None:
+        """Create the schema if named, then apply each pending migration in its own
+        transaction under an advisory lock, so that instances starting together take turns
+        and the later ones find the work done."""
+        lock = _lock_id(f"invoice-gateway migrations {self._target.schema or ''}")
+        async with self._connection() as con:
+            if self._target.schema:
+                async with con.transaction():
+                    await con.execute("SELECT pg_advisory_xact_lock($1)", lock)
+                    await con.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._target.schema}"')
+            while True:
+                async with con.transaction():
+                    await con.execute("SELECT pg_advisory_xact_lock($1)", lock)
+                    applied = await self._applied(con)
+                    todo = migrations.pending(applied, self._name)
+                    if not todo:
+                        self._version = max(applied, default=0)
+                        return
+                    step = todo[0]
+                    for statement in step.postgresql:
+                        await con.execute(statement)
+                    await con.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) "
+                        "VALUES ($1, $2, extract(epoch FROM clock_timestamp()))",
+                        step.version,
+                        step.name,
+                    )
+
+    @staticmethod
+    async def _applied(con: Any) -> list[int]:
+        if await con.fetchval("SELECT to_regclass('schema_migrations')") is None:
+            return []
+        return [int(v) for (v,) in await con.fetch("SELECT version FROM schema_migrations")]
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def ping(self) -> dict[str, Any]:
+        async with self._connection() as con:
+            version = await con.fetchval("SELECT max(version) FROM schema_migrations")
+        return {"backend": self.url_scheme, "schema_version": int(version)}
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A pooled connection; driver errors become StoreError naming the store."""
+        if self._pool is None:
+            raise StoreError(f"{self._name} is not open")
+        try:
+            async with self._pool.acquire() as con:
+                yield con
+        except _DRIVER_ERRORS as e:
+            raise StoreError(f"{self._name}: {self._scrub(e)}") from e
+
+    def _scrub(self, error: BaseException) -> str:
+        """The driver's message, with the URL's password cut out should it ever appear."""
+        text = str(error) or type(error).__name__
+        password = self._target.password
+        return text.replace(password, "***") if password else text
+
+    # -- idempotency keys ----------------------------------------------------------------------
+
+    async def claim(
+        self,
+        scope: KeyScope,
+        fingerprint: str,
+        owner: str,
+        *,
+        now: float,
+        lease_s: float,
+        ttl_s: float,
+    ) -> Claim:
+        fresh = new_record(scope, fingerprint, owner, now=now, lease_s=lease_s, ttl_s=ttl_s)
+        key = scope_params(scope)
+        async with self._connection() as con:
+            for _ in range(CLAIM_ROUNDS):
+                row = await con.fetchrow(
+                    f"INSERT INTO idempotency_keys ({RECORD_COLUMNS}) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+                    f"ON CONFLICT DO NOTHING RETURNING {RECORD_COLUMNS}",
+                    *record_params(fresh),
+                )
+                if row is not None:
+                    return Claimed(record_from_row(row), taken_over=False)
+                row = await con.fetchrow(
+                    f"SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE {_KEY}", *key
+                )
+                if row is None:
+                    continue  # released or reaped meanwhile: insert again
+                current = record_from_row(row)
+                decision = decide(current, fingerprint, now)
+                if decision == "new":  # expired: replace it, unless another claim just did
+                    row = await con.fetchrow(
+                        "UPDATE idempotency_keys SET fingerprint = $5, state = 'in_progress', "
+                        "recovery_point = 'claimed', recovery = $6, outcome = NULL, owner = $7, "
+                        "lease_expires_at = $8, created_at = $9, expires_at = $10 "
+                        f"WHERE {_KEY} AND expires_at <= $9 RETURNING {RECORD_COLUMNS}",
+                        *key,
+                        fingerprint,
+                        dump_json(fresh.recovery),
+                        owner,
+                        fresh.lease_expires_at,
+                        fresh.created_at,
+                        fresh.expires_at,
+                    )
+                    if row is not None:
+                        return Claimed(record_from_row(row), taken_over=False)
+                elif decision == "take_over":  # unless another taker got there first
+                    row = await con.fetchrow(
+                        "UPDATE idempotency_keys SET owner = $5, lease_expires_at = $6 "
+                        f"WHERE {_KEY} AND state = 'in_progress' AND fingerprint = $7 "
+                        "AND expires_at > $8 AND (owner IS NULL OR lease_expires_at <= $8) "
+                        f"RETURNING {RECORD_COLUMNS}",
+                        *key,
+                        owner,
+                        fresh.lease_expires_at,
+                        fingerprint,
+                        float(now),
+                    )
+                    if row is not None:
+                        return Claimed(record_from_row(row), taken_over=True)
+                else:
+                    return decision
+        raise StoreError(f"{self._name}: a claim of {scope} kept losing races; try again")
+
+    async def _change(self, sql: str, *params: Any) -> int:
+        """Run one conditional write; the number of rows it changed."""
+        async with self._connection() as con:
+            status = await con.execute(sql, *params)
+        return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "DELETE 3", "INSERT 0 1"
+
+    async def save_progress(
+        self,
+        scope: KeyScope,
+        owner: str,
+        recovery_point: str,
+        recovery: dict[str, Any],
+        *,
+        now: float,
+        lease_s: float,
+    ) -> bool:
+        changed = await self._change(
+            "UPDATE idempotency_keys SET recovery_point = $6, recovery = $7, "
+            f"lease_expires_at = $8 WHERE {_HELD}",
+            *scope_params(scope),
+            owner,
+            recovery_point,
+            dump_json(recovery),
+            float(now + lease_s),
+        )
+        return changed == 1
+
+    async def renew(self, scope: KeyScope, owner: str, *, now: float, lease_s: float) -> bool:
+        changed = await self._change(
+            f"UPDATE idempotency_keys SET lease_expires_at = $6 WHERE {_HELD}",
+            *scope_params(scope),
+            owner,
+            float(now + lease_s),
+        )
+        return changed == 1
+
+    async def finish(self, scope: KeyScope, owner: str, outcome: dict[str, Any]) -> bool:
+        changed = await self._change(
+            "UPDATE idempotency_keys SET state = 'done', recovery_point = 'done', outcome = $6, "
+            f"owner = NULL WHERE {_HELD}",
+            *scope_params(scope),
+            owner,
+            dump_json(outcome),
+        )
+        return changed == 1
+
+    async def park(self, scope: KeyScope, owner: str, recovery_point: str) -> bool:
+        changed = await self._change(
+            "UPDATE idempotency_keys SET owner = NULL, recovery_point = $6, "
+            f"lease_expires_at = $7 WHERE {_HELD}",
+            *scope_params(scope),
+            owner,
+            recovery_point,
+            PARKED_LEASE,
+        )
+        return changed == 1
+
+    async def release(self, scope: KeyScope, owner: str) -> bool:
+        changed = await self._change(
+            f"DELETE FROM idempotency_keys WHERE {_HELD}", *scope_params(scope), owner
+        )
+        return changed == 1
+
+    async def get(self, scope: KeyScope) -> IdempotencyRecord | None:
+        async with self._connection() as con:
+            row = await con.fetchrow(
+                f"SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE {_KEY}",
+                *scope_params(scope),
+            )
+        return None if row is None else record_from_row(row)
+
+    async def reap(self, now: float) -> int:
+        return await self._change("DELETE FROM idempotency_keys WHERE expires_at <= $1", now)
+
+    # -- the migration crosswalk ---------------------------------------------------------------
+
+    async def crosswalk_get(
+        self, source_connection: str, source_id: str, target_connection: str
+    ) -> CrosswalkEntry | None:
+        async with self._connection() as con:
+            row = await con.fetchrow(
+                f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk WHERE source_connection = $1 "
+                "AND source_id = $2 AND target_connection = $3",
+                source_connection,
+                source_id,
+                target_connection,
+            )
+        return None if row is None else crosswalk_from_row(row)
+
+    async def crosswalk_put(self, entry: CrosswalkEntry) -> None:
+        await self._change(
+            f"INSERT INTO crosswalk ({CROSSWALK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (source_connection, source_id, target_connection) DO UPDATE SET "
+            "target_id = EXCLUDED.target_id, fingerprint = EXCLUDED.fingerprint, "
+            "state = EXCLUDED.state, detail = EXCLUDED.detail, updated_at = EXCLUDED.updated_at",
+            *crosswalk_params(entry),
+        )
+
+    async def crosswalk_list(
+        self,
+        source_connection: str,
+        target_connection: str,
+        *,
+        after_source_id: str | None = None,
+        limit: int = 500,
+    ) -> list[CrosswalkEntry]:
+        async with self._connection() as con:
+            rows = await con.fetch(
+                f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
+                "WHERE source_connection = $1 AND target_connection = $2 "
+                "AND ($3::text IS NULL OR source_id > $3) ORDER BY source_id LIMIT $4",
+                source_connection,
+                target_connection,
+                after_source_id,
+                limit,
+            )
+        return [crosswalk_from_row(row) for row in rows]
+
+    # -- migration checkpoints -----------------------------------------------------------------
+
+    async def checkpoint_get(self, name: str) -> dict[str, Any] | None:
+        async with self._connection() as con:
+            data = await con.fetchval(
+                "SELECT data FROM migration_checkpoints WHERE name = $1", name
+            )
+        return None if data is None else load_json(data)
+
+    async def checkpoint_put(self, name: str, data: dict[str, Any], *, now: float) -> None:
+        await self._change(
+            "INSERT INTO migration_checkpoints (name, data, updated_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, "
+            "updated_at = EXCLUDED.updated_at",
+            name,
+            dump_json(data),
+            float(now),
+        )
+
+
+def _lock_id(name: str) -> int:
+    """A stable signed 64-bit advisory lock id for ``name`` (Python's hash() is salted)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)

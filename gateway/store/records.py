@@ -1,0 +1,161 @@
+"""What both backends share: rows to records and back, and the one rule a claim follows.
+
+The claim rule lives here once so that SQLite and PostgreSQL cannot drift apart: each backend
+reads the current record, asks ``decide`` what to do, and applies it atomically its own way
+(SQLite inside a write transaction, PostgreSQL by conditional statements that repeat the same
+conditions in SQL).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from gateway import jsonwire
+from gateway.store.base import (
+    Busy,
+    Claim,
+    CrosswalkEntry,
+    Finished,
+    IdempotencyRecord,
+    KeyScope,
+    Mismatch,
+)
+
+
+class Row(Protocol):
+    """A result row by column name: ``sqlite3.Row`` and ``asyncpg.Record`` both are."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+# The columns of ``idempotency_keys`` in the order every SELECT and RETURNING lists them.
+RECORD_COLUMNS = (
+    "client, connection, operation, key, fingerprint, state, recovery_point, recovery, "
+    "outcome, owner, lease_expires_at, created_at, expires_at"
+)
+CROSSWALK_COLUMNS = (
+    "source_connection, source_id, target_connection, target_id, fingerprint, state, detail, "
+    "updated_at"
+)
+# A parked record's lease: already over whatever the clock says, so the next claim takes it.
+PARKED_LEASE = 0.0
+
+
+def dump_json(value: dict[str, Any]) -> str:
+    """Exact JSON text (``Decimal`` kept as its literal, key order kept); floats are refused,
+    as everywhere in the gateway, because they cannot carry amounts exactly."""
+    return jsonwire.dumps(value)
+
+
+def load_json(text: str) -> Any:
+    return jsonwire.loads(text)
+
+
+def record_from_row(row: Row) -> IdempotencyRecord:
+    outcome = row["outcome"]
+    return IdempotencyRecord(
+        scope=KeyScope(
+            client=row["client"],
+            connection=row["connection"],
+            operation=row["operation"],
+            key=row["key"],
+        ),
+        fingerprint=row["fingerprint"],
+        state=row["state"],
+        recovery_point=row["recovery_point"],
+        recovery=load_json(row["recovery"]),
+        outcome=None if outcome is None else load_json(outcome),
+        owner=row["owner"],
+        lease_expires_at=float(row["lease_expires_at"]),
+        created_at=float(row["created_at"]),
+        expires_at=float(row["expires_at"]),
+    )
+
+
+def record_params(record: IdempotencyRecord) -> tuple[Any, ...]:
+    """The record's values in ``RECORD_COLUMNS`` order, for an INSERT."""
+    scope = record.scope
+    return (
+        scope.client,
+        scope.connection,
+        scope.operation,
+        scope.key,
+        record.fingerprint,
+        record.state,
+        record.recovery_point,
+        dump_json(record.recovery),
+        None if record.outcome is None else dump_json(record.outcome),
+        record.owner,
+        record.lease_expires_at,
+        record.created_at,
+        record.expires_at,
+    )
+
+
+def scope_params(scope: KeyScope) -> tuple[str, str, str, str]:
+    return (scope.client, scope.connection, scope.operation, scope.key)
+
+
+def new_record(
+    scope: KeyScope, fingerprint: str, owner: str, *, now: float, lease_s: float, ttl_s: float
+) -> IdempotencyRecord:
+    """A fresh claim: in progress, nothing sent yet."""
+    return IdempotencyRecord(
+        scope=scope,
+        fingerprint=fingerprint,
+        state="in_progress",
+        recovery_point="claimed",
+        recovery={},
+        outcome=None,
+        owner=owner,
+        lease_expires_at=float(now + lease_s),
+        created_at=float(now),
+        expires_at=float(now + ttl_s),
+    )
+
+
+def decide(
+    current: IdempotencyRecord | None, fingerprint: str, now: float
+) -> Claim | Literal["new", "take_over"]:
+    """What a claim of ``current`` (None: absent) with ``fingerprint`` at ``now`` does.
+
+    "new": write a fresh record (absent, or expired and so as good as absent); "take_over":
+    the record is in progress with no live lease (its owner died or parked it); otherwise the
+    claim's answer as is. See ``Store.claim``.
+    """
+    if current is None or current.expires_at <= now:
+        return "new"
+    if current.fingerprint != fingerprint:
+        return Mismatch(current)
+    if current.state == "done":
+        return Finished(current)
+    if current.owner is not None and current.lease_expires_at > now:
+        return Busy(current, retry_after=current.lease_expires_at - now)
+    return "take_over"
+
+
+def crosswalk_from_row(row: Row) -> CrosswalkEntry:
+    return CrosswalkEntry(
+        source_connection=row["source_connection"],
+        source_id=row["source_id"],
+        target_connection=row["target_connection"],
+        target_id=row["target_id"],
+        fingerprint=row["fingerprint"],
+        state=row["state"],
+        detail=load_json(row["detail"]),
+        updated_at=float(row["updated_at"]),
+    )
+
+
+def crosswalk_params(entry: CrosswalkEntry) -> tuple[Any, ...]:
+    """The entry's values in ``CROSSWALK_COLUMNS`` order."""
+    return (
+        entry.source_connection,
+        entry.source_id,
+        entry.target_connection,
+        entry.target_id,
+        entry.fingerprint,
+        entry.state,
+        dump_json(entry.detail),
+        float(entry.updated_at),
+    )

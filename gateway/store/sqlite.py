@@ -1,0 +1,352 @@
+"""The SQLite store: one file shared by the gateway's worker processes on one host.
+
+Every call that reads then writes runs in a ``BEGIN IMMEDIATE`` transaction, which takes the
+file's write lock at once: of several processes claiming one key, one at a time reads and
+writes, so exactly one wins. WAL mode lets readers go on meanwhile, and ``busy_timeout`` makes
+a writer wait for the lock instead of failing. One connection serves one store object; an
+``asyncio.Lock`` keeps the asyncio tasks sharing it from running statements inside each other's
+transactions (sqlite3 has one transaction per connection, whoever issued its BEGIN).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from gateway.store import migrations
+from gateway.store.base import (
+    Claim,
+    Claimed,
+    CrosswalkEntry,
+    IdempotencyRecord,
+    KeyScope,
+    Store,
+    StoreError,
+)
+from gateway.store.records import (
+    CROSSWALK_COLUMNS,
+    PARKED_LEASE,
+    RECORD_COLUMNS,
+    crosswalk_from_row,
+    crosswalk_params,
+    decide,
+    dump_json,
+    load_json,
+    new_record,
+    record_from_row,
+    record_params,
+    scope_params,
+)
+from gateway.store.urls import MEMORY
+
+BUSY_TIMEOUT_MS = 5000
+_KEY = "client = ? AND connection = ? AND operation = ? AND key = ?"
+_HELD = f"{_KEY} AND owner = ? AND state = 'in_progress'"
+
+
+class SqliteStore(Store):
+    url_scheme = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._name = f"SQLite store {path}"
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._version = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        if self._path != MEMORY:
+            self._create_private_file()
+        try:
+            db = await aiosqlite.connect(self._path, isolation_level=None)
+        except sqlite3.Error as e:
+            raise StoreError(f"{self._name}: cannot open: {e}") from e
+        db.row_factory = sqlite3.Row
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await _use_wal(db)
+            await db.execute("PRAGMA synchronous = NORMAL")
+            self._db = db
+            await self._migrate()
+        except BaseException as e:
+            self._db = None
+            await db.close()
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(f"{self._name}: cannot open: {e}") from e
+            raise
+
+    def _create_private_file(self) -> None:
+        """Create the file readable by its owner only, before SQLite creates it with the
+        umask's mode; SQLite gives the -wal and -shm files the same mode as the database."""
+        path = Path(self._path)
+        if not path.parent.is_dir():
+            raise StoreError(
+                f"{self._name}: the directory {str(path.parent.absolute())!r} does not exist; "
+                "create it first (the store creates its file, not directories)"
+            )
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as e:
+            raise StoreError(f"{self._name}: cannot create the file: {e}") from e
+
+    async def _migrate(self) -> None:
+        """Apply what is pending, one migration per write transaction; the write lock makes
+        concurrent openers (other processes) wait and then find the work done."""
+        while True:
+            async with self._transaction() as db:
+                applied = await self._applied(db)
+                todo = migrations.pending(applied, self._name)
+                if not todo:
+                    self._version = max(applied, default=0)
+                    return
+                step = todo[0]
+                for statement in step.sqlite:
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (step.version, step.name, time.time()),
+                )
+
+    @staticmethod
+    async def _applied(db: aiosqlite.Connection) -> list[int]:
+        found = await db.execute_fetchall(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        )
+        if not list(found):
+            return []
+        rows = await db.execute_fetchall("SELECT version FROM schema_migrations")
+        return [int(row["version"]) for row in rows]
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            async with self._lock:
+                await db.close()
+
+    async def ping(self) -> dict[str, Any]:
+        async with self._transaction(write=False) as db:
+            rows = list(await db.execute_fetchall("SELECT max(version) FROM schema_migrations"))
+        return {"backend": self.url_scheme, "schema_version": int(rows[0][0])}
+
+    @asynccontextmanager
+    async def _transaction(self, *, write: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, alone, in a write transaction (or, ``write=False``, in autocommit
+        for single reads); committed on success, rolled back on any exception, cancellation
+        included. SQLite errors become StoreError."""
+        db = self._db
+        if db is None:
+            raise StoreError(f"{self._name} is not open")
+        async with self._lock:
+            try:
+                if write:
+                    await db.execute("BEGIN IMMEDIATE")
+                yield db
+                if write:
+                    await db.execute("COMMIT")
+            except BaseException as e:
+                if write:
+                    await _roll_back(db)
+                if isinstance(e, sqlite3.Error):
+                    raise StoreError(f"{self._name}: {e}") from e
+                raise
+
+    # -- idempotency keys ----------------------------------------------------------------------
+
+    async def claim(
+        self,
+        scope: KeyScope,
+        fingerprint: str,
+        owner: str,
+        *,
+        now: float,
+        lease_s: float,
+        ttl_s: float,
+    ) -> Claim:
+        async with self._transaction() as db:
+            current = await self._read(db, scope)
+            decision = decide(current, fingerprint, now)
+            if decision == "new":
+                record = new_record(
+                    scope, fingerprint, owner, now=now, lease_s=lease_s, ttl_s=ttl_s
+                )
+                await db.execute(
+                    f"INSERT OR REPLACE INTO idempotency_keys ({RECORD_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    record_params(record),
+                )
+                return Claimed(record, taken_over=False)
+            if decision == "take_over":
+                assert current is not None  # "take_over" is only decided about a record
+                record = replace(current, owner=owner, lease_expires_at=float(now + lease_s))
+                await db.execute(
+                    f"UPDATE idempotency_keys SET owner = ?, lease_expires_at = ? WHERE {_KEY}",
+                    (owner, record.lease_expires_at, *scope_params(scope)),
+                )
+                return Claimed(record, taken_over=True)
+            return decision
+
+    @staticmethod
+    async def _read(db: aiosqlite.Connection, scope: KeyScope) -> IdempotencyRecord | None:
+        async with db.execute(
+            f"SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE {_KEY}", scope_params(scope)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else record_from_row(row)
+
+    async def _change(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one conditional write; the number of rows it changed."""
+        async with self._transaction() as db, db.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+    async def save_progress(
+        self,
+        scope: KeyScope,
+        owner: str,
+        recovery_point: str,
+        recovery: dict[str, Any],
+        *,
+        now: float,
+        lease_s: float,
+    ) -> bool:
+        changed = await self._change(
+            "UPDATE idempotency_keys SET recovery_point = ?, recovery = ?, lease_expires_at = ? "
+            f"WHERE {_HELD}",
+            (
+                recovery_point,
+                dump_json(recovery),
+                float(now + lease_s),
+                *scope_params(scope),
+                owner,
+            ),
+        )
+        return changed == 1
+
+    async def renew(self, scope: KeyScope, owner: str, *, now: float, lease_s: float) -> bool:
+        changed = await self._change(
+            f"UPDATE idempotency_keys SET lease_expires_at = ? WHERE {_HELD}",
+            (float(now + lease_s), *scope_params(scope), owner),
+        )
+        return changed == 1
+
+    async def finish(self, scope: KeyScope, owner: str, outcome: dict[str, Any]) -> bool:
+        changed = await self._change(
+            "UPDATE idempotency_keys SET state = 'done', recovery_point = 'done', outcome = ?, "
+            f"owner = NULL WHERE {_HELD}",
+            (dump_json(outcome), *scope_params(scope), owner),
+        )
+        return changed == 1
+
+    async def park(self, scope: KeyScope, owner: str, recovery_point: str) -> bool:
+        changed = await self._change(
+            "UPDATE idempotency_keys SET owner = NULL, recovery_point = ?, lease_expires_at = ? "
+            f"WHERE {_HELD}",
+            (recovery_point, PARKED_LEASE, *scope_params(scope), owner),
+        )
+        return changed == 1
+
+    async def release(self, scope: KeyScope, owner: str) -> bool:
+        changed = await self._change(
+            f"DELETE FROM idempotency_keys WHERE {_HELD}", (*scope_params(scope), owner)
+        )
+        return changed == 1
+
+    async def get(self, scope: KeyScope) -> IdempotencyRecord | None:
+        async with self._transaction(write=False) as db:
+            return await self._read(db, scope)
+
+    async def reap(self, now: float) -> int:
+        return await self._change("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
+
+    # -- the migration crosswalk ---------------------------------------------------------------
+
+    async def crosswalk_get(
+        self, source_connection: str, source_id: str, target_connection: str
+    ) -> CrosswalkEntry | None:
+        async with (
+            self._transaction(write=False) as db,
+            db.execute(
+                f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk WHERE source_connection = ? "
+                "AND source_id = ? AND target_connection = ?",
+                (source_connection, source_id, target_connection),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return None if row is None else crosswalk_from_row(row)
+
+    async def crosswalk_put(self, entry: CrosswalkEntry) -> None:
+        await self._change(
+            f"INSERT OR REPLACE INTO crosswalk ({CROSSWALK_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            crosswalk_params(entry),
+        )
+
+    async def crosswalk_list(
+        self,
+        source_connection: str,
+        target_connection: str,
+        *,
+        after_source_id: str | None = None,
+        limit: int = 500,
+    ) -> list[CrosswalkEntry]:
+        async with self._transaction(write=False) as db:
+            rows = await db.execute_fetchall(
+                f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
+                "WHERE source_connection = ? AND target_connection = ? "
+                "AND (? IS NULL OR source_id > ?) ORDER BY source_id LIMIT ?",
+                (source_connection, target_connection, after_source_id, after_source_id, limit),
+            )
+        return [crosswalk_from_row(row) for row in rows]
+
+    # -- migration checkpoints -----------------------------------------------------------------
+
+    async def checkpoint_get(self, name: str) -> dict[str, Any] | None:
+        async with (
+            self._transaction(write=False) as db,
+            db.execute("SELECT data FROM migration_checkpoints WHERE name = ?", (name,)) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return None if row is None else load_json(row["data"])
+
+    async def checkpoint_put(self, name: str, data: dict[str, Any], *, now: float) -> None:
+        await self._change(
+            "INSERT OR REPLACE INTO migration_checkpoints (name, data, updated_at) "
+            "VALUES (?, ?, ?)",
+            (name, dump_json(data), float(now)),
+        )
+
+
+async def _roll_back(db: aiosqlite.Connection) -> None:
+    """End whatever transaction is open. A cancelled call's statements still run on the
+    connection's thread (BEGIN, COMMIT included); the thread runs them in order, so a ROLLBACK
+    queued now comes after them: it ends their transaction, or finds none, which is fine."""
+    with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
+        await db.execute("ROLLBACK")
+
+
+async def _use_wal(db: aiosqlite.Connection) -> None:
+    """Switch the file to WAL mode (it stays so). The switch needs the file to itself, and
+    SQLite reports "database is locked" at once, without its busy handler, while another
+    connection opens it at the same moment: so retry, within the same patience."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.01)

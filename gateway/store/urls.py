@@ -1,0 +1,112 @@
+"""Store URLs: which backend a URL names, where it points, and how to show it without secrets.
+
+Kept apart from the backends so that ``open_store`` can refuse a bad URL before anything is
+imported or connected, and so that every message about a store masks its password the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from gateway.store.base import StoreError
+
+ACCEPTED = (
+    "sqlite:///relative/path.db, sqlite:////absolute/path.db, "
+    "postgresql://user@host:port/database[?schema=NAME&pool_max=N] (or postgres://)"
+)
+MEMORY = ":memory:"
+# A PostgreSQL identifier we can quote without escaping: it is spliced into CREATE SCHEMA and
+# search_path, where parameters cannot go.
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages and logs."""
+    span = _password_span(url)
+    return url if span is None else f"{url[: span[0]]}***{url[span[1] :]}"
+
+
+def password_of(url: str) -> str | None:
+    """The password in ``url`` (what ``mask_url`` hides), to scrub it from driver errors."""
+    span = _password_span(url)
+    return None if span is None or span[0] == span[1] else url[span[0] : span[1]]
+
+
+def _password_span(url: str) -> tuple[int, int] | None:
+    """Where the password lies: from the first ``:`` after the scheme to the last ``@``.
+
+    Found by hand, not with ``urlsplit``: a password typed raw may hold ``/``, ``?`` or ``@``,
+    which a parser would split in the wrong place, leaking part of it. Masking too much (an
+    ``@`` in a query) is harmless; masking too little is not.
+    """
+    start = url.find("://")
+    if start < 0:
+        return None
+    start += 3
+    at = url.rfind("@", start)
+    colon = url.find(":", start, at) if at >= 0 else -1
+    return None if colon < 0 else (colon + 1, at)
+
+
+def scheme_of(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def sqlite_path(url: str) -> str:
+    """The file of a ``sqlite:///`` URL: ``sqlite:///a/b.db`` → ``a/b.db`` (relative to the
+    working directory), ``sqlite:////a/b.db`` → ``/a/b.db``, ``sqlite:///:memory:`` → memory."""
+    prefix = "sqlite:///"
+    if not url.lower().startswith(prefix):
+        raise StoreError(
+            f"store URL {mask_url(url)!r}: a SQLite URL starts with three slashes: {ACCEPTED}"
+        )
+    path = url[len(prefix) :]
+    if not path or path.endswith("/"):
+        raise StoreError(f"store URL {mask_url(url)!r} names no SQLite file: {ACCEPTED}")
+    return path
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """A PostgreSQL URL taken apart: what asyncpg gets, the schema, and what messages show."""
+
+    dsn: str  # the URL without our own parameters (asyncpg would send them to the server)
+    schema: str | None
+    pool_max: int | None  # the most connections this store object opens; None: the default
+    where: str  # "host:port/database", for messages
+    password: str | None  # only to scrub it from driver messages; never shown
+
+
+def postgres_target(url: str) -> PostgresTarget:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise StoreError(f"store URL {mask_url(url)!r} cannot be parsed: {e}") from None
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {name: value for name, value in query if name in ("schema", "pool_max")}
+    rest = [(name, value) for name, value in query if name not in ours]
+    schema = ours.get("schema")
+    pool_max = ours.get("pool_max")
+    if pool_max is not None and not (pool_max.isdigit() and 1 <= int(pool_max) <= 1000):
+        raise StoreError(
+            f"store URL {mask_url(url)!r}: pool_max {pool_max!r} must be a number from 1 to 1000"
+        )
+    if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+        raise StoreError(
+            f"store URL {mask_url(url)!r}: schema {schema!r} must be letters, digits and "
+            "underscores, not starting with a digit, at most 63 characters"
+        )
+    dsn = urlunsplit(parts._replace(query=urlencode(rest)))
+    host = parts.hostname or dict(rest).get("host") or "localhost"
+    database = parts.path.lstrip("/") or dict(rest).get("dbname") or "(default database)"
+    where = f"{host}:{port or 5432}/{database}"
+    return PostgresTarget(
+        dsn=dsn,
+        schema=schema,
+        pool_max=None if pool_max is None else int(pool_max),
+        where=where,
+        password=password_of(url),
+    )

@@ -1,0 +1,119 @@
+"""``serve --workers N``: N gateway processes answering on one port, sharing one store.
+
+The parent binds the listening socket, then forks the workers; each runs its own event loop
+and ``create_app`` over the inherited socket, so the kernel hands each connection to one of
+them. Everything that must agree between workers lives outside them: idempotency keys in the
+store (a SQLite file in WAL mode, or PostgreSQL), and the secret that signs list cursors (the
+configured ``server.cursor_secret``, else one made here before forking, so a cursor from one
+worker is good at every other). The parent restarts a worker that dies, and stops them all on
+SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+import traceback
+from types import FrameType
+
+from aiohttp import web
+
+from gateway.config import Settings
+
+# A worker that dies sooner than this after starting is restarted only after a pause.
+_QUICK_DEATH_S = 1.0
+_BACKLOG = 1024
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The bound, listening socket every worker accepts on (port 0: any free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(_BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings, sock: socket.socket, workers: int) -> int:
+    """Run the gateway on ``sock`` in ``workers`` processes (1: this one); until stopped."""
+    if workers <= 1:
+        _run_worker(settings, sock, settings.server.cursor_key())
+        return 0
+    secret = settings.server.cursor_key() or secrets.token_bytes(32)
+    return _Supervisor(settings, sock, workers, secret).run()
+
+
+def _run_worker(settings: Settings, sock: socket.socket, secret: bytes | None) -> None:
+    from gateway.http.app import create_app
+
+    web.run_app(create_app(settings, cursor_secret=secret), sock=sock, print=None)
+
+
+class _Supervisor:
+    def __init__(self, settings: Settings, sock: socket.socket, count: int, secret: bytes):
+        self.settings = settings
+        self.sock = sock
+        self.count = count
+        self.secret = secret
+        self.children: dict[int, float] = {}  # pid → when it started
+        self.stopping = False
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        for _ in range(self.count):
+            self._spawn()
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            started = self.children.pop(pid, None)
+            if started is None or self.stopping:
+                continue
+            print(
+                f"invoice-gateway worker {pid} exited ({_describe(status)}); starting another",
+                file=sys.stderr,
+                flush=True,
+            )
+            if time.monotonic() - started < _QUICK_DEATH_S:
+                time.sleep(_QUICK_DEATH_S)  # a worker that cannot start must not spin
+            if not self.stopping:
+                self._spawn()
+        return 0
+
+    def _spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 0
+            try:
+                _run_worker(self.settings, self.sock, self.secret)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+        self.children[pid] = time.monotonic()
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"status {os.WEXITSTATUS(status)}"

@@ -1,0 +1,560 @@
+"""Idempotency-Key over HTTP, against the five emulators: replay, reuse, concurrent use, expiry,
+what is kept and what is not, and lost answers resolved without a second write."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from multidict import CIMultiDict
+
+from emulators.registry import PROVIDERS
+from gateway.config import BreakerSettings, Client, Connection, Settings, StoreSettings
+from gateway.http.app import create_app
+from gateway.sandbox import sandbox_connection
+from gateway.sandbox.serve import Sandbox
+from gateway.store import KeyScope, open_store
+from tests.contract.profiles.load import profile
+from tests.e2e.conftest_sandbox import Answer
+from tests.e2e.sandbox import sandbox_in_thread
+from tests.stores import sqlite_url
+
+KEY = "k-idem"
+CREATE = "POST /v1/connections/{connection}/invoices"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=3) as running:
+        yield running
+
+
+def gateway_settings(sandbox: Sandbox, *, store_url: str, ttl_hours: float = 24) -> Settings:
+    """A gateway of its own over the sandbox's emulators: its own store, a patient breaker."""
+    connections = []
+    for provider, url in sandbox.emulator_urls.items():
+        base = sandbox_connection(provider, url)
+        data = {
+            **base.model_dump(exclude={"auth"}),
+            "auth": base.auth,
+            "breaker": BreakerSettings(failures=1000),
+        }
+        connections.append(Connection.model_validate(data))
+    client = Client(
+        name="sync",
+        key_sha256=hashlib.sha256(KEY.encode()).hexdigest(),
+        connections=["*"],
+        scopes=frozenset({"invoices:read", "invoices:write"}),
+    )
+    return Settings(
+        store=StoreSettings(url=store_url, idempotency_ttl_hours=ttl_hours, lease_seconds=5),
+        clients=[client],
+        connections=connections,
+    )
+
+
+@pytest.fixture
+async def store_url() -> str:
+    return sqlite_url()
+
+
+@pytest.fixture
+async def gateway(sandbox: Sandbox, store_url: str, aiohttp_client: Any) -> TestClient:  # type: ignore[type-arg]
+    return await aiohttp_client(create_app(gateway_settings(sandbox, store_url=store_url)))
+
+
+@pytest.fixture
+async def faults(sandbox: Sandbox) -> AsyncIterator[Any]:
+    touched: set[str] = set()
+
+    async def set_faults(provider: str, **config: Any) -> None:
+        touched.add(provider)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                sandbox.emulator_urls[provider] + "/_emulator/faults", json=config
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
+
+    yield set_faults
+    async with aiohttp.ClientSession() as session:
+        for provider in touched:
+            async with session.delete(sandbox.emulator_urls[provider] + "/_emulator/faults"):
+                pass
+
+
+async def send(
+    gateway: TestClient,  # type: ignore[type-arg]
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    key: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    send_headers = {"Authorization": f"Bearer {KEY}", **(headers or {})}
+    if key is not None:
+        send_headers["Idempotency-Key"] = key
+    async with gateway.request(method, path, json=body, headers=send_headers) as response:
+        text = await response.text()
+        parsed = await response.json() if text and "json" in response.content_type else text
+        return Answer(response.status, CIMultiDict(response.headers), parsed)
+
+
+def sample(connection: str, n: int = 0) -> dict[str, Any]:
+    invoice: dict[str, Any] = (
+        profile(connection).sample(n).model_dump(mode="json", exclude_none=True)
+    )
+    return invoice
+
+
+async def invoice_ids(sandbox: Sandbox, gateway: TestClient, connection: str) -> set[str]:  # type: ignore[type-arg]
+    """Every invoice id the provider lists (read through the gateway, no key needed to list)."""
+    ids: set[str] = set()
+    path = f"/v1/connections/{connection}/invoices?limit=100"
+    while True:
+        page = await send(gateway, "GET", path)
+        assert page.status == 200, page.body
+        ids |= {invoice["id"] for invoice in page.body["data"]}
+        if not page.body["has_more"]:
+            return ids
+        path = f"/v1/connections/{connection}/invoices?limit=100&cursor={page.body['next_cursor']}"
+
+
+async def provider_log(sandbox: Sandbox, provider: str) -> list[dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(sandbox.emulator_urls[provider] + "/_emulator/requests") as response,
+    ):
+        entries: list[dict[str, Any]] = (await response.json())["requests"]
+        return entries
+
+
+async def clear_faults(sandbox: Sandbox, provider: str) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.delete(sandbox.emulator_urls[provider] + "/_emulator/faults") as response,
+    ):
+        assert response.status == 200
+
+
+def fresh_key() -> str:
+    return "key-" + uuid.uuid4().hex
+
+
+# -- replay and reuse ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_the_same_key_twice_replays_the_first_answer_and_writes_once(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    connection: str,  # type: ignore[type-arg]
+) -> None:
+    before = await invoice_ids(sandbox, gateway, connection)
+    key = fresh_key()
+    path = f"/v1/connections/{connection}/invoices"
+    first = await send(gateway, "POST", path, body=sample(connection), key=key)
+    second = await send(gateway, "POST", path, body=sample(connection), key=key)
+    assert first.status == 201, first.body
+    assert "Idempotent-Replayed" not in first.headers
+    assert second.status == 201
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.body == first.body
+    assert second.headers["Location"] == first.headers["Location"]
+    assert second.headers["ETag"] == first.headers["ETag"]
+    after = await invoice_ids(sandbox, gateway, connection)
+    assert after - before == {first.body["id"]}
+
+
+async def test_the_key_travels_to_the_provider_with_the_write(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+) -> None:
+    key = fresh_key()
+    answer = await send(
+        gateway, "POST", "/v1/connections/crm_v1/invoices", body=sample("crm_v1"), key=key
+    )
+    assert answer.status == 201, answer.body
+    writes = [e for e in await provider_log(sandbox, "crm_v1") if e["method"] == "POST"]
+    assert writes[-1]["headers"]["Idempotency-Key"] == key
+    reads = [e for e in await provider_log(sandbox, "crm_v1") if e["method"] == "GET"]
+    assert all("Idempotency-Key" not in entry["headers"] for entry in reads)
+
+
+async def test_a_key_reused_with_another_body_is_422_and_writes_nothing(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+) -> None:
+    key = fresh_key()
+    path = "/v1/connections/crm_v1/invoices"
+    first = await send(gateway, "POST", path, body=sample("crm_v1", 0), key=key)
+    assert first.status == 201
+    before = await invoice_ids(sandbox, gateway, "crm_v1")
+    reused = await send(gateway, "POST", path, body=sample("crm_v1", 1), key=key)
+    assert reused.status == 422
+    assert reused.body["code"] == "idempotency_key_reused"
+    assert reused.body["retryable"] is False
+    assert key in reused.body["detail"]
+    lenient = await send(
+        gateway,
+        "POST",
+        path,
+        body=sample("crm_v1", 0),
+        key=key,
+        headers={"Prefer": "handling=lenient"},
+    )
+    assert lenient.status == 422 and lenient.body["code"] == "idempotency_key_reused"
+    assert await invoice_ids(sandbox, gateway, "crm_v1") == before
+
+
+async def test_one_key_on_two_invoices_of_one_route_is_a_reuse(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+) -> None:
+    made = []
+    for n in (0, 1):
+        answer = await send(
+            gateway,
+            "POST",
+            "/v1/connections/draft_publish/invoices",
+            body=sample("draft_publish", n),
+        )
+        made.append(answer.body["id"])
+    key = fresh_key()
+    first = await send(
+        gateway, "POST", f"/v1/connections/draft_publish/invoices/{made[0]}/issue", key=key
+    )
+    assert first.status == 200 and first.body["status"] == "open"
+    other = await send(
+        gateway, "POST", f"/v1/connections/draft_publish/invoices/{made[1]}/issue", key=key
+    )
+    assert other.status == 422 and other.body["code"] == "idempotency_key_reused"
+    untouched = await send(gateway, "GET", f"/v1/connections/draft_publish/invoices/{made[1]}")
+    assert untouched.body["status"] == "draft"
+    # The same key on another route is another scope: it may be used there.
+    voided = await send(
+        gateway, "POST", f"/v1/connections/draft_publish/invoices/{made[1]}", key=key
+    )
+    assert voided.status in (404, 405)  # no such route: refused before the service
+
+
+async def test_the_same_key_on_another_route_is_independent(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+) -> None:
+    key = fresh_key()
+    created = await send(
+        gateway,
+        "POST",
+        "/v1/connections/draft_publish/invoices",
+        body=sample("draft_publish"),
+        key=key,
+    )
+    assert created.status == 201
+    issued = await send(
+        gateway,
+        "POST",
+        f"/v1/connections/draft_publish/invoices/{created.body['id']}/issue",
+        key=key,
+    )
+    assert issued.status == 200 and "Idempotent-Replayed" not in issued.headers
+    assert issued.body["status"] == "open"
+
+
+# -- concurrent use -----------------------------------------------------------------------------
+
+
+async def test_a_key_still_running_is_409_with_retry_after_and_one_write(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    await faults("crm_v1", latency_ms=800, methods=["POST"])
+    before = await invoice_ids(sandbox, gateway, "crm_v1")
+    key = fresh_key()
+    path = "/v1/connections/crm_v1/invoices"
+
+    async def later() -> Answer:
+        await asyncio.sleep(0.3)
+        return await send(gateway, "POST", path, body=sample("crm_v1"), key=key)
+
+    first, second = await asyncio.gather(
+        send(gateway, "POST", path, body=sample("crm_v1"), key=key), later()
+    )
+    assert first.status == 201, first.body
+    assert second.status == 409, second.body
+    assert second.body["code"] == "idempotency_in_progress"
+    assert second.body["retryable"] is True
+    assert 1 <= int(second.headers["Retry-After"]) <= 5
+    after = await invoice_ids(sandbox, gateway, "crm_v1")
+    assert after - before == {first.body["id"]}
+    writes = [
+        e
+        for e in await provider_log(sandbox, "crm_v1")
+        if e["headers"].get("Idempotency-Key") == key
+    ]
+    assert len(writes) == 1
+    third = await send(gateway, "POST", path, body=sample("crm_v1"), key=key)
+    assert third.status == 201 and third.body["id"] == first.body["id"]
+    assert third.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_many_concurrent_requests_with_one_key_make_one_invoice(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    await faults("item_envelope", latency_ms=300, methods=["POST"])
+    before = await invoice_ids(sandbox, gateway, "item_envelope")
+    key = fresh_key()
+    path = "/v1/connections/item_envelope/invoices"
+    answers = await asyncio.gather(
+        *(send(gateway, "POST", path, body=sample("item_envelope"), key=key) for _ in range(12))
+    )
+    statuses = sorted(a.status for a in answers)
+    assert statuses.count(201) == 1 and statuses.count(409) == 11, statuses
+    after = await invoice_ids(sandbox, gateway, "item_envelope")
+    assert len(after - before) == 1
+
+
+# -- what is kept, what is not ------------------------------------------------------------------
+
+
+async def test_a_request_refused_before_the_provider_is_not_kept(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+) -> None:
+    key = fresh_key()
+    path = "/v1/connections/crm_v1/invoices"
+    bad = {**sample("crm_v1"), "lines": [{**sample("crm_v1")["lines"][0], "quantity": "-1"}]}
+    refused = await send(gateway, "POST", path, body=bad, key=key)
+    assert refused.status == 422 and refused.body["code"] == "validation_error"
+    unsupported = await send(
+        gateway, "POST", path, body={**sample("crm_v1"), "shipping": "5.00"}, key=key
+    )
+    assert unsupported.status == 422 and unsupported.body["code"] == "unsupported_field"
+    not_supported = await send(gateway, "POST", "/v1/connections/crm_v1/invoices/1/void", key=key)
+    assert not_supported.status == 501
+    fixed = await send(gateway, "POST", path, body=sample("crm_v1"), key=key)
+    assert fixed.status == 201, fixed.body
+    assert "Idempotent-Replayed" not in fixed.headers
+
+
+async def test_a_provider_refusal_is_kept_and_replayed(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+) -> None:
+    created = await send(
+        gateway, "POST", "/v1/connections/draft_publish/invoices", body=sample("draft_publish")
+    )
+    location = f"/v1/connections/draft_publish/invoices/{created.body['id']}"
+    assert (await send(gateway, "POST", location + "/issue")).status == 200
+    key = fresh_key()
+    replacement = sample("draft_publish", 1)
+    first = await send(gateway, "PUT", location, body=replacement, key=key)
+    assert first.status == 409 and first.body["code"] == "conflict"
+    puts_before = [e for e in await provider_log(sandbox, "draft_publish") if e["method"] == "PUT"]
+    again = await send(gateway, "PUT", location, body=replacement, key=key)
+    assert again.status == 409 and again.body["code"] == "conflict"
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.body["detail"] == first.body["detail"]
+    puts_after = [e for e in await provider_log(sandbox, "draft_publish") if e["method"] == "PUT"]
+    assert len(puts_after) == len(puts_before)
+
+
+async def test_put_and_delete_with_a_key_replay(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+) -> None:
+    created = await send(gateway, "POST", "/v1/connections/crm_v1/invoices", body=sample("crm_v1"))
+    location = f"/v1/connections/crm_v1/invoices/{created.body['id']}"
+    key = fresh_key()
+    replaced = await send(gateway, "PUT", location, body=sample("crm_v1", 1), key=key)
+    assert replaced.status == 200, replaced.body
+    puts = len([e for e in await provider_log(sandbox, "crm_v1") if e["method"] == "PUT"])
+    again = await send(gateway, "PUT", location, body=sample("crm_v1", 1), key=key)
+    assert again.status == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.body == replaced.body
+    assert len([e for e in await provider_log(sandbox, "crm_v1") if e["method"] == "PUT"]) == puts
+    delete_key = fresh_key()
+    deleted = await send(gateway, "DELETE", location, key=delete_key)
+    assert deleted.status == 204
+    replayed = await send(gateway, "DELETE", location, key=delete_key)
+    assert replayed.status == 204 and replayed.headers["Idempotent-Replayed"] == "true"
+    plain = await send(gateway, "DELETE", location)
+    assert plain.status == 404  # without the key, a second delete is a new request
+
+
+async def test_a_payment_recorded_twice_with_one_key_is_recorded_once(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+) -> None:
+    created = await send(
+        gateway, "POST", "/v1/connections/draft_publish/invoices", body=sample("draft_publish")
+    )
+    location = f"/v1/connections/draft_publish/invoices/{created.body['id']}"
+    assert (await send(gateway, "POST", location + "/issue")).status == 200
+    payment = {"amount": "10.00", "date": "2026-03-05", "method": "bank_transfer"}
+    key = fresh_key()
+    first = await send(gateway, "POST", location + "/payments", body=payment, key=key)
+    second = await send(gateway, "POST", location + "/payments", body=payment, key=key)
+    assert first.status == 201, first.body
+    assert second.status == 201 and second.headers["Idempotent-Replayed"] == "true"
+    listed = await send(gateway, "GET", location + "/payments")
+    assert [p["amount"] for p in listed.body["data"]] == ["10.00"]
+
+
+async def test_an_expired_key_is_forgotten_and_reaped(
+    sandbox: Sandbox, aiohttp_client: Any
+) -> None:
+    url = sqlite_url()
+    gateway = await aiohttp_client(
+        create_app(gateway_settings(sandbox, store_url=url, ttl_hours=1.5 / 3600))
+    )
+    key = fresh_key()
+    path = "/v1/connections/crm_v1/invoices"
+    first = await send(gateway, "POST", path, body=sample("crm_v1", 0), key=key)
+    assert first.status == 201
+    within = await send(gateway, "POST", path, body=sample("crm_v1", 1), key=key)
+    assert within.status == 422 and within.body["code"] == "idempotency_key_reused"
+    await asyncio.sleep(1.6)
+    after = await send(gateway, "POST", path, body=sample("crm_v1", 1), key=key)
+    assert after.status == 201, after.body
+    assert after.body["id"] != first.body["id"]
+    assert "Idempotent-Replayed" not in after.headers
+    store = open_store(url)
+    await store.open()
+    try:
+        scope = KeyScope("sync", "crm_v1", CREATE, key)
+        assert (await store.get(scope)) is not None
+        assert await store.reap(time.time() + 2) == 1
+        assert await store.get(scope) is None
+    finally:
+        await store.close()
+
+
+# -- lost answers -------------------------------------------------------------------------------
+
+CREATE_PATHS = {
+    "crm_v1": "^/v1/invoices$",
+    "draft_publish": "^/api/v1/invoices$",
+    "bill_crm": "^/api/v1/invoices$",
+    "item_envelope": "^/api2/invoices.json$",
+    "order_linked": "^/.*invoices/?$",
+}
+
+
+@pytest.mark.parametrize("fault", ["error", "reset"])
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_a_lost_create_answer_is_found_not_sent_again(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,
+    connection: str,
+    fault: str,  # type: ignore[type-arg]
+) -> None:
+    before = await invoice_ids(sandbox, gateway, connection)
+    kind = {"error": {"error_rate": 1, "error_status": 503}, "reset": {"reset_rate": 1}}[fault]
+    await faults(
+        connection, after_commit=True, methods=["POST"], path_regex=CREATE_PATHS[connection], **kind
+    )
+    key = fresh_key()
+    answer = await send(
+        gateway, "POST", f"/v1/connections/{connection}/invoices", body=sample(connection), key=key
+    )
+    assert answer.status == 201, answer.body
+    after = await invoice_ids(sandbox, gateway, connection)
+    assert after - before == {answer.body["id"]}
+    writes = [
+        e
+        for e in await provider_log(sandbox, connection)
+        if e["method"] == "POST" and e["headers"].get("Idempotency-Key") == key
+    ]
+    assert len([e for e in writes if e["path"] == writes[0]["path"]]) == 1
+    replay = await send(
+        gateway, "POST", f"/v1/connections/{connection}/invoices", body=sample(connection), key=key
+    )
+    assert replay.status == 201 and replay.body["id"] == answer.body["id"]
+
+
+async def test_a_create_that_cannot_be_told_is_uncertain_then_resolved_by_a_retry(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    before = await invoice_ids(sandbox, gateway, "crm_v1")
+    # Free text left empty, so the create carries a marker and needs no read before it is sent.
+    body = {k: v for k, v in sample("crm_v1").items() if k not in ("notes", "reference")}
+    # The write is stored and its answer lost; every read fails too, so nothing can be told.
+    await faults("crm_v1", error_rate=1, error_status=503, after_commit=True)
+    key = fresh_key()
+    path = "/v1/connections/crm_v1/invoices"
+    lost = await send(gateway, "POST", path, body=body, key=key)
+    assert lost.status == 502, lost.body
+    assert lost.body.get("outcome") == "uncertain", lost.body
+    assert lost.body["retryable"] is True
+    assert "Idempotency-Key" in lost.body["detail"]
+    await clear_faults(sandbox, "crm_v1")
+    after_fault = await invoice_ids(sandbox, gateway, "crm_v1")
+    made = after_fault - before
+    assert len(made) == 1  # the provider did take it
+    retried = await send(gateway, "POST", path, body=body, key=key)
+    assert retried.status == 201, retried.body
+    assert {retried.body["id"]} == made
+    assert await invoice_ids(sandbox, gateway, "crm_v1") == after_fault
+
+
+async def test_a_lost_answer_of_a_write_that_did_not_happen_is_safe_to_retry(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    before = await invoice_ids(sandbox, gateway, "crm_v1")
+    # Reset before the provider handles it: nothing stored.
+    await faults("crm_v1", reset_rate=1, methods=["POST"])
+    key = fresh_key()
+    path = "/v1/connections/crm_v1/invoices"
+    failed = await send(gateway, "POST", path, body=sample("crm_v1"), key=key)
+    assert failed.status == 502, failed.body
+    assert failed.body.get("outcome") != "uncertain"
+    assert failed.body["retryable"] is True
+    assert "nothing was written" in failed.body["detail"]
+    assert await invoice_ids(sandbox, gateway, "crm_v1") == before
+    await clear_faults(sandbox, "crm_v1")
+    retried = await send(gateway, "POST", path, body=sample("crm_v1"), key=key)
+    assert retried.status == 201
+    assert (await invoice_ids(sandbox, gateway, "crm_v1")) - before == {retried.body["id"]}
+
+
+async def test_a_lost_void_answer_is_recognised(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    created = await send(
+        gateway, "POST", "/v1/connections/draft_publish/invoices", body=sample("draft_publish")
+    )
+    location = f"/v1/connections/draft_publish/invoices/{created.body['id']}"
+    assert (await send(gateway, "POST", location + "/issue")).status == 200
+    await faults(
+        "draft_publish",
+        error_rate=1,
+        error_status=502,
+        after_commit=True,
+        methods=["POST"],
+        path_regex="/void$",
+    )
+    voided = await send(gateway, "POST", location + "/void", key=fresh_key())
+    assert voided.status == 200, voided.body
+    assert voided.body["status"] == "void"
+    voids = [e for e in await provider_log(sandbox, "draft_publish") if e["path"].endswith("/void")]
+    assert len(voids) == 1

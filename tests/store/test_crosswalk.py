@@ -1,0 +1,105 @@
+"""The migration crosswalk and checkpoints: put, get, replace, list in order, page."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from gateway import jsonwire
+from gateway.store import CrosswalkEntry, Store
+
+NOW = 1_800_000_000.0
+
+
+def entry(source_id: str, **changes: object) -> CrosswalkEntry:
+    base = CrosswalkEntry(
+        source_connection="crm",
+        source_id=source_id,
+        target_connection="billing",
+        target_id=None,
+        fingerprint=f"fp-{source_id}",
+        state="pending",
+        detail={},
+        updated_at=NOW,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+async def test_an_entry_round_trips_and_is_replaced(store: Store) -> None:
+    assert await store.crosswalk_get("crm", "INV-1", "billing") is None
+    pending = entry("INV-1")
+    await store.crosswalk_put(pending)
+    assert await store.crosswalk_get("crm", "INV-1", "billing") == pending
+
+    created = entry(
+        "INV-1",
+        target_id="B-77",
+        state="verified",
+        fingerprint="fp-changed",
+        detail={
+            "warnings": ["rounding differs", "Café ☕"],
+            "totals": {"source": "5250.00", "target": Decimal("5250.01")},
+            "z": 1,
+            "a": 2,
+        },
+        updated_at=NOW + 60.5,
+    )
+    await store.crosswalk_put(created)
+
+    got = await store.crosswalk_get("crm", "INV-1", "billing")
+    assert got == created
+    assert got is not None
+    assert jsonwire.dumps(got.detail) == jsonwire.dumps(created.detail)  # order, "5250.01"
+    assert await store.crosswalk_list("crm", "billing") == [created]  # replaced, not added
+
+
+async def test_the_target_connection_is_part_of_the_key(store: Store) -> None:
+    to_billing = entry("INV-1", target_id="B-1")
+    to_shop = entry("INV-1", target_connection="shop", target_id="S-1")
+    await store.crosswalk_put(to_billing)
+    await store.crosswalk_put(to_shop)
+
+    assert await store.crosswalk_get("crm", "INV-1", "billing") == to_billing
+    assert await store.crosswalk_get("crm", "INV-1", "shop") == to_shop
+    assert await store.crosswalk_get("other", "INV-1", "billing") is None
+
+
+async def test_list_orders_by_source_id_and_pages_after_one(store: Store) -> None:
+    # Code-point order, whatever the database's locale: "B" < "a" < "b" < "é".
+    ids = ["b", "é", "INV-10", "INV-2", "a", "B", "INV-1"]
+    for source_id in ids:
+        await store.crosswalk_put(entry(source_id))
+    await store.crosswalk_put(entry("a-other-pair", source_connection="shop"))
+    await store.crosswalk_put(entry("a-other-target", target_connection="shop"))
+    expected = ["B", "INV-1", "INV-10", "INV-2", "a", "b", "é"]
+
+    everything = await store.crosswalk_list("crm", "billing")
+    assert [e.source_id for e in everything] == expected
+    assert everything[0] == entry("B")
+
+    pages: list[list[str]] = []
+    after: str | None = None
+    while page := await store.crosswalk_list("crm", "billing", after_source_id=after, limit=3):
+        pages.append([e.source_id for e in page])
+        after = page[-1].source_id
+    assert pages == [expected[0:3], expected[3:6], expected[6:]]
+
+    assert [
+        e.source_id for e in await store.crosswalk_list("crm", "billing", after_source_id="INV-")
+    ] == ["INV-1", "INV-10", "INV-2", "a", "b", "é"]
+    assert await store.crosswalk_list("crm", "billing", after_source_id="é") == []
+    assert await store.crosswalk_list("nowhere", "billing") == []
+
+
+async def test_checkpoints_round_trip_and_are_replaced(store: Store) -> None:
+    assert await store.checkpoint_get("crm->billing") is None
+    first = {"cursor": "page-2", "counts": {"copied": 40, "failed": 1}, "since": "2027-01-01"}
+    await store.checkpoint_put("crm->billing", first, now=NOW)
+    assert await store.checkpoint_get("crm->billing") == first
+
+    second = {"cursor": None, "counts": {"copied": 56, "failed": 1}, "done": True}
+    await store.checkpoint_put("crm->billing", second, now=NOW + 1)
+    await store.checkpoint_put("crm->shop", {"cursor": "x"}, now=NOW + 2)
+
+    assert await store.checkpoint_get("crm->billing") == second
+    assert await store.checkpoint_get("crm->shop") == {"cursor": "x"}

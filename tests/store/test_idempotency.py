@@ -1,0 +1,310 @@
+"""Idempotency records through their life: claim, progress, finish, park, release, expiry."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from gateway import jsonwire
+from gateway.store import (
+    Busy,
+    Claimed,
+    Finished,
+    IdempotencyRecord,
+    KeyScope,
+    Mismatch,
+    Store,
+)
+
+NOW = 1_800_000_000.0
+LEASE = 30.0
+TTL = 86_400.0
+SCOPE = KeyScope(
+    client="billing-sync",
+    connection="crm",
+    operation="POST /v1/connections/{connection}/invoices",
+    key="key-1",
+)
+
+
+async def claim(
+    store: Store, owner: str, *, fingerprint: str = "fp-1", at: float = NOW, scope: KeyScope = SCOPE
+) -> Claimed | Finished | Mismatch | Busy:
+    return await store.claim(scope, fingerprint, owner, now=at, lease_s=LEASE, ttl_s=TTL)
+
+
+async def claimed(store: Store, owner: str = "worker-a", **kwargs: Any) -> IdempotencyRecord:
+    result = await claim(store, owner, **kwargs)
+    assert isinstance(result, Claimed), result
+    return result.record
+
+
+async def test_a_new_key_is_claimed_in_progress_with_a_lease(store: Store) -> None:
+    result = await claim(store, "worker-a")
+
+    assert result == Claimed(
+        IdempotencyRecord(
+            scope=SCOPE,
+            fingerprint="fp-1",
+            state="in_progress",
+            recovery_point="claimed",
+            recovery={},
+            outcome=None,
+            owner="worker-a",
+            lease_expires_at=NOW + LEASE,
+            created_at=NOW,
+            expires_at=NOW + TTL,
+        ),
+        taken_over=False,
+    )
+    assert await store.get(SCOPE) == result.record
+
+
+async def test_the_same_request_while_the_lease_is_live_is_busy_for_what_is_left(
+    store: Store,
+) -> None:
+    first = await claimed(store)
+
+    result = await claim(store, "worker-b", at=NOW + 12.5)
+
+    assert isinstance(result, Busy)
+    assert result.retry_after == pytest.approx(LEASE - 12.5)
+    assert result.record == first
+    assert await store.get(SCOPE) == first
+
+
+@pytest.mark.parametrize("done", [False, True], ids=["in_progress", "done"])
+async def test_another_request_with_the_same_key_is_a_mismatch(store: Store, done: bool) -> None:
+    await claimed(store)
+    if done:
+        assert await store.finish(SCOPE, "worker-a", {"status": 201})
+    before = await store.get(SCOPE)
+
+    result = await claim(store, "worker-b", fingerprint="fp-other", at=NOW + 1)
+
+    assert before is not None
+    assert result == Mismatch(before)
+    assert await store.get(SCOPE) == before
+
+
+async def test_a_finished_key_replays_the_exact_outcome(store: Store) -> None:
+    await claimed(store)
+    outcome = {
+        "status": 201,
+        "headers": {"Location": "/v1/connections/crm/invoices/INV-7", "ETag": '"v1"'},
+        "body": {
+            "id": "INV-7",
+            "total": "5250.00",
+            "tax": Decimal("0.10"),
+            "negative": Decimal("-12.3400"),
+            "big_int": 12345678901234567890,
+            "customer": {"name": "Zoë Ørsted — 東京 ☕", "tags": ["a", "", None, True, False]},
+            "lines": [
+                {"n": i, "amount": f"{i}.05", "nested": {"deep": [[{}], []]}} for i in range(3)
+            ],
+            "z_first_then_a": {"z": 1, "a": 2},
+            "escapes": 'quote " backslash \\ newline \n tab \t nul \u0000',
+        },
+    }
+
+    assert await store.finish(SCOPE, "worker-a", outcome)
+    result = await claim(store, "worker-b", at=NOW + 5)
+
+    assert isinstance(result, Finished)
+    record = result.record
+    assert record.outcome == outcome
+    # Exact: key order and decimal literals too (Decimal("0.1") == Decimal("0.10")).
+    assert jsonwire.dumps(record.outcome) == jsonwire.dumps(outcome)
+    assert str(record.outcome["body"]["tax"]) == "0.10"
+    assert (record.state, record.recovery_point, record.owner) == ("done", "done", None)
+
+
+async def test_a_big_outcome_round_trips(store: Store) -> None:
+    await claimed(store)
+    body = "".join(chr(0x20 + i % 0x5F) for i in range(1_000_000)) + "é€😀"
+    outcome = {"status": 200, "body": {"blob": body, "items": [{"i": i} for i in range(5000)]}}
+
+    assert await store.finish(SCOPE, "worker-a", outcome)
+
+    record = await store.get(SCOPE)
+    assert record is not None
+    assert record.outcome == outcome
+
+
+async def test_progress_is_kept_and_renews_the_lease(store: Store) -> None:
+    await claimed(store)
+    recovery = {"attempt": 1, "provider_request_id": "req-9", "amount": Decimal("5250.00")}
+
+    assert await store.save_progress(
+        SCOPE, "worker-a", "sending", recovery, now=NOW + 10, lease_s=LEASE
+    )
+    record = await store.get(SCOPE)
+
+    assert record is not None
+    assert (record.recovery_point, record.recovery) == ("sending", recovery)
+    assert record.lease_expires_at == NOW + 10 + LEASE
+    assert await store.renew(SCOPE, "worker-a", now=NOW + 20, lease_s=LEASE)
+    renewed = await store.get(SCOPE)
+    assert renewed == replace(record, lease_expires_at=NOW + 20 + LEASE)
+
+
+async def test_a_non_owner_changes_nothing(store: Store) -> None:
+    await claimed(store)
+    assert await store.save_progress(SCOPE, "worker-a", "sending", {"n": 1}, now=NOW, lease_s=LEASE)
+    before = await store.get(SCOPE)
+
+    assert not await store.save_progress(
+        SCOPE, "intruder", "uncertain", {"n": 2}, now=NOW + 1, lease_s=999
+    )
+    assert not await store.renew(SCOPE, "intruder", now=NOW + 1, lease_s=999)
+    assert not await store.finish(SCOPE, "intruder", {"status": 500})
+    assert not await store.park(SCOPE, "intruder", "uncertain")
+    assert not await store.release(SCOPE, "intruder")
+
+    assert await store.get(SCOPE) == before
+
+
+async def test_nothing_can_be_done_to_an_absent_key(store: Store) -> None:
+    assert not await store.save_progress(SCOPE, "worker-a", "sending", {}, now=NOW, lease_s=LEASE)
+    assert not await store.renew(SCOPE, "worker-a", now=NOW, lease_s=LEASE)
+    assert not await store.finish(SCOPE, "worker-a", {"status": 201})
+    assert not await store.park(SCOPE, "worker-a", "uncertain")
+    assert not await store.release(SCOPE, "worker-a")
+    assert await store.get(SCOPE) is None
+
+
+async def test_a_finished_key_cannot_be_finished_or_released_again(store: Store) -> None:
+    await claimed(store)
+    assert await store.finish(SCOPE, "worker-a", {"status": 201})
+    done = await store.get(SCOPE)
+
+    assert not await store.finish(SCOPE, "worker-a", {"status": 500})
+    assert not await store.release(SCOPE, "worker-a")
+    assert not await store.park(SCOPE, "worker-a", "uncertain")
+    assert await store.get(SCOPE) == done
+
+
+async def test_a_lapsed_lease_is_taken_over_with_its_progress(store: Store) -> None:
+    await claimed(store)
+    recovery = {"attempt": 1, "sent_at": "2027-01-15T08:00:00Z"}
+    assert await store.save_progress(
+        SCOPE, "worker-a", "uncertain", recovery, now=NOW + 5, lease_s=LEASE
+    )
+
+    at = NOW + 5 + LEASE  # the lease ends exactly now
+    result = await claim(store, "worker-b", at=at)
+
+    assert isinstance(result, Claimed)
+    assert result.taken_over
+    assert result.record == IdempotencyRecord(
+        scope=SCOPE,
+        fingerprint="fp-1",
+        state="in_progress",
+        recovery_point="uncertain",
+        recovery=recovery,
+        outcome=None,
+        owner="worker-b",
+        lease_expires_at=at + LEASE,
+        created_at=NOW,
+        expires_at=NOW + TTL,
+    )
+    assert await store.get(SCOPE) == result.record
+    # The old owner lost the key: its late answer is refused; the new owner's is kept.
+    assert not await store.finish(SCOPE, "worker-a", {"status": 201, "by": "a"})
+    assert await store.finish(SCOPE, "worker-b", {"status": 201, "by": "b"})
+    record = await store.get(SCOPE)
+    assert record is not None
+    assert record.outcome == {"status": 201, "by": "b"}
+
+
+async def test_a_parked_key_is_taken_over_at_once(store: Store) -> None:
+    await claimed(store)
+    assert await store.save_progress(
+        SCOPE, "worker-a", "sending", {"x": "1"}, now=NOW, lease_s=LEASE
+    )
+
+    assert await store.park(SCOPE, "worker-a", "uncertain")
+    parked = await store.get(SCOPE)
+    assert parked is not None
+    assert (parked.owner, parked.recovery_point, parked.recovery) == (None, "uncertain", {"x": "1"})
+    assert not await store.renew(SCOPE, "worker-a", now=NOW + 1, lease_s=LEASE)
+
+    result = await claim(store, "worker-b", at=NOW + 1)  # well within the old lease
+
+    assert isinstance(result, Claimed)
+    assert result.taken_over
+    assert (result.record.owner, result.record.recovery_point) == ("worker-b", "uncertain")
+    assert result.record.lease_expires_at == NOW + 1 + LEASE
+
+
+async def test_a_released_key_is_forgotten(store: Store) -> None:
+    await claimed(store)
+
+    assert await store.release(SCOPE, "worker-a")
+    assert await store.get(SCOPE) is None
+    result = await claim(store, "worker-b", fingerprint="fp-2", at=NOW + 1)
+
+    assert isinstance(result, Claimed)
+    assert not result.taken_over
+    assert result.record.fingerprint == "fp-2"
+
+
+@pytest.mark.parametrize("done", [False, True], ids=["in_progress", "done"])
+async def test_an_expired_record_is_as_good_as_absent(store: Store, done: bool) -> None:
+    await claimed(store)
+    assert await store.save_progress(
+        SCOPE, "worker-a", "sending", {"a": 1}, now=NOW, lease_s=TTL * 2
+    )
+    if done:
+        assert await store.finish(SCOPE, "worker-a", {"status": 201})
+    # One moment before expiry the record still counts.
+    before = await claim(store, "worker-b", at=NOW + TTL - 0.001)
+    assert isinstance(before, Finished if done else Busy)
+
+    result = await claim(store, "worker-b", fingerprint="fp-2", at=NOW + TTL)
+
+    assert isinstance(result, Claimed)
+    assert not result.taken_over
+    fresh = result.record
+    assert (fresh.fingerprint, fresh.owner, fresh.state) == ("fp-2", "worker-b", "in_progress")
+    assert (fresh.recovery_point, fresh.recovery, fresh.outcome) == ("claimed", {}, None)
+    assert (fresh.created_at, fresh.expires_at) == (NOW + TTL, NOW + 2 * TTL)
+    assert await store.get(SCOPE) == fresh
+
+
+async def test_each_part_of_the_scope_separates_keys(store: Store) -> None:
+    scopes = [
+        SCOPE,
+        replace(SCOPE, client="other-client"),
+        replace(SCOPE, connection="billing"),
+        replace(SCOPE, operation="PUT /v1/connections/{connection}/invoices/{id}"),
+        replace(SCOPE, key="key-2"),
+    ]
+    for i, scope in enumerate(scopes):
+        result = await claim(store, f"worker-{i}", fingerprint=f"fp-{i}", scope=scope)
+        assert isinstance(result, Claimed), scope
+        assert not result.taken_over
+
+    for i, scope in enumerate(scopes):
+        record = await store.get(scope)
+        assert record is not None
+        assert (record.owner, record.fingerprint) == (f"worker-{i}", f"fp-{i}")
+
+
+async def test_reap_deletes_exactly_the_expired_records(store: Store) -> None:
+    ttls = {"k-early": 10.0, "k-edge": 20.0, "k-late": 20.001, "k-later": 1000.0}
+    for key, ttl in ttls.items():
+        scope = replace(SCOPE, key=key)
+        result = await store.claim(scope, "fp", "w", now=NOW, lease_s=LEASE, ttl_s=ttl)
+        assert isinstance(result, Claimed)
+    assert await store.finish(replace(SCOPE, key="k-early"), "w", {"status": 201})
+
+    assert await store.reap(NOW + 20.0) == 2
+
+    remaining = {key for key in ttls if await store.get(replace(SCOPE, key=key)) is not None}
+    assert remaining == {"k-late", "k-later"}
+    assert await store.reap(NOW + 20.0) == 0
+    assert await store.reap(NOW + 5000.0) == 2

@@ -1,0 +1,178 @@
+"""Opening a store: migrations applied once, concurrent openers, versions, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from gateway.store import Claimed, Store, StoreError, open_store
+from gateway.store.migrations import LATEST, MIGRATIONS
+from tests.store.conftest import PG_URL, Backend, OpenStore, pg_url_with_schema
+from tests.store.test_idempotency import LEASE, NOW, SCOPE, TTL
+
+
+def modes_in(directory: Path) -> dict[str, int]:
+    """The permission bits of each file in ``directory``, by name."""
+    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in directory.iterdir()}
+
+
+def migrations_rows() -> list[tuple[int, str]]:
+    return [(m.version, m.name) for m in MIGRATIONS]
+
+
+def test_migrations_are_numbered_one_by_one() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    assert all(m.sqlite and m.postgresql and m.name for m in MIGRATIONS)
+
+
+async def test_ping_names_the_backend_and_schema_version(store: Store, backend: Backend) -> None:
+    assert store.url_scheme == backend.name
+    assert await store.ping() == {"backend": backend.name, "schema_version": LATEST}
+
+
+async def test_opening_again_applies_nothing_twice_and_keeps_data(
+    open_stores: OpenStore, backend: Backend
+) -> None:
+    first = await open_stores()
+    claimed = await first.claim(SCOPE, "fp", "w", now=NOW, lease_s=LEASE, ttl_s=TTL)
+    assert isinstance(claimed, Claimed)
+    await first.close()
+
+    second = await open_stores()
+    await second.open()  # a second open() of one object is a no-op
+
+    assert await second.get(SCOPE) == claimed.record
+    assert await backend.sql("SELECT version, name FROM schema_migrations") == migrations_rows()
+
+
+async def test_stores_opening_at_once_migrate_once(
+    open_stores: OpenStore, backend: Backend
+) -> None:
+    stores = await asyncio.gather(*(open_stores() for _ in range(6)))
+
+    assert [await s.ping() for s in stores] == [
+        {"backend": backend.name, "schema_version": LATEST}
+    ] * 6
+    assert await backend.sql("SELECT version, name FROM schema_migrations") == migrations_rows()
+
+
+async def test_the_reaper_and_reverse_lookups_have_indexes(store: Store, backend: Backend) -> None:
+    if backend.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    else:
+        query = f"SELECT indexname FROM pg_indexes WHERE schemaname = '{backend.pg_schema}'"
+    names = {name for (name,) in await backend.sql(query)}
+    assert {"idempotency_keys_expires_at", "crosswalk_target"} <= names
+
+
+async def test_a_store_written_by_a_newer_gateway_refuses_to_open(
+    open_stores: OpenStore, backend: Backend
+) -> None:
+    await open_stores()
+    await backend.sql(
+        f"INSERT INTO schema_migrations (version, name, applied_at) VALUES ({LATEST + 1}, 'x', 0)"
+    )
+
+    with pytest.raises(StoreError, match=f"version {LATEST + 1}.*up to {LATEST}"):
+        await open_stores()
+
+
+async def test_a_closed_store_says_so(store: Store) -> None:
+    await store.close()
+    with pytest.raises(StoreError, match="not open"):
+        await store.ping()
+    with pytest.raises(StoreError, match="not open"):
+        await store.get(SCOPE)
+    await store.close()  # closing twice is harmless
+
+
+# -- SQLite only ---------------------------------------------------------------------------------
+
+
+async def test_sqlite_files_are_private_to_their_owner(tmp_path: Path) -> None:
+    path = tmp_path / "private.db"
+    store = open_store(f"sqlite:///{path}")
+    await store.open()
+    try:
+        result = await store.claim(SCOPE, "fp", "w", now=NOW, lease_s=LEASE, ttl_s=TTL)
+        assert isinstance(result, Claimed)
+        files = modes_in(tmp_path)
+    finally:
+        await store.close()
+
+    assert set(files) == {"private.db", "private.db-wal", "private.db-shm"}  # WAL mode
+    assert {name: mode & 0o077 for name, mode in files.items()} == dict.fromkeys(files, 0)
+
+
+async def test_sqlite_in_a_missing_directory_says_which(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such"
+    store = open_store(f"sqlite:///{missing}/store.db")
+
+    with pytest.raises(StoreError, match=f"directory '{missing}' does not exist"):
+        await store.open()
+    assert not missing.exists()
+
+
+async def test_sqlite_relative_path_is_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    store = open_store("sqlite:///./data/gw.db")
+    await store.open()
+    await store.close()
+
+    assert (tmp_path / "data" / "gw.db").is_file()
+
+
+async def test_sqlite_in_memory_works_for_one_store_object() -> None:
+    store = open_store("sqlite:///:memory:")
+    await store.open()
+    try:
+        assert await store.ping() == {"backend": "sqlite", "schema_version": LATEST}
+        result = await store.claim(SCOPE, "fp", "w", now=NOW, lease_s=LEASE, ttl_s=TTL)
+        assert isinstance(result, Claimed)
+    finally:
+        await store.close()
+    assert ":memory:" not in modes_in(Path())
+
+
+# -- PostgreSQL only -----------------------------------------------------------------------------
+
+
+async def test_postgres_unreachable_names_host_and_database_not_the_password() -> None:
+    store = open_store("postgresql://gw:Sup3r-secret@127.0.0.1:1/invoices")
+
+    with pytest.raises(StoreError) as caught:
+        await store.open()
+
+    message = str(caught.value)
+    assert "127.0.0.1:1/invoices" in message
+    assert "cannot connect" in message
+    assert "Sup3r-secret" not in message
+
+
+async def test_postgres_schemas_keep_stores_apart() -> None:
+    schemas = [f"t_{uuid.uuid4().hex}" for _ in range(2)]
+    one, other = (open_store(pg_url_with_schema(schema)) for schema in schemas)
+    try:
+        await one.open()
+        await other.open()
+        result = await one.claim(SCOPE, "fp", "w", now=NOW, lease_s=LEASE, ttl_s=TTL)
+        assert isinstance(result, Claimed)
+        assert await other.get(SCOPE) is None
+        assert await one.get(SCOPE) == result.record
+    finally:
+        await one.close()
+        await other.close()
+        con = await asyncpg.connect(PG_URL)
+        try:
+            for schema in schemas:
+                await con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await con.close()

@@ -1,0 +1,102 @@
+"""Store URLs: the backend each picks, and messages that never show a password."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.store import StoreError, mask_url, open_store
+from gateway.store.postgres import PostgresStore
+from gateway.store.sqlite import SqliteStore
+from gateway.store.urls import postgres_target, sqlite_path
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///invoice-gateway.db", "invoice-gateway.db"),
+        ("sqlite:///./data/gw.db", "./data/gw.db"),
+        ("sqlite:////var/lib/gw/store.db", "/var/lib/gw/store.db"),
+        ("SQLite:///x.db", "x.db"),
+    ],
+)
+def test_sqlite_urls_name_a_file(url: str, path: str) -> None:
+    assert isinstance(open_store(url), SqliteStore)
+    assert sqlite_path(url) == path
+
+
+@pytest.mark.parametrize("url", ["sqlite://x.db", "sqlite:///", "sqlite:///dir/"])
+def test_sqlite_urls_without_a_file_are_refused(url: str) -> None:
+    with pytest.raises(StoreError, match="sqlite:///"):
+        open_store(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://gw@db.internal/invoices", "postgres://gw:pw@db.internal:6432/invoices"]
+)
+def test_postgres_urls_pick_postgres(url: str) -> None:
+    store = open_store(url)
+    assert isinstance(store, PostgresStore)
+    assert store.url_scheme == "postgresql"
+
+
+def test_the_schema_parameter_is_ours_not_the_servers() -> None:
+    target = postgres_target(
+        "postgresql://gw:pw@db.internal:6432/invoices?sslmode=require&schema=run_1&pool_max=4"
+    )
+
+    assert (target.schema, target.pool_max) == ("run_1", 4)
+    assert target.dsn == "postgresql://gw:pw@db.internal:6432/invoices?sslmode=require"
+    assert target.where == "db.internal:6432/invoices"
+    assert target.password == "pw"
+
+
+@pytest.mark.parametrize("pool_max", ["0", "-1", "ten", "1001", ""])
+def test_a_pool_max_out_of_range_is_refused(pool_max: str) -> None:
+    with pytest.raises(StoreError, match="pool_max"):
+        open_store(f"postgresql://gw:hidden@db/invoices?pool_max={pool_max}")
+
+
+def test_without_our_parameters_the_defaults_hold() -> None:
+    target = postgres_target("postgres://gw@db/invoices")
+    assert (target.schema, target.pool_max, target.password) == (None, None, None)
+    assert target.dsn == "postgres://gw@db/invoices"
+
+
+@pytest.mark.parametrize("schema", ["1abc", "a-b", "x;drop", 'a"b', "a" * 64, ""])
+def test_a_schema_that_is_not_a_plain_identifier_is_refused(schema: str) -> None:
+    with pytest.raises(StoreError, match="schema"):
+        open_store(f"postgresql://gw:hidden@db/invoices?schema={schema}")
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme"),
+    [
+        ("mysql://gw:Sup3r-secret@db/invoices", "'mysql'"),
+        ("./invoice-gateway.db", "no scheme"),
+        ("redis://:Sup3r-secret@cache:6379/0", "'redis'"),
+    ],
+)
+def test_other_schemes_are_refused_with_what_is_accepted(url: str, scheme: str) -> None:
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+
+    message = str(caught.value)
+    assert scheme in message
+    assert "sqlite:///" in message
+    assert "postgresql://" in message
+    assert "Sup3r-secret" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://gw:pw@db/x", "postgresql://gw:***@db/x"),
+        ("postgresql://gw:p@ss/w?rd@db:5432/x?a=b", "postgresql://gw:***@db:5432/x?a=b"),
+        ("postgresql://:only-password@db/x", "postgresql://:***@db/x"),
+        ("postgresql://gw@db/x", "postgresql://gw@db/x"),
+        ("postgresql://db:5432/x", "postgresql://db:5432/x"),
+        ("sqlite:////var/lib/x.db", "sqlite:////var/lib/x.db"),
+    ],
+)
+def test_mask_url_hides_the_whole_password(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
