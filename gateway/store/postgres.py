@@ -69,7 +69,6 @@ class PostgresStore(Store):
             f" (schema {target.schema})" if target.schema else ""
         )
         self._pool: Any = None  # asyncpg.Pool, once open
-        self._version = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -112,7 +111,6 @@ class PostgresStore(Store):
                     applied = await self._applied(con)
                     todo = migrations.pending(applied, self._name)
                     if not todo:
-                        self._version = max(applied, default=0)
                         return
                     step = todo[0]
                     for statement in step.postgresql:
@@ -146,7 +144,7 @@ class PostgresStore(Store):
         if self._pool is None:
             raise StoreError(f"{self._name} is not open")
         try:
-            async with self._pool.acquire() as con:
+            async with self._pool.acquire(timeout=CONNECT_TIMEOUT_S) as con:
                 yield con
         except _DRIVER_ERRORS as e:
             raise StoreError(f"{self._name}: {self._scrub(e)}") from e

@@ -62,7 +62,6 @@ class SqliteStore(Store):
         self._name = f"SQLite store {path}"
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        self._version = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -111,7 +110,6 @@ class SqliteStore(Store):
                 applied = await self._applied(db)
                 todo = migrations.pending(applied, self._name)
                 if not todo:
-                    self._version = max(applied, default=0)
                     return
                 step = todo[0]
                 for statement in step.sqlite:
