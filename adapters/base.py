@@ -262,6 +262,10 @@ class Adapter:
     """
 
     provider: ClassVar[str]
+    # Whether ``lookup_page`` lists the most recently created invoices first. A lookup then ends
+    # at the first invoice made before the write began (``candidates``'s ``since``), so a
+    # customer's older invoices cost no pages and "not there" is known from the first page.
+    lookup_newest_first: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -355,6 +359,13 @@ class Adapter:
         """One page of invoices that may be a lost create; newest first where the provider can."""
         return await self.list_page(query, page, page_size)
 
+    def lookup_since(self, started: Any) -> float | None:
+        """Where a lookup may stop (``candidates``'s ``since``): the write's start, when
+        ``lookup_page`` lists newest first and the start is known; else None (no early end)."""
+        if not self.lookup_newest_first or isinstance(started, bool):
+            return None
+        return started if isinstance(started, int | float) else None
+
     async def prepare_create(self, invoice: Invoice, marker: str) -> dict[str, Any]:
         """Before a create is sent: its marker's field, or the look-alikes already there."""
         started = int(time.time())  # whole seconds: the store keeps exact JSON, no floats
@@ -364,7 +375,8 @@ class Adapter:
         existing: list[str] = []
         walk = Walk()
         query = lookup_query(invoice, self.mapping.dedupe, self.today())
-        async for candidate in candidates(self, query, self.mapping.dedupe, walk):
+        since = self.lookup_since(started)
+        async for candidate in candidates(self, query, self.mapping.dedupe, walk, since=since):
             if candidate.id is not None and looks_like(invoice, candidate):
                 existing.append(candidate.id)
         return {"existing": existing, "complete": walk.complete, "started_at": started}
@@ -393,7 +405,8 @@ class Adapter:
         walk = Walk()
         matches: list[Invoice] = []
         try:
-            async for candidate in candidates(self, query, plan, walk):
+            since = self.lookup_since(started)
+            async for candidate in candidates(self, query, plan, walk, since=since):
                 if isinstance(path, str) and isinstance(marker, str):
                     if carries_marker(candidate, path, marker):
                         matches.append(candidate)

@@ -152,12 +152,21 @@ class Walk:
 
 
 async def candidates(
-    adapter: Adapter, query: ListQuery, plan: DedupePlan, walk: Walk
+    adapter: Adapter,
+    query: ListQuery,
+    plan: DedupePlan,
+    walk: Walk,
+    *,
+    since: float | None = None,
 ) -> AsyncIterator[Invoice]:
     """Every invoice the query lists, page by page, at most ``plan.max_pages`` pages.
 
     Each invoice once: a write during the walk can push one onto the next page as well, and
     seen twice it would read as two invoices.
+
+    ``since`` (a write's start, epoch seconds) is for a lookup that lists the most recently
+    created invoices first (``Adapter.lookup_newest_first``): the walk ends, complete, at the
+    first invoice ``created_since`` says was made before it, as every later one is older still.
     """
     token: str | None = None
     page_size = adapter.capabilities.max_page_size
@@ -170,6 +179,9 @@ async def candidates(
                 if invoice.id in seen:
                     continue
                 seen.add(invoice.id)
+            if since is not None and not created_since(invoice, since):
+                walk.complete = True
+                return
             yield invoice
         if page.next_page is None or page.next_page == token:
             walk.complete = True

@@ -85,7 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.config import LoggingSettings, ServerSettings, Settings
     from gateway.logging_setup import configure_logging
     from gateway.settings_file import ConfigError, load_settings
-    from gateway.workers import listening_socket, serve
+    from gateway.workers import bound_socket, serve
 
     if args.sandbox:
         configure_logging(LoggingSettings())
@@ -115,7 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging)
     try:
-        sock = listening_socket(server.host, server.port)
+        sock = bound_socket(server.host, server.port, listen=False, shared=server.workers > 1)
     except OSError as exc:
         print(f"cannot listen on {server.host}:{server.port}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE

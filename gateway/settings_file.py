@@ -39,7 +39,21 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, [f"cannot be read: {exc.strerror}"]) from None
-    return parse_settings(text, source, os.environ if environ is None else environ)
+    settings = parse_settings(text, source, os.environ if environ is None else environ)
+    return beside(settings, path.parent)
+
+
+def beside(settings: Settings, folder: Path) -> Settings:
+    """A relative SQLite store path is read from the configuration file's folder, so the
+    gateway finds the same store whatever directory it is started from."""
+    url = settings.store.url
+    prefix = "sqlite:///"
+    relative = url[len(prefix) :]
+    if not url.startswith(prefix) or relative.startswith("/") or relative == ":memory:":
+        return settings
+    absolute = (folder / relative).resolve()
+    store = settings.store.model_copy(update={"url": f"{prefix}{absolute}"})
+    return settings.model_copy(update={"store": store})
 
 
 def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settings:
@@ -130,7 +144,15 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
     return problems
 
 
+_SECRETS = frozenset({"token", "cursor_secret"})
+
+
 def _message(error: jsonschema.ValidationError) -> str:
+    if error.absolute_path and error.absolute_path[-1] in _SECRETS:
+        # The value is a secret: say what is expected, never what was given.
+        if error.validator == "minLength":
+            return f"must be at least {error.validator_value} characters (the value is not shown)"
+        return f"is not valid: {error.validator} {error.validator_value} (the value is not shown)"
     if error.validator == "oneOf" and isinstance(error.instance, dict):
         alternatives: list[dict[str, Any]] = list(error.validator_value)  # type: ignore[arg-type]
         options = [sorted(option.get("required", [])) for option in alternatives]

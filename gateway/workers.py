@@ -1,11 +1,14 @@
 """``serve --workers N``: N gateway processes answering on one port, sharing one store.
 
-The parent binds the listening socket, then forks the workers; each runs its own event loop
-and ``create_app`` over the inherited socket, so the kernel hands each connection to one of
-them. Everything that must agree between workers lives outside them: idempotency keys in the
-store (a SQLite file in WAL mode, or PostgreSQL), and the secret that signs list cursors (the
-configured ``server.cursor_secret``, else one made here before forking, so a cursor from one
-worker is good at every other). The parent restarts a worker that dies, and stops them all on
+The parent reserves the port (a socket bound with ``SO_REUSEPORT`` that never listens), then
+forks the workers; each binds its own listening socket to that port and runs its own event loop
+and ``create_app``, and the kernel spreads new connections over the workers' sockets (one shared
+socket would let whichever worker wakes first take them all).
+
+Everything that must agree between workers lives outside them: idempotency keys in the store (a
+SQLite file in WAL mode, or PostgreSQL), and the secret that signs list cursors (the configured
+``server.cursor_secret``, else one made here before forking, so a cursor from one worker is good
+at every other). The parent restarts a worker that dies, and stops them all on
 SIGTERM or SIGINT.
 """
 
@@ -30,20 +33,28 @@ _QUICK_DEATH_S = 1.0
 _BACKLOG = 1024
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The bound, listening socket every worker accepts on (port 0: any free port)."""
+def bound_socket(host: str, port: int, *, listen: bool, shared: bool) -> socket.socket:
+    """A socket bound to ``host:port`` (port 0: any free port); ``shared``: the workers bind
+    the port too (``SO_REUSEPORT``). Listening, or only holding the port for the workers.
+
+    A single process does not share: a second gateway started on its port by mistake is told
+    the address is in use rather than quietly taking half the connections."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(_BACKLOG)
-    sock.set_inheritable(True)
+    if listen:
+        sock.listen(_BACKLOG)
     return sock
 
 
 def serve(settings: Settings, sock: socket.socket, workers: int) -> int:
-    """Run the gateway on ``sock`` in ``workers`` processes (1: this one); until stopped."""
+    """Run the gateway on the port of ``sock`` in ``workers`` processes (1: this one, on
+    ``sock`` itself, which then listens); until stopped."""
     if workers <= 1:
+        sock.listen(_BACKLOG)
         _run_worker(settings, sock, settings.server.cursor_key())
         return 0
     secret = settings.server.cursor_key() or secrets.token_bytes(32)
@@ -54,6 +65,11 @@ def _run_worker(settings: Settings, sock: socket.socket, secret: bytes | None) -
     from gateway.http.app import create_app
 
     web.run_app(create_app(settings, cursor_secret=secret), sock=sock, print=None)
+
+
+def _worker_socket(reserved: socket.socket) -> socket.socket:
+    host, port = reserved.getsockname()[:2]
+    return bound_socket(host, port, listen=True, shared=True)
 
 
 class _Supervisor:
@@ -92,19 +108,25 @@ class _Supervisor:
         return 0
 
     def _spawn(self) -> None:
+        # A stop signal arriving mid-fork must not reach the worker while it still has the
+        # supervisor's handler (it would be swallowed): blocked until each side has its own.
+        stops = {signal.SIGTERM, signal.SIGINT}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
         pid = os.fork()
         if pid == 0:  # the worker
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
             code = 0
             try:
-                _run_worker(self.settings, self.sock, self.secret)
+                _run_worker(self.settings, _worker_socket(self.sock), self.secret)
             except BaseException:
                 traceback.print_exc()
                 code = 1
             finally:
                 os._exit(code)
         self.children[pid] = time.monotonic()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True

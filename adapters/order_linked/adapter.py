@@ -8,7 +8,10 @@ satisfy, and what the provider did differently from what was asked: ``checks.py`
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -35,6 +38,7 @@ from adapters.order_linked import checks, wire
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import fit
+from adapters.resolution import Resolution, Walk, candidates, created_since
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.config import TaxSetting
@@ -53,9 +57,20 @@ class UnreadableAnswer(UpstreamError):
     retryable = False
 
 
+@dataclass(frozen=True)
+class _Listing:
+    """One page of ``GET /invoices`` as read: its invoices, and what its pagination says."""
+
+    invoices: list[Invoice]
+    rows: int  # rows the provider sent (the status filter may have kept fewer invoices)
+    per_page: int  # the page size the provider served
+    total: int | None  # invoices matching the query in all
+
+
 class OrderLinkedAdapter(Adapter):
     provider: ClassVar[str] = "order_linked"
     pages: ClassVar[PageNumbers] = PageNumbers(first=1)
+    lookup_newest_first: ClassVar[bool] = True  # the pages read from the last back (lookup_page)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -65,13 +80,41 @@ class OrderLinkedAdapter(Adapter):
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         number = self.pages.number(page)
+        listing = await self._listing(query, number, page_size)
+        next_page = self.pages.next_token(
+            number, count=listing.rows, page_size=listing.per_page, total=listing.total
+        )
+        return Page(invoices=listing.invoices, next_page=next_page)
+
+    async def lookup_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        """Newest first. The provider lists oldest first (creation order) and has no sort, so
+        a lookup reads its pages from the last one back, each reversed; the first call learns
+        which page is the last from the first page's ``pagination.total``. Pages are stable
+        (invoices are never deleted, new ones go at the end), so none is missed or repeated."""
+        if page is None:
+            first = await self._listing(query, 1, page_size)
+            if first.total is None:
+                raise UnreadableAnswer(
+                    f"{self.provider} listed invoices without a total: the newest cannot be found",
+                    provider=self.provider,
+                )
+            number = max(1, -(-first.total // first.per_page))
+            listing = first if number == 1 else await self._listing(query, number, page_size)
+        else:
+            number = self.pages.number(page)
+            listing = await self._listing(query, number, page_size)
+        following = str(number - 1) if number > 1 else None
+        return Page(invoices=list(reversed(listing.invoices)), next_page=following)
+
+    async def _listing(self, query: ListQuery, number: int, page_size: int) -> _Listing:
         # A larger page is served at the maximum: asking for more is a 400 there.
         per_page = max(1, min(page_size, self.capabilities.max_page_size))
         params: dict[str, Any] = {"page": number, "per_page": per_page}
         if query.status is not None:
             narrowing = wire.status_query(self.mapping, query.status)
             if narrowing is None:
-                return Page(invoices=[], next_page=None)  # no provider value means it (draft)
+                # No provider value means it (draft): nothing to ask for.
+                return _Listing(invoices=[], rows=0, per_page=per_page, total=0)
             params.update(narrowing)
         if query.customer_id is not None:
             params["account_id"] = query.customer_id
@@ -86,13 +129,12 @@ class OrderLinkedAdapter(Adapter):
         if query.status is not None:
             # Canonical open is ACTIVE and not PAID; the provider narrows to ACTIVE only.
             invoices = [invoice for invoice in invoices if invoice.status == query.status]
-        next_page = self.pages.next_token(
-            number,
-            count=len(rows),
-            page_size=_int(pagination.get("per_page")) or per_page,
+        return _Listing(
+            invoices=invoices,
+            rows=len(rows),
+            per_page=_int(pagination.get("per_page")) or per_page,
             total=_int(pagination.get("total")),
         )
-        return Page(invoices=invoices, next_page=next_page)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -177,6 +219,102 @@ class OrderLinkedAdapter(Adapter):
         if not isinstance(listed, list) or not isinstance(content, str):
             raise self._unreadable("add to a note", "without its content and files", response)
         return _note(note_uuid, content, listed)
+
+    # -- lost answers (adapters/resolution.py; docs/providers/order_linked.md, "Lost answers") --
+
+    async def find_created(
+        self, invoice: Invoice, recovery: dict[str, Any], *, handling: Handling = "strict"
+    ) -> Resolution:
+        """The generic lookup (the marker in ``invoice_note``, or look-alikes), newest first and
+        back to the create's start; the invoice found comes with the tax warnings the create's
+        answer would have had."""
+        resolution = await super().find_created(invoice, recovery, handling=handling)
+        if resolution.state != "done" or not isinstance(resolution.result, WriteResult):
+            return resolution
+        found = resolution.result
+        try:
+            fitted, _ = fit(
+                self.marked(invoice, recovery), self.capabilities, self.provider, handling
+            )
+            _, taxes = self._prepare(fitted)
+        except AdapterError:
+            return resolution  # refused before sending: never the case of a create that was sent
+        warnings = found.warnings + checks.tax_warnings(self.provider, fitted, taxes, found.invoice)
+        return Resolution.done(WriteResult(found.invoice, warnings), resolution.detail)
+
+    async def prepare_order_invoice(self, order_id: str) -> dict[str, Any]:
+        """Before an order is invoiced: the order's invoices made in the last minutes, so only a
+        new one is taken for this one."""
+        started = int(time.time())  # whole seconds: the store keeps exact JSON, no floats
+        walk = Walk()
+        made = await self._order_invoices(order_id, started, walk)
+        return {
+            "existing": [invoice.id for invoice in made],
+            "complete": walk.complete,
+            "started_at": started,
+        }
+
+    async def find_order_invoice(
+        self,
+        order_id: str,
+        invoice: Invoice | None,
+        recovery: dict[str, Any],
+        *,
+        handling: Handling = "strict",
+    ) -> Resolution:
+        """The one invoice naming ``order_id`` made since the create began (an order has at
+        most one ``ACTIVE`` invoice), found among every invoice listed newest first."""
+        started = recovery.get("started_at")
+        existing = set(recovery.get("existing", []))
+        walk = Walk()
+        try:
+            made = [
+                candidate
+                for candidate in await self._order_invoices(order_id, started, walk)
+                if candidate.id not in existing and created_since(candidate, started)
+            ]
+        except AdapterError as exc:
+            return Resolution.unknown(
+                f"looking for the invoice of order {order_id} failed: {exc.message}"
+            )
+        if len(made) == 1 and recovery.get("complete") is True:
+            found = made[0]
+            warnings: list[WriteWarning] = []
+            if invoice is not None:
+                # Refused before sending is never the case of a create that was sent.
+                with contextlib.suppress(AdapterError):
+                    warnings = self._fit_order_invoice(order_id, invoice, handling)
+                warnings += checks.order_differences(order_id, invoice, found)
+            return Resolution.done(
+                WriteResult(found, warnings),
+                f"{self.provider} has invoice {found.id} of order {order_id}",
+            )
+        if len(made) > 1:
+            ids = ", ".join(str(candidate.id) for candidate in made)
+            return Resolution.unknown(
+                f"{self.provider} has several new invoices of order {order_id}: {ids}"
+            )
+        if not made and walk.complete:
+            return Resolution.not_done(
+                f"{self.provider} lists no invoice of order {order_id} made since the create "
+                f"began ({walk.pages} page(s) read)"
+            )
+        return Resolution.unknown(
+            f"{self.provider} could not be searched back to the create's start for an invoice "
+            f"of order {order_id} ({walk.pages} page(s) read, the lookup's limit)"
+        )
+
+    async def _order_invoices(self, order_id: str, started: Any, walk: Walk) -> list[Invoice]:
+        """Invoices naming ``order_id``, newest first back to ``started`` (the list cannot be
+        narrowed by order, nor by account: the order's account is not known here)."""
+        since = self.lookup_since(started)
+        return [
+            candidate
+            async for candidate in candidates(
+                self, ListQuery(), self.mapping.dedupe, walk, since=since
+            )
+            if candidate.order_id == order_id
+        ]
 
     # -- checks before sending ------------------------------------------------------------------
 

@@ -40,6 +40,16 @@ class GatewayProcess:
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in path.read_text().split()] if path.exists() else []
 
+    def wait_for_workers(self, count: int, *, gone: int | None = None) -> list[int]:
+        """The workers, once there are ``count`` of them (and ``gone`` is not among them)."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            workers = self.children()
+            if len(workers) == count and gone not in workers:
+                return workers
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} workers, found {self.children()}")
+
 
 def write_config(
     path: Path,

@@ -124,3 +124,43 @@ def test_check_config_command_exit_codes(tmp_path: Path) -> None:
         0,
         f"{good}: OK (1 connection(s), 1 client(s))",
     )
+
+
+def test_a_relative_sqlite_store_lives_beside_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(
+        GOOD + 'store: {url: "sqlite:///./data/gateway.db"}\n', encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)  # started from elsewhere
+    settings = load_settings(folder / "config.yaml", {"CRM_TOKEN": "t"})
+    assert settings.store.url == f"sqlite:///{folder.resolve()}/data/gateway.db"
+    absolute = GOOD + f'store: {{url: "sqlite:///{tmp_path}/x.db"}}\n'
+    (folder / "abs.yaml").write_text(absolute, encoding="utf-8")
+    assert load_settings(folder / "abs.yaml", {"CRM_TOKEN": "t"}).store.url == (
+        f"sqlite:///{tmp_path}/x.db"
+    )
+
+
+def test_cursor_secret_settings_are_checked_without_showing_the_secret() -> None:
+    short = GOOD.replace("server: {port: 9000}", 'server: {cursor_secret: "hunter2-short"}')
+    found = problems(short, {"CRM_TOKEN": "t"})
+    assert found == [
+        "server.cursor_secret: must be at least 32 characters (the value is not shown)"
+    ]
+    assert "hunter2" not in "".join(found)
+    both = GOOD.replace(
+        "server: {port: 9000}",
+        'server: {cursor_secret: "%s", cursor_secret_env: SECRET}' % ("s" * 32),
+    )
+    assert problems(both, {"CRM_TOKEN": "t", "SECRET": "s" * 40})
+    from_env = GOOD.replace("server: {port: 9000}", "server: {cursor_secret_env: CURSOR_SECRET}")
+    assert problems(from_env, {"CRM_TOKEN": "t", "CURSOR_SECRET": "too-short"}) == [
+        "server.cursor_secret_env: environment variable CURSOR_SECRET must hold at least 32 "
+        "characters"
+    ]
+    environ = {"CRM_TOKEN": "t", "CURSOR_SECRET": "c" * 32}
+    settings = parse_settings(from_env, "config.yaml", environ)
+    assert settings.server.cursor_secret_env == "CURSOR_SECRET"

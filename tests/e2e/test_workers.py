@@ -1,0 +1,130 @@
+"""``serve --workers N``: several processes on one port and one store; cursors that every
+worker honours, and that outlive a restart when ``server.cursor_secret`` is set."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from gateway.sandbox.serve import Sandbox
+from tests.e2e.processes import GatewayProcess, gateway_process, write_config
+from tests.e2e.sandbox import sandbox_in_thread
+from tests.stores import sqlite_url
+
+KEY = "k-workers"
+CLIENTS = [
+    {
+        "name": "ops",
+        "key_sha256": hashlib.sha256(KEY.encode()).hexdigest(),
+        "connections": ["*"],
+        "scopes": ["invoices:read", "invoices:write"],
+    }
+]
+SEEDED = 12
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=SEEDED) as running:
+        yield running
+
+
+def config(tmp_path: Path, sandbox: Sandbox, **server: Any) -> Path:
+    path = write_config(tmp_path / "config.yaml", sandbox, store_url=sqlite_url(), clients=CLIENTS)
+    data = yaml.safe_load(path.read_text())
+    data["logging"] = {"level": "info", "format": "json"}
+    if server:
+        data["server"] = server
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+async def get(url: str) -> tuple[int, Any]:
+    """One request on a connection of its own, so the kernel may hand it to any worker."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.get(url, headers={"Authorization": f"Bearer {KEY}"}) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def walk(base: str, limit: int = 1) -> list[str]:
+    ids: list[str] = []
+    path = f"/v1/connections/crm_v1/invoices?limit={limit}"
+    for _ in range(SEEDED + 2):
+        status, page = await get(base + path)
+        assert status == 200, page
+        ids += [invoice["id"] for invoice in page["data"]]
+        if not page["has_more"]:
+            return ids
+        path = f"/v1/connections/crm_v1/invoices?limit={limit}&cursor={page['next_cursor']}"
+    raise AssertionError("the walk did not end")
+
+
+def pids_serving(gateway: GatewayProcess) -> set[int]:
+    pids = set()
+    for line in list(gateway.output):
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("event") == "request" and entry.get("route", "").startswith("/v1/"):
+                pids.add(entry["pid"])
+    return pids
+
+
+async def test_workers_share_the_port_and_honour_each_others_cursors(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    with gateway_process(config(tmp_path, sandbox), "--workers", "3") as gateway:
+        assert "(3 workers)" in gateway.output[0]
+        workers = gateway.wait_for_workers(3)
+        ids = await walk(gateway.url)
+        assert sorted(ids, key=int) == [str(n) for n in range(1, SEEDED + 1)]
+        # A burst on connections of their own: more than one worker takes them.
+        burst = [get(gateway.url + "/v1/connections/crm_v1/invoices?limit=5") for _ in range(40)]
+        assert {status for status, _ in await asyncio.gather(*burst)} == {200}
+        await asyncio.sleep(0.2)
+        served = pids_serving(gateway)
+        assert len(served) >= 2 and served <= set(workers), (served, workers)
+
+
+async def test_a_dead_worker_is_replaced_and_the_port_keeps_answering(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    with gateway_process(config(tmp_path, sandbox), "--workers", "2") as gateway:
+        first = gateway.wait_for_workers(2)
+        os.kill(first[0], signal.SIGKILL)
+        now = gateway.wait_for_workers(2, gone=first[0])
+        assert first[1] in now
+        answers = [await get(gateway.url + "/v1/connections/crm_v1/invoices/1") for _ in range(8)]
+        assert {status for status, _ in answers} == {200}
+
+
+async def test_cursors_survive_a_restart_only_with_a_configured_secret(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    path = "/v1/connections/crm_v1/invoices?limit=2"
+    secret = config(tmp_path, sandbox, cursor_secret="s" * 40)
+    with gateway_process(secret) as first:
+        _, page = await get(first.url + path)
+    with gateway_process(secret) as second:
+        status, following = await get(second.url + f"{path}&cursor={page['next_cursor']}")
+    assert status == 200, following
+    assert [i["id"] for i in following["data"]] == ["3", "4"]
+    plain = config(tmp_path, sandbox)
+    with gateway_process(plain) as first:
+        _, page = await get(first.url + path)
+    with gateway_process(plain) as second:
+        status, refused = await get(second.url + f"{path}&cursor={page['next_cursor']}")
+    assert status == 400 and refused["code"] == "bad_request"
+    assert "cursor" in refused["detail"]
