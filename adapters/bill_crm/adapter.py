@@ -270,9 +270,9 @@ class BillCrmAdapter(Adapter):
 
         A create is several calls, and only the first one (the header) can lose its answer
         without the adapter deleting what it made: an invoice found without the lines, discount,
-        adjustment or tags that were sent is half-made. Found by its marker it is finished with
-        the create's remaining calls, and the create is ``done``; a half-made look-alike cannot
-        be proved to be this create's, so it is left as it is and the answer is ``unknown``.
+        adjustment or tags that were sent is half-made. It is finished with the create's
+        remaining calls and the create is ``done``; if one of them fails, it is deleted, as a
+        create that fails part-way is, and the create is ``not_done``.
         """
         path, marker = recovery.get("marker_field"), recovery.get("marker")
         by_marker = isinstance(path, str) and isinstance(marker, str)
@@ -324,11 +324,6 @@ class BillCrmAdapter(Adapter):
         if not missing:
             return Resolution.done(
                 WriteResult(found, warnings), f"{self.provider} has invoice {found.id} ({how})"
-            )
-        if not by_marker:
-            return Resolution.unknown(
-                f"{self.provider} invoice {found.id} looks like this create half-made (without "
-                f"its {missing}) but carries no marker to prove it; delete it, then retry"
             )
         return await self._finish(str(found.id), invoice, recovery, handling, how, missing)
 

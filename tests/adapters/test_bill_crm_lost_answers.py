@@ -281,24 +281,39 @@ async def test_an_older_look_alike_is_not_taken_for_a_create_that_never_happened
     assert new_ids(env, before) == []
 
 
-async def test_a_half_made_look_alike_is_unknown_and_left_as_it_is(env: Env) -> None:
+async def test_a_half_made_look_alike_is_finished_with_the_callers_notes(env: Env) -> None:
     sent = invoice(notes=USER_NOTES)
+    older = (await env.adapter.create(sent)).invoice  # the same invoice, made just before
     recovery, before = await lost_create(env, sent, "reset", after_commit=True)
+    assert recovery["existing"] == [older.id]
     (made,) = new_ids(env, before)
+    assert env.store.invoices[made].line_items == []
+
+    found = await env.adapter.find_created(sent, recovery)
+
+    assert found.state == "done", found.detail
+    assert new_ids(env, before) == [made]
+    assert found.result.invoice.id == str(made) != older.id
+    assert env.store.invoices[made].notes == USER_NOTES == found.result.invoice.notes
+    assert comparable(found.result.invoice) == comparable(older)
+
+
+async def test_an_older_half_made_look_alike_is_not_taken_for_a_create_that_never_happened(
+    env: Env,
+) -> None:
+    sent = invoice(notes=USER_NOTES)
+    header = sent.model_copy(update={"lines": [], "discount": None, "adjustment": None, "tags": []})
+    older = (await env.adapter.create(header)).invoice  # the same header, nothing more yet
+    recovery, before = await lost_create(env, sent, "error", after_commit=False)
+    assert recovery["existing"] == [older.id]
     start_at = len(await env.log())
 
     found = await env.adapter.find_created(sent, recovery)
 
-    assert found.state == "unknown"
-    assert f"invoice {made}" in found.detail and "half-made" in found.detail
-    assert await env.writes_since(start_at) == []  # not ours for sure: neither finished nor deleted
-    assert env.store.invoices[made].notes == USER_NOTES
-    # Deleted by hand, the create is known not to be there, and can be sent again.
-    await env.faults()
-    status, _ = await env.raw("DELETE", f"{INVOICES}/{made}")
-    assert status == 200
-    again = await env.adapter.find_created(sent, recovery)
-    assert again.state == "not_done", again.detail
+    assert found.state == "not_done", found.detail
+    assert new_ids(env, before) == []
+    assert await env.writes_since(start_at) == []  # the older one is left as it is
+    assert older.id is not None and env.store.invoices[int(older.id)].line_items == []
 
 
 async def test_two_new_look_alikes_cannot_be_told_apart(env: Env) -> None:
