@@ -374,12 +374,24 @@ class Adapter:
             return {"marker": marker, "marker_field": path, "started_at": started}
         existing: list[str] = []
         walk = Walk()
-        query = lookup_query(invoice, self.mapping.dedupe, self.today())
+        # Compared as it would be sent: what lenient handling drops is never found again.
+        sent, _ = self._as_sent(invoice, "lenient")
+        query = lookup_query(sent, self.mapping.dedupe, self.today())
         since = self.lookup_since(started)
         async for candidate in candidates(self, query, self.mapping.dedupe, walk, since=since):
-            if candidate.id is not None and looks_like(invoice, candidate):
+            if candidate.id is not None and looks_like(sent, candidate):
                 existing.append(candidate.id)
         return {"existing": existing, "complete": walk.complete, "started_at": started}
+
+    def _as_sent(self, invoice: Invoice, handling: Handling) -> tuple[Invoice, list[WriteWarning]]:
+        """``invoice`` as a create sends it under ``handling`` (fields lenient handling drops are
+        gone), with its warnings; as it is when the create would refuse it."""
+        from adapters.representable import fit
+
+        try:
+            return fit(invoice, self.capabilities, self.provider, handling)
+        except AdapterError:
+            return invoice, []
 
     def marked(self, invoice: Invoice, recovery: dict[str, Any]) -> Invoice:
         """The invoice to send: with the marker in its field when ``prepare_create`` chose one."""
@@ -395,13 +407,12 @@ class Adapter:
 
         ``invoice`` is what the caller asked for (without the marker).
         """
-        from adapters.representable import fit
-
         plan = self.mapping.dedupe
+        sent, warnings = self._as_sent(invoice, handling)
         path, marker = recovery.get("marker_field"), recovery.get("marker")
         existing = set(recovery.get("existing", []))
         started = recovery.get("started_at")
-        query = lookup_query(invoice, plan, self.today())
+        query = lookup_query(sent, plan, self.today())
         walk = Walk()
         matches: list[Invoice] = []
         try:
@@ -412,7 +423,7 @@ class Adapter:
                         matches.append(candidate)
                 elif (
                     candidate.id not in existing
-                    and looks_like(invoice, candidate)
+                    and looks_like(sent, candidate)
                     and created_since(candidate, started)
                 ):
                     matches.append(candidate)
@@ -420,7 +431,6 @@ class Adapter:
             return Resolution.unknown(f"looking for the invoice failed: {exc.message}")
         how = f"marker {marker} in {path}" if marker else "an invoice with what was sent"
         if len(matches) == 1 and (marker or recovery.get("complete", False)):
-            _, warnings = fit(invoice, self.capabilities, self.provider, handling)
             found = matches[0]
             return Resolution.done(
                 WriteResult(found, warnings), f"{self.provider} has invoice {found.id} ({how})"

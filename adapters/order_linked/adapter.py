@@ -222,29 +222,41 @@ class OrderLinkedAdapter(Adapter):
 
     # -- lost answers (adapters/resolution.py; docs/providers/order_linked.md, "Lost answers") --
 
+    async def prepare_create(self, invoice: Invoice, marker: str) -> dict[str, Any]:
+        """The generic preparation, on what is sent: fields lenient handling drops (line names,
+        a number…) are not there to be found again."""
+        return await super().prepare_create(self._sendable(invoice, "lenient")[0], marker)
+
     async def find_created(
         self, invoice: Invoice, recovery: dict[str, Any], *, handling: Handling = "strict"
     ) -> Resolution:
         """The generic lookup (the marker in ``invoice_note``, or look-alikes), newest first and
-        back to the create's start; the invoice found comes with the tax warnings the create's
-        answer would have had."""
-        resolution = await super().find_created(invoice, recovery, handling=handling)
+        back to the create's start, on what was sent; the invoice found comes with the warnings
+        the create's answer would have had (dropped fields, and the taxes the provider set)."""
+        sent, warnings = self._sendable(invoice, handling)
+        resolution = await super().find_created(sent, recovery, handling=handling)
         if resolution.state != "done" or not isinstance(resolution.result, WriteResult):
             return resolution
-        found = resolution.result
+        found = resolution.result.invoice
         try:
-            fitted, _ = fit(
-                self.marked(invoice, recovery), self.capabilities, self.provider, handling
-            )
-            _, taxes = self._prepare(fitted)
+            _, taxes = self._prepare(self.marked(sent, recovery))
         except AdapterError:
-            return resolution  # refused before sending: never the case of a create that was sent
-        warnings = found.warnings + checks.tax_warnings(self.provider, fitted, taxes, found.invoice)
-        return Resolution.done(WriteResult(found.invoice, warnings), resolution.detail)
+            taxes = []  # refused before sending: never the case of a create that was sent
+        warnings = warnings + checks.tax_warnings(self.provider, sent, taxes, found)
+        return Resolution.done(WriteResult(found, warnings), resolution.detail)
+
+    def _sendable(self, invoice: Invoice, handling: Handling) -> tuple[Invoice, list[WriteWarning]]:
+        """``invoice`` as a create sends it under ``handling``, and the warnings; as it is when
+        the create would refuse it (then nothing was sent)."""
+        try:
+            return fit(invoice, self.capabilities, self.provider, handling)
+        except AdapterError:
+            return invoice, []
 
     async def prepare_order_invoice(self, order_id: str) -> dict[str, Any]:
         """Before an order is invoiced: the order's invoices made in the last minutes, so only a
         new one is taken for this one."""
+        segment(order_id, what="order id")  # an id that could change the path: a 400, first
         started = int(time.time())  # whole seconds: the store keeps exact JSON, no floats
         walk = Walk()
         made = await self._order_invoices(order_id, started, walk)

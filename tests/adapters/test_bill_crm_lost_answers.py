@@ -298,6 +298,25 @@ async def test_a_half_made_look_alike_is_finished_with_the_callers_notes(env: En
     assert comparable(found.result.invoice) == comparable(older)
 
 
+async def test_a_look_alike_is_matched_on_what_lenient_handling_sent(env: Env) -> None:
+    sent = invoice(notes=USER_NOTES, number="A-1")  # bill_crm numbers its own: dropped
+    adapter = impatient(env)
+    recovery = await adapter.prepare_create(sent, new_marker())
+    before = set(env.store.invoices)
+    await lose(env, "error", after_commit=True, path_regex=CREATE)
+    with pytest.raises(OutcomeUncertain):
+        await adapter.create(adapter.marked(sent, recovery), handling="lenient")
+    await env.faults()
+
+    found = await env.adapter.find_created(sent, recovery, handling="lenient")
+
+    assert found.state == "done", found.detail
+    (made,) = new_ids(env, before)
+    assert found.result.invoice.id == str(made)
+    assert len(env.store.invoices[made].line_items) == 3  # finished
+    assert [w.field for w in found.result.warnings] == ["/number"]
+
+
 async def test_an_older_half_made_look_alike_is_not_taken_for_a_create_that_never_happened(
     env: Env,
 ) -> None:

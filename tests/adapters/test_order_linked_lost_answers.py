@@ -221,6 +221,27 @@ async def test_the_callers_notes_are_kept_and_the_create_is_found_by_what_was_se
     assert comparable(found.result.invoice) == comparable(older)
 
 
+async def test_a_look_alike_is_matched_on_what_lenient_handling_sent(env: Env) -> None:
+    # Line names are the items' at order_linked: lenient handling drops the caller's.
+    named = [{**line("ITM-1001", "2", "749.00"), "name": "Desk, standing"}]
+    sent = Invoice.model_validate({**invoice(notes=USER_NOTES).model_dump(), "lines": named})
+    adapter = impatient(env)
+    recovery = await adapter.prepare_create(sent, new_marker())
+    assert "marker" not in recovery
+    before = set(env.store.invoices)
+    await lose(env, "reset", after_commit=True, path_regex=CREATE)
+    with pytest.raises(OutcomeUncertain):
+        await adapter.create(adapter.marked(sent, recovery), handling="lenient")
+    await env.faults()
+
+    found = await env.adapter.find_created(sent, recovery, handling="lenient")
+
+    assert found.state == "done", found.detail
+    assert [found.result.invoice.id] == new_ids(env, before)
+    assert found.result.invoice.lines[0].name == "Standing Desk"
+    assert [w.field for w in found.result.warnings] == ["/lines/0/name"]
+
+
 async def test_an_older_look_alike_is_not_taken_for_a_create_that_never_happened(
     env: Env,
 ) -> None:

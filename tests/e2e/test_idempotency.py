@@ -558,3 +558,39 @@ async def test_a_lost_void_answer_is_recognised(
     assert voided.body["status"] == "void"
     voids = [e for e in await provider_log(sandbox, "draft_publish") if e["path"].endswith("/void")]
     assert len(voids) == 1
+
+
+async def test_a_lost_lenient_create_without_room_for_a_marker_is_found_by_what_was_sent(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    faults: Any,
+) -> None:
+    # The caller wrote the marker's field itself, and a field item_envelope cannot carry
+    # (due_date) that lenient handling drops: the invoice is found by what was actually sent.
+    invoice = {**sample("item_envelope"), "notes": "Our own words", "due_date": "2026-07-31"}
+    before = await invoice_ids(sandbox, gateway, "item_envelope")
+    await faults(
+        "item_envelope",
+        error_rate=1,
+        error_status=503,
+        after_commit=True,
+        methods=["POST"],
+        path_regex=CREATE_PATHS["item_envelope"],
+    )
+    key = fresh_key()
+    answer = await send(
+        gateway,
+        "POST",
+        "/v1/connections/item_envelope/invoices",
+        body=invoice,
+        key=key,
+        headers={"Prefer": "handling=lenient"},
+    )
+    assert answer.status == 201, answer.body
+    assert answer.body["notes"] == "Our own words"
+    assert answer.body["due_date"] is None
+    assert {"field": "/due_date", "reason": answer.body["warnings"][0]["reason"]} in answer.body[
+        "warnings"
+    ]
+    assert answer.headers["Preference-Applied"] == "handling=lenient"
+    assert (await invoice_ids(sandbox, gateway, "item_envelope")) - before == {answer.body["id"]}
