@@ -29,6 +29,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -416,6 +417,8 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         for process in [*gateways, *emulators.values()]:
             process.kill(signal.SIGTERM)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     return report(args, results, held, run_time, kills, store_url, calls)
 
 
@@ -500,6 +503,9 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=180, help="seconds per create")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--explain", action="store_true", help="each problem, on stderr")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the scratch folder (logs, store, config)"
+    )
     args = parser.parse_args()
     if args.gateways > 1 and not (args.store or "").startswith("postgres"):
         parser.error("--gateways 2 needs a shared --store postgresql://…")
