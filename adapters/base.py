@@ -18,6 +18,7 @@ from adapters.resolution import (
     candidates,
     carries_marker,
     created_since,
+    judge,
     looks_like,
     lookup_query,
     marker_room,
@@ -429,22 +430,14 @@ class Adapter:
                     matches.append(candidate)
         except AdapterError as exc:
             return Resolution.unknown(f"looking for the invoice failed: {exc.message}")
-        how = f"marker {marker} in {path}" if marker else "an invoice with what was sent"
-        if len(matches) == 1 and (marker or recovery.get("complete", False)):
-            found = matches[0]
-            return Resolution.done(
-                WriteResult(found, warnings), f"{self.provider} has invoice {found.id} ({how})"
-            )
-        if len(matches) > 1:
-            ids = ", ".join(str(m.id) for m in matches)
-            return Resolution.unknown(f"{self.provider} has several invoices with {how}: {ids}")
-        if not matches and walk.complete:
-            return Resolution.not_done(
-                f"{self.provider} lists no invoice with {how} ({walk.pages} page(s) read)"
-            )
-        return Resolution.unknown(
-            f"{self.provider} could not be searched to the end for {how} "
-            f"({walk.pages} page(s) read, the lookup's limit)"
+        how = f"the invoice with marker {marker} in {path}" if marker else "an invoice like it"
+        return judge(
+            self.provider,
+            matches,
+            walk,
+            looked_for=how,
+            sure=bool(marker) or recovery.get("complete") is True,
+            result=lambda found: WriteResult(found, warnings),
         )
 
     async def prepare_action(self, invoice_id: str, action: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ asks again). A lookup never writes.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -187,6 +187,34 @@ async def candidates(
             walk.complete = True
             return
         token = page.next_page
+
+
+def judge(
+    provider: str,
+    matches: list[Invoice],
+    walk: Walk,
+    *,
+    looked_for: str,
+    sure: bool,
+    result: Callable[[Invoice], Any] | None = None,
+) -> Resolution:
+    """The rule every lookup ends with. One match is ``done`` when ``sure`` (a marker is unique;
+    a look-alike only counts when every look-alike that existed before was listed then);
+    several are ``unknown``; none after reading every page is ``not_done``; anything else (the
+    lookup's page limit reached) is ``unknown``: never a guess."""
+    if len(matches) == 1 and sure:
+        found = matches[0]
+        answer = result(found) if result is not None else found
+        return Resolution.done(answer, f"{provider} has {looked_for}: invoice {found.id}")
+    if len(matches) > 1:
+        ids = ", ".join(str(match.id) for match in matches)
+        return Resolution.unknown(f"{provider} has several candidates for {looked_for}: {ids}")
+    if not matches and walk.complete:
+        return Resolution.not_done(f"{provider} lists no {looked_for} ({walk.pages} page(s) read)")
+    return Resolution.unknown(
+        f"{provider} could not be searched to the end for {looked_for} "
+        f"({walk.pages} page(s) read, the lookup's limit)"
+    )
 
 
 # -- look-alikes ------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from adapters.resolution import (
     candidates,
     carries_marker,
     created_since,
+    judge,
     looks_like,
     lookup_query,
     marker_room,
@@ -365,24 +366,12 @@ class BillCrmAdapter(Adapter):
         new = [
             clone for clone in clones if clone.id not in existing and created_since(clone, started)
         ]
-        if len(new) == 1 and recovery.get("complete") is True:
-            return Resolution.done(
-                new[0], f"{self.provider} has a clone of invoice {invoice_id}: {new[0].id}"
-            )
-        if len(new) > 1:
-            ids = ", ".join(str(clone.id) for clone in new)
-            return Resolution.unknown(
-                f"{self.provider} has several new invoices that may be the clone of invoice "
-                f"{invoice_id}: {ids}"
-            )
-        if not new and walk.complete:
-            return Resolution.not_done(
-                f"{self.provider} lists no clone of invoice {invoice_id} made since the "
-                f"duplicate began ({walk.pages} page(s) read)"
-            )
-        return Resolution.unknown(
-            f"{self.provider} could not be searched back to the duplicate's start for a clone "
-            f"of invoice {invoice_id} ({walk.pages} page(s) read, the lookup's limit)"
+        return judge(
+            self.provider,
+            new,
+            walk,
+            looked_for=f"a clone of invoice {invoice_id} made since the duplicate began",
+            sure=recovery.get("complete") is True,
         )
 
     async def _resembling(self, sent: Invoice, started: Any, walk: Walk) -> list[Invoice]:

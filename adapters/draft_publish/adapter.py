@@ -30,7 +30,7 @@ from adapters.draft_publish import wire
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import fit
-from adapters.resolution import Resolution, Walk, candidates, created_since, looks_like
+from adapters.resolution import Resolution, Walk, candidates, created_since, judge, looks_like
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.totals import calculate
@@ -228,24 +228,12 @@ class DraftPublishAdapter(Adapter):
             for copy in copies
             if copy.id not in existing and created_since(copy, recovery.get("started_at"))
         ]
-        if len(new) == 1 and recovery.get("complete") is True:
-            return Resolution.done(
-                new[0], f"{self.provider} has {what} of invoice {invoice_id}: {new[0].id}"
-            )
-        if len(new) > 1:
-            ids = ", ".join(str(copy.id) for copy in new)
-            return Resolution.unknown(
-                f"{self.provider} has several new documents that may be {what} of invoice "
-                f"{invoice_id}: {ids}"
-            )
-        if not new and walk.complete:
-            return Resolution.not_done(
-                f"{self.provider} lists no new document that is {what} of invoice {invoice_id} "
-                f"({walk.pages} page(s) read)"
-            )
-        return Resolution.unknown(
-            f"{self.provider} could not be searched to the end for {what} of invoice "
-            f"{invoice_id} ({walk.pages} page(s) read, the lookup's limit)"
+        return judge(
+            self.provider,
+            new,
+            walk,
+            looked_for=f"a new document that is {what} of invoice {invoice_id}",
+            sure=recovery.get("complete") is True,
         )
 
     async def _copies(self, source: Invoice, action: str, walk: Walk) -> list[Invoice]:

@@ -38,7 +38,7 @@ from adapters.order_linked import checks, wire
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import fit
-from adapters.resolution import Resolution, Walk, candidates, created_since
+from adapters.resolution import Resolution, Walk, candidates, created_since, judge
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.config import TaxSetting
@@ -289,31 +289,23 @@ class OrderLinkedAdapter(Adapter):
             return Resolution.unknown(
                 f"looking for the invoice of order {order_id} failed: {exc.message}"
             )
-        if len(made) == 1 and recovery.get("complete") is True:
-            found = made[0]
+
+        def answer(found: Invoice) -> WriteResult:
             warnings: list[WriteWarning] = []
             if invoice is not None:
                 # Refused before sending is never the case of a create that was sent.
                 with contextlib.suppress(AdapterError):
                     warnings = self._fit_order_invoice(order_id, invoice, handling)
                 warnings += checks.order_differences(order_id, invoice, found)
-            return Resolution.done(
-                WriteResult(found, warnings),
-                f"{self.provider} has invoice {found.id} of order {order_id}",
-            )
-        if len(made) > 1:
-            ids = ", ".join(str(candidate.id) for candidate in made)
-            return Resolution.unknown(
-                f"{self.provider} has several new invoices of order {order_id}: {ids}"
-            )
-        if not made and walk.complete:
-            return Resolution.not_done(
-                f"{self.provider} lists no invoice of order {order_id} made since the create "
-                f"began ({walk.pages} page(s) read)"
-            )
-        return Resolution.unknown(
-            f"{self.provider} could not be searched back to the create's start for an invoice "
-            f"of order {order_id} ({walk.pages} page(s) read, the lookup's limit)"
+            return WriteResult(found, warnings)
+
+        return judge(
+            self.provider,
+            made,
+            walk,
+            looked_for=f"an invoice of order {order_id} made since the create began",
+            sure=recovery.get("complete") is True,
+            result=answer,
         )
 
     async def _order_invoices(self, order_id: str, started: Any, walk: Walk) -> list[Invoice]:

@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import structlog
 
@@ -56,8 +56,10 @@ WriteObserver = Callable[[str, str], None]
 class Write(Protocol):
     """One write, as a use case hands it to the runner."""
 
-    connection: str
-    idempotent: bool  # PUT and DELETE: sending again converges, nothing to find out first
+    idempotent: ClassVar[bool]  # PUT and DELETE: sending again converges, nothing to ask
+
+    @property
+    def connection(self) -> str: ...
 
     async def prepare(self) -> dict[str, Any]:
         """Before sending: what finding out what it did will need (JSON), e.g. its marker."""

@@ -8,7 +8,7 @@ which adapter calls make up each write and how their answers become an ``Outcome
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from adapters.base import Adapter, Handling, NoteFile, WriteResult
 from adapters.representable import drop_unchanged, unrepresentable
@@ -19,6 +19,27 @@ from gateway.service.outcomes import Outcome
 from gateway.service.versions import version_tag
 
 NEW_DOCUMENT_ACTIONS = frozenset({"duplicate", "credit_note"})
+
+
+@dataclass
+class _Write:
+    """What every write shares: its adapter, and by default nothing to prepare."""
+
+    adapter: Adapter
+    idempotent: ClassVar[bool] = False  # PUT and DELETE: sending again converges
+
+    @property
+    def connection(self) -> str:
+        return self.adapter.connection.name
+
+    async def prepare(self) -> dict[str, Any]:
+        return {}
+
+    async def send(self, recovery: dict[str, Any]) -> Outcome:
+        raise NotImplementedError
+
+    async def find(self, recovery: dict[str, Any]) -> Resolution:
+        return Resolution.not_done("an idempotent write is sent again as it is")
 
 
 def _written(result: WriteResult, *, created: bool) -> Outcome:
@@ -33,15 +54,9 @@ def _outcome_of(resolution: Resolution, make: Any) -> Resolution:
 
 
 @dataclass
-class CreateInvoice:
-    adapter: Adapter
+class CreateInvoice(_Write):
     invoice: Invoice
     handling: Handling
-    idempotent: bool = False
-
-    @property
-    def connection(self) -> str:
-        return self.adapter.connection.name
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_create(self.invoice, new_marker())
@@ -56,22 +71,14 @@ class CreateInvoice:
 
 
 @dataclass
-class ReplaceInvoice:
+class ReplaceInvoice(_Write):
     """PUT: the writable fields replaced; ``If-Match`` checked against the current invoice."""
 
-    adapter: Adapter
     invoice_id: str
     invoice: Invoice
     handling: Handling
     if_match: str | None
-    idempotent: bool = True
-
-    @property
-    def connection(self) -> str:
-        return self.adapter.connection.name
-
-    async def prepare(self) -> dict[str, Any]:
-        return {}
+    idempotent: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         adapter, invoice = self.adapter, self.invoice
@@ -90,41 +97,21 @@ class ReplaceInvoice:
         result = await adapter.update(self.invoice_id, invoice, handling=self.handling)
         return _written(result, created=False)
 
-    async def find(self, recovery: dict[str, Any]) -> Resolution:
-        return Resolution.not_done("a replace is sent again as it is")
-
 
 @dataclass
-class DeleteInvoice:
-    adapter: Adapter
+class DeleteInvoice(_Write):
     invoice_id: str
-    idempotent: bool = True
-
-    @property
-    def connection(self) -> str:
-        return self.adapter.connection.name
-
-    async def prepare(self) -> dict[str, Any]:
-        return {}
+    idempotent: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         await self.adapter.delete(self.invoice_id)
         return Outcome("deleted")
 
-    async def find(self, recovery: dict[str, Any]) -> Resolution:
-        return Resolution.not_done("a delete is sent again as it is")
-
 
 @dataclass
-class Act:
-    adapter: Adapter
+class Act(_Write):
     invoice_id: str
     action: str
-    idempotent: bool = False
-
-    @property
-    def connection(self) -> str:
-        return self.adapter.connection.name
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_action(self.invoice_id, self.action)
@@ -140,15 +127,9 @@ class Act:
 
 
 @dataclass
-class RecordPayment:
-    adapter: Adapter
+class RecordPayment(_Write):
     invoice_id: str
     payment: Payment
-    idempotent: bool = False
-
-    @property
-    def connection(self) -> str:
-        return self.adapter.connection.name
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_payment(self.invoice_id, self.payment)
@@ -163,38 +144,21 @@ class RecordPayment:
 
 
 @dataclass
-class DeletePayment:
-    adapter: Adapter
+class DeletePayment(_Write):
     invoice_id: str
     payment_id: str
-    idempotent: bool = True
-
-    @property
-    def connection(self) -> str:
-        return self.adapter.connection.name
-
-    async def prepare(self) -> dict[str, Any]:
-        return {}
+    idempotent: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         invoice = await self.adapter.delete_payment(self.invoice_id, self.payment_id)
         return Outcome("invoice", invoice)
 
-    async def find(self, recovery: dict[str, Any]) -> Resolution:
-        return Resolution.not_done("a delete is sent again as it is")
-
 
 @dataclass
-class AddNote:
-    adapter: Adapter
+class AddNote(_Write):
     invoice_id: str
     note: str
     file: NoteFile | None = None
-    idempotent: bool = False
-
-    @property
-    def connection(self) -> str:
-        return self.adapter.connection.name
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_note(self.invoice_id, self.note)
@@ -209,16 +173,10 @@ class AddNote:
 
 
 @dataclass
-class InvoiceOrder:
-    adapter: Adapter
+class InvoiceOrder(_Write):
     order_id: str
     invoice: Invoice | None
     handling: Handling
-    idempotent: bool = False
-
-    @property
-    def connection(self) -> str:
-        return self.adapter.connection.name
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_order_invoice(self.order_id)
