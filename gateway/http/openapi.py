@@ -228,7 +228,12 @@ def _parameters() -> dict[str, Any]:
             "name": "Idempotency-Key",
             "in": "header",
             "required": False,
-            "description": "1 to 255 printable ASCII characters; see docs/facade.md, Writes.",
+            "description": (
+                "1 to 255 printable ASCII characters. The first answer for a key is kept (24 h) "
+                "and replayed for the same request with `Idempotent-Replayed: true`; another "
+                "request with the key is 422 idempotency_key_reused; while the first still runs, "
+                "409 idempotency_in_progress with Retry-After. See docs/facade.md, Writes."
+            ),
             "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
         },
     }
@@ -401,7 +406,7 @@ def _paths() -> dict[str, Any]:
                 "replaceInvoice",
                 "invoices",
                 _ok("200", "InvoiceWithWarnings", "Replaced"),
-                parameters=[*inv, "prefer", "if_match"],
+                parameters=[*inv, "prefer", "if_match", "idempotency_key"],
                 body=_body("Invoice"),
                 errors=_WRITE,
             ),
@@ -410,8 +415,8 @@ def _paths() -> dict[str, Any]:
                 "deleteInvoice",
                 "invoices",
                 _ok("204", None, "Deleted"),
-                parameters=inv,
-                errors=(*_UPSTREAM, 409),
+                parameters=[*inv, "idempotency_key"],
+                errors=(*_UPSTREAM, 409, 422),
             ),
         },
         _INVOICE + "/{action}": {
@@ -451,8 +456,8 @@ def _paths() -> dict[str, Any]:
                 "deletePayment",
                 "payments",
                 _ok("200", "Invoice", "The invoice without it"),
-                parameters=[*inv, "payment_id"],
-                errors=(*_UPSTREAM, 409),
+                parameters=[*inv, "payment_id", "idempotency_key"],
+                errors=(*_UPSTREAM, 409, 422),
             )
         },
         _INVOICE + "/notes": {
