@@ -13,6 +13,7 @@ from gateway.errors import AdapterError, IdempotencyError
 from gateway.http.errors import idempotency_problem, problem_for
 from gateway.http.keys import REQUEST_ID
 from gateway.http.problems import Problem
+from gateway.store import StoreError
 from gateway.upstream import request_id_var
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -62,6 +63,15 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if error.replayed:  # the kept answer of an earlier request with the same key
             response.headers["Idempotent-Replayed"] = "true"
         return response
+    except StoreError as error:
+        # Idempotency keys cannot be honoured without the store: nothing was sent, or (once
+        # sent) the key's record still says so and a retry asks the provider first.
+        _log.error("store_unavailable", request_id=request_id, error=str(error))
+        return Problem(
+            "store_unavailable",
+            "The gateway's store cannot be reached; retry with the same Idempotency-Key.",
+            headers={"Retry-After": "2"},
+        ).response(request_id)
     except IdempotencyError as error:
         connection = request.match_info.get("connection")
         return idempotency_problem(error, connection=connection).response(request_id)

@@ -34,9 +34,16 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "upstream_auth_failed": (502, "Provider rejected the gateway's credentials"),
     "upstream_unavailable": (503, "Provider unavailable"),
     "upstream_timeout": (504, "Provider timed out"),
+    "store_unavailable": (503, "The gateway's store is unavailable"),
 }
 
-_RETRYABLE = {"rate_limited", "upstream_error", "upstream_unavailable", "upstream_timeout"}
+_RETRYABLE = {
+    "rate_limited",
+    "upstream_error",
+    "upstream_unavailable",
+    "upstream_timeout",
+    "store_unavailable",
+}
 
 
 class Problem(Exception):

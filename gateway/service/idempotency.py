@@ -44,7 +44,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.service.outcomes import Outcome, error_from_json, error_to_json, is_error
-from gateway.store import Busy, Claimed, Finished, KeyScope, Mismatch, Store
+from gateway.store import Busy, Claimed, Finished, KeyScope, Mismatch, Store, StoreError
 from gateway.upstream import WriteCalls, idempotency_key_var, write_calls_var
 
 _log = structlog.get_logger("gateway.writes")
@@ -233,7 +233,14 @@ class KeyedWrites:
         return await self._finish(scope, owner, outcome)
 
     async def _finish(self, scope: KeyScope, owner: str, outcome: Outcome) -> Outcome:
-        if not await self.store.finish(scope, owner, outcome.to_json()):
+        try:
+            kept = await self.store.finish(scope, owner, outcome.to_json())
+        except StoreError as exc:
+            # The write is done; its key still says "sending", so a retry asks the provider,
+            # finds this write and answers the same. The caller gets its answer now.
+            _log.error("idempotency_finish_failed", connection=scope.connection, error=str(exc))
+            return outcome
+        if not kept:
             # Our lease ran out and another attempt took the key over; it will find this write
             # (it asks the provider first), so the answer here is still the write's own.
             _log.warning("lease_lost", connection=scope.connection, operation=scope.operation)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
@@ -24,7 +25,7 @@ from gateway.store import KeyScope, open_store
 from tests.contract.profiles.load import profile
 from tests.e2e.conftest_sandbox import Answer
 from tests.e2e.sandbox import sandbox_in_thread
-from tests.stores import sqlite_url
+from tests.stores import POSTGRES, postgres_url, sqlite_url
 
 KEY = "k-idem"
 CREATE = "POST /v1/connections/{connection}/invoices"
@@ -51,7 +52,7 @@ def gateway_settings(sandbox: Sandbox, *, store_url: str, ttl_hours: float = 24)
         name="sync",
         key_sha256=hashlib.sha256(KEY.encode()).hexdigest(),
         connections=["*"],
-        scopes=frozenset({"invoices:read", "invoices:write"}),
+        scopes=frozenset({"invoices:read", "invoices:write", "admin"}),
     )
     return Settings(
         store=StoreSettings(url=store_url, idempotency_ttl_hours=ttl_hours, lease_seconds=5),
@@ -594,3 +595,57 @@ async def test_a_lost_lenient_create_without_room_for_a_marker_is_found_by_what_
     ]
     assert answer.headers["Preference-Applied"] == "handling=lenient"
     assert (await invoice_ids(sandbox, gateway, "item_envelope")) - before == {answer.body["id"]}
+
+
+async def test_without_its_store_the_gateway_says_so_and_writes_nothing(
+    sandbox: Sandbox, aiohttp_client: Any
+) -> None:
+    url = postgres_url()
+    gateway = await aiohttp_client(create_app(gateway_settings(sandbox, store_url=url)))
+    ready = await send(gateway, "GET", "/readyz")
+    assert ready.status == 200 and ready.body["store"]["backend"] == "postgresql"
+    schema = url.rsplit("schema=", 1)[1]
+    connection = await asyncpg.connect(POSTGRES)
+    try:
+        await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await connection.close()
+    writes_before = [e for e in await provider_log(sandbox, "crm_v1") if e["method"] == "POST"]
+    answer = await send(
+        gateway, "POST", "/v1/connections/crm_v1/invoices", body=sample("crm_v1"), key=fresh_key()
+    )
+    assert answer.status == 503, answer.body
+    assert answer.body["code"] == "store_unavailable"
+    assert answer.body["retryable"] is True
+    assert "Retry-After" in answer.headers
+    writes_after = [e for e in await provider_log(sandbox, "crm_v1") if e["method"] == "POST"]
+    assert len(writes_after) == len(writes_before)
+    not_ready = await send(gateway, "GET", "/readyz")
+    assert not_ready.status == 503
+    assert not_ready.body["store"]["status"] == "unreachable"
+
+
+async def test_replays_and_resolutions_are_counted_in_metrics(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    faults: Any,
+) -> None:
+    key = fresh_key()
+    path = "/v1/connections/draft_publish/invoices"
+    for _ in range(3):
+        assert (
+            await send(gateway, "POST", path, body=sample("draft_publish"), key=key)
+        ).status == 201
+    await faults(
+        "draft_publish",
+        reset_rate=1,
+        after_commit=True,
+        methods=["POST"],
+        path_regex=CREATE_PATHS["draft_publish"],
+    )
+    found = await send(gateway, "POST", path, body=sample("draft_publish"), key=fresh_key())
+    assert found.status == 201
+    metrics = await send(gateway, "GET", "/metrics")
+    lines = metrics.body.splitlines()
+    assert 'gateway_writes_total{connection="draft_publish",event="replayed"} 2.0' in lines
+    assert 'gateway_writes_total{connection="draft_publish",event="resolved_done"} 1.0' in lines
