@@ -16,7 +16,9 @@ So before anything is sent again, the provider is asked:
 
 The answer is a ``Resolution``: ``done`` (here is what the write made), ``not_done`` (safe to send
 again) or ``unknown`` (the caller is told the outcome is uncertain, and a retry with the same key
-asks again). A lookup never writes.
+asks again). A lookup only reads, with one exception: a create made of several calls whose
+first call's answer was lost may have left a half-made invoice, which its adapter finishes
+(bill_crm) rather than leave or duplicate.
 """
 
 from __future__ import annotations
