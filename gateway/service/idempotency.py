@@ -196,9 +196,17 @@ class KeyedWrites:
         except BaseException:
             await self._release(scope, owner)
             raise
-        await self.store.save_progress(
+        held = await self.store.save_progress(
             scope, owner, "sending", recovery, now=self._clock(), lease_s=self.lease_s
         )
+        if not held:
+            # Our lease ran out before anything was sent (a stalled process) and another attempt
+            # took the key: it does the write, this one must not.
+            raise IdempotencyInProgress(
+                f"A request with Idempotency-Key {scope.key!r} took over this one; retry it to "
+                "get its answer.",
+                retry_after=1,
+            )
         calls = WriteCalls()
         token = write_calls_var.set(calls)
         try:

@@ -1,0 +1,232 @@
+"""The exactly-once runner's decisions, each on a real SQLite store with a scripted write: what
+is kept, released or parked, when the provider is asked, and that nothing is sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pytest
+
+from adapters.resolution import Resolution
+from gateway.canonical.model import Invoice
+from gateway.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    OutcomeUncertain,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+from gateway.service.idempotency import KeyedWrites, WriteRequest
+from gateway.service.outcomes import Outcome
+from gateway.store import KeyScope, Store, open_store
+from gateway.upstream import write_calls_var
+from tests.stores import sqlite_url
+
+INVOICE = Invoice.model_validate({"id": "7", "currency": "EUR", "lines": []})
+REQUEST = WriteRequest("sync", "crm", "POST /v1/connections/{connection}/invoices", "/x", "k-1")
+SCOPE = KeyScope("sync", "crm", REQUEST.operation, "k-1")
+
+
+@dataclass
+class Scripted:
+    """A write whose sending and finding follow a script; it counts what it was asked."""
+
+    sends: list[Any]  # per call: an Outcome to answer, or an exception to raise
+    finds: list[Resolution] = field(default_factory=list)
+    sent_before_failing: bool = True  # whether a failure came after a write call left
+    connection: str = "crm"
+    idempotent: ClassVar[bool] = False
+    calls: list[str] = field(default_factory=list)
+
+    async def prepare(self) -> dict[str, Any]:
+        self.calls.append("prepare")
+        return {"marker": "ig-1", "started_at": 1}
+
+    async def send(self, recovery: dict[str, Any]) -> Outcome:
+        self.calls.append("send")
+        step = self.sends.pop(0)
+        if isinstance(step, BaseException):
+            counter = write_calls_var.get()
+            if counter is not None and self.sent_before_failing:
+                counter.sent += 1
+            raise step
+        counter = write_calls_var.get()
+        if counter is not None:
+            counter.sent += 1
+        assert isinstance(step, Outcome)
+        return step
+
+    async def find(self, recovery: dict[str, Any]) -> Resolution:
+        self.calls.append("find")
+        assert recovery == {"marker": "ig-1", "started_at": 1}
+        return self.finds.pop(0)
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[Store]:
+    opened = open_store(sqlite_url())
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def runner(store: Store, clock: list[float] | None = None) -> KeyedWrites:
+    now = clock or [1000.0]
+    return KeyedWrites(store, lease_s=5, ttl_s=3600, clock=lambda: now[0])
+
+
+def created() -> Outcome:
+    return Outcome("invoice", INVOICE, created=True)
+
+
+def lost() -> OutcomeUncertain:
+    return OutcomeUncertain("crm_v1 dropped the connection", provider="crm_v1")
+
+
+async def test_a_success_is_kept_and_replayed_without_sending(store: Store) -> None:
+    write = Scripted([created()])
+    first = await runner(store).run(REQUEST, "fp", write)
+    second = await runner(store).run(REQUEST, "fp", Scripted([]))
+    assert (first.replayed, second.replayed) == (False, True)
+    assert second.invoice == INVOICE and second.created is True
+    with pytest.raises(IdempotencyKeyReused):
+        await runner(store).run(REQUEST, "another", Scripted([]))
+
+
+async def test_a_failure_before_anything_was_sent_releases_the_key(store: Store) -> None:
+    write = Scripted([UpstreamUnavailable("circuit open")], sent_before_failing=False)
+    with pytest.raises(UpstreamUnavailable):
+        await runner(store).run(REQUEST, "fp", write)
+    assert await store.get(SCOPE) is None
+    assert write.calls == ["prepare", "send"]  # nothing asked: nothing could have happened
+
+
+@pytest.mark.parametrize("error", [lost(), UpstreamError("crm_v1 answered 500")])
+async def test_a_lost_answer_found_done_completes_the_write(
+    store: Store, error: UpstreamError
+) -> None:
+    found = created()
+    write = Scripted([error], [Resolution.done(found, "found by marker")])
+    outcome = await runner(store).run(REQUEST, "fp", write)
+    assert outcome.invoice == INVOICE and outcome.resolved == "found by marker"
+    assert write.calls == ["prepare", "send", "find"]
+    record = await store.get(SCOPE)
+    assert record is not None and record.state == "done"
+
+
+async def test_a_lost_answer_not_done_releases_the_key_and_says_nothing_was_written(
+    store: Store,
+) -> None:
+    write = Scripted([lost()], [Resolution.not_done("no such invoice")])
+    with pytest.raises(UpstreamError) as raised:
+        await runner(store).run(REQUEST, "fp", write)
+    assert not isinstance(raised.value, OutcomeUncertain)
+    assert "nothing was written" in raised.value.message and raised.value.retryable
+    assert await store.get(SCOPE) is None
+
+
+async def test_an_untold_outcome_parks_the_key_and_the_retry_asks_before_sending(
+    store: Store,
+) -> None:
+    write = Scripted([lost()], [Resolution.unknown("provider down")])
+    with pytest.raises(OutcomeUncertain) as raised:
+        await runner(store).run(REQUEST, "fp", write)
+    assert raised.value.retryable is True
+    assert "same Idempotency-Key" in raised.value.message
+    record = await store.get(SCOPE)
+    assert record is not None and (record.recovery_point, record.owner) == ("uncertain", None)
+    retry = Scripted([], [Resolution.done(created(), "found now")])
+    outcome = await runner(store).run(REQUEST, "fp", retry)
+    assert retry.calls == ["find"]  # asked, and nothing sent again
+    assert outcome.invoice == INVOICE
+
+
+async def test_a_takeover_that_finds_nothing_sends_once_with_the_same_marker(store: Store) -> None:
+    clock = [1000.0]
+    claim = await store.claim(SCOPE, "fp", "dead", now=clock[0], lease_s=5, ttl_s=3600)
+    assert claim.__class__.__name__ == "Claimed"
+    recovery = {"marker": "ig-1", "started_at": 1}
+    await store.save_progress(SCOPE, "dead", "sending", recovery, now=clock[0], lease_s=5)
+    with pytest.raises(IdempotencyInProgress) as busy:
+        await runner(store, clock).run(REQUEST, "fp", Scripted([]))
+    assert busy.value.retry_after == pytest.approx(5)
+    clock[0] += 6  # the dead owner's lease ran out
+    retry = Scripted([created()], [Resolution.not_done("nothing there")])
+    outcome = await runner(store, clock).run(REQUEST, "fp", retry)
+    assert retry.calls == ["find", "send"]  # no new prepare: the marker is the first one's
+    assert outcome.invoice == INVOICE
+
+
+async def test_a_providers_final_refusal_after_sending_is_kept_and_replayed(store: Store) -> None:
+    refusal = InvalidRequest("crm_v1: customer 10 does not exist", provider="crm_v1")
+    with pytest.raises(InvalidRequest):
+        await runner(store).run(REQUEST, "fp", Scripted([refusal]))
+    with pytest.raises(InvalidRequest) as replayed:
+        await runner(store).run(REQUEST, "fp", Scripted([]))
+    assert replayed.value.replayed is True
+    assert replayed.value.message == refusal.message
+
+
+async def test_a_refusal_before_sending_is_not_kept(store: Store) -> None:
+    refusal = InvalidRequest("lines: crm_v1 needs one", provider="crm_v1")
+    write = Scripted([refusal], sent_before_failing=False)
+    with pytest.raises(InvalidRequest):
+        await runner(store).run(REQUEST, "fp", write)
+    assert await store.get(SCOPE) is None
+
+
+async def test_a_write_whose_lease_was_taken_over_before_sending_does_not_send(
+    store: Store,
+) -> None:
+    clock = [1000.0]
+
+    @dataclass
+    class Slow(Scripted):
+        async def prepare(self) -> dict[str, Any]:
+            # The process stalls past its lease and another attempt takes the key over.
+            clock[0] += 10
+            taken = await store.claim(SCOPE, "fp", "other", now=clock[0], lease_s=5, ttl_s=3600)
+            assert taken.__class__.__name__ == "Claimed"
+            return await super().prepare()
+
+    write = Slow([created()])
+    with pytest.raises(IdempotencyInProgress):
+        await KeyedWrites(store, lease_s=5, ttl_s=3600, clock=lambda: clock[0]).run(
+            REQUEST, "fp", write
+        )
+    assert "send" not in write.calls
+
+
+async def test_without_a_key_an_untold_outcome_is_not_retryable() -> None:
+    write = Scripted([lost()], [Resolution.unknown("provider down")])
+    unkeyed = WriteRequest("sync", "crm", REQUEST.operation, "/x", None)
+    with pytest.raises(OutcomeUncertain) as raised:
+        await KeyedWrites(None, lease_s=5, ttl_s=60).run(unkeyed, "fp", write)  # type: ignore[arg-type]
+    assert raised.value.retryable is False
+    assert "without an Idempotency-Key" in raised.value.message
+
+
+async def test_a_cancelled_write_parks_its_key_for_the_next_attempt(store: Store) -> None:
+    started = asyncio.Event()
+
+    @dataclass
+    class Hanging(Scripted):
+        async def send(self, recovery: dict[str, Any]) -> Outcome:
+            counter = write_calls_var.get()
+            assert counter is not None
+            counter.sent += 1
+            started.set()
+            await asyncio.sleep(60)
+            raise AssertionError("not reached")
+
+    task = asyncio.create_task(runner(store).run(REQUEST, "fp", Hanging([])))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    record = await store.get(SCOPE)
+    assert record is not None and (record.recovery_point, record.owner) == ("uncertain", None)
