@@ -23,10 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import email.utils
-import json
 import math
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -51,6 +49,26 @@ from gateway.errors import (
 )
 from gateway.ratelimit import TokenBucket
 from gateway.retry_budget import RetryBudgetWindow
+from gateway.upstream_answers import (
+    RawAnswer,
+    UnusableAnswer,
+    UpstreamResponse,
+    read_answer,
+    read_capped,
+)
+
+__all__ = [
+    "CallObserver",
+    "CallStats",
+    "UnusableAnswer",
+    "UpstreamClient",
+    "UpstreamResponse",
+    "WriteCalls",
+    "idempotency_key_var",
+    "request_calls_var",
+    "request_id_var",
+    "write_calls_var",
+]
 
 # Set by the HTTP facade for the request being served; sent upstream as X-Request-ID.
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -77,11 +95,6 @@ write_calls_var: contextvars.ContextVar[WriteCalls | None] = contextvars.Context
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-# Provider JSON deeper than this is refused (provider payloads are a few levels deep; far deeper
-# would only exhaust the stack later, in a validator or an encoder).
-MAX_JSON_DEPTH = 100
-_CHUNK_BYTES = 64 * 1024
-_LEADING_SPACE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*")
 # Characters a built path keeps as they are (RFC 3986 pchar and "/"; "%" starts an escape).
 _PATH_SAFE = "/%!$&'()*+,;=:@-._~"
 _MAX_DECODINGS = 8
@@ -94,18 +107,6 @@ class WriteCalls:
     """The write calls (anything but a read) one logical write has sent, or tried to."""
 
     sent: int = 0
-
-
-@dataclass(frozen=True)
-class UpstreamResponse:
-    status: int
-    headers: CIMultiDictProxy[str]
-    text: str
-    body: Any  # parsed JSON (fractions as Decimal), or None when the body is not JSON
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
 
 
 @dataclass
@@ -126,24 +127,6 @@ class CallStats:
             "failures": self.failures,
             "last_failure": self.last_failure,
         }
-
-
-class UnusableAnswer(UpstreamError):
-    """The provider answered, but nothing the gateway may use: a redirect, a body over the cap,
-    JSON it cannot read. Asking again the same way will not help."""
-
-    retryable = False
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """What came back before any reading of it: the status, headers and the (capped) body."""
-
-    status: int
-    headers: CIMultiDictProxy[str]
-    content: bytes
-    content_type: str
-    charset: str | None
 
 
 class UpstreamClient:
@@ -294,7 +277,7 @@ class UpstreamClient:
                     retry_after=_retry_after(answer.headers),
                 )
                 continue
-            return self._read(answer)
+            return read_answer(answer, says=self._who(), provider=self.provider)
         assert last is not None
         raise last
 
@@ -321,7 +304,7 @@ class UpstreamClient:
         ceiling = min(retries.backoff_max_s, retries.backoff_base_s * 2 ** (retry - 1))
         return self._rng.uniform(0, ceiling)
 
-    async def _send(self, method: str, url: URL, body: Any, headers: dict[str, str]) -> _Answer:
+    async def _send(self, method: str, url: URL, body: Any, headers: dict[str, str]) -> RawAnswer:
         timeout = aiohttp.ClientTimeout(total=self.connection.timeout_s)
         started = time.perf_counter()
         outcome = "error"
@@ -336,67 +319,19 @@ class UpstreamClient:
             ) as raw:
                 outcome = str(raw.status)
                 try:
-                    content = await self._read_capped(raw)
+                    return await read_capped(
+                        raw,
+                        self.connection.max_response_bytes,
+                        says=self._who(),
+                        provider=self.provider,
+                    )
                 except UnusableAnswer:
                     outcome = "too_large"
                     raise
-                return _Answer(raw.status, raw.headers, content, raw.content_type, raw.charset)
         finally:
             if self._observer is not None:
                 elapsed = time.perf_counter() - started
                 self._observer(self.connection.name, self.provider, elapsed, outcome)
-
-    async def _read_capped(self, raw: aiohttp.ClientResponse) -> bytes:
-        """The body, read in chunks up to ``max_response_bytes``; past that the connection is
-        closed (not drained) and ``UnusableAnswer`` raised, so memory stays bounded."""
-        cap = self.connection.max_response_bytes
-        declared = raw.content_length if raw.method != "HEAD" else None
-        content = bytearray()
-        if declared is None or declared <= cap:
-            async for chunk in raw.content.iter_chunked(_CHUNK_BYTES):
-                content += chunk
-                if len(content) > cap:
-                    break
-            else:
-                return bytes(content)
-        raw.close()
-        raise UnusableAnswer(
-            self._says(f"answered more than {cap} bytes, more than the gateway reads"),
-            provider=self.provider,
-            status=raw.status,
-        )
-
-    def _read(self, answer: _Answer) -> UpstreamResponse:
-        """The answer as text and, where it is JSON, parsed (``UnusableAnswer`` when the body
-        is labelled or shaped as JSON and cannot be read; other bodies are only text)."""
-        content = answer.content
-        start = _LEADING_SPACE.match(content)
-        first = content[start.end() : start.end() + 1] if start else b""
-        json_like = "json" in answer.content_type or first in (b"{", b"[")
-        if not json_like:
-            text = _decoded(content, answer.charset, errors="replace")
-            return UpstreamResponse(answer.status, answer.headers, text, _lenient_json(text))
-        try:
-            text = _decoded(content, answer.charset, errors="strict")
-        except (UnicodeDecodeError, LookupError):
-            raise self._unreadable(
-                f"it is not {answer.charset or 'UTF-8'} text", answer.status
-            ) from None
-        if not first:
-            return UpstreamResponse(answer.status, answer.headers, text, None)  # empty is fine
-        try:
-            body = jsonwire.loads(text)
-        except RecursionError:
-            deep = f"nested deeper than {MAX_JSON_DEPTH} levels"
-            raise self._unreadable(deep, answer.status) from None
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno}, column {exc.colno}"
-            raise self._unreadable(f"{exc.msg} ({where})", answer.status) from None
-        except ValueError as exc:
-            raise self._unreadable(str(exc), answer.status) from None
-        if _nested_deeper(text, body, MAX_JSON_DEPTH):
-            raise self._unreadable(f"nested deeper than {MAX_JSON_DEPTH} levels", answer.status)
-        return UpstreamResponse(answer.status, answer.headers, text, body)
 
     def _url(self, path: str, params: Mapping[str, Any] | None) -> URL:
         """The base URL and ``path`` as they are: encoded=True, so that yarl neither decodes
@@ -444,15 +379,11 @@ class UpstreamClient:
         headers.update(extra or {})
         return headers
 
-    def _says(self, what: str) -> str:
-        return f"{self.provider} (connection {self.connection.name}) {what}"
+    def _who(self) -> str:
+        return f"{self.provider} (connection {self.connection.name})"
 
-    def _unreadable(self, why: str, status: int) -> UnusableAnswer:
-        return UnusableAnswer(
-            self._says(f"answered JSON the gateway cannot read: {why}"),
-            provider=self.provider,
-            status=status,
-        )
+    def _says(self, what: str) -> str:
+        return f"{self._who()} {what}"
 
     def _uncertain(self, what: str, *, status: int | None = None) -> OutcomeUncertain:
         return OutcomeUncertain(
@@ -460,43 +391,6 @@ class UpstreamClient:
             provider=self.provider,
             status=status,
         )
-
-
-def _decoded(content: bytes, charset: str | None, *, errors: str) -> str:
-    codec = charset or "utf-8"
-    if codec.lower().replace("_", "-") in ("utf-8", "utf8"):
-        codec = "utf-8-sig"  # a byte order mark is tolerated, as JSON parsers may
-    try:
-        return content.decode(codec, errors)
-    except LookupError:
-        if errors == "strict":
-            raise
-        return content.decode("utf-8", errors)
-
-
-def _lenient_json(text: str) -> Any:
-    """A body not labelled or shaped as JSON: parsed when it happens to be JSON (a bare number,
-    say), otherwise only text."""
-    if not text.strip():
-        return None
-    try:
-        return jsonwire.loads(text)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _nested_deeper(text: str, value: Any, limit: int) -> bool:
-    if text.count("[") + text.count("{") <= limit:
-        return False  # cannot be: too few brackets
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        for child in item.values() if isinstance(item, dict) else item:
-            if isinstance(child, dict | list):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
 
 
 def _dot_segment(part: str) -> bool:

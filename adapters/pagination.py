@@ -1,0 +1,85 @@
+"""Walking a provider's pages: numbered pages, and a walk that stops at a loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from gateway.errors import InvalidRequest, UpstreamError
+
+if TYPE_CHECKING:
+    from adapters.base import Adapter, ListQuery, Page
+
+
+class PageNumbers:
+    """Numbered pages: ``first`` is the first page's number (0 for zero-based providers).
+
+    The token handed out is the next page's number as text; the end is reached when the provider
+    says so (total pages or total records), or when a page comes back short or empty.
+    """
+
+    def __init__(self, first: int = 1) -> None:
+        self.first = first
+
+    def number(self, token: str | None) -> int:
+        if token is None:
+            return self.first
+        try:
+            value = int(token)
+        except ValueError:
+            raise InvalidRequest(f"page token {token!r} is not a page number") from None
+        if value < self.first:
+            raise InvalidRequest(f"page token {token!r} is before the first page")
+        return value
+
+    def next_token(
+        self,
+        current: int,
+        *,
+        count: int,
+        page_size: int,
+        total_pages: int | None = None,
+        total: int | None = None,
+    ) -> str | None:
+        if count == 0 or count < page_size:
+            return None
+        position = current - self.first + 1  # pages read so far, this one included
+        if total_pages is not None and position >= total_pages:
+            return None
+        if total is not None and position * page_size >= total:
+            return None
+        return str(current + 1)
+
+
+class PaginationLoop(UpstreamError):
+    """The provider handed back a page already seen: walking on would never end."""
+
+    retryable = False
+
+
+async def walk(
+    adapter: Adapter, query: ListQuery, page_size: int, *, max_pages: int = 100_000
+) -> AsyncIterator[Page]:
+    """Every page of a listing, in order, stopping at a repeated token or a repeated page."""
+    seen_tokens: set[str | None] = set()
+    previous_ids: tuple[str | None, ...] | None = None
+    token: str | None = None
+    for _ in range(max_pages):
+        seen_tokens.add(token)
+        page = await adapter.list_page(query, token, page_size)
+        ids = tuple(invoice.id for invoice in page.invoices)
+        if ids and ids == previous_ids:
+            raise PaginationLoop(
+                f"{adapter.provider} returned the same page twice", provider=adapter.provider
+            )
+        previous_ids = ids
+        yield page
+        if page.next_page is None:
+            return
+        if page.next_page in seen_tokens:
+            raise PaginationLoop(
+                f"{adapter.provider} pointed back to page {page.next_page}",
+                provider=adapter.provider,
+            )
+        token = page.next_page
+    raise PaginationLoop(f"{adapter.provider} has more than {max_pages} pages")

@@ -1,0 +1,154 @@
+"""Reading a provider's answer: the body capped, the text decoded, JSON parsed or refused.
+
+Whatever a provider sends back, the upstream client gets either an ``UpstreamResponse`` or an
+``UnusableAnswer`` (an ``UpstreamError``: 502, not retryable) that says what was wrong: more
+than ``max_response_bytes`` (the connection is closed, not drained, so memory stays bounded),
+JSON that is invalid, not in its charset, or nested deeper than ``MAX_JSON_DEPTH``. Bodies that
+are plainly not JSON (an HTML error page) are kept as text for the adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from gateway import jsonwire
+from gateway.errors import UpstreamError
+
+# Provider JSON deeper than this is refused (provider payloads are a few levels deep; far deeper
+# would only exhaust the stack later, in a validator or an encoder).
+MAX_JSON_DEPTH = 100
+_CHUNK_BYTES = 64 * 1024
+_LEADING_SPACE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*")
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    status: int
+    headers: CIMultiDictProxy[str]
+    text: str
+    body: Any  # parsed JSON (fractions as Decimal), or None when the body is not JSON
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class UnusableAnswer(UpstreamError):
+    """The provider answered, but nothing the gateway may use: a redirect, a body over the cap,
+    JSON it cannot read. Asking again the same way will not help."""
+
+    retryable = False
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """What came back before any reading of it: the status, headers and the (capped) body."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    content: bytes
+    content_type: str
+    charset: str | None
+
+
+async def read_capped(
+    raw: aiohttp.ClientResponse, cap: int, *, says: str, provider: str
+) -> RawAnswer:
+    """The answer with its body read in chunks up to ``cap`` bytes; past that the connection
+    is closed (not drained) and ``UnusableAnswer`` raised. ``says`` names the provider and
+    connection for the message."""
+    declared = raw.content_length if raw.method != "HEAD" else None
+    content = bytearray()
+    if declared is None or declared <= cap:
+        async for chunk in raw.content.iter_chunked(_CHUNK_BYTES):
+            content += chunk
+            if len(content) > cap:
+                break
+        else:
+            return RawAnswer(raw.status, raw.headers, bytes(content), raw.content_type, raw.charset)
+    raw.close()
+    raise UnusableAnswer(
+        f"{says} answered more than {cap} bytes, more than the gateway reads",
+        provider=provider,
+        status=raw.status,
+    )
+
+
+def read_answer(answer: RawAnswer, *, says: str, provider: str) -> UpstreamResponse:
+    """The answer as text and, where it is JSON, parsed (``UnusableAnswer`` when the body
+    is labelled or shaped as JSON and cannot be read; other bodies are only text)."""
+
+    def unreadable(why: str) -> UnusableAnswer:
+        return UnusableAnswer(
+            f"{says} answered JSON the gateway cannot read: {why}",
+            provider=provider,
+            status=answer.status,
+        )
+
+    content = answer.content
+    start = _LEADING_SPACE.match(content)
+    first = content[start.end() : start.end() + 1] if start else b""
+    json_like = "json" in answer.content_type or first in (b"{", b"[")
+    if not json_like:
+        text = _decoded(content, answer.charset, errors="replace")
+        return UpstreamResponse(answer.status, answer.headers, text, _lenient_json(text))
+    try:
+        text = _decoded(content, answer.charset, errors="strict")
+    except (UnicodeDecodeError, LookupError):
+        raise unreadable(f"it is not {answer.charset or 'UTF-8'} text") from None
+    if not first:
+        return UpstreamResponse(answer.status, answer.headers, text, None)  # empty is fine
+    try:
+        body = jsonwire.loads(text)
+    except RecursionError:
+        raise unreadable(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except json.JSONDecodeError as exc:
+        raise unreadable(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except ValueError as exc:
+        raise unreadable(str(exc)) from None
+    if _nested_deeper(text, body, MAX_JSON_DEPTH):
+        raise unreadable(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return UpstreamResponse(answer.status, answer.headers, text, body)
+
+
+def _decoded(content: bytes, charset: str | None, *, errors: str) -> str:
+    codec = charset or "utf-8"
+    if codec.lower().replace("_", "-") in ("utf-8", "utf8"):
+        codec = "utf-8-sig"  # a byte order mark is tolerated, as JSON parsers may
+    try:
+        return content.decode(codec, errors)
+    except LookupError:
+        if errors == "strict":
+            raise
+        return content.decode("utf-8", errors)
+
+
+def _lenient_json(text: str) -> Any:
+    """A body not labelled or shaped as JSON: parsed when it happens to be JSON (a bare number,
+    say), otherwise only text."""
+    if not text.strip():
+        return None
+    try:
+        return jsonwire.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _nested_deeper(text: str, value: Any, limit: int) -> bool:
+    if text.count("[") + text.count("{") <= limit:
+        return False  # cannot be: too few brackets
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
