@@ -303,7 +303,7 @@ class Adapter:
         existing: list[str] = []
         walk = Walk()
         # Compared as it would be sent: what lenient handling drops is never found again.
-        sent, _ = self._as_sent(invoice, "lenient")
+        sent, _ = self.as_sent(invoice, "lenient")
         query = lookup_query(sent, self.mapping.dedupe, self.today())
         since = self.lookup_since(started)
         async for candidate in candidates(self, query, self.mapping.dedupe, walk, since=since):
@@ -311,7 +311,7 @@ class Adapter:
                 existing.append(candidate.id)
         return {"existing": existing, "complete": walk.complete, "started_at": started}
 
-    def _as_sent(self, invoice: Invoice, handling: Handling) -> tuple[Invoice, list[WriteWarning]]:
+    def as_sent(self, invoice: Invoice, handling: Handling) -> tuple[Invoice, list[WriteWarning]]:
         """``invoice`` as a create sends it under ``handling`` (fields lenient handling drops are
         gone), with its warnings; as it is when the create would refuse it."""
         from adapters.representable import fit
@@ -336,7 +336,7 @@ class Adapter:
         ``invoice`` is what the caller asked for (without the marker).
         """
         plan = self.mapping.dedupe
-        sent, warnings = self._as_sent(invoice, handling)
+        sent, warnings = self.as_sent(invoice, handling)
         path, marker = recovery.get("marker_field"), recovery.get("marker")
         existing = set(recovery.get("existing", []))
         started = recovery.get("started_at")

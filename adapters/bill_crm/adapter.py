@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, ClassVar
@@ -32,22 +31,12 @@ from adapters.base import (
     UpstreamError,
     WriteResult,
 )
-from adapters.bill_crm import wire
+from adapters.bill_crm import lost_answers, wire
 from adapters.bill_crm.plan import Plan, plan, policy, remap, tax_type_of
 from adapters.mapping import Mapping
 from adapters.paths import segment
 from adapters.representable import fit
-from adapters.resolution import (
-    Resolution,
-    Walk,
-    candidates,
-    carries_marker,
-    created_since,
-    judge,
-    looks_like,
-    lookup_query,
-    marker_room,
-)
+from adapters.resolution import Resolution
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Discount, Invoice, RoundingPolicy
 from gateway.config import Connection
@@ -163,7 +152,7 @@ class BillCrmAdapter(Adapter):
             )
         invoice_id = str(created["id"])
         try:
-            await self._fill(invoice_id, ready)
+            await self.fill(invoice_id, ready)
         except BaseException as exc:
             # The caller must never find a half-made invoice, even when it gave up waiting.
             await asyncio.shield(self._discard(invoice_id, exc))
@@ -240,205 +229,33 @@ class BillCrmAdapter(Adapter):
             response = await self.client.request("POST", f"{path}/status", json=body)
         return self._read(self._answer(response))
 
-    # -- lost answers (adapters/resolution.py; docs/providers/bill_crm.md, "Lost answers") ------
+    # -- lost answers (lost_answers.py; docs/providers/bill_crm.md, "Lost answers") ------------
 
     async def prepare_create(self, invoice: Invoice, marker: str) -> dict[str, Any]:
-        """The marker goes in ``notes`` when the caller left them empty (the generic way).
-        Otherwise the client's invoices made in the last minutes that resemble this one, whole
-        or half-made, are noted: none of them is taken for it later."""
-        path = self.mapping.dedupe.marker
-        if path is not None and marker_room(invoice, path):
-            return await super().prepare_create(invoice, marker)
-        started = int(time.time())  # whole seconds: the store keeps exact JSON, no floats
-        try:
-            # What strict handling refuses is never sent, so lenient is what can be found.
-            sent, _ = fit(invoice, self.capabilities, self.provider, "lenient")
-        except AdapterError:
-            sent = invoice  # the create refuses it before sending anything
-        walk = Walk()
-        existing = [
-            candidate.id
-            for candidate in await self._resembling(sent, started, walk)
-            if candidate.id is not None
-        ]
-        return {"existing": existing, "complete": walk.complete, "started_at": started}
+        """The marker in ``notes``, or else the client's recent look-alikes: ``lost_answers``."""
+        return await lost_answers.prepare_create(self, invoice, marker)
 
     async def find_created(
         self, invoice: Invoice, recovery: dict[str, Any], *, handling: Handling = "strict"
     ) -> Resolution:
-        """The invoice carrying the marker in ``notes``, else the one new invoice of the client
-        that resembles what was sent; listed newest first back to the create's start.
-
-        A create is several calls, and only the first one (the header) can lose its answer
-        without the adapter deleting what it made: an invoice found without the lines, discount,
-        adjustment or tags that were sent is half-made. It is finished with the create's
-        remaining calls and the create is ``done``; if one of them fails, it is deleted, as a
-        create that fails part-way is, and the create is ``not_done``.
-        """
-        path, marker = recovery.get("marker_field"), recovery.get("marker")
-        by_marker = isinstance(path, str) and isinstance(marker, str)
-        path, marker = (str(path), str(marker)) if by_marker else ("", "")
-        started = recovery.get("started_at")
-        existing = set(recovery.get("existing", []))
-        how = f"marker {marker} in {path}" if by_marker else "an invoice like the one sent"
-        try:
-            sent, warnings = fit(invoice, self.capabilities, self.provider, handling)
-            walk = Walk()
-            if by_marker:
-                query = lookup_query(sent, self.mapping.dedupe, self.today())
-                since = self.lookup_since(started)
-                matches = [
-                    candidate
-                    async for candidate in candidates(
-                        self, query, self.mapping.dedupe, walk, since=since
-                    )
-                    if carries_marker(candidate, path, marker)
-                ]
-            else:
-                matches = [
-                    candidate
-                    for candidate in await self._resembling(sent, started, walk)
-                    if candidate.id not in existing and created_since(candidate, started)
-                ]
-        except AdapterError as exc:
-            return Resolution.unknown(f"looking for the invoice failed: {exc.message}")
-        if len(matches) > 1:
-            ids = ", ".join(str(match.id) for match in matches)
-            return Resolution.unknown(f"{self.provider} has several invoices with {how}: {ids}")
-        if not matches:
-            if walk.complete:
-                return Resolution.not_done(
-                    f"{self.provider} lists no invoice with {how} made since the create began "
-                    f"({walk.pages} page(s) read)"
-                )
-            return Resolution.unknown(
-                f"{self.provider} could not be searched back to the create's start for {how} "
-                f"({walk.pages} page(s) read, the lookup's limit)"
-            )
-        found = matches[0]
-        if not by_marker and recovery.get("complete") is not True:
-            return Resolution.unknown(
-                f"{self.provider} invoice {found.id} looks like the one sent, but the look-alikes "
-                "there before the create could not all be listed"
-            )
-        missing = _missing(sent, found)
-        if not missing:
-            return Resolution.done(
-                WriteResult(found, warnings), f"{self.provider} has invoice {found.id} ({how})"
-            )
-        return await self._finish(str(found.id), invoice, recovery, handling, how, missing)
+        """The invoice with the marker, or the one new look-alike, finished when half-made:
+        ``lost_answers``."""
+        return await lost_answers.find_created(self, invoice, recovery, handling=handling)
 
     async def prepare_action(self, invoice_id: str, action: str) -> dict[str, Any]:
-        """A status change: the status it starts from (the default). A duplicate: the invoice,
-        and the copies of it made in the last minutes, so only a new one is taken for it."""
-        if action != "duplicate":
-            return await super().prepare_action(invoice_id, action)
-        started = int(time.time())  # whole seconds: the store keeps exact JSON, no floats
-        source = await self.get(invoice_id)
-        walk = Walk()
-        existing = [copy.id for copy in await self._clones(source, started, walk)]
-        return {
-            "source": source.model_dump(mode="json", exclude={"remote_data"}),
-            "existing": existing,
-            "complete": walk.complete,
-            "started_at": started,
-        }
+        """The status (the default), or for a duplicate the clones there: ``lost_answers``."""
+        return await lost_answers.prepare_action(self, invoice_id, action)
 
     async def find_action(
         self, invoice_id: str, action: str, recovery: dict[str, Any]
     ) -> Resolution:
-        """A status change: by the status read back (the default; ``send`` leaves no trace and
-        is ``unknown`` once the invoice is published). A duplicate: the one new draft of the
-        client with the invoice's dates, lines, notes, terms and tags (what a clone copies)."""
-        if action != "duplicate":
-            return await super().find_action(invoice_id, action, recovery)
-        try:
-            source = Invoice.model_validate(recovery["source"])
-        except (KeyError, ValueError):
-            return Resolution.unknown(f"no copy of invoice {invoice_id} was kept before cloning")
-        started = recovery.get("started_at")
-        existing = set(recovery.get("existing", []))
-        walk = Walk()
-        try:
-            clones = await self._clones(source, started, walk)
-        except AdapterError as exc:
-            return Resolution.unknown(f"looking for a clone of {invoice_id} failed: {exc.message}")
-        new = [
-            clone for clone in clones if clone.id not in existing and created_since(clone, started)
-        ]
-        return judge(
-            self.provider,
-            new,
-            walk,
-            looked_for=f"a clone of invoice {invoice_id} made since the duplicate began",
-            sure=recovery.get("complete") is True,
-        )
-
-    async def _resembling(self, sent: Invoice, started: Any, walk: Walk) -> list[Invoice]:
-        """The client's invoices, newest first back to ``started``, that may be ``sent``."""
-        query = lookup_query(sent, self.mapping.dedupe, self.today())
-        since = self.lookup_since(started)
-        return [
-            candidate
-            async for candidate in candidates(self, query, self.mapping.dedupe, walk, since=since)
-            if _resembles(sent, candidate)
-        ]
-
-    async def _clones(self, source: Invoice, started: Any, walk: Walk) -> list[Invoice]:
-        """The client's invoices, newest first back to ``started``, that may be clones of
-        ``source``."""
-        customer = source.customer.id if source.customer is not None else None
-        query = ListQuery(customer_id=str(customer) if customer is not None else None)
-        since = self.lookup_since(started)
-        return [
-            candidate
-            async for candidate in candidates(self, query, self.mapping.dedupe, walk, since=since)
-            if _is_clone(source, candidate)
-        ]
-
-    async def _finish(
-        self,
-        invoice_id: str,
-        invoice: Invoice,
-        recovery: dict[str, Any],
-        handling: Handling,
-        how: str,
-        missing: str,
-    ) -> Resolution:
-        """A half-made invoice of this create gets the create's remaining calls; if one fails
-        it is deleted, as a create that fails part-way is, and the create can be sent again."""
-        half = f"{self.provider} invoice {invoice_id} ({how}) was half-made (without its {missing})"
-        marked = self.marked(invoice, recovery)
-        try:
-            fitted, warnings = fit(marked, self.capabilities, self.provider, handling)
-            await self._fill(invoice_id, plan(marked, fitted, self.mapping, self.connection))
-        except AdapterError as exc:
-            try:
-                await self.delete(invoice_id)
-            except NotFound:
-                pass  # gone already: deleted by hand, or by a cleanup that lost its answer
-            except AdapterError as again:
-                return Resolution.unknown(
-                    f"{half}; finishing it failed ({exc.message}) and so did deleting it "
-                    f"({again.message})"
-                )
-            return Resolution.not_done(
-                f"{half}; finishing it failed ({exc.message}), so it was deleted, as a create "
-                "that fails part-way is"
-            )
-        try:
-            finished = await self.get(invoice_id)
-        except AdapterError as exc:
-            return Resolution.unknown(
-                f"{half}; it was finished but could not be read back ({exc.message})"
-            )
-        return Resolution.done(
-            WriteResult(finished, warnings), f"{half}; the create's remaining calls finished it"
-        )
+        """By the status read back (the default), or for a duplicate the one new clone:
+        ``lost_answers``."""
+        return await lost_answers.find_action(self, invoice_id, action, recovery)
 
     # -- the calls a write is made of ----------------------------------------------------------
 
-    async def _fill(self, invoice_id: str, ready: Plan) -> None:
+    async def fill(self, invoice_id: str, ready: Plan) -> None:
         """A create's calls after the header: lines, the header again for a discount or an
         adjustment (the CRM takes them only there), tags. Each replaces, so repeating is safe."""
         await self._put_lines(invoice_id, ready)
@@ -578,56 +395,6 @@ class BillCrmAdapter(Adapter):
         pointer = self.mapping.pointer_for(name)
         # A field the mapping cannot place keeps the CRM's name for it.
         return FieldError(pointer, text) if pointer else FieldError("", f"{name}: {text}")
-
-
-def _text(value: str | None) -> str | None:
-    """A note or terms as bill_crm reads it back: blank is none."""
-    return value if value is not None and value.strip() else None
-
-
-def _items(invoice: Invoice) -> list[Any]:
-    return [line for line in invoice.lines if line.kind != "section"]
-
-
-def _resembles(sent: Invoice, candidate: Invoice) -> bool:
-    """Whether ``candidate`` may be ``sent`` created, whole or half-made: the same client,
-    dates, notes and terms, and the same lines, or none yet (the header is the first call)."""
-    if (_text(candidate.notes), _text(candidate.terms)) != (_text(sent.notes), _text(sent.terms)):
-        return False
-    if looks_like(sent, candidate):
-        return True
-    return not _items(candidate) and looks_like(sent.model_copy(update={"lines": []}), candidate)
-
-
-def _missing(sent: Invoice, found: Invoice) -> str:
-    """What of ``sent`` the create's later calls would have added and ``found`` lacks ("" when
-    nothing): the lines, the header's discount and adjustment, the tags."""
-    missing = []
-    if _items(sent) and not found.lines:
-        missing.append("lines")
-    if sent.discount is not None and found.discount is None:
-        missing.append("discount")
-    adjustment = sent.adjustment
-    # A zero adjustment without a description reads back as none.
-    shown = adjustment is not None and bool(adjustment.amount or adjustment.description)
-    if shown and found.adjustment is None:
-        missing.append("adjustment")
-    if sent.tags and not found.tags:
-        missing.append("tags")
-    return ", ".join(missing)
-
-
-def _is_clone(source: Invoice, candidate: Invoice) -> bool:
-    """Whether ``candidate`` is what cloning ``source`` makes: the same client, dates and lines
-    (new ids), notes, terms and tags."""
-    if candidate.id is None or candidate.id == source.id:
-        return False
-    if (_text(candidate.notes), _text(candidate.terms)) != (
-        _text(source.notes),
-        _text(source.terms),
-    ):
-        return False
-    return sorted(candidate.tags) == sorted(source.tags) and looks_like(source, candidate)
 
 
 def _annotate(exc: BaseException, note: str) -> None:

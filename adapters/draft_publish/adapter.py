@@ -6,16 +6,13 @@ Paths, envelopes and rules: ``docs/providers/draft_publish.md``; field names and
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
 from adapters.base import (
     Adapter,
-    AdapterError,
     Conflict,
     Handling,
     InvalidRequest,
@@ -26,11 +23,11 @@ from adapters.base import (
     UpstreamError,
     WriteResult,
 )
-from adapters.draft_publish import wire
+from adapters.draft_publish import lost_answers, wire
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import fit
-from adapters.resolution import Resolution, Walk, candidates, created_since, judge, looks_like
+from adapters.resolution import Resolution
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.totals import calculate
@@ -50,12 +47,6 @@ ACTION_PATHS: dict[str, str] = {
     "duplicate": "duplicate",
     "credit_note": "credit-note",
 }
-
-# Actions that make a new document: a lost answer is resolved by finding that document.
-NEW_DOCUMENTS = frozenset({"duplicate", "credit_note"})
-# A copy is looked for from a day before the earlier of its source's date and today to a day
-# after the later: the provider may keep the source's dates (the emulator does) or date it today.
-COPY_SLACK = timedelta(days=1)
 
 # The provider's payment fields have the canonical payment's names.
 PAYMENT_FIELDS = frozenset({"amount", "method", "reference", "date"})
@@ -185,71 +176,19 @@ class DraftPublishAdapter(Adapter):
         response = await self.client.request("DELETE", path)
         return self._invoice(self._data(response, "delete the payment"))
 
-    # -- lost answers (adapters/resolution.py; docs/providers/draft_publish.md, "Lost answers") --
+    # -- lost answers (lost_answers.py; docs/providers/draft_publish.md, "Lost answers") --------
 
     async def prepare_action(self, invoice_id: str, action: str) -> dict[str, Any]:
-        """Before a state change: its status (the default). Before a duplicate or a credit note:
-        the invoice, and the copies of it already there, so only a new one is taken for it."""
-        if action not in NEW_DOCUMENTS:
-            return await super().prepare_action(invoice_id, action)
-        started = int(time.time())  # whole seconds: the store keeps exact JSON, no floats
-        source = await self.get(invoice_id)
-        walk = Walk()
-        existing = [copy.id for copy in await self._copies(source, action, walk)]
-        return {
-            "source": source.model_dump(mode="json"),
-            "existing": existing,
-            "complete": walk.complete,
-            "started_at": started,
-        }
+        """The status (the default), or for a duplicate or a credit note the copies already
+        there: ``lost_answers``."""
+        return await lost_answers.prepare_action(self, invoice_id, action)
 
     async def find_action(
         self, invoice_id: str, action: str, recovery: dict[str, Any]
     ) -> Resolution:
-        """A state change: by the status (the default). A duplicate or a credit note: by the new
-        document, found among the customer's (a credit note names its invoice in
-        ``original_invoice_id``; a duplicate has the invoice's type, customer, currency and
-        lines) and made after the action began."""
-        if action not in NEW_DOCUMENTS:
-            return await super().find_action(invoice_id, action, recovery)
-        what = "a credit note" if action == "credit_note" else "a duplicate"
-        try:
-            source = Invoice.model_validate(recovery["source"])
-        except (KeyError, ValueError):
-            return Resolution.unknown(f"no copy of invoice {invoice_id} was kept before {action}")
-        existing = set(recovery.get("existing", []))
-        walk = Walk()
-        try:
-            copies = await self._copies(source, action, walk)
-        except AdapterError as exc:
-            return Resolution.unknown(f"looking for {what} of {invoice_id} failed: {exc.message}")
-        new = [
-            copy
-            for copy in copies
-            if copy.id not in existing and created_since(copy, recovery.get("started_at"))
-        ]
-        return judge(
-            self.provider,
-            new,
-            walk,
-            looked_for=f"a new document that is {what} of invoice {invoice_id}",
-            sure=recovery.get("complete") is True,
-        )
-
-    async def _copies(self, source: Invoice, action: str, walk: Walk) -> list[Invoice]:
-        """The customer's documents that may be the copy ``action`` makes of ``source``."""
-        days = [day for day in (source.issue_date, self.today()) if day is not None]
-        customer = source.customer.id if source.customer is not None else None
-        query = ListQuery(
-            customer_id=str(customer) if customer is not None else None,
-            issued_from=min(days) - COPY_SLACK,
-            issued_to=max(days) + COPY_SLACK,
-        )
-        return [
-            candidate
-            async for candidate in candidates(self, query, self.mapping.dedupe, walk)
-            if _is_copy(source, candidate, action)
-        ]
+        """By the status (the default), or for a duplicate or a credit note the one new copy:
+        ``lost_answers``."""
+        return await lost_answers.find_action(self, invoice_id, action, recovery)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -398,26 +337,6 @@ def _invoice_path(invoice_id: str) -> str:
     # Ids are UUIDs; anything else stays one segment, or is refused when it could be read as
     # another path.
     return f"{BASE}/{segment(invoice_id, what='invoice id')}"
-
-
-def _is_copy(source: Invoice, candidate: Invoice, action: str) -> bool:
-    """Whether ``candidate`` is what ``action`` (duplicate, credit_note) makes of ``source``."""
-    if candidate.id is None or candidate.id == source.id:
-        return False
-    theirs = candidate.remote_data if isinstance(candidate.remote_data, dict) else {}
-    if action == "credit_note":
-        return (
-            theirs.get("type") == "credit_note" and theirs.get("original_invoice_id") == source.id
-        )
-    ours = source.remote_data if isinstance(source.remote_data, dict) else {}
-    if (theirs.get("type"), theirs.get("original_invoice_id")) != (
-        ours.get("type"),
-        ours.get("original_invoice_id"),
-    ):
-        return False
-    # The copy has a number and perhaps dates of its own: the customer, currency and lines tell.
-    unnumbered = source.model_copy(update={"number": None, "issue_date": None, "due_date": None})
-    return looks_like(unnumbered, candidate)
 
 
 def _payment_pointer(field: str) -> str | None:

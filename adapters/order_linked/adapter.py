@@ -8,8 +8,6 @@ satisfy, and what the provider did differently from what was asked: ``checks.py`
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,11 +32,11 @@ from adapters.base import (
     WriteResult,
     WriteWarning,
 )
-from adapters.order_linked import checks, wire
+from adapters.order_linked import checks, lost_answers, wire
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import fit
-from adapters.resolution import Resolution, Walk, candidates, created_since, judge
+from adapters.resolution import Resolution
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.config import TaxSetting
@@ -140,7 +138,7 @@ class OrderLinkedAdapter(Adapter):
 
     async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
         fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
-        body, taxes = self._prepare(fitted)
+        body, taxes = self.prepare(fitted)
         response = await self.client.request("POST", "/invoices", json=body)
         # The answer is the complete invoice (documented): no second call that could fail after
         # the invoice exists.
@@ -154,7 +152,7 @@ class OrderLinkedAdapter(Adapter):
     ) -> WriteResult:
         warnings: list[WriteWarning] = []
         if invoice is not None:
-            warnings = self._fit_order_invoice(order_id, invoice, handling)
+            warnings = self.fit_order_invoice(order_id, invoice, handling)
             errors = checks.date_errors(invoice, self.provider)
             if invoice.order_id is not None and invoice.order_id != order_id:
                 errors.append(
@@ -220,51 +218,21 @@ class OrderLinkedAdapter(Adapter):
             raise self._unreadable("add to a note", "without its content and files", response)
         return _note(note_uuid, content, listed)
 
-    # -- lost answers (adapters/resolution.py; docs/providers/order_linked.md, "Lost answers") --
+    # -- lost answers (lost_answers.py; docs/providers/order_linked.md, "Lost answers") ---------
 
     async def prepare_create(self, invoice: Invoice, marker: str) -> dict[str, Any]:
-        """The generic preparation, on what is sent: fields lenient handling drops (line names,
-        a number…) are not there to be found again."""
-        return await super().prepare_create(self._sendable(invoice, "lenient")[0], marker)
+        """The generic preparation, on what is sent: ``lost_answers``."""
+        return await lost_answers.prepare_create(self, invoice, marker)
 
     async def find_created(
         self, invoice: Invoice, recovery: dict[str, Any], *, handling: Handling = "strict"
     ) -> Resolution:
-        """The generic lookup (the marker in ``invoice_note``, or look-alikes), newest first and
-        back to the create's start, on what was sent; the invoice found comes with the warnings
-        the create's answer would have had (dropped fields, and the taxes the provider set)."""
-        sent, warnings = self._sendable(invoice, handling)
-        resolution = await super().find_created(sent, recovery, handling=handling)
-        if resolution.state != "done" or not isinstance(resolution.result, WriteResult):
-            return resolution
-        found = resolution.result.invoice
-        try:
-            _, taxes = self._prepare(self.marked(sent, recovery))
-        except AdapterError:
-            taxes = []  # refused before sending: never the case of a create that was sent
-        warnings = warnings + checks.tax_warnings(self.provider, sent, taxes, found)
-        return Resolution.done(WriteResult(found, warnings), resolution.detail)
-
-    def _sendable(self, invoice: Invoice, handling: Handling) -> tuple[Invoice, list[WriteWarning]]:
-        """``invoice`` as a create sends it under ``handling``, and the warnings; as it is when
-        the create would refuse it (then nothing was sent)."""
-        try:
-            return fit(invoice, self.capabilities, self.provider, handling)
-        except AdapterError:
-            return invoice, []
+        """The generic lookup, on what was sent, with the create's warnings: ``lost_answers``."""
+        return await lost_answers.find_created(self, invoice, recovery, handling=handling)
 
     async def prepare_order_invoice(self, order_id: str) -> dict[str, Any]:
-        """Before an order is invoiced: the order's invoices made in the last minutes, so only a
-        new one is taken for this one."""
-        segment(order_id, what="order id")  # an id that could change the path: a 400, first
-        started = int(time.time())  # whole seconds: the store keeps exact JSON, no floats
-        walk = Walk()
-        made = await self._order_invoices(order_id, started, walk)
-        return {
-            "existing": [invoice.id for invoice in made],
-            "complete": walk.complete,
-            "started_at": started,
-        }
+        """The order's invoices made in the last minutes: ``lost_answers``."""
+        return await lost_answers.prepare_order_invoice(self, order_id)
 
     async def find_order_invoice(
         self,
@@ -274,55 +242,14 @@ class OrderLinkedAdapter(Adapter):
         *,
         handling: Handling = "strict",
     ) -> Resolution:
-        """The one invoice naming ``order_id`` made since the create began (an order has at
-        most one ``ACTIVE`` invoice), found among every invoice listed newest first."""
-        started = recovery.get("started_at")
-        existing = set(recovery.get("existing", []))
-        walk = Walk()
-        try:
-            made = [
-                candidate
-                for candidate in await self._order_invoices(order_id, started, walk)
-                if candidate.id not in existing and created_since(candidate, started)
-            ]
-        except AdapterError as exc:
-            return Resolution.unknown(
-                f"looking for the invoice of order {order_id} failed: {exc.message}"
-            )
-
-        def answer(found: Invoice) -> WriteResult:
-            warnings: list[WriteWarning] = []
-            if invoice is not None:
-                # Refused before sending is never the case of a create that was sent.
-                with contextlib.suppress(AdapterError):
-                    warnings = self._fit_order_invoice(order_id, invoice, handling)
-                warnings += checks.order_differences(order_id, invoice, found)
-            return WriteResult(found, warnings)
-
-        return judge(
-            self.provider,
-            made,
-            walk,
-            looked_for=f"an invoice of order {order_id} made since the create began",
-            sure=recovery.get("complete") is True,
-            result=answer,
+        """The one new invoice naming ``order_id``: ``lost_answers``."""
+        return await lost_answers.find_order_invoice(
+            self, order_id, invoice, recovery, handling=handling
         )
-
-    async def _order_invoices(self, order_id: str, started: Any, walk: Walk) -> list[Invoice]:
-        """Invoices naming ``order_id``, newest first back to ``started`` (the list cannot be
-        narrowed by order, nor by account: the order's account is not known here)."""
-        since = self.lookup_since(started)
-        return [
-            candidate
-            async for candidate in candidates(
-                self, ListQuery(), self.mapping.dedupe, walk, since=since
-            )
-            if candidate.order_id == order_id
-        ]
 
     # -- checks before sending ------------------------------------------------------------------
 
-    def _prepare(self, invoice: Invoice) -> tuple[dict[str, Any], list[list[TaxSetting]]]:
+    def prepare(self, invoice: Invoice) -> tuple[dict[str, Any], list[list[TaxSetting]]]:
         """The body to send, after every check that needs no provider call; all problems are
         reported at once, and nothing is sent when there is one."""
         errors = checks.required(invoice, self.provider, self.connection)
@@ -341,7 +268,7 @@ class OrderLinkedAdapter(Adapter):
             raise self._invalid(errors)
         return wire.invoice_body(invoice, values.get("custom_attributes")), taxes
 
-    def _fit_order_invoice(
+    def fit_order_invoice(
         self, order_id: str, invoice: Invoice, handling: Handling
     ) -> list[WriteWarning]:
         problems = checks.set_by_order(invoice, self.capabilities, self.provider, order_id)
