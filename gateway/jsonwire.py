@@ -11,10 +11,20 @@ from decimal import Decimal
 from typing import Any
 
 _encode_string = json.encoder.encode_basestring_ascii
+# Python refuses to turn longer digit strings into an int (sys.int_info.default_max_str_digits).
+_INT_DIGITS = 4000
 
 
 def loads(text: str | bytes) -> Any:
-    return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    return json.loads(
+        text, parse_float=Decimal, parse_int=exact_int, parse_constant=_refuse_constant
+    )
+
+
+def exact_int(text: str) -> int | Decimal:
+    """A JSON integer: an ``int``, or a ``Decimal`` when it is too long for Python's default
+    conversion limit (the value is kept; whatever reads it decides whether it is too large)."""
+    return int(text) if len(text) <= _INT_DIGITS else Decimal(text)
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:

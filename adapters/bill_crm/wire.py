@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from adapters.mapping import Mapping
 from adapters.reference import canonical_tax
+from gateway.canonical.decimals import reads_provider_figures
 from gateway.canonical.model import (
     Adjustment,
     Customer,
@@ -171,6 +172,7 @@ def status_id(data: dict[str, Any]) -> Any:
     return status.get("id") if isinstance(status, dict) else status
 
 
+@reads_provider_figures
 def read_invoice(data: dict[str, Any], mapping: Mapping, connection: Connection) -> Invoice:
     """The canonical invoice for one of bill_crm's invoice objects (before reconciliation)."""
     assert connection.currency is not None

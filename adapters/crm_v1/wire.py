@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from adapters.base import UpstreamError
 from adapters.mapping import Mapping
 from adapters.reference import canonical_tax
+from gateway.canonical.decimals import reads_provider_figures
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import Discount, Invoice, Line, Payment, Tax
 from gateway.config import Connection, TaxSetting
@@ -141,6 +142,7 @@ def _iso(day: date | None) -> str | None:
 # -- crm_v1 → canonical ------------------------------------------------------------------------
 
 
+@reads_provider_figures
 def read_invoice(data: Any, mapping: Mapping, connection: Connection) -> Invoice:
     """The canonical invoice for a ``GET /v1/invoices/{id}`` answer (before reconciliation).
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from adapters.mapping import Mapping
 from adapters.reference import canonical_tax
+from gateway.canonical.decimals import reads_provider_figures
 from gateway.canonical.model import Invoice, Line, Payment, Tax
 from gateway.config import Connection, TaxSetting
 
@@ -76,6 +77,7 @@ def payment_body(payment: Payment) -> dict[str, Any]:
 # -- provider → canonical ----------------------------------------------------------------------
 
 
+@reads_provider_figures
 def read_invoice(data: dict[str, Any], mapping: Mapping, connection: Connection) -> Invoice:
     """The canonical invoice for one provider invoice object (before ``finish_read``).
 
@@ -118,6 +120,7 @@ def share_url(connection: Connection, token: str) -> str:
     return connection.base_url.rstrip("/") + SHARE_PATH + token
 
 
+@reads_provider_figures
 def read_payment(data: dict[str, Any]) -> Payment:
     return Payment.model_validate(
         {

@@ -14,6 +14,7 @@ from typing import Any
 
 from adapters.mapping import Mapping
 from adapters.reference import canonical_tax
+from gateway.canonical.decimals import reads_provider_figures
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Customer, Discount, Invoice, Line, Totals
 from gateway.canonical.money import exponent, quantum
@@ -191,6 +192,7 @@ def _is_record(data: Any) -> bool:
     )
 
 
+@reads_provider_figures
 def read_invoice(data: dict[str, Any], *, mapping: Mapping, connection: Connection) -> Invoice:
     """The canonical invoice for one record (not yet reconciled: see ``Adapter.finish_read``)."""
     header: dict[str, Any] = data[ENVELOPE]

@@ -14,6 +14,7 @@ from typing import Any
 
 from adapters.mapping import Mapping, StatusMeaning
 from adapters.reference import canonical_tax
+from gateway.canonical.decimals import reads_provider_figures
 from gateway.canonical.model import Invoice, Tax
 from gateway.canonical.money import exponent, quantum
 from gateway.config import Connection
@@ -131,6 +132,7 @@ def status_meaning(mapping: Mapping, status: Any, payment_status: Any) -> Status
     return pair if pair is not None else mapping.read_status(status)
 
 
+@reads_provider_figures
 def read_invoice(raw: MappingType[str, Any], connection: Connection, mapping: Mapping) -> Invoice:
     """The canonical invoice of one provider invoice, ``remote_data`` being the raw payload."""
     status_raw, payment_raw = raw.get("status"), raw.get("payment_status")

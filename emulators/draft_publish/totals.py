@@ -2,15 +2,18 @@
 
 The rules: each line's ``amount`` is ``quantity × unit_price`` rounded to the currency; the
 document discount comes off before tax and is shared out over the lines (a percentage per line,
-a fixed amount pro rata by the largest-remainder method); each line's tax is rounded on its own
-(``per_line``); every rounding is half-up away from zero.
+a fixed amount pro rata by the largest-remainder method, its remainders compared exactly and a
+tie going to the earlier line); each line's tax is rounded on its own (``per_line``); every
+rounding is half-up away from zero.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal, localcontext
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 from emulators.common import round_money
 
@@ -98,17 +101,24 @@ def _largest_remainder(amounts: Sequence[Decimal], value: Decimal, places: int) 
     """Split ``value`` pro rata to ``amounts`` so the shares add up to it exactly.
 
     Work in minor units: floor every exact share, then hand the units left over one each to
-    the lines with the largest fractions (the earlier line on a tie).
+    the lines with the largest remainders (the earlier line on a tie). Every share is the
+    fraction ``units × amount / Σ amounts`` kept exact, so remainders are compared as rational
+    numbers: a quotient cut to any number of digits would keep fewer decimals of a line with a
+    larger whole part, and two equal remainders (1/3 of a unit each, say) would no longer tie.
     """
-    base = sum(amounts, Decimal(0))
+    base = sum((Fraction(amount) for amount in amounts), Fraction(0))
     if base == 0:
         return [Decimal(0)] * len(amounts)
-    unit = Decimal(1).scaleb(-places)
-    units = value / unit
-    exact = [units * amount / base for amount in amounts]
-    floors = [share.to_integral_value(rounding=ROUND_FLOOR) for share in exact]
-    left_over = int(units - sum(floors, Decimal(0)))
+    units = math.floor(Fraction(value) * 10**places)
+    exact = [units * Fraction(amount) / base for amount in amounts]
+    floors = [math.floor(share) for share in exact]
+    left_over = units - sum(floors)
     order = sorted(range(len(amounts)), key=lambda i: (-(exact[i] - floors[i]), i))
     for index in order[:left_over]:
         floors[index] += 1
-    return [(share * unit).quantize(unit) for share in floors]
+    return [_from_units(share, places) for share in floors]
+
+
+def _from_units(units: int, places: int) -> Decimal:
+    """``units`` minor units as an amount with exactly ``places`` decimals, built exactly."""
+    return Decimal(f"{units}E-{places}")

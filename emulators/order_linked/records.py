@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from fractions import Fraction
 
-from emulators.common import round_money
 from emulators.order_linked.reference import Account, Currency, CustomForm, Item, TaxCode
-from emulators.order_linked.totals import LineAmounts, Totals, payment_status
+from emulators.order_linked.totals import (
+    LineAmounts,
+    Totals,
+    from_units,
+    payment_status,
+    to_units,
+)
 
 ACTIVE = "ACTIVE"
 INACTIVE = "INACTIVE"
@@ -125,13 +131,19 @@ class InvoiceRecord:
 
     @property
     def paid(self) -> Decimal:
-        return round_money(
-            sum((p.amount for p in self.payments), Decimal(0)), self.currency.exponent
+        exponent = self.currency.exponent
+        return from_units(
+            to_units(sum((Fraction(p.amount) for p in self.payments), Fraction(0)), exponent),
+            exponent,
         )
 
     @property
     def due(self) -> Decimal:
-        return self.totals.total - self.paid
+        # Exact whatever the size: Decimal's default 28 digits would round a large total.
+        exponent = self.currency.exponent
+        return from_units(
+            to_units(Fraction(self.totals.total) - Fraction(self.paid), exponent), exponent
+        )
 
     @property
     def payment_status(self) -> str:

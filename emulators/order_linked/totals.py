@@ -2,8 +2,9 @@
 
 Each line has one tax, the one its item's tax code sets. For every line ``amount =
 round(quantity × price)``. The invoice's ``discount_amount`` (it only comes from an order) is
-shared over the line amounts pro rata by the largest-remainder method, so the shares add up to
-it exactly, and each line's tax is computed on ``amount − share``:
+shared over the line amounts pro rata by the largest-remainder method (remainders compared
+exactly, a tie to the earlier line), so the shares add up to it exactly, and each line's tax is
+computed on ``amount − share``:
 
 - prices exclusive of tax: ``tax = round(taxable × rate / 100)``; the line's ``subtotal`` is its
   amount and its ``total`` is ``amount + tax``;
@@ -12,18 +13,20 @@ it exactly, and each line's tax is computed on ``amount − share``:
 
 The invoice's ``subtotal`` is the sum of the line subtotals, ``tax`` the sum of line taxes and
 ``total = subtotal − discount_amount + tax + shipping_cost`` in both modes. Every ``round`` is to
-the currency's minor units, half-up away from zero. Shipping is not taxed.
+the currency's minor units, half-up away from zero, from the exact value: the arithmetic runs on
+fractions and whole minor units, so nothing is cut to a number of digits first. Shipping is not
+taxed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
+from fractions import Fraction
 
-from emulators.common import round_money
-
-_HUNDRED = Decimal(100)
+_HUNDRED = Fraction(100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,48 +63,74 @@ def compute_totals(
     discount_amount: Decimal = Decimal(0),
     shipping_cost: Decimal = Decimal(0),
 ) -> Totals:
-    amounts = [round_money(line.quantity * line.price, exponent) for line in lines]
-    discount = round_money(discount_amount, exponent)
-    shipping = round_money(shipping_cost, exponent)
-    shares = allocate(discount, amounts, exponent)
-    computed: list[LineAmounts] = []
+    # Everything is exact: products and quotients as fractions, amounts as whole minor units,
+    # so no figure is cut to a number of digits before it is rounded (or compared).
+    amounts = [to_units(Fraction(line.quantity) * Fraction(line.price), exponent) for line in lines]
+    discount = to_units(Fraction(discount_amount), exponent)
+    shipping = to_units(Fraction(shipping_cost), exponent)
+    shares = _allocate_units(discount, amounts)
+    computed: list[tuple[int, int, int, int, int]] = []
     for line, amount, share in zip(lines, amounts, shares, strict=True):
-        taxable = amount - share
+        taxable = Fraction(amount - share)
+        rate = Fraction(line.tax_rate)
         if tax_inclusive:
-            tax = round_money(taxable * line.tax_rate / (_HUNDRED + line.tax_rate), exponent)
-            computed.append(LineAmounts(amount, share, amount - tax, tax, amount))
+            tax = to_units(taxable * rate / (_HUNDRED + rate), 0)
+            computed.append((amount, share, amount - tax, tax, amount))
         else:
-            tax = round_money(taxable * line.tax_rate / _HUNDRED, exponent)
-            computed.append(LineAmounts(amount, share, amount, tax, amount + tax))
-    subtotal = sum((c.subtotal for c in computed), Decimal(0))
-    tax_total = sum((c.tax for c in computed), Decimal(0))
-    zero = round_money(Decimal(0), exponent)
+            tax = to_units(taxable * rate / _HUNDRED, 0)
+            computed.append((amount, share, amount, tax, amount + tax))
+    subtotal = sum(c[2] for c in computed)
+    tax_total = sum(c[3] for c in computed)
     return Totals(
-        lines=tuple(computed),
-        subtotal=subtotal + zero,
-        discount_amount=discount,
-        tax=tax_total + zero,
-        shipping_cost=shipping,
-        total=subtotal - discount + tax_total + shipping,
+        lines=tuple(LineAmounts(*(from_units(v, exponent) for v in c)) for c in computed),
+        subtotal=from_units(subtotal, exponent),
+        discount_amount=from_units(discount, exponent),
+        tax=from_units(tax_total, exponent),
+        shipping_cost=from_units(shipping, exponent),
+        total=from_units(subtotal - discount + tax_total + shipping, exponent),
     )
 
 
 def allocate(amount: Decimal, weights: Sequence[Decimal], exponent: int) -> list[Decimal]:
     """Split ``amount`` pro rata to ``weights`` in minor units; leftover units go to the largest
     remainders, a tie to the earlier line, so the shares add up to ``amount`` exactly."""
-    quantum = Decimal(1).scaleb(-exponent)
-    zero = round_money(Decimal(0), exponent)
-    whole = sum(weights, Decimal(0))
-    if amount == 0 or whole == 0:
-        return [zero for _ in weights]
-    units = int((amount / quantum).to_integral_value())
-    exact = [Decimal(units) * w / whole for w in weights]
-    floors = [int(e.to_integral_value(rounding=ROUND_FLOOR)) for e in exact]
+    scale = Fraction(10) ** exponent
+    shares = _allocate_units(
+        to_units(Fraction(amount), exponent), [Fraction(w) * scale for w in weights]
+    )
+    return [from_units(share, exponent) for share in shares]
+
+
+def _allocate_units(units: int, weights: Sequence[Fraction | int]) -> list[int]:
+    """The largest-remainder split of ``units`` minor units, every share an exact fraction.
+
+    Remainders are compared as rational numbers, never as decimals cut to some precision: a
+    cut quotient keeps fewer decimals of a line with a larger whole part, so two equal
+    remainders (1/3 of a unit each, say) would stop being a tie and the unit could go to the
+    later line.
+    """
+    whole = sum(weights, Fraction(0))
+    if units == 0 or whole == 0:
+        return [0 for _ in weights]
+    exact = [units * Fraction(w) / whole for w in weights]
+    floors = [math.floor(e) for e in exact]
     leftover = units - sum(floors)
     by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - floors[i]), i))
     for index in by_remainder[:leftover]:
         floors[index] += 1
-    return [(Decimal(f) * quantum).quantize(quantum) for f in floors]
+    return floors
+
+
+def to_units(value: Fraction, exponent: int) -> int:
+    """``value`` in whole minor units, rounded half-up (away from zero), from its exact value."""
+    scaled = value * Fraction(10) ** exponent
+    units = math.floor(abs(scaled) + Fraction(1, 2))
+    return units if scaled >= 0 else -units
+
+
+def from_units(units: int, exponent: int) -> Decimal:
+    """``units`` minor units as an amount with exactly ``exponent`` decimals (built exactly)."""
+    return Decimal(f"{units}E-{exponent}")
 
 
 def payment_status(total: Decimal, paid: Decimal) -> str:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from emulators.common import round_money
 from emulators.order_linked.records import ACTIVE, InvoiceRecord, LineRecord, Note, Payment
+from emulators.order_linked.totals import from_units, to_units
 
 
 def invoice_json(record: InvoiceRecord, today: date) -> dict[str, Any]:
@@ -69,7 +71,7 @@ def invoice_json(record: InvoiceRecord, today: date) -> dict[str, Any]:
             "deleted_on": None,
             "total_items": len(record.lines),
             "total_discount": str(totals.discount_amount),
-            "average_item_cost": str(round_money(totals.subtotal / len(record.lines), exponent)),
+            "average_item_cost": str(_average(totals.subtotal, len(record.lines), exponent)),
         },
         "created_by": record.created_by,
         "created_on": _timestamp(record.created_on),
@@ -132,6 +134,11 @@ def _payment(payment: Payment) -> dict[str, Any]:
         "method": payment.method,
         "reference": payment.reference,
     }
+
+
+def _average(total: Decimal, count: int, exponent: int) -> Decimal:
+    """``total / count`` rounded half-up from its exact value (never from a cut quotient)."""
+    return from_units(to_units(Fraction(total) / count, exponent), exponent)
 
 
 def _date(value: date | None) -> str | None:

@@ -30,6 +30,6 @@ def calculated_invoice(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY
         update={
             "lines": lines,
             "totals": totals,
-            "payment_status": payment_status(totals.total, totals.paid),
+            "payment_status": payment_status(invoice.status, totals.total, totals.paid),
         }
     )

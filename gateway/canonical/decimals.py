@@ -3,13 +3,23 @@
 Every number enters as a string, an int or a ``Decimal`` (JSON bodies are parsed with
 ``parse_float=Decimal``); a Python ``float`` is refused, because by then the exact value the
 caller wrote is already lost. Amounts serialize to JSON as decimal strings.
+
+What a caller writes is held to one grammar and to bounds (docs/canonical-invoice.md, "Money"):
+a string is ``-?[0-9]+(\\.[0-9]+)?`` and nothing else; a JSON number is read exactly as written;
+the places are counted on the exact value, however long, and too many are refused, never rounded;
+every value is below 10^15. What a *provider* reports is read as it is, whatever its size or
+places (``provider_figures()``): a provider's figure never makes a read fail.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -19,16 +29,46 @@ from gateway.canonical.money import decimal_places, quantum
 # Far beyond any invoice, and it keeps every product the engine forms exact.
 MAX_INTEGER_DIGITS = 15
 _ONE = Decimal(1)
+# ASCII digits only (``\d`` would take other scripts' digits too).
+_GRAMMAR = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_GRAMMAR_MESSAGE = (
+    'must be a decimal number such as "12.50": ASCII digits with an optional minus sign and '
+    'decimal point (no exponent, spaces, "+" or grouping)'
+)
+_reading: ContextVar[bool] = ContextVar("provider_figures", default=False)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@contextmanager
+def provider_figures() -> Iterator[None]:
+    """Within it, decimals are a provider's figures: read as they are, whatever their size,
+    places or sign (adapters read provider payloads inside it)."""
+    token = _reading.set(True)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
+def reads_provider_figures(function: Callable[P, T]) -> Callable[P, T]:
+    """Decorates an adapter's reading of a provider payload: its figures are read as they are."""
+
+    @functools.wraps(function)
+    def read(*args: P.args, **kwargs: P.kwargs) -> T:
+        with provider_figures():
+            return function(*args, **kwargs)
+
+    return read
 
 
 def to_decimal(value: Any) -> Decimal:
+    if _reading.get():
+        return _provider_decimal(value)
     if isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            raise PydanticCustomError(
-                "decimal_parsing", 'must be a decimal number such as "12.50"'
-            ) from None
+        if _GRAMMAR.fullmatch(value) is None:
+            raise PydanticCustomError("decimal_parsing", _GRAMMAR_MESSAGE)
+        number = Decimal(value)
     elif isinstance(value, Decimal):
         number = value
     elif isinstance(value, int) and not isinstance(value, bool):
@@ -44,12 +84,32 @@ def to_decimal(value: Any) -> Decimal:
         )
     if not number.is_finite():
         raise PydanticCustomError("decimal_finite", "must be a finite decimal number")
-    if number.adjusted() >= MAX_INTEGER_DIGITS:
+    if not number.is_zero() and number.adjusted() >= MAX_INTEGER_DIGITS:
         raise PydanticCustomError(
             "decimal_too_large",
             "must be smaller than 10^{digits} in absolute value",
             {"digits": MAX_INTEGER_DIGITS},
         )
+    return number.copy_abs() if number.is_zero() else number  # -0 is read as 0
+
+
+def _provider_decimal(value: Any) -> Decimal:
+    """A provider's figure, as it is: any finite decimal (its own text forms included)."""
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise PydanticCustomError("decimal_parsing", _GRAMMAR_MESSAGE) from None
+    else:
+        raise PydanticCustomError(
+            "decimal_type", "must be a decimal number given as a string or a JSON number"
+        )
+    if not number.is_finite():
+        raise PydanticCustomError("decimal_finite", "must be a finite decimal number")
     return number
 
 
@@ -57,8 +117,11 @@ def check_places(value: Decimal, places: int) -> Decimal:
     """Refuse more than ``places`` decimals; return the value in fixed-point form.
 
     ``1E+2`` becomes ``100`` and ``1.5000000`` becomes ``1.500000``, so that ``str()`` of any
-    accepted value (at most 6 places, under 10^15) is plain fixed-point text.
+    accepted value (at most 6 places, under 10^15) is plain fixed-point text. A provider's
+    figure (``provider_figures()``) is returned as it is.
     """
+    if _reading.get():
+        return value
     exp = value.as_tuple().exponent
     assert isinstance(exp, int)  # finite: to_decimal refused the rest
     if exp > 0:
@@ -66,26 +129,28 @@ def check_places(value: Decimal, places: int) -> Decimal:
     if exp < -places:
         if decimal_places(value) > places:
             raise PydanticCustomError(
-                "decimal_places", "must have at most {places} decimal places", {"places": places}
+                "decimal_places",
+                "must have at most {places} decimal places",
+                {"places": places},
             )
         return value.quantize(quantum(places))
     return value
 
 
 def check_non_negative(value: Decimal) -> Decimal:
-    if value < 0:
+    if value < 0 and not _reading.get():
         raise PydanticCustomError("decimal_negative", "must not be negative")
     return value
 
 
 def _positive(value: Decimal) -> Decimal:
-    if value <= 0:
+    if value <= 0 and not _reading.get():
         raise PydanticCustomError("decimal_not_positive", "must be greater than zero")
     return value
 
 
 def check_percent(value: Decimal) -> Decimal:
-    if not 0 <= value <= 100:
+    if not 0 <= value <= 100 and not _reading.get():
         raise PydanticCustomError("percent_range", "must be a percentage between 0 and 100")
     return value
 
@@ -103,6 +168,8 @@ def _exact(places: int, check: Callable[[Decimal], Decimal] | None = None) -> Be
     since this runs for every amount of every line."""
 
     def validate(value: Any) -> Decimal:
+        if _reading.get():
+            return _provider_decimal(value)
         number = _plain_text(value, places) if type(value) is str else None
         if number is None:
             number = check_places(to_decimal(value), places)
@@ -116,17 +183,14 @@ def _plain_text(text: str, places: int) -> Decimal | None:
 
     ``None`` sends anything else (exponents, extra places, NaN, junk) down the general path.
     """
-    if "e" in text or "E" in text:
-        return None
     dot = text.find(".")
     if dot >= 0 and len(text) - dot - 1 > places:
         return None
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
+    if len(text) > MAX_INTEGER_DIGITS + places + 2 or _GRAMMAR.fullmatch(text) is None:
         return None
-    if not number.is_finite() or number.adjusted() >= MAX_INTEGER_DIGITS or text != text.strip():
-        return None
+    number = Decimal(text)
+    if number.adjusted() >= MAX_INTEGER_DIGITS or number.is_zero():
+        return None  # too large, or a zero that may be -0: the general path says so
     return number
 
 

@@ -85,9 +85,15 @@ def round_money(value: Decimal, currency: str, mode: RoundingMode = "half_up") -
 
 
 def decimal_places(value: Decimal) -> int:
-    """Decimals ``value`` needs once trailing zeros are dropped (``1.500`` needs 1)."""
-    if value.is_zero():
-        return 0
-    exp = value.normalize().as_tuple().exponent
+    """Decimals ``value`` needs once trailing zeros are dropped (``1.500`` needs 1), counted on
+    its exact digits: no context precision is involved, so a 31-place value needs 31."""
+    _, digits, exp = value.as_tuple()
     assert isinstance(exp, int)  # finite by construction
-    return max(0, -exp)
+    if exp >= 0 or not any(digits):
+        return 0
+    trailing = 0
+    for digit in reversed(digits):
+        if digit != 0 or trailing >= -exp:
+            break
+        trailing += 1
+    return -exp - trailing

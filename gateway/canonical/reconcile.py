@@ -47,7 +47,7 @@ def reconcile(invoice: Invoice, policy: RoundingPolicy, today: date) -> Invoice:
         computed = computed.model_copy(update={"paid": paid, "due": computed.total - paid})
     totals = _totals(invoice.totals, computed, differences)
 
-    derived = payment_status(totals.total, totals.paid)
+    derived = payment_status(invoice.status, totals.total, totals.paid)
     stated = invoice.payment_status
     if stated is not None and stated != derived:
         differences.append(

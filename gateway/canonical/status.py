@@ -8,13 +8,15 @@ from decimal import Decimal
 from gateway.canonical.model import InvoiceStatus, PaymentStatus
 
 
-def payment_status(total: Decimal, paid: Decimal) -> PaymentStatus:
-    """``unpaid`` when nothing is paid, ``paid`` once ``paid ≥ total``, else ``partially_paid``."""
-    if paid <= 0:
-        return "unpaid"
-    if paid >= total:
+def payment_status(status: InvoiceStatus | None, total: Decimal, paid: Decimal) -> PaymentStatus:
+    """Nothing due on an invoice that is not a draft: ``paid`` (an issued zero-total invoice
+    counts as paid, as providers show it); else ``partially_paid`` once something is paid, else
+    ``unpaid`` (docs/canonical-invoice.md, "Status model")."""
+    if status != "draft" and total - paid <= 0:
         return "paid"
-    return "partially_paid"
+    if paid > 0:
+        return "partially_paid"
+    return "unpaid"
 
 
 def is_overdue(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
+from fractions import Fraction
+from math import floor
 
 from gateway.canonical.errors import FieldError, InvalidInvoice
 from gateway.canonical.model import Discount, Invoice, Line, RoundingPolicy, Tax, Totals
@@ -41,11 +43,21 @@ class Calculation:
 
 @dataclass(slots=True)
 class _TaxPart:
-    """One tax of one line: its exact amount and its amount rounded on that line."""
+    """One tax of one line: its amount (exact for exclusive taxes; to 80 digits for an
+    extracted one) and its amount rounded on that line. ``divisor`` is set for an extracted
+    tax: its exact value is ``base × rate / divisor``."""
 
     tax: Tax
     exact: Decimal
     rounded: Decimal
+    base: Decimal = _ZERO
+    divisor: Decimal | None = None
+
+    def fraction(self) -> Fraction:
+        """The amount as an exact rational: what largest-remainder sharing compares."""
+        if self.divisor is None:
+            return Fraction(self.exact)
+        return Fraction(self.base) * Fraction(self.tax.rate) / Fraction(self.divisor)
 
 
 def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calculation:
@@ -68,12 +80,14 @@ def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calc
             else _exclusive_taxes(line.taxes, base, rnd)
             for (_, line), base in zip(items, taxables, strict=True)
         ]
+        portions: list[_Portion] | None = None
         if policy.tax_scope == "per_line":
             line_taxes = [_sum_rounded(ps, zero) for ps in parts]
             tax = sum(line_taxes, zero)
         else:
             line_taxes = [rnd(_sum_exact(ps)) for ps in parts]
-            tax = _per_rate_tax(items, parts, taxables, inclusive, rnd, zero)
+            portions = _per_rate_portions(items, parts, taxables, inclusive, rnd, zero)
+            tax = sum((portion.rounded for portion in portions), zero)
 
         discount = sum(shares, zero)
         # Already within the currency's places (checked above): rounding only sets the exponent.
@@ -93,7 +107,7 @@ def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calc
         if len(computed) < len(invoice.lines):  # section lines have no amounts
             found = iter(computed)
             lines = tuple(next(found) if line.kind == "item" else None for line in invoice.lines)
-        breakdown = _breakdown(parts, taxables, line_taxes, inclusive, policy, rnd, zero)
+        breakdown = _breakdown(parts, taxables, line_taxes, inclusive, portions, places, zero)
 
     # The engine's own results need no validating: construct them directly.
     totals = Totals.model_construct(
@@ -233,21 +247,27 @@ def _document_discount(
 def allocate(amount: Decimal, weights: Sequence[Decimal], places: int) -> list[Decimal]:
     """Share ``amount`` pro rata to ``weights`` in minor units (largest remainder; ties → earlier).
 
-    The shares add up to ``amount`` exactly.
+    The shares add up to ``amount`` exactly. Remainders are compared exactly, as rationals, never
+    as rounded decimals (0.333… to 80 digits must not beat 1.333… to 79).
     """
     unit = quantum(places)
-    units = int(amount / unit)
-    total_weight = sum(weights, Decimal(0))
-    if total_weight == 0:
-        return [unit * 0 for _ in weights]
-    with localcontext(_EXACT):
-        exact = [units * weight / total_weight for weight in weights]
-    floors = [int(share) for share in exact]
+    shares = largest_remainder(int(amount / unit), [Fraction(weight) for weight in weights])
+    return [unit * share for share in shares]
+
+
+def largest_remainder(units: int, weights: Sequence[Fraction]) -> list[int]:
+    """``units`` shared pro rata to ``weights``: each share's exact value floored, the units
+    left over one each to the largest remainders, a tie to the earlier weight. No weight: 0s."""
+    total = sum(weights, Fraction(0))
+    if total == 0:
+        return [0 for _ in weights]
+    exact = [units * weight / total for weight in weights]
+    floors = [floor(share) for share in exact]
     leftover = units - sum(floors)
-    by_remainder = sorted(range(len(weights)), key=lambda i: (floors[i] - exact[i], i))
-    for i in by_remainder[:leftover]:
+    order = sorted(range(len(weights)), key=lambda i: (floors[i] - exact[i], i))
+    for i in order[:leftover]:
         floors[i] += 1
-    return [unit * share for share in floors]
+    return floors
 
 
 def _exclusive_taxes(
@@ -273,49 +293,78 @@ def _inclusive_taxes(
     combined = sum((t.rate for t in taxes), Decimal(0))
     if not taxes or combined == 0:
         return [_TaxPart(t, Decimal(0), rnd(Decimal(0))) for t in taxes]
-    exact_total = taxable * combined / (_HUNDRED + combined)
+    divisor = _HUNDRED + combined
+    exact_total = taxable * combined / divisor
     rounded_total = rnd(exact_total)
     parts = []
     allotted = rnd(Decimal(0))
     for position, tax in enumerate(taxes):
-        exact = exact_total * tax.rate / combined
+        exact = taxable * tax.rate / divisor
         if position < len(taxes) - 1:
             rounded = rnd(rounded_total * tax.rate / combined)
             allotted += rounded
         else:
             rounded = rounded_total - allotted
-        parts.append(_TaxPart(tax, exact, rounded))
+        parts.append(_TaxPart(tax, exact, rounded, taxable, divisor))
     return parts
 
 
-def _per_rate_tax(
+@dataclass(slots=True)
+class _Portion:
+    """Tax rounded once under ``per_rate`` (a group; in inclusive mode one part of a group's
+    split) and the line taxes it was made from, whose breakdown rows share it."""
+
+    rounded: Decimal
+    parts: list[_TaxPart]
+
+
+def _per_rate_portions(
     items: Sequence[tuple[int, Line]],
     parts: Sequence[Sequence[_TaxPart]],
     taxables: Sequence[Decimal],
     inclusive: bool,
     rnd: Callable[[Decimal], Decimal],
     zero: Decimal,
-) -> Decimal:
-    """Step 6, per_rate: group exact amounts, round each group once."""
-    if inclusive:
-        # The group is the line's set of rates; its taxable amounts are summed, then extracted.
-        bases: dict[tuple[Decimal, ...], Decimal] = {}
-        for (_, line), base in zip(items, taxables, strict=True):
-            if line.taxes:
-                rates = tuple(t.rate for t in line.taxes)
-                bases[rates] = bases.get(rates, Decimal(0)) + base
-        extracted = zero
-        for rates, base in bases.items():
-            combined = sum(rates, Decimal(0))
-            if combined:
-                extracted += rnd(base * combined / (_HUNDRED + combined))
-        return extracted
-    groups: dict[tuple[Decimal, bool], Decimal] = {}
-    for line_parts in parts:
-        for part in line_parts:
-            key = (part.tax.rate, part.tax.compound)
-            groups[key] = groups.get(key, Decimal(0)) + part.exact
-    return sum((rnd(amount) for amount in groups.values()), zero)
+) -> list[_Portion]:
+    """Step 6, per_rate: exact amounts grouped, each group rounded once.
+
+    Exclusive: a group is a (rate, compound). Inclusive: a group is the lines with one set of
+    rates (sorted: the order of a line's taxes does not matter); their taxable amounts are
+    summed, the tax extracted once, then split in proportion to the rates in ascending order,
+    every part rounded but the last, which takes the remainder.
+    """
+    if not inclusive:
+        groups: dict[tuple[Decimal, bool], list[_TaxPart]] = {}
+        for line_parts in parts:
+            for part in line_parts:
+                groups.setdefault((part.tax.rate, part.tax.compound), []).append(part)
+        return [_Portion(rnd(_sum_exact(members)), members) for members in groups.values()]
+    sets: dict[tuple[Decimal, ...], list[tuple[Decimal, list[_TaxPart]]]] = {}
+    for base, line_parts in zip(taxables, parts, strict=True):
+        if line_parts:
+            key = tuple(sorted(part.tax.rate for part in line_parts))
+            sets.setdefault(key, []).append((base, list(line_parts)))
+    portions: list[_Portion] = []
+    for rates, members in sets.items():
+        combined = sum(rates, Decimal(0))
+        base = sum((taxable for taxable, _ in members), Decimal(0))
+        extracted = rnd(base * combined / (_HUNDRED + combined)) if combined else zero
+        # One part per rate, in ascending order; parts of one rate (a line with GST 5 and
+        # PST 5) are added together and shared by every row of that rate, so neither the
+        # order of a line's taxes nor their names matter.
+        by_rate: dict[Decimal, Decimal] = {}
+        allotted = zero
+        for position, rate in enumerate(rates):
+            if position < len(rates) - 1:
+                share = rnd(extracted * rate / combined) if combined else zero
+                allotted += share
+            else:
+                share = extracted - allotted
+            by_rate[rate] = by_rate.get(rate, zero) + share
+        for rate, share in by_rate.items():
+            fed = [part for _, taxes in members for part in taxes if part.tax.rate == rate]
+            portions.append(_Portion(share, fed))
+    return portions
 
 
 def _breakdown(
@@ -323,25 +372,47 @@ def _breakdown(
     taxables: Sequence[Decimal],
     line_taxes: Sequence[Decimal],
     inclusive: bool,
-    policy: RoundingPolicy,
-    rnd: Callable[[Decimal], Decimal],
+    portions: Sequence[_Portion] | None,
+    places: int,
     zero: Decimal,
 ) -> list[BreakdownRow]:
-    """Step 9: one row per (rate, name). In inclusive mode ``taxable`` is the base net of tax."""
+    """Step 9: one row per (rate, name), in the order first seen, adding up to the tax.
+
+    ``per_line`` (no ``portions``): a row's tax is the sum of its rounded line taxes.
+    ``per_rate``: each portion is shared among the rows that fed it, by largest remainder over
+    their exact amounts (a tie to the earlier row). In inclusive mode ``taxable`` is the base
+    net of tax.
+    """
     rows: dict[tuple[Decimal, str | None], list[Decimal]] = {}
     for line_parts, taxable, line_tax in zip(parts, taxables, line_taxes, strict=True):
         base = taxable - line_tax if inclusive else taxable
+        counted: set[tuple[Decimal, str | None]] = set()
         for part in line_parts:
-            row = rows.setdefault((part.tax.rate, part.tax.name), [zero, Decimal(0), zero])
-            row[0] += base
-            row[1] += part.exact
-            row[2] += part.rounded
+            key = (part.tax.rate, part.tax.name)
+            row = rows.setdefault(key, [zero, zero])
+            if key not in counted:  # a line's taxable counts once per row, however many taxes
+                counted.add(key)
+                row[0] += base
+            if portions is None:
+                row[1] += part.rounded
+    if portions is not None:
+        unit = quantum(places)
+        order = {key: position for position, key in enumerate(rows)}
+        for portion in portions:
+            feeding: dict[tuple[Decimal, str | None], Fraction] = {}
+            for part in portion.parts:
+                key = (part.tax.rate, part.tax.name)
+                feeding[key] = feeding.get(key, Fraction(0)) + part.fraction()
+            keys = sorted(feeding, key=order.__getitem__)
+            if len(keys) == 1:
+                rows[keys[0]][1] += portion.rounded
+                continue
+            units = int(portion.rounded / unit)
+            for key, share in zip(
+                keys, largest_remainder(units, [feeding[k] for k in keys]), strict=True
+            ):
+                rows[key][1] += unit * share
     return [
-        BreakdownRow.model_construct(
-            rate=rate,
-            name=name,
-            taxable=taxable,
-            tax=rounded if policy.tax_scope == "per_line" else rnd(exact),
-        )
-        for (rate, name), (taxable, exact, rounded) in rows.items()
+        BreakdownRow.model_construct(rate=rate, name=name, taxable=taxable, tax=tax)
+        for (rate, name), (taxable, tax) in rows.items()
     ]

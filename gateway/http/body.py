@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.http.problems import Problem
+from gateway.jsonwire import exact_int
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -17,7 +18,9 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not raw.strip():
         raise Problem("bad_request", "The request body is empty; send a JSON object.")
     try:
-        data = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+        data = json.loads(
+            raw, parse_float=Decimal, parse_int=exact_int, parse_constant=_reject_constant
+        )
     except UnicodeDecodeError:
         raise Problem("bad_request", "The request body is not UTF-8 text.") from None
     except json.JSONDecodeError as exc:
@@ -26,7 +29,9 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
             f"The request body is not valid JSON: {exc.msg} "
             f"(line {exc.lineno}, column {exc.colno}).",
         ) from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise Problem("bad_request", "The request body is nested too deeply.") from None
+    except ValueError as exc:
         raise Problem("bad_request", f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise Problem("bad_request", "The request body must be a JSON object.")

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from adapters.base import UpstreamError
 from adapters.bill_crm.adapter import BillCrmAdapter
 from adapters.mapping import load_mapping
 from emulators.bill_crm.model import Status
@@ -223,12 +222,9 @@ def test_a_connection_without_the_account_currency_is_refused() -> None:
         BillCrmAdapter(UpstreamClient(None, connection), connection, load_mapping("bill_crm"))  # type: ignore[arg-type]
 
 
-async def test_a_value_beyond_the_canonical_limits_fails_the_read_naming_it(env: Env) -> None:
-    # The CRM keeps any number of decimals; the canonical quantity keeps six. No rounding.
+async def test_a_value_beyond_the_canonical_limits_is_read_as_it_is(env: Env) -> None:
+    # The CRM keeps any number of decimals; a caller's quantity keeps six. A provider's figure
+    # is read exactly as it is, never rounded, and never fails the read.
     env.store.invoices[int(SUMMARY_TWO_RATES)].line_items[0].quantity = Decimal("1.0000001")
-    with pytest.raises(UpstreamError) as info:
-        await env.adapter.get(SUMMARY_TWO_RATES)
-    assert info.value.message == (
-        f"bill_crm answered invoice {SUMMARY_TWO_RATES} in a form the gateway cannot read "
-        "(line_items.0.quantity: must have at most 6 decimal places)"
-    )
+    invoice = await env.adapter.get(SUMMARY_TWO_RATES)
+    assert invoice.lines[0].quantity == Decimal("1.0000001")

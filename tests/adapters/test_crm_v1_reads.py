@@ -318,12 +318,23 @@ async def test_a_currency_missing_from_the_connection_is_a_loud_error(env: Env) 
     assert "currencies of connection crm_v1" in info.value.message
 
 
-async def test_a_value_beyond_the_canonical_limits_is_a_loud_error(env: Env) -> None:
+async def test_a_value_beyond_the_canonical_limits_is_read_as_it_is(env: Env) -> None:
+    # A provider's figure never fails a read: more places than a caller may write, or more
+    # than 10^15, is read exactly (and the recomputation says where it differs).
     env.store.invoices[8].items[0].price = Decimal("500.000001")  # crm_v1 keeps 6 places
-    with pytest.raises(UpstreamError) as info:
-        await env.adapter.get("8")
-    assert "crm_v1 invoice 8 cannot be read" in info.value.message
-    assert "lines[0].unit_price" in info.value.message
+    invoice = await env.adapter.get("8")
+    assert invoice.lines[0].unit_price == Decimal("500.000001")
+    env.store.invoices[8].items[0].price = Decimal("1000000000")
+    env.store.invoices[8].items[0].quantity = Decimal("1000000")
+    huge = await env.adapter.get("8")
+    assert (huge.lines[0].quantity, huge.lines[0].unit_price) == (
+        Decimal("1000000"),
+        Decimal("1000000000"),
+    )
+    # The stored totals were not recomputed by this change; the gateway's recomputation is.
+    assert huge.totals_check is not None
+    computed = {d.field: d.computed for d in huge.totals_check.differences}
+    assert computed["subtotal"] == "1000000000000000.00"
 
 
 @pytest.mark.parametrize("invoice_id", ["999999", "abc", "-1"])

@@ -307,14 +307,13 @@ async def test_a_create_whose_outcome_is_unknown_is_never_reported_as_failed(env
     assert [m for m, _ in await env.sent_since(0)].count("POST") == 1
 
 
-async def test_a_zero_total_is_paid_to_the_provider_and_the_difference_is_reported(
+async def test_a_zero_total_is_paid_as_the_provider_says_and_as_the_status_model_derives(
     env: Env,
 ) -> None:
+    # Nothing due on an issued invoice is paid (docs/canonical-invoice.md, "Status model").
     free = with_lines(sample(0), line("ITM-1009", "1", "0.00"))
     created = (await env.adapter.create(free)).invoice
     assert created.provider_status == {"status": "ACTIVE", "payment_status": "PAID"}
     assert (created.status, created.payment_status) == ("paid", "paid")
     assert created.totals_check is not None
-    assert [d.model_dump() for d in created.totals_check.differences] == [
-        {"field": "payment_status", "provider": "paid", "computed": "unpaid"}
-    ]
+    assert created.totals_check.differences == []

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections import Counter
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Any
 
 from emulators.draft_publish import create_app
@@ -302,14 +304,16 @@ async def test_seeded_totals_follow_the_rounding_rules(client: Client) -> None:
 
 
 def largest_remainder(amounts: list[Decimal], value: Decimal, places: int) -> list[Decimal]:
-    unit = Decimal(1).scaleb(-places)
-    base = sum(amounts, Decimal(0))
-    exact = [value / unit * a / base for a in amounts]
-    floors = [int(e) for e in exact]
+    """Shares in minor units, remainders compared exactly (as fractions), a tie to the earlier."""
+    scale = 10**places
+    base = sum((Fraction(a) for a in amounts), Fraction(0))
+    units = int(Fraction(value) * scale)
+    exact = [units * Fraction(a) / base for a in amounts]
+    floors = [math.floor(e) for e in exact]
     order = sorted(range(len(exact)), key=lambda i: (floors[i] - exact[i], i))
-    for index in order[: int(value / unit) - sum(floors)]:
+    for index in order[: units - sum(floors)]:
         floors[index] += 1
-    return [f * unit for f in floors]
+    return [Decimal(f) / scale for f in floors]
 
 
 def assert_amount_literals(row: dict[str, Any], places: int) -> None:

@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 
+from emulators.draft_publish.reference import TAX_STANDARD
 from emulators.draft_publish.totals import FIXED, PERCENTAGE, LineInput, Totals, compute_totals
+from tests.emulators._draft_publish_support import BASE, CUSTOMER_ID, JSON_AUTH, Client, read
+from tests.emulators._draft_publish_support import client as client  # pytest fixture, used by name
+from tests.emulators._exact_json import dumps
 from tests.vectors.load import vectors
 
 PLACES = {"USD": 2, "EUR": 2, "CAD": 2, "JPY": 0, "BHD": 3}
@@ -172,3 +176,79 @@ def test_the_largest_amounts_lose_no_digit_before_rounding() -> None:
     totals = compute_totals(lines(("167175339.936026", "834150514244.615", None)), None, None, 2)
 
     assert totals.subtotal == Decimal("139449395776654410795.81")
+
+
+# -- largest-remainder ties over HTTP -----------------------------------------------------------
+#
+# A fixed discount's exact shares are ``units × amount / subtotal``. Cut to any fixed number of
+# significant digits (28, 60, 80...), a share with a larger whole part keeps fewer decimals, so
+# two equal remainders stop being equal and the leftover unit can go to the later line. The
+# emulator compares them exactly; the spec gives a tie to the earlier line.
+
+
+def tie_body(prices: list[str], discount: str) -> str:
+    """A USD create body, every line 1 × price at 20 % VAT; numbers written as exact literals."""
+    return dumps(
+        {
+            "customer_id": CUSTOMER_ID,
+            "issue_date": "2026-06-01",
+            "due_date": "2026-07-01",
+            "currency": "USD",
+            "discount_type": FIXED,
+            "discount_value": Decimal(discount),
+            "items": [
+                {
+                    "description": f"Line {n}",
+                    "quantity": 1,
+                    "unit_price": Decimal(price),
+                    "tax_id": TAX_STANDARD,
+                }
+                for n, price in enumerate(prices, start=1)
+            ],
+        }
+    )
+
+
+async def created_totals(client: Client, body: str) -> dict[str, str]:
+    response = await client.post(BASE, data=body, headers=JSON_AUTH)
+    assert response.status == 201, await response.text()
+    data = (await read(response))["data"]
+    names = ("subtotal", "discount_amount", "tax_amount", "total", "balance_due")
+    return {name: str(data[name]) for name in names}
+
+
+async def test_an_exact_remainder_tie_gives_the_unit_to_the_earlier_line(client: Client) -> None:
+    # 0.02 over 0.04 / 0.01 / 0.01: exact shares 4/3, 1/3, 1/3 of a cent; floors 1, 0, 0 and the
+    # cent left over ties three ways (1/3 each), so it goes to line 1: shares 0.02, 0.00, 0.00.
+    # Taxable 0.02, 0.01, 0.01 → 20 % is 0.004, 0.002, 0.002 → 0.00 each. Cut to digits,
+    # 1.333…3 keeps one 3 fewer than 0.333…3, line 2 looks larger and takes the cent: shares
+    # 0.01, 0.01, 0.00, taxable 0.03 → tax 0.006 → 0.01, total 0.05.
+    totals = await created_totals(client, tie_body(["0.04", "0.01", "0.01"], "0.02"))
+
+    assert totals == {
+        "subtotal": "0.06",
+        "discount_amount": "0.02",
+        "tax_amount": "0.00",
+        "total": "0.04",
+        "balance_due": "0.04",
+    }
+
+
+async def test_a_tie_of_rounded_up_remainders_stays_with_the_earlier_lines(
+    client: Client,
+) -> None:
+    # 0.06 over 0.01 / 0.01 / 0.07: exact shares 2/3, 2/3, 14/3 of a cent; floors 0, 0, 4 and
+    # two cents left over for a three-way tie (2/3 each): lines 1 and 2, shares 0.01, 0.01,
+    # 0.04. Taxable 0.00, 0.00, 0.03 → 0.006 → tax 0.01, total 0.04. Cut to digits, 0.666…67
+    # is rounded up at its last digit, and 4.666…67 rounds up one digit earlier, so it looks
+    # the larger: line 3 takes a cent from line 2 (shares 0.01, 0.00, 0.05), taxable 0.01 and
+    # 0.02 → 0.002 and 0.004 → tax 0.00, total 0.03. Any working precision goes this way.
+    totals = await created_totals(client, tie_body(["0.01", "0.01", "0.07"], "0.06"))
+
+    assert totals == {
+        "subtotal": "0.09",
+        "discount_amount": "0.06",
+        "tax_amount": "0.01",
+        "total": "0.04",
+        "balance_due": "0.04",
+    }

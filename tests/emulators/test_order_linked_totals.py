@@ -4,13 +4,18 @@ recomputed here independently of the emulator's code."""
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+import math
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
 from pytest_aiohttp import AiohttpClient
 
 from emulators.order_linked import create_app
+from emulators.order_linked.app import STORE_KEY
+from emulators.order_linked.reference import Order, OrderLine
 from emulators.order_linked.totals import LineInput, allocate, compute_totals, payment_status
 from tests.emulators._order_linked_support import AUTH, Client
 from tests.emulators._order_linked_support import client as client  # pytest fixture, used by name
@@ -63,6 +68,9 @@ def test_half_a_cent_rounds_up() -> None:
     ("amount", "weights", "shares"),
     [
         ("0.02", ["1.00", "1.00", "1.00"], ["0.01", "0.01", "0.00"]),
+        # Exact ties with shares of different whole parts: the earlier lines win.
+        ("0.02", ["0.04", "0.01", "0.01"], ["0.02", "0.00", "0.00"]),
+        ("0.06", ["0.01", "0.01", "0.07"], ["0.01", "0.01", "0.04"]),
         ("10.00", ["180.00", "131.67"], ["5.78", "4.22"]),
         ("7", ["1", "1", "5"], ["1", "1", "5"]),
         ("5.00", ["0.00", "0.00"], ["0.00", "0.00"]),
@@ -192,6 +200,109 @@ async def test_taxes_are_rounded_per_line(client: Client) -> None:
     assert (invoice["subtotal"], invoice["tax"], invoice["total"]) == ("0.15", "0.03", "0.18")
 
 
+async def test_the_largest_amounts_lose_no_digit_before_rounding(client: Client) -> None:
+    # The provider sets no bounds. 167175339.936026 × 834150514244.615 is exactly
+    # 139449395776654410795.81499999 (31 digits) → .81; cut to Decimal's default 28 digits
+    # first, it would round up to .82. WET 29 %: 40440324775229779130.7849 → .78.
+    line = {
+        "item_id": "ITM-1007",
+        "item_quantity": "167175339.936026",
+        "item_price_snapshot": {"pricing_rule": {"price": "834150514244.615"}},
+    }
+    invoice = await create(client, invoice_body("AUD", False, line))
+    assert line_amounts(invoice) == [
+        ("139449395776654410795.81", "40440324775229779130.78", "179889720551884189926.59")
+    ]
+    assert (invoice["subtotal"], invoice["tax"], invoice["total"]) == (
+        "139449395776654410795.81",
+        "40440324775229779130.78",
+        "179889720551884189926.59",
+    )
+
+
+# -- largest-remainder ties over HTTP -----------------------------------------------------------
+#
+# Only an order brings a discount, so each case is an order added to a fresh emulator and invoiced
+# over HTTP. The exact shares are ``units × amount / Σ amounts``; cut to any fixed number of
+# significant digits, a share with a larger whole part keeps fewer decimals, so equal remainders
+# stop being equal and the unit left over can go to a later line. The shares do not appear on the
+# wire: the prices are tax-inclusive and every line is Shiraz (WET 29 %), so a cent more or less
+# of share moves the tax extracted from the line.
+
+
+async def invoice_order(
+    aiohttp_client: AiohttpClient, prices: list[str], discount: str
+) -> dict[str, Any]:
+    app = create_app()
+    app[STORE_KEY].add_order(
+        Order(
+            "SO-9001",
+            "ACC-1008",
+            "AUD",
+            True,
+            date(2026, 6, 1),
+            tuple(OrderLine("ITM-1007", Decimal("1"), Decimal(p)) for p in prices),
+            discount_amount=Decimal(discount),
+        )
+    )
+    client = await aiohttp_client(app)
+    response = await client.post("/orders/SO-9001/invoices", headers=AUTH)
+    assert response.status == 201, await response.text()
+    invoice: dict[str, Any] = (await response.json())["invoice"]
+    return invoice
+
+
+async def test_an_exact_remainder_tie_gives_the_unit_to_the_earlier_line(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    # 0.02 over 0.04 / 0.01 / 0.01: exact shares 4/3, 1/3, 1/3 of a cent; floors 1, 0, 0 and the
+    # cent left over ties three ways (1/3 each), so it goes to line 1: shares 0.02, 0.00, 0.00.
+    # Line 1 keeps 0.02, whose tax 0.02 × 29 / 129 = 0.0045 → 0.00. Cut to digits, 1.333…3
+    # keeps one 3 fewer than 0.333…3, line 2 takes the cent and line 1 keeps 0.03 → tax 0.01.
+    invoice = await invoice_order(aiohttp_client, ["0.04", "0.01", "0.01"], "0.02")
+
+    assert line_amounts(invoice) == [
+        ("0.04", "0.00", "0.04"),
+        ("0.01", "0.00", "0.01"),
+        ("0.01", "0.00", "0.01"),
+    ]
+    assert amounts(invoice) == {
+        "subtotal": "0.06",
+        "discount_amount": "0.02",
+        "tax": "0.00",
+        "shipping_cost": "0.00",
+        "total": "0.04",
+        "paid": "0.00",
+        "due": "0.04",
+    }
+
+
+async def test_a_tie_of_rounded_up_remainders_stays_with_the_earlier_lines(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    # 0.06 over 0.01 / 0.01 / 0.07: exact shares 2/3, 2/3, 14/3 of a cent; floors 0, 0, 4 and
+    # two cents left over for a three-way tie (2/3 each): lines 1 and 2, shares 0.01, 0.01,
+    # 0.04. Line 3 keeps 0.03 → tax 0.0067 → 0.01. Cut to digits, 0.666…67 is rounded up at its
+    # last digit and 4.666…67 one digit earlier, so it looks the larger: line 3 takes line 2's
+    # cent, keeps 0.02 → tax 0.0045 → 0.00. Any working precision goes this way.
+    invoice = await invoice_order(aiohttp_client, ["0.01", "0.01", "0.07"], "0.06")
+
+    assert line_amounts(invoice) == [
+        ("0.01", "0.00", "0.01"),
+        ("0.01", "0.00", "0.01"),
+        ("0.06", "0.01", "0.07"),
+    ]
+    assert amounts(invoice) == {
+        "subtotal": "0.08",
+        "discount_amount": "0.06",
+        "tax": "0.01",
+        "shipping_cost": "0.00",
+        "total": "0.03",
+        "paid": "0.00",
+        "due": "0.03",
+    }
+
+
 # -- every seeded invoice, recomputed -----------------------------------------------------------
 
 
@@ -200,16 +311,18 @@ def _round(value: Decimal, exponent: int) -> Decimal:
 
 
 def _shares(discount: Decimal, amounts: list[Decimal], exponent: int) -> list[Decimal]:
-    unit = Decimal(1).scaleb(-exponent)
-    whole = sum(amounts, Decimal(0))
+    """Largest remainder in minor units, remainders compared exactly, a tie to the earlier."""
+    scale = 10**exponent
+    whole = sum((Fraction(a) for a in amounts), Fraction(0))
     if not discount or not whole:
         return [Decimal(0)] * len(amounts)
-    exact = [discount / unit * a / whole for a in amounts]
-    floors = [e.to_integral_value(rounding=ROUND_FLOOR) for e in exact]
+    units = int(Fraction(discount) * scale)
+    exact = [units * Fraction(a) / whole for a in amounts]
+    floors = [math.floor(e) for e in exact]
     order = sorted(range(len(amounts)), key=lambda i: (floors[i] - exact[i], i))
-    for i in order[: int(discount / unit - sum(floors))]:
+    for i in order[: units - sum(floors)]:
         floors[i] += 1
-    return [f * unit for f in floors]
+    return [Decimal(f) / scale for f in floors]
 
 
 def check_invoice(invoice: dict[str, Any]) -> None:
