@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from gateway.canonical.bounds import overflowing
+from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import Invoice, RoundingPolicy
 from gateway.canonical.status import payment_status
 from gateway.canonical.totals import DEFAULT_POLICY, calculate
 
 
 def calculated_invoice(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Invoice:
-    """A copy of ``invoice`` with every line amount, the totals and the payment status computed."""
+    """A copy of ``invoice`` with every line amount, the totals and the payment status computed.
+
+    ``InvalidInvoice`` when it cannot be computed, or when a computed amount reaches 10^15.
+    """
     calculation = calculate(invoice, policy)
+    too_large = overflowing(calculation)
+    if too_large:
+        raise InvalidInvoice(too_large)
     # Copies carry validated input and the engine's own results: nothing to re-validate.
     lines = [
         line

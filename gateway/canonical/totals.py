@@ -247,12 +247,26 @@ def _document_discount(
 def allocate(amount: Decimal, weights: Sequence[Decimal], places: int) -> list[Decimal]:
     """Share ``amount`` pro rata to ``weights`` in minor units (largest remainder; ties → earlier).
 
-    The shares add up to ``amount`` exactly. Remainders are compared exactly, as rationals, never
-    as rounded decimals (0.333… to 80 digits must not beat 1.333… to 79).
+    The shares add up to ``amount`` exactly. Remainders are compared exactly, never as rounded
+    decimals (0.333… to 80 digits must not beat 1.333… to 79): the weights here are amounts in
+    minor units, so each share is the integer ``units × weight // total`` and its remainder the
+    integer ``units × weight % total``.
     """
     unit = quantum(places)
-    shares = largest_remainder(int(amount / unit), [Fraction(weight) for weight in weights])
-    return [unit * share for share in shares]
+    units = int(amount / unit)
+    whole = [int(weight.scaleb(places)) for weight in weights]
+    if any(Decimal(w) != weight.scaleb(places) for w, weight in zip(whole, weights, strict=True)):
+        shares = largest_remainder(units, [Fraction(weight) for weight in weights])
+        return [unit * share for share in shares]
+    total = sum(whole)
+    if total == 0:
+        return [unit * 0 for _ in weights]
+    floors = [units * w // total for w in whole]
+    leftover = units - sum(floors)
+    order = sorted(range(len(whole)), key=lambda i: (-(units * whole[i] % total), i))
+    for i in order[:leftover]:
+        floors[i] += 1
+    return [unit * share for share in floors]
 
 
 def largest_remainder(units: int, weights: Sequence[Fraction]) -> list[int]:
@@ -399,14 +413,15 @@ def _breakdown(
         unit = quantum(places)
         order = {key: position for position, key in enumerate(rows)}
         for portion in portions:
+            first = portion.parts[0].tax
+            if all(p.tax.name == first.name for p in portion.parts):  # one row: all of it
+                rows[(first.rate, first.name)][1] += portion.rounded
+                continue
             feeding: dict[tuple[Decimal, str | None], Fraction] = {}
             for part in portion.parts:
                 key = (part.tax.rate, part.tax.name)
                 feeding[key] = feeding.get(key, Fraction(0)) + part.fraction()
             keys = sorted(feeding, key=order.__getitem__)
-            if len(keys) == 1:
-                rows[keys[0]][1] += portion.rounded
-                continue
             units = int(portion.rounded / unit)
             for key, share in zip(
                 keys, largest_remainder(units, [feeding[k] for k in keys]), strict=True

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters.base import ACTIONS, Adapter, Capabilities, Handling, NoteFile
+from gateway.canonical.bounds import overflowing
+from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import Invoice, Payment
+from gateway.canonical.totals import calculate
 from gateway.errors import InvalidRequest, NotFound, NotSupported
 from gateway.service.idempotency import KeyedWrites, WriteRequest
 from gateway.service.outcomes import Outcome
@@ -42,6 +45,7 @@ class InvoiceService:
 
     async def create(self, request: WriteRequest, invoice: Invoice, handling: Handling) -> Outcome:
         adapter = self._able(request, lambda can: "create" in can.operations, "create invoices")
+        _within_bounds(adapter, invoice, handling)
         write = CreateInvoice(adapter, invoice, handling)
         return await self._run(request, write, _body(invoice), handling)
 
@@ -55,6 +59,7 @@ class InvoiceService:
         if_match: str | None = None,
     ) -> Outcome:
         adapter = self._able(request, lambda can: "update" in can.operations, "update invoices")
+        _within_bounds(adapter, invoice, handling)
         write = ReplaceInvoice(adapter, invoice_id, invoice, handling, if_match)
         return await self._run(request, write, _body(invoice), handling)
 
@@ -102,6 +107,8 @@ class InvoiceService:
         adapter = self._able(
             request, lambda can: can.create_from_order, "create invoices from orders"
         )
+        if invoice is not None:
+            _within_bounds(adapter, invoice, handling)
         write = InvoiceOrder(adapter, order_id, invoice, handling)
         body = _body(invoice) if invoice is not None else None
         return await self._run(request, write, body, handling)
@@ -121,6 +128,22 @@ class InvoiceService:
         self, request: WriteRequest, write: Any, body: Any, handling: str | None
     ) -> Outcome:
         return await self.writes.run(request, request.fingerprint(body, handling), write)
+
+
+def _within_bounds(adapter: Adapter, invoice: Invoice, handling: Handling) -> None:
+    """422 before anything is sent when what the write computes would reach 10^15."""
+    sent, _ = adapter.as_sent(invoice, handling)
+    try:
+        calculation = calculate(sent, adapter.policy_for(sent))
+    except InvalidInvoice:
+        return  # not computable here: the adapter's checks, or the provider, say why
+    errors = overflowing(calculation)
+    if errors:
+        raise InvalidRequest(
+            f"{errors[0].pointer.lstrip('/').replace('/', '.')} {errors[0].detail}",
+            errors,
+            provider=adapter.provider,
+        )
 
 
 def _body(invoice: Invoice) -> dict[str, Any]:

@@ -1,0 +1,147 @@
+"""Money at the edges, over HTTP: one decimal grammar, places refused (never rounded), bounds on
+what a write computes, and provider figures of any size read and listed on every connection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters.registry import build_adapter
+from emulators.registry import PROVIDERS
+from gateway.canonical.model import Invoice
+from gateway.sandbox.serve import Sandbox
+from tests.contract.profiles.load import profile
+from tests.e2e.conftest_sandbox import call
+from tests.e2e.sandbox import sandbox_in_thread
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=2) as running:
+        yield running
+
+
+def item(**fields: Any) -> dict[str, Any]:
+    return {"quantity": "1", "unit_price": "19.99", **fields}
+
+
+# (where the value goes, the value as JSON text, the pointer named)
+REFUSED = [
+    ("unit_price", '"19.9949999999999999999999999999999"', "/lines/0/unit_price"),
+    ("quantity", '"0.' + "9" * 29 + '"', "/lines/0/quantity"),
+    ("quantity", '"1E-1000000000000"', "/lines/0/quantity"),
+    ("quantity", "1E-1000000000000", "/lines/0/quantity"),  # a JSON number: exponent is fine
+    ("unit_price", '"\u0665"', "/lines/0/unit_price"),  # an Arabic-Indic five
+    ("unit_price", '"1_000"', "/lines/0/unit_price"),
+    ("unit_price", '" 2 "', "/lines/0/unit_price"),
+    ("unit_price", '"+5"', "/lines/0/unit_price"),
+    ("unit_price", '".5"', "/lines/0/unit_price"),
+    ("unit_price", '"5."', "/lines/0/unit_price"),
+    ("unit_price", "9" * 5000, "/lines/0/unit_price"),  # a 5000-digit JSON integer
+]
+
+
+def body_with(field: str, raw: str) -> bytes:
+    line = json.dumps(item(**{field: "@@"})).replace('"@@"', raw)
+    return ('{"currency": "USD", "lines": [' + line + "]}").encode()
+
+
+@pytest.mark.parametrize(("field", "raw", "pointer"), REFUSED)
+async def test_a_decimal_outside_the_grammar_or_places_is_a_422_naming_it(
+    sandbox: Sandbox, field: str, raw: str, pointer: str
+) -> None:
+    answer = await call(sandbox, "POST", "/v1/invoices/calculate", raw=body_with(field, raw))
+    assert answer.status == 422, answer.body
+    assert answer.body["code"] == "validation_error"
+    assert [e["pointer"] for e in answer.body["errors"]] == [pointer]
+    assert "set_int_max_str_digits" not in answer.body["detail"]
+    assert "Decimal" not in answer.body["detail"] and "int(" not in answer.body["detail"]
+
+
+async def test_a_percent_a_hair_over_100_is_refused_not_rounded(sandbox: Sandbox) -> None:
+    invoice = {
+        "currency": "USD",
+        "lines": [item()],
+        "discount": {"type": "percent", "value": "100.00000000000000000000000000001"},
+    }
+    answer = await call(sandbox, "POST", "/v1/invoices/calculate", body=invoice)
+    assert answer.status == 422
+    assert [e["pointer"] for e in answer.body["errors"]] == ["/discount/value"]
+
+
+async def test_exactly_written_values_are_taken_as_they_are(sandbox: Sandbox) -> None:
+    raw = (
+        b'{"currency": "USD", "lines": [{"quantity": "2.500000", "unit_price": 19.9900,'
+        b' "taxes": [{"rate": "20"}]}], "shipping": "-0"}'
+    )
+    answer = await call(sandbox, "POST", "/v1/invoices/calculate", raw=raw)
+    assert answer.status == 200, answer.body
+    assert answer.body["lines"][0]["subtotal"] == "49.98"  # 2.5 × 19.99 = 49.975 → 49.98
+    assert answer.body["totals"]["shipping"] == "0.00"  # -0 is read as 0
+
+
+def huge(provider: str) -> dict[str, Any]:
+    """The provider's sample invoice with one line of a million units at a billion each."""
+    invoice: dict[str, Any] = profile(provider).sample(0).model_dump(mode="json", exclude_none=True)
+    first = next(line for line in invoice["lines"] if line.get("kind", "item") == "item")
+    first.update(quantity="1000000", unit_price="1000000000")
+    first.pop("discount", None)
+    invoice["lines"] = [first]
+    invoice.pop("discount", None)
+    invoice.pop("adjustment", None)
+    return invoice
+
+
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_a_write_that_would_compute_10_to_the_15_is_refused_before_sending(
+    sandbox: Sandbox, connection: str
+) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(sandbox.emulator_urls[connection] + "/_emulator/requests") as response,
+    ):
+        before = len((await response.json())["requests"])
+    answer = await call(
+        sandbox, "POST", f"/v1/connections/{connection}/invoices", body=huge(connection)
+    )
+    assert answer.status == 422, answer.body
+    pointers = [e["pointer"] for e in answer.body["errors"]]
+    assert "/lines/0/subtotal" in pointers
+    assert all("10^15" in e["detail"] for e in answer.body["errors"])
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(sandbox.emulator_urls[connection] + "/_emulator/requests") as response,
+    ):
+        sent = (await response.json())["requests"][before:]
+    assert [r for r in sent if r["method"] != "GET"] == []
+
+
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_a_provider_invoice_of_10_to_the_15_is_read_and_listed(
+    sandbox: Sandbox, connection: str
+) -> None:
+    # Made at the provider directly (every provider stores it), not through the gateway.
+    settings = sandbox.settings.connection(connection)
+    assert settings is not None
+    async with aiohttp.ClientSession() as session:
+        adapter = build_adapter(settings, session)
+        made = await adapter.create(Invoice.model_validate(huge(connection)), handling="lenient")
+    invoice_id = made.invoice.id
+    read = await call(sandbox, "GET", f"/v1/connections/{connection}/invoices/{invoice_id}")
+    assert read.status == 200, read.body
+    assert Decimal(read.body["totals"]["subtotal"]) >= Decimal(10) ** 15
+    assert Decimal(read.body["lines"][0]["subtotal"]) == Decimal(10) ** 15
+    ids = []
+    path = f"/v1/connections/{connection}/invoices?limit=100"
+    while path:
+        page = await call(sandbox, "GET", path)
+        assert page.status == 200, page.body
+        ids += [invoice["id"] for invoice in page.body["data"]]
+        cursor = page.body["next_cursor"]
+        path = f"/v1/connections/{connection}/invoices?limit=100&cursor={cursor}" if cursor else ""
+    assert invoice_id in ids
