@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -30,10 +31,16 @@ class GatewayProcess:
     output: list[str] = field(default_factory=list)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Kill the gateway (and, with workers, the whole group) with a real signal."""
-        if self.process.poll() is None:
+        """Kill the gateway (and, with workers, the whole group) with a real signal; a group
+        that outlives a gentler signal is killed outright, so no test leaves one behind."""
+        with contextlib.suppress(ProcessLookupError):  # workers may outlive their parent
             os.killpg(self.process.pid, sig)
-        self.process.wait(20)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(20)
+            raise
 
     def children(self) -> list[int]:
         """The worker processes of a ``--workers`` gateway."""
