@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.canonical.bounds import overflowing
 from gateway.canonical.errors import InvalidInvoice
-from gateway.canonical.model import Invoice, RoundingPolicy
+from gateway.canonical.model import Invoice, RoundingPolicy, with_fields
 from gateway.canonical.status import payment_status
 from gateway.canonical.totals import DEFAULT_POLICY, calculate
 
@@ -22,22 +22,24 @@ def calculated_invoice(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY
     lines = [
         line
         if amounts is None
-        else line.model_copy(
-            update={
+        else with_fields(
+            line,
+            {
                 "subtotal": amounts.subtotal,
                 "discount_amount": amounts.discount_amount,
                 "net_amount": amounts.net_amount,
                 "tax_amount": amounts.tax_amount,
                 "total": amounts.total,
-            }
+            },
         )
         for line, amounts in zip(invoice.lines, calculation.lines, strict=True)
     ]
     totals = calculation.totals
-    return invoice.model_copy(
-        update={
+    return with_fields(
+        invoice,
+        {
             "lines": lines,
             "totals": totals,
             "payment_status": payment_status(invoice.status, totals.total, totals.paid),
-        }
+        },
     )

@@ -168,11 +168,13 @@ def _exact(places: int, check: Callable[[Decimal], Decimal] | None = None) -> Be
     since this runs for every amount of every line."""
 
     def validate(value: Any) -> Decimal:
+        if type(value) is str:
+            number = _plain_text(value, places)
+            if number is not None:
+                return check(number) if check else number
         if _reading.get():
             return _provider_decimal(value)
-        number = _plain_text(value, places) if type(value) is str else None
-        if number is None:
-            number = check_places(to_decimal(value), places)
+        number = check_places(to_decimal(value), places)
         return check(number) if check else number
 
     return BeforeValidator(validate)
@@ -181,17 +183,18 @@ def _exact(places: int, check: Callable[[Decimal], Decimal] | None = None) -> Be
 def _plain_text(text: str, places: int) -> Decimal | None:
     """Fast path for the usual input, plain text such as ``"19.99"`` within ``places``.
 
-    ``None`` sends anything else (exponents, extra places, NaN, junk) down the general path.
+    ``None`` sends anything else (exponents, extra places, too many digits, a ``-0``, junk)
+    down the general path, which says what is wrong.
     """
     dot = text.find(".")
-    if dot >= 0 and len(text) - dot - 1 > places:
+    whole = dot if dot >= 0 else len(text)
+    negative = text[:1] == "-"
+    if whole - negative > MAX_INTEGER_DIGITS or (dot >= 0 and len(text) - dot - 1 > places):
         return None
-    if len(text) > MAX_INTEGER_DIGITS + places + 2 or _GRAMMAR.fullmatch(text) is None:
+    if _GRAMMAR.fullmatch(text) is None:
         return None
     number = Decimal(text)
-    if number.adjusted() >= MAX_INTEGER_DIGITS or number.is_zero():
-        return None  # too large, or a zero that may be -0: the general path says so
-    return number
+    return None if negative and number.is_zero() else number
 
 
 def _schema(places: int, *, signed: bool = False) -> WithJsonSchema:

@@ -248,16 +248,13 @@ def allocate(amount: Decimal, weights: Sequence[Decimal], places: int) -> list[D
     """Share ``amount`` pro rata to ``weights`` in minor units (largest remainder; ties → earlier).
 
     The shares add up to ``amount`` exactly. Remainders are compared exactly, never as rounded
-    decimals (0.333… to 80 digits must not beat 1.333… to 79): the weights here are amounts in
-    minor units, so each share is the integer ``units × weight // total`` and its remainder the
-    integer ``units × weight % total``.
+    decimals (0.333… to 80 digits must not beat 1.333… to 79): the weights are amounts rounded
+    to the currency (the lines' net amounts), so in minor units each share is the integer
+    ``units × weight // total`` and its remainder the integer ``units × weight % total``.
     """
     unit = quantum(places)
     units = int(amount / unit)
-    whole = [int(weight.scaleb(places)) for weight in weights]
-    if any(Decimal(w) != weight.scaleb(places) for w, weight in zip(whole, weights, strict=True)):
-        shares = largest_remainder(units, [Fraction(weight) for weight in weights])
-        return [unit * share for share in shares]
+    whole = [int(weight.scaleb(places)) for weight in weights]  # amounts: whole minor units
     total = sum(whole)
     if total == 0:
         return [unit * 0 for _ in weights]
