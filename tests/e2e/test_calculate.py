@@ -22,6 +22,8 @@ async def test_vector_over_http(gateway: TestClient, vector: dict[str, Any]) -> 
     ]
     assert lines == vector["expected"]["lines"]
     assert {f: body["totals"][f] for f in TOTAL_FIELDS} == vector["expected"]["totals"]
+    if "tax_breakdown" in vector["expected"]:
+        assert body["totals"]["tax_breakdown"] == vector["expected"]["tax_breakdown"]
     assert body["object"] == "invoice"
     assert body["currency"] == vector["invoice"]["currency"]
 

@@ -23,6 +23,22 @@ def test_vector_comes_out_exactly(vector: dict[str, Any]) -> None:
     assert got_lines == vector["expected"]["lines"]
     got_totals = {f: plain(getattr(result.totals, f)) for f in TOTAL_FIELDS}
     assert got_totals == vector["expected"]["totals"]
+    if "tax_breakdown" in vector["expected"]:
+        rows = [
+            {
+                "rate": plain(r.rate),
+                "name": r.name,
+                "taxable": plain(r.taxable),
+                "tax": plain(r.tax),
+            }
+            for r in result.totals.tax_breakdown
+        ]
+        assert rows == vector["expected"]["tax_breakdown"]
+
+
+def test_every_published_vector_states_its_breakdown() -> None:
+    published = [v for v in VECTORS if "why" not in v][:13]
+    assert all("tax_breakdown" in v["expected"] for v in published)
 
 
 def test_published_set_is_all_there() -> None:
