@@ -153,6 +153,7 @@ class Page:
 
     invoices: list[Invoice]
     next_page: str | None
+    total: int | None = None  # how many the whole listing holds, where the provider says
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -37,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("--config", default="config.yaml", metavar="FILE")
 
+    _migrate_parser(commands)
+
     emulate = commands.add_parser("emulate", help="run one provider emulator alone")
     emulate.add_argument("provider", choices=PROVIDERS)
     emulate.add_argument("--host", default="127.0.0.1")
@@ -46,6 +49,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     emulate.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     emulate.add_argument("--seed-invoices", type=int, default=56, metavar="N")
+
+    export = commands.add_parser(
+        "export",
+        help="stream a connection's canonical invoices out as JSONL or CSV",
+        description="Stream one connection's canonical invoices, page by page, as JSON lines "
+        "or CSV (one row per line item; columns in docs/operations.md). Exit 0: all exported; "
+        "1: some failed (listed on stderr); 2: usage or configuration error.",
+    )
+    export.add_argument("--connection", required=True, metavar="NAME", help="connection to read")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--config", default="config.yaml", metavar="FILE")
+    export.add_argument("--output", metavar="FILE", help="write here (default: stdout)")
+    export.add_argument("--status", choices=("draft", "open", "paid", "void", "unknown"))
+    export.add_argument("--customer", metavar="ID", help="the customer's id at the provider")
+    export.add_argument("--issued-from", metavar="YYYY-MM-DD", help="issued on or after")
+    export.add_argument("--issued-to", metavar="YYYY-MM-DD", help="issued on or before")
+    export.add_argument("--ids", metavar="FILE", help="export just these ids (one per line)")
+    export.add_argument(
+        "--page-size", type=int, metavar="N", help="provider page size (default: largest)"
+    )
     return parser
 
 
@@ -57,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _emulate(args)
     if args.command == "check-config":
         return _check_config(args)
+    if args.command == "export":
+        return _export(args)
+    if args.command == "migrate":
+        return _migrate(args)
     return EXIT_USAGE
 
 
@@ -125,8 +152,112 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(settings, sock, server.workers)
 
 
+def _migrate_parser(commands: Any) -> None:
+    migrate = commands.add_parser(
+        "migrate",
+        help="copy invoices between connections (docs/migration.md)",
+        description="Copy invoices from one connection to another, once each, verified. "
+        "'migrate verify --run NAME' checks a finished run again; 'migrate revert --run NAME' "
+        "deletes (or voids) what it copied.",
+    )
+    migrate.add_argument("step", nargs="?", choices=["run", "verify", "revert"], default="run")
+    migrate.add_argument("--config", default="config.yaml", metavar="FILE")
+    migrate.add_argument("--from", dest="source", metavar="CONNECTION")
+    migrate.add_argument("--to", dest="target", metavar="CONNECTION")
+    migrate.add_argument(
+        "--run", metavar="NAME", help="name of the run (default: made and printed)"
+    )
+    migrate.add_argument("--status", choices=["draft", "open", "paid", "void", "unknown"])
+    migrate.add_argument("--customer", metavar="ID", help="the source's customer id")
+    migrate.add_argument("--issued-from", metavar="YYYY-MM-DD")
+    migrate.add_argument("--issued-to", metavar="YYYY-MM-DD")
+    migrate.add_argument("--ids", metavar="FILE", help="source invoice ids, one per line")
+    migrate.add_argument("--map", metavar="FILE", help="customers, items, taxes: source → target")
+    migrate.add_argument("--dry-run", action="store_true", help="read and check; write nothing")
+    migrate.add_argument("--lenient", action="store_true", help="leave out what the target lacks")
+    migrate.add_argument("--concurrency", type=int, default=4, metavar="N")
+    migrate.add_argument("--report", metavar="FILE", help="one JSON line per source invoice")
+    migrate.add_argument("--sample", type=int, metavar="N", help="copy the first N, then stop")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from gateway.logging_setup import configure_logging
+    from gateway.migration.commands import UsageError, migrate, revert, verify
+    from gateway.migration.options import options_from
+    from gateway.migration.references import MapError
+    from gateway.settings_file import ConfigError, load_settings
+    from gateway.store import StoreError
+
+    try:
+        settings = load_settings(Path(args.config))
+        configure_logging(settings.logging, sys.stderr)  # stdout carries the summary
+        if args.step == "run":
+            options = options_from(args)
+            print(f"run: {options.plan.run}", file=sys.stderr, flush=True)
+            return asyncio.run(migrate(settings, options))
+        if not args.run:
+            raise UsageError(f"migrate {args.step} needs --run NAME (the run to {args.step})")
+        report = Path(args.report) if args.report else None
+        step = verify if args.step == "verify" else revert
+        return asyncio.run(step(settings, args.run, report))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+    except (UsageError, MapError) as exc:
+        print(f"invoice-gateway migrate: {exc}", file=sys.stderr)
+    except StoreError as exc:
+        print(f"invoice-gateway migrate: the store failed: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 1
+    return EXIT_USAGE
+
+
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _export(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from adapters.base import ListQuery
+    from gateway.export import ExportOptions, UsageError, export, given_date, quiet_stdout
+    from gateway.logging_setup import configure_logging
+    from gateway.settings_file import ConfigError, load_settings
+
+    try:
+        settings = load_settings(Path(args.config))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings.logging, sys.stderr)  # stdout carries the export
+    try:
+        query = ListQuery(
+            status=args.status,
+            customer_id=args.customer,
+            issued_from=given_date("--issued-from", args.issued_from),
+            issued_to=given_date("--issued-to", args.issued_to),
+        )
+        options = ExportOptions(
+            connection=args.connection,
+            format=args.format,
+            query=query,
+            ids=Path(args.ids) if args.ids else None,
+            output=Path(args.output) if args.output else None,
+            page_size=args.page_size,
+        )
+        return asyncio.run(export(settings, options))
+    except UsageError as exc:
+        print(f"invoice-gateway export: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("invoice-gateway export: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        quiet_stdout()
 
 
 def _emulate(args: argparse.Namespace) -> int:

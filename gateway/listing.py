@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import date
 
@@ -129,3 +130,38 @@ def _matches(invoice: Invoice, query: ListQuery, names: frozenset[str]) -> bool:
 
 def _on_or_after(later: date | None, earlier: date | None) -> bool:
     return later is not None and earlier is not None and later >= earlier
+
+
+@dataclass(frozen=True)
+class MatchingPage:
+    """One provider page of a walk, with only the invoices that match every filter."""
+
+    token: str | None  # the provider's token for this page (None: the first page)
+    invoices: list[Invoice]
+    next_token: str | None  # None: this was the last page
+    total: int | None = None  # how many the walk will find, where the provider says so
+
+
+async def matching_pages(
+    adapter: Adapter, query: ListQuery, *, start: str | None = None, page_size: int | None = None
+) -> AsyncGenerator[MatchingPage, None]:
+    """Every page of the provider's listing from ``start``, filtered as the list API filters
+    (what the provider cannot apply is applied here), one page in memory at a time; for walks
+    that read everything (export, migration), where a page of few or no matches is no reason
+    to stop. A page the provider points back to ends the walk with ``PaginationLoop``."""
+    caps = adapter.capabilities
+    upstream = ListQuery(**{name: getattr(query, name) for name in caps.filters})
+    local = query.given() - caps.filters
+    size = page_size or caps.max_page_size
+    token = start
+    seen: set[str | None] = set()
+    while True:
+        seen.add(token)
+        page = await adapter.list_page(upstream, token, size)
+        invoices = [invoice for invoice in page.invoices if _matches(invoice, query, local)]
+        yield MatchingPage(token, invoices, page.next_page, None if local else page.total)
+        if page.next_page is None:
+            return
+        if page.next_page in seen:
+            raise PaginationLoop(f"{adapter.provider} pointed back to page {page.next_page}")
+        token = page.next_page

@@ -6,14 +6,16 @@ import logging
 import os
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
 from gateway.config import LoggingSettings
 
 
-def configure_logging(settings: LoggingSettings) -> None:
+def configure_logging(settings: LoggingSettings, stream: TextIO | None = None) -> None:
+    """Logs as configured, to ``stream`` (stdout by default; commands whose stdout carries
+    their results, such as export and migrate, log to stderr)."""
     level = getattr(logging, settings.level.upper())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
@@ -30,7 +32,7 @@ def configure_logging(settings: LoggingSettings) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # One write per line, so the lines of several worker processes never run into each other.
-        logger_factory=structlog.WriteLoggerFactory(sys.stdout),
+        logger_factory=structlog.WriteLoggerFactory(stream or sys.stdout),
         cache_logger_on_first_use=False,
     )
 

@@ -60,6 +60,7 @@ from gateway.upstream_answers import (
 __all__ = [
     "CallObserver",
     "CallStats",
+    "Pacer",
     "UnusableAnswer",
     "UpstreamClient",
     "UpstreamResponse",
@@ -80,6 +81,8 @@ request_calls_var: contextvars.ContextVar[CallStats | None] = contextvars.Contex
 )
 # Called after every provider call: (connection, provider, seconds, outcome).
 CallObserver = Callable[[str, str, float, str], None]
+# Awaited before every provider call when set: waits for a token of a rate limit kept elsewhere.
+Pacer = Callable[[], Awaitable[None]]
 
 # Set by the service layer around one logical write: sent upstream as Idempotency-Key with
 # each of its write calls (no provider documents one; their request logs show it).
@@ -139,6 +142,7 @@ class UpstreamClient:
         rng: random.Random | None = None,
         observer: CallObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
     ) -> None:
         self.session = session
         self.connection = connection
@@ -152,6 +156,8 @@ class UpstreamClient:
         self._clock = clock
         limit = connection.rate_limit
         self._bucket = TokenBucket.of(limit, clock()) if limit else None
+        # Several processes sharing one provider quota pace through the store instead.
+        self._pacer = pacer if limit else None
         self.breaker = CircuitBreaker(
             connection.breaker, connection=connection.name, provider=self.provider, clock=clock
         )
@@ -351,6 +357,9 @@ class UpstreamClient:
 
     async def _paced(self) -> None:
         """Wait for the connection's rate limit (config ``rate_limit``) before calling out."""
+        if self._pacer is not None:
+            await self._pacer()
+            return
         if self._bucket is None:
             return
         while (wait := self._bucket.take(self._clock())) > 0:

@@ -134,7 +134,7 @@ class BillCrmAdapter(Adapter):
         following = self.pages.next_token(
             number, count=len(rows), page_size=size, total=total if isinstance(total, int) else None
         )
-        return Page(invoices, following)
+        return Page(invoices, following, total if isinstance(total, int) else None)
 
     # -- writes --------------------------------------------------------------------------------
 

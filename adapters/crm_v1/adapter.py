@@ -93,7 +93,7 @@ class CrmV1Adapter(Adapter):
             total_pages=_count(listing.get("total_pages")),
             total=_count(listing.get("total_records")),
         )
-        return Page(invoices, next_page)
+        return Page(invoices, next_page, _count(listing.get("total_records")))
 
     async def list_payments(self, invoice_id: str) -> list[Payment]:
         return (await self.get(invoice_id)).payments

@@ -90,7 +90,7 @@ class DraftPublishAdapter(Adapter):
             total_pages=_int(meta.get("total_pages")),
             total=_int(meta.get("total")),
         )
-        return Page(invoices=invoices, next_page=next_page)
+        return Page(invoices=invoices, next_page=next_page, total=_int(meta.get("total")))
 
     # -- writes ---------------------------------------------------------------------------------
 

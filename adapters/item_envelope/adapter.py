@@ -89,7 +89,7 @@ class ItemEnvelopeAdapter(Adapter):
             total_pages=_integer(pagination.get("page_count")),
             total=_integer(pagination.get("total")),
         )
-        return Page(invoices, next_page)
+        return Page(invoices, next_page, _integer(pagination.get("total")))
 
     # --- writes ----------------------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ class OrderLinkedAdapter(Adapter):
         next_page = self.pages.next_token(
             number, count=listing.rows, page_size=listing.per_page, total=listing.total
         )
-        return Page(invoices=listing.invoices, next_page=next_page)
+        return Page(invoices=listing.invoices, next_page=next_page, total=listing.total)
 
     async def lookup_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         """Newest first. The provider lists oldest first (creation order) and has no sort, so

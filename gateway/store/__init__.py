@@ -1,4 +1,5 @@
-"""The store: idempotency records, the migration crosswalk and checkpoints (see ``base.py``).
+"""The store: idempotency records, the migration crosswalk, chunks and checkpoints, shared rate
+limits (see ``base.py``).
 
 ``open_store(url)`` picks the backend from ``store.url``; the caller then awaits ``open()``
 (connect and migrate) and, on shutdown, ``close()``. Nothing connects before ``open()``.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from gateway.store.base import (
     Busy,
+    Chunk,
     Claim,
     Claimed,
     CrosswalkEntry,
@@ -23,6 +25,7 @@ from gateway.store.urls import ACCEPTED, mask_url, postgres_target, scheme_of, s
 
 __all__ = [
     "Busy",
+    "Chunk",
     "Claim",
     "Claimed",
     "CrosswalkEntry",

@@ -101,9 +101,22 @@ class CrosswalkEntry:
     target_connection: str
     target_id: str | None  # None until the target has the invoice
     fingerprint: str  # a digest of the source invoice as copied: a changed source shows
-    state: str  # e.g. "pending", "created", "status_set", "verified", "failed", "skipped"
+    state: str  # e.g. "pending", "created", "status_set", "verified", "failed", "reverted"
     detail: dict[str, Any]  # JSON: warnings, totals differences, the reason of a skip
     updated_at: float
+    run: str | None = None  # the migration run that made (or last touched) the copy
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One page of a migration's source listing, claimed by one worker at a time."""
+
+    run: str
+    seq: int  # 0 for the first page, then in listing order
+    token: str | None  # the provider's page token (None: the first page)
+    state: str  # "pending", "claimed", "done"
+    owner: str | None
+    lease_expires_at: float
 
 
 class StoreError(Exception):
@@ -216,6 +229,49 @@ class Store(abc.ABC):
         limit: int = 500,
     ) -> list[CrosswalkEntry]:
         """Entries of one source → target pair, ordered by source id, after ``after_source_id``."""
+
+    @abc.abstractmethod
+    async def crosswalk_by_run(
+        self, run: str, *, after: tuple[str, str] | None = None, limit: int = 500
+    ) -> list[CrosswalkEntry]:
+        """Entries whose ``run`` is ``run``, ordered by (source connection, source id), after
+        ``after`` (the last pair of the previous call): for verify and revert."""
+
+    # -- migration chunks: one migration split between workers ----------------------------------
+
+    @abc.abstractmethod
+    async def chunk_add(self, run: str, seq: int, token: str | None) -> bool:
+        """Add chunk ``seq`` of ``run`` as pending; False (and nothing changed) if it exists."""
+
+    @abc.abstractmethod
+    async def chunk_claim(
+        self, run: str, owner: str, *, now: float, lease_s: float
+    ) -> Chunk | None:
+        """Claim the lowest-numbered chunk that is pending, or claimed with a lease that ran out:
+        atomic across processes and hosts (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite a write
+        transaction). None when no chunk is free now."""
+
+    @abc.abstractmethod
+    async def chunk_renew(
+        self, run: str, seq: int, owner: str, *, now: float, lease_s: float
+    ) -> bool:
+        """Extend ``owner``'s lease on the chunk; False when it no longer holds it."""
+
+    @abc.abstractmethod
+    async def chunk_done(self, run: str, seq: int, owner: str) -> bool:
+        """Mark the chunk done; False (nothing changed) when ``owner`` no longer holds it."""
+
+    @abc.abstractmethod
+    async def chunk_counts(self, run: str) -> dict[str, int]:
+        """How many chunks of ``run`` are in each state (states with none are left out)."""
+
+    # -- rate limits shared by every process on the store ------------------------------------------
+
+    @abc.abstractmethod
+    async def take_token(self, bucket: str, rate: float, burst: float, *, now: float) -> float:
+        """A token bucket kept in the store (``rate`` tokens a second, at most ``burst``): take
+        one token, atomically across processes, and answer 0; or, when none is there, take
+        nothing and answer the seconds until one will be. A new bucket starts full."""
 
     # -- migration checkpoints -----------------------------------------------------------------
 

@@ -74,6 +74,39 @@ def _initial(text: str, time: str, json: str, ordered_text: str) -> tuple[str, .
     )
 
 
+def _workers(text: str, double: str, ordered: str) -> tuple[str, ...]:
+    """Migration 2 in one dialect: a migration split between workers, and shared rate limits.
+
+    ``crosswalk.run`` names the run that made a copy (NULL on rows written before it);
+    ``crosswalk_run`` serves listing a run's entries in (source connection, source id) order
+    (the target connection last, to make the order total), ``ordered`` giving the connection
+    code-point order as ``source_id`` already has.
+    ``migration_chunks_open`` keeps a claim from walking past the chunks already done (workers
+    add chunks one at a time, so nearly all of a long run's chunks are done).
+    ``rate_buckets`` holds plain doubles: the JSON columns refuse floats.
+    """
+    return (
+        f"ALTER TABLE crosswalk ADD COLUMN run {text}",
+        "CREATE INDEX crosswalk_run ON crosswalk "
+        f"(run, source_connection {ordered}, source_id, target_connection)",
+        f"""CREATE TABLE migration_chunks (
+            run {text} NOT NULL,
+            seq INTEGER NOT NULL CHECK (seq >= 0),
+            token {text},
+            state {text} NOT NULL CHECK (state IN ('pending', 'claimed', 'done')),
+            owner {text},
+            lease_expires_at {double} NOT NULL,
+            PRIMARY KEY (run, seq)
+        )""",
+        "CREATE INDEX migration_chunks_open ON migration_chunks (run, seq) WHERE state <> 'done'",
+        f"""CREATE TABLE rate_buckets (
+            name {text} PRIMARY KEY,
+            tokens {double} NOT NULL,
+            updated_at {double} NOT NULL
+        )""",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -82,6 +115,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         postgresql=_initial(
             text="TEXT", time="DOUBLE PRECISION", json="TEXT", ordered_text='TEXT COLLATE "C"'
         ),
+    ),
+    Migration(
+        version=2,
+        name="crosswalk runs, migration chunks, rate buckets",
+        sqlite=_workers(text="TEXT", double="REAL", ordered=""),
+        postgresql=_workers(text="TEXT", double="DOUBLE PRECISION", ordered='COLLATE "C"'),
     ),
 )
 

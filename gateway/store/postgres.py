@@ -1,11 +1,16 @@
 """The PostgreSQL store: shared by gateway instances on several hosts.
 
-No claim holds a lock across round trips. A claim first tries ``INSERT … ON CONFLICT DO
+No claim of a key holds a lock across round trips. A claim first tries ``INSERT … ON CONFLICT DO
 NOTHING``; when the key exists it reads the record, decides (``records.decide``), and applies
 the decision with an ``UPDATE`` whose ``WHERE`` repeats the conditions it was decided on: a
 compare-and-set. Of two racing takers, PostgreSQL makes the second wait for the first's row
 lock and then re-checks the ``WHERE`` against the new row, which no longer matches; that taker
 reads again and gets ``Busy``. Owner-only writes are single conditional statements.
+
+A chunk claim is one statement: it locks the lowest free chunk with ``FOR UPDATE SKIP LOCKED``
+(claimers racing for chunks take different ones rather than queue behind each other) and
+updates it. A token take locks its bucket's row (``FOR UPDATE``) for one short transaction:
+takers of one bucket queue, each seeing what the previous one left.
 
 ``?schema=NAME`` in the URL puts the store's tables in that schema (created if missing): every
 pooled connection starts with it as its ``search_path``. Tests use it to isolate runs.
@@ -24,6 +29,7 @@ import asyncpg
 
 from gateway.store import migrations
 from gateway.store.base import (
+    Chunk,
     Claim,
     Claimed,
     CrosswalkEntry,
@@ -33,9 +39,13 @@ from gateway.store.base import (
     StoreError,
 )
 from gateway.store.records import (
+    CHUNK_COLUMNS,
     CROSSWALK_COLUMNS,
+    NO_LEASE,
     PARKED_LEASE,
     RECORD_COLUMNS,
+    Bucket,
+    chunk_from_row,
     crosswalk_from_row,
     crosswalk_params,
     decide,
@@ -45,6 +55,7 @@ from gateway.store.records import (
     record_from_row,
     record_params,
     scope_params,
+    take,
 )
 from gateway.store.urls import PostgresTarget
 
@@ -56,6 +67,7 @@ CONNECT_TIMEOUT_S = 10.0
 CLAIM_ROUNDS = 8
 _KEY = "client = $1 AND connection = $2 AND operation = $3 AND key = $4"
 _HELD = f"{_KEY} AND owner = $5 AND state = 'in_progress'"
+_CHUNK_HELD = "run = $1 AND seq = $2 AND owner = $3 AND state = 'claimed'"
 # What the driver raises when the server is unreachable or refuses a statement.
 _DRIVER_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
@@ -311,10 +323,12 @@ class PostgresStore(Store):
 
     async def crosswalk_put(self, entry: CrosswalkEntry) -> None:
         await self._change(
-            f"INSERT INTO crosswalk ({CROSSWALK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            f"INSERT INTO crosswalk ({CROSSWALK_COLUMNS}) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
             "ON CONFLICT (source_connection, source_id, target_connection) DO UPDATE SET "
             "target_id = EXCLUDED.target_id, fingerprint = EXCLUDED.fingerprint, "
-            "state = EXCLUDED.state, detail = EXCLUDED.detail, updated_at = EXCLUDED.updated_at",
+            "state = EXCLUDED.state, detail = EXCLUDED.detail, updated_at = EXCLUDED.updated_at, "
+            "run = EXCLUDED.run",
             *crosswalk_params(entry),
         )
 
@@ -337,6 +351,116 @@ class PostgresStore(Store):
                 limit,
             )
         return [crosswalk_from_row(row) for row in rows]
+
+    async def crosswalk_by_run(
+        self, run: str, *, after: tuple[str, str] | None = None, limit: int = 500
+    ) -> list[CrosswalkEntry]:
+        # Connections compare by code point, as source ids do (and SQLite): the index
+        # crosswalk_run has the same collation, so it serves both the order and the paging.
+        connection = 'source_connection COLLATE "C"'
+        async with self._connection() as con:
+            if after is None:
+                rows = await con.fetch(
+                    f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk WHERE run = $1 "
+                    f"ORDER BY {connection}, source_id, target_connection LIMIT $2",
+                    run,
+                    limit,
+                )
+            else:
+                rows = await con.fetch(
+                    f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk WHERE run = $1 "
+                    f"AND ({connection}, source_id) > ($2, $3) "
+                    f"ORDER BY {connection}, source_id, target_connection LIMIT $4",
+                    run,
+                    *after,
+                    limit,
+                )
+        return [crosswalk_from_row(row) for row in rows]
+
+    # -- migration chunks ----------------------------------------------------------------------
+
+    async def chunk_add(self, run: str, seq: int, token: str | None) -> bool:
+        changed = await self._change(
+            f"INSERT INTO migration_chunks ({CHUNK_COLUMNS}) "
+            "VALUES ($1, $2, $3, 'pending', NULL, $4) ON CONFLICT DO NOTHING",
+            run,
+            seq,
+            token,
+            NO_LEASE,
+        )
+        return changed == 1
+
+    async def chunk_claim(
+        self, run: str, owner: str, *, now: float, lease_s: float
+    ) -> Chunk | None:
+        # One statement, so one transaction: the row locked by the SELECT is the row updated.
+        # A chunk another claim has locked is skipped; one it has just claimed and committed is
+        # re-checked against the WHERE by the lock, no longer matches, and is skipped too.
+        async with self._connection() as con:
+            row = await con.fetchrow(
+                "WITH free AS ("
+                "SELECT run, seq FROM migration_chunks WHERE run = $1 AND state <> 'done' "
+                "AND (state = 'pending' OR lease_expires_at <= $2) "
+                "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                "UPDATE migration_chunks AS c SET state = 'claimed', owner = $3, "
+                "lease_expires_at = $4 FROM free WHERE c.run = free.run AND c.seq = free.seq "
+                "RETURNING c.run, c.seq, c.token, c.state, c.owner, c.lease_expires_at",
+                run,
+                float(now),
+                owner,
+                float(now + lease_s),
+            )
+        return None if row is None else chunk_from_row(row)
+
+    async def chunk_renew(
+        self, run: str, seq: int, owner: str, *, now: float, lease_s: float
+    ) -> bool:
+        changed = await self._change(
+            f"UPDATE migration_chunks SET lease_expires_at = $4 WHERE {_CHUNK_HELD}",
+            run,
+            seq,
+            owner,
+            float(now + lease_s),
+        )
+        return changed == 1
+
+    async def chunk_done(self, run: str, seq: int, owner: str) -> bool:
+        changed = await self._change(
+            f"UPDATE migration_chunks SET state = 'done' WHERE {_CHUNK_HELD}", run, seq, owner
+        )
+        return changed == 1
+
+    async def chunk_counts(self, run: str) -> dict[str, int]:
+        async with self._connection() as con:
+            rows = await con.fetch(
+                "SELECT state, count(*) AS n FROM migration_chunks WHERE run = $1 GROUP BY state",
+                run,
+            )
+        return {row["state"]: int(row["n"]) for row in rows}
+
+    # -- rate limits ---------------------------------------------------------------------------
+
+    async def take_token(self, bucket: str, rate: float, burst: float, *, now: float) -> float:
+        async with self._connection() as con, con.transaction():
+            # A new bucket: insert it full (other takers of it wait for this transaction).
+            await con.execute(
+                "INSERT INTO rate_buckets (name, tokens, updated_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT DO NOTHING",
+                bucket,
+                float(burst),
+                float(now),
+            )
+            row = await con.fetchrow(
+                "SELECT tokens, updated_at FROM rate_buckets WHERE name = $1 FOR UPDATE", bucket
+            )
+            after, wait = take(Bucket(row["tokens"], row["updated_at"]), rate, burst, now)
+            await con.execute(
+                "UPDATE rate_buckets SET tokens = $2, updated_at = $3 WHERE name = $1",
+                bucket,
+                after.tokens,
+                after.updated_at,
+            )
+        return wait
 
     # -- migration checkpoints -----------------------------------------------------------------
 

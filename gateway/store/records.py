@@ -1,18 +1,22 @@
-"""What both backends share: rows to records and back, and the one rule a claim follows.
+"""What both backends share: rows to records and back, the one rule a claim follows, and the
+arithmetic of a token bucket.
 
 The claim rule lives here once so that SQLite and PostgreSQL cannot drift apart: each backend
 reads the current record, asks ``decide`` what to do, and applies it atomically its own way
 (SQLite inside a write transaction, PostgreSQL by conditional statements that repeat the same
-conditions in SQL).
+conditions in SQL). A token bucket likewise: each backend reads the bucket under its write lock
+(SQLite's write transaction, PostgreSQL's ``FOR UPDATE``), asks ``take`` and writes the result.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from gateway import jsonwire
 from gateway.store.base import (
     Busy,
+    Chunk,
     Claim,
     CrosswalkEntry,
     Finished,
@@ -35,8 +39,11 @@ RECORD_COLUMNS = (
 )
 CROSSWALK_COLUMNS = (
     "source_connection, source_id, target_connection, target_id, fingerprint, state, detail, "
-    "updated_at"
+    "updated_at, run"
 )
+CHUNK_COLUMNS = "run, seq, token, state, owner, lease_expires_at"
+# A pending chunk's lease: none (the column is NOT NULL, as ``Chunk.lease_expires_at`` is).
+NO_LEASE = 0.0
 # A parked record's lease: already over whatever the clock says, so the next claim takes it.
 PARKED_LEASE = 0.0
 
@@ -144,6 +151,7 @@ def crosswalk_from_row(row: Row) -> CrosswalkEntry:
         state=row["state"],
         detail=load_json(row["detail"]),
         updated_at=float(row["updated_at"]),
+        run=row["run"],
     )
 
 
@@ -158,4 +166,47 @@ def crosswalk_params(entry: CrosswalkEntry) -> tuple[Any, ...]:
         entry.state,
         dump_json(entry.detail),
         float(entry.updated_at),
+        entry.run,
     )
+
+
+def chunk_from_row(row: Row) -> Chunk:
+    return Chunk(
+        run=row["run"],
+        seq=int(row["seq"]),
+        token=row["token"],
+        state=row["state"],
+        owner=row["owner"],
+        lease_expires_at=float(row["lease_expires_at"]),
+    )
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A token bucket as stored: its tokens at ``updated_at`` (the latest time it was used)."""
+
+    tokens: float
+    updated_at: float
+
+
+def take(current: Bucket | None, rate: float, burst: float, now: float) -> tuple[Bucket, float]:
+    """One take from ``current`` (None: a new bucket, which starts full) at ``now``: the bucket
+    to store, and the answer of ``Store.take_token`` (0: a token was taken; otherwise the
+    seconds, on the caller's clock, until one will be there).
+
+    Refills by the time elapsed since ``updated_at`` × ``rate``, at most ``burst``. Processes'
+    clocks differ a little: a ``now`` behind ``updated_at`` refills nothing and leaves
+    ``updated_at`` where it is (time never runs backwards for the bucket, so no token is
+    created twice), and its wait includes how far behind it is.
+    """
+    if not rate > 0 or not burst >= 1:  # also refuses NaN
+        raise ValueError(f"a token bucket needs rate > 0 and burst >= 1, not {rate}, {burst}")
+    if current is None:
+        tokens, updated_at = float(burst), float(now)
+    else:
+        elapsed = max(0.0, now - current.updated_at)
+        tokens = min(float(burst), current.tokens + elapsed * rate)
+        updated_at = max(current.updated_at, float(now))
+    if tokens >= 1:
+        return Bucket(tokens - 1, updated_at), 0.0
+    return Bucket(tokens, updated_at), (1 - tokens) / rate + (updated_at - now)

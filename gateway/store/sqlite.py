@@ -25,6 +25,7 @@ import aiosqlite
 
 from gateway.store import migrations
 from gateway.store.base import (
+    Chunk,
     Claim,
     Claimed,
     CrosswalkEntry,
@@ -34,9 +35,13 @@ from gateway.store.base import (
     StoreError,
 )
 from gateway.store.records import (
+    CHUNK_COLUMNS,
     CROSSWALK_COLUMNS,
+    NO_LEASE,
     PARKED_LEASE,
     RECORD_COLUMNS,
+    Bucket,
+    chunk_from_row,
     crosswalk_from_row,
     crosswalk_params,
     decide,
@@ -46,12 +51,14 @@ from gateway.store.records import (
     record_from_row,
     record_params,
     scope_params,
+    take,
 )
 from gateway.store.urls import MEMORY
 
 BUSY_TIMEOUT_MS = 5000
 _KEY = "client = ? AND connection = ? AND operation = ? AND key = ?"
 _HELD = f"{_KEY} AND owner = ? AND state = 'in_progress'"
+_CHUNK_HELD = "run = ? AND seq = ? AND owner = ? AND state = 'claimed'"
 
 
 class SqliteStore(Store):
@@ -288,7 +295,7 @@ class SqliteStore(Store):
     async def crosswalk_put(self, entry: CrosswalkEntry) -> None:
         await self._change(
             f"INSERT OR REPLACE INTO crosswalk ({CROSSWALK_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             crosswalk_params(entry),
         )
 
@@ -308,6 +315,98 @@ class SqliteStore(Store):
                 (source_connection, target_connection, after_source_id, after_source_id, limit),
             )
         return [crosswalk_from_row(row) for row in rows]
+
+    async def crosswalk_by_run(
+        self, run: str, *, after: tuple[str, str] | None = None, limit: int = 500
+    ) -> list[CrosswalkEntry]:
+        # Text compares by code point (BINARY on UTF-8), as in PostgreSQL's "C" collation.
+        sql = f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk WHERE run = ? "
+        params: tuple[Any, ...] = (run,)
+        if after is not None:
+            sql += "AND (source_connection, source_id) > (?, ?) "
+            params += after
+        sql += "ORDER BY source_connection, source_id, target_connection LIMIT ?"
+        async with self._transaction(write=False) as db:
+            rows = await db.execute_fetchall(sql, (*params, limit))
+        return [crosswalk_from_row(row) for row in rows]
+
+    # -- migration chunks ----------------------------------------------------------------------
+
+    async def chunk_add(self, run: str, seq: int, token: str | None) -> bool:
+        changed = await self._change(
+            f"INSERT OR IGNORE INTO migration_chunks ({CHUNK_COLUMNS}) "
+            "VALUES (?, ?, ?, 'pending', NULL, ?)",
+            (run, seq, token, NO_LEASE),
+        )
+        return changed == 1
+
+    async def chunk_claim(
+        self, run: str, owner: str, *, now: float, lease_s: float
+    ) -> Chunk | None:
+        # The write transaction makes the read and the update one step for every process.
+        async with self._transaction() as db:
+            async with db.execute(
+                f"SELECT {CHUNK_COLUMNS} FROM migration_chunks WHERE run = ? "
+                "AND state <> 'done' AND (state = 'pending' OR lease_expires_at <= ?) "
+                "ORDER BY seq LIMIT 1",
+                (run, float(now)),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            chunk = replace(
+                chunk_from_row(row),
+                state="claimed",
+                owner=owner,
+                lease_expires_at=float(now + lease_s),
+            )
+            await db.execute(
+                "UPDATE migration_chunks SET state = ?, owner = ?, lease_expires_at = ? "
+                "WHERE run = ? AND seq = ?",
+                (chunk.state, chunk.owner, chunk.lease_expires_at, run, chunk.seq),
+            )
+        return chunk
+
+    async def chunk_renew(
+        self, run: str, seq: int, owner: str, *, now: float, lease_s: float
+    ) -> bool:
+        changed = await self._change(
+            f"UPDATE migration_chunks SET lease_expires_at = ? WHERE {_CHUNK_HELD}",
+            (float(now + lease_s), run, seq, owner),
+        )
+        return changed == 1
+
+    async def chunk_done(self, run: str, seq: int, owner: str) -> bool:
+        changed = await self._change(
+            f"UPDATE migration_chunks SET state = 'done' WHERE {_CHUNK_HELD}", (run, seq, owner)
+        )
+        return changed == 1
+
+    async def chunk_counts(self, run: str) -> dict[str, int]:
+        async with self._transaction(write=False) as db:
+            rows = await db.execute_fetchall(
+                "SELECT state, count(*) AS n FROM migration_chunks WHERE run = ? GROUP BY state",
+                (run,),
+            )
+        return {row["state"]: int(row["n"]) for row in rows}
+
+    # -- rate limits ---------------------------------------------------------------------------
+
+    async def take_token(self, bucket: str, rate: float, burst: float, *, now: float) -> float:
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT tokens, updated_at FROM rate_buckets WHERE name = ?", (bucket,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            current = (
+                None if row is None else Bucket(float(row["tokens"]), float(row["updated_at"]))
+            )
+            after, wait = take(current, rate, burst, now)
+            await db.execute(
+                "INSERT OR REPLACE INTO rate_buckets (name, tokens, updated_at) VALUES (?, ?, ?)",
+                (bucket, after.tokens, after.updated_at),
+            )
+        return wait
 
     # -- migration checkpoints -----------------------------------------------------------------
 

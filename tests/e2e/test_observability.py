@@ -15,6 +15,7 @@ from gateway.http.app import create_app
 from gateway.logging_setup import configure_logging
 from gateway.sandbox import sandbox_connection
 from gateway.sandbox.serve import Sandbox
+from gateway.store.migrations import LATEST
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import sqlite_url
 
@@ -112,5 +113,5 @@ async def test_readyz_names_the_connections_and_the_store_once_started(gateway: 
     assert await response.json() == {
         "status": "ready",
         "connections": ["crm_v1"],
-        "store": {"backend": "sqlite", "schema_version": 1, "status": "ok"},
+        "store": {"backend": "sqlite", "schema_version": LATEST, "status": "ok"},
     }

@@ -4,14 +4,13 @@ objects and operating-system processes."""
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from collections import Counter
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from gateway.store import Busy, Claimed, Store
 from tests.store.conftest import Backend, OpenStore
 from tests.store.test_idempotency import LEASE, NOW, SCOPE, TTL
+from tests.store.workers import workers
 
 STORES = 5
 CLAIMS = 50
@@ -103,65 +102,24 @@ async def test_claims_of_distinct_keys_all_win(open_stores: OpenStore) -> None:
     ]
 
 
-# Each process opens the store (so they also migrate a new store at once), says "ready", waits
-# for "go", then makes its claims concurrently and prints who won.
-_CLAIMER = """
-import asyncio, json, sys
-from gateway.store import Claimed, KeyScope, open_store
-
-async def main(url, name, claims, now):
-    store = open_store(url)
-    await store.open()
-    try:
-        print("ready", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        scope = KeyScope("billing-sync", "crm", "POST /v1/connections/{connection}/invoices", "key-1")
-        results = await asyncio.gather(*(
-            store.claim(scope, "fp-1", f"{name}-{i}", now=now, lease_s=30.0, ttl_s=86400.0)
-            for i in range(claims)
-        ))
-        print(json.dumps([[type(r).__name__, r.record.owner] for r in results]), flush=True)
-    finally:
-        await store.close()
-
-asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
-"""
 PROCESSES = 4
 CLAIMS_EACH = 10
 
 
 async def test_one_claim_wins_across_processes(backend: Backend, open_stores: OpenStore) -> None:
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            _CLAIMER,
-            backend.url,
-            f"p{n}",
-            str(CLAIMS_EACH),
-            repr(NOW),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        for n in range(PROCESSES)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"ready\n"
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write(b"go\n")
-            await proc.stdin.drain()
-        outputs = [await asyncio.wait_for(proc.communicate(), 30) for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+    order = {
+        "do": "claim",
+        "scope": asdict(SCOPE),
+        "fingerprint": "fp-1",
+        "claims": CLAIMS_EACH,
+        "now": NOW,
+        "lease_s": LEASE,
+        "ttl_s": TTL,
+    }
+    async with workers(backend.url, PROCESSES) as processes:
+        answers = await processes.each(order)
 
-    assert [proc.returncode for proc in procs] == [0] * PROCESSES
-    results = [result for out, _ in outputs for result in json.loads(out)]
+    results = [result for answer in answers for result in answer]
     kinds = Counter(kind for kind, _ in results)
     assert kinds == {"Claimed": 1, "Busy": PROCESSES * CLAIMS_EACH - 1}
     winner = next(owner for kind, owner in results if kind == "Claimed")

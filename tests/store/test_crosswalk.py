@@ -103,3 +103,69 @@ async def test_checkpoints_round_trip_and_are_replaced(store: Store) -> None:
 
     assert await store.checkpoint_get("crm->billing") == second
     assert await store.checkpoint_get("crm->shop") == {"cursor": "x"}
+
+
+async def test_the_run_round_trips_and_is_replaced_with_the_entry(store: Store) -> None:
+    first = entry("INV-1", run="run-1")
+    await store.crosswalk_put(first)
+    assert await store.crosswalk_get("crm", "INV-1", "billing") == first
+
+    again = entry("INV-1", run="run-2", state="created", target_id="B-1")
+    await store.crosswalk_put(again)
+    assert await store.crosswalk_get("crm", "INV-1", "billing") == again
+    assert await store.crosswalk_by_run("run-1") == []
+    assert await store.crosswalk_by_run("run-2") == [again]
+
+    untouched = entry("INV-2")  # written without a run (as before runs existed)
+    await store.crosswalk_put(untouched)
+    got = await store.crosswalk_get("crm", "INV-2", "billing")
+    assert got is not None
+    assert got.run is None
+
+
+async def test_by_run_orders_by_connection_then_id_and_pages_after_a_pair(store: Store) -> None:
+    # Code-point order for connections too: "Shop" < "crm" < "crm2" (a locale would say
+    # otherwise); ids as in crosswalk_list.
+    pairs = [
+        ("crm", "b"),
+        ("Shop", "INV-2"),
+        ("crm", "é"),
+        ("crm2", "A"),
+        ("crm", "INV-10"),
+        ("Shop", "B"),
+        ("crm", "a"),
+        ("crm", "INV-2"),
+    ]
+    for connection, source_id in pairs:
+        await store.crosswalk_put(entry(source_id, source_connection=connection, run="run-1"))
+    await store.crosswalk_put(entry("c", run="run-2"))  # another run
+    await store.crosswalk_put(entry("INV-1"))  # no run
+    expected = [
+        ("Shop", "B"),
+        ("Shop", "INV-2"),
+        ("crm", "INV-10"),
+        ("crm", "INV-2"),
+        ("crm", "a"),
+        ("crm", "b"),
+        ("crm", "é"),
+        ("crm2", "A"),
+    ]
+
+    everything = await store.crosswalk_by_run("run-1")
+    assert [(e.source_connection, e.source_id) for e in everything] == expected
+    assert everything[0] == entry("B", source_connection="Shop", run="run-1")
+
+    pages: list[list[tuple[str, str]]] = []
+    after: tuple[str, str] | None = None
+    while page := await store.crosswalk_by_run("run-1", after=after, limit=3):
+        pages.append([(e.source_connection, e.source_id) for e in page])
+        after = (page[-1].source_connection, page[-1].source_id)
+    assert pages == [expected[0:3], expected[3:6], expected[6:]]
+
+    # After a pair that is not there: from the next one; the connection alone counts first.
+    after_absent = await store.crosswalk_by_run("run-1", after=("crm", "INV-1"))
+    assert [(e.source_connection, e.source_id) for e in after_absent] == expected[2:]
+    after_connection = await store.crosswalk_by_run("run-1", after=("crm", "\U0010ffff"))
+    assert [(e.source_connection, e.source_id) for e in after_connection] == [("crm2", "A")]
+    assert await store.crosswalk_by_run("run-1", after=("crm2", "A")) == []
+    assert await store.crosswalk_by_run("run-3") == []

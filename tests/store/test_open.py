@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import stat
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from gateway.store import Claimed, Store, StoreError, open_store
+from gateway.store import Claimed, CrosswalkEntry, Store, StoreError, migrations, open_store
 from gateway.store.migrations import LATEST, MIGRATIONS
 from tests.store.conftest import PG_URL, Backend, OpenStore, pg_url_with_schema
 from tests.store.test_idempotency import LEASE, NOW, SCOPE, TTL
@@ -61,13 +62,69 @@ async def test_stores_opening_at_once_migrate_once(
     assert await backend.sql("SELECT version, name FROM schema_migrations") == migrations_rows()
 
 
-async def test_the_reaper_and_reverse_lookups_have_indexes(store: Store, backend: Backend) -> None:
+async def index_names(backend: Backend) -> set[str]:
     if backend.name == "sqlite":
         query = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
     else:
         query = f"SELECT indexname FROM pg_indexes WHERE schemaname = '{backend.pg_schema}'"
-    names = {name for (name,) in await backend.sql(query)}
-    assert {"idempotency_keys_expires_at", "crosswalk_target"} <= names
+    return {name for (name,) in await backend.sql(query)}
+
+
+INDEXES = {
+    "idempotency_keys_expires_at",
+    "crosswalk_target",
+    "crosswalk_run",
+    "migration_chunks_open",
+}
+
+
+async def test_the_reaper_and_reverse_lookups_have_indexes(store: Store, backend: Backend) -> None:
+    assert await index_names(backend) >= INDEXES
+
+
+async def test_a_version_1_store_migrates_to_2_keeping_its_data(
+    open_stores: OpenStore, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store as a gateway that knew migration 1 only made it, with data in every table.
+    with monkeypatch.context() as old_code:
+        old_code.setattr(migrations, "MIGRATIONS", MIGRATIONS[:1])
+        old_code.setattr(migrations, "LATEST", 1)
+        old = await open_stores()
+        assert await old.ping() == {"backend": backend.name, "schema_version": 1}
+        claimed = await old.claim(SCOPE, "fp", "w", now=NOW, lease_s=LEASE, ttl_s=TTL)
+        assert isinstance(claimed, Claimed)
+        await old.checkpoint_put("crm->billing", {"cursor": "page-2"}, now=NOW)
+        await old.close()
+    await backend.sql(
+        "INSERT INTO crosswalk (source_connection, source_id, target_connection, target_id, "
+        "fingerprint, state, detail, updated_at) "
+        f"VALUES ('crm', 'INV-1', 'billing', 'B-1', 'fp-1', 'verified', '{{}}', {NOW})"
+    )
+    assert "crosswalk_run" not in await index_names(backend)
+
+    # Opened by this gateway, several processes' worth at once: migrated once, data kept.
+    stores = await asyncio.gather(*(open_stores() for _ in range(4)))
+    store = stores[0]
+    assert [await s.ping() for s in stores] == [
+        {"backend": backend.name, "schema_version": LATEST}
+    ] * 4
+    assert await backend.sql("SELECT version, name FROM schema_migrations") == migrations_rows()
+    assert await index_names(backend) >= INDEXES
+    assert await store.get(SCOPE) == claimed.record
+    assert await store.checkpoint_get("crm->billing") == {"cursor": "page-2"}
+    copied = CrosswalkEntry("crm", "INV-1", "billing", "B-1", "fp-1", "verified", {}, NOW)
+    assert await store.crosswalk_get("crm", "INV-1", "billing") == copied  # run None
+
+    # What migration 2 added works on the old data.
+    await store.crosswalk_put(replace(copied, run="run-1"))
+    assert await store.crosswalk_by_run("run-1") == [replace(copied, run="run-1")]
+    assert await store.chunk_add("run-1", 0, None)
+    chunk = await store.chunk_claim("run-1", "w", now=NOW, lease_s=LEASE)
+    assert chunk is not None
+    assert (chunk.seq, chunk.owner) == (0, "w")
+    assert await store.chunk_counts("run-1") == {"claimed": 1}
+    assert await store.take_token("crm", 1.0, 1.0, now=NOW) == 0.0
+    assert await store.take_token("crm", 1.0, 1.0, now=NOW) == 1.0
 
 
 async def test_a_store_written_by_a_newer_gateway_refuses_to_open(

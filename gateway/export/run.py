@@ -1,0 +1,227 @@
+"""The export itself: walk one connection's listing (or read the given ids) and write each invoice.
+
+Memory holds one provider page at a time (``gateway.listing.matching_pages``), whatever the
+number of invoices; the output is flushed after each page, so what was read is kept when a
+later page fails. A provider failure is reported on stderr, never as a traceback: a page that
+cannot be read ends the walk (exit 1, with everything before it written); an id that cannot be
+read is one failed invoice, and the export goes on with the next.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO
+
+import aiohttp
+
+from adapters.base import Adapter, ListQuery
+from adapters.registry import build_adapter
+from gateway.canonical.model import Invoice
+from gateway.config import Settings
+from gateway.errors import AdapterError
+from gateway.export.formats import Format, FormatError, Writer, invoice_record, writer_for
+from gateway.export.progress import Progress, Summary, progress_for
+from gateway.listing import matching_pages
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(ValueError):
+    """What was asked cannot be done as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    connection: str
+    format: Format = "jsonl"
+    query: ListQuery = field(default_factory=ListQuery)
+    ids: Path | None = None  # a file of source invoice ids, one per line: just those
+    output: Path | None = None  # None: stdout
+    page_size: int | None = None  # the provider page size (default: the provider's largest)
+
+
+async def export(
+    settings: Settings,
+    options: ExportOptions,
+    *,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+) -> int:
+    """Run one export; the exit status: 0, or 1 when some invoices failed (listed on ``err``).
+    A usage or configuration problem raises ``UsageError`` before anything is written."""
+    err = err or sys.stderr
+    connection = settings.connection(options.connection)
+    if connection is None:
+        known = ", ".join(c.name for c in settings.connections) or "none"
+        raise UsageError(
+            f"no connection named {options.connection!r} in the configuration (known: {known})"
+        )
+    query = options.query
+    if options.ids is not None and query.given():
+        raise UsageError(
+            "--ids exports the invoices it lists: give it without --status, --customer, "
+            "--issued-from or --issued-to"
+        )
+    if options.page_size is not None and options.page_size < 1:
+        raise UsageError(f"--page-size must be 1 or more, not {options.page_size}")
+    if query.issued_from and query.issued_to and query.issued_from > query.issued_to:
+        raise UsageError(
+            f"--issued-from {query.issued_from} is after --issued-to {query.issued_to}"
+        )
+    # One client session for every provider call, as the server has (gateway/http/app.py).
+    connector = aiohttp.TCPConnector(limit=100, limit_per_host=20)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        adapter = build_adapter(connection, session)
+        caps = adapter.capabilities
+        if options.ids is not None and "get" not in caps.operations:
+            raise UsageError(f"{adapter.provider} cannot read one invoice: --ids cannot be used")
+        if options.ids is None and "list" not in caps.operations:
+            raise UsageError(f"{adapter.provider} cannot list invoices: give --ids FILE")
+        summary = Summary(
+            connection=options.connection,
+            format=options.format,
+            output=str(options.output) if options.output is not None else "-",
+        )
+        with _ids(options.ids) as ids, _output(options.output, out) as stream:
+            writer = writer_for(options.format, stream)
+            progress = progress_for(err)
+            progress.start(summary)
+            try:
+                invoices = (
+                    _by_id(adapter, ids, summary, progress)
+                    if ids is not None
+                    else _listing(adapter, query, options.page_size, summary, progress)
+                )
+                await write_all(invoices, writer, summary, progress)
+            except OSError as exc:  # the output cannot take more (disk full, a closed pipe)
+                summary.stopped = True
+                where = "stdout" if options.output is None else summary.output
+                reason = f"cannot write {where}: {exc.strerror or exc}"
+                progress.failure(summary, {"error": reason, "stopped": True})
+            finally:
+                progress.finish(summary)
+    return EXIT_SOME_FAILED if summary.failed or summary.stopped else EXIT_OK
+
+
+async def write_all(
+    pages: AsyncIterator[list[Invoice]], writer: Writer, summary: Summary, progress: Progress
+) -> None:
+    """Write each invoice as it comes, flushing after each page; an invoice that cannot be
+    written exactly (a float in it) is a failure, and the export goes on."""
+    async for page in pages:
+        for invoice in page:
+            try:
+                writer.write(invoice_record(invoice))
+            except FormatError as exc:
+                summary.failed += 1
+                progress.failure(summary, {"invoice_id": invoice.id, "error": str(exc)})
+            else:
+                summary.exported += 1
+            progress.advance(summary)
+        writer.flush()
+
+
+async def _listing(
+    adapter: Adapter,
+    query: ListQuery,
+    page_size: int | None,
+    summary: Summary,
+    progress: Progress,
+) -> AsyncIterator[list[Invoice]]:
+    size = min(page_size or adapter.capabilities.max_page_size, adapter.capabilities.max_page_size)
+    pages = matching_pages(adapter, query, page_size=size)
+    token: str | None = None
+    first = True
+    while True:
+        try:
+            page = await anext(pages)
+        except StopAsyncIteration:
+            return
+        except Exception as exc:  # a provider failure ends the walk; what was read is kept
+            summary.stopped = True
+            progress.failure(summary, {"page": token, "error": _reason(exc), "stopped": True})
+            return
+        if first and page.total is not None:
+            progress.total(page.total)
+        first = False
+        token = page.next_token
+        yield page.invoices
+
+
+async def _by_id(
+    adapter: Adapter, ids: Iterable[str], summary: Summary, progress: Progress
+) -> AsyncIterator[list[Invoice]]:
+    for invoice_id in ids:
+        try:
+            invoice = await adapter.get(invoice_id)
+        except Exception as exc:  # one invoice that cannot be read; the others still can
+            summary.failed += 1
+            progress.failure(summary, {"invoice_id": invoice_id, "error": _reason(exc)})
+            progress.advance(summary)
+            continue
+        yield [invoice]
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, AdapterError):
+        status = getattr(exc, "status", None)
+        return f"{exc.message} (HTTP {status})" if status else exc.message
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@contextmanager
+def _ids(path: Path | None) -> Iterator[Iterator[str] | None]:
+    """The ids of an ``--ids`` file, read line by line as the export goes (blank lines are
+    skipped)."""
+    if path is None:
+        yield None
+        return
+    try:
+        # An undecodable byte becomes U+FFFD: that id then fails on its own, named, not the run.
+        stream = path.open(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UsageError(f"--ids {path}: cannot be read ({exc.strerror})") from None
+    with stream:
+        yield (line.strip() for line in stream if line.strip())
+
+
+@contextmanager
+def _output(path: Path | None, out: IO[str] | None) -> Iterator[IO[str]]:
+    if path is None:
+        yield out or sys.stdout
+        return
+    try:
+        stream = path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"--output {path}: cannot be written ({exc.strerror})") from None
+    with stream:
+        yield stream
+
+
+def given_date(option: str, text: str | None) -> date | None:
+    """A date given on the command line, ``YYYY-MM-DD``; anything else is a usage error."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise UsageError(f"{option} {text!r} is not a date written as YYYY-MM-DD")
+
+
+def quiet_stdout() -> None:
+    """When a reader stopped early (``export … | head``) stdout is a closed pipe: the export
+    said so already, and the interpreter's last flush must not say it again as a traceback."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

@@ -1,0 +1,96 @@
+"""After a run, from its crosswalk: check every copy again (``verify``), or undo it (``revert``).
+
+``verify`` reads each source invoice and its copy and compares their money as the run did
+(``compare.py``). ``revert`` deletes each copy the run made, or voids it where the target cannot
+delete it (a provider that keeps issued invoices), through the service layer with keys of its
+own, so a revert that is interrupted and run again deletes nothing twice; the crosswalk then
+says ``reverted``, and a later run copies the invoice again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from adapters.base import Adapter
+from gateway.errors import AdapterError, Conflict, NotFound, NotSupported
+from gateway.migration.compare import compare
+from gateway.migration.copy import CLIENT
+from gateway.migration.report import Entry
+from gateway.service.idempotency import WriteRequest
+from gateway.service.invoices import InvoiceService
+from gateway.store import CrosswalkEntry, Store
+
+
+async def run_entries(store: Store, run: str) -> AsyncIterator[CrosswalkEntry]:
+    """Every crosswalk entry of ``run`` with a copy at the target, in order, a batch in memory
+    at a time (invoices the run skipped or failed to copy are in its report, not here)."""
+    after: tuple[str, str] | None = None
+    while True:
+        batch = await store.crosswalk_by_run(run, after=after)
+        for entry in batch:
+            if entry.target_id is not None:
+                yield entry
+        if len(batch) == 0:
+            return
+        last = batch[-1]
+        after = (last.source_connection, last.source_id)
+
+
+async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) -> Entry:
+    if entry.target_id is None or entry.state == "reverted":
+        return Entry(entry.source_id, "skipped", target_id=entry.target_id, reason=entry.state)
+    try:
+        original = await source.get(entry.source_id)
+        copy = await target.get(entry.target_id)
+    except AdapterError as exc:
+        return Entry(entry.source_id, "failed", target_id=entry.target_id, reason=exc.message)
+    carried = not any(
+        w.get("field") == "/payments" for w in entry.detail.get("warnings", [])
+    ) and bool(original.payments)
+    verdict = compare(original, copy, None, target, paid=carried)
+    return Entry(
+        entry.source_id,
+        "verified",
+        target_id=entry.target_id,
+        totals_differences=verdict.differences,
+        verification=verdict.verification,
+    )
+
+
+async def revert_entry(
+    entry: CrosswalkEntry, target: Adapter, service: InvoiceService, store: Store
+) -> Entry:
+    if entry.target_id is None or entry.state == "reverted":
+        return Entry(entry.source_id, "reverted", target_id=entry.target_id, reason="already")
+    request = WriteRequest(
+        client=CLIENT,
+        connection=target.connection.name,
+        operation="migrate revert",
+        target=f"{entry.target_connection}/{entry.target_id}",
+        idempotency_key=f"revert:{entry.target_id}",
+    )
+    how = "deleted"
+    try:
+        try:
+            await service.delete(request, entry.target_id)
+        except (NotSupported, Conflict):
+            # The target keeps this invoice (issued, or no delete at all): void it instead.
+            how = "voided"
+            await service.act(
+                replace(request, operation="migrate revert void"), entry.target_id, "void"
+            )
+    except NotFound:
+        how = "already gone"
+    except AdapterError as exc:
+        return Entry(entry.source_id, "failed", target_id=entry.target_id, reason=exc.message)
+    await store.crosswalk_put(
+        replace(
+            entry,
+            state="reverted",
+            detail={**entry.detail, "reverted": how},
+            updated_at=time.time(),
+        )
+    )
+    return Entry(entry.source_id, "reverted", target_id=entry.target_id, reason=how)

@@ -1,0 +1,176 @@
+"""``migrate``, ``migrate verify`` and ``migrate revert``: the use cases the command line calls.
+
+Each takes typed settings and options (no argument parsing here), prints the plan and the
+summary, writes the report, and answers the exit status: 0 when all went well, 1 when some
+invoices failed or were skipped (they are listed), 2 for a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from adapters.base import Adapter
+from gateway.config import Settings
+from gateway.errors import AdapterError
+from gateway.migration.afterwards import revert_entry, run_entries, verify_entry
+from gateway.migration.copy import Copier
+from gateway.migration.plan import Plan
+from gateway.migration.progress import progress_for
+from gateway.migration.references import ReferenceMap
+from gateway.migration.report import Entry, ReportFile, Summary
+from gateway.migration.runner import PlanMismatch, Runner
+from gateway.runtime import Runtime, gateway_runtime
+from gateway.store import StoreError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(ValueError):
+    """What the caller asked for cannot be done as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class MigrateOptions:
+    plan: Plan
+    refs: ReferenceMap
+    dry_run: bool = False
+    concurrency: int = 4
+    report: Path | None = None
+    sample: int | None = None
+
+
+async def migrate(settings: Settings, options: MigrateOptions, err: IO[str] = sys.stderr) -> int:
+    plan = options.plan
+    _check_connections(settings, plan.source, plan.target)
+    store_wanted = not options.dry_run
+    async with gateway_runtime(settings, with_store=store_wanted, shared_limits=True) as runtime:
+        source, target = runtime.adapters[plan.source], runtime.adapters[plan.target]
+        if "create" not in target.capabilities.operations:
+            raise UsageError(f"{target.provider} (connection {plan.target}) cannot create invoices")
+        copier = Copier(plan, source, target, runtime.service, runtime.store, options.refs)
+        with _opened(options.report) as report:
+            runner = Runner(
+                plan,
+                source,
+                copier,
+                runtime.store,
+                concurrency=options.concurrency,
+                progress=progress_for(err),
+                report=ReportFile(report),
+                sample=options.sample,
+            )
+            total = await runner.count()
+            print(_plan_line(plan, target, total, options), file=err, flush=True)
+            try:
+                summary = await runner.run()
+            except PlanMismatch as exc:
+                raise UsageError(str(exc)) from None
+            except AdapterError as exc:
+                print(
+                    f"run {plan.run} stopped: {exc.message}. Run the same command again (same "
+                    f"--run {plan.run}) to resume where it stopped.",
+                    file=err,
+                )
+                summary = runner.summary
+                _finish(summary, err, stopped=True)
+                return EXIT_SOME_FAILED
+        if options.sample is not None and not options.dry_run:
+            print(
+                f"sampled {summary.done} invoice(s) into {plan.target}: compare them there (the "
+                f"report lists their ids), then run again with --run {plan.run} and without "
+                "--sample to copy the rest (the sampled ones are not copied twice)",
+                file=err,
+            )
+    return _finish(summary, err)
+
+
+async def verify(
+    settings: Settings, run: str, report: Path | None, err: IO[str] = sys.stderr
+) -> int:
+    async with gateway_runtime(settings) as runtime:
+        summary = Summary()
+        with _opened(report) as stream:
+            out = ReportFile(stream)
+            assert runtime.store is not None
+            async for entry in run_entries(runtime.store, run):
+                source, target = _pair(runtime, entry.source_connection, entry.target_connection)
+                checked = await verify_entry(entry, source, target)
+                summary.add(checked)
+                out.write(checked)
+        if summary.done == 0:
+            raise UsageError(f"no copy made by a run named {run!r} in the store")
+    return _finish(summary, err, differences_fail=True)
+
+
+async def revert(
+    settings: Settings, run: str, report: Path | None, err: IO[str] = sys.stderr
+) -> int:
+    async with gateway_runtime(settings) as runtime:
+        summary = Summary()
+        assert runtime.store is not None and runtime.service is not None
+        with _opened(report) as stream:
+            out = ReportFile(stream)
+            async for entry in run_entries(runtime.store, run):
+                _, target = _pair(runtime, entry.source_connection, entry.target_connection)
+                undone = await revert_entry(entry, target, runtime.service, runtime.store)
+                summary.add(undone)
+                out.write(undone)
+        if summary.done == 0:
+            raise UsageError(f"no copy made by a run named {run!r} in the store")
+    return _finish(summary, err)
+
+
+def _check_connections(settings: Settings, *names: str) -> None:
+    known = [c.name for c in settings.connections]
+    for name in names:
+        if name not in known:
+            raise UsageError(
+                f"no connection named {name!r} in the configuration (known: {', '.join(known)})"
+            )
+
+
+def _pair(runtime: Runtime, source: str, target: str) -> tuple[Adapter, Adapter]:
+    try:
+        return runtime.adapters[source], runtime.adapters[target]
+    except KeyError as exc:
+        raise UsageError(f"the run names connection {exc.args[0]!r}, not configured") from None
+
+
+def _plan_line(plan: Plan, target: Adapter, total: int | None, options: MigrateOptions) -> str:
+    what = "dry run" if options.dry_run else ("sample" if options.sample else "run")
+    count = f"{total} invoice(s) match" if total is not None else "the source does not say how many"
+    line = f"{what} {plan.run}: {plan.source} → {plan.target}, {count}"
+    limit = target.connection.rate_limit
+    if limit is not None and total:
+        seconds = math.ceil(total / limit.per_second)
+        line += (
+            f"; {plan.target}'s rate limit ({limit.per_second:g}/s) makes it at least {seconds} s"
+            " (one create each, more with status and payments)"
+        )
+    return line
+
+
+def _finish(
+    summary: Summary, err: IO[str], *, stopped: bool = False, differences_fail: bool = False
+) -> int:
+    for entry in summary.problems:
+        print(f"{entry.outcome}: {entry.source_id}: {entry.reason}", file=err)
+    data: dict[str, Any] = {"summary": summary.as_dict()}
+    if stopped:
+        data["stopped"] = True
+    print(json.dumps(data), flush=True)
+    failed = summary.failed or stopped or (differences_fail and summary.differences)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _opened(path: Path | None) -> Any:
+    return path.open("w", encoding="utf-8") if path is not None else nullcontext(None)
+
+
+__all__ = ["Entry", "MigrateOptions", "StoreError", "UsageError", "migrate", "revert", "verify"]

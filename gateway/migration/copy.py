@@ -1,0 +1,237 @@
+"""One source invoice copied to the target, once, whatever fails in between.
+
+The crosswalk (source connection and id → target connection and id, with a fingerprint, a state
+and the run) records each step before the next one is taken: ``pending`` before the create,
+``created`` once the target holds the invoice, ``status_set`` once its status and payments are
+carried, then ``verified`` (the money matches) or ``differs``. Every write goes through the
+service layer with an Idempotency-Key made from the source invoice (``migrate create``, ``migrate
+issue``…), so a process killed between the target's create and the crosswalk's ``created``
+resumes to the same invoice: the key's record replays it, or resolves the lost answer first.
+A copy in ``verified`` or ``differs`` is never touched again (``already_copied``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from adapters.base import Adapter, WriteWarning
+from gateway.canonical.calculated import calculated_invoice
+from gateway.canonical.errors import InvalidInvoice
+from gateway.canonical.model import Invoice, Payment
+from gateway.errors import AdapterError, IdempotencyError
+from gateway.migration.compare import Verdict, compare
+from gateway.migration.plan import Plan, digest
+from gateway.migration.references import ReferenceMap
+from gateway.migration.report import Entry
+from gateway.migration.translate import Translation, translate
+from gateway.service.idempotency import WriteRequest
+from gateway.service.invoices import InvoiceService
+from gateway.store import CrosswalkEntry, Store, StoreError
+
+_log = structlog.get_logger("gateway.migration")
+CLIENT = "migrate"
+FINISHED = frozenset({"verified", "differs"})
+
+
+@dataclass
+class Copier:
+    plan: Plan
+    source: Adapter
+    target: Adapter
+    service: InvoiceService | None  # None for a dry run, with the store
+    store: Store | None  # None for a dry run: nothing is written anywhere
+    refs: ReferenceMap
+
+    async def copy(self, invoice: Invoice) -> Entry:
+        source_id = str(invoice.id)
+        try:
+            return await self._copy(source_id, invoice)
+        except (AdapterError, IdempotencyError) as exc:
+            reason = getattr(exc, "message", str(exc))
+        except StoreError:
+            raise  # without its store the run cannot go on safely: it stops, to be resumed
+        except Exception as exc:  # one invoice's bug must not stop the others
+            _log.exception("migration_copy_failed", source_id=source_id)
+            reason = f"unexpected error ({type(exc).__name__}); see the log"
+        await self._record(source_id, None, "failed", invoice, {"reason": reason})
+        return Entry(source_id, "failed", reason=reason)
+
+    async def _copy(self, source_id: str, invoice: Invoice) -> Entry:
+        known = await self._crosswalk(source_id)
+        if known is not None and known.state in FINISHED:
+            return Entry(
+                source_id,
+                "already_copied",
+                target_id=known.target_id,
+                verification=known.detail.get("verification"),
+                totals_differences=known.detail.get("totals_differences", []),
+            )
+        translation = translate(invoice, self.target, self.refs, self.plan.handling)
+        if translation.invoice is None:
+            await self._record(source_id, None, "skipped", invoice, {"reason": translation.skipped})
+            return Entry(source_id, "skipped", reason=translation.skipped)
+        if self.store is None:
+            return self._preview(source_id, invoice, translation)
+        assert self.service is not None
+        await self._record(source_id, None, "pending", invoice, {})
+        created = await self.service.create(
+            self._request("create", source_id), translation.invoice, self.plan.handling
+        )
+        assert created.invoice is not None and created.invoice.id is not None
+        target_id = created.invoice.id
+        warnings = [*translation.warnings, *created.warnings]
+        await self._record(source_id, target_id, "created", invoice, {})
+        _, carried, more = await self._carry(source_id, invoice, created.invoice)
+        warnings += more
+        await self._record(source_id, target_id, "status_set", invoice, {})
+        copy = await self.target.get(target_id)
+        verdict = compare(invoice, copy, translation.content, self.target, paid=carried)
+        detail = {
+            "warnings": [w.as_dict() for w in warnings],
+            "verification": verdict.verification,
+            "totals_differences": verdict.differences,
+        }
+        state = "verified" if not verdict.differences else "differs"
+        await self._record(source_id, target_id, state, invoice, detail)
+        return self._entry(source_id, "copied", target_id, warnings, verdict)
+
+    def _preview(self, source_id: str, invoice: Invoice, translation: Translation) -> Entry:
+        """A dry run: the target's totals as its own rounding would compute them."""
+        assert translation.invoice is not None
+        try:
+            preview = calculated_invoice(
+                translation.invoice, self.target.policy_for(translation.invoice)
+            )
+        except InvalidInvoice as exc:
+            reason = "; ".join(f"{e.pointer}: {e.detail}" for e in exc.errors)
+            return Entry(source_id, "skipped", reason=f"the target could not take it: {reason}")
+        verdict = compare(invoice, preview, translation.content, self.target, paid=False)
+        return self._entry(source_id, "would_copy", None, translation.warnings, verdict)
+
+    async def _carry(
+        self, source_id: str, source: Invoice, created: Invoice
+    ) -> tuple[Invoice, bool, list[WriteWarning]]:
+        """The source's status and payments, where the target can take them; else warnings."""
+        caps = self.target.capabilities
+        provider = self.target.provider
+        warnings: list[WriteWarning] = []
+        current = created
+        wanted = source.status
+        if wanted in ("open", "paid", "void") and current.status == "draft":
+            step = next((a for a in ("issue", "mark_sent") if a in caps.actions), None)
+            if step is None:
+                warnings.append(WriteWarning("/status", f"{provider} cannot issue an invoice"))
+            else:
+                current = await self._act(source_id, step, current, warnings)
+        carried = False
+        if source.payments and "create" in caps.payments:
+            for n, payment in enumerate(source.payments):
+                current = await self._pay(source_id, n, payment, current, warnings)
+            carried = True
+        elif source.payments:
+            warnings.append(
+                WriteWarning("/payments", f"{provider} cannot record payments; not carried")
+            )
+        if wanted == "paid" and current.status != "paid":
+            if "mark_paid" in caps.actions:
+                current = await self._act(source_id, "mark_paid", current, warnings)
+            else:
+                warnings.append(WriteWarning("/status", f"{provider} cannot mark it paid"))
+        if wanted == "void" and current.status != "void":
+            if "void" in caps.actions:
+                current = await self._act(source_id, "void", current, warnings)
+            else:
+                warnings.append(WriteWarning("/status", f"{provider} cannot void an invoice"))
+        return current, carried, warnings
+
+    async def _act(
+        self, source_id: str, action: str, current: Invoice, warnings: list[WriteWarning]
+    ) -> Invoice:
+        assert current.id is not None and self.service is not None
+        try:
+            done = await self.service.act(self._request(action, source_id), current.id, action)
+        except AdapterError as exc:
+            warnings.append(WriteWarning("/status", f"{action}: {exc.message}"))
+            return current
+        return done.invoice or current
+
+    async def _pay(
+        self, source_id: str, n: int, payment: Payment, current: Invoice, warnings: list[Any]
+    ) -> Invoice:
+        assert current.id is not None and self.service is not None
+        request = self._request(f"payment {n}", source_id)
+        carried = payment.model_copy(update={"id": None})
+        try:
+            done = await self.service.record_payment(request, current.id, carried)
+        except AdapterError as exc:
+            warnings.append(WriteWarning(f"/payments/{n}", exc.message))
+            return current
+        return done.invoice or current
+
+    def _request(self, step: str, source_id: str) -> WriteRequest:
+        """The key of one step of one copy: the same in every run and after any crash."""
+        return WriteRequest(
+            client=CLIENT,
+            connection=self.target.connection.name,
+            operation=f"migrate {step}",
+            target=f"{self.plan.source}/{source_id}",
+            idempotency_key=f"{self.plan.source}:{source_id}:{step}",
+        )
+
+    async def _crosswalk(self, source_id: str) -> CrosswalkEntry | None:
+        if self.store is None:
+            return None
+        return await self.store.crosswalk_get(self.plan.source, source_id, self.plan.target)
+
+    async def _record(
+        self,
+        source_id: str,
+        target_id: str | None,
+        state: str,
+        invoice: Invoice,
+        detail: dict[str, Any],
+    ) -> None:
+        if self.store is None:
+            return
+        if target_id is None and state in ("failed", "skipped"):
+            known = await self._crosswalk(source_id)
+            target_id = known.target_id if known is not None else None
+        await self.store.crosswalk_put(
+            CrosswalkEntry(
+                source_connection=self.plan.source,
+                source_id=source_id,
+                target_connection=self.plan.target,
+                target_id=target_id,
+                fingerprint=fingerprint(invoice),
+                state=state,
+                detail=detail,
+                updated_at=time.time(),
+                run=self.plan.run,
+            )
+        )
+
+    @staticmethod
+    def _entry(
+        source_id: str,
+        outcome: Any,
+        target_id: str | None,
+        warnings: list[WriteWarning],
+        verdict: Verdict,
+    ) -> Entry:
+        return Entry(
+            source_id,
+            outcome,
+            target_id=target_id,
+            warnings=[w.as_dict() for w in warnings],
+            totals_differences=verdict.differences,
+            verification=verdict.verification,
+        )
+
+
+def fingerprint(invoice: Invoice) -> str:
+    """What the source invoice said when it was copied (a later change shows)."""
+    return digest(invoice.model_dump(mode="json", exclude={"remote_data", "totals_check"}))

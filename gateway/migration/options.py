@@ -1,0 +1,72 @@
+"""The ``migrate`` command's arguments as typed options, each checked with a clear message."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+
+from gateway.migration.commands import MigrateOptions, UsageError
+from gateway.migration.plan import Filters, Plan, default_run_name, digest
+from gateway.migration.references import ReferenceMap, load_map
+
+
+def options_from(args: argparse.Namespace) -> MigrateOptions:
+    if not args.source or not args.target:
+        raise UsageError("say where from and where to: --from CONNECTION --to CONNECTION")
+    if args.source == args.target:
+        raise UsageError("--from and --to name the same connection")
+    if args.concurrency < 1 or args.concurrency > 64:
+        raise UsageError("--concurrency must be from 1 to 64")
+    if args.sample is not None and args.sample < 1:
+        raise UsageError("--sample must be 1 or more")
+    refs, map_digest = ReferenceMap(), ""
+    if args.map:
+        path = Path(args.map)
+        refs = load_map(path)
+        map_digest = digest(path.read_text(encoding="utf-8"))
+    ids = _ids(Path(args.ids)) if args.ids else None
+    plan = Plan(
+        run=args.run or default_run_name(args.source, args.target),
+        source=args.source,
+        target=args.target,
+        filters=Filters(
+            status=args.status,
+            customer=args.customer,
+            issued_from=_date(args.issued_from, "--issued-from"),
+            issued_to=_date(args.issued_to, "--issued-to"),
+        ),
+        ids=ids,
+        handling="lenient" if args.lenient else "strict",
+        map_digest=map_digest,
+    )
+    return MigrateOptions(
+        plan=plan,
+        refs=refs,
+        dry_run=args.dry_run,
+        concurrency=args.concurrency,
+        report=Path(args.report) if args.report else None,
+        sample=args.sample,
+    )
+
+
+def _date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{flag} must be a date written as YYYY-MM-DD, not {value!r}") from None
+
+
+def _ids(path: Path) -> tuple[str, ...]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"--ids {path}: cannot be read: {exc.strerror}") from None
+    ids = tuple(dict.fromkeys(line.strip() for line in lines if line.strip()))
+    if not ids:
+        raise UsageError(f"--ids {path}: holds no invoice id")
+    return ids

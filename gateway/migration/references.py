@@ -1,0 +1,117 @@
+"""``--map FILE``: source ids → target ids for customers, items and taxes, and target defaults.
+
+A YAML file checked against ``map_schema.json``; every problem names its line and path
+(``map.yaml: line 4: customers.10: 12.5 is not of type 'string', 'integer'``), all at once.
+``"*"`` stands for any id not listed. Taxes not listed are matched by rate through the target
+connection's tax table (``connections[].taxes``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from gateway.canonical.errors import dotted_path
+
+ANY = "*"
+
+
+class MapError(ValueError):
+    """The map file cannot be used; ``problems`` says where and why, one line each."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
+
+
+@dataclass(frozen=True)
+class ReferenceMap:
+    customers: dict[str, str] = field(default_factory=dict)
+    items: dict[str, str] = field(default_factory=dict)
+    taxes: dict[str, str] = field(default_factory=dict)
+    provider_fields: dict[str, Any] = field(default_factory=dict)
+    line_provider_fields: dict[str, Any] = field(default_factory=dict)
+
+    def customer(self, source_id: str) -> str | None:
+        return _look_up(self.customers, source_id)
+
+    def item(self, source_id: str) -> str | None:
+        return _look_up(self.items, source_id)
+
+    def tax(self, source_id: str) -> str | None:
+        return _look_up(self.taxes, source_id)
+
+
+def _look_up(table: dict[str, str], source_id: str) -> str | None:
+    return table.get(source_id, table.get(ANY))
+
+
+def load_map(path: Path) -> ReferenceMap:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MapError(source, [f"cannot be read: {exc.strerror}"]) from None
+    return parse_map(text, source)
+
+
+def parse_map(text: str, source: str) -> ReferenceMap:
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        why = getattr(exc, "problem", exc)
+        raise MapError(source, [f"{where}not valid YAML ({why})"]) from None
+    data = {} if data is None else data
+    validator = jsonschema.Draft202012Validator(_schema())
+    problems = [
+        f"line {_line_of(node, list(error.absolute_path))}: "
+        f"{dotted_path(error.absolute_path) or '(top level)'}: {error.message}"
+        for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    ]
+    if problems:
+        raise MapError(source, problems)
+    return ReferenceMap(
+        customers=_ids(data.get("customers")),
+        items=_ids(data.get("items")),
+        taxes=_ids(data.get("taxes")),
+        provider_fields=dict(data.get("provider_fields") or {}),
+        line_provider_fields=dict(data.get("line_provider_fields") or {}),
+    )
+
+
+def _ids(table: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (table or {}).items()}
+
+
+def _line_of(node: yaml.Node | None, path: list[Any]) -> int:
+    """The 1-based line of the value at ``path`` in the composed YAML (its nearest parent's)."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if str(k.value) == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    text = resources.files("gateway.migration").joinpath("map_schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema

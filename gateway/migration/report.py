@@ -1,0 +1,82 @@
+"""What happened to each source invoice (``--report FILE``), and the run's summary."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal
+
+Outcome = Literal[
+    "copied", "already_copied", "skipped", "failed", "would_copy", "verified", "reverted"
+]
+# What a migration reports; verify adds "verified", revert "reverted".
+OUTCOMES: tuple[Outcome, ...] = ("copied", "already_copied", "skipped", "failed", "would_copy")
+
+
+@dataclass
+class Entry:
+    """One report line: a source invoice and what became of it."""
+
+    source_id: str
+    outcome: Outcome
+    target_id: str | None = None
+    reason: str | None = None
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    totals_differences: list[dict[str, Any]] = field(default_factory=list)
+    verification: str | None = None  # "exact", "within the target's rounding …", "differs"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source_id": self.source_id,
+            "target_id": self.target_id,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "warnings": self.warnings,
+            "totals_differences": self.totals_differences,
+            "verification": self.verification,
+        }
+
+
+@dataclass
+class Summary:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    differences: int = 0  # invoices whose copy's totals differ from the source's
+    started: float = field(default_factory=time.monotonic)
+    problems: list[Entry] = field(default_factory=list)  # skipped and failed, for the end
+
+    def add(self, entry: Entry) -> None:
+        self.counts[entry.outcome] = self.counts.get(entry.outcome, 0) + 1
+        if entry.totals_differences:
+            self.differences += 1
+        if entry.outcome in ("skipped", "failed"):
+            self.problems.append(entry)
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def failed(self) -> int:
+        return self.counts["failed"] + self.counts["skipped"]
+
+    def as_dict(self) -> dict[str, Any]:
+        seconds = time.monotonic() - self.started
+        return {
+            **self.counts,
+            "differences": self.differences,
+            "seconds": round(seconds, 2),
+            "per_second": round(self.done / seconds, 1) if seconds > 0 else None,
+        }
+
+
+class ReportFile:
+    """One JSON line per source invoice, written as each is done (nothing kept in memory)."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        self._stream = stream
+
+    def write(self, entry: Entry) -> None:
+        if self._stream is not None:
+            self._stream.write(json.dumps(entry.as_dict(), ensure_ascii=False) + "\n")
+            self._stream.flush()

@@ -1,0 +1,217 @@
+"""The walk over the source: page by page, each page a chunk that one worker claims.
+
+A run's work is the source listing's pages (or slices of an ``--ids`` file), recorded as chunks
+in the store as they are discovered: a worker claims the lowest free chunk (with a lease it
+renews), reads that page, adds the next page as a new chunk at once (so other workers can take
+it), copies the page's invoices ``concurrency`` at a time and marks the chunk done. Any number of
+processes started with the same ``--run`` on one store share the work; a worker that dies leaves
+its chunk to be claimed again when the lease runs out, and what it had copied is found in the
+crosswalk. Memory holds one page per worker, however many invoices there are.
+
+A dry run and a ``--sample`` read in listing order in this process only and touch no chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from adapters.base import Adapter
+from gateway.canonical.model import Invoice
+from gateway.errors import AdapterError
+from gateway.listing import matching_pages
+from gateway.migration.copy import Copier
+from gateway.migration.plan import Plan
+from gateway.migration.progress import Progress
+from gateway.migration.report import Entry, ReportFile, Summary
+from gateway.store import Store
+
+CHUNK_LEASE_S = 120.0
+_WAIT_FOR_OTHERS_S = 0.2
+
+
+class PlanMismatch(ValueError):
+    """Another process started this run with other options: the workers would not agree."""
+
+
+@dataclass
+class Runner:
+    plan: Plan
+    source: Adapter
+    copier: Copier
+    store: Store | None
+    concurrency: int
+    progress: Progress
+    report: ReportFile
+    sample: int | None = None
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self.summary = Summary()
+        self._gate = asyncio.Semaphore(self.concurrency)
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._pass = 1
+
+    async def count(self) -> int | None:
+        """How many invoices the run will read, where the source says so without a full walk."""
+        if self.plan.ids is not None:
+            return len(self.plan.ids)
+        async for page in matching_pages(
+            self.source, self.plan.filters.query(), page_size=self.plan.page_size
+        ):
+            return page.total
+        return 0
+
+    async def run(self) -> Summary:
+        self.progress.start(await self.count())
+        try:
+            if self.store is None or self.sample is not None:
+                await self._in_order()
+            else:
+                await self._agree_on_plan(self.store)
+                await self._chunks(self.store)
+        finally:
+            self.progress.stop()
+        return self.summary
+
+    # -- one process, in listing order ----------------------------------------------------------
+
+    async def _in_order(self) -> None:
+        left = self.sample
+        async for invoices in self._pages():
+            if left is not None:
+                invoices = invoices[:left]
+                left -= len(invoices)
+            await self._copy_all(invoices)
+            if left is not None and left <= 0:
+                return
+
+    async def _pages(self) -> AsyncIterator[list[Invoice]]:
+        if self.plan.ids is not None:
+            for start in range(0, len(self.plan.ids), self.plan.page_size):
+                yield await self._by_id(self.plan.ids[start : start + self.plan.page_size])
+            return
+        async for page in matching_pages(
+            self.source, self.plan.filters.query(), page_size=self.plan.page_size
+        ):
+            yield page.invoices
+
+    # -- several processes, chunk by chunk -----------------------------------------------------
+
+    async def _agree_on_plan(self, store: Store) -> None:
+        """Record the run's plan, or check it is the one recorded; choose the pass to work on.
+
+        A run walks its source in passes. Workers started while a pass has chunks left join it;
+        a run started again once its pass is finished walks the source again (a new pass):
+        what was copied is found in the crosswalk, what failed or was skipped is tried again.
+        """
+        name = f"migration:{self.plan.run}"
+        wanted = self.plan.shared()
+        recorded = await store.checkpoint_get(name)
+        if recorded is not None and recorded.get("plan") != wanted:
+            plan = recorded.get("plan") or {}
+            different = sorted(k for k in wanted if plan.get(k) != wanted[k])
+            raise PlanMismatch(
+                f"run {self.plan.run!r} was started with other options ({', '.join(different)}); "
+                "start its other workers with the same ones, or name a new run"
+            )
+        number = int(recorded["pass"]) if recorded is not None else 1
+        if recorded is not None:
+            counts = await store.chunk_counts(self._pass_name(number))
+            if not counts.get("pending") and not counts.get("claimed"):
+                number += 1
+        await store.checkpoint_put(name, {"plan": wanted, "pass": number}, now=self.clock())
+        self._pass = number
+        await store.chunk_add(self._pass_name(number), 0, None)
+
+    def _pass_name(self, number: int) -> str:
+        return f"{self.plan.run}#{number}"
+
+    async def _chunks(self, store: Store) -> None:
+        run = self._pass_name(self._pass)
+        while True:
+            chunk = await store.chunk_claim(
+                run, self._owner, now=self.clock(), lease_s=CHUNK_LEASE_S
+            )
+            if chunk is None:
+                counts = await store.chunk_counts(run)
+                if not counts.get("pending") and not counts.get("claimed"):
+                    return
+                await asyncio.sleep(_WAIT_FOR_OTHERS_S)  # others hold the rest; one may die
+                continue
+            async with self._holding(store, chunk.seq):
+                invoices, following = await self._chunk_page(chunk.token)
+                if following is not None:
+                    await store.chunk_add(run, chunk.seq + 1, following)
+                await self._copy_all(invoices)
+            await store.chunk_done(run, chunk.seq, self._owner)
+
+    async def _chunk_page(self, token: str | None) -> tuple[list[Invoice], str | None]:
+        """The invoices of one chunk, and the token of the chunk after it (None: the last)."""
+        if self.plan.ids is not None:
+            start = int(token or 0)
+            end = start + self.plan.page_size
+            following = str(end) if end < len(self.plan.ids) else None
+            return await self._by_id(self.plan.ids[start:end]), following
+        pages = matching_pages(
+            self.source, self.plan.filters.query(), start=token, page_size=self.plan.page_size
+        )
+        async with contextlib.aclosing(pages):
+            page = await anext(pages)
+        return page.invoices, page.next_token
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, store: Store, seq: int) -> AsyncIterator[None]:
+        """Renew the chunk's lease while its invoices are copied."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(CHUNK_LEASE_S / 4)
+                with contextlib.suppress(Exception):
+                    await store.chunk_renew(
+                        self._pass_name(self._pass),
+                        seq,
+                        self._owner,
+                        now=self.clock(),
+                        lease_s=CHUNK_LEASE_S,
+                    )
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- copying --------------------------------------------------------------------------------
+
+    async def _by_id(self, ids: tuple[str, ...]) -> list[Invoice]:
+        found = []
+        for source_id in ids:
+            try:
+                found.append(await self.source.get(source_id))
+            except AdapterError as exc:
+                self._done(Entry(source_id, "failed", reason=f"reading it failed: {exc.message}"))
+        return found
+
+    async def _copy_all(self, invoices: list[Invoice]) -> None:
+        async with asyncio.TaskGroup() as group:
+            for invoice in invoices:
+                group.create_task(self._copy(invoice))
+
+    async def _copy(self, invoice: Invoice) -> None:
+        async with self._gate:
+            entry = await self.copier.copy(invoice)
+        self._done(entry)
+
+    def _done(self, entry: Entry) -> None:
+        self.summary.add(entry)
+        self.report.write(entry)
+        self.progress.advance(entry, self.summary)

@@ -1,0 +1,137 @@
+"""A source invoice as the target connection will take it: references mapped, nothing guessed.
+
+What describes the document is carried: dates, currency, lines (names, quantities, prices,
+discounts, taxes), discounts, shipping, adjustment, reference, notes, terms, addresses, tags,
+number. What only means something at the source is left behind: its ids, its provider_fields,
+its order link, the customer's name (the target's customer record has its own). References are
+mapped through the ``--map`` file: a customer, an item or a tax with no mapping (and a tax with
+no rate in the target's tax table) makes the invoice a skip, with the reason. Status and
+payments are not part of the create: ``copy.py`` carries them afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import Adapter, Handling, WriteWarning
+from adapters.representable import fit
+from gateway.canonical.model import Customer, Invoice, Line, Tax, with_fields
+from gateway.errors import UnsupportedFields
+from gateway.migration.references import ANY, ReferenceMap
+
+
+@dataclass(frozen=True)
+class Translation:
+    """The invoice to create at the target, or why not (``skipped``)."""
+
+    invoice: Invoice | None  # what the create sends (under lenient, without what was dropped)
+    warnings: list[WriteWarning] = field(default_factory=list)
+    skipped: str | None = None  # the reason, naming what to fix
+    unmapped: list[str] = field(default_factory=list)
+    content: Invoice | None = None  # the source's content mapped, before anything was dropped
+
+
+def translate(
+    source: Invoice, target: Adapter, refs: ReferenceMap, handling: Handling
+) -> Translation:
+    missing: list[str] = []
+    warnings: list[WriteWarning] = []
+    customer = None
+    if source.customer is not None and source.customer.id is not None:
+        mapped = refs.customer(source.customer.id)
+        if mapped is None:
+            missing.append(f"customer {source.customer.id} has no mapping in the map's customers")
+        customer = Customer(id=mapped)
+    lines = [_line(i, line, target, refs, missing) for i, line in enumerate(source.lines)]
+    if source.order_id is not None:
+        warnings.append(
+            WriteWarning("/order_id", f"the link to order {source.order_id} is not copied")
+        )
+    if missing:
+        return Translation(None, skipped="; ".join(missing), unmapped=missing)
+    fields: dict[str, Any] = {
+        "id": None,
+        "connection": None,
+        "provider": None,
+        "status": None,
+        "payment_status": None,
+        "provider_status": None,
+        "totals": None,
+        "totals_check": None,
+        "public_url": None,
+        "created_at": None,
+        "updated_at": None,
+        "version": None,
+        "remote_data": None,
+        "overdue": False,
+        "payments": [],
+        "order_id": None,
+        "customer": customer,
+        "lines": lines,
+        "provider_fields": dict(refs.provider_fields),
+    }
+    invoice = with_fields(source, fields)
+    try:
+        fitted, dropped = fit(invoice, target.capabilities, target.provider, handling)
+    except UnsupportedFields as exc:
+        named = ", ".join(error.pointer for error in exc.errors)
+        return Translation(
+            None,
+            skipped=f"{target.provider} cannot carry {named} ({exc.errors[0].detail}); "
+            "copy with --lenient to leave them out",
+        )
+    return Translation(fitted, warnings + dropped, content=invoice)
+
+
+def _line(i: int, line: Line, target: Adapter, refs: ReferenceMap, missing: list[str]) -> Line:
+    changes: dict[str, Any] = {
+        "id": None,
+        "subtotal": None,
+        "discount_amount": None,
+        "net_amount": None,
+        "tax_amount": None,
+        "total": None,
+        "provider_fields": dict(refs.line_provider_fields),
+    }
+    keeps = target.capabilities.fields
+    if "lines.item_id" not in keeps:
+        changes["item_id"] = None  # a target without item records: the line's words carry it
+    elif line.item_id is not None:
+        mapped = refs.item(line.item_id)
+        if mapped is None:
+            missing.append(f"lines[{i}]: item {line.item_id} has no mapping in the map's items")
+        changes["item_id"] = mapped
+    elif line.kind == "item" and ANY in refs.items:
+        changes["item_id"] = refs.items[ANY]  # a source without item records: the default item
+    changes["taxes"] = [_tax(i, tax, target, refs, missing) for tax in line.taxes]
+    # A line's words go where the target keeps them: a name becomes the description at a
+    # provider with only descriptions, and the other way round.
+    names, words = "lines.name" in keeps, "lines.description" in keeps
+    if line.name and not line.description and words and not names:
+        changes.update(name=None, description=line.name)
+    elif line.description and not line.name and names:
+        # A target that names its lines gets the description as the name too (where it has no
+        # description field, the name is all that is kept).
+        changes.update(name=line.description, description=line.description if words else None)
+    return with_fields(line, changes)
+
+
+def _tax(i: int, tax: Tax, target: Adapter, refs: ReferenceMap, missing: list[str]) -> Tax:
+    mapped = refs.tax(tax.id) if tax.id is not None else None
+    if mapped is not None:
+        known = target.connection.tax_by_id(mapped)
+        return Tax(
+            id=mapped, name=known.name if known else tax.name, rate=tax.rate, compound=tax.compound
+        )
+    match = target.connection.tax_for_rate(tax.rate, tax.name)
+    if match is None and target.connection.taxes:
+        named = f"tax {tax.name or tax.id} at" if (tax.name or tax.id) else "a tax of"
+        missing.append(
+            f"lines[{i}]: {named} {tax.rate}% has no mapping and "
+            f"{target.connection.name} has no tax at that rate"
+        )
+        return tax
+    if match is None:
+        return Tax(name=tax.name, rate=tax.rate, compound=tax.compound)  # rates go as they are
+    return Tax(id=match.id, name=match.name or tax.name, rate=tax.rate, compound=tax.compound)

@@ -1,0 +1,65 @@
+"""The gateway's parts for a command that runs outside the HTTP server (export, migrate).
+
+One function builds what ``create_app`` builds for the server: one HTTP client session for every
+provider call, an adapter per connection, the store and the use cases over them; and closes them
+in order. With ``shared_limits``, each connection's rate limit is a token bucket in the store, so
+several processes together stay within the provider's quota.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+
+from adapters.base import Adapter
+from adapters.registry import build_adapter
+from gateway.config import Settings
+from gateway.ratelimit import shared_pacer
+from gateway.service.idempotency import KeyedWrites
+from gateway.service.invoices import InvoiceService
+from gateway.store import Store, open_store
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    adapters: dict[str, Adapter]
+    store: Store | None  # None when the command writes nothing (a dry run, an export)
+    service: InvoiceService | None
+
+
+@asynccontextmanager
+async def gateway_runtime(
+    settings: Settings, *, with_store: bool = True, shared_limits: bool = False
+) -> AsyncIterator[Runtime]:
+    store: Store | None = None
+    if with_store:
+        store = open_store(settings.store.url)
+        await store.open()
+    try:
+        connector = aiohttp.TCPConnector(limit=100, limit_per_host=20)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            adapters = {}
+            for connection in settings.connections:
+                pacer = None
+                if shared_limits and store is not None and connection.rate_limit is not None:
+                    name = f"connection:{connection.name}"
+                    pacer = shared_pacer(store, name, connection.rate_limit)
+                adapters[connection.name] = build_adapter(connection, session, pacer=pacer)
+            service = None
+            if store is not None:
+                writes = KeyedWrites(
+                    store,
+                    lease_s=settings.store.lease_seconds,
+                    ttl_s=settings.store.idempotency_ttl_hours * 3600,
+                    clock=time.time,
+                )
+                service = InvoiceService(adapters, writes)
+            yield Runtime(settings, adapters, store, service)
+    finally:
+        if store is not None:
+            await store.close()

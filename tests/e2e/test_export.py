@@ -1,0 +1,461 @@
+"""``invoice-gateway export``, run as a real process over the running sandbox, compared with what
+the gateway's own API answers (docs/operations.md, "Export")."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import re
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulators.registry import PROVIDERS
+from gateway.sandbox.serve import Sandbox, config_yaml
+from tests.e2e.exporting import (
+    SCRIPT,
+    api,
+    api_list,
+    emulator_config,
+    emulator_faults,
+    run_export,
+)
+from tests.e2e.sandbox import sandbox_in_thread
+
+DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+TOTALS = ("subtotal", "discount", "tax", "shipping", "adjustment", "total", "paid", "due")
+LINE_AMOUNTS = ("subtotal", "discount_amount", "net_amount", "tax_amount", "total")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=56) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def config(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sandbox's configuration as ``serve --sandbox --write-config`` writes it."""
+    path = tmp_path_factory.mktemp("export") / "sandbox.yaml"
+    path.write_text(config_yaml(sandbox), encoding="utf-8")
+    return path
+
+
+def _no_float(text: str) -> Any:
+    raise AssertionError(f"a JSON number with a fraction was written: {text}")
+
+
+def _records(text: str) -> list[dict[str, Any]]:
+    """JSON lines, refusing any number with a fraction (amounts must be decimal strings)."""
+    return [json.loads(line, parse_float=_no_float) for line in text.splitlines()]
+
+
+def _documented_columns() -> list[str]:
+    """The CSV columns as docs/operations.md lists them, in order."""
+    section = DOCS.read_text(encoding="utf-8").split("\n## Export\n", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| column | holds |\n|---|---|\n", 1)[1].split("\n\n", 1)[0]
+    return [row.split("|")[1].strip().strip("`") for row in table.splitlines()]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    assert isinstance(value, str), f"{value!r} is not a string in the API's answer"
+    return value
+
+
+def _expected_rows(invoice: dict[str, Any]) -> list[dict[str, str]]:
+    """The CSV rows docs/operations.md describes for one invoice as the API answers it."""
+    customer = invoice["customer"] or {}
+    discount = invoice["discount"] or {}
+    totals = invoice["totals"] or {}
+    check = invoice["totals_check"] or {}
+    head = {
+        "connection": invoice["connection"],
+        "id": invoice["id"],
+        "number": _text(invoice["number"]),
+        "status": _text(invoice["status"]),
+        "payment_status": _text(invoice["payment_status"]),
+        "overdue": _text(invoice["overdue"]),
+        "customer_id": _text(customer.get("id")),
+        "customer_name": _text(customer.get("name")),
+        "issue_date": _text(invoice["issue_date"]),
+        "due_date": _text(invoice["due_date"]),
+        "currency": invoice["currency"],
+        "exchange_rate": _text(invoice["exchange_rate"]),
+        "tax_mode": invoice["tax_mode"],
+        "discount_type": _text(discount.get("type")),
+        "discount_value": _text(discount.get("value")),
+        "reference": _text(invoice["reference"]),
+        "order_id": _text(invoice["order_id"]),
+        "tags": ";".join(invoice["tags"]),
+        **{f"totals_{name}": _text(totals.get(name)) for name in TOTALS},
+        "totals_consistent": _text(check.get("consistent")),
+        "created_at": _text(invoice["created_at"]),
+        "updated_at": _text(invoice["updated_at"]),
+    }
+    line_columns = [c for c in _documented_columns() if c.startswith("line_")]
+    if not invoice["lines"]:
+        return [{**head, **dict.fromkeys(line_columns, "")}]
+    rows = []
+    for index, line in enumerate(invoice["lines"]):
+        line_discount = line["discount"] or {}
+        rows.append(
+            {
+                **head,
+                "line_index": str(index),
+                "line_id": _text(line["id"]),
+                "line_kind": line["kind"],
+                "line_item_id": _text(line["item_id"]),
+                "line_name": _text(line["name"]),
+                "line_description": _text(line["description"]),
+                "line_quantity": _text(line["quantity"]),
+                "line_unit": _text(line["unit"]),
+                "line_unit_price": _text(line["unit_price"]),
+                "line_discount_type": _text(line_discount.get("type")),
+                "line_discount_value": _text(line_discount.get("value")),
+                "line_taxes": ";".join(tax["rate"] for tax in line["taxes"]),
+                **{f"line_{name}": _text(line[name]) for name in LINE_AMOUNTS},
+            }
+        )
+    return rows
+
+
+# -- JSONL -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("connection", PROVIDERS)
+def test_jsonl_is_every_invoice_exactly_as_the_api_reads_it(
+    sandbox: Sandbox, config: Path, connection: str
+) -> None:
+    run = run_export(config, "--connection", connection)
+    assert run.returncode == 0, run.stderr
+    records = _records(run.stdout)
+    listed = api_list(sandbox, connection)
+    assert len(listed) == 56
+    assert [r["id"] for r in records] == [i["id"] for i in listed]
+    for record in records:
+        assert record == api(sandbox, f"/v1/connections/{connection}/invoices/{record['id']}")
+        assert record["connection"] == connection
+        for name in TOTALS:
+            assert DECIMAL.fullmatch(record["totals"][name]), (name, record["totals"])
+        for line in record["lines"]:
+            for name in ("quantity", "unit_price", *LINE_AMOUNTS):
+                if line["kind"] == "item":  # a section is a heading: no amounts
+                    assert DECIMAL.fullmatch(line[name]), (name, line)
+    # Exact to the cent: the totals add up as decimals, not as floats would.
+    for record in records:
+        totals = {name: Decimal(record["totals"][name]) for name in TOTALS}
+        assert totals["due"] == totals["total"] - totals["paid"], record["id"]
+    summary = run.summary()
+    assert (summary["exported"], summary["failed"], summary["stopped"]) == (56, 0, False)
+    assert summary["connection"] == connection and summary["output"] == "-"
+
+
+def test_output_file_holds_what_stdout_would(
+    sandbox: Sandbox, config: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "out.jsonl"
+    run = run_export(config, "--connection", "bill_crm", "--output", str(target))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""  # progress and summary go to stderr, the data to the file
+    records = _records(target.read_text(encoding="utf-8"))
+    assert [r["id"] for r in records] == [i["id"] for i in api_list(sandbox, "bill_crm")]
+    assert run.summary()["output"] == str(target)
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("connection", PROVIDERS)
+def test_csv_is_one_row_per_line_with_the_documented_columns(
+    sandbox: Sandbox, config: Path, connection: str
+) -> None:
+    run = run_export(config, "--connection", connection, "--format", "csv")
+    assert run.returncode == 0, run.stderr
+    reader = csv.reader(io.StringIO(run.stdout, newline=""))
+    header, *rows = list(reader)
+    columns = _documented_columns()
+    assert header == columns
+    assert len(columns) == len(set(columns)) == 46
+    invoices = api_list(sandbox, connection)
+    assert len(rows) == sum(max(1, len(i["lines"])) for i in invoices)
+    got = [dict(zip(header, row, strict=True)) for row in rows]
+    expected = [row for invoice in invoices for row in _expected_rows(invoice)]
+    for want, have in zip(expected, got, strict=True):
+        assert have == want
+    # An invoice's columns are the same on each of its rows; the totals are exact decimals.
+    by_invoice: dict[str, list[dict[str, str]]] = {}
+    for row in got:
+        by_invoice.setdefault(row["id"], []).append(row)
+    invoice_columns = [c for c in columns if not c.startswith("line_")]
+    several = [rs for rs in by_invoice.values() if len(rs) > 1]
+    assert several, "the sandbox should have invoices with several lines"
+    for invoice_rows in several:
+        for column in invoice_columns:
+            assert len({row[column] for row in invoice_rows}) == 1, column
+    for row in got:
+        for name in TOTALS:
+            assert DECIMAL.fullmatch(row[f"totals_{name}"]), (name, row)
+
+
+def test_csv_rows_cover_sections_lineless_invoices_and_several_taxes(config: Path) -> None:
+    """The sandbox holds the cases the format has rules for: this checks they are exported."""
+    kinds: Counter[str] = Counter()
+    for connection in ("crm_v1", "bill_crm", "item_envelope"):
+        run = run_export(config, "--connection", connection, "--format", "csv")
+        assert run.returncode == 0, run.stderr
+        for row in csv.DictReader(io.StringIO(run.stdout, newline="")):
+            if row["line_index"] == "":
+                kinds["no lines"] += 1
+                assert row["line_kind"] == row["line_total"] == ""
+                assert row["totals_total"] != ""
+            elif row["line_kind"] == "section":
+                kinds["section"] += 1
+                assert row["line_quantity"] == row["line_unit_price"] == row["line_taxes"] == ""
+            elif ";" in row["line_taxes"]:
+                kinds["two taxes"] += 1
+                assert all(DECIMAL.fullmatch(rate) for rate in row["line_taxes"].split(";"))
+    assert kinds["no lines"] and kinds["section"] and kinds["two taxes"], kinds
+
+
+# -- filters and --ids -------------------------------------------------------------------------
+
+
+def _filter_cases(sandbox: Sandbox) -> list[tuple[str, dict[str, str]]]:
+    """Filters over values the sandbox holds (each a proper, non-empty subset), applied by the
+    provider or, where it cannot, by the gateway."""
+    cases: list[tuple[str, dict[str, str]]] = [
+        ("crm_v1", {"status": "paid"}),  # crm_v1 filters status itself
+        ("draft_publish", {"status": "open"}),  # draft_publish cannot: filtered locally
+        ("item_envelope", {"status": "draft"}),
+    ]
+    for connection in ("bill_crm", "draft_publish"):
+        customers = Counter((i["customer"] or {}).get("id") for i in api_list(sandbox, connection))
+        customer, _ = customers.most_common(1)[0]
+        cases.append((connection, {"customer_id": customer}))
+    for connection in ("crm_v1", "order_linked", "item_envelope"):
+        dates = sorted(i["issue_date"] for i in api_list(sandbox, connection))
+        cases.append((connection, {"issued_from": dates[10], "issued_to": dates[30]}))
+    return cases
+
+
+_OPTIONS = {
+    "status": "--status",
+    "customer_id": "--customer",
+    "issued_from": "--issued-from",
+    "issued_to": "--issued-to",
+}
+
+
+def test_filters_select_exactly_what_the_list_api_selects(sandbox: Sandbox, config: Path) -> None:
+    for connection, filters in _filter_cases(sandbox):
+        expected = [i["id"] for i in api_list(sandbox, connection, **filters)]
+        assert 0 < len(expected) < 56, (connection, filters)
+        options = [part for name, value in filters.items() for part in (_OPTIONS[name], value)]
+        run = run_export(config, "--connection", connection, *options)
+        assert run.returncode == 0, run.stderr
+        records = _records(run.stdout)
+        assert [r["id"] for r in records] == expected, (connection, filters)
+        if "issued_from" in filters:  # both bounds are inclusive
+            dates = [r["issue_date"] for r in records]
+            assert filters["issued_from"] in dates and filters["issued_to"] in dates
+            assert all(filters["issued_from"] <= d <= filters["issued_to"] for d in dates)
+
+
+def test_ids_exports_just_those_in_the_files_order(
+    sandbox: Sandbox, config: Path, tmp_path: Path
+) -> None:
+    listed = [i["id"] for i in api_list(sandbox, "order_linked")]
+    wanted = [listed[40], listed[3], listed[17]]
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{wanted[0]}\n\n{wanted[1]}\n{wanted[2]}\n", encoding="utf-8")
+    run = run_export(config, "--connection", "order_linked", "--ids", str(ids))
+    assert run.returncode == 0, run.stderr
+    records = _records(run.stdout)
+    assert [r["id"] for r in records] == wanted
+    for record in records:
+        assert record == api(sandbox, f"/v1/connections/order_linked/invoices/{record['id']}")
+    assert run.summary()["exported"] == 3
+
+
+def test_an_id_that_cannot_be_read_is_listed_and_the_rest_exported(
+    sandbox: Sandbox, config: Path, tmp_path: Path
+) -> None:
+    listed = [i["id"] for i in api_list(sandbox, "crm_v1")]
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{listed[0]}\n987654\n{listed[1]}\n", encoding="utf-8")
+    run = run_export(config, "--connection", "crm_v1", "--ids", str(ids), "--format", "csv")
+    assert run.returncode == 1, run.stderr
+    rows = list(csv.DictReader(io.StringIO(run.stdout, newline="")))
+    assert {row["id"] for row in rows} == {listed[0], listed[1]}
+    [failed] = [e for e in run.events() if e["event"] == "failed"]
+    assert failed["invoice_id"] == "987654" and failed["error"]
+    summary = run.summary()
+    assert (summary["exported"], summary["failed"]) == (2, 1)
+    assert "Traceback" not in run.stderr
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--connection", "nope"], ["'nope'", "crm_v1", "order_linked"]),
+        (
+            ["--connection", "crm_v1", "--issued-from", "2025-02-30"],
+            ["--issued-from", "2025-02-30"],
+        ),
+        (
+            ["--connection", "crm_v1", "--issued-from", "2025-03-01", "--issued-to", "2025-01-01"],
+            ["--issued-from 2025-03-01 is after --issued-to 2025-01-01"],
+        ),
+        (["--connection", "crm_v1", "--status", "sent"], ["--status", "'sent'"]),
+        (["--connection", "crm_v1", "--page-size", "0"], ["--page-size must be 1 or more"]),
+        (["--connection", "crm_v1", "--format", "xml"], ["--format", "'xml'"]),
+        (
+            ["--connection", "crm_v1", "--ids", "/nonexistent/ids.txt"],
+            ["--ids /nonexistent/ids.txt"],
+        ),
+        (
+            ["--connection", "crm_v1", "--ids", "{ids}", "--status", "paid"],
+            ["--ids", "--status"],
+        ),
+        (["--connection", "crm_v1", "--output", "/nonexistent/out.csv"], ["/nonexistent/out.csv"]),
+    ],
+)
+def test_usage_errors_exit_2_naming_what_is_wrong(
+    config: Path, tmp_path: Path, args: list[str], said: list[str]
+) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("1\n", encoding="utf-8")
+    run = run_export(config, *[a.replace("{ids}", str(ids)) for a in args])
+    assert run.returncode == 2, run.stderr
+    for text in said:
+        assert text in run.stderr
+    assert run.stdout == ""
+    assert "Traceback" not in run.stderr
+    assert not Path("/nonexistent/out.csv").exists()
+
+
+def test_an_unreadable_configuration_exits_2_naming_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    run = run_export(missing, "--connection", "crm_v1")
+    assert (run.returncode, run.stdout) == (2, "")
+    assert str(missing) in run.stderr and "cannot be read" in run.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("connections:\n  - name: crm\n    provider: nope\n", encoding="utf-8")
+    run = run_export(broken, "--connection", "crm")
+    assert run.returncode == 2
+    assert "connections[0]" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_provider_failing_mid_walk_exits_1_keeping_what_was_read(
+    sandbox: Sandbox, config: Path, tmp_path: Path
+) -> None:
+    """crm_v1 reads each invoice of a page on its own: one that always fails (503, through
+    every retry) makes the third page of ten unreadable, after two pages were written."""
+    listed = [i["id"] for i in api_list(sandbox, "crm_v1")]
+    broken = listed[25]
+    emulator_faults(
+        sandbox,
+        "crm_v1",
+        {
+            "error_rate": 1,
+            "error_status": 503,
+            "methods": ["GET"],
+            "path_regex": f"^/v1/invoices/{broken}$",
+        },
+    )
+    target = tmp_path / "partial.jsonl"
+    try:
+        run = run_export(
+            config, "--connection", "crm_v1", "--page-size", "10", "--output", str(target)
+        )
+    finally:
+        emulator_faults(sandbox, "crm_v1", None)
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    records = _records(target.read_text(encoding="utf-8"))
+    assert [r["id"] for r in records] == listed[:20]
+    assert records[19] == api(sandbox, f"/v1/connections/crm_v1/invoices/{listed[19]}")
+    [failed] = [e for e in run.events() if e["event"] == "failed"]
+    assert failed["stopped"] is True and "503" in failed["error"]
+    summary = run.summary()
+    assert (summary["exported"], summary["failed"], summary["stopped"]) == (20, 0, True)
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+
+def test_on_a_terminal_progress_is_a_rich_line_and_a_last_summary(
+    config: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "out.csv"
+    command = [SCRIPT, "export", "--config", str(config), "--connection", "draft_publish"]
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [*command, "--format", "csv", "--output", str(target)],
+            stderr=terminal,
+            stdout=subprocess.DEVNULL,
+        )
+        os.close(terminal)  # the export holds the terminal's other end now
+        shown = b""
+        while True:  # read as it comes, so a full terminal buffer never blocks the export
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the export closed its end, all was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+        process.wait(60)
+    finally:
+        os.close(controller)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode("utf-8", "replace"))
+    assert process.returncode == 0, text
+    assert "export draft_publish" in text and "56/56 invoice(s)" in text and "/s" in text
+    assert "exported 56 invoice(s) from draft_publish to " in text and "0 failed" in text
+    assert '"event"' not in text  # no JSON lines on a terminal
+    assert len(list(csv.DictReader(io.StringIO(target.read_text("utf-8"), newline="")))) > 56
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+def test_memory_stays_flat_from_300_to_3000_invoices(tmp_path: Path) -> None:
+    """The export's peak RSS with 3,000 invoices is that of 300 (one page in memory at a time);
+    holding the invoices (tens of MB as objects, 7 MB even as JSON text) would show."""
+    peaks: dict[tuple[str, int], int] = {}
+    for count in (300, 3000):
+        with emulator_config("draft_publish", count, tmp_path) as one:
+            for kind in ("jsonl", "csv"):
+                target = tmp_path / f"{count}.{kind}"
+                options = ["--format", kind, "--output", str(target)]
+                run = run_export(one, "--connection", "draft_publish", *options)
+                assert run.returncode == 0, run.stderr
+                assert run.summary()["exported"] == count
+                if kind == "jsonl":
+                    assert sum(1 for _ in target.open(encoding="utf-8")) == count
+                    # every 100 invoices one progress line, on stderr
+                    progress = [e["exported"] for e in run.events() if e["event"] == "progress"]
+                    assert progress == list(range(100, count + 1, 100))
+                peaks[kind, count] = run.peak_rss_kb
+    report = {f"{f} {n}": f"{kb / 1024:.1f} MB" for (f, n), kb in peaks.items()}
+    for kind in ("jsonl", "csv"):
+        small, large = peaks[kind, 300], peaks[kind, 3000]
+        assert small > 10_000, report  # the reading is real (a Python process is tens of MB)
+        assert large - small < 3 * 1024, report
