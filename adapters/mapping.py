@@ -58,6 +58,7 @@ class Mapping:
     provider_fields: dict[str, ProviderField]
     error_fields: dict[str, str]
     dedupe: DedupePlan  # how a create whose answer was lost is found again
+    migration_stamp: str | None = None  # where a migrated copy names its source, if anywhere
 
     def read_status(self, raw: Any) -> StatusMeaning:
         """The canonical meaning of a provider status value; ``unknown`` when unmapped."""
@@ -160,6 +161,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             name: ProviderField(name=name, **spec) for name, spec in data["provider_fields"].items()
         },
         error_fields=dict(data.get("error_fields", {})),
+        migration_stamp=data.get("migration", {}).get("stamp"),
         dedupe=DedupePlan(
             marker=data["dedupe"]["marker"],
             lookup=frozenset(data["dedupe"]["lookup"]),

@@ -71,6 +71,11 @@ def translate(
         "lines": lines,
         "provider_fields": dict(refs.provider_fields),
     }
+    stamp = target.mapping.migration_stamp
+    if stamp == "tags":
+        fields["tags"] = [*source.tags, f"migrated-from:{source.connection}:{source.id}"]
+    elif stamp is not None and not getattr(source, stamp):
+        fields[stamp] = f"migrated-from:{source.connection}:{source.id}"
     invoice = with_fields(source, fields)
     try:
         fitted, dropped = fit(invoice, target.capabilities, target.provider, handling)
