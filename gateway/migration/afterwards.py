@@ -49,7 +49,7 @@ async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) 
     carried = not any(
         w.get("field") == "/payments" for w in entry.detail.get("warnings", [])
     ) and bool(original.payments)
-    verdict = compare(original, copy, None, target, paid=carried)
+    verdict = compare(original, copy, target, paid=carried)
     return Entry(
         entry.source_id,
         "verified",

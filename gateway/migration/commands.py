@@ -29,6 +29,7 @@ from gateway.runtime import Runtime, gateway_runtime
 from gateway.store import StoreError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+_LISTED = 50  # skipped and failed invoices named at the end; --report has every one
 
 
 class UsageError(ValueError):
@@ -159,8 +160,10 @@ def _plan_line(plan: Plan, target: Adapter, total: int | None, options: MigrateO
 def _finish(
     summary: Summary, err: IO[str], *, stopped: bool = False, differences_fail: bool = False
 ) -> int:
-    for entry in summary.problems:
+    for entry in summary.problems[:_LISTED]:
         print(f"{entry.outcome}: {entry.source_id}: {entry.reason}", file=err)
+    if len(summary.problems) > _LISTED:
+        print(f"… and {len(summary.problems) - _LISTED} more (the report lists all)", file=err)
     data: dict[str, Any] = {"summary": summary.as_dict()}
     if stopped:
         data["stopped"] = True

@@ -25,21 +25,21 @@ class Verdict:
     differences: list[dict[str, Any]]
 
 
-def compare(
-    source: Invoice, copy: Invoice, sent: Invoice | None, target: Adapter, *, paid: bool
-) -> Verdict:
-    """``copy`` (read back from the target) against ``source``; ``sent``: the source's content
-    as mapped for the target, before lenient handling dropped anything (recomputed with the
-    target's rounding: a copy that then matches differs only by rounding; one that lost a
-    discount does not); ``paid``: payments were carried."""
+def compare(source: Invoice, copy: Invoice, target: Adapter, *, paid: bool) -> Verdict:
+    """``copy`` (read back from the target) against ``source``; ``paid``: payments were carried.
+
+    Where they differ, the source's own lines are recomputed with the target's rounding: a copy
+    that then matches differs only by rounding. One that lost a discount (dropped under
+    lenient handling) or got another tax rate (through the map) does not.
+    """
     names = FIELDS + (("paid", "due") if paid else ())
     differences = _differences(source, copy, names)
     if not differences:
         return Verdict("exact", [])
-    if sent is not None and copy.totals is not None:
+    if copy.totals is not None:
         policy = target.policy_for(copy)
         try:
-            recomputed = calculate(sent, policy).totals
+            recomputed = calculate(source, policy).totals
         except InvalidInvoice:
             recomputed = None
         if recomputed is not None and all(

@@ -89,7 +89,7 @@ class Copier:
         warnings += more
         await self._record(source_id, target_id, "status_set", invoice, {})
         copy = await self.target.get(target_id)
-        verdict = compare(invoice, copy, translation.content, self.target, paid=carried)
+        verdict = compare(invoice, copy, self.target, paid=carried)
         detail = {
             "warnings": [w.as_dict() for w in warnings],
             "verification": verdict.verification,
@@ -109,7 +109,7 @@ class Copier:
         except InvalidInvoice as exc:
             reason = "; ".join(f"{e.pointer}: {e.detail}" for e in exc.errors)
             return Entry(source_id, "skipped", reason=f"the target could not take it: {reason}")
-        verdict = compare(invoice, preview, translation.content, self.target, paid=False)
+        verdict = compare(invoice, preview, self.target, paid=False)
         return self._entry(source_id, "would_copy", None, translation.warnings, verdict)
 
     async def _carry(

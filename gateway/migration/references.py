@@ -2,14 +2,16 @@
 
 A YAML file checked against ``map_schema.json``; every problem names its line and path
 (``map.yaml: line 4: customers.10: 12.5 is not of type 'string', 'integer'``), all at once.
-``"*"`` stands for any id not listed. Taxes not listed are matched by rate through the target
-connection's tax table (``connections[].taxes``).
+``"*"`` stands for any customer or item not listed. A tax is listed by its source id, or by its
+rate (``"7.5%"``) for taxes that have no id; taxes not listed are matched by rate through the
+target connection's tax table (``connections[].taxes``).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -46,8 +48,11 @@ class ReferenceMap:
     def item(self, source_id: str) -> str | None:
         return _look_up(self.items, source_id)
 
-    def tax(self, source_id: str) -> str | None:
-        return _look_up(self.taxes, source_id)
+    def tax(self, source_id: str | None, rate: Decimal) -> str | None:
+        """The target tax for a source tax: by its id, else by its rate written ``"7.5%"``."""
+        if source_id is not None and source_id in self.taxes:
+            return self.taxes[source_id]
+        return self.taxes.get(f"{rate.normalize():f}%")
 
 
 def _look_up(table: dict[str, str], source_id: str) -> str | None:

@@ -29,7 +29,6 @@ class Translation:
     warnings: list[WriteWarning] = field(default_factory=list)
     skipped: str | None = None  # the reason, naming what to fix
     unmapped: list[str] = field(default_factory=list)
-    content: Invoice | None = None  # the source's content mapped, before anything was dropped
 
 
 def translate(
@@ -86,7 +85,7 @@ def translate(
             skipped=f"{target.provider} cannot carry {named} ({exc.errors[0].detail}); "
             "copy with --lenient to leave them out",
         )
-    return Translation(fitted, warnings + dropped, content=invoice)
+    return Translation(fitted, warnings + dropped)
 
 
 def _line(i: int, line: Line, target: Adapter, refs: ReferenceMap, missing: list[str]) -> Line:
@@ -123,12 +122,14 @@ def _line(i: int, line: Line, target: Adapter, refs: ReferenceMap, missing: list
 
 
 def _tax(i: int, tax: Tax, target: Adapter, refs: ReferenceMap, missing: list[str]) -> Tax:
-    mapped = refs.tax(tax.id) if tax.id is not None else None
+    mapped = refs.tax(tax.id, tax.rate)
     if mapped is not None:
+        # The target's tax, at the target's rate where its table knows it: a map that sends
+        # 7.5% to an 8.25% tax changes the money, and the preview and verification say so.
         known = target.connection.tax_by_id(mapped)
-        return Tax(
-            id=mapped, name=known.name if known else tax.name, rate=tax.rate, compound=tax.compound
-        )
+        if known is None:
+            return Tax(id=mapped, name=tax.name, rate=tax.rate, compound=tax.compound)
+        return Tax(id=mapped, name=known.name or tax.name, rate=known.rate, compound=tax.compound)
     match = target.connection.tax_for_rate(tax.rate, tax.name)
     if match is None and target.connection.taxes:
         named = f"tax {tax.name or tax.id} at" if (tax.name or tax.id) else "a tax of"
