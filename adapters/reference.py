@@ -69,6 +69,14 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+def of_type(value: Any, type_name: str) -> bool:
+    """Whether ``value`` is of a provider field's declared type (``mappings/*.yaml``), as the
+    adapters check it before sending (a bool is not a number, a float is not exact)."""
+    if type_name in ("integer", "number") and isinstance(value, bool):
+        return False
+    return isinstance(value, _TYPES[type_name])
+
+
 def provider_field_values(
     invoice: Invoice, mapping: Mapping, connection: Connection
 ) -> dict[str, Any]:
@@ -113,9 +121,6 @@ def _check(
             errors.append(
                 FieldError(f"{at}/{name}", f"is not a {provider} field here (known: {names})")
             )
-        elif value is not None and (
-            not isinstance(value, _TYPES[spec.type])
-            or (spec.type in ("integer", "number") and isinstance(value, bool))
-        ):
+        elif value is not None and not of_type(value, spec.type):
             errors.append(FieldError(f"{at}/{name}", f"must be of type {spec.type} for {provider}"))
     return errors

@@ -5,11 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+if TYPE_CHECKING:
+    from gateway.settings_file import ConfigError
+
 EXIT_USAGE = 2
+# What `serve` says when there is no config.yaml here and no --config: it still starts.
+_NO_CONFIG = (
+    "invoice-gateway serve: no configuration (no --config, and no config.yaml in this "
+    "directory): serving POST /v1/invoices/calculate alone, with no connections and no API "
+    "keys.\n"
+    "  To try every provider: invoice-gateway serve --sandbox (five emulated providers; "
+    "--write-config sandbox.yaml also writes their configuration for --config).\n"
+    "  For real providers: write config.yaml (the repository's example, docs/operations.md), "
+    "check it with invoice-gateway check-config, and run serve --config config.yaml."
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,8 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", default="sk_sandbox", help="the sandbox's API key")
     serve.add_argument("--write-config", metavar="FILE", help="write the sandbox configuration")
 
-    check = commands.add_parser("check-config", help="validate a configuration file")
+    check = commands.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Check a configuration as serve will use it: the schema, then what each "
+        "provider's adapter needs of its connection. --probe also reads one invoice from each "
+        "connection. Exit 0: all good; 1: a probe failed; 2: the configuration is refused.",
+    )
     check.add_argument("--config", default="config.yaml", metavar="FILE")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also list one invoice from each connection (reads only) and name what fails",
+    )
 
     _migrate_parser(commands)
 
@@ -95,15 +119,32 @@ def _check_config(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(Path(args.config))
     except ConfigError as exc:
-        print(f"{exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        _print_config_error(exc)
         return EXIT_USAGE
     print(
         f"{args.config}: OK ({len(settings.connections)} connection(s), "
-        f"{len(settings.clients)} client(s))"
+        f"{len(settings.clients)} client(s))",
+        flush=True,
     )
-    return 0
+    if not args.probe:
+        return 0
+    import asyncio
+
+    from gateway.probe import probe
+
+    results = asyncio.run(probe(settings))
+    for result in results:
+        print(f"  probe {result.line()}", file=sys.stdout if result.ok else sys.stderr, flush=True)
+    failed = sum(not result.ok for result in results)
+    print(f"probe: {len(results) - failed} of {len(results)} connection(s) OK", flush=True)
+    return 1 if failed else 0
+
+
+def _print_config_error(exc: ConfigError) -> None:
+    """A refused configuration, as check-config and serve both say it: each problem, one line."""
+    print(f"{exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -124,11 +165,12 @@ def _serve(args: argparse.Namespace) -> int:
     path = Path(args.config or "config.yaml")
     if args.config is None and not path.exists():
         settings = Settings()  # nothing configured: the calculation endpoint alone
+        print(_NO_CONFIG, file=sys.stderr, flush=True)
     else:
         try:
             settings = load_settings(path)
         except ConfigError as exc:
-            print(str(exc), file=sys.stderr)
+            _print_config_error(exc)  # exactly what check-config says of it
             return EXIT_USAGE
     given = {"host": args.host, "port": args.port, "workers": args.workers}
     try:
@@ -142,9 +184,16 @@ def _serve(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging)
     try:
-        sock = bound_socket(server.host, server.port, listen=False, shared=server.workers > 1)
+        # One process listens before it says so (a client told the port must not be refused);
+        # a supervisor only reserves the port for its workers.
+        alone = server.workers <= 1
+        sock = bound_socket(server.host, server.port, listen=alone, shared=not alone)
     except OSError as exc:
-        print(f"cannot listen on {server.host}:{server.port}: {exc.strerror}", file=sys.stderr)
+        reason = exc.strerror or str(exc)
+        print(
+            f"invoice-gateway serve: cannot listen on {server.host}:{server.port}: {reason}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     port = sock.getsockname()[1]
     workers = f" ({server.workers} workers)" if server.workers > 1 else ""

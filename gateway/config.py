@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from gateway.canonical.decimals import Rate
 from gateway.canonical.model import RoundingPolicy
@@ -73,6 +73,12 @@ class TaxSetting(_Strict):
     name: str | None = None
     rate: Rate
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _numeric_id(cls, value: Any) -> Any:
+        # config.yaml may write a numeric id as a number (`id: 5`): the same id as "5".
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
 
 class Connection(_Strict):
     """One configured provider account."""
@@ -128,11 +134,21 @@ class Client(_Strict):
         return "*" in self.connections or connection in self.connections
 
 
+class AuthFailures(_Strict):
+    """Failed authentications allowed from one client address before it is answered 429
+    (docs/facade.md, "Auth"): ``per_minute`` at most, in bursts of as many; ``max_addresses``
+    bounds the table of addresses remembered (the least recently failing is forgotten)."""
+
+    per_minute: int = Field(20, ge=1, le=1_000_000)
+    max_addresses: int = Field(10_000, ge=1, le=10_000_000)
+
+
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)  # 0: any free port
     max_body_bytes: int = Field(1_048_576, ge=1024)
     workers: int = Field(1, ge=1, le=64)
+    auth_failures: AuthFailures = AuthFailures()
     # Signs list cursors. Instances behind one load balancer (and one instance across restarts)
     # honour each other's cursors only when they share it; unset, each process makes its own.
     cursor_secret: SecretStr | None = None

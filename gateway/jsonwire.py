@@ -13,6 +13,10 @@ from typing import Any
 _encode_string = json.encoder.encode_basestring_ascii
 # Python refuses to turn longer digit strings into an int (sys.int_info.default_max_str_digits).
 _INT_DIGITS = 4000
+# The one depth limit for JSON the gateway reads, request bodies and provider answers alike.
+# Invoices are a few levels deep; far deeper would only exhaust a stack later (pydantic's
+# serializer gives up near 255 levels, the json module near the interpreter's recursion limit).
+MAX_DEPTH = 100
 
 
 def loads(text: str | bytes) -> Any:
@@ -25,6 +29,28 @@ def exact_int(text: str) -> int | Decimal:
     """A JSON integer: an ``int``, or a ``Decimal`` when it is too long for Python's default
     conversion limit (the value is kept; whatever reads it decides whether it is too large)."""
     return int(text) if len(text) <= _INT_DIGITS else Decimal(text)
+
+
+def nested_deeper(text: str | bytes, value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` (parsed from ``text``) nests arrays and objects more than ``limit``
+    levels deep (a top-level object or array is level 1). Walks without recursion."""
+    if isinstance(text, bytes):
+        brackets = text.count(b"[") + text.count(b"{")
+    else:
+        brackets = text.count("[") + text.count("{")
+    if brackets <= limit:
+        return False  # cannot be: too few brackets
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:

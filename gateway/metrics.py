@@ -67,6 +67,26 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.auth_failures = Counter(
+            "gateway_auth_failures",
+            "Requests that did not authenticate (reason: missing or invalid key); throttled: "
+            "the address was over server.auth_failures (answered 429 rather than 401)",
+            ["reason", "throttled"],
+            registry=self.registry,
+        )
+        self.auth_failure_addresses = Gauge(
+            "gateway_auth_failure_addresses",
+            "Client addresses the failed-authentication throttle remembers (at most "
+            "server.auth_failures.max_addresses)",
+            registry=self.registry,
+        )
+
+    def auth_failure(self, reason: str, *, throttled: bool) -> None:
+        self.auth_failures.labels(reason, "true" if throttled else "false").inc()
+
+    def watch_auth_failures(self, addresses: Callable[[], float]) -> None:
+        self.auth_failure_addresses.set_function(addresses)
+
     def write_event(self, connection: str, event: str) -> None:
         self.writes.labels(connection, event).inc()
 

@@ -2,7 +2,9 @@
 
 Every problem is reported at once, each as ``path: what is wrong`` (``connections[2].provider:
 'crm' is not one of [...]``), so ``invoice-gateway check-config`` can say exactly what to fix.
-Secrets are never part of a message.
+Beyond the schema, each connection is checked for what its provider's adapter will use
+(``adapters/needs.py``). Every command (``serve`` included) loads its settings here, so what
+``check-config`` refuses nothing starts with. Secrets are never part of a message.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pydantic
 import yaml
 
+from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
 from gateway.config import Settings
 
@@ -80,7 +84,13 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
     problems += _cross_checks(data, environ)
     if problems:
         raise ConfigError(source, problems)
-    return Settings.model_validate(data)
+    try:
+        return Settings.model_validate(data)
+    except pydantic.ValidationError as exc:
+        # What the schema lets through and the typed settings do not: said the same way.
+        raise ConfigError(
+            source, [f"{dotted_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        ) from None
 
 
 def _expand(value: Any, environ: Mapping[str, str], path: str, problems: list[str]) -> Any:
@@ -121,6 +131,9 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
                     f"connections[{i}].taxes[{j}].rate: write the rate as a string "
                     f'("{tax["rate"]}") so it is read exactly'
                 )
+        # What the provider's adapter will use: ids of the right type, the reference data it
+        # cannot work without, defaults it can send (adapters/needs.py).
+        problems += connection_problems(f"connections[{i}]", connection)
     variable = data.get("server", {}).get("cursor_secret_env")
     if variable and len(environ.get(variable, "")) < 32:
         problems.append(

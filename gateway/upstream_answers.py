@@ -21,8 +21,8 @@ from gateway import jsonwire
 from gateway.errors import UpstreamError
 
 # Provider JSON deeper than this is refused (provider payloads are a few levels deep; far deeper
-# would only exhaust the stack later, in a validator or an encoder).
-MAX_JSON_DEPTH = 100
+# would only exhaust the stack later, in a validator or an encoder): the limit request bodies have.
+MAX_JSON_DEPTH = jsonwire.MAX_DEPTH
 _CHUNK_BYTES = 64 * 1024
 _LEADING_SPACE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*")
 
@@ -112,7 +112,7 @@ def read_answer(answer: RawAnswer, *, says: str, provider: str) -> UpstreamRespo
         raise unreadable(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except ValueError as exc:
         raise unreadable(str(exc)) from None
-    if _nested_deeper(text, body, MAX_JSON_DEPTH):
+    if jsonwire.nested_deeper(text, body, MAX_JSON_DEPTH):
         raise unreadable(f"nested deeper than {MAX_JSON_DEPTH} levels")
     return UpstreamResponse(answer.status, answer.headers, text, body)
 
@@ -138,17 +138,3 @@ def _lenient_json(text: str) -> Any:
         return jsonwire.loads(text)
     except (ValueError, RecursionError):
         return None
-
-
-def _nested_deeper(text: str, value: Any, limit: int) -> bool:
-    if text.count("[") + text.count("{") <= limit:
-        return False  # cannot be: too few brackets
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        for child in item.values() if isinstance(item, dict) else item:
-            if isinstance(child, dict | list):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False

@@ -38,8 +38,16 @@ def bound_socket(host: str, port: int, *, listen: bool, shared: bool) -> socket.
     the port too (``SO_REUSEPORT``). Listening, or only holding the port for the workers.
 
     A single process does not share: a second gateway started on its port by mistake is told
-    the address is in use rather than quietly taking half the connections."""
+    the address is in use rather than quietly taking half the connections. Nor does a second
+    ``--workers`` gateway: ``SO_REUSEPORT`` would let it bind beside the first one's workers
+    (same user), so the port a supervisor reserves (shared, not listening) is first bound
+    without it, alone, and only then shared (its own workers bind it after that)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if shared and not listen:
+        with socket.socket(family, socket.SOCK_STREAM) as alone:
+            alone.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            alone.bind((host, port))  # EADDRINUSE when anything listens there
+            port = alone.getsockname()[1]
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if shared:

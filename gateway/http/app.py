@@ -47,8 +47,10 @@ def create_app(settings: Settings, *, cursor_secret: bytes | None = None) -> web
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[KEYRING] = KeyRing.from_clients(settings.clients)
+    keyring = KeyRing.from_clients(settings.clients, auth_failures=settings.server.auth_failures)
+    app[KEYRING] = keyring
     app[METRICS] = Metrics()
+    app[METRICS].watch_auth_failures(lambda: len(keyring.failures))
     # Instances behind one load balancer must share the secret to honour each other's cursors
     # (server.cursor_secret); so must one instance across restarts.
     secret = cursor_secret or settings.server.cursor_key() or secrets.token_bytes(32)

@@ -2,6 +2,11 @@
 
 Every route declares its scope with ``@requires`` (or
 ``@public``); ``create_app`` refuses to start with a route that declares neither.
+
+A request that does not authenticate (no key, or a key the gateway does not know) counts
+against its client address: past ``server.auth_failures.per_minute`` the answer is 429
+``rate_limited`` with ``Retry-After`` instead of 401. A known key is never counted nor refused
+by it, whatever its address has sent (docs/decisions.md, "Authentication").
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.config import Scope
-from gateway.http.keys import CALLER, KEYRING
+from gateway.config import Client, Scope
+from gateway.http.keys import CALLER, KEYRING, METRICS
 from gateway.http.problems import Problem
+from gateway.ratelimit import client_address
 
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
 PUBLIC = "public"
@@ -44,9 +50,17 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if scope == PUBLIC or request.match_info.http_exception is not None:
         return await handler(request)
     keyring = request.app[KEYRING]
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    client = keyring.identify(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+    key = presented_key(request)
+    client = keyring.identify(key) if key is not None else None
     if client is None:
+        wait = count_failure(request, presented=key is not None)
+        if wait > 0:
+            raise Problem(
+                "rate_limited",
+                "Too many requests without a valid API key from this address; retry after the "
+                "Retry-After seconds.",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         raise Problem(
             "unauthenticated",
             "Send an API key as 'Authorization: Bearer <key>'.",
@@ -63,6 +77,35 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     request[CALLER] = client
     return await handler(request)
+
+
+def presented_key(request: web.Request) -> str | None:
+    """The key of ``Authorization: Bearer <key>``, or None when the request presents none."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    key = key.strip()
+    return key if scheme.lower() == "bearer" and key else None
+
+
+def count_failure(request: web.Request, *, presented: bool) -> float:
+    """Count a request that did not authenticate against its client address (and in the
+    metrics): 0 while the address is within ``server.auth_failures``, else the seconds to wait."""
+    wait = request.app[KEYRING].failed(client_address(request.remote))
+    reason = "invalid" if presented else "missing"
+    request.app[METRICS].auth_failure(reason, throttled=wait > 0)
+    return wait
+
+
+def optional_caller(request: web.Request) -> Client | None:
+    """On a public route: the client whose key the request presents, if any. A key presented
+    and not known counts as a failed authentication, as on any other route, but is not
+    refused: the route answers what it answers anyone."""
+    key = presented_key(request)
+    if key is None:
+        return None
+    client = request.app[KEYRING].identify(key)
+    if client is None:
+        count_failure(request, presented=True)
+    return client
 
 
 def check_connection(request: web.Request, name: str) -> None:

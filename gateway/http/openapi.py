@@ -96,7 +96,14 @@ def _shared_schemas() -> dict[str, Any]:
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}},
+                        "properties": {
+                            "pointer": {
+                                "type": "string",
+                                "description": "RFC 6901: into the request body as "
+                                "/lines/0/quantity; to a query parameter as #/query/limit.",
+                            },
+                            "detail": {"type": "string"},
+                        },
                     },
                 },
                 "request_id": {"type": ["string", "null"]},
@@ -148,6 +155,17 @@ def _shared_schemas() -> dict[str, Any]:
         "ConnectionList": _list_of(REF + "Connection"),
         "Note": {"type": "object", "properties": {"object": {"const": "note"}}},
         "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
+        "Index": {
+            "type": "object",
+            "required": ["name", "version", "docs", "openapi", "health"],
+            "properties": {
+                "name": {"const": "invoice-gateway"},
+                "version": {"type": "string", "description": "The gateway's package version."},
+                "docs": {"type": "string", "description": "This description, browsable."},
+                "openapi": {"type": "string", "description": "This description."},
+                "health": {"type": "string", "description": "Liveness."},
+            },
+        },
     }
 
 
@@ -304,6 +322,16 @@ def _paths() -> dict[str, Any]:
     inv = ["connection", "invoice_id"]
     write = ["prefer", "idempotency_key"]
     return {
+        "/": {
+            "get": _operation(
+                "Where the documentation is, and the gateway's version",
+                "index",
+                "health",
+                _ok("200", "Index", "Links to /docs, /openapi.json and /healthz"),
+                errors=(),
+                public=True,
+            )
+        },
         "/healthz": {
             "get": _operation(
                 "Liveness",
@@ -331,7 +359,7 @@ def _paths() -> dict[str, Any]:
                 "invoices",
                 _ok("200", "Invoice", "The invoice with every amount computed"),
                 body=_body("CalculateRequest"),
-                errors=(400, 413, 422),
+                errors=(400, 413, 415, 422),
                 public=True,
             )
         },

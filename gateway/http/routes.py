@@ -14,6 +14,7 @@ _INVOICE = "/v1/connections/{connection}/invoices/{invoice_id:(?!preview$)[^{}/]
 
 def setup_routes(app: web.Application) -> None:
     router = app.router
+    router.add_get("/", docs.index)
     router.add_get("/healthz", health.healthz)
     router.add_get("/readyz", health.readyz)
     router.add_get("/metrics", health.metrics)

@@ -1,8 +1,10 @@
-"""Validating request bodies against canonical models: 422 with a pointer to every bad field."""
+"""Validating requests: body fields against canonical models (422) and query parameters (400),
+with a pointer to every bad one."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
@@ -31,3 +33,19 @@ def parse(
             FieldError(at + e.pointer, e.detail) for e in InvalidInvoice.from_pydantic(exc).errors
         ]
         return None
+
+
+def query_pointer(name: str) -> str:
+    """Where a query parameter's error points: ``#/query/<name>``, an RFC 6901 pointer in its
+    URI fragment form (RFC 9457's own examples use it) into the query as an object. Body
+    pointers have no ``#`` (``/lines/0/quantity``), so the two can never be mistaken."""
+    token = name.replace("~", "~0").replace("/", "~1")
+    return "#/query/" + quote(token, safe="~!$&'()*+,;=:@-._")
+
+
+def query_problem(details: dict[str, str], summary: str | None = None) -> Problem:
+    """400 ``bad_request`` with one error per bad query parameter (name → what is wrong)."""
+    errors = [FieldError(query_pointer(name), detail) for name, detail in details.items()]
+    if summary is None:
+        summary = "; ".join(f"{name} {detail}" for name, detail in details.items()) + "."
+    return Problem("bad_request", summary, errors=errors)

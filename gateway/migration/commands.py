@@ -65,6 +65,7 @@ async def migrate(settings: Settings, options: MigrateOptions, err: IO[str] = sy
                 progress=progress_for(err),
                 report=ReportFile(report),
                 sample=options.sample,
+                lease_s=settings.store.lease_seconds,
             )
             total = await runner.count()
             print(_plan_line(plan, target, total, options), file=err, flush=True)

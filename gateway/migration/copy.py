@@ -12,8 +12,9 @@ A copy in ``verified`` or ``differs`` is never touched again (``already_copied``
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -22,7 +23,7 @@ from adapters.base import Adapter, WriteWarning
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import Invoice, Payment
-from gateway.errors import AdapterError, IdempotencyError
+from gateway.errors import AdapterError, IdempotencyError, IdempotencyInProgress
 from gateway.migration.compare import Verdict, compare
 from gateway.migration.plan import Plan, digest
 from gateway.migration.references import ReferenceMap
@@ -35,6 +36,8 @@ from gateway.store import CrosswalkEntry, Store, StoreError
 _log = structlog.get_logger("gateway.migration")
 CLIENT = "migrate"
 FINISHED = frozenset({"verified", "differs"})
+# A step whose key another worker holds is tried again this often, after its lease's end.
+_BUSY_ATTEMPTS, _BUSY_WAIT_S = 3, 60.0
 
 
 @dataclass
@@ -45,23 +48,41 @@ class Copier:
     service: InvoiceService | None  # None for a dry run, with the store
     store: Store | None  # None for a dry run: nothing is written anywhere
     refs: ReferenceMap
+    # source id → which copy of it is being made (see ``generation``), while it is made
+    _copies: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     async def copy(self, invoice: Invoice) -> Entry:
         source_id = str(invoice.id)
         try:
-            return await self._copy(source_id, invoice)
-        except (AdapterError, IdempotencyError) as exc:
-            reason = getattr(exc, "message", str(exc))
-        except StoreError:
-            raise  # without its store the run cannot go on safely: it stops, to be resumed
-        except Exception as exc:  # one invoice's bug must not stop the others
-            _log.exception("migration_copy_failed", source_id=source_id)
-            reason = f"unexpected error ({type(exc).__name__}); see the log"
+            return await self._attempts(source_id, invoice)
+        finally:
+            self._copies.pop(source_id, None)
+
+    async def _attempts(self, source_id: str, invoice: Invoice) -> Entry:
+        for attempt in range(1, _BUSY_ATTEMPTS + 1):
+            try:
+                return await self._copy(source_id, invoice)
+            except IdempotencyInProgress as exc:
+                # A step's key is still held: by a worker that was killed (free once its lease
+                # runs out, then taken over) or by one still at it (its answer then replayed).
+                reason = exc.message
+                if attempt < _BUSY_ATTEMPTS:
+                    await asyncio.sleep(min(exc.retry_after or 1.0, _BUSY_WAIT_S) + 0.1)
+            except (AdapterError, IdempotencyError) as exc:
+                reason = getattr(exc, "message", str(exc))
+                break
+            except StoreError:
+                raise  # without its store the run cannot go on safely: it stops, to be resumed
+            except Exception as exc:  # one invoice's bug must not stop the others
+                _log.exception("migration_copy_failed", source_id=source_id)
+                reason = f"unexpected error ({type(exc).__name__}); see the log"
+                break
         await self._record(source_id, None, "failed", invoice, {"reason": reason})
         return Entry(source_id, "failed", reason=reason)
 
     async def _copy(self, source_id: str, invoice: Invoice) -> Entry:
         known = await self._crosswalk(source_id)
+        self._copies[source_id] = generation(known)
         if known is not None and known.state in FINISHED:
             return Entry(
                 source_id,
@@ -146,6 +167,10 @@ class Copier:
                 current = await self._act(source_id, "void", current, warnings)
             else:
                 warnings.append(WriteWarning("/status", f"{provider} cannot void an invoice"))
+        if wanted == "draft" and current.status != "draft":
+            warnings.append(
+                WriteWarning("/status", f"{provider} keeps no drafts: the copy is {current.status}")
+            )
         return current, carried, warnings
 
     async def _act(
@@ -164,7 +189,8 @@ class Copier:
     ) -> Invoice:
         assert current.id is not None and self.service is not None
         request = self._request(f"payment {n}", source_id)
-        carried = payment.model_copy(update={"id": None})
+        method = self.refs.payment_method(payment.method)
+        carried = payment.model_copy(update={"id": None, "method": method})
         try:
             done = await self.service.record_payment(request, current.id, carried)
         except AdapterError as exc:
@@ -173,13 +199,16 @@ class Copier:
         return done.invoice or current
 
     def _request(self, step: str, source_id: str) -> WriteRequest:
-        """The key of one step of one copy: the same in every run and after any crash."""
+        """The key of one step of one copy: the same in every run and after any crash. A copy
+        made after a revert has keys of its own (``…:create#1``): the first copy's would replay
+        what was reverted."""
+        copy = self._copies.get(source_id, 0)
         return WriteRequest(
             client=CLIENT,
             connection=self.target.connection.name,
             operation=f"migrate {step}",
             target=f"{self.plan.source}/{source_id}",
-            idempotency_key=f"{self.plan.source}:{source_id}:{step}",
+            idempotency_key=f"{self.plan.source}:{source_id}:{step}" + (f"#{copy}" if copy else ""),
         )
 
     async def _crosswalk(self, source_id: str) -> CrosswalkEntry | None:
@@ -200,6 +229,8 @@ class Copier:
         if target_id is None and state in ("failed", "skipped"):
             known = await self._crosswalk(source_id)
             target_id = known.target_id if known is not None else None
+        if self._copies.get(source_id):
+            detail = {**detail, "copy": self._copies[source_id]}
         await self.store.crosswalk_put(
             CrosswalkEntry(
                 source_connection=self.plan.source,
@@ -230,6 +261,15 @@ class Copier:
             totals_differences=verdict.differences,
             verification=verdict.verification,
         )
+
+
+def generation(known: CrosswalkEntry | None) -> int:
+    """Which copy of a source invoice this is: 0, then one more after each revert (kept in the
+    crosswalk's detail, so a crash in the middle of a later copy resumes with its keys)."""
+    if known is None:
+        return 0
+    made = int(known.detail.get("copy", 0))
+    return made + 1 if known.state == "reverted" else made
 
 
 def fingerprint(invoice: Invoice) -> str:

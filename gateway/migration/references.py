@@ -41,6 +41,13 @@ class ReferenceMap:
     taxes: dict[str, str] = field(default_factory=dict)
     provider_fields: dict[str, Any] = field(default_factory=dict)
     line_provider_fields: dict[str, Any] = field(default_factory=dict)
+    payment_methods: dict[str, str] = field(default_factory=dict)
+    due_days: int | None = None  # a due date for invoices without one: issue date + this
+
+    def payment_method(self, method: str | None) -> str | None:
+        if method is None:
+            return None
+        return self.payment_methods.get(method, self.payment_methods.get(ANY, method))
 
     def customer(self, source_id: str) -> str | None:
         return _look_up(self.customers, source_id)
@@ -92,6 +99,8 @@ def parse_map(text: str, source: str) -> ReferenceMap:
         taxes=_ids(data.get("taxes")),
         provider_fields=dict(data.get("provider_fields") or {}),
         line_provider_fields=dict(data.get("line_provider_fields") or {}),
+        payment_methods=_ids(data.get("payment_methods")),
+        due_days=data.get("due_days"),
     )
 
 

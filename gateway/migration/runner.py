@@ -5,8 +5,9 @@ in the store as they are discovered: a worker claims the lowest free chunk (with
 renews), reads that page, adds the next page as a new chunk at once (so other workers can take
 it), copies the page's invoices ``concurrency`` at a time and marks the chunk done. Any number of
 processes started with the same ``--run`` on one store share the work; a worker that dies leaves
-its chunk to be claimed again when the lease runs out, and what it had copied is found in the
-crosswalk. Memory holds one page per worker, however many invoices there are.
+its chunk to be claimed again when the lease runs out (the store's ``lease_seconds``, as for a
+dead writer's Idempotency-Key), and what it had copied is found in the crosswalk. Memory holds
+one page per worker, however many invoices there are.
 
 A dry run and a ``--sample`` read in listing order in this process only and touch no chunk.
 """
@@ -32,7 +33,7 @@ from gateway.migration.progress import Progress
 from gateway.migration.report import Entry, ReportFile, Summary
 from gateway.store import Store
 
-CHUNK_LEASE_S = 120.0
+CHUNK_LEASE_S = 10.0  # the default; a run uses the store's lease_seconds
 _WAIT_FOR_OTHERS_S = 0.2
 
 
@@ -51,6 +52,7 @@ class Runner:
     report: ReportFile
     sample: int | None = None
     clock: Callable[[], float] = time.time
+    lease_s: float = CHUNK_LEASE_S  # a dead worker's chunk is free again after this
 
     def __post_init__(self) -> None:
         self.summary = Summary()
@@ -137,7 +139,7 @@ class Runner:
         run = self._pass_name(self._pass)
         while True:
             chunk = await store.chunk_claim(
-                run, self._owner, now=self.clock(), lease_s=CHUNK_LEASE_S
+                run, self._owner, now=self.clock(), lease_s=self.lease_s
             )
             if chunk is None:
                 counts = await store.chunk_counts(run)
@@ -172,14 +174,14 @@ class Runner:
 
         async def renew() -> None:
             while True:
-                await asyncio.sleep(CHUNK_LEASE_S / 4)
+                await asyncio.sleep(self.lease_s / 4)
                 with contextlib.suppress(Exception):
                     await store.chunk_renew(
                         self._pass_name(self._pass),
                         seq,
                         self._owner,
                         now=self.clock(),
-                        lease_s=CHUNK_LEASE_S,
+                        lease_s=self.lease_s,
                     )
 
         task = asyncio.create_task(renew())

@@ -3,22 +3,31 @@
 What describes the document is carried: dates, currency, lines (names, quantities, prices,
 discounts, taxes), discounts, shipping, adjustment, reference, notes, terms, addresses, tags,
 number. What only means something at the source is left behind: its ids, its provider_fields,
-its order link, the customer's name (the target's customer record has its own). References are
-mapped through the ``--map`` file: a customer, an item or a tax with no mapping (and a tax with
-no rate in the target's tax table) makes the invoice a skip, with the reason. Status and
-payments are not part of the create: ``copy.py`` carries them afterwards.
+its order link, the customer's name (the target's customer record has its own), notes that are
+only the gateway's dedupe marker. References are mapped through the ``--map`` file: a customer,
+an item or a tax with no mapping (and a tax with no rate in the target's tax table) makes the
+invoice a skip, with the reason. Status and payments are not part of the create: ``copy.py``
+carries them afterwards.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from adapters.base import Adapter, Handling, WriteWarning
 from adapters.representable import fit
+from adapters.resolution import MARKER_PREFIX
 from gateway.canonical.model import Customer, Invoice, Line, Tax, with_fields
 from gateway.errors import UnsupportedFields
 from gateway.migration.references import ANY, ReferenceMap
+
+# The marker the gateway writes in an invoice's empty notes when it creates one (to find the
+# create again): the source's bookkeeping, not the customer's words. Left behind, the target's
+# create has room for a marker of its own.
+_MARKER = re.compile(re.escape(MARKER_PREFIX) + "[0-9a-f]{24}")
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,10 @@ def translate(
         "lines": lines,
         "provider_fields": dict(refs.provider_fields),
     }
+    if source.notes is not None and _MARKER.fullmatch(source.notes.strip()):
+        fields["notes"] = None
+    if source.due_date is None and refs.due_days is not None and source.issue_date is not None:
+        fields["due_date"] = source.issue_date + timedelta(days=refs.due_days)
     stamp = target.mapping.migration_stamp
     if stamp == "tags":
         fields["tags"] = [*source.tags, f"migrated-from:{source.connection}:{source.id}"]

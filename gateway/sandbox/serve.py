@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import signal
+import socket
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from aiohttp import web
 
 from emulators.registry import PROVIDERS
 from emulators.registry import create_app as create_emulator
-from gateway.config import Client, ServerSettings, Settings, StoreSettings
+from gateway.config import AuthFailures, Client, ServerSettings, Settings, StoreSettings
 from gateway.sandbox import default_token, sandbox_connection
 
 SANDBOX_KEY = "sk_sandbox"
@@ -46,7 +49,11 @@ def sandbox_settings(
         scopes=frozenset({"invoices:read", "invoices:write", "admin"}),
     )
     return Settings(
-        server=ServerSettings(host=host, port=port),
+        # The sandbox holds only emulated data, and the tools pointed at it (Schemathesis) send
+        # hundreds of requests without a key on purpose: failed keys are not throttled here.
+        server=ServerSettings(
+            host=host, port=port, auth_failures=AuthFailures(per_minute=1_000_000)
+        ),
         store=StoreSettings(url=store_url) if store_url else StoreSettings(),
         clients=[client],
         connections=[sandbox_connection(p, url) for p, url in emulator_urls.items()],
@@ -69,6 +76,8 @@ async def running_sandbox(
     """
     from gateway.http.app import create_app
 
+    if port:
+        _check_free(host, port)  # the port asked for is named first, before the emulators'
     runners: list[web.AppRunner] = []
     scratch = tempfile.TemporaryDirectory(prefix="invoice-gateway-sandbox-")
     store_url = store_url or f"sqlite:///{scratch.name}/store.db"
@@ -92,12 +101,32 @@ async def running_sandbox(
         scratch.cleanup()
 
 
+class SandboxError(Exception):
+    """What stops the sandbox from starting (a port in use, a file it cannot write), in one
+    line for the command line."""
+
+
+def _check_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise SandboxError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
 async def _start(app: web.Application, host: str, port: int, runners: list[web.AppRunner]) -> int:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     runners.append(runner)
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise SandboxError(f"cannot listen on {host}:{port}: {reason}") from None
     bound: int = runner.addresses[0][1]
     return bound
 
@@ -131,9 +160,27 @@ Try:
 """
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600, whatever the umask):
+    it holds provider tokens. Written beside it and renamed over it, so an existing file (or a
+    link in its place) is replaced, never followed or left with its old mode."""
+    fd, scratch = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(scratch, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(scratch)
+        raise
+
+
 def serve_sandbox(
     host: str, port: int, seed_invoices: int, api_key: str, write_config: Path | None
 ) -> int:
+    """Run the sandbox until stopped: 0; 2 when a port is taken or the config cannot be written."""
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -141,9 +188,16 @@ def serve_sandbox(
             loop.add_signal_handler(sig, stop.set)
         async with running_sandbox(host, port, seed_invoices=seed_invoices, api_key=api_key) as box:
             if write_config is not None:
-                await asyncio.to_thread(write_config.write_text, config_yaml(box))
+                try:
+                    await asyncio.to_thread(write_private, write_config, config_yaml(box))
+                except OSError as exc:
+                    raise SandboxError(f"cannot write {write_config}: {exc.strerror}") from None
             print(welcome(box), flush=True)
             await stop.wait()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except SandboxError as exc:
+        print(f"invoice-gateway serve: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -34,6 +34,8 @@ async def call(
     if key is not None:
         send["Authorization"] = f"Bearer {key}"
     data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    if data is not None and not any(name.lower() == "content-type" for name in send):
+        send["Content-Type"] = "application/json"  # as the docs send JSON; 415 without it
     async with (
         aiohttp.ClientSession() as session,
         session.request(

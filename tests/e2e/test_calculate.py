@@ -1,19 +1,27 @@
 """POST /v1/invoices/calculate over real HTTP: vectors, and a precise answer for bad input."""
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gateway.config import Settings
+from gateway.http.app import create_app
+from gateway.http.auth import PUBLIC, scope_of
 from tests.vectors.load import LINE_FIELDS, TOTAL_FIELDS, request_body, vectors
 
 VECTORS = vectors()
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
 async def test_vector_over_http(gateway: TestClient, vector: dict[str, Any]) -> None:
-    response = await gateway.post("/v1/invoices/calculate", data=json.dumps(request_body(vector)))
+    response = await gateway.post(
+        "/v1/invoices/calculate", data=json.dumps(request_body(vector)), headers=JSON
+    )
     assert response.status == 200
     body = await response.json()
     lines = [
@@ -108,7 +116,7 @@ LINE = {"quantity": "1", "unit_price": "10.00"}
 async def test_bad_input_is_a_422_naming_the_field(
     gateway: TestClient, raw: str, pointer: str, detail: str
 ) -> None:
-    response = await gateway.post("/v1/invoices/calculate", data=raw)
+    response = await gateway.post("/v1/invoices/calculate", data=raw, headers=JSON)
     assert response.status == 422
     assert response.content_type == "application/problem+json"
     problem = await response.json()
@@ -122,7 +130,7 @@ async def test_bad_input_is_a_422_naming_the_field(
 
 async def test_every_bad_field_is_listed_at_once(gateway: TestClient) -> None:
     raw = '{"currency": "usd", "lines": [{"quantity": -1, "unit_price": "x"}], "extra": 1}'
-    problem = await (await gateway.post("/v1/invoices/calculate", data=raw)).json()
+    problem = await (await gateway.post("/v1/invoices/calculate", data=raw, headers=JSON)).json()
     assert sorted(e["pointer"] for e in problem["errors"]) == [
         "/currency",
         "/extra",
@@ -148,14 +156,16 @@ async def test_every_bad_field_is_listed_at_once(gateway: TestClient) -> None:
     ],
 )
 async def test_malformed_body_is_a_400(gateway: TestClient, raw: str, detail: str) -> None:
-    response = await gateway.post("/v1/invoices/calculate", data=raw)
+    response = await gateway.post("/v1/invoices/calculate", data=raw, headers=JSON)
     assert response.status == 400
     problem = await response.json()
     assert (problem["code"], problem["detail"]) == ("bad_request", detail)
 
 
 async def test_body_over_the_limit_is_a_413(gateway: TestClient) -> None:
-    response = await gateway.post("/v1/invoices/calculate", data=b"{" + b" " * 70_000 + b"}")
+    response = await gateway.post(
+        "/v1/invoices/calculate", data=b"{" + b" " * 70_000 + b"}", headers=JSON
+    )
     assert response.status == 413
     assert (await response.json())["code"] == "payload_too_large"
 
@@ -182,3 +192,26 @@ async def test_healthz(gateway: TestClient) -> None:
     response = await gateway.get("/healthz")
     assert response.status == 200
     assert await response.json() == {"status": "ok"}
+
+
+def test_the_auth_docs_name_every_route_that_needs_no_key() -> None:
+    facade = (Path(__file__).resolve().parents[2] / "docs/facade.md").read_text()
+    auth = facade.split("## Auth", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(?:(?:GET|POST) )?(/[^`\s]*)`", auth))
+    public = {
+        route.resource.canonical
+        for route in create_app(Settings()).router.routes()
+        if route.method != "HEAD" and route.resource is not None
+        if scope_of(route.handler) == PUBLIC
+    }
+    assert "/v1/invoices/calculate" in public
+    # The docs page's own assets go with /docs.
+    assert public - {"/docs/assets/{name}"} <= named, sorted(public - named)
+    assert "POST /v1/invoices/calculate" in auth.replace("\n", " ")
+
+
+async def test_calculate_answers_without_a_key(gateway: TestClient) -> None:
+    body = json.dumps(request_body(VECTORS[0]))
+    answer = await gateway.post("/v1/invoices/calculate", data=body, headers=JSON)
+    assert answer.status == 200
+    assert (await gateway.get("/v1/connections")).status == 401  # where a key is needed

@@ -52,3 +52,14 @@ def test_sandbox_prints_url_key_and_a_first_request_that_works() -> None:
         if process.stdout is not None:
             process.stdout.close()
     assert process.returncode == 0  # SIGTERM stops it cleanly
+
+
+def test_the_readme_run_command_shows_the_port_its_urls_use() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    run_it = readme.split("## Run it", 1)[1].split("## ", 1)[0]
+    command = run_it.split("```sh\n", 1)[1].split("```", 1)[0].strip()
+    assert command.endswith("invoice-gateway serve --sandbox --port 8080"), command
+    urls = [word for word in run_it.split() if "localhost:" in word]
+    assert urls and all("localhost:8080/" in url for url in urls), urls
+    tour = readme.split("## A five-minute tour", 1)[1].split("```", 1)[0]
+    assert "port 8080" in tour and "--port" in tour  # which port it assumes, how to change it

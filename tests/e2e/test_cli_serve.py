@@ -52,7 +52,8 @@ def served() -> Iterator[str]:
 
 
 def post(url: str, body: bytes) -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(url, data=body, method="POST")  # curl -d sends no JSON type
+    headers = {"Content-Type": "application/json"}  # as the docs' curl commands send it
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
@@ -78,3 +79,36 @@ def test_served_gateway_answers_problems(served: str) -> None:
     )
     assert status == 422
     assert body["errors"] == [{"pointer": "/lines/0/unit_price", "detail": "must not be negative"}]
+
+
+def test_serve_with_no_configuration_says_so_and_still_calculates(tmp_path: Path) -> None:
+    port = free_port()
+    script = Path(sys.executable).with_name("invoice-gateway")
+    with (tmp_path / "stderr.txt").open("w") as stderr:
+        # An empty directory: no config.yaml to read, and no --config
+        process = subprocess.Popen(
+            [str(script), "serve", "--port", str(port)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(f"{base}/healthz", process)
+            said = (tmp_path / "stderr.txt").read_text()
+            vector = vectors()[0]
+            status, body = post(
+                f"{base}/v1/invoices/calculate", json.dumps(request_body(vector)).encode()
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    assert said.startswith("invoice-gateway serve: no configuration"), said
+    for hint in (
+        "serving POST /v1/invoices/calculate alone, with no connections and no API keys",
+        "invoice-gateway serve --sandbox",
+        "--write-config",
+        "config.yaml",
+    ):
+        assert hint in said, hint
+    assert status == 200, body

@@ -107,11 +107,15 @@ async def test_the_request_id_travels_to_the_provider(gateway: Any, sandbox: San
     assert any(entry["headers"].get("X-Request-ID") == "req-upstream-7" for entry in log)
 
 
-async def test_readyz_names_the_connections_and_the_store_once_started(gateway: Any) -> None:
-    response = await gateway.get("/readyz")
+async def test_readyz_names_the_connections_and_the_store_to_an_admin_key(gateway: Any) -> None:
+    response = await gateway.get("/readyz", headers={"Authorization": "Bearer k-ops"})
     assert response.status == 200
     assert await response.json() == {
         "status": "ready",
         "connections": ["crm_v1"],
         "store": {"backend": "sqlite", "schema_version": LATEST, "status": "ok"},
     }
+    # Anyone else learns that it is ready, and nothing more (tests/security/test_disclosure.py).
+    for headers in ({}, {"Authorization": "Bearer k-app"}):
+        response = await gateway.get("/readyz", headers=headers)
+        assert (response.status, await response.json()) == (200, {"status": "ready"})

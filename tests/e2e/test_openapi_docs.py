@@ -7,7 +7,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+from importlib import metadata
 
+import jsonschema
 import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
@@ -25,6 +27,24 @@ async def test_openapi_document_is_valid_and_served(gateway: TestClient) -> None
     invoice = document["components"]["schemas"]["Invoice"]["properties"]
     assert invoice["totals"]["readOnly"] is True and invoice["status"]["readOnly"] is True
     assert "readOnly" not in invoice["currency"]
+
+
+async def test_root_points_at_the_docs_and_the_version_without_a_key(gateway: TestClient) -> None:  # type: ignore[type-arg]
+    response = await gateway.get("/")  # no Authorization header
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    body = await response.json()
+    assert body == {
+        "name": "invoice-gateway",
+        "version": metadata.version("invoice-gateway"),
+        "docs": "/docs",
+        "openapi": "/openapi.json",
+        "health": "/healthz",
+    }
+    jsonschema.validate(body, openapi_document()["components"]["schemas"]["Index"])
+    for link in ("docs", "openapi", "health"):
+        assert (await gateway.get(body[link])).status == 200, link
+    assert openapi_document()["paths"]["/"]["get"]["security"] == []
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:

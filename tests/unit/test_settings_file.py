@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.settings_file import ConfigError, load_settings, parse_settings
 
@@ -22,6 +24,7 @@ connections:
     base_url: https://crm.example.com
     auth: {type: bearer, token: "${CRM_TOKEN}"}
     taxes: [{id: "5", name: "VAT 5%%", rate: "5"}]
+    currencies: {USD: 1}
 """ % ("a" * 64)
 
 
@@ -74,6 +77,7 @@ def test_cross_references_are_checked() -> None:
     provider: bill_crm
     base_url: https://b.example.com
     auth: {type: api_key, token_env: BILL_TOKEN}
+    currency: USD
 """
     )
     assert problems(text, {"CRM_TOKEN": "t"}) == [
@@ -164,3 +168,178 @@ def test_cursor_secret_settings_are_checked_without_showing_the_secret() -> None
     environ = {"CRM_TOKEN": "t", "CURSOR_SECRET": "c" * 32}
     settings = parse_settings(from_env, "config.yaml", environ)
     assert settings.server.cursor_secret_env == "CURSOR_SECRET"
+
+
+# -- what each provider's adapter needs of its connection (adapters/needs.py) --------------------
+
+
+def sandbox_connection_data(provider: str, **changes: object) -> dict[str, object]:
+    """The sandbox's connection for ``provider`` (gateway/sandbox/<provider>.yaml), changed."""
+    text = (REPO / "gateway" / "sandbox" / f"{provider}.yaml").read_text(encoding="utf-8")
+    data: dict[str, object] = yaml.safe_load(text)
+    auth = {**data.pop("auth", {"type": "bearer"}), "token": "t"}  # type: ignore[dict-item]
+    connection = {"name": provider.replace("_", "-"), "provider": provider}
+    connection |= {"base_url": "https://provider.example.com", "auth": auth, **data}
+    for key, value in changes.items():
+        if value is None:
+            connection.pop(key, None)
+        else:
+            connection[key] = value
+    return connection
+
+
+def config_of(*connections: dict[str, object]) -> str:
+    return yaml.safe_dump({"connections": list(connections)}, sort_keys=False)
+
+
+@pytest.mark.parametrize(
+    "provider", ["crm_v1", "draft_publish", "bill_crm", "item_envelope", "order_linked"]
+)
+def test_every_sandbox_connection_passes_the_provider_checks(provider: str) -> None:
+    settings = parse_settings(config_of(sandbox_connection_data(provider)), "c.yaml", {})
+    assert settings.connections[0].provider == provider
+
+
+def test_crm_v1_needs_its_currency_table_of_integer_ids() -> None:
+    missing = sandbox_connection_data("crm_v1", currencies=None)
+    assert problems(config_of(missing)) == [
+        "connections[0].currencies: crm_v1 names an invoice's currency by its org_currency_id "
+        "(an integer) only, so no invoice can be read (every list page would fail) without this "
+        "table; add each currency code with its crm_v1 id"
+    ]
+    wrong = sandbox_connection_data("crm_v1", currencies={"USD": 1, "EUR": "2", "GBP": 1.5})
+    assert problems(config_of(wrong)) == [
+        "connections[0].currencies.GBP: 1.5 is not of type 'integer', 'string'",
+    ]
+    wrong = sandbox_connection_data("crm_v1", currencies={"USD": 1, "EUR": "2"})
+    assert problems(config_of(wrong)) == [
+        "connections[0].currencies.EUR: must be crm_v1's org_currency_id (an integer), not '2'"
+    ]
+
+
+def test_a_currency_id_used_twice_or_an_unknown_code_is_refused() -> None:
+    twice = sandbox_connection_data("crm_v1", currencies={"USD": 1, "EUR": 2, "GBP": 1})
+    assert problems(config_of(twice)) == [
+        "connections[0].currencies.GBP: id 1 is also USD's; each currency needs an id of its own "
+        "(invoices in it would be read as the other)"
+    ]
+    unknown = sandbox_connection_data("crm_v1", currencies={"USD": 1, "XTS": 9})
+    assert problems(config_of(unknown)) == [
+        "connections[0].currencies.XTS: not an ISO 4217 currency code the gateway knows"
+    ]
+
+
+def test_order_linked_needs_its_currency_table_of_uuids() -> None:
+    missing = sandbox_connection_data("order_linked", currencies=None)
+    assert problems(config_of(sandbox_connection_data("crm_v1"), missing)) == [
+        "connections[1].currencies: order_linked names an invoice's currency by its currency "
+        "uuid only, so no invoice can be read (every list page would fail) without this table; "
+        "add each currency code with its order_linked id"
+    ]
+    wrong = sandbox_connection_data(
+        "order_linked",
+        currencies={"AUD": "87368b94-ee71-52af-a848-5be102c21770", "EUR": 2, "USD": "usd"},
+    )
+    assert problems(config_of(wrong)) == [
+        "connections[0].currencies.EUR: must be order_linked's currency uuid "
+        "(8-4-4-4-12 hexadecimal digits), not 2",
+        "connections[0].currencies.USD: must be order_linked's currency uuid "
+        "(8-4-4-4-12 hexadecimal digits), not 'usd'",
+    ]
+
+
+def test_bill_crm_needs_the_accounts_currency() -> None:
+    assert problems(config_of(sandbox_connection_data("bill_crm", currency=None))) == [
+        "connections[0].currency: is required for bill_crm: its invoices carry no currency, so "
+        "none can be read without the account's (currency: USD, say)"
+    ]
+    assert problems(config_of(sandbox_connection_data("bill_crm", currency="XTS"))) == [
+        "connections[0].currency: 'XTS' is not an ISO 4217 currency code the gateway knows"
+    ]
+
+
+def test_tax_ids_are_of_the_type_the_provider_takes() -> None:
+    bill = sandbox_connection_data("bill_crm", taxes=[{"id": "vat-20", "rate": "20"}])
+    items = sandbox_connection_data(
+        "item_envelope", taxes=[{"id": "0", "rate": "5"}, {"id": 7, "rate": "19"}]
+    )
+    assert problems(config_of(bill, items)) == [
+        "connections[0].taxes[0].id: bill_crm tax rate ids are whole numbers, not 'vat-20'",
+        "connections[1].taxes[0].id: item_envelope tax ids are positive integers, not '0'",
+    ]
+    # A numeric id may be written as a number: it is the same id as its text.
+    settings = parse_settings(config_of(items | {"taxes": [{"id": 7, "rate": "19"}]}), "c", {})
+    assert settings.connections[0].tax_by_id("7") is not None
+
+
+def test_every_configured_tax_can_be_chosen() -> None:
+    taxes = [
+        {"id": "5", "name": "GST", "rate": "5"},
+        {"id": "6", "name": "PST", "rate": "5"},  # same rate, its own name: chosen by name
+        {"id": "7", "name": "GST", "rate": "5.0"},
+        {"id": "5", "name": "Reduced", "rate": "7"},
+        {"id": "8", "rate": "9"},
+        {"id": "9", "rate": "9"},
+    ]
+    assert problems(config_of(sandbox_connection_data("crm_v1", taxes=taxes))) == [
+        "connections[0].taxes[2]: taxes[0] has the same rate (5.0) and the same name ('GST'); a "
+        "tax is found by its rate, and by its name where rates repeat, so this one could never "
+        "be chosen: give each its own name, or remove one",
+        "connections[0].taxes[3].id: '5' is also the id of taxes[0]",
+        "connections[0].taxes[5]: taxes[4] has the same rate (9) and no name either; a tax is "
+        "found by its rate, and by its name where rates repeat, so this one could never be "
+        "chosen: give each its own name, or remove one",
+    ]
+    shared_rate = sandbox_connection_data("crm_v1", taxes=taxes[:2])
+    connection = parse_settings(config_of(shared_rate), "c.yaml", {}).connections[0]
+    assert connection.tax_for_rate(Decimal(5), "PST").id == "6"  # type: ignore[union-attr]
+
+
+def test_defaults_are_provider_fields_of_their_type() -> None:
+    crm = sandbox_connection_data(
+        "crm_v1", defaults={"template_id": "abc", "colour": "red", "tag_ids": [1, "vip"]}
+    )
+    items = sandbox_connection_data("item_envelope", defaults={"store_id": True, "col_3": "x"})
+    bill = sandbox_connection_data(
+        "bill_crm", defaults={"bill_categoryid": 1, "bill_tax_type": "both"}
+    )
+    orders = sandbox_connection_data(
+        "order_linked", defaults={"custom_attributes": [{"name": "", "value": 3}]}
+    )
+    assert problems(config_of(crm, items, bill, orders)) == [
+        "connections[0].defaults.template_id: must be of type integer for crm_v1, not 'abc'",
+        "connections[0].defaults.colour: not a crm_v1 provider field (known: assigned_to, "
+        "deal_id, tag_ids, template_id)",
+        "connections[0].defaults.tag_ids[1]: must be a crm_v1 tag id (an integer), not 'vip'",
+        "connections[1].defaults.store_id: must be of type integer for item_envelope, not True",
+        "connections[1].defaults.col_3: a per-line item_envelope field; defaults are the "
+        "invoice's, so it would never be sent (set it in each line's provider_fields)",
+        "connections[2].defaults.bill_tax_type: must be summary or inline, not 'both'",
+        "connections[3].defaults.custom_attributes[0].name: is required: a non-empty string",
+        "connections[3].defaults.custom_attributes[0].value: must be a string or null",
+    ]
+
+
+def test_serve_refuses_what_check_config_refuses_with_the_same_messages(tmp_path: Path) -> None:
+    script = str(Path(sys.executable).with_name("invoice-gateway"))
+    bad = tmp_path / "bad.yaml"
+    crm = sandbox_connection_data("crm_v1", defaults={"template_id": "abc"})
+    bad.write_text(config_of(crm, sandbox_connection_data("bill_crm", currency=None)))
+    checked = subprocess.run(
+        [script, "check-config", "--config", str(bad)], capture_output=True, text=True
+    )
+    served = subprocess.run(
+        [script, "serve", "--config", str(bad), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert checked.returncode == served.returncode == 2
+    assert checked.stderr == served.stderr
+    assert checked.stderr.splitlines() == [
+        f"{bad}: 2 problem(s)",
+        "  connections[0].defaults.template_id: must be of type integer for crm_v1, not 'abc'",
+        "  connections[1].currency: is required for bill_crm: its invoices carry no currency, so "
+        "none can be read without the account's (currency: USD, say)",
+    ]
+    assert served.stdout == ""  # it never said it was listening

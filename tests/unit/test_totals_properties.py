@@ -6,7 +6,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.canonical.errors import InvalidInvoice
@@ -114,7 +114,7 @@ def test_every_amount_has_the_currency_exponent(
     assert not any(a.is_zero() and a.is_signed() for a in amounts)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(invoices())
 def test_amount_document_discount_is_shared_out_exactly(
     case: tuple[dict[str, Any], dict[str, str]],

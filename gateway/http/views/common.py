@@ -15,7 +15,7 @@ from gateway.http.auth import check_connection
 from gateway.http.body import read_json_object
 from gateway.http.keys import ADAPTERS, CALLER, METRICS
 from gateway.http.problems import Problem
-from gateway.http.validation import parse, validation_problem
+from gateway.http.validation import parse, query_problem, validation_problem
 from gateway.service.idempotency import WriteRequest
 from gateway.service.outcomes import Outcome
 from gateway.service.versions import version_tag
@@ -143,7 +143,8 @@ def expanded(request: web.Request) -> set[str]:
     asked = {p.strip() for value in request.query.getall("expand", []) for p in value.split(",")}
     unknown = sorted(asked - {"remote_data"})
     if unknown:
-        raise Problem(
-            "bad_request", f"expand: {', '.join(unknown)} cannot be expanded (remote_data can)."
+        raise query_problem(
+            {"expand": f"{', '.join(unknown)} cannot be expanded (remote_data can)"},
+            f"expand: {', '.join(unknown)} cannot be expanded (remote_data can).",
         )
     return asked

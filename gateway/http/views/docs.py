@@ -1,7 +1,9 @@
-"""``/openapi.json`` and ``/docs``: the API described, browsable from bundled assets."""
+"""``/``, ``/openapi.json`` and ``/docs``: the API described, browsable from bundled assets."""
 
 from __future__ import annotations
 
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 
 from aiohttp import web
@@ -40,6 +42,29 @@ def _assets_dir() -> Path:
     import swagger_ui_bundle  # type: ignore[import-untyped]
 
     return Path(swagger_ui_bundle.swagger_ui_path)
+
+
+@cache
+def gateway_version() -> str:
+    """The installed package's version ("unknown" when run from a tree that is not installed)."""
+    try:
+        return metadata.version("invoice-gateway")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@public
+async def index(request: web.Request) -> web.Response:
+    """``GET /``: where to go next, so that the first URL anyone tries is not a bare 404."""
+    return web.json_response(
+        {
+            "name": "invoice-gateway",
+            "version": gateway_version(),
+            "docs": "/docs",
+            "openapi": "/openapi.json",
+            "health": "/healthz",
+        }
+    )
 
 
 @public

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from gateway.http.auth import public, requires
+from gateway.http.auth import optional_caller, public, requires
 from gateway.http.keys import ADAPTERS, METRICS, STORE
 from gateway.store import StoreError
 
@@ -20,7 +20,12 @@ async def healthz(request: web.Request) -> web.Response:
 @public
 async def readyz(request: web.Request) -> web.Response:
     """Ready once the configuration is loaded, every connection has its adapter, and the store
-    answers (idempotency keys cannot be honoured without it)."""
+    answers (idempotency keys cannot be honoured without it).
+
+    Anyone may ask whether the gateway is ready (200 or 503, and the status); which connections
+    it serves and what the store says, only an admin key (``Authorization: Bearer``)."""
+    caller = optional_caller(request)
+    admin = caller is not None and "admin" in caller.scopes
     adapters = request.app.get(ADAPTERS)
     store = request.app.get(STORE)
     if adapters is None or store is None:
@@ -28,9 +33,13 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         described = await asyncio.wait_for(store.ping(), timeout=5)
     except (StoreError, TimeoutError) as exc:
+        if not admin:
+            return web.json_response({"status": "not_ready"}, status=503)
         failed = {"backend": store.url_scheme, "status": "unreachable", "detail": str(exc)}
         body = {"status": "not_ready", "connections": sorted(adapters), "store": failed}
         return web.json_response(body, status=503)
+    if not admin:
+        return web.json_response({"status": "ready"})
     store_state = {**described, "status": "ok"}
     return web.json_response(
         {"status": "ready", "connections": sorted(adapters), "store": store_state}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from gateway.canonical.model import InvoiceStatus
 from gateway.http.auth import requires
 from gateway.http.keys import CURSORS, SERVICE
 from gateway.http.problems import Problem
-from gateway.http.validation import validation_problem
+from gateway.http.validation import query_problem, validation_problem
 from gateway.http.views.common import (
     adapter_for,
     expanded,
@@ -30,6 +31,9 @@ from gateway.http.views.common import (
 from gateway.listing import InvalidCursor, list_invoices
 
 _STATUSES: tuple[InvoiceStatus, ...] = ("draft", "open", "paid", "void", "unknown")
+# ASCII digits only: int() would also take "1_0", " 10", "+5" and other scripts' digits.
+_DIGITS = re.compile(r"[0-9]{1,9}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _QUERY = {
     "status",
     "customer_id",
@@ -49,7 +53,7 @@ async def list_view(request: web.Request) -> web.Response:
     try:
         listing = await list_invoices(adapter, query, limit, cursor, request.app[CURSORS])
     except InvalidCursor as exc:
-        raise Problem("bad_request", f"cursor: {exc}.") from None
+        raise query_problem({"cursor": str(exc)}, f"cursor: {exc}.") from None
     return web.json_response(
         {
             "object": "list",
@@ -138,17 +142,18 @@ def _list_query(request: web.Request) -> tuple[ListQuery, int, str | None]:
     params = request.query
     unknown = sorted(set(params) - _QUERY)
     if unknown:
-        raise Problem("bad_request", f"Unknown query parameter(s): {', '.join(unknown)}.")
+        raise query_problem(
+            dict.fromkeys(unknown, "is not a query parameter of this route"),
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+        )
     expanded(request)  # checked up front: an empty page must refuse a bad expand too
     status = params.get("status")
     if status is not None and status not in _STATUSES:
-        raise Problem("bad_request", f"status must be one of {', '.join(_STATUSES)}.")
-    try:
-        limit = int(params.get("limit", "25"))
-    except ValueError:
-        limit = 0
+        raise query_problem({"status": f"must be one of {', '.join(_STATUSES)}"})
+    given = params.get("limit", "25")
+    limit = int(given) if _DIGITS.fullmatch(given) else 0
     if not 1 <= limit <= 100:
-        raise Problem("bad_request", "limit must be a whole number from 1 to 100.")
+        raise query_problem({"limit": "must be a whole number from 1 to 100"})
     query = ListQuery(
         status=status,
         customer_id=params.get("customer_id") or None,
@@ -164,10 +169,10 @@ def _date(params: MultiMapping[str], name: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value) if len(value) == 10 else _bad_date(name)
+        return date.fromisoformat(value) if _ISO_DATE.fullmatch(value) else _bad_date(name)
     except ValueError:
         return _bad_date(name)
 
 
 def _bad_date(name: str) -> date:
-    raise Problem("bad_request", f"{name} must be a date written as YYYY-MM-DD.")
+    raise query_problem({name: "must be a date written as YYYY-MM-DD"})

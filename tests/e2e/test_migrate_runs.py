@@ -1,0 +1,638 @@
+"""``migrate`` as an operator runs it: killed and resumed, shared by two workers, a crash between
+the target's create and the crosswalk, dry runs, samples, unmapped references, status and
+payments, verification catching an altered copy, revert, and the exit statuses.
+
+Invoices are made for each test through the gateway and named with ``--ids``, so the tests share
+the sandbox but not their invoices. bill_crm tags each copy ``migrated-from:<connection>:<id>``,
+which lets a test count the copies of each source invoice at the target by listing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.migration.copy import Copier
+from gateway.migration.plan import Plan
+from gateway.migration.references import ReferenceMap
+from gateway.runtime import gateway_runtime
+from gateway.sandbox.serve import Sandbox
+from gateway.store import CrosswalkEntry, Store, StoreError
+from tests.e2e import migrating as m
+from tests.e2e.sandbox import sandbox_in_thread
+from tests.stores import postgres_url, sqlite_url
+
+SEEDED_INVOICES = 110  # crm_v1's seeds: paid ones to carry, and more than a progress step
+DRAFT_PUBLISH_METHODS = {"bank_transfer", "cash", "check", "credit_card", "paypal", "other"}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=SEEDED_INVOICES) as running:
+        yield running
+
+
+async def make(sandbox: Sandbox, connection: str, count: int) -> list[str]:
+    """``count`` portable invoices at ``connection``, made 8 at a time; their ids in order.
+
+    Without notes: bill_crm keeps a create's dedupe marker there, and a copy with notes of its
+    own would have each create list the customer's invoices first (slow, and beside the point).
+    """
+    gate = asyncio.Semaphore(8)
+
+    async def one() -> str:
+        async with gate:
+            body = m.portable_invoice(connection)
+            return str((await m.create(sandbox, connection, body))["id"])
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def copies_at_bill_crm(sandbox: Sandbox, source: str) -> Counter[str]:
+    """How many bill_crm invoices are copies of each ``source`` invoice (by their tag)."""
+    prefix = f"migrated-from:{source}:"
+    return Counter(
+        tag.removeprefix(prefix)
+        for invoice in await m.listing(sandbox, "bill_crm")
+        for tag in invoice["tags"]
+        if tag.startswith(prefix)
+    )
+
+
+def args_for(
+    folder: Path, source: str, target: str, ids: list[str], run: str, *more: str
+) -> list[str]:
+    return [
+        "--from",
+        source,
+        "--to",
+        target,
+        "--ids",
+        str(m.ids_file(folder, ids, f"{run}.ids")),
+        "--map",
+        str(m.map_file(folder, target)),
+        "--lenient",
+        "--run",
+        run,
+        *more,
+    ]
+
+
+# -- once, whatever happens --------------------------------------------------------------------
+
+
+async def test_a_run_killed_mid_way_resumes_and_copies_every_invoice_once(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ids = await make(sandbox, "crm_v1", 24)
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "killed", "--concurrency", "2")
+    # Every bill_crm write takes 150 ms: the run is mid-way for a few seconds.
+    await m.emulator(
+        sandbox, "bill_crm", "POST", "/_emulator/faults", {"latency_ms": 150, "methods": ["POST"]}
+    )
+    try:
+        first = m.start(config, "run", *args, report=tmp_path / "first.jsonl")
+
+        async def some_copied() -> bool:
+            entries = await m.crosswalk(url, "killed")
+            return sum(e.state == "verified" for e in entries) >= 6
+
+        await m.wait_until(some_copied, "the first copies")
+        first.kill()
+    finally:
+        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
+    assert first.process.returncode == -9
+    states = Counter(e.state for e in await m.crosswalk(url, "killed"))
+    assert 6 <= states["verified"] < 24, states  # killed mid-way, not at the end
+    assert '"summary"' not in first.ran().stdout
+
+    started = time.monotonic()
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+
+    # The dead worker's chunk is free once the store's lease (2 s here) runs out, not minutes.
+    assert time.monotonic() - started < 15
+    assert resumed.code == 0, resumed.stderr
+    summary = resumed.summary()
+    assert summary["copied"] + summary["already_copied"] == 24
+    assert summary["already_copied"] >= states["verified"]
+    assert (summary["failed"], summary["skipped"]) == (0, 0)
+    assert sorted(resumed.outcomes()) == sorted(ids)
+    entries = await m.crosswalk(url, "killed")
+    assert sorted(e.source_id for e in entries) == sorted(ids)
+    assert {e.state for e in entries} == {"verified"}
+    assert len({e.target_id for e in entries}) == 24
+    copies = await copies_at_bill_crm(sandbox, "crm_v1")
+    assert {i: copies[i] for i in ids} == dict.fromkeys(ids, 1)  # listed: each exactly once
+
+
+async def test_two_workers_on_one_postgresql_store_share_a_run(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ids = await make(sandbox, "draft_publish", 120)  # three chunks of 50
+    url = postgres_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    args = args_for(tmp_path, "draft_publish", "bill_crm", ids, "shared")
+    await m.emulator(
+        sandbox, "bill_crm", "POST", "/_emulator/faults", {"latency_ms": 60, "methods": ["POST"]}
+    )
+    try:
+        workers = [
+            m.start(config, "run", *args, report=tmp_path / f"worker{n}.jsonl") for n in (1, 2)
+        ]
+        done = [worker.wait(90) for worker in workers]
+    finally:
+        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
+
+    for ran in done:
+        assert ran.code == 0, ran.stderr
+    copied = [{e["source_id"] for e in ran.report if e["outcome"] == "copied"} for ran in done]
+    assert all(copied), [len(c) for c in copied]  # each worker copied some
+    assert not copied[0] & copied[1]
+    assert copied[0] | copied[1] == set(ids)
+    entries = await m.crosswalk(url, "shared")
+    assert sorted(e.source_id for e in entries) == sorted(ids)
+    assert len({e.target_id for e in entries}) == 120
+    copies = await copies_at_bill_crm(sandbox, "draft_publish")
+    assert {i: copies[i] for i in ids} == dict.fromkeys(ids, 1)
+
+
+async def test_a_create_whose_answer_is_lost_with_its_process_is_not_made_twice(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1 stores the create and never answers; the process is killed while it waits. The
+    crosswalk says ``pending`` with no target id: the resumed run asks crm_v1 (the key's lost
+    answer) and finds the invoice instead of creating a second one."""
+    [source_id] = await make(sandbox, "bill_crm", 1)
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    args = args_for(tmp_path, "bill_crm", "crm_v1", [source_id], "lost")
+    key = f"bill_crm:{source_id}:create"
+    before = {i["id"] for i in await m.listing(sandbox, "crm_v1")}
+
+    async def creates() -> list[dict[str, Any]]:
+        log = await m.requests_log(sandbox, "crm_v1")
+        return [e for e in log if e["method"] == "POST" and key in m.migrated_keys([e])]
+
+    faults = {"timeout_rate": 1, "after_commit": True, "methods": ["POST"]}
+    await m.emulator(
+        sandbox, "crm_v1", "POST", "/_emulator/faults", {**faults, "path_regex": "^/v1/invoices$"}
+    )
+    try:
+        first = m.start(config, "run", *args)
+        await m.wait_until(creates, "the create to reach crm_v1")
+        await asyncio.sleep(0.2)
+        first.kill()
+    finally:
+        await m.emulator(sandbox, "crm_v1", "DELETE", "/_emulator/faults")
+    made = {i["id"] for i in await m.listing(sandbox, "crm_v1")} - before
+    assert len(made) == 1  # crm_v1 holds it; the crosswalk does not know where
+    [pending] = await m.crosswalk(url, "lost")
+    assert (pending.state, pending.target_id) == ("pending", None)
+
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+
+    assert resumed.code == 0, resumed.stderr
+    assert resumed.only()["outcome"] == "copied"
+    assert {resumed.only()["target_id"]} == made
+    assert {i["id"] for i in await m.listing(sandbox, "crm_v1")} - before == made
+    assert len(await creates()) == 1  # asked, not sent again
+    [entry] = await m.crosswalk(url, "lost")
+    assert (entry.state, {entry.target_id}) == ("verified", made)
+
+
+class _DiesAfterTheCreate:
+    """A store whose process dies right after the target's create, before the crosswalk says
+    where the copy is (everything else is the real store)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def crosswalk_put(self, entry: CrosswalkEntry) -> None:
+        if entry.state == "created":
+            raise StoreError("the process died here")
+        await self._store.crosswalk_put(entry)
+
+
+async def test_a_crash_between_the_create_and_the_crosswalk_write_resumes_to_that_copy(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    [source_id] = await make(sandbox, "crm_v1", 1)
+    settings = m.migration_settings(sandbox, sqlite_url())
+    plan = Plan(
+        run="crash", source="crm_v1", target="item_envelope", ids=(source_id,), handling="lenient"
+    )
+    refs = m.map_to("item_envelope")
+    before = {i["id"] for i in await m.listing(sandbox, "item_envelope")}
+    async with gateway_runtime(settings) as runtime:
+        assert runtime.store is not None
+        source, target = runtime.adapters["crm_v1"], runtime.adapters["item_envelope"]
+        store: Any = _DiesAfterTheCreate(runtime.store)
+        copier = Copier(plan, source, target, runtime.service, store, refs)
+        with pytest.raises(StoreError):
+            await copier.copy(await source.get(source_id))
+    made = {i["id"] for i in await m.listing(sandbox, "item_envelope")} - before
+    assert len(made) == 1
+
+    resumed = await m.migrate_here(settings, plan, refs, tmp_path)
+
+    assert resumed.code == 0, resumed.stderr
+    assert (resumed.only()["outcome"], {resumed.only()["target_id"]}) == ("copied", made)
+    assert {i["id"] for i in await m.listing(sandbox, "item_envelope")} - before == made
+    log = await m.requests_log(sandbox, "item_envelope")
+    assert m.migrated_keys(log).count(f"crm_v1:{source_id}:create") == 1  # replayed, not sent
+
+
+# -- looking before copying --------------------------------------------------------------------
+
+
+async def test_a_dry_run_writes_nothing_and_says_what_it_would_do(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    store = tmp_path / "never" / "store.db"
+    config = m.config_for(tmp_path, sandbox, f"sqlite:///{store}")
+    listed = await m.listing(sandbox, "crm_v1")
+    assert len(listed) > 100
+    logs_before = {p: len(await m.requests_log(sandbox, p)) for p in ("crm_v1", "item_envelope")}
+    map_file = m.map_file(tmp_path, "item_envelope")
+    command = ["--from", "crm_v1", "--to", "item_envelope", "--map", str(map_file)]
+
+    ran = m.run(
+        config, "run", *command, "--lenient", "--dry-run", "--run", "look",
+        report=tmp_path / "dry.jsonl",
+    )  # fmt: skip
+
+    assert ran.code in (0, 1), ran.stderr
+    assert f"dry run look: crm_v1 → item_envelope, {len(listed)} invoice(s) match" in ran.stderr
+    [progress] = [e for e in ran.events() if e.get("event") == "progress"]  # one every 100
+    assert (progress["total"], progress["would_copy"] + progress["skipped"]) == (len(listed), 100)
+    assert sorted(ran.outcomes()) == sorted(i["id"] for i in listed)
+    outcomes = Counter(ran.outcomes().values())
+    assert set(outcomes) <= {"would_copy", "skipped"} and outcomes["would_copy"] > 0
+    assert ran.code == (1 if outcomes["skipped"] else 0)
+    previewed = next(e for e in ran.report if e["outcome"] == "would_copy")
+    assert previewed["target_id"] is None and previewed["verification"] is not None
+    read = (await m.requests_log(sandbox, "crm_v1"))[logs_before["crm_v1"] :]
+    assert {e["method"] for e in read} == {"GET"}  # it read the source, and wrote nothing
+    assert (await m.requests_log(sandbox, "item_envelope"))[logs_before["item_envelope"] :] == []
+    assert not store.parent.exists()  # not even the store was opened
+
+
+async def test_a_sample_copies_exactly_n_and_the_run_then_copies_the_rest(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ids = await make(sandbox, "order_linked", 5)
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    args = args_for(tmp_path, "order_linked", "bill_crm", ids, "tasting")
+
+    sample = m.run(config, "run", *args, "--sample", "2", report=tmp_path / "sample.jsonl")
+
+    assert sample.code == 0, sample.stderr
+    assert "sample tasting: order_linked → bill_crm, 5 invoice(s) match" in sample.stderr
+    assert list(sample.outcomes().items()) == [(i, "copied") for i in ids[:2]]
+    assert (
+        "sampled 2 invoice(s) into bill_crm: compare them there (the report lists their ids), "
+        "then run again with --run tasting and without --sample" in sample.stderr
+    )
+    copies = await copies_at_bill_crm(sandbox, "order_linked")
+    assert {i: copies[i] for i in ids} == {**dict.fromkeys(ids[:2], 1), **dict.fromkeys(ids[2:], 0)}
+
+    rest = m.run(config, "run", *args, report=tmp_path / "rest.jsonl")
+
+    assert rest.code == 0, rest.stderr
+    assert rest.outcomes() == {
+        **dict.fromkeys(ids[:2], "already_copied"),
+        **dict.fromkeys(ids[2:], "copied"),
+    }
+    copies = await copies_at_bill_crm(sandbox, "order_linked")
+    assert {i: copies[i] for i in ids} == dict.fromkeys(ids, 1)
+
+
+async def test_an_unmapped_customer_is_skipped_with_its_reason(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    [mapped] = await make(sandbox, "crm_v1", 1)
+    stranger = m.portable_invoice("crm_v1", note="unmapped")
+    stranger["customer"] = {"id": "3"}
+    unmapped = (await m.create(sandbox, "crm_v1", stranger))["id"]
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    map_file = tmp_path / "only-10.yaml"
+    map_file.write_text('customers:\n  "10": "1"\n', encoding="utf-8")
+    ids = m.ids_file(tmp_path, [mapped, unmapped])
+    command = ["--from", "crm_v1", "--to", "bill_crm", "--ids", str(ids), "--map", str(map_file)]
+
+    ran = m.run(config, "run", *command, "--lenient", "--run", "who", report=tmp_path / "r.jsonl")
+
+    assert ran.code == 1, ran.stderr
+    assert ran.outcomes() == {mapped: "copied", unmapped: "skipped"}
+    [skipped] = [e for e in ran.report if e["outcome"] == "skipped"]
+    reason = "customer 3 has no mapping in the map's customers"
+    assert (skipped["reason"], skipped["target_id"]) == (reason, None)
+    assert f"skipped: {unmapped}: {reason}" in ran.stderr
+    assert (ran.summary()["copied"], ran.summary()["skipped"]) == (1, 1)
+    copies = await copies_at_bill_crm(sandbox, "crm_v1")
+    assert (copies[mapped], copies[unmapped]) == (1, 0)
+    written = m.migrated_keys(await m.requests_log(sandbox, "bill_crm"))
+    assert not [k for k in written if k.startswith(f"crm_v1:{unmapped}:")]
+
+
+# -- status and payments -----------------------------------------------------------------------
+
+
+async def test_paid_and_void_invoices_are_carried_where_the_target_can_and_said_where_not(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    base = "/v1/connections/draft_publish/invoices"
+    paid, void = await make(sandbox, "draft_publish", 2)
+    for invoice_id in (paid, void):
+        await m.api(sandbox, "POST", f"{base}/{invoice_id}/issue")
+    for amount, date, method in (("20.00", "2026-05-10", "cash"), ("37.50", "2026-05-12", "check")):
+        payment = {"amount": amount, "date": date, "method": method}
+        await m.api(sandbox, "POST", f"{base}/{paid}/payments", payment)
+    await m.api(sandbox, "POST", f"{base}/{void}/void")
+    assert (await m.read(sandbox, "draft_publish", paid))["status"] == "paid"
+    settings = m.migration_settings(sandbox, sqlite_url())
+    wanted = {
+        # target: (paid copy's status, its warnings), (void copy's status, its warnings)
+        "bill_crm": (
+            ("paid", ["bill_crm cannot record payments; not carried"]),
+            ("void", []),
+        ),
+        "item_envelope": (
+            (
+                "open",
+                [
+                    "item_envelope cannot record payments; not carried",
+                    "item_envelope cannot mark it paid",
+                ],
+            ),
+            ("open", ["item_envelope cannot void an invoice"]),
+        ),
+        "order_linked": (
+            (
+                "open",
+                [
+                    "order_linked cannot record payments; not carried",
+                    "order_linked cannot mark it paid",
+                ],
+            ),
+            ("void", []),
+        ),
+    }
+    for target, expected in wanted.items():
+        plan = Plan(
+            run=f"status-{target}",
+            source="draft_publish",
+            target=target,
+            ids=(paid, void),
+            handling="lenient",
+        )
+        ran = await m.migrate_here(settings, plan, m.map_to(target), tmp_path)
+        assert ran.code == 0, ran.stderr
+        for entry, (status, reasons) in zip(ran.report, expected, strict=True):
+            copy = await m.read(sandbox, target, entry["target_id"])
+            assert copy["status"] == status, (target, entry)
+            said = [
+                w["reason"] for w in entry["warnings"] if w["field"] in ("/status", "/payments")
+            ]
+            assert said == reasons, (target, entry)
+            assert entry["totals_differences"] == [], entry  # what was paid is not compared
+
+
+async def test_payments_are_carried_to_a_target_that_records_them(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1's seeded invoices with payments whose every figure draft_publish can take."""
+    rates = {Decimal(0), Decimal(5), Decimal(20), Decimal("8.875")}
+    candidates = [
+        invoice
+        for invoice in await m.listing(sandbox, "crm_v1")
+        if invoice["payments"]
+        and invoice["currency"] == "USD"
+        and {p["method"] for p in invoice["payments"]} <= DRAFT_PUBLISH_METHODS
+        and all(
+            not line.get("discount") and {Decimal(t["rate"]) for t in line["taxes"]} <= rates
+            for line in invoice["lines"]
+        )
+    ]
+    assert candidates, "the seed changed: no paid crm_v1 invoice draft_publish can take"
+    settings = m.migration_settings(sandbox, sqlite_url())
+    plan = Plan(
+        run="payments",
+        source="crm_v1",
+        target="draft_publish",
+        ids=tuple(i["id"] for i in candidates),
+        handling="lenient",
+    )
+    refs = ReferenceMap(
+        customers={"*": m.SEEDED["draft_publish"].customer},
+        items={"*": m.SEEDED["draft_publish"].item or ""},
+    )
+
+    ran = await m.migrate_here(settings, plan, refs, tmp_path)
+
+    assert ran.code == 0, ran.stderr
+    for source, entry in zip(candidates, ran.report, strict=True):
+        assert (entry["outcome"], entry["verification"]) == ("copied", "exact"), entry
+        assert not [w for w in entry["warnings"] if w["field"].startswith(("/payments", "/status"))]
+        copy = await m.read(sandbox, "draft_publish", entry["target_id"])
+        carried = [(p["amount"], p["date"], p["method"], p["reference"]) for p in copy["payments"]]
+        assert carried == [
+            (p["amount"], p["date"], p["method"], p["reference"]) for p in source["payments"]
+        ]
+        assert (copy["status"], copy["payment_status"]) == (
+            source["status"],
+            source["payment_status"],
+        )
+        assert (copy["totals"]["paid"], copy["totals"]["due"]) == (
+            source["totals"]["paid"],
+            source["totals"]["due"],
+        )
+
+
+# -- afterwards: verify and revert -------------------------------------------------------------
+
+
+async def test_verification_catches_a_copy_whose_total_was_altered(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ids = await make(sandbox, "bill_crm", 2)
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    copied = m.run(config, "run", *args_for(tmp_path, "bill_crm", "crm_v1", ids, "checked"))
+    assert copied.code == 0, copied.stderr
+    clean = m.run(config, "verify", "--run", "checked", report=tmp_path / "clean.jsonl")
+    assert clean.code == 0, clean.stderr
+    assert [(e["outcome"], e["totals_differences"]) for e in clean.report] == [("verified", [])] * 2
+    # Someone edits the first copy at crm_v1: 4 widgets instead of 3 on its first line.
+    altered = (await m.crosswalk(config_store(config), "checked"))[0]
+    copy = await m.read(sandbox, "crm_v1", str(altered.target_id))
+    body = {
+        k: v for k, v in copy.items() if k in ("customer", "issue_date", "due_date", "currency")
+    }
+    body["lines"] = [
+        {k: line[k] for k in ("item_id", "name", "description", "quantity", "unit_price", "taxes")}
+        for line in copy["lines"]
+    ]
+    body["lines"][0]["quantity"] = "4"
+    path = f"/v1/connections/crm_v1/invoices/{altered.target_id}"
+    assert (await m.api(sandbox, "PUT", path, body))["totals"]["total"] == "70.00"
+
+    checked = m.run(config, "verify", "--run", "checked", report=tmp_path / "verify.jsonl")
+
+    assert checked.code == 1, checked.stderr
+    assert checked.summary()["differences"] == 1
+    by_source = {e["source_id"]: e for e in checked.report}
+    assert by_source[altered.source_id]["verification"] == "differs"
+    assert by_source[altered.source_id]["totals_differences"] == [
+        {"field": "subtotal", "source": "57.50", "target": "70.00"},
+        {"field": "total", "source": "57.50", "target": "70.00"},
+    ]
+    [other] = [i for i in ids if i != altered.source_id]
+    assert (by_source[other]["verification"], by_source[other]["totals_differences"]) == (
+        "exact",
+        [],
+    )
+
+
+def config_store(config: Path) -> str:
+    url: str = yaml.safe_load(config.read_text(encoding="utf-8"))["store"]["url"]
+    return url
+
+
+async def test_a_map_that_changes_the_money_is_a_difference_in_the_report(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    [source_id] = await make(sandbox, "crm_v1", 1)
+    settings = m.migration_settings(sandbox, sqlite_url())
+    plan = Plan(
+        run="retaxed", source="crm_v1", target="bill_crm", ids=(source_id,), handling="lenient"
+    )
+    refs = ReferenceMap(customers={"*": "1"}, taxes={"0": "1"})  # crm_v1 Exempt → VAT 20%
+
+    ran = await m.migrate_here(settings, plan, refs, tmp_path)
+
+    entry = ran.only()
+    assert (entry["outcome"], entry["verification"]) == ("copied", "differs")
+    assert entry["totals_differences"] == [
+        {"field": "tax", "source": "0.00", "target": "11.50"},
+        {"field": "total", "source": "57.50", "target": "69.00"},
+    ]
+    assert ran.summary()["differences"] == 1
+    [crosswalk] = await m.crosswalk(settings.store.url, "retaxed")
+    assert crosswalk.state == "differs"
+    assert crosswalk.detail["totals_differences"] == entry["totals_differences"]
+
+
+async def test_revert_deletes_or_voids_each_copy_once_and_a_later_run_copies_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    draft, issued = await make(sandbox, "bill_crm", 2)
+    await m.api(sandbox, "POST", f"/v1/connections/bill_crm/invoices/{issued}/issue")
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    args = args_for(tmp_path, "bill_crm", "draft_publish", [draft, issued], "undo")
+    copied = m.run(config, "run", *args, report=tmp_path / "copied.jsonl")
+    assert copied.code == 0, copied.stderr
+    targets = {e["source_id"]: e["target_id"] for e in copied.report}
+    assert (await m.read(sandbox, "draft_publish", targets[issued]))["status"] == "open"
+
+    reverted = m.run(config, "revert", "--run", "undo", report=tmp_path / "revert.jsonl")
+
+    assert reverted.code == 0, reverted.stderr
+    assert reverted.summary()["reverted"] == 2
+    how = {e["source_id"]: (e["outcome"], e["reason"]) for e in reverted.report}
+    assert how == {draft: ("reverted", "deleted"), issued: ("reverted", "voided")}
+    remaining = {i["id"]: i["status"] for i in await m.listing(sandbox, "draft_publish")}
+    assert targets[draft] not in remaining
+    assert remaining[targets[issued]] == "void"
+
+    again = m.run(config, "revert", "--run", "undo", report=tmp_path / "again.jsonl")
+
+    assert again.code == 0, again.stderr
+    assert {e["reason"] for e in again.report} == {"already"}
+    assert {i["id"]: i["status"] for i in await m.listing(sandbox, "draft_publish")} == remaining
+
+    recopied = m.run(config, "run", *args, report=tmp_path / "recopied.jsonl")
+
+    assert recopied.code == 0, recopied.stderr
+    assert recopied.outcomes() == {draft: "copied", issued: "copied"}
+    assert not {e["target_id"] for e in recopied.report} & set(targets.values())
+
+
+# -- exit statuses -----------------------------------------------------------------------------
+
+BAD_MAP = """customers:
+  "*": "1"
+items:
+  "12": 12.5
+"""
+# (what is wrong, the arguments that say it, what the message says): "{file}" is a file below
+USAGE_ERRORS = [
+    (
+        "unknown connection",
+        ["--to", "billing"],
+        "no connection named 'billing' in the configuration (known: crm_v1,",
+    ),
+    (
+        "bad date",
+        ["--issued-from", "2026-02-30"],
+        "--issued-from must be a date written as YYYY-MM-DD, not '2026-02-30'",
+    ),
+    (
+        "map type",
+        ["--map", "{bad.yaml}"],
+        "bad.yaml: line 4: items.12: 12.5 is not of type 'string', 'integer'",
+    ),
+    (
+        "map syntax",
+        ["--map", "{broken.yaml}"],
+        "broken.yaml: line 3, column 1: not valid YAML (expected ',' or ']'",
+    ),
+    ("no ids", ["--ids", "{empty.txt}"], "empty.txt: holds no invoice id"),
+    ("same connection", ["--to", "crm_v1"], "--from and --to name the same connection"),
+]
+
+
+def test_usage_errors_exit_2_naming_what_to_change(sandbox: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(BAD_MAP, encoding="utf-8")
+    (tmp_path / "broken.yaml").write_text('customers:\n  "*": [1\n', encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
+    store = tmp_path / "store" / "store.db"
+    config = m.config_for(tmp_path, sandbox, f"sqlite:///{store}")
+    started = []
+    for case, extra, _ in USAGE_ERRORS:  # all at once: each is a process start, no more
+        given = [str(tmp_path / x.strip("{}")) if x.startswith("{") else x for x in extra]
+        target = [] if "--to" in given else ["--to", "bill_crm"]
+        started.append(m.start(config, "run", "--from", "crm_v1", *target, "--run", case, *given))
+    for (case, _, message), process in zip(USAGE_ERRORS, started, strict=True):
+        ran = process.wait()
+        assert ran.code == 2, (case, ran.stderr)
+        assert message in ran.stderr, case
+        assert ran.stderr.count("\n") <= 3, ran.stderr  # a message, not a traceback
+        assert "Traceback" not in ran.stderr
+    assert not store.exists()  # refused before anything was opened
+
+
+def test_verify_and_revert_without_a_run_to_work_on_exit_2(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    verify = m.start(config, "verify", "--run", "never-ran")
+    revert = m.start(config, "revert")
+    ran = verify.wait()
+    assert ran.code == 2
+    assert "no copy made by a run named 'never-ran' in the store" in ran.stderr
+    ran = revert.wait()
+    assert ran.code == 2
+    assert "migrate revert needs --run NAME (the run to revert)" in ran.stderr

@@ -1,0 +1,85 @@
+"""``serve`` on a port already in use: one line on stderr, exit 2, no traceback, whichever way
+it is started (one process, ``--workers``, ``--sandbox``), and even when the port is held by
+another ``--workers`` gateway, which ``SO_REUSEPORT`` alone would have let it share."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import gateway_process
+from tests.stores import sqlite_url
+
+SCRIPT = str(Path(sys.executable).with_name("invoice-gateway"))
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f'store: {{url: "{sqlite_url()}"}}\nlogging: {{level: warning}}\nconnections: []\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def taken() -> Iterator[int]:
+    """A port something else listens on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+def serve(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``serve``; one that starts after all (a regression) is stopped with its workers."""
+    process = subprocess.Popen(
+        [SCRIPT, "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        raise AssertionError(f"serve started on a port in use:\n{out}{err}") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], port: int) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"invoice-gateway serve: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "listening on" not in result.stdout
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_a_port_in_use_is_one_line_and_exit_2(config: Path, taken: int, workers: str) -> None:
+    assert_refused(
+        serve("--config", str(config), "--port", str(taken), "--workers", workers), taken
+    )
+
+
+def test_the_sandbox_on_a_port_in_use_is_one_line_and_exit_2(taken: int) -> None:
+    assert_refused(serve("--sandbox", "--port", str(taken), "--seed-invoices", "1"), taken)
+
+
+def test_a_second_workers_gateway_does_not_share_the_first_ones_port(config: Path) -> None:
+    with gateway_process(config, "--workers", "2") as first:
+        first.wait_for_workers(2)
+        port = int(first.url.rsplit(":", 1)[1])
+        assert_refused(serve("--config", str(config), "--port", str(port), "--workers", "2"), port)
+        assert first.process.poll() is None  # the first one is untouched

@@ -1,0 +1,204 @@
+"""Failed authentications are throttled per client address; valid keys never are.
+
+The issue: 1,000 wrong keys from one address in 1.2 s were 1,000 × 401. Now an address gets
+``server.auth_failures.per_minute`` (20) answers 401, then 429 ``rate_limited`` with
+``Retry-After``, each counted in ``gateway_auth_failures_total``; a known key from that same
+address is served as usual; the table of addresses stays within ``max_addresses``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway.config import AuthFailures, Client, ServerSettings, Settings, StoreSettings
+from gateway.http.app import create_app
+from gateway.http.keys import KEYRING
+from gateway.ratelimit import FailureThrottle, client_address
+from gateway.settings_file import ConfigError, parse_settings
+from tests.stores import sqlite_url
+
+ADMIN = "sk_admin_0123456789abcdef"
+READER = "sk_reader_0123456789abcdef"
+WRONG = {"Authorization": "Bearer sk_guess"}
+
+
+def client(name: str, key: str, scopes: list[str]) -> Client:
+    return Client.model_validate(
+        {
+            "name": name,
+            "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+            "connections": ["*"],
+            "scopes": scopes,
+        }
+    )
+
+
+def settings(**auth_failures: int) -> Settings:
+    return Settings(
+        server=ServerSettings(auth_failures=AuthFailures(**auth_failures)),
+        store=StoreSettings(url=sqlite_url()),
+        clients=[client("ops", ADMIN, ["admin"]), client("app", READER, ["invoices:read"])],
+    )
+
+
+async def start(aiohttp_client: Any, **auth_failures: int) -> tuple[TestClient, list[float]]:
+    """The gateway, and a clock it reads (frozen unless a test moves it)."""
+    gateway: TestClient = await aiohttp_client(create_app(settings(**auth_failures)))
+    now = [1000.0]
+    gateway.app[KEYRING].clock = lambda: now[0]
+    return gateway, now
+
+
+async def status_of(gateway: TestClient, headers: dict[str, str]) -> tuple[int, Any]:
+    async with gateway.get("/v1/connections", headers=headers) as response:
+        return response.status, response
+
+
+async def metric(gateway: TestClient, name: str, **labels: str) -> float:
+    async with gateway.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"}) as answer:
+        assert answer.status == 200
+        text = await answer.text()
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    series = f"{name}{{{wanted}}}" if labels else name
+    found = re.search(rf"^{re.escape(series)} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_twenty_failures_a_minute_then_429_with_retry_after_and_counted(
+    aiohttp_client: Any,
+) -> None:
+    gateway, now = await start(aiohttp_client)
+    answers = []
+    for _ in range(100):  # the issue's burst, from one address, with no time passing
+        async with gateway.get("/v1/connections", headers=WRONG) as response:
+            answers.append((response.status, response.headers.get("Retry-After")))
+            body = await response.json()
+    assert [status for status, _ in answers] == [401] * 20 + [429] * 80
+    assert {retry for _, retry in answers[20:]} == {"3"}  # 20 a minute: one every 3 s
+    assert body["code"] == "rate_limited" and body["status"] == 429
+    assert "sk_guess" not in str(body)
+    counted = "gateway_auth_failures_total"
+    assert await metric(gateway, counted, reason="invalid", throttled="false") == 20
+    assert await metric(gateway, counted, reason="invalid", throttled="true") == 80
+
+    now[0] += 3  # one more failure allowed after 3 s, then the wait again
+    assert (await status_of(gateway, WRONG))[0] == 401
+    assert (await status_of(gateway, WRONG))[0] == 429
+    now[0] += 60  # a minute later the whole allowance is back
+    assert [(await status_of(gateway, WRONG))[0] for _ in range(21)] == [401] * 20 + [429]
+
+
+async def test_requests_without_any_key_count_too(aiohttp_client: Any) -> None:
+    gateway, _ = await start(aiohttp_client, per_minute=3)
+    statuses = [(await status_of(gateway, {}))[0] for _ in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
+    assert (
+        await metric(gateway, "gateway_auth_failures_total", reason="missing", throttled="false")
+        == 3
+    )
+    assert (
+        await metric(gateway, "gateway_auth_failures_total", reason="missing", throttled="true")
+        == 2
+    )
+
+
+async def test_a_valid_key_from_a_throttled_address_is_served_and_not_counted(
+    aiohttp_client: Any,
+) -> None:
+    gateway, _ = await start(aiohttp_client)
+    for _ in range(25):
+        await status_of(gateway, WRONG)
+    assert (await status_of(gateway, WRONG))[0] == 429  # this address is throttled
+    for _ in range(50):  # …and its valid keys are served, however many calls they make
+        status, response = await status_of(gateway, {"Authorization": f"Bearer {READER}"})
+        assert status == 200
+        assert "Retry-After" not in response.headers
+    # The valid calls neither took nor gave back anything: wrong keys are still refused.
+    assert (await status_of(gateway, WRONG))[0] == 429
+    failures = await metric(
+        gateway, "gateway_auth_failures_total", reason="invalid", throttled="true"
+    )
+    assert failures == 7  # 5 + 1 + 1, none for the 50 valid calls
+
+
+async def test_the_throttle_counts_by_address(aiohttp_client: Any) -> None:
+    """Real connections from two loopback addresses: one throttled, the other not."""
+    gateway, _ = await start(aiohttp_client, per_minute=5)
+    url = gateway.make_url("/v1/connections")
+
+    async def from_address(address: str, count: int) -> list[int]:
+        connector = aiohttp.TCPConnector(local_addr=(address, 0))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            statuses = []
+            for _ in range(count):
+                async with session.get(url, headers=WRONG) as response:
+                    statuses.append(response.status)
+            return statuses
+
+    assert await from_address("127.0.0.2", 7) == [401] * 5 + [429] * 2
+    assert await from_address("127.0.0.3", 6) == [401] * 5 + [429]
+    assert await from_address("127.0.0.2", 1) == [429]
+
+
+async def test_the_address_table_is_bounded(aiohttp_client: Any) -> None:
+    """Many addresses do not grow the table past max_addresses (the gauge says how many)."""
+    gateway, _ = await start(aiohttp_client, per_minute=2, max_addresses=10)
+    url = gateway.make_url("/v1/connections")
+    for n in range(2, 42):  # 40 addresses, 127.0.0.2 to 127.0.0.41
+        connector = aiohttp.TCPConnector(local_addr=(f"127.0.0.{n}", 0))
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.get(url, headers=WRONG) as response,
+        ):
+            assert response.status == 401
+    assert len(gateway.app[KEYRING].failures) == 10
+    assert await metric(gateway, "gateway_auth_failure_addresses") == 10
+
+
+def test_a_million_addresses_hold_no_more_than_max_addresses() -> None:
+    throttle = FailureThrottle(per_minute=20, max_addresses=1000)
+    started = time.perf_counter()
+    for n in range(200_000):
+        throttle.fail(f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", now=5.0)
+    assert len(throttle) == 1000
+    assert time.perf_counter() - started < 10  # constant work per failure
+    # The most recently failing addresses are the ones kept: the last is still counted…
+    last = "10.3.13.63"  # n = 199,999
+    for _ in range(19):
+        assert throttle.fail(last, now=5.0) == 0
+    assert throttle.fail(last, now=5.0) == pytest.approx(3.0)
+    # …and the oldest was forgotten: it starts again with its whole allowance.
+    assert throttle.fail("10.0.0.0", now=5.0) == 0
+    assert len(throttle) == 1000
+
+
+def test_ipv6_addresses_count_by_their_64() -> None:
+    assert client_address("2001:db8:1:2:aaaa::1") == client_address("2001:db8:1:2:bbbb::9")
+    assert client_address("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert client_address("2001:db8:1:3::1") != client_address("2001:db8:1:2::1")
+    assert client_address("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client_address("192.0.2.7") == "192.0.2.7"
+    assert client_address(None) == "unknown"
+
+
+def test_the_limit_is_a_server_setting_with_a_default() -> None:
+    base = "connections: []\n"
+    assert parse_settings(base, "c.yaml", {}).server.auth_failures == AuthFailures(
+        per_minute=20, max_addresses=10_000
+    )
+    custom = "server: {auth_failures: {per_minute: 5, max_addresses: 500}}\n" + base
+    assert parse_settings(custom, "c.yaml", {}).server.auth_failures == AuthFailures(
+        per_minute=5, max_addresses=500
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_settings("server: {auth_failures: {per_minute: 0}}\n" + base, "c.yaml", {})
+    assert info.value.problems == [
+        "server.auth_failures.per_minute: 0 is less than the minimum of 1"
+    ]

@@ -1,0 +1,170 @@
+"""Nothing leaks without a key: ``/readyz`` tells anyone whether the gateway is ready, and only
+an admin key which connections it serves and what its store says; the sandbox's written
+configuration (it holds provider tokens) is readable by its owner only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from gateway.config import Client, Settings, StoreSettings
+from gateway.http.app import create_app
+from gateway.http.keys import STORE
+from gateway.sandbox import sandbox_connection
+from gateway.store import StoreError
+from gateway.store.migrations import LATEST
+from tests.stores import sqlite_url
+
+ADMIN = "sk_ops_0123456789abcdef"
+READER = "sk_app_0123456789abcdef"
+SECRET_NAMES = ("billing-eu", "crm-internal")
+
+
+def client(name: str, key: str, scopes: list[str]) -> Client:
+    return Client.model_validate(
+        {
+            "name": name,
+            "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+            "connections": ["*"],
+            "scopes": scopes,
+        }
+    )
+
+
+async def gateway_with_connections(aiohttp_client: Any) -> TestClient:
+    connections = [
+        sandbox_connection("crm_v1", "http://127.0.0.1:9").model_copy(update={"name": name})
+        for name in SECRET_NAMES
+    ]
+    settings = Settings(
+        store=StoreSettings(url=sqlite_url()),
+        clients=[client("ops", ADMIN, ["admin"]), client("app", READER, ["invoices:read"])],
+        connections=connections,
+    )
+    gateway: TestClient = await aiohttp_client(create_app(settings))
+    return gateway
+
+
+async def readyz(gateway: TestClient, key: str | None = None) -> tuple[int, Any, str]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with gateway.get("/readyz", headers=headers) as response:
+        text = await response.text()
+        return response.status, await response.json(), text
+
+
+async def test_readyz_says_ready_to_anyone_and_nothing_more(aiohttp_client: Any) -> None:
+    gateway = await gateway_with_connections(aiohttp_client)
+    for key in (None, READER, "sk_not_a_key"):
+        status, body, text = await readyz(gateway, key)
+        assert (status, body) == (200, {"status": "ready"}), key
+        assert not any(name in text for name in SECRET_NAMES)
+        assert "sqlite" not in text and "schema_version" not in text
+
+
+async def test_readyz_names_connections_and_store_to_an_admin_key(aiohttp_client: Any) -> None:
+    gateway = await gateway_with_connections(aiohttp_client)
+    status, body, _ = await readyz(gateway, ADMIN)
+    assert status == 200
+    assert body == {
+        "status": "ready",
+        "connections": sorted(SECRET_NAMES),
+        "store": {"backend": "sqlite", "schema_version": LATEST, "status": "ok"},
+    }
+
+
+async def test_readyz_not_ready_says_why_to_an_admin_key_only(aiohttp_client: Any) -> None:
+    gateway = await gateway_with_connections(aiohttp_client)
+    store = gateway.app[STORE]
+
+    async def down() -> dict[str, Any]:
+        raise StoreError("cannot reach db.internal.example:5432 as gateway_user")
+
+    store.ping = down  # type: ignore[method-assign]
+    for key in (None, READER, "sk_not_a_key"):
+        status, body, text = await readyz(gateway, key)
+        assert (status, body) == (503, {"status": "not_ready"}), key
+        assert "db.internal" not in text and "billing-eu" not in text
+    status, body, _ = await readyz(gateway, ADMIN)
+    assert status == 503
+    assert body["connections"] == sorted(SECRET_NAMES)
+    assert body["store"]["status"] == "unreachable"
+    assert "db.internal.example" in body["store"]["detail"]
+
+
+async def test_a_wrong_key_on_readyz_counts_as_a_failed_authentication(
+    aiohttp_client: Any,
+) -> None:
+    """readyz would otherwise be a free way to try keys: a wrong one counts like anywhere."""
+    gateway = await gateway_with_connections(aiohttp_client)
+    for _ in range(20):
+        assert (await readyz(gateway, "sk_not_a_key"))[0] == 200
+    async with gateway.get(
+        "/v1/connections", headers={"Authorization": "Bearer sk_not_a_key"}
+    ) as response:
+        assert response.status == 429  # the 20 failures on /readyz used this address's allowance
+    async with gateway.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"}) as response:
+        text = await response.text()
+    assert 'gateway_auth_failures_total{reason="invalid",throttled="false"} 20.0' in text
+
+
+def _sandbox_writing(path: Path, umask: int) -> subprocess.Popen[str]:
+    script = str(Path(sys.executable).with_name("invoice-gateway"))
+    command = [script, "serve", "--sandbox", "--port", "0", "--seed-invoices", "1"]
+    return subprocess.Popen(
+        [*command, "--write-config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        umask=umask,
+        start_new_session=True,
+    )
+
+
+def _wait_until_running(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    output = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if "sandbox is running" in line:
+            return "".join(output)
+    raise AssertionError("the sandbox did not start:\n" + "".join(output))
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    process.wait(20)
+
+
+def test_the_sandbox_config_file_is_written_0600_whatever_the_umask(tmp_path: Path) -> None:
+    fresh = tmp_path / "sandbox.yaml"
+    existing = tmp_path / "existing.yaml"
+    existing.write_text("# an older one\n")
+    existing.chmod(0o644)
+    for path, umask in ((fresh, 0o000), (existing, 0o022), (tmp_path / "strict.yaml", 0o277)):
+        process = _sandbox_writing(path, umask)
+        try:
+            _wait_until_running(process)
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            assert mode == 0o600, (path.name, oct(umask), oct(mode))
+            assert "sandbox-crm_v1" in path.read_text()  # it does hold the tokens
+        finally:
+            _stop(process)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "existing.yaml",
+        "sandbox.yaml",
+        "strict.yaml",
+    ]  # no scratch file left beside them

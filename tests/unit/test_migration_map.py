@@ -1,0 +1,56 @@
+"""The ``--map`` file: what it maps, its defaults, and errors that name the line."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from gateway.migration.references import MapError, parse_map
+
+MAP = """
+customers:
+  "10": "C-1"
+  "*": "C-9"
+items:
+  "12": "ITM-1"
+taxes:
+  "5": "GST"
+  "7.5%": "VAT-75"
+payment_methods:
+  cheque: check
+  "*": other
+due_days: 30
+provider_fields: {bill_categoryid: 1}
+"""
+
+
+def test_ids_map_with_their_defaults_and_taxes_by_id_or_rate() -> None:
+    refs = parse_map(MAP, "map.yaml")
+    assert (refs.customer("10"), refs.customer("11")) == ("C-1", "C-9")
+    assert (refs.item("12"), refs.item("13")) == ("ITM-1", None)
+    assert refs.tax("5", Decimal("5")) == "GST"
+    assert refs.tax(None, Decimal("7.50")) == "VAT-75"  # the rate as written, not as typed
+    assert refs.tax("9", Decimal("9")) is None
+    assert (refs.payment_method("cheque"), refs.payment_method("card")) == ("check", "other")
+    assert refs.payment_method(None) is None
+    assert refs.due_days == 30
+    assert refs.provider_fields == {"bill_categoryid": 1}
+
+
+def test_every_problem_names_its_line_and_path() -> None:
+    bad = 'customers:\n  "10": 12.5\nitems: []\ndue_days: -1\nsurprise: 1\n'
+    with pytest.raises(MapError) as info:
+        parse_map(bad, "map.yaml")
+    problems = info.value.problems
+    assert any(p.startswith("line 2: customers.10: 12.5 is not of type") for p in problems)
+    assert any(p.startswith("line 3: items: [] is not of type 'object'") for p in problems)
+    assert any(p.startswith("line 4: due_days: -1 is less than the minimum of 0") for p in problems)
+    assert any("surprise" in p and p.startswith("line 1: (top level)") for p in problems)
+    assert str(info.value).startswith("map.yaml: line")
+
+
+def test_yaml_that_cannot_be_read_says_where() -> None:
+    with pytest.raises(MapError) as info:
+        parse_map("customers: {a: [1, 2\n", "map.yaml")
+    assert info.value.problems[0].startswith("line 2, column 1: not valid YAML")
