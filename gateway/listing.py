@@ -58,10 +58,16 @@ class Cursors:
         body, _, signature = cursor.encode().partition(b".")
         if not signature or not hmac.compare_digest(signature, self._sign(body)):
             raise InvalidCursor("cursor is not valid (altered, or made by another gateway)")
-        data = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
-        if data["s"] != scope:
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
+            made_for, page, offset, size = data["s"], data["p"], data["o"], data["z"]
+        except (ValueError, KeyError, TypeError):
+            raise InvalidCursor("cursor is not valid (made by another version)") from None
+        if made_for != scope:
             raise InvalidCursor("cursor belongs to another connection or other filters")
-        return _Position(page=data["p"], offset=int(data["o"]), size=int(data["z"]))
+        if not (isinstance(page, str | None) and type(offset) is int and type(size) is int):
+            raise InvalidCursor("cursor is not valid (made by another version)")
+        return _Position(page=page, offset=offset, size=size)
 
     def _sign(self, body: bytes) -> bytes:
         digest = hmac.new(self._secret, body, hashlib.sha256).digest()[:18]
@@ -81,6 +87,9 @@ async def list_invoices(
         position = _Position(page=None, offset=0, size=size)
     else:
         position = cursors.read(scope, cursor)
+        # Signed, but possibly by another instance or an older version: never followed blind.
+        if not (1 <= position.size <= caps.max_page_size and 0 <= position.offset < position.size):
+            raise InvalidCursor("cursor holds a position out of range for this connection")
     found: list[Invoice] = []
     seen: set[str | None] = set()
     for _ in range(MAX_PAGES_PER_CALL):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import email.utils
 import math
 import random
@@ -103,6 +104,8 @@ _PATH_SAFE = "/%!$&'()*+,;=:@-._~"
 _MAX_DECODINGS = 8
 # A longer Retry-After is read as this: a day is already "not in this request".
 _MAX_RETRY_AFTER_S = 86400.0
+# A credential shorter than this is not blanked out of answers: it could be ordinary text.
+_MIN_REDACTED = 8
 
 
 @dataclass
@@ -325,7 +328,7 @@ class UpstreamClient:
             ) as raw:
                 outcome = str(raw.status)
                 try:
-                    return await read_capped(
+                    answer = await read_capped(
                         raw,
                         self.connection.max_response_bytes,
                         says=self._who(),
@@ -334,6 +337,7 @@ class UpstreamClient:
                 except UnusableAnswer:
                     outcome = "too_large"
                     raise
+                return self._without_credential(answer)
         finally:
             if self._observer is not None:
                 elapsed = time.perf_counter() - started
@@ -387,6 +391,20 @@ class UpstreamClient:
             headers["X-Request-ID"] = request_id
         headers.update(extra or {})
         return headers
+
+    def _without_credential(self, answer: RawAnswer) -> RawAnswer:
+        """The answer with the connection's credential blanked out wherever the provider
+        repeated it (an error that echoes the request's headers): nothing read from it, an
+        error's detail, ``remote_data`` or a stored answer, can carry it on."""
+        secret = self.connection.auth.secret()
+        if len(secret) < _MIN_REDACTED:
+            return answer  # too short to tell from ordinary text (and far too short to be safe)
+        content = answer.content
+        for form in {secret, secret.replace("/", "\\/"), quote(secret, safe="")}:
+            content = content.replace(form.encode(), b"[redacted]")
+        if content == answer.content:
+            return answer
+        return dataclasses.replace(answer, content=content)
 
     def _who(self) -> str:
         return f"{self.provider} (connection {self.connection.name})"

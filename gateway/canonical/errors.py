@@ -45,6 +45,9 @@ def dotted_path(parts: Any) -> str:
     return text or "(top level)"
 
 
+_MAX_NAME_SHOWN = 64
+
+
 def pointer_to_path(json_pointer: str) -> str:
     """``/lines/0/quantity`` → ``lines[0].quantity`` (for one-line messages)."""
     if not json_pointer:
@@ -52,6 +55,8 @@ def pointer_to_path(json_pointer: str) -> str:
     path = ""
     for part in json_pointer[1:].split("/"):
         part = part.replace("~1", "/").replace("~0", "~")
+        if len(part) > _MAX_NAME_SHOWN:  # a caller's field name, cut here (whole in the pointer)
+            part = part[:_MAX_NAME_SHOWN] + "…"
         path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
     return path
 

@@ -1,0 +1,429 @@
+"""Resource limits on what a caller sends (OWASP API4): bodies over the limit, hostile JSON,
+query strings, cursors and headers, each a clear 4xx, in bounded memory.
+
+Beyond tests/security/test_strict_input.py (415, the depth limit on four routes, digits-only
+``limit``): a body over ``server.max_body_bytes`` is refused before it is read whole (watched
+from a raw socket: the 413 arrives while most of the body is still unsent) on every route that
+takes a body, the notes route's multipart included; 10,000 lines, 1 MB strings and numbers,
+deep nesting on the payment and order routes; ``limit=10^9``; huge, negative and foreign
+cursors, and cursors signed with the gateway's own secret that hold positions out of range.
+The gateways run in this process, so its resident set is theirs: each test bounds its growth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from adapters.base import ListQuery
+from gateway.http.app import create_app
+from gateway.listing import Cursors, _Position, _scope
+from gateway.sandbox.serve import Sandbox
+from tests.e2e.sandbox import sandbox_in_thread
+from tests.security.support import (
+    MiB,
+    check_problem,
+    client,
+    connection,
+    peak_memory,
+    request_counts,
+    settings,
+)
+
+KEY = {"Authorization": "Bearer sk_sandbox"}
+LIMIT = 1_048_576  # server.max_body_bytes, the default the sandbox runs with
+INVOICE = "/v1/connections/draft_publish/invoices/00000000-0000-4000-8000-000000000000"
+# Every route that reads a body, with the media type it takes.
+BODY_ROUTES = [
+    ("POST", "/v1/invoices/calculate", "application/json"),
+    ("POST", "/v1/connections/crm_v1/invoices", "application/json"),
+    ("POST", "/v1/connections/crm_v1/invoices/preview", "application/json"),
+    ("PUT", "/v1/connections/crm_v1/invoices/1", "application/json"),
+    ("POST", INVOICE + "/payments", "application/json"),
+    ("POST", "/v1/connections/order_linked/orders/SO-1001/invoices", "application/json"),
+    ("POST", "/v1/connections/order_linked/invoices/INV-00001/notes", "multipart/form-data"),
+]
+# Routes whose body is an invoice (the payments route takes a payment).
+INVOICE_ROUTES = [(m, p) for m, p, t in BODY_ROUTES if t == "application/json" and "pay" not in p]
+LINE = {"quantity": "1", "unit_price": "1.00"}
+BOUNDARY = "sec-boundary-7f3a"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=3) as running:
+        yield running
+
+
+async def answer_while_sending(
+    sandbox: Sandbox, method: str, path: str, head: dict[str, str], body: Any, cap: int
+) -> tuple[int, dict[str, Any], int]:
+    """Send the request head, then ``body``'s chunks, over a raw socket, until the gateway
+    answers or ``cap`` bytes are sent; the status, the problem, and how much was sent by then."""
+    where = urlsplit(sandbox.gateway_url)
+    reader, writer = await asyncio.open_connection(where.hostname, where.port)
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {where.netloc}", *KEY_LINES]
+    lines += [f"{k}: {v}" for k, v in head.items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    sent = [0]
+
+    async def send() -> None:
+        for chunk in body:
+            writer.write(chunk)
+            await writer.drain()
+            sent[0] += len(chunk)
+            if sent[0] >= cap:
+                return
+        await asyncio.sleep(30)  # all sent; wait for the answer
+
+    sender = asyncio.create_task(send())
+    try:
+        status_line = await asyncio.wait_for(reader.readline(), 30)
+        headers = await reader.readuntil(b"\r\n\r\n")
+        sent_by_then = sent[0]
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in headers.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+        )
+        problem = json.loads(await reader.readexactly(length))
+    finally:
+        sender.cancel()
+        writer.close()
+    return int(status_line.split()[1]), problem, sent_by_then
+
+
+KEY_LINES = [f"{k}: {v}" for k, v in KEY.items()]
+
+
+def endless(chunk: bytes) -> Iterator[bytes]:
+    while True:
+        yield chunk
+
+
+def chunked(chunk: bytes) -> Iterator[bytes]:
+    """Transfer-Encoding: chunked, never ending."""
+    framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    while True:
+        yield framed
+
+
+def multipart_junk() -> Iterator[bytes]:
+    """A multipart body of ever more small file parts (each well under the file limit on its
+    own): only the whole body's size can stop it."""
+    part = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n'.encode()
+        + b"x" * 32 * 1024
+        + b"\r\n"
+    )
+    yield from endless(part)
+
+
+@pytest.mark.parametrize(("method", "path", "media_type"), BODY_ROUTES)
+@pytest.mark.parametrize("framing", ["declared", "chunked"])
+async def test_a_body_over_the_limit_is_413_before_it_is_read_whole(
+    sandbox: Sandbox, method: str, path: str, media_type: str, framing: str
+) -> None:
+    """256 MiB announced (or streamed without a length): the 413 comes after about the limit,
+    with most of the body never sent, and nothing reaches a provider."""
+    multipart = media_type.startswith("multipart/")
+    content_type = f"{media_type}; boundary={BOUNDARY}" if multipart else media_type
+    head = {"Content-Type": content_type}
+    if framing == "declared":
+        head["Content-Length"] = str(256 * MiB)
+        body = multipart_junk() if multipart else endless(b" " * 64 * 1024)
+    else:
+        head["Transfer-Encoding"] = "chunked"
+        body = (
+            (chunk for raw in multipart_junk() for chunk in chunked(raw))
+            if multipart
+            else chunked(b" " * 64 * 1024)
+        )
+    async with aiohttp.ClientSession() as session:
+        before = await request_counts(session, sandbox.emulator_urls)
+        async with peak_memory() as peak:
+            status, problem, sent = await answer_while_sending(
+                sandbox, method, path, head, body, cap=64 * MiB
+            )
+        after = await request_counts(session, sandbox.emulator_urls)
+    assert (status, problem["code"]) == (413, "payload_too_large"), (sent, problem)
+    assert problem["status"] == 413 and problem["type"] == "/problems/payload_too_large"
+    assert sent < 16 * MiB, f"{sent / MiB:.0f} MiB were sent before the 413"
+    assert peak.growth < 48 * MiB, f"memory grew {peak.growth / MiB:.0f} MiB"
+    assert after == before
+
+
+def too_deep(levels: int) -> bytes:
+    return b'{"a": ' * levels + b"1" + b"}" * levels
+
+
+def invoice_with(**fields: Any) -> bytes:
+    return json.dumps({"currency": "EUR", "lines": [LINE], **fields}).encode()
+
+
+MILLION = 1_000_000  # a 1 MB string: the body is still under the 1 MiB limit
+# (name, body, status, code, the first error's pointer or None, words of the detail)
+INVOICE_BODIES: list[tuple[str, bytes, int, str, str | None, str]] = [
+    (
+        "10,000 lines",
+        json.dumps({"currency": "EUR", "lines": [LINE] * 10_000}).encode(),
+        422,
+        "validation_error",
+        "/lines",
+        "at most 1000 items",
+    ),
+    (
+        "a 1 MiB string (over the limit)",
+        invoice_with(notes="x" * LIMIT),
+        413,
+        "payload_too_large",
+        None,
+        "",
+    ),
+    ("a 1 MB note", invoice_with(notes="x" * MILLION), 422, "validation_error", "/notes", "10000"),
+    (
+        "a 1 MB currency",
+        invoice_with(currency="X" * MILLION),
+        422,
+        "validation_error",
+        "/currency",
+        "ISO 4217",
+    ),
+    (
+        "a 1 MB customer name",
+        invoice_with(customer={"name": "x" * MILLION}),
+        422,
+        "validation_error",
+        "/customer/name",
+        "1000",
+    ),
+    (
+        "a 1 MB quantity string",
+        invoice_with(lines=[{"quantity": "9" * MILLION, "unit_price": "1"}]),
+        422,
+        "validation_error",
+        "/lines/0/quantity",
+        "10^15",
+    ),
+    (
+        "a 1 MB JSON number",
+        b'{"currency": "EUR", "lines": [{"unit_price": "1", "quantity": 0.'
+        + b"1" * MILLION
+        + b"}]}",
+        422,
+        "validation_error",
+        "/lines/0/quantity",
+        "decimal places",
+    ),
+    (
+        "a 1 MB JSON integer",
+        b'{"currency": "EUR", "lines": [{"unit_price": "1", "quantity": ' + b"9" * MILLION + b"}]}",
+        422,
+        "validation_error",
+        "/lines/0/quantity",
+        "10^15",
+    ),
+    (
+        "a 1 MB field name",
+        invoice_with(**{"x" * MILLION: 1}),
+        422,
+        "validation_error",
+        "/" + "x" * MILLION,
+        "is not a field",
+    ),
+    ("10,000 levels deep", too_deep(10_000), 400, "bad_request", None, "nested deeper than 100"),
+    (
+        "100,000 tags",
+        invoice_with(tags=["t"] * 100_000),
+        422,
+        "validation_error",
+        "/tags",
+        "at most 100",
+    ),
+    ("not an object", b"[" + b"1," * 100_000 + b"1]", 400, "bad_request", None, "JSON object"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), INVOICE_ROUTES)
+async def test_hostile_invoice_bodies_are_a_clear_4xx_in_bounded_memory(
+    sandbox: Sandbox, method: str, path: str
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        before = await request_counts(session, sandbox.emulator_urls)
+        async with peak_memory() as peak:
+            for name, body, status, code, pointer, words in INVOICE_BODIES:
+                headers = {**KEY, "Content-Type": "application/json"}
+                async with session.request(
+                    method, sandbox.gateway_url + path, data=body, headers=headers
+                ) as response:
+                    answer = await response.json(content_type=None)
+                    check_problem(response.status, response.headers, answer, status, code)
+                assert words in answer["detail"], (name, answer["detail"][:300])
+                if pointer is not None:
+                    assert answer["errors"][0]["pointer"] == pointer, name
+        after = await request_counts(session, sandbox.emulator_urls)
+    assert after == before  # refused before anything was sent
+    assert peak.growth < 96 * MiB, f"memory grew {peak.growth / MiB:.0f} MiB"
+
+
+PAYMENT_BODIES: list[tuple[str, bytes, int, str, str | None]] = [
+    ("10,000 levels deep", too_deep(10_000), 400, "bad_request", None),
+    (
+        "a 1 MB method",
+        json.dumps({"amount": "1", "date": "2026-01-01", "method": "m" * MILLION}).encode(),
+        422,
+        "validation_error",
+        "/method",
+    ),
+    (
+        "a 1 MB amount",
+        json.dumps({"amount": "9" * MILLION, "date": "2026-01-01"}).encode(),
+        422,
+        "validation_error",
+        "/amount",
+    ),
+    (
+        "a 1 MB date",
+        json.dumps({"amount": "1", "date": "2" * MILLION}).encode(),
+        422,
+        "validation_error",
+        "/date",
+    ),
+    (
+        "10,000 fields",
+        json.dumps({f"f{i}": i for i in range(10_000)}).encode(),
+        422,
+        "validation_error",
+        None,
+    ),
+]
+
+
+async def test_hostile_payment_bodies_are_a_clear_4xx(sandbox: Sandbox) -> None:
+    async with aiohttp.ClientSession() as session, peak_memory() as peak:
+        for name, body, status, code, pointer in PAYMENT_BODIES:
+            headers = {**KEY, "Content-Type": "application/json"}
+            async with session.post(
+                sandbox.gateway_url + INVOICE + "/payments", data=body, headers=headers
+            ) as response:
+                answer = await response.json(content_type=None)
+                check_problem(response.status, response.headers, answer, status, code)
+            if pointer is not None:
+                assert answer["errors"][0]["pointer"] == pointer, name
+    assert peak.growth < 64 * MiB
+
+
+LIST = "/v1/connections/crm_v1/invoices"
+
+
+@pytest.mark.parametrize(
+    ("query", "pointer"),
+    [
+        ("limit=1000000000", "#/query/limit"),  # 10^9
+        ("limit=" + "9" * 4000, "#/query/limit"),
+        ("limit=-1000000000", "#/query/limit"),
+        ("cursor=-1", "#/query/cursor"),
+        ("cursor=-99999999999999999999", "#/query/cursor"),
+        ("cursor=" + "9" * 4000, "#/query/cursor"),
+        ("cursor=" + "A" * 7000, "#/query/cursor"),
+        ("cursor=eyJzIjoiYSIsInAiOm51bGwsIm8iOi0xLCJ6IjoxfQ.AAAA", "#/query/cursor"),
+        ("cursor=.", "#/query/cursor"),
+        ("cursor=%00", "#/query/cursor"),
+    ],
+)
+async def test_huge_or_negative_limits_and_cursors_are_400(
+    sandbox: Sandbox, query: str, pointer: str
+) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(sandbox.gateway_url + f"{LIST}?{query}", headers=KEY) as response,
+    ):
+        answer = await response.json(content_type=None)
+        check_problem(response.status, response.headers, answer, 400, "bad_request")
+    assert [e["pointer"] for e in answer["errors"]] == [pointer]
+
+
+@pytest.mark.parametrize(
+    "what",
+    ["a 64 KiB cursor", "a 64 KiB header", "a thousand headers", "a 64 KiB path"],
+)
+async def test_a_request_line_or_header_past_the_servers_limits_is_a_4xx(
+    sandbox: Sandbox, what: str
+) -> None:
+    """aiohttp's parser refuses these (8,190 bytes a line, 128 headers) before the gateway's
+    code runs: a plain 4xx, and the gateway serves the next request as usual."""
+    path, headers = LIST, dict(KEY)
+    if what == "a 64 KiB cursor":
+        path += "?cursor=" + "A" * 65536
+    elif what == "a 64 KiB header":
+        headers["X-Padding"] = "a" * 65536
+    elif what == "a thousand headers":
+        headers.update({f"X-H{i}": "1" for i in range(1000)})
+    else:
+        path = "/v1/connections/" + "c" * 65536 + "/invoices"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(sandbox.gateway_url + path, headers=headers) as response:
+            assert 400 <= response.status < 500, response.status
+        async with session.get(sandbox.gateway_url + LIST + "?limit=1", headers=KEY) as response:
+            assert response.status == 200
+
+
+async def test_a_cursor_for_other_filters_or_another_connection_is_400(sandbox: Sandbox) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(sandbox.gateway_url + LIST + "?limit=1", headers=KEY) as response:
+            cursor = (await response.json())["next_cursor"]
+        assert cursor
+        for other in (
+            f"{LIST}?limit=1&status=open&cursor={cursor}",
+            f"/v1/connections/bill_crm/invoices?limit=1&cursor={cursor}",
+        ):
+            async with session.get(sandbox.gateway_url + other, headers=KEY) as response:
+                answer = await response.json()
+                check_problem(response.status, response.headers, answer, 400, "bad_request")
+            assert "another connection or other filters" in answer["detail"]
+
+
+SECRET = b"sec-resource-limits-cursor-secret-0123456789"
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        _Position(None, -5, 10),  # a negative offset
+        _Position(None, 0, 0),  # no page size
+        _Position(None, 0, -3),
+        _Position(None, 0, 10**9),  # a page size no provider takes
+        _Position(None, 10**12, 10),  # far past any page
+    ],
+    ids=["negative offset", "size 0", "negative size", "size 10^9", "offset 10^12"],
+)
+async def test_a_signed_cursor_out_of_range_is_400_on_every_connection(
+    sandbox: Sandbox, aiohttp_client: Any, position: _Position
+) -> None:
+    """Cursors are signed, so only a holder of the gateway's secret (another instance, an older
+    version) can make these; they are refused all the same, never followed into an error."""
+    connections = [connection(p, url) for p, url in sandbox.emulator_urls.items()]
+    app = create_app(settings(connections, [client("all", "k-all")]), cursor_secret=SECRET)
+    gateway: TestClient = await aiohttp_client(app)  # type: ignore[type-arg]
+    cursors = Cursors(SECRET)
+    for name in sandbox.emulator_urls:
+        cursor = cursors.make(_scope(name, ListQuery()), position)
+        path = f"/v1/connections/{name}/invoices?limit=2&cursor={cursor}"
+        async with gateway.get(path, headers={"Authorization": "Bearer k-all"}) as response:
+            answer = await response.json()
+            check_problem(response.status, response.headers, answer, 400, "bad_request")
+        assert answer["errors"][0]["pointer"] == "#/query/cursor"
+    # The control: a cursor the gateway made itself is followed.
+    good = cursors.make(_scope("crm_v1", ListQuery()), _Position(None, 1, 2))
+    path = f"/v1/connections/crm_v1/invoices?limit=2&cursor={good}"
+    async with gateway.get(path, headers={"Authorization": "Bearer k-all"}) as response:
+        assert response.status == 200, await response.text()
