@@ -346,8 +346,11 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         seeding = time.monotonic() - started
         config = work / "config.yaml"
         write_config(config, source, target, f"sqlite:///{work}/store.db")
+        runner = gateway_command()
+        if args.profile:  # where the migrate process spends its time (cProfile's stats file)
+            runner = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "gateway.cli"]
         command = [
-            *gateway_command(),
+            *runner,
             "migrate",
             "--config",
             str(config),
@@ -466,6 +469,9 @@ def main() -> None:
         "--checkpoint", type=int, help="also measure at this many invoices (default: a tenth)"
     )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds for the migrate")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run migrate under cProfile, its stats in FILE"
+    )
     parser.add_argument(
         "--keep", action="store_true", help="keep the scratch folder (config, map, store, logs)"
     )
