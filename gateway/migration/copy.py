@@ -50,6 +50,8 @@ class Copier:
     refs: ReferenceMap
     # source id → which copy of it is being made (see ``generation``), while it is made
     _copies: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    # source id → its fingerprint, computed once per copy (each step's record carries it)
+    _fingerprints: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     async def copy(self, invoice: Invoice) -> Entry:
         source_id = str(invoice.id)
@@ -57,6 +59,7 @@ class Copier:
             return await self._attempts(source_id, invoice)
         finally:
             self._copies.pop(source_id, None)
+            self._fingerprints.pop(source_id, None)
 
     async def _attempts(self, source_id: str, invoice: Invoice) -> Entry:
         for attempt in range(1, _BUSY_ATTEMPTS + 1):
@@ -237,13 +240,19 @@ class Copier:
                 source_id=source_id,
                 target_connection=self.plan.target,
                 target_id=target_id,
-                fingerprint=fingerprint(invoice),
+                fingerprint=self._fingerprint(source_id, invoice),
                 state=state,
                 detail=detail,
                 updated_at=time.time(),
                 run=self.plan.run,
             )
         )
+
+    def _fingerprint(self, source_id: str, invoice: Invoice) -> str:
+        known = self._fingerprints.get(source_id)
+        if known is None:
+            known = self._fingerprints[source_id] = fingerprint(invoice)
+        return known
 
     @staticmethod
     def _entry(
