@@ -92,6 +92,8 @@ class Connection(_Strict):
     breaker: BreakerSettings = BreakerSettings()
     retry_budget: RetryBudget = RetryBudget()
     max_response_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    # Requests open to this provider at once (gateway/provider_sessions.py).
+    max_connections: int = Field(100, ge=1, le=10_000)
     rate_limit: RateLimit | None = None
     rounding: RoundingPolicy | None = None  # None: the provider's own policy from its mapping
     defaults: dict[str, Any] = Field(default_factory=dict)  # provider_fields used when absent

@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import aiohttp
-
 from adapters.base import Adapter
 from adapters.registry import build_adapter
 from gateway.config import Settings
+from gateway.provider_sessions import provider_sessions
 from gateway.ratelimit import shared_pacer
 from gateway.service.idempotency import KeyedWrites
 from gateway.service.invoices import InvoiceService
@@ -41,15 +40,16 @@ async def gateway_runtime(
         store = open_store(settings.store.url)
         await store.open()
     try:
-        connector = aiohttp.TCPConnector(limit=100, limit_per_host=20)
-        async with aiohttp.ClientSession(connector=connector) as session:
+        async with provider_sessions(settings.connections) as sessions:
             adapters = {}
             for connection in settings.connections:
                 pacer = None
                 if shared_limits and store is not None and connection.rate_limit is not None:
                     name = f"connection:{connection.name}"
                     pacer = shared_pacer(store, name, connection.rate_limit)
-                adapters[connection.name] = build_adapter(connection, session, pacer=pacer)
+                adapters[connection.name] = build_adapter(
+                    connection, sessions[connection.name], pacer=pacer
+                )
             service = None
             if store is not None:
                 writes = KeyedWrites(

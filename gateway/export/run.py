@@ -18,8 +18,6 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
-import aiohttp
-
 from adapters.base import Adapter, ListQuery
 from adapters.registry import build_adapter
 from gateway.canonical.model import Invoice
@@ -28,6 +26,7 @@ from gateway.errors import AdapterError
 from gateway.export.formats import Format, FormatError, Writer, invoice_record, writer_for
 from gateway.export.progress import Progress, Summary, progress_for
 from gateway.listing import matching_pages
+from gateway.provider_sessions import provider_sessions
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -74,10 +73,9 @@ async def export(
         raise UsageError(
             f"--issued-from {query.issued_from} is after --issued-to {query.issued_to}"
         )
-    # One client session for every provider call, as the server has (gateway/http/app.py).
-    connector = aiohttp.TCPConnector(limit=100, limit_per_host=20)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        adapter = build_adapter(connection, session)
+    # The connection's own client session, as the server has (gateway/provider_sessions.py).
+    async with provider_sessions([connection]) as sessions:
+        adapter = build_adapter(connection, sessions[connection.name])
         caps = adapter.capabilities
         if options.ids is not None and "get" not in caps.operations:
             raise UsageError(f"{adapter.provider} cannot read one invoice: --ids cannot be used")

@@ -8,7 +8,6 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 
-import aiohttp
 import structlog
 from aiohttp import web
 
@@ -26,6 +25,7 @@ from gateway.http.routes import setup_routes
 from gateway.keyring import KeyRing
 from gateway.listing import Cursors
 from gateway.metrics import Metrics
+from gateway.provider_sessions import provider_sessions
 from gateway.service.idempotency import KeyedWrites
 from gateway.service.invoices import InvoiceService
 from gateway.store import Store, open_store
@@ -62,14 +62,13 @@ def create_app(settings: Settings, *, cursor_secret: bytes | None = None) -> web
 
 
 async def _upstream(app: web.Application) -> AsyncIterator[None]:
-    """One client session for every provider call, opened and closed with the app."""
+    """A client session per connection (its own pool), opened and closed with the app."""
     settings = app[SETTINGS]
-    connector = aiohttp.TCPConnector(limit=100, limit_per_host=20)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with provider_sessions(settings.connections) as sessions:
         metrics = app[METRICS]
         app[ADAPTERS] = {
             c.name: build_adapter(
-                c, session, observer=metrics.upstream_call, circuits=metrics.watch_circuit
+                c, sessions[c.name], observer=metrics.upstream_call, circuits=metrics.watch_circuit
             )
             for c in settings.connections
         }
