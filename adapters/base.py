@@ -7,7 +7,8 @@ and are re-exported here for adapters.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -80,6 +81,9 @@ ACTIONS = (
     "void",
     "reactivate",
     "mark_paid",
+    "mark_partially_paid",
+    "mark_overdue",
+    "mark_unpaid",
     "duplicate",
     "credit_note",
 )
@@ -92,9 +96,25 @@ ACTION_EFFECTS: dict[str, frozenset[InvoiceStatus]] = {
     "void": frozenset({"void"}),
     "reactivate": frozenset({"open", "paid"}),
     "mark_paid": frozenset({"paid"}),
+    # Open either way: only the provider's own status value tells these apart (bill_crm does).
+    "mark_partially_paid": frozenset({"open"}),
+    "mark_overdue": frozenset({"open"}),
+    "mark_unpaid": frozenset({"open"}),
 }
-FILTERS = ("status", "customer_id", "issued_from", "issued_to", "number")
+# What ``duplicate`` may take (``DuplicateInputs``), by canonical name; a provider declares the
+# ones its clone takes in ``capabilities.duplicate_inputs`` (provider fields by their name).
+DUPLICATE_INPUTS = ("customer.id", "issue_date", "due_date")
+FILTERS = ("status", "customer_id", "issued_from", "issued_to", "number", "document_type")
+# Filters only some providers have and the gateway cannot apply itself: sent upstream or a 400.
+PROVIDER_FILTERS = ("project_id", "category_id")
+# Canonical list sorts (``sort=<name>`` ascending, ``sort=-<name>`` descending); only ever the
+# provider's own sort, since no gateway can sort a listing it reads a page at a time.
+SORTS = ("issue_date", "due_date", "number", "customer_id", "total", "amount_due", "created")
 PAYMENT_OPERATIONS = ("list", "create", "delete")
+# Operations on a connection's invoices as a whole (docs/facade.md, "Numbering, export, batches
+# and the trash"): what one batch call can do to many invoices, and what the trash offers.
+BATCH_ACTIONS = ("delete", "void", "mark_sent", "restore", "purge")
+TRASH_OPERATIONS = ("list", "restore", "purge")
 
 Handling = Literal["strict", "lenient"]
 
@@ -115,6 +135,22 @@ class Capabilities:
     compound_taxes: bool
     max_page_size: int
     versioned: bool
+    sorts: frozenset[str] = frozenset()  # canonical sorts the provider has (SORTS)
+    search: str | None = None  # what the provider's own search looks in; None: it has none
+    provider_filters: frozenset[str] = frozenset()  # of PROVIDER_FILTERS
+    credit_notes: bool = False  # the provider has credit notes (document_type credit_note)
+    next_number: bool = False  # it tells the number the next invoice gets
+    export_csv: bool = False  # it exports its invoices as CSV (streamed through)
+    batch_actions: frozenset[str] = frozenset()  # of BATCH_ACTIONS, over many ids in one call
+    trash: frozenset[str] = frozenset()  # of TRASH_OPERATIONS: deleted invoices kept, restorable
+    # What its duplicate takes (DUPLICATE_INPUTS, and "provider_fields.<name>"); none: a copy
+    # as it is, and a duplicate given inputs is a 422 naming them.
+    duplicate_inputs: frozenset[str] = frozenset()
+    # Notes (with ``notes``): files a new note takes in one request (0: none), whether files
+    # can be added to an existing note, and whether notes can be read back.
+    note_files: int = 0
+    note_attach: bool = False
+    note_read: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -130,6 +166,18 @@ class Capabilities:
             "compound_taxes": self.compound_taxes,
             "max_page_size": self.max_page_size,
             "versioned": self.versioned,
+            "note_files": self.note_files,
+            "note_attach": self.note_attach,
+            "note_read": self.note_read,
+            "sorts": sorted(self.sorts, key=SORTS.index),
+            "search": self.search,
+            "provider_filters": sorted(self.provider_filters, key=PROVIDER_FILTERS.index),
+            "credit_notes": self.credit_notes,
+            "next_number": self.next_number,
+            "export_csv": self.export_csv,
+            "batch_actions": sorted(self.batch_actions, key=BATCH_ACTIONS.index),
+            "trash": sorted(self.trash, key=TRASH_OPERATIONS.index),
+            "duplicate_inputs": sorted(self.duplicate_inputs),
         }
 
 
@@ -142,9 +190,22 @@ class ListQuery:
     issued_from: date | None = None
     issued_to: date | None = None
     number: str | None = None
+    document_type: str | None = None  # invoice, credit_note or unknown
+    # Sent to the provider only, never applied by the gateway (see Capabilities).
+    project_id: str | None = None
+    category_id: str | None = None
+    search: str | None = None  # the provider's own search
+    sort: str | None = None  # one of SORTS, with a leading "-" for descending
 
     def given(self) -> frozenset[str]:
+        """The canonical filters given: those the gateway applies where the provider cannot."""
         return frozenset(name for name in FILTERS if getattr(self, name) is not None)
+
+    def sort_order(self) -> tuple[str, bool] | None:
+        """``(canonical sort, descending)``; None for the provider's default order."""
+        if self.sort is None:
+            return None
+        return self.sort.removeprefix("-"), self.sort.startswith("-")
 
 
 @dataclass(frozen=True)
@@ -174,10 +235,81 @@ class WriteResult:
 
 
 @dataclass(frozen=True)
+class DuplicateInputs:
+    """What a duplicate is made with instead of the source's own values; None keeps the source's.
+
+    ``provider_fields`` are provider-only inputs by name (bill_crm: ``bill_projectid``; a None
+    value there asks for none).
+    """
+
+    customer_id: str | None = None
+    issue_date: date | None = None
+    due_date: date | None = None
+    provider_fields: dict[str, Any] = field(default_factory=dict)
+
+    def given(self) -> list[str]:
+        """The inputs given, by canonical name (``provider_fields.<name>`` for the others)."""
+        names = [
+            name
+            for name, value in (
+                ("customer.id", self.customer_id),
+                ("issue_date", self.issue_date),
+                ("due_date", self.due_date),
+            )
+            if value is not None
+        ]
+        return names + [f"provider_fields.{name}" for name in self.provider_fields]
+
+    def as_json(self) -> dict[str, Any]:
+        """The request's inputs in one canonical form (its fingerprint, a lost answer's record)."""
+        body: dict[str, Any] = {}
+        if self.customer_id is not None:
+            body["customer"] = {"id": self.customer_id}
+        for name in ("issue_date", "due_date"):
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value.isoformat()
+        if self.provider_fields:
+            body["provider_fields"] = dict(self.provider_fields)
+        return body
+
+
+@dataclass(frozen=True)
 class NoteFile:
     filename: str
     content_type: str
     content: bytes
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One id of a batch: done, or failed with the gateway's problem code and the reason."""
+
+    id: str
+    error: str | None = None  # not_found, conflict, validation_error, upstream_error
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.error is None:
+            return {"id": self.id, "outcome": "done"}
+        return {"id": self.id, "outcome": "failed", "code": self.error, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one batch did to each of its ids, in the order asked (repeats once)."""
+
+    action: str
+    items: list[BatchItem]
+
+
+@dataclass(frozen=True)
+class CsvExport:
+    """A provider's CSV export as it arrives: handed on chunk by chunk, never held whole."""
+
+    content_type: str
+    filename: str
+    chunks: AsyncIterator[bytes]
 
 
 # -- the contract ------------------------------------------------------------------------------
@@ -195,6 +327,10 @@ class Adapter:
     # at the first invoice made before the write began (``candidates``'s ``since``), so a
     # customer's older invoices cost no pages and "not there" is known from the first page.
     lookup_newest_first: ClassVar[bool] = False
+    # Whether the provider's status is its only record of a payment: an invoice it states
+    # paid, with no payment records and something still due by its figures, reads paid in full
+    # (``totals.paid_source: status``; docs/canonical-invoice.md, "Status model").
+    paid_by_status: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -230,7 +366,9 @@ class Adapter:
         stamped = invoice.model_copy(
             update={"connection": self.connection.name, "provider": self.provider}
         )
-        return reconcile(stamped, self.policy_for(stamped), self.today())
+        return reconcile(
+            stamped, self.policy_for(stamped), self.today(), paid_by_status=self.paid_by_status
+        )
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         raise self._unsupported("list invoices")
@@ -260,6 +398,11 @@ class Adapter:
         """
         raise self._unsupported(action.replace("_", " ") + " invoices")
 
+    async def duplicate(self, invoice_id: str, inputs: DuplicateInputs) -> Invoice:
+        """A copy made with ``inputs`` (those ``capabilities.duplicate_inputs`` declares; the
+        service refuses the others before this is called); answers the new document."""
+        raise self._unsupported("duplicate invoices with other values")
+
     async def list_payments(self, invoice_id: str) -> list[Payment]:
         raise self._unsupported("list payments")
 
@@ -269,13 +412,56 @@ class Adapter:
     async def delete_payment(self, invoice_id: str, payment_id: str) -> Invoice:
         raise self._unsupported("delete payments")
 
-    async def add_note(self, invoice_id: str, note: str, file: NoteFile | None = None) -> Any:
+    async def add_note(self, invoice_id: str, note: str, files: Sequence[NoteFile] = ()) -> Any:
+        """A new note with its files (at most ``capabilities.note_files``): every file kept."""
         raise self._unsupported("add notes")
+
+    async def attach_to_note(
+        self, invoice_id: str, note_id: str, files: Sequence[NoteFile], text: str | None = None
+    ) -> Any:
+        """Files added to an existing note (and its text replaced when given)."""
+        raise self._unsupported("add files to an existing note")
+
+    async def read_notes(self, invoice_id: str) -> list[Any]:
+        raise self._unsupported("read notes back")
+
+    async def read_note(self, invoice_id: str, note_id: str) -> Any:
+        raise self._unsupported("read notes back")
 
     async def create_from_order(
         self, order_id: str, invoice: Invoice | None = None, *, handling: Handling = "strict"
     ) -> WriteResult:
         raise self._unsupported("create invoices from orders")
+
+    async def check_order(self, order_id: str) -> None:
+        """``NotFound`` when the provider says the order does not exist; nothing where it
+        cannot tell (the create itself will)."""
+
+    # -- the invoices as a whole: numbering, export, batches, the trash ------------------------
+
+    async def next_number(self) -> str:
+        """The number the provider will give the next invoice it creates."""
+        raise self._unsupported("tell the next invoice number")
+
+    def export_csv(self, query: ListQuery) -> AbstractAsyncContextManager[CsvExport]:
+        """The provider's own CSV export of the invoices ``query`` selects, streamed."""
+        raise self._unsupported("export invoices as CSV")
+
+    async def batch(self, action: str, ids: list[str]) -> BatchResult:
+        """``action`` (of ``BATCH_ACTIONS``) on every id, each succeeding or failing alone."""
+        raise self._unsupported(f"{action.replace('_', ' ')} invoices in a batch")
+
+    async def trash_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        """One page of the invoices in the trash (deleted, not yet purged)."""
+        raise self._unsupported("list the trash")
+
+    async def restore(self, invoice_id: str) -> Invoice:
+        """Take an invoice out of the trash; answers it as it now reads."""
+        raise self._unsupported("restore invoices from the trash")
+
+    async def purge(self, invoice_id: str) -> None:
+        """Delete an invoice in the trash for good."""
+        raise self._unsupported("purge invoices from the trash")
 
     # -- finding out what a write did when its answer was lost (adapters/resolution.py) --------
     #
@@ -400,6 +586,15 @@ class Adapter:
         return Resolution.unknown(
             f"invoice {invoice_id} went from {before} to {current.status}, not by {action}"
         )
+
+    async def prepare_duplicate(self, invoice_id: str, inputs: DuplicateInputs) -> dict[str, Any]:
+        """Before a duplicate with inputs is sent: by default, what a plain one keeps."""
+        return await self.prepare_action(invoice_id, "duplicate")
+
+    async def find_duplicate(
+        self, invoice_id: str, inputs: DuplicateInputs, recovery: dict[str, Any]
+    ) -> Resolution:
+        return await self.find_action(invoice_id, "duplicate", recovery)
 
     async def prepare_payment(self, invoice_id: str, payment: Payment) -> dict[str, Any]:
         """Before a payment is recorded: how many like it the invoice already has."""

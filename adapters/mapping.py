@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from adapters.base import Capabilities
+from adapters.base import Capabilities, InvalidRequest
 from adapters.resolution import DedupePlan
 from gateway.canonical.errors import dotted_path
 from gateway.canonical.model import InvoiceStatus, PaymentStatus, RoundingPolicy
@@ -59,6 +59,18 @@ class Mapping:
     error_fields: dict[str, str]
     dedupe: DedupePlan  # how a create whose answer was lost is found again
     migration_stamp: str | None = None  # where a migrated copy names its source, if anywhere
+    sort_params: dict[str, str] = field(default_factory=dict)  # canonical sort → provider's
+    filter_params: dict[str, str] = field(default_factory=dict)  # provider-only filter → param
+
+    def sort_param(self, sort: str) -> str:
+        """The provider's own sort value for a canonical sort (``capabilities.sorts``)."""
+        try:
+            return self.sort_params[sort]
+        except KeyError:
+            offered = ", ".join(self.sort_params) or "none"
+            raise InvalidRequest(
+                f"{self.provider} cannot sort by {sort} (its sorts: {offered})"
+            ) from None
 
     def read_status(self, raw: Any) -> StatusMeaning:
         """The canonical meaning of a provider status value; ``unknown`` when unmapped."""
@@ -123,6 +135,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
     caps = data["capabilities"]
     _check_dedupe(data, source)
     discounts = data.get("discount_types", {})
+    listing = data["listing"]
     payment = data.get("payment_status", {})
     return Mapping(
         provider=data["provider"],
@@ -156,6 +169,18 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             compound_taxes=caps["compound_taxes"],
             max_page_size=caps["max_page_size"],
             versioned=caps["versioned"],
+            sorts=frozenset(listing["sorts"]),
+            search=listing["search"],
+            provider_filters=frozenset(listing["filters"]),
+            credit_notes=caps.get("credit_notes", False),
+            duplicate_inputs=frozenset(caps.get("duplicate_inputs", [])),
+            next_number=caps.get("next_number", False),
+            export_csv=caps.get("export_csv", False),
+            batch_actions=frozenset(caps.get("batch_actions", [])),
+            trash=frozenset(caps.get("trash", [])),
+            note_files=caps.get("note_files", 0),
+            note_attach=caps.get("note_attach", False),
+            note_read=caps.get("note_read", False),
         ),
         provider_fields={
             name: ProviderField(name=name, **spec) for name, spec in data["provider_fields"].items()
@@ -167,6 +192,8 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             lookup=frozenset(data["dedupe"]["lookup"]),
             max_pages=data["dedupe"].get("max_pages", 5),
         ),
+        sort_params=dict(listing["sorts"]),
+        filter_params=dict(listing["filters"]),
     )
 
 

@@ -19,10 +19,11 @@ _MAX_DECODINGS = 8
 _DOT_SEGMENTS = frozenset({".", ".."})
 
 
-def segment(value: str, *, what: str = "id") -> str:
+def segment(value: str, *, what: str = "id", reserved: frozenset[str] = frozenset()) -> str:
     """``value`` as one percent-encoded path segment, or ``BadIdentifier`` when it could be
-    read as anything but one segment naming one record."""
-    reason = _unsafe(value)
+    read as anything but one segment naming one record, or is one of ``reserved`` (the
+    provider's own path segments where an id would stand, in any encoding or case)."""
+    reason = _unsafe(value, reserved)
     if reason is not None:
         raise BadIdentifier(f"{_shown(value, what)} cannot name a record: {reason}.")
     return quote(value, safe="")
@@ -33,7 +34,7 @@ def provider_path(*parts: str) -> str:
     return "".join("/" + segment(part) for part in parts)
 
 
-def _unsafe(value: str) -> str | None:
+def _unsafe(value: str, reserved: frozenset[str] = frozenset()) -> str | None:
     if not value:
         return "it is empty"
     layers = [value]
@@ -59,6 +60,8 @@ def _unsafe(value: str) -> str | None:
             # ";" starts path parameters on some servers ("..;x" is ".." there).
             if text.split(";", 1)[0].strip() in _DOT_SEGMENTS:
                 return "it is a dot segment (. or ..)"
+            if text.split(";", 1)[0].strip().casefold() in reserved:
+                return "it is a path of the provider's own, not an id"
     return None
 
 

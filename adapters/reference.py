@@ -23,7 +23,7 @@ def configured_taxes(invoice: Invoice, connection: Connection) -> list[list[TaxS
     for i, line in enumerate(invoice.lines):
         line_taxes = []
         for j, tax in enumerate(line.taxes):
-            setting = _match(tax, connection)
+            setting = configured_tax(tax, connection)
             if setting is None:
                 errors.append(
                     FieldError(
@@ -42,7 +42,8 @@ def configured_taxes(invoice: Invoice, connection: Connection) -> list[list[TaxS
     return found
 
 
-def _match(tax: Tax, connection: Connection) -> TaxSetting | None:
+def configured_tax(tax: Tax, connection: Connection) -> TaxSetting | None:
+    """The connection's tax for a canonical one: by id (at the same rate), else by rate."""
     if tax.id is not None:
         setting = connection.tax_by_id(tax.id)
         return setting if setting is not None and setting.rate == tax.rate else None

@@ -44,7 +44,12 @@ LABELS: dict[str, str] = {
     "lines.discount.percent": "a percent line discount",
     "lines.discount.amount": "an amount line discount",
     "lines.taxes": "line taxes",
+    "document_type.credit_note": "a credit note written as a body (document_type credit_note)",
+    "credited_invoice_id": "a link to a credited invoice (credited_invoice_id)",
 }
+# Never dropped under lenient: what they say changes the meaning of every amount (prices in the
+# other tax mode; a credit note written as an invoice turns money given back into money owed).
+_NEVER_DROPPED = frozenset({"/tax_mode", "/document_type"})
 
 SIMPLE_FIELDS = (
     "number",
@@ -68,13 +73,14 @@ def fit(
     problems = unrepresentable(invoice, capabilities, provider)
     if not problems:
         return invoice, []
-    # Prices mean something else in the other tax mode: switching it is never "dropping a field".
-    if handling == "strict" or any(p.pointer == "/tax_mode" for p in problems):
-        first = problems[0]
+    kept = [p for p in problems if p.pointer in _NEVER_DROPPED]
+    if handling == "strict" or kept:
+        # Lenient handling is suggested only where it would help.
+        hint = (
+            "" if kept else f" (send Prefer: handling=lenient to drop what {provider} cannot carry)"
+        )
         raise UnsupportedFields(
-            f"{first.detail} (send Prefer: handling=lenient to drop what {provider} cannot carry)",
-            problems,
-            provider=provider,
+            f"{(kept or problems)[0].detail}{hint}", problems, provider=provider
         )
     return _drop(invoice, problems, capabilities), [
         WriteWarning(p.pointer, p.detail) for p in problems
@@ -130,12 +136,39 @@ def unrepresentable(invoice: Invoice, caps: Capabilities, provider: str) -> list
     check("adjustment", "/adjustment", invoice.adjustment is not None)
     check("tags", "/tags", bool(invoice.tags))
     check("payments", "/payments", bool(invoice.payments))
+    found += _document_type_problems(invoice, caps, provider)
     if invoice.tax_mode not in caps.tax_modes:
         found.append(
             FieldError("/tax_mode", f"{provider} cannot carry tax_mode {invoice.tax_mode}")
         )
     for i, line in enumerate(invoice.lines):
         found += _line_problems(i, line, caps, provider, check)
+    return found
+
+
+def _document_type_problems(
+    invoice: Invoice, caps: Capabilities, provider: str
+) -> list[FieldError]:
+    """A credit note, or a link to a credited invoice, where the provider takes neither in a
+    body (no provider does: draft_publish makes credit notes from an invoice, an action)."""
+    found: list[FieldError] = []
+    kind = invoice.document_type
+    if kind != "invoice" and f"document_type.{kind}" not in caps.fields:
+        how = (
+            "; make one with the credit_note action on the invoice it credits"
+            if kind == "credit_note" and "credit_note" in caps.actions
+            else ""
+        )
+        what = (
+            LABELS["document_type.credit_note"] if kind == "credit_note" else f"a {kind} document"
+        )
+        found.append(FieldError("/document_type", f"{provider} cannot carry {what}{how}"))
+    if invoice.credited_invoice_id is not None and "credited_invoice_id" not in caps.fields:
+        found.append(
+            FieldError(
+                "/credited_invoice_id", f"{provider} cannot carry {LABELS['credited_invoice_id']}"
+            )
+        )
     return found
 
 
@@ -212,6 +245,8 @@ def _header_removal(invoice: Invoice, parts: list[str]) -> dict[str, Any]:
         return {"customer": customer}
     if name == "shipping":
         return {"shipping": Decimal(0)}
+    if name == "document_type":
+        return {"document_type": "invoice"}  # the default: what a body that says nothing means
     if name in ("tags", "payments"):
         return {name: []}
     return {name: None}

@@ -224,6 +224,8 @@ def judge(
 
 def looks_like(sent: Invoice, candidate: Invoice) -> bool:
     """Whether ``candidate`` carries everything the caller sent that identifies an invoice."""
+    if candidate.document_type != sent.document_type:
+        return False  # a credit note copies its invoice's lines: never taken for an invoice
     if sent.number and candidate.number != sent.number:
         return False
     wanted_customer = sent.customer.id if sent.customer is not None else None

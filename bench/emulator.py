@@ -55,8 +55,8 @@ TARGETS: dict[str, Target] = {
         api_key_header=True,
     ),
     "item_envelope": Target(
-        "/api2/invoices.json",
-        "/api2/invoices/{id}.json",
+        "/api2/api2/invoices.json",
+        "/api2/api2/invoices/{id}.json",
         lambda body: body["data"][0]["Invoice"]["id"],
     ),
     "order_linked": Target("/invoices", "/invoices/{id}", lambda body: body["invoices"][0]["id"]),

@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--output", metavar="FILE", help="write here (default: stdout)")
     export.add_argument("--status", choices=("draft", "open", "paid", "void", "unknown"))
     export.add_argument("--customer", metavar="ID", help="the customer's id at the provider")
+    export.add_argument("--document-type", choices=("invoice", "credit_note", "unknown"))
     export.add_argument("--issued-from", metavar="YYYY-MM-DD", help="issued on or after")
     export.add_argument("--issued-to", metavar="YYYY-MM-DD", help="issued on or before")
     export.add_argument("--ids", metavar="FILE", help="export just these ids (one per line)")
@@ -289,6 +290,7 @@ def _export(args: argparse.Namespace) -> int:
             customer_id=args.customer,
             issued_from=given_date("--issued-from", args.issued_from),
             issued_to=given_date("--issued-to", args.issued_to),
+            document_type=args.document_type,
         )
         options = ExportOptions(
             connection=args.connection,

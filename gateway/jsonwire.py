@@ -2,6 +2,7 @@
 
 The standard library can only write a ``Decimal`` through ``float``; providers that take amounts
 as JSON numbers get them here as the exact literal (``500.00``), never a float's approximation.
+A number read here is written back as the text it was read as (``JsonNumber``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from typing import Any
+
+from pydantic_core import to_jsonable_python
 
 _encode_string = json.encoder.encode_basestring_ascii
 # Python refuses to turn longer digit strings into an int (sys.int_info.default_max_str_digits).
@@ -19,16 +22,46 @@ _INT_DIGITS = 4000
 MAX_DEPTH = 100
 
 
+class JsonNumber(Decimal):
+    """A JSON number with a fraction or an exponent, as read: a ``Decimal`` that remembers the
+    text it was written as, so it is written back the same (``500.00``, ``1e3``).
+
+    Arithmetic and validation (pydantic) make plain ``Decimal`` values of it; only a value passed
+    through untouched (a provider's payload in ``remote_data``) keeps its text.
+    """
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> JsonNumber:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
 def loads(text: str | bytes) -> Any:
     return json.loads(
-        text, parse_float=Decimal, parse_int=exact_int, parse_constant=_refuse_constant
+        text, parse_float=JsonNumber, parse_int=exact_int, parse_constant=_refuse_constant
     )
 
 
 def exact_int(text: str) -> int | Decimal:
-    """A JSON integer: an ``int``, or a ``Decimal`` when it is too long for Python's default
+    """A JSON integer: an ``int``, or a ``JsonNumber`` when it is too long for Python's default
     conversion limit (the value is kept; whatever reads it decides whether it is too large)."""
-    return int(text) if len(text) <= _INT_DIGITS else Decimal(text)
+    return int(text) if len(text) <= _INT_DIGITS else JsonNumber(text)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with JSON types only, numbers kept as numbers: what ``dumps`` writes of a raw
+    payload. A ``Decimal`` stays (a ``JsonNumber`` with its text); anything else that is not JSON
+    (a date, say) is given the form pydantic's JSON mode gives it."""
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if value is None or isinstance(value, str | bool | int | Decimal):
+        return value
+    return to_jsonable_python(value)
 
 
 def nested_deeper(text: str | bytes, value: Any, limit: int = MAX_DEPTH) -> bool:
@@ -71,6 +104,8 @@ def _write(value: Any, out: list[str], indent: int | None, depth: int) -> None:
         out.append("false")
     elif isinstance(value, int):
         out.append(str(value))
+    elif isinstance(value, JsonNumber):
+        out.append(value.text)  # as it was read
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} cannot be written as a JSON number")

@@ -2,7 +2,8 @@
 
 A cursor holds where the walk stands in the provider's own pagination (its page token, the
 position within that page, the page size the walk uses) and is bound to the connection and the
-filters it was made for. It is signed, so a tampered or foreign cursor is refused, not followed.
+filters, sort and search it was made for. It is signed, so a tampered or foreign cursor is
+refused, not followed. Sorting and searching are the provider's own, always asked upstream.
 Filters the provider cannot apply are applied here, over its pages, reading at most
 ``MAX_PAGES_PER_CALL`` provider pages for one call; a call that runs out of that budget answers
 with fewer invoices and a cursor to go on.
@@ -15,7 +16,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import date
 
 from adapters.base import Adapter, ListQuery, PaginationLoop
@@ -75,12 +76,21 @@ class Cursors:
 
 
 async def list_invoices(
-    adapter: Adapter, query: ListQuery, limit: int, cursor: str | None, cursors: Cursors
+    adapter: Adapter,
+    query: ListQuery,
+    limit: int,
+    cursor: str | None,
+    cursors: Cursors,
+    *,
+    trash: bool = False,
 ) -> Listing:
+    """A page of the connection's invoices (``trash``: of those in its trash, whose cursors
+    are bound to the trash and never follow on in the list, nor the list's in the trash)."""
     caps = adapter.capabilities
-    upstream = ListQuery(**{name: getattr(query, name) for name in caps.filters})
+    read_page = adapter.trash_page if trash else adapter.list_page
     local = query.given() - caps.filters
-    scope = _scope(adapter.connection.name, query)
+    upstream = _upstream(query, local)
+    scope = _scope(adapter.connection.name + (" trash" if trash else ""), query)
     if cursor is None:
         # Page by the limit where nothing is filtered here: each call then reads one page.
         size = caps.max_page_size if local else min(limit, caps.max_page_size)
@@ -94,7 +104,7 @@ async def list_invoices(
     seen: set[str | None] = set()
     for _ in range(MAX_PAGES_PER_CALL):
         seen.add(position.page)
-        page = await adapter.list_page(upstream, position.page, position.size)
+        page = await read_page(upstream, position.page, position.size)
         for index in range(position.offset, len(page.invoices)):
             invoice = page.invoices[index]
             if not _matches(invoice, query, local):
@@ -113,8 +123,16 @@ async def list_invoices(
     return Listing(found, True, cursors.make(scope, position))
 
 
+def _upstream(query: ListQuery, local: frozenset[str]) -> ListQuery:
+    """What the provider is asked: everything but the filters applied here. Sort, search and
+    provider-only filters always go upstream (the list view refuses those it lacks)."""
+    return replace(query, **dict.fromkeys(local))
+
+
 def _scope(connection: str, query: ListQuery) -> str:
-    filters = {name: str(getattr(query, name)) for name in sorted(query.given())}
+    """What a cursor is bound to: the connection and every filter, sort and search given."""
+    given = {f.name: getattr(query, f.name) for f in fields(query)}
+    filters = {name: str(value) for name, value in sorted(given.items()) if value is not None}
     return hashlib.sha256(json.dumps([connection, filters]).encode()).hexdigest()[:16]
 
 
@@ -133,6 +151,8 @@ def _matches(invoice: Invoice, query: ListQuery, names: frozenset[str]) -> bool:
         if name == "number" and (
             invoice.number is None or (query.number or "").lower() not in invoice.number.lower()
         ):
+            return False
+        if name == "document_type" and invoice.document_type != query.document_type:
             return False
     return True
 
@@ -159,8 +179,8 @@ async def matching_pages(
     that read everything (export, migration), where a page of few or no matches is no reason
     to stop. A page the provider points back to ends the walk with ``PaginationLoop``."""
     caps = adapter.capabilities
-    upstream = ListQuery(**{name: getattr(query, name) for name in caps.filters})
     local = query.given() - caps.filters
+    upstream = _upstream(query, local)
     size = page_size or caps.max_page_size
     token = start
     seen: set[str | None] = set()

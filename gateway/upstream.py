@@ -21,13 +21,14 @@ A client fails safely (docs/decisions.md, "The provider client fails safely"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import email.utils
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +66,7 @@ __all__ = [
     "UnusableAnswer",
     "UpstreamClient",
     "UpstreamResponse",
+    "UpstreamStream",
     "WriteCalls",
     "idempotency_key_var",
     "request_calls_var",
@@ -106,6 +108,8 @@ _MAX_DECODINGS = 8
 _MAX_RETRY_AFTER_S = 86400.0
 # A credential shorter than this is not blanked out of answers: it could be ordinary text.
 _MIN_REDACTED = 8
+# How much of a streamed body is read and handed on at a time.
+_STREAM_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass
@@ -113,6 +117,35 @@ class WriteCalls:
     """The write calls (anything but a read) one logical write has sent, or tried to."""
 
     sent: int = 0
+
+
+@dataclass(frozen=True)
+class _Open:
+    """A 2xx answer whose body is still to be read, chunk by chunk (``UpstreamClient.stream``)."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    raw: aiohttp.ClientResponse
+
+
+@dataclass(frozen=True)
+class UpstreamStream:
+    """What ``UpstreamClient.stream`` yields: a 2xx answer's body as chunks, or any other
+    answer read (capped) as ``answer`` for the adapter to read in the provider's envelope."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    answer: UpstreamResponse | None
+    chunks: AsyncIterator[bytes]
+
+    @property
+    def ok(self) -> bool:
+        return self.answer is None
+
+
+async def _no_chunks() -> AsyncIterator[bytes]:
+    return
+    yield  # pragma: no cover - makes this an async generator
 
 
 @dataclass
@@ -187,13 +220,93 @@ class UpstreamClient:
         own envelope; the failures above raise ``UpstreamError`` subclasses.
         """
         try:
-            response = await self._attempts(method.upper(), path, params, json, data, headers)
+            answer = await self._attempts(method.upper(), path, params, json, data, headers)
+            assert isinstance(answer, RawAnswer)
+            response = read_answer(answer, says=self._who(), provider=self.provider)
         except UpstreamError as exc:
             self.stats.failures += 1
             self.stats.last_failure = type(exc).__name__
             raise
         self.stats.last_failure = None
         return response
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        accept: str = "*/*",
+    ) -> AsyncIterator[UpstreamStream]:
+        """A GET whose 2xx body is handed on in chunks as it arrives, never held whole (a
+        provider's file export): ``max_response_bytes`` does not apply to it, memory stays at
+        one chunk. Everything else is as ``request``: credentials, retries until the body
+        starts (a GET is safe to send again), the breaker, no redirects, the credential blanked
+        out of what is handed on. ``timeout_s`` bounds each wait (connecting, every read), not
+        the whole transfer. A non-2xx answer is read, capped, into ``answer``. A transfer that
+        breaks off raises ``UpstreamError`` from ``chunks``: the caller must not present what
+        it already had as the whole body."""
+        try:
+            opened = await self._attempts(
+                "GET", path, params, None, None, {"Accept": accept}, keep_open=True
+            )
+            answer = (
+                read_answer(opened, says=self._who(), provider=self.provider)
+                if isinstance(opened, RawAnswer)
+                else None
+            )
+        except UpstreamError as exc:
+            self.stats.failures += 1
+            self.stats.last_failure = type(exc).__name__
+            raise
+        self.stats.last_failure = None
+        if answer is not None or not isinstance(opened, _Open):
+            assert answer is not None
+            yield UpstreamStream(answer.status, answer.headers, answer, _no_chunks())
+            return
+        raw = opened.raw
+        try:
+            yield UpstreamStream(raw.status, raw.headers, None, self._chunks(raw))
+        finally:
+            if raw.content.at_eof():
+                raw.release()
+                await raw.wait_for_close()
+            else:
+                raw.close()  # not drained: the rest is not wanted
+
+    async def _chunks(self, raw: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        """The body as it arrives, with the credential blanked out even across chunk ends."""
+        secret = self.connection.auth.secret()
+        forms = (
+            sorted({secret, secret.replace("/", "\\/"), quote(secret, safe="")}, key=len)
+            if len(secret) >= _MIN_REDACTED
+            else []
+        )
+        keep = max((len(form) for form in forms), default=1) - 1
+        carry = b""
+        sent = 0
+        try:
+            async for chunk in raw.content.iter_chunked(_STREAM_CHUNK_BYTES):
+                data = carry + chunk
+                for form in reversed(forms):
+                    data = data.replace(form.encode(), b"[redacted]")
+                cut = max(0, len(data) - keep) if forms else len(data)
+                carry = data[cut:]
+                if cut:
+                    sent += cut
+                    yield data[:cut]
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout(
+                self._says(f"stopped sending after {sent} bytes (no data in time)"),
+                provider=self.provider,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(
+                self._says(f"broke off after {sent} bytes ({type(exc).__name__})"),
+                provider=self.provider,
+            ) from None
+        if carry:
+            yield carry
 
     async def _attempts(
         self,
@@ -203,7 +316,11 @@ class UpstreamClient:
         json: Any,
         data: Any,
         headers: Mapping[str, str] | None,
-    ) -> UpstreamResponse:
+        *,
+        keep_open: bool = False,
+    ) -> RawAnswer | _Open:
+        """The answer of the first attempt that settles the request (``keep_open``: a 2xx
+        answer's body left unread, for ``stream``)."""
         idempotent = method in _IDEMPOTENT
         url = self._url(path, params)
         body = jsonwire.dumps(json) if json is not None else data
@@ -225,7 +342,7 @@ class UpstreamClient:
                 await self._paced()
                 if writes is not None:
                     writes.sent += 1  # from here on the write may have reached the provider
-                answer = await self._send(method, url, body, send_headers)
+                answer = await self._send(method, url, body, send_headers, keep_open=keep_open)
                 answered = answer.status < 500
             except UnusableAnswer:
                 answered = True
@@ -286,7 +403,7 @@ class UpstreamClient:
                     retry_after=_retry_after(answer.headers),
                 )
                 continue
-            return read_answer(answer, says=self._who(), provider=self.provider)
+            return answer
         assert last is not None
         raise last
 
@@ -313,20 +430,37 @@ class UpstreamClient:
         ceiling = min(retries.backoff_max_s, retries.backoff_base_s * 2 ** (retry - 1))
         return self._rng.uniform(0, ceiling)
 
-    async def _send(self, method: str, url: URL, body: Any, headers: dict[str, str]) -> RawAnswer:
-        timeout = aiohttp.ClientTimeout(total=self.connection.timeout_s)
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        body: Any,
+        headers: dict[str, str],
+        *,
+        keep_open: bool = False,
+    ) -> RawAnswer | _Open:
+        wait = self.connection.timeout_s
+        # A body handed on as it arrives may take longer than any one wait: each is bounded.
+        timeout = (
+            aiohttp.ClientTimeout(total=None, connect=wait, sock_connect=wait, sock_read=wait)
+            if keep_open
+            else aiohttp.ClientTimeout(total=wait)
+        )
         started = time.perf_counter()
         outcome = "error"
         try:
-            async with self.session.request(
+            raw = await self.session.request(
                 method,
                 url,
                 data=body,
                 headers=headers,
                 timeout=timeout,
                 allow_redirects=False,
-            ) as raw:
-                outcome = str(raw.status)
+            )
+            outcome = str(raw.status)
+            if keep_open and 200 <= raw.status < 300:
+                return _Open(raw.status, raw.headers, raw)
+            async with raw:
                 try:
                     answer = await read_capped(
                         raw,

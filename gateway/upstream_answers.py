@@ -3,8 +3,10 @@
 Whatever a provider sends back, the upstream client gets either an ``UpstreamResponse`` or an
 ``UnusableAnswer`` (an ``UpstreamError``: 502, not retryable) that says what was wrong: more
 than ``max_response_bytes`` (the connection is closed, not drained, so memory stays bounded),
-JSON that is invalid, not in its charset, or nested deeper than ``MAX_JSON_DEPTH``. Bodies that
-are plainly not JSON (an HTML error page) are kept as text for the adapter.
+JSON that is invalid, not in its charset, or nested deeper than ``MAX_JSON_DEPTH``, a success
+answer whose body is not labelled JSON (an HTML page with 200, JSON sent as text/html or with no
+Content-Type). The body of an error answer that is plainly not JSON (an HTML error page) is kept
+as text for the adapter.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ async def read_capped(
 
 def read_answer(answer: RawAnswer, *, says: str, provider: str) -> UpstreamResponse:
     """The answer as text and, where it is JSON, parsed (``UnusableAnswer`` when the body
-    is labelled or shaped as JSON and cannot be read; other bodies are only text)."""
+    is labelled or shaped as JSON and cannot be read, or is a success answer's body not labelled
+    JSON; error answers' other bodies are only text)."""
 
     def unreadable(why: str) -> UnusableAnswer:
         return UnusableAnswer(
@@ -94,8 +97,11 @@ def read_answer(answer: RawAnswer, *, says: str, provider: str) -> UpstreamRespo
     content = answer.content
     start = _LEADING_SPACE.match(content)
     first = content[start.end() : start.end() + 1] if start else b""
-    json_like = "json" in answer.content_type or first in (b"{", b"[")
+    labelled = "json" in answer.content_type
+    json_like = labelled or first in (b"{", b"[")
     if not json_like:
+        if first:
+            _refuse_unlabelled(answer, says=says, provider=provider)
         text = _decoded(content, answer.charset, errors="replace")
         return UpstreamResponse(answer.status, answer.headers, text, _lenient_json(text))
     try:
@@ -114,7 +120,24 @@ def read_answer(answer: RawAnswer, *, says: str, provider: str) -> UpstreamRespo
         raise unreadable(str(exc)) from None
     if jsonwire.nested_deeper(text, body, MAX_JSON_DEPTH):
         raise unreadable(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if not labelled:
+        _refuse_unlabelled(answer, says=says, provider=provider)
     return UpstreamResponse(answer.status, answer.headers, text, body)
+
+
+def _refuse_unlabelled(answer: RawAnswer, *, says: str, provider: str) -> None:
+    """A success answer with a body not labelled JSON is not the provider's API speaking (a
+    proxy's or portal's page, a misrouted request): refused, whatever the body looks like. An
+    error answer's body is only read for its message, so any label does."""
+    if not 200 <= answer.status < 300:
+        return
+    label = answer.headers.get("Content-Type")
+    said = f"labelled {answer.content_type[:100]}" if label else "without a Content-Type"
+    raise UnusableAnswer(
+        f"{says} answered {answer.status} {said}, not JSON; the gateway reads only JSON answers",
+        provider=provider,
+        status=answer.status,
+    )
 
 
 def _decoded(content: bytes, charset: str | None, *, errors: str) -> str:

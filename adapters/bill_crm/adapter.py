@@ -21,6 +21,7 @@ from adapters.base import (
     Adapter,
     AdapterError,
     Conflict,
+    DuplicateInputs,
     Handling,
     InvalidRequest,
     ListQuery,
@@ -31,12 +32,13 @@ from adapters.base import (
     UpstreamError,
     WriteResult,
 )
-from adapters.bill_crm import lost_answers, wire
+from adapters.bill_crm import actions, lost_answers, wire
 from adapters.bill_crm.plan import Plan, plan, policy, remap, tax_type_of
 from adapters.mapping import Mapping
 from adapters.paths import segment
 from adapters.representable import fit
 from adapters.resolution import Resolution
+from adapters.unreadable import READ_ERRORS, explain, invoice_label, unreadable
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Discount, Invoice, RoundingPolicy
 from gateway.config import Connection
@@ -44,15 +46,6 @@ from gateway.upstream import UpstreamClient, UpstreamResponse
 
 INVOICES = "/api/v1/invoices"
 _ID = re.compile(r"[0-9]{1,18}")
-
-# Actions done through the status endpoint: the canonical status they set, and the canonical
-# statuses they may start from (the endpoint itself sets any status from any other).
-_STATUS_ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
-    "void": ("void", frozenset({"draft", "open"})),
-    "reactivate": ("open", frozenset({"void"})),
-    "mark_paid": ("paid", frozenset({"open"})),
-}
-_ENDPOINT_ACTIONS = {"issue": "publish", "send": "email"}
 
 
 class ReadBackFailed(UpstreamError):
@@ -65,6 +58,8 @@ class BillCrmAdapter(Adapter):
     provider: ClassVar[str] = "bill_crm"
     pages: ClassVar[PageNumbers] = PageNumbers(first=1)
     lookup_newest_first: ClassVar[bool] = True  # sort=bill_created&order=desc (lookup_page)
+    # Payments are out of the API's scope: a status set to 5 Paid records none (reconcile).
+    paid_by_status: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -103,11 +98,25 @@ class BillCrmAdapter(Adapter):
         number = self.pages.number(page)
         size = max(1, min(page_size, self.capabilities.max_page_size))
         params: dict[str, Any] = {"page": number, "limit": size}
+        sort = query.sort_order()
         if newest_first:
             params.update(sort="bill_created", order="desc")
+        elif sort is not None:
+            # The provider breaks ties by id in the same direction: pages follow on cleanly.
+            by, descending = sort
+            params.update(sort=self.mapping.sort_param(by), order="desc" if descending else "asc")
         else:
             # Ascending ids: an invoice created during a walk lands on the last page.
             params["order"] = "asc"
+        if query.search:
+            params["search"] = query.search
+        for name, param in self.mapping.filter_params.items():
+            value = getattr(query, name)
+            if value is None:
+                continue
+            if not _ID.fullmatch(value):
+                return Page([], None)  # project and category ids are integers: none can match
+            params[param] = value
         if query.status is not None:
             wanted = [
                 value
@@ -144,13 +153,18 @@ class BillCrmAdapter(Adapter):
         body = wire.create_body(ready.invoice, ready.fields, ready.tax_type)
         response = await self.client.request("POST", INVOICES, json=body)
         created = self._answer(response, ready.positions)
-        if not isinstance(created, dict) or created.get("id") is None:
+        which = created.get("id") if isinstance(created, dict) else None
+        if (
+            isinstance(which, bool)
+            or not isinstance(which, int | str)
+            or not _ID.fullmatch(str(which))
+        ):
             raise OutcomeUncertain(
                 f"{self.provider} answered the create without an invoice id; "
                 "look for the invoice before creating it again",
                 provider=self.provider,
             )
-        invoice_id = str(created["id"])
+        invoice_id = str(which)
         try:
             await self.fill(invoice_id, ready)
         except BaseException as exc:
@@ -203,30 +217,30 @@ class BillCrmAdapter(Adapter):
         self._answer(response)
 
     async def act(self, invoice_id: str, action: str) -> Invoice:
+        """A state change (``actions.py``: each status action sets one status; what the doc
+        forbids, or what has nothing to do, is a ``Conflict`` before anything is sent), or a
+        faithful clone (``duplicate``)."""
         if action not in self.capabilities.actions:
             raise self._unsupported(action.replace("_", " ") + " invoices")
+        if action == "duplicate":
+            return await self.duplicate(invoice_id, DuplicateInputs())
         path = self._path(invoice_id)
-        if action in _ENDPOINT_ACTIONS:
-            # The CRM answers 409 itself: publishing twice, emailing a draft.
-            response = await self.client.request("POST", f"{path}/{_ENDPOINT_ACTIONS[action]}")
-        elif action == "duplicate":
-            source = await self._fetch(invoice_id)
-            response = await self.client.request(
-                "POST", f"{path}/clone", json=wire.clone_body(source)
-            )
+        current = await self._fetch(invoice_id)
+        if action in actions.ENDPOINT_ACTIONS:
+            endpoint = actions.check_endpoint_action(invoice_id, action, current)
+            # The CRM still answers 409 itself if the status changed since it was read.
+            response = await self.client.request("POST", f"{path}/{endpoint}")
         else:
-            target, allowed = _STATUS_ACTIONS[action]
-            current = self.mapping.read_status(wire.status_id(await self._fetch(invoice_id)))
-            # The status endpoint sets any status from any other; the canonical lifecycle
-            # (docs/canonical-invoice.md) does not, so a paid invoice is not voided by mistake.
-            if current.status != "unknown" and current.status not in allowed:
-                raise Conflict(
-                    f"{self.provider} invoice {invoice_id} is {current.status}: "
-                    f"{action.replace('_', ' ')} needs it to be {' or '.join(sorted(allowed))}",
-                    provider=self.provider,
-                )
-            body = wire.status_body(self.mapping.write_status(target))
+            body = actions.status_change(invoice_id, action, current)
             response = await self.client.request("POST", f"{path}/status", json=body)
+        return self._read(self._answer(response))
+
+    async def duplicate(self, invoice_id: str, inputs: DuplicateInputs) -> Invoice:
+        """``POST …/clone`` with the inputs' client, dates and project, else the source's
+        (``actions.clone_request``); answers the new draft."""
+        path = self._path(invoice_id)
+        clone = actions.clone_request(await self._fetch(invoice_id), inputs)
+        response = await self.client.request("POST", f"{path}/clone", json=clone.body)
         return self._read(self._answer(response))
 
     # -- lost answers (lost_answers.py; docs/providers/bill_crm.md, "Lost answers") ------------
@@ -252,6 +266,16 @@ class BillCrmAdapter(Adapter):
         """By the status read back (the default), or for a duplicate the one new clone:
         ``lost_answers``."""
         return await lost_answers.find_action(self, invoice_id, action, recovery)
+
+    async def prepare_duplicate(self, invoice_id: str, inputs: DuplicateInputs) -> dict[str, Any]:
+        """The clone as it will read, and the look-alikes already there: ``lost_answers``."""
+        return await lost_answers.prepare_duplicate(self, invoice_id, inputs)
+
+    async def find_duplicate(
+        self, invoice_id: str, inputs: DuplicateInputs, recovery: dict[str, Any]
+    ) -> Resolution:
+        """The one new clone: ``lost_answers``."""
+        return await lost_answers.find_duplicate(self, invoice_id, inputs, recovery)
 
     # -- the calls a write is made of ----------------------------------------------------------
 
@@ -346,13 +370,9 @@ class BillCrmAdapter(Adapter):
     def _read(self, data: Any) -> Invoice:
         try:
             invoice = wire.read_invoice(data, self.mapping, self.connection)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except READ_ERRORS as exc:
             which = data.get("id") if isinstance(data, dict) else None
-            raise UpstreamError(
-                f"{self.provider} answered invoice {which} in a form the gateway cannot read "
-                f"({_why(exc)})",
-                provider=self.provider,
-            ) from exc
+            raise unreadable(self.provider, invoice_label(which), _why(exc)) from exc
         return self.finish_read(invoice)
 
     def _answer(
@@ -404,10 +424,6 @@ def _annotate(exc: BaseException, note: str) -> None:
 
 
 def _why(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"{exc.args[0]!r} is missing"
     if isinstance(exc, ValidationError):
         return wire.describe(exc)
-    if isinstance(exc, wire.Unreadable):
-        return str(exc)
-    return type(exc).__name__
+    return explain(exc)

@@ -13,7 +13,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from adapters.base import Adapter, AdapterError, Handling, ListQuery, NotFound, WriteResult
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    DuplicateInputs,
+    Handling,
+    ListQuery,
+    NotFound,
+    WriteResult,
+)
+from adapters.bill_crm import actions
 from adapters.bill_crm.plan import plan
 from adapters.representable import fit
 from adapters.resolution import (
@@ -126,16 +135,28 @@ async def find_created(
 
 
 async def prepare_action(adapter: BillCrmAdapter, invoice_id: str, action: str) -> dict[str, Any]:
-    """A status change: the status it starts from (the default). A duplicate: the invoice,
-    and the copies of it made in the last minutes, so only a new one is taken for it."""
-    if action != "duplicate":
+    """A status change: the status id it starts from. A duplicate: the invoice, and the copies
+    of it made in the last minutes, so only a new one is taken for it."""
+    if action == "duplicate":
+        return await prepare_duplicate(adapter, invoice_id, DuplicateInputs())
+    if action not in actions.STATUS_ACTIONS:
         return await Adapter.prepare_action(adapter, invoice_id, action)
+    return {"before_id": actions.status_of(await adapter._fetch(invoice_id))}
+
+
+async def prepare_duplicate(
+    adapter: BillCrmAdapter, invoice_id: str, inputs: DuplicateInputs
+) -> dict[str, Any]:
+    """The clone as it will read (the source with the inputs' client and dates), and the
+    copies like it made in the last minutes."""
     started = int(time.time())  # whole seconds: the store keeps exact JSON, no floats
-    source = await adapter.get(invoice_id)
+    raw = await adapter._fetch(invoice_id)
+    clone = actions.clone_request(raw, inputs)  # refused inputs: refused before anything else
+    expected = actions.expected_clone(adapter._read(raw), clone)
     walk = Walk()
-    existing = [copy.id for copy in await _clones(adapter, source, started, walk)]
+    existing = [copy.id for copy in await _clones(adapter, expected, started, walk)]
     return {
-        "source": source.model_dump(mode="json", exclude={"remote_data"}),
+        "source": expected.model_dump(mode="json", exclude={"remote_data"}),
         "existing": existing,
         "complete": walk.complete,
         "started_at": started,
@@ -145,20 +166,45 @@ async def prepare_action(adapter: BillCrmAdapter, invoice_id: str, action: str) 
 async def find_action(
     adapter: BillCrmAdapter, invoice_id: str, action: str, recovery: dict[str, Any]
 ) -> Resolution:
-    """A status change: by the status read back (the default; ``send`` leaves no trace and
-    is ``unknown`` once the invoice is published). A duplicate: the one new draft of the
-    client with the invoice's dates, lines, notes, terms and tags (what a clone copies)."""
-    if action != "duplicate":
+    """A status change: by the status id read back (``issue`` and ``send``: the default, and
+    ``send`` leaves no trace, so it is ``unknown`` once the invoice is published). A duplicate:
+    the one new draft of the client with the clone's dates, lines, notes, terms and tags."""
+    if action == "duplicate":
+        return await find_duplicate(adapter, invoice_id, DuplicateInputs(), recovery)
+    rule = actions.STATUS_ACTIONS.get(action)
+    before = recovery.get("before_id")
+    if rule is None or not isinstance(before, str):
         return await Adapter.find_action(adapter, invoice_id, action, recovery)
     try:
-        source = Invoice.model_validate(recovery["source"])
+        raw = await adapter._fetch(invoice_id)
+    except AdapterError as exc:
+        return Resolution.unknown(f"reading invoice {invoice_id} back failed: {exc.message}")
+    now = actions.status_of(raw)
+    if now == rule.target:
+        return Resolution.done(
+            adapter._read(raw), f"invoice {invoice_id} is now {actions.label(now)}"
+        )
+    if now == before:
+        return Resolution.not_done(f"invoice {invoice_id} is still {actions.label(now)}")
+    return Resolution.unknown(
+        f"invoice {invoice_id} went from {actions.label(before)} to {actions.label(now)}, "
+        f"not by {action}"
+    )
+
+
+async def find_duplicate(
+    adapter: BillCrmAdapter, invoice_id: str, inputs: DuplicateInputs, recovery: dict[str, Any]
+) -> Resolution:
+    """The one new invoice made since the duplicate began that reads as the clone would."""
+    try:
+        expected = Invoice.model_validate(recovery["source"])
     except (KeyError, ValueError):
         return Resolution.unknown(f"no copy of invoice {invoice_id} was kept before cloning")
     started = recovery.get("started_at")
     existing = set(recovery.get("existing", []))
     walk = Walk()
     try:
-        clones = await _clones(adapter, source, started, walk)
+        clones = await _clones(adapter, expected, started, walk)
     except AdapterError as exc:
         return Resolution.unknown(f"looking for a clone of {invoice_id} failed: {exc.message}")
     new = [clone for clone in clones if clone.id not in existing and created_since(clone, started)]

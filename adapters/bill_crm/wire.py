@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from adapters.mapping import Mapping
 from adapters.reference import canonical_tax
+from adapters.unreadable import array, identifier
 from gateway.canonical.decimals import reads_provider_figures
 from gateway.canonical.model import (
     Adjustment,
@@ -140,18 +141,6 @@ def status_body(status_id: Any) -> dict[str, Any]:
     return {"status": status_id}
 
 
-def clone_body(source: dict[str, Any]) -> dict[str, Any]:
-    """A faithful copy: the source's client, dates and project (the clone takes the rest)."""
-    body: dict[str, Any] = {
-        "bill_clientid": source["client"]["id"],
-        "bill_date": source["dates"]["date"],
-        "bill_due_date": source["dates"]["due_date"],
-    }
-    if source.get("project_id") is not None:
-        body["bill_projectid"] = source["project_id"]
-    return body
-
-
 # -- answers -----------------------------------------------------------------------------------
 
 
@@ -182,7 +171,7 @@ def read_invoice(data: dict[str, Any], mapping: Mapping, connection: Connection)
     tax_type = data.get("tax_type")
     records = data.get("taxes") or []
     lines = []
-    for i, item in enumerate(data.get("line_items") or []):
+    for i, item in enumerate(array(data, "line_items")):
         try:
             lines.append(_read_line(item, records, tax_type, mapping, connection))
         except ValidationError as exc:
@@ -196,7 +185,7 @@ def read_invoice(data: dict[str, Any], mapping: Mapping, connection: Connection)
     if tax_type is not None:
         provider_fields["bill_tax_type"] = tax_type
     return Invoice(
-        id=str(data["id"]),
+        id=identifier(data.get("id"), "id"),
         status=meaning.status,
         overdue=meaning.overdue,
         payment_status=meaning.payment_status,

@@ -56,16 +56,24 @@ class CrmV1Adapter(Adapter):
         return self.finish_read(wire.read_invoice(data, self.mapping, self.connection))
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
-        # Oldest first by id: invoices created during a walk land after it, never shift it.
-        return await self._page(query, page, page_size, order="asc")
+        sort = query.sort_order()
+        if sort is None:
+            # Oldest first by id: invoices created during a walk land after it, never shift it.
+            return await self._page(query, page, page_size, sort_by="inv_id", order="asc")
+        # The provider breaks ties by inv_id, so its pages follow on without gaps or repeats.
+        by, descending = sort
+        order = "desc" if descending else "asc"
+        return await self._page(
+            query, page, page_size, sort_by=self.mapping.sort_param(by), order=order
+        )
 
     async def lookup_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         """Newest first by id (``sortOrder=desc``, documented): a lost create is on the first
         page a bounded lookup reads, however many older invoices share its filters."""
-        return await self._page(query, page, page_size, order="desc")
+        return await self._page(query, page, page_size, sort_by="inv_id", order="desc")
 
     async def _page(
-        self, query: ListQuery, page: str | None, page_size: int, *, order: str
+        self, query: ListQuery, page: str | None, page_size: int, *, sort_by: str, order: str
     ) -> Page:
         index = self.pages.number(page)
         size = max(1, min(page_size, self.capabilities.max_page_size))
@@ -76,7 +84,7 @@ class CrmV1Adapter(Adapter):
             "pageSize": size,
             "pageIndex": index,
             **filters,
-            "sortBy": "inv_id",
+            "sortBy": sort_by,
             "sortOrder": order,
         }
         listing = self._answer(await self.client.request("GET", INVOICES, params=params))
@@ -86,6 +94,10 @@ class CrmV1Adapter(Adapter):
         invoices = await self._read_all([self._row_id(row) for row in rows])
         if query.status is not None and "inv_status" not in filters:
             invoices = [invoice for invoice in invoices if invoice.status == query.status]
+        if query.number and query.search:
+            # `search` went upstream; the number, which is the same parameter, is narrowed here.
+            needle = query.number.casefold()
+            invoices = [i for i in invoices if i.number and needle in i.number.casefold()]
         next_page = self.pages.next_token(
             index,
             count=len(rows),
@@ -117,8 +129,9 @@ class CrmV1Adapter(Adapter):
             params["inv_datetime_from"] = query.issued_from.isoformat()
         if query.issued_to is not None:
             params["inv_datetime_to"] = query.issued_to.isoformat()
-        if query.number:
-            params["search"] = query.number
+        # The provider's search is its number search: the canonical `search`, else `number`.
+        if query.search or query.number:
+            params["search"] = query.search or query.number
         return params
 
     async def _read_all(self, invoice_ids: list[str]) -> list[Invoice]:

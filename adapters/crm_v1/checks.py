@@ -1,21 +1,21 @@
 """What crm_v1 needs of a canonical invoice, checked before anything is sent.
 
 Every problem is reported at once with a canonical pointer, so a bad request never reaches the
-provider: provider fields, configured taxes and currencies, the ids crm_v1 keeps as integers,
-the names it requires, and amounts the calculation engine refuses (an amount discount larger
-than its line, money finer than the currency).
+provider: provider fields, named taxes and configured currencies, the ids crm_v1 keeps as
+integers, the names it requires, and amounts the calculation engine refuses (an amount discount
+larger than its line, money finer than the currency).
 """
 
 from __future__ import annotations
 
 from adapters.base import InvalidRequest
-from adapters.crm_v1.wire import PROVIDER, Resolved, whole_number
+from adapters.crm_v1.wire import PROVIDER, LineTax, Resolved, whole_number
 from adapters.mapping import Mapping
-from adapters.reference import configured_taxes, provider_field_values
+from adapters.reference import configured_tax, provider_field_values
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
-from gateway.canonical.model import Invoice, RoundingPolicy
+from gateway.canonical.model import Invoice, Line, RoundingPolicy
 from gateway.canonical.totals import calculate
-from gateway.config import Connection, TaxSetting
+from gateway.config import Connection
 
 
 def resolve(
@@ -24,17 +24,13 @@ def resolve(
     """The provider ids and values for ``invoice``; ``InvalidRequest`` naming every problem."""
     errors: list[FieldError] = []
     values: dict[str, object] = {}
-    line_taxes: list[list[TaxSetting]] = [[] for _ in invoice.lines]
     try:
         values = provider_field_values(invoice, mapping, connection)
     except InvalidRequest as exc:
         errors += exc.errors
     # Checked even when other provider fields failed, so every problem is named at once.
     errors += _tag_ids(values.get("tag_ids", invoice.provider_fields.get("tag_ids")))
-    try:
-        line_taxes = configured_taxes(invoice, connection)
-    except InvalidRequest as exc:
-        errors += exc.errors
+    line_taxes = [_line_taxes(i, line, connection, errors) for i, line in enumerate(invoice.lines)]
     configured = connection.currencies.get(invoice.currency)
     # org_currency_id is an integer record id: anything else in the table cannot be sent.
     currency_id = configured if isinstance(configured, int) else None
@@ -64,6 +60,35 @@ def resolve(
         line_taxes=line_taxes,
         provider_values=values,
     )
+
+
+def _line_taxes(
+    i: int, line: Line, connection: Connection, errors: list[FieldError]
+) -> list[LineTax]:
+    """How each tax of a line is sent (docs/providers/crm_v1.md, "Writing").
+
+    A tax with an id goes as ``tax_id`` and ``tax_rate`` (crm_v1 checks one against the other);
+    one with neither id nor name is a bare ``tax_rate``, as crm_v1 keeps it; one with a name but
+    no id is the connection's tax of that rate and name, and a 422 when there is none.
+    """
+    found: list[LineTax] = []
+    for j, tax in enumerate(line.taxes):
+        if tax.id is not None or tax.name is None:
+            found.append(LineTax(rate=tax.rate, tax_id=tax.id))
+            continue
+        setting = configured_tax(tax, connection)
+        if setting is None:
+            errors.append(
+                FieldError(
+                    f"/lines/{i}/taxes/{j}/rate",
+                    f"no {PROVIDER} tax with rate {tax.rate} (for name {tax.name!r}) is "
+                    f"configured for connection {connection.name}; add it to the connection's "
+                    "taxes, or leave the name out to send the bare rate",
+                )
+            )
+        else:
+            found.append(LineTax(rate=setting.rate, tax_id=setting.id))
+    return found
 
 
 def _customer_error(invoice: Invoice) -> FieldError:

@@ -13,15 +13,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
-
-from adapters.base import UpstreamError
 from adapters.mapping import Mapping
 from adapters.reference import canonical_tax
+from adapters.unreadable import READ_ERRORS, array, identifier, invoice_label, unreadable
 from gateway.canonical.decimals import reads_provider_figures
-from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import Discount, Invoice, Line, Payment, Tax
-from gateway.config import Connection, TaxSetting
+from gateway.config import Connection
 
 PROVIDER = "crm_v1"
 ITEM, HEADER = "item", "header"
@@ -51,12 +48,20 @@ def whole_number(text: str | None) -> int | None:
 
 
 @dataclass(frozen=True)
+class LineTax:
+    """A line's tax as crm_v1 takes it: a ``tax_id`` with its rate, or a bare ``tax_rate``."""
+
+    rate: Decimal
+    tax_id: str | None = None  # None: a bare rate, as the doc's own example writes it
+
+
+@dataclass(frozen=True)
 class Resolved:
     """What the checks before sending found for one invoice: provider ids and values."""
 
     customer_id: int
     org_currency_id: int
-    line_taxes: list[list[TaxSetting]]  # per line, the configured tax (at most one)
+    line_taxes: list[list[LineTax]]  # per line, what its tax is sent as (at most one)
     provider_values: dict[str, Any]  # template_id, deal_id, assigned_to, tag_ids
 
 
@@ -105,7 +110,7 @@ def invoice_body(
     return body
 
 
-def line_body(line: Line, taxes: list[TaxSetting], mapping: Mapping) -> dict[str, Any]:
+def line_body(line: Line, taxes: list[LineTax], mapping: Mapping) -> dict[str, Any]:
     """One ``items[]`` entry; a section line is a ``header`` with no amounts."""
     item_id = whole_number(line.item_id)
     if line.kind == "section":
@@ -128,9 +133,11 @@ def line_body(line: Line, taxes: list[TaxSetting], mapping: Mapping) -> dict[str
         body["discount"] = line.discount.value
         body["discount_type"] = mapping.line_discount_write[line.discount.type]
     if taxes:
-        # Both: the provider checks that the rate is its tax's rate, so a stale tax table in
-        # the connection fails loudly instead of charging the provider's rate silently.
-        body["tax_id"] = taxes[0].id
+        # With an id, both: crm_v1 checks that the rate is its tax's rate, so a tax read from
+        # it goes back as it came and a stale rate is refused instead of charged. Without one,
+        # the bare rate, as the doc's example writes it.
+        if taxes[0].tax_id is not None:
+            body["tax_id"] = taxes[0].tax_id
         body["tax_rate"] = taxes[0].rate
     return body
 
@@ -150,25 +157,18 @@ def read_invoice(data: Any, mapping: Mapping, connection: Connection) -> Invoice
     a value beyond the canonical limits) is an ``UpstreamError`` naming the invoice and field.
     """
     if not isinstance(data, dict):
-        raise UpstreamError(
-            f"{PROVIDER} answered an invoice that is not an object", provider=PROVIDER
-        )
-    label = f"{PROVIDER} invoice {data.get('inv_id')}"
+        raise unreadable(PROVIDER, "an invoice", "it is not an object")
     try:
         return Invoice.model_validate(_invoice_fields(data, mapping, connection))
-    except ValidationError as exc:
-        raise UpstreamError(
-            f"{label} cannot be read: {InvalidInvoice.from_pydantic(exc)}", provider=PROVIDER
-        ) from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UpstreamError(f"{label} cannot be read: {exc}", provider=PROVIDER) from None
+    except READ_ERRORS as exc:
+        raise unreadable(PROVIDER, invoice_label(data.get("inv_id")), exc) from None
 
 
 def _invoice_fields(data: dict[str, Any], mapping: Mapping, connection: Connection) -> Any:
     meaning = mapping.read_status(data.get("inv_status"))
     customer_id = data.get("customer_id")
     return {
-        "id": str(data["inv_id"]),
+        "id": identifier(data.get("inv_id"), "inv_id"),
         "number": data.get("inv_number"),
         "status": meaning.status,
         "payment_status": meaning.payment_status,
@@ -180,7 +180,7 @@ def _invoice_fields(data: dict[str, Any], mapping: Mapping, connection: Connecti
         "currency": _currency(data.get("org_currency_id"), connection),
         "exchange_rate": data.get("conversion_rate"),
         "tax_mode": "exclusive",
-        "lines": [_line(item, mapping, connection) for item in data.get("items") or []],
+        "lines": [_line(item, mapping, connection) for item in array(data, "items")],
         "discount": _discount(
             data.get("overall_discount"),
             data.get("overall_discount_type"),
@@ -248,6 +248,12 @@ def _taxes(tax_id: Any, rate: Any, connection: Connection) -> list[Tax]:
     if tax_id is None:
         # A bare rate is a tax crm_v1 keeps no record of: it has a rate and nothing else.
         return [] if rate is None else [Tax(rate=rate)]
+    if rate is None and connection.tax_by_id(str(tax_id)) is None:
+        # A tax_id alone stands for its tax's rate, which only the connection's table knows.
+        raise ValueError(
+            f"a line's tax_id {tax_id} comes without a tax_rate and is not in the taxes of "
+            f"connection {connection.name}; add it with its rate"
+        )
     tax = canonical_tax(connection, tax_id, rate)
     if rate is not None and tax.rate != Decimal(rate):
         # The provider charged its own rate; the connection's table is out of date.

@@ -7,13 +7,14 @@ Paths, envelopes and rules: ``docs/providers/draft_publish.md``; field names and
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
-
-from pydantic import ValidationError
 
 from adapters.base import (
     Adapter,
+    BatchResult,
     Conflict,
+    CsvExport,
     Handling,
     InvalidRequest,
     ListQuery,
@@ -23,11 +24,13 @@ from adapters.base import (
     UpstreamError,
     WriteResult,
 )
-from adapters.draft_publish import lost_answers, wire
+from adapters.draft_publish import collection, lost_answers, wire
+from adapters.draft_publish.listing import StatusWalk
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import fit
 from adapters.resolution import Resolution
+from adapters.unreadable import READ_ERRORS, identifier, invoice_label, unreadable
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.totals import calculate
@@ -63,22 +66,30 @@ class DraftPublishAdapter(Adapter):
         return self._invoice(self._data(response, "read the invoice"))
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
-        number = self.pages.number(page)
+        walk = StatusWalk.of(self.mapping, query.status)
+        if not walk.parts:
+            return Page([], None)  # no provider status means it
+        part, number = walk.position(self.pages, page)
         # A larger limit is served at the maximum: asking for more would end the walk early.
         limit = max(1, min(page_size, self.capabilities.max_page_size))
         params: dict[str, Any] = {"page": number, "limit": limit}
+        if walk.parts[part] is not None:
+            params["status"] = walk.parts[part]
         if query.customer_id is not None:
             params["customer_id"] = query.customer_id
         if query.issued_from is not None:
             params["from_date"] = query.issued_from.isoformat()
         if query.issued_to is not None:
             params["to_date"] = query.issued_to.isoformat()
-        if query.number is not None:
-            params["search"] = query.number
+        if query.search or query.number:
+            # One search parameter: the caller's search, else the number (narrowed below).
+            params["search"] = query.search or query.number
         response = await self.client.request("GET", BASE, params=params)
         body = self._body(response, "list invoices")
         rows, meta = self._list(body, "list invoices")
         invoices = [self._invoice(row) for row in rows]
+        if query.status is not None:
+            invoices = [invoice for invoice in invoices if invoice.status == query.status]
         if query.number is not None:
             # The provider's search also matches customer names; the canonical filter is the number.
             needle = query.number.casefold()
@@ -90,7 +101,10 @@ class DraftPublishAdapter(Adapter):
             total_pages=_int(meta.get("total_pages")),
             total=_int(meta.get("total")),
         )
-        return Page(invoices=invoices, next_page=next_page, total=_int(meta.get("total")))
+        # The provider's total counts what it matched; not when the walk has parts or is narrowed.
+        exact = len(walk.parts) == 1 and query.status != "unknown" and query.number is None
+        total = _int(meta.get("total")) if exact else None
+        return Page(invoices, walk.token(self.pages, part, next_page), total)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -99,8 +113,9 @@ class DraftPublishAdapter(Adapter):
         response = await self.client.request("POST", BASE, json=body)
         created = self._data(response, "create the invoice")
         try:
-            read = await self.get(str(created["id"]))
-        except (KeyError, UpstreamError):
+            which = created.get("id") if isinstance(created, dict) else None
+            read = await self.get(identifier(which, "id"))
+        except (ValueError, UpstreamError):
             # The invoice exists now: failing here would invite a second create. The create's
             # own answer is the whole invoice, as the provider stored it.
             read = self._invoice(created)
@@ -176,6 +191,28 @@ class DraftPublishAdapter(Adapter):
         response = await self.client.request("DELETE", path)
         return self._invoice(self._data(response, "delete the payment"))
 
+    # -- the invoices as a whole (collection.py): next number, CSV export, batches, trash -----
+
+    async def next_number(self) -> str:
+        return await collection.next_number(self)
+
+    def export_csv(self, query: ListQuery) -> AbstractAsyncContextManager[CsvExport]:
+        return collection.export_csv(self, query)
+
+    async def batch(self, action: str, ids: list[str]) -> BatchResult:
+        if action not in self.capabilities.batch_actions:
+            raise self._unsupported(f"{action.replace('_', ' ')} invoices in a batch")
+        return await collection.batch(self, action, ids)
+
+    async def trash_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        return await collection.trash_page(self, page, page_size)
+
+    async def restore(self, invoice_id: str) -> Invoice:
+        return await collection.restore(self, invoice_id)
+
+    async def purge(self, invoice_id: str) -> None:
+        await collection.purge(self, invoice_id)
+
     # -- lost answers (lost_answers.py; docs/providers/draft_publish.md, "Lost answers") --------
 
     async def prepare_action(self, invoice_id: str, action: str) -> dict[str, Any]:
@@ -246,14 +283,11 @@ class DraftPublishAdapter(Adapter):
     def _parsed(self, read: Callable[[Any], Any], data: Any, what: str) -> Any:
         try:
             return read(data)
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            # ValidationError is a ValueError; named for the reader. The provider broke its own
-            # shape: retrying will not help, and nothing half-read is returned.
-            raise UpstreamError(
-                f"{self.provider} answered {what} the gateway cannot read ({type(exc).__name__}: "
-                f"{_short(exc)})",
-                provider=self.provider,
-            ) from None
+        except READ_ERRORS as exc:
+            # The provider broke its own shape: retrying will not help, and nothing half-read
+            # is returned.
+            label = invoice_label(data.get("id")) if isinstance(data, dict) else what
+            raise unreadable(self.provider, label if what == "an invoice" else what, exc) from None
 
     def _body(
         self,
@@ -335,8 +369,8 @@ class DraftPublishAdapter(Adapter):
 
 def _invoice_path(invoice_id: str) -> str:
     # Ids are UUIDs; anything else stays one segment, or is refused when it could be read as
-    # another path.
-    return f"{BASE}/{segment(invoice_id, what='invoice id')}"
+    # another path (the provider's own next-number, batch, export and trash among them).
+    return f"{BASE}/{segment(invoice_id, what='invoice id', reserved=collection.RESERVED)}"
 
 
 def _payment_pointer(field: str) -> str | None:
@@ -351,8 +385,3 @@ def _detail_text(details: list[dict[str, Any]]) -> str:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return text[:200]

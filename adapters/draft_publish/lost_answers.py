@@ -103,15 +103,14 @@ def _is_copy(source: Invoice, candidate: Invoice, action: str) -> bool:
     """Whether ``candidate`` is what ``action`` (duplicate, credit_note) makes of ``source``."""
     if candidate.id is None or candidate.id == source.id:
         return False
-    theirs = candidate.remote_data if isinstance(candidate.remote_data, dict) else {}
     if action == "credit_note":
         return (
-            theirs.get("type") == "credit_note" and theirs.get("original_invoice_id") == source.id
+            candidate.document_type == "credit_note" and candidate.credited_invoice_id == source.id
         )
-    ours = source.remote_data if isinstance(source.remote_data, dict) else {}
-    if (theirs.get("type"), theirs.get("original_invoice_id")) != (
-        ours.get("type"),
-        ours.get("original_invoice_id"),
+    # A duplicate is of the source's type, and a credit note's copy credits the same invoice.
+    if (candidate.document_type, candidate.credited_invoice_id) != (
+        source.document_type,
+        source.credited_invoice_id,
     ):
         return False
     # The copy has a number and perhaps dates of its own: the customer, currency and lines tell.

@@ -12,12 +12,16 @@ from typing import Any
 
 from adapters.mapping import Mapping
 from adapters.reference import canonical_tax
+from adapters.unreadable import array, identifier
+from adapters.unreadable import kind as kind_of
 from gateway.canonical.decimals import reads_provider_figures
-from gateway.canonical.model import Invoice, Line, Payment, Tax
+from gateway.canonical.model import DocumentType, Invoice, Line, Payment, Tax
 from gateway.config import Connection, TaxSetting
 
 # Where a published invoice can be opened by its customer; the doc names the token, not the page.
 SHARE_PATH = "/share/"
+# The provider's `type` → the canonical document_type (another value reads as unknown).
+DOCUMENT_TYPES: dict[str, DocumentType] = {"invoice": "invoice", "credit_note": "credit_note"}
 
 
 # -- canonical → provider ----------------------------------------------------------------------
@@ -81,16 +85,20 @@ def payment_body(payment: Payment) -> dict[str, Any]:
 def read_invoice(data: dict[str, Any], mapping: Mapping, connection: Connection) -> Invoice:
     """The canonical invoice for one provider invoice object (before ``finish_read``).
 
-    Raises ``KeyError``, ``TypeError`` or ``ValueError`` (pydantic's included) when the object
-    is not the shape the provider documents; the adapter reports that as an upstream failure.
+    Raises one of ``adapters.unreadable.READ_ERRORS`` when the object is not the shape the
+    provider documents; the adapter reports that as an unusable answer.
     """
     raw_status = data["status"]
     meaning = mapping.read_status(raw_status)
     customer = data.get("customer") or {}
     token = data.get("share_token")
+    kind, credited = _document_type(data.get("type")), data.get("original_invoice_id")
     return Invoice.model_validate(
         {
-            "id": str(data["id"]),
+            "id": identifier(data.get("id"), "id"),
+            "document_type": kind,
+            # Only a credit note credits: a link on an invoice stays in remote_data alone.
+            "credited_invoice_id": None if kind == "invoice" else _text_id(credited),
             "number": data.get("number"),
             "status": meaning.status,
             "payment_status": meaning.payment_status,
@@ -104,7 +112,7 @@ def read_invoice(data: dict[str, Any], mapping: Mapping, connection: Connection)
             "notes": data.get("notes"),
             "terms": data.get("payment_terms"),
             "discount": _discount(data, mapping),
-            "lines": [_line(item, connection) for item in data["items"]],
+            "lines": [_line(item, connection) for item in array(data, "items")],
             "totals": _totals(data),
             "payments": [read_payment(p) for p in data.get("payments") or []],
             "provider_fields": {"template_id": data.get("template_id")},
@@ -116,6 +124,15 @@ def read_invoice(data: dict[str, Any], mapping: Mapping, connection: Connection)
     )
 
 
+def _document_type(raw: Any) -> DocumentType:
+    # No type at all is an invoice: the provider's own doc never names the field.
+    return "invoice" if raw is None else DOCUMENT_TYPES.get(str(raw), "unknown")
+
+
+def _text_id(raw: Any) -> str | None:
+    return None if raw is None else identifier(raw, "original_invoice_id")
+
+
 def share_url(connection: Connection, token: str) -> str:
     return connection.base_url.rstrip("/") + SHARE_PATH + token
 
@@ -125,7 +142,7 @@ def read_payment(data: dict[str, Any]) -> Payment:
     return Payment.model_validate(
         {
             "id": str(data["id"]),
-            "amount": number(data["amount"]),
+            "amount": number(data["amount"], "amount"),
             "date": data["date"],
             "method": data.get("method"),
             "reference": data.get("reference"),
@@ -133,10 +150,11 @@ def read_payment(data: dict[str, Any]) -> Payment:
     )
 
 
-def number(value: Any) -> Decimal:
-    """A JSON number as read (``int`` or ``Decimal``) as a ``Decimal``; anything else is refused."""
+def number(value: Any, name: str = "a figure") -> Decimal:
+    """A JSON number as read (``int`` or ``Decimal``) as a ``Decimal``; anything else is refused
+    (``ValueError`` naming ``name``)."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise TypeError(f"expected a number, got {type(value).__name__}")
+        raise ValueError(f"{name} is {kind_of(value)}, not a number")
     return Decimal(value)
 
 
@@ -147,7 +165,7 @@ def _discount(data: dict[str, Any], mapping: Mapping) -> dict[str, Any] | None:
     # and remote_data keeps the provider's values.
     if kind is None or kind == "none" or value is None:
         return None
-    return {"type": kind, "value": number(value)}
+    return {"type": kind, "value": number(value, "discount_value")}
 
 
 def _line(item: dict[str, Any], connection: Connection) -> dict[str, Any]:
@@ -157,12 +175,12 @@ def _line(item: dict[str, Any], connection: Connection) -> dict[str, Any]:
         "kind": "item",
         "item_id": item.get("product_id"),
         "description": item.get("description"),
-        "quantity": number(item["quantity"]),
+        "quantity": number(item["quantity"], "quantity"),
         "unit": item.get("unit"),
-        "unit_price": number(item["unit_price"]),
+        "unit_price": number(item["unit_price"], "unit_price"),
         "taxes": [_tax(connection, tax_id, item.get("tax_rate"))] if tax_id is not None else [],
         # amount is round(quantity × unit_price): the line before the document discount and tax.
-        "subtotal": number(item["amount"]) if item.get("amount") is not None else None,
+        "subtotal": number(item["amount"], "amount") if item.get("amount") is not None else None,
     }
 
 
@@ -182,12 +200,12 @@ def _tax(connection: Connection, tax_id: Any, rate: Any) -> Tax:
 def _totals(data: dict[str, Any]) -> dict[str, Decimal]:
     zero = Decimal(0)
     return {
-        "subtotal": number(data["subtotal"]),
-        "discount": number(data["discount_amount"]),
-        "tax": number(data["tax_amount"]),
+        "subtotal": number(data["subtotal"], "subtotal"),
+        "discount": number(data["discount_amount"], "discount_amount"),
+        "tax": number(data["tax_amount"], "tax_amount"),
         "shipping": zero,  # the provider has neither shipping nor an adjustment
         "adjustment": zero,
-        "total": number(data["total"]),
-        "paid": number(data["amount_paid"]),
-        "due": number(data["balance_due"]),
+        "total": number(data["total"], "total"),
+        "paid": number(data["amount_paid"], "amount_paid"),
+        "due": number(data["balance_due"], "balance_due"),
     }

@@ -1,15 +1,15 @@
-"""The item_envelope adapter: canonical invoices ⇄ ``/api2/invoices.json``.
+"""The item_envelope adapter: canonical invoices ⇄ ``/api2/api2/invoices.json``.
 
-Paths are relative to the connection's base URL, the provider's host: the provider's own base
-(``{{subdomain}}/api2``) plus the documented path would repeat ``/api2``.
+Paths are relative to the connection's base URL, the provider's host: the doc's base
+(``{{subdomain}}/api2``) plus its path (``/api2/invoices.json``) is the URL its own example
+calls, ``{{subdomain}}/api2/api2/invoices.json``, and that is the URL sent. Bodies go as the doc
+sends them: JSON text with ``Content-Type: text/plain``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
-
-from pydantic import ValidationError
 
 from adapters.base import (
     ACTION_EFFECTS,
@@ -30,12 +30,16 @@ from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import fit
 from adapters.resolution import Resolution
+from adapters.unreadable import READ_ERRORS, invoice_label, unreadable
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.canonical.totals import calculate
 from gateway.upstream import UpstreamResponse
 
-INVOICES = "/api2/invoices.json"
+PREFIX = "/api2/api2"
+INVOICES = f"{PREFIX}/invoices.json"
+# The doc's "Body Params text/plain": the JSON body is sent as text.
+BODY_HEADERS = {"Content-Type": "text/plain"}
 
 T = TypeVar("T")
 
@@ -76,12 +80,33 @@ class ItemEnvelopeAdapter(Adapter):
             params["date_from"] = query.issued_from.isoformat()
         if query.issued_to is not None:
             params["date_to"] = query.issued_to.isoformat()
+        if query.status is not None and query.status != "unknown":
+            # Keys are "draft/payment_status": `draft` is asked, payment_status narrowed below.
+            drafts = {
+                key.split("/")[0]
+                for key, meaning in self.mapping.status_read.items()
+                if meaning.status == query.status
+            }
+            if not drafts:
+                return Page([], None)  # no provider value reads as this status (void)
+            if len(drafts) == 1:
+                params["draft"] = drafts.pop()
+        sort = query.sort_order()
         if newest_first:
             params.update(sort="id", direction="desc")
+        elif sort is not None:
+            # Ties are broken by id in the same direction: pages follow on without gaps.
+            by, descending = sort
+            params.update(
+                sort=self.mapping.sort_param(by), direction="desc" if descending else "asc"
+            )
         response = await self.client.request("GET", INVOICES, params=params)
         self._raise_for(response, caller_fields=False)
         rows, pagination = self._parse(response.body, wire.page)
         invoices = [self._read(row, lambda data: data) for row in rows]
+        if query.status is not None:
+            # The provider has no payment_status filter: open and paid are told apart here.
+            invoices = [invoice for invoice in invoices if invoice.status == query.status]
         next_page = self.pages.next_token(
             number,
             count=len(rows),
@@ -97,7 +122,7 @@ class ItemEnvelopeAdapter(Adapter):
         fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
         # New invoices are drafts, as the canonical lifecycle starts; `issue` makes them open.
         body = self._body(fitted, draft=self.mapping.write_status("draft"), replace=False)
-        response = await self.client.request("POST", INVOICES, json=body)
+        response = await self.client.request("POST", INVOICES, json=body, headers=BODY_HEADERS)
         self._raise_for(response)
         created = response.body.get("id") if isinstance(response.body, dict) else None
         if isinstance(created, bool) or not isinstance(created, int):
@@ -121,7 +146,7 @@ class ItemEnvelopeAdapter(Adapter):
         path = self._path(invoice_id)
         fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
         body = self._body(fitted, draft=None, replace=True)
-        response = await self.client.request("PUT", path, json=body)
+        response = await self.client.request("PUT", path, json=body, headers=BODY_HEADERS)
         self._raise_for(response, invoice_id=invoice_id)
         return WriteResult(await self.get(invoice_id), warnings)
 
@@ -134,7 +159,9 @@ class ItemEnvelopeAdapter(Adapter):
             return await super().act(invoice_id, action)
         # `issue` is the only action: an update of `draft` from 1 to 0.
         path = self._path(invoice_id)
-        response = await self.client.request("PUT", path, json=wire.issue_body(self.mapping))
+        response = await self.client.request(
+            "PUT", path, json=wire.issue_body(self.mapping), headers=BODY_HEADERS
+        )
         self._raise_for(response, invoice_id=invoice_id)
         return await self.get(invoice_id)
 
@@ -167,7 +194,7 @@ class ItemEnvelopeAdapter(Adapter):
         if number is None:
             # Not an id the provider could have issued; asking would only build a strange path.
             raise NotFound(self._no_invoice(invoice_id), provider=self.provider)
-        return f"/api2/invoices/{segment(str(number))}.json"
+        return f"{PREFIX}/invoices/{segment(str(number))}.json"
 
     def _no_invoice(self, invoice_id: str) -> str:
         return f"{self.provider} has no invoice {invoice_id} (connection {self.connection.name})"
@@ -249,16 +276,15 @@ class ItemEnvelopeAdapter(Adapter):
         data = self._parse(body, reader)
         try:
             invoice = wire.read_invoice(data, mapping=self.mapping, connection=self.connection)
-        except (wire.UnreadableAnswer, ValidationError, KeyError, AttributeError, TypeError) as exc:
+        except READ_ERRORS as exc:  # wire.UnreadableAnswer is a ValueError
             # A record of the wrong shape is the provider's failure, never a crash of the read.
-            raise self._unreadable(str(exc).splitlines()[0]) from None
+            header = data.get(wire.ENVELOPE) if isinstance(data, dict) else None
+            which = header.get("id") if isinstance(header, dict) else None
+            raise unreadable(self.provider, invoice_label(which), exc) from None
         return self.finish_read(invoice)
 
     def _unreadable(self, detail: str) -> UpstreamError:
-        return UpstreamError(
-            f"{self.provider} answered in a shape the gateway cannot read: {detail}",
-            provider=self.provider,
-        )
+        return unreadable(self.provider, "in a shape", detail)
 
 
 def _collect(errors: list[FieldError], check: Callable[[], T]) -> T | None:

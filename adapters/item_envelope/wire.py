@@ -14,6 +14,8 @@ from typing import Any
 
 from adapters.mapping import Mapping
 from adapters.reference import canonical_tax
+from adapters.unreadable import array, identifier
+from adapters.unreadable import kind as kind_of
 from gateway.canonical.decimals import reads_provider_figures
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Customer, Discount, Invoice, Line, Totals
@@ -210,7 +212,7 @@ def read_invoice(data: dict[str, Any], *, mapping: Mapping, connection: Connecti
     client_id = header.get("client_id")
     return Invoice.model_validate(
         {
-            "id": str(header["id"]),
+            "id": identifier(header.get("id"), "id"),
             "number": header.get("no"),
             "status": meaning.status,
             "payment_status": payment_status,
@@ -221,7 +223,7 @@ def read_invoice(data: dict[str, Any], *, mapping: Mapping, connection: Connecti
             "discount": _document_discount(header, mapping),
             "reference": header.get("po_number"),
             "notes": header.get("notes"),
-            "lines": [_read_line(item, mapping, connection) for item in data.get(ITEMS, [])],
+            "lines": [_read_line(item, mapping, connection) for item in array(data, ITEMS)],
             "totals": _totals(header, currency),
             "provider_fields": {
                 "store_id": header.get("store_id"),
@@ -234,7 +236,7 @@ def read_invoice(data: dict[str, Any], *, mapping: Mapping, connection: Connecti
 
 def _document_discount(header: dict[str, Any], mapping: Mapping) -> Discount | None:
     for field, kind in mapping.document_discount_read.items():
-        value = _number(header.get(field))
+        value = _number(header.get(field), field)
         if value and kind in ("percent", "amount"):
             return Discount(type=kind, value=value)
     return None
@@ -242,7 +244,7 @@ def _document_discount(header: dict[str, Any], mapping: Mapping) -> Discount | N
 
 def _read_line(item: dict[str, Any], mapping: Mapping, connection: Connection) -> Line:
     discount = None
-    value = _number(item.get("discount"))
+    value = _number(item.get("discount"), "discount")
     kind = mapping.line_discount_read.get(str(item.get("discount_type", 1)))
     # An unknown type code leaves the discount out; the record in remote_data still has it and
     # reconciliation reports the amounts that no longer add up.
@@ -254,14 +256,14 @@ def _read_line(item: dict[str, Any], mapping: Mapping, connection: Connection) -
         id=None if item.get("id") is None else str(item["id"]),
         item_id=None if product_id is None else str(product_id),
         name=item.get("item"),
-        quantity=_number(item.get("quantity")),
-        unit_price=_number(item.get("unit_price")),
+        quantity=_number(item.get("quantity"), "quantity"),
+        unit_price=_number(item.get("unit_price"), "unit_price"),
         discount=discount,
         taxes=taxes,
         provider_fields={c: item[c] for c in LINE_COLUMNS if item.get(c) is not None},
         # The provider's line `subtotal` is after the line's own discount, before the document
         # discount and tax: the canonical net amount.
-        net_amount=_number(item.get("subtotal")),
+        net_amount=_number(item.get("subtotal"), "subtotal"),
     )
 
 
@@ -277,7 +279,10 @@ _SUMMARY = (
 
 
 def _totals(header: dict[str, Any], currency: str) -> Totals | None:
-    figures = {name: _number(header.get(name)) for name in _SUMMARY}
+    figures = {name: _number(header.get(name), name) for name in _SUMMARY}
+    if figures["summary_total"] is None:
+        # Read-only and always sent (docs/providers.md): without it, this is not an invoice.
+        raise UnreadableAnswer("summary_total is missing")
     if any(value is None for value in figures.values()):
         return None  # not the provider's full figures: the engine's alone are shown
     zero = quantum(exponent(currency)) * 0  # no shipping or adjustment on this provider
@@ -300,15 +305,16 @@ def _add(a: Decimal | None, b: Decimal | None) -> Decimal:
     return a + b
 
 
-def _number(value: Any) -> Decimal | None:
-    """A provider number as an exact Decimal (JSON integers arrive as int)."""
+def _number(value: Any, name: str) -> Decimal | None:
+    """A provider number as an exact Decimal (JSON integers arrive as int); ``name`` is the
+    field's, for the message when it is not a number."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, Decimal):
         return value
     if isinstance(value, int):
         return Decimal(value)
-    raise UnreadableAnswer(f"{value!r} is not a number")
+    raise UnreadableAnswer(f"{name} is {kind_of(value)}, not a number")
 
 
 def errors(body: Any, mapping: Mapping) -> list[FieldError]:

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 import aiohttp
-from pydantic import ValidationError
 
 from adapters.base import (
     Adapter,
@@ -27,20 +26,21 @@ from adapters.base import (
     NotFound,
     Page,
     PageNumbers,
-    UnsupportedFields,
     UpstreamError,
     WriteResult,
     WriteWarning,
 )
-from adapters.order_linked import checks, lost_answers, wire
+from adapters.order_linked import checks, lost_answers, orders, wire
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import fit
 from adapters.resolution import Resolution
-from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
+from adapters.unreadable import READ_ERRORS, invoice_label, unreadable
+from gateway.canonical.errors import FieldError, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.config import TaxSetting
 from gateway.upstream import UpstreamResponse
+from gateway.upstream_answers import UnusableAnswer
 
 # Canonical action → the provider's path segment, and the verb for messages.
 ACTION_PATHS: dict[str, tuple[str, str]] = {
@@ -49,10 +49,9 @@ ACTION_PATHS: dict[str, tuple[str, str]] = {
 }
 
 
-class UnreadableAnswer(UpstreamError):
-    """The provider answered something the adapter cannot read; asking again will not help."""
-
-    retryable = False
+# The provider answered something the adapter cannot read; asking again will not help. One
+# error for every adapter (``adapters/unreadable.py``).
+UnreadableAnswer = UnusableAnswer
 
 
 @dataclass(frozen=True)
@@ -150,22 +149,41 @@ class OrderLinkedAdapter(Adapter):
     async def create_from_order(
         self, order_id: str, invoice: Invoice | None = None, *, handling: Handling = "strict"
     ) -> WriteResult:
+        """The doc's body is ``invoice_note`` alone: the order sets the rest. A body that sets
+        any of the order's values is compared with the order, read first (so an unknown order
+        is a 404 whatever the body): the same value passes, another is refused (strict) or
+        dropped with a warning (lenient), naming the order's value (``orders.py``)."""
+        path = f"/orders/{segment(order_id, what='order id')}/invoices"
         warnings: list[WriteWarning] = []
         if invoice is not None:
-            warnings = self.fit_order_invoice(order_id, invoice, handling)
             errors = checks.date_errors(invoice, self.provider)
             if invoice.order_id is not None and invoice.order_id != order_id:
                 errors.append(
                     FieldError("/order_id", f"is {invoice.order_id}, but the order is {order_id}")
                 )
-            if errors:
-                raise self._invalid(errors)
-        path = f"/orders/{segment(order_id, what='order id')}/invoices"
+            if errors or orders.needs_order(invoice):
+                order = await self.read_order(order_id)  # an unknown order: 404, first
+                if errors:
+                    raise self._invalid(errors)
+                problems = orders.against_order(invoice, order, self.capabilities, self.provider)
+                warnings = orders.refused_or_dropped(problems, handling, self.provider)
         response = await self.client.request("POST", path, json=wire.order_invoice_body(invoice))
         created = self._invoice(self._answer(response, f"invoice order {order_id}"))
-        if invoice is not None:
-            warnings += checks.order_differences(order_id, invoice, created)
         return WriteResult(created, warnings)
+
+    async def check_order(self, order_id: str) -> None:
+        await self.read_order(order_id)
+
+    async def read_order(self, order_id: str) -> orders.OrderFacts:
+        """``GET /orders/{id}`` (assumed): what an invoice made from the order takes from it."""
+        path = f"/orders/{segment(order_id, what='order id')}"
+        response = await self.client.request("GET", path)
+        try:
+            return orders.read_order(
+                order_id, self._body(response, f"read order {order_id}"), self.connection
+            )
+        except orders.OrderUnreadable as exc:
+            raise self._unreadable(f"read order {order_id}", str(exc), response) from None
 
     async def act(self, invoice_id: str, action: str) -> Invoice:
         if action not in self.capabilities.actions or action not in ACTION_PATHS:
@@ -177,14 +195,20 @@ class OrderLinkedAdapter(Adapter):
     # -- notes ----------------------------------------------------------------------------------
 
     async def add_note(
-        self, invoice_id: str, note: str, file: NoteFile | None = None
+        self, invoice_id: str, note: str, files: Sequence[NoteFile] = ()
     ) -> dict[str, Any]:
-        """``POST /invoices/{id}/notes``; the answer names the new note (its uuid)."""
+        """``POST /invoices/{id}/notes`` with ``note`` and at most one ``file`` (the doc's create
+        takes "a file"; more go to the note afterwards, ``attach_to_note``). The answer names
+        the new note (its uuid)."""
+        errors = []
         if not note.strip():
-            raise self._invalid([FieldError("/note", "is required and must not be blank")])
+            errors.append(FieldError("/note", "is required and must not be blank"))
+        if len(files) > self.capabilities.note_files:
+            errors.append(self.too_many_files(len(files)))
+        if errors:
+            raise self._invalid(errors)
         form = aiohttp.FormData(default_to_multipart=True)
         form.add_field("note", note)
-        files = [file] if file is not None else []
         _add_files(form, files)
         path = f"{_invoice_path(invoice_id)}/notes"
         response = await self.client.request("POST", path, data=form)
@@ -194,29 +218,33 @@ class OrderLinkedAdapter(Adapter):
             raise self._unreadable("add a note", "without the note's uuid", response)
         return _note(uuid, note, [{"name": f.filename} for f in files])
 
+    def too_many_files(self, count: int) -> FieldError:
+        limit = self.capabilities.note_files
+        return FieldError(
+            "/file",
+            f"{self.provider} takes at most {limit} file(s) when a note is created, not {count}: "
+            "add the others to the note afterwards (POST …/notes/{note_id}/files)",
+        )
+
     async def attach_to_note(
-        self,
-        invoice_id: str,
-        note_uuid: str,
-        text: str | None = None,
-        files: Sequence[NoteFile] = (),
+        self, invoice_id: str, note_id: str, files: Sequence[NoteFile], text: str | None = None
     ) -> dict[str, Any]:
-        """``POST /invoices/{id}/notes/{uuid}``: new text, more files, or both (the answer
+        """``POST /invoices/{id}/notes/{uuid}``: more files, and new text when given (the answer
         lists every file of the note)."""
         if (text is None or not text.strip()) and not files:
-            raise self._invalid([FieldError("/note", "give new text or at least one file")])
+            raise self._invalid([FieldError("/file", "give at least one file (or new text)")])
         form = aiohttp.FormData(default_to_multipart=True)
         if text is not None and text.strip():
             form.add_field("text", text)
         _add_files(form, files)
-        path = f"{_invoice_path(invoice_id)}/notes/{segment(note_uuid, what='note id')}"
+        path = f"{_invoice_path(invoice_id)}/notes/{segment(note_id, what='note id')}"
         response = await self.client.request("POST", path, data=form)
-        notes = self._notes(response, f"add to note {note_uuid} of invoice {invoice_id}")
+        notes = self._notes(response, f"add to note {note_id} of invoice {invoice_id}")
         listed = notes.get("files")
         content = notes.get("content")
         if not isinstance(listed, list) or not isinstance(content, str):
             raise self._unreadable("add to a note", "without its content and files", response)
-        return _note(note_uuid, content, listed)
+        return _note(note_id, content, listed)
 
     # -- lost answers (lost_answers.py; docs/providers/order_linked.md, "Lost answers") ---------
 
@@ -268,39 +296,15 @@ class OrderLinkedAdapter(Adapter):
             raise self._invalid(errors)
         return wire.invoice_body(invoice, values.get("custom_attributes")), taxes
 
-    def fit_order_invoice(
-        self, order_id: str, invoice: Invoice, handling: Handling
-    ) -> list[WriteWarning]:
-        problems = checks.set_by_order(invoice, self.capabilities, self.provider, order_id)
-        if not problems:
-            return []
-        if handling == "strict":
-            first = problems[0]
-            raise UnsupportedFields(
-                f"{pointer_to_path(first.pointer)}: {first.detail} "
-                "(send Prefer: handling=lenient to drop what the order sets)",
-                problems,
-                provider=self.provider,
-            )
-        return [WriteWarning(problem.pointer, problem.detail) for problem in problems]
-
     # -- answers --------------------------------------------------------------------------------
 
     def _invoice(self, raw: dict[str, Any]) -> Invoice:
         try:
             invoice = wire.read_invoice(raw, self.connection, self.mapping)
-        except wire.WireError as exc:
-            raise self._cannot_read(raw, str(exc)) from None
-        except ValidationError as exc:
-            raise self._cannot_read(raw, str(InvalidInvoice.from_pydantic(exc))) from None
+        except READ_ERRORS as exc:
+            which = raw.get("id") if isinstance(raw, dict) else None
+            raise unreadable(self.provider, invoice_label(which), exc) from None
         return self.finish_read(invoice)
-
-    def _cannot_read(self, raw: dict[str, Any], problem: str) -> UnreadableAnswer:
-        return UnreadableAnswer(
-            f"{self.provider} answered invoice {raw.get('id')} in a form the gateway cannot "
-            f"read: {problem}",
-            provider=self.provider,
-        )
 
     def _answer(self, response: UpstreamResponse, doing: str) -> dict[str, Any]:
         """The ``invoice`` object of a successful answer."""

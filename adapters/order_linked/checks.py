@@ -4,17 +4,13 @@ differently from what was asked (line taxes, an order's currency and prices).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from adapters.base import Capabilities, WriteWarning
-from adapters.representable import unrepresentable
+from adapters.base import WriteWarning
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Tax
 from gateway.config import Connection, TaxSetting
 
-# What an invoice made from an order can still say; the order sets everything else.
-ORDER_INVOICE_FIELDS = frozenset({"issue_date", "due_date", "reference", "notes", "order_id"})
 CUSTOM_ATTRIBUTE_KEYS = frozenset({"name", "value"})
 
 
@@ -88,28 +84,6 @@ def custom_attributes(attributes: Any, provider: str) -> list[FieldError]:
     return errors
 
 
-def set_by_order(
-    invoice: Invoice, capabilities: Capabilities, provider: str, order_id: str
-) -> list[FieldError]:
-    """What a caller set that an invoice made from an order takes from the order (its lines,
-    customer, shipping, discount, custom attributes…)."""
-    caps = dataclasses.replace(
-        capabilities,
-        fields=ORDER_INVOICE_FIELDS,
-        tax_modes=frozenset({"exclusive", "inclusive"}),  # compared once the order answers
-    )
-    pointers = [
-        problem.pointer
-        for problem in unrepresentable(invoice, caps, provider)
-        if not problem.pointer.startswith("/lines/")
-    ]
-    if invoice.lines:
-        pointers.append("/lines")
-    pointers += [f"/provider_fields/{name}" for name in invoice.provider_fields]
-    detail = f"{provider} takes this from order {order_id} when invoicing it"
-    return [FieldError(pointer, detail) for pointer in pointers]
-
-
 # -- after the provider answered -----------------------------------------------------------------
 
 
@@ -140,28 +114,6 @@ def tax_warnings(
                     f"{line.item_id}, to a line sent without taxes",
                 )
             )
-    return warnings
-
-
-def order_differences(order_id: str, asked: Invoice, created: Invoice) -> list[WriteWarning]:
-    """Currency and tax mode cannot be left out of a canonical invoice; the order's win."""
-    warnings: list[WriteWarning] = []
-    if asked.currency != created.currency:
-        warnings.append(
-            WriteWarning(
-                "/currency",
-                f"order {order_id} is in {created.currency}, so the invoice is too "
-                f"(not {asked.currency})",
-            )
-        )
-    if asked.tax_mode != created.tax_mode:
-        warnings.append(
-            WriteWarning(
-                "/tax_mode",
-                f"order {order_id} has {created.tax_mode} prices, so the invoice has too "
-                f"(not {asked.tax_mode})",
-            )
-        )
     return warnings
 
 

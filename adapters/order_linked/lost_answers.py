@@ -11,12 +11,11 @@ answers: ``docs/providers/order_linked.md``, "Lost answers".
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import Adapter, AdapterError, Handling, ListQuery, WriteResult, WriteWarning
-from adapters.order_linked import checks
+from adapters.order_linked import checks, orders
 from adapters.paths import segment
 from adapters.resolution import Resolution, Walk, candidates, created_since, judge
 from gateway.canonical.model import Invoice
@@ -97,10 +96,11 @@ async def find_order_invoice(
     def answer(found: Invoice) -> WriteResult:
         warnings: list[WriteWarning] = []
         if invoice is not None:
-            # Refused before sending is never the case of a create that was sent.
-            with contextlib.suppress(AdapterError):
-                warnings = adapter.fit_order_invoice(order_id, invoice, handling)
-            warnings += checks.order_differences(order_id, invoice, found)
+            # What the body said against the order, as the invoice made from it shows the
+            # order; refused before sending is never the case of a create that was sent.
+            facts = orders.facts_of(order_id, found)
+            problems = orders.against_order(invoice, facts, adapter.capabilities, adapter.provider)
+            warnings = orders.refused_or_dropped(problems, "lenient", adapter.provider)
         return WriteResult(found, warnings)
 
     return judge(

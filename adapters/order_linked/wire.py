@@ -14,6 +14,7 @@ from typing import Any
 
 from adapters.mapping import Mapping, StatusMeaning
 from adapters.reference import canonical_tax
+from adapters.unreadable import identifier, kind
 from gateway.canonical.decimals import reads_provider_figures
 from gateway.canonical.model import Invoice, Tax
 from gateway.canonical.money import exponent, quantum
@@ -150,13 +151,16 @@ def read_invoice(raw: MappingType[str, Any], connection: Connection, mapping: Ma
     if not isinstance(lines, list):
         raise WireError("lines: expected an array of lines")
     data: dict[str, Any] = {
-        "id": _text(raw.get("id")),
-        "number": _text(raw.get("id")),
+        "id": identifier(raw.get("id"), "id"),
+        "number": identifier(raw.get("id"), "id"),
         "status": meaning.status,
         "payment_status": stated or meaning.payment_status,
         "overdue": meaning.overdue or (overdue_amount is not None and overdue_amount > 0),
         "provider_status": {"status": status_raw, "payment_status": payment_raw},
-        "customer": {"id": _text(raw.get("account_id")), "name": raw.get("account_name")},
+        "customer": {
+            "id": _text(raw.get("account_id"), "account_id"),
+            "name": raw.get("account_name"),
+        },
         "issue_date": _date(raw.get("issue_date"), "issue_date"),
         "due_date": _date(raw.get("due_date"), "due_date"),
         "currency": currency,
@@ -165,7 +169,7 @@ def read_invoice(raw: MappingType[str, Any], connection: Connection, mapping: Ma
         "shipping": shipping,
         "reference": raw.get("customer_purchase_order_id"),
         "notes": raw.get("invoice_note"),
-        "order_id": _text(raw.get("order_id")),
+        "order_id": _text(raw.get("order_id"), "order_id"),
         "lines": [
             _line(line, f"lines[{i}]", inclusive, connection) for i, line in enumerate(lines)
         ],
@@ -173,7 +177,7 @@ def read_invoice(raw: MappingType[str, Any], connection: Connection, mapping: Ma
         "provider_fields": _provider_fields(raw),
         "created_at": _timestamp(raw.get("created_on"), "created_on"),
         "updated_at": _timestamp(raw.get("last_updated_on"), "last_updated_on"),
-        "version": _text(raw.get("version")),
+        "version": _text(raw.get("version"), "version"),
         "remote_data": dict(raw),
     }
     return Invoice.model_validate(data)
@@ -215,8 +219,8 @@ def _line(raw: Any, where: str, inclusive: bool, connection: Connection) -> dict
         price = (gross / quantity).quantize(quantum(4))
     package = raw.get("package_name")
     return {
-        "id": _text(raw.get("uuid")),
-        "item_id": _text(raw.get("item_id")),
+        "id": _text(raw.get("uuid"), f"{where}.uuid"),
+        "item_id": _text(raw.get("item_id"), f"{where}.item_id"),
         "name": raw.get("item_name"),
         "unit": raw.get("item_uom"),
         "quantity": quantity,
@@ -291,8 +295,13 @@ def _plain(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _text(value: Any, name: str) -> str | None:
+    """A text or id field: a string or a whole number (as the provider writes ids), or null."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise WireError(f"{name} is {kind(value)}, not a text")
+    return str(value)
 
 
 def _dig(raw: MappingType[str, Any], *keys: str) -> MappingType[str, Any]:

@@ -3,8 +3,10 @@
 Documented: ``POST /invoices``, ``POST /orders/{order_id}/invoices``, ``POST
 /invoices/{id}/cancel`` and ``/reactivate``, ``POST /invoices/{id}/notes`` and
 ``/notes/{note_uuid}`` (multipart). Assumed: ``GET /invoices/{id}``, ``GET /invoices`` with
-``page``/``per_page`` pagination, the error envelope ``{"error": {"code", "message"}}`` and bearer
-auth. There is no update and no delete. See ``docs/providers/order_linked.md``.
+``page``/``per_page`` pagination, ``GET /orders/{order_id}``, the error envelope ``{"error":
+{"code", "message"}}`` and bearer auth. ``GET /_emulator/invoices/{id}/notes`` shows the notes
+kept (the provider documents no read). There is no update and no delete. See
+``docs/providers/order_linked.md``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from emulators.common import MalformedBody, bearer_token, is_control_path, read_json
+from emulators.common import (
+    CONTROL_PREFIX,
+    MalformedBody,
+    bearer_token,
+    is_control_path,
+    read_json,
+)
 from emulators.control import Control
 from emulators.order_linked.errors import (
     ApiError,
@@ -35,7 +43,13 @@ from emulators.order_linked.requests import (
 )
 from emulators.order_linked.seed import populate
 from emulators.order_linked.store import Store
-from emulators.order_linked.wire import invoice_json, note_created_json, note_updated_json
+from emulators.order_linked.wire import (
+    invoice_json,
+    note_created_json,
+    note_updated_json,
+    notes_state_json,
+    order_json,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -66,7 +80,9 @@ def create_app(
     app.router.add_post("/invoices/{invoice_id}/reactivate", _reactivate_invoice)
     app.router.add_post("/invoices/{invoice_id}/notes", _create_note)
     app.router.add_post("/invoices/{invoice_id}/notes/{note_uuid}", _update_note)
+    app.router.add_get("/orders/{order_id}", _get_order)
     app.router.add_post("/orders/{order_id}/invoices", _create_order_invoice)
+    app.router.add_get(CONTROL_PREFIX + "invoices/{invoice_id}/notes", _notes_state)
     return app
 
 
@@ -142,6 +158,16 @@ async def _create_invoice(request: web.Request) -> web.StreamResponse:
     draft = parse_invoice(await _json_body(request))
     record = request.app[STORE_KEY].create_invoice(draft, now=_now(), user=API_USER)
     return _invoice_response(record, status=201)
+
+
+async def _get_order(request: web.Request) -> web.StreamResponse:
+    order = request.app[STORE_KEY].order(request.match_info["order_id"])
+    return web.json_response({"order": order_json(order)})
+
+
+async def _notes_state(request: web.Request) -> web.StreamResponse:
+    record = request.app[STORE_KEY].invoice(request.match_info["invoice_id"])
+    return web.json_response(notes_state_json(list(record.notes.values())))
 
 
 async def _create_order_invoice(request: web.Request) -> web.StreamResponse:

@@ -86,7 +86,11 @@ class Payment:
 class NoteFile:
     name: str
     content_type: str
-    size: int
+    content: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
 
 
 @dataclass(slots=True)

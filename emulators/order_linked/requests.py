@@ -119,11 +119,20 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
 
 
 def parse_note_form(form: MultiMapping[Any]) -> tuple[str, list[NoteFile]]:
-    """``POST /invoices/{id}/notes``: ``note`` (required, HTML allowed) and an optional ``file``."""
+    """``POST /invoices/{id}/notes``: ``note`` (required, HTML allowed) and an optional ``file``
+    (one: the doc's create takes "a file"; its ``/notes/{note_uuid}`` takes several)."""
     note = form.get("note")
     if not isinstance(note, str) or not note.strip():
         raise invalid("note", "is required and must be non-empty text")
-    return note, _files(form)
+    files = _files(form)
+    if len(files) > 1:
+        # The doc takes "a file" here; several are added through /notes/{note_uuid}.
+        raise invalid(
+            "file",
+            f"one file per new note, not {len(files)}: "
+            "add more with POST /invoices/{invoice_id}/notes/{note_uuid}",
+        )
+    return note, files
 
 
 def parse_note_update_form(form: MultiMapping[Any]) -> tuple[str | None, list[NoteFile]]:
@@ -334,6 +343,5 @@ def _files(form: MultiMapping[Any]) -> list[NoteFile]:
         if not name or suffix not in ATTACHMENT_SUFFIXES:
             allowed = ", ".join(sorted(ATTACHMENT_SUFFIXES))
             raise invalid("file", f"unsupported file type {name!r}; accepted: {allowed}")
-        size = len(part.file.read())
-        files.append(NoteFile(name=name, content_type=part.content_type, size=size))
+        files.append(NoteFile(name=name, content_type=part.content_type, content=part.file.read()))
     return files

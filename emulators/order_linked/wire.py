@@ -7,6 +7,8 @@ A field the provider documents but the emulator has no value for is ``null``, ne
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -14,6 +16,7 @@ from typing import Any
 
 from emulators.common import round_money
 from emulators.order_linked.records import ACTIVE, InvoiceRecord, LineRecord, Note, Payment
+from emulators.order_linked.reference import ACCOUNTS, CURRENCIES, ITEMS, Order
 from emulators.order_linked.totals import from_units, to_units
 
 
@@ -92,6 +95,59 @@ def note_created_json(note: Note) -> dict[str, Any]:
 def note_updated_json(note: Note) -> dict[str, Any]:
     files = [{"name": f.name} for f in note.files]
     return {"invoice": {"notes": {"content": note.content, "files": files}}}
+
+
+def order_json(order: Order) -> dict[str, Any]:
+    """``GET /orders/{order_id}`` (assumed): what an invoice made from the order takes from it,
+    in the invoice's own key names and formats."""
+    currency = CURRENCIES[order.currency]
+    exponent = currency.exponent
+    return {
+        "id": order.id,
+        "uuid": order.uuid,
+        "order_date": _date(order.order_date),
+        "currency": {"uuid": currency.uuid, "name": currency.name, "link": currency.link},
+        "customer_purchase_order_id": order.customer_purchase_order_id,
+        "shipping_cost": str(round_money(order.shipping_cost, exponent)),
+        "discount_amount": str(round_money(order.discount_amount, exponent)),
+        "price_tax_inclusive": "true" if order.price_tax_inclusive else "false",
+        "account_id": order.account_id,
+        "account_name": ACCOUNTS[order.account_id].name,
+        "custom_attributes": [{"name": n, "value": v} for n, v in order.custom_attributes],
+        "lines": [
+            {
+                "item_id": line.item_id,
+                "item_name": ITEMS[line.item_id].name,
+                "item_order_quantity": _plain(line.quantity),
+                "item_price_snapshot": {"pricing_rule": {"price": _price(line.price, exponent)}},
+            }
+            for line in order.lines
+        ],
+    }
+
+
+def notes_state_json(notes: list[Note]) -> dict[str, Any]:
+    """The emulator's own view of an invoice's notes (control layer; the provider documents no
+    read): every file with its type and bytes, so tests can see what was kept."""
+    return {
+        "notes": [
+            {
+                "uuid": note.uuid,
+                "content": note.content,
+                "files": [
+                    {
+                        "name": f.name,
+                        "content_type": f.content_type,
+                        "size": f.size,
+                        "sha256": hashlib.sha256(f.content).hexdigest(),
+                        "content_base64": base64.b64encode(f.content).decode("ascii"),
+                    }
+                    for f in note.files
+                ],
+            }
+            for note in notes
+        ]
+    }
 
 
 def _line(line: LineRecord, exponent: int) -> dict[str, Any]:

@@ -44,6 +44,26 @@ TaxMode = Literal["exclusive", "inclusive"]
 TaxScope = Literal["per_line", "per_rate"]
 LineKind = Literal["item", "section"]
 DiscountType = Literal["percent", "amount"]
+# What a document is. A credit note reduces what its customer owes; its amounts are shown as
+# the provider shows them (positive at draft_publish), so a sum of what is owed counts them
+# negative (docs/canonical-invoice.md, "Credit notes"). unknown: a provider value not mapped.
+DocumentType = Literal["invoice", "credit_note", "unknown"]
+DOCUMENT_TYPES: tuple[DocumentType, ...] = ("invoice", "credit_note", "unknown")
+
+DOCUMENT_TYPE_DESCRIPTION = (
+    "What the document is: invoice (the default), or credit_note (money the seller gives back "
+    "or takes off what the customer owes), or unknown (a provider type the gateway does not "
+    "map; remote_data has it). Amounts are as the provider shows them: a credit note's totals "
+    "are positive, like an invoice's. What a consumer sums: a credit note counts negative "
+    "toward what is owed (owed = Σ totals.due of invoices − Σ totals.due of credit notes); "
+    "an unknown document is not summed blindly. Set by the provider: a create cannot make a "
+    "credit note (use the credit_note action on the invoice it credits, where the connection "
+    "has it), and a replace cannot change it."
+)
+CREDITED_INVOICE_DESCRIPTION = (
+    "On a credit note: the provider's id of the invoice it credits, where the provider links "
+    "them; null on an invoice. Set by the provider, like document_type."
+)
 
 
 def _iso_date(value: Any) -> Any:
@@ -176,6 +196,15 @@ class TaxBreakdownRow(CanonicalModel):
     tax: Money
 
 
+PaidSource = Literal["payments", "provider", "status"]
+PAID_SOURCE_DESCRIPTION = (
+    "Where totals.paid (and so due) comes from: payments (the sum of the invoice's payment "
+    "records), provider (the provider's own paid figure; it lists no payments), status (the "
+    "provider records no payment, but its status says paid: paid is the total and nothing is "
+    "due, and totals_check lists the provider's own paid and due figures)."
+)
+
+
 class Totals(CanonicalModel):
     subtotal: Money
     discount: Money
@@ -186,6 +215,7 @@ class Totals(CanonicalModel):
     paid: Money
     due: Money
     tax_breakdown: list[TaxBreakdownRow] = Field(default_factory=list)
+    paid_source: PaidSource | None = Field(default=None, description=PAID_SOURCE_DESCRIPTION)
 
 
 class TotalsDifference(CanonicalModel):
@@ -235,6 +265,10 @@ class Invoice(CanonicalModel):
     payment_status: PaymentStatus | None = None
     overdue: bool = False
     provider_status: dict[str, Any] | None = None
+    document_type: DocumentType = Field(default="invoice", description=DOCUMENT_TYPE_DESCRIPTION)
+    credited_invoice_id: Identifier | None = Field(
+        default=None, description=CREDITED_INVOICE_DESCRIPTION
+    )
     number: ShortText | None = None
     customer: Customer | None = None
     issue_date: IsoDate | None = None
@@ -269,6 +303,16 @@ class Invoice(CanonicalModel):
         if value not in MINOR_UNITS:
             raise PydanticCustomError(
                 "currency_code", 'must be an ISO 4217 currency code such as "USD"'
+            )
+        return value
+
+    @field_validator("credited_invoice_id")
+    @classmethod
+    def _only_a_credit_note_credits(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("document_type", "invoice") == "invoice":
+            raise PydanticCustomError(
+                "credited_invoice",
+                "only a credit note credits an invoice (document_type credit_note)",
             )
         return value
 

@@ -26,8 +26,14 @@ TOTAL_FIELDS = ("subtotal", "discount", "tax", "shipping", "adjustment", "total"
 LINE_FIELDS = ("subtotal", "discount_amount", "net_amount", "tax_amount", "total")
 
 
-def reconcile(invoice: Invoice, policy: RoundingPolicy, today: date) -> Invoice:
-    """``invoice`` (as read from a provider) with ``totals_check``, filled amounts and states."""
+def reconcile(
+    invoice: Invoice, policy: RoundingPolicy, today: date, *, paid_by_status: bool = False
+) -> Invoice:
+    """``invoice`` (as read from a provider) with ``totals_check``, filled amounts and states.
+
+    ``paid_by_status``: the provider's status is its only record of a payment, so an invoice it
+    states paid with something due by its figures reads paid in full (``_paid_by_status``).
+    """
     try:
         calculation = calculate(invoice, policy)
     except InvalidInvoice as exc:
@@ -41,11 +47,20 @@ def reconcile(invoice: Invoice, policy: RoundingPolicy, today: date) -> Invoice:
         for i, (line, amounts) in enumerate(zip(invoice.lines, calculation.lines, strict=True))
     ]
     computed = calculation.totals
-    if not invoice.payments and invoice.totals is not None:
+    given = invoice.totals
+    if not invoice.payments and given is not None:
         # Without payment records, what was paid is the provider's to say.
-        paid = invoice.totals.paid
-        computed = computed.model_copy(update={"paid": paid, "due": computed.total - paid})
-    totals = _totals(invoice.totals, computed, differences)
+        if paid_by_status and invoice.payment_status == "paid" and given.due > 0:
+            given = _paid_by_status(given, differences)
+        else:
+            given = given.model_copy(update={"paid_source": "provider"})
+        paid = given.paid
+        computed = computed.model_copy(
+            update={"paid": paid, "due": computed.total - paid, "paid_source": given.paid_source}
+        )
+    elif given is not None:
+        given = given.model_copy(update={"paid_source": "payments"})
+    totals = _totals(given, computed, differences)
 
     derived = payment_status(invoice.status, totals.total, totals.paid)
     stated = invoice.payment_status
@@ -63,6 +78,19 @@ def reconcile(invoice: Invoice, policy: RoundingPolicy, today: date) -> Invoice:
             "totals_check": TotalsCheck(consistent=not differences, differences=differences),
         }
     )
+
+
+def _paid_by_status(given: Totals, differences: list[TotalsDifference]) -> Totals:
+    """The provider states the invoice paid but its figures still show something due, and it
+    has no payment record that could say more (bill_crm's status endpoint records none): the
+    status is the record. ``paid`` is the total and nothing is due, so ``payment_status`` and
+    ``due`` agree; the provider's own figures stay listed in ``totals_check``."""
+    paid, due = given.total, given.total - given.total
+    for name, value in (("paid", paid), ("due", due)):
+        differences.append(
+            TotalsDifference(field=name, provider=str(getattr(given, name)), computed=str(value))
+        )
+    return given.model_copy(update={"paid": paid, "due": due, "paid_source": "status"})
 
 
 def _line(

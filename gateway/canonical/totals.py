@@ -120,6 +120,7 @@ def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calc
         paid=paid,
         due=total - paid,
         tax_breakdown=breakdown,
+        paid_source="payments",
     )
     return Calculation(lines=lines, totals=totals)
 

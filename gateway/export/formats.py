@@ -23,6 +23,8 @@ INVOICE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("connection", "connection"),
     ("id", "id"),
     ("number", "number"),
+    ("document_type", "document_type"),
+    ("credited_invoice_id", "credited_invoice_id"),
     ("status", "status"),
     ("payment_status", "payment_status"),
     ("overdue", "overdue"),

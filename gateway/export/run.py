@@ -65,7 +65,7 @@ async def export(
     if options.ids is not None and query.given():
         raise UsageError(
             "--ids exports the invoices it lists: give it without --status, --customer, "
-            "--issued-from or --issued-to"
+            "--issued-from, --issued-to or --document-type"
         )
     if options.page_size is not None and options.page_size < 1:
         raise UsageError(f"--page-size must be 1 or more, not {options.page_size}")

@@ -2,21 +2,31 @@
 
 Every JSON body goes through ``read_json_object``, the one place that checks its media type
 (``application/json`` or ``application/*+json``, else 415) and its depth (at most
-``jsonwire.MAX_DEPTH`` levels, else 400) before anything validates it.
+``jsonwire.MAX_DEPTH`` levels, else 400) before anything validates it. It also refuses (400) an
+object with the same member twice (JSON parsers disagree on which one counts, so neither is
+silently dropped) and text that is not Unicode: a lone surrogate, escaped (``"\\ud800"``) or
+encoded, which no answer could carry back (docs/decisions.md, "Fuzzing the invoice routes").
 """
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
+from gateway.canonical.errors import FieldError
 from gateway.http.problems import Problem
 from gateway.jsonwire import MAX_DEPTH, exact_int, nested_deeper
 
 JSON_MEDIA_TYPE = "application/json"
+# Where a lone surrogate can come from: a \u escape of one, or one encoded as UTF-8 (which the
+# json module decodes with "surrogatepass"). Only a body with one of these is walked.
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NAME_SHOWN = 64
 
 
 def is_json_media_type(media_type: str) -> bool:
@@ -51,8 +61,14 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     too_deep = f"The request body is nested deeper than {MAX_DEPTH} levels."
     try:
         data = json.loads(
-            raw, parse_float=Decimal, parse_int=exact_int, parse_constant=_reject_constant
+            raw,
+            parse_float=Decimal,
+            parse_int=exact_int,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_object,
         )
+    except _DuplicateMember as exc:
+        raise Problem("bad_request", str(exc)) from None
     except UnicodeDecodeError:
         raise Problem("bad_request", "The request body is not UTF-8 text.") from None
     except json.JSONDecodeError as exc:
@@ -69,7 +85,55 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise Problem("bad_request", too_deep)
     if not isinstance(data, dict):
         raise Problem("bad_request", "The request body must be a JSON object.")
+    if _MAYBE_SURROGATE.search(raw):
+        _refuse_lone_surrogates(data)
     return data
+
+
+class _DuplicateMember(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a member name repeats (parsers differ on which one wins)."""
+    data = dict(pairs)
+    if len(data) == len(pairs):
+        return data
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            cut = name[:_NAME_SHOWN] + ("…" if len(name) > _NAME_SHOWN else "")
+            raise _DuplicateMember(
+                f"The request body has the member {json.dumps(cut)} twice in one object; "
+                "send each member once."
+            )
+        seen.add(name)
+    raise AssertionError("unreachable: a shorter dict has a repeated name")
+
+
+def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
+    """400, pointing at the first string (or member name) holding a lone surrogate."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, pointer = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str) and _SURROGATE.search(key):
+                _surrogate_problem(pointer, "a member name")
+            at = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
+            if isinstance(item, str) and _SURROGATE.search(item):
+                _surrogate_problem(at, "text")
+            if isinstance(item, dict | list):
+                stack.append((item, at))
+
+
+def _surrogate_problem(pointer: str, what: str) -> None:
+    detail = f"has {what} with a lone surrogate (U+D800 to U+DFFF), which is not Unicode text"
+    raise Problem(
+        "bad_request",
+        f"The request body at {pointer or 'its top level'} {detail}; send UTF-8 text.",
+        errors=[FieldError(pointer, detail)],
+    )
 
 
 def _reject_constant(name: str) -> Any:

@@ -40,9 +40,13 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 
 @web.middleware
 async def idempotency_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """``Idempotency-Key`` on a write: 1 to 255 printable characters (docs/facade.md)."""
+    """``Idempotency-Key`` on a write: 1 to 255 printable characters (docs/facade.md).
+
+    Only where a route takes the request: a method or path with none is its 405 or 404 (the
+    handler raises it), whatever the key, as the route table is what the caller has wrong."""
     key = request.headers.get("Idempotency-Key")
-    if request.method in _WRITES and key is not None and not _VALID_KEY.match(key):
+    routed = request.match_info.http_exception is None
+    if routed and request.method in _WRITES and key is not None and not _VALID_KEY.match(key):
         raise Problem(
             "bad_request",
             "Idempotency-Key must be 1 to 255 printable ASCII characters (no spaces).",

@@ -9,8 +9,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from adapters.base import ACTIONS
-from gateway.canonical.model import Invoice, Line, Payment, RoundingPolicy
+from adapters.base import ACTIONS, PROVIDER_FILTERS, SORTS
+from gateway.canonical.model import DOCUMENT_TYPES, Invoice, Line, Payment, RoundingPolicy
+from gateway.canonical.order_invoice import OrderInvoice
 from gateway.http.problems import PROBLEMS
 
 REF = "#/components/schemas/"
@@ -24,14 +25,34 @@ class CalculateRequest(Invoice):
 
 
 class NoteRequest(BaseModel):
+    """A new note: its text and its files, one ``file`` part each (at most the connection's
+    ``capabilities.note_files``; more is a 422 naming the limit)."""
+
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(min_length=1, pattern=r"\S")
-    file: bytes | None = None
+    file: list[bytes] | None = None
+
+
+class NoteFilesRequest(BaseModel):
+    """Files added to an existing note, one ``file`` part each; ``note``, when given, replaces
+    the note's text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: list[bytes] = Field(min_length=1)
+    note: str | None = None
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
+    # Imported here: that module builds on this one's helpers.
+    from gateway.http.openapi_collection import (
+        collection_parameters,
+        collection_paths,
+        collection_schemas,
+    )
+
     _, schemas = models_json_schema(
         [
             (Invoice, "validation"),
@@ -39,6 +60,8 @@ def openapi_document() -> dict[str, Any]:
             (CalculateRequest, "validation"),
             (RoundingPolicy, "validation"),
             (NoteRequest, "validation"),
+            (NoteFilesRequest, "validation"),
+            (OrderInvoice, "validation"),
         ],
         ref_template=REF + "{model}",
     )
@@ -49,6 +72,7 @@ def openapi_document() -> dict[str, Any]:
             if prop is not None:
                 prop["readOnly"] = True
     components.update(_shared_schemas())
+    components.update(collection_schemas())
     with_warnings = copy.deepcopy(components["Invoice"])
     with_warnings["title"] = "InvoiceWithWarnings"
     with_warnings["properties"]["warnings"] = {
@@ -71,11 +95,11 @@ def openapi_document() -> dict[str, Any]:
                 "errors are RFC 9457 problem details."
             ),
         },
-        "paths": _paths(),
+        "paths": {**_paths(), **collection_paths(_INVOICE)},
         "components": {
             "schemas": components,
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
-            "parameters": _parameters(),
+            "parameters": {**_parameters(), **collection_parameters()},
         },
         "security": [{"apiKey": []}],
     }
@@ -153,7 +177,29 @@ def _shared_schemas() -> dict[str, Any]:
             },
         },
         "ConnectionList": _list_of(REF + "Connection"),
+        "DuplicateInputs": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "The optional body of POST …/duplicate: what the copy is made with "
+            "instead of the source's own values (every key optional; another action takes no "
+            "body). Which a connection takes: its capabilities' duplicate_inputs (bill_crm: "
+            "customer.id, issue_date, due_date, provider_fields.bill_projectid); the others are "
+            "422 unsupported_field, naming each. bill_crm: a new issue date without a due date "
+            "keeps the source's payment term; a new customer without a project gets none.",
+            "properties": {
+                "customer": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["id"],
+                    "properties": {"id": {"type": ["string", "integer"]}},
+                },
+                "issue_date": {"type": "string", "format": "date"},
+                "due_date": {"type": "string", "format": "date"},
+                "provider_fields": {"type": "object"},
+            },
+        },
         "Note": {"type": "object", "properties": {"object": {"const": "note"}}},
+        "NoteList": _list_of(REF + "Note"),
         "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
         "Index": {
             "type": "object",
@@ -182,14 +228,28 @@ def _list_of(item: str) -> dict[str, Any]:
     }
 
 
+# An id is one path segment naming one record (adapters/paths.py): no control characters, no
+# path separator, not blank. The rest of the rule (no dot segment, nothing that decodes to one
+# of these, none of the provider's own path words) is beyond a pattern: a 400 too, as written.
+_ID_PATTERN = r"^(?!\s*$)[^\u0000-\u001f\u007f-\u009f/\\]+$"
+_ID_RULE = (
+    "An id that is blank, or holds control characters, a path separator (/ or \\) or a dot "
+    "segment (. or ..), in any percent-encoding, is a 400 bad_request."
+)
+
+
 def _parameters() -> dict[str, Any]:
-    def path(name: str, description: str) -> dict[str, Any]:
+    def path(name: str, description: str, *, an_id: bool = True) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        if an_id:  # what adapters/paths.py lets name a record, as far as a pattern can say
+            schema["pattern"] = _ID_PATTERN
+            description += f" {_ID_RULE}"
         return {
             "name": name,
             "in": "path",
             "required": True,
             "description": description,
-            "schema": {"type": "string", "minLength": 1},
+            "schema": schema,
         }
 
     def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -202,10 +262,11 @@ def _parameters() -> dict[str, Any]:
         }
 
     return {
-        "connection": path("connection", "A configured connection's name."),
+        "connection": path("connection", "A configured connection's name.", an_id=False),
         "invoice_id": path("invoice_id", "The provider's id of the invoice."),
         "payment_id": path("payment_id", "The provider's id of the payment."),
         "order_id": path("order_id", "The provider's id of the order."),
+        "note_id": path("note_id", "The provider's id of the note (as adding it answered)."),
         "action": {
             "name": "action",
             "in": "path",
@@ -223,6 +284,33 @@ def _parameters() -> dict[str, Any]:
             "issued_to", {"type": "string", "format": "date"}, "Issued on or before."
         ),
         "number": query("number", {"type": "string"}, "Invoice number contains this."),
+        "sort": query(
+            "sort",
+            {"enum": [f"{sign}{name}" for name in SORTS for sign in ("", "-")]},
+            "The provider's own sort, ascending (a leading - for descending). Each connection "
+            "offers the sorts in its capabilities.sorts; any other is a 400.",
+        ),
+        "search": query(
+            "search",
+            {"type": "string"},
+            "The provider's own search (what it looks in: capabilities.search); a 400 where "
+            "the connection's provider has none.",
+        ),
+        **{
+            name: query(
+                name,
+                {"type": "string"},
+                f"The provider's own {name.removesuffix('_id')} filter, where it has one "
+                "(capabilities.provider_filters); a 400 elsewhere.",
+            )
+            for name in PROVIDER_FILTERS
+        },
+        "document_type": query(
+            "document_type",
+            {"enum": list(DOCUMENT_TYPES)},
+            "Only invoices, or only credit notes (whose amounts count negative toward what is "
+            "owed: see the Invoice schema's document_type).",
+        ),
         "limit": query(
             "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}, "Page size."
         ),
@@ -395,6 +483,10 @@ def _paths() -> dict[str, Any]:
                     "issued_from",
                     "issued_to",
                     "number",
+                    "document_type",
+                    "sort",
+                    "search",
+                    *PROVIDER_FILTERS,
                     "limit",
                     "cursor",
                     "expand",
@@ -457,7 +549,8 @@ def _paths() -> dict[str, Any]:
                     **_ok("201", "Invoice", "The new document (duplicate, credit_note)"),
                 },
                 parameters=[*inv, "action", "idempotency_key"],
-                errors=(*_UPSTREAM, 409, 422),
+                body={**_body("DuplicateInputs"), "required": False},
+                errors=(*_UPSTREAM, 409, 415, 422),
             )
         },
         _INVOICE + "/payments": {
@@ -490,12 +583,39 @@ def _paths() -> dict[str, Any]:
         },
         _INVOICE + "/notes": {
             "post": _operation(
-                "Add a note, with an optional file",
+                "Add a note, with its files",
                 "addNote",
                 "notes",
                 _ok("201", "Note", "The note"),
                 parameters=[*inv, "idempotency_key"],
                 body=_body("NoteRequest", "multipart/form-data"),
+                errors=_WRITE,
+            ),
+            "get": _operation(
+                "List an invoice's notes (where the provider can read them back)",
+                "listNotes",
+                "notes",
+                _ok("200", "NoteList", "The notes"),
+                parameters=inv,
+            ),
+        },
+        _INVOICE + "/notes/{note_id}": {
+            "get": _operation(
+                "Read a note back (where the provider can)",
+                "getNote",
+                "notes",
+                _ok("200", "Note", "The note"),
+                parameters=[*inv, "note_id"],
+            )
+        },
+        _INVOICE + "/notes/{note_id}/files": {
+            "post": _operation(
+                "Add files to an existing note",
+                "addNoteFiles",
+                "notes",
+                _ok("200", "Note", "The note with every file it now has"),
+                parameters=[*inv, "note_id", "idempotency_key"],
+                body=_body("NoteFilesRequest", "multipart/form-data"),
                 errors=_WRITE,
             )
         },
@@ -506,7 +626,7 @@ def _paths() -> dict[str, Any]:
                 "invoices",
                 _ok("201", "InvoiceWithWarnings", "Created"),
                 parameters=[*conn, "order_id", *write],
-                body={**_body("Invoice"), "required": False},
+                body={**_body("OrderInvoice"), "required": False},
                 errors=_WRITE,
             )
         },

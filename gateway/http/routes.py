@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from gateway.http.auth import scope_of
-from gateway.http.views import connections, docs, health, invoices, notes, orders, payments
+from gateway.http.views import (
+    collection,
+    connections,
+    docs,
+    health,
+    invoices,
+    notes,
+    orders,
+    payments,
+)
 from gateway.http.views.calculate import calculate
 
-# "preview" is a route of its own, never an invoice id.
-_INVOICE = "/v1/connections/{connection}/invoices/{invoice_id:(?!preview$)[^{}/]+}"
+_INVOICES = "/v1/connections/{connection}/invoices"
+# Routes of their own under /invoices/: never an invoice id, whatever the method (a GET, PUT or
+# DELETE of one is a 405, not a provider call). Every literal segment after /invoices/ is here
+# (tests/e2e/test_reserved_words.py checks the table).
+RESERVED = ("preview", "next-number", "export.csv", "batch")
+_NOT_RESERVED = "|".join(re.escape(word) for word in RESERVED)
+# The id segment is none of them, before the end of the path or a further segment.
+_INVOICE = _INVOICES + "/{invoice_id:(?!(?:" + _NOT_RESERVED + ")(?:/|$))[^{}/]+}"
+_TRASH = "/v1/connections/{connection}/trash/invoices"
 
 
 def setup_routes(app: web.Application) -> None:
@@ -27,6 +45,9 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/v1/connections/{connection}/invoices", invoices.list_view)
     router.add_post("/v1/connections/{connection}/invoices", invoices.create_view)
     router.add_post("/v1/connections/{connection}/invoices/preview", invoices.preview_view)
+    router.add_get(_INVOICES + "/next-number", collection.next_number_view)
+    router.add_get(_INVOICES + "/export.csv", collection.export_csv_view)
+    router.add_post(_INVOICES + "/batch", collection.batch_view)
     router.add_get(_INVOICE, invoices.get_view)
     router.add_put(_INVOICE, invoices.replace_view)
     router.add_delete(_INVOICE, invoices.delete_view)
@@ -34,7 +55,13 @@ def setup_routes(app: web.Application) -> None:
     router.add_post(_INVOICE + "/payments", payments.record_payment_view)
     router.add_delete(_INVOICE + "/payments/{payment_id}", payments.delete_payment_view)
     router.add_post(_INVOICE + "/notes", notes.add_note_view)
+    router.add_get(_INVOICE + "/notes", notes.list_notes_view)
+    router.add_get(_INVOICE + "/notes/{note_id}", notes.get_note_view)
+    router.add_post(_INVOICE + "/notes/{note_id}/files", notes.attach_files_view)
+    router.add_post(_INVOICE + "/restore", collection.restore_view)
     router.add_post(_INVOICE + "/{action}", invoices.action_view)
+    router.add_get(_TRASH, collection.trash_list_view)
+    router.add_delete(_TRASH + "/{invoice_id}", collection.purge_view)
     router.add_post(
         "/v1/connections/{connection}/orders/{order_id}/invoices", orders.create_from_order_view
     )

@@ -43,6 +43,10 @@ class Translation:
 def translate(
     source: Invoice, target: Adapter, refs: ReferenceMap, handling: Handling
 ) -> Translation:
+    kind = source.document_type
+    if kind != "invoice" and f"document_type.{kind}" not in target.capabilities.fields:
+        # Never copied as an invoice, whatever the handling: that turns a credit into a debt.
+        return Translation(None, skipped=_not_an_invoice(source, target))
     missing: list[str] = []
     warnings: list[WriteWarning] = []
     customer = None
@@ -99,6 +103,25 @@ def translate(
             "copy with --lenient to leave them out",
         )
     return Translation(fitted, warnings + dropped)
+
+
+def _not_an_invoice(source: Invoice, target: Adapter) -> str:
+    """Why a credit note (or a document of unknown type) is a skip, and what to do instead."""
+    if source.document_type != "credit_note":
+        return (
+            f"a document of a type the gateway does not know (see its remote_data): "
+            f"{target.provider} cannot take it, and it is not copied as an invoice"
+        )
+    credits = f" of invoice {source.credited_invoice_id}" if source.credited_invoice_id else ""
+    instead = (
+        "credit the invoice's copy with the credit_note action instead"
+        if "credit_note" in target.capabilities.actions
+        else f"{target.provider} has no credit notes: record the credit there by hand"
+    )
+    return (
+        f"a credit note{credits}: {target.provider} cannot create one from a body, and copied "
+        f"as an invoice its amounts would count as owed instead of given back; {instead}"
+    )
 
 
 def _line(i: int, line: Line, target: Adapter, refs: ReferenceMap, missing: list[str]) -> Line:

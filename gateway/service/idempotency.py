@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -278,14 +279,7 @@ class KeyedWrites:
     def _resolved(self, write: Write, resolution: Resolution) -> Outcome:
         outcome = resolution.result
         assert isinstance(outcome, Outcome)
-        return Outcome(
-            outcome.kind,
-            outcome.invoice,
-            outcome.warnings,
-            outcome.created,
-            outcome.note,
-            resolved=resolution.detail,
-        )
+        return dataclasses.replace(outcome, replayed=False, resolved=resolution.detail)
 
     @contextlib.asynccontextmanager
     async def _lease(self, scope: KeyScope, owner: str) -> AsyncIterator[None]:

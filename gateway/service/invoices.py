@@ -9,20 +9,38 @@ is claimed or anything is sent.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from adapters.base import ACTIONS, Adapter, Capabilities, Handling, NoteFile
+from adapters.base import (
+    ACTIONS,
+    BATCH_ACTIONS,
+    Adapter,
+    Capabilities,
+    DuplicateInputs,
+    Handling,
+    NoteFile,
+)
 from gateway.canonical.bounds import overflowing
-from gateway.canonical.errors import InvalidInvoice
+from gateway.canonical.errors import FieldError, InvalidInvoice
 from gateway.canonical.model import Invoice, Payment
+from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.totals import calculate
-from gateway.errors import InvalidRequest, NotFound, NotSupported
+from gateway.errors import (
+    AdapterError,
+    BadIdentifier,
+    InvalidRequest,
+    NotFound,
+    NotSupported,
+    UnsupportedFields,
+)
+from gateway.service.collection import Batch, Purge, Restore
 from gateway.service.idempotency import KeyedWrites, WriteRequest
 from gateway.service.outcomes import Outcome
 from gateway.service.writes import (
     Act,
     AddNote,
+    AttachToNote,
     CreateInvoice,
     DeleteInvoice,
     DeletePayment,
@@ -67,13 +85,28 @@ class InvoiceService:
         adapter = self._able(request, lambda can: "delete" in can.operations, "delete invoices")
         return await self._run(request, DeleteInvoice(adapter, invoice_id), None, None)
 
-    async def act(self, request: WriteRequest, invoice_id: str, action: str) -> Outcome:
+    async def act(
+        self,
+        request: WriteRequest,
+        invoice_id: str,
+        action: str,
+        inputs: DuplicateInputs | None = None,
+    ) -> Outcome:
+        """A state change, or a duplicate made with ``inputs`` (those the provider's clone
+        takes: ``capabilities.duplicate_inputs``; the others are a 422 naming each)."""
         if action not in ACTIONS:
             raise InvalidRequest(f"No action {action!r}; actions are: {', '.join(ACTIONS)}.")
         adapter = self._able(
             request, lambda can: action in can.actions, action.replace("_", " ") + " invoices"
         )
-        return await self._run(request, Act(adapter, invoice_id, action), None, None)
+        if inputs is not None and action != "duplicate":
+            raise InvalidRequest(f"{action} takes no inputs; only duplicate does.")
+        if inputs is not None and not inputs.given():
+            inputs = None
+        if inputs is not None:
+            _takes(adapter, inputs)
+        body = inputs.as_json() if inputs is not None else None
+        return await self._run(request, Act(adapter, invoice_id, action, inputs), body, None)
 
     async def record_payment(
         self, request: WriteRequest, invoice_id: str, payment: Payment
@@ -89,29 +122,113 @@ class InvoiceService:
         return await self._run(request, DeletePayment(adapter, invoice_id, payment_id), None, None)
 
     async def add_note(
-        self, request: WriteRequest, invoice_id: str, note: str, file: NoteFile | None
+        self, request: WriteRequest, invoice_id: str, note: str, files: Sequence[NoteFile]
     ) -> Outcome:
+        """A new note and every file sent with it; more files than a new note takes is a 422
+        naming the limit, before anything is sent (never a file dropped)."""
         adapter = self._able(request, lambda can: can.notes, "add notes")
+        limit = adapter.capabilities.note_files
+        if len(files) > limit:
+            more = (
+                "; add the others to the note afterwards (POST …/notes/{note_id}/files)"
+                if adapter.capabilities.note_attach and limit > 0
+                else ""
+            )
+            raise InvalidRequest(
+                f"file: {adapter.provider} takes at most {limit} file(s) when a note is "
+                f"created, not {len(files)}{more}",
+                [FieldError("/file", f"at most {limit} file(s) per new note{more}")],
+                provider=adapter.provider,
+            )
         body: dict[str, Any] = {"note": note}
-        if file is not None:
-            body["file"] = {
-                "filename": file.filename,
-                "content_type": file.content_type,
-                "sha256": _sha256(file.content),
-            }
-        return await self._run(request, AddNote(adapter, invoice_id, note, file), body, None)
+        if len(files) == 1:  # as a one-file note was always fingerprinted
+            body["file"] = _file_fingerprint(files[0])
+        elif files:
+            body["files"] = [_file_fingerprint(file) for file in files]
+        write = AddNote(adapter, invoice_id, note, tuple(files))
+        return await self._run(request, write, body, None)
+
+    async def attach_to_note(
+        self,
+        request: WriteRequest,
+        invoice_id: str,
+        note_id: str,
+        files: Sequence[NoteFile],
+        text: str | None,
+    ) -> Outcome:
+        """Files added to an existing note (its text replaced when ``text`` is given)."""
+        adapter = self._able(
+            request, lambda can: can.notes and can.note_attach, "add files to an existing note"
+        )
+        body: dict[str, Any] = {
+            "files": [_file_fingerprint(file) for file in files],
+            "note": text,
+        }
+        write = AttachToNote(adapter, invoice_id, note_id, tuple(files), text)
+        return await self._run(request, write, body, None)
+
+    async def check_order(self, connection: str, order_id: str) -> None:
+        """``NotFound`` when the order is known not to exist (so that a 404 wins over what is
+        wrong with a request's body); any other failure to tell is left to the body's answer."""
+        adapter = self.adapter(connection)
+        try:
+            await adapter.check_order(order_id)
+        except (NotFound, BadIdentifier):
+            raise
+        except AdapterError:
+            return
+
+    async def read_notes(self, connection: str, invoice_id: str, note_id: str | None) -> Any:
+        """An invoice's notes, or one of them, where the provider can read them back."""
+        adapter = self.adapter(connection)
+        if not (adapter.capabilities.notes and adapter.capabilities.note_read):
+            raise NotSupported("read notes back", provider=adapter.provider)
+        if note_id is None:
+            return await adapter.read_notes(invoice_id)
+        return await adapter.read_note(invoice_id, note_id)
 
     async def create_from_order(
-        self, request: WriteRequest, order_id: str, invoice: Invoice | None, handling: Handling
+        self,
+        request: WriteRequest,
+        order_id: str,
+        invoice: OrderInvoice | None,
+        handling: Handling,
     ) -> Outcome:
+        """The order sets currency, lines and customer; ``invoice`` is what the caller added
+        (or said against the order: its adapter compares it with the order). No bounds to
+        check here: the amounts are the order's."""
         adapter = self._able(
             request, lambda can: can.create_from_order, "create invoices from orders"
         )
-        if invoice is not None:
-            _within_bounds(adapter, invoice, handling)
         write = InvoiceOrder(adapter, order_id, invoice, handling)
-        body = _body(invoice) if invoice is not None else None
+        body = _given(invoice) if invoice is not None else None
         return await self._run(request, write, body, handling)
+
+    async def batch(self, request: WriteRequest, action: str, ids: list[str]) -> Outcome:
+        """``action`` (of ``BATCH_ACTIONS``) on many invoices in one provider call."""
+        if action not in BATCH_ACTIONS:
+            raise InvalidRequest(
+                f"No batch action {action!r}; batch actions are: {', '.join(BATCH_ACTIONS)}."
+            )
+        adapter = self._able(
+            request,
+            lambda can: action in can.batch_actions,
+            f"{action.replace('_', ' ')} invoices in a batch",
+        )
+        body = {"action": action, "ids": ids}
+        return await self._run(request, Batch(adapter, action, ids), body, None)
+
+    async def restore(self, request: WriteRequest, invoice_id: str) -> Outcome:
+        adapter = self._able(
+            request, lambda can: "restore" in can.trash, "restore invoices from the trash"
+        )
+        return await self._run(request, Restore(adapter, invoice_id), None, None)
+
+    async def purge(self, request: WriteRequest, invoice_id: str) -> Outcome:
+        adapter = self._able(
+            request, lambda can: "purge" in can.trash, "purge invoices from the trash"
+        )
+        return await self._run(request, Purge(adapter, invoice_id), None, None)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -128,6 +245,31 @@ class InvoiceService:
         self, request: WriteRequest, write: Any, body: Any, handling: str | None
     ) -> Outcome:
         return await self.writes.run(request, request.fingerprint(body, handling), write)
+
+
+def _takes(adapter: Adapter, inputs: DuplicateInputs) -> None:
+    """422 before anything is sent for every input the provider's duplicate cannot take."""
+    takes = adapter.capabilities.duplicate_inputs
+    refused = [name for name in inputs.given() if name not in takes]
+    if not refused:
+        return
+    offered = (
+        f"it takes only {', '.join(sorted(takes))}"
+        if takes
+        else "it copies the invoice with its own customer and dates"
+    )
+    errors = [
+        FieldError(
+            "/" + name.replace(".", "/"),
+            f"{adapter.provider} cannot duplicate an invoice with another {name} ({offered})",
+        )
+        for name in refused
+    ]
+    raise UnsupportedFields(
+        f"{adapter.provider}'s duplicate cannot take {', '.join(refused)} ({offered})",
+        errors,
+        provider=adapter.provider,
+    )
 
 
 def _within_bounds(adapter: Adapter, invoice: Invoice, handling: Handling) -> None:
@@ -150,6 +292,20 @@ def _body(invoice: Invoice) -> dict[str, Any]:
     """The request's invoice in one canonical form: key order and spelling do not matter."""
     body: dict[str, Any] = invoice.model_dump(mode="json")
     return body
+
+
+def _given(invoice: OrderInvoice) -> dict[str, Any]:
+    """What the caller set, in one canonical form (what was left out is not a default)."""
+    body: dict[str, Any] = invoice.model_dump(mode="json", include=set(invoice.model_fields_set))
+    return body
+
+
+def _file_fingerprint(file: NoteFile) -> dict[str, str]:
+    return {
+        "filename": file.filename,
+        "content_type": file.content_type,
+        "sha256": _sha256(file.content),
+    }
 
 
 def _sha256(content: bytes) -> str:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from adapters.base import WriteWarning
-from gateway import errors
+from gateway import errors, jsonwire
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice
 
-OutcomeKind = Literal["invoice", "deleted", "note"]
+OutcomeKind = Literal["invoice", "deleted", "note", "batch"]
 
 
 @dataclass(frozen=True)
@@ -29,17 +29,22 @@ class Outcome:
     note: Any = None
     replayed: bool = False  # the stored answer of an earlier request with the same key
     resolved: str | None = None  # how a lost answer was found again, when it was
+    batch: dict[str, Any] | None = None  # a batch's action and per-id results (JSON)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "created": self.created}
         if self.invoice is not None:
-            data["invoice"] = self.invoice.model_dump(mode="json")
+            # remote_data as the provider sent it (numbers stay numbers): jsonwire stores it.
+            data["invoice"] = self.invoice.model_dump(mode="json", exclude={"remote_data"})
+            data["invoice"]["remote_data"] = jsonwire.plain(self.invoice.remote_data)
         if self.warnings:
             data["warnings"] = [w.as_dict() for w in self.warnings]
         if self.note is not None:
             data["note"] = self.note
         if self.resolved is not None:
             data["resolved"] = self.resolved
+        if self.batch is not None:
+            data["batch"] = self.batch
         return data
 
     @classmethod
@@ -53,6 +58,7 @@ class Outcome:
             note=data.get("note"),
             replayed=replayed,
             resolved=data.get("resolved"),
+            batch=data.get("batch"),
         )
 
 

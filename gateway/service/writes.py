@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from adapters.base import Adapter, Handling, NoteFile, WriteResult
+from adapters.base import Adapter, DuplicateInputs, Handling, NoteFile, WriteResult
 from adapters.representable import drop_unchanged, unrepresentable
 from adapters.resolution import Resolution, new_marker
+from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
-from gateway.errors import PreconditionFailed
+from gateway.errors import InvalidRequest, PreconditionFailed
 from gateway.service.outcomes import Outcome
 from gateway.service.versions import version_tag
 
@@ -83,9 +84,12 @@ class ReplaceInvoice(_Write):
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         adapter, invoice = self.adapter, self.invoice
         uncarried = unrepresentable(invoice, adapter.capabilities, adapter.provider)
-        # The current invoice is read only when needed: to check If-Match, and so that
-        # provider-owned values sent back unchanged pass instead of being refused.
-        if self.if_match is not None or uncarried:
+        # A body that names its document type where the provider has more than one is checked
+        # against the document's: a PUT never turns a credit note into an invoice, or back.
+        typed = adapter.capabilities.credit_notes and "document_type" in invoice.model_fields_set
+        # The current invoice is read only when needed: to check If-Match, the type, and so
+        # that provider-owned values sent back unchanged pass instead of being refused.
+        if self.if_match is not None or uncarried or typed:
             current = await adapter.get(self.invoice_id)
             tag = version_tag(current)
             if self.if_match is not None and self.if_match not in ("*", tag):
@@ -93,9 +97,24 @@ class ReplaceInvoice(_Write):
                     f"The invoice changed: its ETag is {tag}, not {self.if_match}.",
                     provider=adapter.provider,
                 )
+            _same_document_type(invoice, current, adapter.provider)
             invoice = drop_unchanged(invoice, current, adapter.capabilities, adapter.provider)
         result = await adapter.update(self.invoice_id, invoice, handling=self.handling)
         return _written(result, created=False)
+
+
+def _same_document_type(invoice: Invoice, current: Invoice, provider: str) -> None:
+    """422 when a replace says another document type than the document has (saying none is
+    fine: the type stays the provider's)."""
+    said = "document_type" in invoice.model_fields_set or invoice.document_type != "invoice"
+    if said and invoice.document_type != current.document_type:
+        detail = (
+            f"is {current.document_type} at {provider}: a document's type cannot change "
+            f"(send {current.document_type}, or leave document_type out)"
+        )
+        raise InvalidRequest(
+            f"document_type {detail}", [FieldError("/document_type", detail)], provider=provider
+        )
 
 
 @dataclass
@@ -110,18 +129,29 @@ class DeleteInvoice(_Write):
 
 @dataclass
 class Act(_Write):
+    """A state change; or a duplicate, made with ``inputs`` when the caller gave any."""
+
     invoice_id: str
     action: str
+    inputs: DuplicateInputs | None = None
 
     async def prepare(self) -> dict[str, Any]:
+        if self.inputs is not None:
+            return await self.adapter.prepare_duplicate(self.invoice_id, self.inputs)
         return await self.adapter.prepare_action(self.invoice_id, self.action)
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
-        invoice = await self.adapter.act(self.invoice_id, self.action)
+        if self.inputs is not None:
+            invoice = await self.adapter.duplicate(self.invoice_id, self.inputs)
+        else:
+            invoice = await self.adapter.act(self.invoice_id, self.action)
         return Outcome("invoice", invoice, created=self.action in NEW_DOCUMENT_ACTIONS)
 
     async def find(self, recovery: dict[str, Any]) -> Resolution:
-        found = await self.adapter.find_action(self.invoice_id, self.action, recovery)
+        if self.inputs is not None:
+            found = await self.adapter.find_duplicate(self.invoice_id, self.inputs, recovery)
+        else:
+            found = await self.adapter.find_action(self.invoice_id, self.action, recovery)
         created = self.action in NEW_DOCUMENT_ACTIONS
         return _outcome_of(found, lambda invoice: Outcome("invoice", invoice, created=created))
 
@@ -158,18 +188,40 @@ class DeletePayment(_Write):
 class AddNote(_Write):
     invoice_id: str
     note: str
-    file: NoteFile | None = None
+    files: tuple[NoteFile, ...] = ()
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_note(self.invoice_id, self.note)
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
-        note = await self.adapter.add_note(self.invoice_id, self.note, self.file)
+        note = await self.adapter.add_note(self.invoice_id, self.note, self.files)
         return Outcome("note", note=note, created=True)
 
     async def find(self, recovery: dict[str, Any]) -> Resolution:
         found = await self.adapter.find_note(self.invoice_id, self.note, recovery)
         return _outcome_of(found, lambda note: Outcome("note", note=note, created=True))
+
+
+@dataclass
+class AttachToNote(_Write):
+    """Files added to an existing note. Not idempotent (sent twice, the files are there twice)
+    and, where no note can be read back, a lost answer cannot be told (502 uncertain)."""
+
+    invoice_id: str
+    note_id: str
+    files: tuple[NoteFile, ...]
+    text: str | None = None
+
+    async def send(self, recovery: dict[str, Any]) -> Outcome:
+        note = await self.adapter.attach_to_note(
+            self.invoice_id, self.note_id, self.files, self.text
+        )
+        return Outcome("note", note=note)
+
+    async def find(self, recovery: dict[str, Any]) -> Resolution:
+        return Resolution.unknown(
+            f"{self.adapter.provider} offers no way to read note {self.note_id} back"
+        )
 
 
 @dataclass

@@ -12,7 +12,7 @@ from tests.adapters import env as shared
 from tests.adapters.env import ServerFactory
 
 TODAY = date(2026, 7, 15)
-INVOICES = "/api2/invoices.json"
+INVOICES = "/api2/api2/invoices.json"
 SEED_INVOICES = 23  # ids 101–123: 106 a draft, 111 issued and unpaid, 103 paid
 
 

@@ -102,37 +102,61 @@ async def test_a_customer_id_that_is_no_client_id_matches_nothing_without_asking
 # -- actions --------------------------------------------------------------------------------------
 
 
-async def test_publish_twice_is_the_crms_conflict(env: Env) -> None:
+async def test_publishing_twice_is_refused_before_anything_is_sent(env: Env) -> None:
     issued = await env.adapter.act(BY_STATUS[1], "issue")
     assert (issued.status, issued.provider_status) == (
         "open",
         {"status": {"id": 2, "title": "Due", "color": "#2196F3"}},
     )
+    start_at = len(await env.log())
     with pytest.raises(Conflict) as info:
         await env.adapter.act(BY_STATUS[1], "issue")
-    assert info.value.message == f"bill_crm: Invoice {BY_STATUS[1]} has already been published."
+    assert info.value.message == (
+        f"bill_crm invoice {BY_STATUS[1]} is 2 Due: issue (publish) publishes only a draft "
+        "(409 if already published)"
+    )
+    assert await env.writes_since(start_at) == []
 
 
-async def test_emailing_a_draft_is_the_crms_conflict(env: Env) -> None:
+async def test_emailing_a_draft_is_refused_before_anything_is_sent(env: Env) -> None:
+    start_at = len(await env.log())
     with pytest.raises(Conflict) as info:
         await env.adapter.act(BY_STATUS[1], "send")
-    assert "is a draft; publish it before emailing it" in info.value.message
+    assert "is 1 Draft: send (email) emails only a published invoice" in info.value.message
+    assert await env.writes_since(start_at) == []
     sent = await env.adapter.act(BY_STATUS[2], "send")
     assert sent.status == "open"
 
 
 @pytest.mark.parametrize(
-    ("action", "status_id"), [("void", 5), ("reactivate", 2), ("mark_paid", 1)]
+    ("action", "status_id", "said"),
+    [
+        ("mark_paid", 5, "is already 5 Paid: nothing to mark paid"),
+        ("void", 20, "is already 20 Cancelled: nothing to void"),
+        (
+            "reactivate",
+            5,
+            "reactivate sets 2 Due from 20 Cancelled only; from 5 Paid use mark_unpaid",
+        ),
+        (
+            "mark_unpaid",
+            1,
+            "mark_unpaid sets 2 Due from 3 Overdue or 4 Part Paid or 5 Paid only; "
+            "from 1 Draft use issue",
+        ),
+        ("mark_unpaid", 20, "from 20 Cancelled use reactivate"),
+        ("unpublish", 1, "is already 1 Draft: nothing to unpublish"),
+    ],
 )
-async def test_status_actions_follow_the_canonical_lifecycle(
-    env: Env, action: str, status_id: int
+async def test_a_status_action_with_nothing_to_do_or_another_name_is_refused_unsent(
+    env: Env, action: str, status_id: int, said: str
 ) -> None:
-    # The CRM's status endpoint would set any status; a paid invoice is final, only a void one
-    # is reactivated, and a draft is issued before it is paid.
+    # The CRM's status endpoint sets any status from any other: each action names one target
+    # status, and the refusal names the action that does what was asked.
     start_at = len(await env.log())
     with pytest.raises(Conflict) as info:
         await env.adapter.act(BY_STATUS[status_id], action)
-    assert "needs it to be" in info.value.message
+    assert said in info.value.message
     assert await env.writes_since(start_at) == []
     assert env.store.invoices[int(BY_STATUS[status_id])].status_id == status_id
 
@@ -144,12 +168,26 @@ async def test_void_and_reactivate_write_the_mapped_status_ids(env: Env) -> None
     assert (reactivated.status, env.store.invoices[int(BY_STATUS[2])].status_id) == ("open", 2)
 
 
-async def test_mark_paid_records_no_payment_and_says_so(env: Env) -> None:
+async def test_mark_paid_reads_paid_in_full_from_the_status_and_lists_the_crms_figures(
+    env: Env,
+) -> None:
     paid = await env.adapter.act(BY_STATUS[2], "mark_paid")
+    record = env.store.invoices[int(BY_STATUS[2])]
+    assert (record.status_id, record.paid_amount) == (5, 0)  # the API records no payment
+    assert paid.totals is not None
+    total = paid.totals.total
     assert (paid.status, paid.payment_status) == ("paid", "paid")
-    assert paid.totals is not None and paid.totals.paid == 0  # no payments resource in the API
-    assert paid.totals_check is not None
-    assert [d.field for d in paid.totals_check.differences] == ["payment_status"]
+    assert (paid.totals.paid, paid.totals.due, paid.totals.paid_source) == (total, 0, "status")
+    assert paid.totals_check is not None and not paid.totals_check.consistent
+    assert [(d.field, d.provider, d.computed) for d in paid.totals_check.differences] == [
+        ("paid", "0.00", str(total)),
+        ("due", str(total), "0.00"),
+    ]
+    # What the CRM recorded itself (a seeded Paid invoice) reads as the CRM says.
+    seeded = await env.adapter.get(BY_STATUS[5])
+    assert seeded.totals is not None and seeded.totals.paid_source == "provider"
+    assert seeded.totals.due == 0 and seeded.totals_check is not None
+    assert seeded.totals_check.consistent
 
 
 async def test_duplicate_is_a_draft_copy_of_everything_written(env: Env) -> None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 import pytest
 
-from adapters.base import OutcomeUncertain
+from adapters.base import DuplicateInputs, OutcomeUncertain
 from adapters.bill_crm.adapter import BillCrmAdapter, ReadBackFailed
 from adapters.resolution import DedupePlan, new_marker
 from gateway.canonical.model import Invoice
@@ -448,3 +449,75 @@ async def test_an_email_leaves_no_trace_so_a_lost_one_is_unknown(env: Env) -> No
 
     assert found.state == "unknown"
     assert recovery == {"before": "open"}
+
+
+@pytest.mark.parametrize(
+    ("action", "invoice_id", "target"),
+    [
+        ("mark_overdue", DUE, 3),
+        ("mark_partially_paid", DUE, 4),
+        ("mark_unpaid", BY_STATUS[5], 2),
+        ("unpublish", DUE, 1),
+    ],
+)
+@pytest.mark.parametrize("after_commit", [True, False])
+async def test_a_change_within_open_is_told_by_the_status_id(
+    env: Env, action: str, invoice_id: str, target: int, after_commit: bool
+) -> None:
+    # Due → Overdue or Part Paid is open → open canonically: only the CRM's id tells.
+    adapter = impatient(env)
+    recovery = await adapter.prepare_action(invoice_id, action)
+    before = env.store.invoices[int(invoice_id)].status_id
+    assert recovery == {"before_id": str(before)}
+    await lose(env, "reset", after_commit=after_commit, path_regex=ACTIONS)
+    with pytest.raises(OutcomeUncertain):
+        await adapter.act(invoice_id, action)
+    await env.faults()
+
+    found = await env.adapter.find_action(invoice_id, action, recovery)
+
+    status_id = env.store.invoices[int(invoice_id)].status_id
+    if after_commit:
+        assert found.state == "done", found.detail
+        assert (found.result.id, status_id) == (invoice_id, target)
+        assert found.result.provider_status is not None
+        assert found.result.provider_status["status"]["id"] == target
+    else:
+        assert found.state == "not_done", found.detail
+        assert status_id == before
+
+
+@pytest.mark.parametrize("after_commit", [True, False])
+async def test_a_clone_to_another_client_is_found_under_that_client(
+    env: Env, after_commit: bool
+) -> None:
+    source = (await env.adapter.create(invoice())).invoice
+    assert source.id is not None
+    inputs = DuplicateInputs(
+        customer_id="6", issue_date=date(2026, 9, 1), provider_fields={"bill_projectid": 7}
+    )
+    adapter = impatient(env)
+    recovery = await adapter.prepare_duplicate(source.id, inputs)
+    before = set(env.store.invoices)
+    await lose(env, "reset", after_commit=after_commit, path_regex=CLONE)
+    with pytest.raises(OutcomeUncertain):
+        await adapter.duplicate(source.id, inputs)
+    await env.faults()
+
+    found = await env.adapter.find_duplicate(source.id, inputs, recovery)
+
+    if not after_commit:
+        assert found.state == "not_done", found.detail
+        assert new_ids(env, before) == []
+        return
+    assert found.state == "done", found.detail
+    (made,) = new_ids(env, before)
+    assert found.result.id == str(made)
+    assert found.result.customer is not None and found.result.customer.id == "6"
+    assert source.issue_date is not None and source.due_date is not None
+    term = source.due_date - source.issue_date
+    assert (found.result.issue_date, found.result.due_date) == (
+        date(2026, 9, 1),
+        date(2026, 9, 1) + term,
+    )
+    assert found.result.provider_fields["bill_projectid"] == 7

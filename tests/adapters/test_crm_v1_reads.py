@@ -313,7 +313,7 @@ async def test_a_currency_missing_from_the_connection_is_a_loud_error(env: Env) 
     )
     with pytest.raises(UpstreamError) as info:
         await usd_only.get(euro_invoice)
-    assert f"crm_v1 invoice {euro_invoice}" in info.value.message
+    assert f"crm_v1 answered invoice {euro_invoice}" in info.value.message
     assert "org_currency_id 2" in info.value.message
     assert "currencies of connection crm_v1" in info.value.message
 

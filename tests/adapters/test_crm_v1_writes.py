@@ -164,8 +164,10 @@ async def test_lenient_drops_them_with_a_warning_each(env: Env) -> None:
     assert [w.field for w in result.warnings] == UNCARRIED_POINTERS
     assert all(w.reason.startswith("crm_v1 ") for w in result.warnings)
     [body] = await sent_bodies(env, start)
-    # The first tax survives, made simple; nothing else of the dropped fields is sent.
-    assert body["items"][0]["tax_id"] == "5" and "unit" not in body["items"][0]
+    # The first tax survives, made simple (a bare rate: it names no tax); nothing else of the
+    # dropped fields is sent.
+    assert body["items"][0]["tax_rate"] == Decimal(5) and "tax_id" not in body["items"][0]
+    assert "unit" not in body["items"][0]
     assert not {"number", "shipping", "adjustment", "tags", "order_id"} & set(body)
     read = result.invoice
     assert [(t.rate, t.compound) for t in read.lines[0].taxes] == [(Decimal(5), False)]
@@ -197,7 +199,7 @@ async def test_every_problem_found_before_sending_is_reported_at_once(env: Env) 
                 "quantity": "1",
                 "unit_price": "10.00",
                 "discount": {"type": "amount", "value": "10.01"},
-                "taxes": [{"rate": "7"}],
+                "taxes": [{"name": "Luxury", "rate": "7"}],
             },
         ],
     )
@@ -209,7 +211,7 @@ async def test_every_problem_found_before_sending_is_reported_at_once(env: Env) 
             "/provider_fields/template_id",  # must be an integer
             "/provider_fields/colour",  # not a crm_v1 field
             "/provider_fields/tag_ids/1",  # tag ids are integers
-            "/lines/2/taxes/0/rate",  # no configured 7% tax
+            "/lines/2/taxes/0/rate",  # a named tax, and no configured 7% one
             "/currency",  # no org_currency_id for CHF
             "/customer/id",  # contact ids are whole numbers
             "/lines/0/name",  # item_name is required, even on a header

@@ -219,17 +219,42 @@ async def test_public_url_exists_only_while_published(env: Env) -> None:
     assert (marked.status, marked.public_url) == ("open", None)
 
 
-async def test_a_credit_note_is_a_new_draft_whose_type_stays_in_remote_data(env: Env) -> None:
+async def test_a_credit_note_is_a_new_draft_read_as_a_credit_note(env: Env) -> None:
     invoice_id = await env.draft()
     await env.adapter.act(invoice_id, "issue")
     note = await env.adapter.act(invoice_id, "credit_note")
     assert note.id != invoice_id
     assert (note.status, note.number) == ("draft", "CN-0001")
+    assert (note.document_type, note.credited_invoice_id) == ("credit_note", invoice_id)
     assert note.remote_data["type"] == "credit_note"
     assert note.remote_data["original_invoice_id"] == invoice_id
     copy = await env.adapter.act(invoice_id, "duplicate")
     assert copy.id not in (invoice_id, note.id)
-    assert (copy.status, copy.remote_data["type"]) == ("draft", "invoice")
+    assert (copy.status, copy.document_type, copy.credited_invoice_id) == (
+        "draft",
+        "invoice",
+        None,
+    )
+    # A credit note's copy is a credit note of the same invoice, as the provider makes it.
+    assert note.id is not None
+    again = await env.adapter.act(note.id, "duplicate")
+    assert (again.document_type, again.credited_invoice_id) == ("credit_note", invoice_id)
+
+
+async def test_an_unknown_document_type_reads_as_unknown_and_keeps_the_raw_value(
+    env: Env,
+) -> None:
+    invoice_id = await env.draft()
+    env.store.documents[invoice_id].type = "proforma"  # not a type the gateway maps
+    env.store.documents[invoice_id].original_invoice_id = "elsewhere"
+    invoice = await env.adapter.get(invoice_id)
+    assert (invoice.document_type, invoice.credited_invoice_id) == ("unknown", "elsewhere")
+    assert invoice.remote_data["type"] == "proforma"
+    # A link on a document the provider calls an invoice is not read as a credit.
+    env.store.documents[invoice_id].type = "invoice"
+    invoice = await env.adapter.get(invoice_id)
+    assert (invoice.document_type, invoice.credited_invoice_id) == ("invoice", None)
+    assert invoice.remote_data["original_invoice_id"] == "elsewhere"
 
 
 async def test_the_mapping_names_every_field_the_provider_returns(env: Env) -> None:
@@ -320,9 +345,24 @@ async def test_the_number_filter_does_not_match_customer_names(env: Env) -> None
     assert sorted(i.number or "" for i in page.invoices) == [f"INV-{n:04d}" for n in range(10, 20)]
 
 
-async def test_the_status_filter_is_left_to_the_gateway(env: Env) -> None:
-    # Canonical open is the provider's sent and overdue together: no one provider query.
-    assert "status" not in env.adapter.capabilities.filters
-    page = await env.adapter.list_page(ListQuery(status="open"), None, 100)
-    assert "status" not in (await env.log())[-1]["query"]
-    assert len(page.invoices) == 23
+async def test_open_is_asked_as_sent_then_overdue_in_one_walk(env: Env) -> None:
+    # The provider's status filter takes one value; canonical open is two of them.
+    assert "status" in env.adapter.capabilities.filters
+    everything = (await env.adapter.list_page(ListQuery(), None, 100)).invoices
+    opened = sorted(i.id or "" for i in everything if i.status == "open")
+    before = len(await env.log())
+    pages = [page async for page in walk(env.adapter, ListQuery(status="open"), 2)]
+    listed = [invoice.id or "" for page in pages for invoice in page.invoices]
+    assert sorted(listed) == opened and len(set(listed)) == len(listed)
+    assert {page.next_page for page in pages[:-1]} >= {"overdue:1"}
+    statuses = [r["query"].get("status") for r in (await env.log())[before:]]
+    assert statuses[0] == "sent" and statuses[-1] == "overdue"
+    assert statuses == sorted(statuses, key=("sent", "overdue").index)
+
+
+async def test_a_one_value_status_is_sent_as_it_is(env: Env) -> None:
+    page = await env.adapter.list_page(ListQuery(status="void"), None, 100)
+    assert (await env.log())[-1]["query"] == {"page": "1", "limit": "100", "status": "voided"}
+    assert page.invoices and all(invoice.status == "void" for invoice in page.invoices)
+    with pytest.raises(InvalidRequest):
+        await env.adapter.list_page(ListQuery(status="open"), "voided:2", 10)

@@ -88,12 +88,36 @@ async def test_declared_filters_are_sent_as_the_provider_names_them(pair: Pair) 
 
 
 @ON_EMULATOR
-async def test_status_and_number_are_left_to_the_gateway(pair: Pair) -> None:
-    assert pair.adapter.capabilities.filters == {"customer_id", "issued_from", "issued_to"}
+async def test_status_is_asked_as_draft_and_number_is_left_to_the_gateway(pair: Pair) -> None:
+    assert pair.adapter.capabilities.filters == {
+        "status",
+        "customer_id",
+        "issued_from",
+        "issued_to",
+    }
+    everything = (await pair.adapter.list_page(ListQuery(), None, 100)).invoices
+    for status, draft in (("draft", "1"), ("open", "0"), ("paid", "0")):
+        start = len(await pair.wire_log())
+        page = await pair.adapter.list_page(ListQuery(status=status, number="X"), None, 100)
+        sent = {"page": "1", "limit": "100", "draft": draft}
+        assert await queries_since(pair, start) == [sent]
+        wanted = [invoice.id for invoice in everything if invoice.status == status]
+        assert wanted and [invoice.id for invoice in page.invoices] == wanted
     start = len(await pair.wire_log())
-    page = await pair.adapter.list_page(ListQuery(status="draft", number="INV-0006"), None, 100)
-    assert await queries_since(pair, start) == [{"page": "1", "limit": "100"}]
-    assert len(page.invoices) == 23
+    page = await pair.adapter.list_page(ListQuery(status="void"), None, 100)
+    assert (page.invoices, page.next_page) == ([], None)
+    assert await queries_since(pair, start) == []  # nothing reads as void: nothing asked
+
+
+@ON_EMULATOR
+async def test_a_sort_is_sent_as_sort_and_direction(pair: Pair) -> None:
+    start = len(await pair.wire_log())
+    page = await pair.adapter.list_page(ListQuery(sort="-total"), None, 100)
+    assert await queries_since(pair, start) == [
+        {"page": "1", "limit": "100", "sort": "summary_total", "direction": "desc"}
+    ]
+    totals = [invoice.totals.total for invoice in page.invoices if invoice.totals]
+    assert len(totals) == 23 and totals == sorted(totals, reverse=True)
 
 
 @ON_EMULATOR

@@ -23,8 +23,8 @@ from tests.adapters.item_envelope_env import INVOICES, SEED_INVOICES, Env, start
 from tests.adapters.lost_answers import KINDS, comparable, impatient, lose
 from tests.contract.profiles.item_envelope import sample
 
-CREATE = r"^/api2/invoices\.json$"
-ONE = r"^/api2/invoices/\d+\.json$"
+CREATE = r"^/api2/api2/invoices\.json$"
+ONE = r"^/api2/api2/invoices/\d+\.json$"
 USER_NOTES = "Invoice for March services"
 SEEDED_DRAFT = "106"
 SEEDED_UNPAID = "111"

@@ -31,7 +31,7 @@ ON_EMULATOR = pytest.mark.parametrize("pair", ["item_envelope"], indirect=True)
 async def raw_record(pair: Pair, invoice_id: str) -> dict[str, Any]:
     """The provider's own record, fetched without the adapter."""
     headers = {"Authorization": f"Bearer {pair.adapter.connection.auth.secret()}"}
-    url = f"{pair.base_url}/api2/invoices/{invoice_id}.json"
+    url = f"{pair.base_url}/api2/api2/invoices/{invoice_id}.json"
     async with pair.session.get(url, headers=headers) as response:
         assert response.status == 200
         record: dict[str, Any] = jsonwire.loads(await response.text())["data"]
@@ -223,7 +223,7 @@ async def read_served(aiohttp_server: Any, text: str) -> Invoice:
         return web.Response(text=text, content_type="application/json")
 
     app = web.Application()
-    app.router.add_get("/api2/invoices/5.json", answer)
+    app.router.add_get("/api2/api2/invoices/5.json", answer)
     server = await aiohttp_server(app)
     async with aiohttp.ClientSession() as session:
         base_url = str(server.make_url("")).rstrip("/")

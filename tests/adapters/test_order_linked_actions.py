@@ -167,11 +167,11 @@ async def test_the_fields_an_order_leaves_to_the_invoice_are_sent(env: Env) -> N
     assert (str(invoice.issue_date), str(invoice.due_date)) == ("2026-07-01", "2026-07-21")
 
 
-async def test_fields_the_order_sets_are_refused_then_dropped(env: Env) -> None:
+async def test_values_against_the_order_are_refused_then_dropped(env: Env) -> None:
     request = Invoice.model_validate(
         {
-            "currency": "AUD",
-            "customer": {"id": "ACC-1001"},
+            "currency": "AUD",  # the order's: passes
+            "customer": {"id": "ACC-1001"},  # the order's: passes
             "shipping": "5.00",
             "provider_fields": {"custom_attributes": []},
             "lines": [{"item_id": "ITM-1001", "quantity": "1", "unit_price": "1.00"}],
@@ -181,31 +181,44 @@ async def test_fields_the_order_sets_are_refused_then_dropped(env: Env) -> None:
     start = len(await env.log())
     with pytest.raises(UnsupportedFields) as info:
         await env.adapter.create_from_order("SO-1001", request)
-    pointers = ["/customer/id", "/shipping", "/lines", "/provider_fields/custom_attributes"]
-    assert [e.pointer for e in info.value.errors] == pointers
-    assert (
-        info.value.errors[0].detail
-        == "order_linked takes this from order SO-1001 when invoicing it"
-    )
-    assert len(await env.log()) == start
+    assert [e.as_dict() for e in info.value.errors] == [
+        {
+            "pointer": "/lines",
+            "detail": "differ from the lines of order SO-1001: "
+            "ITM-1001 × 2 @ 749.00, ITM-1005 × 3 @ 95.00",
+        },
+        {"pointer": "/shipping", "detail": "is 5.00, but order SO-1001 ships for 49.95"},
+        {
+            "pointer": "/provider_fields/custom_attributes",
+            "detail": "order_linked takes this from order SO-1001",
+        },
+    ]
+    # The order was read (to compare), nothing was written.
+    assert [(e["method"], e["path"]) for e in (await env.log())[start:]] == [
+        ("GET", "/orders/SO-1001")
+    ]
     result = await env.adapter.create_from_order("SO-1001", request, handling="lenient")
-    assert [w.field for w in result.warnings] == pointers
+    assert [w.field for w in result.warnings] == [
+        "/lines",
+        "/shipping",
+        "/provider_fields/custom_attributes",
+    ]
+    assert result.warnings[1].reason == (
+        "dropped: is 5.00, but order SO-1001 ships for 49.95; the order's value is used"
+    )
     assert result.invoice.notes == "Kept" and result.invoice.shipping == Decimal("49.95")
 
 
-async def test_currency_and_prices_of_the_order_win_and_say_so(env: Env) -> None:
+async def test_another_currency_or_tax_mode_names_the_orders(env: Env) -> None:
     request = Invoice.model_validate({"currency": "USD", "tax_mode": "exclusive"})
-    result = await env.adapter.create_from_order("SO-1005", request)  # GBP, inclusive prices
-    assert [w.as_dict() for w in result.warnings] == [
-        {
-            "field": "/currency",
-            "reason": "order SO-1005 is in GBP, so the invoice is too (not USD)",
-        },
-        {
-            "field": "/tax_mode",
-            "reason": "order SO-1005 has inclusive prices, so the invoice has too (not exclusive)",
-        },
+    with pytest.raises(UnsupportedFields) as info:
+        await env.adapter.create_from_order("SO-1005", request)  # GBP, inclusive prices
+    assert [e.as_dict() for e in info.value.errors] == [
+        {"pointer": "/currency", "detail": "is USD, but order SO-1005 is in GBP"},
+        {"pointer": "/tax_mode", "detail": "is exclusive, but order SO-1005 has inclusive prices"},
     ]
+    result = await env.adapter.create_from_order("SO-1005", request, handling="lenient")
+    assert [w.field for w in result.warnings] == ["/currency", "/tax_mode"]
     assert (result.invoice.currency, result.invoice.tax_mode) == ("GBP", "inclusive")
 
 
@@ -222,7 +235,12 @@ async def test_a_request_for_another_order_is_refused_before_sending(env: Env) -
     with pytest.raises(InvalidRequest) as info:
         await env.adapter.create_from_order("SO-1001", request)
     assert [e.pointer for e in info.value.errors] == ["/due_date", "/order_id"]
-    assert len(await env.log()) == start
+    # The order is read first (an unknown one is a 404 whatever the body); nothing is written.
+    assert [(e["method"], e["path"]) for e in (await env.log())[start:]] == [
+        ("GET", "/orders/SO-1001")
+    ]
+    with pytest.raises(NotFound):
+        await env.adapter.create_from_order("SO-0000", request)
 
 
 async def test_one_active_invoice_per_order(env: Env) -> None:
@@ -253,15 +271,15 @@ RECEIPT = NoteFile("receipt.pdf", "application/pdf", b"%PDF-1.4 delivery receipt
 
 async def test_a_note_with_an_attachment_is_multipart_and_answers_its_uuid(env: Env) -> None:
     start = len(await env.log())
-    note = await env.adapter.add_note("INV-00004", "<p>Proof of delivery</p>", RECEIPT)
+    note = await env.adapter.add_note("INV-00004", "<p>Proof of delivery</p>", [RECEIPT])
     stored = env.store.invoices["INV-00004"].notes[note["id"]]
     assert note == {
         "id": stored.uuid,
         "content": "<p>Proof of delivery</p>",
         "files": [{"name": "receipt.pdf"}],
     }
-    assert [(f.name, f.content_type, f.size) for f in stored.files] == [
-        ("receipt.pdf", "application/pdf", len(RECEIPT.content))
+    assert [(f.name, f.content_type, f.content) for f in stored.files] == [
+        ("receipt.pdf", "application/pdf", RECEIPT.content)
     ]
     entry = (await env.log())[start]
     assert entry["headers"]["Content-Type"].startswith("multipart/form-data")
@@ -274,9 +292,9 @@ async def test_a_note_without_a_file_is_still_multipart(env: Env) -> None:
 
 
 async def test_files_join_a_note_and_the_answer_lists_them_all(env: Env) -> None:
-    note = await env.adapter.add_note("INV-00004", "Delivery", RECEIPT)
+    note = await env.adapter.add_note("INV-00004", "Delivery", [RECEIPT])
     photo = NoteFile("dock.jpg", "image/jpeg", b"\xff\xd8\xff jpeg")
-    more = await env.adapter.attach_to_note("INV-00004", note["id"], "Delivery, signed", [photo])
+    more = await env.adapter.attach_to_note("INV-00004", note["id"], [photo], "Delivery, signed")
     assert more["content"] == "Delivery, signed"
     assert more["files"] == [{"name": "receipt.pdf"}, {"name": "dock.jpg"}]
     only_file = await env.adapter.attach_to_note("INV-00004", note["id"], files=[RECEIPT])
@@ -289,15 +307,19 @@ async def test_note_problems(env: Env) -> None:
         await env.adapter.add_note("INV-00004", "  ")
     assert [e.pointer for e in info.value.errors] == ["/note"]
     with pytest.raises(InvalidRequest):
-        await env.adapter.attach_to_note("INV-00004", "some-uuid")
+        await env.adapter.attach_to_note("INV-00004", "some-uuid", [])
+    with pytest.raises(InvalidRequest) as info:  # a new note takes one file (the doc's "a file")
+        await env.adapter.add_note("INV-00004", "x", [RECEIPT, RECEIPT])
+    assert [e.pointer for e in info.value.errors] == ["/file"]
+    assert "at most 1 file(s) when a note is created, not 2" in info.value.errors[0].detail
     assert len(await env.log()) == start  # refused before sending
     with pytest.raises(InvalidRequest) as info:
         await env.adapter.add_note(
-            "INV-00004", "x", NoteFile("run.exe", "application/x-msdownload", b"MZ")
+            "INV-00004", "x", [NoteFile("run.exe", "application/x-msdownload", b"MZ")]
         )
     assert [e.pointer for e in info.value.errors] == ["/file"]
     assert "unsupported file type 'run.exe'" in info.value.errors[0].detail
     with pytest.raises(NotFound):
         await env.adapter.add_note("INV-99999", "x")
     with pytest.raises(NotFound):
-        await env.adapter.attach_to_note("INV-00004", "no-such-note", "text")
+        await env.adapter.attach_to_note("INV-00004", "no-such-note", [], "text")

@@ -58,10 +58,10 @@ def item_envelope() -> Iterator[str]:
 
 
 def test_emulator_serves_its_seed_with_the_given_token(item_envelope: str) -> None:
-    status, body = call(f"{item_envelope}/api2/invoices.json", "t-123")
+    status, body = call(f"{item_envelope}/api2/api2/invoices.json", "t-123")
     assert status == 200
     assert body["pagination"]["total"] == 3  # type: ignore[index]
-    status, body = call(f"{item_envelope}/api2/invoices.json", "sandbox-item_envelope")
+    status, body = call(f"{item_envelope}/api2/api2/invoices.json", "sandbox-item_envelope")
     assert (status, body["code"], body["result"]) == (401, 401, "failed")
 
 
@@ -71,7 +71,7 @@ def test_documented_example_as_text_plain(item_envelope: str) -> None:
     start = text.index("Example Request\n") + len("Example Request\n")
     body = text[start : text.index("\nResponse\n", start)]
     status, answer = call(
-        f"{item_envelope}/api2/invoices.json", "t-123", body.encode(), "text/plain"
+        f"{item_envelope}/api2/api2/invoices.json", "t-123", body.encode(), "text/plain"
     )
     assert status == 202
     assert answer == {"code": 202, "result": "successful", "id": 124}

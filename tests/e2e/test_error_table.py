@@ -327,6 +327,7 @@ async def test_a_key_for_one_connection_is_refused_on_every_route_of_another(
         "payment_id": "1",
         "order_id": "1",
         "action": "issue",
+        "note_id": "1",
     }
     checked = 0
     for route in app.router.routes():
@@ -337,7 +338,7 @@ async def test_a_key_for_one_connection_is_refused_on_every_route_of_another(
         response = await gateway.request(route.method, url, headers=auth, json={})
         assert response.status == 403, f"{route.method} {path}"
         checked += 1
-    assert checked == 13
+    assert checked == 22  # every route of a connection (a new one changes this count)
     assert (await gateway.get("/v1/connections/crm_v1/invoices", headers=auth)).status == 200
 
 

@@ -85,6 +85,8 @@ def _expected_rows(invoice: dict[str, Any]) -> list[dict[str, str]]:
         "connection": invoice["connection"],
         "id": invoice["id"],
         "number": _text(invoice["number"]),
+        "document_type": invoice["document_type"],
+        "credited_invoice_id": _text(invoice["credited_invoice_id"]),
         "status": _text(invoice["status"]),
         "payment_status": _text(invoice["payment_status"]),
         "overdue": _text(invoice["overdue"]),
@@ -188,7 +190,7 @@ def test_csv_is_one_row_per_line_with_the_documented_columns(
     header, *rows = list(reader)
     columns = _documented_columns()
     assert header == columns
-    assert len(columns) == len(set(columns)) == 46
+    assert len(columns) == len(set(columns)) == 48
     invoices = api_list(sandbox, connection)
     assert len(rows) == sum(max(1, len(i["lines"])) for i in invoices)
     got = [dict(zip(header, row, strict=True)) for row in rows]

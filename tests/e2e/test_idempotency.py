@@ -449,7 +449,7 @@ CREATE_PATHS = {
     "crm_v1": "^/v1/invoices$",
     "draft_publish": "^/api/v1/invoices$",
     "bill_crm": "^/api/v1/invoices$",
-    "item_envelope": "^/api2/invoices.json$",
+    "item_envelope": "^/api2/api2/invoices.json$",
     "order_linked": "^/.*invoices/?$",
 }
 

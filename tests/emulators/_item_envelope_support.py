@@ -111,14 +111,14 @@ async def call(
         method,
         path,
         data=None if data is None else data.encode(),
-        headers=headers if headers is not None else {**AUTH, "Content-Type": "application/json"},
+        headers=headers if headers is not None else {**AUTH, "Content-Type": "text/plain"},
     )
     assert response.content_type == "application/json"
     return response.status, loads(await response.text())
 
 
 def invoice_path(invoice_id: int) -> str:
-    return f"/api2/invoices/{invoice_id}.json"
+    return f"/api2/api2/invoices/{invoice_id}.json"
 
 
 async def update(
@@ -142,7 +142,7 @@ def invoice_body(**fields: Any) -> dict[str, Any]:
 
 async def create(client: TestClient[Any, Any], **fields: Any) -> dict[str, Any]:
     """Create an invoice and read it back: answers the ``data`` of the get."""
-    status, answer = await call(client, "POST", "/api2/invoices.json", invoice_body(**fields))
+    status, answer = await call(client, "POST", "/api2/api2/invoices.json", invoice_body(**fields))
     assert status == 202, answer
     return await read(client, answer["id"])
 
@@ -155,7 +155,7 @@ async def read(client: TestClient[Any, Any], invoice_id: int) -> dict[str, Any]:
 
 
 async def all_invoices(client: TestClient[Any, Any], query: str = "") -> list[dict[str, Any]]:
-    status, answer = await call(client, "GET", f"/api2/invoices.json?limit=100{query}")
+    status, answer = await call(client, "GET", f"/api2/api2/invoices.json?limit=100{query}")
     assert status == 200, answer
     assert answer["pagination"]["page_count"] <= 1
     rows: list[dict[str, Any]] = answer["data"]

@@ -22,7 +22,7 @@ LAST_SEED_ID = FIRST_SEED_ID + SEED_COUNT - 1
 
 
 async def _page(client: Any, query: str) -> tuple[list[int], dict[str, Any]]:
-    status, answer = await call(client, "GET", f"/api2/invoices.json?{query}")
+    status, answer = await call(client, "GET", f"/api2/api2/invoices.json?{query}")
     assert status == 200, answer
     return [row["Invoice"]["id"] for row in answer["data"]], answer["pagination"]
 
@@ -106,7 +106,7 @@ async def test_a_bad_query_value_is_400_naming_it(
 ) -> None:
     client = await start(aiohttp_client)
 
-    status, answer = await call(client, "GET", f"/api2/invoices.json?{query}")
+    status, answer = await call(client, "GET", f"/api2/api2/invoices.json?{query}")
 
     assert_failed(status, answer, 400)
     assert list(answer["errors"]) == [field]
@@ -188,7 +188,7 @@ async def test_filters_combine(aiohttp_client: AiohttpClient) -> None:
 async def test_sorting(aiohttp_client: AiohttpClient, field: str, key: Any, direction: str) -> None:
     client = await start(aiohttp_client)
     status, answer = await call(
-        client, "GET", f"/api2/invoices.json?sort={field}&direction={direction}&limit=100"
+        client, "GET", f"/api2/api2/invoices.json?sort={field}&direction={direction}&limit=100"
     )
     assert status == 200
     invoices = [row["Invoice"] for row in answer["data"]]
@@ -203,7 +203,7 @@ async def test_the_same_seed_gives_the_same_data(aiohttp_client: AiohttpClient) 
     texts = []
     for _ in range(2):
         client = await start(aiohttp_client, seed=7)
-        response = await client.get("/api2/invoices.json?limit=100", headers=AUTH)
+        response = await client.get("/api2/api2/invoices.json?limit=100", headers=AUTH)
         texts.append(await response.text())
 
     assert texts[0] == texts[1]
@@ -213,7 +213,7 @@ async def test_a_different_seed_gives_different_data(aiohttp_client: AiohttpClie
     texts = []
     for seed in (0, 1):
         client = await start(aiohttp_client, seed=seed)
-        response = await client.get("/api2/invoices.json?limit=100", headers=AUTH)
+        response = await client.get("/api2/api2/invoices.json?limit=100", headers=AUTH)
         texts.append(await response.text())
 
     assert texts[0] != texts[1]

@@ -137,7 +137,7 @@ async def test_each_rule_is_422_naming_the_field_and_writes_nothing(
 ) -> None:
     client = await start(aiohttp_client)
 
-    status, answer = await call(client, "POST", "/api2/invoices.json", body)
+    status, answer = await call(client, "POST", "/api2/api2/invoices.json", body)
 
     assert_failed(status, answer, 422)
     assert list(answer["errors"]) == [field]
@@ -156,7 +156,7 @@ async def test_every_bad_field_is_named_in_one_answer(aiohttp_client: AiohttpCli
         }
     }
 
-    status, answer = await call(client, "POST", "/api2/invoices.json", body)
+    status, answer = await call(client, "POST", "/api2/api2/invoices.json", body)
 
     assert_failed(status, answer, 422)
     assert set(answer["errors"]) == {
@@ -176,7 +176,7 @@ async def test_non_finite_numbers_are_refused(aiohttp_client: AiohttpClient, lit
         f'[{{"product_id": 1, "quantity": {literal}, "unit_price": 1}}]}}}}'
     )
 
-    status, answer = await call(client, "POST", "/api2/invoices.json", raw=raw)
+    status, answer = await call(client, "POST", "/api2/api2/invoices.json", raw=raw)
 
     assert_failed(status, answer, 422)
     assert list(answer["errors"]) == ["InvoiceItem.0.quantity"]
@@ -201,7 +201,7 @@ async def test_optional_fields_take_their_documented_defaults(
     before = dt.date.today().isoformat()
     body = {"Invoice": {"client_id": 15, "store_id": 1, "InvoiceItem": [LINE]}}
 
-    status, answer = await call(client, "POST", "/api2/invoices.json", body)
+    status, answer = await call(client, "POST", "/api2/api2/invoices.json", body)
 
     assert status == 202
     status, read = await call(client, "GET", invoice_path(answer["id"]))

@@ -245,6 +245,51 @@ async def test_note_files_accumulate_and_text_replaces(client: Client) -> None:
     }
 
 
+async def test_a_new_note_takes_one_file_and_keeps_its_bytes(client: Client) -> None:
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("note", "Two scans")
+    form.add_field("file", b"%PDF-1", filename="a.pdf", content_type="application/pdf")
+    form.add_field("file", b"%PDF-2", filename="b.pdf", content_type="application/pdf")
+    response = await client.post("/invoices/INV-00005/notes", data=form, headers=AUTH)
+    assert response.status == 422
+    assert (await response.json())["error"]["message"].startswith(
+        "file: one file per new note, not 2: add more with POST"
+    )
+    form = note_form(note="One scan", file=("a.pdf", b"%PDF-1"))
+    response = await client.post("/invoices/INV-00005/notes", data=form, headers=AUTH)
+    note_uuid = (await response.json())["invoice"]["notes"]["uuid"]
+    state = await (await client.get("/_emulator/invoices/INV-00005/notes")).json()
+    (note,) = [n for n in state["notes"] if n["uuid"] == note_uuid]
+    assert note["content"] == "One scan"
+    assert [(f["name"], f["size"], f["content_base64"]) for f in note["files"]] == [
+        ("a.pdf", 6, "JVBERi0x")
+    ]
+
+
+async def test_an_order_reads_as_an_invoice_made_from_it_would_take_it(client: Client) -> None:
+    response = await client.get("/orders/SO-1001", headers=AUTH)
+    assert response.status == 200
+    order = (await response.json())["order"]
+    assert (order["id"], order["account_id"], order["currency"]["name"]) == (
+        "SO-1001",
+        "ACC-1001",
+        "Australian Dollar",
+    )
+    assert (order["shipping_cost"], order["price_tax_inclusive"]) == ("49.95", "false")
+    assert [
+        (
+            ln["item_id"],
+            ln["item_order_quantity"],
+            ln["item_price_snapshot"]["pricing_rule"]["price"],
+        )
+        for ln in order["lines"]
+    ] == [("ITM-1001", "2", "749.00"), ("ITM-1005", "3", "95.00")]
+    status, made = await post(client, "/orders/SO-1001/invoices")
+    assert status == 201
+    assert made["invoice"]["shipping_cost"] == order["shipping_cost"]
+    assert made["invoice"]["currency"] == order["currency"]
+
+
 async def test_a_cancelled_invoice_still_takes_notes(client: Client) -> None:
     await post(client, "/invoices/INV-00006/cancel")
     form = note_form(note="Cancelled: customer changed the order")

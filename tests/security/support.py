@@ -31,7 +31,13 @@ from tests.stores import sqlite_url
 MiB = 1024 * 1024
 READ_WRITE = ("invoices:read", "invoices:write")
 # Values for the route table's path parameters (a connection is given per test).
-PATH_VALUES = {"invoice_id": "1", "payment_id": "1", "order_id": "SO-1001", "action": "issue"}
+PATH_VALUES = {
+    "invoice_id": "1",
+    "payment_id": "1",
+    "order_id": "SO-1001",
+    "action": "issue",
+    "note_id": "1",
+}
 
 
 def key_hash(key: str) -> str:
@@ -127,12 +133,15 @@ def check_problem(status: int, headers: Any, body: Any, expected: int, code: str
     assert body["detail"] and "Traceback" not in body["detail"]
 
 
-async def request_counts(session: aiohttp.ClientSession, urls: dict[str, str]) -> dict[str, int]:
-    """How many requests each emulator (name → base URL) has logged so far."""
+async def request_counts(
+    session: aiohttp.ClientSession, urls: dict[str, str], *, writes_only: bool = False
+) -> dict[str, int]:
+    """How many requests (or only writes: not GET) each emulator (name → base URL) has logged."""
     counts = {}
     for name, url in urls.items():
         async with session.get(url + "/_emulator/requests") as response:
-            counts[name] = len((await response.json())["requests"])
+            logged = (await response.json())["requests"]
+            counts[name] = sum(1 for r in logged if not writes_only or r["method"] != "GET")
     return counts
 
 

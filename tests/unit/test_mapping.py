@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from adapters.base import InvalidRequest
 from adapters.mapping import MappingError, load_mapping, parse_mapping
 
 MINIMAL: dict[str, Any] = {
@@ -49,6 +50,7 @@ MINIMAL: dict[str, Any] = {
     "provider_fields": {"deal_id": {"type": "integer", "description": "A deal"}},
     "error_fields": {"items.*.tax_id": "/lines/*/taxes/0"},
     "dedupe": {"marker": None, "lookup": [], "max_pages": 2},
+    "listing": {"sorts": {"issue_date": "transaction_date"}, "search": None, "filters": {}},
 }
 
 
@@ -90,7 +92,8 @@ def test_schema_errors_name_the_file_and_the_path() -> None:
     lines = str(info.value).splitlines()
     assert lines == [
         "mappings/example.yaml: capabilities.actions[0]: 'teleport' is not one of "
-        "['issue', 'send', 'mark_sent', 'unpublish', 'void', 'reactivate', 'mark_paid', 'duplicate', 'credit_note']",
+        "['issue', 'send', 'mark_sent', 'unpublish', 'void', 'reactivate', 'mark_paid', "
+        "'mark_partially_paid', 'mark_overdue', 'mark_unpaid', 'duplicate', 'credit_note']",
         "mappings/example.yaml: rounding: 'tax_scope' is a required property",
         "mappings/example.yaml: status.read.9.status: 'lost' is not one of ['draft', 'open', 'paid', 'void']",
     ]
@@ -130,3 +133,17 @@ def test_dedupe_is_read_and_checked_against_what_the_provider_carries() -> None:
     }
     plan = parse_mapping(custom, "mappings/example.yaml").dedupe
     assert (plan.marker, plan.lookup, plan.max_pages) == ("provider_fields.deal_id", frozenset(), 4)
+
+
+def test_sorts_search_and_provider_filters_are_read_and_checked() -> None:
+    mapping = parse_mapping(MINIMAL, "mappings/example.yaml")
+    assert mapping.capabilities.sorts == {"issue_date"}
+    assert (mapping.capabilities.search, mapping.capabilities.provider_filters) == (None, set())
+    assert mapping.sort_param("issue_date") == "transaction_date"
+    with pytest.raises(InvalidRequest, match="example cannot sort by total"):
+        mapping.sort_param("total")
+    odd = {**MINIMAL, "listing": {"sorts": {"colour": "c"}, "search": "", "filters": {"x": "x"}}}
+    with pytest.raises(MappingError) as raised:
+        parse_mapping(odd, "mappings/example.yaml")
+    for where in ("listing.search", "listing.sorts", "listing.filters"):
+        assert f"mappings/example.yaml: {where}" in str(raised.value)

@@ -104,3 +104,45 @@ def test_an_invoice_the_engine_cannot_compute_is_reported_not_raised() -> None:
     assert result.totals_check is not None and result.totals_check.consistent is False
     assert result.totals_check.differences[0].field == "calculation"
     assert "larger than the line subtotal" in (result.totals_check.differences[0].computed or "")
+
+
+def test_a_status_that_is_the_only_payment_record_reads_paid_in_full() -> None:
+    stated = read({}, status="paid", payment_status="paid")
+    # Where the provider's figures are its record of payment, they stand, and the mismatch
+    # with its status is the payment_status difference.
+    kept = reconcile(stated, POLICY, TODAY)
+    assert kept.totals is not None
+    assert (kept.totals.paid, kept.totals.due, kept.totals.paid_source) == (
+        Decimal("0.00"),
+        Decimal("5250.00"),
+        "provider",
+    )
+    assert kept.totals_check is not None
+    assert [d.field for d in kept.totals_check.differences] == ["payment_status"]
+    # Where the status is the only record (bill_crm), paid and due follow it, and the
+    # provider's own figures are listed.
+    result = reconcile(stated, POLICY, TODAY, paid_by_status=True)
+    assert result.totals is not None
+    assert (result.totals.paid, result.totals.due, result.totals.paid_source) == (
+        Decimal("5250.00"),
+        Decimal("0.00"),
+        "status",
+    )
+    assert result.payment_status == "paid" and result.overdue is False
+    assert result.totals_check is not None and result.totals_check.consistent is False
+    assert [(d.field, d.provider, d.computed) for d in result.totals_check.differences] == [
+        ("paid", "0.00", "5250.00"),
+        ("due", "5250.00", "0.00"),
+    ]
+
+
+def test_part_paid_by_status_alone_keeps_the_providers_amounts() -> None:
+    # How much was paid cannot be derived from "Part Paid": the figures stand, and say so.
+    stated = read({}, status="open", payment_status="partially_paid")
+    result = reconcile(stated, POLICY, TODAY, paid_by_status=True)
+    assert result.totals is not None
+    assert (result.totals.due, result.totals.paid_source) == (Decimal("5250.00"), "provider")
+    assert result.totals_check is not None
+    assert [(d.field, d.provider, d.computed) for d in result.totals_check.differences] == [
+        ("payment_status", "partially_paid", "unpaid")
+    ]

@@ -107,3 +107,35 @@ def test_a_fully_carried_invoice_passes_untouched() -> None:
     )
     fitted, warnings = fit(INVOICE, everything, "acme", "strict")
     assert fitted is INVOICE and warnings == []
+
+
+CREDIT_NOTE = invoice_from_input(
+    {"currency": "USD", "document_type": "credit_note", "credited_invoice_id": "7", "lines": []}
+)
+
+
+@pytest.mark.parametrize("handling", ["strict", "lenient"])
+def test_a_credit_note_is_never_dropped_into_an_invoice(handling: Any) -> None:
+    with pytest.raises(UnsupportedFields) as info:
+        fit(CREDIT_NOTE, caps(set(), actions=frozenset({"credit_note"})), "acme", handling)
+    assert [(e.pointer, e.detail) for e in info.value.errors] == [
+        (
+            "/document_type",
+            "acme cannot carry a credit note written as a body (document_type credit_note); "
+            "make one with the credit_note action on the invoice it credits",
+        ),
+        (
+            "/credited_invoice_id",
+            "acme cannot carry a link to a credited invoice (credited_invoice_id)",
+        ),
+    ]
+
+
+def test_a_provider_that_takes_credit_notes_in_a_body_passes_them() -> None:
+    able = caps({"document_type.credit_note", "credited_invoice_id"})
+    assert fit(CREDIT_NOTE, able, "acme", "strict") == (CREDIT_NOTE, [])
+
+
+def test_an_invoice_says_nothing_about_credit_notes() -> None:
+    plain = invoice_from_input({"currency": "USD", "document_type": "invoice"})
+    assert unrepresentable(plain, caps(set()), "acme") == []

@@ -556,7 +556,7 @@ async def test_json_that_cannot_be_read_is_an_unusable_answer(
         (b"<html>nope</html>", "text/html", 404, None),
         (b'\xef\xbb\xbf{"a": 1.10}', "application/json", 200, {"a": Decimal("1.10")}),
         (b"[" * 100 + b"]" * 100, "application/json", 200, ANY),  # at the limit
-        (b"42", "text/plain", 200, 42),
+        (b"42", "text/plain", 422, 42),  # an error answer: any label (a 2xx must say JSON)
     ],
 )
 async def test_bodies_that_are_not_json_or_empty_are_still_tolerated(

@@ -9,6 +9,7 @@ import structlog
 from aiohttp import web
 
 from adapters.base import Adapter, Handling, WriteWarning
+from gateway import jsonwire
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, writable
 from gateway.http.auth import check_connection
@@ -16,6 +17,7 @@ from gateway.http.body import read_json_object
 from gateway.http.keys import ADAPTERS, CALLER, METRICS
 from gateway.http.problems import Problem
 from gateway.http.validation import parse, query_problem, validation_problem
+from gateway.listing import Listing
 from gateway.service.idempotency import WriteRequest
 from gateway.service.outcomes import Outcome
 from gateway.service.versions import version_tag
@@ -61,9 +63,30 @@ def invoice_json(invoice: Invoice, request: web.Request) -> dict[str, Any]:
             invoice_id=invoice.id,
             differences=[d.model_dump(mode="json") for d in check.differences],
         )
-    exclude = None if "remote_data" in expanded(request) else {"remote_data"}
-    dumped: dict[str, Any] = invoice.model_dump(mode="json", exclude=exclude)
+    dumped: dict[str, Any] = invoice.model_dump(mode="json", exclude={"remote_data"})
+    if "remote_data" in expanded(request):
+        # The provider's payload as it sent it: numbers stay numbers, written as they were read
+        # (pydantic's JSON mode would make strings of them). Answer with ``invoices_response``.
+        dumped["remote_data"] = jsonwire.plain(invoice.remote_data)
     return dumped
+
+
+def invoices_response(body: dict[str, Any], *, status: int = 200) -> web.Response:
+    """A JSON answer that holds ``invoice_json`` bodies: written by ``gateway.jsonwire``, which
+    writes the numbers of ``remote_data`` exactly (the standard encoder cannot write them)."""
+    return web.json_response(body, status=status, dumps=jsonwire.dumps)
+
+
+def listing_response(listing: Listing, request: web.Request) -> web.Response:
+    """One page of a list, in the list envelope every list route answers with."""
+    return invoices_response(
+        {
+            "object": "list",
+            "data": [invoice_json(invoice, request) for invoice in listing.invoices],
+            "has_more": listing.has_more,
+            "next_cursor": listing.next_cursor,
+        }
+    )
 
 
 def invoice_response(
@@ -78,7 +101,7 @@ def invoice_response(
     if warnings or preference == "lenient":
         # Under strict too: a provider may change what it was sent (a tax it applies itself).
         body["warnings"] = [w.as_dict() for w in warnings or []]
-    response = web.json_response(body, status=status)
+    response = invoices_response(body, status=status)
     response.headers["ETag"] = etag(invoice)
     if preference == "lenient":
         response.headers["Preference-Applied"] = "handling=lenient"
@@ -125,7 +148,8 @@ def outcome_response(
     elif outcome.kind == "note":
         invoice_id = request.match_info["invoice_id"]
         body = {"object": "note", "invoice_id": invoice_id, "note": outcome.note}
-        response = web.json_response(body, status=201)
+        # A new note is 201; files added to an existing one, 200.
+        response = web.json_response(body, status=201 if outcome.created else 200)
     else:
         response = web.Response(status=204)
     if outcome.replayed:

@@ -8,11 +8,13 @@ from datetime import date
 from aiohttp import web
 from multidict import MultiMapping
 
-from adapters.base import ACTIONS, ListQuery, NotSupported
+from adapters.base import ACTIONS, Adapter, ListQuery, NotSupported
 from adapters.representable import fit
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import InvalidInvoice
-from gateway.canonical.model import InvoiceStatus
+from gateway.canonical.model import DOCUMENT_TYPES, InvoiceStatus
+from gateway.http import list_options
+from gateway.http.action_inputs import action_inputs
 from gateway.http.auth import requires
 from gateway.http.keys import CURSORS, SERVICE
 from gateway.http.problems import Problem
@@ -23,8 +25,8 @@ from gateway.http.views.common import (
     handling,
     if_match,
     invoice_body,
-    invoice_json,
     invoice_response,
+    listing_response,
     outcome_response,
     write_request,
 )
@@ -40,6 +42,7 @@ _QUERY = {
     "issued_from",
     "issued_to",
     "number",
+    "document_type",
     "limit",
     "cursor",
     "expand",
@@ -49,19 +52,12 @@ _QUERY = {
 @requires("invoices:read")
 async def list_view(request: web.Request) -> web.Response:
     adapter = adapter_for(request)
-    query, limit, cursor = _list_query(request)
+    query, limit, cursor = _list_query(request, adapter)
     try:
         listing = await list_invoices(adapter, query, limit, cursor, request.app[CURSORS])
     except InvalidCursor as exc:
         raise query_problem({"cursor": str(exc)}, f"cursor: {exc}.") from None
-    return web.json_response(
-        {
-            "object": "list",
-            "data": [invoice_json(invoice, request) for invoice in listing.invoices],
-            "has_more": listing.has_more,
-            "next_cursor": listing.next_cursor,
-        }
-    )
+    return listing_response(listing, request)
 
 
 @requires("invoices:write")
@@ -132,15 +128,16 @@ async def action_view(request: web.Request) -> web.StreamResponse:
         raise Problem("not_found", f"No action {action!r}; actions are: {', '.join(ACTIONS)}.")
     if action not in adapter.capabilities.actions:
         raise NotSupported(action.replace("_", " ") + " invoices", provider=adapter.provider)
+    inputs = await action_inputs(request, action)  # a duplicate's optional body
     outcome = await request.app[SERVICE].act(
-        write_request(request), request.match_info["invoice_id"], action
+        write_request(request), request.match_info["invoice_id"], action, inputs
     )
     return outcome_response(outcome, request)
 
 
-def _list_query(request: web.Request) -> tuple[ListQuery, int, str | None]:
+def _list_query(request: web.Request, adapter: Adapter) -> tuple[ListQuery, int, str | None]:
     params = request.query
-    unknown = sorted(set(params) - _QUERY)
+    unknown = sorted(set(params) - _QUERY - list_options.NAMES)
     if unknown:
         raise query_problem(
             dict.fromkeys(unknown, "is not a query parameter of this route"),
@@ -150,6 +147,9 @@ def _list_query(request: web.Request) -> tuple[ListQuery, int, str | None]:
     status = params.get("status")
     if status is not None and status not in _STATUSES:
         raise query_problem({"status": f"must be one of {', '.join(_STATUSES)}"})
+    document_type = params.get("document_type")
+    if document_type is not None and document_type not in DOCUMENT_TYPES:
+        raise query_problem({"document_type": f"must be one of {', '.join(DOCUMENT_TYPES)}"})
     given = params.get("limit", "25")
     limit = int(given) if _DIGITS.fullmatch(given) else 0
     if not 1 <= limit <= 100:
@@ -160,6 +160,8 @@ def _list_query(request: web.Request) -> tuple[ListQuery, int, str | None]:
         issued_from=_date(params, "issued_from"),
         issued_to=_date(params, "issued_to"),
         number=params.get("number") or None,
+        **list_options.upstream_options(params, adapter.capabilities, adapter.provider),
+        document_type=document_type,
     )
     return query, limit, params.get("cursor") or None
 

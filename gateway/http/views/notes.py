@@ -1,4 +1,5 @@
-"""``/v1/connections/{connection}/invoices/{id}/notes``: a note, with an optional file."""
+"""``/v1/connections/{connection}/invoices/{id}/notes``: a note with its files, files added to
+an existing note (``…/notes/{note_id}/files``), and notes read back where the provider can."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from gateway.http.validation import validation_problem
 from gateway.http.views.common import adapter_for, outcome_response, write_request
 
 MAX_NOTE_FILE_BYTES = 10 * 1024 * 1024
-# The whole multipart body: the file, the note and the parts' headers. Counted as it is read,
+# The whole multipart body: the files, the note and the parts' headers. Counted as it is read,
 # so a body that announces no length (or lies about it) is refused at this size, not read whole.
 MAX_NOTE_BODY_BYTES = MAX_NOTE_FILE_BYTES + 1024 * 1024
 _CHUNK = 64 * 1024
@@ -22,22 +23,60 @@ _CHUNK = 64 * 1024
 
 @requires("invoices:write")
 async def add_note_view(request: web.Request) -> web.StreamResponse:
-    """Multipart: ``note`` (text) and an optional ``file``."""
+    """Multipart: ``note`` (text) and ``file`` parts, as many as the provider's new note takes
+    (``capabilities.note_files``): more is a 422 naming the limit, never a file dropped."""
     adapter = adapter_for(request)
     if not adapter.capabilities.notes:
         raise NotSupported("add notes", provider=adapter.provider)
-    if not request.content_type.startswith("multipart/"):
-        raise Problem("unsupported_media_type", "Send the note as multipart/form-data.")
-    if (request.content_length or 0) > MAX_NOTE_BODY_BYTES:
-        raise Problem("payload_too_large", _TOO_LARGE)
-    try:
-        note, attachment = await _note_parts(request)
-    except (ValueError, HttpProcessingError) as exc:  # aiohttp's word for a broken multipart
-        raise Problem("bad_request", f"The multipart body is malformed: {exc}.") from None
+    note, files = await _multipart(request, attach=False)
+    if note is None or not note.strip():
+        raise validation_problem([FieldError("/note", "is required: the text of the note")])
     outcome = await request.app[SERVICE].add_note(
-        write_request(request), request.match_info["invoice_id"], note, attachment
+        write_request(request), request.match_info["invoice_id"], note, files
     )
     return outcome_response(outcome, request)
+
+
+@requires("invoices:write")
+async def attach_files_view(request: web.Request) -> web.StreamResponse:
+    """Multipart: one or more ``file`` parts added to an existing note, and an optional
+    ``note`` that replaces its text (as the provider does); 200 with the note's every file."""
+    adapter = adapter_for(request)
+    if not (adapter.capabilities.notes and adapter.capabilities.note_attach):
+        raise NotSupported("add files to an existing note", provider=adapter.provider)
+    note, files = await _multipart(request, attach=True)
+    if not files:
+        raise validation_problem([FieldError("/file", "is required: at least one file to add")])
+    text = note if note is not None and note.strip() else None
+    outcome = await request.app[SERVICE].attach_to_note(
+        write_request(request),
+        request.match_info["invoice_id"],
+        request.match_info["note_id"],
+        files,
+        text,
+    )
+    return outcome_response(outcome, request)
+
+
+@requires("invoices:read")
+async def list_notes_view(request: web.Request) -> web.StreamResponse:
+    adapter = adapter_for(request)
+    notes = await request.app[SERVICE].read_notes(
+        adapter.connection.name, request.match_info["invoice_id"], None
+    )
+    return web.json_response(
+        {"object": "list", "data": notes, "has_more": False, "next_cursor": None}
+    )
+
+
+@requires("invoices:read")
+async def get_note_view(request: web.Request) -> web.StreamResponse:
+    adapter = adapter_for(request)
+    note = await request.app[SERVICE].read_notes(
+        adapter.connection.name, request.match_info["invoice_id"], request.match_info["note_id"]
+    )
+    invoice_id = request.match_info["invoice_id"]
+    return web.json_response({"object": "note", "invoice_id": invoice_id, "note": note})
 
 
 _TOO_LARGE = (
@@ -46,17 +85,31 @@ _TOO_LARGE = (
 )
 
 
-async def _note_parts(request: web.Request) -> tuple[str, NoteFile | None]:
-    """``note`` as text and ``file`` as bytes, whether or not the file part names a file.
-    Any other part is refused by name (nothing a caller sends is dropped unsaid)."""
+async def _multipart(request: web.Request, *, attach: bool) -> tuple[str | None, list[NoteFile]]:
+    if not request.content_type.startswith("multipart/"):
+        raise Problem("unsupported_media_type", "Send the note as multipart/form-data.")
+    if (request.content_length or 0) > MAX_NOTE_BODY_BYTES:
+        raise Problem("payload_too_large", _TOO_LARGE)
+    try:
+        return await _note_parts(request, attach=attach)
+    except (ValueError, HttpProcessingError) as exc:  # aiohttp's word for a broken multipart
+        raise Problem("bad_request", f"The multipart body is malformed: {exc}.") from None
+
+
+async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None, list[NoteFile]]:
+    """``note`` as text and every ``file`` as bytes, in order, whether or not a file part names
+    a file. The whole body counts against one budget. Any other part is refused by name
+    (nothing a caller sends is dropped unsaid)."""
     note: str | None = None
-    attachment = None
+    files: list[NoteFile] = []
     budget = _Budget(MAX_NOTE_BODY_BYTES)
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise validation_problem([FieldError("/", "nested multipart bodies are not taken")])
         if part.name == "note":
+            if note is not None:
+                raise validation_problem([FieldError("/note", "is given twice: send one note")])
             try:
                 note = (await budget.read(part)).decode("utf-8")
             except UnicodeDecodeError:
@@ -66,15 +119,14 @@ async def _note_parts(request: web.Request) -> tuple[str, NoteFile | None]:
             if len(content) > MAX_NOTE_FILE_BYTES:
                 raise Problem("payload_too_large", f"file is over {MAX_NOTE_FILE_BYTES} bytes.")
             kind = part.headers.get("Content-Type", "application/octet-stream")
-            attachment = NoteFile(part.filename or "attachment", kind, bytes(content))
+            files.append(NoteFile(part.filename or "attachment", kind, bytes(content)))
         else:
             name = (part.name or "")[:64]
+            taken = "file and, optionally, note" if attach else "note and, optionally, file"
             raise validation_problem(
-                [FieldError(f"/{name}", "is not a part of a note: send note and, optionally, file")]
+                [FieldError(f"/{name}", f"is not a part of a note: send {taken}")]
             )
-    if note is None or not note.strip():
-        raise validation_problem([FieldError("/note", "is required: the text of the note")])
-    return note, attachment
+    return note, files
 
 
 class _Budget:

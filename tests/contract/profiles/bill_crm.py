@@ -13,7 +13,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from adapters.base import Adapter, ListQuery
+from adapters.base import Adapter, DuplicateInputs, ListQuery
 from emulators.bill_crm.store import CATEGORIES, CLIENTS, PROJECTS
 from gateway.canonical.model import Invoice
 from tests.contract.profile import Profile
@@ -305,6 +305,17 @@ def _action(invoice_id: str, action: str) -> Any:
     return run
 
 
+async def _duplicate_with_inputs(adapter: Adapter) -> Any:
+    # To client 6 and its project 7, on new dates.
+    inputs = DuplicateInputs(
+        customer_id="6",
+        issue_date=date(2026, 8, 3),
+        due_date=date(2026, 9, 2),
+        provider_fields={"bill_projectid": 7},
+    )
+    return await adapter.duplicate(PAID_TWO_TAXES, inputs)
+
+
 PROFILE = Profile(
     provider="bill_crm",
     sample=sample,
@@ -313,6 +324,18 @@ PROFILE = Profile(
     action_paths=[
         [("issue", "open"), ("send", "open"), ("mark_paid", "paid")],
         [("issue", "open"), ("void", "void"), ("reactivate", "open")],
+        # Every status the CRM lets a user set, and the changes its doc allows (paid → cancelled).
+        [
+            ("issue", "open"),
+            ("mark_overdue", "open"),
+            ("mark_partially_paid", "open"),
+            ("mark_paid", "paid"),
+            ("void", "void"),
+            ("reactivate", "open"),
+            ("mark_paid", "paid"),
+            ("mark_unpaid", "open"),
+            ("unpublish", "draft"),
+        ],
         [("void", "void")],
         [("duplicate", "draft")],
     ],
@@ -330,6 +353,11 @@ PROFILE = Profile(
         "reactivate": _action(CANCELLED, "reactivate"),
         "mark_paid": _action(ANOTHER_DUE, "mark_paid"),
         "duplicate": _action(PAID_TWO_TAXES, "duplicate"),
+        "duplicate_with_inputs": _duplicate_with_inputs,
+        "unpublish": _action(DUE, "unpublish"),
+        "mark_overdue": _action(DUE, "mark_overdue"),
+        "mark_partially_paid": _action(DUE, "mark_partially_paid"),
+        "mark_unpaid": _action(PAID_TWO_TAXES, "mark_unpaid"),
     },
     seed_invoices=SEED_INVOICES,
 )

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from adapters.base import Adapter, ListQuery, NoteFile
 from gateway.canonical.model import Invoice
+from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.totals import calculate
 from tests.contract.profile import Profile
 
@@ -194,9 +195,9 @@ async def _reactivate(adapter: Adapter) -> Any:
 
 
 async def _create_from_order(adapter: Adapter) -> Any:
-    request = Invoice.model_validate(
+    # What the order leaves to the invoice, and nothing of the order's: one call, no order read.
+    request = OrderInvoice.model_validate(
         {
-            "currency": "AUD",
             "issue_date": "2026-07-01",
             "due_date": "2026-07-31",
             "reference": "PO-7781-B",
@@ -208,7 +209,7 @@ async def _create_from_order(adapter: Adapter) -> Any:
 
 async def _add_note(adapter: Adapter) -> Any:
     receipt = NoteFile("receipt.pdf", "application/pdf", b"%PDF-1.4 delivery receipt")
-    return await adapter.add_note(ACTIVE_SEEDED, "<p>Proof of delivery attached</p>", receipt)
+    return await adapter.add_note(ACTIVE_SEEDED, "<p>Proof of delivery attached</p>", [receipt])
 
 
 PROFILE = Profile(

@@ -1,0 +1,249 @@
+"""An invoice made from an order: what the order fixes, and what a caller's body says against it.
+
+The order sets the currency, tax mode, account, lines, shipping, discount and custom
+attributes; the body may only add a note, the purchase order reference and the dates (the
+doc's body is ``invoice_note`` alone). A value the caller sets (pydantic's ``model_fields_set``:
+what the body gave, not a model default) is compared with the order's: the same value passes,
+another is a problem naming the order's value (refused when strict, dropped with a warning when
+lenient). The order is read (``GET /orders/{id}``, assumed: docs/providers/order_linked.md) only
+when the body sets something of the order's; facts can also be taken from an invoice already
+made from the order (a lost answer found again).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from adapters.base import Capabilities, Handling, UnsupportedFields, WriteWarning
+from adapters.order_linked.wire import WireError, currency_code
+from adapters.representable import unrepresentable
+from gateway.canonical.errors import FieldError, pointer_to_path
+from gateway.canonical.model import Invoice, TaxMode
+from gateway.config import Connection
+
+# What an invoice made from an order can still say; the order sets everything else.
+LEFT_TO_INVOICE = frozenset({"issue_date", "due_date", "reference", "notes", "order_id"})
+# Compared with the order one by one; any other field set is one the provider cannot carry here.
+_COMPARED = frozenset(
+    {"currency", "tax_mode", "customer", "lines", "shipping", "discount", "provider_fields"}
+)
+_LINE_COMPARED = frozenset({"id", "kind", "item_id", "quantity", "unit_price"})
+
+
+class OrderUnreadable(ValueError):
+    """The order's answer lacks what the comparison needs."""
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    item_id: str | None
+    quantity: Decimal | None
+    unit_price: Decimal | None
+
+    def label(self) -> str:
+        price = "?" if self.unit_price is None else str(self.unit_price)
+        return f"{self.item_id} × {_plain(self.quantity)} @ {price}"
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What an invoice made from the order takes from it."""
+
+    id: str
+    currency: str
+    tax_mode: TaxMode
+    account_id: str | None
+    account_name: str | None
+    lines: tuple[OrderLine, ...]
+    shipping: Decimal
+    discount: Decimal
+
+
+def needs_order(invoice: Invoice) -> bool:
+    """Whether the body sets anything the order sets (so the order must be read to compare)."""
+    return bool(set(invoice.model_fields_set) - LEFT_TO_INVOICE)
+
+
+def read_order(order_id: str, raw: Any, connection: Connection) -> OrderFacts:
+    """``{"order": {...}}`` in the invoice's own key names and formats."""
+    order = raw.get("order") if isinstance(raw, Mapping) else None
+    if not isinstance(order, Mapping) or not isinstance(order.get("lines"), list):
+        raise OrderUnreadable("without the order and its lines")
+    try:
+        currency = currency_code(order.get("currency"), connection)
+    except WireError as exc:
+        raise OrderUnreadable(str(exc)) from None
+    inclusive = str(order.get("price_tax_inclusive")).lower() == "true"
+    return OrderFacts(
+        id=order_id,
+        currency=currency,
+        tax_mode="inclusive" if inclusive else "exclusive",
+        account_id=_text(order.get("account_id")),
+        account_name=_text(order.get("account_name")),
+        lines=tuple(
+            OrderLine(
+                _text(line.get("item_id")),
+                _decimal(line.get("item_order_quantity", line.get("item_quantity"))),
+                _decimal(_dig(line, "item_price_snapshot", "pricing_rule", "price")),
+            )
+            for line in order["lines"]
+            if isinstance(line, Mapping)
+        ),
+        shipping=_decimal(order.get("shipping_cost")) or Decimal(0),
+        discount=_decimal(order.get("discount_amount")) or Decimal(0),
+    )
+
+
+def facts_of(order_id: str, invoice: Invoice) -> OrderFacts:
+    """The order's facts as an invoice made from it shows them."""
+    customer = invoice.customer
+    return OrderFacts(
+        id=order_id,
+        currency=invoice.currency,
+        tax_mode=invoice.tax_mode,
+        account_id=customer.id if customer is not None else None,
+        account_name=customer.name if customer is not None else None,
+        lines=tuple(
+            OrderLine(line.item_id, line.quantity, line.unit_price) for line in invoice.lines
+        ),
+        shipping=invoice.shipping,
+        discount=invoice.discount.value if invoice.discount is not None else Decimal(0),
+    )
+
+
+def against_order(
+    invoice: Invoice, order: OrderFacts, caps: Capabilities, provider: str
+) -> list[FieldError]:
+    """Every value the caller set that is not the order's, naming the order's value."""
+    given = invoice.model_fields_set
+    at = f"order {order.id}"
+    found: list[FieldError] = []
+    if "currency" in given and invoice.currency != order.currency:
+        found.append(
+            FieldError("/currency", f"is {invoice.currency}, but {at} is in {order.currency}")
+        )
+    if "tax_mode" in given and invoice.tax_mode != order.tax_mode:
+        found.append(
+            FieldError("/tax_mode", f"is {invoice.tax_mode}, but {at} has {order.tax_mode} prices")
+        )
+    if "customer" in given and invoice.customer is not None:
+        found += _customer(invoice, order, at)
+    if "lines" in given and invoice.lines:
+        found += _lines(invoice, order, at, provider)
+    if "shipping" in given and invoice.shipping != order.shipping:
+        found.append(
+            FieldError("/shipping", f"is {invoice.shipping}, but {at} ships for {order.shipping}")
+        )
+    if "discount" in given and _discount(invoice) != order.discount:
+        found.append(
+            FieldError("/discount", f"{at} has a discount of {order.discount} (an amount)")
+        )
+    found += [
+        FieldError(f"/provider_fields/{name}", f"{provider} takes this from {at}")
+        for name in invoice.provider_fields
+    ]
+    # Anything else (terms, tags, an exchange rate…) is what the provider cannot carry at all.
+    others = dataclasses.replace(
+        caps, fields=LEFT_TO_INVOICE, tax_modes=frozenset({"exclusive", "inclusive"})
+    )
+    found += [
+        problem
+        for problem in unrepresentable(invoice, others, provider)
+        if problem.pointer.lstrip("/").split("/")[0] not in _COMPARED
+    ]
+    return found
+
+
+def refused_or_dropped(
+    problems: list[FieldError], handling: Handling, provider: str
+) -> list[WriteWarning]:
+    """What the body says against the order: refused when strict, else each a warning
+    (nothing of it is sent either way: only the fields left to the invoice are)."""
+    if problems and handling == "strict":
+        first = problems[0]
+        raise UnsupportedFields(
+            f"{pointer_to_path(first.pointer)} {first.detail}: the order sets it "
+            "(leave it out, or send Prefer: handling=lenient to have it dropped)",
+            problems,
+            provider=provider,
+        )
+    return [
+        WriteWarning(p.pointer, f"dropped: {p.detail}; the order's value is used") for p in problems
+    ]
+
+
+def _customer(invoice: Invoice, order: OrderFacts, at: str) -> list[FieldError]:
+    customer = invoice.customer
+    found: list[FieldError] = []
+    if customer is None:
+        return found
+    if customer.id is not None and customer.id != order.account_id:
+        found.append(
+            FieldError(
+                "/customer/id", f"is {customer.id}, but {at} is for account {order.account_id}"
+            )
+        )
+    if customer.name is not None and customer.name != order.account_name:
+        found.append(
+            FieldError(
+                "/customer/name", f"is {customer.name!r}, but {at} is for {order.account_name!r}"
+            )
+        )
+    return found
+
+
+def _lines(invoice: Invoice, order: OrderFacts, at: str, provider: str) -> list[FieldError]:
+    theirs = ", ".join(line.label() for line in order.lines) or "none"
+    differ = FieldError("/lines", f"differ from the lines of {at}: {theirs}")
+    if len(invoice.lines) != len(order.lines):
+        return [differ]
+    found: list[FieldError] = []
+    for i, (mine, its) in enumerate(zip(invoice.lines, order.lines, strict=True)):
+        same = (
+            mine.item_id in (None, its.item_id)
+            and (mine.quantity is None or mine.quantity == its.quantity)
+            and (mine.unit_price is None or mine.unit_price == its.unit_price)
+        )
+        if not same:
+            return [differ]
+        found += [
+            FieldError(f"/lines/{i}/{name}", f"{provider} takes the lines from {at}")
+            for name in sorted(mine.model_fields_set - _LINE_COMPARED)
+            if getattr(mine, name) not in (None, [], {})
+        ]
+    return found
+
+
+def _discount(invoice: Invoice) -> Decimal | None:
+    discount = invoice.discount
+    if discount is None:
+        return Decimal(0)
+    return discount.value if discount.type == "amount" else None
+
+
+def _dig(raw: Mapping[str, Any], *keys: str) -> Any:
+    value: Any = raw
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _plain(value: Decimal | None) -> str:
+    return "?" if value is None else format(value.normalize(), "f")

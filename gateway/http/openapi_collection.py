@@ -1,0 +1,185 @@
+"""The OpenAPI description of the routes on a connection's invoices as a whole
+(``views/collection.py``): next number, CSV export, batches, the trash.
+
+Imported by ``openapi.openapi_document`` when it builds the document (its helpers are used here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.base import BATCH_ACTIONS
+from gateway.http.openapi import _UPSTREAM, _body, _ok, _operation
+from gateway.http.views.collection import MAX_BATCH_IDS
+
+_INVOICES = "/v1/connections/{connection}/invoices"
+_TRASH = "/v1/connections/{connection}/trash/invoices"
+_NOT_HERE = (
+    " A connection whose provider has none answers 501 not_supported (its capabilities say)."
+)
+
+
+def collection_schemas() -> dict[str, Any]:
+    return {
+        "NextNumber": {
+            "type": "object",
+            "required": ["object", "number"],
+            "properties": {
+                "object": {"const": "next_number"},
+                "number": {
+                    "type": "string",
+                    "description": "The number the provider gives the next invoice it creates, "
+                    "as it numbers them (read only: nothing is reserved).",
+                },
+            },
+        },
+        "BatchRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["action", "ids"],
+            "properties": {
+                "action": {
+                    "enum": list(BATCH_ACTIONS),
+                    "description": "delete (to the trash), void, mark_sent; restore and purge "
+                    "act on invoices in the trash. Which a connection takes: its "
+                    "capabilities.batch_actions.",
+                },
+                "ids": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_BATCH_IDS,
+                    "items": {"type": "string", "minLength": 1},
+                    "description": "Invoice ids; a repeated id is acted on, and answered, once.",
+                },
+            },
+        },
+        "BatchResult": {
+            "type": "object",
+            "required": ["object", "action", "succeeded", "failed", "results"],
+            "properties": {
+                "object": {"const": "batch"},
+                "action": {"enum": list(BATCH_ACTIONS)},
+                "succeeded": {"type": "integer", "minimum": 0},
+                "failed": {"type": "integer", "minimum": 0},
+                "results": {
+                    "type": "array",
+                    "description": "One per id, in the order asked: each id succeeds or fails "
+                    "on its own, with the problem code it would have had alone.",
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "outcome"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "outcome": {"enum": ["done", "failed"]},
+                            "code": {
+                                "enum": [
+                                    "not_found",
+                                    "conflict",
+                                    "validation_error",
+                                    "upstream_error",
+                                ]
+                            },
+                            "detail": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+def collection_parameters() -> dict[str, Any]:
+    return {
+        "export_status": {
+            "name": "status",
+            "in": "query",
+            "required": False,
+            "description": "Document status (the provider's own filter; open is its sent and "
+            "overdue exports, one after the other under one header).",
+            "schema": {"enum": ["draft", "open", "paid", "void"]},
+        }
+    }
+
+
+def collection_paths(invoice_path: str) -> dict[str, Any]:
+    conn = ["connection"]
+    inv = ["connection", "invoice_id"]
+    return {
+        _INVOICES + "/next-number": {
+            "get": _operation(
+                "The number the next invoice gets",
+                "getNextInvoiceNumber",
+                "invoices",
+                _ok("200", "NextNumber", "The next number." + _NOT_HERE),
+                parameters=conn,
+            )
+        },
+        _INVOICES + "/export.csv": {
+            "get": _operation(
+                "Export invoices as the provider's CSV, streamed",
+                "exportInvoicesCsv",
+                "invoices",
+                {
+                    "200": {
+                        "description": "The provider's own CSV (its columns, its statuses), "
+                        "passed through as it arrives: a transfer that breaks off ends without "
+                        "its final chunk, never as a shorter file." + _NOT_HERE,
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    }
+                },
+                parameters=[
+                    *conn,
+                    "export_status",
+                    "customer_id",
+                    "issued_from",
+                    "issued_to",
+                    "search",
+                ],
+            )
+        },
+        _INVOICES + "/batch": {
+            "post": _operation(
+                "One action on many invoices",
+                "batchInvoices",
+                "invoices",
+                _ok("200", "BatchResult", "What was done to each id." + _NOT_HERE),
+                parameters=[*conn, "idempotency_key"],
+                body=_body("BatchRequest"),
+                errors=(*_UPSTREAM, 409, 413, 415, 422),
+            )
+        },
+        invoice_path + "/restore": {
+            "post": _operation(
+                "Restore an invoice from the trash",
+                "restoreInvoice",
+                "trash",
+                _ok("200", "Invoice", "The invoice, out of the trash." + _NOT_HERE),
+                parameters=[*inv, "idempotency_key"],
+                errors=(*_UPSTREAM, 409, 422),
+            )
+        },
+        _TRASH: {
+            "get": _operation(
+                "List the invoices in the trash",
+                "listTrash",
+                "trash",
+                _ok(
+                    "200",
+                    "InvoiceList",
+                    "Deleted invoices, latest deletion first where the provider says; "
+                    "remote_data has deleted_at." + _NOT_HERE,
+                ),
+                parameters=[*conn, "limit", "cursor", "expand"],
+            )
+        },
+        _TRASH + "/{invoice_id}": {
+            "delete": _operation(
+                "Delete an invoice in the trash for good",
+                "purgeInvoice",
+                "trash",
+                _ok("204", None, "Purged: it cannot be restored." + _NOT_HERE),
+                parameters=[*inv, "idempotency_key"],
+                errors=(*_UPSTREAM, 409, 422),
+            )
+        },
+    }

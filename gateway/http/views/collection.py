@@ -1,0 +1,207 @@
+"""A connection's invoices as a whole: the next number, the CSV export, batches, the trash.
+
+``GET  …/invoices/next-number``          the number the next invoice gets
+``GET  …/invoices/export.csv``           the provider's own CSV export, streamed through
+``POST …/invoices/batch``                one action on many invoices, a result per id
+``GET  …/trash/invoices``                the invoices a delete moved to the trash
+``POST …/invoices/{id}/restore``         out of the trash, readable again
+``DELETE …/trash/invoices/{id}``         deleted for good
+
+What a connection's provider lacks is a 501 ``not_supported`` (``capabilities`` says which).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from adapters.base import BATCH_ACTIONS, Adapter, Capabilities, ListQuery, NotSupported
+from gateway.canonical.errors import FieldError
+from gateway.errors import UpstreamError
+from gateway.http.auth import requires
+from gateway.http.body import read_json_object
+from gateway.http.keys import CURSORS, SERVICE
+from gateway.http.validation import query_problem, validation_problem
+from gateway.http.views.common import (
+    REPLAYED,
+    adapter_for,
+    expanded,
+    listing_response,
+    outcome_response,
+    write_request,
+)
+from gateway.listing import InvalidCursor, list_invoices
+
+_log = structlog.get_logger("gateway.collection")
+
+MAX_BATCH_IDS = 100
+_STATUSES = ("draft", "open", "paid", "void")
+_EXPORT_QUERY = frozenset({"status", "customer_id", "issued_from", "issued_to", "search"})
+_TRASH_QUERY = frozenset({"limit", "cursor", "expand"})
+_DIGITS = re.compile(r"[0-9]{1,9}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _able(request: web.Request, able: Callable[[Capabilities], bool], operation: str) -> Adapter:
+    adapter = adapter_for(request)
+    if not able(adapter.capabilities):
+        raise NotSupported(operation, provider=adapter.provider)
+    return adapter
+
+
+@requires("invoices:read")
+async def next_number_view(request: web.Request) -> web.Response:
+    adapter = _able(request, lambda can: can.next_number, "tell the next invoice number")
+    number = await adapter.next_number()
+    return web.json_response({"object": "next_number", "number": number})
+
+
+@requires("invoices:read")
+async def export_csv_view(request: web.Request) -> web.StreamResponse:
+    """The provider's CSV, chunk by chunk as it arrives: memory stays at one chunk. A transfer
+    that breaks off is cut off here too (no final chunk), never passed off as the whole file."""
+    adapter = _able(request, lambda can: can.export_csv, "export invoices as CSV")
+    query = _export_query(request, adapter)
+    async with adapter.export_csv(query) as export:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": export.content_type,
+                "Content-Disposition": f'attachment; filename="{export.filename}"',
+                "Cache-Control": "no-store",
+            }
+        )
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            async for chunk in export.chunks:
+                await response.write(chunk)
+        except UpstreamError as exc:
+            _log.warning("export_broken_off", connection=adapter.connection.name, error=exc.message)
+            response.force_close()
+            if request.transport is not None:
+                request.transport.close()
+            return response
+    await response.write_eof()
+    return response
+
+
+@requires("invoices:write")
+async def batch_view(request: web.Request) -> web.StreamResponse:
+    _able(request, lambda can: bool(can.batch_actions), "act on invoices in batches")
+    action, ids = _batch_body(await read_json_object(request))
+    outcome = await request.app[SERVICE].batch(write_request(request), action, ids)
+    response = web.json_response({"object": "batch", **(outcome.batch or {})})
+    if outcome.replayed:
+        response.headers[REPLAYED] = "true"
+    return response
+
+
+@requires("invoices:read")
+async def trash_list_view(request: web.Request) -> web.Response:
+    adapter = _able(request, lambda can: "list" in can.trash, "list the trash")
+    limit, cursor = _trash_query(request)
+    try:
+        listing = await list_invoices(
+            adapter, ListQuery(), limit, cursor, request.app[CURSORS], trash=True
+        )
+    except InvalidCursor as exc:
+        raise query_problem({"cursor": str(exc)}, f"cursor: {exc}.") from None
+    return listing_response(listing, request)
+
+
+@requires("invoices:write")
+async def restore_view(request: web.Request) -> web.StreamResponse:
+    _able(request, lambda can: "restore" in can.trash, "restore invoices from the trash")
+    outcome = await request.app[SERVICE].restore(
+        write_request(request), request.match_info["invoice_id"]
+    )
+    return outcome_response(outcome, request)
+
+
+@requires("invoices:write")
+async def purge_view(request: web.Request) -> web.StreamResponse:
+    _able(request, lambda can: "purge" in can.trash, "purge invoices from the trash")
+    outcome = await request.app[SERVICE].purge(
+        write_request(request), request.match_info["invoice_id"]
+    )
+    return outcome_response(outcome, request)
+
+
+# -- reading the request --------------------------------------------------------------------------
+
+
+def _batch_body(body: dict[str, Any]) -> tuple[str, list[str]]:
+    errors: list[FieldError] = []
+    unknown = sorted(set(body) - {"action", "ids"})
+    errors += [FieldError(f"/{name}", "is not a field of a batch") for name in unknown]
+    action = body.get("action")
+    if action not in BATCH_ACTIONS:
+        errors.append(FieldError("/action", f"must be one of {', '.join(BATCH_ACTIONS)}"))
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_BATCH_IDS:
+        errors.append(FieldError("/ids", f"must be an array of 1 to {MAX_BATCH_IDS} invoice ids"))
+    else:
+        errors += [
+            FieldError(f"/ids/{i}", "must be a non-empty string")
+            for i, value in enumerate(ids)
+            if not isinstance(value, str) or not value.strip()
+        ]
+    if errors:
+        raise validation_problem(errors)
+    assert isinstance(action, str) and isinstance(ids, list)
+    return action, list(dict.fromkeys(ids))  # a repeated id is acted on, and answered, once
+
+
+def _export_query(request: web.Request, adapter: Adapter) -> ListQuery:
+    params = request.query
+    unknown = sorted(set(params) - _EXPORT_QUERY)
+    if unknown:
+        raise query_problem(
+            dict.fromkeys(unknown, "is not a query parameter of this route"),
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+        )
+    status = params.get("status") or None
+    if status is not None and status not in _STATUSES:
+        raise query_problem({"status": f"must be one of {', '.join(_STATUSES)}"})
+    search = params.get("search") or None
+    if search is not None and adapter.capabilities.search is None:
+        raise query_problem({"search": f"is not available: {adapter.provider} has no search"})
+    return ListQuery(
+        status=status,
+        customer_id=params.get("customer_id") or None,
+        issued_from=_date(params.get("issued_from"), "issued_from"),
+        issued_to=_date(params.get("issued_to"), "issued_to"),
+        search=search,
+    )
+
+
+def _trash_query(request: web.Request) -> tuple[int, str | None]:
+    params = request.query
+    unknown = sorted(set(params) - _TRASH_QUERY)
+    if unknown:
+        raise query_problem(
+            dict.fromkeys(unknown, "is not a query parameter of this route"),
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+        )
+    expanded(request)
+    given = params.get("limit", "25")
+    limit = int(given) if _DIGITS.fullmatch(given) else 0
+    if not 1 <= limit <= 100:
+        raise query_problem({"limit": "must be a whole number from 1 to 100"})
+    return limit, params.get("cursor") or None
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        if _ISO_DATE.fullmatch(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise query_problem({name: "must be a date written as YYYY-MM-DD"})

@@ -1,0 +1,227 @@
+"""Next number, CSV export, batches and the trash over the sandbox (views/collection.py): each
+route against draft_publish's emulator, and 501 where a connection's provider has none."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters.mapping import load_mapping
+from emulators.registry import PROVIDERS
+from gateway.sandbox.serve import Sandbox
+from tests.contract.profiles.load import profile
+from tests.e2e.conftest_sandbox import call
+from tests.e2e.migrating import requests_log
+from tests.e2e.sandbox import sandbox_in_thread
+
+DP = "/v1/connections/draft_publish"
+SEEDED = 12
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=SEEDED) as running:
+        yield running
+
+
+async def _create(sandbox: Sandbox, index: int = 0) -> dict[str, Any]:
+    sample = profile("draft_publish").sample(index).model_dump(mode="json", exclude_none=True)
+    created = await call(sandbox, "POST", f"{DP}/invoices", body=sample)
+    assert created.status == 201, created.body
+    body: dict[str, Any] = created.body
+    return body
+
+
+async def _every(sandbox: Sandbox, path: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    url = f"{path}?limit=100&expand=remote_data"
+    while True:
+        page = await call(sandbox, "GET", url)
+        assert page.status == 200, page.body
+        found += page.body["data"]
+        if not page.body["has_more"]:
+            return found
+        url = f"{path}?limit=100&expand=remote_data&cursor={page.body['next_cursor']}"
+
+
+async def test_next_number_is_the_number_the_following_create_gets(sandbox: Sandbox) -> None:
+    answer = await call(sandbox, "GET", f"{DP}/invoices/next-number")
+    assert answer.status == 200, answer.body
+    assert answer.body["object"] == "next_number"
+    assert answer.body["number"].startswith("INV-")
+    again = await call(sandbox, "GET", f"{DP}/invoices/next-number")
+    assert again.body == answer.body  # reading it reserves nothing
+    created = await _create(sandbox)
+    assert created["number"] == answer.body["number"]
+    after = await call(sandbox, "GET", f"{DP}/invoices/next-number")
+    assert after.body["number"] != created["number"]
+
+
+async def _csv(sandbox: Sandbox, query: str = "") -> tuple[aiohttp.ClientResponse, str]:
+    url = f"{sandbox.gateway_url}{DP}/invoices/export.csv{query}"
+    headers = {"Authorization": "Bearer sk_sandbox"}
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
+        return response, await response.text()
+
+
+async def test_csv_export_streams_the_providers_rows_for_every_invoice(sandbox: Sandbox) -> None:
+    invoices = {invoice["id"]: invoice for invoice in await _every(sandbox, f"{DP}/invoices")}
+    response, text = await _csv(sandbox)
+    assert response.status == 200, text
+    assert response.content_type == "text/csv"
+    assert response.headers.get("Transfer-Encoding") == "chunked"  # passed through, not held
+    assert 'filename="invoices.csv"' in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {row["id"] for row in rows} == set(invoices)
+    for row in rows:
+        invoice = invoices[row["id"]]
+        assert row["number"] == invoice["number"]
+        assert Decimal(row["total"]) == Decimal(invoice["totals"]["total"])
+        assert row["currency"] == invoice["currency"]
+        assert row["customer_id"] == invoice["customer"]["id"]
+
+
+async def test_csv_export_takes_the_list_filters(sandbox: Sandbox) -> None:
+    invoices = await _every(sandbox, f"{DP}/invoices")
+    customer = invoices[0]["customer"]["id"]
+    response, text = await _csv(sandbox, f"?customer_id={customer}&status=open")
+    assert response.status == 200, text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    expected = {
+        i["id"] for i in invoices if i["customer"]["id"] == customer and i["status"] == "open"
+    }
+    assert {row["id"] for row in rows} == expected
+    assert all(row["status"] in ("sent", "overdue") for row in rows)
+    assert text.count("id,number,") == 1  # open is two provider exports under one header
+    bad, problem = await _csv(sandbox, "?status=unknown")
+    assert bad.status == 400, problem
+    wrong, problem = await _csv(sandbox, "?number=INV")
+    assert wrong.status == 400 and "number" in problem
+
+
+async def test_batch_acts_once_under_a_repeated_idempotency_key(sandbox: Sandbox) -> None:
+    drafts = [await _create(sandbox, i) for i in range(2)]
+    ids = [d["id"] for d in drafts] + ["no-such-invoice"]
+    headers = {"Idempotency-Key": "batch-mark-sent-1"}
+    body = {"action": "mark_sent", "ids": ids}
+    first = await call(sandbox, "POST", f"{DP}/invoices/batch", body=body, headers=headers)
+    assert first.status == 200, first.body
+    assert first.body["object"] == "batch" and first.body["action"] == "mark_sent"
+    assert (first.body["succeeded"], first.body["failed"]) == (2, 1)
+    results = first.body["results"]
+    assert [r["id"] for r in results] == ids
+    assert [r["outcome"] for r in results] == ["done", "done", "failed"]
+    assert results[2]["code"] == "not_found"
+    for draft in drafts:
+        read = await call(sandbox, "GET", f"{DP}/invoices/{draft['id']}")
+        assert read.body["status"] == "open"
+    log_before = await requests_log(sandbox, "draft_publish")
+    again = await call(sandbox, "POST", f"{DP}/invoices/batch", body=body, headers=headers)
+    assert again.status == 200 and again.body == first.body
+    assert again.headers["Idempotent-Replayed"] == "true"
+    log_after = await requests_log(sandbox, "draft_publish")
+    batches = [e for e in log_after[len(log_before) :] if e["path"].endswith("/batch")]
+    assert batches == []  # the provider was not asked again
+    # Without the replay, the same batch now fails for each id: mark-sent is for drafts only.
+    fresh = await call(sandbox, "POST", f"{DP}/invoices/batch", body=body)
+    assert [r["code"] for r in fresh.body["results"][:2]] == ["conflict", "conflict"]
+
+
+async def test_batch_refuses_what_it_cannot_do(sandbox: Sandbox) -> None:
+    path = f"{DP}/invoices/batch"
+    for body, pointer in (
+        ({"action": "issue", "ids": ["x"]}, "/action"),
+        ({"action": "void", "ids": []}, "/ids"),
+        ({"action": "void", "ids": ["x", 3]}, "/ids/1"),
+        ({"action": "void", "ids": ["x"], "force": True}, "/force"),
+    ):
+        answer = await call(sandbox, "POST", path, body=body)
+        assert answer.status == 422, answer.body
+        assert pointer in [e["pointer"] for e in answer.body["errors"]]
+
+
+async def test_delete_trash_restore_purge(sandbox: Sandbox) -> None:
+    draft = await _create(sandbox)
+    invoice = f"{DP}/invoices/{draft['id']}"
+    assert (await call(sandbox, "DELETE", invoice)).status == 204
+    assert (await call(sandbox, "GET", invoice)).status == 404
+    trashed = await _every(sandbox, "/v1/connections/draft_publish/trash/invoices")
+    found = [i for i in trashed if i["id"] == draft["id"]]
+    assert len(found) == 1 and found[0]["remote_data"]["deleted_at"]
+    assert found[0]["totals"]["total"] == draft["totals"]["total"]
+    restored = await call(sandbox, "POST", f"{invoice}/restore")
+    assert restored.status == 200, restored.body
+    assert restored.body["id"] == draft["id"] and restored.body["status"] == "draft"
+    read = await call(sandbox, "GET", invoice)
+    assert read.status == 200 and read.body["number"] == draft["number"]
+    assert draft["id"] not in {
+        i["id"] for i in await _every(sandbox, "/v1/connections/draft_publish/trash/invoices")
+    }
+    again = await call(sandbox, "POST", f"{invoice}/restore")
+    assert again.status == 404, again.body  # not in the trash any more
+    # Purge: deleted again, then gone for good.
+    assert (await call(sandbox, "DELETE", invoice)).status == 204
+    purge = f"/v1/connections/draft_publish/trash/invoices/{draft['id']}"
+    assert (await call(sandbox, "DELETE", purge)).status == 204
+    trash = await _every(sandbox, "/v1/connections/draft_publish/trash/invoices")
+    assert draft["id"] not in {i["id"] for i in trash}
+    assert (await call(sandbox, "POST", f"{invoice}/restore")).status == 404
+    assert (await call(sandbox, "DELETE", purge)).status == 404
+
+
+async def test_batch_delete_then_restore_through_the_trash(sandbox: Sandbox) -> None:
+    drafts = [(await _create(sandbox, i))["id"] for i in range(2)]
+    deleted = await call(
+        sandbox, "POST", f"{DP}/invoices/batch", body={"action": "delete", "ids": drafts}
+    )
+    assert deleted.body["succeeded"] == 2, deleted.body
+    trash = {i["id"] for i in await _every(sandbox, "/v1/connections/draft_publish/trash/invoices")}
+    assert set(drafts) <= trash
+    restored = await call(
+        sandbox, "POST", f"{DP}/invoices/batch", body={"action": "restore", "ids": drafts}
+    )
+    assert restored.body["succeeded"] == 2, restored.body
+    for invoice_id in drafts:
+        assert (await call(sandbox, "GET", f"{DP}/invoices/{invoice_id}")).status == 200
+
+
+async def test_trash_cursors_page_through_and_belong_to_the_trash(sandbox: Sandbox) -> None:
+    for _ in range(3):
+        draft = await _create(sandbox)
+        assert (await call(sandbox, "DELETE", f"{DP}/invoices/{draft['id']}")).status == 204
+    trash = "/v1/connections/draft_publish/trash/invoices"
+    whole = await _every(sandbox, trash)
+    first = await call(sandbox, "GET", f"{trash}?limit=2")
+    assert first.body["has_more"] is True and len(first.body["data"]) == 2
+    second = await call(sandbox, "GET", f"{trash}?limit=2&cursor={first.body['next_cursor']}")
+    ids = [i["id"] for i in first.body["data"] + second.body["data"]]
+    assert ids == [i["id"] for i in whole][: len(ids)]
+    foreign = await call(
+        sandbox, "GET", f"{DP}/invoices?limit=2&cursor={first.body['next_cursor']}"
+    )
+    assert foreign.status == 400, foreign.body
+
+
+@pytest.mark.parametrize("connection", [p for p in PROVIDERS if p != "draft_publish"])
+async def test_providers_without_them_answer_501(sandbox: Sandbox, connection: str) -> None:
+    caps = load_mapping(connection).capabilities
+    assert not (caps.next_number or caps.export_csv or caps.batch_actions or caps.trash)
+    base = f"/v1/connections/{connection}"
+    for method, path, body in (
+        ("GET", f"{base}/invoices/next-number", None),
+        ("GET", f"{base}/invoices/export.csv", None),
+        ("POST", f"{base}/invoices/batch", {"action": "void", "ids": ["1"]}),
+        ("GET", f"{base}/trash/invoices", None),
+        ("POST", f"{base}/invoices/1/restore", None),
+        ("DELETE", f"{base}/trash/invoices/1", None),
+    ):
+        answer = await call(sandbox, method, path, body=body)
+        assert answer.status == 501, (method, path, answer.body)
+        assert answer.body["code"] == "not_supported"
+        assert answer.body["provider"] == connection

@@ -1,0 +1,279 @@
+"""order_linked's notes and invoices made from orders, over the sandbox (real HTTP to the
+gateway and the emulator). What the provider kept is read from the emulator: its own notes
+state (``/_emulator/invoices/{id}/notes``; the provider documents no read), its request log
+and its orders (``GET /orders/{id}``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.sandbox.serve import Sandbox
+from tests.e2e.conftest_sandbox import Answer, call
+from tests.e2e.sandbox import sandbox_in_thread
+
+BASE = "/v1/connections/order_linked"
+INVOICE = "INV-00002"
+EMULATOR_AUTH = {"Authorization": "Bearer sandbox-order_linked"}
+RECEIPT = ("receipt.pdf", "application/pdf", b"%PDF-1.4 signed delivery receipt")
+PHOTO = ("dock.jpg", "image/jpeg", b"\xff\xd8\xff\xe0 dock photo")
+SHEET = ("weights.csv", "text/csv", b"pallet,kg\n1,412.5\n")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=5) as running:
+        yield running
+
+
+async def _multipart(
+    sandbox: Sandbox,
+    path: str,
+    parts: list[tuple[str, Any]],
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    form = aiohttp.FormData(default_to_multipart=True)
+    for name, value in parts:
+        if isinstance(value, tuple):
+            filename, kind, content = value
+            form.add_field(name, content, filename=filename, content_type=kind)
+        else:
+            form.add_field(name, value)
+    send = {"Authorization": "Bearer sk_sandbox", **(headers or {})}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(sandbox.gateway_url + path, data=form, headers=send) as response,
+    ):
+        text = await response.text()
+        body = json.loads(text) if "json" in response.content_type else text
+        return Answer(response.status, response.headers.copy(), body)  # type: ignore[arg-type]
+
+
+async def _emulator(sandbox: Sandbox, path: str) -> Any:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(sandbox.emulator_urls["order_linked"] + path, headers=EMULATOR_AUTH) as r,
+    ):
+        return await r.json(content_type=None)
+
+
+async def _kept(sandbox: Sandbox, invoice_id: str, note_id: str) -> tuple[str, list[Any]]:
+    """The note as the emulator keeps it: its text and its files (name, type, bytes)."""
+    state = await _emulator(sandbox, f"/_emulator/invoices/{invoice_id}/notes")
+    (note,) = [n for n in state["notes"] if n["uuid"] == note_id]
+    files = [
+        (f["name"], f["content_type"], base64.b64decode(f["content_base64"])) for f in note["files"]
+    ]
+    return note["content"], files
+
+
+async def _note_posts(sandbox: Sandbox) -> int:
+    log = await _emulator(sandbox, "/_emulator/requests")
+    return sum(1 for r in log["requests"] if "/notes" in r["path"] and r["method"] == "POST")
+
+
+# -- notes --------------------------------------------------------------------------------------
+
+
+async def test_a_note_keeps_every_file_sent_with_it_and_added_to_it(sandbox: Sandbox) -> None:
+    created = await _multipart(
+        sandbox, f"{BASE}/invoices/{INVOICE}/notes", [("note", "Delivered"), ("file", RECEIPT)]
+    )
+    assert created.status == 201, created.body
+    note_id = created.body["note"]["id"]
+    assert created.body["note"]["files"] == [{"name": "receipt.pdf"}]
+
+    added = await _multipart(
+        sandbox,
+        f"{BASE}/invoices/{INVOICE}/notes/{note_id}/files",
+        [("file", PHOTO), ("file", SHEET)],
+    )
+    assert added.status == 200, added.body
+    assert added.body["note"] == {
+        "id": note_id,
+        "content": "Delivered",
+        "files": [{"name": "receipt.pdf"}, {"name": "dock.jpg"}, {"name": "weights.csv"}],
+    }
+    # Read back from the provider's side: every file, its type and its bytes, in order.
+    assert await _kept(sandbox, INVOICE, note_id) == ("Delivered", [RECEIPT, PHOTO, SHEET])
+
+
+async def test_attaching_can_replace_the_note_text(sandbox: Sandbox) -> None:
+    created = await _multipart(sandbox, f"{BASE}/invoices/{INVOICE}/notes", [("note", "Draft")])
+    note_id = created.body["note"]["id"]
+    added = await _multipart(
+        sandbox,
+        f"{BASE}/invoices/{INVOICE}/notes/{note_id}/files",
+        [("note", "Signed off"), ("file", RECEIPT)],
+    )
+    assert added.status == 200, added.body
+    assert await _kept(sandbox, INVOICE, note_id) == ("Signed off", [RECEIPT])
+
+
+async def test_more_files_than_a_new_note_takes_is_a_422_and_nothing_is_sent(
+    sandbox: Sandbox,
+) -> None:
+    before = await _note_posts(sandbox)
+    answer = await _multipart(
+        sandbox,
+        f"{BASE}/invoices/{INVOICE}/notes",
+        [("note", "Two receipts"), ("file", RECEIPT), ("file", PHOTO)],
+    )
+    assert answer.status == 422, answer.body
+    assert answer.body["errors"][0]["pointer"] == "/file"
+    assert (
+        "order_linked takes at most 1 file(s) when a note is created, not 2"
+        in (answer.body["detail"])
+    )
+    assert "POST …/notes/{note_id}/files" in answer.body["detail"]
+    assert await _note_posts(sandbox) == before
+
+
+async def test_attaching_needs_a_file_and_an_existing_note(sandbox: Sandbox) -> None:
+    no_file = await _multipart(
+        sandbox, f"{BASE}/invoices/{INVOICE}/notes/some-note/files", [("note", "text only")]
+    )
+    assert no_file.status == 422 and no_file.body["errors"][0]["pointer"] == "/file"
+    unknown = await _multipart(
+        sandbox, f"{BASE}/invoices/{INVOICE}/notes/no-such-note/files", [("file", RECEIPT)]
+    )
+    assert unknown.status == 404, unknown.body
+
+
+@pytest.mark.parametrize("path", ["/notes", "/notes/any-note"])
+async def test_notes_cannot_be_read_back_from_order_linked(sandbox: Sandbox, path: str) -> None:
+    answer = await call(sandbox, "GET", f"{BASE}/invoices/{INVOICE}{path}")
+    assert answer.status == 501, answer.body
+    assert "order_linked cannot read notes back" in answer.body["detail"]
+
+
+async def test_attaching_is_501_where_the_provider_has_no_notes(sandbox: Sandbox) -> None:
+    answer = await _multipart(
+        sandbox, "/v1/connections/crm_v1/invoices/1/notes/n/files", [("file", RECEIPT)]
+    )
+    assert answer.status == 501, answer.body
+
+
+# -- invoices made from orders -------------------------------------------------------------------
+
+
+async def _order(sandbox: Sandbox, order_id: str) -> dict[str, Any]:
+    order: dict[str, Any] = (await _emulator(sandbox, f"/orders/{order_id}"))["order"]
+    return order
+
+
+def _order_lines(order: dict[str, Any]) -> list[tuple[str, Decimal, Decimal]]:
+    return [
+        (
+            line["item_id"],
+            Decimal(line["item_order_quantity"]),
+            Decimal(line["item_price_snapshot"]["pricing_rule"]["price"]),
+        )
+        for line in order["lines"]
+    ]
+
+
+def _invoice_lines(invoice: dict[str, Any]) -> list[tuple[str, Decimal, Decimal]]:
+    return [
+        (line["item_id"], Decimal(line["quantity"]), Decimal(line["unit_price"]))
+        for line in invoice["lines"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("order_id", "body", "currency"),
+    [("SO-1003", {}, "NZD"), ("SO-1006", {"notes": "Ship in one crate"}, "JPY")],
+)
+async def test_an_order_invoice_takes_the_orders_currency_lines_and_customer(
+    sandbox: Sandbox, order_id: str, body: dict[str, Any], currency: str
+) -> None:
+    order = await _order(sandbox, order_id)
+    answer = await call(sandbox, "POST", f"{BASE}/orders/{order_id}/invoices", body=body)
+    assert answer.status == 201, answer.body
+    invoice = answer.body
+    assert invoice["currency"] == currency
+    assert invoice["customer"] == {"id": order["account_id"], "name": order["account_name"]}
+    assert _invoice_lines(invoice) == _order_lines(order)
+    assert Decimal(invoice["shipping"]) == Decimal(order["shipping_cost"])
+    assert invoice["order_id"] == order_id
+    assert invoice["notes"] == body.get("notes")
+    assert invoice.get("warnings", []) == []
+
+
+async def test_the_orders_own_values_pass(sandbox: Sandbox) -> None:
+    body = {"currency": "EUR", "customer": {"id": "ACC-1005"}, "notes": "As ordered"}
+    answer = await call(sandbox, "POST", f"{BASE}/orders/SO-1008/invoices", body=body)
+    assert answer.status == 201, answer.body
+    assert (answer.body["currency"], answer.body["notes"]) == ("EUR", "As ordered")
+
+
+async def test_another_currency_is_refused_strict_and_dropped_lenient(sandbox: Sandbox) -> None:
+    body = {"currency": "USD", "notes": "Please bill in dollars"}
+    path = f"{BASE}/orders/SO-1001/invoices"
+    strict = await call(sandbox, "POST", path, body=body)
+    assert strict.status == 422, strict.body
+    assert strict.body["errors"] == [
+        {"pointer": "/currency", "detail": "is USD, but order SO-1001 is in AUD"}
+    ]
+    lenient = await call(sandbox, "POST", path, body=body, headers={"Prefer": "handling=lenient"})
+    assert lenient.status == 201, lenient.body
+    assert lenient.headers["Preference-Applied"] == "handling=lenient"
+    assert lenient.body["currency"] == "AUD"
+    assert lenient.body["notes"] == "Please bill in dollars"
+    assert lenient.body["warnings"] == [
+        {
+            "field": "/currency",
+            "reason": "dropped: is USD, but order SO-1001 is in AUD; the order's value is used",
+        }
+    ]
+
+
+async def test_other_lines_or_customer_are_refused_naming_the_orders(sandbox: Sandbox) -> None:
+    body = {
+        "customer": {"id": "ACC-1003"},
+        "lines": [{"item_id": "ITM-1006", "quantity": "4", "unit_price": "40.00"}],
+    }
+    answer = await call(sandbox, "POST", f"{BASE}/orders/SO-1002/invoices", body=body)
+    assert answer.status == 422, answer.body
+    assert answer.body["errors"] == [
+        {
+            "pointer": "/customer/id",
+            "detail": "is ACC-1003, but order SO-1002 is for account ACC-1001",
+        },
+        {
+            "pointer": "/lines",
+            "detail": "differ from the lines of order SO-1002: "
+            "ITM-1006 × 4 @ 45.00, ITM-1010 × 3 @ 43.89",
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"notes": "A valid body"},
+        {},
+        {"currency": "ZZZ", "notes": 5},  # invalid: still the unknown order's 404
+        {"currency": "USD"},  # against any order: still a 404
+    ],
+)
+async def test_an_unknown_order_is_404_whatever_the_body(
+    sandbox: Sandbox, body: dict[str, Any]
+) -> None:
+    answer = await call(sandbox, "POST", f"{BASE}/orders/SO-9999/invoices", body=body)
+    assert answer.status == 404, answer.body
+    assert "SO-9999" in answer.body["detail"]
+
+
+async def test_an_unknown_order_is_404_even_with_a_malformed_body(sandbox: Sandbox) -> None:
+    answer = await call(sandbox, "POST", f"{BASE}/orders/SO-9999/invoices", raw=b"{not json")
+    assert answer.status == 404, answer.body
+    known = await call(sandbox, "POST", f"{BASE}/orders/SO-1004/invoices", raw=b"{not json")
+    assert known.status == 400, known.body

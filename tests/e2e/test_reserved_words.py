@@ -1,0 +1,113 @@
+"""Reserved words are never invoice ids: every literal segment the router has after
+``/invoices/`` is reserved, and none of them (nor a provider's own path names) reaches a
+provider as an id, whatever the method."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from emulators.registry import PROVIDERS
+from gateway.config import Settings
+from gateway.http.app import create_app
+from gateway.http.routes import RESERVED
+from gateway.sandbox.serve import Sandbox
+from tests.e2e.conftest_sandbox import call
+from tests.e2e.migrating import requests_log
+from tests.e2e.sandbox import sandbox_in_thread
+
+INVOICES = "/v1/connections/{connection}/invoices/"
+
+
+def _literal_segments() -> set[str]:
+    """Every literal segment right after ``/invoices/`` in the route table."""
+    app = create_app(Settings())
+    found = set()
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if path.startswith(INVOICES):
+            first = path.removeprefix(INVOICES).split("/", 1)[0]
+            if not first.startswith("{"):
+                found.add(first)
+    return found
+
+
+def test_every_literal_segment_after_invoices_is_reserved() -> None:
+    literal = _literal_segments()
+    assert {"preview", "next-number", "export.csv", "batch"} <= literal
+    assert literal == set(RESERVED)
+
+
+def test_the_invoice_id_pattern_refuses_every_reserved_word() -> None:
+    app = create_app(Settings())
+    patterns = [
+        re.compile(route.resource.get_info()["pattern"].pattern)
+        for route in app.router.routes()
+        if route.resource is not None
+        and "{invoice_id" in route.resource.canonical
+        and route.resource.canonical.startswith(INVOICES)
+    ]
+    assert patterns
+    for word in RESERVED:
+        path = f"/v1/connections/draft_publish/invoices/{word}"
+        for pattern in patterns:
+            for suffix in ("", "/payments", "/notes", "/issue", "/restore"):
+                assert pattern.fullmatch(path + suffix) is None, (word, pattern.pattern)
+    ok = "/v1/connections/draft_publish/invoices/preview-2"
+    assert any(pattern.fullmatch(ok) for pattern in patterns)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=2) as running:
+        yield running
+
+
+async def _provider_paths(sandbox: Sandbox) -> dict[str, list[str]]:
+    return {
+        provider: [entry["path"] for entry in await requests_log(sandbox, provider)]
+        for provider in PROVIDERS
+    }
+
+
+def _new(before: dict[str, list[str]], after: dict[str, list[str]]) -> list[str]:
+    return [path for name, paths in after.items() for path in paths[len(before[name]) :]]
+
+
+@pytest.mark.parametrize("word", RESERVED)
+async def test_no_reserved_word_reaches_a_provider_as_an_id(sandbox: Sandbox, word: str) -> None:
+    before = await _provider_paths(sandbox)
+    base = "/v1/connections/draft_publish/invoices"
+    answers = {}
+    for method, path in (
+        ("GET", f"{base}/{word}"),
+        ("PUT", f"{base}/{word}"),
+        ("DELETE", f"{base}/{word}"),
+        ("GET", f"{base}/{word}/payments"),
+        ("POST", f"{base}/{word}/issue"),
+        ("POST", f"{base}/{word}/restore"),
+    ):
+        body = {"currency": "USD"} if method == "PUT" else None
+        answer = await call(sandbox, method, path, body=body)
+        answers[(method, path)] = answer.status
+        if (method, path) == ("GET", f"{base}/{word}") and word in ("next-number", "export.csv"):
+            assert answer.status == 200  # the gateway's own route, not an invoice
+        else:
+            assert answer.status in (404, 405), (method, path, answer.status, answer.body)
+    # Only the gateway's own routes called the provider (its next-number and export/csv).
+    own = {"/api/v1/invoices/next-number", "/api/v1/invoices/export/csv"}
+    assert [p for p in _new(before, await _provider_paths(sandbox)) if p not in own] == []
+
+
+@pytest.mark.parametrize("segment", ["NEXT-NUMBER", "Batch", "trash", "export", "next%252Dnumber"])
+async def test_the_providers_own_paths_are_refused_as_ids(sandbox: Sandbox, segment: str) -> None:
+    """Ids the router passes on (another case, another encoding, the provider's own names for
+    its routes) are refused by the draft_publish adapter before any call."""
+    before = await _provider_paths(sandbox)
+    answer = await call(sandbox, "GET", f"/v1/connections/draft_publish/invoices/{segment}")
+    assert answer.status == 400, answer.body
+    assert answer.body["code"] == "bad_request"
+    assert "not an id" in answer.body["detail"]
+    assert _new(before, await _provider_paths(sandbox)) == []

@@ -1,0 +1,125 @@
+"""``UpstreamClient.stream`` over real HTTP on loopback: chunks handed on as they come (more
+than ``max_response_bytes`` in all), the credential blanked out even across chunk ends, a
+transfer that breaks off raised, a non-2xx answer read for the adapter, no redirect followed."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from adapters.base import UpstreamError
+from gateway.config import Connection
+from gateway.upstream import UnusableAnswer, UpstreamClient
+
+SECRET = "s3cr3t-token-value-0123456789"
+
+
+async def _chunks(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/csv"})
+    await response.prepare(request)
+    for _ in range(40):
+        await response.write(b"x" * 1000 + b"\n")
+    # The credential split over two writes, as an echoing provider might send it.
+    await response.write(b"token=" + SECRET[:10].encode())
+    await asyncio.sleep(0.01)
+    await response.write(SECRET[10:].encode() + b"\nend\n")
+    await response.write_eof()
+    return response
+
+
+async def _broken(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/csv"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    await response.write(b"a,b\n" + b"1,2\n" * 20)
+    await asyncio.sleep(0.01)
+    assert request.transport is not None
+    request.transport.close()  # no final chunk: the body is cut off
+    return response
+
+
+async def _missing(request: web.Request) -> web.Response:
+    return web.json_response({"error": {"code": "not_found"}}, status=404)
+
+
+async def _redirect(request: web.Request) -> web.Response:
+    return web.Response(status=302, headers={"Location": "http://elsewhere.example/"})
+
+
+@pytest.fixture
+async def base() -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_get("/chunks", _chunks)
+    app.router.add_get("/broken", _broken)
+    app.router.add_get("/missing", _missing)
+    app.router.add_get("/redirect", _redirect)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+def _client(session: aiohttp.ClientSession, base: str, **changes: Any) -> UpstreamClient:
+    data: dict[str, Any] = {
+        "name": "dp",
+        "provider": "draft_publish",
+        "base_url": base,
+        "auth": {"type": "bearer", "token": SECRET},
+        "retries": {"max_attempts": 1},
+        "max_response_bytes": 1024,
+    }
+    data.update(changes)
+    return UpstreamClient(session, Connection.model_validate(data), rng=random.Random(1))
+
+
+async def test_chunks_pass_the_cap_and_the_credential_is_blanked_across_chunks(
+    base: str,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        upstream = _client(session, base)
+        async with upstream.stream("/chunks") as answer:
+            assert answer.ok and answer.status == 200
+            parts = [chunk async for chunk in answer.chunks]
+    body = b"".join(parts)
+    assert len(body) > 40_000  # far past max_response_bytes: never held whole
+    assert SECRET.encode() not in body
+    assert body.endswith(b"token=[redacted]\nend\n")
+    assert len(parts) > 1
+
+
+async def test_a_transfer_that_breaks_off_is_an_error_not_a_short_body(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        upstream = _client(session, base)
+        async with upstream.stream("/broken") as answer:
+            received = b""
+            with pytest.raises(UpstreamError, match="broke off"):
+                async for chunk in answer.chunks:
+                    received += chunk
+    assert received.startswith(b"a,b")
+
+
+async def test_an_error_answer_is_read_for_the_adapter(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        upstream = _client(session, base)
+        async with upstream.stream("/missing") as answer:
+            assert not answer.ok
+            assert answer.answer is not None and answer.answer.status == 404
+            assert answer.answer.body == {"error": {"code": "not_found"}}
+            assert [chunk async for chunk in answer.chunks] == []
+
+
+async def test_no_redirect_is_followed(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        upstream = _client(session, base)
+        with pytest.raises(UnusableAnswer, match="redirect"):
+            async with upstream.stream("/redirect"):
+                pass
