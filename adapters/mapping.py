@@ -39,6 +39,25 @@ class ProviderField:
 
 
 @dataclass(frozen=True)
+class NotReachable:
+    """A documented item of the provider that /v1 deliberately does not reach, and why."""
+
+    item: str
+    reason: str
+    count: int = 1  # documented items the entry stands for
+
+
+@dataclass(frozen=True)
+class Reachability:
+    documented: int  # the provider doc's items, counted in docs/providers/<provider>.md
+    not_reachable: tuple[NotReachable, ...] = ()
+
+    @property
+    def reachable(self) -> int:
+        return self.documented - sum(entry.count for entry in self.not_reachable)
+
+
+@dataclass(frozen=True)
 class Mapping:
     provider: str
     rounding: RoundingPolicy
@@ -61,6 +80,7 @@ class Mapping:
     migration_stamp: str | None = None  # where a migrated copy names its source, if anywhere
     sort_params: dict[str, str] = field(default_factory=dict)  # canonical sort → provider's
     filter_params: dict[str, str] = field(default_factory=dict)  # provider-only filter → param
+    reachability: Reachability | None = None  # what of the provider's doc /v1 reaches
 
     def sort_param(self, sort: str) -> str:
         """The provider's own sort value for a canonical sort (``capabilities.sorts``)."""
@@ -194,7 +214,15 @@ def parse_mapping(data: Any, source: str) -> Mapping:
         ),
         sort_params=dict(listing["sorts"]),
         filter_params=dict(listing["filters"]),
+        reachability=_reachability(data.get("reachability")),
     )
+
+
+def _reachability(data: dict[str, Any] | None) -> Reachability | None:
+    if data is None:
+        return None
+    entries = tuple(NotReachable(**entry) for entry in data["not_reachable"])
+    return Reachability(documented=data["documented"], not_reachable=entries)
 
 
 def _check_dedupe(data: dict[str, Any], source: str) -> None:

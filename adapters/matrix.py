@@ -95,6 +95,7 @@ def render(providers: tuple[str, ...] = tuple(ADAPTERS)) -> str:
         mappings,
         lambda m, x: x in m.capabilities.fields,
     )
+    out += _reachability(mappings)
     for mapping in mappings:
         out += _provider_section(mapping)
     return "\n".join(out).rstrip() + "\n"
@@ -152,6 +153,29 @@ def _listing(mappings: list[Mapping]) -> list[str]:
         {"search": lambda m: m.capabilities.search or NO},
         mappings,
     )
+
+
+def _reachability(mappings: list[Mapping]) -> list[str]:
+    """The provider docs' items counted point by point, and those /v1 deliberately leaves out."""
+
+    def count(m: Mapping) -> str:
+        r = m.reachability
+        return f"{r.reachable} of {r.documented}" if r else "not counted"
+
+    out = _values(
+        "Documented items reachable through /v1 (counted in docs/providers/<provider>.md)",
+        {"reachable of documented": count},
+        mappings,
+    )
+    out += ["Deliberately not reachable, with the reason:", ""]
+    for m in mappings:
+        entries = m.reachability.not_reachable if m.reachability else ()
+        if not entries:
+            out.append(f"- `{m.provider}`: none.")
+        for entry in entries:
+            times = f" ({entry.count} items)" if entry.count > 1 else ""
+            out.append(f"- `{m.provider}`: {entry.item}{times}. {entry.reason}")
+    return [*out, ""]
 
 
 def _duplicate_inputs(mappings: list[Mapping]) -> list[str]:
