@@ -11,6 +11,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from pydantic_core import to_jsonable_python
 
 _encode_string = json.encoder.encode_basestring_ascii
@@ -91,6 +92,55 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
     parts: list[str] = []
     _write(value, parts, indent, 0)
     return "".join(parts)
+
+
+def compact(value: Any) -> str:
+    """What ``dumps`` writes, without spaces, written by orjson (about four times faster): for
+    the store's records. The same values are refused first (a float, a type that is not JSON);
+    a ``Decimal`` is its literal as ``dumps`` writes it. What orjson cannot write that ``dumps``
+    can (a lone surrogate, an integer beyond 64 bits) falls back to ``dumps``."""
+    _refuse_non_json(value)
+    try:
+        return orjson.dumps(value, default=_exact, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError as exc:
+        if isinstance(exc.__cause__, ValueError | TypeError):
+            raise exc.__cause__ from None  # a non-finite Decimal: refused as ``dumps`` does
+        return dumps(value)
+
+
+# Values ``compact`` hands to orjson as they are; containers are walked, anything else checked.
+_LEAVES = frozenset({str, int, bool, type(None), JsonNumber, Decimal})
+
+
+def _refuse_non_json(value: Any) -> None:
+    """Raise as ``dumps`` would for a float or a value that is not JSON, anywhere in ``value``
+    (orjson would write a float, a date or a dataclass); walks without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if not isinstance(item, dict | list | tuple):
+            children = (item,)  # a top-level leaf
+        for child in children:
+            if type(child) in _LEAVES:
+                continue
+            if isinstance(child, dict | list | tuple):
+                stack.append(child)
+            elif isinstance(child, float):
+                raise TypeError("a float reached the wire; amounts must be Decimal")
+            elif not isinstance(child, str | int | Decimal):
+                raise TypeError(f"cannot write {type(child).__name__} as JSON")
+
+
+def _exact(value: Any) -> Any:
+    """orjson's hook: a ``Decimal`` as the literal ``dumps`` writes."""
+    if isinstance(value, JsonNumber):
+        return orjson.Fragment(value.text)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} cannot be written as a JSON number")
+        return orjson.Fragment(format(value, "f"))
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def _write(value: Any, out: list[str], indent: int | None, depth: int) -> None:

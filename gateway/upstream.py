@@ -114,9 +114,17 @@ _STREAM_CHUNK_BYTES = 64 * 1024
 
 @dataclass
 class WriteCalls:
-    """The write calls (anything but a read) one logical write has sent, or tried to."""
+    """The write calls (anything but a read) one logical write has sent, or tried to; and
+    whether its last call was a read the provider answered (2xx) after the last of them."""
 
     sent: int = 0
+    read_after: bool = False
+
+    @property
+    def read_back(self) -> bool:
+        """The write ended on a successful read sent after its last write call (the adapter's
+        read-back of what it wrote)."""
+        return self.sent > 0 and self.read_after
 
 
 @dataclass(frozen=True)
@@ -325,7 +333,8 @@ class UpstreamClient:
         url = self._url(path, params)
         body = jsonwire.dumps(json) if json is not None else data
         send_headers = self._headers(headers, has_json=json is not None)
-        writes = write_calls_var.get() if method not in _READS else None
+        calls = write_calls_var.get()
+        writes = calls if method not in _READS else None
         key = idempotency_key_var.get()
         if key is not None and method not in _READS:
             send_headers.setdefault("Idempotency-Key", key)
@@ -342,6 +351,7 @@ class UpstreamClient:
                 await self._paced()
                 if writes is not None:
                     writes.sent += 1  # from here on the write may have reached the provider
+                    writes.read_after = False
                 answer = await self._send(method, url, body, send_headers, keep_open=keep_open)
                 answered = answer.status < 500
             except UnusableAnswer:
@@ -403,6 +413,8 @@ class UpstreamClient:
                     retry_after=_retry_after(answer.headers),
                 )
                 continue
+            if calls is not None:
+                calls.read_after = writes is None and 200 <= status < 300
             return answer
         assert last is not None
         raise last

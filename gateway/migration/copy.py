@@ -2,8 +2,10 @@
 
 The crosswalk (source connection and id → target connection and id, with a fingerprint, a state
 and the run) records each step before the next one is taken: ``pending`` before the create,
-``created`` once the target holds the invoice, ``status_set`` once its status and payments are
-carried, then ``verified`` (the money matches) or ``differs``. Every write goes through the
+``created`` once the target holds the invoice (where the copy is: ``revert`` finds it from
+here on), then ``verified`` (the money matches) or ``differs``. Carrying the status and payments
+records no state of its own: a resume redoes every step of an unfinished copy whatever its state
+(each replays from its key), and nothing else reads one. Every write goes through the
 service layer with an Idempotency-Key made from the source invoice (``migrate create``, ``migrate
 issue``…), so a process killed between the target's create and the crosswalk's ``created``
 resumes to the same invoice: the key's record replays it, or resolves the lost answer first.
@@ -31,6 +33,7 @@ from gateway.migration.report import Entry
 from gateway.migration.translate import Translation, translate
 from gateway.service.idempotency import WriteRequest
 from gateway.service.invoices import InvoiceService
+from gateway.service.outcomes import Outcome
 from gateway.store import CrosswalkEntry, Store, StoreError
 
 _log = structlog.get_logger("gateway.migration")
@@ -52,6 +55,9 @@ class Copier:
     _copies: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     # source id → its fingerprint, computed once per copy (each step's record carries it)
     _fingerprints: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    # source id → the copy as the target's answer to a read sent after the copy's last write
+    # call (``Outcome.read_back``), while no later step was tried: the verification's read
+    _read_back: dict[str, Invoice] = field(default_factory=dict, init=False, repr=False)
 
     async def copy(self, invoice: Invoice) -> Entry:
         source_id = str(invoice.id)
@@ -60,6 +66,7 @@ class Copier:
         finally:
             self._copies.pop(source_id, None)
             self._fingerprints.pop(source_id, None)
+            self._read_back.pop(source_id, None)
 
     async def _attempts(self, source_id: str, invoice: Invoice) -> Entry:
         for attempt in range(1, _BUSY_ATTEMPTS + 1):
@@ -106,13 +113,13 @@ class Copier:
             self._request("create", source_id), translation.invoice, self.plan.handling
         )
         assert created.invoice is not None and created.invoice.id is not None
+        self._wrote(source_id, created)
         target_id = created.invoice.id
         warnings = [*translation.warnings, *created.warnings]
         await self._record(source_id, target_id, "created", invoice, {})
         _, carried, more = await self._carry(source_id, invoice, created.invoice)
         warnings += more
-        await self._record(source_id, target_id, "status_set", invoice, {})
-        copy = await self.target.get(target_id)
+        copy = self._read_back.pop(source_id, None) or await self.target.get(target_id)
         verdict = compare(invoice, copy, self.target, paid=carried)
         detail = {
             "warnings": [w.as_dict() for w in warnings],
@@ -180,11 +187,13 @@ class Copier:
         self, source_id: str, action: str, current: Invoice, warnings: list[WriteWarning]
     ) -> Invoice:
         assert current.id is not None and self.service is not None
+        self._read_back.pop(source_id, None)  # whatever this step does, that read is older
         try:
             done = await self.service.act(self._request(action, source_id), current.id, action)
         except AdapterError as exc:
             warnings.append(WriteWarning("/status", f"{action}: {exc.message}"))
             return current
+        self._wrote(source_id, done)
         return done.invoice or current
 
     async def _pay(
@@ -194,12 +203,22 @@ class Copier:
         request = self._request(f"payment {n}", source_id)
         method = self.refs.payment_method(payment.method)
         carried = payment.model_copy(update={"id": None, "method": method})
+        self._read_back.pop(source_id, None)  # whatever this step does, that read is older
         try:
             done = await self.service.record_payment(request, current.id, carried)
         except AdapterError as exc:
             warnings.append(WriteWarning(f"/payments/{n}", exc.message))
             return current
+        self._wrote(source_id, done)
         return done.invoice or current
+
+    def _wrote(self, source_id: str, done: Outcome) -> None:
+        """Keep a step's answer for the verification when it is a read of the copy made after
+        the step's last write call, here and now (never a replayed or looked-up answer)."""
+        if done.read_back and not done.replayed and done.resolved is None and done.invoice:
+            self._read_back[source_id] = done.invoice
+        else:
+            self._read_back.pop(source_id, None)
 
     def _request(self, step: str, source_id: str) -> WriteRequest:
         """The key of one step of one copy: the same in every run and after any crash. A copy

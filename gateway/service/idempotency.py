@@ -212,6 +212,8 @@ class KeyedWrites:
         token = write_calls_var.set(calls)
         try:
             outcome = await write.send(recovery)
+            if calls.read_back and outcome.invoice is not None:
+                outcome = dataclasses.replace(outcome, read_back=True)
         except UpstreamError as error:
             if write.idempotent or calls.sent == 0:
                 # Nothing was written, or sending the same again converges: retry as it is.

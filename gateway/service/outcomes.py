@@ -30,6 +30,9 @@ class Outcome:
     replayed: bool = False  # the stored answer of an earlier request with the same key
     resolved: str | None = None  # how a lost answer was found again, when it was
     batch: dict[str, Any] | None = None  # a batch's action and per-id results (JSON)
+    # ``invoice`` is the provider's answer to a read sent after the write's last write call,
+    # in this request (never on a replay: not stored). Its reader may take it as a fresh read.
+    read_back: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "created": self.created}

@@ -101,7 +101,7 @@ class CrosswalkEntry:
     target_connection: str
     target_id: str | None  # None until the target has the invoice
     fingerprint: str  # a digest of the source invoice as copied: a changed source shows
-    state: str  # e.g. "pending", "created", "status_set", "verified", "failed", "reverted"
+    state: str  # e.g. "pending", "created", "verified", "failed", "reverted"
     detail: dict[str, Any]  # JSON: warnings, totals differences, the reason of a skip
     updated_at: float
     run: str | None = None  # the migration run that made (or last touched) the copy

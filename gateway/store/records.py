@@ -50,8 +50,9 @@ PARKED_LEASE = 0.0
 
 def dump_json(value: dict[str, Any]) -> str:
     """Exact JSON text (``Decimal`` kept as its literal, key order kept); floats are refused,
-    as everywhere in the gateway, because they cannot carry amounts exactly."""
-    return jsonwire.dumps(value)
+    as everywhere in the gateway, because they cannot carry amounts exactly. Compact, and
+    written by orjson: every step of every keyed write stores one."""
+    return jsonwire.compact(value)
 
 
 def load_json(text: str) -> Any:

@@ -6,6 +6,13 @@ writes, so exactly one wins. WAL mode lets readers go on meanwhile, and ``busy_t
 a writer wait for the lock instead of failing. One connection serves one store object; an
 ``asyncio.Lock`` keeps the asyncio tasks sharing it from running statements inside each other's
 transactions (sqlite3 has one transaction per connection, whoever issued its BEGIN).
+
+A write that is one statement (most of them: a conditional ``UPDATE``, a crosswalk row) runs
+alone, in autocommit: SQLite makes a single statement its own transaction, atomic and under the
+same write lock and ``busy_timeout``, so it needs no ``BEGIN``/``COMMIT`` around it; with
+``RETURNING`` its changed rows come back in the same call (one trip to aiosqlite's thread
+instead of three or four). A claim first tries to insert a fresh record that way (the common
+case: a key not seen before) and only when the key exists reads and decides in a transaction.
 """
 
 from __future__ import annotations
@@ -181,13 +188,20 @@ class SqliteStore(Store):
         lease_s: float,
         ttl_s: float,
     ) -> Claim:
+        fresh = new_record(scope, fingerprint, owner, now=now, lease_s=lease_s, ttl_s=ttl_s)
+        # A key not seen before: one statement, which exactly one of several claimers wins.
+        inserted = await self._alone(
+            f"INSERT INTO idempotency_keys ({RECORD_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+            record_params(fresh),
+        )
+        if inserted:
+            return Claimed(fresh, taken_over=False)
         async with self._transaction() as db:
             current = await self._read(db, scope)
             decision = decide(current, fingerprint, now)
             if decision == "new":
-                record = new_record(
-                    scope, fingerprint, owner, now=now, lease_s=lease_s, ttl_s=ttl_s
-                )
+                record = fresh
                 await db.execute(
                     f"INSERT OR REPLACE INTO idempotency_keys ({RECORD_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -213,9 +227,21 @@ class SqliteStore(Store):
         return None if row is None else record_from_row(row)
 
     async def _change(self, sql: str, params: tuple[Any, ...]) -> int:
-        """Run one conditional write; the number of rows it changed."""
-        async with self._transaction() as db, db.execute(sql, params) as cursor:
-            return cursor.rowcount
+        """Run one conditional write (``INSERT``, ``UPDATE`` or ``DELETE``); the number of rows
+        it changed."""
+        return await self._alone(f"{sql} RETURNING 1", params)
+
+    async def _alone(self, sql: str, params: tuple[Any, ...]) -> int:
+        """One write statement ending in ``RETURNING``, as its own transaction (autocommit: see
+        the module's docstring); the number of rows it returned."""
+        db = self._db
+        if db is None:
+            raise StoreError(f"{self._name} is not open")
+        async with self._lock:
+            try:
+                return len(list(await db.execute_fetchall(sql, params)))
+            except sqlite3.Error as e:
+                raise StoreError(f"{self._name}: {e}") from e
 
     async def save_progress(
         self,

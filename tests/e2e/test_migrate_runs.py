@@ -255,6 +255,73 @@ async def test_a_crash_between_the_create_and_the_crosswalk_write_resumes_to_tha
     assert m.migrated_keys(log).count(f"crm_v1:{source_id}:create") == 1  # replayed, not sent
 
 
+class _DiesBeforeTheVerdict:
+    """A store whose process dies once the copy's steps are done, before the crosswalk says
+    ``verified`` (everything else is the real store)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def crosswalk_put(self, entry: CrosswalkEntry) -> None:
+        if entry.state in ("verified", "differs"):
+            raise StoreError("the process died here")
+        await self._store.crosswalk_put(entry)
+
+
+def _calls_on(log: list[dict[str, Any]], source_id: str, target_id: str) -> list[str]:
+    """The methods item_envelope was sent for one copy, in order: its create, then every call
+    on the copy itself."""
+    path = f"/api2/api2/invoices/{target_id}.json"
+    create_key = f"crm_v1:{source_id}:create"
+    return [
+        e["method"]
+        for e in log
+        if e["path"] == path or e["headers"].get("Idempotency-Key") == create_key
+    ]
+
+
+async def test_a_copy_is_verified_by_its_fresh_read_back_and_after_a_resume_by_a_new_read(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    [source_id] = await make(sandbox, "crm_v1", 1)
+    settings = m.migration_settings(sandbox, sqlite_url())
+    plan = Plan(
+        run="read-back",
+        source="crm_v1",
+        target="item_envelope",
+        ids=(source_id,),
+        handling="lenient",
+    )
+    refs = m.map_to("item_envelope")
+    async with gateway_runtime(settings) as runtime:
+        assert runtime.store is not None
+        source, target = runtime.adapters["crm_v1"], runtime.adapters["item_envelope"]
+        copier = Copier(
+            plan, source, target, runtime.service, _DiesBeforeTheVerdict(runtime.store), refs
+        )
+        with pytest.raises(StoreError):
+            await copier.copy(await source.get(source_id))
+    [entry] = [e for e in await m.crosswalk(settings.store.url, "read-back")]
+    assert entry.target_id is not None and entry.state == "created"
+    sent = _calls_on(await m.requests_log(sandbox, "item_envelope"), source_id, entry.target_id)
+    # created, read back; issued (read first, for its recovery), read back: the verification
+    # took that last read-back, sent after the last write, instead of reading again
+    assert sent == ["POST", "GET", "GET", "PUT", "GET"]
+
+    resumed = await m.migrate_here(settings, plan, refs, tmp_path)
+
+    assert resumed.code == 0, resumed.stderr
+    assert resumed.only()["outcome"] == "copied"
+    after = _calls_on(await m.requests_log(sandbox, "item_envelope"), source_id, entry.target_id)
+    # every step replayed from its key (nothing sent): the verification read the copy itself
+    assert after == [*sent, "GET"]
+    [entry] = await m.crosswalk(settings.store.url, "read-back")
+    assert entry.state == "verified"
+
+
 # -- looking before copying --------------------------------------------------------------------
 
 

@@ -97,6 +97,40 @@ async def test_a_success_is_kept_and_replayed_without_sending(store: Store) -> N
         await runner(store).run(REQUEST, "another", Scripted([]))
 
 
+@dataclass
+class ReadsBack:
+    """A write of one call, then (``read``) a read of what it wrote, as an adapter does."""
+
+    read: bool
+    connection: str = "crm"
+    idempotent: ClassVar[bool] = False
+
+    async def prepare(self) -> dict[str, Any]:
+        return {}
+
+    async def send(self, recovery: dict[str, Any]) -> Outcome:
+        counter = write_calls_var.get()
+        assert counter is not None
+        counter.sent, counter.read_after = counter.sent + 1, False
+        if self.read:
+            counter.read_after = True
+        return created()
+
+    async def find(self, recovery: dict[str, Any]) -> Resolution:
+        raise AssertionError("nothing was lost")
+
+
+async def test_an_answer_read_after_the_write_says_so_and_its_replay_does_not(
+    store: Store,
+) -> None:
+    other = WriteRequest("sync", "crm", REQUEST.operation, "/x", "k-2")
+    read = await runner(store).run(REQUEST, "fp", ReadsBack(read=True))
+    unread = await runner(store).run(other, "fp", ReadsBack(read=False))
+    replay = await runner(store).run(REQUEST, "fp", ReadsBack(read=True))
+    assert (read.read_back, unread.read_back) == (True, False)
+    assert (replay.replayed, replay.read_back) == (True, False)  # a stored answer is no read
+
+
 async def test_a_failure_before_anything_was_sent_releases_the_key(store: Store) -> None:
     write = Scripted([UpstreamUnavailable("circuit open")], sent_before_failing=False)
     with pytest.raises(UpstreamUnavailable):

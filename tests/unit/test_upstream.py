@@ -28,7 +28,13 @@ from adapters.base import (
 )
 from gateway.breaker import CircuitState
 from gateway.config import Connection
-from gateway.upstream import UnusableAnswer, UpstreamClient, request_id_var
+from gateway.upstream import (
+    UnusableAnswer,
+    UpstreamClient,
+    WriteCalls,
+    request_id_var,
+    write_calls_var,
+)
 from tests.unit.mock_upstream import _Response, answer, mocked_network
 
 BASE = "https://provider.example"
@@ -77,6 +83,35 @@ async def test_get_is_retried_on_5xx_then_succeeds(session: aiohttp.ClientSessio
     assert (response.status, response.body) == (200, {"total": 1})
     assert (upstream.stats.calls, upstream.stats.retries) == (2, 1)
     assert len(sleeps.calls) == 1 and 0 <= sleeps.calls[0] <= 0.2  # full jitter, base 0.2
+
+
+async def test_a_write_is_read_back_only_by_a_successful_read_after_its_last_write_call(
+    session: aiohttp.ClientSession,
+) -> None:
+    upstream, _ = client(session)
+    seen: list[tuple[int, bool]] = []
+    calls = WriteCalls()
+    token = write_calls_var.set(calls)
+    try:
+        with mocked_network() as mock:
+            mock.get(f"{BASE}/v1/invoices/8", status=200, payload={"id": 8})  # before any write
+            mock.post(f"{BASE}/v1/invoices", status=201, payload={"id": 9})
+            mock.get(f"{BASE}/v1/invoices/9", status=200, payload={"id": 9})
+            mock.put(f"{BASE}/v1/invoices/9", status=200, payload={"id": 9})
+            mock.get(f"{BASE}/v1/invoices/9", status=404, payload={})
+            for method, path in [
+                ("GET", "/v1/invoices/8"),
+                ("POST", "/v1/invoices"),
+                ("GET", "/v1/invoices/9"),
+                ("PUT", "/v1/invoices/9"),
+                ("GET", "/v1/invoices/9"),
+            ]:
+                await upstream.request(method, path, json={} if method != "GET" else None)
+                seen.append((calls.sent, calls.read_back))
+    finally:
+        write_calls_var.reset(token)
+    # no write yet; the write itself; its read-back; a later write; a read that failed
+    assert seen == [(0, False), (1, False), (1, True), (2, False), (2, False)]
 
 
 async def test_get_gives_up_after_max_attempts_with_the_last_error(
