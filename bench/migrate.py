@@ -43,7 +43,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -57,6 +56,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
+from processes import free_port, gateway_command
 
 from gateway.sandbox import default_token, sandbox_connection
 
@@ -74,19 +74,6 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- processes ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def gateway_command() -> list[str]:
-    """``invoice-gateway`` beside this interpreter (the venv's script), else the module."""
-    script = Path(sys.executable).with_name("invoice-gateway")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway.cli"]
 
 
 def high_water_kb(pid: int) -> int:

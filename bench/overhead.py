@@ -32,7 +32,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from processes import free_port, gateway_command
 
 from gateway.jsonwire import dumps
 from gateway.sandbox import default_token, sandbox_connection
@@ -55,18 +55,6 @@ SCENARIOS = ("get", "list25", "create5")
 
 
 # -- processes ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def gateway_command() -> list[str]:
-    script = Path(sys.executable).with_name("invoice-gateway")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway.cli"]
 
 
 def tree_cpu_seconds(pid: int) -> float:
