@@ -14,6 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from adapters.pagination import PageNumbers, PaginationLoop, walk
+from adapters.read_cache import ReadCache
 from adapters.resolution import (
     Resolution,
     Walk,
@@ -344,6 +345,12 @@ class Adapter:
         self.connection = connection
         self.mapping = mapping
         self.today = today
+        self.reads = ReadCache()
+
+    def read_once(self, payload: Any, read: Callable[[], Invoice]) -> Invoice:
+        """``read()`` of a provider payload, or the invoice it gave for the same payload today
+        (``adapters.read_cache``): every adapter reads its invoices through here."""
+        return self.reads.read(payload, self.today(), read)
 
     @property
     def capabilities(self) -> Capabilities:

@@ -157,7 +157,7 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.workers import bound_socket, serve
 
     if args.sandbox:
-        configure_logging(LoggingSettings())
+        configure_logging(LoggingSettings(), buffered=True)
         from gateway.sandbox.serve import serve_sandbox
 
         write = Path(args.write_config) if args.write_config else None
@@ -183,7 +183,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"invoice-gateway serve: {_first_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     settings = settings.model_copy(update={"server": server})
-    configure_logging(settings.logging)
+    configure_logging(settings.logging, buffered=True)
     try:
         # One process listens before it says so (a client told the port must not be refused);
         # a supervisor only reserves the port for its workers.

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from collections.abc import MutableMapping
+from decimal import Decimal
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 from gateway.config import LoggingSettings
+from gateway.log_buffer import BufferedLoggerFactory, LineBuffer
 
 
-def configure_logging(settings: LoggingSettings, stream: TextIO | None = None) -> None:
+def configure_logging(
+    settings: LoggingSettings, stream: TextIO | None = None, *, buffered: bool = False
+) -> None:
     """Logs as configured, to ``stream`` (stdout by default; commands whose stdout carries
-    their results, such as export and migrate, log to stderr)."""
+    their results, such as export and migrate, log to stderr). ``buffered`` (``serve``): lines
+    are written in batches, not flushed one by one (``gateway.log_buffer``)."""
     level = getattr(logging, settings.level.upper())
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_json_line)
         if settings.format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    factory: Any
+    if buffered:
+        buffer = LineBuffer(stream or sys.stdout)
+        buffer.start()
+        factory = BufferedLoggerFactory(buffer)
+    else:
+        # One write per line, so the lines of several worker processes never run into each other.
+        factory = structlog.WriteLoggerFactory(stream or sys.stdout)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -31,8 +46,7 @@ def configure_logging(settings: LoggingSettings, stream: TextIO | None = None) -
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        # One write per line, so the lines of several worker processes never run into each other.
-        logger_factory=structlog.WriteLoggerFactory(stream or sys.stdout),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )
 
@@ -41,3 +55,16 @@ def _add_pid(logger: Any, method: str, event: MutableMapping[str, Any]) -> Mutab
     """Which process wrote the line: with ``serve --workers N`` several write to one stream."""
     event["pid"] = os.getpid()
     return event
+
+
+def _json_line(event: Any, **_: Any) -> str:
+    """One JSON line, written by orjson; what it cannot write (a lone surrogate, a key that is
+    not a string) by the standard library, as structlog would."""
+    try:
+        return orjson.dumps(event, default=_fallback).decode()
+    except TypeError:
+        return json.dumps(event, default=_fallback)
+
+
+def _fallback(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else repr(value)

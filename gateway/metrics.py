@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+# Label sets whose children are kept at hand (far more than routes × methods × statuses).
+_CACHED_CHILDREN = 4096
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -81,6 +84,24 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Children looked up once per label set: ``labels()`` takes a lock and builds its key on
+        # every call, twice per request and twice per provider call.
+        self._served: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._called: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def request_served(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._served.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            if len(self._served) < _CACHED_CHILDREN:
+                self._served[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
     def auth_failure(self, reason: str, *, throttled: bool) -> None:
         self.auth_failures.labels(reason, "true" if throttled else "false").inc()
 
@@ -95,8 +116,17 @@ class Metrics:
         self.upstream_circuit_state.labels(connection).set_function(state)
 
     def upstream_call(self, connection: str, provider: str, seconds: float, outcome: str) -> None:
-        self.upstream_calls.labels(connection, provider, outcome).inc()
-        self.upstream_latency.labels(connection).observe(seconds)
+        key = (connection, provider, outcome)
+        children = self._called.get(key)
+        if children is None:
+            children = (
+                self.upstream_calls.labels(connection, provider, outcome),
+                self.upstream_latency.labels(connection),
+            )
+            if len(self._called) < _CACHED_CHILDREN:
+                self._called[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

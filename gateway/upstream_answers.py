@@ -111,7 +111,7 @@ def read_answer(answer: RawAnswer, *, says: str, provider: str) -> UpstreamRespo
     if not first:
         return UpstreamResponse(answer.status, answer.headers, text, None)  # empty is fine
     try:
-        body = jsonwire.loads(text)
+        body = jsonwire.loads_fast(text)
     except RecursionError:
         raise unreadable(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
     except json.JSONDecodeError as exc:

@@ -27,6 +27,7 @@ from types import FrameType
 from aiohttp import web
 
 from gateway.config import Settings
+from gateway.log_buffer import flush_all
 
 # A worker that dies sooner than this after starting is restarted only after a pause.
 _QUICK_DEATH_S = 1.0
@@ -132,6 +133,7 @@ class _Supervisor:
                 traceback.print_exc()
                 code = 1
             finally:
+                flush_all()  # os._exit runs no atexit handler
                 os._exit(code)
         self.children[pid] = time.monotonic()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)

@@ -368,6 +368,9 @@ class BillCrmAdapter(Adapter):
         return data
 
     def _read(self, data: Any) -> Invoice:
+        return self.read_once(data, lambda: self._translate(data))
+
+    def _translate(self, data: Any) -> Invoice:
         try:
             invoice = wire.read_invoice(data, self.mapping, self.connection)
         except READ_ERRORS as exc:

@@ -275,6 +275,9 @@ class DraftPublishAdapter(Adapter):
         return errors
 
     def _invoice(self, data: Any) -> Invoice:
+        return self.read_once(data, lambda: self._translate(data))
+
+    def _translate(self, data: Any) -> Invoice:
         invoice = self._parsed(
             lambda d: wire.read_invoice(d, self.mapping, self.connection), data, "an invoice"
         )

@@ -274,6 +274,9 @@ class ItemEnvelopeAdapter(Adapter):
 
     def _read(self, body: Any, reader: Callable[[Any], dict[str, Any]]) -> Invoice:
         data = self._parse(body, reader)
+        return self.read_once(data, lambda: self._translate(data))
+
+    def _translate(self, data: dict[str, Any]) -> Invoice:
         try:
             invoice = wire.read_invoice(data, mapping=self.mapping, connection=self.connection)
         except READ_ERRORS as exc:  # wire.UnreadableAnswer is a ValueError

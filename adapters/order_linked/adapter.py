@@ -299,6 +299,9 @@ class OrderLinkedAdapter(Adapter):
     # -- answers --------------------------------------------------------------------------------
 
     def _invoice(self, raw: dict[str, Any]) -> Invoice:
+        return self.read_once(raw, lambda: self._translate(raw))
+
+    def _translate(self, raw: dict[str, Any]) -> Invoice:
         try:
             invoice = wire.read_invoice(raw, self.connection, self.mapping)
         except READ_ERRORS as exc:

@@ -31,8 +31,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         elapsed = time.perf_counter() - started
         route = _route(request)
         metrics = request.app[METRICS]
-        metrics.requests.labels(route, request.method, str(status)).inc()
-        metrics.latency.labels(route, request.method).observe(elapsed)
+        metrics.request_served(route, request.method, status, elapsed)
         connection = request.match_info.get("connection")
         if calls.retries and connection:
             metrics.upstream_retries.labels(connection).inc(calls.retries)

@@ -82,6 +82,17 @@ def pids_serving(gateway: GatewayProcess) -> set[int]:
     return pids
 
 
+async def served_by(gateway: GatewayProcess, *, at_least: int) -> set[int]:
+    """The pids in the request lines, once ``at_least`` have shown (log lines are written in
+    batches, at most half a second after the request), or after 5 s."""
+    for _ in range(50):
+        served = pids_serving(gateway)
+        if len(served) >= at_least:
+            break
+        await asyncio.sleep(0.1)
+    return served
+
+
 async def test_workers_share_the_port_and_honour_each_others_cursors(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -93,8 +104,7 @@ async def test_workers_share_the_port_and_honour_each_others_cursors(
         # A burst on connections of their own: more than one worker takes them.
         burst = [get(gateway.url + "/v1/connections/crm_v1/invoices?limit=5") for _ in range(40)]
         assert {status for status, _ in await asyncio.gather(*burst)} == {200}
-        await asyncio.sleep(0.2)
-        served = pids_serving(gateway)
+        served = await served_by(gateway, at_least=2)
         assert len(served) >= 2 and served <= set(workers), (served, workers)
 
 

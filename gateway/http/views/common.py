@@ -16,11 +16,11 @@ from gateway.http.auth import check_connection
 from gateway.http.body import read_json_object
 from gateway.http.keys import ADAPTERS, CALLER, METRICS
 from gateway.http.problems import Problem
+from gateway.http.render import Rendered, json_bytes_response, list_body, render
 from gateway.http.validation import parse, query_problem, validation_problem
 from gateway.listing import Listing
 from gateway.service.idempotency import WriteRequest
 from gateway.service.outcomes import Outcome
-from gateway.service.versions import version_tag
 
 _log = structlog.get_logger("gateway.invoices")
 REPLAYED = "Idempotent-Replayed"
@@ -53,6 +53,18 @@ async def invoice_body(request: web.Request) -> Invoice:
 
 
 def invoice_json(invoice: Invoice, request: web.Request) -> dict[str, Any]:
+    """The invoice as a JSON-ready dict (``invoice_response`` writes bytes directly)."""
+    note_differences(invoice, request)
+    dumped: dict[str, Any] = invoice.model_dump(mode="json", exclude={"remote_data"})
+    if "remote_data" in expanded(request):
+        # The provider's payload as it sent it: numbers stay numbers, written as they were read
+        # (pydantic's JSON mode would make strings of them). Answer with ``invoices_response``.
+        dumped["remote_data"] = jsonwire.plain(invoice.remote_data)
+    return dumped
+
+
+def note_differences(invoice: Invoice, request: web.Request) -> None:
+    """Count and log an invoice read whose provider figures differ from the recomputation."""
     check = invoice.totals_check
     if check is not None and not check.consistent and invoice.connection is not None:
         # Information, not an error: the provider's figures are what the caller gets.
@@ -63,12 +75,12 @@ def invoice_json(invoice: Invoice, request: web.Request) -> dict[str, Any]:
             invoice_id=invoice.id,
             differences=[d.model_dump(mode="json") for d in check.differences],
         )
-    dumped: dict[str, Any] = invoice.model_dump(mode="json", exclude={"remote_data"})
-    if "remote_data" in expanded(request):
-        # The provider's payload as it sent it: numbers stay numbers, written as they were read
-        # (pydantic's JSON mode would make strings of them). Answer with ``invoices_response``.
-        dumped["remote_data"] = jsonwire.plain(invoice.remote_data)
-    return dumped
+
+
+def rendered(invoice: Invoice, request: web.Request, **extra: Any) -> Rendered:
+    """The invoice's answer body and tag, written once (``gateway.http.render``)."""
+    note_differences(invoice, request)
+    return render(invoice, remote_data="remote_data" in expanded(request), extra=extra or None)
 
 
 def invoices_response(body: dict[str, Any], *, status: int = 200) -> web.Response:
@@ -79,13 +91,9 @@ def invoices_response(body: dict[str, Any], *, status: int = 200) -> web.Respons
 
 def listing_response(listing: Listing, request: web.Request) -> web.Response:
     """One page of a list, in the list envelope every list route answers with."""
-    return invoices_response(
-        {
-            "object": "list",
-            "data": [invoice_json(invoice, request) for invoice in listing.invoices],
-            "has_more": listing.has_more,
-            "next_cursor": listing.next_cursor,
-        }
+    bodies = [rendered(invoice, request).body for invoice in listing.invoices]
+    return json_bytes_response(
+        list_body(bodies, has_more=listing.has_more, next_cursor=listing.next_cursor)
     )
 
 
@@ -97,22 +105,19 @@ def invoice_response(
     warnings: list[WriteWarning] | None = None,
     preference: Handling | None = None,
 ) -> web.Response:
-    body = invoice_json(invoice, request)
+    extra: dict[str, Any] = {}
     if warnings or preference == "lenient":
         # Under strict too: a provider may change what it was sent (a tax it applies itself).
-        body["warnings"] = [w.as_dict() for w in warnings or []]
-    response = invoices_response(body, status=status)
-    response.headers["ETag"] = etag(invoice)
+        extra["warnings"] = [w.as_dict() for w in warnings or []]
+    answer = rendered(invoice, request, **extra)
+    response = json_bytes_response(answer.body, status=status)
+    response.headers["ETag"] = answer.tag
     if preference == "lenient":
         response.headers["Preference-Applied"] = "handling=lenient"
     if status == 201 and invoice.id is not None:
         connection = request.match_info["connection"]
         response.headers["Location"] = f"/v1/connections/{connection}/invoices/{invoice.id}"
     return response
-
-
-def etag(invoice: Invoice) -> str:
-    return version_tag(invoice)
 
 
 def write_request(request: web.Request) -> WriteRequest:

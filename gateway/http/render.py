@@ -1,0 +1,93 @@
+"""Invoice answers written once, by pydantic-core's serializer, as bytes.
+
+An invoice's body is its content (``content_json``: every field but the volatile ones, which is
+also what its digest tag is taken from) followed by the volatile fields, and ``remote_data``
+when ``?expand=remote_data`` asks for it: one rendering serves the body and the ``ETag``.
+Decimals are written as exact strings (the canonical types keep them fixed-point); the
+provider's payload in ``remote_data`` keeps its numbers as numbers, written as they were read.
+
+A value pydantic-core cannot write (a string with a lone surrogate, read from a provider) falls
+back to the general writer, ``gateway.jsonwire``, which escapes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic_core import PydanticSerializationError
+
+from gateway import jsonwire
+from gateway.canonical.model import Invoice
+from gateway.service.versions import VOLATILE, content_json, tag_of
+
+JSON_TYPE = "application/json; charset=utf-8"
+# Written after the content, in this order; remote_data only when expanded.
+_TAIL = frozenset(VOLATILE - {"remote_data"})
+
+
+class Rendered:
+    """One invoice's JSON body and its tag."""
+
+    __slots__ = ("body", "tag")
+
+    def __init__(self, body: bytes, tag: str) -> None:
+        self.body = body
+        self.tag = tag
+
+
+def render(invoice: Invoice, *, remote_data: bool, extra: dict[str, Any] | None = None) -> Rendered:
+    """``invoice`` as the API writes it; ``extra`` members (``warnings``) are appended."""
+    try:
+        content = content_json(invoice)
+        tail = invoice.__pydantic_serializer__.to_json(invoice, include=set(_TAIL))
+    except PydanticSerializationError:
+        return _render_general(invoice, remote_data=remote_data, extra=extra)
+    parts = [content[:-1], b",", tail[1:-1]]
+    if remote_data:
+        parts += [b',"remote_data":', _raw(invoice.remote_data)]
+    if extra:
+        parts += [b",", _raw(extra)[1:-1]]
+    parts.append(b"}")
+    return Rendered(b"".join(parts), tag_of(invoice, content))
+
+
+def list_body(bodies: Iterable[bytes], *, has_more: bool, next_cursor: str | None) -> bytes:
+    """The list envelope around invoice bodies already rendered."""
+    return orjson.dumps(
+        {
+            "object": "list",
+            "data": [orjson.Fragment(body) for body in bodies],
+            "has_more": has_more,
+            "next_cursor": next_cursor,
+        }
+    )
+
+
+def json_bytes_response(body: bytes, *, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, headers={"Content-Type": JSON_TYPE})
+
+
+def _raw(value: Any) -> bytes:
+    """A provider payload (or any JSON value): numbers as they were read."""
+    return jsonwire.compact(jsonwire.plain(value)).encode()
+
+
+def _render_general(
+    invoice: Invoice, *, remote_data: bool, extra: dict[str, Any] | None
+) -> Rendered:
+    body: dict[str, Any] = invoice.model_dump(mode="json", exclude={"remote_data"})
+    if remote_data:
+        body["remote_data"] = jsonwire.plain(invoice.remote_data)
+    body.update(extra or {})
+    tag = f'"{invoice.version}"' if invoice.version is not None else _general_tag(invoice)
+    return Rendered(jsonwire.dumps(body).encode(), tag)
+
+
+def _general_tag(invoice: Invoice) -> str:
+    try:
+        return tag_of(invoice, content_json(invoice))
+    except PydanticSerializationError:
+        return tag_of(invoice, jsonwire.dumps(invoice.model_dump(mode="json")).encode())

@@ -1,0 +1,245 @@
+"""The cheap hot path keeps the answers exact: fast decode, one rendering, cached reads, batched
+log lines, cached metric children."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.read_cache import ReadCache
+from gateway.canonical.model import Invoice, RoundingPolicy
+from gateway.canonical.reconcile import reconcile
+from gateway.http.render import list_body, render
+from gateway.jsonwire import JsonNumber, dumps, loads, loads_fast
+from gateway.log_buffer import BufferedLineLogger, LineBuffer
+from gateway.metrics import Metrics
+from gateway.service.versions import version_tag
+
+TODAY = date(2026, 11, 21)
+
+
+def invoice(**fields: Any) -> Invoice:
+    data: dict[str, Any] = {
+        "id": "8",
+        "status": "open",
+        "currency": "USD",
+        "due_date": "2026-12-01",
+        "customer": {"id": "c1", "name": "Zoë Ünïcode"},
+        "lines": [{"quantity": "10", "unit_price": "500.00", "taxes": [{"rate": "5"}]}],
+        "connection": "shop",
+        "provider": "order_linked",
+        "remote_data": {"total": JsonNumber("5250.00"), "rate": JsonNumber("5e0"), "n": 3},
+        **fields,
+    }
+    return reconcile(Invoice.model_validate(data), RoundingPolicy(), TODAY)
+
+
+# -- decoding --------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.decimals(allow_nan=False, allow_infinity=False, places=4).map(
+        lambda d: JsonNumber(format(d, "f"))
+    )
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(json_values, st.sampled_from(["1.50", "1e3", "-0.0", "123456789.000000001", "2E-7"]))
+def test_fast_decoding_reads_what_the_standard_reader_reads(value: Any, number: str) -> None:
+    text = dumps({"v": value, "x": JsonNumber(number)})
+    fast, slow = loads_fast(text), loads(text)
+    assert fast == slow
+    assert isinstance(fast["x"], JsonNumber) and fast["x"].text == number  # written as read
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" + "9" * 5000 + "]",  # beyond msgspec's integers: read by the standard reader
+        '{"s": "\\ud800"}',  # a lone surrogate escape
+        "[" * 900 + "]" * 900,  # deep nesting: whatever either reader makes of it
+        '{"a": 1, "a": 2}',  # the last member wins, as in the standard reader
+    ],
+)
+def test_what_msgspec_refuses_is_read_by_the_standard_reader(text: str) -> None:
+    assert loads_fast(text) == loads(text)
+
+
+@pytest.mark.parametrize("text", ['{"a": NaN}', '{"a": 1', "[1,]"])
+def test_invalid_json_gets_the_standard_readers_error(text: str) -> None:
+    with pytest.raises(ValueError) as slow:
+        loads(text)
+    with pytest.raises(ValueError) as fast:
+        loads_fast(text)
+    assert str(fast.value) == str(slow.value)
+
+
+# -- one rendering -----------------------------------------------------------------------------
+
+
+def test_the_rendered_body_is_the_invoice_and_its_tag_the_version_tag() -> None:
+    read = invoice()
+    answer = render(read, remote_data=False)
+    body = json.loads(answer.body)
+    assert body == read.model_dump(mode="json", exclude={"remote_data"})
+    assert body["totals"]["total"] == "5250.00" and body["customer"]["name"] == "Zoë Ünïcode"
+    assert answer.tag == version_tag(read) and answer.tag.startswith('W/"')
+    assert render(read.model_copy(update={"version": "v7"}), remote_data=False).tag == '"v7"'
+
+
+def test_the_tag_ignores_the_volatile_fields_and_follows_the_content() -> None:
+    read = invoice()
+    flipped = read.model_copy(update={"overdue": not read.overdue, "connection": "other"})
+    assert render(flipped, remote_data=False).tag == render(read, remote_data=False).tag
+    changed = read.model_copy(update={"notes": "changed"})
+    assert render(changed, remote_data=False).tag != render(read, remote_data=False).tag
+
+
+def test_remote_data_keeps_the_providers_numbers_and_extra_members_follow() -> None:
+    answer = render(invoice(), remote_data=True, extra={"warnings": [{"field": "x"}]})
+    assert b'"remote_data":{"total":5250.00,"rate":5e0,"n":3}' in answer.body
+    body = json.loads(answer.body, parse_float=Decimal)
+    assert body["warnings"] == [{"field": "x"}]
+    assert body["remote_data"]["total"] == Decimal("5250.00")
+
+
+def test_a_lone_surrogate_from_a_provider_is_escaped_not_a_failure() -> None:
+    # The model refuses one on input; a provider's payload can still carry one through.
+    read = invoice().model_copy(update={"notes": "broken \ud800 text"})
+    answer = render(read, remote_data=False)
+    assert b"\\ud800" in answer.body
+    assert json.loads(answer.body)["notes"] == "broken \ud800 text"
+
+
+def test_the_list_envelope_holds_the_rendered_bodies() -> None:
+    bodies = [render(invoice(id=str(i)), remote_data=False).body for i in (1, 2)]
+    page = json.loads(list_body(bodies, has_more=True, next_cursor="c"))
+    assert [item["id"] for item in page["data"]] == ["1", "2"]
+    assert page["object"] == "list" and page["has_more"] is True and page["next_cursor"] == "c"
+
+
+# -- reads kept by content ---------------------------------------------------------------------
+
+
+def test_an_unchanged_payload_is_read_once_a_changed_one_again() -> None:
+    cache = ReadCache(size=2)
+    reads: list[str] = []
+
+    def reader(tag: str) -> Any:
+        def read() -> Invoice:
+            reads.append(tag)
+            return invoice(notes=tag)
+
+        return read
+
+    payload = {"id": 1, "total": JsonNumber("10.00")}
+    first = cache.read(payload, TODAY, reader("a"))
+    again = cache.read({"id": 1, "total": JsonNumber("10.00")}, TODAY, reader("b"))
+    assert again is first and reads == ["a"]
+    # The number's text is part of the content: 10.0 is another payload.
+    assert cache.read({"id": 1, "total": JsonNumber("10.0")}, TODAY, reader("c")).notes == "c"
+    # Another day is another read (overdue depends on it).
+    assert cache.read(payload, date(2026, 11, 22), reader("d")).notes == "d"
+    # Bounded: the oldest went out.
+    assert cache.read(payload, TODAY, reader("e")).notes == "e"
+    assert reads == ["a", "c", "d", "e"]
+
+
+def test_a_failed_read_is_not_kept() -> None:
+    cache = ReadCache()
+    calls = 0
+
+    def failing() -> Invoice:
+        nonlocal calls
+        calls += 1
+        raise ValueError("unreadable")
+
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            cache.read({"id": 1}, TODAY, failing)
+    assert calls == 2
+
+
+# -- log lines in batches ----------------------------------------------------------------------
+
+
+class Recording(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+def test_info_lines_wait_and_go_out_whole_warnings_at_once() -> None:
+    stream = Recording()
+    buffer = LineBuffer(stream, max_bytes=10_000, max_seconds=60)
+    logger = BufferedLineLogger(buffer)
+    for i in range(5):
+        logger.info(json.dumps({"event": "request", "i": i}))
+    assert stream.getvalue() == ""  # waiting
+    logger.warning(json.dumps({"event": "totals_difference"}))
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line.get("i") for line in lines] == [0, 1, 2, 3, 4, None]
+    assert len(stream.writes) == 1  # one write for six lines
+
+
+def test_a_full_buffer_is_written_in_whole_lines_of_at_most_pipe_buf() -> None:
+    stream = Recording()
+    buffer = LineBuffer(stream, max_bytes=20_000, max_seconds=60)
+    line = json.dumps({"event": "request", "pad": "x" * 280})
+    for _ in range(100):
+        buffer.add(line)
+    flushed_at = -(-20_000 // (len(line) + 1))  # the first line that reaches 20,000 bytes
+    assert stream.getvalue().count("\n") == flushed_at
+    assert all(w.endswith("\n") and len(w) <= 4096 for w in stream.writes)
+    buffer.flush()
+    assert stream.getvalue().splitlines() == [line] * 100
+
+
+def test_a_quiet_buffer_is_written_by_its_timer() -> None:
+    stream = Recording()
+    buffer = LineBuffer(stream, max_bytes=10_000, max_seconds=0.05)
+    buffer.start()
+    buffer.add('{"event": "request"}')
+    deadline = time.monotonic() + 5
+    while not stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stream.getvalue() == '{"event": "request"}\n'
+
+
+# -- metric children ---------------------------------------------------------------------------
+
+
+def test_cached_children_count_like_labels_would() -> None:
+    metrics = Metrics()
+    for _ in range(3):
+        metrics.request_served("/v1/x", "GET", 200, 0.01)
+        metrics.upstream_call("shop", "order_linked", 0.02, "200")
+    metrics.request_served("/v1/x", "GET", 404, 0.01)
+    text = metrics.render().decode()
+    assert 'gateway_requests_total{method="GET",route="/v1/x",status="200"} 3.0' in text
+    assert 'gateway_requests_total{method="GET",route="/v1/x",status="404"} 1.0' in text
+    assert 'gateway_request_seconds_count{method="GET",route="/v1/x"} 4.0' in text
+    assert (
+        'gateway_upstream_calls_total{connection="shop",outcome="200",provider="order_linked"} 3.0'
+        in text
+    )
