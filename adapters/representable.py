@@ -8,6 +8,7 @@ reported with a JSON pointer: under ``strict`` as ``UnsupportedFields`` (a 422),
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
@@ -69,7 +70,32 @@ _LINE_FIELDS = ("item_id", "name", "description", "unit")
 def fit(
     invoice: Invoice, capabilities: Capabilities, provider: str, handling: Handling
 ) -> tuple[Invoice, list[WriteWarning]]:
-    """The invoice as the provider can carry it, and what was dropped (lenient only)."""
+    """The invoice as the provider can carry it, and what was dropped (lenient only).
+
+    A write asks this of the same invoice up to three times (the bounds check, the lost-answer
+    preparation, the adapter's create): the last answers are kept for the same invoice object
+    (never changed in place) and capabilities."""
+    key = (id(invoice), id(capabilities), provider, handling)
+    kept = _fitted.get(key)
+    if kept is not None and kept[0] is invoice and kept[1] is capabilities:
+        return kept[2], list(kept[3])
+    fitted, warnings = _fit(invoice, capabilities, provider, handling)
+    _fitted[key] = (invoice, capabilities, fitted, warnings)
+    if len(_fitted) > _FITTED_KEPT:
+        _fitted.popitem(last=False)
+    return fitted, list(warnings)
+
+
+# Held strongly, so an id here is never reused by another object while it is kept.
+_FITTED_KEPT = 64
+_fitted: OrderedDict[
+    tuple[int, int, str, str], tuple[Invoice, Capabilities, Invoice, list[WriteWarning]]
+] = OrderedDict()
+
+
+def _fit(
+    invoice: Invoice, capabilities: Capabilities, provider: str, handling: Handling
+) -> tuple[Invoice, list[WriteWarning]]:
     problems = unrepresentable(invoice, capabilities, provider)
     if not problems:
         return invoice, []

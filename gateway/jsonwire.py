@@ -42,6 +42,11 @@ class JsonNumber(Decimal):
         return number
 
 
+class RawJson(bytes):
+    """JSON text already written by one of the gateway's own serializers (an invoice written by
+    pydantic-core), put into ``compact`` and ``dumps`` output as it is."""
+
+
 def loads(text: str | bytes) -> Any:
     return json.loads(
         text, parse_float=JsonNumber, parse_int=exact_int, parse_constant=_refuse_constant
@@ -127,7 +132,7 @@ def compact(value: Any) -> str:
 
 
 # Values ``compact`` hands to orjson as they are; containers are walked, anything else checked.
-_LEAVES = frozenset({str, int, bool, type(None), JsonNumber, Decimal})
+_LEAVES = frozenset({str, int, bool, type(None), JsonNumber, Decimal, RawJson})
 
 
 def _refuse_non_json(value: Any) -> None:
@@ -152,6 +157,8 @@ def _refuse_non_json(value: Any) -> None:
 
 def _exact(value: Any) -> Any:
     """orjson's hook: a ``Decimal`` as the literal ``dumps`` writes."""
+    if isinstance(value, RawJson):
+        return orjson.Fragment(bytes(value))
     if isinstance(value, JsonNumber):
         return orjson.Fragment(value.text)
     if isinstance(value, Decimal):
@@ -192,6 +199,8 @@ def _write(value: Any, out: list[str], indent: int | None, depth: int) -> None:
             out.append(_separator(i, indent, depth + 1))
             _write(item, out, indent, depth + 1)
         out.append(_closing(bool(value), indent, depth) + "]")
+    elif isinstance(value, RawJson):
+        out.append(value.decode())
     elif isinstance(value, float):
         raise TypeError("a float reached the wire; amounts must be Decimal")
     else:

@@ -12,12 +12,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic_core import PydanticSerializationError
+
 from adapters.base import WriteWarning
 from gateway import errors, jsonwire
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice
 
 OutcomeKind = Literal["invoice", "deleted", "note", "batch"]
+
+
+def invoice_record(invoice: Invoice) -> jsonwire.RawJson | dict[str, Any]:
+    """The invoice as kept: written once by pydantic-core, with ``remote_data`` as the provider
+    sent it (numbers stay numbers, written by jsonwire); what pydantic-core cannot write (a lone
+    surrogate from a provider) as a dict for jsonwire."""
+    try:
+        fields = invoice.__pydantic_serializer__.to_json(invoice, exclude={"remote_data"})
+    except PydanticSerializationError:
+        data: dict[str, Any] = invoice.model_dump(mode="json", exclude={"remote_data"})
+        data["remote_data"] = jsonwire.plain(invoice.remote_data)
+        return data
+    raw = jsonwire.compact(jsonwire.plain(invoice.remote_data)).encode()
+    return jsonwire.RawJson(fields[:-1] + b',"remote_data":' + raw + b"}")
 
 
 @dataclass(frozen=True)
@@ -37,9 +53,7 @@ class Outcome:
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "created": self.created}
         if self.invoice is not None:
-            # remote_data as the provider sent it (numbers stay numbers): jsonwire stores it.
-            data["invoice"] = self.invoice.model_dump(mode="json", exclude={"remote_data"})
-            data["invoice"]["remote_data"] = jsonwire.plain(self.invoice.remote_data)
+            data["invoice"] = invoice_record(self.invoice)
         if self.warnings:
             data["warnings"] = [w.as_dict() for w in self.warnings]
         if self.note is not None:

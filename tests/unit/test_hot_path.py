@@ -21,7 +21,9 @@ from gateway.http.render import list_body, render
 from gateway.jsonwire import JsonNumber, dumps, loads, loads_fast
 from gateway.log_buffer import BufferedLineLogger, LineBuffer
 from gateway.metrics import Metrics
+from gateway.service.outcomes import Outcome
 from gateway.service.versions import version_tag
+from gateway.store.records import dump_json, load_json
 
 TODAY = date(2026, 11, 21)
 
@@ -243,3 +245,17 @@ def test_cached_children_count_like_labels_would() -> None:
         'gateway_upstream_calls_total{connection="shop",outcome="200",provider="order_linked"} 3.0'
         in text
     )
+
+
+# -- the kept outcome --------------------------------------------------------------------------
+
+
+def test_a_kept_outcome_reads_back_as_the_same_invoice() -> None:
+    read = invoice(notes="Zoë's \"quoted\" note")
+    outcome = Outcome(kind="invoice", invoice=read, created=True)
+    text = dump_json(outcome.to_json())
+    kept = load_json(text)
+    numbers = kept["invoice"]["remote_data"]
+    assert (numbers["total"].text, numbers["rate"].text, numbers["n"]) == ("5250.00", "5e0", 3)
+    again = Outcome.from_json(kept)
+    assert again.invoice == read and again.created and again.replayed
