@@ -88,6 +88,22 @@ def plain(value: Any) -> Any:
     return to_jsonable_python(value)
 
 
+def payload_bytes(value: Any) -> bytes:
+    """``compact(plain(value))`` as bytes, for a provider's decoded payload (``remote_data``):
+    written by orjson in one pass, its numbers as they were read; what orjson refuses (a lone
+    surrogate, an integer past 64 bits, a non-finite decimal) goes the general way."""
+    try:
+        return orjson.dumps(value, default=_payload_value, option=orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, TypeError, ValueError):
+        return compact(plain(value)).encode()
+
+
+def _payload_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return _exact(value)
+    return to_jsonable_python(value)  # as ``plain`` gives it
+
+
 def nested_deeper(text: str | bytes, value: Any, limit: int = MAX_DEPTH) -> bool:
     """Whether ``value`` (parsed from ``text``) nests arrays and objects more than ``limit``
     levels deep (a top-level object or array is level 1). Walks without recursion."""

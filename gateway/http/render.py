@@ -72,7 +72,7 @@ def json_bytes_response(body: bytes, *, status: int = 200) -> web.Response:
 
 def _raw(value: Any) -> bytes:
     """A provider payload (or any JSON value): numbers as they were read."""
-    return jsonwire.compact(jsonwire.plain(value)).encode()
+    return jsonwire.payload_bytes(value)
 
 
 def _render_general(

@@ -32,7 +32,7 @@ def invoice_record(invoice: Invoice) -> jsonwire.RawJson | dict[str, Any]:
         data: dict[str, Any] = invoice.model_dump(mode="json", exclude={"remote_data"})
         data["remote_data"] = jsonwire.plain(invoice.remote_data)
         return data
-    raw = jsonwire.compact(jsonwire.plain(invoice.remote_data)).encode()
+    raw = jsonwire.payload_bytes(invoice.remote_data)
     return jsonwire.RawJson(fields[:-1] + b',"remote_data":' + raw + b"}")
 
 

@@ -18,7 +18,7 @@ from adapters.read_cache import ReadCache
 from gateway.canonical.model import Invoice, RoundingPolicy
 from gateway.canonical.reconcile import reconcile
 from gateway.http.render import list_body, render
-from gateway.jsonwire import JsonNumber, dumps, loads, loads_fast
+from gateway.jsonwire import JsonNumber, compact, dumps, loads, loads_fast, payload_bytes, plain
 from gateway.log_buffer import BufferedLineLogger, LineBuffer
 from gateway.metrics import Metrics
 from gateway.service.outcomes import Outcome
@@ -251,7 +251,7 @@ def test_cached_children_count_like_labels_would() -> None:
 
 
 def test_a_kept_outcome_reads_back_as_the_same_invoice() -> None:
-    read = invoice(notes="Zoë's \"quoted\" note")
+    read = invoice(notes='Zoë\'s "quoted" note')
     outcome = Outcome(kind="invoice", invoice=read, created=True)
     text = dump_json(outcome.to_json())
     kept = load_json(text)
@@ -259,3 +259,16 @@ def test_a_kept_outcome_reads_back_as_the_same_invoice() -> None:
     assert (numbers["total"].text, numbers["rate"].text, numbers["n"]) == ("5250.00", "5e0", 3)
     again = Outcome.from_json(kept)
     assert again.invoice == read and again.created and again.replayed
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"a": JsonNumber("5.00"), "b": [1, None, True, "x"], "d": Decimal("1E+2")},
+        {"date": date(2026, 1, 2), "nested": {"n": JsonNumber("1e-3")}},
+        {"s": "lone \ud800"},  # orjson refuses it: the general writer escapes it
+        {"big": 2**70, 1: "key"},
+    ],
+)
+def test_a_payload_is_written_as_the_general_writer_writes_it(payload: Any) -> None:
+    assert payload_bytes(payload) == compact(plain(payload)).encode()

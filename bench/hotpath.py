@@ -1,0 +1,227 @@
+"""The read path's steps, each timed the way it was done before and the way it is done now;
+prints JSON (microseconds per call, CPU time of this process, median of ``--rounds``).
+
+    .venv/bin/python bench/hotpath.py                      # order_linked and draft_publish
+    .venv/bin/python bench/hotpath.py --providers crm_v1 --rounds 7
+
+One invoice is read from the provider's emulator (on loopback, in this process) through its
+adapter; the steps are then repeated on that answer: decoding the provider's JSON, translating
+and reconciling it (cold, and from ``adapters.read_cache`` when the payload is unchanged),
+writing the answer and its ETag, writing the kept outcome of a write, one access-log line, and
+the request metrics. ``bench/overhead.py`` measures the same changes end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp.test_utils import TestServer
+
+from adapters.base import ListQuery
+from adapters.registry import build_adapter
+from emulators.registry import create_app
+from gateway import jsonwire
+from gateway.http.render import render
+from gateway.log_buffer import BufferedLoggerFactory, LineBuffer
+from gateway.logging_setup import _json_line
+from gateway.metrics import Metrics
+from gateway.sandbox import sandbox_connection
+from gateway.service.outcomes import Outcome
+from gateway.service.versions import version_tag
+from gateway.store.records import dump_json
+
+
+def per_call_us(step: Callable[[], Any], rounds: int, seconds: float = 0.3) -> float:
+    """Median over ``rounds`` of the CPU time per call, in µs."""
+    step()
+    calls = 1
+    started = time.process_time()
+    while time.process_time() - started < 0.05:
+        step()
+        calls += 1
+    batch = max(1, int(calls * seconds / 0.05))
+    figures = []
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(batch):
+            step()
+        figures.append((time.process_time() - started) / batch * 1e6)
+    return round(statistics.median(figures), 1)
+
+
+async def steps_for(provider: str, rounds: int) -> dict[str, Any]:
+    emulator = TestServer(create_app(provider, seed_invoices=20))
+    await emulator.start_server()
+    try:
+        connection = sandbox_connection(provider, str(emulator.make_url("")).rstrip("/"))
+        async with aiohttp.ClientSession() as session:
+            adapter = build_adapter(connection, session)
+            listed = await adapter.list_page(ListQuery(), None, 5)
+            invoice_id = next(i.id for i in listed.invoices if i.id is not None)
+            seen: dict[str, Any] = {}
+            request = adapter.client.request
+
+            async def keep(*args: Any, **kwargs: Any) -> Any:
+                seen["answer"] = answer = await request(*args, **kwargs)
+                return answer
+
+            adapter.client.request = keep  # type: ignore[method-assign]
+            invoice = await adapter.get(invoice_id)
+            adapter.client.request = request  # type: ignore[method-assign]
+            text = seen["answer"].text
+
+            async def cold() -> Any:
+                adapter.reads = type(adapter.reads)()  # nothing kept: every read translates
+                return await adapter.get(invoice_id)
+
+            # The translation alone: the adapter's read of the answer, nothing kept.
+            emulator_get = seen["answer"]
+
+            def translate() -> None:
+                adapter.reads = type(adapter.reads)()
+                _read_answer(adapter, emulator_get, invoice_id)
+
+            def kept() -> None:
+                _read_answer(adapter, emulator_get, invoice_id)
+
+            await cold()
+    finally:
+        await emulator.close()
+
+    dumped = invoice.model_dump(mode="json", exclude={"remote_data"})
+    outcome = Outcome(kind="invoice", invoice=invoice, created=True)
+    event = {
+        "event": "request",
+        "request_id": "0f3c2a9e7b4d4c1a8e6f5d3b2a1c0e9f",
+        "client": "bench",
+        "remote": "127.0.0.1",
+        "method": "GET",
+        "route": "/v1/connections/{connection}/invoices/{invoice_id}",
+        "connection": provider,
+        "status": 200,
+        "latency_ms": 1.23,
+        "upstream_calls": 1,
+        "upstream_retries": 0,
+    }
+    before_log, after_log = _loggers()
+    metrics = Metrics()
+    route = "/v1/connections/{connection}/invoices/{invoice_id}"
+
+    def labels_each_time() -> None:
+        metrics.requests.labels(route, "GET", "200").inc()
+        metrics.latency.labels(route, "GET").observe(0.002)
+
+    def outcome_before() -> str:
+        data: dict[str, Any] = {"kind": outcome.kind, "created": outcome.created}
+        data["invoice"] = invoice.model_dump(mode="json", exclude={"remote_data"})
+        data["invoice"]["remote_data"] = jsonwire.plain(invoice.remote_data)
+        return dump_json(data)
+
+    figures = {
+        "decode provider JSON": (
+            per_call_us(lambda: jsonwire.loads(text), rounds),
+            per_call_us(lambda: jsonwire.loads_fast(text), rounds),
+        ),
+        "translate + reconcile (unchanged payload)": (
+            per_call_us(translate, rounds),
+            per_call_us(kept, rounds),
+        ),
+        "answer body": (
+            per_call_us(
+                lambda: jsonwire.dumps(invoice.model_dump(mode="json", exclude={"remote_data"})),
+                rounds,
+            ),
+            per_call_us(lambda: render(invoice, remote_data=False).body, rounds),
+        ),
+        "ETag": (
+            per_call_us(lambda: version_tag(invoice), rounds),
+            0.0,  # taken from the rendering above
+        ),
+        "kept outcome of a write": (
+            per_call_us(outcome_before, rounds),
+            per_call_us(lambda: dump_json(outcome.to_json()), rounds),
+        ),
+        "access log line": (
+            per_call_us(lambda: before_log.info(**event), rounds),
+            per_call_us(lambda: after_log.info(**event), rounds),
+        ),
+        "request metrics": (
+            per_call_us(labels_each_time, rounds),
+            per_call_us(lambda: metrics.request_served(route, "GET", 200, 0.002), rounds),
+        ),
+    }
+    structlog.reset_defaults()
+    return {
+        "invoice_bytes": len(text),
+        "lines": len(invoice.lines),
+        "answer_body_dict_bytes": len(json.dumps(dumped)),
+        "steps_us": {name: {"before": b, "after": a} for name, (b, a) in figures.items()},
+        "total_us": {
+            "before": round(sum(b for b, _ in figures.values()), 1),
+            "after": round(sum(a for _, a in figures.values()), 1),
+        },
+    }
+
+
+def _read_answer(adapter: Any, answer: Any, invoice_id: str) -> Any:
+    """What each adapter's ``get`` does with the provider's answer (no call made)."""
+
+    class Replay:
+        async def request(self, *args: Any, **kwargs: Any) -> Any:
+            return answer
+
+    real, adapter.client = adapter.client, Replay()
+    try:
+        coroutine = adapter.get(invoice_id)
+        try:
+            coroutine.send(None)
+        except StopIteration as done:
+            return done.value
+        raise RuntimeError("the read awaited something else than its one provider call")
+    finally:
+        adapter.client = real
+
+
+def _loggers() -> tuple[Any, Any]:
+    """structlog as ``serve`` configured it before (stdlib JSON, one flushed write per line)
+    and now (orjson, lines written in batches), both into memory."""
+    processors: list[Any] = [structlog.processors.add_log_level]
+    before = structlog.wrap_logger(
+        structlog.WriteLogger(io.StringIO()),
+        processors=[
+            *processors,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    after = structlog.wrap_logger(
+        BufferedLoggerFactory(LineBuffer(io.StringIO()))(),
+        processors=[
+            *processors,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(serializer=_json_line),
+        ],
+    )
+    return before, after
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--providers", nargs="+", default=["order_linked", "draft_publish"])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    results = {p: asyncio.run(steps_for(p, args.rounds)) for p in args.providers}
+    print(json.dumps({"benchmark": "hotpath", "unit": "µs per call (CPU)", **results}))
+
+
+if __name__ == "__main__":
+    main()
