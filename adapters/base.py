@@ -370,11 +370,12 @@ class Adapter:
 
     def finish_read(self, invoice: Invoice) -> Invoice:
         """Every invoice an adapter returns passes here: stamped, recomputed, checked."""
-        stamped = invoice.model_copy(
-            update={"connection": self.connection.name, "provider": self.provider}
-        )
         return reconcile(
-            stamped, self.policy_for(stamped), self.today(), paid_by_status=self.paid_by_status
+            invoice,
+            self.policy_for(invoice),
+            self.today(),
+            paid_by_status=self.paid_by_status,
+            stamp={"connection": self.connection.name, "provider": self.provider},
         )
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:

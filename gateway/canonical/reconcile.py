@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import (
@@ -27,19 +28,29 @@ LINE_FIELDS = ("subtotal", "discount_amount", "net_amount", "tax_amount", "total
 
 
 def reconcile(
-    invoice: Invoice, policy: RoundingPolicy, today: date, *, paid_by_status: bool = False
+    invoice: Invoice,
+    policy: RoundingPolicy,
+    today: date,
+    *,
+    paid_by_status: bool = False,
+    stamp: dict[str, Any] | None = None,
 ) -> Invoice:
     """``invoice`` (as read from a provider) with ``totals_check``, filled amounts and states.
 
     ``paid_by_status``: the provider's status is its only record of a payment, so an invoice it
     states paid with something due by its figures reads paid in full (``_paid_by_status``).
+    ``stamp``: fields set on the result too (the connection it was read from), in the same copy.
     """
+    stamp = stamp or {}
     try:
         calculation = calculate(invoice, policy)
     except InvalidInvoice as exc:
         difference = TotalsDifference(field="calculation", provider=None, computed=str(exc))
         return invoice.model_copy(
-            update={"totals_check": TotalsCheck(consistent=False, differences=[difference])}
+            update={
+                **stamp,
+                "totals_check": TotalsCheck(consistent=False, differences=[difference]),
+            }
         )
     differences: list[TotalsDifference] = []
     lines = [
@@ -71,6 +82,7 @@ def reconcile(
     overdue = invoice.overdue or is_overdue(invoice.status, invoice.due_date, totals.due, today)
     return invoice.model_copy(
         update={
+            **stamp,
             "lines": lines,
             "totals": totals,
             "payment_status": stated or derived,
