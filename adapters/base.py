@@ -30,6 +30,7 @@ from adapters.resolution import (
 )
 from gateway.canonical.model import Invoice, InvoiceStatus, Payment, RoundingPolicy
 from gateway.canonical.reconcile import reconcile
+from gateway.canonical.summary import InvoiceSummary
 from gateway.errors import (
     AdapterError,
     BadIdentifier,
@@ -219,6 +220,16 @@ class Page:
 
 
 @dataclass(frozen=True)
+class SummaryPage:
+    """One provider page as it lists it (``?view=summary``): its rows read as they come, in the
+    one call that listed them; full invoices where the provider's rows are full invoices."""
+
+    rows: Sequence[Invoice | InvoiceSummary]
+    next_page: str | None
+    total: int | None = None
+
+
+@dataclass(frozen=True)
 class WriteWarning:
     """A field dropped under ``Prefer: handling=lenient``, and why."""
 
@@ -380,6 +391,13 @@ class Adapter:
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         raise self._unsupported("list invoices")
+
+    async def summary_page(self, query: ListQuery, page: str | None, page_size: int) -> SummaryPage:
+        """One page as the provider lists it, in one call per page. This default serves
+        providers whose list rows are full invoices: ``list_page``'s invoices as they are. An
+        adapter whose rows are summaries overrides it to answer ``InvoiceSummary`` rows."""
+        listed = await self.list_page(query, page, page_size)
+        return SummaryPage(listed.invoices, listed.next_page, listed.total)
 
     async def get(self, invoice_id: str) -> Invoice:
         raise self._unsupported("read an invoice")

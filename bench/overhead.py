@@ -3,6 +3,7 @@
     .venv/bin/python bench/overhead.py                          # order_linked, every scenario
     .venv/bin/python bench/overhead.py --provider draft_publish --seconds 5 --rounds 3
     .venv/bin/python bench/overhead.py --workers 2              # the gateway with two workers
+    .venv/bin/python bench/overhead.py --provider crm_v1 --scenarios list25 list25summary
 
 Three servers run as processes of their own: one emulator (``invoice-gateway emulate``), a
 minimal pass-through proxy written here (one shared client session, no translation: the Python
@@ -11,7 +12,8 @@ is driven in turn, rounds interleaved, by a load generator in a process of its o
 where it is installed, else the bounded aiohttp client of this file (``--load``), whose own CPU
 share is reported so that a saturated generator shows.
 
-Scenarios: GET one invoice, list 25, create with 5 lines; each with 0 ms and 20 ms of upstream
+Scenarios: GET one invoice, list 25 (full, and ``view=summary``: the same for a provider whose
+rows are whole invoices), create with 5 lines; each with 0 ms and 20 ms of upstream
 latency (the emulator's fault control), at ``--concurrency`` callers (50). The floors are sent
 what the gateway itself sent to the emulator for that call (taken from the emulator's request
 log after one call through the gateway): the provider's GET, its list of 25, its create.
@@ -40,6 +42,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +54,7 @@ from gateway.sandbox import default_token, sandbox_connection
 
 API_KEY = "sk_bench_overhead"
 _TICKS = os.sysconf("SC_CLK_TCK")
-SCENARIOS = ("get", "list25", "create5")
+SCENARIOS = ("get", "list25", "list25summary", "create5")
 
 
 # -- processes ----------------------------------------------------------------------------------
@@ -253,6 +256,7 @@ class Scenario:
     gateway: Call
     provider: Call | None  # what the gateway sent the provider for it (None: not measured)
     skipped: str | None = None
+    upstream_calls: int | None = None  # provider calls the gateway made for one call
 
 
 def request_json(url: str, method: str = "GET", body: Any = None, headers: Any = None) -> Any:
@@ -261,7 +265,8 @@ def request_json(url: str, method: str = "GET", body: Any = None, headers: Any =
     if data is not None:
         request.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read())
+        # Exact numbers: a provider's request body is sent again as the floors' call.
+        return json.loads(answer.read(), parse_float=Decimal)
 
 
 def native(entry: dict[str, Any], provider: str) -> Call:
@@ -297,9 +302,14 @@ def scenarios(provider: str, gateway: Server, emulator: Server) -> list[Scenario
     get = native(log[-1], provider)
     found.append(Scenario("get", Call("GET", f"{base}/{first['id']}", auth), get))
     log = provider_calls(lambda: request_json(gateway.url + base + "?limit=25", headers=auth))
-    found.append(
-        Scenario("list25", Call("GET", base + "?limit=25", auth), native(log[0], provider))
-    )
+    for name, query in (("list25", "?limit=25"), ("list25summary", "?limit=25&view=summary")):
+        log = provider_calls(lambda q=query: request_json(gateway.url + base + q, headers=auth))
+        # The floors are sent the provider's list call alone (its first), as in list25.
+        found.append(
+            Scenario(
+                name, Call("GET", base + query, auth), native(log[0], provider), None, len(log)
+            )
+        )
     # Five lines like the first invoice's (a provider's required references kept: item ids,
     # taxes), on an invoice of today's date; fields the provider cannot carry dropped leniently.
     lines = [line for line in first["lines"] if line.get("kind", "item") == "item"] or [{}]
@@ -484,7 +494,10 @@ def measure(
         "added_p50_ms_over_direct": round(g["p50_ms"] - d["p50_ms"], 2),
         "added_p99_ms_over_direct": round(g["p99_ms"] - d["p99_ms"], 2),
     }
-    return {**summary, "ratios": ratios}
+    calls = (
+        {"upstream_calls_per_request": scenario.upstream_calls} if scenario.upstream_calls else {}
+    )
+    return {**summary, "ratios": ratios, **calls}
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:

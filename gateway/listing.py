@@ -1,8 +1,9 @@
 """The list contract over any provider: exact ``limit``, opaque cursors, gateway-side filters.
 
 A cursor holds where the walk stands in the provider's own pagination (its page token, the
-position within that page, the page size the walk uses) and is bound to the connection and the
-filters, sort and search it was made for. It is signed, so a tampered or foreign cursor is
+position within that page, the page size the walk uses) and is bound to the connection, the
+filters, sort and search it was made for, and what it walks (the list, its ``view=summary``,
+or the trash). It is signed, so a tampered or foreign cursor is
 refused, not followed. Sorting and searching are the provider's own, always asked upstream.
 Filters the provider cannot apply are applied here, over its pages, reading at most
 ``MAX_PAGES_PER_CALL`` provider pages for one call; a call that runs out of that budget answers
@@ -15,14 +16,19 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date
+from typing import TypeVar
 
 from adapters.base import Adapter, ListQuery, PaginationLoop
 from gateway.canonical.model import Invoice
+from gateway.canonical.summary import InvoiceSummary
 
 MAX_PAGES_PER_CALL = 20
+Row = TypeVar("Row", bound=Invoice | InvoiceSummary)
+# One provider page: its rows and the token of the next page (None: the last).
+ReadRows = Callable[[ListQuery, str | None, int], Awaitable[tuple[Sequence[Row], str | None]]]
 
 
 class InvalidCursor(ValueError):
@@ -32,6 +38,16 @@ class InvalidCursor(ValueError):
 @dataclass(frozen=True)
 class Listing:
     invoices: list[Invoice]
+    has_more: bool
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SummaryListing:
+    """A page of ``?view=summary``: summaries where the provider lists summaries, else
+    invoices (``Adapter.summary_page``)."""
+
+    rows: list[Invoice | InvoiceSummary]
     has_more: bool
     next_cursor: str | None
 
@@ -65,7 +81,9 @@ class Cursors:
         except (ValueError, KeyError, TypeError):
             raise InvalidCursor("cursor is not valid (made by another version)") from None
         if made_for != scope:
-            raise InvalidCursor("cursor belongs to another connection or other filters")
+            raise InvalidCursor(
+                "cursor belongs to another connection or other filters, sort or view"
+            )
         if not (isinstance(page, str | None) and type(offset) is int and type(size) is int):
             raise InvalidCursor("cursor is not valid (made by another version)")
         return _Position(page=page, offset=offset, size=size)
@@ -86,11 +104,50 @@ async def list_invoices(
 ) -> Listing:
     """A page of the connection's invoices (``trash``: of those in its trash, whose cursors
     are bound to the trash and never follow on in the list, nor the list's in the trash)."""
-    caps = adapter.capabilities
     read_page = adapter.trash_page if trash else adapter.list_page
+
+    async def read(
+        upstream: ListQuery, token: str | None, size: int
+    ) -> tuple[list[Invoice], str | None]:
+        page = await read_page(upstream, token, size)
+        return page.invoices, page.next_page
+
+    name = adapter.connection.name + (" trash" if trash else "")
+    return Listing(*await _rows(adapter, read, name, query, limit, cursor, cursors))
+
+
+async def list_summaries(
+    adapter: Adapter, query: ListQuery, limit: int, cursor: str | None, cursors: Cursors
+) -> SummaryListing:
+    """A page of the connection's invoices as its provider lists them (``?view=summary``): one
+    provider call per provider page. Its cursors are bound to the view: a summary walk's
+    cursor never follows on in the full list, nor the full list's here."""
+
+    async def read(
+        upstream: ListQuery, token: str | None, size: int
+    ) -> tuple[Sequence[Invoice | InvoiceSummary], str | None]:
+        page = await adapter.summary_page(upstream, token, size)
+        return page.rows, page.next_page
+
+    name = adapter.connection.name + " summary"
+    return SummaryListing(*await _rows(adapter, read, name, query, limit, cursor, cursors))
+
+
+async def _rows(
+    adapter: Adapter,
+    read_page: ReadRows[Row],
+    name: str,
+    query: ListQuery,
+    limit: int,
+    cursor: str | None,
+    cursors: Cursors,
+) -> tuple[list[Row], bool, str | None]:
+    """The list walk (``limit`` rows from ``cursor``) over ``read_page``; cursors bound to
+    ``name`` (the connection, and the trash or the view) and the query."""
+    caps = adapter.capabilities
     local = query.given() - caps.filters
     upstream = _upstream(query, local)
-    scope = _scope(adapter.connection.name + (" trash" if trash else ""), query)
+    scope = _scope(name, query)
     if cursor is None:
         # Page by the limit where nothing is filtered here: each call then reads one page.
         size = caps.max_page_size if local else min(limit, caps.max_page_size)
@@ -100,27 +157,27 @@ async def list_invoices(
         # Signed, but possibly by another instance or an older version: never followed blind.
         if not (1 <= position.size <= caps.max_page_size and 0 <= position.offset < position.size):
             raise InvalidCursor("cursor holds a position out of range for this connection")
-    found: list[Invoice] = []
+    found: list[Row] = []
     seen: set[str | None] = set()
     for _ in range(MAX_PAGES_PER_CALL):
         seen.add(position.page)
-        page = await read_page(upstream, position.page, position.size)
-        for index in range(position.offset, len(page.invoices)):
-            invoice = page.invoices[index]
-            if not _matches(invoice, query, local):
+        rows, next_page = await read_page(upstream, position.page, position.size)
+        for index in range(position.offset, len(rows)):
+            row = rows[index]
+            if not _matches(row, query, local):
                 continue
             if len(found) == limit:
                 here = _Position(position.page, index, position.size)
-                return Listing(found, True, cursors.make(scope, here))
-            found.append(invoice)
-        if page.next_page is None:
-            return Listing(found, False, None)
-        if page.next_page in seen:
-            raise PaginationLoop(f"{adapter.provider} pointed back to page {page.next_page}")
-        position = _Position(page.next_page, 0, position.size)
+                return found, True, cursors.make(scope, here)
+            found.append(row)
+        if next_page is None:
+            return found, False, None
+        if next_page in seen:
+            raise PaginationLoop(f"{adapter.provider} pointed back to page {next_page}")
+        position = _Position(next_page, 0, position.size)
         if len(found) == limit:
-            return Listing(found, True, cursors.make(scope, position))
-    return Listing(found, True, cursors.make(scope, position))
+            return found, True, cursors.make(scope, position)
+    return found, True, cursors.make(scope, position)
 
 
 def _upstream(query: ListQuery, local: frozenset[str]) -> ListQuery:
@@ -136,7 +193,7 @@ def _scope(connection: str, query: ListQuery) -> str:
     return hashlib.sha256(json.dumps([connection, filters]).encode()).hexdigest()[:16]
 
 
-def _matches(invoice: Invoice, query: ListQuery, names: frozenset[str]) -> bool:
+def _matches(invoice: Invoice | InvoiceSummary, query: ListQuery, names: frozenset[str]) -> bool:
     for name in names:
         if name == "status" and invoice.status != query.status:
             return False

@@ -7,7 +7,9 @@ payments only as the invoice's history; see ``mappings/crm_v1.yaml`` for what it
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, ClassVar, TypeVar
 
 from adapters.base import (
     Adapter,
@@ -19,22 +21,34 @@ from adapters.base import (
     NotFound,
     Page,
     PageNumbers,
+    SummaryPage,
     UpstreamError,
     WriteResult,
 )
 from adapters.crm_v1 import checks, wire
 from adapters.paths import segment
+from adapters.read_limits import reads_at_once
 from adapters.representable import fit
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
+from gateway.canonical.summary import InvoiceSummary, settled
 from gateway.upstream import UpstreamResponse
 
 INVOICES = "/v1/invoices"
 # crm_v1 documents no 409: it refuses lifecycle changes with a 422 on one of these fields
 # (editing a paid or cancelled invoice; deleting one with payments).
 LIFECYCLE_FIELDS = frozenset({"inv_status", "payments"})
-# Reads of one list page in flight at once: enough to fill a page quickly, gentle on the API.
-CONCURRENT_READS = 8
+Listed = TypeVar("Listed", Invoice, InvoiceSummary)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """One list page as crm_v1 answered it: its rows (summaries) and where the walk goes on."""
+
+    rows: list[Any]
+    next_page: str | None
+    total: int | None
+    status_sent: bool  # inv_status went upstream (else a status filter is applied here)
 
 
 class ReadBackFailed(UpstreamError):
@@ -53,33 +67,58 @@ class CrmV1Adapter(Adapter):
         path = self._invoice_path(invoice_id)
         response = await self.client.request("GET", path)
         data = self._answer(response, invoice_id)
-        return self.finish_read(wire.read_invoice(data, self.mapping, self.connection))
+        return self.read_once(
+            data, lambda: self.finish_read(wire.read_invoice(data, self.mapping, self.connection))
+        )
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
-        sort = query.sort_order()
-        if sort is None:
-            # Oldest first by id: invoices created during a walk land after it, never shift it.
-            return await self._page(query, page, page_size, sort_by="inv_id", order="asc")
-        # The provider breaks ties by inv_id, so its pages follow on without gaps or repeats.
-        by, descending = sort
-        order = "desc" if descending else "asc"
-        return await self._page(
-            query, page, page_size, sort_by=self.mapping.sort_param(by), order=order
+        """A list row is a summary: each row's invoice is read in full, concurrently."""
+        return await self._page(query, page, page_size, *self._order(query))
+
+    async def summary_page(self, query: ListQuery, page: str | None, page_size: int) -> SummaryPage:
+        """The rows as crm_v1 lists them, read as summaries: one call for the page."""
+        listing = await self._listing(query, page, page_size, *self._order(query))
+        if listing is None:
+            return SummaryPage([], None)
+        today = self.today()
+        summaries = [self._summary(row, today) for row in listing.rows]
+        return SummaryPage(
+            self._narrowed(query, listing, summaries), listing.next_page, listing.total
         )
 
     async def lookup_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         """Newest first by id (``sortOrder=desc``, documented): a lost create is on the first
         page a bounded lookup reads, however many older invoices share its filters."""
-        return await self._page(query, page, page_size, sort_by="inv_id", order="desc")
+        return await self._page(query, page, page_size, "inv_id", "desc")
+
+    def _order(self, query: ListQuery) -> tuple[str, str]:
+        """``sortBy`` and ``sortOrder`` for ``query``."""
+        sort = query.sort_order()
+        if sort is None:
+            # Oldest first by id: invoices created during a walk land after it, never shift it.
+            return "inv_id", "asc"
+        # The provider breaks ties by inv_id, so its pages follow on without gaps or repeats.
+        by, descending = sort
+        return self.mapping.sort_param(by), "desc" if descending else "asc"
 
     async def _page(
-        self, query: ListQuery, page: str | None, page_size: int, *, sort_by: str, order: str
+        self, query: ListQuery, page: str | None, page_size: int, sort_by: str, order: str
     ) -> Page:
+        listing = await self._listing(query, page, page_size, sort_by, order)
+        if listing is None:
+            return Page([], None)
+        invoices = await self._read_all([self._row_id(row) for row in listing.rows])
+        return Page(self._narrowed(query, listing, invoices), listing.next_page, listing.total)
+
+    async def _listing(
+        self, query: ListQuery, page: str | None, page_size: int, sort_by: str, order: str
+    ) -> _Listing | None:
+        """One ``GET /v1/invoices`` page; None when nothing crm_v1 holds can match."""
         index = self.pages.number(page)
         size = max(1, min(page_size, self.capabilities.max_page_size))
         filters = self._filters(query)
         if filters is None:
-            return Page([], None)  # nothing crm_v1 holds can match
+            return None
         params: dict[str, Any] = {
             "pageSize": size,
             "pageIndex": index,
@@ -91,13 +130,6 @@ class CrmV1Adapter(Adapter):
         rows = listing.get("data") if isinstance(listing, dict) else None
         if not isinstance(rows, list):
             raise self._unexpected("a list page without its rows")
-        invoices = await self._read_all([self._row_id(row) for row in rows])
-        if query.status is not None and "inv_status" not in filters:
-            invoices = [invoice for invoice in invoices if invoice.status == query.status]
-        if query.number and query.search:
-            # `search` went upstream; the number, which is the same parameter, is narrowed here.
-            needle = query.number.casefold()
-            invoices = [i for i in invoices if i.number and needle in i.number.casefold()]
         next_page = self.pages.next_token(
             index,
             count=len(rows),
@@ -105,7 +137,18 @@ class CrmV1Adapter(Adapter):
             total_pages=_count(listing.get("total_pages")),
             total=_count(listing.get("total_records")),
         )
-        return Page(invoices, next_page, _count(listing.get("total_records")))
+        total = _count(listing.get("total_records"))
+        return _Listing(rows, next_page, total, status_sent="inv_status" in filters)
+
+    def _narrowed(self, query: ListQuery, listing: _Listing, found: list[Listed]) -> list[Listed]:
+        """What of a page's invoices (or summaries) the filters crm_v1 could not apply keep."""
+        if query.status is not None and not listing.status_sent:
+            found = [item for item in found if item.status == query.status]
+        if query.number and query.search:
+            # `search` went upstream; the number, which is the same parameter, is narrowed here.
+            needle = query.number.casefold()
+            found = [item for item in found if item.number and needle in item.number.casefold()]
+        return found
 
     async def list_payments(self, invoice_id: str) -> list[Payment]:
         return (await self.get(invoice_id)).payments
@@ -135,8 +178,9 @@ class CrmV1Adapter(Adapter):
         return params
 
     async def _read_all(self, invoice_ids: list[str]) -> list[Invoice]:
-        """Full invoices for a page of summaries, read concurrently, in the page's order."""
-        gate = asyncio.Semaphore(CONCURRENT_READS)
+        """Full invoices for a page of summaries, read concurrently within the connection's
+        limits (``adapters.read_limits``), in the page's order."""
+        gate = asyncio.Semaphore(reads_at_once(self.connection))
 
         async def read(invoice_id: str) -> Invoice | None:
             async with gate:
@@ -151,6 +195,13 @@ class CrmV1Adapter(Adapter):
         except ExceptionGroup as failed:
             raise failed.exceptions[0] from None
         return [invoice for task in tasks if (invoice := task.result()) is not None]
+
+    def _summary(self, row: Any, today: date) -> InvoiceSummary:
+        self._row_id(row)  # an integer inv_id, as the full list requires
+        summary = wire.read_summary(row, self.mapping, self.connection)
+        return settled(
+            summary, connection=self.connection.name, provider=self.provider, today=today
+        )
 
     def _row_id(self, row: Any) -> str:
         invoice_id = row.get("inv_id") if isinstance(row, dict) else None

@@ -18,6 +18,7 @@ from adapters.reference import canonical_tax
 from adapters.unreadable import READ_ERRORS, array, identifier, invoice_label, unreadable
 from gateway.canonical.decimals import reads_provider_figures
 from gateway.canonical.model import Discount, Invoice, Line, Payment, Tax
+from gateway.canonical.summary import InvoiceSummary
 from gateway.config import Connection
 
 PROVIDER = "crm_v1"
@@ -207,6 +208,55 @@ def _invoice_fields(data: dict[str, Any], mapping: Mapping, connection: Connecti
         },
         "remote_data": data,
     }
+
+
+# The fields of a summary a list row may carry, by crm_v1's name; the doc's rows carry all but
+# org_currency_id (docs/providers/crm_v1.md, "List rows").
+_SUMMARY_FIELDS = {
+    "inv_status": "status",
+    "inv_number": "number",
+    "customer_id": "customer.id",
+    "transaction_date": "issue_date",
+    "due_date": "due_date",
+    "org_currency_id": "currency",
+    "total": "totals.total",
+    "amount_due": "totals.due",
+}
+
+
+@reads_provider_figures
+def read_summary(row: Any, mapping: Mapping, connection: Connection) -> InvoiceSummary:
+    """The summary of one ``GET /v1/invoices`` row: its fields read as ``read_invoice`` reads
+    them, ``absent`` naming those it lacks (and ``lines``, which no row has)."""
+    if not isinstance(row, dict):
+        raise unreadable(PROVIDER, "a list row", "it is not an object")
+    try:
+        return InvoiceSummary.model_validate(_summary_fields(row, mapping, connection))
+    except READ_ERRORS as exc:
+        raise unreadable(PROVIDER, invoice_label(row.get("inv_id")), exc) from None
+
+
+def _summary_fields(row: dict[str, Any], mapping: Mapping, connection: Connection) -> Any:
+    fields: dict[str, Any] = {
+        "id": identifier(row.get("inv_id"), "inv_id"),
+        "number": row.get("inv_number"),
+        "issue_date": row.get("transaction_date"),
+        "due_date": row.get("due_date"),
+        "totals": {"total": row.get("total"), "due": row.get("amount_due")},
+        "absent": [path for name, path in _SUMMARY_FIELDS.items() if name not in row] + ["lines"],
+        "remote_data": row,
+    }
+    if "inv_status" in row:
+        meaning = mapping.read_status(row["inv_status"])
+        fields["status"] = meaning.status
+        fields["payment_status"] = meaning.payment_status
+        fields["overdue"] = meaning.overdue
+        fields["provider_status"] = {"inv_status": row["inv_status"]}
+    if row.get("customer_id") is not None:
+        fields["customer"] = {"id": str(row["customer_id"])}
+    if "org_currency_id" in row:
+        fields["currency"] = _currency(row["org_currency_id"], connection)
+    return fields
 
 
 def _currency(org_currency_id: Any, connection: Connection) -> str:

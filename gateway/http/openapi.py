@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 from adapters.base import ACTIONS, PROVIDER_FILTERS, SORTS
 from gateway.canonical.model import DOCUMENT_TYPES, Invoice, Line, Payment, RoundingPolicy
 from gateway.canonical.order_invoice import OrderInvoice
+from gateway.canonical.summary import InvoiceSummary
 from gateway.http.problems import PROBLEMS
 
 REF = "#/components/schemas/"
@@ -52,6 +53,7 @@ def openapi_document() -> dict[str, Any]:
         collection_paths,
         collection_schemas,
     )
+    from gateway.http.openapi_fanout import fanout_parameters, fanout_paths
 
     _, schemas = models_json_schema(
         [
@@ -62,6 +64,7 @@ def openapi_document() -> dict[str, Any]:
             (NoteRequest, "validation"),
             (NoteFilesRequest, "validation"),
             (OrderInvoice, "validation"),
+            (InvoiceSummary, "validation"),
         ],
         ref_template=REF + "{model}",
     )
@@ -95,11 +98,11 @@ def openapi_document() -> dict[str, Any]:
                 "errors are RFC 9457 problem details."
             ),
         },
-        "paths": {**_paths(), **collection_paths(_INVOICE)},
+        "paths": {**_paths(), **fanout_paths(), **collection_paths(_INVOICE)},
         "components": {
             "schemas": components,
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
-            "parameters": {**_parameters(), **collection_parameters()},
+            "parameters": {**_parameters(), **collection_parameters(), **fanout_parameters()},
         },
         "security": [{"apiKey": []}],
     }
@@ -139,6 +142,8 @@ def _shared_schemas() -> dict[str, Any]:
             },
         },
         "InvoiceList": _list_of(REF + "Invoice"),
+        # ``view=summary`` answers summaries where the provider's rows are summaries.
+        "InvoiceOrSummaryList": _list_of(REF + "Invoice", REF + "InvoiceSummary"),
         "PaymentList": _list_of(REF + "Payment"),
         "Connection": {
             "type": "object",
@@ -215,13 +220,14 @@ def _shared_schemas() -> dict[str, Any]:
     }
 
 
-def _list_of(item: str) -> dict[str, Any]:
+def _list_of(item: str, *more: str) -> dict[str, Any]:
+    items = {"oneOf": [{"$ref": one} for one in (item, *more)]} if more else {"$ref": item}
     return {
         "type": "object",
         "required": ["object", "data", "has_more", "next_cursor"],
         "properties": {
             "object": {"const": "list"},
-            "data": {"type": "array", "items": {"$ref": item}},
+            "data": {"type": "array", "items": items},
             "has_more": {"type": "boolean"},
             "next_cursor": {"type": ["string", "null"]},
         },
@@ -316,6 +322,14 @@ def _parameters() -> dict[str, Any]:
         ),
         "cursor": query("cursor", {"type": "string"}, "next_cursor of the previous page."),
         "expand": query("expand", {"enum": ["remote_data"]}, "Add the provider's raw payload."),
+        "view": query(
+            "view",
+            {"enum": ["full", "summary"], "default": "full"},
+            "full: whole invoices. summary: the rows as the provider lists them, in one "
+            "provider call per page; where its rows are summaries (crm_v1), each is an "
+            "InvoiceSummary (object invoice_summary, lines null, absent naming what the row "
+            "lacks), elsewhere the same invoices as full. A cursor is bound to its view.",
+        ),
         "prefer": {
             "name": "Prefer",
             "in": "header",
@@ -475,7 +489,7 @@ def _paths() -> dict[str, Any]:
                 "List invoices",
                 "listInvoices",
                 "invoices",
-                _ok("200", "InvoiceList", "A page of invoices"),
+                _ok("200", "InvoiceOrSummaryList", "A page of invoices (or of summaries)"),
                 parameters=[
                     *conn,
                     "status",
@@ -490,6 +504,7 @@ def _paths() -> dict[str, Any]:
                     "limit",
                     "cursor",
                     "expand",
+                    "view",
                 ],
             ),
             "post": _operation(

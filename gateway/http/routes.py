@@ -11,6 +11,7 @@ from gateway.http.views import (
     collection,
     connections,
     docs,
+    fanout,
     health,
     invoices,
     notes,
@@ -40,6 +41,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/docs", docs.docs_page)
     router.add_get("/docs/assets/{name}", docs.docs_asset)
     router.add_post("/v1/invoices/calculate", calculate)
+    router.add_get("/v1/invoices", fanout.list_across_view)
     router.add_get("/v1/connections", connections.list_connections_view)
     router.add_get("/v1/connections/{connection}", connections.get_connection_view)
     router.add_get("/v1/connections/{connection}/invoices", invoices.list_view)

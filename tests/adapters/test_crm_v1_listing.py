@@ -1,5 +1,5 @@
-"""crm_v1 lists: zero-based page numbers, the provider's filters, summaries read in full (at
-most eight at a time), and what happens at the edges of a walk."""
+"""crm_v1 lists: zero-based page numbers, the provider's filters, summaries read in full (as
+many at a time as the connection's limits allow), and what happens at the edges of a walk."""
 
 from __future__ import annotations
 
@@ -110,10 +110,22 @@ async def test_the_unknown_status_is_filtered_after_reading(env: Env) -> None:
     assert len(sent) == 3 and all("inv_status" not in q for q in sent)
 
 
-async def test_summaries_are_read_in_full_at_most_eight_at_a_time(env: Env) -> None:
-    await env.faults(latency_ms=20, methods=["GET"], path_regex=r"^/v1/invoices/\d+$")
+@pytest.mark.parametrize(
+    ("limits", "at_once"),
+    [
+        ({}, 20),  # 100 connections, no rate limit: the whole page at once (up to 50)
+        ({"max_connections": 6}, 3),  # half the pool
+        ({"rate_limit": {"per_second": 1000, "burst": 4}}, 4),  # what the bucket lets out
+        ({"max_connections": 1}, 1),
+    ],
+)
+async def test_summaries_are_read_in_full_within_the_connections_limits(
+    env: Env, limits: dict[str, Any], at_once: int
+) -> None:
+    await env.faults(latency_ms=40, methods=["GET"], path_regex=r"^/v1/invoices/\d+$")
+    adapter = env.adapter_with(**limits)
     in_flight = peak = 0
-    request = env.adapter.client.request
+    request = adapter.client.request
 
     async def counting(method: str, path: str, **options: Any) -> UpstreamResponse:
         nonlocal in_flight, peak
@@ -126,9 +138,9 @@ async def test_summaries_are_read_in_full_at_most_eight_at_a_time(env: Env) -> N
         finally:
             in_flight -= 1
 
-    env.adapter.client.request = counting  # type: ignore[method-assign]
-    page = await env.adapter.list_page(ListQuery(), None, 20)
-    assert peak == 8
+    adapter.client.request = counting  # type: ignore[method-assign]
+    page = await adapter.list_page(ListQuery(), None, 20)
+    assert peak == at_once
     assert [invoice.id for invoice in page.invoices] == [str(n) for n in range(1, 21)]
     assert all(invoice.remote_data and "items" in invoice.remote_data for invoice in page.invoices)
 

@@ -145,11 +145,14 @@ def test_the_readme_tour_works_as_written_whatever_the_date(sandbox: Sandbox) ->
     assert created["due_date"] > created["issue_date"]
     variables = [line for line in lines if line.startswith(("KEY=", "GW="))]
     rest = "".join(variables + lines[first_id:]).replace("<id>", created["id"])
-    issued, read, calculated = run_shell(rest)
+    issued, read, across, calculated = run_shell(rest)
     # Dated in the past, the issued invoice would read overdue at once.
     assert (issued["status"], issued["overdue"]) == ("open", False), issued
     assert (read["id"], read["status"], read["overdue"]) == (created["id"], "open", False)
     assert read["remote_data"]["status"] == "sent"
+    days = [invoice["issue_date"] for invoice in across["data"]]
+    assert len(days) == 5 and days == sorted(days, reverse=True), across
+    assert {i["connection"] for i in across["data"]} <= {"crm_v1", "bill_crm", "item_envelope"}
     assert calculated["totals"]["total"] == "5950.00"
 
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date
-
 from aiohttp import web
-from multidict import MultiMapping
 
 from adapters.base import ACTIONS, Adapter, ListQuery, NotSupported
 from adapters.representable import fit
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import InvalidInvoice
-from gateway.canonical.model import DOCUMENT_TYPES, InvoiceStatus
-from gateway.http import list_options
+from gateway.http import list_filters, list_options
 from gateway.http.action_inputs import action_inputs
 from gateway.http.auth import requires
 from gateway.http.keys import CURSORS, SERVICE
@@ -30,31 +25,24 @@ from gateway.http.views.common import (
     outcome_response,
     write_request,
 )
-from gateway.listing import InvalidCursor, list_invoices
+from gateway.http.views.summaries import summaries_response
+from gateway.listing import InvalidCursor, list_invoices, list_summaries
 
-_STATUSES: tuple[InvoiceStatus, ...] = ("draft", "open", "paid", "void", "unknown")
-# ASCII digits only: int() would also take "1_0", " 10", "+5" and other scripts' digits.
-_DIGITS = re.compile(r"[0-9]{1,9}")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_QUERY = {
-    "status",
-    "customer_id",
-    "issued_from",
-    "issued_to",
-    "number",
-    "document_type",
-    "limit",
-    "cursor",
-    "expand",
-}
+_QUERY = {*list_filters.NAMES, "cursor", "expand", "view"}
+# ``view``: full invoices (the default), or the rows as the provider lists them (docs/facade.md).
+_VIEWS = ("full", "summary")
 
 
 @requires("invoices:read")
 async def list_view(request: web.Request) -> web.Response:
     adapter = adapter_for(request)
     query, limit, cursor = _list_query(request, adapter)
+    cursors = request.app[CURSORS]
     try:
-        listing = await list_invoices(adapter, query, limit, cursor, request.app[CURSORS])
+        if request.query.get("view", "full") == "summary":
+            summaries = await list_summaries(adapter, query, limit, cursor, cursors)
+            return summaries_response(summaries, request)
+        listing = await list_invoices(adapter, query, limit, cursor, cursors)
     except InvalidCursor as exc:
         raise query_problem({"cursor": str(exc)}, f"cursor: {exc}.") from None
     return listing_response(listing, request)
@@ -144,37 +132,11 @@ def _list_query(request: web.Request, adapter: Adapter) -> tuple[ListQuery, int,
             f"Unknown query parameter(s): {', '.join(unknown)}.",
         )
     expanded(request)  # checked up front: an empty page must refuse a bad expand too
-    status = params.get("status")
-    if status is not None and status not in _STATUSES:
-        raise query_problem({"status": f"must be one of {', '.join(_STATUSES)}"})
-    document_type = params.get("document_type")
-    if document_type is not None and document_type not in DOCUMENT_TYPES:
-        raise query_problem({"document_type": f"must be one of {', '.join(DOCUMENT_TYPES)}"})
-    given = params.get("limit", "25")
-    limit = int(given) if _DIGITS.fullmatch(given) else 0
-    if not 1 <= limit <= 100:
-        raise query_problem({"limit": "must be a whole number from 1 to 100"})
+    view = params.get("view", "full")
+    if view not in _VIEWS:
+        raise query_problem({"view": f"must be one of {', '.join(_VIEWS)}"})
     query = ListQuery(
-        status=status,
-        customer_id=params.get("customer_id") or None,
-        issued_from=_date(params, "issued_from"),
-        issued_to=_date(params, "issued_to"),
-        number=params.get("number") or None,
+        **list_filters.filters(params),
         **list_options.upstream_options(params, adapter.capabilities, adapter.provider),
-        document_type=document_type,
     )
-    return query, limit, params.get("cursor") or None
-
-
-def _date(params: MultiMapping[str], name: str) -> date | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value) if _ISO_DATE.fullmatch(value) else _bad_date(name)
-    except ValueError:
-        return _bad_date(name)
-
-
-def _bad_date(name: str) -> date:
-    raise query_problem({name: "must be a date written as YYYY-MM-DD"})
+    return query, list_filters.limit(params), params.get("cursor") or None

@@ -1,0 +1,270 @@
+"""One list over several connections: their invoices merged by issue date behind one cursor.
+
+Each connection is walked as its own list walks it (``gateway.listing``): its provider is asked
+for pages sorted by issue date, and the filters it cannot apply are applied here over its
+pages. The walks are merged k-way: the next invoice handed out is always the first head of all
+the walks in issue-date order (ascending, or descending for ``-issue_date``), ties broken by
+connection name, then by the connection's own order. A walk whose read invoices run out is read
+on before anything else is handed out, so no invoice goes ahead of one that sorts before it.
+The connections are read concurrently: the first page of each together, then the next pages of
+those that ran dry, together.
+
+A connection whose provider cannot sort by issue date upstream cannot join (``NotMergeable``):
+its pages come in an order a merge cannot rely on, and sorting them here would mean reading its
+whole listing on every call. It is refused, never merged wrongly; a walk whose provider answers
+out of issue-date order anyway fails the call, naming the connection.
+
+The cursor holds each connection's own position (its provider's page token, the offset within
+that page, the page size; none once its walk has ended). It is a ``gateway.listing`` cursor,
+signed the same way and bound to the set of connections, the filters and the sort. Walking it
+to the end visits every invoice of every connection exactly once while nothing is written.
+
+One connection's failure fails the whole call with that connection named
+(``ConnectionFailed``): there is no partial answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import Adapter, ListQuery, PaginationLoop
+from gateway.canonical.model import Invoice
+from gateway.errors import AdapterError, UpstreamError
+from gateway.listing import (
+    MAX_PAGES_PER_CALL,
+    Cursors,
+    InvalidCursor,
+    Listing,
+    _matches,
+    _Position,
+    _scope,
+    _upstream,
+)
+
+SORT = "issue_date"  # the only order several connections can be merged in
+ASCENDING = "issue_date"  # oldest first: the default
+DESCENDING = "-issue_date"  # newest first
+
+
+class NotMergeable(ValueError):
+    """A connection whose provider cannot list its invoices in issue-date order."""
+
+    def __init__(self, connection: str, provider: str) -> None:
+        self.connection = connection
+        self.provider = provider
+        self.reason = (
+            f"connection {connection!r} cannot be merged: {provider} has no issue-date sort of "
+            "its own, so its invoices cannot be listed in issue-date order"
+        )
+        super().__init__(self.reason)
+
+
+class ConnectionFailed(Exception):
+    """Reading one connection failed; the call fails with it."""
+
+    def __init__(self, connection: str, error: AdapterError) -> None:
+        super().__init__(f"{connection}: {error.message}")
+        self.connection = connection
+        self.error = error
+
+
+@dataclass
+class _Entry:
+    invoice: Invoice
+    key: int  # the issue date as a number that grows in the merge's order
+    at: _Position  # where the walk stands when this invoice is the next one
+
+
+@dataclass
+class _Walk:
+    """One connection's walk within one call: what it has read and not yet handed out."""
+
+    name: str
+    adapter: Adapter
+    upstream: ListQuery  # what the provider is asked
+    local: frozenset[str]  # the filters applied here
+    frontier: _Position | None  # where reading goes on (None: the provider has no more)
+    buffer: deque[_Entry] = field(default_factory=deque)
+    pages: int = 0  # provider pages read in this call
+    seen: set[str | None] = field(default_factory=set)
+    last_key: int | None = None
+
+    def position(self) -> _Position | None:
+        """Where the next call starts: at the first invoice not handed out."""
+        return self.buffer[0].at if self.buffer else self.frontier
+
+    def starving(self) -> bool:
+        return not self.buffer and self.frontier is not None
+
+
+def check_mergeable(adapters: Sequence[Adapter]) -> None:
+    """``NotMergeable`` for the first connection that cannot list in issue-date order."""
+    for adapter in adapters:
+        if SORT not in adapter.capabilities.sorts:
+            raise NotMergeable(adapter.connection.name, adapter.provider)
+
+
+async def list_across(
+    adapters: Sequence[Adapter],
+    query: ListQuery,
+    limit: int,
+    cursor: str | None,
+    cursors: Cursors,
+) -> Listing:
+    """A page of the connections' invoices merged by issue date (``query.sort``: ``issue_date``
+    or ``-issue_date``); ``InvalidCursor`` for a cursor not made for these connections and
+    filters, ``NotMergeable``, or ``ConnectionFailed`` naming the connection that failed."""
+    if query.sort not in (ASCENDING, DESCENDING):
+        raise ValueError(f"a merged list is sorted by {ASCENDING} or {DESCENDING}")
+    check_mergeable(adapters)
+    ordered = sorted(adapters, key=lambda adapter: adapter.connection.name)
+    names = [adapter.connection.name for adapter in ordered]
+    scope = _scope(json.dumps(["across", *names]), query)
+    walks = [_walk(adapter, query, limit) for adapter in ordered]
+    if cursor is not None:
+        for walk, position in zip(walks, _read(cursors, scope, cursor, ordered), strict=True):
+            walk.frontier = position
+    descending = query.sort == DESCENDING
+    found: list[Invoice] = []
+    while len(found) < limit:
+        starving = [walk for walk in walks if walk.starving()]
+        if starving:
+            if any(walk.pages >= MAX_PAGES_PER_CALL for walk in starving):
+                break  # read on in the next call: what it holds may sort first
+            await _fill_all(starving, query, descending)
+            continue
+        heads = [walk for walk in walks if walk.buffer]
+        if not heads:
+            break
+        # min keeps the first of equal keys: the walks are in connection-name order.
+        best = min(heads, key=lambda walk: walk.buffer[0].key)
+        found.append(best.buffer.popleft().invoice)
+    positions = [walk.position() for walk in walks]
+    if all(position is None for position in positions):
+        return Listing(found, False, None)
+    return Listing(found, True, _make(cursors, scope, positions))
+
+
+def _walk(adapter: Adapter, query: ListQuery, limit: int) -> _Walk:
+    caps = adapter.capabilities
+    local = query.given() - caps.filters
+    # As the connection's own list pages: by the limit where nothing is filtered here, so each
+    # connection reads what listing it alone would read, one page, all of them at once, and
+    # any one of them can give the whole page (however the dates fall) without reading on.
+    size = caps.max_page_size if local else min(limit, caps.max_page_size)
+    return _Walk(
+        name=adapter.connection.name,
+        adapter=adapter,
+        upstream=_upstream(query, local),
+        local=local,
+        frontier=_Position(page=None, offset=0, size=size),
+    )
+
+
+async def _fill_all(walks: list[_Walk], query: ListQuery, descending: bool) -> None:
+    if len(walks) == 1:
+        await _fill(walks[0], query, descending)
+        return
+    try:
+        async with asyncio.TaskGroup() as group:
+            for walk in walks:
+                group.create_task(_fill(walk, query, descending))
+    except ExceptionGroup as group:
+        failed = [error for error in group.exceptions if isinstance(error, ConnectionFailed)]
+        if len(failed) != len(group.exceptions):
+            raise
+        raise min(failed, key=lambda error: error.connection) from None
+
+
+async def _fill(walk: _Walk, query: ListQuery, descending: bool) -> None:
+    """Read the walk's pages until it holds an invoice, its provider has no more, or it has
+    read its pages for this call."""
+    try:
+        while walk.starving() and walk.pages < MAX_PAGES_PER_CALL:
+            assert walk.frontier is not None
+            await _read_page(walk, walk.frontier, query, descending)
+    except AdapterError as error:
+        raise ConnectionFailed(walk.name, error) from error
+
+
+async def _read_page(walk: _Walk, at: _Position, query: ListQuery, descending: bool) -> None:
+    adapter = walk.adapter
+    walk.seen.add(at.page)
+    walk.pages += 1
+    page = await adapter.list_page(walk.upstream, at.page, at.size)
+    for index in range(at.offset, len(page.invoices)):
+        invoice = page.invoices[index]
+        if not _matches(invoice, query, walk.local):
+            continue
+        key = _key(invoice, descending)
+        if walk.last_key is not None and key < walk.last_key:
+            raise _out_of_order(adapter, invoice)
+        walk.last_key = key
+        walk.buffer.append(_Entry(invoice, key, _Position(at.page, index, at.size)))
+    if page.next_page is None:
+        walk.frontier = None
+        return
+    if page.next_page in walk.seen:
+        raise PaginationLoop(
+            f"{adapter.provider} pointed back to page {page.next_page}", provider=adapter.provider
+        )
+    walk.frontier = _Position(page.next_page, 0, at.size)
+
+
+def _key(invoice: Invoice, descending: bool) -> int:
+    """The issue date as a number; no date sorts before every date (after, descending)."""
+    day = invoice.issue_date.toordinal() if invoice.issue_date is not None else 0
+    return -day if descending else day
+
+
+def _out_of_order(adapter: Adapter, invoice: Invoice) -> UpstreamError:
+    error = UpstreamError(
+        f"{adapter.provider} listed invoice {invoice.id} (issued {invoice.issue_date}) out of "
+        "issue-date order, so its invoices cannot be merged",
+        provider=adapter.provider,
+    )
+    error.retryable = False
+    return error
+
+
+# -- the cursor: a listing cursor whose page token holds every walk's position -----------------
+
+
+def _make(cursors: Cursors, scope: str, positions: list[_Position | None]) -> str:
+    state = [None if p is None else [p.page, p.offset, p.size] for p in positions]
+    packed = json.dumps(state, separators=(",", ":"))
+    return cursors.make(scope, _Position(page=packed, offset=0, size=len(positions)))
+
+
+def _read(
+    cursors: Cursors, scope: str, cursor: str, adapters: Sequence[Adapter]
+) -> list[_Position | None]:
+    outer = cursors.read(scope, cursor)
+    try:
+        state: Any = json.loads(outer.page or "")
+    except ValueError:
+        raise InvalidCursor("cursor is not valid (made by another version)") from None
+    if not isinstance(state, list) or len(state) != len(adapters):
+        raise InvalidCursor("cursor is not valid (made by another version)")
+    return [_position(item, adapter) for item, adapter in zip(state, adapters, strict=True)]
+
+
+def _position(item: Any, adapter: Adapter) -> _Position | None:
+    if item is None:
+        return None
+    if not (isinstance(item, list) and len(item) == 3):
+        raise InvalidCursor("cursor is not valid (made by another version)")
+    page, offset, size = item
+    if not (isinstance(page, str | None) and type(offset) is int and type(size) is int):
+        raise InvalidCursor("cursor is not valid (made by another version)")
+    # Signed, but possibly by another instance or an older version: never followed blind.
+    if not (1 <= size <= adapter.capabilities.max_page_size and 0 <= offset < size):
+        raise InvalidCursor(
+            f"cursor holds a position out of range for connection {adapter.connection.name!r}"
+        )
+    return _Position(page=page, offset=offset, size=size)

@@ -1,0 +1,62 @@
+"""The list parameters every invoice list takes, read the one way: ``status``, ``customer_id``,
+``issued_from``, ``issued_to``, ``number``, ``document_type`` and ``limit`` (a connection's list
+and the list across connections; each 400 names the parameter)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from multidict import MultiMapping
+
+from gateway.canonical.model import DOCUMENT_TYPES, InvoiceStatus
+from gateway.http.validation import query_problem
+
+NAMES = frozenset(
+    {"status", "customer_id", "issued_from", "issued_to", "number", "document_type", "limit"}
+)
+STATUSES: tuple[InvoiceStatus, ...] = ("draft", "open", "paid", "void", "unknown")
+# ASCII digits only: int() would also take "1_0", " 10", "+5" and other scripts' digits.
+_DIGITS = re.compile(r"[0-9]{1,9}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def filters(params: MultiMapping[str]) -> dict[str, Any]:
+    """``ListQuery`` keyword arguments for the filters every list takes."""
+    status = params.get("status")
+    if status is not None and status not in STATUSES:
+        raise query_problem({"status": f"must be one of {', '.join(STATUSES)}"})
+    document_type = params.get("document_type")
+    if document_type is not None and document_type not in DOCUMENT_TYPES:
+        raise query_problem({"document_type": f"must be one of {', '.join(DOCUMENT_TYPES)}"})
+    return {
+        "status": status,
+        "customer_id": params.get("customer_id") or None,
+        "issued_from": _date(params, "issued_from"),
+        "issued_to": _date(params, "issued_to"),
+        "number": params.get("number") or None,
+        "document_type": document_type,
+    }
+
+
+def limit(params: MultiMapping[str]) -> int:
+    given = params.get("limit", "25")
+    value = int(given) if _DIGITS.fullmatch(given) else 0
+    if not 1 <= value <= 100:
+        raise query_problem({"limit": "must be a whole number from 1 to 100"})
+    return value
+
+
+def _date(params: MultiMapping[str], name: str) -> date | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value) if _ISO_DATE.fullmatch(value) else _bad_date(name)
+    except ValueError:
+        return _bad_date(name)
+
+
+def _bad_date(name: str) -> date:
+    raise query_problem({name: "must be a date written as YYYY-MM-DD"})

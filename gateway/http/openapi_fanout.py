@@ -1,0 +1,84 @@
+"""The OpenAPI description of ``GET /v1/invoices``, one list across several connections
+(``views/fanout.py``).
+
+Imported by ``openapi.openapi_document`` when it builds the document (its helpers are used here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.fanout import ASCENDING, DESCENDING
+from gateway.http.openapi import _UPSTREAM, _ok, _operation
+
+
+def fanout_parameters() -> dict[str, Any]:
+    return {
+        "connections": {
+            "name": "connection",
+            "in": "query",
+            "required": True,
+            "description": "The connections to list, the parameter repeated for each "
+            "(connection=a&connection=b), each once. The API key must be allowed on every one "
+            "(else 403 naming it); an unknown one is a 404 naming it. Each must sort by issue "
+            "date (issue_date in its capabilities.sorts); one that cannot is a 400 naming it.",
+            "schema": {
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": {"type": "string", "minLength": 1},
+            },
+            "style": "form",
+            "explode": True,
+        },
+        "merge_sort": {
+            "name": "sort",
+            "in": "query",
+            "required": False,
+            "description": f"{ASCENDING}: oldest first (the default); {DESCENDING}: newest "
+            "first. Invoices of the same day come in connection-name order, then each "
+            "connection's own order.",
+            "schema": {"enum": [ASCENDING, DESCENDING], "default": ASCENDING},
+        },
+    }
+
+
+def fanout_paths() -> dict[str, Any]:
+    return {
+        "/v1/invoices": {
+            "get": {
+                **_operation(
+                    "List invoices across connections, merged by issue date",
+                    "listInvoicesAcrossConnections",
+                    "invoices",
+                    _ok(
+                        "200",
+                        "InvoiceList",
+                        "A page of the connections' invoices in issue-date order, each "
+                        "naming its connection",
+                    ),
+                    parameters=[
+                        "connections",
+                        "status",
+                        "customer_id",
+                        "issued_from",
+                        "issued_to",
+                        "number",
+                        "document_type",
+                        "merge_sort",
+                        "limit",
+                        "cursor",
+                        "expand",
+                    ],
+                    errors=_UPSTREAM,
+                ),
+                "description": "The connections are read concurrently, each as its own list "
+                "reads it (its provider asked for pages sorted by issue date; a filter it "
+                "cannot apply applied by the gateway), and merged behind one cursor that holds "
+                "every connection's position; walking it visits every invoice of every "
+                "connection once. A connection whose read fails fails the call, named in the "
+                "problem's connection member: there is no partial answer. search and the "
+                "provider-only filters are each provider's own, and a 400 here.",
+            }
+        }
+    }

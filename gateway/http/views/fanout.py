@@ -1,0 +1,100 @@
+"""``GET /v1/invoices?connection=a&connection=b…``: one list over several connections, merged by
+issue date behind one cursor (``gateway.fanout``; docs/facade.md, "Lists across connections")."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from adapters.base import Adapter, ListQuery
+from gateway.canonical.errors import FieldError
+from gateway.fanout import ASCENDING, DESCENDING, ConnectionFailed, NotMergeable, list_across
+from gateway.http import list_filters, list_options
+from gateway.http.auth import check_connection, requires
+from gateway.http.errors import problem_for
+from gateway.http.keys import ADAPTERS, CURSORS
+from gateway.http.problems import Problem
+from gateway.http.validation import query_pointer, query_problem
+from gateway.http.views.common import expanded, listing_response
+from gateway.listing import InvalidCursor
+
+_QUERY = frozenset({*list_filters.NAMES, "connection", "sort", "cursor", "expand"})
+# Each provider's own, differing from one provider to the next: not offered across connections.
+_PROVIDERS_OWN = list_options.NAMES - _QUERY
+
+
+@requires("invoices:read")
+async def list_across_view(request: web.Request) -> web.Response:
+    adapters = [_adapter(request, name) for name in _connections(request)]
+    query, limit, cursor = _query(request)
+    try:
+        listing = await list_across(adapters, query, limit, cursor, request.app[CURSORS])
+    except InvalidCursor as exc:
+        raise query_problem({"cursor": str(exc)}, f"cursor: {exc}.") from None
+    except NotMergeable as exc:
+        raise Problem(
+            "bad_request",
+            f"{exc.reason}; list it alone at /v1/connections/{exc.connection}/invoices.",
+            errors=[FieldError(query_pointer("connection"), exc.reason)],
+            connection=exc.connection,
+            provider=exc.provider,
+        ) from None
+    except ConnectionFailed as exc:
+        problem = problem_for(exc.error, connection=exc.connection)
+        problem.detail = f"connection {exc.connection!r}: {problem.detail}"
+        raise problem from None
+    return listing_response(listing, request)
+
+
+def _connections(request: web.Request) -> list[str]:
+    names = request.query.getall("connection", [])
+    if not names:
+        raise query_problem(
+            {"connection": "is required: name each connection to list, connection=a&connection=b"}
+        )
+    seen: set[str] = set()
+    for name in names:
+        if not name:
+            raise query_problem({"connection": "must name a connection, not be empty"})
+        if name in seen:
+            raise query_problem({"connection": f"names {name!r} more than once"})
+        seen.add(name)
+    return names
+
+
+def _adapter(request: web.Request, name: str) -> Adapter:
+    """403 if the key may not use the connection, else 404 if there is none, as on its own."""
+    check_connection(request, name)
+    adapter = request.app[ADAPTERS].get(name)
+    if adapter is None:
+        raise Problem("not_found", f"No connection named {name!r}.", connection=name)
+    return adapter
+
+
+def _query(request: web.Request) -> tuple[ListQuery, int, str | None]:
+    params = request.query
+    own = sorted(set(params) & _PROVIDERS_OWN)
+    if own:
+        raise query_problem(
+            dict.fromkeys(own, "is a provider's own and not offered across connections"),
+            f"{', '.join(own)}: each provider's own, so not offered across connections; "
+            "list one connection to use it.",
+        )
+    unknown = sorted(set(params) - _QUERY - _PROVIDERS_OWN)
+    if unknown:
+        raise query_problem(
+            dict.fromkeys(unknown, "is not a query parameter of this route"),
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+        )
+    expanded(request)  # checked up front: an empty page must refuse a bad expand too
+    query_filters = list_filters.filters(params)
+    sort = params.get("sort", ASCENDING)
+    if sort not in (ASCENDING, DESCENDING):
+        raise query_problem(
+            {
+                "sort": f"must be {ASCENDING} (oldest first, the default) or {DESCENDING} "
+                "(newest first): a list across connections is merged by issue date"
+            }
+        )
+    limit = list_filters.limit(params)
+    query = ListQuery(**query_filters, sort=sort)
+    return query, limit, params.get("cursor") or None

@@ -1,0 +1,233 @@
+"""The merge across connections (gateway/fanout.py) over in-memory providers that sort by issue
+date, as tests/unit/test_listing.py walks one: random listings walked to the end, the page budget
+of a scarce filter, and cursors that are signed but hold what no walk could have made. The same
+route over real emulators: tests/e2e/test_fanout.py."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from adapters.base import Adapter, Capabilities, ListQuery, Page, PageNumbers
+from gateway.canonical.model import Invoice
+from gateway.config import Connection
+from gateway.fanout import NotMergeable, list_across
+from gateway.listing import Cursors, InvalidCursor, _Position
+
+CAPS = Capabilities(
+    operations=frozenset({"list"}),
+    actions=frozenset(),
+    payments=frozenset(),
+    notes=False,
+    create_from_order=False,
+    filters=frozenset({"customer_id"}),
+    fields=frozenset(),
+    tax_modes=frozenset({"exclusive"}),
+    max_page_size=10,
+    max_line_taxes=1,
+    compound_taxes=False,
+    versioned=False,
+    sorts=frozenset({"issue_date"}),
+)
+CURSORS = Cursors(b"secret")
+START = date(2026, 1, 1)
+
+
+class Sorted(Adapter):
+    """A provider that lists by issue date (ties by id), in numbered pages; it filters by
+    customer only, and counts its calls."""
+
+    provider = "sorted"
+
+    def __init__(self, name: str, days: list[int], caps: Capabilities = CAPS) -> None:
+        self.invoices = [
+            Invoice.model_validate(
+                {
+                    "id": f"{name}-{i}",
+                    "connection": name,
+                    "currency": "USD",
+                    "status": "paid" if i % 4 == 0 else "open",
+                    "customer": {"id": str(i % 2)},
+                    "number": f"INV-{i:04d}",
+                    "issue_date": (START + timedelta(days=day)).isoformat(),
+                }
+            )
+            for i, day in enumerate(days)
+        ]
+        self.caps = caps
+        self.calls = 0
+        self.connection = Connection.model_validate(
+            {"name": name, "provider": "crm_v1", "base_url": "http://x", "auth": {"token": "t"}}
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.caps
+
+    async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        assert page_size <= self.caps.max_page_size
+        assert query.status is None, "status is not a provider filter here"
+        self.calls += 1
+        by, descending = query.sort_order() or ("issue_date", False)
+        assert by == "issue_date"
+        rows = [
+            i for i in self.invoices if query.customer_id in (None, i.customer and i.customer.id)
+        ]
+        rows.sort(key=lambda i: (i.issue_date, i.id), reverse=descending)
+        pages = PageNumbers(1)
+        number = pages.number(page)
+        chunk = rows[(number - 1) * page_size : number * page_size]
+        following = pages.next_token(number, count=len(chunk), page_size=page_size, total=len(rows))
+        return Page(chunk, following)
+
+
+async def walk(
+    adapters: list[Sorted], limit: int, query: ListQuery
+) -> tuple[list[Invoice], list[int]]:
+    found: list[Invoice] = []
+    sizes: list[int] = []
+    cursor: str | None = None
+    while True:
+        listing = await list_across(adapters, query, limit, cursor, CURSORS)
+        assert len(listing.invoices) <= limit
+        found += listing.invoices
+        sizes.append(len(listing.invoices))
+        if not listing.has_more:
+            assert listing.next_cursor is None
+            return found, sizes
+        cursor = listing.next_cursor
+
+
+def expected(adapters: list[Sorted], query: ListQuery) -> list[str | None]:
+    """Issue date in the sort's direction, then connection name, then the provider's order."""
+    descending = query.sort == "-issue_date"
+    rows = []
+    for adapter in adapters:
+        mine = sorted(adapter.invoices, key=lambda i: (i.issue_date, i.id), reverse=descending)
+        for index, invoice in enumerate(mine):
+            if query.status in (None, invoice.status) and query.customer_id in (
+                None,
+                invoice.customer and invoice.customer.id,
+            ):
+                assert invoice.issue_date is not None
+                day = invoice.issue_date.toordinal()
+                rows.append(
+                    ((-day if descending else day), adapter.connection.name, index, invoice)
+                )
+    rows.sort(key=lambda row: row[:3])
+    return [row[3].id for row in rows]
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_random_listings_walk_to_their_merge_once_each(seed: int) -> None:
+    rng = random.Random(seed)
+    adapters = [
+        Sorted(f"c{n}", [rng.randint(0, 40) for _ in range(rng.randint(0, 37))])
+        for n in rng.sample(range(9), rng.randint(1, 6))
+    ]
+    query = ListQuery(
+        sort=rng.choice(["issue_date", "-issue_date"]),
+        status=rng.choice([None, "open"]),
+        customer_id=rng.choice([None, "1"]),
+    )
+    limit = rng.choice([1, 2, 5, 7, 10, 25])
+    found, sizes = await walk(adapters, limit, query)
+    assert [i.id for i in found] == expected(adapters, query)
+    assert all(size == limit for size in sizes[:-1])  # nothing filtered out of reach
+
+
+async def test_each_connection_reads_one_page_of_the_limit_per_call() -> None:
+    adapters = [Sorted(name, list(range(0, 60, 3))) for name in ("a", "b", "c")]
+    listing = await list_across(adapters, ListQuery(sort="issue_date"), 6, None, CURSORS)
+    assert [i.id for i in listing.invoices] == ["a-0", "b-0", "c-0", "a-1", "b-1", "c-1"]
+    assert [adapter.calls for adapter in adapters] == [1, 1, 1]
+
+
+async def test_a_connection_that_gives_more_than_its_page_is_read_on() -> None:
+    early, late = Sorted("early", list(range(25))), Sorted("late", [5, 100, 100, 100])
+    query = ListQuery(sort="issue_date")
+    first = await list_across([late, early], query, 8, None, CURSORS)
+    # Day 5 on both: the connection named first goes first.
+    assert [i.id for i in first.invoices] == [
+        *(f"early-{n}" for n in range(6)),
+        "late-0",
+        "early-6",
+    ]
+    assert (early.calls, late.calls) == (1, 1)
+    second = await list_across([late, early], query, 8, first.next_cursor, CURSORS)
+    assert [i.id for i in second.invoices] == [f"early-{n}" for n in range(7, 15)]
+    # Its first page read again from where it stood (early-7), then its next page.
+    assert (early.calls, late.calls) == (3, 2)
+
+
+async def test_a_scarce_filter_answers_within_its_page_budget(monkeypatch: Any) -> None:
+    monkeypatch.setattr("gateway.fanout.MAX_PAGES_PER_CALL", 2)
+    caps = replace(CAPS, filters=frozenset())  # the customer filter is applied here
+    sparse = Sorted("sparse", list(range(60)), caps)
+    sparse.invoices = [
+        i.model_copy(update={"customer": i.customer if i.id == "sparse-55" else None})
+        for i in sparse.invoices
+    ]
+    dense = Sorted("dense", [70, 71])
+    query = ListQuery(sort="issue_date", customer_id="1")
+    found, sizes = await walk([sparse, dense], 5, query)
+    assert [i.id for i in found] == ["sparse-55", "dense-1"]
+    # Pages of 10 (the provider's most, as a filter applies here), two a call: dense-1 waits
+    # until the sparse connection has been read past every invoice that might come before it.
+    assert sizes == [0, 0, 2]
+
+
+async def test_a_connection_without_issue_date_sort_is_not_mergeable() -> None:
+    unsorted = Sorted("plain", [1, 2], replace(CAPS, sorts=frozenset()))
+    with pytest.raises(NotMergeable, match="plain") as raised:
+        await list_across(
+            [Sorted("a", [1]), unsorted], ListQuery(sort="issue_date"), 5, None, CURSORS
+        )
+    assert raised.value.connection == "plain"
+    assert unsorted.calls == 0
+
+
+def forged(adapters: list[Sorted], query: ListQuery, state: Any) -> str:
+    """A cursor signed with the gateway's key for these connections, holding ``state``."""
+    from gateway.listing import _scope
+
+    names = sorted(adapter.connection.name for adapter in adapters)
+    scope = _scope(json.dumps(["across", *names]), query)
+    return CURSORS.make(scope, _Position(page=json.dumps(state), offset=0, size=1))
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        [[None, 0, 5]],  # one position for two connections
+        [[None, 0, 5], [None, 0, 11]],  # a page larger than the provider's
+        [[None, 5, 5], None],  # an offset past its page
+        [[None, 0, 0], None],
+        [["2", "0", 5], None],
+        [[2, 0, 5], None],
+        [[None, True, 5], None],
+        [[None, 0], None],
+        {"a": 1},
+        "nonsense",
+    ],
+)
+async def test_a_signed_cursor_holding_no_walk_position_is_refused(state: Any) -> None:
+    adapters = [Sorted("a", [1, 2]), Sorted("b", [3])]
+    query = ListQuery(sort="issue_date")
+    with pytest.raises(InvalidCursor):
+        await list_across(adapters, query, 5, forged(adapters, query, state), CURSORS)
+    assert [adapter.calls for adapter in adapters] == [0, 0]
+
+
+async def test_a_well_formed_cursor_goes_on_from_each_position() -> None:
+    adapters = [Sorted("a", [1, 2, 3]), Sorted("b", [1, 2, 3])]
+    query = ListQuery(sort="issue_date")
+    cursor = forged(adapters, query, [["1", 2, 5], None])
+    listing = await list_across(adapters, query, 5, cursor, CURSORS)
+    assert [i.id for i in listing.invoices] == ["a-2"]
+    assert not listing.has_more
