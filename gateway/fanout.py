@@ -19,6 +19,11 @@ that page, the page size; none once its walk has ended). It is a ``gateway.listi
 signed the same way and bound to the set of connections, the filters and the sort. Walking it
 to the end visits every invoice of every connection exactly once while nothing is written.
 
+Walks read the rows as each provider lists them (``summary_page``: the full invoices, except on
+crm_v1 whose rows are summaries, one provider call a page); only the rows the merge hands out
+are then read in full, each connection's reads concurrent within its own limits
+(``adapters.read_limits``). A row deleted between its listing and its read is left out.
+
 One connection's failure fails the whole call with that connection named
 (``ConnectionFailed``): there is no partial answer.
 """
@@ -28,12 +33,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import Adapter, ListQuery, PaginationLoop
+from adapters.base import Adapter, ListQuery, NotFound, PaginationLoop
+from adapters.read_limits import reads_at_once
 from gateway.canonical.model import Invoice
+from gateway.canonical.summary import InvoiceSummary
 from gateway.errors import AdapterError, UpstreamError
 from gateway.listing import (
     MAX_PAGES_PER_CALL,
@@ -75,7 +82,7 @@ class ConnectionFailed(Exception):
 
 @dataclass
 class _Entry:
-    invoice: Invoice
+    row: Invoice | InvoiceSummary  # as listed: read in full once handed out (``_in_full``)
     key: int  # the issue date as a number that grows in the merge's order
     at: _Position  # where the walk stands when this invoice is the next one
 
@@ -130,7 +137,7 @@ async def list_across(
         for walk, position in zip(walks, _read(cursors, scope, cursor, ordered), strict=True):
             walk.frontier = position
     descending = query.sort == DESCENDING
-    found: list[Invoice] = []
+    found: list[tuple[_Walk, Invoice | InvoiceSummary]] = []
     while len(found) < limit:
         starving = [walk for walk in walks if walk.starving()]
         if starving:
@@ -143,11 +150,39 @@ async def list_across(
             break
         # min keeps the first of equal keys: the walks are in connection-name order.
         best = min(heads, key=lambda walk: walk.buffer[0].key)
-        found.append(best.buffer.popleft().invoice)
+        found.append((best, best.buffer.popleft().row))
+    invoices = await _in_full(found)
     positions = [walk.position() for walk in walks]
     if all(position is None for position in positions):
-        return Listing(found, False, None)
-    return Listing(found, True, _make(cursors, scope, positions))
+        return Listing(invoices, False, None)
+    return Listing(invoices, True, _make(cursors, scope, positions))
+
+
+async def _in_full(found: list[tuple[_Walk, Invoice | InvoiceSummary]]) -> list[Invoice]:
+    """The merged rows as invoices, in order: summaries read in full, each connection's reads
+    concurrent within its limits; a row deleted since it was listed is left out."""
+    invoices: list[Invoice | None] = [row if isinstance(row, Invoice) else None for _, row in found]
+    gates = {
+        walk.name: asyncio.Semaphore(reads_at_once(walk.adapter.connection)) for walk, _ in found
+    }
+
+    async def read(index: int, walk: _Walk, invoice_id: str) -> None:
+        async with gates[walk.name]:
+            try:
+                invoices[index] = await walk.adapter.get(invoice_id)
+            except NotFound:
+                pass  # deleted since it was listed: no longer listed
+            except AdapterError as error:
+                raise ConnectionFailed(walk.name, error) from error
+
+    reads = [
+        (index, walk, row.id)
+        for index, (walk, row) in enumerate(found)
+        if isinstance(row, InvoiceSummary)
+    ]
+    if reads:
+        await _all_or_first_failure([read(*args) for args in reads])
+    return [invoice for invoice in invoices if invoice is not None]
 
 
 def _walk(adapter: Adapter, query: ListQuery, limit: int) -> _Walk:
@@ -167,13 +202,18 @@ def _walk(adapter: Adapter, query: ListQuery, limit: int) -> _Walk:
 
 
 async def _fill_all(walks: list[_Walk], query: ListQuery, descending: bool) -> None:
-    if len(walks) == 1:
-        await _fill(walks[0], query, descending)
+    await _all_or_first_failure([_fill(walk, query, descending) for walk in walks])
+
+
+async def _all_or_first_failure(steps: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``steps`` concurrently; a failure is the first connection's (by name) that failed."""
+    if len(steps) == 1:
+        await steps[0]
         return
     try:
         async with asyncio.TaskGroup() as group:
-            for walk in walks:
-                group.create_task(_fill(walk, query, descending))
+            for step in steps:
+                group.create_task(step)
     except ExceptionGroup as group:
         failed = [error for error in group.exceptions if isinstance(error, ConnectionFailed)]
         if len(failed) != len(group.exceptions):
@@ -196,9 +236,9 @@ async def _read_page(walk: _Walk, at: _Position, query: ListQuery, descending: b
     adapter = walk.adapter
     walk.seen.add(at.page)
     walk.pages += 1
-    page = await adapter.list_page(walk.upstream, at.page, at.size)
-    for index in range(at.offset, len(page.invoices)):
-        invoice = page.invoices[index]
+    page = await adapter.summary_page(walk.upstream, at.page, at.size)
+    for index in range(at.offset, len(page.rows)):
+        invoice = page.rows[index]
         if not _matches(invoice, query, walk.local):
             continue
         key = _key(invoice, descending)
@@ -216,13 +256,13 @@ async def _read_page(walk: _Walk, at: _Position, query: ListQuery, descending: b
     walk.frontier = _Position(page.next_page, 0, at.size)
 
 
-def _key(invoice: Invoice, descending: bool) -> int:
+def _key(invoice: Invoice | InvoiceSummary, descending: bool) -> int:
     """The issue date as a number; no date sorts before every date (after, descending)."""
     day = invoice.issue_date.toordinal() if invoice.issue_date is not None else 0
     return -day if descending else day
 
 
-def _out_of_order(adapter: Adapter, invoice: Invoice) -> UpstreamError:
+def _out_of_order(adapter: Adapter, invoice: Invoice | InvoiceSummary) -> UpstreamError:
     error = UpstreamError(
         f"{adapter.provider} listed invoice {invoice.id} (issued {invoice.issue_date}) out of "
         "issue-date order, so its invoices cannot be merged",

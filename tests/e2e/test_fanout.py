@@ -295,3 +295,32 @@ async def test_a_bad_query_is_a_400_naming_the_parameter(
     status, problem = await get(sandbox, f"/v1/invoices?{query}")
     assert status == 400, problem
     assert problem["errors"][0]["pointer"] == f"#/query/{parameter}"
+
+
+async def test_only_the_crm_rows_handed_out_are_read_in_full(sandbox: FanoutSandbox) -> None:
+    """crm_v1's rows are summaries: a merged page lists each connection once and reads in full
+    only the crm_v1 rows the merge hands out, not every row of every crm_v1 page."""
+    names = ("bill-a", "crm-a", "crm-b", "envelope")
+
+    async def crm_requests() -> dict[str, list[dict[str, Any]]]:
+        found = {}
+        async with aiohttp.ClientSession() as session:
+            for name in ("crm-a", "crm-b"):
+                url = sandbox.emulator_urls[name] + "/_emulator/requests"
+                async with session.get(url) as answer:
+                    found[name] = (await answer.json())["requests"]
+        return found
+
+    before = await crm_requests()
+    status, body = await get(sandbox, across(names, limit="6"))
+    after = await crm_requests()
+    assert status == 200, body
+    assert len(body["data"]) == 6
+    for name in ("crm-a", "crm-b"):
+        new = after[name][len(before[name]) :]
+        lists = [r for r in new if r["path"] == "/v1/invoices"]
+        reads = sorted(r["path"].rsplit("/", 1)[1] for r in new if r["path"] != "/v1/invoices")
+        handed_out = sorted(i["id"] for i in body["data"] if i["connection"] == name)
+        assert len(lists) == 1, new
+        assert reads == handed_out  # 6 rows asked of each page, only these read
+        assert all(i["lines"] for i in body["data"] if i["connection"] == name)
