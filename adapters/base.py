@@ -153,6 +153,9 @@ class Capabilities:
     note_files: int = 0
     note_attach: bool = False
     note_read: bool = False
+    # The fewest lines a create takes (``capabilities.min_lines``): fewer is refused by the
+    # provider, so a write with fewer is never sent (0: an invoice without lines is taken).
+    min_lines: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -585,6 +588,14 @@ class Adapter:
         if action not in ACTION_EFFECTS:
             return {}
         return {"before": (await self.get(invoice_id)).status}
+
+    def prepare_action_from(self, current: Invoice, action: str) -> dict[str, Any] | None:
+        """``prepare_action``'s record taken from a read of the invoice the caller holds (the
+        provider's answer to a read sent after its last write), instead of a read of its own;
+        None where that is not enough (the provider's own status value, a list of copies)."""
+        if action not in ACTION_EFFECTS:
+            return None
+        return {"before": current.status}
 
     async def find_action(
         self, invoice_id: str, action: str, recovery: dict[str, Any]

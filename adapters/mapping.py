@@ -201,6 +201,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             note_files=caps.get("note_files", 0),
             note_attach=caps.get("note_attach", False),
             note_read=caps.get("note_read", False),
+            min_lines=caps.get("min_lines", 0),
         ),
         provider_fields={
             name: ProviderField(name=name, **spec) for name, spec in data["provider_fields"].items()

@@ -113,6 +113,17 @@ def _fit(
     ]
 
 
+def too_few_lines(invoice: Invoice, capabilities: Capabilities, provider: str) -> str | None:
+    """Why the provider's create would refuse ``invoice`` for its lines' count
+    (``capabilities.min_lines``); None when it has enough."""
+    wanted = capabilities.min_lines
+    if len(invoice.lines) >= wanted:
+        return None
+    some = "at least one line" if wanted == 1 else f"at least {wanted} lines"
+    has = f"{len(invoice.lines)} line(s)" if invoice.lines else "no lines"
+    return f"the target needs {some}: {provider} refuses an invoice with {has}"
+
+
 def drop_unchanged(
     invoice: Invoice, current: Invoice, caps: Capabilities, provider: str
 ) -> Invoice:

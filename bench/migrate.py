@@ -30,8 +30,9 @@ data goes across best (about 88% copied). The map sends each of bill_crm's eight
 own item_envelope client (not all to one: the target's lookup for a create's twin then reads
 that client's invoices only, as in a real migration) and lines to product 1 (bill_crm lines name
 no product). What is left out: invoices with PST 7% (item_envelope has no 7% tax: mapping it to
-another rate would change the money) and the empty drafts bill_crm seeds (item_envelope refuses
-an invoice without lines). Other pairs use ``docs/examples/maps/to-<target>.yaml``.
+another rate would change the money) and the empty drafts bill_crm seeds (item_envelope's create
+needs a line: skipped before anything is sent). Both are ``skipped`` in the report, so the exit
+code is 1. Other pairs use ``docs/examples/maps/to-<target>.yaml``.
 """
 
 from __future__ import annotations

@@ -260,6 +260,10 @@ class BillCrmAdapter(Adapter):
         """The status (the default), or for a duplicate the clones there: ``lost_answers``."""
         return await lost_answers.prepare_action(self, invoice_id, action)
 
+    def prepare_action_from(self, current: Invoice, action: str) -> dict[str, Any] | None:
+        """None: its record is the CRM's own status id (or the clones), read by its own GET."""
+        return None
+
     async def find_action(
         self, invoice_id: str, action: str, recovery: dict[str, Any]
     ) -> Resolution:

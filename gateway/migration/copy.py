@@ -103,7 +103,10 @@ class Copier:
             )
         translation = translate(invoice, self.target, self.refs, self.plan.handling)
         if translation.invoice is None:
-            await self._record(source_id, None, "skipped", invoice, {"reason": translation.skipped})
+            # Decided before anything is sent: the entry keeps where an earlier copy is, if any.
+            earlier = known.target_id if known is not None else None
+            reason = {"reason": translation.skipped}
+            await self._record(source_id, earlier, "skipped", invoice, reason)
             return Entry(source_id, "skipped", reason=translation.skipped)
         if self.store is None:
             return self._preview(source_id, invoice, translation)
@@ -187,9 +190,13 @@ class Copier:
         self, source_id: str, action: str, current: Invoice, warnings: list[WriteWarning]
     ) -> Invoice:
         assert current.id is not None and self.service is not None
-        self._read_back.pop(source_id, None)  # whatever this step does, that read is older
+        # The previous step's fresh read of the copy (None after a replay or a lookup): the
+        # action's record for a lost answer is taken from it, without a read of its own
+        # (docs/migration.md, "Once, whatever fails"). Whatever this step does, it is older.
+        read = self._read_back.pop(source_id, None)
+        request = self._request(action, source_id)
         try:
-            done = await self.service.act(self._request(action, source_id), current.id, action)
+            done = await self.service.act(request, current.id, action, current=read)
         except AdapterError as exc:
             warnings.append(WriteWarning("/status", f"{action}: {exc.message}"))
             return current
@@ -248,7 +255,8 @@ class Copier:
     ) -> None:
         if self.store is None:
             return
-        if target_id is None and state in ("failed", "skipped"):
+        if target_id is None and state == "failed":
+            # Read again: the attempt may have got as far as a copy (``created``).
             known = await self._crosswalk(source_id)
             target_id = known.target_id if known is not None else None
         if self._copies.get(source_id):

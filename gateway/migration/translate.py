@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from adapters.base import Adapter, Handling, WriteWarning
-from adapters.representable import fit
+from adapters.representable import fit, too_few_lines
 from adapters.resolution import MARKER_PREFIX
 from gateway.canonical.model import Customer, Invoice, Line, Tax, with_fields
 from gateway.errors import UnsupportedFields
@@ -102,6 +102,11 @@ def translate(
             skipped=f"{target.provider} cannot carry {named} ({exc.errors[0].detail}); "
             "copy with --lenient to leave them out",
         )
+    # Checked on what would be sent (lenient handling may drop section lines): a create the
+    # target refuses for its lines is never sent, it is a skip that says why.
+    refused = too_few_lines(fitted, target.capabilities, target.provider)
+    if refused is not None:
+        return Translation(None, skipped=refused)
     return Translation(fitted, warnings + dropped)
 
 

@@ -91,9 +91,15 @@ class InvoiceService:
         invoice_id: str,
         action: str,
         inputs: DuplicateInputs | None = None,
+        *,
+        current: Invoice | None = None,
     ) -> Outcome:
         """A state change, or a duplicate made with ``inputs`` (those the provider's clone
-        takes: ``capabilities.duplicate_inputs``; the others are a 422 naming each)."""
+        takes: ``capabilities.duplicate_inputs``; the others are a 422 naming each).
+
+        ``current``: the invoice as the provider answered a read sent after its last write,
+        where the caller holds one (``Outcome.read_back``); the adapter then keeps what a lost
+        answer's lookup needs from it instead of reading the invoice first."""
         if action not in ACTIONS:
             raise InvalidRequest(f"No action {action!r}; actions are: {', '.join(ACTIONS)}.")
         adapter = self._able(
@@ -106,7 +112,8 @@ class InvoiceService:
         if inputs is not None:
             _takes(adapter, inputs)
         body = inputs.as_json() if inputs is not None else None
-        return await self._run(request, Act(adapter, invoice_id, action, inputs), body, None)
+        write = Act(adapter, invoice_id, action, inputs, current)
+        return await self._run(request, write, body, None)
 
     async def record_payment(
         self, request: WriteRequest, invoice_id: str, payment: Payment

@@ -134,10 +134,17 @@ class Act(_Write):
     invoice_id: str
     action: str
     inputs: DuplicateInputs | None = None
+    # The invoice as the provider answered a read sent after its last write, when the caller
+    # holds one: what finding out after a lost answer needs is then taken from it, unread.
+    current: Invoice | None = None
 
     async def prepare(self) -> dict[str, Any]:
         if self.inputs is not None:
             return await self.adapter.prepare_duplicate(self.invoice_id, self.inputs)
+        if self.current is not None:
+            known = self.adapter.prepare_action_from(self.current, self.action)
+            if known is not None:
+                return known
         return await self.adapter.prepare_action(self.invoice_id, self.action)
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:

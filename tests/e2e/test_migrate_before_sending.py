@@ -1,0 +1,120 @@
+"""What ``migrate`` settles before it sends anything, and what it does not read again.
+
+- An invoice the target's create would refuse for its lines (``capabilities.min_lines``: an
+  empty bill_crm draft copied to item_envelope) is a skip that names the rule, in a dry run and
+  in a run, and nothing about it reaches the target.
+- The ``issue`` after a create takes the record a lost answer needs (the status it starts from)
+  from the create's fresh read-back instead of reading the copy first; when its answer is lost,
+  that record still tells that it took effect, and nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.migration.plan import Plan
+from gateway.sandbox.serve import Sandbox
+from tests.e2e import migrating as m
+from tests.e2e.sandbox import sandbox_in_thread
+from tests.stores import sqlite_url
+
+ONE_LINE = "the target needs at least one line: item_envelope refuses an invoice with no lines"
+COPY = "/api2/api2/invoices/{}.json"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    # A sandbox of its own: a test here makes item_envelope drop the answers to its PUTs.
+    with sandbox_in_thread(seed_invoices=5) as running:
+        yield running
+
+
+async def empty_draft(sandbox: Sandbox) -> str:
+    """A bill_crm draft without lines (bill_crm's create is the header alone)."""
+    body = m.portable_invoice("bill_crm")
+    body["lines"] = []
+    created = await m.create(sandbox, "bill_crm", body)
+    assert created["lines"] == [] and created["status"] == "draft"
+    return str(created["id"])
+
+
+def plan(run: str, ids: list[str], *, source: str = "bill_crm") -> Plan:
+    return Plan(run=run, source=source, target="item_envelope", ids=tuple(ids), handling="lenient")
+
+
+def about(log: list[dict[str, Any]], source: str, source_id: str) -> list[dict[str, Any]]:
+    """The target's requests sent for one source invoice's writes (by their keys)."""
+    prefix = f"{source}:{source_id}:"
+    return [e for e in log if e["headers"].get("Idempotency-Key", "").startswith(prefix)]
+
+
+async def test_an_invoice_without_lines_is_skipped_before_anything_is_sent(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    empty = await empty_draft(sandbox)
+    [full] = [str((await m.create(sandbox, "bill_crm", m.portable_invoice("bill_crm")))["id"])]
+    settings = m.migration_settings(sandbox, sqlite_url())
+    refs = m.map_to("item_envelope")
+    logged = len(await m.requests_log(sandbox, "item_envelope"))
+
+    dry = await m.migrate_here(settings, plan("lines", [empty, full]), refs, tmp_path, dry_run=True)
+    ran = await m.migrate_here(settings, plan("lines", [empty, full]), refs, tmp_path)
+
+    assert dry.outcomes() == {empty: "skipped", full: "would_copy"}
+    assert ran.outcomes() == {empty: "skipped", full: "copied"}
+    for report in (dry, ran):
+        [skipped] = [e for e in report.report if e["outcome"] == "skipped"]
+        assert (skipped["reason"], skipped["target_id"]) == (ONE_LINE, None)
+    assert f"skipped: {empty}: {ONE_LINE}" in ran.stderr
+    log = (await m.requests_log(sandbox, "item_envelope"))[logged:]
+    assert about(log, "bill_crm", empty) == []  # no create, and no lookup before one
+    assert [e["method"] for e in about(log, "bill_crm", full)][:1] == ["POST"]
+    states = {e.source_id: (e.state, e.target_id) for e in await m.crosswalk(
+        settings.store.url, "lines"
+    )}  # fmt: skip
+    assert states[empty] == ("skipped", None)
+    assert states[full][0] == "verified"
+
+
+async def test_an_issue_after_a_fresh_create_is_not_read_first_and_a_lost_answer_resolves(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # crm_v1 keeps no drafts: the source is open, so its copy is issued after its create.
+    source_id = str((await m.create(sandbox, "crm_v1", m.portable_invoice("crm_v1")))["id"])
+    settings = m.migration_settings(sandbox, sqlite_url())
+    logged = len(await m.requests_log(sandbox, "item_envelope"))
+    # Every PUT (the issue) is applied and its answer lost: the connection is reset.
+    faults = {"reset_rate": 1, "after_commit": True, "methods": ["PUT"]}
+    await m.emulator(sandbox, "item_envelope", "POST", "/_emulator/faults", faults)
+    try:
+        ran = await m.migrate_here(
+            settings, plan("issue", [source_id], source="crm_v1"), m.map_to("item_envelope"),
+            tmp_path,
+        )  # fmt: skip
+    finally:
+        await m.emulator(sandbox, "item_envelope", "DELETE", "/_emulator/faults")
+
+    assert ran.code == 0, ran.stderr
+    entry = ran.only()
+    assert entry["outcome"] == "copied"
+    assert [w for w in entry["warnings"] if w["field"] == "/status"] == []  # issue: no warning
+    log = (await m.requests_log(sandbox, "item_envelope"))[logged:]
+    copy = await m.read(sandbox, "item_envelope", entry["target_id"])
+    assert copy["status"] == "open"
+    sent = [
+        e["method"]
+        for e in log
+        if e["path"] == COPY.format(entry["target_id"])
+        or e["headers"].get("Idempotency-Key") == f"crm_v1:{source_id}:create"
+    ]
+    # created and read back; the issue sent without a read before it, its answer lost (the
+    # PUT is retried, as a PUT may be); one read tells it took effect (it was a draft and is
+    # now open); the verification reads the copy again (a looked-up answer is not its read)
+    puts = sent.count("PUT")
+    assert puts >= 1
+    assert sent == ["POST", "GET", *["PUT"] * puts, "GET", "GET"]
+    assert len([e for e in log if e["method"] == "POST"]) == 1
