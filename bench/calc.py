@@ -23,7 +23,8 @@ from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.model import RoundingPolicy, invoice_from_input
 from gateway.canonical.totals import calculate
 
-TARGET_PER_SECOND = 5_000
+TARGET_PER_SECOND = 5_000  # end to end
+ENGINE_TARGET_PER_SECOND = 20_000  # the engine alone
 
 
 def sample_body() -> bytes:
@@ -87,11 +88,14 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
             "microseconds_per_invoice": round(1e6 / rate, 1),
             "meets_target": rate >= TARGET_PER_SECOND,
             "engine_alone_per_second": round(engine),
+            "engine_microseconds_per_invoice": round(1e6 / engine, 1),
+            "engine_meets_target": engine >= ENGINE_TARGET_PER_SECOND,
         }
     return {
         "benchmark": "calc",
         "what": "JSON body → validate → calculate → serialize; 10 lines, 2 tax rates",
         "target_per_second": TARGET_PER_SECOND,
+        "engine_target_per_second": ENGINE_TARGET_PER_SECOND,
         "policy_half_up": results,
         "seconds": seconds,
         "rounds": rounds,

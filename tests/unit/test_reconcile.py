@@ -4,6 +4,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from gateway.canonical.decimals import provider_figures
 from gateway.canonical.model import Invoice, RoundingPolicy
 from gateway.canonical.reconcile import reconcile
 
@@ -146,3 +147,23 @@ def test_part_paid_by_status_alone_keeps_the_providers_amounts() -> None:
     assert [(d.field, d.provider, d.computed) for d in result.totals_check.differences] == [
         ("payment_status", "partially_paid", "unpaid")
     ]
+
+
+def test_a_providers_inclusive_taxes_of_minus_100_percent_are_a_difference_not_a_crash() -> None:
+    """Only a provider's figures can carry negative rates; a price that is all tax at -100%
+    has no net to take the tax out of: the read says so in totals_check."""
+    with provider_figures():
+        invoice = Invoice.model_validate(
+            {
+                "id": "9",
+                "status": "open",
+                "currency": "EUR",
+                "tax_mode": "inclusive",
+                "lines": [{"quantity": "1", "unit_price": "1", "taxes": [{"rate": "-100"}]}],
+            }
+        )
+    result = reconcile(invoice, POLICY, TODAY)
+    assert result.totals_check is not None and not result.totals_check.consistent
+    [difference] = result.totals_check.differences
+    assert difference.field == "calculation"
+    assert "-100%" in str(difference.computed)
