@@ -203,6 +203,9 @@ class ItemEnvelopeAdapter(Adapter):
         """The write body, after every check that needs no provider call; a bad request names
         every field at fault at once and sends nothing."""
         errors: list[FieldError] = []
+        if len(invoice.lines) < self.capabilities.min_lines:
+            # The doc's create: an invoice with no InvoiceItem is refused.
+            errors.append(FieldError("/lines", f"{self.provider} needs at least one line"))
         values = _collect(
             errors, lambda: provider_field_values(invoice, self.mapping, self.connection)
         )

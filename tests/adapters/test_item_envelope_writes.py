@@ -181,6 +181,15 @@ async def test_every_line_needs_a_product_id(pair: Pair, item_id: str | None) ->
     assert await log_size(pair) == before
 
 
+async def test_an_invoice_without_lines_is_refused_before_sending(pair: Pair) -> None:
+    before = await log_size(pair)
+    with pytest.raises(InvalidRequest) as info:
+        await pair.adapter.create(with_lines())
+    assert [e.pointer for e in info.value.errors] == ["/lines"]
+    assert "at least one line" in info.value.errors[0].detail
+    assert await log_size(pair) == before
+
+
 @pytest.mark.parametrize("customer", [None, {"id": "ACME"}, {"name": "Oceanic Airlines"}])
 async def test_the_client_is_required_as_an_integer_id(
     pair: Pair, customer: dict[str, str] | None
