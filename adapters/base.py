@@ -40,6 +40,7 @@ from gateway.errors import (
     NotSupported,
     OutcomeUncertain,
     PreconditionFailed,
+    ReadBackFailed,
     UnsupportedFields,
     UpstreamAuthFailed,
     UpstreamError,
@@ -58,6 +59,7 @@ __all__ = [
     "PageNumbers",
     "PaginationLoop",
     "PreconditionFailed",
+    "ReadBackFailed",
     "UnsupportedFields",
     "UpstreamAuthFailed",
     "UpstreamError",
@@ -391,6 +393,19 @@ class Adapter:
             paid_by_status=self.paid_by_status,
             stamp={"connection": self.connection.name, "provider": self.provider},
         )
+
+    async def read_back(self, invoice_id: str, done: str) -> Invoice:
+        """The invoice after a write that took effect (``done``: "created", "restored"…). A read
+        that fails is ``ReadBackFailed``, never retryable: sending the write again would repeat
+        it."""
+        try:
+            return await self.get(invoice_id)
+        except AdapterError as exc:
+            raise ReadBackFailed(
+                f"{self.provider} {done} invoice {invoice_id}, but reading it back failed: "
+                f"{exc.message}; read it before writing again",
+                provider=self.provider,
+            ) from exc
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         raise self._unsupported("list invoices")

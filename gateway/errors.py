@@ -107,6 +107,12 @@ class UpstreamTimeout(UpstreamError):
     pass
 
 
+class ReadBackFailed(UpstreamError):
+    """The write took effect but the invoice could not be read back: retrying would repeat it."""
+
+    retryable = False
+
+
 class OutcomeUncertain(UpstreamError):
     """A write reached the provider (or may have) and no answer says whether it took effect."""
 

@@ -48,12 +48,6 @@ INVOICES = "/api/v1/invoices"
 _ID = re.compile(r"[0-9]{1,18}")
 
 
-class ReadBackFailed(UpstreamError):
-    """The write took effect but the invoice could not be read back: retrying would repeat it."""
-
-    retryable = False
-
-
 class BillCrmAdapter(Adapter):
     provider: ClassVar[str] = "bill_crm"
     pages: ClassVar[PageNumbers] = PageNumbers(first=1)
@@ -171,7 +165,7 @@ class BillCrmAdapter(Adapter):
             # The caller must never find a half-made invoice, even when it gave up waiting.
             await asyncio.shield(self._discard(invoice_id, exc))
             raise
-        return WriteResult(await self._read_back(invoice_id), warnings)
+        return WriteResult(await self.read_back(invoice_id, "wrote"), warnings)
 
     async def update(
         self,
@@ -210,7 +204,7 @@ class BillCrmAdapter(Adapter):
                     "send the whole update again",
                 )
             raise
-        return WriteResult(await self._read_back(invoice_id), warnings)
+        return WriteResult(await self.read_back(invoice_id, "wrote"), warnings)
 
     async def delete(self, invoice_id: str) -> None:
         response = await self.client.request("DELETE", self._path(invoice_id))
@@ -322,16 +316,6 @@ class BillCrmAdapter(Adapter):
             )
         else:
             _annotate(cause, "the invoice was not created (its partial record was deleted)")
-
-    async def _read_back(self, invoice_id: str) -> Invoice:
-        try:
-            return await self.get(invoice_id)
-        except AdapterError as exc:
-            raise ReadBackFailed(
-                f"{self.provider} invoice {invoice_id} was written but could not be read back "
-                f"({exc.message}); read it before writing again",
-                provider=self.provider,
-            ) from exc
 
     def _check_replaceable(self, current: dict[str, Any], ready: Plan) -> None:
         """What an update cannot change on this CRM, refused before anything is sent."""

@@ -21,6 +21,7 @@ from adapters.base import (
     NotFound,
     Page,
     PageNumbers,
+    ReadBackFailed,
     SummaryPage,
     UpstreamError,
     WriteResult,
@@ -49,12 +50,6 @@ class _Listing:
     next_page: str | None
     total: int | None
     status_sent: bool  # inv_status went upstream (else a status filter is applied here)
-
-
-class ReadBackFailed(UpstreamError):
-    """The write took effect but the invoice could not be read back: retrying would repeat it."""
-
-    retryable = False
 
 
 class CrmV1Adapter(Adapter):
@@ -227,7 +222,7 @@ class CrmV1Adapter(Adapter):
                 "not name it; look for it before creating it again",
                 provider=self.provider,
             )
-        return WriteResult(await self._read_back(str(created), "created"), warnings)
+        return WriteResult(await self.read_back(str(created), "created"), warnings)
 
     async def update(
         self,
@@ -242,21 +237,11 @@ class CrmV1Adapter(Adapter):
         body = wire.invoice_body(fitted, resolved, self.mapping, replace=True)
         response = await self.client.request("PUT", path, json=body)
         self._answer(response, invoice_id, data_required=False)
-        return WriteResult(await self._read_back(invoice_id, "updated"), warnings)
+        return WriteResult(await self.read_back(invoice_id, "updated"), warnings)
 
     async def delete(self, invoice_id: str) -> None:
         response = await self.client.request("DELETE", self._invoice_path(invoice_id))
         self._answer(response, invoice_id, data_required=False)
-
-    async def _read_back(self, invoice_id: str, done: str) -> Invoice:
-        try:
-            return await self.get(invoice_id)
-        except (NotFound, UpstreamError) as exc:
-            raise ReadBackFailed(
-                f"{self.provider} {done} invoice {invoice_id}, but reading it back failed: "
-                f"{exc.message}",
-                provider=self.provider,
-            ) from exc
 
     # -- the provider's answers ----------------------------------------------------------------
 

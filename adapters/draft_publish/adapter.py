@@ -175,16 +175,8 @@ class DraftPublishAdapter(Adapter):
         path = f"{_invoice_path(invoice_id)}/payments"
         response = await self.client.request("POST", path, json=wire.payment_body(payment))
         recorded = self._data(response, "record the payment", pointer=_payment_pointer)
-        try:
-            return await self.get(invoice_id)
-        except UpstreamError as exc:
-            # Said plainly, so that nobody records the same payment again.
-            raise UpstreamError(
-                f"{self.provider} recorded payment {recorded.get('id')}, but reading the invoice "
-                f"back failed: {exc.message}",
-                provider=self.provider,
-                status=exc.status,
-            ) from None
+        # Said plainly, and not retryable, so that nobody records the same payment again.
+        return await self.read_back(invoice_id, f"recorded payment {recorded.get('id')} on")
 
     async def delete_payment(self, invoice_id: str, payment_id: str) -> Invoice:
         path = f"{_invoice_path(invoice_id)}/payments/{segment(payment_id, what='payment id')}"

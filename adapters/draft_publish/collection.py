@@ -201,15 +201,7 @@ async def trash_page(adapter: DraftPublishAdapter, page: str | None, page_size: 
 
 async def restore(adapter: DraftPublishAdapter, invoice_id: str) -> Invoice:
     await _one(adapter, "restore", invoice_id)
-    try:
-        return await adapter.get(invoice_id)
-    except UpstreamError as exc:
-        raise UpstreamError(
-            f"{adapter.provider} restored invoice {invoice_id}, but reading it back failed: "
-            f"{exc.message}",
-            provider=adapter.provider,
-            status=exc.status,
-        ) from None
+    return await adapter.read_back(invoice_id, "restored")
 
 
 async def purge(adapter: DraftPublishAdapter, invoice_id: str) -> None:

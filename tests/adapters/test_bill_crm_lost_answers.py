@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from adapters.base import DuplicateInputs, OutcomeUncertain
-from adapters.bill_crm.adapter import BillCrmAdapter, ReadBackFailed
+from adapters.base import DuplicateInputs, OutcomeUncertain, ReadBackFailed
+from adapters.bill_crm.adapter import BillCrmAdapter
 from adapters.resolution import DedupePlan, new_marker
 from gateway.canonical.model import Invoice
 from tests.adapters.bill_crm_env import BY_STATUS, INVOICES, SEED_INVOICES, Env, start

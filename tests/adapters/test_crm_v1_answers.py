@@ -10,8 +10,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.base import Conflict, InvalidRequest, ListQuery, NotFound, UpstreamError
-from adapters.crm_v1.adapter import CrmV1Adapter, ReadBackFailed
+from adapters.base import (
+    Conflict,
+    InvalidRequest,
+    ListQuery,
+    NotFound,
+    ReadBackFailed,
+    UpstreamError,
+)
+from adapters.crm_v1.adapter import CrmV1Adapter
 from adapters.mapping import load_mapping
 from gateway.canonical.model import Invoice
 from gateway.config import RetrySettings

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from adapters.base import OutcomeUncertain
-from adapters.crm_v1.adapter import CrmV1Adapter, ReadBackFailed
+from adapters.base import OutcomeUncertain, ReadBackFailed
+from adapters.crm_v1.adapter import CrmV1Adapter
 from adapters.resolution import DedupePlan, new_marker
 from gateway.canonical.model import Invoice
 from tests.adapters.crm_v1_env import INVOICES, SEED_INVOICES, Env, start

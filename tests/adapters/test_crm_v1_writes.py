@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Conflict, InvalidRequest, NotFound, UnsupportedFields
-from adapters.crm_v1.adapter import ReadBackFailed
+from adapters.base import Conflict, InvalidRequest, NotFound, ReadBackFailed, UnsupportedFields
 from emulators.crm_v1.model import CANCELLED, OPEN, PAID
 from gateway.canonical.model import Invoice
 from gateway.config import RetrySettings

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Conflict, InvalidRequest, NotFound, UpstreamError
+from adapters.base import Conflict, InvalidRequest, NotFound, ReadBackFailed
 from gateway.canonical.model import Payment
 from gateway.config import RetrySettings
 from tests.adapters.draft_publish_env import BASE, TODAY, Env, start
@@ -154,7 +154,10 @@ async def test_a_recorded_payment_whose_read_back_fails_says_it_was_recorded(env
     invoice_id, _ = await issued(env)
     adapter = env.adapter_with(retries=RetrySettings(max_attempts=1))
     await env.faults(error_rate=1, error_status=503, methods=["GET"])
-    with pytest.raises(UpstreamError) as info:
+    with pytest.raises(ReadBackFailed) as info:
         await adapter.record_payment(invoice_id, payment("1.00"))
     [recorded] = env.store.documents[invoice_id].payments
-    assert info.value.message.startswith(f"draft_publish recorded payment {recorded.id}, but ")
+    assert info.value.message.startswith(
+        f"draft_publish recorded payment {recorded.id} on invoice {invoice_id}, but reading it back"
+    )
+    assert not info.value.retryable  # sending it again would record a second payment
