@@ -162,8 +162,10 @@ async def _in_full(found: list[tuple[_Walk, Invoice | InvoiceSummary]]) -> list[
     """The merged rows as invoices, in order: summaries read in full, each connection's reads
     concurrent within its limits; a row deleted since it was listed is left out."""
     invoices: list[Invoice | None] = [row if isinstance(row, Invoice) else None for _, row in found]
+    reading = {walk.name: walk for walk, row in found if isinstance(row, InvoiceSummary)}
     gates = {
-        walk.name: asyncio.Semaphore(reads_at_once(walk.adapter.connection)) for walk, _ in found
+        name: asyncio.Semaphore(reads_at_once(walk.adapter.connection))
+        for name, walk in reading.items()
     }
 
     async def read(index: int, walk: _Walk, invoice_id: str) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 import orjson
-from pydantic_core import to_jsonable_python
+from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 _encode_string = json.encoder.encode_basestring_ascii
 # Python refuses to turn longer digit strings into an int (sys.int_info.default_max_str_digits).
@@ -96,6 +98,21 @@ def payload_bytes(value: Any) -> bytes:
         return orjson.dumps(value, default=_payload_value, option=orjson.OPT_NON_STR_KEYS)
     except (orjson.JSONEncodeError, TypeError, ValueError):
         return compact(plain(value)).encode()
+
+
+def model_json(model: BaseModel, exclude: AbstractSet[str]) -> bytes:
+    """``model`` without the ``exclude`` fields, as JSON bytes written by pydantic-core; what it
+    cannot write (a lone surrogate a provider sent) is written by ``dumps``, which escapes it."""
+    try:
+        return model.__pydantic_serializer__.to_json(model, exclude=set(exclude))
+    except PydanticSerializationError:
+        return dumps(model.model_dump(mode="json", exclude=set(exclude))).encode()
+
+
+def with_payload(body: bytes, name: str, payload: Any) -> bytes:
+    """A JSON object's bytes with one more member: ``payload`` (a provider's payload, its
+    numbers as they were read: ``payload_bytes``)."""
+    return body[:-1] + b',"' + name.encode() + b'":' + payload_bytes(payload) + b"}"
 
 
 def _payload_value(value: Any) -> Any:

@@ -90,17 +90,16 @@ class Metrics:
         self._called: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def request_served(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
-        children = self._served.get(key)
-        if children is None:
-            children = (
+        count, latency = _children(
+            self._served,
+            (route, method, status),
+            lambda: (
                 self.requests.labels(route, method, str(status)),
                 self.latency.labels(route, method),
-            )
-            if len(self._served) < _CACHED_CHILDREN:
-                self._served[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+            ),
+        )
+        count.inc()
+        latency.observe(seconds)
 
     def auth_failure(self, reason: str, *, throttled: bool) -> None:
         self.auth_failures.labels(reason, "true" if throttled else "false").inc()
@@ -116,17 +115,28 @@ class Metrics:
         self.upstream_circuit_state.labels(connection).set_function(state)
 
     def upstream_call(self, connection: str, provider: str, seconds: float, outcome: str) -> None:
-        key = (connection, provider, outcome)
-        children = self._called.get(key)
-        if children is None:
-            children = (
+        count, latency = _children(
+            self._called,
+            (connection, provider, outcome),
+            lambda: (
                 self.upstream_calls.labels(connection, provider, outcome),
                 self.upstream_latency.labels(connection),
-            )
-            if len(self._called) < _CACHED_CHILDREN:
-                self._called[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+            ),
+        )
+        count.inc()
+        latency.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _children(
+    kept: dict[Any, tuple[Any, Any]], key: Any, make: Callable[[], tuple[Any, Any]]
+) -> tuple[Any, Any]:
+    """The children for ``key``, made once (at most ``_CACHED_CHILDREN`` label sets kept)."""
+    children = kept.get(key)
+    if children is None:
+        children = make()
+        if len(kept) < _CACHED_CHILDREN:
+            kept[key] = children
+    return children

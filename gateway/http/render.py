@@ -17,15 +17,14 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic_core import PydanticSerializationError
 
 from gateway import jsonwire
 from gateway.canonical.model import Invoice
 from gateway.service.versions import VOLATILE, content_json, tag_of
 
 JSON_TYPE = "application/json; charset=utf-8"
-# Written after the content, in this order; remote_data only when expanded.
-_TAIL = frozenset(VOLATILE - {"remote_data"})
+# The volatile fields are written after the content; remote_data only when expanded.
+_NOT_TAIL = frozenset(Invoice.model_fields) - (VOLATILE - {"remote_data"})
 
 
 class Rendered:
@@ -40,18 +39,13 @@ class Rendered:
 
 def render(invoice: Invoice, *, remote_data: bool, extra: dict[str, Any] | None = None) -> Rendered:
     """``invoice`` as the API writes it; ``extra`` members (``warnings``) are appended."""
-    try:
-        content = content_json(invoice)
-        tail = invoice.__pydantic_serializer__.to_json(invoice, include=set(_TAIL))
-    except PydanticSerializationError:
-        return _render_general(invoice, remote_data=remote_data, extra=extra)
-    parts = [content[:-1], b",", tail[1:-1]]
+    content = content_json(invoice)
+    body = content[:-1] + b"," + jsonwire.model_json(invoice, _NOT_TAIL)[1:]
     if remote_data:
-        parts += [b',"remote_data":', _raw(invoice.remote_data)]
+        body = jsonwire.with_payload(body, "remote_data", invoice.remote_data)
     if extra:
-        parts += [b",", _raw(extra)[1:-1]]
-    parts.append(b"}")
-    return Rendered(b"".join(parts), tag_of(invoice, content))
+        body = body[:-1] + b"," + jsonwire.payload_bytes(extra)[1:]
+    return Rendered(body, tag_of(invoice, content))
 
 
 def list_body(bodies: Iterable[bytes], *, has_more: bool, next_cursor: str | None) -> bytes:
@@ -68,26 +62,3 @@ def list_body(bodies: Iterable[bytes], *, has_more: bool, next_cursor: str | Non
 
 def json_bytes_response(body: bytes, *, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, headers={"Content-Type": JSON_TYPE})
-
-
-def _raw(value: Any) -> bytes:
-    """A provider payload (or any JSON value): numbers as they were read."""
-    return jsonwire.payload_bytes(value)
-
-
-def _render_general(
-    invoice: Invoice, *, remote_data: bool, extra: dict[str, Any] | None
-) -> Rendered:
-    body: dict[str, Any] = invoice.model_dump(mode="json", exclude={"remote_data"})
-    if remote_data:
-        body["remote_data"] = jsonwire.plain(invoice.remote_data)
-    body.update(extra or {})
-    tag = f'"{invoice.version}"' if invoice.version is not None else _general_tag(invoice)
-    return Rendered(jsonwire.dumps(body).encode(), tag)
-
-
-def _general_tag(invoice: Invoice) -> str:
-    try:
-        return tag_of(invoice, content_json(invoice))
-    except PydanticSerializationError:
-        return tag_of(invoice, jsonwire.dumps(invoice.model_dump(mode="json")).encode())

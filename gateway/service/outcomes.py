@@ -12,28 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic_core import PydanticSerializationError
-
 from adapters.base import WriteWarning
 from gateway import errors, jsonwire
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice
 
 OutcomeKind = Literal["invoice", "deleted", "note", "batch"]
+_WITHOUT_REMOTE = frozenset({"remote_data"})
 
 
-def invoice_record(invoice: Invoice) -> jsonwire.RawJson | dict[str, Any]:
+def invoice_record(invoice: Invoice) -> jsonwire.RawJson:
     """The invoice as kept: written once by pydantic-core, with ``remote_data`` as the provider
-    sent it (numbers stay numbers, written by jsonwire); what pydantic-core cannot write (a lone
-    surrogate from a provider) as a dict for jsonwire."""
-    try:
-        fields = invoice.__pydantic_serializer__.to_json(invoice, exclude={"remote_data"})
-    except PydanticSerializationError:
-        data: dict[str, Any] = invoice.model_dump(mode="json", exclude={"remote_data"})
-        data["remote_data"] = jsonwire.plain(invoice.remote_data)
-        return data
-    raw = jsonwire.payload_bytes(invoice.remote_data)
-    return jsonwire.RawJson(fields[:-1] + b',"remote_data":' + raw + b"}")
+    sent it (numbers stay numbers)."""
+    body = jsonwire.model_json(invoice, _WITHOUT_REMOTE)
+    return jsonwire.RawJson(jsonwire.with_payload(body, "remote_data", invoice.remote_data))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from gateway import jsonwire
 from gateway.canonical.model import Invoice
 
 # Fields that change without the invoice changing (the clock, the gateway's own check).
@@ -13,7 +14,7 @@ VOLATILE = frozenset({"overdue", "totals_check", "remote_data", "connection", "p
 def content_json(invoice: Invoice) -> bytes:
     """The invoice's JSON without its volatile fields: what the digest tag is taken from, and
     the first part of the answer the HTTP API writes (so the tag costs no second rendering)."""
-    return invoice.__pydantic_serializer__.to_json(invoice, exclude=set(VOLATILE))
+    return jsonwire.model_json(invoice, VOLATILE)
 
 
 def tag_of(invoice: Invoice, content: bytes) -> str:

@@ -234,14 +234,8 @@ class SqliteStore(Store):
     async def _alone(self, sql: str, params: tuple[Any, ...]) -> int:
         """One write statement ending in ``RETURNING``, as its own transaction (autocommit: see
         the module's docstring); the number of rows it returned."""
-        db = self._db
-        if db is None:
-            raise StoreError(f"{self._name} is not open")
-        async with self._lock:
-            try:
-                return len(list(await db.execute_fetchall(sql, params)))
-            except sqlite3.Error as e:
-                raise StoreError(f"{self._name}: {e}") from e
+        async with self._transaction(write=False) as db:
+            return len(list(await db.execute_fetchall(sql, params)))
 
     async def save_progress(
         self,

@@ -9,7 +9,6 @@ import structlog
 from aiohttp import web
 
 from adapters.base import Adapter, Handling, WriteWarning
-from gateway import jsonwire
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, writable
 from gateway.http.auth import check_connection
@@ -29,7 +28,11 @@ _HANDLING = re.compile(r"(?:^|[;,\s])handling=(strict|lenient)\b")
 
 def adapter_for(request: web.Request) -> Adapter:
     """The adapter of the connection in the path: 403 if the key may not use it, else 404."""
-    name = request.match_info["connection"]
+    return adapter_named(request, request.match_info["connection"])
+
+
+def adapter_named(request: web.Request, name: str) -> Adapter:
+    """The adapter of connection ``name``: 403 if the key may not use it, else 404."""
     check_connection(request, name)
     adapter = request.app[ADAPTERS].get(name)
     if adapter is None:
@@ -52,17 +55,6 @@ async def invoice_body(request: web.Request) -> Invoice:
     return invoice
 
 
-def invoice_json(invoice: Invoice, request: web.Request) -> dict[str, Any]:
-    """The invoice as a JSON-ready dict (``invoice_response`` writes bytes directly)."""
-    note_differences(invoice, request)
-    dumped: dict[str, Any] = invoice.model_dump(mode="json", exclude={"remote_data"})
-    if "remote_data" in expanded(request):
-        # The provider's payload as it sent it: numbers stay numbers, written as they were read
-        # (pydantic's JSON mode would make strings of them). Answer with ``invoices_response``.
-        dumped["remote_data"] = jsonwire.plain(invoice.remote_data)
-    return dumped
-
-
 def note_differences(invoice: Invoice, request: web.Request) -> None:
     """Count and log an invoice read whose provider figures differ from the recomputation."""
     check = invoice.totals_check
@@ -77,21 +69,23 @@ def note_differences(invoice: Invoice, request: web.Request) -> None:
         )
 
 
-def rendered(invoice: Invoice, request: web.Request, **extra: Any) -> Rendered:
-    """The invoice's answer body and tag, written once (``gateway.http.render``)."""
+def rendered(
+    invoice: Invoice, request: web.Request, *, remote_data: bool | None = None, **extra: Any
+) -> Rendered:
+    """The invoice's answer body and tag, written once (``gateway.http.render``);
+    ``remote_data``: whether it is expanded, when the caller already read ``?expand``."""
     note_differences(invoice, request)
-    return render(invoice, remote_data="remote_data" in expanded(request), extra=extra or None)
-
-
-def invoices_response(body: dict[str, Any], *, status: int = 200) -> web.Response:
-    """A JSON answer that holds ``invoice_json`` bodies: written by ``gateway.jsonwire``, which
-    writes the numbers of ``remote_data`` exactly (the standard encoder cannot write them)."""
-    return web.json_response(body, status=status, dumps=jsonwire.dumps)
+    if remote_data is None:
+        remote_data = "remote_data" in expanded(request)
+    return render(invoice, remote_data=remote_data, extra=extra or None)
 
 
 def listing_response(listing: Listing, request: web.Request) -> web.Response:
     """One page of a list, in the list envelope every list route answers with."""
-    bodies = [rendered(invoice, request).body for invoice in listing.invoices]
+    remote_data = "remote_data" in expanded(request)
+    bodies = [
+        rendered(invoice, request, remote_data=remote_data).body for invoice in listing.invoices
+    ]
     return json_bytes_response(
         list_body(bodies, has_more=listing.has_more, next_cursor=listing.next_cursor)
     )

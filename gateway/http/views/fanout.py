@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from adapters.base import Adapter, ListQuery
+from adapters.base import ListQuery
 from gateway.canonical.errors import FieldError
 from gateway.fanout import ASCENDING, DESCENDING, ConnectionFailed, NotMergeable, list_across
 from gateway.http import list_filters, list_options
-from gateway.http.auth import check_connection, requires
+from gateway.http.auth import requires
 from gateway.http.errors import problem_for
-from gateway.http.keys import ADAPTERS, CURSORS
+from gateway.http.keys import CURSORS
 from gateway.http.problems import Problem
 from gateway.http.validation import query_pointer, query_problem
-from gateway.http.views.common import expanded, listing_response
+from gateway.http.views.common import adapter_named, expanded, listing_response
 from gateway.listing import InvalidCursor
 
 _QUERY = frozenset({*list_filters.NAMES, "connection", "sort", "cursor", "expand"})
@@ -24,7 +24,7 @@ _PROVIDERS_OWN = list_options.NAMES - _QUERY
 
 @requires("invoices:read")
 async def list_across_view(request: web.Request) -> web.Response:
-    adapters = [_adapter(request, name) for name in _connections(request)]
+    adapters = [adapter_named(request, name) for name in _connections(request)]
     query, limit, cursor = _query(request)
     try:
         listing = await list_across(adapters, query, limit, cursor, request.app[CURSORS])
@@ -59,15 +59,6 @@ def _connections(request: web.Request) -> list[str]:
             raise query_problem({"connection": f"names {name!r} more than once"})
         seen.add(name)
     return names
-
-
-def _adapter(request: web.Request, name: str) -> Adapter:
-    """403 if the key may not use the connection, else 404 if there is none, as on its own."""
-    check_connection(request, name)
-    adapter = request.app[ADAPTERS].get(name)
-    if adapter is None:
-        raise Problem("not_found", f"No connection named {name!r}.", connection=name)
-    return adapter
 
 
 def _query(request: web.Request) -> tuple[ListQuery, int, str | None]:

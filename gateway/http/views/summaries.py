@@ -4,7 +4,6 @@ provider's rows are whole invoices), each written once as bytes."""
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic_core import PydanticSerializationError
 
 from gateway import jsonwire
 from gateway.canonical.summary import InvoiceSummary
@@ -20,7 +19,7 @@ def summaries_response(listing: SummaryListing, request: web.Request) -> web.Res
     bodies = [
         summary_body(row, remote_data=remote_data)
         if isinstance(row, InvoiceSummary)
-        else rendered(row, request).body
+        else rendered(row, request, remote_data=remote_data).body
         for row in listing.rows
     ]
     return json_bytes_response(
@@ -31,13 +30,7 @@ def summaries_response(listing: SummaryListing, request: web.Request) -> web.Res
 def summary_body(summary: InvoiceSummary, *, remote_data: bool) -> bytes:
     """One summary as JSON; ``remote_data`` (the provider's row, numbers as it wrote them)
     when expanded."""
-    try:
-        body = summary.__pydantic_serializer__.to_json(summary, exclude=set(_WITHOUT_REMOTE))
-    except PydanticSerializationError:
-        # A string pydantic-core cannot write (a lone surrogate from the provider).
-        dumped = summary.model_dump(mode="json", exclude=set(_WITHOUT_REMOTE))
-        body = jsonwire.dumps(dumped).encode()
+    body = jsonwire.model_json(summary, _WITHOUT_REMOTE)
     if not remote_data:
         return body
-    raw = jsonwire.compact(jsonwire.plain(summary.remote_data)).encode()
-    return body[:-1] + b',"remote_data":' + raw + b"}"
+    return jsonwire.with_payload(body, "remote_data", summary.remote_data)
