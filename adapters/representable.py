@@ -8,7 +8,6 @@ reported with a JSON pointer: under ``strict`` as ``UnsupportedFields`` (a 422),
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
@@ -70,32 +69,7 @@ _LINE_FIELDS = ("item_id", "name", "description", "unit")
 def fit(
     invoice: Invoice, capabilities: Capabilities, provider: str, handling: Handling
 ) -> tuple[Invoice, list[WriteWarning]]:
-    """The invoice as the provider can carry it, and what was dropped (lenient only).
-
-    A write asks this of the same invoice up to three times (the bounds check, the lost-answer
-    preparation, the adapter's create): the last answers are kept for the same invoice object
-    (never changed in place) and capabilities."""
-    key = (id(invoice), id(capabilities), provider, handling)
-    kept = _fitted.get(key)
-    if kept is not None and kept[0] is invoice and kept[1] is capabilities:
-        return kept[2], list(kept[3])
-    fitted, warnings = _fit(invoice, capabilities, provider, handling)
-    _fitted[key] = (invoice, capabilities, fitted, warnings)
-    if len(_fitted) > _FITTED_KEPT:
-        _fitted.popitem(last=False)
-    return fitted, list(warnings)
-
-
-# Held strongly, so an id here is never reused by another object while it is kept.
-_FITTED_KEPT = 64
-_fitted: OrderedDict[
-    tuple[int, int, str, str], tuple[Invoice, Capabilities, Invoice, list[WriteWarning]]
-] = OrderedDict()
-
-
-def _fit(
-    invoice: Invoice, capabilities: Capabilities, provider: str, handling: Handling
-) -> tuple[Invoice, list[WriteWarning]]:
+    """The invoice as the provider can carry it, and what was dropped (lenient only)."""
     problems = unrepresentable(invoice, capabilities, provider)
     if not problems:
         return invoice, []
@@ -116,12 +90,26 @@ def _fit(
 def too_few_lines(invoice: Invoice, capabilities: Capabilities, provider: str) -> str | None:
     """Why the provider's create would refuse ``invoice`` for its lines' count
     (``capabilities.min_lines``); None when it has enough."""
+    some = _lines_wanted(invoice, capabilities)
+    if some is None:
+        return None
+    has = f"{len(invoice.lines)} line(s)" if invoice.lines else "no lines"
+    return f"the target needs {some}: {provider} refuses an invoice with {has}"
+
+
+def line_count_errors(
+    invoice: Invoice, capabilities: Capabilities, provider: str
+) -> list[FieldError]:
+    """The write's refusal, before anything is sent, of fewer lines than the provider takes."""
+    some = _lines_wanted(invoice, capabilities)
+    return [] if some is None else [FieldError("/lines", f"{provider} needs {some}")]
+
+
+def _lines_wanted(invoice: Invoice, capabilities: Capabilities) -> str | None:
     wanted = capabilities.min_lines
     if len(invoice.lines) >= wanted:
         return None
-    some = "at least one line" if wanted == 1 else f"at least {wanted} lines"
-    has = f"{len(invoice.lines)} line(s)" if invoice.lines else "no lines"
-    return f"the target needs {some}: {provider} refuses an invoice with {has}"
+    return "at least one line" if wanted == 1 else f"at least {wanted} lines"
 
 
 def drop_unchanged(

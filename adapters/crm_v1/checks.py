@@ -12,6 +12,7 @@ from adapters.base import InvalidRequest
 from adapters.crm_v1.wire import PROVIDER, LineTax, Resolved, whole_number
 from adapters.mapping import Mapping
 from adapters.reference import configured_tax, provider_field_values
+from adapters.representable import line_count_errors
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice, Line, RoundingPolicy
 from gateway.canonical.totals import calculate
@@ -47,6 +48,7 @@ def resolve(
     if customer_id is None:
         errors.append(_customer_error(invoice))
     errors += _line_errors(invoice)
+    errors += line_count_errors(invoice, mapping.capabilities, PROVIDER)
     try:
         calculate(invoice, policy)
     except InvalidInvoice as exc:
@@ -120,8 +122,6 @@ def _line_errors(invoice: Invoice) -> list[FieldError]:
             errors.append(
                 FieldError(f"/lines/{i}/item_id", f"is required by {PROVIDER} on item lines")
             )
-    if not invoice.lines:
-        errors.append(FieldError("/lines", f"{PROVIDER} needs at least one line"))
     return errors
 
 

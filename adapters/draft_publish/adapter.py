@@ -28,7 +28,7 @@ from adapters.draft_publish import collection, lost_answers, wire
 from adapters.draft_publish.listing import StatusWalk
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
-from adapters.representable import fit
+from adapters.representable import fit, line_count_errors
 from adapters.resolution import Resolution
 from adapters.unreadable import READ_ERRORS, identifier, invoice_label, unreadable
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
@@ -257,8 +257,7 @@ class DraftPublishAdapter(Adapter):
             errors.append(FieldError("/issue_date", need))
         if invoice.due_date is None:
             errors.append(FieldError("/due_date", need))
-        if not invoice.lines:
-            errors.append(FieldError("/lines", f"{self.provider} needs at least one line"))
+        errors += line_count_errors(invoice, self.capabilities, self.provider)
         errors += [
             FieldError(f"/lines/{i}/description", need)
             for i, line in enumerate(invoice.lines)

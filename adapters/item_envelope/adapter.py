@@ -28,7 +28,7 @@ from adapters.base import (
 from adapters.item_envelope import wire
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
-from adapters.representable import fit
+from adapters.representable import fit, line_count_errors
 from adapters.resolution import Resolution
 from adapters.unreadable import READ_ERRORS, invoice_label, unreadable
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
@@ -202,10 +202,7 @@ class ItemEnvelopeAdapter(Adapter):
     def _body(self, invoice: Invoice, *, draft: Any, replace: bool) -> dict[str, Any]:
         """The write body, after every check that needs no provider call; a bad request names
         every field at fault at once and sends nothing."""
-        errors: list[FieldError] = []
-        if len(invoice.lines) < self.capabilities.min_lines:
-            # The doc's create: an invoice with no InvoiceItem is refused.
-            errors.append(FieldError("/lines", f"{self.provider} needs at least one line"))
+        errors = line_count_errors(invoice, self.capabilities, self.provider)
         values = _collect(
             errors, lambda: provider_field_values(invoice, self.mapping, self.connection)
         )

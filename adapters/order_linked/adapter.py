@@ -33,7 +33,7 @@ from adapters.base import (
 from adapters.order_linked import checks, lost_answers, orders, wire
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
-from adapters.representable import fit
+from adapters.representable import fit, line_count_errors
 from adapters.resolution import Resolution
 from adapters.unreadable import READ_ERRORS, invoice_label, unreadable
 from gateway.canonical.errors import FieldError, pointer_to_path
@@ -281,6 +281,7 @@ class OrderLinkedAdapter(Adapter):
         """The body to send, after every check that needs no provider call; all problems are
         reported at once, and nothing is sent when there is one."""
         errors = checks.required(invoice, self.provider, self.connection)
+        errors += line_count_errors(invoice, self.capabilities, self.provider)
         values: dict[str, Any] = {}
         taxes: list[list[TaxSetting]] = []
         try:

@@ -38,8 +38,6 @@ def required(invoice: Invoice, provider: str, connection: Connection) -> list[Fi
                 f"{invoice.currency}; add it to the connection's currencies",
             )
         )
-    if not invoice.lines:
-        errors.append(FieldError("/lines", f"{provider} needs at least one line"))
     for i, line in enumerate(invoice.lines):
         if line.item_id is None:
             errors.append(
