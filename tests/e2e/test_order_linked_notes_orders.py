@@ -159,6 +159,7 @@ async def test_attaching_is_501_where_the_provider_has_no_notes(sandbox: Sandbox
         sandbox, "/v1/connections/crm_v1/invoices/1/notes/n/files", [("file", RECEIPT)]
     )
     assert answer.status == 501, answer.body
+    assert answer.body["code"] == "not_supported" and answer.body["provider"] == "crm_v1"
 
 
 # -- invoices made from orders -------------------------------------------------------------------

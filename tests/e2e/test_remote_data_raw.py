@@ -89,6 +89,7 @@ def parsed(text: str, *, exact: bool) -> Any:
 def test_remote_data_is_the_providers_json_as_sent(sandbox: Sandbox, provider: str) -> None:
     async def pairs() -> list[tuple[str, str]]:
         page = await call(sandbox, "GET", f"/v1/connections/{provider}/invoices?limit=5")
+        assert page.status == 200 and len(page.body["data"]) == 5, page.body
         found = []
         for invoice in page.body["data"]:
             path = f"/v1/connections/{provider}/invoices/{invoice['id']}?expand=remote_data"

@@ -138,3 +138,29 @@ async def test_cursors_survive_a_restart_only_with_a_configured_secret(
         status, refused = await get(second.url + f"{path}&cursor={page['next_cursor']}")
     assert status == 400 and refused["code"] == "bad_request"
     assert "cursor" in refused["detail"]
+
+
+@pytest.mark.parametrize("workers", [(), ("--workers", "2")], ids=["one process", "workers"])
+async def test_log_lines_still_waiting_are_written_when_the_gateway_stops(
+    sandbox: Sandbox, tmp_path: Path, workers: tuple[str, ...]
+) -> None:
+    """``serve`` writes its log lines in batches, up to half a second late: stopped at once
+    after a request, a single process (at exit) and a worker (before ``os._exit``) still write
+    that request's line."""
+    request_id = f"stop-{os.getpid()}-{len(workers)}"
+    with gateway_process(config(tmp_path, sandbox), *workers) as gateway:
+        if workers:
+            gateway.wait_for_workers(2)
+        headers = {"Authorization": f"Bearer {KEY}", "X-Request-ID": request_id}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(gateway.url + "/v1/connections/crm_v1/invoices/1", headers=headers) as r,
+        ):
+            assert r.status == 200
+        gateway.kill(signal.SIGTERM)  # well within the half second the line may wait
+        for _ in range(40):  # the output is read by a thread: let it reach the end
+            if any(request_id in line for line in gateway.output):
+                break
+            await asyncio.sleep(0.05)
+    [line] = [json.loads(line) for line in gateway.output if request_id in line]
+    assert line["event"] == "request" and line["status"] == 200

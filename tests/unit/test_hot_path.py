@@ -272,3 +272,19 @@ def test_a_kept_outcome_reads_back_as_the_same_invoice() -> None:
 )
 def test_a_payload_is_written_as_the_general_writer_writes_it(payload: Any) -> None:
     assert payload_bytes(payload) == compact(plain(payload)).encode()
+
+
+def test_a_label_set_is_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    metrics = Metrics()
+    lookups: list[tuple[str, ...]] = []
+    labels = metrics.requests.labels
+
+    def counted(*values: str) -> Any:
+        lookups.append(values)
+        return labels(*values)
+
+    monkeypatch.setattr(metrics.requests, "labels", counted)
+    for _ in range(3):
+        metrics.request_served("/v1/x", "GET", 200, 0.01)
+    metrics.request_served("/v1/x", "GET", 404, 0.01)
+    assert lookups == [("/v1/x", "GET", "200"), ("/v1/x", "GET", "404")]
