@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -48,7 +48,7 @@ DiscountType = Literal["percent", "amount"]
 # the provider shows them (positive at draft_publish), so a sum of what is owed counts them
 # negative (docs/canonical-invoice.md, "Credit notes"). unknown: a provider value not mapped.
 DocumentType = Literal["invoice", "credit_note", "unknown"]
-DOCUMENT_TYPES: tuple[DocumentType, ...] = ("invoice", "credit_note", "unknown")
+DOCUMENT_TYPES: tuple[DocumentType, ...] = get_args(DocumentType)
 
 DOCUMENT_TYPE_DESCRIPTION = (
     "What the document is: invoice (the default), or credit_note (money the seller gives back "
@@ -331,6 +331,18 @@ def with_fields(model: ModelT, changes: dict[str, Any]) -> ModelT:
     _set(copied, "__pydantic_fields_set__", model.__pydantic_fields_set__ | changes.keys())
     _set(copied, "__pydantic_private__", None)
     return copied
+
+
+def constructed(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
+    """``model.model_construct(**fields)`` for ``fields`` that name every field of ``model`` in
+    its order, without pydantic's per-field walk (these models have no aliases, private
+    attributes or post-init): what the calculation builds its results with."""
+    built = model.__new__(model)
+    _set(built, "__dict__", fields)
+    _set(built, "__pydantic_fields_set__", set(fields))
+    _set(built, "__pydantic_extra__", None)
+    _set(built, "__pydantic_private__", None)
+    return built
 
 
 def writable(data: Any) -> Any:

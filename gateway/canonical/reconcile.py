@@ -19,6 +19,7 @@ from gateway.canonical.model import (
     Totals,
     TotalsCheck,
     TotalsDifference,
+    with_fields,
 )
 from gateway.canonical.status import is_overdue, payment_status
 from gateway.canonical.totals import LineAmounts, calculate
@@ -64,13 +65,11 @@ def reconcile(
         if paid_by_status and invoice.payment_status == "paid" and given.due > 0:
             given = _paid_by_status(given, differences)
         else:
-            given = given.model_copy(update={"paid_source": "provider"})
+            given = with_fields(given, {"paid_source": "provider"})
         paid = given.paid
-        computed = computed.model_copy(
-            update={"paid": paid, "due": computed.total - paid, "paid_source": given.paid_source}
-        )
+        computed = with_fields(computed, {"paid": paid, "due": computed.total - paid})
     elif given is not None:
-        given = given.model_copy(update={"paid_source": "payments"})
+        given = with_fields(given, {"paid_source": "payments"})
     totals = _totals(given, computed, differences)
 
     derived = payment_status(invoice.status, totals.total, totals.paid)

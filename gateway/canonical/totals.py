@@ -12,17 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 from itertools import repeat
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple
 
 from gateway.canonical.errors import FieldError, InvalidInvoice
 from gateway.canonical.model import (
-    CanonicalModel,
     Discount,
     Invoice,
     Line,
     RoundingPolicy,
     TaxBreakdownRow,
     Totals,
+    constructed,
 )
 from gateway.canonical.money import decimal_places, exponent, quantum, rounder, rounding
 from gateway.canonical.tax_parts import line_taxes, per_rate_tax
@@ -113,22 +113,6 @@ def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calc
         },
     )
     return Calculation(lines=lines, totals=totals)
-
-
-ModelT = TypeVar("ModelT", bound=CanonicalModel)
-_set = object.__setattr__
-
-
-def constructed(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
-    """``model.model_construct(**fields)`` for ``fields`` that name every field of ``model`` in
-    its order, without pydantic's per-field walk (these models have no aliases, private
-    attributes or post-init)."""
-    built = model.__new__(model)
-    _set(built, "__dict__", fields)
-    _set(built, "__pydantic_fields_set__", set(fields))
-    _set(built, "__pydantic_extra__", None)
-    _set(built, "__pydantic_private__", None)
-    return built
 
 
 def _check_amounts(invoice: Invoice, places: int) -> None:
