@@ -33,8 +33,8 @@ def filters(params: MultiMapping[str]) -> dict[str, Any]:
     return {
         "status": status,
         "customer_id": params.get("customer_id") or None,
-        "issued_from": _date(params, "issued_from"),
-        "issued_to": _date(params, "issued_to"),
+        "issued_from": query_date(params, "issued_from"),
+        "issued_to": query_date(params, "issued_to"),
         "number": params.get("number") or None,
         "document_type": document_type,
     }
@@ -48,7 +48,8 @@ def limit(params: MultiMapping[str]) -> int:
     return value
 
 
-def _date(params: MultiMapping[str], name: str) -> date | None:
+def query_date(params: MultiMapping[str], name: str) -> date | None:
+    """A date parameter written as YYYY-MM-DD, else a 400 naming it."""
     value = params.get(name)
     if value is None:
         return None

@@ -3,6 +3,8 @@ with a pointer to every bad one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -41,6 +43,16 @@ def query_pointer(name: str) -> str:
     pointers have no ``#`` (``/lines/0/quantity``), so the two can never be mistaken."""
     token = name.replace("~", "~0").replace("/", "~1")
     return "#/query/" + quote(token, safe="~!$&'()*+,;=:@-._")
+
+
+def refuse_unknown(params: Iterable[str], allowed: AbstractSet[str]) -> None:
+    """400 naming every query parameter the route does not take."""
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise query_problem(
+            dict.fromkeys(unknown, "is not a query parameter of this route"),
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+        )
 
 
 def query_problem(details: dict[str, str], summary: str | None = None) -> Problem:

@@ -12,9 +12,7 @@ What a connection's provider lacks is a 501 ``not_supported`` (``capabilities`` 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import structlog
@@ -23,10 +21,11 @@ from aiohttp import web
 from adapters.base import BATCH_ACTIONS, Adapter, Capabilities, ListQuery, NotSupported
 from gateway.canonical.errors import FieldError
 from gateway.errors import UpstreamError
+from gateway.http import list_filters, list_options
 from gateway.http.auth import requires
 from gateway.http.body import read_json_object
 from gateway.http.keys import CURSORS, SERVICE
-from gateway.http.validation import query_problem, validation_problem
+from gateway.http.validation import query_problem, refuse_unknown, validation_problem
 from gateway.http.views.common import (
     REPLAYED,
     adapter_for,
@@ -43,8 +42,6 @@ MAX_BATCH_IDS = 100
 _STATUSES = ("draft", "open", "paid", "void")
 _EXPORT_QUERY = frozenset({"status", "customer_id", "issued_from", "issued_to", "search"})
 _TRASH_QUERY = frozenset({"limit", "cursor", "expand"})
-_DIGITS = re.compile(r"[0-9]{1,9}")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _able(request: web.Request, able: Callable[[Capabilities], bool], operation: str) -> Adapter:
@@ -159,49 +156,21 @@ def _batch_body(body: dict[str, Any]) -> tuple[str, list[str]]:
 
 def _export_query(request: web.Request, adapter: Adapter) -> ListQuery:
     params = request.query
-    unknown = sorted(set(params) - _EXPORT_QUERY)
-    if unknown:
-        raise query_problem(
-            dict.fromkeys(unknown, "is not a query parameter of this route"),
-            f"Unknown query parameter(s): {', '.join(unknown)}.",
-        )
+    refuse_unknown(params, _EXPORT_QUERY)
     status = params.get("status") or None
     if status is not None and status not in _STATUSES:
         raise query_problem({"status": f"must be one of {', '.join(_STATUSES)}"})
-    search = params.get("search") or None
-    if search is not None and adapter.capabilities.search is None:
-        raise query_problem({"search": f"is not available: {adapter.provider} has no search"})
     return ListQuery(
         status=status,
         customer_id=params.get("customer_id") or None,
-        issued_from=_date(params.get("issued_from"), "issued_from"),
-        issued_to=_date(params.get("issued_to"), "issued_to"),
-        search=search,
+        issued_from=list_filters.query_date(params, "issued_from"),
+        issued_to=list_filters.query_date(params, "issued_to"),
+        **list_options.upstream_options(params, adapter.capabilities, adapter.provider),
     )
 
 
 def _trash_query(request: web.Request) -> tuple[int, str | None]:
     params = request.query
-    unknown = sorted(set(params) - _TRASH_QUERY)
-    if unknown:
-        raise query_problem(
-            dict.fromkeys(unknown, "is not a query parameter of this route"),
-            f"Unknown query parameter(s): {', '.join(unknown)}.",
-        )
+    refuse_unknown(params, _TRASH_QUERY)
     expanded(request)
-    given = params.get("limit", "25")
-    limit = int(given) if _DIGITS.fullmatch(given) else 0
-    if not 1 <= limit <= 100:
-        raise query_problem({"limit": "must be a whole number from 1 to 100"})
-    return limit, params.get("cursor") or None
-
-
-def _date(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        if _ISO_DATE.fullmatch(value):
-            return date.fromisoformat(value)
-    except ValueError:
-        pass
-    raise query_problem({name: "must be a date written as YYYY-MM-DD"})
+    return list_filters.limit(params), params.get("cursor") or None

@@ -13,7 +13,7 @@ from gateway.http.auth import requires
 from gateway.http.errors import problem_for
 from gateway.http.keys import CURSORS
 from gateway.http.problems import Problem
-from gateway.http.validation import query_pointer, query_problem
+from gateway.http.validation import query_pointer, query_problem, refuse_unknown
 from gateway.http.views.common import adapter_named, expanded, listing_response
 from gateway.listing import InvalidCursor
 
@@ -70,12 +70,7 @@ def _query(request: web.Request) -> tuple[ListQuery, int, str | None]:
             f"{', '.join(own)}: each provider's own, so not offered across connections; "
             "list one connection to use it.",
         )
-    unknown = sorted(set(params) - _QUERY - _PROVIDERS_OWN)
-    if unknown:
-        raise query_problem(
-            dict.fromkeys(unknown, "is not a query parameter of this route"),
-            f"Unknown query parameter(s): {', '.join(unknown)}.",
-        )
+    refuse_unknown(params, _QUERY | _PROVIDERS_OWN)
     expanded(request)  # checked up front: an empty page must refuse a bad expand too
     query_filters = list_filters.filters(params)
     sort = params.get("sort", ASCENDING)

@@ -13,7 +13,7 @@ from gateway.http.action_inputs import action_inputs
 from gateway.http.auth import requires
 from gateway.http.keys import CURSORS, SERVICE
 from gateway.http.problems import Problem
-from gateway.http.validation import query_problem, validation_problem
+from gateway.http.validation import query_problem, refuse_unknown, validation_problem
 from gateway.http.views.common import (
     adapter_for,
     expanded,
@@ -125,12 +125,7 @@ async def action_view(request: web.Request) -> web.StreamResponse:
 
 def _list_query(request: web.Request, adapter: Adapter) -> tuple[ListQuery, int, str | None]:
     params = request.query
-    unknown = sorted(set(params) - _QUERY - list_options.NAMES)
-    if unknown:
-        raise query_problem(
-            dict.fromkeys(unknown, "is not a query parameter of this route"),
-            f"Unknown query parameter(s): {', '.join(unknown)}.",
-        )
+    refuse_unknown(params, _QUERY | list_options.NAMES)
     expanded(request)  # checked up front: an empty page must refuse a bad expand too
     view = params.get("view", "full")
     if view not in _VIEWS:
