@@ -37,7 +37,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import Adapter, ListQuery, NotFound, PaginationLoop
+from adapters.base import Adapter, ListQuery, NotFound
 from adapters.read_limits import reads_at_once
 from gateway.canonical.model import Invoice
 from gateway.canonical.summary import InvoiceSummary
@@ -47,10 +47,13 @@ from gateway.listing import (
     Cursors,
     InvalidCursor,
     Listing,
-    _matches,
-    _Position,
-    _scope,
-    _upstream,
+    Position,
+    check_not_seen,
+    matches,
+    position_of,
+    scope_of,
+    upstream_query,
+    within,
 )
 
 SORT = "issue_date"  # the only order several connections can be merged in
@@ -84,7 +87,7 @@ class ConnectionFailed(Exception):
 class _Entry:
     row: Invoice | InvoiceSummary  # as listed: read in full once handed out (``_in_full``)
     key: int  # the issue date as a number that grows in the merge's order
-    at: _Position  # where the walk stands when this invoice is the next one
+    at: Position  # where the walk stands when this invoice is the next one
 
 
 @dataclass
@@ -95,13 +98,13 @@ class _Walk:
     adapter: Adapter
     upstream: ListQuery  # what the provider is asked
     local: frozenset[str]  # the filters applied here
-    frontier: _Position | None  # where reading goes on (None: the provider has no more)
+    frontier: Position | None  # where reading goes on (None: the provider has no more)
     buffer: deque[_Entry] = field(default_factory=deque)
     pages: int = 0  # provider pages read in this call
     seen: set[str | None] = field(default_factory=set)
     last_key: int | None = None
 
-    def position(self) -> _Position | None:
+    def position(self) -> Position | None:
         """Where the next call starts: at the first invoice not handed out."""
         return self.buffer[0].at if self.buffer else self.frontier
 
@@ -131,7 +134,7 @@ async def list_across(
     check_mergeable(adapters)
     ordered = sorted(adapters, key=lambda adapter: adapter.connection.name)
     names = [adapter.connection.name for adapter in ordered]
-    scope = _scope(json.dumps(["across", *names]), query)
+    scope = scope_of(json.dumps(["across", *names]), query)
     walks = [_walk(adapter, query, limit) for adapter in ordered]
     if cursor is not None:
         for walk, position in zip(walks, _read(cursors, scope, cursor, ordered), strict=True):
@@ -197,9 +200,9 @@ def _walk(adapter: Adapter, query: ListQuery, limit: int) -> _Walk:
     return _Walk(
         name=adapter.connection.name,
         adapter=adapter,
-        upstream=_upstream(query, local),
+        upstream=upstream_query(query, local),
         local=local,
-        frontier=_Position(page=None, offset=0, size=size),
+        frontier=Position(page=None, offset=0, size=size),
     )
 
 
@@ -234,28 +237,25 @@ async def _fill(walk: _Walk, query: ListQuery, descending: bool) -> None:
         raise ConnectionFailed(walk.name, error) from error
 
 
-async def _read_page(walk: _Walk, at: _Position, query: ListQuery, descending: bool) -> None:
+async def _read_page(walk: _Walk, at: Position, query: ListQuery, descending: bool) -> None:
     adapter = walk.adapter
     walk.seen.add(at.page)
     walk.pages += 1
     page = await adapter.summary_page(walk.upstream, at.page, at.size)
     for index in range(at.offset, len(page.rows)):
         invoice = page.rows[index]
-        if not _matches(invoice, query, walk.local):
+        if not matches(invoice, query, walk.local):
             continue
         key = _key(invoice, descending)
         if walk.last_key is not None and key < walk.last_key:
             raise _out_of_order(adapter, invoice)
         walk.last_key = key
-        walk.buffer.append(_Entry(invoice, key, _Position(at.page, index, at.size)))
+        walk.buffer.append(_Entry(invoice, key, Position(at.page, index, at.size)))
     if page.next_page is None:
         walk.frontier = None
         return
-    if page.next_page in walk.seen:
-        raise PaginationLoop(
-            f"{adapter.provider} pointed back to page {page.next_page}", provider=adapter.provider
-        )
-    walk.frontier = _Position(page.next_page, 0, at.size)
+    check_not_seen(adapter, page.next_page, walk.seen)
+    walk.frontier = Position(page.next_page, 0, at.size)
 
 
 def _key(invoice: Invoice | InvoiceSummary, descending: bool) -> int:
@@ -277,15 +277,15 @@ def _out_of_order(adapter: Adapter, invoice: Invoice | InvoiceSummary) -> Upstre
 # -- the cursor: a listing cursor whose page token holds every walk's position -----------------
 
 
-def _make(cursors: Cursors, scope: str, positions: list[_Position | None]) -> str:
+def _make(cursors: Cursors, scope: str, positions: list[Position | None]) -> str:
     state = [None if p is None else [p.page, p.offset, p.size] for p in positions]
     packed = json.dumps(state, separators=(",", ":"))
-    return cursors.make(scope, _Position(page=packed, offset=0, size=len(positions)))
+    return cursors.make(scope, Position(page=packed, offset=0, size=len(positions)))
 
 
 def _read(
     cursors: Cursors, scope: str, cursor: str, adapters: Sequence[Adapter]
-) -> list[_Position | None]:
+) -> list[Position | None]:
     outer = cursors.read(scope, cursor)
     try:
         state: Any = json.loads(outer.page or "")
@@ -296,17 +296,9 @@ def _read(
     return [_position(item, adapter) for item, adapter in zip(state, adapters, strict=True)]
 
 
-def _position(item: Any, adapter: Adapter) -> _Position | None:
+def _position(item: Any, adapter: Adapter) -> Position | None:
     if item is None:
         return None
     if not (isinstance(item, list) and len(item) == 3):
         raise InvalidCursor("cursor is not valid (made by another version)")
-    page, offset, size = item
-    if not (isinstance(page, str | None) and type(offset) is int and type(size) is int):
-        raise InvalidCursor("cursor is not valid (made by another version)")
-    # Signed, but possibly by another instance or an older version: never followed blind.
-    if not (1 <= size <= adapter.capabilities.max_page_size and 0 <= offset < size):
-        raise InvalidCursor(
-            f"cursor holds a position out of range for connection {adapter.connection.name!r}"
-        )
-    return _Position(page=page, offset=offset, size=size)
+    return within(position_of(*item), adapter)

@@ -19,7 +19,7 @@ import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from adapters.base import Adapter, ListQuery, PaginationLoop
 from gateway.canonical.model import Invoice
@@ -53,7 +53,7 @@ class SummaryListing:
 
 
 @dataclass(frozen=True)
-class _Position:
+class Position:
     page: str | None  # the provider's token for the page (None: the first page)
     offset: int  # how many invoices of that page were already handed out
     size: int  # the provider page size this walk uses
@@ -63,7 +63,7 @@ class Cursors:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
 
-    def make(self, scope: str, position: _Position) -> str:
+    def make(self, scope: str, position: Position) -> str:
         payload = json.dumps(
             {"s": scope, "p": position.page, "o": position.offset, "z": position.size},
             separators=(",", ":"),
@@ -71,7 +71,7 @@ class Cursors:
         body = base64.urlsafe_b64encode(payload).rstrip(b"=")
         return (body + b"." + self._sign(body)).decode()
 
-    def read(self, scope: str, cursor: str) -> _Position:
+    def read(self, scope: str, cursor: str) -> Position:
         body, _, signature = cursor.encode().partition(b".")
         if not signature or not hmac.compare_digest(signature, self._sign(body)):
             raise InvalidCursor("cursor is not valid (altered, or made by another gateway)")
@@ -84,9 +84,7 @@ class Cursors:
             raise InvalidCursor(
                 "cursor belongs to another connection or other filters, sort or view"
             )
-        if not (isinstance(page, str | None) and type(offset) is int and type(size) is int):
-            raise InvalidCursor("cursor is not valid (made by another version)")
-        return _Position(page=page, offset=offset, size=size)
+        return position_of(page, offset, size)
 
     def _sign(self, body: bytes) -> bytes:
         digest = hmac.new(self._secret, body, hashlib.sha256).digest()[:18]
@@ -146,17 +144,14 @@ async def _rows(
     ``name`` (the connection, and the trash or the view) and the query."""
     caps = adapter.capabilities
     local = query.given() - caps.filters
-    upstream = _upstream(query, local)
-    scope = _scope(name, query)
+    upstream = upstream_query(query, local)
+    scope = scope_of(name, query)
     if cursor is None:
         # Page by the limit where nothing is filtered here: each call then reads one page.
         size = caps.max_page_size if local else min(limit, caps.max_page_size)
-        position = _Position(page=None, offset=0, size=size)
+        position = Position(page=None, offset=0, size=size)
     else:
-        position = cursors.read(scope, cursor)
-        # Signed, but possibly by another instance or an older version: never followed blind.
-        if not (1 <= position.size <= caps.max_page_size and 0 <= position.offset < position.size):
-            raise InvalidCursor("cursor holds a position out of range for this connection")
+        position = within(cursors.read(scope, cursor), adapter)
     found: list[Row] = []
     seen: set[str | None] = set()
     for _ in range(MAX_PAGES_PER_CALL):
@@ -164,36 +159,61 @@ async def _rows(
         rows, next_page = await read_page(upstream, position.page, position.size)
         for index in range(position.offset, len(rows)):
             row = rows[index]
-            if not _matches(row, query, local):
+            if not matches(row, query, local):
                 continue
             if len(found) == limit:
-                here = _Position(position.page, index, position.size)
+                here = Position(position.page, index, position.size)
                 return found, True, cursors.make(scope, here)
             found.append(row)
         if next_page is None:
             return found, False, None
-        if next_page in seen:
-            raise PaginationLoop(f"{adapter.provider} pointed back to page {next_page}")
-        position = _Position(next_page, 0, position.size)
+        check_not_seen(adapter, next_page, seen)
+        position = Position(next_page, 0, position.size)
         if len(found) == limit:
             return found, True, cursors.make(scope, position)
     return found, True, cursors.make(scope, position)
 
 
-def _upstream(query: ListQuery, local: frozenset[str]) -> ListQuery:
+def position_of(page: Any, offset: Any, size: Any) -> Position:
+    """A walk's position as a cursor holds it, its types checked."""
+    if not (isinstance(page, str | None) and type(offset) is int and type(size) is int):
+        raise InvalidCursor("cursor is not valid (made by another version)")
+    return Position(page=page, offset=offset, size=size)
+
+
+def within(position: Position, adapter: Adapter) -> Position:
+    """``position`` if the connection's pages can hold it: a cursor is signed, but possibly by
+    another instance or an older version, so it is never followed blind."""
+    size = position.size
+    if not (1 <= size <= adapter.capabilities.max_page_size and 0 <= position.offset < size):
+        raise InvalidCursor(
+            f"cursor holds a position out of range for connection {adapter.connection.name!r}"
+        )
+    return position
+
+
+def check_not_seen(adapter: Adapter, next_page: str, seen: set[str | None]) -> None:
+    """``PaginationLoop`` when the provider points back to a page this walk has read."""
+    if next_page in seen:
+        raise PaginationLoop(
+            f"{adapter.provider} pointed back to page {next_page}", provider=adapter.provider
+        )
+
+
+def upstream_query(query: ListQuery, local: frozenset[str]) -> ListQuery:
     """What the provider is asked: everything but the filters applied here. Sort, search and
     provider-only filters always go upstream (the list view refuses those it lacks)."""
     return replace(query, **dict.fromkeys(local))
 
 
-def _scope(connection: str, query: ListQuery) -> str:
+def scope_of(connection: str, query: ListQuery) -> str:
     """What a cursor is bound to: the connection and every filter, sort and search given."""
     given = {f.name: getattr(query, f.name) for f in fields(query)}
     filters = {name: str(value) for name, value in sorted(given.items()) if value is not None}
     return hashlib.sha256(json.dumps([connection, filters]).encode()).hexdigest()[:16]
 
 
-def _matches(invoice: Invoice | InvoiceSummary, query: ListQuery, names: frozenset[str]) -> bool:
+def matches(invoice: Invoice | InvoiceSummary, query: ListQuery, names: frozenset[str]) -> bool:
     for name in names:
         if name == "status" and invoice.status != query.status:
             return False
@@ -237,17 +257,16 @@ async def matching_pages(
     to stop. A page the provider points back to ends the walk with ``PaginationLoop``."""
     caps = adapter.capabilities
     local = query.given() - caps.filters
-    upstream = _upstream(query, local)
+    upstream = upstream_query(query, local)
     size = page_size or caps.max_page_size
     token = start
     seen: set[str | None] = set()
     while True:
         seen.add(token)
         page = await adapter.list_page(upstream, token, size)
-        invoices = [invoice for invoice in page.invoices if _matches(invoice, query, local)]
+        invoices = [invoice for invoice in page.invoices if matches(invoice, query, local)]
         yield MatchingPage(token, invoices, page.next_page, None if local else page.total)
         if page.next_page is None:
             return
-        if page.next_page in seen:
-            raise PaginationLoop(f"{adapter.provider} pointed back to page {page.next_page}")
+        check_not_seen(adapter, page.next_page, seen)
         token = page.next_page

@@ -24,7 +24,7 @@ from aiohttp.test_utils import TestClient
 
 from adapters.base import ListQuery
 from gateway.http.app import create_app
-from gateway.listing import Cursors, _Position, _scope
+from gateway.listing import Cursors, Position, scope_of
 from gateway.sandbox.serve import Sandbox
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.security.support import (
@@ -405,16 +405,16 @@ SECRET = b"sec-resource-limits-cursor-secret-0123456789"
 @pytest.mark.parametrize(
     "position",
     [
-        _Position(None, -5, 10),  # a negative offset
-        _Position(None, 0, 0),  # no page size
-        _Position(None, 0, -3),
-        _Position(None, 0, 10**9),  # a page size no provider takes
-        _Position(None, 10**12, 10),  # far past any page
+        Position(None, -5, 10),  # a negative offset
+        Position(None, 0, 0),  # no page size
+        Position(None, 0, -3),
+        Position(None, 0, 10**9),  # a page size no provider takes
+        Position(None, 10**12, 10),  # far past any page
     ],
     ids=["negative offset", "size 0", "negative size", "size 10^9", "offset 10^12"],
 )
 async def test_a_signed_cursor_out_of_range_is_400_on_every_connection(
-    sandbox: Sandbox, aiohttp_client: Any, position: _Position
+    sandbox: Sandbox, aiohttp_client: Any, position: Position
 ) -> None:
     """Cursors are signed, so only a holder of the gateway's secret (another instance, an older
     version) can make these; they are refused all the same, never followed into an error."""
@@ -423,14 +423,14 @@ async def test_a_signed_cursor_out_of_range_is_400_on_every_connection(
     gateway: TestClient = await aiohttp_client(app)  # type: ignore[type-arg]
     cursors = Cursors(SECRET)
     for name in sandbox.emulator_urls:
-        cursor = cursors.make(_scope(name, ListQuery()), position)
+        cursor = cursors.make(scope_of(name, ListQuery()), position)
         path = f"/v1/connections/{name}/invoices?limit=2&cursor={cursor}"
         async with gateway.get(path, headers={"Authorization": "Bearer k-all"}) as response:
             answer = await response.json()
             check_problem(response.status, response.headers, answer, 400, "bad_request")
         assert answer["errors"][0]["pointer"] == "#/query/cursor"
     # The control: a cursor the gateway made itself is followed.
-    good = cursors.make(_scope("crm_v1", ListQuery()), _Position(None, 1, 2))
+    good = cursors.make(scope_of("crm_v1", ListQuery()), Position(None, 1, 2))
     path = f"/v1/connections/crm_v1/invoices?limit=2&cursor={good}"
     async with gateway.get(path, headers={"Authorization": "Bearer k-all"}) as response:
         assert response.status == 200, await response.text()

@@ -17,7 +17,7 @@ from adapters.base import Adapter, Capabilities, ListQuery, Page, PageNumbers
 from gateway.canonical.model import Invoice
 from gateway.config import Connection
 from gateway.fanout import NotMergeable, list_across
-from gateway.listing import Cursors, InvalidCursor, _Position
+from gateway.listing import Cursors, InvalidCursor, Position
 
 CAPS = Capabilities(
     operations=frozenset({"list"}),
@@ -194,11 +194,11 @@ async def test_a_connection_without_issue_date_sort_is_not_mergeable() -> None:
 
 def forged(adapters: list[Sorted], query: ListQuery, state: Any) -> str:
     """A cursor signed with the gateway's key for these connections, holding ``state``."""
-    from gateway.listing import _scope
+    from gateway.listing import scope_of
 
     names = sorted(adapter.connection.name for adapter in adapters)
-    scope = _scope(json.dumps(["across", *names]), query)
-    return CURSORS.make(scope, _Position(page=json.dumps(state), offset=0, size=1))
+    scope = scope_of(json.dumps(["across", *names]), query)
+    return CURSORS.make(scope, Position(page=json.dumps(state), offset=0, size=1))
 
 
 @pytest.mark.parametrize(
