@@ -6,6 +6,7 @@ and are re-exported here for adapters.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from adapters.pagination import PageNumbers, PaginationLoop, walk
 from adapters.read_cache import ReadCache
+from adapters.read_limits import reads_at_once
 from adapters.resolution import (
     Resolution,
     Walk,
@@ -393,6 +395,26 @@ class Adapter:
             paid_by_status=self.paid_by_status,
             stamp={"connection": self.connection.name, "provider": self.provider},
         )
+
+    async def read_each(self, invoice_ids: Sequence[str]) -> dict[str, Invoice]:
+        """The invoices of ``invoice_ids`` (list rows that are summaries), read concurrently
+        within the connection's limits (``adapters.read_limits``); one deleted since it was
+        listed is left out."""
+        gate = asyncio.Semaphore(reads_at_once(self.connection))
+
+        async def read(invoice_id: str) -> Invoice | None:
+            async with gate:
+                try:
+                    return await self.get(invoice_id)
+                except NotFound:
+                    return None  # deleted between the list and the read: no longer listed
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = {i: group.create_task(read(i)) for i in dict.fromkeys(invoice_ids)}
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return {i: invoice for i, task in tasks.items() if (invoice := task.result()) is not None}
 
     async def read_back(self, invoice_id: str, done: str) -> Invoice:
         """The invoice after a write that took effect (``done``: "created", "restored"…). A read

@@ -37,8 +37,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import Adapter, ListQuery, NotFound
-from adapters.read_limits import reads_at_once
+from adapters.base import Adapter, ListQuery
 from gateway.canonical.model import Invoice
 from gateway.canonical.summary import InvoiceSummary
 from gateway.errors import AdapterError, UpstreamError
@@ -162,31 +161,26 @@ async def list_across(
 
 
 async def _in_full(found: list[tuple[_Walk, Invoice | InvoiceSummary]]) -> list[Invoice]:
-    """The merged rows as invoices, in order: summaries read in full, each connection's reads
-    concurrent within its limits; a row deleted since it was listed is left out."""
-    invoices: list[Invoice | None] = [row if isinstance(row, Invoice) else None for _, row in found]
-    reading = {walk.name: walk for walk, row in found if isinstance(row, InvoiceSummary)}
-    gates = {
-        name: asyncio.Semaphore(reads_at_once(walk.adapter.connection))
-        for name, walk in reading.items()
-    }
+    """The merged rows as invoices, in order: summaries read in full (``Adapter.read_each``:
+    each connection's reads concurrent within its limits); a row deleted since it was listed is
+    left out."""
+    wanted: dict[str, tuple[_Walk, list[str]]] = {}
+    for walk, row in found:
+        if isinstance(row, InvoiceSummary):
+            wanted.setdefault(walk.name, (walk, []))[1].append(row.id)
+    read: dict[str, dict[str, Invoice]] = {}
 
-    async def read(index: int, walk: _Walk, invoice_id: str) -> None:
-        async with gates[walk.name]:
-            try:
-                invoices[index] = await walk.adapter.get(invoice_id)
-            except NotFound:
-                pass  # deleted since it was listed: no longer listed
-            except AdapterError as error:
-                raise ConnectionFailed(walk.name, error) from error
+    async def read_walk(walk: _Walk, ids: list[str]) -> None:
+        try:
+            read[walk.name] = await walk.adapter.read_each(ids)
+        except AdapterError as error:
+            raise ConnectionFailed(walk.name, error) from error
 
-    reads = [
-        (index, walk, row.id)
-        for index, (walk, row) in enumerate(found)
-        if isinstance(row, InvoiceSummary)
+    if wanted:
+        await _all_or_first_failure([read_walk(walk, ids) for walk, ids in wanted.values()])
+    invoices = [
+        row if isinstance(row, Invoice) else read[walk.name].get(row.id) for walk, row in found
     ]
-    if reads:
-        await _all_or_first_failure([read(*args) for args in reads])
     return [invoice for invoice in invoices if invoice is not None]
 
 

@@ -6,7 +6,6 @@ payments only as the invoice's history; see ``mappings/crm_v1.yaml`` for what it
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar, TypeVar
@@ -28,7 +27,6 @@ from adapters.base import (
 )
 from adapters.crm_v1 import checks, wire
 from adapters.paths import segment
-from adapters.read_limits import reads_at_once
 from adapters.representable import fit
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
@@ -102,7 +100,9 @@ class CrmV1Adapter(Adapter):
         listing = await self._listing(query, page, page_size, sort_by, order)
         if listing is None:
             return Page([], None)
-        invoices = await self._read_all([self._row_id(row) for row in listing.rows])
+        ids = [self._row_id(row) for row in listing.rows]
+        read = await self.read_each(ids)
+        invoices = [read[i] for i in ids if i in read]
         return Page(self._narrowed(query, listing, invoices), listing.next_page, listing.total)
 
     async def _listing(
@@ -171,25 +171,6 @@ class CrmV1Adapter(Adapter):
         if query.search or query.number:
             params["search"] = query.search or query.number
         return params
-
-    async def _read_all(self, invoice_ids: list[str]) -> list[Invoice]:
-        """Full invoices for a page of summaries, read concurrently within the connection's
-        limits (``adapters.read_limits``), in the page's order."""
-        gate = asyncio.Semaphore(reads_at_once(self.connection))
-
-        async def read(invoice_id: str) -> Invoice | None:
-            async with gate:
-                try:
-                    return await self.get(invoice_id)
-                except NotFound:
-                    return None  # deleted between the list and the read: no longer listed
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(read(invoice_id)) for invoice_id in invoice_ids]
-        except ExceptionGroup as failed:
-            raise failed.exceptions[0] from None
-        return [invoice for task in tasks if (invoice := task.result()) is not None]
 
     def _summary(self, row: Any, today: date) -> InvoiceSummary:
         self._row_id(row)  # an integer inv_id, as the full list requires
