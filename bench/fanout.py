@@ -22,7 +22,6 @@ compare the fan-out with the slowest connection alone, by median wall time (targ
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -36,11 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import yaml
 from overhead import Server, percentile, request_json
-from processes import free_port, gateway_command
-
-from gateway.sandbox import default_token, sandbox_connection
+from processes import bench_connection, free_port, gateway_command, write_gateway_config
 
 API_KEY = "sk_bench_fanout"
 PROVIDERS = ("crm_v1", "crm_v1", "bill_crm", "bill_crm", "item_envelope")
@@ -71,30 +67,11 @@ def emulators(providers: list[str], work: Path, invoices: int) -> dict[str, Serv
 
 
 def write_config(path: Path, servers: dict[str, Server], store: Path) -> None:
-    connections = []
-    for name, server in servers.items():
-        provider = name.rsplit("_", 1)[0]
-        connection = sandbox_connection(provider, server.url).model_dump(
-            mode="json", exclude_none=True
-        )
-        connection["name"] = name
-        connection["auth"]["token"] = default_token(provider)
-        connection.pop("rate_limit", None)
-        connections.append(connection)
-    config = {
-        "store": {"url": f"sqlite:///{store}"},
-        "logging": {"level": "warning", "format": "json"},
-        "clients": [
-            {
-                "name": "bench",
-                "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
-                "connections": ["*"],
-                "scopes": ["invoices:read"],
-            }
-        ],
-        "connections": connections,
-    }
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    connections = [
+        bench_connection(name, name.rsplit("_", 1)[0], server.url)
+        for name, server in servers.items()
+    ]
+    write_gateway_config(path, connections, f"sqlite:///{store}", api_key=API_KEY)
 
 
 def timed_call(url: str) -> float:

@@ -57,9 +57,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
-from processes import free_port, gateway_command
-
-from gateway.sandbox import default_token, sandbox_connection
+from processes import bench_connection, free_port, gateway_command, write_gateway_config
 
 PROVIDERS = ("crm_v1", "draft_publish", "bill_crm", "item_envelope", "order_linked")
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,21 +158,11 @@ class Emulator:
 def write_config(path: Path, source: Emulator, target: Emulator, store_url: str) -> None:
     """Connections named ``source`` and ``target``, as the sandbox configures each provider
     (no rate limit), over ``store_url``."""
-    connections = []
-    for name, emulator in (("source", source), ("target", target)):
-        connection = sandbox_connection(emulator.provider, emulator.url).model_dump(
-            mode="json", exclude_none=True
-        )
-        connection["name"] = name
-        connection["auth"]["token"] = default_token(emulator.provider)
-        connection.pop("rate_limit", None)
-        connections.append(connection)
-    config = {
-        "store": {"url": store_url},
-        "logging": {"level": "warning", "format": "json"},
-        "connections": connections,
-    }
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    connections = [
+        bench_connection(name, emulator.provider, emulator.url)
+        for name, emulator in (("source", source), ("target", target))
+    ]
+    write_gateway_config(path, connections, store_url)
 
 
 def map_file(args: argparse.Namespace, folder: Path) -> Path:

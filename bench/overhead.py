@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import itertools
 import json
 import math
@@ -46,8 +45,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-from processes import free_port, gateway_command
+from processes import bench_connection, free_port, gateway_command, write_gateway_config
 
 from gateway.jsonwire import dumps
 from gateway.sandbox import default_token, sandbox_connection
@@ -118,25 +116,14 @@ class Server:
 
 
 def write_config(path: Path, provider: str, emulator_url: str, store: Path) -> None:
-    connection = sandbox_connection(provider, emulator_url).model_dump(
-        mode="json", exclude_none=True
+    write_gateway_config(
+        path,
+        [bench_connection(provider, provider, emulator_url)],
+        f"sqlite:///{store}",
+        level="info",  # the gateway's default logging: its access log is part of its cost
+        api_key=API_KEY,
+        scopes=("invoices:read", "invoices:write"),
     )
-    connection["auth"]["token"] = default_token(provider)
-    connection.pop("rate_limit", None)
-    config = {
-        "store": {"url": f"sqlite:///{store}"},
-        "logging": {"level": "info", "format": "json"},
-        "clients": [
-            {
-                "name": "bench",
-                "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
-                "connections": ["*"],
-                "scopes": ["invoices:read", "invoices:write"],
-            }
-        ],
-        "connections": [connection],
-    }
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
 # -- the pass-through proxy (``--proxy UPSTREAM PORT``) -----------------------------------------
