@@ -171,6 +171,11 @@ def unrepresentable(invoice: Invoice, caps: Capabilities, provider: str) -> list
     return found
 
 
+def carries_document_type(caps: Capabilities, kind: str) -> bool:
+    """Whether a create's body can carry a document of ``kind`` (an invoice always)."""
+    return kind == "invoice" or f"document_type.{kind}" in caps.fields
+
+
 def _document_type_problems(
     invoice: Invoice, caps: Capabilities, provider: str
 ) -> list[FieldError]:
@@ -178,7 +183,7 @@ def _document_type_problems(
     body (no provider does: draft_publish makes credit notes from an invoice, an action)."""
     found: list[FieldError] = []
     kind = invoice.document_type
-    if kind != "invoice" and f"document_type.{kind}" not in caps.fields:
+    if not carries_document_type(caps, kind):
         how = (
             "; make one with the credit_note action on the invoice it credits"
             if kind == "credit_note" and "credit_note" in caps.actions

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from adapters.base import Adapter, Handling, WriteWarning
-from adapters.representable import fit, too_few_lines
+from adapters.representable import carries_document_type, fit, too_few_lines
 from adapters.resolution import MARKER_PREFIX
 from gateway.canonical.model import Customer, Invoice, Line, Tax, with_fields
 from gateway.errors import UnsupportedFields
@@ -43,8 +43,7 @@ class Translation:
 def translate(
     source: Invoice, target: Adapter, refs: ReferenceMap, handling: Handling
 ) -> Translation:
-    kind = source.document_type
-    if kind != "invoice" and f"document_type.{kind}" not in target.capabilities.fields:
+    if not carries_document_type(target.capabilities, source.document_type):
         # Never copied as an invoice, whatever the handling: that turns a credit into a debt.
         return Translation(None, skipped=_not_an_invoice(source, target))
     missing: list[str] = []
