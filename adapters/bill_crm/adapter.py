@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, ClassVar
 
-from pydantic import ValidationError
-
 from adapters.base import (
     Adapter,
     AdapterError,
@@ -38,7 +36,7 @@ from adapters.mapping import Mapping
 from adapters.paths import segment
 from adapters.representable import fit
 from adapters.resolution import Resolution
-from adapters.unreadable import READ_ERRORS, explain, invoice_label, unreadable
+from adapters.unreadable import READ_ERRORS, invoice_label, unreadable
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Discount, Invoice, RoundingPolicy
 from gateway.config import Connection
@@ -363,7 +361,7 @@ class BillCrmAdapter(Adapter):
             invoice = wire.read_invoice(data, self.mapping, self.connection)
         except READ_ERRORS as exc:
             which = data.get("id") if isinstance(data, dict) else None
-            raise unreadable(self.provider, invoice_label(which), _why(exc)) from exc
+            raise unreadable(self.provider, invoice_label(which), exc) from exc
         return self.finish_read(invoice)
 
     def _answer(
@@ -412,9 +410,3 @@ def _annotate(exc: BaseException, note: str) -> None:
     if isinstance(exc, AdapterError):
         exc.message = f"{exc.message.rstrip('.')}; {note}"
         exc.args = (exc.message,)
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return wire.describe(exc)
-    return explain(exc)
