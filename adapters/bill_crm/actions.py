@@ -17,7 +17,7 @@ from typing import Any
 
 from adapters.base import Conflict, DuplicateInputs, InvalidRequest, UpstreamError
 from adapters.bill_crm import wire
-from gateway.canonical.errors import FieldError
+from gateway.canonical.errors import FieldError, pointer_to_path
 from gateway.canonical.model import Customer, Invoice
 
 PROVIDER = "bill_crm"
@@ -190,7 +190,7 @@ def clone_request(source: dict[str, Any], inputs: DuplicateInputs) -> Clone:
         body["bill_projectid"] = source["project_id"]
     if errors:
         raise InvalidRequest(
-            f"{errors[0].pointer.lstrip('/').replace('/', '.')} {errors[0].detail}",
+            f"{pointer_to_path(errors[0].pointer)} {errors[0].detail}",
             errors,
             provider=PROVIDER,
         )

@@ -22,7 +22,7 @@ from adapters.base import (
     NoteFile,
 )
 from gateway.canonical.bounds import overflowing
-from gateway.canonical.errors import FieldError, InvalidInvoice
+from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.totals import calculate
@@ -289,7 +289,7 @@ def _within_bounds(adapter: Adapter, invoice: Invoice, handling: Handling) -> No
     errors = overflowing(calculation)
     if errors:
         raise InvalidRequest(
-            f"{errors[0].pointer.lstrip('/').replace('/', '.')} {errors[0].detail}",
+            f"{pointer_to_path(errors[0].pointer)} {errors[0].detail}",
             errors,
             provider=adapter.provider,
         )
