@@ -75,15 +75,8 @@ class DraftPublishAdapter(Adapter):
         params: dict[str, Any] = {"page": number, "limit": limit}
         if walk.parts[part] is not None:
             params["status"] = walk.parts[part]
-        if query.customer_id is not None:
-            params["customer_id"] = query.customer_id
-        if query.issued_from is not None:
-            params["from_date"] = query.issued_from.isoformat()
-        if query.issued_to is not None:
-            params["to_date"] = query.issued_to.isoformat()
-        if query.search or query.number:
-            # One search parameter: the caller's search, else the number (narrowed below).
-            params["search"] = query.search or query.number
+        # One search parameter: the caller's search, else the number (narrowed below).
+        params.update(wire.filter_params(query, query.search or query.number))
         response = await self.client.request("GET", BASE, params=params)
         body = self._body(response, "list invoices")
         rows, meta = self._list(body, "list invoices")

@@ -23,6 +23,7 @@ from adapters.base import (
     Page,
     UpstreamError,
 )
+from adapters.draft_publish import wire
 from adapters.draft_publish.listing import StatusWalk
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice
@@ -71,7 +72,7 @@ async def export_csv(adapter: DraftPublishAdapter, query: ListQuery) -> AsyncIte
     """The provider's export with the list's filters; canonical ``open`` is two provider
     statuses (sent, overdue): two exports, one after the other, under the first's header."""
     parts = _export_statuses(adapter, query.status)
-    params = _export_params(query)
+    params = wire.filter_params(query, query.search)
     async with contextlib.AsyncExitStack() as stack:
         first = await stack.enter_async_context(_opened(adapter, params, parts[0]))
 
@@ -132,19 +133,6 @@ def _export_statuses(adapter: DraftPublishAdapter, status: str | None) -> tuple[
             provider=adapter.provider,
         )
     return parts
-
-
-def _export_params(query: ListQuery) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if query.customer_id is not None:
-        params["customer_id"] = query.customer_id
-    if query.issued_from is not None:
-        params["from_date"] = query.issued_from.isoformat()
-    if query.issued_to is not None:
-        params["to_date"] = query.issued_to.isoformat()
-    if query.search is not None:
-        params["search"] = query.search
-    return params
 
 
 async def batch(adapter: DraftPublishAdapter, action: str, ids: list[str]) -> BatchResult:

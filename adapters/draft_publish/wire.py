@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from adapters.base import ListQuery
 from adapters.mapping import Mapping
 from adapters.reference import canonical_tax
 from adapters.unreadable import array, identifier
@@ -67,6 +68,21 @@ def _item_body(line: Line, taxes: list[TaxSetting]) -> dict[str, Any]:
         "unit": line.unit,
         "tax_id": taxes[0].id if taxes else None,  # at most one: the capabilities say so
     }
+
+
+def filter_params(query: ListQuery, search: str | None) -> dict[str, Any]:
+    """The filters the list and the CSV export both take: ``customer_id``, ``from_date`` and
+    ``to_date`` (the issue dates), and ``search``."""
+    params: dict[str, Any] = {}
+    if query.customer_id is not None:
+        params["customer_id"] = query.customer_id
+    if query.issued_from is not None:
+        params["from_date"] = query.issued_from.isoformat()
+    if query.issued_to is not None:
+        params["to_date"] = query.issued_to.isoformat()
+    if search:
+        params["search"] = search
+    return params
 
 
 def payment_body(payment: Payment) -> dict[str, Any]:
