@@ -13,6 +13,10 @@ same write lock and ``busy_timeout``, so it needs no ``BEGIN``/``COMMIT`` around
 ``RETURNING`` its changed rows come back in the same call (one trip to aiosqlite's thread
 instead of three or four). A claim first tries to insert a fresh record that way (the common
 case: a key not seen before) and only when the key exists reads and decides in a transaction.
+
+Such single statements, reads included, run on the event loop's own thread when the file's lock
+is free (``sqlite_now.Now``, a second connection with no busy handler), and go to aiosqlite's
+thread, which waits for the lock, only when another process holds it.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from gateway.store.records import (
     scope_params,
     take,
 )
+from gateway.store.sqlite_now import Now
 from gateway.store.urls import MEMORY
 
 BUSY_TIMEOUT_MS = 5000
@@ -75,6 +80,7 @@ class SqliteStore(Store):
         self._path = path
         self._name = f"SQLite store {path}"
         self._db: aiosqlite.Connection | None = None
+        self._now: Now | None = None  # single statements that need no wait (sqlite_now.py)
         self._lock = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -95,6 +101,10 @@ class SqliteStore(Store):
             await db.execute("PRAGMA synchronous = NORMAL")
             self._db = db
             await self._migrate()
+            if self._path != MEMORY:  # another connection to ":memory:" is another database
+                now = Now(self._path)
+                now.open()
+                self._now = now
         except BaseException as e:
             self._db = None
             await db.close()
@@ -145,13 +155,15 @@ class SqliteStore(Store):
 
     async def close(self) -> None:
         db, self._db = self._db, None
+        now, self._now = self._now, None
         if db is not None:
             async with self._lock:
+                if now is not None:
+                    now.close()
                 await db.close()
 
     async def ping(self) -> dict[str, Any]:
-        async with self._transaction(write=False) as db:
-            rows = list(await db.execute_fetchall("SELECT max(version) FROM schema_migrations"))
+        rows = await self._one("SELECT max(version) FROM schema_migrations", ())
         return {"backend": self.url_scheme, "schema_version": int(rows[0][0])}
 
     @asynccontextmanager
@@ -234,8 +246,19 @@ class SqliteStore(Store):
     async def _alone(self, sql: str, params: tuple[Any, ...]) -> int:
         """One write statement ending in ``RETURNING``, as its own transaction (autocommit: see
         the module's docstring); the number of rows it returned."""
+        return len(await self._one(sql, params, write=True))
+
+    async def _one(self, sql: str, params: tuple[Any, ...], *, write: bool = False) -> list[Any]:
+        """One statement, alone (autocommit), and its rows: at once on the event loop's thread
+        when it needs no wait for the file's lock, else on aiosqlite's thread, which waits."""
         async with self._transaction(write=False) as db:
-            return len(list(await db.execute_fetchall(sql, params)))
+            now = self._now
+            rows = None if now is None else now.rows(sql, params, write=write)
+            if rows is None:
+                rows = list(await db.execute_fetchall(sql, params))
+            if now is not None and now.checkpoint_due():
+                await db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            return rows
 
     async def save_progress(
         self,
@@ -290,8 +313,10 @@ class SqliteStore(Store):
         return changed == 1
 
     async def get(self, scope: KeyScope) -> IdempotencyRecord | None:
-        async with self._transaction(write=False) as db:
-            return await self._read(db, scope)
+        rows = await self._one(
+            f"SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE {_KEY}", scope_params(scope)
+        )
+        return record_from_row(rows[0]) if rows else None
 
     async def reap(self, now: float) -> int:
         return await self._change("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
@@ -301,16 +326,12 @@ class SqliteStore(Store):
     async def crosswalk_get(
         self, source_connection: str, source_id: str, target_connection: str
     ) -> CrosswalkEntry | None:
-        async with (
-            self._transaction(write=False) as db,
-            db.execute(
-                f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk WHERE source_connection = ? "
-                "AND source_id = ? AND target_connection = ?",
-                (source_connection, source_id, target_connection),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
-        return None if row is None else crosswalk_from_row(row)
+        rows = await self._one(
+            f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk WHERE source_connection = ? "
+            "AND source_id = ? AND target_connection = ?",
+            (source_connection, source_id, target_connection),
+        )
+        return crosswalk_from_row(rows[0]) if rows else None
 
     async def crosswalk_put(self, entry: CrosswalkEntry) -> None:
         await self._change(
@@ -327,13 +348,12 @@ class SqliteStore(Store):
         after_source_id: str | None = None,
         limit: int = 500,
     ) -> list[CrosswalkEntry]:
-        async with self._transaction(write=False) as db:
-            rows = await db.execute_fetchall(
-                f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
-                "WHERE source_connection = ? AND target_connection = ? "
-                "AND (? IS NULL OR source_id > ?) ORDER BY source_id LIMIT ?",
-                (source_connection, target_connection, after_source_id, after_source_id, limit),
-            )
+        rows = await self._one(
+            f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
+            "WHERE source_connection = ? AND target_connection = ? "
+            "AND (? IS NULL OR source_id > ?) ORDER BY source_id LIMIT ?",
+            (source_connection, target_connection, after_source_id, after_source_id, limit),
+        )
         return [crosswalk_from_row(row) for row in rows]
 
     async def crosswalk_by_run(
@@ -346,8 +366,7 @@ class SqliteStore(Store):
             sql += "AND (source_connection, source_id) > (?, ?) "
             params += after
         sql += "ORDER BY source_connection, source_id, target_connection LIMIT ?"
-        async with self._transaction(write=False) as db:
-            rows = await db.execute_fetchall(sql, (*params, limit))
+        rows = await self._one(sql, (*params, limit))
         return [crosswalk_from_row(row) for row in rows]
 
     # -- migration chunks ----------------------------------------------------------------------
@@ -403,11 +422,10 @@ class SqliteStore(Store):
         return changed == 1
 
     async def chunk_counts(self, run: str) -> dict[str, int]:
-        async with self._transaction(write=False) as db:
-            rows = await db.execute_fetchall(
-                "SELECT state, count(*) AS n FROM migration_chunks WHERE run = ? GROUP BY state",
-                (run,),
-            )
+        rows = await self._one(
+            "SELECT state, count(*) AS n FROM migration_chunks WHERE run = ? GROUP BY state",
+            (run,),
+        )
         return {row["state"]: int(row["n"]) for row in rows}
 
     # -- rate limits ---------------------------------------------------------------------------
@@ -431,12 +449,8 @@ class SqliteStore(Store):
     # -- migration checkpoints -----------------------------------------------------------------
 
     async def checkpoint_get(self, name: str) -> dict[str, Any] | None:
-        async with (
-            self._transaction(write=False) as db,
-            db.execute("SELECT data FROM migration_checkpoints WHERE name = ?", (name,)) as cursor,
-        ):
-            row = await cursor.fetchone()
-        return None if row is None else load_json(row["data"])
+        rows = await self._one("SELECT data FROM migration_checkpoints WHERE name = ?", (name,))
+        return load_json(rows[0]["data"]) if rows else None
 
     async def checkpoint_put(self, name: str, data: dict[str, Any], *, now: float) -> None:
         await self._change(
