@@ -160,6 +160,9 @@ class Capabilities:
     # The fewest lines a create takes (``capabilities.min_lines``): fewer is refused by the
     # provider, so a write with fewer is never sent (0: an invoice without lines is taken).
     min_lines: int = 0
+    # The create can make the invoice issued at once (``capabilities.create_issued``), as
+    # ``issue`` right after it would: a migration then copies an issued invoice in one write.
+    create_issued: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -444,6 +447,13 @@ class Adapter:
 
     async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
         raise self._unsupported("create invoices")
+
+    async def create_issued(
+        self, invoice: Invoice, *, handling: Handling = "strict"
+    ) -> WriteResult:
+        """The create, with the invoice issued (open) at once: where
+        ``capabilities.create_issued`` says the provider's create can."""
+        raise self._unsupported("create issued invoices")
 
     async def update(
         self,

@@ -202,6 +202,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             note_attach=caps.get("note_attach", False),
             note_read=caps.get("note_read", False),
             min_lines=caps.get("min_lines", 0),
+            create_issued=caps.get("create_issued", False),
         ),
         provider_fields={
             name: ProviderField(name=name, **spec) for name, spec in data["provider_fields"].items()

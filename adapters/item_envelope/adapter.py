@@ -119,9 +119,17 @@ class ItemEnvelopeAdapter(Adapter):
     # --- writes ----------------------------------------------------------------------------------
 
     async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
-        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
         # New invoices are drafts, as the canonical lifecycle starts; `issue` makes them open.
-        body = self._body(fitted, draft=self.mapping.write_status("draft"), replace=False)
+        return await self._create(invoice, handling, "draft")
+
+    async def create_issued(
+        self, invoice: Invoice, *, handling: Handling = "strict"
+    ) -> WriteResult:
+        return await self._create(invoice, handling, "open")
+
+    async def _create(self, invoice: Invoice, handling: Handling, status: str) -> WriteResult:
+        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        body = self._body(fitted, draft=self.mapping.write_status(status), replace=False)
         response = await self.client.request("POST", INVOICES, json=body, headers=BODY_HEADERS)
         self._raise_for(response)
         created = response.body.get("id") if isinstance(response.body, dict) else None

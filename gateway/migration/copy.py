@@ -39,6 +39,7 @@ from gateway.store import CrosswalkEntry, Store, StoreError
 _log = structlog.get_logger("gateway.migration")
 CLIENT = "migrate"
 FINISHED = frozenset({"verified", "differs"})
+_ISSUED = ("open", "paid", "void")  # statuses an issued invoice goes on to
 # A step whose key another worker holds is tried again this often, after its lease's end.
 _BUSY_ATTEMPTS, _BUSY_WAIT_S = 3, 60.0
 
@@ -113,7 +114,10 @@ class Copier:
         assert self.service is not None
         await self._record(source_id, None, "pending", invoice, {})
         created = await self.service.create(
-            self._request("create", source_id), translation.invoice, self.plan.handling
+            self._request("create", source_id),
+            translation.invoice,
+            self.plan.handling,
+            issued=self._issued_at_once(invoice),
         )
         assert created.invoice is not None and created.invoice.id is not None
         self._wrote(source_id, created)
@@ -146,6 +150,11 @@ class Copier:
         verdict = compare(invoice, preview, self.target, paid=False)
         return self._entry(source_id, "would_copy", None, translation.warnings, verdict)
 
+    def _issued_at_once(self, source: Invoice) -> bool:
+        """An issued source is created issued where the target's create can do that: one
+        write instead of a create and an ``issue`` (``capabilities.create_issued``)."""
+        return source.status in _ISSUED and self.target.capabilities.create_issued
+
     async def _carry(
         self, source_id: str, source: Invoice, created: Invoice
     ) -> tuple[Invoice, bool, list[WriteWarning]]:
@@ -155,7 +164,7 @@ class Copier:
         warnings: list[WriteWarning] = []
         current = created
         wanted = source.status
-        if wanted in ("open", "paid", "void") and current.status == "draft":
+        if wanted in _ISSUED and current.status == "draft":
             step = next((a for a in ("issue", "mark_sent") if a in caps.actions), None)
             if step is None:
                 warnings.append(WriteWarning("/status", f"{provider} cannot issue an invoice"))

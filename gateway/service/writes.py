@@ -58,13 +58,15 @@ def _outcome_of(resolution: Resolution, make: Any) -> Resolution:
 class CreateInvoice(_Write):
     invoice: Invoice
     handling: Handling
+    issued: bool = False  # made issued at once (``Adapter.create_issued``), not a draft
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_create(self.invoice, new_marker())
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         marked = self.adapter.marked(self.invoice, recovery)
-        return _written(await self.adapter.create(marked, handling=self.handling), created=True)
+        create = self.adapter.create_issued if self.issued else self.adapter.create
+        return _written(await create(marked, handling=self.handling), created=True)
 
     async def find(self, recovery: dict[str, Any]) -> Resolution:
         found = await self.adapter.find_created(self.invoice, recovery, handling=self.handling)

@@ -3,21 +3,32 @@
 - An invoice the target's create would refuse for its lines (``capabilities.min_lines``: an
   empty bill_crm draft copied to item_envelope) is a skip that names the rule, in a dry run and
   in a run, and nothing about it reaches the target.
-- The ``issue`` after a create takes the record a lost answer needs (the status it starts from)
-  from the create's fresh read-back instead of reading the copy first; when its answer is lost,
-  that record still tells that it took effect, and nothing is sent twice.
+- An issued source invoice is created issued where the target's create can
+  (``capabilities.create_issued``: item_envelope's ``draft: 0``): one write, no ``issue``.
+  A create key first used for a draft replays as that draft, which is then issued.
+- Where the create makes drafts only, the ``issue`` after it takes the record a lost answer
+  needs (the status it starts from) from the create's fresh read-back instead of reading the
+  copy first; when its answer is lost, that record still tells that it took effect, and nothing
+  is sent twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from adapters.base import Capabilities
+from adapters.item_envelope.adapter import ItemEnvelopeAdapter
+from gateway.canonical.model import invoice_from_input
+from gateway.errors import InvalidRequest
 from gateway.migration.plan import Plan
+from gateway.runtime import gateway_runtime
 from gateway.sandbox.serve import Sandbox
+from gateway.service.idempotency import WriteRequest
 from tests.e2e import migrating as m
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import sqlite_url
@@ -31,6 +42,16 @@ def sandbox() -> Iterator[Sandbox]:
     # A sandbox of its own: a test here makes item_envelope drop the answers to its PUTs.
     with sandbox_in_thread(seed_invoices=5) as running:
         yield running
+
+
+def _drafts_only(adapter: ItemEnvelopeAdapter) -> Capabilities:
+    """item_envelope as a target whose create makes drafts only: a copy is issued after it."""
+    return dataclasses.replace(adapter.mapping.capabilities, create_issued=False)
+
+
+@pytest.fixture
+def drafts_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ItemEnvelopeAdapter, "capabilities", property(_drafts_only))
 
 
 async def empty_draft(sandbox: Sandbox) -> str:
@@ -80,10 +101,103 @@ async def test_an_invoice_without_lines_is_skipped_before_anything_is_sent(
     assert states[full][0] == "verified"
 
 
+async def test_an_open_invoice_is_created_issued_in_one_write_where_the_target_can(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # crm_v1 keeps no drafts: the source is open.
+    source_id = str((await m.create(sandbox, "crm_v1", m.portable_invoice("crm_v1")))["id"])
+    settings = m.migration_settings(sandbox, sqlite_url())
+    logged = len(await m.requests_log(sandbox, "item_envelope"))
+
+    ran = await m.migrate_here(
+        settings, plan("at-once", [source_id], source="crm_v1"), m.map_to("item_envelope"),
+        tmp_path,
+    )  # fmt: skip
+
+    assert ran.code == 0, ran.stderr
+    entry = ran.only()
+    assert entry["outcome"] == "copied"
+    assert [w for w in entry["warnings"] if w["field"] == "/status"] == []
+    log = (await m.requests_log(sandbox, "item_envelope"))[logged:]
+    assert (await m.read(sandbox, "item_envelope", entry["target_id"]))["status"] == "open"
+    [create] = [e for e in log if e["method"] == "POST"]
+    assert create["body"]["Invoice"]["draft"] == 0
+    assert m.migrated_keys(log) == [f"crm_v1:{source_id}:create"]  # no issue sent
+    copy = COPY.format(entry["target_id"])
+    # created and read back once: that read is the verification's
+    assert [e["method"] for e in log if e["path"] == copy] == ["GET"]
+
+
+async def test_a_create_first_made_as_a_draft_replays_and_the_copy_is_issued_after_it(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped after its create, by a gateway that made drafts only, resumed by one that
+    creates issued invoices: the same key replays the draft (whether to issue at once is not
+    part of the key's request), and the status is carried by an ``issue``."""
+    source_id = str((await m.create(sandbox, "crm_v1", m.portable_invoice("crm_v1")))["id"])
+    settings = m.migration_settings(sandbox, sqlite_url())
+    refs = m.map_to("item_envelope")
+    logged = len(await m.requests_log(sandbox, "item_envelope"))
+    with monkeypatch.context() as patch:
+        patch.setattr(ItemEnvelopeAdapter, "capabilities", property(_drafts_only))
+        patch.setattr(ItemEnvelopeAdapter, "act", _dies)  # the process stops before its issue
+        stopped = await m.migrate_here(
+            settings, plan("replay", [source_id], source="crm_v1"), refs, tmp_path
+        )
+    assert stopped.only()["outcome"] == "failed"
+
+    resumed = await m.migrate_here(
+        settings, plan("replay", [source_id], source="crm_v1"), refs, tmp_path
+    )
+
+    assert resumed.code == 0, resumed.stderr
+    entry = resumed.only()
+    assert entry["outcome"] == "copied"
+    assert (await m.read(sandbox, "item_envelope", entry["target_id"]))["status"] == "open"
+    log = (await m.requests_log(sandbox, "item_envelope"))[logged:]
+    # one create (a draft), replayed on resume; then the issue
+    assert m.migrated_keys(log) == [f"crm_v1:{source_id}:create", f"crm_v1:{source_id}:issue"]
+    [create] = [e for e in log if e["method"] == "POST"]
+    assert create["body"]["Invoice"]["draft"] == 1
+
+
+@pytest.mark.parametrize(
+    ("provider", "can"),
+    [
+        ("item_envelope", True),  # its doc: "draft | integer | Whether this is a draft (0/1) | 0"
+        ("crm_v1", False),
+        ("draft_publish", False),
+        ("bill_crm", False),
+        ("order_linked", False),
+    ],
+)
+async def test_only_a_provider_whose_create_can_issue_is_asked_to(
+    sandbox: Sandbox, provider: str, can: bool
+) -> None:
+    settings = m.migration_settings(sandbox, sqlite_url())
+    invoice = invoice_from_input(m.portable_invoice(provider))
+    request = WriteRequest("migrate", provider, "migrate create", "test/1", f"issued-{provider}")
+    logged = len(await m.requests_log(sandbox, provider))
+    async with gateway_runtime(settings) as runtime:
+        assert runtime.adapters[provider].capabilities.create_issued is can
+        if can:
+            made = await runtime.service.create(request, invoice, "lenient", issued=True)
+            assert made.invoice is not None and made.invoice.status == "open"
+            return
+        with pytest.raises(InvalidRequest, match=f"{provider} cannot create an issued invoice"):
+            await runtime.service.create(request, invoice, "lenient", issued=True)
+    assert len(await m.requests_log(sandbox, provider)) == logged  # nothing was sent
+
+
+async def _dies(*_: Any, **__: Any) -> Any:
+    raise RuntimeError("the process stopped here")
+
+
+@pytest.mark.usefixtures("drafts_only")
 async def test_an_issue_after_a_fresh_create_is_not_read_first_and_a_lost_answer_resolves(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    # crm_v1 keeps no drafts: the source is open, so its copy is issued after its create.
+    # crm_v1 keeps no drafts: the source is open, so its copy (a draft) is issued after it.
     source_id = str((await m.create(sandbox, "crm_v1", m.portable_invoice("crm_v1")))["id"])
     settings = m.migration_settings(sandbox, sqlite_url())
     logged = len(await m.requests_log(sandbox, "item_envelope"))
