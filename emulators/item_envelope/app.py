@@ -200,7 +200,8 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
 
 async def list_invoices(request: web.Request) -> web.Response:
     query = _ListQuery(request.query)
-    invoices = [invoice for invoice in request.app[STORE].invoices.values() if query.keeps(invoice)]
+    listed = request.app[STORE].of_client(query.client_id)
+    invoices = [invoice for invoice in listed if query.keeps(invoice)]
     invoices.sort(key=lambda inv: (query.sort_key(inv), inv.id), reverse=query.descending)
     start = (query.page - 1) * query.limit
     return _respond(

@@ -10,6 +10,7 @@ The API has no payments resource, so only seeded invoices carry payments.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -101,10 +102,14 @@ class InvoiceStore:
         self._seed = seed
         self._seed_invoices = seed_invoices
         self.invoices: dict[int, Invoice] = {}
+        # The same invoices by client: a list filtered by client (every lookup before a create)
+        # reads that client's alone, not the whole account.
+        self._by_client: dict[int, dict[int, Invoice]] = {}
         self.reset()
 
     def reset(self) -> None:
         self.invoices = {}
+        self._by_client = {}
         self._next_id = max(1, FIRST_CREATED_ID - self._seed_invoices)
         self._next_item_id = 1
         self._next_number = 1
@@ -112,6 +117,23 @@ class InvoiceStore:
 
     def get(self, invoice_id: int) -> Invoice | None:
         return self.invoices.get(invoice_id)
+
+    def of_client(self, client_id: int | None) -> Iterable[Invoice]:
+        """The account's invoices, or one client's (``None``: all)."""
+        if client_id is None:
+            return self.invoices.values()
+        return self._by_client.get(client_id, {}).values()
+
+    def _keep(self, invoice: Invoice) -> None:
+        earlier = self.invoices.get(invoice.id)
+        if earlier is not None:
+            self._forget(earlier)
+        self.invoices[invoice.id] = invoice
+        self._by_client.setdefault(invoice.client_id, {})[invoice.id] = invoice
+
+    def _forget(self, invoice: Invoice) -> None:
+        del self.invoices[invoice.id]
+        del self._by_client[invoice.client_id][invoice.id]
 
     def create(self, data: InvoiceData, *, today: str, paid: Decimal = Decimal(0)) -> Invoice:
         fields = {
@@ -134,7 +156,7 @@ class InvoiceStore:
         self._next_item_id = next_item_id
         self._next_id += 1
         self._next_number += 1
-        self.invoices[invoice.id] = invoice
+        self._keep(invoice)
         return invoice
 
     def update(self, invoice: Invoice, data: InvoiceData) -> Invoice:
@@ -162,7 +184,7 @@ class InvoiceStore:
         if errors:
             raise ValidationFailed(errors)
         self._next_item_id = next_item_id
-        self.invoices[invoice.id] = candidate
+        self._keep(candidate)
         return candidate
 
     def delete(self, invoice: Invoice) -> None:
@@ -171,7 +193,7 @@ class InvoiceStore:
                 f"Invoice {invoice.id} has payments (payment_status "
                 f"{invoice.totals.payment_status}) and cannot be deleted"
             )
-        del self.invoices[invoice.id]
+        self._forget(invoice)
 
     def _number(self) -> str:
         return f"INV-{self._next_number:04d}"

@@ -15,7 +15,9 @@ from tests.emulators._item_envelope_support import (
     assert_failed,
     call,
     create,
+    invoice_path,
     start,
+    update,
 )
 
 LAST_SEED_ID = FIRST_SEED_ID + SEED_COUNT - 1
@@ -124,6 +126,28 @@ async def test_filter_by_client(aiohttp_client: AiohttpClient) -> None:
     assert 0 < len(expected) < SEED_COUNT
     assert ids == expected
     assert pagination["total"] == len(expected)
+
+
+async def test_filter_by_client_follows_creates_updates_and_deletes(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    client = await start(aiohttp_client)
+    moved = (await create(client, client_id=15))["Invoice"]["id"]
+    gone = (await create(client, client_id=15))["Invoice"]["id"]
+    stays = (await create(client, client_id=15))["Invoice"]["id"]
+    status, _ = await update(client, moved, {"client_id": 16})
+    assert status == 202
+    status, _ = await call(client, "DELETE", invoice_path(gone))
+    assert status == 200
+
+    of_15, _ = await _page(client, "client_id=15&limit=100")
+    of_16, _ = await _page(client, "client_id=16&limit=100")
+    every = [row["Invoice"] for row in await all_invoices(client)]
+
+    assert stays in of_15 and moved not in of_15 and gone not in of_15
+    assert moved in of_16
+    assert of_15 == [i["id"] for i in every if i["client_id"] == 15]
+    assert of_16 == [i["id"] for i in every if i["client_id"] == 16]
 
 
 async def test_a_filter_matching_nothing_is_an_empty_list(aiohttp_client: AiohttpClient) -> None:
