@@ -3,11 +3,14 @@
 A run's work is the source listing's pages (or slices of an ``--ids`` file), recorded as chunks
 in the store as they are discovered: a worker claims the lowest free chunk (with a lease it
 renews), reads that page, adds the next page as a new chunk at once (so other workers can take
-it), copies the page's invoices ``concurrency`` at a time and marks the chunk done. Any number of
+it), copies the page's invoices ``concurrency`` at a time and marks the chunk done. A worker
+holds up to ``CHUNKS_AHEAD`` chunks at once: it claims and reads the next page while the last
+copies of the one before are still running, so its copies never wait for a page to be read (a
+page's invoices start copying in listing order, behind the earlier page's). Any number of
 processes started with the same ``--run`` on one store share the work; a worker that dies leaves
 its chunk to be claimed again when the lease runs out (the store's ``lease_seconds``, as for a
 dead writer's Idempotency-Key), and what it had copied is found in the crosswalk. Memory holds
-one page per worker, however many invoices there are.
+``CHUNKS_AHEAD`` pages per worker, however many invoices there are.
 
 A dry run and a ``--sample`` read in listing order in this process only and touch no chunk.
 """
@@ -34,6 +37,7 @@ from gateway.migration.report import Entry, ReportFile, Summary
 from gateway.store import Store
 
 CHUNK_LEASE_S = 10.0  # the default; a run uses the store's lease_seconds
+CHUNKS_AHEAD = 2  # chunks one worker holds at once: the one it copies, and the next
 _WAIT_FOR_OTHERS_S = 0.2
 
 
@@ -59,6 +63,7 @@ class Runner:
         self._gate = asyncio.Semaphore(self.concurrency)
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._pass = 1
+        self._chunk_news = asyncio.Event()  # this worker added or finished a chunk
 
     async def count(self) -> int | None:
         """How many invoices the run will read, where the source says so without a full walk."""
@@ -78,6 +83,10 @@ class Runner:
             else:
                 await self._agree_on_plan(self.store)
                 await self._chunks(self.store)
+        except BaseExceptionGroup as group:
+            # What stops a run (the store failing) stops it as itself, whichever task met it
+            # first, so the command says what failed instead of printing a task group.
+            raise _first_error(group) from group
         finally:
             self.progress.stop()
         return self.summary
@@ -137,22 +146,53 @@ class Runner:
 
     async def _chunks(self, store: Store) -> None:
         run = self._pass_name(self._pass)
-        while True:
-            chunk = await store.chunk_claim(
-                run, self._owner, now=self.clock(), lease_s=self.lease_s
-            )
-            if chunk is None:
-                counts = await store.chunk_counts(run)
-                if not counts.get("pending") and not counts.get("claimed"):
-                    return
-                await asyncio.sleep(_WAIT_FOR_OTHERS_S)  # others hold the rest; one may die
-                continue
-            async with self._holding(store, chunk.seq):
-                invoices, following = await self._chunk_page(chunk.token)
+        held = asyncio.Semaphore(CHUNKS_AHEAD)
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await held.acquire()
+                self._chunk_news.clear()
+                chunk = await store.chunk_claim(
+                    run, self._owner, now=self.clock(), lease_s=self.lease_s
+                )
+                if chunk is None:
+                    held.release()
+                    counts = await store.chunk_counts(run)
+                    if not counts.get("pending") and not counts.get("claimed"):
+                        return
+                    # Others hold the rest (one may die), or this worker does: its next page
+                    # is added, or a chunk of its own finished, as soon as that happens.
+                    await self._chunk_news_or_a_while()
+                    continue
+                work = self._work_on(store, run, chunk.seq, chunk.token, held)
+                try:
+                    group.create_task(work)
+                except RuntimeError:  # a chunk failed meanwhile: the group is stopping
+                    work.close()
+                    raise
+
+    async def _chunk_news_or_a_while(self) -> None:
+        """Until this worker adds or finishes a chunk, or ``_WAIT_FOR_OTHERS_S``; a cancellation
+        is never lost here (``asyncio.wait`` does not swallow it, as 3.11's ``wait_for`` may)."""
+        news = asyncio.ensure_future(self._chunk_news.wait())
+        try:
+            await asyncio.wait({news}, timeout=_WAIT_FOR_OTHERS_S)
+        finally:
+            news.cancel()
+
+    async def _work_on(
+        self, store: Store, run: str, seq: int, token: str | None, held: asyncio.Semaphore
+    ) -> None:
+        try:
+            async with self._holding(store, seq):
+                invoices, following = await self._chunk_page(token)
                 if following is not None:
-                    await store.chunk_add(run, chunk.seq + 1, following)
+                    await store.chunk_add(run, seq + 1, following)
+                    self._chunk_news.set()
                 await self._copy_all(invoices)
-            await store.chunk_done(run, chunk.seq, self._owner)
+            await store.chunk_done(run, seq, self._owner)
+        finally:
+            held.release()
+            self._chunk_news.set()
 
     async def _chunk_page(self, token: str | None) -> tuple[list[Invoice], str | None]:
         """The invoices of one chunk, and the token of the chunk after it (None: the last)."""
@@ -217,3 +257,8 @@ class Runner:
         self.summary.add(entry)
         self.report.write(entry)
         self.progress.advance(entry, self.summary)
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first

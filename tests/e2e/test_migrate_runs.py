@@ -18,14 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
 
+from gateway import cli
 from gateway.migration.copy import Copier
 from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap
 from gateway.runtime import gateway_runtime
 from gateway.sandbox.serve import Sandbox
 from gateway.store import CrosswalkEntry, Store, StoreError
+from gateway.store.sqlite import SqliteStore
 from tests.e2e import migrating as m
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import postgres_url, sqlite_url
@@ -253,6 +256,38 @@ async def test_a_crash_between_the_create_and_the_crosswalk_write_resumes_to_tha
     assert {i["id"] for i in await m.listing(sandbox, "item_envelope")} - before == made
     log = await m.requests_log(sandbox, "item_envelope")
     assert m.migrated_keys(log).count(f"crm_v1:{source_id}:create") == 1  # replayed, not sent
+
+
+def test_a_store_that_fails_mid_run_stops_the_command_saying_so(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The store failing in the middle of the copies (each runs in a task of its own) stops the
+    run with the store's own message and exit status 2, not a task group's traceback."""
+    ids = asyncio.run(make(sandbox, "crm_v1", 3))
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    real = SqliteStore.crosswalk_put
+
+    async def fails_at_the_verdict(store: SqliteStore, entry: CrosswalkEntry) -> None:
+        if entry.state in ("verified", "differs"):
+            raise StoreError("SQLite store: disk I/O error")
+        await real(store, entry)
+
+    monkeypatch.setattr(SqliteStore, "crosswalk_put", fails_at_the_verdict)
+    args = args_for(tmp_path, "crm_v1", "item_envelope", ids, "store-fails")
+
+    saved = structlog.get_config()  # the command configures logging to the captured stderr
+    try:
+        code = cli.main(["migrate", "run", "--config", str(config), *args])
+    finally:
+        structlog.configure(**saved)
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "invoice-gateway migrate: the store failed: SQLite store: disk I/O error" in err
+    assert "ExceptionGroup" not in err and "Traceback" not in err
 
 
 class _DiesBeforeTheVerdict:
