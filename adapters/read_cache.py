@@ -57,5 +57,5 @@ def _number(value: Any) -> Any:
     if isinstance(value, JsonNumber):
         return orjson.Fragment(value.text)
     if isinstance(value, Decimal):
-        return orjson.Fragment(str(value))
+        return orjson.Fragment(format(value, "f"))  # as written back: 0.0000001, not 1E-7
     raise TypeError(type(value).__name__)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any
@@ -56,18 +57,34 @@ def loads(text: str | bytes) -> Any:
 
 
 def loads_fast(text: str | bytes) -> Any:
-    """What ``loads`` reads, read by msgspec (about twice as fast, with the same ``JsonNumber``
-    for every fraction). Whatever msgspec refuses or reads differently (invalid JSON, an integer
-    past its range, nesting past its stack, a lone surrogate escape) is read by ``loads``
-    instead, so the values and the errors are ``loads``'s own."""
+    """What ``loads`` reads, read by msgspec (two to six times as fast). Whatever msgspec
+    refuses or reads differently (invalid JSON, an integer past its range, nesting past its
+    stack, a lone surrogate escape) is read by ``loads`` instead, so the values and the errors
+    are ``loads``'s own.
+
+    A fraction is read as a plain ``Decimal`` (made in C), which keeps its digits and exponent
+    and is written back as ``format(value, "f")``: the text it was read as, for every literal
+    without an exponent (``500.00``, ``-0.0``, ``0.0000001``). Only a text with a digit before
+    an ``e`` or ``E`` (an exponent, or such letters inside a string) is read with ``JsonNumber``
+    for every fraction, so that ``1e3`` is written back as ``1e3`` and not ``1000``."""
+    exponent = (_EXPONENT if isinstance(text, bytes) else _EXPONENT_TEXT).search(text)
     try:
-        return _decoder().decode(text)
+        return (_keeping_text() if exponent else _decoder()).decode(text)
     except (msgspec.MsgspecError, RecursionError):
         return loads(text)
 
 
+_EXPONENT = re.compile(rb"[0-9][eE]")
+_EXPONENT_TEXT = re.compile(r"[0-9][eE]")
+
+
 @functools.cache
 def _decoder() -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(float_hook=Decimal)
+
+
+@functools.cache
+def _keeping_text() -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(float_hook=JsonNumber)
 
 
