@@ -67,7 +67,10 @@ def loads_fast(text: str | bytes) -> Any:
     without an exponent (``500.00``, ``-0.0``, ``0.0000001``). Only a text with a digit before
     an ``e`` or ``E`` (an exponent, or such letters inside a string) is read with ``JsonNumber``
     for every fraction, so that ``1e3`` is written back as ``1e3`` and not ``1000``."""
-    exponent = (_EXPONENT if isinstance(text, bytes) else _EXPONENT_TEXT).search(text)
+    if isinstance(text, bytes):
+        exponent = _EXPONENT.search(text) is not None
+    else:
+        exponent = _EXPONENT_TEXT.search(text) is not None
     try:
         return (_keeping_text() if exponent else _decoder()).decode(text)
     except (msgspec.MsgspecError, RecursionError):
