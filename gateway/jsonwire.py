@@ -64,9 +64,9 @@ def loads_fast(text: str | bytes) -> Any:
 
     A fraction is read as a plain ``Decimal`` (made in C), which keeps its digits and exponent
     and is written back as ``format(value, "f")``: the text it was read as, for every literal
-    without an exponent (``500.00``, ``-0.0``, ``0.0000001``). Only a text with a digit before
-    an ``e`` or ``E`` (an exponent, or such letters inside a string) is read with ``JsonNumber``
-    for every fraction, so that ``1e3`` is written back as ``1e3`` and not ``1000``."""
+    without an exponent (``500.00``, ``-0.0``, ``0.0000001``). Only a text that may hold a number
+    with an exponent (``_EXPONENT``) is read with ``JsonNumber`` for every fraction, so that
+    ``1e3`` is written back as ``1e3`` and not ``1000``."""
     if isinstance(text, bytes):
         exponent = _EXPONENT.search(text) is not None
     else:
@@ -77,8 +77,10 @@ def loads_fast(text: str | bytes) -> Any:
         return loads(text)
 
 
-_EXPONENT = re.compile(rb"[0-9][eE]")
-_EXPONENT_TEXT = re.compile(r"[0-9][eE]")
+# A number with an exponent: a JSON number token begins the text or follows ``:``, ``,``, ``[``
+# or whitespace (inside a string the same letters only cost the slower reader, never a value).
+_EXPONENT = re.compile(rb"(?:^|[:,\[\s])-?[0-9]+(?:\.[0-9]+)?[eE]")
+_EXPONENT_TEXT = re.compile(r"(?:^|[:,\[\s])-?[0-9]+(?:\.[0-9]+)?[eE]")
 
 
 @functools.cache

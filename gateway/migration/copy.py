@@ -15,6 +15,7 @@ A copy in ``verified`` or ``differs`` is never touched again (``already_copied``
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import Invoice, Payment
 from gateway.errors import AdapterError, IdempotencyError, IdempotencyInProgress
 from gateway.migration.compare import Verdict, compare
-from gateway.migration.plan import Plan, digest
+from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap
 from gateway.migration.report import Entry
 from gateway.migration.translate import Translation, translate
@@ -318,5 +319,7 @@ def generation(known: CrosswalkEntry | None) -> int:
 
 
 def fingerprint(invoice: Invoice) -> str:
-    """What the source invoice said when it was copied (a later change shows)."""
-    return digest(invoice.model_dump(mode="json", exclude={"remote_data", "totals_check"}))
+    """What the source invoice said when it was copied (a later change shows): a digest of its
+    canonical JSON as pydantic-core writes it (fields in the model's order)."""
+    text = invoice.model_dump_json(exclude={"remote_data", "totals_check"})
+    return hashlib.sha256(text.encode()).hexdigest()
