@@ -64,23 +64,35 @@ def loads_fast(text: str | bytes) -> Any:
 
     A fraction is read as a plain ``Decimal`` (made in C), which keeps its digits and exponent
     and is written back as ``format(value, "f")``: the text it was read as, for every literal
-    without an exponent (``500.00``, ``-0.0``, ``0.0000001``). Only a text that may hold a number
-    with an exponent (``_EXPONENT``) is read with ``JsonNumber`` for every fraction, so that
-    ``1e3`` is written back as ``1e3`` and not ``1000``."""
-    if isinstance(text, bytes):
-        exponent = _EXPONENT.search(text) is not None
-    else:
-        exponent = _EXPONENT_TEXT.search(text) is not None
+    without an exponent (``500.00``, ``-0.0``, ``0.0000001``). Only a text that may hold a
+    number with an exponent (``_may_hold_an_exponent``) is read with ``JsonNumber`` for every
+    fraction, so that ``1e3`` is written back as ``1e3`` and not ``1000``."""
+    exponent = _may_hold_an_exponent(text)
     try:
         return (_keeping_text() if exponent else _decoder()).decode(text)
     except (msgspec.MsgspecError, RecursionError):
         return loads(text)
 
 
-# A number with an exponent: a JSON number token begins the text or follows ``:``, ``,``, ``[``
-# or whitespace (inside a string the same letters only cost the slower reader, never a value).
-_EXPONENT = re.compile(rb"(?:^|[:,\[\s])-?[0-9]+(?:\.[0-9]+)?[eE]")
-_EXPONENT_TEXT = re.compile(r"(?:^|[:,\[\s])-?[0-9]+(?:\.[0-9]+)?[eE]")
+# A digit before an ``e``: rare outside numbers with an exponent (an id such as ``3e5f…``).
+_DIGIT_E = re.compile(rb"[0-9][eE]")
+_DIGIT_E_TEXT = re.compile(r"[0-9][eE]")
+_IN_NUMBER = frozenset(b"0123456789.-") | frozenset("0123456789.-")
+_BEFORE_NUMBER = frozenset(b":,[ \t\r\n") | frozenset(":,[ \t\r\n")
+
+
+def _may_hold_an_exponent(text: str | bytes) -> bool:
+    """Whether ``text`` may hold a number with an exponent: a digit before an ``e`` whose token
+    begins the text or follows ``:``, ``,``, ``[`` or whitespace, as a JSON number does (inside
+    a string, where the same letters may also follow these, it only costs the slower reader)."""
+    found = _DIGIT_E.finditer(text) if isinstance(text, bytes) else _DIGIT_E_TEXT.finditer(text)
+    for match in found:
+        start = match.start()
+        while start > 0 and text[start - 1] in _IN_NUMBER:
+            start -= 1
+        if start == 0 or text[start - 1] in _BEFORE_NUMBER:
+            return True
+    return False
 
 
 @functools.cache
