@@ -78,6 +78,31 @@ def test_fast_decoding_reads_what_the_standard_reader_reads(value: Any, number: 
     assert str(fast["x"]) == str(slow["x"]) and fast["x"].as_tuple() == slow["x"].as_tuple()
 
 
+def _page(number: str, *, ids: str = "a1") -> str:
+    """A page of 200 rows, fraction-dense (the fast reader's plain-Decimal case), with ``number``
+    in its last row."""
+    row = '{"id": "ID", "price": 12.50, "tax": 0.0000001, "color": "#9E9E9E", "q": 1.000}'
+    return "[" + ", ".join([row.replace("ID", ids)] * 199 + ['{"last": ' + number + "}"]) + "]"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _page("2.50"),
+        _page("1e3"),  # one exponent, at the end of a long page: every fraction keeps its text
+        _page("-1.5E-3", ids="510e-b95e"),
+        _page("7E+2"),
+        _page("0.0000000"),
+        '{"n": 1e3}',
+        "1e3",
+    ],
+)
+def test_every_fraction_is_written_back_as_read(text: str) -> None:
+    value = loads_fast(text)
+    assert dumps(value) == text
+    assert value == loads(text)
+
+
 @pytest.mark.parametrize(
     "text",
     [
