@@ -213,6 +213,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             marker=data["dedupe"]["marker"],
             lookup=frozenset(data["dedupe"]["lookup"]),
             max_pages=data["dedupe"].get("max_pages", 5),
+            date_slack_days=data["dedupe"].get("date_slack_days", 1),
         ),
         sort_params=dict(listing["sorts"]),
         filter_params=dict(listing["filters"]),

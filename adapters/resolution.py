@@ -71,6 +71,9 @@ class DedupePlan:
     marker: str | None  # canonical path of the marker's field (reference, notes, tags…), or None
     lookup: frozenset[str] = field(default_factory=frozenset)  # list filters used to narrow
     max_pages: int = 5
+    # Days either side of the invoice's own issue date that the lookup asks for
+    # (``dedupe.date_slack_days``); an invoice without one is always looked up ±_DATE_SLACK.
+    date_slack_days: int = 1
 
 
 def new_marker() -> str:
@@ -135,12 +138,16 @@ def lookup_query(invoice: Invoice, plan: DedupePlan, today: date) -> ListQuery:
 
     customer = invoice.customer.id if invoice.customer is not None else None
     day = invoice.issue_date or today
+    # A date the caller gave is kept as given; a missing one is the provider's today, which
+    # may be a day off ours. A candidate must have the sent date anyway (``looks_like``): the
+    # slack only widens what the provider is asked, where its filter may not be the date read.
+    slack = timedelta(days=plan.date_slack_days) if invoice.issue_date else _DATE_SLACK
     return ListQuery(
         customer_id=str(customer)
         if customer is not None and "customer_id" in plan.lookup
         else None,
-        issued_from=day - _DATE_SLACK if "issued_from" in plan.lookup else None,
-        issued_to=day + _DATE_SLACK if "issued_to" in plan.lookup else None,
+        issued_from=day - slack if "issued_from" in plan.lookup else None,
+        issued_to=day + slack if "issued_to" in plan.lookup else None,
         number=invoice.number if invoice.number and "number" in plan.lookup else None,
     )
 

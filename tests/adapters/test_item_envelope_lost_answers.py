@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -96,26 +97,43 @@ async def test_a_create_that_never_reached_the_provider_is_not_done(env: Env, ki
     assert len(env.store.invoices) == SEED_INVOICES
 
 
-async def test_the_lookup_lists_the_clients_window_newest_first(env: Env) -> None:
-    sent = invoice()
-    recovery, _ = await lost_create(env, sent, "error", after_commit=True)
+@pytest.mark.parametrize(
+    ("dated", "window"),
+    [
+        # A date sent is kept as sent and filtered inclusively (dedupe.date_slack_days: 0).
+        (True, ("2026-07-01", "2026-07-01")),
+        # No date: the provider's "Current date", which may be a day off the gateway's.
+        (False, None),
+    ],
+)
+async def test_the_lookup_lists_the_clients_window_newest_first(
+    env: Env, dated: bool, window: tuple[str, str] | None
+) -> None:
+    sent = invoice() if dated else invoice(issue_date=None)
+    recovery, before = await lost_create(env, sent, "error", after_commit=True)
     start_at = len(await env.log())
 
-    await env.adapter.find_created(sent, recovery)
+    found = await env.adapter.find_created(sent, recovery)
 
+    if window is None:
+        today = env.adapter.today()
+        window = (str(today - timedelta(days=1)), str(today + timedelta(days=1)))
     lists = [r["query"] for r in (await env.log())[start_at:] if r["path"] == INVOICES]
     assert lists == [
         {
             "page": "1",
             "limit": "100",
             "client_id": "15",
-            "date_from": "2026-06-30",
-            "date_to": "2026-07-02",
+            "date_from": window[0],
+            "date_to": window[1],
             "sort": "id",
             "direction": "desc",
         }
     ]
     assert await env.writes_since(start_at) == []
+    if dated:  # found on that day alone: the one invoice the lost create made
+        assert found.state == "done" and found.result is not None
+        assert [int(found.result.invoice.id)] == new_ids(env, before)
 
 
 async def test_a_lookup_that_fails_is_unknown_and_asking_again_later_finds_it(env: Env) -> None:
