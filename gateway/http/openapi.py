@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from adapters.base import ACTIONS, PROVIDER_FILTERS, SORTS
+from adapters.base import ACTIONS, FILTERS, PROVIDER_FILTERS, SORTS
 from gateway.canonical.model import DOCUMENT_TYPES, Invoice, Line, Payment, RoundingPolicy
 from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.summary import InvoiceSummary
@@ -492,12 +492,7 @@ def _paths() -> dict[str, Any]:
                 _ok("200", "InvoiceOrSummaryList", "A page of invoices (or of summaries)"),
                 parameters=[
                     *conn,
-                    "status",
-                    "customer_id",
-                    "issued_from",
-                    "issued_to",
-                    "number",
-                    "document_type",
+                    *FILTERS,
                     "sort",
                     "search",
                     *PROVIDER_FILTERS,

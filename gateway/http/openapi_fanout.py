@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.base import FILTERS
 from gateway.fanout import ASCENDING, DESCENDING
 from gateway.http.openapi import _UPSTREAM, _ok, _operation
 
@@ -59,12 +60,7 @@ def fanout_paths() -> dict[str, Any]:
                     ),
                     parameters=[
                         "connections",
-                        "status",
-                        "customer_id",
-                        "issued_from",
-                        "issued_to",
-                        "number",
-                        "document_type",
+                        *FILTERS,
                         "merge_sort",
                         "limit",
                         "cursor",

@@ -57,7 +57,7 @@ class Now:
         try:
             rows = self._db.execute(sql, params).fetchall()
         except sqlite3.OperationalError as e:
-            if (getattr(e, "sqlite_errorcode", 0) & 0xFF) in _WAIT:
+            if (e.sqlite_errorcode & 0xFF) in _WAIT:
                 return None
             raise
         if write:

@@ -66,8 +66,11 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
-async def walk(sandbox: Sandbox, connection: str, limit: int = 100, **params: str) -> list[Invoice]:
-    found: list[Invoice] = []
+async def walk_pages(
+    sandbox: Sandbox, connection: str, limit: int, **params: str
+) -> list[list[Invoice]]:
+    """Every page of a cursor walk of the connection's list, in order."""
+    pages: list[list[Invoice]] = []
     cursor: str | None = None
     while True:
         query = {**params, "limit": str(limit), **({"cursor": cursor} if cursor else {})}
@@ -75,10 +78,19 @@ async def walk(sandbox: Sandbox, connection: str, limit: int = 100, **params: st
             sandbox, "GET", f"/v1/connections/{connection}/invoices?{urlencode(query)}"
         )
         assert answer.status == 200, answer.body
-        found += answer.body["data"]
+        pages.append(answer.body["data"])
         cursor = answer.body["next_cursor"]
+        assert answer.body["has_more"] is (cursor is not None)
         if cursor is None:
-            return found
+            return pages
+
+
+async def walk(sandbox: Sandbox, connection: str, limit: int = 100, **params: str) -> list[Invoice]:
+    return [
+        invoice
+        for page in await walk_pages(sandbox, connection, limit, **params)
+        for invoice in page
+    ]
 
 
 async def requests_log(sandbox: Sandbox, connection: str) -> list[dict[str, Any]]:

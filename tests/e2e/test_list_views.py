@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 import jsonschema
 import pytest
@@ -17,7 +16,7 @@ from emulators.registry import PROVIDERS
 from gateway.sandbox.serve import Sandbox
 from tests.e2e.conftest_sandbox import call
 from tests.e2e.sandbox import sandbox_in_thread
-from tests.e2e.test_list_upstream import LIST_PATHS, requests_log
+from tests.e2e.test_list_upstream import LIST_PATHS, requests_log, walk_pages
 
 SEEDED = 30
 Invoice = dict[str, Any]
@@ -34,19 +33,8 @@ async def walk(
 ) -> tuple[list[list[Invoice]], list[dict[str, Any]]]:
     """Every page of a cursor walk, and the requests the provider received during it."""
     before = len(await requests_log(sandbox, connection))
-    pages: list[list[Invoice]] = []
-    cursor: str | None = None
-    while True:
-        query = {**params, "limit": str(limit), **({"cursor": cursor} if cursor else {})}
-        answer = await call(
-            sandbox, "GET", f"/v1/connections/{connection}/invoices?{urlencode(query)}"
-        )
-        assert answer.status == 200, answer.body
-        pages.append(answer.body["data"])
-        cursor = answer.body["next_cursor"]
-        assert answer.body["has_more"] is (cursor is not None)
-        if cursor is None:
-            return pages, (await requests_log(sandbox, connection))[before:]
+    pages = await walk_pages(sandbox, connection, limit, **params)
+    return pages, (await requests_log(sandbox, connection))[before:]
 
 
 def bodies(pages: list[list[Invoice]]) -> list[Invoice]:

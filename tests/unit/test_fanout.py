@@ -18,20 +18,13 @@ from gateway.canonical.model import Invoice
 from gateway.config import Connection
 from gateway.fanout import NotMergeable, list_across
 from gateway.listing import Cursors, InvalidCursor, Position
+from tests.unit.test_representable import caps
 
-CAPS = Capabilities(
+CAPS = caps(
+    set(),
     operations=frozenset({"list"}),
-    actions=frozenset(),
-    payments=frozenset(),
-    notes=False,
-    create_from_order=False,
     filters=frozenset({"customer_id"}),
-    fields=frozenset(),
-    tax_modes=frozenset({"exclusive"}),
     max_page_size=10,
-    max_line_taxes=1,
-    compound_taxes=False,
-    versioned=False,
     sorts=frozenset({"issue_date"}),
 )
 CURSORS = Cursors(b"secret")

@@ -9,20 +9,13 @@ from adapters.base import Adapter, Capabilities, ListQuery, Page, PageNumbers
 from gateway.canonical.model import Invoice
 from gateway.config import Connection
 from gateway.listing import Cursors, InvalidCursor, list_invoices
+from tests.unit.test_representable import caps
 
-CAPS = Capabilities(
+CAPS = caps(
+    set(),
     operations=frozenset({"list"}),
-    actions=frozenset(),
-    payments=frozenset(),
-    notes=False,
-    create_from_order=False,
     filters=frozenset({"customer_id"}),
-    fields=frozenset(),
-    tax_modes=frozenset({"exclusive"}),
-    max_line_taxes=1,
-    compound_taxes=False,
     max_page_size=10,
-    versioned=False,
 )
 
 
