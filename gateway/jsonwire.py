@@ -72,7 +72,7 @@ def loads_fast(text: str | bytes) -> Any:
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     plain = data.count(b".") * 1024 >= _DOTS_PER_KB * len(data) and not _may_hold_an_exponent(data)
     try:
-        return (_decoder() if plain else _keeping_text()).decode(text)
+        return (_decoder() if plain else _keeping_text()).decode(data)
     except (msgspec.MsgspecError, RecursionError):
         return loads(text)
 
