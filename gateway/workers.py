@@ -26,6 +26,7 @@ from types import FrameType
 
 from aiohttp import web
 
+from gateway import heap
 from gateway.config import Settings
 from gateway.log_buffer import flush_all
 
@@ -73,7 +74,13 @@ def serve(settings: Settings, sock: socket.socket, workers: int) -> int:
 def _run_worker(settings: Settings, sock: socket.socket, secret: bytes | None) -> None:
     from gateway.http.app import create_app
 
-    web.run_app(create_app(settings, cursor_secret=secret), sock=sock, print=None)
+    app = create_app(settings, cursor_secret=secret)
+    app.on_startup.append(_settle)  # after the app's own start-up: its sessions and store
+    web.run_app(app, sock=sock, print=None)
+
+
+async def _settle(app: web.Application) -> None:
+    heap.settle()
 
 
 def _worker_socket(reserved: socket.socket) -> socket.socket:
