@@ -212,6 +212,22 @@ def compact(value: Any) -> str:
         return dumps(value)
 
 
+def sorted_compact(value: Any) -> bytes:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    default=str)`` encoded as UTF-8, byte for byte, written by orjson (about seven times
+    faster): for what a fingerprint is taken of, JSON-mode dumps of the canonical models, which
+    hold no float (a float is the one JSON value the two would write differently, ``1e+16``
+    against ``1e16``). What orjson refuses (a lone surrogate, an integer beyond 64 bits, a key
+    that is not a string, a type that is not JSON) is written by the stdlib, as before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        text = json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
+        return text.encode()
+
+
 # Values ``compact`` hands to orjson as they are; containers are walked, anything else checked.
 _LEAVES = frozenset({str, int, bool, type(None), JsonNumber, Decimal, RawJson})
 

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
-import json
 import math
 import os
 import socket
@@ -37,6 +36,7 @@ from typing import Any, ClassVar, Protocol
 import structlog
 
 from adapters.resolution import Resolution
+from gateway import jsonwire
 from gateway.errors import (
     AdapterError,
     IdempotencyInProgress,
@@ -93,14 +93,10 @@ class WriteRequest:
         return KeyScope(self.client, self.connection, self.operation, self.idempotency_key)
 
     def fingerprint(self, body: Any, handling: str | None) -> str:
-        canonical = json.dumps(
-            {"operation": self.operation, "target": self.target, "body": body, "prefer": handling},
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            default=str,
+        canonical = jsonwire.sorted_compact(
+            {"operation": self.operation, "target": self.target, "body": body, "prefer": handling}
         )
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return hashlib.sha256(canonical).hexdigest()
 
 
 class KeyedWrites:
