@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from adapters.fits import Fits
 from adapters.pagination import PageNumbers, PaginationLoop, walk
 from adapters.read_cache import ReadCache
 from adapters.read_limits import reads_at_once
@@ -367,6 +368,7 @@ class Adapter:
         self.mapping = mapping
         self.today = today
         self.reads = ReadCache()
+        self.fits = Fits()
 
     def read_once(self, payload: Any, read: Callable[[], Invoice]) -> Invoice:
         """``read()`` of a provider payload, or the invoice it gave for the same payload today
@@ -574,22 +576,33 @@ class Adapter:
                 existing.append(candidate.id)
         return {"existing": existing, "complete": walk.complete, "started_at": started}
 
+    def fit(self, invoice: Invoice, handling: Handling) -> tuple[Invoice, list[WriteWarning]]:
+        """``representable.fit`` for this provider: ``invoice`` as the provider can carry it
+        and what lenient handling dropped; computed once per invoice object (``Fits``)."""
+        from adapters.representable import fit
+
+        return self.fits.fit(
+            invoice, handling, lambda: fit(invoice, self.capabilities, self.provider, handling)
+        )
+
     def as_sent(self, invoice: Invoice, handling: Handling) -> tuple[Invoice, list[WriteWarning]]:
         """``invoice`` as a create sends it under ``handling`` (fields lenient handling drops are
         gone), with its warnings; as it is when the create would refuse it."""
-        from adapters.representable import fit
-
         try:
-            return fit(invoice, self.capabilities, self.provider, handling)
+            return self.fit(invoice, handling)
         except AdapterError:
             return invoice, []
 
     def marked(self, invoice: Invoice, recovery: dict[str, Any]) -> Invoice:
         """The invoice to send: with the marker in its field when ``prepare_create`` chose one."""
         path, marker = recovery.get("marker_field"), recovery.get("marker")
-        if isinstance(path, str) and isinstance(marker, str):
-            return with_marker(invoice, path, marker)
-        return invoice
+        if not (isinstance(path, str) and isinstance(marker, str)):
+            return invoice
+        marked = with_marker(invoice, path, marker)
+        if path.startswith("provider_fields.") or path in self.capabilities.fields:
+            # A field the provider carries: the marked invoice fits as the invoice did.
+            self.fits.marked(invoice, marked, lambda fitted: with_marker(fitted, path, marker))
+        return marked
 
     async def find_created(
         self, invoice: Invoice, recovery: dict[str, Any], *, handling: Handling = "strict"

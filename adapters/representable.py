@@ -13,7 +13,7 @@ from typing import Any
 
 from adapters.base import Capabilities, Handling, UnsupportedFields, WriteWarning
 from gateway.canonical.errors import FieldError
-from gateway.canonical.model import Invoice, Line
+from gateway.canonical.model import Invoice, Line, with_fields
 
 # path → what it is, for messages ("crm_v1 cannot carry a document-level amount discount")
 LABELS: dict[str, str] = {
@@ -260,12 +260,13 @@ def _drop(invoice: Invoice, problems: list[FieldError], caps: Capabilities) -> I
             ]
         else:
             line_updates.setdefault(index, {})[parts[2]] = None
+    # A line with nothing dropped is the same line: canonical models are never changed in place.
     lines = [
-        line.model_copy(update=line_updates.get(i, {}))
+        with_fields(line, line_updates[i]) if i in line_updates else line
         for i, line in enumerate(invoice.lines)
         if i not in dropped_lines
     ]
-    return invoice.model_copy(update={**header, "lines": lines})
+    return with_fields(invoice, {**header, "lines": lines})
 
 
 def _header_removal(invoice: Invoice, parts: list[str]) -> dict[str, Any]:

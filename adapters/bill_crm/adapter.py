@@ -34,7 +34,6 @@ from adapters.bill_crm import actions, lost_answers, wire
 from adapters.bill_crm.plan import Plan, plan, policy, remap, tax_type_of
 from adapters.mapping import Mapping
 from adapters.paths import segment
-from adapters.representable import fit
 from adapters.resolution import Resolution
 from adapters.unreadable import READ_ERRORS, invoice_label, unreadable
 from gateway.canonical.errors import FieldError
@@ -140,7 +139,7 @@ class BillCrmAdapter(Adapter):
     # -- writes --------------------------------------------------------------------------------
 
     async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
-        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        fitted, warnings = self.fit(invoice, handling)
         ready = plan(invoice, fitted, self.mapping, self.connection)
         body = wire.create_body(ready.invoice, ready.fields, ready.tax_type)
         response = await self.client.request("POST", INVOICES, json=body)
@@ -173,7 +172,7 @@ class BillCrmAdapter(Adapter):
         handling: Handling = "strict",
     ) -> WriteResult:
         self._path(invoice_id)
-        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        fitted, warnings = self.fit(invoice, handling)
         ready = plan(invoice, fitted, self.mapping, self.connection)
         current = await self._fetch(invoice_id)
         self._check_replaceable(current, ready)

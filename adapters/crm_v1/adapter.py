@@ -27,7 +27,6 @@ from adapters.base import (
 )
 from adapters.crm_v1 import checks, wire
 from adapters.paths import segment
-from adapters.representable import fit
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.summary import InvoiceSummary, settled
@@ -188,7 +187,7 @@ class CrmV1Adapter(Adapter):
     # -- writes --------------------------------------------------------------------------------
 
     async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
-        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        fitted, warnings = self.fit(invoice, handling)
         resolved = checks.resolve(fitted, self.mapping, self.connection, self.policy_for(fitted))
         body = wire.invoice_body(fitted, resolved, self.mapping, replace=False)
         response = await self.client.request("POST", INVOICES, json=body)
@@ -213,7 +212,7 @@ class CrmV1Adapter(Adapter):
         handling: Handling = "strict",
     ) -> WriteResult:
         path = self._invoice_path(invoice_id)
-        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        fitted, warnings = self.fit(invoice, handling)
         resolved = checks.resolve(fitted, self.mapping, self.connection, self.policy_for(fitted))
         body = wire.invoice_body(fitted, resolved, self.mapping, replace=True)
         response = await self.client.request("PUT", path, json=body)

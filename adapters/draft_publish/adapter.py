@@ -28,7 +28,7 @@ from adapters.draft_publish import collection, lost_answers, wire
 from adapters.draft_publish.listing import StatusWalk
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
-from adapters.representable import fit, line_count_errors
+from adapters.representable import line_count_errors
 from adapters.resolution import Resolution
 from adapters.unreadable import READ_ERRORS, identifier, invoice_label, unreadable
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
@@ -217,7 +217,7 @@ class DraftPublishAdapter(Adapter):
     def _prepare(self, invoice: Invoice, handling: Handling) -> tuple[dict[str, Any], list[Any]]:
         """The body to send, after every check that needs no provider call (nothing is sent
         when one fails: all problems are reported at once)."""
-        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        fitted, warnings = self.fit(invoice, handling)
         errors = self._required(fitted)
         provider_values: dict[str, Any] = {}
         taxes: list[list[TaxSetting]] = []

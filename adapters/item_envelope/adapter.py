@@ -28,7 +28,7 @@ from adapters.base import (
 from adapters.item_envelope import wire
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
-from adapters.representable import fit, line_count_errors
+from adapters.representable import line_count_errors
 from adapters.resolution import Resolution
 from adapters.unreadable import READ_ERRORS, invoice_label, unreadable
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
@@ -128,7 +128,7 @@ class ItemEnvelopeAdapter(Adapter):
         return await self._create(invoice, handling, "open")
 
     async def _create(self, invoice: Invoice, handling: Handling, status: str) -> WriteResult:
-        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        fitted, warnings = self.fit(invoice, handling)
         body = self._body(fitted, draft=self.mapping.write_status(status), replace=False)
         response = await self.client.request("POST", INVOICES, json=body, headers=BODY_HEADERS)
         self._raise_for(response)
@@ -152,7 +152,7 @@ class ItemEnvelopeAdapter(Adapter):
         # The provider keeps no record versions (capabilities.versioned is false), so there is
         # nothing to hold an If-Match against here.
         path = self._path(invoice_id)
-        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        fitted, warnings = self.fit(invoice, handling)
         body = self._body(fitted, draft=None, replace=True)
         response = await self.client.request("PUT", path, json=body, headers=BODY_HEADERS)
         self._raise_for(response, invoice_id=invoice_id)

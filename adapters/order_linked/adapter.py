@@ -33,7 +33,7 @@ from adapters.base import (
 from adapters.order_linked import checks, lost_answers, orders, wire
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
-from adapters.representable import fit, line_count_errors
+from adapters.representable import line_count_errors
 from adapters.resolution import Resolution
 from adapters.unreadable import READ_ERRORS, invoice_label, unreadable
 from gateway.canonical.errors import FieldError, pointer_to_path
@@ -136,7 +136,7 @@ class OrderLinkedAdapter(Adapter):
     # -- writes ---------------------------------------------------------------------------------
 
     async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
-        fitted, warnings = fit(invoice, self.capabilities, self.provider, handling)
+        fitted, warnings = self.fit(invoice, handling)
         body, taxes = self.prepare(fitted)
         response = await self.client.request("POST", "/invoices", json=body)
         # The answer is the complete invoice (documented): no second call that could fail after
