@@ -29,7 +29,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -146,10 +146,11 @@ class KeyedWrites:
             return _replay(claim.record.outcome or {})
         assert isinstance(claim, Claimed)
         token = idempotency_key_var.set(scope.key)
+        lease = _Lease(self, scope, owner)
         try:
-            async with self._lease(scope, owner):
-                return await self._keyed(scope, owner, claim, write)
+            return await self._keyed(scope, owner, claim, write)
         finally:
+            await lease.end()
             idempotency_key_var.reset(token)
 
     # -- without a key: one attempt, and a lost answer still asked about ----------------------
@@ -279,30 +280,47 @@ class KeyedWrites:
         assert isinstance(outcome, Outcome)
         return dataclasses.replace(outcome, replayed=False, resolved=resolution.detail)
 
-    @contextlib.asynccontextmanager
-    async def _lease(self, scope: KeyScope, owner: str) -> AsyncIterator[None]:
-        """Renew the lease while the write runs, so only a dead owner's key is taken over."""
-
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(self.lease_s / 3)
-                with contextlib.suppress(Exception):
-                    if not await self.store.renew(
-                        scope, owner, now=self._clock(), lease_s=self.lease_s
-                    ):
-                        return
-
-        task = asyncio.create_task(renew())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
     def _observe(self, connection: str, event: str) -> None:
         if self._observer is not None:
             self._observer(connection, event)
+
+
+class _Lease:
+    """The key's lease renewed every third of it while the write runs, so that only a dead
+    owner's key is taken over. Most writes end well within a third: they cost one timer, and a
+    renewal task is made only when one is due."""
+
+    def __init__(self, writes: KeyedWrites, scope: KeyScope, owner: str) -> None:
+        self._writes, self._scope, self._owner = writes, scope, owner
+        self._every = writes.lease_s / 3
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(self._every, self._due)
+        self._renewing: asyncio.Task[None] | None = None
+
+    def _due(self) -> None:
+        self._timer = None
+        self._renewing = self._loop.create_task(self._renew())
+
+    async def _renew(self) -> None:
+        writes = self._writes
+        with contextlib.suppress(Exception):
+            held = await writes.store.renew(
+                self._scope, self._owner, now=writes._clock(), lease_s=writes.lease_s
+            )
+            if not held:
+                return  # taken over: the write's own end tells it
+        self._timer = self._loop.call_later(self._every, self._due)
+
+    async def end(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        task = self._renewing
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._timer is not None:  # set again by a renewal that ended meanwhile
+            self._timer.cancel()
 
 
 def _replay(stored: dict[str, Any]) -> Outcome:
