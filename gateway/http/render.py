@@ -20,11 +20,9 @@ from aiohttp import web
 
 from gateway import jsonwire
 from gateway.canonical.model import Invoice
-from gateway.service.versions import VOLATILE, content_json, tag_of
+from gateway.service.versions import answer_json, tag_of
 
 JSON_TYPE = "application/json; charset=utf-8"
-# The volatile fields are written after the content; remote_data only when expanded.
-_NOT_TAIL = frozenset(Invoice.model_fields) - (VOLATILE - {"remote_data"})
 
 
 class Rendered:
@@ -39,8 +37,7 @@ class Rendered:
 
 def render(invoice: Invoice, *, remote_data: bool, extra: dict[str, Any] | None = None) -> Rendered:
     """``invoice`` as the API writes it; ``extra`` members (``warnings``) are appended."""
-    content = content_json(invoice)
-    body = content[:-1] + b"," + jsonwire.model_json(invoice, _NOT_TAIL)[1:]
+    content, body = answer_json(invoice)
     if remote_data:
         body = jsonwire.with_payload(body, "remote_data", invoice.remote_data)
     if extra:

@@ -16,15 +16,15 @@ from adapters.base import WriteWarning
 from gateway import errors, jsonwire
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice
+from gateway.service.versions import answer_json
 
 OutcomeKind = Literal["invoice", "deleted", "note", "batch"]
-_WITHOUT_REMOTE = frozenset({"remote_data"})
 
 
 def invoice_record(invoice: Invoice) -> jsonwire.RawJson:
-    """The invoice as kept: written once by pydantic-core, with ``remote_data`` as the provider
-    sent it (numbers stay numbers)."""
-    body = jsonwire.model_json(invoice, _WITHOUT_REMOTE)
+    """The invoice as kept: as the HTTP API writes it (``answer_json``, the same bytes, written
+    once), with ``remote_data`` as the provider sent it (numbers stay numbers)."""
+    _, body = answer_json(invoice)
     return jsonwire.RawJson(jsonwire.with_payload(body, "remote_data", invoice.remote_data))
 
 

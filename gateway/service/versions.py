@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 
 from gateway import jsonwire
 from gateway.canonical.model import Invoice
 
 # Fields that change without the invoice changing (the clock, the gateway's own check).
 VOLATILE = frozenset({"overdue", "totals_check", "remote_data", "connection", "provider"})
+# Written after the content: the volatile fields but remote_data (written only when asked for).
+_NOT_TAIL = frozenset(Invoice.model_fields) - (VOLATILE - {"remote_data"})
+# The last invoices written, each held (so no other object takes its id while kept): a write's
+# answer is stored and then sent, and an unchanged invoice read again is the same object
+# (``adapters.read_cache``); canonical invoices are never changed in place.
+_WRITTEN: OrderedDict[int, tuple[Invoice, bytes, bytes]] = OrderedDict()
+_KEEP = 256
+
+
+def answer_json(invoice: Invoice) -> tuple[bytes, bytes]:
+    """``content_json(invoice)``, and the invoice's JSON without ``remote_data`` that starts
+    with it (the content, then the volatile fields): what the HTTP API answers and what a
+    write's kept outcome holds, written once per invoice object by pydantic-core."""
+    kept = _WRITTEN.get(id(invoice))
+    if kept is not None and kept[0] is invoice:
+        _WRITTEN.move_to_end(id(invoice))
+        return kept[1], kept[2]
+    content = content_json(invoice)
+    body = content[:-1] + b"," + jsonwire.model_json(invoice, _NOT_TAIL)[1:]
+    _WRITTEN[id(invoice)] = (invoice, content, body)
+    if len(_WRITTEN) > _KEEP:
+        _WRITTEN.popitem(last=False)
+    return content, body
 
 
 def content_json(invoice: Invoice) -> bytes:

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.read_cache import ReadCache
+from gateway import jsonwire
 from gateway.canonical.model import Invoice, RoundingPolicy
 from gateway.canonical.reconcile import reconcile
 from gateway.http.render import list_body, render
@@ -314,6 +315,32 @@ def test_a_kept_outcome_reads_back_as_the_same_invoice() -> None:
     assert (numbers["total"].text, numbers["rate"].text, numbers["n"]) == ("5250.00", "5e0", 3)
     again = Outcome.from_json(kept)
     assert again.invoice == read and again.created and again.replayed
+
+
+def test_a_write_s_answer_and_its_kept_outcome_are_one_writing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The outcome kept with the key holds the bytes the answer is written with; the invoice
+    is serialized once for both, and again only as another object."""
+    written: list[object] = []
+    real = jsonwire.model_json
+
+    def counting(model: Any, exclude: Any) -> bytes:
+        written.append(model)
+        return real(model, exclude)
+
+    monkeypatch.setattr(jsonwire, "model_json", counting)
+    read = invoice(notes="kept and answered")
+    record = bytes(Outcome(kind="invoice", invoice=read, created=True).to_json()["invoice"])
+    answer = render(read, remote_data=False).body
+    assert record.startswith(answer[:-1] + b',"remote_data":')
+    assert len(written) == 2  # the content, then the volatile fields: once for both
+    assert json.loads(answer) == json.loads(
+        dumps(read.model_dump(mode="json", exclude={"remote_data"}))
+    )
+    copy = read.model_copy()
+    assert render(copy, remote_data=False).body == answer
+    assert len(written) == 4  # an equal invoice, but another object: written again
 
 
 @pytest.mark.parametrize(
