@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from gateway.canonical.model import Invoice, Line, Payment
+from gateway.canonical.model import Invoice, Line, Payment, with_fields
 
 if TYPE_CHECKING:
     from adapters.base import Adapter, ListQuery, Page
@@ -102,8 +102,8 @@ def with_marker(invoice: Invoice, path: str, marker: str) -> Invoice:
         )
     value = getattr(invoice, path)
     if isinstance(value, list):
-        return invoice.model_copy(update={path: [*value, marker]})
-    return invoice.model_copy(update={path: marker})
+        return with_fields(invoice, {path: [*value, marker]})
+    return with_fields(invoice, {path: marker})
 
 
 def carries_marker(invoice: Invoice, path: str, marker: str) -> bool:

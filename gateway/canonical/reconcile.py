@@ -79,15 +79,16 @@ def reconcile(
             TotalsDifference(field="payment_status", provider=stated, computed=derived)
         )
     overdue = invoice.overdue or is_overdue(invoice.status, invoice.due_date, totals.due, today)
-    return invoice.model_copy(
-        update={
+    return with_fields(
+        invoice,
+        {
             **stamp,
             "lines": lines,
             "totals": totals,
             "payment_status": stated or derived,
             "overdue": overdue,
             "totals_check": TotalsCheck(consistent=not differences, differences=differences),
-        }
+        },
     )
 
 
@@ -121,7 +122,7 @@ def _line(
                     field=f"lines[{i}].{name}", provider=str(given), computed=str(computed)
                 )
             )
-    return line.model_copy(update=fill) if fill else line
+    return with_fields(line, fill) if fill else line
 
 
 def _totals(given: Totals | None, computed: Totals, differences: list[TotalsDifference]) -> Totals:
@@ -137,5 +138,5 @@ def _totals(given: Totals | None, computed: Totals, differences: list[TotalsDiff
                 )
             )
     if not given.tax_breakdown:
-        return given.model_copy(update={"tax_breakdown": computed.tax_breakdown})
+        return with_fields(given, {"tax_breakdown": computed.tax_breakdown})
     return given
