@@ -23,12 +23,12 @@ import json
 import statistics
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+from processes import five_line_create
 
 from adapters.base import ListQuery
 from adapters.registry import build_adapter
@@ -39,28 +39,6 @@ from gateway.sandbox import sandbox_connection
 from gateway.service.idempotency import KeyedWrites, WriteRequest
 from gateway.service.invoices import InvoiceService
 from gateway.store import open_store
-
-
-def create_body(first: Invoice) -> bytes:
-    """Five lines like the first listed invoice's, dated today (as ``bench/overhead.py``)."""
-    data = first.model_dump(mode="json")
-    lines = [line for line in data["lines"] if line.get("kind", "item") == "item"] or [{}]
-    kept = ("item_id", "name", "description", "unit", "taxes", "provider_fields")
-    body = {
-        "customer": {"id": data["customer"]["id"]},
-        "currency": data["currency"],
-        "issue_date": date.today().isoformat(),
-        "due_date": (date.today() + timedelta(days=30)).isoformat(),
-        "lines": [
-            {
-                **{k: lines[i % len(lines)][k] for k in kept if lines[i % len(lines)].get(k)},
-                "quantity": "2",
-                "unit_price": "10.50",
-            }
-            for i in range(5)
-        ],
-    }
-    return json.dumps(body).encode()
 
 
 async def measure(provider: str, creates: int, rounds: int) -> dict[str, Any]:
@@ -74,7 +52,7 @@ async def measure(provider: str, creates: int, rounds: int) -> dict[str, Any]:
         async with aiohttp.ClientSession() as session:
             adapter = build_adapter(connection, session)
             first = (await adapter.list_page(ListQuery(), None, 5)).invoices[0]
-            body = create_body(first)
+            body = json.dumps(five_line_create(first.model_dump(mode="json"))).encode()
             answers: list[Any] = []
             real = adapter.client.request
 

@@ -40,12 +40,17 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from processes import bench_connection, free_port, gateway_command, write_gateway_config
+from processes import (
+    bench_connection,
+    five_line_create,
+    free_port,
+    gateway_command,
+    write_gateway_config,
+)
 
 from gateway.jsonwire import dumps
 from gateway.sandbox import default_token, sandbox_connection
@@ -297,24 +302,7 @@ def scenarios(provider: str, gateway: Server, emulator: Server) -> list[Scenario
                 name, Call("GET", base + query, auth), native(log[0], provider), None, len(log)
             )
         )
-    # Five lines like the first invoice's (a provider's required references kept: item ids,
-    # taxes), on an invoice of today's date; fields the provider cannot carry dropped leniently.
-    lines = [line for line in first["lines"] if line.get("kind", "item") == "item"] or [{}]
-    kept = ("item_id", "name", "description", "unit", "taxes", "provider_fields")
-    body = {
-        "customer": {"id": first["customer"]["id"]},
-        "currency": first["currency"],
-        "issue_date": date.today().isoformat(),
-        "due_date": (date.today() + timedelta(days=30)).isoformat(),
-        "lines": [
-            {
-                **{k: lines[i % len(lines)][k] for k in kept if lines[i % len(lines)].get(k)},
-                "quantity": "2",
-                "unit_price": "10.50",
-            }
-            for i in range(5)
-        ],
-    }
+    body = five_line_create(first)
     create = Call(
         "POST",
         base,

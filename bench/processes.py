@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,25 @@ def write_gateway_config(
         ]
     config["connections"] = connections
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+def five_line_create(first: dict[str, Any]) -> dict[str, Any]:
+    """The create body the benches send: five lines like ``first``'s (an invoice as the API
+    answers it; a provider's required references kept: item ids, taxes), dated today; fields the
+    provider cannot carry are dropped under lenient handling."""
+    lines = [line for line in first["lines"] if line.get("kind", "item") == "item"] or [{}]
+    kept = ("item_id", "name", "description", "unit", "taxes", "provider_fields")
+    return {
+        "customer": {"id": first["customer"]["id"]},
+        "currency": first["currency"],
+        "issue_date": date.today().isoformat(),
+        "due_date": (date.today() + timedelta(days=30)).isoformat(),
+        "lines": [
+            {
+                **{k: lines[i % len(lines)][k] for k in kept if lines[i % len(lines)].get(k)},
+                "quantity": "2",
+                "unit_price": "10.50",
+            }
+            for i in range(5)
+        ],
+    }
