@@ -1,4 +1,4 @@
-"""The garbage collector set for a long-running process that serves (``serve``, ``migrate``).
+"""The garbage collector set for the long-running server (``serve``), once its app has started.
 
 CPython's cyclic collector runs a young collection every 700 net new container objects. A
 gateway request makes thousands, and with 50 requests in flight many are still alive at each
