@@ -72,11 +72,17 @@ def serve(settings: Settings, sock: socket.socket, workers: int) -> int:
 
 
 def _run_worker(settings: Settings, sock: socket.socket, secret: bytes | None) -> None:
+    web.run_app(serving_app(settings, secret), sock=sock, print=None)
+
+
+def serving_app(settings: Settings, secret: bytes | None) -> web.Application:
+    """The app a serving process runs: ``create_app``'s, whose start-up then settles the
+    collector (``heap.settle``) after the app's own, its sessions and store opened."""
     from gateway.http.app import create_app
 
     app = create_app(settings, cursor_secret=secret)
-    app.on_startup.append(_settle)  # after the app's own start-up: its sessions and store
-    web.run_app(app, sock=sock, print=None)
+    app.on_startup.append(_settle)
+    return app
 
 
 async def _settle(app: web.Application) -> None:

@@ -29,7 +29,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -146,7 +146,10 @@ class KeyedWrites:
             return _replay(claim.record.outcome or {})
         assert isinstance(claim, Claimed)
         token = idempotency_key_var.set(scope.key)
-        lease = _Lease(self, scope, owner)
+        lease = _Lease(
+            lambda: self.store.renew(scope, owner, now=self._clock(), lease_s=self.lease_s),
+            every=self.lease_s / 3,
+        )
         try:
             return await self._keyed(scope, owner, claim, write)
         finally:
@@ -290,11 +293,11 @@ class _Lease:
     owner's key is taken over. Most writes end well within a third: they cost one timer, and a
     renewal task is made only when one is due."""
 
-    def __init__(self, writes: KeyedWrites, scope: KeyScope, owner: str) -> None:
-        self._writes, self._scope, self._owner = writes, scope, owner
-        self._every = writes.lease_s / 3
+    def __init__(self, renew: Callable[[], Awaitable[bool]], *, every: float) -> None:
+        self._renew_lease = renew  # False: the key was taken over
+        self._every = every
         self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = self._loop.call_later(self._every, self._due)
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(every, self._due)
         self._renewing: asyncio.Task[None] | None = None
 
     def _due(self) -> None:
@@ -302,12 +305,8 @@ class _Lease:
         self._renewing = self._loop.create_task(self._renew())
 
     async def _renew(self) -> None:
-        writes = self._writes
         with contextlib.suppress(Exception):
-            held = await writes.store.renew(
-                self._scope, self._owner, now=writes._clock(), lease_s=writes.lease_s
-            )
-            if not held:
+            if not await self._renew_lease():
                 return  # taken over: the write's own end tells it
         self._timer = self._loop.call_later(self._every, self._due)
 

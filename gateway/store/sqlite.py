@@ -70,6 +70,7 @@ from gateway.store.urls import MEMORY
 BUSY_TIMEOUT_MS = 5000
 _KEY = "client = ? AND connection = ? AND operation = ? AND key = ?"
 _HELD = f"{_KEY} AND owner = ? AND state = 'in_progress'"
+_RECORD = f"SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE {_KEY}"
 _CHUNK_HELD = "run = ? AND seq = ? AND owner = ? AND state = 'claimed'"
 
 
@@ -232,9 +233,7 @@ class SqliteStore(Store):
 
     @staticmethod
     async def _read(db: aiosqlite.Connection, scope: KeyScope) -> IdempotencyRecord | None:
-        async with db.execute(
-            f"SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE {_KEY}", scope_params(scope)
-        ) as cursor:
+        async with db.execute(_RECORD, scope_params(scope)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else record_from_row(row)
 
@@ -313,9 +312,7 @@ class SqliteStore(Store):
         return changed == 1
 
     async def get(self, scope: KeyScope) -> IdempotencyRecord | None:
-        rows = await self._one(
-            f"SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE {_KEY}", scope_params(scope)
-        )
+        rows = await self._one(_RECORD, scope_params(scope))
         return record_from_row(rows[0]) if rows else None
 
     async def reap(self, now: float) -> int:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from gateway import heap
+from gateway.workers import serving_app
+from tests.security.support import client, settings
 
 
 @pytest.fixture
@@ -42,3 +45,13 @@ def test_a_cycle_made_after_settling_is_still_collected() -> None:
     a.other, b.other = b, a
     del a, b
     assert gc.collect() >= 2
+
+
+@pytest.mark.usefixtures("collector_restored")
+async def test_a_serving_process_settles_once_its_app_has_started(aiohttp_client: Any) -> None:
+    gc.set_threshold(700, 10, 10)
+    gateway = await aiohttp_client(serving_app(settings([], [client("heap", "k-heap")]), None))
+    assert gc.get_threshold() == (heap.YOUNG_EVERY, heap.OLDER_EVERY, heap.OLDER_EVERY)
+    assert gc.get_freeze_count() > 0
+    async with gateway.get("/healthz") as response:
+        assert response.status == 200  # it serves as create_app's app does
