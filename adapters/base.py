@@ -559,12 +559,22 @@ class Adapter:
             return None
         return started if isinstance(started, int | float) else None
 
+    def marker_recovery(self, invoice: Invoice, marker: str) -> dict[str, Any] | None:
+        """What a create of ``invoice`` keeps to be found again, when that is its marker (the
+        marker's field is free): chosen with no provider call, so before the key is claimed.
+        None: the create needs ``prepare_create``."""
+        path = self.mapping.dedupe.marker
+        if path is None or not marker_room(invoice, path):
+            return None
+        # Whole seconds: the store keeps exact JSON, no floats.
+        return {"marker": marker, "marker_field": path, "started_at": int(time.time())}
+
     async def prepare_create(self, invoice: Invoice, marker: str) -> dict[str, Any]:
         """Before a create is sent: its marker's field, or the look-alikes already there."""
-        started = int(time.time())  # whole seconds: the store keeps exact JSON, no floats
-        path = self.mapping.dedupe.marker
-        if path is not None and marker_room(invoice, path):
-            return {"marker": marker, "marker_field": path, "started_at": started}
+        marked = self.marker_recovery(invoice, marker)
+        if marked is not None:
+            return marked
+        started = int(time.time())
         existing: list[str] = []
         walk = Walk()
         # Compared as it would be sent: what lenient handling drops is never found again.

@@ -2,9 +2,10 @@
 
 The first request with a key claims it (``in_progress``, with a lease it renews while it runs),
 records what a later attempt would need to find out what it did (the write's *recovery*, before
-anything is sent), calls the provider, and stores the final answer. A later request with the
-same key and the same request gets that answer replayed; with another request, 422; while the
-first still runs, 409 with ``Retry-After``.
+anything is sent; in the claim itself when that needs no provider call, as a create's marker),
+calls the provider, and stores the final answer. A later request with the same key and the same
+request gets that answer replayed; with another request, 422; while the first still runs, 409
+with ``Retry-After``.
 
 When the provider's answer is lost (a timeout, a reset, a 5xx after the write was sent), nothing
 is sent again before the provider has been asked whether the write happened
@@ -61,6 +62,10 @@ class Write(Protocol):
 
     @property
     def connection(self) -> str: ...
+
+    def prepared(self) -> dict[str, Any] | None:
+        """``prepare``'s answer when it needs no provider call (None: await ``prepare``)."""
+        ...
 
     async def prepare(self) -> dict[str, Any]:
         """Before sending: what finding out what it did will need (JSON), e.g. its marker."""
@@ -128,7 +133,13 @@ class KeyedWrites:
                 idempotency_key_var.reset(token)
         owner = f"{self._process}:{uuid.uuid4().hex[:12]}"
         claim = await self.store.claim(
-            scope, fingerprint, owner, now=self._clock(), lease_s=self.lease_s, ttl_s=self.ttl_s
+            scope,
+            fingerprint,
+            owner,
+            now=self._clock(),
+            lease_s=self.lease_s,
+            ttl_s=self.ttl_s,
+            sending=write.prepared(),
         )
         if isinstance(claim, Mismatch):
             raise IdempotencyKeyReused(
@@ -159,7 +170,9 @@ class KeyedWrites:
     # -- without a key: one attempt, and a lost answer still asked about ----------------------
 
     async def _unkeyed(self, write: Write) -> Outcome:
-        recovery = await write.prepare()
+        recovery = write.prepared()
+        if recovery is None:
+            recovery = await write.prepare()
         calls = WriteCalls()
         token = write_calls_var.set(calls)
         try:
@@ -191,23 +204,10 @@ class KeyedWrites:
                 await self.store.park(scope, owner, "uncertain")
                 raise _uncertain(None, resolution, keyed=True)
             _log.info("write_not_done", connection=write.connection, detail=resolution.detail)
-        try:
-            if recovery is None:
-                recovery = await write.prepare()
-        except BaseException:
-            await self._release(scope, owner)
-            raise
-        held = await self.store.save_progress(
-            scope, owner, "sending", recovery, now=self._clock(), lease_s=self.lease_s
-        )
-        if not held:
-            # Our lease ran out before anything was sent (a stalled process) and another attempt
-            # took the key: it does the write, this one must not.
-            raise IdempotencyInProgress(
-                f"A request with Idempotency-Key {scope.key!r} took over this one; retry it to "
-                "get its answer.",
-                retry_after=1,
-            )
+        if not claim.taken_over and record.recovery_point == "sending":
+            recovery = record.recovery  # prepared before the claim and stored by it
+        else:
+            recovery = await self._sending(scope, owner, write, recovery)
         calls = WriteCalls()
         token = write_calls_var.set(calls)
         try:
@@ -242,6 +242,30 @@ class KeyedWrites:
         finally:
             write_calls_var.reset(token)
         return await self._finish(scope, owner, outcome)
+
+    async def _sending(
+        self, scope: KeyScope, owner: str, write: Write, recovery: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The write prepared (unless a takeover found it prepared) and its recovery point
+        "sending" stored, before anything is sent."""
+        try:
+            if recovery is None:
+                recovery = await write.prepare()
+        except BaseException:
+            await self._release(scope, owner)
+            raise
+        held = await self.store.save_progress(
+            scope, owner, "sending", recovery, now=self._clock(), lease_s=self.lease_s
+        )
+        if not held:
+            # Our lease ran out before anything was sent (a stalled process) and another attempt
+            # took the key: it does the write, this one must not.
+            raise IdempotencyInProgress(
+                f"A request with Idempotency-Key {scope.key!r} took over this one; retry it to "
+                "get its answer.",
+                retry_after=1,
+            )
+        return recovery
 
     async def _finish(self, scope: KeyScope, owner: str, outcome: Outcome) -> Outcome:
         try:

@@ -33,6 +33,12 @@ class _Write:
     def connection(self) -> str:
         return self.adapter.connection.name
 
+    def prepared(self) -> dict[str, Any] | None:
+        """What ``prepare`` would return, when it needs no provider call: the runner then
+        claims the key with it at once (``Store.claim``'s ``sending``). None: ``prepare`` is
+        awaited after the claim, so that a replay calls nothing."""
+        return None
+
     async def prepare(self) -> dict[str, Any]:
         return {}
 
@@ -59,6 +65,9 @@ class CreateInvoice(_Write):
     invoice: Invoice
     handling: Handling
     issued: bool = False  # made issued at once (``Adapter.create_issued``), not a draft
+
+    def prepared(self) -> dict[str, Any] | None:
+        return self.adapter.marker_recovery(self.invoice, new_marker())
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_create(self.invoice, new_marker())

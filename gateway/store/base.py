@@ -151,12 +151,15 @@ class Store(abc.ABC):
         now: float,
         lease_s: float,
         ttl_s: float,
+        sending: dict[str, Any] | None = None,
     ) -> Claim:
         """Take the key for ``owner``, atomically.
 
         - No record, or an expired one (``expires_at <= now``): a new ``in_progress`` record,
           recovery point "claimed", lease until ``now + lease_s``, expiring at ``now + ttl_s``:
-          ``Claimed(taken_over=False)``.
+          ``Claimed(taken_over=False)``. With ``sending`` (a write that prepares without the
+          provider, so before its claim), the new record is at recovery point "sending" with
+          ``sending`` as its recovery: the claim and ``save_progress`` in one statement.
         - A record with another fingerprint (in progress or done): ``Mismatch``.
         - ``done``: ``Finished``.
         - ``in_progress`` with a live lease (``lease_expires_at > now``): ``Busy``.

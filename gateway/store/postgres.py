@@ -178,8 +178,11 @@ class PostgresStore(Store):
         now: float,
         lease_s: float,
         ttl_s: float,
+        sending: dict[str, Any] | None = None,
     ) -> Claim:
-        fresh = new_record(scope, fingerprint, owner, now=now, lease_s=lease_s, ttl_s=ttl_s)
+        fresh = new_record(
+            scope, fingerprint, owner, now=now, lease_s=lease_s, ttl_s=ttl_s, sending=sending
+        )
         key = scope_params(scope)
         async with self._connection() as con:
             for _ in range(CLAIM_ROUNDS):
@@ -201,7 +204,7 @@ class PostgresStore(Store):
                 if decision == "new":  # expired: replace it, unless another claim just did
                     row = await con.fetchrow(
                         "UPDATE idempotency_keys SET fingerprint = $5, state = 'in_progress', "
-                        "recovery_point = 'claimed', recovery = $6, outcome = NULL, owner = $7, "
+                        "recovery_point = $11, recovery = $6, outcome = NULL, owner = $7, "
                         "lease_expires_at = $8, created_at = $9, expires_at = $10 "
                         f"WHERE {_KEY} AND expires_at <= $9 RETURNING {RECORD_COLUMNS}",
                         *key,
@@ -211,6 +214,7 @@ class PostgresStore(Store):
                         fresh.lease_expires_at,
                         fresh.created_at,
                         fresh.expires_at,
+                        fresh.recovery_point,
                     )
                     if row is not None:
                         return Claimed(record_from_row(row), taken_over=False)

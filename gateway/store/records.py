@@ -105,15 +105,23 @@ def scope_params(scope: KeyScope) -> tuple[str, str, str, str]:
 
 
 def new_record(
-    scope: KeyScope, fingerprint: str, owner: str, *, now: float, lease_s: float, ttl_s: float
+    scope: KeyScope,
+    fingerprint: str,
+    owner: str,
+    *,
+    now: float,
+    lease_s: float,
+    ttl_s: float,
+    sending: dict[str, Any] | None = None,
 ) -> IdempotencyRecord:
-    """A fresh claim: in progress, nothing sent yet."""
+    """A fresh claim: in progress, nothing sent yet; at recovery point "sending" with
+    ``sending`` as its recovery when the write prepared that before its claim (``Store.claim``)."""
     return IdempotencyRecord(
         scope=scope,
         fingerprint=fingerprint,
         state="in_progress",
-        recovery_point="claimed",
-        recovery={},
+        recovery_point="claimed" if sending is None else "sending",
+        recovery={} if sending is None else sending,
         outcome=None,
         owner=owner,
         lease_expires_at=float(now + lease_s),

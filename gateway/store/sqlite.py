@@ -200,8 +200,11 @@ class SqliteStore(Store):
         now: float,
         lease_s: float,
         ttl_s: float,
+        sending: dict[str, Any] | None = None,
     ) -> Claim:
-        fresh = new_record(scope, fingerprint, owner, now=now, lease_s=lease_s, ttl_s=ttl_s)
+        fresh = new_record(
+            scope, fingerprint, owner, now=now, lease_s=lease_s, ttl_s=ttl_s, sending=sending
+        )
         # A key not seen before: one statement, which exactly one of several claimers wins.
         inserted = await self._alone(
             f"INSERT INTO idempotency_keys ({RECORD_COLUMNS}) "

@@ -63,6 +63,43 @@ async def test_a_new_key_is_claimed_in_progress_with_a_lease(store: Store) -> No
     assert await store.get(SCOPE) == result.record
 
 
+async def test_a_claim_prepared_before_it_is_stored_as_sending_in_one_step(store: Store) -> None:
+    recovery = {"marker": "ig-7", "marker_field": "notes", "amount": Decimal("19.90")}
+    result = await store.claim(
+        SCOPE, "fp-1", "worker-a", now=NOW, lease_s=LEASE, ttl_s=TTL, sending=recovery
+    )
+
+    assert isinstance(result, Claimed) and not result.taken_over
+    assert (result.record.recovery_point, result.record.recovery) == ("sending", recovery)
+    assert await store.get(SCOPE) == result.record
+    # The same request meanwhile is busy and changes nothing; another one is a mismatch.
+    assert isinstance(await claim(store, "worker-b", at=NOW + 1), Busy)
+    assert isinstance(await claim(store, "worker-b", fingerprint="fp-2", at=NOW + 1), Mismatch)
+    # A dead owner's key is taken over at that point: the taker asks before sending.
+    taken = await claim(store, "worker-b", at=NOW + LEASE)
+    assert isinstance(taken, Claimed) and taken.taken_over
+    assert (taken.record.recovery_point, taken.record.recovery) == ("sending", recovery)
+
+
+async def test_an_expired_record_is_replaced_by_a_claim_prepared_before_it(store: Store) -> None:
+    await claimed(store)
+    assert await store.finish(SCOPE, "worker-a", {"status": 201})
+
+    result = await store.claim(
+        SCOPE, "fp-2", "worker-b", now=NOW + TTL, lease_s=LEASE, ttl_s=TTL, sending={"m": "2"}
+    )
+
+    assert isinstance(result, Claimed) and not result.taken_over
+    fresh = result.record
+    assert (fresh.fingerprint, fresh.recovery_point, fresh.recovery) == (
+        "fp-2",
+        "sending",
+        {"m": "2"},
+    )
+    assert (fresh.outcome, fresh.owner) == (None, "worker-b")
+    assert await store.get(SCOPE) == fresh
+
+
 async def test_the_same_request_while_the_lease_is_live_is_busy_for_what_is_left(
     store: Store,
 ) -> None:

@@ -41,6 +41,13 @@ class Scripted:
     connection: str = "crm"
     idempotent: ClassVar[bool] = False
     calls: list[str] = field(default_factory=list)
+    at_once: bool = False  # prepared with no provider call: claimed with its recovery
+
+    def prepared(self) -> dict[str, Any] | None:
+        if not self.at_once:
+            return None
+        self.calls.append("prepared")
+        return {"marker": "ig-1", "started_at": 1}
 
     async def prepare(self) -> dict[str, Any]:
         self.calls.append("prepare")
@@ -104,6 +111,9 @@ class ReadsBack:
     read: bool
     connection: str = "crm"
     idempotent: ClassVar[bool] = False
+
+    def prepared(self) -> dict[str, Any] | None:
+        return None
 
     async def prepare(self) -> dict[str, Any]:
         return {}
@@ -193,6 +203,45 @@ async def test_a_takeover_that_finds_nothing_sends_once_with_the_same_marker(sto
     outcome = await runner(store, clock).run(REQUEST, "fp", retry)
     assert retry.calls == ["find", "send"]  # no new prepare: the marker is the first one's
     assert outcome.invoice == INVOICE
+
+
+async def test_a_write_prepared_without_the_provider_is_claimed_at_sending_in_one_step(
+    store: Store,
+) -> None:
+    seen: list[Any] = []
+
+    @dataclass
+    class Watched(Scripted):
+        async def send(self, recovery: dict[str, Any]) -> Outcome:
+            seen.append(await store.get(SCOPE))  # what a crash at this moment would leave
+            return await super().send(recovery)
+
+    write = Watched([created()], at_once=True)
+    outcome = await runner(store).run(REQUEST, "fp", write)
+
+    assert write.calls == ["prepared", "send"]  # no prepare after the claim
+    assert (seen[0].recovery_point, seen[0].recovery) == (
+        "sending",
+        {"marker": "ig-1", "started_at": 1},
+    )
+    record = await store.get(SCOPE)
+    assert record is not None and record.state == "done" and outcome.invoice == INVOICE
+    replay = Scripted([], at_once=True)
+    assert (await runner(store).run(REQUEST, "fp", replay)).replayed is True
+    assert replay.calls == ["prepared"]  # prepared, never sent
+
+
+async def test_a_takeover_of_a_key_claimed_at_sending_asks_before_sending(store: Store) -> None:
+    clock = [1000.0]
+    recovery = {"marker": "ig-1", "started_at": 1}
+    await store.claim(SCOPE, "fp", "dead", now=clock[0], lease_s=5, ttl_s=3600, sending=recovery)
+    clock[0] += 6  # the owner died before its answer was kept
+    retry = Scripted([], [Resolution.done(created(), "found by its marker")], at_once=True)
+
+    outcome = await runner(store, clock).run(REQUEST, "fp", retry)
+
+    assert retry.calls == ["prepared", "find"]  # found: nothing sent again
+    assert outcome.invoice == INVOICE and outcome.resolved == "found by its marker"
 
 
 async def test_a_providers_final_refusal_after_sending_is_kept_and_replayed(store: Store) -> None:
