@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import math
 import os
 import socket
@@ -121,7 +122,10 @@ class KeyedWrites:
         self.ttl_s = ttl_s
         self._clock = clock
         self._observer = observer
-        self._process = f"{socket.gethostname()}:{os.getpid()}"
+        # Who holds a key: this runner (a random part, so a restarted process that is given
+        # the same pid is another owner) and a serial number per write.
+        self._process = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._serial = itertools.count(1)
 
     async def run(self, request: WriteRequest, fingerprint: str, write: Write) -> Outcome:
         scope = request.scope()
@@ -131,7 +135,7 @@ class KeyedWrites:
                 return await self._unkeyed(write)
             finally:
                 idempotency_key_var.reset(token)
-        owner = f"{self._process}:{uuid.uuid4().hex[:12]}"
+        owner = f"{self._process}:{next(self._serial)}"
         claim = await self.store.claim(
             scope,
             fingerprint,

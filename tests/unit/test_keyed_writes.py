@@ -339,3 +339,26 @@ async def test_a_write_longer_than_its_lease_keeps_its_key(store: Store) -> None
     assert replay.replayed is True
     await asyncio.sleep(0.3)  # no renewal is left behind once the write ended
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_every_write_of_every_runner_in_a_process_is_its_own_owner(store: Store) -> None:
+    """Two runners in one process (two apps, or a restarted worker given the pid of a dead
+    one) never hold a key as the same owner: a stalled write's owner must not match its
+    taker's, or the stalled one would still pass the store's ownership checks."""
+    owners: list[str | None] = []
+
+    @dataclass
+    class Notes(Scripted):
+        key: str = ""
+
+        async def send(self, recovery: dict[str, Any]) -> Outcome:
+            record = await store.get(KeyScope("sync", "crm", REQUEST.operation, self.key))
+            owners.append(record.owner if record is not None else None)
+            return await super().send(recovery)
+
+    first, second = runner(store), runner(store)
+    for i, keyed in enumerate([first, first, second, second]):
+        request = WriteRequest("sync", "crm", REQUEST.operation, "/x", f"k-{i}")
+        await keyed.run(request, "fp", Notes([created()], key=f"k-{i}"))
+
+    assert None not in owners and len(set(owners)) == 4, owners
