@@ -82,7 +82,9 @@ class SqliteStore(Store):
         self._name = f"SQLite store {path}"
         self._db: aiosqlite.Connection | None = None
         self._now: Now | None = None  # single statements that need no wait (sqlite_now.py)
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # taken through ``_held`` only
+        self._idle = asyncio.Event()  # set whenever ``_lock`` is free
+        self._idle.set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -158,7 +160,7 @@ class SqliteStore(Store):
         db, self._db = self._db, None
         now, self._now = self._now, None
         if db is not None:
-            async with self._lock:
+            async with self._held():
                 if now is not None:
                     now.close()
                 await db.close()
@@ -168,6 +170,16 @@ class SqliteStore(Store):
         return {"backend": self.url_scheme, "schema_version": int(rows[0][0])}
 
     @asynccontextmanager
+    async def _held(self) -> AsyncIterator[None]:
+        """``_lock``, held; ``_idle`` is clear while it is (single statements wait on it)."""
+        async with self._lock:
+            self._idle.clear()
+            try:
+                yield
+            finally:
+                self._idle.set()
+
+    @asynccontextmanager
     async def _transaction(self, *, write: bool = True) -> AsyncIterator[aiosqlite.Connection]:
         """The connection, alone, in a write transaction (or, ``write=False``, in autocommit
         for single reads); committed on success, rolled back on any exception, cancellation
@@ -175,7 +187,7 @@ class SqliteStore(Store):
         db = self._db
         if db is None:
             raise StoreError(f"{self._name} is not open")
-        async with self._lock:
+        async with self._held():
             try:
                 if write:
                     await db.execute("BEGIN IMMEDIATE")
@@ -252,7 +264,28 @@ class SqliteStore(Store):
 
     async def _one(self, sql: str, params: tuple[Any, ...], *, write: bool = False) -> list[Any]:
         """One statement, alone (autocommit), and its rows: at once on the event loop's thread
-        when it needs no wait for the file's lock, else on aiosqlite's thread, which waits."""
+        when it needs no wait for the file's lock, else on aiosqlite's thread, which waits.
+
+        The statement does not take ``_lock``: it waits while something of aiosqlite's
+        connection is under way (a transaction, a checkpoint: they hold the lock), then runs at
+        once, synchronously, so nothing else runs meanwhile. Taking the lock in turn would make
+        every statement that arrives while others wait for it queue behind them, one task per
+        turn of the event loop, each turn long with 50 requests in flight; waiting on ``_idle``
+        wakes all the waiting statements at once."""
+        now = self._now
+        while now is not None and self._lock.locked():
+            await self._idle.wait()
+            now = self._now
+        if now is not None:
+            try:
+                rows = now.rows(sql, params, write=write)
+            except sqlite3.Error as e:
+                raise StoreError(f"{self._name}: {e}") from e
+            if rows is not None:
+                if now.checkpoint_due():
+                    async with self._transaction(write=False) as db:
+                        await db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                return rows
         async with self._transaction(write=False) as db:
             now = self._now
             rows = None if now is None else now.rows(sql, params, write=write)

@@ -119,3 +119,30 @@ async def test_the_log_is_checkpointed_so_it_does_not_grow_with_every_write(
     # instead of holding all four rounds.
     assert one_round > 0 and _size(wal) < 2 * one_round, one_round
     assert len(await store.crosswalk_by_run("run-1", limit=5000)) == 4 * CHECKPOINT_EVERY
+
+
+async def test_a_statement_runs_at_once_while_tasks_woken_for_the_lock_wait_their_turn(
+    store_file: tuple[Store, Path],
+) -> None:
+    """After a checkpoint (or a transaction) lets go of the store's lock, the tasks that
+    waited for it are woken one by one; a statement arriving meanwhile runs at once, without
+    a turn of the event loop, instead of queueing behind them."""
+    store, _ = store_file
+    await store.crosswalk_put(_entry(1))
+    held = store._held()  # type: ignore[attr-defined]  # as a checkpoint holds the lock
+    await held.__aenter__()
+    waiting = [asyncio.create_task(store.crosswalk_get("a", f"inv-{n}", "b")) for n in (1, 2)]
+    await asyncio.sleep(0)
+    assert not any(task.done() for task in waiting)  # they wait while it is held
+    await held.__aexit__(None, None, None)
+    turned: list[bool] = []
+    asyncio.get_running_loop().call_soon(turned.append, True)
+
+    found = await store.crosswalk_get("a", "inv-1", "b")
+
+    assert found is not None and found.target_id == "1"
+    assert turned == []  # ran before the loop turned: not queued behind the woken tasks
+    await asyncio.sleep(0)
+    assert all(task.done() for task in waiting)  # all woken and done in one turn, not one each
+    first, second = [task.result() for task in waiting]
+    assert first is not None and second is None
