@@ -11,11 +11,12 @@ nothing, and the store sends it to its aiosqlite connection, which waits for the
 
 What it does not do: transactions of several statements (the store runs them on aiosqlite's
 thread holding the store's lock, and single statements wait while it is held, so the two
-connections never interleave), and the WAL's checkpoints. Those copy the log into the file and may sync it, so they are kept off the
-loop too: this connection never checkpoints by itself (``wal_autocheckpoint = 0``), and after
-``CHECKPOINT_EVERY`` writes here the store asks for a passive checkpoint on aiosqlite's thread,
-holding its lock: no write here meanwhile, so the checkpoint reaches the log's end and the next
-write starts the log over (writes during it would keep it growing).
+connections never interleave), and the WAL's checkpoints. Those copy the log into the file and
+may sync it, so they are kept off the loop too: this connection never checkpoints by itself
+(``wal_autocheckpoint = 0``), and after ``CHECKPOINT_EVERY`` writes here the store asks for a
+passive checkpoint on aiosqlite's thread, holding its lock: no write here meanwhile, so the
+checkpoint reaches the log's end and the next write starts the log over (writes during it would
+keep it growing).
 """
 
 from __future__ import annotations
