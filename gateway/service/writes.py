@@ -36,8 +36,9 @@ class _Write:
     def prepared(self) -> dict[str, Any] | None:
         """What ``prepare`` would return, when it needs no provider call: the runner then
         claims the key with it at once (``Store.claim``'s ``sending``). None: ``prepare`` is
-        awaited after the claim, so that a replay calls nothing."""
-        return None
+        awaited after the claim, so that a replay calls nothing. A write with nothing to
+        prepare has it at once; one that prepares says here whether it can without a call."""
+        return {} if type(self).prepare is _Write.prepare else None
 
     async def prepare(self) -> dict[str, Any]:
         return {}
