@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import structlog
 
 from gateway.store import migrations
 from gateway.store.base import (
@@ -68,6 +69,7 @@ from gateway.store.sqlite_now import Now
 from gateway.store.urls import MEMORY
 
 BUSY_TIMEOUT_MS = 5000
+_log = structlog.get_logger("gateway.store")
 _KEY = "client = ? AND connection = ? AND operation = ? AND key = ?"
 _HELD = f"{_KEY} AND owner = ? AND state = 'in_progress'"
 _RECORD = f"SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE {_KEY}"
@@ -283,17 +285,21 @@ class SqliteStore(Store):
                 raise StoreError(f"{self._name}: {e}") from e
             if rows is not None:
                 if now.checkpoint_due():
-                    async with self._transaction(write=False) as db:
-                        await db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    await self._checkpoint()
                 return rows
+        # Another process holds the file's lock (or there is no second connection: ":memory:").
         async with self._transaction(write=False) as db:
-            now = self._now
-            rows = None if now is None else now.rows(sql, params, write=write)
-            if rows is None:
-                rows = list(await db.execute_fetchall(sql, params))
-            if now is not None and now.checkpoint_due():
+            return list(await db.execute_fetchall(sql, params))
+
+    async def _checkpoint(self) -> None:
+        """A passive checkpoint of the log on aiosqlite's thread, holding the lock (see
+        ``sqlite_now``). It is upkeep after a statement that has landed: a failure is logged,
+        not raised to that statement's caller, and the next checkpoint tries again."""
+        try:
+            async with self._transaction(write=False) as db:
                 await db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            return rows
+        except StoreError as exc:
+            _log.warning("sqlite_checkpoint_failed", store=self._name, error=str(exc))
 
     async def save_progress(
         self,

@@ -11,8 +11,10 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from gateway.store import Claimed, CrosswalkEntry, KeyScope, Store, open_store
 from gateway.store.sqlite_now import CHECKPOINT_EVERY, Now
@@ -146,3 +148,26 @@ async def test_a_statement_runs_at_once_while_tasks_woken_for_the_lock_wait_thei
     assert all(task.done() for task in waiting)  # all woken and done in one turn, not one each
     first, second = [task.result() for task in waiting]
     assert first is not None and second is None
+
+
+async def test_a_failed_checkpoint_is_logged_and_the_write_that_made_it_due_still_answers(
+    store_file: tuple[Store, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _ = store_file
+    db = store._db  # type: ignore[attr-defined]  # aiosqlite's connection, which checkpoints
+    real = db.execute
+
+    def execute(sql: str, *args: Any) -> Any:
+        if "wal_checkpoint" in sql:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(sql, *args)
+
+    monkeypatch.setattr(db, "execute", execute)
+    with capture_logs() as logs:
+        for n in range(CHECKPOINT_EVERY):  # the last one makes a checkpoint due
+            await store.crosswalk_put(_entry(n))
+
+    last = await store.crosswalk_get("a", f"inv-{CHECKPOINT_EVERY - 1}", "b")
+    assert last is not None and last.target_id == str(CHECKPOINT_EVERY - 1)
+    failed = [e for e in logs if e["event"] == "sqlite_checkpoint_failed"]
+    assert len(failed) == 1 and "disk I/O error" in failed[0]["error"]
