@@ -4,13 +4,15 @@
     .venv/bin/python bench/overhead.py --provider draft_publish --seconds 5 --rounds 3
     .venv/bin/python bench/overhead.py --workers 2              # the gateway with two workers
     .venv/bin/python bench/overhead.py --provider crm_v1 --scenarios list25 list25summary
+    .venv/bin/python bench/overhead.py --generator aiohttp     # this file's client, not wrk
 
 Three servers run as processes of their own: one emulator (``invoice-gateway emulate``), a
 minimal pass-through proxy written here (one shared client session, no translation: the Python
 floor) and the gateway (``invoice-gateway serve`` on a SQLite store, its default logging). Each
 is driven in turn, rounds interleaved, by a load generator in a process of its own: ``wrk``
-where it is installed, else the bounded aiohttp client of this file (``--load``), whose own CPU
-share is reported so that a saturated generator shows.
+where it is installed (``bench/wrk_load.py``; Debian's package ``wrk``), else the bounded aiohttp
+client of this file (``--load``). Either's own CPU share is reported, so that a saturated
+generator shows.
 
 Scenarios: GET one invoice, list 25 (full, and ``view=summary``: the same for a provider whose
 rows are whole invoices), create with 5 lines; each with 0 ms and 20 ms of upstream
@@ -44,6 +46,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import wrk_load
 from processes import (
     bench_connection,
     five_line_create,
@@ -224,11 +227,42 @@ def percentile(ordered: list[float], share: float) -> float:
     return ordered[max(1, math.ceil(share * len(ordered))) - 1]
 
 
-def run_load(spec: dict[str, Any]) -> dict[str, Any]:
+def weighted_percentile(ordered: list[tuple[float, float]], share: float) -> float:
+    """Nearest rank over ``(latency, weight)`` pairs in order of latency (the aiohttp client's
+    every request weighs 1; wrk's quantiles weigh the requests each stands for)."""
+    if not ordered:
+        return math.nan
+    rank = share * sum(weight for _, weight in ordered)
+    seen = 0.0
+    for latency, weight in ordered:
+        seen += weight
+        if seen >= rank:
+            return latency
+    return ordered[-1][0]
+
+
+def run_load(spec: dict[str, Any], generator: str) -> dict[str, Any]:
+    """One run of ``spec`` by ``generator``: ``wrk`` (``bench/wrk_load.py``) or this file's
+    aiohttp client, each a process of its own."""
+    wrk = wrk_load.wrk_path()
+    if generator == "wrk" and wrk is not None:
+        return wrk_load.run(spec, wrk)
     command = [sys.executable, str(Path(__file__).resolve()), "--load", json.dumps(spec)]
     done = subprocess.run(command, capture_output=True, check=True, timeout=spec["seconds"] + 120)
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def generator_of(asked: str) -> str:
+    """``wrk`` where it is installed (``auto``), else the aiohttp client; ``wrk`` asked for and
+    missing is an error, not a silent change of instrument."""
+    if asked == "aiohttp":
+        return "aiohttp"
+    if wrk_load.wrk_path() is not None:
+        return "wrk"
+    if asked == "wrk":
+        raise SystemExit("--generator wrk: wrk is not installed (Debian: apt-get install wrk)")
+    return "aiohttp"
 
 
 # -- the scenarios ------------------------------------------------------------------------------
@@ -339,6 +373,13 @@ def scenarios(provider: str, gateway: Server, emulator: Server) -> list[Scenario
 # -- the bench ----------------------------------------------------------------------------------
 
 
+def weighted(latency: float | list[float]) -> tuple[float, float]:
+    """A latency as ``(seconds, weight)``: the aiohttp client's are bare seconds."""
+    if isinstance(latency, list):
+        return latency[0], latency[1]
+    return latency, 1.0
+
+
 @dataclass
 class Figures:
     runs: list[dict[str, Any]] = field(default_factory=list)
@@ -347,7 +388,7 @@ class Figures:
         self.runs.append({**result, "cpu_s": cpu})
 
     def summary(self) -> dict[str, Any]:
-        latencies = sorted(x for run in self.runs for x in run["latencies"])
+        latencies = sorted(weighted(x) for run in self.runs for x in run["latencies"])
         requests = sum(run["requests"] for run in self.runs)
         wall = sum(run["wall_s"] for run in self.runs)
         cpu = [run["cpu_s"] for run in self.runs if run["cpu_s"] is not None]
@@ -359,9 +400,9 @@ class Figures:
             samples.update(run["error_samples"])
         return {
             "requests_per_s": round(requests / wall, 1) if wall else None,
-            "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
-            "p90_ms": round(percentile(latencies, 0.90) * 1000, 2),
-            "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+            "p50_ms": round(weighted_percentile(latencies, 0.50) * 1000, 2),
+            "p90_ms": round(weighted_percentile(latencies, 0.90) * 1000, 2),
+            "p99_ms": round(weighted_percentile(latencies, 0.99) * 1000, 2),
             "requests": requests,
             "errors": errors,
             **({"error_samples": samples} if samples else {}),
@@ -428,7 +469,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "concurrency": args.concurrency,
         "seconds_per_run": args.seconds,
         "rounds": args.rounds,
-        "load_generator": "aiohttp (this file, --load)",
+        "load_generator": "wrk" if args.generator == "wrk" else "aiohttp (this file, --load)",
         "cores": os.cpu_count(),
         "scenarios": results,
         **({"kept": str(work)} if args.keep else {}),
@@ -458,7 +499,7 @@ def measure(
                 "seconds": args.seconds,
             }
             cpu_before = watched.cpu() if watched else None
-            result = run_load(spec)
+            result = run_load(spec, args.generator)
             cpu = watched.cpu() - cpu_before if watched and cpu_before is not None else None
             figures[name].add(result, cpu)
     summary = {name: figures[name].summary() for name in targets}
@@ -489,6 +530,12 @@ def main() -> None:
     parser.add_argument("--latencies", type=int, nargs="+", default=[0, 20], metavar="MS")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "aiohttp"),
+        default="auto",
+        help="the load generator: wrk where installed (auto), else this file's aiohttp client",
+    )
     parser.add_argument("--proxy", nargs=2, metavar=("UPSTREAM", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--load", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -498,6 +545,7 @@ def main() -> None:
     if args.load:
         print(json.dumps(asyncio.run(load(json.loads(args.load)))))
         return
+    args.generator = generator_of(args.generator)
     print(json.dumps(bench(args), indent=2))
 
 

@@ -1,0 +1,180 @@
+"""``wrk`` as ``bench/overhead.py``'s load generator, where it is installed.
+
+One run is one ``wrk`` process, one thread (so the generator takes at most one core, and its
+share of it shows), ``concurrency`` connections, for whole seconds. A Lua script made for the
+run sends the call's method, headers and body, with each ``{n}`` in a header value or the body
+made unique to the request (``<thread>-<count>``: an ``Idempotency-Key`` is never repeated),
+counts the answers by status, keeps the first body of each error status, and prints one JSON
+line at the end: requests, duration, socket errors, and the latency at every tenth of a
+percentile (wrk keeps a full histogram; a thousand quantiles stand for it when the rounds'
+latencies are pooled). The result has the shape of the aiohttp generator's, its latencies
+weighted: ``[[seconds, weight], ...]``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import shutil
+import subprocess
+import tempfile
+from typing import Any
+
+_MARK = "WRK-RESULT "
+_OK = (200, 201)
+
+
+def wrk_path() -> str | None:
+    return shutil.which("wrk")
+
+
+def lua_string(text: str) -> str:
+    """``text`` as a Lua string literal: every byte that is not a letter, digit or space as a
+    decimal escape, so that no quote, bracket or newline can end it early."""
+    return (
+        '"'
+        + "".join(chr(b) if chr(b).isalnum() or b == 0x20 else f"\\{b:03d}" for b in text.encode())
+        + '"'
+    )
+
+
+def script(spec: dict[str, Any]) -> str:
+    headers = ", ".join(
+        f"[{lua_string(name)}] = {lua_string(value)}" for name, value in spec["headers"].items()
+    )
+    body = lua_string(spec["body"]) if spec["body"] is not None else "nil"
+    path = spec["url"].split("://", 1)[1]
+    path = path[path.find("/") :] if "/" in path else "/"
+    return _SCRIPT.format(
+        method=lua_string(spec["method"]),
+        path=lua_string(path),
+        headers=headers,
+        body=body,
+        ok=", ".join(f"[{status}] = true" for status in _OK),
+    )
+
+
+_SCRIPT = """
+local method, path, body = {method}, {path}, {body}
+local template = {{{headers}}}
+local ok = {{{ok}}}
+local threads, serial = {{}}, 0
+
+local function unique(text, n)
+  if text == nil then return nil end
+  return (string.gsub(text, "{{n}}", n))
+end
+
+function setup(thread)
+  thread:set("id", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  statuses, samples = {{}}, {{}}
+end
+
+function request()
+  serial = serial + 1
+  local n = string.format("%d-%d", id, serial)
+  local headers = {{}}
+  for name, value in pairs(template) do headers[name] = unique(value, n) end
+  return wrk.format(method, path, headers, unique(body, n))
+end
+
+function response(status, headers, answer)
+  statuses[status] = (statuses[status] or 0) + 1
+  if not ok[status] and samples[status] == nil then
+    samples[status] = string.sub(answer or "", 1, 300)
+  end
+end
+
+local function quote(text)
+  return '"' .. string.gsub(text, '[%c"\\\\]', function(c)
+    return string.format("\\\\u%04x", string.byte(c))
+  end) .. '"'
+end
+
+function done(summary, latency, requests)
+  local parts = {{}}
+  local counted, kept = {{}}, {{}}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      counted[status] = (counted[status] or 0) + count
+    end
+    for status, text in pairs(thread:get("samples")) do
+      if kept[status] == nil then kept[status] = text end
+    end
+  end
+  local statuses, samples = {{}}, {{}}
+  for status, count in pairs(counted) do
+    table.insert(statuses, string.format('"%d": %d', status, count))
+  end
+  for status, text in pairs(kept) do
+    table.insert(samples, string.format('"%d": %s', status, quote(text)))
+  end
+  local quantiles = {{}}
+  for i = 1, 999 do
+    table.insert(quantiles, string.format("%d", latency:percentile(i / 10)))
+  end
+  -- wrk's percentile(100) ranks one past the last request and answers 0: the maximum instead.
+  table.insert(quantiles, string.format("%d", latency.max))
+  local e = summary.errors
+  io.write("{mark}", string.format(
+    '{{"requests": %d, "duration_us": %d, "statuses": {{%s}}, "samples": {{%s}}, ' ..
+    '"socket_errors": {{"connect": %d, "read": %d, "write": %d, "timeout": %d}}, ' ..
+    '"quantiles_us": [%s]}}\\n',
+    summary.requests, summary.duration, table.concat(statuses, ", "),
+    table.concat(samples, ", "), e.connect, e.read, e.write, e.timeout,
+    table.concat(quantiles, ", ")))
+end
+""".replace("{mark}", _MARK)
+
+
+def run(spec: dict[str, Any], wrk: str) -> dict[str, Any]:
+    """One run of ``spec`` (url, method, headers, body, concurrency, seconds) by ``wrk``, in the
+    shape of ``overhead.load``'s result."""
+    seconds = max(1, math.ceil(spec["seconds"]))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", encoding="utf-8") as lua:
+        lua.write(script(spec))
+        lua.flush()
+        command = [
+            wrk,
+            "--threads",
+            "1",
+            "--connections",
+            str(spec["concurrency"]),
+            "--duration",
+            f"{seconds}s",
+            "--timeout",
+            "60s",
+            "--script",
+            lua.name,
+            spec["url"],
+        ]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(command, capture_output=True, check=True, timeout=seconds + 120)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return parse(done.stdout.decode(errors="replace"), after, before)
+
+
+def parse(output: str, after: Any, before: Any) -> dict[str, Any]:
+    lines = [line for line in output.splitlines() if line.startswith(_MARK)]
+    if not lines:
+        raise RuntimeError(f"wrk printed no result: {output[-500:]}")
+    found = json.loads(lines[-1][len(_MARK) :])
+    wall = found["duration_us"] / 1e6
+    requests = found["requests"]
+    errors = {s: n for s, n in found["statuses"].items() if int(s) not in _OK}
+    errors.update({kind: n for kind, n in found["socket_errors"].items() if n})
+    weight = requests / len(found["quantiles_us"])
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {
+        "requests": requests,
+        "wall_s": wall,
+        "errors": errors,
+        "error_samples": found["samples"],
+        "latencies": [[us / 1e6, weight] for us in found["quantiles_us"]],
+        "generator_cpu_share": round(cpu / wall, 2) if wall else None,
+    }

@@ -1,0 +1,113 @@
+"""``bench/wrk_load.py``: wrk driving a real server on loopback sends each request its own
+``{n}``, counts the answers by status and keeps an error's body; the pooled percentiles weigh
+wrk's quantiles by the requests they stand for."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _bench_module(name: str) -> ModuleType:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))  # the bench's scripts import each other by name
+    return importlib.import_module(name)
+
+
+wrk_load = _bench_module("wrk_load")
+
+
+def test_a_lua_string_literal_holds_any_text_without_ending_early() -> None:
+    text = 'a "quoted" {n}\n]] \\ end -- é'
+    literal = wrk_load.lua_string(text)
+    assert literal.startswith('"') and literal.endswith('"')
+    inner = literal[1:-1]
+    assert '"' not in inner and "\n" not in inner and "]" not in inner
+    # Decoding the decimal escapes gives the text's bytes back.
+    decoded = bytearray()
+    i = 0
+    while i < len(inner):
+        if inner[i] == "\\":
+            decoded.append(int(inner[i + 1 : i + 4]))
+            i += 4
+        else:
+            decoded.append(ord(inner[i]))
+            i += 1
+    assert decoded.decode() == text
+
+
+async def test_wrk_sends_each_request_its_own_n_and_counts_answers_by_status() -> None:
+    wrk = wrk_load.wrk_path()
+    if wrk is None:
+        pytest.fail("wrk is not installed (.ci/run installs Debian's wrk)")
+    seen: list[tuple[str, str]] = []
+
+    async def create(request: web.Request) -> web.Response:
+        body = await request.json()
+        key = request.headers["Idempotency-Key"]
+        seen.append((key, body["number"]))
+        if len(seen) % 10 == 0:
+            return web.json_response({"title": 'refused "politely"\nagain'}, status=409)
+        return web.json_response({"id": key}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/v1/invoices", create)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        spec = {
+            "url": str(server.make_url("/v1/invoices")),
+            "method": "POST",
+            "headers": {"Content-Type": "application/json", "Idempotency-Key": "key-{n}"},
+            "body": json.dumps({"number": "{n}", "note": 'a "quoted" note'}),
+            "concurrency": 4,
+            "seconds": 1,
+        }
+        result = await asyncio.get_running_loop().run_in_executor(None, wrk_load.run, spec, wrk)
+    finally:
+        await server.close()
+
+    keys = [key for key, _ in seen]
+    assert len(keys) == len(set(keys)) > 20  # never the same key twice
+    assert all(key == f"key-{number}" for key, number in seen)  # one {n} per request
+    refused = len(seen) // 10
+    # wrk counts what it completed before the clock ran out; the server may have answered one
+    # or two more in flight.
+    assert 0 <= len(seen) - result["requests"] <= spec["concurrency"]
+    assert abs(result["errors"]["409"] - refused) <= 1
+    assert set(result["errors"]) == {"409"}
+    assert json.loads(result["error_samples"]["409"]) == {"title": 'refused "politely"\nagain'}
+    weights = [weight for _, weight in result["latencies"]]
+    assert len(weights) == 1000 and sum(weights) == pytest.approx(result["requests"])
+    seconds = [latency for latency, _ in result["latencies"]]
+    assert seconds == sorted(seconds) and 0 < seconds[0] <= seconds[-1] < 5
+    assert 0.5 < result["wall_s"] < 3
+
+
+def test_pooled_percentiles_weigh_each_latency_by_the_requests_it_stands_for() -> None:
+    overhead = _bench_module("overhead")
+    # One run of 3 bare latencies (the aiohttp client's) and one of wrk's weighted quantiles.
+    pooled = sorted(
+        overhead.weighted(x) for x in [0.010, 0.020, 0.030, [0.001, 1.0], [0.500, 97.0]]
+    )
+    counts = Counter(dict(pooled))
+    assert counts[0.5] == 97.0 and counts[0.01] == 1.0
+    # Nearest rank of 101 requests: the first whose cumulative weight reaches share × 101.
+    assert overhead.weighted_percentile(pooled, 0.0099) == 0.001
+    assert overhead.weighted_percentile(pooled, 0.02) == 0.020  # rank 2.02: the third request
+    assert overhead.weighted_percentile(pooled, 0.04) == 0.500  # rank 4.04: past the four bare ones
+    assert overhead.weighted_percentile(pooled, 1.0) == 0.500
+    assert overhead.weighted_percentile([], 0.5) != overhead.weighted_percentile(
+        [], 0.5
+    )  # NaN for no requests
