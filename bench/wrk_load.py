@@ -30,13 +30,15 @@ def wrk_path() -> str | None:
 
 
 def lua_string(text: str) -> str:
-    """``text`` as a Lua string literal: every byte that is not a letter, digit or space as a
-    decimal escape, so that no quote, bracket or newline can end it early."""
-    return (
-        '"'
-        + "".join(chr(b) if chr(b).isalnum() or b == 0x20 else f"\\{b:03d}" for b in text.encode())
-        + '"'
-    )
+    """``text`` as a Lua string literal in ASCII: every byte of its UTF-8 that is not an ASCII
+    letter, digit or space as a decimal escape, so that no quote, bracket or newline can end it
+    early and the bytes sent are the text's own."""
+    return '"' + "".join(_LUA_BYTES[b] for b in text.encode()) + '"'
+
+
+_LUA_BYTES = [
+    chr(b) if b < 0x80 and (chr(b).isalnum() or b == 0x20) else f"\\{b:03d}" for b in range(256)
+]
 
 
 def script(spec: dict[str, Any]) -> str:

@@ -30,19 +30,19 @@ wrk_load = _bench_module("wrk_load")
 
 def test_a_lua_string_literal_holds_any_text_without_ending_early() -> None:
     text = 'a "quoted" {n}\n]] \\ end -- é'
-    literal = wrk_load.lua_string(text)
-    assert literal.startswith('"') and literal.endswith('"')
+    literal = wrk_load.lua_string(text).encode("ascii")  # the script file's bytes
+    assert literal.startswith(b'"') and literal.endswith(b'"')
     inner = literal[1:-1]
-    assert '"' not in inner and "\n" not in inner and "]" not in inner
-    # Decoding the decimal escapes gives the text's bytes back.
+    assert b'"' not in inner and b"\n" not in inner and b"]" not in inner
+    # Decoding the decimal escapes gives the text's UTF-8 bytes back.
     decoded = bytearray()
     i = 0
     while i < len(inner):
-        if inner[i] == "\\":
+        if inner[i : i + 1] == b"\\":
             decoded.append(int(inner[i + 1 : i + 4]))
             i += 4
         else:
-            decoded.append(ord(inner[i]))
+            decoded.append(inner[i])
             i += 1
     assert decoded.decode() == text
 
@@ -52,11 +52,13 @@ async def test_wrk_sends_each_request_its_own_n_and_counts_answers_by_status() -
     if wrk is None:
         pytest.fail("wrk is not installed (.ci/run installs Debian's wrk)")
     seen: list[tuple[str, str]] = []
+    notes: list[str] = []
 
     async def create(request: web.Request) -> web.Response:
         body = await request.json()
         key = request.headers["Idempotency-Key"]
         seen.append((key, body["number"]))
+        notes.append(body["note"])
         if len(seen) % 10 == 0:
             return web.json_response({"title": 'refused "politely"\nagain'}, status=409)
         return web.json_response({"id": key}, status=201)
@@ -70,7 +72,7 @@ async def test_wrk_sends_each_request_its_own_n_and_counts_answers_by_status() -
             "url": str(server.make_url("/v1/invoices")),
             "method": "POST",
             "headers": {"Content-Type": "application/json", "Idempotency-Key": "key-{n}"},
-            "body": json.dumps({"number": "{n}", "note": 'a "quoted" note'}),
+            "body": json.dumps({"number": "{n}", "note": 'a "quoted" café'}, ensure_ascii=False),
             "concurrency": 4,
             "seconds": 1,
         }
@@ -81,6 +83,7 @@ async def test_wrk_sends_each_request_its_own_n_and_counts_answers_by_status() -
     keys = [key for key, _ in seen]
     assert len(keys) == len(set(keys)) > 20  # never the same key twice
     assert all(key == f"key-{number}" for key, number in seen)  # one {n} per request
+    assert set(notes) == {'a "quoted" café'}  # the body's UTF-8 bytes as written
     refused = len(seen) // 10
     # wrk counts what it completed before the clock ran out; the server may have answered one
     # or two more in flight.
