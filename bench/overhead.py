@@ -195,12 +195,12 @@ async def load(spec: dict[str, Any]) -> dict[str, Any]:
                 ) as answer:
                     text = await answer.read()
                     status = answer.status
-                    if status >= 400 and str(status) not in samples:
+                    if not 200 <= status <= 299 and str(status) not in samples:
                         samples[str(status)] = text[:300].decode(errors="replace")
             except aiohttp.ClientError as exc:
                 status = type(exc).__name__  # type: ignore[assignment]
             latencies.append(time.perf_counter() - began)
-            if status not in (200, 201):
+            if not (isinstance(status, int) and 200 <= status <= 299):  # 202: accepted
                 errors[str(status)] = errors.get(str(status), 0) + 1
 
     started_cpu = time.process_time()
