@@ -230,9 +230,10 @@ def percentile(ordered: list[float], share: float) -> float:
 def weighted_percentile(ordered: list[tuple[float, float]], share: float) -> float:
     """Nearest rank over ``(latency, weight)`` pairs in order of latency (the aiohttp client's
     every request weighs 1; wrk's quantiles weigh the requests each stands for)."""
-    if not ordered:
+    total = sum(weight for _, weight in ordered)
+    if not total:
         return math.nan
-    rank = share * sum(weight for _, weight in ordered)
+    rank = share * total
     seen = 0.0
     for latency, weight in ordered:
         seen += weight

@@ -154,8 +154,11 @@ def run(spec: dict[str, Any], wrk: str) -> dict[str, Any]:
             spec["url"],
         ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        done = subprocess.run(command, capture_output=True, check=True, timeout=seconds + 120)
+        done = subprocess.run(command, capture_output=True, timeout=seconds + 120)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:  # e.g. "unable to connect to 127.0.0.1:8080 Connection refused"
+        said = (done.stderr + done.stdout).decode(errors="replace").strip()
+        raise RuntimeError(f"wrk failed (exit {done.returncode}) on {spec['url']}: {said}")
     return parse(done.stdout.decode(errors="replace"), after, before)
 
 
@@ -175,6 +178,7 @@ def parse(output: str, after: Any, before: Any) -> dict[str, Any]:
         "wall_s": wall,
         "errors": errors,
         "error_samples": found["samples"],
-        "latencies": [[us / 1e6, weight] for us in found["quantiles_us"]],
+        # No request completed (nothing listening, say): no latency to report, not zeros.
+        "latencies": [[us / 1e6, weight] for us in found["quantiles_us"]] if requests else [],
         "generator_cpu_share": round(cpu / wall, 2) if wall else None,
     }

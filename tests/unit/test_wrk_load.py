@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import math
+import socket
 import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -48,9 +51,7 @@ def test_a_lua_string_literal_holds_any_text_without_ending_early() -> None:
 
 
 async def test_wrk_sends_each_request_its_own_n_and_counts_answers_by_status() -> None:
-    wrk = wrk_load.wrk_path()
-    if wrk is None:
-        pytest.fail("wrk is not installed (.ci/run installs Debian's wrk)")
+    wrk = _wrk()
     seen: list[tuple[str, str]] = []
     notes: list[str] = []
 
@@ -98,6 +99,40 @@ async def test_wrk_sends_each_request_its_own_n_and_counts_answers_by_status() -
     assert 0.5 < result["wall_s"] < 3
 
 
+def _spec(url: str) -> dict[str, Any]:
+    return {
+        "url": url,
+        "method": "GET",
+        "headers": {},
+        "body": None,
+        "concurrency": 2,
+        "seconds": 1,
+    }
+
+
+def test_a_target_nothing_listens_on_is_an_error_that_says_so() -> None:
+    port = _bench_module("processes").free_port()
+    with pytest.raises(RuntimeError, match=r"wrk failed .*unable to connect"):
+        wrk_load.run(_spec(f"http://127.0.0.1:{port}/v1/invoices"), _wrk())
+
+
+def test_a_target_that_never_answers_reports_no_latency() -> None:
+    with socket.socket() as listener:  # the kernel accepts the connections; nothing answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        result = wrk_load.run(_spec(f"http://127.0.0.1:{port}/v1/invoices"), _wrk())
+    assert result["requests"] == 0
+    assert result["latencies"] == []  # not a latency of 0 s
+
+
+def _wrk() -> str:
+    wrk = wrk_load.wrk_path()
+    if wrk is None:
+        pytest.fail("wrk is not installed (.ci/run installs Debian's wrk)")
+    return wrk
+
+
 def test_pooled_percentiles_weigh_each_latency_by_the_requests_it_stands_for() -> None:
     overhead = _bench_module("overhead")
     # One run of 3 bare latencies (the aiohttp client's) and one of wrk's weighted quantiles.
@@ -111,6 +146,6 @@ def test_pooled_percentiles_weigh_each_latency_by_the_requests_it_stands_for() -
     assert overhead.weighted_percentile(pooled, 0.02) == 0.020  # rank 2.02: the third request
     assert overhead.weighted_percentile(pooled, 0.04) == 0.500  # rank 4.04: past the four bare ones
     assert overhead.weighted_percentile(pooled, 1.0) == 0.500
-    assert overhead.weighted_percentile([], 0.5) != overhead.weighted_percentile(
-        [], 0.5
-    )  # NaN for no requests
+    # No request, or only weightless quantiles (wrk's run with none completed): no latency.
+    assert math.isnan(overhead.weighted_percentile([], 0.5))
+    assert math.isnan(overhead.weighted_percentile([(0.0, 0.0), (0.0, 0.0)], 0.5))
