@@ -242,28 +242,25 @@ def weighted_percentile(ordered: list[tuple[float, float]], share: float) -> flo
     return ordered[-1][0]
 
 
-def run_load(spec: dict[str, Any], generator: str) -> dict[str, Any]:
-    """One run of ``spec`` by ``generator``: ``wrk`` (``bench/wrk_load.py``) or this file's
-    aiohttp client, each a process of its own."""
-    wrk = wrk_load.wrk_path()
-    if generator == "wrk" and wrk is not None:
+def run_load(spec: dict[str, Any], wrk: str | None) -> dict[str, Any]:
+    """One run of ``spec`` by wrk at ``wrk`` (``bench/wrk_load.py``), or by this file's aiohttp
+    client when None, each a process of its own; latencies as ``[seconds, weight]`` pairs."""
+    if wrk is not None:
         return wrk_load.run(spec, wrk)
     command = [sys.executable, str(Path(__file__).resolve()), "--load", json.dumps(spec)]
     done = subprocess.run(command, capture_output=True, check=True, timeout=spec["seconds"] + 120)
     result: dict[str, Any] = json.loads(done.stdout)
+    result["latencies"] = [[seconds, 1.0] for seconds in result["latencies"]]
     return result
 
 
-def generator_of(asked: str) -> str:
-    """``wrk`` where it is installed (``auto``), else the aiohttp client; ``wrk`` asked for and
-    missing is an error, not a silent change of instrument."""
-    if asked == "aiohttp":
-        return "aiohttp"
-    if wrk_load.wrk_path() is not None:
-        return "wrk"
-    if asked == "wrk":
+def wrk_for(asked: str) -> str | None:
+    """The wrk to drive the runs with: the installed one unless the aiohttp client is asked for
+    (None); ``wrk`` asked for and missing is an error, not a silent change of instrument."""
+    wrk = None if asked == "aiohttp" else wrk_load.wrk_path()
+    if asked == "wrk" and wrk is None:
         raise SystemExit("--generator wrk: wrk is not installed (Debian: apt-get install wrk)")
-    return "aiohttp"
+    return wrk
 
 
 # -- the scenarios ------------------------------------------------------------------------------
@@ -374,13 +371,6 @@ def scenarios(provider: str, gateway: Server, emulator: Server) -> list[Scenario
 # -- the bench ----------------------------------------------------------------------------------
 
 
-def weighted(latency: float | list[float]) -> tuple[float, float]:
-    """A latency as ``(seconds, weight)``: the aiohttp client's are bare seconds."""
-    if isinstance(latency, list):
-        return latency[0], latency[1]
-    return latency, 1.0
-
-
 @dataclass
 class Figures:
     runs: list[dict[str, Any]] = field(default_factory=list)
@@ -389,7 +379,9 @@ class Figures:
         self.runs.append({**result, "cpu_s": cpu})
 
     def summary(self) -> dict[str, Any]:
-        latencies = sorted(weighted(x) for run in self.runs for x in run["latencies"])
+        latencies = sorted(
+            (seconds, weight) for run in self.runs for seconds, weight in run["latencies"]
+        )
         requests = sum(run["requests"] for run in self.runs)
         wall = sum(run["wall_s"] for run in self.runs)
         cpu = [run["cpu_s"] for run in self.runs if run["cpu_s"] is not None]
@@ -470,7 +462,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "concurrency": args.concurrency,
         "seconds_per_run": args.seconds,
         "rounds": args.rounds,
-        "load_generator": "wrk" if args.generator == "wrk" else "aiohttp (this file, --load)",
+        "load_generator": "wrk" if args.wrk else "aiohttp (this file, --load)",
         "cores": os.cpu_count(),
         "scenarios": results,
         **({"kept": str(work)} if args.keep else {}),
@@ -500,7 +492,7 @@ def measure(
                 "seconds": args.seconds,
             }
             cpu_before = watched.cpu() if watched else None
-            result = run_load(spec, args.generator)
+            result = run_load(spec, args.wrk)
             cpu = watched.cpu() - cpu_before if watched and cpu_before is not None else None
             figures[name].add(result, cpu)
     summary = {name: figures[name].summary() for name in targets}
@@ -546,7 +538,7 @@ def main() -> None:
     if args.load:
         print(json.dumps(asyncio.run(load(json.loads(args.load)))))
         return
-    args.generator = generator_of(args.generator)
+    args.wrk = wrk_for(args.generator)
     print(json.dumps(bench(args), indent=2))
 
 

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 from typing import Any
+from urllib.parse import urlsplit
 
 _MARK = "WRK-RESULT "
 
@@ -46,8 +47,8 @@ def script(spec: dict[str, Any]) -> str:
         f"[{lua_string(name)}] = {lua_string(value)}" for name, value in spec["headers"].items()
     )
     body = lua_string(spec["body"]) if spec["body"] is not None else "nil"
-    path = spec["url"].split("://", 1)[1]
-    path = path[path.find("/") :] if "/" in path else "/"
+    url = urlsplit(spec["url"])
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
     return _SCRIPT.format(
         method=lua_string(spec["method"]),
         path=lua_string(path),
@@ -159,10 +160,12 @@ def run(spec: dict[str, Any], wrk: str) -> dict[str, Any]:
     if done.returncode != 0:  # e.g. "unable to connect to 127.0.0.1:8080 Connection refused"
         said = (done.stderr + done.stdout).decode(errors="replace").strip()
         raise RuntimeError(f"wrk failed (exit {done.returncode}) on {spec['url']}: {said}")
-    return parse(done.stdout.decode(errors="replace"), after, before)
+    cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return parse(done.stdout.decode(errors="replace"), cpu_s)
 
 
-def parse(output: str, after: Any, before: Any) -> dict[str, Any]:
+def parse(output: str, cpu_s: float) -> dict[str, Any]:
+    """The result line of the script's ``done()``; ``cpu_s``: wrk's own CPU over the run."""
     lines = [line for line in output.splitlines() if line.startswith(_MARK)]
     if not lines:
         raise RuntimeError(f"wrk printed no result: {output[-500:]}")
@@ -172,7 +175,6 @@ def parse(output: str, after: Any, before: Any) -> dict[str, Any]:
     errors = {s: n for s, n in found["statuses"].items() if not 200 <= int(s) <= 299}
     errors.update({kind: n for kind, n in found["socket_errors"].items() if n})
     weight = requests / len(found["quantiles_us"])
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return {
         "requests": requests,
         "wall_s": wall,
@@ -180,5 +182,5 @@ def parse(output: str, after: Any, before: Any) -> dict[str, Any]:
         "error_samples": found["samples"],
         # No request completed (nothing listening, say): no latency to report, not zeros.
         "latencies": [[us / 1e6, weight] for us in found["quantiles_us"]] if requests else [],
-        "generator_cpu_share": round(cpu / wall, 2) if wall else None,
+        "generator_cpu_share": round(cpu_s / wall, 2) if wall else None,
     }

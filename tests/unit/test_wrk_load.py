@@ -1,6 +1,6 @@
 """``bench/wrk_load.py``: wrk driving a real server on loopback sends each request its own
-``{n}``, counts the answers by status (any 2xx a success) and keeps an error's body; the pooled percentiles weigh
-wrk's quantiles by the requests they stand for."""
+``{n}``, counts the answers by status (any 2xx a success) and keeps an error's body; the pooled
+percentiles weigh wrk's quantiles by the requests they stand for."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import json
 import math
 import socket
 import sys
-from collections import Counter
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -135,12 +134,9 @@ def _wrk() -> str:
 
 def test_pooled_percentiles_weigh_each_latency_by_the_requests_it_stands_for() -> None:
     overhead = _bench_module("overhead")
-    # One run of 3 bare latencies (the aiohttp client's) and one of wrk's weighted quantiles.
-    pooled = sorted(
-        overhead.weighted(x) for x in [0.010, 0.020, 0.030, [0.001, 1.0], [0.500, 97.0]]
-    )
-    counts = Counter(dict(pooled))
-    assert counts[0.5] == 97.0 and counts[0.01] == 1.0
+    # Four of the aiohttp client's latencies (one request each) and a quantile of wrk's that
+    # stands for 97 requests.
+    pooled = sorted([(0.010, 1.0), (0.020, 1.0), (0.030, 1.0), (0.001, 1.0), (0.500, 97.0)])
     # Nearest rank of 101 requests: the first whose cumulative weight reaches share × 101.
     assert overhead.weighted_percentile(pooled, 0.0099) == 0.001
     assert overhead.weighted_percentile(pooled, 0.02) == 0.020  # rank 2.02: the third request
@@ -149,3 +145,16 @@ def test_pooled_percentiles_weigh_each_latency_by_the_requests_it_stands_for() -
     # No request, or only weightless quantiles (wrk's run with none completed): no latency.
     assert math.isnan(overhead.weighted_percentile([], 0.5))
     assert math.isnan(overhead.weighted_percentile([(0.0, 0.0), (0.0, 0.0)], 0.5))
+
+
+def test_wrk_asked_for_and_missing_is_an_error_not_the_other_generator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    overhead = _bench_module("overhead")
+    monkeypatch.setattr(wrk_load, "wrk_path", lambda: "/usr/bin/wrk")
+    assert overhead.wrk_for("auto") == "/usr/bin/wrk"
+    assert overhead.wrk_for("aiohttp") is None  # asked for, though wrk is there
+    monkeypatch.setattr(wrk_load, "wrk_path", lambda: None)
+    assert overhead.wrk_for("auto") is None
+    with pytest.raises(SystemExit, match="wrk is not installed"):
+        overhead.wrk_for("wrk")
