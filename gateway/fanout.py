@@ -9,13 +9,17 @@ on before anything else is handed out, so no invoice goes ahead of one that sort
 The connections are read concurrently: the first page of each together, then the next pages of
 those that ran dry, together.
 
-A connection whose provider cannot sort by issue date upstream cannot join (``NotMergeable``):
-its pages come in an order a merge cannot rely on, and sorting them here would mean reading its
-whole listing on every call. It is refused, never merged wrongly; a walk whose provider answers
-out of issue-date order anyway fails the call, naming the connection.
+A connection whose provider cannot sort by issue date (draft_publish, order_linked) joins by
+its whole listing: its pages come in an order a merge cannot rely on, so every call reads all of
+them (at most ``MAX_PAGES_PER_CALL`` pages of the provider's largest size, with the filters the
+provider applies) and sorts them here by issue date, keeping the provider's order within a day;
+its position is how many of that sorted listing were handed out. A listing larger than that is
+refused (``NotMergeable``, naming the connection), never merged in part. A sorted walk whose
+provider answers out of issue-date order anyway fails the call, naming the connection.
 
 The cursor holds each connection's own position (its provider's page token, the offset within
-that page, the page size; none once its walk has ended). It is a ``gateway.listing`` cursor,
+that page, the page size; for a whole listing, how many it handed out; none once its walk has
+ended). It is a ``gateway.listing`` cursor,
 signed the same way and bound to the set of connections, the filters and the sort. Walking it
 to the end visits every invoice of every connection exactly once while nothing is written.
 
@@ -34,7 +38,7 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from adapters.base import Adapter, ListQuery
@@ -61,15 +65,13 @@ DESCENDING = "-issue_date"  # newest first
 
 
 class NotMergeable(ValueError):
-    """A connection whose provider cannot list its invoices in issue-date order."""
+    """A connection whose invoices cannot be merged: its provider has no issue-date sort and
+    its listing is larger than one call reads whole."""
 
-    def __init__(self, connection: str, provider: str) -> None:
+    def __init__(self, connection: str, provider: str, reason: str) -> None:
         self.connection = connection
         self.provider = provider
-        self.reason = (
-            f"connection {connection!r} cannot be merged: {provider} has no issue-date sort of "
-            "its own, so its invoices cannot be listed in issue-date order"
-        )
+        self.reason = f"connection {connection!r} cannot be merged: {reason}"
         super().__init__(self.reason)
 
 
@@ -102,6 +104,7 @@ class _Walk:
     pages: int = 0  # provider pages read in this call
     seen: set[str | None] = field(default_factory=set)
     last_key: int | None = None
+    whole: bool = False  # no issue-date sort upstream: read whole and sorted here
 
     def position(self) -> Position | None:
         """Where the next call starts: at the first invoice not handed out."""
@@ -109,13 +112,6 @@ class _Walk:
 
     def starving(self) -> bool:
         return not self.buffer and self.frontier is not None
-
-
-def check_mergeable(adapters: Sequence[Adapter]) -> None:
-    """``NotMergeable`` for the first connection that cannot list in issue-date order."""
-    for adapter in adapters:
-        if SORT not in adapter.capabilities.sorts:
-            raise NotMergeable(adapter.connection.name, adapter.provider)
 
 
 async def list_across(
@@ -127,10 +123,10 @@ async def list_across(
 ) -> Listing:
     """A page of the connections' invoices merged by issue date (``query.sort``: ``issue_date``
     or ``-issue_date``); ``InvalidCursor`` for a cursor not made for these connections and
-    filters, ``NotMergeable``, or ``ConnectionFailed`` naming the connection that failed."""
+    filters, ``NotMergeable`` for a whole listing too large, or ``ConnectionFailed`` naming the
+    connection that failed."""
     if query.sort not in (ASCENDING, DESCENDING):
         raise ValueError(f"a merged list is sorted by {ASCENDING} or {DESCENDING}")
-    check_mergeable(adapters)
     ordered = sorted(adapters, key=lambda adapter: adapter.connection.name)
     names = [adapter.connection.name for adapter in ordered]
     scope = scope_of(json.dumps(["across", *names]), query)
@@ -187,6 +183,16 @@ async def _in_full(found: list[tuple[_Walk, Invoice | InvoiceSummary]]) -> list[
 def _walk(adapter: Adapter, query: ListQuery, limit: int) -> _Walk:
     caps = adapter.capabilities
     local = query.given() - caps.filters
+    if SORT not in caps.sorts:
+        # Read whole, in the fewest calls, unsorted upstream (the provider has no sort).
+        return _Walk(
+            name=adapter.connection.name,
+            adapter=adapter,
+            upstream=replace(upstream_query(query, local), sort=None),
+            local=local,
+            frontier=Position(page=None, offset=0, size=caps.max_page_size),
+            whole=True,
+        )
     # As the connection's own list pages: by the limit where nothing is filtered here, so each
     # connection reads what listing it alone would read, one page, all of them at once, and
     # any one of them can give the whole page (however the dates fall) without reading on.
@@ -205,7 +211,8 @@ async def _fill_all(walks: list[_Walk], query: ListQuery, descending: bool) -> N
 
 
 async def _all_or_first_failure(steps: list[Coroutine[Any, Any, None]]) -> None:
-    """Run ``steps`` concurrently; a failure is the first connection's (by name) that failed."""
+    """Run ``steps`` concurrently; a failure is the first connection's (by name) that failed
+    (``ConnectionFailed`` or ``NotMergeable``)."""
     if len(steps) == 1:
         await steps[0]
         return
@@ -214,7 +221,7 @@ async def _all_or_first_failure(steps: list[Coroutine[Any, Any, None]]) -> None:
             for step in steps:
                 group.create_task(step)
     except ExceptionGroup as group:
-        failed = [error for error in group.exceptions if isinstance(error, ConnectionFailed)]
+        failed = [e for e in group.exceptions if isinstance(e, ConnectionFailed | NotMergeable)]
         if len(failed) != len(group.exceptions):
             raise
         raise min(failed, key=lambda error: error.connection) from None
@@ -224,6 +231,8 @@ async def _fill(walk: _Walk, query: ListQuery, descending: bool) -> None:
     """Read the walk's pages until it holds an invoice, its provider has no more, or it has
     read its pages for this call."""
     try:
+        if walk.whole:
+            await _read_whole(walk, query, descending)
         while walk.starving() and walk.pages < MAX_PAGES_PER_CALL:
             assert walk.frontier is not None
             await _read_page(walk, walk.frontier, query, descending)
@@ -250,6 +259,62 @@ async def _read_page(walk: _Walk, at: Position, query: ListQuery, descending: bo
         return
     check_not_seen(adapter, page.next_page, walk.seen)
     walk.frontier = Position(page.next_page, 0, at.size)
+
+
+async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
+    """Every page of a connection whose provider cannot sort by issue date, its rows sorted here
+    (stable: the provider's order within a day), those already handed out (the position's
+    count) skipped; ``NotMergeable`` when the listing has more pages than one call reads."""
+    assert walk.frontier is not None
+    adapter = walk.adapter
+    size = adapter.capabilities.max_page_size
+    handed_out = _handed_out(walk.frontier, adapter)
+    rows: list[Invoice | InvoiceSummary] = []
+    page: str | None = None
+    while True:
+        if walk.pages >= MAX_PAGES_PER_CALL:
+            raise _too_large(walk, size)
+        walk.seen.add(page)
+        walk.pages += 1
+        listed = await adapter.summary_page(walk.upstream, page, size)
+        if listed.total is not None and listed.total > MAX_PAGES_PER_CALL * size:
+            raise _too_large(walk, size)
+        rows += [row for row in listed.rows if matches(row, query, walk.local)]
+        if listed.next_page is None:
+            break
+        check_not_seen(adapter, listed.next_page, walk.seen)
+        page = listed.next_page
+    rows.sort(key=lambda row: _key(row, descending))
+    for index in range(handed_out, len(rows)):
+        at = Position(str(index), 0, size)
+        walk.buffer.append(_Entry(rows[index], _key(rows[index], descending), at))
+    walk.frontier = None
+
+
+def _handed_out(position: Position, adapter: Adapter) -> int:
+    """How many invoices of its sorted whole listing a walk has handed out (its page token)."""
+    if position.page is None:
+        return 0
+    count = position.page
+    most = MAX_PAGES_PER_CALL * adapter.capabilities.max_page_size
+    if not (count.isascii() and count.isdigit()) or int(count) > most:
+        raise InvalidCursor(
+            f"cursor holds a position out of range for connection {adapter.connection.name!r}"
+        )
+    return int(count)
+
+
+def _too_large(walk: _Walk, size: int) -> NotMergeable:
+    adapter = walk.adapter
+    upstream = sorted(adapter.capabilities.filters)
+    narrow = f"a filter {adapter.provider} applies ({', '.join(upstream)})" if upstream else ""
+    return NotMergeable(
+        walk.name,
+        adapter.provider,
+        f"{adapter.provider} has no issue-date sort of its own, so a merge reads its whole "
+        f"listing on every call, and it lists more than {MAX_PAGES_PER_CALL * size} invoices"
+        + (f"; narrow it with {narrow}" if narrow else ""),
+    )
 
 
 def _key(invoice: Invoice | InvoiceSummary, descending: bool) -> int:
@@ -295,4 +360,7 @@ def _position(item: Any, adapter: Adapter) -> Position | None:
         return None
     if not (isinstance(item, list) and len(item) == 3):
         raise InvalidCursor("cursor is not valid (made by another version)")
-    return within(position_of(*item), adapter)
+    position = within(position_of(*item), adapter)
+    if SORT not in adapter.capabilities.sorts:
+        _handed_out(position, adapter)  # a whole listing's count, checked before any reading
+    return position

@@ -210,15 +210,26 @@ async def test_a_key_not_allowed_on_one_connection_is_a_403_naming_it(
     assert (status, problem["connection"]) == (403, "nowhere")
 
 
-async def test_a_connection_that_cannot_sort_by_issue_date_is_refused_naming_it(
-    sandbox: FanoutSandbox,
+@pytest.mark.parametrize(("sort", "limit"), [("issue_date", "6"), ("-issue_date", "9")])
+async def test_a_connection_that_cannot_sort_by_issue_date_joins_from_its_whole_listing(
+    sandbox: FanoutSandbox, sort: str, limit: str
 ) -> None:
-    status, problem = await get(sandbox, across(["crm-a", "draft"]))
-    assert status == 400, problem
-    assert problem["connection"] == "draft"
-    assert problem["provider"] == "draft_publish"
-    assert problem["errors"][0]["pointer"] == "#/query/connection"
-    assert "issue-date" in problem["detail"]
+    """draft_publish has no sort: the merge reads its whole listing and sorts it by issue date,
+    keeping the provider's order within a day."""
+    found, calls = await walk_across(sandbox, ("draft", "crm-a"), sort=sort, limit=limit)
+    rows = []
+    for name, listed in (
+        ("crm-a", await alone(sandbox, "crm-a", sort=sort)),
+        ("draft", await alone(sandbox, "draft")),  # the provider's own order
+    ):
+        for index, invoice in enumerate(listed):
+            day = invoice["issue_date"]
+            assert day, invoice
+            rows.append(((_flip(day) if sort.startswith("-") else day), name, index, invoice["id"]))
+    rows.sort(key=lambda row: row[:3])
+    assert keys(found) == [(name, invoice_id) for _, name, _, invoice_id in rows]
+    assert len(found) == 2 * SEEDED
+    assert calls == -(-2 * SEEDED // int(limit))
 
 
 async def test_one_connection_failing_fails_the_call_naming_it(sandbox: FanoutSandbox) -> None:

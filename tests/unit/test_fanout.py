@@ -27,6 +27,7 @@ CAPS = caps(
     max_page_size=10,
     sorts=frozenset({"issue_date"}),
 )
+UNSORTED = replace(CAPS, sorts=frozenset())
 CURSORS = Cursors(b"secret")
 START = date(2026, 1, 1)
 
@@ -62,21 +63,25 @@ class Sorted(Adapter):
     def capabilities(self) -> Capabilities:
         return self.caps
 
-    async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+    def ordered(self, query: ListQuery, page_size: int) -> list[Invoice]:
         assert page_size <= self.caps.max_page_size
-        assert query.status is None, "status is not a provider filter here"
-        self.calls += 1
         by, descending = query.sort_order() or ("issue_date", False)
         assert by == "issue_date"
+        return sorted(self.invoices, key=lambda i: (i.issue_date, i.id), reverse=descending)
+
+    async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        assert query.status is None, "status is not a provider filter here"
+        self.calls += 1
         rows = [
-            i for i in self.invoices if query.customer_id in (None, i.customer and i.customer.id)
+            i
+            for i in self.ordered(query, page_size)
+            if query.customer_id in (None, i.customer and i.customer.id)
         ]
-        rows.sort(key=lambda i: (i.issue_date, i.id), reverse=descending)
         pages = PageNumbers(1)
         number = pages.number(page)
         chunk = rows[(number - 1) * page_size : number * page_size]
         following = pages.next_token(number, count=len(chunk), page_size=page_size, total=len(rows))
-        return Page(chunk, following)
+        return Page(chunk, following, total=len(rows))
 
 
 async def walk(
@@ -97,11 +102,14 @@ async def walk(
 
 
 def expected(adapters: list[Sorted], query: ListQuery) -> list[str | None]:
-    """Issue date in the sort's direction, then connection name, then the provider's order."""
+    """Issue date in the sort's direction, then connection name, then the provider's order
+    (an unsorted provider's as it lists them)."""
     descending = query.sort == "-issue_date"
     rows = []
     for adapter in adapters:
-        mine = sorted(adapter.invoices, key=lambda i: (i.issue_date, i.id), reverse=descending)
+        mine = list(adapter.invoices)
+        if not isinstance(adapter, Unsorted):
+            mine.sort(key=lambda i: (i.issue_date, i.id), reverse=descending)
         for index, invoice in enumerate(mine):
             if query.status in (None, invoice.status) and query.customer_id in (
                 None,
@@ -116,13 +124,18 @@ def expected(adapters: list[Sorted], query: ListQuery) -> list[str | None]:
     return [row[3].id for row in rows]
 
 
+@pytest.mark.parametrize("unsorted", [False, True], ids=["sorted", "with-unsorted"])
 @pytest.mark.parametrize("seed", range(12))
-async def test_random_listings_walk_to_their_merge_once_each(seed: int) -> None:
+async def test_random_listings_walk_to_their_merge_once_each(seed: int, unsorted: bool) -> None:
+    """Unsorted: some connections have no issue-date sort (read whole), one at least."""
     rng = random.Random(seed)
+    kinds: list[type[Sorted]] = [Sorted, Unsorted] if unsorted else [Sorted]
     adapters = [
-        Sorted(f"c{n}", [rng.randint(0, 40) for _ in range(rng.randint(0, 37))])
+        rng.choice(kinds)(f"c{n}", [rng.randint(0, 40) for _ in range(rng.randint(0, 37))])
         for n in rng.sample(range(9), rng.randint(1, 6))
     ]
+    if unsorted:
+        adapters.append(Unsorted("u", [rng.randint(0, 40) for _ in range(rng.randint(1, 37))]))
     query = ListQuery(
         sort=rng.choice(["issue_date", "-issue_date"]),
         status=rng.choice([None, "open"]),
@@ -175,14 +188,68 @@ async def test_a_scarce_filter_answers_within_its_page_budget(monkeypatch: Any) 
     assert sizes == [0, 0, 2]
 
 
-async def test_a_connection_without_issue_date_sort_is_not_mergeable() -> None:
-    unsorted = Sorted("plain", [1, 2], replace(CAPS, sorts=frozenset()))
+class Unsorted(Sorted):
+    """A provider with no sort: it lists in its own order (as created, not by date), in pages
+    that say the total."""
+
+    provider = "unsorted"
+
+    def __init__(self, name: str, days: list[int], caps: Capabilities = UNSORTED) -> None:
+        super().__init__(name, days, caps)
+
+    def ordered(self, query: ListQuery, page_size: int) -> list[Invoice]:
+        assert page_size == self.caps.max_page_size, "a whole listing is read in the fewest pages"
+        assert query.sort is None, "the provider has no sort to ask for"
+        return list(self.invoices)
+
+
+async def test_an_unsorted_connection_is_read_whole_on_each_call() -> None:
+    unsorted = Unsorted("plain", [9, 3, 7, 3, 1, 30, 2, 8, 5, 4, 6, 1])  # pages of 10: two
+    first = await list_across(
+        [Sorted("a", [2]), unsorted], ListQuery(sort="issue_date"), 4, None, CURSORS
+    )
+    # Day 1 twice (the provider's order: plain-4, then plain-11), then a-0 before plain-6.
+    assert [i.id for i in first.invoices] == ["plain-4", "plain-11", "a-0", "plain-6"]
+    assert unsorted.calls == 2
+    second = await list_across(
+        [Sorted("a", [2]), unsorted], ListQuery(sort="issue_date"), 4, first.next_cursor, CURSORS
+    )
+    assert [i.id for i in second.invoices] == ["plain-1", "plain-3", "plain-9", "plain-8"]
+    assert unsorted.calls == 4
+
+
+async def test_an_unsorted_listing_larger_than_one_call_reads_is_not_merged(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr("gateway.fanout.MAX_PAGES_PER_CALL", 2)
+    unsorted = Unsorted("plain", list(range(21)))  # three pages of 10
     with pytest.raises(NotMergeable, match="plain") as raised:
         await list_across(
             [Sorted("a", [1]), unsorted], ListQuery(sort="issue_date"), 5, None, CURSORS
         )
     assert raised.value.connection == "plain"
-    assert unsorted.calls == 0
+    assert "more than 20 invoices" in raised.value.reason
+    assert "narrow it with a filter unsorted applies (customer_id)" in raised.value.reason
+    assert unsorted.calls == 1  # the first page's total says so
+
+
+async def test_an_unsorted_listing_without_a_total_is_refused_at_its_page_budget(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr("gateway.fanout.MAX_PAGES_PER_CALL", 2)
+
+    class Untold(Unsorted):
+        async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+            listed = await super().list_page(query, page, page_size)
+            return Page(listed.invoices, listed.next_page)
+
+    untold = Untold("plain", list(range(25)))
+    with pytest.raises(NotMergeable, match="plain"):
+        await list_across([untold], ListQuery(sort="issue_date"), 5, None, CURSORS)
+    assert untold.calls == 2
+    fits = Untold("small", list(range(20)))
+    listing = await list_across([fits], ListQuery(sort="issue_date"), 30, None, CURSORS)
+    assert len(listing.invoices) == 20
 
 
 def forged(adapters: list[Sorted], query: ListQuery, state: Any) -> str:
@@ -214,6 +281,17 @@ async def test_a_signed_cursor_holding_no_walk_position_is_refused(state: Any) -
     query = ListQuery(sort="issue_date")
     with pytest.raises(InvalidCursor):
         await list_across(adapters, query, 5, forged(adapters, query, state), CURSORS)
+    assert [adapter.calls for adapter in adapters] == [0, 0]
+
+
+@pytest.mark.parametrize("page", ["x", "-1", "201", "1.5", "٣", ""])
+async def test_a_signed_cursor_holding_no_whole_listing_count_is_refused(page: str) -> None:
+    adapters: list[Sorted] = [Sorted("a", [1, 2]), Unsorted("b", [3, 1])]
+    query = ListQuery(sort="issue_date")
+    with pytest.raises(InvalidCursor):
+        await list_across(
+            adapters, query, 5, forged(adapters, query, [None, [page, 0, 1]]), CURSORS
+        )
     assert [adapter.calls for adapter in adapters] == [0, 0]
 
 
