@@ -72,7 +72,10 @@ def fanout_paths() -> dict[str, Any]:
                 "reads it (its provider asked for pages sorted by issue date; a filter it "
                 "cannot apply applied by the gateway), and merged behind one cursor that holds "
                 "every connection's position; walking it visits every invoice of every "
-                "connection once. A connection whose read fails fails the call, named in the "
+                "connection once. A provider with no issue-date sort (draft_publish, "
+                "order_linked) is read whole on each call and sorted by the gateway; a listing "
+                "of more than 20 of its pages is a 400 naming the connection. A connection "
+                "whose read fails fails the call, named in the "
                 "problem's connection member: there is no partial answer. search and the "
                 "provider-only filters are each provider's own, and a 400 here.",
             }
