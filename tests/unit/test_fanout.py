@@ -90,7 +90,10 @@ async def walk(
     found: list[Invoice] = []
     sizes: list[int] = []
     cursor: str | None = None
+    everything = sum(len(adapter.invoices) for adapter in adapters)
     while True:
+        # A walk that stops advancing fails here instead of running for ever.
+        assert len(sizes) <= everything + 1, "the walk does not end"
         listing = await list_across(adapters, query, limit, cursor, CURSORS)
         assert len(listing.invoices) <= limit
         found += listing.invoices
