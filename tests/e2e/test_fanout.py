@@ -47,6 +47,8 @@ async def walk_across(
     cursor: str | None = None
     calls = 0
     while True:
+        # Each connection's emulator holds SEEDED invoices: a walk past that many calls is stuck.
+        assert calls <= len(connections) * SEEDED, "the walk does not end"
         status, body = await get(
             sandbox, across(connections, **params, **({"cursor": cursor} if cursor else {}))
         )
