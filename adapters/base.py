@@ -7,12 +7,13 @@ and are re-exported here for adapters.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from adapters.fits import Fits
 from adapters.pagination import PageNumbers, PaginationLoop, walk
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from gateway.config import Connection
     from gateway.upstream import UpstreamClient
 
+T = TypeVar("T")
 
 # -- what a provider can do --------------------------------------------------------------------
 
@@ -405,21 +407,41 @@ class Adapter:
         """The invoices of ``invoice_ids`` (list rows that are summaries), read concurrently
         within the connection's limits (``adapters.read_limits``); one deleted since it was
         listed is left out."""
-        gate = asyncio.Semaphore(reads_at_once(self.connection))
 
         async def read(invoice_id: str) -> Invoice | None:
+            try:
+                return await self.get(invoice_id)
+            except NotFound:
+                return None  # deleted between the list and the read: no longer listed
+
+        ids = list(dict.fromkeys(invoice_ids))
+        found = await self._at_once([functools.partial(read, i) for i in ids])
+        return {i: invoice for i, invoice in zip(ids, found, strict=True) if invoice is not None}
+
+    async def summary_pages(
+        self, query: ListQuery, tokens: Sequence[str], page_size: int
+    ) -> list[SummaryPage]:
+        """``summary_page`` of each page token, in their order, read concurrently within the
+        connection's limits (``adapters.read_limits``): the pages ``later_pages`` told."""
+        return await self._at_once(
+            [functools.partial(self.summary_page, query, token, page_size) for token in tokens]
+        )
+
+    async def _at_once(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Each call's answer, in order; at most ``reads_at_once`` in flight; the first failure
+        is raised and the calls still running are cancelled."""
+        gate = asyncio.Semaphore(reads_at_once(self.connection))
+
+        async def run(call: Callable[[], Awaitable[T]]) -> T:
             async with gate:
-                try:
-                    return await self.get(invoice_id)
-                except NotFound:
-                    return None  # deleted between the list and the read: no longer listed
+                return await call()
 
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = {i: group.create_task(read(i)) for i in dict.fromkeys(invoice_ids)}
+                tasks = [group.create_task(run(call)) for call in calls]
         except ExceptionGroup as failed:
             raise failed.exceptions[0] from None
-        return {i: invoice for i, task in tasks.items() if (invoice := task.result()) is not None}
+        return [task.result() for task in tasks]
 
     async def read_back(self, invoice_id: str, done: str) -> Invoice:
         """The invoice after a write that took effect (``done``: "created", "restored"…). A read
@@ -443,6 +465,12 @@ class Adapter:
         adapter whose rows are summaries overrides it to answer ``InvoiceSummary`` rows."""
         listed = await self.list_page(query, page, page_size)
         return SummaryPage(listed.invoices, listed.next_page, listed.total)
+
+    def later_pages(self, first: SummaryPage, page_size: int) -> list[str] | None:
+        """The tokens of every page after ``first`` (a listing's first page, read at
+        ``page_size``) when that page tells them, so that they can be read at once
+        (``summary_pages``); None, the default: each page's next one is followed in turn."""
+        return None
 
     async def get(self, invoice_id: str) -> Invoice:
         raise self._unsupported("read an invoice")

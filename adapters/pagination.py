@@ -50,6 +50,20 @@ class PageNumbers:
             return None
         return str(current + 1)
 
+    def after_first(
+        self, following: str | None, total: int | None, page_size: int
+    ) -> list[str] | None:
+        """The tokens of the pages after the first, from the first page's ``following`` token
+        and the ``total`` of records the provider said it lists, in pages of ``page_size``;
+        empty when there is no next page. ``None`` for a total it did not give, or a token that
+        is not this numbering's (a walk of several listings)."""
+        if following is None:
+            return []
+        if total is None or following != str(self.first + 1):
+            return None
+        pages = -(-total // page_size)
+        return [str(number) for number in range(self.first + 1, self.first + pages)]
+
 
 class PaginationLoop(UpstreamError):
     """The provider handed back a page already seen: walking on would never end."""

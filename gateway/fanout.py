@@ -264,26 +264,35 @@ async def _read_page(walk: _Walk, at: Position, query: ListQuery, descending: bo
 async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
     """Every page of a connection whose provider cannot sort by issue date, its rows sorted here
     (stable: the provider's order within a day), those already handed out (the position's
-    count) skipped; ``NotMergeable`` when the listing has more pages than one call reads."""
+    count) skipped; ``NotMergeable`` when the listing has more pages than one call reads. The
+    pages after the first are read at once where the first tells them (numbered pages and a
+    total: ``Adapter.later_pages``), else one after the other."""
     assert walk.frontier is not None
     adapter = walk.adapter
     size = adapter.capabilities.max_page_size
     handed_out = _handed_out(walk.frontier, adapter)
-    rows: list[Invoice | InvoiceSummary] = []
-    page: str | None = None
-    while True:
+    walk.seen.add(None)
+    walk.pages += 1
+    first = await adapter.summary_page(walk.upstream, None, size)
+    if first.total is not None and first.total > MAX_PAGES_PER_CALL * size:
+        raise _too_large(walk, size)
+    pages = [first]
+    later = adapter.later_pages(first, size)
+    if later:  # told by the first page: read at once
+        if walk.pages + len(later) > MAX_PAGES_PER_CALL:
+            raise _too_large(walk, size)
+        walk.seen.update(later)
+        walk.pages += len(later)
+        pages += await adapter.summary_pages(walk.upstream, later, size)
+    # Else (or when the listing grew meanwhile) each page's next one, in turn.
+    while (following := pages[-1].next_page) is not None:
         if walk.pages >= MAX_PAGES_PER_CALL:
             raise _too_large(walk, size)
-        walk.seen.add(page)
+        check_not_seen(adapter, following, walk.seen)
+        walk.seen.add(following)
         walk.pages += 1
-        listed = await adapter.summary_page(walk.upstream, page, size)
-        if listed.total is not None and listed.total > MAX_PAGES_PER_CALL * size:
-            raise _too_large(walk, size)
-        rows += [row for row in listed.rows if matches(row, query, walk.local)]
-        if listed.next_page is None:
-            break
-        check_not_seen(adapter, listed.next_page, walk.seen)
-        page = listed.next_page
+        pages.append(await adapter.summary_page(walk.upstream, following, size))
+    rows = [row for page in pages for row in page.rows if matches(row, query, walk.local)]
     rows.sort(key=lambda row: _key(row, descending))
     for index in range(handed_out, len(rows)):
         at = Position(str(index), 0, size)

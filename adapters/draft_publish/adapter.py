@@ -21,6 +21,7 @@ from adapters.base import (
     NotFound,
     Page,
     PageNumbers,
+    SummaryPage,
     UpstreamError,
     WriteResult,
 )
@@ -98,6 +99,11 @@ class DraftPublishAdapter(Adapter):
         exact = len(walk.parts) == 1 and query.status != "unknown" and query.number is None
         total = _int(meta.get("total")) if exact else None
         return Page(invoices, walk.token(self.pages, part, next_page), total)
+
+    def later_pages(self, first: SummaryPage, page_size: int) -> list[str] | None:
+        # Numbered pages, and the first says how many invoices the listing has (its total).
+        size = max(1, min(page_size, self.capabilities.max_page_size))
+        return self.pages.after_first(first.next_page, first.total, size)
 
     # -- writes ---------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from adapters.base import (
     NotFound,
     Page,
     PageNumbers,
+    SummaryPage,
     UpstreamError,
     WriteResult,
     WriteWarning,
@@ -82,6 +83,11 @@ class OrderLinkedAdapter(Adapter):
             number, count=listing.rows, page_size=listing.per_page, total=listing.total
         )
         return Page(invoices=listing.invoices, next_page=next_page, total=listing.total)
+
+    def later_pages(self, first: SummaryPage, page_size: int) -> list[str] | None:
+        # Numbered pages, and the first says how many invoices the listing has (its total).
+        size = max(1, min(page_size, self.capabilities.max_page_size))
+        return self.pages.after_first(first.next_page, first.total, size)
 
     async def lookup_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         """Newest first. The provider lists oldest first (creation order) and has no sort, so

@@ -5,6 +5,7 @@ route over real emulators: tests/e2e/test_fanout.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from dataclasses import replace
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Adapter, Capabilities, ListQuery, Page, PageNumbers
+from adapters.base import Adapter, Capabilities, ListQuery, Page, PageNumbers, SummaryPage
 from gateway.canonical.model import Invoice
 from gateway.config import Connection
 from gateway.fanout import NotMergeable, list_across
@@ -55,6 +56,7 @@ class Sorted(Adapter):
         ]
         self.caps = caps
         self.calls = 0
+        self.in_flight = self.most_at_once = 0
         self.connection = Connection.model_validate(
             {"name": name, "provider": "crm_v1", "base_url": "http://x", "auth": {"token": "t"}}
         )
@@ -72,6 +74,10 @@ class Sorted(Adapter):
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         assert query.status is None, "status is not a provider filter here"
         self.calls += 1
+        self.in_flight += 1
+        self.most_at_once = max(self.most_at_once, self.in_flight)
+        await asyncio.sleep(0)  # another read may start meanwhile
+        self.in_flight -= 1
         rows = [
             i
             for i in self.ordered(query, page_size)
@@ -205,6 +211,9 @@ class Unsorted(Sorted):
         assert query.sort is None, "the provider has no sort to ask for"
         return list(self.invoices)
 
+    def later_pages(self, first: SummaryPage, page_size: int) -> list[str] | None:
+        return PageNumbers(1).after_first(first.next_page, first.total, page_size)
+
 
 async def test_an_unsorted_connection_is_read_whole_on_each_call() -> None:
     unsorted = Unsorted("plain", [9, 3, 7, 3, 1, 30, 2, 8, 5, 4, 6, 1])  # pages of 10: two
@@ -219,6 +228,29 @@ async def test_an_unsorted_connection_is_read_whole_on_each_call() -> None:
     )
     assert [i.id for i in second.invoices] == ["plain-1", "plain-3", "plain-9", "plain-8"]
     assert unsorted.calls == 4
+
+
+async def test_the_pages_an_unsorted_listing_tells_are_read_at_once() -> None:
+    unsorted = Unsorted("plain", [40 - n for n in range(35)])  # pages of 10: four
+    listing = await list_across([unsorted], ListQuery(sort="issue_date"), 50, None, CURSORS)
+    assert [i.id for i in listing.invoices] == [f"plain-{n}" for n in reversed(range(35))]
+    assert unsorted.calls == 4
+    assert unsorted.most_at_once == 3  # the first page alone, then the three it told of
+
+
+async def test_an_unsorted_listing_that_grows_while_it_is_read_is_read_to_its_end() -> None:
+    class Growing(Unsorted):
+        async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+            listed = await super().list_page(query, page, page_size)
+            if page is None:  # ten more, once the first page has told its total (20)
+                self.invoices += Unsorted("plain", [0] * 30).invoices[20:]
+            return listed
+
+    growing = Growing("plain", list(range(20, 0, -1)))
+    listing = await list_across([growing], ListQuery(sort="issue_date"), 50, None, CURSORS)
+    assert len(listing.invoices) == 30 and not listing.has_more
+    assert [i.id for i in listing.invoices[:10]] == [f"plain-{n}" for n in range(20, 30)]
+    assert growing.calls == 3  # page 2 as told, then page 3, which page 2 pointed to
 
 
 async def test_an_unsorted_listing_larger_than_one_call_reads_is_not_merged(
