@@ -6,9 +6,10 @@
 Five emulators (``invoice-gateway emulate``, each seeded differently, 200 invoices) and the
 gateway (``invoice-gateway serve`` on a SQLite store) run as processes of their own. The five
 connections are of the providers that sort by issue date (``--providers``: crm_v1, bill_crm and
-item_envelope; two of them twice, as two accounts). Then, one call at a time, rounds
-interleaved: ``GET /v1/invoices?connection=…`` over the five, and
-``GET /v1/connections/<c>/invoices?sort=issue_date`` on each alone, with the same limit; and
+item_envelope; two of them twice, as two accounts); draft_publish and order_linked may be named
+too (the merge reads their whole listing on every call; alone, they list in their own order).
+Then, one call at a time, rounds interleaved: ``GET /v1/invoices?connection=…`` over the five,
+and ``GET /v1/connections/<c>/invoices?sort=issue_date`` on each alone, with the same limit; and
 each of them again with the cursor its first page answered (`` (page 2)``), where the merge
 goes on from every connection's own position.
 
@@ -159,10 +160,14 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         fanout = [("connection", name) for name in servers]
         fanout += [("sort", args.sort), ("limit", limit)]
         targets = {"fanout": "/v1/invoices?" + urlencode(fanout)}
-        for name in servers:
-            query = urlencode({"sort": args.sort, "limit": limit})
-            targets[name] = f"/v1/connections/{name}/invoices?{query}"
         auth = {"Authorization": f"Bearer {API_KEY}"}
+        for name in servers:
+            # A provider with no issue-date sort is listed alone in its own order; the merge
+            # reads its whole listing (docs/facade.md, "Lists across connections").
+            described = request_json(gateway.url + f"/v1/connections/{name}", headers=auth)
+            sorts = args.sort if "issue_date" in described["capabilities"]["sorts"] else None
+            query = urlencode({**({"sort": sorts} if sorts else {}), "limit": limit})
+            targets[name] = f"/v1/connections/{name}/invoices?{query}"
         contributed: Counter[str] = Counter()
         for name, path in list(targets.items()):  # each one's second page, by its cursor
             page = request_json(gateway.url + path, headers=auth)
