@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import tracemalloc
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -217,6 +218,24 @@ def test_payloads_written_differently_are_different_content(one: str, other: str
     cache.read(first, TODAY, lambda: read("one"))
     assert cache.read(second, TODAY, lambda: read("other")).notes == "other"
     assert reads == ["one", "other"]
+
+
+def test_a_kept_read_holds_its_key_at_its_size() -> None:
+    """The key is the payload's JSON; orjson's own bytes would hold the buffer it wrote into
+    (several times the text), once for every invoice kept."""
+    cache = ReadCache(size=50)
+    kept = invoice()
+    payloads = [{"id": n, "notes": "n" * 3000, "lines": list(range(100))} for n in range(50)]
+    text = len(json.dumps(payloads[0], separators=(",", ":")))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for payload in payloads:
+            cache.read(payload, TODAY, lambda: kept)
+        held = (tracemalloc.get_traced_memory()[0] - before) / len(payloads)
+    finally:
+        tracemalloc.stop()
+    assert text < held < text + 300, (text, held)  # the key, a tuple and the dict's slot
 
 
 def test_a_failed_read_is_not_kept() -> None:
