@@ -243,6 +243,25 @@ class SummaryPage:
 
 
 @dataclass(frozen=True)
+class ListedRow:
+    """One row of a provider's listing, translated only when asked (``invoice()``, through the
+    read cache as every read is), its issue date read ahead: what a merge that sorts a whole
+    listing needs of every row, the full invoice of only those it hands out."""
+
+    issue_date: date | None
+    invoice: Callable[[], Invoice]
+
+
+@dataclass(frozen=True)
+class ListedPage:
+    """One provider page of ``ListedRow`` rows (``Adapter.listed_page``)."""
+
+    rows: Sequence[ListedRow]
+    next_page: str | None
+    total: int | None = None
+
+
+@dataclass(frozen=True)
 class WriteWarning:
     """A field dropped under ``Prefer: handling=lenient``, and why."""
 
@@ -466,11 +485,35 @@ class Adapter:
         listed = await self.list_page(query, page, page_size)
         return SummaryPage(listed.invoices, listed.next_page, listed.total)
 
-    def later_pages(self, first: SummaryPage, page_size: int) -> list[str] | None:
+    def later_pages(self, first: SummaryPage | ListedPage, page_size: int) -> list[str] | None:
         """The tokens of every page after ``first`` (a listing's first page, read at
         ``page_size``) when that page tells them, so that they can be read at once
-        (``summary_pages``); None, the default: each page's next one is followed in turn."""
+        (``summary_pages``, ``listed_pages``); None, the default: each page's next one is
+        followed in turn."""
         return None
+
+    async def listed_page(
+        self, query: ListQuery, page: str | None, page_size: int
+    ) -> ListedPage | None:
+        """One page as ``list_page`` would list it, each row translated only when asked, in
+        the same order and under the same tokens. None, the default: not offered, or not for
+        ``query`` (a listing the adapter narrows after translating its rows must translate
+        them all)."""
+        return None
+
+    async def listed_pages(
+        self, query: ListQuery, tokens: Sequence[str], page_size: int
+    ) -> list[ListedPage]:
+        """``listed_page`` of each page token, in their order, read concurrently within the
+        connection's limits, for a ``query`` whose first page it answered."""
+
+        async def listed(token: str) -> ListedPage:
+            page = await self.listed_page(query, token, page_size)
+            if page is None:
+                raise RuntimeError(f"{self.provider} listed a first page but not page {token}")
+            return page
+
+        return await self._at_once([functools.partial(listed, token) for token in tokens])
 
     async def get(self, invoice_id: str) -> Invoice:
         raise self._unsupported("read an invoice")

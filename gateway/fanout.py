@@ -37,11 +37,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
-from adapters.base import Adapter, ListQuery
+from adapters.base import Adapter, ListedPage, ListedRow, ListQuery, SummaryPage
 from gateway.canonical.model import Invoice
 from gateway.canonical.summary import InvoiceSummary
 from gateway.errors import AdapterError, UpstreamError
@@ -60,6 +60,10 @@ from gateway.listing import (
 )
 
 SORT = "issue_date"  # the only order several connections can be merged in
+# A row as a walk holds it: an invoice, a summary (read in full once handed out), or a row of a
+# whole listing (translated once handed out).
+Row = Invoice | InvoiceSummary | ListedRow
+PageT = TypeVar("PageT", SummaryPage, ListedPage)
 ASCENDING = "issue_date"  # oldest first: the default
 DESCENDING = "-issue_date"  # newest first
 
@@ -86,7 +90,7 @@ class ConnectionFailed(Exception):
 
 @dataclass
 class _Entry:
-    row: Invoice | InvoiceSummary  # as listed: read in full once handed out (``_in_full``)
+    row: Row  # as listed: made an invoice once handed out (``_in_full``)
     key: int  # the issue date as a number that grows in the merge's order
     at: Position  # where the walk stands when this invoice is the next one
 
@@ -135,7 +139,7 @@ async def list_across(
         for walk, position in zip(walks, _read(cursors, scope, cursor, ordered), strict=True):
             walk.frontier = position
     descending = query.sort == DESCENDING
-    found: list[tuple[_Walk, Invoice | InvoiceSummary]] = []
+    found: list[tuple[_Walk, Row]] = []
     while len(found) < limit:
         starving = [walk for walk in walks if walk.starving()]
         if starving:
@@ -156,14 +160,19 @@ async def list_across(
     return Listing(invoices, True, _make(cursors, scope, positions))
 
 
-async def _in_full(found: list[tuple[_Walk, Invoice | InvoiceSummary]]) -> list[Invoice]:
-    """The merged rows as invoices, in order: summaries read in full (``Adapter.read_each``:
-    each connection's reads concurrent within its limits); a row deleted since it was listed is
-    left out."""
+async def _in_full(found: list[tuple[_Walk, Row]]) -> list[Invoice]:
+    """The merged rows as invoices, in order: a whole listing's rows translated, summaries read
+    in full (``Adapter.read_each``: each connection's reads concurrent within its limits); a
+    row deleted since it was listed is left out."""
     wanted: dict[str, tuple[_Walk, list[str]]] = {}
-    for walk, row in found:
+    for index, (walk, row) in enumerate(found):
         if isinstance(row, InvoiceSummary):
             wanted.setdefault(walk.name, (walk, []))[1].append(row.id)
+        elif isinstance(row, ListedRow):
+            try:
+                found[index] = (walk, row.invoice())
+            except AdapterError as error:
+                raise ConnectionFailed(walk.name, error) from error
     read: dict[str, dict[str, Invoice]] = {}
 
     async def read_walk(walk: _Walk, ids: list[str]) -> None:
@@ -175,7 +184,9 @@ async def _in_full(found: list[tuple[_Walk, Invoice | InvoiceSummary]]) -> list[
     if wanted:
         await _all_or_first_failure([read_walk(walk, ids) for walk, ids in wanted.values()])
     invoices = [
-        row if isinstance(row, Invoice) else read[walk.name].get(row.id) for walk, row in found
+        row if isinstance(row, Invoice) else read[walk.name].get(row.id)
+        for walk, row in found
+        if not isinstance(row, ListedRow)  # none left: translated above
     ]
     return [invoice for invoice in invoices if invoice is not None]
 
@@ -264,16 +275,54 @@ async def _read_page(walk: _Walk, at: Position, query: ListQuery, descending: bo
 async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
     """Every page of a connection whose provider cannot sort by issue date, its rows sorted here
     (stable: the provider's order within a day), those already handed out (the position's
-    count) skipped; ``NotMergeable`` when the listing has more pages than one call reads. The
-    pages after the first are read at once where the first tells them (numbered pages and a
-    total: ``Adapter.later_pages``), else one after the other."""
+    count) skipped; ``NotMergeable`` when the listing has more pages than one call reads. With
+    no filter to apply here, the rows are those of ``Adapter.listed_page`` where the adapter
+    offers it: only the ones handed out are translated. The pages after the first are read at
+    once where the first tells them (numbered pages and a total: ``Adapter.later_pages``), else
+    one after the other."""
     assert walk.frontier is not None
-    adapter = walk.adapter
+    adapter, upstream = walk.adapter, walk.upstream
     size = adapter.capabilities.max_page_size
     handed_out = _handed_out(walk.frontier, adapter)
     walk.seen.add(None)
     walk.pages += 1
-    first = await adapter.summary_page(walk.upstream, None, size)
+    listed = None if walk.local else await adapter.listed_page(upstream, None, size)
+    rows: list[Row]
+    if listed is not None:
+
+        async def listed_one(token: str) -> ListedPage:
+            return (await adapter.listed_pages(upstream, [token], size))[0]
+
+        pages = await _every_page(
+            walk, listed, listed_one, lambda tokens: adapter.listed_pages(upstream, tokens, size)
+        )
+        rows = [row for page in pages for row in page.rows]
+    else:
+        first = await adapter.summary_page(upstream, None, size)
+        summaries = await _every_page(
+            walk,
+            first,
+            lambda token: adapter.summary_page(upstream, token, size),
+            lambda tokens: adapter.summary_pages(upstream, tokens, size),
+        )
+        rows = [row for page in summaries for row in page.rows if matches(row, query, walk.local)]
+    rows.sort(key=lambda row: _key(row, descending))
+    for index in range(handed_out, len(rows)):
+        at = Position(str(index), 0, size)
+        walk.buffer.append(_Entry(rows[index], _key(rows[index], descending), at))
+    walk.frontier = None
+
+
+async def _every_page(
+    walk: _Walk,
+    first: PageT,
+    one: Callable[[str], Awaitable[PageT]],
+    many: Callable[[list[str]], Awaitable[list[PageT]]],
+) -> list[PageT]:
+    """``first`` and every page after it, within the walk's page budget (``NotMergeable``
+    beyond it): the pages ``first`` tells at once (``many``), then each next one (``one``)."""
+    adapter = walk.adapter
+    size = adapter.capabilities.max_page_size
     if first.total is not None and first.total > MAX_PAGES_PER_CALL * size:
         raise _too_large(walk, size)
     pages = [first]
@@ -283,7 +332,7 @@ async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
             raise _too_large(walk, size)
         walk.seen.update(later)
         walk.pages += len(later)
-        pages += await adapter.summary_pages(walk.upstream, later, size)
+        pages += await many(later)
     # Else (or when the listing grew meanwhile) each page's next one, in turn.
     while (following := pages[-1].next_page) is not None:
         if walk.pages >= MAX_PAGES_PER_CALL:
@@ -291,13 +340,8 @@ async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
         check_not_seen(adapter, following, walk.seen)
         walk.seen.add(following)
         walk.pages += 1
-        pages.append(await adapter.summary_page(walk.upstream, following, size))
-    rows = [row for page in pages for row in page.rows if matches(row, query, walk.local)]
-    rows.sort(key=lambda row: _key(row, descending))
-    for index in range(handed_out, len(rows)):
-        at = Position(str(index), 0, size)
-        walk.buffer.append(_Entry(rows[index], _key(rows[index], descending), at))
-    walk.frontier = None
+        pages.append(await one(following))
+    return pages
 
 
 def _handed_out(position: Position, adapter: Adapter) -> int:
@@ -326,7 +370,7 @@ def _too_large(walk: _Walk, size: int) -> NotMergeable:
     )
 
 
-def _key(invoice: Invoice | InvoiceSummary, descending: bool) -> int:
+def _key(invoice: Row, descending: bool) -> int:
     """The issue date as a number; no date sorts before every date (after, descending)."""
     day = invoice.issue_date.toordinal() if invoice.issue_date is not None else 0
     return -day if descending else day

@@ -6,8 +6,11 @@ Paths, envelopes and rules: ``docs/providers/draft_publish.md``; field names and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, ClassVar
 
 from adapters.base import (
@@ -17,6 +20,8 @@ from adapters.base import (
     CsvExport,
     Handling,
     InvalidRequest,
+    ListedPage,
+    ListedRow,
     ListQuery,
     NotFound,
     Page,
@@ -56,6 +61,15 @@ ACTION_PATHS: dict[str, str] = {
 PAYMENT_FIELDS = frozenset({"amount", "method", "reference", "date"})
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """One page of the provider's list as it sent it, its rows not yet translated."""
+
+    rows: list[Any]
+    next_page: str | None  # the walk's token for the next page
+    total: int | None  # where the provider's total is the listing's
+
+
 class DraftPublishAdapter(Adapter):
     provider: ClassVar[str] = "draft_publish"
     pages: ClassVar[PageNumbers] = PageNumbers(first=1)
@@ -67,27 +81,48 @@ class DraftPublishAdapter(Adapter):
         return self._invoice(self._data(response, "read the invoice"))
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
-        walk = StatusWalk.of(self.mapping, query.status)
-        if not walk.parts:
+        fetched = await self._rows(query, page, page_size)
+        if fetched is None:
             return Page([], None)  # no provider status means it
-        part, number = walk.position(self.pages, page)
-        # A larger limit is served at the maximum: asking for more would end the walk early.
-        limit = max(1, min(page_size, self.capabilities.max_page_size))
-        params: dict[str, Any] = {"page": number, "limit": limit}
-        if walk.parts[part] is not None:
-            params["status"] = walk.parts[part]
-        # One search parameter: the caller's search, else the number (narrowed below).
-        params.update(wire.filter_params(query, query.search or query.number))
-        response = await self.client.request("GET", BASE, params=params)
-        body = self._body(response, "list invoices")
-        rows, meta = self._list(body, "list invoices")
-        invoices = [self._invoice(row) for row in rows]
+        invoices = [self._invoice(row) for row in fetched.rows]
         if query.status is not None:
             invoices = [invoice for invoice in invoices if invoice.status == query.status]
         if query.number is not None:
             # The provider's search also matches customer names; the canonical filter is the number.
             needle = query.number.casefold()
             invoices = [i for i in invoices if i.number and needle in i.number.casefold()]
+        return Page(invoices, fetched.next_page, fetched.total)
+
+    async def listed_page(
+        self, query: ListQuery, page: str | None, page_size: int
+    ) -> ListedPage | None:
+        if query.status is not None or query.number is not None:
+            return None  # narrowed after translating (``list_page``): every row is translated
+        fetched = await self._rows(query, page, page_size)
+        assert fetched is not None  # no status: one unfiltered listing
+        rows = [
+            ListedRow(self._issue_date(row), functools.partial(self._invoice, row))
+            for row in fetched.rows
+        ]
+        return ListedPage(rows, fetched.next_page, fetched.total)
+
+    async def _rows(self, query: ListQuery, page: str | None, page_size: int) -> _Rows | None:
+        """One page as the provider sent it, its rows not yet translated; None when no provider
+        status means the query's."""
+        walk = StatusWalk.of(self.mapping, query.status)
+        if not walk.parts:
+            return None
+        part, number = walk.position(self.pages, page)
+        # A larger limit is served at the maximum: asking for more would end the walk early.
+        limit = max(1, min(page_size, self.capabilities.max_page_size))
+        params: dict[str, Any] = {"page": number, "limit": limit}
+        if walk.parts[part] is not None:
+            params["status"] = walk.parts[part]
+        # One search parameter: the caller's search, else the number (narrowed by list_page).
+        params.update(wire.filter_params(query, query.search or query.number))
+        response = await self.client.request("GET", BASE, params=params)
+        body = self._body(response, "list invoices")
+        rows, meta = self._list(body, "list invoices")
         next_page = self.pages.next_token(
             number,
             count=len(rows),
@@ -98,9 +133,9 @@ class DraftPublishAdapter(Adapter):
         # The provider's total counts what it matched; not when the walk has parts or is narrowed.
         exact = len(walk.parts) == 1 and query.status != "unknown" and query.number is None
         total = _int(meta.get("total")) if exact else None
-        return Page(invoices, walk.token(self.pages, part, next_page), total)
+        return _Rows(rows, walk.token(self.pages, part, next_page), total)
 
-    def later_pages(self, first: SummaryPage, page_size: int) -> list[str] | None:
+    def later_pages(self, first: SummaryPage | ListedPage, page_size: int) -> list[str] | None:
         # Numbered pages, and the first says how many invoices the listing has (its total).
         size = max(1, min(page_size, self.capabilities.max_page_size))
         return self.pages.after_first(first.next_page, first.total, size)
@@ -272,6 +307,11 @@ class DraftPublishAdapter(Adapter):
             lambda d: wire.read_invoice(d, self.mapping, self.connection), data, "an invoice"
         )
         return self.finish_read(invoice)
+
+    def _issue_date(self, data: Any) -> date | None:
+        """A listed row's issue date, read as its translation reads it."""
+        issued: date | None = self._parsed(wire.issue_date, data, "an invoice")
+        return issued
 
     def _parsed(self, read: Callable[[Any], Any], data: Any, what: str) -> Any:
         try:

@@ -7,8 +7,12 @@ through a binary float. Field names are those of ``mappings/draft_publish.yaml``
 
 from __future__ import annotations
 
+import functools
+from datetime import date
 from decimal import Decimal
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from adapters.base import ListQuery
 from adapters.mapping import Mapping
@@ -16,7 +20,7 @@ from adapters.reference import canonical_tax
 from adapters.unreadable import array, identifier
 from adapters.unreadable import kind as kind_of
 from gateway.canonical.decimals import reads_provider_figures
-from gateway.canonical.model import DocumentType, Invoice, Line, Payment, Tax
+from gateway.canonical.model import DocumentType, Invoice, IsoDate, Line, Payment, Tax
 from gateway.config import Connection, TaxSetting
 
 # Where a published invoice can be opened by its customer; the doc names the token, not the page.
@@ -95,6 +99,20 @@ def payment_body(payment: Payment) -> dict[str, Any]:
 
 
 # -- provider → canonical ----------------------------------------------------------------------
+
+
+def issue_date(data: Any) -> date | None:
+    """The issue date of one provider invoice, as ``read_invoice`` reads it: the canonical
+    field's own validation of the provider's value."""
+    if not isinstance(data, dict):
+        raise TypeError("expected an invoice object")
+    issued: date | None = _issue_dates().validate_python(data.get("issue_date"))
+    return issued
+
+
+@functools.cache
+def _issue_dates() -> TypeAdapter[date | None]:
+    return TypeAdapter(IsoDate | None)  # as ``Invoice.issue_date`` is typed
 
 
 @reads_provider_figures

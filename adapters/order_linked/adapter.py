@@ -8,8 +8,10 @@ satisfy, and what the provider did differently from what was asked: ``checks.py`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -21,6 +23,8 @@ from adapters.base import (
     Conflict,
     Handling,
     InvalidRequest,
+    ListedPage,
+    ListedRow,
     ListQuery,
     NoteFile,
     NotFound,
@@ -65,6 +69,15 @@ class _Listing:
     total: int | None  # invoices matching the query in all
 
 
+@dataclass
+class _Rows:
+    """One page of ``GET /invoices`` as the provider sent it, its rows not yet translated."""
+
+    rows: list[Any]
+    per_page: int  # the page size the provider served
+    total: int | None  # invoices matching the query in all
+
+
 class OrderLinkedAdapter(Adapter):
     provider: ClassVar[str] = "order_linked"
     pages: ClassVar[PageNumbers] = PageNumbers(first=1)
@@ -84,7 +97,7 @@ class OrderLinkedAdapter(Adapter):
         )
         return Page(invoices=listing.invoices, next_page=next_page, total=listing.total)
 
-    def later_pages(self, first: SummaryPage, page_size: int) -> list[str] | None:
+    def later_pages(self, first: SummaryPage | ListedPage, page_size: int) -> list[str] | None:
         # Numbered pages, and the first says how many invoices the listing has (its total).
         size = max(1, min(page_size, self.capabilities.max_page_size))
         return self.pages.after_first(first.next_page, first.total, size)
@@ -110,6 +123,36 @@ class OrderLinkedAdapter(Adapter):
         return Page(invoices=list(reversed(listing.invoices)), next_page=following)
 
     async def _listing(self, query: ListQuery, number: int, page_size: int) -> _Listing:
+        fetched = await self._rows(query, number, page_size)
+        # Each row is the full invoice, as GET /invoices/{id} answers it: nothing to fetch.
+        invoices = [self._invoice(row) for row in fetched.rows]
+        if query.status is not None:
+            # Canonical open is ACTIVE and not PAID; the provider narrows to ACTIVE only.
+            invoices = [invoice for invoice in invoices if invoice.status == query.status]
+        return _Listing(
+            invoices=invoices,
+            rows=len(fetched.rows),
+            per_page=fetched.per_page,
+            total=fetched.total,
+        )
+
+    async def listed_page(
+        self, query: ListQuery, page: str | None, page_size: int
+    ) -> ListedPage | None:
+        if query.status is not None:
+            return None  # narrowed after translating (``_listing``): every row is translated
+        number = self.pages.number(page)
+        fetched = await self._rows(query, number, page_size)
+        rows = [
+            ListedRow(self._issue_date(row), functools.partial(self._invoice, row))
+            for row in fetched.rows
+        ]
+        following = self.pages.next_token(
+            number, count=len(fetched.rows), page_size=fetched.per_page, total=fetched.total
+        )
+        return ListedPage(rows, following, fetched.total)
+
+    async def _rows(self, query: ListQuery, number: int, page_size: int) -> _Rows:
         # A larger page is served at the maximum: asking for more is a 400 there.
         per_page = max(1, min(page_size, self.capabilities.max_page_size))
         params: dict[str, Any] = {"page": number, "per_page": per_page}
@@ -117,7 +160,7 @@ class OrderLinkedAdapter(Adapter):
             narrowing = wire.status_query(self.mapping, query.status)
             if narrowing is None:
                 # No provider value means it (draft): nothing to ask for.
-                return _Listing(invoices=[], rows=0, per_page=per_page, total=0)
+                return _Rows(rows=[], per_page=per_page, total=0)
             params.update(narrowing)
         if query.customer_id is not None:
             params["account_id"] = query.customer_id
@@ -127,14 +170,8 @@ class OrderLinkedAdapter(Adapter):
         pagination = body.get("pagination") if isinstance(body, dict) else None
         if not isinstance(rows, list) or not isinstance(pagination, dict):
             raise self._unreadable("list invoices", "without invoices and pagination", response)
-        # Each row is the full invoice, as GET /invoices/{id} answers it: nothing to fetch.
-        invoices = [self._invoice(row) for row in rows]
-        if query.status is not None:
-            # Canonical open is ACTIVE and not PAID; the provider narrows to ACTIVE only.
-            invoices = [invoice for invoice in invoices if invoice.status == query.status]
-        return _Listing(
-            invoices=invoices,
-            rows=len(rows),
+        return _Rows(
+            rows=rows,
             per_page=_int(pagination.get("per_page")) or per_page,
             total=_int(pagination.get("total")),
         )
@@ -315,6 +352,14 @@ class OrderLinkedAdapter(Adapter):
             which = raw.get("id") if isinstance(raw, dict) else None
             raise unreadable(self.provider, invoice_label(which), exc) from None
         return self.finish_read(invoice)
+
+    def _issue_date(self, raw: Any) -> date | None:
+        """A listed row's issue date, read as its translation reads it."""
+        try:
+            return wire.issue_date(raw)
+        except READ_ERRORS as exc:
+            which = raw.get("id") if isinstance(raw, dict) else None
+            raise unreadable(self.provider, invoice_label(which), exc) from None
 
     def _answer(self, response: UpstreamResponse, doing: str) -> dict[str, Any]:
         """The ``invoice`` object of a successful answer."""

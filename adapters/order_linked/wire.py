@@ -161,7 +161,7 @@ def read_invoice(raw: MappingType[str, Any], connection: Connection, mapping: Ma
             "id": _text(raw.get("account_id"), "account_id"),
             "name": raw.get("account_name"),
         },
-        "issue_date": _date(raw.get("issue_date"), "issue_date"),
+        "issue_date": issue_date(raw),
         "due_date": _date(raw.get("due_date"), "due_date"),
         "currency": currency,
         "tax_mode": "inclusive" if inclusive else "exclusive",
@@ -181,6 +181,13 @@ def read_invoice(raw: MappingType[str, Any], connection: Connection, mapping: Ma
         "remote_data": dict(raw),
     }
     return Invoice.model_validate(data)
+
+
+def issue_date(raw: Any) -> date | None:
+    """The issue date of one provider invoice (``read_invoice`` reads it so too)."""
+    if not isinstance(raw, dict):
+        raise WireError("expected an invoice object")
+    return _date(raw.get("issue_date"), "issue_date")
 
 
 def currency_code(value: Any, connection: Connection) -> str:

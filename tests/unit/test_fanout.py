@@ -6,6 +6,7 @@ route over real emulators: tests/e2e/test_fanout.py."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 from dataclasses import replace
@@ -14,7 +15,16 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Adapter, Capabilities, ListQuery, Page, PageNumbers, SummaryPage
+from adapters.base import (
+    Adapter,
+    Capabilities,
+    ListedPage,
+    ListedRow,
+    ListQuery,
+    Page,
+    PageNumbers,
+    SummaryPage,
+)
 from gateway.canonical.model import Invoice
 from gateway.config import Connection
 from gateway.fanout import NotMergeable, list_across
@@ -138,7 +148,7 @@ def expected(adapters: list[Sorted], query: ListQuery) -> list[str | None]:
 async def test_random_listings_walk_to_their_merge_once_each(seed: int, unsorted: bool) -> None:
     """Unsorted: some connections have no issue-date sort (read whole), one at least."""
     rng = random.Random(seed)
-    kinds: list[type[Sorted]] = [Sorted, Unsorted] if unsorted else [Sorted]
+    kinds: list[type[Sorted]] = [Sorted, Unsorted, Listed] if unsorted else [Sorted]
     adapters = [
         rng.choice(kinds)(f"c{n}", [rng.randint(0, 40) for _ in range(rng.randint(0, 37))])
         for n in rng.sample(range(9), rng.randint(1, 6))
@@ -215,6 +225,36 @@ class Unsorted(Sorted):
         return PageNumbers(1).after_first(first.next_page, first.total, page_size)
 
 
+class Listed(Unsorted):
+    """An unsorted provider whose rows are translated only when asked (``listed_page``), where
+    nothing narrows them after translation (no status asked); it counts the translations."""
+
+    provider = "listed"
+
+    def __init__(self, name: str, days: list[int], caps: Capabilities = UNSORTED) -> None:
+        super().__init__(name, days, caps)
+        self.translated = 0
+
+    async def listed_page(
+        self, query: ListQuery, page: str | None, page_size: int
+    ) -> ListedPage | None:
+        if query.status is not None:
+            return None
+        listed = await self.list_page(query, page, page_size)
+        return ListedPage(
+            [
+                ListedRow(i.issue_date, functools.partial(self.translate, i))
+                for i in listed.invoices
+            ],
+            listed.next_page,
+            listed.total,
+        )
+
+    def translate(self, invoice: Invoice) -> Invoice:
+        self.translated += 1
+        return invoice
+
+
 async def test_an_unsorted_connection_is_read_whole_on_each_call() -> None:
     unsorted = Unsorted("plain", [9, 3, 7, 3, 1, 30, 2, 8, 5, 4, 6, 1])  # pages of 10: two
     first = await list_across(
@@ -228,6 +268,20 @@ async def test_an_unsorted_connection_is_read_whole_on_each_call() -> None:
     )
     assert [i.id for i in second.invoices] == ["plain-1", "plain-3", "plain-9", "plain-8"]
     assert unsorted.calls == 4
+
+
+async def test_a_listed_whole_listing_translates_only_what_it_hands_out() -> None:
+    listed = Listed("plain", [9, 3, 7, 3, 1, 30, 2, 8, 5, 4, 6, 1])
+    query = ListQuery(sort="issue_date")
+    first = await list_across([Sorted("a", [2]), listed], query, 4, None, CURSORS)
+    assert [i.id for i in first.invoices] == ["plain-4", "plain-11", "a-0", "plain-6"]
+    assert listed.translated == 3
+    second = await list_across([Sorted("a", [2]), listed], query, 4, first.next_cursor, CURSORS)
+    assert [i.id for i in second.invoices] == ["plain-1", "plain-3", "plain-9", "plain-8"]
+    assert listed.translated == 7
+    # A status filter is the provider's, but narrows after translating: every row is translated.
+    await list_across([listed], replace(query, status="open"), 4, None, CURSORS)
+    assert listed.translated == 7  # through list_page, which translates as it lists
 
 
 async def test_the_pages_an_unsorted_listing_tells_are_read_at_once() -> None:
