@@ -434,21 +434,13 @@ class Adapter:
                 return None  # deleted between the list and the read: no longer listed
 
         ids = list(dict.fromkeys(invoice_ids))
-        found = await self._at_once([functools.partial(read, i) for i in ids])
+        found = await self.at_once([functools.partial(read, i) for i in ids])
         return {i: invoice for i, invoice in zip(ids, found, strict=True) if invoice is not None}
 
-    async def summary_pages(
-        self, query: ListQuery, tokens: Sequence[str], page_size: int
-    ) -> list[SummaryPage]:
-        """``summary_page`` of each page token, in their order, read concurrently within the
-        connection's limits (``adapters.read_limits``): the pages ``later_pages`` told."""
-        return await self._at_once(
-            [functools.partial(self.summary_page, query, token, page_size) for token in tokens]
-        )
-
-    async def _at_once(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
-        """Each call's answer, in order; at most ``reads_at_once`` in flight; the first failure
-        is raised and the calls still running are cancelled."""
+    async def at_once(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Each call's answer, in order, the calls run concurrently within the connection's
+        limits (at most ``adapters.read_limits.reads_at_once`` in flight); the first failure is
+        raised and the calls still running are cancelled."""
         gate = asyncio.Semaphore(reads_at_once(self.connection))
 
         async def run(call: Callable[[], Awaitable[T]]) -> T:
@@ -488,8 +480,7 @@ class Adapter:
     def later_pages(self, first: SummaryPage | ListedPage, page_size: int) -> list[str] | None:
         """The tokens of every page after ``first`` (a listing's first page, read at
         ``page_size``) when that page tells them, so that they can be read at once
-        (``summary_pages``, ``listed_pages``); None, the default: each page's next one is
-        followed in turn."""
+        (``at_once``); None, the default: each page's next one is followed in turn."""
         return None
 
     async def listed_page(
@@ -500,20 +491,6 @@ class Adapter:
         ``query`` (a listing the adapter narrows after translating its rows must translate
         them all)."""
         return None
-
-    async def listed_pages(
-        self, query: ListQuery, tokens: Sequence[str], page_size: int
-    ) -> list[ListedPage]:
-        """``listed_page`` of each page token, in their order, read concurrently within the
-        connection's limits, for a ``query`` whose first page it answered."""
-
-        async def listed(token: str) -> ListedPage:
-            page = await self.listed_page(query, token, page_size)
-            if page is None:
-                raise RuntimeError(f"{self.provider} listed a first page but not page {token}")
-            return page
-
-        return await self._at_once([functools.partial(listed, token) for token in tokens])
 
     async def get(self, invoice_id: str) -> Invoice:
         raise self._unsupported("read an invoice")

@@ -35,6 +35,7 @@ One connection's failure fails the whole call with that connection named
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -60,12 +61,12 @@ from gateway.listing import (
 )
 
 SORT = "issue_date"  # the only order several connections can be merged in
+ASCENDING = "issue_date"  # oldest first: the default
+DESCENDING = "-issue_date"  # newest first
 # A row as a walk holds it: an invoice, a summary (read in full once handed out), or a row of a
 # whole listing (translated once handed out).
 Row = Invoice | InvoiceSummary | ListedRow
 PageT = TypeVar("PageT", SummaryPage, ListedPage)
-ASCENDING = "issue_date"  # oldest first: the default
-DESCENDING = "-issue_date"  # newest first
 
 
 class NotMergeable(ValueError):
@@ -108,11 +109,14 @@ class _Walk:
     pages: int = 0  # provider pages read in this call
     seen: set[str | None] = field(default_factory=set)
     last_key: int | None = None
-    whole: bool = False  # no issue-date sort upstream: read whole and sorted here
 
     def position(self) -> Position | None:
         """Where the next call starts: at the first invoice not handed out."""
         return self.buffer[0].at if self.buffer else self.frontier
+
+    @property
+    def whole(self) -> bool:
+        return _whole(self.adapter)
 
     def starving(self) -> bool:
         return not self.buffer and self.frontier is not None
@@ -161,18 +165,13 @@ async def list_across(
 
 
 async def _in_full(found: list[tuple[_Walk, Row]]) -> list[Invoice]:
-    """The merged rows as invoices, in order: a whole listing's rows translated, summaries read
-    in full (``Adapter.read_each``: each connection's reads concurrent within its limits); a
+    """The merged rows as invoices, in order: summaries read in full (``Adapter.read_each``:
+    each connection's reads concurrent within its limits), a whole listing's rows translated; a
     row deleted since it was listed is left out."""
     wanted: dict[str, tuple[_Walk, list[str]]] = {}
-    for index, (walk, row) in enumerate(found):
+    for walk, row in found:
         if isinstance(row, InvoiceSummary):
             wanted.setdefault(walk.name, (walk, []))[1].append(row.id)
-        elif isinstance(row, ListedRow):
-            try:
-                found[index] = (walk, row.invoice())
-            except AdapterError as error:
-                raise ConnectionFailed(walk.name, error) from error
     read: dict[str, dict[str, Invoice]] = {}
 
     async def read_walk(walk: _Walk, ids: list[str]) -> None:
@@ -183,38 +182,47 @@ async def _in_full(found: list[tuple[_Walk, Row]]) -> list[Invoice]:
 
     if wanted:
         await _all_or_first_failure([read_walk(walk, ids) for walk, ids in wanted.values()])
-    invoices = [
-        row if isinstance(row, Invoice) else read[walk.name].get(row.id)
-        for walk, row in found
-        if not isinstance(row, ListedRow)  # none left: translated above
-    ]
+    invoices = [_invoice_of(walk, row, read) for walk, row in found]
     return [invoice for invoice in invoices if invoice is not None]
+
+
+def _invoice_of(walk: _Walk, row: Row, read: dict[str, dict[str, Invoice]]) -> Invoice | None:
+    if isinstance(row, Invoice):
+        return row
+    if isinstance(row, InvoiceSummary):
+        return read[walk.name].get(row.id)
+    try:
+        return row.invoice()
+    except AdapterError as error:
+        raise ConnectionFailed(walk.name, error) from error
 
 
 def _walk(adapter: Adapter, query: ListQuery, limit: int) -> _Walk:
     caps = adapter.capabilities
     local = query.given() - caps.filters
-    if SORT not in caps.sorts:
+    upstream = upstream_query(query, local)
+    if _whole(adapter):
         # Read whole, in the fewest calls, unsorted upstream (the provider has no sort).
-        return _Walk(
-            name=adapter.connection.name,
-            adapter=adapter,
-            upstream=replace(upstream_query(query, local), sort=None),
-            local=local,
-            frontier=Position(page=None, offset=0, size=caps.max_page_size),
-            whole=True,
-        )
-    # As the connection's own list pages: by the limit where nothing is filtered here, so each
-    # connection reads what listing it alone would read, one page, all of them at once, and
-    # any one of them can give the whole page (however the dates fall) without reading on.
-    size = caps.max_page_size if local else min(limit, caps.max_page_size)
+        upstream, size = replace(upstream, sort=None), caps.max_page_size
+    else:
+        # As the connection's own list pages: by the limit where nothing is filtered here, so
+        # each connection reads what listing it alone would read, one page, all of them at
+        # once, and any one of them can give the whole page (however the dates fall) without
+        # reading on.
+        size = caps.max_page_size if local else min(limit, caps.max_page_size)
     return _Walk(
         name=adapter.connection.name,
         adapter=adapter,
-        upstream=upstream_query(query, local),
+        upstream=upstream,
         local=local,
         frontier=Position(page=None, offset=0, size=size),
     )
+
+
+def _whole(adapter: Adapter) -> bool:
+    """Whether the connection is merged by its whole listing: its provider cannot sort by issue
+    date."""
+    return SORT not in adapter.capabilities.sorts
 
 
 async def _fill_all(walks: list[_Walk], query: ListQuery, descending: bool) -> None:
@@ -290,22 +298,19 @@ async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
     rows: list[Row]
     if listed is not None:
 
-        async def listed_one(token: str) -> ListedPage:
-            return (await adapter.listed_pages(upstream, [token], size))[0]
+        async def listed_page(token: str) -> ListedPage:
+            page = await adapter.listed_page(upstream, token, size)
+            if page is None:
+                raise RuntimeError(f"{adapter.provider} listed a first page but not page {token}")
+            return page
 
-        pages = await _every_page(
-            walk, listed, listed_one, lambda tokens: adapter.listed_pages(upstream, tokens, size)
-        )
-        rows = [row for page in pages for row in page.rows]
+        rows = [row for page in await _every_page(walk, listed, listed_page) for row in page.rows]
     else:
         first = await adapter.summary_page(upstream, None, size)
-        summaries = await _every_page(
-            walk,
-            first,
-            lambda token: adapter.summary_page(upstream, token, size),
-            lambda tokens: adapter.summary_pages(upstream, tokens, size),
+        pages = await _every_page(
+            walk, first, lambda token: adapter.summary_page(upstream, token, size)
         )
-        rows = [row for page in summaries for row in page.rows if matches(row, query, walk.local)]
+        rows = [row for page in pages for row in page.rows if matches(row, query, walk.local)]
     rows.sort(key=lambda row: _key(row, descending))
     for index in range(handed_out, len(rows)):
         at = Position(str(index), 0, size)
@@ -314,13 +319,11 @@ async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
 
 
 async def _every_page(
-    walk: _Walk,
-    first: PageT,
-    one: Callable[[str], Awaitable[PageT]],
-    many: Callable[[list[str]], Awaitable[list[PageT]]],
+    walk: _Walk, first: PageT, read: Callable[[str], Awaitable[PageT]]
 ) -> list[PageT]:
-    """``first`` and every page after it, within the walk's page budget (``NotMergeable``
-    beyond it): the pages ``first`` tells at once (``many``), then each next one (``one``)."""
+    """``first`` and every page after it (``read`` reads one by its token), within the walk's
+    page budget (``NotMergeable`` beyond it): the pages ``first`` tells, at once
+    (``Adapter.at_once``), then each next one in turn."""
     adapter = walk.adapter
     size = adapter.capabilities.max_page_size
     if first.total is not None and first.total > MAX_PAGES_PER_CALL * size:
@@ -332,7 +335,7 @@ async def _every_page(
             raise _too_large(walk, size)
         walk.seen.update(later)
         walk.pages += len(later)
-        pages += await many(later)
+        pages += await adapter.at_once([functools.partial(read, token) for token in later])
     # Else (or when the listing grew meanwhile) each page's next one, in turn.
     while (following := pages[-1].next_page) is not None:
         if walk.pages >= MAX_PAGES_PER_CALL:
@@ -340,7 +343,7 @@ async def _every_page(
         check_not_seen(adapter, following, walk.seen)
         walk.seen.add(following)
         walk.pages += 1
-        pages.append(await one(following))
+        pages.append(await read(following))
     return pages
 
 
@@ -414,6 +417,6 @@ def _position(item: Any, adapter: Adapter) -> Position | None:
     if not (isinstance(item, list) and len(item) == 3):
         raise InvalidCursor("cursor is not valid (made by another version)")
     position = within(position_of(*item), adapter)
-    if SORT not in adapter.capabilities.sorts:
+    if _whole(adapter):
         _handed_out(position, adapter)  # a whole listing's count, checked before any reading
     return position

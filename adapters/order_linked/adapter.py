@@ -9,7 +9,7 @@ satisfy, and what the provider did differently from what was asked: ``checks.py`
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -346,17 +346,21 @@ class OrderLinkedAdapter(Adapter):
         return self.read_once(raw, lambda: self._translate(raw))
 
     def _translate(self, raw: dict[str, Any]) -> Invoice:
-        try:
-            invoice = wire.read_invoice(raw, self.connection, self.mapping)
-        except READ_ERRORS as exc:
-            which = raw.get("id") if isinstance(raw, dict) else None
-            raise unreadable(self.provider, invoice_label(which), exc) from None
+        invoice: Invoice = self._read(
+            lambda: wire.read_invoice(raw, self.connection, self.mapping), raw
+        )
         return self.finish_read(invoice)
 
     def _issue_date(self, raw: Any) -> date | None:
         """A listed row's issue date, read as its translation reads it."""
+        issued: date | None = self._read(lambda: wire.issue_date(raw), raw)
+        return issued
+
+    def _read(self, read: Callable[[], Any], raw: Any) -> Any:
+        """``read()`` of the provider invoice ``raw``; the provider's broken shape is an unusable
+        answer naming the invoice."""
         try:
-            return wire.issue_date(raw)
+            return read()
         except READ_ERRORS as exc:
             which = raw.get("id") if isinstance(raw, dict) else None
             raise unreadable(self.provider, invoice_label(which), exc) from None

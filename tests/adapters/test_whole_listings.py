@@ -2,7 +2,7 @@
 (order_linked, draft_publish; gateway/fanout.py), against the emulators:
 
 - ``Adapter.later_pages``: where the first page tells every later page (numbered pages and a
-  total), they are read at once (``summary_pages``) and give the same invoices, once each, as
+  total), they are read at once (``at_once``) and give the same invoices, once each, as
   following each page's next one;
 - ``Adapter.listed_page``: the page ``list_page`` lists, each row translated only when asked,
   its issue date read ahead as the translation reads it; not offered for a query the adapter
@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -55,7 +56,9 @@ async def test_the_first_page_tells_the_later_ones_which_read_as_followed_do(
     first = followed[0]
     later = whole.later_pages(first, 100)
     assert later == ["2", "3"]
-    at_once = await whole.summary_pages(ListQuery(), later, 100)
+    at_once = await whole.at_once(
+        [functools.partial(whole.summary_page, ListQuery(), token, 100) for token in later]
+    )
     # A listing of one page tells no later page.
     alone = await whole.summary_page(ListQuery(customer_id="no-such-customer"), None, 100)
     assert (alone.next_page, whole.later_pages(alone, 100)) == (None, [])

@@ -234,6 +234,22 @@ async def test_a_connection_that_cannot_sort_by_issue_date_joins_from_its_whole_
     assert calls == -(-2 * SEEDED // int(limit))
 
 
+async def test_a_whole_listing_past_the_call_s_budget_is_a_400_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """101 invoices at draft_publish, whose pages hold 100, with a budget of one page a call:
+    refused whole, by the first page's total, never merged in part."""
+    monkeypatch.setattr("gateway.fanout.MAX_PAGES_PER_CALL", 1)
+    with fanout_sandbox(101) as larger:
+        status, problem = await get(larger, across(["crm-a", "draft"]))
+    assert status == 400, problem
+    assert (problem["connection"], problem["provider"]) == ("draft", "draft_publish")
+    assert problem["errors"][0]["pointer"] == "#/query/connection"
+    assert "more than 100 invoices" in problem["detail"]
+    assert "/v1/connections/draft/invoices" in problem["detail"]  # where to list it alone
+    assert "data" not in problem
+
+
 async def test_one_connection_failing_fails_the_call_naming_it(sandbox: FanoutSandbox) -> None:
     faults = sandbox.emulator_urls["crm-failing"] + "/_emulator/faults"
     async with aiohttp.ClientSession() as session:

@@ -279,9 +279,10 @@ async def test_a_listed_whole_listing_translates_only_what_it_hands_out() -> Non
     second = await list_across([Sorted("a", [2]), listed], query, 4, first.next_cursor, CURSORS)
     assert [i.id for i in second.invoices] == ["plain-1", "plain-3", "plain-9", "plain-8"]
     assert listed.translated == 7
-    # A status filter is the provider's, but narrows after translating: every row is translated.
+    # A filter applied here (status: not this provider's) needs every row's invoice, so the rows
+    # come from list_page, which translates as it lists: listed_page is not used.
     await list_across([listed], replace(query, status="open"), 4, None, CURSORS)
-    assert listed.translated == 7  # through list_page, which translates as it lists
+    assert listed.translated == 7
 
 
 async def test_the_pages_an_unsorted_listing_tells_are_read_at_once() -> None:
