@@ -33,6 +33,7 @@ import itertools
 import json
 import math
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -123,11 +124,11 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def write_config(path: Path, provider: str, emulator_url: str, store: Path) -> None:
+def write_config(path: Path, provider: str, emulator_url: str, store_url: str) -> None:
     write_gateway_config(
         path,
         [bench_connection(provider, provider, emulator_url)],
-        f"sqlite:///{store}",
+        store_url,
         level="info",  # the gateway's default logging: its access log is part of its cost
         api_key=API_KEY,
         scopes=("invoices:read", "invoices:write"),
@@ -173,19 +174,21 @@ def serve_proxy(upstream: str, port: int) -> None:
 
 async def load(spec: dict[str, Any]) -> dict[str, Any]:
     """``spec``: url, method, headers, body (text or None), concurrency, seconds; a ``{n}`` in
-    a header value or the body becomes a number unique to the request."""
+    a header value or the body becomes text unique to the request, in this run and across runs
+    (``<run>-<count>``: an ``Idempotency-Key`` of an earlier run is never sent again)."""
     import aiohttp
 
     latencies: list[float] = []
     errors: dict[str, int] = {}
     samples: dict[str, str] = {}  # the first answer of each error status
     counter = itertools.count()
+    run = secrets.token_hex(6)
     deadline = time.perf_counter() + spec["seconds"]
     body_template: str | None = spec["body"]
 
     async def caller(session: aiohttp.ClientSession) -> None:
         while time.perf_counter() < deadline:
-            n = str(next(counter))
+            n = f"{run}-{next(counter)}"
             headers = {k: v.replace("{n}", n) for k, v in spec["headers"].items()}
             data = body_template.replace("{n}", n).encode() if body_template else None
             began = time.perf_counter()
@@ -252,6 +255,16 @@ def run_load(spec: dict[str, Any], wrk: str | None) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(done.stdout)
     result["latencies"] = [[seconds, 1.0] for seconds in result["latencies"]]
     return result
+
+
+def add_generator_option(parser: argparse.ArgumentParser) -> None:
+    """``--generator``: which load generator drives the runs (``wrk_for``)."""
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "aiohttp"),
+        default="auto",
+        help="the load generator: wrk where installed (auto), else bench/overhead.py's client",
+    )
 
 
 def wrk_for(asked: str) -> str | None:
@@ -438,7 +451,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     try:
         emulator.start("/_emulator/faults")
-        write_config(config, provider, emulator.url, work / "store.db")
+        write_config(config, provider, emulator.url, f"sqlite:///{work / 'store.db'}")
         proxy.start("/_emulator/faults")
         gateway.start("/healthz")
         wanted = [s for s in scenarios(provider, gateway, emulator) if s.name in args.scenarios]
@@ -523,12 +536,7 @@ def main() -> None:
     parser.add_argument("--latencies", type=int, nargs="+", default=[0, 20], metavar="MS")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
-    parser.add_argument(
-        "--generator",
-        choices=("auto", "wrk", "aiohttp"),
-        default="auto",
-        help="the load generator: wrk where installed (auto), else this file's aiohttp client",
-    )
+    add_generator_option(parser)
     parser.add_argument("--proxy", nargs=2, metavar=("UPSTREAM", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--load", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import resource
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -50,6 +51,7 @@ def script(spec: dict[str, Any]) -> str:
     url = urlsplit(spec["url"])
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
     return _SCRIPT.format(
+        run=lua_string(secrets.token_hex(6)),
         method=lua_string(spec["method"]),
         path=lua_string(path),
         headers=headers,
@@ -58,7 +60,7 @@ def script(spec: dict[str, Any]) -> str:
 
 
 _SCRIPT = """
-local method, path, body = {method}, {path}, {body}
+local run, method, path, body = {run}, {method}, {path}, {body}
 local template = {{{headers}}}
 local threads, serial = {{}}, 0
 
@@ -78,7 +80,7 @@ end
 
 function request()
   serial = serial + 1
-  local n = string.format("%d-%d", id, serial)
+  local n = string.format("%s-%d-%d", run, id, serial)
   local headers = {{}}
   for name, value in pairs(template) do headers[name] = unique(value, n) end
   return wrk.format(method, path, headers, unique(body, n))

@@ -63,10 +63,7 @@ async def test_wrk_sends_each_request_its_own_n_and_counts_answers_by_status() -
             return web.json_response({"title": 'refused "politely"\nagain'}, status=409)
         return web.json_response({"id": key}, status=202 if len(seen) % 10 == 5 else 201)
 
-    app = web.Application()
-    app.router.add_post("/v1/invoices", create)
-    server = TestServer(app)
-    await server.start_server()
+    server = await _serving(create)
     try:
         spec = {
             "url": str(server.make_url("/v1/invoices")),
@@ -96,6 +93,55 @@ async def test_wrk_sends_each_request_its_own_n_and_counts_answers_by_status() -
     seconds = [latency for latency, _ in result["latencies"]]
     assert seconds == sorted(seconds) and 0 < seconds[0] <= seconds[-1] < 5
     assert 0.5 < result["wall_s"] < 3
+
+
+async def _serving(create: Any) -> TestServer:
+    """A server on loopback answering ``POST /v1/invoices`` with ``create``."""
+    app = web.Application()
+    app.router.add_post("/v1/invoices", create)
+    server = TestServer(app)
+    await server.start_server()
+    return server
+
+
+async def _keys_of_two_runs(run: Any) -> tuple[set[str], set[str]]:
+    """The ``Idempotency-Key`` values two runs of the same spec sent (``run(spec)`` in a
+    thread: wrk, or the aiohttp client)."""
+    seen: list[set[str]] = []
+
+    async def create(request: web.Request) -> web.Response:
+        seen[-1].add(request.headers["Idempotency-Key"])
+        return web.json_response({}, status=201)
+
+    server = await _serving(create)
+    try:
+        spec = {
+            **_spec(str(server.make_url("/v1/invoices"))),
+            "method": "POST",
+            "headers": {"Idempotency-Key": "bench-{n}-1796421537.47"},  # as overhead.py's
+        }
+        for _ in range(2):
+            seen.append(set())
+            await asyncio.get_running_loop().run_in_executor(None, run, spec)
+    finally:
+        await server.close()
+    return seen[0], seen[1]
+
+
+async def test_wrk_never_sends_a_key_of_an_earlier_run() -> None:
+    wrk = _wrk()
+    first, second = await _keys_of_two_runs(lambda spec: wrk_load.run(spec, wrk))
+    # The same spec run again (the next round, or the measured run after the warm one) would
+    # otherwise replay the first run's creates from the gateway's store.
+    assert len(first) > 20 and len(second) > 20
+    assert not first & second
+
+
+async def test_the_aiohttp_client_never_sends_a_key_of_an_earlier_run() -> None:
+    overhead = _bench_module("overhead")
+    first, second = await _keys_of_two_runs(lambda spec: asyncio.run(overhead.load(spec)))
+    assert len(first) > 20 and len(second) > 20
+    assert not first & second
 
 
 def _spec(url: str) -> dict[str, Any]:
