@@ -5,29 +5,18 @@ percentiles weigh wrk's quantiles by the requests they stand for."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import math
 import socket
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.unit.bench_modules import bench_module
 
-
-def _bench_module(name: str) -> ModuleType:
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))  # the bench's scripts import each other by name
-    return importlib.import_module(name)
-
-
-wrk_load = _bench_module("wrk_load")
+wrk_load = bench_module("wrk_load")
 
 
 def test_a_lua_string_literal_holds_any_text_without_ending_early() -> None:
@@ -138,7 +127,7 @@ async def test_wrk_never_sends_a_key_of_an_earlier_run() -> None:
 
 
 async def test_the_aiohttp_client_never_sends_a_key_of_an_earlier_run() -> None:
-    overhead = _bench_module("overhead")
+    overhead = bench_module("overhead")
     first, second = await _keys_of_two_runs(lambda spec: asyncio.run(overhead.load(spec)))
     assert len(first) > 20 and len(second) > 20
     assert not first & second
@@ -156,7 +145,7 @@ def _spec(url: str) -> dict[str, Any]:
 
 
 def test_a_target_nothing_listens_on_is_an_error_that_says_so() -> None:
-    port = _bench_module("processes").free_port()
+    port = bench_module("processes").free_port()
     with pytest.raises(RuntimeError, match=r"wrk failed .*unable to connect"):
         wrk_load.run(_spec(f"http://127.0.0.1:{port}/v1/invoices"), _wrk())
 
@@ -179,7 +168,7 @@ def _wrk() -> str:
 
 
 def test_pooled_percentiles_weigh_each_latency_by_the_requests_it_stands_for() -> None:
-    overhead = _bench_module("overhead")
+    overhead = bench_module("overhead")
     # Four of the aiohttp client's latencies (one request each) and a quantile of wrk's that
     # stands for 97 requests.
     pooled = sorted([(0.010, 1.0), (0.020, 1.0), (0.030, 1.0), (0.001, 1.0), (0.500, 97.0)])
@@ -196,7 +185,7 @@ def test_pooled_percentiles_weigh_each_latency_by_the_requests_it_stands_for() -
 def test_wrk_asked_for_and_missing_is_an_error_not_the_other_generator(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    overhead = _bench_module("overhead")
+    overhead = bench_module("overhead")
     monkeypatch.setattr(wrk_load, "wrk_path", lambda: "/usr/bin/wrk")
     assert overhead.wrk_for("auto") == "/usr/bin/wrk"
     assert overhead.wrk_for("aiohttp") is None  # asked for, though wrk is there
