@@ -25,6 +25,7 @@ upstream and of the load generator; and the throughput over one worker's, pooled
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from overhead import (
     Call,
     Figures,
@@ -182,6 +184,17 @@ def store_url(store: str, work: Path, workers: int) -> str:
     return f"{store}{'&' if '?' in store else '?'}schema={schema}"
 
 
+async def _drop_schemas(database: str, urls: list[str]) -> None:
+    """The schemas the gateways' stores made in ``database``, dropped."""
+    connection = await asyncpg.connect(database)
+    try:
+        for url in urls:
+            schema = url.rsplit("schema=", 1)[1]
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await connection.close()
+
+
 def _emulator(work: Path, name: str) -> Server:
     port = free_port()
     command = [*gateway_command(), "emulate", PROVIDER, "--port", str(port), "--seed-invoices"]
@@ -227,6 +240,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         for server in reversed(servers):
             server.stop()
+        if args.store != "sqlite":
+            asyncio.run(
+                _drop_schemas(args.store, [store_url(args.store, work, n) for n in args.workers])
+            )
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     return {
