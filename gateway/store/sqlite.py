@@ -227,6 +227,13 @@ class SqliteStore(Store):
         )
         if inserted:
             return Claimed(fresh, taken_over=False)
+        # The key exists. Its record as it stands answers a replay, a mismatch or a request in
+        # flight: one read, without the file's lock. Only a claim that writes (the record
+        # expired, or its owner's lease lapsed) reads it again, holding the lock.
+        rows = await self._one(_RECORD, scope_params(scope))
+        seen = decide(record_from_row(rows[0]) if rows else None, fingerprint, now)
+        if not isinstance(seen, str):
+            return seen
         async with self._transaction() as db:
             current = await self._read(db, scope)
             decision = decide(current, fingerprint, now)

@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.store import Claimed, CrosswalkEntry, KeyScope, Store, open_store
+from gateway.store import (
+    Busy,
+    Claimed,
+    CrosswalkEntry,
+    Finished,
+    KeyScope,
+    Mismatch,
+    Store,
+    open_store,
+)
 from gateway.store.sqlite_now import CHECKPOINT_EVERY, Now
 
 
@@ -85,6 +94,50 @@ async def test_a_key_claimed_while_the_file_is_locked_is_claimed_once_it_is_free
     assert isinstance(claimed, Claimed) and not claimed.taken_over
     record = await store.get(scope)
     assert record is not None and record.owner == "owner" and record.state == "in_progress"
+
+
+async def test_a_claim_writes_under_the_lock_only_when_it_changes_the_record(
+    store_file: tuple[Store, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay, a mismatch and a request in flight are answered from one read of the record:
+    no write transaction, which would hold the file's lock over several trips to aiosqlite's
+    thread while other processes' statements wait. Taking over a lapsed lease, and replacing
+    an expired record, still read the record again holding the lock."""
+    store, _ = store_file
+    locked = 0
+    transaction = store._transaction  # type: ignore[attr-defined]
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal locked
+        locked += 1
+        return transaction(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_transaction", counted)
+    now = time.time()
+
+    def claim(key: str, fingerprint: str, owner: str, at: float) -> Any:
+        scope = KeyScope("client", "conn", "POST /v1/invoices", key)
+        return store.claim(scope, fingerprint, owner, now=at, lease_s=30, ttl_s=3600)
+
+    assert isinstance(await claim("done", "fp", "a", now), Claimed)
+    done = KeyScope("client", "conn", "POST /v1/invoices", "done")
+    assert await store.finish(done, "a", {"status": 201, "body": {"id": "1"}})
+    replay = await claim("done", "fp", "b", now + 1)
+    assert isinstance(replay, Finished) and replay.record.outcome == {
+        "status": 201,
+        "body": {"id": "1"},
+    }
+    assert isinstance(await claim("done", "other", "b", now + 1), Mismatch)
+    assert isinstance(await claim("held", "fp", "a", now), Claimed)
+    busy = await claim("held", "fp", "b", now + 1)
+    assert isinstance(busy, Busy) and busy.retry_after == pytest.approx(29)
+    assert locked == 0
+    taken = await claim("held", "fp", "b", now + 31)  # a's lease lapsed
+    assert isinstance(taken, Claimed) and taken.taken_over and taken.record.owner == "b"
+    fresh = await claim("done", "other", "c", now + 3601)  # expired: as good as absent
+    assert isinstance(fresh, Claimed) and not fresh.taken_over
+    assert fresh.record.fingerprint == "other" and fresh.record.owner == "c"
+    assert locked == 2
 
 
 def test_now_answers_none_when_it_would_wait_and_changes_nothing(tmp_path: Path) -> None:
