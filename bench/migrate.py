@@ -155,13 +155,18 @@ class Emulator:
                 self.process.wait(20)
 
 
-def write_config(path: Path, source: Emulator, target: Emulator, store_url: str) -> None:
+def write_config(
+    path: Path, source: Emulator, target: Emulator, store_url: str, rate: float | None = None
+) -> None:
     """Connections named ``source`` and ``target``, as the sandbox configures each provider
-    (no rate limit), over ``store_url``."""
+    (no rate limit, unless ``rate`` a second), over ``store_url``."""
     connections = [
         bench_connection(name, emulator.provider, emulator.url)
         for name, emulator in (("source", source), ("target", target))
     ]
+    if rate is not None:  # migrate paces each by a token bucket in the store
+        for connection in connections:
+            connection["rate_limit"] = {"per_second": rate}
     write_gateway_config(path, connections, store_url)
 
 
@@ -321,7 +326,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         target.wait_until_up()
         seeding = time.monotonic() - started
         config = work / "config.yaml"
-        write_config(config, source, target, f"sqlite:///{work}/store.db")
+        write_config(config, source, target, f"sqlite:///{work}/store.db", args.rate_limit)
         runner = gateway_command()
         if args.profile:  # where the migrate process spends its time (cProfile's stats file)
             runner = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "gateway.cli"]
@@ -445,6 +450,13 @@ def main() -> None:
         "--checkpoint", type=int, help="also measure at this many invoices (default: a tenth)"
     )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds for the migrate")
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        metavar="PER_SECOND",
+        help="each connection's rate limit: migrate then takes a token from the store for "
+        "every provider call (a high rate measures that cost without the pacing)",
+    )
     parser.add_argument(
         "--profile", metavar="FILE", help="run migrate under cProfile, its stats in FILE"
     )

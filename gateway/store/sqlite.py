@@ -69,6 +69,8 @@ from gateway.store.sqlite_now import Now
 from gateway.store.urls import MEMORY
 
 BUSY_TIMEOUT_MS = 5000
+# Times a token bucket is read and compared-and-set before a take holds the lock instead.
+BUCKET_TRIES = 8
 _log = structlog.get_logger("gateway.store")
 _KEY = "client = ? AND connection = ? AND operation = ? AND key = ?"
 _HELD = f"{_KEY} AND owner = ? AND state = 'in_progress'"
@@ -477,6 +479,30 @@ class SqliteStore(Store):
     # -- rate limits ---------------------------------------------------------------------------
 
     async def take_token(self, bucket: str, rate: float, burst: float, *, now: float) -> float:
+        """The bucket read, the take decided (``records.take``), and written only if the bucket
+        is still as read: two single statements, without the file's lock between them (a
+        migration's every provider call passes here). A bucket another taker changed meanwhile
+        is read again; after ``BUCKET_TRIES`` such races, the take holds the lock."""
+        for _ in range(BUCKET_TRIES):
+            rows = await self._one(
+                "SELECT tokens, updated_at FROM rate_buckets WHERE name = ?", (bucket,)
+            )
+            current = Bucket(float(rows[0][0]), float(rows[0][1])) if rows else None
+            after, wait = take(current, rate, burst, now)
+            if current is None:
+                written = await self._alone(
+                    "INSERT INTO rate_buckets (name, tokens, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING RETURNING 1",
+                    (bucket, after.tokens, after.updated_at),
+                )
+            else:
+                written = await self._alone(
+                    "UPDATE rate_buckets SET tokens = ?, updated_at = ? "
+                    "WHERE name = ? AND tokens = ? AND updated_at = ? RETURNING 1",
+                    (after.tokens, after.updated_at, bucket, current.tokens, current.updated_at),
+                )
+            if written:
+                return wait
         async with self._transaction() as db:
             async with db.execute(
                 "SELECT tokens, updated_at FROM rate_buckets WHERE name = ?", (bucket,)

@@ -96,6 +96,19 @@ async def test_a_key_claimed_while_the_file_is_locked_is_claimed_once_it_is_free
     assert record is not None and record.owner == "owner" and record.state == "in_progress"
 
 
+def _count_transactions(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A one-item list counting the write transactions ``store`` opens from now on."""
+    count = [0]
+    transaction = store._transaction  # type: ignore[attr-defined]
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        count[0] += 1
+        return transaction(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_transaction", counted)
+    return count
+
+
 async def test_a_claim_writes_under_the_lock_only_when_it_changes_the_record(
     store_file: tuple[Store, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -104,15 +117,7 @@ async def test_a_claim_writes_under_the_lock_only_when_it_changes_the_record(
     thread while other processes' statements wait. Taking over a lapsed lease, and replacing
     an expired record, still read the record again holding the lock."""
     store, _ = store_file
-    locked = 0
-    transaction = store._transaction  # type: ignore[attr-defined]
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal locked
-        locked += 1
-        return transaction(*args, **kwargs)
-
-    monkeypatch.setattr(store, "_transaction", counted)
+    locked = _count_transactions(store, monkeypatch)
     now = time.time()
 
     def claim(key: str, fingerprint: str, owner: str, at: float) -> Any:
@@ -131,13 +136,13 @@ async def test_a_claim_writes_under_the_lock_only_when_it_changes_the_record(
     assert isinstance(await claim("held", "fp", "a", now), Claimed)
     busy = await claim("held", "fp", "b", now + 1)
     assert isinstance(busy, Busy) and busy.retry_after == pytest.approx(29)
-    assert locked == 0
+    assert locked[0] == 0
     taken = await claim("held", "fp", "b", now + 31)  # a's lease lapsed
     assert isinstance(taken, Claimed) and taken.taken_over and taken.record.owner == "b"
     fresh = await claim("done", "other", "c", now + 3601)  # expired: as good as absent
     assert isinstance(fresh, Claimed) and not fresh.taken_over
     assert fresh.record.fingerprint == "other" and fresh.record.owner == "c"
-    assert locked == 2
+    assert locked[0] == 2
 
 
 def test_now_answers_none_when_it_would_wait_and_changes_nothing(tmp_path: Path) -> None:
@@ -224,3 +229,39 @@ async def test_a_failed_checkpoint_is_logged_and_the_write_that_made_it_due_stil
     assert last is not None and last.target_id == str(CHECKPOINT_EVERY - 1)
     failed = [e for e in logs if e["event"] == "sqlite_checkpoint_failed"]
     assert len(failed) == 1 and "disk I/O error" in failed[0]["error"]
+
+
+async def test_a_token_is_taken_without_the_lock_and_a_raced_bucket_is_read_again(
+    store_file: tuple[Store, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``take_token`` reads the bucket and writes it only if it is still as read: no write
+    transaction (a migration takes a token for every provider call). Another process taking a
+    token between the read and the write makes the write miss, and the bucket is read again."""
+    store, path = store_file
+    locked = _count_transactions(store, monkeypatch)
+    now = 1_800_000_000.0
+    assert [await store.take_token("b", 1.0, 2.0, now=now) for _ in range(3)] == [0.0, 0.0, 1.0]
+    assert locked[0] == 0
+
+    # At now + 1 one token is back; another process takes it right after this one reads.
+    one = store._one  # type: ignore[attr-defined]
+    raced = False
+
+    async def read_then_race(sql: str, params: tuple[Any, ...], **kwargs: Any) -> Any:
+        nonlocal raced
+        rows = await one(sql, params, **kwargs)
+        if sql.startswith("SELECT tokens") and not raced:
+            raced = True
+            with closing(sqlite3.connect(path, isolation_level=None)) as other:
+                other.execute(
+                    "UPDATE rate_buckets SET tokens = 0.0, updated_at = ? WHERE name = 'b'",
+                    (now + 1,),
+                )
+        return rows
+
+    monkeypatch.setattr(store, "_one", read_then_race)
+    # Without the race this take would get the token; with it, the token is gone.
+    assert await store.take_token("b", 1.0, 2.0, now=now + 1) == pytest.approx(1.0)
+    assert raced and locked[0] == 0
+    rows = await one("SELECT tokens, updated_at FROM rate_buckets WHERE name = 'b'", ())
+    assert (rows[0][0], rows[0][1]) == (0.0, now + 1)
