@@ -430,29 +430,16 @@ class SqliteStore(Store):
     async def chunk_claim(
         self, run: str, owner: str, *, now: float, lease_s: float
     ) -> Chunk | None:
-        # The write transaction makes the read and the update one step for every process.
-        async with self._transaction() as db:
-            async with db.execute(
-                f"SELECT {CHUNK_COLUMNS} FROM migration_chunks WHERE run = ? "
-                "AND state <> 'done' AND (state = 'pending' OR lease_expires_at <= ?) "
-                "ORDER BY seq LIMIT 1",
-                (run, float(now)),
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is None:
-                return None
-            chunk = replace(
-                chunk_from_row(row),
-                state="claimed",
-                owner=owner,
-                lease_expires_at=float(now + lease_s),
-            )
-            await db.execute(
-                "UPDATE migration_chunks SET state = ?, owner = ?, lease_expires_at = ? "
-                "WHERE run = ? AND seq = ?",
-                (chunk.state, chunk.owner, chunk.lease_expires_at, run, chunk.seq),
-            )
-        return chunk
+        # One statement: the choice of the chunk and its claim are one step for every process.
+        rows = await self._one(
+            "UPDATE migration_chunks SET state = 'claimed', owner = ?, lease_expires_at = ? "
+            "WHERE run = ? AND seq = (SELECT seq FROM migration_chunks WHERE run = ? "
+            "AND state <> 'done' AND (state = 'pending' OR lease_expires_at <= ?) "
+            f"ORDER BY seq LIMIT 1) RETURNING {CHUNK_COLUMNS}",
+            (owner, float(now + lease_s), run, run, float(now)),
+            write=True,
+        )
+        return chunk_from_row(rows[0]) if rows else None
 
     async def chunk_renew(
         self, run: str, seq: int, owner: str, *, now: float, lease_s: float
