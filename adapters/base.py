@@ -477,6 +477,11 @@ class Adapter:
         listed = await self.list_page(query, page, page_size)
         return SummaryPage(listed.invoices, listed.next_page, listed.total)
 
+    def served_size(self, page_size: int) -> int:
+        """The page size a list asks the provider for: ``page_size`` within 1 and the largest
+        it serves (asking for more would be refused, or read as a short, final page)."""
+        return max(1, min(page_size, self.capabilities.max_page_size))
+
     def later_pages(self, first: SummaryPage | ListedPage, page_size: int) -> list[str] | None:
         """The tokens of every page after ``first`` (a listing's first page, read at
         ``page_size``) when that page tells them, so that they can be read at once

@@ -124,6 +124,22 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
+def emulator_server(work: Path, provider: str, name: str, *, seed: int) -> Server:
+    """``invoice-gateway emulate provider`` on a free port, seeded with ``seed`` invoices."""
+    port = free_port()
+    command = [*gateway_command(), "emulate", provider, "--port", str(port)]
+    return Server(name, [*command, "--seed-invoices", str(seed)], port, work / f"{name}.log")
+
+
+def gateway_server(work: Path, config: Path, workers: int, name: str) -> Server:
+    """``invoice-gateway serve`` on ``config`` and a free port, with ``workers`` workers."""
+    port = free_port()
+    command = [*gateway_command(), "serve", "--config", str(config), "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    return Server(name, command, port, work / f"{name}.log")
+
+
 def write_config(path: Path, provider: str, emulator_url: str, store_url: str) -> None:
     write_gateway_config(
         path,
@@ -420,21 +436,7 @@ class Figures:
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="invoice-gateway-overhead-"))
     provider = args.provider
-    emulator = Server(
-        "emulator",
-        [
-            *gateway_command(),
-            "emulate",
-            provider,
-            "--port",
-            str(free_port()),
-            "--seed-invoices",
-            "200",
-        ],
-        0,
-        work / "emulator.log",
-    )
-    emulator.port = int(emulator.command[emulator.command.index("--port") + 1])
+    emulator = emulator_server(work, provider, "emulator", seed=200)
     proxy_port = free_port()
     proxy = Server(
         "proxy",
@@ -443,11 +445,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         work / "proxy.log",
     )
     config = work / "config.yaml"
-    gateway_port = free_port()
-    serve = [*gateway_command(), "serve", "--config", str(config), "--port", str(gateway_port)]
-    if args.workers > 1:
-        serve += ["--workers", str(args.workers)]
-    gateway = Server("gateway", serve, gateway_port, work / "gateway.log")
+    gateway = gateway_server(work, config, args.workers, "gateway")
     results: dict[str, Any] = {}
     try:
         emulator.start("/_emulator/faults")

@@ -42,12 +42,14 @@ from overhead import (
     Figures,
     Server,
     add_generator_option,
+    emulator_server,
+    gateway_server,
     run_load,
     scenarios,
     write_config,
     wrk_for,
 )
-from processes import free_port, gateway_command
+from processes import free_port
 
 PROVIDER = "order_linked"
 SCENARIOS = ("get", "create5")
@@ -68,10 +70,10 @@ class Answer:
 def record(work: Path, names: list[str]) -> tuple[dict[str, Call], dict[str, Answer]]:
     """The gateway's calls of each scenario, and the emulator's answers to the provider calls
     the gateway made for them (sent again to the emulator as the gateway sent them)."""
-    emulator = _emulator(work, "emulator")
+    emulator = emulator_server(work, PROVIDER, "emulator", seed=20)
     config = work / "record.yaml"
     write_config(config, PROVIDER, emulator.url, f"sqlite:///{work / 'record.db'}")
-    gateway = _gateway(work, config, 1, "record")
+    gateway = gateway_server(work, config, 1, "record")
     try:
         emulator.start("/_emulator/faults")
         gateway.start("/healthz")
@@ -195,20 +197,6 @@ async def _drop_schemas(database: str, urls: list[str]) -> None:
         await connection.close()
 
 
-def _emulator(work: Path, name: str) -> Server:
-    port = free_port()
-    command = [*gateway_command(), "emulate", PROVIDER, "--port", str(port), "--seed-invoices"]
-    return Server(name, [*command, "20"], port, work / f"{name}.log")
-
-
-def _gateway(work: Path, config: Path, workers: int, name: str) -> Server:
-    port = free_port()
-    command = [*gateway_command(), "serve", "--config", str(config), "--port", str(port)]
-    if workers > 1:
-        command += ["--workers", str(workers)]
-    return Server(name, command, port, work / f"{name}.log")
-
-
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="invoice-gateway-workers-"))
     servers: list[Server] = []
@@ -224,7 +212,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             ready = answers[args.scenarios[0]].call.path  # any recorded call answers 2xx
             upstream_name = "nginx (the emulator's answers, recorded)"
         else:
-            upstream = _emulator(work, "emulator-upstream")
+            upstream = emulator_server(work, PROVIDER, "emulator-upstream", seed=20)
             ready = "/_emulator/faults"
             upstream_name = "the emulator (nginx is not installed)"
         servers.append(upstream)
@@ -233,7 +221,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         for count in args.workers:
             config = work / f"gateway-{count}.yaml"
             write_config(config, PROVIDER, upstream.url, store_url(args.store, work, count))
-            gateways[count] = _gateway(work, config, count, f"gateway-{count}")
+            gateways[count] = gateway_server(work, config, count, f"gateway-{count}")
             servers.append(gateways[count])
             gateways[count].start("/healthz")
         results = {name: measure(args, calls[name], upstream, gateways) for name in args.scenarios}

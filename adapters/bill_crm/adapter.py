@@ -87,7 +87,7 @@ class BillCrmAdapter(Adapter):
         self, query: ListQuery, page: str | None, page_size: int, *, newest_first: bool
     ) -> Page:
         number = self.pages.number(page)
-        size = max(1, min(page_size, self.capabilities.max_page_size))
+        size = self.served_size(page_size)
         params: dict[str, Any] = {"page": number, "limit": size}
         sort = query.sort_order()
         if newest_first:

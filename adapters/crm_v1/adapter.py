@@ -109,7 +109,7 @@ class CrmV1Adapter(Adapter):
     ) -> _Listing | None:
         """One ``GET /v1/invoices`` page; None when nothing crm_v1 holds can match."""
         index = self.pages.number(page)
-        size = max(1, min(page_size, self.capabilities.max_page_size))
+        size = self.served_size(page_size)
         filters = self._filters(query)
         if filters is None:
             return None

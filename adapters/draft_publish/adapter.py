@@ -114,7 +114,7 @@ class DraftPublishAdapter(Adapter):
             return None
         part, number = walk.position(self.pages, page)
         # A larger limit is served at the maximum: asking for more would end the walk early.
-        limit = max(1, min(page_size, self.capabilities.max_page_size))
+        limit = self.served_size(page_size)
         params: dict[str, Any] = {"page": number, "limit": limit}
         if walk.parts[part] is not None:
             params["status"] = walk.parts[part]
@@ -137,8 +137,7 @@ class DraftPublishAdapter(Adapter):
 
     def later_pages(self, first: SummaryPage | ListedPage, page_size: int) -> list[str] | None:
         # Numbered pages, and the first says how many invoices the listing has (its total).
-        size = max(1, min(page_size, self.capabilities.max_page_size))
-        return self.pages.after_first(first.next_page, first.total, size)
+        return self.pages.after_first(first.next_page, first.total, self.served_size(page_size))
 
     # -- writes ---------------------------------------------------------------------------------
 

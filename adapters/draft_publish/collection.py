@@ -172,7 +172,7 @@ async def batch(adapter: DraftPublishAdapter, action: str, ids: list[str]) -> Ba
 
 async def trash_page(adapter: DraftPublishAdapter, page: str | None, page_size: int) -> Page:
     number = adapter.pages.number(page)
-    limit = max(1, min(page_size, adapter.capabilities.max_page_size))
+    limit = adapter.served_size(page_size)
     params = {"page": number, "limit": limit}
     response = await adapter.client.request("GET", TRASH_LIST, params=params)
     rows, meta = adapter._list(adapter._body(response, "list the trash"), "list the trash")

@@ -69,7 +69,7 @@ class ItemEnvelopeAdapter(Adapter):
     ) -> Page:
         number = self.pages.number(page)
         # The provider caps `limit` at 100: asking for more would read as a short, final page.
-        limit = max(1, min(page_size, self.capabilities.max_page_size))
+        limit = self.served_size(page_size)
         params: dict[str, Any] = {"page": number, "limit": limit}
         if query.customer_id is not None:
             client_id = wire.provider_id(query.customer_id)

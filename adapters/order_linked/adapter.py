@@ -99,8 +99,7 @@ class OrderLinkedAdapter(Adapter):
 
     def later_pages(self, first: SummaryPage | ListedPage, page_size: int) -> list[str] | None:
         # Numbered pages, and the first says how many invoices the listing has (its total).
-        size = max(1, min(page_size, self.capabilities.max_page_size))
-        return self.pages.after_first(first.next_page, first.total, size)
+        return self.pages.after_first(first.next_page, first.total, self.served_size(page_size))
 
     async def lookup_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         """Newest first. The provider lists oldest first (creation order) and has no sort, so
@@ -154,7 +153,7 @@ class OrderLinkedAdapter(Adapter):
 
     async def _rows(self, query: ListQuery, number: int, page_size: int) -> _Rows:
         # A larger page is served at the maximum: asking for more is a 400 there.
-        per_page = max(1, min(page_size, self.capabilities.max_page_size))
+        per_page = self.served_size(page_size)
         params: dict[str, Any] = {"page": number, "per_page": per_page}
         if query.status is not None:
             narrowing = wire.status_query(self.mapping, query.status)

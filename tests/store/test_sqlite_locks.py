@@ -26,6 +26,7 @@ from gateway.store import (
     Store,
     open_store,
 )
+from gateway.store import sqlite as sqlite_store
 from gateway.store.sqlite_now import CHECKPOINT_EVERY, Now
 
 
@@ -265,3 +266,17 @@ async def test_a_token_is_taken_without_the_lock_and_a_raced_bucket_is_read_agai
     assert raced and locked[0] == 0
     rows = await one("SELECT tokens, updated_at FROM rate_buckets WHERE name = 'b'", ())
     assert (rows[0][0], rows[0][1]) == (0.0, now + 1)
+
+
+async def test_a_take_raced_past_its_tries_holds_the_lock_and_takes_the_same(
+    store_file: tuple[Store, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After ``BUCKET_TRIES`` races a take holds the lock: the same bucket, the same answers."""
+    store, _ = store_file
+    monkeypatch.setattr(sqlite_store, "BUCKET_TRIES", 0)  # every take goes the locked way
+    locked = _count_transactions(store, monkeypatch)
+    now = 1_800_000_000.0
+    answers = [await store.take_token("b", 1.0, 2.0, now=now) for _ in range(3)]
+    assert answers == [0.0, 0.0, 1.0] and locked[0] == 3
+    assert await store.take_token("b", 1.0, 2.0, now=now + 1) == 0.0  # refilled by the rate
+    assert await store.take_token("b", 1.0, 2.0, now=now + 1) == pytest.approx(1.0)
