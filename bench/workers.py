@@ -182,17 +182,20 @@ def store_url(store: str, work: Path, workers: int) -> str:
     PostgreSQL database ``store`` names."""
     if store == "sqlite":
         return f"sqlite:///{work / f'store-{workers}.db'}"
-    schema = f"bench_workers_{os.getpid()}_{workers}"
-    return f"{store}{'&' if '?' in store else '?'}schema={schema}"
+    return f"{store}{'&' if '?' in store else '?'}schema={_schema(workers)}"
 
 
-async def _drop_schemas(database: str, urls: list[str]) -> None:
+def _schema(workers: int) -> str:
+    """The PostgreSQL schema of this run's gateway with ``workers`` workers."""
+    return f"bench_workers_{os.getpid()}_{workers}"
+
+
+async def _drop_schemas(database: str, counts: list[int]) -> None:
     """The schemas the gateways' stores made in ``database``, dropped."""
     connection = await asyncpg.connect(database)
     try:
-        for url in urls:
-            schema = url.rsplit("schema=", 1)[1]
-            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        for count in counts:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{_schema(count)}" CASCADE')
     finally:
         await connection.close()
 
@@ -229,9 +232,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         for server in reversed(servers):
             server.stop()
         if args.store != "sqlite":
-            asyncio.run(
-                _drop_schemas(args.store, [store_url(args.store, work, n) for n in args.workers])
-            )
+            asyncio.run(_drop_schemas(args.store, args.workers))
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     return {
