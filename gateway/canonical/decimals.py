@@ -165,36 +165,30 @@ AS_STRING = PlainSerializer(plain, return_type=str, when_used="json")
 
 def _exact(places: int, check: Callable[[Decimal], Decimal] | None = None) -> BeforeValidator:
     """Exact parsing, at most ``places`` decimals, then ``check``: one validator call per field,
-    since this runs for every amount of every line."""
+    since this runs for every amount of every line.
+
+    The usual input, plain text such as ``"19.99"`` within ``places`` and the integer digits,
+    is matched by one regular expression made for the type (with no minus sign where ``check``
+    is ``check_non_negative``, which such text then passes without the call). Anything else
+    (exponents, extra places, too many digits, ``-0``, junk, a number) goes the general way,
+    which says what is wrong."""
+    signed = check is not check_non_negative and check is not _positive
+    usual = re.compile(
+        f"{'-?' if signed else ''}[0-9]{{1,{MAX_INTEGER_DIGITS}}}(?:\\.[0-9]{{1,{places}}})?"
+    ).fullmatch
+    then = None if check is check_non_negative else check
 
     def validate(value: Any) -> Decimal:
-        if type(value) is str:
-            number = _plain_text(value, places)
-            if number is not None:
-                return check(number) if check else number
+        if type(value) is str and usual(value) is not None:
+            number = Decimal(value)
+            if value[0] != "-" or not number.is_zero():  # -0 is read as 0, the general way
+                return then(number) if then else number
         if _reading.get():
             return _provider_decimal(value)
         number = check_places(to_decimal(value), places)
         return check(number) if check else number
 
     return BeforeValidator(validate)
-
-
-def _plain_text(text: str, places: int) -> Decimal | None:
-    """Fast path for the usual input, plain text such as ``"19.99"`` within ``places``.
-
-    ``None`` sends anything else (exponents, extra places, too many digits, a ``-0``, junk)
-    down the general path, which says what is wrong.
-    """
-    dot = text.find(".")
-    whole = dot if dot >= 0 else len(text)
-    negative = text[:1] == "-"
-    if whole - negative > MAX_INTEGER_DIGITS or (dot >= 0 and len(text) - dot - 1 > places):
-        return None
-    if _GRAMMAR.fullmatch(text) is None:
-        return None
-    number = Decimal(text)
-    return None if negative and number.is_zero() else number
 
 
 def _schema(places: int, *, signed: bool = False) -> WithJsonSchema:
