@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from adapters.base import WriteWarning
 from gateway import errors, jsonwire
+from gateway.canonical.decimals import provider_figures
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice
 from gateway.service.versions import answer_json
@@ -59,9 +60,14 @@ class Outcome:
     @classmethod
     def from_json(cls, data: dict[str, Any], *, replayed: bool = True) -> Outcome:
         invoice = data.get("invoice")
+        if invoice is not None:
+            # What was answered: the provider's figures among it are read as they are, whatever
+            # their size or places (a figure past a caller's bounds is no reason to fail a retry).
+            with provider_figures():
+                invoice = Invoice.model_validate(invoice)
         return cls(
             kind=data["kind"],
-            invoice=Invoice.model_validate(invoice) if invoice is not None else None,
+            invoice=invoice,
             warnings=[WriteWarning(w["field"], w["reason"]) for w in data.get("warnings", [])],
             created=bool(data.get("created")),
             note=data.get("note"),

@@ -145,3 +145,35 @@ async def test_a_provider_invoice_of_10_to_the_15_is_read_and_listed(
         cursor = page.body["next_cursor"]
         path = f"/v1/connections/{connection}/invoices?limit=100&cursor={cursor}" if cursor else ""
     assert invoice_id in ids
+
+
+# A keyed write that answers a provider's invoice without changing its lines, per connection.
+ACTION_ON_A_NEW_INVOICE = {
+    "bill_crm": "void",
+    "draft_publish": "issue",
+    "item_envelope": "issue",
+    "order_linked": "void",
+}
+
+
+@pytest.mark.parametrize("connection", sorted(ACTION_ON_A_NEW_INVOICE))
+async def test_a_keyed_write_answering_a_provider_invoice_of_10_to_the_15_replays_it(
+    sandbox: Sandbox, connection: str
+) -> None:
+    """The answer kept with the key holds the provider's figures past a caller's bounds; the
+    same key sent again replays it (read as the provider's figures), not a 500."""
+    settings = sandbox.settings.connection(connection)
+    assert settings is not None
+    async with aiohttp.ClientSession() as session:
+        adapter = build_adapter(settings, session)
+        made = await adapter.create(Invoice.model_validate(huge(connection)), handling="lenient")
+    action = ACTION_ON_A_NEW_INVOICE[connection]
+    path = f"/v1/connections/{connection}/invoices/{made.invoice.id}/{action}"
+    key = {"Idempotency-Key": f"huge-{connection}-{action}"}
+    first = await call(sandbox, "POST", path, headers=key)
+    assert first.status == 200, first.body
+    assert Decimal(first.body["lines"][0]["subtotal"]) == Decimal(10) ** 15
+    again = await call(sandbox, "POST", path, headers=key)
+    assert again.status == 200, again.body
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.body == first.body
