@@ -165,6 +165,14 @@ http {{
 """
 
 
+def nginx_server(nginx: str, work: Path, answers: dict[str, Answer]) -> Server:
+    """``nginx`` on a free port, answering ``answers`` (``nginx_config``), its files in ``work``."""
+    port = free_port()
+    config = work / "nginx.conf"
+    config.write_text(nginx_config(work, port, answers), encoding="utf-8")
+    return Server("nginx", [nginx, "-c", str(config), "-p", str(work)], port, work / "nginx.log")
+
+
 def _quoted(text: str) -> str:
     """``text`` as an nginx string in single quotes."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -207,11 +215,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         calls, answers = record(work, args.scenarios)
         nginx = nginx_path()
         if nginx is not None:
-            port = free_port()
-            config = work / "nginx.conf"
-            config.write_text(nginx_config(work, port, answers), encoding="utf-8")
-            command = [nginx, "-c", str(config), "-p", str(work)]
-            upstream = Server("nginx", command, port, work / "nginx.log")
+            upstream = nginx_server(nginx, work, answers)
             ready = answers[args.scenarios[0]].call.path  # any recorded call answers 2xx
             upstream_name = "nginx (the emulator's answers, recorded)"
         else:

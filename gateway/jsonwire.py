@@ -184,7 +184,7 @@ def nested_deeper(text: str | bytes, value: Any, limit: int = MAX_DEPTH) -> bool
     skeleton = data.translate(None, _NOT_SKELETON)
     if skeleton.count(b"[") + skeleton.count(b"{") <= limit:
         return False  # cannot be: too few brackets, in strings or not
-    if _bracket_passes(data, skeleton, limit // 2) is not None:
+    if _utf8(data) and _bracket_passes(skeleton, limit // 2) is not None:
         return False  # at most twice the passes taken, which is at most ``limit``
     return _walked_deeper(value, limit)
 
@@ -196,19 +196,16 @@ _ESCAPED_QUOTE = re.compile(rb'\\[\\"]')
 _MOST_PASSES = 8
 
 
-def _bracket_passes(data: bytes, skeleton: bytes, passes: int) -> int | None:
-    """The passes needed to take every bracket pair out of ``skeleton`` (``data``'s quotes and
-    brackets, ``data`` valid JSON with its escaped quotes and backslashes taken out), innermost
+def _bracket_passes(skeleton: bytes, passes: int) -> int | None:
+    """The passes needed to take every bracket pair out of ``skeleton`` (the quotes and
+    brackets of valid UTF-8 JSON whose escaped quotes and backslashes were taken out), innermost
     first, when they are at most ``passes`` and at most ``_MOST_PASSES``; else, or when a string
     holds a bracket, ``None``. A pass takes out every ``{}``, then every ``[]``, so it lowers
     the nesting by one or two: the nesting is at most twice the passes.
 
     Brackets inside strings are not structure: each ``""`` (a string with no bracket in it) is
     taken out first, and a quote left means a string held a bracket (the caller walks the value
-    instead). That holds for UTF-8 only, where no other character has a quote's or a bracket's
-    byte in it."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data[:4]:
-        return None  # UTF-16 or UTF-32, which ``json.loads`` reads
+    instead)."""
     skeleton = skeleton.replace(b'""', b"")
     if b'"' in skeleton:
         return None
@@ -217,6 +214,14 @@ def _bracket_passes(data: bytes, skeleton: bytes, passes: int) -> int | None:
             return taken
         skeleton = skeleton.replace(b"{}", b"").replace(b"[]", b"")
     return None
+
+
+def _utf8(data: bytes) -> bool:
+    """Whether ``data`` is not UTF-16 or UTF-32 (which ``json.loads`` also reads, and whose
+    bytes for other characters may be a quote's or a bracket's): UTF-8 has none such."""
+    return (
+        not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and b"\x00" not in data[:4]
+    )
 
 
 def _walked_deeper(value: Any, limit: int) -> bool:

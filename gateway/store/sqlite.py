@@ -76,6 +76,7 @@ _KEY = "client = ? AND connection = ? AND operation = ? AND key = ?"
 _HELD = f"{_KEY} AND owner = ? AND state = 'in_progress'"
 _RECORD = f"SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE {_KEY}"
 _CHUNK_HELD = "run = ? AND seq = ? AND owner = ? AND state = 'claimed'"
+_BUCKET = "SELECT tokens, updated_at FROM rate_buckets WHERE name = ?"
 
 
 class SqliteStore(Store):
@@ -471,10 +472,7 @@ class SqliteStore(Store):
         migration's every provider call passes here). A bucket another taker changed meanwhile
         is read again; after ``BUCKET_TRIES`` such races, the take holds the lock."""
         for _ in range(BUCKET_TRIES):
-            rows = await self._one(
-                "SELECT tokens, updated_at FROM rate_buckets WHERE name = ?", (bucket,)
-            )
-            current = Bucket(float(rows[0][0]), float(rows[0][1])) if rows else None
+            current = _bucket(await self._one(_BUCKET, (bucket,)))
             after, wait = take(current, rate, burst, now)
             if current is None:
                 written = await self._alone(
@@ -491,13 +489,7 @@ class SqliteStore(Store):
             if written:
                 return wait
         async with self._transaction() as db:
-            async with db.execute(
-                "SELECT tokens, updated_at FROM rate_buckets WHERE name = ?", (bucket,)
-            ) as cursor:
-                row = await cursor.fetchone()
-            current = (
-                None if row is None else Bucket(float(row["tokens"]), float(row["updated_at"]))
-            )
+            current = _bucket(list(await db.execute_fetchall(_BUCKET, (bucket,))))
             after, wait = take(current, rate, burst, now)
             await db.execute(
                 "INSERT OR REPLACE INTO rate_buckets (name, tokens, updated_at) VALUES (?, ?, ?)",
@@ -525,6 +517,11 @@ async def _roll_back(db: aiosqlite.Connection) -> None:
     queued now comes after them: it ends their transaction, or finds none, which is fine."""
     with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
         await db.execute("ROLLBACK")
+
+
+def _bucket(rows: list[Any]) -> Bucket | None:
+    """The bucket ``_BUCKET`` read, or None where there is none yet."""
+    return Bucket(float(rows[0][0]), float(rows[0][1])) if rows else None
 
 
 async def _use_wal(db: aiosqlite.Connection) -> None:

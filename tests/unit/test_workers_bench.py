@@ -41,12 +41,7 @@ def test_nginx_answers_each_recorded_call_as_the_emulator_did(tmp_path: Path) ->
             overhead.Call("POST", "/invoices", {}, "{}"), 201, kind, created, '"INV-00022"'
         ),
     }
-    port = overhead.free_port()
-    config = tmp_path / "nginx.conf"
-    config.write_text(workers.nginx_config(tmp_path, port, answers), encoding="utf-8")
-    server = overhead.Server(
-        "nginx", [nginx, "-c", str(config), "-p", str(tmp_path)], port, tmp_path / "nginx.log"
-    )
+    server = workers.nginx_server(nginx, tmp_path, answers)
     server.start("/invoices/INV-7")
     try:
         assert _fetch(server.url + "/invoices/INV-7") == (200, kind, read)  # byte for byte
