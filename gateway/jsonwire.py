@@ -250,13 +250,18 @@ def compact(value: Any) -> str:
     the store's records. The same values are refused first (a float, a type that is not JSON);
     a ``Decimal`` is its literal as ``dumps`` writes it. What orjson cannot write that ``dumps``
     can (a lone surrogate, an integer beyond 64 bits) falls back to ``dumps``."""
+    return compact_bytes(value).decode()
+
+
+def compact_bytes(value: Any) -> bytes:
+    """``compact`` as UTF-8 bytes: for request bodies sent to a provider."""
     _refuse_non_json(value)
     try:
-        return orjson.dumps(value, default=_exact, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(value, default=_exact, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError as exc:
         if isinstance(exc.__cause__, ValueError | TypeError):
             raise exc.__cause__ from None  # a non-finite Decimal: refused as ``dumps`` does
-        return dumps(value)
+        return dumps(value).encode()
 
 
 def sorted_compact(value: Any) -> bytes:

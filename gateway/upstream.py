@@ -331,7 +331,7 @@ class UpstreamClient:
         answer's body left unread, for ``stream``)."""
         idempotent = method in _IDEMPOTENT
         url = self._url(path, params)
-        body = jsonwire.dumps(json) if json is not None else data
+        body = jsonwire.compact_bytes(json) if json is not None else data
         send_headers = self._headers(headers, has_json=json is not None)
         calls = write_calls_var.get()
         writes = calls if method not in _READS else None

@@ -28,6 +28,7 @@ from adapters.base import (
 )
 from gateway.breaker import CircuitState
 from gateway.config import Connection
+from gateway.jsonwire import JsonNumber
 from gateway.upstream import (
     UnusableAnswer,
     UpstreamClient,
@@ -257,11 +258,14 @@ async def test_request_carries_credentials_exact_json_and_request_id(
         with mocked_network() as mock:
             mock.post(f"{BASE}/v1/invoices", callback=capture)
             await upstream.request(
-                "POST", "/v1/invoices", json={"price": Decimal("500.00"), "q": 10}
+                "POST",
+                "/v1/invoices",
+                json={"price": Decimal("500.00"), "q": 10, "n": JsonNumber("1e3"), "to": "Müller"},
             )
     finally:
         request_id_var.reset(token)
-    assert seen["data"] == '{"price": 500.00, "q": 10}'
+    # Compact UTF-8; a decimal as its exact literal, a number read from a provider as it was read.
+    assert seen["data"] == '{"price":500.00,"q":10,"n":1e3,"to":"Müller"}'.encode()
     assert seen["headers"]["Authorization"] == f"Bearer {SECRET}"
     assert seen["headers"]["Content-Type"] == "application/json"
     assert seen["headers"]["X-Request-ID"] == "req-42"
