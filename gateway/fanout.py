@@ -26,7 +26,8 @@ to the end visits every invoice of every connection exactly once while nothing i
 Walks read the rows as each provider lists them (``summary_page``: the full invoices, except on
 crm_v1 whose rows are summaries, one provider call a page); only the rows the merge hands out
 are then read in full, each connection's reads concurrent within its own limits
-(``adapters.read_limits``). A row deleted between its listing and its read is left out.
+(``adapters.read_limits``). A row deleted between its listing and its read is left out. The
+summary view (``list_summaries_across``) hands the rows out as listed, with no read.
 
 One connection's failure fails the whole call with that connection named
 (``ConnectionFailed``): there is no partial answer.
@@ -52,6 +53,7 @@ from gateway.listing import (
     InvalidCursor,
     Listing,
     Position,
+    SummaryListing,
     check_not_seen,
     matches,
     position_of,
@@ -133,11 +135,41 @@ async def list_across(
     or ``-issue_date``); ``InvalidCursor`` for a cursor not made for these connections and
     filters, ``NotMergeable`` for a whole listing too large, or ``ConnectionFailed`` naming the
     connection that failed."""
+    found, following = await _merged(adapters, query, limit, cursor, cursors, "across")
+    return Listing(await _in_full(found), following is not None, following)
+
+
+async def list_summaries_across(
+    adapters: Sequence[Adapter],
+    query: ListQuery,
+    limit: int,
+    cursor: str | None,
+    cursors: Cursors,
+) -> SummaryListing:
+    """``list_across`` with the rows as each provider lists them (``?view=summary``): a
+    summary row stays a summary, not read in full, so each connection costs one provider call
+    a page; a row that is a whole invoice is that invoice. The cursors are bound to the view,
+    as a connection's own are (``gateway.listing``)."""
+    found, following = await _merged(adapters, query, limit, cursor, cursors, "across summary")
+    rows = [_as_listed(walk, row) for walk, row in found]
+    return SummaryListing(rows, following is not None, following)
+
+
+async def _merged(
+    adapters: Sequence[Adapter],
+    query: ListQuery,
+    limit: int,
+    cursor: str | None,
+    cursors: Cursors,
+    view: str,
+) -> tuple[list[tuple[_Walk, Row]], str | None]:
+    """The next ``limit`` rows of the merge, each with its walk, and the cursor that follows
+    them (None at the end); ``view`` names the listing its cursors are bound to."""
     if query.sort not in (ASCENDING, DESCENDING):
         raise ValueError(f"a merged list is sorted by {ASCENDING} or {DESCENDING}")
     ordered = sorted(adapters, key=lambda adapter: adapter.connection.name)
     names = [adapter.connection.name for adapter in ordered]
-    scope = scope_of(json.dumps(["across", *names]), query)
+    scope = scope_of(json.dumps([view, *names]), query)
     walks = [_walk(adapter, query, limit) for adapter in ordered]
     if cursor is not None:
         for walk, position in zip(walks, _read(cursors, scope, cursor, ordered), strict=True):
@@ -157,11 +189,10 @@ async def list_across(
         # min keeps the first of equal keys: the walks are in connection-name order.
         best = min(heads, key=lambda walk: walk.buffer[0].key)
         found.append((best, best.buffer.popleft().row))
-    invoices = await _in_full(found)
     positions = [walk.position() for walk in walks]
     if all(position is None for position in positions):
-        return Listing(invoices, False, None)
-    return Listing(invoices, True, _make(cursors, scope, positions))
+        return found, None
+    return found, _make(cursors, scope, positions)
 
 
 async def _in_full(found: list[tuple[_Walk, Row]]) -> list[Invoice]:
@@ -187,10 +218,18 @@ async def _in_full(found: list[tuple[_Walk, Row]]) -> list[Invoice]:
 
 
 def _invoice_of(walk: _Walk, row: Row, read: dict[str, dict[str, Invoice]]) -> Invoice | None:
-    if isinstance(row, Invoice):
-        return row
     if isinstance(row, InvoiceSummary):
         return read[walk.name].get(row.id)
+    return row if isinstance(row, Invoice) else _translated(walk, row)
+
+
+def _as_listed(walk: _Walk, row: Row) -> Invoice | InvoiceSummary:
+    """A row as its provider listed it: an invoice or a summary as it is, a whole listing's row
+    translated."""
+    return row if isinstance(row, Invoice | InvoiceSummary) else _translated(walk, row)
+
+
+def _translated(walk: _Walk, row: ListedRow) -> Invoice:
     try:
         return row.invoice()
     except AdapterError as error:

@@ -1,6 +1,6 @@
 """The list parameters every invoice list takes, read the one way: ``status``, ``customer_id``,
-``issued_from``, ``issued_to``, ``number``, ``document_type`` and ``limit`` (a connection's list
-and the list across connections; each 400 names the parameter)."""
+``issued_from``, ``issued_to``, ``number``, ``document_type``, ``limit`` and ``view`` (a
+connection's list and the list across connections; each 400 names the parameter)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from gateway.http.validation import query_problem
 NAMES = frozenset(
     {"status", "customer_id", "issued_from", "issued_to", "number", "document_type", "limit"}
 )
+# ``view``: full invoices (the default), or the rows as the provider lists them (docs/facade.md).
+VIEWS = ("full", "summary")
 STATUSES: tuple[InvoiceStatus, ...] = ("draft", "open", "paid", "void", "unknown")
 # ASCII digits only: int() would also take "1_0", " 10", "+5" and other scripts' digits.
 _DIGITS = re.compile(r"[0-9]{1,9}")
@@ -46,6 +48,14 @@ def limit(params: MultiMapping[str]) -> int:
     if not 1 <= value <= 100:
         raise query_problem({"limit": "must be a whole number from 1 to 100"})
     return value
+
+
+def summary_view(params: MultiMapping[str]) -> bool:
+    """Whether ``view=summary`` asks for the rows as listed (``view=full``, the default: not)."""
+    view = params.get("view", "full")
+    if view not in VIEWS:
+        raise query_problem({"view": f"must be one of {', '.join(VIEWS)}"})
+    return view == "summary"
 
 
 def query_date(params: MultiMapping[str], name: str) -> date | None:

@@ -54,9 +54,9 @@ def fanout_paths() -> dict[str, Any]:
                     "invoices",
                     _ok(
                         "200",
-                        "InvoiceList",
-                        "A page of the connections' invoices in issue-date order, each "
-                        "naming its connection",
+                        "InvoiceOrSummaryList",
+                        "A page of the connections' invoices (or, with view=summary, their "
+                        "rows as listed) in issue-date order, each naming its connection",
                     ),
                     parameters=[
                         "connections",
@@ -65,6 +65,7 @@ def fanout_paths() -> dict[str, Any]:
                         "limit",
                         "cursor",
                         "expand",
+                        "view",
                     ],
                     errors=_UPSTREAM,
                 ),
@@ -77,7 +78,9 @@ def fanout_paths() -> dict[str, Any]:
                 "of more than 20 of its pages is a 400 naming the connection. A connection "
                 "whose read fails fails the call, named in the "
                 "problem's connection member: there is no partial answer. search and the "
-                "provider-only filters are each provider's own, and a 400 here.",
+                "provider-only filters are each provider's own, and a 400 here. view=summary hands "
+                "out each connection's rows as its provider lists them, with no read of a "
+                "summary row in full (crm_v1's rows: one provider call a page).",
             }
         }
     }

@@ -316,6 +316,8 @@ async def test_the_connections_are_read_concurrently(sandbox: FanoutSandbox) -> 
         ("connection=crm-a&document_type=receipt", "document_type"),
         ("connection=crm-a&expand=lines", "expand"),
         ("connection=crm-a&page=2", "page"),
+        ("connection=crm-a&view=rows", "view"),
+        ("connection=crm-a&view=", "view"),
     ],
 )
 async def test_a_bad_query_is_a_400_naming_the_parameter(
@@ -353,3 +355,77 @@ async def test_only_the_crm_rows_handed_out_are_read_in_full(sandbox: FanoutSand
         assert len(lists) == 1, new
         assert reads == handed_out  # 6 rows asked of each page, only these read
         assert all(i["lines"] for i in body["data"] if i["connection"] == name)
+
+
+async def emulator_paths(sandbox: FanoutSandbox, names: tuple[str, ...]) -> dict[str, list[str]]:
+    """The path of every request each connection's emulator has had."""
+    found = {}
+    async with aiohttp.ClientSession() as session:
+        for name in names:
+            url = sandbox.emulator_urls[name] + "/_emulator/requests"
+            async with session.get(url) as answer:
+                found[name] = [r["path"] for r in (await answer.json())["requests"]]
+    return found
+
+
+@pytest.mark.parametrize(("sort", "limit"), [("issue_date", "9"), ("-issue_date", "25")])
+async def test_the_summary_view_walks_the_same_merge_with_the_rows_as_listed(
+    sandbox: FanoutSandbox, sort: str, limit: str
+) -> None:
+    """view=summary visits every invoice in the full view's order, crm_v1's rows as the
+    summaries its list gives, every other row the invoice the full view gives; a page costs
+    each connection its list calls and no read of a row in full."""
+    full, _ = await walk_across(sandbox, MERGED, sort=sort, limit=limit)
+    crm = ("crm-a", "crm-b")
+    before = await emulator_paths(sandbox, crm)
+    summaries, _ = await walk_across(sandbox, MERGED, sort=sort, limit=limit, view="summary")
+    after = await emulator_paths(sandbox, crm)
+    assert keys(summaries) == keys(full)
+    assert len(summaries) == SEEDED * len(MERGED)
+    for row, invoice in zip(summaries, full, strict=True):
+        if row["connection"].startswith("crm-"):
+            assert row["object"] == "invoice_summary", row
+            assert row["lines"] is None
+            assert "lines" in row["absent"]
+            assert row["totals"]["total"] == invoice["totals"]["total"]
+            assert row["issue_date"] == invoice["issue_date"]
+        else:
+            assert row == invoice
+    for name in crm:
+        new = after[name][len(before[name]) :]
+        assert new, name
+        assert set(new) == {"/v1/invoices"}, new  # its list pages, no invoice read
+
+
+async def test_a_summary_cursor_goes_on_only_in_the_summary_view(sandbox: FanoutSandbox) -> None:
+    status, first = await get(sandbox, across(MERGED, limit="4", view="summary"))
+    assert status == 200, first
+    status, following = await get(
+        sandbox, across(MERGED, limit="4", view="summary", cursor=first["next_cursor"])
+    )
+    assert status == 200, following
+    full, _ = await walk_across(sandbox, MERGED, limit="25")
+    assert keys(first["data"] + following["data"]) == keys(full)[:8]
+    status, full_page = await get(sandbox, across(MERGED, limit="4"))
+    for path in (
+        across(MERGED, limit="4", cursor=first["next_cursor"]),  # the full view
+        across(MERGED, limit="4", view="full", cursor=first["next_cursor"]),
+        across(MERGED, limit="4", view="summary", cursor=full_page["next_cursor"]),
+    ):
+        status, problem = await get(sandbox, path)
+        assert status == 400, (path, problem)
+        assert problem["errors"][0]["pointer"] == "#/query/cursor"
+
+
+async def test_a_whole_listing_s_rows_in_the_summary_view_are_its_invoices(
+    sandbox: FanoutSandbox,
+) -> None:
+    """draft_publish, read whole and sorted here, hands out in the summary view the invoices the
+    full view hands out (its rows are whole invoices), merged with crm_v1's summaries."""
+    full, _ = await walk_across(sandbox, ("draft", "crm-a"), limit="10")
+    listed, _ = await walk_across(sandbox, ("draft", "crm-a"), limit="10", view="summary")
+    assert keys(listed) == keys(full)
+    drafts = [row for row in listed if row["connection"] == "draft"]
+    assert len(drafts) == SEEDED
+    assert drafts == [invoice for invoice in full if invoice["connection"] == "draft"]
+    assert {row["object"] for row in listed if row["connection"] == "crm-a"} == {"invoice_summary"}

@@ -7,7 +7,14 @@ from aiohttp import web
 
 from adapters.base import ListQuery
 from gateway.canonical.errors import FieldError
-from gateway.fanout import ASCENDING, DESCENDING, ConnectionFailed, NotMergeable, list_across
+from gateway.fanout import (
+    ASCENDING,
+    DESCENDING,
+    ConnectionFailed,
+    NotMergeable,
+    list_across,
+    list_summaries_across,
+)
 from gateway.http import list_filters, list_options
 from gateway.http.auth import requires
 from gateway.http.errors import problem_for
@@ -15,9 +22,10 @@ from gateway.http.keys import CURSORS
 from gateway.http.problems import Problem
 from gateway.http.validation import query_pointer, query_problem, refuse_unknown
 from gateway.http.views.common import adapter_named, expanded, listing_response
+from gateway.http.views.summaries import summaries_response
 from gateway.listing import InvalidCursor
 
-_QUERY = frozenset({*list_filters.NAMES, "connection", "sort", "cursor", "expand"})
+_QUERY = frozenset({*list_filters.NAMES, "connection", "sort", "cursor", "expand", "view"})
 # Each provider's own, differing from one provider to the next: not offered across connections.
 _PROVIDERS_OWN = list_options.NAMES - _QUERY
 
@@ -26,8 +34,12 @@ _PROVIDERS_OWN = list_options.NAMES - _QUERY
 async def list_across_view(request: web.Request) -> web.Response:
     adapters = [adapter_named(request, name) for name in _connections(request)]
     query, limit, cursor = _query(request)
+    cursors = request.app[CURSORS]
     try:
-        listing = await list_across(adapters, query, limit, cursor, request.app[CURSORS])
+        if list_filters.summary_view(request.query):
+            summaries = await list_summaries_across(adapters, query, limit, cursor, cursors)
+            return summaries_response(summaries, request)
+        listing = await list_across(adapters, query, limit, cursor, cursors)
     except InvalidCursor as exc:
         raise query_problem({"cursor": str(exc)}, f"cursor: {exc}.") from None
     except NotMergeable as exc:
@@ -72,6 +84,7 @@ def _query(request: web.Request) -> tuple[ListQuery, int, str | None]:
         )
     refuse_unknown(params, _QUERY | _PROVIDERS_OWN)
     expanded(request)  # checked up front: an empty page must refuse a bad expand too
+    list_filters.summary_view(params)
     query_filters = list_filters.filters(params)
     sort = params.get("sort", ASCENDING)
     if sort not in (ASCENDING, DESCENDING):

@@ -29,8 +29,6 @@ from gateway.http.views.summaries import summaries_response
 from gateway.listing import InvalidCursor, list_invoices, list_summaries
 
 _QUERY = {*list_filters.NAMES, "cursor", "expand", "view"}
-# ``view``: full invoices (the default), or the rows as the provider lists them (docs/facade.md).
-_VIEWS = ("full", "summary")
 
 
 @requires("invoices:read")
@@ -39,7 +37,7 @@ async def list_view(request: web.Request) -> web.Response:
     query, limit, cursor = _list_query(request, adapter)
     cursors = request.app[CURSORS]
     try:
-        if request.query.get("view", "full") == "summary":
+        if list_filters.summary_view(request.query):
             summaries = await list_summaries(adapter, query, limit, cursor, cursors)
             return summaries_response(summaries, request)
         listing = await list_invoices(adapter, query, limit, cursor, cursors)
@@ -127,9 +125,7 @@ def _list_query(request: web.Request, adapter: Adapter) -> tuple[ListQuery, int,
     params = request.query
     refuse_unknown(params, _QUERY | list_options.NAMES)
     expanded(request)  # checked up front: an empty page must refuse a bad expand too
-    view = params.get("view", "full")
-    if view not in _VIEWS:
-        raise query_problem({"view": f"must be one of {', '.join(_VIEWS)}"})
+    list_filters.summary_view(params)
     query = ListQuery(
         **list_filters.filters(params),
         **list_options.upstream_options(params, adapter.capabilities, adapter.provider),
