@@ -145,7 +145,7 @@ def test_the_readme_tour_works_as_written_whatever_the_date(sandbox: Sandbox) ->
     assert created["due_date"] > created["issue_date"]
     variables = [line for line in lines if line.startswith(("KEY=", "GW="))]
     rest = "".join(variables + lines[first_id:]).replace("<id>", created["id"])
-    issued, read, across, calculated = run_shell(rest)
+    issued, read, across, summaries, calculated = run_shell(rest)
     # Dated in the past, the issued invoice would read overdue at once.
     assert (issued["status"], issued["overdue"]) == ("open", False), issued
     assert (read["id"], read["status"], read["overdue"]) == (created["id"], "open", False)
@@ -158,6 +158,10 @@ def test_the_readme_tour_works_as_written_whatever_the_date(sandbox: Sandbox) ->
     ids = [invoice["id"] for invoice in across["data"]]
     as_new = [day for day, i in zip(days, ids, strict=True) if day >= issued["issue_date"]]
     assert created["id"] in ids or len(as_new) == 5, across
+    listed = summaries["data"]
+    assert len(listed) == 5 and {i["connection"] for i in listed} <= {"crm_v1", "bill_crm"}
+    for row in listed:  # crm_v1's rows as its list gives them, bill_crm's whole invoices
+        assert row["object"] == ("invoice_summary" if row["connection"] == "crm_v1" else "invoice")
     assert calculated["totals"]["total"] == "5950.00"
 
 
