@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/fanout.py                      # 0 and 20 ms upstream, limit 25
     .venv/bin/python bench/fanout.py --latencies 0 --rounds 5 --calls 20 --sort=-issue_date
+    .venv/bin/python bench/fanout.py --view summary         # the rows as listed, everywhere
 
 Five emulators (``invoice-gateway emulate``, each seeded differently, 200 invoices) and the
 gateway (``invoice-gateway serve`` on a SQLite store) run as processes of their own. The five
@@ -17,7 +18,9 @@ For each target: the median and p90 wall time of a call, and the CPU per call of
 and of the five emulators together (from ``/proc/<pid>/stat`` over each batch of calls; the
 emulators share this machine's cores with the gateway, as real providers would not). The ratios
 compare the fan-out with the slowest connection alone, by median wall time (target: at most
-1.3) and by the gateway's CPU.
+1.3) and by the gateway's CPU. ``--view summary`` lists every target with ``view=summary``:
+crm_v1's rows are then its list's summaries, one provider call a page instead of one more per
+row.
 """
 
 from __future__ import annotations
@@ -157,8 +160,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         write_config(config, servers, work / "store.db")
         gateway.start("/healthz")
         limit = str(args.limit)
+        view = {"view": args.view} if args.view != "full" else {}
         fanout = [("connection", name) for name in servers]
-        fanout += [("sort", args.sort), ("limit", limit)]
+        fanout += [("sort", args.sort), ("limit", limit), *view.items()]
         targets = {"fanout": "/v1/invoices?" + urlencode(fanout)}
         auth = {"Authorization": f"Bearer {API_KEY}"}
         for name in servers:
@@ -166,7 +170,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             # reads its whole listing (docs/facade.md, "Lists across connections").
             described = request_json(gateway.url + f"/v1/connections/{name}", headers=auth)
             sorts = args.sort if "issue_date" in described["capabilities"]["sorts"] else None
-            query = urlencode({**({"sort": sorts} if sorts else {}), "limit": limit})
+            query = urlencode({**({"sort": sorts} if sorts else {}), "limit": limit, **view})
             targets[name] = f"/v1/connections/{name}/invoices?{query}"
         contributed: Counter[str] = Counter()
         for name, path in list(targets.items()):  # each one's second page, by its cursor
@@ -191,6 +195,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "connections": list(servers),
         "limit": args.limit,
         "sort": args.sort,
+        "view": args.view,
         "fanout_first_page_by_connection": dict(contributed),
         "rounds": args.rounds,
         "calls_per_batch": args.calls,
@@ -205,6 +210,7 @@ def main() -> None:
     parser.add_argument("--providers", nargs="+", default=list(PROVIDERS))
     parser.add_argument("--limit", type=int, default=25)
     parser.add_argument("--sort", default="issue_date", choices=["issue_date", "-issue_date"])
+    parser.add_argument("--view", default="full", choices=["full", "summary"])
     parser.add_argument("--invoices", type=int, default=200, help="seeded per emulator")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--calls", type=int, default=10, help="calls per target and round")
