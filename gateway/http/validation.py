@@ -3,11 +3,12 @@ with a pointer to every bad one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
 from collections.abc import Set as AbstractSet
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from multidict import MultiMapping
 from pydantic import BaseModel, ValidationError
 
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
@@ -45,13 +46,33 @@ def query_pointer(name: str) -> str:
     return "#/query/" + quote(token, safe="~!$&'()*+,;=:@-._")
 
 
-def refuse_unknown(params: Iterable[str], allowed: AbstractSet[str]) -> None:
-    """400 naming every query parameter the route does not take."""
-    unknown = sorted(set(params) - allowed)
+# Query parameters a route reads every value of (``expand=a&expand=b``); any other is read once.
+REPEATABLE = frozenset({"expand"})
+
+
+def refuse_unknown(
+    params: MultiMapping[str],
+    allowed: AbstractSet[str],
+    *,
+    repeatable: AbstractSet[str] = REPEATABLE,
+) -> None:
+    """400 naming every query parameter the route does not take, then every one it reads once
+    that is given more than once (``status=open&status=paid``): which value was meant cannot be
+    told, and keeping one would answer a question the caller did not ask."""
+    names = [name for name, _ in params.items()]  # iterating a multidict names each once
+    unknown = sorted(set(names) - allowed)
     if unknown:
         raise query_problem(
             dict.fromkeys(unknown, "is not a query parameter of this route"),
             f"Unknown query parameter(s): {', '.join(unknown)}.",
+        )
+    repeated = sorted(
+        name for name, n in Counter(names).items() if n > 1 and name not in repeatable
+    )
+    if repeated:
+        raise query_problem(
+            dict.fromkeys(repeated, "is given more than once; give it once"),
+            f"{', '.join(repeated)}: given more than once; give each parameter once.",
         )
 
 

@@ -317,6 +317,8 @@ async def test_the_connections_are_read_concurrently(sandbox: FanoutSandbox) -> 
         ("connection=crm-a&expand=lines", "expand"),
         ("connection=crm-a&page=2", "page"),
         ("connection=crm-a&view=rows", "view"),
+        ("connection=crm-a&connection=bill-a&status=open&status=paid", "status"),
+        ("connection=crm-a&view=summary&view=full", "view"),
         ("connection=crm-a&view=", "view"),
     ],
 )

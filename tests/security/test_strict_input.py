@@ -343,6 +343,15 @@ async def test_limit_in_plain_digits_is_taken(sandbox: Sandbox, raw: str) -> Non
             [{"pointer": "#/query/issued_to", "detail": "must be a date written as YYYY-MM-DD"}],
         ),
         (
+            # One value is kept by no rule the caller could know: neither is.
+            "status=open&status=paid&limit=5&limit=5&customer_id=7",
+            "limit, status: given more than once; give each parameter once.",
+            [
+                {"pointer": "#/query/limit", "detail": "is given more than once; give it once"},
+                {"pointer": "#/query/status", "detail": "is given more than once; give it once"},
+            ],
+        ),
+        (
             "expand=everything",
             "expand: everything cannot be expanded (remote_data can).",
             [

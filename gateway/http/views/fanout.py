@@ -20,7 +20,7 @@ from gateway.http.auth import requires
 from gateway.http.errors import problem_for
 from gateway.http.keys import CURSORS
 from gateway.http.problems import Problem
-from gateway.http.validation import query_pointer, query_problem, refuse_unknown
+from gateway.http.validation import REPEATABLE, query_pointer, query_problem, refuse_unknown
 from gateway.http.views.common import adapter_named, expanded, listing_response
 from gateway.http.views.summaries import summaries_response
 from gateway.listing import InvalidCursor
@@ -82,7 +82,7 @@ def _query(request: web.Request) -> tuple[ListQuery, int, str | None]:
             f"{', '.join(own)}: each provider's own, so not offered across connections; "
             "list one connection to use it.",
         )
-    refuse_unknown(params, _QUERY | _PROVIDERS_OWN)
+    refuse_unknown(params, _QUERY | _PROVIDERS_OWN, repeatable=REPEATABLE | {"connection"})
     expanded(request)  # checked up front: an empty page must refuse a bad expand too
     list_filters.summary_view(params)
     query_filters = list_filters.filters(params)
