@@ -180,11 +180,16 @@ class Copier:
             warnings.append(
                 WriteWarning("/payments", f"{provider} cannot record payments; not carried")
             )
+        paid_said = False  # a warning already says the copy shows less paid than the source
         if wanted == "paid" and current.status != "paid":
-            if "mark_paid" in caps.actions:
-                current = await self._act(source_id, "mark_paid", current, warnings)
-            else:
+            paid_said = True
+            overstated = _paid_overstated(source, current)
+            if "mark_paid" not in caps.actions:
                 warnings.append(WriteWarning("/status", f"{provider} cannot mark it paid"))
+            elif overstated is not None:
+                warnings.append(WriteWarning("/status", f"not marked paid: {overstated}"))
+            else:
+                current = await self._act(source_id, "mark_paid", current, warnings)
         if wanted == "void" and current.status != "void":
             if "void" in caps.actions:
                 current = await self._act(source_id, "void", current, warnings)
@@ -194,6 +199,8 @@ class Copier:
             warnings.append(
                 WriteWarning("/status", f"{provider} keeps no drafts: the copy is {current.status}")
             )
+        if not paid_said and not source.payments:
+            warnings += _paid_not_carried(source, current)
         return current, carried, warnings
 
     async def _act(
@@ -323,3 +330,36 @@ def fingerprint(invoice: Invoice) -> str:
     canonical JSON as pydantic-core writes it (fields in the model's order)."""
     text = invoice.model_dump_json(exclude={"remote_data", "totals_check"})
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _paid_overstated(source: Invoice, copy: Invoice) -> str | None:
+    """Why marking ``copy`` paid would state a payment the source never had, or None. Marking
+    an invoice paid settles what it has due (draft_publish records a payment of it, dated
+    today), so the copy then shows its whole total paid: right only where the source was paid
+    exactly that. A copy whose total differs (a discount left out under ``--lenient``, another
+    rounding) is left as its payments make it, with this said."""
+    if source.totals is None or copy.totals is None:
+        return None  # nothing to compare: the status is the record, as the source's is
+    if copy.totals.total == source.totals.paid:
+        return None
+    return (
+        f"the source was paid {source.totals.paid} and the copy's total is "
+        f"{copy.totals.total}, so marking it paid would record {copy.totals.due} paid "
+        f"where the source shows {source.totals.paid - copy.totals.paid} more"
+    )
+
+
+def _paid_not_carried(source: Invoice, copy: Invoice) -> list[WriteWarning]:
+    """A warning where the source shows an amount paid without payment records (the provider's
+    own figure) that the copy does not show: there is nothing to record it from."""
+    if source.totals is None or copy.totals is None:
+        return []
+    if source.totals.paid <= copy.totals.paid:
+        return []
+    return [
+        WriteWarning(
+            "/totals/paid",
+            f"the source shows {source.totals.paid} paid, with no payment records to carry; "
+            f"the copy shows {copy.totals.paid} paid",
+        )
+    ]

@@ -564,6 +564,104 @@ async def test_payments_are_carried_to_a_target_that_records_them(
         )
 
 
+async def test_a_paid_copy_whose_total_differs_is_not_marked_paid_with_a_payment_made_up(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1's paid invoices with a line discount draft_publish cannot take: under --lenient
+    the copy's total is larger than what was paid. Its payments are the source's, and it is
+    not marked paid, which would record the rest as paid today: a warning says so."""
+    rates = {Decimal(0), Decimal(5), Decimal(20), Decimal("8.875")}  # draft_publish's taxes
+    candidates = [
+        invoice
+        for invoice in await m.listing(sandbox, "crm_v1")
+        if invoice["status"] == "paid"
+        and invoice["payments"]
+        and invoice["currency"] == "USD"
+        and {p["method"] for p in invoice["payments"]} <= DRAFT_PUBLISH_METHODS
+        and any(line.get("discount") for line in invoice["lines"])
+        and all({Decimal(t["rate"]) for t in line["taxes"]} <= rates for line in invoice["lines"])
+    ][:3]
+    assert candidates, "the seed changed: no paid crm_v1 invoice with a line discount"
+    settings = m.migration_settings(sandbox, sqlite_url())
+    plan = Plan(
+        run="paid-differs",
+        source="crm_v1",
+        target="draft_publish",
+        ids=tuple(i["id"] for i in candidates),
+        handling="lenient",
+    )
+    refs = ReferenceMap(
+        customers={"*": m.SEEDED["draft_publish"].customer},
+        items={"*": m.SEEDED["draft_publish"].item or ""},
+    )
+
+    ran = await m.migrate_here(settings, plan, refs, tmp_path)
+
+    assert ran.code in (0, 1), ran.stderr  # 1: a copy differs, which this test makes sure of
+    by_id = {entry["source_id"]: entry for entry in ran.report}
+    assert set(by_id) == {invoice["id"] for invoice in candidates}
+    for source in candidates:
+        entry = by_id[source["id"]]
+        assert entry["outcome"] == "copied", entry
+        copy = await m.read(sandbox, "draft_publish", entry["target_id"])
+        assert Decimal(copy["totals"]["total"]) > Decimal(source["totals"]["paid"]), copy
+        carried = [(p["amount"], p["date"], p["method"]) for p in copy["payments"]]
+        assert carried == [(p["amount"], p["date"], p["method"]) for p in source["payments"]]
+        assert copy["totals"]["paid"] == source["totals"]["paid"]
+        assert copy["status"] == "open"
+        said = [w["reason"] for w in entry["warnings"] if w["field"] == "/status"]
+        assert len(said) == 1 and said[0].startswith("not marked paid: the source was paid ")
+
+
+async def test_an_amount_paid_without_payment_records_is_said_where_the_copy_lacks_it(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """bill_crm's open invoices with something paid and no payment records (its own figure):
+    crm_v1 records no payments, so the copy shows nothing paid, and the report says so."""
+    candidates = [
+        invoice
+        for invoice in await m.listing(sandbox, "bill_crm")
+        if invoice["status"] == "open"
+        and not invoice["payments"]
+        and Decimal(invoice["totals"]["paid"]) > 0
+    ][:3]
+    assert candidates, "the seed changed: no partly paid bill_crm invoice"
+    rates = {
+        f"{Decimal(t['rate']).normalize():f}%"
+        for invoice in candidates
+        for line in invoice["lines"]
+        for t in line["taxes"]
+    }
+    settings = m.migration_settings(sandbox, sqlite_url())
+    plan = Plan(
+        run="paid-unrecorded",
+        source="bill_crm",
+        target="crm_v1",
+        ids=tuple(i["id"] for i in candidates),
+        handling="lenient",
+    )
+    refs = ReferenceMap(
+        customers={"*": m.SEEDED["crm_v1"].customer},
+        items={"*": m.SEEDED["crm_v1"].item or ""},
+        taxes=dict.fromkeys(rates, m.SEEDED["crm_v1"].zero_tax),
+    )
+
+    ran = await m.migrate_here(settings, plan, refs, tmp_path)
+
+    by_id = {entry["source_id"]: entry for entry in ran.report}
+    assert set(by_id) == {invoice["id"] for invoice in candidates}
+    for source in candidates:
+        entry = by_id[source["id"]]
+        assert entry["outcome"] == "copied", entry
+        copy = await m.read(sandbox, "crm_v1", entry["target_id"])
+        assert Decimal(copy["totals"]["paid"]) < Decimal(source["totals"]["paid"])
+        said = [w["reason"] for w in entry["warnings"] if w["field"] == "/totals/paid"]
+        assert said == [
+            f"the source shows {source['totals']['paid']} paid, with no payment records to "
+            f"carry; the copy shows {copy['totals']['paid']} paid"
+        ], entry
+
+
 # -- afterwards: verify and revert -------------------------------------------------------------
 
 
