@@ -513,6 +513,36 @@ async def test_paid_and_void_invoices_are_carried_where_the_target_can_and_said_
             assert entry["totals_differences"] == [], entry  # what was paid is not compared
 
 
+async def copy_seeded(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    run: str,
+    route: tuple[str, str],
+    invoices: list[dict[str, Any]],
+    taxes: dict[str, str] | None = None,
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """``invoices`` copied along ``route`` (source, target) under --lenient, every customer and
+    item the target's seeded one, taxes by ``taxes`` where given (else by rate): the command's
+    exit code and its report's entries by source id, one for each invoice."""
+    source, target = route
+    plan = Plan(
+        run=run,
+        source=source,
+        target=target,
+        ids=tuple(i["id"] for i in invoices),
+        handling="lenient",
+    )
+    refs = ReferenceMap(
+        customers={"*": m.SEEDED[target].customer},
+        items={"*": m.SEEDED[target].item or ""},
+        taxes=taxes or {},
+    )
+    ran = await m.migrate_here(m.migration_settings(sandbox, sqlite_url()), plan, refs, tmp_path)
+    by_id = {entry["source_id"]: entry for entry in ran.report}
+    assert set(by_id) == {invoice["id"] for invoice in invoices}, ran.stderr
+    return ran.code, by_id
+
+
 async def test_payments_are_carried_to_a_target_that_records_them(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -530,23 +560,14 @@ async def test_payments_are_carried_to_a_target_that_records_them(
         )
     ]
     assert candidates, "the seed changed: no paid crm_v1 invoice draft_publish can take"
-    settings = m.migration_settings(sandbox, sqlite_url())
-    plan = Plan(
-        run="payments",
-        source="crm_v1",
-        target="draft_publish",
-        ids=tuple(i["id"] for i in candidates),
-        handling="lenient",
-    )
-    refs = ReferenceMap(
-        customers={"*": m.SEEDED["draft_publish"].customer},
-        items={"*": m.SEEDED["draft_publish"].item or ""},
+
+    code, by_id = await copy_seeded(
+        sandbox, tmp_path, "payments", ("crm_v1", "draft_publish"), candidates
     )
 
-    ran = await m.migrate_here(settings, plan, refs, tmp_path)
-
-    assert ran.code == 0, ran.stderr
-    for source, entry in zip(candidates, ran.report, strict=True):
+    assert code == 0
+    for source in candidates:
+        entry = by_id[source["id"]]
         assert (entry["outcome"], entry["verification"]) == ("copied", "exact"), entry
         assert not [w for w in entry["warnings"] if w["field"].startswith(("/payments", "/status"))]
         copy = await m.read(sandbox, "draft_publish", entry["target_id"])
@@ -582,24 +603,12 @@ async def test_a_paid_copy_whose_total_differs_is_not_marked_paid_with_a_payment
         and all({Decimal(t["rate"]) for t in line["taxes"]} <= rates for line in invoice["lines"])
     ][:3]
     assert candidates, "the seed changed: no paid crm_v1 invoice with a line discount"
-    settings = m.migration_settings(sandbox, sqlite_url())
-    plan = Plan(
-        run="paid-differs",
-        source="crm_v1",
-        target="draft_publish",
-        ids=tuple(i["id"] for i in candidates),
-        handling="lenient",
-    )
-    refs = ReferenceMap(
-        customers={"*": m.SEEDED["draft_publish"].customer},
-        items={"*": m.SEEDED["draft_publish"].item or ""},
+
+    code, by_id = await copy_seeded(
+        sandbox, tmp_path, "paid-differs", ("crm_v1", "draft_publish"), candidates
     )
 
-    ran = await m.migrate_here(settings, plan, refs, tmp_path)
-
-    assert ran.code in (0, 1), ran.stderr  # 1: a copy differs, which this test makes sure of
-    by_id = {entry["source_id"]: entry for entry in ran.report}
-    assert set(by_id) == {invoice["id"] for invoice in candidates}
+    assert code in (0, 1)  # 1: a copy differs, which this test makes sure of
     for source in candidates:
         entry = by_id[source["id"]]
         assert entry["outcome"] == "copied", entry
@@ -632,24 +641,16 @@ async def test_an_amount_paid_without_payment_records_is_said_where_the_copy_lac
         for line in invoice["lines"]
         for t in line["taxes"]
     }
-    settings = m.migration_settings(sandbox, sqlite_url())
-    plan = Plan(
-        run="paid-unrecorded",
-        source="bill_crm",
-        target="crm_v1",
-        ids=tuple(i["id"] for i in candidates),
-        handling="lenient",
-    )
-    refs = ReferenceMap(
-        customers={"*": m.SEEDED["crm_v1"].customer},
-        items={"*": m.SEEDED["crm_v1"].item or ""},
+
+    _, by_id = await copy_seeded(
+        sandbox,
+        tmp_path,
+        "paid-unrecorded",
+        ("bill_crm", "crm_v1"),
+        candidates,
         taxes=dict.fromkeys(rates, m.SEEDED["crm_v1"].zero_tax),
     )
 
-    ran = await m.migrate_here(settings, plan, refs, tmp_path)
-
-    by_id = {entry["source_id"]: entry for entry in ran.report}
-    assert set(by_id) == {invoice["id"] for invoice in candidates}
     for source in candidates:
         entry = by_id[source["id"]]
         assert entry["outcome"] == "copied", entry
