@@ -25,6 +25,7 @@ import yaml
 from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
 from gateway.config import Settings
+from gateway.store.urls import mask_url, password_of
 
 # ${NAME}, or ${NAME:-default} when the variable is unset or empty
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -173,7 +174,20 @@ def _message(error: jsonschema.ValidationError) -> str:
         return f"give exactly one of {names}"
     if error.validator == "additionalProperties":
         return error.message.replace("Additional properties are not allowed", "unknown key(s)")
-    return error.message
+    return _without_password(error.message, error.instance)
+
+
+def _without_password(message: str, value: Any) -> str:
+    """``message`` with a URL's password shown as ``***`` (a store URL that does not match its
+    pattern is quoted whole in jsonschema's message); if it cannot be cut out, without the
+    value at all."""
+    password = password_of(value) if isinstance(value, str) else None
+    if not password:
+        return message
+    masked = message.replace(repr(value), repr(mask_url(value)))
+    if password in masked:
+        return "is not valid (the value is not shown: it holds a password)"
+    return masked
 
 
 def _join(path: str, key: Any) -> str:

@@ -173,6 +173,23 @@ def test_cursor_secret_settings_are_checked_without_showing_the_secret() -> None
 # -- what each provider's adapter needs of its connection (adapters/needs.py) --------------------
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("mysql://app:hunter2-pw@db/invoices", "'mysql://app:***@db/invoices'"),
+        ("postgres+asyncpg://app:hunter2-pw@db/x", "'postgres+asyncpg://app:***@db/x'"),
+        ("mysql://app:hunter2'p\\w@db/x", "'mysql://app:***@db/x'"),  # escaped in the message
+    ],
+)
+def test_a_store_url_refused_by_its_pattern_is_named_without_its_password(
+    url: str, shown: str
+) -> None:
+    found = problems(GOOD + yaml.safe_dump({"store": {"url": url}}), {"CRM_TOKEN": "t"})
+    assert len(found) == 1, found
+    assert "hunter2" not in found[0]
+    assert found[0].startswith(f"store.url: {shown} does not match "), found
+
+
 def sandbox_connection_data(provider: str, **changes: object) -> dict[str, object]:
     """The sandbox's connection for ``provider`` (gateway/sandbox/<provider>.yaml), changed."""
     text = (REPO / "gateway" / "sandbox" / f"{provider}.yaml").read_text(encoding="utf-8")
