@@ -234,6 +234,7 @@ def _migrate(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
+    from gateway.errors import AdapterError
     from gateway.logging_setup import configure_logging
     from gateway.migration.commands import UsageError, migrate, revert, verify
     from gateway.migration.options import options_from
@@ -259,6 +260,9 @@ def _migrate(args: argparse.Namespace) -> int:
         print(f"invoice-gateway migrate: {exc}", file=sys.stderr)
     except StoreError as exc:
         print(f"invoice-gateway migrate: the store failed: {exc}", file=sys.stderr)
+    except AdapterError as exc:  # a connection that fails outside any one copy
+        print(f"invoice-gateway migrate: {exc.message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 1

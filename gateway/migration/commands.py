@@ -67,7 +67,16 @@ async def migrate(settings: Settings, options: MigrateOptions, err: IO[str] = sy
                 sample=options.sample,
                 lease_s=settings.store.lease_seconds,
             )
-            total = await runner.count()
+            try:
+                total = await runner.count()
+            except AdapterError as exc:
+                print(
+                    f"run {plan.run} did not start: listing {plan.source} failed: "
+                    f"{exc.message}. Nothing was copied; run the same command again once the "
+                    "connection answers.",
+                    file=err,
+                )
+                return EXIT_SOME_FAILED
             print(_plan_line(plan, target, total, options), file=err, flush=True)
             try:
                 summary = await runner.run()
@@ -174,7 +183,13 @@ def _finish(
 
 
 def _opened(path: Path | None) -> Any:
-    return path.open("w", encoding="utf-8") if path is not None else nullcontext(None)
+    """The report file, opened for writing; a usage error naming it when it cannot be."""
+    if path is None:
+        return nullcontext(None)
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--report {path} cannot be written: {exc.strerror or exc}") from None
 
 
 __all__ = ["Entry", "MigrateOptions", "StoreError", "UsageError", "migrate", "revert", "verify"]

@@ -825,6 +825,31 @@ def test_usage_errors_exit_2_naming_what_to_change(sandbox: Sandbox, tmp_path: P
     assert not store.exists()  # refused before anything was opened
 
 
+def test_a_report_that_cannot_be_written_and_a_source_that_refuses_are_said_not_raised(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Neither is a traceback: a --report path that cannot be written is a usage error naming
+    it (exit 2); a source whose credentials are refused stops the run before it starts, saying
+    so (exit 1), and no provider token is shown."""
+    config = m.config_for(tmp_path, sandbox, f"sqlite:///{tmp_path / 'store.db'}")
+    args = ("--from", "crm_v1", "--to", "bill_crm", "--map", str(m.map_file(tmp_path, "bill_crm")))
+    for report in (tmp_path, tmp_path / "missing" / "r.jsonl"):  # a folder; no such folder
+        ran = m.run(config, "run", *args, "--run", "report", "--report", str(report))
+        assert ran.code == 2, ran.stderr
+        assert f"--report {report} cannot be written: " in ran.stderr
+        assert "Traceback" not in ran.stderr
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    crm = next(c for c in data["connections"] if c["name"] == "crm_v1")
+    crm["auth"]["token"] = "not-the-token-0123456789"
+    refused = tmp_path / "refused.yaml"
+    refused.write_text(yaml.safe_dump(data), encoding="utf-8")
+    ran = m.run(refused, "run", *args, "--run", "refused")
+    assert ran.code == 1, ran.stderr
+    assert "run refused did not start: listing crm_v1 failed: " in ran.stderr
+    assert "Traceback" not in ran.stderr
+    assert "not-the-token-0123456789" not in ran.stderr
+
+
 def test_verify_and_revert_without_a_run_to_work_on_exit_2(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
