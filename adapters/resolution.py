@@ -219,7 +219,9 @@ def judge(
         ids = ", ".join(str(match.id) for match in matches)
         return Resolution.unknown(f"{provider} has several candidates for {looked_for}: {ids}")
     if not matches and walk.complete:
-        return Resolution.not_done(f"{provider} lists no {looked_for} ({walk.pages} page(s) read)")
+        return Resolution.not_done(
+            f"{provider} does not list {looked_for} ({walk.pages} page(s) read)"
+        )
     return Resolution.unknown(
         f"{provider} could not be searched to the end for {looked_for} "
         f"({walk.pages} page(s) read, the lookup's limit)"

@@ -205,7 +205,7 @@ class BillCrmAdapter(Adapter):
 
     async def delete(self, invoice_id: str) -> None:
         response = await self.client.request("DELETE", self._path(invoice_id))
-        self._answer(response)
+        self._answer(response, invoice_id=invoice_id)
 
     async def act(self, invoice_id: str, action: str) -> Invoice:
         """A state change (``actions.py``: each status action sets one status; what the doc
@@ -387,7 +387,7 @@ class BillCrmAdapter(Adapter):
             else f"{self.provider} answered {response.status}"
         )
         if response.status == 404:
-            what = f"invoice {invoice_id}" if invoice_id else "that invoice"
+            what = f"invoice {invoice_id}" if invoice_id else "such invoice"
             raise NotFound(f"{self.provider} has no {what}", provider=self.provider)
         if response.status == 409:
             raise Conflict(said, provider=self.provider)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import InvalidRequest, UnsupportedFields, UpstreamError
+from adapters.base import InvalidRequest, NotFound, UnsupportedFields, UpstreamError
 from gateway.canonical.model import Invoice
 from gateway.config import TaxSetting
 from tests.adapters.bill_crm_env import CLIENT_6_DRAFT, INVOICES, Env, start
@@ -331,3 +331,10 @@ async def test_an_update_clears_what_the_replacement_leaves_out(env: Env) -> Non
     assert (after.tags, after.terms, after.adjustment, after.discount) == ([], None, None, None)
     assert "bill_projectid" not in after.provider_fields
     assert after.due_date == bare.due_date
+
+
+async def test_deleting_an_invoice_bill_crm_does_not_have_names_it(env: Env) -> None:
+    await env.adapter.delete("5")
+    with pytest.raises(NotFound) as info:
+        await env.adapter.delete("5")  # gone now
+    assert info.value.message == "bill_crm has no invoice 5"

@@ -174,6 +174,9 @@ async def test_not_there_is_known_at_the_first_invoice_older_than_the_create(env
     found = await bounded(env, max_pages=1, page_size=1).find_created(sent, recovery)
 
     assert found.state == "not_done", found.detail
+    assert found.detail.startswith("order_linked does not list the invoice with marker "), (
+        found.detail
+    )
     assert "1 page(s) read" in found.detail
     assert new_ids(env, before) == []
 
