@@ -78,9 +78,15 @@ async def revert_entry(
         except (NotSupported, Conflict):
             # The target keeps this invoice (issued, or no delete at all): void it instead.
             how = "voided"
-            await service.act(
-                replace(request, operation="migrate revert void"), entry.target_id, "void"
-            )
+            try:
+                await service.act(
+                    replace(request, operation="migrate revert void"), entry.target_id, "void"
+                )
+            except Conflict:
+                # Voided since it was copied (by hand, or by its own run): nothing left to undo.
+                if (await target.get(entry.target_id)).status != "void":
+                    raise
+                how = "already void"
     except NotFound:
         how = "already gone"
     except AdapterError as exc:

@@ -739,24 +739,31 @@ async def test_a_map_that_changes_the_money_is_a_difference_in_the_report(
 async def test_revert_deletes_or_voids_each_copy_once_and_a_later_run_copies_again(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    draft, issued = await make(sandbox, "bill_crm", 2)
-    await m.api(sandbox, "POST", f"/v1/connections/bill_crm/invoices/{issued}/issue")
+    draft, issued, voided = await make(sandbox, "bill_crm", 3)
+    for invoice_id in (issued, voided):
+        await m.api(sandbox, "POST", f"/v1/connections/bill_crm/invoices/{invoice_id}/issue")
     config = m.config_for(tmp_path, sandbox, sqlite_url())
-    args = args_for(tmp_path, "bill_crm", "draft_publish", [draft, issued], "undo")
+    args = args_for(tmp_path, "bill_crm", "draft_publish", [draft, issued, voided], "undo")
     copied = m.run(config, "run", *args, report=tmp_path / "copied.jsonl")
     assert copied.code == 0, copied.stderr
     targets = {e["source_id"]: e["target_id"] for e in copied.report}
     assert (await m.read(sandbox, "draft_publish", targets[issued]))["status"] == "open"
+    # One copy is voided at the target before the revert: it has nothing left to undo.
+    await m.api(sandbox, "POST", f"/v1/connections/draft_publish/invoices/{targets[voided]}/void")
 
     reverted = m.run(config, "revert", "--run", "undo", report=tmp_path / "revert.jsonl")
 
     assert reverted.code == 0, reverted.stderr
-    assert reverted.summary()["reverted"] == 2
+    assert reverted.summary()["reverted"] == 3
     how = {e["source_id"]: (e["outcome"], e["reason"]) for e in reverted.report}
-    assert how == {draft: ("reverted", "deleted"), issued: ("reverted", "voided")}
+    assert how == {
+        draft: ("reverted", "deleted"),
+        issued: ("reverted", "voided"),
+        voided: ("reverted", "already void"),
+    }
     remaining = {i["id"]: i["status"] for i in await m.listing(sandbox, "draft_publish")}
     assert targets[draft] not in remaining
-    assert remaining[targets[issued]] == "void"
+    assert remaining[targets[issued]] == remaining[targets[voided]] == "void"
 
     again = m.run(config, "revert", "--run", "undo", report=tmp_path / "again.jsonl")
 
@@ -767,7 +774,7 @@ async def test_revert_deletes_or_voids_each_copy_once_and_a_later_run_copies_aga
     recopied = m.run(config, "run", *args, report=tmp_path / "recopied.jsonl")
 
     assert recopied.code == 0, recopied.stderr
-    assert recopied.outcomes() == {draft: "copied", issued: "copied"}
+    assert recopied.outcomes() == {draft: "copied", issued: "copied", voided: "copied"}
     assert not {e["target_id"] for e in recopied.report} & set(targets.values())
 
 
