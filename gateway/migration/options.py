@@ -26,16 +26,26 @@ def options_from(args: argparse.Namespace) -> MigrateOptions:
         refs = load_map(path)
         map_digest = digest(path.read_text(encoding="utf-8"))
     ids = _ids(Path(args.ids)) if args.ids else None
+    filters = Filters(
+        status=args.status,
+        customer=args.customer,
+        issued_from=_date(args.issued_from, "--issued-from"),
+        issued_to=_date(args.issued_to, "--issued-to"),
+    )
+    if ids is not None and filters.query().given():
+        raise UsageError(
+            "--ids copies the invoices it lists: give it without --status, --customer, "
+            "--issued-from or --issued-to"
+        )
+    if filters.issued_from and filters.issued_to and filters.issued_from > filters.issued_to:
+        raise UsageError(
+            f"--issued-from {filters.issued_from} is after --issued-to {filters.issued_to}"
+        )
     plan = Plan(
         run=args.run or default_run_name(args.source, args.target),
         source=args.source,
         target=args.target,
-        filters=Filters(
-            status=args.status,
-            customer=args.customer,
-            issued_from=_date(args.issued_from, "--issued-from"),
-            issued_to=_date(args.issued_to, "--issued-to"),
-        ),
+        filters=filters,
         ids=ids,
         handling="lenient" if args.lenient else "strict",
         map_digest=map_digest,

@@ -809,6 +809,16 @@ USAGE_ERRORS = [
     ),
     ("no ids", ["--ids", "{empty.txt}"], "empty.txt: holds no invoice id"),
     ("same connection", ["--to", "crm_v1"], "--from and --to name the same connection"),
+    (
+        "ids and a filter",
+        ["--ids", "{ids.txt}", "--status", "paid"],
+        "--ids copies the invoices it lists: give it without --status, --customer,",
+    ),
+    (
+        "dates the wrong way round",
+        ["--issued-from", "2026-06-01", "--issued-to", "2026-01-01"],
+        "--issued-from 2026-06-01 is after --issued-to 2026-01-01",
+    ),
 ]
 
 
@@ -816,6 +826,7 @@ def test_usage_errors_exit_2_naming_what_to_change(sandbox: Sandbox, tmp_path: P
     (tmp_path / "bad.yaml").write_text(BAD_MAP, encoding="utf-8")
     (tmp_path / "broken.yaml").write_text('customers:\n  "*": [1\n', encoding="utf-8")
     (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
+    (tmp_path / "ids.txt").write_text("1\n2\n", encoding="utf-8")
     store = tmp_path / "store" / "store.db"
     config = m.config_for(tmp_path, sandbox, f"sqlite:///{store}")
     started = []
