@@ -49,7 +49,7 @@ LABELS: dict[str, str] = {
 }
 # Never dropped under lenient: what they say changes the meaning of every amount (prices in the
 # other tax mode; a credit note written as an invoice turns money given back into money owed).
-_NEVER_DROPPED = frozenset({"/tax_mode", "/document_type"})
+NEVER_DROPPED = frozenset({"/tax_mode", "/document_type"})
 
 SIMPLE_FIELDS = (
     "number",
@@ -73,7 +73,7 @@ def fit(
     problems = unrepresentable(invoice, capabilities, provider)
     if not problems:
         return invoice, []
-    kept = [p for p in problems if p.pointer in _NEVER_DROPPED]
+    kept = [p for p in problems if p.pointer in NEVER_DROPPED]
     if handling == "strict" or kept:
         # Lenient handling is suggested only where it would help.
         hint = (

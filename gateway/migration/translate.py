@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from adapters.base import Adapter, Handling, WriteWarning
-from adapters.representable import carries_document_type, fit, too_few_lines
+from adapters.representable import NEVER_DROPPED, carries_document_type, fit, too_few_lines
 from adapters.resolution import MARKER_PREFIX
 from gateway.canonical.model import Customer, Invoice, Line, Tax, with_fields
 from gateway.errors import UnsupportedFields
@@ -95,11 +95,18 @@ def translate(
     try:
         fitted, dropped = fit(invoice, target.capabilities, target.provider, handling)
     except UnsupportedFields as exc:
-        named = ", ".join(error.pointer for error in exc.errors)
+        # Named: what stops the copy. --lenient is suggested only where it would help: it
+        # never leaves out what changes the meaning of every amount (NEVER_DROPPED).
+        kept = [error for error in exc.errors if error.pointer in NEVER_DROPPED]
+        stopping = kept or exc.errors
+        named = ", ".join(error.pointer for error in stopping)
+        how = (
+            ", which --lenient never leaves out (it changes every amount's meaning)"
+            if kept
+            else "; copy with --lenient to leave them out"
+        )
         return Translation(
-            None,
-            skipped=f"{target.provider} cannot carry {named} ({exc.errors[0].detail}); "
-            "copy with --lenient to leave them out",
+            None, skipped=f"{target.provider} cannot carry {named} ({stopping[0].detail}){how}"
         )
     # Checked on what would be sent (lenient handling may drop section lines): a create the
     # target refuses for its lines is never sent, it is a skip that says why.

@@ -232,3 +232,31 @@ async def test_an_issue_after_a_fresh_create_is_not_read_first_and_a_lost_answer
     assert puts >= 1
     assert sent == ["POST", "GET", *["PUT"] * puts, "GET", "GET"]
     assert len([e for e in log if e["method"] == "POST"]) == 1
+
+
+async def test_a_skip_for_what_lenient_never_leaves_out_does_not_suggest_lenient(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1 keeps no tax-inclusive prices, and --lenient never leaves the tax mode out (every
+    amount would change meaning): the skip names /tax_mode, not the fields --lenient would drop,
+    and does not send the caller to --lenient, which it was given."""
+    body = m.portable_invoice("order_linked")
+    body["tax_mode"] = "inclusive"
+    inclusive = str((await m.create(sandbox, "order_linked", body))["id"])
+    settings = m.migration_settings(sandbox, sqlite_url())
+    run = Plan(
+        run="inclusive",
+        source="order_linked",
+        target="crm_v1",
+        ids=(inclusive,),
+        handling="lenient",
+    )
+
+    dry = await m.migrate_here(settings, run, m.map_to("crm_v1"), tmp_path, dry_run=True)
+
+    [entry] = dry.report
+    assert entry["outcome"] == "skipped", entry
+    assert entry["reason"] == (
+        "crm_v1 cannot carry /tax_mode (crm_v1 cannot carry tax_mode inclusive), which "
+        "--lenient never leaves out (it changes every amount's meaning)"
+    )
