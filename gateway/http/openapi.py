@@ -341,7 +341,8 @@ def _parameters() -> dict[str, Any]:
             "name": "If-Match",
             "in": "header",
             "required": False,
-            "description": "The invoice's ETag, where the provider versions invoices.",
+            "description": "The invoice's ETag (as a read answers it): the write is sent only "
+            "if the invoice is still that one, else 412 precondition_failed. * matches any.",
             "schema": {"type": "string"},
         },
         "idempotency_key": {
@@ -545,8 +546,8 @@ def _paths() -> dict[str, Any]:
                 "deleteInvoice",
                 "invoices",
                 _ok("204", None, "Deleted"),
-                parameters=[*inv, "idempotency_key"],
-                errors=(*_UPSTREAM, 409, 422),
+                parameters=[*inv, "if_match", "idempotency_key"],
+                errors=(*_UPSTREAM, 409, 412, 422),
             ),
         },
         _INVOICE + "/{action}": {
@@ -558,9 +559,9 @@ def _paths() -> dict[str, Any]:
                     **_ok("200", "Invoice", "The invoice after the action"),
                     **_ok("201", "Invoice", "The new document (duplicate, credit_note)"),
                 },
-                parameters=[*inv, "action", "idempotency_key"],
+                parameters=[*inv, "action", "if_match", "idempotency_key"],
                 body={**_body("DuplicateInputs"), "required": False},
-                errors=(*_UPSTREAM, 409, 415, 422),
+                errors=(*_UPSTREAM, 409, 412, 415, 422),
             )
         },
         _INVOICE + "/payments": {

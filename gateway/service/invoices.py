@@ -92,9 +92,12 @@ class InvoiceService:
         write = ReplaceInvoice(adapter, invoice_id, invoice, handling, if_match)
         return await self._run(request, write, _body(invoice), handling)
 
-    async def delete(self, request: WriteRequest, invoice_id: str) -> Outcome:
+    async def delete(
+        self, request: WriteRequest, invoice_id: str, *, if_match: str | None = None
+    ) -> Outcome:
+        """``if_match``: the ETag the caller deletes, checked against a read first (412)."""
         adapter = self._able(request, lambda can: "delete" in can.operations, "delete invoices")
-        return await self._run(request, DeleteInvoice(adapter, invoice_id), None, None)
+        return await self._run(request, DeleteInvoice(adapter, invoice_id, if_match), None, None)
 
     async def act(
         self,
@@ -104,6 +107,7 @@ class InvoiceService:
         inputs: DuplicateInputs | None = None,
         *,
         current: Invoice | None = None,
+        if_match: str | None = None,
     ) -> Outcome:
         """A state change, or a duplicate made with ``inputs`` (those the provider's clone
         takes: ``capabilities.duplicate_inputs``; the others are a 422 naming each).
@@ -123,7 +127,7 @@ class InvoiceService:
         if inputs is not None:
             _takes(adapter, inputs)
         body = inputs.as_json() if inputs is not None else None
-        write = Act(adapter, invoice_id, action, inputs, current)
+        write = Act(adapter, invoice_id, action, inputs, current, if_match)
         return await self._run(request, write, body, None)
 
     async def record_payment(

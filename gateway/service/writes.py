@@ -103,16 +103,25 @@ class ReplaceInvoice(_Write):
         # that provider-owned values sent back unchanged pass instead of being refused.
         if self.if_match is not None or uncarried or typed:
             current = await adapter.get(self.invoice_id)
-            tag = version_tag(current)
-            if self.if_match is not None and self.if_match not in ("*", tag):
-                raise PreconditionFailed(
-                    f"The invoice changed: its ETag is {tag}, not {self.if_match}.",
-                    provider=adapter.provider,
-                )
+            _matches(current, self.if_match, adapter.provider)
             _same_document_type(invoice, current, adapter.provider)
             invoice = drop_unchanged(invoice, current, adapter.capabilities, adapter.provider)
         result = await adapter.update(self.invoice_id, invoice, handling=self.handling)
         return _written(result, created=False)
+
+
+async def _precondition(adapter: Adapter, invoice_id: str, if_match: str | None) -> None:
+    """412 unless the invoice is as ``If-Match`` says (read first only when it is given)."""
+    if if_match is not None:
+        _matches(await adapter.get(invoice_id), if_match, adapter.provider)
+
+
+def _matches(current: Invoice, if_match: str | None, provider: str) -> None:
+    tag = version_tag(current)
+    if if_match is not None and if_match not in ("*", tag):
+        raise PreconditionFailed(
+            f"The invoice changed: its ETag is {tag}, not {if_match}.", provider=provider
+        )
 
 
 def _same_document_type(invoice: Invoice, current: Invoice, provider: str) -> None:
@@ -132,9 +141,11 @@ def _same_document_type(invoice: Invoice, current: Invoice, provider: str) -> No
 @dataclass
 class DeleteInvoice(_Write):
     invoice_id: str
+    if_match: str | None = None
     idempotent: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
+        await _precondition(self.adapter, self.invoice_id, self.if_match)
         await self.adapter.delete(self.invoice_id)
         return Outcome("deleted")
 
@@ -149,6 +160,7 @@ class Act(_Write):
     # The invoice as the provider answered a read sent after its last write, when the caller
     # holds one: what finding out after a lost answer needs is then taken from it, unread.
     current: Invoice | None = None
+    if_match: str | None = None  # the invoice's ETag the caller acts on, checked before sending
 
     async def prepare(self) -> dict[str, Any]:
         if self.inputs is not None:
@@ -160,6 +172,7 @@ class Act(_Write):
         return await self.adapter.prepare_action(self.invoice_id, self.action)
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
+        await _precondition(self.adapter, self.invoice_id, self.if_match)
         if self.inputs is not None:
             invoice = await self.adapter.duplicate(self.invoice_id, self.inputs)
         else:

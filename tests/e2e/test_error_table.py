@@ -189,6 +189,36 @@ async def test_412_if_match_with_a_stale_etag(sandbox: Sandbox) -> None:
     assert fresh.headers["ETag"] != current.headers["ETag"]
 
 
+@pytest.mark.parametrize(
+    ("connection", "method", "suffix"),
+    [("order_linked", "POST", "/void"), ("bill_crm", "DELETE", "")],
+)
+async def test_412_if_match_on_an_action_or_a_delete_leaves_the_invoice_as_it_is(
+    sandbox: Sandbox, connection: str, method: str, suffix: str
+) -> None:
+    """If-Match is checked on every write to an invoice, not only a replace: a stale ETag
+    sends nothing, the current one (or *) goes through."""
+    location = await created(sandbox, connection)
+    current = await call(sandbox, "GET", location)
+    for key, tag in (("stale", 'W/"stale"'), ("old-version", '"0"')):
+        stale = await call(
+            sandbox,
+            method,
+            location + suffix,
+            headers={"If-Match": tag, "Idempotency-Key": f"{key}-{method}-{location}"},
+        )
+        body = problem(stale, 412, "precondition_failed")
+        assert current.headers["ETag"] in body["detail"]
+        after = await call(sandbox, "GET", location)
+        assert (after.status, after.body["status"]) == (200, current.body["status"])
+    fresh = await call(
+        sandbox, method, location + suffix, headers={"If-Match": current.headers["ETag"]}
+    )
+    assert fresh.status in (200, 204), fresh.body
+    after = await call(sandbox, "GET", location)
+    assert after.status == 404 if method == "DELETE" else after.body["status"] == "void"
+
+
 async def test_413_body_too_large(sandbox: Sandbox) -> None:
     problem(
         await call(sandbox, "POST", "/v1/connections/crm_v1/invoices", raw=b" " * 1_100_000),

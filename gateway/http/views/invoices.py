@@ -101,7 +101,7 @@ async def replace_view(request: web.Request) -> web.StreamResponse:
 async def delete_view(request: web.Request) -> web.StreamResponse:
     adapter_for(request)
     outcome = await request.app[SERVICE].delete(
-        write_request(request), request.match_info["invoice_id"]
+        write_request(request), request.match_info["invoice_id"], if_match=if_match(request)
     )
     return outcome_response(outcome, request)
 
@@ -116,7 +116,11 @@ async def action_view(request: web.Request) -> web.StreamResponse:
         raise NotSupported(action.replace("_", " ") + " invoices", provider=adapter.provider)
     inputs = await action_inputs(request, action)  # a duplicate's optional body
     outcome = await request.app[SERVICE].act(
-        write_request(request), request.match_info["invoice_id"], action, inputs
+        write_request(request),
+        request.match_info["invoice_id"],
+        action,
+        inputs,
+        if_match=if_match(request),
     )
     return outcome_response(outcome, request)
 
