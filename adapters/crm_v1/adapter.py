@@ -192,7 +192,7 @@ class CrmV1Adapter(Adapter):
         body = wire.invoice_body(fitted, resolved, self.mapping, replace=False)
         response = await self.client.request("POST", INVOICES, json=body)
         if not response.ok:
-            raise self._failure(response.status, _object(response.body), None)
+            raise self._failure(response.status, _object(response.body), None, caller_fields=True)
         data = _object(_object(response.body).get("data"))
         created = data.get("inv_id")
         if isinstance(created, bool) or not isinstance(created, int):
@@ -216,7 +216,7 @@ class CrmV1Adapter(Adapter):
         resolved = checks.resolve(fitted, self.mapping, self.connection, self.policy_for(fitted))
         body = wire.invoice_body(fitted, resolved, self.mapping, replace=True)
         response = await self.client.request("PUT", path, json=body)
-        self._answer(response, invoice_id, data_required=False)
+        self._answer(response, invoice_id, data_required=False, caller_fields=True)
         return WriteResult(await self.read_back(invoice_id, "updated"), warnings)
 
     async def delete(self, invoice_id: str) -> None:
@@ -239,18 +239,31 @@ class CrmV1Adapter(Adapter):
         invoice_id: str | None = None,
         *,
         data_required: bool = True,
+        caller_fields: bool = False,
     ) -> Any:
-        """The ``data`` of a success envelope; the canonical error for anything else."""
+        """The ``data`` of a success envelope; the canonical error for anything else
+        (``caller_fields``: the request carried the caller's invoice, see ``_failure``)."""
         body = _object(response.body)
         if not response.ok:
-            raise self._failure(response.status, body, invoice_id)
+            raise self._failure(response.status, body, invoice_id, caller_fields=caller_fields)
         if body.get("success") is not True:
             raise self._unexpected(f"a {response.status} answer outside its success envelope")
         if data_required and "data" not in body:
             raise self._unexpected(f"a {response.status} answer without data")
         return body.get("data")
 
-    def _failure(self, status: int, body: dict[str, Any], invoice_id: str | None) -> AdapterError:
+    def _failure(
+        self,
+        status: int,
+        body: dict[str, Any],
+        invoice_id: str | None,
+        *,
+        caller_fields: bool = False,
+    ) -> AdapterError:
+        """The adapter error for a failed answer. A 400/422 naming no field is still the
+        provider's refusal of the invoice the caller sent where the request carried one
+        (``caller_fields``: a 422 with its message, final, as the other providers' are); on any
+        other request it is the gateway's own call that was refused (502)."""
         message = body.get("message")
         if not isinstance(message, str) or not message:
             message = f"{self.provider} answered {status}"
@@ -260,7 +273,7 @@ class CrmV1Adapter(Adapter):
             return NotFound(f"{self.provider} has no invoice {invoice_id}", provider=self.provider)
         if status == 409 or (status == 422 and fields and set(fields) <= LIFECYCLE_FIELDS):
             return Conflict(message, provider=self.provider)
-        if status in (400, 422) and fields:
+        if status in (400, 422) and (fields or caller_fields):
             return InvalidRequest(message, self._field_errors(fields), provider=self.provider)
         return UpstreamError(
             f"{self.provider} answered {status}: {message}", provider=self.provider, status=status

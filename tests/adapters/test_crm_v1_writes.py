@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Conflict, InvalidRequest, NotFound, ReadBackFailed, UnsupportedFields
+from adapters.base import (
+    Conflict,
+    InvalidRequest,
+    ListQuery,
+    NotFound,
+    ReadBackFailed,
+    UnsupportedFields,
+    UpstreamError,
+)
 from emulators.crm_v1.model import CANCELLED, OPEN, PAID
 from gateway.canonical.model import Invoice
 from gateway.config import RetrySettings
@@ -424,3 +432,25 @@ async def test_every_field_the_adapter_sends_is_one_the_mapping_places(env: Env)
         for name, destination in mapping.invoice_fields.items()
         if not destination.startswith(("id", "number", "status", "totals", "payments"))
     }
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+async def test_a_refusal_that_names_no_field_is_final_on_a_write_and_not_on_a_list(
+    env: Env, method: str
+) -> None:
+    """A 400 without field errors to a create or an update is crm_v1 refusing the invoice sent:
+    a 422 with its message, not retryable (sending it again gets the same answer). The same
+    status to a list is the gateway's own query refused: a 502 (upstream_error)."""
+    await env.faults(error_rate=1, error_status=400, methods=[method])
+    with pytest.raises(InvalidRequest) as info:
+        if method == "POST":
+            await env.adapter.create(invoice())
+        else:
+            await env.adapter.update("8", invoice(notes="edited"))
+    assert not isinstance(info.value, UpstreamError)  # not retryable: a 422 (http/errors.py)
+    assert info.value.errors == []
+    await env.faults(error_rate=1, error_status=400, methods=["GET"])
+    with pytest.raises(UpstreamError) as failed:
+        await env.adapter.list_page(ListQuery(), None, 5)
+    assert not isinstance(failed.value, InvalidRequest)
+    assert failed.value.status == 400
