@@ -86,7 +86,7 @@ async def export(
             format=options.format,
             output=str(options.output) if options.output is not None else "-",
         )
-        with _ids(options.ids) as ids, _output(options.output, out) as stream:
+        with _ids(options.ids) as ids, _output(options.output, out, summary, err) as stream:
             writer = writer_for(options.format, stream)
             progress = progress_for(err)
             progress.start(summary)
@@ -113,16 +113,23 @@ async def write_all(
     """Write each invoice as it comes, flushing after each page; an invoice that cannot be
     written exactly (a float in it) is a failure, and the export goes on."""
     async for page in pages:
-        for invoice in page:
-            try:
-                writer.write(invoice_record(invoice))
-            except FormatError as exc:
-                summary.failed += 1
-                progress.failure(summary, {"invoice_id": invoice.id, "error": str(exc)})
-            else:
-                summary.exported += 1
-            progress.advance(summary)
-        writer.flush()
+        written = 0
+        try:
+            for invoice in page:
+                try:
+                    writer.write(invoice_record(invoice))
+                except FormatError as exc:
+                    summary.failed += 1
+                    progress.failure(summary, {"invoice_id": invoice.id, "error": str(exc)})
+                else:
+                    summary.exported += 1
+                    written += 1
+                progress.advance(summary)
+            writer.flush()
+        except OSError:
+            # The output could not take the page (a full disk): none of it counts as exported.
+            summary.exported -= written
+            raise
 
 
 async def _listing(
@@ -187,11 +194,23 @@ def _ids(path: Path | None) -> Iterator[Iterator[str] | None]:
     except OSError as exc:
         raise UsageError(f"--ids {path}: cannot be read ({exc.strerror})") from None
     with stream:
-        yield (line.strip() for line in stream if line.strip())
+        yield _once(line.strip() for line in stream if line.strip())
+
+
+def _once(ids: Iterator[str]) -> Iterator[str]:
+    """Each id the first time it comes (an id listed twice is exported once, as ``migrate``
+    copies it once)."""
+    seen: set[str] = set()
+    for invoice_id in ids:
+        if invoice_id not in seen:
+            seen.add(invoice_id)
+            yield invoice_id
 
 
 @contextmanager
-def _output(path: Path | None, out: IO[str] | None) -> Iterator[IO[str]]:
+def _output(
+    path: Path | None, out: IO[str] | None, summary: Summary, err: IO[str]
+) -> Iterator[IO[str]]:
     if path is None:
         yield out or sys.stdout
         return
@@ -199,8 +218,18 @@ def _output(path: Path | None, out: IO[str] | None) -> Iterator[IO[str]]:
         stream = path.open("w", encoding="utf-8", newline="")
     except OSError as exc:
         raise UsageError(f"--output {path}: cannot be written ({exc.strerror})") from None
-    with stream:
+    try:
         yield stream
+    finally:
+        try:
+            stream.close()
+        except OSError as exc:
+            # After a page that could not be written (already said: the export stopped) the
+            # close tries its bytes again. Otherwise only the close could tell (a network file
+            # system reports late): said here, and the exit status says it too.
+            if not summary.stopped:
+                summary.stopped = True
+                print(f"cannot write {path}: {exc.strerror or exc}", file=err)
 
 
 def given_date(option: str, text: str | None) -> date | None:

@@ -282,7 +282,10 @@ def test_ids_exports_just_those_in_the_files_order(
     listed = [i["id"] for i in api_list(sandbox, "order_linked")]
     wanted = [listed[40], listed[3], listed[17]]
     ids = tmp_path / "ids.txt"
-    ids.write_text(f"{wanted[0]}\n\n{wanted[1]}\n{wanted[2]}\n", encoding="utf-8")
+    # An id listed again is exported once, where it first came.
+    ids.write_text(
+        f"{wanted[0]}\n\n{wanted[1]}\n{wanted[0]}\n{wanted[2]}\n{wanted[1]}\n", encoding="utf-8"
+    )
     run = run_export(config, "--connection", "order_linked", "--ids", str(ids))
     assert run.returncode == 0, run.stderr
     records = _records(run.stdout)
@@ -310,6 +313,25 @@ def test_an_id_that_cannot_be_read_is_listed_and_the_rest_exported(
 
 
 # -- errors ------------------------------------------------------------------------------------
+
+
+def test_an_output_that_takes_nothing_counts_nothing_exported_and_says_so(
+    sandbox: Sandbox, config: Path
+) -> None:
+    run = run_export(config, "--connection", "crm_v1", "--output", "/dev/full")  # always full
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    failed = [e for e in run.events() if e.get("event") == "failed"]
+    assert failed == [
+        {
+            "event": "failed",
+            "connection": "crm_v1",
+            "error": "cannot write /dev/full: No space left on device",
+            "stopped": True,
+        }
+    ]
+    summary = run.summary()
+    assert (summary["exported"], summary["stopped"]) == (0, True)
 
 
 @pytest.mark.parametrize(
