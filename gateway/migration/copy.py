@@ -26,7 +26,12 @@ from adapters.base import Adapter, WriteWarning
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import Invoice, Payment
-from gateway.errors import AdapterError, IdempotencyError, IdempotencyInProgress
+from gateway.errors import (
+    AdapterError,
+    IdempotencyError,
+    IdempotencyInProgress,
+    UpstreamAuthFailed,
+)
 from gateway.migration.compare import Verdict, compare
 from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap
@@ -80,6 +85,8 @@ class Copier:
                 reason = exc.message
                 if attempt < _BUSY_ATTEMPTS:
                     await asyncio.sleep(min(exc.retry_after or 1.0, _BUSY_WAIT_S) + 0.1)
+            except UpstreamAuthFailed:
+                raise  # the target refuses the gateway's credentials: every copy would fail so
             except (AdapterError, IdempotencyError) as exc:
                 reason = getattr(exc, "message", str(exc))
                 break

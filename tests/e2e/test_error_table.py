@@ -306,7 +306,8 @@ async def test_502_provider_rejecting_the_gateways_credentials(
     sandbox: Sandbox, aiohttp_client: Any
 ) -> None:
     gateway = await client_for(
-        aiohttp_client, settings(sandbox, tokens={"crm_v1": "not-the-token"})
+        aiohttp_client,
+        settings(sandbox, tokens={"crm_v1": "not-the-token", "bill_crm": "not-the-token"}),
     )
     response = await gateway.get(
         "/v1/connections/crm_v1/invoices/1", headers={"Authorization": "Bearer k-all"}
@@ -318,6 +319,21 @@ async def test_502_provider_rejecting_the_gateways_credentials(
         False,
     )
     assert "not-the-token" not in str(body)
+    # A write refused so was not made: the same answer, not "unknown, retry with the key", and
+    # the key is free again (nothing was looked for, nothing is parked).
+    for connection in ("crm_v1", "bill_crm"):  # one call a create; several, the first refused
+        sample = profile(connection).sample(0).model_dump(mode="json", exclude_none=True)
+        headers = {"Authorization": "Bearer k-all", "Idempotency-Key": f"refused-{connection}"}
+        for _ in range(2):
+            response = await gateway.post(
+                f"/v1/connections/{connection}/invoices", json=sample, headers=headers
+            )
+            body = await response.json()
+            assert (response.status, body["code"], body["retryable"]) == (
+                502,
+                "upstream_auth_failed",
+                False,
+            ), body
 
 
 async def test_503_provider_rate_limiting_us(sandbox: Sandbox, faults: Any) -> None:

@@ -866,6 +866,19 @@ def test_a_report_that_cannot_be_written_and_a_source_that_refuses_are_said_not_
     assert "run refused did not start: listing crm_v1 failed: " in ran.stderr
     assert "Traceback" not in ran.stderr
     assert "not-the-token-0123456789" not in ran.stderr
+    # A target that refuses the credentials stops the run at its first copy, saying so, instead
+    # of failing every invoice in turn.
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    bill = next(c for c in data["connections"] if c["name"] == "bill_crm")
+    bill["auth"]["token"] = "not-the-token-0123456789"
+    refused.write_text(yaml.safe_dump(data), encoding="utf-8")
+    ran = m.run(refused, "run", *args, "--lenient", "--run", "target-refused", "--concurrency", "1")
+    assert ran.code == 1, ran.stderr
+    assert "run target-refused stopped: " in ran.stderr
+    failures = [line for line in ran.stderr.splitlines() if line.startswith("failed: ")]
+    assert not [f for f in failures if "credentials" in f], ran.stderr  # stopped, not failed
+    assert "Traceback" not in ran.stderr
+    assert "not-the-token-0123456789" not in ran.stderr
 
 
 def test_verify_and_revert_without_a_run_to_work_on_exit_2(
