@@ -119,8 +119,9 @@ async def _precondition(adapter: Adapter, invoice_id: str, if_match: str | None)
 def _matches(current: Invoice, if_match: str | None, provider: str) -> None:
     tag = version_tag(current)
     if if_match is not None and if_match not in ("*", tag):
+        given = if_match or "an empty If-Match"
         raise PreconditionFailed(
-            f"The invoice changed: its ETag is {tag}, not {if_match}.", provider=provider
+            f"The invoice changed: its ETag is {tag}, not {given}.", provider=provider
         )
 
 
