@@ -648,6 +648,13 @@ class Adapter:
             invoice, handling, lambda: fit(invoice, self.capabilities, self.provider, handling)
         )
 
+    def check_create(self, invoice: Invoice, handling: Handling) -> None:
+        """Every check the create makes before it sends anything, with no provider call: raises
+        what the create would raise for ``invoice`` (a dry run's answer). Adapters whose create
+        checks more than the fit (references, the account's currency, required fields) say so
+        by overriding it with the same code their create runs."""
+        self.fit(invoice, handling)
+
     def as_sent(self, invoice: Invoice, handling: Handling) -> tuple[Invoice, list[WriteWarning]]:
         """``invoice`` as a create sends it under ``handling`` (fields lenient handling drops are
         gone), with its warnings; as it is when the create would refuse it."""

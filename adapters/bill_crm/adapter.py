@@ -29,6 +29,7 @@ from adapters.base import (
     PageNumbers,
     UpstreamError,
     WriteResult,
+    WriteWarning,
 )
 from adapters.bill_crm import actions, lost_answers, wire
 from adapters.bill_crm.plan import Plan, plan, policy, remap, tax_type_of
@@ -138,9 +139,15 @@ class BillCrmAdapter(Adapter):
 
     # -- writes --------------------------------------------------------------------------------
 
-    async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
+    def check_create(self, invoice: Invoice, handling: Handling) -> None:
+        self._planned(invoice, handling)
+
+    def _planned(self, invoice: Invoice, handling: Handling) -> tuple[Plan, list[WriteWarning]]:
         fitted, warnings = self.fit(invoice, handling)
-        ready = plan(invoice, fitted, self.mapping, self.connection)
+        return plan(invoice, fitted, self.mapping, self.connection), warnings
+
+    async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
+        ready, warnings = self._planned(invoice, handling)
         body = wire.create_body(ready.invoice, ready.fields, ready.tax_type)
         response = await self.client.request("POST", INVOICES, json=body)
         created = self._answer(response, ready.positions)

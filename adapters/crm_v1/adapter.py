@@ -24,6 +24,7 @@ from adapters.base import (
     SummaryPage,
     UpstreamError,
     WriteResult,
+    WriteWarning,
 )
 from adapters.crm_v1 import checks, wire
 from adapters.paths import segment
@@ -186,10 +187,18 @@ class CrmV1Adapter(Adapter):
 
     # -- writes --------------------------------------------------------------------------------
 
-    async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
+    def check_create(self, invoice: Invoice, handling: Handling) -> None:
+        self._write_body(invoice, handling, replace=False)
+
+    def _write_body(
+        self, invoice: Invoice, handling: Handling, *, replace: bool
+    ) -> tuple[dict[str, Any], list[WriteWarning]]:
         fitted, warnings = self.fit(invoice, handling)
         resolved = checks.resolve(fitted, self.mapping, self.connection, self.policy_for(fitted))
-        body = wire.invoice_body(fitted, resolved, self.mapping, replace=False)
+        return wire.invoice_body(fitted, resolved, self.mapping, replace=replace), warnings
+
+    async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
+        body, warnings = self._write_body(invoice, handling, replace=False)
         response = await self.client.request("POST", INVOICES, json=body)
         if not response.ok:
             raise self._failure(response.status, _object(response.body), None, caller_fields=True)
@@ -212,9 +221,7 @@ class CrmV1Adapter(Adapter):
         handling: Handling = "strict",
     ) -> WriteResult:
         path = self._invoice_path(invoice_id)
-        fitted, warnings = self.fit(invoice, handling)
-        resolved = checks.resolve(fitted, self.mapping, self.connection, self.policy_for(fitted))
-        body = wire.invoice_body(fitted, resolved, self.mapping, replace=True)
+        body, warnings = self._write_body(invoice, handling, replace=True)
         response = await self.client.request("PUT", path, json=body)
         self._answer(response, invoice_id, data_required=False, caller_fields=True)
         return WriteResult(await self.read_back(invoice_id, "updated"), warnings)

@@ -141,6 +141,9 @@ class DraftPublishAdapter(Adapter):
 
     # -- writes ---------------------------------------------------------------------------------
 
+    def check_create(self, invoice: Invoice, handling: Handling) -> None:
+        self._prepare(invoice, handling)
+
     async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
         body, warnings = self._prepare(invoice, handling)
         response = await self.client.request("POST", BASE, json=body)

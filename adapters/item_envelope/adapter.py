@@ -24,6 +24,7 @@ from adapters.base import (
     PageNumbers,
     UpstreamError,
     WriteResult,
+    WriteWarning,
 )
 from adapters.item_envelope import wire
 from adapters.paths import segment
@@ -127,9 +128,17 @@ class ItemEnvelopeAdapter(Adapter):
     ) -> WriteResult:
         return await self._create(invoice, handling, "open")
 
-    async def _create(self, invoice: Invoice, handling: Handling, status: str) -> WriteResult:
+    def check_create(self, invoice: Invoice, handling: Handling) -> None:
+        self._create_body(invoice, handling, "draft")
+
+    def _create_body(
+        self, invoice: Invoice, handling: Handling, status: str
+    ) -> tuple[dict[str, Any], list[WriteWarning]]:
         fitted, warnings = self.fit(invoice, handling)
-        body = self._body(fitted, draft=self.mapping.write_status(status), replace=False)
+        return self._body(fitted, draft=self.mapping.write_status(status), replace=False), warnings
+
+    async def _create(self, invoice: Invoice, handling: Handling, status: str) -> WriteResult:
+        body, warnings = self._create_body(invoice, handling, status)
         response = await self.client.request("POST", INVOICES, json=body, headers=BODY_HEADERS)
         self._raise_for(response)
         created = response.body.get("id") if isinstance(response.body, dict) else None

@@ -177,6 +177,9 @@ class OrderLinkedAdapter(Adapter):
 
     # -- writes ---------------------------------------------------------------------------------
 
+    def check_create(self, invoice: Invoice, handling: Handling) -> None:
+        self.prepare(self.fit(invoice, handling)[0])
+
     async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
         fitted, warnings = self.fit(invoice, handling)
         body, taxes = self.prepare(fitted)

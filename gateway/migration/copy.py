@@ -146,8 +146,13 @@ class Copier:
         return self._entry(source_id, "copied", target_id, warnings, verdict)
 
     def _preview(self, source_id: str, invoice: Invoice, translation: Translation) -> Entry:
-        """A dry run: the target's totals as its own rounding would compute them."""
+        """A dry run: the target's own checks before a create (a refusal is the failure the
+        run would meet, with its reason), then its totals as its own rounding computes them."""
         assert translation.invoice is not None
+        try:
+            self.target.check_create(translation.invoice, self.plan.handling)
+        except AdapterError as exc:
+            return Entry(source_id, "failed", reason=exc.message)
         try:
             preview = calculated_invoice(
                 translation.invoice, self.target.policy_for(translation.invoice)

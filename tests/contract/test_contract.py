@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from adapters.base import (
     ACTIONS,
+    AdapterError,
     InvalidRequest,
     ListQuery,
     NotFound,
@@ -18,7 +19,7 @@ from adapters.base import (
     walk,
 )
 from adapters.representable import LABELS
-from gateway.canonical.model import Invoice, Payment
+from gateway.canonical.model import Invoice, Payment, Tax
 from gateway.canonical.totals import calculate
 from tests.contract.compare import differences
 from tests.contract.conftest import Pair, providers
@@ -84,6 +85,34 @@ async def test_wrong_credentials_are_an_upstream_auth_failure(pair: Pair) -> Non
         await pair.adapter_with(auth=auth).get("1")
     assert "wrong-token" not in str(info.value)
     assert info.value.retryable is False
+
+
+@parametrize(providers(operations=("create",)))
+async def test_the_checks_before_a_create_pass_what_it_takes_and_refuse_what_it_refuses(
+    pair: Pair,
+) -> None:
+    """``check_create`` (what a migration's dry run asks) answers as the create does before
+    sending: the profile's samples pass it; an invoice naming a tax the connection does not
+    have is refused by the check with the create's own error, where the create refuses it
+    before sending (all but crm_v1, which sends tax ids as they are)."""
+    for n in range(3):
+        pair.adapter.check_create(pair.profile.sample(n), "strict")
+    sample = pair.profile.sample(0)
+    line = sample.lines[0].model_copy(
+        update={"taxes": [Tax(id="no-such-tax", rate=Decimal("3.3"))]}
+    )
+    unknown = sample.model_copy(update={"lines": [line, *sample.lines[1:]]})
+    if pair.provider == "crm_v1":  # its tax ids go to the provider as they are: not checked
+        pair.adapter.check_create(unknown, "strict")
+        return
+    with pytest.raises(AdapterError) as checked:
+        pair.adapter.check_create(unknown, "strict")
+    with pytest.raises(AdapterError) as created:
+        await pair.adapter.create(unknown)
+    assert (type(checked.value), checked.value.message) == (
+        type(created.value),
+        created.value.message,
+    )
 
 
 @parametrize(providers(operations=("create", "get")))

@@ -663,6 +663,49 @@ async def test_an_amount_paid_without_payment_records_is_said_where_the_copy_lac
         ], entry
 
 
+async def test_a_dry_run_fails_what_the_targets_own_checks_would_refuse(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """bill_crm's create takes invoices in the account's currency only, a check it makes before
+    sending anything: the dry run fails the same invoices the run fails, for the same reason,
+    and says it would copy the rest."""
+    invoices = await m.listing(sandbox, "draft_publish")
+    foreign = [i for i in invoices if i["currency"] != "USD"][:2]
+    usd = [i for i in invoices if i["currency"] == "USD"][:2]
+    assert len(foreign) == 2 and len(usd) == 2, "the seed changed"
+    chosen = foreign + usd
+    rates = {
+        f"{Decimal(t['rate']).normalize():f}%"
+        for invoice in chosen
+        for line in invoice["lines"]
+        for t in line["taxes"]
+    }
+    taxes = dict.fromkeys(rates, m.SEEDED["bill_crm"].zero_tax)
+    route = ("draft_publish", "bill_crm")
+    outcomes = {}
+    for dry_run in (True, False):
+        plan = Plan(
+            run=f"checks-{dry_run}",
+            source=route[0],
+            target=route[1],
+            ids=tuple(i["id"] for i in chosen),
+            handling="lenient",
+        )
+        refs = ReferenceMap(customers={"*": m.SEEDED["bill_crm"].customer}, taxes=taxes)
+        settings = m.migration_settings(sandbox, sqlite_url())
+        ran = await m.migrate_here(settings, plan, refs, tmp_path, dry_run=dry_run)
+        outcomes[dry_run] = {e["source_id"]: (e["outcome"], e["reason"]) for e in ran.report}
+    for invoice in foreign:
+        reason = (
+            f"bill_crm invoices are in the account's currency (USD) only, not {invoice['currency']}"
+        )
+        assert outcomes[True][invoice["id"]] == ("failed", reason), outcomes[True]
+        assert outcomes[False][invoice["id"]] == ("failed", reason), outcomes[False]
+    for invoice in usd:
+        assert outcomes[True][invoice["id"]][0] == "would_copy", outcomes[True]
+        assert outcomes[False][invoice["id"]][0] == "copied", outcomes[False]
+
+
 # -- afterwards: verify and revert -------------------------------------------------------------
 
 
