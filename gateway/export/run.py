@@ -27,6 +27,7 @@ from gateway.export.formats import Format, FormatError, Writer, invoice_record, 
 from gateway.export.progress import Progress, Summary, progress_for
 from gateway.listing import matching_pages
 from gateway.provider_sessions import provider_sessions
+from gateway.selection import selection_problem
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -62,17 +63,16 @@ async def export(
             f"no connection named {options.connection!r} in the configuration (known: {known})"
         )
     query = options.query
-    if options.ids is not None and query.given():
-        raise UsageError(
-            "--ids exports the invoices it lists: give it without --status, --customer, "
-            "--issued-from, --issued-to or --document-type"
-        )
+    problem = selection_problem(
+        query,
+        ids=options.ids is not None,
+        does="exports",
+        filters="--status, --customer, --issued-from, --issued-to or --document-type",
+    )
+    if problem is not None:
+        raise UsageError(problem)
     if options.page_size is not None and options.page_size < 1:
         raise UsageError(f"--page-size must be 1 or more, not {options.page_size}")
-    if query.issued_from and query.issued_to and query.issued_from > query.issued_to:
-        raise UsageError(
-            f"--issued-from {query.issued_from} is after --issued-to {query.issued_to}"
-        )
     # The connection's own client session, as the server has (gateway/provider_sessions.py).
     async with provider_sessions([connection]) as sessions:
         adapter = build_adapter(connection, sessions[connection.name])

@@ -9,6 +9,7 @@ from pathlib import Path
 from gateway.migration.commands import MigrateOptions, UsageError
 from gateway.migration.plan import Filters, Plan, default_run_name, digest
 from gateway.migration.references import ReferenceMap, load_map
+from gateway.selection import selection_problem
 
 
 def options_from(args: argparse.Namespace) -> MigrateOptions:
@@ -32,15 +33,14 @@ def options_from(args: argparse.Namespace) -> MigrateOptions:
         issued_from=_date(args.issued_from, "--issued-from"),
         issued_to=_date(args.issued_to, "--issued-to"),
     )
-    if ids is not None and filters.query().given():
-        raise UsageError(
-            "--ids copies the invoices it lists: give it without --status, --customer, "
-            "--issued-from or --issued-to"
-        )
-    if filters.issued_from and filters.issued_to and filters.issued_from > filters.issued_to:
-        raise UsageError(
-            f"--issued-from {filters.issued_from} is after --issued-to {filters.issued_to}"
-        )
+    problem = selection_problem(
+        filters.query(),
+        ids=ids is not None,
+        does="copies",
+        filters="--status, --customer, --issued-from or --issued-to",
+    )
+    if problem is not None:
+        raise UsageError(problem)
     plan = Plan(
         run=args.run or default_run_name(args.source, args.target),
         source=args.source,

@@ -319,9 +319,9 @@ async def test_502_provider_rejecting_the_gateways_credentials(
         False,
     )
     assert "not-the-token" not in str(body)
-    # A write refused so was not made: the same answer, not "unknown, retry with the key", and
-    # the key is free again (nothing was looked for, nothing is parked).
-    for connection in ("crm_v1", "bill_crm"):  # one call a create; several, the first refused
+    # A create refused so answers the same, however the refusal came (here the lookup before
+    # the create meets it first; tests/unit/test_keyed_writes.py has the create's own call).
+    for connection in ("crm_v1", "bill_crm"):
         sample = profile(connection).sample(0).model_dump(mode="json", exclude_none=True)
         headers = {"Authorization": "Bearer k-all", "Idempotency-Key": f"refused-{connection}"}
         for _ in range(2):

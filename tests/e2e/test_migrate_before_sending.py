@@ -63,8 +63,10 @@ async def empty_draft(sandbox: Sandbox) -> str:
     return str(created["id"])
 
 
-def plan(run: str, ids: list[str], *, source: str = "bill_crm") -> Plan:
-    return Plan(run=run, source=source, target="item_envelope", ids=tuple(ids), handling="lenient")
+def plan(
+    run: str, ids: list[str], *, source: str = "bill_crm", target: str = "item_envelope"
+) -> Plan:
+    return Plan(run=run, source=source, target=target, ids=tuple(ids), handling="lenient")
 
 
 def about(log: list[dict[str, Any]], source: str, source_id: str) -> list[dict[str, Any]]:
@@ -244,13 +246,7 @@ async def test_a_skip_for_what_lenient_never_leaves_out_does_not_suggest_lenient
     body["tax_mode"] = "inclusive"
     inclusive = str((await m.create(sandbox, "order_linked", body))["id"])
     settings = m.migration_settings(sandbox, sqlite_url())
-    run = Plan(
-        run="inclusive",
-        source="order_linked",
-        target="crm_v1",
-        ids=(inclusive,),
-        handling="lenient",
-    )
+    run = plan("inclusive", [inclusive], source="order_linked", target="crm_v1")
 
     dry = await m.migrate_here(settings, run, m.map_to("crm_v1"), tmp_path, dry_run=True)
 

@@ -4,6 +4,7 @@ is kept, released or parked, when the provider is asked, and that nothing is sen
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -17,6 +18,7 @@ from gateway.errors import (
     IdempotencyKeyReused,
     InvalidRequest,
     OutcomeUncertain,
+    UpstreamAuthFailed,
     UpstreamError,
     UpstreamUnavailable,
 )
@@ -362,3 +364,39 @@ async def test_every_write_of_every_runner_in_a_process_is_its_own_owner(store: 
         await keyed.run(request, "fp", Notes([created()], key=f"k-{i}"))
 
     assert None not in owners and len(set(owners)) == 4, owners
+
+
+@pytest.mark.parametrize("key", ["k-1", None])
+async def test_the_only_call_refused_for_the_credentials_is_answered_at_once(
+    store: Store, key: str | None
+) -> None:
+    """A provider that refuses the gateway's credentials processed nothing: no lookup for a
+    lost answer (it would be refused too, and leave the key uncertain), the key free again."""
+    refused = UpstreamAuthFailed("crm_v1 rejected the gateway's credentials (401)")
+    write = Scripted([refused])
+    with pytest.raises(UpstreamAuthFailed):
+        await runner(store).run(dataclasses.replace(REQUEST, idempotency_key=key), "fp", write)
+    assert write.calls == ["prepare", "send"]
+    assert await store.get(SCOPE) is None
+
+
+async def test_a_refusal_of_the_credentials_after_an_answered_call_is_looked_into(
+    store: Store,
+) -> None:
+    """A write of several calls (bill_crm's header, then its lines) refused at a later call
+    may have written with the first: the lookup runs as for any lost answer."""
+
+    @dataclass
+    class AfterOneCall(Scripted):
+        async def send(self, recovery: dict[str, Any]) -> Outcome:
+            counter = write_calls_var.get()
+            assert counter is not None
+            counter.sent += 1  # the header, answered
+            return await super().send(recovery)
+
+    refused = UpstreamAuthFailed("crm_v1 rejected the gateway's credentials (401)")
+    write = AfterOneCall([refused], [Resolution.not_done("no such invoice")])
+    with pytest.raises(UpstreamError) as raised:
+        await runner(store).run(REQUEST, "fp", write)
+    assert write.calls == ["prepare", "send", "find"]
+    assert "nothing was written" in raised.value.message

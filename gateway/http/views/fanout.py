@@ -33,10 +33,10 @@ _PROVIDERS_OWN = list_options.NAMES - _QUERY
 @requires("invoices:read")
 async def list_across_view(request: web.Request) -> web.Response:
     adapters = [adapter_named(request, name) for name in _connections(request)]
-    query, limit, cursor = _query(request)
+    query, limit, cursor, summary = _query(request)
     cursors = request.app[CURSORS]
     try:
-        if list_filters.summary_view(request.query):
+        if summary:
             summaries = await list_summaries_across(adapters, query, limit, cursor, cursors)
             return summaries_response(summaries, request)
         listing = await list_across(adapters, query, limit, cursor, cursors)
@@ -73,7 +73,7 @@ def _connections(request: web.Request) -> list[str]:
     return names
 
 
-def _query(request: web.Request) -> tuple[ListQuery, int, str | None]:
+def _query(request: web.Request) -> tuple[ListQuery, int, str | None, bool]:
     params = request.query
     own = sorted(set(params) & _PROVIDERS_OWN)
     if own:
@@ -84,7 +84,7 @@ def _query(request: web.Request) -> tuple[ListQuery, int, str | None]:
         )
     refuse_unknown(params, _QUERY | _PROVIDERS_OWN, repeatable=REPEATABLE | {"connection"})
     expanded(request)  # checked up front: an empty page must refuse a bad expand too
-    list_filters.summary_view(params)
+    summary = list_filters.summary_view(params)
     query_filters = list_filters.filters(params)
     sort = params.get("sort", ASCENDING)
     if sort not in (ASCENDING, DESCENDING):
@@ -96,4 +96,4 @@ def _query(request: web.Request) -> tuple[ListQuery, int, str | None]:
         )
     limit = list_filters.limit(params)
     query = ListQuery(**query_filters, sort=sort)
-    return query, limit, params.get("cursor") or None
+    return query, limit, params.get("cursor") or None, summary

@@ -34,10 +34,10 @@ _QUERY = {*list_filters.NAMES, "cursor", "expand", "view"}
 @requires("invoices:read")
 async def list_view(request: web.Request) -> web.Response:
     adapter = adapter_for(request)
-    query, limit, cursor = _list_query(request, adapter)
+    query, limit, cursor, summary = _list_query(request, adapter)
     cursors = request.app[CURSORS]
     try:
-        if list_filters.summary_view(request.query):
+        if summary:
             summaries = await list_summaries(adapter, query, limit, cursor, cursors)
             return summaries_response(summaries, request)
         listing = await list_invoices(adapter, query, limit, cursor, cursors)
@@ -125,13 +125,15 @@ async def action_view(request: web.Request) -> web.StreamResponse:
     return outcome_response(outcome, request)
 
 
-def _list_query(request: web.Request, adapter: Adapter) -> tuple[ListQuery, int, str | None]:
+def _list_query(request: web.Request, adapter: Adapter) -> tuple[ListQuery, int, str | None, bool]:
+    """The query, the limit, the cursor and whether ``view=summary`` asks for the rows as
+    listed; every parameter checked before anything is read."""
     params = request.query
     refuse_unknown(params, _QUERY | list_options.NAMES)
     expanded(request)  # checked up front: an empty page must refuse a bad expand too
-    list_filters.summary_view(params)
+    summary = list_filters.summary_view(params)
     query = ListQuery(
         **list_filters.filters(params),
         **list_options.upstream_options(params, adapter.capabilities, adapter.provider),
     )
-    return query, list_filters.limit(params), params.get("cursor") or None
+    return query, list_filters.limit(params), params.get("cursor") or None, summary
