@@ -278,8 +278,9 @@ def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from adapters.base import ListQuery
-    from gateway.export import ExportOptions, UsageError, export, given_date, quiet_stdout
+    from gateway.export import ExportOptions, UsageError, export, quiet_stdout
     from gateway.logging_setup import configure_logging
+    from gateway.selection import given_date
     from gateway.settings_file import ConfigError, load_settings
 
     try:

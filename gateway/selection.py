@@ -1,10 +1,28 @@
 """Which invoices a command works on, checked the one way for ``export`` and ``migrate``: the
 ids of an ``--ids`` file or the filters, never both (the filters would be ignored), and a date
-range that runs forward (a reversed one matches nothing, silently)."""
+range that runs forward (a reversed one matches nothing, silently), its dates written one way."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from adapters.base import ListQuery
+
+
+class UsageError(ValueError):
+    """What was asked cannot be done as asked; the message says what to change."""
+
+
+def given_date(option: str, text: str | None) -> date | None:
+    """A date given on the command line, ``YYYY-MM-DD``; anything else is a usage error."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise UsageError(f"{option} must be a date written as YYYY-MM-DD, not {text!r}")
 
 
 def selection_problem(query: ListQuery, *, ids: bool, does: str, filters: str) -> str | None:

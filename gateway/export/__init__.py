@@ -10,11 +10,10 @@ from gateway.export.run import (
     EXIT_SOME_FAILED,
     EXIT_USAGE,
     ExportOptions,
-    UsageError,
     export,
-    given_date,
     quiet_stdout,
 )
+from gateway.selection import UsageError
 
 __all__ = [
     "CSV_COLUMNS",
@@ -26,6 +25,5 @@ __all__ = [
     "Format",
     "UsageError",
     "export",
-    "given_date",
     "quiet_stdout",
 ]

@@ -14,7 +14,6 @@ import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import IO
 
@@ -27,13 +26,9 @@ from gateway.export.formats import Format, FormatError, Writer, invoice_record, 
 from gateway.export.progress import Progress, Summary, progress_for
 from gateway.listing import matching_pages
 from gateway.provider_sessions import provider_sessions
-from gateway.selection import selection_problem
+from gateway.selection import UsageError, selection_problem
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(ValueError):
-    """What was asked cannot be done as asked; the message says what to change."""
 
 
 @dataclass(frozen=True)
@@ -230,18 +225,6 @@ def _output(
             if not summary.stopped:
                 summary.stopped = True
                 print(f"cannot write {path}: {exc.strerror or exc}", file=err)
-
-
-def given_date(option: str, text: str | None) -> date | None:
-    """A date given on the command line, ``YYYY-MM-DD``; anything else is a usage error."""
-    if text is None:
-        return None
-    try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-    except ValueError:
-        pass
-    raise UsageError(f"{option} {text!r} is not a date written as YYYY-MM-DD")
 
 
 def quiet_stdout() -> None:

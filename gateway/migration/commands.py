@@ -26,14 +26,11 @@ from gateway.migration.references import ReferenceMap
 from gateway.migration.report import Entry, ReportFile, Summary
 from gateway.migration.runner import PlanMismatch, Runner
 from gateway.runtime import Runtime, gateway_runtime
+from gateway.selection import UsageError
 from gateway.store import StoreError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 _LISTED = 50  # skipped and failed invoices named at the end; --report has every one
-
-
-class UsageError(ValueError):
-    """What the caller asked for cannot be done as asked; the message says what to change."""
 
 
 @dataclass(frozen=True)

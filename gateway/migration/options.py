@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from pathlib import Path
 
-from gateway.migration.commands import MigrateOptions, UsageError
+from gateway.migration.commands import MigrateOptions
 from gateway.migration.plan import Filters, Plan, default_run_name, digest
 from gateway.migration.references import ReferenceMap, load_map
-from gateway.selection import selection_problem
+from gateway.selection import UsageError, given_date, selection_problem
 
 
 def options_from(args: argparse.Namespace) -> MigrateOptions:
@@ -30,8 +29,8 @@ def options_from(args: argparse.Namespace) -> MigrateOptions:
     filters = Filters(
         status=args.status,
         customer=args.customer,
-        issued_from=_date(args.issued_from, "--issued-from"),
-        issued_to=_date(args.issued_to, "--issued-to"),
+        issued_from=given_date("--issued-from", args.issued_from),
+        issued_to=given_date("--issued-to", args.issued_to),
     )
     problem = selection_problem(
         filters.query(),
@@ -58,17 +57,6 @@ def options_from(args: argparse.Namespace) -> MigrateOptions:
         report=Path(args.report) if args.report else None,
         sample=args.sample,
     )
-
-
-def _date(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        if len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{flag} must be a date written as YYYY-MM-DD, not {value!r}") from None
 
 
 def _ids(path: Path) -> tuple[str, ...]:
