@@ -342,7 +342,8 @@ def _parameters() -> dict[str, Any]:
             "in": "header",
             "required": False,
             "description": "The invoice's ETag (as a read answers it): the write is sent only "
-            "if the invoice is still that one, else 412 precondition_failed. * matches any.",
+            "if the invoice is still that one, else 412 precondition_failed. * matches any; "
+            'a list of ETags (W/"7", "8") matches when one of them is the invoice\'s.',
             "schema": {"type": "string"},
         },
         "idempotency_key": {

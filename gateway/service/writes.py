@@ -7,6 +7,7 @@ which adapter calls make up each write and how their answers become an ``Outcome
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -20,6 +21,10 @@ from gateway.service.outcomes import Outcome
 from gateway.service.versions import version_tag
 
 NEW_DOCUMENT_ACTIONS = frozenset({"duplicate", "credit_note"})
+# An entity-tag: an optional weakness mark, then any characters but a quote, quoted (a comma
+# may be one of them); a list of them separated by commas, blanks around each allowed.
+_TAG = re.compile(r'(?:W/)?"[^"]*"')
+_TAG_LIST = re.compile(r'[ \t]*(?:W/)?"[^"]*"[ \t]*(?:,[ \t]*(?:W/)?"[^"]*"[ \t]*)*')
 
 
 @dataclass
@@ -118,11 +123,20 @@ async def _precondition(adapter: Adapter, invoice_id: str, if_match: str | None)
 
 def _matches(current: Invoice, if_match: str | None, provider: str) -> None:
     tag = version_tag(current)
-    if if_match is not None and if_match not in ("*", tag):
+    if if_match is not None and if_match != "*" and tag not in entity_tags(if_match):
         given = if_match or "an empty If-Match"
         raise PreconditionFailed(
             f"The invoice changed: its ETag is {tag}, not {given}.", provider=provider
         )
+
+
+def entity_tags(if_match: str) -> list[str]:
+    """The entity-tags an ``If-Match`` lists (RFC 9110: ``"a", W/"b"``, any of which may
+    match); a value that is no such list is one tag as written, which matches nothing the
+    gateway hands out."""
+    if _TAG_LIST.fullmatch(if_match):
+        return _TAG.findall(if_match)
+    return [if_match]
 
 
 def _same_document_type(invoice: Invoice, current: Invoice, provider: str) -> None:

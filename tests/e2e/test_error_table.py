@@ -189,6 +189,25 @@ async def test_412_if_match_with_a_stale_etag(sandbox: Sandbox) -> None:
     assert fresh.headers["ETag"] != current.headers["ETag"]
 
 
+async def test_if_match_with_a_list_of_tags_goes_ahead_when_one_is_current(
+    sandbox: Sandbox,
+) -> None:
+    """RFC 9110: If-Match lists entity-tags and holds when any of them is the current one."""
+    location = await created(sandbox, "crm_v1")
+    current = await call(sandbox, "GET", location)
+    tag = current.headers["ETag"]
+    replacement = profile("crm_v1").sample(1).model_dump(mode="json", exclude_none=True)
+    stale = await call(
+        sandbox, "PUT", location, body=replacement, headers={"If-Match": 'W/"a,b", "0"'}
+    )
+    assert tag in problem(stale, 412, "precondition_failed")["detail"]
+    listed = await call(
+        sandbox, "PUT", location, body=replacement, headers={"If-Match": f'W/"a,b" , {tag}'}
+    )
+    assert listed.status == 200, listed.body
+    assert listed.headers["ETag"] != tag
+
+
 @pytest.mark.parametrize(
     ("connection", "method", "suffix"),
     [("order_linked", "POST", "/void"), ("bill_crm", "DELETE", "")],
