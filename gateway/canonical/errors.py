@@ -26,7 +26,17 @@ class InvalidInvoice(ValueError):
 
     @classmethod
     def from_pydantic(cls, exc: ValidationError) -> InvalidInvoice:
-        return cls([FieldError(pointer(error["loc"]), _detail(error)) for error in exc.errors()])
+        return cls([field for error in exc.errors() for field in _field_errors(error)])
+
+
+def _field_errors(error: Any) -> list[FieldError]:
+    """One error per field it is about: a model's own rule names its fields in its context's
+    ``at`` (an item line without a ``unit_price`` points at ``/lines/0/unit_price``)."""
+    location, detail = tuple(error["loc"]), _detail(error)
+    named = error.get("ctx", {}).get("at")
+    if not named:
+        return [FieldError(pointer(location), detail)]
+    return [FieldError(pointer((*location, name)), detail) for name in named]
 
 
 def pointer(location: tuple[Any, ...] | list[Any]) -> str:

@@ -171,21 +171,26 @@ class Line(CanonicalModel):
 
     @model_validator(mode="after")
     def _amounts_fit_kind(self) -> Line:
+        # ``at``: the fields the error is about, so that its pointers name them
+        # (``errors.InvalidInvoice.from_pydantic``), not only the line.
         if self.kind == "item":
             missing = [name for name in ("quantity", "unit_price") if getattr(self, name) is None]
             if missing:
                 raise PydanticCustomError(
                     "line_amounts",
-                    "an item line needs {fields}",
-                    {"fields": " and ".join(missing)},
+                    "is required: an item line has a quantity and a unit_price",
+                    {"at": tuple(missing)},
                 )
-        elif (
-            self.quantity is not None or self.unit_price is not None or self.discount or self.taxes
-        ):
-            raise PydanticCustomError(
-                "section_amounts",
-                "a section line is a heading: it has no quantity, unit_price, discount or taxes",
-            )
+        else:
+            given = [n for n in ("quantity", "unit_price") if getattr(self, n) is not None]
+            given += [n for n in ("discount", "taxes") if getattr(self, n)]
+            if given:
+                raise PydanticCustomError(
+                    "section_amounts",
+                    "a section line is a heading: it has no quantity, unit_price, discount or "
+                    "taxes",
+                    {"at": tuple(given)},
+                )
         return self
 
 

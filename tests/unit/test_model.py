@@ -106,16 +106,32 @@ GRAMMAR = (
             "must be one of 'percent' or 'amount'",
         ),
         (item(colour="red"), "/lines/0/colour", "is not a field of this object"),
-        ({"unit_price": "1"}, "/lines/0", "an item line needs quantity"),
         (
-            {"kind": "section", "name": "Parts", "quantity": "1"},
-            "/lines/0",
+            {"unit_price": "1"},
+            "/lines/0/quantity",
+            "is required: an item line has a quantity and a unit_price",
+        ),
+        (
+            {"kind": "section", "name": "Parts", "quantity": "0"},
+            "/lines/0/quantity",
             "a section line is a heading: it has no quantity, unit_price, discount or taxes",
         ),
     ],
 )
 def test_bad_line_fields_are_named(line: dict[str, Any], pointer: str, detail: str) -> None:
     assert errors_of({"currency": "USD", "lines": [line]}) == {pointer: detail}
+
+
+def test_every_field_a_line_rule_is_about_is_named() -> None:
+    needs = "is required: an item line has a quantity and a unit_price"
+    heading = "a section line is a heading: it has no quantity, unit_price, discount or taxes"
+    section = {"kind": "section", "name": "Parts", "unit_price": "1", "taxes": [{"rate": "5"}]}
+    assert errors_of({"currency": "USD", "lines": [{"name": "n"}, section]}) == {
+        "/lines/0/quantity": needs,
+        "/lines/0/unit_price": needs,
+        "/lines/1/unit_price": heading,
+        "/lines/1/taxes": heading,
+    }
 
 
 @pytest.mark.parametrize(
