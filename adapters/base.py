@@ -166,6 +166,9 @@ class Capabilities:
     # The create can make the invoice issued at once (``capabilities.create_issued``), as
     # ``issue`` right after it would: a migration then copies an issued invoice in one write.
     create_issued: bool = False
+    # Fields an update cannot empty (``capabilities.update_keeps``): sent empty, the provider
+    # keeps the value it has, so a replace that empties one is refused (or kept, with a warning).
+    update_keeps: frozenset[str] = frozenset()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -193,6 +196,7 @@ class Capabilities:
             "batch_actions": sorted(self.batch_actions, key=BATCH_ACTIONS.index),
             "trash": sorted(self.trash, key=TRASH_OPERATIONS.index),
             "duplicate_inputs": sorted(self.duplicate_inputs),
+            "update_keeps": sorted(self.update_keeps),
         }
 
 

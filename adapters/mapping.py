@@ -203,6 +203,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             note_read=caps.get("note_read", False),
             min_lines=caps.get("min_lines", 0),
             create_issued=caps.get("create_issued", False),
+            update_keeps=frozenset(caps.get("update_keeps", [])),
         ),
         provider_fields={
             name: ProviderField(name=name, **spec) for name, spec in data["provider_fields"].items()

@@ -79,6 +79,9 @@ def render(providers: tuple[str, ...] = tuple(ADAPTERS)) -> str:
                 str(m.capabilities.note_files) if m.capabilities.notes else NO
             ),
             "rounding": lambda m: f"{m.rounding.mode}, {m.rounding.tax_scope}",
+            "an update cannot empty (the provider keeps its value)": lambda m: (
+                ", ".join(f"`{name}`" for name in sorted(m.capabilities.update_keeps)) or NO
+            ),
         },
         mappings,
     )

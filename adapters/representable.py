@@ -87,6 +87,35 @@ def fit(
     ]
 
 
+def empties_kept(invoice: Invoice, caps: Capabilities) -> bool:
+    """Whether a replace leaves empty a field the provider keeps instead (``update_keeps``)."""
+    return any(getattr(invoice, name) is None for name in caps.update_keeps)
+
+
+def kept_on_update(
+    invoice: Invoice, current: Invoice, caps: Capabilities, provider: str, handling: Handling
+) -> list[WriteWarning]:
+    """A replace that leaves empty a field the provider cannot empty on an update while the
+    invoice has a value there: the provider would keep that value. Strict: ``UnsupportedFields``
+    before anything is sent; lenient: the warnings, and the value stays."""
+    problems = [
+        FieldError(
+            f"/{name}",
+            f"{provider} cannot empty {LABELS[name]} on an update: the invoice keeps {value}",
+        )
+        for name in sorted(caps.update_keeps)
+        if getattr(invoice, name) is None and (value := getattr(current, name)) is not None
+    ]
+    if problems and handling == "strict":
+        raise UnsupportedFields(
+            f"{problems[0].detail} (send the value it should have, or Prefer: handling=lenient "
+            "to keep it)",
+            problems,
+            provider=provider,
+        )
+    return [WriteWarning(p.pointer, p.detail) for p in problems]
+
+
 def too_few_lines(invoice: Invoice, capabilities: Capabilities, provider: str) -> str | None:
     """Why the provider's create would refuse ``invoice`` for its lines' count
     (``capabilities.min_lines``); None when it has enough."""

@@ -11,8 +11,20 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from adapters.base import Adapter, DuplicateInputs, Handling, NoteFile, WriteResult
-from adapters.representable import drop_unchanged, unrepresentable
+from adapters.base import (
+    Adapter,
+    DuplicateInputs,
+    Handling,
+    NoteFile,
+    WriteResult,
+    WriteWarning,
+)
+from adapters.representable import (
+    drop_unchanged,
+    empties_kept,
+    kept_on_update,
+    unrepresentable,
+)
 from adapters.resolution import Resolution, new_marker
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
@@ -99,19 +111,24 @@ class ReplaceInvoice(_Write):
     idempotent: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
-        adapter, invoice = self.adapter, self.invoice
-        uncarried = unrepresentable(invoice, adapter.capabilities, adapter.provider)
+        adapter, invoice, caps = self.adapter, self.invoice, self.adapter.capabilities
+        uncarried = unrepresentable(invoice, caps, adapter.provider)
         # A body that names its document type where the provider has more than one is checked
         # against the document's: a PUT never turns a credit note into an invoice, or back.
-        typed = adapter.capabilities.credit_notes and "document_type" in invoice.model_fields_set
-        # The current invoice is read only when needed: to check If-Match, the type, and so
-        # that provider-owned values sent back unchanged pass instead of being refused.
-        if self.if_match is not None or uncarried or typed:
+        typed = caps.credit_notes and "document_type" in invoice.model_fields_set
+        # The current invoice is read only when needed: to check If-Match, the type, so that
+        # provider-owned values sent back unchanged pass instead of being refused, and so that
+        # emptying a field the provider would keep is refused where it has a value.
+        kept: list[WriteWarning] = []
+        if self.if_match is not None or uncarried or typed or empties_kept(invoice, caps):
             current = await adapter.get(self.invoice_id)
             _matches(current, self.if_match, adapter.provider)
             _same_document_type(invoice, current, adapter.provider)
-            invoice = drop_unchanged(invoice, current, adapter.capabilities, adapter.provider)
+            kept = kept_on_update(invoice, current, caps, adapter.provider, self.handling)
+            invoice = drop_unchanged(invoice, current, caps, adapter.provider)
         result = await adapter.update(self.invoice_id, invoice, handling=self.handling)
+        if kept:
+            result = WriteResult(result.invoice, [*kept, *result.warnings])
         return _written(result, created=False)
 
 

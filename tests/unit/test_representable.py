@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from adapters.base import Capabilities, UnsupportedFields
-from adapters.representable import fit, unrepresentable
+from adapters.representable import empties_kept, fit, kept_on_update, unrepresentable
 from gateway.canonical.model import invoice_from_input
 
 
@@ -139,3 +139,22 @@ def test_a_provider_that_takes_credit_notes_in_a_body_passes_them() -> None:
 def test_an_invoice_says_nothing_about_credit_notes() -> None:
     plain = invoice_from_input({"currency": "USD", "document_type": "invoice"})
     assert unrepresentable(plain, caps(set()), "acme") == []
+
+
+def test_emptying_a_field_the_provider_keeps_is_refused_only_where_it_has_a_value() -> None:
+    keeps = caps({"due_date", "issue_date"}, update_keeps=frozenset({"due_date", "issue_date"}))
+    dated = invoice_from_input({"currency": "USD", "issue_date": "2026-03-01"})
+    current = invoice_from_input(
+        {"currency": "USD", "issue_date": "2026-03-01", "due_date": "2026-03-31"}
+    )
+    assert empties_kept(dated, keeps) and not empties_kept(current, keeps)
+    with pytest.raises(UnsupportedFields) as refused:
+        kept_on_update(dated, current, keeps, "bill_crm", "strict")
+    detail = "bill_crm cannot empty a due date on an update: the invoice keeps 2026-03-31"
+    assert [(e.pointer, e.detail) for e in refused.value.errors] == [("/due_date", detail)]
+    lenient = kept_on_update(dated, current, keeps, "bill_crm", "lenient")
+    assert [w.as_dict() for w in lenient] == [{"field": "/due_date", "reason": detail}]
+    # Nothing to keep: the invoice has no due date either, so a replace without one is a replace.
+    undated = invoice_from_input({"currency": "USD", "issue_date": "2026-03-01"})
+    assert kept_on_update(dated, undated, keeps, "bill_crm", "strict") == []
+    assert not empties_kept(current, caps({"due_date"}))

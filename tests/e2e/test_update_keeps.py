@@ -1,0 +1,87 @@
+"""A replace that empties a field the provider cannot empty on an update (its mapping's
+``capabilities.update_keeps``): the provider would keep the value it has, so the gateway says so
+instead of answering 200 with the field unchanged (docs/facade.md, "Writes")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gateway.sandbox.serve import Sandbox
+from tests.e2e.conftest_sandbox import call
+from tests.e2e.sandbox import sandbox_in_thread
+
+LENIENT = {"Prefer": "handling=lenient"}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=3) as running:
+        yield running
+
+
+def _line(**fields: Any) -> dict[str, Any]:
+    return {"name": "Hours", "quantity": "2", "unit_price": "10.00", **fields}
+
+
+BODIES = {
+    "bill_crm": {
+        "customer": {"id": "1"},
+        "currency": "USD",
+        "issue_date": "2026-03-01",
+        "due_date": "2026-03-31",
+        "lines": [_line()],
+    },
+    "crm_v1": {
+        "customer": {"id": "10"},
+        "currency": "EUR",
+        "exchange_rate": "1.2",
+        "issue_date": "2026-03-01",
+        "due_date": "2026-03-31",
+        "lines": [_line(item_id="10")],
+    },
+}
+
+
+async def _created(sandbox: Sandbox, connection: str, body: dict[str, Any]) -> str:
+    answer = await call(sandbox, "POST", f"/v1/connections/{connection}/invoices", body=body)
+    assert answer.status == 201, answer.body
+    return f"/v1/connections/{connection}/invoices/{answer.body['id']}"
+
+
+@pytest.mark.parametrize(
+    ("connection", "field", "kept"),
+    [
+        ("bill_crm", "due_date", "2026-03-31"),
+        ("crm_v1", "issue_date", "2026-03-01"),
+        ("crm_v1", "exchange_rate", "1.2"),
+    ],
+)
+async def test_emptying_a_kept_field_is_refused_strict_and_kept_with_a_warning_lenient(
+    sandbox: Sandbox, connection: str, field: str, kept: str
+) -> None:
+    location = await _created(sandbox, connection, BODIES[connection])
+    read = (await call(sandbox, "GET", location)).body
+    assert read[field] == kept
+    emptied = {**BODIES[connection], field: None, "notes": "changed"}
+
+    strict = await call(sandbox, "PUT", location, body=emptied)
+    assert (strict.status, strict.body["code"]) == (422, "unsupported_field"), strict.body
+    assert strict.body["errors"] == [
+        {
+            "pointer": f"/{field}",
+            "detail": strict.body["errors"][0]["detail"],
+        }
+    ]
+    detail = strict.body["errors"][0]["detail"]
+    assert detail.startswith(f"{connection} cannot empty") and detail.endswith(f"keeps {kept}")
+    unchanged = (await call(sandbox, "GET", location)).body
+    assert (unchanged[field], unchanged["notes"]) == (kept, read["notes"])
+
+    lenient = await call(sandbox, "PUT", location, body=emptied, headers=LENIENT)
+    assert lenient.status == 200, lenient.body
+    assert lenient.body["warnings"] == [{"field": f"/{field}", "reason": detail}]
+    after = (await call(sandbox, "GET", location)).body
+    assert (after[field], after["notes"]) == (kept, "changed")
