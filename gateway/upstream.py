@@ -114,8 +114,10 @@ _STREAM_CHUNK_BYTES = 64 * 1024
 
 @dataclass
 class WriteCalls:
-    """The write calls (anything but a read) one logical write has sent, or tried to; and
-    whether its last call was a read the provider answered (2xx) after the last of them."""
+    """The write calls (anything but a read) of one logical write that may have reached the
+    provider's records; and whether its last call was a read the provider answered (2xx) after
+    the last of them. A call counts from the moment it is sent, and no more once the provider
+    refused it unprocessed (429: rate-limited; 401, 403: the gateway's credentials)."""
 
     sent: int = 0
     read_after: bool = False
@@ -389,6 +391,8 @@ class UpstreamClient:
                     provider=self.provider,
                     status=status,
                 )
+            if writes is not None and status in (401, 403, 429):
+                writes.sent -= 1  # refused before the provider processed anything
             if status in (401, 403):
                 raise UpstreamAuthFailed(
                     self._says(f"rejected the gateway's credentials ({status})"),

@@ -44,7 +44,6 @@ from gateway.errors import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
     OutcomeUncertain,
-    UpstreamAuthFailed,
     UpstreamError,
 )
 from gateway.service.outcomes import Outcome, error_from_json, error_to_json, is_error
@@ -183,7 +182,7 @@ class KeyedWrites:
         try:
             return await write.send(recovery)
         except UpstreamError as error:
-            if write.idempotent or _nothing_sent(error, calls):
+            if write.idempotent or _nothing_sent(calls):
                 raise
             resolution = await self._find(write, recovery, error)
             if resolution.state == "done":
@@ -220,7 +219,7 @@ class KeyedWrites:
             if calls.read_back and outcome.invoice is not None:
                 outcome = dataclasses.replace(outcome, read_back=True)
         except UpstreamError as error:
-            if write.idempotent or _nothing_sent(error, calls):
+            if write.idempotent or _nothing_sent(calls):
                 # Nothing was written, or sending the same again converges: retry as it is.
                 await self._release(scope, owner)
                 raise
@@ -357,11 +356,11 @@ def _replay(stored: dict[str, Any]) -> Outcome:
     return Outcome.from_json(stored, replayed=True)
 
 
-def _nothing_sent(error: UpstreamError, calls: WriteCalls) -> bool:
-    """Whether nothing of the write reached the provider's records: no call was sent, or the
-    one call sent was refused for the gateway's credentials (a provider that refuses them
-    processes nothing), so there is no lost answer to look for."""
-    return calls.sent == 0 or (calls.sent == 1 and isinstance(error, UpstreamAuthFailed))
+def _nothing_sent(calls: WriteCalls) -> bool:
+    """Whether nothing of the write reached the provider's records: no call was sent, or each
+    one sent was refused unprocessed (rate-limited, or the gateway's credentials refused:
+    ``WriteCalls``), so there is no lost answer to look for."""
+    return calls.sent == 0
 
 
 def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamError:

@@ -536,6 +536,32 @@ async def test_a_lost_answer_of_a_write_that_did_not_happen_is_safe_to_retry(
     assert (await invoice_ids(sandbox, gateway, "crm_v1")) - before == {retried.body["id"]}
 
 
+@pytest.mark.parametrize("connection", ["crm_v1", "order_linked", "bill_crm"])
+async def test_a_create_the_provider_rate_limits_is_refused_unprocessed_not_uncertain(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+    connection: str,
+) -> None:
+    """A 429 is the provider refusing the call before processing it: there is no lost answer
+    to look for. The caller gets the provider's Retry-After and the key is free for the retry."""
+    before = await invoice_ids(sandbox, gateway, connection)
+    await faults(connection, rate_limit_rate=1, retry_after=60, methods=["POST"])
+    key = fresh_key()
+    path = f"/v1/connections/{connection}/invoices"
+    limited = await send(gateway, "POST", path, body=sample(connection), key=key)
+    assert (limited.status, limited.body["code"]) == (503, "upstream_unavailable"), limited.body
+    assert limited.headers["Retry-After"] == "60"
+    assert limited.body["retryable"] is True and "outcome" not in limited.body
+    calls = [(e["method"], e["path"]) for e in await provider_log(sandbox, connection)][-1:]
+    assert calls[0][0] == "POST", calls  # no lookup after it
+    await clear_faults(sandbox, connection)
+    assert await invoice_ids(sandbox, gateway, connection) == before
+    retried = await send(gateway, "POST", path, body=sample(connection), key=key)
+    assert retried.status == 201, retried.body
+    assert (await invoice_ids(sandbox, gateway, connection)) - before == {retried.body["id"]}
+
+
 async def test_a_lost_void_answer_is_recognised(
     sandbox: Sandbox,
     gateway: TestClient,

@@ -190,6 +190,34 @@ async def test_rate_limit_waits_for_retry_after_even_for_post(
     assert sleeps.calls == [2.0]
 
 
+@pytest.mark.parametrize(
+    ("answers", "sent"),
+    [
+        ([429, 429, 201], 1),  # two refused unprocessed, the third taken
+        ([429], 0),  # refused, and the Retry-After too long to wait here
+        ([401], 0),
+        ([403], 0),
+        ([503], 1),  # answered after it was sent: it may have written
+    ],
+)
+async def test_a_write_call_the_provider_refused_unprocessed_is_not_counted_as_sent(
+    session: aiohttp.ClientSession, answers: list[int], sent: int
+) -> None:
+    upstream, _ = client(session)
+    calls = WriteCalls()
+    token = write_calls_var.set(calls)
+    try:
+        with mocked_network() as mock:
+            for status in answers:
+                wait = "1" if len(answers) > 1 else "60"
+                mock.post(f"{BASE}/v1/invoices", status=status, headers={"Retry-After": wait})
+            with contextlib.suppress(UpstreamError):
+                await upstream.request("POST", "/v1/invoices", json={})
+    finally:
+        write_calls_var.reset(token)
+    assert (upstream.stats.calls, calls.sent) == (len(answers), sent)
+
+
 async def test_rate_limit_to_the_end_is_unavailable_with_retry_after(
     session: aiohttp.ClientSession,
 ) -> None:
