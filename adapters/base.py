@@ -167,7 +167,8 @@ class Capabilities:
     # ``issue`` right after it would: a migration then copies an issued invoice in one write.
     create_issued: bool = False
     # Fields an update cannot empty (``capabilities.update_keeps``): sent empty, the provider
-    # keeps the value it has, so a replace that empties one is refused (or kept, with a warning).
+    # keeps the value it has, so a replace that sends null for one is refused (or, lenient,
+    # kept with a warning).
     update_keeps: frozenset[str] = frozenset()
 
     def as_dict(self) -> dict[str, Any]:

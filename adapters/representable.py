@@ -88,14 +88,19 @@ def fit(
 
 
 def empties_kept(invoice: Invoice, caps: Capabilities) -> bool:
-    """Whether a replace leaves empty a field the provider keeps instead (``update_keeps``)."""
-    return any(getattr(invoice, name) is None for name in caps.update_keeps)
+    """Whether a replace sends null for a field the provider keeps instead (``update_keeps``).
+    Only a null sent counts: a body that leaves the field out says nothing about it."""
+    return any(_sent_null(invoice, name) for name in caps.update_keeps)
+
+
+def _sent_null(invoice: Invoice, name: str) -> bool:
+    return name in invoice.model_fields_set and getattr(invoice, name) is None
 
 
 def kept_on_update(
     invoice: Invoice, current: Invoice, caps: Capabilities, provider: str, handling: Handling
 ) -> list[WriteWarning]:
-    """A replace that leaves empty a field the provider cannot empty on an update while the
+    """A replace that sends null for a field the provider cannot empty on an update while the
     invoice has a value there: the provider would keep that value. Strict: ``UnsupportedFields``
     before anything is sent; lenient: the warnings, and the value stays."""
     problems = [
@@ -104,7 +109,7 @@ def kept_on_update(
             f"{provider} cannot empty {LABELS[name]} on an update: the invoice keeps {value}",
         )
         for name in sorted(caps.update_keeps)
-        if getattr(invoice, name) is None and (value := getattr(current, name)) is not None
+        if _sent_null(invoice, name) and (value := getattr(current, name)) is not None
     ]
     if problems and handling == "strict":
         raise UnsupportedFields(

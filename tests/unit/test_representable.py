@@ -143,7 +143,7 @@ def test_an_invoice_says_nothing_about_credit_notes() -> None:
 
 def test_emptying_a_field_the_provider_keeps_is_refused_only_where_it_has_a_value() -> None:
     keeps = caps({"due_date", "issue_date"}, update_keeps=frozenset({"due_date", "issue_date"}))
-    dated = invoice_from_input({"currency": "USD", "issue_date": "2026-03-01"})
+    dated = invoice_from_input({"currency": "USD", "issue_date": "2026-03-01", "due_date": None})
     current = invoice_from_input(
         {"currency": "USD", "issue_date": "2026-03-01", "due_date": "2026-03-31"}
     )
@@ -158,3 +158,7 @@ def test_emptying_a_field_the_provider_keeps_is_refused_only_where_it_has_a_valu
     undated = invoice_from_input({"currency": "USD", "issue_date": "2026-03-01"})
     assert kept_on_update(dated, undated, keeps, "bill_crm", "strict") == []
     assert not empties_kept(current, caps({"due_date"}))
+    # A body that leaves the field out says nothing about it: the provider keeps it, as asked.
+    silent = invoice_from_input({"currency": "USD"})
+    assert not empties_kept(silent, keeps)
+    assert kept_on_update(silent, current, keeps, "bill_crm", "strict") == []
