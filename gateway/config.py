@@ -88,6 +88,9 @@ class Connection(_Strict):
     base_url: str
     auth: AuthSettings
     timeout_s: float = Field(10.0, gt=0, le=300)
+    # How long the provider may go on working on a write it did not answer in time: until
+    # then, a lookup that does not find the write proves nothing (gateway/service/idempotency.py).
+    write_settle_s: float = Field(60.0, ge=0, le=3600)
     retries: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
     retry_budget: RetryBudget = RetryBudget()

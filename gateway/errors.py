@@ -114,7 +114,12 @@ class ReadBackFailed(UpstreamError):
 
 
 class OutcomeUncertain(UpstreamError):
-    """A write reached the provider (or may have) and no answer says whether it took effect."""
+    """A write reached the provider (or may have) and no answer says whether it took effect.
+    ``unanswered``: no answer came at all (a timeout, or a 504 from the provider's own gateway),
+    so the provider may still be working on it: a lookup that finds nothing yet proves nothing
+    until the connection's ``write_settle_s`` has passed."""
+
+    unanswered: bool = False  # a class default; the upstream client sets it on an instance
 
 
 class IdempotencyError(Exception):

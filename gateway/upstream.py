@@ -369,7 +369,7 @@ class UpstreamClient:
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 answered = False
                 if not idempotent:
-                    raise self._uncertain("did not answer in time") from None
+                    raise self._uncertain("did not answer in time", unanswered=True) from None
                 last = UpstreamTimeout(self._says("did not answer in time"), provider=self.provider)
                 continue
             except aiohttp.ClientError:
@@ -409,7 +409,10 @@ class UpstreamClient:
                 continue
             if status >= 500:
                 if not idempotent:
-                    raise self._uncertain(f"failed with {status}", status=status)
+                    # 504: the provider's own gateway stopped waiting, not the provider.
+                    raise self._uncertain(
+                        f"failed with {status}", status=status, unanswered=status == 504
+                    )
                 last = UpstreamError(
                     self._says(f"failed with {status}"),
                     provider=self.provider,
@@ -562,12 +565,16 @@ class UpstreamClient:
     def _says(self, what: str) -> str:
         return f"{self._who()} {what}"
 
-    def _uncertain(self, what: str, *, status: int | None = None) -> OutcomeUncertain:
-        return OutcomeUncertain(
+    def _uncertain(
+        self, what: str, *, status: int | None = None, unanswered: bool = False
+    ) -> OutcomeUncertain:
+        uncertain = OutcomeUncertain(
             self._says(what) + "; the write may or may not have taken effect",
             provider=self.provider,
             status=status,
         )
+        uncertain.unanswered = unanswered
+        return uncertain
 
 
 def _dot_segment(part: str) -> bool:

@@ -14,6 +14,12 @@ not there, it is safe to send again; cannot tell, the caller is told the outcome
 and the key is parked, so that a retry with it asks again. A gateway that dies mid-write leaves
 its key ``in_progress``; once the lease runs out, the next retry takes it over and asks first.
 
+"Not there" is believed only of a provider that has finished with the write. One that gave no
+answer at all (a timeout, a 504 from its own gateway, or a gateway of ours that died waiting) may
+still be working on it and store it after the lookup: until the connection's
+``write_settle_s`` has passed since the write was sent, such a lookup is "cannot tell yet", with
+a ``Retry-After`` of the time left, and the key is parked ``unanswered``.
+
 Requests refused before anything was sent to the provider (a pre-check, an open circuit, a
 missing invoice on the read before a state change) are not kept: the key is released and the
 same request may be sent again as it is.
@@ -52,6 +58,14 @@ from gateway.upstream import WriteCalls, idempotency_key_var, write_calls_var
 
 _log = structlog.get_logger("gateway.writes")
 
+# In a write's recovery: when the runner last sent it (Unix time), for the settle window.
+SENT_AT = "gateway_sent_at"
+# Recovery points of a key whose write may have reached the provider: "sending" (its owner
+# never got an answer: it died, or was taken over), "unanswered" (parked after a call that got
+# no answer at all), "uncertain" (parked after an answer that did not say).
+UNANSWERED = "unanswered"
+_TAKEN_OVER_UNANSWERED = frozenset({"sending", UNANSWERED})
+
 # Called for what happened to a write: (connection, event), e.g. ("crm", "replayed").
 WriteObserver = Callable[[str, str], None]
 
@@ -70,6 +84,11 @@ class Write(Protocol):
 
     async def prepare(self) -> dict[str, Any]:
         """Before sending: what finding out what it did will need (JSON), e.g. its marker."""
+        ...
+
+    @property
+    def settle_s(self) -> float:
+        """How long the provider may go on working on a write it did not answer."""
         ...
 
     async def send(self, recovery: dict[str, Any]) -> Outcome: ...
@@ -136,14 +155,15 @@ class KeyedWrites:
             finally:
                 idempotency_key_var.reset(token)
         owner = f"{self._process}:{next(self._serial)}"
+        now, prepared = self._clock(), write.prepared()
         claim = await self.store.claim(
             scope,
             fingerprint,
             owner,
-            now=self._clock(),
+            now=now,
             lease_s=self.lease_s,
             ttl_s=self.ttl_s,
-            sending=write.prepared(),
+            sending=None if prepared is None else {**prepared, SENT_AT: _second(now)},
         )
         if isinstance(claim, Mismatch):
             raise IdempotencyKeyReused(
@@ -177,6 +197,7 @@ class KeyedWrites:
         recovery = write.prepared()
         if recovery is None:
             recovery = await write.prepare()
+        recovery = {**recovery, SENT_AT: _second(self._clock())}
         calls = WriteCalls()
         token = write_calls_var.set(calls)
         try:
@@ -184,12 +205,12 @@ class KeyedWrites:
         except UpstreamError as error:
             if write.idempotent or _nothing_sent(calls):
                 raise
-            resolution = await self._find(write, recovery, error)
+            resolution, wait = await self._find(write, recovery, error, _unanswered(error))
             if resolution.state == "done":
                 return self._resolved(write, resolution)
             if resolution.state == "not_done":
                 raise _nothing_written(error, resolution) from error
-            raise _uncertain(error, resolution, keyed=False) from error
+            raise _uncertain(error, resolution, keyed=False, retry_after=wait) from error
         finally:
             write_calls_var.reset(token)
 
@@ -198,15 +219,16 @@ class KeyedWrites:
     async def _keyed(self, scope: KeyScope, owner: str, claim: Claimed, write: Write) -> Outcome:
         record = claim.record
         recovery: dict[str, Any] | None = None
-        if claim.taken_over and record.recovery_point in ("sending", "uncertain"):
+        if claim.taken_over and record.recovery_point in ("sending", "uncertain", UNANSWERED):
             # An earlier attempt may have written: ask before anything is sent again.
             recovery = record.recovery
-            resolution = await self._find(write, recovery, None)
+            unanswered = record.recovery_point in _TAKEN_OVER_UNANSWERED
+            resolution, wait = await self._find(write, recovery, None, unanswered)
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution))
             if resolution.state == "unknown":
-                await self.store.park(scope, owner, "uncertain")
-                raise _uncertain(None, resolution, keyed=True)
+                await self.store.park(scope, owner, UNANSWERED if wait else "uncertain")
+                raise _uncertain(None, resolution, keyed=True, retry_after=wait)
             _log.info("write_not_done", connection=write.connection, detail=resolution.detail)
         if not claim.taken_over and record.recovery_point == "sending":
             recovery = record.recovery  # prepared before the claim and stored by it
@@ -223,14 +245,14 @@ class KeyedWrites:
                 # Nothing was written, or sending the same again converges: retry as it is.
                 await self._release(scope, owner)
                 raise
-            resolution = await self._find(write, recovery, error)
+            resolution, wait = await self._find(write, recovery, error, _unanswered(error))
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution))
             if resolution.state == "not_done":
                 await self._release(scope, owner)
                 raise _nothing_written(error, resolution) from error
-            await self.store.park(scope, owner, "uncertain")
-            raise _uncertain(error, resolution, keyed=True) from error
+            await self.store.park(scope, owner, UNANSWERED if _unanswered(error) else "uncertain")
+            raise _uncertain(error, resolution, keyed=True, retry_after=wait) from error
         except AdapterError as error:
             if calls.sent == 0:
                 await self._release(scope, owner)
@@ -258,8 +280,10 @@ class KeyedWrites:
         except BaseException:
             await self._release(scope, owner)
             raise
+        now = self._clock()
+        recovery = {**recovery, SENT_AT: _second(now)}
         held = await self.store.save_progress(
-            scope, owner, "sending", recovery, now=self._clock(), lease_s=self.lease_s
+            scope, owner, "sending", recovery, now=now, lease_s=self.lease_s
         )
         if not held:
             # Our lease ran out before anything was sent (a stalled process) and another attempt
@@ -290,12 +314,30 @@ class KeyedWrites:
             await asyncio.shield(self.store.release(scope, owner))
 
     async def _find(
-        self, write: Write, recovery: dict[str, Any], error: UpstreamError | None
-    ) -> Resolution:
+        self,
+        write: Write,
+        recovery: dict[str, Any],
+        error: UpstreamError | None,
+        unanswered: bool,
+    ) -> tuple[Resolution, float | None]:
+        """What the provider says the write did; with the seconds left before a lookup that
+        finds nothing can be believed, where the write got no answer and that time is not up
+        (the resolution is then "unknown")."""
+        wait = None
         try:
             resolution = await write.find(recovery)
         except AdapterError as exc:
             resolution = Resolution.unknown(f"looking it up failed: {exc.message}")
+        if resolution.state == "not_done" and unanswered:
+            sent = recovery.get(SENT_AT)
+            waited = max(0.0, self._clock() - sent) if isinstance(sent, int | float) else 0.0
+            if waited < write.settle_s:
+                wait = write.settle_s - waited
+                resolution = Resolution.unknown(
+                    f"{resolution.detail} yet, but the provider gave no answer and may still be "
+                    f"working on it: it was sent {waited:.0f} s ago, and finding nothing proves "
+                    f"nothing before {write.settle_s:g} s"
+                )
         _log.info(
             "write_resolved",
             connection=write.connection,
@@ -304,7 +346,7 @@ class KeyedWrites:
             after=type(error).__name__ if error is not None else "takeover",
         )
         self._observe(write.connection, f"resolved_{resolution.state}")
-        return resolution
+        return resolution, wait
 
     def _resolved(self, write: Write, resolution: Resolution) -> Outcome:
         outcome = resolution.result
@@ -374,12 +416,28 @@ def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamEr
     )
 
 
+def _second(now: float) -> int:
+    """A time kept in a recovery (JSON holds no floats here): rounded up, so that the settle
+    window it starts is never shorter than it should be."""
+    return math.ceil(now)
+
+
+def _unanswered(error: UpstreamError) -> bool:
+    return isinstance(error, OutcomeUncertain) and error.unanswered
+
+
 def _uncertain(
-    error: UpstreamError | None, resolution: Resolution, *, keyed: bool
+    error: UpstreamError | None,
+    resolution: Resolution,
+    *,
+    keyed: bool,
+    retry_after: float | None = None,
 ) -> OutcomeUncertain:
     first = f"{error.message}. " if error is not None else ""
+    after = f" after {max(1, math.ceil(retry_after))} s" if retry_after else ""
     advice = (
-        "Retry with the same Idempotency-Key: it asks the provider again before sending anything."
+        f"Retry with the same Idempotency-Key{after}: it asks the provider again before sending "
+        "anything."
         if keyed
         else "Check the provider before sending it again: without an Idempotency-Key a retry "
         "is a new write."
@@ -388,6 +446,7 @@ def _uncertain(
         f"{first}Whether the write took effect cannot be told yet ({resolution.detail}). {advice}",
         provider=error.provider if error is not None else None,
         status=error.status if error is not None else None,
+        retry_after=retry_after if keyed else None,
     )
     if not keyed:
         uncertain.retryable = False

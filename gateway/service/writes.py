@@ -50,6 +50,10 @@ class _Write:
     def connection(self) -> str:
         return self.adapter.connection.name
 
+    @property
+    def settle_s(self) -> float:
+        return self.adapter.connection.write_settle_s
+
     def prepared(self) -> dict[str, Any] | None:
         """What ``prepare`` would return, when it needs no provider call: the runner then
         claims the key with it at once (``Store.claim``'s ``sending``). None: ``prepare`` is

@@ -487,6 +487,63 @@ async def test_a_lost_create_answer_is_found_not_sent_again(
     assert replay.status == 201 and replay.body["id"] == answer.body["id"]
 
 
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_a_create_slower_than_the_timeout_is_not_made_twice_by_a_retry(
+    sandbox: Sandbox,
+    store_url: str,
+    aiohttp_client: Any,
+    faults: Any,  # type: ignore[type-arg]
+    connection: str,
+) -> None:
+    """The provider stores the create after the gateway stopped waiting for it. A lookup right
+    after the timeout finds nothing, which proves nothing while the provider may still be at
+    work: the answer is uncertain with a Retry-After, never "nothing was written", and the
+    retry with the same key finds the invoice instead of making a second."""
+    settings = gateway_settings(sandbox, store_url=store_url)
+    slow = [
+        c.model_copy(update={"timeout_s": 0.4, "write_settle_s": 5}) for c in settings.connections
+    ]
+    gateway = await aiohttp_client(create_app(settings.model_copy(update={"connections": slow})))
+    before = await invoice_ids(sandbox, gateway, connection)
+    await faults(connection, latency_ms=1200, methods=["POST"], path_regex=CREATE_PATHS[connection])
+    key, path = fresh_key(), f"/v1/connections/{connection}/invoices"
+    first = await send(gateway, "POST", path, body=sample(connection), key=key)
+    assert (first.status, first.body.get("outcome")) == (502, "uncertain"), first.body
+    assert first.body["retryable"] is True and "nothing was written" not in first.body["detail"]
+    assert 1 <= int(first.headers["Retry-After"]) <= 5
+    early = await send(gateway, "POST", path, body=sample(connection), key=key)
+    assert (early.status, early.body.get("outcome")) == (502, "uncertain"), early.body
+    await asyncio.sleep(1.5)  # the provider has stored the first create by now
+    await clear_faults(sandbox, connection)
+    retried = await send(gateway, "POST", path, body=sample(connection), key=key)
+    assert retried.status == 201, retried.body
+    assert (await invoice_ids(sandbox, gateway, connection)) - before == {retried.body["id"]}
+    creates = [
+        e
+        for e in await provider_log(sandbox, connection)
+        if e["method"] == "POST" and e["headers"].get("Idempotency-Key") == key
+    ]
+    assert len([e for e in creates if e["path"] == creates[0]["path"]]) == 1
+
+
+async def test_without_a_key_a_create_slower_than_the_timeout_is_not_called_unwritten(
+    sandbox: Sandbox,
+    store_url: str,
+    aiohttp_client: Any,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    settings = gateway_settings(sandbox, store_url=store_url)
+    slow = [c.model_copy(update={"timeout_s": 0.4}) for c in settings.connections]
+    gateway = await aiohttp_client(create_app(settings.model_copy(update={"connections": slow})))
+    before = await invoice_ids(sandbox, gateway, "crm_v1")
+    await faults("crm_v1", latency_ms=1000, methods=["POST"], path_regex=CREATE_PATHS["crm_v1"])
+    answer = await send(gateway, "POST", "/v1/connections/crm_v1/invoices", body=sample("crm_v1"))
+    assert (answer.status, answer.body.get("outcome")) == (502, "uncertain"), answer.body
+    assert answer.body["retryable"] is False and "Retry-After" not in answer.headers
+    await asyncio.sleep(1.2)
+    assert len((await invoice_ids(sandbox, gateway, "crm_v1")) - before) == 1  # it was written
+
+
 async def test_a_create_that_cannot_be_told_is_uncertain_then_resolved_by_a_retry(
     sandbox: Sandbox,
     gateway: TestClient,

@@ -22,7 +22,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
-from gateway.service.idempotency import KeyedWrites, WriteRequest
+from gateway.service.idempotency import SENT_AT, KeyedWrites, WriteRequest
 from gateway.service.outcomes import Outcome
 from gateway.store import KeyScope, Store, open_store
 from gateway.upstream import write_calls_var
@@ -44,6 +44,7 @@ class Scripted:
     idempotent: ClassVar[bool] = False
     calls: list[str] = field(default_factory=list)
     at_once: bool = False  # prepared with no provider call: claimed with its recovery
+    settle_s: float = 60.0
 
     def prepared(self) -> dict[str, Any] | None:
         if not self.at_once:
@@ -71,7 +72,10 @@ class Scripted:
 
     async def find(self, recovery: dict[str, Any]) -> Resolution:
         self.calls.append("find")
-        assert recovery == {"marker": "ig-1", "started_at": 1}
+        assert {k: v for k, v in recovery.items() if k != SENT_AT} == {
+            "marker": "ig-1",
+            "started_at": 1,
+        }
         return self.finds.pop(0)
 
 
@@ -192,15 +196,25 @@ async def test_an_untold_outcome_parks_the_key_and_the_retry_asks_before_sending
 
 
 async def test_a_takeover_that_finds_nothing_sends_once_with_the_same_marker(store: Store) -> None:
+    """The dead owner never got an answer, so the provider may still be working on what it
+    sent: finding nothing is believed only once the write's settle time has passed."""
     clock = [1000.0]
     claim = await store.claim(SCOPE, "fp", "dead", now=clock[0], lease_s=5, ttl_s=3600)
     assert claim.__class__.__name__ == "Claimed"
-    recovery = {"marker": "ig-1", "started_at": 1}
+    recovery = {"marker": "ig-1", "started_at": 1, SENT_AT: 1000}
     await store.save_progress(SCOPE, "dead", "sending", recovery, now=clock[0], lease_s=5)
     with pytest.raises(IdempotencyInProgress) as busy:
         await runner(store, clock).run(REQUEST, "fp", Scripted([]))
     assert busy.value.retry_after == pytest.approx(5)
     clock[0] += 6  # the dead owner's lease ran out
+    early = Scripted([], [Resolution.not_done("nothing there")])
+    with pytest.raises(OutcomeUncertain) as untold:
+        await runner(store, clock).run(REQUEST, "fp", early)
+    assert early.calls == ["find"] and untold.value.retry_after == pytest.approx(54)
+    assert "after 54 s" in untold.value.message and "sent 6 s ago" in untold.value.message
+    record = await store.get(SCOPE)
+    assert record is not None and record.recovery_point == "unanswered"
+    clock[0] += 54  # settled: nothing there now means nothing was written
     retry = Scripted([created()], [Resolution.not_done("nothing there")])
     outcome = await runner(store, clock).run(REQUEST, "fp", retry)
     assert retry.calls == ["find", "send"]  # no new prepare: the marker is the first one's
@@ -224,7 +238,7 @@ async def test_a_write_prepared_without_the_provider_is_claimed_at_sending_in_on
     assert write.calls == ["prepared", "send"]  # no prepare after the claim
     assert (seen[0].recovery_point, seen[0].recovery) == (
         "sending",
-        {"marker": "ig-1", "started_at": 1},
+        {"marker": "ig-1", "started_at": 1, SENT_AT: 1000},
     )
     record = await store.get(SCOPE)
     assert record is not None and record.state == "done" and outcome.invoice == INVOICE

@@ -152,16 +152,33 @@ async def test_post_is_never_resent_after_a_5xx(session: aiohttp.ClientSession) 
     assert "may or may not have taken effect" in info.value.message
 
 
-@pytest.mark.parametrize("failure", [TimeoutError(), aiohttp.ServerDisconnectedError()])
+@pytest.mark.parametrize(
+    ("failure", "unanswered"),
+    [(TimeoutError(), True), (aiohttp.ServerDisconnectedError(), False)],
+)
 async def test_post_timeout_or_dropped_connection_is_uncertain(
-    session: aiohttp.ClientSession, failure: Exception
+    session: aiohttp.ClientSession, failure: Exception, unanswered: bool
 ) -> None:
+    """A timeout is no answer at all: the provider may still be working on the write."""
     upstream, _ = client(session)
     with mocked_network() as mock:
         mock.post(f"{BASE}/v1/invoices", exception=failure)
-        with pytest.raises(OutcomeUncertain):
+        with pytest.raises(OutcomeUncertain) as info:
             await upstream.request("POST", "/v1/invoices", json={})
     assert upstream.stats.calls == 1
+    assert info.value.unanswered is unanswered
+
+
+@pytest.mark.parametrize(("status", "unanswered"), [(504, True), (503, False), (500, False)])
+async def test_only_a_gateway_timeout_of_the_provider_leaves_a_post_unanswered(
+    session: aiohttp.ClientSession, status: int, unanswered: bool
+) -> None:
+    upstream, _ = client(session)
+    with mocked_network() as mock:
+        mock.post(f"{BASE}/v1/invoices", status=status)
+        with pytest.raises(OutcomeUncertain) as info:
+            await upstream.request("POST", "/v1/invoices", json={})
+    assert (info.value.status, info.value.unanswered) == (status, unanswered)
 
 
 async def test_post_that_never_connected_is_retried(session: aiohttp.ClientSession) -> None:
