@@ -51,13 +51,12 @@ def configured_tax(tax: Tax, connection: Connection) -> TaxSetting | None:
 
 
 def canonical_tax(connection: Connection, tax_id: Any, rate: Any = None) -> Tax:
-    """The canonical tax for a provider tax id (its configured rate, else the rate given)."""
+    """The canonical tax for a provider tax id (its configured rate, else the rate given, which
+    the model validates: a rate that is no number is a ``ValidationError`` for the read to name)."""
     setting = connection.tax_by_id(str(tax_id))
     if setting is not None:
         return Tax(id=setting.id, name=setting.name, rate=setting.rate)
-    return Tax(
-        id=str(tax_id), name=None, rate=Decimal(str(rate)) if rate is not None else Decimal(0)
-    )
+    return Tax(id=str(tax_id), name=None, rate=rate if rate is not None else Decimal(0))
 
 
 _TYPES: dict[str, tuple[type, ...]] = {

@@ -255,7 +255,8 @@ def _read_tax(record: dict[str, Any], connection: Connection) -> Tax:
         updates["rate"] = record["rate"]
     if tax.name is None and record.get("name") is not None:
         updates["name"] = record["name"]
-    return tax.model_copy(update=updates) if updates else tax
+    # Validated, not copied: the record's rate is the provider's text or number, checked here.
+    return Tax.model_validate({**tax.model_dump(), **updates}) if updates else tax
 
 
 def _read_discount(raw: Any, mapping: Mapping) -> Discount | None:

@@ -53,6 +53,34 @@ class Calculation:
 
 def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calculation:
     """Compute every line and total field; raise ``InvalidInvoice`` for amounts that cannot be."""
+    try:
+        return _calculate(invoice, policy)
+    except ArithmeticError:
+        # Only a provider's figures go past the caller's bounds (docs/canonical-invoice.md), and
+        # the exact context refuses to round what it cannot hold: named, never approximated.
+        raise InvalidInvoice([_beyond_precision(invoice)]) from None
+
+
+def _beyond_precision(invoice: Invoice) -> FieldError:
+    """The figure that took the calculation past exact arithmetic: the one of most digits."""
+    figures: list[tuple[str, Decimal]] = [("/shipping", invoice.shipping)]
+    if invoice.adjustment:
+        figures.append(("/adjustment/amount", invoice.adjustment.amount))
+    if invoice.discount:
+        figures.append(("/discount/value", invoice.discount.value))
+    figures += [(f"/payments/{i}/amount", p.amount) for i, p in enumerate(invoice.payments)]
+    for i, line in enumerate(invoice.lines):
+        where = f"/lines/{i}"
+        figures += [(f"{where}/{name}", getattr(line, name)) for name in ("quantity", "unit_price")]
+        if line.discount:
+            figures.append((f"{where}/discount/value", line.discount.value))
+        figures += [(f"{where}/taxes/{j}/rate", tax.rate) for j, tax in enumerate(line.taxes)]
+    known = [(where, value) for where, value in figures if value is not None]
+    where, value = max(known, key=lambda f: len(f[1].as_tuple().digits) + abs(f[1].adjusted()))
+    return FieldError(where, f"{value} has more digits than the calculation can hold exactly")
+
+
+def _calculate(invoice: Invoice, policy: RoundingPolicy) -> Calculation:
     places = exponent(invoice.currency)
     _check_amounts(invoice, places)
     step = quantum(places)

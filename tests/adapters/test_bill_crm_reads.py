@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from adapters.mapping import load_mapping
 from emulators.bill_crm.model import Status
 from emulators.bill_crm.store import STATUSES
 from gateway.canonical.model import Invoice, RoundingPolicy
+from gateway.errors import UpstreamError
 from gateway.sandbox import sandbox_connection
 from gateway.upstream import UpstreamClient
 from tests.adapters.bill_crm_env import (
@@ -64,6 +66,27 @@ async def test_part_paid_is_open_with_the_providers_partial_payment(env: Env) ->
     assert invoice.totals is not None
     assert Decimal(0) < invoice.totals.paid < invoice.totals.total
     assert invoice.totals.due == invoice.totals.total - invoice.totals.paid
+
+
+async def test_a_tax_rate_written_as_text_is_read_and_one_that_is_no_number_is_a_clear_502(
+    env: Env,
+) -> None:
+    """The record's rate is the rate charged, whatever form the CRM writes it in; a rate that
+    is no number is a provider error naming the field, never a 500 from the engine."""
+    raw = copy.deepcopy((await env.adapter.get(INLINE_FOUR_LINES)).remote_data)
+    record = raw["taxes"][0]
+    number = record["rate"]
+    record["rate"] = f"{number}"
+    line = next(
+        i for i, item in enumerate(raw["line_items"]) if item["id"] == record["lineitem_id"]
+    )
+    as_text = env.adapter._read(raw)
+    assert as_text.lines[line].taxes[0].rate == number
+    assert as_text.totals_check is not None and as_text.totals_check.consistent
+    record["rate"] = {"value": number}
+    with pytest.raises(UpstreamError) as unreadable:
+        env.adapter._read(raw)
+    assert f"line_items.{line}.rate" in unreadable.value.message
 
 
 def test_canonical_statuses_write_as_the_provider_ids() -> None:

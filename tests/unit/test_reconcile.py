@@ -4,6 +4,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from gateway.canonical.decimals import provider_figures
 from gateway.canonical.model import Invoice, RoundingPolicy
 from gateway.canonical.reconcile import reconcile
@@ -105,6 +107,33 @@ def test_an_invoice_the_engine_cannot_compute_is_reported_not_raised() -> None:
     assert result.totals_check is not None and result.totals_check.consistent is False
     assert result.totals_check.differences[0].field == "calculation"
     assert "larger than the line subtotal" in (result.totals_check.differences[0].computed or "")
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ({"quantity": "1e999", "unit_price": "2.00"}, "lines[0].quantity"),
+        ({"quantity": "1", "unit_price": "-3e400"}, "lines[0].unit_price"),
+        (
+            {"quantity": "2", "unit_price": "1", "taxes": [{"rate": "5e90"}]},
+            "lines[0].taxes[0].rate",
+        ),
+    ],
+)
+def test_a_figure_past_exact_arithmetic_is_reported_naming_it(
+    line: dict[str, Any], field: str
+) -> None:
+    """A provider's figure is read whatever its size; one the exact context cannot hold is a
+    difference naming it, never an error out of the engine (a 500)."""
+    with provider_figures():
+        invoice = read({}, lines=[line])
+    result = reconcile(invoice, POLICY, TODAY)
+    assert result.totals_check is not None and result.totals_check.consistent is False
+    [difference] = result.totals_check.differences
+    assert difference.field == "calculation"
+    assert (difference.computed or "").startswith(field + " ")
+    assert "more digits than the calculation can hold exactly" in (difference.computed or "")
+    assert result.totals == invoice.totals  # the provider's figures kept as they are
 
 
 def test_a_status_that_is_the_only_payment_record_reads_paid_in_full() -> None:
