@@ -21,6 +21,7 @@ from typing import Any
 import jsonschema
 import pydantic
 import yaml
+from yarl import URL
 
 from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
@@ -121,6 +122,11 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
     for i, connection in enumerate(connections):
         if names.index(connection["name"]) != i:
             problems.append(f"connections[{i}].name: {connection['name']!r} is used twice")
+        if _holds_credentials(connection["base_url"]):
+            problems.append(
+                f"connections[{i}].base_url: must not hold a user or password (the credential "
+                "goes in auth, which sends it as the provider expects; the URL is not shown)"
+            )
         variable = connection["auth"].get("token_env")
         if variable and not environ.get(variable):
             problems.append(
@@ -156,6 +162,16 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
         if variable and not environ.get(variable):
             problems.append(f"clients[{i}].key_env: environment variable {variable} is not set")
     return problems
+
+
+def _holds_credentials(base_url: str) -> bool:
+    """Whether a URL carries ``user:password@``: the HTTP client will not send both it and the
+    connection's own credential, and a URL is shown in places a credential must never be."""
+    try:
+        url = URL(base_url)
+    except (ValueError, TypeError):
+        return False
+    return url.user is not None or url.password is not None
 
 
 _SECRETS = frozenset({"token", "cursor_secret"})

@@ -66,12 +66,12 @@ def test_each_failure_is_named_and_no_secret_is_printed(sandbox: Sandbox, tmp_pa
     connections = {c["name"]: c for c in data["connections"]}
     connections["draft_publish"]["auth"]["token"] = WRONG_TOKEN
     port = closed_port()
-    connections["bill_crm"]["base_url"] = f"http://probe:pw-9a8b7c@127.0.0.1:{port}/?key=q-6d5e"
+    connections["bill_crm"]["base_url"] = f"http://127.0.0.1:{port}/?key=q-6d5e"
     connections["item_envelope"]["base_url"] += "/not-the-api"
     result = probe(tmp_path / "broken.yaml", data)
     assert result.returncode == 1
     everything = result.stdout + result.stderr
-    for secret in (WRONG_TOKEN, "pw-9a8b7c", "q-6d5e", "sandbox-bill_crm", "sandbox-crm_v1"):
+    for secret in (WRONG_TOKEN, "q-6d5e", "sandbox-bill_crm", "sandbox-crm_v1"):
         assert secret not in everything
     [wrong] = lines_about(result, "draft_publish")
     assert wrong.endswith(
@@ -117,3 +117,19 @@ def test_without_probe_nothing_is_called(sandbox: Sandbox, tmp_path: Path) -> No
         0,
         f"{path}: OK (5 connection(s), 1 client(s))",
     )
+
+
+def test_a_base_url_holding_a_user_or_password_is_refused_without_showing_it(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The HTTP client will not send a URL's credentials beside the connection's own, so such a
+    connection failed every call; and the URL is shown to admins. Refused, the password unseen."""
+    data = yaml.safe_load(config_yaml(sandbox))
+    data["connections"][1]["base_url"] = "http://probe:pw-9a8b7c@127.0.0.1:9/api"
+    result = probe(tmp_path / "userinfo.yaml", data)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "pw-9a8b7c" not in result.stdout + result.stderr
+    assert (
+        "connections[1].base_url: must not hold a user or password (the credential goes in "
+        "auth, which sends it as the provider expects; the URL is not shown)"
+    ) in result.stderr
