@@ -121,6 +121,10 @@ class WriteCalls:
 
     sent: int = 0
     read_after: bool = False
+    # A write call was sent again after an attempt whose answer was lost (a timeout, a dropped
+    # connection, a 5xx: only idempotent calls are): its answer may be to a repeat of a call
+    # that already took effect (a DELETE told 404 by the repeat).
+    repeated: bool = False
 
     @property
     def read_back(self) -> bool:
@@ -341,6 +345,7 @@ class UpstreamClient:
         if key is not None and method not in _READS:
             send_headers.setdefault("Idempotency-Key", key)
         last: UpstreamError | None = None
+        lost = False  # an attempt was sent and its answer lost: a later one repeats it
         for attempt in range(1, self.connection.retries.max_attempts + 1):
             if last is not None:
                 await self._before_retry(attempt - 1, last)
@@ -371,6 +376,7 @@ class UpstreamClient:
                 if not idempotent:
                     raise self._uncertain("did not answer in time", unanswered=True) from None
                 last = UpstreamTimeout(self._says("did not answer in time"), provider=self.provider)
+                lost = True
                 continue
             except aiohttp.ClientError:
                 answered = False
@@ -379,6 +385,7 @@ class UpstreamClient:
                 last = UpstreamUnavailable(
                     self._says("dropped the connection"), provider=self.provider
                 )
+                lost = True
                 continue
             finally:
                 self.breaker.record(answered, probe=probe)
@@ -419,7 +426,10 @@ class UpstreamClient:
                     status=status,
                     retry_after=_retry_after(answer.headers),
                 )
+                lost = True
                 continue
+            if writes is not None and lost:
+                writes.repeated = True
             if calls is not None:
                 calls.read_after = writes is None and 200 <= status < 300
             return answer

@@ -619,6 +619,39 @@ async def test_a_create_the_provider_rate_limits_is_refused_unprocessed_not_unce
     assert (await invoice_ids(sandbox, gateway, connection)) - before == {retried.body["id"]}
 
 
+@pytest.mark.parametrize("connection", ["crm_v1", "bill_crm"])
+async def test_a_delete_whose_first_answer_was_lost_is_done_when_its_repeat_finds_nothing(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+    connection: str,
+) -> None:
+    """The provider deleted the invoice and its answer was lost (a 503 after the commit); the
+    gateway's repeat of the DELETE is told 404. The invoice is gone, as asked: 204, kept for
+    the key, not a 404 replayed forever."""
+    path = f"/v1/connections/{connection}/invoices"
+    made = await send(gateway, "POST", path, body=sample(connection))
+    assert made.status == 201, made.body
+    one = f"{path}/{made.body['id']}"
+    # Seed 1 draws a fault for the first DELETE and none for the second.
+    await faults(
+        connection, error_rate=0.5, error_status=503, after_commit=True, methods=["DELETE"], seed=1
+    )
+    key = fresh_key()
+    deleted = await send(gateway, "DELETE", one, key=key)
+    assert deleted.status == 204, deleted.body
+    deletes = [
+        e
+        for e in await provider_log(sandbox, connection)
+        if e["method"] == "DELETE" and e["headers"].get("Idempotency-Key") == key
+    ]
+    assert len(deletes) == 2  # the first (deleted, its answer a 503) and its repeat
+    await clear_faults(sandbox, connection)
+    replay = await send(gateway, "DELETE", one, key=key)
+    assert (replay.status, replay.headers.get("Idempotent-Replayed")) == (204, "true")
+    assert (await send(gateway, "GET", one)).status == 404
+
+
 async def test_a_lost_void_answer_is_recognised(
     sandbox: Sandbox,
     gateway: TestClient,
