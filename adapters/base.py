@@ -170,6 +170,9 @@ class Capabilities:
     # keeps the value it has, so a replace that sends null for one is refused (or, lenient,
     # kept with a warning).
     update_keeps: frozenset[str] = frozenset()
+    # The provider sets each line's tax from its item (``capabilities.taxes_by_item``), which
+    # the gateway cannot see: a preview or a dry run computes with the taxes sent, and says so.
+    taxes_by_item: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -198,6 +201,7 @@ class Capabilities:
             "trash": sorted(self.trash, key=TRASH_OPERATIONS.index),
             "duplicate_inputs": sorted(self.duplicate_inputs),
             "update_keeps": sorted(self.update_keeps),
+            "taxes_by_item": self.taxes_by_item,
         }
 
 

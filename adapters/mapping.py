@@ -204,6 +204,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             min_lines=caps.get("min_lines", 0),
             create_issued=caps.get("create_issued", False),
             update_keeps=frozenset(caps.get("update_keeps", [])),
+            taxes_by_item=caps.get("taxes_by_item", False),
         ),
         provider_fields={
             name: ProviderField(name=name, **spec) for name, spec in data["provider_fields"].items()

@@ -54,6 +54,7 @@ def render(providers: tuple[str, ...] = tuple(ADAPTERS)) -> str:
             "credit notes created (from an invoice: the credit_note action)",
             "versioned (ETag / If-Match)",
             "compound taxes",
+            "line taxes set by the provider from each item (a preview cannot see them)",
         ),
         mappings,
         lambda m, x: {
@@ -67,6 +68,9 @@ def render(providers: tuple[str, ...] = tuple(ADAPTERS)) -> str:
             ),
             "versioned (ETag / If-Match)": m.capabilities.versioned,
             "compound taxes": m.capabilities.compound_taxes,
+            "line taxes set by the provider from each item (a preview cannot see them)": (
+                m.capabilities.taxes_by_item
+            ),
         }[x],
     )
     out += _values(

@@ -121,6 +121,22 @@ def kept_on_update(
     return [WriteWarning(p.pointer, p.detail) for p in problems]
 
 
+def unseen_item_taxes(invoice: Invoice, caps: Capabilities, provider: str) -> list[WriteWarning]:
+    """Where the provider taxes each line by its item (``taxes_by_item``): a warning on each
+    item line that totals computed here use the taxes sent, which the provider may not apply."""
+    if not caps.taxes_by_item:
+        return []
+    reason = (
+        f"{provider} taxes this line by its item's tax code, which only {provider} knows: "
+        "these totals use the taxes sent (a create answers what it applied)"
+    )
+    return [
+        WriteWarning(f"/lines/{i}/taxes", reason)
+        for i, line in enumerate(invoice.lines)
+        if line.kind == "item"
+    ]
+
+
 def too_few_lines(invoice: Invoice, capabilities: Capabilities, provider: str) -> str | None:
     """Why the provider's create would refuse ``invoice`` for its lines' count
     (``capabilities.min_lines``); None when it has enough."""

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from adapters.base import Adapter, WriteWarning
+from adapters.representable import unseen_item_taxes
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import Invoice, Payment
@@ -161,7 +162,11 @@ class Copier:
             reason = "; ".join(f"{e.pointer}: {e.detail}" for e in exc.errors)
             return Entry(source_id, "skipped", reason=f"the target could not take it: {reason}")
         verdict = compare(invoice, preview, self.target, paid=False)
-        return self._entry(source_id, "would_copy", None, translation.warnings, verdict)
+        unseen = unseen_item_taxes(
+            translation.invoice, self.target.capabilities, self.target.provider
+        )
+        warnings = [*translation.warnings, *unseen]
+        return self._entry(source_id, "would_copy", None, warnings, verdict)
 
     def _issued_at_once(self, source: Invoice) -> bool:
         """An issued source is created issued where the target's create can do that: one

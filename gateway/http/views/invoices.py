@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.base import ACTIONS, Adapter, ListQuery, NotSupported
-from adapters.representable import fit
+from adapters.representable import fit, unseen_item_taxes
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import InvalidInvoice
 from gateway.http import list_filters, list_options
@@ -62,6 +62,7 @@ async def preview_view(request: web.Request) -> web.Response:
     invoice = await invoice_body(request)
     preference = handling(request)
     fitted, warnings = fit(invoice, adapter.capabilities, adapter.provider, preference)
+    warnings += unseen_item_taxes(invoice, adapter.capabilities, adapter.provider)
     try:
         calculated = calculated_invoice(fitted, adapter.policy_for(fitted))
     except InvalidInvoice as exc:

@@ -1,6 +1,8 @@
-"""A replace that empties a field the provider cannot empty on an update (its mapping's
-``capabilities.update_keeps``): the provider would keep the value it has, so the gateway says so
-instead of answering 200 with the field unchanged (docs/facade.md, "Writes")."""
+"""What a provider decides for itself is said, not silently done: a replace that empties a field
+the provider cannot empty on an update (its mapping's ``capabilities.update_keeps``) is refused
+or kept with a warning, instead of answering 200 with the field unchanged; a preview on a
+provider that taxes each line by its item (``capabilities.taxes_by_item``) warns that it used
+the taxes sent (docs/facade.md)."""
 
 from __future__ import annotations
 
@@ -85,3 +87,30 @@ async def test_emptying_a_kept_field_is_refused_strict_and_kept_with_a_warning_l
     assert lenient.body["warnings"] == [{"field": f"/{field}", "reason": detail}]
     after = (await call(sandbox, "GET", location)).body
     assert (after[field], after["notes"]) == (kept, "changed")
+
+
+async def test_a_preview_where_the_provider_taxes_by_item_says_it_used_the_taxes_sent(
+    sandbox: Sandbox,
+) -> None:
+    """order_linked taxes each line by its item's tax code, which only it knows: the preview
+    computes with the taxes sent and says so on each line; the create shows what was applied."""
+    body = {
+        "customer": {"id": "ACC-1003"},
+        "currency": "USD",
+        "issue_date": "2026-03-01",
+        "due_date": "2026-03-31",
+        "lines": [
+            {"item_id": "ITM-1008", "quantity": "1", "unit_price": "10"},  # GST 10% by its item
+            {"item_id": "ITM-1009", "quantity": "1", "unit_price": "10"},  # GST-free
+        ],
+    }
+    path = "/v1/connections/order_linked/invoices"
+    preview = await call(sandbox, "POST", path + "/preview", body=body)
+    assert preview.status == 200, preview.body
+    assert [w["field"] for w in preview.body["warnings"]] == ["/lines/0/taxes", "/lines/1/taxes"]
+    assert all("by its item's tax code" in w["reason"] for w in preview.body["warnings"])
+    assert preview.body["totals"]["tax"] == "0.00"  # the taxes sent: none
+    created = await call(sandbox, "POST", path, body=body)
+    assert created.status == 201, created.body
+    assert created.body["totals"]["tax"] == "1.00"  # what the provider applied
+    assert [w["field"] for w in created.body["warnings"]] == ["/lines/0/taxes"]
