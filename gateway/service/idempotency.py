@@ -204,6 +204,7 @@ class KeyedWrites:
             return await write.send(recovery)
         except UpstreamError as error:
             if write.idempotent or _nothing_sent(calls):
+                _say_it_may_have_landed(error, write, calls)
                 raise
             resolution, wait = await self._find(write, recovery, error, _unanswered(error))
             if resolution.state == "done":
@@ -244,6 +245,7 @@ class KeyedWrites:
             if write.idempotent or _nothing_sent(calls):
                 # Nothing was written, or sending the same again converges: retry as it is.
                 await self._release(scope, owner)
+                _say_it_may_have_landed(error, write, calls)
                 raise
             resolution, wait = await self._find(write, recovery, error, _unanswered(error))
             if resolution.state == "done":
@@ -414,6 +416,21 @@ def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamEr
         status=error.status,
         retry_after=error.retry_after,
     )
+
+
+def _say_it_may_have_landed(error: UpstreamError, write: Write, calls: WriteCalls) -> None:
+    """An idempotent write (``PUT``, ``DELETE``) that failed after a call was sent may have
+    taken effect: sending it again converges, but an ``If-Match`` it carried may no longer
+    match, the write itself having changed the invoice. The caller's retry would get a 412
+    that reads like someone else's change, so the answer says so first."""
+    if _nothing_sent(calls) or not write.idempotent:
+        return
+    error.message += "; the write may have taken effect (sending it again converges)"
+    if getattr(write, "if_match", None) is not None:
+        error.message += (
+            ", and then the invoice's ETag is no longer the If-Match sent: read it again "
+            "before retrying"
+        )
 
 
 def _second(now: float) -> int:

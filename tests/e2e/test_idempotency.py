@@ -652,6 +652,31 @@ async def test_a_delete_whose_first_answer_was_lost_is_done_when_its_repeat_find
     assert (await send(gateway, "GET", one)).status == 404
 
 
+async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_match_moved(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    """Every answer to the PUT is lost after crm_v1 applied it: the caller is told the write may
+    have taken effect and that its If-Match may no longer hold, before a retry meets a 412."""
+    path = "/v1/connections/crm_v1/invoices"
+    made = await send(gateway, "POST", path, body=sample("crm_v1"))
+    one = f"{path}/{made.body['id']}"
+    before = await send(gateway, "GET", one)
+    changed = {**sample("crm_v1"), "notes": "changed by the lost PUT"}
+    await faults("crm_v1", error_rate=1, error_status=503, after_commit=True, methods=["PUT"])
+    lost = await send(
+        gateway, "PUT", one, body=changed, headers={"If-Match": before.headers["ETag"]}
+    )
+    assert (lost.status, lost.body["retryable"]) == (502, True), lost.body
+    assert "the write may have taken effect (sending it again converges)" in lost.body["detail"]
+    assert "the invoice's ETag is no longer the If-Match sent" in lost.body["detail"]
+    await clear_faults(sandbox, "crm_v1")
+    now = await send(gateway, "GET", one)
+    assert now.body["notes"] == "changed by the lost PUT"  # it had landed
+    assert now.headers["ETag"] != before.headers["ETag"]
+
+
 async def test_a_lost_void_answer_is_recognised(
     sandbox: Sandbox,
     gateway: TestClient,
