@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.canonical.model import Invoice
-from gateway.service.idempotency import KeyedWrites, WriteRequest
+from gateway.service.idempotency import SENT_AT, KeyedWrites, WriteRequest
 from gateway.service.invoices import InvoiceService
 from gateway.store import KeyScope, open_store
 from tests.adapters.order_linked_env import Env, start
@@ -71,5 +71,5 @@ async def test_a_create_whose_marker_field_is_taken_looks_up_after_its_claim(
     given, record, log = await _create(env, tmp_path, invoice)
 
     assert given == [None]  # claimed first: a replay would call nothing
-    assert set(record.recovery) == {"existing", "complete", "started_at"}
+    assert set(record.recovery) == {"existing", "complete", "started_at", SENT_AT}
     assert [r["method"] for r in log][-1] == "POST" and log[0]["method"] == "GET"
