@@ -65,6 +65,11 @@ SENT_AT = "gateway_sent_at"
 # no answer at all), "uncertain" (parked after an answer that did not say).
 UNANSWERED = "unanswered"
 _TAKEN_OVER_UNANSWERED = frozenset({"sending", UNANSWERED})
+# Recovery point of an idempotent write (PUT, DELETE) whose answer was lost: the key's retry
+# sends it again, knowing it repeats a call that may have taken effect (``WriteCalls.repeated``:
+# a DELETE then told 404 is done).
+RESENT = "resent"
+_MAY_HAVE_WRITTEN = frozenset({"sending", "uncertain", UNANSWERED})
 
 # Called for what happened to a write: (connection, event), e.g. ("crm", "replayed").
 WriteObserver = Callable[[str, str], None]
@@ -220,7 +225,10 @@ class KeyedWrites:
     async def _keyed(self, scope: KeyScope, owner: str, claim: Claimed, write: Write) -> Outcome:
         record = claim.record
         recovery: dict[str, Any] | None = None
-        if claim.taken_over and record.recovery_point in ("sending", "uncertain", UNANSWERED):
+        # An idempotent write taken over is sent again as it is (its lookup could only say so),
+        # as a repeat of a call that may have taken effect.
+        repeat = claim.taken_over and write.idempotent and record.recovery_point != "claimed"
+        if not repeat and claim.taken_over and record.recovery_point in _MAY_HAVE_WRITTEN:
             # An earlier attempt may have written: ask before anything is sent again.
             recovery = record.recovery
             unanswered = record.recovery_point in _TAKEN_OVER_UNANSWERED
@@ -235,16 +243,20 @@ class KeyedWrites:
             recovery = record.recovery  # prepared before the claim and stored by it
         else:
             recovery = await self._sending(scope, owner, write, recovery)
-        calls = WriteCalls()
+        calls = WriteCalls(repeated=repeat)
         token = write_calls_var.set(calls)
         try:
             outcome = await write.send(recovery)
             if calls.read_back and outcome.invoice is not None:
                 outcome = dataclasses.replace(outcome, read_back=True)
         except UpstreamError as error:
-            if write.idempotent or _nothing_sent(calls):
-                # Nothing was written, or sending the same again converges: retry as it is.
-                await self._release(scope, owner)
+            if _nothing_sent(calls):
+                await self._release(scope, owner)  # nothing was written: the key is free
+                raise
+            if write.idempotent:
+                # Sending the same again converges: the key's retry does, as a repeat.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.store.park(scope, owner, RESENT))
                 _say_it_may_have_landed(error, write, calls)
                 raise
             resolution, wait = await self._find(write, recovery, error, _unanswered(error))
@@ -330,7 +342,7 @@ class KeyedWrites:
             resolution = await write.find(recovery)
         except AdapterError as exc:
             resolution = Resolution.unknown(f"looking it up failed: {exc.message}")
-        if resolution.state == "not_done" and unanswered:
+        if resolution.state == "not_done" and unanswered and not write.idempotent:
             sent = recovery.get(SENT_AT)
             waited = max(0.0, self._clock() - sent) if isinstance(sent, int | float) else 0.0
             if waited < write.settle_s:

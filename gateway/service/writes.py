@@ -147,9 +147,21 @@ def _matches(current: Invoice, if_match: str | None, provider: str) -> None:
     tag = version_tag(current)
     if if_match is not None and if_match != "*" and tag not in entity_tags(if_match):
         given = if_match or "an empty If-Match"
-        raise PreconditionFailed(
-            f"The invoice changed: its ETag is {tag}, not {given}.", provider=provider
+        maybe = (
+            " This key's earlier attempt, whose answer was lost, may have made that change: "
+            "read the invoice again."
+            if _repeated()
+            else ""
         )
+        raise PreconditionFailed(
+            f"The invoice changed: its ETag is {tag}, not {given}.{maybe}", provider=provider
+        )
+
+
+def _repeated() -> bool:
+    """Whether this write repeats a call whose answer was lost (``WriteCalls.repeated``)."""
+    calls = write_calls_var.get()
+    return calls is not None and calls.repeated
 
 
 def entity_tags(if_match: str) -> list[str]:
@@ -182,15 +194,15 @@ class DeleteInvoice(_Write):
     idempotent: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
-        await _precondition(self.adapter, self.invoice_id, self.if_match)
         try:
+            await _precondition(self.adapter, self.invoice_id, self.if_match)
             await self.adapter.delete(self.invoice_id)
         except NotFound:
-            calls = write_calls_var.get()
-            if calls is None or not calls.repeated:
+            if not _repeated():
                 raise
-            # The first DELETE's answer was lost and the repeat finds no invoice: that DELETE
-            # (or another) took effect. The invoice is gone, as asked.
+            # An earlier DELETE's answer was lost (in this request, or the key's earlier
+            # attempt) and the repeat finds no invoice: that DELETE (or another) took effect.
+            # The invoice is gone, as asked.
         return Outcome("deleted")
 
 

@@ -652,6 +652,34 @@ async def test_a_delete_whose_first_answer_was_lost_is_done_when_its_repeat_find
     assert (await send(gateway, "GET", one)).status == 404
 
 
+@pytest.mark.parametrize("connection", ["crm_v1", "bill_crm", "item_envelope", "draft_publish"])
+async def test_a_keyed_delete_whose_every_answer_was_lost_is_done_when_the_key_retries_it(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+    connection: str,
+) -> None:
+    """Every answer to the DELETE is lost after the provider deleted: a 502 that says it may
+    have taken effect. The retry with the key repeats it, is told 404, and that is the 204
+    asked for (kept for the key), not a 404 replayed from then on."""
+    path = f"/v1/connections/{connection}/invoices"
+    made = await send(gateway, "POST", path, body=sample(connection))
+    assert made.status == 201, made.body
+    one = f"{path}/{made.body['id']}"
+    await faults(connection, error_rate=1, error_status=503, after_commit=True, methods=["DELETE"])
+    key = fresh_key()
+    lost = await send(gateway, "DELETE", one, key=key)
+    assert (lost.status, lost.body["retryable"]) == (502, True), lost.body
+    assert "may have taken effect" in lost.body["detail"]
+    await clear_faults(sandbox, connection)
+    retried = await send(gateway, "DELETE", one, key=key)
+    assert retried.status == 204, retried.body
+    replay = await send(gateway, "DELETE", one, key=key)
+    assert (replay.status, replay.headers.get("Idempotent-Replayed")) == (204, "true")
+    other = await send(gateway, "DELETE", one, key=fresh_key())  # a new key: a new request
+    assert other.status == 404, other.body
+
+
 async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_match_moved(
     sandbox: Sandbox,
     gateway: TestClient,
@@ -665,8 +693,9 @@ async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_
     before = await send(gateway, "GET", one)
     changed = {**sample("crm_v1"), "notes": "changed by the lost PUT"}
     await faults("crm_v1", error_rate=1, error_status=503, after_commit=True, methods=["PUT"])
+    key = fresh_key()
     lost = await send(
-        gateway, "PUT", one, body=changed, headers={"If-Match": before.headers["ETag"]}
+        gateway, "PUT", one, body=changed, key=key, headers={"If-Match": before.headers["ETag"]}
     )
     assert (lost.status, lost.body["retryable"]) == (502, True), lost.body
     assert "the write may have taken effect (sending it again converges)" in lost.body["detail"]
@@ -675,6 +704,14 @@ async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_
     now = await send(gateway, "GET", one)
     assert now.body["notes"] == "changed by the lost PUT"  # it had landed
     assert now.headers["ETag"] != before.headers["ETag"]
+    # Its own key's retry meets the write's own change: the 412 says that may be so.
+    again = await send(
+        gateway, "PUT", one, body=changed, key=key, headers={"If-Match": before.headers["ETag"]}
+    )
+    assert (again.status, again.body["code"]) == (412, "precondition_failed"), again.body
+    assert (
+        "This key's earlier attempt, whose answer was lost, may have made" in again.body["detail"]
+    )
 
 
 async def test_a_lost_void_answer_is_recognised(

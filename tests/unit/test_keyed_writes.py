@@ -415,3 +415,32 @@ async def test_a_refusal_of_the_credentials_after_an_answered_call_is_looked_int
         await runner(store).run(REQUEST, "fp", write)
     assert write.calls == ["prepare", "send", "find"]
     assert "nothing was written" in raised.value.message
+
+
+async def test_an_idempotent_write_taken_over_is_sent_again_at_once_as_a_repeat(
+    store: Store,
+) -> None:
+    """A PUT or DELETE converges when sent again: no lookup, no settle window, and the write
+    knows it repeats a call that may have taken effect (a DELETE then told 404 is done)."""
+    seen: list[bool] = []
+
+    @dataclass
+    class Idempotent(Scripted):
+        idempotent: ClassVar[bool] = True
+
+        async def send(self, recovery: dict[str, Any]) -> Outcome:
+            calls = write_calls_var.get()
+            seen.append(calls is not None and calls.repeated)
+            return await super().send(recovery)
+
+    clock = [1000.0]
+    await store.claim(SCOPE, "fp", "dead", now=clock[0], lease_s=5, ttl_s=3600, sending={})
+    clock[0] += 6  # the owner died mid-write
+    write = Idempotent([created()])
+    outcome = await runner(store, clock).run(REQUEST, "fp", write)
+    assert write.calls == ["prepare", "send"] and seen == [True]
+    assert outcome.invoice == INVOICE
+    first = Idempotent([created()])
+    fresh = dataclasses.replace(REQUEST, idempotency_key="k-fresh")
+    await runner(store, clock).run(fresh, "fp", first)
+    assert seen == [True, False]  # a first attempt repeats nothing
