@@ -8,11 +8,13 @@ invoice amount must follow ISO 4217.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, Overflow
 from functools import cache
 from typing import Literal
 
 RoundingMode = Literal["half_up", "half_even"]
+# A difference of a provider's figures worked out exactly needs at most this many digits.
+_EXACT_DIGITS = 200
 
 _ZERO_DECIMAL = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
 _THREE_DECIMAL = "BHD IQD JOD KWD LYD OMR TND"
@@ -107,3 +109,13 @@ def decimal_places(value: Decimal) -> int:
             break
         trailing += 1
     return -exp - trailing
+
+
+def exact_difference(a: Decimal, b: Decimal) -> Decimal:
+    """``a - b`` exactly, whatever the two hold (the default context rounds at 28 digits, so a
+    provider's large figures would lose their cents); ``Overflow`` past 200 digits."""
+    low = min(int(a.as_tuple().exponent), int(b.as_tuple().exponent))
+    digits = max(a.adjusted(), b.adjusted()) - low + 2
+    if digits > _EXACT_DIGITS:
+        raise Overflow(f"{a} - {b} needs {digits} digits")
+    return Context(prec=max(digits, 28)).subtract(a, b)

@@ -21,6 +21,7 @@ from gateway.canonical.model import (
     TotalsDifference,
     with_fields,
 )
+from gateway.canonical.money import exact_difference
 from gateway.canonical.status import is_overdue, payment_status
 from gateway.canonical.totals import LineAmounts, calculate
 
@@ -67,7 +68,19 @@ def reconcile(
         else:
             given = with_fields(given, {"paid_source": "provider"})
         paid = given.paid
-        computed = with_fields(computed, {"paid": paid, "due": computed.total - paid})
+        try:
+            due = exact_difference(computed.total, paid)
+        except ArithmeticError:
+            due = given.due  # kept as the provider says; the difference names why
+            differences.append(
+                TotalsDifference(
+                    field="calculation",
+                    provider=None,
+                    computed=f"totals.paid {paid} has more digits than the calculation can "
+                    "hold exactly",
+                )
+            )
+        computed = with_fields(computed, {"paid": paid, "due": due})
     elif given is not None:
         given = with_fields(given, {"paid_source": "payments"})
     totals = _totals(given, computed, differences)

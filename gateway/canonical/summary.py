@@ -27,7 +27,7 @@ from gateway.canonical.model import (
     ShortText,
     with_fields,
 )
-from gateway.canonical.status import is_overdue, payment_status
+from gateway.canonical.status import due_status, is_overdue
 
 SUMMARY_OBJECT = "invoice_summary"
 
@@ -82,7 +82,7 @@ def settled(
     due = totals.due if totals is not None else None
     stated = summary.payment_status
     if stated is None and total is not None and due is not None:
-        stated = payment_status(summary.status, total, total - due)
+        stated = due_status(summary.status, total, due)
     overdue = summary.overdue or (
         due is not None and is_overdue(summary.status, summary.due_date, due, today)
     )

@@ -109,6 +109,7 @@ def _calculate(invoice: Invoice, policy: RoundingPolicy) -> Calculation:
         subtotal = gross - tax if inclusive else gross
         total = subtotal - discount + tax + shipping + adjustment
         paid = rnd(sum([p.amount for p in invoice.payments], zero)) if invoice.payments else zero
+        due = total - paid  # here, exact: the default context rounds at 28 digits
 
         line_totals = nets if inclusive else [n + t for n, t in zip(nets, line_tax, strict=True)]
         amounts = zip(subtotals, discounts, nets, line_tax, line_totals, strict=True)
@@ -135,7 +136,7 @@ def _calculate(invoice: Invoice, policy: RoundingPolicy) -> Calculation:
             "adjustment": adjustment,
             "total": total,
             "paid": paid,
-            "due": total - paid,
+            "due": due,
             "tax_breakdown": tax_breakdown,
             "paid_source": "payments",
         },

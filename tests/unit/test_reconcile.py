@@ -196,3 +196,24 @@ def test_a_providers_inclusive_taxes_of_minus_100_percent_are_a_difference_not_a
     [difference] = result.totals_check.differences
     assert difference.field == "calculation"
     assert "-100%" in str(difference.computed)
+
+
+def test_what_is_due_is_worked_out_exactly_however_large_the_providers_figures() -> None:
+    """The default decimal context rounds at 28 digits: a provider's 30-digit paid figure
+    would lose its cents in ``due``. Worked out exactly, or named when it cannot be."""
+    big = "9999999999999999999999999999.75"
+    with provider_figures():
+        invoice = read({"paid": big})  # the provider's due, 5250.00, disagrees
+    result = reconcile(invoice, POLICY, TODAY)
+    assert result.totals_check is not None
+    due = {d.field: d.computed for d in result.totals_check.differences}["due"]
+    assert due == "-9999999999999999999999994749.75"  # 5250.00 − paid, to the cent
+    with provider_figures():
+        huge = read({"paid": "1e999"})
+    result = reconcile(huge, POLICY, TODAY)
+    assert result.totals_check is not None
+    calculation = [d for d in result.totals_check.differences if d.field == "calculation"]
+    assert [d.computed for d in calculation] == [
+        "totals.paid 1E+999 has more digits than the calculation can hold exactly"
+    ]
+    assert result.payment_status == "paid"  # compared, not subtracted
