@@ -148,11 +148,24 @@ class Unreadable(ValueError):
     """A value of the CRM's answer the canonical model cannot hold; the text says which."""
 
 
-def describe(exc: ValidationError) -> str:
-    """``field: problem`` for the first problem pydantic found."""
+# A line's canonical fields by the names bill_crm gives them, for messages about its answer.
+_LINE_WIRE_NAMES = {
+    "name": "description",
+    "description": "long_description",
+    "unit_price": "rate",
+    "discount": "discount_value",
+    "subtotal": "amount",
+    "net_amount": "total",
+}
+
+
+def describe(exc: ValidationError, wire_names: dict[str, str] | None = None) -> str:
+    """``field: problem`` for the first problem pydantic found, the field by its wire name."""
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg'].removeprefix('Value error, ')}"
+    parts = [str(part) for part in first["loc"]]
+    if parts and wire_names:
+        parts[0] = wire_names.get(parts[0], parts[0])
+    return f"{'.'.join(parts)}: {first['msg'].removeprefix('Value error, ')}"
 
 
 def status_id(data: dict[str, Any]) -> Any:
@@ -175,7 +188,7 @@ def read_invoice(data: dict[str, Any], mapping: Mapping, connection: Connection)
         try:
             lines.append(_read_line(item, records, tax_type, mapping, connection))
         except ValidationError as exc:
-            raise Unreadable(f"line_items.{i}.{describe(exc)}") from exc
+            raise Unreadable(f"line_items.{i}.{describe(exc, _LINE_WIRE_NAMES)}") from exc
     provider_fields: dict[str, Any] = {}
     category = data.get("category")
     if isinstance(category, dict) and category.get("id") is not None:
@@ -234,7 +247,7 @@ def _read_line(
         unit=item.get("unit"),
         unit_price=item["rate"],
         discount=_discount(kind, item.get("discount_value")),
-        taxes=[_read_tax(record, connection) for record in mine],
+        taxes=[_read_tax(record, records.index(record), connection) for record in mine],
         subtotal=item.get("amount"),
         discount_amount=item.get("discount_amount"),
         net_amount=item.get("total"),
@@ -246,7 +259,15 @@ def _read_line(
     )
 
 
-def _read_tax(record: dict[str, Any], connection: Connection) -> Tax:
+def _read_tax(record: dict[str, Any], index: int, connection: Connection) -> Tax:
+    """The canonical tax of one of the invoice's ``taxes`` records (``index`` in that list)."""
+    try:
+        return _tax_of(record, connection)
+    except ValidationError as exc:
+        raise Unreadable(f"taxes.{index}.{describe(exc)}") from exc
+
+
+def _tax_of(record: dict[str, Any], connection: Connection) -> Tax:
     tax = canonical_tax(connection, record["taxrate_id"], record.get("rate"))
     updates: dict[str, Any] = {}
     # The record holds the rate the CRM applied (it snapshots rates): that is what was charged,

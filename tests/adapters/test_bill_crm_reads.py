@@ -86,7 +86,13 @@ async def test_a_tax_rate_written_as_text_is_read_and_one_that_is_no_number_is_a
     record["rate"] = {"value": number}
     with pytest.raises(UpstreamError) as unreadable:
         env.adapter._read(raw)
-    assert f"line_items.{line}.rate" in unreadable.value.message
+    assert "taxes.0.rate: must be a decimal number" in unreadable.value.message
+    # A line's own field is named as bill_crm names it: its price is `rate`, not unit_price.
+    record["rate"] = number
+    raw["line_items"][line]["rate"] = {"value": 1}
+    with pytest.raises(UpstreamError) as unreadable:
+        env.adapter._read(raw)
+    assert f"line_items.{line}.rate: must be a decimal number" in unreadable.value.message
 
 
 def test_canonical_statuses_write_as_the_provider_ids() -> None:
