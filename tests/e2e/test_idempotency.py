@@ -827,3 +827,38 @@ async def test_replays_and_resolutions_are_counted_in_metrics(
     lines = metrics.body.splitlines()
     assert 'gateway_writes_total{connection="draft_publish",event="replayed"} 2.0' in lines
     assert 'gateway_writes_total{connection="draft_publish",event="resolved_done"} 1.0' in lines
+
+
+async def test_the_unanswered_and_resent_keys_hold_on_postgresql(
+    sandbox: Sandbox,
+    aiohttp_client: Any,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    """The store keeps the new recovery points (``unanswered``, ``resent``) and the send time on
+    PostgreSQL as on SQLite: a slow create made once, a lost DELETE done on the key's retry."""
+    settings = gateway_settings(sandbox, store_url=postgres_url())
+    slow = [
+        c.model_copy(update={"timeout_s": 0.4, "write_settle_s": 5}) for c in settings.connections
+    ]
+    gateway = await aiohttp_client(create_app(settings.model_copy(update={"connections": slow})))
+    path = "/v1/connections/crm_v1/invoices"
+    before = await invoice_ids(sandbox, gateway, "crm_v1")
+    await faults("crm_v1", latency_ms=1200, methods=["POST"], path_regex=CREATE_PATHS["crm_v1"])
+    key = fresh_key()
+    first = await send(gateway, "POST", path, body=sample("crm_v1"), key=key)
+    assert (first.status, first.body.get("outcome")) == (502, "uncertain"), first.body
+    await asyncio.sleep(1.5)
+    await clear_faults(sandbox, "crm_v1")
+    made = await send(gateway, "POST", path, body=sample("crm_v1"), key=key)
+    assert made.status == 201, made.body
+    assert (await invoice_ids(sandbox, gateway, "crm_v1")) - before == {made.body["id"]}
+
+    one = f"{path}/{made.body['id']}"
+    await faults("crm_v1", error_rate=1, error_status=503, after_commit=True, methods=["DELETE"])
+    gone = fresh_key()
+    lost = await send(gateway, "DELETE", one, key=gone)
+    assert lost.status == 502, lost.body
+    await clear_faults(sandbox, "crm_v1")
+    assert (await send(gateway, "DELETE", one, key=gone)).status == 204
+    replay = await send(gateway, "DELETE", one, key=gone)
+    assert (replay.status, replay.headers.get("Idempotent-Replayed")) == (204, "true")
