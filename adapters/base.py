@@ -173,6 +173,9 @@ class Capabilities:
     # The provider sets each line's tax from its item (``capabilities.taxes_by_item``), which
     # the gateway cannot see: a preview or a dry run computes with the taxes sent, and says so.
     taxes_by_item: bool = False
+    # The provider takes ``issue`` again on an issued invoice and changes nothing
+    # (``capabilities.reissue_accepted``): the gateway refuses it itself, as others do.
+    reissue_accepted: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -202,6 +205,7 @@ class Capabilities:
             "duplicate_inputs": sorted(self.duplicate_inputs),
             "update_keeps": sorted(self.update_keeps),
             "taxes_by_item": self.taxes_by_item,
+            "reissue_accepted": self.reissue_accepted,
         }
 
 

@@ -205,6 +205,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             create_issued=caps.get("create_issued", False),
             update_keeps=frozenset(caps.get("update_keeps", [])),
             taxes_by_item=caps.get("taxes_by_item", False),
+            reissue_accepted=caps.get("reissue_accepted", False),
         ),
         provider_fields={
             name: ProviderField(name=name, **spec) for name, spec in data["provider_fields"].items()

@@ -55,6 +55,7 @@ def render(providers: tuple[str, ...] = tuple(ADAPTERS)) -> str:
             "versioned (ETag / If-Match)",
             "compound taxes",
             "line taxes set by the provider from each item (a preview cannot see them)",
+            "issue twice taken by the provider (the gateway answers 409 itself)",
         ),
         mappings,
         lambda m, x: {
@@ -70,6 +71,9 @@ def render(providers: tuple[str, ...] = tuple(ADAPTERS)) -> str:
             "compound taxes": m.capabilities.compound_taxes,
             "line taxes set by the provider from each item (a preview cannot see them)": (
                 m.capabilities.taxes_by_item
+            ),
+            "issue twice taken by the provider (the gateway answers 409 itself)": (
+                m.capabilities.reissue_accepted
             ),
         }[x],
     )

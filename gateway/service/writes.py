@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from adapters.base import (
+    ACTION_EFFECTS,
     Adapter,
+    Conflict,
     DuplicateInputs,
     Handling,
     NoteFile,
@@ -229,6 +231,16 @@ class Act(_Write):
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         await _precondition(self.adapter, self.invoice_id, self.if_match)
+        before = recovery.get("before")
+        reissue = self.action == "issue" and self.adapter.capabilities.reissue_accepted
+        if reissue and before in ACTION_EFFECTS["issue"]:
+            # Issued already (the status read before sending): a provider that would take it
+            # again and answer as if it had issued it gets the 409 the others give.
+            raise Conflict(
+                f"{self.adapter.provider} invoice {self.invoice_id} is already issued (it is "
+                f"{before}): issue takes a draft",
+                provider=self.adapter.provider,
+            )
         if self.inputs is not None:
             invoice = await self.adapter.duplicate(self.invoice_id, self.inputs)
         else:

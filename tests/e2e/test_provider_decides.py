@@ -2,7 +2,8 @@
 the provider cannot empty on an update (its mapping's ``capabilities.update_keeps``) is refused
 or kept with a warning, instead of answering 200 with the field unchanged; a preview on a
 provider that taxes each line by its item (``capabilities.taxes_by_item``) warns that it used
-the taxes sent (docs/facade.md)."""
+the taxes sent; issuing twice is a 409 even where the provider would take it
+(``capabilities.reissue_accepted``) (docs/facade.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.sandbox.serve import Sandbox
+from tests.contract.profiles.load import profile
 from tests.e2e.conftest_sandbox import call
 from tests.e2e.sandbox import sandbox_in_thread
 
@@ -114,3 +116,35 @@ async def test_a_preview_where_the_provider_taxes_by_item_says_it_used_the_taxes
     assert created.status == 201, created.body
     assert created.body["totals"]["tax"] == "1.00"  # what the provider applied
     assert [w["field"] for w in created.body["warnings"]] == ["/lines/0/taxes"]
+
+
+@pytest.mark.parametrize("connection", ["item_envelope", "draft_publish", "bill_crm"])
+async def test_issue_twice_is_a_conflict_whatever_the_provider_would_do(
+    sandbox: Sandbox, connection: str
+) -> None:
+    """item_envelope takes `issue` again on an issued invoice and changes nothing; the others
+    refuse it (capabilities.reissue_accepted). Every connection answers a 409, the invoice as
+    it was."""
+    made = await call(
+        sandbox, "POST", f"/v1/connections/{connection}/invoices", body=_sample(connection)
+    )
+    assert made.status == 201, made.body
+    one = f"/v1/connections/{connection}/invoices/{made.body['id']}"
+    first = await call(sandbox, "POST", one + "/issue")
+    assert (first.status, first.body["status"]) == (200, "open"), first.body
+    again = await call(sandbox, "POST", one + "/issue")
+    assert (again.status, again.body["code"]) == (409, "conflict"), again.body
+    if connection == "item_envelope":  # the provider would take it: the gateway says why not
+        assert again.body["detail"] == (
+            f"{connection} invoice {made.body['id']} is already issued (it is open): issue "
+            "takes a draft"
+        )
+    after = await call(sandbox, "GET", one)
+    assert (after.body["status"], after.headers["ETag"]) == ("open", first.headers["ETag"])
+
+
+def _sample(connection: str) -> dict[str, Any]:
+    invoice: dict[str, Any] = (
+        profile(connection).sample(0).model_dump(mode="json", exclude_none=True)
+    )
+    return invoice
