@@ -232,10 +232,9 @@ def _read_line(
     connection: Connection,
 ) -> Line:
     # Summary tax records (no line id) cover every line; inline ones name their line.
-    if tax_type == INLINE:
-        mine = [r for r in records if r.get("lineitem_id") == item["id"]]
-    else:
-        mine = [r for r in records if r.get("lineitem_id") is None]
+    line_id = item["id"] if tax_type == INLINE else None
+    # (index in ``taxes``, record): the index names a record the model refuses.
+    mine = [(k, r) for k, r in enumerate(records) if r.get("lineitem_id") == line_id]
     # An unknown code reads as no discount: the CRM's line amounts then disagree in totals_check,
     # and the raw value stays in remote_data.
     kind = mapping.line_discount_read.get(str(item.get("discount_type")), "none")
@@ -247,13 +246,13 @@ def _read_line(
         unit=item.get("unit"),
         unit_price=item["rate"],
         discount=_discount(kind, item.get("discount_value")),
-        taxes=[_read_tax(record, records.index(record), connection) for record in mine],
+        taxes=[_read_tax(record, k, connection) for k, record in mine],
         subtotal=item.get("amount"),
         discount_amount=item.get("discount_amount"),
         net_amount=item.get("total"),
         # An inline line's tax is its own records' amounts; a summary tax is rounded over the
         # whole invoice, so no line has a figure of its own (the engine fills it).
-        tax_amount=sum((r["amount"] for r in mine), Decimal("0.00"))
+        tax_amount=sum((r["amount"] for _, r in mine), Decimal("0.00"))
         if tax_type == INLINE
         else None,
     )

@@ -10,6 +10,7 @@ import aiohttp
 from multidict import CIMultiDict
 
 from gateway.sandbox.serve import Sandbox
+from tests.contract.profiles.load import profile
 
 
 @dataclass
@@ -45,3 +46,22 @@ async def call(
         text = await response.text()
         parsed = json.loads(text) if text and "json" in response.content_type else text
         return Answer(response.status, CIMultiDict(response.headers), parsed)
+
+
+async def created(sandbox: Sandbox, connection: str, body: dict[str, Any] | None = None) -> str:
+    """The location of a new invoice at ``connection``: ``body``, or the profile's first sample."""
+    if body is None:
+        body = profile(connection).sample(0).model_dump(mode="json", exclude_none=True)
+    answer = await call(sandbox, "POST", f"/v1/connections/{connection}/invoices", body=body)
+    assert answer.status == 201, answer.body
+    return f"/v1/connections/{connection}/invoices/{answer.body['id']}"
+
+
+async def provider_writes(sandbox: Sandbox, provider: str) -> list[tuple[str, str]]:
+    """Every call but a read that ``provider``'s emulator has logged: (method, path)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(sandbox.emulator_urls[provider] + "/_emulator/requests") as response,
+    ):
+        log = (await response.json())["requests"]
+    return [(e["method"], e["path"]) for e in log if e["method"] != "GET"]

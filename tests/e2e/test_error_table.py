@@ -16,7 +16,7 @@ from gateway.http.app import create_app
 from gateway.sandbox import sandbox_connection
 from gateway.sandbox.serve import Sandbox
 from tests.contract.profiles.load import profile
-from tests.e2e.conftest_sandbox import Answer, call
+from tests.e2e.conftest_sandbox import Answer, call, created
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import sqlite_url
 
@@ -157,13 +157,6 @@ async def test_404_unknown_connection_and_invoice(sandbox: Sandbox) -> None:
         await call(sandbox, "GET", "/v1/connections/crm_v1/invoices/999999"), 404, "not_found"
     )
     assert (body["connection"], body["provider"]) == ("crm_v1", "crm_v1")
-
-
-async def created(sandbox: Sandbox, connection: str) -> str:
-    sample = profile(connection).sample(0).model_dump(mode="json", exclude_none=True)
-    answer = await call(sandbox, "POST", f"/v1/connections/{connection}/invoices", body=sample)
-    assert answer.status == 201, answer.body
-    return f"/v1/connections/{connection}/invoices/{answer.body['id']}"
 
 
 async def test_409_editing_a_published_invoice(sandbox: Sandbox) -> None:
