@@ -23,8 +23,6 @@ from typing import Any
 import structlog
 
 from adapters.base import Adapter, WriteWarning
-from adapters.representable import unseen_item_taxes
-from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import Invoice, Payment
 from gateway.errors import (
@@ -41,6 +39,7 @@ from gateway.migration.translate import Translation, translate
 from gateway.service.idempotency import WriteRequest
 from gateway.service.invoices import InvoiceService
 from gateway.service.outcomes import Outcome
+from gateway.service.preview import preview
 from gateway.store import CrosswalkEntry, Store, StoreError
 
 _log = structlog.get_logger("gateway.migration")
@@ -155,17 +154,13 @@ class Copier:
         except AdapterError as exc:
             return Entry(source_id, "failed", reason=exc.message)
         try:
-            preview = calculated_invoice(
-                translation.invoice, self.target.policy_for(translation.invoice)
-            )
+            # Fitted already: the preview's own fit finds nothing more to drop.
+            previewed, more = preview(self.target, translation.invoice, self.plan.handling)
         except InvalidInvoice as exc:
             reason = "; ".join(f"{e.pointer}: {e.detail}" for e in exc.errors)
             return Entry(source_id, "skipped", reason=f"the target could not take it: {reason}")
-        verdict = compare(invoice, preview, self.target, paid=False)
-        unseen = unseen_item_taxes(
-            translation.invoice, self.target.capabilities, self.target.provider
-        )
-        warnings = [*translation.warnings, *unseen]
+        verdict = compare(invoice, previewed, self.target, paid=False)
+        warnings = [*translation.warnings, *more]
         return self._entry(source_id, "would_copy", None, warnings, verdict)
 
     def _issued_at_once(self, source: Invoice) -> bool:

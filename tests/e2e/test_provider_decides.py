@@ -111,6 +111,23 @@ async def test_a_preview_where_the_provider_taxes_by_item_says_it_used_the_taxes
     assert [w["field"] for w in created.body["warnings"]] == ["/lines/0/taxes"]
 
 
+async def test_a_preview_names_a_tax_as_the_created_invoice_does(sandbox: Sandbox) -> None:
+    """A tax sent by its id alone is named from the connection's tax table in the preview, as
+    the provider names it in the invoice the create reads back: the same breakdown rows."""
+    body = {**BODIES["bill_crm"], "lines": [_line(taxes=[{"id": "5", "rate": "5"}])]}
+    path = "/v1/connections/bill_crm/invoices"
+    preview = await call(sandbox, "POST", path + "/preview", body=body)
+    assert preview.status == 200, preview.body
+    made = await call(sandbox, "POST", path, body=body)
+    assert made.status == 201, made.body
+    names = [tax["name"] for tax in made.body["lines"][0]["taxes"]]
+    assert names == ["GST 5%"]  # the sandbox's tax table (gateway/sandbox)
+    assert [tax["name"] for tax in preview.body["lines"][0]["taxes"]] == names
+    breakdown = made.body["totals"]["tax_breakdown"]
+    assert [row["name"] for row in breakdown] == names
+    assert preview.body["totals"]["tax_breakdown"] == breakdown
+
+
 @pytest.mark.parametrize("connection", ["item_envelope", "draft_publish", "bill_crm"])
 async def test_issue_twice_is_a_conflict_whatever_the_provider_would_do(
     sandbox: Sandbox, connection: str

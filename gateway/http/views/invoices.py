@@ -5,8 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.base import ACTIONS, Adapter, ListQuery, NotSupported
-from adapters.representable import fit, unseen_item_taxes
-from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import InvalidInvoice
 from gateway.http import list_filters, list_options
 from gateway.http.action_inputs import action_inputs
@@ -27,6 +25,7 @@ from gateway.http.views.common import (
 )
 from gateway.http.views.summaries import summaries_response
 from gateway.listing import InvalidCursor, list_invoices, list_summaries
+from gateway.service.preview import preview
 
 _QUERY = {*list_filters.NAMES, "cursor", "expand", "view"}
 
@@ -61,16 +60,11 @@ async def preview_view(request: web.Request) -> web.Response:
     adapter = adapter_for(request)
     invoice = await invoice_body(request)
     preference = handling(request)
-    fitted, warnings = fit(invoice, adapter.capabilities, adapter.provider, preference)
-    warnings += unseen_item_taxes(invoice, adapter.capabilities, adapter.provider)
     try:
-        calculated = calculated_invoice(fitted, adapter.policy_for(fitted))
+        previewed, warnings = preview(adapter, invoice, preference)
     except InvalidInvoice as exc:
         raise validation_problem(exc.errors) from None
-    stamped = calculated.model_copy(
-        update={"connection": adapter.connection.name, "provider": adapter.provider}
-    )
-    return invoice_response(stamped, request, warnings=warnings, preference=preference)
+    return invoice_response(previewed, request, warnings=warnings, preference=preference)
 
 
 @requires("invoices:read")

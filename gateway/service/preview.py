@@ -1,0 +1,57 @@
+"""A create's preview: the invoice as a connection's provider would compute it, nothing sent.
+
+One use case for ``POST …/invoices/preview`` and for a migration's dry run. The invoice is
+fitted as the create would fit it (lenient handling drops what the provider cannot carry, with
+warnings), a provider that taxes each line by its item warns that the taxes sent are used
+(``capabilities.taxes_by_item``), a tax the connection's tax table knows by id is named as the
+provider names it when it reads the invoice back, and the totals are computed with the
+provider's rounding.
+"""
+
+from __future__ import annotations
+
+from adapters.base import Adapter, Handling, WriteWarning
+from adapters.representable import fit, unseen_item_taxes
+from gateway.canonical.calculated import calculated_invoice
+from gateway.canonical.model import Invoice, Line, Tax
+from gateway.config import Connection
+
+
+def preview(
+    adapter: Adapter, invoice: Invoice, handling: Handling
+) -> tuple[Invoice, list[WriteWarning]]:
+    """The invoice with its computed amounts, stamped with the connection, and the warnings a
+    create would give. Raises what the fit raises, and ``InvalidInvoice`` for an invoice whose
+    amounts cannot be computed."""
+    fitted, warnings = fit(invoice, adapter.capabilities, adapter.provider, handling)
+    warnings += unseen_item_taxes(invoice, adapter.capabilities, adapter.provider)
+    named = _taxes_named(fitted, adapter.connection)
+    calculated = calculated_invoice(named, adapter.policy_for(named))
+    stamped = calculated.model_copy(
+        update={"connection": adapter.connection.name, "provider": adapter.provider}
+    )
+    return stamped, warnings
+
+
+def _taxes_named(invoice: Invoice, connection: Connection) -> Invoice:
+    """Each unnamed tax with an id the connection's tax table names, given that name."""
+    lines = [_line_named(line, connection) for line in invoice.lines]
+    if all(new is old for new, old in zip(lines, invoice.lines, strict=True)):
+        return invoice
+    return invoice.model_copy(update={"lines": lines})
+
+
+def _line_named(line: Line, connection: Connection) -> Line:
+    taxes = [_tax_named(tax, connection) for tax in line.taxes]
+    if all(new is old for new, old in zip(taxes, line.taxes, strict=True)):
+        return line
+    return line.model_copy(update={"taxes": taxes})
+
+
+def _tax_named(tax: Tax, connection: Connection) -> Tax:
+    if tax.name is not None or tax.id is None:
+        return tax
+    setting = connection.tax_by_id(tax.id)
+    if setting is None or setting.name is None:
+        return tax
+    return tax.model_copy(update={"name": setting.name})
