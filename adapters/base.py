@@ -746,7 +746,7 @@ class Adapter:
         """Whether a state change took effect: the invoice's status now tells, where it can."""
         effects = ACTION_EFFECTS.get(action)
         if effects is None:
-            return Resolution.unknown(
+            return Resolution.untellable(
                 f"{self.provider} offers no way to tell whether {action} made a new document"
             )
         try:
@@ -755,7 +755,7 @@ class Adapter:
             return Resolution.unknown(f"reading invoice {invoice_id} back failed: {exc.message}")
         before = recovery.get("before")
         if before in effects:
-            return Resolution.unknown(
+            return Resolution.untellable(
                 f"invoice {invoice_id} was already {before}; its status cannot tell "
                 f"whether {action} ran"
             )
@@ -808,7 +808,7 @@ class Adapter:
         return {}
 
     async def find_note(self, invoice_id: str, note: str, recovery: dict[str, Any]) -> Resolution:
-        return Resolution.unknown(f"{self.provider} offers no way to list an invoice's notes")
+        return Resolution.untellable(f"{self.provider} offers no way to list an invoice's notes")
 
     async def prepare_order_invoice(self, order_id: str) -> dict[str, Any]:
         return {}
@@ -821,6 +821,6 @@ class Adapter:
         *,
         handling: Handling = "strict",
     ) -> Resolution:
-        return Resolution.unknown(
+        return Resolution.untellable(
             f"{self.provider} offers no way to find the invoice made from order {order_id}"
         )

@@ -16,9 +16,10 @@ So before anything is sent again, the provider is asked:
 
 The answer is a ``Resolution``: ``done`` (here is what the write made), ``not_done`` (safe to send
 again) or ``unknown`` (the caller is told the outcome is uncertain, and a retry with the same key
-asks again). A lookup only reads, with one exception: a create made of several calls whose
-first call's answer was lost may have left a half-made invoice, which its adapter finishes
-(bill_crm) rather than leave or duplicate.
+asks again; where the provider offers no way to tell at all, ``untellable``, the caller is told
+to check for itself, not to retry). A lookup only reads, with one exception: a create made of
+several calls whose first call's answer was lost may have left a half-made invoice, which its
+adapter finishes (bill_crm) rather than leave or duplicate.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class Resolution:
     state: ResolutionState
     detail: str  # what was looked at and found, for the caller and the log
     result: Any = None  # the write's answer when done: a WriteResult, an Invoice, a note
+    # False: no look at this provider can ever tell (it offers no way to read the write back),
+    # so asking again is no use and the caller must check for itself.
+    tellable: bool = True
 
     @classmethod
     def done(cls, result: Any, detail: str) -> Resolution:
@@ -62,6 +66,11 @@ class Resolution:
     @classmethod
     def unknown(cls, detail: str) -> Resolution:
         return cls("unknown", detail)
+
+    @classmethod
+    def untellable(cls, detail: str) -> Resolution:
+        """Unknown for good: the provider offers no way to tell (a retry would ask in vain)."""
+        return cls("unknown", detail, tellable=False)
 
 
 @dataclass(frozen=True)

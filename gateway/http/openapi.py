@@ -36,12 +36,15 @@ class NoteRequest(BaseModel):
 
 
 class NoteFilesRequest(BaseModel):
-    """Files added to an existing note, one ``file`` part each; ``note``, when given, replaces
-    the note's text."""
+    """Files added to an existing note, one ``file`` part each, and ``note``, the note's new
+    text: at least one of the two."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": ["file"]}, {"required": ["note"]}]},
+    )
 
-    file: list[bytes] = Field(min_length=1)
+    file: list[bytes] = Field(default_factory=list)
     note: str | None = None
 
 
@@ -622,7 +625,7 @@ def _paths() -> dict[str, Any]:
         },
         _INVOICE + "/notes/{note_id}/files": {
             "post": _operation(
-                "Add files to an existing note",
+                "Add files to an existing note, or replace its text",
                 "addNoteFiles",
                 "notes",
                 _ok("200", "Note", "The note with every file it now has"),

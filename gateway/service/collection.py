@@ -39,7 +39,7 @@ class Batch(_Write):
     async def find(self, recovery: dict[str, Any]) -> Resolution:
         # Each id may or may not have been reached; reading them back cannot tell one the batch
         # changed from one that was already so. Never sent again blind: the caller decides.
-        return Resolution.unknown(
+        return Resolution.untellable(
             f"{self.adapter.provider} offers no way to tell which ids of a batch it acted on; "
             "read the invoices before sending the batch again"
         )

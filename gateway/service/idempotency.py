@@ -464,19 +464,30 @@ def _uncertain(
 ) -> OutcomeUncertain:
     first = f"{error.message}. " if error is not None else ""
     after = f" after {max(1, math.ceil(retry_after))} s" if retry_after else ""
-    advice = (
-        f"Retry with the same Idempotency-Key{after}: it asks the provider again before sending "
-        "anything."
-        if keyed
-        else "Check the provider before sending it again: without an Idempotency-Key a retry "
-        "is a new write."
-    )
+    askable = keyed and resolution.tellable
+    if askable:
+        advice = (
+            f"Retry with the same Idempotency-Key{after}: it asks the provider again before "
+            "sending anything."
+        )
+    elif keyed:
+        advice = (
+            "A retry cannot tell either: check the provider before sending the write again, "
+            "under a new Idempotency-Key."
+        )
+    else:
+        advice = (
+            "Check the provider before sending it again: without an Idempotency-Key a retry "
+            "is a new write."
+        )
+    told = "yet " if resolution.tellable else ""
     uncertain = OutcomeUncertain(
-        f"{first}Whether the write took effect cannot be told yet ({resolution.detail}). {advice}",
+        f"{first}Whether the write took effect cannot be told {told}({resolution.detail}). "
+        f"{advice}",
         provider=error.provider if error is not None else None,
         status=error.status if error is not None else None,
-        retry_after=retry_after if keyed else None,
+        retry_after=retry_after if askable else None,
     )
-    if not keyed:
+    if not askable:
         uncertain.retryable = False
     return uncertain

@@ -47,6 +47,7 @@ from gateway.service.writes import (
     InvoiceOrder,
     RecordPayment,
     ReplaceInvoice,
+    ReplaceNoteText,
 )
 
 
@@ -178,7 +179,8 @@ class InvoiceService:
         files: Sequence[NoteFile],
         text: str | None,
     ) -> Outcome:
-        """Files added to an existing note (its text replaced when ``text`` is given)."""
+        """Files added to an existing note, its text replaced when ``text`` is given; new text
+        alone is a write that may be sent again (``ReplaceNoteText``)."""
         adapter = self._able(
             request, lambda can: can.notes and can.note_attach, "add files to an existing note"
         )
@@ -186,7 +188,12 @@ class InvoiceService:
             "files": [_file_fingerprint(file) for file in files],
             "note": text,
         }
-        write = AttachToNote(adapter, invoice_id, note_id, tuple(files), text)
+        write: AttachToNote | ReplaceNoteText
+        if files:
+            write = AttachToNote(adapter, invoice_id, note_id, tuple(files), text)
+        else:
+            assert text is not None, "a note's new text or a file: the view checks"
+            write = ReplaceNoteText(adapter, invoice_id, note_id, text)
         return await self._run(request, write, body, None)
 
     async def check_order(self, connection: str, order_id: str) -> None:

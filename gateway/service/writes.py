@@ -319,9 +319,24 @@ class AttachToNote(_Write):
         return Outcome("note", note=note)
 
     async def find(self, recovery: dict[str, Any]) -> Resolution:
-        return Resolution.unknown(
+        return Resolution.untellable(
             f"{self.adapter.provider} offers no way to read note {self.note_id} back"
         )
+
+
+@dataclass
+class ReplaceNoteText(_Write):
+    """A note's text replaced, no file added: sent twice, the note holds the same text, so a
+    lost answer is settled by sending it again."""
+
+    invoice_id: str
+    note_id: str
+    text: str
+    idempotent: ClassVar[bool] = True
+
+    async def send(self, recovery: dict[str, Any]) -> Outcome:
+        note = await self.adapter.attach_to_note(self.invoice_id, self.note_id, (), self.text)
+        return Outcome("note", note=note)
 
 
 @dataclass

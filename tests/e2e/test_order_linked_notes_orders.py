@@ -136,13 +136,112 @@ async def test_more_files_than_a_new_note_takes_is_a_422_and_nothing_is_sent(
     assert await _note_posts(sandbox) == before
 
 
-async def test_attaching_needs_a_file_and_an_existing_note(sandbox: Sandbox) -> None:
-    no_file = await _multipart(
-        sandbox, f"{BASE}/invoices/{INVOICE}/notes/some-note/files", [("note", "text only")]
+async def _new_note(sandbox: Sandbox, parts: list[Any]) -> str:
+    created = await _multipart(sandbox, f"{BASE}/invoices/{INVOICE}/notes", parts)
+    assert created.status == 201, created.body
+    return str(created.body["note"]["id"])
+
+
+async def test_a_note_text_alone_replaces_the_text_and_keeps_the_files(sandbox: Sandbox) -> None:
+    """order_linked takes new text without a file (its doc: the file is optional); sent again
+    under the same key, it replays, and the note holds the text once."""
+    note_id = await _new_note(sandbox, [("note", "Draft"), ("file", RECEIPT)])
+    path = f"{BASE}/invoices/{INVOICE}/notes/{note_id}/files"
+    key = {"Idempotency-Key": f"note-text-{note_id}"}
+    changed = await _multipart(sandbox, path, [("note", "Signed off")], key)
+    assert changed.status == 200, changed.body
+    assert changed.body["note"] == {
+        "id": note_id,
+        "content": "Signed off",
+        "files": [{"name": "receipt.pdf"}],
+    }
+    posts = await _note_posts(sandbox)
+    again = await _multipart(sandbox, path, [("note", "Signed off")], key)
+    assert (again.status, again.body) == (200, changed.body)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert await _note_posts(sandbox) == posts
+    assert await _kept(sandbox, INVOICE, note_id) == ("Signed off", [RECEIPT])
+
+
+async def _faults(sandbox: Sandbox, **config: Any) -> None:
+    url = sandbox.emulator_urls["order_linked"] + "/_emulator/faults"
+    async with aiohttp.ClientSession() as session:
+        if config:
+            async with session.post(url, json=config) as response:
+                assert response.status == 200, await response.text()
+        else:
+            async with session.delete(url):
+                pass
+
+
+async def _answer_lost(
+    sandbox: Sandbox, note_id: str, parts: list[Any], key: dict[str, str]
+) -> Answer:
+    """``parts`` posted to the note, the provider's every answer lost after it took them."""
+    await _faults(
+        sandbox, error_rate=1, error_status=503, after_commit=True, path_regex=f"/notes/{note_id}$"
     )
-    assert no_file.status == 422 and no_file.body["errors"][0]["pointer"] == "/file"
+    try:
+        path = f"{BASE}/invoices/{INVOICE}/notes/{note_id}/files"
+        return await _multipart(sandbox, path, parts, key)
+    finally:
+        await _faults(sandbox)
+
+
+async def test_new_note_text_whose_answer_was_lost_is_sent_again_by_the_key(
+    sandbox: Sandbox,
+) -> None:
+    """The provider replaced the text and its answer was lost: the key's retry sends the text
+    again (the same text twice is the same note) and answers the note, with no file added."""
+    note_id = await _new_note(sandbox, [("note", "Draft"), ("file", RECEIPT)])
+    path = f"{BASE}/invoices/{INVOICE}/notes/{note_id}/files"
+    key = {"Idempotency-Key": f"lost-note-text-{note_id}"}
+    lost = await _answer_lost(sandbox, note_id, [("note", "Approved")], key)
+    assert (lost.status, lost.body["retryable"]) == (502, True), lost.body
+    assert await _kept(sandbox, INVOICE, note_id) == ("Approved", [RECEIPT])  # it landed
+    retried = await _multipart(sandbox, path, [("note", "Approved")], key)
+    assert retried.status == 200, retried.body
+    assert retried.body["note"]["content"] == "Approved"
+    assert retried.body["note"]["files"] == [{"name": "receipt.pdf"}]
+    assert await _kept(sandbox, INVOICE, note_id) == ("Approved", [RECEIPT])
+
+
+async def test_files_added_whose_answer_was_lost_are_not_retryable(sandbox: Sandbox) -> None:
+    """order_linked cannot read a note back, so no look can tell whether the files were added:
+    the 502 says to check, not to retry (a retry under the key would only ask in vain)."""
+    note_id = await _new_note(sandbox, [("note", "Proof")])
+    path = f"{BASE}/invoices/{INVOICE}/notes/{note_id}/files"
+    key = {"Idempotency-Key": f"lost-note-files-{note_id}"}
+    lost = await _answer_lost(sandbox, note_id, [("file", RECEIPT)], key)
+    assert lost.status == 502, lost.body
+    assert (lost.body["outcome"], lost.body["retryable"]) == ("uncertain", False)
+    assert "offers no way to read note" in lost.body["detail"]
+    assert "check the provider before sending the write again" in lost.body["detail"]
+    posts = await _note_posts(sandbox)
+    again = await _multipart(sandbox, path, [("file", RECEIPT)], key)
+    assert (again.status, again.body["retryable"]) == (502, False), again.body
+    assert await _note_posts(sandbox) == posts  # nothing sent again blind
+    assert await _kept(sandbox, INVOICE, note_id) == ("Proof", [RECEIPT])  # added once
+
+
+@pytest.mark.parametrize("parts", [[], [("note", "   ")]])
+async def test_attaching_needs_a_file_or_text(sandbox: Sandbox, parts: list[Any]) -> None:
+    posts = await _note_posts(sandbox)
+    answer = await _multipart(sandbox, f"{BASE}/invoices/{INVOICE}/notes/some-note/files", parts)
+    assert answer.status == 422, answer.body
+    assert answer.body["errors"] == [
+        {
+            "pointer": "/file",
+            "detail": "is required: at least one file to add, or a note's new text",
+        }
+    ]
+    assert await _note_posts(sandbox) == posts
+
+
+@pytest.mark.parametrize("parts", [[("file", RECEIPT)], [("note", "text only")]])
+async def test_attaching_needs_an_existing_note(sandbox: Sandbox, parts: list[Any]) -> None:
     unknown = await _multipart(
-        sandbox, f"{BASE}/invoices/{INVOICE}/notes/no-such-note/files", [("file", RECEIPT)]
+        sandbox, f"{BASE}/invoices/{INVOICE}/notes/no-such-note/files", parts
     )
     assert unknown.status == 404, unknown.body
 

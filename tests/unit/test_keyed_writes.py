@@ -195,6 +195,27 @@ async def test_an_untold_outcome_parks_the_key_and_the_retry_asks_before_sending
     assert outcome.invoice == INVOICE
 
 
+async def test_an_outcome_no_look_can_tell_is_not_retryable_even_with_a_key(
+    store: Store,
+) -> None:
+    """The provider offers no way to read the write back: asking again would tell nothing, so
+    the caller is told to check for itself, not to retry; the key's retry says the same and
+    sends nothing."""
+    never = Resolution.untellable("crm_v1 offers no way to read it back")
+    write = Scripted([lost()], [never])
+    with pytest.raises(OutcomeUncertain) as raised:
+        await runner(store).run(REQUEST, "fp", write)
+    assert (raised.value.retryable, raised.value.retry_after) == (False, None)
+    assert "offers no way to read it back" in raised.value.message
+    assert "A retry cannot tell either: check the provider" in raised.value.message
+    assert "under a new Idempotency-Key" in raised.value.message
+    retry = Scripted([], [never])
+    with pytest.raises(OutcomeUncertain) as again:
+        await runner(store).run(REQUEST, "fp", retry)
+    assert retry.calls == ["find"]  # nothing sent again blind
+    assert again.value.retryable is False
+
+
 async def test_a_takeover_that_finds_nothing_sends_once_with_the_same_marker(store: Store) -> None:
     """The dead owner never got an answer, so the provider may still be working on what it
     sent: finding nothing is believed only once the write's settle time has passed."""

@@ -26,7 +26,14 @@ def test_nothing_to_prepare_is_prepared_at_once_and_a_preparation_is_awaited() -
         is not CreateInvoice  # depends on its invoice: tests/adapters/test_create_recovery.py
     }
 
-    for name in ("ReplaceInvoice", "DeleteInvoice", "DeletePayment", "AttachToNote", "Purge"):
+    for name in (
+        "ReplaceInvoice",
+        "DeleteInvoice",
+        "DeletePayment",
+        "AttachToNote",
+        "ReplaceNoteText",
+        "Purge",
+    ):
         assert prepared[name] == {}, name
     for name in ("Act", "RecordPayment", "AddNote", "InvoiceOrder"):
         assert prepared[name] is None, name  # their preparation reads the provider

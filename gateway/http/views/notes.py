@@ -39,15 +39,17 @@ async def add_note_view(request: web.Request) -> web.StreamResponse:
 
 @requires("invoices:write")
 async def attach_files_view(request: web.Request) -> web.StreamResponse:
-    """Multipart: one or more ``file`` parts added to an existing note, and an optional
-    ``note`` that replaces its text (as the provider does); 200 with the note's every file."""
+    """Multipart: ``file`` parts added to an existing note and a ``note`` that replaces its
+    text, at least one of the two (as the provider takes them); 200 with the note's every file."""
     adapter = adapter_for(request)
     if not (adapter.capabilities.notes and adapter.capabilities.note_attach):
         raise NotSupported("add files to an existing note", provider=adapter.provider)
     note, files = await _multipart(request, attach=True)
-    if not files:
-        raise validation_problem([FieldError("/file", "is required: at least one file to add")])
     text = note if note is not None and note.strip() else None
+    if not files and text is None:
+        raise validation_problem(
+            [FieldError("/file", "is required: at least one file to add, or a note's new text")]
+        )
     outcome = await request.app[SERVICE].attach_to_note(
         write_request(request),
         request.match_info["invoice_id"],
