@@ -41,6 +41,10 @@ async def run_entries(store: Store, run: str) -> AsyncIterator[CrosswalkEntry]:
 async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) -> Entry:
     if entry.target_id is None or entry.state == "reverted":
         return Entry(entry.source_id, "skipped", target_id=entry.target_id, reason=entry.state)
+    if entry.state == "failed":  # made, but a status or payment step failed: not finished
+        why = entry.detail.get("reason") or "a step of the copy failed"
+        reason = f"the copy is not finished ({why})"
+        return Entry(entry.source_id, "failed", target_id=entry.target_id, reason=reason)
     try:
         original = await source.get(entry.source_id)
         copy = await target.get(entry.target_id)

@@ -9,7 +9,10 @@ records no state of its own: a resume redoes every step of an unfinished copy wh
 service layer with an Idempotency-Key made from the source invoice (``migrate create``, ``migrate
 issue``…), so a process killed between the target's create and the crosswalk's ``created``
 resumes to the same invoice: the key's record replays it, or resolves the lost answer first.
-A copy in ``verified`` or ``differs`` is never touched again (``already_copied``).
+A copy in ``verified`` or ``differs`` is never touched again (``already_copied``). A status or
+payment step the target fails or refuses leaves the copy ``failed`` with its target id, never
+finished, so the next run takes it up again; a refused step is then sent under a key of its own
+(``refused`` in the crosswalk's detail), as its first key would only replay the refusal.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from gateway.errors import (
     IdempotencyError,
     IdempotencyInProgress,
     UpstreamAuthFailed,
+    UpstreamError,
 )
 from gateway.migration.compare import Verdict, compare
 from gateway.migration.plan import Plan
@@ -65,6 +69,10 @@ class Copier:
     # source id → the copy as the target's answer to a read sent after the copy's last write
     # call (``Outcome.read_back``), while no later step was tried: the verification's read
     _read_back: dict[str, Invoice] = field(default_factory=dict, init=False, repr=False)
+    # source id → step → how many times the target refused it (kept in the crosswalk): a step
+    # refused is sent under a key of its own next time (``_request``), since its first key
+    # would only replay the refusal, even after the map that caused it was fixed
+    _refused: dict[str, dict[str, int]] = field(default_factory=dict, init=False, repr=False)
 
     async def copy(self, invoice: Invoice) -> Entry:
         source_id = str(invoice.id)
@@ -74,6 +82,7 @@ class Copier:
             self._copies.pop(source_id, None)
             self._fingerprints.pop(source_id, None)
             self._read_back.pop(source_id, None)
+            self._refused.pop(source_id, None)
 
     async def _attempts(self, source_id: str, invoice: Invoice) -> Entry:
         for attempt in range(1, _BUSY_ATTEMPTS + 1):
@@ -102,6 +111,7 @@ class Copier:
     async def _copy(self, source_id: str, invoice: Invoice) -> Entry:
         known = await self._crosswalk(source_id)
         self._copies[source_id] = generation(known)
+        self._refused[source_id] = refusals(known)
         if known is not None and known.state in FINISHED:
             return Entry(
                 source_id,
@@ -132,7 +142,10 @@ class Copier:
         target_id = created.invoice.id
         warnings = [*translation.warnings, *created.warnings]
         await self._record(source_id, target_id, "created", invoice, {})
-        _, carried, more = await self._carry(source_id, invoice, created.invoice)
+        try:
+            _, carried, more = await self._carry(source_id, invoice, created.invoice)
+        except StepFailed as failed:
+            return await self._unfinished(source_id, target_id, invoice, warnings, failed)
         warnings += more
         copy = self._read_back.pop(source_id, None) or await self.target.get(target_id)
         verdict = compare(invoice, copy, self.target, paid=carried)
@@ -144,6 +157,32 @@ class Copier:
         state = "verified" if not verdict.differences else "differs"
         await self._record(source_id, target_id, state, invoice, detail)
         return self._entry(source_id, "copied", target_id, warnings, verdict)
+
+    async def _unfinished(
+        self,
+        source_id: str,
+        target_id: str,
+        invoice: Invoice,
+        warnings: list[WriteWarning],
+        failed: StepFailed,
+    ) -> Entry:
+        """The copy is made but a step the target can take failed: the copy is not finished
+        (never ``verified``), so the run counts it failed and the next run of the migration
+        takes it up again (the steps done replay from their keys)."""
+        error = failed.error
+        refused = self._refused.setdefault(source_id, {})
+        if isinstance(error, UpstreamError):
+            then = "run the migration again to finish it"
+        else:  # the target's own refusal: the next run sends the step again, under a new key
+            refused[failed.step] = refused.get(failed.step, 0) + 1
+            then = "fix what it names (the map, or the invoice at the target) and run the "
+            then += "migration again to finish it"
+        reason = f"copied as {target_id}, but {failed.step} failed: {error.message}; {then}"
+        detail = {"reason": reason, "warnings": [w.as_dict() for w in warnings]}
+        await self._record(source_id, target_id, "failed", invoice, detail)
+        entry = Entry(source_id, "failed", target_id=target_id, reason=reason)
+        entry.warnings = [w.as_dict() for w in warnings]
+        return entry
 
     def _preview(self, source_id: str, invoice: Invoice, translation: Translation) -> Entry:
         """A dry run: the target's own checks before a create (a refusal is the failure the
@@ -171,7 +210,9 @@ class Copier:
     async def _carry(
         self, source_id: str, source: Invoice, created: Invoice
     ) -> tuple[Invoice, bool, list[WriteWarning]]:
-        """The source's status and payments, where the target can take them; else warnings."""
+        """The source's status and payments, where the target can take them; else warnings.
+        ``StepFailed`` when the target fails or refuses a step it can take: the copy is then
+        not finished."""
         caps = self.target.capabilities
         provider = self.target.provider
         warnings: list[WriteWarning] = []
@@ -182,11 +223,11 @@ class Copier:
             if step is None:
                 warnings.append(WriteWarning("/status", f"{provider} cannot issue an invoice"))
             else:
-                current = await self._act(source_id, step, current, warnings)
+                current = await self._act(source_id, step, current)
         carried = False
         if source.payments and "create" in caps.payments:
             for n, payment in enumerate(source.payments):
-                current = await self._pay(source_id, n, payment, current, warnings)
+                current = await self._pay(source_id, n, payment, current)
             carried = True
         elif source.payments:
             warnings.append(
@@ -201,10 +242,10 @@ class Copier:
             elif overstated is not None:
                 warnings.append(WriteWarning("/status", f"not marked paid: {overstated}"))
             else:
-                current = await self._act(source_id, "mark_paid", current, warnings)
+                current = await self._act(source_id, "mark_paid", current)
         if wanted == "void" and current.status != "void":
             if "void" in caps.actions:
-                current = await self._act(source_id, "void", current, warnings)
+                current = await self._act(source_id, "void", current)
             else:
                 warnings.append(WriteWarning("/status", f"{provider} cannot void an invoice"))
         if wanted == "draft" and current.status != "draft":
@@ -215,9 +256,7 @@ class Copier:
             warnings += _paid_not_carried(source, current)
         return current, carried, warnings
 
-    async def _act(
-        self, source_id: str, action: str, current: Invoice, warnings: list[WriteWarning]
-    ) -> Invoice:
+    async def _act(self, source_id: str, action: str, current: Invoice) -> Invoice:
         assert current.id is not None and self.service is not None
         # The previous step's fresh read of the copy (None after a replay or a lookup): the
         # action's record for a lost answer is taken from it, without a read of its own
@@ -226,15 +265,14 @@ class Copier:
         request = self._request(action, source_id)
         try:
             done = await self.service.act(request, current.id, action, current=read)
+        except UpstreamAuthFailed:
+            raise  # the run stops
         except AdapterError as exc:
-            warnings.append(WriteWarning("/status", f"{action}: {exc.message}"))
-            return current
+            raise StepFailed(action, exc) from exc
         self._wrote(source_id, done)
         return done.invoice or current
 
-    async def _pay(
-        self, source_id: str, n: int, payment: Payment, current: Invoice, warnings: list[Any]
-    ) -> Invoice:
+    async def _pay(self, source_id: str, n: int, payment: Payment, current: Invoice) -> Invoice:
         assert current.id is not None and self.service is not None
         request = self._request(f"payment {n}", source_id)
         method = self.refs.payment_method(payment.method)
@@ -242,9 +280,10 @@ class Copier:
         self._read_back.pop(source_id, None)  # whatever this step does, that read is older
         try:
             done = await self.service.record_payment(request, current.id, carried)
+        except UpstreamAuthFailed:
+            raise  # the run stops
         except AdapterError as exc:
-            warnings.append(WriteWarning(f"/payments/{n}", exc.message))
-            return current
+            raise StepFailed(f"payment {n}", exc) from exc
         self._wrote(source_id, done)
         return done.invoice or current
 
@@ -261,12 +300,14 @@ class Copier:
         made after a revert has keys of its own (``…:create#1``): the first copy's would replay
         what was reverted."""
         copy = self._copies.get(source_id, 0)
+        refused = self._refused.get(source_id, {}).get(step, 0)
+        key = f"{self.plan.source}:{source_id}:{step}" + (f"#{copy}" if copy else "")
         return WriteRequest(
             client=CLIENT,
             connection=self.target.connection.name,
             operation=f"migrate {step}",
             target=f"{self.plan.source}/{source_id}",
-            idempotency_key=f"{self.plan.source}:{source_id}:{step}" + (f"#{copy}" if copy else ""),
+            idempotency_key=key + (f"~{refused}" if refused else ""),
         )
 
     async def _crosswalk(self, source_id: str) -> CrosswalkEntry | None:
@@ -290,6 +331,8 @@ class Copier:
             target_id = known.target_id if known is not None else None
         if self._copies.get(source_id):
             detail = {**detail, "copy": self._copies[source_id]}
+        if self._refused.get(source_id):  # until the copy is finished, whatever is recorded
+            detail = {**detail, "refused": self._refused[source_id]}
         await self.store.crosswalk_put(
             CrosswalkEntry(
                 source_connection=self.plan.source,
@@ -326,6 +369,25 @@ class Copier:
             totals_differences=verdict.differences,
             verification=verdict.verification,
         )
+
+
+class StepFailed(Exception):
+    """A status or payment step of a copy failed at the target (``step``: its key's name)."""
+
+    def __init__(self, step: str, error: AdapterError) -> None:
+        super().__init__(step)
+        self.step = step
+        self.error = error
+
+
+def refusals(known: CrosswalkEntry | None) -> dict[str, int]:
+    """How many times the target refused each step of an unfinished copy (its keys' suffix)."""
+    if known is None or known.state == "reverted":
+        return {}
+    kept = known.detail.get("refused")
+    if not isinstance(kept, dict):
+        return {}
+    return {str(step): int(n) for step, n in kept.items() if isinstance(n, int)}
 
 
 def generation(known: CrosswalkEntry | None) -> int:
