@@ -91,17 +91,51 @@ def parse_map(text: str, source: str) -> ReferenceMap:
         f"{dotted_path(error.absolute_path) or '(top level)'}: {error.message}"
         for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     ]
+    if not problems:
+        taxes, problems = _taxes(node, _ids(data.get("taxes")))
     if problems:
         raise MapError(source, problems)
     return ReferenceMap(
         customers=_ids(data.get("customers")),
         items=_ids(data.get("items")),
-        taxes=_ids(data.get("taxes")),
+        taxes=taxes,
         provider_fields=dict(data.get("provider_fields") or {}),
         line_provider_fields=dict(data.get("line_provider_fields") or {}),
         payment_methods=_ids(data.get("payment_methods")),
         due_days=data.get("due_days"),
     )
+
+
+def _taxes(node: yaml.Node | None, table: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """``taxes`` with each rate key written as ``tax`` looks it up (``"7.50%"`` is ``"7.5%"``),
+    and the problems: ``"*"`` (no default: one tax for every other would change what is
+    charged) and a ``%`` key that is no rate."""
+    taxes: dict[str, str] = {}
+    problems: list[str] = []
+    for key, target in table.items():
+        where = f"line {_line_of(node, ['taxes', key])}: taxes.{key}"
+        if key == ANY:
+            problems.append(
+                f'{where}: "*" is not taken for taxes: map each source tax by its id or its rate '
+                '("7.5%"); taxes not listed are matched by rate through the target\'s tax table'
+            )
+            continue
+        if key.endswith("%"):
+            rate = _rate(key[:-1])
+            if rate is None:
+                problems.append(f'{where}: is not a rate written like "7.5%"')
+                continue
+            key = f"{rate.normalize():f}%"
+        taxes[key] = target
+    return taxes, problems
+
+
+def _rate(text: str) -> Decimal | None:
+    try:
+        rate = Decimal(text.strip())
+    except ArithmeticError:
+        return None
+    return rate if rate.is_finite() and 0 <= rate <= 100 else None
 
 
 def _ids(table: Any) -> dict[str, str]:

@@ -54,3 +54,23 @@ def test_yaml_that_cannot_be_read_says_where() -> None:
     with pytest.raises(MapError) as info:
         parse_map("customers: {a: [1, 2\n", "map.yaml")
     assert info.value.problems[0].startswith("line 2, column 1: not valid YAML")
+
+
+def test_a_tax_rate_is_looked_up_however_its_key_is_written() -> None:
+    refs = parse_map('taxes:\n  "7.50%": "VAT-75"\n  " 12 %": "VAT-12"\n', "map.yaml")
+    assert refs.tax(None, Decimal("7.5")) == "VAT-75"
+    assert refs.tax("any-id", Decimal("12.00")) == "VAT-12"
+
+
+def test_taxes_take_no_default_and_no_rate_that_is_not_one() -> None:
+    """One tax for every other would change what is charged: ``"*"`` is refused, by line,
+    rather than accepted and never used; so is a ``%`` key that is no rate."""
+    bad = 'taxes:\n  "5": "GST"\n  "*": "GST"\n  "seven%": "X"\n  "150%": "Y"\n'
+    with pytest.raises(MapError) as info:
+        parse_map(bad, "map.yaml")
+    assert info.value.problems == [
+        'line 3: taxes.*: "*" is not taken for taxes: map each source tax by its id or its rate '
+        '("7.5%"); taxes not listed are matched by rate through the target\'s tax table',
+        'line 4: taxes.seven%: is not a rate written like "7.5%"',
+        'line 5: taxes.150%: is not a rate written like "7.5%"',
+    ]
