@@ -140,7 +140,7 @@ class Copier:
         assert created.invoice is not None and created.invoice.id is not None
         self._wrote(source_id, created)
         target_id = created.invoice.id
-        warnings = [*translation.warnings, *created.warnings]
+        warnings = [*translation.warnings, *translation.as_source(created.warnings)]
         await self._record(source_id, target_id, "created", invoice, {})
         try:
             _, carried, more = await self._carry(source_id, invoice, created.invoice)
@@ -199,7 +199,7 @@ class Copier:
             reason = "; ".join(f"{e.pointer}: {e.detail}" for e in exc.errors)
             return Entry(source_id, "skipped", reason=f"the target could not take it: {reason}")
         verdict = compare(invoice, previewed, self.target, paid=False)
-        warnings = [*translation.warnings, *more]
+        warnings = [*translation.warnings, *translation.as_source(more)]
         return self._entry(source_id, "would_copy", None, warnings, verdict)
 
     def _issued_at_once(self, source: Invoice) -> bool:

@@ -28,6 +28,7 @@ from gateway.migration.references import ANY, ReferenceMap
 # create again): the source's bookkeeping, not the customer's words. Left behind, the target's
 # create has room for a marker of its own.
 _MARKER = re.compile(re.escape(MARKER_PREFIX) + "[0-9a-f]{24}")
+_LINE_POINTER = re.compile(r"/lines/(\d+)(/.*)?\Z", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,24 @@ class Translation:
     warnings: list[WriteWarning] = field(default_factory=list)
     skipped: str | None = None  # the reason, naming what to fix
     unmapped: list[str] = field(default_factory=list)
+    # The source's index of each line sent (lenient handling drops section lines a target
+    # cannot carry): None when every line is sent, in order
+    sent_lines: tuple[int, ...] | None = None
+
+    def as_source(self, warnings: list[WriteWarning]) -> list[WriteWarning]:
+        """The target's warnings about the lines sent, pointing at the source's lines: one
+        report entry numbers lines one way (the source invoice's, as its other warnings)."""
+        if self.sent_lines is None:
+            return warnings
+        return [self._renumbered(warning) for warning in warnings]
+
+    def _renumbered(self, warning: WriteWarning) -> WriteWarning:
+        assert self.sent_lines is not None
+        match = _LINE_POINTER.match(warning.field)
+        if match is None or int(match[1]) >= len(self.sent_lines):
+            return warning
+        pointer = f"/lines/{self.sent_lines[int(match[1])]}{match[2] or ''}"
+        return WriteWarning(pointer, warning.reason)
 
 
 def translate(
@@ -113,7 +132,11 @@ def translate(
     refused = too_few_lines(fitted, target.capabilities, target.provider)
     if refused is not None:
         return Translation(None, skipped=refused)
-    return Translation(fitted, warnings + dropped)
+    gone = {warning.field for warning in dropped}
+    sent = tuple(i for i in range(len(lines)) if f"/lines/{i}" not in gone)
+    return Translation(
+        fitted, warnings + dropped, sent_lines=sent if len(sent) < len(lines) else None
+    )
 
 
 def _not_an_invoice(source: Invoice, target: Adapter) -> str:

@@ -26,6 +26,7 @@ from adapters.item_envelope.adapter import ItemEnvelopeAdapter
 from gateway.canonical.model import invoice_from_input
 from gateway.errors import InvalidRequest
 from gateway.migration.plan import Plan
+from gateway.migration.references import ReferenceMap
 from gateway.runtime import gateway_runtime
 from gateway.sandbox.serve import Sandbox
 from gateway.service.idempotency import WriteRequest
@@ -256,3 +257,34 @@ async def test_a_skip_for_what_lenient_never_leaves_out_does_not_suggest_lenient
         "crm_v1 cannot carry /tax_mode (crm_v1 cannot carry tax_mode inclusive), which "
         "--lenient never leaves out (it changes every amount's meaning)"
     )
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+async def test_report_warnings_number_the_source_lines_when_a_section_was_left_out(
+    sandbox: Sandbox, tmp_path: Path, dry_run: bool
+) -> None:
+    """crm_v1's heading before two items, copied to order_linked (no headings; each line taxed
+    by its item): the heading's warning and the target's warnings about the items it taxed name
+    the source's lines, 0 for the heading and 1 and 2 for the items, in one numbering."""
+    body = m.portable_invoice("crm_v1")
+    body["lines"] = [{"kind": "section", "name": "Hardware"}, *body["lines"][:2]]
+    source = await m.create(sandbox, "crm_v1", body)
+    plan = Plan(
+        run=f"sections-{dry_run}",
+        source="crm_v1",
+        target="order_linked",
+        ids=(source["id"],),
+        handling="lenient",
+    )
+    # Every item is order_linked's ITM-1008, taxed GST 10% by its code: the 0% sent is not
+    # what the provider applies, which it says of each line.
+    customer = m.SEEDED["order_linked"].customer
+    refs = ReferenceMap(customers={"*": customer}, items={"*": "ITM-1008"})
+    settings = m.migration_settings(sandbox, sqlite_url())
+    ran = await m.migrate_here(settings, plan, refs, tmp_path, dry_run=dry_run)
+    entry = ran.only()
+    assert entry["outcome"] == ("would_copy" if dry_run else "copied"), entry
+    fields = [w["field"] for w in entry["warnings"] if w["field"].startswith("/lines/")]
+    assert fields[0] == "/lines/0", entry  # the heading, left out
+    taxed = [f.split("/")[2] for f in fields if "/taxes" in f]  # /lines/{i}/taxes[/{j}]
+    assert taxed == ["1", "2"], entry  # the items, as the source numbers them
