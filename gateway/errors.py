@@ -77,6 +77,10 @@ class NotSupported(AdapterError):
         self.operation = operation
 
 
+# A provider's 4xx that a later attempt may not meet: a request timeout, too early, too many.
+_ASK_AGAIN = frozenset({408, 425, 429})
+
+
 class UpstreamError(AdapterError):
     """The provider failed; ``status`` is its HTTP status where it answered."""
 
@@ -93,6 +97,9 @@ class UpstreamError(AdapterError):
         super().__init__(message, provider=provider)
         self.status = status
         self.retry_after = retry_after
+        if status is not None and 400 <= status < 500 and status not in _ASK_AGAIN:
+            # The provider answered and refused: the same request gets the same refusal.
+            self.retryable = False
 
 
 class UpstreamAuthFailed(UpstreamError):

@@ -234,9 +234,10 @@ class UpstreamClient:
         own envelope; the failures above raise ``UpstreamError`` subclasses.
         """
         try:
-            answer = await self._attempts(method.upper(), path, params, json, data, headers)
+            verb = method.upper()
+            answer = await self._attempts(verb, path, params, json, data, headers)
             assert isinstance(answer, RawAnswer)
-            response = read_answer(answer, says=self._who(), provider=self.provider)
+            response = read_answer(answer, says=self._who(), provider=self.provider, method=verb)
         except UpstreamError as exc:
             self.stats.failures += 1
             self.stats.last_failure = type(exc).__name__
@@ -265,7 +266,7 @@ class UpstreamClient:
                 "GET", path, params, None, None, {"Accept": accept}, keep_open=True
             )
             answer = (
-                read_answer(opened, says=self._who(), provider=self.provider)
+                read_answer(opened, says=self._who(), provider=self.provider, method="GET")
                 if isinstance(opened, RawAnswer)
                 else None
             )

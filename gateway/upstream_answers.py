@@ -35,6 +35,7 @@ class UpstreamResponse:
     headers: CIMultiDictProxy[str]
     text: str
     body: Any  # parsed JSON (fractions as Decimal), or None when the body is not JSON
+    method: str = ""  # the request's: a GET is the gateway's own read (``read_refused``)
 
     @property
     def ok(self) -> bool:
@@ -46,6 +47,27 @@ class UnusableAnswer(UpstreamError):
     JSON it cannot read. Asking again the same way will not help."""
 
     retryable = False
+
+
+class ReadRefused(UpstreamError):
+    """The provider refused one of the gateway's reads (a 400, 409 or 422 to a GET): nothing
+    in the caller's request decides that (a read carries no field of it; the filters it passes
+    on were checked first), so it is the provider failing, and asking again gets the same."""
+
+    retryable = False
+
+
+def read_refused(response: UpstreamResponse, says: str, *, provider: str) -> ReadRefused | None:
+    """``ReadRefused`` for a refusal of a GET (``says``: the provider's own words), else None:
+    every adapter reads a refused read this way, not as the caller's invalid request."""
+    if response.method != "GET" or response.status not in (400, 409, 422):
+        return None
+    return ReadRefused(
+        f"{says} ({provider} refused the gateway's read with {response.status}: nothing in "
+        "the request can change that)",
+        provider=provider,
+        status=response.status,
+    )
 
 
 @dataclass(frozen=True)
@@ -82,7 +104,9 @@ async def read_capped(
     )
 
 
-def read_answer(answer: RawAnswer, *, says: str, provider: str) -> UpstreamResponse:
+def read_answer(
+    answer: RawAnswer, *, says: str, provider: str, method: str = ""
+) -> UpstreamResponse:
     """The answer as text and, where it is JSON, parsed (``UnusableAnswer`` when the body
     is labelled or shaped as JSON and cannot be read, or is a success answer's body not labelled
     JSON; error answers' other bodies are only text)."""
@@ -103,13 +127,13 @@ def read_answer(answer: RawAnswer, *, says: str, provider: str) -> UpstreamRespo
         if first:
             _refuse_unlabelled(answer, says=says, provider=provider)
         text = _decoded(content, answer.charset, errors="replace")
-        return UpstreamResponse(answer.status, answer.headers, text, _lenient_json(text))
+        return UpstreamResponse(answer.status, answer.headers, text, _lenient_json(text), method)
     try:
         text = _decoded(content, answer.charset, errors="strict")
     except (UnicodeDecodeError, LookupError):
         raise unreadable(f"it is not {answer.charset or 'UTF-8'} text") from None
     if not first:
-        return UpstreamResponse(answer.status, answer.headers, text, None)  # empty is fine
+        return UpstreamResponse(answer.status, answer.headers, text, None, method)  # empty: fine
     try:
         body = jsonwire.loads_fast(text)
     except RecursionError:
@@ -122,7 +146,7 @@ def read_answer(answer: RawAnswer, *, says: str, provider: str) -> UpstreamRespo
         raise unreadable(f"nested deeper than {MAX_JSON_DEPTH} levels")
     if not labelled:
         _refuse_unlabelled(answer, says=says, provider=provider)
-    return UpstreamResponse(answer.status, answer.headers, text, body)
+    return UpstreamResponse(answer.status, answer.headers, text, body, method)
 
 
 def _refuse_unlabelled(answer: RawAnswer, *, says: str, provider: str) -> None:

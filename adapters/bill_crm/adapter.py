@@ -41,6 +41,7 @@ from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Discount, Invoice, RoundingPolicy
 from gateway.config import Connection
 from gateway.upstream import UpstreamClient, UpstreamResponse
+from gateway.upstream_answers import read_refused
 
 INVOICES = "/api/v1/invoices"
 _ID = re.compile(r"[0-9]{1,18}")
@@ -396,6 +397,8 @@ class BillCrmAdapter(Adapter):
         if response.status == 404:
             what = f"invoice {invoice_id}" if invoice_id else "such invoice"
             raise NotFound(f"{self.provider} has no {what}", provider=self.provider)
+        if refused := read_refused(response, said, provider=self.provider):
+            raise refused
         if response.status == 409:
             raise Conflict(said, provider=self.provider)
         if response.status in (400, 422):

@@ -32,6 +32,7 @@ from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.summary import InvoiceSummary, settled
 from gateway.upstream import UpstreamResponse
+from gateway.upstream_answers import read_refused
 
 INVOICES = "/v1/invoices"
 # crm_v1 documents no 409: it refuses lifecycle changes with a 422 on one of these fields
@@ -251,6 +252,13 @@ class CrmV1Adapter(Adapter):
         """The ``data`` of a success envelope; the canonical error for anything else
         (``caller_fields``: the request carried the caller's invoice, see ``_failure``)."""
         body = _object(response.body)
+        if not response.ok and response.status != 404:
+            message = body.get("message")
+            said = f"{self.provider} answered {response.status}" + (
+                f": {message}" if isinstance(message, str) and message else ""
+            )
+            if refused := read_refused(response, said, provider=self.provider):
+                raise refused
         if not response.ok:
             raise self._failure(response.status, body, invoice_id, caller_fields=caller_fields)
         if body.get("success") is not True:

@@ -42,6 +42,7 @@ from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.totals import calculate
 from gateway.config import TaxSetting
 from gateway.upstream import UpstreamResponse
+from gateway.upstream_answers import read_refused
 
 BASE = "/api/v1/invoices"
 
@@ -376,6 +377,8 @@ class DraftPublishAdapter(Adapter):
         says = f"{self.provider} could not {doing}: {message}"
         if response.status == 404:
             return NotFound(says, provider=self.provider)
+        if refused := read_refused(response, says, provider=self.provider):
+            return refused
         if response.status == 409:
             return Conflict(says + _detail_text(details), provider=self.provider)
         if code == "smtp_not_configured":

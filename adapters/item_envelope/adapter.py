@@ -36,6 +36,7 @@ from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.canonical.totals import calculate
 from gateway.upstream import UpstreamResponse
+from gateway.upstream_answers import read_refused
 
 PREFIX = "/api2/api2"
 INVOICES = f"{PREFIX}/invoices.json"
@@ -271,6 +272,9 @@ class ItemEnvelopeAdapter(Adapter):
         status = response.status
         if status == 404 and invoice_id is not None:
             raise NotFound(self._no_invoice(invoice_id), provider=self.provider)
+        said = f"{self.provider} answered {status}: {message}"
+        if refused := read_refused(response, said, provider=self.provider):
+            raise refused
         if status == 409:
             raise Conflict(f"{self.provider} refused the change: {message}", provider=self.provider)
         if status in (400, 422) and caller_fields:

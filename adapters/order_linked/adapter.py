@@ -45,7 +45,7 @@ from gateway.canonical.errors import FieldError, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.config import TaxSetting
 from gateway.upstream import UpstreamResponse
-from gateway.upstream_answers import UnusableAnswer
+from gateway.upstream_answers import UnusableAnswer, read_refused
 
 # Canonical action → the provider's path segment, and the verb for messages.
 ACTION_PATHS: dict[str, tuple[str, str]] = {
@@ -393,6 +393,8 @@ class OrderLinkedAdapter(Adapter):
         text = f"{self.provider} could not {doing}: {message or f'HTTP {response.status}'}"
         if response.status == 404:
             return NotFound(text, provider=self.provider)
+        if refused := read_refused(response, text, provider=self.provider):
+            return refused
         if response.status == 409:
             return Conflict(text, provider=self.provider)
         if response.status in (400, 413, 422):

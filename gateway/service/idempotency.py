@@ -420,14 +420,17 @@ def _nothing_sent(calls: WriteCalls) -> bool:
 
 
 def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamError:
-    """The provider failed and did not take the write: the same request may be sent again."""
-    return UpstreamError(
-        f"{error.message}; {resolution.detail}, so nothing was written and the request can be "
-        "sent again",
+    """The provider failed and did not take the write: the same request may be sent again
+    (where the provider refused it, a 4xx, it will meet the same refusal: not retryable)."""
+    again = " and the request can be sent again" if error.retryable else ""
+    written = UpstreamError(
+        f"{error.message}; {resolution.detail}, so nothing was written{again}",
         provider=error.provider,
         status=error.status,
         retry_after=error.retry_after,
     )
+    written.retryable = error.retryable
+    return written
 
 
 def _say_it_may_have_landed(error: UpstreamError, write: Write, calls: WriteCalls) -> None:
@@ -488,6 +491,5 @@ def _uncertain(
         status=error.status if error is not None else None,
         retry_after=retry_after if askable else None,
     )
-    if not askable:
-        uncertain.retryable = False
+    uncertain.retryable = askable  # whatever the status of the answer that left it untold
     return uncertain

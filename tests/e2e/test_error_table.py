@@ -15,7 +15,7 @@ from gateway.config import Client, Connection, Settings, StoreSettings
 from gateway.http.app import create_app
 from gateway.sandbox import sandbox_connection
 from gateway.sandbox.serve import Sandbox
-from tests.contract.profiles.load import profile
+from tests.contract.profiles.load import PROVIDERS, profile
 from tests.e2e.conftest_sandbox import Answer, call, created
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import sqlite_url
@@ -312,6 +312,24 @@ async def test_502_provider_failing_after_retries(sandbox: Sandbox, faults: Any)
         await call(sandbox, "GET", "/v1/connections/crm_v1/invoices/1"), 502, "upstream_error"
     )
     assert body["retryable"] is True
+
+
+@pytest.mark.parametrize("status", [400, 409, 422])
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_502_a_provider_refusing_the_gateways_read_on_every_connection(
+    sandbox: Sandbox, faults: Any, connection: str, status: int
+) -> None:
+    """A read carries nothing of the caller's to fix: a provider's 400, 409 or 422 to it is
+    the provider failing (502), not retryable (it would answer the same), and never a 422
+    `validation_error` or a 409 `conflict` about a body the caller did not send."""
+    one = await created(sandbox, connection)
+    await faults(connection, error_rate=1, error_status=status, methods=["GET"])
+    listing = f"/v1/connections/{connection}/invoices?limit=2"
+    for path in (one, listing):
+        body = problem(await call(sandbox, "GET", path), 502, "upstream_error")
+        assert body["retryable"] is False, path
+        assert f"{connection} refused the gateway's read with {status}" in body["detail"], path
+        assert "errors" not in body
 
 
 async def test_502_provider_rejecting_the_gateways_credentials(
