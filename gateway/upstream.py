@@ -57,6 +57,7 @@ from gateway.upstream_answers import (
     UpstreamResponse,
     read_answer,
     read_capped,
+    without_text,
 )
 
 __all__ = [
@@ -238,6 +239,7 @@ class UpstreamClient:
             answer = await self._attempts(verb, path, params, json, data, headers)
             assert isinstance(answer, RawAnswer)
             response = read_answer(answer, says=self._who(), provider=self.provider, method=verb)
+            response = self._decoded_without_credential(answer, response)
         except UpstreamError as exc:
             self.stats.failures += 1
             self.stats.last_failure = type(exc).__name__
@@ -569,6 +571,19 @@ class UpstreamClient:
         if content == answer.content:
             return answer
         return dataclasses.replace(answer, content=content)
+
+    def _decoded_without_credential(
+        self, answer: RawAnswer, response: UpstreamResponse
+    ) -> UpstreamResponse:
+        """JSON escapes hide the credential from the blanking of the raw bytes and give it
+        back once decoded (``\\u002B`` for ``+``, as .NET's encoder writes it, or every
+        character escaped): where the answer holds an escape, each decoded string is blanked
+        too. Answers without one (most) are not walked."""
+        secret = self.connection.auth.secret()
+        if len(secret) < _MIN_REDACTED or response.body is None or b"\\" not in answer.content:
+            return response
+        body = without_text(response.body, secret, "[redacted]")
+        return response if body is response.body else dataclasses.replace(response, body=body)
 
     def _who(self) -> str:
         return f"{self.provider} (connection {self.connection.name})"

@@ -70,6 +70,27 @@ def read_refused(response: UpstreamResponse, says: str, *, provider: str) -> Rea
     )
 
 
+def without_text(value: Any, text: str, blank: str) -> Any:
+    """``value`` (parsed JSON) with ``text`` replaced by ``blank`` in every string, keys
+    included: the same object where nothing held it, so an answer without it is not copied."""
+    if isinstance(value, str):
+        return value.replace(text, blank) if text in value else value
+    if isinstance(value, list):
+        items = [without_text(item, text, blank) for item in value]
+        same = all(new is old for new, old in zip(items, value, strict=True))
+        return value if same else items
+    if isinstance(value, dict):
+        pairs = [
+            (without_text(k, text, blank), without_text(v, text, blank)) for k, v in value.items()
+        ]
+        same = all(
+            k is old_k and v is old_v
+            for (k, v), (old_k, old_v) in zip(pairs, value.items(), strict=True)
+        )
+        return value if same else dict(pairs)
+    return value
+
+
 @dataclass(frozen=True)
 class RawAnswer:
     """What came back before any reading of it: the status, headers and the (capped) body."""

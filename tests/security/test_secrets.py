@@ -91,6 +91,9 @@ def capture() -> Iterator[Capture]:
         root.setLevel(level)
 
 
+_HIDDEN = "@@credential@@"
+
+
 def echo_app(capture: Capture) -> web.Application:
     """A provider whose every answer is an error that repeats the request: its headers (the
     credential among them) and its body, in each of the five providers' error envelopes."""
@@ -106,20 +109,29 @@ def echo_app(capture: Capture) -> web.Application:
         status = int(request.query.get("status", "422"))
         if request.method == "GET" and "pageSize" not in request.query:
             status = 409  # reads get another status than writes, to go down other paths
+        # The messages write the credential with every character a JSON escape (as an encoder
+        # that escapes more than it must does): only decoded does it read as the credential.
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        token = token or request.headers.get("X-API-Key", "")
+        hidden = said.replace(token, _HIDDEN) if token else said
         body = {
             "success": False,
             "result": "failed",
             "code": status,
-            "message": said,
+            "message": hidden,
             "errors": {"customer_id": [said]},
             "error": {
                 "code": "validation_error",
-                "message": said,
+                "message": hidden,
                 "details": [{"field": "customer", "message": said}],
             },
         }
-        return web.json_response(
-            body, status=status, headers={"X-Echo": " ".join(said.split())[:2000]}
+        escaped = "".join(f"\\u{ord(c):04x}" for c in token)
+        return web.Response(
+            text=json.dumps(body).replace(_HIDDEN, escaped),
+            content_type="application/json",
+            status=status,
+            headers={"X-Echo": " ".join(said.split())[:2000]},
         )
 
     app = web.Application()
