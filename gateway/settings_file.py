@@ -132,6 +132,12 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
             problems.append(
                 f"connections[{i}].auth.token_env: environment variable {variable} is not set"
             )
+        problems += _unusable_secret(
+            f"connections[{i}].auth.token", connection["auth"].get("token")
+        )
+        if variable:
+            where = f"connections[{i}].auth.token_env: environment variable {variable}"
+            problems += _unusable_secret(where, environ.get(variable))
         for j, tax in enumerate(connection.get("taxes", [])):
             if isinstance(tax["rate"], float):
                 problems.append(
@@ -147,6 +153,12 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
             f"server.cursor_secret_env: environment variable {variable} must hold at least 32 "
             "characters"
         )
+    elif variable:
+        where = f"server.cursor_secret_env: environment variable {variable}"
+        problems += _unusable_secret(where, environ.get(variable))
+    problems += _unusable_secret(
+        "server.cursor_secret", data.get("server", {}).get("cursor_secret")
+    )
     clients = data.get("clients", [])
     client_names = [c["name"] for c in clients]
     for i, client in enumerate(clients):
@@ -161,7 +173,24 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
         variable = client.get("key_env")
         if variable and not environ.get(variable):
             problems.append(f"clients[{i}].key_env: environment variable {variable} is not set")
+        elif variable:
+            where = f"clients[{i}].key_env: environment variable {variable}"
+            problems += _unusable_secret(where, environ.get(variable))
     return problems
+
+
+def _unusable_secret(where: str, value: Any) -> list[str]:
+    """A secret with space at an end or a control character (a newline kept from the file it
+    was read from, most often): it could never be sent in a header, or never match a caller's
+    key, so it is refused here rather than fail every call. The value is not shown."""
+    if not isinstance(value, str) or not value:
+        return []
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return [
+            f"{where} holds a space or a newline at its start or end, or a control character: "
+            "remove it (the value is not shown)"
+        ]
+    return []
 
 
 def _holds_credentials(base_url: str) -> bool:
@@ -174,12 +203,18 @@ def _holds_credentials(base_url: str) -> bool:
     return url.user is not None or url.password is not None
 
 
-_SECRETS = frozenset({"token", "cursor_secret"})
+_SECRETS = frozenset({"token", "cursor_secret", "key_sha256"})
 
 
 def _message(error: jsonschema.ValidationError) -> str:
     if error.absolute_path and error.absolute_path[-1] in _SECRETS:
-        # The value is a secret: say what is expected, never what was given.
+        # The value is a secret (a key's hash that is not one is likely the key itself): say
+        # what is expected, never what was given.
+        if error.absolute_path[-1] == "key_sha256":
+            return (
+                "must be the SHA-256 of the key, 64 lower-case hex characters (the value is "
+                "not shown: to give the key itself, name its variable in key_env instead)"
+            )
         if error.validator == "minLength":
             return f"must be at least {error.validator_value} characters (the value is not shown)"
         return f"is not valid: {error.validator} {error.validator_value} (the value is not shown)"

@@ -360,3 +360,34 @@ def test_serve_refuses_what_check_config_refuses_with_the_same_messages(tmp_path
         "none can be read without the account's (currency: USD, say)",
     ]
     assert served.stdout == ""  # it never said it was listening
+
+
+def test_a_plain_key_in_key_sha256_is_refused_without_being_shown() -> None:
+    key = "sk_admin_SUPERSECRET_abcdef0123456789"
+    text = GOOD.replace('key_sha256: "%s"' % ("a" * 64), 'key_sha256: "${ADMIN_KEY}"')
+    found = problems(text, {"CRM_TOKEN": "t", "ADMIN_KEY": key})
+    assert found == [
+        "clients[0].key_sha256: must be the SHA-256 of the key, 64 lower-case hex characters "
+        "(the value is not shown: to give the key itself, name its variable in key_env instead)"
+    ]
+
+
+@pytest.mark.parametrize("bad", ["t-1\n", " t-1", "t-1 ", "t\x00-1", "t-1\r\n"])
+def test_a_secret_with_a_newline_or_a_space_at_an_end_is_refused_by_name(bad: str) -> None:
+    """A token read from a file keeps its newline: aiohttp would refuse the header on every
+    call (a 500), and a key would match no caller. Refused at the start, never shown."""
+    found = problems(GOOD, {"CRM_TOKEN": bad})
+    assert found == [
+        "connections[0].auth.token holds a space or a newline at its start or end, or a "
+        "control character: remove it (the value is not shown)"
+    ]
+    from_env = GOOD.replace('token: "${CRM_TOKEN}"', "token_env: CRM_TOKEN")
+    assert problems(from_env, {"CRM_TOKEN": bad}) == [
+        "connections[0].auth.token_env: environment variable CRM_TOKEN holds a space or a "
+        "newline at its start or end, or a control character: remove it (the value is not shown)"
+    ]
+    key = GOOD.replace('key_sha256: "%s"' % ("a" * 64), "key_env: SYNC_KEY")
+    assert problems(key, {"CRM_TOKEN": "t-1", "SYNC_KEY": bad.replace("t", "sk_t", 1)}) == [
+        "clients[0].key_env: environment variable SYNC_KEY holds a space or a newline at its "
+        "start or end, or a control character: remove it (the value is not shown)"
+    ]
