@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from gateway.config import Settings
     from gateway.settings_file import ConfigError
 
 EXIT_USAGE = 2
@@ -196,10 +197,35 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    problem = _store_problem(settings)
+    if problem is not None:
+        sock.close()
+        print(f"invoice-gateway serve: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     port = sock.getsockname()[1]
     workers = f" ({server.workers} workers)" if server.workers > 1 else ""
     print(f"invoice-gateway listening on http://{server.host}:{port}{workers}", flush=True)
     return serve(settings, sock, server.workers)
+
+
+def _store_problem(settings: Settings) -> str | None:
+    """Why the store cannot be opened (down, unwritable, a schema from a newer gateway), in one
+    line, before the gateway says it listens: not a worker's traceback after it, nor workers
+    started again and again. None when it opens."""
+    import asyncio
+
+    from gateway.store import StoreError, open_store
+
+    async def opens() -> None:
+        store = open_store(settings.store.url)
+        await store.open()
+        await store.close()
+
+    try:
+        asyncio.run(opens())
+    except StoreError as exc:
+        return str(exc)
+    return None
 
 
 def _migrate_parser(commands: Any) -> None:

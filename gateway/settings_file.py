@@ -26,7 +26,7 @@ from yarl import URL
 from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
 from gateway.config import Settings
-from gateway.store.urls import mask_url, password_of
+from gateway.store.urls import mask_url, password_of, url_problems
 
 # ${NAME}, or ${NAME:-default} when the variable is unset or empty
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -45,8 +45,13 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, [f"cannot be read: {exc.strerror}"]) from None
-    settings = parse_settings(text, source, os.environ if environ is None else environ)
-    return beside(settings, path.parent)
+    settings = beside(
+        parse_settings(text, source, os.environ if environ is None else environ), path.parent
+    )
+    problems = url_problems(settings.store.url)  # where the file's own folder is known
+    if problems:
+        raise ConfigError(source, problems)
+    return settings
 
 
 def beside(settings: Settings, folder: Path) -> Settings:

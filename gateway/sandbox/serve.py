@@ -131,14 +131,25 @@ async def _start(app: web.Application, host: str, port: int, runners: list[web.A
     return bound
 
 
+WRITTEN_STORE = "invoice-gateway-sandbox.db"
+
+
 def config_yaml(sandbox: Sandbox) -> str:
     """The sandbox's configuration as a ``config.yaml`` other commands can use."""
     data: dict[str, Any] = sandbox.settings.model_dump(mode="json", exclude_none=True)
     for connection in data["connections"]:
         connection["auth"]["token"] = default_token(connection["provider"])
+    # Not the sandbox's own port, store or lifted throttle: a second `serve` needs a port of its
+    # own, and the sandbox's store goes with it when it stops; this file's store is a file
+    # beside it (a relative SQLite path is read from the configuration's folder), kept.
+    data["server"] = {k: v for k, v in data["server"].items() if k not in ("port", "auth_failures")}
+    data["store"] = {**data["store"], "url": f"sqlite:///./{WRITTEN_STORE}"}
     header = (
         "# Written by `invoice-gateway serve --sandbox --write-config`: the running sandbox's\n"
         f"# emulators and their tokens. API key: {sandbox.api_key}\n"
+        f"# A second gateway over them: serve --config FILE --port N (the sandbox is at\n"
+        f"# {sandbox.gateway_url}).\n"
+        f"# The store ({WRITTEN_STORE}, beside this file) is this file's, not the sandbox's.\n"
     )
     return header + yaml.safe_dump(data, sort_keys=False)
 

@@ -364,6 +364,7 @@ async def test_a_dry_run_writes_nothing_and_says_what_it_would_do(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     store = tmp_path / "never" / "store.db"
+    store.parent.mkdir()  # the folder must exist (check-config); the file is never made
     config = m.config_for(tmp_path, sandbox, f"sqlite:///{store}")
     listed = await m.listing(sandbox, "crm_v1")
     assert len(listed) > 100
@@ -389,7 +390,7 @@ async def test_a_dry_run_writes_nothing_and_says_what_it_would_do(
     read = (await m.requests_log(sandbox, "crm_v1"))[logs_before["crm_v1"] :]
     assert {e["method"] for e in read} == {"GET"}  # it read the source, and wrote nothing
     assert (await m.requests_log(sandbox, "item_envelope"))[logs_before["item_envelope"] :] == []
-    assert not store.parent.exists()  # not even the store was opened
+    assert not store.exists()  # not even the store was opened
 
 
 async def test_a_sample_copies_exactly_n_and_the_run_then_copies_the_rest(
@@ -871,6 +872,7 @@ def test_usage_errors_exit_2_naming_what_to_change(sandbox: Sandbox, tmp_path: P
     (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
     (tmp_path / "ids.txt").write_text("1\n2\n", encoding="utf-8")
     store = tmp_path / "store" / "store.db"
+    store.parent.mkdir()  # the folder must exist (check-config); the file is never made
     config = m.config_for(tmp_path, sandbox, f"sqlite:///{store}")
     started = []
     for case, extra, _ in USAGE_ERRORS:  # all at once: each is a process start, no more

@@ -139,6 +139,13 @@ def test_a_relative_sqlite_store_lives_beside_the_configuration(
         GOOD + 'store: {url: "sqlite:///./data/gateway.db"}\n', encoding="utf-8"
     )
     monkeypatch.chdir(tmp_path)  # started from elsewhere
+    with pytest.raises(ConfigError) as info:  # its folder is looked for beside the file too
+        load_settings(folder / "config.yaml", {"CRM_TOKEN": "t"})
+    assert info.value.problems == [
+        f"store.url: the folder {str(folder.resolve() / 'data')!r} of the SQLite file does not "
+        "exist; create it (the store creates its file, not folders)"
+    ]
+    (folder / "data").mkdir()
     settings = load_settings(folder / "config.yaml", {"CRM_TOKEN": "t"})
     assert settings.store.url == f"sqlite:///{folder.resolve()}/data/gateway.db"
     absolute = GOOD + f'store: {{url: "sqlite:///{tmp_path}/x.db"}}\n'
@@ -362,6 +369,32 @@ def test_serve_refuses_what_check_config_refuses_with_the_same_messages(tmp_path
     assert served.stdout == ""  # it never said it was listening
 
 
+def test_serve_says_in_one_line_why_the_store_cannot_be_opened_before_it_listens(
+    tmp_path: Path,
+) -> None:
+    """A PostgreSQL store that is not there: exit 2 and the store's own message, never a
+    "listening" followed by a worker's traceback (nor workers started again and again)."""
+    script = str(Path(sys.executable).with_name("invoice-gateway"))
+    down = tmp_path / "down.yaml"
+    data = yaml.safe_load(config_of(sandbox_connection_data("crm_v1")))
+    data["store"] = {"url": "postgresql://app:hunter2-pw@127.0.0.1:9/test"}  # port 9: discard
+    down.write_text(yaml.safe_dump(data), encoding="utf-8")
+    for workers in ("1", "2"):
+        served = subprocess.run(
+            [script, "serve", "--config", str(down), "--port", "0", "--workers", workers],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert served.returncode == 2, served.stderr
+        assert served.stdout == ""  # it never said it was listening
+        [line] = served.stderr.splitlines()
+        assert line.startswith("invoice-gateway serve: PostgreSQL store at 127.0.0.1:9/test: "), (
+            line
+        )
+        assert "Traceback" not in served.stderr and "hunter2" not in served.stderr
+
+
 def test_a_plain_key_in_key_sha256_is_refused_without_being_shown() -> None:
     key = "sk_admin_SUPERSECRET_abcdef0123456789"
     text = GOOD.replace('key_sha256: "%s"' % ("a" * 64), 'key_sha256: "${ADMIN_KEY}"')
@@ -391,3 +424,28 @@ def test_a_secret_with_a_newline_or_a_space_at_an_end_is_refused_by_name(bad: st
         "clients[0].key_env: environment variable SYNC_KEY holds a space or a newline at its "
         "start or end, or a control character: remove it (the value is not shown)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            "postgresql://app:hunter2-pw@db:notaport/x",
+            "store.url: store URL 'postgresql://app:***@db:notaport/x' cannot be parsed: Port "
+            "could not be cast to integer value as 'notaport'",
+        ),
+        (
+            "postgresql://db/x?schema=bad-name!",
+            "store.url: store URL 'postgresql://db/x?schema=bad-name!': schema 'bad-name!' must "
+            "be letters, digits and underscores, not starting with a digit, at most 63 characters",
+        ),
+    ],
+)
+def test_a_store_url_serve_could_not_open_is_refused_by_check_config(
+    tmp_path: Path, url: str, problem: str
+) -> None:
+    (tmp_path / "config.yaml").write_text(GOOD + f'store: {{url: "{url}"}}\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path / "config.yaml", {"CRM_TOKEN": "t"})
+    assert info.value.problems == [problem]
+    assert "hunter2" not in str(info.value)
