@@ -9,11 +9,14 @@ Everything that must agree between workers lives outside them: idempotency keys 
 SQLite file in WAL mode, or PostgreSQL), and the secret that signs list cursors (the configured
 ``server.cursor_secret``, else one made here before forking, so a cursor from one worker is good
 at every other). The parent restarts a worker that dies, and stops them all on
-SIGTERM or SIGINT.
+SIGTERM or SIGINT. A worker whose parent is gone (killed with SIGKILL, or by the OOM killer,
+which no handler sees) stops itself within ``_ORPHAN_CHECK_S``: left running, it would serve an
+old configuration (a revoked key still let in) and keep the port from a restarted gateway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -22,6 +25,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import AsyncIterator, Callable
 from types import FrameType
 
 from aiohttp import web
@@ -32,6 +36,8 @@ from gateway.log_buffer import flush_all
 
 # A worker that dies sooner than this after starting is restarted only after a pause.
 _QUICK_DEATH_S = 1.0
+# How often a worker looks whether its supervisor is still there.
+_ORPHAN_CHECK_S = 1.0
 _BACKLOG = 1024
 
 
@@ -71,8 +77,13 @@ def serve(settings: Settings, sock: socket.socket, workers: int) -> int:
     return _Supervisor(settings, sock, workers, secret).run()
 
 
-def _run_worker(settings: Settings, sock: socket.socket, secret: bytes | None) -> None:
-    web.run_app(serving_app(settings, secret), sock=sock, print=None)
+def _run_worker(
+    settings: Settings, sock: socket.socket, secret: bytes | None, parent: int | None = None
+) -> None:
+    app = serving_app(settings, secret)
+    if parent is not None:
+        app.cleanup_ctx.append(_stop_when_orphaned(parent))
+    web.run_app(app, sock=sock, print=None)
 
 
 def serving_app(settings: Settings, secret: bytes | None) -> web.Application:
@@ -83,6 +94,35 @@ def serving_app(settings: Settings, secret: bytes | None) -> web.Application:
     app = create_app(settings, cursor_secret=secret)
     app.on_startup.append(_settle)
     return app
+
+
+def _stop_when_orphaned(parent: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A watch, for the app's life, that stops this worker as SIGTERM would (requests in
+    flight finish) once ``parent``, its supervisor, is no longer its parent."""
+
+    async def watch() -> None:
+        # Polled: no event tells a process that its parent died (short of Linux's prctl).
+        orphaned = False
+        while not orphaned:
+            await asyncio.sleep(_ORPHAN_CHECK_S)
+            orphaned = os.getppid() != parent
+        print(
+            f"invoice-gateway worker {os.getpid()}: its supervisor {parent} is gone; stopping",
+            file=sys.stderr,
+            flush=True,
+        )
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def watching(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(watch())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return watching
 
 
 async def _settle(app: web.Application) -> None:
@@ -102,6 +142,7 @@ class _Supervisor:
         self.secret = secret
         self.children: dict[int, float] = {}  # pid → when it started
         self.stopping = False
+        self.pid = os.getpid()  # the workers' parent, which they watch
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
@@ -141,7 +182,7 @@ class _Supervisor:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
             code = 0
             try:
-                _run_worker(self.settings, _worker_socket(self.sock), self.secret)
+                _run_worker(self.settings, _worker_socket(self.sock), self.secret, self.pid)
             except BaseException:
                 traceback.print_exc()
                 code = 1

@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import signal
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,39 @@ async def test_a_dead_worker_is_replaced_and_the_port_keeps_answering(
         assert first[1] in now
         answers = [await get(gateway.url + "/v1/connections/crm_v1/invoices/1") for _ in range(8)]
         assert {status for status, _ in answers} == {200}
+
+
+def test_workers_stop_when_their_supervisor_is_killed_outright(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """SIGKILL of the supervisor (as the OOM killer does): no handler runs, yet its workers
+    stop within a few seconds instead of serving an old configuration on a port that a
+    restarted gateway then cannot take."""
+    with gateway_process(config(tmp_path, sandbox), "--workers", "2") as gateway:
+        workers = gateway.wait_for_workers(2)
+        os.kill(gateway.process.pid, signal.SIGKILL)
+        gateway.process.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), workers
+        said = "".join(gateway.output)
+        assert all(f"worker {pid}: its supervisor" in said for pid in workers), said
+        # The port is free again for a restarted gateway (a listener there would refuse this).
+        port = int(gateway.url.rsplit(":", 1)[1])
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+            probe.listen()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by init, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
 
 
 async def test_cursors_survive_a_restart_only_with_a_configured_secret(
