@@ -31,6 +31,7 @@ from types import FrameType
 from aiohttp import web
 
 from gateway import heap
+from gateway.background import alongside
 from gateway.config import Settings
 from gateway.log_buffer import flush_all
 
@@ -114,13 +115,8 @@ def _stop_when_orphaned(parent: int) -> Callable[[web.Application], AsyncIterato
         os.kill(os.getpid(), signal.SIGTERM)
 
     async def watching(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(watch())
-        try:
+        async with alongside(watch()):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     return watching
 

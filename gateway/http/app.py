@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -12,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from adapters.registry import build_adapter
+from gateway.background import alongside
 from gateway.config import Settings
 from gateway.http.auth import auth_middleware
 from gateway.http.keys import ADAPTERS, CURSORS, KEYRING, METRICS, SERVICE, SETTINGS, STORE
@@ -89,13 +89,10 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         observer=metrics.write_event,
     )
     app[SERVICE] = InvoiceService(app[ADAPTERS], writes)
-    reaper = asyncio.create_task(_reap(store))
     try:
-        yield
+        async with alongside(_reap(store)):
+            yield
     finally:
-        reaper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reaper
         await store.close()
 
 

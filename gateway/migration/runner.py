@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from adapters.base import Adapter
+from gateway.background import alongside
 from gateway.canonical.model import Invoice
 from gateway.errors import AdapterError
 from gateway.listing import matching_pages
@@ -224,13 +225,8 @@ class Runner:
                         lease_s=self.lease_s,
                     )
 
-        task = asyncio.create_task(renew())
-        try:
+        async with alongside(renew()):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     # -- copying --------------------------------------------------------------------------------
 
