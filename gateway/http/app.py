@@ -21,6 +21,7 @@ from gateway.http.middlewares import (
     request_id_middleware,
 )
 from gateway.http.observability import access_log_middleware
+from gateway.http.query_names import query_middleware
 from gateway.http.routes import setup_routes
 from gateway.keyring import KeyRing
 from gateway.listing import Cursors
@@ -42,6 +43,7 @@ def create_app(settings: Settings, *, cursor_secret: bytes | None = None) -> web
             access_log_middleware,
             problem_middleware,
             auth_middleware,
+            query_middleware,
             idempotency_key_middleware,
         ],
         client_max_size=settings.server.max_body_bytes,

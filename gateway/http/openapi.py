@@ -427,7 +427,7 @@ def _operation(
 def _paths() -> dict[str, Any]:
     conn = ["connection"]
     inv = ["connection", "invoice_id"]
-    write = ["prefer", "idempotency_key"]
+    write = ["prefer", "idempotency_key", "expand"]  # a write answering an invoice
     return {
         "/": {
             "get": _operation(
@@ -541,7 +541,7 @@ def _paths() -> dict[str, Any]:
                 "replaceInvoice",
                 "invoices",
                 _ok("200", "InvoiceWithWarnings", "Replaced"),
-                parameters=[*inv, "prefer", "if_match", "idempotency_key"],
+                parameters=[*inv, "prefer", "if_match", "idempotency_key", "expand"],
                 body=_body("Invoice"),
                 errors=_WRITE,
             ),
@@ -563,7 +563,7 @@ def _paths() -> dict[str, Any]:
                     **_ok("200", "Invoice", "The invoice after the action"),
                     **_ok("201", "Invoice", "The new document (duplicate, credit_note)"),
                 },
-                parameters=[*inv, "action", "if_match", "idempotency_key"],
+                parameters=[*inv, "action", "if_match", "idempotency_key", "expand"],
                 body={**_body("DuplicateInputs"), "required": False},
                 errors=(*_UPSTREAM, 409, 412, 415, 422),
             )
@@ -581,7 +581,7 @@ def _paths() -> dict[str, Any]:
                 "recordPayment",
                 "payments",
                 _ok("201", "Invoice", "The invoice with the payment"),
-                parameters=[*inv, "idempotency_key"],
+                parameters=[*inv, "idempotency_key", "expand"],
                 body=_body("Payment"),
                 errors=_WRITE,
             ),
@@ -592,7 +592,7 @@ def _paths() -> dict[str, Any]:
                 "deletePayment",
                 "payments",
                 _ok("200", "Invoice", "The invoice without it"),
-                parameters=[*inv, "payment_id", "idempotency_key"],
+                parameters=[*inv, "payment_id", "idempotency_key", "expand"],
                 errors=(*_UPSTREAM, 409, 422),
             )
         },

@@ -154,7 +154,7 @@ def collection_paths(invoice_path: str) -> dict[str, Any]:
                 "restoreInvoice",
                 "trash",
                 _ok("200", "Invoice", "The invoice, out of the trash." + _NOT_HERE),
-                parameters=[*inv, "idempotency_key"],
+                parameters=[*inv, "idempotency_key", "expand"],
                 errors=(*_UPSTREAM, 409, 422),
             )
         },

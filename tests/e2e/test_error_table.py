@@ -114,6 +114,42 @@ async def test_400_malformed_json_bad_query_bad_cursor(sandbox: Sandbox) -> None
     assert body["detail"].startswith("cursor:")
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/connections"),
+        ("GET", "/v1/connections/crm_v1"),
+        ("GET", "/v1/connections/crm_v1/invoices/1"),
+        ("GET", "/v1/connections/draft_publish/invoices/next-number"),
+        ("POST", "/v1/connections/crm_v1/invoices"),
+        ("POST", "/v1/connections/crm_v1/invoices/preview"),
+        ("POST", "/v1/invoices/calculate"),
+        ("PUT", "/v1/connections/crm_v1/invoices/1"),
+        ("DELETE", "/v1/connections/crm_v1/invoices/1"),
+    ],
+)
+async def test_400_a_query_parameter_the_route_does_not_take(
+    sandbox: Sandbox, method: str, path: str
+) -> None:
+    """Every route, not only the lists, names a parameter it does not take (the OpenAPI
+    document says which it takes), before anything is read or written."""
+    body = problem(await call(sandbox, method, f"{path}?colour=red", body={}), 400, "bad_request")
+    assert body["errors"] == [
+        {"pointer": "#/query/colour", "detail": "is not a query parameter of this route"}
+    ]
+    kept = await call(sandbox, "GET", "/v1/connections/crm_v1/invoices/1")
+    assert kept.status == 200  # nothing was deleted or changed on the way
+
+
+async def test_a_documented_query_parameter_still_goes_through(sandbox: Sandbox) -> None:
+    one = await call(sandbox, "GET", "/v1/connections/crm_v1/invoices/1?expand=remote_data")
+    assert one.status == 200 and one.body["remote_data"]["inv_id"] == 1
+    listed = await call(sandbox, "GET", "/v1/connections/crm_v1/invoices?colour=red")
+    assert listed.body["errors"] == [  # the list's own check, as before
+        {"pointer": "#/query/colour", "detail": "is not a query parameter of this route"}
+    ]
+
+
 async def test_400_bad_expand_even_when_the_page_is_empty(sandbox: Sandbox) -> None:
     # crm_v1 has no drafts: the page is empty, and the bad parameter is still refused
     path = "/v1/connections/crm_v1/invoices?status=draft&expand=everything"

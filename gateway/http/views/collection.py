@@ -25,6 +25,7 @@ from gateway.http import list_filters, list_options
 from gateway.http.auth import requires
 from gateway.http.body import read_json_object
 from gateway.http.keys import CURSORS, SERVICE
+from gateway.http.query_names import reads_own_query
 from gateway.http.validation import query_problem, refuse_unknown, validation_problem
 from gateway.http.views.common import (
     REPLAYED,
@@ -59,6 +60,7 @@ async def next_number_view(request: web.Request) -> web.Response:
 
 
 @requires("invoices:read")
+@reads_own_query
 async def export_csv_view(request: web.Request) -> web.StreamResponse:
     """The provider's CSV, chunk by chunk as it arrives: memory stays at one chunk. A transfer
     that breaks off is cut off here too (no final chunk), never passed off as the whole file."""
@@ -99,6 +101,7 @@ async def batch_view(request: web.Request) -> web.StreamResponse:
 
 
 @requires("invoices:read")
+@reads_own_query
 async def trash_list_view(request: web.Request) -> web.Response:
     adapter = _able(request, lambda can: "list" in can.trash, "list the trash")
     limit, cursor = _trash_query(request)

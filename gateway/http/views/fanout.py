@@ -20,6 +20,7 @@ from gateway.http.auth import requires
 from gateway.http.errors import problem_for
 from gateway.http.keys import CURSORS
 from gateway.http.problems import Problem
+from gateway.http.query_names import reads_own_query
 from gateway.http.validation import REPEATABLE, query_pointer, query_problem, refuse_unknown
 from gateway.http.views.common import adapter_named, expanded, listing_response
 from gateway.http.views.summaries import summaries_response
@@ -31,6 +32,7 @@ _PROVIDERS_OWN = list_options.NAMES - _QUERY
 
 
 @requires("invoices:read")
+@reads_own_query
 async def list_across_view(request: web.Request) -> web.Response:
     adapters = [adapter_named(request, name) for name in _connections(request)]
     query, limit, cursor, summary = _query(request)

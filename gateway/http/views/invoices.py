@@ -11,6 +11,7 @@ from gateway.http.action_inputs import action_inputs
 from gateway.http.auth import requires
 from gateway.http.keys import CURSORS, SERVICE
 from gateway.http.problems import Problem
+from gateway.http.query_names import reads_own_query
 from gateway.http.validation import query_problem, refuse_unknown, validation_problem
 from gateway.http.views.common import (
     adapter_for,
@@ -31,6 +32,7 @@ _QUERY = {*list_filters.NAMES, "cursor", "expand", "view"}
 
 
 @requires("invoices:read")
+@reads_own_query
 async def list_view(request: web.Request) -> web.Response:
     adapter = adapter_for(request)
     query, limit, cursor, summary = _list_query(request, adapter)
