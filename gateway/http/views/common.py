@@ -23,7 +23,11 @@ from gateway.service.outcomes import Outcome
 
 _log = structlog.get_logger("gateway.invoices")
 REPLAYED = "Idempotent-Replayed"
-_HANDLING = re.compile(r"(?:^|[;,\s])handling=(strict|lenient)\b")
+# RFC 7240: a preference's name is case-insensitive, and its value may be a quoted string.
+_HANDLING = re.compile(
+    r'(?:^|[;,\s])handling\s*=\s*(?:"(strict|lenient)"|(strict|lenient))(?=$|[\s;,])',
+    re.IGNORECASE,
+)
 
 
 def adapter_for(request: web.Request) -> Adapter:
@@ -41,9 +45,14 @@ def adapter_named(request: web.Request, name: str) -> Adapter:
 
 
 def handling(request: web.Request) -> Handling:
-    """``Prefer: handling=lenient`` or the default, strict."""
-    match = _HANDLING.search(request.headers.get("Prefer", ""))
-    return "lenient" if match and match.group(1) == "lenient" else "strict"
+    """``Prefer: handling=lenient`` (any case, quoted or not, in any of the ``Prefer``
+    headers) or the default, strict."""
+    for value in request.headers.getall("Prefer", []):
+        match = _HANDLING.search(value)
+        if match:
+            said = match.group(1) or match.group(2)
+            return "lenient" if said.lower() == "lenient" else "strict"
+    return "strict"
 
 
 async def invoice_body(request: web.Request) -> Invoice:
