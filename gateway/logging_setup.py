@@ -49,6 +49,30 @@ def configure_logging(
         logger_factory=factory,
         cache_logger_on_first_use=False,
     )
+    # Libraries log through the standard library (asyncpg's pool, aiohttp's server): their
+    # warnings and errors become lines of the same stream and format, not bare tracebacks.
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _ToStructlog):
+            root.removeHandler(handler)
+    root.addHandler(_ToStructlog())
+    root.setLevel(max(level, logging.WARNING))
+
+
+class _ToStructlog(logging.Handler):
+    """A standard-library record as a structlog line: its logger, level, message and, where
+    it carries one, the exception (rendered into the line by ``format_exc_info``)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {"logger": record.name}
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+            log = structlog.get_logger(record.name)
+            method = getattr(log, record.levelname.lower(), log.error)
+            method(record.getMessage(), **fields)
+        except Exception:
+            self.handleError(record)
 
 
 def _add_pid(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
