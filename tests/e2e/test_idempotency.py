@@ -487,6 +487,19 @@ async def test_a_lost_create_answer_is_found_not_sent_again(
     assert replay.status == 201 and replay.body["id"] == answer.body["id"]
 
 
+async def slow_and_usual(
+    aiohttp_client: Any, settings: Settings, **slow: Any
+) -> tuple[TestClient, TestClient]:  # type: ignore[type-arg]
+    """A gateway whose connections take ``slow`` (a short timeout), and one over the same store
+    with the usual settings, to list through: crm_v1's full list reads each invoice, and one
+    read slower than a short timeout on a loaded machine would fail the listing, not the test."""
+    connections = [c.model_copy(update=slow) for c in settings.connections]
+    gateway = await aiohttp_client(
+        create_app(settings.model_copy(update={"connections": connections}))
+    )
+    return gateway, await aiohttp_client(create_app(settings))
+
+
 @pytest.mark.parametrize("connection", PROVIDERS)
 async def test_a_create_slower_than_the_timeout_is_not_made_twice_by_a_retry(
     sandbox: Sandbox,
@@ -500,11 +513,10 @@ async def test_a_create_slower_than_the_timeout_is_not_made_twice_by_a_retry(
     work: the answer is uncertain with a Retry-After, never "nothing was written", and the
     retry with the same key finds the invoice instead of making a second."""
     settings = gateway_settings(sandbox, store_url=store_url)
-    slow = [
-        c.model_copy(update={"timeout_s": 0.4, "write_settle_s": 5}) for c in settings.connections
-    ]
-    gateway = await aiohttp_client(create_app(settings.model_copy(update={"connections": slow})))
-    before = await invoice_ids(sandbox, gateway, connection)
+    gateway, reader = await slow_and_usual(
+        aiohttp_client, settings, timeout_s=0.4, write_settle_s=5
+    )
+    before = await invoice_ids(sandbox, reader, connection)
     await faults(connection, latency_ms=1200, methods=["POST"], path_regex=CREATE_PATHS[connection])
     key, path = fresh_key(), f"/v1/connections/{connection}/invoices"
     first = await send(gateway, "POST", path, body=sample(connection), key=key)
@@ -517,7 +529,7 @@ async def test_a_create_slower_than_the_timeout_is_not_made_twice_by_a_retry(
     await clear_faults(sandbox, connection)
     retried = await send(gateway, "POST", path, body=sample(connection), key=key)
     assert retried.status == 201, retried.body
-    assert (await invoice_ids(sandbox, gateway, connection)) - before == {retried.body["id"]}
+    assert (await invoice_ids(sandbox, reader, connection)) - before == {retried.body["id"]}
     creates = [
         e
         for e in await provider_log(sandbox, connection)
@@ -533,15 +545,14 @@ async def test_without_a_key_a_create_slower_than_the_timeout_is_not_called_unwr
     faults: Any,  # type: ignore[type-arg]
 ) -> None:
     settings = gateway_settings(sandbox, store_url=store_url)
-    slow = [c.model_copy(update={"timeout_s": 0.4}) for c in settings.connections]
-    gateway = await aiohttp_client(create_app(settings.model_copy(update={"connections": slow})))
-    before = await invoice_ids(sandbox, gateway, "crm_v1")
+    gateway, reader = await slow_and_usual(aiohttp_client, settings, timeout_s=0.4)
+    before = await invoice_ids(sandbox, reader, "crm_v1")
     await faults("crm_v1", latency_ms=1000, methods=["POST"], path_regex=CREATE_PATHS["crm_v1"])
     answer = await send(gateway, "POST", "/v1/connections/crm_v1/invoices", body=sample("crm_v1"))
     assert (answer.status, answer.body.get("outcome")) == (502, "uncertain"), answer.body
     assert answer.body["retryable"] is False and "Retry-After" not in answer.headers
     await asyncio.sleep(1.2)
-    assert len((await invoice_ids(sandbox, gateway, "crm_v1")) - before) == 1  # it was written
+    assert len((await invoice_ids(sandbox, reader, "crm_v1")) - before) == 1  # it was written
 
 
 async def test_a_create_that_cannot_be_told_is_uncertain_then_resolved_by_a_retry(
@@ -837,12 +848,11 @@ async def test_the_unanswered_and_resent_keys_hold_on_postgresql(
     """The store keeps the new recovery points (``unanswered``, ``resent``) and the send time on
     PostgreSQL as on SQLite: a slow create made once, a lost DELETE done on the key's retry."""
     settings = gateway_settings(sandbox, store_url=postgres_url())
-    slow = [
-        c.model_copy(update={"timeout_s": 0.4, "write_settle_s": 5}) for c in settings.connections
-    ]
-    gateway = await aiohttp_client(create_app(settings.model_copy(update={"connections": slow})))
+    gateway, reader = await slow_and_usual(
+        aiohttp_client, settings, timeout_s=0.4, write_settle_s=5
+    )
     path = "/v1/connections/crm_v1/invoices"
-    before = await invoice_ids(sandbox, gateway, "crm_v1")
+    before = await invoice_ids(sandbox, reader, "crm_v1")
     await faults("crm_v1", latency_ms=1200, methods=["POST"], path_regex=CREATE_PATHS["crm_v1"])
     key = fresh_key()
     first = await send(gateway, "POST", path, body=sample("crm_v1"), key=key)
@@ -851,7 +861,7 @@ async def test_the_unanswered_and_resent_keys_hold_on_postgresql(
     await clear_faults(sandbox, "crm_v1")
     made = await send(gateway, "POST", path, body=sample("crm_v1"), key=key)
     assert made.status == 201, made.body
-    assert (await invoice_ids(sandbox, gateway, "crm_v1")) - before == {made.body["id"]}
+    assert (await invoice_ids(sandbox, reader, "crm_v1")) - before == {made.body["id"]}
 
     one = f"{path}/{made.body['id']}"
     await faults("crm_v1", error_rate=1, error_status=503, after_commit=True, methods=["DELETE"])
