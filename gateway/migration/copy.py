@@ -32,6 +32,7 @@ from gateway.errors import (
     AdapterError,
     IdempotencyError,
     IdempotencyInProgress,
+    OutcomeUncertain,
     UpstreamAuthFailed,
     UpstreamError,
 )
@@ -86,16 +87,25 @@ class Copier:
 
     async def _attempts(self, source_id: str, invoice: Invoice) -> Entry:
         for attempt in range(1, _BUSY_ATTEMPTS + 1):
+            last = attempt == _BUSY_ATTEMPTS
             try:
-                return await self._copy(source_id, invoice)
+                return await self._copy(source_id, invoice, last=last)
             except IdempotencyInProgress as exc:
                 # A step's key is still held: by a worker that was killed (free once its lease
                 # runs out, then taken over) or by one still at it (its answer then replayed).
                 reason = exc.message
-                if attempt < _BUSY_ATTEMPTS:
+                if not last:
                     await asyncio.sleep(min(exc.retry_after or 1.0, _BUSY_WAIT_S) + 0.1)
             except UpstreamAuthFailed:
                 raise  # the target refuses the gateway's credentials: every copy would fail so
+            except OutcomeUncertain as exc:
+                # A write whose answer never came (a worker killed while it waited): the target
+                # may still store it, so its key's retry asks again once the connection's
+                # settle time has passed. Waited out here, so that a resumed run finishes.
+                reason = exc.message
+                if not (_settling(exc) and not last):
+                    break
+                await asyncio.sleep(min(exc.retry_after or 1.0, _BUSY_WAIT_S) + 0.1)
             except (AdapterError, IdempotencyError) as exc:
                 reason = getattr(exc, "message", str(exc))
                 break
@@ -108,7 +118,7 @@ class Copier:
         await self._record(source_id, None, "failed", invoice, {"reason": reason})
         return Entry(source_id, "failed", reason=reason)
 
-    async def _copy(self, source_id: str, invoice: Invoice) -> Entry:
+    async def _copy(self, source_id: str, invoice: Invoice, *, last: bool = True) -> Entry:
         known = await self._crosswalk(source_id)
         self._copies[source_id] = generation(known)
         self._refused[source_id] = refusals(known)
@@ -145,6 +155,8 @@ class Copier:
         try:
             _, carried, more = await self._carry(source_id, invoice, created.invoice)
         except StepFailed as failed:
+            if _settling(failed.error) and not last:
+                raise failed.error from failed  # waited out by ``_attempts``, then tried again
             return await self._unfinished(source_id, target_id, invoice, warnings, failed)
         warnings += more
         copy = self._read_back.pop(source_id, None) or await self.target.get(target_id)
@@ -378,6 +390,11 @@ class StepFailed(Exception):
         super().__init__(step)
         self.step = step
         self.error = error
+
+
+def _settling(error: AdapterError) -> bool:
+    """An uncertain write its key's retry can settle after a wait (``Retry-After``)."""
+    return isinstance(error, OutcomeUncertain) and error.retryable and bool(error.retry_after)
 
 
 def refusals(known: CrosswalkEntry | None) -> dict[str, int]:

@@ -243,9 +243,20 @@ def _report(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
 
 
-def config_for(folder: Path, sandbox: Sandbox, store_url: str, name: str = "config.yaml") -> Path:
-    """A ``config.yaml`` over the sandbox's emulators with the test's store (lease 2 s)."""
-    return write_config(folder / name, sandbox, store_url=store_url, clients=[])
+def config_for(
+    folder: Path,
+    sandbox: Sandbox,
+    store_url: str,
+    name: str = "config.yaml",
+    *,
+    settle_s: float = 1,
+) -> Path:
+    """A ``config.yaml`` over the sandbox's emulators with the test's store (lease 2 s). A
+    write whose answer never came (a process killed while it waited) is believed unwritten
+    after ``settle_s`` (``write_settle_s``), not the default minute: the emulators answer at
+    once unless a test slows them."""
+    settle = {name: {"write_settle_s": settle_s} for name in sandbox.emulator_urls}
+    return write_config(folder / name, sandbox, store_url=store_url, clients=[], connections=settle)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -201,3 +202,46 @@ async def test_a_status_the_target_failed_to_set_leaves_the_copy_to_the_next_run
     second = await _run(sandbox, tmp_path, store, "no-issue", sources)
     assert second.code == 0, second.stderr
     await _finished_like_the_source(sandbox, second, sources, made)
+
+
+async def test_a_run_killed_while_the_target_issues_a_copy_is_finished_by_its_resume(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The process dies while draft_publish takes 3 s to publish a copy. The resumed run takes
+    the step's key over: the publish may still land (settle time 5 s, the lease 2 s), so it
+    waits that out, then finds it done or sends it, and finishes every copy in one run."""
+    sources = (await _payable(sandbox))[:2]
+    store = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, store, settle_s=5)
+    ids = m.ids_file(tmp_path, [s["id"] for s in sources], "killed.ids")
+    args = ["--from", "crm_v1", "--to", "draft_publish", "--ids", str(ids)]
+    args += ["--map", str(m.map_file(tmp_path, "draft_publish")), "--lenient", "--run", "k"]
+    slow = {"latency_ms": 3000, "methods": ["POST"], "path_regex": "/publish$"}
+    before = len(await _publishes(sandbox))
+    await m.emulator(sandbox, "draft_publish", "POST", "/_emulator/faults", slow)
+    try:
+        first = m.start(config, "run", *args)
+
+        async def publishing() -> bool:
+            return len(await _publishes(sandbox)) > before
+
+        await m.wait_until(publishing, "a publish sent by the run")
+        first.kill()
+    finally:
+        await m.emulator(sandbox, "draft_publish", "DELETE", "/_emulator/faults")
+    resumed = m.run(config, "run", *args)
+    assert resumed.code == 0, resumed.stderr
+    entries = {e.source_id: e for e in await m.crosswalk(store, "k")}
+    assert {e.state for e in entries.values()} == {"verified"}, entries
+    for source in sources:
+        copy = await m.read(sandbox, "draft_publish", entries[source["id"]].target_id or "")
+        assert copy["status"] == source["status"]
+        assert _payments(copy) == _payments(source)  # each payment once
+    per_copy = Counter(e["path"] for e in (await _publishes(sandbox))[before:])
+    assert len(per_copy) == len(sources), per_copy
+    assert max(per_copy.values()) <= 2, per_copy  # the one lost in flight sent again at most once
+
+
+async def _publishes(sandbox: Sandbox) -> list[dict[str, Any]]:
+    log = await m.requests_log(sandbox, "draft_publish")
+    return [e for e in log if e["method"] == "POST" and e["path"].endswith("/publish")]
