@@ -26,7 +26,8 @@ from yarl import URL
 from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
 from gateway.config import Settings
-from gateway.store.urls import mask_url, password_of, url_problems
+from gateway.store import url_problems
+from gateway.store.urls import mask_url, password_of
 
 # ${NAME}, or ${NAME:-default} when the variable is unset or empty
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

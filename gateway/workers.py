@@ -138,7 +138,6 @@ class _Supervisor:
         self.secret = secret
         self.children: dict[int, float] = {}  # pid → when it started
         self.stopping = False
-        self.pid = os.getpid()  # the workers' parent, which they watch
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
@@ -178,7 +177,9 @@ class _Supervisor:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
             code = 0
             try:
-                _run_worker(self.settings, _worker_socket(self.sock), self.secret, self.pid)
+                # Its parent now: the supervisor, which it watches.
+                parent = os.getppid()
+                _run_worker(self.settings, _worker_socket(self.sock), self.secret, parent)
             except BaseException:
                 traceback.print_exc()
                 code = 1

@@ -202,7 +202,7 @@ class CrmV1Adapter(Adapter):
         body, warnings = self._write_body(invoice, handling, replace=False)
         response = await self.client.request("POST", INVOICES, json=body)
         if not response.ok:
-            raise self._failure(response.status, _object(response.body), None, caller_fields=True)
+            raise self._failure(response, None, caller_fields=True)
         data = _object(_object(response.body).get("data"))
         created = data.get("inv_id")
         if isinstance(created, bool) or not isinstance(created, int):
@@ -252,15 +252,8 @@ class CrmV1Adapter(Adapter):
         """The ``data`` of a success envelope; the canonical error for anything else
         (``caller_fields``: the request carried the caller's invoice, see ``_failure``)."""
         body = _object(response.body)
-        if not response.ok and response.status != 404:
-            message = body.get("message")
-            said = f"{self.provider} answered {response.status}" + (
-                f": {message}" if isinstance(message, str) and message else ""
-            )
-            if refused := read_refused(response, said, provider=self.provider):
-                raise refused
         if not response.ok:
-            raise self._failure(response.status, body, invoice_id, caller_fields=caller_fields)
+            raise self._failure(response, invoice_id, caller_fields=caller_fields)
         if body.get("success") is not True:
             raise self._unexpected(f"a {response.status} answer outside its success envelope")
         if data_required and "data" not in body:
@@ -268,17 +261,14 @@ class CrmV1Adapter(Adapter):
         return body.get("data")
 
     def _failure(
-        self,
-        status: int,
-        body: dict[str, Any],
-        invoice_id: str | None,
-        *,
-        caller_fields: bool = False,
+        self, response: UpstreamResponse, invoice_id: str | None, *, caller_fields: bool = False
     ) -> AdapterError:
         """The adapter error for a failed answer. A 400/422 naming no field is still the
         provider's refusal of the invoice the caller sent where the request carried one
         (``caller_fields``: a 422 with its message, final, as the other providers' are); on any
-        other request it is the gateway's own call that was refused (502)."""
+        other request it is the gateway's own call that was refused (502), as a refused read
+        is whatever it names."""
+        status, body = response.status, _object(response.body)
         message = body.get("message")
         if not isinstance(message, str) or not message:
             message = f"{self.provider} answered {status}"
@@ -286,13 +276,14 @@ class CrmV1Adapter(Adapter):
         fields: dict[str, Any] = raw_errors if isinstance(raw_errors, dict) else {}
         if status == 404 and invoice_id is not None:
             return NotFound(f"{self.provider} has no invoice {invoice_id}", provider=self.provider)
+        said = f"{self.provider} answered {status}: {message}"
+        if refused := read_refused(response, said, provider=self.provider):
+            return refused
         if status == 409 or (status == 422 and fields and set(fields) <= LIFECYCLE_FIELDS):
             return Conflict(message, provider=self.provider)
         if status in (400, 422) and (fields or caller_fields):
             return InvalidRequest(message, self._field_errors(fields), provider=self.provider)
-        return UpstreamError(
-            f"{self.provider} answered {status}: {message}", provider=self.provider, status=status
-        )
+        return UpstreamError(said, provider=self.provider, status=status)
 
     def _field_errors(self, fields: dict[str, Any]) -> list[FieldError]:
         errors = []

@@ -21,7 +21,7 @@ from adapters.unreadable import array, identifier
 from adapters.unreadable import kind as kind_of
 from gateway.canonical.decimals import reads_provider_figures
 from gateway.canonical.model import DocumentType, Invoice, IsoDate, Line, Payment, Tax
-from gateway.canonical.money import UnknownCurrency, exponent, quantum
+from gateway.canonical.money import UnknownCurrency, round_money
 from gateway.config import Connection, TaxSetting
 
 # Where a published invoice can be opened by its customer; the doc names the token, not the page.
@@ -235,7 +235,7 @@ def _tax(connection: Connection, tax_id: Any, rate: Any) -> Tax:
 def _totals(data: dict[str, Any]) -> dict[str, Decimal]:
     # Written in the currency's minor units, as every other amount ("0.00", JPY "0").
     try:
-        zero = Decimal(0).quantize(quantum(exponent(str(data["currency"]))))
+        zero = round_money(Decimal(0), str(data["currency"]))
     except UnknownCurrency:
         zero = Decimal(0)  # the model names the currency it does not know
     return {

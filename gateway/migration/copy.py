@@ -103,7 +103,7 @@ class Copier:
                 # may still store it, so its key's retry asks again once the connection's
                 # settle time has passed. Waited out here, so that a resumed run finishes.
                 reason = exc.message
-                if not (_settling(exc) and not last):
+                if last or not _settling(exc):
                     break
                 await asyncio.sleep(min(exc.retry_after or 1.0, _BUSY_WAIT_S) + 0.1)
             except (AdapterError, IdempotencyError) as exc:
@@ -190,11 +190,11 @@ class Copier:
             then = "fix what it names (the map, or the invoice at the target) and run the "
             then += "migration again to finish it"
         reason = f"copied as {target_id}, but {failed.step} failed: {error.message}; {then}"
-        detail = {"reason": reason, "warnings": [w.as_dict() for w in warnings]}
-        await self._record(source_id, target_id, "failed", invoice, detail)
-        entry = Entry(source_id, "failed", target_id=target_id, reason=reason)
-        entry.warnings = [w.as_dict() for w in warnings]
-        return entry
+        said = [w.as_dict() for w in warnings]
+        await self._record(
+            source_id, target_id, "failed", invoice, {"reason": reason, "warnings": said}
+        )
+        return Entry(source_id, "failed", target_id=target_id, reason=reason, warnings=said)
 
     def _preview(self, source_id: str, invoice: Invoice, translation: Translation) -> Entry:
         """A dry run: the target's own checks before a create (a refusal is the failure the

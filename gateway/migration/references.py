@@ -59,7 +59,12 @@ class ReferenceMap:
         """The target tax for a source tax: by its id, else by its rate written ``"7.5%"``."""
         if source_id is not None and source_id in self.taxes:
             return self.taxes[source_id]
-        return self.taxes.get(f"{rate.normalize():f}%")
+        return self.taxes.get(rate_key(rate))
+
+
+def rate_key(rate: Decimal) -> str:
+    """A rate as a map's ``taxes`` key: ``"7.5%"`` for 7.50."""
+    return f"{rate.normalize():f}%"
 
 
 def _look_up(table: dict[str, str], source_id: str) -> str | None:
@@ -125,7 +130,7 @@ def _taxes(node: yaml.Node | None, table: dict[str, str]) -> tuple[dict[str, str
             if rate is None:
                 problems.append(f'{where}: is not a rate written like "7.5%"')
                 continue
-            key = f"{rate.normalize():f}%"
+            key = rate_key(rate)
         taxes[key] = target
     return taxes, problems
 

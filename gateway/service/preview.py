@@ -13,7 +13,7 @@ from __future__ import annotations
 from adapters.base import Adapter, Handling, WriteWarning
 from adapters.representable import fit, unseen_item_taxes
 from gateway.canonical.calculated import calculated_invoice
-from gateway.canonical.model import Invoice, Line, Tax
+from gateway.canonical.model import Invoice, Tax, with_fields
 from gateway.config import Connection
 
 
@@ -35,23 +35,15 @@ def preview(
 
 def _taxes_named(invoice: Invoice, connection: Connection) -> Invoice:
     """Each unnamed tax with an id the connection's tax table names, given that name."""
-    lines = [_line_named(line, connection) for line in invoice.lines]
-    if all(new is old for new, old in zip(lines, invoice.lines, strict=True)):
-        return invoice
-    return invoice.model_copy(update={"lines": lines})
-
-
-def _line_named(line: Line, connection: Connection) -> Line:
-    taxes = [_tax_named(tax, connection) for tax in line.taxes]
-    if all(new is old for new, old in zip(taxes, line.taxes, strict=True)):
-        return line
-    return line.model_copy(update={"taxes": taxes})
+    lines = [
+        with_fields(line, {"taxes": [_tax_named(tax, connection) for tax in line.taxes]})
+        for line in invoice.lines
+    ]
+    return with_fields(invoice, {"lines": lines})
 
 
 def _tax_named(tax: Tax, connection: Connection) -> Tax:
-    if tax.name is not None or tax.id is None:
-        return tax
-    setting = connection.tax_by_id(tax.id)
+    setting = connection.tax_by_id(tax.id) if tax.name is None and tax.id is not None else None
     if setting is None or setting.name is None:
         return tax
-    return tax.model_copy(update={"name": setting.name})
+    return with_fields(tax, {"name": setting.name})

@@ -38,6 +38,7 @@ __all__ = [
     "StoreError",
     "mask_url",
     "open_store",
+    "url_problems",
 ]
 
 
@@ -54,3 +55,14 @@ def open_store(url: str) -> Store:
         return PostgresStore(postgres_target(url))
     shown = f"scheme {scheme!r}" if scheme else "no scheme"
     raise StoreError(f"store URL {mask_url(url)!r} has {shown}; accepted: {ACCEPTED}")
+
+
+def url_problems(url: str) -> list[str]:
+    """What is wrong with a store URL, told without connecting (``check-config``): what
+    ``open_store`` refuses (a scheme no backend takes, a URL it cannot take apart), and what
+    the backend knows ``open`` would fail on (a SQLite file whose folder does not exist)."""
+    try:
+        problem = open_store(url).unusable()
+    except StoreError as exc:
+        problem = str(exc)
+    return [f"store.url: {problem}"] if problem is not None else []

@@ -132,6 +132,11 @@ class Store(abc.ABC):
     async def open(self) -> None:
         """Connect, then create or migrate the schema (``migrations.py``), once per store."""
 
+    def unusable(self) -> str | None:
+        """What ``open`` would certainly fail on, told without connecting (``check-config``);
+        None where only ``open`` can tell."""
+        return None
+
     @abc.abstractmethod
     async def close(self) -> None: ...
 

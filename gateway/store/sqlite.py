@@ -120,15 +120,22 @@ class SqliteStore(Store):
                 raise StoreError(f"{self._name}: cannot open: {e}") from e
             raise
 
+    def unusable(self) -> str | None:
+        folder = Path(self._path).absolute().parent
+        if self._path == MEMORY or folder.is_dir():
+            return None
+        return (
+            f"{self._name}: the directory {str(folder)!r} does not exist; create it first (the "
+            "store creates its file, not directories)"
+        )
+
     def _create_private_file(self) -> None:
         """Create the file readable by its owner only, before SQLite creates it with the
         umask's mode; SQLite gives the -wal and -shm files the same mode as the database."""
+        problem = self.unusable()
+        if problem is not None:
+            raise StoreError(problem)
         path = Path(self._path)
-        if not path.parent.is_dir():
-            raise StoreError(
-                f"{self._name}: the directory {str(path.parent.absolute())!r} does not exist; "
-                "create it first (the store creates its file, not directories)"
-            )
         try:
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         except OSError as e:

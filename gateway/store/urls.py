@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from gateway.store.base import StoreError
@@ -111,27 +110,3 @@ def postgres_target(url: str) -> PostgresTarget:
         where=where,
         password=password_of(url),
     )
-
-
-def url_problems(url: str) -> list[str]:
-    """What is wrong with a store URL, told without opening the store (``check-config``): a
-    scheme no backend takes, a URL that cannot be taken apart, a SQLite file whose folder does
-    not exist (the store creates its file, not folders). Passwords are masked."""
-    scheme = scheme_of(url)
-    try:
-        if scheme == "sqlite":
-            path = sqlite_path(url)
-            folder = Path(path).absolute().parent
-            if path != ":memory:" and not folder.is_dir():
-                return [
-                    f"store.url: the folder {str(folder)!r} of the SQLite file does not exist; "
-                    "create it (the store creates its file, not folders)"
-                ]
-        elif scheme in ("postgresql", "postgres"):
-            postgres_target(url)
-        else:
-            shown = f"scheme {scheme!r}" if scheme else "no scheme"
-            return [f"store.url: {mask_url(url)!r} has {shown}; accepted: {ACCEPTED}"]
-    except StoreError as exc:
-        return [f"store.url: {exc}"]
-    return []

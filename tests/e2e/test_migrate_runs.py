@@ -24,7 +24,7 @@ import yaml
 from gateway import cli
 from gateway.migration.copy import Copier
 from gateway.migration.plan import Plan
-from gateway.migration.references import ReferenceMap
+from gateway.migration.references import ReferenceMap, rate_key
 from gateway.runtime import gateway_runtime
 from gateway.sandbox.serve import Sandbox
 from gateway.store import CrosswalkEntry, Store, StoreError
@@ -637,7 +637,7 @@ async def test_an_amount_paid_without_payment_records_is_said_where_the_copy_lac
     ][:3]
     assert candidates, "the seed changed: no partly paid bill_crm invoice"
     rates = {
-        f"{Decimal(t['rate']).normalize():f}%"
+        rate_key(Decimal(t["rate"]))
         for invoice in candidates
         for line in invoice["lines"]
         for t in line["taxes"]
@@ -676,7 +676,7 @@ async def test_a_dry_run_fails_what_the_targets_own_checks_would_refuse(
     assert len(foreign) == 2 and len(usd) == 2, "the seed changed"
     chosen = foreign + usd
     rates = {
-        f"{Decimal(t['rate']).normalize():f}%"
+        rate_key(Decimal(t["rate"]))
         for invoice in chosen
         for line in invoice["lines"]
         for t in line["taxes"]

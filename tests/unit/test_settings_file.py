@@ -141,9 +141,10 @@ def test_a_relative_sqlite_store_lives_beside_the_configuration(
     monkeypatch.chdir(tmp_path)  # started from elsewhere
     with pytest.raises(ConfigError) as info:  # its folder is looked for beside the file too
         load_settings(folder / "config.yaml", {"CRM_TOKEN": "t"})
-    assert info.value.problems == [
-        f"store.url: the folder {str(folder.resolve() / 'data')!r} of the SQLite file does not "
-        "exist; create it (the store creates its file, not folders)"
+    data = folder.resolve() / "data"
+    assert info.value.problems == [  # as the store says it when it opens, before that
+        f"store.url: SQLite store {data / 'gateway.db'}: the directory {str(data)!r} does not "
+        "exist; create it first (the store creates its file, not directories)"
     ]
     (folder / "data").mkdir()
     settings = load_settings(folder / "config.yaml", {"CRM_TOKEN": "t"})
