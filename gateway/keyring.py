@@ -2,6 +2,13 @@
 
 Keys are configured as SHA-256 hashes (or read from the environment and hashed at start), so
 neither the configuration nor memory holds a key to compare against.
+
+A gateway of one process keeps its buckets in memory. The workers of ``serve --workers N`` share
+them through the store (``shared``, set once the store is open), so that a key's rate limit and an
+address's failed authentications are counted once for the gateway, not once per worker (N
+times the limit). A failure is still counted here first: an address this process already
+refuses costs the store nothing, and one the store refuses is held here for the wait it was
+told.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.config import AuthFailures, Client, RateLimit
-from gateway.ratelimit import FailureThrottle, TokenBucket
+from gateway.ratelimit import FailureThrottle, SharedTokens, TokenBucket, burst_of
 
 
 @dataclass
@@ -23,6 +30,8 @@ class KeyRing:
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
     # Failed authentications by client address (valid keys never go through it).
     failures: FailureThrottle = field(default_factory=lambda: _throttle(AuthFailures()))
+    # The buckets kept in the store, shared by the workers of one gateway; None: this process's.
+    shared: SharedTokens | None = None
 
     @classmethod
     def from_clients(
@@ -45,21 +54,55 @@ class KeyRing:
     def identify(self, key: str) -> Client | None:
         return self.clients.get(hashlib.sha256(key.encode()).hexdigest())
 
-    def failed(self, address: str) -> float:
+    async def failed(self, address: str) -> float:
         """Count a failed authentication from ``address`` (``ratelimit.client_address``): 0
         while it is within its allowance, else the seconds it should wait."""
-        return self.failures.fail(address, self.clock())
+        now = self.clock()
+        wait = self.failures.fail(address, now)
+        if wait > 0 or self.shared is None:
+            return wait
+        per_minute = self.failures.per_minute
+        wait = await self.shared.take(
+            failures_bucket(address), per_minute / 60, float(per_minute), lambda: 0.0
+        )
+        if wait > 0:
+            self.failures.hold(address, wait, now)
+        return wait
 
-    def wait(self, client: Client) -> float:
+    async def wait(self, client: Client) -> float:
         """Seconds before this client may call again (0: go ahead)."""
         limit: RateLimit | None = client.rate_limit
         if limit is None:
             return 0.0
+        if self.shared is None:
+            return self._wait_here(client, limit)
+        return await self.shared.take(
+            client_bucket(client.name),
+            limit.per_second,
+            burst_of(limit),
+            lambda: self._wait_here(client, limit),
+        )
+
+    def _wait_here(self, client: Client, limit: RateLimit) -> float:
         now = self.clock()
         bucket = self._buckets.get(client.name)
         if bucket is None:
             bucket = self._buckets[client.name] = TokenBucket.of(limit, now)
         return bucket.take(now)
+
+
+def client_bucket(name: str) -> str:
+    """The store's bucket of client ``name``'s rate limit."""
+    return f"client:{name}"
+
+
+def failures_bucket(address: str) -> str:
+    """The store's bucket of an address's failed authentications (``Store.reap`` deletes those
+    idle for an hour: such a bucket is full again, as a new one is)."""
+    return f"{FAILURES_BUCKET_PREFIX}{address}"
+
+
+FAILURES_BUCKET_PREFIX = "auth-failures:"
 
 
 def _throttle(limits: AuthFailures) -> FailureThrottle:

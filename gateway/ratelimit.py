@@ -1,4 +1,6 @@
-"""A token bucket: the rate limit of an API key, and of the gateway towards one provider."""
+"""Token buckets: the rate limit of an API key, of the gateway towards one provider, and of
+failed authentications from one address; in this process, or kept in the store and shared by
+every process that uses it (``SharedTokens``)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import structlog
+
 from gateway.config import RateLimit
+from gateway.store.base import StoreError
 
 if TYPE_CHECKING:
     from gateway.store import Store
 
+_log = structlog.get_logger("gateway.ratelimit")
 Pacer = Callable[[], Awaitable[None]]
 _MAX_WAITS = 1000
 
@@ -40,7 +46,7 @@ class TokenBucket:
 
     @classmethod
     def of(cls, limit: RateLimit, now: float) -> TokenBucket:
-        burst = float(limit.burst or max(1, math.ceil(limit.per_second)))
+        burst = burst_of(limit)
         return cls(limit.per_second, burst, burst, now)
 
 
@@ -72,6 +78,14 @@ class FailureThrottle:
             self._buckets.move_to_end(address)
         return bucket.take(now)
 
+    def hold(self, address: str, wait: float, now: float) -> None:
+        """Refuse ``address`` here for ``wait`` seconds from ``now`` (what the shared bucket
+        answered), so that its next failures meanwhile are refused without asking the store."""
+        bucket = self._buckets.get(address)
+        if bucket is not None:
+            bucket.tokens = min(bucket.tokens, 1 - wait * bucket.rate)
+            bucket.updated = now
+
     def __len__(self) -> int:
         return len(self._buckets)
 
@@ -92,17 +106,69 @@ def client_address(remote: str | None) -> str:
     return str(address)
 
 
-def shared_pacer(store: Store, name: str, limit: RateLimit) -> Pacer:
-    """Pace calls by a token bucket kept in the store: every process pacing by ``name`` shares
-    one quota (several migration workers never exceed a provider's rate limit together)."""
-    burst = float(limit.burst or max(1, math.ceil(limit.per_second)))
+class SharedTokens:
+    """Token buckets kept in the store, so that every process using it draws on one quota: the
+    workers of one ``serve --workers N``, and a migration beside them.
+
+    While the store cannot be reached, each take falls back on a bucket of this process's own
+    (``fallback``): the limit is then kept per process, loosely, rather than every call failing
+    with the store. The outage is logged when it begins and when it ends, not on every call.
+    """
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock  # wall time: every process must read the same clock
+        self._failing = False
+
+    async def take(
+        self, name: str, rate: float, burst: float, fallback: Callable[[], float]
+    ) -> float:
+        """Take a token from the bucket ``name`` (0) or answer the seconds until one is there;
+        ``fallback()`` answers instead while the store fails."""
+        try:
+            wait = await self._store.take_token(name, rate, burst, now=self._clock())
+        except StoreError as exc:
+            if not self._failing:
+                self._failing = True
+                _log.warning("shared_rate_limits_unavailable", bucket=name, error=str(exc))
+            return fallback()
+        if self._failing:
+            self._failing = False
+            _log.info("shared_rate_limits_available", bucket=name)
+        return wait
+
+
+def burst_of(limit: RateLimit) -> float:
+    """A limit's burst: as configured, else one second's worth (at least one token)."""
+    return float(limit.burst or max(1, math.ceil(limit.per_second)))
+
+
+def shared_pacer(
+    tokens: SharedTokens,
+    name: str,
+    limit: RateLimit,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Pacer:
+    """Pace calls by the token bucket ``name`` in the store: every process pacing by ``name``
+    shares one quota (several workers, or migration workers, never exceed a provider's rate
+    limit together)."""
+    burst = burst_of(limit)
+    local = TokenBucket.of(limit, time.monotonic())
 
     async def pace() -> None:
         for _ in range(_MAX_WAITS):
-            wait = await store.take_token(name, limit.per_second, burst, now=time.time())
+            wait = await tokens.take(
+                name, limit.per_second, burst, lambda: local.take(time.monotonic())
+            )
             if wait <= 0:
                 return
-            await asyncio.sleep(wait)
+            await sleep(wait)
         # Other processes keep taking every token first: go rather than wait for ever.
 
     return pace
+
+
+def connection_bucket(name: str) -> str:
+    """The store's bucket of a connection's ``rate_limit`` (the provider's quota)."""
+    return f"connection:{name}"

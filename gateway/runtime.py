@@ -17,7 +17,7 @@ from adapters.base import Adapter
 from adapters.registry import build_adapter
 from gateway.config import Settings
 from gateway.provider_sessions import provider_sessions
-from gateway.ratelimit import shared_pacer
+from gateway.ratelimit import SharedTokens, connection_bucket, shared_pacer
 from gateway.service.idempotency import KeyedWrites
 from gateway.service.invoices import InvoiceService
 from gateway.store import Store, open_store
@@ -42,11 +42,12 @@ async def gateway_runtime(
     try:
         async with provider_sessions(settings.connections) as sessions:
             adapters = {}
+            tokens = SharedTokens(store) if shared_limits and store is not None else None
             for connection in settings.connections:
                 pacer = None
-                if shared_limits and store is not None and connection.rate_limit is not None:
-                    name = f"connection:{connection.name}"
-                    pacer = shared_pacer(store, name, connection.rate_limit)
+                if tokens is not None and connection.rate_limit is not None:
+                    name = connection_bucket(connection.name)
+                    pacer = shared_pacer(tokens, name, connection.rate_limit)
                 adapters[connection.name] = build_adapter(
                     connection, sessions[connection.name], pacer=pacer
                 )

@@ -23,10 +23,11 @@ from gateway.http.middlewares import (
 from gateway.http.observability import access_log_middleware
 from gateway.http.query_names import query_middleware
 from gateway.http.routes import setup_routes
-from gateway.keyring import KeyRing
+from gateway.keyring import FAILURES_BUCKET_PREFIX, KeyRing
 from gateway.listing import Cursors
 from gateway.metrics import Metrics
 from gateway.provider_sessions import provider_sessions
+from gateway.ratelimit import SharedTokens, connection_bucket, shared_pacer
 from gateway.service.idempotency import KeyedWrites
 from gateway.service.invoices import InvoiceService
 from gateway.store import Store, open_store
@@ -34,6 +35,8 @@ from gateway.store import Store, open_store
 _log = structlog.get_logger("gateway.app")
 # How often expired idempotency records are deleted (and once at start).
 REAP_EVERY_S = 600.0
+# How long an address's failed-authentication bucket is kept after its last failure.
+FAILURES_IDLE_S = 3600.0
 
 
 def create_app(settings: Settings, *, cursor_secret: bytes | None = None) -> web.Application:
@@ -57,40 +60,21 @@ def create_app(settings: Settings, *, cursor_secret: bytes | None = None) -> web
     # (server.cursor_secret); so must one instance across restarts.
     secret = cursor_secret or settings.server.cursor_key() or secrets.token_bytes(32)
     app[CURSORS] = Cursors(secret)
-    app.cleanup_ctx.append(_upstream)
     app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_upstream)
     setup_routes(app)
     return app
 
 
-async def _upstream(app: web.Application) -> AsyncIterator[None]:
-    """A client session per connection (its own pool), opened and closed with the app."""
-    settings = app[SETTINGS]
-    async with provider_sessions(settings.connections) as sessions:
-        metrics = app[METRICS]
-        app[ADAPTERS] = {
-            c.name: build_adapter(
-                c, sessions[c.name], observer=metrics.upstream_call, circuits=metrics.watch_circuit
-            )
-            for c in settings.connections
-        }
-        yield
-
-
 async def _store(app: web.Application) -> AsyncIterator[None]:
-    """The store (opened and migrated at start), the use cases over it, and its reaper."""
+    """The store (opened and migrated at start) and its reaper. With several workers, the API
+    keys' rate limits and the failed-authentication throttle are counted in it, once for all."""
     settings = app[SETTINGS]
     store = open_store(settings.store.url)
     await store.open()
     app[STORE] = store
-    metrics = app[METRICS]
-    writes = KeyedWrites(
-        store,
-        lease_s=settings.store.lease_seconds,
-        ttl_s=settings.store.idempotency_ttl_hours * 3600,
-        observer=metrics.write_event,
-    )
-    app[SERVICE] = InvoiceService(app[ADAPTERS], writes)
+    if settings.server.workers > 1:
+        app[KEYRING].shared = SharedTokens(store)
     try:
         async with alongside(_reap(store)):
             yield
@@ -98,13 +82,51 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _upstream(app: web.Application) -> AsyncIterator[None]:
+    """A client session per connection (its own pool), opened and closed with the app, and the
+    use cases over the adapters and the store. A connection's ``rate_limit`` is a bucket in the
+    store, shared by every process that calls the provider with this store: the workers, and a
+    migration run beside them."""
+    settings = app[SETTINGS]
+    store = app[STORE]
+    tokens = SharedTokens(store)
+    async with provider_sessions(settings.connections) as sessions:
+        metrics = app[METRICS]
+        app[ADAPTERS] = {
+            c.name: build_adapter(
+                c,
+                sessions[c.name],
+                observer=metrics.upstream_call,
+                circuits=metrics.watch_circuit,
+                pacer=(
+                    shared_pacer(tokens, connection_bucket(c.name), c.rate_limit)
+                    if c.rate_limit is not None
+                    else None
+                ),
+            )
+            for c in settings.connections
+        }
+        writes = KeyedWrites(
+            store,
+            lease_s=settings.store.lease_seconds,
+            ttl_s=settings.store.idempotency_ttl_hours * 3600,
+            observer=metrics.write_event,
+        )
+        app[SERVICE] = InvoiceService(app[ADAPTERS], writes)
+        yield
+
+
 async def _reap(store: Store) -> None:
-    """Delete expired idempotency records now and then; a failure waits for the next round."""
+    """Delete expired idempotency records now and then, and the failed-authentication buckets
+    of addresses idle for an hour (full again: a bucket refills in a minute); a failure waits
+    for the next round."""
     while True:
         try:
-            removed = await store.reap(time.time())
+            now = time.time()
+            removed = await store.reap(now)
             if removed:
                 _log.info("idempotency_keys_reaped", removed=removed)
+            await store.forget_buckets(FAILURES_BUCKET_PREFIX, now - FAILURES_IDLE_S)
         except Exception as exc:  # the store may be down for a while: try again later
             _log.warning("idempotency_reap_failed", error=str(exc))
         await asyncio.sleep(REAP_EVERY_S)

@@ -5,7 +5,8 @@ Every route declares its scope with ``@requires`` (or
 
 A request that does not authenticate (no key, or a key the gateway does not know) counts
 against its client address: past ``server.auth_failures.per_minute`` the answer is 429
-``rate_limited`` with ``Retry-After`` instead of 401. A known key is never counted nor refused
+``rate_limited`` with ``Retry-After`` instead of 401 (counted once for all the workers of one
+gateway: ``gateway.keyring``). A known key is never counted nor refused
 by it, whatever its address has sent (docs/decisions.md, "Authentication").
 """
 
@@ -53,7 +54,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     key = presented_key(request)
     client = keyring.identify(key) if key is not None else None
     if client is None:
-        wait = count_failure(request, presented=key is not None)
+        wait = await count_failure(request, presented=key is not None)
         if wait > 0:
             raise Problem(
                 "rate_limited",
@@ -68,7 +69,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     if scope not in client.scopes and "admin" not in client.scopes:
         raise Problem("forbidden", f"This API key lacks the {scope} scope.")
-    wait = keyring.wait(client)
+    wait = await keyring.wait(client)
     if wait > 0:
         raise Problem(
             "rate_limited",
@@ -86,16 +87,16 @@ def presented_key(request: web.Request) -> str | None:
     return key if scheme.lower() == "bearer" and key else None
 
 
-def count_failure(request: web.Request, *, presented: bool) -> float:
+async def count_failure(request: web.Request, *, presented: bool) -> float:
     """Count a request that did not authenticate against its client address (and in the
     metrics): 0 while the address is within ``server.auth_failures``, else the seconds to wait."""
-    wait = request.app[KEYRING].failed(client_address(request.remote))
+    wait = await request.app[KEYRING].failed(client_address(request.remote))
     reason = "invalid" if presented else "missing"
     request.app[METRICS].auth_failure(reason, throttled=wait > 0)
     return wait
 
 
-def optional_caller(request: web.Request) -> Client | None:
+async def optional_caller(request: web.Request) -> Client | None:
     """On a public route: the client whose key the request presents, if any. A key presented
     and not known counts as a failed authentication, as on any other route, but is not
     refused: the route answers what it answers anyone."""
@@ -104,7 +105,7 @@ def optional_caller(request: web.Request) -> Client | None:
         return None
     client = request.app[KEYRING].identify(key)
     if client is None:
-        count_failure(request, presented=True)
+        await count_failure(request, presented=True)
     return client
 
 

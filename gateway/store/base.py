@@ -281,6 +281,12 @@ class Store(abc.ABC):
         one token, atomically across processes, and answer 0; or, when none is there, take
         nothing and answer the seconds until one will be. A new bucket starts full."""
 
+    @abc.abstractmethod
+    async def forget_buckets(self, prefix: str, idle_before: float) -> int:
+        """Delete the token buckets whose name starts with ``prefix`` and that no take touched
+        since ``idle_before`` (buckets that are full again, as a new one would be); the
+        number deleted."""
+
     # -- migration checkpoints -----------------------------------------------------------------
 
     @abc.abstractmethod

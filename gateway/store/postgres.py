@@ -466,6 +466,13 @@ class PostgresStore(Store):
             )
         return wait
 
+    async def forget_buckets(self, prefix: str, idle_before: float) -> int:
+        return await self._change(
+            "DELETE FROM rate_buckets WHERE left(name, length($1)) = $1 AND updated_at < $2",
+            prefix,
+            idle_before,
+        )
+
     # -- migration checkpoints -----------------------------------------------------------------
 
     async def checkpoint_get(self, name: str) -> dict[str, Any] | None:

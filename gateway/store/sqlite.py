@@ -504,6 +504,12 @@ class SqliteStore(Store):
             )
         return wait
 
+    async def forget_buckets(self, prefix: str, idle_before: float) -> int:
+        return await self._change(
+            "DELETE FROM rate_buckets WHERE substr(name, 1, length(?)) = ? AND updated_at < ?",
+            (prefix, prefix, idle_before),
+        )
+
     # -- migration checkpoints -----------------------------------------------------------------
 
     async def checkpoint_get(self, name: str) -> dict[str, Any] | None:

@@ -115,3 +115,20 @@ async def test_takers_in_processes_get_burst_then_rate_times_elapsed(backend: Ba
     assert sum(wait == 0.0 for answer in second for wait in answer) == 3
     rows = await backend.sql("SELECT name, tokens, updated_at FROM rate_buckets")
     assert rows == [(BUCKET, 0.0, NOW + 3)]
+
+
+async def test_idle_buckets_of_a_prefix_are_forgotten_and_start_full_again(
+    store: Store, backend: Backend
+) -> None:
+    for name in ("auth-failures:10.0.0.1", "auth-failures:10.0.0.2", "client:sync"):
+        await store.take_token(name, 1.0, 2.0, now=NOW)
+    await store.take_token("auth-failures:10.0.0.2", 1.0, 2.0, now=NOW + 100)
+    # A name holding what a LIKE pattern would read as wildcards is not matched by them.
+    await store.take_token("auth_failures:x", 1.0, 2.0, now=NOW)
+
+    assert await store.forget_buckets("auth-failures:", NOW + 50) == 1
+    rows = await backend.sql("SELECT name FROM rate_buckets ORDER BY name")
+    assert rows == [("auth-failures:10.0.0.2",), ("auth_failures:x",), ("client:sync",)]
+    # The one forgotten is a new bucket again: full.
+    assert await store.take_token("auth-failures:10.0.0.1", 1.0, 2.0, now=NOW + 60) == 0.0
+    assert await store.forget_buckets("auth-failures:", NOW + 50) == 0

@@ -25,20 +25,20 @@ def test_keys_are_known_by_their_hash_and_from_the_environment() -> None:
     assert all(len(digest) == 64 for digest in ring.clients)  # only hashes are kept
 
 
-def test_rate_limit_allows_the_burst_then_says_how_long_to_wait() -> None:
+async def test_rate_limit_allows_the_burst_then_says_how_long_to_wait() -> None:
     now = [100.0]
     ring = KeyRing.from_clients([client(rate_limit={"per_second": 2, "burst": 3})])
     ring.clock = lambda: now[0]
     sync = ring.identify("sk_live_1")
     assert sync is not None
-    assert [ring.wait(sync) for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert ring.wait(sync) == 0.5
+    assert [await ring.wait(sync) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert await ring.wait(sync) == 0.5
     now[0] += 0.5
-    assert ring.wait(sync) == 0.0
+    assert await ring.wait(sync) == 0.0
 
 
-def test_no_limit_means_no_waiting() -> None:
+async def test_no_limit_means_no_waiting() -> None:
     ring = KeyRing.from_clients([client()])
     sync = ring.identify("sk_live_1")
     assert sync is not None
-    assert {ring.wait(sync) for _ in range(1000)} == {0.0}
+    assert {await ring.wait(sync) for _ in range(1000)} == {0.0}

@@ -24,7 +24,7 @@ async def readyz(request: web.Request) -> web.Response:
 
     Anyone may ask whether the gateway is ready (200 or 503, and the status); which connections
     it serves and what the store says, only an admin key (``Authorization: Bearer``)."""
-    caller = optional_caller(request)
+    caller = await optional_caller(request)
     admin = caller is not None and "admin" in caller.scopes
     adapters = request.app.get(ADAPTERS)
     store = request.app.get(STORE)

@@ -1,0 +1,124 @@
+"""The limits two workers of one gateway share through the store: an API key's rate limit and
+an address's failed authentications are counted once, not once per worker; while the store
+cannot be reached each worker keeps them alone; a connection's pacing shares one quota."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.config import AuthFailures, Client, RateLimit
+from gateway.keyring import KeyRing
+from gateway.ratelimit import SharedTokens, shared_pacer
+from gateway.store import Store, open_store
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    await store.open()
+    yield store
+    await store.close()
+
+
+def limited_client(per_second: float, burst: int) -> Client:
+    return Client.model_validate(
+        {
+            "name": "sync",
+            "key_sha256": hashlib.sha256(b"sk_live_1").hexdigest(),
+            "connections": ["*"],
+            "scopes": ["invoices:read"],
+            "rate_limit": {"per_second": per_second, "burst": burst},
+        }
+    )
+
+
+def worker(store: Store, now: list[float], *, per_minute: int = 20) -> KeyRing:
+    """One worker's key ring, its buckets in ``store``; both clocks read ``now``."""
+    ring = KeyRing.from_clients(
+        [limited_client(2, 4)], auth_failures=AuthFailures(per_minute=per_minute)
+    )
+    ring.clock = lambda: now[0]
+    ring.shared = SharedTokens(store, clock=lambda: now[0])
+    return ring
+
+
+async def test_two_workers_share_one_keys_rate_limit(store: Store) -> None:
+    now = [NOW]
+    first, second = worker(store, now), worker(store, now)
+    client = first.identify("sk_live_1")
+    assert client is not None
+
+    # The burst of 4, taken alternately by the two workers, then the wait for both.
+    waits = [await ring.wait(client) for ring in (first, second, first, second, first, second)]
+    assert waits == [0.0, 0.0, 0.0, 0.0, 0.5, 0.5]
+    now[0] += 0.5
+    assert await second.wait(client) == 0.0
+    assert await first.wait(client) == 0.5
+
+
+async def test_two_workers_share_one_addresss_failed_authentications(store: Store) -> None:
+    now = [NOW]
+    first, second = worker(store, now, per_minute=6), worker(store, now, per_minute=6)
+
+    waits = [await ring.failed("10.0.0.9") for ring in (first, second) * 4]
+    # Six failures allowed in all (not six a worker), then a token every 10 s.
+    assert waits == [0.0] * 6 + [10.0, 10.0]
+    # Another address has its own allowance.
+    assert await first.failed("10.0.0.10") == 0.0
+    now[0] += 10
+    assert await second.failed("10.0.0.9") == 0.0
+    assert await first.failed("10.0.0.9") == 10.0
+
+
+async def test_an_address_the_store_refused_is_refused_here_without_asking_again(
+    store: Store,
+) -> None:
+    now = [NOW]
+    first, second = worker(store, now, per_minute=2), worker(store, now, per_minute=2)
+    assert [await first.failed("10.0.0.9") for _ in range(2)] == [0.0, 0.0]
+    # The second worker's own count allows it; the store's refuses it.
+    assert await second.failed("10.0.0.9") == pytest.approx(30.0)
+    await store.close()  # any further question to the store would now fail
+    now[0] += 10
+    # Held here: the wait the store gave, though this worker alone counted one failure.
+    assert await second.failed("10.0.0.9") == pytest.approx(20.0)
+    now[0] += 20
+    # The wait is over: this worker lets the failure through (the store is gone: alone).
+    assert await second.failed("10.0.0.9") == 0.0
+
+
+async def test_while_the_store_fails_each_worker_keeps_the_limits_alone(store: Store) -> None:
+    now = [NOW]
+    first, second = worker(store, now), worker(store, now)
+    client = first.identify("sk_live_1")
+    assert client is not None
+    await store.close()
+
+    assert [await first.wait(client) for _ in range(5)] == [0.0] * 4 + [0.5]
+    assert [await second.wait(client) for _ in range(5)] == [0.0] * 4 + [0.5]
+    assert [await first.failed("10.0.0.9") for _ in range(21)] == [0.0] * 20 + [3.0]
+
+
+async def test_pacers_of_two_workers_share_the_providers_quota(store: Store) -> None:
+    now = [NOW]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limit = RateLimit(per_second=5, burst=2)
+    tokens = SharedTokens(store, clock=lambda: now[0])
+    first = shared_pacer(tokens, "connection:crm", limit, sleep=sleep)
+    second = shared_pacer(tokens, "connection:crm", limit, sleep=sleep)
+    for pace in (first, second, first, second):
+        await pace()
+    # Two calls from the burst, then one every 0.2 s whichever worker calls.
+    assert slept == [pytest.approx(0.2), pytest.approx(0.2)]
+    assert now[0] == pytest.approx(NOW + 0.4)
