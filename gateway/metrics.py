@@ -1,65 +1,107 @@
-"""The gateway's Prometheus metrics, in a registry of their own (one per app)."""
+"""The gateway's Prometheus metrics, in a registry of their own (one per app).
+
+A single process keeps its values in memory and reports them. The workers of ``serve --workers``
+share them instead (``share_between_processes``, prometheus_client's multiprocess mode): each
+writes its values to files of its own in its supervisor's directory, and a scrape, whichever
+worker takes it, reports the counters and histograms summed over every worker of that
+supervisor, the dead ones' included, so a total never goes down when a worker is replaced. The
+two gauges read from a worker's own state (its breakers, its throttle table) carry a ``pid``
+label, one series a live worker; each worker writes them every ``_GAUGES_EVERY_S``, and the
+scraping worker its own once more as it answers.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # Label sets whose children are kept at hand (far more than routes × methods × statuses).
 _CACHED_CHILDREN = 4096
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# How often a worker writes the gauges it reads from its own state, for the other workers'
+# scrapes (its breakers half-open with time, not on any call).
+_GAUGES_EVERY_S = 1.0
+
+# Where this process's metrics write their values, in a ``serve --workers`` worker; None: in
+# memory. Process-wide, as prometheus_client's choice of value class is.
+_shared_directory: str | None = None
+
+
+def share_between_processes(directory: str) -> None:
+    """Make the metrics built from now on in this process (a worker, just forked) write their
+    values to files in ``directory`` and report what every process writes there.
+
+    prometheus_client picks its value class when it is imported, from
+    ``PROMETHEUS_MULTIPROC_DIR``, and the files' place from that variable when a value is
+    made: the variable is set here, and the library's own choice made again."""
+    global _shared_directory
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    _shared_directory = directory
 
 
 class Metrics:
-    """The gateway's metrics, in a registry of their own (one per app)."""
+    """The gateway's metrics, in a registry of their own (one per app); in a worker, a registry
+    that reports the files of every worker of its supervisor."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.shared = _shared_directory
+        # Shared, the registry reports the files, and the metrics themselves are in none
+        # (the files hold this process's values too).
+        registry: CollectorRegistry | None = self.registry
+        if self.shared is not None:
+            MultiProcessCollector(self.registry, path=self.shared)  # type: ignore[no-untyped-call]
+            registry = None
         self.requests = Counter(
             "gateway_requests",
             "Requests served",
             ["route", "method", "status"],
-            registry=self.registry,
+            registry=registry,
         )
         self.latency = Histogram(
             "gateway_request_seconds",
             "Request latency",
             ["route", "method"],
             buckets=_SECONDS,
-            registry=self.registry,
+            registry=registry,
         )
         self.upstream_calls = Counter(
             "gateway_upstream_calls",
             "Provider calls",
             ["connection", "provider", "outcome"],
-            registry=self.registry,
+            registry=registry,
         )
         self.upstream_latency = Histogram(
             "gateway_upstream_seconds",
             "Provider call latency",
             ["connection"],
             buckets=_SECONDS,
-            registry=self.registry,
+            registry=registry,
         )
         self.upstream_retries = Counter(
             "gateway_upstream_retries",
             "Provider calls retried",
             ["connection"],
-            registry=self.registry,
+            registry=registry,
         )
         self.upstream_circuit_state = Gauge(
             "gateway_upstream_circuit_state",
             "The connection's circuit breaker: 0 closed, 1 half-open, 2 open",
             ["connection"],
-            registry=self.registry,
+            registry=registry,
+            multiprocess_mode="liveall",
         )
         self.totals_differences = Counter(
             "gateway_totals_differences",
             "Invoices read whose provider totals differ from the recomputation",
             ["connection"],
-            registry=self.registry,
+            registry=registry,
         )
 
         self.writes = Counter(
@@ -67,7 +109,7 @@ class Metrics:
             "What happened to keyed and resolved writes: replayed, resolved_done, "
             "resolved_not_done, resolved_unknown",
             ["connection", "event"],
-            registry=self.registry,
+            registry=registry,
         )
 
         self.auth_failures = Counter(
@@ -75,19 +117,22 @@ class Metrics:
             "Requests that did not authenticate (reason: missing or invalid key); throttled: "
             "the address was over server.auth_failures (answered 429 rather than 401)",
             ["reason", "throttled"],
-            registry=self.registry,
+            registry=registry,
         )
         self.auth_failure_addresses = Gauge(
             "gateway_auth_failure_addresses",
             "Client addresses the failed-authentication throttle remembers (at most "
             "server.auth_failures.max_addresses)",
-            registry=self.registry,
+            registry=registry,
+            multiprocess_mode="liveall",
         )
 
         # Children looked up once per label set: ``labels()`` takes a lock and builds its key on
         # every call, twice per request and twice per provider call.
         self._served: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._called: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        # Shared: the gauges read from this process's state, and how to read them.
+        self._watched: list[tuple[Gauge, Callable[[], float]]] = []
 
     def request_served(self, route: str, method: str, status: int, seconds: float) -> None:
         count, latency = _children(
@@ -105,14 +150,34 @@ class Metrics:
         self.auth_failures.labels(reason, "true" if throttled else "false").inc()
 
     def watch_auth_failures(self, addresses: Callable[[], float]) -> None:
-        self.auth_failure_addresses.set_function(addresses)
+        self._watch(self.auth_failure_addresses, addresses)
 
     def write_event(self, connection: str, event: str) -> None:
         self.writes.labels(connection, event).inc()
 
     def watch_circuit(self, connection: str, state: Callable[[], float]) -> None:
         """Read the connection's breaker state (0, 1, 2) whenever the metrics are scraped."""
-        self.upstream_circuit_state.labels(connection).set_function(state)
+        self._watch(self.upstream_circuit_state.labels(connection), state)
+
+    def _watch(self, gauge: Gauge, read: Callable[[], float]) -> None:
+        """``gauge`` read when scraped; shared, a value written (a scrape reads files only)."""
+        if self.shared is None:
+            gauge.set_function(read)
+            return
+        self._watched.append((gauge, read))
+        gauge.set(read())
+
+    def write_gauges(self) -> None:
+        """Shared: write the watched gauges' values now."""
+        for gauge, read in self._watched:
+            gauge.set(read())
+
+    async def keep_gauges_written(self) -> None:
+        """Shared: write the watched gauges every ``_GAUGES_EVERY_S``, for the scrapes that
+        other workers answer."""
+        while True:
+            await asyncio.sleep(_GAUGES_EVERY_S)
+            self.write_gauges()
 
     def upstream_call(self, connection: str, provider: str, seconds: float, outcome: str) -> None:
         count, latency = _children(
@@ -127,6 +192,7 @@ class Metrics:
         latency.observe(seconds)
 
     def render(self) -> bytes:
+        self.write_gauges()
         return generate_latest(self.registry)
 
 

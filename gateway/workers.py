@@ -12,6 +12,12 @@ at every other). The parent restarts a worker that dies, and stops them all on
 SIGTERM or SIGINT. A worker whose parent is gone (killed with SIGKILL, or by the OOM killer,
 which no handler sees) stops itself within ``_ORPHAN_CHECK_S``: left running, it would serve an
 old configuration (a revoked key still let in) and keep the port from a restarted gateway.
+
+The workers' metrics are summed over all of them (``gateway.metrics.share_between_processes``):
+each writes its values to files in a directory the supervisor makes before forking, private to
+it and to this run (a gateway started again never reads an older run's files). The supervisor
+marks each worker that exits as dead (its counts stay in the sums; its gauges leave them) and
+removes the directory when it stops (killed outright, it leaves it behind, read by no one).
 """
 
 from __future__ import annotations
@@ -23,17 +29,20 @@ import secrets
 import signal
 import socket
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable
 from types import FrameType
 
 from aiohttp import web
+from prometheus_client.multiprocess import mark_process_dead
 
 from gateway import heap
 from gateway.background import alongside
 from gateway.config import Settings
 from gateway.log_buffer import flush_all
+from gateway.metrics import share_between_processes
 
 # A worker that dies sooner than this after starting is restarted only after a pause.
 _QUICK_DEATH_S = 1.0
@@ -75,7 +84,9 @@ def serve(settings: Settings, sock: socket.socket, workers: int) -> int:
         _run_worker(settings, sock, settings.server.cursor_key())
         return 0
     secret = settings.server.cursor_key() or secrets.token_bytes(32)
-    return _Supervisor(settings, sock, workers, secret).run()
+    # Made here (mode 0700), never taken from the environment: only this run's workers write it.
+    with tempfile.TemporaryDirectory(prefix="invoice-gateway-metrics-") as files:
+        return _Supervisor(settings, sock, workers, secret, files).run()
 
 
 def _run_worker(
@@ -84,6 +95,7 @@ def _run_worker(
     app = serving_app(settings, secret)
     if parent is not None:
         app.cleanup_ctx.append(_stop_when_orphaned(parent))
+        app.cleanup_ctx.append(_gauges_written)
     web.run_app(app, sock=sock, print=None)
 
 
@@ -121,6 +133,14 @@ def _stop_when_orphaned(parent: int) -> Callable[[web.Application], AsyncIterato
     return watching
 
 
+async def _gauges_written(app: web.Application) -> AsyncIterator[None]:
+    """A worker's own gauges written now and then, for the scrapes other workers answer."""
+    from gateway.http.keys import METRICS
+
+    async with alongside(app[METRICS].keep_gauges_written()):
+        yield
+
+
 async def _settle(app: web.Application) -> None:
     heap.settle()
 
@@ -131,11 +151,14 @@ def _worker_socket(reserved: socket.socket) -> socket.socket:
 
 
 class _Supervisor:
-    def __init__(self, settings: Settings, sock: socket.socket, count: int, secret: bytes):
+    def __init__(
+        self, settings: Settings, sock: socket.socket, count: int, secret: bytes, files: str
+    ):
         self.settings = settings
         self.sock = sock
         self.count = count
         self.secret = secret
+        self.metric_files = files  # the directory the workers write their metrics in
         self.children: dict[int, float] = {}  # pid → when it started
         self.stopping = False
 
@@ -152,6 +175,7 @@ class _Supervisor:
             except InterruptedError:
                 continue
             started = self.children.pop(pid, None)
+            mark_process_dead(pid, self.metric_files)  # type: ignore[no-untyped-call]
             if started is None or self.stopping:
                 continue
             print(
@@ -179,6 +203,7 @@ class _Supervisor:
             try:
                 # Its parent now: the supervisor, which it watches.
                 parent = os.getppid()
+                share_between_processes(self.metric_files)
                 _run_worker(self.settings, _worker_socket(self.sock), self.secret, parent)
             except BaseException:
                 traceback.print_exc()

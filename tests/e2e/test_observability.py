@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,14 +38,17 @@ def client(name: str, key: str, scopes: list[str]) -> Client:
     )
 
 
-@pytest.fixture
-async def gateway(sandbox: Sandbox, aiohttp_client: Any) -> Any:
-    settings = Settings(
+def settings(sandbox: Sandbox) -> Settings:
+    return Settings(
         store=StoreSettings(url=sqlite_url()),
         clients=[client("ops", "k-ops", ["admin"]), client("app", "k-app", ["invoices:read"])],
         connections=[sandbox_connection("crm_v1", sandbox.emulator_urls["crm_v1"])],
     )
-    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+async def gateway(sandbox: Sandbox, aiohttp_client: Any) -> Any:
+    return await aiohttp_client(create_app(settings(sandbox)))
 
 
 async def test_metrics_need_admin_and_count_requests_and_provider_calls(gateway: Any) -> None:
@@ -64,6 +68,27 @@ async def test_metrics_need_admin_and_count_requests_and_provider_calls(gateway:
         in text
     )
     assert 'gateway_request_seconds_count{method="GET",route="' + route + '"} 1.0' in text
+
+
+async def test_apps_in_one_process_count_apart(sandbox: Sandbox, aiohttp_client: Any) -> None:
+    """Without ``--workers`` an app keeps its own counts in memory: two apps in one process
+    share none, and the gauges are read at the scrape, with no ``pid`` label."""
+    first = await aiohttp_client(create_app(settings(sandbox)))
+    second = await aiohttp_client(create_app(settings(sandbox)))
+    for gateway, requests in ((first, 3), (second, 1)):
+        for _ in range(requests):
+            assert (await gateway.get("/healthz")).status == 200
+    for gateway, counted in ((first, 3), (second, 1)):
+        response = await gateway.get("/metrics", headers={"Authorization": "Bearer k-ops"})
+        text = await response.text()
+        assert (
+            f'gateway_requests_total{{method="GET",route="/healthz",status="200"}} {counted}.0'
+            in text
+        )
+        assert 'gateway_upstream_circuit_state{connection="crm_v1"} 0.0' in text
+        assert "gateway_auth_failure_addresses 0.0" in text
+        assert "pid=" not in text
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 
 
 async def test_one_json_log_line_per_request_with_the_promised_fields(

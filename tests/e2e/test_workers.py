@@ -123,11 +123,12 @@ async def test_a_dead_worker_is_replaced_and_the_port_keeps_answering(
 
 
 def test_workers_stop_when_their_supervisor_is_killed_outright(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGKILL of the supervisor (as the OOM killer does): no handler runs, yet its workers
     stop within a few seconds instead of serving an old configuration on a port that a
     restarted gateway then cannot take."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # its metrics directory is left behind
     with gateway_process(config(tmp_path, sandbox), "--workers", "2") as gateway:
         workers = gateway.wait_for_workers(2)
         os.kill(gateway.process.pid, signal.SIGKILL)
