@@ -204,8 +204,11 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     port = sock.getsockname()[1]
     workers = f" ({server.workers} workers)" if server.workers > 1 else ""
-    print(f"invoice-gateway listening on http://{server.host}:{port}{workers}", flush=True)
-    return serve(settings, sock, server.workers)
+
+    def listening() -> None:
+        print(f"invoice-gateway listening on http://{server.host}:{port}{workers}", flush=True)
+
+    return serve(settings, sock, server.workers, listening)
 
 
 def _store_problem(settings: Settings) -> str | None:

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import select
 import signal
 import socket
 import sys
@@ -49,6 +50,8 @@ _QUICK_DEATH_S = 1.0
 # How often a worker looks whether its supervisor is still there.
 _ORPHAN_CHECK_S = 1.0
 _BACKLOG = 1024
+# How long the supervisor waits for a worker to say it listens before it looks for exits.
+_READY_POLL_S = 0.1
 
 
 def bound_socket(host: str, port: int, *, listen: bool, shared: bool) -> socket.socket:
@@ -76,17 +79,25 @@ def bound_socket(host: str, port: int, *, listen: bool, shared: bool) -> socket.
     return sock
 
 
-def serve(settings: Settings, sock: socket.socket, workers: int) -> int:
+def serve(
+    settings: Settings,
+    sock: socket.socket,
+    workers: int,
+    listening: Callable[[], None] = lambda: None,
+) -> int:
     """Run the gateway on the port of ``sock`` in ``workers`` processes (1: this one, on
-    ``sock`` itself, which then listens); until stopped."""
+    ``sock`` itself, which then listens); until stopped. ``listening()`` is called once the
+    port takes connections: at once for one process, once every worker listens for several (a
+    client told the port earlier would be refused)."""
     if workers <= 1:
         sock.listen(_BACKLOG)
+        listening()
         _run_worker(settings, sock, settings.server.cursor_key())
         return 0
     secret = settings.server.cursor_key() or secrets.token_bytes(32)
     # Made here (mode 0700), never taken from the environment: only this run's workers write it.
     with tempfile.TemporaryDirectory(prefix="invoice-gateway-metrics-") as files:
-        return _Supervisor(settings, sock, workers, secret, files).run()
+        return _Supervisor(settings, sock, workers, secret, files).run(listening)
 
 
 def _run_worker(
@@ -161,19 +172,31 @@ class _Supervisor:
         self.metric_files = files  # the directory the workers write their metrics in
         self.children: dict[int, float] = {}  # pid → when it started
         self.stopping = False
+        # Until every first worker listens: each new worker writes a byte here once it does.
+        self.ready: tuple[int, int] | None = None
 
-    def run(self) -> int:
+    def run(self, listening: Callable[[], None]) -> int:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        self.ready = os.pipe()
         for _ in range(self.count):
             self._spawn()
+        listened = 0
         while self.children:
+            if self.ready is not None:
+                listened += self._listened(self.ready[0])
+                if listened >= self.count:
+                    self._close_ready()
+                    if not self.stopping:
+                        listening()
             try:
-                pid, status = os.wait()
+                pid, status = os.waitpid(-1, 0 if self.ready is None else os.WNOHANG)
             except ChildProcessError:
                 break
             except InterruptedError:
                 continue
+            if pid == 0:
+                continue  # still waiting for the workers to listen; none exited
             started = self.children.pop(pid, None)
             mark_process_dead(pid, self.metric_files)  # type: ignore[no-untyped-call]
             if started is None or self.stopping:
@@ -187,7 +210,23 @@ class _Supervisor:
                 time.sleep(_QUICK_DEATH_S)  # a worker that cannot start must not spin
             if not self.stopping:
                 self._spawn()
+        self._close_ready()
         return 0
+
+    @staticmethod
+    def _listened(ready: int) -> int:
+        """How many workers said they listen within the next moment."""
+        try:
+            readable, _, _ = select.select([ready], [], [], _READY_POLL_S)
+        except InterruptedError:
+            return 0
+        return len(os.read(ready, 64)) if readable else 0
+
+    def _close_ready(self) -> None:
+        if self.ready is not None:
+            for end in self.ready:
+                os.close(end)
+            self.ready = None
 
     def _spawn(self) -> None:
         # A stop signal arriving mid-fork must not reach the worker while it still has the
@@ -204,7 +243,13 @@ class _Supervisor:
                 # Its parent now: the supervisor, which it watches.
                 parent = os.getppid()
                 share_between_processes(self.metric_files)
-                _run_worker(self.settings, _worker_socket(self.sock), self.secret, parent)
+                sock = _worker_socket(self.sock)
+                if self.ready is not None:
+                    os.close(self.ready[0])
+                    with contextlib.suppress(OSError):  # the supervisor stopped waiting
+                        os.write(self.ready[1], b".")
+                    os.close(self.ready[1])
+                _run_worker(self.settings, sock, self.secret, parent)
             except BaseException:
                 traceback.print_exc()
                 code = 1

@@ -106,8 +106,8 @@ def served(gateway: GatewayProcess, route: str) -> set[int]:
 
 
 async def serving(gateway: GatewayProcess, *, gone: int | None = None) -> list[int]:
-    """The two workers, once each has answered (the supervisor says it listens, and a worker
-    is forked, before the worker's own socket listens and its gauges are written)."""
+    """The two workers, once each has answered (a worker started in place of a dead one
+    listens a moment after it is forked, and its gauges are written then)."""
     workers = gateway.wait_for_workers(2, gone=gone)
     for _ in range(200):
         with contextlib.suppress(aiohttp.ClientConnectionError):

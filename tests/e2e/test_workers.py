@@ -122,6 +122,29 @@ async def test_a_dead_worker_is_replaced_and_the_port_keeps_answering(
         assert {status for status, _ in answers} == {200}
 
 
+def listeners(port: int) -> int:
+    """How many sockets listen on ``port`` (IPv4, this machine), from ``/proc/net/tcp``."""
+    count = 0
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = row.split()[1], row.split()[3]
+        if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+            count += 1
+    return count
+
+
+def test_the_gateway_says_it_listens_once_every_worker_listens(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A client told the port (a deploy script waiting for the line) is never refused: the
+    line comes once each worker's socket listens, not when the workers are only started."""
+    with gateway_process(config(tmp_path, sandbox), "--workers", "3") as gateway:
+        port = int(gateway.url.rsplit(":", 1)[1])
+        assert listeners(port) == 3
+        for _ in range(12):  # connections of their own, spread over the workers
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                pass
+
+
 def test_workers_stop_when_their_supervisor_is_killed_outright(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,6 @@ its provider (each worker alone would allow the whole limit: twice it in all).""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import time
@@ -93,18 +92,6 @@ async def request_lines(gateway: GatewayProcess, count: int) -> list[dict[str, A
     return logged(gateway, "/v1/")
 
 
-async def answering(gateway: GatewayProcess, workers: list[int]) -> None:
-    """Once every worker has answered ``/healthz`` (a worker listens a moment after it is
-    started)."""
-    for _ in range(200):
-        with contextlib.suppress(aiohttp.ClientConnectionError):
-            await status(gateway.url + "/healthz", KEY)
-        if {line["pid"] for line in logged(gateway, "/healthz")} == set(workers):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"workers {workers} did not all answer")
-
-
 async def test_an_api_keys_rate_limit_is_the_gateways_not_each_workers(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -112,7 +99,6 @@ async def test_an_api_keys_rate_limit_is_the_gateways_not_each_workers(
     limited = config(tmp_path, sandbox, rate_limit={"per_second": 1 / 60, "burst": 6})
     with gateway_process(limited, "--workers", "2") as gateway:
         workers = gateway.wait_for_workers(2)
-        await answering(gateway, workers)
         statuses = [await status(gateway.url + "/v1/connections", KEY) for _ in range(20)]
         lines = await request_lines(gateway, 20)
     assert statuses == [200] * 6 + [429] * 14
@@ -125,7 +111,6 @@ async def test_an_addresss_failed_authentications_are_counted_once_for_all_worke
 ) -> None:
     with gateway_process(config(tmp_path, sandbox, per_minute=5), "--workers", "2") as gateway:
         workers = gateway.wait_for_workers(2)
-        await answering(gateway, workers)
         statuses = [await status(gateway.url + "/v1/connections", WRONG) for _ in range(16)]
         lines = await request_lines(gateway, 16)
         # A valid key from the same address is never refused by the throttle.
@@ -145,7 +130,6 @@ async def test_a_connections_rate_limit_paces_both_workers_together(
     )
     with gateway_process(paced, "--workers", "2") as gateway:
         workers = gateway.wait_for_workers(2)
-        await answering(gateway, workers)
         url = gateway.url + "/v1/connections/order_linked/invoices?limit=1"
         started = time.monotonic()
         statuses = await asyncio.gather(*(status(url, KEY) for _ in range(16)))
