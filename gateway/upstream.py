@@ -87,6 +87,8 @@ request_calls_var: contextvars.ContextVar[CallStats | None] = contextvars.Contex
 CallObserver = Callable[[str, str, float, str], None]
 # Awaited before every provider call when set: waits for a token of a rate limit kept elsewhere.
 Pacer = Callable[[], Awaitable[None]]
+# How an uncertain write's message ends (``UpstreamClient._uncertain``).
+MAY_HAVE_TAKEN_EFFECT = "; the write may or may not have taken effect"
 
 # Set by the service layer around one logical write: sent upstream as Idempotency-Key with
 # each of its write calls (no provider documents one; their request logs show it).
@@ -595,7 +597,7 @@ class UpstreamClient:
         self, what: str, *, status: int | None = None, unanswered: bool = False
     ) -> OutcomeUncertain:
         uncertain = OutcomeUncertain(
-            self._says(what) + "; the write may or may not have taken effect",
+            self._says(what) + MAY_HAVE_TAKEN_EFFECT,
             provider=self.provider,
             status=status,
         )

@@ -13,7 +13,7 @@ from adapters.base import BatchResult
 from adapters.resolution import Resolution
 from gateway.errors import NotFound
 from gateway.service.outcomes import Outcome
-from gateway.service.writes import _Write
+from gateway.service.writes import _Write, repeated
 
 
 def batch_json(result: BatchResult) -> dict[str, Any]:
@@ -66,9 +66,14 @@ class Restore(_Write):
 @dataclass
 class Purge(_Write):
     invoice_id: str
-    # Purging again converges: what is gone stays gone (a second purge is a 404).
+    # Purging again converges: what is gone stays gone. A second purge is the provider's 404,
+    # which, repeating a purge whose answer was lost, is the purge done.
     idempotent: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
-        await self.adapter.purge(self.invoice_id)
+        try:
+            await self.adapter.purge(self.invoice_id)
+        except NotFound:
+            if not repeated():
+                raise
         return Outcome("deleted")

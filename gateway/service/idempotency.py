@@ -54,7 +54,12 @@ from gateway.errors import (
 )
 from gateway.service.outcomes import Outcome, error_from_json, error_to_json, is_error
 from gateway.store import Busy, Claimed, Finished, KeyScope, Mismatch, Store, StoreError
-from gateway.upstream import WriteCalls, idempotency_key_var, write_calls_var
+from gateway.upstream import (
+    MAY_HAVE_TAKEN_EFFECT,
+    WriteCalls,
+    idempotency_key_var,
+    write_calls_var,
+)
 
 _log = structlog.get_logger("gateway.writes")
 
@@ -440,6 +445,8 @@ def _say_it_may_have_landed(error: UpstreamError, write: Write, calls: WriteCall
     that reads like someone else's change, so the answer says so first."""
     if _nothing_sent(calls) or not write.idempotent:
         return
+    # An uncertain answer's own "may or may not have taken effect" is said once, here.
+    error.message = error.message.removesuffix(MAY_HAVE_TAKEN_EFFECT)
     error.message += "; the write may have taken effect (sending it again converges)"
     if getattr(write, "if_match", None) is not None:
         error.message += (

@@ -152,7 +152,7 @@ def _matches(current: Invoice, if_match: str | None, provider: str) -> None:
         maybe = (
             " This key's earlier attempt, whose answer was lost, may have made that change: "
             "read the invoice again."
-            if _repeated()
+            if repeated()
             else ""
         )
         raise PreconditionFailed(
@@ -160,7 +160,7 @@ def _matches(current: Invoice, if_match: str | None, provider: str) -> None:
         )
 
 
-def _repeated() -> bool:
+def repeated() -> bool:
     """Whether this write repeats a call whose answer was lost (``WriteCalls.repeated``)."""
     calls = write_calls_var.get()
     return calls is not None and calls.repeated
@@ -200,7 +200,7 @@ class DeleteInvoice(_Write):
             await _precondition(self.adapter, self.invoice_id, self.if_match)
             await self.adapter.delete(self.invoice_id)
         except NotFound:
-            if not _repeated():
+            if not repeated():
                 raise
             # An earlier DELETE's answer was lost (in this request, or the key's earlier
             # attempt) and the repeat finds no invoice: that DELETE (or another) took effect.
@@ -280,7 +280,14 @@ class DeletePayment(_Write):
     idempotent: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
-        invoice = await self.adapter.delete_payment(self.invoice_id, self.payment_id)
+        try:
+            invoice = await self.adapter.delete_payment(self.invoice_id, self.payment_id)
+        except NotFound:
+            if not repeated():
+                raise
+            # An earlier DELETE's answer was lost and the repeat finds no payment: that DELETE
+            # (or another) took effect. The invoice as it now is (a 404 if it is gone too).
+            invoice = await self.adapter.get(self.invoice_id)
         return Outcome("invoice", invoice)
 
 

@@ -691,6 +691,101 @@ async def test_a_keyed_delete_whose_every_answer_was_lost_is_done_when_the_key_r
     assert other.status == 404, other.body
 
 
+async def _paid_draft_publish_invoice(gateway: TestClient) -> tuple[str, str]:  # type: ignore[type-arg]
+    """An issued draft_publish invoice with one payment: its path and the payment's id."""
+    path = "/v1/connections/draft_publish/invoices"
+    made = await send(gateway, "POST", path, body=sample("draft_publish"))
+    assert made.status == 201, made.body
+    one = f"{path}/{made.body['id']}"
+    assert (await send(gateway, "POST", f"{one}/issue", key=fresh_key())).status == 200
+    payment = {"amount": "5.00", "date": "2026-01-15", "method": "bank_transfer"}
+    paid = await send(gateway, "POST", f"{one}/payments", body=payment, key=fresh_key())
+    assert paid.status == 201, paid.body
+    return one, paid.body["payments"][-1]["id"]
+
+
+async def test_a_payment_delete_whose_first_answer_was_lost_is_done_when_its_repeat_finds_none(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    faults: Any,
+) -> None:
+    """draft_publish deleted the payment and its answer was lost (a 503 after the commit); the
+    gateway's repeat is told 404. The payment is gone, as asked: the invoice without it, kept
+    for the key, not a 404 replayed for ever."""
+    one, payment = await _paid_draft_publish_invoice(gateway)
+    # Seed 1 draws a fault for the first DELETE and none for the second.
+    await faults(
+        "draft_publish",
+        error_rate=0.5,
+        error_status=503,
+        after_commit=True,
+        methods=["DELETE"],
+        seed=1,
+    )
+    key = fresh_key()
+    deleted = await send(gateway, "DELETE", f"{one}/payments/{payment}", key=key)
+    await clear_faults(sandbox, "draft_publish")
+    assert deleted.status == 200, deleted.body
+    assert payment not in {p["id"] for p in deleted.body["payments"]}
+    deletes = [
+        e
+        for e in await provider_log(sandbox, "draft_publish")
+        if e["method"] == "DELETE" and e["headers"].get("Idempotency-Key") == key
+    ]
+    assert len(deletes) == 2  # the first (deleted, its answer a 503) and its repeat
+    replay = await send(gateway, "DELETE", f"{one}/payments/{payment}", key=key)
+    assert (replay.status, replay.headers.get("Idempotent-Replayed")) == (200, "true")
+
+
+async def test_a_keyed_payment_delete_whose_every_answer_was_lost_is_done_when_retried(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    faults: Any,
+) -> None:
+    """Every answer lost after the payment was deleted: a 502 that says it may have taken
+    effect; the key's retry, as told, is the invoice without the payment, not a 404."""
+    one, payment = await _paid_draft_publish_invoice(gateway)
+    await faults(
+        "draft_publish", error_rate=1, error_status=503, after_commit=True, methods=["DELETE"]
+    )
+    key = fresh_key()
+    lost = await send(gateway, "DELETE", f"{one}/payments/{payment}", key=key)
+    await clear_faults(sandbox, "draft_publish")
+    assert (lost.status, lost.body["retryable"]) == (502, True), lost.body
+    retried = await send(gateway, "DELETE", f"{one}/payments/{payment}", key=key)
+    assert retried.status == 200, retried.body
+    assert payment not in {p["id"] for p in retried.body["payments"]}
+    # A new key is a new request: that payment is not there to delete.
+    other = await send(gateway, "DELETE", f"{one}/payments/{payment}", key=fresh_key())
+    assert other.status == 404, other.body
+
+
+async def test_a_keyed_purge_whose_every_answer_was_lost_is_done_when_retried(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    faults: Any,
+) -> None:
+    """A purge from draft_publish's trash (sent as a POST) whose every answer was lost after it
+    took effect: one sentence says it may have taken effect, and the key's retry is the 204."""
+    path = "/v1/connections/draft_publish/invoices"
+    made = await send(gateway, "POST", path, body=sample("draft_publish"))
+    assert (await send(gateway, "DELETE", f"{path}/{made.body['id']}")).status == 204
+    purge = f"/v1/connections/draft_publish/trash/invoices/{made.body['id']}"
+    await faults(
+        "draft_publish", error_rate=1, error_status=503, after_commit=True, methods=["POST"]
+    )
+    key = fresh_key()
+    lost = await send(gateway, "DELETE", purge, key=key)
+    await clear_faults(sandbox, "draft_publish")
+    assert (lost.status, lost.body["retryable"]) == (502, True), lost.body
+    detail = lost.body["detail"]
+    assert "the write may have taken effect (sending it again converges)" in detail
+    assert "may or may not" not in detail, detail
+    retried = await send(gateway, "DELETE", purge, key=key)
+    assert retried.status == 204, retried.body
+    assert (await send(gateway, "DELETE", purge, key=fresh_key())).status == 404
+
+
 async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_match_moved(
     sandbox: Sandbox,
     gateway: TestClient,
