@@ -9,6 +9,7 @@ import it without a cycle.
     ├── BadIdentifier         an id that cannot safely name a provider record: fix the request
     ├── NotFound              the invoice (or order, payment) does not exist: don't retry
     ├── Conflict              the provider's lifecycle refuses it now (edit a sent invoice)
+    │   └── InvoiceBusy       another If-Match write to the invoice is still running: send later
     ├── PreconditionFailed    the version given with If-Match is not the current one
     ├── InvalidRequest        the provider (or a pre-check) rejected fields: fix them, see errors
     ├── UnsupportedFields     fields this provider cannot carry: drop them or go lenient
@@ -51,6 +52,11 @@ class NotFound(AdapterError):
 
 class Conflict(AdapterError):
     pass
+
+
+class InvoiceBusy(Conflict):
+    """Another write to the invoice that checks ``If-Match`` held its lock too long: nothing
+    was sent; send again once that write is done."""
 
 
 class PreconditionFailed(AdapterError):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import itertools
 import math
@@ -37,7 +38,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -49,6 +50,7 @@ from gateway.errors import (
     AdapterError,
     IdempotencyInProgress,
     IdempotencyKeyReused,
+    InvoiceBusy,
     OutcomeUncertain,
     UpstreamError,
 )
@@ -75,6 +77,9 @@ _TAKEN_OVER_UNANSWERED = frozenset({"sending", UNANSWERED})
 # a DELETE then told 404 is done).
 RESENT = "resent"
 _MAY_HAVE_WRITTEN = frozenset({"sending", "uncertain", UNANSWERED})
+# How long a write that checks If-Match waits for another write to the same invoice (one that
+# checks it too) before it is told to send again later.
+GUARD_WAIT_S = 60.0
 
 # Called for what happened to a write: (connection, event), e.g. ("crm", "replayed").
 WriteObserver = Callable[[str, str], None]
@@ -99,6 +104,11 @@ class Write(Protocol):
     @property
     def settle_s(self) -> float:
         """How long the provider may go on working on a write it did not answer."""
+        ...
+
+    @property
+    def guarded(self) -> str | None:
+        """The invoice id whose ``If-Match`` the write checks before sending, else None."""
         ...
 
     async def send(self, recovery: dict[str, Any]) -> Outcome: ...
@@ -158,13 +168,14 @@ class KeyedWrites:
 
     async def run(self, request: WriteRequest, fingerprint: str, write: Write) -> Outcome:
         scope = request.scope()
+        owner = f"{self._process}:{next(self._serial)}"
         if scope is None:
             token = idempotency_key_var.set("ig-" + uuid.uuid4().hex)
             try:
-                return await self._unkeyed(write)
+                async with self._guard(write, owner):
+                    return await self._unkeyed(write)
             finally:
                 idempotency_key_var.reset(token)
-        owner = f"{self._process}:{next(self._serial)}"
         now, prepared = self._clock(), write.prepared()
         claim = await self.store.claim(
             scope,
@@ -196,10 +207,45 @@ class KeyedWrites:
             every=self.lease_s / 3,
         )
         try:
-            return await self._keyed(scope, owner, claim, write)
+            async with self._guard(write, owner):
+                return await self._keyed(scope, owner, claim, write)
+        except InvoiceBusy:
+            await self._release(scope, owner)  # nothing was sent: the key is free
+            raise
         finally:
             await lease.end()
             idempotency_key_var.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def _guard(self, write: Write, owner: str) -> AsyncIterator[None]:
+        """For a write that checks ``If-Match``: its invoice's lock in the store, held (its
+        lease renewed) from the check to the answer, so that of two writes sent with the same
+        ETag the second checks it after the first has changed the invoice (a 412), in this
+        process or any other on the store. Other writes go as they are."""
+        invoice_id = write.guarded
+        if invoice_id is None:
+            yield
+            return
+        name = f"{write.connection}:{invoice_id}"
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + GUARD_WAIT_S, 0.01
+        take = functools.partial(self.store.take_lock, name, owner, lease_s=self.lease_s)
+        while not await take(now=self._clock()):
+            if loop.time() >= deadline:
+                raise InvoiceBusy(
+                    f"Another write to {write.connection} invoice {invoice_id} that checks "
+                    f"If-Match is still running after {GUARD_WAIT_S:.0f} s; send this one "
+                    "again once it is done (its If-Match is then checked against its result)"
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.25)
+        lease = _Lease(lambda: take(now=self._clock()), every=self.lease_s / 3)
+        try:
+            yield
+        finally:
+            await lease.end()
+            with contextlib.suppress(StoreError):  # its lease runs out: the reaper's then
+                await asyncio.shield(self.store.release_lock(name, owner))
 
     # -- without a key: one attempt, and a lost answer still asked about ----------------------
 

@@ -57,6 +57,13 @@ class _Write:
     def settle_s(self) -> float:
         return self.adapter.connection.write_settle_s
 
+    @property
+    def guarded(self) -> str | None:
+        """The invoice whose ``If-Match`` this write checks before sending (None: it checks
+        none): the runner holds that invoice's lock from the check to the answer."""
+        if_match: str | None = getattr(self, "if_match", None)
+        return None if if_match is None else getattr(self, "invoice_id", None)
+
     def prepared(self) -> dict[str, Any] | None:
         """What ``prepare`` would return, when it needs no provider call: the runner then
         claims the key with it at once (``Store.claim``'s ``sending``). None: ``prepare`` is

@@ -214,7 +214,20 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def reap(self, now: float) -> int:
-        """Delete every record with ``expires_at <= now``; the number deleted."""
+        """Delete every record with ``expires_at <= now``, and the locks whose lease ran out
+        (their holders died); the number of records deleted."""
+
+    # -- write locks ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def take_lock(self, name: str, owner: str, *, now: float, lease_s: float) -> bool:
+        """Hold the lock ``name`` for ``owner`` until ``now + lease_s``: True when it was free,
+        already ``owner``'s (the lease renewed), or held by another whose lease ran out (taken
+        over); False while another holds it."""
+
+    @abc.abstractmethod
+    async def release_lock(self, name: str, owner: str) -> None:
+        """Let go of the lock ``name`` if ``owner`` still holds it."""
 
     # -- the migration crosswalk ---------------------------------------------------------------
 

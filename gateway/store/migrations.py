@@ -107,6 +107,18 @@ def _workers(text: str, double: str, ordered: str) -> tuple[str, ...]:
     )
 
 
+def _write_locks(text: str, double: str) -> tuple[str, ...]:
+    """Migration 3: a lock per invoice for the writes that check ``If-Match`` (its check and its
+    write one at a time across every process on the store)."""
+    return (
+        f"""CREATE TABLE write_locks (
+            name {text} PRIMARY KEY,
+            owner {text} NOT NULL,
+            expires_at {double} NOT NULL
+        )""",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -121,6 +133,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         name="crosswalk runs, migration chunks, rate buckets",
         sqlite=_workers(text="TEXT", double="REAL", ordered=""),
         postgresql=_workers(text="TEXT", double="DOUBLE PRECISION", ordered='COLLATE "C"'),
+    ),
+    Migration(
+        version=3,
+        name="write locks",
+        sqlite=_write_locks(text="TEXT", double="REAL"),
+        postgresql=_write_locks(text="TEXT", double="DOUBLE PRECISION"),
     ),
 )
 

@@ -308,7 +308,27 @@ class PostgresStore(Store):
         return None if row is None else record_from_row(row)
 
     async def reap(self, now: float) -> int:
+        await self._change("DELETE FROM write_locks WHERE expires_at <= $1", now)
         return await self._change("DELETE FROM idempotency_keys WHERE expires_at <= $1", now)
+
+    # -- write locks ---------------------------------------------------------------------------
+
+    async def take_lock(self, name: str, owner: str, *, now: float, lease_s: float) -> bool:
+        return bool(
+            await self._change(
+                "INSERT INTO write_locks (name, owner, expires_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at "
+                "WHERE write_locks.owner = excluded.owner OR write_locks.expires_at <= $4",
+                name,
+                owner,
+                now + lease_s,
+                now,
+            )
+        )
+
+    async def release_lock(self, name: str, owner: str) -> None:
+        await self._change("DELETE FROM write_locks WHERE name = $1 AND owner = $2", name, owner)
 
     # -- the migration crosswalk ---------------------------------------------------------------
 

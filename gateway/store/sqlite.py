@@ -375,7 +375,24 @@ class SqliteStore(Store):
         return record_from_row(rows[0]) if rows else None
 
     async def reap(self, now: float) -> int:
+        await self._change("DELETE FROM write_locks WHERE expires_at <= ?", (now,))
         return await self._change("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
+
+    # -- write locks ---------------------------------------------------------------------------
+
+    async def take_lock(self, name: str, owner: str, *, now: float, lease_s: float) -> bool:
+        return bool(
+            await self._change(
+                "INSERT INTO write_locks (name, owner, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at "
+                "WHERE write_locks.owner = excluded.owner OR write_locks.expires_at <= ?",
+                (name, owner, now + lease_s, now),
+            )
+        )
+
+    async def release_lock(self, name: str, owner: str) -> None:
+        await self._change("DELETE FROM write_locks WHERE name = ? AND owner = ?", (name, owner))
 
     # -- the migration crosswalk ---------------------------------------------------------------
 

@@ -19,8 +19,10 @@ from multidict import CIMultiDict
 from emulators.registry import PROVIDERS
 from gateway.config import BreakerSettings, Client, Connection, Settings, StoreSettings
 from gateway.http.app import create_app
+from gateway.http.keys import STORE
 from gateway.sandbox import sandbox_connection
 from gateway.sandbox.serve import Sandbox
+from gateway.service import idempotency
 from gateway.store import KeyScope, open_store
 from tests.contract.profiles.load import profile
 from tests.e2e.conftest_sandbox import Answer
@@ -784,6 +786,67 @@ async def test_a_keyed_purge_whose_every_answer_was_lost_is_done_when_retried(
     retried = await send(gateway, "DELETE", purge, key=key)
     assert retried.status == 204, retried.body
     assert (await send(gateway, "DELETE", purge, key=fresh_key())).status == 404
+
+
+@pytest.mark.parametrize("connection", ["crm_v1", "bill_crm", "draft_publish", "item_envelope"])
+async def test_writes_sent_at_once_with_the_same_if_match_change_the_invoice_once(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    faults: Any,
+    connection: str,
+) -> None:
+    """Three PUTs sent at once with the ETag they read (two keyed, one not), while the provider
+    takes 0.3 s a call: one changes the invoice, the others are told 412, not a 200 whose
+    change the next write silently overwrote (a lost update)."""
+    path = f"/v1/connections/{connection}/invoices"
+    made = await send(gateway, "POST", path, body=sample(connection))
+    assert made.status == 201, made.body
+    one = f"{path}/{made.body['id']}"
+    tag = (await send(gateway, "GET", one)).headers["ETag"]
+    await faults(connection, latency_ms=300)
+    bodies = [{**sample(connection), "notes": f"by writer {n}"} for n in range(3)]
+    answers = await asyncio.gather(
+        *(
+            send(gateway, "PUT", one, body=body, key=key, headers={"If-Match": tag})
+            for body, key in zip(bodies, [fresh_key(), fresh_key(), None], strict=True)
+        )
+    )
+    await clear_faults(sandbox, connection)
+    statuses = sorted(answer.status for answer in answers)
+    assert statuses == [200, 412, 412], [(a.status, a.body) for a in answers]
+    winner = next(answer for answer in answers if answer.status == 200)
+    assert (await send(gateway, "GET", one)).body["notes"] == winner.body["notes"]
+    refused = next(answer for answer in answers if answer.status == 412)
+    assert refused.body["code"] == "precondition_failed"
+    # A DELETE sent with the same, now old, ETag is refused too; the lock was let go.
+    gone = await send(gateway, "DELETE", one, headers={"If-Match": tag})
+    assert gone.status == 412, gone.body
+
+
+async def test_a_write_kept_waiting_by_another_on_its_invoice_is_refused_and_its_key_freed(
+    gateway: TestClient,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process holds the invoice's lock (its write still running) past the wait: a
+    409 that says so, nothing sent, and the key free for the retry once that write is done."""
+    monkeypatch.setattr(idempotency, "GUARD_WAIT_S", 0.5)
+    path = "/v1/connections/crm_v1/invoices"
+    made = await send(gateway, "POST", path, body=sample("crm_v1"))
+    one = f"{path}/{made.body['id']}"
+    tag = (await send(gateway, "GET", one)).headers["ETag"]
+    store = gateway.app[STORE]
+    lock = f"crm_v1:{made.body['id']}"
+    assert await store.take_lock(lock, "another gateway", now=time.time(), lease_s=30)
+    key = fresh_key()
+    body = {**sample("crm_v1"), "notes": "after the other write"}
+    busy = await send(gateway, "PUT", one, body=body, key=key, headers={"If-Match": tag})
+    assert (busy.status, busy.body["code"]) == (409, "conflict"), busy.body
+    assert "still running" in busy.body["detail"]
+    assert (await send(gateway, "GET", one)).body["notes"] != "after the other write"
+    await store.release_lock(lock, "another gateway")
+    done = await send(gateway, "PUT", one, body=body, key=key, headers={"If-Match": tag})
+    assert done.status == 200, done.body
+    assert done.body["notes"] == "after the other write"
 
 
 async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_match_moved(
