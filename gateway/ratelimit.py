@@ -110,30 +110,49 @@ class SharedTokens:
     """Token buckets kept in the store, so that every process using it draws on one quota: the
     workers of one ``serve --workers N``, and a migration beside them.
 
-    While the store cannot be reached, each take falls back on a bucket of this process's own
-    (``fallback``): the limit is then kept per process, loosely, rather than every call failing
-    with the store. The outage is logged when it begins and when it ends, not on every call.
+    While the store cannot be reached, or does not answer within ``ANSWER_WITHIN_S``, each take
+    falls back on a bucket of this process's own (``fallback``): the limit is then kept per
+    process, loosely, rather than every call failing (or waiting) with the store. The store is
+    asked again only every ``RETRY_EVERY_S`` meanwhile, so that an outage costs one wait, not
+    one a call. It is logged when it begins and when it ends, not on every call.
     """
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+    ANSWER_WITHIN_S = 1.0
+    RETRY_EVERY_S = 5.0
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._clock = clock  # wall time: every process must read the same clock
-        self._failing = False
+        self._monotonic = monotonic
+        self._failing_until: float | None = None  # while set: the store is not asked
 
     async def take(
         self, name: str, rate: float, burst: float, fallback: Callable[[], float]
     ) -> float:
         """Take a token from the bucket ``name`` (0) or answer the seconds until one is there;
         ``fallback()`` answers instead while the store fails."""
-        try:
-            wait = await self._store.take_token(name, rate, burst, now=self._clock())
-        except StoreError as exc:
-            if not self._failing:
-                self._failing = True
-                _log.warning("shared_rate_limits_unavailable", bucket=name, error=str(exc))
+        failing = self._failing_until
+        if failing is not None and self._monotonic() < failing:
             return fallback()
-        if self._failing:
-            self._failing = False
+        try:
+            wait = await asyncio.wait_for(
+                self._store.take_token(name, rate, burst, now=self._clock()),
+                self.ANSWER_WITHIN_S,
+            )
+        except (StoreError, TimeoutError) as exc:
+            if failing is None:
+                error = str(exc) or f"no answer within {self.ANSWER_WITHIN_S:g} s"
+                _log.warning("shared_rate_limits_unavailable", bucket=name, error=error)
+            self._failing_until = self._monotonic() + self.RETRY_EVERY_S
+            return fallback()
+        if failing is not None:
+            self._failing_until = None
             _log.info("shared_rate_limits_available", bucket=name)
         return wait
 

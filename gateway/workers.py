@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import secrets
 import select
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import FrameType
 
 from aiohttp import web
@@ -50,8 +51,13 @@ _QUICK_DEATH_S = 1.0
 # How often a worker looks whether its supervisor is still there.
 _ORPHAN_CHECK_S = 1.0
 _BACKLOG = 1024
-# How long the supervisor waits for a worker to say it listens before it looks for exits.
+# How long the supervisor waits for a worker to say it has started before it looks for exits.
 _READY_POLL_S = 0.1
+# Workers that die before any could start: the gateway cannot start (the errors say why).
+_GIVE_UP_AFTER = 3
+_COULD_NOT_START = 2  # the exit status, as for a store that cannot be opened
+# What stops the supervisor, and its workers with it (SIGHUP: the terminal closed).
+_STOPS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 
 
 def bound_socket(host: str, port: int, *, listen: bool, shared: bool) -> socket.socket:
@@ -95,19 +101,39 @@ def serve(
         _run_worker(settings, sock, settings.server.cursor_key())
         return 0
     secret = settings.server.cursor_key() or secrets.token_bytes(32)
+    # Loaded before forking: a worker started later (in place of a dead one) runs the code its
+    # siblings run, not whatever is on disk by then.
+    importlib.import_module("gateway.http.app")
     # Made here (mode 0700), never taken from the environment: only this run's workers write it.
     with tempfile.TemporaryDirectory(prefix="invoice-gateway-metrics-") as files:
         return _Supervisor(settings, sock, workers, secret, files).run(listening)
 
 
 def _run_worker(
-    settings: Settings, sock: socket.socket, secret: bytes | None, parent: int | None = None
+    settings: Settings,
+    sock: socket.socket,
+    secret: bytes | None,
+    parent: int | None = None,
+    ready: int | None = None,
 ) -> None:
+    """Serve on ``sock``; a supervisor's worker (``parent``) watches it, and writes its pid to
+    ``ready`` once its app has started (store open, adapters built)."""
     app = serving_app(settings, secret)
     if parent is not None:
         app.cleanup_ctx.append(_stop_when_orphaned(parent))
         app.cleanup_ctx.append(_gauges_written)
+    if ready is not None:
+        app.on_startup.append(_say_ready(ready))
     web.run_app(app, sock=sock, print=None)
+
+
+def _say_ready(ready: int) -> Callable[[web.Application], Awaitable[None]]:
+    async def say(app: web.Application) -> None:
+        with contextlib.suppress(OSError):  # the supervisor stopped waiting
+            os.write(ready, f"{os.getpid()}\n".encode())
+        os.close(ready)
+
+    return say
 
 
 def serving_app(settings: Settings, secret: bytes | None) -> web.Application:
@@ -172,20 +198,22 @@ class _Supervisor:
         self.metric_files = files  # the directory the workers write their metrics in
         self.children: dict[int, float] = {}  # pid → when it started
         self.stopping = False
-        # Until every first worker listens: each new worker writes a byte here once it does.
+        # Until every worker has started: each writes its pid here once its app has.
         self.ready: tuple[int, int] | None = None
+        self._said = b""  # what the workers wrote there, up to an unfinished line
 
     def run(self, listening: Callable[[], None]) -> int:
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
+        for stop in _STOPS:
+            signal.signal(stop, self._stop)
         self.ready = os.pipe()
         for _ in range(self.count):
             self._spawn()
-        listened = 0
+        started: set[int] = set()  # workers whose app has started
+        unstarted_deaths = 0
         while self.children:
             if self.ready is not None:
-                listened += self._listened(self.ready[0])
-                if listened >= self.count:
+                started |= self._started(self.ready[0])
+                if started >= set(self.children):
                     self._close_ready()
                     if not self.stopping:
                         listening()
@@ -196,31 +224,54 @@ class _Supervisor:
             except InterruptedError:
                 continue
             if pid == 0:
-                continue  # still waiting for the workers to listen; none exited
-            started = self.children.pop(pid, None)
+                continue  # still waiting for the workers to start; none exited
+            began = self.children.pop(pid, None)
             mark_process_dead(pid, self.metric_files)  # type: ignore[no-untyped-call]
-            if started is None or self.stopping:
+            if began is None or self.stopping:
                 continue
+            if self.ready is not None and pid not in started:
+                unstarted_deaths += 1
+                if unstarted_deaths >= _GIVE_UP_AFTER:
+                    print(
+                        f"invoice-gateway serve: {unstarted_deaths} workers exited before they "
+                        "could serve (their errors above); stopping",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    self._stop(signal.SIGTERM, None)
+                    self._reap_all()
+                    self._close_ready()
+                    return _COULD_NOT_START
             print(
                 f"invoice-gateway worker {pid} exited ({_describe(status)}); starting another",
                 file=sys.stderr,
                 flush=True,
             )
-            if time.monotonic() - started < _QUICK_DEATH_S:
+            if time.monotonic() - began < _QUICK_DEATH_S:
                 time.sleep(_QUICK_DEATH_S)  # a worker that cannot start must not spin
             if not self.stopping:
                 self._spawn()
         self._close_ready()
         return 0
 
-    @staticmethod
-    def _listened(ready: int) -> int:
-        """How many workers said they listen within the next moment."""
+    def _reap_all(self) -> None:
+        for pid in list(self.children):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            mark_process_dead(pid, self.metric_files)  # type: ignore[no-untyped-call]
+        self.children.clear()
+
+    def _started(self, ready: int) -> set[int]:
+        """The workers that said, within the next moment, that their app has started."""
         try:
             readable, _, _ = select.select([ready], [], [], _READY_POLL_S)
         except InterruptedError:
-            return 0
-        return len(os.read(ready, 64)) if readable else 0
+            return set()
+        if not readable:
+            return set()
+        self._said += os.read(ready, 4096)
+        lines, _, self._said = self._said.rpartition(b"\n")
+        return {int(line) for line in lines.split()}
 
     def _close_ready(self) -> None:
         if self.ready is not None:
@@ -231,25 +282,23 @@ class _Supervisor:
     def _spawn(self) -> None:
         # A stop signal arriving mid-fork must not reach the worker while it still has the
         # supervisor's handler (it would be swallowed): blocked until each side has its own.
-        stops = {signal.SIGTERM, signal.SIGINT}
-        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
         pid = os.fork()
         if pid == 0:  # the worker
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+            for stop in _STOPS:
+                signal.signal(stop, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
             code = 0
             try:
                 # Its parent now: the supervisor, which it watches.
                 parent = os.getppid()
                 share_between_processes(self.metric_files)
-                sock = _worker_socket(self.sock)
+                ready = None
                 if self.ready is not None:
                     os.close(self.ready[0])
-                    with contextlib.suppress(OSError):  # the supervisor stopped waiting
-                        os.write(self.ready[1], b".")
-                    os.close(self.ready[1])
-                _run_worker(self.settings, sock, self.secret, parent)
+                    ready = self.ready[1]
+                sock = _worker_socket(self.sock)
+                _run_worker(self.settings, sock, self.secret, parent, ready)
             except BaseException:
                 traceback.print_exc()
                 code = 1
@@ -257,7 +306,7 @@ class _Supervisor:
                 flush_all()  # os._exit runs no atexit handler
                 os._exit(code)
         self.children[pid] = time.monotonic()
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True

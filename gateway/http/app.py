@@ -14,7 +14,16 @@ from adapters.registry import build_adapter
 from gateway.background import alongside
 from gateway.config import Settings
 from gateway.http.auth import auth_middleware
-from gateway.http.keys import ADAPTERS, CURSORS, KEYRING, METRICS, SERVICE, SETTINGS, STORE
+from gateway.http.keys import (
+    ADAPTERS,
+    CURSORS,
+    KEYRING,
+    METRICS,
+    SERVICE,
+    SETTINGS,
+    SHARED_TOKENS,
+    STORE,
+)
 from gateway.http.middlewares import (
     idempotency_key_middleware,
     problem_middleware,
@@ -73,8 +82,9 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     store = open_store(settings.store.url)
     await store.open()
     app[STORE] = store
+    app[SHARED_TOKENS] = SharedTokens(store)
     if settings.server.workers > 1:
-        app[KEYRING].shared = SharedTokens(store)
+        app[KEYRING].shared = app[SHARED_TOKENS]
     try:
         async with alongside(_reap(store)):
             yield
@@ -88,8 +98,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     store, shared by every process that calls the provider with this store: the workers, and a
     migration run beside them."""
     settings = app[SETTINGS]
-    store = app[STORE]
-    tokens = SharedTokens(store)
+    store, tokens = app[STORE], app[SHARED_TOKENS]
     async with provider_sessions(settings.connections) as sessions:
         metrics = app[METRICS]
         app[ADAPTERS] = {

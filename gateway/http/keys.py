@@ -9,6 +9,7 @@ from gateway.config import Client, Settings
 from gateway.keyring import KeyRing
 from gateway.listing import Cursors
 from gateway.metrics import Metrics
+from gateway.ratelimit import SharedTokens
 from gateway.service.invoices import InvoiceService
 from gateway.store import Store
 
@@ -20,4 +21,6 @@ ADAPTERS = web.AppKey("adapters", dict[str, Adapter])
 CURSORS = web.AppKey("cursors", Cursors)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
+# The token buckets kept in the store (one per process: an outage is told once).
+SHARED_TOKENS = web.AppKey("shared_tokens", SharedTokens)
 SERVICE = web.AppKey("service", InvoiceService)

@@ -62,6 +62,11 @@ from gateway.store.urls import PostgresTarget
 POOL_MIN = 1
 POOL_MAX = 10
 CONNECT_TIMEOUT_S = 10.0
+# A statement the server has not answered in this long fails (StoreError) rather than holding
+# its request until the server comes back; the schema's migrations, which may wait for another
+# instance's, get MIGRATION_TIMEOUT_S.
+STATEMENT_TIMEOUT_S = 10.0
+MIGRATION_TIMEOUT_S = 3600.0
 # A claim re-reads when a compare-and-set loses (the record changed under it); each loss means
 # another claim won, so a few rounds always settle it.
 CLAIM_ROUNDS = 8
@@ -95,6 +100,7 @@ class PostgresStore(Store):
                 min_size=POOL_MIN,
                 max_size=self._target.pool_max or POOL_MAX,
                 timeout=CONNECT_TIMEOUT_S,
+                command_timeout=STATEMENT_TIMEOUT_S,
                 server_settings=settings,
             )
         except (*_DRIVER_ERRORS, ValueError) as e:
@@ -115,18 +121,22 @@ class PostgresStore(Store):
         async with self._connection() as con:
             if self._target.schema:
                 async with con.transaction():
-                    await con.execute("SELECT pg_advisory_xact_lock($1)", lock)
+                    await con.execute(
+                        "SELECT pg_advisory_xact_lock($1)", lock, timeout=MIGRATION_TIMEOUT_S
+                    )
                     await con.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._target.schema}"')
             while True:
                 async with con.transaction():
-                    await con.execute("SELECT pg_advisory_xact_lock($1)", lock)
+                    await con.execute(
+                        "SELECT pg_advisory_xact_lock($1)", lock, timeout=MIGRATION_TIMEOUT_S
+                    )
                     applied = await self._applied(con)
                     todo = migrations.pending(applied, self._name)
                     if not todo:
                         return
                     step = todo[0]
                     for statement in step.postgresql:
-                        await con.execute(statement)
+                        await con.execute(statement, timeout=MIGRATION_TIMEOUT_S)
                     await con.execute(
                         "INSERT INTO schema_migrations (version, name, applied_at) "
                         "VALUES ($1, $2, extract(epoch FROM clock_timestamp()))",

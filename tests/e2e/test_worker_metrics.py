@@ -197,3 +197,24 @@ async def test_the_metric_files_are_private_to_the_run_and_removed_when_it_stops
         for answer in await scrapes_by_every_worker(again, workers):
             assert "/healthz" not in {s.labels.get("route") for s in answer.samples}
     assert list(temporary.glob("invoice-gateway-metrics-*")) == []
+
+
+async def test_a_hangup_stops_the_gateway_as_sigterm_does_and_removes_its_files(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGHUP (the terminal that started it closed) to the supervisor alone: it stops its
+    workers and removes its metrics directory, exit status 0, as on SIGTERM."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    with gateway_process(config(tmp_path, sandbox), "--workers", "2") as gateway:
+        workers = await serving(gateway)
+        assert len(list(temporary.glob("invoice-gateway-metrics-*"))) == 1
+        os.kill(gateway.process.pid, signal.SIGHUP)
+        assert gateway.process.wait(20) == 0
+        assert [pid for pid in workers if _gone(pid)] == workers
+    assert list(temporary.glob("invoice-gateway-metrics-*")) == []
+
+
+def _gone(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists()

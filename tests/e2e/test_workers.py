@@ -4,13 +4,19 @@ worker honours, and that outlive a restart when ``server.cursor_secret`` is set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +149,69 @@ def test_the_gateway_says_it_listens_once_every_worker_listens(
         for _ in range(12):  # connections of their own, spread over the workers
             with socket.create_connection(("127.0.0.1", port), timeout=5):
                 pass
+
+
+@contextmanager
+def first_connection_only(port: int) -> Iterator[int]:
+    """A TCP proxy to ``127.0.0.1:port`` that passes its first connection and closes every
+    later one at once: a store the supervisor's check reaches and its workers do not."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        first = True
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            if not first:
+                client.close()
+                continue
+            first = False
+            upstream = socket.create_connection(("127.0.0.1", port))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_workers_that_cannot_start_are_said_so_and_the_gateway_exits_2(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The supervisor's check reaches the store, its workers do not: no "listening" line (a
+    client waiting for it would be refused), no workers started again for ever, but the
+    workers' errors and one line saying the gateway stops, with exit status 2."""
+    with first_connection_only(5432) as port:
+        path = config(tmp_path, sandbox)
+        data = yaml.safe_load(path.read_text())
+        schema = f"t_{uuid.uuid4().hex[:16]}"
+        data["store"]["url"] = f"postgresql://postgres@127.0.0.1:{port}/test?schema={schema}"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(path)]
+        done = subprocess.run(
+            [*command, "--port", "0", "--workers", "2"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            start_new_session=True,
+        )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "listening" not in done.stdout
+    assert "workers exited before they could serve" in done.stderr
+    assert done.stderr.count("cannot connect") >= 3, done.stderr
 
 
 def test_workers_stop_when_their_supervisor_is_killed_outright(

@@ -233,3 +233,47 @@ async def test_postgres_schemas_keep_stores_apart() -> None:
                 await con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await con.close()
+
+
+async def test_a_postgresql_server_that_stops_answering_fails_a_statement_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server (here a relay in front of it that stops relaying) takes a statement and
+    never answers: the statement fails as a StoreError after the statement timeout, instead of
+    holding its request until the server comes back."""
+    from gateway.store import postgres
+
+    monkeypatch.setattr(postgres, "STATEMENT_TIMEOUT_S", 0.5)
+    frozen = asyncio.Event()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 5432)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                if not frozen.is_set():
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    store = open_store(f"postgresql://postgres@127.0.0.1:{port}/test?schema={schema}&pool_max=1")
+    await store.open()
+    try:
+        assert await store.take_token("b", 1.0, 1.0, now=NOW) == 0.0
+        frozen.set()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(StoreError):
+            await store.take_token("b", 1.0, 1.0, now=NOW + 1)
+        assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        frozen.clear()
+        server.close()
+        await store.close()
+        con = await asyncpg.connect(PG_URL)
+        await con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await con.close()

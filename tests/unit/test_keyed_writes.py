@@ -45,6 +45,7 @@ class Scripted:
     calls: list[str] = field(default_factory=list)
     at_once: bool = False  # prepared with no provider call: claimed with its recovery
     settle_s: float = 60.0
+    guarded: str | None = None  # no If-Match: no invoice lock
 
     def prepared(self) -> dict[str, Any] | None:
         if not self.at_once:
@@ -117,6 +118,7 @@ class ReadsBack:
     read: bool
     connection: str = "crm"
     idempotent: ClassVar[bool] = False
+    guarded: str | None = None
 
     def prepared(self) -> dict[str, Any] | None:
         return None

@@ -5,6 +5,8 @@ cannot be reached each worker keeps them alone; a connection's pacing shares one
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -122,3 +124,42 @@ async def test_pacers_of_two_workers_share_the_providers_quota(store: Store) -> 
     # Two calls from the burst, then one every 0.2 s whichever worker calls.
     assert slept == [pytest.approx(0.2), pytest.approx(0.2)]
     assert now[0] == pytest.approx(NOW + 0.4)
+
+
+async def test_a_store_that_does_not_answer_costs_one_wait_then_each_worker_goes_alone(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the SQLite file's lock (the store answers nothing for seconds):
+    the first take waits ``ANSWER_WITHIN_S`` and falls back; the next ones, until
+    ``RETRY_EVERY_S`` has passed, do not ask the store at all; then it is asked again."""
+    path = tmp_path / "store.db"
+    store = open_store(f"sqlite:///{path}")
+    await store.open()
+    asked: list[str] = []
+    take_token = store.take_token
+
+    async def counted(name: str, rate: float, burst: float, *, now: float) -> float:
+        asked.append(name)
+        return await take_token(name, rate, burst, now=now)
+
+    store.take_token = counted  # type: ignore[method-assign]
+    now, later = [NOW], [0.0]
+    ring = worker(store, now)
+    ring.shared = SharedTokens(store, clock=lambda: now[0], monotonic=lambda: later[0])
+    client = ring.identify("sk_live_1")
+    assert client is not None
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        assert await ring.wait(client) == 0.0  # this worker's own bucket: burst 4
+        assert time.monotonic() - started < SharedTokens.ANSWER_WITHIN_S + 1.5
+        assert [await ring.wait(client) for _ in range(4)] == [0.0, 0.0, 0.0, 0.5]
+        assert asked == ["client:sync"]  # one question, then alone
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    later[0] += SharedTokens.RETRY_EVERY_S
+    assert await ring.wait(client) == 0.0  # the store's bucket, full
+    assert asked == ["client:sync", "client:sync"]
+    await store.close()
