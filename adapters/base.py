@@ -263,6 +263,14 @@ class ListedRow:
 
     issue_date: date | None
     invoice: Callable[[], Invoice]
+    id: str  # the provider's id as listed: what orders a whole listing within a day
+
+
+def listed_id(row: Any) -> str:
+    """A listed row's id as the provider wrote it (``ListedRow.id``), "" where it has none (its
+    translation says what is wrong, if it is handed out)."""
+    value = row.get("id") if isinstance(row, dict) else None
+    return "" if value is None else str(value)
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,20 @@ those that ran dry, together.
 A connection whose provider cannot sort by issue date (draft_publish, order_linked) joins by
 its whole listing: its pages come in an order a merge cannot rely on, so every call reads all of
 them (at most ``MAX_PAGES_PER_CALL`` pages of the provider's largest size, with the filters the
-provider applies) and sorts them here by issue date, keeping the provider's order within a day;
-its position is how many of that sorted listing were handed out. A listing larger than that is
-refused (``NotMergeable``, naming the connection), never merged in part. A sorted walk whose
-provider answers out of issue-date order anyway fails the call, naming the connection.
+provider applies) and sorts them here by issue date, then by id; its position is the date and
+id of the last one it handed out, so an invoice made or deleted meanwhile shifts nothing (a
+count of those handed out would hand one out again, or skip one, for each). A listing larger
+than that is refused (``NotMergeable``, naming the connection), never merged in part. A sorted
+walk whose provider answers out of issue-date order anyway fails the call, naming the
+connection.
 
 The cursor holds each connection's own position (its provider's page token, the offset within
-that page, the page size; for a whole listing, how many it handed out; none once its walk has
-ended). It is a ``gateway.listing`` cursor,
+that page, the page size; for a whole listing, the last one it handed out; none once its walk
+has ended). It is a ``gateway.listing`` cursor,
 signed the same way and bound to the set of connections, the filters and the sort. Walking it
-to the end visits every invoice of every connection exactly once while nothing is written.
+to the end visits every invoice of every connection exactly once while nothing is written. An
+invoice made during a walk is in it only if it sorts after where its connection's walk stands
+(a later issue date, mostly); one deleted is left out; neither moves any other invoice.
 
 Walks read the rows as each provider lists them (``summary_page``: the full invoices, except on
 crm_v1 whose rows are summaries, one provider call a page); only the rows the merge hands out
@@ -330,7 +334,7 @@ async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
     assert walk.frontier is not None
     adapter, upstream = walk.adapter, walk.upstream
     size = adapter.capabilities.max_page_size
-    handed_out = _handed_out(walk.frontier, adapter)
+    after = _after(walk.frontier, adapter)
     walk.seen.add(None)
     walk.pages += 1
     listed = None if walk.local else await adapter.listed_page(upstream, None, size)
@@ -350,10 +354,13 @@ async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
             walk, first, lambda token: adapter.summary_page(upstream, token, size)
         )
         rows = [row for page in pages for row in page.rows if matches(row, query, walk.local)]
-    rows.sort(key=lambda row: _key(row, descending))
-    for index in range(handed_out, len(rows)):
-        at = Position(str(index), 0, size)
-        walk.buffer.append(_Entry(rows[index], _key(rows[index], descending), at))
+    ordered = sorted(((_order(row, descending), row) for row in rows), key=lambda pair: pair[0])
+    at = walk.frontier
+    for place, row in ordered:
+        if after is not None and place <= after:
+            continue  # handed out already (or, made since, sorted before the position)
+        walk.buffer.append(_Entry(row, place[0], at))
+        at = Position(_after_text(place), 0, size)
     walk.frontier = None
 
 
@@ -386,17 +393,28 @@ async def _every_page(
     return pages
 
 
-def _handed_out(position: Position, adapter: Adapter) -> int:
-    """How many invoices of its sorted whole listing a walk has handed out (its page token)."""
+def _after(position: Position, adapter: Adapter) -> tuple[int, str] | None:
+    """Where a walk of a whole listing stands (its page token): after the invoice of this
+    issue date (as ``_key`` numbers it) and id, the last one it handed out; None at the start."""
     if position.page is None:
-        return 0
-    count = position.page
-    most = MAX_PAGES_PER_CALL * adapter.capabilities.max_page_size
-    if not (count.isascii() and count.isdigit()) or int(count) > most:
+        return None
+    key, colon, invoice_id = position.page.partition(":")
+    digits = key.removeprefix("-")
+    if not colon or not (digits.isascii() and digits.isdigit()) or len(digits) > 8:
         raise InvalidCursor(
             f"cursor holds a position out of range for connection {adapter.connection.name!r}"
         )
-    return int(count)
+    return int(key), invoice_id
+
+
+def _after_text(place: tuple[int, str]) -> str:
+    return f"{place[0]}:{place[1]}"
+
+
+def _order(row: Row, descending: bool) -> tuple[int, str]:
+    """Where a row of a whole listing sorts: by issue date, then by id, an order that invoices
+    made or deleted during a walk do not shift (the provider's own order may)."""
+    return _key(row, descending), row.id or ""
 
 
 def _too_large(walk: _Walk, size: int) -> NotMergeable:
@@ -457,5 +475,5 @@ def _position(item: Any, adapter: Adapter) -> Position | None:
         raise InvalidCursor("cursor is not valid (made by another version)")
     position = within(position_of(*item), adapter)
     if _whole(adapter):
-        _handed_out(position, adapter)  # a whole listing's count, checked before any reading
+        _after(position, adapter)  # a whole listing's position, checked before any reading
     return position

@@ -29,6 +29,7 @@ from adapters.base import (
     SummaryPage,
     UpstreamError,
     WriteResult,
+    listed_id,
 )
 from adapters.draft_publish import collection, lost_answers, wire
 from adapters.draft_publish.listing import StatusWalk
@@ -102,7 +103,7 @@ class DraftPublishAdapter(Adapter):
         fetched = await self._rows(query, page, page_size)
         assert fetched is not None  # no status: one unfiltered listing
         rows = [
-            ListedRow(self._issue_date(row), functools.partial(self._invoice, row))
+            ListedRow(self._issue_date(row), functools.partial(self._invoice, row), listed_id(row))
             for row in fetched.rows
         ]
         return ListedPage(rows, fetched.next_page, fetched.total)

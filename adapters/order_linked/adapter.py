@@ -34,6 +34,7 @@ from adapters.base import (
     UpstreamError,
     WriteResult,
     WriteWarning,
+    listed_id,
 )
 from adapters.order_linked import checks, lost_answers, orders, wire
 from adapters.paths import segment
@@ -143,7 +144,7 @@ class OrderLinkedAdapter(Adapter):
         number = self.pages.number(page)
         fetched = await self._rows(query, number, page_size)
         rows = [
-            ListedRow(self._issue_date(row), functools.partial(self._invoice, row))
+            ListedRow(self._issue_date(row), functools.partial(self._invoice, row), listed_id(row))
             for row in fetched.rows
         ]
         following = self.pages.next_token(

@@ -122,12 +122,14 @@ async def walk(
 
 def expected(adapters: list[Sorted], query: ListQuery) -> list[str | None]:
     """Issue date in the sort's direction, then connection name, then the provider's order
-    (an unsorted provider's as it lists them)."""
+    (an unsorted provider's, read whole: by id, an order that nothing written shifts)."""
     descending = query.sort == "-issue_date"
     rows = []
     for adapter in adapters:
         mine = list(adapter.invoices)
-        if not isinstance(adapter, Unsorted):
+        if isinstance(adapter, Unsorted):
+            mine.sort(key=lambda i: i.id or "")
+        else:
             mine.sort(key=lambda i: (i.issue_date, i.id), reverse=descending)
         for index, invoice in enumerate(mine):
             if query.status in (None, invoice.status) and query.customer_id in (
@@ -243,7 +245,7 @@ class Listed(Unsorted):
         listed = await self.list_page(query, page, page_size)
         return ListedPage(
             [
-                ListedRow(i.issue_date, functools.partial(self.translate, i))
+                ListedRow(i.issue_date, functools.partial(self.translate, i), i.id or "")
                 for i in listed.invoices
             ],
             listed.next_page,
@@ -260,8 +262,8 @@ async def test_an_unsorted_connection_is_read_whole_on_each_call() -> None:
     first = await list_across(
         [Sorted("a", [2]), unsorted], ListQuery(sort="issue_date"), 4, None, CURSORS
     )
-    # Day 1 twice (the provider's order: plain-4, then plain-11), then a-0 before plain-6.
-    assert [i.id for i in first.invoices] == ["plain-4", "plain-11", "a-0", "plain-6"]
+    # Day 1 twice (by id: plain-11, then plain-4), then a-0 before plain-6.
+    assert [i.id for i in first.invoices] == ["plain-11", "plain-4", "a-0", "plain-6"]
     assert unsorted.calls == 2
     second = await list_across(
         [Sorted("a", [2]), unsorted], ListQuery(sort="issue_date"), 4, first.next_cursor, CURSORS
@@ -270,11 +272,38 @@ async def test_an_unsorted_connection_is_read_whole_on_each_call() -> None:
     assert unsorted.calls == 4
 
 
+@pytest.mark.parametrize("kind", [Unsorted, Listed])
+async def test_invoices_made_or_deleted_during_a_walk_of_a_whole_listing_move_no_other(
+    kind: type[Unsorted],
+) -> None:
+    """Between calls, an invoice already handed out is deleted, then two are made, one on a day
+    already walked past and one later: nothing handed out comes again, nothing not yet handed
+    out is skipped, and the later new one comes too."""
+    plain = kind("plain", [1, 1, 2, 2, 3, 3, 4, 4])
+    query = ListQuery(sort="issue_date")
+    page = await list_across([plain], query, 3, None, CURSORS)
+    handed = [i.id for i in page.invoices]
+    template = plain.invoices[0]
+    # One handed out is deleted: a count of those handed out would now skip one.
+    plain.invoices.remove(next(i for i in plain.invoices if i.id == handed[0]))
+    page = await list_across([plain], query, 2, page.next_cursor, CURSORS)
+    handed += [i.id for i in page.invoices]
+    # One is made on a day walked past (the count would hand one out again), one later.
+    plain.invoices.insert(0, template.model_copy(update={"id": "new-early"}))
+    late = START + timedelta(days=10)
+    plain.invoices.insert(0, template.model_copy(update={"id": "new-late", "issue_date": late}))
+    page = await list_across([plain], query, 50, page.next_cursor, CURSORS)
+    handed += [i.id for i in page.invoices]
+    assert len(handed) == len(set(handed)), handed
+    assert set(handed) == {f"plain-{n}" for n in range(8)} | {"new-late"}
+    assert handed[-1] == "new-late"
+
+
 async def test_a_listed_whole_listing_translates_only_what_it_hands_out() -> None:
     listed = Listed("plain", [9, 3, 7, 3, 1, 30, 2, 8, 5, 4, 6, 1])
     query = ListQuery(sort="issue_date")
     first = await list_across([Sorted("a", [2]), listed], query, 4, None, CURSORS)
-    assert [i.id for i in first.invoices] == ["plain-4", "plain-11", "a-0", "plain-6"]
+    assert [i.id for i in first.invoices] == ["plain-11", "plain-4", "a-0", "plain-6"]
     assert listed.translated == 3
     second = await list_across([Sorted("a", [2]), listed], query, 4, first.next_cursor, CURSORS)
     assert [i.id for i in second.invoices] == ["plain-1", "plain-3", "plain-9", "plain-8"]
