@@ -849,6 +849,36 @@ async def test_a_write_kept_waiting_by_another_on_its_invoice_is_refused_and_its
     assert done.body["notes"] == "after the other write"
 
 
+async def test_a_create_answered_with_a_success_too_large_to_read_is_final_not_retryable(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    aiohttp_client: Any,
+) -> None:
+    """order_linked answers the create 201 with a body over the connection's
+    max_response_bytes, and no lookup can read its listing either: the invoice was made, so
+    the answer says so and is not retryable (a retry would look for ever, or write it again);
+    the key replays it and nothing is sent twice."""
+    settings = gateway_settings(sandbox, store_url=sqlite_url())
+    small = [
+        c.model_copy(update={"max_response_bytes": 1024}) if c.provider == "order_linked" else c
+        for c in settings.connections
+    ]
+    capped = await aiohttp_client(create_app(settings.model_copy(update={"connections": small})))
+    before = await invoice_ids(sandbox, gateway, "order_linked")
+    path = "/v1/connections/order_linked/invoices"
+    key = fresh_key()
+    made = await send(capped, "POST", path, body=sample("order_linked"), key=key)
+    assert (made.status, made.body["retryable"]) == (502, False), made.body
+    assert "answered 201: the write took effect" in made.body["detail"]
+    assert "Do not send it again" in made.body["detail"]
+    assert "outcome" not in made.body
+    again = await send(capped, "POST", path, body=sample("order_linked"), key=key)
+    assert (again.status, again.headers.get("Idempotent-Replayed")) == (502, "true")
+    assert len(await invoice_ids(sandbox, gateway, "order_linked") - before) == 1
+    posts = [e for e in await provider_log(sandbox, "order_linked") if e["method"] == "POST"]
+    assert [e["headers"].get("Idempotency-Key") for e in posts].count(key) <= 1
+
+
 async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_match_moved(
     sandbox: Sandbox,
     gateway: TestClient,
