@@ -52,7 +52,6 @@ from gateway.errors import (
     IdempotencyKeyReused,
     InvoiceBusy,
     OutcomeUncertain,
-    ReadBackFailed,
     UpstreamError,
 )
 from gateway.service.outcomes import Outcome, error_from_json, error_to_json, is_error
@@ -267,8 +266,6 @@ class KeyedWrites:
             resolution, wait = await self._find(write, recovery, error, _unanswered(error))
             if resolution.state == "done":
                 return self._resolved(write, resolution)
-            if (unread := _succeeded_unread(error, resolution)) is not None:
-                raise unread from error
             if resolution.state == "not_done":
                 raise _nothing_written(error, resolution) from error
             raise _uncertain(error, resolution, keyed=False, retry_after=wait) from error
@@ -317,9 +314,6 @@ class KeyedWrites:
             resolution, wait = await self._find(write, recovery, error, _unanswered(error))
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution))
-            if (unread := _succeeded_unread(error, resolution)) is not None:
-                await self.store.finish(scope, owner, error_to_json(unread))  # replayed, not sent
-                raise unread from error
             if resolution.state == "not_done":
                 await self._release(scope, owner)
                 raise _nothing_written(error, resolution) from error
@@ -518,23 +512,6 @@ def _unanswered(error: UpstreamError) -> bool:
     return isinstance(error, OutcomeUncertain) and error.unanswered
 
 
-def _succeeded_unread(error: UpstreamError, resolution: Resolution) -> ReadBackFailed | None:
-    """A write the provider answered with a success the gateway could not read (larger than
-    ``max_response_bytes``, or not JSON) and no lookup found: it took effect all the same (the
-    status says so), so the answer is final, never "retry", which would look for ever or, told
-    nothing was written, write it again."""
-    if not isinstance(error, UnusableAnswer) or not 200 <= (error.status or 0) < 300:
-        return None
-    return ReadBackFailed(
-        f"{error.message}. It answered {error.status}: the write took effect, but the gateway "
-        f"can read neither that answer nor the invoice it made ({resolution.detail}). Do not "
-        "send it again: look at it at the provider (a larger max_response_bytes on the "
-        "connection lets the gateway read such answers)",
-        provider=error.provider,
-        status=error.status,
-    )
-
-
 def _uncertain(
     error: UpstreamError | None,
     resolution: Resolution,
@@ -543,6 +520,13 @@ def _uncertain(
     retry_after: float | None = None,
 ) -> OutcomeUncertain:
     first = f"{error.message}. " if error is not None else ""
+    if isinstance(error, UnusableAnswer) and 200 <= (error.status or 0) < 300:
+        # A success it could not read: most likely done, but a body that is not the provider's
+        # (a proxy's page) says nothing, so it is not taken for proof.
+        first += (
+            f"It answered {error.status}, a success whose answer the gateway cannot read: the "
+            "write most likely took effect. "
+        )
     after = f" after {max(1, math.ceil(retry_after))} s" if retry_after else ""
     askable = keyed and resolution.tellable
     if askable:
