@@ -355,12 +355,14 @@ async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
         )
         rows = [row for page in pages for row in page.rows if matches(row, query, walk.local)]
     ordered = sorted(((_order(row, descending), row) for row in rows), key=lambda pair: pair[0])
-    at = walk.frontier
+    at, previous = walk.frontier, None
     for place, row in ordered:
         if after is not None and place <= after:
             continue  # handed out already (or, made since, sorted before the position)
+        if place == previous:
+            continue  # listed twice: a page boundary that moved while the pages were read
         walk.buffer.append(_Entry(row, place[0], at))
-        at = Position(_after_text(place), 0, size)
+        at, previous = Position(_after_text(place), 0, size), place
     walk.frontier = None
 
 

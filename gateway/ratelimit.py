@@ -141,9 +141,8 @@ class SharedTokens:
         if failing is not None and self._monotonic() < failing:
             return fallback()
         try:
-            wait = await asyncio.wait_for(
-                self._store.take_token(name, rate, burst, now=self._clock()),
-                self.ANSWER_WITHIN_S,
+            wait = await answer_within(
+                self._store.take_token(name, rate, burst, now=self._clock()), self.ANSWER_WITHIN_S
             )
         except (StoreError, TimeoutError) as exc:
             if failing is None:
@@ -155,6 +154,30 @@ class SharedTokens:
             self._failing_until = None
             _log.info("shared_rate_limits_available", bucket=name)
         return wait
+
+
+async def answer_within(call: Awaitable[float], seconds: float) -> float:
+    """``call``'s answer, or TimeoutError after ``seconds``, without waiting for the call to
+    finish being cancelled (``asyncio.wait_for`` does: a PostgreSQL statement's cancel waits on
+    a server that does not answer, up to the statement timeout)."""
+    task = asyncio.ensure_future(call)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        task.add_done_callback(_forget)
+        raise
+    if task in done:
+        return task.result()
+    task.cancel()
+    task.add_done_callback(_forget)
+    raise TimeoutError
+
+
+def _forget(task: asyncio.Future[float]) -> None:
+    """Retrieve an abandoned call's end (its failure is the outage already told)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def burst_of(limit: RateLimit) -> float:

@@ -97,6 +97,8 @@ def serve(
     client told the port earlier would be refused)."""
     if workers <= 1:
         sock.listen(_BACKLOG)
+        # A hangup stops it as SIGTERM does (requests in flight finish).
+        signal.signal(signal.SIGHUP, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
         listening()
         _run_worker(settings, sock, settings.server.cursor_key())
         return 0
@@ -207,7 +209,7 @@ class _Supervisor:
             signal.signal(stop, self._stop)
         self.ready = os.pipe()
         for _ in range(self.count):
-            self._spawn()
+            self._spawn()  # none once stopping: a stop signal may come between two forks
         started: set[int] = set()  # workers whose app has started
         unstarted_deaths = 0
         while self.children:
@@ -283,10 +285,16 @@ class _Supervisor:
         # A stop signal arriving mid-fork must not reach the worker while it still has the
         # supervisor's handler (it would be swallowed): blocked until each side has its own.
         signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        if self.stopping:  # told to stop before this fork: no worker it would not stop
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+            return
         pid = os.fork()
         if pid == 0:  # the worker
-            for stop in _STOPS:
-                signal.signal(stop, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            # A hangup reaches the whole group: the supervisor stops the workers (SIGTERM, so
+            # requests in flight finish); the worker itself does not die of it.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
             code = 0
             try:

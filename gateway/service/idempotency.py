@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import itertools
 import math
@@ -38,7 +37,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -173,8 +172,11 @@ class KeyedWrites:
         if scope is None:
             token = idempotency_key_var.set("ig-" + uuid.uuid4().hex)
             try:
-                async with self._guard(write, owner):
+                held = await self._take_lock(write, owner)
+                try:
                     return await self._unkeyed(write)
+                finally:
+                    await self._let_go(held)
             finally:
                 idempotency_key_var.reset(token)
         now, prepared = self._clock(), write.prepared()
@@ -208,45 +210,64 @@ class KeyedWrites:
             every=self.lease_s / 3,
         )
         try:
-            async with self._guard(write, owner):
+            try:
+                held = await self._take_lock(write, owner)
+            except BaseException:
+                # Busy, the store failing, or cancelled: nothing was sent, the key is free.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._release(scope, owner))
+                raise
+            try:
                 return await self._keyed(scope, owner, claim, write)
-        except InvoiceBusy:
-            await self._release(scope, owner)  # nothing was sent: the key is free
-            raise
+            finally:
+                await self._let_go(held)
         finally:
             await lease.end()
             idempotency_key_var.reset(token)
 
-    @contextlib.asynccontextmanager
-    async def _guard(self, write: Write, owner: str) -> AsyncIterator[None]:
+    async def _take_lock(self, write: Write, owner: str) -> _HeldLock | None:
         """For a write that checks ``If-Match``: its invoice's lock in the store, held (its
-        lease renewed) from the check to the answer, so that of two writes sent with the same
-        ETag the second checks it after the first has changed the invoice (a 412), in this
-        process or any other on the store. Other writes go as they are."""
+        lease renewed) from the check to the answer (``_let_go``), so that of two writes sent
+        with the same ETag the second checks it after the first has changed the invoice (a
+        412), in this process or any other on the store. None for other writes: they go as
+        they are."""
         invoice_id = write.guarded
         if invoice_id is None:
-            yield
-            return
+            return None
         name = f"{write.connection}:{invoice_id}"
         loop = asyncio.get_running_loop()
         deadline, pause = loop.time() + GUARD_WAIT_S, 0.01
-        take = functools.partial(self.store.take_lock, name, owner, lease_s=self.lease_s)
-        while not await take(now=self._clock()):
-            if loop.time() >= deadline:
-                raise InvoiceBusy(
-                    f"Another write to {write.connection} invoice {invoice_id} that checks "
-                    f"If-Match is still running after {GUARD_WAIT_S:.0f} s; send this one "
-                    "again once it is done (its If-Match is then checked against its result)"
-                )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.25)
-        lease = _Lease(lambda: take(now=self._clock()), every=self.lease_s / 3)
         try:
-            yield
-        finally:
-            await lease.end()
-            with contextlib.suppress(StoreError):  # its lease runs out: the reaper's then
+            while not await self.store.take_lock(
+                name, owner, now=self._clock(), lease_s=self.lease_s
+            ):
+                if loop.time() >= deadline:
+                    raise InvoiceBusy(
+                        f"Another write to {write.connection} invoice {invoice_id} that checks "
+                        f"If-Match is still running after {GUARD_WAIT_S:.0f} s; send this one "
+                        "again once it is done (its If-Match is then checked against its result)"
+                    )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.25)
+        except BaseException:
+            # A take cancelled or failed may have landed: let go of it, should it have.
+            with contextlib.suppress(Exception):
                 await asyncio.shield(self.store.release_lock(name, owner))
+            raise
+        # Renewed, never taken again: a renewal landing after the lock was let go changes
+        # nothing (a take would hold it again, for a write that has ended).
+        lease = _Lease(
+            lambda: self.store.renew_lock(name, owner, now=self._clock(), lease_s=self.lease_s),
+            every=self.lease_s / 3,
+        )
+        return _HeldLock(name, owner, lease)
+
+    async def _let_go(self, held: _HeldLock | None) -> None:
+        if held is None:
+            return
+        await held.lease.end()
+        with contextlib.suppress(StoreError):  # its lease runs out: the reaper's then
+            await asyncio.shield(self.store.release_lock(held.name, held.owner))
 
     # -- without a key: one attempt, and a lost answer still asked about ----------------------
 
@@ -422,6 +443,15 @@ class KeyedWrites:
     def _observe(self, connection: str, event: str) -> None:
         if self._observer is not None:
             self._observer(connection, event)
+
+
+@dataclass(frozen=True)
+class _HeldLock:
+    """An invoice's write lock this runner holds, and the lease that keeps it."""
+
+    name: str
+    owner: str
+    lease: _Lease
 
 
 class _Lease:

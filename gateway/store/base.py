@@ -226,6 +226,11 @@ class Store(abc.ABC):
         over); False while another holds it."""
 
     @abc.abstractmethod
+    async def renew_lock(self, name: str, owner: str, *, now: float, lease_s: float) -> bool:
+        """Extend ``owner``'s hold of the lock ``name`` to ``now + lease_s``: False when it no
+        longer holds it (let go, or taken over), and then nothing is written."""
+
+    @abc.abstractmethod
     async def release_lock(self, name: str, owner: str) -> None:
         """Let go of the lock ``name`` if ``owner`` still holds it."""
 

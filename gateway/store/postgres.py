@@ -337,6 +337,16 @@ class PostgresStore(Store):
             )
         )
 
+    async def renew_lock(self, name: str, owner: str, *, now: float, lease_s: float) -> bool:
+        return bool(
+            await self._change(
+                "UPDATE write_locks SET expires_at = $1 WHERE name = $2 AND owner = $3",
+                now + lease_s,
+                name,
+                owner,
+            )
+        )
+
     async def release_lock(self, name: str, owner: str) -> None:
         await self._change("DELETE FROM write_locks WHERE name = $1 AND owner = $2", name, owner)
 

@@ -391,6 +391,14 @@ class SqliteStore(Store):
             )
         )
 
+    async def renew_lock(self, name: str, owner: str, *, now: float, lease_s: float) -> bool:
+        return bool(
+            await self._change(
+                "UPDATE write_locks SET expires_at = ? WHERE name = ? AND owner = ?",
+                (now + lease_s, name, owner),
+            )
+        )
+
     async def release_lock(self, name: str, owner: str) -> None:
         await self._change("DELETE FROM write_locks WHERE name = ? AND owner = ?", (name, owner))
 

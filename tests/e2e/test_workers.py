@@ -294,3 +294,28 @@ async def test_log_lines_still_waiting_are_written_when_the_gateway_stops(
             await asyncio.sleep(0.05)
     [line] = [json.loads(line) for line in gateway.output if request_id in line]
     assert line["event"] == "request" and line["status"] == 200
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_hangup_of_the_whole_group_stops_the_gateway_as_sigterm_does(
+    sandbox: Sandbox, tmp_path: Path, workers: str
+) -> None:
+    """The terminal that started it closes: SIGHUP to every process of the group. The gateway
+    stops as on SIGTERM: a request in flight (the provider taking a second) is answered, and
+    the gateway exits 0; no worker dies of the signal mid-request."""
+    emulator = sandbox.emulator_urls["crm_v1"] + "/_emulator/faults"
+    async with aiohttp.ClientSession() as session:
+        await (await session.post(emulator, json={"latency_ms": 1000})).read()
+    try:
+        with gateway_process(config(tmp_path, sandbox), "--workers", workers) as gateway:
+            status, _ = await get(gateway.url + "/healthz")  # serving, its handlers set
+            assert status == 200
+            slow = asyncio.ensure_future(get(gateway.url + "/v1/connections/crm_v1/invoices/1"))
+            await asyncio.sleep(0.5)  # the request is in flight, waiting on the provider
+            os.killpg(gateway.process.pid, signal.SIGHUP)
+            status, body = await slow
+            assert status == 200, body
+            assert gateway.process.wait(20) == 0
+    finally:
+        async with aiohttp.ClientSession() as session:
+            await (await session.post(emulator, json={"latency_ms": 0})).read()

@@ -50,3 +50,17 @@ async def test_the_reaper_deletes_expired_locks_only(store: Store, backend: Back
     await store.take_lock("held", "b", now=NOW + 5, lease_s=10)
     await store.reap(NOW + 12)
     assert await backend.sql("SELECT name, owner FROM write_locks") == [("held", "b")]
+
+
+async def test_a_renewal_extends_its_holders_lock_only_and_never_takes_one(
+    store: Store, backend: Backend
+) -> None:
+    assert await store.take_lock(LOCK, "a", now=NOW, lease_s=10) is True
+    assert await store.renew_lock(LOCK, "a", now=NOW + 8, lease_s=10) is True  # to +18
+    assert await store.take_lock(LOCK, "b", now=NOW + 15, lease_s=10) is False
+    assert await store.renew_lock(LOCK, "b", now=NOW + 15, lease_s=10) is False
+    # Let go, a late renewal (one in flight as the write ended) holds nothing again.
+    await store.release_lock(LOCK, "a")
+    assert await store.renew_lock(LOCK, "a", now=NOW + 16, lease_s=10) is False
+    assert await backend.sql("SELECT name FROM write_locks") == []
+    assert await store.take_lock(LOCK, "b", now=NOW + 16, lease_s=10) is True

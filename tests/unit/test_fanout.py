@@ -299,6 +299,27 @@ async def test_invoices_made_or_deleted_during_a_walk_of_a_whole_listing_move_no
     assert handed[-1] == "new-late"
 
 
+async def test_a_row_listed_on_two_pages_as_the_listing_shifts_is_handed_out_once() -> None:
+    """An invoice made at the front of the provider's list while its pages are read (by
+    offset, at once): the row at the page boundary comes on both pages, and once in the
+    merge."""
+
+    class Shifting(Unsorted):
+        async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+            listed = await super().list_page(query, page, page_size)
+            if page is None:
+                made = START + timedelta(days=50)
+                new = self.invoices[0].model_copy(update={"id": "new", "issue_date": made})
+                self.invoices.insert(0, new)
+            return listed
+
+    shifting = Shifting("plain", list(range(15)))  # pages of 10: two
+    listing = await list_across([shifting], ListQuery(sort="issue_date"), 50, None, CURSORS)
+    ids = [i.id for i in listing.invoices]
+    assert len(ids) == len(set(ids)), ids
+    assert set(ids) == {f"plain-{n}" for n in range(15)}
+
+
 async def test_a_listed_whole_listing_translates_only_what_it_hands_out() -> None:
     listed = Listed("plain", [9, 3, 7, 3, 1, 30, 2, 8, 5, 4, 6, 1])
     query = ListQuery(sort="issue_date")

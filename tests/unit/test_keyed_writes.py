@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -24,7 +25,7 @@ from gateway.errors import (
 )
 from gateway.service.idempotency import SENT_AT, KeyedWrites, WriteRequest
 from gateway.service.outcomes import Outcome
-from gateway.store import KeyScope, Store, open_store
+from gateway.store import KeyScope, Store, StoreError, open_store
 from gateway.upstream import write_calls_var
 from tests.stores import sqlite_url
 
@@ -467,3 +468,29 @@ async def test_an_idempotent_write_taken_over_is_sent_again_at_once_as_a_repeat(
     fresh = dataclasses.replace(REQUEST, idempotency_key="k-fresh")
     await runner(store, clock).run(fresh, "fp", first)
     assert seen == [True, False]  # a first attempt repeats nothing
+
+
+async def test_an_invoice_lock_that_cannot_be_taken_sends_nothing_and_frees_the_key() -> None:
+    """The store fails as the write takes its invoice's lock (here: its table is gone): the
+    write is not sent, the store's error is the answer, and the key is free for the retry."""
+    url = sqlite_url()
+    store = open_store(url)
+    await store.open()
+    try:
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            db.execute("DROP TABLE write_locks")
+        write = Guarded([created()])
+        with pytest.raises(StoreError):
+            await runner(store).run(REQUEST, "fp", write)
+        assert "send" not in write.calls
+        assert await store.get(SCOPE) is None
+    finally:
+        await store.close()
+
+
+@dataclass
+class Guarded(Scripted):
+    """A write that checks If-Match on invoice 7: it takes that invoice's lock first."""
+
+    guarded: str | None = "7"
+    at_once: bool = True

@@ -4,6 +4,7 @@ cannot be reached each worker keeps them alone; a connection's pacing shares one
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from gateway.config import AuthFailures, Client, RateLimit
 from gateway.keyring import KeyRing
-from gateway.ratelimit import SharedTokens, shared_pacer
+from gateway.ratelimit import SharedTokens, answer_within, shared_pacer
 from gateway.store import Store, open_store
 
 NOW = 1_800_000_000.0
@@ -163,3 +164,23 @@ async def test_a_store_that_does_not_answer_costs_one_wait_then_each_worker_goes
     assert await ring.wait(client) == 0.0  # the store's bucket, full
     assert asked == ["client:sync", "client:sync"]
     await store.close()
+
+
+async def test_a_call_given_up_is_not_waited_for_while_it_is_cancelled() -> None:
+    """A PostgreSQL statement's cancel waits on a server that does not answer: the take falls
+    back after its second, not after the cancel."""
+
+    async def stubborn() -> float:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(2)  # the cancel itself takes this long
+            raise
+        return 0.0
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await answer_within(stubborn(), 0.2)
+    assert loop.time() - started < 1.0
+    assert await answer_within(asyncio.sleep(0, result=0.5), 0.2) == 0.5
