@@ -97,10 +97,13 @@ def serve(
     client told the port earlier would be refused)."""
     if workers <= 1:
         sock.listen(_BACKLOG)
-        # A hangup stops it as SIGTERM does (requests in flight finish).
-        signal.signal(signal.SIGHUP, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
+        # A stop before the server has set its own handlers (it replaces these for SIGTERM and
+        # SIGINT once it runs) stops it as one after: gracefully, status 0. A hangup, always.
+        for stop in _STOPS:
+            signal.signal(stop, _stop_gracefully)
         listening()
-        _run_worker(settings, sock, settings.server.cursor_key())
+        with contextlib.suppress(web.GracefulExit):
+            _run_worker(settings, sock, settings.server.cursor_key())
         return 0
     secret = settings.server.cursor_key() or secrets.token_bytes(32)
     # Loaded before forking: a worker started later (in place of a dead one) runs the code its
@@ -109,6 +112,10 @@ def serve(
     # Made here (mode 0700), never taken from the environment: only this run's workers write it.
     with tempfile.TemporaryDirectory(prefix="invoice-gateway-metrics-") as files:
         return _Supervisor(settings, sock, workers, secret, files).run(listening)
+
+
+def _stop_gracefully(signum: int, frame: FrameType | None) -> None:
+    raise web.GracefulExit()
 
 
 def _run_worker(

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from gateway.sandbox.serve import Sandbox
-from tests.e2e.processes import GatewayProcess, gateway_process, write_config
+from tests.e2e.processes import GatewayProcess, gateway_process, start_gateway, write_config
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import sqlite_url
 
@@ -319,3 +319,14 @@ async def test_a_hangup_of_the_whole_group_stops_the_gateway_as_sigterm_does(
     finally:
         async with aiohttp.ClientSession() as session:
             await (await session.post(emulator, json={"latency_ms": 0})).read()
+
+
+def test_a_single_gateway_stopped_right_after_it_says_it_listens_exits_0(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """SIGTERM as soon as the line is read (a supervisor that restarts it at once, say), before
+    the server has set its own handlers: a graceful stop, status 0, not death by the signal."""
+    for _ in range(3):
+        gateway = start_gateway(config(tmp_path, sandbox))
+        gateway.process.send_signal(signal.SIGTERM)
+        assert gateway.process.wait(20) == 0, "".join(gateway.output)
