@@ -433,6 +433,12 @@ class Adapter:
         """The rounding this invoice follows; providers whose policy varies by invoice override."""
         return self.rounding
 
+    def record_key(self, invoice_id: str) -> str:
+        """The invoice ``invoice_id`` names, as one key: ids the provider reads as the same
+        invoice (``7`` and ``007`` where ids are numbers) give the same key. What a write that
+        checks ``If-Match`` locks."""
+        return invoice_id
+
     def finish_read(self, invoice: Invoice) -> Invoice:
         """Every invoice an adapter returns passes here: stamped, recomputed, checked."""
         return reconcile(

@@ -344,6 +344,10 @@ class BillCrmAdapter(Adapter):
 
     # -- talking to the CRM --------------------------------------------------------------------
 
+    def record_key(self, invoice_id: str) -> str:
+        # The CRM reads the digits of its path as a number: 027 is invoice 27.
+        return str(int(invoice_id)) if _ID.fullmatch(invoice_id) else invoice_id
+
     def _path(self, invoice_id: str) -> str:
         segment(invoice_id, what="invoice id")  # an id that could change the path is a 400 first
         # Ids go into the path: anything but digits is not a bill_crm invoice.

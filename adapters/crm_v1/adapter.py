@@ -233,6 +233,10 @@ class CrmV1Adapter(Adapter):
 
     # -- the provider's answers ----------------------------------------------------------------
 
+    def record_key(self, invoice_id: str) -> str:
+        number = wire.whole_number(invoice_id)  # as the path is built: 007 is invoice 7
+        return invoice_id if number is None else str(number)
+
     def _invoice_path(self, invoice_id: str) -> str:
         segment(invoice_id, what="invoice id")  # an id that could change the path is a 400 first
         number = wire.whole_number(invoice_id)

@@ -108,7 +108,8 @@ class Write(Protocol):
 
     @property
     def guarded(self) -> str | None:
-        """The invoice id whose ``If-Match`` the write checks before sending, else None."""
+        """The lock of the invoice whose ``If-Match`` the write checks before sending (its
+        provider's records and its id there), else None."""
         ...
 
     async def send(self, recovery: dict[str, Any]) -> Outcome: ...
@@ -231,21 +232,22 @@ class KeyedWrites:
         with the same ETag the second checks it after the first has changed the invoice (a
         412), in this process or any other on the store. None for other writes: they go as
         they are."""
-        invoice_id = write.guarded
-        if invoice_id is None:
+        name = write.guarded
+        if name is None:
             return None
-        name = f"{write.connection}:{invoice_id}"
         loop = asyncio.get_running_loop()
         deadline, pause = loop.time() + GUARD_WAIT_S, 0.01
         try:
+            # A holder that died may have sent its write, which may still land until the
+            # connection's settle time has passed: its lock is taken over only then.
             while not await self.store.take_lock(
-                name, owner, now=self._clock(), lease_s=self.lease_s
+                name, owner, now=self._clock(), lease_s=self.lease_s, grace_s=write.settle_s
             ):
                 if loop.time() >= deadline:
                     raise InvoiceBusy(
-                        f"Another write to {write.connection} invoice {invoice_id} that checks "
-                        f"If-Match is still running after {GUARD_WAIT_S:.0f} s; send this one "
-                        "again once it is done (its If-Match is then checked against its result)"
+                        f"Another write to this {write.connection} invoice that checks If-Match "
+                        f"is still running after {GUARD_WAIT_S:.0f} s; send this one again once "
+                        "it is done (its If-Match is then checked against its result)"
                     )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.25)

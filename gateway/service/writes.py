@@ -60,9 +60,16 @@ class _Write:
     @property
     def guarded(self) -> str | None:
         """The invoice whose ``If-Match`` this write checks before sending (None: it checks
-        none): the runner holds that invoice's lock from the check to the answer."""
+        none), named as its provider's records know it (``Adapter.record_key``), whatever the
+        connection or the spelling of its id: the runner holds that invoice's lock from the
+        check to the answer."""
         if_match: str | None = getattr(self, "if_match", None)
-        return None if if_match is None else getattr(self, "invoice_id", None)
+        invoice_id: str | None = getattr(self, "invoice_id", None)
+        if if_match is None or invoice_id is None:
+            return None
+        adapter = self.adapter
+        where = f"{adapter.provider} {adapter.connection.base_url}"
+        return f"{where} {adapter.record_key(invoice_id)}"
 
     def prepared(self) -> dict[str, Any] | None:
         """What ``prepare`` would return, when it needs no provider call: the runner then

@@ -220,10 +220,13 @@ class Store(abc.ABC):
     # -- write locks ---------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def take_lock(self, name: str, owner: str, *, now: float, lease_s: float) -> bool:
+    async def take_lock(
+        self, name: str, owner: str, *, now: float, lease_s: float, grace_s: float = 0.0
+    ) -> bool:
         """Hold the lock ``name`` for ``owner`` until ``now + lease_s``: True when it was free,
-        already ``owner``'s (the lease renewed), or held by another whose lease ran out (taken
-        over); False while another holds it."""
+        already ``owner``'s (the lease renewed), or held by another whose lease ran out
+        ``grace_s`` ago (taken over: a holder that died may have left a call that still lands
+        meanwhile); False while another holds it."""
 
     @abc.abstractmethod
     async def renew_lock(self, name: str, owner: str, *, now: float, lease_s: float) -> bool:

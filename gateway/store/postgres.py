@@ -323,7 +323,9 @@ class PostgresStore(Store):
 
     # -- write locks ---------------------------------------------------------------------------
 
-    async def take_lock(self, name: str, owner: str, *, now: float, lease_s: float) -> bool:
+    async def take_lock(
+        self, name: str, owner: str, *, now: float, lease_s: float, grace_s: float = 0.0
+    ) -> bool:
         return bool(
             await self._change(
                 "INSERT INTO write_locks (name, owner, expires_at) VALUES ($1, $2, $3) "
@@ -333,7 +335,7 @@ class PostgresStore(Store):
                 name,
                 owner,
                 now + lease_s,
-                now,
+                now - grace_s,
             )
         )
 

@@ -380,14 +380,16 @@ class SqliteStore(Store):
 
     # -- write locks ---------------------------------------------------------------------------
 
-    async def take_lock(self, name: str, owner: str, *, now: float, lease_s: float) -> bool:
+    async def take_lock(
+        self, name: str, owner: str, *, now: float, lease_s: float, grace_s: float = 0.0
+    ) -> bool:
         return bool(
             await self._change(
                 "INSERT INTO write_locks (name, owner, expires_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
                 "expires_at = excluded.expires_at "
                 "WHERE write_locks.owner = excluded.owner OR write_locks.expires_at <= ?",
-                (name, owner, now + lease_s, now),
+                (name, owner, now + lease_s, now - grace_s),
             )
         )
 

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from multidict import CIMultiDict
 
 from gateway.config import Client, Connection, Settings, StoreSettings
 from gateway.http.app import create_app
@@ -235,6 +236,24 @@ async def test_if_match_with_a_list_of_tags_goes_ahead_when_one_is_current(
     )
     assert listed.status == 200, listed.body
     assert listed.headers["ETag"] != tag
+
+
+async def test_if_match_on_several_header_lines_is_one_list(sandbox: Sandbox) -> None:
+    """RFC 9110: a list field sent on several lines is one list: a stale tag on the first line
+    and the current one on the second goes ahead, whichever line comes first."""
+    location = await created(sandbox, "crm_v1")
+    replacement = profile("crm_v1").sample(1).model_dump(mode="json", exclude_none=True)
+    for stale_first in (True, False):
+        tag = (await call(sandbox, "GET", location)).headers["ETag"]
+        lines = ['"nope"', tag] if stale_first else [tag, '"nope"']
+        headers = CIMultiDict([("Authorization", "Bearer sk_sandbox")])
+        for line in lines:
+            headers.add("If-Match", line)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.put(sandbox.gateway_url + location, json=replacement, headers=headers) as put,
+        ):
+            assert put.status == 200, await put.text()
 
 
 @pytest.mark.parametrize(

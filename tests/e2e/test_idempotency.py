@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 from emulators.registry import PROVIDERS
 from gateway.config import BreakerSettings, Client, Connection, Settings, StoreSettings
 from gateway.http.app import create_app
-from gateway.http.keys import STORE
+from gateway.http.keys import ADAPTERS, STORE
 from gateway.sandbox import sandbox_connection
 from gateway.sandbox.serve import Sandbox
 from gateway.service import idempotency
@@ -823,6 +823,38 @@ async def test_writes_sent_at_once_with_the_same_if_match_change_the_invoice_onc
     assert gone.status == 412, gone.body
 
 
+@pytest.mark.parametrize("connection", ["crm_v1", "bill_crm"])
+async def test_writes_naming_one_invoice_by_two_spellings_of_its_id_share_its_lock(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    faults: Any,
+    connection: str,
+) -> None:
+    """``7`` and ``007`` are one invoice to these providers (numeric ids): two PUTs sent at once
+    with its ETag, one by each spelling, change it once; the other is told 412."""
+    path = f"/v1/connections/{connection}/invoices"
+    made = await send(gateway, "POST", path, body=sample(connection))
+    assert made.status == 201, made.body
+    tag = (await send(gateway, "GET", f"{path}/{made.body['id']}")).headers["ETag"]
+    await faults(connection, latency_ms=300)
+    answers = await asyncio.gather(
+        *(
+            send(
+                gateway,
+                "PUT",
+                f"{path}/{spelling}",
+                body={**sample(connection), "notes": f"as {spelling}"},
+                headers={"If-Match": tag},
+            )
+            for spelling in (made.body["id"], "00" + made.body["id"])
+        )
+    )
+    await clear_faults(sandbox, connection)
+    assert sorted(answer.status for answer in answers) == [200, 412], [
+        (a.status, a.body) for a in answers
+    ]
+
+
 async def test_a_write_kept_waiting_by_another_on_its_invoice_is_refused_and_its_key_freed(
     gateway: TestClient,  # type: ignore[type-arg]
     monkeypatch: pytest.MonkeyPatch,
@@ -835,7 +867,8 @@ async def test_a_write_kept_waiting_by_another_on_its_invoice_is_refused_and_its
     one = f"{path}/{made.body['id']}"
     tag = (await send(gateway, "GET", one)).headers["ETag"]
     store = gateway.app[STORE]
-    lock = f"crm_v1:{made.body['id']}"
+    crm = gateway.app[ADAPTERS]["crm_v1"]
+    lock = f"crm_v1 {crm.connection.base_url} {made.body['id']}"
     assert await store.take_lock(lock, "another gateway", now=time.time(), lease_s=30)
     key = fresh_key()
     body = {**sample("crm_v1"), "notes": "after the other write"}

@@ -64,3 +64,12 @@ async def test_a_renewal_extends_its_holders_lock_only_and_never_takes_one(
     assert await store.renew_lock(LOCK, "a", now=NOW + 16, lease_s=10) is False
     assert await backend.sql("SELECT name FROM write_locks") == []
     assert await store.take_lock(LOCK, "b", now=NOW + 16, lease_s=10) is True
+
+
+async def test_a_dead_holders_lock_is_taken_over_only_after_its_grace(store: Store) -> None:
+    """A holder that died may have sent its write, which may still land until the provider's
+    settle time has passed: its lock is taken over only after that grace."""
+    assert await store.take_lock(LOCK, "a", now=NOW, lease_s=10) is True
+    assert await store.take_lock(LOCK, "b", now=NOW + 30, lease_s=10, grace_s=60) is False
+    assert await store.take_lock(LOCK, "b", now=NOW + 69, lease_s=10, grace_s=60) is False
+    assert await store.take_lock(LOCK, "b", now=NOW + 70, lease_s=10, grace_s=60) is True

@@ -166,8 +166,10 @@ def outcome_response(
 
 
 def if_match(request: web.Request) -> str | None:
-    value = request.headers.get("If-Match")
-    return value.strip() if value is not None else None
+    """The ``If-Match`` list, its header lines joined as one (RFC 9110: several lines of a list
+    field are one list, in order); None without one."""
+    lines = request.headers.getall("If-Match", [])
+    return ", ".join(line.strip() for line in lines) if lines else None
 
 
 def expanded(request: web.Request) -> set[str]:
