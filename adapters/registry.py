@@ -10,7 +10,8 @@ import aiohttp
 from adapters.base import Adapter
 from adapters.mapping import load_mapping
 from gateway.config import Connection
-from gateway.upstream import CallObserver, Pacer, UpstreamClient
+from gateway.ratelimit import SharedTokens
+from gateway.upstream import CallObserver, UpstreamClient
 
 ADAPTERS: dict[str, str] = {
     "crm_v1": "adapters.crm_v1.adapter:CrmV1Adapter",
@@ -40,16 +41,16 @@ def build_adapter(
     *,
     observer: CallObserver | None = None,
     circuits: CircuitWatcher | None = None,
-    pacer: Pacer | None = None,
+    shared: SharedTokens | None = None,
 ) -> Adapter:
     """The adapter for ``connection``, talking through ``session`` (owned by the caller).
 
     ``observer`` hears every provider call; ``circuits`` is given the connection's breaker state
-    to read (``Metrics.watch_circuit``); ``pacer``, when given, replaces the connection's own
-    rate limiter (a limit shared through the store by several processes).
+    to read (``Metrics.watch_circuit``); ``shared``, when given, holds the connection's rate
+    limit as a bucket in the store, one quota for every process pacing by it.
     """
     cls = adapter_class(connection.provider)
-    client = UpstreamClient(session, connection, observer=observer, pacer=pacer)
+    client = UpstreamClient(session, connection, observer=observer, shared=shared)
     if circuits is not None:
         breaker = client.breaker
         circuits(connection.name, lambda: breaker.state.code)

@@ -362,7 +362,7 @@ async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
         if place == previous:
             continue  # listed twice: a page boundary that moved while the pages were read
         walk.buffer.append(_Entry(row, place[0], at))
-        at, previous = Position(_after_text(place), 0, size), place
+        at, previous = Position(f"{place[0]}:{place[1]}", 0, size), place
     walk.frontier = None
 
 
@@ -407,10 +407,6 @@ def _after(position: Position, adapter: Adapter) -> tuple[int, str] | None:
             f"cursor holds a position out of range for connection {adapter.connection.name!r}"
         )
     return int(key), invoice_id
-
-
-def _after_text(place: tuple[int, str]) -> str:
-    return f"{place[0]}:{place[1]}"
 
 
 def _order(row: Row, descending: bool) -> tuple[int, str]:

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from gateway.store import Store
 
 _log = structlog.get_logger("gateway.ratelimit")
-Pacer = Callable[[], Awaitable[None]]
-_MAX_WAITS = 1000
+# How many times a provider call waits for its turn before it goes anyway (other processes
+# taking every token first).
+MAX_PACING_WAITS = 1000
 
 
 @dataclass
@@ -162,16 +163,15 @@ async def answer_within(call: Awaitable[float], seconds: float) -> float:
     a server that does not answer, up to the statement timeout)."""
     task = asyncio.ensure_future(call)
     try:
-        done, _ = await asyncio.wait({task}, timeout=seconds)
-    except asyncio.CancelledError:
-        task.cancel()
-        task.add_done_callback(_forget)
-        raise
-    if task in done:
-        return task.result()
-    task.cancel()
-    task.add_done_callback(_forget)
-    raise TimeoutError
+        await asyncio.wait({task}, timeout=seconds)
+    finally:
+        given_up = not task.done()
+        if given_up:  # timed out, or this waiter cancelled: the call is left to end on its own
+            task.cancel()
+            task.add_done_callback(_forget)
+    if given_up:
+        raise TimeoutError
+    return task.result()
 
 
 def _forget(task: asyncio.Future[float]) -> None:
@@ -183,32 +183,6 @@ def _forget(task: asyncio.Future[float]) -> None:
 def burst_of(limit: RateLimit) -> float:
     """A limit's burst: as configured, else one second's worth (at least one token)."""
     return float(limit.burst or max(1, math.ceil(limit.per_second)))
-
-
-def shared_pacer(
-    tokens: SharedTokens,
-    name: str,
-    limit: RateLimit,
-    *,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> Pacer:
-    """Pace calls by the token bucket ``name`` in the store: every process pacing by ``name``
-    shares one quota (several workers, or migration workers, never exceed a provider's rate
-    limit together)."""
-    burst = burst_of(limit)
-    local = TokenBucket.of(limit, time.monotonic())
-
-    async def pace() -> None:
-        for _ in range(_MAX_WAITS):
-            wait = await tokens.take(
-                name, limit.per_second, burst, lambda: local.take(time.monotonic())
-            )
-            if wait <= 0:
-                return
-            await sleep(wait)
-        # Other processes keep taking every token first: go rather than wait for ever.
-
-    return pace
 
 
 def connection_bucket(name: str) -> str:

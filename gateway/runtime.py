@@ -17,7 +17,7 @@ from adapters.base import Adapter
 from adapters.registry import build_adapter
 from gateway.config import Settings
 from gateway.provider_sessions import provider_sessions
-from gateway.ratelimit import SharedTokens, connection_bucket, shared_pacer
+from gateway.ratelimit import SharedTokens
 from gateway.service.idempotency import KeyedWrites
 from gateway.service.invoices import InvoiceService
 from gateway.store import Store, open_store
@@ -44,12 +44,8 @@ async def gateway_runtime(
             adapters = {}
             tokens = SharedTokens(store) if shared_limits and store is not None else None
             for connection in settings.connections:
-                pacer = None
-                if tokens is not None and connection.rate_limit is not None:
-                    name = connection_bucket(connection.name)
-                    pacer = shared_pacer(tokens, name, connection.rate_limit)
                 adapters[connection.name] = build_adapter(
-                    connection, sessions[connection.name], pacer=pacer
+                    connection, sessions[connection.name], shared=tokens
                 )
             service = None
             if store is not None:

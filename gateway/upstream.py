@@ -49,7 +49,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.ratelimit import TokenBucket
+from gateway.ratelimit import MAX_PACING_WAITS, SharedTokens, TokenBucket, connection_bucket
 from gateway.retry_budget import RetryBudgetWindow
 from gateway.upstream_answers import (
     RawAnswer,
@@ -63,7 +63,6 @@ from gateway.upstream_answers import (
 __all__ = [
     "CallObserver",
     "CallStats",
-    "Pacer",
     "UnusableAnswer",
     "UpstreamClient",
     "UpstreamResponse",
@@ -86,7 +85,6 @@ request_calls_var: contextvars.ContextVar[CallStats | None] = contextvars.Contex
 # Called after every provider call: (connection, provider, seconds, outcome).
 CallObserver = Callable[[str, str, float, str], None]
 # Awaited before every provider call when set: waits for a token of a rate limit kept elsewhere.
-Pacer = Callable[[], Awaitable[None]]
 # How an uncertain write's message ends (``UpstreamClient._uncertain``).
 MAY_HAVE_TAKEN_EFFECT = "; the write may or may not have taken effect"
 
@@ -195,7 +193,7 @@ class UpstreamClient:
         rng: random.Random | None = None,
         observer: CallObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
-        pacer: Pacer | None = None,
+        shared: SharedTokens | None = None,
     ) -> None:
         self.session = session
         self.connection = connection
@@ -209,8 +207,9 @@ class UpstreamClient:
         self._clock = clock
         limit = connection.rate_limit
         self._bucket = TokenBucket.of(limit, clock()) if limit else None
-        # Several processes sharing one provider quota pace through the store instead.
-        self._pacer = pacer if limit else None
+        # Several processes sharing one provider quota pace by its bucket in the store (this
+        # process's own bucket, while the store fails).
+        self._shared = shared
         self.breaker = CircuitBreaker(
             connection.breaker, connection=connection.name, provider=self.provider, clock=clock
         )
@@ -528,14 +527,23 @@ class UpstreamClient:
         return url.extend_query(query) if query else url
 
     async def _paced(self) -> None:
-        """Wait for the connection's rate limit (config ``rate_limit``) before calling out."""
-        if self._pacer is not None:
-            await self._pacer()
+        """Wait for the connection's rate limit (config ``rate_limit``) before calling out: its
+        bucket in the store when it is shared (``SharedTokens``), else this process's own."""
+        bucket = self._bucket
+        if bucket is None:
             return
-        if self._bucket is None:
-            return
-        while (wait := self._bucket.take(self._clock())) > 0:
+        for _ in range(MAX_PACING_WAITS):
+            if self._shared is None:
+                wait = bucket.take(self._clock())
+            else:
+                name = connection_bucket(self.connection.name)
+                wait = await self._shared.take(
+                    name, bucket.rate, bucket.burst, lambda: bucket.take(self._clock())
+                )
+            if wait <= 0:
+                return
             await self._sleep(wait)
+        # Other processes keep taking every token first: go rather than wait for ever.
 
     def _count(self, *, retry: bool) -> None:
         for stats in (self.stats, request_calls_var.get()):

@@ -36,7 +36,7 @@ from gateway.keyring import FAILURES_BUCKET_PREFIX, KeyRing
 from gateway.listing import Cursors
 from gateway.metrics import Metrics
 from gateway.provider_sessions import provider_sessions
-from gateway.ratelimit import SharedTokens, connection_bucket, shared_pacer
+from gateway.ratelimit import SharedTokens
 from gateway.service.idempotency import KeyedWrites
 from gateway.service.invoices import InvoiceService
 from gateway.store import Store, open_store
@@ -107,11 +107,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
                 sessions[c.name],
                 observer=metrics.upstream_call,
                 circuits=metrics.watch_circuit,
-                pacer=(
-                    shared_pacer(tokens, connection_bucket(c.name), c.rate_limit)
-                    if c.rate_limit is not None
-                    else None
-                ),
+                shared=tokens,
             )
             for c in settings.connections
         }
@@ -137,5 +133,5 @@ async def _reap(store: Store) -> None:
                 _log.info("idempotency_keys_reaped", removed=removed)
             await store.forget_buckets(FAILURES_BUCKET_PREFIX, now - FAILURES_IDLE_S)
         except Exception as exc:  # the store may be down for a while: try again later
-            _log.warning("idempotency_reap_failed", error=str(exc))
+            _log.warning("store_reap_failed", error=str(exc))
         await asyncio.sleep(REAP_EVERY_S)

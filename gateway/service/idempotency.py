@@ -527,7 +527,7 @@ def _say_it_may_have_landed(error: UpstreamError, write: Write, calls: WriteCall
     # An uncertain answer's own "may or may not have taken effect" is said once, here.
     error.message = error.message.removesuffix(MAY_HAVE_TAKEN_EFFECT)
     error.message += "; the write may have taken effect (sending it again converges)"
-    if getattr(write, "if_match", None) is not None:
+    if write.guarded is not None:  # it carried an If-Match
         error.message += (
             ", and then the invoice's ETag is no longer the If-Match sent: read it again "
             "before retrying"

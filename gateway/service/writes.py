@@ -60,16 +60,9 @@ class _Write:
     @property
     def guarded(self) -> str | None:
         """The invoice whose ``If-Match`` this write checks before sending (None: it checks
-        none), named as its provider's records know it (``Adapter.record_key``), whatever the
-        connection or the spelling of its id: the runner holds that invoice's lock from the
+        none), as ``_invoice_lock`` names it: the runner holds that invoice's lock from the
         check to the answer."""
-        if_match: str | None = getattr(self, "if_match", None)
-        invoice_id: str | None = getattr(self, "invoice_id", None)
-        if if_match is None or invoice_id is None:
-            return None
-        adapter = self.adapter
-        where = f"{adapter.provider} {adapter.connection.base_url}"
-        return f"{where} {adapter.record_key(invoice_id)}"
+        return None
 
     def prepared(self) -> dict[str, Any] | None:
         """What ``prepare`` would return, when it needs no provider call: the runner then
@@ -121,6 +114,16 @@ class CreateInvoice(_Write):
         return _outcome_of(found, lambda result: _written(result, created=True))
 
 
+def _invoice_lock(adapter: Adapter, invoice_id: str, if_match: str | None) -> str | None:
+    """The lock of the invoice a write checks ``If-Match`` on (None without one), named as its
+    provider's records know it (``Adapter.record_key``), whatever the connection or the
+    spelling of its id."""
+    if if_match is None:
+        return None
+    where = f"{adapter.provider} {adapter.connection.base_url}"
+    return f"{where} {adapter.record_key(invoice_id)}"
+
+
 @dataclass
 class ReplaceInvoice(_Write):
     """PUT: the writable fields replaced; ``If-Match`` checked against the current invoice."""
@@ -130,6 +133,10 @@ class ReplaceInvoice(_Write):
     handling: Handling
     if_match: str | None
     idempotent: ClassVar[bool] = True
+
+    @property
+    def guarded(self) -> str | None:
+        return _invoice_lock(self.adapter, self.invoice_id, self.if_match)
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         adapter, invoice, caps = self.adapter, self.invoice, self.adapter.capabilities
@@ -209,6 +216,10 @@ class DeleteInvoice(_Write):
     if_match: str | None = None
     idempotent: ClassVar[bool] = True
 
+    @property
+    def guarded(self) -> str | None:
+        return _invoice_lock(self.adapter, self.invoice_id, self.if_match)
+
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         try:
             await _precondition(self.adapter, self.invoice_id, self.if_match)
@@ -233,6 +244,10 @@ class Act(_Write):
     # holds one: what finding out after a lost answer needs is then taken from it, unread.
     current: Invoice | None = None
     if_match: str | None = None  # the invoice's ETag the caller acts on, checked before sending
+
+    @property
+    def guarded(self) -> str | None:
+        return _invoice_lock(self.adapter, self.invoice_id, self.if_match)
 
     async def prepare(self) -> dict[str, Any]:
         if self.inputs is not None:

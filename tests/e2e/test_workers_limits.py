@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from gateway.sandbox.serve import Sandbox
 from tests.e2e.processes import GatewayProcess, gateway_process, write_config
@@ -53,10 +54,10 @@ def config(
         clients=[client],
         connections=connections,
     )
-    text = path.read_text()
-    text = text.replace("level: warning", "level: info")
-    text += f"server:\n  auth_failures:\n    per_minute: {per_minute}\n"
-    path.write_text(text, encoding="utf-8")
+    data = yaml.safe_load(path.read_text())
+    data["logging"] = {"level": "info", "format": "json"}  # the request lines say the worker
+    data["server"] = {"auth_failures": {"per_minute": per_minute}}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
 
 

@@ -11,12 +11,15 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from gateway.config import AuthFailures, Client, RateLimit
+from gateway.config import AuthFailures, Client, Connection
 from gateway.keyring import KeyRing
-from gateway.ratelimit import SharedTokens, answer_within, shared_pacer
+from gateway.ratelimit import SharedTokens, answer_within
 from gateway.store import Store, open_store
+from gateway.upstream import UpstreamClient
+from tests.unit.mock_upstream import mocked_network
 
 NOW = 1_800_000_000.0
 
@@ -108,7 +111,10 @@ async def test_while_the_store_fails_each_worker_keeps_the_limits_alone(store: S
     assert [await first.failed("10.0.0.9") for _ in range(21)] == [0.0] * 20 + [3.0]
 
 
-async def test_pacers_of_two_workers_share_the_providers_quota(store: Store) -> None:
+async def test_the_provider_calls_of_two_workers_share_one_quota(store: Store) -> None:
+    """Two upstream clients (two workers) on one connection with a rate limit of 5 a second,
+    burst 2, pacing through the store: two calls from the burst, then one every 0.2 s,
+    whichever client calls."""
     now = [NOW]
     slept: list[float] = []
 
@@ -116,13 +122,26 @@ async def test_pacers_of_two_workers_share_the_providers_quota(store: Store) -> 
         slept.append(seconds)
         now[0] += seconds
 
-    limit = RateLimit(per_second=5, burst=2)
+    limited = Connection.model_validate(
+        {
+            "name": "crm",
+            "provider": "crm_v1",
+            "base_url": "https://provider.example",
+            "auth": {"type": "bearer", "token": "t"},
+            "rate_limit": {"per_second": 5, "burst": 2},
+        }
+    )
     tokens = SharedTokens(store, clock=lambda: now[0])
-    first = shared_pacer(tokens, "connection:crm", limit, sleep=sleep)
-    second = shared_pacer(tokens, "connection:crm", limit, sleep=sleep)
-    for pace in (first, second, first, second):
-        await pace()
-    # Two calls from the burst, then one every 0.2 s whichever worker calls.
+    async with aiohttp.ClientSession() as session:
+        first, second = (
+            UpstreamClient(session, limited, sleep=sleep, clock=lambda: now[0], shared=tokens)
+            for _ in range(2)
+        )
+        with mocked_network() as mock:
+            for _ in range(4):
+                mock.get("https://provider.example/x", status=200, payload={})
+            for client in (first, second, first, second):
+                assert (await client.request("GET", "/x")).status == 200
     assert slept == [pytest.approx(0.2), pytest.approx(0.2)]
     assert now[0] == pytest.approx(NOW + 0.4)
 
