@@ -55,6 +55,7 @@ from gateway.upstream_answers import (
     RawAnswer,
     UnusableAnswer,
     UpstreamResponse,
+    escapes_hide,
     read_answer,
     read_capped,
     without_text,
@@ -587,10 +588,13 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """JSON escapes hide the credential from the blanking of the raw bytes and give it
         back once decoded (``\\u002B`` for ``+``, as .NET's encoder writes it, or every
-        character escaped): where the answer holds an escape, each decoded string is blanked
-        too. Answers without one (most) are not walked."""
+        character escaped): where a string written with escapes holds it once decoded, each
+        decoded string is blanked too. Other answers (all but a hostile one) are not walked:
+        a list of 25 invoices naming a "Rheinm\\u00f6bel GmbH" cost 1.5 ms walked."""
         secret = self.connection.auth.secret()
         if len(secret) < _MIN_REDACTED or response.body is None or b"\\" not in answer.content:
+            return response
+        if not escapes_hide(response.text, secret):
             return response
         body = without_text(response.body, secret, "[redacted]")
         return response if body is response.body else dataclasses.replace(response, body=body)

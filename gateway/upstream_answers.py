@@ -70,6 +70,44 @@ def read_refused(response: UpstreamResponse, says: str, *, provider: str) -> Rea
     )
 
 
+# One JSON string, quotes included, matched from its opening quote.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def escapes_hide(text: str, secret: str) -> bool:
+    """Whether a string of the JSON ``text`` holds ``secret`` once its escapes are decoded.
+    The strings written without an escape hold it as they are; only those with one are found
+    (JSON has a backslash nowhere else) and decoded, so a long answer with a few costs little."""
+    at = text.find("\\")
+    while at != -1:
+        written = _STRING.match(text, _opening_quote(text, at))
+        if written is None or written.end() <= at:
+            return True  # not read as the parser read it: let the whole body be walked
+        try:  # escapes only lengthen: a string written shorter than the secret cannot hold it
+            if written.end() - written.start() - 2 >= len(secret) and secret in json.loads(
+                written.group()
+            ):
+                return True
+        except ValueError:
+            return True
+        at = text.find("\\", written.end())
+    return False
+
+
+def _opening_quote(text: str, inside: int) -> int:
+    """The quote that opens the string holding position ``inside``: the nearest one before it
+    that no backslash escapes (an odd run of backslashes before a quote escapes it)."""
+    quote = text.rfind('"', 0, inside)
+    while quote > 0:
+        run = quote
+        while run > 0 and text[run - 1] == "\\":
+            run -= 1
+        if (quote - run) % 2 == 0:
+            return quote
+        quote = text.rfind('"', 0, run)
+    return max(quote, 0)
+
+
 def without_text(value: Any, text: str, blank: str) -> Any:
     """``value`` (parsed JSON) with ``text`` replaced by ``blank`` in every string, keys
     included: the same object where nothing held it, so an answer without it is not copied."""
