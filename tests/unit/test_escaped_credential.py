@@ -6,11 +6,18 @@ no other (or every answer naming a "Rheinmöbel" is walked, 1.5 ms a list of 25)
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import aiohttp
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway import upstream as upstream_module
+from gateway.config import Connection
+from gateway.upstream import UpstreamClient
 from gateway.upstream_answers import escapes_hide, without_text
+from tests.unit.mock_upstream import mocked_network
 
 SECRET = "sk+live/0123456789abcdef"
 
@@ -80,3 +87,47 @@ def test_the_check_agrees_with_the_walk_on_any_json(body: object, ascii_only: bo
     else:
         walked = without_text(json.loads(text), SECRET, "[redacted]")
         assert not any(SECRET in s for s in _strings(walked))
+
+
+BASE = "https://provider.example"
+
+
+def _client(session: aiohttp.ClientSession) -> UpstreamClient:
+    connection = Connection.model_validate(
+        {
+            "name": "crm",
+            "provider": "crm_v1",
+            "base_url": BASE,
+            "auth": {"type": "bearer", "token": SECRET},
+        }
+    )
+    return UpstreamClient(session, connection)
+
+
+async def test_the_client_walks_only_an_answer_whose_escapes_hide_the_credential(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    walked: list[Any] = []
+
+    def walk(value: Any, text: str, blank: str) -> Any:
+        walked.append(value)
+        return without_text(value, text, blank)
+
+    monkeypatch.setattr(upstream_module, "without_text", walk)
+    named = '{"data": [{"account_name": "Rheinm\\u00f6bel GmbH", "note": "a \\"b\\""}]}'
+    hidden = _escaped_all(SECRET)
+    hiding = '{"data": [{"account_name": "Rheinm\\u00f6bel GmbH", "note": "' + hidden + '"}]}'
+    async with aiohttp.ClientSession() as session:
+        client = _client(session)
+        with mocked_network() as mock:
+            mock.get(f"{BASE}/named", status=200, body=named, content_type="application/json")
+            mock.get(f"{BASE}/hiding", status=200, body=hiding, content_type="application/json")
+            plain = await client.request("GET", "/named")
+            assert walked == []  # escapes, but none hides the credential: not walked
+            assert plain.body["data"][0]["account_name"] == "Rheinm\u00f6bel GmbH"
+            blanked = await client.request("GET", "/hiding")
+    assert len(walked) == 1
+    assert blanked.body["data"][0] == {
+        "account_name": "Rheinm\u00f6bel GmbH",
+        "note": "[redacted]",
+    }
