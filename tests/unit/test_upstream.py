@@ -243,6 +243,27 @@ async def test_rate_limit_to_the_end_is_unavailable_with_retry_after(
     assert upstream.stats.calls == 3
 
 
+async def test_rate_limit_to_the_end_without_retry_after_is_given_one(
+    session: aiohttp.ClientSession,
+) -> None:
+    upstream, sleeps = client(session)  # backoff_base_s 0.2, backoff_max_s 5, 3 attempts
+    with mocked_network() as mock:
+        for _ in range(3):
+            mock.get(f"{BASE}/x", status=429)
+        with pytest.raises(UpstreamUnavailable) as info:
+            await upstream.request("GET", "/x")
+    assert upstream.stats.calls == 3
+    assert len(sleeps.calls) == 2 and all(0 <= s <= 0.4 for s in sleeps.calls)  # jittered
+    assert info.value.retry_after == pytest.approx(1.6)  # the ceiling of a fourth wait
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=503)
+        mock.get(f"{BASE}/x", status=503)
+        mock.get(f"{BASE}/x", status=503)
+        with pytest.raises(UpstreamError) as failed:
+            await upstream.request("GET", "/x")
+    assert failed.value.retry_after is None  # a failure, not a rate limit: no time to name
+
+
 async def test_a_retry_after_longer_than_backoff_max_is_not_slept_but_handed_on(
     session: aiohttp.ClientSession,
 ) -> None:
