@@ -439,7 +439,7 @@ class UpstreamClient:
                 calls.read_after = writes is None and 200 <= status < 300
             return answer
         assert last is not None
-        raise self._with_wait(last, attempts=self.connection.retries.max_attempts)
+        raise self._with_wait(last, retry=self.connection.retries.max_attempts)
 
     async def _before_retry(self, retry: int, last: UpstreamError) -> None:
         """Wait before retry number ``retry``, or raise when no retry may go: the breaker is
@@ -451,17 +451,17 @@ class UpstreamClient:
         if self.breaker.state is CircuitState.OPEN:
             raise self.breaker.refusal() from last
         if not self.budget.try_retry():
-            raise self._with_wait(last, attempts=retry)
+            raise self._with_wait(last, retry=retry)
         self._count(retry=True)
         await self._sleep(self._backoff(retry, last))
 
-    def _with_wait(self, last: UpstreamError, *, attempts: int) -> UpstreamError:
-        """``last`` as the caller gets it. A provider that rate-limited the gateway to the end
-        without a ``Retry-After`` is given one, the ceiling of the wait its next attempt would
-        have had, so that the caller's 503 says when to try again."""
+    def _with_wait(self, last: UpstreamError, *, retry: int) -> UpstreamError:
+        """``last`` as the caller gets it, ``retry`` being the retry that did not go. A provider
+        that rate-limited the gateway to the end without a ``Retry-After`` is given one, the
+        longest wait that retry would have had, so that the caller's 503 says when to try
+        again."""
         if last.status == 429 and last.retry_after is None:
-            retries = self.connection.retries
-            last.retry_after = min(retries.backoff_max_s, retries.backoff_base_s * 2**attempts)
+            last.retry_after = self._ceiling(retry)
         return last
 
     def _backoff(self, retry: int, last: UpstreamError | None) -> float:
@@ -470,8 +470,12 @@ class UpstreamClient:
         retries = self.connection.retries
         if last is not None and last.retry_after is not None:
             return min(last.retry_after, retries.backoff_max_s)
-        ceiling = min(retries.backoff_max_s, retries.backoff_base_s * 2 ** (retry - 1))
-        return self._rng.uniform(0, ceiling)
+        return self._rng.uniform(0, self._ceiling(retry))
+
+    def _ceiling(self, retry: int) -> float:
+        """The longest wait before retry number ``retry``: ``min(max, base × 2^(retry-1))``."""
+        retries = self.connection.retries
+        return float(min(retries.backoff_max_s, retries.backoff_base_s * 2 ** (retry - 1)))
 
     async def _send(
         self,
