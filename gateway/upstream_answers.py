@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,27 +71,26 @@ def read_refused(response: UpstreamResponse, says: str, *, provider: str) -> Rea
     )
 
 
-# One JSON string, quotes included, matched from its opening quote.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# The standard library's JSON string scanner (C): the string whose opening quote is just before
+# the index, decoded, and the index after its closing quote. Not in the type stubs.
+_scan_string: Callable[[str, int], tuple[str, int]]
+_scan_string = json.decoder.scanstring  # type: ignore[attr-defined]
 
 
 def escapes_hide(text: str, secret: str) -> bool:
     """Whether a string of the JSON ``text`` holds ``secret`` once its escapes are decoded.
     The strings written without an escape hold it as they are; only those with one are found
-    (JSON has a backslash nowhere else) and decoded, so a long answer with a few costs little."""
+    (JSON has a backslash nowhere else) and decoded, by the standard library's own string
+    scanner, in C: a long answer with a few costs little."""
     at = text.find("\\")
     while at != -1:
-        written = _STRING.match(text, _opening_quote(text, at))
-        if written is None or written.end() <= at:
-            return True  # not read as the parser read it: let the whole body be walked
-        try:  # escapes only lengthen: a string written shorter than the secret cannot hold it
-            if written.end() - written.start() - 2 >= len(secret) and secret in json.loads(
-                written.group()
-            ):
-                return True
+        try:
+            decoded, end = _scan_string(text, _opening_quote(text, at) + 1)
         except ValueError:
+            return True  # not read as the parser read it: let the whole body be walked
+        if secret in decoded or end <= at:
             return True
-        at = text.find("\\", written.end())
+        at = text.find("\\", end)
     return False
 
 
