@@ -110,7 +110,8 @@ class Control:
 
     def _rate_limited(self, faults: FaultConfig) -> web.StreamResponse:
         response = self._error_response(429, "rate limit exceeded; retry later")
-        response.headers["Retry-After"] = str(faults.retry_after)
+        if faults.retry_after is not None:
+            response.headers["Retry-After"] = str(faults.retry_after)
         return response
 
     async def _inject(

@@ -46,7 +46,7 @@ class FaultConfig:
     error_rate: float = 0.0
     error_status: int = 500
     rate_limit_rate: float = 0.0
-    retry_after: int = 1
+    retry_after: int | None = 1  # None: the 429 names no wait
     reset_rate: float = 0.0
     timeout_rate: float = 0.0
     after_commit: bool = False
@@ -173,7 +173,9 @@ def _error_status(body: dict[str, Any]) -> int:
     return status
 
 
-def _retry_after(body: dict[str, Any]) -> int:
+def _retry_after(body: dict[str, Any]) -> int | None:
+    if "retry_after" in body and body["retry_after"] is None:
+        return None  # a 429 without Retry-After, as some providers send it
     seconds = _integer(body, "retry_after", 1)
     if not 0 <= seconds <= 3600:
         raise FaultConfigError("retry_after", f"retry_after must be 0..3600 seconds, got {seconds}")

@@ -428,6 +428,26 @@ async def test_503_provider_rate_limiting_us(sandbox: Sandbox, faults: Any) -> N
     assert answer.headers["Retry-After"] == "1"
 
 
+async def test_503_provider_rate_limiting_us_without_saying_how_long(
+    sandbox: Sandbox, faults: Any, aiohttp_client: Any
+) -> None:
+    """The provider's 429s name no wait: the 503 names the longest the gateway's next retry
+    would have waited (base 1.5 s × 2^(2−1), after two attempts), so a script knows when."""
+    paced = {"retries": {"max_attempts": 2, "backoff_base_s": 1.5, "backoff_max_s": 10}}
+    gateway = await client_for(aiohttp_client, settings(sandbox, bill_crm=paced))
+    await faults("bill_crm", rate_limit_rate=1, retry_after=None, methods=["GET"])
+    response = await gateway.get(
+        "/v1/connections/bill_crm/invoices/1", headers={"Authorization": "Bearer k-all"}
+    )
+    body = await response.json()
+    assert (response.status, body["code"], body["retryable"]) == (
+        503,
+        "upstream_unavailable",
+        True,
+    ), body
+    assert response.headers["Retry-After"] == "3"
+
+
 async def test_504_provider_not_answering(
     sandbox: Sandbox, faults: Any, aiohttp_client: Any
 ) -> None:

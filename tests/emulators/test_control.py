@@ -286,6 +286,9 @@ async def test_rate_limit_fault_is_429_with_retry_after(client: TestClient[Any, 
     assert (await default.json())["problem"]["status"] == 429
     assert custom.status == 429
     assert custom.headers["Retry-After"] == "7"
+    await set_faults(client, rate_limit_rate=1, retry_after=None)
+    unnamed = await client.get("/items", headers=AUTH)
+    assert unnamed.status == 429 and "Retry-After" not in unnamed.headers
 
 
 async def test_reset_fault_drops_the_connection_before_the_write(
