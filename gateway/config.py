@@ -80,6 +80,11 @@ class TaxSetting(_Strict):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+# The longest ``write_settle_s``. The reaper keeps a dead holder's invoice lock that long past
+# its lease, for a taker waiting out its own connection's settle time (gateway/http/app.py).
+MAX_WRITE_SETTLE_S = 3600.0
+
+
 class Connection(_Strict):
     """One configured provider account."""
 
@@ -90,7 +95,7 @@ class Connection(_Strict):
     timeout_s: float = Field(10.0, gt=0, le=300)
     # How long the provider may go on working on a write it did not answer in time: until
     # then, a lookup that does not find the write proves nothing (gateway/service/idempotency.py).
-    write_settle_s: float = Field(60.0, ge=0, le=3600)
+    write_settle_s: float = Field(60.0, ge=0, le=MAX_WRITE_SETTLE_S)
     retries: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
     retry_budget: RetryBudget = RetryBudget()

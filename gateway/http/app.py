@@ -12,7 +12,7 @@ from aiohttp import web
 
 from adapters.registry import build_adapter
 from gateway.background import alongside
-from gateway.config import Settings
+from gateway.config import MAX_WRITE_SETTLE_S, Settings
 from gateway.http.auth import auth_middleware
 from gateway.http.keys import (
     ADAPTERS,
@@ -128,7 +128,9 @@ async def _reap(store: Store) -> None:
     while True:
         try:
             now = time.time()
-            removed = await store.reap(now)
+            # A dead holder's invoice lock outlives its lease by any connection's settle time,
+            # which a taker waits out before taking it over (KeyedWrites._take_lock).
+            removed = await store.reap(now, lock_grace_s=MAX_WRITE_SETTLE_S)
             if removed:
                 _log.info("idempotency_keys_reaped", removed=removed)
             await store.forget_buckets(FAILURES_BUCKET_PREFIX, now - FAILURES_IDLE_S)

@@ -213,9 +213,10 @@ class Store(abc.ABC):
         """The record as it stands (expired or not); for tests and operators."""
 
     @abc.abstractmethod
-    async def reap(self, now: float) -> int:
+    async def reap(self, now: float, *, lock_grace_s: float = 0.0) -> int:
         """Delete every record with ``expires_at <= now``, and the locks whose lease ran out
-        (their holders died); the number of records deleted."""
+        more than ``lock_grace_s`` ago (their holders died, and no taker's ``grace_s`` can
+        still be waiting on them); the number of records deleted."""
 
     # -- write locks ---------------------------------------------------------------------------
 

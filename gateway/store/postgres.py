@@ -317,8 +317,8 @@ class PostgresStore(Store):
             )
         return None if row is None else record_from_row(row)
 
-    async def reap(self, now: float) -> int:
-        await self._change("DELETE FROM write_locks WHERE expires_at <= $1", now)
+    async def reap(self, now: float, *, lock_grace_s: float = 0.0) -> int:
+        await self._change("DELETE FROM write_locks WHERE expires_at <= $1", now - lock_grace_s)
         return await self._change("DELETE FROM idempotency_keys WHERE expires_at <= $1", now)
 
     # -- write locks ---------------------------------------------------------------------------

@@ -374,8 +374,8 @@ class SqliteStore(Store):
         rows = await self._one(_RECORD, scope_params(scope))
         return record_from_row(rows[0]) if rows else None
 
-    async def reap(self, now: float) -> int:
-        await self._change("DELETE FROM write_locks WHERE expires_at <= ?", (now,))
+    async def reap(self, now: float, *, lock_grace_s: float = 0.0) -> int:
+        await self._change("DELETE FROM write_locks WHERE expires_at <= ?", (now - lock_grace_s,))
         return await self._change("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
 
     # -- write locks ---------------------------------------------------------------------------

@@ -52,6 +52,19 @@ async def test_the_reaper_deletes_expired_locks_only(store: Store, backend: Back
     assert await backend.sql("SELECT name, owner FROM write_locks") == [("held", "b")]
 
 
+async def test_the_reaper_keeps_a_dead_holders_lock_through_the_takers_grace(
+    store: Store, backend: Backend
+) -> None:
+    """Reaped at the end of its lease, a dead holder's lock would be free to the next taker at
+    once, though that taker waits out the grace when it finds the lock (the write the holder
+    sent may still land)."""
+    assert await store.take_lock(LOCK, "a", now=NOW, lease_s=10) is True
+    await store.reap(NOW + 30, lock_grace_s=60)
+    assert await store.take_lock(LOCK, "b", now=NOW + 30, lease_s=10, grace_s=60) is False
+    await store.reap(NOW + 71, lock_grace_s=60)
+    assert await backend.sql("SELECT name FROM write_locks") == []
+
+
 async def test_a_renewal_extends_its_holders_lock_only_and_never_takes_one(
     store: Store, backend: Backend
 ) -> None:

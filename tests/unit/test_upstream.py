@@ -115,20 +115,35 @@ async def test_a_write_is_read_back_only_by_a_successful_read_after_its_last_wri
     assert seen == [(0, False), (1, False), (1, True), (2, False), (2, False)]
 
 
+@pytest.mark.parametrize(
+    ("status", "kind", "says", "retry_after"),
+    [
+        # A failure: no time to name.
+        (500, UpstreamError, "failed with 500", None),
+        # Rate-limited to the end without a Retry-After: the longest a third wait could be
+        # (backoff_base_s 0.2 × 2^2), so that the caller's 503 says when to try again.
+        (429, UpstreamUnavailable, "is rate-limiting the gateway", 0.8),
+    ],
+)
 async def test_get_gives_up_after_max_attempts_with_the_last_error(
     session: aiohttp.ClientSession,
+    status: int,
+    kind: type[UpstreamError],
+    says: str,
+    retry_after: float | None,
 ) -> None:
-    upstream, _sleeps = client(session)
+    upstream, sleeps = client(session)  # backoff_base_s 0.2, backoff_max_s 5, 3 attempts
     with mocked_network() as mock:
         for _ in range(3):
-            mock.get(f"{BASE}/x", status=500)
-        with pytest.raises(UpstreamError) as info:
+            mock.get(f"{BASE}/x", status=status)
+        with pytest.raises(kind) as info:
             await upstream.request("GET", "/x")
-    assert info.value.status == 500
+    assert info.value.status == status
     assert info.value.retryable is True
     assert upstream.stats.calls == 3
-    assert info.value.message == "crm_v1 (connection crm) failed with 500"
-    assert info.value.retry_after is None  # a failure, not a rate limit: no time to name
+    assert len(sleeps.calls) == 2 and all(0 <= s <= 0.4 for s in sleeps.calls)  # jittered
+    assert info.value.message == f"crm_v1 (connection crm) {says}"
+    assert info.value.retry_after == (None if retry_after is None else pytest.approx(retry_after))
 
 
 async def test_get_timeouts_become_upstream_timeout(session: aiohttp.ClientSession) -> None:
@@ -242,20 +257,6 @@ async def test_rate_limit_to_the_end_is_unavailable_with_retry_after(
     assert info.value.retry_after == 2.0
     assert sleeps.calls == [2.0, 2.0]
     assert upstream.stats.calls == 3
-
-
-async def test_rate_limit_to_the_end_without_retry_after_is_given_one(
-    session: aiohttp.ClientSession,
-) -> None:
-    upstream, sleeps = client(session)  # backoff_base_s 0.2, backoff_max_s 5, 3 attempts
-    with mocked_network() as mock:
-        for _ in range(3):
-            mock.get(f"{BASE}/x", status=429)
-        with pytest.raises(UpstreamUnavailable) as info:
-            await upstream.request("GET", "/x")
-    assert upstream.stats.calls == 3
-    assert len(sleeps.calls) == 2 and all(0 <= s <= 0.4 for s in sleeps.calls)  # jittered
-    assert info.value.retry_after == pytest.approx(0.8)  # the longest a third wait could be
 
 
 async def test_a_retry_after_longer_than_backoff_max_is_not_slept_but_handed_on(
