@@ -97,13 +97,13 @@ def serve(
     client told the port earlier would be refused)."""
     if workers <= 1:
         sock.listen(_BACKLOG)
-        # A stop before the server has set its own handlers (it replaces these for SIGTERM and
-        # SIGINT once it runs) stops it as one after: gracefully, status 0. A hangup, always.
+        # A stop before the app has started stops it as one after: gracefully, status 0.
+        early = _EarlyStop()
         for stop in _STOPS:
-            signal.signal(stop, _stop_gracefully)
+            signal.signal(stop, early.record)
         listening()
         with contextlib.suppress(web.GracefulExit):
-            _run_worker(settings, sock, settings.server.cursor_key())
+            _run_worker(settings, sock, settings.server.cursor_key(), early=early)
         return 0
     secret = settings.server.cursor_key() or secrets.token_bytes(32)
     # Loaded before forking: a worker started later (in place of a dead one) runs the code its
@@ -114,7 +114,31 @@ def serve(
         return _Supervisor(settings, sock, workers, secret, files).run(listening)
 
 
-def _stop_gracefully(signum: int, frame: FrameType | None) -> None:
+class _EarlyStop:
+    """A single gateway's stop signals (SIGTERM, SIGINT, SIGHUP) until its app has started.
+
+    Raising from the signal handler would stop it wherever it happened to be: in an import
+    (a half-made module, status 1) or half-way through opening the store (a run that never
+    exited was seen, most likely a SQLite thread left running). So the handler only records
+    the signal, and once the app has started (``honour``, its last start-up step) the loop
+    handles the signals, as aiohttp's own handlers would, and a recorded one stops it there:
+    the start-up undone by the app's own clean-up, status 0."""
+
+    def __init__(self) -> None:
+        self.signalled = False
+
+    def record(self, signum: int, frame: FrameType | None) -> None:
+        self.signalled = True
+
+    async def honour(self, app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+        for stop in _STOPS:
+            loop.add_signal_handler(stop, _raise_graceful_exit)
+        if self.signalled:
+            raise web.GracefulExit()
+
+
+def _raise_graceful_exit() -> None:
     raise web.GracefulExit()
 
 
@@ -124,16 +148,21 @@ def _run_worker(
     secret: bytes | None,
     parent: int | None = None,
     ready: int | None = None,
+    early: _EarlyStop | None = None,
 ) -> None:
     """Serve on ``sock``; a supervisor's worker (``parent``) watches it, and writes its pid to
-    ``ready`` once its app has started (store open, adapters built)."""
+    ``ready`` once its app has started (store open, adapters built). A single gateway handles
+    its stop signals itself (``early``); a worker leaves them to aiohttp (until then a SIGTERM
+    ends it outright: its supervisor, which sent it, is stopping too)."""
     app = serving_app(settings, secret)
     if parent is not None:
         app.cleanup_ctx.append(_stop_when_orphaned(parent))
         app.cleanup_ctx.append(_gauges_written)
     if ready is not None:
         app.on_startup.append(_say_ready(ready))
-    web.run_app(app, sock=sock, print=None)
+    if early is not None:
+        app.on_startup.append(early.honour)
+    web.run_app(app, sock=sock, print=None, handle_signals=early is None)
 
 
 def _say_ready(ready: int) -> Callable[[web.Application], Awaitable[None]]:
