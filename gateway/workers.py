@@ -58,6 +58,8 @@ _GIVE_UP_AFTER = 3
 _COULD_NOT_START = 2  # the exit status, as for a store that cannot be opened
 # What stops the supervisor, and its workers with it (SIGHUP: the terminal closed).
 _STOPS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+# What stops a worker (it ignores SIGHUP: its supervisor stops it).
+_WORKER_STOPS = (signal.SIGTERM, signal.SIGINT)
 
 
 def bound_socket(host: str, port: int, *, listen: bool, shared: bool) -> socket.socket:
@@ -152,8 +154,9 @@ def _run_worker(
 ) -> None:
     """Serve on ``sock``; a supervisor's worker (``parent``) watches it, and writes its pid to
     ``ready`` once its app has started (store open, adapters built). A single gateway handles
-    its stop signals itself (``early``); a worker leaves them to aiohttp (until then a SIGTERM
-    ends it outright: its supervisor, which sent it, is stopping too)."""
+    its stop signals itself (``early``); so does a worker, once its app has started
+    (``_stop_once``; until then a SIGTERM ends it outright: its supervisor, which sent it, is
+    stopping too)."""
     app = serving_app(settings, secret)
     if parent is not None:
         app.cleanup_ctx.append(_stop_when_orphaned(parent))
@@ -162,7 +165,57 @@ def _run_worker(
         app.on_startup.append(_say_ready(ready))
     if early is not None:
         app.on_startup.append(early.honour)
-    web.run_app(app, sock=sock, print=None, handle_signals=early is None)
+    else:
+        app.on_startup.append(_stop_once)
+    web.run_app(app, sock=sock, print=None, handle_signals=False)
+
+
+async def _stop_once(app: web.Application) -> None:
+    """A worker's stop signals, from its start on: the first stops it gracefully (requests in
+    flight finish); any later one is ignored until it has exited (``_StopOnce``)."""
+    global _worker_stop  # signals are the process's: one per worker, kept for its life
+    _worker_stop = _StopOnce(asyncio.get_running_loop())
+
+
+_worker_stop: _StopOnce | None = None
+
+
+class _StopOnce:
+    """Plain handlers for a worker's stop signals: the first turns them all to ``SIG_IGN`` and
+    tells the loop to stop; a later one finds them ignored.
+
+    A SIGTERM sent to the whole group (systemd's default, a terminal's Ctrl-C as SIGINT)
+    reaches each worker twice: from its sender and again from the supervisor, at any moment of
+    the worker's stopping. aiohttp's own handlers raised the second one in the middle of the
+    stop (a request in flight cut off), or, once its clean-up had put the signals back to their
+    defaults, let it kill the worker before its waiting log lines were written. The loop's own
+    handlers (``add_signal_handler``) cannot be given up without that default for a moment;
+    these go straight to ``SIG_IGN``. Any thread may take the signal: a byte on the wakeup
+    socket (``signal.set_wakeup_fd``) wakes the loop, whose thread then runs the handler."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.stopping = False
+        self.wake, self.woken = socket.socketpair()  # held for the worker's life
+        for end in (self.wake, self.woken):
+            end.setblocking(False)
+        loop.add_reader(self.woken.fileno(), self._drain)
+        signal.set_wakeup_fd(self.wake.fileno(), warn_on_full_buffer=False)
+        for signum in _WORKER_STOPS:
+            signal.signal(signum, self.stop)
+
+    def stop(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        for each in _WORKER_STOPS:
+            signal.signal(each, signal.SIG_IGN)
+        self.loop.call_soon_threadsafe(_raise_graceful_exit)
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError):
+            while self.woken.recv(512):
+                pass
 
 
 def _say_ready(ready: int) -> Callable[[web.Application], Awaitable[None]]:

@@ -321,6 +321,72 @@ async def test_a_hangup_of_the_whole_group_stops_the_gateway_as_sigterm_does(
             await (await session.post(emulator, json={"latency_ms": 0})).read()
 
 
+async def _at_the_provider(emulator: str, path_end: str) -> None:
+    """Until the emulator has been sent a request whose path ends with ``path_end``."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            async with session.get(emulator + "/_emulator/requests") as answer:
+                log = (await answer.json())["requests"]
+            if any(entry["path"].endswith(path_end) for entry in log):
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError(f"no request for …{path_end} reached the provider")
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+async def test_workers_told_to_stop_again_while_stopping_go_on_stopping_as_they_were(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """SIGTERM to the whole group (systemd's default, a terminal's Ctrl-C) reaches each worker
+    twice: from the sender, and again from the supervisor, at any moment of the worker's own
+    stopping. Neither that second signal nor any later one may cut the stop short: the request
+    in flight is answered, every request's log line is written, no worker dies of it (no
+    traceback), and the gateway exits 0."""
+    emulator = sandbox.emulator_urls["crm_v1"] + "/_emulator/faults"
+    async with aiohttp.ClientSession() as session:
+        await (await session.post(emulator, json={"latency_ms": 800, "path_regex": "/2$"})).read()
+    ids = [f"again-{os.getpid()}-{n}" for n in range(8)]
+    try:
+        with gateway_process(config(tmp_path, sandbox), "--workers", "2") as gateway:
+            workers = gateway.wait_for_workers(2)
+            async with aiohttp.ClientSession() as session:
+                for request_id in ids:  # spread over both workers by the kernel
+                    headers = {"Authorization": f"Bearer {KEY}", "X-Request-ID": request_id}
+                    url = gateway.url + "/v1/connections/crm_v1/invoices/1"
+                    async with session.get(url, headers=headers) as answer:
+                        assert answer.status == 200
+            slow = asyncio.ensure_future(get(gateway.url + "/v1/connections/crm_v1/invoices/2"))
+            await _at_the_provider(sandbox.emulator_urls["crm_v1"], "/2")  # in flight
+            os.killpg(gateway.process.pid, signal.SIGTERM)
+            while gateway.process.poll() is None:  # the signal again, through the stopping
+                for pid in workers:
+                    if _parent_of(pid) == gateway.process.pid:  # still this gateway's worker
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGTERM)
+                await asyncio.sleep(0.005)
+            status, body = await slow
+            assert status == 200, body
+            assert gateway.process.wait(20) == 0
+            for _ in range(100):  # the output's reader reaches its end
+                if all(any(i in line for line in gateway.output) for i in ids):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        async with aiohttp.ClientSession() as session:
+            await (await session.post(emulator, json={})).read()
+    output = "".join(gateway.output)
+    assert "Traceback" not in output, output
+    lines = [json.loads(line) for line in gateway.output if '"request_id"' in line]
+    logged = {line["request_id"] for line in lines if line.get("event") == "request"}
+    assert set(ids) <= logged, (sorted(set(ids) - logged), output[-3000:])
+
+
 def test_a_single_gateway_stopped_right_after_it_says_it_listens_exits_0(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
