@@ -161,12 +161,12 @@ def _run_worker(
     if parent is not None:
         app.cleanup_ctx.append(_stop_when_orphaned(parent))
         app.cleanup_ctx.append(_gauges_written)
-    if ready is not None:
-        app.on_startup.append(_say_ready(ready))
     if early is not None:
         app.on_startup.append(early.honour)
     else:
-        app.on_startup.append(_stop_once)
+        app.on_startup.append(_stop_once)  # before it says so: a stop then finds the handlers
+    if ready is not None:
+        app.on_startup.append(_say_ready(ready))
     web.run_app(app, sock=sock, print=None, handle_signals=False)
 
 
