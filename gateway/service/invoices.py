@@ -77,7 +77,7 @@ class InvoiceService:
             )
         _within_bounds(adapter, invoice, handling)
         write = CreateInvoice(adapter, invoice, handling, issued)
-        return await self._run(request, write, _body(invoice), handling)
+        return await self._run(request, write, lambda: _body(invoice), handling)
 
     async def replace(
         self,
@@ -91,14 +91,14 @@ class InvoiceService:
         adapter = self._able(request, lambda can: "update" in can.operations, "update invoices")
         _within_bounds(adapter, invoice, handling)
         write = ReplaceInvoice(adapter, invoice_id, invoice, handling, if_match)
-        return await self._run(request, write, _body(invoice), handling)
+        return await self._run(request, write, lambda: _body(invoice), handling)
 
     async def delete(
         self, request: WriteRequest, invoice_id: str, *, if_match: str | None = None
     ) -> Outcome:
         """``if_match``: the ETag the caller deletes, checked against a read first (412)."""
         adapter = self._able(request, lambda can: "delete" in can.operations, "delete invoices")
-        return await self._run(request, DeleteInvoice(adapter, invoice_id, if_match), None, None)
+        return await self._run(request, DeleteInvoice(adapter, invoice_id, if_match), _none, None)
 
     async def act(
         self,
@@ -127,22 +127,23 @@ class InvoiceService:
             inputs = None
         if inputs is not None:
             _takes(adapter, inputs)
-        body = inputs.as_json() if inputs is not None else None
         write = Act(adapter, invoice_id, action, inputs, current, if_match)
-        return await self._run(request, write, body, None)
+        return await self._run(
+            request, write, lambda: inputs.as_json() if inputs is not None else None, None
+        )
 
     async def record_payment(
         self, request: WriteRequest, invoice_id: str, payment: Payment
     ) -> Outcome:
         adapter = self._able(request, lambda can: "create" in can.payments, "record payments")
         write = RecordPayment(adapter, invoice_id, payment)
-        return await self._run(request, write, payment.model_dump(mode="json"), None)
+        return await self._run(request, write, lambda: payment.model_dump(mode="json"), None)
 
     async def delete_payment(
         self, request: WriteRequest, invoice_id: str, payment_id: str
     ) -> Outcome:
         adapter = self._able(request, lambda can: "delete" in can.payments, "delete payments")
-        return await self._run(request, DeletePayment(adapter, invoice_id, payment_id), None, None)
+        return await self._run(request, DeletePayment(adapter, invoice_id, payment_id), _none, None)
 
     async def add_note(
         self, request: WriteRequest, invoice_id: str, note: str, files: Sequence[NoteFile]
@@ -163,11 +164,15 @@ class InvoiceService:
                 [FieldError("/file", f"at most {limit} file(s) per new note{more}")],
                 provider=adapter.provider,
             )
-        body: dict[str, Any] = {"note": note}
-        if len(files) == 1:  # as a one-file note was always fingerprinted
-            body["file"] = _file_fingerprint(files[0])
-        elif files:
-            body["files"] = [_file_fingerprint(file) for file in files]
+
+        def body() -> dict[str, Any]:
+            given: dict[str, Any] = {"note": note}
+            if len(files) == 1:  # as a one-file note was always fingerprinted
+                given["file"] = _file_fingerprint(files[0])
+            elif files:
+                given["files"] = [_file_fingerprint(file) for file in files]
+            return given
+
         write = AddNote(adapter, invoice_id, note, tuple(files))
         return await self._run(request, write, body, None)
 
@@ -184,10 +189,10 @@ class InvoiceService:
         adapter = self._able(
             request, lambda can: can.notes and can.note_attach, "add files to an existing note"
         )
-        body: dict[str, Any] = {
-            "files": [_file_fingerprint(file) for file in files],
-            "note": text,
-        }
+
+        def body() -> dict[str, Any]:
+            return {"files": [_file_fingerprint(file) for file in files], "note": text}
+
         write: AttachToNote | ReplaceNoteText
         if files:
             write = AttachToNote(adapter, invoice_id, note_id, tuple(files), text)
@@ -230,8 +235,9 @@ class InvoiceService:
             request, lambda can: can.create_from_order, "create invoices from orders"
         )
         write = InvoiceOrder(adapter, order_id, invoice, handling)
-        body = _given(invoice) if invoice is not None else None
-        return await self._run(request, write, body, handling)
+        return await self._run(
+            request, write, lambda: _given(invoice) if invoice is not None else None, handling
+        )
 
     async def batch(self, request: WriteRequest, action: str, ids: list[str]) -> Outcome:
         """``action`` (of ``BATCH_ACTIONS``) on many invoices in one provider call."""
@@ -245,19 +251,19 @@ class InvoiceService:
             f"{action.replace('_', ' ')} invoices in a batch",
         )
         body = {"action": action, "ids": ids}
-        return await self._run(request, Batch(adapter, action, ids), body, None)
+        return await self._run(request, Batch(adapter, action, ids), lambda: body, None)
 
     async def restore(self, request: WriteRequest, invoice_id: str) -> Outcome:
         adapter = self._able(
             request, lambda can: "restore" in can.trash, "restore invoices from the trash"
         )
-        return await self._run(request, Restore(adapter, invoice_id), None, None)
+        return await self._run(request, Restore(adapter, invoice_id), _none, None)
 
     async def purge(self, request: WriteRequest, invoice_id: str) -> Outcome:
         adapter = self._able(
             request, lambda can: "purge" in can.trash, "purge invoices from the trash"
         )
-        return await self._run(request, Purge(adapter, invoice_id), None, None)
+        return await self._run(request, Purge(adapter, invoice_id), _none, None)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -271,9 +277,14 @@ class InvoiceService:
         return adapter
 
     async def _run(
-        self, request: WriteRequest, write: Any, body: Any, handling: str | None
+        self, request: WriteRequest, write: Any, body: Callable[[], Any], handling: str | None
     ) -> Outcome:
-        return await self.writes.run(request, request.fingerprint(body, handling), write)
+        """``body()``: what the request's fingerprint is taken of (in one canonical form), made
+        only for a request with an ``Idempotency-Key``: one without is compared with nothing,
+        so it pays for no dump of its invoice nor digest of its files."""
+        if request.idempotency_key is None:
+            return await self.writes.run(request, "", write)
+        return await self.writes.run(request, request.fingerprint(body(), handling), write)
 
 
 def _takes(adapter: Adapter, inputs: DuplicateInputs) -> None:
@@ -315,6 +326,10 @@ def _within_bounds(adapter: Adapter, invoice: Invoice, handling: Handling) -> No
             errors,
             provider=adapter.provider,
         )
+
+
+def _none() -> None:
+    return None
 
 
 def _body(invoice: Invoice) -> dict[str, Any]:
