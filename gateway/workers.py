@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import FrameType
 
 from aiohttp import web
@@ -100,12 +100,10 @@ def serve(
     if workers <= 1:
         sock.listen(_BACKLOG)
         # A stop before the app has started stops it as one after: gracefully, status 0.
-        early = _EarlyStop()
-        for stop in _STOPS:
-            signal.signal(stop, early.record)
+        stops = _StopSignals(_STOPS, early=True)
         listening()
         with contextlib.suppress(web.GracefulExit):
-            _run_worker(settings, sock, settings.server.cursor_key(), early=early)
+            _run_worker(settings, sock, settings.server.cursor_key(), stops=stops)
         return 0
     secret = settings.server.cursor_key() or secrets.token_bytes(32)
     # Loaded before forking: a worker started later (in place of a dead one) runs the code its
@@ -116,28 +114,71 @@ def serve(
         return _Supervisor(settings, sock, workers, secret, files).run(listening)
 
 
-class _EarlyStop:
-    """A single gateway's stop signals (SIGTERM, SIGINT, SIGHUP) until its app has started.
+class _StopSignals:
+    """A serving process's stop signals: the first stops it gracefully (requests in flight
+    finish, status 0); every later one is ignored until it has exited. SIGKILL cuts it short.
 
-    Raising from the signal handler would stop it wherever it happened to be: in an import
-    (a half-made module, status 1) or half-way through opening the store (a run that never
-    exited was seen, most likely a SQLite thread left running). So the handler only records
-    the signal, and once the app has started (``honour``, its last start-up step) the loop
-    handles the signals, as aiohttp's own handlers would, and a recorded one stops it there:
-    the start-up undone by the app's own clean-up, status 0."""
+    - **Before the app has started** (``early``, a single gateway): the signal is only
+      recorded. Raising from the handler would stop it wherever it happened to be: in an
+      import (a half-made module, status 1) or half-way through opening the store (a run that
+      never exited was seen, most likely a SQLite thread left running). A worker keeps the
+      default until then: its supervisor, which sent the signal, is stopping too.
+    - **Once it has started** (``start``, its last start-up step but the worker's word that it
+      is ready), plain handlers: the first signal turns them all to ``SIG_IGN`` and tells the
+      loop to stop; a recorded one stops it there, the start-up undone by the app's clean-up.
+    - **Why once.** A SIGTERM sent to the whole group (systemd's default; a terminal's Ctrl-C
+      as SIGINT) reaches each worker twice, from its sender and again from the supervisor, at
+      any moment of its stopping; a person may press Ctrl-C twice. aiohttp's handlers, and the
+      loop's own (``add_signal_handler``), raised the second one in the middle of the stop (a
+      request in flight cut off), or, once the clean-up had put the signals back to their
+      defaults, let it kill the process before its waiting log lines were written. The loop's
+      handlers cannot be given up without that default for a moment; these go straight to
+      ``SIG_IGN``.
+    - Any thread may take a signal: a byte on the wakeup socket (``signal.set_wakeup_fd``)
+      wakes the loop, whose thread then runs the handler."""
 
-    def __init__(self) -> None:
-        self.signalled = False
+    def __init__(self, signals: Iterable[signal.Signals], *, early: bool) -> None:
+        self.signals = tuple(signals)
+        self.signalled = False  # before the app had started
+        self.stopping = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.wakeup: tuple[socket.socket, socket.socket] | None = None  # held for the life
+        if early:
+            for signum in self.signals:
+                signal.signal(signum, self._record)
 
-    def record(self, signum: int, frame: FrameType | None) -> None:
+    def _record(self, signum: int, frame: FrameType | None) -> None:
         self.signalled = True
 
-    async def honour(self, app: web.Application) -> None:
-        loop = asyncio.get_running_loop()
-        for stop in _STOPS:
-            loop.add_signal_handler(stop, _raise_graceful_exit)
+    async def start(self, app: web.Application) -> None:
+        self.loop = loop = asyncio.get_running_loop()
+        self.wakeup = wake, woken = socket.socketpair()
+        for end in self.wakeup:
+            end.setblocking(False)
+        loop.add_reader(woken.fileno(), _drain, woken)
+        signal.set_wakeup_fd(wake.fileno(), warn_on_full_buffer=False)
+        for signum in self.signals:
+            signal.signal(signum, self._stop)
         if self.signalled:
+            self._ignore()
             raise web.GracefulExit()
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping or self.loop is None or self.loop.is_closed():
+            return  # stopping already, or the loop is gone: the process is on its way out
+        self._ignore()
+        self.loop.call_soon_threadsafe(_raise_graceful_exit)
+
+    def _ignore(self) -> None:
+        self.stopping = True
+        for signum in self.signals:
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def _drain(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while sock.recv(512):
+            pass
 
 
 def _raise_graceful_exit() -> None:
@@ -150,72 +191,20 @@ def _run_worker(
     secret: bytes | None,
     parent: int | None = None,
     ready: int | None = None,
-    early: _EarlyStop | None = None,
+    stops: _StopSignals | None = None,
 ) -> None:
     """Serve on ``sock``; a supervisor's worker (``parent``) watches it, and writes its pid to
-    ``ready`` once its app has started (store open, adapters built). A single gateway handles
-    its stop signals itself (``early``); so does a worker, once its app has started
-    (``_stop_once``; until then a SIGTERM ends it outright: its supervisor, which sent it, is
-    stopping too)."""
+    ``ready`` once its app has started (store open, adapters built). Its stop signals:
+    ``stops`` (a single gateway's, set before it started), else a worker's (``_StopSignals``)."""
     app = serving_app(settings, secret)
     if parent is not None:
         app.cleanup_ctx.append(_stop_when_orphaned(parent))
         app.cleanup_ctx.append(_gauges_written)
-    if early is not None:
-        app.on_startup.append(early.honour)
-    else:
-        app.on_startup.append(_stop_once)  # before it says so: a stop then finds the handlers
+    stops = stops or _StopSignals(_WORKER_STOPS, early=False)
+    app.on_startup.append(stops.start)  # before it says so: a stop then finds the handlers
     if ready is not None:
         app.on_startup.append(_say_ready(ready))
     web.run_app(app, sock=sock, print=None, handle_signals=False)
-
-
-async def _stop_once(app: web.Application) -> None:
-    """A worker's stop signals, from its start on: the first stops it gracefully (requests in
-    flight finish); any later one is ignored until it has exited (``_StopOnce``)."""
-    global _worker_stop  # signals are the process's: one per worker, kept for its life
-    _worker_stop = _StopOnce(asyncio.get_running_loop())
-
-
-_worker_stop: _StopOnce | None = None
-
-
-class _StopOnce:
-    """Plain handlers for a worker's stop signals: the first turns them all to ``SIG_IGN`` and
-    tells the loop to stop; a later one finds them ignored.
-
-    A SIGTERM sent to the whole group (systemd's default, a terminal's Ctrl-C as SIGINT)
-    reaches each worker twice: from its sender and again from the supervisor, at any moment of
-    the worker's stopping. aiohttp's own handlers raised the second one in the middle of the
-    stop (a request in flight cut off), or, once its clean-up had put the signals back to their
-    defaults, let it kill the worker before its waiting log lines were written. The loop's own
-    handlers (``add_signal_handler``) cannot be given up without that default for a moment;
-    these go straight to ``SIG_IGN``. Any thread may take the signal: a byte on the wakeup
-    socket (``signal.set_wakeup_fd``) wakes the loop, whose thread then runs the handler."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.stopping = False
-        self.wake, self.woken = socket.socketpair()  # held for the worker's life
-        for end in (self.wake, self.woken):
-            end.setblocking(False)
-        loop.add_reader(self.woken.fileno(), self._drain)
-        signal.set_wakeup_fd(self.wake.fileno(), warn_on_full_buffer=False)
-        for signum in _WORKER_STOPS:
-            signal.signal(signum, self.stop)
-
-    def stop(self, signum: int, frame: FrameType | None) -> None:
-        if self.stopping:
-            return
-        self.stopping = True
-        for each in _WORKER_STOPS:
-            signal.signal(each, signal.SIG_IGN)
-        self.loop.call_soon_threadsafe(_raise_graceful_exit)
-
-    def _drain(self) -> None:
-        with contextlib.suppress(OSError):
-            while self.woken.recv(512):
-                pass
 
 
 def _say_ready(ready: int) -> Callable[[web.Application], Awaitable[None]]:

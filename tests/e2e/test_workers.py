@@ -340,23 +340,26 @@ def _parent_of(pid: int) -> int | None:
         return None
 
 
-async def test_workers_told_to_stop_again_while_stopping_go_on_stopping_as_they_were(
-    sandbox: Sandbox, tmp_path: Path
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_gateway_told_to_stop_again_while_stopping_goes_on_stopping_as_it_was(
+    sandbox: Sandbox, tmp_path: Path, workers: str
 ) -> None:
     """SIGTERM to the whole group (systemd's default, a terminal's Ctrl-C) reaches each worker
     twice: from the sender, and again from the supervisor, at any moment of the worker's own
-    stopping. Neither that second signal nor any later one may cut the stop short: the request
-    in flight is answered, every request's log line is written, no worker dies of it (no
-    traceback), and the gateway exits 0."""
+    stopping; a single gateway may be sent it twice as well. Neither that second signal nor any
+    later one may cut the stop short: the request in flight is answered, every request's log
+    line is written, no process dies of it (no traceback), and the gateway exits 0."""
     emulator = sandbox.emulator_urls["crm_v1"] + "/_emulator/faults"
     async with aiohttp.ClientSession() as session:
         await (await session.post(emulator, json={"latency_ms": 800, "path_regex": "/2$"})).read()
-    ids = [f"again-{os.getpid()}-{n}" for n in range(8)]
+    ids = [f"again-{os.getpid()}-{workers}-{n}" for n in range(8)]
     try:
-        with gateway_process(config(tmp_path, sandbox), "--workers", "2") as gateway:
-            workers = gateway.wait_for_workers(2)
-            async with aiohttp.ClientSession() as session:
-                for request_id in ids:  # spread over both workers by the kernel
+        with gateway_process(config(tmp_path, sandbox), "--workers", workers) as gateway:
+            serving = gateway.wait_for_workers(2) if workers == "2" else [gateway.process.pid]
+            # A connection each, so that the kernel spreads them over the workers.
+            connector = aiohttp.TCPConnector(force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                for request_id in ids:
                     headers = {"Authorization": f"Bearer {KEY}", "X-Request-ID": request_id}
                     url = gateway.url + "/v1/connections/crm_v1/invoices/1"
                     async with session.get(url, headers=headers) as answer:
@@ -365,8 +368,9 @@ async def test_workers_told_to_stop_again_while_stopping_go_on_stopping_as_they_
             await _at_the_provider(sandbox.emulator_urls["crm_v1"], "/2")  # in flight
             os.killpg(gateway.process.pid, signal.SIGTERM)
             while gateway.process.poll() is None:  # the signal again, through the stopping
-                for pid in workers:
-                    if _parent_of(pid) == gateway.process.pid:  # still this gateway's worker
+                for pid in serving:
+                    # A worker while it is still this gateway's; the gateway itself until reaped.
+                    if pid == gateway.process.pid or _parent_of(pid) == gateway.process.pid:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGTERM)
                 await asyncio.sleep(0.005)
