@@ -12,7 +12,7 @@ import functools
 import json
 import re
 from collections.abc import Set as AbstractSet
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -41,9 +41,28 @@ class JsonNumber(Decimal):
     text: str
 
     def __new__(cls, text: str) -> JsonNumber:
-        number = super().__new__(cls, text)
+        try:
+            number = super().__new__(cls, text)
+        except InvalidOperation:
+            number = super().__new__(cls, beyond_range(text))
         number.text = text
         return number
+
+
+def beyond_range(text: str) -> Decimal:
+    """A JSON number whose exponent no ``Decimal`` can hold (``1e-99999999999999999999``), as
+    the nearest value it can: the same digits at the largest (or smallest) exponent there is,
+    and zero as zero. Only a provider writes such a figure; it is read, as every figure of a
+    provider is (a read never fails on one), its text kept where the payload is kept, and the
+    reconciliation lists it as the difference it makes."""
+    mantissa, _, exponent = text.lower().partition("e")
+    number = Decimal(mantissa)
+    sign, digits, _ = number.as_tuple()
+    if number.is_zero():
+        return Decimal((sign, (0,), 0))
+    if exponent.lstrip("+").startswith("-"):
+        return Decimal((sign, digits, MIN_EMIN))
+    return Decimal((sign, digits, MAX_EMAX - len(digits) + 1))
 
 
 class RawJson(bytes):
@@ -74,8 +93,8 @@ def loads_fast(text: str | bytes) -> Any:
     plain = data.count(b".") * 1024 >= _DOTS_PER_KB * len(data) and not _may_hold_an_exponent(data)
     try:
         return (_decoder() if plain else _keeping_text()).decode(data)
-    except (msgspec.MsgspecError, RecursionError):
-        return loads(text)
+    except (msgspec.MsgspecError, RecursionError, InvalidOperation):
+        return loads(text)  # an exponent beyond Decimal's range: ``JsonNumber`` reads it
 
 
 # Below this many dots a kilobyte (each fraction has one; so do addresses and names), the

@@ -61,7 +61,7 @@ class ReadRefused(UpstreamError):
 def read_refused(response: UpstreamResponse, says: str, *, provider: str) -> ReadRefused | None:
     """``ReadRefused`` for a refusal of a GET (``says``: the provider's own words), else None:
     every adapter reads a refused read this way, not as the caller's invalid request."""
-    if response.method != "GET" or response.status not in (400, 409, 422):
+    if response.method != "GET" or response.status not in (400, 409, 413, 414, 422):
         return None
     return ReadRefused(
         f"{says} ({provider} refused the gateway's read with {response.status}: nothing in "

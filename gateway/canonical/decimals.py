@@ -94,9 +94,13 @@ def to_decimal(value: Any) -> Decimal:
 
 
 def _provider_decimal(value: Any) -> Decimal:
-    """A provider's figure, as it is: any finite decimal (its own text forms included)."""
-    if isinstance(value, Decimal):
+    """A provider's figure, as it is: any finite decimal (its own text forms included). One
+    written with an exponent above zero (``4.0E2``, ``1e21``) is given its plain form (``400``),
+    the same value, so that it prints without an exponent and reads back as it printed."""
+    if type(value) is Decimal:  # a fraction as JSON reads it, written without an exponent
         number = value
+    elif isinstance(value, Decimal):  # one that keeps its text: it may have an exponent
+        number = _plain_form(value) if "e" in str(getattr(value, "text", "e")).lower() else value
     elif isinstance(value, int) and not isinstance(value, bool):
         number = Decimal(value)
     elif isinstance(value, str):
@@ -104,6 +108,7 @@ def _provider_decimal(value: Any) -> Decimal:
             number = Decimal(value.strip())
         except InvalidOperation:
             raise PydanticCustomError("decimal_parsing", _GRAMMAR_MESSAGE) from None
+        number = _plain_form(number)
     else:
         raise PydanticCustomError(
             "decimal_type", "must be a decimal number given as a string or a JSON number"
@@ -111,6 +116,19 @@ def _provider_decimal(value: Any) -> Decimal:
     if not number.is_finite():
         raise PydanticCustomError("decimal_finite", "must be a finite decimal number")
     return number
+
+
+# Past this many digits a plain form is no longer worth writing out (1e999999999 would be a
+# billion zeros): such a figure keeps its exponent.
+_PLAIN_DIGITS = 40
+
+
+def _plain_form(number: Decimal) -> Decimal:
+    """``number`` with exponent zero when it has one above zero and few enough digits."""
+    sign, digits, exp = number.as_tuple()
+    if not isinstance(exp, int) or exp <= 0 or len(digits) + exp > _PLAIN_DIGITS:
+        return number
+    return Decimal((sign, digits + (0,) * exp, 0))
 
 
 def check_places(value: Decimal, places: int) -> Decimal:

@@ -10,15 +10,17 @@ encoded, which no answer could carry back (docs/decisions.md, "Fuzzing the invoi
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
 from gateway.canonical.errors import FieldError
 from gateway.http.problems import Problem
+from gateway.http.validation import validation_problem
 from gateway.jsonwire import MAX_DEPTH, exact_int, nested_deeper
 
 JSON_MEDIA_TYPE = "application/json"
@@ -59,10 +61,11 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise Problem("bad_request", "The request body is empty; send a JSON object.")
     check_json_media_type(request)
     too_deep = f"The request body is nested deeper than {MAX_DEPTH} levels."
+    unreadable: list[_OutOfRange] = []
     try:
         data = json.loads(
             raw,
-            parse_float=Decimal,
+            parse_float=functools.partial(_number, unreadable),
             parse_int=exact_int,
             parse_constant=_reject_constant,
             object_pairs_hook=_object,
@@ -87,7 +90,51 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise Problem("bad_request", "The request body must be a JSON object.")
     if _MAYBE_SURROGATE.search(raw):
         _refuse_lone_surrogates(data)
+    if unreadable:
+        _refuse_out_of_range(data)
     return data
+
+
+class _OutOfRange:
+    """A JSON number whose exponent no ``Decimal`` can hold (``1E-99999999999999999999``):
+    stands in its place until ``_refuse_out_of_range`` points at it."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _number(unreadable: list[_OutOfRange], text: str) -> Decimal | _OutOfRange:
+    """A JSON number with a fraction or an exponent, exactly; one whose exponent is out of
+    ``Decimal``'s range is kept aside, to be refused by where it stands."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        found = _OutOfRange(text)
+        unreadable.append(found)
+        return found
+
+
+def _refuse_out_of_range(data: dict[str, Any]) -> None:
+    """422, pointing at every number whose exponent is out of range."""
+    detail = (
+        "is a number whose exponent is out of range (beyond ±999999999999999999), far too large "
+        'or too fine for any value here: send a decimal such as "12.50"'
+    )
+    errors: list[FieldError] = []
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, pointer = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            at = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
+            if isinstance(item, _OutOfRange):
+                errors.append(FieldError(at, detail))
+            elif isinstance(item, dict | list):
+                stack.append((item, at))
+    errors.sort(key=lambda error: error.pointer)
+    raise validation_problem(errors)
 
 
 class _DuplicateMember(ValueError):

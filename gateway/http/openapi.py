@@ -435,7 +435,7 @@ def _paths() -> dict[str, Any]:
                 "index",
                 "health",
                 _ok("200", "Index", "Links to /docs, /openapi.json and /healthz"),
-                errors=(),
+                errors=(400,),
                 public=True,
             )
         },
@@ -445,7 +445,7 @@ def _paths() -> dict[str, Any]:
                 "healthz",
                 "health",
                 _ok("200", "Status", "Alive"),
-                errors=(),
+                errors=(400,),
                 public=True,
             )
         },
@@ -455,8 +455,23 @@ def _paths() -> dict[str, Any]:
                 "readyz",
                 "health",
                 _ok("200", "Status", "Ready"),
-                errors=(503,),
+                errors=(400, 503),
                 public=True,
+            )
+        },
+        "/metrics": {
+            "get": _operation(
+                "Prometheus metrics (an admin key's)",
+                "metrics",
+                "health",
+                {
+                    "200": {
+                        "description": "The gateway's metrics in Prometheus' text format "
+                        "(docs/operations.md, Metrics)",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+                errors=(400, 401, 403, 429),
             )
         },
         "/v1/invoices/calculate": {
@@ -476,7 +491,7 @@ def _paths() -> dict[str, Any]:
                 "listConnections",
                 "connections",
                 _ok("200", "ConnectionList", "Connections"),
-                errors=(401, 403, 429),
+                errors=(400, 401, 403, 429),
             )
         },
         "/v1/connections/{connection}": {
@@ -486,7 +501,7 @@ def _paths() -> dict[str, Any]:
                 "connections",
                 _ok("200", "Connection", "The connection"),
                 parameters=conn,
-                errors=(401, 403, 404, 429),
+                errors=(400, 401, 403, 404, 429),
             )
         },
         "/v1/connections/{connection}/invoices": {

@@ -21,8 +21,8 @@ def fanout_parameters() -> dict[str, Any]:
             "required": True,
             "description": "The connections to list, the parameter repeated for each "
             "(connection=a&connection=b), each once. The API key must be allowed on every one "
-            "(else 403 naming it); an unknown one is a 404 naming it. Each must sort by issue "
-            "date (issue_date in its capabilities.sorts); one that cannot is a 400 naming it.",
+            "(else 403 naming it); an unknown one is a 404 naming it. Any connection can be "
+            "merged, whether or not its provider sorts by issue date (docs/facade.md).",
             "schema": {
                 "type": "array",
                 "minItems": 1,

@@ -1,11 +1,11 @@
 """A create's preview: the invoice as a connection's provider would compute it, nothing sent.
 
 One use case for ``POST …/invoices/preview`` and for a migration's dry run. The invoice is
-fitted as the create would fit it (lenient handling drops what the provider cannot carry, with
-warnings), a provider that taxes each line by its item warns that the taxes sent are used
-(``capabilities.taxes_by_item``), a tax the connection's tax table knows by id is named as the
-provider names it when it reads the invoice back, and the totals are computed with the
-provider's rounding.
+checked as the create checks it before sending, then fitted as the create would fit it (lenient
+handling drops what the provider cannot carry, with warnings), a provider that taxes each line
+by its item warns that the taxes sent are used (``capabilities.taxes_by_item``), a tax the
+connection's tax table knows by id is named as the provider names it when it reads the invoice
+back, and the totals are computed with the provider's rounding.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ def preview(
     adapter: Adapter, invoice: Invoice, handling: Handling
 ) -> tuple[Invoice, list[WriteWarning]]:
     """The invoice with its computed amounts, stamped with the connection, and the warnings a
-    create would give. Raises what the fit raises, and ``InvalidInvoice`` for an invoice whose
-    amounts cannot be computed."""
+    create would give. Raises what the create's own checks raise before it sends anything
+    (``Adapter.check_create``: the fit, and the provider's fields, references, currency and
+    required fields), and ``InvalidInvoice`` for an invoice whose amounts cannot be computed:
+    a preview that answers 200 is a create that would be sent."""
+    adapter.check_create(invoice, handling)
     fitted, warnings = fit(invoice, adapter.capabilities, adapter.provider, handling)
     warnings += unseen_item_taxes(invoice, adapter.capabilities, adapter.provider)
     named = _taxes_named(fitted, adapter.connection)

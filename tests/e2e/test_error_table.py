@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,7 +18,7 @@ from gateway.http.app import create_app
 from gateway.sandbox import sandbox_connection
 from gateway.sandbox.serve import Sandbox
 from tests.contract.profiles.load import PROVIDERS, profile
-from tests.e2e.conftest_sandbox import Answer, call, created
+from tests.e2e.conftest_sandbox import Answer, call, created, provider_writes
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import sqlite_url
 
@@ -118,6 +119,10 @@ async def test_400_malformed_json_bad_query_bad_cursor(sandbox: Sandbox) -> None
 @pytest.mark.parametrize(
     ("method", "path"),
     [
+        ("GET", "/"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
         ("GET", "/v1/connections"),
         ("GET", "/v1/connections/crm_v1"),
         ("GET", "/v1/connections/crm_v1/invoices/1"),
@@ -149,6 +154,98 @@ async def test_a_documented_query_parameter_still_goes_through(sandbox: Sandbox)
     assert listed.body["errors"] == [  # the list's own check, as before
         {"pointer": "#/query/colour", "detail": "is not a query parameter of this route"}
     ]
+
+
+def _sample(connection: str, at: int = 0) -> dict[str, Any]:
+    return profile(connection).sample(at).model_dump(mode="json", exclude_none=True)
+
+
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_400_bad_expand_on_a_write_is_refused_before_anything_is_sent(
+    sandbox: Sandbox, connection: str
+) -> None:
+    """``?expand`` only shapes a write's answer, and a bad one is a 400 (not retryable): so it is
+    refused before the write, not after it was made. The same request without it, with the
+    same key, is then the first write for the key, not the replay of one never answered."""
+    one = await created(sandbox, connection)
+    before = await provider_writes(sandbox, connection)
+    key = {"Idempotency-Key": f"expand-{connection}"}
+    invoices = f"/v1/connections/{connection}/invoices"
+    writes = [
+        ("POST", f"{invoices}?expand=bogus", _sample(connection), key),
+        ("PUT", f"{one}?expand=bogus", _sample(connection), {"If-Match": '"stale"'}),
+        ("DELETE", f"{one}?expand=remote_data,bogus", None, {}),
+    ]
+    if connection == "order_linked":  # it neither updates nor deletes: a 501 before all
+        writes = [*writes[:1], ("POST", f"{one}/void?expand=bogus", None, {})]
+    for method, path, body, headers in writes:
+        answer = await call(sandbox, method, path, body=body, headers=headers)
+        refused = problem(answer, 400, "bad_request")
+        assert refused["retryable"] is False
+        assert refused["errors"][0]["pointer"] == "#/query/expand", (method, refused)
+    assert await provider_writes(sandbox, connection) == before
+    answer = await call(sandbox, "POST", invoices, body=_sample(connection), headers=key)
+    assert answer.status == 201 and "Idempotent-Replayed" not in answer.headers
+    assert len(await provider_writes(sandbox, connection)) > len(before)
+
+
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_a_preview_refuses_what_the_create_refuses_before_sending(
+    sandbox: Sandbox, connection: str
+) -> None:
+    """A preview that answers 200 is a create that would be sent: the provider's own checks of
+    a create (its fields, not only what the canonical fit sees) refuse it the same way."""
+    body = {**_sample(connection), "provider_fields": {"not_a_field": 1}}
+    invoices = f"/v1/connections/{connection}/invoices"
+    before = await provider_writes(sandbox, connection)
+    answers = [
+        await call(sandbox, "POST", f"{invoices}/preview", body=body),
+        await call(sandbox, "POST", invoices, body=body),
+    ]
+    for answer in answers:
+        assert answer.status == 422, answer.body
+        assert "/provider_fields/not_a_field" in [e["pointer"] for e in answer.body["errors"]]
+    assert answers[0].body["errors"] == answers[1].body["errors"]
+    assert await provider_writes(sandbox, connection) == before
+
+
+async def test_a_preview_on_bill_crm_refuses_another_currency_as_the_create_does(
+    sandbox: Sandbox,
+) -> None:
+    body = {**_sample("bill_crm"), "currency": "EUR"}
+    for path in ("/invoices/preview", "/invoices"):
+        answer = await call(sandbox, "POST", f"/v1/connections/bill_crm{path}", body=body)
+        assert answer.status == 422, answer.body
+        assert answer.body["errors"][0]["pointer"] == "/currency"
+        assert "account's currency (USD)" in answer.body["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/invoices/calculate",
+        "/v1/connections/crm_v1/invoices",
+        "/v1/connections/crm_v1/invoices/preview",
+    ],
+)
+@pytest.mark.parametrize(
+    "number", ["1E-99999999999999999999", "1e+99999999999999999999", "0E-99999999999999999999"]
+)
+async def test_422_a_json_number_whose_exponent_no_decimal_can_hold(
+    sandbox: Sandbox, path: str, number: str
+) -> None:
+    """Read exactly as written means refused where it stands, not a 500: the pointer names
+    every such number, and nothing is sent."""
+    data = _sample("crm_v1")
+    data["lines"][0].update(quantity="<number>", unit_price="<number>")
+    text = json.dumps(data).replace('"<number>"', number)
+    before = await provider_writes(sandbox, "crm_v1")
+    refused = problem(await call(sandbox, "POST", path, raw=text.encode()), 422, "validation_error")
+    pointers = [e["pointer"] for e in refused["errors"]]
+    assert pointers == ["/lines/0/quantity", "/lines/0/unit_price"], refused
+    assert "exponent is out of range" in refused["errors"][0]["detail"]
+    assert refused["detail"].startswith("lines[0].quantity ")
+    assert await provider_writes(sandbox, "crm_v1") == before
 
 
 async def test_400_bad_expand_even_when_the_page_is_empty(sandbox: Sandbox) -> None:
@@ -369,12 +466,12 @@ async def test_502_provider_failing_after_retries(sandbox: Sandbox, faults: Any)
     assert body["retryable"] is True
 
 
-@pytest.mark.parametrize("status", [400, 409, 422])
+@pytest.mark.parametrize("status", [400, 409, 413, 422])
 @pytest.mark.parametrize("connection", PROVIDERS)
 async def test_502_a_provider_refusing_the_gateways_read_on_every_connection(
     sandbox: Sandbox, faults: Any, connection: str, status: int
 ) -> None:
-    """A read carries nothing of the caller's to fix: a provider's 400, 409 or 422 to it is
+    """A read carries nothing of the caller's to fix: a provider's 400, 409, 413 or 422 to it is
     the provider failing (502), not retryable (it would answer the same), and never a 422
     `validation_error` or a 409 `conflict` about a body the caller did not send."""
     one = await created(sandbox, connection)

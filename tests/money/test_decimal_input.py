@@ -27,6 +27,7 @@ from gateway.canonical.decimals import (
     UnitPrice,
     provider_figures,
 )
+from gateway.jsonwire import JsonNumber
 
 Check = Callable[[Decimal], Decimal] | None
 TYPES: list[tuple[str, Any, int, Check]] = [
@@ -99,3 +100,29 @@ def test_text_at_the_fast_paths_bounds_reads_as_the_general_way(
     for text in _edges(places):
         got = _outcome(lambda t=text: adapter.validate_python(t))
         assert got == _outcome(lambda t=text: _general(t, places, check)), text
+
+
+@pytest.mark.parametrize(
+    ("written", "printed"),
+    [
+        ("4.0E2", "400"),
+        ("4.92e+3", "4920"),
+        ("1e21", "1000000000000000000000"),
+        ("-2E1", "-20"),
+        ("0E3", "0"),
+        ("1e999999999", "1E+999999999"),  # a billion zeros are not written out
+        ("12.50", "12.50"),
+        ("1.5e-1", "0.15"),
+    ],
+)
+@pytest.mark.parametrize("as_text", [True, False])
+def test_a_provider_figure_with_an_exponent_prints_in_its_plain_form(
+    written: str, printed: str, as_text: bool
+) -> None:
+    """A provider may write ``4.0E2`` (as a JSON number or in a string): the figure is that
+    value, and it prints as ``400``, which a write of the invoice read takes back."""
+    model = TypeAdapter(UnitPrice if not written.startswith("-") else Money)
+    with provider_figures():
+        read = model.validate_python(written if as_text else JsonNumber(written))
+    assert read == Decimal(written)
+    assert model.dump_json(read).decode() == f'"{printed}"'

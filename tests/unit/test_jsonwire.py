@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.jsonwire import dumps, loads
+from gateway.jsonwire import dumps, loads, loads_fast, payload_bytes
 
 
 def test_decimals_are_written_as_exact_number_literals() -> None:
@@ -32,3 +32,28 @@ def test_floats_and_non_json_values_never_reach_the_wire(bad: object) -> None:
 def test_nan_on_the_way_in_is_refused() -> None:
     with pytest.raises(ValueError):
         loads('{"x": NaN}')
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1e-99999999999999999999", Decimal("1E-999999999999999999")),
+        ("-12.5E+99999999999999999999", Decimal("-1.25E+999999999999999999")),
+        ("0E-99999999999999999999", Decimal(0)),
+        ("0e99999999999999999999", Decimal(0)),
+    ],
+)
+@pytest.mark.parametrize("fractions", [0, 40])
+def test_a_provider_number_beyond_decimals_range_is_read_not_a_failure(
+    text: str, value: Decimal, fractions: int
+) -> None:
+    """A provider's figure never makes a read fail (docs/canonical-invoice.md, Bounds): one
+    whose exponent no Decimal holds is read at the nearest exponent there is (zero as zero),
+    by both readers (``fractions``: enough for ``loads_fast``'s plain path), and its text is
+    what the payload is written back with."""
+    others = ", ".join(["1.50"] * fractions)
+    raw = f'{{"total": {text}, "others": [{others}]}}'.encode()
+    for read in (loads, loads_fast):
+        data = read(raw)
+        assert data["total"] == value and data["total"].as_tuple() == value.as_tuple()
+        assert payload_bytes(data).startswith(f'{{"total":{text},'.encode())

@@ -128,7 +128,10 @@ def write_request(request: web.Request) -> WriteRequest:
 
     The key's scope is the caller, the connection, the method and the route; the fingerprint
     adds the path, so one key on ``/invoices/1/void`` and ``/invoices/2/void`` is a reuse.
+    ``?expand`` is checked here, before anything is sent: a write is not made only to be
+    answered 400 for how its answer was asked to be shown.
     """
+    expanded(request)
     route = request.match_info.route.resource
     template = route.canonical if route is not None else request.path
     return WriteRequest(
