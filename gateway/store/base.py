@@ -104,7 +104,7 @@ class CrosswalkEntry:
     state: str  # e.g. "pending", "created", "verified", "failed", "reverted"
     detail: dict[str, Any]  # JSON: warnings, totals differences, the reason of a skip
     updated_at: float
-    run: str | None = None  # the migration run that made (or last touched) the copy
+    run: str | None = None  # the migration run that made the copy (a later run keeps it)
 
 
 @dataclass(frozen=True)

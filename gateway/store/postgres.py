@@ -43,6 +43,7 @@ from gateway.store.records import (
     CROSSWALK_COLUMNS,
     NO_LEASE,
     PARKED_LEASE,
+    REAPABLE,
     RECORD_COLUMNS,
     Bucket,
     chunk_from_row,
@@ -216,7 +217,8 @@ class PostgresStore(Store):
                         "UPDATE idempotency_keys SET fingerprint = $5, state = 'in_progress', "
                         "recovery_point = $11, recovery = $6, outcome = NULL, owner = $7, "
                         "lease_expires_at = $8, created_at = $9, expires_at = $10 "
-                        f"WHERE {_KEY} AND expires_at <= $9 RETURNING {RECORD_COLUMNS}",
+                        f"WHERE {_KEY} AND expires_at <= $9 AND {REAPABLE.format(now='$9')} "
+                        f"RETURNING {RECORD_COLUMNS}",
                         *key,
                         fingerprint,
                         dump_json(fresh.recovery),
@@ -229,16 +231,20 @@ class PostgresStore(Store):
                     if row is not None:
                         return Claimed(record_from_row(row), taken_over=False)
                 elif decision == "take_over":  # unless another taker got there first
+                    # An expired record is taken over too when its write may have reached
+                    # the provider (``decide``); the taker keeps it a time to live from now.
                     row = await con.fetchrow(
-                        "UPDATE idempotency_keys SET owner = $5, lease_expires_at = $6 "
+                        "UPDATE idempotency_keys SET owner = $5, lease_expires_at = $6, "
+                        "expires_at = GREATEST(expires_at, $9) "
                         f"WHERE {_KEY} AND state = 'in_progress' AND fingerprint = $7 "
-                        "AND expires_at > $8 AND (owner IS NULL OR lease_expires_at <= $8) "
+                        "AND (owner IS NULL OR lease_expires_at <= $8) "
                         f"RETURNING {RECORD_COLUMNS}",
                         *key,
                         owner,
                         fresh.lease_expires_at,
                         fingerprint,
                         float(now),
+                        fresh.expires_at,
                     )
                     if row is not None:
                         return Claimed(record_from_row(row), taken_over=True)
@@ -319,7 +325,10 @@ class PostgresStore(Store):
 
     async def reap(self, now: float, *, lock_grace_s: float = 0.0) -> int:
         await self._change("DELETE FROM write_locks WHERE expires_at <= $1", now - lock_grace_s)
-        return await self._change("DELETE FROM idempotency_keys WHERE expires_at <= $1", now)
+        return await self._change(
+            f"DELETE FROM idempotency_keys WHERE expires_at <= $1 AND {REAPABLE.format(now='$1')}",
+            now,
+        )
 
     # -- write locks ---------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ conditions in SQL). A token bucket likewise: each backend reads the bucket under
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from gateway import jsonwire
@@ -135,11 +135,15 @@ def decide(
 ) -> Claim | Literal["new", "take_over"]:
     """What a claim of ``current`` (None: absent) with ``fingerprint`` at ``now`` does.
 
-    "new": write a fresh record (absent, or expired and so as good as absent); "take_over":
-    the record is in progress with no live lease (its owner died or parked it); otherwise the
-    claim's answer as is. See ``Store.claim``.
+    "new": write a fresh record (absent, or expired and forgettable: ``forgettable``);
+    "take_over": the record is in progress with no live lease (its owner died or parked it);
+    otherwise the claim's answer as is. See ``Store.claim``.
+
+    An expired record whose write may have reached the provider and never finished is not
+    forgotten: the key still names that write, and a retry with it first finds out what it
+    did, however late it comes (a fresh record would send the write blindly again).
     """
-    if current is None or current.expires_at <= now:
+    if current is None or (current.expires_at <= now and forgettable(current, now)):
         return "new"
     if current.fingerprint != fingerprint:
         return Mismatch(current)
@@ -148,6 +152,38 @@ def decide(
     if current.owner is not None and current.lease_expires_at > now:
         return Busy(current, retry_after=current.lease_expires_at - now)
     return "take_over"
+
+
+def taken_over(
+    current: IdempotencyRecord, owner: str, *, now: float, lease_s: float, ttl_s: float
+) -> IdempotencyRecord:
+    """``current`` held by ``owner`` now, and kept at least the key's time to live from now
+    (a write taken over after its record expired is as recent as this attempt)."""
+    return replace(
+        current,
+        owner=owner,
+        lease_expires_at=float(now + lease_s),
+        expires_at=max(current.expires_at, float(now + ttl_s)),
+    )
+
+
+def forgettable(record: IdempotencyRecord, now: float) -> bool:
+    """Whether nothing about ``record``'s write can still be learned once it has expired: the
+    write is done (its kept answer is what expires), or it never reached the provider
+    ("claimed") and no live attempt holds it. The reaper deletes only these (``REAPABLE``)."""
+    if record.state == "done":
+        return True
+    held = record.owner is not None and record.lease_expires_at > now
+    return record.recovery_point == "claimed" and not held
+
+
+# ``forgettable`` in SQL, for the reaper (``expires_at`` past too): its one parameter is now.
+REAPABLE = " ".join(
+    (
+        "(state = 'done' OR (recovery_point = 'claimed'",
+        "AND (owner IS NULL OR lease_expires_at <= {now})))",
+    )
+)
 
 
 def crosswalk_from_row(row: Row) -> CrosswalkEntry:

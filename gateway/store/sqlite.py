@@ -28,7 +28,6 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ from gateway.store.records import (
     CROSSWALK_COLUMNS,
     NO_LEASE,
     PARKED_LEASE,
+    REAPABLE,
     RECORD_COLUMNS,
     Bucket,
     chunk_from_row,
@@ -64,6 +64,7 @@ from gateway.store.records import (
     record_params,
     scope_params,
     take,
+    taken_over,
 )
 from gateway.store.sqlite_now import Now
 from gateway.store.urls import MEMORY
@@ -257,10 +258,11 @@ class SqliteStore(Store):
                 return Claimed(record, taken_over=False)
             if decision == "take_over":
                 assert current is not None  # "take_over" is only decided about a record
-                record = replace(current, owner=owner, lease_expires_at=float(now + lease_s))
+                record = taken_over(current, owner, now=now, lease_s=lease_s, ttl_s=ttl_s)
                 await db.execute(
-                    f"UPDATE idempotency_keys SET owner = ?, lease_expires_at = ? WHERE {_KEY}",
-                    (owner, record.lease_expires_at, *scope_params(scope)),
+                    "UPDATE idempotency_keys SET owner = ?, lease_expires_at = ?, expires_at = ? "
+                    f"WHERE {_KEY}",
+                    (owner, record.lease_expires_at, record.expires_at, *scope_params(scope)),
                 )
                 return Claimed(record, taken_over=True)
             return decision
@@ -376,7 +378,10 @@ class SqliteStore(Store):
 
     async def reap(self, now: float, *, lock_grace_s: float = 0.0) -> int:
         await self._change("DELETE FROM write_locks WHERE expires_at <= ?", (now - lock_grace_s,))
-        return await self._change("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
+        return await self._change(
+            f"DELETE FROM idempotency_keys WHERE expires_at <= ? AND {REAPABLE.format(now='?')}",
+            (now, now),
+        )
 
     # -- write locks ---------------------------------------------------------------------------
 

@@ -246,7 +246,7 @@ async def test_a_lapsed_lease_is_taken_over_with_its_progress(store: Store) -> N
         owner="worker-b",
         lease_expires_at=at + LEASE,
         created_at=NOW,
-        expires_at=NOW + TTL,
+        expires_at=at + TTL,  # kept a time to live from the takeover
     )
     assert await store.get(SCOPE) == result.record
     # The old owner lost the key: its late answer is refused; the new owner's is kept.
@@ -289,27 +289,59 @@ async def test_a_released_key_is_forgotten(store: Store) -> None:
     assert result.record.fingerprint == "fp-2"
 
 
-@pytest.mark.parametrize("done", [False, True], ids=["in_progress", "done"])
+@pytest.mark.parametrize("done", [False, True], ids=["never_sent", "done"])
 async def test_an_expired_record_is_as_good_as_absent(store: Store, done: bool) -> None:
+    """Once expired, a finished write's record, or one that never reached the provider and
+    that nobody holds, is forgotten: the key is new again."""
     await claimed(store)
-    assert await store.save_progress(
-        SCOPE, "worker-a", "sending", {"a": 1}, now=NOW, lease_s=TTL * 2
-    )
     if done:
         assert await store.finish(SCOPE, "worker-a", {"status": 201})
+    else:
+        assert await store.park(SCOPE, "worker-a", "claimed")  # given up before sending
     # One moment before expiry the record still counts.
     before = await claim(store, "worker-b", at=NOW + TTL - 0.001)
-    assert isinstance(before, Finished if done else Busy)
+    assert isinstance(before, Finished if done else Claimed)
+    if not done:  # taken over (nothing was sent): given up again
+        assert await store.park(SCOPE, "worker-b", "claimed")
 
-    result = await claim(store, "worker-b", fingerprint="fp-2", at=NOW + TTL)
+    result = await claim(store, "worker-b", fingerprint="fp-2", at=NOW + 2 * TTL)
 
     assert isinstance(result, Claimed)
     assert not result.taken_over
     fresh = result.record
     assert (fresh.fingerprint, fresh.owner, fresh.state) == ("fp-2", "worker-b", "in_progress")
     assert (fresh.recovery_point, fresh.recovery, fresh.outcome) == ("claimed", {}, None)
-    assert (fresh.created_at, fresh.expires_at) == (NOW + TTL, NOW + 2 * TTL)
+    assert (fresh.created_at, fresh.expires_at) == (NOW + 2 * TTL, NOW + 3 * TTL)
     assert await store.get(SCOPE) == fresh
+
+
+@pytest.mark.parametrize("point", ["sending", "unanswered", "uncertain"])
+async def test_an_expired_record_whose_write_may_have_been_sent_still_names_that_write(
+    store: Store, point: str
+) -> None:
+    """A write that may have reached the provider and never finished is not forgotten when
+    its record expires: the same request is busy while its owner lives, then takes it over
+    (and first finds out what it did); another request with the key is still a mismatch; the
+    taker keeps the record a time to live from then; the reaper leaves it."""
+    await claimed(store)
+    assert await store.save_progress(SCOPE, "worker-a", point, {"m": 1}, now=NOW, lease_s=TTL * 2)
+    late = NOW + TTL + 5
+
+    assert isinstance(await claim(store, "worker-b", at=late), Busy)  # its owner still runs
+    assert isinstance(await claim(store, "worker-b", fingerprint="fp-2", at=late), Mismatch)
+    assert await store.reap(late) == 0
+
+    after_lease = NOW + TTL * 2 + 1
+    result = await claim(store, "worker-b", at=after_lease)
+
+    assert isinstance(result, Claimed) and result.taken_over
+    assert (result.record.recovery_point, result.record.recovery) == (point, {"m": 1})
+    assert result.record.expires_at == after_lease + TTL
+    assert await store.get(SCOPE) == result.record
+    assert await store.park(SCOPE, "worker-b", point)  # still uncertain: parked again
+    assert await store.reap(after_lease + TTL * 10) == 0
+    parked = await claim(store, "worker-c", at=after_lease + TTL * 10)
+    assert isinstance(parked, Claimed) and parked.taken_over
 
 
 async def test_each_part_of_the_scope_separates_keys(store: Store) -> None:
@@ -339,9 +371,10 @@ async def test_reap_deletes_exactly_the_expired_records(store: Store) -> None:
         assert isinstance(result, Claimed)
     assert await store.finish(replace(SCOPE, key="k-early"), "w", {"status": 201})
 
-    assert await store.reap(NOW + 20.0) == 2
+    # k-edge has expired too, but its owner's lease runs to NOW + LEASE: it may be sending.
+    assert await store.reap(NOW + 20.0) == 1
 
     remaining = {key for key in ttls if await store.get(replace(SCOPE, key=key)) is not None}
-    assert remaining == {"k-late", "k-later"}
+    assert remaining == {"k-edge", "k-late", "k-later"}
     assert await store.reap(NOW + 20.0) == 0
-    assert await store.reap(NOW + 5000.0) == 2
+    assert await store.reap(NOW + 5000.0) == 3  # never sent, and nobody holds them now
