@@ -25,6 +25,7 @@ from adapters.resolution import (
     candidates,
     carries_marker,
     created_since,
+    hide_marker,
     judge,
     looks_like,
     lookup_query,
@@ -440,9 +441,10 @@ class Adapter:
         return invoice_id
 
     def finish_read(self, invoice: Invoice) -> Invoice:
-        """Every invoice an adapter returns passes here: stamped, recomputed, checked."""
+        """Every invoice an adapter returns passes here: its dedupe marker hidden (it reads as
+        it was written: ``resolution.hide_marker``), stamped, recomputed, checked."""
         return reconcile(
-            invoice,
+            hide_marker(invoice, self.mapping.dedupe.marker),
             self.policy_for(invoice),
             self.today(),
             paid_by_status=self.paid_by_status,

@@ -24,6 +24,7 @@ adapter finishes (bill_crm) rather than leave or duplicate.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -85,6 +86,15 @@ class DedupePlan:
     date_slack_days: int = 1
 
 
+_MARKER = re.compile(re.escape(MARKER_PREFIX) + "[0-9a-f]{24}")
+_MARKER_LENGTH = len(MARKER_PREFIX) + 24
+
+
+def is_marker(text: str) -> bool:
+    """Whether ``text`` (trimmed) is a dedupe marker and nothing else."""
+    return len(text) >= _MARKER_LENGTH and _MARKER.fullmatch(text.strip()) is not None
+
+
 def new_marker() -> str:
     return MARKER_PREFIX + secrets.token_hex(12)
 
@@ -116,10 +126,47 @@ def with_marker(invoice: Invoice, path: str, marker: str) -> Invoice:
 
 
 def carries_marker(invoice: Invoice, path: str, marker: str) -> bool:
+    """Whether ``invoice`` carries ``marker`` at ``path``, or, where a read hid it there
+    (``hide_marker``), in the provider's own payload."""
     value = _value(invoice, path)
     if isinstance(value, list):
         return marker in value
-    return isinstance(value, str) and value.strip() == marker
+    if isinstance(value, str) and value.strip() == marker:
+        return True
+    return value is None and _holds(invoice.remote_data, marker)
+
+
+def hide_marker(invoice: Invoice, path: str | None) -> Invoice:
+    """``invoice`` as its creator wrote it: a field that holds nothing but a marker (the
+    gateway wrote it there, since the caller left the field empty) reads empty, and a list
+    field without its marker. The provider's payload (``remote_data``) keeps it as it is,
+    and a lost create's lookup still finds it there (``carries_marker``)."""
+    if path is None or path.startswith("provider_fields."):
+        return invoice
+    value = getattr(invoice, path, None)
+    if isinstance(value, str):
+        if len(value) < _MARKER_LENGTH or _MARKER.fullmatch(value.strip()) is None:
+            return invoice
+        return with_fields(invoice, {path: None})
+    if isinstance(value, list) and any(isinstance(v, str) and _MARKER.fullmatch(v) for v in value):
+        kept = [v for v in value if not (isinstance(v, str) and _MARKER.fullmatch(v))]
+        return with_fields(invoice, {path: kept})
+    return invoice
+
+
+def _holds(data: Any, marker: str) -> bool:
+    """Whether the JSON value ``data`` holds the string ``marker`` (trimmed) anywhere."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if item.strip() == marker:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def without_marker(invoice: Invoice, path: str | None, marker: str) -> Invoice:

@@ -19,15 +19,11 @@ from typing import Any
 
 from adapters.base import Adapter, Handling, WriteWarning
 from adapters.representable import NEVER_DROPPED, carries_document_type, fit, too_few_lines
-from adapters.resolution import MARKER_PREFIX
+from adapters.resolution import is_marker
 from gateway.canonical.model import Customer, Invoice, Line, Tax, with_fields
 from gateway.errors import UnsupportedFields
 from gateway.migration.references import ANY, ReferenceMap
 
-# The marker the gateway writes in an invoice's empty notes when it creates one (to find the
-# create again): the source's bookkeeping, not the customer's words. Left behind, the target's
-# create has room for a marker of its own.
-_MARKER = re.compile(re.escape(MARKER_PREFIX) + "[0-9a-f]{24}")
 _LINE_POINTER = re.compile(r"/lines/(\d+)(/.*)?\Z", re.DOTALL)
 
 
@@ -101,7 +97,9 @@ def translate(
         "lines": lines,
         "provider_fields": dict(refs.provider_fields),
     }
-    if source.notes is not None and _MARKER.fullmatch(source.notes.strip()):
+    if source.notes is not None and is_marker(source.notes):
+        # The source's bookkeeping, not the customer's words (a read hides it already: this
+        # holds for an invoice from anywhere else); the target's create has room for its own.
         fields["notes"] = None
     if source.due_date is None and refs.due_days is not None and source.issue_date is not None:
         fields["due_date"] = source.issue_date + timedelta(days=refs.due_days)

@@ -304,11 +304,11 @@ async def test_an_id_cannot_reach_another_path(env: Env) -> None:
 
 
 async def test_an_unexpected_answer_is_an_upstream_error(env: Env) -> None:
-    await env.faults(error_rate=1, error_status=413, methods=["GET"])
+    await env.faults(error_rate=1, error_status=418, methods=["GET"])
     with pytest.raises(UpstreamError) as info:
         await env.adapter.get("anything")
     assert type(info.value) is UpstreamError
-    assert info.value.status == 413
+    assert info.value.status == 418
     assert env.base_url not in info.value.message
 
 

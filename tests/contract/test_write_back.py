@@ -41,9 +41,6 @@ OWNED_BY_PROVIDER: dict[str, set[str]] = {
         "/discount",
     },
 }
-# A create through the gateway with no notes carries the write's dedupe marker there
-# (docs/providers/<p>.md, "Lost answers").
-_MARKER = re.compile(r"ig-[0-9a-f]{24}")
 _LINE = re.compile(r"^/lines/[0-9]+/")
 
 
@@ -117,8 +114,6 @@ async def write_back(sandbox: Sandbox, connection: str, invoice_id: str) -> list
     problems = [f"dropped {p}" for p in sorted(dropped) if _LINE.sub("/lines/*/", p) not in owned]
     again = await call(sandbox, "GET", f"{base}/{made.body['id']}")
     after = view(again.body, dropped | {"/number"})
-    if read.body["notes"] is None and _MARKER.fullmatch(after.get("notes") or ""):
-        after["notes"] = None
     return problems + differences(view(read.body, dropped | {"/number"}), after)
 
 
