@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
-from contextlib import nullcontext
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -27,7 +29,8 @@ from gateway.migration.report import Entry, ReportFile, Summary
 from gateway.migration.runner import PlanMismatch, Runner
 from gateway.runtime import Runtime, gateway_runtime
 from gateway.selection import UsageError
-from gateway.store import StoreError
+from gateway.store import Store, StoreError, open_store
+from gateway.store.urls import scheme_of, sqlite_path
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 _LISTED = 50  # skipped and failed invoices named at the end; --report has every one
@@ -47,11 +50,14 @@ async def migrate(settings: Settings, options: MigrateOptions, err: IO[str] = sy
     plan = options.plan
     _check_connections(settings, plan.source, plan.target)
     store_wanted = not options.dry_run
-    async with gateway_runtime(settings, with_store=store_wanted, shared_limits=True) as runtime:
+    async with (
+        gateway_runtime(settings, with_store=store_wanted, shared_limits=True) as runtime,
+        _copied_so_far(settings, options.dry_run) as seen,
+    ):
         source, target = runtime.adapters[plan.source], runtime.adapters[plan.target]
         if "create" not in target.capabilities.operations:
             raise UsageError(f"{target.provider} (connection {plan.target}) cannot create invoices")
-        copier = Copier(plan, source, target, runtime.service, runtime.store, options.refs)
+        copier = Copier(plan, source, target, runtime.service, runtime.store, options.refs, seen)
         with _opened(options.report) as report:
             runner = Runner(
                 plan,
@@ -111,8 +117,8 @@ async def verify(
                 checked = await verify_entry(entry, source, target)
                 summary.add(checked)
                 out.write(checked)
-        if summary.done == 0:
-            raise UsageError(f"no copy made by a run named {run!r} in the store")
+            if summary.done == 0:  # within: an earlier report is left as it was
+                raise UsageError(f"no copy made by a run named {run!r} in the store")
     return _finish(summary, err, differences_fail=True)
 
 
@@ -129,9 +135,30 @@ async def revert(
                 undone = await revert_entry(entry, target, runtime.service, runtime.store)
                 summary.add(undone)
                 out.write(undone)
-        if summary.done == 0:
-            raise UsageError(f"no copy made by a run named {run!r} in the store")
+            if summary.done == 0:  # within: an earlier report is left as it was
+                raise UsageError(f"no copy made by a run named {run!r} in the store")
     return _finish(summary, err)
+
+
+@asynccontextmanager
+async def _copied_so_far(settings: Settings, dry_run: bool) -> AsyncIterator[Store | None]:
+    """For a dry run, the store, to read what earlier runs copied (a copy already made is
+    ``already_copied`` there too, not ``would_copy``); None for a run (it has its own) and
+    where there is no store yet (a SQLite file not made: nothing was copied)."""
+    url = settings.store.url
+    if not dry_run or _no_store_yet(url):
+        yield None
+        return
+    store = open_store(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _no_store_yet(url: str) -> bool:
+    return scheme_of(url) == "sqlite" and not Path(sqlite_path(url)).exists()
 
 
 def _check_connections(settings: Settings, *names: str) -> None:
@@ -180,13 +207,52 @@ def _finish(
 
 
 def _opened(path: Path | None) -> Any:
-    """The report file, opened for writing; a usage error naming it when it cannot be."""
+    """The report file, written from its first entry on: a run refused before it copies
+    anything (a usage error, another run's options) leaves an earlier report as it was. A
+    usage error naming it at once when it cannot be written."""
     if path is None:
         return nullcontext(None)
-    try:
-        return path.open("w", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--report {path} cannot be written: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise UsageError(f"--report {path} cannot be written: it is a folder")
+    where = path if path.exists() else path.parent
+    if not where.exists() or not os.access(where, os.W_OK):
+        raise UsageError(f"--report {path} cannot be written: no such folder, or no permission")
+    return _ReportStream(path)
+
+
+class _ReportStream:
+    """A text file opened for writing (truncated) at its first write, or at a clean exit
+    when nothing was written; left as it was when an error ends the command first."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: IO[str] | None = None
+
+    def write(self, text: str) -> int:
+        return self._opened().write(text)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def _opened(self) -> IO[str]:
+        if self._file is None:
+            try:
+                self._file = self._path.open("w", encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(
+                    f"--report {self._path} cannot be written: {exc.strerror or exc}"
+                ) from None
+        return self._file
+
+    def __enter__(self) -> _ReportStream:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self._opened()  # a run that reported nothing leaves an empty report
+        if self._file is not None:
+            self._file.close()
 
 
 __all__ = ["Entry", "MigrateOptions", "StoreError", "UsageError", "migrate", "revert", "verify"]

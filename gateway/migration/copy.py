@@ -63,6 +63,9 @@ class Copier:
     service: InvoiceService | None  # None for a dry run, with the store
     store: Store | None  # None for a dry run: nothing is written anywhere
     refs: ReferenceMap
+    # A dry run's view of what earlier runs copied (the store, only read), where there is one:
+    # an invoice already copied is said to be, as the run would say it
+    seen: Store | None = None
     # source id → which copy of it is being made (see ``generation``), while it is made
     _copies: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     # source id → its fingerprint, computed once per copy (each step's record carries it)
@@ -74,6 +77,10 @@ class Copier:
     # refused is sent under a key of its own next time (``_request``), since its first key
     # would only replay the refusal, even after the map that caused it was fixed
     _refused: dict[str, dict[str, int]] = field(default_factory=dict, init=False, repr=False)
+    # source id → the run that made the copy at the target, where an earlier run made it: the
+    # crosswalk's run stays that one's, whichever run finishes or skips the copy later, so
+    # ``revert --run`` undoes every copy a run made and none that another made
+    _made_by: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     async def copy(self, invoice: Invoice) -> Entry:
         source_id = str(invoice.id)
@@ -84,6 +91,7 @@ class Copier:
             self._fingerprints.pop(source_id, None)
             self._read_back.pop(source_id, None)
             self._refused.pop(source_id, None)
+            self._made_by.pop(source_id, None)
 
     async def _attempts(self, source_id: str, invoice: Invoice) -> Entry:
         for attempt in range(1, _BUSY_ATTEMPTS + 1):
@@ -122,6 +130,8 @@ class Copier:
         known = await self._crosswalk(source_id)
         self._copies[source_id] = generation(known)
         self._refused[source_id] = refusals(known)
+        if known is not None and known.target_id is not None and known.state != "reverted":
+            self._made_by[source_id] = known.run or self.plan.run
         if known is not None and known.state in FINISHED:
             return Entry(
                 source_id,
@@ -323,9 +333,10 @@ class Copier:
         )
 
     async def _crosswalk(self, source_id: str) -> CrosswalkEntry | None:
-        if self.store is None:
+        store = self.store or self.seen
+        if store is None:
             return None
-        return await self.store.crosswalk_get(self.plan.source, source_id, self.plan.target)
+        return await store.crosswalk_get(self.plan.source, source_id, self.plan.target)
 
     async def _record(
         self,
@@ -355,7 +366,7 @@ class Copier:
                 state=state,
                 detail=detail,
                 updated_at=time.time(),
-                run=self.plan.run,
+                run=self._made_by.get(source_id, self.plan.run),
             )
         )
 

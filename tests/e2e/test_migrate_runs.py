@@ -412,6 +412,15 @@ async def test_a_sample_copies_exactly_n_and_the_run_then_copies_the_rest(
     copies = await copies_at_bill_crm(sandbox, "order_linked")
     assert {i: copies[i] for i in ids} == {**dict.fromkeys(ids[:2], 1), **dict.fromkeys(ids[2:], 0)}
 
+    # A dry run now says what the run would do: the sampled two are copied already.
+    look = m.run(config, "run", *args, "--dry-run", report=tmp_path / "look.jsonl")
+    assert look.code == 0, look.stderr
+    assert look.outcomes() == {
+        **dict.fromkeys(ids[:2], "already_copied"),
+        **dict.fromkeys(ids[2:], "would_copy"),
+    }
+    assert await copies_at_bill_crm(sandbox, "order_linked") == copies
+
     rest = m.run(config, "run", *args, report=tmp_path / "rest.jsonl")
 
     assert rest.code == 0, rest.stderr
@@ -930,11 +939,14 @@ def test_verify_and_revert_without_a_run_to_work_on_exit_2(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     config = m.config_for(tmp_path, sandbox, sqlite_url())
-    verify = m.start(config, "verify", "--run", "never-ran")
+    kept = tmp_path / "earlier-report.jsonl"  # an earlier run's only record of each invoice
+    kept.write_text('{"source_id": "1", "outcome": "copied"}\n', encoding="utf-8")
+    verify = m.start(config, "verify", "--run", "never-ran", "--report", str(kept))
     revert = m.start(config, "revert")
     ran = verify.wait()
     assert ran.code == 2
     assert "no copy made by a run named 'never-ran' in the store" in ran.stderr
+    assert kept.read_text(encoding="utf-8") == '{"source_id": "1", "outcome": "copied"}\n'
     ran = revert.wait()
     assert ran.code == 2
     assert "migrate revert needs --run NAME (the run to revert)" in ran.stderr

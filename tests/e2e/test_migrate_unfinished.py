@@ -173,6 +173,11 @@ async def test_a_payment_the_target_refused_is_sent_again_once_the_map_is_fixed(
         copy = await m.read(sandbox, "draft_publish", made[source["id"]])
         mapped = [(a, d, "credit_card" if k == "card" else k) for a, d, k in _payments(source)]
         assert _payments(copy) == mapped
+    # The copies are the first run's, which made them, though the second finished them:
+    # ``revert --run unmapped`` finds every one, ``revert --run mapped`` none.
+    by_first = {e.source_id: e.target_id for e in await m.crosswalk(store, "unmapped")}
+    assert by_first == made
+    assert await m.crosswalk(store, "mapped") == []
 
 
 async def test_a_status_the_target_failed_to_set_leaves_the_copy_to_the_next_run(
