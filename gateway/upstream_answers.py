@@ -51,9 +51,10 @@ class UnusableAnswer(UpstreamError):
 
 
 class ReadRefused(UpstreamError):
-    """The provider refused one of the gateway's reads (a 400, 409 or 422 to a GET): nothing
-    in the caller's request decides that (a read carries no field of it; the filters it passes
-    on were checked first), so it is the provider failing, and asking again gets the same."""
+    """The provider refused one of the gateway's reads (a 400, 409, 413, 414 or 422 to a
+    GET): nothing in the caller's request decides that (a read carries no field of it; the
+    filters it passes on were checked first), so it is the provider failing, and asking again
+    gets the same."""
 
     retryable = False
 

@@ -141,6 +141,7 @@ def _line(
 def _totals(given: Totals | None, computed: Totals, differences: list[TotalsDifference]) -> Totals:
     if given is None:
         return computed
+    filled: dict[str, Any] = {}
     for name in TOTAL_FIELDS:
         provider_value: Decimal = getattr(given, name)
         computed_value: Decimal = getattr(computed, name)
@@ -150,6 +151,10 @@ def _totals(given: Totals | None, computed: Totals, differences: list[TotalsDiff
                     field=name, provider=str(provider_value), computed=str(computed_value)
                 )
             )
+        elif not provider_value and not provider_value.same_quantum(computed_value):
+            # Nothing, written as the currency writes it ("0.00", not a provider's bare 0 or
+            # the 0 an adapter gives a total its provider does not have): the same value.
+            filled[name] = computed_value
     if not given.tax_breakdown:
-        return with_fields(given, {"tax_breakdown": computed.tax_breakdown})
-    return given
+        filled["tax_breakdown"] = computed.tax_breakdown
+    return with_fields(given, filled) if filled else given

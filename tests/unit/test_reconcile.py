@@ -217,3 +217,22 @@ def test_what_is_due_is_worked_out_exactly_however_large_the_providers_figures()
         "totals.paid 1E+999 has more digits than the calculation can hold exactly"
     ]
     assert result.payment_status == "paid"  # compared, not subtracted
+
+
+def test_a_zero_total_reads_as_the_currency_writes_it_and_other_figures_as_given() -> None:
+    """A provider's bare 0 (or the 0 an adapter gives a total its provider lacks: crm_v1's
+    shipping) reads "0.00" in USD, "0" in JPY: the same value, written as every other total.
+    A figure that is not zero stays as the provider wrote it."""
+    with provider_figures():
+        given = read({"shipping": "0", "adjustment": "0.0", "discount": "0.000", "total": "5250.0"})
+    result = reconcile(given, POLICY, TODAY)
+    assert result.totals is not None and result.totals_check is not None
+    shown = result.totals.model_dump(mode="json")
+    assert (shown["shipping"], shown["adjustment"], shown["discount"]) == ("0.00",) * 3
+    assert (shown["total"], shown["subtotal"]) == ("5250.0", "5000.00")
+    assert result.totals_check.consistent is True
+    with provider_figures():
+        yen = read({k: "0" for k in ("discount", "shipping", "adjustment", "paid")}, currency="JPY")
+    yen_totals = reconcile(yen, POLICY, TODAY).totals
+    assert yen_totals is not None
+    assert yen_totals.model_dump(mode="json")["shipping"] == "0"
