@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
+from adapters.caller_lines import in_callers_lines, sent_lines
 from adapters.fits import Fits
 from adapters.pagination import PageNumbers, PaginationLoop, walk
 from adapters.read_cache import ReadCache
@@ -683,6 +684,19 @@ class Adapter:
         checks more than the fit (references, the account's currency, required fields) say so
         by overriding it with the same code their create runs."""
         self.fit(invoice, handling)
+
+    def callers_lines(
+        self, invoice: Invoice, handling: Handling, error: InvalidRequest
+    ) -> InvalidRequest:
+        """``error``, a refusal of ``invoice`` as sent under ``handling``, pointing at the
+        caller's own lines where lenient handling dropped some (``adapters.caller_lines``)."""
+        if handling != "lenient":
+            return error
+        try:
+            _, warnings = self.fit(invoice, handling)
+        except AdapterError:
+            return error
+        return in_callers_lines(error, sent_lines(len(invoice.lines), [w.field for w in warnings]))
 
     def as_sent(self, invoice: Invoice, handling: Handling) -> tuple[Invoice, list[WriteWarning]]:
         """``invoice`` as a create sends it under ``handling`` (fields lenient handling drops are

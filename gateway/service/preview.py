@@ -15,6 +15,7 @@ from adapters.representable import fit, unseen_item_taxes
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.model import Invoice, Tax, with_fields
 from gateway.config import Connection
+from gateway.errors import InvalidRequest
 
 
 def preview(
@@ -25,7 +26,10 @@ def preview(
     (``Adapter.check_create``: the fit, and the provider's fields, references, currency and
     required fields), and ``InvalidInvoice`` for an invoice whose amounts cannot be computed:
     a preview that answers 200 is a create that would be sent."""
-    adapter.check_create(invoice, handling)
+    try:
+        adapter.check_create(invoice, handling)
+    except InvalidRequest as exc:
+        raise adapter.callers_lines(invoice, handling, exc) from None
     fitted, warnings = fit(invoice, adapter.capabilities, adapter.provider, handling)
     warnings += unseen_item_taxes(invoice, adapter.capabilities, adapter.provider)
     named = _taxes_named(fitted, adapter.connection)

@@ -107,7 +107,10 @@ class CreateInvoice(_Write):
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         marked = self.adapter.marked(self.invoice, recovery)
         create = self.adapter.create_issued if self.issued else self.adapter.create
-        return _written(await create(marked, handling=self.handling), created=True)
+        try:
+            return _written(await create(marked, handling=self.handling), created=True)
+        except InvalidRequest as exc:
+            raise self.adapter.callers_lines(self.invoice, self.handling, exc) from None
 
     async def find(self, recovery: dict[str, Any]) -> Resolution:
         found = await self.adapter.find_created(self.invoice, recovery, handling=self.handling)

@@ -130,6 +130,8 @@ def pointer_fits(body: Any, pointer: str, detail: str) -> bool:
     if resolves(body, pointer):
         return True
     parent, _, last = pointer.rpartition("/")
+    if parent == "" and isinstance(body, dict):
+        return True  # a field of the invoice it lacks and a provider needs ("/lines")
     if parent == "/totals":
         return last in TOTALS_FIELDS
     if detail.startswith("is required"):
@@ -358,6 +360,8 @@ def test_previews_agree_with_calculate(
         assert all(reply.status == 200 for reply in calculated), calculated[0].body
         assert amounts(strict.body) in [amounts(reply.body) for reply in calculated]
         return
+    if (strict.status, strict.body["code"]) == (422, "validation_error"):
+        return  # the create's own checks refuse it (a field the provider needs): so does this
     assert (strict.status, strict.body["code"]) == (422, "unsupported_field"), strict.body
     refused = {error["pointer"] for error in strict.body["errors"]}
     lenient = gateway.post(preview(connection), body, Prefer="handling=lenient")
@@ -365,6 +369,8 @@ def test_previews_agree_with_calculate(
     if "/tax_mode" in refused:  # prices mean something else in the other mode: never dropped
         assert (lenient.status, lenient.body["code"]) == (422, "unsupported_field")
         return
+    if lenient.status == 422 and lenient.body["code"] == "validation_error":
+        return  # what lenient handling keeps, the create still refuses (no line left, say)
     assert lenient.status == 200, lenient.body
     assert {warning["field"] for warning in lenient.body["warnings"]} == refused | unseen
     check_totals(lenient.body)
