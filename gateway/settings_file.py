@@ -9,6 +9,7 @@ Beyond the schema, each connection is checked for what its provider's adapter wi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -31,6 +32,8 @@ from gateway.store.urls import mask_url, password_of
 
 # ${NAME}, or ${NAME:-default} when the variable is unset or empty
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# $NAME alone, which is meant as a reference far more often than as a value
+_BARE_VARIABLE = re.compile(r"\$[A-Z_][A-Z0-9_]*")
 
 
 class ConfigError(ValueError):
@@ -70,7 +73,7 @@ def beside(settings: Settings, folder: Path) -> Settings:
 
 def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settings:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -80,7 +83,12 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
     if data is None:
         data = {}
     problems: list[str] = []
-    data = _expand(data, environ, "", problems)
+    try:
+        data = _expand(data, environ, "", problems)
+    except RecursionError:
+        raise ConfigError(
+            source, ["an alias (*name) refers to the value that holds it: it never ends"]
+        ) from None
     unset = {problem.split(": ", 1)[0] for problem in problems}
     validator = jsonschema.Draft202012Validator(_schema())
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
@@ -101,6 +109,26 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
         ) from None
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the
+    last one silently: a second ``server:`` would drop the first's settings)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"{key!r} is given twice in one mapping (first on line {seen[key] + 1}): "
+                    "keep one",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _expand(value: Any, environ: Mapping[str, str], path: str, problems: list[str]) -> Any:
     if isinstance(value, str):
 
@@ -113,7 +141,14 @@ def _expand(value: Any, environ: Mapping[str, str], path: str, problems: list[st
                 return ""
             return environ[name]
 
-        return _VARIABLE.sub(lookup, value)
+        expanded = _VARIABLE.sub(lookup, value)
+        leftover = _VARIABLE.sub("", value)
+        if "${" in leftover or _BARE_VARIABLE.fullmatch(value):
+            problems.append(
+                f"{path or '(top level)'}: holds a reference that is not ${{NAME}} or "
+                "${NAME:-default} (NAME of letters, digits and _; the value is not shown)"
+            )
+        return expanded
     if isinstance(value, dict):
         return {k: _expand(v, environ, _join(path, k), problems) for k, v in value.items()}
     if isinstance(value, list):
@@ -133,6 +168,14 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
                 f"connections[{i}].base_url: must not hold a user or password (the credential "
                 "goes in auth, which sends it as the provider expects; the URL is not shown)"
             )
+        elif _has_query(connection["base_url"]):
+            problems.append(
+                f"connections[{i}].base_url: must not have a query (?…) or a fragment (#…): "
+                "each request's path is added to it (the URL is not shown)"
+            )
+        header = connection["auth"].get("header")
+        if isinstance(header, str):  # checked whatever the type: a mistake either way
+            problems += _header_problems(f"connections[{i}].auth.header", header)
         variable = connection["auth"].get("token_env")
         if variable and not environ.get(variable):
             problems.append(
@@ -182,6 +225,27 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
         elif variable:
             where = f"clients[{i}].key_env: environment variable {variable}"
             problems += _unusable_secret(where, environ.get(variable))
+    problems += _shared_keys(clients, environ)
+    return problems
+
+
+def _shared_keys(clients: list[dict[str, Any]], environ: Mapping[str, str]) -> list[str]:
+    """Two clients with one API key: a request with it could be only one of them (and which
+    one, with its scopes, would depend on their order), so it is refused, naming both."""
+    problems: list[str] = []
+    first: dict[str, int] = {}
+    for i, client in enumerate(clients):
+        digest = client.get("key_sha256")
+        if not digest and environ.get(client.get("key_env") or ""):
+            digest = hashlib.sha256(environ[client["key_env"]].encode()).hexdigest()
+        if not isinstance(digest, str) or not digest:
+            continue
+        earlier = first.setdefault(digest.lower(), i)
+        if earlier != i:
+            problems.append(
+                f"clients[{i}]: the same API key as clients[{earlier}] "
+                f"({clients[earlier]['name']!r}); give each client its own key"
+            )
     return problems
 
 
@@ -207,6 +271,34 @@ def _holds_credentials(base_url: str) -> bool:
     except (ValueError, TypeError):
         return False
     return url.user is not None or url.password is not None
+
+
+def _has_query(base_url: str) -> bool:
+    try:
+        url = URL(base_url)
+    except (ValueError, TypeError):
+        return False
+    return bool(url.raw_query_string) or bool(url.raw_fragment) or "?" in base_url
+
+
+# RFC 9110's token: what a header's name may be made of.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Headers the HTTP client writes itself, or that say how the message is framed: a credential
+# sent in one would break every request or go nowhere.
+_RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "content-type", "transfer-encoding", "connection", "accept"}
+)
+
+
+def _header_problems(where: str, header: str) -> list[str]:
+    if _TOKEN.fullmatch(header) is None:
+        return [
+            f"{where}: {header!r} is not a header name (letters, digits and !#$%&'*+.^_`|~- "
+            "only: no space, colon or line break)"
+        ]
+    if header.lower() in _RESERVED_HEADERS:
+        return [f"{where}: {header} cannot carry the credential (the HTTP client sets it)"]
+    return []
 
 
 _SECRETS = frozenset({"token", "cursor_secret", "key_sha256"})

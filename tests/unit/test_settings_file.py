@@ -450,3 +450,68 @@ def test_a_store_url_serve_could_not_open_is_refused_by_check_config(
         load_settings(tmp_path / "config.yaml", {"CRM_TOKEN": "t"})
     assert info.value.problems == [problem]
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "token", ["${NOPE", "${CRM-TOKEN}", "${ CRM_TOKEN }", "${CRM_TOKEN:x}", "$CRM_TOKEN", "${}"]
+)
+def test_a_reference_that_is_not_one_is_refused_not_sent_as_the_credential(token: str) -> None:
+    text = GOOD.replace('"${CRM_TOKEN}"', f"'{token}'")
+    found = problems(text, {"CRM_TOKEN": "t-1"})
+    assert found == [
+        "connections[0].auth.token: holds a reference that is not ${NAME} or ${NAME:-default} "
+        "(NAME of letters, digits and _; the value is not shown)"
+    ]
+    assert not any(token in p for p in found)
+
+
+def test_a_key_given_twice_in_a_mapping_is_refused_saying_where() -> None:
+    text = GOOD + "server: {host: 0.0.0.0}\n"
+    assert problems(text, {"CRM_TOKEN": "t-1"}) == [
+        "line 15, column 1: not valid YAML ('server' is given twice in one mapping (first on "
+        "line 2): keep one)"
+    ]
+
+
+def test_an_alias_that_holds_itself_is_one_problem_not_a_traceback() -> None:
+    assert problems("server: &a [*a]\n") == [
+        "an alias (*name) refers to the value that holds it: it never ends"
+    ]
+
+
+def test_two_clients_with_one_key_are_refused_naming_both() -> None:
+    twice = GOOD.replace(
+        "clients:\n",
+        'clients:\n  - name: other\n    key_sha256: "%s"\n    connections: ["*"]\n'
+        "    scopes: [admin]\n" % ("a" * 64),
+    )
+    assert problems(twice, {"CRM_TOKEN": "t-1"}) == [
+        "clients[1]: the same API key as clients[0] ('other'); give each client its own key"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        ("X-API-Key\\r\\nX-Evil: 1", "is not a header name"),
+        ("X Bad:", "is not a header name"),
+        ("Host", "Host cannot carry the credential (the HTTP client sets it)"),
+        ("content-length", "content-length cannot carry the credential"),
+    ],
+)
+def test_a_credential_header_that_cannot_be_sent_is_refused(header: str, said: str) -> None:
+    text = GOOD.replace(
+        'auth: {type: bearer, token: "${CRM_TOKEN}"}',
+        f'auth: {{type: api_key, header: "{header}", token: "${{CRM_TOKEN}}"}}',
+    )
+    [found] = problems(text, {"CRM_TOKEN": "t-1"})
+    assert found.startswith("connections[0].auth.header: ") and said in found
+
+
+@pytest.mark.parametrize("url", ["https://crm.example.com/?token=x", "https://crm.example.com/#a"])
+def test_a_base_url_with_a_query_or_a_fragment_is_refused_without_showing_it(url: str) -> None:
+    text = GOOD.replace("https://crm.example.com", url)
+    assert problems(text, {"CRM_TOKEN": "t-1"}) == [
+        "connections[0].base_url: must not have a query (?…) or a fragment (#…): each "
+        "request's path is added to it (the URL is not shown)"
+    ]
