@@ -158,6 +158,11 @@ class ServerSettings(_Strict):
     port: int = Field(8080, ge=0, le=65535)  # 0: any free port
     max_body_bytes: int = Field(1_048_576, ge=1024)
     workers: int = Field(1, ge=1, le=64)
+    # A connection that sends no whole request head within this (from its opening, or from
+    # its last answer) is closed: idle keep-alive connections, and heads sent a byte at a time.
+    idle_timeout_s: float = Field(60.0, ge=1, le=3600)
+    # A request body not whole within this from when its head arrived is answered 408.
+    body_timeout_s: float = Field(60.0, ge=1, le=3600)
     auth_failures: AuthFailures = AuthFailures()
     # Signs list cursors. Instances behind one load balancer (and one instance across restarts)
     # honour each other's cursors only when they share it; unset, each process makes its own.

@@ -52,7 +52,13 @@ class KeyRing:
         return cls(by_hash, failures=_throttle(auth_failures or AuthFailures()))
 
     def identify(self, key: str) -> Client | None:
-        return self.clients.get(hashlib.sha256(key.encode()).hexdigest())
+        # The header as sent: a byte that is not UTF-8 (aiohttp keeps it as a surrogate escape)
+        # matches no key, and fails as any wrong key does.
+        try:
+            raw = key.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return None
+        return self.clients.get(hashlib.sha256(raw).hexdigest())
 
     async def failed(self, address: str) -> float:
         """Count a failed authentication from ``address`` (``ratelimit.client_address``): 0

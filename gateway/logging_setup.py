@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import orjson
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.config import LoggingSettings
 from gateway.log_buffer import BufferedLoggerFactory, LineBuffer
@@ -66,9 +67,21 @@ class _ToStructlog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             fields: dict[str, Any] = {"logger": record.name}
+            log = structlog.get_logger(record.name)
+            error = record.exc_info[1] if record.exc_info else None
+            if isinstance(error, HttpProcessingError):
+                # A request aiohttp's parser refused (400 before any view ran): the caller's
+                # mistake, not the gateway's, and its text quotes the bytes sent, an API key's
+                # among them. The kind of mistake is logged, never the request's bytes.
+                log.info(
+                    "malformed_request",
+                    logger=record.name,
+                    error=type(error).__name__,
+                    status=error.code,
+                )
+                return
             if record.exc_info:
                 fields["exc_info"] = record.exc_info
-            log = structlog.get_logger(record.name)
             method = getattr(log, record.levelname.lower(), log.error)
             method(record.getMessage(), **fields)
         except Exception:

@@ -204,7 +204,15 @@ def _run_worker(
     app.on_startup.append(stops.start)  # before it says so: a stop then finds the handlers
     if ready is not None:
         app.on_startup.append(_say_ready(ready))
-    web.run_app(app, sock=sock, print=None, handle_signals=False)
+    web.run_app(
+        app,
+        sock=sock,
+        print=None,
+        handle_signals=False,
+        # aiohttp's keep-alive timer runs from a connection's opening and from each answer,
+        # and closes it if no whole request head came meanwhile: a slow or idle client.
+        keepalive_timeout=settings.server.idle_timeout_s,
+    )
 
 
 def _say_ready(ready: int) -> Callable[[web.Application], Awaitable[None]]:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from adapters.base import DuplicateInputs
 from gateway.canonical.errors import FieldError
-from gateway.http.body import read_json_object
+from gateway.http.body import read_body, read_json_object
 from gateway.http.validation import validation_problem
 
 KEYS = ("customer", "issue_date", "due_date", "provider_fields")
@@ -25,7 +25,7 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 async def action_inputs(request: web.Request, action: str) -> DuplicateInputs | None:
     """The inputs of a duplicate; None when the body is empty (or ``{}``)."""
-    if not (await request.read()).strip():
+    if not (await read_body(request)).strip():
         return None
     data = await read_json_object(request)
     if not data:

@@ -10,15 +10,19 @@ encoded, which no answer could carry back (docs/decisions.md, "Fuzzing the invoi
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
 from gateway.canonical.errors import FieldError
+from gateway.http.keys import SETTINGS
 from gateway.http.problems import Problem
 from gateway.http.validation import validation_problem
 from gateway.jsonwire import MAX_DEPTH, exact_int, nested_deeper
@@ -53,10 +57,33 @@ def check_json_media_type(request: web.Request) -> None:
     )
 
 
+@asynccontextmanager
+async def body_deadline(request: web.Request) -> AsyncIterator[None]:
+    """Within it the request's body must arrive whole within ``server.body_timeout_s`` of now,
+    else 408 (retryable: nothing was done). A body sent a byte at a time holds no connection
+    for longer; the answer comes before anything is sent to a provider."""
+    seconds = request.app[SETTINGS].server.body_timeout_s
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise Problem(
+            "request_timeout",
+            f"The request body did not arrive whole within {seconds:g} s; send it again.",
+            headers={"Connection": "close"},
+        ) from None
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request's body, whole, within its deadline (``body_deadline``)."""
+    async with body_deadline(request):
+        return await request.read()
+
+
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object; 415 when it is not labelled JSON, 400 ``bad_request`` that
     says what is wrong with it otherwise."""
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw.strip():
         raise Problem("bad_request", "The request body is empty; send a JSON object.")
     check_json_media_type(request)

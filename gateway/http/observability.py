@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
@@ -12,6 +13,9 @@ from gateway.http.keys import CALLER, METRICS, REQUEST_ID
 from gateway.upstream import CallStats, request_calls_var
 
 _log = structlog.get_logger("gateway.access")
+
+
+CLIENT_CLOSED = 499
 
 
 @web.middleware
@@ -26,6 +30,12 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         return response
     except web.HTTPException as exc:
         status = exc.status
+        raise
+    except asyncio.CancelledError:
+        # The handler was cancelled: its caller hung up (mid-body, say) or the gateway is
+        # stopping. Nothing failed and no one reads an answer: logged and counted as 499,
+        # "client closed request" (nginx's), never as a 500 that alerts watch.
+        status = CLIENT_CLOSED
         raise
     finally:
         elapsed = time.perf_counter() - started

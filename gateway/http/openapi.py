@@ -396,7 +396,7 @@ def _problems(*statuses: int) -> dict[str, Any]:
 
 # Problems any call on a connection can answer: reading the provider can fail in all these ways.
 _UPSTREAM = (400, 401, 403, 404, 429, 500, 501, 502, 503, 504)
-_WRITE = (*_UPSTREAM, 409, 412, 413, 415, 422)
+_WRITE = (*_UPSTREAM, 408, 409, 412, 413, 415, 422)
 
 
 def _operation(
@@ -481,7 +481,7 @@ def _paths() -> dict[str, Any]:
                 "invoices",
                 _ok("200", "Invoice", "The invoice with every amount computed"),
                 body=_body("CalculateRequest"),
-                errors=(400, 413, 415, 422),
+                errors=(400, 408, 413, 415, 422),
                 public=True,
             )
         },

@@ -21,6 +21,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "Method not allowed"),
     "conflict": (409, "Conflict with the invoice's state"),
     "idempotency_in_progress": (409, "A request with this Idempotency-Key is still running"),
+    "request_timeout": (408, "The request body did not arrive in time"),
     "precondition_failed": (412, "Version does not match"),
     "payload_too_large": (413, "Request body is too large"),
     "unsupported_media_type": (415, "Unsupported media type"),
@@ -38,6 +39,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
 }
 
 _RETRYABLE = {
+    "request_timeout",
     "rate_limited",
     "upstream_error",
     "upstream_unavailable",

@@ -90,7 +90,8 @@ async def running_sandbox(
             actual = await _start(emulator, host, port + offset if port else 0, runners)
             urls[provider] = f"http://{host}:{actual}"
         settings = sandbox_settings(host, port, urls, api_key, store_url=store_url)
-        actual = await _start(create_app(settings), host, port, runners)
+        idle = settings.server.idle_timeout_s
+        actual = await _start(create_app(settings), host, port, runners, keepalive_timeout=idle)
         settings = settings.model_copy(
             update={"server": settings.server.model_copy(update={"port": actual})}
         )
@@ -117,8 +118,20 @@ def _check_free(host: str, port: int) -> None:
             raise SandboxError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
-async def _start(app: web.Application, host: str, port: int, runners: list[web.AppRunner]) -> int:
-    runner = web.AppRunner(app, access_log=None)
+async def _start(
+    app: web.Application,
+    host: str,
+    port: int,
+    runners: list[web.AppRunner],
+    keepalive_timeout: float | None = None,
+) -> int:
+    """``app`` listening on ``host:port``; the gateway with its ``keepalive_timeout`` (as
+    ``workers.serve`` gives it), the emulators with aiohttp's own."""
+    runner = (
+        web.AppRunner(app, access_log=None)
+        if keepalive_timeout is None
+        else web.AppRunner(app, access_log=None, keepalive_timeout=keepalive_timeout)
+    )
     await runner.setup()
     runners.append(runner)
     site = web.TCPSite(runner, host, port)

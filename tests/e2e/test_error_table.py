@@ -617,3 +617,24 @@ async def test_an_invoice_put_back_as_it_was_read_passes(sandbox: Sandbox) -> No
     refused = await call(sandbox, "PUT", location, body=changed)
     body = problem(refused, 422, "unsupported_field")
     assert body["errors"][0]["pointer"] == "/number"
+
+
+async def test_a_refusal_points_at_the_callers_line_when_lenient_handling_dropped_one(
+    sandbox: Sandbox,
+) -> None:
+    """draft_publish carries no section lines: lenient handling drops line 0, so the provider's
+    line 0 is the caller's line 1, and a refusal of it says line 1, in the preview and in the
+    create alike (nothing is sent)."""
+    body = _sample("draft_publish")
+    item = {**body["lines"][0], "taxes": [{"rate": "1"}]}  # no such rate is configured
+    body["lines"] = [{"kind": "section", "name": "Hardware"}, item]
+    lenient = {"Prefer": "handling=lenient"}
+    before = await provider_writes(sandbox, "draft_publish")
+    for path in ("/invoices/preview", "/invoices"):
+        answer = await call(
+            sandbox, "POST", f"/v1/connections/draft_publish{path}", body=body, headers=lenient
+        )
+        assert answer.status == 422, answer.body
+        assert [e["pointer"] for e in answer.body["errors"]] == ["/lines/1/taxes/0/rate"]
+        assert answer.body["detail"].startswith("lines[1].taxes[0].rate ")
+    assert await provider_writes(sandbox, "draft_publish") == before

@@ -8,6 +8,7 @@ address is served as usual; the table of addresses stays within ``max_addresses`
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -202,3 +203,52 @@ def test_the_limit_is_a_server_setting_with_a_default() -> None:
     assert info.value.problems == [
         "server.auth_failures.per_minute: 0 is less than the minimum of 1"
     ]
+
+
+async def test_a_key_that_is_not_utf8_fails_as_a_wrong_key_and_is_counted(
+    aiohttp_client: Any,
+) -> None:
+    """A byte no UTF-8 text has (``caf\\xe9``) in the key: 401 like any wrong key, counted,
+    and throttled with the rest; never a 500 that escapes the count."""
+    gateway, _ = await start(aiohttp_client, per_minute=3)
+    request = (
+        b"GET /v1/connections HTTP/1.1\r\nHost: gateway\r\n"
+        b"Authorization: Bearer caf\xe9\r\nConnection: close\r\n\r\n"
+    )
+    statuses = []
+    for _ in range(5):
+        reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+        writer.write(request)
+        answer = await reader.read()
+        writer.close()
+        statuses.append(int(answer.split(b" ", 2)[1]))
+        assert b"application/problem+json" in answer
+    assert statuses == [401, 401, 401, 429, 429]
+    counted = "gateway_auth_failures_total"
+    assert await metric(gateway, counted, reason="invalid", throttled="false") == 3
+
+
+async def test_a_caller_that_hangs_up_mid_body_is_not_a_gateway_failure(
+    aiohttp_client: Any,
+) -> None:
+    """A body cut off by the caller closing the connection was nothing the gateway did: no
+    500 in the metrics alerts watch (anyone could raise them, the calculate route needs no
+    key), and no traceback in the log."""
+    gateway, _ = await start(aiohttp_client)
+    for _ in range(3):
+        _, writer = await asyncio.open_connection(gateway.host, gateway.port)
+        writer.write(
+            b"POST /v1/invoices/calculate HTTP/1.1\r\nHost: gateway\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a":'
+        )
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+    await asyncio.sleep(0.2)
+    async with gateway.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"}) as answer:
+        text = await answer.text()
+    calculate = [
+        line for line in text.splitlines()
+        if line.startswith("gateway_requests_total{") and "/v1/invoices/calculate" in line
+    ]  # fmt: skip
+    assert calculate and all('status="499"' in line for line in calculate), calculate

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from aiohttp.http_exceptions import BadHttpMessage
 
 from gateway.config import LoggingSettings
 from gateway.logging_setup import configure_logging
@@ -44,3 +45,28 @@ def test_a_library_warning_with_its_traceback_is_one_json_line(restored: None) -
     assert (line["logger"], line["level"]) == ("asyncpg.pool", "warning")
     assert "ConnectionRefusedError" in line["exception"]
     assert line["exception"].startswith("Traceback")
+
+
+def test_a_request_the_parser_refused_is_logged_by_its_kind_not_its_bytes(
+    restored: None,
+) -> None:
+    """aiohttp's parser quotes the bytes it refused (an ``Authorization`` header with a NUL,
+    say, and the API key in it): the line says what kind of mistake it was, at info (the
+    caller's, answered 400), with neither the bytes nor a traceback."""
+    stream = io.StringIO()
+    configure_logging(LoggingSettings(level="info", format="json"), stream)
+    try:
+        raise BadHttpMessage("Invalid header value char: b'Authorization: Bearer sk_live_9\\x00'")
+    except BadHttpMessage:
+        logging.getLogger("aiohttp.server").exception("Error handling request from 127.0.0.1")
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line == {
+        "logger": "aiohttp.server",
+        "error": "BadHttpMessage",
+        "status": 400,
+        "event": "malformed_request",
+        "level": "info",
+        "pid": line["pid"],
+        "timestamp": line["timestamp"],
+    }
+    assert "sk_live_9" not in stream.getvalue()

@@ -9,6 +9,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from adapters.base import NoteFile, NotSupported
 from gateway.canonical.errors import FieldError
 from gateway.http.auth import requires
+from gateway.http.body import body_deadline
 from gateway.http.keys import SERVICE
 from gateway.http.problems import Problem
 from gateway.http.validation import validation_problem
@@ -93,7 +94,8 @@ async def _multipart(request: web.Request, *, attach: bool) -> tuple[str | None,
     if (request.content_length or 0) > MAX_NOTE_BODY_BYTES:
         raise Problem("payload_too_large", _TOO_LARGE)
     try:
-        return await _note_parts(request, attach=attach)
+        async with body_deadline(request):
+            return await _note_parts(request, attach=attach)
     except (ValueError, HttpProcessingError) as exc:  # aiohttp's word for a broken multipart
         raise Problem("bad_request", f"The multipart body is malformed: {exc}.") from None
 

@@ -16,7 +16,7 @@ from adapters.base import NotSupported
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.order_invoice import OrderInvoice, order_invoice_from_input
 from gateway.http.auth import requires
-from gateway.http.body import read_json_object
+from gateway.http.body import read_body, read_json_object
 from gateway.http.keys import SERVICE
 from gateway.http.problems import Problem
 from gateway.http.validation import validation_problem
@@ -44,7 +44,7 @@ async def create_from_order_view(request: web.Request) -> web.StreamResponse:
 
 async def _order_invoice(request: web.Request) -> OrderInvoice | None:
     """The body as an order invoice; None when there is none (or it is ``{}``)."""
-    if not request.body_exists or not (await request.read()).strip():
+    if not request.body_exists or not (await read_body(request)).strip():
         return None
     data = await read_json_object(request)
     try:
