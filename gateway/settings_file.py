@@ -29,6 +29,7 @@ from gateway.canonical.errors import dotted_path
 from gateway.config import Settings
 from gateway.store import url_problems
 from gateway.store.urls import mask_url, password_of
+from gateway.yaml_strict import load_yaml
 
 # ${NAME}, or ${NAME:-default} when the variable is unset or empty
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -73,7 +74,7 @@ def beside(settings: Settings, folder: Path) -> Settings:
 
 def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settings:
     try:
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no Python objects
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -107,26 +108,6 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
         raise ConfigError(
             source, [f"{dotted_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
         ) from None
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the
-    last one silently: a second ``server:`` would drop the first's settings)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"{key!r} is given twice in one mapping (first on line {seen[key] + 1}): "
-                    "keep one",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
 
 
 def _expand(value: Any, environ: Mapping[str, str], path: str, problems: list[str]) -> Any:

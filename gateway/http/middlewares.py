@@ -46,11 +46,16 @@ async def idempotency_key_middleware(request: web.Request, handler: Handler) -> 
     handler raises it), whatever the key, as the route table is what the caller has wrong."""
     key = request.headers.get("Idempotency-Key")
     routed = request.match_info.http_exception is None
-    if routed and request.method in _WRITES and key is not None and not _VALID_KEY.match(key):
-        raise Problem(
-            "bad_request",
-            "Idempotency-Key must be 1 to 255 printable ASCII characters (no spaces).",
-        )
+    if routed and request.method in _WRITES and key is not None:
+        if len(request.headers.getall("Idempotency-Key")) > 1:
+            # Several lines are one list (RFC 9110): not one key, and taking the first would
+            # tie the write to a key the caller may not mean.
+            raise Problem("bad_request", "Idempotency-Key is given more than once; give one key.")
+        if not _VALID_KEY.match(key):
+            raise Problem(
+                "bad_request",
+                "Idempotency-Key must be 1 to 255 printable ASCII characters (no spaces).",
+            )
     return await handler(request)
 
 

@@ -21,6 +21,7 @@ import jsonschema
 import yaml
 
 from gateway.canonical.errors import dotted_path
+from gateway.yaml_strict import load_yaml
 
 ANY = "*"
 
@@ -83,7 +84,7 @@ def load_map(path: Path) -> ReferenceMap:
 def parse_map(text: str, source: str) -> ReferenceMap:
     try:
         node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -116,9 +117,11 @@ def _taxes(node: yaml.Node | None, table: dict[str, str]) -> tuple[dict[str, str
     and the problems: ``"*"`` (no default: one tax for every other would change what is
     charged) and a ``%`` key that is no rate."""
     taxes: dict[str, str] = {}
+    written: dict[str, str] = {}  # each key as the map writes it, by the key it is looked up by
     problems: list[str] = []
     for key, target in table.items():
         where = f"line {_line_of(node, ['taxes', key])}: taxes.{key}"
+        as_written = key
         if key == ANY:
             problems.append(
                 f'{where}: "*" is not taken for taxes: map each source tax by its id or its rate '
@@ -131,6 +134,14 @@ def _taxes(node: yaml.Node | None, table: dict[str, str]) -> tuple[dict[str, str
                 problems.append(f'{where}: is not a rate written like "7.5%"')
                 continue
             key = rate_key(rate)
+        if key in written:  # "7.50%" after "7.5%": two targets for one tax, the last one winning
+            first = written[key]
+            problems.append(
+                f"{where}: is the same tax as taxes.{first} (line "
+                f"{_line_of(node, ['taxes', first])}): map each tax once"
+            )
+            continue
+        written[key] = as_written
         taxes[key] = target
     return taxes, problems
 

@@ -416,6 +416,26 @@ async def test_a_payment_recorded_twice_with_one_key_is_recorded_once(
     assert [p["amount"] for p in listed.body["data"]] == ["10.00"]
 
 
+async def test_a_key_given_on_two_header_lines_is_a_400_and_writes_nothing(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """Two ``Idempotency-Key`` lines are one list (RFC 9110), not one key: taking the first
+    would make a retry whose first line repeats the key a replay of another request."""
+    before = await invoice_ids(sandbox, gateway, "crm_v1")
+    first = fresh_key()
+    for second in (fresh_key(), fresh_key()):
+        lines = [("Idempotency-Key", first), ("Idempotency-Key", second)]
+        headers = CIMultiDict([("Authorization", f"Bearer {KEY}"), *lines])
+        async with gateway.post(
+            "/v1/connections/crm_v1/invoices", json=sample("crm_v1"), headers=headers
+        ) as response:
+            body = await response.json()
+        assert (response.status, body["code"]) == (400, "bad_request")
+        assert body["detail"] == "Idempotency-Key is given more than once; give one key."
+    assert await invoice_ids(sandbox, gateway, "crm_v1") == before
+
+
 async def test_an_expired_key_is_forgotten_and_reaped(
     sandbox: Sandbox, aiohttp_client: Any
 ) -> None:

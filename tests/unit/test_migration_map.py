@@ -74,3 +74,24 @@ def test_taxes_take_no_default_and_no_rate_that_is_not_one() -> None:
         'line 4: taxes.seven%: is not a rate written like "7.5%"',
         'line 5: taxes.150%: is not a rate written like "7.5%"',
     ]
+
+
+def test_one_tax_mapped_twice_is_refused_naming_both_lines() -> None:
+    """``"7.5%"`` and ``"7.50%"`` are one tax: which target it got would depend on the order
+    of the keys (and change what is charged), so the map is refused, whatever the order."""
+    for first, second in (("7.5%", "7.50%"), ("7.50%", "7.5%")):
+        text = f'taxes:\n  "{first}": "5"\n  "{second}": "3"\n'
+        with pytest.raises(MapError) as info:
+            parse_map(text, "map.yaml")
+        assert info.value.problems == [
+            f"line 3: taxes.{second}: is the same tax as taxes.{first} (line 2): map each tax once"
+        ]
+
+
+def test_a_key_given_twice_is_refused_saying_where() -> None:
+    with pytest.raises(MapError) as info:
+        parse_map('customers:\n  "10": "C-1"\ncustomers:\n  "11": "C-2"\n', "map.yaml")
+    assert info.value.problems == [
+        "line 3, column 1: not valid YAML ('customers' is given twice in one mapping (first on "
+        "line 1): keep one)"
+    ]
