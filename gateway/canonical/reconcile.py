@@ -23,7 +23,7 @@ from gateway.canonical.model import (
 )
 from gateway.canonical.money import exact_difference
 from gateway.canonical.status import is_overdue, payment_status
-from gateway.canonical.totals import LineAmounts, calculate
+from gateway.canonical.totals import LineAmounts, calculate, check_exact
 
 TOTAL_FIELDS = ("subtotal", "discount", "tax", "shipping", "adjustment", "total", "paid", "due")
 LINE_FIELDS = ("subtotal", "discount_amount", "net_amount", "tax_amount", "total")
@@ -45,6 +45,7 @@ def reconcile(
     """
     stamp = stamp or {}
     try:
+        check_exact(invoice)
         calculation = calculate(invoice, policy)
     except InvalidInvoice as exc:
         difference = TotalsDifference(field="calculation", provider=None, computed=str(exc))

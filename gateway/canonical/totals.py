@@ -30,6 +30,9 @@ from gateway.canonical.tax_parts import line_taxes, per_rate_tax
 # Inputs are bounded (< 10^15, at most 6 decimals), so products are exact at this precision and
 # the only inexact step, the extraction of an inclusive tax, is rounded once, to the currency.
 _EXACT = Context(prec=80, traps=[InvalidOperation, DivisionByZero, Overflow])
+# The most significant digits a figure may have for every product the calculation forms (at most
+# three factors, one of them rounded to the currency first) to fit the context exactly.
+EXACT_DIGITS = 25
 _CENT = Decimal("0.01")  # × 0.01 is ÷ 100, the same value, and cheaper
 _ZERO = Decimal(0)
 _MINUS_HUNDRED = Decimal(-100)
@@ -61,8 +64,59 @@ def calculate(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY) -> Calc
         raise InvalidInvoice([_beyond_precision(invoice)]) from None
 
 
+def check_exact(invoice: Invoice) -> None:
+    """``InvalidInvoice`` naming each figure with more significant digits than the calculation
+    keeps exact (``EXACT_DIGITS``). Only a provider's figures can have them (a caller's are
+    bounded: 15 digits and 6 places): a read checks before it recomputes, so that a product is
+    never rounded at the context's precision and then again to the currency (a provider's
+    ``0.00499…9`` of 88 digits would read as 0.01, not 0.00)."""
+    if not _any_long(invoice):  # the usual case, looked at cheaply
+        return
+    errors = [
+        FieldError(where, f"{value} has more digits than the calculation can hold exactly")
+        for where, value in _figures(invoice)
+        if _too_long(value)
+    ]
+    if errors:  # (a text longer than the limit may hold no more digits: a sign, a point)
+        raise InvalidInvoice(errors)
+
+
+def _too_long(value: Decimal) -> bool:
+    return len(value.as_tuple()[1]) > EXACT_DIGITS
+
+
+def _any_long(invoice: Invoice) -> bool:
+    """Whether a figure of ``invoice`` may have more than ``EXACT_DIGITS`` digits: its text is
+    longer (str() shows every digit of the coefficient, at a seventh of as_tuple()'s cost)."""
+    limit = EXACT_DIGITS
+    for line in invoice.lines:
+        quantity, price = line.quantity, line.unit_price
+        if (quantity is not None and len(str(quantity)) > limit) or (
+            price is not None and len(str(price)) > limit
+        ):
+            return True
+        for tax in line.taxes:
+            if len(str(tax.rate)) > limit:
+                return True
+        if line.discount and len(str(line.discount.value)) > limit:
+            return True
+    others = [invoice.shipping, *(p.amount for p in invoice.payments)]
+    if invoice.adjustment:
+        others.append(invoice.adjustment.amount)
+    if invoice.discount:
+        others.append(invoice.discount.value)
+    return any(len(str(value)) > limit for value in others)
+
+
 def _beyond_precision(invoice: Invoice) -> FieldError:
     """The figure that took the calculation past exact arithmetic: the one of most digits."""
+    known = _figures(invoice)
+    where, value = max(known, key=lambda f: len(f[1].as_tuple().digits) + abs(f[1].adjusted()))
+    return FieldError(where, f"{value} has more digits than the calculation can hold exactly")
+
+
+def _figures(invoice: Invoice) -> list[tuple[str, Decimal]]:
+    """Every figure the calculation takes, with its pointer."""
     figures: list[tuple[str, Decimal]] = [("/shipping", invoice.shipping)]
     if invoice.adjustment:
         figures.append(("/adjustment/amount", invoice.adjustment.amount))
@@ -75,9 +129,7 @@ def _beyond_precision(invoice: Invoice) -> FieldError:
         if line.discount:
             figures.append((f"{where}/discount/value", line.discount.value))
         figures += [(f"{where}/taxes/{j}/rate", tax.rate) for j, tax in enumerate(line.taxes)]
-    known = [(where, value) for where, value in figures if value is not None]
-    where, value = max(known, key=lambda f: len(f[1].as_tuple().digits) + abs(f[1].adjusted()))
-    return FieldError(where, f"{value} has more digits than the calculation can hold exactly")
+    return [(where, value) for where, value in figures if value is not None]
 
 
 def _calculate(invoice: Invoice, policy: RoundingPolicy) -> Calculation:

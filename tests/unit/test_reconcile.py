@@ -118,6 +118,9 @@ def test_an_invoice_the_engine_cannot_compute_is_reported_not_raised() -> None:
             {"quantity": "2", "unit_price": "1", "taxes": [{"rate": "5e90"}]},
             "lines[0].taxes[0].rate",
         ),
+        # 88 digits, under half a cent: rounded at the context's 80 digits first, it read 0.01
+        ({"quantity": "1", "unit_price": "0.004" + "9" * 85}, "lines[0].unit_price"),
+        ({"quantity": "1." + "3" * 30, "unit_price": "3"}, "lines[0].quantity"),
     ],
 )
 def test_a_figure_past_exact_arithmetic_is_reported_naming_it(
@@ -236,3 +239,13 @@ def test_a_zero_total_reads_as_the_currency_writes_it_and_other_figures_as_given
     yen_totals = reconcile(yen, POLICY, TODAY).totals
     assert yen_totals is not None
     assert yen_totals.model_dump(mode="json")["shipping"] == "0"
+
+
+def test_a_long_figure_within_the_exact_digits_is_computed() -> None:
+    """25 digits, written with a point (26 characters): exact, so computed."""
+    with provider_figures():
+        invoice = read({}, lines=[{"quantity": "1", "unit_price": "1234567890123.456789012345"}])
+    result = reconcile(invoice, POLICY, TODAY)
+    assert result.totals_check is not None
+    assert [d.field for d in result.totals_check.differences] != ["calculation"]
+    assert result.lines[0].subtotal == Decimal("1234567890123.46")
