@@ -136,6 +136,10 @@ def _shared_schemas() -> dict[str, Any]:
                         },
                     },
                 },
+                "errors_omitted": {
+                    "type": "integer",
+                    "description": "How many errors past the first 100 are not listed.",
+                },
                 "request_id": {"type": ["string", "null"]},
                 "retryable": {"type": "boolean"},
                 "connection": {"type": ["string", "null"]},

@@ -38,6 +38,9 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "store_unavailable": (503, "The gateway's store is unavailable"),
 }
 
+# The most field errors one answer lists (``errors_omitted`` counts the others).
+MAX_ERRORS = 100
+
 _RETRYABLE = {
     "request_timeout",
     "rate_limited",
@@ -85,7 +88,11 @@ class Problem(Exception):
             "code": self.code,
         }
         if self.errors:
-            body["errors"] = [error.as_dict() for error in self.errors]
+            # Enough to fix a body by; a body of 60,000 unknown members is not answered with
+            # 60,000 errors (an answer many times the request): the rest are counted.
+            body["errors"] = [error.as_dict() for error in self.errors[:MAX_ERRORS]]
+            if len(self.errors) > MAX_ERRORS:
+                body["errors_omitted"] = len(self.errors) - MAX_ERRORS
         body["request_id"] = request_id
         body["retryable"] = self.retryable
         body.update(self.extra)

@@ -638,3 +638,18 @@ async def test_a_refusal_points_at_the_callers_line_when_lenient_handling_droppe
         assert [e["pointer"] for e in answer.body["errors"]] == ["/lines/1/taxes/0/rate"]
         assert answer.body["detail"].startswith("lines[1].taxes[0].rate ")
     assert await provider_writes(sandbox, "draft_publish") == before
+
+
+async def test_a_body_of_many_mistakes_lists_a_hundred_and_counts_the_rest(
+    sandbox: Sandbox,
+) -> None:
+    """Each unknown provider field is an error, but an answer does not grow with the body
+    (60,000 unknown members answered 8 MB): the first 100 are listed, the others counted."""
+    body = {**_sample("crm_v1"), "provider_fields": {f"x{i:04}": 1 for i in range(1500)}}
+    raw = json.dumps(body).encode()
+    answer = await call(sandbox, "POST", "/v1/connections/crm_v1/invoices/preview", raw=raw)
+    refused = problem(answer, 422, "validation_error")
+    assert len(refused["errors"]) == 100
+    assert refused["errors_omitted"] >= 1400  # the 1,500 fields, and anything else refused
+    assert refused["errors"][0]["pointer"].startswith("/provider_fields/x")
+    assert len(json.dumps(refused)) < len(raw) * 2
