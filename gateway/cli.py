@@ -152,9 +152,10 @@ def _print_config_error(exc: ConfigError) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gateway.config import LoggingSettings, ServerSettings, Settings
+    from gateway.config import LoggingSettings, ServerSettings, Settings, StoreSettings
     from gateway.logging_setup import configure_logging
     from gateway.settings_file import ConfigError, load_settings
+    from gateway.store.urls import MEMORY
     from gateway.workers import bound_socket, serve
 
     if args.sandbox:
@@ -166,7 +167,9 @@ def _serve(args: argparse.Namespace) -> int:
         return serve_sandbox(host, port, args.seed_invoices, args.api_key, write)
     path = Path(args.config or "config.yaml")
     if args.config is None and not path.exists():
-        settings = Settings()  # nothing configured: the calculation endpoint alone
+        # Nothing configured: the calculation endpoint alone, which keeps nothing, so no store
+        # file is made wherever it was started (nor needed: a read-only directory serves too).
+        settings = Settings(store=StoreSettings(url=f"sqlite:///{MEMORY}"))
         print(_NO_CONFIG, file=sys.stderr, flush=True)
     else:
         try:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import astuple, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -177,11 +178,27 @@ async def update_invoice(request: web.Request) -> web.StreamResponse:
     return success(render_invoice(invoice))
 
 
+# What the emulator's arithmetic (28 digits, 2 of them decimals) keeps exact, with room to spare:
+# a total at or past it is refused (the doc names no bound; each item field has its own).
+_TOTAL_LIMIT = Decimal(10) ** 24
+
+
 async def set_line_items(request: web.Request) -> web.StreamResponse:
     invoice = _invoice(request)
     items, tax_rate_ids = parse_line_items(await _body(request), invoice)
+    before = (invoice.line_items, invoice.taxes)
     request.app[STORE].replace_lines(invoice, items, tax_rate_ids)
-    return success(render_totals(compute(invoice).totals))
+    try:
+        totals = compute(invoice).totals
+        too_large = any(abs(figure) >= _TOTAL_LIMIT for figure in astuple(totals))
+    except ArithmeticError:
+        too_large = True
+    if too_large:
+        # Items each within bounds whose sum is not: refused, and the invoice left as it was
+        # (stored, it would fail every read of it, and every list page holding it).
+        invoice.line_items, invoice.taxes = before
+        raise ValidationFailed({"line_items": ["The line items' total is too large."]})
+    return success(render_totals(totals))
 
 
 async def delete_invoice(request: web.Request) -> web.StreamResponse:

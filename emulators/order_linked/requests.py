@@ -221,6 +221,9 @@ def _boolean(obj: Mapping[str, Any], name: str) -> bool:
     )
 
 
+_LIMIT = Decimal(10) ** 15
+
+
 def _decimal(value: Any, field: str, *, places: int) -> Decimal:
     numeric = isinstance(value, int | Decimal) and not isinstance(value, bool)
     if not numeric and not (isinstance(value, str) and _DECIMAL_TEXT.match(value)):
@@ -230,6 +233,10 @@ def _decimal(value: Any, field: str, *, places: int) -> Decimal:
         raise invalid(field, "must be a finite number")
     if -int(number.as_tuple().exponent) > places:
         raise invalid(field, f"must have at most {places} decimal places; got {value}")
+    if abs(number) >= _LIMIT:
+        # The provider's doc sets no bound; the emulator sets one (assumed, as any store's
+        # column has one), so that a figure is refused before anything is stored.
+        raise invalid(field, f"must be less than 10^15; got {value}")
     return number
 
 

@@ -211,4 +211,6 @@ def _plain(value: Decimal) -> str:
 def _price(value: Decimal, exponent: int) -> str:
     """At least the currency's minor units, and every decimal the price was given with."""
     places = max(exponent, -int(value.as_tuple().exponent))
-    return str(value.quantize(Decimal(1).scaleb(-places)))
+    # format(), not quantize(): exact whatever the value's size (quantize stops at the context's
+    # 28 digits); no digit is rounded off, as places keeps every one the price has.
+    return format(value, f".{places}f")

@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -116,7 +117,8 @@ class Tax(CanonicalModel):
     id: Identifier | None = None
     name: ShortText | None = None
     rate: Rate
-    compound: bool = False
+    # true or false as JSON writes them: "yes", "on" or 1 would change the tax charged unseen
+    compound: StrictBool = False
 
 
 class Customer(CanonicalModel):

@@ -112,3 +112,6 @@ def test_serve_with_no_configuration_says_so_and_still_calculates(tmp_path: Path
     ):
         assert hint in said, hint
     assert status == 200, body
+    # It keeps nothing, so it writes nothing where it was started (a read-only directory
+    # serves as well): the directory holds only what the test put there.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stderr.txt"]

@@ -63,6 +63,22 @@ async def test_a_decimal_outside_the_grammar_or_places_is_a_422_naming_it(
     assert "Decimal" not in answer.body["detail"] and "int(" not in answer.body["detail"]
 
 
+@pytest.mark.parametrize("compound", ['"yes"', '"true"', "1", '"on"', "0"])
+async def test_compound_is_true_or_false_as_json_writes_them(
+    sandbox: Sandbox, compound: str
+) -> None:
+    """A compound tax is charged on the taxes before it: "yes" read as true changed the tax
+    the caller asked for, unseen. Only JSON's true and false are taken."""
+    taxes = '[{"rate": "10"}, {"rate": "5", "compound": ' + compound + "}]"
+    raw = body_with("taxes", taxes)
+    answer = await call(sandbox, "POST", "/v1/invoices/calculate", raw=raw)
+    assert answer.status == 422, answer.body
+    assert [e["pointer"] for e in answer.body["errors"]] == ["/lines/0/taxes/1/compound"]
+    accepted = body_with("taxes", '[{"rate": "10"}, {"rate": "5", "compound": true}]')
+    taken = await call(sandbox, "POST", "/v1/invoices/calculate", raw=accepted)
+    assert taken.status == 200 and taken.body["totals"]["tax"] == "3.10"  # 2.00 + 5% of 21.99
+
+
 async def test_a_percent_a_hair_over_100_is_refused_not_rounded(sandbox: Sandbox) -> None:
     invoice = {
         "currency": "USD",

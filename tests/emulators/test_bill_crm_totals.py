@@ -289,3 +289,25 @@ def check_consistent(invoice: dict[str, Any]) -> None:
         assert 0 < totals["paid_amount"] < totals["final_amount"]
     else:
         assert totals["paid_amount"] == 0
+
+
+async def test_line_items_whose_total_is_too_large_are_refused_and_the_invoice_kept(
+    client: TestClient[Any, Any],
+) -> None:
+    """Each of 1,000 items within the bound (999999999999 × 999999999999), their total past
+    what the emulator computes: a 422, and the invoice keeps its lines (stored, they failed
+    every read of the invoice and every list page holding it with a 500)."""
+    invoice_id = await new_draft(client, "summary")
+    await put_lines(
+        client, invoice_id, {"items": [{"description": "A", "quantity": 2, "rate": 10}]}
+    )
+    item = {"description": "B", "quantity": 999999999999, "rate": 999999999999}
+    status, body = await call(
+        client, "PUT", f"{BASE}/{invoice_id}/line-items", {"items": [item] * 1000}
+    )
+    assert status == 422, body
+    assert body["errors"] == {"line_items": ["The line items' total is too large."]}
+    status, read = await call(client, "GET", f"{BASE}/{invoice_id}")
+    assert status == 200, read
+    assert [line["description"] for line in read["data"]["line_items"]] == ["A"]
+    assert invoice_id in [invoice["id"] for invoice in await everything(client)]

@@ -118,6 +118,12 @@ RULES = [
      "number or a string holding one; got '12,50'"),
     ("lines.0.item_price_snapshot.pricing_rule.price", "1.23456", f"{PRICE}: must have at most "
      "4 decimal places; got 1.23456"),
+    # The emulator's own bound (the doc sets none): refused before anything is stored, where a
+    # price of 31 digits was stored and then failed every read of it with a 500.
+    ("lines.0.item_price_snapshot.pricing_rule.price", "1" + "0" * 30, f"{PRICE}: must be less "
+     "than 10^15; got 1" + "0" * 30),
+    ("lines.0.item_quantity", 10**15, f"{LINE}.item_quantity: must be less than 10^15; "
+     "got 1000000000000000"),
     ("order_id", "SO-1001", "invoice.order_id: is only accepted when type is LINKED_WITH_ORDER"),
     ("custom_attributes", {"a": "b"}, "invoice.custom_attributes: must be an array of "
      "{name, value} objects"),
