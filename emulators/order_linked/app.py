@@ -11,6 +11,7 @@ kept (the provider documents no read). There is no update and no delete. See
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from functools import partial
@@ -86,6 +87,8 @@ def create_app(
     return app
 
 
+_log = logging.getLogger(__name__)
+
 # -- middlewares --------------------------------------------------------------------------------
 
 
@@ -104,6 +107,11 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except Exception:
+        # The emulator's own bug: answered in the provider's envelope, as a server of it would
+        # answer, not aiohttp's plain text; the traceback goes to the log.
+        _log.exception("order_linked emulator failed on %s %s", request.method, request.path)
+        return error_response(500, code_for_status(500), "internal server error")
 
 
 def _http_message(request: web.Request, exc: web.HTTPException) -> str:

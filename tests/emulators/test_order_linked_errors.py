@@ -166,3 +166,23 @@ async def test_an_after_commit_fault_still_stores_the_write(client: Client) -> N
     await client.delete("/_emulator/faults")
     invoice = await client.get("/invoices/INV-00001", headers=AUTH)
     assert (await invoice.json())["invoice"]["status"] == "INACTIVE"
+
+
+async def test_the_emulators_own_failure_is_a_500_in_the_providers_envelope(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug of the emulator's (here, made to happen) is answered as the provider answers its
+    errors, not with aiohttp's plain text, which no client of the provider could read."""
+    from emulators.order_linked import app as emulator
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(emulator, "_invoice_response", broken)
+    listed = await client.get("/invoices", headers=AUTH)
+    some = (await listed.json())["invoices"][0]
+    response = await client.get(f"/invoices/{some['id']}", headers=AUTH)
+    assert response.status == 500
+    assert await response.json() == {
+        "error": {"code": "INTERNAL_ERROR", "message": "internal server error"}
+    }
