@@ -23,9 +23,11 @@ The cursor holds each connection's own position (its provider's page token, the 
 that page, the page size; for a whole listing, the last one it handed out; none once its walk
 has ended). It is a ``gateway.listing`` cursor,
 signed the same way and bound to the set of connections, the filters and the sort. Walking it
-to the end visits every invoice of every connection exactly once while nothing is written. An
-invoice made during a walk is in it only if it sorts after where its connection's walk stands
-(a later issue date, mostly); one deleted is left out; neither moves any other invoice.
+to the end visits every invoice of every connection exactly once while nothing is written.
+Written meanwhile: on a whole listing, an invoice made is in the walk only if it sorts after
+where it stands, one deleted is left out, and neither moves any other; on a sorted walk, whose
+position is the provider's page and offset, one made or deleted before it shifts the rest by
+one, as the provider's own pages do (docs/facade.md, "Cursor").
 
 Walks read the rows as each provider lists them (``summary_page``: the full invoices, except on
 crm_v1 whose rows are summaries, one provider call a page); only the rows the merge hands out

@@ -1,16 +1,20 @@
 """One HTTP client session per connection, each with a pool of its own size.
 
 A connection's ``max_connections`` (config.yaml) is how many requests may be open to its
-provider at once; callers beyond it wait for a free connection. The default is high enough that
-50 concurrent callers of one connection do not queue in the gateway: a provider's own limit on
-concurrency is what the connection's ``rate_limit`` is for. One pool per connection also means
-a slow provider cannot take the sockets another connection needs.
+provider at once; callers beyond it wait for a free connection (``pool_slot``: before their
+timeout starts, so that a wait in the gateway is never taken for the provider not answering).
+The default is high enough that 50 concurrent callers of one connection do not queue in the
+gateway: a provider's own limit on concurrency is what the connection's ``rate_limit`` is for.
+One pool per connection also means a slow provider cannot take the sockets another connection
+needs.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
+from weakref import WeakKeyDictionary
 
 import aiohttp
 
@@ -29,3 +33,19 @@ async def provider_sessions(
             session = aiohttp.ClientSession(connector=connector)
             sessions[connection.name] = await stack.enter_async_context(session)
         yield sessions
+
+
+_SLOTS: WeakKeyDictionary[aiohttp.ClientSession, asyncio.Semaphore] = WeakKeyDictionary()
+
+
+def pool_slot(session: aiohttp.ClientSession) -> AbstractAsyncContextManager[object]:
+    """Held while a call uses one of ``session``'s pooled connections: as many at once as its
+    connector's limit (``max_connections``), so that aiohttp itself never makes a call wait
+    for one inside the call's timeout."""
+    slots = _SLOTS.get(session)
+    if slots is None:
+        limit = session.connector.limit if session.connector is not None else 0
+        if not limit:
+            return nullcontext()
+        slots = _SLOTS[session] = asyncio.Semaphore(limit)
+    return slots

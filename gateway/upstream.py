@@ -49,6 +49,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.provider_sessions import pool_slot
 from gateway.ratelimit import MAX_PACING_WAITS, SharedTokens, TokenBucket, connection_bucket
 from gateway.retry_budget import RetryBudgetWindow
 from gateway.upstream_answers import (
@@ -493,32 +494,39 @@ class UpstreamClient:
             if keep_open
             else aiohttp.ClientTimeout(total=wait)
         )
+        # A call waits for a free connection of the pool (``max_connections``) before its
+        # timeout starts: waiting in the gateway is not the provider failing to answer (a write
+        # never sent would be told "uncertain", and the waits would open the breaker). A body
+        # handed on as it arrives holds its connection past this call: it waits in aiohttp.
+        slot = contextlib.nullcontext() if keep_open else pool_slot(self.session)
         started = time.perf_counter()
         outcome = "error"
         try:
-            raw = await self.session.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=timeout,
-                allow_redirects=False,
-            )
-            outcome = str(raw.status)
-            if keep_open and 200 <= raw.status < 300:
-                return _Open(raw.status, raw.headers, raw)
-            async with raw:
-                try:
-                    answer = await read_capped(
-                        raw,
-                        self.connection.max_response_bytes,
-                        says=self._who(),
-                        provider=self.provider,
-                    )
-                except UnusableAnswer:
-                    outcome = "too_large"
-                    raise
-                return self._without_credential(answer)
+            async with slot:
+                started = time.perf_counter()
+                raw = await self.session.request(
+                    method,
+                    url,
+                    data=body,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+                outcome = str(raw.status)
+                if keep_open and 200 <= raw.status < 300:
+                    return _Open(raw.status, raw.headers, raw)
+                async with raw:
+                    try:
+                        answer = await read_capped(
+                            raw,
+                            self.connection.max_response_bytes,
+                            says=self._who(),
+                            provider=self.provider,
+                        )
+                    except UnusableAnswer:
+                        outcome = "too_large"
+                        raise
+                    return self._without_credential(answer)
         finally:
             if self._observer is not None:
                 elapsed = time.perf_counter() - started

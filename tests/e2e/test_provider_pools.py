@@ -99,3 +99,42 @@ def test_max_connections_is_checked_in_the_configuration() -> None:
         assert exc.errors()[0]["loc"] == ("max_connections",)
     else:
         raise AssertionError("max_connections 0 was accepted")
+
+
+async def test_waiting_for_a_free_connection_is_not_the_provider_timing_out(
+    aiohttp_client: Any,
+) -> None:
+    """Six callers through a pool of 2 to a provider that takes 0.6 s, with a timeout of 1 s:
+    the last two wait 1.2 s in the gateway for a connection, then take 0.6 s at the provider.
+    That wait is not the provider failing to answer (a write never sent was told "uncertain",
+    and the waits opened the breaker): every caller gets the provider's own answer."""
+    seen = []
+
+    async def slow(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        await asyncio.sleep(0.6)
+        return web.json_response({"error": "not found"}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", slow)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        crm = connection(
+            "crm_v1", str(server.make_url("")).rstrip("/"), max_connections=2, timeout_s=1.0
+        )
+        gateway = await aiohttp_client(create_app(settings([crm], [client("pools", "k-pools")])))
+
+        async def one(n: int) -> tuple[int, str]:
+            path = f"/v1/connections/crm_v1/invoices/{n + 1}"
+            async with gateway.get(path, headers=KEY) as response:
+                return response.status, (await response.json())["code"]
+
+        answers = await asyncio.gather(*(one(n) for n in range(6)))
+        async with gateway.get("/v1/connections/crm_v1", headers=KEY) as response:
+            health = (await response.json())["health"]
+    finally:
+        await server.close()
+    assert answers == [(404, "not_found")] * 6
+    assert len(seen) == 6  # each sent once: none timed out and retried
+    assert (health["circuit"]["state"], health["circuit"]["consecutive_failures"]) == ("closed", 0)
