@@ -745,7 +745,7 @@ class Adapter:
                 ):
                     matches.append(candidate)
         except AdapterError as exc:
-            return Resolution.unknown(f"looking for the invoice failed: {exc.message}")
+            return Resolution.failed("looking for the invoice", exc)
         how = f"the invoice with marker {marker} in {path}" if marker else "an invoice like it"
         return judge(
             self.provider,
@@ -782,7 +782,7 @@ class Adapter:
         try:
             current = await self.get(invoice_id)
         except AdapterError as exc:
-            return Resolution.unknown(f"reading invoice {invoice_id} back failed: {exc.message}")
+            return Resolution.failed(f"reading invoice {invoice_id} back", exc)
         before = recovery.get("before")
         if before in effects:
             return Resolution.untellable(
@@ -822,7 +822,7 @@ class Adapter:
                 invoice = await self.get(invoice_id)
                 return Resolution.done(invoice, f"invoice {invoice_id} has the payment")
         except AdapterError as exc:
-            return Resolution.unknown(f"reading the payments back failed: {exc.message}")
+            return Resolution.failed("reading the payments back", exc)
         if now == before:
             return Resolution.not_done(f"invoice {invoice_id} has no new payment like it")
         return Resolution.unknown(

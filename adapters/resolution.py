@@ -55,6 +55,9 @@ class Resolution:
     # False: no look at this provider can ever tell (it offers no way to read the write back),
     # so asking again is no use and the caller must check for itself.
     tellable: bool = True
+    # When asking again can tell more: the wait a failed look was told (an open circuit's, the
+    # provider's Retry-After), in seconds; None when it was told none.
+    retry_after: float | None = None
 
     @classmethod
     def done(cls, result: Any, detail: str) -> Resolution:
@@ -67,6 +70,14 @@ class Resolution:
     @classmethod
     def unknown(cls, detail: str) -> Resolution:
         return cls("unknown", detail)
+
+    @classmethod
+    def failed(cls, what: str, error: Exception) -> Resolution:
+        """Unknown, since ``what`` (the look) failed with ``error``: its message, and the wait it
+        was told, if any."""
+        message = getattr(error, "message", str(error))
+        wait = getattr(error, "retry_after", None)
+        return cls("unknown", f"{what} failed: {message}", retry_after=wait)
 
     @classmethod
     def untellable(cls, detail: str) -> Resolution:

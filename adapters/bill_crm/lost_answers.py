@@ -106,7 +106,7 @@ async def find_created(
                 if candidate.id not in existing and created_since(candidate, started)
             ]
     except AdapterError as exc:
-        return Resolution.unknown(f"looking for the invoice failed: {exc.message}")
+        return Resolution.failed("looking for the invoice", exc)
     if len(matches) > 1:
         ids = ", ".join(str(match.id) for match in matches)
         return Resolution.unknown(f"{adapter.provider} has several invoices with {how}: {ids}")
@@ -178,7 +178,7 @@ async def find_action(
     try:
         raw = await adapter._fetch(invoice_id)
     except AdapterError as exc:
-        return Resolution.unknown(f"reading invoice {invoice_id} back failed: {exc.message}")
+        return Resolution.failed(f"reading invoice {invoice_id} back", exc)
     now = actions.status_of(raw)
     if now == rule.target:
         return Resolution.done(
@@ -206,7 +206,7 @@ async def find_duplicate(
     try:
         clones = await _clones(adapter, expected, started, walk)
     except AdapterError as exc:
-        return Resolution.unknown(f"looking for a clone of {invoice_id} failed: {exc.message}")
+        return Resolution.failed(f"looking for a clone of {invoice_id}", exc)
     new = [clone for clone in clones if clone.id not in existing and created_since(clone, started)]
     return judge(
         adapter.provider,

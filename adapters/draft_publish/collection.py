@@ -25,6 +25,7 @@ from adapters.base import (
 )
 from adapters.draft_publish import wire
 from adapters.draft_publish.listing import StatusWalk
+from adapters.paths import segment
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice
 
@@ -197,7 +198,10 @@ async def purge(adapter: DraftPublishAdapter, invoice_id: str) -> None:
 
 
 async def _one(adapter: DraftPublishAdapter, action: str, invoice_id: str) -> None:
-    """A trash action on one id, its per-id failure raised as the error it is."""
+    """A trash action on one id, its per-id failure raised as the error it is. The id goes in
+    a body, not a path, but is held to what any id in a path is (``..`` is a 400 on every
+    route that names an invoice, this one too)."""
+    segment(invoice_id, what="invoice id")
     (item,) = (await batch(adapter, action, [invoice_id])).items
     if item.error == "not_found":
         raise NotFound(

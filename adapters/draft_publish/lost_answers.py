@@ -66,7 +66,7 @@ async def find_action(
     try:
         copies = await _copies(adapter, source, action, walk)
     except AdapterError as exc:
-        return Resolution.unknown(f"looking for {what} of {invoice_id} failed: {exc.message}")
+        return Resolution.failed(f"looking for {what} of {invoice_id}", exc)
     new = [
         copy
         for copy in copies

@@ -194,7 +194,7 @@ class ItemEnvelopeAdapter(Adapter):
         try:
             current = await self.get(invoice_id)
         except AdapterError as exc:
-            return Resolution.unknown(f"reading invoice {invoice_id} back failed: {exc.message}")
+            return Resolution.failed(f"reading invoice {invoice_id} back", exc)
         if recovery.get("before") == "draft" and current.status in ACTION_EFFECTS["issue"]:
             return Resolution.done(
                 current, f"invoice {invoice_id} went from draft to {current.status}"

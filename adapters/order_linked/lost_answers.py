@@ -89,9 +89,7 @@ async def find_order_invoice(
             if candidate.id not in existing and created_since(candidate, started)
         ]
     except AdapterError as exc:
-        return Resolution.unknown(
-            f"looking for the invoice of order {order_id} failed: {exc.message}"
-        )
+        return Resolution.failed(f"looking for the invoice of order {order_id}", exc)
 
     def answer(found: Invoice) -> WriteResult:
         warnings: list[WriteWarning] = []

@@ -286,12 +286,12 @@ class KeyedWrites:
             if write.idempotent or _nothing_sent(calls):
                 _say_it_may_have_landed(error, write, calls)
                 raise
-            resolution, wait = await self._find(write, recovery, error, _unanswered(error))
+            resolution, _, ask = await self._find(write, recovery, error, _unanswered(error))
             if resolution.state == "done":
                 return self._resolved(write, resolution)
             if resolution.state == "not_done":
                 raise _nothing_written(error, resolution) from error
-            raise _uncertain(error, resolution, keyed=False, retry_after=wait) from error
+            raise _uncertain(error, resolution, keyed=False, retry_after=ask) from error
         finally:
             write_calls_var.reset(token)
 
@@ -307,12 +307,12 @@ class KeyedWrites:
             # An earlier attempt may have written: ask before anything is sent again.
             recovery = record.recovery
             unanswered = record.recovery_point in _TAKEN_OVER_UNANSWERED
-            resolution, wait = await self._find(write, recovery, None, unanswered)
+            resolution, wait, ask = await self._find(write, recovery, None, unanswered)
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution))
             if resolution.state == "unknown":
                 await self.store.park(scope, owner, UNANSWERED if wait else "uncertain")
-                raise _uncertain(None, resolution, keyed=True, retry_after=wait)
+                raise _uncertain(None, resolution, keyed=True, retry_after=ask)
             _log.info("write_not_done", connection=write.connection, detail=resolution.detail)
         if not claim.taken_over and record.recovery_point == "sending":
             recovery = record.recovery  # prepared before the claim and stored by it
@@ -334,14 +334,14 @@ class KeyedWrites:
                     await asyncio.shield(self.store.park(scope, owner, RESENT))
                 _say_it_may_have_landed(error, write, calls)
                 raise
-            resolution, wait = await self._find(write, recovery, error, _unanswered(error))
+            resolution, _, ask = await self._find(write, recovery, error, _unanswered(error))
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution))
             if resolution.state == "not_done":
                 await self._release(scope, owner)
                 raise _nothing_written(error, resolution) from error
             await self.store.park(scope, owner, UNANSWERED if _unanswered(error) else "uncertain")
-            raise _uncertain(error, resolution, keyed=True, retry_after=wait) from error
+            raise _uncertain(error, resolution, keyed=True, retry_after=ask) from error
         except AdapterError as error:
             if calls.sent == 0:
                 await self._release(scope, owner)
@@ -408,15 +408,18 @@ class KeyedWrites:
         recovery: dict[str, Any],
         error: UpstreamError | None,
         unanswered: bool,
-    ) -> tuple[Resolution, float | None]:
+    ) -> tuple[Resolution, float | None, float | None]:
         """What the provider says the write did; with the seconds left before a lookup that
         finds nothing can be believed, where the write got no answer and that time is not up
-        (the resolution is then "unknown")."""
+        (the resolution is then "unknown"); and when to ask again: that wait, else the one the
+        failed lookup was told (an open circuit's, a provider's ``Retry-After``)."""
         wait = None
+        hint = None
         try:
             resolution = await write.find(recovery)
         except AdapterError as exc:
             resolution = Resolution.unknown(f"looking it up failed: {exc.message}")
+            hint = exc.retry_after if isinstance(exc, UpstreamError) else None
         if resolution.state == "not_done" and unanswered and not write.idempotent:
             sent = recovery.get(SENT_AT)
             waited = max(0.0, self._clock() - sent) if isinstance(sent, int | float) else 0.0
@@ -435,7 +438,7 @@ class KeyedWrites:
             after=type(error).__name__ if error is not None else "takeover",
         )
         self._observe(write.connection, f"resolved_{resolution.state}")
-        return resolution, wait
+        return resolution, wait, wait or hint or resolution.retry_after
 
     def _resolved(self, write: Write, resolution: Resolution) -> Outcome:
         outcome = resolution.result

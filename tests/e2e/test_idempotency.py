@@ -604,6 +604,34 @@ async def test_a_create_that_cannot_be_told_is_uncertain_then_resolved_by_a_retr
     assert await invoice_ids(sandbox, gateway, "crm_v1") == after_fault
 
 
+async def test_an_uncertain_create_whose_lookup_met_an_open_circuit_says_when_to_ask(
+    sandbox: Sandbox,
+    aiohttp_client: Any,
+    faults: Any,
+) -> None:
+    """The create's lost answer opens the breaker (one failure is enough here), so its lookup is
+    refused at once: the 502 says when to ask again, the time the circuit stays open."""
+    settings = gateway_settings(sandbox, store_url=sqlite_url())
+    settings = settings.model_copy(
+        update={
+            "connections": [
+                c.model_copy(update={"breaker": BreakerSettings(failures=1, open_s=30)})
+                for c in settings.connections
+            ]
+        }
+    )
+    gateway = await aiohttp_client(create_app(settings))
+    body = {k: v for k, v in sample("crm_v1").items() if k not in ("notes", "reference")}
+    await faults("crm_v1", error_rate=1, error_status=503, after_commit=True, methods=["POST"])
+    lost = await send(
+        gateway, "POST", "/v1/connections/crm_v1/invoices", body=body, key=fresh_key()
+    )
+    assert lost.status == 502, lost.body
+    assert (lost.body.get("outcome"), lost.body["retryable"]) == ("uncertain", True)
+    assert "circuit" in lost.body["detail"] or "unavailable" in lost.body["detail"], lost.body
+    assert 25 <= int(lost.headers["Retry-After"]) <= 30
+
+
 async def test_a_lost_answer_of_a_write_that_did_not_happen_is_safe_to_retry(
     sandbox: Sandbox,
     gateway: TestClient,

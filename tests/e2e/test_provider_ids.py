@@ -94,6 +94,9 @@ def routes(connection: str, bad: str, good: str) -> list[tuple[str, str, Any]]:
             ("POST", f"{base}/invoices/{bad}/payments", PAYMENT),
             ("DELETE", f"{base}/invoices/{bad}/payments/1", None),
             ("DELETE", f"{base}/invoices/{good}/payments/{bad}", None),
+            # the trash's: the id goes in a batch body, held to the same rule
+            ("POST", f"{base}/invoices/{bad}/restore", None),
+            ("DELETE", f"{base}/trash/invoices/{bad}", None),
         ]
     if connection == "order_linked":
         found += [
