@@ -515,3 +515,21 @@ def test_a_base_url_with_a_query_or_a_fragment_is_refused_without_showing_it(url
         "connections[0].base_url: must not have a query (?…) or a fragment (#…): each "
         "request's path is added to it (the URL is not shown)"
     ]
+
+
+def test_yaml_merge_keys_are_taken_and_a_mappings_own_keys_override_them() -> None:
+    """``<<: *anchor`` brings an anchored mapping's keys in, the mapping's own override them:
+    a key given twice is refused only where the author wrote it twice."""
+    text = (
+        GOOD.replace(
+            "connections:\n  - name: crm\n",
+            "connections:\n  - &crm\n    name: crm\n",
+        )
+        + "  - <<: *crm\n    name: crm2\n    base_url: https://crm2.example.com\n"
+    )
+    settings = parse_settings(text, "config.yaml", {"CRM_TOKEN": "t-1"})
+    assert [(c.name, c.base_url) for c in settings.connections] == [
+        ("crm", "https://crm.example.com"),
+        ("crm2", "https://crm2.example.com"),
+    ]
+    assert settings.connections[1].provider == "crm_v1"
