@@ -140,11 +140,12 @@ def carries_marker(invoice: Invoice, path: str, marker: str) -> bool:
     """Whether ``invoice`` carries ``marker`` at ``path``, or, where a read hid it there
     (``hide_marker``), in the provider's own payload."""
     value = _value(invoice, path)
-    if isinstance(value, list):
-        return marker in value
+    if isinstance(value, list) and marker in value:
+        return True
     if isinstance(value, str) and value.strip() == marker:
         return True
-    return value is None and _holds(invoice.remote_data, marker)
+    # hidden by the read (a field of nothing but the marker reads empty; a list, without it)
+    return (value is None or isinstance(value, list)) and _holds(invoice.remote_data, marker)
 
 
 def hide_marker(invoice: Invoice, path: str | None) -> Invoice:

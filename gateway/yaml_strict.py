@@ -24,6 +24,10 @@ class _Loader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # ``<<: *defaults``: what it brings, the mapping's own keys override
             key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # a list as a key: YAML's own loader refuses it, saying where
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None,

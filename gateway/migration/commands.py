@@ -150,7 +150,18 @@ async def _copied_so_far(settings: Settings, dry_run: bool) -> AsyncIterator[Sto
         yield None
         return
     store = open_store(url)
-    await store.open()
+    try:
+        await store.open()
+    except StoreError as exc:
+        # A dry run needs no store: without it, what earlier runs copied is not known.
+        print(
+            f"the store cannot be read ({exc}): the dry run cannot tell what earlier runs "
+            "copied, and says every invoice would be copied",
+            file=sys.stderr,
+            flush=True,
+        )
+        yield None
+        return
     try:
         yield store
     finally:

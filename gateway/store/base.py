@@ -160,7 +160,9 @@ class Store(abc.ABC):
     ) -> Claim:
         """Take the key for ``owner``, atomically.
 
-        - No record, or an expired one (``expires_at <= now``): a new ``in_progress`` record,
+        - No record, or an expired one (``expires_at <= now``) that is forgettable
+          (``records.forgettable``: done, never sent or sent again as it is and not held, or
+          unsettled long past its expiry): a new ``in_progress`` record,
           recovery point "claimed", lease until ``now + lease_s``, expiring at ``now + ttl_s``:
           ``Claimed(taken_over=False)``. With ``sending`` (a write that prepares without the
           provider, so before its claim), the new record is at recovery point "sending" with
@@ -168,8 +170,9 @@ class Store(abc.ABC):
         - A record with another fingerprint (in progress or done): ``Mismatch``.
         - ``done``: ``Finished``.
         - ``in_progress`` with a live lease (``lease_expires_at > now``): ``Busy``.
-        - ``in_progress`` whose lease ran out (or that was parked): the owner becomes ``owner``
-          with a fresh lease, recovery point and data kept: ``Claimed(taken_over=True)``.
+        - ``in_progress`` whose lease ran out (or that was parked), expired or not: the owner
+          becomes ``owner`` with a fresh lease, recovery point and data kept, expiring no
+          sooner than ``now + ttl_s``: ``Claimed(taken_over=True)``.
         """
 
     @abc.abstractmethod
@@ -214,7 +217,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def reap(self, now: float, *, lock_grace_s: float = 0.0) -> int:
-        """Delete every record with ``expires_at <= now``, and the locks whose lease ran out
+        """Delete every forgettable record with ``expires_at <= now`` (``records.REAPABLE``:
+        one whose write may have reached the provider and never settled is kept, up to
+        ``records.UNSETTLED_KEEP_S`` past its expiry), and the locks whose lease ran out
         more than ``lock_grace_s`` ago (their holders died, and no taker's ``grace_s`` can
         still be waiting on them); the number of records deleted."""
 

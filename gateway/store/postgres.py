@@ -45,6 +45,7 @@ from gateway.store.records import (
     PARKED_LEASE,
     REAPABLE,
     RECORD_COLUMNS,
+    UNSETTLED_KEEP_S,
     Bucket,
     chunk_from_row,
     crosswalk_from_row,
@@ -217,7 +218,8 @@ class PostgresStore(Store):
                         "UPDATE idempotency_keys SET fingerprint = $5, state = 'in_progress', "
                         "recovery_point = $11, recovery = $6, outcome = NULL, owner = $7, "
                         "lease_expires_at = $8, created_at = $9, expires_at = $10 "
-                        f"WHERE {_KEY} AND expires_at <= $9 AND {REAPABLE.format(now='$9')} "
+                        f"WHERE {_KEY} AND expires_at <= $9 AND "
+                        f"{REAPABLE.format(now='$9', long_ago='$12')} "
                         f"RETURNING {RECORD_COLUMNS}",
                         *key,
                         fingerprint,
@@ -227,6 +229,7 @@ class PostgresStore(Store):
                         fresh.created_at,
                         fresh.expires_at,
                         fresh.recovery_point,
+                        fresh.created_at - UNSETTLED_KEEP_S,
                     )
                     if row is not None:
                         return Claimed(record_from_row(row), taken_over=False)
@@ -326,8 +329,10 @@ class PostgresStore(Store):
     async def reap(self, now: float, *, lock_grace_s: float = 0.0) -> int:
         await self._change("DELETE FROM write_locks WHERE expires_at <= $1", now - lock_grace_s)
         return await self._change(
-            f"DELETE FROM idempotency_keys WHERE expires_at <= $1 AND {REAPABLE.format(now='$1')}",
+            "DELETE FROM idempotency_keys WHERE expires_at <= $1 AND "
+            + REAPABLE.format(now="$1", long_ago="$2"),
             now,
+            now - UNSETTLED_KEEP_S,
         )
 
     # -- write locks ---------------------------------------------------------------------------

@@ -168,19 +168,28 @@ def taken_over(
 
 
 def forgettable(record: IdempotencyRecord, now: float) -> bool:
-    """Whether nothing about ``record``'s write can still be learned once it has expired: the
-    write is done (its kept answer is what expires), or it never reached the provider
-    ("claimed") and no live attempt holds it. The reaper deletes only these (``REAPABLE``)."""
-    if record.state == "done":
+    """Whether ``record``, expired, is as good as absent. Its write is done (its kept answer is
+    what expires); or nothing can be learned of it: it never reached the provider ("claimed"),
+    or it is an idempotent write that a retry simply sends again ("resent"), and no live
+    attempt holds it; or it has been unsettled for ``UNSETTLED_KEEP_S`` past its expiry (no
+    one came back for it). Any other unsettled record still names its write: a retry with its
+    key finds out what it did first. The reaper deletes the forgettable only (``REAPABLE``)."""
+    if record.state == "done" or record.expires_at <= now - UNSETTLED_KEEP_S:
         return True
     held = record.owner is not None and record.lease_expires_at > now
-    return record.recovery_point == "claimed" and not held
+    return record.recovery_point in ("claimed", "resent") and not held
 
 
-# ``forgettable`` in SQL, for the reaper (``expires_at`` past too): its one parameter is now.
+# How long past its expiry a record whose write may have reached the provider, and never
+# settled, is kept for a retry to find out what it did: then it is forgotten like the rest.
+UNSETTLED_KEEP_S = 30 * 86_400.0
+
+# ``forgettable`` in SQL, for the reaper and a claim (``expires_at`` past too): ``{now}`` and
+# ``{long_ago}`` (now − ``UNSETTLED_KEEP_S``) are its parameters.
 REAPABLE = " ".join(
     (
-        "(state = 'done' OR (recovery_point = 'claimed'",
+        "(state = 'done' OR expires_at <= {long_ago}",
+        "OR (recovery_point IN ('claimed', 'resent')",
         "AND (owner IS NULL OR lease_expires_at <= {now})))",
     )
 )

@@ -52,6 +52,7 @@ from gateway.store.records import (
     PARKED_LEASE,
     REAPABLE,
     RECORD_COLUMNS,
+    UNSETTLED_KEEP_S,
     Bucket,
     chunk_from_row,
     crosswalk_from_row,
@@ -378,9 +379,10 @@ class SqliteStore(Store):
 
     async def reap(self, now: float, *, lock_grace_s: float = 0.0) -> int:
         await self._change("DELETE FROM write_locks WHERE expires_at <= ?", (now - lock_grace_s,))
+        forgettable = REAPABLE.format(now="?", long_ago="?")
         return await self._change(
-            f"DELETE FROM idempotency_keys WHERE expires_at <= ? AND {REAPABLE.format(now='?')}",
-            (now, now),
+            f"DELETE FROM idempotency_keys WHERE expires_at <= ? AND {forgettable}",
+            (now, now - UNSETTLED_KEEP_S, now),
         )
 
     # -- write locks ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ which lets a test count the copies of each source invoice at the target by listi
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -430,6 +431,22 @@ async def test_a_sample_copies_exactly_n_and_the_run_then_copies_the_rest(
     }
     copies = await copies_at_bill_crm(sandbox, "order_linked")
     assert {i: copies[i] for i in ids} == dict.fromkeys(ids, 1)
+
+
+async def test_a_dry_run_needs_no_store_it_cannot_reach(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A dry run reads the store for what earlier runs copied; one that cannot be reached
+    (here, a PostgreSQL server that is not there) is said once, and the dry run goes on."""
+    ids = await make(sandbox, "order_linked", 2)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again when the block ends: nothing listens
+    config = m.config_for(tmp_path, sandbox, f"postgresql://postgres@127.0.0.1:{port}/none")
+    args = args_for(tmp_path, "order_linked", "bill_crm", ids, "unreachable")
+    look = m.run(config, "run", *args, "--dry-run", report=tmp_path / "look.jsonl")
+    assert look.code == 0, look.stderr
+    assert look.outcomes() == dict.fromkeys(ids, "would_copy")
+    assert "the store cannot be read (" in look.stderr
+    assert "says every invoice would be copied" in look.stderr
 
 
 async def test_an_unmapped_customer_is_skipped_with_its_reason(

@@ -18,6 +18,7 @@ from gateway.store import (
     Mismatch,
     Store,
 )
+from gateway.store.records import UNSETTLED_KEEP_S
 
 NOW = 1_800_000_000.0
 LEASE = 30.0
@@ -342,6 +343,23 @@ async def test_an_expired_record_whose_write_may_have_been_sent_still_names_that
     assert await store.reap(after_lease + TTL * 10) == 0
     parked = await claim(store, "worker-c", at=after_lease + TTL * 10)
     assert isinstance(parked, Claimed) and parked.taken_over
+    # Not for ever: unsettled that long past its expiry, no one came back for it.
+    assert await store.park(SCOPE, "worker-c", point)
+    forgotten_at = parked.record.expires_at + UNSETTLED_KEEP_S
+    assert await store.reap(forgotten_at - 1) == 0
+    assert await store.reap(forgotten_at) == 1
+    assert await store.get(SCOPE) is None
+
+
+async def test_an_expired_write_sent_again_as_it_is_is_forgotten(store: Store) -> None:
+    """A PUT or DELETE whose answer was lost is parked "resent": its retry sends it again as it
+    is, so an expired one teaches nothing and is forgotten like a finished one."""
+    await claimed(store)
+    assert await store.save_progress(SCOPE, "worker-a", "sending", {}, now=NOW, lease_s=LEASE)
+    assert await store.park(SCOPE, "worker-a", "resent")
+    result = await claim(store, "worker-b", fingerprint="fp-2", at=NOW + TTL)
+    assert isinstance(result, Claimed) and not result.taken_over
+    assert result.record.fingerprint == "fp-2"
 
 
 async def test_each_part_of_the_scope_separates_keys(store: Store) -> None:

@@ -95,3 +95,10 @@ def test_a_key_given_twice_is_refused_saying_where() -> None:
         "line 3, column 1: not valid YAML ('customers' is given twice in one mapping (first on "
         "line 1): keep one)"
     ]
+
+
+def test_a_list_as_a_key_is_yamls_own_error_saying_where() -> None:
+    with pytest.raises(MapError) as info:
+        parse_map('customers:\n  "10": "C-1"\n? [a, b]\n: 1\n', "map.yaml")
+    [problem] = info.value.problems
+    assert problem.startswith("line ") and "unhashable key" in problem
