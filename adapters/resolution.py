@@ -157,12 +157,10 @@ def hide_marker(invoice: Invoice, path: str | None) -> Invoice:
         return invoice
     value = getattr(invoice, path, None)
     if isinstance(value, str):
-        if len(value) < _MARKER_LENGTH or _MARKER.fullmatch(value.strip()) is None:
-            return invoice
-        return with_fields(invoice, {path: None})
-    if isinstance(value, list) and any(isinstance(v, str) and _MARKER.fullmatch(v) for v in value):
-        kept = [v for v in value if not (isinstance(v, str) and _MARKER.fullmatch(v))]
-        return with_fields(invoice, {path: kept})
+        return with_fields(invoice, {path: None}) if is_marker(value) else invoice
+    if isinstance(value, list):
+        kept = [v for v in value if not (isinstance(v, str) and is_marker(v))]
+        return with_fields(invoice, {path: kept}) if len(kept) < len(value) else invoice
     return invoice
 
 

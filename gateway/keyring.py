@@ -46,19 +46,16 @@ class KeyRing:
         for client in clients:
             digest = client.key_sha256
             if digest is None and client.key_env:
-                digest = hashlib.sha256(environ[client.key_env].encode()).hexdigest()
+                digest = key_digest(environ[client.key_env])
             if digest is not None:
                 by_hash[digest] = client
         return cls(by_hash, failures=_throttle(auth_failures or AuthFailures()))
 
     def identify(self, key: str) -> Client | None:
-        # The header as sent: a byte that is not UTF-8 (aiohttp keeps it as a surrogate escape)
-        # matches no key, and fails as any wrong key does.
         try:
-            raw = key.encode("utf-8", "surrogateescape")
+            return self.clients.get(key_digest(key))
         except UnicodeEncodeError:
-            return None
-        return self.clients.get(hashlib.sha256(raw).hexdigest())
+            return None  # a surrogate no byte stands for: matches no key
 
     async def failed(self, address: str) -> float:
         """Count a failed authentication from ``address`` (``ratelimit.client_address``): 0
@@ -113,3 +110,11 @@ FAILURES_BUCKET_PREFIX = "auth-failures:"
 
 def _throttle(limits: AuthFailures) -> FailureThrottle:
     return FailureThrottle(limits.per_minute, limits.max_addresses)
+
+
+def key_digest(key: str) -> str:
+    """The SHA-256 (hex) an API key is known by (``key_sha256``), of its bytes as sent: a byte
+    that is not UTF-8 (aiohttp and ``os.environ`` keep it as a surrogate escape) is that byte,
+    and matches no key written as text, so it fails as any wrong key does. ``UnicodeEncodeError``
+    for a surrogate no byte stands for."""
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()

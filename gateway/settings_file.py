@@ -9,7 +9,6 @@ Beyond the schema, each connection is checked for what its provider's adapter wi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -27,6 +26,7 @@ from yarl import URL
 from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
 from gateway.config import Settings
+from gateway.keyring import key_digest
 from gateway.store import url_problems
 from gateway.store.urls import mask_url, password_of
 from gateway.yaml_strict import load_yaml
@@ -218,7 +218,7 @@ def _shared_keys(clients: list[dict[str, Any]], environ: Mapping[str, str]) -> l
     for i, client in enumerate(clients):
         digest = client.get("key_sha256")
         if not digest and environ.get(client.get("key_env") or ""):
-            digest = hashlib.sha256(environ[client["key_env"]].encode()).hexdigest()
+            digest = key_digest(environ[client["key_env"]])
         if not isinstance(digest, str) or not digest:
             continue
         earlier = first.setdefault(digest.lower(), i)

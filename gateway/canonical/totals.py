@@ -8,13 +8,13 @@ mode, written inline where it runs once per line or tax: ``value.quantize(step, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 from itertools import repeat
 from typing import NamedTuple
 
-from gateway.canonical.errors import FieldError, InvalidInvoice
+from gateway.canonical.errors import FieldError, InvalidInvoice, pointer
 from gateway.canonical.model import (
     Discount,
     Invoice,
@@ -69,67 +69,44 @@ def check_exact(invoice: Invoice) -> None:
     keeps exact (``EXACT_DIGITS``). Only a provider's figures can have them (a caller's are
     bounded: 15 digits and 6 places): a read checks before it recomputes, so that a product is
     never rounded at the context's precision and then again to the currency (a provider's
-    ``0.00499…9`` of 88 digits would read as 0.01, not 0.00)."""
-    if not _any_long(invoice):  # the usual case, looked at cheaply
-        return
+    ``0.00499…9`` of 88 digits would read as 0.01, not 0.00). Each figure's text is looked at
+    first (``str()`` shows every digit of the coefficient, at a seventh of ``as_tuple()``'s
+    cost); only a longer one is counted, and its pointer written."""
     errors = [
-        FieldError(where, f"{value} has more digits than the calculation can hold exactly")
-        for where, value in _figures(invoice)
-        if _too_long(value)
+        FieldError(pointer(at), f"{value} has more digits than the calculation can hold exactly")
+        for at, value in _figures(invoice)
+        if len(str(value)) > EXACT_DIGITS and len(value.as_tuple().digits) > EXACT_DIGITS
     ]
-    if errors:  # (a text longer than the limit may hold no more digits: a sign, a point)
+    if errors:
         raise InvalidInvoice(errors)
-
-
-def _too_long(value: Decimal) -> bool:
-    return len(value.as_tuple()[1]) > EXACT_DIGITS
-
-
-def _any_long(invoice: Invoice) -> bool:
-    """Whether a figure of ``invoice`` may have more than ``EXACT_DIGITS`` digits: its text is
-    longer (str() shows every digit of the coefficient, at a seventh of as_tuple()'s cost)."""
-    limit = EXACT_DIGITS
-    for line in invoice.lines:
-        quantity, price = line.quantity, line.unit_price
-        if (quantity is not None and len(str(quantity)) > limit) or (
-            price is not None and len(str(price)) > limit
-        ):
-            return True
-        for tax in line.taxes:
-            if len(str(tax.rate)) > limit:
-                return True
-        if line.discount and len(str(line.discount.value)) > limit:
-            return True
-    others = [invoice.shipping, *(p.amount for p in invoice.payments)]
-    if invoice.adjustment:
-        others.append(invoice.adjustment.amount)
-    if invoice.discount:
-        others.append(invoice.discount.value)
-    return any(len(str(value)) > limit for value in others)
 
 
 def _beyond_precision(invoice: Invoice) -> FieldError:
     """The figure that took the calculation past exact arithmetic: the one of most digits."""
-    known = _figures(invoice)
-    where, value = max(known, key=lambda f: len(f[1].as_tuple().digits) + abs(f[1].adjusted()))
-    return FieldError(where, f"{value} has more digits than the calculation can hold exactly")
+    at, value = max(
+        _figures(invoice), key=lambda f: len(f[1].as_tuple().digits) + abs(f[1].adjusted())
+    )
+    return FieldError(pointer(at), f"{value} has more digits than the calculation can hold exactly")
 
 
-def _figures(invoice: Invoice) -> list[tuple[str, Decimal]]:
-    """Every figure the calculation takes, with its pointer."""
-    figures: list[tuple[str, Decimal]] = [("/shipping", invoice.shipping)]
+def _figures(invoice: Invoice) -> Iterator[tuple[tuple[str | int, ...], Decimal]]:
+    """Every figure the calculation takes, with its location (``errors.pointer`` writes it)."""
+    yield ("shipping",), invoice.shipping
     if invoice.adjustment:
-        figures.append(("/adjustment/amount", invoice.adjustment.amount))
+        yield ("adjustment", "amount"), invoice.adjustment.amount
     if invoice.discount:
-        figures.append(("/discount/value", invoice.discount.value))
-    figures += [(f"/payments/{i}/amount", p.amount) for i, p in enumerate(invoice.payments)]
+        yield ("discount", "value"), invoice.discount.value
+    for i, payment in enumerate(invoice.payments):
+        yield ("payments", i, "amount"), payment.amount
     for i, line in enumerate(invoice.lines):
-        where = f"/lines/{i}"
-        figures += [(f"{where}/{name}", getattr(line, name)) for name in ("quantity", "unit_price")]
+        if line.quantity is not None:
+            yield ("lines", i, "quantity"), line.quantity
+        if line.unit_price is not None:
+            yield ("lines", i, "unit_price"), line.unit_price
         if line.discount:
-            figures.append((f"{where}/discount/value", line.discount.value))
-        figures += [(f"{where}/taxes/{j}/rate", tax.rate) for j, tax in enumerate(line.taxes)]
-    return [(where, value) for where, value in figures if value is not None]
+            yield ("lines", i, "discount", "value"), line.discount.value
+        for j, tax in enumerate(line.taxes):
+            yield ("lines", i, "taxes", j, "rate"), tax.rate
 
 
 def _calculate(invoice: Invoice, policy: RoundingPolicy) -> Calculation:

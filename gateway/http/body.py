@@ -14,14 +14,14 @@ import asyncio
 import functools
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
-from gateway.canonical.errors import FieldError
+from gateway.canonical.errors import FieldError, pointer
 from gateway.http.keys import SETTINGS
 from gateway.http.problems import Problem
 from gateway.http.validation import validation_problem
@@ -149,19 +149,27 @@ def _refuse_out_of_range(data: dict[str, Any]) -> None:
         "is a number whose exponent is out of range (beyond ±999999999999999999), far too large "
         'or too fine for any value here: send a decimal such as "12.50"'
     )
-    errors: list[FieldError] = []
-    stack: list[tuple[Any, str]] = [(data, "")]
-    while stack:
-        value, pointer = stack.pop()
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            at = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
-            if isinstance(item, _OutOfRange):
-                errors.append(FieldError(at, detail))
-            elif isinstance(item, dict | list):
-                stack.append((item, at))
+    errors = [
+        FieldError(pointer(at), detail)
+        for at, item in _members(data)
+        if isinstance(item, _OutOfRange)
+    ]
     errors.sort(key=lambda error: error.pointer)
     raise validation_problem(errors)
+
+
+def _members(data: dict[str, Any]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every member of ``data`` at any depth, without recursion: its location (the names and
+    indexes from the top, for ``errors.pointer``) and its value."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    while stack:
+        location, value = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            at = (*location, key)
+            yield at, item
+            if isinstance(item, dict | list):
+                stack.append((at, item))
 
 
 class _DuplicateMember(ValueError):
@@ -187,26 +195,20 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
     """400, pointing at the first string (or member name) holding a lone surrogate."""
-    stack: list[tuple[Any, str]] = [(data, "")]
-    while stack:
-        value, pointer = stack.pop()
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            if isinstance(key, str) and _SURROGATE.search(key):
-                _surrogate_problem(pointer, "a member name")
-            at = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
-            if isinstance(item, str) and _SURROGATE.search(item):
-                _surrogate_problem(at, "text")
-            if isinstance(item, dict | list):
-                stack.append((item, at))
+    for at, item in _members(data):
+        name = at[-1]
+        if isinstance(name, str) and _SURROGATE.search(name):
+            _surrogate_problem(pointer(at[:-1]), "a member name")
+        if isinstance(item, str) and _SURROGATE.search(item):
+            _surrogate_problem(pointer(at), "text")
 
 
-def _surrogate_problem(pointer: str, what: str) -> None:
+def _surrogate_problem(at: str, what: str) -> None:
     detail = f"has {what} with a lone surrogate (U+D800 to U+DFFF), which is not Unicode text"
     raise Problem(
         "bad_request",
-        f"The request body at {pointer or 'its top level'} {detail}; send UTF-8 text.",
-        errors=[FieldError(pointer, detail)],
+        f"The request body at {at or 'its top level'} {detail}; send UTF-8 text.",
+        errors=[FieldError(at, detail)],
     )
 
 

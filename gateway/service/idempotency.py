@@ -414,12 +414,10 @@ class KeyedWrites:
         (the resolution is then "unknown"); and when to ask again: that wait, else the one the
         failed lookup was told (an open circuit's, a provider's ``Retry-After``)."""
         wait = None
-        hint = None
         try:
             resolution = await write.find(recovery)
         except AdapterError as exc:
-            resolution = Resolution.unknown(f"looking it up failed: {exc.message}")
-            hint = exc.retry_after if isinstance(exc, UpstreamError) else None
+            resolution = Resolution.failed("looking it up", exc)
         if resolution.state == "not_done" and unanswered and not write.idempotent:
             sent = recovery.get(SENT_AT)
             waited = max(0.0, self._clock() - sent) if isinstance(sent, int | float) else 0.0
@@ -438,7 +436,7 @@ class KeyedWrites:
             after=type(error).__name__ if error is not None else "takeover",
         )
         self._observe(write.connection, f"resolved_{resolution.state}")
-        return resolution, wait, wait or hint or resolution.retry_after
+        return resolution, wait, wait or resolution.retry_after
 
     def _resolved(self, write: Write, resolution: Resolution) -> Outcome:
         outcome = resolution.result
