@@ -84,6 +84,48 @@ async def test_wrk_sends_each_request_its_own_n_and_counts_answers_by_status() -
     assert 0.5 < result["wall_s"] < 3
 
 
+async def test_a_static_call_is_sent_as_given_and_its_refusals_are_counted() -> None:
+    """A call with no ``{n}`` runs no Lua per request: wrk formats it once and counts the
+    answers of 400 or more itself. The request still carries the method, headers and body."""
+    wrk = _wrk()
+    seen: list[tuple[str, str, str]] = []
+
+    async def create(request: web.Request) -> web.Response:
+        seen.append((request.method, request.headers["X-Tenant"], await request.text()))
+        if len(seen) % 4 == 0:
+            return web.json_response({"title": "refused"}, status=503)
+        return web.json_response({}, status=201 if len(seen) % 4 == 1 else 200)
+
+    server = await _serving(create)
+    try:
+        spec = {
+            **_spec(str(server.make_url("/v1/invoices"))),
+            "method": "POST",
+            "headers": {"X-Tenant": "acme é"},
+            "body": '{"note": "the same body"}',
+        }
+        assert wrk_load.is_static(spec)
+        assert "function request" not in wrk_load.script(spec)
+        result = await asyncio.get_running_loop().run_in_executor(None, wrk_load.run, spec, wrk)
+    finally:
+        await server.close()
+
+    assert len(seen) > 20
+    assert set(seen) == {("POST", "acme é", '{"note": "the same body"}')}
+    assert 0 <= len(seen) - result["requests"] <= spec["concurrency"]
+    assert abs(result["errors"]["status >= 400"] - len(seen) // 4) <= spec["concurrency"]
+    assert set(result["errors"]) == {"status >= 400"}  # 200 and 201 are successes
+    assert "error_samples" not in result or result["error_samples"] == {}
+
+
+def test_a_call_with_n_anywhere_is_not_static() -> None:
+    base = _spec("http://127.0.0.1:1/v1/invoices")
+    assert wrk_load.is_static(base)
+    assert not wrk_load.is_static({**base, "headers": {"Idempotency-Key": "k-{n}"}})
+    assert not wrk_load.is_static({**base, "body": '{"number": "{n}"}'})
+    assert "function request" in wrk_load.script({**base, "body": "{n}"})
+
+
 async def _serving(create: Any) -> TestServer:
     """A server on loopback answering ``POST /v1/invoices`` with ``create``."""
     app = web.Application()
