@@ -3,11 +3,9 @@
 Documented: ``POST {{subdomain}}/api2/api2/invoices.json`` (the doc's base URL ends in ``/api2``
 and its path repeats it) with ``{"Invoice": {..., "InvoiceItem": [...]}}`` sent as
 ``Content-Type: text/plain``, answered ``{"code": 202, "result": "successful", "id": 124}``,
-bearer auth. The doc's URL is served, and the path as ``providers.md`` writes it from the host
-(``/api2/invoices.json``); a body is JSON sent as text/plain (the doc's) or application/json
-(``providers.md``: "the emulator accepts either"), any other type a 415. Assumed by the
-project where the provider is silent: list, get, update, delete (under the same prefixes), and
-the error envelope
+bearer auth. Only the doc's URL is served (the un-doubled ``/api2/invoices.json`` is a 404) and
+a body of any other type is a 415. Assumed by the project where the provider is silent: list,
+get, update, delete (under the same prefix, bodies as text/plain), and the error envelope
 ``{"code", "result": "failed", "message", "errors"}``. ``docs/providers/item_envelope.md``
 describes every choice.
 """
@@ -34,12 +32,9 @@ from emulators.registry import default_token
 
 PROVIDER = "item_envelope"
 # The doc's base URL is {{subdomain}}/api2 and its request path /api2/invoices.json: the URL it
-# calls is {{subdomain}}/api2/api2/invoices.json (what the adapter sends). providers.md writes the
-# path from the host, /api2/invoices.json: both are served, the same resources.
+# calls is {{subdomain}}/api2/api2/invoices.json, and nothing else is served.
 PREFIX = "/api2/api2"
-PREFIXES = (PREFIX, "/api2")
-# The doc's request sends its JSON as text/plain; providers.md: "the emulator accepts either".
-BODY_TYPES = frozenset({"text/plain", "application/json"})
+BODY_TYPE = "text/plain"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 SORT_FIELDS: Mapping[str, Callable[[Invoice], Any]] = {
@@ -79,12 +74,11 @@ def create_app(
     app[STORE] = store
     app[TOKEN] = token
     control.add_routes(app)
-    for prefix in PREFIXES:
-        app.router.add_get(f"{prefix}/invoices.json", list_invoices)
-        app.router.add_post(f"{prefix}/invoices.json", create_invoice)
-        app.router.add_get(f"{prefix}/invoices/{{id}}.json", get_invoice)
-        app.router.add_put(f"{prefix}/invoices/{{id}}.json", update_invoice)
-        app.router.add_delete(f"{prefix}/invoices/{{id}}.json", delete_invoice)
+    app.router.add_get(f"{PREFIX}/invoices.json", list_invoices)
+    app.router.add_post(f"{PREFIX}/invoices.json", create_invoice)
+    app.router.add_get(f"{PREFIX}/invoices/{{id}}.json", get_invoice)
+    app.router.add_put(f"{PREFIX}/invoices/{{id}}.json", update_invoice)
+    app.router.add_delete(f"{PREFIX}/invoices/{{id}}.json", delete_invoice)
     return app
 
 
@@ -253,15 +247,11 @@ async def delete_invoice(request: web.Request) -> web.Response:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type not in BODY_TYPES:
-        # The doc's one request sends its JSON as text/plain ("Body Params text/plain"), and a
-        # JSON client's application/json is taken too; a form or anything else is refused.
+    if request.content_type != BODY_TYPE:
+        # The doc's one request sends its JSON as text/plain ("Body Params text/plain"); a body
+        # of any other type is refused, so a client straying from the doc is seen at once.
         given = request.headers.get("Content-Type") or "none"
-        raise Failure(
-            415,
-            f"Unsupported Content-Type {given}: send the JSON body as text/plain "
-            "(or application/json)",
-        )
+        raise Failure(415, f"Unsupported Content-Type {given}: send the JSON body as {BODY_TYPE}")
     body = await read_json(request)
     if not isinstance(body, dict):
         raise MalformedBody('the body must be a JSON object such as {"Invoice": {...}}')
