@@ -458,10 +458,10 @@ class UpstreamClient:
 
     def _with_wait(self, last: UpstreamError, *, retry: int) -> UpstreamError:
         """``last`` as the caller gets it, ``retry`` being the retry that did not go. A provider
-        that rate-limited the gateway to the end without a ``Retry-After`` is given one, the
-        longest wait that retry would have had, so that the caller's 503 says when to try
-        again."""
-        if last.status == 429 and last.retry_after is None:
+        that rate-limited the gateway to the end without a ``Retry-After``, or could not be
+        reached, or dropped the connection every time, is given one, the longest wait that
+        retry would have had, so that the caller's 503 says when to try again."""
+        if isinstance(last, UpstreamUnavailable) and last.retry_after is None:
             last.retry_after = self._ceiling(retry)
         return last
 

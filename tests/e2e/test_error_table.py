@@ -545,6 +545,27 @@ async def test_503_provider_rate_limiting_us_without_saying_how_long(
     assert response.headers["Retry-After"] == "3"
 
 
+async def test_503_provider_dropping_every_connection_says_when_to_try_again(
+    sandbox: Sandbox, faults: Any, aiohttp_client: Any
+) -> None:
+    """Every attempt's connection reset: a 503 like the table's others, with the longest wait
+    the next retry would have had (base 1.5 s × 2^(2−1)), and the circuit still closed."""
+    paced = {"retries": {"max_attempts": 2, "backoff_base_s": 1.5, "backoff_max_s": 10}}
+    gateway = await client_for(aiohttp_client, settings(sandbox, draft_publish=paced))
+    await faults("draft_publish", reset_rate=1, methods=["GET"])
+    response = await gateway.get(
+        "/v1/connections/draft_publish/invoices?limit=1", headers={"Authorization": "Bearer k-all"}
+    )
+    body = await response.json()
+    assert (response.status, body["code"], body["retryable"]) == (
+        503,
+        "upstream_unavailable",
+        True,
+    ), body
+    assert "dropped the connection" in body["detail"]
+    assert response.headers["Retry-After"] == "3"
+
+
 async def test_504_provider_not_answering(
     sandbox: Sandbox, faults: Any, aiohttp_client: Any
 ) -> None:

@@ -28,6 +28,7 @@ from adapters.base import (
 )
 from gateway.breaker import CircuitState
 from gateway.config import Connection
+from gateway.http.errors import problem_for
 from gateway.jsonwire import JsonNumber
 from gateway.upstream import (
     UnusableAnswer,
@@ -189,6 +190,44 @@ async def test_a_post_without_its_answer_is_uncertain_and_unanswered_only_if_non
             await upstream.request("POST", "/v1/invoices", json={})
     assert upstream.stats.calls == 1
     assert (info.value.status, info.value.unanswered) == (status, unanswered)
+
+
+def _refused() -> aiohttp.ClientConnectorError:
+    return aiohttp.ClientConnectorError(
+        aiohttp.client_reqrep.ConnectionKey("provider.example", 443, True, None, None, None, None),
+        OSError(111, "Connection refused"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "failure", "says"),
+    [
+        ("GET", aiohttp.ServerDisconnectedError(), "dropped the connection"),
+        (
+            "DELETE",
+            aiohttp.ClientOSError(104, "Connection reset by peer"),
+            "dropped the connection",
+        ),
+        ("GET", _refused(), "could not be reached"),
+        ("POST", _refused(), "could not be reached"),
+    ],
+)
+async def test_unreachable_or_dropping_to_the_end_is_unavailable_with_retry_after(
+    session: aiohttp.ClientSession, method: str, failure: Exception, says: str
+) -> None:
+    """The caller's 503 ``upstream_unavailable`` says when to try again, as every 503 of the
+    error table does: the longest the next wait could have been (0.2 × 2^2)."""
+    upstream, sleeps = client(session)  # backoff_base_s 0.2, backoff_max_s 5, 3 attempts
+    with mocked_network() as mock:
+        for _ in range(3):
+            mock.add(f"{BASE}/x", method, exception=failure)
+        with pytest.raises(UpstreamUnavailable) as info:
+            await upstream.request(method, "/x", json={} if method != "GET" else None)
+    assert upstream.stats.calls == 3 and len(sleeps.calls) == 2
+    assert info.value.message == f"crm_v1 (connection crm) {says}"
+    assert info.value.retryable is True
+    assert info.value.retry_after == pytest.approx(0.8)
+    assert problem_for(info.value).headers == {"Retry-After": "1"}
 
 
 async def test_post_that_never_connected_is_retried(session: aiohttp.ClientSession) -> None:
