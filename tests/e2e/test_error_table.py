@@ -525,16 +525,29 @@ async def test_503_provider_rate_limiting_us(sandbox: Sandbox, faults: Any) -> N
     assert answer.headers["Retry-After"] == "1"
 
 
-async def test_503_provider_rate_limiting_us_without_saying_how_long(
-    sandbox: Sandbox, faults: Any, aiohttp_client: Any
+@pytest.mark.parametrize(
+    ("connection", "fault", "says"),
+    [
+        ("bill_crm", {"rate_limit_rate": 1, "retry_after": None}, "is rate-limiting the gateway"),
+        ("draft_publish", {"reset_rate": 1}, "dropped the connection"),
+    ],
+)
+async def test_503_provider_refusing_or_dropping_to_the_end_says_when_to_try_again(
+    sandbox: Sandbox,
+    faults: Any,
+    aiohttp_client: Any,
+    connection: str,
+    fault: dict[str, Any],
+    says: str,
 ) -> None:
-    """The provider's 429s name no wait: the 503 names the longest the gateway's next retry
-    would have waited (base 1.5 s × 2^(2−1), after two attempts), so a script knows when."""
+    """The provider's 429s name no wait, or every attempt's connection is reset: the 503 names
+    the longest the gateway's next retry would have waited (base 1.5 s × 2^(2−1), after two
+    attempts), so a script knows when."""
     paced = {"retries": {"max_attempts": 2, "backoff_base_s": 1.5, "backoff_max_s": 10}}
-    gateway = await client_for(aiohttp_client, settings(sandbox, bill_crm=paced))
-    await faults("bill_crm", rate_limit_rate=1, retry_after=None, methods=["GET"])
+    gateway = await client_for(aiohttp_client, settings(sandbox, **{connection: paced}))
+    await faults(connection, **fault, methods=["GET"])
     response = await gateway.get(
-        "/v1/connections/bill_crm/invoices/1", headers={"Authorization": "Bearer k-all"}
+        f"/v1/connections/{connection}/invoices?limit=1", headers={"Authorization": "Bearer k-all"}
     )
     body = await response.json()
     assert (response.status, body["code"], body["retryable"]) == (
@@ -542,27 +555,7 @@ async def test_503_provider_rate_limiting_us_without_saying_how_long(
         "upstream_unavailable",
         True,
     ), body
-    assert response.headers["Retry-After"] == "3"
-
-
-async def test_503_provider_dropping_every_connection_says_when_to_try_again(
-    sandbox: Sandbox, faults: Any, aiohttp_client: Any
-) -> None:
-    """Every attempt's connection reset: a 503 like the table's others, with the longest wait
-    the next retry would have had (base 1.5 s × 2^(2−1)), and the circuit still closed."""
-    paced = {"retries": {"max_attempts": 2, "backoff_base_s": 1.5, "backoff_max_s": 10}}
-    gateway = await client_for(aiohttp_client, settings(sandbox, draft_publish=paced))
-    await faults("draft_publish", reset_rate=1, methods=["GET"])
-    response = await gateway.get(
-        "/v1/connections/draft_publish/invoices?limit=1", headers={"Authorization": "Bearer k-all"}
-    )
-    body = await response.json()
-    assert (response.status, body["code"], body["retryable"]) == (
-        503,
-        "upstream_unavailable",
-        True,
-    ), body
-    assert "dropped the connection" in body["detail"]
+    assert says in body["detail"]
     assert response.headers["Retry-After"] == "3"
 
 
