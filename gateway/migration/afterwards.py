@@ -50,10 +50,7 @@ async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) 
         copy = await target.get(entry.target_id)
     except AdapterError as exc:
         return Entry(entry.source_id, "failed", target_id=entry.target_id, reason=exc.message)
-    carried = not any(
-        w.get("field") == "/payments" for w in entry.detail.get("warnings", [])
-    ) and bool(original.payments)
-    verdict = compare(original, copy, target, paid=carried)
+    verdict = compare(original, copy, target)
     return Entry(
         entry.source_id,
         "verified",

@@ -2,8 +2,11 @@
 
 A target that rounds differently (half-even, or tax per rate) may come out a cent away from the
 source on the same lines: that is said, not counted as a difference, when the source recomputed
-with the target's own rounding gives exactly the target's figures. Anything else is listed, per
-field. What was paid is compared only where payments were carried.
+with the target's own rounding gives exactly the target's figures (and what is due moved with
+the total alone). Anything else is listed, per field, what was paid and what is due included: a
+paid invoice whose copy shows it owed (a target that cannot record payments or mark it paid)
+differs, whatever the warnings say, since the customer would be asked to pay it again. A dry
+run's preview, made before any payment is carried, compares the invoice's own figures alone.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from gateway.canonical.model import Invoice
 from gateway.canonical.totals import calculate
 
 FIELDS = ("subtotal", "discount", "tax", "shipping", "adjustment", "total")
+PAYMENT_FIELDS = ("paid", "due")
 
 
 @dataclass(frozen=True)
@@ -25,15 +29,14 @@ class Verdict:
     differences: list[dict[str, Any]]
 
 
-def compare(source: Invoice, copy: Invoice, target: Adapter, *, paid: bool) -> Verdict:
-    """``copy`` (read back from the target) against ``source``; ``paid``: payments were carried.
+def compare(source: Invoice, copy: Invoice, target: Adapter, *, preview: bool = False) -> Verdict:
+    """``copy`` (read back from the target, or a dry run's ``preview``) against ``source``.
 
     Where they differ, the source's own lines are recomputed with the target's rounding: a copy
     that then matches differs only by rounding. One that lost a discount (dropped under
     lenient handling) or got another tax rate (through the map) does not.
     """
-    names = FIELDS + (("paid", "due") if paid else ())
-    differences = _differences(source, copy, names)
+    differences = _differences(source, copy, FIELDS if preview else FIELDS + PAYMENT_FIELDS)
     if not differences:
         return Verdict("exact", [])
     if copy.totals is not None:
@@ -46,10 +49,21 @@ def compare(source: Invoice, copy: Invoice, target: Adapter, *, paid: bool) -> V
             getattr(recomputed, name) == getattr(copy.totals, name) for name in FIELDS
         ):
             rule = f"{policy.mode}, tax {policy.tax_scope}"
-            only_rounding = [d for d in differences if d["field"] not in FIELDS]
-            if not only_rounding:
+            if all(_rounding_alone(source, copy, d["field"]) for d in differences):
                 return Verdict(f"within the target's rounding ({rule})", [])
     return Verdict("differs", differences)
+
+
+def _rounding_alone(source: Invoice, copy: Invoice, name: str) -> bool:
+    """Whether a difference in ``name`` follows from the total's rounding: a figure of the
+    invoice's own (already recomputed), or what is due, where the same was paid and due moved
+    by what the total did."""
+    if name in FIELDS:
+        return True
+    if name != "due" or source.totals is None or copy.totals is None:
+        return False
+    mine, theirs = source.totals, copy.totals
+    return mine.paid == theirs.paid and theirs.due - mine.due == theirs.total - mine.total
 
 
 def _differences(source: Invoice, copy: Invoice, names: tuple[str, ...]) -> list[dict[str, Any]]:

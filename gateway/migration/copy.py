@@ -163,14 +163,14 @@ class Copier:
         warnings = [*translation.warnings, *translation.as_source(created.warnings)]
         await self._record(source_id, target_id, "created", invoice, {})
         try:
-            _, carried, more = await self._carry(source_id, invoice, created.invoice)
+            more = await self._carry(source_id, invoice, created.invoice)
         except StepFailed as failed:
             if _settling(failed.error) and not last:
                 raise failed.error from failed  # waited out by ``_attempts``, then tried again
             return await self._unfinished(source_id, target_id, invoice, warnings, failed)
         warnings += more
         copy = self._read_back.pop(source_id, None) or await self.target.get(target_id)
-        verdict = compare(invoice, copy, self.target, paid=carried)
+        verdict = compare(invoice, copy, self.target)
         detail = {
             "warnings": [w.as_dict() for w in warnings],
             "verification": verdict.verification,
@@ -220,7 +220,7 @@ class Copier:
         except InvalidInvoice as exc:
             reason = "; ".join(f"{e.pointer}: {e.detail}" for e in exc.errors)
             return Entry(source_id, "skipped", reason=f"the target could not take it: {reason}")
-        verdict = compare(invoice, previewed, self.target, paid=False)
+        verdict = compare(invoice, previewed, self.target, preview=True)
         warnings = [*translation.warnings, *translation.as_source(more)]
         return self._entry(source_id, "would_copy", None, warnings, verdict)
 
@@ -229,9 +229,7 @@ class Copier:
         write instead of a create and an ``issue`` (``capabilities.create_issued``)."""
         return source.status in _ISSUED and self.target.capabilities.create_issued
 
-    async def _carry(
-        self, source_id: str, source: Invoice, created: Invoice
-    ) -> tuple[Invoice, bool, list[WriteWarning]]:
+    async def _carry(self, source_id: str, source: Invoice, created: Invoice) -> list[WriteWarning]:
         """The source's status and payments, where the target can take them; else warnings.
         ``StepFailed`` when the target fails or refuses a step it can take: the copy is then
         not finished."""
@@ -246,11 +244,9 @@ class Copier:
                 warnings.append(WriteWarning("/status", f"{provider} cannot issue an invoice"))
             else:
                 current = await self._act(source_id, step, current)
-        carried = False
         if source.payments and "create" in caps.payments:
             for n, payment in enumerate(source.payments):
                 current = await self._pay(source_id, n, payment, current)
-            carried = True
         elif source.payments:
             warnings.append(
                 WriteWarning("/payments", f"{provider} cannot record payments; not carried")
@@ -276,7 +272,7 @@ class Copier:
             )
         if not paid_said and not source.payments:
             warnings += _paid_not_carried(source, current)
-        return current, carried, warnings
+        return warnings
 
     async def _act(self, source_id: str, action: str, current: Invoice) -> Invoice:
         assert current.id is not None and self.service is not None

@@ -493,11 +493,17 @@ async def test_paid_and_void_invoices_are_carried_where_the_target_can_and_said_
     await m.api(sandbox, "POST", f"{base}/{void}/void")
     assert (await m.read(sandbox, "draft_publish", paid))["status"] == "paid"
     settings = m.migration_settings(sandbox, sqlite_url())
+    # A paid invoice whose copy shows it owed differs, whatever the warnings say: the customer
+    # would be asked to pay it again.
+    owed = [
+        {"field": "paid", "source": "57.50", "target": "0.00"},
+        {"field": "due", "source": "0.00", "target": "57.50"},
+    ]
     wanted = {
-        # target: (paid copy's status, its warnings), (void copy's status, its warnings)
+        # target: (paid copy's status, its warnings, its differences), (the void copy's)
         "bill_crm": (
-            ("paid", ["bill_crm cannot record payments; not carried"]),
-            ("void", []),
+            ("paid", ["bill_crm cannot record payments; not carried"], []),
+            ("void", [], []),
         ),
         "item_envelope": (
             (
@@ -506,8 +512,9 @@ async def test_paid_and_void_invoices_are_carried_where_the_target_can_and_said_
                     "item_envelope cannot record payments; not carried",
                     "item_envelope cannot mark it paid",
                 ],
+                owed,
             ),
-            ("open", ["item_envelope cannot void an invoice"]),
+            ("open", ["item_envelope cannot void an invoice"], []),
         ),
         "order_linked": (
             (
@@ -516,8 +523,9 @@ async def test_paid_and_void_invoices_are_carried_where_the_target_can_and_said_
                     "order_linked cannot record payments; not carried",
                     "order_linked cannot mark it paid",
                 ],
+                owed,
             ),
-            ("void", []),
+            ("void", [], []),
         ),
     }
     for target, expected in wanted.items():
@@ -529,15 +537,18 @@ async def test_paid_and_void_invoices_are_carried_where_the_target_can_and_said_
             handling="lenient",
         )
         ran = await m.migrate_here(settings, plan, m.map_to(target), tmp_path)
-        assert ran.code == 0, ran.stderr
-        for entry, (status, reasons) in zip(ran.report, expected, strict=True):
+        assert ran.code == 0, ran.stderr  # a difference is reported, not a failure
+        differs = sum(1 for _, _, differences in expected if differences)
+        assert ran.summary()["differences"] == differs, ran.stderr
+        for entry, (status, reasons, differences) in zip(ran.report, expected, strict=True):
             copy = await m.read(sandbox, target, entry["target_id"])
             assert copy["status"] == status, (target, entry)
             said = [
                 w["reason"] for w in entry["warnings"] if w["field"] in ("/status", "/payments")
             ]
             assert said == reasons, (target, entry)
-            assert entry["totals_differences"] == [], entry  # what was paid is not compared
+            assert entry["totals_differences"] == differences, entry
+            assert entry["verification"] == ("differs" if differences else "exact"), entry
 
 
 async def copy_seeded(
@@ -769,6 +780,7 @@ async def test_verification_catches_a_copy_whose_total_was_altered(
     assert by_source[altered.source_id]["totals_differences"] == [
         {"field": "subtotal", "source": "57.50", "target": "70.00"},
         {"field": "total", "source": "57.50", "target": "70.00"},
+        {"field": "due", "source": "57.50", "target": "70.00"},  # the customer is asked for it
     ]
     [other] = [i for i in ids if i != altered.source_id]
     assert (by_source[other]["verification"], by_source[other]["totals_differences"]) == (
@@ -799,6 +811,7 @@ async def test_a_map_that_changes_the_money_is_a_difference_in_the_report(
     assert entry["totals_differences"] == [
         {"field": "tax", "source": "0.00", "target": "11.50"},
         {"field": "total", "source": "57.50", "target": "69.00"},
+        {"field": "due", "source": "57.50", "target": "69.00"},
     ]
     assert ran.summary()["differences"] == 1
     [crosswalk] = await m.crosswalk(settings.store.url, "retaxed")
