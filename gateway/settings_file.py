@@ -29,6 +29,7 @@ from gateway.config import Settings
 from gateway.keyring import key_digest
 from gateway.store import url_problems
 from gateway.store.urls import mask_url, password_of
+from gateway.text_file import UnreadableText, read_text
 from gateway.yaml_strict import load_yaml
 
 # ${NAME}, or ${NAME:-default} when the variable is unset or empty
@@ -47,9 +48,9 @@ class ConfigError(ValueError):
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(source, [f"cannot be read: {exc.strerror}"]) from None
+        text = read_text(path)
+    except UnreadableText as exc:
+        raise ConfigError(source, [exc.reason]) from None
     settings = beside(
         parse_settings(text, source, os.environ if environ is None else environ), path.parent
     )

@@ -9,6 +9,7 @@ from gateway.migration.commands import MigrateOptions
 from gateway.migration.plan import Filters, Plan, default_run_name, digest
 from gateway.migration.references import ReferenceMap, load_map
 from gateway.selection import UsageError, given_date, selection_problem
+from gateway.text_file import UnreadableText, read_text
 
 
 def options_from(args: argparse.Namespace) -> MigrateOptions:
@@ -22,9 +23,8 @@ def options_from(args: argparse.Namespace) -> MigrateOptions:
         raise UsageError("--sample must be 1 or more")
     refs, map_digest = ReferenceMap(), ""
     if args.map:
-        path = Path(args.map)
-        refs = load_map(path)
-        map_digest = digest(path.read_text(encoding="utf-8"))
+        refs, text = load_map(Path(args.map))
+        map_digest = digest(text)
     ids = _ids(Path(args.ids)) if args.ids else None
     filters = Filters(
         status=args.status,
@@ -61,9 +61,9 @@ def options_from(args: argparse.Namespace) -> MigrateOptions:
 
 def _ids(path: Path) -> tuple[str, ...]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UsageError(f"--ids {path}: cannot be read: {exc.strerror}") from None
+        lines = read_text(path).splitlines()
+    except UnreadableText as exc:
+        raise UsageError(f"--ids {path}: {exc.reason}") from None
     ids = tuple(dict.fromkeys(line.strip() for line in lines if line.strip()))
     if not ids:
         raise UsageError(f"--ids {path}: holds no invoice id")

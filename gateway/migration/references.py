@@ -21,6 +21,7 @@ import jsonschema
 import yaml
 
 from gateway.canonical.errors import dotted_path
+from gateway.text_file import UnreadableText, read_text
 from gateway.yaml_strict import load_yaml
 
 ANY = "*"
@@ -72,13 +73,14 @@ def _look_up(table: dict[str, str], source_id: str) -> str | None:
     return table.get(source_id, table.get(ANY))
 
 
-def load_map(path: Path) -> ReferenceMap:
+def load_map(path: Path) -> tuple[ReferenceMap, str]:
+    """The map in the file, and its text (whose digest a run keeps)."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MapError(source, [f"cannot be read: {exc.strerror}"]) from None
-    return parse_map(text, source)
+        text = read_text(path)
+    except UnreadableText as exc:
+        raise MapError(source, [exc.reason]) from None
+    return parse_map(text, source), text
 
 
 def parse_map(text: str, source: str) -> ReferenceMap:

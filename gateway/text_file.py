@@ -1,0 +1,29 @@
+"""A file the operator gives (configuration, map, ids) read as UTF-8 text, or one line saying
+why not: the commands print it, naming the file, and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class UnreadableText(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def read_text(path: Path) -> str:
+    """The file's text; ``UnreadableText`` when it cannot be read or is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableText(f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UnreadableText(
+            f"is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column {column} "
+            "(save the file as UTF-8)"
+        ) from None
