@@ -83,6 +83,9 @@ class TaxSetting(_Strict):
 # The longest ``write_settle_s``. The reaper keeps a dead holder's invoice lock that long past
 # its lease, for a taker waiting out its own connection's settle time (gateway/http/app.py).
 MAX_WRITE_SETTLE_S = 3600.0
+# A provider token shorter than this could not be told from ordinary text in an answer that
+# echoes it, so it could not be blanked out: check-config refuses it (gateway/upstream.py).
+MIN_TOKEN_CHARS = 8
 
 
 class Connection(_Strict):

@@ -25,7 +25,7 @@ from yarl import URL
 
 from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
-from gateway.config import Settings
+from gateway.config import MIN_TOKEN_CHARS, Settings
 from gateway.keyring import key_digest
 from gateway.store import url_problems
 from gateway.store.urls import mask_url, password_of
@@ -145,16 +145,9 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
     for i, connection in enumerate(connections):
         if names.index(connection["name"]) != i:
             problems.append(f"connections[{i}].name: {connection['name']!r} is used twice")
-        if _holds_credentials(connection["base_url"]):
-            problems.append(
-                f"connections[{i}].base_url: must not hold a user or password (the credential "
-                "goes in auth, which sends it as the provider expects; the URL is not shown)"
-            )
-        elif _has_query(connection["base_url"]):
-            problems.append(
-                f"connections[{i}].base_url: must not have a query (?…) or a fragment (#…): "
-                "each request's path is added to it (the URL is not shown)"
-            )
+        problem = _base_url_problem(connection["base_url"])
+        if problem is not None:
+            problems.append(f"connections[{i}].base_url: {problem}")
         header = connection["auth"].get("header")
         if isinstance(header, str):  # checked whatever the type: a mistake either way
             problems += _header_problems(f"connections[{i}].auth.header", header)
@@ -163,12 +156,11 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
             problems.append(
                 f"connections[{i}].auth.token_env: environment variable {variable} is not set"
             )
-        problems += _unusable_secret(
-            f"connections[{i}].auth.token", connection["auth"].get("token")
-        )
+        token = connection["auth"].get("token")
+        problems += _unusable_token(f"connections[{i}].auth.token", token)
         if variable:
             where = f"connections[{i}].auth.token_env: environment variable {variable}"
-            problems += _unusable_secret(where, environ.get(variable))
+            problems += _unusable_token(where, environ.get(variable))
         for j, tax in enumerate(connection.get("taxes", [])):
             if isinstance(tax["rate"], float):
                 problems.append(
@@ -245,22 +237,45 @@ def _unusable_secret(where: str, value: Any) -> list[str]:
     return []
 
 
-def _holds_credentials(base_url: str) -> bool:
-    """Whether a URL carries ``user:password@``: the HTTP client will not send both it and the
-    connection's own credential, and a URL is shown in places a credential must never be."""
-    try:
-        url = URL(base_url)
-    except (ValueError, TypeError):
-        return False
-    return url.user is not None or url.password is not None
+def _unusable_token(where: str, value: Any) -> list[str]:
+    """A provider token that could not be sent (``_unusable_secret``), or one too short to be
+    blanked out of a provider's answer that echoes the request: it would reach the caller."""
+    problems = _unusable_secret(where, value)
+    if not problems and isinstance(value, str) and 0 < len(value) < MIN_TOKEN_CHARS:
+        problems.append(
+            f"{where} is {len(value)} characters: a provider token needs at least "
+            f"{MIN_TOKEN_CHARS}, or it could not be told from ordinary text and kept out of "
+            "an answer that repeats it (the value is not shown)"
+        )
+    return problems
 
 
-def _has_query(base_url: str) -> bool:
+def _base_url_problem(base_url: str) -> str | None:
+    """What stops the gateway calling ``base_url``, said without the URL (it may hold a
+    credential): a URL that does not parse (a port out of range, no host), one that carries
+    ``user:password@`` (the HTTP client will not send both it and the connection's own
+    credential, and a URL is shown in places a credential must never be), or one with a query
+    or a fragment, which each request's path would be added after."""
     try:
         url = URL(base_url)
-    except (ValueError, TypeError):
-        return False
-    return bool(url.raw_query_string) or bool(url.raw_fragment) or "?" in base_url
+        port = url.port
+    except (ValueError, TypeError) as exc:
+        return f"is not a URL the gateway can call: {exc} (the URL is not shown)"
+    if not url.raw_host:
+        return "has no host (the URL is not shown)"
+    if port == 0:
+        return "port 0 is no port to call: give 1 to 65535, or none (the URL is not shown)"
+    if url.user is not None or url.password is not None:
+        return (
+            "must not hold a user or password (the credential goes in auth, which sends it as "
+            "the provider expects; the URL is not shown)"
+        )
+    if url.raw_query_string or url.raw_fragment or "?" in base_url:
+        return (
+            "must not have a query (?…) or a fragment (#…): each request's path is added to it "
+            "(the URL is not shown)"
+        )
+    return None
 
 
 # RFC 9110's token: what a header's name may be made of.

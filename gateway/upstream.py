@@ -40,7 +40,7 @@ from yarl import URL
 
 from gateway import jsonwire
 from gateway.breaker import CircuitBreaker, CircuitState
-from gateway.config import Connection
+from gateway.config import MIN_TOKEN_CHARS, Connection
 from gateway.errors import (
     BadIdentifier,
     OutcomeUncertain,
@@ -109,8 +109,9 @@ _PATH_SAFE = "/%!$&'()*+,;=:@-._~"
 _MAX_DECODINGS = 8
 # A longer Retry-After is read as this: a day is already "not in this request".
 _MAX_RETRY_AFTER_S = 86400.0
-# A credential shorter than this is not blanked out of answers: it could be ordinary text.
-_MIN_REDACTED = 8
+# A credential shorter than this is not blanked out of answers: it could be ordinary text
+# (check-config refuses one; a configuration built in code may still hold one).
+_MIN_REDACTED = MIN_TOKEN_CHARS
 # How much of a streamed body is read and handed on at a time.
 _STREAM_CHUNK_BYTES = 64 * 1024
 

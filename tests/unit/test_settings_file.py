@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gateway.migration.references import MapError, parse_map
 from gateway.settings_file import ConfigError, load_settings, parse_settings
 
 REPO = Path(__file__).parents[2]
@@ -35,11 +36,11 @@ def problems(text: str, environ: dict[str, str] | None = None) -> list[str]:
 
 
 def test_a_good_file_becomes_typed_settings_with_variables_expanded() -> None:
-    settings = parse_settings(GOOD, "config.yaml", {"CRM_TOKEN": "t-1"})
+    settings = parse_settings(GOOD, "config.yaml", {"CRM_TOKEN": "crm-token-1"})
     assert settings.server.port == 9000
     assert settings.server.host == "127.0.0.1"
     crm = settings.connection("crm")
-    assert crm is not None and crm.auth.secret() == "t-1"
+    assert crm is not None and crm.auth.secret() == "crm-token-1"
     assert str(crm.taxes[0].rate) == "5"
     assert settings.clients[0].may_use("crm") and not settings.clients[0].may_use("other")
 
@@ -80,7 +81,7 @@ def test_cross_references_are_checked() -> None:
     currency: USD
 """
     )
-    assert problems(text, {"CRM_TOKEN": "t"}) == [
+    assert problems(text, {"CRM_TOKEN": "crm-token"}) == [
         "connections[1].name: 'crm' is used twice",
         "connections[1].auth.token_env: environment variable BILL_TOKEN is not set",
         "clients[0].connections[1]: no connection named 'billing' (known: crm, crm)",
@@ -88,7 +89,7 @@ def test_cross_references_are_checked() -> None:
 
 
 def test_a_float_rate_is_refused_so_rates_stay_exact() -> None:
-    assert problems(GOOD.replace('rate: "5"', "rate: 5.5"), {"CRM_TOKEN": "t"}) == [
+    assert problems(GOOD.replace('rate: "5"', "rate: 5.5"), {"CRM_TOKEN": "crm-token"}) == [
         'connections[0].taxes[0].rate: write the rate as a string ("5.5") so it is read exactly'
     ]
 
@@ -104,10 +105,31 @@ def test_the_example_config_loads_as_it_is_and_takes_overrides() -> None:
     assert crm is not None and crm.auth.secret() == "sandbox-crm_v1"
     assert crm.base_url == "http://127.0.0.1:8081"
     real = load_settings(
-        REPO / "config.yaml", {"CRM_URL": "https://crm.example.com", "CRM_TOKEN": "t"}
+        REPO / "config.yaml", {"CRM_URL": "https://crm.example.com", "CRM_TOKEN": "crm-token"}
     )
     crm = real.connection("crm")
-    assert crm is not None and (crm.base_url, crm.auth.secret()) == ("https://crm.example.com", "t")
+    assert crm is not None and (crm.base_url, crm.auth.secret()) == (
+        "https://crm.example.com",
+        "crm-token",
+    )
+
+
+@pytest.mark.parametrize("token", ["t", "k-1", "Zq7pK3x"])
+def test_a_provider_token_too_short_to_keep_out_of_answers_is_refused(token: str) -> None:
+    """A provider's error may echo the request's headers; a token of under 8 characters could
+    not be told from ordinary text there, so it could not be blanked and would reach the
+    caller. It is refused, by length, never shown; a variable's value alike."""
+    said = (
+        f"is {len(token)} characters: a provider token needs at least 8, or it could not be "
+        "told from ordinary text and kept out of an answer that repeats it (the value is not "
+        "shown)"
+    )
+    assert problems(GOOD, {"CRM_TOKEN": token}) == [f"connections[0].auth.token {said}"]
+    from_env = GOOD.replace('token: "${CRM_TOKEN}"', "token_env: CRM_TOKEN")
+    assert problems(from_env, {"CRM_TOKEN": token}) == [
+        f"connections[0].auth.token_env: environment variable CRM_TOKEN {said}"
+    ]
+    assert parse_settings(GOOD, "config.yaml", {"CRM_TOKEN": "8-chars!"}).connections
 
 
 def test_check_config_command_exit_codes(tmp_path: Path) -> None:
@@ -120,7 +142,7 @@ def test_check_config_command_exit_codes(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "connections: 3 is not of type 'array'" in result.stderr
     good = tmp_path / "good.yaml"
-    good.write_text(GOOD.replace("${CRM_TOKEN}", "literal"))
+    good.write_text(GOOD.replace("${CRM_TOKEN}", "literal-token"))
     result = subprocess.run(
         [script, "check-config", "--config", str(good)], capture_output=True, text=True
     )
@@ -140,25 +162,25 @@ def test_a_relative_sqlite_store_lives_beside_the_configuration(
     )
     monkeypatch.chdir(tmp_path)  # started from elsewhere
     with pytest.raises(ConfigError) as info:  # its folder is looked for beside the file too
-        load_settings(folder / "config.yaml", {"CRM_TOKEN": "t"})
+        load_settings(folder / "config.yaml", {"CRM_TOKEN": "crm-token"})
     data = folder.resolve() / "data"
     assert info.value.problems == [  # as the store says it when it opens, before that
         f"store.url: SQLite store {data / 'gateway.db'}: the directory {str(data)!r} does not "
         "exist; create it first (the store creates its file, not directories)"
     ]
     (folder / "data").mkdir()
-    settings = load_settings(folder / "config.yaml", {"CRM_TOKEN": "t"})
+    settings = load_settings(folder / "config.yaml", {"CRM_TOKEN": "crm-token"})
     assert settings.store.url == f"sqlite:///{folder.resolve()}/data/gateway.db"
     absolute = GOOD + f'store: {{url: "sqlite:///{tmp_path}/x.db"}}\n'
     (folder / "abs.yaml").write_text(absolute, encoding="utf-8")
-    assert load_settings(folder / "abs.yaml", {"CRM_TOKEN": "t"}).store.url == (
+    assert load_settings(folder / "abs.yaml", {"CRM_TOKEN": "crm-token"}).store.url == (
         f"sqlite:///{tmp_path}/x.db"
     )
 
 
 def test_cursor_secret_settings_are_checked_without_showing_the_secret() -> None:
     short = GOOD.replace("server: {port: 9000}", 'server: {cursor_secret: "hunter2-short"}')
-    found = problems(short, {"CRM_TOKEN": "t"})
+    found = problems(short, {"CRM_TOKEN": "crm-token"})
     assert found == [
         "server.cursor_secret: must be at least 32 characters (the value is not shown)"
     ]
@@ -167,13 +189,13 @@ def test_cursor_secret_settings_are_checked_without_showing_the_secret() -> None
         "server: {port: 9000}",
         'server: {cursor_secret: "%s", cursor_secret_env: SECRET}' % ("s" * 32),
     )
-    assert problems(both, {"CRM_TOKEN": "t", "SECRET": "s" * 40})
+    assert problems(both, {"CRM_TOKEN": "crm-token", "SECRET": "s" * 40})
     from_env = GOOD.replace("server: {port: 9000}", "server: {cursor_secret_env: CURSOR_SECRET}")
-    assert problems(from_env, {"CRM_TOKEN": "t", "CURSOR_SECRET": "too-short"}) == [
+    assert problems(from_env, {"CRM_TOKEN": "crm-token", "CURSOR_SECRET": "too-short"}) == [
         "server.cursor_secret_env: environment variable CURSOR_SECRET must hold at least 32 "
         "characters"
     ]
-    environ = {"CRM_TOKEN": "t", "CURSOR_SECRET": "c" * 32}
+    environ = {"CRM_TOKEN": "crm-token", "CURSOR_SECRET": "c" * 32}
     settings = parse_settings(from_env, "config.yaml", environ)
     assert settings.server.cursor_secret_env == "CURSOR_SECRET"
 
@@ -192,7 +214,7 @@ def test_cursor_secret_settings_are_checked_without_showing_the_secret() -> None
 def test_a_store_url_refused_by_its_pattern_is_named_without_its_password(
     url: str, shown: str
 ) -> None:
-    found = problems(GOOD + yaml.safe_dump({"store": {"url": url}}), {"CRM_TOKEN": "t"})
+    found = problems(GOOD + yaml.safe_dump({"store": {"url": url}}), {"CRM_TOKEN": "crm-token"})
     assert len(found) == 1, found
     assert "hunter2" not in found[0]
     assert found[0].startswith(f"store.url: {shown} does not match "), found
@@ -202,7 +224,7 @@ def sandbox_connection_data(provider: str, **changes: object) -> dict[str, objec
     """The sandbox's connection for ``provider`` (gateway/sandbox/<provider>.yaml), changed."""
     text = (REPO / "gateway" / "sandbox" / f"{provider}.yaml").read_text(encoding="utf-8")
     data: dict[str, object] = yaml.safe_load(text)
-    auth = {**data.pop("auth", {"type": "bearer"}), "token": "t"}  # type: ignore[dict-item]
+    auth = {**data.pop("auth", {"type": "bearer"}), "token": "crm-token"}  # type: ignore[dict-item]
     connection = {"name": provider.replace("_", "-"), "provider": provider}
     connection |= {"base_url": "https://provider.example.com", "auth": auth, **data}
     for key, value in changes.items():
@@ -399,7 +421,7 @@ def test_serve_says_in_one_line_why_the_store_cannot_be_opened_before_it_listens
 def test_a_plain_key_in_key_sha256_is_refused_without_being_shown() -> None:
     key = "sk_admin_SUPERSECRET_abcdef0123456789"
     text = GOOD.replace('key_sha256: "%s"' % ("a" * 64), 'key_sha256: "${ADMIN_KEY}"')
-    found = problems(text, {"CRM_TOKEN": "t", "ADMIN_KEY": key})
+    found = problems(text, {"CRM_TOKEN": "crm-token", "ADMIN_KEY": key})
     assert found == [
         "clients[0].key_sha256: must be the SHA-256 of the key, 64 lower-case hex characters "
         "(the value is not shown: to give the key itself, name its variable in key_env instead)"
@@ -421,7 +443,7 @@ def test_a_secret_with_a_newline_or_a_space_at_an_end_is_refused_by_name(bad: st
         "newline at its start or end, or a control character: remove it (the value is not shown)"
     ]
     key = GOOD.replace('key_sha256: "%s"' % ("a" * 64), "key_env: SYNC_KEY")
-    assert problems(key, {"CRM_TOKEN": "t-1", "SYNC_KEY": bad.replace("t", "sk_t", 1)}) == [
+    assert problems(key, {"CRM_TOKEN": "crm-token-1", "SYNC_KEY": bad.replace("t", "sk_t", 1)}) == [
         "clients[0].key_env: environment variable SYNC_KEY holds a space or a newline at its "
         "start or end, or a control character: remove it (the value is not shown)"
     ]
@@ -447,7 +469,7 @@ def test_a_store_url_serve_could_not_open_is_refused_by_check_config(
 ) -> None:
     (tmp_path / "config.yaml").write_text(GOOD + f'store: {{url: "{url}"}}\n', encoding="utf-8")
     with pytest.raises(ConfigError) as info:
-        load_settings(tmp_path / "config.yaml", {"CRM_TOKEN": "t"})
+        load_settings(tmp_path / "config.yaml", {"CRM_TOKEN": "crm-token"})
     assert info.value.problems == [problem]
     assert "hunter2" not in str(info.value)
 
@@ -457,7 +479,7 @@ def test_a_store_url_serve_could_not_open_is_refused_by_check_config(
 )
 def test_a_reference_that_is_not_one_is_refused_not_sent_as_the_credential(token: str) -> None:
     text = GOOD.replace('"${CRM_TOKEN}"', f"'{token}'")
-    found = problems(text, {"CRM_TOKEN": "t-1"})
+    found = problems(text, {"CRM_TOKEN": "crm-token-1"})
     assert found == [
         "connections[0].auth.token: holds a reference that is not ${NAME} or ${NAME:-default} "
         "(NAME of letters, digits and _; the value is not shown)"
@@ -467,7 +489,7 @@ def test_a_reference_that_is_not_one_is_refused_not_sent_as_the_credential(token
 
 def test_a_key_given_twice_in_a_mapping_is_refused_saying_where() -> None:
     text = GOOD + "server: {host: 0.0.0.0}\n"
-    assert problems(text, {"CRM_TOKEN": "t-1"}) == [
+    assert problems(text, {"CRM_TOKEN": "crm-token-1"}) == [
         "line 15, column 1: not valid YAML ('server' is given twice in one mapping (first on "
         "line 2): keep one)"
     ]
@@ -485,7 +507,7 @@ def test_two_clients_with_one_key_are_refused_naming_both() -> None:
         'clients:\n  - name: other\n    key_sha256: "%s"\n    connections: ["*"]\n'
         "    scopes: [admin]\n" % ("a" * 64),
     )
-    assert problems(twice, {"CRM_TOKEN": "t-1"}) == [
+    assert problems(twice, {"CRM_TOKEN": "crm-token-1"}) == [
         "clients[1]: the same API key as clients[0] ('other'); give each client its own key"
     ]
 
@@ -504,14 +526,14 @@ def test_a_credential_header_that_cannot_be_sent_is_refused(header: str, said: s
         'auth: {type: bearer, token: "${CRM_TOKEN}"}',
         f'auth: {{type: api_key, header: "{header}", token: "${{CRM_TOKEN}}"}}',
     )
-    [found] = problems(text, {"CRM_TOKEN": "t-1"})
+    [found] = problems(text, {"CRM_TOKEN": "crm-token-1"})
     assert found.startswith("connections[0].auth.header: ") and said in found
 
 
 @pytest.mark.parametrize("url", ["https://crm.example.com/?token=x", "https://crm.example.com/#a"])
 def test_a_base_url_with_a_query_or_a_fragment_is_refused_without_showing_it(url: str) -> None:
     text = GOOD.replace("https://crm.example.com", url)
-    assert problems(text, {"CRM_TOKEN": "t-1"}) == [
+    assert problems(text, {"CRM_TOKEN": "crm-token-1"}) == [
         "connections[0].base_url: must not have a query (?…) or a fragment (#…): each "
         "request's path is added to it (the URL is not shown)"
     ]
@@ -527,9 +549,60 @@ def test_yaml_merge_keys_are_taken_and_a_mappings_own_keys_override_them() -> No
         )
         + "  - <<: *crm\n    name: crm2\n    base_url: https://crm2.example.com\n"
     )
-    settings = parse_settings(text, "config.yaml", {"CRM_TOKEN": "t-1"})
+    settings = parse_settings(text, "config.yaml", {"CRM_TOKEN": "crm-token-1"})
     assert [(c.name, c.base_url) for c in settings.connections] == [
         ("crm", "https://crm.example.com"),
         ("crm2", "https://crm2.example.com"),
     ]
     assert settings.connections[1].provider == "crm_v1"
+
+
+def test_aliases_that_blow_a_document_up_are_refused_at_once_saying_so() -> None:
+    """Nine lists of nine, each made of the one before: 28 nodes written that stand for 490
+    million values, which the schema's walk would never finish. The configuration and the
+    map (one YAML reader) refuse it before anything walks it."""
+    lines = ["a: &a [" + ", ".join(["x"] * 9) + "]"]
+    for name, before in zip("bcdefghi", "abcdefgh", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{before}"] * 9) + "]")
+    bomb = "\n".join(lines) + "\n"
+    said = (
+        "line 1, column 1: not valid YAML (its aliases (*name) make 28 values written stand "
+        "for 490,329,064, more than the 100,000 taken: write the values out instead)"
+    )
+    assert problems(bomb) == [said]
+    with pytest.raises(MapError) as info:
+        parse_map(bomb, "map.yaml")
+    assert info.value.problems == [said]
+
+
+def test_aliases_used_as_written_are_taken() -> None:
+    """A document read no larger than ten times what it writes is taken, however it reuses."""
+    taxes = ", ".join(f'{{id: "{n}", name: "VAT {n}%", rate: "{n}"}}' for n in range(1, 30))
+    text = GOOD.replace(
+        '    taxes: [{id: "5", name: "VAT 5%%", rate: "5"}]'.replace("%%", "%"),
+        f"    taxes: &taxes [{taxes}]",
+    )
+    text += "  - name: crm2\n    provider: crm_v1\n    base_url: https://crm2.example.com\n"
+    text += '    auth: {type: bearer, token: "${CRM_TOKEN}"}\n    taxes: *taxes\n'
+    text += "    currencies: {USD: 1}\n"
+    settings = parse_settings(text, "config.yaml", {"CRM_TOKEN": "crm-token-1"})
+    assert [len(c.taxes) for c in settings.connections] == [29, 29]
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://127.0.0.1:99999", "is not a URL the gateway can call: Port out of range 0-65535"),
+        ("http://:80/x", "is not a URL the gateway can call: Invalid URL: host is required"),
+        ("http://[::1/x", "is not a URL the gateway can call: Invalid IPv6 URL"),
+        ("http://crm.example.com:0/", "port 0 is no port to call: give 1 to 65535, or none"),
+    ],
+)
+def test_a_base_url_the_gateway_could_not_call_is_refused_without_showing_it(
+    url: str, said: str
+) -> None:
+    """``serve`` would say it listens, then fail building the connection's client with a
+    traceback: check-config (and so ``serve``, before it listens) refuses it by name."""
+    [problem] = problems(GOOD.replace("https://crm.example.com", url), {"CRM_TOKEN": "crm-token"})
+    assert problem.startswith(f"connections[0].base_url: {said}")
+    assert problem.endswith("(the URL is not shown)") and url not in problem
