@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -262,6 +263,13 @@ def _migrate_parser(commands: Any) -> None:
     migrate.add_argument("--sample", type=int, metavar="N", help="copy the first N, then stop")
 
 
+def _stop_as_ctrl_c(signum: int, frame: Any) -> None:
+    """SIGTERM (``kill``, systemd, a job's time limit) stops a migration as Ctrl-C does: the
+    copies under way are cancelled, what was done is summed up, and the same command resumes.
+    Python's own answer to it was to end the process on the spot, saying nothing."""
+    signal.raise_signal(signal.SIGINT)
+
+
 def _migrate(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
@@ -274,6 +282,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from gateway.settings_file import ConfigError, load_settings
     from gateway.store import StoreError
 
+    signal.signal(signal.SIGTERM, _stop_as_ctrl_c)
     try:
         settings = load_settings(Path(args.config))
         configure_logging(settings.logging, sys.stderr)  # stdout carries the summary

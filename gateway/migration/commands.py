@@ -7,6 +7,7 @@ invoices failed or were skipped (they are listed), 2 for a usage or configuratio
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -94,6 +95,9 @@ async def migrate(settings: Settings, options: MigrateOptions, err: IO[str] = sy
                 summary = runner.summary
                 _finish(summary, err, stopped=True)
                 return EXIT_SOME_FAILED
+            except asyncio.CancelledError:  # Ctrl-C or SIGTERM: what was done, then stop
+                _finish(runner.summary, err, stopped=True)
+                raise
         if options.sample is not None and not options.dry_run:
             print(
                 f"sampled {summary.done} invoice(s) into {plan.target}: compare them there (the "

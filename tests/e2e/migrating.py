@@ -269,9 +269,9 @@ class Process:
     report: Path | None
     started: float = field(default_factory=time.monotonic)
 
-    def kill(self) -> None:
+    def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
+            os.kill(self.process.pid, sig)
         self.process.wait(20)
 
     def wait(self, timeout: float = 60) -> Ran:

@@ -10,6 +10,8 @@ which lets a test count the copies of each source invoice at the target by listi
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 import socket
 import time
 from collections import Counter
@@ -137,6 +139,47 @@ async def test_a_run_killed_mid_way_resumes_and_copies_every_invoice_once(
     assert len({e.target_id for e in entries}) == 24
     copies = await copies_at_bill_crm(sandbox, "crm_v1")
     assert {i: copies[i] for i in ids} == dict.fromkeys(ids, 1)  # listed: each exactly once
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+async def test_a_run_stopped_by_ctrl_c_or_sigterm_says_so_and_resumes(
+    sandbox: Sandbox, tmp_path: Path, sig: int
+) -> None:
+    """Ctrl-C and SIGTERM (``kill``, systemd, a job's time limit) stop a run the same way: the
+    copies under way are cancelled, what was done is summed up on stdout, stderr says how to
+    resume, exit 1; the same command then finishes, every invoice once."""
+    ids = await make(sandbox, "crm_v1", 16)
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    run = f"stopped-{sig}"
+    args = args_for(tmp_path, "crm_v1", "bill_crm", ids, run, "--concurrency", "2")
+    await m.emulator(
+        sandbox, "bill_crm", "POST", "/_emulator/faults", {"latency_ms": 150, "methods": ["POST"]}
+    )
+    try:
+        first = m.start(config, "run", *args, report=tmp_path / "first.jsonl")
+
+        async def some_copied() -> bool:
+            entries = await m.crosswalk(url, run)
+            return sum(e.state == "verified" for e in entries) >= 4
+
+        await m.wait_until(some_copied, "the first copies")
+        first.kill(sig)
+    finally:
+        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
+    stopped = first.ran()
+    assert stopped.code == 1, stopped.stderr
+    assert "interrupted: run the same command again to resume" in stopped.stderr
+    said = json.loads(stopped.stdout)
+    assert said["stopped"] is True
+    assert 4 <= said["summary"]["copied"] < 16, said
+
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+    assert resumed.code == 0, resumed.stderr
+    summary = resumed.summary()
+    assert summary["copied"] + summary["already_copied"] == 16
+    copies = await copies_at_bill_crm(sandbox, "crm_v1")
+    assert {i: copies[i] for i in ids} == dict.fromkeys(ids, 1)
 
 
 async def test_two_workers_on_one_postgresql_store_share_a_run(
