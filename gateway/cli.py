@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -263,11 +263,22 @@ def _migrate_parser(commands: Any) -> None:
     migrate.add_argument("--sample", type=int, metavar="N", help="copy the first N, then stop")
 
 
-def _stop_as_ctrl_c(signum: int, frame: Any) -> None:
-    """SIGTERM (``kill``, systemd, a job's time limit) stops a migration as Ctrl-C does: the
-    copies under way are cancelled, what was done is summed up, and the same command resumes.
-    Python's own answer to it was to end the process on the spot, saying nothing."""
-    signal.raise_signal(signal.SIGINT)
+async def _stoppable(step: Coroutine[Any, Any, int]) -> int:
+    """``step`` run so that SIGTERM (``kill``, systemd, a job's time limit) stops it as Ctrl-C
+    does: the task is cancelled, so the copies under way are, what was done is summed up, and
+    the same command resumes. Python's own answer to SIGTERM was to end the process on the
+    spot, saying nothing. The loop's own handler, not a relay through SIGINT: a job started in
+    the background by a shell ignores SIGINT, and would then ignore SIGTERM too."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await step
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -282,19 +293,18 @@ def _migrate(args: argparse.Namespace) -> int:
     from gateway.settings_file import ConfigError, load_settings
     from gateway.store import StoreError
 
-    signal.signal(signal.SIGTERM, _stop_as_ctrl_c)
     try:
         settings = load_settings(Path(args.config))
         configure_logging(settings.logging, sys.stderr)  # stdout carries the summary
         if args.step == "run":
             options = options_from(args)
             print(f"run: {options.plan.run}", file=sys.stderr, flush=True)
-            return asyncio.run(migrate(settings, options))
+            return asyncio.run(_stoppable(migrate(settings, options)))
         if not args.run:
             raise UsageError(f"migrate {args.step} needs --run NAME (the run to {args.step})")
         report = Path(args.report) if args.report else None
         step = verify if args.step == "verify" else revert
-        return asyncio.run(step(settings, args.run, report))
+        return asyncio.run(_stoppable(step(settings, args.run, report)))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
     except (UsageError, MapError) as exc:
@@ -304,7 +314,7 @@ def _migrate(args: argparse.Namespace) -> int:
     except AdapterError as exc:  # a connection that fails outside any one copy
         print(f"invoice-gateway migrate: {exc.message}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, SIGTERM
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 1
     return EXIT_USAGE

@@ -298,15 +298,23 @@ class Process:
         return ran
 
 
-def start(config: Path, step: str, *args: str, report: Path | None = None) -> Process:
-    """``invoice-gateway migrate STEP --config FILE args…`` (STEP: run, verify, revert)."""
+def start(
+    config: Path,
+    step: str,
+    *args: str,
+    report: Path | None = None,
+    background: bool = False,
+) -> Process:
+    """``invoice-gateway migrate STEP --config FILE args…`` (STEP: run, verify, revert);
+    ``background``: as a shell starts a job with ``&``, SIGINT ignored."""
     command = [SCRIPT, "migrate", step, "--config", str(config), *args]
     if report is not None:
         command += ["--report", str(report)]
     # The Process reads them once the command has ended, then closes them (``ran``).
     out = tempfile.TemporaryFile("w+")  # noqa: SIM115
     err = tempfile.TemporaryFile("w+")  # noqa: SIM115
-    process = subprocess.Popen(command, stdout=out, stderr=err)
+    ignoring = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
+    process = subprocess.Popen(command, stdout=out, stderr=err, preexec_fn=ignoring)
     return Process(process, out, err, report)
 
 

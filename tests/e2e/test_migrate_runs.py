@@ -141,23 +141,30 @@ async def test_a_run_killed_mid_way_resumes_and_copies_every_invoice_once(
     assert {i: copies[i] for i in ids} == dict.fromkeys(ids, 1)  # listed: each exactly once
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    ("sig", "background"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+    ids=["ctrl-c", "sigterm", "sigterm-to-a-background-job"],
+)
 async def test_a_run_stopped_by_ctrl_c_or_sigterm_says_so_and_resumes(
-    sandbox: Sandbox, tmp_path: Path, sig: int
+    sandbox: Sandbox, tmp_path: Path, sig: int, background: bool
 ) -> None:
     """Ctrl-C and SIGTERM (``kill``, systemd, a job's time limit) stop a run the same way: the
     copies under way are cancelled, what was done is summed up on stdout, stderr says how to
-    resume, exit 1; the same command then finishes, every invoice once."""
+    resume, exit 1; the same command then finishes, every invoice once. A job a shell started
+    with ``&`` ignores SIGINT: SIGTERM stops it all the same."""
     ids = await make(sandbox, "crm_v1", 16)
     url = sqlite_url()
     config = m.config_for(tmp_path, sandbox, url)
-    run = f"stopped-{sig}"
+    run = f"stopped-{sig}-{background}"
     args = args_for(tmp_path, "crm_v1", "bill_crm", ids, run, "--concurrency", "2")
     await m.emulator(
         sandbox, "bill_crm", "POST", "/_emulator/faults", {"latency_ms": 150, "methods": ["POST"]}
     )
     try:
-        first = m.start(config, "run", *args, report=tmp_path / "first.jsonl")
+        first = m.start(
+            config, "run", *args, report=tmp_path / "first.jsonl", background=background
+        )
 
         async def some_copied() -> bool:
             entries = await m.crosswalk(url, run)
