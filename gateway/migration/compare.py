@@ -56,14 +56,20 @@ def compare(source: Invoice, copy: Invoice, target: Adapter, *, preview: bool = 
 
 def _rounding_alone(source: Invoice, copy: Invoice, name: str) -> bool:
     """Whether a difference in ``name`` follows from the total's rounding: a figure of the
-    invoice's own (already recomputed), or what is due, where the same was paid and due moved
-    by what the total did."""
+    invoice's own (already recomputed); what is due, where the same was paid and due moved by
+    what the total did; or what was paid, where the same is due and paid moved by what the
+    total did (an invoice paid in full on both sides, the target's paid being its own total)."""
     if name in FIELDS:
         return True
-    if name != "due" or source.totals is None or copy.totals is None:
+    if source.totals is None or copy.totals is None:
         return False
     mine, theirs = source.totals, copy.totals
-    return mine.paid == theirs.paid and theirs.due - mine.due == theirs.total - mine.total
+    moved = theirs.total - mine.total
+    if name == "due":
+        return mine.paid == theirs.paid and theirs.due - mine.due == moved
+    if name == "paid":
+        return mine.due == theirs.due and theirs.paid - mine.paid == moved
+    return False
 
 
 def _differences(source: Invoice, copy: Invoice, names: tuple[str, ...]) -> list[dict[str, Any]]:
