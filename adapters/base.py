@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from adapters.caller_lines import in_callers_lines, sent_lines
 from adapters.fits import Fits
-from adapters.pagination import PageNumbers, PaginationLoop, walk
+from adapters.pagination import PageNumbers, PagesContradict, PaginationLoop, walk
 from adapters.read_cache import ReadCache
 from adapters.read_limits import reads_at_once
 from adapters.resolution import (
@@ -63,6 +63,7 @@ __all__ = [
     "NotSupported",
     "OutcomeUncertain",
     "PageNumbers",
+    "PagesContradict",
     "PaginationLoop",
     "PreconditionFailed",
     "ReadBackFailed",

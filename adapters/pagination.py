@@ -41,9 +41,28 @@ class PageNumbers:
         total_pages: int | None = None,
         total: int | None = None,
     ) -> str | None:
-        if count == 0 or count < page_size:
-            return None
+        """The next page's token, or None after the last. ``PagesContradict`` where the page
+        contradicts the provider's own paging: more rows than asked for (a walk's position in
+        the page would run past it), or a short or empty page before the end that its stated
+        total or page count puts further on (walking on, or stopping, would skip invoices)."""
         position = current - self.first + 1  # pages read so far, this one included
+        if count > page_size:
+            raise PagesContradict(
+                f"the provider answered page {current} with {count} invoices, asked for {page_size}"
+            )
+        if count == 0 or count < page_size:
+            listed = (position - 1) * page_size + count
+            if total is not None and listed < total:
+                raise PagesContradict(
+                    f"the provider's page {current} ends its listing at {listed} invoices, "
+                    f"where it says it lists {total}"
+                )
+            if total_pages is not None and position < total_pages:
+                raise PagesContradict(
+                    f"the provider's page {current} ends its listing, where it says it has "
+                    f"{total_pages} pages"
+                )
+            return None
         if total_pages is not None and position >= total_pages:
             return None
         if total is not None and position * page_size >= total:
@@ -69,6 +88,12 @@ class PaginationLoop(UpstreamError):
     """The provider handed back a page already seen: walking on would never end."""
 
     retryable = False
+
+
+class PagesContradict(UpstreamError):
+    """A page that contradicts the provider's own paging (its size, its stated total): a walk
+    could not go on without skipping or repeating invoices. Asking again may find the paging
+    settled (a listing that changed between two of the provider's own counts)."""
 
 
 async def walk(

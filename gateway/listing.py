@@ -154,9 +154,16 @@ async def _rows(
         position = within(cursors.read(scope, cursor), adapter)
     found: list[Row] = []
     seen: set[str | None] = set()
+    before: list[str | None] | None = None  # the ids of the page read just before
     for _ in range(MAX_PAGES_PER_CALL):
         seen.add(position.page)
         rows, next_page = await read_page(upstream, position.page, position.size)
+        ids = [row.id for row in rows]
+        if rows and ids == before:
+            raise PaginationLoop(
+                f"{adapter.provider} returned the same page twice", provider=adapter.provider
+            )
+        before = ids
         for index in range(position.offset, len(rows)):
             row = rows[index]
             if not matches(row, query, local):
@@ -261,12 +268,54 @@ async def matching_pages(
     size = page_size or caps.max_page_size
     token = start
     seen: set[str | None] = set()
+    listed = Listed(adapter)
     while True:
         seen.add(token)
         page = await adapter.list_page(upstream, token, size)
-        invoices = [invoice for invoice in page.invoices if matches(invoice, query, local)]
+        fresh = listed.fresh(page.invoices, token)
+        invoices = [invoice for invoice in fresh if matches(invoice, query, local)]
         yield MatchingPage(token, invoices, page.next_page, None if local else page.total)
         if page.next_page is None:
             return
         check_not_seen(adapter, page.next_page, seen)
         token = page.next_page
+
+
+class Listed:
+    """The invoices a whole walk has met, by id: one the provider lists again (a page that
+    overlaps the one before, as a listing newest first does when an invoice is added during
+    the walk) is handed out once. A page of nothing but invoices already met is the provider
+    repeating itself, and the walk would never end, or end having skipped what that page
+    should have held: ``PaginationLoop``. Holds the ids alone (about 100 bytes an invoice)."""
+
+    def __init__(self, adapter: Adapter) -> None:
+        self._adapter = adapter
+        self._ids: set[str] = set()
+
+    def fresh(self, invoices: Sequence[Invoice], token: str | None) -> list[Invoice]:
+        kept = [i for i in invoices if i.id is None or i.id not in self._ids]
+        if invoices and not kept:
+            provider = self._adapter.provider
+            raise PaginationLoop(
+                f"{provider} listed again, as page {token or 'one'}, only invoices it had "
+                "listed before: its pages repeat, and walking on would skip or never end",
+                provider=provider,
+            )
+        self._ids.update(i.id for i in kept if i.id is not None)
+        return _once(kept)
+
+
+def _once(invoices: list[Invoice]) -> list[Invoice]:
+    """``invoices`` with an id given twice on one page kept once."""
+    ids = [i.id for i in invoices if i.id is not None]
+    if len(set(ids)) == len(ids):
+        return invoices
+    met: set[str] = set()
+    kept = []
+    for invoice in invoices:
+        if invoice.id is not None and invoice.id in met:
+            continue
+        if invoice.id is not None:
+            met.add(invoice.id)
+        kept.append(invoice)
+    return kept

@@ -157,6 +157,7 @@ async def _listing(
 async def _by_id(
     adapter: Adapter, ids: Iterable[str], summary: Summary, progress: Progress
 ) -> AsyncIterator[list[Invoice]]:
+    exported: set[str | None] = set()  # ids as the provider gives them: 7 and 007 are one
     for invoice_id in ids:
         try:
             invoice = await adapter.get(invoice_id)
@@ -165,6 +166,9 @@ async def _by_id(
             progress.failure(summary, {"invoice_id": invoice_id, "error": _reason(exc)})
             progress.advance(summary)
             continue
+        if invoice.id in exported:
+            continue  # named again in another form: exported once
+        exported.add(invoice.id)
         yield [invoice]
 
 

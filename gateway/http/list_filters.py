@@ -50,6 +50,17 @@ def limit(params: MultiMapping[str]) -> int:
     return value
 
 
+def cursor(params: MultiMapping[str]) -> str | None:
+    """The ``cursor`` given, None for none; an empty one is a 400, as an empty date is: it
+    would silently start the walk again from the first page."""
+    given = params.get("cursor")
+    if given == "":
+        raise query_problem(
+            {"cursor": "is empty: give the next_cursor of the previous page, or leave it out"}
+        )
+    return given
+
+
 def summary_view(params: MultiMapping[str]) -> bool:
     """Whether ``view=summary`` asks for the rows as listed (``view=full``, the default: not)."""
     view = params.get("view", "full")

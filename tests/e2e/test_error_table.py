@@ -114,6 +114,19 @@ async def test_400_malformed_json_bad_query_bad_cursor(sandbox: Sandbox) -> None
         "bad_request",
     )
     assert body["detail"].startswith("cursor:")
+    # An empty cursor would start the walk again from the first page, unseen.
+    for path in (
+        "/v1/connections/crm_v1/invoices?cursor=",
+        "/v1/connections/draft_publish/trash/invoices?cursor=",
+        "/v1/invoices?connection=crm_v1&connection=bill_crm&cursor=",
+    ):
+        body = problem(await call(sandbox, "GET", path), 400, "bad_request")
+        assert body["errors"] == [
+            {
+                "pointer": "#/query/cursor",
+                "detail": "is empty: give the next_cursor of the previous page, or leave it out",
+            }
+        ], path
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Adapter, Capabilities, ListQuery, Page, PageNumbers
+from adapters.base import Adapter, Capabilities, ListQuery, Page, PageNumbers, PaginationLoop
 from gateway.canonical.model import Invoice
 from gateway.config import Connection
-from gateway.listing import Cursors, InvalidCursor, list_invoices
+from gateway.listing import Cursors, InvalidCursor, list_invoices, matching_pages
 from tests.unit.test_representable import caps
 
 CAPS = caps(
@@ -135,3 +135,42 @@ async def test_a_scarce_filter_answers_within_its_page_budget(monkeypatch: Any) 
     pages = await walk_all(adapter, 5, query)
     assert [i for page in pages for i in page] == ["93"]
     assert pages[0] == [] and len(pages) == 5
+
+
+class Scripted(Paged):
+    """Pages as a script: page number → the invoice numbers on it (the last page: no next)."""
+
+    def __init__(self, script: dict[int, list[int]]) -> None:
+        super().__init__(max(n for page in script.values() for n in page))
+        self.script = script
+
+    async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
+        number = PageNumbers(1).number(page)
+        rows = [self.invoices[n - 1] for n in self.script[number]]
+        following = str(number + 1) if number + 1 in self.script else None
+        return Page(rows, following)
+
+
+async def _walked(adapter: Adapter) -> list[str | None]:
+    return [i.id async for page in matching_pages(adapter, ListQuery()) for i in page.invoices]
+
+
+async def test_a_whole_walk_hands_out_an_invoice_listed_twice_once() -> None:
+    """Pages that overlap (a listing newest first, an invoice added during the walk) and an id
+    given twice on one page: each invoice once, in the order first met."""
+    adapter = Scripted({1: [1, 2, 3], 2: [3, 4, 4, 5], 3: [5, 6]})
+    assert await _walked(adapter) == ["1", "2", "3", "4", "5", "6"]
+
+
+async def test_a_whole_walk_stops_at_a_page_of_invoices_already_listed() -> None:
+    """Page 2 repeating page 1 would be walked for ever, or end having skipped page 2's own
+    invoices: the provider's error, named, not a walk that looks whole."""
+    adapter = Scripted({1: [1, 2, 3], 2: [1, 2, 3], 3: [4]})
+    with pytest.raises(PaginationLoop, match="paged listed again, as page 2, only invoices"):
+        await _walked(adapter)
+
+
+async def test_a_list_call_that_meets_the_same_page_twice_says_so() -> None:
+    adapter = Scripted({1: [1, 2], 2: [1, 2], 3: [3]})
+    with pytest.raises(PaginationLoop, match="paged returned the same page twice"):
+        await list_invoices(adapter, ListQuery(), 25, None, CURSORS)

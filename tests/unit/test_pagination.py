@@ -10,6 +10,7 @@ from adapters.base import (
     ListQuery,
     Page,
     PageNumbers,
+    PagesContradict,
     PaginationLoop,
     walk,
 )
@@ -65,7 +66,10 @@ async def test_the_same_page_twice_is_a_loop() -> None:
         (0, 0, {"count": 10, "page_size": 10, "total": 20}, "1"),
         (0, 1, {"count": 10, "page_size": 10, "total": 20}, None),
         (1, 1, {"count": 7, "page_size": 10}, None),
-        (1, 1, {"count": 0, "page_size": 10, "total_pages": 5}, None),
+        (1, 1, {"count": 0, "page_size": 10, "total_pages": 1}, None),  # an empty listing
+        (1, 1, {"count": 0, "page_size": 10, "total": 0}, None),
+        (1, 3, {"count": 4, "page_size": 10, "total": 24}, None),  # the last, short page
+        (0, 2, {"count": 4, "page_size": 10, "total_pages": 3}, None),
         (1, 2, {"count": 10, "page_size": 10}, "3"),
     ],
 )
@@ -73,6 +77,25 @@ def test_page_numbers_know_where_the_end_is(
     first: int, current: int, kwargs: Any, expected: str | None
 ) -> None:
     assert PageNumbers(first).next_token(current, **kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    ("first", "current", "kwargs", "says"),
+    [
+        (1, 2, {"count": 0, "page_size": 7, "total": 56}, "page 2 ends its listing at 7 "),
+        (1, 2, {"count": 6, "page_size": 7, "total": 56}, "page 2 ends its listing at 13 "),
+        (0, 0, {"count": 0, "page_size": 10, "total_pages": 5}, "where it says it has 5 pages"),
+        (1, 1, {"count": 14, "page_size": 7, "total": 56}, "with 14 invoices, asked for 7"),
+    ],
+)
+def test_a_page_that_contradicts_the_providers_own_paging_is_its_error(
+    first: int, current: int, kwargs: Any, says: str
+) -> None:
+    """An empty or short page that the provider's own total puts before the end, or one
+    larger than asked: stopping there would drop invoices, going on would skip or repeat
+    some, and a cursor into it would be refused as the caller's."""
+    with pytest.raises(PagesContradict, match=says):
+        PageNumbers(first).next_token(current, **kwargs)
 
 
 def test_page_tokens_are_checked() -> None:

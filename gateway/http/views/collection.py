@@ -176,4 +176,4 @@ def _trash_query(request: web.Request) -> tuple[int, str | None]:
     params = request.query
     refuse_unknown(params, _TRASH_QUERY)
     expanded(request)
-    return list_filters.limit(params), params.get("cursor") or None
+    return list_filters.limit(params), list_filters.cursor(params)

@@ -98,4 +98,4 @@ def _query(request: web.Request) -> tuple[ListQuery, int, str | None, bool]:
         )
     limit = list_filters.limit(params)
     query = ListQuery(**query_filters, sort=sort)
-    return query, limit, params.get("cursor") or None, summary
+    return query, limit, list_filters.cursor(params), summary

@@ -133,4 +133,4 @@ def _list_query(request: web.Request, adapter: Adapter) -> tuple[ListQuery, int,
         **list_filters.filters(params),
         **list_options.upstream_options(params, adapter.capabilities, adapter.provider),
     )
-    return query, list_filters.limit(params), params.get("cursor") or None, summary
+    return query, list_filters.limit(params), list_filters.cursor(params), summary
