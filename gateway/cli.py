@@ -46,7 +46,13 @@ def _parser() -> argparse.ArgumentParser:
         help="processes answering on the port, sharing the store (default: the config's, else 1)",
     )
     serve.add_argument("--sandbox", action="store_true", help="with the five emulated providers")
-    serve.add_argument("--seed-invoices", type=int, default=56, metavar="N")
+    serve.add_argument(
+        "--seed-invoices",
+        type=int,
+        default=56,
+        metavar="N",
+        help="with --sandbox: invoices each emulator starts with (default 56)",
+    )
     serve.add_argument("--api-key", default="sk_sandbox", help="the sandbox's API key")
     serve.add_argument("--write-config", metavar="FILE", help="write the sandbox configuration")
 
@@ -74,7 +80,13 @@ def _parser() -> argparse.ArgumentParser:
         "--token", help="credential the emulator accepts (default sandbox-<provider>)"
     )
     emulate.add_argument("--seed", type=int, default=0, help="seed of the generated data")
-    emulate.add_argument("--seed-invoices", type=int, default=56, metavar="N")
+    emulate.add_argument(
+        "--seed-invoices",
+        type=int,
+        default=56,
+        metavar="N",
+        help="invoices the emulator starts with (default 56)",
+    )
 
     export = commands.add_parser(
         "export",

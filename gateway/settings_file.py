@@ -87,10 +87,8 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
     problems: list[str] = []
     try:
         data = _expand(data, environ, "", problems)
-    except RecursionError:
-        raise ConfigError(
-            source, ["an alias (*name) refers to the value that holds it: it never ends"]
-        ) from None
+    except RecursionError:  # the reader refuses what is deeper; this is a last guard
+        raise ConfigError(source, ["values nested more deeply than can be read"]) from None
     unset = {problem.split(": ", 1)[0] for problem in problems}
     validator = jsonschema.Draft202012Validator(_schema())
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
@@ -243,9 +241,9 @@ def _unusable_token(where: str, value: Any) -> list[str]:
     problems = _unusable_secret(where, value)
     if not problems and isinstance(value, str) and 0 < len(value) < MIN_TOKEN_CHARS:
         problems.append(
-            f"{where} is {len(value)} characters: a provider token needs at least "
-            f"{MIN_TOKEN_CHARS}, or it could not be told from ordinary text and kept out of "
-            "an answer that repeats it (the value is not shown)"
+            f"{where}: {len(value)} character{'' if len(value) == 1 else 's'} long; a "
+            f"provider token needs at least {MIN_TOKEN_CHARS}, or it could not be told from "
+            "ordinary text and kept out of an answer that repeats it (the value is not shown)"
         )
     return problems
 

@@ -13,16 +13,19 @@ class UnreadableText(Exception):
 
 
 def read_text(path: Path) -> str:
-    """The file's text; ``UnreadableText`` when it cannot be read or is not UTF-8."""
+    """The file's text, without the byte order mark some editors put first (Notepad, a
+    spreadsheet's "CSV UTF-8"), which would otherwise join the first id or key; ``UnreadableText``
+    when it cannot be read or is not UTF-8."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableText(f"cannot be read: {exc.strerror or exc}") from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[start : exc.start].decode("utf-8", errors="replace")) + 1
         raise UnreadableText(
             f"is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column {column} "
             "(save the file as UTF-8)"

@@ -3,9 +3,10 @@ loader, and a key given twice in one mapping refused, saying where (YAML would k
 silently: a second ``server:`` would drop the first's settings, a second tax the first's rate).
 
 A document whose aliases (``*name``) make it far larger than it is written is refused too: nine
-lists of nine, each made of the one before, are 90 values written and 387 million read, and the
-checks that walk what was read (the schema, the variables) would run for ever. Its size, each
-alias counted as what it stands for, is counted on the composed nodes, each node once."""
+lists of nine, each made of the one before, are 28 nodes written that stand for 490 million
+values, and the checks that walk what was read (the schema, the variables) would run for ever.
+Its size, each alias counted as what it stands for, is counted on the composed nodes, each node
+once. So is an alias inside the value it names (``a: &a [*a]``), which never ends."""
 
 from __future__ import annotations
 
@@ -15,8 +16,23 @@ import yaml
 
 
 def load_yaml(text: str) -> Any:
-    """``text`` as YAML; ``yaml.YAMLError`` (with its mark) for invalid YAML or a repeated key."""
-    return yaml.load(text, Loader=_Loader)  # a SafeLoader: no Python objects
+    """``text`` as YAML; ``yaml.YAMLError`` (with its mark) for invalid YAML or a repeated key,
+    and for values nested more deeply than the reader's recursion goes."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader: no Python objects
+    except RecursionError:
+        raise yaml.YAMLError(_TOO_DEEP) from None
+
+
+def compose_yaml(text: str) -> yaml.Node | None:
+    """``text``'s YAML nodes (with their lines), as ``load_yaml`` reads them."""
+    try:
+        return yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        raise yaml.YAMLError(_TOO_DEEP) from None
+
+
+_TOO_DEEP = "values nested more deeply than can be read (a few hundred levels)"
 
 
 # A document may stand for this many values, or ten times the nodes it writes, whichever is more.
@@ -30,7 +46,15 @@ class _Loader(yaml.SafeLoader):
     its aliases blow up."""
 
     def construct_document(self, node: yaml.Node) -> Any:
-        written, read = _sizes(node)
+        try:
+            written, read = _sizes(node)
+        except _HoldsItself as exc:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "an alias (*name) refers to the value that holds it: it never ends",
+                exc.node.start_mark,
+            ) from None
         if read > max(MIN_EXPANDED_LIMIT, EXPANSION_FACTOR * written):
             raise yaml.constructor.ConstructorError(
                 None,
@@ -64,25 +88,33 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class _HoldsItself(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__()
+        self.node = node
+
+
 def _sizes(root: yaml.Node) -> tuple[int, int]:
     """The nodes ``root`` writes (each once, however many aliases name it) and the values it
     stands for (each alias as what it names), without expanding anything: each node's size is
-    computed once, after its children's. A node inside itself (a recursive alias, refused
-    where the document is read) counts once there."""
+    computed once, after its children's. ``_HoldsItself`` for a node inside itself."""
     size: dict[int, int] = {}
-    seen: set[int] = set()
+    open_nodes: set[int] = set()  # met, its children not all sized yet: its own ancestors
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         if children_done:
-            size[id(node)] = 1 + sum(size.get(id(child), 1) for child in _children(node))
+            size[id(node)] = 1 + sum(size[id(child)] for child in _children(node))
+            open_nodes.discard(id(node))
             continue
-        if id(node) in seen:
+        if id(node) in size:
             continue
-        seen.add(id(node))
+        if id(node) in open_nodes:
+            raise _HoldsItself(node)
+        open_nodes.add(id(node))
         stack.append((node, True))
-        stack.extend((child, False) for child in _children(node) if id(child) not in seen)
-    return len(seen), size[id(root)]
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+    return len(size), size[id(root)]
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -62,9 +62,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "Retry-After seconds.",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
+        detail = (
+            "Send an API key as 'Authorization: Bearer <key>'."
+            if keyring.clients
+            else "This gateway has no API keys: it was started without a configuration and "
+            "serves POST /v1/invoices/calculate alone. Start it with --config FILE (or "
+            "--sandbox) for the rest."
+        )
         raise Problem(
             "unauthenticated",
-            "Send an API key as 'Authorization: Bearer <key>'.",
+            detail,
             headers={"WWW-Authenticate": 'Bearer realm="invoice-gateway"'},
         )
     if scope not in client.scopes and "admin" not in client.scopes:

@@ -22,7 +22,7 @@ import yaml
 
 from gateway.canonical.errors import dotted_path
 from gateway.text_file import UnreadableText, read_text
-from gateway.yaml_strict import load_yaml
+from gateway.yaml_strict import compose_yaml, load_yaml
 
 ANY = "*"
 
@@ -85,7 +85,7 @@ def load_map(path: Path) -> tuple[ReferenceMap, str]:
 
 def parse_map(text: str, source: str) -> ReferenceMap:
     try:
-        node = yaml.compose(text)
+        node = compose_yaml(text)
         data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -87,7 +87,8 @@ async def running_sandbox(
             emulator = create_emulator(
                 provider, token=default_token(provider), seed_invoices=seed_invoices
             )
-            actual = await _start(emulator, host, port + offset if port else 0, runners)
+            whose = f" (the {provider} emulator's: the sandbox takes --port and the five after it)"
+            actual = await _start(emulator, host, port + offset if port else 0, runners, what=whose)
             urls[provider] = f"http://{host}:{actual}"
         settings = sandbox_settings(host, port, urls, api_key, store_url=store_url)
         idle = settings.server.idle_timeout_s
@@ -124,9 +125,12 @@ async def _start(
     port: int,
     runners: list[web.AppRunner],
     keepalive_timeout: float | None = None,
+    *,
+    what: str = "",
 ) -> int:
     """``app`` listening on ``host:port``; the gateway with its ``keepalive_timeout`` (as
-    ``workers.serve`` gives it), the emulators with aiohttp's own."""
+    ``workers.serve`` gives it), the emulators with aiohttp's own. ``what``: whose port it is,
+    for the line that says it is taken."""
     runner = (
         web.AppRunner(app, access_log=None)
         if keepalive_timeout is None
@@ -139,7 +143,7 @@ async def _start(
         await site.start()
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise SandboxError(f"cannot listen on {host}:{port}: {reason}") from None
+        raise SandboxError(f"cannot listen on {host}:{port}{what}: {reason}") from None
     bound: int = runner.addresses[0][1]
     return bound
 

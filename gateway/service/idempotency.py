@@ -412,7 +412,9 @@ class KeyedWrites:
         """What the provider says the write did; with the seconds left before a lookup that
         finds nothing can be believed, where the write got no answer and that time is not up
         (the resolution is then "unknown"); and when to ask again: that wait, else the one the
-        failed lookup was told (an open circuit's, a provider's ``Retry-After``)."""
+        failed lookup was told (an open circuit's, a provider's ``Retry-After``, or, for a
+        provider that could not be reached or dropped the connection, the longest wait the
+        upstream client's next retry would have had)."""
         wait = None
         try:
             resolution = await write.find(recovery)

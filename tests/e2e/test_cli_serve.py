@@ -100,9 +100,18 @@ def test_serve_with_no_configuration_says_so_and_still_calculates(tmp_path: Path
             status, body = post(
                 f"{base}/v1/invoices/calculate", json.dumps(request_body(vector)).encode()
             )
+            keyed = urllib.request.Request(
+                f"{base}/v1/connections", headers={"Authorization": "Bearer sk_sandbox"}
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(keyed, timeout=10)
+            problem = json.loads(refused.value.read())
         finally:
             process.terminate()
             process.wait(timeout=10)
+    # A key sent to a gateway that has none is told why, not only to send one.
+    assert (refused.value.code, problem["code"]) == (401, "unauthenticated")
+    assert problem["detail"].startswith("This gateway has no API keys: it was started without")
     assert said.startswith("invoice-gateway serve: no configuration"), said
     for hint in (
         "serving POST /v1/invoices/calculate alone, with no connections and no API keys",

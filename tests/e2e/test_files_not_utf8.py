@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from gateway.text_file import UnreadableText, read_text
 from tests.unit.test_settings_file import config_of, sandbox_connection_data
 
 SCRIPT = str(Path(sys.executable).with_name("invoice-gateway"))
@@ -55,3 +58,15 @@ def test_migrate_names_a_map_ids_or_configuration_that_is_not_utf8(tmp_path: Pat
         assert ran.returncode == 2, ran.stderr
         assert said in ran.stderr and "Traceback" not in ran.stderr, ran.stderr
         assert len(ran.stderr.strip().splitlines()) <= 2, ran.stderr
+
+
+def test_a_byte_order_mark_is_no_part_of_the_first_id(tmp_path: Path) -> None:
+    """Notepad and a spreadsheet's "CSV UTF-8" start the file with U+FEFF: read as text it
+    would join the first id, which then names no invoice."""
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"\xef\xbb\xbf101\n102\n")
+    assert read_text(ids).splitlines() == ["101", "102"]
+    accented = tmp_path / "accented.yaml"
+    accented.write_bytes("# éé ".encode() + b"\xfc\n")
+    with pytest.raises(UnreadableText, match="byte 0xfc at line 1, column 6 "):
+        read_text(accented)

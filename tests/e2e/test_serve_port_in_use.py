@@ -57,10 +57,10 @@ def serve(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
-def assert_refused(result: subprocess.CompletedProcess[str], port: int) -> None:
+def assert_refused(result: subprocess.CompletedProcess[str], port: int, whose: str = "") -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.splitlines() == [
-        f"invoice-gateway serve: cannot listen on 127.0.0.1:{port}: Address already in use"
+        f"invoice-gateway serve: cannot listen on 127.0.0.1:{port}{whose}: Address already in use"
     ]
     assert "Traceback" not in result.stdout + result.stderr
     assert "listening on" not in result.stdout
@@ -75,6 +75,20 @@ def test_a_port_in_use_is_one_line_and_exit_2(config: Path, taken: int, workers:
 
 def test_the_sandbox_on_a_port_in_use_is_one_line_and_exit_2(taken: int) -> None:
     assert_refused(serve("--sandbox", "--port", str(taken), "--seed-invoices", "1"), taken)
+
+
+def test_the_sandbox_names_the_emulator_whose_port_is_in_use() -> None:
+    """The emulators take the five ports after ``--port``: the line says whose it was."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        for free in (taken - 2, taken - 1):  # the gateway's own port must be free
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", free))
+        result = serve("--sandbox", "--port", str(taken - 2), "--seed-invoices", "1")
+    whose = " (the draft_publish emulator's: the sandbox takes --port and the five after it)"
+    assert_refused(result, taken, whose)
 
 
 def test_a_second_workers_gateway_does_not_share_the_first_ones_port(config: Path) -> None:

@@ -10,6 +10,7 @@ import yaml
 
 from gateway.migration.references import MapError, parse_map
 from gateway.settings_file import ConfigError, load_settings, parse_settings
+from gateway.yaml_strict import load_yaml
 
 REPO = Path(__file__).parents[2]
 GOOD = """
@@ -119,15 +120,15 @@ def test_a_provider_token_too_short_to_keep_out_of_answers_is_refused(token: str
     """A provider's error may echo the request's headers; a token of under 8 characters could
     not be told from ordinary text there, so it could not be blanked and would reach the
     caller. It is refused, by length, never shown; a variable's value alike."""
+    long = f"{len(token)} character{'' if len(token) == 1 else 's'} long"
     said = (
-        f"is {len(token)} characters: a provider token needs at least 8, or it could not be "
-        "told from ordinary text and kept out of an answer that repeats it (the value is not "
-        "shown)"
+        f"{long}; a provider token needs at least 8, or it could not be told from ordinary "
+        "text and kept out of an answer that repeats it (the value is not shown)"
     )
-    assert problems(GOOD, {"CRM_TOKEN": token}) == [f"connections[0].auth.token {said}"]
+    assert problems(GOOD, {"CRM_TOKEN": token}) == [f"connections[0].auth.token: {said}"]
     from_env = GOOD.replace('token: "${CRM_TOKEN}"', "token_env: CRM_TOKEN")
     assert problems(from_env, {"CRM_TOKEN": token}) == [
-        f"connections[0].auth.token_env: environment variable CRM_TOKEN {said}"
+        f"connections[0].auth.token_env: environment variable CRM_TOKEN: {said}"
     ]
     assert parse_settings(GOOD, "config.yaml", {"CRM_TOKEN": "8-chars!"}).connections
 
@@ -496,9 +497,24 @@ def test_a_key_given_twice_in_a_mapping_is_refused_saying_where() -> None:
 
 
 def test_an_alias_that_holds_itself_is_one_problem_not_a_traceback() -> None:
-    assert problems("server: &a [*a]\n") == [
-        "an alias (*name) refers to the value that holds it: it never ends"
-    ]
+    """In the configuration and in a migration's map alike (one YAML reader), saying where."""
+    said = (
+        "line 1, column 9: not valid YAML (an alias (*name) refers to the value that holds "
+        "it: it never ends)"
+    )
+    assert problems("server: &a [*a]\n") == [said]
+    with pytest.raises(MapError) as info:
+        parse_map("customers: &a {x: [*a]}\n", "map.yaml")
+    assert info.value.problems == [said.replace("column 9", "column 12")]
+
+
+def test_values_nested_too_deeply_are_one_problem_not_a_traceback() -> None:
+    deep = "a: " + "[" * 3000 + "]" * 3000 + "\n"
+    said = "not valid YAML (values nested more deeply than can be read (a few hundred levels))"
+    assert problems(deep) == [said]
+    with pytest.raises(MapError) as info:
+        parse_map(deep, "map.yaml")
+    assert info.value.problems == [said]
 
 
 def test_two_clients_with_one_key_are_refused_naming_both() -> None:
@@ -606,3 +622,15 @@ def test_a_base_url_the_gateway_could_not_call_is_refused_without_showing_it(
     [problem] = problems(GOOD.replace("https://crm.example.com", url), {"CRM_TOKEN": "crm-token"})
     assert problem.startswith(f"connections[0].base_url: {said}")
     assert problem.endswith("(the URL is not shown)") and url not in problem
+
+
+@pytest.mark.parametrize(("references", "taken"), [(998, True), (999, False)])
+def test_the_limit_on_what_aliases_stand_for_is_100000_values(references: int, taken: bool) -> None:
+    """A list of 99 values referred to ``references`` times: 104 nodes written, standing for
+    104 + 100 × references values (each reference the list and its 99)."""
+    text = "x: &x [" + ", ".join(["1"] * 99) + "]\ny: [" + ", ".join(["*x"] * references) + "]\n"
+    if taken:
+        assert len(load_yaml(text)["y"]) == references
+    else:
+        with pytest.raises(yaml.YAMLError, match="104 values written stand for 100,004, more"):
+            load_yaml(text)
