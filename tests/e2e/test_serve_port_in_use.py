@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -79,16 +80,34 @@ def test_the_sandbox_on_a_port_in_use_is_one_line_and_exit_2(taken: int) -> None
 
 def test_the_sandbox_names_the_emulator_whose_port_is_in_use() -> None:
     """The emulators take the five ports after ``--port``: the line says whose it was."""
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        taken = holder.getsockname()[1]
-        for free in (taken - 2, taken - 1):  # the gateway's own port must be free
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", free))
+    with _held_two_after_a_free_pair() as taken:
         result = serve("--sandbox", "--port", str(taken - 2), "--seed-invoices", "1")
     whose = " (the draft_publish emulator's: the sandbox takes --port and the five after it)"
     assert_refused(result, taken, whose)
+
+
+@contextmanager
+def _held_two_after_a_free_pair() -> Iterator[int]:
+    """A port held here whose two ports before it are free (the sandbox's gateway and its
+    first emulator), tried until one is found: other tests hold ports of their own."""
+    for _ in range(100):
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            taken = holder.getsockname()[1]
+            if all(_free(port) for port in (taken - 2, taken - 1)):
+                yield taken
+                return
+    raise AssertionError("no port with two free ports before it")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def test_a_second_workers_gateway_does_not_share_the_first_ones_port(config: Path) -> None:
