@@ -13,6 +13,7 @@ from adapters.base import ACTIONS, FILTERS, PROVIDER_FILTERS, SORTS
 from gateway.canonical.model import DOCUMENT_TYPES, Invoice, Line, Payment, RoundingPolicy
 from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.summary import InvoiceSummary
+from gateway.http.openapi_examples import request_examples, with_examples
 from gateway.http.problems import PROBLEMS
 
 REF = "#/components/schemas/"
@@ -429,6 +430,7 @@ def _operation(
 
 
 def _paths() -> dict[str, Any]:
+    examples = request_examples()
     conn = ["connection"]
     inv = ["connection", "invoice_id"]
     write = ["prefer", "idempotency_key", "expand"]  # a write answering an invoice
@@ -484,7 +486,7 @@ def _paths() -> dict[str, Any]:
                 "calculateInvoice",
                 "invoices",
                 _ok("200", "Invoice", "The invoice with every amount computed"),
-                body=_body("CalculateRequest"),
+                body=with_examples(_body("CalculateRequest"), examples["calculate"]),
                 errors=(400, 408, 413, 415, 422),
                 public=True,
             )
@@ -532,7 +534,7 @@ def _paths() -> dict[str, Any]:
                 "invoices",
                 _ok("201", "InvoiceWithWarnings", "Created"),
                 parameters=[*conn, *write],
-                body=_body("Invoice"),
+                body=with_examples(_body("Invoice"), examples["invoices"]),
                 errors=_WRITE,
             ),
         },
@@ -543,7 +545,7 @@ def _paths() -> dict[str, Any]:
                 "invoices",
                 _ok("200", "InvoiceWithWarnings", "The invoice with every amount computed"),
                 parameters=[*conn, "prefer"],
-                body=_body("Invoice"),
+                body=with_examples(_body("Invoice"), examples["invoices"]),
                 errors=_WRITE,
             )
         },
