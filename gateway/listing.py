@@ -283,22 +283,28 @@ async def matching_pages(
 
 class Listed:
     """The invoices a whole walk has met, by id: one the provider lists again (a page that
-    overlaps the one before, as a listing newest first does when an invoice is added during
-    the walk) is handed out once. A page of nothing but invoices already met is the provider
-    repeating itself, and the walk would never end, or end having skipped what that page
-    should have held: ``PaginationLoop``. Holds the ids alone (about 100 bytes an invoice)."""
+    overlaps the one before, as a listing newest first does when invoices are added during
+    the walk) is handed out once, and a page of nothing new is passed over. ``REPEATS_IN_A_ROW``
+    such pages in a row are the provider repeating itself, not a listing shifted by new
+    invoices: the walk would never end, or end having skipped what those pages should have
+    held (``PaginationLoop``). Holds the ids alone (about 100 bytes an invoice)."""
+
+    REPEATS_IN_A_ROW = 3
 
     def __init__(self, adapter: Adapter) -> None:
         self._adapter = adapter
         self._ids: set[str] = set()
+        self._repeats = 0  # pages of nothing new in a row
 
     def fresh(self, invoices: Sequence[Invoice], token: str | None) -> list[Invoice]:
         kept = [i for i in invoices if i.id is None or i.id not in self._ids]
-        if invoices and not kept:
+        self._repeats = self._repeats + 1 if invoices and not kept else 0
+        if self._repeats >= self.REPEATS_IN_A_ROW:
             provider = self._adapter.provider
             raise PaginationLoop(
-                f"{provider} listed again, as page {token or 'one'}, only invoices it had "
-                "listed before: its pages repeat, and walking on would skip or never end",
+                f"{provider} listed, up to page {token or 'one'}, {self._repeats} pages in a "
+                "row of invoices it had listed before: its pages repeat, and walking on would "
+                "skip invoices or never end",
                 provider=provider,
             )
         self._ids.update(i.id for i in kept if i.id is not None)

@@ -131,10 +131,18 @@ class BillCrmAdapter(Adapter):
             )
         meta = response.body.get("meta") if isinstance(response.body, dict) else None
         total = meta.get("total") if isinstance(meta, dict) else None
+        # The page size it served, where it says (its doc sets no maximum: it may serve fewer
+        # than asked, and number its pages by what it served).
+        served = meta.get("per_page") if isinstance(meta, dict) else None
+        if isinstance(served, bool) or not isinstance(served, int) or not 0 < served <= size:
+            served = size
         # List rows are full invoices: no second read needed.
         invoices = [self._read(row) for row in rows]
         following = self.pages.next_token(
-            number, count=len(rows), page_size=size, total=total if isinstance(total, int) else None
+            number,
+            count=len(rows),
+            page_size=served,
+            total=total if isinstance(total, int) else None,
         )
         return Page(invoices, following, total if isinstance(total, int) else None)
 

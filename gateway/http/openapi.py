@@ -328,7 +328,11 @@ def _parameters() -> dict[str, Any]:
         "limit": query(
             "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}, "Page size."
         ),
-        "cursor": query("cursor", {"type": "string"}, "next_cursor of the previous page."),
+        "cursor": query(
+            "cursor",
+            {"type": "string", "minLength": 1},
+            "next_cursor of the previous page (an empty one is a 400).",
+        ),
         "expand": query("expand", {"enum": ["remote_data"]}, "Add the provider's raw payload."),
         "view": query(
             "view",

@@ -87,11 +87,15 @@ async def migrate(settings: Settings, options: MigrateOptions, err: IO[str] = sy
             except PlanMismatch as exc:
                 raise UsageError(str(exc)) from None
             except AdapterError as exc:
-                print(
-                    f"run {plan.run} stopped: {exc.message}. Run the same command again (same "
-                    f"--run {plan.run}) to resume where it stopped.",
-                    file=err,
+                then = (
+                    f"Run the same command again (same --run {plan.run}) to resume where it "
+                    "stopped."
+                    if getattr(exc, "retryable", False)
+                    else "Asking again would meet it again: fix what it names (the "
+                    "configuration, or at the provider), then run the same command (same --run "
+                    f"{plan.run}) to resume where it stopped."
                 )
+                print(f"run {plan.run} stopped: {exc.message}. {then}", file=err)
                 summary = runner.summary
                 _finish(summary, err, stopped=True)
                 return EXIT_SOME_FAILED

@@ -1009,6 +1009,8 @@ def test_a_report_that_cannot_be_written_and_a_source_that_refuses_are_said_not_
     ran = m.run(refused, "run", *args, "--lenient", "--run", "target-refused", "--concurrency", "1")
     assert ran.code == 1, ran.stderr
     assert "run target-refused stopped: " in ran.stderr
+    # Not retryable: a plain "run it again" would meet the same refusal.
+    assert "Asking again would meet it again: fix what it names" in ran.stderr
     failures = [line for line in ran.stderr.splitlines() if line.startswith("failed: ")]
     assert not [f for f in failures if "credentials" in f], ran.stderr  # stopped, not failed
     assert "Traceback" not in ran.stderr

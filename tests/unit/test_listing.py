@@ -162,11 +162,19 @@ async def test_a_whole_walk_hands_out_an_invoice_listed_twice_once() -> None:
     assert await _walked(adapter) == ["1", "2", "3", "4", "5", "6"]
 
 
-async def test_a_whole_walk_stops_at_a_page_of_invoices_already_listed() -> None:
-    """Page 2 repeating page 1 would be walked for ever, or end having skipped page 2's own
-    invoices: the provider's error, named, not a walk that looks whole."""
-    adapter = Scripted({1: [1, 2, 3], 2: [1, 2, 3], 3: [4]})
-    with pytest.raises(PaginationLoop, match="paged listed again, as page 2, only invoices"):
+async def test_a_whole_walk_passes_over_a_page_of_nothing_new() -> None:
+    """A listing newest first, with as many invoices added during the walk as a page holds:
+    the next page is the last one again, and the walk goes on past it."""
+    adapter = Scripted({1: [3, 2], 2: [3, 2], 3: [1]})
+    assert await _walked(adapter) == ["3", "2", "1"]
+
+
+async def test_a_whole_walk_stops_at_pages_that_keep_repeating() -> None:
+    """Pages 2 to 4 repeating page 1 (a provider whose pages never end, or lost its place):
+    walked on, it would never end, or end having skipped those pages' own invoices; the
+    provider's error, named, not a walk that looks whole."""
+    adapter = Scripted({1: [1, 2, 3], 2: [1, 2, 3], 3: [1, 2, 3], 4: [3, 1, 2], 5: [4]})
+    with pytest.raises(PaginationLoop, match="paged listed, up to page 4, 3 pages in a row"):
         await _walked(adapter)
 
 
