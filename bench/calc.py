@@ -19,6 +19,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from processes import positive, positive_seconds
+
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.model import RoundingPolicy, invoice_from_input
 from gateway.canonical.totals import calculate
@@ -106,8 +108,10 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--seconds", type=positive_seconds, default=6.0, help="CPU seconds a round (6)"
+    )
+    parser.add_argument("--rounds", type=positive, default=5, help="rounds; the median (5)")
     args = parser.parse_args()
     print(json.dumps(run(args.seconds, args.rounds)))
 

@@ -40,7 +40,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from overhead import Server, percentile, request_json
-from processes import bench_connection, free_port, gateway_command, write_gateway_config
+from processes import (
+    bench_connection,
+    free_port,
+    gateway_command,
+    positive,
+    write_gateway_config,
+)
+
+from emulators.registry import PROVIDERS as KNOWN
 
 API_KEY = "sk_bench_fanout"
 PROVIDERS = ("crm_v1", "crm_v1", "bill_crm", "bill_crm", "item_envelope")
@@ -135,15 +143,28 @@ def summary(figures: dict[str, dict[str, Any]], suffix: str = "") -> dict[str, A
         "slowest_alone": slowest,
         "fanout_over_slowest_median": round(fan["median_ms"] / alone[slowest]["median_ms"], 2),
         "fanout_over_slowest_p90": round(fan["p90_ms"] / alone[slowest]["p90_ms"], 2),
-        "fanout_cpu_over_costliest_alone": round(
-            fan["gateway_cpu_ms_per_call"] / alone[costliest]["gateway_cpu_ms_per_call"], 2
+        "fanout_cpu_over_costliest_alone": _ratio(
+            fan["gateway_cpu_ms_per_call"], alone[costliest]["gateway_cpu_ms_per_call"]
         ),
-        "fanout_cpu_over_sum_alone": round(
-            fan["gateway_cpu_ms_per_call"]
-            / sum(f["gateway_cpu_ms_per_call"] for f in alone.values()),
-            2,
+        "fanout_cpu_over_sum_alone": _ratio(
+            fan["gateway_cpu_ms_per_call"],
+            sum(f["gateway_cpu_ms_per_call"] for f in alone.values()),
         ),
     }
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    """``part / whole``, or None (no figure) where either is nothing: the CPU is read in the
+    kernel's ticks of 10 ms, so a run of few calls can measure none (give more ``--calls``)."""
+    return round(part / whole, 2) if part > 0 and whole > 0 else None
+
+
+def page_limit(text: str) -> int:
+    """An argparse type: a list's ``limit``, 1 to 100, as the API takes it."""
+    value = positive(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"{value} is more than 100, the API's largest page")
+    return value
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -207,13 +228,30 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--providers", nargs="+", default=list(PROVIDERS))
-    parser.add_argument("--limit", type=int, default=25)
-    parser.add_argument("--sort", default="issue_date", choices=["issue_date", "-issue_date"])
-    parser.add_argument("--view", default="full", choices=["full", "summary"])
-    parser.add_argument("--invoices", type=int, default=200, help="seeded per emulator")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
-    parser.add_argument("--calls", type=int, default=10, help="calls per target and round")
+    parser.add_argument(
+        "--providers",
+        nargs="+",
+        default=list(PROVIDERS),
+        choices=KNOWN,
+        metavar="PROVIDER",
+        help="the connections merged, one emulator each, a provider named again for another "
+        "connection (default: crm_v1 crm_v1 bill_crm bill_crm item_envelope)",
+    )
+    parser.add_argument(
+        "--limit", type=page_limit, default=25, help="the page asked for, 1 to 100 (25)"
+    )
+    parser.add_argument(
+        "--sort",
+        default="issue_date",
+        choices=["issue_date", "-issue_date"],
+        help="oldest first (default) or newest first",
+    )
+    parser.add_argument(
+        "--view", default="full", choices=["full", "summary"], help="whole invoices or rows"
+    )
+    parser.add_argument("--invoices", type=positive, default=200, help="seeded per emulator")
+    parser.add_argument("--rounds", type=positive, default=5, help="interleaved rounds")
+    parser.add_argument("--calls", type=positive, default=10, help="calls per target and round")
     parser.add_argument("--latencies", type=int, nargs="+", default=[0, 20], metavar="MS")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     print(json.dumps(bench(parser.parse_args()), indent=2))

@@ -7,8 +7,11 @@ prints JSON (microseconds per call, CPU time of this process, median of ``--roun
 One invoice is read from the provider's emulator (on loopback, in this process) through its
 adapter; the steps are then repeated on that answer: decoding the provider's JSON, translating
 and reconciling it (cold, and from ``adapters.read_cache`` when the payload is unchanged),
-writing the answer and its ETag, writing the kept outcome of a write, one access-log line, and
-the request metrics. ``bench/overhead.py`` measures the same changes end to end.
+writing the answer (for an invoice not rendered yet, and for the same invoice object again,
+which ``gateway.service.versions`` keeps) and its ETag, writing the kept outcome of a write,
+one access-log line, and the request metrics. ``total_us`` sums a read of a new payload,
+``total_us_unchanged_payload`` one of a payload unchanged since the last read.
+``bench/overhead.py`` measures the same changes end to end.
 """
 
 from __future__ import annotations
@@ -25,16 +28,18 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp.test_utils import TestServer
+from processes import positive
 
 from adapters.base import ListQuery
 from adapters.registry import build_adapter
-from emulators.registry import create_app
+from emulators.registry import PROVIDERS, create_app
 from gateway import jsonwire
 from gateway.http.render import render
 from gateway.log_buffer import BufferedLoggerFactory, LineBuffer
 from gateway.logging_setup import _json_line
 from gateway.metrics import Metrics
 from gateway.sandbox import sandbox_connection
+from gateway.service import versions
 from gateway.service.outcomes import Outcome
 from gateway.service.versions import version_tag
 from gateway.store.records import dump_json
@@ -79,10 +84,6 @@ async def steps_for(provider: str, rounds: int) -> dict[str, Any]:
             adapter.client.request = request  # type: ignore[method-assign]
             text = seen["answer"].text
 
-            async def cold() -> Any:
-                adapter.reads = type(adapter.reads)()  # nothing kept: every read translates
-                return await adapter.get(invoice_id)
-
             # The translation alone: the adapter's read of the answer, nothing kept.
             emulator_get = seen["answer"]
 
@@ -93,7 +94,6 @@ async def steps_for(provider: str, rounds: int) -> dict[str, Any]:
             def kept() -> None:
                 _read_answer(adapter, emulator_get, invoice_id)
 
-            await cold()
     finally:
         await emulator.close()
 
@@ -120,6 +120,9 @@ async def steps_for(provider: str, rounds: int) -> dict[str, Any]:
         metrics.requests.labels(route, "GET", "200").inc()
         metrics.latency.labels(route, "GET").observe(0.002)
 
+    def old_body() -> str:
+        return jsonwire.dumps(invoice.model_dump(mode="json", exclude={"remote_data"}))
+
     def outcome_before() -> str:
         data: dict[str, Any] = {"kind": outcome.kind, "created": outcome.created}
         data["invoice"] = invoice.model_dump(mode="json", exclude={"remote_data"})
@@ -131,19 +134,27 @@ async def steps_for(provider: str, rounds: int) -> dict[str, Any]:
             per_call_us(lambda: jsonwire.loads(text), rounds),
             per_call_us(lambda: jsonwire.loads_fast(text), rounds),
         ),
+        # Before: translated every time; after: an unchanged payload is the read cache's.
         "translate + reconcile (unchanged payload)": (
             per_call_us(translate, rounds),
             per_call_us(kept, rounds),
         ),
+        "translate + reconcile (a new payload)": (
+            per_call_us(translate, rounds),
+            per_call_us(translate, rounds),
+        ),
+        # A new invoice: rendered for the first time (nothing kept by ``versions``).
         "answer body": (
-            per_call_us(
-                lambda: jsonwire.dumps(invoice.model_dump(mode="json", exclude={"remote_data"})),
-                rounds,
-            ),
+            per_call_us(old_body, rounds),
+            per_call_us(lambda: render_cold(invoice), rounds),
+        ),
+        # The same invoice object rendered again (a write's answer after its kept outcome).
+        "answer body (the same invoice again)": (
+            per_call_us(old_body, rounds),
             per_call_us(lambda: render(invoice, remote_data=False).body, rounds),
         ),
         "ETag": (
-            per_call_us(lambda: version_tag(invoice), rounds),
+            per_call_us(lambda: tag_cold(invoice), rounds),  # a second serialization, before
             0.0,  # taken from the rendering above
         ),
         "kept outcome of a write": (
@@ -165,11 +176,36 @@ async def steps_for(provider: str, rounds: int) -> dict[str, Any]:
         "lines": len(invoice.lines),
         "answer_body_dict_bytes": len(json.dumps(dumped)),
         "steps_us": {name: {"before": b, "after": a} for name, (b, a) in figures.items()},
-        "total_us": {
-            "before": round(sum(b for b, _ in figures.values()), 1),
-            "after": round(sum(a for _, a in figures.values()), 1),
-        },
+        # A read of a payload not seen before, and a read of one unchanged since the last.
+        "total_us": _total(figures, UNCHANGED_ONLY),
+        "total_us_unchanged_payload": _total(figures, NEW_ONLY),
     }
+
+
+NEW_ONLY = frozenset({"translate + reconcile (a new payload)", "answer body"})
+UNCHANGED_ONLY = frozenset(
+    {"translate + reconcile (unchanged payload)", "answer body (the same invoice again)"}
+)
+
+
+def _total(figures: dict[str, tuple[float, float]], leave_out: frozenset[str]) -> dict[str, float]:
+    kept = [pair for name, pair in figures.items() if name not in leave_out]
+    return {
+        "before": round(sum(b for b, _ in kept), 1),
+        "after": round(sum(a for _, a in kept), 1),
+    }
+
+
+def tag_cold(invoice: Any) -> str:
+    """The ETag of an invoice not rendered yet: its content serialized for the tag alone."""
+    versions._WRITTEN.clear()
+    return version_tag(invoice)
+
+
+def render_cold(invoice: Any) -> bytes:
+    """The answer's body as a new invoice gets it: nothing kept of an earlier rendering."""
+    versions._WRITTEN.clear()
+    return render(invoice, remote_data=False).body
 
 
 def _read_answer(adapter: Any, answer: Any, invoice_id: str) -> Any:
@@ -216,8 +252,16 @@ def _loggers() -> tuple[Any, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--providers", nargs="+", default=["order_linked", "draft_publish"])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--providers",
+        nargs="+",
+        default=["order_linked", "draft_publish"],
+        choices=PROVIDERS,
+        help="the providers whose read is timed (default: order_linked draft_publish)",
+    )
+    parser.add_argument(
+        "--rounds", type=positive, default=5, help="rounds a step is timed; the median (5)"
+    )
     args = parser.parse_args()
     results = {p: asyncio.run(steps_for(p, args.rounds)) for p in args.providers}
     print(json.dumps({"benchmark": "hotpath", "unit": "µs per call (CPU)", **results}))

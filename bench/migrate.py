@@ -351,6 +351,11 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             command += ["--concurrency", str(args.concurrency)]
         cpu_before = {"source": source.cpu(), "target": target.cpu()}
         finished = run_migrate(command, work, checkpoint, args.timeout)
+        if not finished.summary:  # refused before it copied (a usage or configuration error)
+            said = (work / "migrate.stderr").read_text(encoding="utf-8", errors="replace")
+            raise SystemExit(
+                f"migrate exited {finished.returncode} with no summary:\n{said.strip()}"
+            )
         cpu_after = {"source": source.cpu(), "target": target.cpu()}
         measured = Measured(
             checkpoint,

@@ -1,0 +1,62 @@
+"""The short benchmarks run as their docstrings show, print their JSON, and refuse a bad
+argument with a usage line (exit 2) instead of a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emulators.registry import PROVIDERS
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_create_bench_replays_every_providers_create(provider: str) -> None:
+    """Each provider's create, whatever calls it makes (a POST, then reads or writes),
+    replayed in order; no scratch store left behind."""
+    before = set(Path("/tmp").glob("invoice-gateway-create-*"))
+    ran = _run("create.py", "--provider", provider, "--creates", "20", "--rounds", "1")
+    assert ran.returncode == 0, ran.stderr
+    figures = json.loads(ran.stdout)
+    assert figures["provider"] == provider and figures["provider_calls_per_create"] >= 1
+    assert figures["us_per_create"]["keyed"] > figures["us_per_create"]["unkeyed"] > 0
+    assert set(Path("/tmp").glob("invoice-gateway-create-*")) <= before
+
+
+def test_the_hot_path_bench_times_a_new_invoices_answer_not_a_kept_one() -> None:
+    ran = _run("hotpath.py", "--providers", "draft_publish", "--rounds", "1")
+    assert ran.returncode == 0, ran.stderr
+    steps = json.loads(ran.stdout)["draft_publish"]["steps_us"]
+    # Writing a new invoice's answer costs a serialization; the same object again, a lookup.
+    assert (
+        steps["answer body"]["after"] > 5 * steps["answer body (the same invoice again)"]["after"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "said"),
+    [
+        ("calc.py", ["--rounds", "0"], "argument --rounds: 0 is less than 1"),
+        ("calc.py", ["--seconds", "0"], "argument --seconds: 0.0 is not above 0"),
+        ("create.py", ["--creates", "x"], "argument --creates: 'x' is not a whole number"),
+        ("create.py", ["--provider", "nope"], "argument --provider: invalid choice: 'nope'"),
+        ("hotpath.py", ["--rounds", "-1"], "argument --rounds: -1 is less than 1"),
+        ("fanout.py", ["--limit", "101"], "argument --limit: 101 is more than 100"),
+        ("fanout.py", ["--calls", "0"], "argument --calls: 0 is less than 1"),
+    ],
+)
+def test_a_bad_argument_is_a_usage_error(script: str, args: list[str], said: str) -> None:
+    ran = _run(script, *args)
+    assert ran.returncode == 2, ran.stderr
+    assert said in ran.stderr and "Traceback" not in ran.stderr
