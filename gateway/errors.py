@@ -91,6 +91,10 @@ class UpstreamError(AdapterError):
     """The provider failed; ``status`` is its HTTP status where it answered."""
 
     retryable: bool = True  # a class default; an instance may say otherwise
+    # Whether the write may have taken effect (the answer says ``"outcome": "uncertain"``):
+    # always for ``OutcomeUncertain``; for an idempotent write (PUT, DELETE) that failed after
+    # it was sent, set where that is found (the retry converges, but it may have landed).
+    may_have_landed: bool = False
 
     def __init__(
         self,
@@ -133,6 +137,7 @@ class OutcomeUncertain(UpstreamError):
     until the connection's ``write_settle_s`` has passed."""
 
     unanswered: bool = False  # a class default; the upstream client sets it on an instance
+    may_have_landed = True
 
 
 class IdempotencyError(Exception):

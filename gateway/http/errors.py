@@ -52,7 +52,7 @@ def problem_for(error: AdapterError, *, connection: str | None = None) -> Proble
     headers: dict[str, str] = {}
     if isinstance(error, NotSupported):
         extra["capabilities"] = f"/v1/connections/{connection}" if connection else None
-    if isinstance(error, OutcomeUncertain):
+    if isinstance(error, UpstreamError) and error.may_have_landed:
         extra["outcome"] = "uncertain"
     if isinstance(error, UpstreamError) and error.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))

@@ -527,6 +527,7 @@ def _say_it_may_have_landed(error: UpstreamError, write: Write, calls: WriteCall
     that reads like someone else's change, so the answer says so first."""
     if _nothing_sent(calls) or not write.idempotent:
         return
+    error.may_have_landed = True  # "outcome": "uncertain", as for any write that may have
     # An uncertain answer's own "may or may not have taken effect" is said once, here.
     error.message = error.message.removesuffix(MAY_HAVE_TAKEN_EFFECT)
     error.message += "; the write may have taken effect (sending it again converges)"

@@ -980,6 +980,7 @@ async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_
         gateway, "PUT", one, body=changed, key=key, headers={"If-Match": before.headers["ETag"]}
     )
     assert (lost.status, lost.body["retryable"]) == (502, True), lost.body
+    assert lost.body["outcome"] == "uncertain"  # as every answer of a write that may have landed
     assert "the write may have taken effect (sending it again converges)" in lost.body["detail"]
     assert "the invoice's ETag is no longer the If-Match sent" in lost.body["detail"]
     await clear_faults(sandbox, "crm_v1")
