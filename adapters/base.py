@@ -693,10 +693,7 @@ class Adapter:
         caller's own lines where lenient handling dropped some (``adapters.caller_lines``)."""
         if handling != "lenient":
             return error
-        try:
-            _, warnings = self.fit(invoice, handling)
-        except AdapterError:
-            return error
+        _, warnings = self.as_sent(invoice, handling)
         return in_callers_lines(error, sent_lines(len(invoice.lines), [w.field for w in warnings]))
 
     def as_sent(self, invoice: Invoice, handling: Handling) -> tuple[Invoice, list[WriteWarning]]:

@@ -32,7 +32,7 @@ def in_callers_lines(error: InvalidRequest, sent: tuple[int, ...] | None) -> Inv
     lines sent to the caller's lines; ``error`` itself when every line was sent."""
     if sent is None or not error.errors:
         return error
-    renumbered = [FieldError(_caller_pointer(e.pointer, sent), e.detail) for e in error.errors]
+    renumbered = [FieldError(caller_pointer(e.pointer, sent), e.detail) for e in error.errors]
     first, now = pointer_to_path(error.errors[0].pointer), pointer_to_path(renumbered[0].pointer)
     if error.message.startswith(first) and first != now:
         error.message = now + error.message[len(first) :]
@@ -41,7 +41,8 @@ def in_callers_lines(error: InvalidRequest, sent: tuple[int, ...] | None) -> Inv
     return error
 
 
-def _caller_pointer(pointer: str, sent: tuple[int, ...]) -> str:
+def caller_pointer(pointer: str, sent: tuple[int, ...]) -> str:
+    """``pointer`` into the lines sent, as a pointer into the caller's (``sent_lines``)."""
     match = _LINE.match(pointer)
     if match is None or int(match[1]) >= len(sent):
         return pointer

@@ -50,7 +50,7 @@ class PageNumbers:
             raise PagesContradict(
                 f"the provider answered page {current} with {count} invoices, asked for {page_size}"
             )
-        if count == 0 or count < page_size:
+        if count < page_size:  # short or empty: the last page, unless it says more
             listed = (position - 1) * page_size + count
             if total is not None and listed < total:
                 raise PagesContradict(

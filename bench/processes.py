@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import socket
 import sys
@@ -89,8 +90,6 @@ def five_line_create(first: dict[str, Any]) -> dict[str, Any]:
 
 def positive(text: str) -> int:
     """An argparse type: a whole number of 1 or more, else a usage error naming it."""
-    import argparse
-
     try:
         value = int(text)
     except ValueError:
@@ -102,8 +101,6 @@ def positive(text: str) -> int:
 
 def positive_seconds(text: str) -> float:
     """An argparse type: a number of seconds above 0."""
-    import argparse
-
     try:
         value = float(text)
     except ValueError:

@@ -44,9 +44,7 @@ class KeyRing:
         environ = os.environ if environ is None else environ
         by_hash = {}
         for client in clients:
-            digest = client.key_sha256
-            if digest is None and client.key_env:
-                digest = key_digest(environ[client.key_env])
+            digest = client_digest(client.key_sha256, client.key_env, environ)
             if digest is not None:
                 by_hash[digest] = client
         return cls(by_hash, failures=_throttle(auth_failures or AuthFailures()))
@@ -110,6 +108,17 @@ FAILURES_BUCKET_PREFIX = "auth-failures:"
 
 def _throttle(limits: AuthFailures) -> FailureThrottle:
     return FailureThrottle(limits.per_minute, limits.max_addresses)
+
+
+def client_digest(
+    key_sha256: str | None, key_env: str | None, environ: Mapping[str, str]
+) -> str | None:
+    """A client's key as the keyring holds it: the digest configured, else the key its
+    variable holds, digested; None for a client with neither (check-config says so)."""
+    if key_sha256:
+        return key_sha256
+    key = environ.get(key_env) if key_env else None
+    return key_digest(key) if key else None
 
 
 def key_digest(key: str) -> str:

@@ -297,7 +297,14 @@ class Listed:
         self._repeats = 0  # pages of nothing new in a row
 
     def fresh(self, invoices: Sequence[Invoice], token: str | None) -> list[Invoice]:
-        kept = [i for i in invoices if i.id is None or i.id not in self._ids]
+        """The page's invoices not met before (an id given twice on the page kept once)."""
+        kept = []
+        for invoice in invoices:
+            if invoice.id is not None:
+                if invoice.id in self._ids:
+                    continue
+                self._ids.add(invoice.id)
+            kept.append(invoice)
         self._repeats = self._repeats + 1 if invoices and not kept else 0
         if self._repeats >= self.REPEATS_IN_A_ROW:
             provider = self._adapter.provider
@@ -307,21 +314,4 @@ class Listed:
                 "skip invoices or never end",
                 provider=provider,
             )
-        self._ids.update(i.id for i in kept if i.id is not None)
-        return _once(kept)
-
-
-def _once(invoices: list[Invoice]) -> list[Invoice]:
-    """``invoices`` with an id given twice on one page kept once."""
-    ids = [i.id for i in invoices if i.id is not None]
-    if len(set(ids)) == len(ids):
-        return invoices
-    met: set[str] = set()
-    kept = []
-    for invoice in invoices:
-        if invoice.id is not None and invoice.id in met:
-            continue
-        if invoice.id is not None:
-            met.add(invoice.id)
-        kept.append(invoice)
-    return kept
+        return kept

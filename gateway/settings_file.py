@@ -26,7 +26,7 @@ from yarl import URL
 from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
 from gateway.config import MIN_TOKEN_CHARS, Settings
-from gateway.keyring import key_digest
+from gateway.keyring import client_digest
 from gateway.store import url_problems
 from gateway.store.urls import mask_url, password_of
 from gateway.text_file import UnreadableText, read_text
@@ -207,12 +207,10 @@ def _shared_keys(clients: list[dict[str, Any]], environ: Mapping[str, str]) -> l
     problems: list[str] = []
     first: dict[str, int] = {}
     for i, client in enumerate(clients):
-        digest = client.get("key_sha256")
-        if not digest and environ.get(client.get("key_env") or ""):
-            digest = key_digest(environ[client["key_env"]])
-        if not isinstance(digest, str) or not digest:
+        digest = client_digest(client.get("key_sha256"), client.get("key_env"), environ)
+        if digest is None:
             continue
-        earlier = first.setdefault(digest.lower(), i)
+        earlier = first.setdefault(digest, i)
         if earlier != i:
             problems.append(
                 f"clients[{i}]: the same API key as clients[{earlier}] "

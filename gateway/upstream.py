@@ -109,9 +109,6 @@ _PATH_SAFE = "/%!$&'()*+,;=:@-._~"
 _MAX_DECODINGS = 8
 # A longer Retry-After is read as this: a day is already "not in this request".
 _MAX_RETRY_AFTER_S = 86400.0
-# A credential shorter than this is not blanked out of answers: it could be ordinary text
-# (check-config refuses one; a configuration built in code may still hold one).
-_MIN_REDACTED = MIN_TOKEN_CHARS
 # How much of a streamed body is read and handed on at a time.
 _STREAM_CHUNK_BYTES = 64 * 1024
 
@@ -300,7 +297,7 @@ class UpstreamClient:
         secret = self.connection.auth.secret()
         forms = (
             sorted({secret, secret.replace("/", "\\/"), quote(secret, safe="")}, key=len)
-            if len(secret) >= _MIN_REDACTED
+            if len(secret) >= MIN_TOKEN_CHARS
             else []
         )
         keep = max((len(form) for form in forms), default=1) - 1
@@ -596,8 +593,10 @@ class UpstreamClient:
         repeated it (an error that echoes the request's headers): nothing read from it, an
         error's detail, ``remote_data`` or a stored answer, can carry it on."""
         secret = self.connection.auth.secret()
-        if len(secret) < _MIN_REDACTED:
-            return answer  # too short to tell from ordinary text (and far too short to be safe)
+        if len(secret) < MIN_TOKEN_CHARS:
+            # Too short to tell from ordinary text: check-config refuses one; a configuration
+            # built in code may still hold one.
+            return answer
         content = answer.content
         for form in {secret, secret.replace("/", "\\/"), quote(secret, safe="")}:
             content = content.replace(form.encode(), b"[redacted]")
@@ -614,7 +613,7 @@ class UpstreamClient:
         decoded string is blanked too. Other answers (all but a hostile one) are not walked:
         a list of 25 invoices naming a "Rheinm\\u00f6bel GmbH" cost 1.5 ms walked."""
         secret = self.connection.auth.secret()
-        if len(secret) < _MIN_REDACTED or response.body is None or b"\\" not in answer.content:
+        if len(secret) < MIN_TOKEN_CHARS or response.body is None or b"\\" not in answer.content:
             return response
         if not escapes_hide(response.text, secret):
             return response

@@ -55,13 +55,13 @@ class _Loader(yaml.SafeLoader):
                 "an alias (*name) refers to the value that holds it: it never ends",
                 exc.node.start_mark,
             ) from None
-        if read > max(MIN_EXPANDED_LIMIT, EXPANSION_FACTOR * written):
+        limit = max(MIN_EXPANDED_LIMIT, EXPANSION_FACTOR * written)
+        if read > limit:
             raise yaml.constructor.ConstructorError(
                 None,
                 None,
                 f"its aliases (*name) make {written:,} values written stand for {read:,}, "
-                f"more than the {max(MIN_EXPANDED_LIMIT, EXPANSION_FACTOR * written):,} taken: "
-                "write the values out instead",
+                f"more than the {limit:,} taken: write the values out instead",
                 node.start_mark,
             )
         return super().construct_document(node)

@@ -189,7 +189,9 @@ def _ids(path: Path | None) -> Iterator[Iterator[str] | None]:
         return
     try:
         # An undecodable byte becomes U+FFFD: that id then fails on its own, named, not the run.
-        stream = path.open(encoding="utf-8", errors="replace")
+        # A byte order mark (a spreadsheet's "CSV UTF-8") is no part of the first id, as for
+        # ``migrate --ids`` (``gateway.text_file``).
+        stream = path.open(encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise UsageError(f"--ids {path}: cannot be read ({exc.strerror})") from None
     with stream:

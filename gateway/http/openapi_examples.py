@@ -6,7 +6,6 @@ Each invoice is one the sandbox's connection of its provider takes
 from __future__ import annotations
 
 import json
-from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -18,9 +17,9 @@ def with_examples(body: dict[str, Any], examples: dict[str, Any]) -> dict[str, A
     return {**body, "content": content}
 
 
-@cache
 def request_examples() -> dict[str, Any]:
-    """``calculate``: a calculation; ``invoices``: an invoice for each sandbox connection."""
+    """``calculate``: a calculation; ``invoices``: an invoice for each sandbox connection (read
+    once, with the document: ``openapi.openapi_document`` is built once)."""
     text = resources.files("gateway.http").joinpath("openapi_examples.json").read_text("utf-8")
     data = json.loads(text)
     invoices = {

@@ -12,19 +12,17 @@ carries them afterwards.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from adapters.base import Adapter, Handling, WriteWarning
+from adapters.caller_lines import caller_pointer, sent_lines
 from adapters.representable import NEVER_DROPPED, carries_document_type, fit, too_few_lines
 from adapters.resolution import is_marker
 from gateway.canonical.model import Customer, Invoice, Line, Tax, with_fields
 from gateway.errors import UnsupportedFields
 from gateway.migration.references import ANY, ReferenceMap
-
-_LINE_POINTER = re.compile(r"/lines/(\d+)(/.*)?\Z", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -48,11 +46,7 @@ class Translation:
 
     def _renumbered(self, warning: WriteWarning) -> WriteWarning:
         assert self.sent_lines is not None
-        match = _LINE_POINTER.match(warning.field)
-        if match is None or int(match[1]) >= len(self.sent_lines):
-            return warning
-        pointer = f"/lines/{self.sent_lines[int(match[1])]}{match[2] or ''}"
-        return WriteWarning(pointer, warning.reason)
+        return WriteWarning(caller_pointer(warning.field, self.sent_lines), warning.reason)
 
 
 def translate(
@@ -130,11 +124,8 @@ def translate(
     refused = too_few_lines(fitted, target.capabilities, target.provider)
     if refused is not None:
         return Translation(None, skipped=refused)
-    gone = {warning.field for warning in dropped}
-    sent = tuple(i for i in range(len(lines)) if f"/lines/{i}" not in gone)
-    return Translation(
-        fitted, warnings + dropped, sent_lines=sent if len(sent) < len(lines) else None
-    )
+    sent = sent_lines(len(lines), [warning.field for warning in dropped])
+    return Translation(fitted, warnings + dropped, sent_lines=sent)
 
 
 def _not_an_invoice(source: Invoice, target: Adapter) -> str:

@@ -286,12 +286,12 @@ class KeyedWrites:
             if write.idempotent or _nothing_sent(calls):
                 _say_it_may_have_landed(error, write, calls)
                 raise
-            resolution, _, ask = await self._find(write, recovery, error, _unanswered(error))
+            resolution, wait = await self._find(write, recovery, error, _unanswered(error))
             if resolution.state == "done":
                 return self._resolved(write, resolution)
             if resolution.state == "not_done":
                 raise _nothing_written(error, resolution) from error
-            raise _uncertain(error, resolution, keyed=False, retry_after=ask) from error
+            raise _uncertain(error, resolution, keyed=False, settle=wait) from error
         finally:
             write_calls_var.reset(token)
 
@@ -307,12 +307,12 @@ class KeyedWrites:
             # An earlier attempt may have written: ask before anything is sent again.
             recovery = record.recovery
             unanswered = record.recovery_point in _TAKEN_OVER_UNANSWERED
-            resolution, wait, ask = await self._find(write, recovery, None, unanswered)
+            resolution, wait = await self._find(write, recovery, None, unanswered)
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution))
             if resolution.state == "unknown":
                 await self.store.park(scope, owner, UNANSWERED if wait else "uncertain")
-                raise _uncertain(None, resolution, keyed=True, retry_after=ask)
+                raise _uncertain(None, resolution, keyed=True, settle=wait)
             _log.info("write_not_done", connection=write.connection, detail=resolution.detail)
         if not claim.taken_over and record.recovery_point == "sending":
             recovery = record.recovery  # prepared before the claim and stored by it
@@ -334,14 +334,14 @@ class KeyedWrites:
                     await asyncio.shield(self.store.park(scope, owner, RESENT))
                 _say_it_may_have_landed(error, write, calls)
                 raise
-            resolution, _, ask = await self._find(write, recovery, error, _unanswered(error))
+            resolution, wait = await self._find(write, recovery, error, _unanswered(error))
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution))
             if resolution.state == "not_done":
                 await self._release(scope, owner)
                 raise _nothing_written(error, resolution) from error
             await self.store.park(scope, owner, UNANSWERED if _unanswered(error) else "uncertain")
-            raise _uncertain(error, resolution, keyed=True, retry_after=ask) from error
+            raise _uncertain(error, resolution, keyed=True, settle=wait) from error
         except AdapterError as error:
             if calls.sent == 0:
                 await self._release(scope, owner)
@@ -408,13 +408,10 @@ class KeyedWrites:
         recovery: dict[str, Any],
         error: UpstreamError | None,
         unanswered: bool,
-    ) -> tuple[Resolution, float | None, float | None]:
+    ) -> tuple[Resolution, float | None]:
         """What the provider says the write did; with the seconds left before a lookup that
         finds nothing can be believed, where the write got no answer and that time is not up
-        (the resolution is then "unknown"); and when to ask again: that wait, else the one the
-        failed lookup was told (an open circuit's, a provider's ``Retry-After``, or, for a
-        provider that could not be reached or dropped the connection, the longest wait the
-        upstream client's next retry would have had)."""
+        (the resolution is then "unknown")."""
         wait = None
         try:
             resolution = await write.find(recovery)
@@ -438,7 +435,7 @@ class KeyedWrites:
             after=type(error).__name__ if error is not None else "takeover",
         )
         self._observe(write.connection, f"resolved_{resolution.state}")
-        return resolution, wait, wait or resolution.retry_after
+        return resolution, wait
 
     def _resolved(self, write: Write, resolution: Resolution) -> Outcome:
         outcome = resolution.result
@@ -553,8 +550,14 @@ def _uncertain(
     resolution: Resolution,
     *,
     keyed: bool,
-    retry_after: float | None = None,
+    settle: float | None = None,
 ) -> OutcomeUncertain:
+    """The answer to a write whose outcome cannot be told. It says when to ask again: the
+    seconds left of the write's settle time (``settle``), else the wait the failed lookup was
+    told (an open circuit's, a provider's ``Retry-After``, or, for a provider that could not be
+    reached or dropped the connection, the longest wait the upstream client's next retry would
+    have had)."""
+    retry_after = settle or resolution.retry_after
     first = f"{error.message}. " if error is not None else ""
     if isinstance(error, UnusableAnswer) and 200 <= (error.status or 0) < 300:
         # A success it could not read: most likely done, but a body that is not the provider's

@@ -299,9 +299,10 @@ def test_ids_exports_just_those_in_the_files_order(
 def test_an_invoice_named_again_in_another_form_is_exported_once(
     sandbox: Sandbox, config: Path, tmp_path: Path, connection: str
 ) -> None:
-    """crm_v1 and bill_crm read ``7`` and ``007`` as one invoice: it is written once."""
+    """crm_v1 and bill_crm read ``7`` and ``007`` as one invoice: it is written once. A byte
+    order mark before the first id (a spreadsheet's "CSV UTF-8") is no part of it."""
     ids = tmp_path / "ids.txt"
-    ids.write_text("1\n001\n01\n2\n", encoding="utf-8")
+    ids.write_text("\ufeff1\n001\n01\n2\n", encoding="utf-8")
     run = run_export(config, "--connection", connection, "--ids", str(ids))
     assert run.returncode == 0, run.stderr
     assert [r["id"] for r in _records(run.stdout)] == ["1", "2"]
