@@ -406,6 +406,8 @@ def _problems(*statuses: int) -> dict[str, Any]:
 # Problems any call on a connection can answer: reading the provider can fail in all these ways.
 _UPSTREAM = (400, 401, 403, 404, 429, 500, 501, 502, 503, 504)
 _WRITE = (*_UPSTREAM, 408, 409, 412, 413, 415, 422)
+# A write with no one invoice's ETag to check If-Match against (it is refused there: a 400).
+_NEW = tuple(code for code in _WRITE if code != 412)
 
 
 def _operation(
@@ -539,7 +541,7 @@ def _paths() -> dict[str, Any]:
                 _ok("201", "InvoiceWithWarnings", "Created"),
                 parameters=[*conn, *write],
                 body=with_examples(_body("Invoice"), examples["invoices"]),
-                errors=_WRITE,
+                errors=_NEW,
             ),
         },
         "/v1/connections/{connection}/invoices/preview": {
@@ -550,7 +552,7 @@ def _paths() -> dict[str, Any]:
                 _ok("200", "InvoiceWithWarnings", "The invoice with every amount computed"),
                 parameters=[*conn, "prefer"],
                 body=with_examples(_body("Invoice"), examples["invoices"]),
-                errors=_WRITE,
+                errors=_NEW,
             )
         },
         _INVOICE: {
@@ -606,7 +608,7 @@ def _paths() -> dict[str, Any]:
                 "recordPayment",
                 "payments",
                 _ok("201", "Invoice", "The invoice with the payment"),
-                parameters=[*inv, "idempotency_key", "expand"],
+                parameters=[*inv, "if_match", "idempotency_key", "expand"],
                 body=_body("Payment"),
                 errors=_WRITE,
             ),
@@ -617,8 +619,8 @@ def _paths() -> dict[str, Any]:
                 "deletePayment",
                 "payments",
                 _ok("200", "Invoice", "The invoice without it"),
-                parameters=[*inv, "payment_id", "idempotency_key", "expand"],
-                errors=(*_UPSTREAM, 409, 422),
+                parameters=[*inv, "payment_id", "if_match", "idempotency_key", "expand"],
+                errors=(*_UPSTREAM, 409, 412, 422),
             )
         },
         _INVOICE + "/notes": {
@@ -627,7 +629,7 @@ def _paths() -> dict[str, Any]:
                 "addNote",
                 "notes",
                 _ok("201", "Note", "The note"),
-                parameters=[*inv, "idempotency_key"],
+                parameters=[*inv, "if_match", "idempotency_key"],
                 body=_body("NoteRequest", "multipart/form-data"),
                 errors=_WRITE,
             ),
@@ -654,7 +656,7 @@ def _paths() -> dict[str, Any]:
                 "addNoteFiles",
                 "notes",
                 _ok("200", "Note", "The note with every file it now has"),
-                parameters=[*inv, "note_id", "idempotency_key"],
+                parameters=[*inv, "note_id", "if_match", "idempotency_key"],
                 body=_body("NoteFilesRequest", "multipart/form-data"),
                 errors=_WRITE,
             )
@@ -667,7 +669,7 @@ def _paths() -> dict[str, Any]:
                 _ok("201", "InvoiceWithWarnings", "Created"),
                 parameters=[*conn, "order_id", *write],
                 body={**_body("OrderInvoice"), "required": False},
-                errors=_WRITE,
+                errors=_NEW,
             )
         },
     }

@@ -133,20 +133,37 @@ class InvoiceService:
         )
 
     async def record_payment(
-        self, request: WriteRequest, invoice_id: str, payment: Payment
+        self,
+        request: WriteRequest,
+        invoice_id: str,
+        payment: Payment,
+        *,
+        if_match: str | None = None,
     ) -> Outcome:
         adapter = self._able(request, lambda can: "create" in can.payments, "record payments")
-        write = RecordPayment(adapter, invoice_id, payment)
+        write = RecordPayment(adapter, invoice_id, payment, if_match)
         return await self._run(request, write, lambda: payment.model_dump(mode="json"), None)
 
     async def delete_payment(
-        self, request: WriteRequest, invoice_id: str, payment_id: str
+        self,
+        request: WriteRequest,
+        invoice_id: str,
+        payment_id: str,
+        *,
+        if_match: str | None = None,
     ) -> Outcome:
         adapter = self._able(request, lambda can: "delete" in can.payments, "delete payments")
-        return await self._run(request, DeletePayment(adapter, invoice_id, payment_id), _none, None)
+        write = DeletePayment(adapter, invoice_id, payment_id, if_match)
+        return await self._run(request, write, _none, None)
 
     async def add_note(
-        self, request: WriteRequest, invoice_id: str, note: str, files: Sequence[NoteFile]
+        self,
+        request: WriteRequest,
+        invoice_id: str,
+        note: str,
+        files: Sequence[NoteFile],
+        *,
+        if_match: str | None = None,
     ) -> Outcome:
         """A new note and every file sent with it; more files than a new note takes is a 422
         naming the limit, before anything is sent (never a file dropped)."""
@@ -173,7 +190,7 @@ class InvoiceService:
                 given["files"] = [_file_fingerprint(file) for file in files]
             return given
 
-        write = AddNote(adapter, invoice_id, note, tuple(files))
+        write = AddNote(adapter, invoice_id, note, tuple(files), if_match)
         return await self._run(request, write, body, None)
 
     async def attach_to_note(
@@ -183,6 +200,8 @@ class InvoiceService:
         note_id: str,
         files: Sequence[NoteFile],
         text: str | None,
+        *,
+        if_match: str | None = None,
     ) -> Outcome:
         """Files added to an existing note, its text replaced when ``text`` is given; new text
         alone is a write that may be sent again (``ReplaceNoteText``)."""
@@ -195,10 +214,10 @@ class InvoiceService:
 
         write: AttachToNote | ReplaceNoteText
         if files:
-            write = AttachToNote(adapter, invoice_id, note_id, tuple(files), text)
+            write = AttachToNote(adapter, invoice_id, note_id, tuple(files), text, if_match)
         else:
             assert text is not None, "a note's new text or a file: the view checks"
-            write = ReplaceNoteText(adapter, invoice_id, note_id, text)
+            write = ReplaceNoteText(adapter, invoice_id, note_id, text, if_match)
         return await self._run(request, write, body, None)
 
     async def check_order(self, connection: str, order_id: str) -> None:

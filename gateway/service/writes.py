@@ -127,8 +127,26 @@ def _invoice_lock(adapter: Adapter, invoice_id: str, if_match: str | None) -> st
     return f"{where} {adapter.record_key(invoice_id)}"
 
 
+class _Guarded:
+    """A write on one invoice that checks the caller's ``If-Match`` (its ``if_match``) before
+    sending: the runner holds that invoice's lock from the check to the answer."""
+
+    adapter: Adapter
+    invoice_id: str
+    if_match: str | None
+
+    @property
+    def guarded(self) -> str | None:
+        return _invoice_lock(self.adapter, self.invoice_id, self.if_match)
+
+    async def _precondition(self) -> None:
+        """412 unless the invoice is as ``If-Match`` says (read first only when it is given)."""
+        if self.if_match is not None:
+            _matches(await self.adapter.get(self.invoice_id), self.if_match, self.adapter.provider)
+
+
 @dataclass
-class ReplaceInvoice(_Write):
+class ReplaceInvoice(_Guarded, _Write):
     """PUT: the writable fields replaced; ``If-Match`` checked against the current invoice."""
 
     invoice_id: str
@@ -136,10 +154,6 @@ class ReplaceInvoice(_Write):
     handling: Handling
     if_match: str | None
     idempotent: ClassVar[bool] = True
-
-    @property
-    def guarded(self) -> str | None:
-        return _invoice_lock(self.adapter, self.invoice_id, self.if_match)
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         adapter, invoice, caps = self.adapter, self.invoice, self.adapter.capabilities
@@ -161,12 +175,6 @@ class ReplaceInvoice(_Write):
         if kept:
             result = WriteResult(result.invoice, [*kept, *result.warnings])
         return _written(result, created=False)
-
-
-async def _precondition(adapter: Adapter, invoice_id: str, if_match: str | None) -> None:
-    """412 unless the invoice is as ``If-Match`` says (read first only when it is given)."""
-    if if_match is not None:
-        _matches(await adapter.get(invoice_id), if_match, adapter.provider)
 
 
 def _matches(current: Invoice, if_match: str | None, provider: str) -> None:
@@ -214,18 +222,14 @@ def _same_document_type(invoice: Invoice, current: Invoice, provider: str) -> No
 
 
 @dataclass
-class DeleteInvoice(_Write):
+class DeleteInvoice(_Guarded, _Write):
     invoice_id: str
     if_match: str | None = None
     idempotent: ClassVar[bool] = True
 
-    @property
-    def guarded(self) -> str | None:
-        return _invoice_lock(self.adapter, self.invoice_id, self.if_match)
-
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         try:
-            await _precondition(self.adapter, self.invoice_id, self.if_match)
+            await self._precondition()
             await self.adapter.delete(self.invoice_id)
         except NotFound:
             if not repeated():
@@ -237,7 +241,7 @@ class DeleteInvoice(_Write):
 
 
 @dataclass
-class Act(_Write):
+class Act(_Guarded, _Write):
     """A state change; or a duplicate, made with ``inputs`` when the caller gave any."""
 
     invoice_id: str
@@ -247,10 +251,6 @@ class Act(_Write):
     # holds one: what finding out after a lost answer needs is then taken from it, unread.
     current: Invoice | None = None
     if_match: str | None = None  # the invoice's ETag the caller acts on, checked before sending
-
-    @property
-    def guarded(self) -> str | None:
-        return _invoice_lock(self.adapter, self.invoice_id, self.if_match)
 
     async def prepare(self) -> dict[str, Any]:
         if self.inputs is not None:
@@ -262,7 +262,7 @@ class Act(_Write):
         return await self.adapter.prepare_action(self.invoice_id, self.action)
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
-        await _precondition(self.adapter, self.invoice_id, self.if_match)
+        await self._precondition()
         before = recovery.get("before")
         reissue = self.action == "issue" and self.adapter.capabilities.reissue_accepted
         if reissue and before in ACTION_EFFECTS["issue"]:
@@ -289,14 +289,16 @@ class Act(_Write):
 
 
 @dataclass
-class RecordPayment(_Write):
+class RecordPayment(_Guarded, _Write):
     invoice_id: str
     payment: Payment
+    if_match: str | None = None
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_payment(self.invoice_id, self.payment)
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
+        await self._precondition()
         invoice = await self.adapter.record_payment(self.invoice_id, self.payment)
         return Outcome("invoice", invoice, created=True)
 
@@ -306,12 +308,14 @@ class RecordPayment(_Write):
 
 
 @dataclass
-class DeletePayment(_Write):
+class DeletePayment(_Guarded, _Write):
     invoice_id: str
     payment_id: str
+    if_match: str | None = None
     idempotent: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
+        await self._precondition()
         try:
             invoice = await self.adapter.delete_payment(self.invoice_id, self.payment_id)
         except NotFound:
@@ -324,15 +328,17 @@ class DeletePayment(_Write):
 
 
 @dataclass
-class AddNote(_Write):
+class AddNote(_Guarded, _Write):
     invoice_id: str
     note: str
     files: tuple[NoteFile, ...] = ()
+    if_match: str | None = None
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_note(self.invoice_id, self.note)
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
+        await self._precondition()
         note = await self.adapter.add_note(self.invoice_id, self.note, self.files)
         return Outcome("note", note=note, created=True)
 
@@ -342,7 +348,7 @@ class AddNote(_Write):
 
 
 @dataclass
-class AttachToNote(_Write):
+class AttachToNote(_Guarded, _Write):
     """Files added to an existing note. Not idempotent (sent twice, the files are there twice)
     and, where no note can be read back, a lost answer cannot be told (502 uncertain)."""
 
@@ -350,8 +356,10 @@ class AttachToNote(_Write):
     note_id: str
     files: tuple[NoteFile, ...]
     text: str | None = None
+    if_match: str | None = None
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
+        await self._precondition()
         note = await self.adapter.attach_to_note(
             self.invoice_id, self.note_id, self.files, self.text
         )
@@ -364,16 +372,18 @@ class AttachToNote(_Write):
 
 
 @dataclass
-class ReplaceNoteText(_Write):
+class ReplaceNoteText(_Guarded, _Write):
     """A note's text replaced, no file added: sent twice, the note holds the same text, so a
     lost answer is settled by sending it again."""
 
     invoice_id: str
     note_id: str
     text: str
+    if_match: str | None = None
     idempotent: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
+        await self._precondition()
         note = await self.adapter.attach_to_note(self.invoice_id, self.note_id, (), self.text)
         return Outcome("note", note=note)
 

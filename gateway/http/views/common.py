@@ -123,14 +123,24 @@ def invoice_response(
     return response
 
 
-def write_request(request: web.Request) -> WriteRequest:
+def write_request(request: web.Request, *, checks_if_match: bool = False) -> WriteRequest:
     """The write the request asks for, as the service layer knows it (no HTTP in there).
 
     The key's scope is the caller, the connection, the method and the route; the fingerprint
     adds the path, so one key on ``/invoices/1/void`` and ``/invoices/2/void`` is a reuse.
     ``?expand`` is checked here, before anything is sent: a write is not made only to be
-    answered 400 for how its answer was asked to be shown.
+    answered 400 for how its answer was asked to be shown. So is an ``If-Match`` on a write
+    that has no invoice's ETag to check it against (``checks_if_match`` false: a create, a
+    batch, the trash's): a 400, never a condition passed over (RFC 9110 lets a server refuse
+    it or evaluate it; a caller who sent one believes the write guarded).
     """
+    if not checks_if_match and "If-Match" in request.headers:
+        raise Problem(
+            "bad_request",
+            f"If-Match cannot be checked on {request.method} {request.path}: it has no "
+            "invoice's ETag to compare (PUT, DELETE, actions, payments and notes on one invoice "
+            "check it); send it without If-Match.",
+        )
     expanded(request)
     route = request.match_info.route.resource
     template = route.canonical if route is not None else request.path

@@ -85,7 +85,7 @@ async def replace_view(request: web.Request) -> web.StreamResponse:
     invoice = await invoice_body(request)
     preference = handling(request)
     outcome = await request.app[SERVICE].replace(
-        write_request(request),
+        write_request(request, checks_if_match=True),
         request.match_info["invoice_id"],
         invoice,
         preference,
@@ -98,7 +98,9 @@ async def replace_view(request: web.Request) -> web.StreamResponse:
 async def delete_view(request: web.Request) -> web.StreamResponse:
     adapter_for(request)
     outcome = await request.app[SERVICE].delete(
-        write_request(request), request.match_info["invoice_id"], if_match=if_match(request)
+        write_request(request, checks_if_match=True),
+        request.match_info["invoice_id"],
+        if_match=if_match(request),
     )
     return outcome_response(outcome, request)
 
@@ -113,7 +115,7 @@ async def action_view(request: web.Request) -> web.StreamResponse:
         raise NotSupported(action.replace("_", " ") + " invoices", provider=adapter.provider)
     inputs = await action_inputs(request, action)  # a duplicate's optional body
     outcome = await request.app[SERVICE].act(
-        write_request(request),
+        write_request(request, checks_if_match=True),
         request.match_info["invoice_id"],
         action,
         inputs,

@@ -13,7 +13,7 @@ from gateway.http.body import body_deadline
 from gateway.http.keys import SERVICE
 from gateway.http.problems import Problem
 from gateway.http.validation import validation_problem
-from gateway.http.views.common import adapter_for, outcome_response, write_request
+from gateway.http.views.common import adapter_for, if_match, outcome_response, write_request
 
 MAX_NOTE_FILE_BYTES = 10 * 1024 * 1024
 # The whole multipart body: the files, the note and the parts' headers. Counted as it is read,
@@ -33,7 +33,11 @@ async def add_note_view(request: web.Request) -> web.StreamResponse:
     if note is None or not note.strip():
         raise validation_problem([FieldError("/note", "is required: the text of the note")])
     outcome = await request.app[SERVICE].add_note(
-        write_request(request), request.match_info["invoice_id"], note, files
+        write_request(request, checks_if_match=True),
+        request.match_info["invoice_id"],
+        note,
+        files,
+        if_match=if_match(request),
     )
     return outcome_response(outcome, request)
 
@@ -52,11 +56,12 @@ async def attach_files_view(request: web.Request) -> web.StreamResponse:
             [FieldError("/file", "is required: at least one file to add, or a note's new text")]
         )
     outcome = await request.app[SERVICE].attach_to_note(
-        write_request(request),
+        write_request(request, checks_if_match=True),
         request.match_info["invoice_id"],
         request.match_info["note_id"],
         files,
         text,
+        if_match=if_match(request),
     )
     return outcome_response(outcome, request)
 

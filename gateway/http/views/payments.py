@@ -11,7 +11,7 @@ from gateway.http.auth import requires
 from gateway.http.body import read_json_object
 from gateway.http.keys import SERVICE
 from gateway.http.validation import parse, validation_problem
-from gateway.http.views.common import adapter_for, outcome_response, write_request
+from gateway.http.views.common import adapter_for, if_match, outcome_response, write_request
 
 
 @requires("invoices:read")
@@ -38,7 +38,10 @@ async def record_payment_view(request: web.Request) -> web.StreamResponse:
     if errors or payment is None:
         raise validation_problem(errors)
     outcome = await request.app[SERVICE].record_payment(
-        write_request(request), request.match_info["invoice_id"], payment
+        write_request(request, checks_if_match=True),
+        request.match_info["invoice_id"],
+        payment,
+        if_match=if_match(request),
     )
     return outcome_response(outcome, request)
 
@@ -48,6 +51,9 @@ async def delete_payment_view(request: web.Request) -> web.StreamResponse:
     adapter_for(request)
     invoice_id, payment_id = request.match_info["invoice_id"], request.match_info["payment_id"]
     outcome = await request.app[SERVICE].delete_payment(
-        write_request(request), invoice_id, payment_id
+        write_request(request, checks_if_match=True),
+        invoice_id,
+        payment_id,
+        if_match=if_match(request),
     )
     return outcome_response(outcome, request)
