@@ -21,7 +21,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from gateway import jsonwire
-from gateway.errors import UpstreamError
+from gateway.errors import AdapterError, UpstreamError
 
 # Provider JSON deeper than this is refused (provider payloads are a few levels deep; far deeper
 # would only exhaust the stack later, in a validator or an encoder): the limit request bodies have.
@@ -69,6 +69,20 @@ def read_refused(response: UpstreamResponse, says: str, *, provider: str) -> Rea
         "the request can change that)",
         provider=provider,
         status=response.status,
+    )
+
+
+def list_not_found(error: AdapterError, listing: str) -> ReadRefused:
+    """A 404 to a list call (``listing``: "invoice", "trash"), which an adapter read as "not
+    found" (``error``, the provider's words), as what it is: the call names no invoice, so
+    what is missing is the list's path at the connection's ``base_url``. Passed on as not
+    found, the caller would read it as an unknown connection or invoice; it is a 502, final."""
+    return ReadRefused(
+        f"{error.message} (a 404 to the gateway's read of the {listing} list: its path is "
+        "missing at the connection's base_url, is it the API's root? Sending the request "
+        "again cannot change that)",
+        provider=error.provider,
+        status=404,
     )
 
 

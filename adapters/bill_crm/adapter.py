@@ -41,7 +41,7 @@ from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Discount, Invoice, RoundingPolicy
 from gateway.config import Connection
 from gateway.upstream import UpstreamClient, UpstreamResponse
-from gateway.upstream_answers import read_refused
+from gateway.upstream_answers import list_not_found, read_refused
 
 INVOICES = "/api/v1/invoices"
 _ID = re.compile(r"[0-9]{1,18}")
@@ -124,7 +124,10 @@ class BillCrmAdapter(Adapter):
                 return Page([], None)  # client ids are integers: no invoice can match
             params["client_id"] = query.customer_id
         response = await self.client.request("GET", INVOICES, params=params)
-        rows = self._answer(response)
+        try:
+            rows = self._answer(response)
+        except NotFound as exc:
+            raise list_not_found(exc, "invoice") from None
         if not isinstance(rows, list):
             raise UpstreamError(
                 f"{self.provider} answered a list without rows", provider=self.provider
@@ -407,8 +410,9 @@ class BillCrmAdapter(Adapter):
             else f"{self.provider} answered {response.status}"
         )
         if response.status == 404:
-            what = f"invoice {invoice_id}" if invoice_id else "such invoice"
-            raise NotFound(f"{self.provider} has no {what}", provider=self.provider)
+            # Its own words where the call names no invoice (a list: ``list_not_found``).
+            what = f"{self.provider} has no invoice {invoice_id}" if invoice_id else said
+            raise NotFound(what, provider=self.provider)
         if refused := read_refused(response, said, provider=self.provider):
             raise refused
         if response.status == 409:

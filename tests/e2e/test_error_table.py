@@ -497,6 +497,35 @@ async def test_502_a_provider_refusing_the_gateways_read_on_every_connection(
         assert "errors" not in body
 
 
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_502_a_provider_answering_404_to_its_list_is_no_unknown_connection(
+    sandbox: Sandbox, faults: Any, connection: str
+) -> None:
+    """A list names no invoice: a 404 to it is the list's path missing at the base_url (the
+    provider failing, 502, final), never the 404 `not_found` that says the caller named an
+    unknown connection or invoice, alone or in a fan-out. A 404 to one invoice's read stays
+    `not_found`."""
+    other = "crm_v1" if connection != "crm_v1" else "bill_crm"
+    await faults(connection, error_rate=1, error_status=404, methods=["GET"])
+    for path in (
+        f"/v1/connections/{connection}/invoices?limit=2",
+        f"/v1/invoices?connection={other}&connection={connection}&limit=2",
+    ):
+        body = problem(await call(sandbox, "GET", path), 502, "upstream_error")
+        assert (body["retryable"], body["connection"]) == (False, connection), path
+        assert "no invoice" not in body["detail"] and "such invoice" not in body["detail"]
+    one = await call(sandbox, "GET", f"/v1/connections/{connection}/invoices/77")
+    assert problem(one, 404, "not_found")["connection"] == connection
+
+
+async def test_502_a_404_to_the_trash_list(sandbox: Sandbox, faults: Any) -> None:
+    await faults("draft_publish", error_rate=1, error_status=404, path_regex="trash")
+    answer = await call(sandbox, "GET", "/v1/connections/draft_publish/trash/invoices")
+    body = problem(answer, 502, "upstream_error")
+    assert "trash list" in body["detail"] and "base_url" in body["detail"]
+    assert body["retryable"] is False
+
+
 async def test_502_provider_rejecting_the_gateways_credentials(
     sandbox: Sandbox, aiohttp_client: Any
 ) -> None:
