@@ -16,6 +16,8 @@ from gateway.store import Store
 SETTINGS = web.AppKey("settings", Settings)
 REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("caller", Client)
+# The connections a list across connections reads (``GET /v1/invoices``), for its log line.
+CONNECTIONS = web.RequestKey("connections", str)
 KEYRING = web.AppKey("keyring", KeyRing)
 ADAPTERS = web.AppKey("adapters", dict[str, Adapter])
 CURSORS = web.AppKey("cursors", Cursors)

@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.http.keys import CALLER, METRICS, REQUEST_ID
+from gateway.http.keys import CALLER, CONNECTIONS, METRICS, REQUEST_ID
 from gateway.upstream import CallStats, request_calls_var
 
 _log = structlog.get_logger("gateway.access")
@@ -53,7 +53,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
             remote=request.remote,
             method=request.method,
             route=route,
-            connection=connection,
+            connection=connection or request.get(CONNECTIONS),
             status=status,
             latency_ms=round(elapsed * 1000, 2),
             upstream_calls=calls.calls,

@@ -76,6 +76,12 @@ def refuse_unknown(
         )
 
 
+def cursor_problem(reason: Exception) -> Problem:
+    """400 pointing at ``#/query/cursor``; ``reason`` says "cursor is not valid (…)"."""
+    detail = str(reason).removeprefix("cursor ")
+    return query_problem({"cursor": detail}, f"cursor: {detail}.")
+
+
 def query_problem(details: dict[str, str], summary: str | None = None) -> Problem:
     """400 ``bad_request`` with one error per bad query parameter (name → what is wrong)."""
     errors = [FieldError(query_pointer(name), detail) for name, detail in details.items()]

@@ -99,6 +99,9 @@ async def test_one_json_log_line_per_request_with_the_promised_fields(
         capsys.readouterr()
         headers = {"Authorization": "Bearer k-app", "X-Request-ID": "req-log-1"}
         await gateway.get("/v1/connections/crm_v1/invoices/2", headers=headers)
+        across = {"Authorization": "Bearer k-app", "X-Request-ID": "req-log-2"}
+        listed = await gateway.get("/v1/invoices?connection=crm_v1&limit=1", headers=across)
+        assert listed.status == 200, await listed.text()
         lines = [
             json.loads(line)
             for line in capsys.readouterr().out.splitlines()
@@ -106,7 +109,10 @@ async def test_one_json_log_line_per_request_with_the_promised_fields(
         ]
     finally:
         structlog.reset_defaults()
-    [entry] = [line for line in lines if line.get("event") == "request"]
+    [entry, fanned] = [line for line in lines if line.get("event") == "request"]
+    # A list across connections names the connections it read.
+    assert (fanned["request_id"], fanned["route"]) == ("req-log-2", "/v1/invoices")
+    assert fanned["connection"] == "crm_v1"
     assert entry["request_id"] == "req-log-1"
     assert entry["client"] == "app"
     assert entry["connection"] == "crm_v1"

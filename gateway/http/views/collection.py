@@ -26,7 +26,12 @@ from gateway.http.auth import requires
 from gateway.http.body import read_json_object
 from gateway.http.keys import CURSORS, SERVICE
 from gateway.http.query_names import reads_own_query
-from gateway.http.validation import query_problem, refuse_unknown, validation_problem
+from gateway.http.validation import (
+    cursor_problem,
+    query_problem,
+    refuse_unknown,
+    validation_problem,
+)
 from gateway.http.views.common import (
     REPLAYED,
     adapter_for,
@@ -110,7 +115,7 @@ async def trash_list_view(request: web.Request) -> web.Response:
             adapter, ListQuery(), limit, cursor, request.app[CURSORS], trash=True
         )
     except InvalidCursor as exc:
-        raise query_problem({"cursor": str(exc)}, f"cursor: {exc}.") from None
+        raise cursor_problem(exc) from None
     return listing_response(listing, request)
 
 

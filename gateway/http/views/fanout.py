@@ -18,10 +18,16 @@ from gateway.fanout import (
 from gateway.http import list_filters, list_options
 from gateway.http.auth import requires
 from gateway.http.errors import problem_for
-from gateway.http.keys import CURSORS
+from gateway.http.keys import CONNECTIONS, CURSORS
 from gateway.http.problems import Problem
 from gateway.http.query_names import reads_own_query
-from gateway.http.validation import REPEATABLE, query_pointer, query_problem, refuse_unknown
+from gateway.http.validation import (
+    REPEATABLE,
+    cursor_problem,
+    query_pointer,
+    query_problem,
+    refuse_unknown,
+)
 from gateway.http.views.common import adapter_named, expanded, listing_response
 from gateway.http.views.summaries import summaries_response
 from gateway.listing import InvalidCursor
@@ -35,6 +41,7 @@ _PROVIDERS_OWN = list_options.NAMES - _QUERY
 @reads_own_query
 async def list_across_view(request: web.Request) -> web.Response:
     adapters = [adapter_named(request, name) for name in _connections(request)]
+    request[CONNECTIONS] = ",".join(adapter.connection.name for adapter in adapters)
     query, limit, cursor, summary = _query(request)
     cursors = request.app[CURSORS]
     try:
@@ -43,7 +50,7 @@ async def list_across_view(request: web.Request) -> web.Response:
             return summaries_response(summaries, request)
         listing = await list_across(adapters, query, limit, cursor, cursors)
     except InvalidCursor as exc:
-        raise query_problem({"cursor": str(exc)}, f"cursor: {exc}.") from None
+        raise cursor_problem(exc) from None
     except NotMergeable as exc:
         raise Problem(
             "bad_request",

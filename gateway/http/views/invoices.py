@@ -12,7 +12,11 @@ from gateway.http.auth import requires
 from gateway.http.keys import CURSORS, SERVICE
 from gateway.http.problems import Problem
 from gateway.http.query_names import reads_own_query
-from gateway.http.validation import query_problem, refuse_unknown, validation_problem
+from gateway.http.validation import (
+    cursor_problem,
+    refuse_unknown,
+    validation_problem,
+)
 from gateway.http.views.common import (
     adapter_for,
     expanded,
@@ -43,7 +47,7 @@ async def list_view(request: web.Request) -> web.Response:
             return summaries_response(summaries, request)
         listing = await list_invoices(adapter, query, limit, cursor, cursors)
     except InvalidCursor as exc:
-        raise query_problem({"cursor": str(exc)}, f"cursor: {exc}.") from None
+        raise cursor_problem(exc) from None
     return listing_response(listing, request)
 
 
