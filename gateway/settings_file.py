@@ -316,7 +316,13 @@ def _message(error: jsonschema.ValidationError) -> str:
         return f"give exactly one of {names}"
     if error.validator == "additionalProperties":
         return error.message.replace("Additional properties are not allowed", "unknown key(s)")
-    return _without_password(error.message, error.instance)
+    message = error.message
+    if isinstance(error.instance, bool) or error.instance is None:
+        # As the file spells it (true, false, null), not as Python does (True, None).
+        python = repr(error.instance)
+        if message.startswith(python):
+            message = json.dumps(error.instance) + message[len(python) :]
+    return _without_password(message, error.instance)
 
 
 def _without_password(message: str, value: Any) -> str:

@@ -634,3 +634,13 @@ def test_the_limit_on_what_aliases_stand_for_is_100000_values(references: int, t
     else:
         with pytest.raises(yaml.YAMLError, match="104 values written stand for 100,004, more"):
             load_yaml(text)
+
+
+def test_a_boolean_or_null_is_named_as_the_file_spells_it() -> None:
+    text = GOOD.replace(
+        "    currencies: {USD: 1}\n", "    currencies: {USD: 1}\n    max_connections: true\n"
+    )
+    text = text.replace("auth: {type: bearer,", "timeout_s: null\n    auth: {type: bearer,")
+    found = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert "connections[0].max_connections: true is not of type 'integer'" in found
+    assert any(p.startswith("connections[0].timeout_s: null is not of type") for p in found), found
