@@ -381,26 +381,50 @@ def _body(schema: str, media: str = "application/json") -> dict[str, Any]:
     return {"required": True, "content": {media: {"schema": {"$ref": REF + schema}}}}
 
 
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+# What an answer holding an invoice carries beside its body (views.common.invoice_response).
+_INVOICE_HEADERS = {
+    "ETag": _header("The invoice's version tag, for If-Match on a later write to it"),
+    "Preference-Applied": _header("handling=lenient, where Prefer asked for it"),
+    "Idempotent-Replayed": _header(
+        "true: the kept answer of an earlier request with the same Idempotency-Key"
+    ),
+}
+_LOCATION = _header("Where the new invoice is read: /v1/connections/{connection}/invoices/{id}")
+
+
 def _ok(status: str, schema: str | None, description: str) -> dict[str, Any]:
     if schema is None:
         return {status: {"description": description}}
-    return {
-        status: {
-            "description": description,
-            "content": {"application/json": {"schema": {"$ref": REF + schema}}},
-        }
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF + schema}}},
     }
+    if schema in ("Invoice", "InvoiceWithWarnings"):
+        answer["headers"] = dict(_INVOICE_HEADERS)
+        if status == "201":
+            answer["headers"]["Location"] = _LOCATION
+    return {status: answer}
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
     wanted = {status for status, _ in PROBLEMS.values() if status in statuses}
-    return {
+    answers: dict[str, Any] = {
         str(status): {
             "description": ", ".join(code for code, (s, _) in PROBLEMS.items() if s == status),
             "content": {"application/problem+json": {"schema": {"$ref": REF + "Problem"}}},
         }
         for status in sorted(wanted)
     }
+    for status in ("429", "503"):
+        if status in answers:
+            answers[status]["headers"] = {
+                "Retry-After": _header("Seconds to wait before sending the request again")
+            }
+    return answers
 
 
 # Problems any call on a connection can answer: reading the provider can fail in all these ways.
