@@ -21,7 +21,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.config import Client, Scope
 from gateway.http.keys import CALLER, KEYRING, METRICS
-from gateway.http.problems import Problem
+from gateway.http.problems import Problem, echoed
 from gateway.ratelimit import client_address
 
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -120,6 +120,7 @@ def check_connection(request: web.Request, name: str) -> None:
     """403 unless the caller's key may use connection ``name`` (whether or not it exists)."""
     client = request[CALLER]
     if not client.may_use(name):
+        shown = echoed(name)
         raise Problem(
-            "forbidden", f"This API key may not use connection {name!r}.", connection=name
+            "forbidden", f"This API key may not use connection '{shown}'.", connection=shown
         )

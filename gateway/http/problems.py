@@ -51,6 +51,18 @@ _RETRYABLE = {
 }
 
 
+ECHO_CHARS = 100
+
+
+def echoed(value: str) -> str:
+    """A name the caller sent, as a problem shows it back: at most ``ECHO_CHARS`` characters
+    (then "…"), with what does not print (control, bidi and other format characters) escaped
+    as Python writes it, so it cannot rewrite what a terminal or a page shows around it."""
+    cut = value[:ECHO_CHARS]
+    shown = cut if cut.isprintable() else cut.encode("unicode_escape").decode("ascii")
+    return shown + ("…" if len(value) > ECHO_CHARS else "")
+
+
 class Problem(Exception):
     """An error answer. Raise it anywhere in a request; the error middleware renders it."""
 

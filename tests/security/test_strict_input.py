@@ -384,3 +384,17 @@ async def test_a_bad_cursor_and_a_bad_expand_on_one_invoice_point_at_their_param
     assert answer.body["errors"] == [
         {"pointer": "#/query/expand", "detail": "null cannot be expanded (remote_data can)"}
     ]
+
+
+async def test_an_unknown_connection_name_is_shown_back_short_and_escaped(
+    sandbox: Sandbox,
+) -> None:
+    """A name the caller made up comes back cut to 100 characters, what does not print
+    escaped: a bidi override or a control character cannot rewrite what shows it."""
+    name = "\u202eevil\x07" + "x" * 300
+    answer = await send(sandbox, "GET", f"/v1/connections/{quote(name)}/invoices")
+    assert (answer.status, answer.body["code"]) == (404, "not_found")
+    shown = answer.body["connection"]
+    assert shown.startswith("\\u202eevil\\x07xxx") and shown.endswith("…")
+    assert len(shown) < 120 and "\u202e" not in answer.body["detail"]
+    assert shown in answer.body["detail"]

@@ -14,7 +14,7 @@ from gateway.canonical.model import Invoice, writable
 from gateway.http.auth import check_connection
 from gateway.http.body import read_json_object
 from gateway.http.keys import ADAPTERS, CALLER, METRICS
-from gateway.http.problems import Problem
+from gateway.http.problems import Problem, echoed
 from gateway.http.render import Rendered, json_bytes_response, list_body, render
 from gateway.http.validation import parse, query_problem, validation_problem
 from gateway.listing import Listing
@@ -40,7 +40,8 @@ def adapter_named(request: web.Request, name: str) -> Adapter:
     check_connection(request, name)
     adapter = request.app[ADAPTERS].get(name)
     if adapter is None:
-        raise Problem("not_found", f"No connection named {name!r}.", connection=name)
+        shown = echoed(name)
+        raise Problem("not_found", f"No connection named '{shown}'.", connection=shown)
     return adapter
 
 
