@@ -85,6 +85,7 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
     if data is None:
         data = {}
     problems: list[str] = []
+    written = data
     try:
         data = _expand(data, environ, "", problems)
     except RecursionError:  # the reader refuses what is deeper; this is a last guard
@@ -94,7 +95,7 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         where = dotted_path(error.absolute_path)
         if where not in unset:  # the empty value left by an unset variable says nothing new
-            problems.append(f"{where}: {_message(error)}")
+            problems.append(f"{where}: {_message(error)}{_from_variable(error, written)}")
     if problems:
         raise ConfigError(source, problems)
     problems += _cross_checks(data, environ)
@@ -323,6 +324,22 @@ def _message(error: jsonschema.ValidationError) -> str:
         if message.startswith(python):
             message = json.dumps(error.instance) + message[len(python) :]
     return _without_password(message, error.instance)
+
+
+def _from_variable(error: jsonschema.ValidationError, written: Any) -> str:
+    """Why text stands where a number or a boolean is expected, when the file wrote a
+    ``${NAME}`` there: a reference is read into a string, never converted."""
+    if error.validator != "type" or not isinstance(error.instance, str):
+        return ""
+    value = written
+    for key in error.absolute_path:
+        try:
+            value = value[key]
+        except (LookupError, TypeError):
+            return ""
+    if not (isinstance(value, str) and "${" in value):
+        return ""
+    return " (a ${NAME} reference gives text, never a number or a boolean: write the value here)"
 
 
 def _without_password(message: str, value: Any) -> str:

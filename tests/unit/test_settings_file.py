@@ -644,3 +644,14 @@ def test_a_boolean_or_null_is_named_as_the_file_spells_it() -> None:
     found = problems(text, {"CRM_TOKEN": "crm-token-1"})
     assert "connections[0].max_connections: true is not of type 'integer'" in found
     assert any(p.startswith("connections[0].timeout_s: null is not of type") for p in found), found
+
+
+def test_a_reference_where_a_number_belongs_says_it_gives_text() -> None:
+    text = GOOD.replace(
+        "    currencies: {USD: 1}\n", "    currencies: {USD: 1}\n    max_connections: ${MC:-5}\n"
+    )
+    found = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert found == [
+        "connections[0].max_connections: '5' is not of type 'integer' (a ${NAME} reference "
+        "gives text, never a number or a boolean: write the value here)"
+    ]
