@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 if TYPE_CHECKING:
+    import asyncio
+
     from gateway.config import Settings
     from gateway.settings_file import ConfigError
 
@@ -275,22 +277,46 @@ def _migrate_parser(commands: Any) -> None:
     migrate.add_argument("--sample", type=int, metavar="N", help="copy the first N, then stop")
 
 
-async def _stoppable(step: Coroutine[Any, Any, int]) -> int:
-    """``step`` run so that SIGTERM (``kill``, systemd, a job's time limit) stops it as Ctrl-C
-    does: the task is cancelled, so the copies under way are, what was done is summed up, and
-    the same command resumes. Python's own answer to SIGTERM was to end the process on the
-    spot, saying nothing. The loop's own handler, not a relay through SIGINT: a job started in
-    the background by a shell ignores SIGINT, and would then ignore SIGTERM too."""
+async def _stoppable(
+    step: Callable[[asyncio.Event], Coroutine[Any, Any, int]], *, graceful: bool = False
+) -> int:
+    """``step(stop)`` run so that SIGTERM (``kill``, systemd, a job's time limit) stops it as
+    Ctrl-C does, and says what was done: Python's own answer to SIGTERM was to end the process
+    on the spot, saying nothing. The loop's own handler, not a relay through SIGINT: a job
+    started in the background by a shell ignores SIGINT, and would then ignore SIGTERM too.
+
+    ``graceful`` (a migration): the first Ctrl-C or SIGTERM sets ``stop``, and the step
+    finishes what is under way before it stops (a copy cut off in the middle could leave a
+    create made but not recorded); a second one cancels the task, at once. Otherwise the first
+    cancels it. SIGINT is taken only where it is not ignored (a background job's)."""
     import asyncio
 
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    stop = asyncio.Event()
+
+    def asked() -> None:
+        if graceful and not stop.is_set():
+            stop.set()
+            print(
+                "stopping: finishing what is under way (Ctrl-C again to stop at once)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+        task.cancel()
+
+    signals = [signal.SIGTERM]
+    if graceful and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signals.append(signal.SIGINT)
+    for number in signals:
+        loop.add_signal_handler(number, asked)
     try:
-        return await step
+        return await step(stop)
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for number in signals:
+            loop.remove_signal_handler(number)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -311,12 +337,14 @@ def _migrate(args: argparse.Namespace) -> int:
         if args.step == "run":
             options = options_from(args)
             print(f"run: {options.plan.run}", file=sys.stderr, flush=True)
-            return asyncio.run(_stoppable(migrate(settings, options)))
+            return asyncio.run(
+                _stoppable(lambda stop: migrate(settings, options, stop=stop), graceful=True)
+            )
         if not args.run:
             raise UsageError(f"migrate {args.step} needs --run NAME (the run to {args.step})")
         report = Path(args.report) if args.report else None
         step = verify if args.step == "verify" else revert
-        return asyncio.run(_stoppable(step(settings, args.run, report)))
+        return asyncio.run(_stoppable(lambda _: step(settings, args.run, report)))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
     except (UsageError, MapError) as exc:

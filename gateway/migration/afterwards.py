@@ -22,15 +22,23 @@ from gateway.service.idempotency import WriteRequest
 from gateway.service.invoices import InvoiceService
 from gateway.store import CrosswalkEntry, Store
 
+# A copy whose create was under way when its run was cut off (killed, or stopped at once).
+UNSETTLED = (
+    "its create was under way when the run was cut off and was not recorded: the copy may "
+    "exist at the target. Run the migration again with the same --run to settle it (the run "
+    "resumes: the create's key finds what it made), then this command again"
+)
+
 
 async def run_entries(store: Store, run: str) -> AsyncIterator[CrosswalkEntry]:
-    """Every crosswalk entry of ``run`` with a copy at the target, in order, a batch in memory
-    at a time (invoices the run skipped or failed to copy are in its report, not here)."""
+    """Every crosswalk entry of ``run`` with a copy at the target, or whose create was under way
+    when the run was cut off (``pending``: there may be one), in order, a batch in memory at a
+    time (invoices the run skipped or failed to copy are in its report, not here)."""
     after: tuple[str, str] | None = None
     while True:
         batch = await store.crosswalk_by_run(run, after=after)
         for entry in batch:
-            if entry.target_id is not None:
+            if entry.target_id is not None or entry.state == "pending":
                 yield entry
         if len(batch) == 0:
             return
@@ -39,6 +47,8 @@ async def run_entries(store: Store, run: str) -> AsyncIterator[CrosswalkEntry]:
 
 
 async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) -> Entry:
+    if entry.target_id is None and entry.state == "pending":
+        return Entry(entry.source_id, "failed", reason=UNSETTLED)
     if entry.target_id is None or entry.state == "reverted":
         return Entry(entry.source_id, "skipped", target_id=entry.target_id, reason=entry.state)
     if entry.state == "failed":  # made, but a status or payment step failed: not finished
@@ -63,6 +73,8 @@ async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) 
 async def revert_entry(
     entry: CrosswalkEntry, target: Adapter, service: InvoiceService, store: Store
 ) -> Entry:
+    if entry.target_id is None and entry.state == "pending":
+        return Entry(entry.source_id, "failed", reason=UNSETTLED)
     if entry.target_id is None or entry.state == "reverted":
         return Entry(entry.source_id, "reverted", target_id=entry.target_id, reason="already")
     request = WriteRequest(

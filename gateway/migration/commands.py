@@ -27,7 +27,7 @@ from gateway.migration.plan import Plan
 from gateway.migration.progress import progress_for
 from gateway.migration.references import ReferenceMap
 from gateway.migration.report import Entry, ReportFile, Summary
-from gateway.migration.runner import PlanMismatch, Runner
+from gateway.migration.runner import PlanMismatch, Runner, RunStopped
 from gateway.runtime import Runtime, gateway_runtime
 from gateway.selection import UsageError
 from gateway.store import Store, StoreError, open_store
@@ -47,7 +47,14 @@ class MigrateOptions:
     sample: int | None = None
 
 
-async def migrate(settings: Settings, options: MigrateOptions, err: IO[str] = sys.stderr) -> int:
+async def migrate(
+    settings: Settings,
+    options: MigrateOptions,
+    err: IO[str] = sys.stderr,
+    *,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """``stop``: set to stop the run once the copies under way are finished (``Runner.stop``)."""
     plan = options.plan
     _check_connections(settings, plan.source, plan.target)
     store_wanted = not options.dry_run
@@ -70,6 +77,7 @@ async def migrate(settings: Settings, options: MigrateOptions, err: IO[str] = sy
                 report=ReportFile(report),
                 sample=options.sample,
                 lease_s=settings.store.lease_seconds,
+                stop_asked=stop or asyncio.Event(),
             )
             try:
                 total = await runner.count()
@@ -86,6 +94,14 @@ async def migrate(settings: Settings, options: MigrateOptions, err: IO[str] = sy
                 summary = await runner.run()
             except PlanMismatch as exc:
                 raise UsageError(str(exc)) from None
+            except RunStopped:
+                print(
+                    f"run {plan.run} stopped: the copies under way were finished and recorded, "
+                    f"no other was started. Run the same command again (same --run {plan.run}) "
+                    "to resume where it stopped.",
+                    file=err,
+                )
+                return _finish(runner.summary, err, stopped=True)
             except AdapterError as exc:
                 then = (
                     f"Run the same command again (same --run {plan.run}) to resume where it "

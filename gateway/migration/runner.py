@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adapters.base import Adapter
 from gateway.background import alongside
@@ -46,6 +46,11 @@ class PlanMismatch(ValueError):
     """Another process started this run with other options: the workers would not agree."""
 
 
+class RunStopped(Exception):
+    """The run was asked to stop (``Runner.stop``): the copies under way were finished and
+    recorded, no other was started; the chunks not finished are left to a resume."""
+
+
 @dataclass
 class Runner:
     plan: Plan
@@ -58,6 +63,8 @@ class Runner:
     sample: int | None = None
     clock: Callable[[], float] = time.time
     lease_s: float = CHUNK_LEASE_S  # a dead worker's chunk is free again after this
+    # Set: the run stops as ``stop`` says (Ctrl-C or SIGTERM, set by the command line).
+    stop_asked: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.summary = Summary()
@@ -76,6 +83,17 @@ class Runner:
             return page.total
         return 0
 
+    def stop(self) -> None:
+        """Start no other copy, finish those under way (each one's create, status and payments,
+        recorded in the crosswalk), then end ``run`` with ``RunStopped``. A copy cut off in the
+        middle would leave its create unrecorded (``pending``): made at the target, perhaps,
+        where only a resume finds it."""
+        self.stop_asked.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_asked.is_set()
+
     async def run(self) -> Summary:
         self.progress.start(await self.count())
         try:
@@ -90,6 +108,8 @@ class Runner:
             raise _first_error(group) from group
         finally:
             self.progress.stop()
+        if self.stopping:
+            raise RunStopped
         return self.summary
 
     # -- one process, in listing order ----------------------------------------------------------
@@ -97,6 +117,8 @@ class Runner:
     async def _in_order(self) -> None:
         left = self.sample
         async for invoices in self._pages():
+            if self.stopping:
+                return
             if left is not None:
                 invoices = invoices[:left]
                 left -= len(invoices)
@@ -151,6 +173,8 @@ class Runner:
         async with asyncio.TaskGroup() as group:
             while True:
                 await held.acquire()
+                if self.stopping:
+                    return  # the chunks under way finish (the group waits for them)
                 self._chunk_news.clear()
                 chunk = await store.chunk_claim(
                     run, self._owner, now=self.clock(), lease_s=self.lease_s
@@ -190,7 +214,8 @@ class Runner:
                     await store.chunk_add(run, seq + 1, following)
                     self._chunk_news.set()
                 await self._copy_all(invoices)
-            await store.chunk_done(run, seq, self._owner)
+            if not self.stopping:  # else some were not copied: the chunk is a resume's
+                await store.chunk_done(run, seq, self._owner)
         finally:
             held.release()
             self._chunk_news.set()
@@ -246,6 +271,8 @@ class Runner:
 
     async def _copy(self, invoice: Invoice) -> None:
         async with self._gate:
+            if self.stopping:
+                return
             entry = await self.copier.copy(invoice)
         self._done(entry)
 

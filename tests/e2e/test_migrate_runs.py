@@ -15,7 +15,8 @@ import signal
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,17 @@ async def copies_at_bill_crm(sandbox: Sandbox, source: str) -> Counter[str]:
     )
 
 
+@asynccontextmanager
+async def slow_writes(sandbox: Sandbox, provider: str, ms: int) -> AsyncIterator[None]:
+    """Every write to ``provider`` takes ``ms``: a run is mid-way for a while."""
+    slow = {"latency_ms": ms, "methods": ["POST"]}
+    await m.emulator(sandbox, provider, "POST", "/_emulator/faults", slow)
+    try:
+        yield
+    finally:
+        await m.emulator(sandbox, provider, "DELETE", "/_emulator/faults")
+
+
 def args_for(
     folder: Path, source: str, target: str, ids: list[str], run: str, *more: str
 ) -> list[str]:
@@ -103,10 +115,7 @@ async def test_a_run_killed_mid_way_resumes_and_copies_every_invoice_once(
     config = m.config_for(tmp_path, sandbox, url)
     args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "killed", "--concurrency", "2")
     # Every bill_crm write takes 150 ms: the run is mid-way for a few seconds.
-    await m.emulator(
-        sandbox, "bill_crm", "POST", "/_emulator/faults", {"latency_ms": 150, "methods": ["POST"]}
-    )
-    try:
+    async with slow_writes(sandbox, "bill_crm", 150):
         first = m.start(config, "run", *args, report=tmp_path / "first.jsonl")
 
         async def some_copied() -> bool:
@@ -115,8 +124,6 @@ async def test_a_run_killed_mid_way_resumes_and_copies_every_invoice_once(
 
         await m.wait_until(some_copied, "the first copies")
         first.kill()
-    finally:
-        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
     assert first.process.returncode == -9
     states = Counter(e.state for e in await m.crosswalk(url, "killed"))
     assert 6 <= states["verified"] < 24, states  # killed mid-way, not at the end
@@ -141,6 +148,50 @@ async def test_a_run_killed_mid_way_resumes_and_copies_every_invoice_once(
     assert {i: copies[i] for i in ids} == dict.fromkeys(ids, 1)  # listed: each exactly once
 
 
+async def test_a_revert_after_a_run_killed_mid_create_names_the_unsettled_copies(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A copy whose create was under way when its run was killed may exist at the target with
+    no record of where: a revert says so for each one (failed, exit 1) instead of reporting the
+    run undone; once a resume has settled them, the revert leaves no copy behind."""
+    ids = await make(sandbox, "crm_v1", 12)
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "cut", "--concurrency", "2")
+    async with slow_writes(sandbox, "bill_crm", 300):
+        first = m.start(config, "run", *args, report=tmp_path / "first.jsonl")
+
+        async def a_create_under_way() -> bool:
+            states = Counter(e.state for e in await m.crosswalk(url, "cut"))
+            return states["verified"] >= 2 and states["pending"] >= 1
+
+        await m.wait_until(a_create_under_way, "a create under way")
+        first.kill()
+    unsettled = {e.source_id for e in await m.crosswalk(url, "cut") if e.state == "pending"}
+    assert unsettled
+
+    reverted = m.run(config, "revert", "--run", "cut", report=tmp_path / "revert.jsonl")
+
+    assert reverted.code == 1, reverted.stderr
+    failed = {e["source_id"]: e["reason"] for e in reverted.report if e["outcome"] == "failed"}
+    assert set(failed) == unsettled
+    assert all("may exist at the target" in reason for reason in failed.values())
+    assert "Run the migration again with the same --run" in reverted.stderr
+
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+    assert resumed.code == 0, resumed.stderr
+    again = m.run(config, "revert", "--run", "cut", report=tmp_path / "again.jsonl")
+    assert again.code == 0, again.stderr
+    left = {
+        tag
+        for invoice in await m.listing(sandbox, "bill_crm")
+        if invoice["status"] != "void"
+        for tag in invoice["tags"]
+        if tag.removeprefix("migrated-from:crm_v1:") in ids
+    }
+    assert left == set()
+
+
 @pytest.mark.parametrize(
     ("sig", "background"),
     [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
@@ -149,19 +200,18 @@ async def test_a_run_killed_mid_way_resumes_and_copies_every_invoice_once(
 async def test_a_run_stopped_by_ctrl_c_or_sigterm_says_so_and_resumes(
     sandbox: Sandbox, tmp_path: Path, sig: int, background: bool
 ) -> None:
-    """Ctrl-C and SIGTERM (``kill``, systemd, a job's time limit) stop a run the same way: the
-    copies under way are cancelled, what was done is summed up on stdout, stderr says how to
-    resume, exit 1; the same command then finishes, every invoice once. A job a shell started
-    with ``&`` ignores SIGINT: SIGTERM stops it all the same."""
+    """Ctrl-C and SIGTERM (``kill``, systemd, a job's time limit) stop a run the same way: no
+    copy is started after it, the copies under way are finished and recorded (none is left
+    ``pending``, made at the target where only a resume would find it, out of a revert's
+    sight), what was done is summed up on stdout, stderr says how to resume, exit 1; the same
+    command then finishes, every invoice once. A job a shell started with ``&`` ignores
+    SIGINT: SIGTERM stops it all the same."""
     ids = await make(sandbox, "crm_v1", 16)
     url = sqlite_url()
     config = m.config_for(tmp_path, sandbox, url)
     run = f"stopped-{sig}-{background}"
     args = args_for(tmp_path, "crm_v1", "bill_crm", ids, run, "--concurrency", "2")
-    await m.emulator(
-        sandbox, "bill_crm", "POST", "/_emulator/faults", {"latency_ms": 150, "methods": ["POST"]}
-    )
-    try:
+    async with slow_writes(sandbox, "bill_crm", 150):
         first = m.start(
             config, "run", *args, report=tmp_path / "first.jsonl", background=background
         )
@@ -172,14 +222,19 @@ async def test_a_run_stopped_by_ctrl_c_or_sigterm_says_so_and_resumes(
 
         await m.wait_until(some_copied, "the first copies")
         first.kill(sig)
-    finally:
-        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
     stopped = first.ran()
     assert stopped.code == 1, stopped.stderr
-    assert "interrupted: run the same command again to resume" in stopped.stderr
+    assert "stopping: finishing what is under way" in stopped.stderr
+    assert "the copies under way were finished and recorded" in stopped.stderr
+    assert f"Run the same command again (same --run {run})" in stopped.stderr
     said = json.loads(stopped.stdout)
     assert said["stopped"] is True
     assert 4 <= said["summary"]["copied"] < 16, said
+    entries = await m.crosswalk(url, run)
+    assert {e.state for e in entries} == {"verified"}  # nothing cut off in the middle
+    assert len(entries) == said["summary"]["copied"]
+    reported = [json.loads(line) for line in (tmp_path / "first.jsonl").read_text().splitlines()]
+    assert sorted(e["source_id"] for e in reported) == sorted(e.source_id for e in entries)
 
     resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
     assert resumed.code == 0, resumed.stderr
@@ -430,8 +485,10 @@ async def test_a_dry_run_writes_nothing_and_says_what_it_would_do(
 
     assert ran.code in (0, 1), ran.stderr
     assert f"dry run look: crm_v1 → item_envelope, {len(listed)} invoice(s) match" in ran.stderr
-    [progress] = [e for e in ran.events() if e.get("event") == "progress"]  # one every 100
-    assert (progress["total"], progress["would_copy"] + progress["skipped"]) == (len(listed), 100)
+    progress = [e for e in ran.events() if e.get("event") == "progress"]  # one every 100
+    assert len(progress) == len(listed) // 100
+    for n, line in enumerate(progress, start=1):
+        assert (line["total"], line["would_copy"] + line["skipped"]) == (len(listed), 100 * n)
     assert sorted(ran.outcomes()) == sorted(i["id"] for i in listed)
     outcomes = Counter(ran.outcomes().values())
     assert set(outcomes) <= {"would_copy", "skipped"} and outcomes["would_copy"] > 0
