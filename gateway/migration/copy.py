@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -199,7 +200,7 @@ class Copier:
             refused[failed.step] = refused.get(failed.step, 0) + 1
             then = "fix what it names (the map, or the invoice at the target) and run the "
             then += "migration again to finish it"
-        reason = f"copied as {target_id}, but {failed.step} failed: {error.message}; {then}"
+        reason = f"copied as {target_id}, but {failed.step} failed: {_said(error)}; {then}"
         said = [w.as_dict() for w in warnings]
         await self._record(
             source_id, target_id, "failed", invoice, {"reason": reason, "warnings": said}
@@ -222,6 +223,8 @@ class Copier:
             return Entry(source_id, "skipped", reason=f"the target could not take it: {reason}")
         verdict = compare(invoice, previewed, self.target, preview=True)
         warnings = [*translation.warnings, *translation.as_source(more)]
+        if "create" in self.target.capabilities.payments:
+            warnings += payments_beyond_total(invoice, previewed)
         return self._entry(source_id, "would_copy", None, warnings, verdict)
 
     def _issued_at_once(self, source: Invoice) -> bool:
@@ -246,6 +249,10 @@ class Copier:
                 current = await self._act(source_id, step, current)
         if source.payments and "create" in caps.payments:
             for n, payment in enumerate(source.payments):
+                beyond = _beyond_due(payment, current)
+                if beyond is not None:
+                    warnings.append(WriteWarning(f"/payments/{n}", beyond))
+                    continue
                 current = await self._pay(source_id, n, payment, current)
         elif source.payments:
             warnings.append(
@@ -445,6 +452,44 @@ def _paid_overstated(source: Invoice, copy: Invoice) -> str | None:
         f"{copy.totals.total}, so marking it paid would record {copy.totals.due} paid "
         f"where the source shows {source.totals.paid - copy.totals.paid} more"
     )
+
+
+def _beyond_due(payment: Payment, copy: Invoice) -> str | None:
+    """Why ``payment`` is not recorded on ``copy``, or None: it is more than the copy has due.
+    A copy whose total came out below what the source was paid (a discount or a line left out
+    under ``--lenient``, another rounding) cannot take every payment: a target refuses a
+    payment over the balance (draft_publish), and one that took it would show a credit the
+    source never had. Left out and said, the copy is finished (its verification differs)
+    instead of failing the same step on every run."""
+    if copy.totals is None or payment.amount <= copy.totals.due:
+        return None
+    return (
+        f"not recorded: {payment.amount} is more than the copy has due ({copy.totals.due} of "
+        f"its total {copy.totals.total})"
+    )
+
+
+def payments_beyond_total(source: Invoice, copy: Invoice) -> list[WriteWarning]:
+    """For a dry run: the source's payments that would not fit the copy's total."""
+    if copy.totals is None or not source.payments:
+        return []
+    paid = sum((payment.amount for payment in source.payments), start=Decimal(0))
+    if paid <= copy.totals.total:
+        return []
+    return [
+        WriteWarning(
+            "/payments",
+            f"the source was paid {paid} and the copy's total would be {copy.totals.total}: "
+            "a payment beyond what the copy has due would not be recorded",
+        )
+    ]
+
+
+def _said(error: AdapterError) -> str:
+    """The error's message with the fields it names and what each says."""
+    fields = getattr(error, "errors", None) or []
+    named = "; ".join(f"{e.pointer}: {e.detail}" if e.pointer else e.detail for e in fields)
+    return f"{error.message} ({named})" if named else error.message
 
 
 def _paid_not_carried(source: Invoice, copy: Invoice) -> list[WriteWarning]:

@@ -665,10 +665,12 @@ async def copy_seeded(
     route: tuple[str, str],
     invoices: list[dict[str, Any]],
     taxes: dict[str, str] | None = None,
+    *,
+    dry_run: bool = False,
 ) -> tuple[int, dict[str, dict[str, Any]]]:
-    """``invoices`` copied along ``route`` (source, target) under --lenient, every customer and
-    item the target's seeded one, taxes by ``taxes`` where given (else by rate): the command's
-    exit code and its report's entries by source id, one for each invoice."""
+    """``invoices`` copied along ``route`` (source, target) under --lenient (or a dry run of
+    it), every customer and item the target's seeded one, taxes by ``taxes`` where given (else
+    by rate): the command's exit code and its report's entries by source id, one for each."""
     source, target = route
     plan = Plan(
         run=run,
@@ -682,7 +684,8 @@ async def copy_seeded(
         items={"*": m.SEEDED[target].item or ""},
         taxes=taxes or {},
     )
-    ran = await m.migrate_here(m.migration_settings(sandbox, sqlite_url()), plan, refs, tmp_path)
+    settings = m.migration_settings(sandbox, sqlite_url())
+    ran = await m.migrate_here(settings, plan, refs, tmp_path, dry_run=dry_run)
     by_id = {entry["source_id"]: entry for entry in ran.report}
     assert set(by_id) == {invoice["id"] for invoice in invoices}, ran.stderr
     return ran.code, by_id
@@ -765,6 +768,62 @@ async def test_a_paid_copy_whose_total_differs_is_not_marked_paid_with_a_payment
         assert copy["status"] == "open"
         said = [w["reason"] for w in entry["warnings"] if w["field"] == "/status"]
         assert len(said) == 1 and said[0].startswith("not marked paid: the source was paid ")
+
+
+async def test_payments_beyond_a_smaller_copys_total_are_left_out_and_said_not_failed(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1's paid invoices with tax and several payments, their taxes mapped to
+    draft_publish's 0%: each copy's total is below what the source was paid. The payments that
+    fit are recorded, the one that would pay more than the copy has due is not (draft_publish
+    would refuse it, leaving a half-made copy failing the same step on every run): a warning
+    names it, and the copy is finished, its verification saying it differs. A dry run warns."""
+    candidates = [
+        invoice
+        for invoice in await m.listing(sandbox, "crm_v1")
+        if invoice["status"] == "paid"
+        and len(invoice["payments"]) >= 2
+        and invoice["currency"] == "USD"
+        and {p["method"] for p in invoice["payments"]} <= DRAFT_PUBLISH_METHODS
+        and Decimal(invoice["totals"]["tax"]) > 0
+        and Decimal(invoice["totals"]["discount"]) == 0
+        and not any(line.get("discount") for line in invoice["lines"])
+    ][:3]
+    assert candidates, "the seed changed: no paid crm_v1 invoice with tax and two payments"
+    rates = {
+        rate_key(Decimal(t["rate"]))
+        for invoice in candidates
+        for line in invoice["lines"]
+        for t in line["taxes"]
+    }
+    zero = dict.fromkeys(rates, m.SEEDED["draft_publish"].zero_tax)
+    route = ("crm_v1", "draft_publish")
+    _, dry = await copy_seeded(
+        sandbox, tmp_path, "beyond-dry", route, candidates, zero, dry_run=True
+    )
+    for entry in dry.values():
+        said = [w["reason"] for w in entry["warnings"] if w["field"] == "/payments"]
+        assert len(said) == 1 and "would not be recorded" in said[0], entry
+
+    code, by_id = await copy_seeded(
+        sandbox, tmp_path, "beyond", ("crm_v1", "draft_publish"), candidates, taxes=zero
+    )
+
+    assert code == 0  # finished: differing copies are no failure (verify says so)
+    for source in candidates:
+        entry = by_id[source["id"]]
+        assert (entry["outcome"], entry["verification"]) == ("copied", "differs"), entry
+        copy = await m.read(sandbox, "draft_publish", entry["target_id"])
+        total = Decimal(copy["totals"]["total"])
+        assert total < Decimal(source["totals"]["paid"])
+        left_out = [w for w in entry["warnings"] if w["field"].startswith("/payments/")]
+        assert left_out and all("more than the copy has due" in w["reason"] for w in left_out)
+        recorded = [p["amount"] for p in copy["payments"]]
+        skipped = {int(w["field"].rsplit("/", 1)[1]) for w in left_out}
+        wanted = [p["amount"] for n, p in enumerate(source["payments"]) if n not in skipped]
+        assert recorded == wanted
+        assert Decimal(copy["totals"]["paid"]) <= total
+        assert copy["status"] != "paid"
 
 
 async def test_an_amount_paid_without_payment_records_is_said_where_the_copy_lacks_it(
