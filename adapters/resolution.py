@@ -11,8 +11,8 @@ So before anything is sent again, the provider is asked:
   ``dedupe.max_pages`` pages) and looking for the marker.
 - **A natural key or a look-alike.** When there is no room for a marker (the provider has no
   such field, or the caller used it), the candidates are matched on what the caller sent:
-  number, customer, dates, currency, lines and total. Invoices that already looked like it
-  before the create was sent (``existing``, listed then) are never taken for it.
+  number, customer, dates, currency, notes, reference, lines and total. Invoices that already
+  looked like it before the create was sent (``existing``, listed then) are never taken for it.
 
 The answer is a ``Resolution``: ``done`` (here is what the write made), ``not_done`` (safe to send
 again) or ``unknown`` (the caller is told the outcome is uncertain, and a retry with the same key
@@ -314,6 +314,9 @@ def looks_like(sent: Invoice, candidate: Invoice) -> bool:
             return False
     if sent.currency and candidate.currency and candidate.currency != sent.currency:
         return False
+    for name in ("notes", "reference"):
+        if not _same_text(getattr(sent, name), getattr(candidate, name)):
+            return False
     sent_lines = [line for line in sent.lines if line.kind != "section"]
     their_lines = [line for line in candidate.lines if line.kind != "section"]
     if len(sent_lines) != len(their_lines):
@@ -331,6 +334,17 @@ def _same_line(sent: Line, candidate: Line) -> bool:
         if wanted is not None and getattr(candidate, name) not in (wanted, str(wanted)):
             return False
     return True
+
+
+def _same_text(sent: str | None, candidate: str | None) -> bool:
+    """Whether a free text the caller sent (the notes, a reference) can be the candidate's:
+    told apart only where both have one that differs beyond its blanks, and neither is the
+    other cut short (a provider may trim, reflow or shorten what it keeps; a create taken for
+    not made would be made twice)."""
+    if not sent or not candidate:
+        return True  # not sent, or not listed: it tells nothing
+    ours, theirs = " ".join(sent.split()), " ".join(candidate.split())
+    return ours.startswith(theirs) or theirs.startswith(ours)
 
 
 def _same_number(sent: Decimal | None, candidate: Decimal | None) -> bool:

@@ -509,6 +509,39 @@ async def test_a_lost_create_answer_is_found_not_sent_again(
     assert replay.status == 201 and replay.body["id"] == answer.body["id"]
 
 
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_lost_creates_alike_but_for_their_notes_are_each_found_as_their_own(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,
+    connection: str,  # type: ignore[type-arg]
+) -> None:
+    """Three creates sent at once that differ only in their notes (the caller's, so no room
+    for the gateway's marker), each answer lost after the provider stored it: each lookup
+    tells its invoice by its notes, as the providers' docs advise (make them unique), and no
+    create is left uncertain or sent twice."""
+    before = await invoice_ids(sandbox, gateway, connection)
+    await faults(
+        connection,
+        error_rate=1,
+        error_status=503,
+        after_commit=True,
+        methods=["POST"],
+        path_regex=CREATE_PATHS[connection],
+    )
+    path = f"/v1/connections/{connection}/invoices"
+    notes = [f"unique note {n} {fresh_key()}" for n in range(3)]
+    answers = await asyncio.gather(
+        *(send(gateway, "POST", path, body={**sample(connection), "notes": note}, key=fresh_key())
+          for note in notes)
+    )  # fmt: skip
+    assert [a.status for a in answers] == [201] * 3, [a.body for a in answers]
+    made = {a.body["id"] for a in answers}
+    assert len(made) == 3
+    assert (await invoice_ids(sandbox, gateway, connection)) - before == made
+    assert [a.body["notes"] for a in answers] == notes
+
+
 async def slow_and_usual(
     aiohttp_client: Any, settings: Settings, **slow: Any
 ) -> tuple[TestClient, TestClient]:  # type: ignore[type-arg]
