@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,6 +65,7 @@ async def migrate(
         source, target = runtime.adapters[plan.source], runtime.adapters[plan.target]
         if "create" not in target.capabilities.operations:
             raise UsageError(f"{target.provider} (connection {plan.target}) cannot create invoices")
+        plan = _one_spelling(plan, source)
         copier = Copier(plan, source, target, runtime.service, runtime.store, options.refs, seen)
         with _opened(options.report) as report:
             runner = Runner(
@@ -194,6 +195,18 @@ async def _copied_so_far(settings: Settings, dry_run: bool) -> AsyncIterator[Sto
 
 def _no_store_yet(url: str) -> bool:
     return scheme_of(url) == "sqlite" and not Path(sqlite_path(url)).exists()
+
+
+def _one_spelling(plan: Plan, source: Adapter) -> Plan:
+    """The plan with each invoice of ``--ids`` named once: ``7`` and ``007`` are one crm_v1 or
+    bill_crm invoice (``Adapter.record_key``), read and copied once (the first spelling kept),
+    and counted once, as ``export --ids`` does."""
+    if plan.ids is None:
+        return plan
+    first: dict[str, str] = {}
+    for invoice_id in plan.ids:
+        first.setdefault(source.record_key(invoice_id), invoice_id)
+    return replace(plan, ids=tuple(first.values()))
 
 
 def _check_connections(settings: Settings, *names: str) -> None:

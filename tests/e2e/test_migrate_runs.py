@@ -1148,3 +1148,26 @@ def test_verify_and_revert_without_a_run_to_work_on_exit_2(
     ran = revert.wait()
     assert ran.code == 2
     assert "migrate revert needs --run NAME (the run to revert)" in ran.stderr
+
+
+async def test_an_invoice_named_twice_in_ids_by_two_spellings_is_copied_once(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """``7`` and ``007`` are one crm_v1 invoice: counted, read and copied once, in a dry run
+    and in a run, as export --ids exports it once."""
+    [invoice_id] = await make(sandbox, "crm_v1", 1)
+    spellings = (invoice_id, f"0{invoice_id}", f"00{invoice_id}")
+    refs = ReferenceMap(
+        customers={"*": m.SEEDED["bill_crm"].customer},
+        items={"*": m.SEEDED["bill_crm"].item or ""},
+    )
+    settings = m.migration_settings(sandbox, sqlite_url())
+    for dry_run in (True, False):
+        plan = Plan(
+            run="spelled", source="crm_v1", target="bill_crm", ids=spellings, handling="lenient"
+        )
+        ran = await m.migrate_here(settings, plan, refs, tmp_path, dry_run=dry_run)
+        assert "1 invoice(s) match" in ran.stderr, ran.stderr
+        assert [e["source_id"] for e in ran.report] == [invoice_id], ran.report
+        assert ran.report[0]["outcome"] == ("would_copy" if dry_run else "copied"), ran.report
+    assert (await copies_at_bill_crm(sandbox, "crm_v1"))[invoice_id] == 1
