@@ -396,13 +396,16 @@ def _export(args: argparse.Namespace) -> int:
             output=Path(args.output) if args.output else None,
             page_size=args.page_size,
         )
-        return asyncio.run(export(settings, options))
+        return asyncio.run(_stoppable(lambda _: export(settings, options)))
     except UsageError as exc:
         print(f"invoice-gateway export: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("invoice-gateway export: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    except asyncio.CancelledError:  # SIGTERM (``_stoppable``)
+        print("invoice-gateway export: stopped (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     finally:
         quiet_stdout()
 

@@ -9,6 +9,7 @@ read is one failed invoice, and the export goes on with the next.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -92,6 +93,10 @@ async def export(
                     else _listing(adapter, query, options.page_size, summary, progress)
                 )
                 await write_all(invoices, writer, summary, progress)
+            except asyncio.CancelledError:  # Ctrl-C, SIGTERM: what was written is summed up
+                summary.stopped = True
+                progress.failure(summary, {"error": "interrupted", "stopped": True})
+                raise
             except OSError as exc:  # the output cannot take more (disk full, a closed pipe)
                 summary.stopped = True
                 where = "stdout" if options.output is None else summary.output

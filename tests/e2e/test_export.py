@@ -9,7 +9,10 @@ import json
 import os
 import pty
 import re
+import signal
 import subprocess
+import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -433,6 +436,53 @@ def test_a_provider_failing_mid_walk_exits_1_keeping_what_was_read(
     assert failed["stopped"] is True and "503" in failed["error"]
     summary = run.summary()
     assert (summary["exported"], summary["failed"], summary["stopped"]) == (20, 0, True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_export_interrupted_says_it_stopped_with_what_it_wrote(
+    sandbox: Sandbox, config: Path, tmp_path: Path, sig: int
+) -> None:
+    """Ctrl-C or SIGTERM mid-export: the last summary says ``stopped`` with the invoices
+    written so far (what the output holds), never a whole export, and the exit status is the
+    signal's (128 + its number)."""
+    emulator_faults(sandbox, "crm_v1", {"latency_ms": 100, "methods": ["GET"]})
+    target = tmp_path / "cut.jsonl"
+    try:
+        with tempfile.TemporaryFile("w+") as err:
+            process = subprocess.Popen(
+                [
+                    SCRIPT,
+                    "export",
+                    "--config",
+                    str(config),
+                    "--connection",
+                    "crm_v1",
+                    "--page-size",
+                    "5",
+                    "--output",
+                    str(target),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+            deadline = time.monotonic() + 30
+            while not (target.exists() and target.read_text(encoding="utf-8").count("\n") >= 5):
+                assert process.poll() is None and time.monotonic() < deadline, "no invoice written"
+                time.sleep(0.02)
+            process.send_signal(sig)
+            code = process.wait(30)
+            err.seek(0)
+            said = err.read()
+    finally:
+        emulator_faults(sandbox, "crm_v1", None)
+    assert code == 128 + sig, said
+    assert "Traceback" not in said
+    [summary] = [
+        json.loads(line) for line in said.splitlines() if line.startswith('{"event": "summary"')
+    ]
+    written = _records(target.read_text(encoding="utf-8"))
+    assert summary["stopped"] is True
+    assert summary["exported"] == len(written) < len(api_list(sandbox, "crm_v1"))
 
 
 # -- progress ----------------------------------------------------------------------------------
