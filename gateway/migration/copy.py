@@ -51,6 +51,10 @@ from gateway.store import CrosswalkEntry, Store, StoreError
 _log = structlog.get_logger("gateway.migration")
 CLIENT = "migrate"
 FINISHED = frozenset({"verified", "differs"})
+SOURCE_CHANGED = (
+    "the source invoice changed since it was copied; the copy was not updated (a run copies "
+    "once): migrate verify compares them as they are now"
+)
 _ISSUED = ("open", "paid", "void")  # statuses an issued invoice goes on to
 # A step whose key another worker holds is tried again this often, after its lease's end.
 _BUSY_ATTEMPTS, _BUSY_WAIT_S = 3, 60.0
@@ -134,10 +138,14 @@ class Copier:
         if known is not None and known.target_id is not None and known.state != "reverted":
             self._made_by[source_id] = known.run or self.plan.run
         if known is not None and known.state in FINISHED:
+            # Copied once: never again, but a source changed since is said, not hidden behind
+            # the verification of the copy as it was then.
+            changed = known.fingerprint != self._fingerprint(source_id, invoice)
             return Entry(
                 source_id,
                 "already_copied",
                 target_id=known.target_id,
+                reason=SOURCE_CHANGED if changed else None,
                 verification=known.detail.get("verification"),
                 totals_differences=known.detail.get("totals_differences", []),
             )

@@ -43,7 +43,7 @@ class Summary:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     differences: int = 0  # invoices whose copy's totals differ from the source's
     started: float = field(default_factory=time.monotonic)
-    problems: list[Entry] = field(default_factory=list)  # skipped and failed, for the end
+    problems: list[Entry] = field(default_factory=list)  # the entries named at the end
 
     def add(self, entry: Entry) -> None:
         self.counts[entry.outcome] = self.counts.get(entry.outcome, 0) + 1
@@ -51,6 +51,8 @@ class Summary:
             self.differences += 1
         if entry.outcome in ("skipped", "failed"):
             self.problems.append(entry)
+        elif entry.outcome == "already_copied" and entry.reason is not None:
+            self.problems.append(entry)  # its source changed since it was copied
 
     @property
     def done(self) -> int:

@@ -1171,3 +1171,33 @@ async def test_an_invoice_named_twice_in_ids_by_two_spellings_is_copied_once(
         assert [e["source_id"] for e in ran.report] == [invoice_id], ran.report
         assert ran.report[0]["outcome"] == ("would_copy" if dry_run else "copied"), ran.report
     assert (await copies_at_bill_crm(sandbox, "crm_v1"))[invoice_id] == 1
+
+
+async def test_a_run_again_says_which_copied_sources_changed_since(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A copy is made once; a source changed after it is not copied again, but the run says
+    so for that invoice (in the report and on stderr) instead of reporting it copied as it is."""
+    ids = await make(sandbox, "crm_v1", 2)
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "changed")
+    first = m.run(config, "run", *args, report=tmp_path / "first.jsonl")
+    assert first.code == 0, first.stderr
+    changed = ids[0]
+    source = await m.read(sandbox, "crm_v1", changed)
+    replacement = {
+        name: source[name]
+        for name in ("customer", "currency", "issue_date", "due_date", "lines")
+        if source.get(name) is not None
+    }
+    path = f"/v1/connections/crm_v1/invoices/{changed}"
+    await m.api(sandbox, "PUT", path, {**replacement, "notes": "changed after the copy"})
+
+    again = m.run(config, "run", *args, report=tmp_path / "again.jsonl")
+
+    assert again.code == 0, again.stderr
+    reasons = {e["source_id"]: (e["outcome"], e["reason"]) for e in again.report}
+    assert reasons[ids[1]] == ("already_copied", None)
+    assert reasons[changed][0] == "already_copied"
+    assert "changed since it was copied" in reasons[changed][1]
+    assert f"already_copied: {changed}: the source invoice changed" in again.stderr
