@@ -131,12 +131,14 @@ def _plain_form(number: Decimal) -> Decimal:
     return Decimal((sign, digits + (0,) * exp, 0))
 
 
-def check_places(value: Decimal, places: int) -> Decimal:
+def check_places(value: Decimal, places: int, *, amount: bool = False) -> Decimal:
     """Refuse more than ``places`` decimals; return the value in fixed-point form.
 
     ``1E+2`` becomes ``100`` and ``1.5000000`` becomes ``1.500000``, so that ``str()`` of any
     accepted value (at most 6 places, under 10^15) is plain fixed-point text. A provider's
-    figure (``provider_figures()``) is returned as it is.
+    figure (``provider_figures()``) is returned as it is. An ``amount`` (money, not a price
+    or a rate) has a stricter bound checked afterwards, its currency's places: the message
+    says so, so that a caller told 4 is not then told 2.
     """
     if _reading.get():
         return value
@@ -148,7 +150,8 @@ def check_places(value: Decimal, places: int) -> Decimal:
         if decimal_places(value) > places:
             raise PydanticCustomError(
                 "decimal_places",
-                "must have at most {places} decimal places",
+                "must have at most {places} decimal places"
+                + (", and no more than its currency has (2 for USD, 0 for JPY)" if amount else ""),
                 {"places": places},
             )
         return value.quantize(quantum(places))
@@ -181,7 +184,9 @@ def plain(value: Decimal) -> str:
 AS_STRING = PlainSerializer(plain, return_type=str, when_used="json")
 
 
-def _exact(places: int, check: Callable[[Decimal], Decimal] | None = None) -> BeforeValidator:
+def _exact(
+    places: int, check: Callable[[Decimal], Decimal] | None = None, *, amount: bool = False
+) -> BeforeValidator:
     """Exact parsing, at most ``places`` decimals, then ``check``: one validator call per field,
     since this runs for every amount of every line.
 
@@ -203,7 +208,7 @@ def _exact(places: int, check: Callable[[Decimal], Decimal] | None = None) -> Be
                 return then(number) if then else number
         if _reading.get():
             return _provider_decimal(value)
-        number = check_places(to_decimal(value), places)
+        number = check_places(to_decimal(value), places, amount=amount)
         return check(number) if check else number
 
     return BeforeValidator(validate)
@@ -224,9 +229,9 @@ def _schema(places: int, *, signed: bool = False) -> WithJsonSchema:
 
 # pydantic writes a Decimal to JSON as ``str(value)``: a string, fixed-point for these types.
 _OUT = WithJsonSchema({"type": "string", "pattern": "^-?\\d+(\\.\\d+)?$"}, mode="serialization")
-Money = Annotated[Decimal, _exact(4), _schema(4, signed=True), _OUT]
-NonNegativeMoney = Annotated[Decimal, _exact(4, check_non_negative), _schema(4), _OUT]
-PositiveMoney = Annotated[Decimal, _exact(4, _positive), _schema(4), _OUT]
+Money = Annotated[Decimal, _exact(4, amount=True), _schema(4, signed=True), _OUT]
+NonNegativeMoney = Annotated[Decimal, _exact(4, check_non_negative, amount=True), _schema(4), _OUT]
+PositiveMoney = Annotated[Decimal, _exact(4, _positive, amount=True), _schema(4), _OUT]
 Quantity = Annotated[Decimal, _exact(6, check_non_negative), _schema(6), _OUT]
 UnitPrice = Annotated[Decimal, _exact(4, check_non_negative), _schema(4), _OUT]
 Rate = Annotated[Decimal, _exact(4, check_non_negative), _schema(4), _OUT]

@@ -213,3 +213,14 @@ def test_numeric_ids_become_strings() -> None:
     )
     assert invoice.customer is not None and invoice.customer.id == "10"
     assert invoice.lines[0].item_id == "12"
+
+
+def test_an_amount_past_four_places_is_told_its_currency_bounds_it_too() -> None:
+    """An amount's grammar takes 4 places and its currency fewer (checked after): the first
+    message says both, so that a caller told 4 is not then told 2. A price says 4 alone."""
+    sent = {"currency": "JPY", "shipping": "5.00001", "lines": [item(unit_price="1.00001")]}
+    assert errors_of(sent) == {
+        "/shipping": "must have at most 4 decimal places, and no more than its currency has "
+        "(2 for USD, 0 for JPY)",
+        "/lines/0/unit_price": "must have at most 4 decimal places",
+    }
