@@ -277,6 +277,28 @@ def _migrate_parser(commands: Any) -> None:
     migrate.add_argument("--sample", type=int, metavar="N", help="copy the first N, then stop")
 
 
+# What ``migrate`` (a run) takes that ``verify`` and ``revert`` do not: option → its default.
+_RUN_ONLY = {
+    "--from": ("source", None),
+    "--to": ("target", None),
+    "--status": ("status", None),
+    "--customer": ("customer", None),
+    "--issued-from": ("issued_from", None),
+    "--issued-to": ("issued_to", None),
+    "--ids": ("ids", None),
+    "--map": ("map", None),
+    "--dry-run": ("dry_run", False),
+    "--lenient": ("lenient", False),
+    "--concurrency": ("concurrency", 4),
+    "--sample": ("sample", None),
+}
+
+
+def _run_only(args: argparse.Namespace) -> list[str]:
+    """The options of a run given to ``verify`` or ``revert``, which would pass them over."""
+    return [name for name, (dest, default) in _RUN_ONLY.items() if getattr(args, dest) != default]
+
+
 async def _stoppable(
     step: Callable[[asyncio.Event], Coroutine[Any, Any, int]], *, graceful: bool = False
 ) -> int:
@@ -342,6 +364,12 @@ def _migrate(args: argparse.Namespace) -> int:
             )
         if not args.run:
             raise UsageError(f"migrate {args.step} needs --run NAME (the run to {args.step})")
+        given = _run_only(args)
+        if given:
+            raise UsageError(
+                f"migrate {args.step} takes --config, --run and --report; {', '.join(given)} "
+                f"belong to a run (the run named by --run says what it copied)"
+            )
         report = Path(args.report) if args.report else None
         step = verify if args.step == "verify" else revert
         return asyncio.run(_stoppable(lambda _: step(settings, args.run, report)))

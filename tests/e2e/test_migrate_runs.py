@@ -1148,6 +1148,10 @@ def test_verify_and_revert_without_a_run_to_work_on_exit_2(
     ran = revert.wait()
     assert ran.code == 2
     assert "migrate revert needs --run NAME (the run to revert)" in ran.stderr
+    # A run's own options would be passed over: refused, named.
+    ran = m.start(config, "verify", "--run", "never-ran", "--from", "crm_v1", "--lenient").wait()
+    assert ran.code == 2
+    assert "migrate verify takes --config, --run and --report; --from, --lenient" in ran.stderr
 
 
 async def test_an_invoice_named_twice_in_ids_by_two_spellings_is_copied_once(
