@@ -54,7 +54,7 @@ async def migrate(
     *,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """``stop``: set to stop the run once the copies under way are finished (``Runner.stop``)."""
+    """``stop``: set to end the run once the copies under way are done (``Runner.stopping``)."""
     plan = options.plan
     _check_connections(settings, plan.source, plan.target)
     store_wanted = not options.dry_run

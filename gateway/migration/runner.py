@@ -47,7 +47,7 @@ class PlanMismatch(ValueError):
 
 
 class RunStopped(Exception):
-    """The run was asked to stop (``Runner.stop``): the copies under way were finished and
+    """The run was asked to stop (``Runner.stop_asked``): the copies under way were finished and
     recorded, no other was started; the chunks not finished are left to a resume."""
 
 
@@ -63,7 +63,7 @@ class Runner:
     sample: int | None = None
     clock: Callable[[], float] = time.time
     lease_s: float = CHUNK_LEASE_S  # a dead worker's chunk is free again after this
-    # Set: the run stops as ``stop`` says (Ctrl-C or SIGTERM, set by the command line).
+    # Set (by the command line, at Ctrl-C or SIGTERM): the run stops as ``stopping`` says.
     stop_asked: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -83,15 +83,12 @@ class Runner:
             return page.total
         return 0
 
-    def stop(self) -> None:
-        """Start no other copy, finish those under way (each one's create, status and payments,
-        recorded in the crosswalk), then end ``run`` with ``RunStopped``. A copy cut off in the
-        middle would leave its create unrecorded (``pending``): made at the target, perhaps,
-        where only a resume finds it."""
-        self.stop_asked.set()
-
     @property
     def stopping(self) -> bool:
+        """``stop_asked`` is set: start no other copy, finish those under way (each one's create,
+        status and payments, recorded in the crosswalk), then end ``run`` with ``RunStopped``. A
+        copy cut off in the middle would leave its create unrecorded (``pending``): made at the
+        target, perhaps, where only a resume finds it."""
         return self.stop_asked.is_set()
 
     async def run(self) -> Summary:
