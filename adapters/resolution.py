@@ -336,15 +336,21 @@ def _same_line(sent: Line, candidate: Line) -> bool:
     return True
 
 
+# A candidate's text shorter than the one sent, and its start, is the sent one cut short by a
+# provider's limit only from this length on: "Job 1" is no cut-short "Job 12".
+_CUT_SHORT_FROM = 32
+
+
 def _same_text(sent: str | None, candidate: str | None) -> bool:
     """Whether a free text the caller sent (the notes, a reference) can be the candidate's:
-    told apart only where both have one that differs beyond its blanks, and neither is the
-    other cut short (a provider may trim, reflow or shorten what it keeps; a create taken for
-    not made would be made twice)."""
+    the same but for blanks (a provider may trim or reflow what it keeps), or the sent text cut
+    short at a provider's limit. Where either has none, it tells nothing."""
     if not sent or not candidate:
-        return True  # not sent, or not listed: it tells nothing
+        return True  # not sent, or not listed
     ours, theirs = " ".join(sent.split()), " ".join(candidate.split())
-    return ours.startswith(theirs) or theirs.startswith(ours)
+    if ours == theirs:
+        return True
+    return len(theirs) >= _CUT_SHORT_FROM and ours.startswith(theirs)
 
 
 def _same_number(sent: Decimal | None, candidate: Decimal | None) -> bool:

@@ -419,7 +419,8 @@ def _problems(*statuses: int) -> dict[str, Any]:
         }
         for status in sorted(wanted)
     }
-    for status in ("429", "503"):
+    # Sent with a 429 or 503, with a 409 of a key still in use, with an uncertain 502.
+    for status in ("409", "429", "502", "503"):
         if status in answers:
             answers[status]["headers"] = {
                 "Retry-After": _header("Seconds to wait before sending the request again")

@@ -96,12 +96,7 @@ async def migrate(
             except PlanMismatch as exc:
                 raise UsageError(str(exc)) from None
             except RunStopped:
-                print(
-                    f"run {plan.run} stopped: the copies under way were finished and recorded, "
-                    f"no other was started. Run the same command again (same --run {plan.run}) "
-                    "to resume where it stopped.",
-                    file=err,
-                )
+                print(_stopped_line(plan, options), file=err)
                 return _finish(runner.summary, err, stopped=True)
             except AdapterError as exc:
                 then = (
@@ -195,6 +190,21 @@ async def _copied_so_far(settings: Settings, dry_run: bool) -> AsyncIterator[Sto
 
 def _no_store_yet(url: str) -> bool:
     return scheme_of(url) == "sqlite" and not Path(sqlite_path(url)).exists()
+
+
+def _stopped_line(plan: Plan, options: MigrateOptions) -> str:
+    if options.dry_run:
+        return f"dry run {plan.run} stopped: nothing was written; what it checked is above."
+    if options.sample is not None:
+        return (
+            f"sample {plan.run} stopped: the copies under way were finished and recorded, no "
+            "other was started; the report lists them."
+        )
+    return (
+        f"run {plan.run} stopped: the copies under way were finished and recorded, no other "
+        f"was started. Run the same command again (same --run {plan.run}) to resume where it "
+        "stopped."
+    )
 
 
 def _one_spelling(plan: Plan, source: Adapter) -> Plan:

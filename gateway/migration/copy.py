@@ -46,6 +46,7 @@ from gateway.service.idempotency import WriteRequest
 from gateway.service.invoices import InvoiceService
 from gateway.service.outcomes import Outcome
 from gateway.service.preview import preview
+from gateway.service.versions import VOLATILE
 from gateway.store import CrosswalkEntry, Store, StoreError
 
 _log = structlog.get_logger("gateway.migration")
@@ -140,7 +141,7 @@ class Copier:
         if known is not None and known.state in FINISHED:
             # Copied once: never again, but a source changed since is said, not hidden behind
             # the verification of the copy as it was then.
-            changed = known.fingerprint != self._fingerprint(source_id, invoice)
+            changed = changed_since(known.fingerprint, self._fingerprint(source_id, invoice))
             return Entry(
                 source_id,
                 "already_copied",
@@ -438,11 +439,22 @@ def generation(known: CrosswalkEntry | None) -> int:
     return made + 1 if known.state == "reverted" else made
 
 
+FINGERPRINT_FORM = "v2:"  # what the fields below gave; an entry without it is older
+
+
 def fingerprint(invoice: Invoice) -> str:
     """What the source invoice said when it was copied (a later change shows): a digest of its
-    canonical JSON as pydantic-core writes it (fields in the model's order)."""
-    text = invoice.model_dump_json(exclude={"remote_data", "totals_check"})
-    return hashlib.sha256(text.encode()).hexdigest()
+    canonical JSON as pydantic-core writes it (fields in the model's order), without what
+    changes while the invoice does not (``versions.VOLATILE``: ``overdue`` turns true on the
+    day after it is due)."""
+    text = invoice.model_dump_json(exclude=set(VOLATILE))
+    return FINGERPRINT_FORM + hashlib.sha256(text.encode()).hexdigest()
+
+
+def changed_since(recorded: str, now: str) -> bool:
+    """Whether the source changed since its copy's fingerprint was recorded; an entry recorded
+    by an earlier version (another form, which counted ``overdue``) cannot tell: not said."""
+    return recorded.startswith(FINGERPRINT_FORM) and recorded != now
 
 
 def _paid_overstated(source: Invoice, copy: Invoice) -> str | None:

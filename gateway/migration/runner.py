@@ -211,8 +211,10 @@ class Runner:
                     await store.chunk_add(run, seq + 1, following)
                     self._chunk_news.set()
                 await self._copy_all(invoices)
-            if not self.stopping:  # else some were not copied: the chunk is a resume's
+            if not self.stopping:
                 await store.chunk_done(run, seq, self._owner)
+            else:  # some were not copied: the chunk is given back, free for a resume at once
+                await store.chunk_renew(run, seq, self._owner, now=self.clock(), lease_s=0)
         finally:
             held.release()
             self._chunk_news.set()

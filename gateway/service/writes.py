@@ -315,6 +315,12 @@ class DeletePayment(_Guarded, _Write):
     idempotent: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
+        if repeated():
+            # An earlier DELETE's answer was lost: if the payment is gone, it took effect (and
+            # moved the invoice's ETag itself, so the caller's If-Match is not checked again).
+            current = await self.adapter.get(self.invoice_id)
+            if all(str(payment.id) != self.payment_id for payment in current.payments):
+                return Outcome("invoice", current)
         await self._precondition()
         try:
             invoice = await self.adapter.delete_payment(self.invoice_id, self.payment_id)

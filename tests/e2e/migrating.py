@@ -250,13 +250,21 @@ def config_for(
     name: str = "config.yaml",
     *,
     settle_s: float = 1,
+    lease_s: float = 2,
 ) -> Path:
-    """A ``config.yaml`` over the sandbox's emulators with the test's store (lease 2 s). A
-    write whose answer never came (a process killed while it waited) is believed unwritten
+    """A ``config.yaml`` over the sandbox's emulators with the test's store (lease ``lease_s``).
+    A write whose answer never came (a process killed while it waited) is believed unwritten
     after ``settle_s`` (``write_settle_s``), not the default minute: the emulators answer at
     once unless a test slows them."""
     settle = {name: {"write_settle_s": settle_s} for name in sandbox.emulator_urls}
-    return write_config(folder / name, sandbox, store_url=store_url, clients=[], connections=settle)
+    return write_config(
+        folder / name,
+        sandbox,
+        store_url=store_url,
+        clients=[],
+        connections=settle,
+        lease_seconds=lease_s,
+    )
 
 
 @dataclass

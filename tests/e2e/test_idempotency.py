@@ -847,6 +847,31 @@ async def test_a_keyed_payment_delete_whose_every_answer_was_lost_is_done_when_r
     assert other.status == 404, other.body
 
 
+async def test_a_guarded_payment_delete_whose_answers_were_lost_is_done_when_retried(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    faults: Any,
+) -> None:
+    """The same with If-Match: the lost delete itself moved the invoice's ETag, so the retry's
+    If-Match no longer matches; the retry finds the payment gone (its earlier attempt took
+    effect) and answers the invoice without it, never a 412 that frees the key, after which a
+    fresh tag would meet the provider's 404, kept for good."""
+    one, payment = await _paid_draft_publish_invoice(gateway)
+    tag = (await send(gateway, "GET", one)).headers["ETag"]
+    await faults(
+        "draft_publish", error_rate=1, error_status=503, after_commit=True, methods=["DELETE"]
+    )
+    key, guard = fresh_key(), {"If-Match": tag}
+    lost = await send(gateway, "DELETE", f"{one}/payments/{payment}", key=key, headers=guard)
+    await clear_faults(sandbox, "draft_publish")
+    assert (lost.status, lost.body["retryable"]) == (502, True), lost.body
+    retried = await send(gateway, "DELETE", f"{one}/payments/{payment}", key=key, headers=guard)
+    assert retried.status == 200, retried.body
+    assert payment not in {p["id"] for p in retried.body["payments"]}
+    again = await send(gateway, "DELETE", f"{one}/payments/{payment}", key=key, headers=guard)
+    assert (again.status, again.headers.get("Idempotent-Replayed")) == (200, "true"), again.body
+
+
 async def test_a_keyed_purge_whose_every_answer_was_lost_is_done_when_retried(
     sandbox: Sandbox,
     gateway: TestClient,  # type: ignore[type-arg]

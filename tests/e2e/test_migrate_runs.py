@@ -208,7 +208,8 @@ async def test_a_run_stopped_by_ctrl_c_or_sigterm_says_so_and_resumes(
     SIGINT: SIGTERM stops it all the same."""
     ids = await make(sandbox, "crm_v1", 16)
     url = sqlite_url()
-    config = m.config_for(tmp_path, sandbox, url)
+    # A store lease of 30 s: a chunk the stop left claimed would hold the resume that long.
+    config = m.config_for(tmp_path, sandbox, url, lease_s=30)
     run = f"stopped-{sig}-{background}"
     args = args_for(tmp_path, "crm_v1", "bill_crm", ids, run, "--concurrency", "2")
     async with slow_writes(sandbox, "bill_crm", 150):
@@ -236,7 +237,9 @@ async def test_a_run_stopped_by_ctrl_c_or_sigterm_says_so_and_resumes(
     reported = [json.loads(line) for line in (tmp_path / "first.jsonl").read_text().splitlines()]
     assert sorted(e["source_id"] for e in reported) == sorted(e.source_id for e in entries)
 
+    started = time.monotonic()
     resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+    assert time.monotonic() - started < 15  # the stop gave its chunks back
     assert resumed.code == 0, resumed.stderr
     summary = resumed.summary()
     assert summary["copied"] + summary["already_copied"] == 16
