@@ -8,6 +8,7 @@ A field the provider documents but the emulator has no value for is ``null``, ne
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -138,6 +139,7 @@ def notes_state_json(notes: list[Note]) -> dict[str, Any]:
                         "name": f.name,
                         "content_type": f.content_type,
                         "size": f.size,
+                        "sha256": hashlib.sha256(f.content).hexdigest(),
                         "content_base64": base64.b64encode(f.content).decode("ascii"),
                     }
                     for f in note.files

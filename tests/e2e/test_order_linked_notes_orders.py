@@ -7,6 +7,7 @@ and its orders (``GET /orders/{id}``).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -68,6 +69,8 @@ async def _kept(sandbox: Sandbox, invoice_id: str, note_id: str) -> tuple[str, l
     """The note as the emulator keeps it: its text and its files (name, type, bytes)."""
     state = await _emulator(sandbox, f"/_emulator/invoices/{invoice_id}/notes")
     (note,) = [n for n in state["notes"] if n["uuid"] == note_id]
+    for f in note["files"]:  # as docs/providers/order_linked.md lists them
+        assert f["sha256"] == hashlib.sha256(base64.b64decode(f["content_base64"])).hexdigest()
     files = [
         (f["name"], f["content_type"], base64.b64decode(f["content_base64"])) for f in note["files"]
     ]

@@ -45,6 +45,12 @@ BODIES = {
         "due_date": "2026-03-31",
         "lines": [_line(item_id="10")],
     },
+    "item_envelope": {
+        "customer": {"id": "4"},
+        "currency": "USD",
+        "issue_date": "2026-07-03",
+        "lines": [{"item_id": "1", "quantity": "1", "unit_price": "50"}],
+    },
 }
 
 
@@ -54,6 +60,7 @@ BODIES = {
         ("bill_crm", "due_date", "2026-03-31"),
         ("crm_v1", "issue_date", "2026-03-01"),
         ("crm_v1", "exchange_rate", "1.2"),
+        ("item_envelope", "issue_date", "2026-07-03"),
     ],
 )
 async def test_emptying_a_kept_field_is_refused_strict_and_kept_with_a_warning_lenient(
