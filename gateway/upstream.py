@@ -59,6 +59,7 @@ from gateway.upstream_answers import (
     escapes_hide,
     read_answer,
     read_capped,
+    secret_forms,
     without_text,
 )
 
@@ -295,11 +296,7 @@ class UpstreamClient:
     async def _chunks(self, raw: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         """The body as it arrives, with the credential blanked out even across chunk ends."""
         secret = self.connection.auth.secret()
-        forms = (
-            sorted({secret, secret.replace("/", "\\/"), quote(secret, safe="")}, key=len)
-            if len(secret) >= MIN_TOKEN_CHARS
-            else []
-        )
+        forms = secret_forms(secret)[::-1] if len(secret) >= MIN_TOKEN_CHARS else []
         keep = max((len(form) for form in forms), default=1) - 1
         carry = b""
         sent = 0
@@ -598,7 +595,7 @@ class UpstreamClient:
             # built in code may still hold one.
             return answer
         content = answer.content
-        for form in {secret, secret.replace("/", "\\/"), quote(secret, safe="")}:
+        for form in secret_forms(secret):
             content = content.replace(form.encode(), b"[redacted]")
         if content == answer.content:
             return answer

@@ -11,11 +11,13 @@ as text for the adapter.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -70,6 +72,28 @@ def read_refused(response: UpstreamResponse, says: str, *, provider: str) -> Rea
         provider=provider,
         status=response.status,
     )
+
+
+def secret_forms(secret: str) -> list[str]:
+    """The ways an answer may write the credential it echoes, longest first: as sent, with
+    ``/`` escaped for JSON, percent-encoded (every reserved character, or all but ``/``; ``+``
+    for a space; upper- or lower-case hex, both RFC 3986's), and base64 (standard and URL-safe,
+    padded or not)."""
+    encoded = {
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret, safe=""),
+        quote_plus(secret),
+    }
+    lower = {_HEX.sub(lambda hex_digits: hex_digits.group(0).lower(), form) for form in encoded}
+    raw = secret.encode()
+    based = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    forms = {secret, secret.replace("/", "\\/"), *encoded, *lower, *based}
+    forms |= {form.rstrip("=") for form in based}
+    return sorted(forms, key=len, reverse=True)
+
+
+_HEX = re.compile("%[0-9A-F]{2}")
 
 
 def list_not_found(error: AdapterError, listing: str) -> ReadRefused:

@@ -5,8 +5,11 @@ no other (or every answer naming a "Rheinmöbel" is walked, 1.5 ms a list of 25)
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 import pytest
@@ -92,6 +95,10 @@ def test_the_check_agrees_with_the_walk_on_any_json(body: object, ascii_only: bo
 BASE = "https://provider.example"
 
 
+# A token with what encoders change: "+", "/", "=", "%", "~".
+ECHOED = "Tok+en/w=th%41~chars_123"
+
+
 def _client(session: aiohttp.ClientSession) -> UpstreamClient:
     connection = Connection.model_validate(
         {
@@ -131,3 +138,48 @@ async def test_the_client_walks_only_an_answer_whose_escapes_hide_the_credential
         "account_name": "Rheinm\u00f6bel GmbH",
         "note": "[redacted]",
     }
+
+
+def _lower_hex(text: str) -> str:
+    return re.sub("%[0-9A-F]{2}", lambda escape: escape.group(0).lower(), text)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        quote(ECHOED, safe=""),
+        _lower_hex(quote(ECHOED, safe="")),
+        quote(ECHOED),
+        _lower_hex(quote(ECHOED)),
+        quote_plus(ECHOED),
+        base64.b64encode(ECHOED.encode()).decode(),
+        base64.urlsafe_b64encode(ECHOED.encode()).decode().rstrip("="),
+    ],
+    ids=[
+        "pct",
+        "pct-lower",
+        "pct-keeping-slash",
+        "pct-keeping-slash-lower",
+        "plus",
+        "b64",
+        "b64url",
+    ],
+)
+async def test_a_credential_echoed_encoded_is_blanked(form: str) -> None:
+    """A provider that echoes the credential percent-encoded (either hex case, ``/`` kept or
+    not) or in base64: blanked in the body the gateway reads, as the credential as sent is."""
+    connection = Connection.model_validate(
+        {
+            "name": "crm",
+            "provider": "crm_v1",
+            "base_url": BASE,
+            "auth": {"type": "bearer", "token": ECHOED},
+        }
+    )
+    echo = json.dumps({"success": False, "message": f"bad token {form} given"})
+    async with aiohttp.ClientSession() as session:
+        client = UpstreamClient(session, connection)
+        with mocked_network() as mock:
+            mock.get(f"{BASE}/echo", status=200, body=echo, content_type="application/json")
+            answer = await client.request("GET", "/echo")
+    assert answer.body["message"] == "bad token [redacted] given"
