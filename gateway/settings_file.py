@@ -94,8 +94,10 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
     validator = jsonschema.Draft202012Validator(_schema())
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         where = dotted_path(error.absolute_path)
+        if error.validator == "oneOf" and not isinstance(error.instance, dict):
+            continue  # not a mapping at all: its type error says so
         if where not in unset:  # the empty value left by an unset variable says nothing new
-            problems.append(f"{where}: {_message(error)}{_from_variable(error, written)}")
+            problems.append(f"{where}: {_said(error, written)}")
     if problems:
         raise ConfigError(source, problems)
     problems += _cross_checks(data, environ)
@@ -317,6 +319,31 @@ def _message(error: jsonschema.ValidationError) -> str:
         return f"give exactly one of {names}"
     if error.validator == "additionalProperties":
         return error.message.replace("Additional properties are not allowed", "unknown key(s)")
+    if error.validator == "not" and isinstance(error.instance, dict):
+        both = (
+            error.validator_value.get("required", [])
+            if isinstance(error.validator_value, dict)
+            else []
+        )
+        return (
+            f"give {' or '.join(both)}, not both" if both else "holds keys that cannot go together"
+        )
+    if (
+        error.validator == "type"
+        and isinstance(error.instance, str)
+        and "object" in str(error.validator_value)
+    ):
+        # Text where a section belongs (a key or a token written in its place): not shown.
+        return f"must be {_kinds(error.validator_value)}, not text (the value is not shown)"
+    if error.absolute_path and error.absolute_path[-1] == "base_url":
+        # A URL may carry a credential in its query (an api_key=…): not shown.
+        return "must be an http:// or https:// URL with a host (the value is not shown)"
+    if isinstance(error.instance, dict | list):
+        # A section written in the wrong shape may hold a token: said by its kind, never shown.
+        kind = "a mapping" if isinstance(error.instance, dict) else "a list"
+        if error.validator == "type":
+            return f"must be {_kinds(error.validator_value)}, not {kind} (the value is not shown)"
+        return f"is not valid here ({error.validator}): {kind}, not shown"
     message = error.message
     if isinstance(error.instance, bool) or error.instance is None:
         # As the file spells it (true, false, null), not as Python does (True, None).
@@ -326,20 +353,47 @@ def _message(error: jsonschema.ValidationError) -> str:
     return _without_password(message, error.instance)
 
 
-def _from_variable(error: jsonschema.ValidationError, written: Any) -> str:
-    """Why text stands where a number or a boolean is expected, when the file wrote a
-    ``${NAME}`` there: a reference is read into a string, never converted."""
-    if error.validator != "type" or not isinstance(error.instance, str):
-        return ""
+_KINDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _kinds(expected: Any) -> str:
+    names = expected if isinstance(expected, list) else [expected]
+    return " or ".join(_KINDS.get(str(name), str(name)) for name in names)
+
+
+def _said(error: jsonschema.ValidationError, written: Any) -> str:
+    """The problem, without a value a ``${NAME}`` reference gave (an environment variable may
+    hold a token: it is never shown), saying that a reference gives text where a number or a
+    boolean was expected."""
+    message = _message(error)
+    if not (isinstance(error.instance, str) and _from_reference(error, written)):
+        return message
+    message = message.replace(repr(error.instance), "the value of the reference (not shown)")
+    wanted = str(error.validator_value)
+    if error.validator == "type" and any(k in wanted for k in ("integer", "number", "boolean")):
+        message += (
+            " (a ${NAME} reference gives text, never a number or a boolean: write the value here)"
+        )
+    return message
+
+
+def _from_reference(error: jsonschema.ValidationError, written: Any) -> bool:
+    """Whether the file wrote a ``${NAME}`` where the error's value stands."""
     value = written
     for key in error.absolute_path:
         try:
             value = value[key]
         except (LookupError, TypeError):
-            return ""
-    if not (isinstance(value, str) and "${" in value):
-        return ""
-    return " (a ${NAME} reference gives text, never a number or a boolean: write the value here)"
+            return False
+    return isinstance(value, str) and "${" in value
 
 
 def _without_password(message: str, value: Any) -> str:

@@ -59,7 +59,8 @@ connections:
     assert problems(text) == [
         "connections[0]: unknown key(s) ('surprise' was unexpected)",
         "connections[0].auth: give exactly one of token or token_env",
-        "connections[0].base_url: 'crm.example.com' does not match '^https?://[^\\\\s/]+(/\\\\S*)?$'",
+        "connections[0].base_url: must be an http:// or https:// URL with a host (the value is "
+        "not shown)",
         "connections[0].provider: 'crm' is not one of ['crm_v1', 'draft_publish', 'bill_crm', 'item_envelope', 'order_linked']",
         "server.port: 70000 is greater than the maximum of 65535",
     ]
@@ -652,6 +653,43 @@ def test_a_reference_where_a_number_belongs_says_it_gives_text() -> None:
     )
     found = problems(text, {"CRM_TOKEN": "crm-token-1"})
     assert found == [
-        "connections[0].max_connections: '5' is not of type 'integer' (a ${NAME} reference "
-        "gives text, never a number or a boolean: write the value here)"
+        "connections[0].max_connections: the value of the reference (not shown) is not of type "
+        "'integer' (a ${NAME} reference gives text, never a number or a boolean: write the value "
+        "here)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "server: {cursor_secret: TopSecretCursorKeyValue_1234567890ab, cursor_secret_env: X}",
+            "server: give cursor_secret or cursor_secret_env, not both",
+        ),
+        (
+            "connections:\n  crm: {provider: crm_v1, auth: {type: bearer, token: TopSecretTok1}}",
+            "connections: must be a list, not a mapping (the value is not shown)",
+        ),
+        (
+            "clients: [TopSecretApiKey_1234]",
+            "clients[0]: must be a mapping, not text (the value is not shown)",
+        ),
+        (
+            "connections:\n  - {name: c, provider: crm_v1, auth: {type: bearer, token: abcdefghij},\n"
+            "     base_url: 'ftp://h/?api_key=TopSecretInQuery'}",
+            "connections[0].base_url: must be an http:// or https:// URL with a host (the value is "
+            "not shown)",
+        ),
+        (
+            "connections:\n  - {name: c, provider: crm_v1, base_url: 'https://h', auth: '${TOKEN}'}",
+            "connections[0].auth: must be a mapping, not text (the value is not shown)",
+        ),
+    ],
+    ids=["both-secrets", "section-as-mapping", "key-as-client", "url-query", "auth-from-variable"],
+)
+def test_a_value_in_the_wrong_shape_is_said_without_showing_it(text: str, said: str) -> None:
+    """What was written in the wrong place may be a secret: a section, a client or an auth
+    written as a bare value, a URL, what a variable gave. Said by its kind, never shown."""
+    found = problems(text, {"TOKEN": "TopSecretFromTheEnvironment"})
+    assert said in found, found
+    assert "TopSecret" not in "\n".join(found)
