@@ -380,3 +380,59 @@ async def test_an_unknown_order_is_404_even_with_a_malformed_body(sandbox: Sandb
     assert answer.status == 404, answer.body
     known = await call(sandbox, "POST", f"{BASE}/orders/SO-1004/invoices", raw=b"{not json")
     assert known.status == 400, known.body
+
+
+async def _raw_note(sandbox: Sandbox, kind: str, body: bytes) -> Answer:
+    headers = {"Authorization": "Bearer sk_sandbox", "Content-Type": kind}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{sandbox.gateway_url}{BASE}/invoices/{INVOICE}/notes", data=body, headers=headers
+        ) as response,
+    ):
+        text = await response.text()
+        parsed = json.loads(text) if "json" in response.content_type else text
+        return Answer(response.status, response.headers.copy(), parsed)  # type: ignore[arg-type]
+
+
+def _part(headers: bytes, content: bytes) -> bytes:
+    return b"--B\r\n" + headers + b"\r\n\r\n" + content + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    ("kind", "parts", "status", "said"),
+    [
+        (
+            "multipart/mixed; boundary=B",
+            [_part(b'Content-Disposition: form-data; name="note"', b"Delivered")],
+            415,
+            "multipart/form-data",
+        ),
+        (
+            "multipart/form-data; boundary=B",
+            [
+                _part(b'Content-Disposition: form-data; name="note"', b"Delivered"),
+                _part(
+                    b'Content-Disposition: form-data; name="file"; filename="\xff\xfe.txt"', b"x"
+                ),
+            ],
+            400,
+            "file name must be UTF-8 text",
+        ),
+        (
+            "multipart/form-data; boundary=B",
+            [_part(b'Content-Disposition: form-data; name="note"', b"n" * 10_001)],
+            422,
+            "at most 10000 characters",
+        ),
+    ],
+    ids=["not-form-data", "file-name-not-utf8", "note-too-long"],
+)
+async def test_a_note_body_the_gateway_cannot_take_is_a_4xx_naming_it(
+    sandbox: Sandbox, kind: str, parts: list[bytes], status: int, said: str
+) -> None:
+    before = await _note_posts(sandbox)
+    answer = await _raw_note(sandbox, kind, b"".join(parts) + b"--B--\r\n")
+    assert answer.status == status, answer.body
+    assert said in json.dumps(answer.body), answer.body
+    assert await _note_posts(sandbox) == before

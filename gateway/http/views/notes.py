@@ -20,6 +20,8 @@ MAX_NOTE_FILE_BYTES = 10 * 1024 * 1024
 # so a body that announces no length (or lies about it) is refused at this size, not read whole.
 MAX_NOTE_BODY_BYTES = MAX_NOTE_FILE_BYTES + 1024 * 1024
 _CHUNK = 64 * 1024
+# A note's text, as long as an invoice's own notes may be (``canonical.model.Text``).
+MAX_NOTE_CHARS = 10_000
 
 
 @requires("invoices:write")
@@ -94,7 +96,7 @@ _TOO_LARGE = (
 
 
 async def _multipart(request: web.Request, *, attach: bool) -> tuple[str | None, list[NoteFile]]:
-    if not request.content_type.startswith("multipart/"):
+    if request.content_type != "multipart/form-data":
         raise Problem("unsupported_media_type", "Send the note as multipart/form-data.")
     if (request.content_length or 0) > MAX_NOTE_BODY_BYTES:
         raise Problem("payload_too_large", _TOO_LARGE)
@@ -123,12 +125,20 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
                 note = (await budget.read(part)).decode("utf-8")
             except UnicodeDecodeError:
                 raise Problem("bad_request", "note must be UTF-8 text.") from None
+            if len(note) > MAX_NOTE_CHARS:
+                raise validation_problem(
+                    [FieldError("/note", f"must be at most {MAX_NOTE_CHARS} characters")]
+                )
         elif part.name == "file":
             content = await budget.read(part)
             if len(content) > MAX_NOTE_FILE_BYTES:
                 raise Problem("payload_too_large", f"file is over {MAX_NOTE_FILE_BYTES} bytes.")
             kind = part.headers.get("Content-Type", "application/octet-stream")
-            files.append(NoteFile(part.filename or "attachment", kind, bytes(content)))
+            name = part.filename or "attachment"
+            for said, text in (("file name", name), ("file's Content-Type", kind)):
+                if not _is_text(text):
+                    raise Problem("bad_request", f"The {said} must be UTF-8 text.")
+            files.append(NoteFile(name, kind, bytes(content)))
         else:
             name = (part.name or "")[:64]
             taken = "file and, optionally, note" if attach else "note and, optionally, file"
@@ -136,6 +146,16 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
                 [FieldError(f"/{name}", f"is not a part of a note: send {taken}")]
             )
     return note, files
+
+
+def _is_text(value: str) -> bool:
+    """Whether a part's header value is text (aiohttp keeps bytes that are not UTF-8 as lone
+    surrogates, which nothing can write out again)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _Budget:
