@@ -57,6 +57,11 @@ def check_json_media_type(request: web.Request) -> None:
     )
 
 
+class ClientClosed(Exception):
+    """The caller closed the connection before its body arrived whole: nothing failed and no
+    one reads an answer (logged and counted as 499, "client closed request", never a 500)."""
+
+
 @asynccontextmanager
 async def body_deadline(request: web.Request) -> AsyncIterator[None]:
     """Within it the request's body must arrive whole within ``server.body_timeout_s`` of now,
@@ -66,6 +71,8 @@ async def body_deadline(request: web.Request) -> AsyncIterator[None]:
     try:
         async with asyncio.timeout(seconds):
             yield
+    except ConnectionResetError:  # aiohttp's "Connection lost" while the body was read
+        raise ClientClosed from None
     except TimeoutError:
         raise Problem(
             "request_timeout",

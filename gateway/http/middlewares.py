@@ -10,8 +10,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import AdapterError, IdempotencyError
+from gateway.http.body import ClientClosed
 from gateway.http.errors import idempotency_problem, problem_for
 from gateway.http.keys import REQUEST_ID
+from gateway.http.observability import CLIENT_CLOSED
 from gateway.http.problems import Problem
 from gateway.store import StoreError
 from gateway.upstream import request_id_var
@@ -84,6 +86,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except IdempotencyError as error:
         connection = request.match_info.get("connection")
         return idempotency_problem(error, connection=connection).response(request_id)
+    except ClientClosed:
+        return web.Response(status=CLIENT_CLOSED)  # written nowhere: counted and logged
     except web.HTTPRequestEntityTooLarge as exc:
         return Problem("payload_too_large", exc.text or "The request body is too large.").response(
             request_id

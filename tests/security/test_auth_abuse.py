@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.config import AuthFailures, Client, ServerSettings, Settings, StoreSettings
@@ -235,8 +236,36 @@ async def test_a_caller_that_hangs_up_mid_body_is_not_a_gateway_failure(
     500 in the metrics alerts watch (anyone could raise them, the calculate route needs no
     key), and no traceback in the log."""
     gateway, _ = await start(aiohttp_client)
+    await _hang_up_three_times(gateway.host, gateway.port)
+    async with gateway.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"}) as answer:
+        assert_only_499(await answer.text())
+
+
+async def test_the_same_where_the_handler_is_not_cancelled_as_serve_runs_it(
+    unused_tcp_port: int,
+) -> None:
+    """``serve`` does not cancel a handler whose caller left (aiohttp's default): its body read
+    fails with "Connection lost" instead, which is the caller's doing all the same (499)."""
+    runner = web.AppRunner(create_app(settings()), handler_cancellation=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+        await _hang_up_three_times("127.0.0.1", unused_tcp_port)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"http://127.0.0.1:{unused_tcp_port}/metrics",
+                headers={"Authorization": f"Bearer {ADMIN}"},
+            ) as answer,
+        ):
+            assert_only_499(await answer.text())
+    finally:
+        await runner.cleanup()
+
+
+async def _hang_up_three_times(host: str, port: int) -> None:
     for _ in range(3):
-        _, writer = await asyncio.open_connection(gateway.host, gateway.port)
+        _, writer = await asyncio.open_connection(host, port)
         writer.write(
             b"POST /v1/invoices/calculate HTTP/1.1\r\nHost: gateway\r\n"
             b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a":'
@@ -245,10 +274,11 @@ async def test_a_caller_that_hangs_up_mid_body_is_not_a_gateway_failure(
         await asyncio.sleep(0.05)
         writer.close()
     await asyncio.sleep(0.2)
-    async with gateway.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"}) as answer:
-        text = await answer.text()
+
+
+def assert_only_499(metrics: str) -> None:
     calculate = [
-        line for line in text.splitlines()
+        line for line in metrics.splitlines()
         if line.startswith("gateway_requests_total{") and "/v1/invoices/calculate" in line
     ]  # fmt: skip
     assert calculate and all('status="499"' in line for line in calculate), calculate
