@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 
 from gateway import jsonwire
@@ -41,15 +42,31 @@ def content_json(invoice: Invoice) -> bytes:
     return jsonwire.model_json(invoice, VOLATILE)
 
 
+# What an entity-tag may hold between its quotes (RFC 9110 ``etagc``: no quote, no control
+# character, no space): a provider's version of anything else is no header value.
+_ETAGC = re.compile(r"[\x21\x23-\x7e]+")
+
+
 def tag_of(invoice: Invoice, content: bytes) -> str:
     """The tag, given ``content_json(invoice)``: the provider's record version where it keeps
-    one; else a digest of the content."""
-    if invoice.version is not None:
-        return f'"{invoice.version}"'
+    one that an entity-tag can hold; else a digest of the content."""
+    version = _version(invoice)
+    if version is not None:
+        return f'"{version}"'
     return 'W/"' + hashlib.sha256(content).hexdigest()[:20] + '"'
 
 
 def version_tag(invoice: Invoice) -> str:
-    if invoice.version is not None:
-        return f'"{invoice.version}"'
+    version = _version(invoice)
+    if version is not None:
+        return f'"{version}"'
     return tag_of(invoice, content_json(invoice))
+
+
+def _version(invoice: Invoice) -> str | None:
+    """The provider's version as an entity-tag's text; None where it has none, or one that
+    would break the header (a quote, a line break: the digest stands in for it)."""
+    version = invoice.version
+    if version is None or _ETAGC.fullmatch(str(version)) is None:
+        return None
+    return str(version)

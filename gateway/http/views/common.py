@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from aiohttp import web
@@ -120,7 +121,8 @@ def invoice_response(
         response.headers["Preference-Applied"] = "handling=lenient"
     if status == 201 and invoice.id is not None:
         connection = request.match_info["connection"]
-        response.headers["Location"] = f"/v1/connections/{connection}/invoices/{invoice.id}"
+        where = quote(str(invoice.id), safe="")  # the provider's id: never a header's breaker
+        response.headers["Location"] = f"/v1/connections/{connection}/invoices/{where}"
     return response
 
 
