@@ -45,6 +45,16 @@ class _Loader(yaml.SafeLoader):
     last one silently: a second ``server:`` would drop the first's settings), and a document
     its aliases blow up."""
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """An integer, or a located error where it is longer than Python reads one (4,300
+        digits: ``sys.set_int_max_str_digits``), instead of a traceback."""
+        try:
+            return int(super().construct_yaml_int(node))
+        except ValueError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a number too long to read (over 4,300 digits)", node.start_mark
+            ) from None
+
     def construct_document(self, node: yaml.Node) -> Any:
         try:
             written, read = _sizes(node)
@@ -123,3 +133,6 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
         return [part for pair in node.value for part in pair]
     return []
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)

@@ -693,3 +693,26 @@ def test_a_value_in_the_wrong_shape_is_said_without_showing_it(text: str, said: 
     found = problems(text, {"TOKEN": "TopSecretFromTheEnvironment"})
     assert said in found, found
     assert "TopSecret" not in "\n".join(found)
+
+
+def test_a_number_too_long_to_read_is_a_located_problem_not_a_traceback() -> None:
+    assert problems("server: {port: " + "9" * 5000 + "}") == [
+        "line 1, column 16: not valid YAML (a number too long to read (over 4,300 digits))"
+    ]
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "retries: {backoff_base_s: .inf}",
+        "retries: {backoff_max_s: .inf}",
+        "rate_limit: {per_second: .inf}",
+    ],
+)
+def test_an_endless_wait_or_rate_is_refused(setting: str) -> None:
+    """An infinite backoff would hold a request for ever whatever timeout_s says."""
+    text = GOOD.replace(
+        "    currencies: {USD: 1}\n", f"    currencies: {{USD: 1}}\n    {setting}\n"
+    )
+    found = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert len(found) == 1 and "inf is greater than the maximum" in found[0], found
