@@ -175,9 +175,24 @@ def drop_unchanged(
         problem
         for problem in unrepresentable(invoice, caps, provider)
         if problem.pointer != "/tax_mode"
-        and _at(mine, problem.pointer) == _at(theirs, problem.pointer)
+        and _at(mine, problem.pointer) == _held(theirs, mine, problem.pointer)
     ]
     return _drop(invoice, unchanged, caps) if unchanged else invoice
+
+
+def _held(theirs: dict[str, Any], mine: dict[str, Any], pointer: str) -> Any:
+    """What the current invoice holds where ``pointer`` points in the one sent; a line's field
+    from the current line with the sent line's id (a replace may reorder or drop lines), by
+    position only for a line without an id."""
+    parts = pointer.strip("/").split("/")
+    if len(parts) < 3 or parts[0] != "lines" or not parts[1].isdigit():
+        return _at(theirs, pointer)
+    sent = _at(mine, f"/lines/{parts[1]}")
+    line_id = sent.get("id") if isinstance(sent, dict) else None
+    if line_id is None:
+        return _at(theirs, pointer)
+    same = [line for line in theirs.get("lines") or [] if line.get("id") == line_id]
+    return _at(same[0], "/" + "/".join(parts[2:])) if same else None
 
 
 def _at(document: Any, pointer: str) -> Any:

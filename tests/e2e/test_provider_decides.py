@@ -159,3 +159,32 @@ async def test_issue_twice_is_a_conflict_whatever_the_provider_would_do(
     assert sent == (1 if connection == "draft_publish" else 0)
     after = await call(sandbox, "GET", one)
     assert (after.body["status"], after.headers["ETag"]) == ("open", first.headers["ETag"])
+
+
+async def test_a_replace_that_moves_lines_may_send_back_their_names_as_read(
+    sandbox: Sandbox,
+) -> None:
+    """item_envelope keeps no line names of its own (each line is its product's): the names a
+    read gives back pass unchanged, also once the lines are reordered or one is left out, each
+    compared with the line of its id; a name changed is still refused, strict."""
+    body = {
+        **BODIES["item_envelope"],
+        "lines": [
+            {"item_id": "1", "quantity": "1", "unit_price": "50"},
+            {"item_id": "2", "quantity": "2", "unit_price": "25"},
+        ],
+    }
+    location = await created(sandbox, "item_envelope", body)
+    read = (await call(sandbox, "GET", location)).body
+    first, second = read["lines"]
+    assert first["name"] and second["name"]
+    for lines in ([second, first], [second]):
+        answer = await call(sandbox, "PUT", location, body={**read, "lines": lines})
+        assert answer.status == 200, answer.body
+        assert [line["item_id"] for line in answer.body["lines"]] == [
+            line["item_id"] for line in lines
+        ]
+        read = answer.body
+    renamed = {**read["lines"][0], "name": "Another name"}
+    refused = await call(sandbox, "PUT", location, body={**read, "lines": [renamed]})
+    assert (refused.status, refused.body["code"]) == (422, "unsupported_field"), refused.body
