@@ -45,10 +45,15 @@ class ConfigError(ValueError):
         super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
 
 
+# A configuration of hundreds of connections is tens of KB; a file far past that is another
+# file, and reading it as YAML could hold the process for minutes.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     source = str(path)
     try:
-        text = read_text(path)
+        text = read_text(path, max_bytes=MAX_CONFIG_BYTES)
     except UnreadableText as exc:
         raise ConfigError(source, [exc.reason]) from None
     settings = beside(

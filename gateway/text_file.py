@@ -12,11 +12,16 @@ class UnreadableText(Exception):
         self.reason = reason
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, *, max_bytes: int | None = None) -> str:
     """The file's text, without the byte order mark some editors put first (Notepad, a
     spreadsheet's "CSV UTF-8"), which would otherwise join the first id or key; ``UnreadableText``
-    when it cannot be read or is not UTF-8."""
+    when it cannot be read, is over ``max_bytes``, or is not UTF-8."""
     try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise UnreadableText(
+                f"is larger than {max_bytes:,} bytes, more than a file of this kind holds "
+                "(is it the right file?)"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableText(f"cannot be read: {exc.strerror or exc}") from None

@@ -716,3 +716,16 @@ def test_an_endless_wait_or_rate_is_refused(setting: str) -> None:
     )
     found = problems(text, {"CRM_TOKEN": "crm-token-1"})
     assert len(found) == 1 and "inf is greater than the maximum" in found[0], found
+
+
+def test_a_file_far_larger_than_a_configuration_is_refused_before_it_is_read(
+    tmp_path: Path,
+) -> None:
+    """Read as YAML, 5 MB of keys held the process for 18 s and 500 MB: refused by its size."""
+    path = tmp_path / "config.yaml"
+    path.write_text("server: {port: 9000}\n" + "# padding\n" * 120_000, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, {})
+    assert info.value.problems == [
+        "is larger than 1,048,576 bytes, more than a file of this kind holds (is it the right file?)"
+    ]
