@@ -259,44 +259,32 @@ def _migrate_parser(commands: Any) -> None:
     )
     migrate.add_argument("step", nargs="?", choices=["run", "verify", "revert"], default="run")
     migrate.add_argument("--config", default="config.yaml", metavar="FILE")
-    migrate.add_argument("--from", dest="source", metavar="CONNECTION")
-    migrate.add_argument("--to", dest="target", metavar="CONNECTION")
     migrate.add_argument(
         "--run", metavar="NAME", help="name of the run (default: made and printed)"
     )
-    migrate.add_argument("--status", choices=["draft", "open", "paid", "void", "unknown"])
-    migrate.add_argument("--customer", metavar="ID", help="the source's customer id")
-    migrate.add_argument("--issued-from", metavar="YYYY-MM-DD")
-    migrate.add_argument("--issued-to", metavar="YYYY-MM-DD")
-    migrate.add_argument("--ids", metavar="FILE", help="source invoice ids, one per line")
-    migrate.add_argument("--map", metavar="FILE", help="customers, items, taxes: source → target")
-    migrate.add_argument("--dry-run", action="store_true", help="read and check; write nothing")
-    migrate.add_argument("--lenient", action="store_true", help="leave out what the target lacks")
-    migrate.add_argument("--concurrency", type=int, default=4, metavar="N")
     migrate.add_argument("--report", metavar="FILE", help="one JSON line per source invoice")
-    migrate.add_argument("--sample", type=int, metavar="N", help="copy the first N, then stop")
-
-
-# What ``migrate`` (a run) takes that ``verify`` and ``revert`` do not: option → its default.
-_RUN_ONLY = {
-    "--from": ("source", None),
-    "--to": ("target", None),
-    "--status": ("status", None),
-    "--customer": ("customer", None),
-    "--issued-from": ("issued_from", None),
-    "--issued-to": ("issued_to", None),
-    "--ids": ("ids", None),
-    "--map": ("map", None),
-    "--dry-run": ("dry_run", False),
-    "--lenient": ("lenient", False),
-    "--concurrency": ("concurrency", 4),
-    "--sample": ("sample", None),
-}
+    # A run's own options: verify and revert take the run's from the store, and refuse these.
+    run = migrate.add_argument_group("a run's options (not for verify or revert)")
+    run_only = [
+        run.add_argument("--from", dest="source", metavar="CONNECTION"),
+        run.add_argument("--to", dest="target", metavar="CONNECTION"),
+        run.add_argument("--status", choices=["draft", "open", "paid", "void", "unknown"]),
+        run.add_argument("--customer", metavar="ID", help="the source's customer id"),
+        run.add_argument("--issued-from", metavar="YYYY-MM-DD"),
+        run.add_argument("--issued-to", metavar="YYYY-MM-DD"),
+        run.add_argument("--ids", metavar="FILE", help="source invoice ids, one per line"),
+        run.add_argument("--map", metavar="FILE", help="customers, items, taxes: source → target"),
+        run.add_argument("--dry-run", action="store_true", help="read and check; write nothing"),
+        run.add_argument("--lenient", action="store_true", help="leave out what the target lacks"),
+        run.add_argument("--concurrency", type=int, default=4, metavar="N"),
+        run.add_argument("--sample", type=int, metavar="N", help="copy the first N, then stop"),
+    ]
+    migrate.set_defaults(run_only=tuple((a.option_strings[0], a.dest, a.default) for a in run_only))
 
 
 def _run_only(args: argparse.Namespace) -> list[str]:
     """The options of a run given to ``verify`` or ``revert``, which would pass them over."""
-    return [name for name, (dest, default) in _RUN_ONLY.items() if getattr(args, dest) != default]
+    return [name for name, dest, default in args.run_only if getattr(args, dest) != default]
 
 
 async def _stoppable(

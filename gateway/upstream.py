@@ -296,15 +296,15 @@ class UpstreamClient:
     async def _chunks(self, raw: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         """The body as it arrives, with the credential blanked out even across chunk ends."""
         secret = self.connection.auth.secret()
-        forms = secret_forms(secret)[::-1] if len(secret) >= MIN_TOKEN_CHARS else []
+        forms = secret_forms(secret) if len(secret) >= MIN_TOKEN_CHARS else ()
         keep = max((len(form) for form in forms), default=1) - 1
         carry = b""
         sent = 0
         try:
             async for chunk in raw.content.iter_chunked(_STREAM_CHUNK_BYTES):
                 data = carry + chunk
-                for form in reversed(forms):
-                    data = data.replace(form.encode(), b"[redacted]")
+                for form in forms:  # longest first
+                    data = data.replace(form, b"[redacted]")
                 cut = max(0, len(data) - keep) if forms else len(data)
                 carry = data[cut:]
                 if cut:
@@ -596,7 +596,7 @@ class UpstreamClient:
             return answer
         content = answer.content
         for form in secret_forms(secret):
-            content = content.replace(form.encode(), b"[redacted]")
+            content = content.replace(form, b"[redacted]")
         if content == answer.content:
             return answer
         return dataclasses.replace(answer, content=content)

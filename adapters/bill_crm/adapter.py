@@ -41,7 +41,7 @@ from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Discount, Invoice, RoundingPolicy
 from gateway.config import Connection
 from gateway.upstream import UpstreamClient, UpstreamResponse
-from gateway.upstream_answers import list_not_found, read_refused
+from gateway.upstream_answers import read_refused, reading_a_list
 
 INVOICES = "/api/v1/invoices"
 _ID = re.compile(r"[0-9]{1,18}")
@@ -124,10 +124,8 @@ class BillCrmAdapter(Adapter):
                 return Page([], None)  # client ids are integers: no invoice can match
             params["client_id"] = query.customer_id
         response = await self.client.request("GET", INVOICES, params=params)
-        try:
+        with reading_a_list("invoice"):
             rows = self._answer(response)
-        except NotFound as exc:
-            raise list_not_found(exc, "invoice") from None
         if not isinstance(rows, list):
             raise UpstreamError(
                 f"{self.provider} answered a list without rows", provider=self.provider
@@ -410,7 +408,7 @@ class BillCrmAdapter(Adapter):
             else f"{self.provider} answered {response.status}"
         )
         if response.status == 404:
-            # Its own words where the call names no invoice (a list: ``list_not_found``).
+            # Its own words where the call names no invoice (a list: ``reading_a_list``).
             what = f"{self.provider} has no invoice {invoice_id}" if invoice_id else said
             raise NotFound(what, provider=self.provider)
         if refused := read_refused(response, said, provider=self.provider):

@@ -43,7 +43,7 @@ from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.totals import calculate
 from gateway.config import TaxSetting
 from gateway.upstream import UpstreamResponse
-from gateway.upstream_answers import list_not_found, read_refused
+from gateway.upstream_answers import read_refused, reading_a_list
 
 BASE = "/api/v1/invoices"
 
@@ -123,10 +123,8 @@ class DraftPublishAdapter(Adapter):
         # One search parameter: the caller's search, else the number (narrowed by list_page).
         params.update(wire.filter_params(query, query.search or query.number))
         response = await self.client.request("GET", BASE, params=params)
-        try:
+        with reading_a_list("invoice"):
             body = self._body(response, "list invoices")
-        except NotFound as exc:
-            raise list_not_found(exc, "invoice") from None
         rows, meta = self._list(body, "list invoices")
         next_page = self.pages.next_token(
             number,

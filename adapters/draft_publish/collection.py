@@ -28,7 +28,7 @@ from adapters.draft_publish.listing import StatusWalk
 from adapters.paths import segment
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice
-from gateway.upstream_answers import list_not_found
+from gateway.upstream_answers import reading_a_list
 
 if TYPE_CHECKING:
     from adapters.draft_publish.adapter import DraftPublishAdapter
@@ -177,10 +177,8 @@ async def trash_page(adapter: DraftPublishAdapter, page: str | None, page_size: 
     limit = adapter.served_size(page_size)
     params = {"page": number, "limit": limit}
     response = await adapter.client.request("GET", TRASH_LIST, params=params)
-    try:
+    with reading_a_list("trash"):
         body = adapter._body(response, "list the trash")
-    except NotFound as exc:
-        raise list_not_found(exc, "trash") from None
     rows, meta = adapter._list(body, "list the trash")
     total = _int(meta.get("total"))
     following = adapter.pages.next_token(

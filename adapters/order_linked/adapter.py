@@ -46,7 +46,7 @@ from gateway.canonical.errors import FieldError, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.config import TaxSetting
 from gateway.upstream import UpstreamResponse
-from gateway.upstream_answers import UnusableAnswer, list_not_found, read_refused
+from gateway.upstream_answers import UnusableAnswer, read_refused, reading_a_list
 
 # Canonical action → the provider's path segment, and the verb for messages.
 ACTION_PATHS: dict[str, tuple[str, str]] = {
@@ -165,10 +165,8 @@ class OrderLinkedAdapter(Adapter):
         if query.customer_id is not None:
             params["account_id"] = query.customer_id
         response = await self.client.request("GET", "/invoices", params=params)
-        try:
+        with reading_a_list("invoice"):
             body = self._body(response, "list invoices")
-        except NotFound as exc:
-            raise list_not_found(exc, "invoice") from None
         rows = body.get("invoices") if isinstance(body, dict) else None
         pagination = body.get("pagination") if isinstance(body, dict) else None
         if not isinstance(rows, list) or not isinstance(pagination, dict):

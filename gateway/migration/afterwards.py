@@ -46,9 +46,16 @@ async def run_entries(store: Store, run: str) -> AsyncIterator[CrosswalkEntry]:
         after = (last.source_connection, last.source_id)
 
 
-async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) -> Entry:
+def _unsettled(entry: CrosswalkEntry) -> Entry | None:
+    """A copy whose create was cut off (``pending``): failed, saying it may exist."""
     if entry.target_id is None and entry.state == "pending":
         return Entry(entry.source_id, "failed", reason=UNSETTLED)
+    return None
+
+
+async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) -> Entry:
+    if unsettled := _unsettled(entry):
+        return unsettled
     if entry.target_id is None or entry.state == "reverted":
         return Entry(entry.source_id, "skipped", target_id=entry.target_id, reason=entry.state)
     if entry.state == "failed":  # made, but a status or payment step failed: not finished
@@ -73,8 +80,8 @@ async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) 
 async def revert_entry(
     entry: CrosswalkEntry, target: Adapter, service: InvoiceService, store: Store
 ) -> Entry:
-    if entry.target_id is None and entry.state == "pending":
-        return Entry(entry.source_id, "failed", reason=UNSETTLED)
+    if unsettled := _unsettled(entry):
+        return unsettled
     if entry.target_id is None or entry.state == "reverted":
         return Entry(entry.source_id, "reverted", target_id=entry.target_id, reason="already")
     request = WriteRequest(

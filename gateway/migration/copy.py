@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import structlog
 
 from adapters.base import Adapter, WriteWarning
-from gateway.canonical.errors import InvalidInvoice
+from gateway.canonical.errors import FieldError, InvalidInvoice
 from gateway.canonical.model import Invoice, Payment
 from gateway.errors import (
     AdapterError,
@@ -228,7 +229,7 @@ class Copier:
             # Fitted already: the preview's own fit finds nothing more to drop.
             previewed, more = preview(self.target, translation.invoice, self.plan.handling)
         except InvalidInvoice as exc:
-            reason = "; ".join(f"{e.pointer}: {e.detail}" for e in exc.errors)
+            reason = _fields_said(exc.errors)
             return Entry(source_id, "skipped", reason=f"the target could not take it: {reason}")
         verdict = compare(invoice, previewed, self.target, preview=True)
         warnings = [*translation.warnings, *translation.as_source(more)]
@@ -507,9 +508,12 @@ def payments_beyond_total(source: Invoice, copy: Invoice) -> list[WriteWarning]:
 
 def _said(error: AdapterError) -> str:
     """The error's message with the fields it names and what each says."""
-    fields = getattr(error, "errors", None) or []
-    named = "; ".join(f"{e.pointer}: {e.detail}" if e.pointer else e.detail for e in fields)
+    named = _fields_said(getattr(error, "errors", None) or [])
     return f"{error.message} ({named})" if named else error.message
+
+
+def _fields_said(fields: Sequence[FieldError]) -> str:
+    return "; ".join(f"{e.pointer}: {e.detail}" if e.pointer else e.detail for e in fields)
 
 
 def _paid_not_carried(source: Invoice, copy: Invoice) -> list[WriteWarning]:

@@ -47,20 +47,18 @@ def content_json(invoice: Invoice) -> bytes:
 _ETAGC = re.compile(r"[\x21\x23-\x7e]+")
 
 
-def tag_of(invoice: Invoice, content: bytes) -> str:
-    """The tag, given ``content_json(invoice)``: the provider's record version where it keeps
-    one that an entity-tag can hold; else a digest of the content."""
+def tag_of(invoice: Invoice, content: bytes | None) -> str:
+    """The tag: the provider's record version where it keeps one that an entity-tag can hold;
+    else a digest of ``content_json(invoice)`` (``content``, where the caller has it)."""
     version = _version(invoice)
     if version is not None:
         return f'"{version}"'
-    return 'W/"' + hashlib.sha256(content).hexdigest()[:20] + '"'
+    written = content if content is not None else content_json(invoice)
+    return 'W/"' + hashlib.sha256(written).hexdigest()[:20] + '"'
 
 
 def version_tag(invoice: Invoice) -> str:
-    version = _version(invoice)
-    if version is not None:
-        return f'"{version}"'
-    return tag_of(invoice, content_json(invoice))
+    return tag_of(invoice, None)
 
 
 def _version(invoice: Invoice) -> str | None:

@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -85,6 +85,32 @@ async def slow_writes(sandbox: Sandbox, provider: str, ms: int) -> AsyncIterator
         await m.emulator(sandbox, provider, "DELETE", "/_emulator/faults")
 
 
+async def signalled_mid_run(
+    sandbox: Sandbox,
+    config: Path,
+    url: str,
+    args: list[str],
+    report: Path,
+    *,
+    slow_ms: int,
+    ready: Callable[[Counter[str]], bool],
+    sig: int = signal.SIGKILL,
+    background: bool = False,
+) -> m.Process:
+    """``migrate run`` started with every bill_crm write ``slow_ms`` slow, sent ``sig`` once the
+    run's crosswalk states (counted) are ``ready``."""
+    run = args[args.index("--run") + 1]
+    async with slow_writes(sandbox, "bill_crm", slow_ms):
+        process = m.start(config, "run", *args, report=report, background=background)
+
+        async def is_ready() -> bool:
+            return ready(Counter(e.state for e in await m.crosswalk(url, run)))
+
+        await m.wait_until(is_ready, "the run mid-way")
+        process.kill(sig)
+    return process
+
+
 def args_for(
     folder: Path, source: str, target: str, ids: list[str], run: str, *more: str
 ) -> list[str]:
@@ -115,15 +141,10 @@ async def test_a_run_killed_mid_way_resumes_and_copies_every_invoice_once(
     config = m.config_for(tmp_path, sandbox, url)
     args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "killed", "--concurrency", "2")
     # Every bill_crm write takes 150 ms: the run is mid-way for a few seconds.
-    async with slow_writes(sandbox, "bill_crm", 150):
-        first = m.start(config, "run", *args, report=tmp_path / "first.jsonl")
-
-        async def some_copied() -> bool:
-            entries = await m.crosswalk(url, "killed")
-            return sum(e.state == "verified" for e in entries) >= 6
-
-        await m.wait_until(some_copied, "the first copies")
-        first.kill()
+    first = await signalled_mid_run(
+        sandbox, config, url, args, tmp_path / "first.jsonl", slow_ms=150,
+        ready=lambda states: states["verified"] >= 6,
+    )  # fmt: skip
     assert first.process.returncode == -9
     states = Counter(e.state for e in await m.crosswalk(url, "killed"))
     assert 6 <= states["verified"] < 24, states  # killed mid-way, not at the end
@@ -158,15 +179,10 @@ async def test_a_revert_after_a_run_killed_mid_create_names_the_unsettled_copies
     url = sqlite_url()
     config = m.config_for(tmp_path, sandbox, url)
     args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "cut", "--concurrency", "2")
-    async with slow_writes(sandbox, "bill_crm", 300):
-        first = m.start(config, "run", *args, report=tmp_path / "first.jsonl")
-
-        async def a_create_under_way() -> bool:
-            states = Counter(e.state for e in await m.crosswalk(url, "cut"))
-            return states["verified"] >= 2 and states["pending"] >= 1
-
-        await m.wait_until(a_create_under_way, "a create under way")
-        first.kill()
+    await signalled_mid_run(
+        sandbox, config, url, args, tmp_path / "first.jsonl", slow_ms=300,
+        ready=lambda states: states["verified"] >= 2 and states["pending"] >= 1,
+    )  # fmt: skip
     unsettled = {e.source_id for e in await m.crosswalk(url, "cut") if e.state == "pending"}
     assert unsettled
 
@@ -212,17 +228,10 @@ async def test_a_run_stopped_by_ctrl_c_or_sigterm_says_so_and_resumes(
     config = m.config_for(tmp_path, sandbox, url, lease_s=30)
     run = f"stopped-{sig}-{background}"
     args = args_for(tmp_path, "crm_v1", "bill_crm", ids, run, "--concurrency", "2")
-    async with slow_writes(sandbox, "bill_crm", 150):
-        first = m.start(
-            config, "run", *args, report=tmp_path / "first.jsonl", background=background
-        )
-
-        async def some_copied() -> bool:
-            entries = await m.crosswalk(url, run)
-            return sum(e.state == "verified" for e in entries) >= 4
-
-        await m.wait_until(some_copied, "the first copies")
-        first.kill(sig)
+    first = await signalled_mid_run(
+        sandbox, config, url, args, tmp_path / "first.jsonl", slow_ms=150,
+        ready=lambda states: states["verified"] >= 4, sig=sig, background=background,
+    )  # fmt: skip
     stopped = first.ran()
     assert stopped.code == 1, stopped.stderr
     assert "stopping: finishing what is under way" in stopped.stderr
