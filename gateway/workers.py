@@ -141,6 +141,7 @@ class _StopSignals:
         self.signals = tuple(signals)
         self.signalled = False  # before the app had started
         self.stopping = False
+        self.exited = False  # GracefulExit raised: the loop is told to stop once
         self.loop: asyncio.AbstractEventLoop | None = None
         self.wakeup: tuple[socket.socket, socket.socket] | None = None  # held for the life
         if early:
@@ -161,13 +162,24 @@ class _StopSignals:
             signal.signal(signum, self._stop)
         if self.signalled:
             self._ignore()
+            self.exited = True
             raise web.GracefulExit()
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping or self.loop is None or self.loop.is_closed():
             return  # stopping already, or the loop is gone: the process is on its way out
         self._ignore()
-        self.loop.call_soon_threadsafe(_raise_graceful_exit)
+        self.loop.call_soon_threadsafe(self._exit_once)
+
+    def _exit_once(self) -> None:
+        """GracefulExit, once. A second signal's handler can run inside the first's, before
+        ``_ignore`` has turned the signals off, and schedule this again: raised twice, the second
+        came out of aiohttp's clean-up as a traceback (seen once in a CI run, with a signal every
+        5 ms). Callbacks run one after the other, so this check cannot race."""
+        if self.exited:
+            return
+        self.exited = True
+        raise web.GracefulExit()
 
     def _ignore(self) -> None:
         self.stopping = True
@@ -179,10 +191,6 @@ def _drain(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         while sock.recv(512):
             pass
-
-
-def _raise_graceful_exit() -> None:
-    raise web.GracefulExit()
 
 
 def _run_worker(
