@@ -19,16 +19,44 @@ async def read_json(request: web.Request) -> Any:
     """Parse a JSON body whatever its Content-Type (some providers' own examples send text/plain).
 
     Numbers with a fraction are read as ``Decimal`` so no amount passes through a binary float.
+    A body that is not UTF-8, nests past Python's recursion limit, or holds a number no invoice
+    could (over 1,000 digits, or an exponent past ±1,000, which the decimal checks would round to
+    nothing or overflow on) is as malformed as broken JSON: a 400, never a 500. ``NaN`` is read
+    (as a float) for each emulator's validation to refuse in its own words.
     """
-    raw = await request.text()
-    if not raw.strip():
+    raw = await request.read()
+    try:
+        text = raw.decode(request.charset or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        raise MalformedBody(f"the body is not {request.charset or 'UTF-8'} text") from None
+    if not text.strip():
         raise MalformedBody("request body is empty")
     try:
-        return json.loads(raw, parse_float=Decimal)
+        return json.loads(text, parse_float=_bounded_number, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         raise MalformedBody(
             f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
+    except RecursionError:
+        raise MalformedBody("malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # int() past its digit limit, or a number out of range
+        raise MalformedBody(f"malformed JSON: {exc}") from None
+
+
+MAX_EXPONENT = 1000
+
+
+def _bounded_number(text: str) -> Decimal:
+    number = Decimal(text)
+    if number and abs(number.adjusted()) > MAX_EXPONENT:
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return number
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_EXPONENT:
+        raise ValueError(f"the number {text[:40]}… is out of range")
+    return int(text)
 
 
 def is_control_path(request: web.Request) -> bool:
