@@ -40,17 +40,19 @@ def build_adapter(
     session: aiohttp.ClientSession,
     *,
     observer: CallObserver | None = None,
+    retried: Callable[[str], None] | None = None,
     circuits: CircuitWatcher | None = None,
     shared: SharedTokens | None = None,
 ) -> Adapter:
     """The adapter for ``connection``, talking through ``session`` (owned by the caller).
 
-    ``observer`` hears every provider call; ``circuits`` is given the connection's breaker state
-    to read (``Metrics.watch_circuit``); ``shared``, when given, holds the connection's rate
-    limit as a bucket in the store, one quota for every process pacing by it.
+    ``observer`` hears every provider call, ``retried`` every retry; ``circuits`` is given the
+    connection's breaker state to read (``Metrics.watch_circuit``); ``shared``, when given,
+    holds the connection's rate limit as a bucket in the store, one quota for every process
+    pacing by it.
     """
     cls = adapter_class(connection.provider)
-    client = UpstreamClient(session, connection, observer=observer, shared=shared)
+    client = UpstreamClient(session, connection, observer=observer, retried=retried, shared=shared)
     if circuits is not None:
         breaker = client.breaker
         circuits(connection.name, lambda: breaker.state.code)

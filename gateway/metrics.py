@@ -131,6 +131,7 @@ class Metrics:
         # every call, twice per request and twice per provider call.
         self._served: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._called: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._retried: dict[str, Any] = {}
         # Shared: the gauges read from this process's state, and how to read them.
         self._watched: list[tuple[Gauge, Callable[[], float]]] = []
 
@@ -190,6 +191,12 @@ class Metrics:
         )
         count.inc()
         latency.observe(seconds)
+
+    def upstream_retry(self, connection: str) -> None:
+        retries = self._retried.get(connection)
+        if retries is None:
+            retries = self._retried[connection] = self.upstream_retries.labels(connection)
+        retries.inc()
 
     def render(self) -> bytes:
         self.write_gauges()

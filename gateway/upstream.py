@@ -193,9 +193,12 @@ class UpstreamClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         observer: CallObserver | None = None,
+        retried: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         shared: SharedTokens | None = None,
     ) -> None:
+        """``observer`` hears every provider call (its connection, provider, seconds and
+        outcome); ``retried`` the connection's name at every retry."""
         self.session = session
         self.connection = connection
         self.provider = connection.provider
@@ -205,6 +208,7 @@ class UpstreamClient:
         # Normalized once; paths are appended to it as they are, never normalized again.
         self._base = str(URL(connection.base_url)).rstrip("/")
         self._observer = observer
+        self._retried = retried
         self._clock = clock
         limit = connection.rate_limit
         self._bucket = TokenBucket.of(limit, clock()) if limit else None
@@ -449,6 +453,8 @@ class UpstreamClient:
         if not self.budget.try_retry():
             raise self._with_wait(last, retry=retry)
         self._count(retry=True)
+        if self._retried is not None:
+            self._retried(self.connection.name)
         await self._sleep(self._backoff(retry, last))
 
     def _with_wait(self, last: UpstreamError, *, retry: int) -> UpstreamError:

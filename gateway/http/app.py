@@ -106,6 +106,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
                 c,
                 sessions[c.name],
                 observer=metrics.upstream_call,
+                retried=metrics.upstream_retry,
                 circuits=metrics.watch_circuit,
                 shared=tokens,
             )

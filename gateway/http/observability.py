@@ -43,8 +43,6 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         metrics = request.app[METRICS]
         metrics.request_served(route, request.method, status, elapsed)
         connection = request.match_info.get("connection")
-        if calls.retries and connection:
-            metrics.upstream_retries.labels(connection).inc(calls.retries)
         caller = request.get(CALLER)
         _log.info(
             "request",

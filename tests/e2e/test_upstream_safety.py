@@ -206,6 +206,28 @@ async def test_the_retry_budget_caps_the_load_on_a_failing_provider(
         assert sent <= 1.2 * reads + 3
 
 
+async def test_retries_are_counted_for_their_connection_on_a_list_across_connections(
+    sandbox: Sandbox, emulators: Emulators, aiohttp_client: ClientFactory
+) -> None:
+    """A list across connections has no connection in its path: its retries were in its log
+    line but never in ``gateway_upstream_retries_total``."""
+    quick = {"retries": {"max_attempts": 3, "backoff_base_s": 0.001, "backoff_max_s": 0.002}}
+    urls = {p: sandbox.emulator_urls[p] for p in ("crm_v1", "draft_publish")}
+    gateway = await aiohttp_client(create_app(settings(urls, crm_v1=quick)))
+    await emulators.faults("crm_v1", error_rate=1, error_status=503, methods=["GET"])
+
+    listed = await gateway.get(
+        "/v1/invoices?connection=crm_v1&connection=draft_publish&limit=1", headers=AUTH
+    )
+
+    assert listed.status == 502
+    retried = len(await emulators.requests("crm_v1")) - 1  # all but the first try
+    assert retried >= 1
+    text = await (await gateway.get("/metrics", headers=AUTH)).text()
+    assert f'gateway_upstream_retries_total{{connection="crm_v1"}} {retried}.0' in text
+    assert 'gateway_upstream_retries_total{connection="draft_publish"}' not in text
+
+
 # -- misbehaving providers: small servers on 127.0.0.1 ------------------------------------------
 
 
