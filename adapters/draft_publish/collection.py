@@ -141,6 +141,8 @@ async def batch(adapter: DraftPublishAdapter, action: str, ids: list[str]) -> Ba
     path, provider_action = BATCH_CALLS[action]
     doing = f"{action.replace('_', ' ')} invoices in a batch"
     wanted = list(dict.fromkeys(ids))
+    for invoice_id in wanted:  # in a body, but held to what an id in a path is
+        segment(invoice_id, what="invoice id", reserved=RESERVED)
     body = {"action": provider_action, "ids": wanted}
     data = adapter._data(await adapter.client.request("POST", path, json=body), doing)
     succeeded, failed = data.get("succeeded"), data.get("failed")
@@ -204,7 +206,7 @@ async def _one(adapter: DraftPublishAdapter, action: str, invoice_id: str) -> No
     """A trash action on one id, its per-id failure raised as the error it is. The id goes in
     a body, not a path, but is held to what any id in a path is (``..`` is a 400 on every
     route that names an invoice, this one too)."""
-    segment(invoice_id, what="invoice id")
+    segment(invoice_id, what="invoice id", reserved=RESERVED)
     (item,) = (await batch(adapter, action, [invoice_id])).items
     if item.error == "not_found":
         raise NotFound(

@@ -109,3 +109,26 @@ async def test_the_providers_own_paths_are_refused_as_ids(sandbox: Sandbox, segm
     assert answer.body["code"] == "bad_request"
     assert "not an id" in answer.body["detail"]
     assert _new(before, await _provider_paths(sandbox)) == []
+
+
+@pytest.mark.parametrize("segment", ["trash", "Export", "next-number", "batch"])
+async def test_the_trash_and_batch_routes_refuse_the_providers_own_paths_as_ids(
+    sandbox: Sandbox, segment: str
+) -> None:
+    """Restore, purge and batch send their ids in a body, but an id is an id there too: the
+    provider's own path names were sent to it as ids (and answered "not found")."""
+    before = await _provider_paths(sandbox)
+    base = "/v1/connections/draft_publish"
+    answers = [
+        await call(sandbox, "POST", f"{base}/invoices/{segment}/restore"),
+        await call(sandbox, "DELETE", f"{base}/trash/invoices/{segment}"),
+        await call(
+            sandbox, "POST", f"{base}/invoices/batch", body={"action": "void", "ids": [segment]}
+        ),
+    ]
+    for answer in answers:  # the gateway's own words are no route here: a 404
+        assert answer.status in (400, 404), answer.body
+        if answer.status == 400:
+            assert "not an id" in answer.body["detail"]
+    assert [a.status for a in answers][2] == 400  # in a batch body, no router decides
+    assert _new(before, await _provider_paths(sandbox)) == []
