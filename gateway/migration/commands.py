@@ -260,7 +260,7 @@ def _finish(
     if stopped:
         data["stopped"] = True
     print(json.dumps(data), flush=True)
-    failed = summary.failed or stopped or (differences_fail and summary.differences)
+    failed = summary.not_copied or stopped or (differences_fail and summary.differences)
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 

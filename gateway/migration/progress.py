@@ -1,6 +1,7 @@
 """What a person (or a log collector) sees while a migration runs.
 
-On a terminal: a ``rich`` progress bar with the count, the rate, the time left and the failures.
+On a terminal: a ``rich`` progress bar with the count, the rate, the time left, the failures and
+the invoices skipped (apart: a skip is a refusal with its reason, not a failure).
 Elsewhere: one JSON line every ``every`` invoices. Both on stderr, so stdout stays for results.
 """
 
@@ -65,7 +66,7 @@ class RichProgress:
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}/s"),
             TimeRemainingColumn(),
-            TextColumn("failed {task.fields[failed]}"),
+            TextColumn("failed {task.fields[failed]} skipped {task.fields[skipped]}"),
             console=Console(file=stream),
         )
         self._task: Any = None
@@ -73,12 +74,13 @@ class RichProgress:
 
     def start(self, total: int | None) -> None:
         self._bar.start()
-        self._task = self._bar.add_task("migrate", total=total, rate="0", failed=0)
+        self._task = self._bar.add_task("migrate", total=total, rate="0", failed=0, skipped=0)
 
     def advance(self, entry: Entry, summary: Summary) -> None:
         seconds = time.monotonic() - self._started
         rate = f"{summary.done / seconds:.1f}" if seconds > 0 else "0"
-        self._bar.update(self._task, advance=1, rate=rate, failed=summary.failed)
+        failed, skipped = summary.counts["failed"], summary.counts["skipped"]
+        self._bar.update(self._task, advance=1, rate=rate, failed=failed, skipped=skipped)
 
     def stop(self) -> None:
         self._bar.stop()

@@ -59,7 +59,8 @@ class Summary:
         return sum(self.counts.values())
 
     @property
-    def failed(self) -> int:
+    def not_copied(self) -> int:
+        """Invoices failed or skipped: either makes the run's exit status 1."""
         return self.counts["failed"] + self.counts["skipped"]
 
     def as_dict(self) -> dict[str, Any]:
