@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from adapters.base import Adapter
 from gateway.background import alongside
@@ -49,6 +50,10 @@ class PlanMismatch(ValueError):
 class RunStopped(Exception):
     """The run was asked to stop (``Runner.stop_asked``): the copies under way were finished and
     recorded, no other was started; the chunks not finished are left to a resume."""
+
+
+# A sample and the run after it may pick other invoices, but copy them the same way.
+_WHERE_COPIES_GO = ("source", "target", "map_digest")
 
 
 @dataclass
@@ -94,7 +99,10 @@ class Runner:
     async def run(self) -> Summary:
         self.progress.start(await self.count())
         try:
-            if self.store is None or self.sample is not None:
+            if self.store is None:
+                await self._in_order()
+            elif self.sample is not None:
+                await self._same_plan(self.store)  # a sample's copies are the run's too
                 await self._in_order()
             else:
                 await self._agree_on_plan(self.store)
@@ -142,24 +150,40 @@ class Runner:
         a run started again once its pass is finished walks the source again (a new pass):
         what was copied is found in the crosswalk, what failed or was skipped is tried again.
         """
-        name = f"migration:{self.plan.run}"
-        wanted = self.plan.shared()
-        recorded = await store.checkpoint_get(name)
-        if recorded is not None and recorded.get("plan") != wanted:
-            plan = recorded.get("plan") or {}
-            different = sorted(k for k in wanted if plan.get(k) != wanted[k])
-            raise PlanMismatch(
-                f"run {self.plan.run!r} was started with other options ({', '.join(different)}); "
-                "start its other workers with the same ones, or name a new run"
-            )
+        recorded = await self._same_plan(store)
         number = int(recorded["pass"]) if recorded is not None else 1
         if recorded is not None:
             counts = await store.chunk_counts(self._pass_name(number))
             if not counts.get("pending") and not counts.get("claimed"):
                 number += 1
+        name, wanted = f"migration:{self.plan.run}", self.plan.shared()
         await store.checkpoint_put(name, {"plan": wanted, "pass": number}, now=self.clock())
         self._pass = number
         await store.chunk_add(self._pass_name(number), 0, None)
+
+    async def _same_plan(self, store: Store) -> dict[str, Any] | None:
+        """The run's recorded plan and pass, refused (``PlanMismatch``) when its options differ
+        from this process's: all of them for a worker of a pass under way, where the copies
+        come from and go to for a ``--sample`` or after one. A sample that is the run's first
+        records its plan (pass 0: none walked yet), so that the rest of the run is held to its
+        source, target and map, and a sample under another run's name to that run's."""
+        name = f"migration:{self.plan.run}"
+        wanted = self.plan.shared()
+        recorded = await store.checkpoint_get(name)
+        if recorded is not None:
+            plan = recorded.get("plan") or {}
+            whole = self.sample is None and recorded.get("pass") != 0
+            keys = wanted if whole else _WHERE_COPIES_GO
+            different = sorted(k for k in keys if plan.get(k) != wanted[k])
+            if different:
+                raise PlanMismatch(
+                    f"run {self.plan.run!r} was started with other options "
+                    f"({', '.join(different)}); start its other workers with the same ones, or "
+                    "name a new run"
+                )
+        elif self.sample is not None:
+            await store.checkpoint_put(name, {"plan": wanted, "pass": 0}, now=self.clock())
+        return recorded
 
     def _pass_name(self, number: int) -> str:
         return f"{self.plan.run}#{number}"

@@ -552,6 +552,48 @@ async def test_a_sample_copies_exactly_n_and_the_run_then_copies_the_rest(
     assert {i: copies[i] for i in ids} == dict.fromkeys(ids, 1)
 
 
+async def test_a_sample_is_held_to_its_runs_source_and_target_and_the_run_to_its_samples(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A ``--sample`` under the name of a run between two other connections was taken, and
+    its copies mixed into that run's crosswalk for its verify and revert to act on."""
+    ids = await make(sandbox, "order_linked", 3)
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    first = m.run(config, "run", *args_for(tmp_path, "order_linked", "bill_crm", ids, "one"))
+    assert first.code == 0, first.stderr
+    before = await copies_at_bill_crm(sandbox, "order_linked")
+
+    other = m.run(
+        config,
+        "run",
+        *args_for(tmp_path, "order_linked", "draft_publish", ids, "one", "--sample", "1"),
+    )
+
+    assert other.code == 2, other.stderr
+    assert "run 'one' was started with other options (map_digest, target)" in other.stderr
+    # A sample first holds the run after it to the sample's target, not to its choice.
+    sample = m.run(
+        config,
+        "run",
+        *args_for(tmp_path, "order_linked", "bill_crm", ids[:1], "two", "--sample", "1"),
+    )
+    assert sample.code == 0, sample.stderr
+    elsewhere = m.run(
+        config, "run", *args_for(tmp_path, "order_linked", "draft_publish", ids, "two")
+    )
+    assert elsewhere.code == 2, elsewhere.stderr
+    assert "run 'two' was started with other options (map_digest, target)" in elsewhere.stderr
+    rest = m.run(
+        config,
+        "run",
+        *args_for(tmp_path, "order_linked", "bill_crm", ids, "two"),
+        report=tmp_path / "rest.jsonl",
+    )
+    assert rest.code == 0, rest.stderr
+    assert rest.outcomes() == dict.fromkeys(ids, "already_copied")  # run "one" copied them
+    assert await copies_at_bill_crm(sandbox, "order_linked") == before
+
+
 async def test_a_dry_run_needs_no_store_it_cannot_reach(sandbox: Sandbox, tmp_path: Path) -> None:
     """A dry run reads the store for what earlier runs copied; one that cannot be reached
     (here, a PostgreSQL server that is not there) is said once, and the dry run goes on."""
