@@ -24,7 +24,14 @@ from gateway.canonical.model import (
     Totals,
     constructed,
 )
-from gateway.canonical.money import decimal_places, exponent, quantum, rounder, rounding
+from gateway.canonical.money import (
+    UnknownCurrency,
+    decimal_places,
+    exponent,
+    quantum,
+    rounder,
+    rounding,
+)
 from gateway.canonical.tax_parts import line_taxes, per_rate_tax
 
 # Inputs are bounded (< 10^15, at most 6 decimals), so products are exact at this precision and
@@ -216,6 +223,17 @@ def _check_amounts(invoice: Invoice, places: int) -> None:
 
 def _too_fine(where: str, currency: str, places: int) -> FieldError:
     return FieldError(where, f"must have at most {places} decimal places for {currency}")
+
+
+def finer_than_currency(where: str, value: Decimal, currency: str) -> FieldError | None:
+    """The error for ``value`` (at ``where``) when it has more decimals than ``currency``'s
+    minor unit; None when it fits, or when the currency is one this table does not know (the
+    provider's to judge)."""
+    try:
+        places = exponent(currency)
+    except UnknownCurrency:
+        return None
+    return _too_fine(where, currency, places) if _finer_than(value, places) else None
 
 
 def _finer_than(value: Decimal, places: int) -> bool:

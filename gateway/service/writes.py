@@ -30,6 +30,7 @@ from adapters.representable import (
 from adapters.resolution import Resolution, new_marker
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
+from gateway.canonical.totals import finer_than_currency
 from gateway.errors import InvalidRequest, NotFound, PreconditionFailed
 from gateway.service.outcomes import Outcome
 from gateway.service.versions import version_tag
@@ -298,7 +299,13 @@ class RecordPayment(_Guarded, _Write):
         return await self.adapter.prepare_payment(self.invoice_id, self.payment)
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
-        await self._precondition()
+        # Read first: a payment finer than the invoice's currency (1.001 USD) is a 422 here,
+        # never sent for a provider to round; and If-Match is checked against the same read.
+        current = await self.adapter.get(self.invoice_id)
+        _matches(current, self.if_match, self.adapter.provider)
+        too_fine = finer_than_currency("/amount", self.payment.amount, current.currency)
+        if too_fine is not None:
+            raise InvalidRequest(f"amount {too_fine.detail}, the invoice's currency", [too_fine])
         invoice = await self.adapter.record_payment(self.invoice_id, self.payment)
         return Outcome("invoice", invoice, created=True)
 
