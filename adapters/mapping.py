@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -29,6 +30,32 @@ class StatusMeaning:
     payment_status: PaymentStatus | None = None
 
 
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, Decimal),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def of_type(value: Any, type_name: str) -> bool:
+    """Whether ``value`` is of a provider field's declared type (``mappings/*.yaml``), as the
+    adapters check it before sending (a bool is not a number, a float is not exact)."""
+    if type_name in ("integer", "number") and isinstance(value, bool):
+        return False
+    return isinstance(value, _TYPES[type_name])
+
+
+# The forms a provider field's string may be documented in (mappings/schema.json).
+FORMATS: dict[str, re.Pattern[str]] = {
+    "uuid": re.compile(
+        r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    ),
+}
+
+
 @dataclass(frozen=True)
 class ProviderField:
     name: str
@@ -36,6 +63,17 @@ class ProviderField:
     description: str
     required: bool = False
     per_line: bool = False
+    format: str | None = None  # the documented form of a string value: one of FORMATS
+
+    def problem(self, value: Any, provider: str) -> str | None:
+        """What is wrong with ``value`` for this field (its type, its format), or None."""
+        if value is None:
+            return None
+        if not of_type(value, self.type):
+            return f"must be of type {self.type} for {provider}"
+        if self.format is not None and not FORMATS[self.format].fullmatch(value):
+            return f"must be a {self.format} for {provider}"
+        return None
 
 
 @dataclass(frozen=True)

@@ -244,8 +244,9 @@ def _provider_section(mapping: Mapping) -> list[str]:
         lines += ["Provider fields a caller may set (`provider_fields`):", ""]
         lines += ["| name | type | required | per line | meaning |", "|---|---|---|---|---|"]
         for spec in mapping.provider_fields.values():
+            kind = f"{spec.type} ({spec.format})" if spec.format else spec.type
             lines.append(
-                f"| `{spec.name}` | {spec.type} | {YES if spec.required else NO} | "
+                f"| `{spec.name}` | {kind} | {YES if spec.required else NO} | "
                 f"{YES if spec.per_line else NO} | {spec.description} |"
             )
         lines.append("")

@@ -18,9 +18,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapters.bill_crm.wire import TAX_TYPES
-from adapters.mapping import load_mapping
+from adapters.mapping import load_mapping, of_type
 from adapters.order_linked.checks import custom_attributes
-from adapters.reference import of_type
 from gateway.canonical.errors import pointer_to_path
 from gateway.canonical.money import MINOR_UNITS
 
@@ -176,6 +175,8 @@ def _defaults(at: str, connection: dict[str, Any], provider: str) -> list[str]:
             )
         elif not of_type(value, spec.type):
             problems.append(f"{where}: must be of type {spec.type} for {provider}, not {value!r}")
+        elif (problem := spec.problem(value, provider)) is not None:
+            problems.append(f"{where}: {problem}, not {value!r}")
         else:
             problems += [
                 f"{at}.defaults.{pointer_to_path(pointer)}: {detail}"

@@ -59,24 +59,6 @@ def canonical_tax(connection: Connection, tax_id: Any, rate: Any = None) -> Tax:
     return Tax(id=str(tax_id), name=None, rate=rate if rate is not None else Decimal(0))
 
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, Decimal),
-    "boolean": (bool,),
-    "array": (list,),
-    "object": (dict,),
-}
-
-
-def of_type(value: Any, type_name: str) -> bool:
-    """Whether ``value`` is of a provider field's declared type (``mappings/*.yaml``), as the
-    adapters check it before sending (a bool is not a number, a float is not exact)."""
-    if type_name in ("integer", "number") and isinstance(value, bool):
-        return False
-    return isinstance(value, _TYPES[type_name])
-
-
 def provider_field_values(
     invoice: Invoice, mapping: Mapping, connection: Connection
 ) -> dict[str, Any]:
@@ -121,6 +103,6 @@ def _check(
             errors.append(
                 FieldError(f"{at}/{name}", f"is not a {provider} field here (known: {names})")
             )
-        elif value is not None and not of_type(value, spec.type):
-            errors.append(FieldError(f"{at}/{name}", f"must be of type {spec.type} for {provider}"))
+        elif (problem := spec.problem(value, provider)) is not None:
+            errors.append(FieldError(f"{at}/{name}", problem))
     return errors

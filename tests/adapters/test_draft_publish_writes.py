@@ -161,6 +161,18 @@ async def test_what_the_provider_requires_is_checked_before_sending(env: Env) ->
     assert len(await env.log()) == before
 
 
+async def test_a_template_that_is_not_a_uuid_is_refused_before_sending(env: Env) -> None:
+    """The provider's templates are uuids: "abc" was sent, for the provider to refuse."""
+    invoice = with_changes(BASIC, provider_fields={"template_id": "abc"})
+    before = len(await env.log())
+    with pytest.raises(InvalidRequest) as info:
+        await env.adapter.create(invoice)
+    assert [(e.pointer, e.detail) for e in info.value.errors] == [
+        ("/provider_fields/template_id", "must be a uuid for draft_publish"),
+    ]
+    assert len(await env.log()) == before
+
+
 async def test_an_amount_discount_over_the_lines_is_refused_before_sending(env: Env) -> None:
     invoice = with_changes(BASIC, discount={"type": "amount", "value": "99999999"})
     before = len(await env.log())
@@ -190,7 +202,7 @@ async def test_provider_validation_errors_become_canonical_pointers(env: Env) ->
         terms="t" * 101,
         issue_date=date(2026, 6, 10),
         due_date=date(2026, 6, 1),
-        provider_fields={"template_id": "no-such-template"},
+        provider_fields={"template_id": "00000000-0000-5000-8000-000000000000"},  # none such
     )
     invoice = with_line(invoice, 0, item_id="no-such-product", unit="u" * 21)
     invoice = with_line(invoice, 1, description="d" * 501)

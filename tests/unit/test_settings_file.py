@@ -355,7 +355,8 @@ def test_defaults_are_provider_fields_of_their_type() -> None:
     orders = sandbox_connection_data(
         "order_linked", defaults={"custom_attributes": [{"name": "", "value": 3}]}
     )
-    assert problems(config_of(crm, items, bill, orders)) == [
+    drafts = sandbox_connection_data("draft_publish", defaults={"template_id": "abc"})
+    assert problems(config_of(crm, items, bill, orders, drafts)) == [
         "connections[0].defaults.template_id: must be of type integer for crm_v1, not 'abc'",
         "connections[0].defaults.colour: not a crm_v1 provider field (known: assigned_to, "
         "deal_id, tag_ids, template_id)",
@@ -366,6 +367,8 @@ def test_defaults_are_provider_fields_of_their_type() -> None:
         "connections[2].defaults.bill_tax_type: must be summary or inline, not 'both'",
         "connections[3].defaults.custom_attributes[0].name: is required: a non-empty string",
         "connections[3].defaults.custom_attributes[0].value: must be a string or null",
+        # draft_publish's templates are uuids: "abc" failed every create that sent it
+        "connections[4].defaults.template_id: must be a uuid for draft_publish, not 'abc'",
     ]
 
 
