@@ -82,7 +82,17 @@ async def body_deadline(request: web.Request) -> AsyncIterator[None]:
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The request's body, whole, within its deadline (``body_deadline``)."""
+    """The request's body, whole, within its deadline (``body_deadline``). One that announces
+    more than ``server.max_body_bytes`` is a 413 at once, none of it read: the client learns
+    before it sends it, rather than after the first MiB (or never, if it stalls)."""
+    limit = request.app[SETTINGS].server.max_body_bytes
+    if (request.content_length or 0) > limit:
+        raise Problem(
+            "payload_too_large",
+            f"The request body announces {request.content_length} bytes; at most {limit} are "
+            "taken (server.max_body_bytes).",
+            headers={"Connection": "close"},
+        )
     async with body_deadline(request):
         return await request.read()
 

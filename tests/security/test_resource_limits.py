@@ -166,6 +166,22 @@ async def test_a_body_over_the_limit_is_413_before_it_is_read_whole(
     assert after == before
 
 
+@pytest.mark.parametrize(("method", "path", "media_type"), BODY_ROUTES)
+async def test_a_body_announced_over_the_limit_is_413_before_any_of_it_is_sent(
+    sandbox: Sandbox, method: str, path: str, media_type: str
+) -> None:
+    """A client that announces 256 MiB and waits (as ``Expect: 100-continue`` clients do, or a
+    stalled one) was answered only by the body timeout: the length alone decides."""
+    multipart = media_type.startswith("multipart/")
+    content_type = f"{media_type}; boundary={BOUNDARY}" if multipart else media_type
+    head = {"Content-Type": content_type, "Content-Length": str(256 * MiB)}
+
+    status, problem, sent = await answer_while_sending(sandbox, method, path, head, iter(()), cap=0)
+
+    assert (status, problem["code"], sent) == (413, "payload_too_large", 0), problem
+    assert str(256 * MiB) in problem["detail"] or multipart, problem["detail"]
+
+
 def too_deep(levels: int) -> bytes:
     return b'{"a": ' * levels + b"1" + b"}" * levels
 

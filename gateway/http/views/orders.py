@@ -31,9 +31,11 @@ async def create_from_order_view(request: web.Request) -> web.StreamResponse:
     order_id = request.match_info["order_id"]
     try:
         invoice = await _order_invoice(request)
-    except Problem:
-        # The order first: an unknown one is a 404, whatever is wrong with the body.
-        await request.app[SERVICE].check_order(adapter.connection.name, order_id)
+    except Problem as problem:
+        # The order first: an unknown one is a 404, whatever is wrong with the body (a body
+        # too large to read is said at once, with no provider call).
+        if problem.code != "payload_too_large":
+            await request.app[SERVICE].check_order(adapter.connection.name, order_id)
         raise
     preference = handling(request)
     outcome = await request.app[SERVICE].create_from_order(
