@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import math
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,8 @@ from emulators.control import Control
 from emulators.crm_v1.model import Invoice, Line, Payment, Rejected
 from emulators.crm_v1.store import Store
 from emulators.crm_v1.validate import parse_invoice, parse_list_query
+
+log = logging.getLogger(__name__)
 
 STORE = web.AppKey("crm_v1_store", Store)
 TOKEN = web.AppKey("crm_v1_token", str)
@@ -84,6 +87,9 @@ async def _provider_middleware(request: web.Request, handler: Any) -> web.Stream
         return response
     except web.HTTPNotFound:
         return error_response(404, f"The route {request.path} could not be found.")
+    except Exception:
+        log.exception("crm_v1 emulator failed on %s %s", request.method, request.path)
+        return error_response(500, "Server Error")
     return response
 
 

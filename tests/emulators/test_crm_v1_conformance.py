@@ -345,6 +345,24 @@ async def test_malformed_json_gets_400_in_envelope(
     assert body["message"].startswith("The request body is not valid: ")
 
 
+async def test_a_failure_of_the_emulator_itself_is_a_500_in_the_envelope(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """Not aiohttp's plain-text page: a client reads every crm_v1 answer as its envelope."""
+    app = create_app()
+
+    async def broken(request: Any) -> Any:
+        raise ZeroDivisionError("a bug")
+
+    app.router.add_get("/v1/broken", broken)
+    client = await aiohttp_client(app)
+
+    response = await client.get("/v1/broken", headers=AUTH)
+
+    assert response.status == 500
+    assert await read(response) == {"success": False, "message": "Server Error", "errors": {}}
+
+
 @pytest.mark.parametrize("payload", [b"[]", b"[1, 2]", b'"text"', b"42", b"null"])
 async def test_body_that_is_not_an_object_gets_400(
     client: TestClient[Any, Any], payload: bytes
