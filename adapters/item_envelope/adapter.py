@@ -206,6 +206,10 @@ class ItemEnvelopeAdapter(Adapter):
 
     # --- helpers ---------------------------------------------------------------------------------
 
+    def record_key(self, invoice_id: str) -> str:
+        number = wire.provider_id(invoice_id)  # as the path is built: 0124 is invoice 124
+        return invoice_id if number is None else str(number)
+
     def _path(self, invoice_id: str) -> str:
         segment(invoice_id, what="invoice id")  # an id that could change the path is a 400 first
         number = wire.provider_id(invoice_id)

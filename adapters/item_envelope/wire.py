@@ -26,7 +26,8 @@ ENVELOPE = "Invoice"
 ITEMS = "InvoiceItem"
 LINE_COLUMNS = ("col_3", "col_4", "col_5")
 
-_ID = re.compile(r"[1-9][0-9]{0,17}")
+# A positive integer, leading zeros allowed as crm_v1 and bill_crm allow them (007 is 7).
+_ID = re.compile(r"0*[1-9][0-9]{0,17}")
 
 # Header fields a replacing write must send even when the caller left them out, and the value
 # that clears each one: a partial update keeps whatever is not sent.

@@ -181,6 +181,21 @@ async def test_every_line_needs_a_product_id(pair: Pair, item_id: str | None) ->
     assert await log_size(pair) == before
 
 
+async def test_numeric_ids_may_be_written_with_leading_zeros(pair: Pair) -> None:
+    """``015`` is client 15, as crm_v1 and bill_crm read such ids: it was refused as "not a
+    positive integer", and invoice ``0124`` was "no invoice" while ``124`` was read."""
+    start = await log_size(pair)
+    created = await pair.adapter.create(
+        with_lines({**LINE, "item_id": "0007"}, customer={"id": "002"})
+    )
+    header = (await sent_since(pair, start))[0]["body"]["Invoice"]
+    assert (header["client_id"], header["InvoiceItem"][0]["product_id"]) == (2, 7)
+    assert created.invoice.id is not None
+    again = await pair.adapter.get("000" + created.invoice.id)
+    assert again.id == created.invoice.id
+    assert pair.adapter.record_key("000" + created.invoice.id) == created.invoice.id
+
+
 async def test_an_invoice_without_lines_is_refused_before_sending(pair: Pair) -> None:
     before = await log_size(pair)
     with pytest.raises(InvalidRequest) as info:

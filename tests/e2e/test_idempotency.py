@@ -933,7 +933,7 @@ async def test_writes_sent_at_once_with_the_same_if_match_change_the_invoice_onc
     assert gone.status == 412, gone.body
 
 
-@pytest.mark.parametrize("connection", ["crm_v1", "bill_crm"])
+@pytest.mark.parametrize("connection", ["crm_v1", "bill_crm", "item_envelope"])
 async def test_writes_naming_one_invoice_by_two_spellings_of_its_id_share_its_lock(
     sandbox: Sandbox,
     gateway: TestClient,  # type: ignore[type-arg]
