@@ -35,7 +35,7 @@ LABELS: dict[str, str] = {
     "shipping_address": "a shipping address",
     "tags": "tags",
     "order_id": "an order link",
-    "payments": "payments on a write (record them through the payments resource)",
+    "payments": "payments on a write",
     "lines.section": "section (heading) lines",
     "lines.item_id": "an item id on a line",
     "lines.name": "a line name",
@@ -211,9 +211,9 @@ def unrepresentable(invoice: Invoice, caps: Capabilities, provider: str) -> list
     """Every field with a value the provider cannot carry, with a pointer and a reason."""
     found: list[FieldError] = []
 
-    def check(path: str, pointer: str, present: bool) -> None:
+    def check(path: str, pointer: str, present: bool, advice: str = "") -> None:
         if present and path not in caps.fields:
-            found.append(FieldError(pointer, f"{provider} cannot carry {LABELS[path]}"))
+            found.append(FieldError(pointer, f"{provider} cannot carry {LABELS[path]}{advice}"))
 
     for name in SIMPLE_FIELDS:
         check(name, f"/{name}", getattr(invoice, name) is not None)
@@ -225,7 +225,9 @@ def unrepresentable(invoice: Invoice, caps: Capabilities, provider: str) -> list
     check("shipping", "/shipping", invoice.shipping != 0)
     check("adjustment", "/adjustment", invoice.adjustment is not None)
     check("tags", "/tags", bool(invoice.tags))
-    check("payments", "/payments", bool(invoice.payments))
+    # The way to them where the provider records payments; elsewhere there is none to name.
+    through = " (record them through the payments resource)" if "create" in caps.payments else ""
+    check("payments", "/payments", bool(invoice.payments), through)
     found += _document_type_problems(invoice, caps, provider)
     if invoice.tax_mode not in caps.tax_modes:
         found.append(

@@ -162,3 +162,29 @@ def test_emptying_a_field_the_provider_keeps_is_refused_only_where_it_has_a_valu
     silent = invoice_from_input({"currency": "USD"})
     assert not empties_kept(silent, keeps)
     assert kept_on_update(silent, current, keeps, "bill_crm", "strict") == []
+
+
+@pytest.mark.parametrize(
+    ("payments", "said"),
+    [
+        (frozenset({"list", "create", "delete"}), "record them through the payments resource"),
+        (frozenset({"list"}), None),  # crm_v1 lists payments but records none
+        (frozenset(), None),
+    ],
+)
+def test_payments_on_a_write_point_to_the_payments_resource_only_where_there_is_one(
+    payments: frozenset[str], said: str | None
+) -> None:
+    paid = invoice_from_input(
+        {
+            "currency": "USD",
+            "lines": [{"quantity": "1", "unit_price": "10"}],
+            "payments": [{"amount": "1.00", "date": "2026-04-02"}],
+        }
+    )
+
+    (error,) = unrepresentable(paid, caps(set(), payments=payments), "acme")
+
+    assert error.pointer == "/payments"
+    assert error.detail.startswith("acme cannot carry payments on a write")
+    assert (said in error.detail) if said else ("resource" not in error.detail)
