@@ -65,7 +65,7 @@ async def test_next_number_is_the_number_the_following_create_gets(sandbox: Sand
 
 async def _csv(sandbox: Sandbox, query: str = "") -> tuple[aiohttp.ClientResponse, str]:
     url = f"{sandbox.gateway_url}{DP}/invoices/export.csv{query}"
-    headers = {"Authorization": "Bearer sk_sandbox"}
+    headers = {"Authorization": "Bearer sk_sandbox", "X-Request-ID": "csv-export-1"}
     async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
         return response, await response.text()
 
@@ -77,6 +77,7 @@ async def test_csv_export_streams_the_providers_rows_for_every_invoice(sandbox: 
     assert response.content_type == "text/csv"
     assert response.headers.get("Transfer-Encoding") == "chunked"  # passed through, not held
     assert 'filename="invoices.csv"' in response.headers["Content-Disposition"]
+    assert response.headers.get("X-Request-ID") == "csv-export-1"  # as on every answer
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {row["id"] for row in rows} == set(invoices)
     for row in rows:

@@ -24,7 +24,7 @@ from gateway.errors import UpstreamError
 from gateway.http import list_filters, list_options
 from gateway.http.auth import requires
 from gateway.http.body import read_json_object
-from gateway.http.keys import CURSORS, SERVICE
+from gateway.http.keys import CURSORS, REQUEST_ID, SERVICE
 from gateway.http.query_names import reads_own_query
 from gateway.http.validation import (
     cursor_problem,
@@ -77,6 +77,8 @@ async def export_csv_view(request: web.Request) -> web.StreamResponse:
                 "Content-Type": export.content_type,
                 "Content-Disposition": f'attachment; filename="{export.filename}"',
                 "Cache-Control": "no-store",
+                # Sent with the head, before request_id_middleware could add it afterwards.
+                "X-Request-ID": request[REQUEST_ID],
             }
         )
         response.enable_chunked_encoding()
