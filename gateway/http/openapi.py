@@ -491,8 +491,17 @@ def _paths() -> dict[str, Any]:
                 "Readiness",
                 "readyz",
                 "health",
-                _ok("200", "Status", "Ready"),
-                errors=(400, 503),
+                {
+                    **_ok("200", "Status", "Ready"),
+                    # A status like the 200's, not a problem: a probe reads one shape.
+                    **_ok(
+                        "503",
+                        "Status",
+                        "Not ready: starting, or the store cannot be reached (status "
+                        "starting or not_ready)",
+                    ),
+                },
+                errors=(400,),
                 public=True,
             )
         },

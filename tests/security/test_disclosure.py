@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from aiohttp.test_utils import TestClient
 
 from gateway.config import Client, Settings, StoreSettings
 from gateway.http.app import create_app
 from gateway.http.keys import STORE
+from gateway.http.openapi import openapi_document
 from gateway.sandbox import sandbox_connection
 from gateway.store import StoreError
 from gateway.store.migrations import LATEST
@@ -98,6 +100,29 @@ async def test_readyz_not_ready_says_why_to_an_admin_key_only(aiohttp_client: An
     assert body["connections"] == sorted(SECRET_NAMES)
     assert body["store"]["status"] == "unreachable"
     assert "db.internal.example" in body["store"]["detail"]
+
+
+async def test_readyz_answers_not_ready_as_its_openapi_description_says(
+    aiohttp_client: Any,
+) -> None:
+    """The description declared the 503 a problem document (with Retry-After): a client that
+    checks answers against it failed on the one answer a readiness probe watches for."""
+    gateway = await gateway_with_connections(aiohttp_client)
+
+    async def down() -> dict[str, Any]:
+        raise StoreError("down")
+
+    gateway.app[STORE].ping = down
+    async with gateway.get("/readyz") as response:
+        media_type, body = response.content_type, await response.json()
+
+    document = openapi_document()
+    declared = document["paths"]["/readyz"]["get"]["responses"]["503"]
+    assert list(declared["content"]) == [media_type] == ["application/json"]
+    schema = {**declared["content"][media_type]["schema"], "components": document["components"]}
+    jsonschema.validate(body, schema)
+    assert body == {"status": "not_ready"}
+    assert "headers" not in declared  # no Retry-After is sent
 
 
 async def test_a_wrong_key_on_readyz_counts_as_a_failed_authentication(
