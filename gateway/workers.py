@@ -124,7 +124,7 @@ class _StopSignals:
       never exited was seen, most likely a SQLite thread left running). A worker keeps the
       default until then: its supervisor, which sent the signal, is stopping too.
     - **Once it has started** (``start``, its last start-up step but the worker's word that it
-      is ready), plain handlers: the first signal turns them all to ``SIG_IGN`` and tells the
+      is ready), plain handlers: the first signal turns them all off (``_ignore``) and tells the
       loop to stop; a recorded one stops it there, the start-up undone by the app's clean-up.
     - **Why once.** A SIGTERM sent to the whole group (systemd's default; a terminal's Ctrl-C
       as SIGINT) reaches each worker twice, from its sender and again from the supervisor, at
@@ -132,8 +132,8 @@ class _StopSignals:
       loop's own (``add_signal_handler``), raised the second one in the middle of the stop (a
       request in flight cut off), or, once the clean-up had put the signals back to their
       defaults, let it kill the process before its waiting log lines were written. The loop's
-      handlers cannot be given up without that default for a moment; these go straight to
-      ``SIG_IGN``.
+      handlers cannot be given up without that default for a moment; these go straight to one
+      that ignores them.
     - Any thread may take a signal: a byte on the wakeup socket (``signal.set_wakeup_fd``)
       wakes the loop, whose thread then runs the handler."""
 
@@ -162,6 +162,7 @@ class _StopSignals:
             signal.signal(signum, self._stop)
         if self.signalled:
             self._ignore()
+            self._ignore_for_good()
             self.exited = True
             raise web.GracefulExit()
 
@@ -179,12 +180,28 @@ class _StopSignals:
         if self.exited:
             return
         self.exited = True
+        self._ignore_for_good()
         raise web.GracefulExit()
 
     def _ignore(self) -> None:
+        """Every later stop signal ignored, first by a handler that does nothing: one that has
+        already arrived (the supervisor's SIGTERM behind a terminal's SIGINT) but whose Python
+        handler has not run yet would find ``SIG_IGN`` there, and CPython writes it out as
+        ``OSError: Signal 15 ignored due to race condition`` (a traceback per worker, on every
+        Ctrl-C). Then, from the loop (``_exit_once``, once the handlers of every signal that
+        had arrived have run), ``SIG_IGN`` itself: a Python handler is put back to the default
+        as the interpreter finalizes, and a signal then would kill the process (status -15)."""
         self.stopping = True
         for signum in self.signals:
+            signal.signal(signum, _ignored)
+
+    def _ignore_for_good(self) -> None:
+        for signum in self.signals:
             signal.signal(signum, signal.SIG_IGN)
+
+
+def _ignored(signum: int, frame: FrameType | None) -> None:
+    """A stop signal after the first: the process is stopping already."""
 
 
 def _drain(sock: socket.socket) -> None:

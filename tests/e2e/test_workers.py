@@ -321,6 +321,28 @@ async def test_a_hangup_of_the_whole_group_stops_the_gateway_as_sigterm_does(
             await (await session.post(emulator, json={"latency_ms": 0})).read()
 
 
+@pytest.mark.parametrize("round_", range(3))
+async def test_ctrl_c_to_the_whole_group_stops_the_workers_without_a_traceback(
+    sandbox: Sandbox, tmp_path: Path, round_: int
+) -> None:
+    """A terminal's Ctrl-C: SIGINT to every process of the group, and the supervisor's SIGTERM
+    to each worker behind it. The worker, having turned its signals to SIG_IGN on the first,
+    met the second already arrived, and CPython raised it as "OSError: Signal 15 ignored due
+    to race condition", a traceback per worker on every Ctrl-C."""
+    with gateway_process(config(tmp_path, sandbox), "--workers", "2") as gateway:
+        gateway.wait_for_workers(2)
+        status, _ = await get(gateway.url + "/healthz")
+        assert status == 200
+        os.killpg(gateway.process.pid, signal.SIGINT)
+        assert gateway.process.wait(20) == 0
+        seen = -1
+        while seen != len(gateway.output):  # the output's reader reaches its end
+            seen = len(gateway.output)
+            await asyncio.sleep(0.2)
+    output = "".join(gateway.output)
+    assert "Traceback" not in output and "race condition" not in output, output
+
+
 async def _at_the_provider(emulator: str, path_end: str) -> None:
     """Until the emulator has been sent a request whose path ends with ``path_end``."""
     async with aiohttp.ClientSession() as session:
