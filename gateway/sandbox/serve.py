@@ -212,7 +212,9 @@ def serve_sandbox(
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # As serve without --sandbox: SIGHUP too (the terminal that runs it closing), so that
+        # the request in flight is answered and the scratch store removed.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
         async with running_sandbox(host, port, seed_invoices=seed_invoices, api_key=api_key) as box:
             if write_config is not None:

@@ -1,11 +1,16 @@
 """``invoice-gateway serve --sandbox``: the README's run command, as a newcomer runs it."""
 
 import json
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 
 def test_sandbox_prints_url_key_and_a_first_request_that_works() -> None:
@@ -63,3 +68,52 @@ def test_the_readme_run_command_shows_the_port_its_urls_use() -> None:
     assert urls and all("localhost:8080/" in url for url in urls), urls
     tour = readme.split("## A five-minute tour", 1)[1].split("```", 1)[0]
     assert "port 8080" in tour and "--port" in tour  # which port it assumes, how to change it
+
+
+def _scratch_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("invoice-gateway-sandbox-*"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT], ids=str)
+def test_the_sandbox_stops_on_a_hangup_as_on_sigterm(sig: signal.Signals) -> None:
+    """The terminal running the README's command closes (SIGHUP): the sandbox was killed by
+    it, the request in flight cut off and its scratch store left in the temporary folder."""
+    script = str(Path(sys.executable).with_name("invoice-gateway"))
+    before = _scratch_folders()
+    process = subprocess.Popen(
+        [script, "serve", "--sandbox", "--port", "0", "--seed-invoices", "2"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        urls: dict[str, str] = {}
+        while "order_linked" not in urls:
+            words = process.stdout.readline().split()
+            if len(words) >= 2 and words[1].startswith("http://"):
+                urls[words[0]] = words[1]
+        faults = urllib.request.Request(
+            urls["crm_v1"] + "/_emulator/faults", data=b'{"latency_ms": 1500}', method="POST"
+        )
+        urllib.request.urlopen(faults, timeout=10).close()
+        answered: list[int] = []
+
+        def read() -> None:
+            request = urllib.request.Request(
+                urls["gateway"] + "/v1/connections/crm_v1/invoices/1",
+                headers={"Authorization": "Bearer sk_sandbox"},
+            )
+            with urllib.request.urlopen(request, timeout=20) as response:
+                answered.append(response.status)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.5)  # in flight, the provider taking its time
+        process.send_signal(sig)
+        reader.join(20)
+        assert process.wait(20) == 0
+    finally:
+        process.kill()
+        process.wait()
+    assert answered == [200]
+    assert _scratch_folders() - before == set()  # its store went with it
