@@ -125,7 +125,8 @@ class _StopSignals:
       default until then: its supervisor, which sent the signal, is stopping too.
     - **Once it has started** (``start``, its last start-up step but the worker's word that it
       is ready), plain handlers: the first signal turns them all off (``_ignore``) and tells the
-      loop to stop; a recorded one stops it there, the start-up undone by the app's clean-up.
+      loop to stop; a recorded one stops it once the start-up is done, undone by the app's
+      clean-up.
     - **Why once.** A SIGTERM sent to the whole group (systemd's default; a terminal's Ctrl-C
       as SIGINT) reaches each worker twice, from its sender and again from the supervisor, at
       any moment of its stopping; a person may press Ctrl-C twice. aiohttp's handlers, and the
@@ -161,10 +162,11 @@ class _StopSignals:
         for signum in self.signals:
             signal.signal(signum, self._stop)
         if self.signalled:
+            # Stopped from the loop, once the start-up is done: raised in it, run_app skips its
+            # clean-up (the store and the provider sessions were left to the interpreter's
+            # finalization, which logged their errors), as aiohttp sets up outside its try.
             self._ignore()
-            self._ignore_for_good()
-            self.exited = True
-            raise web.GracefulExit()
+            loop.call_soon(self._exit_once)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping or self.loop is None or self.loop.is_closed():
