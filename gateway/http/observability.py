@@ -26,7 +26,9 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
     status = 500
     try:
         response = await handler(request)
-        status = response.status
+        # serve runs handlers to their end (no cancellation): a caller who hung up while the
+        # provider answered has no connection left to take this answer.
+        status = CLIENT_CLOSED if request.transport is None else response.status
         return response
     except web.HTTPException as exc:
         status = exc.status

@@ -123,6 +123,50 @@ async def test_one_json_log_line_per_request_with_the_promised_fields(
     assert "k-app" not in json.dumps(lines) and "sandbox-crm_v1" not in json.dumps(lines)
 
 
+async def test_a_caller_who_hangs_up_while_the_provider_answers_is_counted_499(
+    sandbox: Sandbox,
+) -> None:
+    """``serve`` runs a handler to its end when its caller leaves (no cancellation): one who
+    hung up while the provider took its time was logged and counted as a 200 it never got."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    faults = sandbox.emulator_urls["crm_v1"] + "/_emulator/faults"
+    runner = web.AppRunner(create_app(settings(sandbox)), handler_cancellation=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            await (await session.post(faults, json={"latency_ms": 600})).read()
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"GET /v1/connections/crm_v1/invoices/1 HTTP/1.1\r\nHost: gateway\r\n"
+                b"Authorization: Bearer k-app\r\n\r\n"
+            )
+            await writer.drain()
+            await asyncio.sleep(0.2)  # waiting on the provider
+            writer.close()
+            await asyncio.sleep(1.0)  # the provider answers; the handler ends
+            await (await session.post(faults, json={})).read()
+            metrics = await session.get(
+                f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer k-ops"}
+            )
+            text = await metrics.text()
+    finally:
+        await runner.cleanup()
+    read = [
+        line
+        for line in text.splitlines()
+        if line.startswith("gateway_requests_total{")
+        and "/v1/connections/{connection}/invoices/{invoice_id}" in line
+    ]
+    assert len(read) == 1 and 'status="499"' in read[0], read
+
+
 async def test_the_request_id_travels_to_the_provider(gateway: Any, sandbox: Sandbox) -> None:
     import aiohttp
 
