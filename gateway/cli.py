@@ -29,6 +29,26 @@ _NO_CONFIG = (
 )
 
 
+def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``, else a usage error (exit 2)
+    that says so, rather than a traceback or a settings model's name."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} from {low} to {high}, not {text!r}")
+        return value
+
+    return parse
+
+
+PORT = _int_in(0, 65535, "a port number")
+SEED_INVOICES = _int_in(0, 1_000_000, "a number of invoices")
+
+
 def _parser() -> argparse.ArgumentParser:
     from emulators.registry import PROVIDERS
 
@@ -40,17 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", metavar="FILE", help="configuration file (default config.yaml)")
     serve.add_argument("--host", help="listen address (default: the config's, else 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default: the config's, else 8080)")
+    serve.add_argument("--port", type=PORT, help="listen port (default: the config's, else 8080)")
     serve.add_argument(
         "--workers",
-        type=int,
+        type=_int_in(1, 64, "a number of processes"),
         metavar="N",
         help="processes answering on the port, sharing the store (default: the config's, else 1)",
     )
     serve.add_argument("--sandbox", action="store_true", help="with the five emulated providers")
     serve.add_argument(
         "--seed-invoices",
-        type=int,
+        type=SEED_INVOICES,
         default=56,
         metavar="N",
         help="with --sandbox: invoices each emulator starts with (default 56)",
@@ -77,14 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     emulate = commands.add_parser("emulate", help="run one provider emulator alone")
     emulate.add_argument("provider", choices=PROVIDERS)
     emulate.add_argument("--host", default="127.0.0.1")
-    emulate.add_argument("--port", type=int, default=8081)
+    emulate.add_argument("--port", type=PORT, default=8081)
     emulate.add_argument(
         "--token", help="credential the emulator accepts (default sandbox-<provider>)"
     )
     emulate.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     emulate.add_argument(
         "--seed-invoices",
-        type=int,
+        type=SEED_INVOICES,
         default=56,
         metavar="N",
         help="invoices the emulator starts with (default 56)",
@@ -179,6 +199,13 @@ def _serve(args: argparse.Namespace) -> int:
 
         write = Path(args.write_config) if args.write_config else None
         host, port = args.host or "127.0.0.1", 8080 if args.port is None else args.port
+        if port > 65535 - 5:
+            print(
+                f"invoice-gateway serve: --port {port}: the sandbox listens on it and the five "
+                "ports after it (its emulators), so at most 65530 (or 0: any free ports)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         return serve_sandbox(host, port, args.seed_invoices, args.api_key, write)
     path = Path(args.config or "config.yaml")
     if args.config is None and not path.exists():
@@ -428,17 +455,24 @@ def _export(args: argparse.Namespace) -> int:
 
 def _emulate(args: argparse.Namespace) -> int:
     from emulators.registry import create_app, default_token
+    from gateway.workers import bound_socket
 
-    if args.seed_invoices < 0:
-        print("--seed-invoices must be 0 or more", file=sys.stderr)
-        return EXIT_USAGE
     token = args.token or default_token(args.provider)
     app = create_app(args.provider, token=token, seed=args.seed, seed_invoices=args.seed_invoices)
+    try:  # bound before it says where it listens, as serve does
+        sock = bound_socket(args.host, args.port, listen=True, shared=False)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(
+            f"invoice-gateway emulate: cannot listen on {args.host}:{args.port}: {reason}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    port = sock.getsockname()[1]
     print(
-        f"{args.provider} emulator on http://{args.host}:{args.port} (credential: {token})",
-        flush=True,
+        f"{args.provider} emulator on http://{args.host}:{port} (credential: {token})", flush=True
     )
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    web.run_app(app, sock=sock, print=None)
     return 0
 
 

@@ -124,3 +124,44 @@ def test_serve_with_no_configuration_says_so_and_still_calculates(tmp_path: Path
     # It keeps nothing, so it writes nothing where it was started (a read-only directory
     # serves as well): the directory holds only what the test put there.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stderr.txt"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["serve", "--sandbox", "--port", "65533"], "--port 65533: the sandbox listens on it"),
+        (["serve", "--sandbox", "--port", "99999"], "argument --port: a port number from 0"),
+        (["serve", "--port", "-1"], "argument --port: a port number from 0 to 65535"),
+        (["serve", "--sandbox", "--seed-invoices", "-5"], "argument --seed-invoices: a number"),
+        (["serve", "--workers", "0"], "argument --workers: a number of processes from 1 to 64"),
+        (["serve", "--workers", "500"], "argument --workers: a number of processes from 1 to 64"),
+        (["emulate", "crm_v1", "--port", "99999"], "argument --port: a port number from 0"),
+    ],
+)
+def test_an_out_of_range_option_is_a_usage_error_that_names_it(args: list[str], said: str) -> None:
+    """A port past 65535 was a bind() traceback, exit 1; --workers 0 said only "1 validation
+    error for ServerSettings"."""
+    script = str(Path(sys.executable).with_name("invoice-gateway"))
+    result = subprocess.run([script, *args], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_an_emulator_on_a_port_in_use_says_so_in_one_line() -> None:
+    script = str(Path(sys.executable).with_name("invoice-gateway"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [script, "emulate", "bill_crm", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"invoice-gateway emulate: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert result.stdout == ""  # it did not say it was running
