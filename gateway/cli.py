@@ -71,11 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--seed-invoices",
         type=SEED_INVOICES,
-        default=56,
         metavar="N",
         help="with --sandbox: invoices each emulator starts with (default 56)",
     )
-    serve.add_argument("--api-key", default="sk_sandbox", help="the sandbox's API key")
+    serve.add_argument("--api-key", help="with --sandbox: its API key (default sk_sandbox)")
     serve.add_argument("--write-config", metavar="FILE", help="write the sandbox configuration")
 
     check = commands.add_parser(
@@ -193,6 +192,30 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.store.urls import MEMORY
     from gateway.workers import bound_socket, serve
 
+    # Options of the other form are refused rather than passed over: a caller who gave them
+    # believes they took effect.
+    other = (
+        [("--config", args.config), ("--workers", args.workers)]
+        if args.sandbox
+        else [
+            ("--write-config", args.write_config),
+            ("--seed-invoices", args.seed_invoices),
+            ("--api-key", args.api_key),
+        ]
+    )
+    misplaced = [name for name, value in other if value is not None]
+    if misplaced:
+        print(
+            f"invoice-gateway serve: {', '.join(misplaced)} "
+            + (
+                "cannot be given with --sandbox, which runs its own configuration in one "
+                "process (write it with --write-config FILE, then serve --config FILE)"
+                if args.sandbox
+                else f"only go{'es' if len(misplaced) == 1 else ''} with --sandbox"
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.sandbox:
         configure_logging(LoggingSettings(), buffered=True)
         from gateway.sandbox.serve import serve_sandbox
@@ -206,7 +229,8 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        return serve_sandbox(host, port, args.seed_invoices, args.api_key, write)
+        seeded = 56 if args.seed_invoices is None else args.seed_invoices
+        return serve_sandbox(host, port, seeded, args.api_key or "sk_sandbox", write)
     path = Path(args.config or "config.yaml")
     if args.config is None and not path.exists():
         # Nothing configured: the calculation endpoint alone, which keeps nothing, so no store

@@ -165,3 +165,25 @@ def test_an_emulator_on_a_port_in_use_says_so_in_one_line() -> None:
         f"invoice-gateway emulate: cannot listen on 127.0.0.1:{port}: Address already in use"
     )
     assert result.stdout == ""  # it did not say it was running
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["serve", "--sandbox", "--workers", "2"], "--workers cannot be given with --sandbox"),
+        (["serve", "--sandbox", "--config", "c.yaml"], "--config cannot be given with --sandbox"),
+        (["serve", "--write-config", "s.yaml"], "--write-config only goes with --sandbox"),
+        (["serve", "--seed-invoices", "3"], "--seed-invoices only goes with --sandbox"),
+    ],
+)
+def test_an_option_of_the_other_form_of_serve_is_refused_not_passed_over(
+    args: list[str], said: str, tmp_path: Path
+) -> None:
+    """``serve --sandbox --workers 2`` served one process and said nothing of --workers."""
+    script = str(Path(sys.executable).with_name("invoice-gateway"))
+    result = subprocess.run(
+        [script, *args], capture_output=True, text=True, timeout=30, cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written, nothing started
