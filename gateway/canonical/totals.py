@@ -297,7 +297,9 @@ def _document_discount(
         value = discount.value
         return [(net * value * _CENT).quantize(step, mode) or zero for net in nets]
     available = sum(nets, _ZERO)
-    if discount.value > available:
+    # With nothing to share it in proportion to (Σ net_amount = 0), every share is 0, as the
+    # spec's step 4 says; more than a positive net total is refused.
+    if discount.value > available and available:
         raise InvalidInvoice(
             [
                 FieldError(

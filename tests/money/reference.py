@@ -61,8 +61,7 @@ def largest_remainder(amount: Fraction, weights: list[Fraction], places: int) ->
     unit = Fraction(1, 10**places)
     whole = sum(weights, ZERO)
     if whole == 0:
-        assert amount == 0, "nothing to share in proportion to"
-        return [ZERO] * len(weights)
+        return [ZERO] * len(weights)  # the spec's step 4: "every share is 0"
     exact = [amount * w / whole for w in weights]
     shares = [math.floor(e / unit) * unit for e in exact]
     left = (amount - sum(shares, ZERO)) / unit

@@ -71,6 +71,29 @@ def test_document_amount_discount_larger_than_the_lines_is_refused() -> None:
     }
 
 
+@pytest.mark.parametrize("price", ["0", "0.00"])
+def test_a_document_amount_discount_on_lines_that_net_to_nothing_shares_nothing(
+    price: str,
+) -> None:
+    """Step 4: "With Σ net_amount = 0 every share is 0", and totals.discount is their sum. It
+    was refused as larger than the lines' net total."""
+    invoice = invoice_from_input(
+        {
+            "currency": "USD",
+            "discount": {"type": "amount", "value": "1.00"},
+            "lines": [
+                {"quantity": "1", "unit_price": price, "taxes": [{"rate": "20", "name": "VAT"}]},
+                {"quantity": "0", "unit_price": "5.00"},
+            ],
+        }
+    )
+    totals = calculate(invoice, RoundingPolicy()).totals
+    assert (totals.subtotal, totals.discount, totals.tax, totals.total) == (0, 0, 0, 0)
+    assert str(totals.discount) == "0.00"
+    [row] = totals.tax_breakdown
+    assert (row.rate, row.taxable, row.tax) == (20, 0, 0)
+
+
 def test_money_finer_than_the_currency_is_refused() -> None:
     invoice = {
         "currency": "JPY",
