@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from functools import cache
+from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,7 +34,9 @@ class NoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(min_length=1, pattern=r"\S")
-    file: list[bytes] | None = None
+    # Not nullable, no default: Swagger UI then offers a file input, where a nullable one with
+    # a null default was a "Send empty value" box that sent a part ``file=null`` (422).
+    file: list[bytes] = Field(default_factory=list)
 
 
 class NoteFilesRequest(BaseModel):
@@ -49,8 +52,13 @@ class NoteFilesRequest(BaseModel):
     note: str | None = None
 
 
-@cache
 def openapi_document() -> dict[str, Any]:
+    """The document, built once a day: its examples are dated today (``request_examples``)."""
+    return _document(date.today())
+
+
+@lru_cache(maxsize=1)
+def _document(today: date) -> dict[str, Any]:
     # Imported here: that module builds on this one's helpers.
     from gateway.http.openapi_collection import (
         collection_parameters,
@@ -102,7 +110,7 @@ def openapi_document() -> dict[str, Any]:
                 "errors are RFC 9457 problem details."
             ),
         },
-        "paths": {**_paths(), **fanout_paths(), **collection_paths(_INVOICE)},
+        "paths": {**_paths(today), **fanout_paths(), **collection_paths(_INVOICE)},
         "components": {
             "schemas": components,
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
@@ -460,8 +468,8 @@ def _operation(
     return operation
 
 
-def _paths() -> dict[str, Any]:
-    examples = request_examples()
+def _paths(today: date) -> dict[str, Any]:
+    examples = request_examples(today)
     conn = ["connection"]
     inv = ["connection", "invoice_id"]
     write = ["prefer", "idempotency_key", "expand"]  # a write answering an invoice
@@ -625,7 +633,10 @@ def _paths() -> dict[str, Any]:
                     **_ok("201", "Invoice", "The new document (duplicate, credit_note)"),
                 },
                 parameters=[*inv, "action", "if_match", "idempotency_key", "expand"],
-                body={**_body("DuplicateInputs"), "required": False},
+                body={
+                    **with_examples(_body("DuplicateInputs"), examples["action"]),
+                    "required": False,
+                },
                 errors=(*_UPSTREAM, 409, 412, 415, 422),
             )
         },
@@ -643,7 +654,7 @@ def _paths() -> dict[str, Any]:
                 "payments",
                 _ok("201", "Invoice", "The invoice with the payment"),
                 parameters=[*inv, "if_match", "idempotency_key", "expand"],
-                body=_body("Payment"),
+                body=with_examples(_body("Payment"), examples["payment"]),
                 errors=_WRITE,
             ),
         },
@@ -702,7 +713,7 @@ def _paths() -> dict[str, Any]:
                 "invoices",
                 _ok("201", "InvoiceWithWarnings", "Created"),
                 parameters=[*conn, "order_id", *write],
-                body={**_body("OrderInvoice"), "required": False},
+                body={**with_examples(_body("OrderInvoice"), examples["order"]), "required": False},
                 errors=_NEW,
             )
         },
