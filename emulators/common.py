@@ -47,8 +47,16 @@ MAX_EXPONENT = 1000
 
 
 def _bounded_number(text: str) -> Decimal:
-    number = Decimal(text)
-    if number and abs(number.adjusted()) > MAX_EXPONENT:
+    """``text`` as a ``Decimal`` whose exponent, as written and as its size, is within
+    ±``MAX_EXPONENT``: ``0e-999999`` is 0 but would be written back with its million zeros, and
+    an exponent past what ``Decimal`` holds is no number at all."""
+    try:
+        number = Decimal(text)
+    except ArithmeticError:  # InvalidOperation: an exponent past Decimal's own bounds
+        raise ValueError(f"the number {text[:40]} is out of range") from None
+    exponent = number.as_tuple().exponent
+    written = abs(exponent) if isinstance(exponent, int) else 0
+    if written > MAX_EXPONENT or (number and abs(number.adjusted()) > MAX_EXPONENT):
         raise ValueError(f"the number {text[:40]} is out of range")
     return number
 

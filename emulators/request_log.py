@@ -125,7 +125,7 @@ async def _logged_body(request: web.Request) -> Any:
     text = raw.decode(request.charset or "utf-8", errors="replace")
     try:
         return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
+    except (ValueError, ArithmeticError, RecursionError):
         pass
     # `curl -d` labels JSON as a form, so JSON is tried first whatever the Content-Type says.
     if request.content_type == "application/x-www-form-urlencoded":

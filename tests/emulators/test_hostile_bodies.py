@@ -31,6 +31,8 @@ HOSTILE = {
     "1001-digit-integer": b'{"x": ' + b"9" * 1001 + b"}",
     "huge-exponent": b'{"x": 1e999999999}',
     "tiny-exponent": b'{"x": 1e-999999999}',
+    "exponent-past-decimal": b'{"x": 1e99999999999999999999}',
+    "zero-written-with-a-million-places": b'{"x": 0e-999999}',
     "nested-100000": b"[" * 100_000 + b"]" * 100_000,
 }
 
@@ -55,12 +57,13 @@ async def test_a_body_no_provider_could_take_is_a_400_in_its_envelope(
     assert "Internal Server Error" not in json.dumps(answer)
 
 
-@pytest.mark.parametrize("number", ["1e-999999999", "1e-1001", "1e1001"])
+@pytest.mark.parametrize("number", ["1e-999999999", "1e-1001", "1e1001", "0e-999999"])
 async def test_a_quantity_past_any_bound_is_refused_not_stored(
     aiohttp_client: AiohttpClient, number: str
 ) -> None:
     """crm_v1 took ``1e-999999999`` as a quantity (its places check normalized it to 0) and
-    then wrote a billion zeros into every read of the invoice."""
+    then wrote a billion zeros into every read of the invoice; a zero written ``0e-999999``
+    went the same way."""
     client = await _start(aiohttp_client, "crm_v1")
     path, headers = CREATES["crm_v1"]
     before = await (await client.get("/v1/invoices?pageSize=100", headers=headers)).text()
