@@ -28,7 +28,8 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         response = await handler(request)
         # serve runs handlers to their end (no cancellation): a caller who hung up while the
         # provider answered has no connection left to take this answer.
-        status = CLIENT_CLOSED if request.transport is None else response.status
+        gone = request.transport is None and not response.prepared  # a stream went out whole
+        status = CLIENT_CLOSED if gone else response.status
         return response
     except web.HTTPException as exc:
         status = exc.status

@@ -111,9 +111,14 @@ class Problem(Exception):
         return body
 
     def response(self, request_id: str | None) -> web.Response:
-        return web.Response(
+        response = web.Response(
             status=self.status,
             body=json.dumps(self.body(request_id)).encode(),
             content_type=PROBLEM_CONTENT_TYPE,
             headers=self.headers,
         )
+        if self.headers.get("Connection", "").lower() == "close":
+            # The header alone does not make aiohttp close: it would keep the connection and
+            # read (to discard) a body announced too large, or one that never came whole.
+            response.force_close()
+        return response

@@ -142,29 +142,51 @@ async def test_a_caller_who_hangs_up_while_the_provider_answers_is_counted_499(
     try:
         async with aiohttp.ClientSession() as session:
             await (await session.post(faults, json={"latency_ms": 600})).read()
+            before = await _reads_of_invoice_1(session, sandbox.emulator_urls["crm_v1"])
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(
                 b"GET /v1/connections/crm_v1/invoices/1 HTTP/1.1\r\nHost: gateway\r\n"
                 b"Authorization: Bearer k-app\r\n\r\n"
             )
             await writer.drain()
-            await asyncio.sleep(0.2)  # waiting on the provider
-            writer.close()
-            await asyncio.sleep(1.0)  # the provider answers; the handler ends
+            await _until_the_provider_has_it(session, sandbox.emulator_urls["crm_v1"], before)
+            writer.close()  # hung up while the provider takes its time
+            read: list[str] = []
+            for _ in range(100):  # until the handler has ended and counted it
+                metrics = await session.get(
+                    f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer k-ops"}
+                )
+                read = [
+                    line
+                    for line in (await metrics.text()).splitlines()
+                    if line.startswith("gateway_requests_total{")
+                    and "/v1/connections/{connection}/invoices/{invoice_id}" in line
+                ]
+                if read:
+                    break
+                await asyncio.sleep(0.05)
             await (await session.post(faults, json={})).read()
-            metrics = await session.get(
-                f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer k-ops"}
-            )
-            text = await metrics.text()
     finally:
         await runner.cleanup()
-    read = [
-        line
-        for line in text.splitlines()
-        if line.startswith("gateway_requests_total{")
-        and "/v1/connections/{connection}/invoices/{invoice_id}" in line
-    ]
     assert len(read) == 1 and 'status="499"' in read[0], read
+
+
+async def _reads_of_invoice_1(session: Any, emulator: str) -> int:
+    async with session.get(emulator + "/_emulator/requests") as answer:
+        log = (await answer.json())["requests"]
+    return sum(1 for entry in log if entry["path"].endswith("/invoices/1"))
+
+
+async def _until_the_provider_has_it(session: Any, emulator: str, before: int) -> None:
+    """Until the emulator has logged one more read of invoice 1 than ``before`` (the provider
+    is working on it)."""
+    import asyncio
+
+    for _ in range(200):
+        if await _reads_of_invoice_1(session, emulator) > before:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the read never reached the provider")
 
 
 async def test_the_request_id_travels_to_the_provider(gateway: Any, sandbox: Sandbox) -> None:

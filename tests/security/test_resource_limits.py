@@ -182,6 +182,32 @@ async def test_a_body_announced_over_the_limit_is_413_before_any_of_it_is_sent(
     assert str(256 * MiB) in problem["detail"] or multipart, problem["detail"]
 
 
+async def test_the_connection_is_closed_after_a_body_announced_over_the_limit(
+    sandbox: Sandbox,
+) -> None:
+    """The 413 said ``Connection: close``, but once aiohttp had read (to discard) the body the
+    client sent anyway, it kept the connection open for another request: closed now, as said."""
+    where = urlsplit(sandbox.gateway_url)
+    reader, writer = await asyncio.open_connection(where.hostname, where.port)
+    try:
+        head = [
+            "POST /v1/invoices/calculate HTTP/1.1",
+            f"Host: {where.netloc}",
+            "Content-Type: application/json",
+            f"Content-Length: {2 * MiB}",
+        ]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        writer.write(b" " * 2 * MiB)  # all of it, as a client that did not wait for an answer
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        assert status_line.split()[1] == b"413"
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        rest = await asyncio.wait_for(reader.read(), 5)  # to the end: the gateway closed
+        assert b"payload_too_large" in rest
+    finally:
+        writer.close()
+
+
 def too_deep(levels: int) -> bytes:
     return b'{"a": ' * levels + b"1" + b"}" * levels
 
