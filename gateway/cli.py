@@ -229,8 +229,12 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
+        if args.api_key is not None and not args.api_key.strip():
+            print("invoice-gateway serve: --api-key is empty; give a key", file=sys.stderr)
+            return EXIT_USAGE
         seeded = 56 if args.seed_invoices is None else args.seed_invoices
-        return serve_sandbox(host, port, seeded, args.api_key or "sk_sandbox", write)
+        key = "sk_sandbox" if args.api_key is None else args.api_key
+        return serve_sandbox(host, port, seeded, key, write)
     path = Path(args.config or "config.yaml")
     if args.config is None and not path.exists():
         # Nothing configured: the calculation endpoint alone, which keeps nothing, so no store

@@ -9,7 +9,7 @@ Everything that must agree between workers lives outside them: idempotency keys 
 SQLite file in WAL mode, or PostgreSQL), and the secret that signs list cursors (the configured
 ``server.cursor_secret``, else one made here before forking, so a cursor from one worker is good
 at every other). The parent restarts a worker that dies, and stops them all on
-SIGTERM or SIGINT. A worker whose parent is gone (killed with SIGKILL, or by the OOM killer,
+SIGTERM, SIGINT or SIGHUP. A worker whose parent is gone (killed with SIGKILL, or by the OOM killer,
 which no handler sees) stops itself within ``_ORPHAN_CHECK_S``: left running, it would serve an
 old configuration (a revoked key still let in) and keep the port from a restarted gateway.
 
@@ -165,6 +165,8 @@ class _StopSignals:
             # Stopped from the loop, once the start-up is done: raised in it, run_app skips its
             # clean-up (the store and the provider sessions were left to the interpreter's
             # finalization, which logged their errors), as aiohttp sets up outside its try.
+            # This start is the app's last start-up step that could wait (``_run_worker``): one
+            # appended after it that awaits would let the exit land inside the start-up again.
             self._ignore()
             loop.call_soon(self._exit_once)
 

@@ -70,6 +70,16 @@ def test_the_readme_run_command_shows_the_port_its_urls_use() -> None:
     assert "port 8080" in tour and "--port" in tour  # which port it assumes, how to change it
 
 
+def _until_the_provider_has_it(emulator: str) -> None:
+    for _ in range(200):
+        with urllib.request.urlopen(emulator + "/_emulator/requests", timeout=10) as answer:
+            log = json.load(answer)["requests"]
+        if any(entry["path"].endswith("/invoices/1") for entry in log):
+            return
+        time.sleep(0.02)
+    raise AssertionError("the read never reached the provider")
+
+
 def _scratch_folders() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob("invoice-gateway-sandbox-*"))
 
@@ -108,7 +118,7 @@ def test_the_sandbox_stops_on_a_hangup_as_on_sigterm(sig: signal.Signals) -> Non
 
         reader = threading.Thread(target=read)
         reader.start()
-        time.sleep(0.5)  # in flight, the provider taking its time
+        _until_the_provider_has_it(urls["crm_v1"])  # in flight, the provider taking its time
         process.send_signal(sig)
         reader.join(20)
         assert process.wait(20) == 0

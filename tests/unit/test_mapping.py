@@ -99,6 +99,17 @@ def test_schema_errors_name_the_file_and_the_path() -> None:
     ]
 
 
+def test_a_provider_fields_format_is_for_strings_only() -> None:
+    """``format: uuid`` on an integer field would have been matched against an integer (a
+    TypeError at the first create): the schema refuses it."""
+    fields = {"template_id": {"type": "integer", "format": "uuid", "description": "x"}}
+    with pytest.raises(MappingError, match=r"provider_fields\.template_id\.type: 'string' was"):
+        parse_mapping({**MINIMAL, "provider_fields": fields}, "mappings/x.yaml")
+    taken = {"template_id": {"type": "string", "format": "uuid", "description": "x"}}
+    parsed = parse_mapping({**MINIMAL, "provider_fields": taken}, "mappings/x.yaml")
+    assert parsed.provider_fields["template_id"].problem("abc", "x") == "must be a uuid for x"
+
+
 def test_unknown_top_level_key_is_refused() -> None:
     with pytest.raises(
         MappingError, match=r"mappings/x.yaml: \(top level\): Additional properties"

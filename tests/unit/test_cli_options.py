@@ -1,0 +1,41 @@
+"""The command line's number options hold the bounds the settings they feed hold."""
+
+from __future__ import annotations
+
+import annotated_types
+import pytest
+
+from gateway.cli import _parser
+from gateway.config import ServerSettings
+
+
+def _bounds(field: str) -> tuple[int, int]:
+    low = high = None
+    for rule in ServerSettings.model_fields[field].metadata:
+        if isinstance(rule, annotated_types.Ge):
+            low = rule.ge
+        if isinstance(rule, annotated_types.Le):
+            high = rule.le
+    assert isinstance(low, int) and isinstance(high, int)
+    return low, high
+
+
+@pytest.mark.parametrize("option", ["port", "workers"])
+def test_serves_number_options_take_what_the_server_settings_take(option: str) -> None:
+    """``--workers`` is checked by the command line before the settings: its range repeated
+    there must not drift from ``ServerSettings``' (a number one took and the other refused)."""
+    low, high = _bounds(option)
+    serve = _parser().parse_args
+    for good in (low, high):
+        assert getattr(serve(["serve", f"--{option}", str(good)]), option) == good
+    for bad in (low - 1, high + 1):
+        with pytest.raises(SystemExit):
+            serve(["serve", f"--{option}", str(bad)])
+
+
+def test_a_bad_number_says_its_range_and_what_was_given(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["serve", "--workers", "many"])
+    assert "argument --workers: a number of processes from 1 to 64, not 'many'" in (
+        capsys.readouterr().err
+    )
