@@ -5,8 +5,10 @@ source on the same lines: that is said, not counted as a difference, when the so
 with the target's own rounding gives exactly the target's figures (and what is due moved with
 the total alone). Anything else is listed, per field, what was paid and what is due included: a
 paid invoice whose copy shows it owed (a target that cannot record payments or mark it paid)
-differs, whatever the warnings say, since the customer would be asked to pay it again. A dry
-run's preview, made before any payment is carried, compares the invoice's own figures alone.
+differs, whatever the warnings say, since the customer would be asked to pay it again; so does
+a void invoice whose copy is not void (``status``), which the customer would be asked to pay at
+all. A dry run's preview, made before any payment is carried, compares the invoice's own
+figures alone, and the status by what the target can do.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def compare(source: Invoice, copy: Invoice, target: Adapter, *, preview: bool = 
     lenient handling) or got another tax rate (through the map) does not.
     """
     differences = _differences(source, copy, FIELDS if preview else FIELDS + PAYMENT_FIELDS)
+    differences += _void_not_void(source, copy, target, preview=preview)
     if not differences:
         return Verdict("exact", [])
     if copy.totals is not None:
@@ -70,6 +73,23 @@ def _rounding_alone(source: Invoice, copy: Invoice, name: str) -> bool:
     if name == "paid":
         return mine.due == theirs.due and theirs.paid - mine.paid == moved
     return False
+
+
+def _void_not_void(
+    source: Invoice, copy: Invoice, target: Adapter, *, preview: bool
+) -> list[dict[str, Any]]:
+    """A void source whose copy is not void (a target that cannot void): the same figures, but
+    a cancelled invoice has become one its customer is asked to pay. A dry run's preview has no
+    status yet: it is what the target can do that says it."""
+    if source.status != "void":
+        return []
+    if preview:
+        if "void" in target.capabilities.actions:
+            return []
+        return [{"field": "status", "source": "void", "target": "open"}]
+    if copy.status == "void":
+        return []
+    return [{"field": "status", "source": "void", "target": str(copy.status)}]
 
 
 def _differences(source: Invoice, copy: Invoice, names: tuple[str, ...]) -> list[dict[str, Any]]:

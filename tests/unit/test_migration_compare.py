@@ -5,7 +5,10 @@ gives the copy's figures, what was paid and what is due moving with the total al
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.model import Invoice, RoundingPolicy, with_fields
@@ -15,10 +18,12 @@ PER_RATE = RoundingPolicy(mode="half_up", tax_scope="per_rate")
 
 
 class _Target:
-    """A target adapter as ``compare`` sees it: the rounding it computes an invoice with."""
+    """A target adapter as ``compare`` sees it: the rounding it computes an invoice with, and
+    the actions it can take."""
 
-    def __init__(self, policy: RoundingPolicy) -> None:
+    def __init__(self, policy: RoundingPolicy, actions: frozenset[str] = frozenset()) -> None:
         self.policy = policy
+        self.capabilities = SimpleNamespace(actions=actions)
 
     def policy_for(self, invoice: Invoice) -> RoundingPolicy:
         return self.policy
@@ -105,3 +110,28 @@ def test_a_dry_run_compares_the_invoices_own_figures_alone() -> None:
     preview = calculated_invoice(_invoice())
     verdict = compare(source, preview, _Target(PER_RATE), preview=True)  # type: ignore[arg-type]
     assert (verdict.verification, verdict.differences) == ("exact", [])
+
+
+@pytest.mark.parametrize("copied_as", ["open", "draft"])
+def test_a_void_invoice_copied_as_one_to_pay_differs(copied_as: str) -> None:
+    """Copied to a target that cannot void it, a cancelled invoice became an open one with the
+    same figures, and was verified "exact": its customer would be asked to pay it."""
+    source = with_fields(calculated_invoice(_invoice()), {"status": "void"})
+    copy = with_fields(source, {"status": copied_as})
+    verdict = _verdict(source, copy)
+    assert verdict.verification == "differs"
+    assert verdict.differences == [{"field": "status", "source": "void", "target": copied_as}]
+    assert _verdict(source, source).verification == "exact"  # voided at the target too
+
+
+@pytest.mark.parametrize(
+    ("actions", "differs"), [(frozenset(), True), (frozenset({"void"}), False)]
+)
+def test_a_dry_run_says_so_by_what_the_target_can_do(
+    actions: frozenset[str], differs: bool
+) -> None:
+    source = with_fields(calculated_invoice(_invoice()), {"status": "void"})
+    preview = with_fields(source, {"status": None})
+    verdict = compare(source, preview, _Target(PER_RATE, actions), preview=True)  # type: ignore[arg-type]
+    expected = [{"field": "status", "source": "void", "target": "open"}] if differs else []
+    assert verdict.differences == expected
