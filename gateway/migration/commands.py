@@ -138,7 +138,7 @@ async def verify(
                 summary.add(checked)
                 out.write(checked)
             if summary.done == 0:  # within: an earlier report is left as it was
-                raise UsageError(f"no copy made by a run named {run!r} in the store")
+                await _no_copy(runtime.store, run, "verify", err)
     return _finish(summary, err, differences_fail=True)
 
 
@@ -156,8 +156,20 @@ async def revert(
                 summary.add(undone)
                 out.write(undone)
             if summary.done == 0:  # within: an earlier report is left as it was
-                raise UsageError(f"no copy made by a run named {run!r} in the store")
+                await _no_copy(runtime.store, run, "revert", err)
     return _finish(summary, err)
+
+
+async def _no_copy(store: Store, run: str, what: str, err: IO[str]) -> None:
+    """A run with no copy to work on: one the store does not know is a usage error (a name
+    mistyped); one that skipped or failed every invoice it met is said, and there is nothing
+    to do (exit 0)."""
+    if not await store.crosswalk_by_run(run, after=None):
+        raise UsageError(f"no copy made by a run named {run!r} in the store")
+    print(
+        f"run {run!r} made no copy (it skipped or failed every invoice it met): nothing to {what}",
+        file=err,
+    )
 
 
 @asynccontextmanager

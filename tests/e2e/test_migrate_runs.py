@@ -1213,6 +1213,28 @@ def test_verify_and_revert_without_a_run_to_work_on_exit_2(
     assert "migrate verify takes --config, --run and --report; --from, --lenient" in ran.stderr
 
 
+async def test_verify_and_revert_of_a_run_that_copied_nothing_say_so_and_exit_0(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A run that skipped every invoice it met is a run all the same: verify and revert said
+    "no copy made by a run named …", exit 2, as for a name that never ran."""
+    ids = await make(sandbox, "crm_v1", 2)
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    args = args_for(tmp_path, "crm_v1", "item_envelope", ids, "nothing")
+    strict = [a for a in args if a != "--lenient"]  # item_envelope keeps no invoice number
+    ran = m.run(config, "run", *strict, report=tmp_path / "run.jsonl")
+    assert ran.code == 1, ran.stderr
+    assert set(ran.outcomes().values()) == {"skipped"}
+
+    for command in ("verify", "revert"):
+        answer = m.start(config, command, "--run", "nothing").wait()
+        assert answer.code == 0, (command, answer.stderr)
+        assert (
+            f"run 'nothing' made no copy (it skipped or failed every invoice it met): nothing to "
+            f"{command}" in answer.stderr
+        )
+
+
 async def test_an_invoice_named_twice_in_ids_by_two_spellings_is_copied_once(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
