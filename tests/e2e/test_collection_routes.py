@@ -157,7 +157,16 @@ async def test_delete_trash_restore_purge(sandbox: Sandbox) -> None:
     found = [i for i in trashed if i["id"] == draft["id"]]
     assert len(found) == 1 and found[0]["remote_data"]["deleted_at"]
     assert found[0]["totals"]["total"] == draft["totals"]["total"]
-    restored = await call(sandbox, "POST", f"{invoice}/restore")
+    # A restore takes no body, as an action other than duplicate: one with keys was ignored.
+    refused = await call(sandbox, "POST", f"{invoice}/restore", body={"status": "open"})
+    assert refused.status == 422, refused.body
+    assert refused.body["errors"] == [
+        {"pointer": "/status", "detail": "is not an input of restore: it takes no body"}
+    ]
+    assert draft["id"] in {
+        i["id"] for i in await _every(sandbox, "/v1/connections/draft_publish/trash/invoices")
+    }
+    restored = await call(sandbox, "POST", f"{invoice}/restore", body={})
     assert restored.status == 200, restored.body
     assert restored.body["id"] == draft["id"] and restored.body["status"] == "draft"
     read = await call(sandbox, "GET", invoice)

@@ -22,6 +22,7 @@ from adapters.base import BATCH_ACTIONS, Adapter, Capabilities, ListQuery, NotSu
 from gateway.canonical.errors import FieldError
 from gateway.errors import UpstreamError
 from gateway.http import list_filters, list_options
+from gateway.http.action_inputs import action_inputs
 from gateway.http.auth import requires
 from gateway.http.body import read_json_object
 from gateway.http.keys import CURSORS, REQUEST_ID, SERVICE
@@ -124,6 +125,7 @@ async def trash_list_view(request: web.Request) -> web.Response:
 @requires("invoices:write")
 async def restore_view(request: web.Request) -> web.StreamResponse:
     _able(request, lambda can: "restore" in can.trash, "restore invoices from the trash")
+    await action_inputs(request, "restore")  # as an action's: a body with keys is a 422
     outcome = await request.app[SERVICE].restore(
         write_request(request), request.match_info["invoice_id"]
     )
