@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
@@ -190,7 +191,7 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.logging_setup import configure_logging
     from gateway.settings_file import ConfigError, load_settings
     from gateway.store.urls import MEMORY
-    from gateway.workers import bound_socket, serve
+    from gateway.workers import serve
 
     # Options of the other form are refused rather than passed over: a caller who gave them
     # believes they took effect.
@@ -258,17 +259,11 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging, buffered=True)
-    try:
-        # One process listens before it says so (a client told the port must not be refused);
-        # a supervisor only reserves the port for its workers.
-        alone = server.workers <= 1
-        sock = bound_socket(server.host, server.port, listen=alone, shared=not alone)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        print(
-            f"invoice-gateway serve: cannot listen on {server.host}:{server.port}: {reason}",
-            file=sys.stderr,
-        )
+    # One process listens before it says so (a client told the port must not be refused);
+    # a supervisor only reserves the port for its workers.
+    alone = server.workers <= 1
+    sock = _bound("serve", server.host, server.port, listen=alone, shared=not alone)
+    if sock is None:
         return EXIT_USAGE
     problem = _store_problem(settings)
     if problem is not None:
@@ -431,6 +426,23 @@ def _migrate(args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
+def _bound(
+    command: str, host: str, port: int, *, listen: bool, shared: bool
+) -> socket.socket | None:
+    """``workers.bound_socket``, or None once a port in use (or not to be had) is said in one
+    line, the command's usage error."""
+    from gateway.workers import bound_socket
+
+    try:
+        return bound_socket(host, port, listen=listen, shared=shared)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(
+            f"invoice-gateway {command}: cannot listen on {host}:{port}: {reason}", file=sys.stderr
+        )
+        return None
+
+
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
@@ -483,18 +495,12 @@ def _export(args: argparse.Namespace) -> int:
 
 def _emulate(args: argparse.Namespace) -> int:
     from emulators.registry import create_app, default_token
-    from gateway.workers import bound_socket
 
     token = args.token or default_token(args.provider)
     app = create_app(args.provider, token=token, seed=args.seed, seed_invoices=args.seed_invoices)
-    try:  # bound before it says where it listens, as serve does
-        sock = bound_socket(args.host, args.port, listen=True, shared=False)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        print(
-            f"invoice-gateway emulate: cannot listen on {args.host}:{args.port}: {reason}",
-            file=sys.stderr,
-        )
+    # Bound before it says where it listens, as serve does.
+    sock = _bound("emulate", args.host, args.port, listen=True, shared=False)
+    if sock is None:
         return EXIT_USAGE
     port = sock.getsockname()[1]
     print(

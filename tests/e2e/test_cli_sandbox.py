@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 
 
-def test_sandbox_prints_url_key_and_a_first_request_that_works() -> None:
+def _sandbox(seed_invoices: int) -> subprocess.Popen[str]:
+    """The README's run command, on port 0: every server takes a free port, so the test never
+    races others for fixed ones."""
     script = str(Path(sys.executable).with_name("invoice-gateway"))
-    # Port 0: every server takes a free port, so the test never races others for fixed ones.
-    process = subprocess.Popen(
-        [script, "serve", "--sandbox", "--port", "0", "--seed-invoices", "4"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    command = [script, "serve", "--sandbox", "--port", "0", "--seed-invoices", str(seed_invoices)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
+def test_sandbox_prints_url_key_and_a_first_request_that_works() -> None:
+    process = _sandbox(4)
     try:
         assert process.stdout is not None
         printed: list[str] = []
@@ -88,13 +90,8 @@ def _scratch_folders() -> set[Path]:
 def test_the_sandbox_stops_on_a_hangup_as_on_sigterm(sig: signal.Signals) -> None:
     """The terminal running the README's command closes (SIGHUP): the sandbox was killed by
     it, the request in flight cut off and its scratch store left in the temporary folder."""
-    script = str(Path(sys.executable).with_name("invoice-gateway"))
     before = _scratch_folders()
-    process = subprocess.Popen(
-        [script, "serve", "--sandbox", "--port", "0", "--seed-invoices", "2"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    process = _sandbox(2)
     try:
         assert process.stdout is not None
         urls: dict[str, str] = {}
