@@ -103,8 +103,17 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         ).response(request_id)
     except web.HTTPException:
         raise
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, ConnectionResetError) and _caller_gone(request):
+            # The caller hung up while a streamed answer (an export) was being written: as a
+            # ClientClosed above, nothing failed and no one reads an answer.
+            return web.Response(status=CLIENT_CLOSED)
         _log.exception("unhandled_error", request_id=request_id, path=request.path)
         return Problem(
             "internal_error", "The gateway failed; the request id identifies it."
         ).response(request_id)
+
+
+def _caller_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
