@@ -107,17 +107,49 @@ def _document(today: date) -> dict[str, Any]:
             "version": "1",
             "description": (
                 "One invoice API over five invoice providers. Amounts are decimal strings; "
-                "errors are RFC 9457 problem details."
+                "errors are RFC 9457 problem details. A request may name itself in an "
+                f"`X-Request-ID` header ({_REQUEST_ID_RULE}; otherwise the gateway makes a "
+                "name): every answer carries the name, which is logged and sent to the "
+                "provider with each of the request's calls."
             ),
         },
-        "paths": {**_paths(today), **fanout_paths(), **collection_paths(_INVOICE)},
+        "paths": _with_request_id(
+            {**_paths(today), **fanout_paths(), **collection_paths(_INVOICE)}
+        ),
         "components": {
             "schemas": components,
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
-            "parameters": {**_parameters(), **collection_parameters(), **fanout_parameters()},
+            "parameters": {
+                **_parameters(),
+                **collection_parameters(),
+                **fanout_parameters(),
+            },
+            "headers": {"X-Request-ID": _REQUEST_ID_HEADER},
         },
         "security": [{"apiKey": []}],
     }
+
+
+_REQUEST_ID_RULE = "1 to 128 of A-Z a-z 0-9 . _ : -"
+# Every answer says the name of its request (middlewares.request_id_middleware). A request may
+# give one in the same header; that is said in the document's description, not declared as a
+# parameter of every operation: a header any string may fill has no wrong value for a negative
+# test to send (Schemathesis' negative run fails every operation that has nothing else to break).
+_REQUEST_ID_HEADER = {
+    "description": "The request's name: the one the request gave, when it was "
+    f"{_REQUEST_ID_RULE}, else one the gateway made. Quote it to find the request's log line.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:\\-]{1,128}$"},
+}
+
+
+def _with_request_id(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every answer, a problem included, carries ``X-Request-ID``."""
+    for item in paths.values():
+        for operation in item.values():
+            for answer in operation["responses"].values():
+                headers = answer.setdefault("headers", {})
+                headers["X-Request-ID"] = {"$ref": "#/components/headers/X-Request-ID"}
+    return paths
 
 
 def _shared_schemas() -> dict[str, Any]:

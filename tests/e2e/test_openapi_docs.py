@@ -107,3 +107,33 @@ async def test_docs_page_lists_the_invoice_operations_in_a_real_browser(
     ):
         assert summary in page, summary
     assert "swagger-ui" in page
+
+
+async def test_every_answer_declares_the_request_id_it_carries(gateway: TestClient) -> None:  # type: ignore[type-arg]
+    """``X-Request-ID`` is on every answer (a problem included, with or without a name given)
+    and was declared on none: a client generated from the document had no way to read it."""
+    document = openapi_document()
+    declared = document["components"]["headers"]["X-Request-ID"]
+    named = {"X-Request-ID": "trace-7.a:b_c-d"}
+    asked = [
+        ("/healthz", "get", "200", named),
+        ("/", "get", "200", {}),
+        ("/v1/connections", "get", "401", named),  # no key: a problem
+        ("/v1/connections", "get", "401", {"X-Request-ID": "not kept: spaces"}),
+    ]
+    for path, method, status, headers in asked:
+        response = await gateway.request(method, path, headers=headers)
+        assert str(response.status) == status, (path, await response.text())
+        answer = document["paths"][path][method]["responses"][status]
+        assert answer["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/X-Request-ID"}
+        sent = response.headers["X-Request-ID"]
+        jsonschema.validate(sent, declared["schema"])
+        if headers == named:
+            assert sent == named["X-Request-ID"]
+        else:
+            assert sent != headers.get("X-Request-ID")
+    for item in document["paths"].values():
+        for operation in item.values():
+            for status, answer in operation["responses"].items():
+                assert "X-Request-ID" in answer["headers"], (operation["operationId"], status)
+    assert "`X-Request-ID`" in document["info"]["description"]
