@@ -254,7 +254,7 @@ class OrderLinkedAdapter(Adapter):
             errors.append(self.too_many_files(len(files)))
         if errors:
             raise self._invalid(errors)
-        form = aiohttp.FormData(default_to_multipart=True)
+        form = _form()
         form.add_field("note", note)
         _add_files(form, files)
         path = f"{_invoice_path(invoice_id)}/notes"
@@ -280,7 +280,7 @@ class OrderLinkedAdapter(Adapter):
         lists every file of the note)."""
         if (text is None or not text.strip()) and not files:
             raise self._invalid([FieldError("/file", "give at least one file (or new text)")])
-        form = aiohttp.FormData(default_to_multipart=True)
+        form = _form()
         if text is not None and text.strip():
             form.add_field("text", text)
         _add_files(form, files)
@@ -426,6 +426,13 @@ class OrderLinkedAdapter(Adapter):
 
 def _invoice_path(invoice_id: str) -> str:
     return f"/invoices/{segment(invoice_id, what='invoice id')}"
+
+
+def _form() -> aiohttp.FormData:
+    """A multipart body whose file names go as they are (UTF-8, RFC 7578), not percent-encoded:
+    aiohttp's default wrote ``my receipt.pdf`` as ``my%20receipt.pdf``, which the provider
+    keeps as the file's name. The view refuses a name with a control character."""
+    return aiohttp.FormData(default_to_multipart=True, quote_fields=False)
 
 
 def _add_files(form: aiohttp.FormData, files: Sequence[NoteFile]) -> None:

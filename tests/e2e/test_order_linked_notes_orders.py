@@ -425,8 +425,39 @@ def _part(headers: bytes, content: bytes) -> bytes:
             422,
             "at most 10000 characters",
         ),
+        (
+            "multipart/form-data; boundary=B",
+            [
+                _part(b'Content-Disposition: form-data; name="note"', b"Delivered"),
+                _part(
+                    b'Content-Disposition: form-data; name="file"; '
+                    b"filename*=UTF-8''a%0D%0AContent-Type%3A%20text%2Fhtml.pdf",
+                    b"x",
+                ),
+            ],
+            422,
+            "no control characters",
+        ),
+        (
+            "multipart/form-data; boundary=B",
+            [
+                _part(b'Content-Disposition: form-data; name="note"', b"Delivered"),
+                _part(
+                    b'Content-Disposition: form-data; name="file"; filename="scans/r.pdf"',
+                    b"x",
+                ),
+            ],
+            422,
+            "no folder",
+        ),
     ],
-    ids=["not-form-data", "file-name-not-utf8", "note-too-long"],
+    ids=[
+        "not-form-data",
+        "file-name-not-utf8",
+        "note-too-long",
+        "file-name-line-break",
+        "file-name-with-folder",
+    ],
 )
 async def test_a_note_body_the_gateway_cannot_take_is_a_4xx_naming_it(
     sandbox: Sandbox, kind: str, parts: list[bytes], status: int, said: str
@@ -436,3 +467,46 @@ async def test_a_note_body_the_gateway_cannot_take_is_a_4xx_naming_it(
     assert answer.status == status, answer.body
     assert said in json.dumps(answer.body), answer.body
     assert await _note_posts(sandbox) == before
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["delivery receipt.pdf", "r\u00e9sum\u00e9 \u2013 sign\u00e9.pdf", "100%.pdf", "a+b=c.pdf"],
+)
+async def test_a_file_reaches_the_provider_under_the_name_it_was_sent_with(
+    sandbox: Sandbox, name: str
+) -> None:
+    """As curl and browsers send a file name (UTF-8, RFC 7578). It was sent on percent-encoded
+    (``delivery%20receipt.pdf``), which the provider keeps as the name, while the gateway's
+    answer showed the name as sent."""
+    disposition = f'Content-Disposition: form-data; name="file"; filename="{name}"'
+    body = (
+        _part(b'Content-Disposition: form-data; name="note"', b"Delivered")
+        + _part(disposition.encode() + b"\r\nContent-Type: application/pdf", b"%PDF-1.4")
+        + b"--B--\r\n"
+    )
+    created = await _raw_note(sandbox, "multipart/form-data; boundary=B", body)
+    assert created.status == 201, created.body
+    note_id = created.body["note"]["id"]
+    assert created.body["note"]["files"] == [{"name": name}]
+    assert await _kept(sandbox, INVOICE, note_id) == (
+        "Delivered",
+        [(name, "application/pdf", b"%PDF-1.4")],
+    )
+    more = ("more " + name, "application/pdf", b"%PDF-1.4 more")
+    added = await _multipart_utf8(sandbox, f"{BASE}/invoices/{INVOICE}/notes/{note_id}/files", more)
+    assert added.status == 200, added.body
+    assert added.body["note"]["files"] == [{"name": name}, {"name": more[0]}]
+
+
+async def _multipart_utf8(sandbox: Sandbox, path: str, file: tuple[str, str, bytes]) -> Answer:
+    """One file part whose name is written in UTF-8, as curl writes it."""
+    form = aiohttp.FormData(default_to_multipart=True, quote_fields=False)
+    form.add_field("file", file[2], filename=file[0], content_type=file[1])
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            sandbox.gateway_url + path, data=form, headers={"Authorization": "Bearer sk_sandbox"}
+        ) as response,
+    ):
+        return Answer(response.status, response.headers.copy(), await response.json())

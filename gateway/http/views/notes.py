@@ -3,6 +3,8 @@ an existing note (``…/notes/{note_id}/files``), and notes read back where the 
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -20,6 +22,9 @@ MAX_NOTE_FILE_BYTES = 10 * 1024 * 1024
 # so a body that announces no length (or lies about it) is refused at this size, not read whole.
 MAX_NOTE_BODY_BYTES = MAX_NOTE_FILE_BYTES + 1024 * 1024
 _CHUNK = 64 * 1024
+# In a file name these would break the header of the part it is sent to the provider in; a
+# folder in it (``C:\\scans\\receipt.pdf``, as old browsers send) the provider leaves out.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A note's text, as long as an invoice's own notes may be (``canonical.model.Text``).
 MAX_NOTE_CHARS = 10_000
 
@@ -138,6 +143,12 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
             for said, text in (("file name", name), ("file's Content-Type", kind)):
                 if not _is_text(text):
                     raise Problem("bad_request", f"The {said} must be UTF-8 text.")
+            if _CONTROL.search(name) or "/" in name or "\\" in name:
+                detail = (
+                    f"file name {name!r} must be a name alone: no folder (/ or \\) and no "
+                    "control characters (line breaks, tabs…)"
+                )
+                raise validation_problem([FieldError("/file", detail)])
             files.append(NoteFile(name, kind, bytes(content)))
         else:
             name = (part.name or "")[:64]
