@@ -15,9 +15,12 @@ from gateway.canonical.model import DOCUMENT_TYPES, Invoice, Line, Payment, Roun
 from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.summary import InvoiceSummary
 from gateway.http.openapi_examples import request_examples, with_examples
+from gateway.http.openapi_read import read_name, read_schemas
 from gateway.http.problems import PROBLEMS
 
 REF = "#/components/schemas/"
+# Models an answer holds in their answer form (``openapi_read``): provider figures of any size.
+_ANSWERED = frozenset({"Invoice", "Payment", "InvoiceSummary"})
 _INVOICE = "/v1/connections/{connection}/invoices/{invoice_id}"
 
 
@@ -86,9 +89,13 @@ def _document(today: date) -> dict[str, Any]:
             prop = components[name]["properties"].get(key)
             if prop is not None:
                 prop["readOnly"] = True
+    read, has_read = read_schemas([Invoice, Payment, InvoiceSummary], components, REF)
+    if not has_read >= _ANSWERED:  # the names _ok and the lists below refer to
+        raise RuntimeError(f"no answer form for {sorted(_ANSWERED - has_read)}")
+    components.update(read)
     components.update(_shared_schemas())
     components.update(collection_schemas())
-    with_warnings = copy.deepcopy(components["Invoice"])
+    with_warnings = copy.deepcopy(components[read_name("Invoice")])
     with_warnings["title"] = "InvoiceWithWarnings"
     with_warnings["properties"]["warnings"] = {
         "type": "array",
@@ -189,10 +196,12 @@ def _shared_schemas() -> dict[str, Any]:
                 "capabilities": {"type": ["string", "null"]},
             },
         },
-        "InvoiceList": _list_of(REF + "Invoice"),
+        "InvoiceList": _list_of(REF + read_name("Invoice")),
         # ``view=summary`` answers summaries where the provider's rows are summaries.
-        "InvoiceOrSummaryList": _list_of(REF + "Invoice", REF + "InvoiceSummary"),
-        "PaymentList": _list_of(REF + "Payment"),
+        "InvoiceOrSummaryList": _list_of(
+            REF + read_name("Invoice"), REF + read_name("InvoiceSummary")
+        ),
+        "PaymentList": _list_of(REF + read_name("Payment")),
         "Connection": {
             "type": "object",
             "required": ["object", "name", "provider", "capabilities"],
@@ -410,6 +419,18 @@ def _parameters() -> dict[str, Any]:
             ),
             "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
         },
+        # Calculate and preview write nothing: a key given to them is checked, and not kept.
+        "idempotency_key_unkept": {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": (
+                "Taken, as on any POST, so that a client sending one with every POST is not "
+                "refused here; checked for its form (1 to 255 printable ASCII characters, else "
+                "400) and not kept, as nothing is written."
+            ),
+            "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+        },
     }
 
 
@@ -437,11 +458,13 @@ _LOCATION = _header("Where the new invoice is read: /v1/connections/{connection}
 
 
 def _ok(status: str, schema: str | None, description: str) -> dict[str, Any]:
+    """An answer holding ``schema``: a model's answer form (``openapi_read``) where it has one."""
     if schema is None:
         return {status: {"description": description}}
+    held = read_name(schema) if schema in _ANSWERED else schema
     answer: dict[str, Any] = {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": REF + schema}}},
+        "content": {"application/json": {"schema": {"$ref": REF + held}}},
     }
     if schema in ("Invoice", "InvoiceWithWarnings"):
         answer["headers"] = dict(_INVOICE_HEADERS)
@@ -566,6 +589,7 @@ def _paths(today: date) -> dict[str, Any]:
                 "calculateInvoice",
                 "invoices",
                 _ok("200", "Invoice", "The invoice with every amount computed"),
+                parameters=["idempotency_key_unkept"],
                 body=with_examples(_body("CalculateRequest"), examples["calculate"]),
                 errors=(400, 408, 413, 415, 422),
                 public=True,
@@ -624,7 +648,7 @@ def _paths(today: date) -> dict[str, Any]:
                 "previewInvoice",
                 "invoices",
                 _ok("200", "InvoiceWithWarnings", "The invoice with every amount computed"),
-                parameters=[*conn, "prefer"],
+                parameters=[*conn, "prefer", "idempotency_key_unkept"],
                 body=with_examples(_body("Invoice"), examples["invoices"]),
                 errors=_NEW,
             )

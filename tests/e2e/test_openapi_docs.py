@@ -137,3 +137,20 @@ async def test_every_answer_declares_the_request_id_it_carries(gateway: TestClie
             for status, answer in operation["responses"].items():
                 assert "X-Request-ID" in answer["headers"], (operation["operationId"], status)
     assert "`X-Request-ID`" in document["info"]["description"]
+
+
+async def test_calculate_and_preview_declare_the_key_they_check(gateway: TestClient) -> None:  # type: ignore[type-arg]
+    """A key given to calculate or preview is checked for its form (a 400), and neither
+    operation declared the header."""
+    document = openapi_document()
+    unkept = {"$ref": "#/components/parameters/idempotency_key_unkept"}
+    pattern = document["components"]["parameters"]["idempotency_key_unkept"]["schema"]["pattern"]
+    for path in ("/v1/invoices/calculate", "/v1/connections/{connection}/invoices/preview"):
+        assert unkept in document["paths"][path]["post"]["parameters"], path
+    body = {"currency": "USD", "lines": [{"name": "x", "quantity": "1", "unit_price": "2.50"}]}
+    for key, status in (("k-1", 200), ("a key with spaces", 400)):
+        answer = await gateway.post(
+            "/v1/invoices/calculate", json=body, headers={"Idempotency-Key": key}
+        )
+        assert answer.status == status, await answer.text()
+        assert (re.fullmatch(pattern, key) is not None) == (status == 200)

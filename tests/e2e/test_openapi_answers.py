@@ -1,0 +1,110 @@
+"""Answers holding a provider's figures conform to the OpenAPI document.
+
+Reading is lenient (spec, Money: "a provider's figure never makes a read or a list page fail"):
+an invoice made at the provider with a six-place unit price and a line of 10^18 is read as it
+is. The document declared the request's schema, with its bounds, for the answers too, so a
+client that checks answers against it refused the invoice, the page, the summary page and the
+list across connections that held it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import jsonschema
+import pytest
+
+from gateway.http.openapi import openapi_document
+from gateway.sandbox.serve import Sandbox
+from tests.e2e.conftest_sandbox import call
+from tests.e2e.sandbox import sandbox_in_thread
+
+INVOICE = "/v1/connections/{connection}/invoices/{invoice_id}"
+LIST = "/v1/connections/{connection}/invoices"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=2) as running:
+        yield running
+
+
+async def _made_at_the_provider(sandbox: Sandbox) -> str:
+    """An invoice crm_v1 takes and the gateway would not: a price of six places, and a line
+    whose total is past the canonical 10^15."""
+    body = {
+        "customer_id": 10,
+        "template_id": 1,
+        "items": [
+            {"type": "item", "item_id": 12, "item_name": "fine", "quantity": 3, "price": 0.123457},
+            {
+                "type": "item",
+                "item_id": 6,
+                "item_name": "large",
+                "quantity": 999999,
+                "price": 999999999999.99,
+            },
+        ],
+    }
+    headers = {"Authorization": "Bearer sandbox-crm_v1", "Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            sandbox.emulator_urls["crm_v1"] + "/v1/invoices",
+            data=json.dumps(body),
+            headers=headers,
+        ) as response,
+    ):
+        assert response.status in (200, 201), await response.text()
+        answer = await response.json()
+    return str(answer["data"]["inv_id"])
+
+
+def _declared(path: str, status: str) -> dict[str, Any]:
+    document = openapi_document()
+    schema = document["paths"][path]["get"]["responses"][status]["content"]["application/json"]
+    return {**schema["schema"], "components": document["components"]}
+
+
+def _request_schema(name: str) -> dict[str, Any]:
+    document = openapi_document()
+    return {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+
+
+async def test_answers_holding_provider_figures_conform_to_the_document(
+    sandbox: Sandbox,
+) -> None:
+    invoice_id = await _made_at_the_provider(sandbox)
+    read = await call(sandbox, "GET", f"/v1/connections/crm_v1/invoices/{invoice_id}")
+    assert read.status == 200, read.body
+    assert read.body["lines"][0]["unit_price"] == "0.123457"
+    assert Decimal(read.body["totals"]["total"]) > Decimal(10) ** 15
+    jsonschema.validate(read.body, _declared(INVOICE, "200"))
+    # The same body as a request is refused by the request's schema: the two differ.
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(read.body, _request_schema("Invoice"))
+
+    listed = await call(sandbox, "GET", "/v1/connections/crm_v1/invoices?limit=100")
+    assert invoice_id in [row["id"] for row in listed.body["data"]]
+    jsonschema.validate(listed.body, _declared(LIST, "200"))
+    summary = await call(sandbox, "GET", "/v1/connections/crm_v1/invoices?limit=100&view=summary")
+    assert invoice_id in [row["id"] for row in summary.body["data"]]
+    jsonschema.validate(summary.body, _declared(LIST, "200"))
+    across = await call(sandbox, "GET", "/v1/invoices?connection=crm_v1&limit=100")
+    assert invoice_id in [row["id"] for row in across.body["data"]]
+    jsonschema.validate(across.body, _declared("/v1/invoices", "200"))
+
+
+def test_a_request_is_still_held_to_the_canonical_bounds() -> None:
+    """The answer form is the answers' alone: a body declared for a create keeps its bounds."""
+    document = openapi_document()
+    create = document["paths"][LIST]["post"]["requestBody"]["content"]["application/json"]
+    assert create["schema"] == {"$ref": "#/components/schemas/Invoice"}
+    schema = _request_schema("Invoice")
+    line = {"name": "x", "quantity": "1", "unit_price": "0.123457"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"currency": "USD", "lines": [line]}, schema)
+    jsonschema.validate({"currency": "USD", "lines": [{**line, "unit_price": "0.1234"}]}, schema)
