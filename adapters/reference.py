@@ -50,6 +50,47 @@ def configured_tax(tax: Tax, connection: Connection) -> TaxSetting | None:
     return connection.tax_for_rate(tax.rate, tax.name)
 
 
+def rates_from_tax_ids(data: Any, connection: Connection) -> tuple[Any, list[FieldError]]:
+    """A caller's invoice (JSON, before validation) whose line taxes given by ``id`` alone take
+    the rate (and, unless given, the name) of the connection's tax with that id, as crm_v1
+    itself fills ``tax_rate`` from a ``tax_id`` sent alone. A tax so given whose id the
+    connection does not configure is an error naming it, rather than a bare "rate is required".
+    Anything that is not such a tax is left for validation to judge."""
+    if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
+        return data, []
+    errors: list[FieldError] = []
+    lines = []
+    for i, line in enumerate(data["lines"]):
+        taxes = line.get("taxes") if isinstance(line, dict) else None
+        if not isinstance(taxes, list):
+            lines.append(line)
+            continue
+        filled = []
+        for j, tax in enumerate(taxes):
+            by_id = isinstance(tax, dict) and tax.get("rate") is None
+            tax_id = tax.get("id") if by_id else None
+            if not isinstance(tax_id, str) or not tax_id:
+                filled.append(tax)
+                continue
+            setting = connection.tax_by_id(tax_id)
+            if setting is None:
+                errors.append(
+                    FieldError(
+                        f"/lines/{i}/taxes/{j}/rate",
+                        f"is required: connection {connection.name} configures no tax with id "
+                        f"{tax_id} to take it from (give the rate, or add the tax to the "
+                        "connection's taxes)",
+                    )
+                )
+                filled.append(tax)
+                continue
+            given = {k: v for k, v in tax.items() if k != "rate"}
+            name = {"name": setting.name} if setting.name and tax.get("name") is None else {}
+            filled.append({**given, **name, "rate": str(setting.rate)})
+        lines.append({**line, "taxes": filled})
+    return {**data, "lines": lines}, errors
+
+
 def canonical_tax(connection: Connection, tax_id: Any, rate: Any = None) -> Tax:
     """The canonical tax for a provider tax id (its configured rate, else the rate given, which
     the model validates: a rate that is no number is a ``ValidationError`` for the read to name)."""

@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from adapters.base import Adapter, Handling, WriteWarning
-from gateway.canonical.errors import FieldError
+from adapters.reference import rates_from_tax_ids
 from gateway.canonical.model import Invoice, writable
 from gateway.http.auth import check_connection
 from gateway.http.body import read_json_object
@@ -57,10 +57,14 @@ def handling(request: web.Request) -> Handling:
     return "strict"
 
 
-async def invoice_body(request: web.Request) -> Invoice:
-    """The request's invoice: read-only fields ignored, everything else validated (422)."""
-    errors: list[FieldError] = []
-    invoice = parse(Invoice, writable(await read_json_object(request)), errors)
+async def invoice_body(request: web.Request, adapter: Adapter) -> Invoice:
+    """The request's invoice for ``adapter``'s connection: read-only fields ignored, a line tax
+    given by its id alone taking the connection's rate for it, everything else validated
+    (422)."""
+    data, errors = rates_from_tax_ids(writable(await read_json_object(request)), adapter.connection)
+    if errors:
+        raise validation_problem(errors)
+    invoice = parse(Invoice, data, errors)
     if errors or invoice is None:
         raise validation_problem(errors)
     return invoice

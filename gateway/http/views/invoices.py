@@ -53,8 +53,7 @@ async def list_view(request: web.Request) -> web.Response:
 
 @requires("invoices:write")
 async def create_view(request: web.Request) -> web.StreamResponse:
-    adapter_for(request)
-    invoice = await invoice_body(request)
+    invoice = await invoice_body(request, adapter_for(request))
     preference = handling(request)
     outcome = await request.app[SERVICE].create(write_request(request), invoice, preference)
     return outcome_response(outcome, request, preference=preference)
@@ -64,7 +63,7 @@ async def create_view(request: web.Request) -> web.StreamResponse:
 async def preview_view(request: web.Request) -> web.Response:
     """The totals this provider would compute, without sending anything to it."""
     adapter = adapter_for(request)
-    invoice = await invoice_body(request)
+    invoice = await invoice_body(request, adapter)
     preference = handling(request)
     try:
         previewed, warnings = preview(adapter, invoice, preference)
@@ -86,7 +85,7 @@ async def replace_view(request: web.Request) -> web.StreamResponse:
     adapter = adapter_for(request)
     if "update" not in adapter.capabilities.operations:
         raise NotSupported("update invoices", provider=adapter.provider)
-    invoice = await invoice_body(request)
+    invoice = await invoice_body(request, adapter)
     preference = handling(request)
     outcome = await request.app[SERVICE].replace(
         write_request(request, checks_if_match=True),
