@@ -57,6 +57,9 @@ class Position:
     page: str | None  # the provider's token for the page (None: the first page)
     offset: int  # how many invoices of that page were already handed out
     size: int  # the provider page size this walk uses
+    # The id of the provider's row just before the position (handed out or filtered out): a
+    # walk resumes after it wherever the page now holds it (``resume_at``).
+    after: str | None = None
 
 
 class Cursors:
@@ -64,10 +67,15 @@ class Cursors:
         self._secret = secret
 
     def make(self, scope: str, position: Position) -> str:
-        payload = json.dumps(
-            {"s": scope, "p": position.page, "o": position.offset, "z": position.size},
-            separators=(",", ":"),
-        ).encode()
+        data: dict[str, Any] = {
+            "s": scope,
+            "p": position.page,
+            "o": position.offset,
+            "z": position.size,
+        }
+        if position.after is not None:
+            data["a"] = position.after
+        payload = json.dumps(data, separators=(",", ":")).encode()
         body = base64.urlsafe_b64encode(payload).rstrip(b"=")
         return (body + b"." + self._sign(body)).decode()
 
@@ -78,13 +86,16 @@ class Cursors:
         try:
             data = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
             made_for, page, offset, size = data["s"], data["p"], data["o"], data["z"]
-        except (ValueError, KeyError, TypeError):
+            after = data.get("a")
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise InvalidCursor("cursor is not valid (made by another version)") from None
         if made_for != scope:
             raise InvalidCursor(
                 "cursor belongs to another connection or other filters, sort or view"
             )
-        return position_of(page, offset, size)
+        if not isinstance(after, str | None):
+            raise InvalidCursor("cursor is not valid (made by another version)")
+        return replace(position_of(page, offset, size), after=after)
 
     def _sign(self, body: bytes) -> bytes:
         digest = hmac.new(self._secret, body, hashlib.sha256).digest()[:18]
@@ -155,6 +166,8 @@ async def _rows(
     found: list[Row] = []
     seen: set[str | None] = set()
     before: list[str | None] | None = None  # the ids of the page read just before
+    last = position.after  # the id of the provider's row just before where the walk stands
+    start = None  # where the walk resumes in the first page it reads
     for _ in range(MAX_PAGES_PER_CALL):
         seen.add(position.page)
         rows, next_page = await read_page(upstream, position.page, position.size)
@@ -164,21 +177,38 @@ async def _rows(
                 f"{adapter.provider} returned the same page twice", provider=adapter.provider
             )
         before = ids
-        for index in range(position.offset, len(rows)):
+        start = resume_at(ids, position) if start is None else position.offset
+        for index in range(start, len(rows)):
             row = rows[index]
             if not matches(row, query, local):
                 continue
             if len(found) == limit:
-                here = Position(position.page, index, position.size)
+                passed = ids[index - 1] if index > 0 else last
+                here = Position(position.page, index, position.size, passed)
                 return found, True, cursors.make(scope, here)
             found.append(row)
+        last = ids[-1] if ids else last
         if next_page is None:
             return found, False, None
         check_not_seen(adapter, next_page, seen)
-        position = Position(next_page, 0, position.size)
+        position = Position(next_page, 0, position.size, last)
         if len(found) == limit:
             return found, True, cursors.make(scope, position)
     return found, True, cursors.make(scope, position)
+
+
+def resume_at(ids: Sequence[str | None], position: Position) -> int:
+    """Where a walk resumes in the page it stood in: after the row it last passed, wherever
+    the page now holds it. Invoices made or deleted before that row since (a listing newest
+    first puts every new invoice there) shift the page, so the offset alone would hand out
+    again, or skip, as many invoices. A page that no longer holds the row (it moved to another
+    page, or was deleted) leaves the offset as it was."""
+    if position.after is None:
+        return position.offset
+    try:
+        return ids.index(position.after) + 1
+    except ValueError:
+        return position.offset
 
 
 def position_of(page: Any, offset: Any, size: Any) -> Position:
