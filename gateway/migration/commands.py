@@ -115,13 +115,31 @@ async def migrate(
                 _finish(runner.summary, err, stopped=True)
                 raise
         if options.sample is not None and not options.dry_run:
-            print(
-                f"sampled {summary.done} invoice(s) into {plan.target}: compare them there (the "
-                f"report lists their ids), then run again with --run {plan.run} and without "
-                "--sample to copy the rest (the sampled ones are not copied twice)",
-                file=err,
-            )
+            print(_sampled(summary, plan.target, plan.run), file=err)
     return _finish(summary, err)
+
+
+def _sampled(summary: Summary, target: str, run: str) -> str:
+    """What a sample did with the first invoices it met, and what to do next: it said it had
+    sampled them into the target when it had skipped them all."""
+    counts = summary.counts
+    copied, before = counts["copied"], counts["already_copied"]
+    parts = [f"{copied} copied"]
+    parts += [f"{counts[name]} {name.replace('_', ' ')}" for name in _NOT_NEW if counts[name]]
+    met = f"sampled the first {summary.done} invoice(s) for {target}: {', '.join(parts)}"
+    rest = f"run again with --run {run} and without --sample to copy the rest"
+    if copied or before:
+        return (
+            f"{met}. Compare the copies there (the report lists their ids), then {rest} "
+            "(the sampled ones are not copied twice)"
+        )
+    return (
+        f"{met}: nothing to compare yet. The report says why each was not copied: fix that "
+        f"(the map, --lenient) and sample again, or {rest}"
+    )
+
+
+_NOT_NEW = ("already_copied", "skipped", "failed")
 
 
 async def verify(
@@ -162,12 +180,15 @@ async def revert(
 
 async def _no_copy(store: Store, run: str, what: str, err: IO[str]) -> None:
     """A run with no copy to work on: one the store does not know is a usage error (a name
-    mistyped); one that skipped or failed every invoice it met is said, and there is nothing
-    to do (exit 0)."""
-    if not await store.crosswalk_by_run(run, after=None):
-        raise UsageError(f"no copy made by a run named {run!r} in the store")
+    mistyped); one that skipped or failed every invoice it met, or met only invoices that
+    earlier runs had copied (whose entries keep those runs), is said, and there is nothing to
+    do (exit 0)."""
+    ran = await store.checkpoint_get(f"migration:{run}") is not None
+    if not ran and not await store.crosswalk_by_run(run, after=None):
+        raise UsageError(f"no run named {run!r} in the store")
     print(
-        f"run {run!r} made no copy (it skipped or failed every invoice it met): nothing to {what}",
+        f"run {run!r} made no copy (it skipped or failed every invoice it met, or met only "
+        f"copies that earlier runs made): nothing to {what}",
         file=err,
     )
 

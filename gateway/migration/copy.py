@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 import structlog
 
@@ -153,8 +153,9 @@ class Copier:
             )
         translation = translate(invoice, self.target, self.refs, self.plan.handling)
         if translation.invoice is None:
-            # Decided before anything is sent: the entry keeps where an earlier copy is, if any.
-            earlier = known.target_id if known is not None else None
+            # Decided before anything is sent: the entry keeps where an earlier copy is, if any
+            # (a reverted one is none: kept, this run's entry would make it this run's copy).
+            earlier = known.target_id if _a_copy(known) else None
             reason = {"reason": translation.skipped}
             await self._record(source_id, earlier, "skipped", invoice, reason)
             return Entry(source_id, "skipped", reason=translation.skipped)
@@ -162,12 +163,20 @@ class Copier:
             return self._preview(source_id, invoice, translation)
         assert self.service is not None
         await self._record(source_id, None, "pending", invoice, {})
-        created = await self.service.create(
-            self._request("create", source_id),
-            translation.invoice,
-            self.plan.handling,
-            issued=self._issued_at_once(invoice),
-        )
+        try:
+            created = await self.service.create(
+                self._request("create", source_id),
+                translation.invoice,
+                self.plan.handling,
+                issued=self._issued_at_once(invoice),
+            )
+        except AdapterError as exc:
+            if not isinstance(exc, UpstreamError):
+                # The target's own refusal: the next run sends the create under a key of its
+                # own (its first would replay the refusal, even once the map is fixed).
+                refused = self._refused.setdefault(source_id, {})
+                refused["create"] = refused.get("create", 0) + 1
+            raise
         assert created.invoice is not None and created.invoice.id is not None
         self._wrote(source_id, created)
         target_id = created.invoice.id
@@ -364,7 +373,7 @@ class Copier:
         if target_id is None and state == "failed":
             # Read again: the attempt may have got as far as a copy (``created``).
             known = await self._crosswalk(source_id)
-            target_id = known.target_id if known is not None else None
+            target_id = known.target_id if _a_copy(known) else None
         if self._copies.get(source_id):
             detail = {**detail, "copy": self._copies[source_id]}
         if self._refused.get(source_id):  # until the copy is finished, whatever is recorded
@@ -419,6 +428,11 @@ class StepFailed(Exception):
 def _settling(error: AdapterError) -> bool:
     """An uncertain write its key's retry can settle after a wait (``Retry-After``)."""
     return isinstance(error, OutcomeUncertain) and error.retryable and bool(error.retry_after)
+
+
+def _a_copy(known: CrosswalkEntry | None) -> TypeGuard[CrosswalkEntry]:
+    """Whether the entry names a copy at the target (not one reverted since)."""
+    return known is not None and known.target_id is not None and known.state != "reverted"
 
 
 def refusals(known: CrosswalkEntry | None) -> dict[str, int]:

@@ -111,6 +111,18 @@ async def signalled_mid_run(
     return process
 
 
+async def copied_run(
+    sandbox: Sandbox, folder: Path, source: str, target: str, count: int, run: str
+) -> tuple[list[str], Path]:
+    """``count`` new invoices at ``source`` copied to ``target`` by a run named ``run`` on a
+    store of the test's own; their ids and the configuration."""
+    ids = await make(sandbox, source, count)
+    config = m.config_for(folder, sandbox, sqlite_url())
+    copied = m.run(config, "run", *args_for(folder, source, target, ids, run))
+    assert copied.code == 0, copied.stderr
+    return ids, config
+
+
 def args_for(
     folder: Path, source: str, target: str, ids: list[str], run: str, *more: str
 ) -> list[str]:
@@ -526,8 +538,9 @@ async def test_a_sample_copies_exactly_n_and_the_run_then_copies_the_rest(
     assert "sample tasting: order_linked → bill_crm, 5 invoice(s) match" in sample.stderr
     assert list(sample.outcomes().items()) == [(i, "copied") for i in ids[:2]]
     assert (
-        "sampled 2 invoice(s) into bill_crm: compare them there (the report lists their ids), "
-        "then run again with --run tasting and without --sample" in sample.stderr
+        "sampled the first 2 invoice(s) for bill_crm: 2 copied. Compare the copies there (the "
+        "report lists their ids), then run again with --run tasting and without --sample"
+        in sample.stderr
     )
     copies = await copies_at_bill_crm(sandbox, "order_linked")
     assert {i: copies[i] for i in ids} == {**dict.fromkeys(ids[:2], 1), **dict.fromkeys(ids[2:], 0)}
@@ -975,10 +988,7 @@ async def test_a_dry_run_fails_what_the_targets_own_checks_would_refuse(
 async def test_verification_catches_a_copy_whose_total_was_altered(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    ids = await make(sandbox, "bill_crm", 2)
-    config = m.config_for(tmp_path, sandbox, sqlite_url())
-    copied = m.run(config, "run", *args_for(tmp_path, "bill_crm", "crm_v1", ids, "checked"))
-    assert copied.code == 0, copied.stderr
+    ids, config = await copied_run(sandbox, tmp_path, "bill_crm", "crm_v1", 2, "checked")
     clean = m.run(config, "verify", "--run", "checked", report=tmp_path / "clean.jsonl")
     assert clean.code == 0, clean.stderr
     assert [(e["outcome"], e["totals_differences"]) for e in clean.report] == [("verified", [])] * 2
@@ -1202,7 +1212,7 @@ def test_verify_and_revert_without_a_run_to_work_on_exit_2(
     revert = m.start(config, "revert")
     ran = verify.wait()
     assert ran.code == 2
-    assert "no copy made by a run named 'never-ran' in the store" in ran.stderr
+    assert "no run named 'never-ran' in the store" in ran.stderr
     assert kept.read_text(encoding="utf-8") == '{"source_id": "1", "outcome": "copied"}\n'
     ran = revert.wait()
     assert ran.code == 2
@@ -1230,8 +1240,8 @@ async def test_verify_and_revert_of_a_run_that_copied_nothing_say_so_and_exit_0(
         answer = m.start(config, command, "--run", "nothing").wait()
         assert answer.code == 0, (command, answer.stderr)
         assert (
-            f"run 'nothing' made no copy (it skipped or failed every invoice it met): nothing to "
-            f"{command}" in answer.stderr
+            "run 'nothing' made no copy (it skipped or failed every invoice it met, or met only "
+            f"copies that earlier runs made): nothing to {command}" in answer.stderr
         )
 
 
@@ -1286,3 +1296,160 @@ async def test_a_run_again_says_which_copied_sources_changed_since(
     assert reasons[changed][0] == "already_copied"
     assert "changed since it was copied" in reasons[changed][1]
     assert f"already_copied: {changed}: the source invoice changed" in again.stderr
+
+
+# -- runs after runs ---------------------------------------------------------------------------
+
+
+async def test_a_create_the_target_refused_is_copied_once_the_map_is_fixed(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The create's key kept the target's refusal, and the fixed run sent another request
+    under it: refused as a key used with a different request, in every later run."""
+    [source] = await make(sandbox, "crm_v1", 1)
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text('customers:\n  "*": "99999"\nitems:\n  "*": "1"\n', encoding="utf-8")
+    ids = str(m.ids_file(tmp_path, [source]))
+    pair = ["--from", "crm_v1", "--to", "item_envelope", "--ids", ids, "--lenient"]
+
+    refused = m.run(
+        config,
+        "run",
+        *pair,
+        "--map",
+        str(wrong),
+        "--run",
+        "wrong-map",
+        report=tmp_path / "wrong.jsonl",
+    )
+
+    assert refused.code == 1, refused.stderr
+    assert refused.only()["outcome"] == "failed"
+    assert "client_id" in refused.only()["reason"]
+    fixed_map = str(m.map_file(tmp_path, "item_envelope"))
+
+    fixed = m.run(
+        config,
+        "run",
+        *pair,
+        "--map",
+        fixed_map,
+        "--run",
+        "fixed-map",
+        report=tmp_path / "fixed.jsonl",
+    )
+
+    assert fixed.code == 0, fixed.stderr
+    assert (fixed.only()["outcome"], fixed.only()["verification"]) == ("copied", "exact")
+    copy = await m.read(sandbox, "item_envelope", fixed.only()["target_id"])
+    assert copy["customer"]["id"] == m.SEEDED["item_envelope"].customer
+    keys = [k for k in m.migrated_keys(await m.requests_log(sandbox, "item_envelope"))]
+    creates = [k for k in keys if k.startswith(f"crm_v1:{source}:create")]
+    assert creates == [f"crm_v1:{source}:create", f"crm_v1:{source}:create~1"]
+
+
+async def test_a_run_that_skips_a_reverted_copys_source_makes_it_none_of_its_own(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Its entry kept the reverted copy's id under the new run: that run's verify failed on
+    the copy gone, and its revert said it had deleted it."""
+    [source] = await make(sandbox, "crm_v1", 1)
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    ids = str(m.ids_file(tmp_path, [source]))
+    pair = ["--from", "crm_v1", "--to", "item_envelope", "--ids", ids, "--lenient"]
+    to_item = str(m.map_file(tmp_path, "item_envelope"))
+    first = m.run(config, "run", *pair, "--map", to_item, "--run", "a", report=tmp_path / "a.jsonl")
+    assert first.only()["outcome"] == "copied", first.stderr
+    assert m.run(config, "revert", "--run", "a").code == 0
+    items_only = tmp_path / "items-only.yaml"
+    items_only.write_text('items:\n  "*": "1"\n', encoding="utf-8")
+
+    skipped = m.run(
+        config, "run", *pair, "--map", str(items_only), "--run", "b", report=tmp_path / "b.jsonl"
+    )
+
+    assert (skipped.only()["outcome"], skipped.only()["target_id"]) == ("skipped", None)
+    for step in ("verify", "revert"):
+        said = m.run(config, step, "--run", "b", report=tmp_path / f"{step}.jsonl")
+        assert said.code == 0, said.stderr
+        assert said.report == []
+        assert "run 'b' made no copy" in said.stderr
+    # The copy made again later has keys of its own: the reverted one's would replay it.
+    again = m.run(config, "run", *pair, "--map", to_item, "--run", "c", report=tmp_path / "c.jsonl")
+    assert again.only()["outcome"] == "copied", again.stderr
+    assert again.only()["target_id"] != first.only()["target_id"]
+
+
+async def test_a_run_that_met_only_earlier_copies_is_a_run_with_nothing_to_verify(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ids, config = await copied_run(sandbox, tmp_path, "crm_v1", "bill_crm", 2, "one")
+    second = m.run(
+        config,
+        "run",
+        *args_for(tmp_path, "crm_v1", "bill_crm", ids, "two"),
+        report=tmp_path / "two.jsonl",
+    )
+    assert set(second.outcomes().values()) == {"already_copied"}
+
+    for step in ("verify", "revert"):
+        said = m.run(config, step, "--run", "two")
+        assert said.code == 0, said.stderr
+        assert "met only copies that earlier runs made" in said.stderr
+    unknown = m.run(config, "verify", "--run", "three")
+    assert unknown.code == 2
+    assert "no run named 'three' in the store" in unknown.stderr
+    assert (await copies_at_bill_crm(sandbox, "crm_v1"))[ids[0]] == 1  # revert two undid none
+
+
+async def test_a_copy_voided_at_the_target_while_its_source_is_owed_differs(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Verify called it exact: the same figures, but the target had written off what the
+    source says is owed."""
+    draft, issued = await make(sandbox, "bill_crm", 2)
+    await m.api(sandbox, "POST", f"/v1/connections/bill_crm/invoices/{issued}/issue")
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    args = args_for(tmp_path, "bill_crm", "draft_publish", [draft, issued], "written-off")
+    copied = m.run(config, "run", *args, report=tmp_path / "copied.jsonl")
+    assert copied.code == 0, copied.stderr
+    target = {e["source_id"]: e["target_id"] for e in copied.report}
+    await m.api(sandbox, "POST", f"/v1/connections/draft_publish/invoices/{target[issued]}/void")
+
+    checked = m.run(config, "verify", "--run", "written-off", report=tmp_path / "v.jsonl")
+
+    assert checked.code == 1, checked.stderr
+    by_source = {e["source_id"]: e for e in checked.report}
+    assert by_source[issued]["verification"] == "differs"
+    assert by_source[issued]["totals_differences"] == [
+        {"field": "status", "source": "open", "target": "void"}
+    ]
+    assert by_source[draft]["verification"] == "exact"
+
+
+async def test_a_sample_that_copied_nothing_says_so(sandbox: Sandbox, tmp_path: Path) -> None:
+    ids = await make(sandbox, "crm_v1", 3)
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    items_only = tmp_path / "items-only.yaml"
+    items_only.write_text('items:\n  "*": "1"\n', encoding="utf-8")
+    pair = ["--from", "crm_v1", "--to", "item_envelope", "--lenient", "--run", "tasting-none"]
+    pair += ["--ids", str(m.ids_file(tmp_path, ids))]
+
+    sample = m.run(
+        config,
+        "run",
+        *pair,
+        "--map",
+        str(items_only),
+        "--sample",
+        "2",
+        report=tmp_path / "sample.jsonl",
+    )
+
+    assert list(sample.outcomes().values()) == ["skipped", "skipped"]
+    assert (
+        "sampled the first 2 invoice(s) for item_envelope: 0 copied, 2 skipped: nothing to "
+        "compare yet" in sample.stderr
+    )
+    assert "into item_envelope" not in sample.stderr
