@@ -22,7 +22,7 @@ from adapters.representable import NEVER_DROPPED, carries_document_type, fit, to
 from adapters.resolution import is_marker
 from gateway.canonical.model import Customer, Invoice, Line, Tax, with_fields
 from gateway.errors import UnsupportedFields
-from gateway.migration.references import ANY, ReferenceMap
+from gateway.migration.references import ANY, ReferenceMap, rate_key
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,16 @@ def _tax(i: int, tax: Tax, target: Adapter, refs: ReferenceMap, missing: list[st
         # The target's tax, at the target's rate where its table knows it: a map that sends
         # 7.5% to an 8.25% tax changes the money, and the preview and verification say so.
         known = target.connection.tax_by_id(mapped)
+        if known is None and target.connection.taxes:
+            # The target names its taxes: one it does not know is the map's mistake to mend,
+            # not a tax for the connection's configuration (as the create would say).
+            configured = ", ".join(t.id for t in target.connection.taxes)
+            missing.append(
+                f"lines[{i}]: the map's taxes send {tax.id or rate_key(tax.rate)} to "
+                f"{mapped}, which {target.connection.name} has no tax with (its taxes: "
+                f"{configured}); fix the map"
+            )
+            return tax
         if known is None:
             return Tax(id=mapped, name=tax.name, rate=tax.rate, compound=tax.compound)
         return Tax(id=mapped, name=known.name or tax.name, rate=known.rate, compound=tax.compound)

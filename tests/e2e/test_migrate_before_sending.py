@@ -288,3 +288,32 @@ async def test_report_warnings_number_the_source_lines_when_a_section_was_left_o
     assert fields[0] == "/lines/0", entry  # the heading, left out
     taxed = [f.split("/")[2] for f in fields if "/taxes" in f]  # /lines/{i}/taxes[/{j}]
     assert taxed == ["1", "2"], entry  # the items, as the source numbers them
+
+
+async def test_a_tax_the_map_sends_to_an_id_the_target_lacks_is_skipped_naming_the_map(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """It went to the create, which said to add the tax to the connection's taxes: the fix
+    was the map's."""
+    source_id = str((await m.create(sandbox, "crm_v1", m.portable_invoice("crm_v1")))["id"])
+    zero = m.SEEDED["crm_v1"].zero_tax
+    refs = m.map_to("item_envelope")
+    refs = dataclasses.replace(refs, taxes={**refs.taxes, zero: "99"})
+    settings = m.migration_settings(sandbox, sqlite_url())
+    logged = len(await m.requests_log(sandbox, "item_envelope"))
+
+    ran = await m.migrate_here(
+        settings, plan("taxes", [source_id], source="crm_v1"), refs, tmp_path
+    )
+
+    assert ran.code == 1, ran.stderr
+    entry = ran.only()
+    assert entry["outcome"] == "skipped"
+    assert entry["reason"].startswith(
+        f"lines[0]: the map's taxes send {zero} to 99, which item_envelope has no tax with "
+        "(its taxes: "
+    )
+    assert entry["reason"].endswith("); fix the map")
+    assert "connection's taxes" not in entry["reason"]
+    log = (await m.requests_log(sandbox, "item_envelope"))[logged:]
+    assert about(log, "crm_v1", source_id) == []
