@@ -67,7 +67,7 @@ def rates_from_tax_ids(data: Any, connection: Connection) -> tuple[Any, list[Fie
             continue
         filled = []
         for j, tax in enumerate(taxes):
-            by_id = isinstance(tax, dict) and tax.get("rate") is None
+            by_id = isinstance(tax, dict) and "rate" not in tax  # a null rate is refused
             tax_id = tax.get("id") if by_id else None
             if not isinstance(tax_id, str) or not tax_id:
                 filled.append(tax)

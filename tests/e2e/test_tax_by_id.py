@@ -103,3 +103,12 @@ async def test_a_tax_with_neither_id_nor_rate_is_still_refused_for_its_rate(
     refused = await call(sandbox, "POST", "/v1/connections/crm_v1/invoices/preview", body=alone)
     assert refused.status == 422, refused.body
     assert [e["pointer"] for e in refused.body["errors"]] == [f"/lines/{index}/taxes/0/rate"]
+
+
+async def test_a_tax_with_a_null_rate_is_refused_not_filled(sandbox: Sandbox) -> None:
+    """Only a rate left out is taken from the connection: ``"rate": null`` is a wrong value."""
+    _, alone, index = _by_id(sandbox, "crm_v1")
+    alone["lines"][index]["taxes"][0]["rate"] = None
+    refused = await call(sandbox, "POST", "/v1/connections/crm_v1/invoices/preview", body=alone)
+    assert refused.status == 422, refused.body
+    assert [e["pointer"] for e in refused.body["errors"]] == [f"/lines/{index}/taxes/0/rate"]
