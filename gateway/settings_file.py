@@ -95,17 +95,27 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
         data = _expand(data, environ, "", problems)
     except RecursionError:  # the reader refuses what is deeper; this is a last guard
         raise ConfigError(source, ["values nested more deeply than can be read"]) from None
+    problems += _unset_variables(data, environ)
     unset = {problem.split(": ", 1)[0] for problem in problems}
+    mistakes: list[str] = []  # against the schema
     validator = jsonschema.Draft202012Validator(_schema())
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         where = dotted_path(error.absolute_path)
         if error.validator == "oneOf" and not isinstance(error.instance, dict):
             continue  # not a mapping at all: its type error says so
-        if where not in unset:  # the empty value left by an unset variable says nothing new
-            problems.append(f"{where}: {_said(error, written)}")
-    if problems:
-        raise ConfigError(source, problems)
-    problems += _cross_checks(data, environ)
+        if where in unset:  # the empty value left by an unset variable says nothing new
+            continue
+        if error.validator == "required" and isinstance(error.instance, dict):
+            # Named at the key that is missing (a misspelt one is also an unknown key).
+            for key in error.validator_value:
+                if key not in error.instance:
+                    mistakes.append(f"{_join(where, key)}: is required")
+            continue
+        mistakes.append(f"{where}: {_said(error, written)}")
+    if mistakes:  # the cross-checks need the schema's shapes
+        raise ConfigError(source, problems + mistakes)
+    # Said with the variables not set, not after them; the empty values those left say nothing.
+    problems += [p for p in _cross_checks(data, environ) if p.split(": ", 1)[0] not in unset]
     if problems:
         raise ConfigError(source, problems)
     try:
@@ -144,6 +154,29 @@ def _expand(value: Any, environ: Mapping[str, str], path: str, problems: list[st
     return value
 
 
+def _unset_variables(data: Any, environ: Mapping[str, str]) -> list[str]:
+    """Each ``*_env`` key naming a variable that is not set (or is empty), read before the
+    schema is checked, whatever else is wrong, so that every missing variable is said at once
+    with the ``${NAME}`` ones: they were said only once everything else was right."""
+    named: list[tuple[str, Any]] = []
+    sections = data if isinstance(data, dict) else {}
+    for key, field, auth in (("connections", "token_env", True), ("clients", "key_env", False)):
+        items = sections.get(key)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            holder = item.get("auth") if auth and isinstance(item, dict) else item
+            if isinstance(holder, dict):
+                where = f"{key}[{i}].{'auth.' if auth else ''}{field}"
+                named.append((where, holder.get(field)))
+    server = sections.get("server")
+    if isinstance(server, dict):
+        named.append(("server.cursor_secret_env", server.get("cursor_secret_env")))
+    return [
+        f"{where}: {_variable(name)} is not set"
+        for where, name in named
+        if isinstance(name, str) and name and not environ.get(name)
+    ]
+
+
 def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
     connections = data.get("connections", [])
@@ -157,15 +190,11 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
         header = connection["auth"].get("header")
         if isinstance(header, str):  # checked whatever the type: a mistake either way
             problems += _header_problems(f"connections[{i}].auth.header", header)
-        variable = connection["auth"].get("token_env")
-        if variable and not environ.get(variable):
-            problems.append(
-                f"connections[{i}].auth.token_env: environment variable {variable} is not set"
-            )
+        variable = connection["auth"].get("token_env")  # unset: ``_unset_variables``
         token = connection["auth"].get("token")
         problems += _unusable_token(f"connections[{i}].auth.token", token)
         if variable:
-            where = f"connections[{i}].auth.token_env: environment variable {variable}"
+            where = f"connections[{i}].auth.token_env: {_variable(variable)}"
             problems += _unusable_token(where, environ.get(variable))
         for j, tax in enumerate(connection.get("taxes", [])):
             if isinstance(tax["rate"], float):
@@ -179,11 +208,10 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
     variable = data.get("server", {}).get("cursor_secret_env")
     if variable and len(environ.get(variable, "")) < 32:
         problems.append(
-            f"server.cursor_secret_env: environment variable {variable} must hold at least 32 "
-            "characters"
+            f"server.cursor_secret_env: {_variable(variable)} must hold at least 32 characters"
         )
     elif variable:
-        where = f"server.cursor_secret_env: environment variable {variable}"
+        where = f"server.cursor_secret_env: {_variable(variable)}"
         problems += _unusable_secret(where, environ.get(variable))
     problems += _unusable_secret(
         "server.cursor_secret", data.get("server", {}).get("cursor_secret")
@@ -199,14 +227,27 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
                 problems.append(
                     f"clients[{i}].connections[{j}]: no connection named {name!r} (known: {known})"
                 )
-        variable = client.get("key_env")
-        if variable and not environ.get(variable):
-            problems.append(f"clients[{i}].key_env: environment variable {variable} is not set")
-        elif variable:
-            where = f"clients[{i}].key_env: environment variable {variable}"
+        variable = client.get("key_env")  # unset: ``_unset_variables``
+        if variable:
+            where = f"clients[{i}].key_env: {_variable(variable)}"
             problems += _unusable_secret(where, environ.get(variable))
     problems += _shared_keys(clients, environ)
     return problems
+
+
+# How an environment variable's name is written (``PROVIDER_TOKEN``): a value of a ``*_env``
+# key that is not is most likely the secret itself, pasted where its variable's name belongs.
+_VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+
+
+def _variable(name: str) -> str:
+    """The variable, named in a message only when its name looks like one."""
+    if _VARIABLE_NAME.fullmatch(name):
+        return f"environment variable {name}"
+    return (
+        "the environment variable it names (the name is not shown: it is not written as "
+        "variables are, like PROVIDER_TOKEN; is it the secret itself?)"
+    )
 
 
 def _shared_keys(clients: list[dict[str, Any]], environ: Mapping[str, str]) -> list[str]:
@@ -260,6 +301,13 @@ def _base_url_problem(base_url: str) -> str | None:
     ``user:password@`` (the HTTP client will not send both it and the connection's own
     credential, and a URL is shown in places a credential must never be), or one with a query
     or a fragment, which each request's path would be added after."""
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in base_url):
+        # A URL holds no space or control character (RFC 3986): one in the host made every
+        # request a 500, as it cannot go into the Host header.
+        return (
+            "holds a space or a control character, which no URL does (percent-encode it in "
+            "a path; the URL is not shown)"
+        )
     try:
         url = URL(base_url)
         port = url.port
@@ -317,6 +365,11 @@ def _message(error: jsonschema.ValidationError) -> str:
         if error.validator == "minLength":
             return f"must be at least {error.validator_value} characters (the value is not shown)"
         return f"is not valid: {error.validator} {error.validator_value} (the value is not shown)"
+    if error.validator == "enum" and isinstance(error.instance, str) and len(error.instance) > 24:
+        # No choice is this long: likely a token pasted in the wrong place (auth.type).
+        listed: list[Any] = list(error.validator_value)  # type: ignore[arg-type]
+        choices = ", ".join(str(choice) for choice in listed)
+        return f"must be one of {choices} (the value is not shown)"
     if error.validator == "oneOf" and isinstance(error.instance, dict):
         alternatives: list[dict[str, Any]] = list(error.validator_value)  # type: ignore[arg-type]
         options = [sorted(option.get("required", [])) for option in alternatives]
@@ -343,6 +396,11 @@ def _message(error: jsonschema.ValidationError) -> str:
     if error.absolute_path and error.absolute_path[-1] == "base_url":
         # A URL may carry a credential in its query (an api_key=…): not shown.
         return "must be an http:// or https:// URL with a host (the value is not shown)"
+    if error.validator == "minItems" and isinstance(error.instance, list):
+        least, given = error.validator_value, len(error.instance)
+        return f"must hold at least {least} item{'' if least == 1 else 's'}, not {given}"
+    if error.validator == "uniqueItems" and isinstance(error.instance, list):
+        return "holds the same item twice: give each once (the items are not shown)"
     if isinstance(error.instance, dict | list):
         # A section written in the wrong shape may hold a token: said by its kind, never shown.
         kind = "a mapping" if isinstance(error.instance, dict) else "a list"

@@ -17,14 +17,17 @@ def read_text(path: Path, *, max_bytes: int | None = None) -> str:
     spreadsheet's "CSV UTF-8"), which would otherwise join the first id or key; ``UnreadableText``
     when it cannot be read, is over ``max_bytes``, or is not UTF-8."""
     try:
-        if max_bytes is not None and path.stat().st_size > max_bytes:
-            raise UnreadableText(
-                f"is larger than {max_bytes:,} bytes, more than a file of this kind holds "
-                "(is it the right file?)"
-            )
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            # Read up to the limit and one byte more, rather than trusting the size the file
+            # says it has: a pipe (``--config <(…)``) or ``/dev/zero`` says none.
+            data = file.read() if max_bytes is None else file.read(max_bytes + 1)
     except OSError as exc:
         raise UnreadableText(f"cannot be read: {exc.strerror or exc}") from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise UnreadableText(
+            f"is larger than {max_bytes:,} bytes, more than a file of this kind holds "
+            "(is it the right file?)"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -10,6 +10,7 @@ once. So is an alias inside the value it names (``a: &a [*a]``), which never end
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -40,20 +41,54 @@ MIN_EXPANDED_LIMIT = 100_000
 EXPANSION_FACTOR = 10
 
 
+# What a person writes as a number: YAML 1.1's other forms are refused (``construct_yaml_int``).
+_DECIMAL_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_DECIMAL_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
 class _Loader(yaml.SafeLoader):
     """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the
     last one silently: a second ``server:`` would drop the first's settings), and a document
     its aliases blow up."""
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        """An integer, or a located error where it is longer than Python reads one (4,300
-        digits: ``sys.set_int_max_str_digits``), instead of a traceback."""
+        """An integer written in decimal, or a located error: where it is longer than Python
+        reads one (4,300 digits: ``sys.set_int_max_str_digits``), instead of a traceback; and
+        where YAML 1.1 reads it in another base (``010`` as 8, ``0x10`` as 16, ``1:30`` as 90)
+        or with ``_`` (``1_0`` as 10), which a person writing a currency id or a template id
+        does not mean, and which would be used without a word."""
+        written = str(node.value)
         try:
-            return int(super().construct_yaml_int(node))
+            value = int(super().construct_yaml_int(node))
         except ValueError:
             raise yaml.constructor.ConstructorError(
                 None, None, "a number too long to read (over 4,300 digits)", node.start_mark
             ) from None
+        if not _DECIMAL_INT.fullmatch(written):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{written} is not a decimal number: YAML would read it as {value} (a leading "
+                "0 is octal, 0x hexadecimal, a colon base 60); write the number in decimal, or "
+                'quote it ("010") if it is text',
+                node.start_mark,
+            )
+        return value
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        """A decimal number, or a located error where YAML 1.1 reads it in base 60
+        (``1:30.5``) or with ``_``, or it is no number at all (``.nan``, ``.inf``)."""
+        written = str(node.value)
+        value = float(super().construct_yaml_float(node))
+        if not _DECIMAL_FLOAT.fullmatch(written):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{written} is not a decimal number (YAML would read it as {value}); write it "
+                "in decimal, or quote it if it is text",
+                node.start_mark,
+            )
+        return value
 
     def construct_document(self, node: yaml.Node) -> Any:
         try:
@@ -136,3 +171,11 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+# ``1e3`` and ``1.5e3`` are numbers in YAML 1.2 and JSON, text in YAML 1.1 (which wants
+# ``1.5e+3``): the schema then said "'1e3' is not of type 'number'".
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)

@@ -88,7 +88,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def presented_key(request: web.Request) -> str | None:
-    """The key of ``Authorization: Bearer <key>``, or None when the request presents none."""
+    """The key of ``Authorization: Bearer <key>``, or None when the request presents none.
+    A request with two ``Authorization`` fields is a 400: it is no list (RFC 9110), and taking
+    the first (as a proxy in front might take the last) would act on a key the caller may not
+    mean."""
+    if len(request.headers.getall("Authorization", [])) > 1:
+        raise Problem("bad_request", "Authorization is given more than once: send one API key.")
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     key = key.strip()
     return key if scheme.lower() == "bearer" and key else None

@@ -104,6 +104,11 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not raw.strip():
         raise Problem("bad_request", "The request body is empty; send a JSON object.")
     check_json_media_type(request)
+    encoding = json.detect_encoding(raw)  # what json.loads would decode bytes as
+    if encoding not in ("utf-8", "utf-8-sig"):
+        # JSON between systems is UTF-8 (RFC 8259); Latin-1 was refused, UTF-16 taken.
+        shown = encoding.upper().replace("-BE", "").replace("-LE", "")
+        raise Problem("bad_request", f"The request body is {shown} text; send it as UTF-8.")
     too_deep = f"The request body is nested deeper than {MAX_DEPTH} levels."
     unreadable: list[_OutOfRange] = []
     try:

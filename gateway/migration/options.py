@@ -59,9 +59,14 @@ def options_from(args: argparse.Namespace) -> MigrateOptions:
     )
 
 
+# A million ids of 60 characters: more than any run is given, and a file that says no size
+# (``/dev/zero``) is not read without end.
+MAX_IDS_BYTES = 64 * 1024 * 1024
+
+
 def _ids(path: Path) -> tuple[str, ...]:
     try:
-        lines = read_text(path).splitlines()
+        lines = read_text(path, max_bytes=MAX_IDS_BYTES).splitlines()
     except UnreadableText as exc:
         raise UsageError(f"--ids {path}: {exc.reason}") from None
     ids = tuple(dict.fromkeys(line.strip() for line in lines if line.strip()))

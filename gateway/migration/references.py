@@ -73,11 +73,15 @@ def _look_up(table: dict[str, str], source_id: str) -> str | None:
     return table.get(source_id, table.get(ANY))
 
 
+# A map of a hundred thousand customers and items; more is no map a person wrote.
+MAX_MAP_BYTES = 16 * 1024 * 1024
+
+
 def load_map(path: Path) -> tuple[ReferenceMap, str]:
     """The map in the file, and its text (whose digest a run keeps)."""
     source = str(path)
     try:
-        text = read_text(path)
+        text = read_text(path, max_bytes=MAX_MAP_BYTES)
     except UnreadableText as exc:
         raise MapError(source, [exc.reason]) from None
     return parse_map(text, source), text

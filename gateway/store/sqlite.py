@@ -123,13 +123,22 @@ class SqliteStore(Store):
             raise
 
     def unusable(self) -> str | None:
-        folder = Path(self._path).absolute().parent
-        if self._path == MEMORY or folder.is_dir():
+        if self._path == MEMORY:
             return None
-        return (
-            f"{self._name}: the directory {str(folder)!r} does not exist; create it first (the "
-            "store creates its file, not directories)"
-        )
+        path = Path(self._path).absolute()
+        if path.is_dir():
+            return (
+                f"{self._name}: is a directory; name the store's file in it "
+                "(sqlite:///var/lib/invoice-gateway/store.db, say)"
+            )
+        if path.exists() and not path.is_file():
+            return f"{self._name}: is not a regular file; name the store's file"
+        if not path.parent.is_dir():
+            return (
+                f"{self._name}: the directory {str(path.parent)!r} does not exist; create it "
+                "first (the store creates its file, not directories)"
+            )
+        return None
 
     def _create_private_file(self) -> None:
         """Create the file readable by its owner only, before SQLite creates it with the

@@ -23,31 +23,41 @@ _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and logs."""
-    span = _password_span(url)
-    return url if span is None else f"{url[: span[0]]}***{url[span[1] :]}"
+    """``url`` with any password replaced by ``***``, for messages and logs: the one before the
+    host, and one given as a query parameter (``?password=…``, which asyncpg takes too)."""
+    for start, end in reversed(_password_spans(url)):
+        url = f"{url[:start]}***{url[end:]}"
+    return url
 
 
 def password_of(url: str) -> str | None:
     """The password in ``url`` (what ``mask_url`` hides), to scrub it from driver errors."""
-    span = _password_span(url)
-    return None if span is None or span[0] == span[1] else url[span[0] : span[1]]
+    found = [url[start:end] for start, end in _password_spans(url) if end > start]
+    return found[0] if found else None
 
 
-def _password_span(url: str) -> tuple[int, int] | None:
-    """Where the password lies: from the first ``:`` after the scheme to the last ``@``.
+def _password_spans(url: str) -> list[tuple[int, int]]:
+    """Where passwords lie, in order: from the first ``:`` after the scheme to the last ``@``,
+    then each ``password=`` parameter's value after that.
 
-    Found by hand, not with ``urlsplit``: a password typed raw may hold ``/``, ``?`` or ``@``,
-    which a parser would split in the wrong place, leaking part of it. Masking too much (an
-    ``@`` in a query) is harmless; masking too little is not.
+    The first is found by hand, not with ``urlsplit``: a password typed raw may hold ``/``,
+    ``?`` or ``@``, which a parser would split in the wrong place, leaking part of it. Masking
+    too much (an ``@`` in a query) is harmless; masking too little is not.
     """
     start = url.find("://")
     if start < 0:
-        return None
+        return []
     start += 3
     at = url.rfind("@", start)
     colon = url.find(":", start, at) if at >= 0 else -1
-    return None if colon < 0 else (colon + 1, at)
+    spans = [] if colon < 0 else [(colon + 1, at)]
+    after = max(at, start)
+    for found in _QUERY_PASSWORD.finditer(url, after):
+        spans.append(found.span(1))
+    return spans
+
+
+_QUERY_PASSWORD = re.compile(r"[?&]password=([^&#]*)", re.IGNORECASE)
 
 
 def scheme_of(url: str) -> str:

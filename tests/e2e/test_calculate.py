@@ -162,6 +162,23 @@ async def test_malformed_body_is_a_400(gateway: TestClient, raw: str, detail: st
     assert (problem["code"], problem["detail"]) == ("bad_request", detail)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+async def test_a_body_in_another_unicode_encoding_is_a_400(
+    gateway: TestClient, encoding: str
+) -> None:
+    """JSON between systems is UTF-8 (RFC 8259): a Latin-1 body was refused as not UTF-8, and
+    a UTF-16 or UTF-32 one was read (Python's json reads them from bytes)."""
+    body = '{"currency": "USD", "lines": []}'.encode(encoding)
+    response = await gateway.post("/v1/invoices/calculate", data=body, headers=JSON)
+    assert response.status == 400
+    problem = await response.json()
+    shown = encoding.upper().removesuffix("-LE").removesuffix("-BE")
+    assert problem["detail"] == f"The request body is {shown} text; send it as UTF-8."
+    with_bom = b"\xef\xbb\xbf" + b'{"currency": "USD", "lines": []}'
+    taken = await gateway.post("/v1/invoices/calculate", data=with_bom, headers=JSON)
+    assert taken.status == 200, await taken.text()
+
+
 async def test_body_over_the_limit_is_a_413(gateway: TestClient) -> None:
     response = await gateway.post(
         "/v1/invoices/calculate", data=b"{" + b" " * 70_000 + b"}", headers=JSON

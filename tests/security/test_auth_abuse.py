@@ -282,3 +282,19 @@ def assert_only_499(metrics: str) -> None:
         if line.startswith("gateway_requests_total{") and "/v1/invoices/calculate" in line
     ]  # fmt: skip
     assert calculate and all('status="499"' in line for line in calculate), calculate
+
+
+async def test_two_authorization_fields_are_a_400_whichever_comes_first(
+    aiohttp_client: Any,
+) -> None:
+    """The first was taken: a reader's key then an admin's read the metrics as the reader, an
+    admin's then a reader's as the admin, where a proxy in front may take the other."""
+    gateway, _ = await start(aiohttp_client)
+    for first, second in ((READER, ADMIN), (ADMIN, READER)):
+        headers = [("Authorization", f"Bearer {first}"), ("Authorization", f"Bearer {second}")]
+        async with gateway.get("/metrics", headers=headers) as answer:
+            body = await answer.json()
+        assert (answer.status, body["code"]) == (400, "bad_request"), body
+        assert body["detail"] == "Authorization is given more than once: send one API key."
+    async with gateway.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"}) as answer:
+        assert answer.status == 200

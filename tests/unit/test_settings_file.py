@@ -57,6 +57,8 @@ connections:
     surprise: 1
 """
     assert problems(text) == [
+        # Every variable not set, said with the rest, not once the rest is mended.
+        "connections[0].auth.token_env: environment variable Y is not set",
         "connections[0]: unknown key(s) ('surprise' was unexpected)",
         "connections[0].auth: give exactly one of token or token_env",
         "connections[0].base_url: must be an http:// or https:// URL with a host (the value is "
@@ -84,8 +86,8 @@ def test_cross_references_are_checked() -> None:
 """
     )
     assert problems(text, {"CRM_TOKEN": "crm-token"}) == [
-        "connections[1].name: 'crm' is used twice",
         "connections[1].auth.token_env: environment variable BILL_TOKEN is not set",
+        "connections[1].name: 'crm' is used twice",
         "clients[0].connections[1]: no connection named 'billing' (known: crm, crm)",
     ]
 
@@ -467,11 +469,22 @@ def test_a_secret_with_a_newline_or_a_space_at_an_end_is_refused_by_name(bad: st
             "store.url: store URL 'postgresql://db/x?schema=bad-name!': schema 'bad-name!' must "
             "be letters, digits and underscores, not starting with a digit, at most 63 characters",
         ),
+        (  # asyncpg takes a password as a query parameter too
+            "postgresql://gw@db/x?password=hunter2-pw&pool_max=x",
+            "store.url: store URL 'postgresql://gw@db/x?password=***&pool_max=x': pool_max 'x' "
+            "must be a number from 1 to 1000",
+        ),
+        (
+            "sqlite:///{tmp}",
+            "store.url: SQLite store {tmp}: is a directory; name the store's file in it "
+            "(sqlite:///var/lib/invoice-gateway/store.db, say)",
+        ),
     ],
 )
 def test_a_store_url_serve_could_not_open_is_refused_by_check_config(
     tmp_path: Path, url: str, problem: str
 ) -> None:
+    url, problem = url.replace("{tmp}", str(tmp_path)), problem.replace("{tmp}", str(tmp_path))
     (tmp_path / "config.yaml").write_text(GOOD + f'store: {{url: "{url}"}}\n', encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path / "config.yaml", {"CRM_TOKEN": "crm-token"})
@@ -713,12 +726,16 @@ def test_a_number_too_long_to_read_is_a_located_problem_not_a_traceback() -> Non
     ],
 )
 def test_an_endless_wait_or_rate_is_refused(setting: str) -> None:
-    """An infinite backoff would hold a request for ever whatever timeout_s says."""
-    text = GOOD.replace(
-        "    currencies: {USD: 1}\n", f"    currencies: {{USD: 1}}\n    {setting}\n"
-    )
-    found = problems(text, {"CRM_TOKEN": "crm-token-1"})
-    assert len(found) == 1 and "inf is greater than the maximum" in found[0], found
+    """An infinite backoff would hold a request for ever whatever timeout_s says: ``.inf`` is
+    no number a setting is written as, refused where it is written; a huge one by the schema."""
+    refused = ((".inf", ".inf is not a decimal number"), ("1e400", "inf is greater than the max"))
+    for written, said in refused:
+        text = GOOD.replace(
+            "    currencies: {USD: 1}\n",
+            f"    currencies: {{USD: 1}}\n    {setting.replace('.inf', written)}\n",
+        )
+        found = problems(text, {"CRM_TOKEN": "crm-token-1"})
+        assert len(found) == 1 and said in found[0], found
 
 
 def test_a_file_far_larger_than_a_configuration_is_refused_before_it_is_read(
@@ -729,6 +746,111 @@ def test_a_file_far_larger_than_a_configuration_is_refused_before_it_is_read(
     path.write_text("server: {port: 9000}\n" + "# padding\n" * 120_000, encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_settings(path, {})
+    assert info.value.problems == [
+        "is larger than 1,048,576 bytes, more than a file of this kind holds (is it the right file?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "read_as"),
+    [("010", "8"), ("0x10", "16"), ("1:30", "90"), ("1_000", "1000")],
+)
+def test_a_number_yaml_would_read_in_another_base_is_refused_where_it_is(
+    written: str, read_as: str
+) -> None:
+    """YAML 1.1 reads ``EUR: 010`` as currency id 8, and check-config said OK."""
+    text = GOOD.replace("currencies: {USD: 1}", f"currencies: {{USD: 1, EUR: {written}}}")
+    [problem] = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert problem.startswith("line 14, column ")
+    assert f"{written} is not a decimal number: YAML would read it as {read_as}" in problem
+    assert 'quote it ("010") if it is text' in problem
+
+
+def test_numbers_written_in_decimal_and_quoted_text_are_taken() -> None:
+    assert load_yaml('a: 10\nb: -0\nc: 1.5\nd: "010"\ne: 1e3\nf: 2.5e-1') == {
+        "a": 10,
+        "b": 0,
+        "c": 1.5,
+        "d": "010",
+        "e": 1000.0,
+        "f": 0.25,
+    }
+
+
+@pytest.mark.parametrize("field", ["token_env", "type"])
+def test_a_secret_written_where_a_name_belongs_is_not_shown(field: str) -> None:
+    """A token pasted in token_env ("environment variable sk_live_… is not set") or in
+    auth.type was printed by check-config and by serve, into the journal."""
+    pasted = "sk_live_9f8e7d6c5b4a3921aa"
+    auth = (
+        f"auth: {{type: bearer, token_env: {pasted}}}"
+        if field == "token_env"
+        else f"auth: {{type: {pasted}, token: crm-token-1}}"
+    )
+    text = GOOD.replace('auth: {type: bearer, token: "${CRM_TOKEN}"}', auth)
+    found = problems(text, {})
+    assert found and pasted not in "\n".join(found)
+    said = (
+        "connections[0].auth.token_env: the environment variable it names (the name is not "
+        "shown: it is not written as variables are, like PROVIDER_TOKEN; is it the secret "
+        "itself?) is not set"
+        if field == "token_env"
+        else "connections[0].auth.type: must be one of "
+    )
+    assert any(p.startswith(said) for p in found), found
+
+
+def test_every_variable_not_set_is_said_at_once() -> None:
+    """They were said in stages: the ${NAME} ones, then, once those were set, the *_env ones."""
+    text = GOOD.replace("server: {port: 9000}", "server: {cursor_secret_env: CURSOR_SECRET}")
+    text = text.replace('key_sha256: "%s"' % ("a" * 64), "key_env: SYNC_KEY")
+    assert problems(text, {}) == [
+        "connections[0].auth.token: environment variable CRM_TOKEN is not set",
+        "clients[0].key_env: environment variable SYNC_KEY is not set",
+        "server.cursor_secret_env: environment variable CURSOR_SECRET is not set",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("drop", "said"),
+    [
+        ("    base_url: https://crm.example.com\n", "connections[0].base_url: is required"),
+        ("    provider: crm_v1\n", "connections[0].provider: is required"),
+        ("    scopes: [invoices:read]\n", "clients[0].scopes: is required"),
+    ],
+)
+def test_a_missing_key_is_named_where_it_belongs(drop: str, said: str) -> None:
+    """It was "connections[0]: is not valid here (required): a mapping, not shown"."""
+    assert said in problems(GOOD.replace(drop, ""), {"CRM_TOKEN": "crm-token-1"})
+
+
+def test_a_list_too_short_or_with_an_item_twice_is_said_so() -> None:
+    empty = GOOD.replace("scopes: [invoices:read]", "scopes: []")
+    assert "clients[0].scopes: must hold at least 1 item, not 0" in problems(
+        empty, {"CRM_TOKEN": "crm-token-1"}
+    )
+    twice = GOOD.replace("scopes: [invoices:read]", "scopes: [invoices:read, invoices:read]")
+    assert (
+        "clients[0].scopes: holds the same item twice: give each once (the items are not shown)"
+        in problems(twice, {"CRM_TOKEN": "crm-token-1"})
+    )
+
+
+@pytest.mark.parametrize("host", ["crm\\x00.example.com", "crm\\x01.example.com", "crm\\x7f.x"])
+def test_a_base_url_with_a_control_character_or_a_space_is_refused(host: str) -> None:
+    """A NUL in the host passed check-config, and every request was then a 500."""
+    text = GOOD.replace("base_url: https://crm.example.com", f'base_url: "https://{host}"')
+    [problem] = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert problem == (
+        "connections[0].base_url: holds a space or a control character, which no URL does "
+        "(percent-encode it in a path; the URL is not shown)"
+    )
+
+
+def test_a_configuration_that_says_no_size_is_read_only_to_the_limit(tmp_path: Path) -> None:
+    """``--config /dev/zero`` read until memory ran out; a pipe passed the size check."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(Path("/dev/zero"), {})
     assert info.value.problems == [
         "is larger than 1,048,576 bytes, more than a file of this kind holds (is it the right file?)"
     ]
