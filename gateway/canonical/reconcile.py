@@ -16,14 +16,15 @@ from gateway.canonical.model import (
     Invoice,
     Line,
     RoundingPolicy,
+    TaxBreakdownRow,
     Totals,
     TotalsCheck,
     TotalsDifference,
     with_fields,
 )
-from gateway.canonical.money import exact_difference
+from gateway.canonical.money import decimal_places, exact_difference
 from gateway.canonical.status import is_overdue, payment_status
-from gateway.canonical.totals import LineAmounts, calculate, check_exact
+from gateway.canonical.totals import LineAmounts, allocate, calculate, check_exact
 
 TOTAL_FIELDS = ("subtotal", "discount", "tax", "shipping", "adjustment", "total", "paid", "due")
 LINE_FIELDS = ("subtotal", "discount_amount", "net_amount", "tax_amount", "total")
@@ -157,5 +158,34 @@ def _totals(given: Totals | None, computed: Totals, differences: list[TotalsDiff
             # the 0 an adapter gives a total its provider does not have): the same value.
             filled[name] = computed_value
     if not given.tax_breakdown:
-        filled["tax_breakdown"] = computed.tax_breakdown
+        filled["tax_breakdown"] = _breakdown(computed.tax_breakdown, given.tax, differences)
     return with_fields(given, filled) if filled else given
+
+
+def _breakdown(
+    rows: list[TaxBreakdownRow], tax: Decimal, differences: list[TotalsDifference]
+) -> list[TaxBreakdownRow]:
+    """The computed rows, adding up to the provider's ``tax`` (the spec's step 9: "the rows
+    always add up exactly to ``totals.tax``", and ``totals.tax`` is the provider's). Where the
+    provider's tax differs from the computed one (the ``tax`` difference says so), it is
+    shared among the rows pro rata to their computed tax (else to what they tax), in the
+    smallest unit either figure is written in, largest remainders first: the rows' figures are
+    then the provider's, as a tax return filed from them would need. With no row to share it
+    among, the difference is listed."""
+    if sum((row.tax for row in rows), tax * 0) == tax:
+        return rows
+    if not rows:
+        differences.append(
+            TotalsDifference(
+                field="tax_breakdown", provider=str(tax), computed="no line carries a tax"
+            )
+        )
+        return rows
+    places = max(decimal_places(tax), *(decimal_places(row.tax) for row in rows))
+    weights = [row.tax for row in rows]
+    if not any(weights):
+        weights = [row.taxable for row in rows]
+    if not any(weights):
+        weights = [Decimal(1)] + [Decimal(0)] * (len(rows) - 1)
+    shares = allocate(tax, weights, places)
+    return [row.model_copy(update={"tax": share}) for row, share in zip(rows, shares, strict=True)]

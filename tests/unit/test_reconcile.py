@@ -249,3 +249,50 @@ def test_a_long_figure_within_the_exact_digits_is_computed() -> None:
     assert result.totals_check is not None
     assert [d.field for d in result.totals_check.differences] != ["calculation"]
     assert result.lines[0].subtotal == Decimal("1234567890123.46")
+
+
+def _two_dimes(tax: str) -> Invoice:
+    """Two 0.10 lines at VAT 5%: per line, 0.005 rounds up twice (0.02); once per rate 0.01."""
+    line = {"quantity": "1", "unit_price": "0.10", "taxes": [{"rate": "5", "name": "VAT 5%"}]}
+    totals = {"subtotal": "0.20", "tax": tax, "total": str(Decimal("0.20") + Decimal(tax))}
+    return read({**totals, "due": totals["total"]}, lines=[line, line])
+
+
+@pytest.mark.parametrize(("tax", "row"), [("0.01", "0.01"), ("0.125", "0.125"), ("0.02", "0.02")])
+def test_the_breakdown_adds_up_to_the_providers_tax(tax: str, row: str) -> None:
+    """It was the computed one (0.02) beside the provider's tax (0.01): a tax return filed
+    from the rows would not have matched the invoice (spec: the rows always add up exactly
+    to ``totals.tax``)."""
+    with provider_figures():
+        result = reconcile(_two_dimes(tax), POLICY, TODAY)
+    assert result.totals is not None
+    assert result.totals.tax == Decimal(tax)
+    rows = [(r.rate, r.name, r.taxable, r.tax) for r in result.totals.tax_breakdown]
+    assert rows == [(Decimal(5), "VAT 5%", Decimal("0.20"), Decimal(row))]
+    assert str(rows[0][3]) == row
+    listed = [d.field for d in result.totals_check.differences] if result.totals_check else []
+    assert ("tax" in listed) == (tax != "0.02")
+
+
+def test_a_providers_tax_is_shared_among_the_rows_by_their_computed_tax() -> None:
+    lines = [
+        {"quantity": "1", "unit_price": "100.00", "taxes": [{"rate": "5", "name": "GST"}]},
+        {"quantity": "1", "unit_price": "100.00", "taxes": [{"rate": "7", "name": "PST"}]},
+    ]
+    totals = {"subtotal": "200.00", "tax": "12.01", "total": "212.01", "due": "212.01"}
+    result = reconcile(read(totals, lines=lines), POLICY, TODAY)
+    assert result.totals is not None
+    shared = {r.name: r.tax for r in result.totals.tax_breakdown}
+    assert shared == {"GST": Decimal("5.00"), "PST": Decimal("7.01")}
+    assert sum(shared.values()) == result.totals.tax
+
+
+def test_a_providers_tax_with_no_taxed_line_is_listed() -> None:
+    line = {"quantity": "1", "unit_price": "100.00", "taxes": []}
+    totals = {"subtotal": "100.00", "tax": "1.00", "total": "101.00", "due": "101.00"}
+    result = reconcile(read(totals, lines=[line]), POLICY, TODAY)
+    assert result.totals is not None and result.totals.tax_breakdown == []
+    assert result.totals_check is not None
+    assert ("tax_breakdown", "1.00", "no line carries a tax") in [
+        (d.field, d.provider, d.computed) for d in result.totals_check.differences
+    ]
