@@ -196,6 +196,13 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
         if variable:
             where = f"connections[{i}].auth.token_env: {_variable(variable)}"
             problems += _unusable_token(where, environ.get(variable))
+        retries = connection.get("retries", {})
+        base, most = retries.get("backoff_base_s", 0.2), retries.get("backoff_max_s", 5.0)
+        if base > most:
+            problems.append(
+                f"connections[{i}].retries.backoff_base_s: {base} is more than backoff_max_s "
+                f"{most}: the first wait would be longer than the longest one"
+            )
         for j, tax in enumerate(connection.get("taxes", [])):
             if isinstance(tax["rate"], float):
                 problems.append(

@@ -84,6 +84,11 @@ def _detail(error: Any) -> str:
         return "must not be empty" if context.get("min_length") == 1 else error["msg"]
     if kind == "string_too_long":
         return f"must be at most {context.get('max_length')} characters long"
+    if kind == "too_long" and "max_length" in context:
+        # pydantic's own: "List should have at most 1000 items after validation, not 1001".
+        return (
+            f"must hold at most {context['max_length']} items, not {context.get('actual_length')}"
+        )
     if kind == "string_type":
         return "must be a string"
     if kind == "bool_type" or kind == "bool_parsing":

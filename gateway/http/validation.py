@@ -64,7 +64,7 @@ def refuse_unknown(
     if unknown:
         raise query_problem(
             dict.fromkeys(unknown, "is not a query parameter of this route"),
-            f"Unknown query parameter(s): {', '.join(unknown)}.",
+            f"Unknown query parameter(s): {', '.join(n or '(one with no name)' for n in unknown)}.",
         )
     repeated = sorted(
         name for name, n in Counter(names).items() if n > 1 and name not in repeatable

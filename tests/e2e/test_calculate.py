@@ -232,3 +232,22 @@ async def test_calculate_answers_without_a_key(gateway: TestClient) -> None:
     answer = await gateway.post("/v1/invoices/calculate", data=body, headers=JSON)
     assert answer.status == 200
     assert (await gateway.get("/v1/connections")).status == 401  # where a key is needed
+
+
+async def test_too_many_lines_and_a_nameless_parameter_are_said_in_words(
+    gateway: TestClient,
+) -> None:
+    """pydantic's "List should have at most 1000 items after validation", and "Unknown query
+    parameter(s): ." for ``?=x``."""
+    line = {"quantity": "1", "unit_price": "1.00"}
+    body = {"currency": "USD", "lines": [line] * 1001}
+    response = await gateway.post("/v1/invoices/calculate", json=body)
+    problem = await response.json()
+    assert response.status == 422, problem
+    assert [(e["pointer"], e["detail"]) for e in problem["errors"]] == [
+        ("/lines", "must hold at most 1000 items, not 1001")
+    ]
+    nameless = await gateway.post("/v1/invoices/calculate?=x", json={"currency": "USD"})
+    said = await nameless.json()
+    assert nameless.status == 400, said
+    assert said["detail"] == "Unknown query parameter(s): (one with no name)."

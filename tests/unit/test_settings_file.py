@@ -854,3 +854,14 @@ def test_a_configuration_that_says_no_size_is_read_only_to_the_limit(tmp_path: P
     assert info.value.problems == [
         "is larger than 1,048,576 bytes, more than a file of this kind holds (is it the right file?)"
     ]
+
+
+def test_a_first_backoff_longer_than_the_longest_is_refused() -> None:
+    text = GOOD.replace(
+        "    currencies: {USD: 1}\n",
+        "    currencies: {USD: 1}\n    retries: {backoff_base_s: 10, backoff_max_s: 2}\n",
+    )
+    assert problems(text, {"CRM_TOKEN": "crm-token-1"}) == [
+        "connections[0].retries.backoff_base_s: 10 is more than backoff_max_s 2: the first wait "
+        "would be longer than the longest one"
+    ]
