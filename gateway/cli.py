@@ -176,7 +176,7 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.logging_setup import configure_logging
     from gateway.settings_file import ConfigError, load_settings
     from gateway.store.urls import MEMORY
-    from gateway.workers import serve
+    from gateway.workers import early_stops, serve
 
     # Options of the other form are refused rather than passed over: a caller who gave them
     # believes they took effect.
@@ -221,6 +221,8 @@ def _serve(args: argparse.Namespace) -> int:
         seeded = 56 if args.seed_invoices is None else args.seed_invoices
         key = "sk_sandbox" if args.api_key is None else args.api_key
         return serve_sandbox(host, port, seeded, key, write)
+    # From here a stop signal is recorded, and acted on once the gateway has started.
+    stops = early_stops()
     path = Path(args.config or "config.yaml")
     if args.config is None and not path.exists():
         # Nothing configured: the calculation endpoint alone, which keeps nothing, so no store
@@ -261,7 +263,7 @@ def _serve(args: argparse.Namespace) -> int:
     def listening() -> None:
         print(f"invoice-gateway listening on http://{server.host}:{port}{workers}", flush=True)
 
-    return serve(settings, sock, server.workers, listening)
+    return serve(settings, sock, server.workers, listening, stops)
 
 
 def _store_problem(settings: Settings) -> str | None:

@@ -45,6 +45,7 @@ from gateway.background import alongside
 from gateway.config import Settings
 from gateway.log_buffer import flush_all
 from gateway.metrics import share_between_processes
+from gateway.store import StoreError
 
 # A worker that dies sooner than this after starting is restarted only after a pause.
 _QUICK_DEATH_S = 1.0
@@ -87,31 +88,47 @@ def bound_socket(host: str, port: int, *, listen: bool, shared: bool) -> socket.
     return sock
 
 
+def early_stops() -> _StopSignals:
+    """Stop signals recorded from now on, for ``serve``: a gateway told to stop while it is
+    still starting (reading its configuration, waiting for its store) finishes starting, then
+    stops, status 0, where the signal's default killed it (status -15, nothing said)."""
+    return _StopSignals(_STOPS, early=True)
+
+
 def serve(
     settings: Settings,
     sock: socket.socket,
     workers: int,
     listening: Callable[[], None] = lambda: None,
+    stops: _StopSignals | None = None,
 ) -> int:
     """Run the gateway on the port of ``sock`` in ``workers`` processes (1: this one, on
     ``sock`` itself, which then listens); until stopped. ``listening()`` is called once the
-    port takes connections: at once for one process, once every worker listens for several (a
-    client told the port earlier would be refused)."""
+    port takes connections and the app has started (its store open): a client told the port
+    is never refused, and one process whose store fails to open says so in one line, exit 2,
+    having said nothing of listening. ``stops``: ``early_stops()``, taken before."""
+    stops = stops or early_stops()
     if workers <= 1:
         sock.listen(_BACKLOG)
-        # A stop before the app has started stops it as one after: gracefully, status 0.
-        stops = _StopSignals(_STOPS, early=True)
-        listening()
-        with contextlib.suppress(web.GracefulExit):
-            _run_worker(settings, sock, settings.server.cursor_key(), stops=stops)
+        try:
+            with contextlib.suppress(web.GracefulExit):
+                _run_worker(
+                    settings, sock, settings.server.cursor_key(), stops=stops, started=listening
+                )
+        except StoreError as exc:
+            # Opened once already (``cli._store_problem``), it failed in between: a failover.
+            print(f"invoice-gateway serve: {exc}", file=sys.stderr, flush=True)
+            return _COULD_NOT_START
         return 0
+    if stops.signalled:
+        return 0  # told to stop before any worker was started
     secret = settings.server.cursor_key() or secrets.token_bytes(32)
     # Loaded before forking: a worker started later (in place of a dead one) runs the code its
     # siblings run, not whatever is on disk by then.
     importlib.import_module("gateway.http.app")
     # Made here (mode 0700), never taken from the environment: only this run's workers write it.
     with tempfile.TemporaryDirectory(prefix="invoice-gateway-metrics-") as files:
-        return _Supervisor(settings, sock, workers, secret, files).run(listening)
+        return _Supervisor(settings, sock, workers, secret, files).run(listening, stops)
 
 
 class _StopSignals:
@@ -221,10 +238,12 @@ def _run_worker(
     parent: int | None = None,
     ready: int | None = None,
     stops: _StopSignals | None = None,
+    started: Callable[[], None] | None = None,
 ) -> None:
     """Serve on ``sock``; a supervisor's worker (``parent``) watches it, and writes its pid to
-    ``ready`` once its app has started (store open, adapters built). Its stop signals:
-    ``stops`` (a single gateway's, set before it started), else a worker's (``_StopSignals``)."""
+    ``ready`` once its app has started (store open, adapters built); a single gateway calls
+    ``started()`` then. Its stop signals: ``stops`` (a single gateway's, set before it
+    started), else a worker's (``_StopSignals``)."""
     app = serving_app(settings, secret)
     if parent is not None:
         app.cleanup_ctx.append(_stop_when_orphaned(parent))
@@ -233,6 +252,12 @@ def _run_worker(
     app.on_startup.append(stops.start)  # before it says so: a stop then finds the handlers
     if ready is not None:
         app.on_startup.append(_say_ready(ready))
+    if started is not None:
+
+        async def say_started(app: web.Application) -> None:
+            started()  # awaits nothing: a stop cannot land inside the start-up (``start``)
+
+        app.on_startup.append(say_started)
     web.run_app(
         app,
         sock=sock,
@@ -319,9 +344,23 @@ class _Supervisor:
         self.ready: tuple[int, int] | None = None
         self._said = b""  # what the workers wrote there, up to an unfinished line
 
-    def run(self, listening: Callable[[], None]) -> int:
+    def run(self, listening: Callable[[], None], early: _StopSignals) -> int:
+        """Until every worker has exited: 0, or 2 when they could not start. Once stopping,
+        every stop signal is ignored on the way out: Python puts its handlers back to the
+        default as the interpreter finalizes, and a second Ctrl-C or SIGTERM close behind the
+        first then killed the supervisor (status 130 or 143) after its workers had stopped."""
+        try:
+            return self._run(listening, early)
+        finally:
+            if self.stopping:
+                for stop in _STOPS:
+                    signal.signal(stop, signal.SIG_IGN)
+
+    def _run(self, listening: Callable[[], None], early: _StopSignals) -> int:
         for stop in _STOPS:
             signal.signal(stop, self._stop)
+        if early.signalled:  # between ``serve``'s look and the handlers just set
+            self._stop(signal.SIGTERM, None)
         self.ready = os.pipe()
         for _ in range(self.count):
             self._spawn()  # none once stopping: a stop signal may come between two forks

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import yaml
@@ -209,13 +210,25 @@ def serve_sandbox(
 ) -> int:
     """Run the sandbox until stopped: 0; 2 when a port is taken or the config cannot be written."""
 
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def asked(signum: int, frame: FrameType | None) -> None:
+            # The first stops it; the later ones (a second Ctrl-C, the group's SIGTERM behind
+            # a terminal's SIGINT) meet a handler that does nothing. The loop's own handlers
+            # were put back to the default as it closed, and one close behind the first then
+            # killed the sandbox (status 130 or 143) in the middle of its clean-up.
+            for sig in stops:
+                signal.signal(sig, _ignored)
+            loop.call_soon_threadsafe(stop.set)
+
         # As serve without --sandbox: SIGHUP too (the terminal that runs it closing), so that
         # the request in flight is answered and the scratch store removed.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, stop.set)
+        for sig in stops:
+            signal.signal(sig, asked)
         async with running_sandbox(host, port, seed_invoices=seed_invoices, api_key=api_key) as box:
             if write_config is not None:
                 try:
@@ -230,4 +243,12 @@ def serve_sandbox(
     except SandboxError as exc:
         print(f"invoice-gateway serve: {exc}", file=sys.stderr)
         return 2
+    finally:
+        # Python puts its handlers back to the default as the interpreter finalizes.
+        for sig in stops:
+            signal.signal(sig, signal.SIG_IGN)
     return 0
+
+
+def _ignored(signum: int, frame: FrameType | None) -> None:
+    """A stop signal after the first: the sandbox is stopping already."""

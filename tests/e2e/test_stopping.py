@@ -1,0 +1,163 @@
+"""Stopping a gateway at the awkward moments an operator meets: while it is still starting,
+with a second Ctrl-C close behind the first, and with a store that fails between the check
+before it listens and the app's own opening. Real processes, real signals."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from gateway.sandbox.serve import Sandbox
+from gateway.store.postgres import _lock_id
+from tests.e2e.processes import start_gateway, write_config
+from tests.e2e.sandbox import sandbox_in_thread
+from tests.stores import POSTGRES, sqlite_url
+
+KEY = "k-stopping"
+CLIENTS = [
+    {
+        "name": "ops",
+        "key_sha256": hashlib.sha256(KEY.encode()).hexdigest(),
+        "connections": ["*"],
+        "scopes": ["admin"],
+    }
+]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=2) as running:
+        yield running
+
+
+def _serve(*args: str) -> subprocess.Popen[str]:
+    """``invoice-gateway serve --port 0 …`` in a process group of its own."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+async def _waiting_for_the_lock(schema: str, within: float = 30) -> None:
+    """Until a session waits for the store's migration lock of ``schema`` (the gateway is
+    starting, its store check held there)."""
+    con = await asyncpg.connect(POSTGRES)
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            waiting = await con.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await con.close()
+    raise AssertionError(f"no gateway waited for the lock of schema {schema}")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_gateway_told_to_stop_while_starting_starts_then_stops_with_status_0(
+    sandbox: Sandbox, tmp_path: Path, workers: str
+) -> None:
+    """The handlers were set once the store was open: a SIGTERM while the store check waited
+    (for another instance's migration, say) killed it, status -15, nothing said."""
+    schema = f"t_stop_{os.getpid()}_{workers}"
+    config = write_config(
+        tmp_path / "config.yaml",
+        sandbox,
+        store_url=f"{POSTGRES}?schema={schema}",
+        clients=CLIENTS,
+    )
+    holder = await asyncpg.connect(POSTGRES)
+    try:
+        await holder.execute(
+            "SELECT pg_advisory_lock($1)", _lock_id(f"invoice-gateway migrations {schema}")
+        )
+        gateway = _serve("--config", str(config), "--workers", workers)
+        try:
+            await _waiting_for_the_lock(schema)
+            os.killpg(gateway.pid, signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            assert gateway.poll() is None, "killed by the signal while starting"
+        finally:
+            await holder.execute("SELECT pg_advisory_unlock_all()")
+        status = await asyncio.to_thread(gateway.wait, 30)
+        output = gateway.stdout.read() if gateway.stdout else ""
+        assert status == 0, output
+        assert "Traceback" not in output, output
+    finally:
+        await holder.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await holder.close()
+
+
+@pytest.mark.parametrize("apart", [0.02, 0.05, 0.1])
+def test_a_second_ctrl_c_close_behind_the_first_leaves_workers_stopping_with_status_0(
+    sandbox: Sandbox, tmp_path: Path, apart: float
+) -> None:
+    """Python put the supervisor's handler back to the default as it finalized: a second
+    signal then killed it (status 130 or 143), after its workers had stopped."""
+    config = write_config(
+        tmp_path / "config.yaml", sandbox, store_url=sqlite_url(), clients=CLIENTS
+    )
+    gateway = start_gateway(config, "--workers", "2")
+    gateway.wait_for_workers(2)
+    os.killpg(gateway.process.pid, signal.SIGINT)
+    time.sleep(apart)
+    os.killpg(gateway.process.pid, signal.SIGINT)
+    assert gateway.process.wait(30) == 0, "".join(gateway.output)
+
+
+@pytest.mark.parametrize("apart", [0.02, 0.05, 0.1])
+def test_a_second_ctrl_c_close_behind_the_first_leaves_the_sandbox_stopping_with_status_0(
+    apart: float,
+) -> None:
+    sandbox = _serve("--sandbox", "--seed-invoices", "1")
+    assert sandbox.stdout is not None
+    said = []
+    for line in sandbox.stdout:
+        said.append(line)
+        if "is running" in line:
+            break
+    else:
+        raise AssertionError("the sandbox did not start: " + "".join(said))
+    os.killpg(sandbox.pid, signal.SIGINT)
+    time.sleep(apart)
+    os.killpg(sandbox.pid, signal.SIGINT)
+    assert sandbox.wait(30) == 0, "".join(said) + sandbox.stdout.read()
+
+
+def test_one_process_whose_store_fails_to_open_says_why_in_one_line_not_listening(
+    tmp_path: Path,
+) -> None:
+    """It said it listened before its app opened the store: a store that failed in between
+    (a failover) ended it with a traceback, status 1, the requests waiting on its port
+    dropped. ``serve`` itself, past ``cli``'s check, is given a store that cannot open."""
+    script = (
+        "import socket, sys\n"
+        "from gateway.config import Settings, StoreSettings\n"
+        "from gateway.workers import serve\n"
+        "sock = socket.socket(); sock.bind(('127.0.0.1', 0))\n"
+        f"settings = Settings(store=StoreSettings(url='sqlite:///{tmp_path}/no-such/x.db'))\n"
+        "code = serve(settings, sock, 1, lambda: print('listening', flush=True))\n"
+        "sys.exit(code)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "listening" not in ran.stdout
+    [line] = ran.stderr.strip().splitlines()
+    assert line.startswith("invoice-gateway serve: SQLite store ")
+    assert "does not exist; create it first" in line
