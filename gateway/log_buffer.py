@@ -73,10 +73,14 @@ class LineBuffer:
             self._write_locked()
 
     def _tick(self) -> None:
+        """Lines at most ``max_seconds`` old when written: the oldest is looked at every fifth
+        of that and written once it would be older by the next look. Sleeping the whole
+        ``max_seconds`` and writing only lines that old held a line up to twice that (1 s)."""
+        every = self._max_seconds / 5
         while True:
-            time.sleep(self._max_seconds)
+            time.sleep(every)
             with self._lock:
-                if self._lines and time.monotonic() - self._since >= self._max_seconds:
+                if self._lines and time.monotonic() - self._since >= self._max_seconds - every:
                     self._write_locked()
 
     def _write_locked(self) -> None:

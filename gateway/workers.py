@@ -33,10 +33,10 @@ import socket
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import FrameType
 
+import structlog
 from aiohttp import web
 from prometheus_client.multiprocess import mark_process_dead
 
@@ -46,6 +46,8 @@ from gateway.config import Settings
 from gateway.log_buffer import flush_all
 from gateway.metrics import share_between_processes
 from gateway.store import StoreError
+
+_log = structlog.get_logger("gateway.workers")
 
 # A worker that dies sooner than this after starting is restarted only after a pause.
 _QUICK_DEATH_S = 1.0
@@ -461,8 +463,13 @@ class _Supervisor:
                     ready = self.ready[1]
                 sock = _worker_socket(self.sock)
                 _run_worker(self.settings, sock, self.secret, parent, ready)
+            except StoreError as exc:
+                # One log line, as the gateway's logs are (a store down is said, not traced:
+                # the supervisor starts another worker every second until it is back).
+                _log.error("worker_could_not_start", error=str(exc))
+                code = 1
             except BaseException:
-                traceback.print_exc()
+                _log.exception("worker_failed")  # the traceback inside the line
                 code = 1
             finally:
                 flush_all()  # os._exit runs no atexit handler

@@ -174,7 +174,13 @@ class PostgresStore(Store):
             raise StoreError(f"{self._name}: {self._scrub(e)}") from e
 
     def _scrub(self, error: BaseException) -> str:
-        """The driver's message, with the URL's password cut out should it ever appear."""
+        """The driver's message, with the URL's password cut out should it ever appear; for a
+        timeout (whose message is empty), what timed out."""
+        if isinstance(error, TimeoutError) and not str(error):
+            return (
+                f"no answer within {CONNECT_TIMEOUT_S:g} s (the server is down, unreachable, "
+                "or busy: held by a lock, or out of connections)"
+            )
         text = str(error) or type(error).__name__
         password = self._target.password
         return text.replace(password, "***") if password else text

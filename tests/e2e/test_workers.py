@@ -211,7 +211,11 @@ def test_workers_that_cannot_start_are_said_so_and_the_gateway_exits_2(
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "listening" not in done.stdout
     assert "workers exited before they could serve" in done.stderr
-    assert done.stderr.count("cannot connect") >= 3, done.stderr
+    # Each worker's error is one log line, as the gateway's logs are, not a traceback.
+    failed = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    said = [line["error"] for line in failed if line["event"] == "worker_could_not_start"]
+    assert len(said) >= 3 and all("cannot connect" in error for error in said), done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
 
 
 def test_workers_stop_when_their_supervisor_is_killed_outright(

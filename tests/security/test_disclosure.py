@@ -102,6 +102,46 @@ async def test_readyz_not_ready_says_why_to_an_admin_key_only(aiohttp_client: An
     assert "db.internal.example" in body["store"]["detail"]
 
 
+async def test_a_store_that_does_not_answer_is_said_so_to_an_admin_key(
+    aiohttp_client: Any, monkeypatch: Any
+) -> None:
+    """A timeout's own text is empty: the detail was ``""``."""
+    import asyncio
+
+    from gateway.http.views import health
+
+    monkeypatch.setattr(health, "READY_WAIT_S", 0.05)
+    gateway = await gateway_with_connections(aiohttp_client)
+
+    async def hangs() -> dict[str, Any]:
+        await asyncio.sleep(10)
+        return {}
+
+    gateway.app[STORE].ping = hangs
+    status, body, _ = await readyz(gateway, ADMIN)
+    assert status == 503
+    assert body["store"] == {
+        "backend": "sqlite",
+        "status": "unreachable",
+        "detail": "the store gave no answer within 0.05 s",
+    }
+
+
+def test_a_postgresql_timeout_says_what_did_not_answer() -> None:
+    """``serve`` said "PostgreSQL store at …: TimeoutError", naming neither what timed out
+    nor what to look at."""
+    from gateway.store.postgres import PostgresStore
+    from gateway.store.urls import postgres_target
+
+    store = PostgresStore(postgres_target("postgresql://gw:pw@db.example:5432/x"))
+    said = store._scrub(TimeoutError())
+    assert said == (
+        "no answer within 10 s (the server is down, unreachable, or busy: held by a lock, or "
+        "out of connections)"
+    )
+    assert store._scrub(OSError("connection refused by pw")) == "connection refused by ***"
+
+
 async def test_readyz_answers_not_ready_as_its_openapi_description_says(
     aiohttp_client: Any,
 ) -> None:

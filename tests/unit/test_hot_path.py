@@ -303,6 +303,25 @@ def test_a_quiet_buffer_is_written_by_its_timer() -> None:
     assert stream.getvalue() == '{"event": "request"}\n'
 
 
+def test_a_quiet_line_is_written_within_max_seconds_not_up_to_twice_that() -> None:
+    """docs/operations.md: "at most 0.5 s after a line". The timer slept ``max_seconds`` and
+    wrote only lines that old, so a line waited between once and twice ``max_seconds``: it
+    was never written within it. Three lines at different moments of the timer's sleep, the
+    least wait asserted (a loaded machine may delay one wake-up, not the bound itself)."""
+    waits = []
+    for phase in (0.0, 0.37, 0.71):
+        stream = Recording()
+        buffer = LineBuffer(stream, max_bytes=10_000, max_seconds=1.0)
+        buffer.start()
+        time.sleep(phase)
+        added = time.monotonic()
+        buffer.add('{"event": "request"}')
+        while not stream.getvalue() and time.monotonic() - added < 5:
+            time.sleep(0.005)
+        waits.append(time.monotonic() - added)
+    assert min(waits) < 1.0, waits
+
+
 # -- metric children ---------------------------------------------------------------------------
 
 

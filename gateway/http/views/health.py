@@ -11,6 +11,8 @@ from gateway.http.auth import optional_caller, public, requires
 from gateway.http.keys import ADAPTERS, METRICS, STORE
 from gateway.store import StoreError
 
+READY_WAIT_S = 5.0  # how long readyz waits for the store's answer
+
 
 @public
 async def healthz(request: web.Request) -> web.Response:
@@ -31,11 +33,13 @@ async def readyz(request: web.Request) -> web.Response:
     if adapters is None or store is None:
         return web.json_response({"status": "starting"}, status=503)
     try:
-        described = await asyncio.wait_for(store.ping(), timeout=5)
+        described = await asyncio.wait_for(store.ping(), timeout=READY_WAIT_S)
     except (StoreError, TimeoutError) as exc:
         if not admin:
             return web.json_response({"status": "not_ready"}, status=503)
-        failed = {"backend": store.url_scheme, "status": "unreachable", "detail": str(exc)}
+        # A timeout's own text is empty: what did not answer, and for how long, is said here.
+        detail = str(exc) or f"the store gave no answer within {READY_WAIT_S:g} s"
+        failed = {"backend": store.url_scheme, "status": "unreachable", "detail": detail}
         body = {"status": "not_ready", "connections": sorted(adapters), "store": failed}
         return web.json_response(body, status=503)
     if not admin:
