@@ -68,7 +68,9 @@ class FaultConfig:
         if not body:
             return None
         rates = {name: _rate(body, name) for name in _RATE_FIELDS}
-        total = sum(rates.values())
+        # Summed as written (decimals), not as floats: 0.05 + 0.55 + 0.30 + 0.10 is 1, and
+        # its float sum 1.0000000000000002 refused a valid set, saying its sum "is 1".
+        total = sum((_exact(body, name) for name in _RATE_FIELDS), Decimal(0))
         if total > 1:
             raise FaultConfigError(
                 "error_rate",
@@ -137,6 +139,12 @@ def _number(body: dict[str, Any], name: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise FaultConfigError(name, f"{name} must be a number")
     return float(value)
+
+
+def _exact(body: dict[str, Any], name: str) -> Decimal:
+    """A rate already checked by ``_rate``, as the body wrote it."""
+    value = body.get(name)
+    return Decimal(0) if value is None else Decimal(value)
 
 
 def _rate(body: dict[str, Any], name: str) -> float:

@@ -515,6 +515,23 @@ async def test_invalid_fault_config_is_400_naming_the_field_and_keeps_the_old_on
     assert await (await client.get("/_emulator/faults")).json() == before
 
 
+@pytest.mark.parametrize(
+    "rates",
+    [(0.05, 0.55, 0.30, 0.10), (0.05, 0.65, 0.20, 0.10), (0.2, 0.4, 0.3, 0.1), (0.25,) * 4],
+)
+async def test_rates_that_add_up_to_exactly_1_are_taken(
+    client: TestClient[Any, Any], rates: tuple[float, ...]
+) -> None:
+    """Their float sum is 1.0000000000000002 for some: refused, saying the sum "is 1"."""
+    names = ("timeout_rate", "reset_rate", "rate_limit_rate", "error_rate")
+    taken = await set_faults(client, **dict(zip(names, rates, strict=True)))
+    assert [taken["faults"][name] for name in names] == list(rates)
+    over = dict(zip(names, (*rates[:3], rates[3] + 0.001), strict=True))
+    refused = await client.post("/_emulator/faults", json=over)
+    assert refused.status == 400
+    assert "is 1.001" in (await refused.json())["error"]["message"]
+
+
 async def test_malformed_fault_json_is_400(client: TestClient[Any, Any]) -> None:
     response = await client.post("/_emulator/faults", data="{nope")
 
