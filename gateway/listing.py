@@ -57,9 +57,6 @@ class Position:
     page: str | None  # the provider's token for the page (None: the first page)
     offset: int  # how many invoices of that page were already handed out
     size: int  # the provider page size this walk uses
-    # The id of the provider's row just before the position (handed out or filtered out): a
-    # walk resumes after it wherever the page now holds it (``resume_at``).
-    after: str | None = None
 
 
 class Cursors:
@@ -67,15 +64,10 @@ class Cursors:
         self._secret = secret
 
     def make(self, scope: str, position: Position) -> str:
-        data: dict[str, Any] = {
-            "s": scope,
-            "p": position.page,
-            "o": position.offset,
-            "z": position.size,
-        }
-        if position.after is not None:
-            data["a"] = position.after
-        payload = json.dumps(data, separators=(",", ":")).encode()
+        payload = json.dumps(
+            {"s": scope, "p": position.page, "o": position.offset, "z": position.size},
+            separators=(",", ":"),
+        ).encode()
         body = base64.urlsafe_b64encode(payload).rstrip(b"=")
         return (body + b"." + self._sign(body)).decode()
 
@@ -86,16 +78,13 @@ class Cursors:
         try:
             data = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
             made_for, page, offset, size = data["s"], data["p"], data["o"], data["z"]
-            after = data.get("a")
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError):
             raise InvalidCursor("cursor is not valid (made by another version)") from None
         if made_for != scope:
             raise InvalidCursor(
                 "cursor belongs to another connection or other filters, sort or view"
             )
-        if not isinstance(after, str | None):
-            raise InvalidCursor("cursor is not valid (made by another version)")
-        return replace(position_of(page, offset, size), after=after)
+        return position_of(page, offset, size)
 
     def _sign(self, body: bytes) -> bytes:
         digest = hmac.new(self._secret, body, hashlib.sha256).digest()[:18]
@@ -166,8 +155,6 @@ async def _rows(
     found: list[Row] = []
     seen: set[str | None] = set()
     before: list[str | None] | None = None  # the ids of the page read just before
-    last = position.after  # the id of the provider's row just before where the walk stands
-    start = None  # where the walk resumes in the first page it reads
     for _ in range(MAX_PAGES_PER_CALL):
         seen.add(position.page)
         rows, next_page = await read_page(upstream, position.page, position.size)
@@ -177,38 +164,21 @@ async def _rows(
                 f"{adapter.provider} returned the same page twice", provider=adapter.provider
             )
         before = ids
-        start = resume_at(ids, position) if start is None else position.offset
-        for index in range(start, len(rows)):
+        for index in range(position.offset, len(rows)):
             row = rows[index]
             if not matches(row, query, local):
                 continue
             if len(found) == limit:
-                passed = ids[index - 1] if index > 0 else last
-                here = Position(position.page, index, position.size, passed)
+                here = Position(position.page, index, position.size)
                 return found, True, cursors.make(scope, here)
             found.append(row)
-        last = ids[-1] if ids else last
         if next_page is None:
             return found, False, None
         check_not_seen(adapter, next_page, seen)
-        position = Position(next_page, 0, position.size, last)
+        position = Position(next_page, 0, position.size)
         if len(found) == limit:
             return found, True, cursors.make(scope, position)
     return found, True, cursors.make(scope, position)
-
-
-def resume_at(ids: Sequence[str | None], position: Position) -> int:
-    """Where a walk resumes in the page it stood in: after the row it last passed, wherever
-    the page now holds it. Invoices made or deleted before that row since (a listing newest
-    first puts every new invoice there) shift the page, so the offset alone would hand out
-    again, or skip, as many invoices. A page that no longer holds the row (it moved to another
-    page, or was deleted) leaves the offset as it was."""
-    if position.after is None:
-        return position.offset
-    try:
-        return ids.index(position.after) + 1
-    except ValueError:
-        return position.offset
 
 
 def position_of(page: Any, offset: Any, size: Any) -> Position:
