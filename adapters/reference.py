@@ -69,6 +69,8 @@ def rates_from_tax_ids(data: Any, connection: Connection) -> tuple[Any, list[Fie
         for j, tax in enumerate(taxes):
             by_id = isinstance(tax, dict) and "rate" not in tax  # a null rate is refused
             tax_id = tax.get("id") if by_id else None
+            if isinstance(tax_id, int) and not isinstance(tax_id, bool):
+                tax_id = str(tax_id)  # as the configuration reads a numeric id
             if not isinstance(tax_id, str) or not tax_id:
                 filled.append(tax)
                 continue
@@ -86,7 +88,7 @@ def rates_from_tax_ids(data: Any, connection: Connection) -> tuple[Any, list[Fie
                 continue
             given = {k: v for k, v in tax.items() if k != "rate"}
             name = {"name": setting.name} if setting.name and tax.get("name") is None else {}
-            filled.append({**given, **name, "rate": str(setting.rate)})
+            filled.append({**given, "id": setting.id, **name, "rate": str(setting.rate)})
         lines.append({**line, "taxes": filled})
     return {**data, "lines": lines}, errors
 

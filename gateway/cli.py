@@ -21,6 +21,7 @@ from gateway.cli_data import (
 if TYPE_CHECKING:
     from gateway.config import Settings
     from gateway.settings_file import ConfigError
+    from gateway.workers import StopSignals
 
 # What `serve` says when there is no config.yaml here and no --config: it still starts.
 _NO_CONFIG = (
@@ -252,7 +253,11 @@ def _serve(args: argparse.Namespace) -> int:
     sock = _bound("serve", server.host, server.port, listen=alone, shared=not alone)
     if sock is None:
         return EXIT_USAGE
-    problem = _store_problem(settings)
+    problem = _store_problem(settings, stops)
+    if problem is _STOPPED:
+        sock.close()
+        print("invoice-gateway serve: stopped while it waited for its store", file=sys.stderr)
+        return 0
     if problem is not None:
         sock.close()
         print(f"invoice-gateway serve: {problem}", file=sys.stderr)
@@ -266,23 +271,44 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(settings, sock, server.workers, listening, stops)
 
 
-def _store_problem(settings: Settings) -> str | None:
+# ``_store_problem``'s answer when a stop signal cut its wait short.
+_STOPPED = "stopped"
+
+
+def _store_problem(settings: Settings, stops: StopSignals) -> str | None:
     """Why the store cannot be opened (down, unwritable, a schema from a newer gateway), in one
     line, before the gateway says it listens: not a worker's traceback after it, nor workers
-    started again and again. None when it opens."""
+    started again and again. None when it opens; ``_STOPPED`` when a stop signal came while it
+    waited (a store that does not answer, another instance's migration holding its lock for
+    up to an hour): Ctrl-C and SIGTERM end the wait, as they end a gateway serving."""
     import asyncio
 
     from gateway.store import StoreError, open_store
 
     async def opens() -> None:
-        store = open_store(settings.store.url)
-        await store.open()
-        await store.close()
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+
+        def cancel() -> None:
+            loop.call_soon_threadsafe(task.cancel)
+
+        stops.on_signal = cancel
+        try:
+            if stops.signalled:
+                raise asyncio.CancelledError
+            store = open_store(settings.store.url)
+            await store.open()
+            await store.close()
+        finally:
+            stops.on_signal = None
 
     try:
         asyncio.run(opens())
     except StoreError as exc:
         return str(exc)
+    except asyncio.CancelledError:
+        return _STOPPED
     return None
 
 

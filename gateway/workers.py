@@ -90,11 +90,11 @@ def bound_socket(host: str, port: int, *, listen: bool, shared: bool) -> socket.
     return sock
 
 
-def early_stops() -> _StopSignals:
+def early_stops() -> StopSignals:
     """Stop signals recorded from now on, for ``serve``: a gateway told to stop while it is
     still starting (reading its configuration, waiting for its store) finishes starting, then
     stops, status 0, where the signal's default killed it (status -15, nothing said)."""
-    return _StopSignals(_STOPS, early=True)
+    return StopSignals(_STOPS, early=True)
 
 
 def serve(
@@ -102,7 +102,7 @@ def serve(
     sock: socket.socket,
     workers: int,
     listening: Callable[[], None] = lambda: None,
-    stops: _StopSignals | None = None,
+    stops: StopSignals | None = None,
 ) -> int:
     """Run the gateway on the port of ``sock`` in ``workers`` processes (1: this one, on
     ``sock`` itself, which then listens); until stopped. ``listening()`` is called once the
@@ -133,7 +133,7 @@ def serve(
         return _Supervisor(settings, sock, workers, secret, files).run(listening, stops)
 
 
-class _StopSignals:
+class StopSignals:
     """A serving process's stop signals: the first stops it gracefully (requests in flight
     finish, status 0); every later one is ignored until it has exited. SIGKILL cuts it short.
 
@@ -160,6 +160,9 @@ class _StopSignals:
     def __init__(self, signals: Iterable[signal.Signals], *, early: bool) -> None:
         self.signals = tuple(signals)
         self.signalled = False  # before the app had started
+        # Called on a signal recorded before then (``cli._store_problem``: a wait for the
+        # store cut short), from the signal's handler: it must only schedule work.
+        self.on_signal: Callable[[], None] | None = None
         self.stopping = False
         self.exited = False  # GracefulExit raised: the loop is told to stop once
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -170,6 +173,8 @@ class _StopSignals:
 
     def _record(self, signum: int, frame: FrameType | None) -> None:
         self.signalled = True
+        if self.on_signal is not None:
+            self.on_signal()
 
     async def start(self, app: web.Application) -> None:
         self.loop = loop = asyncio.get_running_loop()
@@ -239,18 +244,18 @@ def _run_worker(
     secret: bytes | None,
     parent: int | None = None,
     ready: int | None = None,
-    stops: _StopSignals | None = None,
+    stops: StopSignals | None = None,
     started: Callable[[], None] | None = None,
 ) -> None:
     """Serve on ``sock``; a supervisor's worker (``parent``) watches it, and writes its pid to
     ``ready`` once its app has started (store open, adapters built); a single gateway calls
     ``started()`` then. Its stop signals: ``stops`` (a single gateway's, set before it
-    started), else a worker's (``_StopSignals``)."""
+    started), else a worker's (``StopSignals``)."""
     app = serving_app(settings, secret)
     if parent is not None:
         app.cleanup_ctx.append(_stop_when_orphaned(parent))
         app.cleanup_ctx.append(_gauges_written)
-    stops = stops or _StopSignals(_WORKER_STOPS, early=False)
+    stops = stops or StopSignals(_WORKER_STOPS, early=False)
     app.on_startup.append(stops.start)  # before it says so: a stop then finds the handlers
     if ready is not None:
         app.on_startup.append(_say_ready(ready))
@@ -346,7 +351,7 @@ class _Supervisor:
         self.ready: tuple[int, int] | None = None
         self._said = b""  # what the workers wrote there, up to an unfinished line
 
-    def run(self, listening: Callable[[], None], early: _StopSignals) -> int:
+    def run(self, listening: Callable[[], None], early: StopSignals) -> int:
         """Until every worker has exited: 0, or 2 when they could not start. Once stopping,
         every stop signal is ignored on the way out: Python puts its handlers back to the
         default as the interpreter finalizes, and a second Ctrl-C or SIGTERM close behind the
@@ -358,7 +363,7 @@ class _Supervisor:
                 for stop in _STOPS:
                     signal.signal(stop, signal.SIG_IGN)
 
-    def _run(self, listening: Callable[[], None], early: _StopSignals) -> int:
+    def _run(self, listening: Callable[[], None], early: StopSignals) -> int:
         for stop in _STOPS:
             signal.signal(stop, self._stop)
         if early.signalled:  # between ``serve``'s look and the handlers just set

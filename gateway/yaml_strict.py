@@ -10,6 +10,7 @@ once. So is an alias inside the value it names (``a: &a [*a]``), which never end
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -80,6 +81,10 @@ class _Loader(yaml.SafeLoader):
         (``1:30.5``) or with ``_``, or it is no number at all (``.nan``, ``.inf``)."""
         written = str(node.value)
         value = float(super().construct_yaml_float(node))
+        if _DECIMAL_FLOAT.fullmatch(written) and math.isinf(value):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{written} is too large a number to read", node.start_mark
+            )
         if not _DECIMAL_FLOAT.fullmatch(written):
             raise yaml.constructor.ConstructorError(
                 None,

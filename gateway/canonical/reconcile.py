@@ -22,7 +22,7 @@ from gateway.canonical.model import (
     TotalsDifference,
     with_fields,
 )
-from gateway.canonical.money import decimal_places, exact_difference
+from gateway.canonical.money import exact_difference
 from gateway.canonical.status import is_overdue, payment_status
 from gateway.canonical.totals import LineAmounts, allocate, calculate, check_exact
 
@@ -181,7 +181,8 @@ def _breakdown(
             )
         )
         return rows
-    places = max(decimal_places(tax), *(decimal_places(row.tax) for row in rows))
+    # As the figures are written (11.00 is two places: the currency's), not their least digits.
+    places = max(_written_places(tax), *(_written_places(row.tax) for row in rows))
     weights = [row.tax for row in rows]
     if not any(weights):
         weights = [row.taxable for row in rows]
@@ -189,3 +190,8 @@ def _breakdown(
         weights = [Decimal(1)] + [Decimal(0)] * (len(rows) - 1)
     shares = allocate(tax, weights, places)
     return [row.model_copy(update={"tax": share}) for row, share in zip(rows, shares, strict=True)]
+
+
+def _written_places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0

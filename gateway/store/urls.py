@@ -24,7 +24,8 @@ _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 def mask_url(url: str) -> str:
     """``url`` with any password replaced by ``***``, for messages and logs: the one before the
-    host, and one given as a query parameter (``?password=…``, which asyncpg takes too)."""
+    host, and those given as query parameters (``?password=…``, ``sslpassword=…``, which
+    asyncpg takes too)."""
     for start, end in reversed(_password_spans(url)):
         url = f"{url[:start]}***{url[end:]}"
     return url
@@ -57,7 +58,7 @@ def _password_spans(url: str) -> list[tuple[int, int]]:
     return spans
 
 
-_QUERY_PASSWORD = re.compile(r"[?&]password=([^&#]*)", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"[?&](?:ssl)?password=([^&#]*)", re.IGNORECASE)
 
 
 def scheme_of(url: str) -> str:

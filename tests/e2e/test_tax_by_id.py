@@ -112,3 +112,24 @@ async def test_a_tax_with_a_null_rate_is_refused_not_filled(sandbox: Sandbox) ->
     refused = await call(sandbox, "POST", "/v1/connections/crm_v1/invoices/preview", body=alone)
     assert refused.status == 422, refused.body
     assert [e["pointer"] for e in refused.body["errors"]] == [f"/lines/{index}/taxes/0/rate"]
+
+
+async def test_an_unknown_id_is_said_with_every_other_error_and_a_numeric_id_is_taken(
+    sandbox: Sandbox,
+) -> None:
+    _, alone, index = _by_id(sandbox, "crm_v1")
+    unknown = {**alone, "currency": "usd"}
+    unknown["lines"] = [dict(line) for line in alone["lines"]]
+    unknown["lines"][index]["taxes"] = [{"id": "no-such-tax"}]
+    refused = await call(sandbox, "POST", "/v1/connections/crm_v1/invoices/preview", body=unknown)
+    assert refused.status == 422, refused.body
+    pointers = [e["pointer"] for e in refused.body["errors"]]
+    assert pointers.count(f"/lines/{index}/taxes/0/rate") == 1
+    assert "/currency" in pointers
+    numeric = dict(alone)
+    numeric["lines"] = [dict(line) for line in alone["lines"]]
+    numeric["lines"][index]["taxes"] = [{"id": int(alone["lines"][index]["taxes"][0]["id"])}]
+    taken = await call(sandbox, "POST", "/v1/connections/crm_v1/invoices/preview", body=numeric)
+    assert taken.status == 200, taken.body
+    [tax] = taken.body["lines"][index]["taxes"]
+    assert (tax["id"], tax["rate"]) == (alone["lines"][index]["taxes"][0]["id"], "5")

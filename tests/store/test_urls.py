@@ -96,6 +96,10 @@ def test_other_schemes_are_refused_with_what_is_accepted(url: str, scheme: str) 
         ("postgresql://gw@db/x", "postgresql://gw@db/x"),
         ("postgresql://db:5432/x", "postgresql://db:5432/x"),
         ("sqlite:////var/lib/x.db", "sqlite:////var/lib/x.db"),
+        # asyncpg takes these as query parameters too
+        ("postgresql://gw@db/x?password=pw&a=b", "postgresql://gw@db/x?password=***&a=b"),
+        ("postgresql://gw@db/x?sslpassword=k3y", "postgresql://gw@db/x?sslpassword=***"),
+        ("postgresql://gw:a@db/x?a=1&PASSWORD=b#f", "postgresql://gw:***@db/x?a=1&PASSWORD=***#f"),
     ],
 )
 def test_mask_url_hides_the_whole_password(url: str, masked: str) -> None:

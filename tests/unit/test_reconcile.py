@@ -258,7 +258,9 @@ def _two_dimes(tax: str) -> Invoice:
     return read({**totals, "due": totals["total"]}, lines=[line, line])
 
 
-@pytest.mark.parametrize(("tax", "row"), [("0.01", "0.01"), ("0.125", "0.125"), ("0.02", "0.02")])
+@pytest.mark.parametrize(
+    ("tax", "row"), [("0.01", "0.01"), ("0.125", "0.125"), ("0.02", "0.02"), ("0.10", "0.10")]
+)
 def test_the_breakdown_adds_up_to_the_providers_tax(tax: str, row: str) -> None:
     """It was the computed one (0.02) beside the provider's tax (0.01): a tax return filed
     from the rows would not have matched the invoice (spec: the rows always add up exactly
@@ -282,9 +284,14 @@ def test_a_providers_tax_is_shared_among_the_rows_by_their_computed_tax() -> Non
     totals = {"subtotal": "200.00", "tax": "12.01", "total": "212.01", "due": "212.01"}
     result = reconcile(read(totals, lines=lines), POLICY, TODAY)
     assert result.totals is not None
-    shared = {r.name: r.tax for r in result.totals.tax_breakdown}
-    assert shared == {"GST": Decimal("5.00"), "PST": Decimal("7.01")}
-    assert sum(shared.values()) == result.totals.tax
+    shared = {r.name: str(r.tax) for r in result.totals.tax_breakdown}
+    assert shared == {"GST": "5.00", "PST": "7.01"}
+    # A figure with trailing zeros is shared in the currency's cents, not in whole units.
+    even = {"subtotal": "200.00", "tax": "11.00", "total": "211.00", "due": "211.00"}
+    lines[1]["taxes"] = [{"rate": "5", "name": "PST"}]
+    result = reconcile(read(even, lines=lines), POLICY, TODAY)
+    assert result.totals is not None
+    assert [str(r.tax) for r in result.totals.tax_breakdown] == ["5.50", "5.50"]
 
 
 def test_a_providers_tax_with_no_taxed_line_is_listed() -> None:

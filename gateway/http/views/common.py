@@ -11,6 +11,7 @@ from aiohttp import web
 
 from adapters.base import Adapter, Handling, WriteWarning
 from adapters.reference import rates_from_tax_ids
+from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, writable
 from gateway.http.auth import check_connection
 from gateway.http.body import read_json_object
@@ -61,10 +62,14 @@ async def invoice_body(request: web.Request, adapter: Adapter) -> Invoice:
     """The request's invoice for ``adapter``'s connection: read-only fields ignored, a line tax
     given by its id alone taking the connection's rate for it, everything else validated
     (422)."""
-    data, errors = rates_from_tax_ids(writable(await read_json_object(request)), adapter.connection)
-    if errors:
-        raise validation_problem(errors)
+    data, unknown = rates_from_tax_ids(
+        writable(await read_json_object(request)), adapter.connection
+    )
+    errors: list[FieldError] = []
     invoice = parse(Invoice, data, errors)
+    if unknown:  # said with every other error, in place of "rate is required" at the same place
+        named = {error.pointer for error in unknown}
+        errors = [*unknown, *(error for error in errors if error.pointer not in named)]
     if errors or invoice is None:
         raise validation_problem(errors)
     return invoice
