@@ -34,7 +34,7 @@ from adapters.resolution import (
     matching_payments,
     with_marker,
 )
-from gateway.canonical.model import Invoice, InvoiceStatus, Payment, RoundingPolicy
+from gateway.canonical.model import Invoice, InvoiceStatus, Payment, RoundingPolicy, Tax
 from gateway.canonical.reconcile import reconcile
 from gateway.canonical.summary import InvoiceSummary
 from gateway.errors import (
@@ -676,8 +676,18 @@ class Adapter:
         from adapters.representable import fit
 
         return self.fits.fit(
-            invoice, handling, lambda: fit(invoice, self.capabilities, self.provider, handling)
+            invoice,
+            handling,
+            lambda: fit(invoice, self.capabilities, self.provider, handling, self.tax_name),
         )
+
+    def tax_name(self, tax: Tax) -> str | None:
+        """The name this provider gives ``tax``: its configured tax's (by id, else by rate and
+        name), the name a read of the invoice shows; None where none is configured."""
+        from adapters.reference import configured_tax
+
+        setting = configured_tax(tax, self.connection)
+        return setting.name if setting is not None else None
 
     def check_create(self, invoice: Invoice, handling: Handling) -> None:
         """Every check the create makes before it sends anything, with no provider call: raises

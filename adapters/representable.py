@@ -8,12 +8,13 @@ reported with a JSON pointer: under ``strict`` as ``UnsupportedFields`` (a 422),
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from adapters.base import Capabilities, Handling, UnsupportedFields, WriteWarning
 from gateway.canonical.errors import FieldError
-from gateway.canonical.model import Invoice, Line, with_fields
+from gateway.canonical.model import Invoice, Line, Tax, with_fields
 
 # path → what it is, for messages ("crm_v1 cannot carry a document-level amount discount")
 LABELS: dict[str, str] = {
@@ -66,11 +67,23 @@ SIMPLE_FIELDS = (
 _LINE_FIELDS = ("item_id", "name", "description", "unit")
 
 
+# The name the provider gives a tax (its configured tax's), or None where it keeps no name.
+TaxNames = Callable[[Tax], str | None]
+
+
 def fit(
-    invoice: Invoice, capabilities: Capabilities, provider: str, handling: Handling
+    invoice: Invoice,
+    capabilities: Capabilities,
+    provider: str,
+    handling: Handling,
+    tax_names: TaxNames | None = None,
 ) -> tuple[Invoice, list[WriteWarning]]:
-    """The invoice as the provider can carry it, and what was dropped (lenient only)."""
+    """The invoice as the provider can carry it, and what was dropped (lenient only).
+    ``tax_names``: the provider's name for a tax, where it names its taxes itself (a line tax
+    the caller names otherwise is one it cannot carry: read back, it bears the provider's)."""
     problems = unrepresentable(invoice, capabilities, provider)
+    if tax_names is not None and not capabilities.taxes_by_item:
+        problems += _tax_name_problems(invoice, tax_names, provider)
     if not problems:
         return invoice, []
     kept = [p for p in problems if p.pointer in NEVER_DROPPED]
@@ -82,7 +95,7 @@ def fit(
         raise UnsupportedFields(
             f"{(kept or problems)[0].detail}{hint}", problems, provider=provider
         )
-    return _drop(invoice, problems, capabilities), [
+    return _drop(invoice, problems, capabilities, tax_names), [
         WriteWarning(p.pointer, p.detail) for p in problems
     ]
 
@@ -276,6 +289,10 @@ def _line_problems(
     at = f"/lines/{i}"
     if line.kind == "section":
         check("lines.section", at, True)
+        # What a section may hold beside its name: a provider that keeps sections but not
+        # these (crm_v1's unit) would drop them unsaid.
+        for name in ("description", "unit"):
+            check(f"lines.{name}", f"{at}/{name}", getattr(line, name) is not None)
         return found
     for name in _LINE_FIELDS:
         check(f"lines.{name}", f"{at}/{name}", getattr(line, name) is not None)
@@ -302,8 +319,31 @@ def _line_problems(
     return found
 
 
-def _drop(invoice: Invoice, problems: list[FieldError], caps: Capabilities) -> Invoice:
-    """Remove each reported field (lenient handling)."""
+def _tax_name_problems(invoice: Invoice, tax_names: TaxNames, provider: str) -> list[FieldError]:
+    """Each line tax whose name is not the one the provider gives it: the provider stores the
+    tax by its id, and the invoice read back names it as the provider does."""
+    found = []
+    for i, line in enumerate(invoice.lines):
+        for j, tax in enumerate(line.taxes):
+            theirs = tax_names(tax) if tax.name is not None else None
+            if theirs is not None and theirs != tax.name:
+                found.append(
+                    FieldError(
+                        f"/lines/{i}/taxes/{j}/name",
+                        f"{provider} names this tax {theirs!r} and cannot carry another name: "
+                        f"leave the name out, or send {theirs!r}",
+                    )
+                )
+    return found
+
+
+def _drop(
+    invoice: Invoice,
+    problems: list[FieldError],
+    caps: Capabilities,
+    tax_names: TaxNames | None = None,
+) -> Invoice:
+    """Remove each reported field (lenient handling); a tax's name becomes the provider's."""
     header: dict[str, Any] = {}
     line_updates: dict[int, dict[str, Any]] = {}
     dropped_lines: set[int] = set()
@@ -321,9 +361,11 @@ def _drop(invoice: Invoice, problems: list[FieldError], caps: Capabilities) -> I
         elif parts[2] == "taxes":
             taxes = line_updates.setdefault(index, {}).get("taxes", line.taxes)
             j = int(parts[3])
+            change: dict[str, Any] = {"compound": False}
+            if parts[4] == "name" and tax_names is not None:
+                change = {"name": tax_names(taxes[j])}
             line_updates[index]["taxes"] = [
-                tax.model_copy(update={"compound": False}) if k == j else tax
-                for k, tax in enumerate(taxes)
+                tax.model_copy(update=change) if k == j else tax for k, tax in enumerate(taxes)
             ]
         else:
             line_updates.setdefault(index, {})[parts[2]] = None

@@ -133,3 +133,27 @@ async def test_an_unknown_id_is_said_with_every_other_error_and_a_numeric_id_is_
     assert taken.status == 200, taken.body
     [tax] = taken.body["lines"][index]["taxes"]
     assert (tax["id"], tax["rate"]) == (alone["lines"][index]["taxes"][0]["id"], "5")
+
+
+@pytest.mark.parametrize("connection", CONNECTIONS)
+async def test_a_tax_named_otherwise_is_refused_strict_and_renamed_lenient(
+    sandbox: Sandbox, connection: str
+) -> None:
+    """The provider keeps a tax by its id and names it itself: the caller's name came back
+    replaced, with no warning, under strict too; the preview showed the caller's."""
+    full, _, index = _by_id(sandbox, connection)
+    theirs = full["lines"][index]["taxes"][0]["name"]
+    full["lines"][index]["taxes"][0]["name"] = "Provincial levy"
+    base = f"/v1/connections/{connection}/invoices"
+    before = len(await requests_log(sandbox, connection))
+    refused = await call(sandbox, "POST", base, body=full)
+    assert refused.status == 422, refused.body
+    assert refused.body["errors"][0]["pointer"] == f"/lines/{index}/taxes/0/name"
+    sent = (await requests_log(sandbox, connection))[before:]
+    assert [r["method"] for r in sent if r["method"] != "GET"] == []  # nothing written
+    lenient = {"Prefer": "handling=lenient"}
+    created = await call(sandbox, "POST", base, body=full, headers=lenient)
+    assert created.status == 201, created.body
+    assert created.body["lines"][index]["taxes"][0]["name"] == theirs
+    said = [w for w in created.body["warnings"] if w["field"] == f"/lines/{index}/taxes/0/name"]
+    assert len(said) == 1 and f"names this tax {theirs!r}" in said[0]["reason"]

@@ -188,3 +188,57 @@ def test_payments_on_a_write_point_to_the_payments_resource_only_where_there_is_
     assert error.pointer == "/payments"
     assert error.detail.startswith("acme cannot carry payments on a write")
     assert (said in error.detail) if said else ("resource" not in error.detail)
+
+
+def test_a_sections_unit_the_provider_cannot_carry_is_named_not_dropped_unsaid() -> None:
+    """crm_v1 keeps sections but no unit: a section's unit was sent nowhere, under strict."""
+    invoice = invoice_from_input(
+        {"currency": "USD", "lines": [{"kind": "section", "name": "Labour", "unit": "hour"}]}
+    )
+    keeps_sections = caps({"lines.section", "lines.name"})
+    with pytest.raises(UnsupportedFields) as refused:
+        fit(invoice, keeps_sections, "crm_v1", "strict")
+    assert [e.pointer for e in refused.value.errors] == ["/lines/0/unit"]
+    fitted, warnings = fit(invoice, keeps_sections, "crm_v1", "lenient")
+    assert [w.field for w in warnings] == ["/lines/0/unit"]
+    assert fitted.lines[0].unit is None and fitted.lines[0].name == "Labour"
+
+
+def test_a_tax_named_otherwise_than_the_provider_names_it_is_named_or_renamed() -> None:
+    """Every provider stores a tax by its id and reads it back with its own name: the caller's
+    "Provincial levy" came back "VAT 5%", with no word, under strict too."""
+    invoice = invoice_from_input(
+        {
+            "currency": "USD",
+            "lines": [
+                {
+                    "name": "x",
+                    "quantity": "1",
+                    "unit_price": "1.00",
+                    "taxes": [{"id": "5", "rate": "5", "name": "Provincial levy"}],
+                },
+                {
+                    "name": "y",
+                    "quantity": "1",
+                    "unit_price": "1.00",
+                    "taxes": [{"id": "5", "rate": "5", "name": "VAT 5%"}],
+                },
+            ],
+        }
+    )
+    taxed = caps({"lines.name", "lines.taxes"})
+
+    def names(tax: Any) -> str | None:
+        return "VAT 5%" if tax.id == "5" else None
+
+    with pytest.raises(UnsupportedFields) as refused:
+        fit(invoice, taxed, "crm_v1", "strict", names)
+    [error] = refused.value.errors
+    assert error.pointer == "/lines/0/taxes/0/name"
+    assert "names this tax 'VAT 5%'" in error.detail
+    fitted, warnings = fit(invoice, taxed, "crm_v1", "lenient", names)
+    assert [w.field for w in warnings] == ["/lines/0/taxes/0/name"]
+    assert [(t.id, t.name, t.compound) for t in fitted.lines[0].taxes] == [("5", "VAT 5%", False)]
+    assert fit(invoice, taxed, "crm_v1", "strict") is not None  # no names given: none checked
+    by_item = caps({"lines.name", "lines.taxes"}, taxes_by_item=True)
+    assert fit(invoice, by_item, "order_linked", "strict", names)[1] == []
