@@ -173,11 +173,9 @@ def _print_config_error(exc: ConfigError) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gateway.config import LoggingSettings, ServerSettings, Settings, StoreSettings
+    from gateway.config import LoggingSettings
     from gateway.logging_setup import configure_logging
-    from gateway.settings_file import ConfigError, load_settings
-    from gateway.store.urls import MEMORY
-    from gateway.workers import early_stops, serve
+    from gateway.workers import early_stops
 
     # Options of the other form are refused rather than passed over: a caller who gave them
     # believes they took effect.
@@ -224,6 +222,22 @@ def _serve(args: argparse.Namespace) -> int:
         return serve_sandbox(host, port, seeded, key, write)
     # From here a stop signal is recorded, and acted on once the gateway has started.
     stops = early_stops()
+    try:
+        return _serve_configured(args, stops)
+    finally:
+        stops.done()
+
+
+def _serve_configured(args: argparse.Namespace, stops: StopSignals) -> int:
+    """``serve`` with a configuration (or none): ``_serve`` once its stop signals are taken."""
+    from pathlib import Path
+
+    from gateway.config import ServerSettings, Settings, StoreSettings
+    from gateway.logging_setup import configure_logging
+    from gateway.settings_file import ConfigError, load_settings
+    from gateway.store.urls import MEMORY
+    from gateway.workers import serve
+
     path = Path(args.config or "config.yaml")
     if args.config is None and not path.exists():
         # Nothing configured: the calculation endpoint alone, which keeps nothing, so no store
@@ -291,6 +305,7 @@ def _store_problem(settings: Settings, stops: StopSignals) -> str | None:
         loop = asyncio.get_running_loop()
 
         def cancel() -> None:
+            stops.on_signal = None  # once: a second cancel cut into the store's own clean-up
             loop.call_soon_threadsafe(task.cancel)
 
         stops.on_signal = cancel

@@ -227,6 +227,13 @@ class StopSignals:
         for signum in self.signals:
             signal.signal(signum, signal.SIG_IGN)
 
+    def done(self) -> None:
+        """The process is on its way out whatever comes: every later stop signal ignored.
+        Python puts its handlers back to the default as the interpreter finalizes, and a
+        second Ctrl-C then killed a gateway that had said why it stopped (status -2)."""
+        self.on_signal = None
+        self._ignore_for_good()
+
 
 def _ignored(signum: int, frame: FrameType | None) -> None:
     """A stop signal after the first: the process is stopping already."""

@@ -22,7 +22,7 @@ from gateway.canonical.model import (
     TotalsDifference,
     with_fields,
 )
-from gateway.canonical.money import exact_difference
+from gateway.canonical.money import UnknownCurrency, decimal_places, exact_difference, exponent
 from gateway.canonical.status import is_overdue, payment_status
 from gateway.canonical.totals import LineAmounts, allocate, calculate, check_exact
 
@@ -85,7 +85,7 @@ def reconcile(
         computed = with_fields(computed, {"paid": paid, "due": due})
     elif given is not None:
         given = with_fields(given, {"paid_source": "payments"})
-    totals = _totals(given, computed, differences)
+    totals = _totals(given, computed, differences, invoice.currency)
 
     derived = payment_status(invoice.status, totals.total, totals.paid)
     stated = invoice.payment_status
@@ -140,7 +140,9 @@ def _line(
     return with_fields(line, fill) if fill else line
 
 
-def _totals(given: Totals | None, computed: Totals, differences: list[TotalsDifference]) -> Totals:
+def _totals(
+    given: Totals | None, computed: Totals, differences: list[TotalsDifference], currency: str
+) -> Totals:
     if given is None:
         return computed
     filled: dict[str, Any] = {}
@@ -158,21 +160,28 @@ def _totals(given: Totals | None, computed: Totals, differences: list[TotalsDiff
             # the 0 an adapter gives a total its provider does not have): the same value.
             filled[name] = computed_value
     if not given.tax_breakdown:
-        filled["tax_breakdown"] = _breakdown(computed.tax_breakdown, given.tax, differences)
+        filled["tax_breakdown"] = _breakdown(
+            computed.tax_breakdown, given.tax, differences, currency
+        )
     return with_fields(given, filled) if filled else given
 
 
 def _breakdown(
-    rows: list[TaxBreakdownRow], tax: Decimal, differences: list[TotalsDifference]
+    rows: list[TaxBreakdownRow],
+    tax: Decimal,
+    differences: list[TotalsDifference],
+    currency: str,
 ) -> list[TaxBreakdownRow]:
     """The computed rows, adding up to the provider's ``tax`` (the spec's step 9: "the rows
     always add up exactly to ``totals.tax``", and ``totals.tax`` is the provider's). Where the
-    provider's tax differs from the computed one (the ``tax`` difference says so), it is
-    shared among the rows pro rata to their computed tax (else to what they tax), in the
-    smallest unit either figure is written in, largest remainders first: the rows' figures are
-    then the provider's, as a tax return filed from them would need. With no row to share it
+    provider's tax differs from the computed one (the ``tax`` difference says so), the
+    difference is shared among the rows pro rata to the size of their computed tax (else of
+    what they tax), in the currency's minor unit (or the provider's finer one), largest
+    remainders first: each row stays its computed figure but for its part of the difference,
+    rows of opposite signs included (a rebate row beside a tax). With no row to share it
     among, the difference is listed."""
-    if sum((row.tax for row in rows), tax * 0) == tax:
+    have = sum((row.tax for row in rows), tax * 0)
+    if have == tax:
         return rows
     if not rows:
         differences.append(
@@ -181,15 +190,20 @@ def _breakdown(
             )
         )
         return rows
-    # As the figures are written (11.00 is two places: the currency's), not their least digits.
-    places = max(_written_places(tax), *(_written_places(row.tax) for row in rows))
-    weights = [row.tax for row in rows]
+    try:
+        places = max(exponent(currency), decimal_places(tax))
+    except UnknownCurrency:
+        places = max(_written_places(tax), *(_written_places(row.tax) for row in rows))
+    weights = [abs(row.tax) for row in rows]
     if not any(weights):
-        weights = [row.taxable for row in rows]
+        weights = [abs(row.taxable) for row in rows]
     if not any(weights):
         weights = [Decimal(1)] + [Decimal(0)] * (len(rows) - 1)
-    shares = allocate(tax, weights, places)
-    return [row.model_copy(update={"tax": share}) for row, share in zip(rows, shares, strict=True)]
+    shares = allocate(tax - have, weights, places)
+    return [
+        row.model_copy(update={"tax": row.tax + share})
+        for row, share in zip(rows, shares, strict=True)
+    ]
 
 
 def _written_places(value: Decimal) -> int:

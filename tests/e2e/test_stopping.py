@@ -5,6 +5,7 @@ before it listens and the app's own opening. Real processes, real signals."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import signal
@@ -69,14 +70,18 @@ async def _waiting_for_the_lock(schema: str, within: float = 30) -> None:
     raise AssertionError(f"no gateway waited for the lock of schema {schema}")
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(
+    ("workers", "again"), [("1", None), ("2", None), ("1", 0.001), ("2", 0.03)]
+)
 async def test_a_gateway_told_to_stop_while_it_waits_for_its_store_stops_with_status_0(
-    sandbox: Sandbox, tmp_path: Path, workers: str
+    sandbox: Sandbox, tmp_path: Path, workers: str, again: float | None
 ) -> None:
     """The handlers were set once the store was open: a SIGTERM while the store check waited
     (for another instance's migration, which may hold the lock for an hour) killed it, status
-    -15, nothing said. Now the wait ends there: one line, status 0, nothing started."""
-    schema = f"t_stop_{os.getpid()}_{workers}"
+    -15, nothing said. Now the wait ends there: one line, status 0, nothing started. A second
+    signal close behind (``again`` s) changes nothing: it cut into the store's clean-up (an
+    asyncio error line) or, once the line was said, killed the process (status -15)."""
+    schema = f"t_stop_{os.getpid()}_{workers}_{again is not None}"
     config = write_config(
         tmp_path / "config.yaml",
         sandbox,
@@ -92,6 +97,10 @@ async def test_a_gateway_told_to_stop_while_it_waits_for_its_store_stops_with_st
         try:
             await _waiting_for_the_lock(schema)
             os.killpg(gateway.pid, signal.SIGTERM)
+            if again is not None:
+                await asyncio.sleep(again)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(gateway.pid, signal.SIGINT)
             status = await asyncio.to_thread(gateway.wait, 15)  # the lock still held
         finally:
             await holder.execute("SELECT pg_advisory_unlock_all()")

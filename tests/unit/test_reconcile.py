@@ -303,3 +303,38 @@ def test_a_providers_tax_with_no_taxed_line_is_listed() -> None:
     assert ("tax_breakdown", "1.00", "no line carries a tax") in [
         (d.field, d.provider, d.computed) for d in result.totals_check.differences
     ]
+
+
+def test_rows_of_opposite_signs_take_only_the_difference() -> None:
+    """Shared pro rata to signed weights, a rebate row beside a tax cancelled the rows out (both
+    0.00, adding up to nothing) or blew them up (10.00 and -9.98 for 5.00 and -4.99)."""
+    gst = {"quantity": "1", "unit_price": "100.00", "taxes": [{"rate": "5", "name": "GST"}]}
+    for rebated, tax, rows in (
+        ("100.00", "0.01", ["5.01", "-5.00"]),
+        ("99.80", "0.02", ["5.01", "-4.99"]),
+    ):
+        rebate = {"quantity": "1", "unit_price": rebated, "taxes": [{"rate": "-5", "name": "R"}]}
+        totals = {"subtotal": "200.00", "tax": tax, "total": "200.01", "due": "200.01"}
+        with provider_figures():
+            result = reconcile(read(totals, lines=[gst, rebate]), POLICY, TODAY)
+        assert result.totals is not None
+        assert [str(r.tax) for r in result.totals.tax_breakdown] == rows
+
+
+@pytest.mark.parametrize(
+    ("currency", "tax", "rows"),
+    [("JPY", "100.0", ["34", "33", "33"]), ("USD", "12.010", ["4.01", "4.00", "4.00"])],
+)
+def test_rows_are_shared_in_the_currencys_minor_unit(
+    currency: str, tax: str, rows: list[str]
+) -> None:
+    """Shared in the places the provider wrote (100.0 yen as 33.4, 33.3, 33.3)."""
+    price = "100" if currency == "JPY" else "40.00"
+    line = {"quantity": "1", "unit_price": price, "taxes": [{"rate": "10", "name": "VAT"}]}
+    named = [{**line, "taxes": [{"rate": "10", "name": n}]} for n in ("A", "B", "C")]
+    sub = "300" if currency == "JPY" else "120.00"
+    totals = {"subtotal": sub, "tax": tax, "total": sub, "due": sub}
+    with provider_figures():
+        result = reconcile(read(totals, lines=named, currency=currency), POLICY, TODAY)
+    assert result.totals is not None
+    assert [str(r.tax) for r in result.totals.tax_breakdown] == rows
