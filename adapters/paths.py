@@ -51,7 +51,7 @@ def _unsafe(value: str, reserved: frozenset[str] = frozenset()) -> str | None:
     for layer in layers:
         # NFKC: servers that fold compatibility characters read "．．" (fullwidth) as "..".
         for text in {layer, unicodedata.normalize("NFKC", layer)}:
-            if any(_is_control(ch) for ch in text):
+            if any(is_control(ch) for ch in text):
                 return "it contains control characters"
             if "/" in text or "\\" in text:
                 return "it contains a path separator (/ or \\)"
@@ -65,7 +65,9 @@ def _unsafe(value: str, reserved: frozenset[str] = frozenset()) -> str | None:
     return None
 
 
-def _is_control(ch: str) -> bool:
+def is_control(ch: str) -> bool:
+    """A character no name or id holds: a control or format character, a line or paragraph
+    separator (what breaks a header line or hides in one)."""
     return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
 
 

@@ -52,45 +52,48 @@ def configured_tax(tax: Tax, connection: Connection) -> TaxSetting | None:
 
 def rates_from_tax_ids(data: Any, connection: Connection) -> tuple[Any, list[FieldError]]:
     """A caller's invoice (JSON, before validation) whose line taxes given by ``id`` alone take
-    the rate (and, unless given, the name) of the connection's tax with that id, as crm_v1
-    itself fills ``tax_rate`` from a ``tax_id`` sent alone. A tax so given whose id the
-    connection does not configure is an error naming it, rather than a bare "rate is required".
-    Anything that is not such a tax is left for validation to judge."""
+    the rate and name of the connection's tax with that id, as crm_v1 itself fills
+    ``tax_rate`` from a ``tax_id`` sent alone. A tax so given whose id the connection does not
+    configure is an error naming it, rather than a bare "rate is required". Anything that is
+    not such a tax is left for validation to judge."""
     if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
         return data, []
     errors: list[FieldError] = []
-    lines = []
-    for i, line in enumerate(data["lines"]):
-        taxes = line.get("taxes") if isinstance(line, dict) else None
-        if not isinstance(taxes, list):
-            lines.append(line)
-            continue
-        filled = []
-        for j, tax in enumerate(taxes):
-            by_id = isinstance(tax, dict) and "rate" not in tax  # a null rate is refused
-            tax_id = tax.get("id") if by_id else None
-            if isinstance(tax_id, int) and not isinstance(tax_id, bool):
-                tax_id = str(tax_id)  # as the configuration reads a numeric id
-            if not isinstance(tax_id, str) or not tax_id:
-                filled.append(tax)
-                continue
-            setting = connection.tax_by_id(tax_id)
-            if setting is None:
-                errors.append(
-                    FieldError(
-                        f"/lines/{i}/taxes/{j}/rate",
-                        f"is required: connection {connection.name} configures no tax with id "
-                        f"{tax_id} to take it from (give the rate, or add the tax to the "
-                        "connection's taxes)",
-                    )
-                )
-                filled.append(tax)
-                continue
-            given = {k: v for k, v in tax.items() if k != "rate"}
-            name = {"name": setting.name} if setting.name and tax.get("name") is None else {}
-            filled.append({**given, "id": setting.id, **name, "rate": str(setting.rate)})
-        lines.append({**line, "taxes": filled})
+    lines = [
+        {
+            **line,
+            "taxes": [
+                _rate_from_id(tax, connection, errors, f"/lines/{i}/taxes/{j}")
+                for j, tax in enumerate(line["taxes"])
+            ],
+        }
+        if isinstance(line, dict) and isinstance(line.get("taxes"), list)
+        else line
+        for i, line in enumerate(data["lines"])
+    ]
     return {**data, "lines": lines}, errors
+
+
+def _rate_from_id(tax: Any, connection: Connection, errors: list[FieldError], at: str) -> Any:
+    """``tax`` with the configured rate and name where it is given by its id alone (no ``rate``
+    key: a null rate is refused, not filled); an id not configured is added to ``errors``."""
+    tax_id = tax.get("id") if isinstance(tax, dict) and "rate" not in tax else None
+    if isinstance(tax_id, int) and not isinstance(tax_id, bool):
+        tax_id = str(tax_id)  # as the configuration reads a numeric id
+    if not isinstance(tax_id, str) or not tax_id:
+        return tax
+    setting = connection.tax_by_id(tax_id)
+    if setting is None:
+        errors.append(
+            FieldError(
+                f"{at}/rate",
+                f"is required: connection {connection.name} configures no tax with id {tax_id} "
+                "to take it from (give the rate, or add the tax to the connection's taxes)",
+            )
+        )
+        return tax
+    name = {"name": setting.name} if setting.name and tax.get("name") is None else {}
+    return {**tax, "id": setting.id, **name, "rate": str(setting.rate)}
 
 
 def canonical_tax(connection: Connection, tax_id: Any, rate: Any = None) -> Tax:

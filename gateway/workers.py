@@ -221,7 +221,7 @@ class StopSignals:
         as the interpreter finalizes, and a signal then would kill the process (status -15)."""
         self.stopping = True
         for signum in self.signals:
-            signal.signal(signum, _ignored)
+            signal.signal(signum, ignored)
 
     def _ignore_for_good(self) -> None:
         for signum in self.signals:
@@ -235,7 +235,7 @@ class StopSignals:
         self._ignore_for_good()
 
 
-def _ignored(signum: int, frame: FrameType | None) -> None:
+def ignored(signum: int, frame: FrameType | None) -> None:
     """A stop signal after the first: the process is stopping already."""
 
 

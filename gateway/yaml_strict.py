@@ -81,19 +81,16 @@ class _Loader(yaml.SafeLoader):
         (``1:30.5``) or with ``_``, or it is no number at all (``.nan``, ``.inf``)."""
         written = str(node.value)
         value = float(super().construct_yaml_float(node))
-        if _DECIMAL_FLOAT.fullmatch(written) and math.isinf(value):
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{written} is too large a number to read", node.start_mark
-            )
         if not _DECIMAL_FLOAT.fullmatch(written):
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
+            problem = (
                 f"{written} is not a decimal number (YAML would read it as {value}); write it "
-                "in decimal, or quote it if it is text",
-                node.start_mark,
+                "in decimal, or quote it if it is text"
             )
-        return value
+        elif math.isinf(value):
+            problem = f"{written} is too large a number to read"
+        else:
+            return value
+        raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
 
     def construct_document(self, node: yaml.Node) -> Any:
         try:

@@ -23,6 +23,7 @@ from emulators.registry import PROVIDERS
 from emulators.registry import create_app as create_emulator
 from gateway.config import AuthFailures, Client, ServerSettings, Settings, StoreSettings
 from gateway.sandbox import default_token, sandbox_connection
+from gateway.workers import ignored
 
 SANDBOX_KEY = "sk_sandbox"
 
@@ -222,7 +223,7 @@ def serve_sandbox(
             # were put back to the default as it closed, and one close behind the first then
             # killed the sandbox (status 130 or 143) in the middle of its clean-up.
             for sig in stops:
-                signal.signal(sig, _ignored)
+                signal.signal(sig, ignored)
             loop.call_soon_threadsafe(stop.set)
 
         # As serve without --sandbox: SIGHUP too (the terminal that runs it closing), so that
@@ -248,7 +249,3 @@ def serve_sandbox(
         for sig in stops:
             signal.signal(sig, signal.SIG_IGN)
     return 0
-
-
-def _ignored(signum: int, frame: FrameType | None) -> None:
-    """A stop signal after the first: the sandbox is stopping already."""

@@ -3,12 +3,11 @@ an existing note (``…/notes/{note_id}/files``), and notes read back where the 
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from adapters.base import NoteFile, NotSupported
+from adapters.paths import is_control
 from gateway.canonical.errors import FieldError
 from gateway.http.auth import requires
 from gateway.http.body import body_deadline
@@ -22,9 +21,6 @@ MAX_NOTE_FILE_BYTES = 10 * 1024 * 1024
 # so a body that announces no length (or lies about it) is refused at this size, not read whole.
 MAX_NOTE_BODY_BYTES = MAX_NOTE_FILE_BYTES + 1024 * 1024
 _CHUNK = 64 * 1024
-# In a file name these would break the header of the part it is sent to the provider in; a
-# folder in it (``C:\\scans\\receipt.pdf``, as old browsers send) the provider leaves out.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A note's text, as long as an invoice's own notes may be (``canonical.model.Text``).
 MAX_NOTE_CHARS = 10_000
 
@@ -143,7 +139,9 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
             for said, text in (("file name", name), ("file's Content-Type", kind)):
                 if not _is_text(text):
                     raise Problem("bad_request", f"The {said} must be UTF-8 text.")
-            if _CONTROL.search(name) or "/" in name or "\\" in name:
+            # A control character would break the header of the part the name is sent in to the
+            # provider; a folder (``C:\\scans\\r.pdf``, as old browsers send) it leaves out.
+            if any(is_control(ch) for ch in name) or "/" in name or "\\" in name:
                 detail = (
                     f"file name {name!r} must be a name alone: no folder (/ or \\) and no "
                     "control characters (line breaks, tabs…)"
