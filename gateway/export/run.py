@@ -163,7 +163,16 @@ async def _by_id(
     adapter: Adapter, ids: Iterable[str], summary: Summary, progress: Progress
 ) -> AsyncIterator[list[Invoice]]:
     exported: set[str | None] = set()  # ids as the provider gives them: 7 and 007 are one
-    for invoice_id in ids:
+    ids = iter(ids)
+    while True:
+        try:
+            invoice_id = next(ids, None)
+        except IdsUnreadable as exc:
+            summary.stopped = True
+            progress.failure(summary, {"error": str(exc), "stopped": True})
+            return
+        if invoice_id is None:
+            return
         try:
             invoice = await adapter.get(invoice_id)
         except Exception as exc:  # one invoice that cannot be read; the others still can
@@ -200,7 +209,29 @@ def _ids(path: Path | None) -> Iterator[Iterator[str] | None]:
     except OSError as exc:
         raise UsageError(f"--ids {path}: cannot be read ({exc.strerror})") from None
     with stream:
-        yield _once(line.strip() for line in stream if line.strip())
+        yield _once(_lines(stream, path))
+
+
+# Longer than any provider's invoice id by far; a line past it is not an id (a binary file given
+# by mistake, ``/dev/zero``), and is not read to its end.
+MAX_ID_CHARS = 4096
+
+
+class IdsUnreadable(Exception):
+    """An ``--ids`` file that stops being a list of ids part-way: the export stops there."""
+
+
+def _lines(stream: IO[str], path: Path) -> Iterator[str]:
+    number = 0
+    while line := stream.readline(MAX_ID_CHARS + 1):
+        number += 1
+        if len(line) > MAX_ID_CHARS and not line.endswith("\n"):
+            raise IdsUnreadable(
+                f"--ids {path}: line {number} is longer than {MAX_ID_CHARS:,} characters, "
+                "longer than any invoice id (is it the right file?)"
+            )
+        if invoice_id := line.strip():
+            yield invoice_id
 
 
 def _once(ids: Iterator[str]) -> Iterator[str]:

@@ -312,6 +312,33 @@ def test_an_invoice_named_again_in_another_form_is_exported_once(
     assert run.summary()["exported"] == 2
 
 
+def test_an_ids_file_with_a_line_longer_than_any_id_stops_the_export_naming_the_line(
+    sandbox: Sandbox, config: Path, tmp_path: Path
+) -> None:
+    """The ids are read line by line as the export goes; a line of megabytes (a binary file
+    given by mistake, ``/dev/zero``) is not read to its end: the export stops there, saying
+    which line, with what was exported before it kept."""
+    listed = [i["id"] for i in api_list(sandbox, "crm_v1")]
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{listed[0]}\n{'7' * 3_000_000}\n{listed[1]}\n", encoding="utf-8")
+    run = run_export(config, "--connection", "crm_v1", "--ids", str(ids))
+    assert run.returncode == 1, run.stderr
+    assert [r["id"] for r in _records(run.stdout)] == [listed[0]]
+    [stopped] = [e for e in run.events() if e["event"] == "failed"]
+    assert stopped["error"] == (
+        f"--ids {ids}: line 2 is longer than 4,096 characters, longer than any invoice id "
+        "(is it the right file?)"
+    )
+    assert run.summary()["exported"] == 1
+
+    endless = run_export(config, "--connection", "crm_v1", "--ids", "/dev/zero", timeout=30)
+    assert endless.returncode == 1, endless.stderr
+    assert endless.stdout == ""
+    [stopped] = [e for e in endless.events() if e["event"] == "failed"]
+    assert "--ids /dev/zero: line 1 is longer than 4,096 characters" in stopped["error"]
+    assert "Traceback" not in endless.stderr
+
+
 def test_an_id_that_cannot_be_read_is_listed_and_the_rest_exported(
     sandbox: Sandbox, config: Path, tmp_path: Path
 ) -> None:
