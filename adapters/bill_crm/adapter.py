@@ -32,7 +32,7 @@ from adapters.base import (
     WriteWarning,
 )
 from adapters.bill_crm import actions, lost_answers, wire
-from adapters.bill_crm.plan import Plan, plan, policy, remap, tax_type_of
+from adapters.bill_crm.plan import Plan, lenient_taxes, plan, policy, remap, tax_type_of
 from adapters.mapping import Mapping
 from adapters.paths import segment
 from adapters.resolution import Resolution
@@ -148,6 +148,15 @@ class BillCrmAdapter(Adapter):
         return Page(invoices, following, total if isinstance(total, int) else None)
 
     # -- writes --------------------------------------------------------------------------------
+
+    def fit(self, invoice: Invoice, handling: Handling) -> tuple[Invoice, list[WriteWarning]]:
+        """The generic fit, then under lenient handling what bill_crm's tax types cannot carry
+        dropped too (``plan.lenient_taxes``)."""
+        fitted, warnings = super().fit(invoice, handling)
+        if handling != "lenient":
+            return fitted, warnings
+        fitted, dropped = lenient_taxes(invoice, fitted, self.connection)
+        return fitted, warnings + dropped
 
     def check_create(self, invoice: Invoice, handling: Handling) -> None:
         self._planned(invoice, handling)

@@ -24,7 +24,6 @@ from adapters.base import (
 )
 from adapters.bill_crm import actions
 from adapters.bill_crm.plan import plan
-from adapters.representable import fit
 from adapters.resolution import (
     Resolution,
     Walk,
@@ -52,7 +51,7 @@ async def prepare_create(adapter: BillCrmAdapter, invoice: Invoice, marker: str)
     started = int(time.time())  # whole seconds: the store keeps exact JSON, no floats
     try:
         # What strict handling refuses is never sent, so lenient is what can be found.
-        sent, _ = fit(invoice, adapter.capabilities, adapter.provider, "lenient")
+        sent, _ = adapter.fit(invoice, "lenient")
     except AdapterError:
         sent = invoice  # the create refuses it before sending anything
     walk = Walk()
@@ -87,7 +86,7 @@ async def find_created(
     existing = set(recovery.get("existing", []))
     how = f"marker {marker} in {path}" if by_marker else "an invoice like the one sent"
     try:
-        sent, warnings = fit(invoice, adapter.capabilities, adapter.provider, handling)
+        sent, warnings = adapter.fit(invoice, handling)
         walk = Walk()
         if by_marker:
             query = lookup_query(sent, adapter.mapping.dedupe, adapter.today())
@@ -259,7 +258,7 @@ async def _finish(
     half = f"{adapter.provider} invoice {invoice_id} ({how}) was half-made (without its {missing})"
     marked = adapter.marked(invoice, recovery)
     try:
-        fitted, warnings = fit(marked, adapter.capabilities, adapter.provider, handling)
+        fitted, warnings = adapter.fit(marked, handling)
         await adapter.fill(invoice_id, plan(marked, fitted, adapter.mapping, adapter.connection))
     except AdapterError as exc:
         try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from adapters.base import InvalidRequest, UnsupportedFields
+from adapters.base import InvalidRequest, UnsupportedFields, WriteWarning
 from adapters.bill_crm.wire import INLINE, SUMMARY, TAX_TYPES, TaxType
 from adapters.mapping import Mapping
 from adapters.reference import configured_taxes, provider_field_values
@@ -165,10 +165,63 @@ def _ids(settings: Sequence[TaxSetting]) -> frozenset[str]:
     return frozenset(setting.id for setting in settings)
 
 
+def lenient_taxes(
+    original: Invoice, fitted: Invoice, connection: Connection
+) -> tuple[Invoice, list[WriteWarning]]:
+    """What lenient handling drops so that bill_crm's tax types can carry ``fitted``, with a
+    warning each (strict handling refuses the same in ``plan``): a ``bill_tax_type: summary``
+    that the lines' taxes or a line discount rule out (the invoice goes inline), then every tax
+    but a line's first on an inline-tax invoice. A rate with no configured tax is left to
+    ``plan`` to name."""
+    try:
+        taxes = configured_taxes(fitted, connection)
+    except InvalidRequest:
+        return fitted, []
+    positions = line_positions(original, fitted)
+    warnings: list[WriteWarning] = []
+    fields = fitted.provider_fields
+    explicit = fields.get(_TAX_TYPE_FIELD)
+    if explicit == SUMMARY and _tax_type_problems(fitted, taxes, SUMMARY, explicit=True):
+        kept = {name: value for name, value in fields.items() if name != _TAX_TYPE_FIELD}
+        fitted = fitted.model_copy(update={"provider_fields": kept})
+        warnings.append(
+            WriteWarning(
+                f"/provider_fields/{_TAX_TYPE_FIELD}",
+                f"dropped: {PROVIDER} summary tax applies the same taxes to every line and "
+                "carries no line discount; the invoice is written with inline tax",
+            )
+        )
+        explicit = None
+    inline = explicit == INLINE or (
+        explicit is None and choose_tax_type(fitted.lines, [_ids(t) for t in taxes]) == INLINE
+    )
+    if not inline or all(len(line_taxes) <= 1 for line_taxes in taxes):
+        return fitted, warnings
+    lines = list(fitted.lines)
+    for i, line in enumerate(lines):
+        if len(taxes[i]) > 1:
+            lines[i] = line.model_copy(update={"taxes": line.taxes[:1]})
+            dropped = ", ".join(_label(tax) for tax in line.taxes[1:])
+            warnings.append(
+                WriteWarning(
+                    f"/lines/{positions[i]}/taxes",
+                    f"dropped {dropped}: {PROVIDER} carries one tax per line on an inline-tax "
+                    "invoice (lines with different taxes or a line discount)",
+                )
+            )
+    return fitted.model_copy(update={"lines": lines}), warnings
+
+
+def _label(tax: Tax) -> str:
+    rate = format(tax.rate.normalize(), "f")
+    return f"{tax.name} ({rate}%)" if tax.name else f"the {rate}% tax"
+
+
 def _tax_type_problems(
     invoice: Invoice, taxes: Sequence[Sequence[TaxSetting]], tax_type: TaxType, explicit: bool
 ) -> list[FieldError]:
-    """What the chosen tax type cannot carry; refused under lenient handling too (it is tax)."""
+    """What the chosen tax type cannot carry (lenient handling has dropped it first:
+    ``lenient_taxes``)."""
     found: list[FieldError] = []
     items = [(i, line, t) for i, (line, t) in enumerate(zip(invoice.lines, taxes, strict=True))]
     if tax_type == INLINE:

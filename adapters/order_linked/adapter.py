@@ -185,6 +185,8 @@ class OrderLinkedAdapter(Adapter):
     async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
         fitted, warnings = self.fit(invoice, handling)
         body, taxes = self.prepare(fitted)
+        if fitted.order_id is not None:
+            await self._check_linked(fitted, fitted.order_id)
         response = await self.client.request("POST", "/invoices", json=body)
         # The answer is the complete invoice (documented): no second call that could fail after
         # the invoice exists.
@@ -202,12 +204,17 @@ class OrderLinkedAdapter(Adapter):
         dropped with a warning (lenient), naming the order's value (``orders.py``)."""
         path = f"/orders/{segment(order_id, what='order id')}/invoices"
         warnings: list[WriteWarning] = []
+        taxes: list[list[TaxSetting]] | None = None
         if invoice is not None:
             errors = checks.date_errors(invoice, self.provider)
             if invoice.order_id is not None and invoice.order_id != order_id:
                 errors.append(
                     FieldError("/order_id", f"is {invoice.order_id}, but the order is {order_id}")
                 )
+            try:
+                taxes = orders.given_taxes(invoice, self.connection)
+            except InvalidRequest as exc:
+                errors += exc.errors
             if errors or orders.needs_order(invoice):
                 order = await self.read_order(order_id)  # an unknown order: 404, first
                 if errors:
@@ -216,7 +223,20 @@ class OrderLinkedAdapter(Adapter):
                 warnings = orders.refused_or_dropped(problems, handling, self.provider)
         response = await self.client.request("POST", path, json=wire.order_invoice_body(invoice))
         created = self._invoice(self._answer(response, f"invoice order {order_id}"))
+        if invoice is not None and not any(w.field == "/lines" for w in warnings):
+            warnings += orders.tax_warnings(self.provider, invoice, taxes, created)
         return WriteResult(created, warnings)
+
+    async def _check_linked(self, invoice: Invoice, order_id: str) -> None:
+        """An invoice linked to an order is in the order's currency and price mode. An unknown
+        order is the provider's to refuse, in its own words."""
+        try:
+            order = await self.read_order(order_id)
+        except NotFound:
+            return
+        problems = orders.linked_problems(invoice, order)
+        if problems:
+            raise self._invalid(problems)
 
     async def check_order(self, order_id: str) -> None:
         await self.read_order(order_id)

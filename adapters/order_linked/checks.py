@@ -4,6 +4,7 @@ differently from what was asked (line taxes, an order's currency and prices).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from adapters.base import WriteWarning
@@ -86,14 +87,21 @@ def custom_attributes(attributes: Any, provider: str) -> list[FieldError]:
 
 
 def tax_warnings(
-    provider: str, asked: Invoice, settings: list[list[TaxSetting]], created: Invoice
+    provider: str,
+    asked: Invoice,
+    settings: list[list[TaxSetting]],
+    created: Invoice,
+    lines: Collection[int] | None = None,
 ) -> list[WriteWarning]:
     """Line taxes come from each item's tax code: a requested tax the provider did not apply,
-    and a non-zero tax it applied to a line sent without one, are reported."""
+    and a non-zero tax it applied to a line sent without one, are reported (for ``lines`` only,
+    where given)."""
     warnings: list[WriteWarning] = []
     for i, (line, wanted, got) in enumerate(
         zip(asked.lines, settings, created.lines, strict=False)
     ):
+        if lines is not None and i not in lines:
+            continue
         applied = got.taxes[0] if got.taxes else None
         for j, setting in enumerate(wanted):
             if applied is None or applied.id != setting.id or applied.rate != setting.rate:

@@ -99,6 +99,10 @@ async def find_order_invoice(
             facts = orders.facts_of(order_id, found)
             problems = orders.against_order(invoice, facts, adapter.capabilities, adapter.provider)
             warnings = orders.refused_or_dropped(problems, "lenient", adapter.provider)
+            if not any(w.field == "/lines" for w in warnings):
+                # Checked before the create was sent: the rates are configured.
+                taxes = orders.given_taxes(invoice, adapter.connection)
+                warnings += orders.tax_warnings(adapter.provider, invoice, taxes, found)
         return WriteResult(found, warnings)
 
     return judge(

@@ -19,11 +19,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapters.base import Capabilities, Handling, UnsupportedFields, WriteWarning
+from adapters.order_linked import checks
 from adapters.order_linked.wire import WireError, currency_code
+from adapters.reference import configured_taxes
 from adapters.representable import unrepresentable
 from gateway.canonical.errors import FieldError, pointer_to_path
 from gateway.canonical.model import Invoice, TaxMode
-from gateway.config import Connection
+from gateway.config import Connection, TaxSetting
 
 # What an invoice made from an order can still say; the order sets everything else.
 LEFT_TO_INVOICE = frozenset({"issue_date", "due_date", "reference", "notes", "order_id"})
@@ -32,6 +34,10 @@ _COMPARED = frozenset(
     {"currency", "tax_mode", "customer", "lines", "shipping", "discount", "provider_fields"}
 )
 _LINE_COMPARED = frozenset({"id", "kind", "item_id", "quantity", "unit_price"})
+# A line's tax is its item's tax code's, on an order's invoice as on any other: one given is
+# checked against the connection's taxes before sending and compared with the one applied after
+# (``tax_warnings``), as a plain create's is; a second tax, or a compound one, is refused.
+_LINE_TAXED = "taxes"
 
 
 class OrderUnreadable(ValueError):
@@ -158,6 +164,26 @@ def against_order(
     return found
 
 
+def linked_problems(invoice: Invoice, order: OrderFacts) -> list[FieldError]:
+    """An invoice of the caller's own lines linked to ``order`` (``POST /invoices`` with an
+    ``order_id``): its currency and price mode give those lines their meaning, so one that is
+    not the order's is refused, lenient or not (the provider would link it unchecked). The
+    account is the provider's own check: an invoice for another account is left to it."""
+    at = f"order {order.id}"
+    found: list[FieldError] = []
+    if invoice.customer is None or invoice.customer.id != order.account_id:
+        return found
+    if invoice.currency != order.currency:
+        found.append(
+            FieldError("/currency", f"is {invoice.currency}, but {at} is in {order.currency}")
+        )
+    if invoice.tax_mode != order.tax_mode:
+        found.append(
+            FieldError("/tax_mode", f"is {invoice.tax_mode}, but {at} has {order.tax_mode} prices")
+        )
+    return found
+
+
 def refused_or_dropped(
     problems: list[FieldError], handling: Handling, provider: str
 ) -> list[WriteWarning]:
@@ -212,10 +238,39 @@ def _lines(invoice: Invoice, order: OrderFacts, at: str, provider: str) -> list[
             return [differ]
         found += [
             FieldError(f"/lines/{i}/{name}", f"{provider} takes the lines from {at}")
-            for name in sorted(mine.model_fields_set - _LINE_COMPARED)
+            for name in sorted(mine.model_fields_set - _LINE_COMPARED - {_LINE_TAXED})
             if getattr(mine, name) not in (None, [], {})
         ]
+        if len(mine.taxes) > 1 or any(tax.compound for tax in mine.taxes):
+            found.append(
+                FieldError(
+                    f"/lines/{i}/taxes",
+                    f"{provider} taxes each line of {at} once, by its item's tax code",
+                )
+            )
     return found
+
+
+def given_taxes(invoice: Invoice, connection: Connection) -> list[list[TaxSetting]] | None:
+    """The configured tax of each line's tax, where the body gives the order's lines with
+    taxes (a rate the connection does not configure is a 422, as on a plain create); None when
+    it gives no line taxes."""
+    if "lines" not in invoice.model_fields_set:
+        return None
+    if not any(_LINE_TAXED in line.model_fields_set for line in invoice.lines):
+        return None
+    return configured_taxes(invoice, connection)
+
+
+def tax_warnings(
+    provider: str, invoice: Invoice, settings: list[list[TaxSetting]] | None, created: Invoice
+) -> list[WriteWarning]:
+    """The taxes the body gave against the ones the provider applied, for the lines that gave
+    them (a line that says nothing of its taxes takes its item's, unremarked)."""
+    if settings is None:
+        return []
+    taxed = {i for i, line in enumerate(invoice.lines) if _LINE_TAXED in line.model_fields_set}
+    return checks.tax_warnings(provider, invoice, settings, created, lines=taxed)
 
 
 def _discount(invoice: Invoice) -> Decimal | None:

@@ -201,14 +201,33 @@ async def test_lenient_drops_them_and_keeps_the_callers_line_numbers(env: Env) -
     assert await env.count() == before
 
 
-async def test_several_taxes_on_lines_that_differ_are_refused_even_when_lenient(env: Env) -> None:
+async def test_several_taxes_on_lines_that_differ_are_refused_strict_and_dropped_lenient(
+    env: Env,
+) -> None:
+    """An inline-tax invoice carries one tax a line: strict refuses a second one, lenient
+    drops it with a warning naming it, as every provider drops what it cannot carry."""
     data = sample(0).model_dump()
     data["lines"][0]["taxes"] = [{"rate": "5"}, {"rate": "7"}]
-    for handling in ("strict", "lenient"):
-        error = await refused_before_sending(env, Invoice.model_validate(data), handling=handling)
-        assert isinstance(error, UnsupportedFields)
-        assert [e.pointer for e in error.errors] == ["/lines/0/taxes"]
-        assert "one tax per line" in error.errors[0].detail
+    error = await refused_before_sending(env, Invoice.model_validate(data))
+    assert isinstance(error, UnsupportedFields)
+    assert [e.pointer for e in error.errors] == ["/lines/0/taxes"]
+    assert "one tax per line" in error.errors[0].detail
+    # Lenient, with a section line before it (dropped too): the caller's line numbers.
+    data["lines"].insert(0, {"kind": "section", "name": "Phase 1"})
+    result = await env.adapter.create(Invoice.model_validate(data), handling="lenient")
+    assert [(w.field, w.reason) for w in result.warnings] == [
+        ("/lines/0", "bill_crm cannot carry section (heading) lines"),
+        (
+            "/lines/1/taxes",
+            "dropped the 7% tax: bill_crm carries one tax per line on an inline-tax invoice "
+            "(lines with different taxes or a line discount)",
+        ),
+    ]
+    assert [[t.rate for t in line.taxes] for line in result.invoice.lines] == [
+        [Decimal(5)],
+        *([Decimal(t["rate"]) for t in line["taxes"]] for line in data["lines"][2:]),
+    ]
+    assert result.invoice.remote_data["tax_type"] == "inline"
 
 
 async def test_a_stated_summary_tax_type_refuses_a_line_discount(env: Env) -> None:
@@ -218,6 +237,18 @@ async def test_a_stated_summary_tax_type_refuses_a_line_discount(env: Env) -> No
     error = await refused_before_sending(env, Invoice.model_validate(data))
     assert isinstance(error, UnsupportedFields)
     assert [e.pointer for e in error.errors] == ["/lines/2/discount"]
+    # Lenient: the tax type asked for is what cannot be had; the discount is kept, inline.
+    result = await env.adapter.create(Invoice.model_validate(data), handling="lenient")
+    assert [(w.field, w.reason) for w in result.warnings] == [
+        (
+            "/provider_fields/bill_tax_type",
+            "dropped: bill_crm summary tax applies the same taxes to every line and carries no "
+            "line discount; the invoice is written with inline tax",
+        )
+    ]
+    assert result.invoice.remote_data["tax_type"] == "inline"
+    discount = result.invoice.lines[2].discount
+    assert discount is not None and (discount.type, discount.value) == ("percent", Decimal(5))
 
 
 async def test_a_read_invoice_writes_back_only_without_the_client_name(env: Env) -> None:

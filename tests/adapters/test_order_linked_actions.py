@@ -323,3 +323,108 @@ async def test_note_problems(env: Env) -> None:
         await env.adapter.add_note("INV-99999", "x")
     with pytest.raises(NotFound):
         await env.adapter.attach_to_note("INV-00004", "no-such-note", [], "text")
+
+
+def _as_read(invoice: Invoice) -> dict[str, Any]:
+    """The order's invoice's customer, currency, price mode and lines, as the gateway reads them
+    (the lines with their taxes), to send back."""
+    read = invoice.model_dump(mode="json")
+    return {
+        "customer": {"id": read["customer"]["id"]},
+        "currency": read["currency"],
+        "tax_mode": read["tax_mode"],
+        "lines": [
+            {k: line[k] for k in ("kind", "item_id", "quantity", "unit_price", "taxes")}
+            for line in read["lines"]
+        ],
+        "notes": "Again",
+    }
+
+
+async def test_an_order_invoice_read_back_can_be_made_again_with_its_line_taxes(env: Env) -> None:
+    """A line's tax is its item's tax code's: given as the provider applied it, it passes (as
+    on a plain create); another rate is a warning naming the tax applied, strict or not."""
+    first = (await env.adapter.create_from_order("SO-1004")).invoice
+    assert first.id is not None and [t.id for line in first.lines for t in line.taxes] == [
+        "GST",
+        "GST",
+    ]
+    await env.adapter.act(first.id, "void")
+    again = await env.adapter.create_from_order("SO-1004", Invoice.model_validate(_as_read(first)))
+    assert again.warnings == []
+    assert again.invoice.notes == "Again"
+    assert [line.taxes for line in again.invoice.lines] == [line.taxes for line in first.lines]
+
+    assert again.invoice.id is not None
+    await env.adapter.act(again.invoice.id, "void")
+    body = _as_read(first)
+    body["lines"][1]["taxes"] = [{"id": "GST_FREE", "rate": "0"}]
+    third = await env.adapter.create_from_order("SO-1004", Invoice.model_validate(body))
+    assert [(w.field, w.reason) for w in third.warnings] == [
+        (
+            "/lines/1/taxes/0",
+            "order_linked did not apply this tax: it taxes item ITM-1008 by the item's tax "
+            "code, GST on Income (10%)",
+        )
+    ]
+
+
+async def test_an_order_invoices_line_taxes_are_checked_before_sending(env: Env) -> None:
+    body = {
+        "currency": "USD",
+        "lines": [
+            {"item_id": "ITM-1003", "quantity": "12", "unit_price": "84.99",
+             "taxes": [{"rate": "12.5"}]},
+            {"item_id": "ITM-1008", "quantity": "7.5", "unit_price": "93.1250",
+             "taxes": [{"rate": "10"}, {"rate": "0"}]},
+        ]
+    }  # fmt: skip
+    start = len(await env.log())
+    with pytest.raises(InvalidRequest) as info:
+        await env.adapter.create_from_order("SO-1004", Invoice.model_validate(body))
+    assert [e.pointer for e in info.value.errors] == ["/lines/0/taxes/0/rate"]
+    assert not [e for e in (await env.log())[start:] if e["method"] == "POST"]
+    del body["lines"][0]["taxes"]
+    with pytest.raises(UnsupportedFields) as refused:
+        await env.adapter.create_from_order("SO-1004", Invoice.model_validate(body))
+    assert [e.as_dict() for e in refused.value.errors] == [
+        {
+            "pointer": "/lines/1/taxes",
+            "detail": "order_linked taxes each line of order SO-1004 once, by its item's tax code",
+        }
+    ]
+
+
+async def test_a_plain_create_linked_to_an_order_is_in_the_orders_currency_and_prices(
+    env: Env,
+) -> None:
+    """Its lines are the caller's; the currency and price mode that give them their meaning are
+    the order's, or the create is refused before anything is written, lenient or not."""
+    body = sample(0).model_dump(mode="json", exclude_none=True)
+    body.update(
+        customer={"id": "ACC-1003"}, currency="AUD", tax_mode="inclusive", order_id="SO-1004"
+    )
+    start = len(await env.log())
+    for handling in ("strict", "lenient"):
+        with pytest.raises(InvalidRequest) as info:
+            await env.adapter.create(Invoice.model_validate(body), handling=handling)
+        assert [e.as_dict() for e in info.value.errors] == [
+            {"pointer": "/currency", "detail": "is AUD, but order SO-1004 is in USD"},
+            {
+                "pointer": "/tax_mode",
+                "detail": "is inclusive, but order SO-1004 has exclusive prices",
+            },
+        ]
+    assert not [e for e in (await env.log())[start:] if e["method"] == "POST"]
+    body["order_id"] = "SO-0000"
+    with pytest.raises(InvalidRequest) as unknown:
+        await env.adapter.create(Invoice.model_validate(body))
+    assert [e.as_dict() for e in unknown.value.errors] == [
+        {"pointer": "/order_id", "detail": "order 'SO-0000' does not exist"}
+    ]
+    body.update(currency="USD", tax_mode="exclusive", order_id="SO-1004")
+    made = (await env.adapter.create(Invoice.model_validate(body))).invoice
+    assert (made.order_id, made.currency, made.tax_mode) == ("SO-1004", "USD", "exclusive")
+    # The order now has its active invoice.
+    with pytest.raises(Conflict):
+        await env.adapter.create_from_order("SO-1004")
