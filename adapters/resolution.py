@@ -276,14 +276,19 @@ def judge(
     """The rule every lookup ends with. One match is ``done`` when ``sure`` (a marker is unique;
     a look-alike only counts when every look-alike that existed before was listed then);
     several are ``unknown``; none after reading every page is ``not_done``; anything else (the
-    lookup's page limit reached) is ``unknown``: never a guess."""
+    lookup's page limit reached) is ``unknown``: never a guess. Several stay several however
+    often the provider is asked (the lookup only ever finds more), so they are ``untellable``:
+    the caller is told to check them, not to retry a question no retry can answer."""
     if len(matches) == 1 and sure:
         found = matches[0]
         answer = result(found) if result is not None else found
         return Resolution.done(answer, f"{provider} has {looked_for}: invoice {found.id}")
     if len(matches) > 1:
         ids = ", ".join(str(match.id) for match in matches)
-        return Resolution.unknown(f"{provider} has several candidates for {looked_for}: {ids}")
+        return Resolution.untellable(
+            f"{provider} has several candidates for {looked_for}: {ids}; another request may "
+            "have made one of them, and nothing tells which, if any, is this write's"
+        )
     if not matches and walk.complete:
         return Resolution.not_done(
             f"{provider} does not list {looked_for} ({walk.pages} page(s) read)"

@@ -108,7 +108,11 @@ async def find_created(
         return Resolution.failed("looking for the invoice", exc)
     if len(matches) > 1:
         ids = ", ".join(str(match.id) for match in matches)
-        return Resolution.unknown(f"{adapter.provider} has several invoices with {how}: {ids}")
+        # Several stay several however often it is asked: no retry can tell (resolution.judge).
+        return Resolution.untellable(
+            f"{adapter.provider} has several invoices with {how}: {ids}; another request may "
+            "have made one of them, and nothing tells which, if any, is this write's"
+        )
     if not matches:
         if walk.complete:
             return Resolution.not_done(
