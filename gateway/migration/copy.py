@@ -219,7 +219,8 @@ class Copier:
             refused[failed.step] = refused.get(failed.step, 0) + 1
             then = "fix what it names (the map, or the invoice at the target) and run the "
             then += "migration again to finish it"
-        reason = f"copied as {target_id}, but {failed.step} failed: {_said(error)}; {then}"
+        said_error = _said(error) + failed.hint
+        reason = f"copied as {target_id}, but {failed.step} failed: {said_error}; {then}"
         said = [w.as_dict() for w in warnings]
         await self._record(
             source_id, target_id, "failed", invoice, {"reason": reason, "warnings": said}
@@ -327,7 +328,9 @@ class Copier:
         except UpstreamAuthFailed:
             raise  # the run stops
         except AdapterError as exc:
-            raise StepFailed(f"payment {n}", exc) from exc
+            raise StepFailed(
+                f"payment {n}", exc, _method_hint(exc, payment.method, method)
+            ) from exc
         self._wrote(source_id, done)
         return done.invoice or current
 
@@ -417,12 +420,24 @@ class Copier:
 
 
 class StepFailed(Exception):
-    """A status or payment step of a copy failed at the target (``step``: its key's name)."""
+    """A status or payment step of a copy failed at the target (``step``: its key's name;
+    ``hint``: what to fix, where the error alone does not say it)."""
 
-    def __init__(self, step: str, error: AdapterError) -> None:
+    def __init__(self, step: str, error: AdapterError, hint: str = "") -> None:
         super().__init__(step)
         self.step = step
         self.error = error
+        self.hint = hint
+
+
+def _method_hint(error: AdapterError, source: str | None, sent: str | None) -> str:
+    """For a payment the target refused for its method: the source's method, and the map's key
+    that sends it as another (the target's refusal names only the methods it takes)."""
+    pointers = {e.pointer for e in getattr(error, "errors", None) or []}
+    if "/method" not in pointers:
+        return ""
+    was = repr(source) + (f", sent as {sent!r}" if sent != source else "")
+    return f" (the source's method is {was}: map it to one the target takes under payment_methods)"
 
 
 def _settling(error: AdapterError) -> bool:

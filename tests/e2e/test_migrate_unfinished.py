@@ -164,6 +164,11 @@ async def test_a_payment_the_target_refused_is_sent_again_once_the_map_is_fixed(
         assert entry["outcome"] == "failed" and entry["target_id"], entry
         assert "failed: draft_publish could not record the payment" in entry["reason"]
         assert "fix what it names (the map" in entry["reason"]
+        # The target names only the methods it takes: the source's, and the map's key, too.
+        assert (
+            "(the source's method is 'card': map it to one the target takes under "
+            "payment_methods)" in entry["reason"]
+        ), entry["reason"]
         made[entry["source_id"]] = entry["target_id"]
 
     fixed = await _run(sandbox, tmp_path, store, "mapped", sources, {"card": "credit_card"})
