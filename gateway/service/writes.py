@@ -49,6 +49,7 @@ class _Write:
 
     adapter: Adapter
     idempotent: ClassVar[bool] = False  # PUT and DELETE: sending again converges
+    makes_invoice: ClassVar[bool] = False  # a create: its invoice is kept with its key
 
     @property
     def connection(self) -> str:
@@ -95,6 +96,7 @@ def _outcome_of(resolution: Resolution, make: Any) -> Resolution:
 
 @dataclass
 class CreateInvoice(_Write):
+    makes_invoice: ClassVar[bool] = True
     invoice: Invoice
     handling: Handling
     issued: bool = False  # made issued at once (``Adapter.create_issued``), not a draft
@@ -403,6 +405,7 @@ class ReplaceNoteText(_Guarded, _Write):
 
 @dataclass
 class InvoiceOrder(_Write):
+    makes_invoice: ClassVar[bool] = True
     order_id: str
     invoice: Invoice | None
     handling: Handling

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 RecordState = Literal["in_progress", "done"]
+Unfinished = Literal["running", "uncertain"]
 
 
 @dataclass(frozen=True)
@@ -196,11 +197,29 @@ class Store(abc.ABC):
         """Extend ``owner``'s lease to ``now + lease_s``; False when it no longer holds it."""
 
     @abc.abstractmethod
-    async def finish(self, scope: KeyScope, owner: str, outcome: dict[str, Any]) -> bool:
-        """Store the final answer: state ``done``, recovery point "done", owner None.
+    async def finish(
+        self, scope: KeyScope, owner: str, outcome: dict[str, Any], *, made: str | None = None
+    ) -> bool:
+        """Store the final answer: state ``done``, recovery point "done", owner None; ``made``:
+        the id of the invoice the write created, where it created one (``made_by_another``).
 
         False, and nothing changed, when ``owner`` no longer holds the key.
         """
+
+    @abc.abstractmethod
+    async def made_by_another(
+        self, connection: str, invoice_id: str, scope: KeyScope | None
+    ) -> bool:
+        """Whether a write on ``connection`` other than ``scope``'s (any, for None) is kept as
+        having made ``invoice_id``."""
+
+    @abc.abstractmethod
+    async def alike_unfinished(
+        self, scope: KeyScope, fingerprint: str, *, now: float
+    ) -> Unfinished | None:
+        """Another write than ``scope``'s on its connection with the same request (the same
+        ``fingerprint``) that is not finished: ``running`` while its lease holds, ``uncertain``
+        once given up (parked, or its owner gone); None when there is none."""
 
     @abc.abstractmethod
     async def park(self, scope: KeyScope, owner: str, recovery_point: str) -> bool:
@@ -322,3 +341,22 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def checkpoint_put(self, name: str, data: dict[str, Any], *, now: float) -> None:
         """Insert or replace the checkpoint ``name`` (a migration run: its cursor, counts)."""
+
+
+def made_elsewhere(rows: list[Any], scope: KeyScope | None) -> bool:
+    """Of the (client, operation, key) rows kept as having made an invoice, whether one is not
+    ``scope``'s."""
+    return any(scope is None or _not(scope, row) for row in rows)
+
+
+def unfinished_elsewhere(rows: list[Any], scope: KeyScope, now: float) -> Unfinished | None:
+    """Of the (client, operation, key, owner, lease_expires_at) rows of unfinished writes, what
+    the others than ``scope``'s say: one running wins over one whose outcome is uncertain."""
+    others = [row for row in rows if _not(scope, row)]
+    if any(row[3] is not None and row[4] > now for row in others):
+        return "running"
+    return "uncertain" if others else None
+
+
+def _not(scope: KeyScope, row: Any) -> bool:
+    return (row[0], row[1], row[2]) != (scope.client, scope.operation, scope.key)

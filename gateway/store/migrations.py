@@ -119,6 +119,19 @@ def _write_locks(text: str, double: str) -> tuple[str, ...]:
     )
 
 
+def _made(text: str) -> tuple[str, ...]:
+    """Migration 4: the invoice a keyed create made (``made``), so that another write's lookup
+    after a lost answer never takes it for its own, and the unfinished writes by request (two
+    keys sending one body), both found by connection."""
+    return (
+        f"ALTER TABLE idempotency_keys ADD COLUMN made {text}",
+        "CREATE INDEX idempotency_keys_made ON idempotency_keys (connection, made) "
+        "WHERE made IS NOT NULL",
+        "CREATE INDEX idempotency_keys_unfinished ON idempotency_keys (connection, fingerprint) "
+        "WHERE state = 'in_progress'",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -139,6 +152,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         name="write locks",
         sqlite=_write_locks(text="TEXT", double="REAL"),
         postgresql=_write_locks(text="TEXT", double="DOUBLE PRECISION"),
+    ),
+    Migration(
+        version=4,
+        name="the invoice a keyed create made",
+        sqlite=_made(text="TEXT"),
+        postgresql=_made(text="TEXT"),
     ),
 )
 

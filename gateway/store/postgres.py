@@ -37,6 +37,9 @@ from gateway.store.base import (
     KeyScope,
     Store,
     StoreError,
+    Unfinished,
+    made_elsewhere,
+    unfinished_elsewhere,
 )
 from gateway.store.records import (
     CHUNK_COLUMNS,
@@ -297,15 +300,42 @@ class PostgresStore(Store):
         )
         return changed == 1
 
-    async def finish(self, scope: KeyScope, owner: str, outcome: dict[str, Any]) -> bool:
+    async def finish(
+        self, scope: KeyScope, owner: str, outcome: dict[str, Any], *, made: str | None = None
+    ) -> bool:
         changed = await self._change(
             "UPDATE idempotency_keys SET state = 'done', recovery_point = 'done', outcome = $6, "
-            f"owner = NULL WHERE {_HELD}",
+            f"made = $7, owner = NULL WHERE {_HELD}",
             *scope_params(scope),
             owner,
             dump_json(outcome),
+            made,
         )
         return changed == 1
+
+    async def made_by_another(
+        self, connection: str, invoice_id: str, scope: KeyScope | None
+    ) -> bool:
+        async with self._connection() as con:
+            rows = await con.fetch(
+                "SELECT client, operation, key FROM idempotency_keys "
+                "WHERE connection = $1 AND made = $2",
+                connection,
+                invoice_id,
+            )
+        return made_elsewhere(list(rows), scope)
+
+    async def alike_unfinished(
+        self, scope: KeyScope, fingerprint: str, *, now: float
+    ) -> Unfinished | None:
+        async with self._connection() as con:
+            rows = await con.fetch(
+                "SELECT client, operation, key, owner, lease_expires_at FROM idempotency_keys "
+                "WHERE connection = $1 AND fingerprint = $2 AND state = 'in_progress'",
+                scope.connection,
+                fingerprint,
+            )
+        return unfinished_elsewhere(list(rows), scope, now)
 
     async def park(self, scope: KeyScope, owner: str, recovery_point: str) -> bool:
         changed = await self._change(

@@ -44,6 +44,9 @@ from gateway.store.base import (
     KeyScope,
     Store,
     StoreError,
+    Unfinished,
+    made_elsewhere,
+    unfinished_elsewhere,
 )
 from gateway.store.records import (
     CHUNK_COLUMNS,
@@ -360,13 +363,34 @@ class SqliteStore(Store):
         )
         return changed == 1
 
-    async def finish(self, scope: KeyScope, owner: str, outcome: dict[str, Any]) -> bool:
+    async def finish(
+        self, scope: KeyScope, owner: str, outcome: dict[str, Any], *, made: str | None = None
+    ) -> bool:
         changed = await self._change(
             "UPDATE idempotency_keys SET state = 'done', recovery_point = 'done', outcome = ?, "
-            f"owner = NULL WHERE {_HELD}",
-            (dump_json(outcome), *scope_params(scope), owner),
+            f"made = ?, owner = NULL WHERE {_HELD}",
+            (dump_json(outcome), made, *scope_params(scope), owner),
         )
         return changed == 1
+
+    async def made_by_another(
+        self, connection: str, invoice_id: str, scope: KeyScope | None
+    ) -> bool:
+        rows = await self._one(
+            "SELECT client, operation, key FROM idempotency_keys WHERE connection = ? AND made = ?",
+            (connection, invoice_id),
+        )
+        return made_elsewhere(rows, scope)
+
+    async def alike_unfinished(
+        self, scope: KeyScope, fingerprint: str, *, now: float
+    ) -> Unfinished | None:
+        rows = await self._one(
+            "SELECT client, operation, key, owner, lease_expires_at FROM idempotency_keys "
+            "WHERE connection = ? AND fingerprint = ? AND state = 'in_progress'",
+            (scope.connection, fingerprint),
+        )
+        return unfinished_elsewhere(rows, scope, now)
 
     async def park(self, scope: KeyScope, owner: str, recovery_point: str) -> bool:
         changed = await self._change(

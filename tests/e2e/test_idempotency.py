@@ -1202,3 +1202,52 @@ async def test_the_unanswered_and_resent_keys_hold_on_postgresql(
     assert (await send(gateway, "DELETE", one, key=gone)).status == 204
     replay = await send(gateway, "DELETE", one, key=gone)
     assert (replay.status, replay.headers.get("Idempotent-Replayed")) == (204, "true")
+
+
+async def _clear_faults(sandbox: Sandbox, provider: str) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.delete(sandbox.emulator_urls[provider] + "/_emulator/faults") as response,
+    ):
+        assert response.status in (200, 204), await response.text()
+
+
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_a_lost_create_never_takes_another_keys_invoice_of_the_same_body_for_its_own(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    faults: Any,
+    connection: str,
+) -> None:
+    """Two keys send one body with the caller's own notes (no room for the marker): the
+    first is held by the provider, then refused with nothing stored; the second is made
+    meanwhile. The first's lookup finds the second's invoice, which the store keeps as the
+    other key's: not its own, so nothing was written for it, and its retry makes its own. Each
+    key ends with its invoice; none is told "created" of the other's."""
+    path = f"/v1/connections/{connection}/invoices"
+    before = await invoice_ids(sandbox, gateway, connection)
+    body = {**sample(connection), "notes": f"sent twice {fresh_key()}"}
+    await faults(
+        connection,
+        latency_ms=1500,
+        error_rate=1,
+        error_status=503,
+        methods=["POST"],
+        path_regex=CREATE_PATHS[connection],
+    )
+    first_key = fresh_key()
+    first = asyncio.create_task(send(gateway, "POST", path, body=body, key=first_key))
+    await asyncio.sleep(0.5)  # the first is held at the provider
+    await _clear_faults(sandbox, connection)
+    second = await send(gateway, "POST", path, body=body, key=fresh_key())
+    assert second.status == 201, second.body
+    answer = await first
+    assert answer.status == 502, answer.body
+    assert answer.body["retryable"] is True and "another write" in answer.body["detail"], (
+        answer.body
+    )
+    retried = await send(gateway, "POST", path, body=body, key=first_key)
+    assert retried.status == 201, retried.body
+    assert retried.body["id"] != second.body["id"]
+    after = await invoice_ids(sandbox, gateway, connection)
+    assert after - before == {second.body["id"], retried.body["id"]}

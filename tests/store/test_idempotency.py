@@ -396,3 +396,43 @@ async def test_reap_deletes_exactly_the_expired_records(store: Store) -> None:
     assert remaining == {"k-edge", "k-late", "k-later"}
     assert await store.reap(NOW + 20.0) == 0
     assert await store.reap(NOW + 5000.0) == 3  # never sent, and nobody holds them now
+
+
+# -- the invoice a create made, and the unfinished writes of one request ---------------------
+
+
+async def test_the_invoice_a_write_made_is_another_writes_to_every_other_key(store: Store) -> None:
+    """A lookup after a lost answer asks whether the invoice it found was made by another
+    write: kept with the key that made it, on its connection."""
+    other = replace(SCOPE, key="key-2")
+    await claimed(store)
+    await claimed(store, "worker-b", scope=other)
+    assert await store.finish(SCOPE, "worker-a", {"status": 201}, made="57")
+    assert await store.finish(other, "worker-b", {"status": 201})  # made none
+
+    assert await store.made_by_another("crm", "57", other)
+    assert await store.made_by_another("crm", "57", None)  # a write without a key
+    assert not await store.made_by_another("crm", "57", SCOPE), "its own"
+    assert not await store.made_by_another("crm", "58", other)
+    assert not await store.made_by_another("bill", "57", other), "another connection's 57"
+    # Another client's key of the same name is another write.
+    assert await store.made_by_another("crm", "57", replace(SCOPE, client="another-client"))
+
+
+async def test_another_unfinished_write_of_the_same_request_is_running_then_uncertain(
+    store: Store,
+) -> None:
+    other = replace(SCOPE, key="key-2")
+    await claimed(store, fingerprint="fp-same")
+    assert await store.alike_unfinished(other, "fp-same", now=NOW) == "running"
+    assert await store.alike_unfinished(SCOPE, "fp-same", now=NOW) is None, "its own"
+    assert await store.alike_unfinished(other, "fp-else", now=NOW) is None
+    # Its lease run out (its process gone), or given up: whether it wrote is uncertain.
+    assert await store.alike_unfinished(other, "fp-same", now=NOW + LEASE + 1) == "uncertain"
+    assert await store.park(SCOPE, "worker-a", "uncertain")
+    assert await store.alike_unfinished(other, "fp-same", now=NOW) == "uncertain"
+    # Finished: none unfinished.
+    taken = await claim(store, "worker-c", fingerprint="fp-same", at=NOW + 1)
+    assert isinstance(taken, Claimed)
+    assert await store.finish(SCOPE, "worker-c", {"status": 201}, made="57")
+    assert await store.alike_unfinished(other, "fp-same", now=NOW + 2) is None

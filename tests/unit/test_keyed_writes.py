@@ -494,3 +494,58 @@ class Guarded(Scripted):
 
     guarded: str | None = "7"
     at_once: bool = True
+
+
+@dataclass
+class LookAlike(Scripted):
+    """A create found again by what it looks like (the caller's notes left no room for a
+    marker): the lookup may find another write's invoice of the same request."""
+
+    makes_invoice: ClassVar[bool] = True
+
+    async def prepare(self) -> dict[str, Any]:
+        self.calls.append("prepare")
+        return {"existing": [], "started_at": 1}
+
+    async def find(self, recovery: dict[str, Any]) -> Resolution:
+        self.calls.append("find")
+        return self.finds.pop(0)
+
+
+def found_invoice_7() -> Resolution:
+    return Resolution.done(created(), "crm_v1 has an invoice like the one sent: invoice 7")
+
+
+async def test_a_look_alike_another_key_made_is_not_this_writes(store: Store) -> None:
+    other = WriteRequest("sync", "crm", REQUEST.operation, "/x", "k-2")
+    made = await runner(store).run(other, "fp", LookAlike([created()]))
+    assert made.invoice is not None and made.invoice.id == "7"
+    write = LookAlike([lost()], finds=[found_invoice_7()])
+    with pytest.raises(UpstreamError) as info:
+        await runner(store).run(REQUEST, "fp", write)
+    assert "another write (another Idempotency-Key) made that invoice" in info.value.message
+    assert "nothing was written" in info.value.message and info.value.retryable
+    assert await store.get(SCOPE) is None, "nothing written: the key is free"
+    again = await runner(store).run(REQUEST, "fp", LookAlike([created()]))
+    assert again.created and not again.replayed
+
+
+async def test_a_look_alike_while_another_key_of_the_request_is_unfinished_is_not_taken(
+    store: Store,
+) -> None:
+    other = KeyScope("sync", "crm", REQUEST.operation, "k-2")
+    claim = await store.claim(other, "fp", "elsewhere", now=1000.0, lease_s=5, ttl_s=3600)
+    assert type(claim).__name__ == "Claimed"
+    write = LookAlike([lost()], finds=[found_invoice_7()])
+    with pytest.raises(OutcomeUncertain) as running:
+        await runner(store, [1001.0]).run(REQUEST, "fp", write)
+    assert "is still running and may have made it" in running.value.message
+    assert running.value.retryable, "its answer will tell: ask again"
+    # The other write gave up, its outcome uncertain too: no retry can tell whose it is.
+    assert await store.park(other, "elsewhere", "uncertain")
+    retry = LookAlike([], finds=[found_invoice_7()])
+    with pytest.raises(OutcomeUncertain) as uncertain:
+        await runner(store, [1002.0]).run(REQUEST, "fp", retry)
+    assert "nothing tells which" in uncertain.value.message
+    assert not uncertain.value.retryable
+    assert retry.calls == ["find"]
