@@ -92,7 +92,13 @@ class Copier:
     async def copy(self, invoice: Invoice) -> Entry:
         source_id = str(invoice.id)
         try:
-            return await self._attempts(source_id, invoice)
+            entry = await self._attempts(source_id, invoice)
+            made_by = self._made_by.get(source_id)
+            if entry.target_id is not None and made_by not in (None, self.plan.run):
+                # A copy an earlier run made (finished or found here): `verify` and `revert`
+                # work on it under that run's name, which the report says.
+                entry.made_by_run = made_by
+            return entry
         finally:
             self._copies.pop(source_id, None)
             self._fingerprints.pop(source_id, None)

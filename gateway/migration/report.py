@@ -25,9 +25,10 @@ class Entry:
     warnings: list[dict[str, str]] = field(default_factory=list)
     totals_differences: list[dict[str, Any]] = field(default_factory=list)
     verification: str | None = None  # "exact", "within the target's rounding …", "differs"
+    made_by_run: str | None = None  # the earlier run whose copy this is, where it is one
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        line = {
             "source_id": self.source_id,
             "target_id": self.target_id,
             "outcome": self.outcome,
@@ -36,6 +37,9 @@ class Entry:
             "totals_differences": self.totals_differences,
             "verification": self.verification,
         }
+        if self.made_by_run is not None:
+            line["made_by_run"] = self.made_by_run
+        return line
 
 
 @dataclass

@@ -183,6 +183,8 @@ async def test_a_payment_the_target_refused_is_sent_again_once_the_map_is_fixed(
     by_first = {e.source_id: e.target_id for e in await m.crosswalk(store, "unmapped")}
     assert by_first == made
     assert await m.crosswalk(store, "mapped") == []
+    # The second run's report says so: its lines name the run whose copies they are.
+    assert [e.get("made_by_run") for e in fixed.report] == ["unmapped"] * len(sources)
 
 
 async def test_a_status_the_target_failed_to_set_leaves_the_copy_to_the_next_run(
