@@ -62,7 +62,7 @@ class RetryBudget(_Strict):
 
 
 class RateLimit(_Strict):
-    per_second: float = Field(gt=0)
+    per_second: float = Field(ge=0.001, le=1_000_000)
     burst: int | None = Field(None, ge=1)
 
 

@@ -237,7 +237,7 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
         variable = client.get("key_env")  # unset: ``_unset_variables``
         if variable:
             where = f"clients[{i}].key_env: {_variable(variable)}"
-            problems += _unusable_secret(where, environ.get(variable))
+            problems += _unusable_key(where, environ.get(variable))
     problems += _shared_keys(clients, environ)
     return problems
 
@@ -287,6 +287,24 @@ def _unusable_secret(where: str, value: Any) -> list[str]:
             "remove it (the value is not shown)"
         ]
     return []
+
+
+# An API key shorter than this is guessed (the failure throttle slows guessing, no more).
+MIN_API_KEY_CHARS = 16
+
+
+def _unusable_key(where: str, value: Any) -> list[str]:
+    """An API key that could not match a caller's (``_unusable_secret``), or one short enough
+    to guess."""
+    problems = _unusable_secret(where, value)
+    if not problems and isinstance(value, str) and 0 < len(value) < MIN_API_KEY_CHARS:
+        problems.append(
+            f"{where}: {len(value)} character{'' if len(value) == 1 else 's'} long; an API key "
+            f"needs at least {MIN_API_KEY_CHARS}, or it could be guessed: make one with "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' (the value is not "
+            "shown)"
+        )
+    return problems
 
 
 def _unusable_token(where: str, value: Any) -> list[str]:
@@ -344,6 +362,8 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _RESERVED_HEADERS = frozenset(
     {"host", "content-length", "content-type", "transfer-encoding", "connection", "accept"}
 )
+# Sent by the gateway on the calls it makes (``gateway.upstream``).
+_GATEWAYS_HEADERS = frozenset({"x-request-id", "idempotency-key"})
 
 
 def _header_problems(where: str, header: str) -> list[str]:
@@ -354,6 +374,11 @@ def _header_problems(where: str, header: str) -> list[str]:
         ]
     if header.lower() in _RESERVED_HEADERS:
         return [f"{where}: {header} cannot carry the credential (the HTTP client sets it)"]
+    if header.lower() in _GATEWAYS_HEADERS:
+        return [
+            f"{where}: {header} cannot carry the credential (the gateway sends its own: the "
+            "request's id, a write's Idempotency-Key)"
+        ]
     return []
 
 

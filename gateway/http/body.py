@@ -81,6 +81,25 @@ async def body_deadline(request: web.Request) -> AsyncIterator[None]:
         ) from None
 
 
+# The codings aiohttp decodes; a body in any other would reach the JSON parser still encoded.
+_CODINGS = frozenset({"identity", "gzip", "x-gzip", "deflate"})
+
+
+def check_content_encoding(request: web.Request) -> None:
+    """415 for a ``Content-Encoding`` the gateway cannot decode (read as it came, the body
+    would be taken for what it is not)."""
+    header = request.headers.get("Content-Encoding")
+    if header is None:
+        return
+    for coding in (part.strip().lower() for part in header.split(",")):
+        if coding and coding not in _CODINGS:
+            raise Problem(
+                "unsupported_media_type",
+                f"Content-Encoding {coding[:40]} is not taken; send the body uncompressed, or "
+                "compressed with gzip or deflate.",
+            )
+
+
 async def read_body(request: web.Request) -> bytes:
     """The request's body, whole, within its deadline (``body_deadline``). One that announces
     more than ``server.max_body_bytes`` is a 413 at once, none of it read: the client learns
@@ -93,6 +112,7 @@ async def read_body(request: web.Request) -> bytes:
             "taken (server.max_body_bytes).",
             headers={"Connection": "close"},
         )
+    check_content_encoding(request)
     async with body_deadline(request):
         return await request.read()
 

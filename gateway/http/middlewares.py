@@ -88,6 +88,20 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return idempotency_problem(error, connection=connection).response(request_id)
     except ClientClosed:
         return web.Response(status=CLIENT_CLOSED)  # written nowhere: counted and logged
+    except web.RequestPayloadError:
+        # aiohttp could not read the body: a compressed one that does not decompress, or
+        # broken chunked framing. The caller's to mend, never the gateway's failure.
+        coding = request.headers.get("Content-Encoding")
+        detail = (
+            f"The request body could not be decoded as its Content-Encoding ({coding[:40]}) "
+            "says; send it compressed whole, or uncompressed."
+            if coding
+            else "The request body could not be read whole (its framing is broken); send it again."
+        )
+        # What is left of the body is not read again after the answer (aiohttp would, and log
+        # the same failure as an unhandled exception): the connection closes instead.
+        request.content.feed_eof()
+        return Problem("bad_request", detail, headers={"Connection": "close"}).response(request_id)
     except web.HTTPRequestEntityTooLarge as exc:
         return Problem("payload_too_large", exc.text or "The request body is too large.").response(
             request_id

@@ -510,3 +510,27 @@ async def _multipart_utf8(sandbox: Sandbox, path: str, file: tuple[str, str, byt
         ) as response,
     ):
         return Answer(response.status, response.headers.copy(), await response.json())
+
+
+@pytest.mark.parametrize(
+    ("disposition", "said"),
+    [
+        (
+            b"Content-Disposition: form-data; name=\"file\"; filename*=UTF-8''r%E9sum%E9.txt",
+            "has a file name that cannot be read: give it as UTF-8 text",
+        ),
+        (b'Content-Disposition: form-data; name="file"', "needs its file name"),
+    ],
+)
+async def test_a_file_whose_name_cannot_be_read_is_a_422_and_nothing_is_sent(
+    sandbox: Sandbox, disposition: bytes, said: str
+) -> None:
+    """A name given in bytes that are not UTF-8 (``%E9``, Latin-1's é), or none at all: the
+    provider would have been sent the file as "attachment"."""
+    before = await _note_posts(sandbox)
+    body = _part(disposition + b"\r\nContent-Type: text/plain", b"hello") + b"--B--\r\n"
+    answer = await _raw_note(sandbox, "multipart/form-data; boundary=B", body)
+    assert answer.status == 422, answer.body
+    [error] = answer.body["errors"]
+    assert error["pointer"] == "/file" and said in error["detail"], error
+    assert await _note_posts(sandbox) == before

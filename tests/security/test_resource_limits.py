@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -476,3 +477,37 @@ async def test_a_signed_cursor_out_of_range_is_400_on_every_connection(
     path = f"/v1/connections/crm_v1/invoices?limit=2&cursor={good}"
     async with gateway.get(path, headers={"Authorization": "Bearer k-all"}) as response:
         assert response.status == 200, await response.text()
+
+
+@pytest.mark.parametrize(
+    ("coding", "body", "status", "said"),
+    [
+        ("gzip", b"\x1f\x8b garbage", 400, "could not be decoded as its Content-Encoding (gzip)"),
+        ("deflate", b"garbage", 400, "could not be decoded as its Content-Encoding (deflate)"),
+        ("x-unknown", b'{"currency": "USD", "lines": []}', 415, "Content-Encoding x-unknown"),
+    ],
+)
+async def test_a_body_that_does_not_decode_as_its_content_encoding_says_is_a_4xx(
+    sandbox: Sandbox,
+    coding: str,
+    body: bytes,
+    status: int,
+    said: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not a 500 with a traceback (anyone could send one, no key needed), and not read as it
+    came when the coding is one the gateway cannot decode."""
+    caplog.set_level(logging.ERROR, logger="aiohttp.server")
+    headers = {"Content-Type": "application/json", "Content-Encoding": coding}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            sandbox.gateway_url + "/v1/invoices/calculate", data=body, headers=headers
+        ) as response,
+    ):
+        assert response.status == status, await response.text()
+        assert response.content_type == "application/problem+json"
+        problem = await response.json()
+    assert said in problem["detail"], problem
+    await asyncio.sleep(0.2)  # the server's end of the exchange, after the answer
+    assert not [r for r in caplog.records if r.name == "aiohttp.server"], "logged as a failure"

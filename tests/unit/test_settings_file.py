@@ -552,6 +552,10 @@ def test_two_clients_with_one_key_are_refused_naming_both() -> None:
         ("X Bad:", "is not a header name"),
         ("Host", "Host cannot carry the credential (the HTTP client sets it)"),
         ("content-length", "content-length cannot carry the credential"),
+        # The gateway's own headers on every call: the credential would be overwritten, or
+        # taken for the write's key.
+        ("X-Request-ID", "X-Request-ID cannot carry the credential (the gateway sends its own:"),
+        ("idempotency-key", "idempotency-key cannot carry the credential (the gateway sends"),
     ],
 )
 def test_a_credential_header_that_cannot_be_sent_is_refused(header: str, said: str) -> None:
@@ -865,3 +869,29 @@ def test_a_first_backoff_longer_than_the_longest_is_refused() -> None:
         "connections[0].retries.backoff_base_s: 10 is more than backoff_max_s 2: the first wait "
         "would be longer than the longest one"
     ]
+
+
+@pytest.mark.parametrize("rate", ["1e-300", "0.0001"])
+def test_a_rate_limit_so_slow_it_would_hold_calls_for_ever_is_refused(rate: str) -> None:
+    """``per_second: 1e-300`` held every call to the provider for ever (and a stopping gateway
+    with it): a connection's own limit is at least one call in 1,000 s."""
+    text = GOOD.replace(
+        "    currencies: {USD: 1}\n",
+        f"    currencies: {{USD: 1}}\n    rate_limit: {{per_second: {rate}}}\n",
+    )
+    [found] = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert found.startswith("connections[0].rate_limit.per_second: "), found
+    assert "0.001" in found, found
+
+
+@pytest.mark.parametrize("value", ["a", "sk_live_1234567"])
+def test_an_api_key_short_enough_to_guess_is_refused_without_showing_it(value: str) -> None:
+    text = GOOD.replace('key_sha256: "%s"' % ("a" * 64), "key_env: SYNC_KEY")
+    [found] = problems(text, {"CRM_TOKEN": "crm-token-1", "SYNC_KEY": value})
+    assert found.startswith("clients[0].key_env: environment variable SYNC_KEY: "), found
+    assert f"{len(value)} character" in found and "at least 16" in found
+    assert len(value) == 1 or value not in found
+    settings = parse_settings(
+        text, "config.yaml", {"CRM_TOKEN": "crm-token-1", "SYNC_KEY": "k" * 16}
+    )
+    assert settings.clients[0].key_env == "SYNC_KEY"

@@ -10,7 +10,7 @@ from adapters.base import NoteFile, NotSupported
 from adapters.paths import is_control
 from gateway.canonical.errors import FieldError
 from gateway.http.auth import requires
-from gateway.http.body import body_deadline
+from gateway.http.body import body_deadline, check_content_encoding
 from gateway.http.keys import SERVICE
 from gateway.http.problems import Problem
 from gateway.http.validation import validation_problem
@@ -115,6 +115,7 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
     note: str | None = None
     files: list[NoteFile] = []
     budget = _Budget(MAX_NOTE_BODY_BYTES)
+    check_content_encoding(request)
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
@@ -135,7 +136,19 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
             if len(content) > MAX_NOTE_FILE_BYTES:
                 raise Problem("payload_too_large", f"file is over {MAX_NOTE_FILE_BYTES} bytes.")
             kind = part.headers.get("Content-Type", "application/octet-stream")
-            name = part.filename or "attachment"
+            name = part.filename
+            if name is None:
+                # No name, or one aiohttp could not read (a ``filename*`` whose bytes are not
+                # UTF-8): the provider would be sent another name than the caller's file has.
+                said = part.headers.get("Content-Disposition", "")
+                detail = (
+                    "has a file name that cannot be read: give it as UTF-8 text "
+                    "(filename=\"…\" or filename*=UTF-8''…)"
+                    if "filename" in said.lower()
+                    else 'needs its file name (Content-Disposition: form-data; name="file"; '
+                    'filename="…")'
+                )
+                raise validation_problem([FieldError("/file", detail)])
             for said, text in (("file name", name), ("file's Content-Type", kind)):
                 if not _is_text(text):
                     raise Problem("bad_request", f"The {said} must be UTF-8 text.")
