@@ -67,7 +67,7 @@ class Metrics:
         self.latency = Histogram(
             "gateway_request_seconds",
             "Request latency",
-            ["route", "method"],
+            ["route", "method", "status"],
             buckets=_SECONDS,
             registry=registry,
         )
@@ -141,7 +141,7 @@ class Metrics:
             (route, method, status),
             lambda: (
                 self.requests.labels(route, method, str(status)),
-                self.latency.labels(route, method),
+                self.latency.labels(route, method, str(status)),
             ),
         )
         count.inc()

@@ -55,7 +55,9 @@ async def query_middleware(request: web.Request, handler: Handler) -> web.Stream
         if not getattr(view, "reads_own_query", False):
             method = "GET" if request.method == "HEAD" else request.method
             route = request.match_info.route.resource
-            allowed = route_query_names().get((method, route.canonical)) if route else None
-            if allowed is not None:
+            if route is not None:
+                # A route the document does not describe (itself, the docs page and its
+                # assets) takes no query parameter either.
+                allowed = route_query_names().get((method, route.canonical), frozenset())
                 refuse_unknown(request.query, allowed)
     return await handler(request)

@@ -67,7 +67,9 @@ async def test_metrics_need_admin_and_count_requests_and_provider_calls(gateway:
         'gateway_upstream_calls_total{connection="crm_v1",outcome="200",provider="crm_v1"} 1.0'
         in text
     )
-    assert 'gateway_request_seconds_count{method="GET",route="' + route + '"} 1.0' in text
+    assert (
+        'gateway_request_seconds_count{method="GET",route="' + route + '",status="200"} 1.0' in text
+    )
 
 
 async def test_apps_in_one_process_count_apart(sandbox: Sandbox, aiohttp_client: Any) -> None:

@@ -134,7 +134,7 @@ def healthz_counted(answer: Scrape) -> tuple[float, float]:
     """The requests to ``/healthz`` answered 200, and the observations of their latency."""
     return (
         answer.value("gateway_requests_total", route="/healthz", method="GET", status="200"),
-        answer.value("gateway_request_seconds_count", route="/healthz", method="GET"),
+        answer.value("gateway_request_seconds_count", route="/healthz", method="GET", status="200"),
     )
 
 

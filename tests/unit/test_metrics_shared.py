@@ -44,7 +44,7 @@ def test_a_scrape_in_any_worker_reports_the_counts_of_all(tmp_path: Path) -> Non
     forked(tmp_path, lambda metrics: scraped.write_bytes(metrics.render()))
     text = scraped.read_text()
     assert 'gateway_requests_total{method="GET",route="/v1/x",status="200"} 7.0' in text
-    assert 'gateway_request_seconds_count{method="GET",route="/v1/x"} 7.0' in text
+    assert 'gateway_request_seconds_count{method="GET",route="/v1/x",status="200"} 7.0' in text
 
 
 def test_a_workers_gauges_are_written_for_the_scrapes_others_answer(tmp_path: Path) -> None:
