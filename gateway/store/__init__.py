@@ -21,7 +21,14 @@ from gateway.store.base import (
     Store,
     StoreError,
 )
-from gateway.store.urls import ACCEPTED, mask_url, postgres_target, scheme_of, sqlite_path
+from gateway.store.urls import (
+    ACCEPTED,
+    MEMORY,
+    mask_url,
+    postgres_target,
+    scheme_of,
+    sqlite_path,
+)
 
 __all__ = [
     "Busy",
@@ -65,4 +72,10 @@ def url_problems(url: str) -> list[str]:
         problem = open_store(url).unusable()
     except StoreError as exc:
         problem = str(exc)
+    if problem is None and scheme_of(url) == "sqlite" and sqlite_path(url) == MEMORY:
+        problem = (
+            "a store in memory forgets every Idempotency-Key when the gateway stops, and each "
+            "worker would hold its own: a retried write could be made twice; name a file "
+            "(sqlite:///./invoice-gateway.db)"
+        )
     return [f"store.url: {problem}"] if problem is not None else []

@@ -479,6 +479,12 @@ def test_a_secret_with_a_newline_or_a_space_at_an_end_is_refused_by_name(bad: st
             "store.url: SQLite store {tmp}: is a directory; name the store's file in it "
             "(sqlite:///var/lib/invoice-gateway/store.db, say)",
         ),
+        (  # it opens, and keeps no key past a restart, nor across workers
+            "sqlite:///:memory:",
+            "store.url: a store in memory forgets every Idempotency-Key when the gateway stops, "
+            "and each worker would hold its own: a retried write could be made twice; name a "
+            "file (sqlite:///./invoice-gateway.db)",
+        ),
     ],
 )
 def test_a_store_url_serve_could_not_open_is_refused_by_check_config(
