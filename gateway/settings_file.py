@@ -9,6 +9,7 @@ Beyond the schema, each connection is checked for what its provider's adapter wi
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -177,8 +178,31 @@ def _unset_variables(data: Any, environ: Mapping[str, str]) -> list[str]:
     ]
 
 
+# A host name to listen on: labels of letters, digits and hyphens, separated by dots.
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def _listen_host_problem(host: Any) -> str | None:
+    """``server.host`` that no socket could listen on (``serve`` would stop at once)."""
+    if not isinstance(host, str):
+        return None  # the schema says so
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        if len(host) > 253 or _HOST_NAME.fullmatch(host) is None:
+            shown = host if len(host) <= 60 else host[:57] + "..."
+            return (
+                f"server.host: {shown!r} is not an address or a host name to listen on "
+                "(127.0.0.1, 0.0.0.0, ::1, localhost…)"
+            )
+    return None
+
+
 def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
+    host = _listen_host_problem(data.get("server", {}).get("host"))
+    if host is not None:
+        problems.append(host)
     connections = data.get("connections", [])
     names = [c["name"] for c in connections]
     for i, connection in enumerate(connections):

@@ -901,3 +901,18 @@ def test_an_api_key_short_enough_to_guess_is_refused_without_showing_it(value: s
         text, "config.yaml", {"CRM_TOKEN": "crm-token-1", "SYNC_KEY": "k" * 16}
     )
     assert settings.clients[0].key_env == "SYNC_KEY"
+
+
+@pytest.mark.parametrize("host", ["not a host!", "-bad.example", "a..b"])
+def test_a_server_host_no_socket_could_listen_on_is_refused(host: str) -> None:
+    """check-config said OK, then serve stopped at once."""
+    text = GOOD.replace("server: {port: 9000}", f"server: {{port: 9000, host: {host!r}}}")
+    assert text != GOOD
+    [found] = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert found.startswith(f"server.host: {host!r} is not an address or a host name"), found
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::1", "[::1]", "localhost", "gw.internal.example"])
+def test_a_server_host_that_is_an_address_or_a_name_is_taken(host: str) -> None:
+    text = GOOD.replace("server: {port: 9000}", f"server: {{port: 9000, host: {host!r}}}")
+    assert parse_settings(text, "config.yaml", {"CRM_TOKEN": "crm-token-1"}).server.host == host
