@@ -118,7 +118,7 @@ async def steps_for(provider: str, rounds: int) -> dict[str, Any]:
 
     def labels_each_time() -> None:
         metrics.requests.labels(route, "GET", "200").inc()
-        metrics.latency.labels(route, "GET").observe(0.002)
+        metrics.latency.labels(route, "GET", "200").observe(0.002)
 
     def old_body() -> str:
         return jsonwire.dumps(invoice.model_dump(mode="json", exclude={"remote_data"}))
