@@ -318,28 +318,37 @@ MIN_API_KEY_CHARS = 16
 
 
 def _unusable_key(where: str, value: Any) -> list[str]:
-    """An API key that could not match a caller's (``_unusable_secret``), or one short enough
-    to guess."""
-    problems = _unusable_secret(where, value)
-    if not problems and isinstance(value, str) and 0 < len(value) < MIN_API_KEY_CHARS:
-        problems.append(
-            f"{where}: {len(value)} character{'' if len(value) == 1 else 's'} long; an API key "
-            f"needs at least {MIN_API_KEY_CHARS}, or it could be guessed: make one with "
-            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' (the value is not "
-            "shown)"
-        )
-    return problems
+    """An API key that could not match a caller's, or one short enough to guess."""
+    return _too_short(
+        where,
+        value,
+        MIN_API_KEY_CHARS,
+        "an API key",
+        "it could be guessed: make one with "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+    )
 
 
 def _unusable_token(where: str, value: Any) -> list[str]:
-    """A provider token that could not be sent (``_unusable_secret``), or one too short to be
-    blanked out of a provider's answer that echoes the request: it would reach the caller."""
+    """A provider token that could not be sent, or one too short to be blanked out of a
+    provider's answer that echoes the request: it would reach the caller."""
+    return _too_short(
+        where,
+        value,
+        MIN_TOKEN_CHARS,
+        "a provider token",
+        "it could not be told from ordinary text and kept out of an answer that repeats it",
+    )
+
+
+def _too_short(where: str, value: Any, least: int, what: str, why: str) -> list[str]:
+    """``_unusable_secret``'s problems, else one for a secret under ``least`` characters (the
+    value is not shown)."""
     problems = _unusable_secret(where, value)
-    if not problems and isinstance(value, str) and 0 < len(value) < MIN_TOKEN_CHARS:
+    if not problems and isinstance(value, str) and 0 < len(value) < least:
         problems.append(
-            f"{where}: {len(value)} character{'' if len(value) == 1 else 's'} long; a "
-            f"provider token needs at least {MIN_TOKEN_CHARS}, or it could not be told from "
-            "ordinary text and kept out of an answer that repeats it (the value is not shown)"
+            f"{where}: {len(value)} character{'' if len(value) == 1 else 's'} long; {what} "
+            f"needs at least {least}, or {why} (the value is not shown)"
         )
     return problems
 
