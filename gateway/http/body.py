@@ -81,8 +81,10 @@ async def body_deadline(request: web.Request) -> AsyncIterator[None]:
         ) from None
 
 
-# The codings aiohttp decodes; a body in any other would reach the JSON parser still encoded.
-_CODINGS = frozenset({"identity", "gzip", "x-gzip", "deflate"})
+# The codings aiohttp decodes (br and zstd with the brotli and backports.zstd dependencies),
+# each only alone: a body in any other, or in two at once, would reach the JSON parser still
+# encoded.
+_CODINGS = frozenset({"identity", "gzip", "deflate", "br", "zstd"})
 
 
 def check_content_encoding(request: web.Request) -> None:
@@ -91,13 +93,18 @@ def check_content_encoding(request: web.Request) -> None:
     header = request.headers.get("Content-Encoding")
     if header is None:
         return
-    for coding in (part.strip().lower() for part in header.split(",")):
-        if coding and coding not in _CODINGS:
-            raise Problem(
-                "unsupported_media_type",
-                f"Content-Encoding {coding[:40]} is not taken; send the body uncompressed, or "
-                "compressed with gzip or deflate.",
-            )
+    coding = header.strip().lower()
+    if coding in _CODINGS or not coding:
+        return
+    said = (
+        f"Content-Encoding {header.strip()[:40]} stacks codings; one is taken at a time"
+        if "," in coding
+        else f"Content-Encoding {coding[:40]} is not taken"
+    )
+    raise Problem(
+        "unsupported_media_type",
+        f"{said}: send the body uncompressed, or compressed with one of gzip, deflate, br or zstd.",
+    )
 
 
 async def read_body(request: web.Request) -> bytes:
