@@ -26,8 +26,8 @@ from yarl import URL
 
 from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
-from gateway.config import MIN_TOKEN_CHARS, Settings
-from gateway.keyring import client_digest
+from gateway.config import Settings
+from gateway.settings_secrets import key_problems, unusable_secret, unusable_token, variable_named
 from gateway.store import url_problems
 from gateway.store.urls import mask_url, password_of
 from gateway.text_file import UnreadableText, read_text
@@ -172,7 +172,7 @@ def _unset_variables(data: Any, environ: Mapping[str, str]) -> list[str]:
     if isinstance(server, dict):
         named.append(("server.cursor_secret_env", server.get("cursor_secret_env")))
     return [
-        f"{where}: {_variable(name)} is not set"
+        f"{where}: {variable_named(name)} is not set"
         for where, name in named
         if isinstance(name, str) and name and not environ.get(name)
     ]
@@ -216,10 +216,10 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
             problems += _header_problems(f"connections[{i}].auth.header", header)
         variable = connection["auth"].get("token_env")  # unset: ``_unset_variables``
         token = connection["auth"].get("token")
-        problems += _unusable_token(f"connections[{i}].auth.token", token)
+        problems += unusable_token(f"connections[{i}].auth.token", token)
         if variable:
-            where = f"connections[{i}].auth.token_env: {_variable(variable)}"
-            problems += _unusable_token(where, environ.get(variable))
+            where = f"connections[{i}].auth.token_env: {variable_named(variable)}"
+            problems += unusable_token(where, environ.get(variable))
         retries = connection.get("retries", {})
         base, most = retries.get("backoff_base_s", 0.2), retries.get("backoff_max_s", 5.0)
         if base > most:
@@ -239,14 +239,12 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
     variable = data.get("server", {}).get("cursor_secret_env")
     if variable and len(environ.get(variable, "")) < 32:
         problems.append(
-            f"server.cursor_secret_env: {_variable(variable)} must hold at least 32 characters"
+            f"server.cursor_secret_env: {variable_named(variable)} must hold at least 32 characters"
         )
     elif variable:
-        where = f"server.cursor_secret_env: {_variable(variable)}"
-        problems += _unusable_secret(where, environ.get(variable))
-    problems += _unusable_secret(
-        "server.cursor_secret", data.get("server", {}).get("cursor_secret")
-    )
+        where = f"server.cursor_secret_env: {variable_named(variable)}"
+        problems += unusable_secret(where, environ.get(variable))
+    problems += unusable_secret("server.cursor_secret", data.get("server", {}).get("cursor_secret"))
     clients = data.get("clients", [])
     client_names = [c["name"] for c in clients]
     for i, client in enumerate(clients):
@@ -258,98 +256,7 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
                 problems.append(
                     f"clients[{i}].connections[{j}]: no connection named {name!r} (known: {known})"
                 )
-        variable = client.get("key_env")  # unset: ``_unset_variables``
-        if variable:
-            where = f"clients[{i}].key_env: {_variable(variable)}"
-            problems += _unusable_key(where, environ.get(variable))
-    problems += _shared_keys(clients, environ)
-    return problems
-
-
-# How an environment variable's name is written (``PROVIDER_TOKEN``): a value of a ``*_env``
-# key that is not is most likely the secret itself, pasted where its variable's name belongs.
-_VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
-
-
-def _variable(name: str) -> str:
-    """The variable, named in a message only when its name looks like one."""
-    if _VARIABLE_NAME.fullmatch(name):
-        return f"environment variable {name}"
-    return (
-        "the environment variable it names (the name is not shown: it is not written as "
-        "variables are, like PROVIDER_TOKEN; is it the secret itself?)"
-    )
-
-
-def _shared_keys(clients: list[dict[str, Any]], environ: Mapping[str, str]) -> list[str]:
-    """Two clients with one API key: a request with it could be only one of them (and which
-    one, with its scopes, would depend on their order), so it is refused, naming both."""
-    problems: list[str] = []
-    first: dict[str, int] = {}
-    for i, client in enumerate(clients):
-        digest = client_digest(client.get("key_sha256"), client.get("key_env"), environ)
-        if digest is None:
-            continue
-        earlier = first.setdefault(digest, i)
-        if earlier != i:
-            problems.append(
-                f"clients[{i}]: the same API key as clients[{earlier}] "
-                f"({clients[earlier]['name']!r}); give each client its own key"
-            )
-    return problems
-
-
-def _unusable_secret(where: str, value: Any) -> list[str]:
-    """A secret with space at an end or a control character (a newline kept from the file it
-    was read from, most often): it could never be sent in a header, or never match a caller's
-    key, so it is refused here rather than fail every call. The value is not shown."""
-    if not isinstance(value, str) or not value:
-        return []
-    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        return [
-            f"{where} holds a space or a newline at its start or end, or a control character: "
-            "remove it (the value is not shown)"
-        ]
-    return []
-
-
-# An API key shorter than this is guessed (the failure throttle slows guessing, no more).
-MIN_API_KEY_CHARS = 16
-
-
-def _unusable_key(where: str, value: Any) -> list[str]:
-    """An API key that could not match a caller's, or one short enough to guess."""
-    return _too_short(
-        where,
-        value,
-        MIN_API_KEY_CHARS,
-        "an API key",
-        "it could be guessed: make one with "
-        "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
-    )
-
-
-def _unusable_token(where: str, value: Any) -> list[str]:
-    """A provider token that could not be sent, or one too short to be blanked out of a
-    provider's answer that echoes the request: it would reach the caller."""
-    return _too_short(
-        where,
-        value,
-        MIN_TOKEN_CHARS,
-        "a provider token",
-        "it could not be told from ordinary text and kept out of an answer that repeats it",
-    )
-
-
-def _too_short(where: str, value: Any, least: int, what: str, why: str) -> list[str]:
-    """``_unusable_secret``'s problems, else one for a secret under ``least`` characters (the
-    value is not shown)."""
-    problems = _unusable_secret(where, value)
-    if not problems and isinstance(value, str) and 0 < len(value) < least:
-        problems.append(
-            f"{where}: {len(value)} character{'' if len(value) == 1 else 's'} long; {what} "
-            f"needs at least {least}, or {why} (the value is not shown)"
-        )
+    problems += key_problems(clients, connections, environ)
     return problems
 
 

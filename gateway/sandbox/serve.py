@@ -23,9 +23,8 @@ from emulators.registry import PROVIDERS
 from emulators.registry import create_app as create_emulator
 from gateway.config import AuthFailures, Client, ServerSettings, Settings, StoreSettings
 from gateway.sandbox import default_token, sandbox_connection
+from gateway.settings_secrets import SANDBOX_KEY
 from gateway.workers import ignored
-
-SANDBOX_KEY = "sk_sandbox"
 
 
 @dataclass(frozen=True)

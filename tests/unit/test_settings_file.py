@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from decimal import Decimal
@@ -108,9 +109,16 @@ def test_the_example_config_loads_as_it_is_and_takes_overrides() -> None:
     crm = plain.connection("crm")
     assert crm is not None and crm.auth.secret() == "sandbox-crm_v1"
     assert crm.base_url == "http://127.0.0.1:8081"
+    own_key = hashlib.sha256(b"a key of the operator's own, 32+").hexdigest()
     real = load_settings(
-        REPO / "config.yaml", {"CRM_URL": "https://crm.example.com", "CRM_TOKEN": "crm-token"}
+        REPO / "config.yaml",
+        {
+            "CRM_URL": "https://crm.example.com",
+            "CRM_TOKEN": "crm-token",
+            "GATEWAY_KEY_SHA256": own_key,
+        },
     )
+    assert real.clients[0].key_sha256 == own_key
     crm = real.connection("crm")
     assert crm is not None and (crm.base_url, crm.auth.secret()) == (
         "https://crm.example.com",
@@ -916,3 +924,62 @@ def test_a_server_host_no_socket_could_listen_on_is_refused(host: str) -> None:
 def test_a_server_host_that_is_an_address_or_a_name_is_taken(host: str) -> None:
     text = GOOD.replace("server: {port: 9000}", f"server: {{port: 9000, host: {host!r}}}")
     assert parse_settings(text, "config.yaml", {"CRM_TOKEN": "crm-token-1"}).server.host == host
+
+
+KEY = "a" * 64  # GOOD's client key
+SANDBOX_KEY_SHA256 = hashlib.sha256(b"sk_sandbox").hexdigest()
+_PUBLISHED = (
+    "the sandbox's published key (sk_sandbox) on a client that reaches connection 'crm', which "
+    "is not on this machine; give the client a key of its own"
+)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://crm.example.com", "http://10.0.0.7:8081", "http://[2001:db8::1]/api"]
+)
+def test_the_shipped_config_pointed_at_a_real_provider_refuses_the_published_sandbox_key(
+    url: str,
+) -> None:
+    """config.yaml keeps sk_sandbox (every scope, admin included) so that it works against
+    the emulators as it stands; pointed at a real provider with its client's key left as it
+    is, anyone who has read the README could read and write that provider's invoices."""
+    environ = {"CRM_URL": url, "CRM_TOKEN": "crm-token"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(REPO / "config.yaml", environ)
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].startswith(f"clients[0].key_sha256: {_PUBLISHED}")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8081", "http://localhost:8081", "http://[::1]:8081", "http://127.9.9.9"],
+)
+def test_the_sandbox_key_is_taken_for_providers_on_this_machine(url: str) -> None:
+    settings = load_settings(REPO / "config.yaml", {"CRM_URL": url})
+    assert settings.clients[0].key_sha256 == SANDBOX_KEY_SHA256
+
+
+def test_the_published_key_is_refused_from_a_variable_and_only_where_its_client_reaches() -> None:
+    """By ``key_env`` as by ``key_sha256``; a client limited to the connections on this
+    machine keeps it (an emulator beside a real provider)."""
+    remote_and_local = GOOD.replace(
+        "connections:\n",
+        "connections:\n  - {name: local, provider: crm_v1, base_url: 'http://127.0.0.1:8081',"
+        " auth: {type: bearer, token: sandbox-crm_v1}, currencies: {USD: 1}}\n",
+    )
+    from_env = remote_and_local.replace(f'key_sha256: "{KEY}"', "key_env: SYNC_KEY")
+    environ = {"CRM_TOKEN": "crm-token-1", "SYNC_KEY": "sk_sandbox"}
+    assert problems(from_env, environ) == [
+        "clients[0].key_env: environment variable SYNC_KEY: 10 characters long; an API key "
+        "needs at least 16, or it could be guessed: make one with python3 -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))' (the value is not shown)",
+        f"clients[0].key_env: {_PUBLISHED}: key_env naming a variable that holds one made with "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(32))', or key_sha256 of it",
+    ]
+    only_local = remote_and_local.replace('connections: ["crm"]', 'connections: ["local"]')
+    sandbox_key = only_local.replace(KEY, SANDBOX_KEY_SHA256)
+    assert parse_settings(sandbox_key, "config.yaml", {"CRM_TOKEN": "crm-token-1"}).clients
+    every = sandbox_key.replace('connections: ["local"]', 'connections: ["*"]')
+    assert [p[:60] for p in problems(every, {"CRM_TOKEN": "crm-token-1"})] == [
+        f"clients[0].key_sha256: {_PUBLISHED}"[:60]
+    ]

@@ -1,0 +1,174 @@
+"""The configuration's secrets checked: API keys, provider tokens, the cursor secret.
+
+Part of ``settings_file.py``'s cross-checks: a secret that could never be sent or matched (a
+space or a newline kept at an end), one short enough to guess or too short to blank out of a
+provider's answer, one API key shared by two clients, and the sandbox's published key left on a
+client that reaches a provider off this machine. No message shows a secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from yarl import URL
+
+from gateway.config import MIN_TOKEN_CHARS
+from gateway.keyring import client_digest, key_digest
+
+# The key ``serve --sandbox`` prints and the shipped config.yaml's client takes: anyone who
+# has read the README knows it.
+SANDBOX_KEY = "sk_sandbox"
+_PUBLISHED_DIGESTS = frozenset({key_digest(SANDBOX_KEY)})
+_LOCAL_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
+
+
+def key_problems(
+    clients: list[dict[str, Any]],
+    connections: list[dict[str, Any]],
+    environ: Mapping[str, str],
+) -> list[str]:
+    """What is wrong with the clients' API keys (each client's other fields are checked by
+    the caller)."""
+    problems: list[str] = []
+    for i, client in enumerate(clients):
+        variable = client.get("key_env")  # unset: ``_unset_variables``
+        if variable:
+            where = f"clients[{i}].key_env: {variable_named(variable)}"
+            problems += unusable_key(where, environ.get(variable))
+        problems += _published_key(i, client, connections, environ)
+    problems += _shared_keys(clients, environ)
+    return problems
+
+
+def _published_key(
+    i: int,
+    client: dict[str, Any],
+    connections: list[dict[str, Any]],
+    environ: Mapping[str, str],
+) -> list[str]:
+    """The sandbox's key on a client that reaches a provider off this machine: whoever can
+    reach the gateway could then read and write that provider's invoices (and, with the
+    shipped config.yaml's scopes, administer the gateway)."""
+    digest = client_digest(client.get("key_sha256"), client.get("key_env"), environ)
+    if digest not in _PUBLISHED_DIGESTS:
+        return []
+    reached = set(client["connections"])
+    for connection in connections:
+        if "*" not in reached and connection["name"] not in reached:
+            continue
+        if not _on_this_machine(connection["base_url"]):
+            where = "key_env" if client.get("key_env") else "key_sha256"
+            return [
+                f"clients[{i}].{where}: the sandbox's published key ({SANDBOX_KEY}) on a "
+                f"client that reaches connection {connection['name']!r}, which is not on this "
+                "machine; give the client a key of its own: key_env naming a variable that "
+                "holds one made with python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))', or key_sha256 of it"
+            ]
+    return []
+
+
+def _on_this_machine(base_url: Any) -> bool:
+    """A loopback address or ``localhost``; a URL that does not parse is another check's."""
+    try:
+        host = URL(base_url).host if isinstance(base_url, str) else None
+    except ValueError:
+        return True
+    if host is None:
+        return True
+    if host.lower() in _LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# How an environment variable's name is written (``PROVIDER_TOKEN``): a value of a ``*_env``
+# key that is not is most likely the secret itself, pasted where its variable's name belongs.
+_VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+
+
+def variable_named(name: str) -> str:
+    """The variable, named in a message only when its name looks like one."""
+    if _VARIABLE_NAME.fullmatch(name):
+        return f"environment variable {name}"
+    return (
+        "the environment variable it names (the name is not shown: it is not written as "
+        "variables are, like PROVIDER_TOKEN; is it the secret itself?)"
+    )
+
+
+def _shared_keys(clients: list[dict[str, Any]], environ: Mapping[str, str]) -> list[str]:
+    """Two clients with one API key: a request with it could be only one of them (and which
+    one, with its scopes, would depend on their order), so it is refused, naming both."""
+    problems: list[str] = []
+    first: dict[str, int] = {}
+    for i, client in enumerate(clients):
+        digest = client_digest(client.get("key_sha256"), client.get("key_env"), environ)
+        if digest is None:
+            continue
+        earlier = first.setdefault(digest, i)
+        if earlier != i:
+            problems.append(
+                f"clients[{i}]: the same API key as clients[{earlier}] "
+                f"({clients[earlier]['name']!r}); give each client its own key"
+            )
+    return problems
+
+
+def unusable_secret(where: str, value: Any) -> list[str]:
+    """A secret with space at an end or a control character (a newline kept from the file it
+    was read from, most often): it could never be sent in a header, or never match a caller's
+    key, so it is refused here rather than fail every call. The value is not shown."""
+    if not isinstance(value, str) or not value:
+        return []
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return [
+            f"{where} holds a space or a newline at its start or end, or a control character: "
+            "remove it (the value is not shown)"
+        ]
+    return []
+
+
+# An API key shorter than this is guessed (the failure throttle slows guessing, no more).
+MIN_API_KEY_CHARS = 16
+
+
+def unusable_key(where: str, value: Any) -> list[str]:
+    """An API key that could not match a caller's, or one short enough to guess."""
+    return _too_short(
+        where,
+        value,
+        MIN_API_KEY_CHARS,
+        "an API key",
+        "it could be guessed: make one with "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+    )
+
+
+def unusable_token(where: str, value: Any) -> list[str]:
+    """A provider token that could not be sent, or one too short to be blanked out of a
+    provider's answer that echoes the request: it would reach the caller."""
+    return _too_short(
+        where,
+        value,
+        MIN_TOKEN_CHARS,
+        "a provider token",
+        "it could not be told from ordinary text and kept out of an answer that repeats it",
+    )
+
+
+def _too_short(where: str, value: Any, least: int, what: str, why: str) -> list[str]:
+    """``unusable_secret``'s problems, else one for a secret under ``least`` characters (the
+    value is not shown)."""
+    problems = unusable_secret(where, value)
+    if not problems and isinstance(value, str) and 0 < len(value) < least:
+        problems.append(
+            f"{where}: {len(value)} character{'' if len(value) == 1 else 's'} long; {what} "
+            f"needs at least {least}, or {why} (the value is not shown)"
+        )
+    return problems
