@@ -383,13 +383,11 @@ class UpstreamClient:
                 last = UpstreamTimeout(self._says("did not answer in time"), provider=self.provider)
                 lost = True
                 continue
-            except aiohttp.ClientError:
+            except aiohttp.ClientError as exc:
                 answered = False
                 if not idempotent:
-                    raise self._uncertain("dropped the connection") from None
-                last = UpstreamUnavailable(
-                    self._says("dropped the connection"), provider=self.provider
-                )
+                    raise self._uncertain(_failed(exc)) from None
+                last = UpstreamUnavailable(self._says(_failed(exc)), provider=self.provider)
                 lost = True
                 continue
             finally:
@@ -639,6 +637,16 @@ class UpstreamClient:
         )
         uncertain.unanswered = unanswered
         return uncertain
+
+
+def _failed(exc: aiohttp.ClientError) -> str:
+    """What went wrong once the request was sent, as the caller's message says it: an answer
+    that is not HTTP (another service on the provider's port) is not a dropped connection."""
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "broke off its answer before the end"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return "answered with something that is not HTTP"
+    return "dropped the connection"
 
 
 def _dot_segment(part: str) -> bool:

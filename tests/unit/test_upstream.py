@@ -210,6 +210,12 @@ def _refused() -> aiohttp.ClientConnectorError:
         ),
         ("GET", _refused(), "could not be reached"),
         ("POST", _refused(), "could not be reached"),
+        ("GET", aiohttp.ClientPayloadError("cut"), "broke off its answer before the end"),
+        (
+            "GET",
+            aiohttp.ClientResponseError(None, (), status=400, message="Invalid status line"),  # type: ignore[arg-type]
+            "answered with something that is not HTTP",
+        ),
     ],
 )
 async def test_unreachable_or_dropping_to_the_end_is_unavailable_with_retry_after(

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from adapters.base import UpstreamError
+from adapters.base import OutcomeUncertain, UpstreamError, UpstreamUnavailable
 from gateway.config import Connection
 from gateway.upstream import UnusableAnswer, UpstreamClient
 
@@ -123,3 +123,43 @@ async def test_no_redirect_is_followed(base: str) -> None:
         with pytest.raises(UnusableAnswer, match="redirect"):
             async with upstream.stream("/redirect"):
                 pass
+
+
+@pytest.mark.parametrize(
+    ("sent", "says"),
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "answered with something that is not HTTP"),
+        (b'{"id": 1}', "answered with something that is not HTTP"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{", "broke off its answer before the end"),
+        (b"", "dropped the connection"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_what_went_wrong_after_the_request_was_sent_is_said_as_it_was(
+    sent: bytes, says: str, method: str
+) -> None:
+    """Another service on the provider's port answers with what is not HTTP: the caller's
+    message said the provider "dropped the connection", sending the operator after the network
+    instead of the base_url. A write stays uncertain either way (it was sent)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(sent)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            upstream = _client(session, f"http://127.0.0.1:{port}")
+            with pytest.raises(UpstreamError) as info:
+                await upstream.request(
+                    method, "/v1/invoices/1", json={} if method == "POST" else None
+                )
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert info.value.message.startswith(f"draft_publish (connection dp) {says}")
+    expected = OutcomeUncertain if method == "POST" else UpstreamUnavailable
+    assert type(info.value) is expected
