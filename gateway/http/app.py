@@ -19,6 +19,7 @@ from gateway.http.keys import (
     CURSORS,
     KEYRING,
     METRICS,
+    READINESS,
     SERVICE,
     SETTINGS,
     SHARED_TOKENS,
@@ -31,6 +32,7 @@ from gateway.http.middlewares import (
 )
 from gateway.http.observability import access_log_middleware
 from gateway.http.query_names import query_middleware
+from gateway.http.readiness import StoreReadiness
 from gateway.http.routes import setup_routes
 from gateway.keyring import FAILURES_BUCKET_PREFIX, KeyRing
 from gateway.listing import Cursors
@@ -82,6 +84,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     store = open_store(settings.store.url)
     await store.open()
     app[STORE] = store
+    app[READINESS] = StoreReadiness(store)
     app[SHARED_TOKENS] = SharedTokens(store)
     if settings.server.workers > 1:
         app[KEYRING].shared = app[SHARED_TOKENS]

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from adapters.base import Adapter
 from gateway.config import Client, Settings
+from gateway.http.readiness import StoreReadiness
 from gateway.keyring import KeyRing
 from gateway.listing import Cursors
 from gateway.metrics import Metrics
@@ -23,6 +24,7 @@ ADAPTERS = web.AppKey("adapters", dict[str, Adapter])
 CURSORS = web.AppKey("cursors", Cursors)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
+READINESS = web.AppKey("readiness", StoreReadiness)
 # The token buckets kept in the store (one per process: an outage is told once).
 SHARED_TOKENS = web.AppKey("shared_tokens", SharedTokens)
 SERVICE = web.AppKey("service", InvoiceService)

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.config import Client, Settings, StoreSettings
 from gateway.http.app import create_app
-from gateway.http.keys import STORE
+from gateway.http.keys import READINESS, STORE
 from gateway.http.openapi import openapi_document
 from gateway.sandbox import sandbox_connection
 from gateway.store import StoreError
@@ -103,15 +103,13 @@ async def test_readyz_not_ready_says_why_to_an_admin_key_only(aiohttp_client: An
 
 
 async def test_a_store_that_does_not_answer_is_said_so_to_an_admin_key(
-    aiohttp_client: Any, monkeypatch: Any
+    aiohttp_client: Any,
 ) -> None:
     """A timeout's own text is empty: the detail was ``""``."""
     import asyncio
 
-    from gateway.http.views import health
-
-    monkeypatch.setattr(health, "READY_WAIT_S", 0.05)
     gateway = await gateway_with_connections(aiohttp_client)
+    gateway.app[READINESS].wait_s = 0.05
 
     async def hangs() -> dict[str, Any]:
         await asyncio.sleep(10)
@@ -234,3 +232,41 @@ def test_the_sandbox_config_file_is_written_0600_whatever_the_umask(tmp_path: Pa
         "sandbox.yaml",
         "strict.yaml",
     ]  # no scratch file left beside them
+
+
+async def test_readyz_asked_by_many_at_once_holds_one_store_connection(
+    aiohttp_client: Any,
+) -> None:
+    """Anyone may ask /readyz, and each asking was a store statement of its own: 100 at once
+    held up to 100 of PostgreSQL's pooled connections, the writes waiting behind them. Those
+    asking while a ping is out share its answer; the next asker after it gets a fresh one."""
+    import asyncio
+
+    gateway = await gateway_with_connections(aiohttp_client)
+    store = gateway.app[STORE]
+    ping = store.ping
+    out = most = pings = 0
+
+    async def counted() -> dict[str, Any]:
+        nonlocal out, most, pings
+        out, pings = out + 1, pings + 1
+        most = max(most, out)
+        try:
+            await asyncio.sleep(0.05)  # a store that takes its time, as a busy one does
+            return await ping()
+        finally:
+            out -= 1
+
+    store.ping = counted  # type: ignore[method-assign]
+    answers = await asyncio.gather(*(readyz(gateway, ADMIN) for _ in range(100)))
+    assert [status for status, _, _ in answers] == [200] * 100
+    assert {body["store"]["backend"] for _, body, _ in answers} == {"sqlite"}
+    assert most == 1
+    assert pings < 10  # the 100 arrive over a few of its pings, not one each
+
+    async def fails() -> dict[str, Any]:
+        raise StoreError("the store went away")
+
+    store.ping = fails  # type: ignore[method-assign]
+    status, body, _ = await readyz(gateway, ADMIN)
+    assert status == 503 and body["store"]["detail"] == "the store went away"

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.http.auth import optional_caller, public, requires
-from gateway.http.keys import ADAPTERS, METRICS, STORE
+from gateway.http.keys import ADAPTERS, METRICS, READINESS, STORE
 from gateway.store import StoreError
-
-READY_WAIT_S = 5.0  # how long readyz waits for the store's answer
 
 
 @public
@@ -29,16 +25,16 @@ async def readyz(request: web.Request) -> web.Response:
     caller = await optional_caller(request)
     admin = caller is not None and "admin" in caller.scopes
     adapters = request.app.get(ADAPTERS)
-    store = request.app.get(STORE)
-    if adapters is None or store is None:
+    store, readiness = request.app.get(STORE), request.app.get(READINESS)
+    if adapters is None or store is None or readiness is None:
         return web.json_response({"status": "starting"}, status=503)
     try:
-        described = await asyncio.wait_for(store.ping(), timeout=READY_WAIT_S)
+        described = await readiness.check()
     except (StoreError, TimeoutError) as exc:
         if not admin:
             return web.json_response({"status": "not_ready"}, status=503)
         # A timeout's own text is empty: what did not answer, and for how long, is said here.
-        detail = str(exc) or f"the store gave no answer within {READY_WAIT_S:g} s"
+        detail = str(exc) or f"the store gave no answer within {readiness.wait_s:g} s"
         failed = {"backend": store.url_scheme, "status": "unreachable", "detail": detail}
         body = {"status": "not_ready", "connections": sorted(adapters), "store": failed}
         return web.json_response(body, status=503)
