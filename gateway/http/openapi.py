@@ -17,6 +17,7 @@ from gateway.canonical.summary import InvoiceSummary
 from gateway.http.openapi_examples import request_examples, with_examples
 from gateway.http.openapi_read import read_name, read_schemas
 from gateway.http.problems import PROBLEMS
+from gateway.http.reserved import RESERVED
 
 REF = "#/components/schemas/"
 # Models an answer holds in their answer form (``openapi_read``): provider figures of any size.
@@ -315,6 +316,13 @@ def _parameters() -> dict[str, Any]:
             "schema": schema,
         }
 
+    invoice_id = path(
+        "invoice_id",
+        f"The provider's id of the invoice; not {', '.join(RESERVED)}, which are routes of "
+        "their own (405 with a method they do not take).",
+    )
+    invoice_id["schema"]["not"] = {"enum": list(RESERVED)}
+
     def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
         return {
             "name": name,
@@ -326,7 +334,7 @@ def _parameters() -> dict[str, Any]:
 
     return {
         "connection": path("connection", "A configured connection's name.", an_id=False),
-        "invoice_id": path("invoice_id", "The provider's id of the invoice."),
+        "invoice_id": invoice_id,
         "payment_id": path("payment_id", "The provider's id of the payment."),
         "order_id": path("order_id", "The provider's id of the order."),
         "note_id": path("note_id", "The provider's id of the note (as adding it answered)."),
@@ -405,6 +413,15 @@ def _parameters() -> dict[str, Any]:
             "description": "The invoice's ETag (as a read answers it): the write is sent only "
             "if the invoice is still that one, else 412 precondition_failed. * matches any; "
             'a list of ETags (W/"7", "8") matches when one of them is the invoice\'s.',
+            "schema": {"type": "string"},
+        },
+        "if_none_match": {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "ETags of the invoice already held (as a read answered them): when "
+            "one of them is the invoice's (W/ aside), or with *, the answer is 304 with the "
+            "ETag and no body. A write refuses it (400): it checks If-Match instead.",
             "schema": {"type": "string"},
         },
         "idempotency_key": {
@@ -658,8 +675,14 @@ def _paths(today: date) -> dict[str, Any]:
                 "Get an invoice",
                 "getInvoice",
                 "invoices",
-                _ok("200", "Invoice", "The invoice"),
-                parameters=[*inv, "expand"],
+                {
+                    **_ok("200", "Invoice", "The invoice"),
+                    "304": {
+                        "description": "Not modified: If-None-Match names the invoice's ETag",
+                        "headers": {"ETag": _INVOICE_HEADERS["ETag"]},
+                    },
+                },
+                parameters=[*inv, "expand", "if_none_match"],
             ),
             "put": _operation(
                 "Replace an invoice's writable fields",

@@ -7,6 +7,7 @@ import re
 from aiohttp import web
 
 from gateway.http.auth import scope_of
+from gateway.http.reserved import RESERVED
 from gateway.http.views import (
     collection,
     connections,
@@ -21,10 +22,6 @@ from gateway.http.views import (
 from gateway.http.views.calculate import calculate
 
 _INVOICES = "/v1/connections/{connection}/invoices"
-# Routes of their own under /invoices/: never an invoice id, whatever the method (a GET, PUT or
-# DELETE of one is a 405, not a provider call). Every literal segment after /invoices/ is here
-# (tests/e2e/test_reserved_words.py checks the table).
-RESERVED = ("preview", "next-number", "export.csv", "batch")
 _NOT_RESERVED = "|".join(re.escape(word) for word in RESERVED)
 # The id segment is none of them, before the end of the path or a further segment.
 _INVOICE = _INVOICES + "/{invoice_id:(?!(?:" + _NOT_RESERVED + ")(?:/|$))[^{}/]+}"

@@ -156,3 +156,59 @@ async def test_a_write_with_no_etag_to_check_refuses_if_match(
     detail = _refused(answer, 400, "bad_request")["detail"]
     assert "If-Match" in detail and "send it without If-Match" in detail
     assert len(await provider_writes(sandbox, "draft_publish")) == writes
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/{id}", "read"),
+        ("DELETE", "/{id}", None),
+        ("POST", "/{id}/issue", None),
+        ("POST", "/{id}/payments", PAYMENT),
+        ("POST", "", "sample"),
+    ],
+)
+async def test_a_write_refuses_if_none_match_and_sends_nothing(
+    sandbox: Sandbox, method: str, path: str, body: Any
+) -> None:
+    """``PUT`` with ``If-None-Match: *`` asks that nothing be overwritten: it was passed over,
+    and the invoice was replaced. No write can honour it (a replace, an action or a payment
+    acts on an invoice that exists; a create has none to compare), so each refuses it."""
+    location = await created(sandbox, "draft_publish")
+    invoice_id = location.rsplit("/", 1)[1]
+    if body == "read":
+        body = (await call(sandbox, "GET", location)).body
+    elif body == "sample":
+        body = profile("draft_publish").sample(0).model_dump(mode="json", exclude_none=True)
+    before = await call(sandbox, "GET", location)
+    writes = len(await provider_writes(sandbox, "draft_publish"))
+    answer = await call(
+        sandbox,
+        method,
+        DRAFT_PUBLISH + path.format(id=invoice_id),
+        body=body,
+        headers={"If-None-Match": "*", "Idempotency-Key": f"inm-{method}-{path}-{invoice_id}"},
+    )
+    detail = _refused(answer, 400, "bad_request")["detail"]
+    assert detail.startswith("If-None-Match is not checked on ")
+    assert "send If-Match with the ETag" in detail
+    assert len(await provider_writes(sandbox, "draft_publish")) == writes
+    after = await call(sandbox, "GET", location)
+    assert after.headers["ETag"] == before.headers["ETag"]
+
+
+@pytest.mark.parametrize("connection", ["crm_v1", "draft_publish", "order_linked"])
+async def test_a_read_with_the_etag_held_is_304_without_a_body(
+    sandbox: Sandbox, connection: str
+) -> None:
+    location = await created(sandbox, connection)
+    first = await call(sandbox, "GET", location)
+    tag = first.headers["ETag"]
+    weak, strong = f"W/{tag.removeprefix('W/')}", tag.removeprefix("W/")
+    for held in (tag, weak, strong, f'"other", {tag}', "*"):
+        again = await call(sandbox, "GET", location, headers={"If-None-Match": held})
+        assert again.status == 304, (held, again.body)
+        assert again.body == ""
+        assert again.headers["ETag"] == tag
+    other = await call(sandbox, "GET", location, headers={"If-None-Match": '"other"'})
+    assert other.status == 200 and other.body == first.body

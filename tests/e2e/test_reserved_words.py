@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import jsonschema
 import pytest
 
 from emulators.registry import PROVIDERS
 from gateway.config import Settings
 from gateway.http.app import create_app
-from gateway.http.routes import RESERVED
+from gateway.http.openapi import openapi_document
+from gateway.http.reserved import RESERVED
 from gateway.sandbox.serve import Sandbox
 from tests.e2e.conftest_sandbox import call
 from tests.e2e.migrating import requests_log
@@ -57,6 +59,18 @@ def test_the_invoice_id_pattern_refuses_every_reserved_word() -> None:
                 assert pattern.fullmatch(path + suffix) is None, (word, pattern.pattern)
     ok = "/v1/connections/draft_publish/invoices/preview-2"
     assert any(pattern.fullmatch(ok) for pattern in patterns)
+
+
+def test_the_api_description_says_no_reserved_word_is_an_invoice_id() -> None:
+    """The 405 a reserved word answers on GET, PUT or DELETE of ``{invoice_id}`` was in no
+    operation's answers: the description let the word be an id, and a client generated from it
+    met a status it did not list."""
+    document = openapi_document()
+    schema = document["components"]["parameters"]["invoice_id"]["schema"]
+    assert schema["not"] == {"enum": list(RESERVED)}
+    validator = jsonschema.Draft202012Validator(schema)
+    assert [word for word in RESERVED if validator.is_valid(word)] == []
+    assert validator.is_valid("preview-2") and validator.is_valid("7")
 
 
 @pytest.fixture(scope="module")

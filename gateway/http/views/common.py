@@ -22,6 +22,7 @@ from gateway.http.validation import parse, query_problem, validation_problem
 from gateway.listing import Listing
 from gateway.service.idempotency import WriteRequest
 from gateway.service.outcomes import Outcome
+from gateway.service.writes import entity_tags
 
 _log = structlog.get_logger("gateway.invoices")
 REPLAYED = "Idempotent-Replayed"
@@ -146,6 +147,13 @@ def write_request(request: web.Request, *, checks_if_match: bool = False) -> Wri
     batch, the trash's): a 400, never a condition passed over (RFC 9110 lets a server refuse
     it or evaluate it; a caller who sent one believes the write guarded).
     """
+    if "If-None-Match" in request.headers:
+        raise Problem(
+            "bad_request",
+            f"If-None-Match is not checked on {request.method} {request.path} (a write would "
+            "be made as if it were not there); send If-Match with the ETag a read answered, "
+            "which a write checks, or neither.",
+        )
     if not checks_if_match and "If-Match" in request.headers:
         raise Problem(
             "bad_request",
@@ -195,6 +203,20 @@ def if_match(request: web.Request) -> str | None:
     field are one list, in order); None without one."""
     lines = request.headers.getall("If-Match", [])
     return ", ".join(line.strip() for line in lines) if lines else None
+
+
+def not_modified(request: web.Request, tag: str) -> bool:
+    """Whether a read's ``If-None-Match`` names ``tag``, or is ``*`` (RFC 9110 13.1.2: the weak
+    comparison, ``W/"7"`` matching ``"7"``): its answer is then a 304, the body left out."""
+    lines = request.headers.getall("If-None-Match", [])
+    given = ", ".join(line.strip() for line in lines)
+    if not given:
+        return False
+    return given == "*" or _opaque(tag) in {_opaque(t) for t in entity_tags(given)}
+
+
+def _opaque(tag: str) -> str:
+    return tag.removeprefix("W/")
 
 
 def expanded(request: web.Request) -> set[str]:

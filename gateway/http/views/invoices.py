@@ -25,6 +25,7 @@ from gateway.http.views.common import (
     invoice_body,
     invoice_response,
     listing_response,
+    not_modified,
     outcome_response,
     write_request,
 )
@@ -77,7 +78,10 @@ async def get_view(request: web.Request) -> web.Response:
     adapter = adapter_for(request)
     expanded(request)
     invoice = await adapter.get(request.match_info["invoice_id"])
-    return invoice_response(invoice, request)
+    response = invoice_response(invoice, request)
+    if not_modified(request, response.headers["ETag"]):
+        return web.Response(status=304, headers={"ETag": response.headers["ETag"]})
+    return response
 
 
 @requires("invoices:write")
