@@ -397,10 +397,14 @@ class KeyedWrites:
             made = outcome.invoice.id
         try:
             kept = await self.store.finish(scope, owner, outcome.to_json(), made=made)
-        except StoreError as exc:
+        except Exception as exc:  # whatever failed, the write is made
             # The write is done; its key still says "sending", so a retry asks the provider,
-            # finds this write and answers the same. The caller gets its answer now.
-            _log.error("idempotency_finish_failed", connection=scope.connection, error=str(exc))
+            # finds this write and answers the same. The caller gets its answer now: a 500
+            # (retryable: false) for a made write would have a careful caller make it again
+            # under a new key. An error the store did not name is logged by its kind alone
+            # (its text is the driver's, and is not known to hold no secret).
+            said = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
+            _log.error("idempotency_finish_failed", connection=scope.connection, error=said)
             return outcome
         if not kept:
             # Our lease ran out and another attempt took the key over; it will find this write

@@ -78,8 +78,15 @@ CLAIM_ROUNDS = 8
 _KEY = "client = $1 AND connection = $2 AND operation = $3 AND key = $4"
 _HELD = f"{_KEY} AND owner = $5 AND state = 'in_progress'"
 _CHUNK_HELD = "run = $1 AND seq = $2 AND owner = $3 AND state = 'claimed'"
-# What the driver raises when the server is unreachable or refuses a statement.
-_DRIVER_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# What the driver raises when the server is unreachable or refuses a statement, or when a
+# connection the server cut leaves the driver's protocol in a state it cannot go on from
+# (InternalClientError: "cannot switch to state 11; another operation is in progress").
+_DRIVER_ERRORS = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 class PostgresStore(Store):

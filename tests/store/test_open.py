@@ -277,3 +277,38 @@ async def test_a_postgresql_server_that_stops_answering_fails_a_statement_in_tim
         con = await asyncpg.connect(PG_URL)
         await con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await con.close()
+
+
+async def test_a_postgresql_connection_left_in_a_broken_state_is_a_store_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection the server cut mid-statement leaves asyncpg's protocol unable to go on:
+    it raises ``InternalClientError`` ("cannot switch to state 11; another operation is in
+    progress"), which is none of the errors the store named. It reached a keyed create's
+    finish as a 500 (retryable false) for an invoice that was made; it is a StoreError, as any
+    other connection failure is, the password cut out."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    store = open_store(pg_url_with_schema(schema))
+    await store.open()
+    try:
+        assert await store.take_token("b", 1.0, 1.0, now=NOW) == 0.0
+        broken = asyncpg.InternalClientError("cannot switch to state 11; another operation (2)")
+
+        async def cut(*args: object, **kwargs: object) -> object:
+            raise broken
+
+        monkeypatch.setattr(asyncpg.pool.PoolConnectionProxy, "execute", cut)
+        monkeypatch.setattr(asyncpg.pool.PoolConnectionProxy, "fetchrow", cut)
+        monkeypatch.setattr(asyncpg.pool.PoolConnectionProxy, "fetchval", cut)
+        with pytest.raises(StoreError) as caught:
+            await store.take_token("b", 1.0, 1.0, now=NOW + 1)
+        assert "cannot switch to state 11" in str(caught.value)
+        assert caught.value.__cause__ is broken
+        with pytest.raises(StoreError):
+            await store.ping()
+    finally:
+        monkeypatch.undo()
+        await store.close()
+        con = await asyncpg.connect(PG_URL)
+        await con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await con.close()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
+from structlog.testing import capture_logs
 
 from adapters.resolution import Resolution
 from gateway.canonical.model import Invoice
@@ -548,4 +549,49 @@ async def test_a_look_alike_while_another_key_of_the_request_is_unfinished_is_no
         await runner(store, [1002.0]).run(REQUEST, "fp", retry)
     assert "nothing tells which" in uncertain.value.message
     assert not uncertain.value.retryable
+    assert retry.calls == ["find"]
+
+
+@pytest.mark.parametrize(
+    ("failure", "logged"),
+    [
+        (
+            StoreError("PostgreSQL store at db:5432/x: connection was closed"),
+            "connection was closed",
+        ),
+        # What asyncpg raised when the server cut the connection mid-statement: not a
+        # StoreError, and the made invoice was answered 500, retryable false.
+        (
+            RuntimeError("cannot switch to state 11; another operation is in progress"),
+            "RuntimeError",
+        ),
+    ],
+)
+async def test_a_made_write_whose_outcome_cannot_be_kept_is_still_answered(
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
+    logged: str,
+) -> None:
+    """The invoice is made: however keeping its outcome fails, the caller gets it (a careful
+    caller told 500, retryable false, would make it again under a new key). The key still says
+    sending, so a retry asks the provider and finds it."""
+
+    async def fails(*args: Any, **kwargs: Any) -> bool:
+        raise failure
+
+    monkeypatch.setattr(store, "finish", fails)
+    write = Scripted([created()])
+    with capture_logs() as logs:
+        outcome = await runner(store).run(REQUEST, "fp", write)
+    assert outcome.invoice == INVOICE and outcome.created is True
+    assert write.calls == ["prepare", "send"]
+    said = [e["error"] for e in logs if e["event"] == "idempotency_finish_failed"]
+    assert len(said) == 1 and logged in said[0]
+    assert "another operation" not in said[0]  # a driver's text is not logged: not known safe
+    monkeypatch.undo()
+    retry = Scripted([], [Resolution.done(created(), "found by its marker")])
+    clock = [1000.0 + 10]  # past the 5 s lease: the retry takes the key over and asks
+    again = await runner(store, clock).run(REQUEST, "fp", retry)
+    assert again.invoice == INVOICE
     assert retry.calls == ["find"]
