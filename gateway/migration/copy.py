@@ -196,6 +196,7 @@ class Copier:
             return await self._unfinished(source_id, target_id, invoice, warnings, failed)
         warnings += more
         copy = self._read_back.pop(source_id, None) or await self.target.get(target_id)
+        warnings += _due_date_added(translation.invoice, copy, self.target.provider)
         verdict = compare(invoice, copy, self.target)
         detail = {
             "warnings": [w.as_dict() for w in warnings],
@@ -549,6 +550,22 @@ def _said(error: AdapterError) -> str:
 
 def _fields_said(fields: Sequence[FieldError]) -> str:
     return "; ".join(f"{e.pointer}: {e.detail}" if e.pointer else e.detail for e in fields)
+
+
+def _due_date_added(sent: Invoice, copy: Invoice, target: str) -> list[WriteWarning]:
+    """A warning where the target gave the copy a due date of its own default (bill_crm's
+    "client/system due days") though none was sent: the source has none, and the copy can
+    read as overdue where the source never did."""
+    if sent.due_date is not None or copy.due_date is None:
+        return []
+    overdue = ", so it reads as overdue" if copy.overdue else ""
+    return [
+        WriteWarning(
+            "/due_date",
+            f"the source has none; {target} gave the copy {copy.due_date} by its own "
+            f"default{overdue} (the map's due_days sets one of your choosing)",
+        )
+    ]
 
 
 def _paid_not_carried(source: Invoice, copy: Invoice) -> list[WriteWarning]:

@@ -26,7 +26,7 @@ from adapters.item_envelope.adapter import ItemEnvelopeAdapter
 from gateway.canonical.model import invoice_from_input
 from gateway.errors import InvalidRequest
 from gateway.migration.plan import Plan
-from gateway.migration.references import ReferenceMap
+from gateway.migration.references import ReferenceMap, parse_map
 from gateway.runtime import gateway_runtime
 from gateway.sandbox.serve import Sandbox
 from gateway.service.idempotency import WriteRequest
@@ -317,3 +317,45 @@ async def test_a_tax_the_map_sends_to_an_id_the_target_lacks_is_skipped_naming_t
     assert "connection's taxes" not in entry["reason"]
     log = (await m.requests_log(sandbox, "item_envelope"))[logged:]
     assert about(log, "crm_v1", source_id) == []
+
+
+async def test_a_due_date_the_target_gives_by_its_own_default_is_a_warning(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """item_envelope keeps no due date; bill_crm gives an invoice sent without one its own
+    default ("client/system due days"). The copy then read as overdue where the source never
+    was, reported exact with no word of it. A due date the map sets (due_days) is the user's
+    own, and no warning."""
+    body = m.portable_invoice("item_envelope")
+    assert "due_date" not in body
+    source_id, other_id = [
+        str((await m.create(sandbox, "item_envelope", body))["id"]) for _ in range(2)
+    ]
+    for issued in (source_id, other_id):
+        path = f"/v1/connections/item_envelope/invoices/{issued}/issue"
+        assert (await m.api(sandbox, "POST", path))["status"] == "open"
+    settings = m.migration_settings(sandbox, sqlite_url())
+    own = f"{m.map_text('bill_crm')}due_days: 10\n"
+
+    ran = await m.migrate_here(
+        settings, plan("due", [source_id], source="item_envelope", target="bill_crm"),
+        m.map_to("bill_crm"), tmp_path,
+    )  # fmt: skip
+    chosen = await m.migrate_here(
+        settings, plan("due-own", [other_id], source="item_envelope", target="bill_crm"),
+        parse_map(own, "own.yaml"), tmp_path,
+    )  # fmt: skip
+
+    entry = ran.only()
+    assert entry["outcome"] == "copied", entry
+    copy = await m.read(sandbox, "bill_crm", entry["target_id"])
+    assert copy["due_date"] is not None and copy["overdue"] is True
+    [added] = [w for w in entry["warnings"] if w["field"] == "/due_date"]
+    assert added["reason"] == (
+        f"the source has none; bill_crm gave the copy {copy['due_date']} by its own default, "
+        "so it reads as overdue (the map's due_days sets one of your choosing)"
+    )
+    mine = chosen.only()
+    assert mine["outcome"] == "copied", mine
+    assert (await m.read(sandbox, "bill_crm", mine["target_id"]))["due_date"] == "2026-05-11"
+    assert [w for w in mine["warnings"] if w["field"] == "/due_date"] == []
