@@ -5,6 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Longer than any provider's invoice id by far: a line of an ``--ids`` file past it is not an id
+# (a binary file given by mistake, ``/dev/zero``), for ``export`` and ``migrate`` alike.
+MAX_ID_CHARS = 4096
+
+
+def id_line_too_long(path: Path, number: int) -> str:
+    """What is said of line ``number`` of an ``--ids`` file longer than ``MAX_ID_CHARS``."""
+    return (
+        f"--ids {path}: line {number} is longer than {MAX_ID_CHARS:,} characters, longer than "
+        "any invoice id (is it the right file?)"
+    )
+
 
 class UnreadableText(Exception):
     def __init__(self, reason: str) -> None:

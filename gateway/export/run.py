@@ -28,6 +28,7 @@ from gateway.export.progress import Progress, Summary, progress_for
 from gateway.listing import matching_pages
 from gateway.provider_sessions import provider_sessions
 from gateway.selection import UsageError, selection_problem
+from gateway.text_file import MAX_ID_CHARS, id_line_too_long
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -212,11 +213,6 @@ def _ids(path: Path | None) -> Iterator[Iterator[str] | None]:
         yield _once(_lines(stream, path))
 
 
-# Longer than any provider's invoice id by far; a line past it is not an id (a binary file given
-# by mistake, ``/dev/zero``), and is not read to its end.
-MAX_ID_CHARS = 4096
-
-
 class IdsUnreadable(Exception):
     """An ``--ids`` file that stops being a list of ids part-way: the export stops there."""
 
@@ -226,10 +222,7 @@ def _lines(stream: IO[str], path: Path) -> Iterator[str]:
     while line := stream.readline(MAX_ID_CHARS + 1):
         number += 1
         if len(line) > MAX_ID_CHARS and not line.endswith("\n"):
-            raise IdsUnreadable(
-                f"--ids {path}: line {number} is longer than {MAX_ID_CHARS:,} characters, "
-                "longer than any invoice id (is it the right file?)"
-            )
+            raise IdsUnreadable(id_line_too_long(path, number))
         if invoice_id := line.strip():
             yield invoice_id
 

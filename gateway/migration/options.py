@@ -9,7 +9,7 @@ from gateway.migration.commands import MigrateOptions
 from gateway.migration.plan import Filters, Plan, default_run_name, digest
 from gateway.migration.references import ReferenceMap, load_map
 from gateway.selection import UsageError, given_date, selection_problem
-from gateway.text_file import UnreadableText, read_text
+from gateway.text_file import MAX_ID_CHARS, UnreadableText, id_line_too_long, read_text
 
 
 def options_from(args: argparse.Namespace) -> MigrateOptions:
@@ -69,6 +69,9 @@ def _ids(path: Path) -> tuple[str, ...]:
         lines = read_text(path, max_bytes=MAX_IDS_BYTES).splitlines()
     except UnreadableText as exc:
         raise UsageError(f"--ids {path}: {exc.reason}") from None
+    for number, line in enumerate(lines, start=1):
+        if len(line) > MAX_ID_CHARS:
+            raise UsageError(id_line_too_long(path, number))
     ids = tuple(dict.fromkeys(line.strip() for line in lines if line.strip()))
     if not ids:
         raise UsageError(f"--ids {path}: holds no invoice id")

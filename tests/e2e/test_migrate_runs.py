@@ -1088,6 +1088,12 @@ async def test_revert_deletes_or_voids_each_copy_once_and_a_later_run_copies_aga
     assert again.code == 0, again.stderr
     assert {e["reason"] for e in again.report} == {"already"}
     assert {i["id"]: i["status"] for i in await m.listing(sandbox, "draft_publish")} == remaining
+    # Verified after the revert, nothing differs: each copy is skipped as reverted, and the
+    # status is 0 (it was 1, as for copies that differ).
+    checked = m.run(config, "verify", "--run", "undo", report=tmp_path / "verify.jsonl")
+    assert checked.code == 0, checked.stderr
+    assert {(e["outcome"], e["reason"]) for e in checked.report} == {("skipped", "reverted")}
+    assert checked.stderr.count(": reverted\n") == 3
 
     recopied = m.run(config, "run", *args, report=tmp_path / "recopied.jsonl")
 
@@ -1126,6 +1132,12 @@ USAGE_ERRORS = [
         "broken.yaml: line 3, column 1: not valid YAML (expected ',' or ']'",
     ),
     ("no ids", ["--ids", "{empty.txt}"], "empty.txt: holds no invoice id"),
+    # As export refuses it: a binary file given by mistake, not a 5 MB "id" echoed back.
+    (
+        "a line no id is",
+        ["--ids", "{long.txt}"],
+        "long.txt: line 2 is longer than 4,096 characters, longer than any invoice id",
+    ),
     ("same connection", ["--to", "crm_v1"], "--from and --to name the same connection"),
     (
         "ids and a filter",
@@ -1144,6 +1156,7 @@ def test_usage_errors_exit_2_naming_what_to_change(sandbox: Sandbox, tmp_path: P
     (tmp_path / "bad.yaml").write_text(BAD_MAP, encoding="utf-8")
     (tmp_path / "broken.yaml").write_text('customers:\n  "*": [1\n', encoding="utf-8")
     (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
+    (tmp_path / "long.txt").write_text("7\n" + "9" * 100_000 + "\n", encoding="utf-8")
     (tmp_path / "ids.txt").write_text("1\n2\n", encoding="utf-8")
     store = tmp_path / "store" / "store.db"
     store.parent.mkdir()  # the folder must exist (check-config); the file is never made
