@@ -156,6 +156,9 @@ class Copier:
                 reason=SOURCE_CHANGED if changed else None,
                 verification=known.detail.get("verification"),
                 totals_differences=known.detail.get("totals_differences", []),
+                # What the copy lost when it was made: a report of a resumed run, the last
+                # word on each invoice, would otherwise say it lost nothing.
+                warnings=known.detail.get("warnings", []),
             )
         translation = translate(invoice, self.target, self.refs, self.plan.handling)
         if translation.invoice is None:

@@ -1309,6 +1309,11 @@ async def test_a_run_again_says_which_copied_sources_changed_since(
     assert reasons[changed][0] == "already_copied"
     assert "changed since it was copied" in reasons[changed][1]
     assert f"already_copied: {changed}: the source invoice changed" in again.stderr
+    # What each copy lost when it was made stays in the later report, the last word a script
+    # keeps on each invoice (it said "warnings": [] there).
+    made = {e["source_id"]: e["warnings"] for e in first.report}
+    assert [w for warnings in made.values() for w in warnings], made
+    assert {e["source_id"]: e["warnings"] for e in again.report} == made
 
 
 # -- runs after runs ---------------------------------------------------------------------------
