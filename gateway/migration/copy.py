@@ -127,7 +127,10 @@ class Copier:
                 if last or not _settling(exc):
                     break
                 await asyncio.sleep(min(exc.retry_after or 1.0, _BUSY_WAIT_S) + 0.1)
-            except (AdapterError, IdempotencyError) as exc:
+            except AdapterError as exc:
+                reason = _said(exc)  # with the fields the target named, and what of each
+                break
+            except IdempotencyError as exc:
                 reason = getattr(exc, "message", str(exc))
                 break
             except StoreError:
@@ -546,8 +549,10 @@ def payments_beyond_total(source: Invoice, copy: Invoice) -> list[WriteWarning]:
 
 
 def _said(error: AdapterError) -> str:
-    """The error's message with the fields it names and what each says."""
-    named = _fields_said(getattr(error, "errors", None) or [])
+    """The error's message with the fields it names and what each says (where the message
+    does not say it already)."""
+    fields = [e for e in getattr(error, "errors", None) or [] if e.detail not in error.message]
+    named = _fields_said(fields)
     return f"{error.message} ({named})" if named else error.message
 
 

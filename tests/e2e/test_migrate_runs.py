@@ -1344,7 +1344,11 @@ async def test_a_create_the_target_refused_is_copied_once_the_map_is_fixed(
 
     assert refused.code == 1, refused.stderr
     assert refused.only()["outcome"] == "failed"
-    assert "client_id" in refused.only()["reason"]
+    # The field the target named, and what it said of it: the id the map gave.
+    assert refused.only()["reason"] == (
+        "item_envelope rejected the invoice: Validation failed: client_id "
+        "(/customer/id: client 99999 does not exist)"
+    )
     fixed_map = str(m.map_file(tmp_path, "item_envelope"))
 
     fixed = m.run(
