@@ -20,12 +20,14 @@ process holds its own pool, and the server's ``max_connections`` is shared by al
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import structlog
 
 from gateway.store import migrations
 from gateway.store.base import (
@@ -74,6 +76,7 @@ STATEMENT_TIMEOUT_S = 10.0
 MIGRATION_TIMEOUT_S = 3600.0
 # A claim re-reads when a compare-and-set loses (the record changed under it); each loss means
 # another claim won, so a few rounds always settle it.
+_log = structlog.get_logger("gateway.store")
 CLAIM_ROUNDS = 8
 _KEY = "client = $1 AND connection = $2 AND operation = $3 AND key = $4"
 _HELD = f"{_KEY} AND owner = $5 AND state = 'in_progress'"
@@ -87,6 +90,9 @@ _DRIVER_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
 )
+# What leaves a connection not to be used again: no answer in time (TimeoutError is an
+# OSError), the connection lost or its protocol astray, a reply that could not be read.
+_BROKEN = (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError, UnicodeError)
 
 
 class PostgresStore(Store):
@@ -98,6 +104,7 @@ class PostgresStore(Store):
             f" (schema {target.schema})" if target.schema else ""
         )
         self._pool: Any = None  # asyncpg.Pool, once open
+        self._remaking = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -174,14 +181,46 @@ class PostgresStore(Store):
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
-        """A pooled connection; driver errors become StoreError naming the store."""
+        """A pooled connection; what the driver and the server fail with is a StoreError
+        naming the store (a keyed write is then told to retry with its key, never a 500).
+
+        A statement that ran out of time, or was given up (cancelled), or whose reply could
+        not be read, leaves its connection waiting for the server: the pool would wait as long
+        again for the cancel to be answered before taking it back, doubling the documented
+        10 s. Such a connection (``_BROKEN``) is closed instead, and the pool opens another."""
         if self._pool is None:
             raise StoreError(f"{self._name} is not open")
         try:
             async with self._pool.acquire(timeout=CONNECT_TIMEOUT_S) as con:
-                yield con
+                try:
+                    yield con
+                except (*_BROKEN, asyncio.CancelledError):
+                    con.terminate()
+                    raise
+        except StoreError:
+            raise
+        except asyncpg.UndefinedTableError as e:
+            # The tables are gone (the database or schema dropped and made again): they are
+            # made again now, as at a start, so that the retry this failure asks for works.
+            await self._remade()
+            raise StoreError(
+                f"{self._name}: its tables were missing ({self._scrub(e)}; the database or "
+                "schema was emptied or made again); they have been made again"
+            ) from e
         except _DRIVER_ERRORS as e:
             raise StoreError(f"{self._name}: {self._scrub(e)}") from e
+        except UnicodeError as e:
+            # A reply the driver could not read: a byte changed on the way reads as text that
+            # is not UTF-8.
+            raise StoreError(f"{self._name}: its answer could not be read ({e})") from e
+
+    async def _remade(self) -> None:
+        """The schema migrated again, once however many requests found the tables gone."""
+        async with self._remaking:
+            try:
+                await self._migrate()
+            except StoreError as e:
+                _log.error("store_remake_failed", store=self._name, error=str(e))
 
     def _scrub(self, error: BaseException) -> str:
         """The driver's message, with the URL's password cut out should it ever appear; for a
