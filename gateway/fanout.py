@@ -334,28 +334,26 @@ async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
     once where the first tells them (numbered pages and a total: ``Adapter.later_pages``), else
     one after the other."""
     assert walk.frontier is not None
-    adapter, upstream = walk.adapter, walk.upstream
-    size = adapter.capabilities.max_page_size
-    after = _after(walk.frontier, adapter)
-    walk.seen.add(None)
-    walk.pages += 1
-    listed = None if walk.local else await adapter.listed_page(upstream, None, size)
-    rows: list[Row]
-    if listed is not None:
-
-        async def listed_page(token: str) -> ListedPage:
-            page = await adapter.listed_page(upstream, token, size)
-            if page is None:
-                raise RuntimeError(f"{adapter.provider} listed a first page but not page {token}")
-            return page
-
-        rows = [row for page in await _every_page(walk, listed, listed_page) for row in page.rows]
+    after = _after(walk.frontier, walk.adapter)
+    pages, seen = walk.pages, set(walk.seen)
+    read: dict[str, Row] = {}  # every row any read gave, the latest read's where several did
+    for _ in range(WHOLE_READS):
+        walk.pages, walk.seen = pages, set(seen)
+        rows, whole = await _whole_listing(walk)
+        if whole:
+            break
+        read.update((row.id or "", row) for row in rows)
     else:
-        first = await adapter.summary_page(upstream, None, size)
-        pages = await _every_page(
-            walk, first, lambda token: adapter.summary_page(upstream, token, size)
-        )
-        rows = [row for page in pages for row in page.rows if matches(row, query, walk.local)]
+        # Changing under every read: each row any of them gave (one deleted meanwhile may
+        # come, stale; one that was there throughout is left out only if every read missed it).
+        rows = list(read.values())
+    if walk.local:  # the summary pages' rows (listed rows are read only with no filter here)
+        rows = [
+            row
+            for row in rows
+            if not isinstance(row, ListedRow) and matches(row, query, walk.local)
+        ]
+    size = walk.adapter.capabilities.max_page_size
     ordered = sorted(((_order(row, descending), row) for row in rows), key=lambda pair: pair[0])
     at, previous = walk.frontier, None
     for place, row in ordered:
@@ -366,6 +364,43 @@ async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
         walk.buffer.append(_Entry(row, place[0], at))
         at, previous = Position(f"{place[0]}:{place[1]}", 0, size), place
     walk.frontier = None
+
+
+# How many times a whole listing is read before the rows of its reads are taken together: a
+# listing written while its pages were read (an invoice deleted moves the rows after it up a
+# page, onto one read already) is read again, within the walk's page budget each time.
+WHOLE_READS = 3
+
+
+async def _whole_listing(walk: _Walk) -> tuple[list[Row], bool]:
+    """Every row of the connection's listing (``Adapter.listed_page`` where the adapter offers
+    it and nothing is filtered here, else its summary pages); with whether the pages read
+    agree: each says the same total, and that many invoices were read, each once. Where the
+    provider says no total, nothing tells, and the rows are taken as read."""
+    adapter, upstream = walk.adapter, walk.upstream
+    size = adapter.capabilities.max_page_size
+    walk.seen.add(None)
+    walk.pages += 1
+    listed = None if walk.local else await adapter.listed_page(upstream, None, size)
+    if listed is not None:
+
+        async def listed_page(token: str) -> ListedPage:
+            page = await adapter.listed_page(upstream, token, size)
+            if page is None:
+                raise RuntimeError(f"{adapter.provider} listed a first page but not page {token}")
+            return page
+
+        pages: Sequence[ListedPage | SummaryPage] = await _every_page(walk, listed, listed_page)
+    else:
+        first = await adapter.summary_page(upstream, None, size)
+        pages = await _every_page(
+            walk, first, lambda token: adapter.summary_page(upstream, token, size)
+        )
+    rows: list[Row] = [row for page in pages for row in page.rows]
+    totals = {page.total for page in pages}
+    if len(pages) < 2 or None in totals:
+        return rows, True
+    return rows, len(totals) == 1 and len({row.id for row in rows}) == len(rows) == totals.pop()
 
 
 async def _every_page(
