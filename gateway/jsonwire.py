@@ -20,6 +20,8 @@ import orjson
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from gateway.canonical.money import plain_text
+
 _encode_string = json.encoder.encode_basestring_ascii
 # Python refuses to turn longer digit strings into an int (sys.int_info.default_max_str_digits).
 _INT_DIGITS = 4000
@@ -332,7 +334,7 @@ def _exact(value: Any) -> Any:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} cannot be written as a JSON number")
-        return orjson.Fragment(format(value, "f"))
+        return orjson.Fragment(plain_text(value))
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
@@ -352,7 +354,7 @@ def _write(value: Any, out: list[str], indent: int | None, depth: int) -> None:
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} cannot be written as a JSON number")
-        out.append(format(value, "f"))
+        out.append(plain_text(value))
     elif isinstance(value, dict):
         out.append("{")
         for i, (key, item) in enumerate(value.items()):

@@ -24,7 +24,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from gateway.canonical.money import decimal_places, quantum
+from gateway.canonical.money import PLAIN_DIGITS, decimal_places, plain_text, quantum
 
 # Far beyond any invoice, and it keeps every product the engine forms exact.
 MAX_INTEGER_DIGITS = 15
@@ -120,7 +120,7 @@ def _provider_decimal(value: Any) -> Decimal:
 
 # Past this many digits a plain form is no longer worth writing out (1e999999999 would be a
 # billion zeros): such a figure keeps its exponent.
-_PLAIN_DIGITS = 40
+_PLAIN_DIGITS = PLAIN_DIGITS
 
 
 def _plain_form(number: Decimal) -> Decimal:
@@ -177,8 +177,9 @@ def check_percent(value: Decimal) -> Decimal:
 
 
 def plain(value: Decimal) -> str:
-    """Fixed-point text, never exponent notation (``1E+2`` prints as ``100``)."""
-    return format(value, "f")
+    """Fixed-point text, never exponent notation (``1E+2`` prints as ``100``), but for a
+    provider's figure too long to write out (``money.plain_text``)."""
+    return plain_text(value)
 
 
 AS_STRING = PlainSerializer(plain, return_type=str, when_used="json")

@@ -119,3 +119,21 @@ def exact_difference(a: Decimal, b: Decimal) -> Decimal:
     if digits > _EXACT_DIGITS:
         raise Overflow(f"{a} - {b} needs {digits} digits")
     return Context(prec=max(digits, 28)).subtract(a, b)
+
+
+# Past this many digits before the point, or places after it, a figure is not written out:
+# only a provider's can have them (a caller's are bounded, docs/canonical-invoice.md), and
+# ``1e50000000`` written out is fifty million zeros (each answer holding it as large).
+PLAIN_DIGITS = 40
+
+
+def plain_text(value: Decimal) -> str:
+    """Fixed-point text (``1E+2`` is ``100``, ``1E-7`` is ``0.0000001``), except a figure of
+    more than ``PLAIN_DIGITS`` digits before the point or places after it, which keeps its
+    exponent (``1E+50000000``) rather than be written out."""
+    if value.is_finite():
+        _, digits, exp = value.as_tuple()
+        assert isinstance(exp, int)
+        if exp < -PLAIN_DIGITS or len(digits) + exp > PLAIN_DIGITS:
+            return str(value)
+    return format(value, "f")

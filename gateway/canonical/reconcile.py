@@ -24,7 +24,7 @@ from gateway.canonical.model import (
 )
 from gateway.canonical.money import UnknownCurrency, decimal_places, exact_difference, exponent
 from gateway.canonical.status import is_overdue, payment_status
-from gateway.canonical.totals import LineAmounts, allocate, calculate, check_exact
+from gateway.canonical.totals import Calculation, LineAmounts, allocate, calculate, check_exact
 
 TOTAL_FIELDS = ("subtotal", "discount", "tax", "shipping", "adjustment", "total", "paid", "due")
 LINE_FIELDS = ("subtotal", "discount_amount", "net_amount", "tax_amount", "total")
@@ -49,13 +49,34 @@ def reconcile(
         check_exact(invoice)
         calculation = calculate(invoice, policy)
     except InvalidInvoice as exc:
-        difference = TotalsDifference(field="calculation", provider=None, computed=str(exc))
-        return invoice.model_copy(
-            update={
-                **stamp,
-                "totals_check": TotalsCheck(consistent=False, differences=[difference]),
-            }
+        return _not_computed(invoice, stamp, str(exc))
+    try:
+        return _reconciled(invoice, calculation, today, paid_by_status, stamp)
+    except ArithmeticError:
+        # A provider's own figure past what exact arithmetic holds (a tax total of 1e-3000000
+        # or 1e5000000): the read stands, as every read does, with the comparison named.
+        return _not_computed(
+            invoice,
+            stamp,
+            "a figure of the provider's is beyond what the calculation can compare exactly",
         )
+
+
+def _not_computed(invoice: Invoice, stamp: dict[str, Any], why: str) -> Invoice:
+    """``invoice`` as read, its totals not checked, saying why (``calculation``)."""
+    difference = TotalsDifference(field="calculation", provider=None, computed=why)
+    return invoice.model_copy(
+        update={**stamp, "totals_check": TotalsCheck(consistent=False, differences=[difference])}
+    )
+
+
+def _reconciled(
+    invoice: Invoice,
+    calculation: Calculation,
+    today: date,
+    paid_by_status: bool,
+    stamp: dict[str, Any],
+) -> Invoice:
     differences: list[TotalsDifference] = []
     lines = [
         _line(i, line, amounts, differences)

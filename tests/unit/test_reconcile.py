@@ -338,3 +338,23 @@ def test_rows_are_shared_in_the_currencys_minor_unit(
         result = reconcile(read(totals, lines=named, currency=currency), POLICY, TODAY)
     assert result.totals is not None
     assert [str(r.tax) for r in result.totals.tax_breakdown] == rows
+
+
+@pytest.mark.parametrize("tax", ["1e-3000000", "1e5000000"])
+def test_a_provider_figure_past_exact_arithmetic_is_named_not_a_failure(tax: str) -> None:
+    """A provider's tax total of 1e-3000000 (InvalidOperation at the cent) or 1e5000000
+    (Overflow against the computed tax) raised out of the reconciliation: the read was a 500
+    with a traceback. A provider's figure never fails a read (the spec, Bounds): it stands,
+    and the comparison says it could not be made."""
+    with provider_figures():
+        invoice = read({"tax": tax})
+    result = reconcile(invoice, POLICY, TODAY, stamp={"connection": "c"})
+    assert result.totals_check is not None and result.totals_check.consistent is False
+    assert [(d.field, d.computed) for d in result.totals_check.differences] == [
+        (
+            "calculation",
+            "a figure of the provider's is beyond what the calculation can compare exactly",
+        )
+    ]
+    assert result.connection == "c"
+    assert result.totals is not None and str(result.totals.tax) == str(Decimal(tax))
