@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.canonical.errors import InvalidInvoice
+from gateway.canonical.model import Invoice
 from gateway.upstream_answers import UnusableAnswer
 
 READ_ERRORS: tuple[type[Exception], ...] = (
@@ -102,3 +103,26 @@ def kind(value: Any) -> str:
 
 def _shown(text: str) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
+
+
+def the_one_asked(provider: str, invoice_id: str, invoice: Invoice) -> Invoice:
+    """``invoice``, answered for ``invoice_id``; ``UnusableAnswer`` when it is another one (a
+    proxy's cache, a misrouted request): its data and its ETag would stand under the id asked
+    for, and an ``If-Match`` would be checked against them. Ids are compared as the providers
+    write them: digits by their number (``7`` is ``007``), anything else in either case (a
+    UUID). An answer without an id is not told apart."""
+    if invoice.id is None or _same_id(invoice_id, invoice.id):
+        return invoice
+    raise UnusableAnswer(
+        f"{provider} answered {invoice_label(invoice.id)} when asked for "
+        f"{invoice_label(invoice_id)}; the gateway passes on only the invoice asked for",
+        provider=provider,
+    )
+
+
+def _same_id(asked: str, answered: str) -> bool:
+    asked, answered = asked.strip(), answered.strip()
+    digits = asked.isascii() and asked.isdigit() and answered.isascii() and answered.isdigit()
+    if digits and max(len(asked), len(answered)) <= _MAX_ID_SHOWN:
+        return int(asked) == int(answered)
+    return asked.casefold() == answered.casefold()

@@ -36,7 +36,7 @@ from adapters.bill_crm.plan import Plan, lenient_taxes, plan, policy, remap, tax
 from adapters.mapping import Mapping
 from adapters.paths import segment
 from adapters.resolution import Resolution
-from adapters.unreadable import READ_ERRORS, invoice_label, unreadable
+from adapters.unreadable import READ_ERRORS, invoice_label, the_one_asked, unreadable
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Discount, Invoice, RoundingPolicy
 from gateway.config import Connection
@@ -75,7 +75,8 @@ class BillCrmAdapter(Adapter):
     # -- reads ---------------------------------------------------------------------------------
 
     async def get(self, invoice_id: str) -> Invoice:
-        return self._read(await self._fetch(invoice_id))
+        invoice = self._read(await self._fetch(invoice_id))
+        return the_one_asked(self.provider, invoice_id, invoice)
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         return await self._page(query, page, page_size, newest_first=False)

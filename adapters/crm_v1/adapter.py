@@ -28,6 +28,7 @@ from adapters.base import (
 )
 from adapters.crm_v1 import checks, wire
 from adapters.paths import segment
+from adapters.unreadable import the_one_asked
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.summary import InvoiceSummary, settled
@@ -61,9 +62,10 @@ class CrmV1Adapter(Adapter):
         path = self._invoice_path(invoice_id)
         response = await self.client.request("GET", path)
         data = self._answer(response, invoice_id)
-        return self.read_once(
+        invoice = self.read_once(
             data, lambda: self.finish_read(wire.read_invoice(data, self.mapping, self.connection))
         )
+        return the_one_asked(self.provider, invoice_id, invoice)
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         """A list row is a summary: each row's invoice is read in full, concurrently."""

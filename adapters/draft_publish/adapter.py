@@ -37,7 +37,7 @@ from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import line_count_errors
 from adapters.resolution import Resolution
-from adapters.unreadable import READ_ERRORS, identifier, invoice_label, unreadable
+from adapters.unreadable import READ_ERRORS, identifier, invoice_label, the_one_asked, unreadable
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.totals import calculate
@@ -80,7 +80,8 @@ class DraftPublishAdapter(Adapter):
 
     async def get(self, invoice_id: str) -> Invoice:
         response = await self.client.request("GET", _invoice_path(invoice_id))
-        return self._invoice(self._data(response, "read the invoice"))
+        invoice = self._invoice(self._data(response, "read the invoice"))
+        return the_one_asked(self.provider, invoice_id, invoice)
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         fetched = await self._rows(query, page, page_size)

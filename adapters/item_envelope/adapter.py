@@ -31,7 +31,7 @@ from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import line_count_errors
 from adapters.resolution import Resolution
-from adapters.unreadable import READ_ERRORS, invoice_label, unreadable
+from adapters.unreadable import READ_ERRORS, invoice_label, the_one_asked, unreadable
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.canonical.totals import calculate
@@ -56,7 +56,8 @@ class ItemEnvelopeAdapter(Adapter):
         path = self._path(invoice_id)
         response = await self.client.request("GET", path)
         self._raise_for(response, invoice_id=invoice_id)
-        return self._read(response.body, wire.record)
+        invoice = self._read(response.body, wire.record)
+        return the_one_asked(self.provider, invoice_id, invoice)
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         return await self._page(query, page, page_size, newest_first=False)

@@ -41,7 +41,7 @@ from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import line_count_errors
 from adapters.resolution import Resolution
-from adapters.unreadable import READ_ERRORS, invoice_label, unreadable
+from adapters.unreadable import READ_ERRORS, invoice_label, the_one_asked, unreadable
 from gateway.canonical.errors import FieldError, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.config import TaxSetting
@@ -88,7 +88,8 @@ class OrderLinkedAdapter(Adapter):
 
     async def get(self, invoice_id: str) -> Invoice:
         response = await self.client.request("GET", _invoice_path(invoice_id))
-        return self._invoice(self._answer(response, f"read invoice {invoice_id}"))
+        invoice = self._invoice(self._answer(response, f"read invoice {invoice_id}"))
+        return the_one_asked(self.provider, invoice_id, invoice)
 
     async def list_page(self, query: ListQuery, page: str | None, page_size: int) -> Page:
         number = self.pages.number(page)
