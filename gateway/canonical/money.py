@@ -128,12 +128,10 @@ PLAIN_DIGITS = 40
 
 
 def plain_text(value: Decimal) -> str:
-    """Fixed-point text (``1E+2`` is ``100``, ``1E-7`` is ``0.0000001``), except a figure of
-    more than ``PLAIN_DIGITS`` digits before the point or places after it, which keeps its
-    exponent (``1E+50000000``) rather than be written out."""
-    if value.is_finite():
-        _, digits, exp = value.as_tuple()
-        assert isinstance(exp, int)
-        if exp < -PLAIN_DIGITS or len(digits) + exp > PLAIN_DIGITS:
-            return str(value)
+    """Fixed-point text (``1E+2`` is ``100``, ``1E-7`` is ``0.0000001``), except a figure whose
+    first digit is more than ``PLAIN_DIGITS`` places from the point, which keeps its exponent
+    (``1E+50000000``) rather than be written out with as many zeros. (Digits a figure holds
+    are written whatever their number: they came in as text as long.)"""
+    if value.is_finite() and not -PLAIN_DIGITS <= value.adjusted() < PLAIN_DIGITS:
+        return str(value)
     return format(value, "f")
