@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import (
+    BadIdentifier,
     BatchItem,
     BatchResult,
     Conflict,
@@ -141,9 +142,18 @@ async def batch(adapter: DraftPublishAdapter, action: str, ids: list[str]) -> Ba
     path, provider_action = BATCH_CALLS[action]
     doing = f"{action.replace('_', ' ')} invoices in a batch"
     wanted = list(dict.fromkeys(ids))
+    unusable: dict[str, str] = {}
     for invoice_id in wanted:  # in a body, but held to what an id in a path is
-        segment(invoice_id, what="invoice id", reserved=RESERVED)
-    body = {"action": provider_action, "ids": wanted}
+        try:
+            segment(invoice_id, what="invoice id", reserved=RESERVED)
+        except BadIdentifier as exc:
+            # Failed as it would fail alone (a 400), the others sent: one id a script got
+            # wrong does not hold up the rest, and is named.
+            unusable[invoice_id] = exc.message
+    sent = [invoice_id for invoice_id in wanted if invoice_id not in unusable]
+    if not sent:
+        return BatchResult(action, [_unusable(i, unusable[i]) for i in wanted])
+    body = {"action": provider_action, "ids": sent}
     data = adapter._data(await adapter.client.request("POST", path, json=body), doing)
     succeeded, failed = data.get("succeeded"), data.get("failed")
     if not isinstance(succeeded, list) or not isinstance(failed, list):
@@ -155,7 +165,9 @@ async def batch(adapter: DraftPublishAdapter, action: str, ids: list[str]) -> Ba
     refused = {str(f.get("id")): f for f in failed if isinstance(f, dict)}
     items = []
     for invoice_id in wanted:
-        if invoice_id in refused:
+        if invoice_id in unusable:
+            items.append(_unusable(invoice_id, unusable[invoice_id]))
+        elif invoice_id in refused:
             failure = refused[invoice_id]
             code = _CODES.get(str(failure.get("code")), "upstream_error")
             message = str(failure.get("message") or failure.get("code") or "failed")
@@ -172,6 +184,10 @@ async def batch(adapter: DraftPublishAdapter, action: str, ids: list[str]) -> Ba
                 )
             )
     return BatchResult(action, items)
+
+
+def _unusable(invoice_id: str, why: str) -> BatchItem:
+    return BatchItem(invoice_id, "bad_request", why)
 
 
 async def trash_page(adapter: DraftPublishAdapter, page: str | None, page_size: int) -> Page:

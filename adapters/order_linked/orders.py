@@ -191,15 +191,27 @@ def refused_or_dropped(
     (nothing of it is sent either way: only the fields left to the invoice are)."""
     if problems and handling == "strict":
         first = problems[0]
+        set_by = ": the order sets it" if _set_by_the_order(first) else ""
         raise UnsupportedFields(
-            f"{pointer_to_path(first.pointer)} {first.detail}: the order sets it "
+            f"{pointer_to_path(first.pointer)} {first.detail}{set_by} "
             "(leave it out, or send Prefer: handling=lenient to have it dropped)",
             problems,
             provider=provider,
         )
     return [
-        WriteWarning(p.pointer, f"dropped: {p.detail}; the order's value is used") for p in problems
+        WriteWarning(
+            p.pointer,
+            f"dropped: {p.detail}"
+            + ("; the order's value is used" if _set_by_the_order(p) else ""),
+        )
+        for p in problems
     ]
+
+
+def _set_by_the_order(problem: FieldError) -> bool:
+    """A field the order has a value of its own for (compared with it), not one the provider
+    cannot carry at all (terms, tags)."""
+    return problem.pointer.lstrip("/").split("/")[0] in _COMPARED
 
 
 def _customer(invoice: Invoice, order: OrderFacts, at: str) -> list[FieldError]:

@@ -428,3 +428,19 @@ async def test_a_plain_create_linked_to_an_order_is_in_the_orders_currency_and_p
     # The order now has its active invoice.
     with pytest.raises(Conflict):
         await env.adapter.create_from_order("SO-1004")
+
+
+async def test_a_field_the_provider_cannot_carry_is_not_said_to_be_the_orders(env: Env) -> None:
+    """Terms on an order's invoice: order_linked has no terms at all, and the 422 said "the
+    order sets it", sending the caller to look for terms on the order."""
+    request = Invoice.model_validate({"currency": "AUD", "terms": "Net 7", "notes": "Kept"})
+    with pytest.raises(UnsupportedFields) as info:
+        await env.adapter.create_from_order("SO-1001", request)
+    assert info.value.message == (
+        "terms order_linked cannot carry terms (leave it out, or send Prefer: handling=lenient "
+        "to have it dropped)"
+    )
+    result = await env.adapter.create_from_order("SO-1001", request, handling="lenient")
+    assert [(w.field, w.reason) for w in result.warnings] == [
+        ("/terms", "dropped: order_linked cannot carry terms")
+    ]

@@ -3,6 +3,7 @@ route against draft_publish's emulator, and 501 where a connection's provider ha
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Iterator
@@ -103,6 +104,9 @@ async def test_csv_export_takes_the_list_filters(sandbox: Sandbox) -> None:
     assert text.count("id,number,") == 1  # open is two provider exports under one header
     bad, problem = await _csv(sandbox, "?status=unknown")
     assert bad.status == 400, problem
+    # Empty, as a script building status=${s} sends it: a 400 as on the list, not every status.
+    empty, problem = await _csv(sandbox, "?status=")
+    assert empty.status == 400 and "status" in problem, problem
     wrong, problem = await _csv(sandbox, "?number=INV")
     assert wrong.status == 400 and "number" in problem
 
@@ -146,6 +150,33 @@ async def test_batch_refuses_what_it_cannot_do(sandbox: Sandbox) -> None:
         answer = await call(sandbox, "POST", path, body=body)
         assert answer.status == 422, answer.body
         assert pointer in [e["pointer"] for e in answer.body["errors"]]
+
+
+async def test_a_batch_id_that_cannot_name_a_record_fails_alone(sandbox: Sandbox) -> None:
+    """One id a script got wrong ("trash", a route's own word; "../x") made the whole batch a
+    400 with no pointer, the good ids left undone. It fails as it would alone, named; the
+    others are done."""
+    draft = await _create(sandbox)
+    answer = await call(
+        sandbox,
+        "POST",
+        f"{DP}/invoices/batch",
+        body={"action": "mark_sent", "ids": [draft["id"], "trash", "../x"]},
+        headers={"Idempotency-Key": f"batch-bad-ids-{draft['id']}"},
+    )
+    assert answer.status == 200, answer.body
+    results = {r["id"]: r for r in answer.body["results"]}
+    assert results[draft["id"]]["outcome"] == "done"
+    for bad in ("trash", "../x"):
+        assert (results[bad]["outcome"], results[bad]["code"]) == ("failed", "bad_request")
+        assert "cannot name a record" in results[bad]["detail"]
+    assert (answer.body["succeeded"], answer.body["failed"]) == (1, 2)
+    read = await call(sandbox, "GET", f"{DP}/invoices/{draft['id']}")
+    assert read.body["status"] == "open"
+    alone = await call(
+        sandbox, "POST", f"{DP}/invoices/batch", body={"action": "void", "ids": ["trash"]}
+    )
+    assert alone.status == 200 and alone.body["results"][0]["code"] == "bad_request"
 
 
 async def test_delete_trash_restore_purge(sandbox: Sandbox) -> None:
@@ -236,3 +267,34 @@ async def test_providers_without_them_answer_501(sandbox: Sandbox, connection: s
         assert answer.status == 501, (method, path, answer.body)
         assert answer.body["code"] == "not_supported"
         assert answer.body["provider"] == connection
+
+
+async def test_a_later_provider_export_refused_mid_transfer_cuts_it_off(sandbox: Sandbox) -> None:
+    """status=open is two provider exports (sent, then overdue). The second answered 404: its
+    problem answer, a whole HTTP response, was written into the 200's body, and a final chunk
+    after it made the transfer look whole. It is cut off, without the final chunk."""
+    issued = await _create(sandbox)
+    assert (await call(sandbox, "POST", f"{DP}/invoices/{issued['id']}/issue")).status == 200
+    faults = sandbox.emulator_urls["draft_publish"] + "/_emulator/faults"
+    # Seed 10 at a rate of 0.5: the first export call passes, the second is refused.
+    config = {"error_rate": 0.5, "error_status": 404, "path_regex": "export/csv", "seed": 10}
+    host, port = sandbox.gateway_url.removeprefix("http://").split(":")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(faults, json=config) as set_up:
+            assert set_up.status == 200, await set_up.text()
+        try:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                f"GET {DP}/invoices/export.csv?status=open HTTP/1.1\r\nHost: {host}\r\n"
+                "Authorization: Bearer sk_sandbox\r\nConnection: close\r\n\r\n".encode()
+            )
+            raw = await asyncio.wait_for(reader.read(), timeout=10)
+            writer.close()
+        finally:
+            async with session.delete(faults) as cleared:
+                assert cleared.status == 200
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK"), head
+    assert b"id,number," in body  # the first export's rows came
+    assert b"HTTP/1.1" not in body and b"not_found" not in body
+    assert not body.endswith(b"0\r\n\r\n")  # no final chunk: the client knows it is cut off

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from adapters.base import BATCH_ACTIONS, Adapter, Capabilities, ListQuery, NotSupported
 from gateway.canonical.errors import FieldError
-from gateway.errors import UpstreamError
+from gateway.errors import AdapterError
 from gateway.http import list_filters, list_options
 from gateway.http.action_inputs import action_inputs
 from gateway.http.auth import requires
@@ -87,8 +87,17 @@ async def export_csv_view(request: web.Request) -> web.StreamResponse:
         try:
             async for chunk in export.chunks:
                 await response.write(chunk)
-        except UpstreamError as exc:
-            _log.warning("export_broken_off", connection=adapter.connection.name, error=exc.message)
+        except Exception as exc:
+            # Once the head is sent, no other answer can be: whatever fails (an upstream
+            # failure, a refusal of a later provider call such as a 404, a defect) cuts the
+            # transfer off, without its final chunk. An answer written here would have been
+            # spliced into the body, after which the file looked whole.
+            if isinstance(exc, AdapterError):
+                _log.warning(
+                    "export_broken_off", connection=adapter.connection.name, error=exc.message
+                )
+            else:
+                _log.exception("export_broken_off", connection=adapter.connection.name)
             response.force_close()
             if request.transport is not None:
                 request.transport.close()
@@ -169,7 +178,7 @@ def _batch_body(body: dict[str, Any]) -> tuple[str, list[str]]:
 def _export_query(request: web.Request, adapter: Adapter) -> ListQuery:
     params = request.query
     refuse_unknown(params, _EXPORT_QUERY)
-    status = params.get("status") or None
+    status = params.get("status")  # empty is no status, and a 400 as on the list
     if status is not None and status not in _STATUSES:
         raise query_problem({"status": f"must be one of {', '.join(_STATUSES)}"})
     return ListQuery(
