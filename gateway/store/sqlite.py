@@ -74,6 +74,9 @@ from gateway.store.sqlite_now import Now
 from gateway.store.urls import MEMORY
 
 BUSY_TIMEOUT_MS = 5000
+# Queued this long or less behind the store's other statements, a statement keeps the whole
+# wait (no trip to set a shorter one).
+_PATIENCE_SLACK_MS = 50
 # Times a token bucket is read and compared-and-set before a take holds the lock instead.
 BUCKET_TRIES = 8
 _log = structlog.get_logger("gateway.store")
@@ -95,6 +98,7 @@ class SqliteStore(Store):
         self._lock = asyncio.Lock()  # taken through ``_held`` only
         self._idle = asyncio.Event()  # set whenever ``_lock`` is free
         self._idle.set()
+        self._file: tuple[int, int] | None = None  # the opened file's (device, inode)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -118,12 +122,34 @@ class SqliteStore(Store):
                 now = Now(self._path)
                 now.open()
                 self._now = now
+                self._file = self._identity()
         except BaseException as e:
             self._db = None
             await db.close()
             if isinstance(e, sqlite3.Error):
                 raise StoreError(f"{self._name}: cannot open: {e}") from e
             raise
+
+    def _identity(self) -> tuple[int, int] | None:
+        """The store's path's file as (device, inode); None when no file is there."""
+        try:
+            found = os.stat(self._path)
+        except FileNotFoundError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def _still_there(self) -> None:
+        """StoreError when the file opened is no longer the one at the store's path (deleted,
+        or replaced by a copy): SQLite goes on writing to the file it opened, unseen by every
+        other process and lost at the next start, where a key written now would be new again
+        and its write made a second time."""
+        if self._file is None or self._identity() == self._file:
+            return
+        raise StoreError(
+            f"{self._name}: the file was deleted or replaced while the gateway ran; what was "
+            "kept since is in the file it opened, which no other process sees: stop every "
+            "process using the store and start them again"
+        )
 
     def unusable(self) -> str | None:
         if self._path == MEMORY:
@@ -141,6 +167,17 @@ class SqliteStore(Store):
                 f"{self._name}: the directory {str(path.parent)!r} does not exist; create it "
                 "first (the store creates its file, not directories)"
             )
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            return (
+                f"{self._name}: the file cannot be read and written by this user (its mode or "
+                "owner); give the gateway's user both"
+            )
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            return (
+                f"{self._name}: the directory {str(path.parent)!r} cannot be written by this "
+                "user; SQLite keeps its -wal and -shm files beside the store, so the gateway's "
+                "user must be able to create files there"
+            )
         return None
 
     def _create_private_file(self) -> None:
@@ -157,7 +194,12 @@ class SqliteStore(Store):
 
     async def _migrate(self) -> None:
         """Apply what is pending, one migration per write transaction; the write lock makes
-        concurrent openers (other processes) wait and then find the work done."""
+        concurrent openers (other processes) wait and then find the work done. With nothing
+        pending (every start but the first of a version), no write lock is asked for: a start
+        is not refused because another process is writing."""
+        async with self._transaction(write=False) as db:
+            if not migrations.pending(await self._applied(db), self._name):
+                return
         while True:
             async with self._transaction() as db:
                 applied = await self._applied(db)
@@ -192,8 +234,13 @@ class SqliteStore(Store):
                 await db.close()
 
     async def ping(self) -> dict[str, Any]:
-        rows = await self._one("SELECT max(version) FROM schema_migrations", ())
-        return {"backend": self.url_scheme, "schema_version": int(rows[0][0])}
+        """The store as a keyed write finds it: its file the one opened, and its write lock
+        taken within the wait a write has (a read alone went through a lock held elsewhere,
+        and answered ready while every keyed write was a 503)."""
+        self._still_there()
+        async with self._transaction() as db:
+            [row] = await db.execute_fetchall("SELECT max(version) FROM schema_migrations")
+        return {"backend": self.url_scheme, "schema_version": int(row[0])}
 
     @asynccontextmanager
     async def _held(self) -> AsyncIterator[None]:
@@ -206,15 +253,34 @@ class SqliteStore(Store):
                 self._idle.set()
 
     @asynccontextmanager
-    async def _transaction(self, *, write: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(
+        self, *, write: bool = True, deadline: float | None = None
+    ) -> AsyncIterator[aiosqlite.Connection]:
         """The connection, alone, in a write transaction (or, ``write=False``, in autocommit
         for single reads); committed on success, rolled back on any exception, cancellation
-        included. SQLite errors become StoreError."""
+        included. SQLite errors become StoreError.
+
+        The wait for another process's lock is the caller's, from when it asked
+        (``deadline``, by default now): its 5 s (``BUSY_TIMEOUT_MS``) count the time spent
+        queued behind this store's other statements, each of which may have waited for that
+        lock too. Without that, the k-th
+        of k requests queued behind a lock held elsewhere waited k × 5 s."""
         db = self._db
         if db is None:
             raise StoreError(f"{self._name} is not open")
+        if deadline is None:
+            deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         async with self._held():
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                raise StoreError(
+                    f"{self._name}: database is locked (another process has held the file's "
+                    f"lock for {BUSY_TIMEOUT_MS / 1000:g} s)"
+                )
+            shortened = left_ms < BUSY_TIMEOUT_MS - _PATIENCE_SLACK_MS
             try:
+                if shortened:
+                    await db.execute(f"PRAGMA busy_timeout = {left_ms}")
                 if write:
                     await db.execute("BEGIN IMMEDIATE")
                 yield db
@@ -226,6 +292,10 @@ class SqliteStore(Store):
                 if isinstance(e, sqlite3.Error):
                     raise StoreError(f"{self._name}: {e}") from e
                 raise
+            finally:
+                if shortened:
+                    with contextlib.suppress(sqlite3.Error):
+                        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     # -- idempotency keys ----------------------------------------------------------------------
 
@@ -240,6 +310,7 @@ class SqliteStore(Store):
         ttl_s: float,
         sending: dict[str, Any] | None = None,
     ) -> Claim:
+        self._still_there()
         fresh = new_record(
             scope, fingerprint, owner, now=now, lease_s=lease_s, ttl_s=ttl_s, sending=sending
         )
@@ -306,6 +377,7 @@ class SqliteStore(Store):
         every statement that arrives while others wait for it queue behind them, one task per
         turn of the event loop, each turn long with 50 requests in flight; waiting on ``_idle``
         wakes all the waiting statements at once."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000  # the wait counts from here
         now = self._now
         while now is not None and self._lock.locked():
             await self._idle.wait()
@@ -320,7 +392,7 @@ class SqliteStore(Store):
                     await self._checkpoint()
                 return rows
         # Another process holds the file's lock (or there is no second connection: ":memory:").
-        async with self._transaction(write=False) as db:
+        async with self._transaction(write=False, deadline=deadline) as db:
             return list(await db.execute_fetchall(sql, params))
 
     async def _checkpoint(self) -> None:

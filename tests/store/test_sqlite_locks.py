@@ -5,6 +5,7 @@ holding up the event loop; the write-ahead log is checkpointed off the loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
@@ -24,6 +25,7 @@ from gateway.store import (
     KeyScope,
     Mismatch,
     Store,
+    StoreError,
     open_store,
 )
 from gateway.store import sqlite as sqlite_store
@@ -280,3 +282,141 @@ async def test_a_take_raced_past_its_tries_holds_the_lock_and_takes_the_same(
     assert answers == [0.0, 0.0, 1.0] and locked[0] == 3
     assert await store.take_token("b", 1.0, 2.0, now=now + 1) == 0.0  # refilled by the rate
     assert await store.take_token("b", 1.0, 2.0, now=now + 1) == pytest.approx(1.0)
+
+
+@pytest.fixture
+async def patient_for_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Store, Path]]:
+    """An open SQLite store that waits 1 s (not 5) for another process's lock."""
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 1000)
+    path = tmp_path / "store.db"
+    store = open_store(f"sqlite:///{path}")
+    await store.open()
+    yield store, path
+    await store.close()
+
+
+async def test_writes_queued_behind_a_lock_held_elsewhere_wait_its_time_once_not_in_turn(
+    patient_for_a_second: tuple[Store, Path],
+) -> None:
+    """Each statement that fell back to waiting for the lock held the store's own lock while
+    it waited: the k-th of k concurrent keyed writes waited k times the patience (30 s for the
+    sixth, at 5 s), and callers that had hung up kept their place. Each waits its own
+    patience, counted from when it asked."""
+    store, path = patient_for_a_second
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the file
+    try:
+        started = time.monotonic()
+        claims = [
+            store.claim(
+                KeyScope("c", "conn", "POST /v1/invoices", f"k-{n}"),
+                "fp",
+                "owner",
+                now=time.time(),
+                lease_s=30,
+                ttl_s=3600,
+            )
+            for n in range(6)
+        ]
+        results = await asyncio.gather(*claims, return_exceptions=True)
+        took = time.monotonic() - started
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert [type(r).__name__ for r in results] == ["StoreError"] * 6
+    assert took < 2.5  # one patience and a little, not six
+    assert isinstance(
+        await store.claim(
+            KeyScope("c", "conn", "POST /v1/invoices", "k-0"),
+            "fp",
+            "o",
+            now=time.time(),
+            lease_s=30,
+            ttl_s=3600,
+        ),
+        Claimed,
+    )
+
+
+async def test_readiness_asks_for_the_write_lock_a_keyed_write_needs(
+    patient_for_a_second: tuple[Store, Path],
+) -> None:
+    """A read went through another process's write lock: /readyz said ready while every
+    keyed write was a 503."""
+    store, path = patient_for_a_second
+    assert (await store.ping())["backend"] == "sqlite"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="database is locked"):
+            await store.ping()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert (await store.ping())["backend"] == "sqlite"
+
+
+async def test_a_store_file_deleted_or_replaced_under_the_gateway_is_refused(
+    store_file: tuple[Store, Path],
+) -> None:
+    """SQLite writes on to the file it opened, unlinked: the keys kept there were lost at the
+    next start, and a retry of a key answered meanwhile made its write a second time."""
+    store, path = store_file
+    scope = KeyScope("c", "conn", "POST /v1/invoices", "before")
+    assert isinstance(
+        await store.claim(scope, "fp", "o", now=time.time(), lease_s=30, ttl_s=60), Claimed
+    )
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
+    after = KeyScope("c", "conn", "POST /v1/invoices", "after")
+    for attempt in (
+        store.claim(after, "fp", "o", now=time.time(), lease_s=30, ttl_s=60),
+        store.ping(),
+    ):
+        with pytest.raises(
+            StoreError, match="the file was deleted or replaced while the gateway ran"
+        ):
+            await attempt
+
+
+async def test_a_start_needs_no_write_lock_when_nothing_is_to_migrate(
+    store_file: tuple[Store, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every start took the write lock to look for migrations: another process writing for
+    longer than the patience made a gateway refuse to start, its store up to date."""
+    _, path = store_file
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 300)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    second = open_store(f"sqlite:///{path}")
+    try:
+        await second.open()
+        assert await second.get(KeyScope("c", "conn", "POST /v1/invoices", "none")) is None
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await second.close()
+
+
+def test_a_file_or_folder_this_user_cannot_write_is_named_before_opening(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only store file was "cannot create the file"; a folder that cannot be written
+    (SQLite makes its -wal and -shm there) "attempt to write a readonly database"."""
+    path = tmp_path / "store.db"
+    path.touch()
+    store = sqlite_store.SqliteStore(str(path))
+    denied: set[Path] = set()
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) not in denied)
+    denied.add(path)
+    assert "the file cannot be read and written by this user" in (store.unusable() or "")
+    denied.clear()
+    denied.add(tmp_path)
+    said = store.unusable() or ""
+    assert f"the directory {str(tmp_path)!r} cannot be written by this user" in said
+    assert "-wal and -shm" in said
+    denied.clear()
+    assert store.unusable() is None
