@@ -122,7 +122,6 @@ def the_one_asked(provider: str, invoice_id: str, invoice: Invoice) -> Invoice:
 
 def _same_id(asked: str, answered: str) -> bool:
     asked, answered = asked.strip(), answered.strip()
-    digits = asked.isascii() and asked.isdigit() and answered.isascii() and answered.isdigit()
-    if digits and max(len(asked), len(answered)) <= _MAX_ID_SHOWN:
-        return int(asked) == int(answered)
+    if asked.isascii() and asked.isdigit() and answered.isascii() and answered.isdigit():
+        return (asked.lstrip("0") or "0") == (answered.lstrip("0") or "0")  # as numbers
     return asked.casefold() == answered.casefold()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from gateway.keyring import client_digest, key_digest
 # has read the README knows it.
 SANDBOX_KEY = "sk_sandbox"
 _PUBLISHED_DIGESTS = frozenset({key_digest(SANDBOX_KEY)})
-_LOCAL_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
+_LOCAL_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
 
 
 def key_problems(
@@ -72,19 +73,38 @@ def _published_key(
 
 
 def _on_this_machine(base_url: Any) -> bool:
-    """A loopback address or ``localhost``; a URL that does not parse is another check's."""
+    """A loopback or unspecified address, however written (``127.1``, ``0x7f.0.0.1``,
+    ``[::ffff:127.0.0.1]``, ``0.0.0.0``), ``localhost`` or a name under it (RFC 6761); a URL
+    that does not parse is another check's. Other names are not resolved while a file is
+    checked: they count as off the machine."""
     try:
         host = URL(base_url).host if isinstance(base_url, str) else None
     except ValueError:
         return True
     if host is None:
         return True
-    if host.lower() in _LOCAL_NAMES:
+    name = host.lower().rstrip(".")
+    if name in _LOCAL_NAMES or name.endswith(".localhost"):
         return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
+    address = _address(name.strip("[]"))
+    if address is None:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``text`` as an IP address, the shorthand IPv4 forms an HTTP client connects to
+    included (``127.1``, ``0x7f.0.0.1``, ``2130706433``); None for a name."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        return None
 
 
 # How an environment variable's name is written (``PROVIDER_TOKEN``): a value of a ``*_env``

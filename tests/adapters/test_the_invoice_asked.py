@@ -73,7 +73,9 @@ _HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "
         ("7", "8", False),
         ("82F4B48A-78A5-4D6B-B2DE-D00F63E86951", "82f4b48a-78a5-4d6b-b2de-d00f63e86951", True),
         ("INV-00001", "INV-00002", False),
-        ("1" * 100, "1" * 100, True),  # too long to be read as a number: compared as written
+        ("1" * 100, "1" * 100, True),
+        ("0" * 70 + "68", "68", True),  # a number however many zeros lead it
+        ("0" * 70 + "68", "69", False),
     ],
 )
 def test_ids_are_compared_as_the_providers_write_them(

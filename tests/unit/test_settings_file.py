@@ -935,7 +935,14 @@ _PUBLISHED = (
 
 
 @pytest.mark.parametrize(
-    "url", ["https://crm.example.com", "http://10.0.0.7:8081", "http://[2001:db8::1]/api"]
+    "url",
+    [
+        "https://crm.example.com",
+        "http://10.0.0.7:8081",
+        "http://[2001:db8::1]/api",
+        "http://127.example.com",
+        "http://localhost.example.com",
+    ],
 )
 def test_the_shipped_config_pointed_at_a_real_provider_refuses_the_published_sandbox_key(
     url: str,
@@ -952,7 +959,21 @@ def test_the_shipped_config_pointed_at_a_real_provider_refuses_the_published_san
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8081", "http://localhost:8081", "http://[::1]:8081", "http://127.9.9.9"],
+    [
+        "http://127.0.0.1:8081",
+        "http://localhost:8081",
+        "http://[::1]:8081",
+        "http://127.9.9.9",
+        # Forms an HTTP client connects to the loopback interface with: refused at first.
+        "http://127.1:8081",
+        "http://0x7f.0.0.1:8081",
+        "http://2130706433:8081",
+        "http://127.0.0.1.:8081",
+        "http://[::ffff:127.0.0.1]:8081",
+        "http://LOCALHOST.:8081",
+        "http://crm.localhost:8081",
+        "http://0.0.0.0:8081",
+    ],
 )
 def test_the_sandbox_key_is_taken_for_providers_on_this_machine(url: str) -> None:
     settings = load_settings(REPO / "config.yaml", {"CRM_URL": url})
