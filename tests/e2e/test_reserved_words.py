@@ -140,9 +140,14 @@ async def test_the_trash_and_batch_routes_refuse_the_providers_own_paths_as_ids(
             sandbox, "POST", f"{base}/invoices/batch", body={"action": "void", "ids": [segment]}
         ),
     ]
-    for answer in answers:  # the gateway's own words are no route here: a 404
+    for answer in answers[:2]:  # the gateway's own words are no route here: a 404
         assert answer.status in (400, 404), answer.body
         if answer.status == 400:
             assert "not an id" in answer.body["detail"]
-    assert [a.status for a in answers][2] == 400  # in a batch body, no router decides
+    # In a batch body no router decides: the id fails alone, as it would alone (a 400).
+    batch = answers[2]
+    assert batch.status == 200, batch.body
+    [result] = batch.body["results"]
+    assert (result["outcome"], result["code"]) == ("failed", "bad_request")
+    assert "not an id" in result["detail"]
     assert _new(before, await _provider_paths(sandbox)) == []

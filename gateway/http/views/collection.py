@@ -87,6 +87,8 @@ async def export_csv_view(request: web.Request) -> web.StreamResponse:
         try:
             async for chunk in export.chunks:
                 await response.write(chunk)
+        except ConnectionError:
+            raise  # the caller hung up: counted and logged as 499 by the middleware
         except Exception as exc:
             # Once the head is sent, no other answer can be: whatever fails (an upstream
             # failure, a refusal of a later provider call such as a 404, a defect) cuts the
