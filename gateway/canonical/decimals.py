@@ -118,15 +118,12 @@ def _provider_decimal(value: Any) -> Decimal:
     return number
 
 
-# Past this many digits a plain form is no longer worth writing out (1e999999999 would be a
-# billion zeros): such a figure keeps its exponent.
-_PLAIN_DIGITS = PLAIN_DIGITS
-
-
 def _plain_form(number: Decimal) -> Decimal:
-    """``number`` with exponent zero when it has one above zero and few enough digits."""
+    """``number`` with exponent zero when it has one above zero and its first digit is at
+    most ``PLAIN_DIGITS`` places before the point (the rule ``money.plain_text`` writes by:
+    ``1e999999999`` would be a billion zeros, and keeps its exponent)."""
     sign, digits, exp = number.as_tuple()
-    if not isinstance(exp, int) or exp <= 0 or len(digits) + exp > _PLAIN_DIGITS:
+    if not isinstance(exp, int) or exp <= 0 or number.adjusted() >= PLAIN_DIGITS:
         return number
     return Decimal((sign, digits + (0,) * exp, 0))
 

@@ -74,9 +74,9 @@ CONNECT_TIMEOUT_S = 10.0
 # instance's, get MIGRATION_TIMEOUT_S.
 STATEMENT_TIMEOUT_S = 10.0
 MIGRATION_TIMEOUT_S = 3600.0
+_log = structlog.get_logger("gateway.store")
 # A claim re-reads when a compare-and-set loses (the record changed under it); each loss means
 # another claim won, so a few rounds always settle it.
-_log = structlog.get_logger("gateway.store")
 CLAIM_ROUNDS = 8
 _KEY = "client = $1 AND connection = $2 AND operation = $3 AND key = $4"
 _HELD = f"{_KEY} AND owner = $5 AND state = 'in_progress'"
@@ -202,10 +202,11 @@ class PostgresStore(Store):
         except asyncpg.UndefinedTableError as e:
             # The tables are gone (the database or schema dropped and made again): they are
             # made again now, as at a start, so that the retry this failure asks for works.
-            await self._remade()
+            remade = await self._remade()
             raise StoreError(
                 f"{self._name}: its tables were missing ({self._scrub(e)}; the database or "
-                "schema was emptied or made again); they have been made again"
+                "schema was emptied or made again); "
+                + ("they have been made again" if remade else "making them again failed")
             ) from e
         except _DRIVER_ERRORS as e:
             raise StoreError(f"{self._name}: {self._scrub(e)}") from e
@@ -214,13 +215,16 @@ class PostgresStore(Store):
             # is not UTF-8.
             raise StoreError(f"{self._name}: its answer could not be read ({e})") from e
 
-    async def _remade(self) -> None:
-        """The schema migrated again, once however many requests found the tables gone."""
+    async def _remade(self) -> bool:
+        """The schema migrated again, once however many requests found the tables gone;
+        whether it was (a failure is logged)."""
         async with self._remaking:
             try:
                 await self._migrate()
             except StoreError as e:
                 _log.error("store_remake_failed", store=self._name, error=str(e))
+                return False
+        return True
 
     def _scrub(self, error: BaseException) -> str:
         """The driver's message, with the URL's password cut out should it ever appear; for a

@@ -263,8 +263,8 @@ class SqliteStore(Store):
         The wait for another process's lock is the caller's, from when it asked
         (``deadline``, by default now): its 5 s (``BUSY_TIMEOUT_MS``) count the time spent
         queued behind this store's other statements, each of which may have waited for that
-        lock too. Without that, the k-th
-        of k requests queued behind a lock held elsewhere waited k × 5 s."""
+        lock too. Without that, the k-th of k requests queued behind a lock held elsewhere
+        waited k × 5 s."""
         db = self._db
         if db is None:
             raise StoreError(f"{self._name} is not open")

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import stat
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -281,6 +281,30 @@ async def test_a_postgresql_server_that_stops_answering_fails_a_statement_in_tim
         await con.close()
 
 
+@contextlib.asynccontextmanager
+async def _own_schema(
+    url_for: Callable[[str], str] = pg_url_with_schema,
+) -> AsyncIterator[tuple[Store, str]]:
+    """An open PostgreSQL store in a schema of its own (``url_for`` makes its URL), and the
+    schema's name; closed, and the schema dropped, after."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    store = open_store(url_for(schema))
+    await store.open()
+    try:
+        yield store, schema
+    finally:
+        await store.close()
+        await _sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def _sql(statement: str) -> None:
+    con = await asyncpg.connect(PG_URL)
+    try:
+        await con.execute(statement)
+    finally:
+        await con.close()
+
+
 async def test_a_postgresql_connection_left_in_a_broken_state_is_a_store_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -289,10 +313,7 @@ async def test_a_postgresql_connection_left_in_a_broken_state_is_a_store_error(
     progress"), which is none of the errors the store named. It reached a keyed create's
     finish as a 500 (retryable false) for an invoice that was made; it is a StoreError, as any
     other connection failure is, the password cut out."""
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    store = open_store(pg_url_with_schema(schema))
-    await store.open()
-    try:
+    async with _own_schema() as (store, _):
         assert await store.take_token("b", 1.0, 1.0, now=NOW) == 0.0
         broken = asyncpg.InternalClientError("cannot switch to state 11; another operation (2)")
 
@@ -308,12 +329,7 @@ async def test_a_postgresql_connection_left_in_a_broken_state_is_a_store_error(
         assert caught.value.__cause__ is broken
         with pytest.raises(StoreError):
             await store.ping()
-    finally:
-        monkeypatch.undo()
-        await store.close()
-        con = await asyncpg.connect(PG_URL)
-        await con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await con.close()
+        monkeypatch.undo()  # before the store is closed
 
 
 class _Relay:
@@ -371,20 +387,19 @@ class _Relay:
 
 @contextlib.asynccontextmanager
 async def _store_behind(relay: _Relay) -> AsyncIterator[Store]:
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    store = open_store(
-        f"postgresql://postgres@127.0.0.1:{relay.port}/test?schema={schema}&pool_max=1"
-    )
-    await store.open()
-    try:
-        yield store
-    finally:
-        relay.release()
-        relay.garble = None
-        await store.close()
-        con = await asyncpg.connect(PG_URL)
-        await con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await con.close()
+    def behind(schema: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{relay.port}/test?schema={schema}&pool_max=1"
+
+    async with _own_schema(behind) as (store, _):
+        try:
+            yield store
+        finally:
+            relay.release()
+            relay.garble = None
+
+
+async def _take(store: Store, bucket: str) -> object:
+    return await store.take_token(bucket, 1.0, 1.0, now=NOW)
 
 
 async def _claim(store: Store, key: str) -> object:
@@ -405,7 +420,7 @@ async def test_a_stalled_postgresql_statement_fails_within_its_timeout_not_twice
     async with _Relay() as relay, _store_behind(relay) as store:
         assert await store.take_token("b", 1.0, 1.0, now=NOW) == 0.0
         # A statement alone, and one in a transaction (whose rollback waited on it too).
-        for i, stalled in enumerate((_claim, lambda s, k: s.take_token(k, 1.0, 1.0, now=NOW))):
+        for i, stalled in enumerate((_claim, _take)):
             relay.hold()
             started = asyncio.get_running_loop().time()
             with pytest.raises(StoreError):
@@ -435,18 +450,11 @@ async def test_a_postgresql_store_whose_tables_were_dropped_makes_them_again() -
     503, retry with the same key, for ever (the tables were made at the start only), and
     /readyz called a reachable server unreachable. The failure makes them again, so the retry
     it asks for works."""
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    store = open_store(pg_url_with_schema(schema))
-    await store.open()
-    try:
+    async with _own_schema() as (store, schema):
         assert isinstance(
             await store.claim(SCOPE, "fp", "a", now=NOW, lease_s=LEASE, ttl_s=TTL), Claimed
         )
-        con = await asyncpg.connect(PG_URL)
-        try:
-            await con.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        finally:
-            await con.close()
+        await _sql(f'DROP SCHEMA "{schema}" CASCADE')
         with pytest.raises(StoreError) as caught:
             await store.claim(SCOPE, "fp", "b", now=NOW, lease_s=LEASE, ttl_s=TTL)
         assert "its tables were missing" in str(caught.value)
@@ -454,8 +462,19 @@ async def test_a_postgresql_store_whose_tables_were_dropped_makes_them_again() -
         retried = await store.claim(SCOPE, "fp", "b", now=NOW, lease_s=LEASE, ttl_s=TTL)
         assert isinstance(retried, Claimed)  # a new store: the key is new to it
         assert (await store.ping())["schema_version"] == LATEST
-    finally:
-        await store.close()
-        con = await asyncpg.connect(PG_URL)
-        await con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await con.close()
+
+
+async def test_tables_that_cannot_be_made_again_are_not_said_to_be(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with _own_schema() as (store, schema):
+        await _sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+        async def refused() -> None:
+            raise StoreError("permission denied for database test")
+
+        monkeypatch.setattr(store, "_migrate", refused)
+        with pytest.raises(StoreError) as caught:
+            await store.claim(SCOPE, "fp", "b", now=NOW, lease_s=LEASE, ttl_s=TTL)
+        assert "its tables were missing" in str(caught.value)
+        assert str(caught.value).endswith("making them again failed")

@@ -372,6 +372,23 @@ async def test_a_store_file_deleted_or_replaced_under_the_gateway_is_refused(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{path}{suffix}")
     after = KeyScope("c", "conn", "POST /v1/invoices", "after")
+    await _refused_as_gone(store, after)
+
+
+async def test_a_store_file_replaced_by_a_copy_under_the_gateway_is_refused(
+    store_file: tuple[Store, Path],
+) -> None:
+    """A copy put in its place (a backup restored): another file at the path, which the
+    gateway's connections do not see."""
+    store, path = store_file
+    copy = path.with_name("copy.db")
+    with closing(sqlite3.connect(path)) as db, closing(sqlite3.connect(copy)) as target:
+        db.backup(target)
+    os.replace(copy, path)
+    await _refused_as_gone(store, KeyScope("c", "conn", "POST /v1/invoices", "after"))
+
+
+async def _refused_as_gone(store: Store, after: KeyScope) -> None:
     for attempt in (
         store.claim(after, "fp", "o", now=time.time(), lease_s=30, ttl_s=60),
         store.ping(),

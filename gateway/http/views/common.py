@@ -199,20 +199,24 @@ def outcome_response(
 
 
 def if_match(request: web.Request) -> str | None:
-    """The ``If-Match`` list, its header lines joined as one (RFC 9110: several lines of a list
-    field are one list, in order); None without one."""
-    lines = request.headers.getall("If-Match", [])
-    return ", ".join(line.strip() for line in lines) if lines else None
+    """The ``If-Match`` list (``_one_list``); None without one."""
+    return _one_list(request, "If-Match")
 
 
 def not_modified(request: web.Request, tag: str) -> bool:
     """Whether a read's ``If-None-Match`` names ``tag``, or is ``*`` (RFC 9110 13.1.2: the weak
     comparison, ``W/"7"`` matching ``"7"``): its answer is then a 304, the body left out."""
-    lines = request.headers.getall("If-None-Match", [])
-    given = ", ".join(line.strip() for line in lines)
+    given = _one_list(request, "If-None-Match")
     if not given:
         return False
     return given == "*" or _opaque(tag) in {_opaque(t) for t in entity_tags(given)}
+
+
+def _one_list(request: web.Request, name: str) -> str | None:
+    """A list header's lines joined as one (RFC 9110: several lines of a list field are one
+    list, in order); None without one."""
+    lines = request.headers.getall(name, [])
+    return ", ".join(line.strip() for line in lines) if lines else None
 
 
 def _opaque(tag: str) -> str:
