@@ -59,6 +59,7 @@ class CircuitBreaker:
         self._failures = 0  # in a row
         self._opened_at: float | None = None  # set while open or half-open
         self._probing = False
+        self.last_failure: str | None = None  # what the last failed exchange did, for refusals
 
     @property
     def state(self) -> CircuitState:
@@ -96,17 +97,20 @@ class CircuitBreaker:
         wait = self.retry_after() or 0.0
         if wait <= 0:  # half-open, the probe is out
             wait = _PROBE_RETRY_AFTER_S
+        cause = f" (its last call {self.last_failure})" if self.last_failure else ""
         return CircuitOpen(
-            f"{self.provider} (connection {self.connection}) is failing: the circuit for "
+            f"{self.provider} (connection {self.connection}) is failing{cause}: the circuit for "
             f"connection {self.connection} is open, so the gateway is not calling it for "
             f"{math.ceil(wait)} s",
             provider=self.provider,
             retry_after=wait,
         )
 
-    def record(self, ok: bool | None, *, probe: bool) -> None:
-        """The outcome of an admitted exchange: True answered, False failed, None abandoned
-        (cancelled before any outcome: the probe's turn is given back, nothing is counted)."""
+    def record(self, ok: bool | None, *, probe: bool, why: str | None = None) -> None:
+        """The outcome of an admitted exchange: True answered, False failed (``why``: what it
+        did, e.g. "could not be reached", said by every refusal until a call answers), None
+        abandoned (cancelled before any outcome: the probe's turn is given back, nothing is
+        counted)."""
         if probe:
             self._probing = False
         if ok is None:
@@ -114,8 +118,11 @@ class CircuitBreaker:
         if ok:
             self._failures = 0
             self._opened_at = None
+            self.last_failure = None
             return
         self._failures += 1
+        if why:
+            self.last_failure = why
         if probe or (self._opened_at is None and self._failures >= self.settings.failures):
             self._opened_at = self.clock()
         # A late failure of a call let through before it opened leaves the open period alone.

@@ -359,6 +359,7 @@ class UpstreamClient:
                 self.budget.first_attempt()
             self._count(retry=False)
             answered: bool | None = None
+            why: str | None = None  # what a failed exchange did, for the breaker's refusals
             try:
                 await self._paced()
                 if writes is not None:
@@ -366,32 +367,32 @@ class UpstreamClient:
                     writes.read_after = False
                 answer = await self._send(method, url, body, send_headers, keep_open=keep_open)
                 answered = answer.status < 500
+                if not answered:
+                    why = f"failed with {answer.status}"
             except UnusableAnswer:
                 answered = True
                 raise
             except aiohttp.ClientConnectorError:
                 # Never connected: nothing was sent, so even a POST may go again.
-                answered = False
-                last = UpstreamUnavailable(
-                    self._says("could not be reached"), provider=self.provider
-                )
+                answered, why = False, "could not be reached"
+                last = UpstreamUnavailable(self._says(why), provider=self.provider)
                 continue
             except (TimeoutError, aiohttp.ServerTimeoutError):
-                answered = False
+                answered, why = False, "did not answer in time"
                 if not idempotent:
-                    raise self._uncertain("did not answer in time", unanswered=True) from None
-                last = UpstreamTimeout(self._says("did not answer in time"), provider=self.provider)
+                    raise self._uncertain(why, unanswered=True) from None
+                last = UpstreamTimeout(self._says(why), provider=self.provider)
                 lost = True
                 continue
             except aiohttp.ClientError as exc:
-                answered = False
+                answered, why = False, _failed(exc)
                 if not idempotent:
-                    raise self._uncertain(_failed(exc)) from None
-                last = UpstreamUnavailable(self._says(_failed(exc)), provider=self.provider)
+                    raise self._uncertain(why) from None
+                last = UpstreamUnavailable(self._says(why), provider=self.provider)
                 lost = True
                 continue
             finally:
-                self.breaker.record(answered, probe=probe)
+                self.breaker.record(answered, probe=probe, why=why)
             status = answer.status
             if 300 <= status < 400:
                 # Never followed: the credential must not go anywhere else, and the Location

@@ -109,3 +109,19 @@ def test_late_failures_of_calls_let_through_earlier_do_not_extend_the_open_perio
         b.record(False, probe=probe)
     assert b.retry_after() == pytest.approx((opened or 0) - 10)
     assert b.state.code == 2
+
+
+def test_a_refusal_says_what_the_last_failed_call_did_until_a_call_answers() -> None:
+    clock = Clock()
+    b = breaker(clock, failures=2)
+    b.record(False, probe=b.admit(), why="failed with 503")
+    b.record(False, probe=b.admit(), why="did not answer in time")
+    with pytest.raises(CircuitOpen) as info:
+        b.admit()
+    assert "is failing (its last call did not answer in time): the circuit" in info.value.message
+    clock.now += 30
+    b.record(True, probe=b.admit())  # the probe answered: closed, the cause forgotten
+    fail(b, 2)  # failures that say nothing of themselves
+    with pytest.raises(CircuitOpen) as info:
+        b.admit()
+    assert "crm_v1 (connection crm) is failing: the circuit" in info.value.message

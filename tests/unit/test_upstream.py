@@ -542,11 +542,36 @@ async def test_the_breaker_opens_and_answers_without_calling(
         assert len(mock.requests[("GET", URL(f"{BASE}/x"))]) == 3
     assert info.value.retry_after == 20.0
     assert "circuit for connection crm is open" in info.value.message
+    assert "(its last call failed with 502)" in info.value.message  # why it opened
     assert upstream.health()["circuit"] == {
         "state": "open",
         "retry_after": 20,
         "consecutive_failures": 3,
     }
+
+
+async def test_a_failed_half_open_probe_is_named_in_the_refusal_the_caller_gets(
+    session: aiohttp.ClientSession,
+) -> None:
+    # The probe's own failure opens the breaker again; the retry it would have had is refused
+    # by the breaker, and the caller learns what the probe met, not only that it is open.
+    now = [0.0]
+    settings = connection(
+        retries={"max_attempts": 2, "backoff_base_s": 0, "backoff_max_s": 0},
+        breaker={"failures": 1, "open_s": 30},
+    )
+    upstream = UpstreamClient(session, settings, sleep=Sleeps(), clock=lambda: now[0])
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=503)
+        with pytest.raises(UpstreamUnavailable):
+            await upstream.request("GET", "/x")
+        now[0] = 31.0  # half-open: one probe
+        mock.get(f"{BASE}/x", exception=_refused())
+        with pytest.raises(UpstreamUnavailable) as info:
+            await upstream.request("GET", "/x")
+    assert "is open" in info.value.message
+    assert "(its last call could not be reached)" in info.value.message
+    assert "503" not in info.value.message  # the earlier failure is not the one said
 
 
 async def test_a_4xx_or_429_is_no_failure_for_the_breaker(session: aiohttp.ClientSession) -> None:
