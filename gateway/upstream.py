@@ -21,6 +21,7 @@ A client fails safely (docs/decisions.md, "The provider client fails safely"):
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import contextvars
 import dataclasses
@@ -57,6 +58,8 @@ from gateway.upstream_answers import (
     UnusableAnswer,
     UpstreamResponse,
     escapes_hide,
+    in_utf8,
+    is_utf8,
     read_answer,
     read_capped,
     secret_forms,
@@ -305,8 +308,15 @@ class UpstreamClient:
         carry = b""
         sent = 0
         try:
+            recode = _to_utf8(raw.charset)
+        except LookupError:
+            raise UnusableAnswer(
+                self._says("labelled its answer with a charset the gateway does not know"),
+                provider=self.provider,
+            ) from None
+        try:
             async for chunk in raw.content.iter_chunked(_STREAM_CHUNK_BYTES):
-                data = carry + chunk
+                data = carry + (chunk if recode is None else recode(chunk))
                 for form in forms:  # longest first
                     data = data.replace(form, b"[redacted]")
                 cut = max(0, len(data) - keep) if forms else len(data)
@@ -314,6 +324,10 @@ class UpstreamClient:
                 if cut:
                     sent += cut
                     yield data[:cut]
+            if recode is not None:  # a character cut short at the end is an error too
+                carry += recode(b"", final=True)
+                for form in forms:
+                    carry = carry.replace(form, b"[redacted]")
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(
                 self._says(f"stopped sending after {sent} bytes (no data in time)"),
@@ -322,6 +336,11 @@ class UpstreamClient:
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(
                 self._says(f"broke off after {sent} bytes ({type(exc).__name__})"),
+                provider=self.provider,
+            ) from None
+        except UnicodeDecodeError:
+            raise UnusableAnswer(
+                self._says(f"sent text that is not {raw.charset} after {sent} bytes"),
                 provider=self.provider,
             ) from None
         if carry:
@@ -526,7 +545,7 @@ class UpstreamClient:
                     except UnusableAnswer:
                         outcome = "too_large"
                         raise
-                    return self._without_credential(answer)
+                    return self._without_credential(in_utf8(answer))
         finally:
             if self._observer is not None:
                 elapsed = time.perf_counter() - started
@@ -638,6 +657,21 @@ class UpstreamClient:
         )
         uncertain.unanswered = unanswered
         return uncertain
+
+
+def _to_utf8(charset: str | None) -> Callable[..., bytes] | None:
+    """For a stream labelled with a charset other than UTF-8: a function that turns each chunk
+    into UTF-8 (an incremental decoder: a character may span two chunks), so that the
+    credential is blanked in the form it is looked for, and the text is handed on as the
+    UTF-8 it is labelled with. ``UnicodeDecodeError`` for bytes that are not that charset."""
+    if charset is None or is_utf8(charset):
+        return None
+    decoder = codecs.getincrementaldecoder(charset)()  # LookupError: an unknown charset
+
+    def recode(chunk: bytes, final: bool = False) -> bytes:
+        return decoder.decode(chunk, final).encode("utf-8", "surrogatepass")
+
+    return recode
 
 
 def _failed(exc: aiohttp.ClientError) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import functools
 import json
 import re
@@ -186,6 +187,35 @@ class RawAnswer:
     content: bytes
     content_type: str
     charset: str | None
+    # The charset the body was labelled with when it did not decode as that (``in_utf8``).
+    undecodable: str | None = None
+
+
+def is_utf8(charset: str | None) -> bool:
+    """Whether text in ``charset`` is UTF-8 (no charset: JSON's own, RFC 8259)."""
+    return charset is None or charset.lower().replace("_", "-") in ("utf-8", "utf8")
+
+
+def in_utf8(answer: RawAnswer) -> RawAnswer:
+    """The answer with its body in UTF-8, whatever charset it was labelled with: a credential
+    the provider echoes in UTF-16 or EBCDIC is found by the blanking of the raw bytes (which
+    looks for it in UTF-8) only once the body is in UTF-8. A body that does not decode as its
+    label says is kept as far as it decodes, and marked (``undecodable``: JSON that is refused
+    as it was before, other text read for its message). An unknown charset is left as it is:
+    ``read_answer`` refuses it for JSON and reads other text as UTF-8."""
+    if is_utf8(answer.charset):
+        return answer
+    assert answer.charset is not None
+    undecodable = None
+    try:
+        text = answer.content.decode(answer.charset)
+    except LookupError:
+        return answer
+    except UnicodeDecodeError:
+        text = answer.content.decode(answer.charset, "replace")
+        undecodable = answer.charset
+    content = text.encode("utf-8", "surrogatepass")
+    return dataclasses.replace(answer, content=content, charset="utf-8", undecodable=undecodable)
 
 
 async def read_capped(
@@ -236,6 +266,8 @@ def read_answer(
         text = _decoded(content, answer.charset, errors="replace")
         return UpstreamResponse(answer.status, answer.headers, text, _lenient_json(text), method)
     try:
+        if answer.undecodable is not None:
+            raise unreadable(f"it is not {answer.undecodable} text")
         text = _decoded(content, answer.charset, errors="strict")
     except (UnicodeDecodeError, LookupError):
         raise unreadable(f"it is not {answer.charset or 'UTF-8'} text") from None
@@ -273,7 +305,7 @@ def _refuse_unlabelled(answer: RawAnswer, *, says: str, provider: str) -> None:
 
 def _decoded(content: bytes, charset: str | None, *, errors: str) -> str:
     codec = charset or "utf-8"
-    if codec.lower().replace("_", "-") in ("utf-8", "utf8"):
+    if is_utf8(codec):
         codec = "utf-8-sig"  # a byte order mark is tolerated, as JSON parsers may
     try:
         return content.decode(codec, errors)

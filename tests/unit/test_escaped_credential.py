@@ -183,3 +183,40 @@ async def test_a_credential_echoed_encoded_is_blanked(form: str) -> None:
             mock.get(f"{BASE}/echo", status=200, body=echo, content_type="application/json")
             answer = await client.request("GET", "/echo")
     assert answer.body["message"] == "bad token [redacted] given"
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "utf-16-be", "utf-32", "cp500"])
+@pytest.mark.parametrize("status", [200, 400])
+async def test_a_credential_echoed_in_another_charset_is_blanked(charset: str, status: int) -> None:
+    """An answer labelled with a charset whose bytes for the credential are not its UTF-8
+    bytes (UTF-16, UTF-32, EBCDIC): the blanking of the raw bytes could not see it, and the
+    decoding gave it back whole, into an error's detail, a log line or the store."""
+    echo = json.dumps({"success": False, "message": f"you sent Bearer {SECRET} here"})
+    async with aiohttp.ClientSession() as session:
+        client = _client(session)
+        with mocked_network() as mock:
+            mock.get(
+                f"{BASE}/echo",
+                status=status,
+                body=echo.encode(charset),
+                content_type=f"application/json; charset={charset}",
+            )
+            answer = await client.request("GET", "/echo")
+    assert answer.body == {"success": False, "message": "you sent Bearer [redacted] here"}
+    assert SECRET not in answer.text
+
+
+async def test_json_that_is_not_the_charset_it_is_labelled_with_is_refused_as_before() -> None:
+    broken = json.dumps({"message": "x"}).encode("utf-16-le") + b"\x00"  # an odd byte
+    async with aiohttp.ClientSession() as session:
+        client = _client(session)
+        with mocked_network() as mock:
+            mock.get(
+                f"{BASE}/broken",
+                status=200,
+                body=broken,
+                content_type="application/json; charset=utf-16-le",
+            )
+            with pytest.raises(upstream_module.UnusableAnswer) as info:
+                await client.request("GET", "/broken")
+    assert "it is not utf-16-le text" in info.value.message
