@@ -14,9 +14,17 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from adapters.base import Adapter
-from gateway.errors import AdapterError, Conflict, NotFound, NotSupported
+from gateway.errors import (
+    AdapterError,
+    Conflict,
+    IdempotencyError,
+    IdempotencyInProgress,
+    NotFound,
+    NotSupported,
+    OutcomeUncertain,
+)
 from gateway.migration.compare import compare
-from gateway.migration.copy import CLIENT
+from gateway.migration.copy import BUSY_ATTEMPTS, CLIENT, settling, wait_for_key
 from gateway.migration.report import Entry
 from gateway.service.idempotency import WriteRequest
 from gateway.service.invoices import InvoiceService
@@ -80,6 +88,32 @@ async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) 
 async def revert_entry(
     entry: CrosswalkEntry, target: Adapter, service: InvoiceService, store: Store
 ) -> Entry:
+    """Undo one copy. Its key held by a revert that was killed (or one still at it, in
+    another process) is waited for, as a copy's step is: free once the lease runs out, then
+    taken over, or its answer replayed. Still held after that, or unusable: ``failed``, with
+    the reason, and the revert goes on to the next copy."""
+    for attempt in range(1, BUSY_ATTEMPTS + 1):
+        try:
+            return await _revert(entry, target, service, store)
+        except (IdempotencyInProgress, OutcomeUncertain) as exc:
+            # Held, or a void whose answer a killed revert never got: its key's retry settles
+            # it once the connection's settle time has passed.
+            waits = isinstance(exc, IdempotencyInProgress) or settling(exc)
+            if attempt == BUSY_ATTEMPTS or not waits:
+                return _failed(entry, exc.message)
+            await wait_for_key(exc)
+        except IdempotencyError as exc:
+            return _failed(entry, exc.message)
+    raise AssertionError("unreachable")
+
+
+def _failed(entry: CrosswalkEntry, reason: str) -> Entry:
+    return Entry(entry.source_id, "failed", target_id=entry.target_id, reason=reason)
+
+
+async def _revert(
+    entry: CrosswalkEntry, target: Adapter, service: InvoiceService, store: Store
+) -> Entry:
     if unsettled := _unsettled(entry):
         return unsettled
     if entry.target_id is None or entry.state == "reverted":
@@ -109,8 +143,10 @@ async def revert_entry(
                 how = "already void"
     except NotFound:
         how = "already gone"
+    except OutcomeUncertain:
+        raise  # waited out by ``revert_entry``
     except AdapterError as exc:
-        return Entry(entry.source_id, "failed", target_id=entry.target_id, reason=exc.message)
+        return _failed(entry, exc.message)
     await store.crosswalk_put(
         replace(
             entry,

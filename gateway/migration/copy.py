@@ -59,7 +59,13 @@ SOURCE_CHANGED = (
 )
 _ISSUED = ("open", "paid", "void")  # statuses an issued invoice goes on to
 # A step whose key another worker holds is tried again this often, after its lease's end.
-_BUSY_ATTEMPTS, _BUSY_WAIT_S = 3, 60.0
+BUSY_ATTEMPTS, _BUSY_WAIT_S = 3, 60.0
+
+
+async def wait_for_key(exc: IdempotencyInProgress | OutcomeUncertain) -> None:
+    """Wait until a step's held key may be free, or its unanswered write settled: as long as
+    the answer says (a killed holder's lease runs out), at most a minute."""
+    await asyncio.sleep(min(exc.retry_after or 1.0, _BUSY_WAIT_S) + 0.1)
 
 
 @dataclass
@@ -107,8 +113,8 @@ class Copier:
             self._made_by.pop(source_id, None)
 
     async def _attempts(self, source_id: str, invoice: Invoice) -> Entry:
-        for attempt in range(1, _BUSY_ATTEMPTS + 1):
-            last = attempt == _BUSY_ATTEMPTS
+        for attempt in range(1, BUSY_ATTEMPTS + 1):
+            last = attempt == BUSY_ATTEMPTS
             try:
                 return await self._copy(source_id, invoice, last=last)
             except IdempotencyInProgress as exc:
@@ -116,7 +122,7 @@ class Copier:
                 # runs out, then taken over) or by one still at it (its answer then replayed).
                 reason = exc.message
                 if not last:
-                    await asyncio.sleep(min(exc.retry_after or 1.0, _BUSY_WAIT_S) + 0.1)
+                    await wait_for_key(exc)
             except UpstreamAuthFailed:
                 raise  # the target refuses the gateway's credentials: every copy would fail so
             except OutcomeUncertain as exc:
@@ -124,9 +130,9 @@ class Copier:
                 # may still store it, so its key's retry asks again once the connection's
                 # settle time has passed. Waited out here, so that a resumed run finishes.
                 reason = exc.message
-                if last or not _settling(exc):
+                if last or not settling(exc):
                     break
-                await asyncio.sleep(min(exc.retry_after or 1.0, _BUSY_WAIT_S) + 0.1)
+                await wait_for_key(exc)
             except AdapterError as exc:
                 reason = _said(exc)  # with the fields the target named, and what of each
                 break
@@ -197,7 +203,7 @@ class Copier:
         try:
             more = await self._carry(source_id, invoice, created.invoice)
         except StepFailed as failed:
-            if _settling(failed.error) and not last:
+            if settling(failed.error) and not last:
                 raise failed.error from failed  # waited out by ``_attempts``, then tried again
             return await self._unfinished(source_id, target_id, invoice, warnings, failed)
         warnings += more
@@ -453,7 +459,7 @@ def _method_hint(error: AdapterError, source: str | None, sent: str | None) -> s
     return f" (the source's method is {was}: map it to one the target takes under payment_methods)"
 
 
-def _settling(error: AdapterError) -> bool:
+def settling(error: AdapterError) -> bool:
     """An uncertain write its key's retry can settle after a wait (``Retry-After``)."""
     return isinstance(error, OutcomeUncertain) and error.retryable and bool(error.retry_after)
 

@@ -220,6 +220,46 @@ async def test_a_revert_after_a_run_killed_mid_create_names_the_unsettled_copies
     assert left == set()
 
 
+async def test_a_revert_killed_mid_write_and_run_again_at_once_waits_for_its_key(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The revert killed while the target held its delete: run again at once, it finds the
+    dead revert's key still leased, waits it out and finishes (it ended in a traceback, the
+    other copies untouched and no summary)."""
+    ids, config = await copied_run(sandbox, tmp_path, "crm_v1", "bill_crm", 3, "twice")
+    hang = {"timeout_rate": 1, "methods": ["POST", "DELETE"]}
+    writes_before = len(await _writes(sandbox))
+    await m.emulator(sandbox, "bill_crm", "POST", "/_emulator/faults", hang)
+    try:
+        killed = m.start(config, "revert", "--run", "twice")
+
+        async def deleting() -> bool:
+            return len(await _writes(sandbox)) > writes_before
+
+        await m.wait_until(deleting, "the revert's first write")
+        killed.kill()
+    finally:
+        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
+
+    again = m.run(config, "revert", "--run", "twice", report=tmp_path / "again.jsonl")
+
+    assert again.code == 0, again.stderr
+    assert "Traceback" not in again.stderr
+    assert again.summary()["reverted"] == 3
+    assert sorted(e["source_id"] for e in again.report) == sorted(ids)
+    left = {
+        tag.removeprefix("migrated-from:crm_v1:")
+        for invoice in await m.listing(sandbox, "bill_crm")
+        if invoice["status"] != "void"
+        for tag in invoice["tags"]
+    }
+    assert left & set(ids) == set()
+
+
+async def _writes(sandbox: Sandbox) -> list[dict[str, Any]]:
+    return [r for r in await m.requests_log(sandbox, "bill_crm") if r["method"] != "GET"]
+
+
 @pytest.mark.parametrize(
     ("sig", "background"),
     [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
