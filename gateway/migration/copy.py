@@ -262,8 +262,7 @@ class Copier:
             return Entry(source_id, "skipped", reason=f"the target could not take it: {reason}")
         verdict = compare(invoice, previewed, self.target, preview=True)
         warnings = [*translation.warnings, *translation.as_source(more)]
-        if "create" in self.target.capabilities.payments:
-            warnings += payments_beyond_total(invoice, previewed)
+        warnings += carried_forecast(invoice, previewed, self.target)
         return self._entry(source_id, "would_copy", None, warnings, verdict)
 
     def _issued_at_once(self, source: Invoice) -> bool:
@@ -300,11 +299,9 @@ class Copier:
         paid_said = False  # a warning already says the copy shows less paid than the source
         if wanted == "paid" and current.status != "paid":
             paid_said = True
-            overstated = _paid_overstated(source, current)
-            if "mark_paid" not in caps.actions:
-                warnings.append(WriteWarning("/status", f"{provider} cannot mark it paid"))
-            elif overstated is not None:
-                warnings.append(WriteWarning("/status", f"not marked paid: {overstated}"))
+            unmarked = _not_marked_paid(source, current, self.target)
+            if unmarked is not None:
+                warnings.append(unmarked)
             else:
                 current = await self._act(source_id, "mark_paid", current)
         if wanted == "void" and current.status != "void":
@@ -506,6 +503,15 @@ def changed_since(recorded: str, now: str) -> bool:
     return recorded.startswith(FINGERPRINT_FORM) and recorded != now
 
 
+def _not_marked_paid(source: Invoice, copy: Invoice, target: Adapter) -> WriteWarning | None:
+    """Why the copy of a paid source, not paid by its payments, is not marked paid (the target
+    cannot, or it would overstate what was paid: ``_paid_overstated``), or None: marked."""
+    if "mark_paid" not in target.capabilities.actions:
+        return WriteWarning("/status", f"{target.provider} cannot mark it paid")
+    overstated = _paid_overstated(source, copy)
+    return None if overstated is None else WriteWarning("/status", f"not marked paid: {overstated}")
+
+
 def _paid_overstated(source: Invoice, copy: Invoice) -> str | None:
     """Why marking ``copy`` paid would state a payment the source never had, or None. Marking
     an invoice paid settles what it has due (draft_publish records a payment of it, dated
@@ -518,8 +524,8 @@ def _paid_overstated(source: Invoice, copy: Invoice) -> str | None:
         return None
     return (
         f"the source was paid {source.totals.paid} and the copy's total is "
-        f"{copy.totals.total}, so marking it paid would record {copy.totals.due} paid "
-        f"where the source shows {source.totals.paid - copy.totals.paid} more"
+        f"{copy.totals.total}: marked paid, the copy would show {copy.totals.total} paid, "
+        f"not {source.totals.paid}"
     )
 
 
@@ -538,20 +544,48 @@ def _beyond_due(payment: Payment, copy: Invoice) -> str | None:
     )
 
 
-def payments_beyond_total(source: Invoice, copy: Invoice) -> list[WriteWarning]:
-    """For a dry run: the source's payments that would not fit the copy's total."""
-    if copy.totals is None or not source.payments:
+def carried_forecast(source: Invoice, copy: Invoice, target: Adapter) -> list[WriteWarning]:
+    """For a dry run: the warnings the run's carrying of the source's payments and status
+    (``Copier._carry``) would give the previewed ``copy`` (nothing paid yet), each payment
+    taken as the target would take it, by the same rules: a payment beyond what the copy has
+    due left out, a paid source's copy not marked paid where that would overstate what was
+    paid, what the target cannot do said. Where the copy's total differs from what the source
+    was paid (another rounding), the dry run says so before anything is copied."""
+    caps, provider = target.capabilities, target.provider
+    if copy.totals is None:
         return []
-    paid = sum((payment.amount for payment in source.payments), start=Decimal(0))
-    if paid <= copy.totals.total:
-        return []
-    return [
-        WriteWarning(
-            "/payments",
-            f"the source was paid {paid} and the copy's total would be {copy.totals.total}: "
-            "a payment beyond what the copy has due would not be recorded",
+    warnings: list[WriteWarning] = []
+    paid = Decimal(0)
+    if source.payments and "create" in caps.payments:
+        for n, payment in enumerate(source.payments):
+            beyond = _beyond_due(payment, _paid_so_far(copy, paid))
+            if beyond is not None:
+                warnings.append(WriteWarning(f"/payments/{n}", beyond))
+                continue
+            paid += payment.amount
+    elif source.payments:
+        warnings.append(
+            WriteWarning("/payments", f"{provider} cannot record payments; not carried")
         )
-    ]
+    current = _paid_so_far(copy, paid)
+    paid_said = False
+    if source.status == "paid" and paid < copy.totals.total:
+        paid_said = True
+        unmarked = _not_marked_paid(source, current, target)
+        if unmarked is not None:
+            warnings.append(unmarked)
+    if source.status == "void" and "void" not in caps.actions:
+        warnings.append(WriteWarning("/status", f"{provider} cannot void an invoice"))
+    if not paid_said and not source.payments:
+        warnings += _paid_not_carried(source, current)
+    return warnings
+
+
+def _paid_so_far(copy: Invoice, paid: Decimal) -> Invoice:
+    """The previewed ``copy`` as it would read with ``paid`` recorded."""
+    assert copy.totals is not None
+    totals = copy.totals.model_copy(update={"paid": paid, "due": copy.totals.total - paid})
+    return copy.model_copy(update={"totals": totals})
 
 
 def _said(error: AdapterError) -> str:

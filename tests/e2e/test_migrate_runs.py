@@ -914,8 +914,8 @@ async def test_payments_beyond_a_smaller_copys_total_are_left_out_and_said_not_f
         sandbox, tmp_path, "beyond-dry", route, candidates, zero, dry_run=True
     )
     for entry in dry.values():
-        said = [w["reason"] for w in entry["warnings"] if w["field"] == "/payments"]
-        assert len(said) == 1 and "would not be recorded" in said[0], entry
+        said = [w["reason"] for w in entry["warnings"] if w["field"].startswith("/payments/")]
+        assert said and all("more than the copy has due" in r for r in said), entry
 
     code, by_id = await copy_seeded(
         sandbox, tmp_path, "beyond", ("crm_v1", "draft_publish"), candidates, taxes=zero
@@ -936,6 +936,52 @@ async def test_payments_beyond_a_smaller_copys_total_are_left_out_and_said_not_f
         assert recorded == wanted
         assert Decimal(copy["totals"]["paid"]) <= total
         assert copy["status"] != "paid"
+        assert _carried(dry[source["id"]]) == _carried(entry)  # the dry run said as much
+
+
+def _carried(entry: dict[str, Any]) -> set[tuple[str, str]]:
+    """A report entry's warnings about the payments and the status it carried."""
+    fields = ("/payments", "/status", "/totals/paid")
+    return {(w["field"], w["reason"]) for w in entry["warnings"] if w["field"].startswith(fields)}
+
+
+async def test_a_dry_run_says_a_paid_copy_would_not_be_paid_where_its_rounding_differs(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Three lines of 0.10 at 5%: draft_publish rounds each line's tax (0.33), bill_crm the
+    rate's once (0.32). The source was paid 0.33; bill_crm records no payments and the copy is
+    not marked paid, which would say 0.32 was paid. The dry run said nothing of it: a copy
+    that would show a paying customer owing was a clean ``would_copy``."""
+    vat5 = "3799745b-0aa4-55b0-a0aa-ee78a0ac057a"  # draft_publish's Reduced VAT 5%
+    body = m.portable_invoice("draft_publish")
+    body["lines"] = [
+        {**body["lines"][0], "quantity": "1", "unit_price": "0.10", "taxes": [{"id": vat5}]}
+    ] * 3
+    made = await m.create(sandbox, "draft_publish", body)
+    path = f"/v1/connections/draft_publish/invoices/{made['id']}"
+    await m.api(sandbox, "POST", f"{path}/mark_sent")
+    payment = {"amount": "0.33", "date": "2026-05-02", "method": "bank_transfer"}
+    await m.api(sandbox, "POST", f"{path}/payments", payment)
+    source = await m.read(sandbox, "draft_publish", made["id"])
+    assert (source["status"], source["totals"]["paid"]) == ("paid", "0.33")
+    route = ("draft_publish", "bill_crm")
+    taxes = {rate_key(Decimal(5)): "5"}  # bill_crm's GST 5%
+
+    _, dry = await copy_seeded(
+        sandbox, tmp_path, "rounded-dry", route, [source], taxes, dry_run=True
+    )
+    _, ran = await copy_seeded(sandbox, tmp_path, "rounded", route, [source], taxes)
+
+    forecast, done = dry[made["id"]], ran[made["id"]]
+    copy = await m.read(sandbox, "bill_crm", done["target_id"])
+    assert (copy["totals"]["total"], copy["status"]) == ("0.32", "open")
+    assert _carried(forecast) == _carried(done)
+    said = dict(_carried(forecast))
+    assert said["/payments"] == "bill_crm cannot record payments; not carried"
+    assert said["/status"] == (
+        "not marked paid: the source was paid 0.33 and the copy's total is 0.32: marked paid, "
+        "the copy would show 0.32 paid, not 0.33"
+    )
 
 
 async def test_an_amount_paid_without_payment_records_is_said_where_the_copy_lacks_it(
