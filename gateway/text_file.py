@@ -3,7 +3,10 @@ why not: the commands print it, naming the file, and exit 2, never a traceback."
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
+from typing import IO, Any
 
 # Longer than any provider's invoice id by far: a line of an ``--ids`` file past it is not an id
 # (a binary file given by mistake, ``/dev/zero``), for ``export`` and ``migrate`` alike.
@@ -16,6 +19,38 @@ def id_line_too_long(path: Path, number: int) -> str:
         f"--ids {path}: line {number} is longer than {MAX_ID_CHARS:,} characters, longer than "
         "any invoice id (is it the right file?)"
     )
+
+
+async def open_text(path: Path, mode: str, **options: Any) -> IO[str]:
+    """``path.open(mode, **options)`` without holding the event loop: opening a named pipe
+    waits until its other end is opened (a loader that has not started yet), and a wait on
+    the loop's thread could not be stopped by Ctrl-C or SIGTERM, which the commands handle on
+    the loop. Opened on a thread of its own (a daemon: one still waiting when the command is
+    stopped does not hold the process), raising what the open raises; a stream opened after
+    the wait was given up is closed."""
+    loop = asyncio.get_running_loop()
+    opened: asyncio.Future[IO[str]] = loop.create_future()
+
+    def settle(stream: IO[str] | None, error: BaseException | None) -> None:
+        if opened.cancelled():
+            if stream is not None:
+                stream.close()
+        elif error is not None:
+            opened.set_exception(error)
+        else:
+            assert stream is not None
+            opened.set_result(stream)
+
+    def work() -> None:
+        try:
+            stream = path.open(mode, **options)
+        except Exception as exc:
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, stream, None)
+
+    threading.Thread(target=work, name=f"open {path}", daemon=True).start()
+    return await opened
 
 
 class UnreadableText(Exception):

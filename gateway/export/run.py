@@ -13,7 +13,7 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,7 +28,7 @@ from gateway.export.progress import Progress, Summary, progress_for
 from gateway.listing import matching_pages
 from gateway.provider_sessions import provider_sessions
 from gateway.selection import UsageError, selection_problem
-from gateway.text_file import MAX_ID_CHARS, id_line_too_long
+from gateway.text_file import MAX_ID_CHARS, id_line_too_long, open_text
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -83,7 +83,10 @@ async def export(
             format=options.format,
             output=str(options.output) if options.output is not None else "-",
         )
-        with _ids(options.ids) as ids, _output(options.output, out, summary, err) as stream:
+        async with (
+            _ids(options.ids) as ids,
+            _output(options.output, out, summary, err) as stream,
+        ):
             writer = writer_for(options.format, stream)
             progress = progress_for(err)
             progress.start(summary)
@@ -195,8 +198,8 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-@contextmanager
-def _ids(path: Path | None) -> Iterator[Iterator[str] | None]:
+@asynccontextmanager
+async def _ids(path: Path | None) -> AsyncIterator[Iterator[str] | None]:
     """The ids of an ``--ids`` file, read line by line as the export goes (blank lines are
     skipped)."""
     if path is None:
@@ -206,7 +209,7 @@ def _ids(path: Path | None) -> Iterator[Iterator[str] | None]:
         # An undecodable byte becomes U+FFFD: that id then fails on its own, named, not the run.
         # A byte order mark (a spreadsheet's "CSV UTF-8") is no part of the first id, as for
         # ``migrate --ids`` (``gateway.text_file``).
-        stream = path.open(encoding="utf-8-sig", errors="replace")
+        stream = await open_text(path, "r", encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise UsageError(f"--ids {path}: cannot be read ({exc.strerror})") from None
     with stream:
@@ -237,15 +240,15 @@ def _once(ids: Iterator[str]) -> Iterator[str]:
             yield invoice_id
 
 
-@contextmanager
-def _output(
+@asynccontextmanager
+async def _output(
     path: Path | None, out: IO[str] | None, summary: Summary, err: IO[str]
-) -> Iterator[IO[str]]:
+) -> AsyncIterator[IO[str]]:
     if path is None:
         yield out or sys.stdout
         return
     try:
-        stream = path.open("w", encoding="utf-8", newline="")
+        stream = await open_text(path, "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise UsageError(f"--output {path}: cannot be written ({exc.strerror})") from None
     try:

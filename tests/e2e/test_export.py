@@ -512,6 +512,53 @@ def test_an_export_interrupted_says_it_stopped_with_what_it_wrote(
     assert summary["exported"] == len(written) < len(api_list(sandbox, "crm_v1"))
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("given", ["--output", "--ids"])
+def test_an_export_waiting_for_a_named_pipes_other_end_stops_on_a_signal(
+    config: Path, tmp_path: Path, sig: int, given: str
+) -> None:
+    """A named pipe as ``--output`` (a loader not started yet) or ``--ids``: opening it waits
+    for its other end, and that wait held the event loop, so Ctrl-C and SIGTERM were not
+    heard (only SIGKILL ended it)."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    command = [SCRIPT, "export", "--config", str(config), "--connection", "crm_v1"]
+    with tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            [*command, given, str(pipe)], stdout=subprocess.DEVNULL, stderr=err
+        )
+        try:
+            time.sleep(2)  # started, and waiting at the pipe
+            assert process.poll() is None
+            process.send_signal(sig)
+            code = process.wait(10)
+        finally:
+            process.kill()
+        err.seek(0)
+        said = err.read()
+    assert code == 128 + sig, said
+    assert "Traceback" not in said
+
+
+def test_an_export_to_a_named_pipe_is_written_once_its_reader_opens_it(
+    sandbox: Sandbox, config: Path, tmp_path: Path
+) -> None:
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    command = [SCRIPT, "export", "--config", str(config), "--connection", "crm_v1"]
+    process = subprocess.Popen(
+        [*command, "--output", str(pipe)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        time.sleep(1)  # the export waits for its reader
+        with pipe.open(encoding="utf-8") as reader:
+            records = _records(reader.read())
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+    assert [r["id"] for r in records] == [i["id"] for i in api_list(sandbox, "crm_v1")]
+
+
 # -- progress ----------------------------------------------------------------------------------
 
 
