@@ -327,13 +327,13 @@ def native(entry: dict[str, Any], provider: str) -> Call:
     query = "&".join(f"{k}={v}" for k, v in (entry.get("query") or {}).items())
     dropped = {"host", "content-length", "x-request-id", "idempotency-key", "authorization"}
     auth = sandbox_connection(provider, "http://127.0.0.1").auth
-    dropped.add((auth.header or "").lower())
+    dropped.add(auth.sent_in.lower())
     headers = {k: v for k, v in entry["headers"].items() if k.lower() not in dropped}
     token = default_token(provider)
     if auth.type == "bearer":
         headers["Authorization"] = f"Bearer {token}"
     else:
-        headers[str(auth.header)] = token
+        headers[auth.sent_in] = token
     body = entry.get("body")
     text = body if isinstance(body, str) or body is None else dumps(body)
     return Call(entry["method"], entry["path"] + (f"?{query}" if query else ""), headers, text)

@@ -90,7 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         "provider's adapter needs of its connection. --probe also reads one invoice from each "
         "connection. Exit 0: all good; 1: a probe failed; 2: the configuration is refused.",
     )
-    check.add_argument("--config", default="config.yaml", metavar="FILE")
+    check.add_argument(
+        "--config",
+        default="config.yaml",
+        metavar="FILE",
+        help="configuration file (default config.yaml)",
+    )
     check.add_argument(
         "--probe",
         action="store_true",

@@ -25,7 +25,12 @@ def add_export_parser(commands: Any) -> None:
     )
     export.add_argument("--connection", required=True, metavar="NAME", help="connection to read")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    export.add_argument("--config", default="config.yaml", metavar="FILE")
+    export.add_argument(
+        "--config",
+        default="config.yaml",
+        metavar="FILE",
+        help="configuration file (default config.yaml)",
+    )
     export.add_argument("--output", metavar="FILE", help="write here (default: stdout)")
     export.add_argument("--status", choices=("draft", "open", "paid", "void", "unknown"))
     export.add_argument("--customer", metavar="ID", help="the customer's id at the provider")
@@ -47,7 +52,12 @@ def add_migrate_parser(commands: Any) -> None:
         "deletes (or voids) what it copied.",
     )
     migrate.add_argument("step", nargs="?", choices=["run", "verify", "revert"], default="run")
-    migrate.add_argument("--config", default="config.yaml", metavar="FILE")
+    migrate.add_argument(
+        "--config",
+        default="config.yaml",
+        metavar="FILE",
+        help="configuration file (default config.yaml)",
+    )
     migrate.add_argument(
         "--run", metavar="NAME", help="name of the run (default: made and printed)"
     )

@@ -21,13 +21,20 @@ class AuthSettings(_Strict):
     type: Literal["bearer", "api_key"] = "bearer"
     token: SecretStr | None = None
     token_env: str | None = None
-    header: str = "X-API-Key"  # for type api_key
+    header: str | None = None  # type api_key only: the header it goes in (X-API-Key)
 
     @model_validator(mode="after")
     def _one_source(self) -> AuthSettings:
         if (self.token is None) == (self.token_env is None):
             raise ValueError("give exactly one of token or token_env")
         return self
+
+    @property
+    def sent_in(self) -> str:
+        """The request header the credential is sent in."""
+        if self.type == "bearer":
+            return "Authorization"  # as "Bearer <token>"
+        return self.header or "X-API-Key"
 
     def secret(self) -> str:
         """The credential; read from the environment when configured so."""

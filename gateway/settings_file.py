@@ -56,7 +56,13 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     try:
         text = read_text(path, max_bytes=MAX_CONFIG_BYTES)
     except UnreadableText as exc:
-        raise ConfigError(source, [exc.reason]) from None
+        reason = exc.reason
+        if not path.exists() and not path.is_symlink():
+            reason += (
+                " (give the configuration file with --config FILE; `invoice-gateway serve "
+                "--sandbox --write-config FILE` writes one for the sandbox)"
+            )
+        raise ConfigError(source, [reason]) from None
     settings = beside(
         parse_settings(text, source, os.environ if environ is None else environ), path.parent
     )
@@ -212,7 +218,13 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
         if problem is not None:
             problems.append(f"connections[{i}].base_url: {problem}")
         header = connection["auth"].get("header")
-        if isinstance(header, str):  # checked whatever the type: a mistake either way
+        if header is not None and connection["auth"].get("type", "bearer") == "bearer":
+            problems.append(
+                f"connections[{i}].auth.header: is for type api_key; a bearer token is sent as "
+                "Authorization: Bearer <token>, never in this header (remove it, or set "
+                "type: api_key if the provider takes the key in a header of its own)"
+            )
+        elif isinstance(header, str):
             problems += _header_problems(f"connections[{i}].auth.header", header)
         variable = connection["auth"].get("token_env")  # unset: ``_unset_variables``
         token = connection["auth"].get("token")

@@ -602,7 +602,7 @@ class UpstreamClient:
         if auth.type == "bearer":
             headers["Authorization"] = f"Bearer {auth.secret()}"
         else:
-            headers[auth.header] = auth.secret()
+            headers[auth.sent_in] = auth.secret()
         request_id = request_id_var.get()
         if request_id:
             headers["X-Request-ID"] = request_id

@@ -98,7 +98,7 @@ class Env(Generic[AdapterT, StoreT]):
         if auth.type == "bearer":
             headers = {"Authorization": f"Bearer {auth.secret()}"}
         else:
-            headers = {auth.header: auth.secret()}
+            headers = {auth.sent_in: auth.secret()}
         data = None if body is None else jsonwire.dumps(body)
         async with self.session.request(
             method, self.base_url + path, data=data, headers=headers

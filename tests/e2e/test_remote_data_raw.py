@@ -56,7 +56,7 @@ async def text_of(url: str, headers: dict[str, str]) -> str:
 async def provider_text(sandbox: Sandbox, provider: str, invoice_id: str) -> str:
     base = sandbox.emulator_urls[provider]
     auth = sandbox_connection(provider, base).auth
-    header = "Authorization" if auth.type == "bearer" else auth.header
+    header = auth.sent_in
     value = f"Bearer {auth.secret()}" if auth.type == "bearer" else auth.secret()
     return await text_of(base + PROVIDER_GET[provider][0].format(invoice_id), {header: value})
 

@@ -153,7 +153,7 @@ class Rogue:
         self.emulator_url = emulator_url
         self.target_url = target_url
         auth = sandbox_connection(provider, emulator_url).auth
-        header = "Authorization" if auth.type == "bearer" else auth.header
+        header = auth.sent_in
         value = f"Bearer {auth.secret()}" if auth.type == "bearer" else auth.secret()
         self.upstream_auth = {header: value}
         self.auth_header = header

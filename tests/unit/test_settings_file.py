@@ -581,6 +581,19 @@ def test_a_credential_header_that_cannot_be_sent_is_refused(header: str, said: s
     assert found.startswith("connections[0].auth.header: ") and said in found
 
 
+def test_a_header_given_to_a_bearer_credential_is_refused_not_ignored() -> None:
+    """A bearer token is sent as ``Authorization: Bearer``: a ``header`` beside it was
+    silently never used (check-config passed), so a provider wanting the token in a header
+    of its own got it elsewhere. The sandbox's written configuration gave every connection one."""
+    text = GOOD.replace(
+        'auth: {type: bearer, token: "${CRM_TOKEN}"}',
+        'auth: {type: bearer, header: X-Api-Token, token: "${CRM_TOKEN}"}',
+    )
+    [found] = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert found.startswith("connections[0].auth.header: is for type api_key; a bearer token")
+    assert "set type: api_key" in found
+
+
 @pytest.mark.parametrize("url", ["https://crm.example.com/?token=x", "https://crm.example.com/#a"])
 def test_a_base_url_with_a_query_or_a_fragment_is_refused_without_showing_it(url: str) -> None:
     text = GOOD.replace("https://crm.example.com", url)
@@ -1004,3 +1017,20 @@ def test_the_published_key_is_refused_from_a_variable_and_only_where_its_client_
     assert [p[:60] for p in problems(every, {"CRM_TOKEN": "crm-token-1"})] == [
         f"clients[0].key_sha256: {_PUBLISHED}"[:60]
     ]
+
+
+def test_a_configuration_file_that_is_not_there_is_said_with_how_to_give_one(
+    tmp_path: Path,
+) -> None:
+    """``export`` or ``migrate`` run with no --config in a folder without config.yaml said only
+    that config.yaml could not be read, not how to name the file."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path / "config.yaml")
+    [said] = info.value.problems
+    assert said.startswith("cannot be read: No such file or directory (give the configuration")
+    assert "--config FILE" in said and "--write-config FILE" in said
+    folder = tmp_path / "a-folder.yaml"
+    folder.mkdir()
+    with pytest.raises(ConfigError) as info:
+        load_settings(folder)
+    assert "--config FILE" not in info.value.problems[0]  # it is there: another problem
