@@ -696,6 +696,19 @@ class Adapter:
         by overriding it with the same code their create runs."""
         self.fit(invoice, handling)
 
+    def refuse_marker_lookalikes(self, invoice: Invoice) -> None:
+        """422 for a caller's value that every read would hide as the dedupe marker
+        (``resolution.marker_lookalikes``), before anything is sent."""
+        from adapters.resolution import marker_lookalikes
+
+        errors = marker_lookalikes(invoice, self.mapping.dedupe.marker)
+        if errors:
+            raise InvalidRequest(
+                f"{errors[0].pointer.lstrip('/').replace('/', '.')} {errors[0].detail}",
+                errors,
+                provider=self.provider,
+            )
+
     def callers_lines(
         self, invoice: Invoice, handling: Handling, error: InvalidRequest
     ) -> InvalidRequest:

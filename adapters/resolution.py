@@ -32,6 +32,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Line, Payment, with_fields
 
 if TYPE_CHECKING:
@@ -108,6 +109,28 @@ def is_marker(text: str) -> bool:
 
 def new_marker() -> str:
     return MARKER_PREFIX + secrets.token_hex(12)
+
+
+def marker_lookalikes(invoice: Invoice, path: str | None) -> list[FieldError]:
+    """Where the caller's own value at the marker's ``path`` is written as a marker is: every
+    read hides such a value (``hide_marker``), so it would read back empty, and the next
+    replace of what was read would remove it at the provider. Refused by name instead."""
+    if path is None or path.startswith("provider_fields."):
+        return []
+    value = getattr(invoice, path, None)
+    said = (
+        f"is written as the gateway's own dedupe marker is ({MARKER_PREFIX} and 24 hex "
+        "digits), which every read hides: write it another way (another prefix, or more text)"
+    )
+    if isinstance(value, str) and is_marker(value):
+        return [FieldError(f"/{path}", said)]
+    if isinstance(value, list):
+        return [
+            FieldError(f"/{path}/{n}", said)
+            for n, item in enumerate(value)
+            if isinstance(item, str) and is_marker(item)
+        ]
+    return []
 
 
 # -- the marker in a canonical invoice ------------------------------------------------------

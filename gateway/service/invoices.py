@@ -332,7 +332,9 @@ def _takes(adapter: Adapter, inputs: DuplicateInputs) -> None:
 
 
 def _within_bounds(adapter: Adapter, invoice: Invoice, handling: Handling) -> None:
-    """422 before anything is sent when what the write computes would reach 10^15."""
+    """422 before anything is sent when what the write computes would reach 10^15, or when a
+    value would read back hidden as the dedupe marker."""
+    adapter.refuse_marker_lookalikes(invoice)
     sent, _ = adapter.as_sent(invoice, handling)
     try:
         calculation = calculate(sent, adapter.policy_for(sent))

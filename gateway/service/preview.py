@@ -27,6 +27,7 @@ def preview(
     required fields), and ``InvalidInvoice`` for an invoice whose amounts cannot be computed:
     a preview that answers 200 is a create that would be sent."""
     try:
+        adapter.refuse_marker_lookalikes(invoice)
         adapter.check_create(invoice, handling)
     except InvalidRequest as exc:
         raise adapter.callers_lines(invoice, handling, exc) from None

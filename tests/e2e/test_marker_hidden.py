@@ -12,9 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from adapters.mapping import load_mapping
 from gateway.sandbox.serve import Sandbox
 from tests.contract.profiles.load import PROVIDERS, profile
-from tests.e2e.conftest_sandbox import call
+from tests.e2e.conftest_sandbox import call, provider_writes
 from tests.e2e.sandbox import sandbox_in_thread
 
 _MARKER = re.compile(r'"ig-[0-9a-f]{24}"')
@@ -58,3 +59,32 @@ async def test_the_callers_own_notes_are_kept_as_they_were_written(
     assert made.status == 201, made.body
     read = await call(sandbox, "GET", f"/v1/connections/{connection}/invoices/{made.body['id']}")
     assert read.body["notes"] == made.body["notes"] == "Thank you for your order."
+
+
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_notes_written_as_a_marker_are_refused_by_name_not_hidden_on_read(
+    sandbox: Sandbox, connection: str
+) -> None:
+    """A caller's notes of the marker's form were taken (201) and read back empty, and the
+    usual edit (read, change, replace) then removed them at the provider: refused by name,
+    before anything is sent, on create, preview and replace alike."""
+    body = profile(connection).sample(0).model_dump(mode="json", exclude_none=True)
+    invoices = f"/v1/connections/{connection}/invoices"
+    made = await call(sandbox, "POST", invoices, body=body)
+    assert made.status == 201, made.body
+    body["notes"] = "ig-0123456789abcdef01234567"
+    sent_before = await provider_writes(sandbox, connection)
+    writes = [("POST", invoices), ("POST", f"{invoices}/preview")]
+    if "update" in load_mapping(connection).capabilities.operations:
+        writes.append(("PUT", f"{invoices}/{made.body['id']}"))
+    for method, path in writes:
+        refused = await call(sandbox, method, path, body=body)
+        assert refused.status == 422, (method, path, refused.body)
+        [error] = refused.body["errors"]
+        assert error["pointer"] == "/notes"
+        assert "written as the gateway's own dedupe marker" in error["detail"]
+    assert await provider_writes(sandbox, connection) == sent_before  # nothing sent
+    body["notes"] = "ig-0123456789abcdef01234567 (our order)"  # more text: kept as written
+    kept = await call(sandbox, "POST", invoices, body=body)
+    assert kept.status == 201, kept.body
+    assert kept.body["notes"] == "ig-0123456789abcdef01234567 (our order)"
