@@ -221,6 +221,16 @@ def _value(invoice: Invoice, path: str) -> Any:
 # -- candidates -----------------------------------------------------------------------------
 
 
+def shifted(day: date, by: timedelta) -> date:
+    """``day + by``, held to the dates there are: a lookup around 9999-12-31 or 0001-01-01
+    (dates an invoice may carry) asks from or to the last or first one, where the sum would
+    raise ``OverflowError``."""
+    try:
+        return day + by
+    except OverflowError:
+        return date.max if by > timedelta(0) else date.min
+
+
 def lookup_query(invoice: Invoice, plan: DedupePlan, today: date) -> ListQuery:
     """The narrowest list query the provider can run for invoices that may be this one."""
     from adapters.base import ListQuery
@@ -235,8 +245,8 @@ def lookup_query(invoice: Invoice, plan: DedupePlan, today: date) -> ListQuery:
         customer_id=str(customer)
         if customer is not None and "customer_id" in plan.lookup
         else None,
-        issued_from=day - slack if "issued_from" in plan.lookup else None,
-        issued_to=day + slack if "issued_to" in plan.lookup else None,
+        issued_from=shifted(day, -slack) if "issued_from" in plan.lookup else None,
+        issued_to=shifted(day, slack) if "issued_to" in plan.lookup else None,
         number=invoice.number if invoice.number and "number" in plan.lookup else None,
     )
 

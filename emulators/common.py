@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -83,3 +84,12 @@ def round_money(value: Decimal, places: int, *, half_even: bool = False) -> Deci
     """Round to ``places`` decimals, half-up away from zero unless ``half_even``."""
     quantum = Decimal(1).scaleb(-places)
     return value.quantize(quantum, rounding=ROUND_HALF_EVEN if half_even else ROUND_HALF_UP)
+
+
+def days_after(day: date, days: int) -> date:
+    """A default due date ``days`` after ``day``: the last day there is when the term runs past
+    it (an invoice dated 9999-12-31), where the sum would raise ``OverflowError``."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max

@@ -15,7 +15,15 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import Adapter, AdapterError, ListQuery
-from adapters.resolution import Resolution, Walk, candidates, created_since, judge, looks_like
+from adapters.resolution import (
+    Resolution,
+    Walk,
+    candidates,
+    created_since,
+    judge,
+    looks_like,
+    shifted,
+)
 from gateway.canonical.model import Invoice
 
 if TYPE_CHECKING:
@@ -89,8 +97,8 @@ async def _copies(
     customer = source.customer.id if source.customer is not None else None
     query = ListQuery(
         customer_id=str(customer) if customer is not None else None,
-        issued_from=min(days) - COPY_SLACK,
-        issued_to=max(days) + COPY_SLACK,
+        issued_from=shifted(min(days), -COPY_SLACK),
+        issued_to=shifted(max(days), COPY_SLACK),
     )
     return [
         candidate

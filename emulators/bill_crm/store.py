@@ -30,6 +30,7 @@ from emulators.bill_crm.model import (
     TaxRecord,
 )
 from emulators.bill_crm.totals import compute, line_amount, money
+from emulators.common import days_after
 
 STATUSES: dict[int, Status] = {
     status.id: status
@@ -170,7 +171,7 @@ class Store:
 
 def due_date_for(client_id: int, bill_date: date) -> date:
     days = CLIENTS[client_id].due_days
-    return bill_date + timedelta(days=SYSTEM_DUE_DAYS if days is None else days)
+    return days_after(bill_date, SYSTEM_DUE_DAYS if days is None else days)
 
 
 # (description, unit, rate): the seeded lines' catalogue.

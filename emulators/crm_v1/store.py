@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from emulators.common import round_money
+from emulators.common import days_after, round_money
 from emulators.crm_v1.model import (
     BASE_CURRENCY_ID,
     CANCELLED,
@@ -66,13 +66,17 @@ class Store:
     def create(self, data: InvoiceInput) -> Invoice:
         fields = dict(data.fields)
         issued = fields.pop("transaction_date", None) or datetime.now(UTC).date().isoformat()
-        due = _plus_days(issued, DEFAULT_TERM_DAYS)
+        due = (
+            fields.pop("due_date")
+            if "due_date" in fields
+            else _plus_days(issued, DEFAULT_TERM_DAYS)
+        )
         invoice = Invoice(
             inv_id=self._next_invoice_id,
             customer_id=fields.pop("customer_id"),
             template_id=fields.pop("template_id"),
             transaction_date=issued,
-            due_date=fields.pop("due_date", due),
+            due_date=due,
             items=data.items,
         )
         currency = CURRENCIES[fields.get("org_currency_id", BASE_CURRENCY_ID)]
@@ -192,7 +196,7 @@ def _sort_value(invoice: Invoice, name: str) -> object:
 
 
 def _plus_days(day: str, days: int) -> str:
-    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+    return days_after(date.fromisoformat(day), days).isoformat()
 
 
 def seed_invoices(seed: int, count: int) -> list[Invoice]:

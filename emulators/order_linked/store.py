@@ -11,9 +11,10 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
+from emulators.common import days_after
 from emulators.order_linked.errors import ApiError, invalid, not_found
 from emulators.order_linked.records import (
     ACTIVE,
@@ -153,7 +154,7 @@ class Store:
         self._check_order_free(order.id)
         account = ACCOUNTS[order.account_id]
         issue_date = options.issue_date or now.date()
-        due_date = options.due_date or issue_date + timedelta(days=account.payment_terms_days)
+        due_date = options.due_date or days_after(issue_date, account.payment_terms_days)
         if due_date < issue_date:
             raise invalid("invoice.due_date", f"must not be before issue_date {issue_date}")
         lines = tuple(LineDraft(ITEMS[ln.item_id], ln.quantity, ln.price) for ln in order.lines)

@@ -25,6 +25,7 @@ from gateway.sandbox.serve import Sandbox
 from gateway.service import idempotency
 from gateway.store import KeyScope, open_store
 from tests.contract.profiles.load import profile
+from tests.e2e.migrating import keeps
 from tests.e2e.conftest_sandbox import Answer
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import POSTGRES, postgres_url, sqlite_url
@@ -507,6 +508,37 @@ async def test_a_lost_create_answer_is_found_not_sent_again(
         gateway, "POST", f"/v1/connections/{connection}/invoices", body=sample(connection), key=key
     )
     assert replay.status == 201 and replay.body["id"] == answer.body["id"]
+
+
+@pytest.mark.parametrize("notes", [None, "ours"], ids=["marker", "notes"])
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_a_lost_create_dated_at_the_calendars_end_is_found(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,
+    connection: str,
+    day: str,
+    notes: str | None,  # type: ignore[type-arg]
+) -> None:
+    """The lookup for a lost create asks the provider for a day either side of its issue date:
+    at 9999-12-31 or 0001-01-01 that day is not there, and the create was a 500 (with notes,
+    where the invoices alike are listed before sending, even with its answer not lost)."""
+    body = {**sample(connection), "issue_date": day, "notes": notes}
+    if keeps(connection, "due_date"):
+        body["due_date"] = day
+    path = f"/v1/connections/{connection}/invoices"
+    await faults(
+        connection,
+        error_rate=1,
+        error_status=503,
+        after_commit=True,
+        methods=["POST"],
+        path_regex=CREATE_PATHS[connection],
+    )
+    answer = await send(gateway, "POST", path, body=body, key=fresh_key())
+    assert answer.status == 201, answer.body
+    assert (answer.body["issue_date"], answer.body["notes"]) == (day, notes)
 
 
 @pytest.mark.parametrize("connection", PROVIDERS)
