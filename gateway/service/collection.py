@@ -69,6 +69,7 @@ class Purge(_Write):
     # Purging again converges: what is gone stays gone. A second purge is the provider's 404,
     # which, repeating a purge whose answer was lost, is the purge done.
     idempotent: ClassVar[bool] = True
+    gone_when_repeated: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         try:

@@ -89,6 +89,8 @@ class Write(Protocol):
     """One write, as a use case hands it to the runner."""
 
     idempotent: ClassVar[bool]  # PUT and DELETE: sending again converges, nothing to ask
+    # A DELETE: sent again after it took effect, the provider answers 404 (the invoice gone).
+    gone_when_repeated: ClassVar[bool]
     # A create: the invoice it made is kept with its key, and a lookup after a lost answer never
     # takes another write's invoice for its own (``KeyedWrites._not_anothers``).
     makes_invoice: ClassVar[bool]
@@ -287,7 +289,7 @@ class KeyedWrites:
             return await write.send(recovery)
         except UpstreamError as error:
             if write.idempotent or _nothing_sent(calls):
-                _say_it_may_have_landed(error, write, calls)
+                _say_it_may_have_landed(error, write, calls, keyed=False)
                 raise
             resolution, wait = await self._find(write, recovery, error, _unanswered(error))
             if resolution.state == "done":
@@ -337,7 +339,7 @@ class KeyedWrites:
                 # Sending the same again converges: the key's retry does, as a repeat.
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.store.park(scope, owner, RESENT))
-                _say_it_may_have_landed(error, write, calls)
+                _say_it_may_have_landed(error, write, calls, keyed=True)
                 raise
             resolution, wait = await self._find(
                 write, recovery, error, _unanswered(error), scope, record.fingerprint
@@ -581,17 +583,26 @@ def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamEr
     return written
 
 
-def _say_it_may_have_landed(error: UpstreamError, write: Write, calls: WriteCalls) -> None:
+def _say_it_may_have_landed(
+    error: UpstreamError, write: Write, calls: WriteCalls, *, keyed: bool
+) -> None:
     """An idempotent write (``PUT``, ``DELETE``) that failed after a call was sent may have
     taken effect: sending it again converges, but an ``If-Match`` it carried may no longer
     match, the write itself having changed the invoice. The caller's retry would get a 412
-    that reads like someone else's change, so the answer says so first."""
+    that reads like someone else's change, so the answer says so first. A ``DELETE`` sent
+    again without a key cannot be known for a repeat: its 404 would read as an unknown
+    invoice, so the answer says what it means (with the key, the retry answers 204)."""
     if _nothing_sent(calls) or not write.idempotent:
         return
     error.may_have_landed = True  # "outcome": "uncertain", as for any write that may have
     # An uncertain answer's own "may or may not have taken effect" is said once, here.
     error.message = error.message.removesuffix(MAY_HAVE_TAKEN_EFFECT)
     error.message += "; the write may have taken effect (sending it again converges)"
+    if write.gone_when_repeated and not keyed:
+        error.message += (
+            ": a 404 to the same request sent again means this one took effect (sent with "
+            "an Idempotency-Key, the retry answers 204)"
+        )
     if write.guarded is not None:  # it carried an If-Match
         error.message += (
             ", and then the invoice's ETag is no longer the If-Match sent: read it again "

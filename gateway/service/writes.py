@@ -49,6 +49,7 @@ class _Write:
 
     adapter: Adapter
     idempotent: ClassVar[bool] = False  # PUT and DELETE: sending again converges
+    gone_when_repeated: ClassVar[bool] = False  # a DELETE: a repeat after it landed is a 404
     makes_invoice: ClassVar[bool] = False  # a create: its invoice is kept with its key
 
     @property
@@ -229,6 +230,7 @@ class DeleteInvoice(_Guarded, _Write):
     invoice_id: str
     if_match: str | None = None
     idempotent: ClassVar[bool] = True
+    gone_when_repeated: ClassVar[bool] = True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         try:

@@ -25,8 +25,8 @@ from gateway.sandbox.serve import Sandbox
 from gateway.service import idempotency
 from gateway.store import KeyScope, open_store
 from tests.contract.profiles.load import profile
-from tests.e2e.migrating import keeps
 from tests.e2e.conftest_sandbox import Answer
+from tests.e2e.migrating import keeps
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import POSTGRES, postgres_url, sqlite_url
 
@@ -1050,6 +1050,32 @@ async def test_a_create_answered_with_a_success_too_large_to_read_says_it_most_l
     again = await send(capped, "POST", path, body=body, key=key)
     assert (again.status, again.body["outcome"]) == (502, "uncertain"), again.body
     assert len(await invoice_ids(sandbox, gateway, "order_linked") - before) == 1
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["no-key", "key"])
+async def test_a_delete_whose_answers_were_lost_says_what_a_404_to_its_repeat_means(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,
+    keyed: bool,  # type: ignore[type-arg]
+) -> None:
+    """Every answer to the DELETE lost after draft_publish deleted the draft: a retry without
+    a key met a 404 "not found" for the invoice its own DELETE had removed, after being told
+    the retry converges. The answer says what that 404 means; with the key, the retry is 204."""
+    path = "/v1/connections/draft_publish/invoices"
+    made = await send(gateway, "POST", path, body=sample("draft_publish"))
+    one = f"{path}/{made.body['id']}"
+    await faults(
+        "draft_publish", error_rate=1, error_status=503, after_commit=True, methods=["DELETE"]
+    )
+    key = fresh_key() if keyed else None
+    lost = await send(gateway, "DELETE", one, key=key)
+    assert (lost.status, lost.body["retryable"], lost.body["outcome"]) == (502, True, "uncertain")
+    said = "a 404 to the same request sent again means this one took effect"
+    assert (said in lost.body["detail"]) is not keyed, lost.body["detail"]
+    await clear_faults(sandbox, "draft_publish")
+    again = await send(gateway, "DELETE", one, key=key)
+    assert again.status == (204 if keyed else 404), again.body
 
 
 async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_match_moved(
