@@ -120,6 +120,24 @@ def reading_a_list(listing: str) -> Iterator[None]:
         ) from None
 
 
+@contextlib.contextmanager
+def reading_a_create() -> Iterator[None]:
+    """Around an adapter's reading of its create call's answer: the "not found" it makes of a
+    404 becomes what that is here. The call names no invoice (it makes one), so what is
+    missing is the create's path at the connection's ``base_url``; passed on as not found, the
+    caller would read it as an unknown connection or invoice. A 502, final: nothing was made."""
+    try:
+        yield
+    except NotFound as error:
+        raise UpstreamError(
+            f"{error.message} (a 404 to the gateway's create: nothing was made; its path is "
+            "missing at the connection's base_url, is it the API's root? Sending the request "
+            "again cannot change that)",
+            provider=error.provider,
+            status=404,
+        ) from None
+
+
 # The standard library's JSON string scanner (C): the string whose opening quote is just before
 # the index, decoded, and the index after its closing quote. Not in the type stubs.
 _scan_string: Callable[[str, int], tuple[str, int]]

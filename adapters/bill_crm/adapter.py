@@ -41,7 +41,7 @@ from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Discount, Invoice, RoundingPolicy
 from gateway.config import Connection
 from gateway.upstream import UpstreamClient, UpstreamResponse
-from gateway.upstream_answers import read_refused, reading_a_list
+from gateway.upstream_answers import read_refused, reading_a_create, reading_a_list
 
 INVOICES = "/api/v1/invoices"
 _ID = re.compile(r"[0-9]{1,18}")
@@ -170,7 +170,8 @@ class BillCrmAdapter(Adapter):
         ready, warnings = self._planned(invoice, handling)
         body = wire.create_body(ready.invoice, ready.fields, ready.tax_type)
         response = await self.client.request("POST", INVOICES, json=body)
-        created = self._answer(response, ready.positions)
+        with reading_a_create():
+            created = self._answer(response, ready.positions)
         which = created.get("id") if isinstance(created, dict) else None
         if (
             isinstance(which, bool)

@@ -43,7 +43,7 @@ from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.totals import calculate
 from gateway.config import TaxSetting
 from gateway.upstream import UpstreamResponse
-from gateway.upstream_answers import read_refused, reading_a_list
+from gateway.upstream_answers import read_refused, reading_a_create, reading_a_list
 
 BASE = "/api/v1/invoices"
 
@@ -151,7 +151,8 @@ class DraftPublishAdapter(Adapter):
     async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
         body, warnings = self._prepare(invoice, handling)
         response = await self.client.request("POST", BASE, json=body)
-        created = self._data(response, "create the invoice")
+        with reading_a_create():
+            created = self._data(response, "create the invoice")
         try:
             which = created.get("id") if isinstance(created, dict) else None
             read = await self.get(identifier(which, "id"))

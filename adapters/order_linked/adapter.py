@@ -46,7 +46,12 @@ from gateway.canonical.errors import FieldError, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.config import TaxSetting
 from gateway.upstream import UpstreamResponse
-from gateway.upstream_answers import UnusableAnswer, read_refused, reading_a_list
+from gateway.upstream_answers import (
+    UnusableAnswer,
+    read_refused,
+    reading_a_create,
+    reading_a_list,
+)
 
 # Canonical action → the provider's path segment, and the verb for messages.
 ACTION_PATHS: dict[str, tuple[str, str]] = {
@@ -191,7 +196,8 @@ class OrderLinkedAdapter(Adapter):
         response = await self.client.request("POST", "/invoices", json=body)
         # The answer is the complete invoice (documented): no second call that could fail after
         # the invoice exists.
-        created = self._invoice(self._answer(response, "create the invoice"))
+        with reading_a_create():
+            created = self._invoice(self._answer(response, "create the invoice"))
         return WriteResult(
             created, warnings + checks.tax_warnings(self.provider, fitted, taxes, created)
         )

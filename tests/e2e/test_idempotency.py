@@ -510,6 +510,32 @@ async def test_a_lost_create_answer_is_found_not_sent_again(
     assert replay.status == 201 and replay.body["id"] == answer.body["id"]
 
 
+@pytest.mark.parametrize("connection", PROVIDERS)
+async def test_a_404_to_a_create_is_a_final_502_on_every_connection_not_an_unknown_invoice(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,
+    connection: str,  # type: ignore[type-arg]
+) -> None:
+    """A create names no invoice: a 404 to it says its path is missing at the base_url. Three
+    connections answered 404 ``not_found``, which reads as an unknown connection or invoice."""
+    before = await invoice_ids(sandbox, gateway, connection)
+    await faults(
+        connection,
+        error_rate=1,
+        error_status=404,
+        methods=["POST"],
+        path_regex=CREATE_PATHS[connection],
+    )
+    path = f"/v1/connections/{connection}/invoices"
+    for key in (None, fresh_key()):
+        refused = await send(gateway, "POST", path, body=sample(connection), key=key)
+        assert (refused.status, refused.body["code"]) == (502, "upstream_error"), refused.body
+        assert refused.body["retryable"] is False
+    await clear_faults(sandbox, connection)
+    assert await invoice_ids(sandbox, gateway, connection) == before
+
+
 @pytest.mark.parametrize("notes", [None, "ours"], ids=["marker", "notes"])
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
 @pytest.mark.parametrize("connection", PROVIDERS)
