@@ -232,7 +232,7 @@ class ItemEnvelopeAdapter(Adapter):
         taxes = _collect(errors, lambda: configured_taxes(invoice, self.connection))
         errors += wire.reference_errors(invoice, keep_line_ids=replace)
         if taxes is not None:
-            errors += wire.tax_id_errors(taxes)
+            errors += wire.tax_id_errors(taxes) + wire.repeated_tax_errors(taxes)
         try:
             # Amounts the provider cannot hold: money finer than the currency, an amount
             # discount larger than what it discounts.

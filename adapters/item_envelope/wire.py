@@ -103,6 +103,20 @@ def tax_id_errors(taxes: list[list[TaxSetting]]) -> list[FieldError]:
     ]
 
 
+def repeated_tax_errors(taxes: list[list[TaxSetting]]) -> list[FieldError]:
+    """A line's second tax that is its first again: the provider takes ``tax2`` only when it
+    differs from ``tax1`` (docs/providers/item_envelope.md), and refuses the create."""
+    return [
+        FieldError(
+            f"/lines/{i}/taxes/1",
+            f"is tax {line_taxes[1].id} again, as /lines/{i}/taxes/0 is: item_envelope takes "
+            "two different taxes on a line",
+        )
+        for i, line_taxes in enumerate(taxes)
+        if len(line_taxes) > 1 and line_taxes[0].id == line_taxes[1].id
+    ]
+
+
 def invoice_body(
     invoice: Invoice,
     *,
