@@ -12,8 +12,8 @@ import json
 import math
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +32,7 @@ from gateway.runtime import Runtime, gateway_runtime
 from gateway.selection import UsageError
 from gateway.store import Store, StoreError, open_store
 from gateway.store.urls import scheme_of, sqlite_path
+from gateway.text_file import open_text
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 _LISTED = 50  # skipped and failed invoices named at the end; --report has every one
@@ -67,7 +68,7 @@ async def migrate(
             raise UsageError(f"{target.provider} (connection {plan.target}) cannot create invoices")
         plan = _one_spelling(plan, source)
         copier = Copier(plan, source, target, runtime.service, runtime.store, options.refs, seen)
-        with _opened(options.report) as report:
+        async with _opened(options.report, stop) as report:
             runner = Runner(
                 plan,
                 source,
@@ -147,7 +148,7 @@ async def verify(
 ) -> int:
     async with gateway_runtime(settings) as runtime:
         summary = Summary()
-        with _opened(report) as stream:
+        async with _opened(report) as stream:
             out = ReportFile(stream)
             assert runtime.store is not None
             async for entry in run_entries(runtime.store, run):
@@ -168,7 +169,7 @@ async def revert(
     async with gateway_runtime(settings) as runtime:
         summary = Summary()
         assert runtime.store is not None and runtime.service is not None
-        with _opened(report) as stream:
+        async with _opened(report) as stream:
             out = ReportFile(stream)
             async for entry in run_entries(runtime.store, run):
                 _, target = _pair(runtime, entry.source_connection, entry.target_connection)
@@ -305,26 +306,60 @@ def _finish(
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def _opened(path: Path | None) -> Any:
+@asynccontextmanager
+async def _opened(
+    path: Path | None, stop: asyncio.Event | None = None
+) -> AsyncIterator[_ReportStream | None]:
     """The report file, written from its first entry on: a run refused before it copies
     anything (a usage error, another run's options) leaves an earlier report as it was. A
-    usage error naming it at once when it cannot be written."""
+    usage error naming it at once when it cannot be written. A named pipe is opened at once,
+    off the event loop (``open_text``): its open waits for the reader, and Ctrl-C and SIGTERM
+    must still stop that wait."""
     if path is None:
-        return nullcontext(None)
+        yield None
+        return
+    with _writable(path) as stream:
+        if stream.piped:
+            await _unless_stopped(stream.open_now(), stop)
+        yield stream
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event | None) -> None:
+    """``work``, or ``CancelledError`` once ``stop`` is set first (a migration's first Ctrl-C
+    or SIGTERM finishes what is under way: while its report's reader is awaited, nothing is)."""
+    if stop is None:
+        await work
+        return
+    opening = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((opening, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        stopped = not opening.done()
+        if stopped:
+            opening.cancel()
+    if stopped:
+        raise asyncio.CancelledError
+    opening.result()
+
+
+def _writable(path: Path) -> _ReportStream:
     if path.is_dir():
         raise UsageError(f"--report {path} cannot be written: it is a folder")
     where = path if path.exists() else path.parent
     if not where.exists() or not os.access(where, os.W_OK):
         raise UsageError(f"--report {path} cannot be written: no such folder, or no permission")
-    return _ReportStream(path)
+    return _ReportStream(path, piped=path.is_fifo())
 
 
 class _ReportStream:
     """A text file opened for writing (truncated) at its first write, or at a clean exit
     when nothing was written; left as it was when an error ends the command first."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, piped: bool = False) -> None:
         self._path = path
+        self.piped = piped  # a named pipe, opened at once (``_opened``)
         self._file: IO[str] | None = None
 
     def write(self, text: str) -> int:
@@ -339,10 +374,17 @@ class _ReportStream:
             try:
                 self._file = self._path.open("w", encoding="utf-8")
             except OSError as exc:
-                raise UsageError(
-                    f"--report {self._path} cannot be written: {exc.strerror or exc}"
-                ) from None
+                raise self._unwritable(exc) from None
         return self._file
+
+    async def open_now(self) -> None:
+        try:
+            self._file = await open_text(self._path, "w", encoding="utf-8")
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+
+    def _unwritable(self, exc: OSError) -> UsageError:
+        return UsageError(f"--report {self._path} cannot be written: {exc.strerror or exc}")
 
     def __enter__(self) -> _ReportStream:
         return self

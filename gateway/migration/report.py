@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from typing import Any, Literal, Protocol
 
 Outcome = Literal[
     "copied", "already_copied", "skipped", "failed", "would_copy", "verified", "reverted"
@@ -77,10 +77,18 @@ class Summary:
         }
 
 
+class Lines(Protocol):
+    """Where a report's lines go: a text file, or one opened at its first line."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class ReportFile:
     """One JSON line per source invoice, written as each is done (nothing kept in memory)."""
 
-    def __init__(self, stream: IO[str] | None) -> None:
+    def __init__(self, stream: Lines | None) -> None:
         self._stream = stream
 
     def write(self, entry: Entry) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import time
@@ -258,6 +259,28 @@ async def test_a_revert_killed_mid_write_and_run_again_at_once_waits_for_its_key
 
 async def _writes(sandbox: Sandbox) -> list[dict[str, Any]]:
     return [r for r in await m.requests_log(sandbox, "bill_crm") if r["method"] != "GET"]
+
+
+@pytest.mark.parametrize("step", ["run", "revert"])
+async def test_a_report_to_a_named_pipe_without_its_reader_stops_on_one_signal(
+    sandbox: Sandbox, tmp_path: Path, step: str
+) -> None:
+    """``--report`` a named pipe (a reader not started yet): opening it waits for its reader,
+    and that wait held the event loop, so Ctrl-C and SIGTERM were not heard."""
+    ids, config = await copied_run(sandbox, tmp_path, "crm_v1", "bill_crm", 1, "piped")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    args = (
+        args_for(tmp_path, "crm_v1", "bill_crm", ids, "piped")
+        if step == "run"
+        else ["--run", "piped"]
+    )
+    waiting = m.start(config, step, *args, "--report", str(pipe))  # not read back: a pipe
+    await asyncio.sleep(2)  # started, and waiting at the pipe
+    assert waiting.process.poll() is None
+    waiting.process.send_signal(signal.SIGTERM)
+    ran = waiting.wait(10)
+    assert ran.code != 0 and "Traceback" not in ran.stderr, ran.stderr
 
 
 @pytest.mark.parametrize(
