@@ -555,6 +555,10 @@ def carried_forecast(source: Invoice, copy: Invoice, target: Adapter) -> list[Wr
     if copy.totals is None:
         return []
     warnings: list[WriteWarning] = []
+    drafts = _keeps_drafts(target)
+    issues = caps.create_issued or any(a in caps.actions for a in ("issue", "mark_sent"))
+    if source.status in _ISSUED and drafts and not issues:
+        warnings.append(WriteWarning("/status", f"{provider} cannot issue an invoice"))
     paid = Decimal(0)
     if source.payments and "create" in caps.payments:
         for n, payment in enumerate(source.payments):
@@ -576,9 +580,18 @@ def carried_forecast(source: Invoice, copy: Invoice, target: Adapter) -> list[Wr
             warnings.append(unmarked)
     if source.status == "void" and "void" not in caps.actions:
         warnings.append(WriteWarning("/status", f"{provider} cannot void an invoice"))
+    if source.status == "draft" and not drafts:
+        made = "paid" if copy.totals.due <= 0 else "open"  # issued at once: nothing due is paid
+        warnings.append(WriteWarning("/status", f"{provider} keeps no drafts: the copy is {made}"))
     if not paid_said and not source.payments:
         warnings += _paid_not_carried(source, current)
     return warnings
+
+
+def _keeps_drafts(target: Adapter) -> bool:
+    """Whether the target has drafts (one of its statuses reads as one): a create there makes
+    a draft, where a target without them makes the invoice issued at once."""
+    return any(meaning.status == "draft" for meaning in target.mapping.status_read.values())
 
 
 def _paid_so_far(copy: Invoice, paid: Decimal) -> Invoice:

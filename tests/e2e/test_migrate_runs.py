@@ -968,6 +968,28 @@ def _carried(entry: dict[str, Any]) -> set[tuple[str, str]]:
     return {(w["field"], w["reason"]) for w in entry["warnings"] if w["field"].startswith(fields)}
 
 
+async def test_a_dry_run_says_a_draft_copied_where_there_are_no_drafts_is_issued(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1 keeps no drafts: a draft copied there is open, which the run says and its dry
+    run did not."""
+    made = await m.create(sandbox, "draft_publish", m.portable_invoice("draft_publish"))
+    source = await m.read(sandbox, "draft_publish", made["id"])
+    assert source["status"] == "draft"
+    route = ("draft_publish", "crm_v1")
+    taxes = {rate_key(Decimal(0)): m.SEEDED["crm_v1"].zero_tax}
+
+    _, dry = await copy_seeded(
+        sandbox, tmp_path, "drafts-dry", route, [source], taxes, dry_run=True
+    )
+    _, ran = await copy_seeded(sandbox, tmp_path, "drafts", route, [source], taxes)
+
+    assert dry[made["id"]]["outcome"] == "would_copy"
+    assert ran[made["id"]]["outcome"] == "copied"
+    assert _carried(dry[made["id"]]) == _carried(ran[made["id"]])
+    assert ("/status", "crm_v1 keeps no drafts: the copy is open") in _carried(dry[made["id"]])
+
+
 async def test_a_dry_run_says_a_paid_copy_would_not_be_paid_where_its_rounding_differs(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
