@@ -338,7 +338,7 @@ class UpstreamClient:
                 self._says(f"broke off after {sent} bytes ({type(exc).__name__})"),
                 provider=self.provider,
             ) from None
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, ValueError):
             raise UnusableAnswer(
                 self._says(f"sent text that is not {raw.charset} after {sent} bytes"),
                 provider=self.provider,
@@ -666,7 +666,10 @@ def _to_utf8(charset: str | None) -> Callable[..., bytes] | None:
     UTF-8 it is labelled with. ``UnicodeDecodeError`` for bytes that are not that charset."""
     if charset is None or is_utf8(charset):
         return None
-    decoder = codecs.getincrementaldecoder(charset)()  # LookupError: an unknown charset
+    # LookupError for an unknown charset, and for a codec that is no text encoding (hex,
+    # base64, zlib, rot13), which str.encode refuses where the incremental decoder would not.
+    "".encode(charset)
+    decoder = codecs.getincrementaldecoder(charset)()
 
     def recode(chunk: bytes, final: bool = False) -> bytes:
         return decoder.decode(chunk, final).encode("utf-8", "surrogatepass")

@@ -45,6 +45,15 @@ async def _utf16(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _labelled(request: web.Request) -> web.StreamResponse:
+    codec = request.query["charset"]
+    response = web.StreamResponse(headers={"Content-Type": f"text/csv; charset={codec}"})
+    await response.prepare(request)
+    await response.write(b"id,note\n7,cafe\n")
+    await response.write_eof()
+    return response
+
+
 async def _broken(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/csv"})
     response.enable_chunked_encoding()
@@ -70,6 +79,7 @@ async def base() -> AsyncIterator[str]:
     app.router.add_get("/chunks", _chunks)
     app.router.add_get("/broken", _broken)
     app.router.add_get("/utf16", _utf16)
+    app.router.add_get("/labelled", _labelled)
     app.router.add_get("/missing", _missing)
     app.router.add_get("/redirect", _redirect)
     server = TestServer(app, host="127.0.0.1")
@@ -118,6 +128,18 @@ async def test_text_in_another_charset_is_handed_on_in_utf8_with_the_credential_
         async with upstream.stream("/utf16") as answer:
             body = b"".join([chunk async for chunk in answer.chunks])
     assert body.decode("utf-8") == "id,note\n" + "7,caf\u00e9\n" * 300 + "8,token=[redacted]\n"
+
+
+@pytest.mark.parametrize("codec", ["hex", "base64", "rot13", "zlib", "no-such-charset"])
+async def test_a_charset_that_is_no_text_encoding_is_refused_by_name(base: str, codec: str) -> None:
+    """Python's codecs include some that are no text encoding (bytes to bytes, text to text):
+    named as a charset, they broke the transfer off with a traceback, the export empty."""
+    async with aiohttp.ClientSession() as session:
+        upstream = _client(session, base)
+        async with upstream.stream("/labelled", params={"charset": codec}) as answer:
+            with pytest.raises(UnusableAnswer) as info:
+                [chunk async for chunk in answer.chunks]
+    assert "labelled its answer with a charset the gateway does not know" in info.value.message
 
 
 async def test_a_transfer_that_breaks_off_is_an_error_not_a_short_body(base: str) -> None:
