@@ -35,6 +35,7 @@ from adapters.resolution import (
     with_marker,
 )
 from gateway.canonical.model import Invoice, InvoiceStatus, Payment, RoundingPolicy, Tax
+from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.reconcile import reconcile
 from gateway.canonical.summary import InvoiceSummary
 from gateway.errors import (
@@ -696,7 +697,7 @@ class Adapter:
         by overriding it with the same code their create runs."""
         self.fit(invoice, handling)
 
-    def refuse_marker_lookalikes(self, invoice: Invoice) -> None:
+    def refuse_marker_lookalikes(self, invoice: Invoice | OrderInvoice) -> None:
         """422 for a caller's value that every read would hide as the dedupe marker
         (``resolution.marker_lookalikes``), before anything is sent."""
         from adapters.resolution import marker_lookalikes

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Line, Payment, with_fields
+from gateway.canonical.order_invoice import OrderInvoice
 
 if TYPE_CHECKING:
     from adapters.base import Adapter, ListQuery, Page
@@ -111,7 +112,7 @@ def new_marker() -> str:
     return MARKER_PREFIX + secrets.token_hex(12)
 
 
-def marker_lookalikes(invoice: Invoice, path: str | None) -> list[FieldError]:
+def marker_lookalikes(invoice: Invoice | OrderInvoice, path: str | None) -> list[FieldError]:
     """Where the caller's own value at the marker's ``path`` is written as a marker is: every
     read hides such a value (``hide_marker``), so it would read back empty, and the next
     replace of what was read would remove it at the provider. Refused by name instead."""

@@ -253,6 +253,8 @@ class InvoiceService:
         adapter = self._able(
             request, lambda can: can.create_from_order, "create invoices from orders"
         )
+        if invoice is not None:
+            adapter.refuse_marker_lookalikes(invoice)
         write = InvoiceOrder(adapter, order_id, invoice, handling)
         return await self._run(
             request, write, lambda: _given(invoice) if invoice is not None else None, handling

@@ -534,3 +534,15 @@ async def test_a_file_whose_name_cannot_be_read_is_a_422_and_nothing_is_sent(
     [error] = answer.body["errors"]
     assert error["pointer"] == "/file" and said in error["detail"], error
     assert await _note_posts(sandbox) == before
+
+
+async def test_notes_written_as_the_dedupe_marker_are_refused_on_an_order_invoice(
+    sandbox: Sandbox,
+) -> None:
+    """As on a create: notes of the marker's form read back empty (every read hides them), so
+    they are refused by name, before anything is sent."""
+    body = {"notes": "ig-00112233445566778899aabb"}
+    answer = await call(sandbox, "POST", f"{BASE}/orders/SO-1002/invoices", body=body)
+    assert answer.status == 422, answer.body
+    assert [e["pointer"] for e in answer.body["errors"]] == ["/notes"]
+    assert "the gateway's own dedupe marker" in answer.body["errors"][0]["detail"]
