@@ -236,16 +236,21 @@ class UpstreamClient:
         json: Any = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> UpstreamResponse:
         """Send one logical request (retrying where safe) and return the provider's answer.
 
         ``path`` is sent exactly as given (build ids into it with ``adapters.paths``). 4xx
         answers other than 401/403/429 are returned for the adapter to read in the provider's
-        own envelope; the failures above raise ``UpstreamError`` subclasses.
+        own envelope; the failures above raise ``UpstreamError`` subclasses. ``idempotent``: a
+        ``POST`` that converges when sent again (a purge of one invoice), re-sent after a lost
+        answer as a ``PUT`` is (None: by its method).
         """
         try:
             verb = method.upper()
-            answer = await self._attempts(verb, path, params, json, data, headers)
+            answer = await self._attempts(
+                verb, path, params, json, data, headers, idempotent=idempotent
+            )
             assert isinstance(answer, RawAnswer)
             response = read_answer(answer, says=self._who(), provider=self.provider, method=verb)
             response = self._decoded_without_credential(answer, response)
@@ -356,10 +361,12 @@ class UpstreamClient:
         headers: Mapping[str, str] | None,
         *,
         keep_open: bool = False,
+        idempotent: bool | None = None,
     ) -> RawAnswer | _Open:
         """The answer of the first attempt that settles the request (``keep_open``: a 2xx
         answer's body left unread, for ``stream``)."""
-        idempotent = method in _IDEMPOTENT
+        if idempotent is None:
+            idempotent = method in _IDEMPOTENT
         url = self._url(path, params)
         body = jsonwire.compact_bytes(json) if json is not None else data
         send_headers = self._headers(headers, has_json=json is not None)

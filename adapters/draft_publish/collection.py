@@ -138,7 +138,11 @@ def _export_statuses(adapter: DraftPublishAdapter, status: str | None) -> tuple[
     return parts
 
 
-async def batch(adapter: DraftPublishAdapter, action: str, ids: list[str]) -> BatchResult:
+async def batch(
+    adapter: DraftPublishAdapter, action: str, ids: list[str], *, converges: bool = False
+) -> BatchResult:
+    """``action`` on ``ids`` in one call. ``converges``: sending it again does what it did (a
+    purge of one invoice: purged again, it is its 404), so a lost answer is sent again."""
     path, provider_action = BATCH_CALLS[action]
     doing = f"{action.replace('_', ' ')} invoices in a batch"
     wanted = list(dict.fromkeys(ids))
@@ -154,7 +158,8 @@ async def batch(adapter: DraftPublishAdapter, action: str, ids: list[str]) -> Ba
     if not sent:
         return BatchResult(action, [_unusable(i, unusable[i]) for i in wanted])
     body = {"action": provider_action, "ids": sent}
-    data = adapter._data(await adapter.client.request("POST", path, json=body), doing)
+    answer = await adapter.client.request("POST", path, json=body, idempotent=converges or None)
+    data = adapter._data(answer, doing)
     succeeded, failed = data.get("succeeded"), data.get("failed")
     if not isinstance(succeeded, list) or not isinstance(failed, list):
         raise UpstreamError(
@@ -223,7 +228,7 @@ async def _one(adapter: DraftPublishAdapter, action: str, invoice_id: str) -> No
     a body, not a path, but is held to what any id in a path is (``..`` is a 400 on every
     route that names an invoice, this one too)."""
     segment(invoice_id, what="invoice id", reserved=RESERVED)
-    (item,) = (await batch(adapter, action, [invoice_id])).items
+    (item,) = (await batch(adapter, action, [invoice_id], converges=action == "purge")).items
     if item.error == "not_found":
         raise NotFound(
             f"{adapter.provider} has no invoice {invoice_id} in its trash",

@@ -1078,6 +1078,35 @@ async def test_a_create_answered_with_a_success_too_large_to_read_says_it_most_l
     assert len(await invoice_ids(sandbox, gateway, "order_linked") - before) == 1
 
 
+async def test_a_purge_whose_answers_were_lost_is_sent_again_as_a_delete_is(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    """A purge from the trash converges when sent again (its repeat is the provider's 404,
+    the purge done), but is a POST at the provider: it was never sent again, and a dropped
+    connection was a 502 where a DELETE's is resent, then a 503 with a Retry-After."""
+    path = "/v1/connections/draft_publish/invoices"
+    made = await send(gateway, "POST", path, body=sample("draft_publish"))
+    assert (await send(gateway, "DELETE", f"{path}/{made.body['id']}")).status == 204
+    purge = f"/v1/connections/draft_publish/trash/invoices/{made.body['id']}"
+    await faults(
+        "draft_publish",
+        reset_rate=1,
+        after_commit=True,
+        methods=["POST"],
+        path_regex="/trash/batch$",
+    )
+    key = fresh_key()
+    lost = await send(gateway, "DELETE", purge, key=key)
+    assert (lost.status, lost.body["code"]) == (503, "upstream_unavailable"), lost.body
+    assert lost.body["retryable"] is True and "Retry-After" in lost.headers
+    sent = [e for e in await provider_log(sandbox, "draft_publish") if e["path"].endswith("/batch")]
+    assert len(sent) >= 2  # sent again within the request
+    await clear_faults(sandbox, "draft_publish")
+    assert (await send(gateway, "DELETE", purge, key=key)).status == 204
+
+
 @pytest.mark.parametrize("keyed", [False, True], ids=["no-key", "key"])
 async def test_a_delete_whose_answers_were_lost_says_what_a_404_to_its_repeat_means(
     sandbox: Sandbox,
