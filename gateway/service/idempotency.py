@@ -589,7 +589,8 @@ def _say_it_may_have_landed(
     """An idempotent write (``PUT``, ``DELETE``) that failed after a call was sent may have
     taken effect: sending it again converges, but an ``If-Match`` it carried may no longer
     match, the write itself having changed the invoice. The caller's retry would get a 412
-    that reads like someone else's change, so the answer says so first. A ``DELETE`` sent
+    that reads like someone else's change, so the answer says so first (not for a ``DELETE``:
+    one that landed left no invoice to change, one that did not left its ETag). A ``DELETE`` sent
     again without a key cannot be known for a repeat: its 404 would read as an unknown
     invoice, so the answer says what it means (with the key, the retry answers 204)."""
     if _nothing_sent(calls) or not write.idempotent:
@@ -603,7 +604,7 @@ def _say_it_may_have_landed(
             ": a 404 to the same request sent again means this one took effect (sent with "
             "an Idempotency-Key, the retry answers 204)"
         )
-    if write.guarded is not None:  # it carried an If-Match
+    if write.guarded is not None and not write.gone_when_repeated:  # it carried an If-Match
         error.message += (
             ", and then the invoice's ETag is no longer the If-Match sent: read it again "
             "before retrying"

@@ -520,6 +520,8 @@ async def _multipart_utf8(sandbox: Sandbox, path: str, file: tuple[str, str, byt
             "has a file name that cannot be read: give it as UTF-8 text",
         ),
         (b'Content-Disposition: form-data; name="file"', "needs its file name"),
+        # An empty name was sent on as a text field: the provider's 422 used up the key.
+        (b'Content-Disposition: form-data; name="file"; filename=""', "needs its file name"),
     ],
 )
 async def test_a_file_whose_name_cannot_be_read_is_a_422_and_nothing_is_sent(
