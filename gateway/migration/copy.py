@@ -253,7 +253,7 @@ class Copier:
         try:
             self.target.check_create(translation.invoice, self.plan.handling)
         except AdapterError as exc:
-            return Entry(source_id, "failed", reason=exc.message)
+            return Entry(source_id, "failed", reason=_said(exc))  # as the run would say it
         try:
             # Fitted already: the preview's own fit finds nothing more to drop.
             previewed, more = preview(self.target, translation.invoice, self.plan.handling)
@@ -556,10 +556,10 @@ def carried_forecast(source: Invoice, copy: Invoice, target: Adapter) -> list[Wr
         return []
     warnings: list[WriteWarning] = []
     drafts = _keeps_drafts(target)
+    paid = copy.totals.paid  # nothing yet, written as the target writes its amounts
     issues = caps.create_issued or any(a in caps.actions for a in ("issue", "mark_sent"))
     if source.status in _ISSUED and drafts and not issues:
         warnings.append(WriteWarning("/status", f"{provider} cannot issue an invoice"))
-    paid = Decimal(0)
     if source.payments and "create" in caps.payments:
         for n, payment in enumerate(source.payments):
             beyond = _beyond_due(payment, _paid_so_far(copy, paid))
@@ -603,10 +603,17 @@ def _paid_so_far(copy: Invoice, paid: Decimal) -> Invoice:
 
 def _said(error: AdapterError) -> str:
     """The error's message with the fields it names and what each says (where the message
-    does not say it already)."""
-    fields = [e for e in getattr(error, "errors", None) or [] if e.detail not in error.message]
+    does not say it already), and what the map can do about it where it can."""
+    errors = getattr(error, "errors", None) or []
+    fields = [e for e in errors if e.detail not in error.message]
     named = _fields_said(fields)
-    return f"{error.message} ({named})" if named else error.message
+    said = f"{error.message} ({named})" if named else error.message
+    if any(e.pointer == "/due_date" and e.detail.startswith("is required") for e in errors):
+        said += (
+            "; give the map a due_days: a copy whose source has no due date then gets one, "
+            "that many days after its issue date"
+        )
+    return said
 
 
 def _fields_said(fields: Sequence[FieldError]) -> str:

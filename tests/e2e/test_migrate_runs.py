@@ -968,6 +968,29 @@ def _carried(entry: dict[str, Any]) -> set[tuple[str, str]]:
     return {(w["field"], w["reason"]) for w in entry["warnings"] if w["field"].startswith(fields)}
 
 
+async def test_a_copy_the_target_needs_a_due_date_for_says_the_maps_due_days_gives_one(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """item_envelope keeps no due date; draft_publish requires one: the reason names the fix."""
+    made = await m.create(sandbox, "item_envelope", m.portable_invoice("item_envelope"))
+    source = await m.read(sandbox, "item_envelope", made["id"])
+    assert source["due_date"] is None
+    route = ("item_envelope", "draft_publish")
+    taxes = {rate_key(Decimal(0)): m.SEEDED["draft_publish"].zero_tax}
+
+    _, dry = await copy_seeded(sandbox, tmp_path, "undue-dry", route, [source], taxes, dry_run=True)
+    _, ran = await copy_seeded(sandbox, tmp_path, "undue", route, [source], taxes)
+
+    for entry in (dry[made["id"]], ran[made["id"]]):
+        assert entry["outcome"] == "failed", entry
+        assert "due_date" in entry["reason"]
+        assert (
+            "give the map a due_days: a copy whose source has no due date then gets one"
+            in entry["reason"]
+        )
+    assert dry[made["id"]]["reason"] == ran[made["id"]]["reason"]
+
+
 async def test_a_dry_run_says_a_draft_copied_where_there_are_no_drafts_is_issued(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -1049,18 +1072,17 @@ async def test_an_amount_paid_without_payment_records_is_said_where_the_copy_lac
         for t in line["taxes"]
     }
 
-    _, by_id = await copy_seeded(
-        sandbox,
-        tmp_path,
-        "paid-unrecorded",
-        ("bill_crm", "crm_v1"),
-        candidates,
-        taxes=dict.fromkeys(rates, m.SEEDED["crm_v1"].zero_tax),
+    taxes = dict.fromkeys(rates, m.SEEDED["crm_v1"].zero_tax)
+    route = ("bill_crm", "crm_v1")
+    _, dry = await copy_seeded(
+        sandbox, tmp_path, "paid-unrecorded-dry", route, candidates, taxes, dry_run=True
     )
+    _, by_id = await copy_seeded(sandbox, tmp_path, "paid-unrecorded", route, candidates, taxes)
 
     for source in candidates:
         entry = by_id[source["id"]]
         assert entry["outcome"] == "copied", entry
+        assert _carried(dry[source["id"]]) == _carried(entry)  # the same words, "0.00" too
         copy = await m.read(sandbox, "crm_v1", entry["target_id"])
         assert Decimal(copy["totals"]["paid"]) < Decimal(source["totals"]["paid"])
         said = [w["reason"] for w in entry["warnings"] if w["field"] == "/totals/paid"]
