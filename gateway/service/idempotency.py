@@ -150,6 +150,11 @@ class WriteRequest:
         return hashlib.sha256(canonical).hexdigest()
 
 
+# Who keeps the invoices creates without a key made (``KeyedWrites._keep_made``): not a name a
+# configured client can have (names are letters, digits, "_", "." and "-").
+UNKEYED_CLIENT = "(no key)"
+
+
 class KeyedWrites:
     """Runs writes once: with the store when the caller gave a key, resolving lost answers."""
 
@@ -180,11 +185,13 @@ class KeyedWrites:
             try:
                 held = await self._take_lock(write, owner)
                 try:
-                    return await self._unkeyed(write)
+                    outcome = await self._unkeyed(write)
                 finally:
                     await self._let_go(held)
             finally:
                 idempotency_key_var.reset(token)
+            await self._keep_made(write, outcome, owner)
+            return outcome
         now, prepared = self._clock(), write.prepared()
         claim = await self.store.claim(
             scope,
@@ -456,6 +463,24 @@ class KeyedWrites:
         )
         self._observe(write.connection, f"resolved_{resolution.state}")
         return resolution, wait
+
+    async def _keep_made(self, write: Write, outcome: Outcome, owner: str) -> None:
+        """An invoice a create without a key made, kept as made (under a key of its own, which
+        no caller can send: ``UNKEYED_CLIENT``) for the key's time to live: a keyed create
+        whose answer was lost, matching look-alikes by what was sent (the caller's own notes),
+        must not take it for its own (``_not_anothers``), as it does not take another key's.
+        A store that fails here fails nothing: the invoice is made and answered."""
+        made = outcome.invoice.id if outcome.invoice is not None else None
+        if not _makes_invoice(write) or made is None:
+            return
+        scope = KeyScope(UNKEYED_CLIENT, write.connection, "create", f"made-{uuid.uuid4().hex}")
+        try:
+            await self.store.claim(
+                scope, "", owner, now=self._clock(), lease_s=self.lease_s, ttl_s=self.ttl_s
+            )
+            await self.store.finish(scope, owner, {}, made=str(made))
+        except StoreError as exc:
+            _log.warning("unkeyed_create_not_kept", connection=write.connection, error=str(exc))
 
     async def _not_anothers(
         self,

@@ -1050,6 +1050,47 @@ async def test_a_write_kept_waiting_by_another_on_its_invoice_is_refused_and_its
     assert done.body["notes"] == "after the other write"
 
 
+async def test_a_lost_create_never_takes_the_invoice_a_create_without_a_key_made(
+    sandbox: Sandbox,
+    faults: Any,
+    aiohttp_client: Any,
+) -> None:
+    """The caller's notes leave no room for the marker, so a lost create is found by what was
+    sent. While the provider held a keyed create (that it never stored), another caller made
+    the same invoice without a key; the lookup took that one for its own, and both callers
+    were told "created" of one invoice: the keyed caller's was never made."""
+    settings = gateway_settings(sandbox, store_url=sqlite_url())
+    quick = [
+        c.model_copy(update={"timeout_s": 1.0}) if c.provider == "draft_publish" else c
+        for c in settings.connections
+    ]
+    gateway = await aiohttp_client(create_app(settings.model_copy(update={"connections": quick})))
+    path = "/v1/connections/draft_publish/invoices"
+    body = {**sample("draft_publish"), "notes": f"monthly {fresh_key()}"}
+    creates = [e for e in await provider_log(sandbox, "draft_publish") if e["method"] == "POST"]
+    await faults(
+        "draft_publish", timeout_rate=1, methods=["POST"], path_regex=CREATE_PATHS["draft_publish"]
+    )
+    held = asyncio.ensure_future(send(gateway, "POST", path, body=body, key=fresh_key()))
+
+    async def sent() -> bool:
+        log = await provider_log(sandbox, "draft_publish")
+        return len([e for e in log if e["method"] == "POST"]) > len(creates)
+
+    deadline = time.monotonic() + 10
+    while not await sent():
+        assert time.monotonic() < deadline, "the held create never reached the provider"
+        await asyncio.sleep(0.02)
+    await clear_faults(sandbox, "draft_publish")
+    other = await send(gateway, "POST", path, body=body)  # no key
+    assert other.status == 201, other.body
+
+    lost = await held
+
+    assert (lost.status, lost.body.get("outcome")) == (502, "uncertain"), lost.body
+    assert "another write" in lost.body["detail"]
+
+
 async def test_a_create_answered_with_a_success_too_large_to_read_says_it_most_likely_landed(
     sandbox: Sandbox,
     gateway: TestClient,  # type: ignore[type-arg]
