@@ -132,10 +132,12 @@ class PostgresStore(Store):
             await pool.close()
             raise
 
-    async def _migrate(self) -> None:
+    async def _migrate(self, *, at_once: bool = False) -> None:
         """Create the schema if named, then apply each pending migration in its own
         transaction under an advisory lock, so that instances starting together take turns
-        and the later ones find the work done."""
+        and the later ones find the work done. ``at_once``: every step in one transaction
+        (tables made again under a running gateway: its other statements must not find them
+        half made, say without a column a later step adds, and write into them)."""
         lock = _lock_id(f"invoice-gateway migrations {self._target.schema or ''}")
         async with self._connection() as con:
             if self._target.schema:
@@ -153,15 +155,15 @@ class PostgresStore(Store):
                     todo = migrations.pending(applied, self._name)
                     if not todo:
                         return
-                    step = todo[0]
-                    for statement in step.postgresql:
-                        await con.execute(statement, timeout=MIGRATION_TIMEOUT_S)
-                    await con.execute(
-                        "INSERT INTO schema_migrations (version, name, applied_at) "
-                        "VALUES ($1, $2, extract(epoch FROM clock_timestamp()))",
-                        step.version,
-                        step.name,
-                    )
+                    for step in todo if at_once else todo[:1]:
+                        for statement in step.postgresql:
+                            await con.execute(statement, timeout=MIGRATION_TIMEOUT_S)
+                        await con.execute(
+                            "INSERT INTO schema_migrations (version, name, applied_at) "
+                            "VALUES ($1, $2, extract(epoch FROM clock_timestamp()))",
+                            step.version,
+                            step.name,
+                        )
 
     @staticmethod
     async def _applied(con: Any) -> list[int]:
@@ -220,7 +222,7 @@ class PostgresStore(Store):
         whether it was (a failure is logged)."""
         async with self._remaking:
             try:
-                await self._migrate()
+                await self._migrate(at_once=True)
             except StoreError as e:
                 _log.error("store_remake_failed", store=self._name, error=str(e))
                 return False

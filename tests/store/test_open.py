@@ -464,13 +464,38 @@ async def test_a_postgresql_store_whose_tables_were_dropped_makes_them_again() -
         assert (await store.ping())["schema_version"] == LATEST
 
 
+async def test_tables_made_again_are_made_whole_before_any_statement_finds_them() -> None:
+    """Statements racing the remake of dropped tables: one that came between two migration
+    steps found the table without a column a later step adds, claimed a key in it, and the
+    create's finish then failed ("column made does not exist"): a write made and not kept.
+    Each statement now finds no table (503, retry) or the whole schema."""
+    async with _own_schema() as (store, schema):
+        await _sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+        async def write(n: int) -> str:
+            scope = replace(SCOPE, key=f"race-{n}")
+            await asyncio.sleep(n * 0.002)  # arriving while the tables are being made
+            for _ in range(50):
+                try:
+                    claimed = await store.claim(scope, "fp", "a", now=NOW, lease_s=LEASE, ttl_s=TTL)
+                except StoreError:
+                    await asyncio.sleep(0.001)
+                    continue
+                assert isinstance(claimed, Claimed)
+                assert await store.finish(scope, "a", {"status": 201}, made=f"inv-{n}")
+                return "kept"
+            return "never claimed"
+
+        assert await asyncio.gather(*(write(n) for n in range(40))) == ["kept"] * 40
+
+
 async def test_tables_that_cannot_be_made_again_are_not_said_to_be(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async with _own_schema() as (store, schema):
         await _sql(f'DROP SCHEMA "{schema}" CASCADE')
 
-        async def refused() -> None:
+        async def refused(**_: object) -> None:
             raise StoreError("permission denied for database test")
 
         monkeypatch.setattr(store, "_migrate", refused)
