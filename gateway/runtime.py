@@ -57,6 +57,8 @@ async def gateway_runtime(
                 )
                 service = InvoiceService(adapters, writes)
             yield Runtime(settings, adapters, store, service)
+            if service is not None:
+                await service.writes.drain()
     finally:
         if store is not None:
             await store.close()

@@ -123,6 +123,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
         )
         app[SERVICE] = InvoiceService(app[ADAPTERS], writes)
         yield
+        await writes.drain()  # before the store closes (``_store``'s cleanup comes after)
 
 
 async def _reap(store: Store) -> None:

@@ -74,7 +74,14 @@ class Purge(_Write):
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         try:
             await self.adapter.purge(self.invoice_id)
-        except NotFound:
+        except NotFound as missing:
             if not repeated():
                 raise
+            # Not in the trash, after an attempt whose answer was lost: purged by it, or never
+            # there (that attempt failed before it was handled, and the invoice is live).
+            try:
+                await self.adapter.get(self.invoice_id)
+            except NotFound:
+                return Outcome("deleted")  # gone everywhere: the lost purge took it
+            raise missing from None
         return Outcome("deleted")

@@ -176,6 +176,7 @@ class KeyedWrites:
         # the same pid is another owner) and a serial number per write.
         self._process = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._serial = itertools.count(1)
+        self._keeping: set[asyncio.Task[None]] = set()  # ``_keep_made``s under way
 
     async def run(self, request: WriteRequest, fingerprint: str, write: Write) -> Outcome:
         scope = request.scope()
@@ -190,7 +191,11 @@ class KeyedWrites:
                     await self._let_go(held)
             finally:
                 idempotency_key_var.reset(token)
-            await self._keep_made(write, outcome, owner)
+            # Kept beside the answer, not before it: a store that hangs must not hold a create
+            # that is made (a caller that gives up would make it again).
+            keeping = asyncio.ensure_future(self._keep_made(write, outcome, owner))
+            self._keeping.add(keeping)
+            keeping.add_done_callback(self._keeping.discard)
             return outcome
         now, prepared = self._clock(), write.prepared()
         claim = await self.store.claim(
@@ -464,6 +469,12 @@ class KeyedWrites:
         self._observe(write.connection, f"resolved_{resolution.state}")
         return resolution, wait
 
+    async def drain(self) -> None:
+        """Wait for the unkeyed creates' invoices being kept (``_keep_made``): before the store
+        they are kept in is closed."""
+        while self._keeping:
+            await asyncio.gather(*self._keeping, return_exceptions=True)
+
     async def _keep_made(self, write: Write, outcome: Outcome, owner: str) -> None:
         """An invoice a create without a key made, kept as made (under a key of its own, which
         no caller can send: ``UNKEYED_CLIENT``) for the key's time to live: a keyed create
@@ -479,7 +490,7 @@ class KeyedWrites:
                 scope, "", owner, now=self._clock(), lease_s=self.lease_s, ttl_s=self.ttl_s
             )
             await self.store.finish(scope, owner, {}, made=str(made))
-        except StoreError as exc:
+        except Exception as exc:  # a task of its own: nothing else would hear of it
             _log.warning("unkeyed_create_not_kept", connection=write.connection, error=str(exc))
 
     async def _not_anothers(

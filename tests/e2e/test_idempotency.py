@@ -1148,6 +1148,29 @@ async def test_a_purge_whose_answers_were_lost_is_sent_again_as_a_delete_is(
     assert (await send(gateway, "DELETE", purge, key=key)).status == 204
 
 
+async def test_a_purge_of_an_invoice_never_in_the_trash_is_not_said_done_by_its_retry(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    """Its repeat's "not in the trash" was taken for the purge done (a DELETE's 404 is): the
+    retry of a purge that failed before the provider handled it answered 204 of a live
+    invoice. A live invoice is not purged: 404, as the first attempt would have said."""
+    path = "/v1/connections/draft_publish/invoices"
+    made = await send(gateway, "POST", path, body=sample("draft_publish"))
+    purge = f"/v1/connections/draft_publish/trash/invoices/{made.body['id']}"
+    await faults(
+        "draft_publish", error_rate=1, error_status=503, methods=["POST"], path_regex="/batch$"
+    )
+    key = fresh_key()
+    failed = await send(gateway, "DELETE", purge, key=key)
+    assert failed.status in (502, 503), failed.body
+    await clear_faults(sandbox, "draft_publish")
+    again = await send(gateway, "DELETE", purge, key=key)
+    assert (again.status, again.body["code"]) == (404, "not_found"), again.body
+    assert (await send(gateway, "GET", f"{path}/{made.body['id']}")).status == 200
+
+
 @pytest.mark.parametrize("keyed", [False, True], ids=["no-key", "key"])
 async def test_a_delete_whose_answers_were_lost_says_what_a_404_to_its_repeat_means(
     sandbox: Sandbox,

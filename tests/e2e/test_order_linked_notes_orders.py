@@ -416,7 +416,7 @@ def _part(headers: bytes, content: bytes) -> bytes:
                     b'Content-Disposition: form-data; name="file"; filename="\xff\xfe.txt"', b"x"
                 ),
             ],
-            400,
+            422,
             "file name must be UTF-8 text",
         ),
         (

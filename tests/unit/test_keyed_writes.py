@@ -595,3 +595,30 @@ async def test_a_made_write_whose_outcome_cannot_be_kept_is_still_answered(
     again = await runner(store, clock).run(REQUEST, "fp", retry)
     assert again.invoice == INVOICE
     assert retry.calls == ["find"]
+
+
+@dataclass
+class MakesInvoice(Scripted):
+    makes_invoice: ClassVar[bool] = True
+
+
+async def test_a_create_without_a_key_is_answered_while_a_hung_store_keeps_its_invoice(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The invoice an unkeyed create made is kept as made (so that no lookup takes it for
+    another write's); with the store hung, that keeping held the answer 10 s, and a caller that
+    gave up would have made the invoice again."""
+    hung = asyncio.Event()
+
+    async def hangs(*args: Any, **kwargs: Any) -> Any:
+        await hung.wait()
+        raise StoreError("no answer")
+
+    monkeypatch.setattr(store, "claim", hangs)
+    unkeyed = dataclasses.replace(REQUEST, idempotency_key=None)
+    outcome = await asyncio.wait_for(runner(store).run(unkeyed, "fp", MakesInvoice([created()])), 1)
+    assert outcome.invoice == INVOICE and outcome.created is True
+    with capture_logs() as logs:
+        hung.set()
+        await asyncio.sleep(0.01)
+    assert [e["event"] for e in logs] == ["unkeyed_create_not_kept"]

@@ -150,8 +150,8 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
                 )
                 raise validation_problem([FieldError("/file", detail)])
             for said, text in (("file name", name), ("file's Content-Type", kind)):
-                if not _is_text(text):
-                    raise Problem("bad_request", f"The {said} must be UTF-8 text.")
+                if not _is_text(text):  # a 422 at /file, as for every other fault of the name
+                    raise validation_problem([FieldError("/file", f"{said} must be UTF-8 text")])
             # A control character would break the header of the part the name is sent in to the
             # provider; a folder (``C:\\scans\\r.pdf``, as old browsers send) it leaves out.
             if any(is_control(ch) for ch in name) or "/" in name or "\\" in name:
