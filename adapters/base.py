@@ -34,6 +34,7 @@ from adapters.resolution import (
     matching_payments,
     with_marker,
 )
+from gateway.canonical.errors import pointer_to_path
 from gateway.canonical.model import Invoice, InvoiceStatus, Payment, RoundingPolicy, Tax
 from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.reconcile import reconcile
@@ -705,7 +706,7 @@ class Adapter:
         errors = marker_lookalikes(invoice, self.mapping.dedupe.marker)
         if errors:
             raise InvalidRequest(
-                f"{errors[0].pointer.lstrip('/').replace('/', '.')} {errors[0].detail}",
+                f"{pointer_to_path(errors[0].pointer)} {errors[0].detail}",
                 errors,
                 provider=self.provider,
             )

@@ -104,36 +104,33 @@ _HEX = re.compile("%[0-9A-F]{2}")
 @contextlib.contextmanager
 def reading_a_list(listing: str) -> Iterator[None]:
     """Around an adapter's reading of a list call's answer (``listing``: "invoice", "trash"):
-    the "not found" it makes of a 404 becomes what that is here. The call names no invoice, so
-    what is missing is the list's path at the connection's ``base_url``; passed on as not
-    found, the caller would read it as an unknown connection or invoice. A 502, final, in the
-    provider's words."""
-    try:
+    the "not found" it makes of a 404 becomes what that is here (``_naming_no_invoice``). A 502,
+    final, in the provider's words."""
+    with _naming_no_invoice(f"read of the {listing} list:", ReadRefused):
         yield
-    except NotFound as error:
-        raise ReadRefused(
-            f"{error.message} (a 404 to the gateway's read of the {listing} list: its path is "
-            "missing at the connection's base_url, is it the API's root? Sending the request "
-            "again cannot change that)",
-            provider=error.provider,
-            status=404,
-        ) from None
 
 
 @contextlib.contextmanager
 def reading_a_create() -> Iterator[None]:
-    """Around an adapter's reading of its create call's answer: the "not found" it makes of a
-    404 becomes what that is here. The call names no invoice (it makes one), so what is
-    missing is the create's path at the connection's ``base_url``; passed on as not found, the
-    caller would read it as an unknown connection or invoice. A 502, final: nothing was made."""
+    """Around an adapter's reading of its create call's answer (``_naming_no_invoice``): a
+    502, final; nothing was made."""
+    with _naming_no_invoice("create: nothing was made;", UpstreamError):
+        yield
+
+
+@contextlib.contextmanager
+def _naming_no_invoice(call: str, error: type[UpstreamError]) -> Iterator[None]:
+    """A 404 to a call that names no invoice (a list, a create): what is missing is the call's
+    path at the connection's ``base_url``. Passed on as not found, the caller would read it as
+    an unknown connection or invoice; raised as ``error`` (a 4xx status: not retryable)."""
     try:
         yield
-    except NotFound as error:
-        raise UpstreamError(
-            f"{error.message} (a 404 to the gateway's create: nothing was made; its path is "
-            "missing at the connection's base_url, is it the API's root? Sending the request "
-            "again cannot change that)",
-            provider=error.provider,
+    except NotFound as missing:
+        raise error(
+            f"{missing.message} (a 404 to the gateway's {call} its path is missing at the "
+            "connection's base_url, is it the API's root? Sending the request again cannot "
+            "change that)",
+            provider=missing.provider,
             status=404,
         ) from None
 

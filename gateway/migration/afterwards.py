@@ -92,7 +92,9 @@ async def revert_entry(
     another process) is waited for, as a copy's step is: free once the lease runs out, then
     taken over, or its answer replayed. Still held after that, or unusable: ``failed``, with
     the reason, and the revert goes on to the next copy."""
-    for attempt in range(1, BUSY_ATTEMPTS + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return await _revert(entry, target, service, store)
         except (IdempotencyInProgress, OutcomeUncertain) as exc:
@@ -104,7 +106,6 @@ async def revert_entry(
             await wait_for_key(exc)
         except IdempotencyError as exc:
             return _failed(entry, exc.message)
-    raise AssertionError("unreachable")
 
 
 def _failed(entry: CrosswalkEntry, reason: str) -> Entry:

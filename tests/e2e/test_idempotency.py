@@ -150,6 +150,18 @@ async def clear_faults(sandbox: Sandbox, provider: str) -> None:
         assert response.status == 200
 
 
+async def lose_create_answers(faults: Any, connection: str) -> None:
+    """Every answer to ``connection``'s create lost after the provider stored it (a 503)."""
+    await faults(
+        connection,
+        error_rate=1,
+        error_status=503,
+        after_commit=True,
+        methods=["POST"],
+        path_regex=CREATE_PATHS[connection],
+    )
+
+
 def fresh_key() -> str:
     return "key-" + uuid.uuid4().hex
 
@@ -532,6 +544,7 @@ async def test_a_404_to_a_create_is_a_final_502_on_every_connection_not_an_unkno
         refused = await send(gateway, "POST", path, body=sample(connection), key=key)
         assert (refused.status, refused.body["code"]) == (502, "upstream_error"), refused.body
         assert refused.body["retryable"] is False
+        assert "nothing was" in refused.body["detail"]  # made, or written: said either way
     await clear_faults(sandbox, connection)
     assert await invoice_ids(sandbox, gateway, connection) == before
 
@@ -554,14 +567,7 @@ async def test_a_lost_create_dated_at_the_calendars_end_is_found(
     if keeps(connection, "due_date"):
         body["due_date"] = day
     path = f"/v1/connections/{connection}/invoices"
-    await faults(
-        connection,
-        error_rate=1,
-        error_status=503,
-        after_commit=True,
-        methods=["POST"],
-        path_regex=CREATE_PATHS[connection],
-    )
+    await lose_create_answers(faults, connection)
     answer = await send(gateway, "POST", path, body=body, key=fresh_key())
     assert answer.status == 201, answer.body
     assert (answer.body["issue_date"], answer.body["notes"]) == (day, notes)
@@ -579,14 +585,7 @@ async def test_lost_creates_alike_but_for_their_notes_are_each_found_as_their_ow
     tells its invoice by its notes, as the providers' docs advise (make them unique), and no
     create is left uncertain or sent twice."""
     before = await invoice_ids(sandbox, gateway, connection)
-    await faults(
-        connection,
-        error_rate=1,
-        error_status=503,
-        after_commit=True,
-        methods=["POST"],
-        path_regex=CREATE_PATHS[connection],
-    )
+    await lose_create_answers(faults, connection)
     path = f"/v1/connections/{connection}/invoices"
     notes = [f"unique note {n} {fresh_key()}" for n in range(3)]
     answers = await asyncio.gather(
@@ -1269,14 +1268,7 @@ async def test_a_lost_lenient_create_without_room_for_a_marker_is_found_by_what_
     # (due_date) that lenient handling drops: the invoice is found by what was actually sent.
     invoice = {**sample("item_envelope"), "notes": "Our own words", "due_date": "2026-07-31"}
     before = await invoice_ids(sandbox, gateway, "item_envelope")
-    await faults(
-        "item_envelope",
-        error_rate=1,
-        error_status=503,
-        after_commit=True,
-        methods=["POST"],
-        path_regex=CREATE_PATHS["item_envelope"],
-    )
+    await lose_create_answers(faults, "item_envelope")
     key = fresh_key()
     answer = await send(
         gateway,
