@@ -84,7 +84,7 @@ class NotSupported(AdapterError):
 
 
 # A provider's 4xx that a later attempt may not meet: a request timeout, too early, too many.
-_ASK_AGAIN = frozenset({408, 425, 429})
+ASK_AGAIN = frozenset({408, 425, 429})
 
 
 class UpstreamError(AdapterError):
@@ -107,7 +107,7 @@ class UpstreamError(AdapterError):
         super().__init__(message, provider=provider)
         self.status = status
         self.retry_after = retry_after
-        if status is not None and 400 <= status < 500 and status not in _ASK_AGAIN:
+        if status is not None and 400 <= status < 500 and status not in ASK_AGAIN:
             # The provider answered and refused: the same request gets the same refusal.
             self.retryable = False
 

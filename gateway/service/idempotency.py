@@ -347,6 +347,9 @@ class KeyedWrites:
             if _nothing_sent(calls):
                 await self._release(scope, owner)  # nothing was written: the key is free
                 raise
+            if write.idempotent and _all_refused(calls):
+                await self._release(scope, owner)  # refused: nothing written, the key is free
+                raise
             if write.idempotent:
                 # Sending the same again converges: the key's retry does, as a repeat.
                 with contextlib.suppress(Exception):
@@ -605,6 +608,12 @@ def _nothing_sent(calls: WriteCalls) -> bool:
     return calls.sent == 0
 
 
+def _all_refused(calls: WriteCalls) -> bool:
+    """Whether every write call sent was refused on its first sending (a 4xx): the provider
+    changed nothing, and the same request meets the same refusal."""
+    return calls.sent > 0 and calls.refused == calls.sent
+
+
 def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamError:
     """The provider failed and did not take the write: the same request may be sent again
     (where the provider refused it, a 4xx, it will meet the same refusal: not retryable)."""
@@ -629,7 +638,7 @@ def _say_it_may_have_landed(
     one that landed left no invoice to change, one that did not left its ETag). A ``DELETE`` sent
     again without a key cannot be known for a repeat: its 404 would read as an unknown
     invoice, so the answer says what it means (with the key, the retry answers 204)."""
-    if _nothing_sent(calls) or not write.idempotent:
+    if _nothing_sent(calls) or _all_refused(calls) or not write.idempotent:
         return
     error.may_have_landed = True  # "outcome": "uncertain", as for any write that may have
     # An uncertain answer's own "may or may not have taken effect" is said once, here.

@@ -1199,6 +1199,45 @@ async def test_a_delete_whose_answers_were_lost_says_what_a_404_to_its_repeat_me
     assert again.status == (204 if keyed else 404), again.body
 
 
+@pytest.mark.parametrize(
+    ("connection", "method", "status"),
+    [
+        ("crm_v1", "DELETE", 400),
+        ("crm_v1", "DELETE", 410),
+        ("crm_v1", "PUT", 410),
+        ("bill_crm", "PUT", 410),
+    ],
+)
+async def test_a_put_or_delete_the_provider_refused_is_no_write_that_may_have_landed(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+    connection: str,
+    method: str,
+    status: int,
+) -> None:
+    """A provider's refusal (a 4xx) of a PUT or DELETE changed nothing: the answer was an
+    uncertain outcome, "the write may have taken effect (sending it again converges)", of a
+    request that would meet the same refusal. It is a plain refusal, and the key is free again:
+    its retry, once the provider takes it, does the write."""
+    path = f"/v1/connections/{connection}/invoices"
+    made = await send(gateway, "POST", path, body=sample(connection))
+    assert made.status == 201, made.body
+    one = f"{path}/{made.body['id']}"
+    body = {**sample(connection), "notes": "changed"} if method == "PUT" else None
+    await faults(connection, error_rate=1, error_status=status, methods=[method])
+    key = fresh_key()
+    refused = await send(gateway, method, one, body=body, key=key)
+    assert (refused.status, refused.body["retryable"]) == (502, False), refused.body
+    assert "outcome" not in refused.body, refused.body
+    assert "may have taken effect" not in refused.body["detail"], refused.body["detail"]
+    assert "injected fault" in refused.body["detail"], refused.body["detail"]  # the provider's
+    assert (await send(gateway, "GET", one)).status == 200  # still there, unchanged
+    await clear_faults(sandbox, connection)
+    again = await send(gateway, method, one, body=body, key=key)
+    assert again.status == (200 if method == "PUT" else 204), again.body
+
+
 async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_match_moved(
     sandbox: Sandbox,
     gateway: TestClient,
