@@ -43,7 +43,7 @@ from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap
 from gateway.migration.report import Entry
 from gateway.migration.translate import Translation, translate
-from gateway.service.idempotency import WriteRequest
+from gateway.service.idempotency import KeyReusedAfterSuccess, WriteRequest
 from gateway.service.invoices import InvoiceService
 from gateway.service.outcomes import Outcome
 from gateway.service.preview import preview
@@ -56,6 +56,15 @@ FINISHED = frozenset({"verified", "differs"})
 SOURCE_CHANGED = (
     "the source invoice changed since it was copied; the copy was not updated (a run copies "
     "once): migrate verify compares them as they are now"
+)
+EARLIER_COPY = (
+    "copied by an earlier run whose later step failed, before the map or the source changed: "
+    "the changes since do not apply to this copy (migrate revert it, then run again, to copy "
+    "it anew)"
+)
+EARLIER_PAYMENT = (
+    "recorded by an earlier run, before the map changed what it would send (payment_methods): "
+    "the change does not apply to this payment"
 )
 _ISSUED = ("open", "paid", "void")  # statuses an issued invoice goes on to
 # A step whose key another worker holds is tried again this often, after its lease's end.
@@ -181,6 +190,7 @@ class Copier:
             return self._preview(source_id, invoice, translation)
         assert self.service is not None
         await self._record(source_id, None, "pending", invoice, {})
+        made_before: list[WriteWarning] = []
         try:
             created = await self.service.create(
                 self._request("create", source_id),
@@ -188,6 +198,11 @@ class Copier:
                 self.plan.handling,
                 issued=self._issued_at_once(invoice),
             )
+        except KeyReusedAfterSuccess as made:
+            # Made by an earlier run whose later step failed; the map (or the source) changed
+            # since, so this run's create is another request: the copy is that run's.
+            created = made.earlier
+            made_before.append(WriteWarning("", EARLIER_COPY))
         except AdapterError as exc:
             if not isinstance(exc, UpstreamError):
                 # The target's own refusal: the next run sends the create under a key of its
@@ -198,7 +213,7 @@ class Copier:
         assert created.invoice is not None and created.invoice.id is not None
         self._wrote(source_id, created)
         target_id = created.invoice.id
-        warnings = [*translation.warnings, *translation.as_source(created.warnings)]
+        warnings = [*made_before, *translation.warnings, *translation.as_source(created.warnings)]
         await self._record(source_id, target_id, "created", invoice, {})
         try:
             more = await self._carry(source_id, invoice, created.invoice)
@@ -291,7 +306,13 @@ class Copier:
                 if beyond is not None:
                     warnings.append(WriteWarning(f"/payments/{n}", beyond))
                     continue
-                current = await self._pay(source_id, n, payment, current)
+                try:
+                    current = await self._pay(source_id, n, payment, current)
+                except KeyReusedAfterSuccess:
+                    # Recorded by an earlier run, before the map changed what it would send.
+                    warnings.append(WriteWarning(f"/payments/{n}", EARLIER_PAYMENT))
+                    assert current.id is not None
+                    current = await self.target.get(current.id)
         elif source.payments:
             warnings.append(
                 WriteWarning("/payments", f"{provider} cannot record payments; not carried")

@@ -124,6 +124,16 @@ class Write(Protocol):
         ...
 
 
+class KeyReusedAfterSuccess(IdempotencyKeyReused):
+    """The key's earlier, different request succeeded: ``earlier`` is its kept outcome. A
+    caller whose keys name a step (a migration's ``payment 0``) rather than a request can tell
+    from it that the step is done, as the earlier request did it."""
+
+    def __init__(self, message: str, earlier: Outcome) -> None:
+        super().__init__(message)
+        self.earlier = earlier
+
+
 @dataclass(frozen=True)
 class WriteRequest:
     """Who asks for a write, where, and with which key; free of HTTP so every caller has it.
@@ -208,10 +218,14 @@ class KeyedWrites:
             sending=None if prepared is None else {**prepared, SENT_AT: _second(now)},
         )
         if isinstance(claim, Mismatch):
-            raise IdempotencyKeyReused(
+            message = (
                 f"Idempotency-Key {scope.key!r} was already used with a different request "
                 f"({scope.operation}); send a new key for a new request."
             )
+            earlier = claim.record.outcome
+            if claim.record.state == "done" and earlier is not None and not is_error(earlier):
+                raise KeyReusedAfterSuccess(message, Outcome.from_json(earlier, replayed=True))
+            raise IdempotencyKeyReused(message)
         if isinstance(claim, Busy):
             raise IdempotencyInProgress(
                 f"A request with Idempotency-Key {scope.key!r} is still running; retry it after "

@@ -257,3 +257,73 @@ async def test_a_run_killed_while_the_target_issues_a_copy_is_finished_by_its_re
 async def _publishes(sandbox: Sandbox) -> list[dict[str, Any]]:
     log = await m.requests_log(sandbox, "draft_publish")
     return [e for e in log if e["method"] == "POST" and e["path"].endswith("/publish")]
+
+
+async def test_a_payment_recorded_before_the_map_changed_finishes_the_copy_not_blocks_it(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Payment 0 is recorded, a later one refused (the map sends a method the target does not
+    take). The map is then fixed with a catch-all, ``"*": "other"``, which changes what payment
+    0 would send: its key, once more, met a different request, "already used with a different
+    request; send a new key", and the copy stayed half paid however often the migration ran
+    again. Payment 0 is done (its key's request succeeded): the copy is finished, and the
+    report says the change did not apply to it."""
+    sources = [
+        i
+        for i in await m.listing(sandbox, "crm_v1")
+        if _takes(i, DRAFT_PUBLISH_METHODS)
+        and i["payments"][0]["method"] != "other"
+        and {p["method"] for p in i["payments"][1:]} - {i["payments"][0]["method"]}
+    ][:1]
+    assert sources, "the seed changed: no crm_v1 invoice paid by two methods draft_publish takes"
+    source = sources[0]
+    first_method = source["payments"][0]["method"]
+    later = sorted({p["method"] for p in source["payments"][1:]} - {first_method})[0]
+    store = sqlite_url()
+    first = await _run(sandbox, tmp_path, store, "unmapped", sources, {later: "coins"})
+    assert first.code == 1, first.stderr
+    (entry,) = first.report
+    made = {source["id"]: entry["target_id"]}
+    assert ", but payment " in entry["reason"] and "'coins'" in entry["reason"], entry["reason"]
+
+    catch_all = {later: later, "*": "other"}
+    fixed = await _run(sandbox, tmp_path, store, "mapped", sources, catch_all)
+    assert fixed.code == 0, (fixed.stderr, fixed.report)
+    await _finished_like_the_source(sandbox, fixed, sources, made)
+    copy = await m.read(sandbox, "draft_publish", made[source["id"]])
+    assert _payments(copy)[0] == _payments(source)[0]  # under the first map: its own method
+    assert [p[2] for p in _payments(copy)[1:]] == [
+        later if p["method"] == later else "other" for p in source["payments"][1:]
+    ]
+    (done,) = fixed.report
+    said = {w["field"]: w["reason"] for w in done["warnings"]}
+    assert said["/payments/0"].startswith("recorded by an earlier run, before the map changed")
+
+
+async def test_a_copy_made_before_the_map_changed_is_finished_not_blocked(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The copy is made, its payment fails (an outage); the map then changes what its create
+    would send (no item on the lines). The create's key met a different request and the copy
+    failed at every run, its target id unreported. The copy made is finished, and the report
+    says the change did not apply to it."""
+    sources = (await _payable(sandbox))[:1]
+    store = sqlite_url()
+    first = await _run_in_outage(sandbox, tmp_path, store, "outage", sources, "/payments$")
+    assert first.code == 1, first.stderr
+    (entry,) = first.report
+    made = {sources[0]["id"]: entry["target_id"]}
+    plan = Plan(
+        run="outage",
+        source="crm_v1",
+        target="draft_publish",
+        ids=(sources[0]["id"],),
+        handling="lenient",
+    )
+    refs = ReferenceMap(customers={"*": m.SEEDED["draft_publish"].customer}, items={"*": ""})
+    again = await m.migrate_here(m.migration_settings(sandbox, store), plan, refs, tmp_path)
+    assert again.code == 0, (again.stderr, again.report)
+    await _finished_like_the_source(sandbox, again, sources, made)
+    (done,) = again.report
+    said = {w["field"]: w["reason"] for w in done["warnings"]}
+    assert said[""].startswith("copied by an earlier run whose later step failed"), said
