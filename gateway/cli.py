@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
-
-from aiohttp import web
 
 from gateway.cli_data import (
     EXIT_USAGE,
@@ -125,7 +124,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        return _command(_parser().parse_args(argv))
+    except KeyboardInterrupt:
+        # Ctrl-C before a command's own handling begins (its modules or configuration still
+        # loading): nothing was done, said in one line rather than a traceback.
+        print("invoice-gateway: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "emulate":
@@ -366,6 +374,8 @@ def _emulate(args: argparse.Namespace) -> int:
     print(
         f"{args.provider} emulator on http://{args.host}:{port} (credential: {token})", flush=True
     )
+    from aiohttp import web
+
     web.run_app(app, sock=sock, print=None)
     return 0
 

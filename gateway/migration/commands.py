@@ -98,7 +98,7 @@ async def migrate(
                 raise UsageError(str(exc)) from None
             except RunStopped:
                 print(_stopped_line(plan, options), file=err)
-                return _finish(runner.summary, err, stopped=True)
+                return _finish(runner.summary, err, stopped=True, report=options.report)
             except AdapterError as exc:
                 then = (
                     f"Run the same command again (same --run {plan.run}) to resume where it "
@@ -110,14 +110,14 @@ async def migrate(
                 )
                 print(f"run {plan.run} stopped: {exc.message}. {then}", file=err)
                 summary = runner.summary
-                _finish(summary, err, stopped=True)
+                _finish(summary, err, stopped=True, report=options.report)
                 return EXIT_SOME_FAILED
             except asyncio.CancelledError:  # Ctrl-C or SIGTERM: what was done, then stop
-                _finish(runner.summary, err, stopped=True)
+                _finish(runner.summary, err, stopped=True, report=options.report)
                 raise
         if options.sample is not None and not options.dry_run:
             print(_sampled(summary, plan.target, plan.run), file=err)
-    return _finish(summary, err)
+    return _finish(summary, err, report=options.report)
 
 
 def _sampled(summary: Summary, target: str, run: str) -> str:
@@ -160,7 +160,7 @@ async def verify(
                 await _no_copy(runtime.store, run, "verify", err)
     # A copy reverted, or an invoice the run skipped, has nothing to compare: verify fails
     # for a copy that differs or cannot be read, as the docs say, not for those.
-    return _finish(summary, err, differences_fail=True, skips_fail=False)
+    return _finish(summary, err, differences_fail=True, skips_fail=False, report=report)
 
 
 async def revert(
@@ -178,7 +178,7 @@ async def revert(
                 out.write(undone)
             if summary.done == 0:  # within: an earlier report is left as it was
                 await _no_copy(runtime.store, run, "revert", err)
-    return _finish(summary, err)
+    return _finish(summary, err, report=report)
 
 
 async def _no_copy(store: Store, run: str, what: str, err: IO[str]) -> None:
@@ -292,11 +292,16 @@ def _finish(
     stopped: bool = False,
     differences_fail: bool = False,
     skips_fail: bool = True,
+    report: Path | None = None,
 ) -> int:
-    for entry in summary.problems[:_LISTED]:
+    """The skipped and failed invoices named on ``err`` (every one without a report, where
+    they are named nowhere else), the summary on stdout, and the exit status."""
+    listed = summary.problems if report is None else summary.problems[:_LISTED]
+    for entry in listed:
         print(f"{entry.outcome}: {entry.source_id}: {entry.reason}", file=err)
-    if len(summary.problems) > _LISTED:
-        print(f"… and {len(summary.problems) - _LISTED} more (the report lists all)", file=err)
+    if len(summary.problems) > len(listed):
+        more = len(summary.problems) - len(listed)
+        print(f"… and {more} more (the report, {report}, lists all)", file=err)
     data: dict[str, Any] = {"summary": summary.as_dict()}
     if stopped:
         data["stopped"] = True

@@ -540,6 +540,36 @@ def test_an_export_waiting_for_a_named_pipes_other_end_stops_on_a_signal(
     assert "Traceback" not in said
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["export", "--connection", "crm_v1"], ["check-config"]],
+    ids=["export", "check-config"],
+)
+def test_ctrl_c_while_the_configuration_loads_is_one_line_not_a_traceback(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """Ctrl-C before a command's own handling begins (here: its configuration, a named pipe,
+    still loading) printed a Python traceback of 30 to 50 lines and ended with -2."""
+    pipe = tmp_path / "config.yaml"
+    os.mkfifo(pipe)
+    with tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            [SCRIPT, *command, "--config", str(pipe)], stdout=subprocess.DEVNULL, stderr=err
+        )
+        try:
+            time.sleep(2)  # started, and waiting at the pipe
+            assert process.poll() is None
+            process.send_signal(signal.SIGINT)
+            code = process.wait(10)
+        finally:
+            process.kill()
+        err.seek(0)
+        said = err.read()
+    assert code == 128 + signal.SIGINT, said
+    assert said.strip().splitlines()[-1].endswith("interrupted"), said
+    assert "Traceback" not in said
+
+
 def test_an_export_to_a_named_pipe_is_written_once_its_reader_opens_it(
     sandbox: Sandbox, config: Path, tmp_path: Path
 ) -> None:
