@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from adapters.caller_lines import in_callers_lines, sent_lines
 from adapters.fits import Fits
+from adapters.line_limits import LineLimits
 from adapters.pagination import PageNumbers, PagesContradict, PaginationLoop, walk
 from adapters.read_cache import ReadCache
 from adapters.read_limits import reads_at_once
@@ -168,6 +169,8 @@ class Capabilities:
     # The fewest lines a create takes (``capabilities.min_lines``): fewer is refused by the
     # provider, so a write with fewer is never sent (0: an invoice without lines is taken).
     min_lines: int = 0
+    # What it refuses of a line's figures (``capabilities.line_limits``): refused before sending.
+    line_limits: LineLimits = field(default_factory=LineLimits)
     # The create can make the invoice issued at once (``capabilities.create_issued``), as
     # ``issue`` right after it would: a migration then copies an issued invoice in one write.
     create_issued: bool = False

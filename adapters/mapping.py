@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 from adapters.base import Capabilities, InvalidRequest
+from adapters.line_limits import LineLimits
 from adapters.resolution import DedupePlan
 from gateway.canonical.errors import dotted_path
 from gateway.canonical.model import InvoiceStatus, PaymentStatus, RoundingPolicy
@@ -240,6 +241,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             note_attach=caps.get("note_attach", False),
             note_read=caps.get("note_read", False),
             min_lines=caps.get("min_lines", 0),
+            line_limits=LineLimits.from_data(caps.get("line_limits", {})),
             create_issued=caps.get("create_issued", False),
             update_keeps=frozenset(caps.get("update_keeps", [])),
             taxes_by_item=caps.get("taxes_by_item", False),

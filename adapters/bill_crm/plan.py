@@ -14,6 +14,7 @@ from typing import Any
 
 from adapters.base import InvalidRequest, UnsupportedFields, WriteWarning
 from adapters.bill_crm.wire import INLINE, SUMMARY, TAX_TYPES, TaxType
+from adapters.line_limits import line_limit_errors
 from adapters.mapping import Mapping
 from adapters.reference import configured_taxes, provider_field_values
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
@@ -101,6 +102,7 @@ def plan(original: Invoice, fitted: Invoice, mapping: Mapping, connection: Conne
     except InvalidRequest as exc:
         errors += exc.errors
     errors += _line_errors(fitted, taxes)
+    errors += line_limit_errors(fitted, mapping.capabilities.line_limits, PROVIDER)
 
     tax_type: TaxType = explicit or SUMMARY
     if taxes:
@@ -265,8 +267,6 @@ def _line_errors(invoice: Invoice, taxes: Sequence[Sequence[TaxSetting]]) -> lis
             errors.append(
                 FieldError(f"{at}/name", f"is required by {PROVIDER} (its line description)")
             )
-        if line.quantity is not None and line.quantity <= 0:
-            errors.append(FieldError(f"{at}/quantity", f"{PROVIDER} needs a quantity above 0"))
         line_taxes = taxes[i] if i < len(taxes) else []
         seen: set[str] = set()
         for j, setting in enumerate(line_taxes):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from adapters.base import InvalidRequest
 from adapters.crm_v1.wire import PROVIDER, LineTax, Resolved, whole_number
+from adapters.line_limits import line_limit_errors
 from adapters.mapping import Mapping
 from adapters.reference import configured_tax, provider_field_values
 from adapters.representable import line_count_errors
@@ -49,6 +50,7 @@ def resolve(
         errors.append(_customer_error(invoice))
     errors += _line_errors(invoice)
     errors += line_count_errors(invoice, mapping.capabilities, PROVIDER)
+    errors += line_limit_errors(invoice, mapping.capabilities.line_limits, PROVIDER)
     try:
         calculate(invoice, policy)
     except InvalidInvoice as exc:

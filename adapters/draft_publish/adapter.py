@@ -33,6 +33,7 @@ from adapters.base import (
 )
 from adapters.draft_publish import collection, lost_answers, wire
 from adapters.draft_publish.listing import StatusWalk
+from adapters.line_limits import line_limit_errors
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import line_count_errors
@@ -267,6 +268,7 @@ class DraftPublishAdapter(Adapter):
         when one fails: all problems are reported at once)."""
         fitted, warnings = self.fit(invoice, handling)
         errors = self._required(fitted)
+        errors += line_limit_errors(fitted, self.capabilities.line_limits, self.provider)
         provider_values: dict[str, Any] = {}
         taxes: list[list[TaxSetting]] = []
         try:

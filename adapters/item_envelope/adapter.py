@@ -27,6 +27,7 @@ from adapters.base import (
     WriteWarning,
 )
 from adapters.item_envelope import wire
+from adapters.line_limits import line_limit_errors
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import line_count_errors
@@ -226,6 +227,7 @@ class ItemEnvelopeAdapter(Adapter):
         """The write body, after every check that needs no provider call; a bad request names
         every field at fault at once and sends nothing."""
         errors = line_count_errors(invoice, self.capabilities, self.provider)
+        errors += line_limit_errors(invoice, self.capabilities.line_limits, self.provider)
         values = _collect(
             errors, lambda: provider_field_values(invoice, self.mapping, self.connection)
         )

@@ -36,6 +36,7 @@ from adapters.base import (
     WriteWarning,
     listed_id,
 )
+from adapters.line_limits import line_limit_errors
 from adapters.order_linked import checks, lost_answers, orders, wire
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
@@ -355,6 +356,7 @@ class OrderLinkedAdapter(Adapter):
         """The body to send, after every check that needs no provider call; all problems are
         reported at once, and nothing is sent when there is one."""
         errors = checks.required(invoice, self.provider, self.connection)
+        errors += line_limit_errors(invoice, self.capabilities.line_limits, self.provider)
         errors += line_count_errors(invoice, self.capabilities, self.provider)
         values: dict[str, Any] = {}
         taxes: list[list[TaxSetting]] = []

@@ -46,8 +46,6 @@ def required(invoice: Invoice, provider: str, connection: Connection) -> list[Fi
                     f"/lines/{i}/item_id", f"is required by {provider}: a line sells an item"
                 )
             )
-        if line.quantity is not None and line.quantity <= 0:
-            errors.append(FieldError(f"/lines/{i}/quantity", f"must be above 0 for {provider}"))
     return errors
 
 

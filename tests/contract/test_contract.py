@@ -18,6 +18,7 @@ from adapters.base import (
     UpstreamAuthFailed,
     walk,
 )
+from adapters.line_limits import Bound
 from adapters.representable import LABELS
 from gateway.canonical.model import Invoice, Payment, Tax
 from gateway.canonical.totals import calculate
@@ -321,3 +322,62 @@ async def test_payments_when_declared(pair: Pair) -> None:
             assert payments[0].id is not None
             cleared = await pair.adapter.delete_payment(invoice_id, payments[0].id)
             assert cleared.totals is not None and cleared.totals.paid == 0
+
+
+def _beyond_and_within(bound: Bound) -> list[tuple[Decimal, Decimal]]:
+    """For each side of ``bound``: a value just beyond it, and one just within."""
+    step = Decimal("0.0001")
+    pairs = []
+    if bound.above is not None:
+        pairs.append((bound.above, bound.above + step))
+    if bound.below is not None:
+        pairs.append((bound.below, bound.below - 1))
+    if bound.at_most is not None:
+        pairs.append((bound.at_most + 1, bound.at_most))
+    return pairs
+
+
+@parametrize(providers(operations=("create",)))
+async def test_a_line_figure_the_provider_refuses_is_refused_before_sending(pair: Pair) -> None:
+    """``capabilities.line_limits``: a quantity of 0 (or a figure past the provider's bound) was
+    a 200 preview on three connections and the provider's 422 at create. The check a preview
+    and a dry run make (``check_create``) and the create refuse it alike, at its pointer,
+    before sending; a figure just within passes the check."""
+    limits = pair.adapter.capabilities.line_limits
+    assert "quantity" in limits.bounds  # every provider refuses a line of nothing
+    sample = pair.profile.sample(0)
+    item = next(i for i, line in enumerate(sample.lines) if line.kind == "item")
+    figures = {"quantity": "quantity", "unit_price": "unit_price"}
+    for name, bound in limits.bounds.items():
+        if name not in figures:
+            continue
+        for beyond, within in _beyond_and_within(bound):
+            data = sample.model_dump()
+            data["lines"][item][figures[name]] = beyond
+            invoice = Invoice.model_validate(data)
+            before = len(await pair.wire_log())
+            with pytest.raises(InvalidRequest) as checked:
+                pair.adapter.check_create(invoice, "strict")
+            with pytest.raises(InvalidRequest) as created:
+                await pair.adapter.create(invoice)
+            pointer = f"/lines/{item}/{name}"
+            assert pointer in [e.pointer for e in checked.value.errors], checked.value.errors
+            assert [e.pointer for e in created.value.errors] == [
+                e.pointer for e in checked.value.errors
+            ]
+            assert pair.provider in next(
+                e.detail for e in created.value.errors if e.pointer == pointer
+            )
+            assert len(await pair.wire_log()) == before  # nothing sent
+            data["lines"][item][figures[name]] = within
+            data["lines"][item]["quantity"] = within if name == "quantity" else Decimal("0.0001")
+            data["lines"][item]["unit_price"] = within if name == "unit_price" else Decimal(1)
+            pair.adapter.check_create(Invoice.model_validate(data), "strict")
+    if limits.max_lines is not None:
+        data = sample.model_dump()
+        data["lines"] = [data["lines"][item]] * (limits.max_lines + 1)
+        with pytest.raises(InvalidRequest) as many:
+            pair.adapter.check_create(Invoice.model_validate(data), "strict")
+        assert "/lines" in [e.pointer for e in many.value.errors]
+        data["lines"] = data["lines"][: limits.max_lines]
+        pair.adapter.check_create(Invoice.model_validate(data), "strict")
