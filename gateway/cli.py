@@ -245,7 +245,7 @@ def _serve_configured(args: argparse.Namespace, stops: StopSignals) -> int:
     """``serve`` with a configuration (or none): ``_serve`` once its stop signals are taken."""
     from pathlib import Path
 
-    from gateway.config import ServerSettings, Settings, StoreSettings
+    from gateway.config import ServerSettings, Settings, StoreSettings, http_origin
     from gateway.logging_setup import configure_logging
     from gateway.settings_file import ConfigError, load_settings
     from gateway.store.urls import MEMORY
@@ -293,7 +293,7 @@ def _serve_configured(args: argparse.Namespace, stops: StopSignals) -> int:
     workers = f" ({server.workers} workers)" if server.workers > 1 else ""
 
     def listening() -> None:
-        print(f"invoice-gateway listening on http://{server.host}:{port}{workers}", flush=True)
+        print(f"invoice-gateway listening on {http_origin(server.host, port)}{workers}", flush=True)
 
     return serve(settings, sock, server.workers, listening, stops)
 
@@ -363,6 +363,7 @@ def _first_line(exc: Exception) -> str:
 
 def _emulate(args: argparse.Namespace) -> int:
     from emulators.registry import create_app, default_token
+    from gateway.config import http_origin
 
     token = args.token or default_token(args.provider)
     app = create_app(args.provider, token=token, seed=args.seed, seed_invoices=args.seed_invoices)
@@ -372,7 +373,8 @@ def _emulate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     port = sock.getsockname()[1]
     print(
-        f"{args.provider} emulator on http://{args.host}:{port} (credential: {token})", flush=True
+        f"{args.provider} emulator on {http_origin(args.host, port)} (credential: {token})",
+        flush=True,
     )
     from aiohttp import web
 

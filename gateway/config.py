@@ -163,6 +163,11 @@ class AuthFailures(_Strict):
     max_addresses: int = Field(10_000, ge=1, le=10_000_000)
 
 
+def http_origin(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets (``http://[::1]:8080``)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)  # 0: any free port
@@ -173,6 +178,16 @@ class ServerSettings(_Strict):
     idle_timeout_s: float = Field(60.0, ge=1, le=3600)
     # A request body not whole within this from when its head arrived is answered 408.
     body_timeout_s: float = Field(60.0, ge=1, le=3600)
+
+    @field_validator("host")
+    @classmethod
+    def _unbracketed(cls, host: str) -> str:
+        """An IPv6 address as a URL writes it (``[::1]``) is the address (``::1``): with its
+        brackets it passed check-config and serve could not listen on it."""
+        if host.startswith("[") and host.endswith("]"):
+            return host[1:-1]
+        return host
+
     auth_failures: AuthFailures = AuthFailures()
     # Signs list cursors. Instances behind one load balancer (and one instance across restarts)
     # honour each other's cursors only when they share it; unset, each process makes its own.

@@ -16,6 +16,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.config import LoggingSettings
 from gateway.log_buffer import BufferedLoggerFactory, LineBuffer
+from gateway.upstream import request_id_var
 
 
 def configure_logging(
@@ -42,6 +43,7 @@ def configure_logging(
         processors=[
             structlog.processors.add_log_level,
             _add_pid,
+            _add_request_id,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             renderer,
@@ -91,6 +93,19 @@ class _ToStructlog(logging.Handler):
 def _add_pid(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Which process wrote the line: with ``serve --workers N`` several write to one stream."""
     event["pid"] = os.getpid()
+    return event
+
+
+def _add_request_id(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The request a line was written for (``X-Request-ID``), where it was not given: a lost
+    answer resolved (``write_resolved``), a lease lost, an outcome not kept are told apart
+    from the other writes on their connection, and tied to the answer their caller got."""
+    if "request_id" not in event:
+        request_id = request_id_var.get()
+        if request_id is not None:
+            event["request_id"] = request_id
     return event
 
 

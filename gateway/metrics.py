@@ -45,6 +45,15 @@ def share_between_processes(directory: str) -> None:
     _shared_directory = directory
 
 
+def _in_memory() -> None:
+    """Values in this process's memory, whatever ``PROMETHEUS_MULTIPROC_DIR`` the environment
+    holds: one left set by another deployment (gunicorn's, say) made a single gateway write
+    its metrics into that folder and leave the files behind, or stop at start with a traceback
+    when the folder did not exist. ``serve --workers`` makes and names the folder itself."""
+    if os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None) is not None:
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
 class Metrics:
     """The gateway's metrics, in a registry of their own (one per app); in a worker, a registry
     that reports the files of every worker of its supervisor."""
@@ -52,6 +61,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.shared = _shared_directory
+        if self.shared is None:
+            _in_memory()
         # Shared, the registry reports the files, and the metrics themselves are in none
         # (the files hold this process's values too).
         registry: CollectorRegistry | None = self.registry

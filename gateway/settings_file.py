@@ -116,7 +116,8 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
             # Named at the key that is missing (a misspelt one is also an unknown key).
             for key in error.validator_value:
                 if key not in error.instance:
-                    mistakes.append(f"{_join(where, key)}: is required")
+                    within = where if error.absolute_path else ""  # not "(top level).x"
+                    mistakes.append(f"{_join(within, key)}: is required")
             continue
         mistakes.append(f"{where}: {_said(error, written)}")
     if mistakes:  # the cross-checks need the schema's shapes

@@ -21,7 +21,14 @@ from aiohttp import web
 
 from emulators.registry import PROVIDERS
 from emulators.registry import create_app as create_emulator
-from gateway.config import AuthFailures, Client, ServerSettings, Settings, StoreSettings
+from gateway.config import (
+    AuthFailures,
+    Client,
+    ServerSettings,
+    Settings,
+    StoreSettings,
+    http_origin,
+)
 from gateway.sandbox import default_token, sandbox_connection
 from gateway.settings_secrets import SANDBOX_KEY
 from gateway.workers import ignored
@@ -90,14 +97,14 @@ async def running_sandbox(
             )
             whose = f" (the {provider} emulator's: the sandbox takes --port and the five after it)"
             actual = await _start(emulator, host, port + offset if port else 0, runners, what=whose)
-            urls[provider] = f"http://{host}:{actual}"
+            urls[provider] = http_origin(host, actual)
         settings = sandbox_settings(host, port, urls, api_key, store_url=store_url)
         idle = settings.server.idle_timeout_s
         actual = await _start(create_app(settings), host, port, runners, keepalive_timeout=idle)
         settings = settings.model_copy(
             update={"server": settings.server.model_copy(update={"port": actual})}
         )
-        yield Sandbox(settings, f"http://{host}:{actual}", urls, api_key)
+        yield Sandbox(settings, http_origin(host, actual), urls, api_key)
     finally:
         for runner in reversed(runners):
             await runner.cleanup()

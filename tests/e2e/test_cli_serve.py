@@ -1,6 +1,7 @@
 """``invoice-gateway serve --port N`` as a user runs it: a real process on a real port."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -187,3 +188,61 @@ def test_an_option_of_the_other_form_of_serve_is_refused_not_passed_over(
     assert result.returncode == 2, result.stderr
     assert said in result.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written, nothing started
+
+
+@pytest.mark.parametrize("exists", [False, True], ids=["missing-folder", "folder"])
+def test_a_prometheus_folder_left_in_the_environment_is_not_a_single_gateways(
+    tmp_path: Path, exists: bool
+) -> None:
+    """``PROMETHEUS_MULTIPROC_DIR``, left set by another deployment: a single gateway stopped
+    at start with a traceback where the folder did not exist, and otherwise wrote its metrics
+    there and left the files behind. It keeps them in memory (``--workers`` names its own)."""
+    folder = tmp_path / "prometheus"
+    if exists:
+        folder.mkdir()
+    port = free_port()
+    script = Path(sys.executable).with_name("invoice-gateway")
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    process = subprocess.Popen(
+        [str(script), "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/healthz", process)
+        status, body = post(
+            f"{base}/v1/invoices/calculate",
+            b'{"currency": "USD", "lines": [{"quantity": "2", "unit_price": "1.50"}]}',
+        )
+        assert (status, body["totals"]["total"]) == (200, "3.00"), body  # type: ignore[index]
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert b"Traceback" not in err
+    assert (list(folder.iterdir()) if exists else folder.exists()) in ([], False)
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_an_ipv6_host_is_listened_on_and_said_as_a_url(host: str) -> None:
+    """``[::1]``, as a URL writes it, passed check-config and serve could not listen on it;
+    ``::1`` was said as ``http://::1:8080``, which is no URL a script can use."""
+    port = free_port()
+    script = Path(sys.executable).with_name("invoice-gateway")
+    process = subprocess.Popen(
+        [str(script), "serve", "--host", host, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        said = process.stdout.readline().decode().strip()
+        assert said == f"invoice-gateway listening on http://[::1]:{port}"
+        url = said.removeprefix("invoice-gateway listening on ")
+        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

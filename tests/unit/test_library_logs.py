@@ -70,3 +70,24 @@ def test_a_request_the_parser_refused_is_logged_by_its_kind_not_its_bytes(
         "timestamp": line["timestamp"],
     }
     assert "sk_live_9" not in stream.getvalue()
+
+
+def test_a_line_written_while_a_request_is_served_names_the_request(restored: None) -> None:
+    """``write_resolved`` (a lost answer looked for), ``lease_lost`` and the like named only
+    the connection: with several writes on one connection, none could be tied to the request
+    (and its ``X-Request-ID``) whose caller was told the outcome was uncertain."""
+    from gateway.upstream import request_id_var
+
+    stream = io.StringIO()
+    configure_logging(LoggingSettings(level="info", format="json"), stream)
+    log = structlog.get_logger("gateway.service")
+    log.info("outside")
+    token = request_id_var.set("3f2a")
+    try:
+        log.info("write_resolved", connection="crm", state="done")
+        log.info("request", request_id="given")  # a line that names its request keeps it
+    finally:
+        request_id_var.reset(token)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line.get("request_id") for line in lines] == [None, "3f2a", "given"]
+    assert lines[1]["event"] == "write_resolved"

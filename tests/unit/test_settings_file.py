@@ -855,6 +855,11 @@ def test_a_missing_key_is_named_where_it_belongs(drop: str, said: str) -> None:
     assert said in problems(GOOD.replace(drop, ""), {"CRM_TOKEN": "crm-token-1"})
 
 
+def test_a_missing_top_level_key_is_named_at_its_own_path() -> None:
+    """It was "(top level).connections: is required"."""
+    assert problems("server: {port: 8080}\n", {}) == ["connections: is required"]
+
+
 def test_a_list_too_short_or_with_an_item_twice_is_said_so() -> None:
     empty = GOOD.replace("scopes: [invoices:read]", "scopes: []")
     assert "clients[0].scopes: must hold at least 1 item, not 0" in problems(
@@ -935,8 +940,11 @@ def test_a_server_host_no_socket_could_listen_on_is_refused(host: str) -> None:
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::1", "[::1]", "localhost", "gw.internal.example"])
 def test_a_server_host_that_is_an_address_or_a_name_is_taken(host: str) -> None:
+    """An IPv6 address in a URL's brackets is the address: ``serve`` could not listen on
+    ``[::1]`` as written."""
     text = GOOD.replace("server: {port: 9000}", f"server: {{port: 9000, host: {host!r}}}")
-    assert parse_settings(text, "config.yaml", {"CRM_TOKEN": "crm-token-1"}).server.host == host
+    taken = parse_settings(text, "config.yaml", {"CRM_TOKEN": "crm-token-1"}).server.host
+    assert taken == host.removeprefix("[").removesuffix("]")
 
 
 KEY = "a" * 64  # GOOD's client key
