@@ -6,6 +6,7 @@ imported or connected, and so that every message about a store masks its passwor
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -90,6 +91,26 @@ class PostgresTarget:
     password: str | None  # only to scrub it from driver messages; never shown
 
 
+# What the driver takes for ``sslmode`` (libpq's values); another fails only when connecting.
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _check_driver_parameter(url: str, name: str, value: str) -> None:
+    """A parameter the gateway does not read goes to the driver, and one the driver does not
+    know to the server as a setting: a misspelt ``pool_max`` or a bad ``sslmode`` passed
+    check-config and then stopped ``serve``. Those two are said here, before anything starts."""
+    if name == "sslmode" and value not in _SSL_MODES:
+        raise StoreError(
+            f"store URL {mask_url(url)!r}: sslmode {value!r} must be one of {', '.join(_SSL_MODES)}"
+        )
+    near = difflib.get_close_matches(name.lower(), ("schema", "pool_max"), n=1, cutoff=0.75)
+    if near and near[0] != name:
+        raise StoreError(
+            f"store URL {mask_url(url)!r}: {name!r} is not a parameter the gateway reads; "
+            f"{near[0]!r} is (any other parameter goes to PostgreSQL as a setting)"
+        )
+
+
 def postgres_target(url: str) -> PostgresTarget:
     try:
         parts = urlsplit(url)
@@ -99,6 +120,8 @@ def postgres_target(url: str) -> PostgresTarget:
     query = parse_qsl(parts.query, keep_blank_values=True)
     ours = {name: value for name, value in query if name in ("schema", "pool_max")}
     rest = [(name, value) for name, value in query if name not in ours]
+    for name, value in rest:
+        _check_driver_parameter(url, name, value)
     schema = ours.get("schema")
     pool_max = ours.get("pool_max")
     if pool_max is not None and not (pool_max.isdigit() and 1 <= int(pool_max) <= 1000):

@@ -477,6 +477,17 @@ def test_a_secret_with_a_newline_or_a_space_at_an_end_is_refused_by_name(bad: st
             "store.url: store URL 'postgresql://db/x?schema=bad-name!': schema 'bad-name!' must "
             "be letters, digits and underscores, not starting with a digit, at most 63 characters",
         ),
+        (  # misspelt: it went to PostgreSQL as a setting, and serve stopped at start
+            "postgresql://gw@db/x?poolmax=5",
+            "store.url: store URL 'postgresql://gw@db/x?poolmax=5': 'poolmax' is not a "
+            "parameter the gateway reads; 'pool_max' is (any other parameter goes to "
+            "PostgreSQL as a setting)",
+        ),
+        (  # the driver refused it only when serve connected
+            "postgresql://gw@db/x?sslmode=bogus",
+            "store.url: store URL 'postgresql://gw@db/x?sslmode=bogus': sslmode 'bogus' must be "
+            "one of disable, allow, prefer, require, verify-ca, verify-full",
+        ),
         (  # asyncpg takes a password as a query parameter too
             "postgresql://gw@db/x?password=hunter2-pw&pool_max=x",
             "store.url: store URL 'postgresql://gw@db/x?password=***&pool_max=x': pool_max 'x' "
