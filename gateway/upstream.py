@@ -26,6 +26,7 @@ import contextlib
 import contextvars
 import dataclasses
 import email.utils
+import errno
 import math
 import random
 import time
@@ -402,9 +403,9 @@ class UpstreamClient:
             except UnusableAnswer:
                 answered = True
                 raise
-            except aiohttp.ClientConnectorError:
+            except aiohttp.ClientConnectorError as exc:
                 # Never connected: nothing was sent, so even a POST may go again.
-                answered, why = False, "could not be reached"
+                answered, why = False, _unreached(exc)
                 last = UpstreamUnavailable(self._says(why), provider=self.provider)
                 continue
             except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -691,6 +692,22 @@ def _to_utf8(charset: str | None) -> Callable[..., bytes] | None:
         return decoder.decode(chunk, final).encode("utf-8", "surrogatepass")
 
     return recode
+
+
+def _unreached(exc: aiohttp.ClientConnectorError) -> str:
+    """Why no connection was made, in words of its kind only: the driver's own message names
+    the host and port, an address the caller is never shown. A name that does not resolve, a
+    refusal and a TLS failure are each fixed in another place (the URL, the service, the
+    scheme or the certificates), so they are told apart."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "could not be reached: its host name did not resolve"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "could not be reached: its TLS certificate was not accepted"
+    if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError):
+        return "could not be reached: the TLS handshake failed (does it speak https there?)"
+    if exc.os_error.errno == errno.ECONNREFUSED:
+        return "could not be reached: the connection was refused"
+    return "could not be reached"
 
 
 def _failed(exc: aiohttp.ClientError) -> str:

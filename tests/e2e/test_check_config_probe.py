@@ -81,7 +81,7 @@ def test_each_failure_is_named_and_no_secret_is_printed(sandbox: Sandbox, tmp_pa
     [unreachable] = lines_about(result, "bill_crm")
     assert unreachable == (
         f"  probe bill_crm (bill_crm, http://127.0.0.1:{port}/): FAILED: unreachable: bill_crm "
-        "(connection bill_crm) could not be reached"
+        "(connection bill_crm) could not be reached: the connection was refused"
     )
     [not_found] = lines_about(result, "item_envelope")
     assert "FAILED: not found (404) at the base path: is base_url the API's root?" in not_found

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -192,11 +193,44 @@ async def test_a_post_without_its_answer_is_uncertain_and_unanswered_only_if_non
     assert (info.value.status, info.value.unanswered) == (status, unanswered)
 
 
+_KEY = aiohttp.client_reqrep.ConnectionKey("provider.example", 443, True, None, None, None, None)
+
+
 def _refused() -> aiohttp.ClientConnectorError:
-    return aiohttp.ClientConnectorError(
-        aiohttp.client_reqrep.ConnectionKey("provider.example", 443, True, None, None, None, None),
-        OSError(111, "Connection refused"),
-    )
+    return aiohttp.ClientConnectorError(_KEY, OSError(111, "Connection refused"))
+
+
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        (
+            aiohttp.ClientConnectorDNSError(_KEY, OSError(-2, "Name or service not known")),
+            "could not be reached: its host name did not resolve",
+        ),
+        (
+            aiohttp.ClientConnectorSSLError(_KEY, ssl.SSLError(1, "wrong version number")),
+            "could not be reached: the TLS handshake failed (does it speak https there?)",
+        ),
+        (_refused(), "could not be reached: the connection was refused"),
+        (
+            aiohttp.ClientConnectorError(_KEY, OSError(113, "No route to host")),
+            "could not be reached",
+        ),
+    ],
+)
+async def test_why_a_provider_could_not_be_reached_is_said_without_its_address(
+    session: aiohttp.ClientSession, failure: Exception, says: str
+) -> None:
+    """A host name that does not resolve, a refusal and a TLS failure read alike ("could not
+    be reached"), though each is fixed somewhere else; the driver's words name the address."""
+    upstream, _ = client(session)
+    with mocked_network() as mock:
+        for _ in range(3):
+            mock.add(f"{BASE}/x", "GET", exception=failure)
+        with pytest.raises(UpstreamUnavailable) as info:
+            await upstream.request("GET", "/x")
+    assert info.value.message.endswith(says), info.value.message
+    assert "provider.example" not in info.value.message and "443" not in info.value.message
 
 
 @pytest.mark.parametrize(
@@ -208,8 +242,8 @@ def _refused() -> aiohttp.ClientConnectorError:
             aiohttp.ClientOSError(104, "Connection reset by peer"),
             "dropped the connection",
         ),
-        ("GET", _refused(), "could not be reached"),
-        ("POST", _refused(), "could not be reached"),
+        ("GET", _refused(), "could not be reached: the connection was refused"),
+        ("POST", _refused(), "could not be reached: the connection was refused"),
         ("GET", aiohttp.ClientPayloadError("cut"), "broke off its answer before the end"),
         (
             "GET",
@@ -570,7 +604,7 @@ async def test_a_failed_half_open_probe_is_named_in_the_refusal_the_caller_gets(
         with pytest.raises(UpstreamUnavailable) as info:
             await upstream.request("GET", "/x")
     assert "is open" in info.value.message
-    assert "(its last call could not be reached)" in info.value.message
+    assert "(its last call could not be reached: the connection was refused)" in info.value.message
     assert "503" not in info.value.message  # the earlier failure is not the one said
 
 
