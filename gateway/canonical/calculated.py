@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.canonical.bounds import overflowing
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import Invoice, RoundingPolicy, with_fields
+from gateway.canonical.money import padded
 from gateway.canonical.status import payment_status
 from gateway.canonical.totals import DEFAULT_POLICY, calculate
 
@@ -38,8 +41,25 @@ def calculated_invoice(invoice: Invoice, policy: RoundingPolicy = DEFAULT_POLICY
     return with_fields(
         invoice,
         {
+            **padded_inputs(invoice),
             "lines": lines,
             "totals": totals,
             "payment_status": payment_status(invoice.status, totals.total, totals.paid),
         },
     )
+
+
+def padded_inputs(invoice: Invoice) -> dict[str, Any]:
+    """The invoice's own amounts (``shipping``, the adjustment's) written with the currency's
+    minor units, where they have fewer: one left out read ``"0"`` on four connections and
+    ``"0.00"`` on the fifth, as ``totals.shipping`` does everywhere. The values do not change."""
+    updates: dict[str, Any] = {}
+    shipping = padded(invoice.shipping, invoice.currency)
+    if shipping is not invoice.shipping:
+        updates["shipping"] = shipping
+    adjustment = invoice.adjustment
+    if adjustment is not None:
+        amount = padded(adjustment.amount, invoice.currency)
+        if amount is not adjustment.amount:
+            updates["adjustment"] = with_fields(adjustment, {"amount": amount})
+    return updates

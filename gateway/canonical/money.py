@@ -135,3 +135,16 @@ def plain_text(value: Decimal) -> str:
     if value.is_finite() and not -PLAIN_DIGITS <= value.adjusted() < PLAIN_DIGITS:
         return str(value)
     return format(value, "f")
+
+
+def padded(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` written with at least the currency's minor units (``0`` as ``0.00``): the same
+    value, so nothing is rounded; one with more places is left as it is."""
+    places = exponent(currency)
+    if not places or not amount.is_finite() or -amount.as_tuple().exponent >= places:  # type: ignore[operator]
+        return amount
+    digits = max(amount.adjusted(), 0) + places + 1
+    try:  # a provider's figure of any size is read as it is: room for every digit
+        return amount.quantize(Decimal(1).scaleb(-places), context=Context(prec=digits))
+    except ArithmeticError:
+        return amount  # beyond what a context holds: kept as written

@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from gateway.canonical.calculated import padded_inputs
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import (
     Invoice,
@@ -119,6 +120,7 @@ def _reconciled(
         invoice,
         {
             **stamp,
+            **padded_inputs(invoice),
             "lines": lines,
             "totals": totals,
             "payment_status": stated or derived,

@@ -21,6 +21,7 @@ from adapters.base import (
 from adapters.line_limits import Bound
 from adapters.representable import LABELS
 from gateway.canonical.model import Invoice, Payment, Tax
+from gateway.canonical.money import exponent
 from gateway.canonical.totals import calculate
 from tests.contract.compare import differences
 from tests.contract.conftest import Pair, providers
@@ -381,3 +382,19 @@ async def test_a_line_figure_the_provider_refuses_is_refused_before_sending(pair
         assert "/lines" in [e.pointer for e in many.value.errors]
         data["lines"] = data["lines"][: limits.max_lines]
         pair.adapter.check_create(Invoice.model_validate(data), "strict")
+
+
+@parametrize(providers(operations=("create", "get")))
+async def test_an_invoices_own_amounts_read_at_the_currencys_minor_units(pair: Pair) -> None:
+    """``shipping`` left out read ``"0"`` on four connections and ``"0.00"`` on the fifth (and a
+    bill_crm adjustment of 0 ``"0"``), where ``totals.shipping`` is ``"0.00"`` on every one: an
+    app comparing amounts as strings across connections saw a difference that is not there."""
+    sample = pair.profile.sample(0)
+    made = (await pair.adapter.create(sample.model_copy(update={"shipping": Decimal(0)}))).invoice
+    read = (await pair.adapter.get(made.id or "")).model_dump(mode="json")
+    places = exponent(read["currency"])
+    for written in (read["shipping"], read["totals"]["shipping"]):
+        assert written == f"{Decimal(0):.{places}f}", read["shipping"]
+    if read.get("adjustment") is not None:
+        amount = read["adjustment"]["amount"]
+        assert len(amount.partition(".")[2]) >= places, amount
