@@ -50,6 +50,11 @@ def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
     return parse
 
 
+def _host(text: str) -> str:
+    """An argparse type: a listen address, an IPv6 one as a URL writes it (``[::1]``) or bare."""
+    return text[1:-1] if text.startswith("[") and text.endswith("]") else text
+
+
 PORT = _int_in(0, 65535, "a port number")
 SEED_INVOICES = _int_in(0, 1_000_000, "a number of invoices")
 
@@ -64,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", metavar="FILE", help="configuration file (default config.yaml)")
-    serve.add_argument("--host", help="listen address (default: the config's, else 127.0.0.1)")
+    serve.add_argument(
+        "--host", type=_host, help="listen address (default: the config's, else 127.0.0.1)"
+    )
     serve.add_argument("--port", type=PORT, help="listen port (default: the config's, else 8080)")
     serve.add_argument(
         "--workers",
@@ -105,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 
     emulate = commands.add_parser("emulate", help="run one provider emulator alone")
     emulate.add_argument("provider", choices=PROVIDERS)
-    emulate.add_argument("--host", default="127.0.0.1")
+    emulate.add_argument("--host", type=_host, default="127.0.0.1")
     emulate.add_argument("--port", type=PORT, default=8081)
     emulate.add_argument(
         "--token", help="credential the emulator accepts (default sandbox-<provider>)"

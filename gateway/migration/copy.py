@@ -34,6 +34,7 @@ from gateway.errors import (
     AdapterError,
     IdempotencyError,
     IdempotencyInProgress,
+    IdempotencyKeyReused,
     OutcomeUncertain,
     UpstreamAuthFailed,
     UpstreamError,
@@ -308,11 +309,19 @@ class Copier:
                     continue
                 try:
                     current = await self._pay(source_id, n, payment, current)
-                except KeyReusedAfterSuccess:
-                    # Recorded by an earlier run, before the map changed what it would send.
-                    warnings.append(WriteWarning(f"/payments/{n}", EARLIER_PAYMENT))
+                except KeyReusedAfterSuccess as reused:
+                    # Recorded by an earlier run: this payment, before the map changed what it
+                    # would send, only where the copy's payment there is the source's.
                     assert current.id is not None
                     current = await self.target.get(current.id)
+                    if not _recorded_as(payment, current, n):
+                        raise IdempotencyKeyReused(
+                            f"payment {n} of the copy, recorded by an earlier run, is not the "
+                            f"source's payment {n} now (the source's payments changed since); "
+                            "compare them, then migrate revert the copy and run again to copy "
+                            "it anew"
+                        ) from reused
+                    warnings.append(WriteWarning(f"/payments/{n}", EARLIER_PAYMENT))
         elif source.payments:
             warnings.append(
                 WriteWarning("/payments", f"{provider} cannot record payments; not carried")
@@ -547,6 +556,19 @@ def _paid_overstated(source: Invoice, copy: Invoice) -> str | None:
         f"the source was paid {source.totals.paid} and the copy's total is "
         f"{copy.totals.total}: marked paid, the copy would show {copy.totals.total} paid, "
         f"not {source.totals.paid}"
+    )
+
+
+def _recorded_as(payment: Payment, copy: Invoice, n: int) -> bool:
+    """Whether the copy's payment ``n`` is the source's ``payment`` (its amount, date and, where
+    the target keeps one, reference): a step's key names its place, not the payment."""
+    if n >= len(copy.payments):
+        return False
+    theirs = copy.payments[n]
+    return (
+        theirs.amount == payment.amount
+        and theirs.date == payment.date
+        and theirs.reference in (None, payment.reference)
     )
 
 

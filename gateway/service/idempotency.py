@@ -362,7 +362,9 @@ class KeyedWrites:
                 await self._release(scope, owner)  # nothing was written: the key is free
                 raise
             if write.idempotent and _all_refused(calls):
-                await self._release(scope, owner)  # refused: nothing written, the key is free
+                # The provider's final word, kept as a refusal is (a retry replays it, and the
+                # key with another request is refused as reused).
+                await self.store.finish(scope, owner, error_to_json(error))
                 raise
             if write.idempotent:
                 # Sending the same again converges: the key's retry does, as a repeat.
@@ -624,8 +626,10 @@ def _nothing_sent(calls: WriteCalls) -> bool:
 
 def _all_refused(calls: WriteCalls) -> bool:
     """Whether every write call sent was refused on its first sending (a 4xx): the provider
-    changed nothing, and the same request meets the same refusal."""
-    return calls.sent > 0 and calls.refused == calls.sent
+    changed nothing, and the same request meets the same refusal. Not for a repeat of a call
+    whose answer was lost (``repeated``: a key's retry, taken over): that call may have taken
+    effect before the refusal of its repeat."""
+    return calls.sent > 0 and calls.refused == calls.sent and not calls.repeated
 
 
 def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamError:

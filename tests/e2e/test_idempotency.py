@@ -1218,8 +1218,9 @@ async def test_a_put_or_delete_the_provider_refused_is_no_write_that_may_have_la
 ) -> None:
     """A provider's refusal (a 4xx) of a PUT or DELETE changed nothing: the answer was an
     uncertain outcome, "the write may have taken effect (sending it again converges)", of a
-    request that would meet the same refusal. It is a plain refusal, and the key is free again:
-    its retry, once the provider takes it, does the write."""
+    request that would meet the same refusal. It is a plain refusal, kept as the key's answer
+    (the provider's final word): the retry replays it, sending nothing, and the key with
+    another request is refused as reused."""
     path = f"/v1/connections/{connection}/invoices"
     made = await send(gateway, "POST", path, body=sample(connection))
     assert made.status == 201, made.body
@@ -1234,8 +1235,15 @@ async def test_a_put_or_delete_the_provider_refused_is_no_write_that_may_have_la
     assert "injected fault" in refused.body["detail"], refused.body["detail"]  # the provider's
     assert (await send(gateway, "GET", one)).status == 200  # still there, unchanged
     await clear_faults(sandbox, connection)
+    sent = len(await provider_log(sandbox, connection))
     again = await send(gateway, method, one, body=body, key=key)
-    assert again.status == (200 if method == "PUT" else 204), again.body
+    assert (again.status, again.headers.get("Idempotent-Replayed")) == (502, "true"), again.body
+    assert again.body["detail"] == refused.body["detail"]
+    assert len(await provider_log(sandbox, connection)) == sent  # nothing sent again
+    if method == "PUT":  # the key names a request: another body under it is refused
+        other = {**sample(connection), "notes": "another"}
+        reused = await send(gateway, "PUT", one, body=other, key=key)
+        assert (reused.status, reused.body["code"]) == (422, "idempotency_key_reused")
 
 
 async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_match_moved(

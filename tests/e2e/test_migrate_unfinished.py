@@ -99,6 +99,21 @@ def _payments(invoice: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(p["amount"], p["date"], p["method"]) for p in invoice["payments"]]
 
 
+async def _paid_by_two_methods(sandbox: Sandbox) -> tuple[dict[str, Any], str]:
+    """A crm_v1 invoice draft_publish takes whole, paid first by a method other than ``other``,
+    then by another: the invoice, and that later method."""
+    for invoice in await m.listing(sandbox, "crm_v1"):
+        if not _takes(invoice, DRAFT_PUBLISH_METHODS):
+            continue
+        first = invoice["payments"][0]["method"]
+        later = {p["method"] for p in invoice["payments"][1:]} - {first}
+        if first != "other" and later:
+            return invoice, sorted(later)[0]
+    raise AssertionError(
+        "the seed changed: no crm_v1 invoice paid by two methods draft_publish takes"
+    )
+
+
 async def _finished_like_the_source(
     sandbox: Sandbox, ran: m.Ran, sources: list[dict[str, Any]], made: dict[str, str]
 ) -> None:
@@ -268,17 +283,8 @@ async def test_a_payment_recorded_before_the_map_changed_finishes_the_copy_not_b
     request; send a new key", and the copy stayed half paid however often the migration ran
     again. Payment 0 is done (its key's request succeeded): the copy is finished, and the
     report says the change did not apply to it."""
-    sources = [
-        i
-        for i in await m.listing(sandbox, "crm_v1")
-        if _takes(i, DRAFT_PUBLISH_METHODS)
-        and i["payments"][0]["method"] != "other"
-        and {p["method"] for p in i["payments"][1:]} - {i["payments"][0]["method"]}
-    ][:1]
-    assert sources, "the seed changed: no crm_v1 invoice paid by two methods draft_publish takes"
-    source = sources[0]
-    first_method = source["payments"][0]["method"]
-    later = sorted({p["method"] for p in source["payments"][1:]} - {first_method})[0]
+    source, later = await _paid_by_two_methods(sandbox)
+    sources = [source]
     store = sqlite_url()
     first = await _run(sandbox, tmp_path, store, "unmapped", sources, {later: "coins"})
     assert first.code == 1, first.stderr
@@ -327,3 +333,35 @@ async def test_a_copy_made_before_the_map_changed_is_finished_not_blocked(
     (done,) = again.report
     said = {w["field"]: w["reason"] for w in done["warnings"]}
     assert said[""].startswith("copied by an earlier run whose later step failed"), said
+
+
+async def test_a_payment_step_whose_place_holds_another_payment_now_is_not_taken_for_done(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A step's key names a payment's place (``payment 0``), not the payment: after the payments
+    changed, the key's earlier success is another payment's. It was taken for this one, which
+    was then never recorded, and the copy reported exact. The copy's payment at that place must
+    be the source's (amount, date, reference), or the copy fails, saying so, recording nothing."""
+    source, later = await _paid_by_two_methods(sandbox)
+    sources = [source]
+    store = sqlite_url()
+    first = await _run(sandbox, tmp_path, store, "unmapped", sources, {later: "coins"})
+    (entry,) = first.report
+    copy_path = f"/v1/connections/draft_publish/invoices/{entry['target_id']}"
+    copy = await m.read(sandbox, "draft_publish", entry["target_id"])
+    # Someone replaces the copy's payment 0 with another (as a changed source would make it).
+    await m.api(sandbox, "DELETE", f"{copy_path}/payments/{copy['payments'][0]['id']}")
+    other = {"amount": "0.01", "date": source["payments"][0]["date"], "method": "cash"}
+    await m.api(sandbox, "POST", f"{copy_path}/payments", other)
+
+    catch_all = {later: later, "*": "other"}
+    again = await _run(sandbox, tmp_path, store, "mapped", sources, catch_all)
+    assert again.code == 1, again.stderr
+    (failed,) = again.report
+    assert failed["outcome"] == "failed"
+    assert (
+        "payment 0 of the copy, recorded by an earlier run, is not the source's payment 0"
+        in (failed["reason"])
+    )
+    now = await m.read(sandbox, "draft_publish", entry["target_id"])
+    assert _payments(now) == [("0.01", other["date"], "cash")]  # nothing recorded after it

@@ -471,6 +471,44 @@ async def test_an_idempotent_write_taken_over_is_sent_again_at_once_as_a_repeat(
     assert seen == [True, False]  # a first attempt repeats nothing
 
 
+@pytest.mark.parametrize("repeat", [False, True], ids=["first-sending", "taken-over-repeat"])
+async def test_a_refused_put_is_the_keys_answer_unless_it_repeats_a_lost_call(
+    store: Store, repeat: bool
+) -> None:
+    """A provider's 4xx to a PUT's first sending changed nothing: kept as the key's answer,
+    with no "may have taken effect". The same refusal to a key's retry that repeats a call whose
+    answer was lost is no proof: the lost call may have landed before it."""
+
+    @dataclass
+    class Refused(Scripted):
+        idempotent: ClassVar[bool] = True
+        gone_when_repeated: ClassVar[bool] = False
+
+        async def send(self, recovery: dict[str, Any]) -> Outcome:
+            calls = write_calls_var.get()
+            assert calls is not None
+            calls.refused += 1  # what the upstream client counts for a first sending's 4xx
+            return await super().send(recovery)
+
+    clock = [1000.0]
+    if repeat:
+        await store.claim(SCOPE, "fp", "dead", now=clock[0], lease_s=5, ttl_s=3600, sending={})
+        clock[0] += 6  # the owner died mid-write, its answer lost
+    refusal = UpstreamError("crm_v1 answered 410: gone", provider="crm_v1", status=410)
+    write = Refused([refusal])
+    with pytest.raises(UpstreamError) as raised:
+        await runner(store, clock).run(REQUEST, "fp", write)
+    assert raised.value.may_have_landed is repeat
+    assert ("may have taken effect" in raised.value.message) is repeat
+    again = Refused([created()])
+    if repeat:  # sent again, as a repeat converges
+        assert (await runner(store, clock).run(REQUEST, "fp", again)).invoice == INVOICE
+    else:  # the refusal replayed, nothing sent
+        with pytest.raises(UpstreamError) as replayed:
+            await runner(store, clock).run(REQUEST, "fp", again)
+        assert replayed.value.message == raised.value.message and again.calls == []
+
+
 async def test_an_invoice_lock_that_cannot_be_taken_sends_nothing_and_frees_the_key() -> None:
     """The store fails as the write takes its invoice's lock (here: its table is gone): the
     write is not sent, the store's error is the answer, and the key is free for the retry."""
