@@ -27,7 +27,13 @@ from yarl import URL
 from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
 from gateway.config import Settings
-from gateway.settings_secrets import key_problems, unusable_secret, unusable_token, variable_named
+from gateway.settings_secrets import (
+    key_problems,
+    published_token,
+    unusable_secret,
+    unusable_token,
+    variable_named,
+)
 from gateway.store import url_problems
 from gateway.store.urls import mask_url, password_of
 from gateway.text_file import UnreadableText, read_text
@@ -230,9 +236,11 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
         variable = connection["auth"].get("token_env")  # unset: ``_unset_variables``
         token = connection["auth"].get("token")
         problems += unusable_token(f"connections[{i}].auth.token", token)
+        problems += published_token(f"connections[{i}].auth.token", connection, token)
         if variable:
             where = f"connections[{i}].auth.token_env: {variable_named(variable)}"
             problems += unusable_token(where, environ.get(variable))
+            problems += published_token(where, connection, environ.get(variable))
         retries = connection.get("retries", {})
         base, most = retries.get("backoff_base_s", 0.2), retries.get("backoff_max_s", 5.0)
         if base > most:

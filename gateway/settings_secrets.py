@@ -71,6 +71,20 @@ def _published_key(
     return []
 
 
+def published_token(where: str, connection: dict[str, Any], token: str | None) -> list[str]:
+    """The sandbox's token for the provider (``sandbox-<provider>``, which the README prints)
+    sent to a provider off this machine: the shipped config.yaml falls back to it when its
+    token variable is not set, so a real provider would be sent the sandbox's credential."""
+    provider = connection.get("provider")
+    if token != f"sandbox-{provider}" or _on_this_machine(connection.get("base_url")):
+        return []
+    return [
+        f"{where}: is the sandbox's published token for {provider}, and connection "
+        f"{connection['name']!r} is not on this machine: give the provider's own token (in the "
+        "shipped config.yaml, set the connection's token variable, CRM_TOKEN say)"
+    ]
+
+
 def _on_this_machine(base_url: Any) -> bool:
     """A loopback or unspecified address, however written (``127.1``, ``0x7f.0.0.1``,
     ``[::ffff:127.0.0.1]``, ``0.0.0.0``), ``localhost`` or a name under it (RFC 6761); a URL

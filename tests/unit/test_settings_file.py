@@ -1053,3 +1053,28 @@ def test_a_configuration_file_that_is_not_there_is_said_with_how_to_give_one(
     with pytest.raises(ConfigError) as info:
         load_settings(folder)
     assert "--config FILE" not in info.value.problems[0]  # it is there: another problem
+
+
+@pytest.mark.parametrize(
+    ("given", "where"),
+    [
+        ("token", "connections[0].auth.token"),
+        ("token_env", "connections[0].auth.token_env: environment variable CRM_TOKEN"),
+    ],
+)
+def test_the_sandboxs_token_for_a_provider_off_this_machine_is_refused(
+    given: str, where: str
+) -> None:
+    """The shipped config.yaml falls back to ``sandbox-crm_v1`` when CRM_TOKEN is not set:
+    with CRM_URL naming a real provider, check-config said OK and the sandbox's credential
+    went to it."""
+    text = GOOD
+    if given == "token_env":
+        text = GOOD.replace('token: "${CRM_TOKEN}"', "token_env: CRM_TOKEN")
+    assert problems(text, {"CRM_TOKEN": "sandbox-crm_v1"}) == [
+        f"{where}: is the sandbox's published token for crm_v1, and connection 'crm' is not on "
+        "this machine: give the provider's own token (in the shipped config.yaml, set the "
+        "connection's token variable, CRM_TOKEN say)"
+    ]
+    local = text.replace("https://crm.example.com", "http://127.0.0.1:8081")
+    assert parse_settings(local, "config.yaml", {"CRM_TOKEN": "sandbox-crm_v1"}).connections
