@@ -187,6 +187,9 @@ class KeyedWrites:
         self._process = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._serial = itertools.count(1)
         self._keeping: set[asyncio.Task[None]] = set()  # ``_keep_made``s under way
+        # A key's last word the store failed to take (``_later``), asked of it again.
+        self._later_tasks: set[asyncio.Task[None]] = set()
+        self._later_waits = _LATER_WAITS
 
     async def run(self, request: WriteRequest, fingerprint: str, write: Write) -> Outcome:
         scope = request.scope()
@@ -438,6 +441,11 @@ class KeyedWrites:
             # (its text is the driver's, and is not known to hold no secret).
             said = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
             _log.error("idempotency_finish_failed", connection=scope.connection, error=said)
+            # Kept as soon as the store takes it: until then a retry asks the provider, which
+            # finds the write only while it still looks as it was made (a replace of the new
+            # invoice's notes removed the dedupe marker, and the retry made a second invoice).
+            answer = outcome.to_json()
+            self._later(scope, lambda: self.store.finish(scope, owner, answer, made=made))
             return outcome
         if not kept:
             # Our lease ran out and another attempt took the key over; it will find this write
@@ -446,8 +454,34 @@ class KeyedWrites:
         return outcome
 
     async def _release(self, scope: KeyScope, owner: str) -> None:
-        with contextlib.suppress(Exception):
+        """The key freed: nothing was sent. A store that fails here is asked again (``_later``):
+        a key left held at "sending" had its retry wait out a write never sent (a minute of
+        "uncertain" answers after a 503 that sent nothing)."""
+        try:
             await asyncio.shield(self.store.release(scope, owner))
+        except Exception:
+            self._later(scope, lambda: self.store.release(scope, owner))
+
+    def _later(self, scope: KeyScope, step: Callable[[], Awaitable[Any]]) -> None:
+        """``step`` (a key's finish or release that the store failed) tried again in a task of
+        its own, waiting longer each time, until the store takes it or ``_LATER_WAITS`` are
+        spent; the answer is not held for it."""
+
+        async def again() -> None:
+            for wait in self._later_waits:
+                await asyncio.sleep(wait)
+                try:
+                    taken = await step()
+                except Exception:
+                    continue
+                if taken is not False:  # False: another attempt has the key, and asks first
+                    _log.info("idempotency_kept_later", connection=scope.connection)
+                return
+            _log.error("idempotency_not_kept", connection=scope.connection)
+
+        task = asyncio.ensure_future(again())
+        self._later_tasks.add(task)
+        task.add_done_callback(self._later_tasks.discard)
 
     async def _find(
         self,
@@ -493,6 +527,9 @@ class KeyedWrites:
         they are kept in is closed."""
         while self._keeping:
             await asyncio.gather(*self._keeping, return_exceptions=True)
+        for task in list(self._later_tasks):  # a stopping process does not wait for a store
+            task.cancel()
+        await asyncio.gather(*self._later_tasks, return_exceptions=True)
 
     async def _keep_made(self, write: Write, outcome: Outcome, owner: str) -> None:
         """An invoice a create without a key made, kept as made (under a key of its own, which
@@ -609,6 +646,11 @@ class _Lease:
 def _makes_invoice(write: Write) -> bool:
     # A write of another shape (a test's, an older use case's) makes none.
     return bool(getattr(write, "makes_invoice", False))
+
+
+# The waits before each new try of a key's finish or release the store failed: about ten
+# minutes in all, a store's restart or a full disk freed.
+_LATER_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, *([15.0] * 39))
 
 
 def _replay(stored: dict[str, Any]) -> Outcome:

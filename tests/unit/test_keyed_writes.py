@@ -660,3 +660,52 @@ async def test_a_create_without_a_key_is_answered_while_a_hung_store_keeps_its_i
         hung.set()
         await asyncio.sleep(0.01)
     assert [e["event"] for e in logs] == ["unkeyed_create_not_kept"]
+
+
+def _failing_once(store: Store, name: str) -> list[int]:
+    """``store.<name>`` raising the store's error on its first call, as a store that is
+    briefly unavailable does; the calls are counted."""
+    calls: list[int] = []
+    real = getattr(store, name)
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreError("the store is unavailable")
+        return await real(*args, **kwargs)
+
+    setattr(store, name, flaky)
+    return calls
+
+
+async def test_an_outcome_the_store_failed_to_keep_is_kept_once_it_answers(store: Store) -> None:
+    """The write was made and answered, but its outcome could not be kept: the key stayed at
+    "sending", and a retry after the new invoice's notes were replaced (the dedupe marker gone)
+    found nothing and made a second invoice. The outcome is kept as soon as the store answers:
+    the retry replays it, sending nothing."""
+    calls = _failing_once(store, "finish")
+    keyed = runner(store)
+    keyed._later_waits = (0.01,) * 5
+    made = await keyed.run(REQUEST, "fp", Scripted([created()]))
+    assert made.invoice == INVOICE and not made.replayed  # answered at once
+    await asyncio.wait_for(asyncio.gather(*keyed._later_tasks), 2)
+    assert len(calls) == 2
+    again = await runner(store).run(REQUEST, "fp", Scripted([]))  # nothing to send
+    assert again.replayed and again.invoice == INVOICE
+
+
+async def test_a_key_the_store_failed_to_free_is_freed_once_it_answers(store: Store) -> None:
+    """Nothing was sent (the provider was never reached), but the store failed as the key was
+    freed: held at "sending", its retry waited out the settle time of a write never sent. It
+    is freed as soon as the store answers, and the retry sends the write."""
+    calls = _failing_once(store, "release")
+    keyed = runner(store)
+    keyed._later_waits = (0.01,) * 5
+    unreached = UpstreamUnavailable("crm_v1 could not be reached", provider="crm_v1")
+    with pytest.raises(UpstreamUnavailable):
+        await keyed.run(REQUEST, "fp", Scripted([unreached], sent_before_failing=False))
+    await asyncio.wait_for(asyncio.gather(*keyed._later_tasks), 2)
+    assert len(calls) == 2
+    write = Scripted([created()])
+    assert (await runner(store).run(REQUEST, "fp", write)).invoice == INVOICE
+    assert write.calls == ["prepare", "send"]
