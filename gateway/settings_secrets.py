@@ -73,15 +73,19 @@ def _published_key(
 
 def published_token(where: str, connection: dict[str, Any], token: str | None) -> list[str]:
     """The sandbox's token for the provider (``sandbox-<provider>``, which the README prints)
-    sent to a provider off this machine: the shipped config.yaml falls back to it when its
-    token variable is not set, so a real provider would be sent the sandbox's credential."""
+    sent over https to a host off this machine, a real provider: the shipped config.yaml falls
+    back to it when its token variable is not set. Emulators speak plain http, on this machine
+    or another (a container, a sandbox on a LAN address), and keep their token."""
     provider = connection.get("provider")
-    if token != f"sandbox-{provider}" or _on_this_machine(connection.get("base_url")):
+    base_url = connection.get("base_url")
+    if token != f"sandbox-{provider}" or _on_this_machine(base_url):
+        return []
+    if not (isinstance(base_url, str) and base_url.lower().startswith("https://")):
         return []
     return [
         f"{where}: is the sandbox's published token for {provider}, and connection "
-        f"{connection['name']!r} is not on this machine: give the provider's own token (in the "
-        "shipped config.yaml, set the connection's token variable, CRM_TOKEN say)"
+        f"{connection['name']!r} is a provider off this machine (https): give it the "
+        "provider's own token (the shipped config.yaml reads crm_v1's from CRM_TOKEN)"
     ]
 
 

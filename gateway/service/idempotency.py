@@ -367,7 +367,7 @@ class KeyedWrites:
             if write.idempotent and _all_refused(calls):
                 # The provider's final word, kept as a refusal is (a retry replays it, and the
                 # key with another request is refused as reused).
-                await self.store.finish(scope, owner, error_to_json(error))
+                await self._keep_refusal(scope, owner, error)
                 raise
             if write.idempotent:
                 # Sending the same again converges: the key's retry does, as a repeat.
@@ -390,7 +390,7 @@ class KeyedWrites:
                 await self._release(scope, owner)
                 raise
             # The provider gave its final word (refused the fields, no such invoice): kept.
-            await self.store.finish(scope, owner, error_to_json(error))
+            await self._keep_refusal(scope, owner, error)
             raise
         except BaseException:
             # Cancelled, or a bug: whether the write happened is unknown; the next claim asks.
@@ -431,27 +431,36 @@ class KeyedWrites:
         made = None
         if _makes_invoice(write) and outcome.created and outcome.invoice is not None:
             made = outcome.invoice.id
-        try:
-            kept = await self.store.finish(scope, owner, outcome.to_json(), made=made)
-        except Exception as exc:  # whatever failed, the write is made
-            # The write is done; its key still says "sending", so a retry asks the provider,
-            # finds this write and answers the same. The caller gets its answer now: a 500
-            # (retryable: false) for a made write would have a careful caller make it again
-            # under a new key. An error the store did not name is logged by its kind alone
-            # (its text is the driver's, and is not known to hold no secret).
-            said = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
-            _log.error("idempotency_finish_failed", connection=scope.connection, error=said)
-            # Kept as soon as the store takes it: until then a retry asks the provider, which
-            # finds the write only while it still looks as it was made (a replace of the new
-            # invoice's notes removed the dedupe marker, and the retry made a second invoice).
-            answer = outcome.to_json()
-            self._later(scope, lambda: self.store.finish(scope, owner, answer, made=made))
-            return outcome
-        if not kept:
+        # Whatever the store does, the write is made: a 500 (retryable: false) for a made write
+        # would have a careful caller make it again under a new key.
+        if await self._kept(scope, owner, outcome.to_json(), made) is False:
             # Our lease ran out and another attempt took the key over; it will find this write
             # (it asks the provider first), so the answer here is still the write's own.
             _log.warning("lease_lost", connection=scope.connection, operation=scope.operation)
         return outcome
+
+    async def _keep_refusal(self, scope: KeyScope, owner: str, error: AdapterError) -> None:
+        """The provider's refusal kept as the key's answer; a store that fails here does not
+        turn it into the store's 503: the caller hears the provider's word."""
+        await self._kept(scope, owner, error_to_json(error))
+
+    async def _kept(
+        self, scope: KeyScope, owner: str, answer: dict[str, Any], made: str | None = None
+    ) -> bool | None:
+        """The key's answer kept (``store.finish``: False when another attempt has the key);
+        None when the store failed. Until the store takes it, its key says "sending" and a
+        retry asks the provider, which finds the write only while it still looks as it was made
+        (a replace of the new invoice's notes removed the dedupe marker, and a retry made a
+        second invoice): it is kept as soon as the store answers (``_later``). An error the
+        store did not name is logged by its kind alone (its text is the driver's, and is not
+        known to hold no secret)."""
+        try:
+            return await self.store.finish(scope, owner, answer, made=made)
+        except Exception as exc:
+            said = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
+            _log.error("idempotency_finish_failed", connection=scope.connection, error=said)
+            self._later(scope, lambda: self.store.finish(scope, owner, answer, made=made))
+            return None
 
     async def _release(self, scope: KeyScope, owner: str) -> None:
         """The key freed: nothing was sent. A store that fails here is asked again (``_later``):

@@ -709,3 +709,24 @@ async def test_a_key_the_store_failed_to_free_is_freed_once_it_answers(store: St
     write = Scripted([created()])
     assert (await runner(store).run(REQUEST, "fp", write)).invoice == INVOICE
     assert write.calls == ["prepare", "send"]
+
+
+async def test_a_refusal_the_store_failed_to_keep_is_the_providers_answer_and_kept_later(
+    store: Store,
+) -> None:
+    """The provider refused the write (its final word), and the store failed as the refusal
+    was kept: the caller got the store's 503 for the provider's 422, and the key stayed at
+    "sending", its retry later taken for a repeat that may have landed. The caller hears the
+    refusal; it is kept once the store answers, and replayed."""
+    calls = _failing_once(store, "finish")
+    keyed = runner(store)
+    keyed._later_waits = (0.01,) * 5
+    refused = InvalidRequest("crm_v1 refused the invoice", [], provider="crm_v1")
+    with pytest.raises(InvalidRequest):
+        await keyed.run(REQUEST, "fp", Scripted([refused]))
+    await asyncio.wait_for(asyncio.gather(*keyed._later_tasks), 2)
+    assert len(calls) == 2
+    again = Scripted([])
+    with pytest.raises(InvalidRequest):
+        await runner(store).run(REQUEST, "fp", again)
+    assert again.calls == []  # replayed: nothing prepared or sent
