@@ -681,15 +681,26 @@ def _due_date_added(sent: Invoice, copy: Invoice, target: str) -> list[WriteWarn
 
 def _paid_not_carried(source: Invoice, copy: Invoice) -> list[WriteWarning]:
     """A warning where the source shows an amount paid without payment records (the provider's
-    own figure) that the copy does not show: there is nothing to record it from."""
+    own figure) that the copy does not show: there is nothing to record it from. Where its
+    provider says it is partly paid and gives no amount (bill_crm's Part Paid), the copy shows
+    it owing everything, and is said so too: nothing else tells the customer paid part."""
     if source.totals is None or copy.totals is None:
         return []
-    if source.totals.paid <= copy.totals.paid:
-        return []
-    return [
-        WriteWarning(
-            "/totals/paid",
-            f"the source shows {source.totals.paid} paid, with no payment records to carry; "
-            f"the copy shows {copy.totals.paid} paid",
-        )
-    ]
+    if source.totals.paid > copy.totals.paid:
+        return [
+            WriteWarning(
+                "/totals/paid",
+                f"the source shows {source.totals.paid} paid, with no payment records to carry; "
+                f"the copy shows {copy.totals.paid} paid",
+            )
+        ]
+    if source.payment_status == "partially_paid" and copy.payment_status == "unpaid":
+        return [
+            WriteWarning(
+                "/payment_status",
+                "the source is partially paid by its provider's word, with no amount or payment "
+                "records to carry; the copy shows nothing paid: record at the target what was "
+                "paid",
+            )
+        ]
+    return []

@@ -1092,6 +1092,54 @@ async def test_an_amount_paid_without_payment_records_is_said_where_the_copy_lac
         ], entry
 
 
+async def test_a_source_partly_paid_by_its_providers_word_alone_is_said_where_the_copy_owes_all(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """bill_crm's Part Paid states no amount: the copy was unpaid, owing the whole total, and
+    the dry run, the run and verify all said exact, no warning, exit 0. Nothing told the user
+    the customer had paid part. The report says so, the dry run first."""
+    unpaid = [
+        invoice
+        for invoice in await m.listing(sandbox, "bill_crm")
+        if (invoice["status"], invoice["payment_status"]) == ("open", "unpaid")
+        and not invoice["payments"]
+        and invoice["currency"] == "USD"
+    ][:2]
+    assert unpaid, "the seed changed: no open unpaid bill_crm invoice"
+    candidates = []
+    for invoice in unpaid:  # Part Paid, as bill_crm's own status says, with no amount
+        one = f"/v1/connections/bill_crm/invoices/{invoice['id']}"
+        await m.api(sandbox, "POST", f"{one}/mark_partially_paid")
+        candidates.append(await m.read(sandbox, "bill_crm", invoice["id"]))
+    assert {(c["payment_status"], c["totals"]["paid"]) for c in candidates} == {
+        ("partially_paid", "0.00")
+    }
+    rates = {
+        rate_key(Decimal(t["rate"]))
+        for invoice in candidates
+        for line in invoice["lines"]
+        for t in line["taxes"]
+    }
+    taxes = dict.fromkeys(rates, m.SEEDED["crm_v1"].zero_tax)
+    route = ("bill_crm", "crm_v1")
+    _, dry = await copy_seeded(
+        sandbox, tmp_path, "part-paid-dry", route, candidates, taxes, dry_run=True
+    )
+    _, by_id = await copy_seeded(sandbox, tmp_path, "part-paid", route, candidates, taxes)
+    said = (
+        "the source is partially paid by its provider's word, with no amount or payment records "
+        "to carry; the copy shows nothing paid: record at the target what was paid"
+    )
+    for source in candidates:
+        entry = by_id[source["id"]]
+        assert entry["outcome"] == "copied", entry
+        copy = await m.read(sandbox, "crm_v1", entry["target_id"])
+        assert copy["payment_status"] == "unpaid"
+        for reported in (entry, dry[source["id"]]):
+            warned = [w["reason"] for w in reported["warnings"] if w["field"] == "/payment_status"]
+            assert warned == [said], reported
+
+
 async def test_a_dry_run_fails_what_the_targets_own_checks_would_refuse(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
