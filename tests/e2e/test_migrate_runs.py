@@ -925,13 +925,7 @@ async def test_payments_beyond_a_smaller_copys_total_are_left_out_and_said_not_f
         and not any(line.get("discount") for line in invoice["lines"])
     ][:3]
     assert candidates, "the seed changed: no paid crm_v1 invoice with tax and two payments"
-    rates = {
-        rate_key(Decimal(t["rate"]))
-        for invoice in candidates
-        for line in invoice["lines"]
-        for t in line["taxes"]
-    }
-    zero = dict.fromkeys(rates, m.SEEDED["draft_publish"].zero_tax)
+    zero = _every_rate_to_zero(candidates, "draft_publish")
     route = ("crm_v1", "draft_publish")
     _, dry = await copy_seeded(
         sandbox, tmp_path, "beyond-dry", route, candidates, zero, dry_run=True
@@ -1052,6 +1046,31 @@ async def test_a_dry_run_says_a_paid_copy_would_not_be_paid_where_its_rounding_d
     )
 
 
+def _every_rate_to_zero(candidates: list[dict[str, Any]], target: str) -> dict[str, str]:
+    """A map's taxes: every rate of ``candidates``' lines to the target's zero tax."""
+    rates = {
+        rate_key(Decimal(t["rate"]))
+        for invoice in candidates
+        for line in invoice["lines"]
+        for t in line["taxes"]
+    }
+    return dict.fromkeys(rates, m.SEEDED[target].zero_tax)
+
+
+async def _bill_crm_to_crm_v1(
+    sandbox: Sandbox, tmp_path: Path, run: str, candidates: list[dict[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """``candidates`` copied from bill_crm to crm_v1 (every rate to crm_v1's zero tax), a dry
+    run first: each run's report entries by source id."""
+    taxes = _every_rate_to_zero(candidates, "crm_v1")
+    route = ("bill_crm", "crm_v1")
+    _, dry = await copy_seeded(
+        sandbox, tmp_path, f"{run}-dry", route, candidates, taxes, dry_run=True
+    )
+    _, ran = await copy_seeded(sandbox, tmp_path, run, route, candidates, taxes)
+    return dry, ran
+
+
 async def test_an_amount_paid_without_payment_records_is_said_where_the_copy_lacks_it(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -1065,19 +1084,7 @@ async def test_an_amount_paid_without_payment_records_is_said_where_the_copy_lac
         and Decimal(invoice["totals"]["paid"]) > 0
     ][:3]
     assert candidates, "the seed changed: no partly paid bill_crm invoice"
-    rates = {
-        rate_key(Decimal(t["rate"]))
-        for invoice in candidates
-        for line in invoice["lines"]
-        for t in line["taxes"]
-    }
-
-    taxes = dict.fromkeys(rates, m.SEEDED["crm_v1"].zero_tax)
-    route = ("bill_crm", "crm_v1")
-    _, dry = await copy_seeded(
-        sandbox, tmp_path, "paid-unrecorded-dry", route, candidates, taxes, dry_run=True
-    )
-    _, by_id = await copy_seeded(sandbox, tmp_path, "paid-unrecorded", route, candidates, taxes)
+    dry, by_id = await _bill_crm_to_crm_v1(sandbox, tmp_path, "paid-unrecorded", candidates)
 
     for source in candidates:
         entry = by_id[source["id"]]
@@ -1114,18 +1121,7 @@ async def test_a_source_partly_paid_by_its_providers_word_alone_is_said_where_th
     assert {(c["payment_status"], c["totals"]["paid"]) for c in candidates} == {
         ("partially_paid", "0.00")
     }
-    rates = {
-        rate_key(Decimal(t["rate"]))
-        for invoice in candidates
-        for line in invoice["lines"]
-        for t in line["taxes"]
-    }
-    taxes = dict.fromkeys(rates, m.SEEDED["crm_v1"].zero_tax)
-    route = ("bill_crm", "crm_v1")
-    _, dry = await copy_seeded(
-        sandbox, tmp_path, "part-paid-dry", route, candidates, taxes, dry_run=True
-    )
-    _, by_id = await copy_seeded(sandbox, tmp_path, "part-paid", route, candidates, taxes)
+    dry, by_id = await _bill_crm_to_crm_v1(sandbox, tmp_path, "part-paid", candidates)
     said = (
         "the source is partially paid by its provider's word, with no amount or payment records "
         "to carry; the copy shows nothing paid: record at the target what was paid"
