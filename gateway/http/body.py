@@ -42,8 +42,10 @@ def is_json_media_type(media_type: str) -> bool:
     return kind == "application" and (subtype == "json" or suffixed)
 
 
-def check_json_media_type(request: web.Request) -> None:
-    """415 ``unsupported_media_type`` unless the body is labelled as JSON (any charset)."""
+def check_json_media_type(request: web.Request, *, unread: bool = False) -> None:
+    """415 ``unsupported_media_type`` unless the body is labelled as JSON (any charset).
+    ``unread``: said before the body is read (none of it is needed for this answer), and the
+    connection closed, as the rest of the body is not waited for."""
     given = request.headers.get("Content-Type")
     if given is not None and is_json_media_type(request.content_type):
         return
@@ -54,6 +56,7 @@ def check_json_media_type(request: web.Request) -> None:
     raise Problem(
         "unsupported_media_type",
         f"The request body {received}; send it as {JSON_MEDIA_TYPE} (or application/*+json).",
+        headers={"Connection": "close"} if unread else None,
     )
 
 
@@ -127,6 +130,11 @@ async def read_body(request: web.Request) -> bytes:
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object; 415 when it is not labelled JSON, 400 ``bad_request`` that
     says what is wrong with it otherwise."""
+    if request.content_length or request.headers.get("Transfer-Encoding"):
+        # A body is coming, and its label alone decides this answer: said before reading it (a
+        # client that stalled after the head was answered 408, not 415; one that sent a MiB
+        # had it all read first).
+        check_json_media_type(request, unread=True)
     raw = await read_body(request)
     if not raw.strip():
         raise Problem("bad_request", "The request body is empty; send a JSON object.")

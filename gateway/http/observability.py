@@ -45,7 +45,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         route = _route(request)
         metrics = request.app[METRICS]
         metrics.request_served(route, request.method, status, elapsed)
-        connection = request.match_info.get("connection")
+        connection = _as_written(request.match_info.get("connection"))
         caller = request.get(CALLER)
         _log.info(
             "request",
@@ -60,6 +60,15 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
             upstream_calls=calls.calls,
             upstream_retries=calls.retries,
         )
+
+
+def _as_written(segment: str | None) -> str | None:
+    """A path segment as the log line may show it: the caller's, before any key is checked, so
+    one with characters that break or fake a line (an escape sequence, U+2028, NEL, which a
+    JSON line keeps raw) is written escaped (``\\x1b``)."""
+    if segment is None or segment.isprintable():
+        return segment
+    return segment.encode("unicode_escape").decode("ascii")
 
 
 def _route(request: web.Request) -> str:

@@ -63,6 +63,17 @@ def echoed(value: str) -> str:
     return shown + ("…" if len(value) > ECHO_CHARS else "")
 
 
+def _utf8(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a header's bytes that are not UTF-8 (an ``If-Match`` of
+    ``\\xff``) are read as lone surrogates, which a JSON answer would write as escapes strict
+    parsers refuse; they are shown as the escape's text instead (``\\udcff``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 class Problem(Exception):
     """An error answer. Raise it anywhere in a request; the error middleware renders it."""
 
@@ -96,13 +107,16 @@ class Problem(Exception):
             "type": f"/problems/{self.code}",
             "title": title,
             "status": status,
-            "detail": self.detail,
+            "detail": _utf8(self.detail),
             "code": self.code,
         }
         if self.errors:
             # Enough to fix a body by; a body of 60,000 unknown members is not answered with
             # 60,000 errors (an answer many times the request): the rest are counted.
-            body["errors"] = [error.as_dict() for error in self.errors[:MAX_ERRORS]]
+            body["errors"] = [
+                {name: _utf8(text) for name, text in error.as_dict().items()}
+                for error in self.errors[:MAX_ERRORS]
+            ]
             if len(self.errors) > MAX_ERRORS:
                 body["errors_omitted"] = len(self.errors) - MAX_ERRORS
         body["request_id"] = request_id

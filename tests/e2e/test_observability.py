@@ -125,6 +125,27 @@ async def test_one_json_log_line_per_request_with_the_promised_fields(
     assert "k-app" not in json.dumps(lines) and "sandbox-crm_v1" not in json.dumps(lines)
 
 
+@pytest.mark.parametrize("format", ["json", "console"])
+async def test_a_connection_segment_that_would_break_a_log_line_is_written_escaped(
+    gateway: Any, capsys: pytest.CaptureFixture[str], format: str
+) -> None:
+    """The path's ``{connection}``, a caller's before any key is checked, went into the request
+    line as it was: an escape sequence, U+2028 or NEL (which a JSON line keeps raw) broke the
+    line for a reader that splits on them, or coloured a terminal. Written escaped."""
+    configure_logging(LoggingSettings(level="info", format=format))
+    try:
+        capsys.readouterr()
+        answer = await gateway.get("/v1/connections/x%1B%5B31mRED%0BF%E2%80%A8L%C2%85/invoices")
+        assert answer.status == 401
+        out = capsys.readouterr().out
+    finally:
+        structlog.reset_defaults()
+    lines = [line for line in out.splitlines() if "request" in line]
+    assert len(lines) == 1, out  # one line, whatever splits it
+    assert not any(c in out for c in "\x1b\x0b\u2028\x85"), out
+    assert "x\\x1b[31mRED\\x0bF\\u2028L\\x85" in lines[0].replace("\\\\", "\\"), lines[0]
+
+
 async def test_a_caller_who_hangs_up_while_the_provider_answers_is_counted_499(
     sandbox: Sandbox,
 ) -> None:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import brotli
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -557,3 +558,56 @@ async def test_a_body_compressed_with_a_coding_the_gateway_takes_is_read_as_sent
     assert status == 200, answer
     assert answer["lines"][0]["unit_price"] == "50.005"
     assert answer["totals"]["total"] == "100.01"
+
+
+@pytest.mark.parametrize(
+    ("header", "path"),
+    [
+        (b"Content-Type: application/\xff", "/v1/invoices/calculate"),
+        (b"Content-Encoding: gz\xffip", "/v1/invoices/calculate"),
+        (b'If-Match: "\xff"', "/v1/connections/crm_v1/invoices/1"),
+    ],
+    ids=["content-type", "content-encoding", "if-match"],
+)
+async def test_a_header_that_is_not_utf8_is_quoted_as_text_a_strict_parser_reads(
+    sandbox: Sandbox, header: bytes, path: str
+) -> None:
+    """A header's bytes that are not UTF-8 came back in ``detail`` as a lone surrogate escape
+    (``\\udcff``), which strict JSON parsers (orjson, the gateway's own) refuse: the error
+    could not be read. The byte is quoted as the escape's text."""
+    where = urlsplit(sandbox.gateway_url)
+    reader, writer = await asyncio.open_connection(where.hostname, where.port)
+    try:
+        method = b"PUT" if "crm_v1" in path else b"POST"
+        body = b'{"currency": "USD", "lines": []}'
+        head = [
+            method + b" " + path.encode() + b" HTTP/1.1",
+            f"Host: {where.netloc}".encode(),
+            *(line.encode() for line in KEY_LINES),
+            *([] if header.startswith(b"Content-Type") else [b"Content-Type: application/json"]),
+            header,
+            f"Content-Length: {len(body)}".encode(),
+            b"Connection: close",
+        ]
+        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    problem = orjson.loads(rest.partition(b"\r\n\r\n")[2])  # raised on a lone surrogate
+    assert int(status_line.split()[1]) in (412, 415), answer
+    assert "\\udcff" in problem["detail"], problem
+
+
+async def test_a_body_labelled_other_than_json_is_refused_before_it_is_read(
+    sandbox: Sandbox,
+) -> None:
+    """The label alone decides a 415, but it was said only once the whole body had arrived: a
+    client that stalled after the head was answered 408 after server.body_timeout_s (60 s),
+    and one sending a MiB of it had it all read first. Now at once, none of the body sent."""
+    head = {"Content-Type": "text/plain", "Content-Length": "500"}
+    status, problem, sent = await answer_while_sending(
+        sandbox, "POST", "/v1/invoices/calculate", head, iter(()), cap=0
+    )
+    assert (status, problem["code"], sent) == (415, "unsupported_media_type", 0), problem
+    assert "text/plain" in problem["detail"]  # answered with none of the body: not its 408
