@@ -560,6 +560,28 @@ async def test_a_body_compressed_with_a_coding_the_gateway_takes_is_read_as_sent
     assert answer["totals"]["total"] == "100.01"
 
 
+async def _raw(
+    sandbox: Sandbox, request_line: bytes, head: list[bytes], body: bytes
+) -> tuple[int, bytes]:
+    """``request_line`` with ``head`` and ``body`` sent as bytes over a socket (a client's bytes
+    as they are, which an HTTP client would refuse to send): the status and the answer's body."""
+    where = urlsplit(sandbox.gateway_url)
+    reader, writer = await asyncio.open_connection(where.hostname, where.port)
+    try:
+        lines = [
+            request_line + b" HTTP/1.1",
+            f"Host: {where.netloc}".encode(),
+            *head,
+            b"Connection: close",
+        ]
+        writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
 @pytest.mark.parametrize(
     ("header", "path"),
     [
@@ -575,27 +597,17 @@ async def test_a_header_that_is_not_utf8_is_quoted_as_text_a_strict_parser_reads
     """A header's bytes that are not UTF-8 came back in ``detail`` as a lone surrogate escape
     (``\\udcff``), which strict JSON parsers (orjson, the gateway's own) refuse: the error
     could not be read. The byte is quoted as the escape's text."""
-    where = urlsplit(sandbox.gateway_url)
-    reader, writer = await asyncio.open_connection(where.hostname, where.port)
-    try:
-        method = b"PUT" if "crm_v1" in path else b"POST"
-        body = b'{"currency": "USD", "lines": []}'
-        head = [
-            method + b" " + path.encode() + b" HTTP/1.1",
-            f"Host: {where.netloc}".encode(),
-            *(line.encode() for line in KEY_LINES),
-            *([] if header.startswith(b"Content-Type") else [b"Content-Type: application/json"]),
-            header,
-            f"Content-Length: {len(body)}".encode(),
-            b"Connection: close",
-        ]
-        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
-        answer = await asyncio.wait_for(reader.read(), 10)
-    finally:
-        writer.close()
-    status_line, _, rest = answer.partition(b"\r\n")
-    problem = orjson.loads(rest.partition(b"\r\n\r\n")[2])  # raised on a lone surrogate
-    assert int(status_line.split()[1]) in (412, 415), answer
+    method = b"PUT" if "crm_v1" in path else b"POST"
+    body = b'{"currency": "USD", "lines": []}'
+    head = [
+        *(line.encode() for line in KEY_LINES),
+        *([] if header.startswith(b"Content-Type") else [b"Content-Type: application/json"]),
+        header,
+        f"Content-Length: {len(body)}".encode(),
+    ]
+    status, answer = await _raw(sandbox, method + b" " + path.encode(), head, body)
+    problem = orjson.loads(answer)  # raised on a lone surrogate
+    assert status in (412, 415), answer
     assert "\\udcff" in problem["detail"], problem
 
 
@@ -611,3 +623,23 @@ async def test_a_body_labelled_other_than_json_is_refused_before_it_is_read(
     )
     assert (status, problem["code"], sent) == (415, "unsupported_media_type", 0), problem
     assert "text/plain" in problem["detail"]  # answered with none of the body: not its 408
+
+
+@pytest.mark.parametrize(
+    ("head", "body"),
+    [
+        ([b"Transfer-Encoding: chunked"], b"0\r\n\r\n"),
+        ([b"Content-Type: text/plain", b"Content-Length: 2"], b"  "),
+    ],
+    ids=["chunked-empty", "blank"],
+)
+async def test_an_empty_or_blank_body_is_said_empty_whatever_its_label(
+    sandbox: Sandbox, head: list[bytes], body: bytes
+) -> None:
+    """The 415 said before the body is read took an empty chunked body (as clients that
+    stream send one, labelled with nothing) or a blank one for a body in another type: they
+    are the documented 400 "empty"."""
+    status, answer = await _raw(sandbox, b"POST /v1/invoices/calculate", head, body)
+    problem = json.loads(answer)
+    assert status == 400, answer
+    assert problem["detail"] == "The request body is empty; send a JSON object."
