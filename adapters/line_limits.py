@@ -19,10 +19,10 @@ from gateway.canonical.model import Invoice
 
 @dataclass(frozen=True)
 class Bound:
-    """Each side that is set: ``above`` and ``below`` exclude their value, the others take it."""
+    """Each side that is set: ``above`` and ``below`` exclude their value, ``at_most`` takes it
+    (none is below 0: the canonical bounds keep every figure at 0 or more)."""
 
     above: Decimal | None = None
-    at_least: Decimal | None = None
     below: Decimal | None = None
     at_most: Decimal | None = None
 
@@ -34,8 +34,6 @@ class Bound:
         """What is wrong with ``value``, or None when it is within every side."""
         if self.above is not None and not value > self.above:
             return f"must be above {self.above}"
-        if self.at_least is not None and not value >= self.at_least:
-            return f"must be at least {self.at_least}"
         if self.below is not None and not value < self.below:
             return f"must be below {_plain(self.below)}"
         if self.at_most is not None and not value <= self.at_most:

@@ -52,7 +52,9 @@ def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
 
 def _host(text: str) -> str:
     """An argparse type: a listen address, an IPv6 one as a URL writes it (``[::1]``) or bare."""
-    return text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    from gateway.config import unbracketed
+
+    return unbracketed(text)
 
 
 PORT = _int_in(0, 65535, "a port number")

@@ -163,6 +163,12 @@ class AuthFailures(_Strict):
     max_addresses: int = Field(10_000, ge=1, le=10_000_000)
 
 
+def unbracketed(host: str) -> str:
+    """An IPv6 address as a URL writes it (``[::1]``) is the address (``::1``): with its
+    brackets it cannot be listened on."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 def http_origin(host: str, port: int) -> str:
     """``http://host:port``, an IPv6 address in brackets (``http://[::1]:8080``)."""
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -182,11 +188,7 @@ class ServerSettings(_Strict):
     @field_validator("host")
     @classmethod
     def _unbracketed(cls, host: str) -> str:
-        """An IPv6 address as a URL writes it (``[::1]``) is the address (``::1``): with its
-        brackets it passed check-config and serve could not listen on it."""
-        if host.startswith("[") and host.endswith("]"):
-            return host[1:-1]
-        return host
+        return unbracketed(host)  # serve could not listen on "[::1]" as written
 
     auth_failures: AuthFailures = AuthFailures()
     # Signs list cursors. Instances behind one load balancer (and one instance across restarts)

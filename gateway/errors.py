@@ -84,7 +84,13 @@ class NotSupported(AdapterError):
 
 
 # A provider's 4xx that a later attempt may not meet: a request timeout, too early, too many.
-ASK_AGAIN = frozenset({408, 425, 429})
+_ASK_AGAIN = frozenset({408, 425, 429})
+
+
+def is_refusal(status: int | None) -> bool:
+    """A provider's answer that refuses the request (a 4xx but 408, 425 and 429): the same
+    request gets the same refusal, and the provider changed nothing."""
+    return status is not None and 400 <= status < 500 and status not in _ASK_AGAIN
 
 
 class UpstreamError(AdapterError):
@@ -107,8 +113,7 @@ class UpstreamError(AdapterError):
         super().__init__(message, provider=provider)
         self.status = status
         self.retry_after = retry_after
-        if status is not None and 400 <= status < 500 and status not in ASK_AGAIN:
-            # The provider answered and refused: the same request gets the same refusal.
+        if is_refusal(status):
             self.retryable = False
 
 

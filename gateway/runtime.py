@@ -56,9 +56,11 @@ async def gateway_runtime(
                     clock=time.time,
                 )
                 service = InvoiceService(adapters, writes)
-            yield Runtime(settings, adapters, store, service)
-            if service is not None:
-                await service.writes.drain()
+            try:
+                yield Runtime(settings, adapters, store, service)
+            finally:  # before the store closes, whatever the command did
+                if service is not None:
+                    await service.writes.drain()
     finally:
         if store is not None:
             await store.close()

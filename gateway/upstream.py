@@ -44,13 +44,13 @@ from gateway import jsonwire
 from gateway.breaker import CircuitBreaker, CircuitState
 from gateway.config import MIN_TOKEN_CHARS, Connection
 from gateway.errors import (
-    ASK_AGAIN,
     BadIdentifier,
     OutcomeUncertain,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
+    is_refusal,
 )
 from gateway.provider_sessions import pool_slot
 from gateway.ratelimit import MAX_PACING_WAITS, SharedTokens, TokenBucket, connection_bucket
@@ -127,8 +127,8 @@ class WriteCalls:
     refused it unprocessed (429: rate-limited; 401, 403: the gateway's credentials)."""
 
     sent: int = 0
-    # Of those, the calls the provider refused on their first sending (a 4xx other than 408 and
-    # 425): each changed nothing. A refusal is the provider's final word, kept as a key's outcome.
+    # Of those, the calls the provider refused on their first sending (``errors.is_refusal``):
+    # each changed nothing. A refusal is the provider's final word, kept as a key's outcome.
     refused: int = 0
     read_after: bool = False
     # A write call was sent again after an attempt whose answer was lost (a timeout, a dropped
@@ -465,10 +465,9 @@ class UpstreamClient:
                 continue
             if writes is not None and lost:
                 writes.repeated = True
-            elif writes is not None and 400 <= status < 500 and status not in ASK_AGAIN:
-                # Refused (a 4xx) on its first sending: this call changed nothing, and the same
-                # call meets the same refusal. (After a lost attempt it may be a repeat's answer
-                # to a call that took effect: not counted.)
+            elif writes is not None and is_refusal(status):
+                # Refused on its first sending: this call changed nothing. (After a lost attempt
+                # it may be a repeat's answer to a call that took effect: not counted.)
                 writes.refused += 1
             if calls is not None:
                 calls.read_after = writes is None and 200 <= status < 300

@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.http.keys import CALLER, CONNECTIONS, METRICS, REQUEST_ID
+from gateway.http.problems import echoed
 from gateway.upstream import CallStats, request_calls_var
 
 _log = structlog.get_logger("gateway.access")
@@ -45,7 +46,11 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         route = _route(request)
         metrics = request.app[METRICS]
         metrics.request_served(route, request.method, status, elapsed)
-        connection = _as_written(request.match_info.get("connection"))
+        # The caller's, before any key is checked: shown as a problem shows a name back, so that
+        # an escape sequence, U+2028 or NEL (which a JSON line keeps raw) breaks no line.
+        connection = request.match_info.get("connection")
+        if connection is not None:
+            connection = echoed(connection)
         caller = request.get(CALLER)
         _log.info(
             "request",
@@ -60,15 +65,6 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
             upstream_calls=calls.calls,
             upstream_retries=calls.retries,
         )
-
-
-def _as_written(segment: str | None) -> str | None:
-    """A path segment as the log line may show it: the caller's, before any key is checked, so
-    one with characters that break or fake a line (an escape sequence, U+2028, NEL, which a
-    JSON line keeps raw) is written escaped (``\\x1b``)."""
-    if segment is None or segment.isprintable():
-        return segment
-    return segment.encode("unicode_escape").decode("ascii")
 
 
 def _route(request: web.Request) -> str:

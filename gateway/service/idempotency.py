@@ -37,9 +37,9 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import structlog
 
@@ -63,6 +63,7 @@ from gateway.upstream import (
     write_calls_var,
 )
 
+_T = TypeVar("_T")
 _log = structlog.get_logger("gateway.writes")
 
 # In a write's recovery: when the runner last sent it (Unix time), for the settle window.
@@ -187,7 +188,7 @@ class KeyedWrites:
         self._process = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._serial = itertools.count(1)
         self._keeping: set[asyncio.Task[None]] = set()  # ``_keep_made``s under way
-        # A key's last word the store failed to take (``_later``), asked of it again.
+        # A key's last word the store failed to take (``_now_or_later``), asked of it again.
         self._later_tasks: set[asyncio.Task[None]] = set()
         self._later_waits = _LATER_WAITS
 
@@ -206,9 +207,7 @@ class KeyedWrites:
                 idempotency_key_var.reset(token)
             # Kept beside the answer, not before it: a store that hangs must not hold a create
             # that is made (a caller that gives up would make it again).
-            keeping = asyncio.ensure_future(self._keep_made(write, outcome, owner))
-            self._keeping.add(keeping)
-            keeping.add_done_callback(self._keeping.discard)
+            _in_background(self._keep_made(write, outcome, owner), self._keeping)
             return outcome
         now, prepared = self._clock(), write.prepared()
         claim = await self.store.claim(
@@ -249,8 +248,7 @@ class KeyedWrites:
                 held = await self._take_lock(write, owner)
             except BaseException:
                 # Busy, the store failing, or cancelled: nothing was sent, the key is free.
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._release(scope, owner))
+                await self._release(scope, owner)
                 raise
             try:
                 return await self._keyed(scope, owner, claim, write)
@@ -367,7 +365,7 @@ class KeyedWrites:
             if write.idempotent and _all_refused(calls):
                 # The provider's final word, kept as a refusal is (a retry replays it, and the
                 # key with another request is refused as reused).
-                await self._keep_refusal(scope, owner, error)
+                await self._kept(scope, owner, error_to_json(error))
                 raise
             if write.idempotent:
                 # Sending the same again converges: the key's retry does, as a repeat.
@@ -390,7 +388,7 @@ class KeyedWrites:
                 await self._release(scope, owner)
                 raise
             # The provider gave its final word (refused the fields, no such invoice): kept.
-            await self._keep_refusal(scope, owner, error)
+            await self._kept(scope, owner, error_to_json(error))
             raise
         except BaseException:
             # Cancelled, or a bug: whether the write happened is unknown; the next claim asks.
@@ -439,42 +437,44 @@ class KeyedWrites:
             _log.warning("lease_lost", connection=scope.connection, operation=scope.operation)
         return outcome
 
-    async def _keep_refusal(self, scope: KeyScope, owner: str, error: AdapterError) -> None:
-        """The provider's refusal kept as the key's answer; a store that fails here does not
-        turn it into the store's 503: the caller hears the provider's word."""
-        await self._kept(scope, owner, error_to_json(error))
-
     async def _kept(
         self, scope: KeyScope, owner: str, answer: dict[str, Any], made: str | None = None
     ) -> bool | None:
-        """The key's answer kept (``store.finish``: False when another attempt has the key);
-        None when the store failed. Until the store takes it, its key says "sending" and a
-        retry asks the provider, which finds the write only while it still looks as it was made
-        (a replace of the new invoice's notes removed the dedupe marker, and a retry made a
-        second invoice): it is kept as soon as the store answers (``_later``). An error the
-        store did not name is logged by its kind alone (its text is the driver's, and is not
-        known to hold no secret)."""
-        try:
-            return await self.store.finish(scope, owner, answer, made=made)
-        except Exception as exc:
-            said = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
-            _log.error("idempotency_finish_failed", connection=scope.connection, error=said)
-            self._later(scope, lambda: self.store.finish(scope, owner, answer, made=made))
-            return None
+        """The key's answer kept (``store.finish``: False when another attempt has the key; None
+        when the store failed, and the answer is kept later). Until the store takes it, its key
+        says "sending" and a retry asks the provider, which finds the write only while it still
+        looks as it was made (a replace of the new invoice's notes removed the dedupe marker,
+        and a retry made a second invoice). A provider's refusal kept so is still the caller's
+        answer, not the store's 503."""
+        return await self._now_or_later(
+            scope,
+            "idempotency_finish_failed",
+            lambda: self.store.finish(scope, owner, answer, made=made),
+        )
 
     async def _release(self, scope: KeyScope, owner: str) -> None:
-        """The key freed: nothing was sent. A store that fails here is asked again (``_later``):
-        a key left held at "sending" had its retry wait out a write never sent (a minute of
-        "uncertain" answers after a 503 that sent nothing)."""
-        try:
-            await asyncio.shield(self.store.release(scope, owner))
-        except Exception:
-            self._later(scope, lambda: self.store.release(scope, owner))
+        """The key freed: nothing was sent. Also asked again when the store fails: a key left
+        held at "sending" had its retry wait out a write never sent (a minute of "uncertain"
+        answers after a 503 that sent nothing)."""
+        await self._now_or_later(
+            scope,
+            "idempotency_release_failed",
+            lambda: asyncio.shield(self.store.release(scope, owner)),
+        )
 
-    def _later(self, scope: KeyScope, step: Callable[[], Awaitable[Any]]) -> None:
-        """``step`` (a key's finish or release that the store failed) tried again in a task of
-        its own, waiting longer each time, until the store takes it or ``_LATER_WAITS`` are
-        spent; the answer is not held for it."""
+    async def _now_or_later(
+        self, scope: KeyScope, failed: str, step: Callable[[], Awaitable[_T]]
+    ) -> _T | None:
+        """``step`` (a key's finish or release), its answer; when the store fails, ``failed`` is
+        logged, None answered, and ``step`` tried again in a task of its own, waiting longer
+        each time, until the store takes it or ``_LATER_WAITS`` are spent (nothing waits for
+        it). An error the store did not name is logged by its kind alone (its text is the
+        driver's, and is not known to hold no secret)."""
+        try:
+            return await step()
+        except Exception as exc:
+            said = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
+            _log.error(failed, connection=scope.connection, error=said)
 
         async def again() -> None:
             for wait in self._later_waits:
@@ -488,9 +488,8 @@ class KeyedWrites:
                 return
             _log.error("idempotency_not_kept", connection=scope.connection)
 
-        task = asyncio.ensure_future(again())
-        self._later_tasks.add(task)
-        task.add_done_callback(self._later_tasks.discard)
+        _in_background(again(), self._later_tasks)
+        return None
 
     async def _find(
         self,
@@ -660,6 +659,13 @@ def _makes_invoice(write: Write) -> bool:
 # The waits before each new try of a key's finish or release the store failed: about ten
 # minutes in all, a store's restart or a full disk freed.
 _LATER_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, *([15.0] * 39))
+
+
+def _in_background(work: Coroutine[Any, Any, None], tasks: set[asyncio.Task[None]]) -> None:
+    """``work`` run in a task of its own, held in ``tasks`` until it ends (``drain``)."""
+    task = asyncio.ensure_future(work)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
 
 
 def _replay(stored: dict[str, Any]) -> Outcome:

@@ -730,3 +730,20 @@ async def test_a_refusal_the_store_failed_to_keep_is_the_providers_answer_and_ke
     with pytest.raises(InvalidRequest):
         await runner(store).run(REQUEST, "fp", again)
     assert again.calls == []  # replayed: nothing prepared or sent
+
+
+async def test_a_stopping_gateway_does_not_wait_for_a_store_that_fails(store: Store) -> None:
+    """An outcome the store failed to keep is asked of it again for about ten minutes; a process
+    stopping (``drain``, before the store is closed) gives that up rather than wait for it."""
+
+    async def failing(*args: Any, **kwargs: Any) -> bool:
+        raise StoreError("the store is unavailable")
+
+    store.finish = failing  # type: ignore[method-assign]
+    keyed = runner(store)
+    keyed._later_waits = (30.0,)
+    made = await keyed.run(REQUEST, "fp", Scripted([created()]))
+    assert made.invoice == INVOICE  # answered all the same
+    [later] = keyed._later_tasks
+    await asyncio.wait_for(keyed.drain(), 2)
+    assert later.cancelled() and not keyed._later_tasks
