@@ -21,6 +21,7 @@ FORMATS: tuple[Format, ...] = ("jsonl", "csv")
 # The invoice's columns, repeated on each of its rows: (column, path into the API's JSON).
 INVOICE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("connection", "connection"),
+    ("provider", "provider"),
     ("id", "id"),
     ("number", "number"),
     ("document_type", "document_type"),
@@ -40,6 +41,7 @@ INVOICE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reference", "reference"),
     ("order_id", "order_id"),
     ("tags", "tags"),
+    ("adjustment_description", "adjustment.description"),
     ("totals_subtotal", "totals.subtotal"),
     ("totals_discount", "totals.discount"),
     ("totals_tax", "totals.tax"),
@@ -48,9 +50,12 @@ INVOICE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("totals_total", "totals.total"),
     ("totals_paid", "totals.paid"),
     ("totals_due", "totals.due"),
+    ("totals_paid_source", "totals.paid_source"),
     ("totals_consistent", "totals_check.consistent"),
     ("created_at", "created_at"),
     ("updated_at", "updated_at"),
+    ("public_url", "public_url"),
+    ("version", "version"),
 )
 # The line's columns (empty on the one row of an invoice without lines).
 LINE_COLUMNS: tuple[tuple[str, str], ...] = (

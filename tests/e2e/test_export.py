@@ -86,6 +86,7 @@ def _expected_rows(invoice: dict[str, Any]) -> list[dict[str, str]]:
     check = invoice["totals_check"] or {}
     head = {
         "connection": invoice["connection"],
+        "provider": invoice["provider"],
         "id": invoice["id"],
         "number": _text(invoice["number"]),
         "document_type": invoice["document_type"],
@@ -105,10 +106,14 @@ def _expected_rows(invoice: dict[str, Any]) -> list[dict[str, str]]:
         "reference": _text(invoice["reference"]),
         "order_id": _text(invoice["order_id"]),
         "tags": ";".join(invoice["tags"]),
+        "adjustment_description": _text((invoice["adjustment"] or {}).get("description")),
         **{f"totals_{name}": _text(totals.get(name)) for name in TOTALS},
+        "totals_paid_source": _text(totals.get("paid_source")),
         "totals_consistent": _text(check.get("consistent")),
         "created_at": _text(invoice["created_at"]),
         "updated_at": _text(invoice["updated_at"]),
+        "public_url": _text(invoice["public_url"]),
+        "version": _text(invoice["version"]),
     }
     line_columns = [c for c in _documented_columns() if c.startswith("line_")]
     if not invoice["lines"]:
@@ -193,7 +198,7 @@ def test_csv_is_one_row_per_line_with_the_documented_columns(
     header, *rows = list(reader)
     columns = _documented_columns()
     assert header == columns
-    assert len(columns) == len(set(columns)) == 48
+    assert len(columns) == len(set(columns)) == 53
     invoices = api_list(sandbox, connection)
     assert len(rows) == sum(max(1, len(i["lines"])) for i in invoices)
     got = [dict(zip(header, row, strict=True)) for row in rows]
