@@ -64,14 +64,19 @@ class ReadRefused(UpstreamError):
     retryable = False
 
 
-def read_refused(response: UpstreamResponse, says: str, *, provider: str) -> ReadRefused | None:
+def read_refused(
+    response: UpstreamResponse, says: str, *, provider: str, status: int | None = None
+) -> ReadRefused | None:
     """``ReadRefused`` for a refusal of a GET (``says``: the provider's own words), else None:
-    every adapter reads a refused read this way, not as the caller's invalid request."""
-    if response.method != "GET" or response.status not in (400, 409, 413, 414, 422):
+    every adapter reads a refused read this way, not as the caller's invalid request
+    (``status``: the refusal's, where the provider's envelope says it and not its status)."""
+    refusal = response.status if status is None else status
+    if response.method != "GET" or refusal not in (400, 409, 413, 414, 422):
         return None
+    how = f"with {response.status}" if status is None else "in its error envelope"
     return ReadRefused(
-        f"{says} ({provider} refused the gateway's read with {response.status}: nothing in "
-        "the request can change that)",
+        f"{says} ({provider} refused the gateway's read {how}: nothing in the request can "
+        "change that)",
         provider=provider,
         status=response.status,
     )

@@ -203,7 +203,7 @@ class CrmV1Adapter(Adapter):
     async def create(self, invoice: Invoice, *, handling: Handling = "strict") -> WriteResult:
         body, warnings = self._write_body(invoice, handling, replace=False)
         response = await self.client.request("POST", INVOICES, json=body)
-        if not response.ok:
+        if not response.ok or _said_no(response):
             raise self._failure(response, None, caller_fields=True)
         data = _object(_object(response.body).get("data"))
         created = data.get("inv_id")
@@ -258,7 +258,7 @@ class CrmV1Adapter(Adapter):
         """The ``data`` of a success envelope; the canonical error for anything else
         (``caller_fields``: the request carried the caller's invoice, see ``_failure``)."""
         body = _object(response.body)
-        if not response.ok:
+        if not response.ok or _said_no(response):
             raise self._failure(response, invoice_id, caller_fields=caller_fields)
         if body.get("success") is not True:
             raise self._unexpected(f"a {response.status} answer outside its success envelope")
@@ -273,7 +273,9 @@ class CrmV1Adapter(Adapter):
         provider's refusal of the invoice the caller sent where the request carried one
         (``caller_fields``: a 422 with its message, final, as the other providers' are); on any
         other request it is the gateway's own call that was refused (502), as a refused read
-        is whatever it names."""
+        is whatever it names. A success status whose envelope says ``"success": false`` is
+        crm_v1's refusal in its error form (its message, its fields): read as its 422 is, the
+        status said as it came."""
         status, body = response.status, _object(response.body)
         message = body.get("message")
         if not isinstance(message, str) or not message:
@@ -282,12 +284,14 @@ class CrmV1Adapter(Adapter):
         fields: dict[str, Any] = raw_errors if isinstance(raw_errors, dict) else {}
         if status == 404 and invoice_id is not None:
             return NotFound(f"{self.provider} has no invoice {invoice_id}", provider=self.provider)
+        in_envelope = 422 if _said_no(response) else None
+        refusal = in_envelope or status
         said = f"{self.provider} answered {status}: {message}"
-        if refused := read_refused(response, said, provider=self.provider):
+        if refused := read_refused(response, said, provider=self.provider, status=in_envelope):
             return refused
-        if status == 409 or (status == 422 and fields and set(fields) <= LIFECYCLE_FIELDS):
+        if refusal == 409 or (refusal == 422 and fields and set(fields) <= LIFECYCLE_FIELDS):
             return Conflict(message, provider=self.provider)
-        if status in (400, 422) and (fields or caller_fields):
+        if refusal in (400, 422) and (fields or caller_fields):
             return InvalidRequest(message, self._field_errors(fields), provider=self.provider)
         return UpstreamError(said, provider=self.provider, status=status)
 
@@ -304,6 +308,11 @@ class CrmV1Adapter(Adapter):
 
     def _unexpected(self, what: str) -> UpstreamError:
         return UpstreamError(f"{self.provider} sent {what}", provider=self.provider)
+
+
+def _said_no(response: UpstreamResponse) -> bool:
+    """A success status whose envelope says ``"success": false`` (crm_v1's error form)."""
+    return response.ok and _object(response.body).get("success") is False
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -104,3 +104,44 @@ async def test_a_field_the_mapping_cannot_place_keeps_its_name(adapter: CrmV1Ada
         ("/lines/0/unit_price", "The items.0.price field must be a number."),
         ("", "warehouse_id: The warehouse_id field is required."),
     ]
+
+
+async def test_a_success_status_whose_envelope_says_false_is_crm_v1s_refusal(
+    adapter: CrmV1Adapter,
+) -> None:
+    """crm_v1's error form on a 200: its message and its fields, each at its pointer, as its
+    422 is read. It was "accepted the invoice but its answer does not name it; look for it
+    before creating it again" of an invoice crm_v1 said it refused, its words dropped."""
+    refused = {
+        "success": False,
+        "message": "Validation failed",
+        "errors": {"items.0.price": ["The price must be positive."]},
+    }
+    with mocked_network() as mock:
+        mock.post(f"{BASE}/v1/invoices", status=200, payload=refused)
+        with pytest.raises(InvalidRequest) as made:
+            await adapter.create(INVOICE)
+        mock.put(ONE, status=200, payload=refused)
+        with pytest.raises(InvalidRequest) as replaced:
+            await adapter.update("8", INVOICE)
+    for info in (made, replaced):
+        assert info.value.message == "Validation failed"
+        assert [(e.pointer, e.detail) for e in info.value.errors] == [
+            ("/lines/0/unit_price", "The price must be positive.")
+        ]
+
+
+async def test_a_read_answered_success_false_is_a_refused_read_with_crm_v1s_words(
+    adapter: CrmV1Adapter,
+) -> None:
+    refused = {"success": False, "message": "The given data was invalid.", "errors": {"x": ["y"]}}
+    with mocked_network() as mock:
+        mock.get(ONE, status=200, payload=refused)
+        with pytest.raises(UpstreamError) as info:
+            await adapter.get("8")
+    assert not isinstance(info.value, InvalidRequest)  # the gateway's read, not the caller's
+    assert info.value.retryable is False
+    assert info.value.message == (
+        "crm_v1 answered 200: The given data was invalid. (crm_v1 refused the gateway's read in "
+        "its error envelope: nothing in the request can change that)"
+    )
