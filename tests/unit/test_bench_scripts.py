@@ -4,6 +4,7 @@ argument with a usage line (exit 2) instead of a traceback."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,23 +16,31 @@ from emulators.registry import PROVIDERS
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(script: str, *args: str, scratch: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The bench run as a user runs it (``scratch``: its temporary folder, TMPDIR)."""
+    env = None if scratch is None else {**os.environ, "TMPDIR": str(scratch)}
     return subprocess.run(
-        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_the_create_bench_replays_every_providers_create(provider: str) -> None:
+def test_the_create_bench_replays_every_providers_create(provider: str, tmp_path: Path) -> None:
     """Each provider's create, whatever calls it makes (a POST, then reads or writes),
-    replayed in order; no scratch store left behind."""
-    before = set(Path("/tmp").glob("invoice-gateway-create-*"))
-    ran = _run("create.py", "--provider", provider, "--creates", "20", "--rounds", "1")
+    replayed in order; no scratch store left behind (in a temporary folder of its own: another
+    bench run on the machine has its own scratch stores in /tmp meanwhile)."""
+    ran = _run(
+        "create.py", "--provider", provider, "--creates", "20", "--rounds", "1", scratch=tmp_path
+    )
     assert ran.returncode == 0, ran.stderr
     figures = json.loads(ran.stdout)
     assert figures["provider"] == provider and figures["provider_calls_per_create"] >= 1
     assert figures["us_per_create"]["keyed"] > figures["us_per_create"]["unkeyed"] > 0
-    assert set(Path("/tmp").glob("invoice-gateway-create-*")) <= before
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_hot_path_bench_times_a_new_invoices_answer_not_a_kept_one() -> None:
