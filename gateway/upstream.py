@@ -547,8 +547,8 @@ class UpstreamClient:
                     timeout=timeout,
                     allow_redirects=False,
                 )
-                outcome = str(raw.status)
                 if keep_open and 200 <= raw.status < 300:
+                    outcome = str(raw.status)
                     return _Open(raw.status, raw.headers, raw)
                 async with raw:
                     try:
@@ -561,6 +561,9 @@ class UpstreamClient:
                     except UnusableAnswer:
                         outcome = "too_large"
                         raise
+                    # Counted by its status once its body has come whole: one broken off is
+                    # an error, whatever its status line said.
+                    outcome = str(raw.status)
                     return self._without_credential(in_utf8(answer))
         finally:
             if self._observer is not None:

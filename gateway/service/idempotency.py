@@ -318,7 +318,7 @@ class KeyedWrites:
             if write.idempotent or _nothing_sent(calls):
                 _say_it_may_have_landed(error, write, calls, keyed=False)
                 raise
-            resolution, wait = await self._find(write, recovery, error, _unanswered(error))
+            resolution, wait = await self._find(write, recovery, error, _unseen(error))
             if resolution.state == "done":
                 return self._resolved(write, resolution)
             if resolution.state == "not_done":
@@ -374,14 +374,14 @@ class KeyedWrites:
                 _say_it_may_have_landed(error, write, calls, keyed=True)
                 raise
             resolution, wait = await self._find(
-                write, recovery, error, _unanswered(error), scope, record.fingerprint
+                write, recovery, error, _unseen(error), scope, record.fingerprint
             )
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution), write)
             if resolution.state == "not_done":
                 await self._release(scope, owner)
                 raise _nothing_written(error, resolution) from error
-            await self.store.park(scope, owner, UNANSWERED if _unanswered(error) else "uncertain")
+            await self.store.park(scope, owner, UNANSWERED if _unseen(error) else "uncertain")
             raise _uncertain(error, resolution, keyed=True, settle=wait) from error
         except AdapterError as error:
             if calls.sent == 0:
@@ -515,8 +515,13 @@ class KeyedWrites:
             waited = max(0.0, self._clock() - sent) if isinstance(sent, int | float) else 0.0
             if waited < write.settle_s:
                 wait = write.settle_s - waited
+                answer = (
+                    "answered a success the gateway cannot read"
+                    if error is not None and _unreadable_success(error)
+                    else "gave no answer"
+                )
                 resolution = Resolution.unknown(
-                    f"{resolution.detail} yet, but the provider gave no answer and may still be "
+                    f"{resolution.detail} yet, but the provider {answer} and may still be "
                     f"working on it: it was sent {waited:.0f} s ago, and finding nothing proves "
                     f"nothing before {write.settle_s:g} s"
                 )
@@ -692,14 +697,17 @@ def _all_refused(calls: WriteCalls) -> bool:
 def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamError:
     """The provider failed and did not take the write: the same request may be sent again
     (where the provider refused it, a 4xx, it will meet the same refusal: not retryable)."""
-    again = " and the request can be sent again" if error.retryable else ""
+    # A success it could not read refused nothing: once the lookup is believed, sending
+    # again is what the caller meant.
+    retryable = error.retryable or _unreadable_success(error)
+    again = " and the request can be sent again" if retryable else ""
     written = UpstreamError(
         f"{error.message}; {resolution.detail}, so nothing was written{again}",
         provider=error.provider,
         status=error.status,
         retry_after=error.retry_after,
     )
-    written.retryable = error.retryable
+    written.retryable = retryable
     return written
 
 
@@ -741,6 +749,18 @@ def _unanswered(error: UpstreamError) -> bool:
     return isinstance(error, OutcomeUncertain) and error.unanswered
 
 
+def _unreadable_success(error: UpstreamError) -> bool:
+    """A success the gateway could not read (a body over the cap, not JSON): most likely done."""
+    return isinstance(error, UnusableAnswer) and 200 <= (error.status or 0) < 300
+
+
+def _unseen(error: UpstreamError) -> bool:
+    """Whether the write may be there but not yet shown: it got no answer, or a success the
+    gateway could not read. A lookup that finds nothing proves nothing before the write's
+    settle time (``_find``); the key is parked for its retry to ask again."""
+    return _unanswered(error) or _unreadable_success(error)
+
+
 def _uncertain(
     error: UpstreamError | None,
     resolution: Resolution,
@@ -755,7 +775,7 @@ def _uncertain(
     have had)."""
     retry_after = settle or resolution.retry_after
     first = f"{error.message}. " if error is not None else ""
-    if isinstance(error, UnusableAnswer) and 200 <= (error.status or 0) < 300:
+    if error is not None and _unreadable_success(error):
         # A success it could not read: most likely done, but a body that is not the provider's
         # (a proxy's page) says nothing, so it is not taken for proof.
         first += (

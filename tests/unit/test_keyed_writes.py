@@ -28,6 +28,7 @@ from gateway.service.idempotency import SENT_AT, KeyedWrites, WriteRequest
 from gateway.service.outcomes import Outcome
 from gateway.store import KeyScope, Store, StoreError, open_store
 from gateway.upstream import write_calls_var
+from gateway.upstream_answers import UnusableAnswer
 from tests.stores import sqlite_url
 
 INVOICE = Invoice.model_validate({"id": "7", "currency": "EUR", "lines": []})
@@ -747,3 +748,55 @@ async def test_a_stopping_gateway_does_not_wait_for_a_store_that_fails(store: St
     [later] = keyed._later_tasks
     await asyncio.wait_for(keyed.drain(), 2)
     assert later.cancelled() and not keyed._later_tasks
+
+
+async def test_a_success_it_could_not_read_that_no_lookup_finds_stays_uncertain_until_settled(
+    store: Store,
+) -> None:
+    """The provider answered 200 with a body the gateway cannot read (over the cap, not
+    JSON): most likely done, so a lookup that finds nothing is believed only after the write's
+    settle time, as for a write that got no answer. It was "nothing was written", not
+    retryable, and the key freed: its retry a new create, of a write most likely made."""
+    clock = [1000.0]
+    unreadable = UnusableAnswer(
+        "crm_v1 answered JSON the gateway cannot read", provider="crm_v1", status=200
+    )
+    write = Scripted([unreadable], [Resolution.not_done("no invoice with the marker")])
+    with pytest.raises(OutcomeUncertain) as raised:
+        await runner(store, clock).run(REQUEST, "fp", write)
+    assert raised.value.retryable is True and raised.value.retry_after == pytest.approx(60)
+    assert "the write most likely took effect" in raised.value.message
+    assert "answered a success the gateway cannot read" in raised.value.message
+    record = await store.get(SCOPE)
+    assert record is not None and record.recovery_point == "unanswered"
+    clock[0] += 10
+    early = Scripted([], [Resolution.not_done("no invoice with the marker")])
+    with pytest.raises(OutcomeUncertain):
+        await runner(store, clock).run(REQUEST, "fp", early)
+    assert early.calls == ["find"]  # nothing sent again
+    clock[0] += 51  # settled: nothing there now means nothing was written
+    retry = Scripted([created()], [Resolution.not_done("no invoice with the marker")])
+    outcome = await runner(store, clock).run(REQUEST, "fp", retry)
+    assert retry.calls == ["find", "send"] and outcome.invoice == INVOICE
+
+
+async def test_without_a_key_such_a_success_is_uncertain_and_once_settled_retryable(
+    store: Store,
+) -> None:
+    clock = [1000.0]
+    unreadable = UnusableAnswer("crm_v1 answered too much", provider="crm_v1", status=201)
+    keyless = dataclasses.replace(REQUEST, idempotency_key=None)
+    write = Scripted([unreadable], [Resolution.not_done("no invoice with the marker")])
+    with pytest.raises(OutcomeUncertain) as raised:
+        await runner(store, clock).run(keyless, "fp", write)
+    assert "most likely took effect" in raised.value.message
+    settled = Scripted(
+        [UnusableAnswer("crm_v1 answered too much", provider="crm_v1", status=201)],
+        [Resolution.not_done("no invoice with the marker")],
+        settle_s=0,
+    )
+    with pytest.raises(UpstreamError) as told:
+        await runner(store, clock).run(keyless, "fp", settled)
+    assert not isinstance(told.value, OutcomeUncertain)
+    assert told.value.retryable is True
+    assert told.value.message.endswith("so nothing was written and the request can be sent again")

@@ -4,6 +4,7 @@ no more than the cap, and never turn an unreadable body into anything but an ``U
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
 import random
@@ -777,3 +778,38 @@ async def test_a_path_with_a_dot_segment_is_never_sent(
         await upstream.request("GET", path)
     assert mock.requests == {}
     assert upstream.stats.calls == 0
+
+
+async def test_an_answer_broken_off_mid_body_is_counted_an_error_not_its_status(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A provider that sends its status line, then part of the body, then hangs up: the call
+    failed (the caller is told it broke off), and the metrics heard "200" for each try."""
+
+    async def half(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n"
+            b'\r\n{"success": true, "data": {'
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(half, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    heard: list[str] = []
+    upstream = UpstreamClient(
+        session,
+        connection(base_url=f"http://127.0.0.1:{port}"),
+        sleep=Sleeps(),
+        rng=random.Random(1),
+        observer=lambda _name, _provider, _seconds, outcome: heard.append(outcome),
+    )
+    try:
+        with pytest.raises(UpstreamUnavailable) as info:
+            await upstream.request("GET", "/x")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "broke off its answer before the end" in info.value.message
+    assert heard == ["error", "error", "error"]
