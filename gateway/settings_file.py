@@ -126,10 +126,9 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
                     mistakes.append(f"{_join(within, key)}: is required")
             continue
         mistakes.append(f"{where}: {_said(error, written)}")
-    if mistakes:  # the cross-checks need the schema's shapes
-        raise ConfigError(source, problems + mistakes)
     # Said with the variables not set, not after them; the empty values those left say nothing.
-    problems += [p for p in _cross_checks(data, environ) if p.split(": ", 1)[0] not in unset]
+    crossed = _cross_checked(data, environ, mistakes)
+    problems += mistakes + [p for p in crossed if p.split(": ", 1)[0] not in unset]
     if problems:
         raise ConfigError(source, problems)
     try:
@@ -211,6 +210,27 @@ def _listen_host_problem(host: Any) -> str | None:
     return None
 
 
+def _cross_checked(
+    data: dict[str, Any], environ: Mapping[str, str], mistakes: list[str]
+) -> list[str]:
+    """The cross-checks' problems, also beside the schema's ``mistakes`` (a file is fixed in
+    one go, not one problem a run), but not at or under a place a mistake names (its value is
+    not what the cross-checks read). They read the schema's shapes: where a mistake broke
+    one they cannot read, only the schema's mistakes are said."""
+    if not mistakes:
+        return _cross_checks(data, environ)
+    try:
+        crossed = _cross_checks(data, environ)
+    except (LookupError, TypeError, AttributeError, ValueError, ArithmeticError):
+        return []
+    wrong = {mistake.split(": ", 1)[0] for mistake in mistakes}
+    return [p for p in crossed if not _at_or_under(p.split(": ", 1)[0], wrong)]
+
+
+def _at_or_under(place: str, places: set[str]) -> bool:
+    return any(place == other or place.startswith((f"{other}.", f"{other}[")) for other in places)
+
+
 def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
     host = _listen_host_problem(data.get("server", {}).get("host"))
@@ -273,7 +293,7 @@ def _cross_checks(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]
             problems.append(f"clients[{i}].name: {client['name']!r} is used twice")
         for j, name in enumerate(client["connections"]):
             if name != "*" and name not in names:
-                known = ", ".join(names) or "none"
+                known = ", ".join(dict.fromkeys(names)) or "none"
                 problems.append(
                     f"clients[{i}].connections[{j}]: no connection named {name!r} (known: {known})"
                 )

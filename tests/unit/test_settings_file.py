@@ -89,7 +89,7 @@ def test_cross_references_are_checked() -> None:
     assert problems(text, {"CRM_TOKEN": "crm-token"}) == [
         "connections[1].auth.token_env: environment variable BILL_TOKEN is not set",
         "connections[1].name: 'crm' is used twice",
-        "clients[0].connections[1]: no connection named 'billing' (known: crm, crm)",
+        "clients[0].connections[1]: no connection named 'billing' (known: crm)",
     ]
 
 
@@ -267,8 +267,9 @@ def test_crm_v1_needs_its_currency_table_of_integer_ids() -> None:
         "table; add each currency code with its crm_v1 id"
     ]
     wrong = sandbox_connection_data("crm_v1", currencies={"USD": 1, "EUR": "2", "GBP": 1.5})
-    assert problems(config_of(wrong)) == [
+    assert problems(config_of(wrong)) == [  # both at once: the file is mended in one go
         "connections[0].currencies.GBP: 1.5 is not of type 'integer', 'string'",
+        "connections[0].currencies.EUR: must be crm_v1's org_currency_id (an integer), not '2'",
     ]
     wrong = sandbox_connection_data("crm_v1", currencies={"USD": 1, "EUR": "2"})
     assert problems(config_of(wrong)) == [
@@ -1080,3 +1081,39 @@ def test_the_sandboxs_token_for_a_provider_off_this_machine_is_refused(
     for emulator in ("http://127.0.0.1:8081", "http://emulator:9001", "http://192.0.2.2:22021"):
         here = text.replace("https://crm.example.com", emulator)
         assert parse_settings(here, "config.yaml", {"CRM_TOKEN": "sandbox-crm_v1"}).connections
+
+
+def test_the_cross_checks_are_said_beside_the_schemas_mistakes() -> None:
+    """A base_url without its scheme (the schema's) hid the cross-checks: "1 problem(s)", and
+    a name used twice, a client's unknown connection and bill_crm's missing currency only on
+    the next run. Nothing is said twice of the place a mistake names."""
+    text = (
+        GOOD.replace('connections: ["crm"]', 'connections: ["crmm"]')
+        + """
+  - name: bill
+    provider: bill_crm
+    base_url: "127.0.0.1:9103"
+    auth: {type: api_key, token: "bill-token-1"}
+  - name: crm
+    provider: crm_v1
+    base_url: https://crm2.example.com
+    auth: {type: bearer, token: "crm-token-2"}
+    currencies: {USD: 1}
+"""
+    )
+    assert problems(text, {"CRM_TOKEN": "crm-token-1"}) == [
+        "connections[1].base_url: must be an http:// or https:// URL with a host (the value is "
+        "not shown)",
+        "connections[1].currency: is required for bill_crm: its invoices carry no currency, so "
+        "none can be read without the account's (currency: USD, say)",
+        "connections[2].name: 'crm' is used twice",
+        "clients[0].connections[0]: no connection named 'crmm' (known: crm, bill)",
+    ]
+
+
+def test_a_mistake_the_cross_checks_cannot_read_past_leaves_the_schemas_word() -> None:
+    text = GOOD.replace('taxes: [{id: "5", name: "VAT 5%", rate: "5"}]', "taxes: 7")
+    assert "taxes: 7" in text
+    assert problems(text, {"CRM_TOKEN": "crm-token-1"}) == [
+        "connections[0].taxes: 7 is not of type 'array'"
+    ]
