@@ -114,8 +114,15 @@ def _parser() -> argparse.ArgumentParser:
 
     emulate = commands.add_parser("emulate", help="run one provider emulator alone")
     emulate.add_argument("provider", choices=PROVIDERS)
-    emulate.add_argument("--host", type=_host, default="127.0.0.1")
-    emulate.add_argument("--port", type=PORT, default=8081)
+    emulate.add_argument(
+        "--host", type=_host, default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    emulate.add_argument(
+        "--port",
+        type=PORT,
+        default=8081,
+        help="port to listen on (default 8081, for every provider: give each emulator its own)",
+    )
     emulate.add_argument(
         "--token", help="credential the emulator accepts (default sandbox-<provider>)"
     )

@@ -63,7 +63,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
         detail = (
-            "Send an API key as 'Authorization: Bearer <key>'."
+            _what_to_send(request, key)
             if keyring.clients
             else "This gateway has no API keys: it was started without a configuration and "
             "serves POST /v1/invoices/calculate alone. Start it with --config FILE (or "
@@ -85,6 +85,20 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     request[CALLER] = client
     return await handler(request)
+
+
+def _what_to_send(request: web.Request, key: str | None) -> str:
+    """What a request that did not authenticate should send instead: it sent no key, a key
+    this gateway does not know (never repeated back), or an Authorization of another form."""
+    send = "Send an API key as 'Authorization: Bearer <key>'."
+    if key is not None:
+        return (
+            "The API key sent is not one this gateway knows: check it against the clients of "
+            "the gateway's configuration (the sandbox prints its key when it starts)."
+        )
+    if request.headers.get("Authorization", "").strip():
+        return f"The Authorization header is not a Bearer API key. {send}"
+    return send
 
 
 def presented_key(request: web.Request) -> str | None:

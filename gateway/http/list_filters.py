@@ -32,11 +32,18 @@ def filters(params: MultiMapping[str]) -> dict[str, Any]:
     document_type = params.get("document_type")
     if document_type is not None and document_type not in DOCUMENT_TYPES:
         raise query_problem({"document_type": f"must be one of {', '.join(DOCUMENT_TYPES)}"})
+    issued_from, issued_to = query_date(params, "issued_from"), query_date(params, "issued_to")
+    if issued_from is not None and issued_to is not None and issued_from > issued_to:
+        # No invoice can match: an empty page would read as "there are none" (export refuses
+        # the same dates).
+        raise query_problem(
+            {"issued_from": f"{issued_from} is after issued_to {issued_to}: swap them"}
+        )
     return {
         "status": status,
         "customer_id": params.get("customer_id") or None,
-        "issued_from": query_date(params, "issued_from"),
-        "issued_to": query_date(params, "issued_to"),
+        "issued_from": issued_from,
+        "issued_to": issued_to,
         "number": params.get("number") or None,
         "document_type": document_type,
     }

@@ -276,11 +276,55 @@ async def test_400_bad_expand_even_when_the_page_is_empty(sandbox: Sandbox) -> N
     )
 
 
+async def test_400_dates_the_wrong_way_round_on_every_list(sandbox: Sandbox) -> None:
+    """An empty page read as "none issued then"; export refused the same dates."""
+    dates = "issued_from=2026-06-01&issued_to=2026-01-01"
+    for path in (
+        f"/v1/connections/bill_crm/invoices?{dates}",
+        f"/v1/invoices?connection=crm_v1&connection=order_linked&{dates}",
+    ):
+        body = problem(await call(sandbox, "GET", path), 400, "bad_request")
+        assert body["detail"] == "issued_from 2026-06-01 is after issued_to 2026-01-01: swap them."
+        assert [e["pointer"] for e in body["errors"]] == ["#/query/issued_from"]
+    same_day = await call(
+        sandbox,
+        "GET",
+        "/v1/connections/bill_crm/invoices?issued_from=2026-01-01&issued_to=2026-01-01",
+    )
+    assert same_day.status == 200, same_day.body
+    empty = problem(
+        await call(sandbox, "GET", "/v1/connections/crm_v1/invoices/1?expand="), 400, "bad_request"
+    )
+    assert empty["detail"] == "expand: an empty name cannot be expanded (remote_data can)."
+
+
 async def test_401_without_or_with_a_wrong_key(sandbox: Sandbox) -> None:
     for key in (None, "sk_wrong"):
         answer = await call(sandbox, "GET", "/v1/connections", key=key)
         problem(answer, 401, "unauthenticated")
         assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_401_says_whether_the_key_was_missing_unknown_or_not_a_bearer_key(
+    sandbox: Sandbox,
+) -> None:
+    """A newcomer who mistyped the key was told to send one, word for word the answer to a
+    request with none."""
+    path = "/v1/connections"
+    missing = problem(await call(sandbox, "GET", path, key=None), 401, "unauthenticated")
+    assert missing["detail"] == "Send an API key as 'Authorization: Bearer <key>'."
+    unknown = problem(await call(sandbox, "GET", path, key="sk_sandboxx"), 401, "unauthenticated")
+    assert unknown["detail"].startswith("The API key sent is not one this gateway knows")
+    assert "sk_sandboxx" not in json.dumps(unknown)
+    basic = problem(
+        await call(sandbox, "GET", path, key=None, headers={"Authorization": "Basic c2s6"}),
+        401,
+        "unauthenticated",
+    )
+    assert basic["detail"] == (
+        "The Authorization header is not a Bearer API key. "
+        "Send an API key as 'Authorization: Bearer <key>'."
+    )
 
 
 async def test_403_scope_and_connection(sandbox: Sandbox, aiohttp_client: Any) -> None:
@@ -302,7 +346,11 @@ async def test_403_scope_and_connection(sandbox: Sandbox, aiohttp_client: Any) -
 
 
 async def test_404_unknown_connection_and_invoice(sandbox: Sandbox) -> None:
-    problem(await call(sandbox, "GET", "/v1/connections/nowhere/invoices"), 404, "not_found")
+    nowhere = problem(await call(sandbox, "GET", "/v1/connections/crm/invoices"), 404, "not_found")
+    assert nowhere["detail"] == (
+        "No connection named 'crm'. This API key's connections: bill_crm, crm_v1, "
+        "draft_publish, item_envelope, order_linked (GET /v1/connections lists them)."
+    )
     body = problem(
         await call(sandbox, "GET", "/v1/connections/crm_v1/invoices/999999"), 404, "not_found"
     )

@@ -313,6 +313,7 @@ async def test_the_connections_are_read_concurrently(sandbox: FanoutSandbox) -> 
         ("connection=crm-a&limit=101", "limit"),
         ("connection=crm-a&status=late", "status"),
         ("connection=crm-a&issued_from=2026-13-01", "issued_from"),
+        ("connection=crm-a&issued_from=2026-06-01&issued_to=2026-01-01", "issued_from"),
         ("connection=crm-a&document_type=receipt", "document_type"),
         ("connection=crm-a&expand=lines", "expand"),
         ("connection=crm-a&page=2", "page"),

@@ -41,11 +41,31 @@ def adapter_for(request: web.Request) -> Adapter:
 def adapter_named(request: web.Request, name: str) -> Adapter:
     """The adapter of connection ``name``: 403 if the key may not use it, else 404."""
     check_connection(request, name)
-    adapter = request.app[ADAPTERS].get(name)
+    adapters = request.app[ADAPTERS]
+    adapter = adapters.get(name)
     if adapter is None:
         shown = echoed(name)
-        raise Problem("not_found", f"No connection named '{shown}'.", connection=shown)
+        raise Problem(
+            "not_found",
+            f"No connection named '{shown}'.{_yours(request, adapters)}",
+            connection=shown,
+        )
     return adapter
+
+
+_NAMED_AT_MOST = 10
+
+
+def _yours(request: web.Request, adapters: dict[str, Adapter]) -> str:
+    """The connections the caller's key may use, named for a caller who mistyped one (at
+    most ten: ``GET /v1/connections`` lists them all)."""
+    client = request[CALLER]
+    names = sorted(name for name in adapters if client.may_use(name))
+    if not names:
+        return ""
+    shown = ", ".join(names[:_NAMED_AT_MOST])
+    more = f" and {len(names) - _NAMED_AT_MOST} more" if len(names) > _NAMED_AT_MOST else ""
+    return f" This API key's connections: {shown}{more} (GET /v1/connections lists them)."
 
 
 def handling(request: web.Request) -> Handling:
@@ -226,10 +246,10 @@ def _opaque(tag: str) -> str:
 def expanded(request: web.Request) -> set[str]:
     """What ``?expand=`` asks for; anything that cannot be expanded is a 400."""
     asked = {p.strip() for value in request.query.getall("expand", []) for p in value.split(",")}
-    unknown = sorted(asked - {"remote_data"})
+    unknown = ", ".join(name or "an empty name" for name in sorted(asked - {"remote_data"}))
     if unknown:
         raise query_problem(
-            {"expand": f"{', '.join(unknown)} cannot be expanded (remote_data can)"},
-            f"expand: {', '.join(unknown)} cannot be expanded (remote_data can).",
+            {"expand": f"{unknown} cannot be expanded (remote_data can)"},
+            f"expand: {unknown} cannot be expanded (remote_data can).",
         )
     return asked
