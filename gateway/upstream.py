@@ -143,6 +143,15 @@ class WriteCalls:
         return self.sent > 0 and self.read_after
 
 
+def count_refused() -> None:
+    """An answer an adapter reads as the provider's refusal though its status says success
+    (crm_v1's ``"success": false``): the write call it answers changed nothing, as a refused
+    one (``WriteCalls.refused``). Not after a lost attempt: it may answer a repeat."""
+    writes = write_calls_var.get()
+    if writes is not None and not writes.repeated and writes.refused < writes.sent:
+        writes.refused += 1
+
+
 @dataclass(frozen=True)
 class _Open:
     """A 2xx answer whose body is still to be read, chunk by chunk (``UpstreamClient.stream``)."""
@@ -150,6 +159,7 @@ class _Open:
     status: int
     headers: CIMultiDictProxy[str]
     raw: aiohttp.ClientResponse
+    started: float  # perf_counter when it was sent: the call is observed once its body ends
 
 
 @dataclass(frozen=True)
@@ -301,17 +311,32 @@ class UpstreamClient:
             yield UpstreamStream(answer.status, answer.headers, answer, _no_chunks())
             return
         raw = opened.raw
+        broken: list[UpstreamError] = []  # a transfer that broke off (``_chunks``)
         try:
-            yield UpstreamStream(raw.status, raw.headers, None, self._chunks(raw))
+            yield UpstreamStream(raw.status, raw.headers, None, self._chunks(raw, broken))
         finally:
+            # Counted by its status once its body has ended; one that broke off is an error.
+            # (One its reader stopped taking, a caller gone, is counted by its status.)
+            self._observe(opened.started, "error" if broken else str(raw.status))
             if raw.content.at_eof():
                 raw.release()
                 await raw.wait_for_close()
             else:
                 raw.close()  # not drained: the rest is not wanted
 
-    async def _chunks(self, raw: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        """The body as it arrives, with the credential blanked out even across chunk ends."""
+    async def _chunks(
+        self, raw: aiohttp.ClientResponse, broken: list[UpstreamError]
+    ) -> AsyncIterator[bytes]:
+        """The body as it arrives, with the credential blanked out even across chunk ends
+        (``broken``: where the error that ends a transfer broken off is put)."""
+        try:
+            async for chunk in self._blanked_chunks(raw):
+                yield chunk
+        except UpstreamError as exc:
+            broken.append(exc)
+            raise
+
+    async def _blanked_chunks(self, raw: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         secret = self.connection.auth.secret()
         forms = secret_forms(secret) if len(secret) >= MIN_TOKEN_CHARS else ()
         keep = max((len(form) for form in forms), default=1) - 1
@@ -535,7 +560,7 @@ class UpstreamClient:
         # handed on as it arrives holds its connection past this call: it waits in aiohttp.
         slot = contextlib.nullcontext() if keep_open else pool_slot(self.session)
         started = time.perf_counter()
-        outcome = "error"
+        outcome: str | None = "error"
         try:
             async with slot:
                 started = time.perf_counter()
@@ -548,8 +573,8 @@ class UpstreamClient:
                     allow_redirects=False,
                 )
                 if keep_open and 200 <= raw.status < 300:
-                    outcome = str(raw.status)
-                    return _Open(raw.status, raw.headers, raw)
+                    outcome = None  # observed by ``stream`` once the body has ended
+                    return _Open(raw.status, raw.headers, raw, started)
                 async with raw:
                     try:
                         answer = await read_capped(
@@ -566,9 +591,13 @@ class UpstreamClient:
                     outcome = str(raw.status)
                     return self._without_credential(in_utf8(answer))
         finally:
-            if self._observer is not None:
-                elapsed = time.perf_counter() - started
-                self._observer(self.connection.name, self.provider, elapsed, outcome)
+            if outcome is not None:
+                self._observe(started, outcome)
+
+    def _observe(self, started: float, outcome: str) -> None:
+        if self._observer is not None:
+            elapsed = time.perf_counter() - started
+            self._observer(self.connection.name, self.provider, elapsed, outcome)
 
     def _url(self, path: str, params: Mapping[str, Any] | None) -> URL:
         """The base URL and ``path`` as they are: encoded=True, so that yarl neither decodes

@@ -182,6 +182,7 @@ class BillCrmAdapter(Adapter):
                 f"{self.provider} answered the create without an invoice id; "
                 "look for the invoice before creating it again",
                 provider=self.provider,
+                status=response.status,
             )
         invoice_id = str(which)
         try:
@@ -341,6 +342,8 @@ class BillCrmAdapter(Adapter):
             )
         else:
             _annotate(cause, "the invoice was not created (its partial record was deleted)")
+            if isinstance(cause, UpstreamError):
+                cause.undone = True
 
     def _check_replaceable(self, current: dict[str, Any], ready: Plan) -> None:
         """What an update cannot change on this CRM, refused before anything is sent."""

@@ -51,6 +51,7 @@ from gateway.errors import (
     IdempotencyKeyReused,
     InvoiceBusy,
     OutcomeUncertain,
+    ReadBackFailed,
     UpstreamError,
 )
 from gateway.service.outcomes import Outcome, error_from_json, error_to_json, is_error
@@ -72,12 +73,20 @@ SENT_AT = "gateway_sent_at"
 # never got an answer: it died, or was taken over), "unanswered" (parked after a call that got
 # no answer at all), "uncertain" (parked after an answer that did not say).
 UNANSWERED = "unanswered"
-_TAKEN_OVER_UNANSWERED = frozenset({"sending", UNANSWERED})
+# Parked after a success whose answer told nothing the gateway could use (a body it cannot
+# read, no id of what was made, a read-back that failed): most likely done.
+UNUSED_SUCCESS = "unused_success"
+# Of those, the points whose write a lookup may not show yet (``_find``'s settle time): why.
+_UNSEEN_BECAUSE = {
+    "sending": "gave no answer",  # its owner never got one
+    UNANSWERED: "gave no answer",
+    UNUSED_SUCCESS: "answered a success the gateway could not use",
+}
 # Recovery point of an idempotent write (PUT, DELETE) whose answer was lost: the key's retry
 # sends it again, knowing it repeats a call that may have taken effect (``WriteCalls.repeated``:
 # a DELETE then told 404 is done).
 RESENT = "resent"
-_MAY_HAVE_WRITTEN = frozenset({"sending", "uncertain", UNANSWERED})
+_MAY_HAVE_WRITTEN = frozenset({"sending", "uncertain", UNANSWERED, UNUSED_SUCCESS})
 # How long a write that checks If-Match waits for another write to the same invoice (one that
 # checks it too) before it is told to send again later.
 GUARD_WAIT_S = 60.0
@@ -318,7 +327,7 @@ class KeyedWrites:
             if write.idempotent or _nothing_sent(calls):
                 _say_it_may_have_landed(error, write, calls, keyed=False)
                 raise
-            resolution, wait = await self._find(write, recovery, error, _unseen(error))
+            resolution, wait = await self._find(write, recovery, error, _unseen_because(error))
             if resolution.state == "done":
                 return self._resolved(write, resolution)
             if resolution.state == "not_done":
@@ -338,14 +347,15 @@ class KeyedWrites:
         if not repeat and claim.taken_over and record.recovery_point in _MAY_HAVE_WRITTEN:
             # An earlier attempt may have written: ask before anything is sent again.
             recovery = record.recovery
-            unanswered = record.recovery_point in _TAKEN_OVER_UNANSWERED
+            unseen = _UNSEEN_BECAUSE.get(record.recovery_point)
             resolution, wait = await self._find(
-                write, recovery, None, unanswered, scope, record.fingerprint
+                write, recovery, None, unseen, scope, record.fingerprint
             )
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution), write)
             if resolution.state == "unknown":
-                await self.store.park(scope, owner, UNANSWERED if wait else "uncertain")
+                parked = record.recovery_point if record.recovery_point != "sending" else UNANSWERED
+                await self.store.park(scope, owner, parked if wait else "uncertain")
                 raise _uncertain(None, resolution, keyed=True, settle=wait)
             _log.info("write_not_done", connection=write.connection, detail=resolution.detail)
         if not claim.taken_over and record.recovery_point == "sending":
@@ -374,14 +384,14 @@ class KeyedWrites:
                 _say_it_may_have_landed(error, write, calls, keyed=True)
                 raise
             resolution, wait = await self._find(
-                write, recovery, error, _unseen(error), scope, record.fingerprint
+                write, recovery, error, _unseen_because(error), scope, record.fingerprint
             )
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution), write)
             if resolution.state == "not_done":
                 await self._release(scope, owner)
                 raise _nothing_written(error, resolution) from error
-            await self.store.park(scope, owner, UNANSWERED if _unseen(error) else "uncertain")
+            await self.store.park(scope, owner, _parked_at(error))
             raise _uncertain(error, resolution, keyed=True, settle=wait) from error
         except AdapterError as error:
             if calls.sent == 0:
@@ -496,13 +506,13 @@ class KeyedWrites:
         write: Write,
         recovery: dict[str, Any],
         error: UpstreamError | None,
-        unanswered: bool,
+        unseen: str | None,
         scope: KeyScope | None = None,
         fingerprint: str | None = None,
     ) -> tuple[Resolution, float | None]:
         """What the provider says the write did; with the seconds left before a lookup that
-        finds nothing can be believed, where the write got no answer and that time is not up
-        (the resolution is then "unknown")."""
+        finds nothing can be believed, where the write may be there unseen (``unseen``: why, as
+        "the provider …") and that time is not up (the resolution is then "unknown")."""
         wait = None
         try:
             resolution = await write.find(recovery)
@@ -510,18 +520,13 @@ class KeyedWrites:
             resolution = Resolution.failed("looking it up", exc)
         if resolution.state == "done" and _makes_invoice(write) and "marker" not in recovery:
             resolution = await self._not_anothers(write, resolution, scope, fingerprint)
-        if resolution.state == "not_done" and unanswered and not write.idempotent:
+        if resolution.state == "not_done" and unseen and not write.idempotent:
             sent = recovery.get(SENT_AT)
             waited = max(0.0, self._clock() - sent) if isinstance(sent, int | float) else 0.0
             if waited < write.settle_s:
                 wait = write.settle_s - waited
-                answer = (
-                    "answered a success the gateway cannot read"
-                    if error is not None and _unreadable_success(error)
-                    else "gave no answer"
-                )
                 resolution = Resolution.unknown(
-                    f"{resolution.detail} yet, but the provider {answer} and may still be "
+                    f"{resolution.detail} yet, but the provider {unseen} and may still be "
                     f"working on it: it was sent {waited:.0f} s ago, and finding nothing proves "
                     f"nothing before {write.settle_s:g} s"
                 )
@@ -697,9 +702,9 @@ def _all_refused(calls: WriteCalls) -> bool:
 def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamError:
     """The provider failed and did not take the write: the same request may be sent again
     (where the provider refused it, a 4xx, it will meet the same refusal: not retryable)."""
-    # A success it could not read refused nothing: once the lookup is believed, sending
-    # again is what the caller meant.
-    retryable = error.retryable or _unreadable_success(error)
+    # A success it could not use refused nothing, and a write the adapter undid left nothing:
+    # once the lookup is believed, sending again is what the caller meant.
+    retryable = error.retryable or _unused_success(error) or error.undone
     again = " and the request can be sent again" if retryable else ""
     written = UpstreamError(
         f"{error.message}; {resolution.detail}, so nothing was written{again}",
@@ -749,16 +754,34 @@ def _unanswered(error: UpstreamError) -> bool:
     return isinstance(error, OutcomeUncertain) and error.unanswered
 
 
-def _unreadable_success(error: UpstreamError) -> bool:
-    """A success the gateway could not read (a body over the cap, not JSON): most likely done."""
-    return isinstance(error, UnusableAnswer) and 200 <= (error.status or 0) < 300
+def _unused_success(error: UpstreamError) -> bool:
+    """A success whose answer the gateway could not use: a body it cannot read (over the cap,
+    not JSON), one that names nothing of what was made, or a read-back that failed after the
+    write took effect. Most likely done."""
+    return isinstance(error, ReadBackFailed) or 200 <= (error.status or 0) < 300
 
 
-def _unseen(error: UpstreamError) -> bool:
-    """Whether the write may be there but not yet shown: it got no answer, or a success the
-    gateway could not read. A lookup that finds nothing proves nothing before the write's
-    settle time (``_find``); the key is parked for its retry to ask again."""
-    return _unanswered(error) or _unreadable_success(error)
+def _unseen_because(error: UpstreamError) -> str | None:
+    """Why the write may be at the provider but not shown yet (a lookup that finds nothing
+    proves nothing before its settle time: ``_find``), as "the provider …"; None where a
+    lookup is believed at once (the adapter undid what the write made, or the provider
+    answered a failure)."""
+    if error.undone:
+        return None
+    if _unanswered(error):
+        return _UNSEEN_BECAUSE[UNANSWERED]
+    if _unused_success(error):
+        return _UNSEEN_BECAUSE[UNUSED_SUCCESS]
+    return None
+
+
+def _parked_at(error: UpstreamError) -> str:
+    """The recovery point a write whose outcome is untold waits at, for its retry's lookup."""
+    if error.undone:
+        return "uncertain"
+    if _unanswered(error):
+        return UNANSWERED
+    return UNUSED_SUCCESS if _unused_success(error) else "uncertain"
 
 
 def _uncertain(
@@ -775,7 +798,7 @@ def _uncertain(
     have had)."""
     retry_after = settle or resolution.retry_after
     first = f"{error.message}. " if error is not None else ""
-    if error is not None and _unreadable_success(error):
+    if isinstance(error, UnusableAnswer) and 200 <= (error.status or 0) < 300:
         # A success it could not read: most likely done, but a body that is not the provider's
         # (a proxy's page) says nothing, so it is not taken for proof.
         first += (

@@ -369,3 +369,17 @@ async def test_deleting_an_invoice_bill_crm_does_not_have_names_it(env: Env) -> 
     with pytest.raises(NotFound) as info:
         await env.adapter.delete("5")  # gone now
     assert info.value.message == "bill_crm has no invoice 5"
+
+
+async def test_a_create_whose_lines_failed_says_it_undid_the_header(env: Env) -> None:
+    """The header made, its lines' call failing: the half-made invoice is deleted and the
+    error says so (``undone``), so the write's runner knows nothing is left to find."""
+    before = await env.count()
+    await env.faults(error_rate=1, error_status=503, methods=["PUT"], path_regex=r"/line-items$")
+    with pytest.raises(UpstreamError) as info:
+        await env.adapter.create(sample(0))
+    assert info.value.undone is True
+    assert info.value.message.endswith(
+        "the invoice was not created (its partial record was deleted)"
+    )
+    assert await env.count() == before

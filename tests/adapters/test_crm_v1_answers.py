@@ -23,7 +23,7 @@ from adapters.mapping import load_mapping
 from gateway.canonical.model import Invoice
 from gateway.config import RetrySettings
 from gateway.sandbox import sandbox_connection
-from gateway.upstream import UpstreamClient
+from gateway.upstream import UpstreamClient, WriteCalls, write_calls_var
 from tests.unit.mock_upstream import mocked_network
 
 BASE = "http://crm.invalid"
@@ -144,4 +144,37 @@ async def test_a_read_answered_success_false_is_a_refused_read_with_crm_v1s_word
     assert info.value.message == (
         "crm_v1 answered 200: The given data was invalid. (crm_v1 refused the gateway's read in "
         "its error envelope: nothing in the request can change that)"
+    )
+
+
+async def test_a_delete_answered_success_false_is_a_kept_refusal_not_a_maybe(
+    adapter: CrmV1Adapter,
+) -> None:
+    """With no field to point at, the gateway's own call refused: final (not retryable), and
+    counted as refused, so a keyed DELETE keeps it as its answer. It was "the write may have
+    taken effect (sending it again converges)", and the key's retry sent the DELETE again."""
+    refused = {"success": False, "message": "Invoice cannot be deleted", "errors": {}}
+    calls = WriteCalls()
+    token = write_calls_var.set(calls)
+    try:
+        with mocked_network() as mock:
+            mock.delete(ONE, status=200, payload=refused)
+            with pytest.raises(UpstreamError) as info:
+                await adapter.delete("8")
+    finally:
+        write_calls_var.reset(token)
+    assert info.value.retryable is False and info.value.status is None
+    assert info.value.message == "crm_v1 answered 200: Invoice cannot be deleted"
+    assert (calls.sent, calls.refused) == (1, 1)
+
+
+async def test_success_false_with_no_message_does_not_read_as_a_success(
+    adapter: CrmV1Adapter,
+) -> None:
+    with mocked_network() as mock:
+        mock.post(f"{BASE}/v1/invoices", status=200, payload={"success": False})
+        with pytest.raises(InvalidRequest) as info:
+            await adapter.create(INVOICE)
+    assert info.value.message == (
+        "crm_v1 refused the request (its answer says success: false, with no message)"
     )

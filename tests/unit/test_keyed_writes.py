@@ -20,6 +20,7 @@ from gateway.errors import (
     IdempotencyKeyReused,
     InvalidRequest,
     OutcomeUncertain,
+    ReadBackFailed,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamUnavailable,
@@ -766,9 +767,9 @@ async def test_a_success_it_could_not_read_that_no_lookup_finds_stays_uncertain_
         await runner(store, clock).run(REQUEST, "fp", write)
     assert raised.value.retryable is True and raised.value.retry_after == pytest.approx(60)
     assert "the write most likely took effect" in raised.value.message
-    assert "answered a success the gateway cannot read" in raised.value.message
+    assert "answered a success the gateway could not use" in raised.value.message
     record = await store.get(SCOPE)
-    assert record is not None and record.recovery_point == "unanswered"
+    assert record is not None and record.recovery_point == "unused_success"
     clock[0] += 10
     early = Scripted([], [Resolution.not_done("no invoice with the marker")])
     with pytest.raises(OutcomeUncertain):
@@ -800,3 +801,59 @@ async def test_without_a_key_such_a_success_is_uncertain_and_once_settled_retrya
     assert not isinstance(told.value, OutcomeUncertain)
     assert told.value.retryable is True
     assert told.value.message.endswith("so nothing was written and the request can be sent again")
+
+
+@pytest.mark.parametrize(
+    "unused",
+    [
+        # crm_v1's answer with no inv_id; a read-back that failed after the write
+        ReadBackFailed("crm_v1 accepted the invoice (200) but its answer does not name it"),
+        # item_envelope's answer with no id
+        UpstreamError("item_envelope accepted the invoice but answered no id", status=201),
+        # bill_crm's create answered without an id
+        OutcomeUncertain("bill_crm answered the create without an invoice id", status=200),
+    ],
+)
+async def test_every_success_it_could_not_use_waits_out_the_settle_time(
+    store: Store, unused: UpstreamError
+) -> None:
+    """A provider's success that names nothing of what it made is as likely done as one whose
+    body cannot be read: finding nothing is believed only after the settle time. It was
+    "nothing was written" at once, not retryable, the key freed: the retry a second create.
+    The key's retry says the same of it (not that the provider gave no answer)."""
+    clock = [1000.0]
+    write = Scripted([unused], [Resolution.not_done("no invoice with the marker")])
+    with pytest.raises(OutcomeUncertain) as raised:
+        await runner(store, clock).run(REQUEST, "fp", write)
+    assert raised.value.retryable is True and raised.value.retry_after == pytest.approx(60)
+    assert "answered a success the gateway could not use" in raised.value.message
+    record = await store.get(SCOPE)
+    assert record is not None and record.recovery_point == "unused_success"
+    clock[0] += 10
+    early = Scripted([], [Resolution.not_done("no invoice with the marker")])
+    with pytest.raises(OutcomeUncertain) as again:
+        await runner(store, clock).run(REQUEST, "fp", early)
+    assert early.calls == ["find"] and again.value.retry_after == pytest.approx(50)
+    assert "answered a success the gateway could not use" in again.value.message
+    record = await store.get(SCOPE)
+    assert record is not None and record.recovery_point == "unused_success"
+
+
+async def test_a_write_its_adapter_undid_is_nothing_written_at_once(store: Store) -> None:
+    """bill_crm deletes its half-made invoice when a later call of the create fails (here
+    with a success it cannot read): nothing is left, so no settle time is waited, and the
+    request can be sent again."""
+    unreadable = UnusableAnswer(
+        "bill_crm answered JSON the gateway cannot read; the invoice was not created (its "
+        "partial record was deleted)",
+        provider="bill_crm",
+        status=200,
+    )
+    unreadable.undone = True
+    write = Scripted([unreadable], [Resolution.not_done("no invoice with the marker")])
+    with pytest.raises(UpstreamError) as raised:
+        await runner(store).run(REQUEST, "fp", write)
+    assert not isinstance(raised.value, OutcomeUncertain)
+    assert raised.value.retryable is True
+    assert "so nothing was written and the request can be sent again" in raised.value.message
+    assert await store.get(SCOPE) is None

@@ -153,6 +153,21 @@ async def test_a_transfer_that_breaks_off_is_an_error_not_a_short_body(base: str
     assert received.startswith(b"a,b")
 
 
+async def test_a_transfer_is_counted_once_it_ends_an_error_when_it_broke_off(base: str) -> None:
+    """The metrics heard a broken-off export as its status line's 200, before its body."""
+    heard: list[str] = []
+    async with aiohttp.ClientSession() as session:
+        upstream = _client(session, base)
+        upstream._observer = lambda _c, _p, _s, outcome: heard.append(outcome)
+        async with upstream.stream("/broken") as answer:
+            with pytest.raises(UpstreamError, match="broke off"):
+                [chunk async for chunk in answer.chunks]
+        assert heard == ["error"]
+        async with upstream.stream("/utf16") as answer:
+            [chunk async for chunk in answer.chunks]
+        assert heard == ["error", "200"]
+
+
 async def test_an_error_answer_is_read_for_the_adapter(base: str) -> None:
     async with aiohttp.ClientSession() as session:
         upstream = _client(session, base)
