@@ -359,7 +359,7 @@ class BatchItem:
     """One id of a batch: done, or failed with the gateway's problem code and the reason."""
 
     id: str
-    error: str | None = None  # not_found, conflict, validation_error, upstream_error
+    error: str | None = None  # bad_request, not_found, conflict, validation_error, upstream_error
     detail: str | None = None
 
     def as_dict(self) -> dict[str, Any]:

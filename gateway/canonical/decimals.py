@@ -212,14 +212,23 @@ def _exact(
     return BeforeValidator(validate)
 
 
-def _schema(places: int, *, signed: bool = False) -> WithJsonSchema:
-    """What the API documents: a decimal string (or an exact JSON number) with these places."""
+def _schema(places: int, *, signed: bool = False, positive: bool = False) -> WithJsonSchema:
+    """What the API documents: a decimal string (or an exact JSON number) with these places;
+    not below zero unless ``signed``, above it where ``positive`` (as the validators hold)."""
     sign = "-?" if signed else ""
     pattern = f"^{sign}\\d{{1,{MAX_INTEGER_DIGITS}}}(\\.\\d{{1,{places}}})?$"
+    text: dict[str, Any] = {"type": "string", "pattern": pattern}
+    number: dict[str, Any] = {"type": "number"}
+    if positive:
+        text["not"] = {"pattern": "^0+(\\.0+)?$"}  # zero, however written
+        number["exclusiveMinimum"] = 0
+    elif not signed:
+        number["minimum"] = 0
+    more = ", greater than zero" if positive else ""
     return WithJsonSchema(
         {
-            "anyOf": [{"type": "string", "pattern": pattern}, {"type": "number"}],
-            "description": f'A decimal with at most {places} decimal places, e.g. "12.50".',
+            "anyOf": [text, number],
+            "description": f'A decimal with at most {places} decimal places{more}, e.g. "12.50".',
         },
         mode="validation",
     )
@@ -229,9 +238,13 @@ def _schema(places: int, *, signed: bool = False) -> WithJsonSchema:
 _OUT = WithJsonSchema({"type": "string", "pattern": "^-?\\d+(\\.\\d+)?$"}, mode="serialization")
 Money = Annotated[Decimal, _exact(4, amount=True), _schema(4, signed=True), _OUT]
 NonNegativeMoney = Annotated[Decimal, _exact(4, check_non_negative, amount=True), _schema(4), _OUT]
-PositiveMoney = Annotated[Decimal, _exact(4, _positive, amount=True), _schema(4), _OUT]
+PositiveMoney = Annotated[
+    Decimal, _exact(4, _positive, amount=True), _schema(4, positive=True), _OUT
+]
 Quantity = Annotated[Decimal, _exact(6, check_non_negative), _schema(6), _OUT]
 UnitPrice = Annotated[Decimal, _exact(4, check_non_negative), _schema(4), _OUT]
 Rate = Annotated[Decimal, _exact(4, check_non_negative), _schema(4), _OUT]
 # Ten places can print as 1E-10 through str(): this one is written out explicitly.
-ExchangeRate = Annotated[Decimal, _exact(10, _positive), AS_STRING, _schema(10), _OUT]
+ExchangeRate = Annotated[
+    Decimal, _exact(10, _positive), AS_STRING, _schema(10, positive=True), _OUT
+]

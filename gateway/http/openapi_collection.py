@@ -73,6 +73,7 @@ def collection_schemas() -> dict[str, Any]:
                             "outcome": {"enum": ["done", "failed"]},
                             "code": {
                                 "enum": [
+                                    "bad_request",
                                     "not_found",
                                     "conflict",
                                     "validation_error",

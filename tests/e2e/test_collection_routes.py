@@ -11,10 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import jsonschema
 import pytest
 
 from adapters.mapping import load_mapping
 from emulators.registry import PROVIDERS
+from gateway.http.openapi import openapi_document
 from gateway.sandbox.serve import Sandbox
 from tests.contract.profiles.load import profile
 from tests.e2e.conftest_sandbox import call
@@ -171,6 +173,12 @@ async def test_a_batch_id_that_cannot_name_a_record_fails_alone(sandbox: Sandbox
         assert (results[bad]["outcome"], results[bad]["code"]) == ("failed", "bad_request")
         assert "cannot name a record" in results[bad]["detail"]
     assert (answer.body["succeeded"], answer.body["failed"]) == (1, 2)
+    # As the document declares it: a typed client reads the answer (its code was no value of
+    # the document's enum).
+    document = openapi_document()
+    declared = document["paths"]["/v1/connections/{connection}/invoices/batch"]["post"]
+    schema = declared["responses"]["200"]["content"]["application/json"]["schema"]
+    jsonschema.validate(answer.body, {**schema, "components": document["components"]})
     read = await call(sandbox, "GET", f"{DP}/invoices/{draft['id']}")
     assert read.body["status"] == "open"
     alone = await call(

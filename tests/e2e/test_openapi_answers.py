@@ -15,8 +15,10 @@ from typing import Any
 
 import aiohttp
 import jsonschema
+import pydantic
 import pytest
 
+from gateway.canonical.model import Invoice, Line, Payment
 from gateway.http.openapi import openapi_document
 from gateway.sandbox.serve import Sandbox
 from tests.e2e.conftest_sandbox import call
@@ -108,3 +110,32 @@ def test_a_request_is_still_held_to_the_canonical_bounds() -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"currency": "USD", "lines": [line]}, schema)
     jsonschema.validate({"currency": "USD", "lines": [{**line, "unit_price": "0.1234"}]}, schema)
+
+
+@pytest.mark.parametrize(
+    ("schema", "field", "values"),
+    [
+        ("Payment", "amount", ["0", "0.00", "000", 0, -5, "-5", "0.01", "12.5", 7]),
+        ("Invoice", "exchange_rate", ["0", "0.0000000000", 0, -1, "1.0825", 2]),
+        ("Line", "quantity", ["0", "-1", -1, 0, "1.5", 3]),
+    ],
+)
+def test_the_document_takes_a_figure_exactly_when_the_gateway_does(
+    schema: str, field: str, values: list[Any]
+) -> None:
+    """A client that checks its requests against the document sent a payment of 0, which the
+    document allowed and the gateway always refused ("must be greater than zero")."""
+    declared = _request_schema(schema)
+    field_schema = {
+        **openapi_document()["components"]["schemas"][schema]["properties"][field],
+        "components": declared["components"],
+    }
+    model = {"Payment": Payment, "Invoice": Invoice, "Line": Line}[schema]
+    for value in values:
+        document_takes = jsonschema.Draft202012Validator(field_schema).is_valid(value)
+        errors = []
+        try:
+            model.__pydantic_validator__.validate_assignment(model.model_construct(), field, value)
+        except pydantic.ValidationError as exc:  # the field's own (not the whole line's)
+            errors = [e for e in exc.errors() if e["loc"][:1] == (field,)]
+        assert document_takes == (not errors), (value, errors)
