@@ -317,6 +317,7 @@ def _stop_when_orphaned(parent: int) -> Callable[[web.Application], AsyncIterato
             file=sys.stderr,
             flush=True,
         )
+        _log.warning("supervisor_gone", supervisor=parent)
         os.kill(os.getpid(), signal.SIGTERM)
 
     async def watching(app: web.Application) -> AsyncIterator[None]:
@@ -408,6 +409,7 @@ class _Supervisor:
                         file=sys.stderr,
                         flush=True,
                     )
+                    _log.error("workers_could_not_start", exited=unstarted_deaths)
                     self._stop(signal.SIGTERM, None)
                     self._reap_all()
                     self._close_ready()
@@ -417,6 +419,8 @@ class _Supervisor:
                 file=sys.stderr,
                 flush=True,
             )
+            # And a line of the log, for what collects the log (the stderr line is a person's).
+            _log.warning("worker_replaced", worker=pid, exit=_describe(status))
             if time.monotonic() - began < _QUICK_DEATH_S:
                 time.sleep(_QUICK_DEATH_S)  # a worker that cannot start must not spin
             if not self.stopping:

@@ -126,6 +126,11 @@ async def test_a_dead_worker_is_replaced_and_the_port_keeps_answering(
         assert first[1] in now
         answers = [await get(gateway.url + "/v1/connections/crm_v1/invoices/1") for _ in range(8)]
         assert {status for status, _ in answers} == {200}
+        # Said in the log too (JSON, for what collects it), not only as stderr's plain line.
+        events = [json.loads(line) for line in gateway.output if line.startswith("{")]
+        replaced = [e for e in events if e["event"] == "worker_replaced"]
+        assert [(e["worker"], e["level"]) for e in replaced] == [(first[0], "warning")]
+        assert replaced[0]["exit"] == f"signal {signal.SIGKILL.value}"
 
 
 def listeners(port: int) -> int:
