@@ -126,8 +126,9 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
                     mistakes.append(f"{_join(within, key)}: is required")
             continue
         mistakes.append(f"{where}: {_said(error, written)}")
+    mistakes = list(dict.fromkeys(mistakes))  # one "required" error a key missing, each naming all
     # Said with the variables not set, not after them; the empty values those left say nothing.
-    crossed = _cross_checked(data, environ, mistakes)
+    crossed = _cross_checked(data, environ, [*problems, *mistakes])
     problems += mistakes + [p for p in crossed if p.split(": ", 1)[0] not in unset]
     if problems:
         raise ConfigError(source, problems)
@@ -213,10 +214,10 @@ def _listen_host_problem(host: Any) -> str | None:
 def _cross_checked(
     data: dict[str, Any], environ: Mapping[str, str], mistakes: list[str]
 ) -> list[str]:
-    """The cross-checks' problems, also beside the schema's ``mistakes`` (a file is fixed in
-    one go, not one problem a run), but not at or under a place a mistake names (its value is
-    not what the cross-checks read). They read the schema's shapes: where a mistake broke
-    one they cannot read, only the schema's mistakes are said."""
+    """The cross-checks' problems, also beside the ``mistakes`` already found (the schema's, a
+    variable not set: a file is fixed in one go, not one problem a run), but not at or under a
+    place a mistake names (its value is not what the cross-checks read). They read the
+    schema's shapes: where a mistake broke one they cannot read, only the mistakes are said."""
     if not mistakes:
         return _cross_checks(data, environ)
     try:

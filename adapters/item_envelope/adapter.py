@@ -36,7 +36,8 @@ from adapters.unreadable import READ_ERRORS, invoice_label, the_one_asked, unrea
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.canonical.totals import calculate
-from gateway.upstream import UpstreamResponse
+from gateway.errors import is_refusal
+from gateway.upstream import UpstreamResponse, count_refused
 from gateway.upstream_answers import read_refused
 
 PREFIX = "/api2/api2"
@@ -276,12 +277,17 @@ class ItemEnvelopeAdapter(Adapter):
         if response.ok and not failed:
             return
         message = wire.message(body)
-        status = response.status
+        # A success status with the failure envelope: the refusal its `code` says (422 where
+        # it says none), read as that status is; the status line is said as it came.
+        in_envelope = _envelope_refusal(body) if response.ok else None
+        status = in_envelope or response.status
         if status == 404 and invoice_id is not None:
             raise NotFound(self._no_invoice(invoice_id), provider=self.provider)
-        said = f"{self.provider} answered {status}: {message}"
-        if refused := read_refused(response, said, provider=self.provider):
+        said = f"{self.provider} answered {response.status}: {message}"
+        if refused := read_refused(response, said, provider=self.provider, status=in_envelope):
             raise refused
+        if in_envelope and is_refusal(in_envelope) and response.method != "GET":
+            count_refused()  # its status counted it as no refusal: the provider changed nothing
         if status == 409:
             raise Conflict(f"{self.provider} refused the change: {message}", provider=self.provider)
         if status in (400, 422) and caller_fields:
@@ -290,9 +296,13 @@ class ItemEnvelopeAdapter(Adapter):
                 wire.errors(body, self.mapping),
                 provider=self.provider,
             )
-        raise UpstreamError(
-            f"{self.provider} answered {status}: {message}", provider=self.provider, status=status
-        )
+        if in_envelope:
+            # The gateway's own call refused: final; no status (a success's would read as a
+            # success the gateway could not use).
+            refused_call = UpstreamError(said, provider=self.provider)
+            refused_call.retryable = not is_refusal(in_envelope)
+            raise refused_call
+        raise UpstreamError(said, provider=self.provider, status=status)
 
     def _parse(self, body: Any, reader: Callable[[Any], T]) -> T:
         try:
@@ -329,3 +339,12 @@ def _collect(errors: list[FieldError], check: Callable[[], T]) -> T | None:
 
 def _integer(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _envelope_refusal(body: Any) -> int:
+    """The status a failure envelope on a success status says it is (its ``code``, which
+    item_envelope keeps equal to the status it means), 422 where it says none that is one."""
+    code = body.get("code") if isinstance(body, dict) else None
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 600:
+        return code
+    return 422

@@ -32,13 +32,7 @@ def filters(params: MultiMapping[str]) -> dict[str, Any]:
     document_type = params.get("document_type")
     if document_type is not None and document_type not in DOCUMENT_TYPES:
         raise query_problem({"document_type": f"must be one of {', '.join(DOCUMENT_TYPES)}"})
-    issued_from, issued_to = query_date(params, "issued_from"), query_date(params, "issued_to")
-    if issued_from is not None and issued_to is not None and issued_from > issued_to:
-        # No invoice can match: an empty page would read as "there are none" (export refuses
-        # the same dates).
-        raise query_problem(
-            {"issued_from": f"{issued_from} is after issued_to {issued_to}: swap them"}
-        )
+    issued_from, issued_to = issue_dates(params)
     return {
         "status": status,
         "customer_id": params.get("customer_id") or None,
@@ -74,6 +68,18 @@ def summary_view(params: MultiMapping[str]) -> bool:
     if view not in VIEWS:
         raise query_problem({"view": f"must be one of {', '.join(VIEWS)}"})
     return view == "summary"
+
+
+def issue_dates(params: MultiMapping[str]) -> tuple[date | None, date | None]:
+    """``issued_from`` and ``issued_to``; a 400 where the first is after the second: no invoice
+    can match, and an empty page (or file) would read as "none issued then" (the command
+    line's export refuses the same dates)."""
+    issued_from, issued_to = query_date(params, "issued_from"), query_date(params, "issued_to")
+    if issued_from is not None and issued_to is not None and issued_from > issued_to:
+        raise query_problem(
+            {"issued_from": f"{issued_from} is after issued_to {issued_to}: swap them"}
+        )
+    return issued_from, issued_to
 
 
 def query_date(params: MultiMapping[str], name: str) -> date | None:

@@ -354,8 +354,10 @@ class KeyedWrites:
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution), write)
             if resolution.state == "unknown":
-                parked = record.recovery_point if record.recovery_point != "sending" else UNANSWERED
-                await self.store.park(scope, owner, parked if wait else "uncertain")
+                # Parked where it was (a lookup that failed leaves the settle time to run): a
+                # dead owner's "sending" got no answer.
+                parked = UNANSWERED if record.recovery_point == "sending" else record.recovery_point
+                await self.store.park(scope, owner, parked)
                 raise _uncertain(None, resolution, keyed=True, settle=wait)
             _log.info("write_not_done", connection=write.connection, detail=resolution.detail)
         if not claim.taken_over and record.recovery_point == "sending":

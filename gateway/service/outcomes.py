@@ -114,6 +114,7 @@ def error_to_json(error: errors.AdapterError) -> dict[str, Any]:
         data["operation"] = error.operation
     if isinstance(error, errors.UpstreamError):
         data["status"] = error.status
+        data["retryable"] = error.retryable  # an instance's own word (a refusal with no status)
     return data
 
 
@@ -129,6 +130,8 @@ def error_from_json(data: dict[str, Any]) -> errors.AdapterError:
         error.message = message
     elif issubclass(cls, errors.UpstreamError):
         error = cls(message, provider=provider, status=data.get("status"))
+        if isinstance(data.get("retryable"), bool):
+            error.retryable = data["retryable"]
     else:
         error = cls(message, provider=provider)
     error.replayed = True

@@ -23,8 +23,8 @@ from adapters.mapping import load_mapping
 from gateway.canonical.model import Invoice
 from gateway.config import RetrySettings
 from gateway.sandbox import sandbox_connection
-from gateway.upstream import UpstreamClient, WriteCalls, write_calls_var
-from tests.unit.mock_upstream import mocked_network
+from gateway.upstream import UpstreamClient
+from tests.unit.mock_upstream import mocked_network, raised_by
 
 BASE = "http://crm.invalid"
 ONE = re.compile(r"^http://crm\.invalid/v1/invoices/\d+$")
@@ -154,17 +154,11 @@ async def test_a_delete_answered_success_false_is_a_kept_refusal_not_a_maybe(
     counted as refused, so a keyed DELETE keeps it as its answer. It was "the write may have
     taken effect (sending it again converges)", and the key's retry sent the DELETE again."""
     refused = {"success": False, "message": "Invoice cannot be deleted", "errors": {}}
-    calls = WriteCalls()
-    token = write_calls_var.set(calls)
-    try:
-        with mocked_network() as mock:
-            mock.delete(ONE, status=200, payload=refused)
-            with pytest.raises(UpstreamError) as info:
-                await adapter.delete("8")
-    finally:
-        write_calls_var.reset(token)
-    assert info.value.retryable is False and info.value.status is None
-    assert info.value.message == "crm_v1 answered 200: Invoice cannot be deleted"
+    error, calls = await raised_by(
+        lambda: adapter.delete("8"), UpstreamError, ("DELETE", ONE, 200, refused)
+    )
+    assert error.retryable is False and error.status is None
+    assert error.message == "crm_v1 answered 200: Invoice cannot be deleted"
     assert (calls.sent, calls.refused) == (1, 1)
 
 

@@ -282,6 +282,7 @@ async def test_400_dates_the_wrong_way_round_on_every_list(sandbox: Sandbox) -> 
     for path in (
         f"/v1/connections/bill_crm/invoices?{dates}",
         f"/v1/invoices?connection=crm_v1&connection=order_linked&{dates}",
+        f"/v1/connections/draft_publish/invoices/export.csv?{dates}",  # a file of no rows
     ):
         body = problem(await call(sandbox, "GET", path), 400, "bad_request")
         assert body["detail"] == "issued_from 2026-06-01 is after issued_to 2026-01-01: swap them."

@@ -6,11 +6,17 @@ aiohttp 3.14 gave ``ClientResponse`` a required ``stream_writer`` argument that 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
+import pytest
 from aioresponses import CallbackResult, aioresponses
+
+from gateway.upstream import WriteCalls, write_calls_var
+
+_E = TypeVar("_E", bound=BaseException)
 
 
 class _Response(aiohttp.ClientResponse):
@@ -27,3 +33,23 @@ class mocked_network(aioresponses):
 def answer(status: int = 200, payload: Any = None) -> CallbackResult:
     """A callback's response (callbacks build theirs apart from ``add``)."""
     return CallbackResult(status=status, payload=payload, response_class=_Response)
+
+
+async def raised_by(
+    call: Callable[[], Awaitable[Any]],
+    expected: type[_E],
+    *answers: tuple[str, Any, int, Any],
+) -> tuple[_E, WriteCalls]:
+    """What ``call`` raises (of ``expected``) while the network answers ``answers`` (method,
+    URL or pattern, status, JSON body), with the write calls it counted."""
+    calls = WriteCalls()
+    token = write_calls_var.set(calls)
+    try:
+        with mocked_network() as mock:
+            for method, url, status, payload in answers:
+                mock.add(url, method, status=status, payload=payload)
+            with pytest.raises(expected) as info:
+                await call()
+    finally:
+        write_calls_var.reset(token)
+    return info.value, calls

@@ -857,3 +857,53 @@ async def test_a_write_its_adapter_undid_is_nothing_written_at_once(store: Store
     assert raised.value.retryable is True
     assert "so nothing was written and the request can be sent again" in raised.value.message
     assert await store.get(SCOPE) is None
+
+
+async def test_a_retry_whose_lookup_failed_keeps_the_settle_time_for_the_next(
+    store: Store,
+) -> None:
+    """Parked after a success it could not use, the key's retry met a lookup that failed (the
+    provider's list answering 503): it was parked "uncertain", which has no settle time, so the
+    next retry believed a lookup that did not show the invoice yet and sent it again."""
+    clock = [1000.0]
+    unreadable = UnusableAnswer("crm_v1 answered a page", provider="crm_v1", status=200)
+    first = Scripted([unreadable], [Resolution.not_done("no invoice with the marker")])
+    with pytest.raises(OutcomeUncertain):
+        await runner(store, clock).run(REQUEST, "fp", first)
+    clock[0] += 2
+    failed = Scripted([], [Resolution.unknown("looking it up failed: crm_v1 answered 503")])
+    with pytest.raises(OutcomeUncertain):
+        await runner(store, clock).run(REQUEST, "fp", failed)
+    record = await store.get(SCOPE)
+    assert record is not None and record.recovery_point == "unused_success"
+    clock[0] += 2
+    again = Scripted([created()], [Resolution.not_done("no invoice with the marker")])
+    with pytest.raises(OutcomeUncertain) as told:
+        await runner(store, clock).run(REQUEST, "fp", again)
+    assert again.calls == ["find"]  # nothing sent again within the settle time
+    assert told.value.retry_after == pytest.approx(56)
+
+
+async def test_a_kept_refusal_replays_as_final_as_it_was_answered(store: Store) -> None:
+    """A refusal kept with no status (crm_v1's success:false to a delete) replayed as
+    retryable: the class's default, the instance's own word lost."""
+    refused = UpstreamError("crm_v1 answered 200: Invoice cannot be deleted", provider="crm_v1")
+    refused.retryable = False
+
+    @dataclass
+    class RefusedDelete(Scripted):
+        idempotent: ClassVar[bool] = True
+
+        async def send(self, recovery: dict[str, Any]) -> Outcome:
+            counter = write_calls_var.get()
+            assert counter is not None
+            counter.sent += 1
+            counter.refused += 1
+            raise refused
+
+    with pytest.raises(UpstreamError) as first:
+        await runner(store).run(REQUEST, "fp", RefusedDelete([]))
+    with pytest.raises(UpstreamError) as replayed:
+        await runner(store).run(REQUEST, "fp", Scripted([]))
+    assert (first.value.retryable, replayed.value.retryable) == (False, False)
+    assert replayed.value.message == refused.message

@@ -1117,3 +1117,32 @@ def test_a_mistake_the_cross_checks_cannot_read_past_leaves_the_schemas_word() -
     assert problems(text, {"CRM_TOKEN": "crm-token-1"}) == [
         "connections[0].taxes: 7 is not of type 'array'"
     ]
+
+
+def test_a_missing_key_is_said_once_however_many_are_missing() -> None:
+    text = GOOD.replace('taxes: [{id: "5", name: "VAT 5%", rate: "5"}]', "taxes: [{name: x}]")
+    assert problems(text, {"CRM_TOKEN": "crm-token-1"}) == [
+        "connections[0].taxes[0].id: is required",
+        "connections[0].taxes[0].rate: is required",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "where"),
+    [
+        ('retries: {backoff_max_s: "${BACKOFF_MAX}"}', "connections[0].retries.backoff_max_s"),
+        ("provider: ${PROVIDER}", "connections[0].provider"),
+    ],
+)
+def test_a_value_left_to_an_unset_variable_is_said_not_a_traceback(
+    written: str, where: str
+) -> None:
+    """The cross-checks read the empty value an unset variable leaves (a TypeError, a
+    KeyError): check-config printed a traceback."""
+    text = GOOD.replace("    provider: crm_v1\n", "    provider: crm_v1\n    " + written + "\n")
+    if written.startswith("provider"):
+        text = GOOD.replace("provider: crm_v1", written)
+    variable = written.split("${", 1)[1].split("}", 1)[0]
+    assert problems(text, {"CRM_TOKEN": "crm-token-1"}) == [
+        f"{where}: environment variable {variable} is not set"
+    ]

@@ -183,11 +183,12 @@ def _export_query(request: web.Request, adapter: Adapter) -> ListQuery:
     status = params.get("status")  # empty is no status, and a 400 as on the list
     if status is not None and status not in _STATUSES:
         raise query_problem({"status": f"must be one of {', '.join(_STATUSES)}"})
+    issued_from, issued_to = list_filters.issue_dates(params)
     return ListQuery(
         status=status,
         customer_id=params.get("customer_id") or None,
-        issued_from=list_filters.query_date(params, "issued_from"),
-        issued_to=list_filters.query_date(params, "issued_to"),
+        issued_from=issued_from,
+        issued_to=issued_to,
         **list_options.upstream_options(params, adapter.capabilities, adapter.provider),
     )
 
