@@ -143,6 +143,25 @@ class WriteCalls:
         return self.sent > 0 and self.read_after
 
 
+def refused_unprocessed(
+    status: int, says: str, *, provider: str, headers: CIMultiDictProxy[str]
+) -> UpstreamError:
+    """What a 401, 403 or 429 an adapter reads in a success's envelope is: the error the client
+    raises for that status (the credentials refused; rate-limited, with its ``Retry-After``),
+    and the write call un-counted, as the client does: the provider processed nothing. No
+    status: a success's would read as a success the gateway could not use."""
+    writes = write_calls_var.get()
+    if writes is not None and writes.sent > 0:
+        writes.sent -= 1
+    if status in (401, 403):
+        return UpstreamAuthFailed(
+            f"{says} (the gateway's credentials refused, {status})", provider=provider
+        )
+    return UpstreamUnavailable(
+        f"{says} (rate-limited, {status})", provider=provider, retry_after=_retry_after(headers)
+    )
+
+
 def count_refused() -> None:
     """An answer an adapter reads as the provider's refusal though its status says success
     (crm_v1's ``"success": false``): the write call it answers changed nothing, as a refused

@@ -37,7 +37,7 @@ from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.canonical.totals import calculate
 from gateway.errors import is_refusal
-from gateway.upstream import UpstreamResponse, count_refused
+from gateway.upstream import UpstreamResponse, count_refused, refused_unprocessed
 from gateway.upstream_answers import read_refused
 
 PREFIX = "/api2/api2"
@@ -284,6 +284,10 @@ class ItemEnvelopeAdapter(Adapter):
         if status == 404 and invoice_id is not None:
             raise NotFound(self._no_invoice(invoice_id), provider=self.provider)
         said = f"{self.provider} answered {response.status}: {message}"
+        if in_envelope in (401, 403, 429):
+            raise refused_unprocessed(
+                in_envelope, said, provider=self.provider, headers=response.headers
+            )
         if refused := read_refused(response, said, provider=self.provider, status=in_envelope):
             raise refused
         if in_envelope and is_refusal(in_envelope) and response.method != "GET":

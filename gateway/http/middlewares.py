@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 from gateway.errors import AdapterError, IdempotencyError
 from gateway.http.body import ClientClosed
 from gateway.http.errors import idempotency_problem, problem_for
-from gateway.http.keys import REQUEST_ID
+from gateway.http.keys import ADAPTERS, CALLER, REQUEST_ID
 from gateway.http.observability import CLIENT_CLOSED
 from gateway.http.problems import Problem
 from gateway.store import StoreError
@@ -61,13 +61,28 @@ async def idempotency_key_middleware(request: web.Request, handler: Handler) -> 
     return await handler(request)
 
 
+def _on_its_connection(problem: Problem, request: web.Request) -> Problem:
+    """A problem met on a connection's route (a body refused before the provider was asked,
+    say) names that connection and its provider, as a provider's own refusal does: where the
+    connection exists and the caller's key may use it (a name is never confirmed to a caller
+    who may not, nor to one not yet known)."""
+    name = request.match_info.get("connection")
+    caller = request.get(CALLER)
+    if name is None or caller is None or "connection" in problem.extra:
+        return problem
+    adapter = request.app[ADAPTERS].get(name)
+    if adapter is not None and caller.may_use(name):
+        problem.extra = {"connection": name, "provider": adapter.provider, **problem.extra}
+    return problem
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.get(REQUEST_ID)
     try:
         return await handler(request)
     except Problem as problem:
-        return problem.response(request_id)
+        return _on_its_connection(problem, request).response(request_id)
     except AdapterError as error:
         answer = problem_for(error, connection=request.match_info.get("connection"))
         response = answer.response(request_id)

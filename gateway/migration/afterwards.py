@@ -30,18 +30,21 @@ from gateway.service.idempotency import WriteRequest
 from gateway.service.invoices import InvoiceService
 from gateway.store import CrosswalkEntry, Store
 
-# A copy whose create was under way when its run was cut off (killed, or stopped at once).
+# A copy whose create was under way when its run was cut off (killed, or stopped at once), or
+# whose create's outcome its run could not tell (the target's answer said nothing usable).
 UNSETTLED = (
-    "its create was under way when the run was cut off and was not recorded: the copy may "
-    "exist at the target. Run the migration again with the same --run to settle it (the run "
-    "resumes: the create's key finds what it made), then this command again"
+    "its create was under way when the run was cut off, or the target's answer to it could not "
+    "tell whether it was made, and no copy is recorded: the copy may exist at the target. Run "
+    "the migration again with the same --run to settle it (the run resumes: the create's key "
+    "finds what it made), then this command again"
 )
 
 
 async def run_entries(store: Store, run: str) -> AsyncIterator[CrosswalkEntry]:
     """Every crosswalk entry of ``run`` with a copy at the target, or whose create was under way
-    when the run was cut off (``pending``: there may be one), in order, a batch in memory at a
-    time (invoices the run skipped or failed to copy are in its report, not here)."""
+    when the run was cut off or left untold (``pending``: there may be one), in order, a batch
+    in memory at a time (invoices the run skipped or failed to copy are in its report, not
+    here)."""
     after: tuple[str, str] | None = None
     while True:
         batch = await store.crosswalk_by_run(run, after=after)

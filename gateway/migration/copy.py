@@ -123,6 +123,7 @@ class Copier:
             self._made_by.pop(source_id, None)
 
     async def _attempts(self, source_id: str, invoice: Invoice) -> Entry:
+        state = "failed"
         for attempt in range(1, BUSY_ATTEMPTS + 1):
             last = attempt == BUSY_ATTEMPTS
             try:
@@ -141,6 +142,9 @@ class Copier:
                 # settle time has passed. Waited out here, so that a resumed run finishes.
                 reason = exc.message
                 if last or not settling(exc):
+                    # Its create may have been made: kept "pending", as a create cut off is,
+                    # so that verify and revert name it (the next run settles it).
+                    state = "pending"
                     break
                 await wait_for_key(exc)
             except AdapterError as exc:
@@ -155,7 +159,7 @@ class Copier:
                 _log.exception("migration_copy_failed", source_id=source_id)
                 reason = f"unexpected error ({type(exc).__name__}); see the log"
                 break
-        await self._record(source_id, None, "failed", invoice, {"reason": reason})
+        await self._record(source_id, None, state, invoice, {"reason": reason})
         return Entry(source_id, "failed", reason=reason)
 
     async def _copy(self, source_id: str, invoice: Invoice, *, last: bool = True) -> Entry:

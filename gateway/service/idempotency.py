@@ -522,11 +522,12 @@ class KeyedWrites:
             resolution = Resolution.failed("looking it up", exc)
         if resolution.state == "done" and _makes_invoice(write) and "marker" not in recovery:
             resolution = await self._not_anothers(write, resolution, scope, fingerprint)
-        if resolution.state == "not_done" and unseen and not write.idempotent:
+        if resolution.state in ("not_done", "unknown") and unseen and not write.idempotent:
             sent = recovery.get(SENT_AT)
             waited = max(0.0, self._clock() - sent) if isinstance(sent, int | float) else 0.0
             if waited < write.settle_s:
                 wait = write.settle_s - waited
+            if waited < write.settle_s and resolution.state == "not_done":
                 resolution = Resolution.unknown(
                     f"{resolution.detail} yet, but the provider {unseen} and may still be "
                     f"working on it: it was sent {waited:.0f} s ago, and finding nothing proves "
@@ -798,7 +799,9 @@ def _uncertain(
     told (an open circuit's, a provider's ``Retry-After``, or, for a provider that could not be
     reached or dropped the connection, the longest wait the upstream client's next retry would
     have had)."""
-    retry_after = settle or resolution.retry_after
+    # Not before the settle time is up, nor before the lookup's own wait (an open circuit's).
+    waits = [wait for wait in (settle, resolution.retry_after) if wait]
+    retry_after = max(waits) if waits else None
     first = f"{error.message}. " if error is not None else ""
     if isinstance(error, UnusableAnswer) and 200 <= (error.status or 0) < 300:
         # A success it could not read: most likely done, but a body that is not the provider's

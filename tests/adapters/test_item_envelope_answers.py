@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from adapters.base import InvalidRequest, UpstreamError
+from adapters.base import InvalidRequest, UpstreamAuthFailed, UpstreamError, UpstreamUnavailable
 from adapters.item_envelope.adapter import ItemEnvelopeAdapter
 from adapters.mapping import load_mapping
 from gateway.canonical.model import Invoice
@@ -70,3 +70,23 @@ async def test_a_delete_answered_200_with_the_failure_envelope_is_a_kept_refusal
     assert (error.retryable, error.status) == (False, None)
     assert error.message == "item_envelope answered 200: Invoice is locked"
     assert (calls.sent, calls.refused) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"), [(401, UpstreamAuthFailed), (403, UpstreamAuthFailed), (429, None)]
+)
+async def test_credentials_refused_or_rate_limited_in_the_envelope_are_read_as_those_statuses(
+    adapter: ItemEnvelopeAdapter, code: int, expected: type[UpstreamError] | None
+) -> None:
+    """Nothing processed: the write call un-counted (a key is freed, not left holding a
+    refusal), and the caller told what the status says (its credentials; wait and retry)."""
+    failed = {"code": code, "result": "failed", "message": "no", "errors": {}}
+    error, calls = await raised_by(
+        lambda: adapter.delete("7"), UpstreamError, ("DELETE", ONE, 200, failed)
+    )
+    if expected is not None:
+        assert isinstance(error, expected) and error.retryable is False
+    else:
+        assert isinstance(error, UpstreamUnavailable) and error.retryable is True
+    assert error.status is None and not error.may_have_landed
+    assert (calls.sent, calls.refused) == (0, 0)

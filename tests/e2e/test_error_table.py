@@ -299,6 +299,24 @@ async def test_400_dates_the_wrong_way_round_on_every_list(sandbox: Sandbox) -> 
     assert empty["detail"] == "expand: an empty name cannot be expanded (remote_data can)."
 
 
+async def test_a_body_refused_on_a_connections_route_names_the_connection(
+    sandbox: Sandbox,
+) -> None:
+    """As the spec's own example does ("lines[0].quantity must be a decimal", with
+    "connection" and "provider"): it named neither, the body being refused before the
+    provider was asked. A caller not yet known is told no name."""
+    body = {"customer": {"id": "10"}, "currency": "USD", "lines": [{"quantity": "abc"}]}
+    path = "/v1/connections/crm_v1/invoices"
+    refused = problem(await call(sandbox, "POST", path, body=body), 422, "validation_error")
+    assert (refused["connection"], refused["provider"]) == ("crm_v1", "crm_v1")
+    query = problem(await call(sandbox, "GET", path + "?limit=0"), 400, "bad_request")
+    assert (query["connection"], query["provider"]) == ("crm_v1", "crm_v1")
+    unknown = problem(
+        await call(sandbox, "POST", path, body=body, key=None), 401, "unauthenticated"
+    )
+    assert "connection" not in unknown and "provider" not in unknown
+
+
 async def test_401_without_or_with_a_wrong_key(sandbox: Sandbox) -> None:
     for key in (None, "sk_wrong"):
         answer = await call(sandbox, "GET", "/v1/connections", key=key)

@@ -221,6 +221,50 @@ async def test_a_revert_after_a_run_killed_mid_create_names_the_unsettled_copies
     assert left == set()
 
 
+async def test_a_copy_whose_create_the_run_could_not_tell_is_named_by_verify_and_revert(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The target stored the create and answered 503, and its list failed too, so the run
+    could not tell whether the copy was made: recorded "failed" with no copy, verify left it
+    out of its report and revert said it had undone the run (exit 0), the copy left at the
+    target. Both name it now, until a resumed run settles it."""
+    ids = await make(sandbox, "crm_v1", 1)
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "untold")
+    before = await copies_at_bill_crm(sandbox, "crm_v1")
+    failing = {
+        "error_rate": 1,
+        "error_status": 503,
+        "after_commit": True,
+        "methods": ["POST", "GET"],
+        "path_regex": "^/api/v1/invoices$",
+    }
+    await m.emulator(sandbox, "bill_crm", "POST", "/_emulator/faults", failing)
+    try:
+        ran = m.run(config, "run", *args, report=tmp_path / "run.jsonl")
+    finally:
+        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
+    assert ran.code == 1, ran.stderr
+    assert [e["outcome"] for e in ran.report] == ["failed"]
+    assert [e.state for e in await m.crosswalk(url, "untold")] == ["pending"]
+
+    verified = m.run(config, "verify", "--run", "untold", report=tmp_path / "verify.jsonl")
+    reverted = m.run(config, "revert", "--run", "untold", report=tmp_path / "revert.jsonl")
+    for answer in (verified, reverted):
+        assert answer.code == 1, answer.stderr
+        assert [(e["source_id"], e["outcome"]) for e in answer.report] == [(ids[0], "failed")]
+        assert "may exist at the target" in answer.report[0]["reason"]
+
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+    assert resumed.code == 0, resumed.stderr
+    made = await copies_at_bill_crm(sandbox, "crm_v1")
+    assert made[ids[0]] - before[ids[0]] == 1  # the stored header finished, never a second
+    again = m.run(config, "revert", "--run", "untold", report=tmp_path / "again.jsonl")
+    assert again.code == 0, again.stderr
+    assert [e["outcome"] for e in again.report] == ["reverted"]
+
+
 async def test_a_revert_killed_mid_write_and_run_again_at_once_waits_for_its_key(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:

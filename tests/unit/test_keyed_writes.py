@@ -872,8 +872,9 @@ async def test_a_retry_whose_lookup_failed_keeps_the_settle_time_for_the_next(
         await runner(store, clock).run(REQUEST, "fp", first)
     clock[0] += 2
     failed = Scripted([], [Resolution.unknown("looking it up failed: crm_v1 answered 503")])
-    with pytest.raises(OutcomeUncertain):
+    with pytest.raises(OutcomeUncertain) as untold:
         await runner(store, clock).run(REQUEST, "fp", failed)
+    assert untold.value.retry_after == pytest.approx(58)  # the settle time left, said
     record = await store.get(SCOPE)
     assert record is not None and record.recovery_point == "unused_success"
     clock[0] += 2
