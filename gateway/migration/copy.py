@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -140,7 +141,7 @@ class Copier:
                 # A write whose answer never came (a worker killed while it waited): the target
                 # may still store it, so its key's retry asks again once the connection's
                 # settle time has passed. Waited out here, so that a resumed run finishes.
-                reason = exc.message
+                reason = _for_a_run(exc)
                 if last or not settling(exc):
                     # Its create may have been made: kept "pending", as a create cut off is,
                     # so that verify and revert name it (the next run settles it).
@@ -149,6 +150,8 @@ class Copier:
                 await wait_for_key(exc)
             except AdapterError as exc:
                 reason = _said(exc)  # with the fields the target named, and what of each
+                if isinstance(exc, UpstreamError) and exc.retryable:
+                    reason += f"; {RUN_AGAIN}"  # a passing failure: nothing to mend
                 break
             except IdempotencyError as exc:
                 reason = getattr(exc, "message", str(exc))
@@ -646,6 +649,25 @@ def _paid_so_far(copy: Invoice, paid: Decimal) -> Invoice:
     assert copy.totals is not None
     totals = copy.totals.model_copy(update={"paid": paid, "due": copy.totals.total - paid})
     return copy.model_copy(update={"totals": totals})
+
+
+RUN_AGAIN = "run the migration again with the same --run to copy it"
+
+
+def _for_a_run(error: OutcomeUncertain) -> str:
+    """An untold create's message with a command's advice, not an HTTP caller's (a migration
+    has no Idempotency-Key to send: its run keys each copy)."""
+    message = error.message
+    if error.advice and message.endswith(error.advice):
+        message = message.removesuffix(error.advice).rstrip()
+        after = f" after {max(1, math.ceil(error.retry_after))} s" if error.retry_after else ""
+        if error.retryable:
+            return (
+                f"{message} Run the migration again with the same --run{after}: the copy's "
+                "create asks the target again before anything is sent."
+            )
+        return f"{message} Check the target for the copy before running the migration again."
+    return message
 
 
 def _said(error: AdapterError) -> str:

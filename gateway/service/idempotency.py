@@ -836,4 +836,5 @@ def _uncertain(
         retry_after=retry_after if askable else None,
     )
     uncertain.retryable = askable  # whatever the status of the answer that left it untold
+    uncertain.advice = advice  # an HTTP caller's; a command that writes says its own instead
     return uncertain

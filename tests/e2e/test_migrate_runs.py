@@ -76,6 +76,16 @@ async def copies_at_bill_crm(sandbox: Sandbox, source: str) -> Counter[str]:
 
 
 @asynccontextmanager
+async def faulty(sandbox: Sandbox, provider: str, faults: dict[str, Any]) -> AsyncIterator[None]:
+    """``provider``'s emulator with ``faults`` (``/_emulator/faults``) while the block runs."""
+    await m.emulator(sandbox, provider, "POST", "/_emulator/faults", faults)
+    try:
+        yield
+    finally:
+        await m.emulator(sandbox, provider, "DELETE", "/_emulator/faults")
+
+
+@asynccontextmanager
 async def slow_writes(sandbox: Sandbox, provider: str, ms: int) -> AsyncIterator[None]:
     """Every write to ``provider`` takes ``ms``: a run is mid-way for a while."""
     slow = {"latency_ms": ms, "methods": ["POST"]}
@@ -240,13 +250,13 @@ async def test_a_copy_whose_create_the_run_could_not_tell_is_named_by_verify_and
         "methods": ["POST", "GET"],
         "path_regex": "^/api/v1/invoices$",
     }
-    await m.emulator(sandbox, "bill_crm", "POST", "/_emulator/faults", failing)
-    try:
+    async with faulty(sandbox, "bill_crm", failing):
         ran = m.run(config, "run", *args, report=tmp_path / "run.jsonl")
-    finally:
-        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
     assert ran.code == 1, ran.stderr
     assert [e["outcome"] for e in ran.report] == ["failed"]
+    # A command's advice, not an HTTP caller's (it has no Idempotency-Key to send).
+    assert "Run the migration again with the same --run" in ran.report[0]["reason"]
+    assert "Idempotency-Key" not in ran.report[0]["reason"]
     assert [e.state for e in await m.crosswalk(url, "untold")] == ["pending"]
 
     verified = m.run(config, "verify", "--run", "untold", report=tmp_path / "verify.jsonl")
@@ -263,6 +273,26 @@ async def test_a_copy_whose_create_the_run_could_not_tell_is_named_by_verify_and
     again = m.run(config, "revert", "--run", "untold", report=tmp_path / "again.jsonl")
     assert again.code == 0, again.stderr
     assert [e["outcome"] for e in again.report] == ["reverted"]
+
+
+async def test_a_copy_failed_for_a_passing_reason_says_to_run_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The target rate-limiting every create past the retries: the reason said only "is
+    rate-limiting the gateway", with no next step (a later step's failure said to run again)."""
+    ids = await make(sandbox, "crm_v1", 1)
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "limited")
+    limited = {"rate_limit_rate": 1, "methods": ["POST"], "path_regex": "^/api/v1/invoices$"}
+    async with faulty(sandbox, "bill_crm", limited):
+        ran = m.run(config, "run", *args, report=tmp_path / "run.jsonl")
+    assert ran.code == 1, ran.stderr
+    assert [e["outcome"] for e in ran.report] == ["failed"]
+    assert ran.report[0]["reason"].endswith(
+        "; run the migration again with the same --run to copy it"
+    )
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+    assert [e["outcome"] for e in resumed.report] == ["copied"], resumed.stderr
 
 
 async def test_a_revert_killed_mid_write_and_run_again_at_once_waits_for_its_key(
