@@ -157,8 +157,11 @@ def refused_unprocessed(
         return UpstreamAuthFailed(
             f"{says} (the gateway's credentials refused, {status})", provider=provider
         )
+    # Its Retry-After, else a second: the client's own first wait is no longer (it waits and
+    # retries a real 429; an answer that says 429 in a success's body is not sent again).
+    wait = _retry_after(headers) or 1.0
     return UpstreamUnavailable(
-        f"{says} (rate-limited, {status})", provider=provider, retry_after=_retry_after(headers)
+        f"{says} (rate-limited, {status})", provider=provider, retry_after=wait
     )
 
 

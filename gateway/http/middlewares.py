@@ -68,7 +68,7 @@ def _on_its_connection(problem: Problem, request: web.Request) -> Problem:
     who may not, nor to one not yet known)."""
     name = request.match_info.get("connection")
     caller = request.get(CALLER)
-    if name is None or caller is None or "connection" in problem.extra:
+    if name is None or caller is None:
         return problem
     adapter = request.app[ADAPTERS].get(name)
     if adapter is not None and caller.may_use(name):
@@ -100,7 +100,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         ).response(request_id)
     except IdempotencyError as error:
         connection = request.match_info.get("connection")
-        return idempotency_problem(error, connection=connection).response(request_id)
+        answer = _on_its_connection(idempotency_problem(error, connection=connection), request)
+        return answer.response(request_id)
     except ClientClosed:
         return web.Response(status=CLIENT_CLOSED)  # written nowhere: counted and logged
     except web.RequestPayloadError:

@@ -135,8 +135,13 @@ class Copier:
                 reason = exc.message
                 if not last:
                     await wait_for_key(exc)
-            except UpstreamAuthFailed:
-                raise  # the target refuses the gateway's credentials: every copy would fail so
+            except UpstreamAuthFailed as exc:
+                # The target refuses the gateway's credentials: every copy would fail so. It
+                # processed nothing: a create about to be sent is no copy that may exist.
+                known = await self._crosswalk(source_id)
+                if known is not None and known.state == "pending" and known.target_id is None:
+                    await self._record(source_id, None, "failed", invoice, {"reason": exc.message})
+                raise
             except OutcomeUncertain as exc:
                 # A write whose answer never came (a worker killed while it waited): the target
                 # may still store it, so its key's retry asks again once the connection's

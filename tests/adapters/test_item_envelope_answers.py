@@ -86,7 +86,8 @@ async def test_credentials_refused_or_rate_limited_in_the_envelope_are_read_as_t
     )
     if expected is not None:
         assert isinstance(error, expected) and error.retryable is False
-    else:
+    else:  # with no Retry-After of its own, a second, as the client's first wait
         assert isinstance(error, UpstreamUnavailable) and error.retryable is True
+        assert error.retry_after == 1.0
     assert error.status is None and not error.may_have_landed
     assert (calls.sent, calls.refused) == (0, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -311,6 +312,14 @@ async def test_a_body_refused_on_a_connections_route_names_the_connection(
     assert (refused["connection"], refused["provider"]) == ("crm_v1", "crm_v1")
     query = problem(await call(sandbox, "GET", path + "?limit=0"), 400, "bad_request")
     assert (query["connection"], query["provider"]) == ("crm_v1", "crm_v1")
+    key = {"Idempotency-Key": f"names-{uuid.uuid4()}"}
+    made = profile("crm_v1").sample(1).model_dump(mode="json", exclude_none=True)
+    assert (await call(sandbox, "POST", path, body=made, headers=key)).status == 201
+    other = {**made, "notes": "another request under the key"}
+    reused = problem(
+        await call(sandbox, "POST", path, body=other, headers=key), 422, "idempotency_key_reused"
+    )
+    assert (reused["connection"], reused["provider"]) == ("crm_v1", "crm_v1")
     unknown = problem(
         await call(sandbox, "POST", path, body=body, key=None), 401, "unauthenticated"
     )

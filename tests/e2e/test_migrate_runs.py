@@ -295,6 +295,29 @@ async def test_a_copy_failed_for_a_passing_reason_says_to_run_again(
     assert [e["outcome"] for e in resumed.report] == ["copied"], resumed.stderr
 
 
+async def test_a_run_stopped_by_the_targets_credentials_leaves_no_maybe_copy(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A 401 to the create stops the run (every copy would fail so): the provider processed
+    nothing, yet the copy stayed "pending", and verify and revert said it may exist."""
+    ids = await make(sandbox, "crm_v1", 1)
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "badtoken")
+    refused = {
+        "error_rate": 1,
+        "error_status": 401,
+        "methods": ["POST"],
+        "path_regex": "^/api/v1/invoices$",
+    }
+    async with faulty(sandbox, "bill_crm", refused):
+        ran = m.run(config, "run", *args)
+    assert ran.code != 0 and "credentials" in ran.stderr, ran.stderr
+    assert [e.state for e in await m.crosswalk(url, "badtoken")] == ["failed"]
+    reverted = m.run(config, "revert", "--run", "badtoken", report=tmp_path / "revert.jsonl")
+    assert reverted.code == 0 and reverted.report == [], reverted.stderr
+
+
 async def test_a_revert_killed_mid_write_and_run_again_at_once_waits_for_its_key(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
