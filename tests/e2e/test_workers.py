@@ -358,15 +358,23 @@ async def test_ctrl_c_to_the_whole_group_stops_the_workers_without_a_traceback(
     assert "Traceback" not in output and "race condition" not in output, output
 
 
-async def _at_the_provider(emulator: str, path_end: str) -> None:
-    """Until the emulator has been sent a request whose path ends with ``path_end``."""
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            async with session.get(emulator + "/_emulator/requests") as answer:
-                log = (await answer.json())["requests"]
-            if any(entry["path"].endswith(path_end) for entry in log):
-                return
-            await asyncio.sleep(0.01)
+async def _sent_to(emulator: str, path_end: str) -> int:
+    """How many requests whose path ends with ``path_end`` the emulator has been sent."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(emulator + "/_emulator/requests") as answer,
+    ):
+        log = (await answer.json())["requests"]
+    return sum(1 for entry in log if entry["path"].endswith(path_end))
+
+
+async def _at_the_provider(emulator: str, path_end: str, before: int) -> None:
+    """Until the emulator has been sent a request whose path ends with ``path_end`` beyond the
+    ``before`` it had (the module's other tests read the same invoices of the same emulator)."""
+    for _ in range(200):
+        if await _sent_to(emulator, path_end) > before:
+            return
+        await asyncio.sleep(0.01)
     raise AssertionError(f"no request for …{path_end} reached the provider")
 
 
@@ -401,8 +409,9 @@ async def test_a_gateway_told_to_stop_again_while_stopping_goes_on_stopping_as_i
                     url = gateway.url + "/v1/connections/crm_v1/invoices/1"
                     async with session.get(url, headers=headers) as answer:
                         assert answer.status == 200
+            before = await _sent_to(sandbox.emulator_urls["crm_v1"], "/2")
             slow = asyncio.ensure_future(get(gateway.url + "/v1/connections/crm_v1/invoices/2"))
-            await _at_the_provider(sandbox.emulator_urls["crm_v1"], "/2")  # in flight
+            await _at_the_provider(sandbox.emulator_urls["crm_v1"], "/2", before)  # in flight
             os.killpg(gateway.process.pid, signal.SIGTERM)
             while gateway.process.poll() is None:  # the signal again, through the stopping
                 for pid in serving:
