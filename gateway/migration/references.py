@@ -99,7 +99,7 @@ def parse_map(text: str, source: str) -> ReferenceMap:
     data = {} if data is None else data
     validator = jsonschema.Draft202012Validator(_schema())
     problems = [
-        f"line {_line_of(node, list(error.absolute_path))}: "
+        f"line {_error_line(node, error)}: "
         f"{dotted_path(error.absolute_path) or '(top level)'}: {error.message}"
         for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     ]
@@ -164,16 +164,41 @@ def _ids(table: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (table or {}).items()}
 
 
+def _error_line(node: yaml.Node | None, error: jsonschema.ValidationError) -> int:
+    """The line of what ``error`` is about: for a key that is not allowed, the line of that key
+    (the mapping it is in may start many lines above it)."""
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        unexpected = [key for key in error.instance if key not in allowed]
+        mapping = _node_at(node, path)
+        if unexpected and isinstance(mapping, yaml.MappingNode):
+            for key, _ in mapping.value:
+                if str(key.value) == str(unexpected[0]):
+                    return int(key.start_mark.line) + 1
+    return _line_of(node, path)
+
+
+def _node_at(node: yaml.Node | None, path: list[Any]) -> yaml.Node | None:
+    for part in path:
+        node = _child(node, part)
+    return node
+
+
+def _child(node: yaml.Node | None, part: Any) -> yaml.Node | None:
+    """The value at ``part`` (a key, or an index) of a composed mapping or sequence."""
+    if isinstance(node, yaml.MappingNode):
+        return next((v for k, v in node.value if str(k.value) == str(part)), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+        return node.value[part] if part < len(node.value) else None
+    return None
+
+
 def _line_of(node: yaml.Node | None, path: list[Any]) -> int:
     """The 1-based line of the value at ``path`` in the composed YAML (its nearest parent's)."""
     line = node.start_mark.line + 1 if node is not None else 1
     for part in path:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if str(k.value) == str(part)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            node = node.value[part] if part < len(node.value) else None
-        else:
-            node = None
+        node = _child(node, part)
         if node is None:
             break
         line = node.start_mark.line + 1

@@ -46,7 +46,7 @@ def test_every_problem_names_its_line_and_path() -> None:
     assert any(p.startswith("line 2: customers.10: 12.5 is not of type") for p in problems)
     assert any(p.startswith("line 3: items: [] is not of type 'object'") for p in problems)
     assert any(p.startswith("line 4: due_days: -1 is less than the minimum of 0") for p in problems)
-    assert any("surprise" in p and p.startswith("line 1: (top level)") for p in problems)
+    assert any("surprise" in p and p.startswith("line 5: (top level)") for p in problems)
     assert str(info.value).startswith("map.yaml: line")
 
 

@@ -1146,3 +1146,22 @@ def test_a_value_left_to_an_unset_variable_is_said_not_a_traceback(
     assert problems(text, {"CRM_TOKEN": "crm-token-1"}) == [
         f"{where}: environment variable {variable} is not set"
     ]
+
+
+def test_a_map_key_not_allowed_is_named_at_its_own_line() -> None:
+    """It was the line of the mapping it is in (line 2 for a typo on line 8)."""
+    text = """# the map for the walkthrough
+customers:
+  "10": "1"
+items:
+  "12": "3"
+due_days: 30
+
+itmes:
+  "9": "1"
+"""
+    with pytest.raises(MapError) as info:
+        parse_map(text, "map.yaml")
+    assert info.value.problems == [
+        "line 8: (top level): Additional properties are not allowed ('itmes' was unexpected)"
+    ]
