@@ -127,9 +127,9 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
             continue
         mistakes.append(f"{where}: {_said(error, written)}")
     mistakes = list(dict.fromkeys(mistakes))  # one "required" error a key missing, each naming all
-    # Said with the variables not set, not after them; the empty values those left say nothing.
-    crossed = _cross_checked(data, environ, [*problems, *mistakes])
-    problems += mistakes + [p for p in crossed if p.split(": ", 1)[0] not in unset]
+    # Said with the variables not set, not after them: nothing at or under a place those left
+    # empty is cross-checked (``_cross_checked``), as nothing under a schema mistake is.
+    problems += mistakes + _cross_checked(data, environ, [*problems, *mistakes])
     if problems:
         raise ConfigError(source, problems)
     try:

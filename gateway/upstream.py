@@ -143,35 +143,36 @@ class WriteCalls:
         return self.sent > 0 and self.read_after
 
 
-def refused_unprocessed(
-    status: int, says: str, *, provider: str, headers: CIMultiDictProxy[str]
+def refused_in_envelope(
+    response: UpstreamResponse, says: str, *, provider: str, refusal: int
 ) -> UpstreamError:
-    """What a 401, 403 or 429 an adapter reads in a success's envelope is: the error the client
-    raises for that status (the credentials refused; rate-limited, with its ``Retry-After``),
-    and the write call un-counted, as the client does: the provider processed nothing. No
-    status: a success's would read as a success the gateway could not use."""
-    writes = write_calls_var.get()
-    if writes is not None and writes.sent > 0:
-        writes.sent -= 1
-    if status in (401, 403):
-        return UpstreamAuthFailed(
-            f"{says} (the gateway's credentials refused, {status})", provider=provider
+    """The error for a refusal a provider wrote in a success's envelope (crm_v1's ``"success":
+    false``, item_envelope's ``"result": "failed"``) that the adapter's own rules (a field, a
+    lifecycle conflict) did not read; ``refusal`` is the status it says. It is counted as the
+    client counts that status: a 401, 403 or 429 un-counts the write call (the provider
+    processed nothing) and is the client's error for it (the credentials refused; rate-limited,
+    its ``Retry-After`` or a second); another 4xx is final, and the call counted refused
+    (``WriteCalls.refused``: a key keeps it as its answer), but not after a lost attempt (it may
+    answer a repeat). Never with a status: a success's would read as a success the gateway
+    could not use."""
+    writes = write_calls_var.get() if response.method != "GET" else None
+    if refusal in (401, 403, 429):
+        if writes is not None and writes.sent > 0:
+            writes.sent -= 1
+        if refusal != 429:
+            return UpstreamAuthFailed(
+                f"{says} (the gateway's credentials refused, {refusal})", provider=provider
+            )
+        wait = _retry_after(response.headers) or 1.0
+        return UpstreamUnavailable(
+            f"{says} (rate-limited, {refusal})", provider=provider, retry_after=wait
         )
-    # Its Retry-After, else a second: the client's own first wait is no longer (it waits and
-    # retries a real 429; an answer that says 429 in a success's body is not sent again).
-    wait = _retry_after(headers) or 1.0
-    return UpstreamUnavailable(
-        f"{says} (rate-limited, {status})", provider=provider, retry_after=wait
-    )
-
-
-def count_refused() -> None:
-    """An answer an adapter reads as the provider's refusal though its status says success
-    (crm_v1's ``"success": false``): the write call it answers changed nothing, as a refused
-    one (``WriteCalls.refused``). Not after a lost attempt: it may answer a repeat."""
-    writes = write_calls_var.get()
-    if writes is not None and not writes.repeated and writes.refused < writes.sent:
+    final = is_refusal(refusal)
+    if final and writes is not None and not writes.repeated and writes.refused < writes.sent:
         writes.refused += 1
+    error = UpstreamError(says, provider=provider)
+    error.retryable = not final
+    return error
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from adapters.unreadable import the_one_asked
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.summary import InvoiceSummary, settled
-from gateway.upstream import UpstreamResponse, count_refused
+from gateway.upstream import UpstreamResponse, refused_in_envelope
 from gateway.upstream_answers import read_refused
 
 INVOICES = "/v1/invoices"
@@ -275,7 +275,7 @@ class CrmV1Adapter(Adapter):
         other request it is the gateway's own call that was refused (502), as a refused read
         is whatever it names. A success status whose envelope says ``"success": false`` is
         crm_v1's refusal in its error form (its message, its fields): read as its 422 is, the
-        status said as it came, and the write call it answers counted as refused."""
+        status said as it came (``refused_in_envelope``)."""
         status, body = response.status, _object(response.body)
         in_envelope = 422 if _said_no(response) else None
         message = body.get("message")
@@ -294,18 +294,12 @@ class CrmV1Adapter(Adapter):
         said = f"{self.provider} answered {status}: {message}"
         if refused := read_refused(response, said, provider=self.provider, status=in_envelope):
             return refused
-        if in_envelope and response.method != "GET":
-            count_refused()  # its status counted it as no refusal: the provider changed nothing
         if refusal == 409 or (refusal == 422 and fields and set(fields) <= LIFECYCLE_FIELDS):
             return Conflict(message, provider=self.provider)
         if refusal in (400, 422) and (fields or caller_fields):
             return InvalidRequest(message, self._field_errors(fields), provider=self.provider)
-        if in_envelope:
-            # The gateway's own call refused (a delete): final, as its 422 would be; no status
-            # (a success's status would read as a success the gateway could not use).
-            refused_call = UpstreamError(said, provider=self.provider)
-            refused_call.retryable = False
-            return refused_call
+        if in_envelope:  # the gateway's own call refused (a delete): final, as its 422 is
+            return refused_in_envelope(response, said, provider=self.provider, refusal=in_envelope)
         return UpstreamError(said, provider=self.provider, status=status)
 
     def _field_errors(self, fields: dict[str, Any]) -> list[FieldError]:

@@ -36,8 +36,7 @@ from adapters.unreadable import READ_ERRORS, invoice_label, the_one_asked, unrea
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.canonical.totals import calculate
-from gateway.errors import is_refusal
-from gateway.upstream import UpstreamResponse, count_refused, refused_unprocessed
+from gateway.upstream import UpstreamResponse, refused_in_envelope
 from gateway.upstream_answers import read_refused
 
 PREFIX = "/api2/api2"
@@ -284,14 +283,8 @@ class ItemEnvelopeAdapter(Adapter):
         if status == 404 and invoice_id is not None:
             raise NotFound(self._no_invoice(invoice_id), provider=self.provider)
         said = f"{self.provider} answered {response.status}: {message}"
-        if in_envelope in (401, 403, 429):
-            raise refused_unprocessed(
-                in_envelope, said, provider=self.provider, headers=response.headers
-            )
         if refused := read_refused(response, said, provider=self.provider, status=in_envelope):
             raise refused
-        if in_envelope and is_refusal(in_envelope) and response.method != "GET":
-            count_refused()  # its status counted it as no refusal: the provider changed nothing
         if status == 409:
             raise Conflict(f"{self.provider} refused the change: {message}", provider=self.provider)
         if status in (400, 422) and caller_fields:
@@ -301,11 +294,7 @@ class ItemEnvelopeAdapter(Adapter):
                 provider=self.provider,
             )
         if in_envelope:
-            # The gateway's own call refused: final; no status (a success's would read as a
-            # success the gateway could not use).
-            refused_call = UpstreamError(said, provider=self.provider)
-            refused_call.retryable = not is_refusal(in_envelope)
-            raise refused_call
+            raise refused_in_envelope(response, said, provider=self.provider, refusal=in_envelope)
         raise UpstreamError(said, provider=self.provider, status=status)
 
     def _parse(self, body: Any, reader: Callable[[Any], T]) -> T:

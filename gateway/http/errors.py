@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from gateway.errors import (
     AdapterError,
@@ -63,11 +62,11 @@ def problem_for(error: AdapterError, *, connection: str | None = None) -> Proble
     )
 
 
-def idempotency_problem(error: IdempotencyError, *, connection: str | None = None) -> Problem:
-    """422 for a key reused with another request; 409 (+ Retry-After) while it still runs."""
-    extra: dict[str, Any] = {"connection": connection} if connection is not None else {}
+def idempotency_problem(error: IdempotencyError) -> Problem:
+    """422 for a key reused with another request; 409 (+ Retry-After) while it still runs (its
+    connection named as every problem on a connection's route is: ``problem_middleware``)."""
     if isinstance(error, IdempotencyKeyReused):
-        return Problem("idempotency_key_reused", error.message, retryable=False, **extra)
+        return Problem("idempotency_key_reused", error.message, retryable=False)
     assert isinstance(error, IdempotencyInProgress)
     wait = max(1, math.ceil(error.retry_after or 1))
     return Problem(
@@ -75,5 +74,4 @@ def idempotency_problem(error: IdempotencyError, *, connection: str | None = Non
         error.message,
         headers={"Retry-After": str(wait)},
         retryable=True,
-        **extra,
     )

@@ -99,9 +99,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             headers={"Retry-After": "2"},
         ).response(request_id)
     except IdempotencyError as error:
-        connection = request.match_info.get("connection")
-        answer = _on_its_connection(idempotency_problem(error, connection=connection), request)
-        return answer.response(request_id)
+        return _on_its_connection(idempotency_problem(error), request).response(request_id)
     except ClientClosed:
         return web.Response(status=CLIENT_CLOSED)  # written nowhere: counted and logged
     except web.RequestPayloadError:

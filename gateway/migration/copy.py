@@ -135,13 +135,8 @@ class Copier:
                 reason = exc.message
                 if not last:
                     await wait_for_key(exc)
-            except UpstreamAuthFailed as exc:
-                # The target refuses the gateway's credentials: every copy would fail so. It
-                # processed nothing: a create about to be sent is no copy that may exist.
-                known = await self._crosswalk(source_id)
-                if known is not None and known.state == "pending" and known.target_id is None:
-                    await self._record(source_id, None, "failed", invoice, {"reason": exc.message})
-                raise
+            except UpstreamAuthFailed:
+                raise  # the target refuses the gateway's credentials: every copy would fail so
             except OutcomeUncertain as exc:
                 # A write whose answer never came (a worker killed while it waited): the target
                 # may still store it, so its key's retry asks again once the connection's
@@ -216,6 +211,10 @@ class Copier:
             # since, so this run's create is another request: the copy is that run's.
             created = made.earlier
             made_before.append(WriteWarning("", EARLIER_COPY))
+        except UpstreamAuthFailed as exc:
+            # Refused unprocessed: the create recorded "pending" above is no copy that may exist.
+            await self._record(source_id, None, "failed", invoice, {"reason": exc.message})
+            raise
         except AdapterError as exc:
             if not isinstance(exc, UpstreamError):
                 # The target's own refusal: the next run sends the create under a key of its

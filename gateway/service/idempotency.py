@@ -393,7 +393,7 @@ class KeyedWrites:
             if resolution.state == "not_done":
                 await self._release(scope, owner)
                 raise _nothing_written(error, resolution) from error
-            await self.store.park(scope, owner, _parked_at(error))
+            await self.store.park(scope, owner, _unseen_at(error) or "uncertain")
             raise _uncertain(error, resolution, keyed=True, settle=wait) from error
         except AdapterError as error:
             if calls.sent == 0:
@@ -527,12 +527,12 @@ class KeyedWrites:
             waited = max(0.0, self._clock() - sent) if isinstance(sent, int | float) else 0.0
             if waited < write.settle_s:
                 wait = write.settle_s - waited
-            if waited < write.settle_s and resolution.state == "not_done":
-                resolution = Resolution.unknown(
-                    f"{resolution.detail} yet, but the provider {unseen} and may still be "
-                    f"working on it: it was sent {waited:.0f} s ago, and finding nothing proves "
-                    f"nothing before {write.settle_s:g} s"
-                )
+                if resolution.state == "not_done":
+                    resolution = Resolution.unknown(
+                        f"{resolution.detail} yet, but the provider {unseen} and may still "
+                        f"be working on it: it was sent {waited:.0f} s ago, and finding nothing "
+                        f"proves nothing before {write.settle_s:g} s"
+                    )
         _log.info(
             "write_resolved",
             connection=write.connection,
@@ -764,27 +764,21 @@ def _unused_success(error: UpstreamError) -> bool:
     return isinstance(error, ReadBackFailed) or 200 <= (error.status or 0) < 300
 
 
-def _unseen_because(error: UpstreamError) -> str | None:
-    """Why the write may be at the provider but not shown yet (a lookup that finds nothing
-    proves nothing before its settle time: ``_find``), as "the provider …"; None where a
-    lookup is believed at once (the adapter undid what the write made, or the provider
-    answered a failure)."""
+def _unseen_at(error: UpstreamError) -> str | None:
+    """The recovery point of a write that may be at the provider but not shown yet, after
+    ``error`` (``_UNSEEN_BECAUSE`` says why: a lookup that finds nothing proves nothing before
+    its settle time, ``_find``); None where a lookup is believed at once (the adapter undid
+    what the write made, or the provider answered a failure)."""
     if error.undone:
         return None
     if _unanswered(error):
-        return _UNSEEN_BECAUSE[UNANSWERED]
-    if _unused_success(error):
-        return _UNSEEN_BECAUSE[UNUSED_SUCCESS]
-    return None
-
-
-def _parked_at(error: UpstreamError) -> str:
-    """The recovery point a write whose outcome is untold waits at, for its retry's lookup."""
-    if error.undone:
-        return "uncertain"
-    if _unanswered(error):
         return UNANSWERED
-    return UNUSED_SUCCESS if _unused_success(error) else "uncertain"
+    return UNUSED_SUCCESS if _unused_success(error) else None
+
+
+def _unseen_because(error: UpstreamError) -> str | None:
+    point = _unseen_at(error)
+    return _UNSEEN_BECAUSE[point] if point is not None else None
 
 
 def _uncertain(

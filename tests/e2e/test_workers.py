@@ -240,9 +240,14 @@ def test_workers_stop_when_their_supervisor_is_killed_outright(
         assert not any(_alive(pid) for pid in workers), workers
         # Each worker's last line is in the pipe by now, but the thread reading it may not have
         # taken it yet (a CI run once saw one of the two lines only).
+        # And each says so in the log (JSON, for what collects it), with its pid.
         while True:
             said = "".join(gateway.output)
-            if all(f"worker {pid}: its supervisor" in said for pid in workers):
+            logged = [json.loads(line) for line in list(gateway.output) if line.startswith("{")]
+            gone = {e["pid"] for e in logged if e["event"] == "supervisor_gone"}
+            if all(f"worker {pid}: its supervisor" in said for pid in workers) and gone == set(
+                workers
+            ):
                 break
             assert time.monotonic() < deadline + 5, said
             time.sleep(0.05)

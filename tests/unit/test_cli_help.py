@@ -1,0 +1,41 @@
+"""What ``--help`` tells a newcomer, and what the image is built from."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gateway import cli
+
+REPO = Path(__file__).parents[2]
+
+
+def test_emulate_help_gives_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--host` and `--port` had no help: two emulators started without `--port` collide on
+    8081, and nothing said so."""
+    with pytest.raises(SystemExit) as done:
+        cli.main(["emulate", "--help"])
+    assert done.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "address to listen on (default 127.0.0.1)" in shown
+    assert "(default 8081, for every provider: give each emulator its own)" in shown
+
+
+def test_the_image_is_built_from_what_it_copies_alone() -> None:
+    """The build context holds what the Dockerfile copies and nothing else (it held .venv,
+    .git, the store file and a written sandbox.yaml with its tokens); a folder copied but
+    ignored would fail the build."""
+    copied = {
+        name.rstrip("/")
+        for line in (REPO / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+        for name in line.split()[1:-1]
+    }
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    rules = [line.strip() for line in ignore if line.strip() and not line.startswith("#")]
+    assert rules[0] == "*"  # everything out, then what is copied back in
+    admitted = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    assert admitted == copied
+    assert all(re.fullmatch(r"\*\*/\w+", rule) for rule in rules[1:] if not rule.startswith("!"))
