@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.config import Client, Scope
-from gateway.http.keys import CALLER, KEYRING, METRICS
+from gateway.http.keys import CALLER, IDENTIFIED, KEYRING, METRICS
 from gateway.http.problems import Problem, echoed
 from gateway.ratelimit import client_address
 
@@ -74,6 +74,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             detail,
             headers={"WWW-Authenticate": 'Bearer realm="invoice-gateway"'},
         )
+    request[IDENTIFIED] = client
     if scope not in client.scopes and "admin" not in client.scopes:
         raise Problem("forbidden", f"This API key lacks the {scope} scope.")
     wait = await keyring.wait(client)
@@ -132,6 +133,8 @@ async def optional_caller(request: web.Request) -> Client | None:
     client = request.app[KEYRING].identify(key)
     if client is None:
         await count_failure(request, presented=True)
+    else:
+        request[IDENTIFIED] = client
     return client
 
 

@@ -36,6 +36,8 @@ _NAME_SHOWN = 64
 # A body announced longer than this is refused for its label before it is read; one this short
 # is read first, as whitespace alone is the 400 "empty", not a 415.
 _BLANK_BODY_BYTES = 64
+# What ``curl -d`` labels a body with, unless told otherwise.
+CURL_FORM_LABEL = "application/x-www-form-urlencoded"
 
 
 def is_json_media_type(media_type: str) -> bool:
@@ -45,12 +47,17 @@ def is_json_media_type(media_type: str) -> bool:
     return kind == "application" and (subtype == "json" or suffixed)
 
 
-def check_json_media_type(request: web.Request, *, unread: bool = False) -> None:
+def check_json_media_type(
+    request: web.Request, *, unread: bool = False, curl_label: bool = False
+) -> None:
     """415 ``unsupported_media_type`` unless the body is labelled as JSON (any charset).
     ``unread``: said before the body is read (none of it is needed for this answer), and the
-    connection closed, as the rest of the body is not waited for."""
+    connection closed, as the rest of the body is not waited for. ``curl_label``: a body with
+    no label, or with the form label ``curl -d`` gives it, is read as JSON too."""
     given = request.headers.get("Content-Type")
     if given is not None and is_json_media_type(request.content_type):
+        return
+    if curl_label and (given is None or request.content_type == CURL_FORM_LABEL):
         return
     # What was sent, as sent (without parameters): aiohttp reads a type it cannot parse as
     # application/octet-stream, which is not what the client would recognise.
@@ -130,19 +137,20 @@ async def read_body(request: web.Request) -> bytes:
         return await request.read()
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
+async def read_json_object(request: web.Request, *, curl_label: bool = False) -> dict[str, Any]:
     """The body as a JSON object; 415 when it is not labelled JSON, 400 ``bad_request`` that
-    says what is wrong with it otherwise."""
+    says what is wrong with it otherwise. ``curl_label``: also a body labelled as ``curl -d``
+    labels it, or not at all (``calculate`` only: it reads and writes no data)."""
     if (request.content_length or 0) > _BLANK_BODY_BYTES:
         # A body is coming that cannot be blank, and its label alone decides this answer: said
         # before reading it (a client that stalled after the head was answered 408, not 415;
         # one that sent a MiB had it all read first). A chunked body, or a short one, is read
         # first: empty or blank, it is the 400 "empty" (docs/decisions.md, "HTTP").
-        check_json_media_type(request, unread=True)
+        check_json_media_type(request, unread=True, curl_label=curl_label)
     raw = await read_body(request)
     if not raw.strip():
         raise Problem("bad_request", "The request body is empty; send a JSON object.")
-    check_json_media_type(request)
+    check_json_media_type(request, curl_label=curl_label)
     encoding = json.detect_encoding(raw)  # what json.loads would decode bytes as
     if encoding not in ("utf-8", "utf-8-sig"):
         # JSON between systems is UTF-8 (RFC 8259); Latin-1 was refused, UTF-16 taken.

@@ -17,6 +17,9 @@ from gateway.store import Store
 SETTINGS = web.AppKey("settings", Settings)
 REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("caller", Client)
+# The client whose key the request presented, known before its scope and rate limit are
+# checked (CALLER is set only once both let it through): what the access log names.
+IDENTIFIED = web.RequestKey("identified", Client)
 # The connections a list across connections reads (``GET /v1/invoices``), for its log line.
 CONNECTIONS = web.RequestKey("connections", str)
 KEYRING = web.AppKey("keyring", KeyRing)

@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.http.keys import CALLER, CONNECTIONS, METRICS, REQUEST_ID
+from gateway.http.keys import CONNECTIONS, IDENTIFIED, METRICS, REQUEST_ID
 from gateway.http.problems import echoed
 from gateway.upstream import CallStats, request_calls_var
 
@@ -51,7 +51,8 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         connection = request.match_info.get("connection")
         if connection is not None:
             connection = echoed(connection)
-        caller = request.get(CALLER)
+        # Whose key it was, also when the key's scope or rate limit refused the request.
+        caller = request.get(IDENTIFIED)
         _log.info(
             "request",
             request_id=request.get(REQUEST_ID),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.vectors.load import request_body, vectors
+from tests.vectors.load import reproduced, request_body, vectors
 
 
 def free_port() -> int:
@@ -71,6 +71,18 @@ def test_served_gateway_reproduces_every_vector(served: str) -> None:
         totals = body["totals"]
         assert isinstance(totals, dict)
         assert {k: totals[k] for k in vector["expected"]["totals"]} == vector["expected"]["totals"]
+
+
+@pytest.mark.parametrize("vector", vectors(), ids=[v["name"] for v in vectors()])
+def test_curl_d_at_a_vector_file_reproduces_it(
+    served: str, vector: dict[str, object], tmp_path: Path
+) -> None:
+    """Issue 2's own command, run as written: ``curl -d`` labels the body as a form."""
+    body = tmp_path / "vector.json"
+    body.write_text(json.dumps(request_body(vector), indent=2))
+    command = ["curl", "-s", "-X", "POST", f"{served}/v1/invoices/calculate", "-d", f"@{body}"]
+    answer = json.loads(subprocess.run(command, capture_output=True, check=True).stdout)
+    assert reproduced(answer, vector) == vector["expected"]
 
 
 def test_served_gateway_answers_problems(served: str) -> None:

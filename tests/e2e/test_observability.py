@@ -46,6 +46,12 @@ def settings(sandbox: Sandbox) -> Settings:
     )
 
 
+def json_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The JSON log lines written to stdout since the last read."""
+    out = capsys.readouterr().out
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
 @pytest.fixture
 async def gateway(sandbox: Sandbox, aiohttp_client: Any) -> Any:
     return await aiohttp_client(create_app(settings(sandbox)))
@@ -104,11 +110,7 @@ async def test_one_json_log_line_per_request_with_the_promised_fields(
         across = {"Authorization": "Bearer k-app", "X-Request-ID": "req-log-2"}
         listed = await gateway.get("/v1/invoices?connection=crm_v1&limit=1", headers=across)
         assert listed.status == 200, await listed.text()
-        lines = [
-            json.loads(line)
-            for line in capsys.readouterr().out.splitlines()
-            if line.startswith("{")
-        ]
+        lines = json_lines(capsys)
     finally:
         structlog.reset_defaults()
     [entry, fanned] = [line for line in lines if line.get("event") == "request"]
@@ -123,6 +125,43 @@ async def test_one_json_log_line_per_request_with_the_promised_fields(
     assert entry["upstream_calls"] == 1 and entry["upstream_retries"] == 0
     assert entry["latency_ms"] > 0
     assert "k-app" not in json.dumps(lines) and "sandbox-crm_v1" not in json.dumps(lines)
+
+
+async def test_a_request_its_key_may_not_make_names_the_keys_client_in_its_log_line(
+    sandbox: Sandbox, aiohttp_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused for its key's scope (403) or rate limit (429), a request is still that client's:
+    its log line names it, or an operator cannot tell whose calls are being refused. So does a
+    public route that reads the key. A key not known names no client."""
+    limited = Client.model_validate(
+        {
+            **client("slow", "k-slow", ["invoices:read"]).model_dump(),
+            "rate_limit": {"per_second": 0.01, "burst": 1},
+        }
+    )
+    config = settings(sandbox)
+    config = config.model_copy(update={"clients": [*config.clients, limited]})
+    gateway = await aiohttp_client(create_app(config))
+    configure_logging(LoggingSettings(level="info", format="json"))
+    try:
+        capsys.readouterr()
+        sent = [
+            ("k-slow", "/v1/connections"),
+            ("k-slow", "/v1/connections"),
+            ("k-app", "/metrics"),
+            ("k-unknown", "/v1/connections"),
+            ("k-ops", "/readyz"),  # public, and what the key's client may see told
+        ]
+        statuses = []
+        for key, path in sent:
+            answer = await gateway.get(path, headers={"Authorization": f"Bearer {key}"})
+            statuses.append(answer.status)
+        lines = json_lines(capsys)
+    finally:
+        structlog.reset_defaults()
+    logged = [(line["status"], line["client"]) for line in lines if line.get("event") == "request"]
+    assert statuses == [200, 429, 403, 401, 200]
+    assert logged == [(200, "slow"), (429, "slow"), (403, "app"), (401, None), (200, "ops")]
 
 
 @pytest.mark.parametrize("format", ["json", "console"])

@@ -45,6 +45,8 @@ NOT_JSON = [
     "application/jsonl",
     "application/+json",
 ]
+# What ``curl -d`` labels a body with, and no label at all.
+CURL_LABELS = ["application/x-www-form-urlencoded", None]
 TOO_DEEP = f"The request body is nested deeper than {MAX_DEPTH} levels."
 
 
@@ -115,8 +117,16 @@ def unsupported(answer: Answer, sent: str | None) -> None:
 # -- media type --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("content_type", [*NOT_JSON, None])
-@pytest.mark.parametrize(("method", "path"), JSON_ROUTES)
+@pytest.mark.parametrize(
+    ("method", "path", "content_type"),
+    [
+        (method, path, content_type)
+        for method, path in JSON_ROUTES
+        for content_type in [*NOT_JSON, None]
+        # calculate reads what curl -d sends as JSON (the next test)
+        if not (path == CALCULATE and content_type in CURL_LABELS)
+    ],
+)
 async def test_a_json_body_not_labelled_json_is_a_415_on_every_json_route(
     sandbox: Sandbox, method: str, path: str, content_type: str | None
 ) -> None:
@@ -124,6 +134,23 @@ async def test_a_json_body_not_labelled_json_is_a_415_on_every_json_route(
         sandbox, method, path, data=json.dumps(BODY).encode(), content_type=content_type
     )
     unsupported(answer, content_type)
+
+
+@pytest.mark.parametrize("content_type", CURL_LABELS)
+async def test_calculate_reads_what_curl_d_sends_as_json(
+    sandbox: Sandbox, content_type: str | None
+) -> None:
+    """Issue 2's ``curl -s -X POST …/calculate -d @vector``: curl labels the body as a form.
+    calculate writes nothing, so it reads that label (or none) as JSON; a write route does not
+    (the test above). What is not JSON is still said to be so."""
+    answer = await send(
+        sandbox, "POST", CALCULATE, data=json.dumps(BODY).encode(), content_type=content_type
+    )
+    assert answer.status == 200, answer.body
+    assert answer.body["totals"]["total"] == "5950.00"
+    answer = await send(sandbox, "POST", CALCULATE, data=b"currency=EUR", content_type=content_type)
+    assert (answer.status, answer.body["code"]) == (400, "bad_request")
+    assert answer.body["detail"].startswith("The request body is not valid JSON"), answer.body
 
 
 async def test_a_415_sends_nothing_to_the_provider(sandbox: Sandbox) -> None:
