@@ -214,13 +214,15 @@ def _exact(
 
 def _schema(places: int, *, signed: bool = False, positive: bool = False) -> WithJsonSchema:
     """What the API documents: a decimal string (or an exact JSON number) with these places;
-    not below zero unless ``signed``, above it where ``positive`` (as the validators hold)."""
-    sign = "-?" if signed else ""
-    pattern = f"^{sign}\\d{{1,{MAX_INTEGER_DIGITS}}}(\\.\\d{{1,{places}}})?$"
+    not below zero unless ``signed``, above it where ``positive`` (as the validators hold).
+    The string's pattern takes exactly what ``_exact`` takes: ASCII digits, leading zeros and
+    trailing zeros past ``places`` (they change no value), ``-0`` written any way (zero)."""
+    value = f"0*[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\\.[0-9]{{1,{places}}}0*)?"
+    pattern = f"^-?{value}$" if signed else f"^(-0+(\\.0+)?|{value})$"
     text: dict[str, Any] = {"type": "string", "pattern": pattern}
     number: dict[str, Any] = {"type": "number"}
     if positive:
-        text["not"] = {"pattern": "^0+(\\.0+)?$"}  # zero, however written
+        text["not"] = {"pattern": "^-?0+(\\.0+)?$"}  # zero, however written
         number["exclusiveMinimum"] = 0
     elif not signed:
         number["minimum"] = 0

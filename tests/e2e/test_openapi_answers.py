@@ -18,7 +18,7 @@ import jsonschema
 import pydantic
 import pytest
 
-from gateway.canonical.model import Invoice, Line, Payment
+from gateway.canonical.model import Adjustment, Invoice, Line, Payment
 from gateway.http.openapi import openapi_document
 from gateway.sandbox.serve import Sandbox
 from tests.e2e.conftest_sandbox import call
@@ -112,12 +112,53 @@ def test_a_request_is_still_held_to_the_canonical_bounds() -> None:
     jsonschema.validate({"currency": "USD", "lines": [{**line, "unit_price": "0.1234"}]}, schema)
 
 
+# Decimal strings written every way a caller might: leading and trailing zeros (which change no
+# value and are taken), -0 (zero), places past each type's, the integer bound, and what the
+# grammar refuses (other digits, exponents, signs, spaces).
+WRITTEN = [
+    "0000000000000001",
+    "00000000000000012.5",
+    "19.99490",
+    "1.0000000",
+    "1.00000000000",
+    "1.00001",
+    "1.0000001",
+    "1.00000000001",
+    "-0",
+    "-00.000",
+    "-0.0001",
+    "-5",
+    "-5.25",
+    "999999999999999",
+    "999999999999999.9999",
+    "1000000000000000",
+    "0001000000000000000",
+    "١٢",
+    "1e2",
+    "+1",
+    " 1",
+    "1.",
+    ".5",
+    "",
+]
+
+
 @pytest.mark.parametrize(
     ("schema", "field", "values"),
     [
         ("Payment", "amount", ["0", "0.00", "000", 0, -5, "-5", "0.01", "12.5", 7]),
         ("Invoice", "exchange_rate", ["0", "0.0000000000", 0, -1, "1.0825", 2]),
         ("Line", "quantity", ["0", "-1", -1, 0, "1.5", 3]),
+        *(
+            (schema, field, WRITTEN)
+            for schema, field in [
+                ("Line", "unit_price"),
+                ("Line", "quantity"),
+                ("Adjustment", "amount"),
+                ("Payment", "amount"),
+                ("Invoice", "exchange_rate"),
+            ]
+        ),
     ],
 )
 def test_the_document_takes_a_figure_exactly_when_the_gateway_does(
@@ -130,7 +171,7 @@ def test_the_document_takes_a_figure_exactly_when_the_gateway_does(
         **openapi_document()["components"]["schemas"][schema]["properties"][field],
         "components": declared["components"],
     }
-    model = {"Payment": Payment, "Invoice": Invoice, "Line": Line}[schema]
+    model = {"Payment": Payment, "Invoice": Invoice, "Line": Line, "Adjustment": Adjustment}[schema]
     for value in values:
         document_takes = jsonschema.Draft202012Validator(field_schema).is_valid(value)
         errors = []
