@@ -212,36 +212,59 @@ def _exact(
     return BeforeValidator(validate)
 
 
-def _schema(places: int, *, signed: bool = False, positive: bool = False) -> WithJsonSchema:
+# The end of the text in every regex dialect (ECMA-262's ``$`` and Python's ``\\Z``).
+_END = "(?![\\s\\S])"
+
+
+def _schema(
+    places: int,
+    *,
+    signed: bool = False,
+    positive: bool = False,
+    amount: bool = False,
+    more: str = "",
+) -> WithJsonSchema:
     """What the API documents: a decimal string (or an exact JSON number) with these places;
-    not below zero unless ``signed``, above it where ``positive`` (as the validators hold).
-    The string's pattern takes exactly what ``_exact`` takes: ASCII digits, leading zeros and
-    trailing zeros past ``places`` (they change no value), ``-0`` written any way (zero)."""
+    not below zero unless ``signed``, above it where ``positive`` (as the validators hold), and
+    below 10^15 in absolute value. The string's pattern takes exactly what ``_exact`` takes:
+    ASCII digits, leading zeros and trailing zeros past ``places`` (they change no value), ``-0``
+    written any way (zero). It ends with ``(?![\\s\\S])``, the end of the text in every regex
+    dialect: a ``$`` lets Python's ``re`` (and the validators built on it) take a final newline,
+    which the gateway refuses. ``amount``: also no finer than the invoice's currency."""
     value = f"0*[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\\.[0-9]{{1,{places}}}0*)?"
-    pattern = f"^-?{value}$" if signed else f"^(-0+(\\.0+)?|{value})$"
+    pattern = f"^-?{value}{_END}" if signed else f"^(-0+(\\.0+)?|{value}){_END}"
     text: dict[str, Any] = {"type": "string", "pattern": pattern}
-    number: dict[str, Any] = {"type": "number"}
+    number: dict[str, Any] = {"type": "number", "exclusiveMaximum": 10**MAX_INTEGER_DIGITS}
     if positive:
-        text["not"] = {"pattern": "^-?0+(\\.0+)?$"}  # zero, however written
+        text["not"] = {"pattern": f"^-?0+(\\.0+)?{_END}"}  # zero, however written
         number["exclusiveMinimum"] = 0
-    elif not signed:
+    elif signed:
+        number["exclusiveMinimum"] = -(10**MAX_INTEGER_DIGITS)
+    else:
         number["minimum"] = 0
-    more = ", greater than zero" if positive else ""
+    said = f"A decimal with at most {places} decimal places"
+    if amount:
+        said += " and no more than the invoice's currency has (2 for USD, 0 for JPY)"
+    if positive:
+        said += ", greater than zero"
     return WithJsonSchema(
-        {
-            "anyOf": [text, number],
-            "description": f'A decimal with at most {places} decimal places{more}, e.g. "12.50".',
-        },
+        {"anyOf": [text, number], "description": f'{said}{more}, e.g. "12.50".'},
         mode="validation",
     )
 
 
+# A discount's value: its own validator (the percent's bound depends on the discount's type).
+DISCOUNT_VALUE_SCHEMA = _schema(4, more="; a percent from 0 to 100 where the type is percent")
+
+
 # pydantic writes a Decimal to JSON as ``str(value)``: a string, fixed-point for these types.
 _OUT = WithJsonSchema({"type": "string", "pattern": "^-?\\d+(\\.\\d+)?$"}, mode="serialization")
-Money = Annotated[Decimal, _exact(4, amount=True), _schema(4, signed=True), _OUT]
-NonNegativeMoney = Annotated[Decimal, _exact(4, check_non_negative, amount=True), _schema(4), _OUT]
+Money = Annotated[Decimal, _exact(4, amount=True), _schema(4, signed=True, amount=True), _OUT]
+NonNegativeMoney = Annotated[
+    Decimal, _exact(4, check_non_negative, amount=True), _schema(4, amount=True), _OUT
+]
 PositiveMoney = Annotated[
-    Decimal, _exact(4, _positive, amount=True), _schema(4, positive=True), _OUT
+    Decimal, _exact(4, _positive, amount=True), _schema(4, positive=True, amount=True), _OUT
 ]
 Quantity = Annotated[Decimal, _exact(6, check_non_negative), _schema(6), _OUT]
 UnitPrice = Annotated[Decimal, _exact(4, check_non_negative), _schema(4), _OUT]

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gateway.canonical.decimals import (
+    DISCOUNT_VALUE_SCHEMA,
     ExchangeRate,
     Money,
     NonNegativeMoney,
@@ -104,7 +105,7 @@ class Discount(CanonicalModel):
     """A percent of the amount, or a fixed amount (for a line: for the whole line)."""
 
     type: DiscountType
-    value: Annotated[Decimal, BeforeValidator(to_decimal)]
+    value: Annotated[Decimal, BeforeValidator(to_decimal), DISCOUNT_VALUE_SCHEMA]
 
     @field_validator("value")
     @classmethod

@@ -57,8 +57,8 @@ def check_json_media_type(
     given = request.headers.get("Content-Type")
     if given is not None and is_json_media_type(request.content_type):
         return
-    if curl_label and (given is None or request.content_type == CURL_FORM_LABEL):
-        return
+    if curl_label and (not (given or "").strip() or request.content_type == CURL_FORM_LABEL):
+        return  # an empty Content-Type field labels nothing, as none does
     # What was sent, as sent (without parameters): aiohttp reads a type it cannot parse as
     # application/octet-stream, which is not what the client would recognise.
     sent = given.partition(";")[0].strip()[:100] if given is not None else ""

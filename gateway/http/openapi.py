@@ -607,7 +607,12 @@ def _paths(today: date) -> dict[str, Any]:
                 "invoices",
                 _ok("200", "Invoice", "The invoice with every amount computed"),
                 parameters=["idempotency_key_unkept"],
-                body=with_examples(_body("CalculateRequest"), examples["calculate"]),
+                body={
+                    **with_examples(_body("CalculateRequest"), examples["calculate"]),
+                    "description": "The invoice's fields and an optional policy, as JSON. A "
+                    "body with no Content-Type, or labelled application/x-www-form-urlencoded "
+                    "as `curl -d` labels it, is read as JSON too (this route writes nothing).",
+                },
                 errors=(400, 408, 413, 415, 422),
                 public=True,
             )

@@ -18,7 +18,7 @@ import jsonschema
 import pydantic
 import pytest
 
-from gateway.canonical.model import Adjustment, Invoice, Line, Payment
+from gateway.canonical.model import Adjustment, Discount, Invoice, Line, Payment
 from gateway.http.openapi import openapi_document
 from gateway.sandbox.serve import Sandbox
 from tests.e2e.conftest_sandbox import call
@@ -140,6 +140,15 @@ WRITTEN = [
     "1.",
     ".5",
     "",
+    "12.50\n",
+    "\n12.50",
+    10**15 - 1,
+    10**15,
+    -(10**15) + 1,
+    -(10**15),
+    10**20,
+    -5,
+    0,
 ]
 
 
@@ -157,6 +166,7 @@ WRITTEN = [
                 ("Adjustment", "amount"),
                 ("Payment", "amount"),
                 ("Invoice", "exchange_rate"),
+                ("Discount", "value"),
             ]
         ),
     ],
@@ -171,7 +181,13 @@ def test_the_document_takes_a_figure_exactly_when_the_gateway_does(
         **openapi_document()["components"]["schemas"][schema]["properties"][field],
         "components": declared["components"],
     }
-    model = {"Payment": Payment, "Invoice": Invoice, "Line": Line, "Adjustment": Adjustment}[schema]
+    model = {
+        "Payment": Payment,
+        "Invoice": Invoice,
+        "Line": Line,
+        "Adjustment": Adjustment,
+        "Discount": Discount,
+    }[schema]
     for value in values:
         document_takes = jsonschema.Draft202012Validator(field_schema).is_valid(value)
         errors = []

@@ -46,7 +46,12 @@ NOT_JSON = [
     "application/+json",
 ]
 # What ``curl -d`` labels a body with, and no label at all.
-CURL_LABELS = ["application/x-www-form-urlencoded", None]
+CURL_LABELS = [
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=utf-8",
+    None,
+    "",
+]
 TOO_DEEP = f"The request body is nested deeper than {MAX_DEPTH} levels."
 
 
