@@ -212,8 +212,11 @@ def _exact(
     return BeforeValidator(validate)
 
 
-# The end of the text in every regex dialect (ECMA-262's ``$`` and Python's ``\\Z``).
-_END = "(?![\\s\\S])"
+# The end of the text: ECMA-262's ``$``, which JSON Schema's patterns are written in. (Python's
+# ``re`` also takes a final newline there, which the gateway refuses; an end that every dialect
+# reads alike, ``(?![\\s\\S])``, is a lookahead, outside JSON Schema's interoperable subset,
+# which RE2 and Rust's regex, and the validators built on them, cannot compile.)
+_END = "$"
 
 
 def _schema(
@@ -228,9 +231,7 @@ def _schema(
     not below zero unless ``signed``, above it where ``positive`` (as the validators hold), and
     below 10^15 in absolute value. The string's pattern takes exactly what ``_exact`` takes:
     ASCII digits, leading zeros and trailing zeros past ``places`` (they change no value), ``-0``
-    written any way (zero). It ends with ``(?![\\s\\S])``, the end of the text in every regex
-    dialect: a ``$`` lets Python's ``re`` (and the validators built on it) take a final newline,
-    which the gateway refuses. ``amount``: also no finer than the invoice's currency."""
+    written any way (zero). ``amount``: also no finer than the invoice's currency."""
     value = f"0*[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\\.[0-9]{{1,{places}}}0*)?"
     pattern = f"^-?{value}{_END}" if signed else f"^(-0+(\\.0+)?|{value}){_END}"
     text: dict[str, Any] = {"type": "string", "pattern": pattern}
