@@ -16,6 +16,8 @@ RUN pip install . && useradd --create-home --uid 10001 gateway \
 # A SQLite store must be somewhere the gateway user may write, and kept: a relative store.url is
 # read beside the configuration (/etc/invoice-gateway, not writable here), so give it
 # `sqlite:////var/lib/invoice-gateway/store.db` and mount a volume there (or use PostgreSQL).
+# Run with --read-only, give it a writable /tmp (--tmpfs /tmp): the sandbox keeps its store there,
+# and several workers their metrics.
 VOLUME /var/lib/invoice-gateway
 USER gateway
 EXPOSE 8080

@@ -248,6 +248,10 @@ def _serve(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         seeded = 56 if args.seed_invoices is None else args.seed_invoices
         key = "sk_sandbox" if args.api_key is None else args.api_key
+        # The sandbox keeps its store in a temporary directory of its own.
+        if (problem := _no_temporary_directory()) is not None:
+            print(f"invoice-gateway serve: {problem}", file=sys.stderr)
+            return EXIT_USAGE
         return serve_sandbox(host, port, seeded, key, write)
     # From here a stop signal is recorded, and acted on once the gateway has started.
     stops = early_stops()
@@ -293,6 +297,10 @@ def _serve_configured(args: argparse.Namespace, stops: StopSignals) -> int:
     # One process listens before it says so (a client told the port must not be refused);
     # a supervisor only reserves the port for its workers.
     alone = server.workers <= 1
+    # Workers keep their metrics in a temporary directory of their supervisor's.
+    if not alone and (problem := _no_temporary_directory()) is not None:
+        print(f"invoice-gateway serve: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     sock = _bound("serve", server.host, server.port, listen=alone, shared=not alone)
     if sock is None:
         return EXIT_USAGE
@@ -312,6 +320,22 @@ def _serve_configured(args: argparse.Namespace, stops: StopSignals) -> int:
         print(f"invoice-gateway listening on {http_origin(server.host, port)}{workers}", flush=True)
 
     return serve(settings, sock, server.workers, listening, stops)
+
+
+def _no_temporary_directory() -> str | None:
+    """Why no temporary directory can be made, in one line (a container run with
+    ``--read-only`` has none unless given one), or None when one can."""
+    import tempfile
+
+    try:
+        tempfile.gettempdir()  # the first of TMPDIR, /tmp, /var/tmp, /usr/tmp, . that is writable
+    except FileNotFoundError:
+        return (
+            "no directory for temporary files can be written (TMPDIR, /tmp, /var/tmp, "
+            "/usr/tmp, the working directory): set TMPDIR to a writable directory, or give a "
+            "container one (docker run --tmpfs /tmp)"
+        )
+    return None
 
 
 # ``_store_problem``'s answer when a stop signal cut its wait short.

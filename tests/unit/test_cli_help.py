@@ -39,3 +39,33 @@ def test_the_image_is_built_from_what_it_copies_alone() -> None:
     admitted = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
     assert admitted == copied
     assert all(re.fullmatch(r"\*\*/\w+", rule) for rule in rules[1:] if not rule.startswith("!"))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["serve", "--sandbox", "--port", "0"], ["serve", "--workers", "2", "--port", "0"]],
+    ids=["sandbox", "workers"],
+)
+def test_serve_with_no_writable_temporary_directory_says_so_in_one_line(
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A container run with ``--read-only`` has no writable /tmp: the sandbox (its store) and
+    workers (their metrics) need one, and serve ended in tempfile's traceback, exit 1."""
+    import tempfile
+
+    def none_writable() -> str:
+        raise FileNotFoundError(2, "No usable temporary directory found in ['/tmp', '/app']")
+
+    monkeypatch.chdir(tmp_path)  # no config.yaml here: serve's calculation endpoint alone
+    monkeypatch.setattr(tempfile, "gettempdir", none_writable)
+    assert cli.main(argv) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said[-1] == (
+        "invoice-gateway serve: no directory for temporary files can be written (TMPDIR, /tmp, "
+        "/var/tmp, /usr/tmp, the working directory): set TMPDIR to a writable directory, or "
+        "give a container one (docker run --tmpfs /tmp)"
+    )
+    assert not any("Traceback" in line for line in said)
