@@ -430,6 +430,13 @@ class Adapter:
         return self.mapping.capabilities
 
     @property
+    def currencies(self) -> list[str] | None:
+        """The currencies this connection's invoices can be in, where the provider takes only
+        those the gateway is told of (configured for it); None where the gateway holds no such
+        list (the provider's account may still refuse a currency, in its own words)."""
+        return None
+
+    @property
     def rounding(self) -> RoundingPolicy:
         """The connection's declared policy, else the provider's own."""
         return self.connection.rounding or self.mapping.rounding

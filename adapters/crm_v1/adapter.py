@@ -56,6 +56,12 @@ class CrmV1Adapter(Adapter):
     provider: ClassVar[str] = "crm_v1"
     pages: ClassVar[PageNumbers] = PageNumbers(first=0)  # pageIndex is zero-based
 
+    @property
+    def currencies(self) -> list[str] | None:
+        """Those configured (the connection's ``currencies``): the provider names each by its
+        own id, so an invoice in another is refused before it is sent."""
+        return sorted(self.connection.currencies)
+
     # -- reads ---------------------------------------------------------------------------------
 
     async def get(self, invoice_id: str) -> Invoice:

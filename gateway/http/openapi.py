@@ -212,6 +212,15 @@ def _shared_schemas() -> dict[str, Any]:
                 "provider": {"type": "string"},
                 "capabilities": {"type": "object"},
                 "rounding": {"$ref": REF + "RoundingPolicy"},
+                "currencies": {
+                    "type": ["array", "null"],
+                    "items": {"type": "string"},
+                    "description": "The currencies its invoices can be in, where the provider "
+                    "takes only some (crm_v1 and order_linked: those configured for the "
+                    "connection; bill_crm: the account's): an invoice in another is a 422 at "
+                    "/currency, before anything is sent. null where the gateway holds no such "
+                    "list: the provider's account may still refuse a currency, in its own words.",
+                },
                 "health": {"$ref": REF + "ConnectionHealth"},
                 "base_url": {"type": "string"},
             },

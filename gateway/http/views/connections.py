@@ -43,6 +43,9 @@ def _describe(adapter: Adapter, *, admin: bool, full: bool) -> dict[str, Any]:
         if full
         else {k: caps[k] for k in ("operations", "actions", "payments")},
         "rounding": adapter.rounding.model_dump(),
+        # The currencies its invoices can be in, where the gateway knows the provider takes only
+        # those; null where it holds no such list.
+        "currencies": adapter.currencies,
         # Calls, failures, and the circuit breaker: {"state": "open", "retry_after": 12, ...}.
         "health": adapter.client.health(),
     }
