@@ -270,9 +270,40 @@ def _shared_schemas() -> dict[str, Any]:
                 "provider_fields": {"type": "object"},
             },
         },
-        "Note": {"type": "object", "properties": {"object": {"const": "note"}}},
-        "NoteList": _list_of(REF + "Note"),
-        "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
+        # A note as adding it, or adding files to it, answers (views/notes.py).
+        "Note": {
+            "type": "object",
+            "required": ["object", "invoice_id", "note"],
+            "properties": {
+                "object": {"const": "note"},
+                "invoice_id": {"type": "string"},
+                "note": {"$ref": REF + "NoteContent"},
+            },
+        },
+        "NoteContent": {
+            "type": "object",
+            "required": ["id", "content", "files"],
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "description": "The provider's id of the note: the note_id of "
+                    "POST …/notes/{note_id}/files",
+                },
+                "content": {"type": "string", "description": "The note's text"},
+                "files": {
+                    "type": "array",
+                    "description": "Its files, as the provider names them (adding files "
+                    "answers every file the note now has)",
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {"name": {"type": "string"}},
+                    },
+                },
+            },
+        },
+        "NoteList": _list_of(REF + "NoteContent"),
+        "ServiceStatus": {"type": "object", "properties": {"status": {"type": "string"}}},
         "Index": {
             "type": "object",
             "required": ["name", "version", "docs", "openapi", "health"],
@@ -570,7 +601,7 @@ def _paths(today: date) -> dict[str, Any]:
                 "Liveness",
                 "healthz",
                 "health",
-                _ok("200", "Status", "Alive"),
+                _ok("200", "ServiceStatus", "Alive"),
                 errors=(400,),
                 public=True,
             )
@@ -581,11 +612,11 @@ def _paths(today: date) -> dict[str, Any]:
                 "readyz",
                 "health",
                 {
-                    **_ok("200", "Status", "Ready"),
+                    **_ok("200", "ServiceStatus", "Ready"),
                     # A status like the 200's, not a problem: a probe reads one shape.
                     **_ok(
                         "503",
-                        "Status",
+                        "ServiceStatus",
                         "Not ready: starting, or the store cannot be reached (status "
                         "starting or not_ready)",
                     ),

@@ -38,7 +38,12 @@ def read_schemas(
         if not more:
             break
         own |= more
-    components = {read_name(name): _with_refs(read[name], own, ref) for name in own}
+    # Titled by their own names: a read form titled as its write form ("Invoice") made code
+    # generators that name models by title (openapi-python-client) drop one of the two.
+    components = {
+        read_name(name): {**_with_refs(read[name], own, ref), "title": read_name(name)}
+        for name in own
+    }
     return components, own
 
 

@@ -197,3 +197,12 @@ def test_the_document_takes_a_figure_exactly_when_the_gateway_does(
         except pydantic.ValidationError as exc:  # the field's own (not the whole line's)
             errors = [e for e in exc.errors() if e["loc"][:1] == (field,)]
         assert document_takes == (not errors), (value, errors)
+
+
+def test_every_schema_has_a_title_of_its_own() -> None:
+    """A read form titled as its write form (``InvoiceRead`` titled "Invoice") made a code
+    generator that names models by title drop one of the two, and every typed answer with it."""
+    schemas = openapi_document()["components"]["schemas"]
+    titles = [schema["title"] for schema in schemas.values() if "title" in schema]
+    assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
+    assert schemas["InvoiceRead"]["title"] == "InvoiceRead"

@@ -14,8 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import jsonschema
 import pytest
 
+from gateway.http.openapi import openapi_document
 from gateway.sandbox.serve import Sandbox
 from tests.e2e.conftest_sandbox import Answer, call
 from tests.e2e.sandbox import sandbox_in_thread
@@ -106,6 +108,26 @@ async def test_a_note_keeps_every_file_sent_with_it_and_added_to_it(sandbox: San
     }
     # Read back from the provider's side: every file, its type and its bytes, in order.
     assert await _kept(sandbox, INVOICE, note_id) == ("Delivered", [RECEIPT, PHOTO, SHEET])
+    # Both answers are what the document declares, every member of them: a typed client built
+    # from it read `{"object": "note"}` alone, without the note's id its files route needs.
+    for path, answer in (
+        ("/notes", created),
+        ("/notes/{note_id}/files", added),
+    ):
+        route = "/v1/connections/{connection}/invoices/{invoice_id}" + path
+        declared = _documented(route, str(answer.status))
+        jsonschema.validate(answer.body, declared)
+        note = declared["components"]["schemas"]["Note"]
+        content = declared["components"]["schemas"]["NoteContent"]
+        assert set(answer.body) == set(note["properties"]) == set(note["required"])
+        assert set(answer.body["note"]) == set(content["properties"]) == set(content["required"])
+
+
+def _documented(path: str, status: str) -> dict[str, Any]:
+    """The schema /openapi.json declares for a POST's answer, with the components it refers to."""
+    document = openapi_document()
+    answer = document["paths"][path]["post"]["responses"][status]["content"]["application/json"]
+    return {**answer["schema"], "components": document["components"]}
 
 
 async def test_attaching_can_replace_the_note_text(sandbox: Sandbox) -> None:
