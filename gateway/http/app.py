@@ -13,9 +13,11 @@ from aiohttp import web
 from adapters.registry import build_adapter
 from gateway.background import alongside
 from gateway.config import MAX_WRITE_SETTLE_S, Settings
+from gateway.http.arriving import ArrivingBodies
 from gateway.http.auth import auth_middleware
 from gateway.http.keys import (
     ADAPTERS,
+    ARRIVING,
     CURSORS,
     KEYRING,
     METRICS,
@@ -71,10 +73,18 @@ def create_app(settings: Settings, *, cursor_secret: bytes | None = None) -> web
     # (server.cursor_secret); so must one instance across restarts.
     secret = cursor_secret or settings.server.cursor_key() or secrets.token_bytes(32)
     app[CURSORS] = Cursors(secret)
+    app[ARRIVING] = ArrivingBodies()
+    app.on_shutdown.append(_stop_reading)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_upstream)
     setup_routes(app)
     return app
+
+
+async def _stop_reading(app: web.Application) -> None:
+    """Stopping: aiohttp reads no more request bytes, so a body still arriving is answered now
+    (``arriving.py``), not after ``body_timeout_s``."""
+    app[ARRIVING].stop()
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:

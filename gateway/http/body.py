@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.canonical.errors import FieldError, pointer
-from gateway.http.keys import SETTINGS
+from gateway.http.keys import ARRIVING, SETTINGS
 from gateway.http.problems import Problem
 from gateway.http.validation import validation_problem
 from gateway.jsonwire import MAX_DEPTH, exact_int, nested_deeper
@@ -81,12 +81,21 @@ async def body_deadline(request: web.Request) -> AsyncIterator[None]:
     else 408 (retryable: nothing was done). A body sent a byte at a time holds no connection
     for longer; the answer comes before anything is sent to a provider."""
     seconds = request.app[SETTINGS].server.body_timeout_s
+    arriving = request.app[ARRIVING]
     try:
-        async with asyncio.timeout(seconds):
-            yield
+        async with asyncio.timeout(seconds) as deadline:
+            with arriving.reading(request, deadline):
+                yield
     except ConnectionResetError:  # aiohttp's "Connection lost" while the body was read
         raise ClientClosed from None
     except TimeoutError:
+        if arriving.stopping:
+            raise Problem(
+                "request_timeout",
+                "The gateway is stopping and reads no more of a request's body; this one had "
+                "not arrived whole, and nothing was done with it: send it again.",
+                headers={"Connection": "close"},
+            ) from None
         raise Problem(
             "request_timeout",
             f"The request body did not arrive whole within {seconds:g} s; send it again.",

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from adapters.base import Adapter
 from gateway.config import Client, Settings
+from gateway.http.arriving import ArrivingBodies
 from gateway.http.readiness import StoreReadiness
 from gateway.keyring import KeyRing
 from gateway.listing import Cursors
@@ -15,6 +16,7 @@ from gateway.service.invoices import InvoiceService
 from gateway.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
+ARRIVING = web.AppKey("arriving", ArrivingBodies)
 REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("caller", Client)
 # The client whose key the request presented, known before its scope and rate limit are

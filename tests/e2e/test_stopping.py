@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +23,7 @@ import pytest
 
 from gateway.sandbox.serve import Sandbox
 from gateway.store.postgres import _lock_id
+from tests.contract.profiles.load import profile
 from tests.e2e.processes import start_gateway, write_config
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import POSTGRES, sqlite_url
@@ -169,3 +173,67 @@ def test_one_process_whose_store_fails_to_open_says_why_in_one_line_not_listenin
     [line] = ran.stderr.strip().splitlines()
     assert line.startswith("invoice-gateway serve: SQLite store ")
     assert "does not exist; create it first" in line
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_body_still_arriving_when_the_gateway_stops_is_told_at_once_to_send_it_again(
+    sandbox: Sandbox, tmp_path: Path, workers: str
+) -> None:
+    """Stopping, aiohttp reads no more bytes from a connection: a request whose body was still
+    arriving waited for the rest, which came and was dropped, until body_timeout_s (a minute),
+    then a 408 saying it had not arrived in time; the stop waited as long. It is told at once,
+    nothing done (the provider was never called), and the gateway stops with status 0."""
+    config = write_config(
+        tmp_path / "config.yaml", sandbox, store_url=sqlite_url(), clients=CLIENTS
+    )
+    gateway = start_gateway(config, "--workers", workers)
+    host, port = gateway.url.removeprefix("http://").rsplit(":", 1)
+    body = json.dumps(profile("draft_publish").sample(0).model_dump(mode="json")).encode()
+    head = (
+        f"POST /v1/connections/draft_publish/invoices HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {KEY}\r\nContent-Type: application/json\r\n"
+        f"Idempotency-Key: arriving-{workers}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    created_before = _emulator_invoices(sandbox)
+    try:
+        with socket.create_connection((host, int(port)), timeout=20) as sock:
+            sock.sendall(head + body[:10])
+            time.sleep(0.5)  # the head read, the body's wait begun
+            started = time.monotonic()
+            os.killpg(gateway.process.pid, signal.SIGTERM)
+            time.sleep(0.5)
+            with contextlib.suppress(OSError):  # the gateway may have closed its side
+                sock.sendall(body[10:])
+            answer = _whole_answer(sock)
+            took = time.monotonic() - started
+        status = gateway.process.wait(20)
+    finally:
+        if gateway.process.poll() is None:
+            gateway.kill(signal.SIGKILL)
+    head_line, _, rest = answer.partition(b"\r\n")
+    problem = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert head_line == b"HTTP/1.1 408 Request Timeout", "".join(gateway.output)
+    assert problem["detail"] == (
+        "The gateway is stopping and reads no more of a request's body; this one had not "
+        "arrived whole, and nothing was done with it: send it again."
+    )
+    assert problem["retryable"] is True
+    assert took < 10, took  # not body_timeout_s (60 s)
+    assert status == 0, "".join(gateway.output)
+    assert _emulator_invoices(sandbox) == created_before
+
+
+def _whole_answer(sock: socket.socket) -> bytes:
+    """What the gateway answers, read until it closes the connection."""
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
+def _emulator_invoices(sandbox: Sandbox) -> list[tuple[str, str]]:
+    """Every call but a read the draft_publish emulator has logged: (method, path)."""
+    log = sandbox.emulator_urls["draft_publish"] + "/_emulator/requests"
+    with urllib.request.urlopen(log, timeout=10) as response:
+        entries = json.loads(response.read())["requests"]
+    return [(e["method"], e["path"]) for e in entries if e["method"] != "GET"]
