@@ -28,6 +28,8 @@ class ArrivingBodies:
     @contextmanager
     def reading(self, request: web.Request, deadline: asyncio.Timeout) -> Iterator[None]:
         self._reading[id(request)] = (request, deadline)
+        if self.stopping:  # the stop came between the request's head and its body's reading
+            self._end_wait(request, deadline)
         try:
             yield
         finally:
@@ -36,7 +38,10 @@ class ArrivingBodies:
     def stop(self) -> None:
         """The gateway stops reading: every body not arrived whole ends its wait now."""
         self.stopping = True
-        now = asyncio.get_running_loop().time()
         for request, deadline in list(self._reading.values()):
-            if not request.content.is_eof():
-                deadline.reschedule(now)
+            self._end_wait(request, deadline)
+
+    @staticmethod
+    def _end_wait(request: web.Request, deadline: asyncio.Timeout) -> None:
+        if not request.content.is_eof():
+            deadline.reschedule(asyncio.get_running_loop().time())
