@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import sys
+import unicodedata
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -11,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from adapters.base import ACTIONS, FILTERS, PROVIDER_FILTERS, SORTS
+from adapters.paths import is_control
 from gateway.canonical.model import DOCUMENT_TYPES, Invoice, Line, Payment, RoundingPolicy
 from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.summary import InvoiceSummary
@@ -333,9 +336,42 @@ def _list_of(item: str, *more: str) -> dict[str, Any]:
 
 
 # An id is one path segment naming one record (adapters/paths.py): no control characters, no
-# path separator, not blank. The rest of the rule (no dot segment, nothing that decodes to one
-# of these, none of the provider's own path words) is beyond a pattern: a 400 too, as written.
-_ID_PATTERN = r"^(?!\s*$)[^\u0000-\u001f\u007f-\u009f/\\]+$"
+# path separator, not blank, not a dot segment. The rest of the rule (nothing that decodes to
+# one of these, none of the provider's own path words) is beyond a pattern: a 400 too.
+def _never_in_an_id(ch: str) -> bool:
+    """A control or format character or a path separator, as itself or folded as NFKC folds it
+    (the fullwidth solidus), as ``adapters.paths`` reads an id."""
+    if is_control(ch) or ch in "/\\":
+        return True
+    if unicodedata.is_normalized("NFKC", ch):  # most characters: one cheap look
+        return False
+    return any(is_control(x) or x in "/\\" for x in unicodedata.normalize("NFKC", ch))
+
+
+@lru_cache(maxsize=1)
+def _id_pattern() -> str:
+    """Not blank, not a dot segment, and none of the characters no id holds (``adapters.paths``:
+    control and format characters, line and paragraph separators, path separators, as
+    themselves or folded), read from the same rule. Those of the Basic Multilingual Plane as
+    ``\\uXXXX`` escapes, the few beyond it as themselves (ECMA-262 has no escape for them
+    outside its ``u`` mode)."""
+    refused = [c for c in range(sys.maxunicode + 1) if _never_in_an_id(chr(c))]
+    ranges: list[list[int]] = []
+    for code in sorted(refused):
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+
+    def written(code: int) -> str:
+        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+    spans = "".join(
+        written(low) if low == high else f"{written(low)}-{written(high)}" for low, high in ranges
+    )
+    return f"^(?!\\s*$)(?!\\.\\.?$)[^{spans}]+$"
+
+
 _ID_RULE = (
     "An id that is blank, or holds control characters, a path separator (/ or \\) or a dot "
     "segment (. or ..), in any percent-encoding, is a 400 bad_request."
@@ -346,7 +382,7 @@ def _parameters() -> dict[str, Any]:
     def path(name: str, description: str, *, an_id: bool = True) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "string", "minLength": 1}
         if an_id:  # what adapters/paths.py lets name a record, as far as a pattern can say
-            schema["pattern"] = _ID_PATTERN
+            schema["pattern"] = _id_pattern()
             description += f" {_ID_RULE}"
         return {
             "name": name,
