@@ -22,7 +22,7 @@ from adapters.base import Capabilities, Handling, UnsupportedFields, WriteWarnin
 from adapters.order_linked import checks
 from adapters.order_linked.wire import WireError, currency_code
 from adapters.reference import configured_taxes
-from adapters.representable import unrepresentable
+from adapters.representable import NEVER_DROPPED, unrepresentable
 from gateway.canonical.errors import FieldError, pointer_to_path
 from gateway.canonical.model import Invoice, TaxMode
 from gateway.config import Connection, TaxSetting
@@ -188,13 +188,20 @@ def refused_or_dropped(
     problems: list[FieldError], handling: Handling, provider: str
 ) -> list[WriteWarning]:
     """What the body says against the order: refused when strict, else each a warning
-    (nothing of it is sent either way: only the fields left to the invoice are)."""
-    if problems and handling == "strict":
-        first = problems[0]
+    (nothing of it is sent either way: only the fields left to the invoice are). What would
+    change the meaning of every amount and that the order does not set (a credit note made an
+    invoice) is refused under lenient handling too (``NEVER_DROPPED``)."""
+    kept = [p for p in problems if p.pointer in NEVER_DROPPED and not _set_by_the_order(p)]
+    if problems and (handling == "strict" or kept):
+        first = (kept or problems)[0]
         set_by = ": the order sets it" if _set_by_the_order(first) else ""
+        advice = (
+            "(leave it out)"
+            if kept
+            else "(leave it out, or send Prefer: handling=lenient to have it dropped)"
+        )
         raise UnsupportedFields(
-            f"{pointer_to_path(first.pointer)} {first.detail}{set_by} "
-            "(leave it out, or send Prefer: handling=lenient to have it dropped)",
+            f"{pointer_to_path(first.pointer)} {first.detail}{set_by} {advice}",
             problems,
             provider=provider,
         )

@@ -19,7 +19,7 @@ import pytest
 
 from gateway.http.openapi import openapi_document
 from gateway.sandbox.serve import Sandbox
-from tests.e2e.conftest_sandbox import Answer, call
+from tests.e2e.conftest_sandbox import Answer, call, provider_writes
 from tests.e2e.sandbox import sandbox_in_thread
 
 BASE = "/v1/connections/order_linked"
@@ -358,6 +358,28 @@ async def test_another_currency_is_refused_strict_and_dropped_lenient(sandbox: S
             "reason": "dropped: is USD, but order SO-1001 is in AUD; the order's value is used",
         }
     ]
+
+
+@pytest.mark.parametrize("handling", ["strict", "lenient"])
+async def test_a_credit_note_body_is_refused_lenient_too_and_nothing_is_sent(
+    sandbox: Sandbox, handling: str
+) -> None:
+    """Lenient handling dropped `document_type: credit_note` with a warning and made an open
+    invoice of it: money meant to be given back, owed instead. As on every other create, it is
+    refused whatever the handling, and the strict answer no longer suggests lenient."""
+    writes = await provider_writes(sandbox, "order_linked")
+    answer = await call(
+        sandbox,
+        "POST",
+        f"{BASE}/orders/SO-1005/invoices",
+        body={"document_type": "credit_note", "notes": "Refund"},
+        headers={"Prefer": "handling=lenient"} if handling == "lenient" else None,
+    )
+    assert answer.status == 422, answer.body
+    assert answer.body["code"] == "unsupported_field"
+    assert [e["pointer"] for e in answer.body["errors"]] == ["/document_type"]
+    assert "lenient" not in answer.body["detail"]
+    assert await provider_writes(sandbox, "order_linked") == writes
 
 
 async def test_other_lines_or_customer_are_refused_naming_the_orders(sandbox: Sandbox) -> None:
