@@ -138,13 +138,14 @@ def marker_lookalikes(invoice: Invoice | OrderInvoice, path: str | None) -> list
 
 
 def marker_room(invoice: Invoice, path: str | None) -> bool:
-    """Whether ``path`` is free to carry a marker (the caller left it empty)."""
+    """Whether ``path`` is free to carry a marker (the caller left it empty, or blank: a blank
+    text says what none says, docs/canonical-invoice.md)."""
     if path is None:
         return False
     value = _value(invoice, path)
     if isinstance(value, list):
         return True  # a list (tags) takes the marker beside the caller's values
-    return value is None or value == ""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def with_marker(invoice: Invoice, path: str, marker: str) -> Invoice:

@@ -27,14 +27,21 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
+@pytest.mark.parametrize("notes", [None, "", "   "], ids=["absent", "empty", "spaces"])
 @pytest.mark.parametrize("connection", PROVIDERS)
 async def test_notes_left_empty_read_back_empty_and_the_provider_holds_the_marker(
-    sandbox: Sandbox, connection: str
+    sandbox: Sandbox, connection: str, notes: str | None
 ) -> None:
+    """Blank notes say what none say (docs/canonical-invoice.md, "A blank text is no text"):
+    notes of spaces alone got no marker (a lost answer's create could not be found by it) and
+    read back as the spaces."""
     body = profile(connection).sample(0).model_dump(mode="json", exclude_none=True)
     body.pop("notes", None)
+    if notes is not None:
+        body["notes"] = notes
     invoices = f"/v1/connections/{connection}/invoices"
-    made = await call(sandbox, "POST", invoices, body=body, headers={"Idempotency-Key": connection})
+    key = {"Idempotency-Key": f"{connection}-{len(notes) if notes is not None else 'absent'}"}
+    made = await call(sandbox, "POST", invoices, body=body, headers=key)
     assert made.status == 201, made.body
     assert made.body["notes"] is None
     one = f"{invoices}/{made.body['id']}"
