@@ -11,7 +11,7 @@ back, and the totals are computed with the provider's rounding.
 from __future__ import annotations
 
 from adapters.base import Adapter, Handling, WriteWarning
-from adapters.representable import fit, unseen_item_taxes
+from adapters.representable import unseen_item_taxes
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.model import Invoice, Tax, with_fields
 from gateway.config import Connection
@@ -31,7 +31,9 @@ def preview(
         adapter.check_create(invoice, handling)
     except InvalidRequest as exc:
         raise adapter.callers_lines(invoice, handling, exc) from None
-    fitted, warnings = fit(invoice, adapter.capabilities, adapter.provider, handling)
+    # The adapter's own fit, as the create's: a tax named otherwise than the connection names
+    # it is renamed (lenient) with a warning, as the create renames it.
+    fitted, warnings = adapter.fit(invoice, handling)
     warnings += unseen_item_taxes(invoice, adapter.capabilities, adapter.provider)
     named = _taxes_named(fitted, adapter.connection)
     calculated = calculated_invoice(named, adapter.policy_for(named))

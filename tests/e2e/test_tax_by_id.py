@@ -157,3 +157,10 @@ async def test_a_tax_named_otherwise_is_refused_strict_and_renamed_lenient(
     assert created.body["lines"][index]["taxes"][0]["name"] == theirs
     said = [w for w in created.body["warnings"] if w["field"] == f"/lines/{index}/taxes/0/name"]
     assert len(said) == 1 and f"names this tax {theirs!r}" in said[0]["reason"]
+    # The lenient preview shows what the lenient create made, and says so as the create does
+    # (it showed the caller's name, in the line and in the breakdown, with no warning).
+    previewed = await call(sandbox, "POST", f"{base}/preview", body=full, headers=lenient)
+    assert previewed.status == 200, previewed.body
+    assert previewed.body["lines"][index]["taxes"][0]["name"] == theirs
+    assert "Provincial levy" not in str(previewed.body["totals"]["tax_breakdown"])
+    assert [w for w in previewed.body["warnings"] if w["field"].endswith("/name")] == said
