@@ -110,6 +110,17 @@ def tax_warnings(
                         f"{line.item_id} by the item's tax code, {_label(applied)}",
                     )
                 )
+                continue
+            named = line.taxes[j].name if j < len(line.taxes) else None
+            if named is not None and applied.name is not None and named != applied.name:
+                # The tax applied, under the provider's own name, not the caller's.
+                warnings.append(
+                    WriteWarning(
+                        f"/lines/{i}/taxes/{j}/name",
+                        f"{provider} names this tax {applied.name!r}, not {named!r}: it taxes "
+                        f"item {line.item_id} by the item's tax code",
+                    )
+                )
         if not wanted and applied is not None and applied.rate != 0:
             warnings.append(
                 WriteWarning(

@@ -14,6 +14,7 @@ import pytest
 
 from adapters.base import (
     Conflict,
+    Handling,
     InvalidRequest,
     OutcomeUncertain,
     UnsupportedFields,
@@ -195,6 +196,28 @@ async def test_the_requested_tax_that_the_item_carries_gives_no_warning(env: Env
         ["GST"],
         ["WET"],
         ["GST_FREE"],
+    ]
+
+
+@pytest.mark.parametrize("handling", ["strict", "lenient"])
+async def test_a_tax_applied_under_another_name_than_asked_is_a_warning(
+    env: Env, handling: Handling
+) -> None:
+    """The tax asked is the one the item carries, named otherwise: the invoice comes back with
+    the provider's name, which was said nowhere (docs/canonical-invoice.md: order_linked says
+    what it applied instead), strict or lenient."""
+    wet = line("ITM-1007", "6", "32.50", by_id=True)
+    wet["taxes"][0]["name"] = "Renamed"
+    invoice = with_lines(sample(0), line("ITM-1001", "1", "749.00"), wet)
+    created = await env.adapter.create(invoice, handling=handling)
+    [applied] = created.invoice.lines[1].taxes
+    assert applied.id == "WET" and applied.name != "Renamed"
+    assert [w.as_dict() for w in created.warnings] == [
+        {
+            "field": "/lines/1/taxes/0/name",
+            "reason": f"order_linked names this tax {applied.name!r}, not 'Renamed': it taxes "
+            "item ITM-1007 by the item's tax code",
+        }
     ]
 
 
