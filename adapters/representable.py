@@ -357,10 +357,13 @@ def _drop(
         if len(parts) == 2:
             dropped_lines.add(index)  # a section line: the only whole-line problem
         elif parts[2] == "taxes" and len(parts) == 3:
-            line_updates.setdefault(index, {})["taxes"] = line.taxes[: caps.max_line_taxes]
+            taxes = line_updates.setdefault(index, {}).get("taxes", line.taxes)
+            line_updates[index]["taxes"] = taxes[: caps.max_line_taxes]
         elif parts[2] == "taxes":
             taxes = line_updates.setdefault(index, {}).get("taxes", line.taxes)
             j = int(parts[3])
+            if j >= len(taxes):
+                continue  # a tax past the line's limit, dropped whole already
             change: dict[str, Any] = {"compound": False}
             if parts[4] == "name" and tax_names is not None:
                 change = {"name": tax_names(taxes[j])}

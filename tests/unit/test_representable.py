@@ -242,3 +242,33 @@ def test_a_tax_named_otherwise_than_the_provider_names_it_is_named_or_renamed() 
     assert fit(invoice, taxed, "crm_v1", "strict") == (invoice, [])  # no names: none checked
     by_item = caps({"lines.name", "lines.taxes"}, taxes_by_item=True)
     assert fit(invoice, by_item, "order_linked", "strict", names)[1] == []
+
+
+def test_a_misnamed_tax_past_the_lines_limit_is_dropped_with_the_others_not_a_500() -> None:
+    """Lenient: a line with more taxes than the provider carries, the one past the limit named
+    otherwise. The name's renaming read the tax past the cut (IndexError: a 500 on crm_v1 and
+    draft_publish); where the cut came after it, the renamed taxes were replaced by the line's
+    own, so the first tax kept the caller's name."""
+    invoice = invoice_from_input(
+        {
+            "currency": "USD",
+            "lines": [
+                {
+                    "name": "x",
+                    "quantity": "1",
+                    "unit_price": "1.00",
+                    "taxes": [
+                        {"id": "5", "rate": "5", "name": "Provincial levy"},
+                        {"id": "9", "rate": "9", "name": "Nine"},
+                    ],
+                }
+            ],
+        }
+    )
+
+    def names(tax: Any) -> str | None:
+        return {"5": "VAT 5%", "9": "VAT 9%"}[tax.id]
+
+    fitted, warnings = fit(invoice, caps({"lines.name", "lines.taxes"}), "crm_v1", "lenient", names)
+    assert [(t.id, t.name) for t in fitted.lines[0].taxes] == [("5", "VAT 5%")]
+    assert "/lines/0/taxes" in [w.field for w in warnings]
