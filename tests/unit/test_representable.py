@@ -204,27 +204,21 @@ def test_a_sections_unit_the_provider_cannot_carry_is_named_not_dropped_unsaid()
     assert fitted.lines[0].unit is None and fitted.lines[0].name == "Labour"
 
 
+def _taxed(*taxes: list[dict[str, str]]) -> Any:
+    """A USD invoice of one line per list of taxes given."""
+    lines = [
+        {"name": f"line {i}", "quantity": "1", "unit_price": "1.00", "taxes": line_taxes}
+        for i, line_taxes in enumerate(taxes)
+    ]
+    return invoice_from_input({"currency": "USD", "lines": lines})
+
+
 def test_a_tax_named_otherwise_than_the_provider_names_it_is_named_or_renamed() -> None:
     """Every provider stores a tax by its id and reads it back with its own name: the caller's
     "Provincial levy" came back "VAT 5%", with no word, under strict too."""
-    invoice = invoice_from_input(
-        {
-            "currency": "USD",
-            "lines": [
-                {
-                    "name": "x",
-                    "quantity": "1",
-                    "unit_price": "1.00",
-                    "taxes": [{"id": "5", "rate": "5", "name": "Provincial levy"}],
-                },
-                {
-                    "name": "y",
-                    "quantity": "1",
-                    "unit_price": "1.00",
-                    "taxes": [{"id": "5", "rate": "5", "name": "VAT 5%"}],
-                },
-            ],
-        }
+    invoice = _taxed(
+        [{"id": "5", "rate": "5", "name": "Provincial levy"}],
+        [{"id": "5", "rate": "5", "name": "VAT 5%"}],
     )
     taxed = caps({"lines.name", "lines.taxes"})
 
@@ -249,21 +243,8 @@ def test_a_misnamed_tax_past_the_lines_limit_is_dropped_with_the_others_not_a_50
     otherwise. The name's renaming read the tax past the cut (IndexError: a 500 on crm_v1 and
     draft_publish); where the cut came after it, the renamed taxes were replaced by the line's
     own, so the first tax kept the caller's name."""
-    invoice = invoice_from_input(
-        {
-            "currency": "USD",
-            "lines": [
-                {
-                    "name": "x",
-                    "quantity": "1",
-                    "unit_price": "1.00",
-                    "taxes": [
-                        {"id": "5", "rate": "5", "name": "Provincial levy"},
-                        {"id": "9", "rate": "9", "name": "Nine"},
-                    ],
-                }
-            ],
-        }
+    invoice = _taxed(
+        [{"id": "5", "rate": "5", "name": "Provincial levy"}, {"id": "9", "rate": "9", "name": "9"}]
     )
 
     def names(tax: Any) -> str | None:
