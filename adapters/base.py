@@ -404,6 +404,10 @@ class Adapter:
     # paid, with no payment records and something still due by its figures, reads paid in full
     # (``totals.paid_source: status``; docs/canonical-invoice.md, "Status model").
     paid_by_status: ClassVar[bool] = False
+    # Whether a line tax given by its rate alone is sent as the connection's tax of that rate
+    # (its id), and so reads back named as that tax is: a preview names it so. crm_v1 keeps a
+    # rate alone as a bare ``tax_rate``, read back unnamed.
+    rate_taxes_by_id: ClassVar[bool] = True
 
     def __init__(
         self,

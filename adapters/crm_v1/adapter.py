@@ -55,6 +55,7 @@ class _Listing:
 class CrmV1Adapter(Adapter):
     provider: ClassVar[str] = "crm_v1"
     pages: ClassVar[PageNumbers] = PageNumbers(first=0)  # pageIndex is zero-based
+    rate_taxes_by_id: ClassVar[bool] = False  # a rate alone is a bare tax_rate (checks.py)
 
     @property
     def currencies(self) -> list[str] | None:

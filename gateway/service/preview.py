@@ -11,10 +11,10 @@ back, and the totals are computed with the provider's rounding.
 from __future__ import annotations
 
 from adapters.base import Adapter, Handling, WriteWarning
+from adapters.reference import configured_tax
 from adapters.representable import unseen_item_taxes
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.model import Invoice, Tax, with_fields
-from gateway.config import Connection
 from gateway.errors import InvalidRequest
 
 
@@ -35,7 +35,7 @@ def preview(
     # it is renamed (lenient) with a warning, as the create renames it.
     fitted, warnings = adapter.fit(invoice, handling)
     warnings += unseen_item_taxes(invoice, adapter.capabilities, adapter.provider)
-    named = _taxes_named(fitted, adapter.connection)
+    named = _taxes_named(fitted, adapter)
     calculated = calculated_invoice(named, adapter.policy_for(named))
     stamped = calculated.model_copy(
         update={"connection": adapter.connection.name, "provider": adapter.provider}
@@ -43,17 +43,21 @@ def preview(
     return stamped, warnings
 
 
-def _taxes_named(invoice: Invoice, connection: Connection) -> Invoice:
-    """Each unnamed tax with an id the connection's tax table names, given that name."""
+def _taxes_named(invoice: Invoice, adapter: Adapter) -> Invoice:
+    """Each unnamed tax the connection's tax table knows given the name the table gives it: the
+    name the invoice, once made, reads back with. By its id; by its rate too where the
+    provider is sent a rate alone as the tax of that rate (``Adapter.rate_taxes_by_id``)."""
     lines = [
-        with_fields(line, {"taxes": [_tax_named(tax, connection) for tax in line.taxes]})
+        with_fields(line, {"taxes": [_tax_named(tax, adapter) for tax in line.taxes]})
         for line in invoice.lines
     ]
     return with_fields(invoice, {"lines": lines})
 
 
-def _tax_named(tax: Tax, connection: Connection) -> Tax:
-    setting = connection.tax_by_id(tax.id) if tax.name is None and tax.id is not None else None
+def _tax_named(tax: Tax, adapter: Adapter) -> Tax:
+    if tax.name is not None or (tax.id is None and not adapter.rate_taxes_by_id):
+        return tax
+    setting = configured_tax(tax, adapter.connection)
     if setting is None or setting.name is None:
         return tax
     return with_fields(tax, {"name": setting.name})
