@@ -370,7 +370,8 @@ def _id_pattern() -> str:
     spans = "".join(
         written(low) if low == high else f"{written(low)}-{written(high)}" for low, high in ranges
     )
-    return f"^(?!\\s*$)(?!\\.\\.?$)[^{spans}]+$"
+    # Not blank; not a dot segment, spaces around it (the gateway strips them) or not.
+    return f"^(?!\\s*$)(?!\\s*\\.\\.?\\s*$)[^{spans}]+$"
 
 
 _ID_RULE = (

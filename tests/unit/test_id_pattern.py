@@ -55,7 +55,17 @@ def test_the_pattern_compiles_where_javascript_reads_it_without_the_u_flag() -> 
 
 @pytest.mark.parametrize(
     ("value", "taken"),
-    [(".", False), ("..", False), ("...", True), (".a", True), (" ", False), ("INV-1", True)],
+    [
+        (".", False),
+        ("..", False),
+        (". ", False),
+        (" ..", False),
+        ("\u00a0..\u3000", False),
+        ("...", True),
+        (".a", True),
+        (" ", False),
+        ("INV-1", True),
+    ],
 )
 def test_blank_and_dot_segments(value: str, taken: bool) -> None:
     assert bool(_pattern("note_id").search(value)) is taken
