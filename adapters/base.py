@@ -436,9 +436,15 @@ class Adapter:
     @property
     def currencies(self) -> list[str] | None:
         """The currencies this connection's invoices can be in, where the provider takes only
-        those the gateway is told of (configured for it); None where the gateway holds no such
-        list (the provider's account may still refuse a currency, in its own words)."""
-        return None
+        those its configuration names (``adapters.needs``: the account's, or those it names by
+        its own ids); None where the gateway holds no such list (the provider's account may
+        still refuse a currency, in its own words)."""
+        from adapters.needs import NEEDS
+
+        needs = NEEDS[self.provider]
+        if needs.account_currency:
+            return [self.connection.currency] if self.connection.currency else []
+        return sorted(self.connection.currencies) if needs.currency_ids else None
 
     @property
     def rounding(self) -> RoundingPolicy:

@@ -248,9 +248,7 @@ def _serve(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         seeded = 56 if args.seed_invoices is None else args.seed_invoices
         key = "sk_sandbox" if args.api_key is None else args.api_key
-        # The sandbox keeps its store in a temporary directory of its own.
-        if (problem := _no_temporary_directory()) is not None:
-            print(f"invoice-gateway serve: {problem}", file=sys.stderr)
+        if not _temporary_directory_writable():  # the sandbox keeps its store in one
             return EXIT_USAGE
         return serve_sandbox(host, port, seeded, key, write)
     # From here a stop signal is recorded, and acted on once the gateway has started.
@@ -298,8 +296,7 @@ def _serve_configured(args: argparse.Namespace, stops: StopSignals) -> int:
     # a supervisor only reserves the port for its workers.
     alone = server.workers <= 1
     # Workers keep their metrics in a temporary directory of their supervisor's.
-    if not alone and (problem := _no_temporary_directory()) is not None:
-        print(f"invoice-gateway serve: {problem}", file=sys.stderr)
+    if not alone and not _temporary_directory_writable():
         return EXIT_USAGE
     sock = _bound("serve", server.host, server.port, listen=alone, shared=not alone)
     if sock is None:
@@ -322,20 +319,22 @@ def _serve_configured(args: argparse.Namespace, stops: StopSignals) -> int:
     return serve(settings, sock, server.workers, listening, stops)
 
 
-def _no_temporary_directory() -> str | None:
-    """Why no temporary directory can be made, in one line (a container run with
-    ``--read-only`` has none unless given one), or None when one can."""
+def _temporary_directory_writable() -> bool:
+    """Whether a temporary directory can be made; when not (a container run ``--read-only``
+    without one), says so in one line."""
     import tempfile
 
     try:
         tempfile.gettempdir()  # the first of TMPDIR, /tmp, /var/tmp, /usr/tmp, . that is writable
     except FileNotFoundError:
-        return (
-            "no directory for temporary files can be written (TMPDIR, /tmp, /var/tmp, "
-            "/usr/tmp, the working directory): set TMPDIR to a writable directory, or give a "
-            "container one (docker run --tmpfs /tmp)"
+        print(
+            "invoice-gateway serve: no directory for temporary files can be written (TMPDIR, "
+            "/tmp, /var/tmp, /usr/tmp, the working directory): set TMPDIR to a writable "
+            "directory, or give a container one (docker run --tmpfs /tmp)",
+            file=sys.stderr,
         )
-    return None
+        return False
+    return True
 
 
 # ``_store_problem``'s answer when a stop signal cut its wait short.

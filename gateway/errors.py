@@ -146,9 +146,9 @@ class OutcomeUncertain(UpstreamError):
 
     unanswered: bool = False  # a class default; the upstream client sets it on an instance
     may_have_landed = True
-    # The message's last sentence, what an HTTP caller should do (its Idempotency-Key): a
-    # command (``migrate``) says its own instead.
-    advice: str = ""
+    # The message without its last sentence, what an HTTP caller should do (its
+    # Idempotency-Key): a command (``migrate``) says its own after it instead.
+    untold: str = ""
 
 
 class IdempotencyError(Exception):

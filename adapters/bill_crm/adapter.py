@@ -72,11 +72,6 @@ class BillCrmAdapter(Adapter):
     def policy_for(self, invoice: Invoice) -> RoundingPolicy:
         return policy(tax_type_of(invoice, self.connection), self.rounding)
 
-    @property
-    def currencies(self) -> list[str] | None:
-        """The account's alone: the CRM works in one currency."""
-        return [self.connection.currency] if self.connection.currency else []
-
     # -- reads ---------------------------------------------------------------------------------
 
     async def get(self, invoice_id: str) -> Invoice:

@@ -57,12 +57,6 @@ class CrmV1Adapter(Adapter):
     pages: ClassVar[PageNumbers] = PageNumbers(first=0)  # pageIndex is zero-based
     rate_taxes_by_id: ClassVar[bool] = False  # a rate alone is a bare tax_rate (checks.py)
 
-    @property
-    def currencies(self) -> list[str] | None:
-        """Those configured (the connection's ``currencies``): the provider names each by its
-        own id, so an invoice in another is refused before it is sent."""
-        return sorted(self.connection.currencies)
-
     # -- reads ---------------------------------------------------------------------------------
 
     async def get(self, invoice_id: str) -> Invoice:

@@ -90,12 +90,6 @@ class OrderLinkedAdapter(Adapter):
     pages: ClassVar[PageNumbers] = PageNumbers(first=1)
     lookup_newest_first: ClassVar[bool] = True  # the pages read from the last back (lookup_page)
 
-    @property
-    def currencies(self) -> list[str] | None:
-        """Those configured (the connection's ``currencies``): the provider names each by its
-        own id, so an invoice in another is refused before it is sent."""
-        return sorted(self.connection.currencies)
-
     # -- reads ----------------------------------------------------------------------------------
 
     async def get(self, invoice_id: str) -> Invoice:

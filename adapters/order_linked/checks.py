@@ -101,7 +101,8 @@ def tax_warnings(
         if lines is not None and i not in lines:
             continue
         applied = got.taxes[0] if got.taxes else None
-        for j, setting in enumerate(wanted):
+        # One setting per tax asked (``configured_taxes``).
+        for j, (asked_tax, setting) in enumerate(zip(line.taxes, wanted, strict=False)):
             if applied is None or applied.id != setting.id or applied.rate != setting.rate:
                 warnings.append(
                     WriteWarning(
@@ -111,13 +112,13 @@ def tax_warnings(
                     )
                 )
                 continue
-            named = line.taxes[j].name if j < len(line.taxes) else None
-            if named is not None and applied.name is not None and named != applied.name:
+            if asked_tax.name not in (None, applied.name) and applied.name is not None:
                 # The tax applied, under the provider's own name, not the caller's.
                 warnings.append(
                     WriteWarning(
                         f"/lines/{i}/taxes/{j}/name",
-                        f"{provider} names this tax {applied.name!r}, not {named!r}: it taxes "
+                        f"{provider} names this tax {applied.name!r}, not {asked_tax.name!r}: "
+                        "it taxes "
                         f"item {line.item_id} by the item's tax code",
                     )
                 )

@@ -212,13 +212,6 @@ def _exact(
     return BeforeValidator(validate)
 
 
-# The end of the text: ECMA-262's ``$``, which JSON Schema's patterns are written in. (Python's
-# ``re`` also takes a final newline there, which the gateway refuses; an end that every dialect
-# reads alike, ``(?![\\s\\S])``, is a lookahead, outside JSON Schema's interoperable subset,
-# which RE2 and Rust's regex, and the validators built on them, cannot compile.)
-_END = "$"
-
-
 def _schema(
     places: int,
     *,
@@ -231,13 +224,15 @@ def _schema(
     not below zero unless ``signed``, above it where ``positive`` (as the validators hold), and
     below 10^15 in absolute value. The string's pattern takes exactly what ``_exact`` takes:
     ASCII digits, leading zeros and trailing zeros past ``places`` (they change no value), ``-0``
-    written any way (zero). ``amount``: also no finer than the invoice's currency."""
+    written any way (zero). ``amount``: also no finer than the invoice's currency. The text ends
+    at ECMA-262's ``$`` (Python's also takes a final newline, which the gateway refuses): an end
+    every dialect reads alike is a lookahead, which RE2 and Rust's regex cannot compile."""
     value = f"0*[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\\.[0-9]{{1,{places}}}0*)?"
-    pattern = f"^-?{value}{_END}" if signed else f"^(-0+(\\.0+)?|{value}){_END}"
+    pattern = f"^-?{value}$" if signed else f"^(-0+(\\.0+)?|{value})$"
     text: dict[str, Any] = {"type": "string", "pattern": pattern}
     number: dict[str, Any] = {"type": "number", "exclusiveMaximum": 10**MAX_INTEGER_DIGITS}
     if positive:
-        text["not"] = {"pattern": f"^-?0+(\\.0+)?{_END}"}  # zero, however written
+        text["not"] = {"pattern": "^-?0+(\\.0+)?$"}  # zero, however written
         number["exclusiveMinimum"] = 0
     elif signed:
         number["exclusiveMinimum"] = -(10**MAX_INTEGER_DIGITS)

@@ -356,19 +356,16 @@ def _id_pattern() -> str:
     # outside its u mode (the /docs page's own check), where a class of them fails to compile.
     # The few such characters the gateway refuses (language tags, some format characters) are
     # left to its 400.
-    refused = [c for c in range(0x10000) if _never_in_an_id(chr(c))]
-    ranges: list[list[int]] = []
-    for code in sorted(refused):
+    ranges: list[list[int]] = []  # [first, last] of each run of refused characters
+    for code in range(0x10000):
+        if not _never_in_an_id(chr(code)):
+            continue
         if ranges and code == ranges[-1][1] + 1:
             ranges[-1][1] = code
         else:
             ranges.append([code, code])
-
-    def written(code: int) -> str:
-        return f"\\u{code:04x}"
-
     spans = "".join(
-        written(low) if low == high else f"{written(low)}-{written(high)}" for low, high in ranges
+        f"\\u{low:04x}" + (f"-\\u{high:04x}" if high != low else "") for low, high in ranges
     )
     # Not blank; not a dot segment, spaces around it (the gateway strips them) or not.
     return f"^(?!\\s*$)(?!\\s*\\.\\.?\\s*$)[^{spans}]+$"

@@ -661,17 +661,15 @@ RUN_AGAIN = "run the migration again with the same --run to copy it"
 def _for_a_run(error: OutcomeUncertain) -> str:
     """An untold create's message with a command's advice, not an HTTP caller's (a migration
     has no Idempotency-Key to send: its run keys each copy)."""
-    message = error.message
-    if error.advice and message.endswith(error.advice):
-        message = message.removesuffix(error.advice).rstrip()
-        after = f" after {max(1, math.ceil(error.retry_after))} s" if error.retry_after else ""
-        if error.retryable:
-            return (
-                f"{message} Run the migration again with the same --run{after}: the copy's "
-                "create asks the target again before anything is sent."
-            )
-        return f"{message} Check the target for the copy before running the migration again."
-    return message
+    if not error.untold:
+        return error.message
+    if not error.retryable:
+        return f"{error.untold} Check the target for the copy before running the migration again."
+    after = f" after {max(1, math.ceil(error.retry_after))} s" if error.retry_after else ""
+    return (
+        f"{error.untold} Run the migration again with the same --run{after}: the copy's create "
+        "asks the target again before anything is sent."
+    )
 
 
 def _said(error: AdapterError) -> str:

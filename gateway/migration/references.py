@@ -168,21 +168,18 @@ def _error_line(node: yaml.Node | None, error: jsonschema.ValidationError) -> in
     """The line of what ``error`` is about: for a key that is not allowed, the line of that key
     (the mapping it is in may start many lines above it)."""
     path = list(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
-        unexpected = [key for key in error.instance if key not in allowed]
-        mapping = _node_at(node, path)
-        if unexpected and isinstance(mapping, yaml.MappingNode):
-            for key, _ in mapping.value:
-                if str(key.value) == str(unexpected[0]):
-                    return int(key.start_mark.line) + 1
-    return _line_of(node, path)
-
-
-def _node_at(node: yaml.Node | None, path: list[Any]) -> yaml.Node | None:
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return _line_of(node, path)
+    allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+    unexpected = [str(key) for key in error.instance if key not in allowed]
+    mapping = node
     for part in path:
-        node = _child(node, part)
-    return node
+        mapping = _child(mapping, part)
+    if unexpected and isinstance(mapping, yaml.MappingNode):
+        keys = [key for key, _ in mapping.value if str(key.value) == unexpected[0]]
+        if keys:
+            return int(keys[0].start_mark.line) + 1
+    return _line_of(node, path)
 
 
 def _child(node: yaml.Node | None, part: Any) -> yaml.Node | None:

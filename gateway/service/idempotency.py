@@ -822,13 +822,13 @@ def _uncertain(
             "is a new write."
         )
     told = "yet " if resolution.tellable else ""
+    untold = f"{first}Whether the write took effect cannot be told {told}({resolution.detail})."
     uncertain = OutcomeUncertain(
-        f"{first}Whether the write took effect cannot be told {told}({resolution.detail}). "
-        f"{advice}",
+        f"{untold} {advice}",
         provider=error.provider if error is not None else None,
         status=error.status if error is not None else None,
         retry_after=retry_after if askable else None,
     )
     uncertain.retryable = askable  # whatever the status of the answer that left it untold
-    uncertain.advice = advice  # an HTTP caller's; a command that writes says its own instead
+    uncertain.untold = untold  # a command that writes gives its own advice after it
     return uncertain
