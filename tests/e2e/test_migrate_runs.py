@@ -400,8 +400,11 @@ async def test_a_run_stopped_by_ctrl_c_or_sigterm_says_so_and_resumes(
     config = m.config_for(tmp_path, sandbox, url, lease_s=30)
     run = f"stopped-{sig}-{background}"
     args = args_for(tmp_path, "crm_v1", "bill_crm", ids, run, "--concurrency", "2")
+    # Writes slow enough that the twelve copies left take seconds, not one: the signal, sent
+    # once four are verified, lands mid-run on a loaded machine too (at 150 ms a fresh-clone
+    # run finished first, exit 0).
     first = await signalled_mid_run(
-        sandbox, config, url, args, tmp_path / "first.jsonl", slow_ms=150,
+        sandbox, config, url, args, tmp_path / "first.jsonl", slow_ms=400,
         ready=lambda states: states["verified"] >= 4, sig=sig, background=background,
     )  # fmt: skip
     stopped = first.ran()
