@@ -409,6 +409,15 @@ def _message(error: jsonschema.ValidationError) -> str:
         return f"must be {_kinds(error.validator_value)}, not text (the value is not shown)"
     if error.absolute_path and error.absolute_path[-1] == "base_url":
         # A URL may carry a credential in its query (an api_key=…): not shown.
+        if (
+            isinstance(error.instance, str)
+            and _ANY_CASE_SCHEME.match(error.instance)
+            and not error.instance.startswith(("http://", "https://"))
+        ):
+            return (
+                "must be an http:// or https:// URL with a host, its scheme written in lower "
+                "case (the value is not shown)"
+            )
         return "must be an http:// or https:// URL with a host (the value is not shown)"
     if error.validator == "minItems" and isinstance(error.instance, list):
         least, given = error.validator_value, len(error.instance)
@@ -421,6 +430,10 @@ def _message(error: jsonschema.ValidationError) -> str:
         if error.validator == "type":
             return f"must be {_kinds(error.validator_value)}, not {kind} (the value is not shown)"
         return f"is not valid here ({error.validator}): {kind}, not shown"
+    meaning = _PATTERNS.get(str(error.validator_value)) if error.validator == "pattern" else None
+    if meaning is not None:
+        # What is expected in words, not as the schema's regular expression.
+        return _without_password(f"{error.instance!r} is not {meaning}", error.instance)
     message = error.message
     if isinstance(error.instance, bool) or error.instance is None:
         # As the file spells it (true, false, null), not as Python does (True, None).
@@ -429,6 +442,28 @@ def _message(error: jsonschema.ValidationError) -> str:
             message = json.dumps(error.instance) + message[len(python) :]
     return _without_password(message, error.instance)
 
+
+# What each pattern of config_schema.json asks for, said to a person.
+_PATTERNS = {
+    "^[A-Za-z_][A-Za-z0-9_]*$": (
+        "an environment variable's name (letters, digits and _, not starting with a digit)"
+    ),
+    "^(sqlite:///|postgres(ql)?://)": (
+        "a store URL: sqlite:///<file> or postgresql://<host>/<database>"
+    ),
+    "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$": (
+        "a client's name: a letter or a digit, then letters, digits, _, . or -, 64 at most"
+    ),
+    "^[a-z0-9][a-z0-9_-]{0,62}$": (
+        "a connection's name: a lower-case letter or a digit, then lower-case letters, digits, "
+        "_ or -, 63 at most"
+    ),
+    "^\\d+(\\.\\d{1,4})?$": (
+        'a rate in percent: digits with at most 4 decimals and no sign ("20", "7.25")'
+    ),
+    "^[A-Z]{3}$": "a currency's three-letter ISO 4217 code in capitals (USD)",
+}
+_ANY_CASE_SCHEME = re.compile(r"(?i:https?)://")
 
 _KINDS = {
     "object": "a mapping",

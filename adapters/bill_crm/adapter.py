@@ -212,13 +212,19 @@ class BillCrmAdapter(Adapter):
         done: list[str] = []
         try:
             await self._put_header(invoice_id, ready, None if fixed_later else wanted)
-            done.append("header")
+            # Said as it stands: a caller reading "header replaced" would take the new fixed
+            # discount to be on, where the invoice has none until the lines are in.
+            done.append(
+                "header replaced, with no fixed discount until the lines are in"
+                if fixed_later
+                else "header replaced"
+            )
             if ready.invoice.lines:
                 await self._put_lines(invoice_id, ready)
-                done.append("lines")
+                done.append("lines replaced")
             if fixed_later:
                 await self._put_header(invoice_id, ready, wanted)
-                done.append("discount")
+                done.append("fixed discount set")
             if list(ready.invoice.tags) != list(current.get("tags") or []):
                 await self._put_tags(invoice_id, ready)
         except AdapterError as exc:
@@ -226,7 +232,7 @@ class BillCrmAdapter(Adapter):
                 _annotate(
                     exc,
                     f"{self.provider} invoice {invoice_id} is partly updated "
-                    f"({', '.join(done)} replaced) and the CRM cannot restore the rest; "
+                    f"({'; '.join(done)}) and the CRM cannot restore the rest; "
                     "send the whole update again",
                 )
             raise

@@ -23,8 +23,12 @@ KEYS = ("customer", "issue_date", "due_date", "provider_fields")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-async def action_inputs(request: web.Request, action: str) -> DuplicateInputs | None:
-    """The inputs of a duplicate; None when the body is empty (or ``{}``)."""
+async def action_inputs(
+    request: web.Request, action: str, takes: frozenset[str] = frozenset()
+) -> DuplicateInputs | None:
+    """The inputs of a duplicate; None when the body is empty (or ``{}``). ``takes``: the
+    connection's ``capabilities.duplicate_inputs``, named to a caller who sent a key that is
+    no input (what it may send instead, not what the body's form has room for)."""
     if not (await read_body(request)).strip():
         return None
     data = await read_json_object(request)
@@ -37,8 +41,13 @@ async def action_inputs(request: web.Request, action: str) -> DuplicateInputs | 
                 for key in sorted(data)
             ]
         )
+    offered = (
+        f"this connection's takes {', '.join(sorted(takes))}"
+        if takes
+        else "this connection's takes none: it copies the invoice as it is"
+    )
     errors: list[FieldError] = [
-        FieldError(f"/{_escape(key)}", f"is not an input of duplicate (it takes {', '.join(KEYS)})")
+        FieldError(f"/{_escape(key)}", f"is not an input of duplicate ({offered})")
         for key in sorted(set(data) - set(KEYS))
     ]
     customer_id = _customer_id(data.get("customer"), "customer" in data, errors)

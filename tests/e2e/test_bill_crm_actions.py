@@ -191,6 +191,36 @@ async def test_a_duplicate_that_takes_no_inputs_names_those_it_cannot_take(
     assert await writes_since(sandbox, start, "draft_publish") == []
 
 
+@pytest.mark.parametrize(
+    ("connection", "offered"),
+    [
+        (
+            "bill_crm",
+            "this connection's takes customer.id, due_date, issue_date, "
+            "provider_fields.bill_projectid",
+        ),
+        ("draft_publish", "this connection's takes none: it copies the invoice as it is"),
+    ],
+)
+async def test_a_key_that_is_no_input_is_told_what_this_connection_takes(
+    sandbox: Sandbox, connection: str, offered: str
+) -> None:
+    # Not every key the body's form has room for: draft_publish's duplicate takes none of them,
+    # and a caller sent to "customer" by the first 422 only met a second.
+    listed = await call(sandbox, "GET", f"/v1/connections/{connection}/invoices?limit=1")
+    invoice_id = listed.body["data"][0]["id"]
+    refused = await call(
+        sandbox,
+        "POST",
+        f"/v1/connections/{connection}/invoices/{invoice_id}/duplicate",
+        body={"custmer": {"id": "2"}},
+    )
+    assert refused.status == 422, refused.body
+    assert refused.body["errors"] == [
+        {"pointer": "/custmer", "detail": f"is not an input of duplicate ({offered})"}
+    ]
+
+
 async def test_another_action_takes_no_body(sandbox: Sandbox) -> None:
     source = await a_draft(sandbox)
     refused = await act(sandbox, source["id"], "issue", body={"issue_date": "2026-08-03"})

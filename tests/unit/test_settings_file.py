@@ -229,7 +229,63 @@ def test_a_store_url_refused_by_its_pattern_is_named_without_its_password(
     found = problems(GOOD + yaml.safe_dump({"store": {"url": url}}), {"CRM_TOKEN": "crm-token"})
     assert len(found) == 1, found
     assert "hunter2" not in found[0]
-    assert found[0].startswith(f"store.url: {shown} does not match "), found
+    assert found[0] == (
+        f"store.url: {shown} is not a store URL: sqlite:///<file> or postgresql://<host>/<database>"
+    ), found
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "said"),
+    [
+        (
+            ("connections", 0, "taxes", 0, "rate"),
+            "5%",
+            "connections[0].taxes[0].rate: '5%' is not a rate in percent: digits with at most 4 "
+            'decimals and no sign ("20", "7.25")',
+        ),
+        (
+            ("connections", 0, "currency"),
+            "usd",
+            "connections[0].currency: 'usd' is not a currency's three-letter ISO 4217 code in "
+            "capitals (USD)",
+        ),
+        (
+            ("connections", 0, "name"),
+            "CRM",
+            "connections[0].name: 'CRM' is not a connection's name: a lower-case letter or a "
+            "digit, then lower-case letters, digits, _ or -, 63 at most",
+        ),
+        (
+            ("clients", 0, "name"),
+            "-sync",
+            "clients[0].name: '-sync' is not a client's name: a letter or a digit, then "
+            "letters, digits, _, . or -, 64 at most",
+        ),
+    ],
+)
+def test_a_value_refused_by_its_pattern_is_told_what_is_expected_in_words(
+    where: tuple[str | int, ...], value: str, said: str
+) -> None:
+    # Not the schema's regular expression ('^\\d+(\\.\\d{1,4})?$'), which asks the reader
+    # to decode it, backslashes doubled.
+    data = yaml.safe_load(GOOD)
+    node = data
+    for step in where[:-1]:
+        node = node[step]
+    node[where[-1]] = value
+    found = problems(yaml.safe_dump(data), {"CRM_TOKEN": "crm-token"})
+    assert said in found, found
+    assert not any("does not match" in problem for problem in found), found
+
+
+def test_a_base_url_with_its_scheme_in_capitals_is_told_to_write_it_in_lower_case() -> None:
+    data = yaml.safe_load(GOOD)
+    data["connections"][0]["base_url"] = "HTTPS://crm.example.com"
+    found = problems(yaml.safe_dump(data), {"CRM_TOKEN": "crm-token"})
+    assert found == [
+        "connections[0].base_url: must be an http:// or https:// URL with a host, its scheme "
+        "written in lower case (the value is not shown)"
+    ]
 
 
 def sandbox_connection_data(provider: str, **changes: object) -> dict[str, object]:

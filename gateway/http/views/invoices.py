@@ -120,7 +120,8 @@ async def action_view(request: web.Request) -> web.StreamResponse:
         raise Problem("not_found", f"No action {action!r}; actions are: {', '.join(ACTIONS)}.")
     if action not in adapter.capabilities.actions:
         raise NotSupported(action.replace("_", " ") + " invoices", provider=adapter.provider)
-    inputs = await action_inputs(request, action)  # a duplicate's optional body
+    # A duplicate's optional body.
+    inputs = await action_inputs(request, action, adapter.capabilities.duplicate_inputs)
     outcome = await request.app[SERVICE].act(
         write_request(request, checks_if_match=True),
         request.match_info["invoice_id"],
