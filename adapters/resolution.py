@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -60,6 +60,12 @@ class Resolution:
     # When asking again can tell more: the wait a failed look was told (an open circuit's, the
     # provider's Retry-After), in seconds; None when it was told none.
     retry_after: float | None = None
+    # Several candidates (``judge``): their ids, and the same judgement made without those
+    # of them that the store knows another write made (``KeyedWrites._find``).
+    among: tuple[str, ...] = ()
+    without: Callable[[frozenset[str]], Resolution] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @classmethod
     def done(cls, result: Any, detail: str) -> Resolution:
@@ -320,9 +326,18 @@ def judge(
         return Resolution.done(answer, f"{provider} has {looked_for}: invoice {found.id}")
     if len(matches) > 1:
         ids = ", ".join(str(match.id) for match in matches)
-        return Resolution.untellable(
-            f"{provider} has several candidates for {looked_for}: {ids}; another request may "
-            "have made one of them, and nothing tells which, if any, is this write's"
+
+        def without(others: frozenset[str]) -> Resolution:
+            left = [match for match in matches if str(match.id) not in others]
+            return judge(provider, left, walk, looked_for=looked_for, sure=sure, result=result)
+
+        return replace(
+            Resolution.untellable(
+                f"{provider} has several candidates for {looked_for}: {ids}; another request "
+                "may have made one of them, and nothing tells which, if any, is this write's"
+            ),
+            among=tuple(str(match.id) for match in matches),
+            without=without,
         )
     if not matches and walk.complete:
         return Resolution.not_done(

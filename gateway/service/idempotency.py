@@ -520,6 +520,8 @@ class KeyedWrites:
             resolution = await write.find(recovery)
         except AdapterError as exc:
             resolution = Resolution.failed("looking it up", exc)
+        if resolution.among and _makes_invoice(write) and "marker" not in recovery:
+            resolution = await self._without_anothers(write, resolution, scope)
         if resolution.state == "done" and _makes_invoice(write) and "marker" not in recovery:
             resolution = await self._not_anothers(write, resolution, scope, fingerprint)
         if resolution.state in ("not_done", "unknown") and unseen and not write.idempotent:
@@ -569,6 +571,36 @@ class KeyedWrites:
             await self.store.finish(scope, owner, {}, made=str(made))
         except Exception as exc:  # a task of its own: nothing else would hear of it
             _log.warning("unkeyed_create_not_kept", connection=write.connection, error=str(exc))
+
+    async def _without_anothers(
+        self, write: Write, resolution: Resolution, scope: KeyScope | None
+    ) -> Resolution:
+        """Several look-alikes found (no marker: the caller's own notes), judged again without
+        those the store keeps as another write's (two keys sending one body make two invoices
+        alike, and each key has its own): one left is this write's, as a single look-alike
+        would be (``_not_anothers`` still asks after unfinished writes of the same request)."""
+        if resolution.without is None:
+            return resolution
+        try:
+            others = frozenset(
+                [
+                    found
+                    for found in resolution.among
+                    if await self.store.made_by_another(write.connection, found, scope)
+                ]
+            )
+        except StoreError as exc:
+            return Resolution.unknown(
+                f"{resolution.detail}; which of them other writes made could not be checked ({exc})"
+            )
+        if not others:
+            return resolution
+        judged = resolution.without(others)
+        return dataclasses.replace(
+            judged,
+            detail=f"{judged.detail} (besides {', '.join(sorted(others))}, alike but made by "
+            "another write under another Idempotency-Key)",
+        )
 
     async def _not_anothers(
         self,

@@ -7,6 +7,7 @@ which adapter calls make up each write and how their answers become an ``Outcome
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -90,6 +91,11 @@ def _written(result: WriteResult, *, created: bool) -> Outcome:
 
 def _outcome_of(resolution: Resolution, make: Any) -> Resolution:
     """``resolution`` with its result turned into an Outcome when the write was done."""
+    if resolution.without is not None:
+        judged = resolution.without
+        return dataclasses.replace(
+            resolution, without=lambda others: _outcome_of(judged(others), make)
+        )
     if resolution.state != "done":
         return resolution
     return Resolution.done(make(resolution.result), resolution.detail)

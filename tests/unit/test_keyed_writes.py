@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pytest
 from structlog.testing import capture_logs
 
-from adapters.resolution import Resolution
+from adapters.resolution import Resolution, Walk, judge
 from gateway.canonical.model import Invoice
 from gateway.errors import (
     IdempotencyInProgress,
@@ -569,6 +569,65 @@ async def test_a_look_alike_another_key_made_is_not_this_writes(store: Store) ->
     assert await store.get(SCOPE) is None, "nothing written: the key is free"
     again = await runner(store).run(REQUEST, "fp", LookAlike([created()]))
     assert again.created and not again.replayed
+
+
+def several_alike(*ids: str) -> Resolution:
+    """The lookup's own judgement (``judge``) of several look-alikes, every page read."""
+    found = [INVOICE.model_copy(update={"id": invoice_id}) for invoice_id in ids]
+    return judge(
+        "crm_v1",
+        found,
+        Walk(complete=True, pages=1),
+        looked_for="an invoice like it",
+        sure=True,
+        result=lambda invoice: Outcome("invoice", invoice, created=True),
+    )
+
+
+async def made_by(store: Store, key: str, invoice_id: str) -> None:
+    other = WriteRequest("sync", "crm", REQUEST.operation, "/x", key)
+    made = Outcome("invoice", INVOICE.model_copy(update={"id": invoice_id}), created=True)
+    await runner(store).run(other, "fp", LookAlike([made]))
+
+
+async def test_of_several_look_alikes_the_one_no_other_key_made_is_this_writes(
+    store: Store,
+) -> None:
+    # Two keys sent one body: the other key's invoice 8 is kept as its own, and this write's
+    # lost answer finds 7 and 8. Answered "several candidates, check the provider" for good,
+    # the caller would find two invoices there and could not tell which was its own.
+    await made_by(store, "k-2", "8")
+    write = LookAlike([lost()], finds=[several_alike("7", "8")])
+    outcome = await runner(store).run(REQUEST, "fp", write)
+    assert outcome.invoice is not None and outcome.invoice.id == "7"
+    assert outcome.created and outcome.resolved is not None
+    assert "besides 8, alike but made by another write" in outcome.resolved
+    replay = await runner(store).run(REQUEST, "fp", LookAlike([]))
+    assert replay.replayed and replay.invoice is not None and replay.invoice.id == "7"
+
+
+async def test_look_alikes_every_one_of_them_another_keys_are_not_this_writes(
+    store: Store,
+) -> None:
+    await made_by(store, "k-2", "8")
+    await made_by(store, "k-3", "9")
+    write = LookAlike([lost()], finds=[several_alike("8", "9")])
+    with pytest.raises(UpstreamError) as info:
+        await runner(store).run(REQUEST, "fp", write)
+    assert "nothing was written" in info.value.message and info.value.retryable
+    assert await store.get(SCOPE) is None, "nothing written: the key is free"
+
+
+async def test_several_look_alikes_no_other_key_made_stay_for_the_caller_to_check(
+    store: Store,
+) -> None:
+    await made_by(store, "k-2", "9")
+    write = LookAlike([lost()], finds=[several_alike("7", "8", "9")])
+    with pytest.raises(OutcomeUncertain) as info:
+        await runner(store).run(REQUEST, "fp", write)
+    assert "several candidates for an invoice like it: 7, 8;" in info.value.message
+    assert "besides 9" in info.value.message
+    assert not info.value.retryable
 
 
 async def test_a_look_alike_while_another_key_of_the_request_is_unfinished_is_not_taken(
