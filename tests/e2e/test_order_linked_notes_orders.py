@@ -461,7 +461,7 @@ def _part(headers: bytes, content: bytes) -> bytes:
                 ),
             ],
             422,
-            "file name must be UTF-8 text",
+            "file has a name that is not UTF-8 text",
         ),
         (
             "multipart/form-data; boundary=B",
@@ -480,7 +480,7 @@ def _part(headers: bytes, content: bytes) -> bytes:
                 ),
             ],
             422,
-            "no control characters",
+            "file has the name 'a\\\\r\\\\nContent-Type: text/html.pdf', which must be a name alone",
         ),
         (
             "multipart/form-data; boundary=B",
@@ -492,7 +492,7 @@ def _part(headers: bytes, content: bytes) -> bytes:
                 ),
             ],
             422,
-            "no folder",
+            "file has the name 'scans/r.pdf', which must be a name alone: no folder",
         ),
     ],
     ids=[

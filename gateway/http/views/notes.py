@@ -149,15 +149,18 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
                     'filename="…")'
                 )
                 raise validation_problem([FieldError("/file", detail)])
-            for said, text in (("file name", name), ("file's Content-Type", kind)):
+            # Each said of the part at /file ("file has a name that …"), not again as "file".
+            for said, text in (("name", name), ("Content-Type", kind)):
                 if not _is_text(text):  # a 422 at /file, as for every other fault of the name
-                    raise validation_problem([FieldError("/file", f"{said} must be UTF-8 text")])
+                    raise validation_problem(
+                        [FieldError("/file", f"has a {said} that is not UTF-8 text")]
+                    )
             # A control character would break the header of the part the name is sent in to the
             # provider; a folder (``C:\\scans\\r.pdf``, as old browsers send) it leaves out.
             if any(is_control(ch) for ch in name) or "/" in name or "\\" in name:
                 detail = (
-                    f"file name {name!r} must be a name alone: no folder (/ or \\) and no "
-                    "control characters (line breaks, tabs…)"
+                    f"has the name {name!r}, which must be a name alone: no folder (/ or \\) "
+                    "and no control characters (line breaks, tabs…)"
                 )
                 raise validation_problem([FieldError("/file", detail)])
             files.append(NoteFile(name, kind, bytes(content)))
