@@ -41,6 +41,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.migration.compare import Verdict, compare
+from gateway.migration.origin import origin_at_target, still_there
 from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap
 from gateway.migration.report import Entry
@@ -186,6 +187,18 @@ class Copier:
                 # word on each invoice, would otherwise say it lost nothing.
                 warnings=known.detail.get("warnings", []),
             )
+        # A copy a migration made from the target's own invoice (B → A after A → B).
+        came_from = await origin_at_target(
+            self.store or self.seen, self.source, invoice, self.plan.target
+        )
+        if came_from is not None and await still_there(self.target, came_from):
+            target = self.plan.target
+            doubled = (
+                f"a copy of {target} invoice {came_from.invoice_id} ({came_from.known_by}), "
+                f"which {target} still holds: copied back, it would be there twice"
+            )
+            await self._record(source_id, None, "skipped", invoice, {"reason": doubled})
+            return Entry(source_id, "skipped", reason=doubled)
         translation = translate(invoice, self.target, self.refs, self.plan.handling)
         if translation.invoice is None:
             # Decided before anything is sent: the entry keeps where an earlier copy is, if any

@@ -22,6 +22,7 @@ from adapters.representable import NEVER_DROPPED, carries_document_type, fit, to
 from adapters.resolution import is_marker
 from gateway.canonical.model import Customer, Invoice, Line, Tax, with_fields
 from gateway.errors import UnsupportedFields
+from gateway.migration import origin
 from gateway.migration.references import ANY, ReferenceMap, rate_key
 
 
@@ -99,9 +100,9 @@ def translate(
         fields["due_date"] = source.issue_date + timedelta(days=refs.due_days)
     stamp = target.mapping.migration_stamp
     if stamp == "tags":
-        fields["tags"] = [*source.tags, f"migrated-from:{source.connection}:{source.id}"]
+        fields["tags"] = [*source.tags, origin.stamp(str(source.connection), source.id)]
     elif stamp is not None and not getattr(source, stamp):
-        fields[stamp] = f"migrated-from:{source.connection}:{source.id}"
+        fields[stamp] = origin.stamp(str(source.connection), source.id)
     invoice = with_fields(source, fields)
     try:
         fitted, dropped = fit(invoice, target.capabilities, target.provider, handling)

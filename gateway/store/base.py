@@ -285,6 +285,14 @@ class Store(abc.ABC):
         """Entries of one source → target pair, ordered by source id, after ``after_source_id``."""
 
     @abc.abstractmethod
+    async def crosswalk_copies_as(
+        self, target_connection: str, target_id: str
+    ) -> list[CrosswalkEntry]:
+        """Entries whose copy is invoice ``target_id`` on ``target_connection`` (an invoice a
+        migration made there), whatever their source: a copy is never copied back to its
+        origin as a second invoice."""
+
+    @abc.abstractmethod
     async def crosswalk_by_run(
         self, run: str, *, after: tuple[str, str] | None = None, limit: int = 500
     ) -> list[CrosswalkEntry]:

@@ -488,16 +488,29 @@ class PostgresStore(Store):
         after_source_id: str | None = None,
         limit: int = 500,
     ) -> list[CrosswalkEntry]:
+        return await self._crosswalk_where(
+            "source_connection = $1 AND target_connection = $2 "
+            "AND ($3::text IS NULL OR source_id > $3) ORDER BY source_id LIMIT $4",
+            source_connection,
+            target_connection,
+            after_source_id,
+            limit,
+        )
+
+    async def crosswalk_copies_as(
+        self, target_connection: str, target_id: str
+    ) -> list[CrosswalkEntry]:
+        return await self._crosswalk_where(
+            'target_connection = $1 AND target_id = $2 ORDER BY source_connection COLLATE "C", '
+            "source_id",
+            target_connection,
+            target_id,
+        )
+
+    async def _crosswalk_where(self, where: str, *args: Any) -> list[CrosswalkEntry]:
         async with self._connection() as con:
-            rows = await con.fetch(
-                f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
-                "WHERE source_connection = $1 AND target_connection = $2 "
-                "AND ($3::text IS NULL OR source_id > $3) ORDER BY source_id LIMIT $4",
-                source_connection,
-                target_connection,
-                after_source_id,
-                limit,
-            )
+            sql = f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk WHERE {where}"
+            rows = await con.fetch(sql, *args)
         return [crosswalk_from_row(row) for row in rows]
 
     async def crosswalk_by_run(

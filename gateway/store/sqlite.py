@@ -551,6 +551,16 @@ class SqliteStore(Store):
         )
         return [crosswalk_from_row(row) for row in rows]
 
+    async def crosswalk_copies_as(
+        self, target_connection: str, target_id: str
+    ) -> list[CrosswalkEntry]:
+        rows = await self._one(
+            f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
+            "WHERE target_connection = ? AND target_id = ? ORDER BY source_connection, source_id",
+            (target_connection, target_id),
+        )
+        return [crosswalk_from_row(row) for row in rows]
+
     async def crosswalk_by_run(
         self, run: str, *, after: tuple[str, str] | None = None, limit: int = 500
     ) -> list[CrosswalkEntry]:

@@ -169,3 +169,16 @@ async def test_by_run_orders_by_connection_then_id_and_pages_after_a_pair(store:
     assert [(e.source_connection, e.source_id) for e in after_connection] == [("crm2", "A")]
     assert await store.crosswalk_by_run("run-1", after=("crm2", "A")) == []
     assert await store.crosswalk_by_run("run-3") == []
+
+
+async def test_the_copies_made_as_one_target_invoice_are_found_by_it(store: Store) -> None:
+    copied = entry("INV-1", target_id="B-77", state="verified")
+    from_shop = entry("S-9", source_connection="shop", target_id="B-77", state="reverted")
+    elsewhere = entry("INV-2", target_id="B-78", state="verified")
+    other_target = entry("INV-3", target_connection="shop", target_id="B-77", state="verified")
+    pending = entry("INV-4")  # no copy yet: found by no target id
+    for each in (copied, from_shop, elsewhere, other_target, pending):
+        await store.crosswalk_put(each)
+    assert await store.crosswalk_copies_as("billing", "B-77") == [copied, from_shop]
+    assert await store.crosswalk_copies_as("shop", "B-77") == [other_target]
+    assert await store.crosswalk_copies_as("billing", "INV-1") == []

@@ -1,0 +1,121 @@
+"""A migration back to where its invoices came from (A → B, then B → A) copies none of B's
+copies back as a second invoice at A: each is a skip naming its original, known from the
+crosswalk or, through another store, from the stamp bill_crm's copies carry. An original that
+A no longer holds is copied back (a restore, not a double)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.sandbox.serve import Sandbox
+from tests.e2e import migrating as m
+from tests.e2e.sandbox import sandbox_in_thread
+from tests.stores import sqlite_url
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=3) as running:
+        yield running
+
+
+async def made(sandbox: Sandbox, connection: str, count: int) -> list[str]:
+    bodies = [m.portable_invoice(connection) for _ in range(count)]
+    return [
+        str(created["id"])
+        for created in await asyncio.gather(*(m.create(sandbox, connection, b) for b in bodies))
+    ]
+
+
+def migrate(
+    config: Path, folder: Path, source: str, target: str, ids: list[str], run: str, *more: str
+) -> m.Ran:
+    args = [
+        "--from", source, "--to", target, "--ids", str(m.ids_file(folder, ids, f"{run}.ids")),
+        "--map", str(m.map_file(folder, target)), "--lenient", "--run", run, *more,
+    ]  # fmt: skip
+    return m.run(config, "run", *args, report=folder / f"{run}.jsonl")
+
+
+async def there_and_back(
+    sandbox: Sandbox, folder: Path, source: str, target: str, count: int
+) -> tuple[list[str], dict[str, str], Path]:
+    """``count`` new ``source`` invoices copied to ``target``: their ids, each one's copy, and
+    the configuration (a store of the test's own)."""
+    originals = await made(sandbox, source, count)
+    config = m.config_for(folder, sandbox, sqlite_url())
+    there = migrate(config, folder, source, target, originals, "there")
+    assert there.code == 0, there.stderr
+    copies = {e["source_id"]: e["target_id"] for e in there.report}
+    assert sorted(copies) == sorted(originals) and all(copies.values())
+    return originals, copies, config
+
+
+@pytest.mark.parametrize(
+    ("source", "target"), [("crm_v1", "bill_crm"), ("item_envelope", "crm_v1")]
+)
+async def test_copies_migrated_back_to_their_origin_are_skipped_naming_it(
+    sandbox: Sandbox, tmp_path: Path, source: str, target: str
+) -> None:
+    _, copies, config = await there_and_back(sandbox, tmp_path, source, target, 3)
+    before = len(await m.listing(sandbox, source))
+    log = len(await m.requests_log(sandbox, source))
+
+    back = migrate(config, tmp_path, target, source, list(copies.values()), "back")
+
+    assert back.outcomes() == dict.fromkeys(copies.values(), "skipped"), back.stderr
+    for entry in back.report:
+        original = next(o for o, c in copies.items() if c == entry["source_id"])
+        assert entry["reason"] == (
+            f"a copy of {source} invoice {original} (the crosswalk of run there says so), "
+            f"which {source} still holds: copied back, it would be there twice"
+        )
+        assert entry["target_id"] is None
+    assert len(await m.listing(sandbox, source)) == before
+    written = [e for e in (await m.requests_log(sandbox, source))[log:] if e["method"] != "GET"]
+    assert written == []
+    dry = migrate(config, tmp_path, target, source, list(copies.values()), "look", "--dry-run")
+    assert set(dry.outcomes().values()) == {"skipped"}, dry.stderr
+
+
+async def test_through_another_store_the_stamp_of_a_copy_names_its_origin(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    _, copies, _ = await there_and_back(sandbox, tmp_path, "crm_v1", "bill_crm", 2)
+    elsewhere = m.config_for(tmp_path, sandbox, sqlite_url(), "elsewhere.yaml")
+    before = len(await m.listing(sandbox, "crm_v1"))
+
+    back = migrate(elsewhere, tmp_path, "bill_crm", "crm_v1", list(copies.values()), "back")
+
+    assert set(back.outcomes().values()) == {"skipped"}, back.stderr
+    reasons = {e["source_id"]: e["reason"] for e in back.report}
+    for original, copy in copies.items():
+        assert reasons[copy].startswith(
+            f"a copy of crm_v1 invoice {original} (its stamp migrated-from:crm_v1:{original})"
+        )
+    assert len(await m.listing(sandbox, "crm_v1")) == before
+
+
+async def test_a_copy_whose_original_is_gone_is_copied_back(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    originals, copies, config = await there_and_back(sandbox, tmp_path, "crm_v1", "bill_crm", 2)
+    gone, kept = originals
+    headers = {"Authorization": f"Bearer {sandbox.api_key}"}
+    where = f"{sandbox.gateway_url}/v1/connections/crm_v1/invoices/{gone}"
+    async with aiohttp.ClientSession() as session, session.delete(where, headers=headers) as r:
+        assert r.status == 204
+
+    back = migrate(config, tmp_path, "bill_crm", "crm_v1", list(copies.values()), "back")
+
+    assert back.outcomes() == {copies[gone]: "copied", copies[kept]: "skipped"}, back.stderr
+    restored = next(e["target_id"] for e in back.report if e["source_id"] == copies[gone])
+    assert restored not in (gone, kept)
+    assert (await m.read(sandbox, "crm_v1", restored))["totals"]["total"] == (
+        (await m.read(sandbox, "bill_crm", copies[gone]))["totals"]["total"]
+    )
