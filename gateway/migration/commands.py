@@ -96,6 +96,16 @@ async def migrate(
                 summary = await runner.run()
             except PlanMismatch as exc:
                 raise UsageError(str(exc)) from None
+            except ReportUnwritable as exc:
+                # Every copy made is in the store: the report is what failed, not the run.
+                print(
+                    f"run {plan.run} stopped: {exc}. The copies made so far are recorded in the "
+                    f"store; run the same command again (same --run {plan.run}) with a --report "
+                    "that can be written to resume where it stopped.",
+                    file=err,
+                )
+                _finish(runner.summary, err, stopped=True)
+                return EXIT_USAGE
             except RunStopped:
                 print(_stopped_line(plan, options), file=err)
                 return _finish(runner.summary, err, stopped=True, report=options.report)
@@ -366,13 +376,21 @@ class _ReportStream:
         self._path = path
         self.piped = piped  # a named pipe, opened at once (``_opened``)
         self._file: IO[str] | None = None
+        self._failed = False
 
     def write(self, text: str) -> int:
-        return self._opened().write(text)
+        stream = self._opened()
+        try:
+            return stream.write(text)
+        except OSError as exc:  # a full disk: the run stops saying so (``migrate``)
+            raise self._unwritable(exc) from None
 
     def flush(self) -> None:
         if self._file is not None:
-            self._file.flush()
+            try:
+                self._file.flush()
+            except OSError as exc:
+                raise self._unwritable(exc) from None
 
     def _opened(self) -> IO[str]:
         if self._file is None:
@@ -388,8 +406,9 @@ class _ReportStream:
         except OSError as exc:
             raise self._unwritable(exc) from None
 
-    def _unwritable(self, exc: OSError) -> UsageError:
-        return UsageError(f"--report {self._path} cannot be written: {exc.strerror or exc}")
+    def _unwritable(self, exc: OSError) -> ReportUnwritable:
+        self._failed = True  # said once: closing it is not made to say it again
+        return ReportUnwritable(f"--report {self._path} cannot be written: {exc.strerror or exc}")
 
     def __enter__(self) -> _ReportStream:
         return self
@@ -398,7 +417,15 @@ class _ReportStream:
         if kind is None:
             self._opened()  # a run that reported nothing leaves an empty report
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()  # what is left in its buffer is written here
+            except OSError as exc:
+                if kind is None and not self._failed:
+                    raise self._unwritable(exc) from None
+
+
+class ReportUnwritable(UsageError):
+    """The report could not be written (opened, or a line of it mid-run: a full disk)."""
 
 
 __all__ = ["Entry", "MigrateOptions", "StoreError", "UsageError", "migrate", "revert", "verify"]
