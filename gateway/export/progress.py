@@ -22,6 +22,9 @@ class Summary:
     exported: int = 0
     failed: int = 0
     stopped: bool = False  # the walk ended early: a provider page could not be read
+    # Where the export is written until it ends whole, beside an earlier one it then replaces:
+    # named in the summary of one that stopped (the earlier export is left as it was)
+    partial: str | None = None
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -37,6 +40,7 @@ class Summary:
             "exported": self.exported,
             "failed": self.failed,
             "stopped": self.stopped,
+            **({"partial": self.partial} if self.stopped and self.partial else {}),
             "seconds": round(seconds, 3),
             "rate": round(self.exported / seconds, 1) if seconds > 0 else None,
         }
@@ -128,6 +132,11 @@ class RichProgress:
         self._bar.stop()
         data = summary.as_dict()
         stopped = " (stopped early)" if summary.stopped else ""
+        if summary.stopped and summary.partial:
+            stopped = (
+                f" (stopped early: {summary.output} is left as it was; what was read is in "
+                f"{summary.partial})"
+            )
         self._console.print(
             f"exported {data['exported']} invoice(s) from {summary.connection} to "
             f"{summary.output} in {data['seconds']} s, {data['failed']} failed{stopped}",

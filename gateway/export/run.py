@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
@@ -244,13 +245,26 @@ def _once(ids: Iterator[str]) -> Iterator[str]:
 async def _output(
     path: Path | None, out: IO[str] | None, summary: Summary, err: IO[str]
 ) -> AsyncIterator[IO[str]]:
+    """The output: ``path`` itself, or, where ``path`` is a file with content (an earlier
+    export), ``path.partial`` beside it, renamed over it once the export ended whole. An export
+    that stops leaves the earlier one as it was (``Summary.partial`` names what it read)."""
     if path is None:
         yield out or sys.stdout
         return
+    final, beside = _beside(path)
     try:
-        stream = await open_text(path, "w", encoding="utf-8", newline="")
+        stream = await open_text(beside or path, "w", encoding="utf-8", newline="")
     except OSError as exc:
-        raise UsageError(f"--output {path}: cannot be written ({exc.strerror})") from None
+        if beside is None:
+            raise UsageError(f"--output {path}: cannot be written ({exc.strerror})") from None
+        # No room beside it (a folder the caller may not write in): written in place.
+        beside = None
+        try:
+            stream = await open_text(path, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise UsageError(f"--output {path}: cannot be written ({exc.strerror})") from None
+    if beside is not None:
+        summary.partial = str(beside)
     try:
         yield stream
     finally:
@@ -263,6 +277,40 @@ async def _output(
             if not summary.stopped:
                 summary.stopped = True
                 print(f"cannot write {path}: {exc.strerror or exc}", file=err)
+        if beside is not None and not summary.stopped:
+            try:
+                os.replace(beside, final)
+            except OSError as exc:
+                summary.stopped = True
+                print(
+                    f"cannot put the export in place of {path}: {exc.strerror or exc}; it is "
+                    f"in {beside}",
+                    file=err,
+                )
+
+
+def _beside(path: Path) -> tuple[Path, Path | None]:
+    """Where ``path`` leads (through a symbolic link: the file it names is the one replaced),
+    and the file to write first where that is a file with content, else None (a new or empty
+    file has nothing to lose; a named pipe or a device is written as it is). The file beside
+    takes the earlier one's permissions: an export kept private stays so."""
+    final = Path(os.path.realpath(path))
+    try:
+        found = final.stat()
+    except OSError:
+        return final, None
+    if not stat.S_ISREG(found.st_mode) or found.st_size == 0:
+        return final, None
+    beside = final.with_name(final.name + ".partial")
+    try:
+        descriptor = os.open(beside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError:
+        return final, None
+    try:
+        os.fchmod(descriptor, stat.S_IMODE(found.st_mode))
+    finally:
+        os.close(descriptor)
+    return final, beside
 
 
 def quiet_stdout() -> None:

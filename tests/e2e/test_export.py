@@ -470,6 +470,59 @@ def test_a_provider_failing_mid_walk_exits_1_keeping_what_was_read(
     assert (summary["exported"], summary["failed"], summary["stopped"]) == (20, 0, True)
 
 
+def test_an_export_that_stops_leaves_an_earlier_export_in_its_place(
+    sandbox: Sandbox, config: Path, tmp_path: Path
+) -> None:
+    """A nightly export to the same file: the night the provider fails, last night's whole
+    export is not replaced by the first pages of tonight's, which are kept beside it."""
+    listed = [i["id"] for i in api_list(sandbox, "crm_v1")]
+    target = tmp_path / "nightly.jsonl"
+    first = run_export(config, "--connection", "crm_v1", "--output", str(target))
+    assert first.returncode == 0, first.stderr
+    last_night = target.read_text(encoding="utf-8")
+    target.chmod(0o600)  # kept private: the new export must stay so
+    emulator_faults(
+        sandbox,
+        "crm_v1",
+        {"error_rate": 1, "error_status": 503, "methods": ["GET"],
+         "path_regex": f"^/v1/invoices/{listed[25]}$"},
+    )  # fmt: skip
+    try:
+        failed = run_export(
+            config, "--connection", "crm_v1", "--page-size", "10", "--output", str(target)
+        )
+    finally:
+        emulator_faults(sandbox, "crm_v1", None)
+    assert failed.returncode == 1, failed.stderr
+    assert target.read_text(encoding="utf-8") == last_night
+    partial = tmp_path / "nightly.jsonl.partial"
+    assert [r["id"] for r in _records(partial.read_text(encoding="utf-8"))] == listed[:20]
+    summary = failed.summary()
+    assert (summary["stopped"], summary["partial"], summary["exported"]) == (True, str(partial), 20)
+
+    again = run_export(config, "--connection", "crm_v1", "--output", str(target))
+    assert again.returncode == 0, again.stderr
+    assert "partial" not in again.summary()
+    assert [r["id"] for r in _records(target.read_text(encoding="utf-8"))] == listed
+    assert not partial.exists()  # put in place of the earlier export
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_export_through_a_link_replaces_the_file_it_names_and_keeps_the_link(
+    config: Path, tmp_path: Path
+) -> None:
+    real = tmp_path / "exports" / "bill.jsonl"
+    real.parent.mkdir()
+    real.write_text("yesterday\n", encoding="utf-8")
+    link = tmp_path / "latest.jsonl"
+    link.symlink_to(real)
+    run = run_export(config, "--connection", "bill_crm", "--output", str(link))
+    assert run.returncode == 0, run.stderr
+    assert link.is_symlink() and link.resolve() == real
+    assert "yesterday" not in real.read_text(encoding="utf-8")
+    assert len(_records(real.read_text(encoding="utf-8"))) == run.summary()["exported"] > 0
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_an_export_interrupted_says_it_stopped_with_what_it_wrote(
     sandbox: Sandbox, config: Path, tmp_path: Path, sig: int
