@@ -25,6 +25,7 @@ from emulators.registry import PROVIDERS
 from gateway.sandbox.serve import Sandbox, config_yaml
 from tests.e2e.exporting import (
     SCRIPT,
+    Run,
     api,
     api_list,
     emulator_config,
@@ -435,6 +436,19 @@ def test_an_unreadable_configuration_exits_2_naming_the_file(tmp_path: Path) -> 
     assert "connections[0]" in run.stderr and "Traceback" not in run.stderr
 
 
+def _export_past(sandbox: Sandbox, config: Path, broken: str, target: Path) -> Run:
+    """crm_v1 exported to ``target`` ten a page while its invoice ``broken`` always fails
+    (503, through every retry): the walk stops at the page that holds it."""
+    faults = {"error_rate": 1, "error_status": 503, "methods": ["GET"]}
+    emulator_faults(sandbox, "crm_v1", {**faults, "path_regex": f"^/v1/invoices/{broken}$"})
+    try:
+        return run_export(
+            config, "--connection", "crm_v1", "--page-size", "10", "--output", str(target)
+        )
+    finally:
+        emulator_faults(sandbox, "crm_v1", None)
+
+
 def test_a_provider_failing_mid_walk_exits_1_keeping_what_was_read(
     sandbox: Sandbox, config: Path, tmp_path: Path
 ) -> None:
@@ -442,23 +456,8 @@ def test_a_provider_failing_mid_walk_exits_1_keeping_what_was_read(
     every retry) makes the third page of ten unreadable, after two pages were written."""
     listed = [i["id"] for i in api_list(sandbox, "crm_v1")]
     broken = listed[25]
-    emulator_faults(
-        sandbox,
-        "crm_v1",
-        {
-            "error_rate": 1,
-            "error_status": 503,
-            "methods": ["GET"],
-            "path_regex": f"^/v1/invoices/{broken}$",
-        },
-    )
     target = tmp_path / "partial.jsonl"
-    try:
-        run = run_export(
-            config, "--connection", "crm_v1", "--page-size", "10", "--output", str(target)
-        )
-    finally:
-        emulator_faults(sandbox, "crm_v1", None)
+    run = _export_past(sandbox, config, broken, target)
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr
     records = _records(target.read_text(encoding="utf-8"))
@@ -481,18 +480,7 @@ def test_an_export_that_stops_leaves_an_earlier_export_in_its_place(
     assert first.returncode == 0, first.stderr
     last_night = target.read_text(encoding="utf-8")
     target.chmod(0o600)  # kept private: the new export must stay so
-    emulator_faults(
-        sandbox,
-        "crm_v1",
-        {"error_rate": 1, "error_status": 503, "methods": ["GET"],
-         "path_regex": f"^/v1/invoices/{listed[25]}$"},
-    )  # fmt: skip
-    try:
-        failed = run_export(
-            config, "--connection", "crm_v1", "--page-size", "10", "--output", str(target)
-        )
-    finally:
-        emulator_faults(sandbox, "crm_v1", None)
+    failed = _export_past(sandbox, config, listed[25], target)
     assert failed.returncode == 1, failed.stderr
     assert target.read_text(encoding="utf-8") == last_night
     partial = tmp_path / "nightly.jsonl.partial"
