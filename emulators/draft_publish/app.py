@@ -36,6 +36,7 @@ from emulators.draft_publish.validate import (
     parse_batch,
     parse_invoice,
     parse_payment,
+    require_object,
 )
 from emulators.draft_publish.wire import (
     invoice_json,
@@ -226,7 +227,7 @@ async def get_invoice(request: web.Request) -> web.StreamResponse:
 async def update_invoice(request: web.Request) -> web.StreamResponse:
     store = _store(request)
     doc = _invoice(request)
-    body = await _body(request)
+    body = require_object(await _body(request))  # body JSON (400) before the lifecycle (409)
     store.require_draft(doc, "edited")
     return _one(request, store.update(doc, parse_invoice(body)))
 

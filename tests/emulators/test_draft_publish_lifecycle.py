@@ -226,6 +226,20 @@ async def test_the_edit_conflict_comes_before_validation(client: Client) -> None
     await assert_conflict(response, "sent")
 
 
+@pytest.mark.parametrize(
+    ("body", "code"), [(b"[]", "invalid_body"), (b'"x"', "invalid_body"), (b"{", "malformed_json")]
+)
+async def test_a_body_that_is_no_json_object_is_400_before_the_edit_conflict(
+    client: Client, body: bytes, code: str
+) -> None:
+    # The documented order: body JSON (400: malformed, or not an object), then lifecycle (409).
+    sent = await in_state(client, "sent")
+    headers = {**AUTH, "Content-Type": "application/json"}
+    response = await client.put(f"{BASE}/{sent['id']}", data=body, headers=headers)
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"]["code"] == code
+
+
 @pytest.mark.parametrize("state", ["sent", "paid", "voided"])
 async def test_only_drafts_can_be_deleted(client: Client, state: str) -> None:
     invoice = await in_state(client, state)
