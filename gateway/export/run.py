@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ from gateway.canonical.model import Invoice
 from gateway.config import Settings
 from gateway.errors import AdapterError
 from gateway.export.formats import Format, FormatError, Writer, invoice_record, writer_for
+from gateway.export.output import Output
 from gateway.export.progress import Progress, Summary, progress_for
 from gateway.listing import matching_pages
 from gateway.provider_sessions import provider_sessions
@@ -86,9 +86,9 @@ async def export(
         )
         async with (
             _ids(options.ids) as ids,
-            _output(options.output, out, summary, err) as stream,
+            _output(options.output, out, summary, err) as output,
         ):
-            writer = writer_for(options.format, stream)
+            writer = writer_for(options.format, await output.open())  # opened: the same
             progress = progress_for(err)
             progress.start(summary)
             try:
@@ -108,6 +108,7 @@ async def export(
                 reason = f"cannot write {where}: {exc.strerror or exc}"
                 progress.failure(summary, {"error": reason, "stopped": True})
             finally:
+                output.settle()  # in place of an earlier export: what the summary then says
                 progress.finish(summary)
     return EXIT_SOME_FAILED if summary.failed or summary.stopped else EXIT_OK
 
@@ -244,73 +245,13 @@ def _once(ids: Iterator[str]) -> Iterator[str]:
 @asynccontextmanager
 async def _output(
     path: Path | None, out: IO[str] | None, summary: Summary, err: IO[str]
-) -> AsyncIterator[IO[str]]:
-    """The output: ``path`` itself, or, where ``path`` is a file with content (an earlier
-    export), ``path.partial`` beside it, renamed over it once the export ended whole. An export
-    that stops leaves the earlier one as it was (``Summary.partial`` names what it read)."""
-    if path is None:
-        yield out or sys.stdout
-        return
-    final, beside = _beside(path)
+) -> AsyncIterator[Output]:
+    output = Output(path, out, summary, err)
+    await output.open()
     try:
-        stream = await open_text(beside or path, "w", encoding="utf-8", newline="")
-    except OSError as exc:
-        if beside is None:
-            raise UsageError(f"--output {path}: cannot be written ({exc.strerror})") from None
-        # No room beside it (a folder the caller may not write in): written in place.
-        beside = None
-        try:
-            stream = await open_text(path, "w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise UsageError(f"--output {path}: cannot be written ({exc.strerror})") from None
-    if beside is not None:
-        summary.partial = str(beside)
-    try:
-        yield stream
+        yield output
     finally:
-        try:
-            stream.close()
-        except OSError as exc:
-            # After a page that could not be written (already said: the export stopped) the
-            # close tries its bytes again. Otherwise only the close could tell (a network file
-            # system reports late): said here, and the exit status says it too.
-            if not summary.stopped:
-                summary.stopped = True
-                print(f"cannot write {path}: {exc.strerror or exc}", file=err)
-        if beside is not None and not summary.stopped:
-            try:
-                os.replace(beside, final)
-            except OSError as exc:
-                summary.stopped = True
-                print(
-                    f"cannot put the export in place of {path}: {exc.strerror or exc}; it is "
-                    f"in {beside}",
-                    file=err,
-                )
-
-
-def _beside(path: Path) -> tuple[Path, Path | None]:
-    """Where ``path`` leads (through a symbolic link: the file it names is the one replaced),
-    and the file to write first where that is a file with content, else None (a new or empty
-    file has nothing to lose; a named pipe or a device is written as it is). The file beside
-    takes the earlier one's permissions: an export kept private stays so."""
-    final = Path(os.path.realpath(path))
-    try:
-        found = final.stat()
-    except OSError:
-        return final, None
-    if not stat.S_ISREG(found.st_mode) or found.st_size == 0:
-        return final, None
-    beside = final.with_name(final.name + ".partial")
-    try:
-        descriptor = os.open(beside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    except OSError:
-        return final, None
-    try:
-        os.fchmod(descriptor, stat.S_IMODE(found.st_mode))
-    finally:
-        os.close(descriptor)
-    return final, beside
+        output.settle()  # where the export did not settle it first
 
 
 def quiet_stdout() -> None:

@@ -483,17 +483,47 @@ def test_an_export_that_stops_leaves_an_earlier_export_in_its_place(
     failed = _export_past(sandbox, config, listed[25], target)
     assert failed.returncode == 1, failed.stderr
     assert target.read_text(encoding="utf-8") == last_night
-    partial = tmp_path / "nightly.jsonl.partial"
-    assert [r["id"] for r in _records(partial.read_text(encoding="utf-8"))] == listed[:20]
     summary = failed.summary()
-    assert (summary["stopped"], summary["partial"], summary["exported"]) == (True, str(partial), 20)
+    assert (summary["stopped"], summary["exported"]) == (True, 20)
+    partial = Path(summary["partial"])  # named for the one who reads the summary
+    assert partial.parent == tmp_path and partial.name.startswith(".nightly.jsonl.")
+    assert [r["id"] for r in _records(partial.read_text(encoding="utf-8"))] == listed[:20]
+    assert partial.stat().st_mode & 0o777 == 0o600
+    partial.unlink()
 
     again = run_export(config, "--connection", "crm_v1", "--output", str(target))
     assert again.returncode == 0, again.stderr
     assert "partial" not in again.summary()
     assert [r["id"] for r in _records(target.read_text(encoding="utf-8"))] == listed
-    assert not partial.exists()  # put in place of the earlier export
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nightly.jsonl"]  # put in its place
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_export_replacing_a_file_touches_nothing_else_and_keeps_its_owner(
+    config: Path, tmp_path: Path
+) -> None:
+    """The file written first is made new beside the earlier one: a link someone left there
+    under a name the export might use leads nowhere it writes; and the earlier file's owner
+    keeps it (an export run by root for a service's account)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    target = shared / "out.jsonl"
+    target.write_text("last night\n", encoding="utf-8")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    victim.chmod(0o600)
+    (shared / "out.jsonl.partial").symlink_to(victim)
+    owner = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    if os.geteuid() == 0:
+        os.chown(target, *owner)
+    run = run_export(config, "--connection", "bill_crm", "--output", str(target))
+    assert run.returncode == 0, run.stderr
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert victim.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in shared.iterdir()) == ["out.jsonl", "out.jsonl.partial"]
+    assert not target.is_symlink()
+    assert (target.stat().st_uid, target.stat().st_gid) == owner
+    assert len(_records(target.read_text(encoding="utf-8"))) == run.summary()["exported"] > 0
 
 
 def test_an_export_through_a_link_replaces_the_file_it_names_and_keeps_the_link(

@@ -1,0 +1,134 @@
+"""Where an export is written: stdout, or ``--output FILE``.
+
+A new or empty file is written as the export goes (it has nothing to lose, and a reader
+following it sees each page); so is a named pipe or a device. A file with content (an earlier
+export) is replaced only once the export has ended whole: until then the export is written to a
+file of its own beside it (``.FILE.<random>.partial``, made new, never through a link someone
+left there), with the earlier file's owner and permissions, and renamed over it at the end. An
+export that stops leaves the earlier one in place, and its summary names the partial file
+(``Summary.partial``). Through a symbolic link, the file it names is the one replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO
+
+from gateway.export.progress import Summary
+from gateway.selection import UsageError
+from gateway.text_file import open_text
+
+
+class Output:
+    """The export's output, opened by ``open`` and closed (and put in place) by ``settle``."""
+
+    def __init__(self, path: Path | None, out: IO[str] | None, summary: Summary, err: IO[str]):
+        self._path = path
+        self._out = out
+        self._summary = summary
+        self._err = err
+        self._final: Path | None = None  # the file replaced, where the export is written beside
+        self._beside: Path | None = None
+        self._stream: IO[str] | None = None
+        self._settled = False
+
+    async def open(self) -> IO[str]:
+        """The stream to write, opened once (``UsageError`` when it cannot be)."""
+        if self._stream is not None:
+            return self._stream
+        path = self._path
+        if path is None:
+            self._stream = self._out or sys.stdout
+            return self._stream
+        replaced = _with_content(path)
+        opened = _beside(*replaced) if replaced is not None else None
+        if replaced is not None and opened is not None:
+            self._stream, self._beside = opened
+            self._final = replaced[0]
+            self._summary.partial = str(self._beside)
+            return self._stream
+        try:
+            self._stream = await open_text(path, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise UsageError(f"--output {path}: cannot be written ({exc.strerror})") from None
+        return self._stream
+
+    def settle(self) -> None:
+        """Close the output; put an export written beside its file in place of it, where the
+        export ended whole (else the partial file is kept, named by the summary, or removed
+        when it holds no invoice). Said on ``err`` when that fails, and the summary says
+        ``stopped``."""
+        if self._settled or self._path is None or self._stream is None:
+            return
+        self._settled = True
+        summary = self._summary
+        try:
+            self._stream.close()
+        except OSError as exc:
+            # After a page that could not be written (already said: the export stopped) the
+            # close tries its bytes again. Otherwise only the close could tell (a network file
+            # system reports late): said here, and the exit status says it too.
+            if not summary.stopped:
+                summary.stopped = True
+                print(f"cannot write {self._path}: {exc.strerror or exc}", file=self._err)
+        beside, final = self._beside, self._final
+        if beside is None or final is None:
+            return
+        if summary.stopped:
+            if summary.exported == 0:  # nothing read: no file to keep
+                summary.partial = None
+                with contextlib.suppress(OSError):
+                    beside.unlink()
+            return
+        try:
+            os.replace(beside, final)
+        except OSError as exc:
+            summary.stopped = True
+            print(
+                f"cannot put the export in place of {self._path}: {exc.strerror or exc}; it is "
+                f"in {beside}",
+                file=self._err,
+            )
+
+
+def _with_content(path: Path) -> tuple[Path, os.stat_result] | None:
+    """The file ``path`` leads to (through links) and its status, where it is a file with
+    content the caller may write; None for a new or empty file, a pipe, a device, or a file
+    that is not the caller's to write (opened in place, it is refused as before)."""
+    final = Path(os.path.realpath(path))
+    try:
+        found = final.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(found.st_mode) or found.st_size == 0:
+        return None
+    if not os.access(final, os.W_OK):
+        return None
+    return final, found
+
+
+def _beside(final: Path, found: os.stat_result) -> tuple[IO[str], Path] | None:
+    """A new file beside ``final`` (made with O_EXCL: never one that was there, nor a link),
+    with its owner (where this process may give it) and its permissions; None when none can
+    be made there (a folder the caller may not write in: the file is written in place)."""
+    try:
+        descriptor, name = tempfile.mkstemp(
+            prefix=f".{final.name}.", suffix=".partial", dir=final.parent
+        )
+    except OSError:
+        return None
+    try:
+        with contextlib.suppress(OSError):  # only root gives a file to another user
+            os.fchown(descriptor, found.st_uid, found.st_gid)
+        os.fchmod(descriptor, stat.S_IMODE(found.st_mode))
+        return os.fdopen(descriptor, "w", encoding="utf-8", newline=""), Path(name)
+    except OSError:
+        os.close(descriptor)
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        return None
