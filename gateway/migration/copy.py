@@ -191,7 +191,7 @@ class Copier:
         came_from = await origin_at_target(
             self.store or self.seen, self.source, invoice, self.plan.target
         )
-        if came_from is not None and await still_there(self.target, came_from):
+        if came_from is not None and await still_there(self.target, came_from, invoice):
             target = self.plan.target
             doubled = (
                 f"a copy of {target} invoice {came_from.invoice_id} ({came_from.known_by}), "

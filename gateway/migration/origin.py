@@ -1,15 +1,18 @@
-"""Whether a source invoice is itself a copy a migration made of an invoice at the target.
+"""Whether a source invoice is itself a copy migrations made of an invoice at the target.
 
 A migration from A to B, then from B back to A, would copy each of B's copies back to A as a
 second invoice beside the one it was made from: a paid invoice would come back open, its
-customer asked to pay again. So before a copy is made, the source invoice's origin is looked
-for in two places:
+customer asked to pay again; so would A → B → C, then C → A. So before a copy is made, the
+source invoice's origin is followed back:
 
-- **the crosswalk** (the store's record of every copy): an entry whose copy is this source
-  invoice and whose source is the target connection; a reverted copy is no copy;
-- **the stamp** a copy carries where its provider has room for one (``migration.stamp`` in
-  ``mappings/<provider>.yaml``: bill_crm's ``migrated-from:<connection>:<id>`` tag), which holds
-  when the copy was made through another store.
+- **through the crosswalk** (the store's record of every copy): the entries whose copy is this
+  invoice, then those whose copy is their source, and so on (``MAX_STEPS``), until one's source
+  is the target connection; a reverted copy is no copy;
+- **from the stamp** a copy carries where its provider has room for one (``migration.stamp``
+  in ``mappings/<provider>.yaml``: bill_crm's ``migrated-from:<connection>:<id>`` tag), which
+  holds when the copy was made through another store. A stamp is text anyone can write, and
+  it names a connection, not an account: an original known by it is taken for one only where
+  it reads as the copy does (issue date, currency).
 
 Where the origin is found and the target still holds it, the copy is a skip that names it.
 Where the target no longer has it (deleted since), copying back restores it and goes ahead.
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 
 from adapters.base import Adapter
 from gateway.canonical.model import Invoice
-from gateway.errors import NotFound
+from gateway.errors import BadIdentifier, NotFound
 from gateway.store import Store
 
 STAMP_PREFIX = "migrated-from:"
@@ -37,41 +40,86 @@ class Origin:
     """The target's invoice that a source invoice is a copy of, and how that is known."""
 
     invoice_id: str
-    known_by: str  # "the crosswalk of run …", "its stamp …"
+    known_by: str  # "the crosswalk: …", "its stamp …"
+    # Known by a stamp, which anyone can write and which names a connection, not an account:
+    # the original must read as the copy does (issue date, currency) to be taken for it.
+    stamped: bool = False
 
 
-def stamped(invoice: Invoice, field: str | None, connection: str) -> Origin | None:
-    """The origin on ``connection`` that ``invoice``'s stamp (in ``field``, its provider's
-    ``migration.stamp``) names, if it names one there. Connection names hold no colon, so the
+# A chain of migrations longer than this (A → B → … → A) is not followed further.
+MAX_STEPS = 8
+
+
+def stamped_by(invoice: Invoice, field: str | None) -> tuple[str, str] | None:
+    """The (connection, invoice id) that ``invoice``'s stamp names (in ``field``, its
+    provider's ``migration.stamp``), if it carries one. Connection names hold no colon, so the
     id is everything after the second one."""
     if field is None:
         return None
-    value = invoice.tags if field == "tags" else [getattr(invoice, field, None)]
-    prefix = stamp(connection, "")
-    for text in value:
-        if isinstance(text, str) and text.startswith(prefix) and len(text) > len(prefix):
-            return Origin(text[len(prefix) :], f"its stamp {text}")
+    values = invoice.tags if field == "tags" else [getattr(invoice, field, None)]
+    for text in values:
+        if isinstance(text, str) and text.startswith(STAMP_PREFIX):
+            connection, _, invoice_id = text[len(STAMP_PREFIX) :].partition(":")
+            if connection and invoice_id:
+                return connection, invoice_id
     return None
 
 
 async def origin_at_target(
     store: Store | None, source: Adapter, invoice: Invoice, target: str
 ) -> Origin | None:
-    """The invoice on connection ``target`` that ``invoice`` (read from ``source``) was copied
-    from by a migration, by the crosswalk or by its stamp; None when it is no such copy."""
-    source_id = str(invoice.id)
-    if store is not None:
-        for entry in await store.crosswalk_copies_as(source.connection.name, source_id):
-            if entry.source_connection == target and entry.state != "reverted":
-                run = f" of run {entry.run}" if entry.run else ""
-                return Origin(entry.source_id, f"the crosswalk{run} says so")
-    return stamped(invoice, source.mapping.migration_stamp, target)
+    """The invoice on connection ``target`` that ``invoice`` (read from ``source``) was made
+    from by migrations, one or several (A → B → C, then C → A): followed back through the
+    crosswalk from the invoice itself, else from what its stamp names; None when it is no
+    such copy."""
+    start = (source.connection.name, str(invoice.id))
+    found = await _back_through(store, start, [], target, by_stamp=False)
+    named = stamped_by(invoice, source.mapping.migration_stamp)
+    if found is not None or named is None:
+        return found
+    said = f"its stamp {stamp(*named)}"
+    if named[0] == target:
+        return Origin(named[1], said, stamped=True)
+    return await _back_through(store, named, [said], target, by_stamp=True)
 
 
-async def still_there(target: Adapter, origin: Origin) -> bool:
-    """Whether the target still holds the origin (a 404: deleted since, nothing to double)."""
+async def _back_through(
+    store: Store | None, start: tuple[str, str], path: list[str], target: str, *, by_stamp: bool
+) -> Origin | None:
+    """The crosswalk followed back from ``start`` (a connection and an invoice id), breadth
+    first, at most ``MAX_STEPS`` copies, to an invoice of ``target``; ``path``: how ``start``
+    was reached, said back with the steps."""
+    frontier = [(start, path)]
+    seen = {start}
+    for _ in range(MAX_STEPS):
+        if store is None or not frontier:
+            return None
+        later: list[tuple[tuple[str, str], list[str]]] = []
+        for (connection, invoice_id), said in frontier:
+            for entry in await store.crosswalk_copies_as(connection, invoice_id):
+                if entry.state == "reverted":
+                    continue
+                step = (entry.source_connection, entry.source_id)
+                run = f" by run {entry.run}" if entry.run else ""
+                made = [*said, f"{connection} {invoice_id} copied from {step[0]} {step[1]}{run}"]
+                if step[0] == target:
+                    return Origin(step[1], "the crosswalk: " + ", ".join(made), by_stamp)
+                if step not in seen:
+                    seen.add(step)
+                    later.append((step, made))
+        frontier = later
+    return None
+
+
+async def still_there(target: Adapter, origin: Origin, invoice: Invoice) -> bool:
+    """Whether the target still holds the origin (a 404, or an id that can name no record
+    there: nothing to double), and, known by a stamp alone, reads as ``invoice`` does (a copy
+    carries its original's issue date and currency: a stamp a person typed, or one naming a
+    connection since pointed at another account, names an invoice unlike it)."""
     try:
-        await target.get(origin.invoice_id)
-    except NotFound:
+        original = await target.get(origin.invoice_id)
+    except (NotFound, BadIdentifier):
         return False
+    if origin.stamped:
+        return (original.issue_date, original.currency) == (invoice.issue_date, invoice.currency)
     return True

@@ -72,8 +72,9 @@ async def test_copies_migrated_back_to_their_origin_are_skipped_naming_it(
     for entry in back.report:
         original = next(o for o, c in copies.items() if c == entry["source_id"])
         assert entry["reason"] == (
-            f"a copy of {source} invoice {original} (the crosswalk of run there says so), "
-            f"which {source} still holds: copied back, it would be there twice"
+            f"a copy of {source} invoice {original} (the crosswalk: {target} "
+            f"{entry['source_id']} copied from {source} {original} by run there), which "
+            f"{source} still holds: copied back, it would be there twice"
         )
         assert entry["target_id"] is None
     assert len(await m.listing(sandbox, source)) == before
@@ -119,3 +120,51 @@ async def test_a_copy_whose_original_is_gone_is_copied_back(
     assert (await m.read(sandbox, "crm_v1", restored))["totals"]["total"] == (
         (await m.read(sandbox, "bill_crm", copies[gone]))["totals"]["total"]
     )
+
+
+async def test_a_copy_of_a_copy_migrated_back_to_the_first_is_skipped(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # crm_v1 → item_envelope → bill_crm, then bill_crm → crm_v1: the crosswalk followed back.
+    originals, first, config = await there_and_back(sandbox, tmp_path, "crm_v1", "item_envelope", 2)
+    second = migrate(config, tmp_path, "item_envelope", "bill_crm", list(first.values()), "on")
+    assert second.code == 0, second.stderr
+    copies = {e["source_id"]: e["target_id"] for e in second.report}
+    before = len(await m.listing(sandbox, "crm_v1"))
+
+    back = migrate(config, tmp_path, "bill_crm", "crm_v1", list(copies.values()), "back")
+
+    assert set(back.outcomes().values()) == {"skipped"}, back.stderr
+    reasons = {e["source_id"]: e["reason"] for e in back.report}
+    for original in originals:
+        middle = first[original]
+        assert reasons[copies[middle]].startswith(
+            f"a copy of crm_v1 invoice {original} (the crosswalk: bill_crm {copies[middle]} "
+            f"copied from item_envelope {middle} by run on, item_envelope {middle} copied from "
+            f"crm_v1 {original} by run there)"
+        )
+    assert len(await m.listing(sandbox, "crm_v1")) == before
+
+
+async def test_a_stamp_naming_an_invoice_unlike_it_or_none_there_is_no_origin(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A tag a person typed (or one naming a connection since pointed at another account)
+    names an invoice that does not read as the copy: the invoice is copied, not skipped."""
+    other = m.portable_invoice("crm_v1")
+    unlike = await m.create(sandbox, "crm_v1", {**other, "issue_date": "2026-04-02"})
+    typed = {
+        "unlike": f"migrated-from:crm_v1:{unlike['id']}",
+        "missing": "migrated-from:crm_v1:987654",
+        "no-record": "migrated-from:crm_v1:..%2F1",
+    }
+    made = {
+        name: await m.create(sandbox, "bill_crm", {**m.portable_invoice("bill_crm"), "tags": [tag]})
+        for name, tag in typed.items()
+    }
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    ids = [str(invoice["id"]) for invoice in made.values()]
+
+    back = migrate(config, tmp_path, "bill_crm", "crm_v1", ids, "typed")
+
+    assert back.outcomes() == dict.fromkeys(ids, "copied"), back.stderr
