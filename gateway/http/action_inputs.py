@@ -42,9 +42,9 @@ async def action_inputs(
             ]
         )
     offered = (
-        f"this connection's takes {', '.join(sorted(takes))}"
+        f"this connection's duplicate takes {_as_body(takes)}"
         if takes
-        else "this connection's takes none: it copies the invoice as it is"
+        else "this connection's duplicate takes none: it copies the invoice as it is"
     )
     errors: list[FieldError] = [
         FieldError(f"/{_escape(key)}", f"is not an input of duplicate ({offered})")
@@ -62,6 +62,18 @@ async def action_inputs(
     return DuplicateInputs(
         customer_id=customer_id, issue_date=issue_date, due_date=due_date, provider_fields=fields
     )
+
+
+def _as_body(takes: frozenset[str]) -> str:
+    """The inputs ``takes`` names (``customer.id``, ``provider_fields.bill_projectid``) as the
+    body writes them: ``customer {"id"}``, ``provider_fields {"bill_projectid"}``."""
+    prefix = "provider_fields."
+    fields = sorted(name.removeprefix(prefix) for name in takes if name.startswith(prefix))
+    said = ['customer {"id": …}'] if "customer.id" in takes else []
+    said += [name for name in ("issue_date", "due_date") if name in takes]
+    if fields:
+        said.append("provider_fields {" + ", ".join(f'"{name}": …' for name in fields) + "}")
+    return ", ".join(said)
 
 
 def _customer_id(value: Any, given: bool, errors: list[FieldError]) -> str | None:

@@ -196,10 +196,13 @@ async def test_a_duplicate_that_takes_no_inputs_names_those_it_cannot_take(
     [
         (
             "bill_crm",
-            "this connection's takes customer.id, due_date, issue_date, "
-            "provider_fields.bill_projectid",
+            'this connection\'s duplicate takes customer {"id": …}, issue_date, due_date, '
+            'provider_fields {"bill_projectid": …}',
         ),
-        ("draft_publish", "this connection's takes none: it copies the invoice as it is"),
+        (
+            "draft_publish",
+            "this connection's duplicate takes none: it copies the invoice as it is",
+        ),
     ],
 )
 async def test_a_key_that_is_no_input_is_told_what_this_connection_takes(
