@@ -161,11 +161,14 @@ async def verify(
         async with _opened(report) as stream:
             out = ReportFile(stream)
             assert runtime.store is not None
-            async for entry in run_entries(runtime.store, run):
-                source, target = _pair(runtime, entry.source_connection, entry.target_connection)
-                checked = await verify_entry(entry, source, target)
-                summary.add(checked)
-                out.write(checked)
+            try:
+                async for entry in run_entries(runtime.store, run):
+                    pair = _pair(runtime, entry.source_connection, entry.target_connection)
+                    checked = await verify_entry(entry, *pair)
+                    summary.add(checked)
+                    out.write(checked)
+            except ReportUnwritable as exc:
+                return _report_stopped(summary, err, "verify", run, exc)
             if summary.done == 0:  # within: an earlier report is left as it was
                 await _no_copy(runtime.store, run, "verify", err)
     # A copy reverted, or an invoice the run skipped, has nothing to compare: verify fails
@@ -181,14 +184,32 @@ async def revert(
         assert runtime.store is not None and runtime.service is not None
         async with _opened(report) as stream:
             out = ReportFile(stream)
-            async for entry in run_entries(runtime.store, run):
-                _, target = _pair(runtime, entry.source_connection, entry.target_connection)
-                undone = await revert_entry(entry, target, runtime.service, runtime.store)
-                summary.add(undone)
-                out.write(undone)
+            try:
+                async for entry in run_entries(runtime.store, run):
+                    _, target = _pair(runtime, entry.source_connection, entry.target_connection)
+                    undone = await revert_entry(entry, target, runtime.service, runtime.store)
+                    summary.add(undone)
+                    out.write(undone)
+            except ReportUnwritable as exc:
+                return _report_stopped(summary, err, "revert", run, exc)
             if summary.done == 0:  # within: an earlier report is left as it was
                 await _no_copy(runtime.store, run, "revert", err)
     return _finish(summary, err, report=report)
+
+
+def _report_stopped(
+    summary: Summary, err: IO[str], step: str, run: str, exc: ReportUnwritable
+) -> int:
+    """A verify or revert whose report stopped taking lines (a full disk): what it did so far,
+    said with its summary, and that the same command finishes it (each copy reverted is
+    recorded in the store, and a revert run again says it is done)."""
+    print(
+        f"migrate {step} --run {run} stopped: {exc}. What it did is in the summary below; "
+        f"run the same command again with a --report that can be written to finish it.",
+        file=err,
+    )
+    _finish(summary, err, stopped=True)
+    return EXIT_USAGE
 
 
 async def _no_copy(store: Store, run: str, what: str, err: IO[str]) -> None:

@@ -23,18 +23,27 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
+async def a_run(
+    sandbox: Sandbox, folder: Path, count: int, run: str
+) -> tuple[list[str], Path, list[str]]:
+    """``count`` new crm_v1 invoices, a configuration with a store of its own, and the
+    arguments of a run named ``run`` copying them to bill_crm."""
+    bodies = [m.portable_invoice("crm_v1") for _ in range(count)]
+    made = await asyncio.gather(*(m.create(sandbox, "crm_v1", body) for body in bodies))
+    ids = [str(invoice["id"]) for invoice in made]
+    config = m.config_for(folder, sandbox, sqlite_url())
+    args = [
+        "--from", "crm_v1", "--to", "bill_crm", "--ids", str(m.ids_file(folder, ids)),
+        "--map", str(m.map_file(folder, "bill_crm")), "--lenient", "--run", run,
+    ]  # fmt: skip
+    return ids, config, args
+
+
 @pytest.mark.skipif(not FULL.exists(), reason="needs Linux's /dev/full")
 async def test_a_report_that_cannot_take_a_line_stops_the_run_saying_how_to_resume(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    bodies = [m.portable_invoice("crm_v1") for _ in range(4)]
-    made = await asyncio.gather(*(m.create(sandbox, "crm_v1", body) for body in bodies))
-    ids = [str(invoice["id"]) for invoice in made]
-    config = m.config_for(tmp_path, sandbox, sqlite_url())
-    args = [
-        "--from", "crm_v1", "--to", "bill_crm", "--ids", str(m.ids_file(tmp_path, ids)),
-        "--map", str(m.map_file(tmp_path, "bill_crm")), "--lenient", "--run", "full",
-    ]  # fmt: skip
+    ids, config, args = await a_run(sandbox, tmp_path, 4, "full")
 
     # Named in the arguments, not as the helper's report: read back, /dev/full never ends.
     stopped = m.run(config, "run", *args, "--report", str(FULL))
@@ -60,3 +69,34 @@ async def test_a_report_that_cannot_take_a_line_stops_the_run_saying_how_to_resu
         if tag.startswith("migrated-from:crm_v1:") and tag.rsplit(":", 1)[1] in ids
     ]
     assert sorted(copies) == sorted(f"migrated-from:crm_v1:{i}" for i in ids)  # each once
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="needs Linux's /dev/full")
+async def test_a_revert_whose_report_fills_says_what_it_undid_and_finishes_when_run_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ids, config, args = await a_run(sandbox, tmp_path, 3, "undo")
+    copied = m.run(config, "run", *args)
+    assert copied.code == 0, copied.stderr
+
+    stopped = m.run(config, "revert", "--run", "undo", "--report", str(FULL))
+
+    assert stopped.code == 2, stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert (
+        "migrate revert --run undo stopped: --report /dev/full cannot be written: No space left "
+        "on device. What it did is in the summary below; run the same command again with a "
+        "--report that can be written to finish it."
+    ) in stopped.stderr
+    assert stopped.summary()["reverted"] == 1  # the first copy was deleted before its line failed
+    again = m.run(config, "revert", "--run", "undo", report=tmp_path / "again.jsonl")
+    assert again.code == 0, again.stderr
+    assert sorted(again.outcomes()) == sorted(ids)
+    assert set(again.outcomes().values()) == {"reverted"}
+    tagged = [
+        tag
+        for invoice in await m.listing(sandbox, "bill_crm")
+        for tag in invoice["tags"]
+        if tag.startswith("migrated-from:crm_v1:") and tag.rsplit(":", 1)[1] in ids
+    ]
+    assert tagged == []  # every copy undone
