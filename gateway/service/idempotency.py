@@ -741,8 +741,10 @@ def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamEr
     # once the lookup is believed, sending again is what the caller meant.
     retryable = error.retryable or _unused_success(error) or error.undone
     again = " and the request can be sent again" if retryable else ""
+    # What the look found settles the failure's own "may or may not have taken effect".
+    failed = error.message.removesuffix(MAY_HAVE_TAKEN_EFFECT)
     written = UpstreamError(
-        f"{error.message}; {resolution.detail}, so nothing was written{again}",
+        f"{failed}; {resolution.detail}, so nothing was written{again}",
         provider=error.provider,
         status=error.status,
         retry_after=error.retry_after,

@@ -183,6 +183,18 @@ async def test_a_lost_answer_not_done_releases_the_key_and_says_nothing_was_writ
     assert not isinstance(raised.value, OutcomeUncertain)
     assert "nothing was written" in raised.value.message and raised.value.retryable
     assert await store.get(SCOPE) is None
+    # The failure as the client said it ("may or may not have taken effect") is settled by
+    # the look: said once, it would contradict the answer's own conclusion.
+    unsure = OutcomeUncertain(
+        "crm_v1 timed out; the write may or may not have taken effect", provider="crm_v1"
+    )
+    settled = Scripted([unsure], [Resolution.not_done("crm_v1 does not list it")])
+    with pytest.raises(UpstreamError) as told:
+        await runner(store).run(REQUEST, "fp", settled)
+    assert told.value.message == (
+        "crm_v1 timed out; crm_v1 does not list it, so nothing was written and the request can "
+        "be sent again"
+    )
 
 
 async def test_an_untold_outcome_parks_the_key_and_the_retry_asks_before_sending(
