@@ -26,7 +26,7 @@ from gateway.migration.copy import Copier
 from gateway.migration.plan import Plan
 from gateway.migration.progress import progress_for
 from gateway.migration.references import ReferenceMap
-from gateway.migration.report import Entry, ReportFile, Summary
+from gateway.migration.report import Entry, ReportFile, ReportUnwritable, Summary
 from gateway.migration.runner import PlanMismatch, Runner, RunStopped
 from gateway.runtime import Runtime, gateway_runtime
 from gateway.selection import UsageError
@@ -443,10 +443,6 @@ class _ReportStream:
             except OSError as exc:
                 if kind is None and not self._failed:
                     raise self._unwritable(exc) from None
-
-
-class ReportUnwritable(UsageError):
-    """The report could not be written (opened, or a line of it mid-run: a full disk)."""
 
 
 __all__ = ["Entry", "MigrateOptions", "StoreError", "UsageError", "migrate", "revert", "verify"]

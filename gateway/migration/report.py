@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from gateway.selection import UsageError
+
 Outcome = Literal[
     "copied", "already_copied", "skipped", "failed", "would_copy", "verified", "reverted"
 ]
@@ -75,6 +77,10 @@ class Summary:
             "seconds": round(seconds, 2),
             "per_second": round(self.done / seconds, 1) if seconds > 0 else None,
         }
+
+
+class ReportUnwritable(UsageError):
+    """The report could not be written (opened, or a line of it mid-run: a full disk)."""
 
 
 class Lines(Protocol):

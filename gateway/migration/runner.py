@@ -35,7 +35,7 @@ from gateway.listing import matching_pages
 from gateway.migration.copy import Copier
 from gateway.migration.plan import Plan
 from gateway.migration.progress import Progress
-from gateway.migration.report import Entry, ReportFile, Summary
+from gateway.migration.report import Entry, ReportFile, ReportUnwritable, Summary
 from gateway.store import Store
 
 CHUNK_LEASE_S = 10.0  # the default; a run uses the store's lease_seconds
@@ -77,6 +77,7 @@ class Runner:
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._pass = 1
         self._chunk_news = asyncio.Event()  # this worker added or finished a chunk
+        self._unwritable: ReportUnwritable | None = None  # the report's failure, once met
 
     async def count(self) -> int | None:
         """How many invoices the run will read, where the source says so without a full walk."""
@@ -113,6 +114,8 @@ class Runner:
             raise _first_error(group) from group
         finally:
             self.progress.stop()
+        if self._unwritable is not None:
+            raise self._unwritable
         if self.stopping:
             raise RunStopped
         return self.summary
@@ -301,7 +304,15 @@ class Runner:
 
     def _done(self, entry: Entry) -> None:
         self.summary.add(entry)
-        self.report.write(entry)
+        try:
+            self.report.write(entry)
+        except ReportUnwritable as exc:
+            # Stopped as Ctrl-C stops a run: the copies under way finish and are recorded (cut
+            # off, their creates would be left "pending", made perhaps), none is started, and
+            # the run then says what failed (``run``).
+            if self._unwritable is None:
+                self._unwritable = exc
+            self.stop_asked.set()
         self.progress.advance(entry, self.summary)
 
 
