@@ -5,8 +5,11 @@ following it sees each page); so is a named pipe or a device. A file with conten
 export) is replaced only once the export has ended whole: until then the export is written to a
 file of its own beside it (``.FILE.<random>.partial``, made new, never through a link someone
 left there), with the earlier file's owner and permissions, and renamed over it at the end. An
-export that stops leaves the earlier one in place, and its summary names the partial file
-(``Summary.partial``). Through a symbolic link, the file it names is the one replaced.
+export that is not whole (it stopped, or an invoice could not be read) leaves the earlier one
+in place, and its summary names the partial file (``Summary.partial``). Through a symbolic
+link, the file it names is the one replaced. A file that is not the caller's own, or that has
+other names (hard links), is written in place as the export goes, as a new file is: a file
+renamed over it would not keep its owner, or its other names.
 """
 
 from __future__ import annotations
@@ -50,7 +53,6 @@ class Output:
         if replaced is not None and opened is not None:
             self._stream, self._beside = opened
             self._final = replaced[0]
-            self._summary.partial = str(self._beside)
             return self._stream
         try:
             self._stream = await open_text(path, "w", encoding="utf-8", newline="")
@@ -79,11 +81,14 @@ class Output:
         beside, final = self._beside, self._final
         if beside is None or final is None:
             return
-        if summary.stopped:
-            if summary.exported == 0:  # nothing read: no file to keep
-                summary.partial = None
+        if summary.stopped or summary.failed:
+            # Not whole (a page or an invoice that could not be read): the earlier export
+            # stays, and what was read is kept beside it, unless that is nothing.
+            if summary.exported == 0:
                 with contextlib.suppress(OSError):
                     beside.unlink()
+            else:
+                summary.partial = str(beside)
             return
         try:
             os.replace(beside, final)
@@ -98,16 +103,21 @@ class Output:
 
 def _with_content(path: Path) -> tuple[Path, os.stat_result] | None:
     """The file ``path`` leads to (through links) and its status, where it is a file with
-    content the caller may write; None for a new or empty file, a pipe, a device, or a file
-    that is not the caller's to write (opened in place, it is refused as before)."""
+    content that a new file renamed over it can stand for: None, so written in place, for a
+    new or empty file, a pipe or a device; a file the caller may not write (refused, as
+    before); one that is not the caller's own (a new file would be the caller's, not its
+    owner's, and a folder with the sticky bit, /tmp's, refuses the rename); and one with more
+    than one name (a hard link), whose other names would keep the earlier export."""
     final = Path(os.path.realpath(path))
     try:
         found = final.stat()
     except OSError:
         return None
-    if not stat.S_ISREG(found.st_mode) or found.st_size == 0:
+    if not stat.S_ISREG(found.st_mode) or found.st_size == 0 or found.st_nlink > 1:
         return None
     if not os.access(final, os.W_OK):
+        return None
+    if os.geteuid() not in (0, found.st_uid):
         return None
     return final, found
 
@@ -123,8 +133,8 @@ def _beside(final: Path, found: os.stat_result) -> tuple[IO[str], Path] | None:
     except OSError:
         return None
     try:
-        with contextlib.suppress(OSError):  # only root gives a file to another user
-            os.fchown(descriptor, found.st_uid, found.st_gid)
+        # The owner is this process's (or root gives it); a group it is not in, it cannot give.
+        os.fchown(descriptor, found.st_uid, found.st_gid)
         os.fchmod(descriptor, stat.S_IMODE(found.st_mode))
         return os.fdopen(descriptor, "w", encoding="utf-8", newline=""), Path(name)
     except OSError:

@@ -22,8 +22,8 @@ class Summary:
     exported: int = 0
     failed: int = 0
     stopped: bool = False  # the walk ended early: a provider page could not be read
-    # Where the export is written until it ends whole, beside an earlier one it then replaces:
-    # named in the summary of one that stopped (the earlier export is left as it was)
+    # What an export that did not end whole (stopped, or some invoice failed) read, kept beside
+    # the earlier export it would have replaced, which is left as it was
     partial: str | None = None
     started: float = field(default_factory=time.monotonic)
 
@@ -40,7 +40,7 @@ class Summary:
             "exported": self.exported,
             "failed": self.failed,
             "stopped": self.stopped,
-            **({"partial": self.partial} if self.stopped and self.partial else {}),
+            **({"partial": self.partial} if self.partial else {}),
             "seconds": round(seconds, 3),
             "rate": round(self.exported / seconds, 1) if seconds > 0 else None,
         }
@@ -132,9 +132,9 @@ class RichProgress:
         self._bar.stop()
         data = summary.as_dict()
         stopped = " (stopped early)" if summary.stopped else ""
-        if summary.stopped and summary.partial:
+        if summary.partial:
             stopped = (
-                f" (stopped early: {summary.output} is left as it was; what was read is in "
+                f" (not whole: {summary.output} is left as it was; what was read is in "
                 f"{summary.partial})"
             )
         self._console.print(

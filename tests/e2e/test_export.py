@@ -362,6 +362,48 @@ def test_an_id_that_cannot_be_read_is_listed_and_the_rest_exported(
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.parametrize("unreadable", [1, 3], ids=["one-of-three", "every-one"])
+def test_an_ids_export_with_an_invoice_unread_leaves_an_earlier_export_in_place(
+    sandbox: Sandbox, config: Path, tmp_path: Path, unreadable: int
+) -> None:
+    """Not whole is not whole: an export that could not read every invoice it was given does
+    not replace last night's (with fewer invoices, or none), whatever stopped it."""
+    listed = [i["id"] for i in api_list(sandbox, "crm_v1")]
+    target = tmp_path / "chosen.jsonl"
+    target.write_text("last night\n", encoding="utf-8")
+    wanted = ["987651", "987652", "987653"] if unreadable == 3 else [listed[0], "987654", listed[1]]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{i}\n" for i in wanted), encoding="utf-8")
+    run = run_export(config, "--connection", "crm_v1", "--ids", str(ids), "--output", str(target))
+    assert run.returncode == 1, run.stderr
+    assert target.read_text(encoding="utf-8") == "last night\n"
+    summary = run.summary()
+    assert (summary["failed"], summary["stopped"]) == (unreadable, False)
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial"))
+    if unreadable == 3:  # nothing read: nothing kept beside it
+        assert "partial" not in summary and leftovers == []
+    else:
+        partial = Path(summary["partial"])
+        assert leftovers == [partial.name]
+        kept = [r["id"] for r in _records(partial.read_text(encoding="utf-8"))]
+        assert kept == [listed[0], listed[1]]
+
+
+def test_an_export_to_a_file_with_another_name_updates_both_names(
+    config: Path, tmp_path: Path
+) -> None:
+    """A hard link is a second name of one file: written in place, both read the new export
+    (a file renamed over one name would leave the other with the earlier one)."""
+    target = tmp_path / "out.jsonl"
+    target.write_text("last night\n", encoding="utf-8")
+    published = tmp_path / "published.jsonl"
+    os.link(target, published)
+    run = run_export(config, "--connection", "bill_crm", "--output", str(target))
+    assert run.returncode == 0, run.stderr
+    assert published.read_text(encoding="utf-8") == target.read_text(encoding="utf-8")
+    assert len(_records(published.read_text(encoding="utf-8"))) == run.summary()["exported"] > 0
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 
