@@ -7,7 +7,7 @@ source invoice's origin is followed back:
 
 - **through the crosswalk** (the store's record of every copy): the entries whose copy is this
   invoice, then those whose copy is their source, and so on (``MAX_STEPS``), until one's source
-  is the target connection; a reverted copy is no copy;
+  is the target connection; a reverted copy counts (a revert voids what it cannot delete);
 - **from the stamp** a copy carries where its provider has room for one (``migration.stamp``
   in ``mappings/<provider>.yaml``: bill_crm's ``migrated-from:<connection>:<id>`` tag), which
   holds when the copy was made through another store. A stamp is text anyone can write, and
@@ -96,9 +96,10 @@ async def _back_through(
             return None
         later: list[tuple[tuple[str, str], list[str]]] = []
         for (connection, invoice_id), said in frontier:
+            # Reverted copies too: one a revert could only void is still there, and one it
+            # deleted is met only as the source of a copy made before (its money is still the
+            # target's invoice's).
             for entry in await store.crosswalk_copies_as(connection, invoice_id):
-                if entry.state == "reverted":
-                    continue
                 step = (entry.source_connection, entry.source_id)
                 run = f" by run {entry.run}" if entry.run else ""
                 made = [*said, f"{connection} {invoice_id} copied from {step[0]} {step[1]}{run}"]

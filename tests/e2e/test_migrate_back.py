@@ -20,7 +20,7 @@ from tests.stores import sqlite_url
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    with sandbox_in_thread(seed_invoices=3) as running:
+    with sandbox_in_thread(seed_invoices=12) as running:
         yield running
 
 
@@ -168,3 +168,25 @@ async def test_a_stamp_naming_an_invoice_unlike_it_or_none_there_is_no_origin(
     back = migrate(config, tmp_path, "bill_crm", "crm_v1", ids, "typed")
 
     assert back.outcomes() == dict.fromkeys(ids, "copied"), back.stderr
+
+
+async def test_a_copy_a_revert_could_only_void_is_not_copied_back(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # draft_publish deletes drafts alone: the revert voids an issued copy, which stays there.
+    issued = await m.api(sandbox, "GET", "/v1/connections/crm_v1/invoices?status=open&limit=1")
+    original = issued["data"][0]["id"]
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    there = migrate(config, tmp_path, "crm_v1", "draft_publish", [original], "there")
+    assert there.code == 0, there.stderr
+    copy = there.report[0]["target_id"]
+    reverted = m.run(config, "revert", "--run", "there", report=tmp_path / "revert.jsonl")
+    assert reverted.code == 0, reverted.stderr
+    assert (await m.read(sandbox, "draft_publish", copy))["status"] == "void"
+    before = len(await m.listing(sandbox, "crm_v1"))
+
+    back = migrate(config, tmp_path, "draft_publish", "crm_v1", [copy], "back")
+
+    assert back.outcomes() == {copy: "skipped"}, back.stderr
+    assert back.report[0]["reason"].startswith(f"a copy of crm_v1 invoice {original} ")
+    assert len(await m.listing(sandbox, "crm_v1")) == before
