@@ -84,7 +84,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Problem as problem:
         return _on_its_connection(problem, request).response(request_id)
     except AdapterError as error:
-        answer = problem_for(error, connection=request.match_info.get("connection"))
+        # Named by its connection and provider whoever raised it (a check of the gateway's own
+        # before sending raises without the provider: the 422 of a payment's places).
+        answer = _on_its_connection(
+            problem_for(error, connection=request.match_info.get("connection")), request
+        )
         response = answer.response(request_id)
         if error.replayed:  # the kept answer of an earlier request with the same key
             response.headers["Idempotent-Replayed"] = "true"

@@ -533,6 +533,28 @@ async def test_429_over_the_callers_rate_limit(sandbox: Sandbox, aiohttp_client:
     assert limited.headers["Retry-After"] == "2"
 
 
+async def test_a_check_of_the_gateways_own_names_the_connection_and_its_provider(
+    sandbox: Sandbox,
+) -> None:
+    """A payment finer than its currency is refused before anything is sent, by a check that
+    raises without a provider: the problem names it all the same, as facade.md says of every
+    problem on a connection's route."""
+    listed = await call(sandbox, "GET", "/v1/connections/draft_publish/invoices?status=open")
+    invoice_id = listed.body["data"][0]["id"]
+    body = problem(
+        await call(
+            sandbox,
+            "POST",
+            f"/v1/connections/draft_publish/invoices/{invoice_id}/payments",
+            body={"amount": "1.001", "date": "2026-05-01", "method": "cash"},
+        ),
+        422,
+        "validation_error",
+    )
+    assert (body["connection"], body["provider"]) == ("draft_publish", "draft_publish")
+    assert [e["pointer"] for e in body["errors"]] == ["/amount"]
+
+
 async def test_501_not_supported_never_reaches_the_provider(sandbox: Sandbox) -> None:
     body = problem(
         await call(
