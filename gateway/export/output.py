@@ -5,16 +5,18 @@ following it sees each page); so is a named pipe or a device. A file with conten
 export) is replaced only once the export has ended whole: until then the export is written to a
 file of its own beside it (``.FILE.<random>.partial``, made new, never through a link someone
 left there), with the earlier file's owner and permissions, and renamed over it at the end. An
-export that is not whole (it stopped, or an invoice could not be read) leaves the earlier one
-in place, and its summary names the partial file (``Summary.partial``). Through a symbolic
-link, the file it names is the one replaced. A file that is not the caller's own, or that has
-other names (hard links), is written in place as the export goes, as a new file is: a file
-renamed over it would not keep its owner, or its other names.
+export cut short (a page that could not be read, a full disk, Ctrl-C), or one that read no
+invoice, leaves the earlier one in place, and its summary names the partial file
+(``Summary.partial``). Through a symbolic link, the file it names is the one replaced. A file
+that is not the caller's own, that has other names (hard links) or extended attributes (an
+access control list) is written in place as the export goes, as a new file is: a file renamed
+over it would lose its owner, its other names or its attributes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
@@ -81,18 +83,23 @@ class Output:
         beside, final = self._beside, self._final
         if beside is None or final is None:
             return
-        if summary.stopped or summary.failed:
-            # Not whole (a page or an invoice that could not be read): the earlier export
-            # stays, and what was read is kept beside it, unless that is nothing.
-            if summary.exported == 0:
-                with contextlib.suppress(OSError):
-                    beside.unlink()
-            else:
-                summary.partial = str(beside)
+        if summary.exported == 0:
+            # Nothing read (every invoice asked for failed, or the first page): the earlier
+            # export stays, and nothing is kept beside it.
+            with contextlib.suppress(OSError):
+                beside.unlink()
+            return
+        if summary.stopped:
+            # Cut short (a page that could not be read, a full disk, Ctrl-C): the earlier
+            # export stays, and what was read is kept beside it. An invoice of --ids that
+            # could not be read does not hold it back: listed, and the export went on (one
+            # gone for good would keep the file from ever being written again).
+            summary.partial = str(beside)
             return
         try:
             os.replace(beside, final)
         except OSError as exc:
+            summary.partial = str(beside)
             summary.stopped = True
             print(
                 f"cannot put the export in place of {self._path}: {exc.strerror or exc}; it is "
@@ -114,6 +121,8 @@ def _with_content(path: Path) -> tuple[Path, os.stat_result] | None:
     except OSError:
         return None
     if not stat.S_ISREG(found.st_mode) or found.st_size == 0 or found.st_nlink > 1:
+        return None
+    if _extended_attributes(final):  # an ACL, a label: a new file would not carry them
         return None
     if not os.access(final, os.W_OK):
         return None
@@ -142,3 +151,12 @@ def _beside(final: Path, found: os.stat_result) -> tuple[IO[str], Path] | None:
         with contextlib.suppress(OSError):
             os.unlink(name)
         return None
+
+
+def _extended_attributes(path: Path) -> bool:
+    """Whether ``path`` carries extended attributes (an access control list, a security
+    label), which a file renamed over it would lose; True when that cannot be told."""
+    try:
+        return bool(os.listxattr(path))
+    except OSError as exc:
+        return exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP)

@@ -98,12 +98,7 @@ async def migrate(
                 raise UsageError(str(exc)) from None
             except ReportUnwritable as exc:
                 # Every copy made is in the store: the report is what failed, not the run.
-                print(
-                    f"run {plan.run} stopped: {exc}. The copies made so far are recorded in the "
-                    f"store; run the same command again (same --run {plan.run}) with a --report "
-                    "that can be written to resume where it stopped.",
-                    file=err,
-                )
+                print(_report_stopped_line(plan, options, exc), file=err)
                 _finish(runner.summary, err, stopped=True)
                 return EXIT_USAGE
             except RunStopped:
@@ -257,6 +252,21 @@ async def _copied_so_far(settings: Settings, dry_run: bool) -> AsyncIterator[Sto
 
 def _no_store_yet(url: str) -> bool:
     return scheme_of(url) == "sqlite" and not Path(sqlite_path(url)).exists()
+
+
+def _report_stopped_line(plan: Plan, options: MigrateOptions, exc: ReportUnwritable) -> str:
+    """What a run stopped by its report says: a dry run wrote nothing to resume."""
+    if options.dry_run:
+        return (
+            f"dry run {plan.run} stopped: {exc}. Nothing was written; run it again with a "
+            "--report that can be written."
+        )
+    what = "sample" if options.sample is not None else "run"
+    return (
+        f"{what} {plan.run} stopped: {exc}. The copies under way were finished and recorded "
+        f"in the store, no other was started; run the same command again (same --run "
+        f"{plan.run}) with a --report that can be written to resume where it stopped."
+    )
 
 
 def _stopped_line(plan: Plan, options: MigrateOptions) -> str:

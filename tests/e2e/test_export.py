@@ -363,11 +363,12 @@ def test_an_id_that_cannot_be_read_is_listed_and_the_rest_exported(
 
 
 @pytest.mark.parametrize("unreadable", [1, 3], ids=["one-of-three", "every-one"])
-def test_an_ids_export_with_an_invoice_unread_leaves_an_earlier_export_in_place(
+def test_an_ids_export_replaces_an_earlier_export_unless_it_read_nothing(
     sandbox: Sandbox, config: Path, tmp_path: Path, unreadable: int
 ) -> None:
-    """Not whole is not whole: an export that could not read every invoice it was given does
-    not replace last night's (with fewer invoices, or none), whatever stopped it."""
+    """An invoice of --ids that cannot be read is listed and the export goes on: what it read
+    replaces last night's file (one gone for good must not keep the file from ever being
+    written again). One that read nothing leaves last night's, with nothing beside it."""
     listed = [i["id"] for i in api_list(sandbox, "crm_v1")]
     target = tmp_path / "chosen.jsonl"
     target.write_text("last night\n", encoding="utf-8")
@@ -376,17 +377,30 @@ def test_an_ids_export_with_an_invoice_unread_leaves_an_earlier_export_in_place(
     ids.write_text("".join(f"{i}\n" for i in wanted), encoding="utf-8")
     run = run_export(config, "--connection", "crm_v1", "--ids", str(ids), "--output", str(target))
     assert run.returncode == 1, run.stderr
-    assert target.read_text(encoding="utf-8") == "last night\n"
     summary = run.summary()
     assert (summary["failed"], summary["stopped"]) == (unreadable, False)
-    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial"))
-    if unreadable == 3:  # nothing read: nothing kept beside it
-        assert "partial" not in summary and leftovers == []
+    assert "partial" not in summary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chosen.jsonl", "ids.txt"]
+    if unreadable == 3:
+        assert target.read_text(encoding="utf-8") == "last night\n"
     else:
-        partial = Path(summary["partial"])
-        assert leftovers == [partial.name]
-        kept = [r["id"] for r in _records(partial.read_text(encoding="utf-8"))]
-        assert kept == [listed[0], listed[1]]
+        written = [r["id"] for r in _records(target.read_text(encoding="utf-8"))]
+        assert written == [listed[0], listed[1]]
+
+
+def test_an_export_to_a_file_with_attributes_keeps_them(config: Path, tmp_path: Path) -> None:
+    """An access control list is an extended attribute: a file renamed over one holding it
+    would drop it, and the reader it let in would be shut out. Written in place, it stays."""
+    target = tmp_path / "out.jsonl"
+    target.write_text("last night\n", encoding="utf-8")
+    try:
+        os.setxattr(target, "user.reader", b"reporting")
+    except OSError as exc:  # a file system without user attributes: nothing to keep
+        pytest.skip(f"no extended attributes here ({exc.strerror})")
+    run = run_export(config, "--connection", "bill_crm", "--output", str(target))
+    assert run.returncode == 0, run.stderr
+    assert os.getxattr(target, "user.reader") == b"reporting"
+    assert len(_records(target.read_text(encoding="utf-8"))) == run.summary()["exported"] > 0
 
 
 def test_an_export_to_a_file_with_another_name_updates_both_names(

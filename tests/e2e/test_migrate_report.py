@@ -62,8 +62,9 @@ async def test_a_report_that_cannot_take_a_line_stops_the_run_saying_how_to_resu
     assert "Traceback" not in stopped.stderr
     assert (
         "run full stopped: --report /dev/full cannot be written: No space left on device. The "
-        "copies made so far are recorded in the store; run the same command again (same --run "
-        "full) with a --report that can be written to resume where it stopped."
+        "copies under way were finished and recorded in the store, no other was started; run "
+        "the same command again (same --run full) with a --report that can be written to "
+        "resume where it stopped."
     ) in stopped.stderr
     summary = stopped.summary()
     assert summary["copied"] >= 1  # the first copy is made before its line fails
@@ -102,3 +103,17 @@ async def test_a_revert_whose_report_fills_says_what_it_undid_and_finishes_when_
     assert sorted(again.outcomes()) == sorted(ids)
     assert set(again.outcomes().values()) == {"reverted"}
     assert await copies_of(sandbox, ids) == []  # every copy undone
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="needs Linux's /dev/full")
+async def test_a_dry_run_whose_report_fills_says_nothing_was_written(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    _, config, args = await a_run(sandbox, tmp_path, 2, "look")
+    stopped = m.run(config, "run", *args, "--dry-run", "--report", str(FULL))
+    assert stopped.code == 2, stopped.stderr
+    assert (
+        "dry run look stopped: --report /dev/full cannot be written: No space left on device. "
+        "Nothing was written; run it again with a --report that can be written."
+    ) in stopped.stderr
+    assert "resume" not in stopped.stderr
