@@ -10,6 +10,7 @@ read is one failed invoice, and the export goes on with the next.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -84,12 +85,18 @@ async def export(
             format=options.format,
             output=str(options.output) if options.output is not None else "-",
         )
-        async with (
-            _ids(options.ids) as ids,
-            _output(options.output, out, summary, err) as output,
-        ):
+        progress = progress_for(err)
+        try:
+            opened = await _begin(options, out, summary, err)
+        except asyncio.CancelledError:
+            # Stopped while the output was opened (a named pipe waits for its reader): the
+            # summary is said all the same, as of any export stopped.
+            summary.stopped = True
+            progress.failure(summary, {"error": "interrupted", "stopped": True})
+            progress.finish(summary)
+            raise
+        async with opened as (ids, output):
             writer = writer_for(options.format, await output.open())  # opened: the same
-            progress = progress_for(err)
             progress.start(summary)
             try:
                 invoices = (
@@ -240,6 +247,27 @@ def _once(ids: Iterator[str]) -> Iterator[str]:
         if invoice_id not in seen:
             seen.add(invoice_id)
             yield invoice_id
+
+
+async def _begin(
+    options: ExportOptions, out: IO[str] | None, summary: Summary, err: IO[str]
+) -> contextlib.AbstractAsyncContextManager[tuple[Iterator[str] | None, Output]]:
+    """The ids file and the output, entered now (a named pipe's open waits for its reader, and
+    a stop during that wait is the caller's to say), left when the returned context ends."""
+    stack = contextlib.AsyncExitStack()
+    try:
+        ids = await stack.enter_async_context(_ids(options.ids))
+        output = await stack.enter_async_context(_output(options.output, out, summary, err))
+    except BaseException:
+        await stack.aclose()
+        raise
+
+    @asynccontextmanager
+    async def entered() -> AsyncIterator[tuple[Iterator[str] | None, Output]]:
+        async with stack:
+            yield ids, output
+
+    return entered()
 
 
 @asynccontextmanager

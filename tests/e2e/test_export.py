@@ -670,6 +670,12 @@ def test_an_export_waiting_for_a_named_pipes_other_end_stops_on_a_signal(
         said = err.read()
     assert code == 128 + sig, said
     assert "Traceback" not in said
+    # operations.md: 130 or 143, "the summary saying stopped", also before anything was read
+    # (only the command's last line was said).
+    [summary] = [
+        json.loads(line) for line in said.splitlines() if line.startswith('{"event": "summary"')
+    ]
+    assert (summary["stopped"], summary["exported"]) == (True, 0)
 
 
 @pytest.mark.parametrize(
