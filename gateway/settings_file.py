@@ -430,8 +430,10 @@ def _message(error: jsonschema.ValidationError) -> str:
         if error.validator == "type":
             return f"must be {_kinds(error.validator_value)}, not {kind} (the value is not shown)"
         return f"is not valid here ({error.validator}): {kind}, not shown"
-    meaning = _PATTERNS.get(str(error.validator_value)) if error.validator == "pattern" else None
-    if meaning is not None:
+    # Each pattern of config_schema.json says what it asks for in words beside it
+    # ("x-expected"): the message says that, not the regular expression.
+    meaning = error.schema.get("x-expected") if isinstance(error.schema, dict) else None
+    if error.validator == "pattern" and meaning is not None:
         # What is expected in words, not as the schema's regular expression.
         return _without_password(f"{error.instance!r} is not {meaning}", error.instance)
     message = error.message
@@ -443,26 +445,6 @@ def _message(error: jsonschema.ValidationError) -> str:
     return _without_password(message, error.instance)
 
 
-# What each pattern of config_schema.json asks for, said to a person.
-_PATTERNS = {
-    "^[A-Za-z_][A-Za-z0-9_]*$": (
-        "an environment variable's name (letters, digits and _, not starting with a digit)"
-    ),
-    "^(sqlite:///|postgres(ql)?://)": (
-        "a store URL: sqlite:///<file> or postgresql://<host>/<database>"
-    ),
-    "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$": (
-        "a client's name: a letter or a digit, then letters, digits, _, . or -, 64 at most"
-    ),
-    "^[a-z0-9][a-z0-9_-]{0,62}$": (
-        "a connection's name: a lower-case letter or a digit, then lower-case letters, digits, "
-        "_ or -, 63 at most"
-    ),
-    "^\\d+(\\.\\d{1,4})?$": (
-        'a rate in percent: digits with at most 4 decimals and no sign ("20", "7.25")'
-    ),
-    "^[A-Z]{3}$": "a currency's three-letter ISO 4217 code in capitals (USD)",
-}
 _ANY_CASE_SCHEME = re.compile(r"(?i:https?)://")
 
 _KINDS = {

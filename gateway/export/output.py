@@ -40,21 +40,17 @@ class Output:
         self._final: Path | None = None  # the file replaced, where the export is written beside
         self._beside: Path | None = None
         self._stream: IO[str] | None = None
-        self._settled = False
 
     async def open(self) -> IO[str]:
-        """The stream to write, opened once (``UsageError`` when it cannot be)."""
-        if self._stream is not None:
-            return self._stream
+        """The stream to write (``UsageError`` when it cannot be opened)."""
         path = self._path
         if path is None:
             self._stream = self._out or sys.stdout
             return self._stream
         replaced = _with_content(path)
-        opened = _beside(*replaced) if replaced is not None else None
-        if replaced is not None and opened is not None:
-            self._stream, self._beside = opened
+        if replaced is not None and (opened := _beside(*replaced)) is not None:
             self._final = replaced[0]
+            self._stream, self._beside = opened
             return self._stream
         try:
             self._stream = await open_text(path, "w", encoding="utf-8", newline="")
@@ -67,9 +63,8 @@ class Output:
         export ended whole (else the partial file is kept, named by the summary, or removed
         when it holds no invoice). Said on ``err`` when that fails, and the summary says
         ``stopped``."""
-        if self._settled or self._path is None or self._stream is None:
+        if self._path is None or self._stream is None:  # stdout, or never opened
             return
-        self._settled = True
         summary = self._summary
         try:
             self._stream.close()

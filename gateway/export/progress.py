@@ -22,8 +22,8 @@ class Summary:
     exported: int = 0
     failed: int = 0
     stopped: bool = False  # the walk ended early: a provider page could not be read
-    # What an export that did not end whole (stopped, or some invoice failed) read, kept beside
-    # the earlier export it would have replaced, which is left as it was
+    # What an export cut short read, kept beside the earlier export it would have replaced,
+    # which is left as it was (``output.Output.settle``)
     partial: str | None = None
     started: float = field(default_factory=time.monotonic)
 

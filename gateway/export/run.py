@@ -86,17 +86,18 @@ async def export(
             output=str(options.output) if options.output is not None else "-",
         )
         progress = progress_for(err)
-        try:
-            opened = await _begin(options, out, summary, err)
-        except asyncio.CancelledError:
-            # Stopped while the output was opened (a named pipe waits for its reader): the
-            # summary is said all the same, as of any export stopped.
-            summary.stopped = True
-            progress.failure(summary, {"error": "interrupted", "stopped": True})
-            progress.finish(summary)
-            raise
-        async with opened as (ids, output):
-            writer = writer_for(options.format, await output.open())  # opened: the same
+        output = Output(options.output, out, summary, err)
+        async with contextlib.AsyncExitStack() as opened:
+            try:
+                ids = await opened.enter_async_context(_ids(options.ids))
+                stream = await output.open()
+            except asyncio.CancelledError:
+                # Stopped while a named pipe waited for its other end: the summary is said all
+                # the same, as of any export stopped.
+                _interrupted(summary, progress)
+                progress.finish(summary)
+                raise
+            writer = writer_for(options.format, stream)
             progress.start(summary)
             try:
                 invoices = (
@@ -106,8 +107,7 @@ async def export(
                 )
                 await write_all(invoices, writer, summary, progress)
             except asyncio.CancelledError:  # Ctrl-C, SIGTERM: what was written is summed up
-                summary.stopped = True
-                progress.failure(summary, {"error": "interrupted", "stopped": True})
+                _interrupted(summary, progress)
                 raise
             except OSError as exc:  # the output cannot take more (disk full, a closed pipe)
                 summary.stopped = True
@@ -249,37 +249,9 @@ def _once(ids: Iterator[str]) -> Iterator[str]:
             yield invoice_id
 
 
-async def _begin(
-    options: ExportOptions, out: IO[str] | None, summary: Summary, err: IO[str]
-) -> contextlib.AbstractAsyncContextManager[tuple[Iterator[str] | None, Output]]:
-    """The ids file and the output, entered now (a named pipe's open waits for its reader, and
-    a stop during that wait is the caller's to say), left when the returned context ends."""
-    stack = contextlib.AsyncExitStack()
-    try:
-        ids = await stack.enter_async_context(_ids(options.ids))
-        output = await stack.enter_async_context(_output(options.output, out, summary, err))
-    except BaseException:
-        await stack.aclose()
-        raise
-
-    @asynccontextmanager
-    async def entered() -> AsyncIterator[tuple[Iterator[str] | None, Output]]:
-        async with stack:
-            yield ids, output
-
-    return entered()
-
-
-@asynccontextmanager
-async def _output(
-    path: Path | None, out: IO[str] | None, summary: Summary, err: IO[str]
-) -> AsyncIterator[Output]:
-    output = Output(path, out, summary, err)
-    await output.open()
-    try:
-        yield output
-    finally:
-        output.settle()  # where the export did not settle it first
+def _interrupted(summary: Summary, progress: Progress) -> None:
+    summary.stopped = True
+    progress.failure(summary, {"error": "interrupted", "stopped": True})
 
 
 def quiet_stdout() -> None:

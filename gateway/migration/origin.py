@@ -72,19 +72,24 @@ async def origin_at_target(
     from by migrations, one or several (A → B → C, then C → A): followed back through the
     crosswalk from the invoice itself, else from what its stamp names; None when it is no
     such copy."""
-    start = (source.connection.name, str(invoice.id))
-    found = await _back_through(store, start, [], target, by_stamp=False)
+    if store is not None:
+        start = (source.connection.name, str(invoice.id))
+        found = await _back_through(store, start, [], target, by_stamp=False)
+        if found is not None:
+            return found
     named = stamped_by(invoice, source.mapping.migration_stamp)
-    if found is not None or named is None:
-        return found
+    if named is None:
+        return None
     said = f"its stamp {stamp(*named)}"
     if named[0] == target:
         return Origin(named[1], said, stamped=True)
+    if store is None:
+        return None
     return await _back_through(store, named, [said], target, by_stamp=True)
 
 
 async def _back_through(
-    store: Store | None, start: tuple[str, str], path: list[str], target: str, *, by_stamp: bool
+    store: Store, start: tuple[str, str], path: list[str], target: str, *, by_stamp: bool
 ) -> Origin | None:
     """The crosswalk followed back from ``start`` (a connection and an invoice id), breadth
     first, at most ``MAX_STEPS`` copies, to an invoice of ``target``; ``path``: how ``start``
@@ -92,7 +97,7 @@ async def _back_through(
     frontier = [(start, path)]
     seen = {start}
     for _ in range(MAX_STEPS):
-        if store is None or not frontier:
+        if not frontier:
             return None
         later: list[tuple[tuple[str, str], list[str]]] = []
         for (connection, invoice_id), said in frontier:

@@ -520,10 +520,12 @@ class KeyedWrites:
             resolution = await write.find(recovery)
         except AdapterError as exc:
             resolution = Resolution.failed("looking it up", exc)
-        if resolution.among and _makes_invoice(write) and "marker" not in recovery:
-            resolution = await self._without_anothers(write, resolution, scope)
-        if resolution.state == "done" and _makes_invoice(write) and "marker" not in recovery:
-            resolution = await self._not_anothers(write, resolution, scope, fingerprint)
+        # Found by what it looks like (no marker): what other writes made is not this one's.
+        if _makes_invoice(write) and "marker" not in recovery:
+            if resolution.among:
+                resolution = await self._without_anothers(write, resolution, scope)
+            if resolution.state == "done":
+                resolution = await self._not_anothers(write, resolution, scope, fingerprint)
         if resolution.state in ("not_done", "unknown") and unseen and not write.idempotent:
             sent = recovery.get(SENT_AT)
             waited = max(0.0, self._clock() - sent) if isinstance(sent, int | float) else 0.0

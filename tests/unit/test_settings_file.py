@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from decimal import Decimal
@@ -276,6 +277,26 @@ def test_a_value_refused_by_its_pattern_is_told_what_is_expected_in_words(
     found = problems(yaml.safe_dump(data), {"CRM_TOKEN": "crm-token"})
     assert said in found, found
     assert not any("does not match" in problem for problem in found), found
+
+
+def test_every_pattern_of_the_schema_says_in_words_what_it_asks_for() -> None:
+    # A pattern added without its words would be told as the regular expression again.
+    schema = json.loads((REPO / "gateway" / "config_schema.json").read_text(encoding="utf-8"))
+    found: list[dict[str, object]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "pattern" in node:
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    assert len(found) == 11
+    assert [node["pattern"] for node in found if not node.get("x-expected")] == []
 
 
 def test_a_base_url_with_its_scheme_in_capitals_is_told_to_write_it_in_lower_case() -> None:
