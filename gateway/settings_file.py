@@ -26,7 +26,7 @@ from yarl import URL
 
 from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
-from gateway.config import Settings
+from gateway.config import Settings, StoreSettings
 from gateway.settings_secrets import (
     key_problems,
     published_token,
@@ -69,29 +69,42 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
                 "--sandbox --write-config FILE` writes one for the sandbox)"
             )
         raise ConfigError(source, [reason]) from None
-    settings = beside(
-        parse_settings(text, source, os.environ if environ is None else environ), path.parent
+    return parse_settings(
+        text, source, os.environ if environ is None else environ, folder=path.parent
     )
-    problems = url_problems(settings.store.url)  # where the file's own folder is known
-    if problems:
-        raise ConfigError(source, problems)
-    return settings
 
 
-def beside(settings: Settings, folder: Path) -> Settings:
+def _store_beside(
+    data: dict[str, Any], folder: Path, problems: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The settings with their store URL read from ``folder``, and the problems with what the
+    store would find there (a folder that does not exist) said beside the others."""
+    store = data.get("store", {})
+    if not isinstance(store, dict):
+        return data, problems  # its own problem is said already
+    url = store.get("url", StoreSettings.model_fields["url"].default)
+    if not isinstance(url, str) or any(p.startswith("store.url") for p in problems):
+        return data, problems
+    url = store_url_beside(url, folder)
+    return {**data, "store": {**store, "url": url}}, [*problems, *url_problems(url)]
+
+
+def store_url_beside(url: str, folder: Path) -> str:
     """A relative SQLite store path is read from the configuration file's folder, so the
     gateway finds the same store whatever directory it is started from."""
-    url = settings.store.url
     prefix = "sqlite:///"
     relative = url[len(prefix) :]
     if not url.startswith(prefix) or relative.startswith("/") or relative == ":memory:":
-        return settings
-    absolute = (folder / relative).resolve()
-    store = settings.store.model_copy(update={"url": f"{prefix}{absolute}"})
-    return settings.model_copy(update={"store": store})
+        return url
+    return f"{prefix}{(folder / relative).resolve()}"
 
 
-def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settings:
+def parse_settings(
+    text: str, source: str, environ: Mapping[str, str], *, folder: Path | None = None
+) -> Settings:
+    """The settings of a configuration file's ``text``, or every problem with them at once.
+    With the file's ``folder``, a relative SQLite store path is read from there, and the store
+    URL is checked as the store would open it (a folder that does not exist) beside the rest."""
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
@@ -130,6 +143,8 @@ def parse_settings(text: str, source: str, environ: Mapping[str, str]) -> Settin
     # Said with the variables not set, not after them: nothing at or under a place those left
     # empty is cross-checked (``_cross_checked``), as nothing under a schema mistake is.
     problems += mistakes + _cross_checked(data, environ, [*problems, *mistakes])
+    if folder is not None and isinstance(data, dict):
+        data, problems = _store_beside(data, folder, problems)
     if problems:
         raise ConfigError(source, problems)
     try:
@@ -379,6 +394,17 @@ def _message(error: jsonschema.ValidationError) -> str:
         if error.validator == "minLength":
             return f"must be at least {error.validator_value} characters (the value is not shown)"
         return f"is not valid: {error.validator} {error.validator_value} (the value is not shown)"
+    if _names_a_variable(error) and not isinstance(error.instance, dict | list):
+        # A ``*_env`` value that is no variable's name may be the secret itself, pasted in its
+        # place (an all-digit key reads as a number): what is expected, never what was given.
+        kind = _KINDS.get(_kind_of(error.instance), "this")
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        meaning = schema.get("x-expected") if error.validator == "pattern" else None
+        wanted = meaning or "an environment variable's name, as text"
+        return (
+            f"must be {wanted}, not {kind} (the value is not shown: is it the secret "
+            "itself? Put the secret in a variable and name the variable here)"
+        )
     if error.validator == "enum" and isinstance(error.instance, str) and len(error.instance) > 24:
         # No choice is this long: likely a token pasted in the wrong place (auth.type).
         listed: list[Any] = list(error.validator_value)  # type: ignore[arg-type]
@@ -443,6 +469,22 @@ def _message(error: jsonschema.ValidationError) -> str:
         if message.startswith(python):
             message = json.dumps(error.instance) + message[len(python) :]
     return _without_password(message, error.instance)
+
+
+def _names_a_variable(error: jsonschema.ValidationError) -> bool:
+    last = error.absolute_path[-1] if error.absolute_path else None
+    return isinstance(last, str) and last.endswith("_env")
+
+
+def _kind_of(value: Any) -> str:
+    """The schema's name for the type of a value the YAML file gave."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "string" if isinstance(value, str) else "null"
 
 
 _ANY_CASE_SCHEME = re.compile(r"(?i:https?)://")

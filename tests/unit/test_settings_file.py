@@ -191,6 +191,26 @@ def test_a_relative_sqlite_store_lives_beside_the_configuration(
     )
 
 
+def test_a_store_folder_that_does_not_exist_is_said_beside_the_other_problems(
+    tmp_path: Path,
+) -> None:
+    """It was said only once every other problem was fixed: a second round trip for a
+    check-config that promises every problem at once."""
+    (tmp_path / "config.yaml").write_text(
+        GOOD.replace("server: {port: 9000}", "server: {port: 99999}")
+        + 'store: {url: "sqlite:///./data/gateway.db"}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path / "config.yaml", {"CRM_TOKEN": "crm-token"})
+    data = tmp_path.resolve() / "data"
+    assert info.value.problems == [
+        "server.port: 99999 is greater than the maximum of 65535",
+        f"store.url: SQLite store {data / 'gateway.db'}: the directory {str(data)!r} does not "
+        "exist; create it first (the store creates its file, not directories)",
+    ]
+
+
 def test_cursor_secret_settings_are_checked_without_showing_the_secret() -> None:
     short = GOOD.replace("server: {port: 9000}", 'server: {cursor_secret: "hunter2-short"}')
     found = problems(short, {"CRM_TOKEN": "crm-token"})
@@ -918,6 +938,37 @@ def test_a_secret_written_where_a_name_belongs_is_not_shown(field: str) -> None:
         else "connections[0].auth.type: must be one of "
     )
     assert any(p.startswith(said) for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("where", "written"),
+    [
+        ("connections[0].auth.token_env", "auth: {type: bearer, token_env: 98765432109876543}"),
+        ("clients[0].key_env", "key_env: 1234567890123456789"),
+        ("server.cursor_secret_env", "cursor_secret_env: 55555555555555555555"),
+        ("connections[0].auth.token_env", "auth: {type: bearer, token_env: 0.98765432109}"),
+    ],
+)
+def test_a_secret_of_digits_written_where_a_name_belongs_is_not_shown(
+    where: str, written: str
+) -> None:
+    """An all-digit key pasted in a ``*_env`` key reads as a number, and check-config and
+    serve printed it in full ("98765432109876543 is not of type 'string'")."""
+    text = GOOD.replace(
+        "server: {port: 9000}", "server: {port: 9000, cursor_secret: %s}" % ("c" * 40)
+    )
+    if where.startswith("connections"):
+        text = text.replace('auth: {type: bearer, token: "${CRM_TOKEN}"}', written)
+    elif where.startswith("clients"):
+        text = text.replace('key_sha256: "%s"' % ("a" * 64), written)
+    else:
+        text = text.replace("cursor_secret: " + "c" * 40, written)
+    found = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    secret = written.split(": ")[-1].rstrip("}")
+    assert found and secret not in "\n".join(found)
+    [problem] = [p for p in found if p.startswith(where + ":")]
+    assert "must be an environment variable's name, as text, not " in problem
+    assert "(the value is not shown: is it the secret itself?" in problem
 
 
 def test_every_variable_not_set_is_said_at_once() -> None:
