@@ -21,7 +21,7 @@ def id_line_too_long(path: Path, number: int) -> str:
     )
 
 
-async def open_text(path: Path, mode: str, **options: Any) -> IO[str]:
+async def open_file(path: Path, mode: str, **options: Any) -> IO[Any]:
     """``path.open(mode, **options)`` without holding the event loop: opening a named pipe
     waits until its other end is opened (a loader that has not started yet), and a wait on
     the loop's thread could not be stopped by Ctrl-C or SIGTERM, which the commands handle on
@@ -29,9 +29,9 @@ async def open_text(path: Path, mode: str, **options: Any) -> IO[str]:
     stopped does not hold the process), raising what the open raises; a stream opened after
     the wait was given up is closed."""
     loop = asyncio.get_running_loop()
-    opened: asyncio.Future[IO[str]] = loop.create_future()
+    opened: asyncio.Future[IO[Any]] = loop.create_future()
 
-    def settle(stream: IO[str] | None, error: BaseException | None) -> None:
+    def settle(stream: IO[Any] | None, error: BaseException | None) -> None:
         if opened.cancelled():
             if stream is not None:
                 stream.close()
@@ -78,10 +78,15 @@ def read_text(path: Path, *, max_bytes: int | None = None) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        start = data.rfind(b"\n", 0, exc.start) + 1
-        column = len(data[start : exc.start].decode("utf-8", errors="replace")) + 1
-        raise UnreadableText(
-            f"is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column {column} "
-            "(save the file as UTF-8)"
-        ) from None
+        raise UnreadableText(not_utf8(data, exc)) from None
+
+
+def not_utf8(data: bytes, exc: UnicodeDecodeError, line: int = 1) -> str:
+    """Where ``data`` (which starts at line ``line`` of its file) stops being UTF-8."""
+    line += data.count(b"\n", 0, exc.start)
+    start = data.rfind(b"\n", 0, exc.start) + 1
+    column = len(data[start : exc.start].decode("utf-8", errors="replace")) + 1
+    return (
+        f"is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column {column} "
+        "(save the file as UTF-8)"
+    )

@@ -26,7 +26,7 @@ from typing import IO
 
 from gateway.export.progress import Summary
 from gateway.selection import UsageError
-from gateway.text_file import open_text
+from gateway.text_file import open_file
 
 
 class Output:
@@ -53,7 +53,7 @@ class Output:
             self._stream, self._beside = opened
             return self._stream
         try:
-            self._stream = await open_text(path, "w", encoding="utf-8", newline="")
+            self._stream = await open_file(path, "w", encoding="utf-8", newline="")
         except OSError as exc:
             raise UsageError(f"--output {path}: cannot be written ({exc.strerror})") from None
         return self._stream

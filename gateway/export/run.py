@@ -30,7 +30,7 @@ from gateway.export.progress import Progress, Summary, progress_for
 from gateway.listing import matching_pages
 from gateway.provider_sessions import provider_sessions
 from gateway.selection import UsageError, selection_problem
-from gateway.text_file import MAX_ID_CHARS, id_line_too_long, open_text
+from gateway.text_file import MAX_ID_CHARS, id_line_too_long, not_utf8, open_file
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -215,10 +215,7 @@ async def _ids(path: Path | None) -> AsyncIterator[Iterator[str] | None]:
         yield None
         return
     try:
-        # An undecodable byte becomes U+FFFD: that id then fails on its own, named, not the run.
-        # A byte order mark (a spreadsheet's "CSV UTF-8") is no part of the first id, as for
-        # ``migrate --ids`` (``gateway.text_file``).
-        stream = await open_text(path, "r", encoding="utf-8-sig", errors="replace")
+        stream = await open_file(path, "rb")
     except OSError as exc:
         raise UsageError(f"--ids {path}: cannot be read ({exc.strerror})") from None
     with stream:
@@ -229,11 +226,26 @@ class IdsUnreadable(Exception):
     """An ``--ids`` file that stops being a list of ids part-way: the export stops there."""
 
 
-def _lines(stream: IO[str], path: Path) -> Iterator[str]:
+# Read a line at most this many bytes at a time: a line that fills it (UTF-8 takes at most four
+# bytes a character) is longer than any id, and is not read to its end.
+_MAX_ID_BYTES = 4 * (MAX_ID_CHARS + 1)
+
+
+def _lines(stream: IO[bytes], path: Path) -> Iterator[str]:
+    """The file's ids, line by line, each decoded on its own: a line that is not UTF-8 stops
+    the export there, named by its number and column, as ``migrate --ids`` refuses the file
+    (an id guessed at, its bytes read as U+FFFD, would be asked of the provider as written).
+    A byte order mark (a spreadsheet's "CSV UTF-8") is no part of the first id."""
     number = 0
-    while line := stream.readline(MAX_ID_CHARS + 1):
+    while raw := stream.readline(_MAX_ID_BYTES):
         number += 1
-        if len(line) > MAX_ID_CHARS and not line.endswith("\n"):
+        if len(raw) == _MAX_ID_BYTES and not raw.endswith(b"\n"):
+            raise IdsUnreadable(id_line_too_long(path, number))
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise IdsUnreadable(f"--ids {path}: {not_utf8(raw, exc, number)}") from None
+        if len(line.rstrip("\r\n")) > MAX_ID_CHARS:
             raise IdsUnreadable(id_line_too_long(path, number))
         if invoice_id := line.strip():
             yield invoice_id

@@ -32,7 +32,7 @@ from gateway.runtime import Runtime, gateway_runtime
 from gateway.selection import UsageError
 from gateway.store import Store, StoreError, open_store
 from gateway.store.urls import scheme_of, sqlite_path
-from gateway.text_file import open_text
+from gateway.text_file import open_file
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 _LISTED = 50  # skipped and failed invoices named at the end; --report has every one
@@ -359,7 +359,7 @@ async def _opened(
     """The report file, written from its first entry on: a run refused before it copies
     anything (a usage error, another run's options) leaves an earlier report as it was. A
     usage error naming it at once when it cannot be written. A named pipe is opened at once,
-    off the event loop (``open_text``): its open waits for the reader, and Ctrl-C and SIGTERM
+    off the event loop (``open_file``): its open waits for the reader, and Ctrl-C and SIGTERM
     must still stop that wait."""
     if path is None:
         yield None
@@ -433,7 +433,7 @@ class _ReportStream:
 
     async def open_now(self) -> None:
         try:
-            self._file = await open_text(self._path, "w", encoding="utf-8")
+            self._file = await open_file(self._path, "w", encoding="utf-8")
         except OSError as exc:
             raise self._unwritable(exc) from None
 

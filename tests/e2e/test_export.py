@@ -345,6 +345,28 @@ def test_an_ids_file_with_a_line_longer_than_any_id_stops_the_export_naming_the_
     assert "Traceback" not in endless.stderr
 
 
+def test_an_ids_file_that_is_not_utf8_stops_the_export_naming_the_byte(
+    sandbox: Sandbox, config: Path, tmp_path: Path
+) -> None:
+    """A line that is not UTF-8 (a file saved as Latin-1) was read with U+FFFD in place of its
+    bytes, and the id so guessed at was asked of the provider ("crm_v1 has no invoice
+    '\ufffd\ufffd2'"). The export stops there, naming the line, the column and the byte, as
+    ``migrate --ids`` refuses such a file, with the ids before it exported."""
+    listed = [i["id"] for i in api_list(sandbox, "crm_v1")]
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(f"\ufeff{listed[0]}\n".encode() + b"7\xe9\xff2\n" + f"{listed[1]}\n".encode())
+    run = run_export(config, "--connection", "crm_v1", "--ids", str(ids))
+    assert run.returncode == 1, run.stderr
+    assert [r["id"] for r in _records(run.stdout)] == [listed[0]]
+    [stopped] = [e for e in run.events() if e["event"] == "failed"]
+    assert stopped["error"] == (
+        f"--ids {ids}: is not UTF-8 text: byte 0xe9 at line 2, column 2 (save the file as UTF-8)"
+    )
+    assert "invoice_id" not in stopped and stopped["stopped"] is True
+    summary = run.summary()
+    assert (summary["exported"], summary["failed"], summary["stopped"]) == (1, 0, True)
+
+
 def test_an_id_that_cannot_be_read_is_listed_and_the_rest_exported(
     sandbox: Sandbox, config: Path, tmp_path: Path
 ) -> None:
