@@ -149,6 +149,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGINT
 
 
+def entry() -> None:
+    """The ``invoice-gateway`` command: ``main``'s exit status, kept. A Ctrl-C or SIGTERM in
+    the moments after the command has ended (its summary printed, the interpreter shutting
+    down, which puts Python's handlers back to the default) killed the process, saying
+    nothing, its work done and its status lost: once the command has ended, they are ignored
+    (SIGKILL still ends a process that would not)."""
+    code = main()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    sys.exit(code)
+
+
 def _command(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)

@@ -159,7 +159,9 @@ def migrate_command(args: argparse.Namespace) -> int:
             )
         report = Path(args.report) if args.report else None
         step = verify if args.step == "verify" else revert
-        return asyncio.run(_stoppable(lambda _: step(settings, args.run, report)))
+        return asyncio.run(
+            _stoppable(lambda stop: step(settings, args.run, report, stop=stop), graceful=True)
+        )
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
     except (UsageError, MapError) as exc:

@@ -149,15 +149,23 @@ _NOT_NEW = ("already_copied", "skipped", "failed")
 
 
 async def verify(
-    settings: Settings, run: str, report: Path | None, err: IO[str] = sys.stderr
+    settings: Settings,
+    run: str,
+    report: Path | None,
+    err: IO[str] = sys.stderr,
+    *,
+    stop: asyncio.Event | None = None,
 ) -> int:
+    """``stop``: set to end it once the copy under way is read (a first Ctrl-C or SIGTERM)."""
     async with gateway_runtime(settings) as runtime:
         summary = Summary()
-        async with _opened(report) as stream:
+        async with _opened(report, stop) as stream:
             out = ReportFile(stream)
             assert runtime.store is not None
             try:
                 async for entry in run_entries(runtime.store, run):
+                    if stop is not None and stop.is_set():
+                        return _step_stopped(summary, err, "verify", run, report)
                     pair = _pair(runtime, entry.source_connection, entry.target_connection)
                     checked = await verify_entry(entry, *pair)
                     summary.add(checked)
@@ -172,15 +180,25 @@ async def verify(
 
 
 async def revert(
-    settings: Settings, run: str, report: Path | None, err: IO[str] = sys.stderr
+    settings: Settings,
+    run: str,
+    report: Path | None,
+    err: IO[str] = sys.stderr,
+    *,
+    stop: asyncio.Event | None = None,
 ) -> int:
+    """``stop``: set to end it once the undo under way is done and recorded (a first Ctrl-C
+    or SIGTERM): an undo cut off between the provider's delete and its record would be missing
+    from the report."""
     async with gateway_runtime(settings) as runtime:
         summary = Summary()
         assert runtime.store is not None and runtime.service is not None
-        async with _opened(report) as stream:
+        async with _opened(report, stop) as stream:
             out = ReportFile(stream)
             try:
                 async for entry in run_entries(runtime.store, run):
+                    if stop is not None and stop.is_set():
+                        return _step_stopped(summary, err, "revert", run, report)
                     _, target = _pair(runtime, entry.source_connection, entry.target_connection)
                     undone = await revert_entry(entry, target, runtime.service, runtime.store)
                     summary.add(undone)
@@ -190,6 +208,22 @@ async def revert(
             if summary.done == 0:  # within: an earlier report is left as it was
                 await _no_copy(runtime.store, run, "revert", err)
     return _finish(summary, err, report=report)
+
+
+def _step_stopped(summary: Summary, err: IO[str], step: str, run: str, report: Path | None) -> int:
+    """A verify or revert stopped by Ctrl-C or SIGTERM, once the copy under way was done:
+    what it did, and that the same command finishes it."""
+    under_way = (
+        "undo under way was finished and recorded"
+        if step == "revert"
+        else ("copy under way was read")
+    )
+    print(
+        f"migrate {step} --run {run} stopped: the {under_way}, no other was started. What it "
+        "did is in the summary below; run the same command again to finish it.",
+        file=err,
+    )
+    return _finish(summary, err, stopped=True, report=report)
 
 
 def _report_stopped(

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -354,6 +355,61 @@ async def test_a_revert_killed_mid_write_and_run_again_at_once_waits_for_its_key
     assert left & set(ids) == set()
 
 
+async def test_a_revert_stopped_by_ctrl_c_finishes_its_undo_and_says_what_it_did(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Ctrl-C cancelled a revert at once: no summary, only "interrupted", and an undo cut off
+    between the provider's delete and its record was missing from the report (39 copies
+    deleted, 38 listed). It now stops as a run does: the undo under way is finished and
+    recorded, the summary says what was done, and the same command finishes the rest."""
+    ids, config = await copied_run(sandbox, tmp_path, "crm_v1", "bill_crm", 6, "undone")
+    writes_before = len(await _writes(sandbox))
+    slow = {"latency_ms": 400, "methods": ["POST", "DELETE"]}
+    await m.emulator(sandbox, "bill_crm", "POST", "/_emulator/faults", slow)
+    try:
+        process = m.start(config, "revert", "--run", "undone", report=tmp_path / "first.jsonl")
+
+        async def undoing() -> bool:
+            return len(await _writes(sandbox)) > writes_before + 1
+
+        await m.wait_until(undoing, "the revert's second write")
+        process.kill(signal.SIGINT)
+        stopped = process.ran()
+    finally:
+        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
+
+    assert stopped.code == 1, stopped.stderr
+    assert "stopping: finishing what is under way" in stopped.stderr
+    assert (
+        "migrate revert --run undone stopped: the undo under way was finished and recorded, no "
+        "other was started" in stopped.stderr
+    )
+    said = json.loads(stopped.stdout)
+    assert said["stopped"] is True
+    reverted = said["summary"]["reverted"]
+    assert 1 <= reverted < 6, said
+    assert [e["outcome"] for e in stopped.report] == ["reverted"] * reverted
+    still_open = {
+        tag.removeprefix("migrated-from:crm_v1:")
+        for invoice in await m.listing(sandbox, "bill_crm")
+        if invoice["status"] != "void"
+        for tag in invoice["tags"]
+    } & set(ids)
+    undone = set(ids) - still_open
+    assert undone == {e["source_id"] for e in stopped.report}  # none undone unrecorded
+
+    again = m.run(config, "revert", "--run", "undone", report=tmp_path / "again.jsonl")
+    assert again.code == 0, again.stderr
+    assert sorted(e["source_id"] for e in again.report) == sorted(ids)
+    assert not {
+        tag
+        for invoice in await m.listing(sandbox, "bill_crm")
+        if invoice["status"] != "void"
+        for tag in invoice["tags"]
+        if tag.removeprefix("migrated-from:crm_v1:") in ids
+    }
+
+
 async def _writes(sandbox: Sandbox) -> list[dict[str, Any]]:
     return [r for r in await m.requests_log(sandbox, "bill_crm") if r["method"] != "GET"]
 
@@ -429,6 +485,37 @@ async def test_a_run_stopped_by_ctrl_c_or_sigterm_says_so_and_resumes(
     assert summary["copied"] + summary["already_copied"] == 16
     copies = await copies_at_bill_crm(sandbox, "crm_v1")
     assert {i: copies[i] for i in ids} == dict.fromkeys(ids, 1)
+
+
+async def test_a_ctrl_c_just_after_the_summary_keeps_the_commands_exit_status(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A Ctrl-C in the moments after a run had printed its summary (the interpreter shutting
+    down puts Python's handlers back to the default) killed the process, saying nothing:
+    exit 130 for a run that had done all it was asked."""
+    ids = await make(sandbox, "crm_v1", 2)
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "late-ctrl-c")
+    assert m.run(config, "run", *args).code == 0
+    command = [m.SCRIPT, "migrate", "run", "--config", str(config), *args]
+    for _ in range(3):  # every invoice already copied: the run reads, says so and ends
+        code, summary, stderr = await asyncio.to_thread(_ctrl_c_after_summary, command)
+        assert code == 0, stderr
+        assert summary["already_copied"] == 2
+
+
+def _ctrl_c_after_summary(command: list[str]) -> tuple[int, dict[str, Any], str]:
+    """``command`` sent Ctrl-C 10 ms after it has printed its summary: its exit status, the
+    summary and its stderr."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    assert process.stdout is not None
+    summary = json.loads(process.stdout.readline())["summary"]
+    time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal sends it, to the group
+    _, stderr = process.communicate(timeout=30)
+    return process.returncode, summary, stderr.decode()
 
 
 async def test_two_workers_on_one_postgresql_store_share_a_run(
