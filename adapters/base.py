@@ -41,6 +41,7 @@ from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.reconcile import reconcile
 from gateway.canonical.summary import InvoiceSummary
 from gateway.errors import (
+    READ_IT_FIRST,
     AdapterError,
     BadIdentifier,
     Conflict,
@@ -516,7 +517,7 @@ class Adapter:
         except AdapterError as exc:
             raise ReadBackFailed(
                 f"{self.provider} {done} invoice {invoice_id}, but reading it back failed: "
-                f"{exc.message}; read it before writing again",
+                f"{exc.message}{READ_IT_FIRST}",
                 provider=self.provider,
             ) from exc
 

@@ -133,9 +133,14 @@ class UpstreamTimeout(UpstreamError):
 
 
 class ReadBackFailed(UpstreamError):
-    """The write took effect but the invoice could not be read back: retrying would repeat it."""
+    """The write took effect but the invoice could not be read back: retrying would repeat it
+    (a ``PUT``'s, which converges when sent again, is made retryable by the write's caller)."""
 
     retryable = False
+
+
+# What a ``ReadBackFailed`` message ends with: a write that repeats is not sent again blind.
+READ_IT_FIRST = "; read it before writing again"
 
 
 class OutcomeUncertain(UpstreamError):

@@ -46,6 +46,7 @@ import structlog
 from adapters.resolution import Resolution
 from gateway import jsonwire
 from gateway.errors import (
+    READ_IT_FIRST,
     AdapterError,
     IdempotencyInProgress,
     IdempotencyKeyReused,
@@ -768,9 +769,17 @@ def _say_it_may_have_landed(
     if _nothing_sent(calls) or _all_refused(calls) or not write.idempotent:
         return
     error.may_have_landed = True  # "outcome": "uncertain", as for any write that may have
-    # An uncertain answer's own "may or may not have taken effect" is said once, here.
-    error.message = error.message.removesuffix(MAY_HAVE_TAKEN_EFFECT)
-    error.message += "; the write may have taken effect (sending it again converges)"
+    if isinstance(error, ReadBackFailed):
+        # The provider answered the write with a success; only its read-back failed. Sending
+        # it again converges (a key's retry does, as a repeat): the answer is retryable, not
+        # the "read it before writing again" of a write that repeats.
+        error.retryable = True
+        error.message = error.message.removesuffix(READ_IT_FIRST)
+        error.message += "; the write took effect (sending it again converges)"
+    else:
+        # An uncertain answer's own "may or may not have taken effect" is said once, here.
+        error.message = error.message.removesuffix(MAY_HAVE_TAKEN_EFFECT)
+        error.message += "; the write may have taken effect (sending it again converges)"
     if write.gone_when_repeated and not keyed:
         error.message += (
             ": a 404 to the same request sent again means this one took effect (sent with "

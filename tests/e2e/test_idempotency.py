@@ -1281,6 +1281,37 @@ async def test_a_put_whose_answers_were_lost_says_it_may_have_landed_and_its_if_
     )
 
 
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "unkeyed"])
+async def test_a_put_whose_read_back_failed_is_retryable_and_its_retry_converges(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+    keyed: bool,
+) -> None:
+    """crm_v1 took the PUT, and every read of the invoice after it failed. The answer said
+    `retryable: false`, "read it before writing again", beside "the write may have taken effect
+    (sending it again converges)"; and the key's retry did send it again, and answered 200. A
+    PUT sent again converges: the answer is retryable, and says the write took effect."""
+    path = "/v1/connections/crm_v1/invoices"
+    made = await send(gateway, "POST", path, body=sample("crm_v1"))
+    one = f"{path}/{made.body['id']}"
+    changed = {**sample("crm_v1"), "notes": "changed by the PUT read back in vain"}
+    await faults("crm_v1", error_rate=1, error_status=503, methods=["GET"])
+    key = fresh_key() if keyed else None
+    unread = await send(gateway, "PUT", one, body=changed, key=key)
+    assert (unread.status, unread.body["retryable"]) == (502, True), unread.body
+    assert unread.body["outcome"] == "uncertain"
+    detail = unread.body["detail"]
+    assert f"crm_v1 updated invoice {made.body['id']}, but reading it back failed" in detail
+    assert detail.endswith("; the write took effect (sending it again converges)"), detail
+    assert "read it before writing again" not in detail
+    await clear_faults(sandbox, "crm_v1")
+    again = await send(gateway, "PUT", one, body=changed, key=key)
+    assert again.status == 200, again.body
+    assert again.body["notes"] == "changed by the PUT read back in vain"
+    assert (await send(gateway, "GET", one)).body == again.body
+
+
 async def test_a_lost_void_answer_is_recognised(
     sandbox: Sandbox,
     gateway: TestClient,
