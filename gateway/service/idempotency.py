@@ -54,6 +54,7 @@ from gateway.errors import (
     OutcomeUncertain,
     ReadBackFailed,
     UpstreamError,
+    UpstreamUnavailable,
 )
 from gateway.service.outcomes import Outcome, error_from_json, error_to_json, is_error
 from gateway.store import Busy, Claimed, Finished, KeyScope, Mismatch, Store, StoreError
@@ -746,7 +747,10 @@ def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamEr
     again = " and the request can be sent again" if retryable else ""
     # What the look found settles the failure's own "may or may not have taken effect".
     failed = error.message.removesuffix(MAY_HAVE_TAKEN_EFFECT)
-    written = UpstreamError(
+    # A provider that was unavailable (rate-limiting the gateway to the end, or not reached)
+    # part-way through a write the adapter undid is the 503 it is anywhere else, not a 502.
+    kind = UpstreamUnavailable if isinstance(error, UpstreamUnavailable) else UpstreamError
+    written = kind(
         f"{failed}; {resolution.detail}, so nothing was written{again}",
         provider=error.provider,
         status=error.status,

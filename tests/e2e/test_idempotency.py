@@ -1312,6 +1312,31 @@ async def test_a_put_whose_read_back_failed_is_retryable_and_its_retry_converges
     assert (await send(gateway, "GET", one)).body == again.body
 
 
+async def test_a_create_rate_limited_part_way_is_the_503_a_rate_limit_is(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    """bill_crm rate-limits the gateway to the end at a create's second call (its lines): the
+    header it made is deleted, and the answer was a 502 `upstream_error`, where the same 429 at
+    the first call is the 503 `upstream_unavailable` facade.md's table gives a provider
+    rate-limiting the gateway. Both are now the 503, with the provider's `Retry-After`."""
+    before = await invoice_ids(sandbox, gateway, "bill_crm")
+    await faults("bill_crm", rate_limit_rate=1, retry_after=7, path_regex="line-items$")
+    key = fresh_key()
+    path = "/v1/connections/bill_crm/invoices"
+    limited = await send(gateway, "POST", path, body=sample("bill_crm"), key=key)
+    assert (limited.status, limited.body["code"]) == (503, "upstream_unavailable"), limited.body
+    assert limited.body["retryable"] is True and limited.headers["Retry-After"] == "7"
+    assert "is rate-limiting the gateway" in limited.body["detail"]
+    assert "nothing was written and the request can be sent again" in limited.body["detail"]
+    assert await invoice_ids(sandbox, gateway, "bill_crm") == before  # its header deleted
+    await clear_faults(sandbox, "bill_crm")
+    made = await send(gateway, "POST", path, body=sample("bill_crm"), key=key)
+    assert made.status == 201, made.body
+    assert await invoice_ids(sandbox, gateway, "bill_crm") == before | {made.body["id"]}
+
+
 async def test_a_lost_void_answer_is_recognised(
     sandbox: Sandbox,
     gateway: TestClient,
