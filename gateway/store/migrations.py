@@ -132,6 +132,46 @@ def _made(text: str) -> tuple[str, ...]:
     )
 
 
+def _replaced_copies(text: str, ordered_text: str, time: str, json: str) -> tuple[str, ...]:
+    """Migration 5: a crosswalk row that another copy of the same source invoice replaced.
+
+    The crosswalk keeps one row per source invoice and target connection. A run that copies an
+    invoice again after a revert (which could only void the first copy) wrote its row over the
+    first copy's, and the first copy, still at the target, was no longer known as one: copied
+    back to the source, it came back as a second, open invoice. The row a put replaces with
+    another copy (or none yet) is kept here, and ``crosswalk_copies_as`` reads both tables.
+    In SQLite a trigger keeps it, as the crosswalk's ``INSERT OR REPLACE`` stays one statement;
+    PostgreSQL's put keeps it in the same statement (a data-modifying ``WITH``)."""
+    return (
+        f"""CREATE TABLE crosswalk_replaced (
+            source_connection {text} NOT NULL,
+            source_id {ordered_text} NOT NULL,
+            target_connection {text} NOT NULL,
+            target_id {text} NOT NULL,
+            fingerprint {text} NOT NULL,
+            state {text} NOT NULL,
+            detail {json} NOT NULL,
+            updated_at {time} NOT NULL,
+            run {text},
+            PRIMARY KEY (target_connection, target_id, source_connection, source_id)
+        )""",
+    )
+
+
+# SQLite's trigger: before the crosswalk's row for a source invoice and target connection is
+# replaced by another copy (or by a row that names none yet), that row is kept.
+_KEEP_REPLACED_SQLITE = """CREATE TRIGGER crosswalk_keep_replaced BEFORE INSERT ON crosswalk
+BEGIN
+    INSERT OR IGNORE INTO crosswalk_replaced
+    SELECT source_connection, source_id, target_connection, target_id, fingerprint, state,
+        detail, updated_at, run
+    FROM crosswalk
+    WHERE source_connection = NEW.source_connection AND source_id = NEW.source_id
+        AND target_connection = NEW.target_connection AND target_id IS NOT NULL
+        AND target_id IS NOT NEW.target_id;
+END"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -158,6 +198,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         name="the invoice a keyed create made",
         sqlite=_made(text="TEXT"),
         postgresql=_made(text="TEXT"),
+    ),
+    Migration(
+        version=5,
+        name="crosswalk rows replaced by another copy",
+        sqlite=(
+            *_replaced_copies(text="TEXT", ordered_text="TEXT", time="REAL", json="TEXT"),
+            _KEEP_REPLACED_SQLITE,
+        ),
+        postgresql=_replaced_copies(
+            text="TEXT", ordered_text='TEXT COLLATE "C"', time="DOUBLE PRECISION", json="TEXT"
+        ),
     ),
 )
 

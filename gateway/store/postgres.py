@@ -470,7 +470,13 @@ class PostgresStore(Store):
         return None if row is None else crosswalk_from_row(row)
 
     async def crosswalk_put(self, entry: CrosswalkEntry) -> None:
+        # The row another copy (or a row naming none yet) replaces is kept, in the same
+        # statement (migration 5: ``crosswalk_copies_as`` still finds that copy).
         await self._change(
+            f"WITH kept AS (INSERT INTO crosswalk_replaced ({CROSSWALK_COLUMNS}) "
+            f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk WHERE source_connection = $1 "
+            "AND source_id = $2 AND target_connection = $3 AND target_id IS NOT NULL "
+            "AND target_id IS DISTINCT FROM $4 ON CONFLICT DO NOTHING) "
             f"INSERT INTO crosswalk ({CROSSWALK_COLUMNS}) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
             "ON CONFLICT (source_connection, source_id, target_connection) DO UPDATE SET "
@@ -500,12 +506,18 @@ class PostgresStore(Store):
     async def crosswalk_copies_as(
         self, target_connection: str, target_id: str
     ) -> list[CrosswalkEntry]:
-        return await self._crosswalk_where(
-            'target_connection = $1 AND target_id = $2 ORDER BY source_connection COLLATE "C", '
-            "source_id",
-            target_connection,
-            target_id,
-        )
+        # With the rows another copy of the same source replaced (``crosswalk_replaced``).
+        async with self._connection() as con:
+            rows = await con.fetch(
+                f"SELECT {CROSSWALK_COLUMNS} FROM (SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
+                "WHERE target_connection = $1 AND target_id = $2 "
+                f"UNION SELECT {CROSSWALK_COLUMNS} FROM crosswalk_replaced "
+                "WHERE target_connection = $1 AND target_id = $2) AS copies "
+                'ORDER BY source_connection COLLATE "C", source_id',
+                target_connection,
+                target_id,
+            )
+        return [crosswalk_from_row(row) for row in rows]
 
     async def _crosswalk_where(self, where: str, *args: Any) -> list[CrosswalkEntry]:
         async with self._connection() as con:

@@ -554,10 +554,13 @@ class SqliteStore(Store):
     async def crosswalk_copies_as(
         self, target_connection: str, target_id: str
     ) -> list[CrosswalkEntry]:
+        # With the rows another copy of the same source replaced (``crosswalk_replaced``).
         rows = await self._one(
             f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
+            "WHERE target_connection = ? AND target_id = ? "
+            f"UNION SELECT {CROSSWALK_COLUMNS} FROM crosswalk_replaced "
             "WHERE target_connection = ? AND target_id = ? ORDER BY source_connection, source_id",
-            (target_connection, target_id),
+            (target_connection, target_id, target_connection, target_id),
         )
         return [crosswalk_from_row(row) for row in rows]
 

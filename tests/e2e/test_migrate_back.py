@@ -170,23 +170,55 @@ async def test_a_stamp_naming_an_invoice_unlike_it_or_none_there_is_no_origin(
     assert back.outcomes() == dict.fromkeys(ids, "copied"), back.stderr
 
 
+async def voided_copy(sandbox: Sandbox, folder: Path) -> tuple[str, str, Path]:
+    """An open crm_v1 invoice copied to draft_publish by run ``there``, then reverted: the
+    original's id, its copy's (issued, so voided: draft_publish deletes drafts alone) and the
+    configuration."""
+    issued = await m.api(sandbox, "GET", "/v1/connections/crm_v1/invoices?status=open&limit=1")
+    original = issued["data"][0]["id"]
+    config = m.config_for(folder, sandbox, sqlite_url())
+    there = migrate(config, folder, "crm_v1", "draft_publish", [original], "there")
+    assert there.code == 0, there.stderr
+    copy = there.report[0]["target_id"]
+    reverted = m.run(config, "revert", "--run", "there", report=folder / "revert.jsonl")
+    assert reverted.code == 0, reverted.stderr
+    assert (await m.read(sandbox, "draft_publish", copy))["status"] == "void"
+    return original, copy, config
+
+
 async def test_a_copy_a_revert_could_only_void_is_not_copied_back(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    # draft_publish deletes drafts alone: the revert voids an issued copy, which stays there.
-    issued = await m.api(sandbox, "GET", "/v1/connections/crm_v1/invoices?status=open&limit=1")
-    original = issued["data"][0]["id"]
-    config = m.config_for(tmp_path, sandbox, sqlite_url())
-    there = migrate(config, tmp_path, "crm_v1", "draft_publish", [original], "there")
-    assert there.code == 0, there.stderr
-    copy = there.report[0]["target_id"]
-    reverted = m.run(config, "revert", "--run", "there", report=tmp_path / "revert.jsonl")
-    assert reverted.code == 0, reverted.stderr
-    assert (await m.read(sandbox, "draft_publish", copy))["status"] == "void"
+    original, copy, config = await voided_copy(sandbox, tmp_path)
     before = len(await m.listing(sandbox, "crm_v1"))
 
     back = migrate(config, tmp_path, "draft_publish", "crm_v1", [copy], "back")
 
     assert back.outcomes() == {copy: "skipped"}, back.stderr
     assert back.report[0]["reason"].startswith(f"a copy of crm_v1 invoice {original} ")
+    assert len(await m.listing(sandbox, "crm_v1")) == before
+
+
+async def test_a_voided_copy_is_not_copied_back_after_its_source_was_copied_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Copied, reverted (the issued copy voided, still there), then copied again by another
+    run: the second copy's crosswalk row replaced the first's, and a migration back copied the
+    voided first copy to crm_v1 as a second, open invoice beside its original."""
+    original, first, config = await voided_copy(sandbox, tmp_path)
+    again = migrate(config, tmp_path, "crm_v1", "draft_publish", [original], "again")
+    assert again.code == 0, again.stderr
+    second = again.report[0]["target_id"]
+    assert second != first
+    before = len(await m.listing(sandbox, "crm_v1"))
+
+    back = migrate(config, tmp_path, "draft_publish", "crm_v1", [first, second], "back")
+
+    assert back.outcomes() == {first: "skipped", second: "skipped"}, back.stderr
+    reasons = {e["source_id"]: e["reason"] for e in back.report}
+    assert reasons[first].startswith(
+        f"a copy of crm_v1 invoice {original} (the crosswalk: draft_publish {first} copied from "
+        f"crm_v1 {original} by run there)"
+    ), reasons[first]
+    assert "by run again)" in reasons[second]
     assert len(await m.listing(sandbox, "crm_v1")) == before

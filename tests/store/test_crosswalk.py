@@ -182,3 +182,20 @@ async def test_the_copies_made_as_one_target_invoice_are_found_by_it(store: Stor
     assert await store.crosswalk_copies_as("billing", "B-77") == [copied, from_shop]
     assert await store.crosswalk_copies_as("shop", "B-77") == [other_target]
     assert await store.crosswalk_copies_as("billing", "INV-1") == []
+
+
+async def test_a_copy_whose_row_another_copy_replaced_is_still_found_by_it(store: Store) -> None:
+    """A run that copies an invoice again after a revert (which could only void the first copy)
+    writes its row over the first copy's: the first copy, still at the target, was no longer
+    found as one, and a migration back copied it as a second invoice beside its original."""
+    first = entry("INV-1", target_id="B-1", state="reverted", run="there")
+    await store.crosswalk_put(first)
+    again = entry("INV-1", run="again")  # the new run's row, naming no copy yet
+    await store.crosswalk_put(again)
+    second = replace(again, target_id="B-2", state="verified")
+    await store.crosswalk_put(second)
+    await store.crosswalk_put(replace(second, state="reverted"))  # the same copy: nothing kept
+    assert await store.crosswalk_get("crm", "INV-1", "billing") == replace(second, state="reverted")
+    assert await store.crosswalk_copies_as("billing", "B-1") == [first]
+    assert await store.crosswalk_copies_as("billing", "B-2") == [replace(second, state="reverted")]
+    assert await store.crosswalk_copies_as("billing", "B-3") == []
