@@ -50,19 +50,21 @@ class Origin:
 MAX_STEPS = 8
 
 
-def stamped_by(invoice: Invoice, field: str | None) -> tuple[str, str] | None:
-    """The (connection, invoice id) that ``invoice``'s stamp names (in ``field``, its
-    provider's ``migration.stamp``), if it carries one. Connection names hold no colon, so the
-    id is everything after the second one."""
+def stamps_of(invoice: Invoice, field: str | None) -> list[tuple[str, str]]:
+    """The (connection, invoice id) pairs that ``invoice``'s stamps name (in ``field``, its
+    provider's ``migration.stamp``), in the order it carries them: a copy of a copy carries its
+    source's stamps with its own (bill_crm's tags travel with the copy). Connection names hold
+    no colon, so the id is everything after the second one."""
     if field is None:
-        return None
+        return []
     values = invoice.tags if field == "tags" else [getattr(invoice, field, None)]
+    named: list[tuple[str, str]] = []
     for text in values:
         if isinstance(text, str) and text.startswith(STAMP_PREFIX):
             connection, _, invoice_id = text[len(STAMP_PREFIX) :].partition(":")
             if connection and invoice_id:
-                return connection, invoice_id
-    return None
+                named.append((connection, invoice_id))
+    return named
 
 
 async def origin_at_target(
@@ -70,22 +72,26 @@ async def origin_at_target(
 ) -> Origin | None:
     """The invoice on connection ``target`` that ``invoice`` (read from ``source``) was made
     from by migrations, one or several (A → B → C, then C → A): followed back through the
-    crosswalk from the invoice itself, else from what its stamp names; None when it is no
-    such copy."""
+    crosswalk from the invoice itself, else from what its stamps name (one naming the target
+    first, whichever place it has among them); None when it is no such copy."""
     if store is not None:
         start = (source.connection.name, str(invoice.id))
         found = await _back_through(store, start, [], target, by_stamp=False)
         if found is not None:
             return found
-    named = stamped_by(invoice, source.mapping.migration_stamp)
-    if named is None:
-        return None
-    said = f"its stamp {stamp(*named)}"
-    if named[0] == target:
-        return Origin(named[1], said, stamped=True)
+    named = stamps_of(invoice, source.mapping.migration_stamp)
+    for connection, invoice_id in named:
+        if connection == target:
+            return Origin(invoice_id, f"its stamp {stamp(connection, invoice_id)}", stamped=True)
     if store is None:
         return None
-    return await _back_through(store, named, [said], target, by_stamp=True)
+    for each in named:
+        found = await _back_through(
+            store, each, [f"its stamp {stamp(*each)}"], target, by_stamp=True
+        )
+        if found is not None:
+            return found
+    return None
 
 
 async def _back_through(

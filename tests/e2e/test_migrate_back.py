@@ -222,3 +222,26 @@ async def test_a_voided_copy_is_not_copied_back_after_its_source_was_copied_agai
     ), reasons[first]
     assert "by run again)" in reasons[second]
     assert len(await m.listing(sandbox, "crm_v1")) == before
+
+
+async def test_a_stamp_naming_the_target_after_another_stamp_is_read(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A copy of a copy carries its source's stamps with its own (bill_crm's tags travel with
+    the copy); only the first was read, and through another store a copy whose later stamp
+    named the target was copied there a second time."""
+    body = m.portable_invoice("crm_v1")
+    original = str((await m.create(sandbox, "crm_v1", body))["id"])
+    stamps = ["migrated-from:item_envelope:4242", f"migrated-from:crm_v1:{original}"]
+    copy = await m.create(sandbox, "bill_crm", {**m.portable_invoice("bill_crm"), "tags": stamps})
+    assert (copy["issue_date"], copy["currency"]) == (body["issue_date"], body["currency"])
+    config = m.config_for(tmp_path, sandbox, sqlite_url())  # a store that knows neither
+    before = len(await m.listing(sandbox, "crm_v1"))
+
+    back = migrate(config, tmp_path, "bill_crm", "crm_v1", [str(copy["id"])], "stamps")
+
+    assert back.outcomes() == {str(copy["id"]): "skipped"}, back.stderr
+    assert back.report[0]["reason"].startswith(
+        f"a copy of crm_v1 invoice {original} (its stamp migrated-from:crm_v1:{original})"
+    )
+    assert len(await m.listing(sandbox, "crm_v1")) == before
