@@ -4,9 +4,13 @@ why not: the commands print it, naming the file, and exit 2, never a traceback."
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 # Longer than any provider's invoice id by far: a line of an ``--ids`` file past it is not an id
 # (a binary file given by mistake, ``/dev/zero``), for ``export`` and ``migrate`` alike.
@@ -51,6 +55,55 @@ async def open_file(path: Path, mode: str, **options: Any) -> IO[Any]:
 
     threading.Thread(target=work, name=f"open {path}", daemon=True).start()
     return await opened
+
+
+class DrawnOffLoop(Generic[T]):
+    """``items`` (an iterator that may block: the lines of a named pipe waiting for its writer)
+    drawn on a thread of their own, a daemon, and handed to the event loop a few at a time, so
+    that Ctrl-C and SIGTERM, which the commands handle on the loop, are heard while they wait.
+    What ``items`` raises is raised here, in its turn. ``close`` is called on that thread once
+    the items end: a file being read cannot be closed from the loop's thread meanwhile (its
+    close would wait for the read). Abandoned (the command stopped), the thread waits on,
+    and ends with the process."""
+
+    def __init__(self, items: Iterator[T], close: Callable[[], None], name: str) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=64)
+        self._ended = False
+        threading.Thread(target=self._draw, args=(items, close), name=name, daemon=True).start()
+
+    def _draw(self, items: Iterator[T], close: Callable[[], None]) -> None:
+        try:
+            for item in items:
+                if not self._hand(True, item):
+                    return
+            self._hand(False, None)
+        except Exception as exc:
+            self._hand(False, exc)
+        finally:
+            close()
+
+    def _hand(self, more: bool, value: Any) -> bool:
+        """``value`` handed to the loop, once it has room; False when the loop is gone."""
+        try:
+            asyncio.run_coroutine_threadsafe(self._queue.put((more, value)), self._loop).result()
+        except (RuntimeError, concurrent.futures.CancelledError):
+            return False
+        return True
+
+    def __aiter__(self) -> DrawnOffLoop[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._ended:
+            raise StopAsyncIteration
+        more, value = await self._queue.get()
+        if more:
+            return value  # type: ignore[no-any-return]
+        self._ended = True
+        if value is not None:
+            raise value
+        raise StopAsyncIteration
 
 
 class UnreadableText(Exception):

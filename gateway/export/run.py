@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,13 @@ from gateway.export.progress import Progress, Summary, progress_for
 from gateway.listing import matching_pages
 from gateway.provider_sessions import provider_sessions
 from gateway.selection import UsageError, selection_problem
-from gateway.text_file import MAX_ID_CHARS, id_line_too_long, not_utf8, open_file
+from gateway.text_file import (
+    MAX_ID_CHARS,
+    DrawnOffLoop,
+    id_line_too_long,
+    not_utf8,
+    open_file,
+)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -115,6 +121,10 @@ async def export(
                 reason = f"cannot write {where}: {exc.strerror or exc}"
                 progress.failure(summary, {"error": reason, "stopped": True})
             finally:
+                if _stop_asked() and not summary.stopped:
+                    # Asked while the last step ran without a pause for it to be heard: the
+                    # export is cut short all the same, never taken for whole.
+                    _interrupted(summary, progress)
                 output.settle()  # in place of an earlier export: what the summary then says
                 progress.finish(summary)
     return EXIT_SOME_FAILED if summary.failed or summary.stopped else EXIT_OK
@@ -173,13 +183,12 @@ async def _listing(
 
 
 async def _by_id(
-    adapter: Adapter, ids: Iterable[str], summary: Summary, progress: Progress
+    adapter: Adapter, ids: AsyncIterator[str], summary: Summary, progress: Progress
 ) -> AsyncIterator[list[Invoice]]:
     exported: set[str | None] = set()  # ids as the provider gives them: 7 and 007 are one
-    ids = iter(ids)
     while True:
         try:
-            invoice_id = next(ids, None)
+            invoice_id = await anext(ids, None)
         except IdsUnreadable as exc:
             summary.stopped = True
             progress.failure(summary, {"error": str(exc), "stopped": True})
@@ -208,9 +217,11 @@ def _reason(exc: Exception) -> str:
 
 
 @asynccontextmanager
-async def _ids(path: Path | None) -> AsyncIterator[Iterator[str] | None]:
+async def _ids(path: Path | None) -> AsyncIterator[AsyncIterator[str] | None]:
     """The ids of an ``--ids`` file, read line by line as the export goes (blank lines are
-    skipped)."""
+    skipped), off the event loop: a named pipe's next line may be a while coming, and Ctrl-C
+    and SIGTERM must be heard meanwhile (a stop not heard until the pipe closed took its end
+    for the list's, and replaced an earlier export with what was read)."""
     if path is None:
         yield None
         return
@@ -218,8 +229,7 @@ async def _ids(path: Path | None) -> AsyncIterator[Iterator[str] | None]:
         stream = await open_file(path, "rb")
     except OSError as exc:
         raise UsageError(f"--ids {path}: cannot be read ({exc.strerror})") from None
-    with stream:
-        yield _once(_lines(stream, path))
+    yield DrawnOffLoop(_once(_lines(stream, path)), stream.close, f"read {path}")
 
 
 class IdsUnreadable(Exception):
@@ -259,6 +269,12 @@ def _once(ids: Iterator[str]) -> Iterator[str]:
         if invoice_id not in seen:
             seen.add(invoice_id)
             yield invoice_id
+
+
+def _stop_asked() -> bool:
+    """Whether this task was told to stop (Ctrl-C, SIGTERM) and has not yet heard it."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _interrupted(summary: Summary, progress: Progress) -> None:

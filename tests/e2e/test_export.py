@@ -700,6 +700,51 @@ def test_an_export_waiting_for_a_named_pipes_other_end_stops_on_a_signal(
     assert (summary["stopped"], summary["exported"]) == (True, 0)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_export_waiting_for_its_next_id_from_a_pipe_stops_on_a_signal(
+    sandbox: Sandbox, config: Path, tmp_path: Path, sig: int
+) -> None:
+    """``--ids`` a named pipe a script feeds: its next line was waited for on the event loop,
+    so a stop was not heard until the script closed the pipe, and the export then took the
+    pipe's end for the list's, replaced the earlier export with the two invoices read and said
+    ``"stopped": false``. It stops at once, the earlier file kept."""
+    listed = [i["id"] for i in api_list(sandbox, "crm_v1")]
+    earlier = tmp_path / "out.jsonl"
+    earlier.write_text('{"earlier": "export"}\n', encoding="utf-8")
+    pipe = tmp_path / "ids"
+    os.mkfifo(pipe)
+    command = [SCRIPT, "export", "--config", str(config), "--connection", "crm_v1"]
+    with tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            [*command, "--ids", str(pipe), "--output", str(earlier)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        try:
+            with pipe.open("w", encoding="utf-8") as feed:  # held open: more ids may come
+                feed.write(f"{listed[0]}\n{listed[1]}\n")
+                feed.flush()
+                deadline = time.monotonic() + 30
+                while not any(p.name.endswith(".partial") for p in tmp_path.iterdir()):
+                    assert time.monotonic() < deadline, "the export did not start"
+                    time.sleep(0.05)
+                time.sleep(1)  # the two read, and the next awaited
+                process.send_signal(sig)
+                code = process.wait(10)  # with the pipe still open
+        finally:
+            process.kill()
+        err.seek(0)
+        said = err.read()
+    assert code == 128 + sig, said
+    assert earlier.read_text(encoding="utf-8") == '{"earlier": "export"}\n'
+    [summary] = [
+        json.loads(line) for line in said.splitlines() if line.startswith('{"event": "summary"')
+    ]
+    assert (summary["stopped"], summary["exported"]) == (True, 2), summary
+    partial = Path(summary["partial"])
+    assert [r["id"] for r in _records(partial.read_text(encoding="utf-8"))] == listed[:2]
+
+
 @pytest.mark.parametrize(
     "command",
     [["export", "--connection", "crm_v1"], ["check-config"]],
