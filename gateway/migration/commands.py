@@ -213,11 +213,8 @@ async def revert(
 def _step_stopped(summary: Summary, err: IO[str], step: str, run: str, report: Path | None) -> int:
     """A verify or revert stopped by Ctrl-C or SIGTERM, once the copy under way was done:
     what it did, and that the same command finishes it."""
-    under_way = (
-        "undo under way was finished and recorded"
-        if step == "revert"
-        else ("copy under way was read")
-    )
+    done = "finished and recorded" if step == "revert" else "read"
+    under_way = f"{'undo' if step == 'revert' else 'copy'} under way was {done}"
     print(
         f"migrate {step} --run {run} stopped: the {under_way}, no other was started. What it "
         "did is in the summary below; run the same command again to finish it.",
