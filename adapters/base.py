@@ -35,7 +35,7 @@ from adapters.resolution import (
     matching_payments,
     with_marker,
 )
-from gateway.canonical.errors import pointer_to_path
+from gateway.canonical.errors import FieldError, pointer_to_path
 from gateway.canonical.model import Invoice, InvoiceStatus, Payment, RoundingPolicy, Tax
 from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.reconcile import reconcile
@@ -593,6 +593,12 @@ class Adapter:
 
     async def record_payment(self, invoice_id: str, payment: Payment) -> Invoice:
         raise self._unsupported("record payments")
+
+    def payment_problems(self, payment: dict[str, Any]) -> list[FieldError]:
+        """What the provider requires of a payment beyond the canonical model (a ``method``),
+        read from the payment as given (a request's body, or a payment dumped): said with the
+        body's own problems, before anything is sent."""
+        return []
 
     async def delete_payment(self, invoice_id: str, payment_id: str) -> Invoice:
         raise self._unsupported("delete payments")

@@ -207,12 +207,16 @@ class DraftPublishAdapter(Adapter):
             page = int(token) if token is not None else None
         return payments
 
+    def payment_problems(self, payment: dict[str, Any]) -> list[FieldError]:
+        if payment.get("method") is None:
+            return [FieldError("/method", f"is required by {self.provider}")]
+        return []
+
     async def record_payment(self, invoice_id: str, payment: Payment) -> Invoice:
-        if payment.method is None:
+        problems = self.payment_problems(payment.model_dump())
+        if problems:
             raise InvalidRequest(
-                f"{self.provider} requires a payment method",
-                [FieldError("/method", f"is required by {self.provider}")],
-                provider=self.provider,
+                f"{self.provider} requires a payment method", problems, provider=self.provider
             )
         path = f"{_invoice_path(invoice_id)}/payments"
         response = await self.client.request("POST", path, json=wire.payment_body(payment))

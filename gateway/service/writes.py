@@ -314,8 +314,11 @@ class RecordPayment(_Guarded, _Write):
         current = await self.adapter.get(self.invoice_id)
         _matches(current, self.if_match, self.adapter.provider)
         too_fine = finer_than_currency("/amount", self.payment.amount, current.currency)
-        if too_fine is not None:
-            raise InvalidRequest(f"amount {too_fine.detail}, the invoice's currency", [too_fine])
+        required = self.adapter.payment_problems(self.payment.model_dump())
+        if too_fine is not None:  # with what the provider requires, said at once
+            raise InvalidRequest(
+                f"amount {too_fine.detail}, the invoice's currency", [too_fine, *required]
+            )
         invoice = await self.adapter.record_payment(self.invoice_id, self.payment)
         return Outcome("invoice", invoice, created=True)
 

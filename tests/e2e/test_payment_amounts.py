@@ -56,3 +56,33 @@ async def test_a_payment_finer_than_the_invoices_currency_is_refused_unsent(
     assert [
         p["amount"] for p in (await call(sandbox, "GET", location + "/payments")).body["data"]
     ] == [whole]
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"amount": "5"}, [("/date", "is required"), ("/method", "is required by draft_publish")]),
+        (
+            {"amount": "10.005", "date": "2026-04-02"},
+            [
+                ("/amount", "must have at most 2 decimal places for USD"),
+                ("/method", "is required by draft_publish"),
+            ],
+        ),
+    ],
+    ids=["no-date-no-method", "too-fine-no-method"],
+)
+async def test_every_mistake_of_a_payment_is_said_at_once(
+    sandbox: Sandbox, given: dict[str, str], said: list[tuple[str, str]]
+) -> None:
+    """A payment with no date and no method was refused for its date; once that was fixed, a
+    second 422 named the method: one field a round, where draft_publish's page says every one
+    is reported at once, before anything is sent."""
+    location = await _issued(sandbox, "USD")
+    writes = len(await provider_writes(sandbox, "draft_publish"))
+
+    refused = await call(sandbox, "POST", location + "/payments", body=given)
+
+    assert refused.status == 422, refused.body
+    assert [(e["pointer"], e["detail"]) for e in refused.body["errors"]] == said
+    assert len(await provider_writes(sandbox, "draft_publish")) == writes
