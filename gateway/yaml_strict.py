@@ -47,10 +47,23 @@ _DECIMAL_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _DECIMAL_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
+# Keys whose value may be a secret (a token, a key pasted where its variable's name belongs):
+# a problem with the value's form does not show it.
+_SECRET_KEYS = frozenset({"token", "cursor_secret", "key_sha256", "password"})
+
+
+def _may_be_secret(key: str) -> bool:
+    return key in _SECRET_KEYS or key.endswith("_env")
+
+
 class _Loader(yaml.SafeLoader):
     """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the
     last one silently: a second ``server:`` would drop the first's settings), and a document
     its aliases blow up."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._secret_values: set[int] = set()  # the ids of nodes under ``_may_be_secret`` keys
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         """An integer written in decimal, or a located error: where it is longer than Python
@@ -66,12 +79,17 @@ class _Loader(yaml.SafeLoader):
                 None, None, "a number too long to read (over 4,300 digits)", node.start_mark
             ) from None
         if not _DECIMAL_INT.fullmatch(written):
+            said = (
+                "this value (not shown: it may be a secret) is not a decimal number: YAML "
+                "would read it in another base"
+                if id(node) in self._secret_values
+                else f"{written} is not a decimal number: YAML would read it as {value}"
+            )
             raise yaml.constructor.ConstructorError(
                 None,
                 None,
-                f"{written} is not a decimal number: YAML would read it as {value} (a leading "
-                "0 is octal, 0x hexadecimal, a colon base 60); write the number in decimal, or "
-                'quote it ("010") if it is text',
+                f"{said} (a leading 0 is octal, 0x hexadecimal, a colon base 60); write the "
+                'number in decimal, or quote it ("010") if it is text',
                 node.start_mark,
             )
         return value
@@ -82,10 +100,12 @@ class _Loader(yaml.SafeLoader):
         written = str(node.value)
         value = float(super().construct_yaml_float(node))
         if not _DECIMAL_FLOAT.fullmatch(written):
-            problem = (
-                f"{written} is not a decimal number (YAML would read it as {value}); write it "
-                "in decimal, or quote it if it is text"
+            read = (
+                "this value (not shown: it may be a secret) is not a decimal number"
+                if id(node) in self._secret_values
+                else f"{written} is not a decimal number (YAML would read it as {value})"
             )
+            problem = f"{read}; write it in decimal, or quote it if it is text"
         elif math.isinf(value):
             problem = f"{written} is too large a number to read"
         else:
@@ -115,7 +135,10 @@ class _Loader(yaml.SafeLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
+        for key_node, value_node in node.value:
+            if isinstance(key_node.value, str) and _may_be_secret(key_node.value):
+                # Its number-form problem is said without the value (a key pasted there).
+                self._secret_values.add(id(value_node))
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # ``<<: *defaults``: what it brings, the mapping's own keys override
             key = self.construct_object(key_node, deep=deep)

@@ -906,6 +906,27 @@ def test_a_number_yaml_would_read_in_another_base_is_refused_where_it_is(
     assert 'quote it ("010") if it is text' in problem
 
 
+@pytest.mark.parametrize(
+    ("key", "pasted"),
+    [
+        ("token_env", "00042424242"),  # octal to YAML 1.1
+        ("token", "0x1F2E3D4C5B"),  # hexadecimal
+        ("token", "12:34:56"),  # base 60
+        ("token_env", "1_234.5678"),  # a float with _
+    ],
+)
+def test_a_secret_in_a_number_form_yaml_refuses_is_not_shown(key: str, pasted: str) -> None:
+    """A numeric key pasted in token or token_env, in a form YAML 1.1 reads in another base,
+    was refused before the schema's checks, its value and its reading printed in full."""
+    text = GOOD.replace('token: "${CRM_TOKEN}"', f"{key}: {pasted}")
+    [problem] = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert problem.startswith("line 12, column ")  # the auth line
+    assert "this value (not shown: it may be a secret) is not a decimal number" in problem
+    assert pasted not in problem
+    digits = [part for part in pasted.replace(":", " ").replace("_", " ").split() if part]
+    assert not any(part in problem for part in digits if len(part) > 3)
+
+
 def test_numbers_written_in_decimal_and_quoted_text_are_taken() -> None:
     assert load_yaml('a: 10\nb: -0\nc: 1.5\nd: "010"\ne: 1e3\nf: 2.5e-1') == {
         "a": 10,
