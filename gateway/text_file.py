@@ -4,6 +4,7 @@ why not: the commands print it, naming the file, and exit 2, never a traceback."
 from __future__ import annotations
 
 import asyncio
+import codecs
 import concurrent.futures
 import threading
 from collections.abc import Callable, Iterator
@@ -128,18 +129,22 @@ def read_text(path: Path, *, max_bytes: int | None = None) -> str:
             f"is larger than {max_bytes:,} bytes, more than a file of this kind holds "
             "(is it the right file?)"
         )
+    return utf8_text(data)
+
+
+def utf8_text(data: bytes, line: int = 1) -> str:
+    """``data`` (which starts at line ``line`` of its file) as text, without the byte order mark
+    some editors put first; ``UnreadableText`` naming the line, column and byte where it is
+    not UTF-8 (counted in the file as written: the mark is three bytes of it, and no column)."""
+    mark = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        return data.decode("utf-8-sig")
+        return data[mark:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UnreadableText(not_utf8(data, exc)) from None
-
-
-def not_utf8(data: bytes, exc: UnicodeDecodeError, line: int = 1) -> str:
-    """Where ``data`` (which starts at line ``line`` of its file) stops being UTF-8."""
-    line += data.count(b"\n", 0, exc.start)
-    start = data.rfind(b"\n", 0, exc.start) + 1
-    column = len(data[start : exc.start].decode("utf-8", errors="replace")) + 1
-    return (
-        f"is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column {column} "
-        "(save the file as UTF-8)"
-    )
+        at = exc.start + mark
+        line += data.count(b"\n", 0, at)
+        start = max(data.rfind(b"\n", 0, at) + 1, mark)
+        column = len(data[start:at].decode("utf-8", errors="replace")) + 1
+        raise UnreadableText(
+            f"is not UTF-8 text: byte 0x{data[at]:02x} at line {line}, column {column} "
+            "(save the file as UTF-8)"
+        ) from None

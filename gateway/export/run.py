@@ -33,9 +33,10 @@ from gateway.selection import UsageError, selection_problem
 from gateway.text_file import (
     MAX_ID_CHARS,
     DrawnOffLoop,
+    UnreadableText,
     id_line_too_long,
-    not_utf8,
     open_file,
+    utf8_text,
 )
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -247,18 +248,27 @@ def _lines(stream: IO[bytes], path: Path) -> Iterator[str]:
     (an id guessed at, its bytes read as U+FFFD, would be asked of the provider as written).
     A byte order mark (a spreadsheet's "CSV UTF-8") is no part of the first id."""
     number = 0
-    while raw := stream.readline(_MAX_ID_BYTES):
+    while raw := _line_of(stream, path):
         number += 1
         if len(raw) == _MAX_ID_BYTES and not raw.endswith(b"\n"):
             raise IdsUnreadable(id_line_too_long(path, number))
         try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise IdsUnreadable(f"--ids {path}: {not_utf8(raw, exc, number)}") from None
+            line = utf8_text(raw, number)
+        except UnreadableText as exc:
+            raise IdsUnreadable(f"--ids {path}: {exc.reason}") from None
         if len(line.rstrip("\r\n")) > MAX_ID_CHARS:
             raise IdsUnreadable(id_line_too_long(path, number))
         if invoice_id := line.strip():
             yield invoice_id
+
+
+def _line_of(stream: IO[bytes], path: Path) -> bytes:
+    """The file's next line, at most ``_MAX_ID_BYTES`` of it; a read that fails (a failing
+    disk, a mount gone) is the ``--ids`` file's, named as such (not the output's)."""
+    try:
+        return stream.readline(_MAX_ID_BYTES)
+    except OSError as exc:
+        raise IdsUnreadable(f"--ids {path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _once(ids: Iterator[str]) -> Iterator[str]:

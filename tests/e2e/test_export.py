@@ -367,6 +367,23 @@ def test_an_ids_file_that_is_not_utf8_stops_the_export_naming_the_byte(
     assert (summary["exported"], summary["failed"], summary["stopped"]) == (1, 0, True)
 
 
+def test_an_ids_file_whose_read_fails_is_named_not_the_output(
+    sandbox: Sandbox, config: Path, tmp_path: Path
+) -> None:
+    """A read of the ``--ids`` file that failed (a failing disk, a mount gone; reading
+    ``/proc/self/mem`` at its start fails so) was said as the output's: "cannot write …"."""
+    earlier = tmp_path / "out.jsonl"
+    earlier.write_text('{"earlier": "export"}\n', encoding="utf-8")
+    run = run_export(
+        config, "--connection", "crm_v1", "--ids", "/proc/self/mem", "--output", str(earlier)
+    )
+    assert run.returncode == 1, run.stderr
+    [stopped] = [e for e in run.events() if e["event"] == "failed"]
+    assert stopped["error"] == "--ids /proc/self/mem: cannot be read (Input/output error)"
+    assert earlier.read_text(encoding="utf-8") == '{"earlier": "export"}\n'
+    assert run.summary()["stopped"] is True
+
+
 def test_an_id_that_cannot_be_read_is_listed_and_the_rest_exported(
     sandbox: Sandbox, config: Path, tmp_path: Path
 ) -> None:

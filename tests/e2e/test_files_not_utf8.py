@@ -70,3 +70,23 @@ def test_a_byte_order_mark_is_no_part_of_the_first_id(tmp_path: Path) -> None:
     accented.write_bytes("# éé ".encode() + b"\xfc\n")
     with pytest.raises(UnreadableText, match="byte 0xfc at line 1, column 6 "):
         read_text(accented)
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        (b"\xef\xbb\xbfRE\xe9F-1\n", "byte 0xe9 at line 1, column 3 "),
+        (b"RE\xe9F-1\n", "byte 0xe9 at line 1, column 3 "),
+        (b"\xef\xbb\xbf101\nRE\xe9F-1\n", "byte 0xe9 at line 2, column 3 "),
+    ],
+    ids=["after-a-mark", "no-mark", "second-line"],
+)
+def test_a_byte_that_is_not_utf8_after_a_byte_order_mark_is_named_where_it_is(
+    tmp_path: Path, written: bytes, said: str
+) -> None:
+    """Decoded with the mark taken off, the error's position was counted from after it and
+    read back in the bytes as written: the mark's own 0xbf at column 2 was named."""
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(written)
+    with pytest.raises(UnreadableText, match=said):
+        read_text(ids)
