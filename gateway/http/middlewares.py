@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 from gateway.errors import AdapterError, IdempotencyError
 from gateway.http.body import ClientClosed
 from gateway.http.errors import idempotency_problem, problem_for
-from gateway.http.keys import ADAPTERS, CALLER, REQUEST_ID
+from gateway.http.keys import ADAPTERS, CALLER, REQUEST_ID, SETTINGS
 from gateway.http.observability import CLIENT_CLOSED
 from gateway.http.problems import Problem
 from gateway.store import StoreError
@@ -119,11 +119,18 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         # What is left of the body is not read again after the answer (aiohttp would, and log
         # the same failure as an unhandled exception): the connection closes instead.
         request.content.feed_eof()
-        return Problem("bad_request", detail, headers={"Connection": "close"}).response(request_id)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return Problem("payload_too_large", exc.text or "The request body is too large.").response(
-            request_id
+        unread = Problem("bad_request", detail, headers={"Connection": "close"})
+        return _on_its_connection(unread, request).response(request_id)
+    except web.HTTPRequestEntityTooLarge:
+        # aiohttp's own limit, met reading a body that announced no size (chunked) or grew
+        # past it decompressed: said as the gateway says a body announced too large.
+        limit = request.app[SETTINGS].server.max_body_bytes
+        too_large = Problem(
+            "payload_too_large",
+            f"The request body is larger than the {limit} bytes taken (server.max_body_bytes)"
+            + (" once decompressed." if request.headers.get("Content-Encoding") else "."),
         )
+        return _on_its_connection(too_large, request).response(request_id)
     except web.HTTPNotFound:
         return Problem("not_found", f"No route for {request.path}.").response(request_id)
     except web.HTTPMethodNotAllowed as exc:

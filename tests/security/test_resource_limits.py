@@ -643,3 +643,43 @@ async def test_an_empty_or_blank_body_is_said_empty_whatever_its_label(
     problem = json.loads(answer)
     assert status == 400, answer
     assert problem["detail"] == "The request body is empty; send a JSON object."
+
+
+async def _chunks(body: bytes) -> Any:
+    yield body  # no Content-Length: sent chunked
+
+
+@pytest.mark.parametrize("refused", ["bad-gzip", "gzip-over-the-limit", "chunked-over-the-limit"])
+async def test_a_body_refused_on_a_connections_route_names_the_connection(
+    sandbox: Sandbox, refused: str
+) -> None:
+    """Three body refusals on a connection's route named neither it nor its provider, where
+    facade.md says every problem met there does (a body announced too large did): a gzip body
+    that does not decode, and one over ``server.max_body_bytes`` once decompressed or sent
+    without a length, whose 413 also said aiohttp's own words ("Maximum request body size
+    1048576 exceeded.") rather than which setting."""
+    big = b'{"notes": "' + b"a" * 1_100_000 + b'"}'
+    data: Any = {
+        "bad-gzip": b"not gzip at all",
+        "gzip-over-the-limit": gzip.compress(big),
+        "chunked-over-the-limit": _chunks(big),
+    }[refused]
+    headers = {"Authorization": f"Bearer {sandbox.api_key}", "Content-Type": "application/json"}
+    if refused != "chunked-over-the-limit":
+        headers["Content-Encoding"] = "gzip"
+    url = sandbox.gateway_url + "/v1/connections/crm_v1/invoices"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=data, headers=headers) as response,
+    ):
+        problem = await response.json(content_type=None)
+    assert (problem["connection"], problem["provider"]) == ("crm_v1", "crm_v1"), problem
+    if refused == "bad-gzip":
+        assert (response.status, problem["code"]) == (400, "bad_request")
+        return
+    assert (response.status, problem["code"]) == (413, "payload_too_large")
+    decompressed = " once decompressed" if refused == "gzip-over-the-limit" else ""
+    assert problem["detail"] == (
+        f"The request body is larger than the 1048576 bytes taken (server.max_body_bytes)"
+        f"{decompressed}."
+    )
