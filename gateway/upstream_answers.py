@@ -100,7 +100,26 @@ def secret_forms(secret: str) -> tuple[bytes, ...]:
     based = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
     forms = {secret, secret.replace("/", "\\/"), *encoded, *lower, *based}
     forms |= {form.rstrip("=") for form in based}
+    forms |= _within_base64(raw)
     return tuple(form.encode() for form in sorted(forms, key=len, reverse=True))
+
+
+def _within_base64(raw: bytes) -> set[str]:
+    """The credential's base64 where it is part of what was encoded (``Bearer <token>``, a dump
+    of the request's headers): each of the three places it can start in a group of three bytes
+    encodes it differently, and the characters its first and last bytes share with the bytes
+    around it are not known; what lies between them is (for a credential of 8 bytes or more,
+    at least 8 characters: never ordinary text by chance)."""
+    cores: set[str] = set()
+    for before in range(3):
+        whole_groups = (before + len(raw)) // 3  # the groups of three holding its bytes alone
+        start = 1 if before else 0
+        if whole_groups - start < 2:
+            continue
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            written = encode(b"\0" * before + raw).decode()
+            cores.add(written[4 * start : 4 * whole_groups])
+    return cores
 
 
 _HEX = re.compile("%[0-9A-F]{2}")

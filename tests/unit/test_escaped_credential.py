@@ -185,6 +185,45 @@ async def test_a_credential_echoed_encoded_is_blanked(form: str) -> None:
     assert answer.body["message"] == "bad token [redacted] given"
 
 
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        f"Bearer {ECHOED}",  # the Authorization header's value
+        f"Authorization: Bearer {ECHOED}",
+        json.dumps({"Accept": "application/json", "Authorization": f"Bearer {ECHOED}"}),
+    ],
+    ids=["header-value", "header-line", "headers-as-json"],
+)
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode], ids=["b64", "url"])
+async def test_a_credential_within_what_an_answer_echoes_in_base64_is_blanked(
+    echoed: str, encode: Any
+) -> None:
+    """A debug page that echoes the whole ``Authorization`` header (or every header) in base64:
+    the credential, seven bytes in, is encoded unlike itself alone, and went on into the 502's
+    detail, check-config --probe, a migration's report and the store."""
+    connection = Connection.model_validate(
+        {
+            "name": "crm",
+            "provider": "crm_v1",
+            "base_url": BASE,
+            "auth": {"type": "bearer", "token": ECHOED},
+        }
+    )
+    form = encode(echoed.encode()).decode()
+    echo = json.dumps({"success": False, "message": f"you sent {form}"})
+    async with aiohttp.ClientSession() as session:
+        client = UpstreamClient(session, connection)
+        with mocked_network() as mock:
+            mock.get(f"{BASE}/echo", status=200, body=echo, content_type="application/json")
+            answer = await client.request("GET", "/echo")
+    message = answer.body["message"]
+    assert message.count("[redacted]") == 1, message
+    # What is left around the blank is the text around the credential and the two or three
+    # characters its first and last bytes share with it, no more.
+    left = message.removeprefix("you sent ").replace("[redacted]", "")
+    assert len(left) <= len(form) - len(ECHOED) * 4 // 3 + 6, (message, form)
+
+
 @pytest.mark.parametrize("charset", ["utf-16", "utf-16-be", "utf-32", "cp500"])
 @pytest.mark.parametrize("status", [200, 400])
 async def test_a_credential_echoed_in_another_charset_is_blanked(charset: str, status: int) -> None:
