@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from gateway.store.base import StoreError
 
@@ -54,12 +54,15 @@ def _password_spans(url: str) -> list[tuple[int, int]]:
     colon = url.find(":", start, at) if at >= 0 else -1
     spans = [] if colon < 0 else [(colon + 1, at)]
     after = max(at, start)
-    for found in _QUERY_PASSWORD.finditer(url, after):
-        spans.append(found.span(1))
+    for found in _QUERY_PARAMETER.finditer(url, after):
+        # Its name as the driver reads it: ``pass%77ord`` is a password too.
+        if unquote_plus(found.group(1)).lower() in _PASSWORD_PARAMETERS:
+            spans.append(found.span(2))
     return spans
 
 
-_QUERY_PASSWORD = re.compile(r"[?&](?:ssl)?password=([^&#]*)", re.IGNORECASE)
+_QUERY_PARAMETER = re.compile(r"[?&]([^=&#]*)=([^&#]*)")
+_PASSWORD_PARAMETERS = frozenset({"password", "sslpassword"})
 
 
 def scheme_of(url: str) -> str:

@@ -100,6 +100,12 @@ def test_other_schemes_are_refused_with_what_is_accepted(url: str, scheme: str) 
         ("postgresql://gw@db/x?password=pw&a=b", "postgresql://gw@db/x?password=***&a=b"),
         ("postgresql://gw@db/x?sslpassword=k3y", "postgresql://gw@db/x?sslpassword=***"),
         ("postgresql://gw:a@db/x?a=1&PASSWORD=b#f", "postgresql://gw:***@db/x?a=1&PASSWORD=***#f"),
+        # a name percent-encoded is the driver's password all the same
+        (
+            "postgresql://gw@db/x?pool_max=a&pass%77ord=pw",
+            "postgresql://gw@db/x?pool_max=a&pass%77ord=***",
+        ),
+        ("postgresql://gw@db/x?ssl%70assword=k3y", "postgresql://gw@db/x?ssl%70assword=***"),
     ],
 )
 def test_mask_url_hides_the_whole_password(url: str, masked: str) -> None:
