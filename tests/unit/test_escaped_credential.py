@@ -99,16 +99,29 @@ BASE = "https://provider.example"
 ECHOED = "Tok+en/w=th%41~chars_123"
 
 
-def _client(session: aiohttp.ClientSession) -> UpstreamClient:
+def _client(session: aiohttp.ClientSession, token: str = SECRET) -> UpstreamClient:
     connection = Connection.model_validate(
         {
             "name": "crm",
             "provider": "crm_v1",
             "base_url": BASE,
-            "auth": {"type": "bearer", "token": SECRET},
+            "auth": {"type": "bearer", "token": token},
         }
     )
     return UpstreamClient(session, connection)
+
+
+async def _echoed(message: str) -> str:
+    """The ``message`` a provider's answer carries, as the client (its credential ``ECHOED``)
+    reads it."""
+    echo = json.dumps({"success": False, "message": message})
+    async with aiohttp.ClientSession() as session:
+        client = _client(session, ECHOED)
+        with mocked_network() as mock:
+            mock.get(f"{BASE}/echo", status=200, body=echo, content_type="application/json")
+            answer = await client.request("GET", "/echo")
+    said: str = answer.body["message"]
+    return said
 
 
 async def test_the_client_walks_only_an_answer_whose_escapes_hide_the_credential(
@@ -168,21 +181,7 @@ def _lower_hex(text: str) -> str:
 async def test_a_credential_echoed_encoded_is_blanked(form: str) -> None:
     """A provider that echoes the credential percent-encoded (either hex case, ``/`` kept or
     not) or in base64: blanked in the body the gateway reads, as the credential as sent is."""
-    connection = Connection.model_validate(
-        {
-            "name": "crm",
-            "provider": "crm_v1",
-            "base_url": BASE,
-            "auth": {"type": "bearer", "token": ECHOED},
-        }
-    )
-    echo = json.dumps({"success": False, "message": f"bad token {form} given"})
-    async with aiohttp.ClientSession() as session:
-        client = UpstreamClient(session, connection)
-        with mocked_network() as mock:
-            mock.get(f"{BASE}/echo", status=200, body=echo, content_type="application/json")
-            answer = await client.request("GET", "/echo")
-    assert answer.body["message"] == "bad token [redacted] given"
+    assert await _echoed(f"bad token {form} given") == "bad token [redacted] given"
 
 
 @pytest.mark.parametrize(
@@ -201,22 +200,8 @@ async def test_a_credential_within_what_an_answer_echoes_in_base64_is_blanked(
     """A debug page that echoes the whole ``Authorization`` header (or every header) in base64:
     the credential, seven bytes in, is encoded unlike itself alone, and went on into the 502's
     detail, check-config --probe, a migration's report and the store."""
-    connection = Connection.model_validate(
-        {
-            "name": "crm",
-            "provider": "crm_v1",
-            "base_url": BASE,
-            "auth": {"type": "bearer", "token": ECHOED},
-        }
-    )
     form = encode(echoed.encode()).decode()
-    echo = json.dumps({"success": False, "message": f"you sent {form}"})
-    async with aiohttp.ClientSession() as session:
-        client = UpstreamClient(session, connection)
-        with mocked_network() as mock:
-            mock.get(f"{BASE}/echo", status=200, body=echo, content_type="application/json")
-            answer = await client.request("GET", "/echo")
-    message = answer.body["message"]
+    message = await _echoed(f"you sent {form}")
     assert message.count("[redacted]") == 1, message
     # What is left around the blank is the text around the credential and the two or three
     # characters its first and last bytes share with it, no more.
