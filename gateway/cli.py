@@ -211,7 +211,23 @@ def _print_config_error(exc: ConfigError) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
+class StopsBeforeStart:
+    """``serve``'s stop signals recorded from its first step, before the modules it runs on are
+    loaded (half a second, in which a SIGTERM's default killed it, status 143, nothing said):
+    handed to ``workers.early_stops``, which records them from then on."""
+
+    def __init__(self) -> None:
+        self.signalled = False
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._record)
+
+    def _record(self, signum: int, frame: object) -> None:
+        self.signalled = True
+
+
 def _serve(args: argparse.Namespace) -> int:
+    # The sandbox handles its own (``sandbox.serve``); a configured gateway records them now.
+    before = None if args.sandbox else StopsBeforeStart()
     from pathlib import Path
 
     from gateway.config import LoggingSettings
@@ -264,7 +280,7 @@ def _serve(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         return serve_sandbox(host, port, seeded, key, write)
     # From here a stop signal is recorded, and acted on once the gateway has started.
-    stops = early_stops()
+    stops = early_stops(signalled=before is not None and before.signalled)
     try:
         return _serve_configured(args, stops)
     finally:

@@ -90,11 +90,15 @@ def bound_socket(host: str, port: int, *, listen: bool, shared: bool) -> socket.
     return sock
 
 
-def early_stops() -> StopSignals:
+def early_stops(*, signalled: bool = False) -> StopSignals:
     """Stop signals recorded from now on, for ``serve``: a gateway told to stop while it is
     still starting (reading its configuration, waiting for its store) finishes starting, then
-    stops, status 0, where the signal's default killed it (status -15, nothing said)."""
-    return StopSignals(_STOPS, early=True)
+    stops, status 0, where the signal's default killed it (status -15, nothing said).
+    ``signalled``: one was recorded already, before this module was loaded
+    (``cli.StopsBeforeStart``)."""
+    stops = StopSignals(_STOPS, early=True)
+    stops.signalled = stops.signalled or signalled
+    return stops
 
 
 def serve(
@@ -312,13 +316,18 @@ def _stop_when_orphaned(parent: int) -> Callable[[web.Application], AsyncIterato
         while not orphaned:
             await asyncio.sleep(_ORPHAN_CHECK_S)
             orphaned = os.getppid() != parent
-        print(
-            f"invoice-gateway worker {os.getpid()}: its supervisor {parent} is gone; stopping",
-            file=sys.stderr,
-            flush=True,
-        )
-        _log.warning("supervisor_gone", supervisor=parent)
-        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            print(
+                f"invoice-gateway worker {os.getpid()}: its supervisor {parent} is gone; stopping",
+                file=sys.stderr,
+                flush=True,
+            )
+            _log.warning("supervisor_gone", supervisor=parent)
+        finally:
+            # Stopped even where saying so fails: a stderr that was a pipe whose reader died
+            # with the supervisor (``serve … 2>&1 | logger``) raises BrokenPipeError, and the
+            # worker went on serving, holding the port, for good.
+            os.kill(os.getpid(), signal.SIGTERM)
 
     async def watching(app: web.Application) -> AsyncIterator[None]:
         async with alongside(watch()):

@@ -116,6 +116,26 @@ async def test_a_gateway_told_to_stop_while_it_waits_for_its_store_stops_with_st
         await holder.close()
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=str)
+def test_a_gateway_told_to_stop_while_its_modules_load_stops_with_status_0(
+    sandbox: Sandbox, tmp_path: Path, sig: int
+) -> None:
+    """The stop signals were recorded once ``serve`` had loaded the modules it runs on, half
+    a second in: a SIGTERM before that killed it (status 143, nothing said), a SIGINT said
+    "interrupted" (130), a SIGHUP killed it (129). Told to stop while still starting, a
+    gateway finishes starting, then stops, status 0 (operations.md)."""
+    config = write_config(
+        tmp_path / "config.yaml", sandbox, store_url=sqlite_url(), clients=CLIENTS
+    )
+    gateway = _serve("--config", str(config))
+    time.sleep(0.25)  # the interpreter up, the modules still loading
+    os.kill(gateway.pid, sig)
+    status = gateway.wait(30)
+    output = gateway.stdout.read() if gateway.stdout else ""
+    assert status == 0, output
+    assert "Traceback" not in output
+
+
 @pytest.mark.parametrize("apart", [0.02, 0.05, 0.1])
 def test_a_second_ctrl_c_close_behind_the_first_leaves_workers_stopping_with_status_0(
     sandbox: Sandbox, tmp_path: Path, apart: float

@@ -259,6 +259,44 @@ def test_workers_stop_when_their_supervisor_is_killed_outright(
             probe.listen()
 
 
+def test_workers_stop_when_their_supervisor_is_killed_with_the_reader_of_their_output(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve --workers 2 2>&1 | logger``, the whole pipeline killed: each worker's saying
+    that its supervisor is gone met a pipe with no reader (BrokenPipeError), and it went on
+    serving, holding the port, for good."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # its metrics directory is left behind
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--config"]
+    process = subprocess.Popen(
+        [*command, str(config(tmp_path, sandbox)), "--port", "0", "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    running = GatewayProcess(process, "")
+    try:
+        while "listening on" not in (line := process.stdout.readline()):
+            assert line, "the gateway did not start"
+        port = int(line.split("listening on ", 1)[1].split()[0].rsplit(":", 1)[1])
+        workers = running.wait_for_workers(2)
+        process.stdout.close()  # the reader of their output goes, with the supervisor
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), workers
+        with socket.socket() as probe:  # the port is free for a restarted gateway
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+            probe.listen()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def _alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie, dead but not yet reaped by init, counts as gone)."""
     try:
