@@ -53,12 +53,25 @@ def _password_spans(url: str) -> list[tuple[int, int]]:
     at = url.rfind("@", start)
     colon = url.find(":", start, at) if at >= 0 else -1
     spans = [] if colon < 0 else [(colon + 1, at)]
-    after = max(at, start)
-    for found in _QUERY_PARAMETER.finditer(url, after):
+    # Looked for from the scheme on, not from that last ``@``: one in a later parameter's
+    # value (``application_name=gw@prod``) would put a ``password=`` before it out of sight.
+    for found in _QUERY_PARAMETER.finditer(url, start):
         # Its name as the driver reads it: ``pass%77ord`` is a password too.
         if unquote_plus(found.group(1)).lower() in _PASSWORD_PARAMETERS:
             spans.append(found.span(2))
-    return spans
+    return _merged(spans)
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans in order, those that overlap made one (a parameter inside what was taken for
+    the part before the host is masked with it, once)."""
+    merged: list[tuple[int, int]] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged
 
 
 _QUERY_PARAMETER = re.compile(r"[?&]([^=&#]*)=([^&#]*)")

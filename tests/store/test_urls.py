@@ -106,6 +106,15 @@ def test_other_schemes_are_refused_with_what_is_accepted(url: str, scheme: str) 
             "postgresql://gw@db/x?pool_max=a&pass%77ord=***",
         ),
         ("postgresql://gw@db/x?ssl%70assword=k3y", "postgresql://gw@db/x?ssl%70assword=***"),
+        # an "@" in a later parameter's value
+        (
+            "postgresql://gw@db/x?password=pw&application_name=gw@prod",
+            "postgresql://gw@db/x?password=***&application_name=gw@prod",
+        ),
+        (
+            "postgresql://db/x?user=gw&password=pw&application_name=a@b&sslmode=bogus",
+            "postgresql://db/x?user=gw&password=***&application_name=a@b&sslmode=bogus",
+        ),
     ],
 )
 def test_mask_url_hides_the_whole_password(url: str, masked: str) -> None:
