@@ -107,7 +107,12 @@ class _Loader(yaml.SafeLoader):
             )
             problem = f"{read}; write it in decimal, or quote it if it is text"
         elif math.isinf(value):
-            problem = f"{written} is too large a number to read"
+            shown = (
+                "this value (not shown: it may be a secret)"
+                if id(node) in self._secret_values
+                else written
+            )
+            problem = f"{shown} is too large a number to read"
         else:
             return value
         raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
