@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+if TYPE_CHECKING:  # not loaded for the command line's parser, which lists PROVIDERS alone
+    from aiohttp import web
 
 PROVIDERS: tuple[str, ...] = (
     "crm_v1",

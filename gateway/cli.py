@@ -329,6 +329,10 @@ def _serve_configured(args: argparse.Namespace, stops: StopSignals) -> int:
     sock = _bound("serve", server.host, server.port, listen=alone, shared=not alone)
     if sock is None:
         return EXIT_USAGE
+    if stops.signalled:  # while its modules loaded or its configuration was read
+        sock.close()
+        print("invoice-gateway serve: stopped while it was starting", file=sys.stderr)
+        return 0
     problem = _store_problem(settings, stops)
     if problem is _STOPPED:
         sock.close()

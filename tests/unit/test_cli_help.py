@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,14 @@ def test_serve_with_no_writable_temporary_directory_says_so_in_one_line(
         "give a container one (docker run --tmpfs /tmp)"
     )
     assert not any("Traceback" in line for line in said)
+
+
+def test_the_command_lines_reading_loads_no_web_framework() -> None:
+    """``serve`` records its stop signals from its first step; the parser before it loaded the
+    emulators' registry, and with it aiohttp (a quarter of a second in which a SIGTERM killed
+    the gateway, status 143). It lists the providers without it."""
+    check = (
+        "import sys; from gateway.cli import _parser; _parser(); print('aiohttp' in sys.modules)"
+    )
+    ran = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert ran.stdout.strip() == "False", ran.stderr
