@@ -316,8 +316,9 @@ class RecordPayment(_Guarded, _Write):
         too_fine = finer_than_currency("/amount", self.payment.amount, current.currency)
         required = self.adapter.payment_problems(self.payment.model_dump())
         if too_fine is not None:  # with what the provider requires, said at once
+            more = f" (and {len(required)} more)" if required else ""
             raise InvalidRequest(
-                f"amount {too_fine.detail}, the invoice's currency", [too_fine, *required]
+                f"amount {too_fine.detail}, the invoice's currency{more}", [too_fine, *required]
             )
         invoice = await self.adapter.record_payment(self.invoice_id, self.payment)
         return Outcome("invoice", invoice, created=True)

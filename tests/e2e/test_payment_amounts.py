@@ -85,4 +85,5 @@ async def test_every_mistake_of_a_payment_is_said_at_once(
 
     assert refused.status == 422, refused.body
     assert [(e["pointer"], e["detail"]) for e in refused.body["errors"]] == said
+    assert refused.body["detail"].endswith(" (and 1 more)"), refused.body["detail"]
     assert len(await provider_writes(sandbox, "draft_publish")) == writes
