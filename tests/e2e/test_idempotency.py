@@ -1461,16 +1461,18 @@ async def test_the_unanswered_and_resent_keys_hold_on_postgresql(
     """The store keeps the new recovery points (``unanswered``, ``resent``) and the send time on
     PostgreSQL as on SQLite: a slow create made once, a lost DELETE done on the key's retry."""
     settings = gateway_settings(sandbox, store_url=postgres_url())
+    # A timeout with room for a loaded machine's reads before the create (at 0.4 s, one of
+    # them timed out in a CI run: a 504 before anything was sent).
     gateway, reader = await slow_and_usual(
-        aiohttp_client, settings, timeout_s=0.4, write_settle_s=5
+        aiohttp_client, settings, timeout_s=1.0, write_settle_s=5
     )
     path = "/v1/connections/crm_v1/invoices"
     before = await invoice_ids(sandbox, reader, "crm_v1")
-    await faults("crm_v1", latency_ms=1200, methods=["POST"], path_regex=CREATE_PATHS["crm_v1"])
+    await faults("crm_v1", latency_ms=2500, methods=["POST"], path_regex=CREATE_PATHS["crm_v1"])
     key = fresh_key()
     first = await send(gateway, "POST", path, body=sample("crm_v1"), key=key)
     assert (first.status, first.body.get("outcome")) == (502, "uncertain"), first.body
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(2.0)  # the provider's create done (2.5 s from its start)
     await clear_faults(sandbox, "crm_v1")
     made = await send(gateway, "POST", path, body=sample("crm_v1"), key=key)
     assert made.status == 201, made.body
