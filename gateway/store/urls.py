@@ -38,6 +38,10 @@ def password_of(url: str) -> str | None:
     return found[0] if found else None
 
 
+# A scheme and its separator, however many slashes were typed (``postgresql:/``, ``postgres:``).
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/*")
+
+
 def _password_spans(url: str) -> list[tuple[int, int]]:
     """Where passwords lie, in order: from the first ``:`` after the scheme to the last ``@``,
     then each ``password=`` parameter's value after that.
@@ -46,10 +50,8 @@ def _password_spans(url: str) -> list[tuple[int, int]]:
     ``?`` or ``@``, which a parser would split in the wrong place, leaking part of it. Masking
     too much (an ``@`` in a query) is harmless; masking too little is not.
     """
-    start = url.find("://")
-    if start < 0:
-        return []
-    start += 3
+    scheme = _SCHEME.match(url)
+    start = scheme.end() if scheme is not None else 0  # a slash lost: masked all the same
     at = url.rfind("@", start)
     colon = url.find(":", start, at) if at >= 0 else -1
     spans = [] if colon < 0 else [(colon + 1, at)]
@@ -131,8 +133,21 @@ def postgres_target(url: str) -> PostgresTarget:
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as e:
-        raise StoreError(f"store URL {mask_url(url)!r} cannot be parsed: {e}") from None
+    except ValueError:
+        # The parser's own words may quote a piece of a password typed raw with a '/', '?'
+        # or '#' (the piece before it read as the port): not passed on.
+        raise StoreError(
+            f"store URL {mask_url(url)!r} cannot be parsed: give "
+            "postgresql://user:password@host:port/database, its port a number, and any '/', "
+            "'?', '#' or '@' in the password percent-encoded (%2F, %3F, %23, %40)"
+        ) from None
+    if "@" in f"{parts.username or ''}{parts.password or ''}":
+        # Read here up to the last '@', by the driver up to the first: it would connect to a
+        # host made of the password's end, and say that host in its error.
+        raise StoreError(
+            f"store URL {mask_url(url)!r}: the part before the host holds an '@' written as "
+            "it is; percent-encode it in the password (%40) (the password is not shown)"
+        )
     query = parse_qsl(parts.query, keep_blank_values=True)
     ours = {name: value for name, value in query if name in ("schema", "pool_max")}
     rest = [(name, value) for name, value in query if name not in ours]

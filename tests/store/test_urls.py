@@ -7,7 +7,7 @@ import pytest
 from gateway.store import StoreError, mask_url, open_store
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SqliteStore
-from gateway.store.urls import postgres_target, sqlite_path
+from gateway.store.urls import password_of, postgres_target, sqlite_path
 
 
 @pytest.mark.parametrize(
@@ -119,3 +119,37 @@ def test_other_schemes_are_refused_with_what_is_accepted(url: str, scheme: str) 
 )
 def test_mask_url_hides_the_whole_password(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://gw:Hunter2/Tail@127.0.0.1/x",  # the part before "/" read as host:port
+        "postgresql://gw:Hunter2?Tail@127.0.0.1/x",
+        "postgresql://gw:Hunter2#Tail@127.0.0.1/x",
+        "postgresql://gw:pw@Hunter2:Tail@127.0.0.1/x",  # the driver splits at the first "@"
+    ],
+)
+def test_a_password_typed_raw_with_a_splitting_character_is_refused_unshown(url: str) -> None:
+    """The parser's error quoted the piece before a raw '/', '?' or '#' as a port ("Port could
+    not be cast to integer value as 'Hunter2'"); a raw '@' passed, and the driver's connection
+    error named the password's end as its host."""
+    with pytest.raises(StoreError) as info:
+        postgres_target(url)
+    said = str(info.value)
+    assert "Hunter2" not in said and "Tail" not in said, said
+    assert "percent-encode" in said and "%40" in said
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql:/gw:Hunter2Tail@db/x", "postgresql:/gw:***@db/x"),
+        ("postgresql//gw:Hunter2Tail@db/x", "postgresql//gw:***@db/x"),
+        ("postgres:gw:Hunter2Tail@db/x", "postgres:gw:***@db/x"),
+    ],
+)
+def test_a_url_whose_scheme_lost_a_slash_is_masked_all_the_same(url: str, masked: str) -> None:
+    """Without "://" nothing was masked, and the schema's error quoted the URL whole."""
+    assert mask_url(url) == masked
+    assert password_of(url) == "Hunter2Tail"

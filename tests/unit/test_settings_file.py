@@ -567,8 +567,9 @@ def test_a_secret_with_a_newline_or_a_space_at_an_end_is_refused_by_name(bad: st
     [
         (
             "postgresql://app:hunter2-pw@db:notaport/x",
-            "store.url: store URL 'postgresql://app:***@db:notaport/x' cannot be parsed: Port "
-            "could not be cast to integer value as 'notaport'",
+            "store.url: store URL 'postgresql://app:***@db:notaport/x' cannot be parsed: give "
+            "postgresql://user:password@host:port/database, its port a number, and any '/', "
+            "'?', '#' or '@' in the password percent-encoded (%2F, %3F, %23, %40)",
         ),
         (
             "postgresql://db/x?schema=bad-name!",
