@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -65,6 +66,19 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self._secret_values: set[int] = set()  # the ids of nodes under ``_may_be_secret`` keys
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value, or a located error where an explicit tag asks for what the text is not
+        (``!!float sk_live_…``, ``!!bool x``, ``!!timestamp 2020-99-99``): YAML's own
+        constructors raise Python's errors there, which ended check-config and serve in a
+        traceback quoting the value, a token written under such a tag among them."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except _UNREADABLE:
+            tag = node.tag.removeprefix("tag:yaml.org,2002:")
+            raise _mistagged(f"a value tagged {tag!r} that cannot be read as one", node) from None
+
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         """An integer written in decimal, or a located error: where it is longer than Python
         reads one (4,300 digits: ``sys.set_int_max_str_digits``), instead of a traceback; and
@@ -75,9 +89,13 @@ class _Loader(yaml.SafeLoader):
         try:
             value = int(super().construct_yaml_int(node))
         except ValueError:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a number too long to read (over 4,300 digits)", node.start_mark
-            ) from None
+            digits = sum(c.isdigit() for c in written)
+            problem = (
+                "a number too long to read (over 4,300 digits)"
+                if digits > 4300
+                else "a value tagged as a whole number (!!int) that is not one"
+            )
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
         if not _DECIMAL_INT.fullmatch(written):
             said = (
                 "this value (not shown: it may be a secret) is not a decimal number: YAML "
@@ -119,6 +137,16 @@ class _Loader(yaml.SafeLoader):
 
     def construct_document(self, node: yaml.Node) -> Any:
         try:
+            return self._document(node)
+        except yaml.YAMLError:
+            raise
+        except _UNREADABLE:
+            # A mapping's or a list's values are made after it (``construct_object`` has
+            # returned): a tag asking for what a value is not, found then, is said here.
+            raise _mistagged("a value tagged as what it cannot be read as", node) from None
+
+    def _document(self, node: yaml.Node) -> Any:
+        try:
             written, read = _sizes(node)
         except _HoldsItself as exc:
             raise yaml.constructor.ConstructorError(
@@ -139,11 +167,19 @@ class _Loader(yaml.SafeLoader):
         return super().construct_document(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):  # ``!!map 5``, ``!!set 5``
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "a value tagged as a mapping that is not one (the value is not shown)",
+                node.start_mark,
+            )
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             if isinstance(key_node.value, str) and _may_be_secret(key_node.value):
-                # Its number-form problem is said without the value (a key pasted there).
-                self._secret_values.add(id(value_node))
+                # Its number-form problem is said without the value (a key pasted there), and
+                # so is any value within it (a list or a mapping written there).
+                self._secret_values.update(id(each) for each in _within(value_node))
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # ``<<: *defaults``: what it brings, the mapping's own keys override
             key = self.construct_object(key_node, deep=deep)
@@ -161,6 +197,35 @@ class _Loader(yaml.SafeLoader):
                 )
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
+
+
+def _mistagged(what: str, node: yaml.Node) -> yaml.constructor.ConstructorError:
+    return yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"{what} (the value is not shown); remove the tag, or quote the value if it is text",
+        node.start_mark,
+    )
+
+
+# What YAML's own constructors raise where an explicit tag asks for what the text is not.
+_UNREADABLE = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
+
+
+def _within(node: yaml.Node) -> Iterator[yaml.Node]:
+    """``node`` and every node it holds (an alias's once)."""
+    seen: set[int] = set()
+    waiting = [node]
+    while waiting:
+        each = waiting.pop()
+        if id(each) in seen:
+            continue
+        seen.add(id(each))
+        yield each
+        if isinstance(each, yaml.SequenceNode):
+            waiting.extend(each.value)
+        elif isinstance(each, yaml.MappingNode):
+            waiting.extend(part for pair in each.value for part in pair)
 
 
 class _HoldsItself(Exception):

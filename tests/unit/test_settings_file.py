@@ -929,6 +929,40 @@ def test_a_secret_in_a_number_form_yaml_refuses_is_not_shown(key: str, pasted: s
     assert not any(part in problem for part in digits if len(part) > 3)
 
 
+@pytest.mark.parametrize(
+    "tagged",
+    [
+        "!!float sk_live_Hunter2Tail",
+        "!!bool sk_live_Hunter2Tail",
+        "!!int sk_live_Hunter2Tail",
+        '!!int ""',
+        "!!timestamp 2020-99-99",
+        "!!set sk_live_Hunter2Tail",
+        "!!map sk_live_Hunter2Tail",
+        "[!!float sk_live_Hunter2Tail]",
+    ],
+)
+def test_a_value_with_a_tag_it_cannot_be_read_as_is_a_problem_not_a_traceback(
+    tagged: str,
+) -> None:
+    """An explicit tag asking for what the text is not (``token: !!float sk_live_…``) ended
+    check-config and serve in a traceback (exit 1) that quoted the value: a token among them."""
+    text = GOOD.replace('token: "${CRM_TOKEN}"', f"token: {tagged}")
+    [problem] = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert problem.startswith("line 12, column ") and "not valid YAML" in problem, problem
+    assert "Hunter2" not in problem and "2020-99-99" not in problem, problem
+
+
+@pytest.mark.parametrize("written", ["[0x7F3A9C11]", "{value: 0x7F3A9C11}", "[-73519e400]"])
+def test_a_number_form_within_a_list_or_mapping_under_a_secret_key_is_not_shown(
+    written: str,
+) -> None:
+    text = GOOD.replace('token: "${CRM_TOKEN}"', f"token: {written}")
+    [problem] = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert "this value (not shown: it may be a secret)" in problem, problem
+    assert "7F3A9C11" not in problem and "73519" not in problem
+
+
 def test_numbers_written_in_decimal_and_quoted_text_are_taken() -> None:
     assert load_yaml('a: 10\nb: -0\nc: 1.5\nd: "010"\ne: 1e3\nf: 2.5e-1') == {
         "a": 10,
