@@ -76,7 +76,9 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-_QUERY_PARAMETER = re.compile(r"[?&]([^=&#]*)=([^&#]*)")
+# A parameter's value runs to the next "&name=" (one followed by another "=" starts the next
+# parameter): a password typed raw with an "&" or a "#" is masked whole, not up to it.
+_QUERY_PARAMETER = re.compile(r"[?&]([^=&#]*)=((?:[^&]|&(?![^=&#]*=))*)")
 _PASSWORD_PARAMETERS = frozenset({"password", "sslpassword"})
 
 

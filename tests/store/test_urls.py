@@ -99,7 +99,13 @@ def test_other_schemes_are_refused_with_what_is_accepted(url: str, scheme: str) 
         # asyncpg takes these as query parameters too
         ("postgresql://gw@db/x?password=pw&a=b", "postgresql://gw@db/x?password=***&a=b"),
         ("postgresql://gw@db/x?sslpassword=k3y", "postgresql://gw@db/x?sslpassword=***"),
-        ("postgresql://gw:a@db/x?a=1&PASSWORD=b#f", "postgresql://gw:***@db/x?a=1&PASSWORD=***#f"),
+        ("postgresql://gw:a@db/x?a=1&PASSWORD=b#f", "postgresql://gw:***@db/x?a=1&PASSWORD=***"),
+        # a password typed raw with "&" or "#": masked whole, not up to it
+        (
+            "postgresql://gw@db/x?password=ab&S3cret&sslmode=require",
+            "postgresql://gw@db/x?password=***&sslmode=require",
+        ),
+        ("postgresql://gw@db/x?password=ab#S3cret", "postgresql://gw@db/x?password=***"),
         # a name percent-encoded is the driver's password all the same
         (
             "postgresql://gw@db/x?pool_max=a&pass%77ord=pw",
