@@ -37,7 +37,7 @@ from gateway.settings_secrets import (
 from gateway.store import url_problems
 from gateway.store.urls import mask_url, password_of
 from gateway.text_file import UnreadableText, read_text
-from gateway.yaml_strict import load_yaml
+from gateway.yaml_strict import SECRET_KEYS, load_yaml
 
 # ${NAME}, or ${NAME:-default} when the variable is unset or empty
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -379,11 +379,8 @@ def _header_problems(where: str, header: str) -> list[str]:
     return []
 
 
-_SECRETS = frozenset({"token", "cursor_secret", "key_sha256"})
-
-
 def _message(error: jsonschema.ValidationError) -> str:
-    if error.absolute_path and error.absolute_path[-1] in _SECRETS:
+    if error.absolute_path and error.absolute_path[-1] in SECRET_KEYS:
         # The value is a secret (a key's hash that is not one is likely the key itself): say
         # what is expected, never what was given.
         if error.absolute_path[-1] == "key_sha256":

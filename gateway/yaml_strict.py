@@ -48,13 +48,18 @@ _DECIMAL_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _DECIMAL_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
-# Keys whose value may be a secret (a token, a key pasted where its variable's name belongs):
-# a problem with the value's form does not show it.
-_SECRET_KEYS = frozenset({"token", "cursor_secret", "key_sha256", "password"})
+# The keys of the operator's files whose value is a secret: a problem with it (its YAML
+# form here, its schema in ``settings_file``) says what is expected, never what was given.
+SECRET_KEYS = frozenset({"token", "cursor_secret", "key_sha256", "password"})
 
 
-def _may_be_secret(key: str) -> bool:
-    return key in _SECRET_KEYS or key.endswith("_env")
+def may_hold_secret(key: str) -> bool:
+    """A secret's key, or a ``*_env`` one, where the secret itself may be pasted in place of
+    its variable's name."""
+    return key in SECRET_KEYS or key.endswith("_env")
+
+
+_HIDDEN = "this value (not shown: it may be a secret)"
 
 
 class _Loader(yaml.SafeLoader):
@@ -64,7 +69,7 @@ class _Loader(yaml.SafeLoader):
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self._secret_values: set[int] = set()  # the ids of nodes under ``_may_be_secret`` keys
+        self._secret_values: set[int] = set()  # the ids of nodes under ``may_hold_secret`` keys
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         """A value, or a located error where an explicit tag asks for what the text is not
@@ -97,12 +102,8 @@ class _Loader(yaml.SafeLoader):
             )
             raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
         if not _DECIMAL_INT.fullmatch(written):
-            said = (
-                "this value (not shown: it may be a secret) is not a decimal number: YAML "
-                "would read it in another base"
-                if id(node) in self._secret_values
-                else f"{written} is not a decimal number: YAML would read it as {value}"
-            )
+            reading = "in another base" if self._hides(node) else f"as {value}"
+            said = f"{self._shown(node)} is not a decimal number: YAML would read it {reading}"
             raise yaml.constructor.ConstructorError(
                 None,
                 None,
@@ -118,22 +119,23 @@ class _Loader(yaml.SafeLoader):
         written = str(node.value)
         value = float(super().construct_yaml_float(node))
         if not _DECIMAL_FLOAT.fullmatch(written):
-            read = (
-                "this value (not shown: it may be a secret) is not a decimal number"
-                if id(node) in self._secret_values
-                else f"{written} is not a decimal number (YAML would read it as {value})"
+            reading = "" if self._hides(node) else f" (YAML would read it as {value})"
+            problem = (
+                f"{self._shown(node)} is not a decimal number{reading}; write it in decimal, or "
+                "quote it if it is text"
             )
-            problem = f"{read}; write it in decimal, or quote it if it is text"
         elif math.isinf(value):
-            shown = (
-                "this value (not shown: it may be a secret)"
-                if id(node) in self._secret_values
-                else written
-            )
-            problem = f"{shown} is too large a number to read"
+            problem = f"{self._shown(node)} is too large a number to read"
         else:
             return value
         raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+
+    def _hides(self, node: yaml.Node) -> bool:
+        return id(node) in self._secret_values
+
+    def _shown(self, node: yaml.ScalarNode) -> str:
+        """The value as a problem quotes it: as written, or not at all under a secret's key."""
+        return _HIDDEN if self._hides(node) else str(node.value)
 
     def construct_document(self, node: yaml.Node) -> Any:
         try:
@@ -176,7 +178,7 @@ class _Loader(yaml.SafeLoader):
             )
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            if isinstance(key_node.value, str) and _may_be_secret(key_node.value):
+            if isinstance(key_node.value, str) and may_hold_secret(key_node.value):
                 # Its number-form problem is said without the value (a key pasted there), and
                 # so is any value within it (a list or a mapping written there).
                 self._secret_values.update(id(each) for each in _within(value_node))

@@ -43,8 +43,9 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/*")
 
 
 def _password_spans(url: str) -> list[tuple[int, int]]:
-    """Where passwords lie, in order: from the first ``:`` after the scheme to the last ``@``,
-    then each ``password=`` parameter's value after that.
+    """Where passwords lie, in order, spans that overlap made one: from the first ``:`` after
+    the scheme to the last ``@``, and each ``password=`` (``sslpassword=``) parameter's value,
+    to the next parameter.
 
     The first is found by hand, not with ``urlsplit``: a password typed raw may hold ``/``,
     ``?`` or ``@``, which a parser would split in the wrong place, leaking part of it. Masking

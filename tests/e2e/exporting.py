@@ -43,6 +43,11 @@ class Run:
         [summary] = [e for e in self.events() if e.get("event") == "summary"]
         return summary
 
+    def failure(self) -> dict[str, Any]:
+        """The one ``failed`` event the export said (an id, or what stopped it)."""
+        [failed] = [e for e in self.events() if e.get("event") == "failed"]
+        return failed
+
 
 def run_export(config: Path, *args: str, timeout: float = 60) -> Run:
     """``invoice-gateway export --config FILE …`` as a process; stdout and stderr go to files so

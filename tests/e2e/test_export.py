@@ -330,7 +330,7 @@ def test_an_ids_file_with_a_line_longer_than_any_id_stops_the_export_naming_the_
     run = run_export(config, "--connection", "crm_v1", "--ids", str(ids))
     assert run.returncode == 1, run.stderr
     assert [r["id"] for r in _records(run.stdout)] == [listed[0]]
-    [stopped] = [e for e in run.events() if e["event"] == "failed"]
+    stopped = run.failure()
     assert stopped["error"] == (
         f"--ids {ids}: line 2 is longer than 4,096 characters, longer than any invoice id "
         "(is it the right file?)"
@@ -340,7 +340,7 @@ def test_an_ids_file_with_a_line_longer_than_any_id_stops_the_export_naming_the_
     endless = run_export(config, "--connection", "crm_v1", "--ids", "/dev/zero", timeout=30)
     assert endless.returncode == 1, endless.stderr
     assert endless.stdout == ""
-    [stopped] = [e for e in endless.events() if e["event"] == "failed"]
+    stopped = endless.failure()
     assert "--ids /dev/zero: line 1 is longer than 4,096 characters" in stopped["error"]
     assert "Traceback" not in endless.stderr
 
@@ -358,7 +358,7 @@ def test_an_ids_file_that_is_not_utf8_stops_the_export_naming_the_byte(
     run = run_export(config, "--connection", "crm_v1", "--ids", str(ids))
     assert run.returncode == 1, run.stderr
     assert [r["id"] for r in _records(run.stdout)] == [listed[0]]
-    [stopped] = [e for e in run.events() if e["event"] == "failed"]
+    stopped = run.failure()
     assert stopped["error"] == (
         f"--ids {ids}: is not UTF-8 text: byte 0xe9 at line 2, column 2 (save the file as UTF-8)"
     )
@@ -378,7 +378,7 @@ def test_an_ids_file_whose_read_fails_is_named_not_the_output(
         config, "--connection", "crm_v1", "--ids", "/proc/self/mem", "--output", str(earlier)
     )
     assert run.returncode == 1, run.stderr
-    [stopped] = [e for e in run.events() if e["event"] == "failed"]
+    stopped = run.failure()
     assert stopped["error"] == "--ids /proc/self/mem: cannot be read (Input/output error)"
     assert earlier.read_text(encoding="utf-8") == '{"earlier": "export"}\n'
     assert run.summary()["stopped"] is True
@@ -394,7 +394,7 @@ def test_an_id_that_cannot_be_read_is_listed_and_the_rest_exported(
     assert run.returncode == 1, run.stderr
     rows = list(csv.DictReader(io.StringIO(run.stdout, newline="")))
     assert {row["id"] for row in rows} == {listed[0], listed[1]}
-    [failed] = [e for e in run.events() if e["event"] == "failed"]
+    failed = run.failure()
     assert failed["invoice_id"] == "987654" and failed["error"]
     summary = run.summary()
     assert (summary["exported"], summary["failed"]) == (2, 1)
@@ -558,7 +558,7 @@ def test_a_provider_failing_mid_walk_exits_1_keeping_what_was_read(
     records = _records(target.read_text(encoding="utf-8"))
     assert [r["id"] for r in records] == listed[:20]
     assert records[19] == api(sandbox, f"/v1/connections/crm_v1/invoices/{listed[19]}")
-    [failed] = [e for e in run.events() if e["event"] == "failed"]
+    failed = run.failure()
     assert failed["stopped"] is True and "503" in failed["error"]
     summary = run.summary()
     assert (summary["exported"], summary["failed"], summary["stopped"]) == (20, 0, True)

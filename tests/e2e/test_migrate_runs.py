@@ -410,6 +410,42 @@ async def test_a_revert_stopped_by_ctrl_c_finishes_its_undo_and_says_what_it_did
     }
 
 
+async def test_a_verify_stopped_by_ctrl_c_says_what_it_read_and_finishes_when_run_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Ctrl-C cancelled a verify at once, with no summary: it stops as a run does, the copy
+    under way read, its summary saying ``"stopped": true``, exit 1."""
+    ids, config = await copied_run(sandbox, tmp_path, "crm_v1", "bill_crm", 6, "checked")
+    report = tmp_path / "first.jsonl"
+    slow = {"latency_ms": 400, "methods": ["GET"]}
+    await m.emulator(sandbox, "bill_crm", "POST", "/_emulator/faults", slow)
+    try:
+        process = m.start(config, "verify", "--run", "checked", report=report)
+
+        async def reading() -> bool:
+            return report.exists() and len(report.read_text().splitlines()) >= 1
+
+        await m.wait_until(reading, "the verify's first copy")
+        process.kill(signal.SIGINT)
+        stopped = process.ran()
+    finally:
+        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
+
+    assert stopped.code == 1, stopped.stderr
+    assert (
+        "migrate verify --run checked stopped: the copy under way was read, no other was "
+        "started" in stopped.stderr
+    )
+    said = json.loads(stopped.stdout)
+    assert said["stopped"] is True
+    assert 1 <= said["summary"]["verified"] < 6, said
+    assert len(stopped.report) == said["summary"]["verified"]
+
+    again = m.run(config, "verify", "--run", "checked", report=tmp_path / "again.jsonl")
+    assert "Traceback" not in again.stderr
+    assert sorted(e["source_id"] for e in again.report) == sorted(ids)
+
+
 async def _writes(sandbox: Sandbox) -> list[dict[str, Any]]:
     return [r for r in await m.requests_log(sandbox, "bill_crm") if r["method"] != "GET"]
 
