@@ -37,6 +37,7 @@ from gateway.errors import (
 from gateway.service.collection import Batch, Purge, Restore
 from gateway.service.idempotency import KeyedWrites, WriteRequest
 from gateway.service.outcomes import Outcome
+from gateway.service.sendable import unshared_discount
 from gateway.service.writes import (
     Act,
     AddNote,
@@ -334,15 +335,18 @@ def _takes(adapter: Adapter, inputs: DuplicateInputs) -> None:
 
 
 def _within_bounds(adapter: Adapter, invoice: Invoice, handling: Handling) -> None:
-    """422 before anything is sent when what the write computes would reach 10^15, or when a
-    value would read back hidden as the dedupe marker."""
+    """422 before anything is sent when what the write computes would reach 10^15, when its
+    amount discount could not be shared (``sendable``), or when a value would read back hidden
+    as the dedupe marker."""
     adapter.refuse_marker_lookalikes(invoice)
     sent, _ = adapter.as_sent(invoice, handling)
     try:
         calculation = calculate(sent, adapter.policy_for(sent))
     except InvalidInvoice:
         return  # not computable here: the adapter's checks, or the provider, say why
-    errors = overflowing(calculation)
+    errors = overflowing(calculation) + unshared_discount(
+        sent, calculation.totals, adapter.provider
+    )
     if errors:
         raise InvalidRequest(
             f"{pointer_to_path(errors[0].pointer)} {errors[0].detail}",

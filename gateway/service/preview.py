@@ -14,8 +14,10 @@ from adapters.base import Adapter, Handling, WriteWarning
 from adapters.reference import configured_tax
 from adapters.representable import unseen_item_taxes
 from gateway.canonical.calculated import calculated_invoice
+from gateway.canonical.errors import pointer_to_path
 from gateway.canonical.model import Invoice, Tax, with_fields
 from gateway.errors import InvalidRequest
+from gateway.service.sendable import unshared_discount
 
 
 def preview(
@@ -37,6 +39,14 @@ def preview(
     warnings += unseen_item_taxes(invoice, adapter.capabilities, adapter.provider)
     named = _taxes_named(fitted, adapter)
     calculated = calculated_invoice(named, adapter.policy_for(named))
+    totals = calculated.totals
+    unshared = [] if totals is None else unshared_discount(named, totals, adapter.provider)
+    if unshared:
+        raise InvalidRequest(
+            f"{pointer_to_path(unshared[0].pointer)} {unshared[0].detail}",
+            unshared,
+            provider=adapter.provider,
+        )
     stamped = calculated.model_copy(
         update={"connection": adapter.connection.name, "provider": adapter.provider}
     )

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.sandbox.serve import Sandbox
+from tests.contract.profiles.load import profile
 from tests.e2e.conftest_sandbox import call, created, provider_writes
 from tests.e2e.sandbox import sandbox_in_thread
 
@@ -188,3 +189,41 @@ async def test_a_replace_that_moves_lines_may_send_back_their_names_as_read(
     renamed = {**read["lines"][0], "name": "Another name"}
     refused = await call(sandbox, "PUT", location, body={**read, "lines": [renamed]})
     assert (refused.status, refused.body["code"]) == (422, "unsupported_field"), refused.body
+
+
+@pytest.mark.parametrize("connection", ["crm_v1", "draft_publish", "item_envelope", "bill_crm"])
+async def test_an_amount_discount_over_lines_that_net_to_nothing_is_refused_before_sending(
+    sandbox: Sandbox, connection: str
+) -> None:
+    """The engine shares an amount discount over lines netting to 0 as nothing (the spec's step
+    4), and calculate says so; every provider that carries a document discount refuses one above
+    the subtotal. The preview answered 200 and the create then met the provider's 422 (on
+    bill_crm after making half an invoice and deleting it): both now refuse it at
+    ``/discount/value``, and nothing is sent."""
+    body = profile(connection).sample(0).model_dump(mode="json", exclude_none=True)
+    for line in body["lines"]:
+        if line.get("kind", "item") == "item":
+            line["unit_price"] = "0"
+            line.pop("discount", None)
+    body["discount"] = {"type": "amount", "value": "1.00"}
+    body.pop("adjustment", None)
+    path = f"/v1/connections/{connection}/invoices"
+    calculated = await call(sandbox, "POST", "/v1/invoices/calculate", body=body)
+    assert calculated.status == 200, calculated.body
+    assert calculated.body["totals"]["discount"] == "0.00"
+    before = await provider_writes(sandbox, connection)
+    for answer in (
+        await call(sandbox, "POST", path + "/preview", body=body),
+        await call(sandbox, "POST", path, body=body),
+    ):
+        assert answer.status == 422, answer.body
+        errors = answer.body["errors"]
+        assert [e["pointer"] for e in errors] == ["/discount/value"], errors
+        assert f"{connection} refuses a document discount above the subtotal" in errors[0]["detail"]
+        assert "net total 0.00" in errors[0]["detail"]
+    assert await provider_writes(sandbox, connection) == before
+    item = next(line for line in body["lines"] if line.get("kind", "item") == "item")
+    item["unit_price"] = "1.00"  # a net total to share it over: made
+    made = await call(sandbox, "POST", path, body=body)
+    assert made.status == 201, made.body
+    assert made.body["totals"]["discount"] == "1.00"
