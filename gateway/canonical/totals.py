@@ -200,14 +200,7 @@ def _check_amounts(invoice: Invoice, places: int) -> None:
         if discount and discount.type == "amount" and _finer_than(discount.value, places):
             errors.append(_too_fine(f"/lines/{i}/discount/value", invoice.currency, places))
         if inclusive:
-            errors += [
-                FieldError(
-                    f"/lines/{i}/taxes/{j}/compound",
-                    "a compound tax cannot be used with tax_mode inclusive",
-                )
-                for j, tax in enumerate(line.taxes)
-                if tax.compound
-            ]
+            errors += [compound_inclusive(i, j) for j, tax in enumerate(line.taxes) if tax.compound]
             if line.taxes and sum(t.rate for t in line.taxes) == _MINUS_HUNDRED:
                 # Only a provider's figures can have negative rates: a price that is all tax
                 # at -100% has no net to take the tax out of (it would divide by zero).
@@ -219,6 +212,13 @@ def _check_amounts(invoice: Invoice, places: int) -> None:
                 )
     if errors:
         raise InvalidInvoice(errors)
+
+
+def compound_inclusive(line: int, tax: int) -> FieldError:
+    return FieldError(
+        f"/lines/{line}/taxes/{tax}/compound",
+        "a compound tax cannot be used with tax_mode inclusive",
+    )
 
 
 def _too_fine(where: str, currency: str, places: int) -> FieldError:

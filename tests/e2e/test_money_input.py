@@ -193,3 +193,55 @@ async def test_a_keyed_write_answering_a_provider_invoice_of_10_to_the_15_replay
     assert again.status == 200, again.body
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.body == first.body
+
+
+async def test_every_bad_field_is_listed_at_once_with_the_currencys_own_places(
+    sandbox: Sandbox,
+) -> None:
+    """The currency's places (and a compound tax in an inclusive invoice) were checked only once
+    every field had validated: a too-fine unit_price and a too-fine shipping listed the price
+    alone, and the caller who fixed it was then told of the shipping. One answer names every
+    bad field, on calculate and on a connection's create and preview."""
+    body = {
+        "currency": "USD",
+        "tax_mode": "inclusive",
+        "shipping": "0.001",
+        "adjustment": {"amount": "-0.005", "description": "rounding"},
+        "discount": {"type": "amount", "value": "0.011"},
+        "lines": [
+            item(unit_price="1.00001"),
+            item(
+                discount={"type": "amount", "value": "0.001"},
+                taxes=[{"rate": "5", "compound": True}],
+            ),
+        ],
+    }
+    wanted = {
+        "/lines/0/unit_price",
+        "/shipping",
+        "/adjustment/amount",
+        "/discount/value",
+        "/lines/1/discount/value",
+        "/lines/1/taxes/0/compound",
+    }
+    answer = await call(sandbox, "POST", "/v1/invoices/calculate", body=body)
+    assert answer.status == 422, answer.body
+    pointers = [e["pointer"] for e in answer.body["errors"]]
+    assert sorted(pointers) == sorted(wanted), answer.body["errors"]
+    assert "(and 5 more)" in answer.body["detail"]
+    fine = {e["pointer"]: e["detail"] for e in answer.body["errors"]}
+    assert fine["/shipping"] == "must have at most 2 decimal places for USD"
+    sample = profile("crm_v1").sample(0).model_dump(mode="json", exclude_none=True)
+    sample["shipping"] = "0.001"
+    sample["lines"][0]["quantity"] = "-1"
+    for path in ("/v1/connections/crm_v1/invoices", "/v1/connections/crm_v1/invoices/preview"):
+        made = await call(sandbox, "POST", path, body=sample)
+        assert made.status == 422, made.body
+        assert sorted(e["pointer"] for e in made.body["errors"]) == [
+            "/lines/0/quantity",
+            "/shipping",
+        ], made.body["errors"]
+    # A value that does not parse is named once, by its own error.
+    body = {"currency": "USD", "shipping": "1e-3", "lines": [item()]}
+    answer = await call(sandbox, "POST", "/v1/invoices/calculate", body=body)
+    assert [e["pointer"] for e in answer.body["errors"]] == ["/shipping"], answer.body

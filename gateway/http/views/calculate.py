@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import FieldError, InvalidInvoice
 from gateway.canonical.model import Invoice, RoundingPolicy, writable
+from gateway.canonical.unchecked_amounts import invoice_wide_problems
 from gateway.http.auth import public
 from gateway.http.body import read_json_object
 from gateway.http.validation import parse, validation_problem
@@ -21,9 +22,10 @@ async def calculate(request: web.Request) -> web.Response:
     errors: list[FieldError] = []
     given = body.pop("policy", None)
     policy = parse(RoundingPolicy, {} if given is None else given, errors, at="/policy")
-    invoice = parse(Invoice, writable(body), errors)
+    data = writable(body)
+    invoice = parse(Invoice, data, errors)
     if errors or policy is None or invoice is None:
-        raise validation_problem(errors)
+        raise validation_problem(errors + invoice_wide_problems(data, errors))
     try:
         result = calculated_invoice(invoice, policy)
     except InvalidInvoice as exc:

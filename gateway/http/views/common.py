@@ -13,6 +13,7 @@ from adapters.base import Adapter, Handling, WriteWarning
 from adapters.reference import rates_from_tax_ids
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, writable
+from gateway.canonical.unchecked_amounts import invoice_wide_problems
 from gateway.http.auth import check_connection
 from gateway.http.body import read_json_object
 from gateway.http.keys import ADAPTERS, CALLER, METRICS
@@ -92,7 +93,7 @@ async def invoice_body(request: web.Request, adapter: Adapter) -> Invoice:
         named = {error.pointer for error in unknown}
         errors = [*unknown, *(error for error in errors if error.pointer not in named)]
     if errors or invoice is None:
-        raise validation_problem(errors)
+        raise validation_problem(errors + invoice_wide_problems(data, errors))
     return invoice
 
 
