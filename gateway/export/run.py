@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from io import BufferedIOBase
 from pathlib import Path
 from typing import IO
 
@@ -230,6 +232,7 @@ async def _ids(path: Path | None) -> AsyncIterator[AsyncIterator[str] | None]:
         stream = await open_file(path, "rb")
     except OSError as exc:
         raise UsageError(f"--ids {path}: cannot be read ({exc.strerror})") from None
+    assert isinstance(stream, BufferedIOBase)  # "rb": buffered
     yield DrawnOffLoop(_once(_lines(stream, path)), stream.close, f"read {path}")
 
 
@@ -237,38 +240,64 @@ class IdsUnreadable(Exception):
     """An ``--ids`` file that stops being a list of ids part-way: the export stops there."""
 
 
-# Read a line at most this many bytes at a time: a line that fills it (UTF-8 takes at most four
-# bytes a character) is longer than any id, and is not read to its end.
+# A line that reaches this many bytes (UTF-8 takes at most four bytes a character) is longer
+# than any id, and is not read to its end.
 _MAX_ID_BYTES = 4 * (MAX_ID_CHARS + 1)
+# What one read of the file asks for: what a pipe holds is taken as it comes (``read1``).
+_READ_BYTES = 64 * 1024
+_LINE_END = re.compile(rb"\r\n?|\n")
 
 
-def _lines(stream: IO[bytes], path: Path) -> Iterator[str]:
+def _lines(stream: BufferedIOBase, path: Path) -> Iterator[str]:
     """The file's ids, line by line, each decoded on its own: a line that is not UTF-8 stops
     the export there, named by its number and column, as ``migrate --ids`` refuses the file
     (an id guessed at, its bytes read as U+FFFD, would be asked of the provider as written).
-    A byte order mark (a spreadsheet's "CSV UTF-8") is no part of the first id."""
-    number = 0
-    while raw := _line_of(stream, path):
-        number += 1
-        if len(raw) == _MAX_ID_BYTES and not raw.endswith(b"\n"):
+    Lines end as ``migrate --ids`` ends them (``str.splitlines``): at a line feed, a carriage
+    return alone (a spreadsheet's "CSV (Macintosh)") or both. A byte order mark (a
+    spreadsheet's "CSV UTF-8") is no part of the first id."""
+    for number, raw in enumerate(_raw_lines(stream, path), start=1):
+        if len(raw) >= _MAX_ID_BYTES:
             raise IdsUnreadable(id_line_too_long(path, number))
         try:
             line = utf8_text(raw, number)
         except UnreadableText as exc:
             raise IdsUnreadable(f"--ids {path}: {exc.reason}") from None
-        if len(line.rstrip("\r\n")) > MAX_ID_CHARS:
-            raise IdsUnreadable(id_line_too_long(path, number))
-        if invoice_id := line.strip():
-            yield invoice_id
+        for part in line.splitlines() or [line]:
+            if len(part) > MAX_ID_CHARS:
+                raise IdsUnreadable(id_line_too_long(path, number))
+            if invoice_id := part.strip():
+                yield invoice_id
 
 
-def _line_of(stream: IO[bytes], path: Path) -> bytes:
-    """The file's next line, at most ``_MAX_ID_BYTES`` of it; a read that fails (a failing
-    disk, a mount gone) is the ``--ids`` file's, named as such (not the output's)."""
+def _raw_lines(stream: BufferedIOBase, path: Path) -> Iterator[bytes]:
+    """Each line's bytes without its end (a line feed, a carriage return, or both); a line
+    is cut at ``_MAX_ID_BYTES``, which ``_lines`` refuses, rather than read to its end."""
+    pending = b""
+    while chunk := _read(stream, path):
+        data = pending + chunk
+        start = 0
+        for end in _LINE_END.finditer(data):
+            if end.group() == b"\r" and end.end() == len(data):
+                break  # a CR last in what has come: its LF, if any, is in the next read
+            yield data[start : end.start()]
+            start = end.end()
+        pending = data[start:]
+        if len(pending) >= _MAX_ID_BYTES:
+            yield pending[:_MAX_ID_BYTES]
+            return
+    pending = pending.removesuffix(b"\r")
+    if pending:
+        yield pending
+
+
+def _read(stream: BufferedIOBase, path: Path) -> bytes:
+    """What the file has next, up to ``_READ_BYTES``; a read that fails (a failing disk, a
+    mount gone) is the ``--ids`` file's, named as such (not the output's)."""
     try:
-        return stream.readline(_MAX_ID_BYTES)
+        data: bytes = stream.read1(_READ_BYTES)
     except OSError as exc:
         raise IdsUnreadable(f"--ids {path}: cannot be read ({exc.strerror or exc})") from None
+    return data
 
 
 def _once(ids: Iterator[str]) -> Iterator[str]:

@@ -25,7 +25,7 @@ def options_from(args: argparse.Namespace) -> MigrateOptions:
     if args.map:
         refs, text = load_map(Path(args.map))
         map_digest = digest(text)
-    ids = _ids(Path(args.ids)) if args.ids else None
+    ids = ids_listed(Path(args.ids)) if args.ids else None
     filters = Filters(
         status=args.status,
         customer=args.customer,
@@ -64,7 +64,8 @@ def options_from(args: argparse.Namespace) -> MigrateOptions:
 MAX_IDS_BYTES = 64 * 1024 * 1024
 
 
-def _ids(path: Path) -> tuple[str, ...]:
+def ids_listed(path: Path) -> tuple[str, ...]:
+    """The ids of a ``migrate --ids`` file: one a line, blank lines skipped, each once."""
     try:
         lines = read_text(path, max_bytes=MAX_IDS_BYTES).splitlines()
     except UnreadableText as exc:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from emulators.registry import PROVIDERS
+from gateway.migration.options import ids_listed as read_ids
 from gateway.sandbox.serve import Sandbox, config_yaml
 from tests.e2e.exporting import (
     SCRIPT,
@@ -316,6 +317,47 @@ def test_an_invoice_named_again_in_another_form_is_exported_once(
     assert run.returncode == 0, run.stderr
     assert [r["id"] for r in _records(run.stdout)] == ["1", "2"]
     assert run.summary()["exported"] == 2
+
+
+def test_an_ids_file_whose_lines_end_with_a_carriage_return_alone_is_read_line_by_line(
+    sandbox: Sandbox, config: Path, tmp_path: Path
+) -> None:
+    """A spreadsheet's "CSV (Macintosh)" ends lines with a carriage return alone: the file was
+    read as one id (``1\\r2\\r3``, refused for its control characters) and, past 4,096
+    characters, as a line too long. Lines end as ``migrate --ids`` ends them: LF, CR or both,
+    mixed in one file too."""
+    listed = [i["id"] for i in api_list(sandbox, "crm_v1")]
+    wanted = listed[:3]
+    ids = tmp_path / "ids.txt"
+    filler = " \r" * 5_000  # blank lines, well past 4,096 characters in all
+    ids.write_bytes(f"{wanted[0]}\r{filler}{wanted[1]}\r\n\r{wanted[2]}\n".encode())
+    run = run_export(config, "--connection", "crm_v1", "--ids", str(ids))
+    assert run.returncode == 0, run.stderr
+    assert [r["id"] for r in _records(run.stdout)] == wanted
+    assert run.summary()["exported"] == 3
+    assert read_ids(ids) == tuple(wanted)  # as migrate --ids reads the same file
+
+
+def test_an_ids_files_lines_are_counted_as_they_end_across_its_reads(
+    sandbox: Sandbox, config: Path, tmp_path: Path
+) -> None:
+    """A CR and its LF that fall in two reads of the file (64 KiB each) end one line, not two:
+    the line a bad byte is on is named as an editor numbers it."""
+    listed = [i["id"] for i in api_list(sandbox, "crm_v1")]
+    head = f"{listed[0]}\r\n".encode()
+    filler = b" \r\n" * ((65_535 - len(head)) // 3)
+    straddled = head + filler + b" " * ((65_535 - len(head)) % 3) + b"\r\n"
+    assert straddled[65_535:65_537] == b"\r\n"  # the file's first read ends between them
+    lines = straddled.count(b"\n")
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(straddled + f"{listed[1]}\r".encode() + b"7\xff\r")
+    run = run_export(config, "--connection", "crm_v1", "--ids", str(ids))
+    assert run.returncode == 1, run.stderr
+    assert [r["id"] for r in _records(run.stdout)] == listed[:2]
+    assert run.failure()["error"] == (
+        f"--ids {ids}: is not UTF-8 text: byte 0xff at line {lines + 2}, column 2 "
+        "(save the file as UTF-8)"
+    )
 
 
 def test_an_ids_file_with_a_line_longer_than_any_id_stops_the_export_naming_the_line(
