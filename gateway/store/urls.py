@@ -51,8 +51,7 @@ def _password_spans(url: str) -> list[tuple[int, int]]:
     ``?`` or ``@``, which a parser would split in the wrong place, leaking part of it. Masking
     too much (an ``@`` in a query) is harmless; masking too little is not.
     """
-    scheme = _SCHEME.match(url)
-    start = scheme.end() if scheme is not None else 0  # a slash lost: masked all the same
+    start = _after_scheme(url)
     at = url.rfind("@", start)
     colon = url.find(":", start, at) if at >= 0 else -1
     spans = [] if colon < 0 else [(colon + 1, at)]
@@ -62,7 +61,23 @@ def _password_spans(url: str) -> list[tuple[int, int]]:
         # Its name as the driver reads it: ``pass%77ord`` is a password too.
         if unquote_plus(found.group(1)).lower() in _PASSWORD_PARAMETERS:
             spans.append(found.span(2))
+    # Not a URL at all, but a connection string of another form given in its place: libpq's
+    # keywords (``host=db password=secret``) or ``…;Password=secret;``.
+    spans += [found.span(1) for found in _KEYWORD_PASSWORD.finditer(url)]
     return _merged(spans)
+
+
+def _after_scheme(url: str) -> int:
+    """Where the part after the scheme begins: after ``postgresql://``, after ``postgres:`` (a
+    slash lost), but at 0 for ``user:password@host``, a URL typed without its scheme (``user:``
+    followed by no slash is a user name, not a scheme)."""
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return 0
+    name = scheme.group().rstrip("/").removesuffix(":").lower()
+    if scheme.group().endswith("/") or name.startswith(_STORE_SCHEMES):
+        return scheme.end()
+    return 0
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -81,6 +96,13 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 # parameter): a password typed raw with an "&" or a "#" is masked whole, not up to it.
 _QUERY_PARAMETER = re.compile(r"[?&]([^=&#]*)=((?:[^&]|&(?![^=&#]*=))*)")
 _PASSWORD_PARAMETERS = frozenset({"password", "sslpassword"})
+# The schemes a store URL may be meant to have, a driver's suffix too (``postgresql+asyncpg``).
+_STORE_SCHEMES = ("postgres", "sqlite", "jdbc")
+# ``password=value`` after a space, a ";" or the start: the value single-quoted (libpq) or to
+# the next space or ";".
+_KEYWORD_PASSWORD = re.compile(
+    r"(?i)(?:^|[\s;])\s*(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s;]*)"
+)
 
 
 def scheme_of(url: str) -> str:

@@ -159,3 +159,23 @@ def test_a_url_whose_scheme_lost_a_slash_is_masked_all_the_same(url: str, masked
     """Without "://" nothing was masked, and the schema's error quoted the URL whole."""
     assert mask_url(url) == masked
     assert password_of(url) == "Hunter2Tail"
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("gw:Hunter2Tail@db:5432/x", "gw:***@db:5432/x"),
+        ("gw:Hunter2Tail@db", "gw:***@db"),
+        ("host=db user=gw password=Hunter2Tail dbname=x", "host=db user=gw password=*** dbname=x"),
+        ("host=db PASSWORD = Hunter2Tail", "host=db PASSWORD = ***"),
+        ("host=db password='Hunter2Tail' dbname=x", "host=db password=*** dbname=x"),
+        ("Server=db;Password=Hunter2Tail;Database=x", "Server=db;Password=***;Database=x"),
+        ("host=db sslpassword=Hunter2Tail", "host=db sslpassword=***"),
+    ],
+)
+def test_a_connection_string_given_in_place_of_a_url_is_masked(url: str, masked: str) -> None:
+    """Typed without its scheme, ``gw:`` was read as one and nothing was masked; libpq's
+    keyword form and ``…;Password=…;`` have no ``?`` to find a parameter by. check-config and
+    serve quoted such a value whole, password and all."""
+    assert mask_url(url) == masked
+    assert password_of(url) in ("Hunter2Tail", "'Hunter2Tail'")

@@ -242,6 +242,14 @@ def test_cursor_secret_settings_are_checked_without_showing_the_secret() -> None
         ("mysql://app:hunter2-pw@db/invoices", "'mysql://app:***@db/invoices'"),
         ("postgres+asyncpg://app:hunter2-pw@db/x", "'postgres+asyncpg://app:***@db/x'"),
         ("mysql://app:hunter2'p\\w@db/x", "'mysql://app:***@db/x'"),  # escaped in the message
+        # a URL typed without its scheme: "app:" is a user, not a scheme
+        ("app:hunter2-pw@127.0.0.1:5432/db", "'app:***@127.0.0.1:5432/db'"),
+        # a connection string of another form given in a URL's place
+        (
+            "host=127.0.0.1 user=app password=hunter2-pw dbname=x",
+            "'host=127.0.0.1 user=app password=*** dbname=x'",
+        ),
+        ("Server=db;User Id=app;Password=hunter2-pw;", "'Server=db;User Id=app;Password=***;'"),
     ],
 )
 def test_a_store_url_refused_by_its_pattern_is_named_without_its_password(
