@@ -59,6 +59,7 @@ from gateway.upstream_answers import (
     RawAnswer,
     UnusableAnswer,
     UpstreamResponse,
+    base64_forms,
     escapes_hide,
     in_utf8,
     is_utf8,
@@ -66,6 +67,7 @@ from gateway.upstream_answers import (
     read_capped,
     secret_forms,
     without_text,
+    without_wrapped_base64,
 )
 
 __all__ = [
@@ -692,6 +694,7 @@ class UpstreamClient:
         content = answer.content
         for form in secret_forms(secret):
             content = content.replace(form, b"[redacted]")
+        content = without_wrapped_base64(content, base64_forms(secret))
         if content == answer.content:
             return answer
         return dataclasses.replace(answer, content=content)

@@ -104,6 +104,50 @@ def secret_forms(secret: str) -> tuple[bytes, ...]:
     return tuple(form.encode() for form in sorted(forms, key=len, reverse=True))
 
 
+@functools.lru_cache(maxsize=256)
+def base64_forms(secret: str) -> tuple[bytes, ...]:
+    """The credential's base64, alone or within more that was encoded with it (as
+    ``secret_forms`` has them): what a base64 run written in lines is looked into for."""
+    raw = secret.encode()
+    based = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    forms = {form.rstrip("=") for form in based} | _within_base64(raw)
+    return tuple(form.encode() for form in forms)
+
+
+# A base64 run written in lines (MIME's 76 characters, PEM's 64: Python's ``encodebytes``, PHP's
+# ``chunk_split``, Java's MIME encoder), its breaks as they are or as JSON writes them escaped.
+_WRAPPED_BASE64 = re.compile(rb"[A-Za-z0-9+/_-]{16,}(?:(?:\r?\n|\\r\\n|\\n)[A-Za-z0-9+/_-]+)+=*")
+_LINE_BREAK = re.compile(rb"\r?\n|\\r\\n|\\n")
+_BASE64_CHARACTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+# Each byte as its kind: a base64 character "A", a line break or backslash itself, else " ".
+_SHAPES = bytes(
+    ord("A") if byte in _BASE64_CHARACTERS else byte if byte in b"\r\n\\" else ord(" ")
+    for byte in range(256)
+)
+_BROKEN_RUNS = (b"A" * 16 + b"\n", b"A" * 16 + b"\r\n", b"A" * 16 + b"\\A")
+
+
+def without_wrapped_base64(content: bytes, forms: tuple[bytes, ...]) -> bytes:
+    """``content`` with each base64 run written in lines blanked whole where, its lines joined,
+    it holds one of ``forms`` (``base64_forms``): a line break that falls inside the
+    credential's base64 hides it from a plain search. Content with no line break at all is
+    returned as it is, unsearched."""
+    if b"\n" not in content and b"\\n" not in content:  # no break, as it is or escaped
+        return content
+    # Searched by its shape first (a translation and a substring search, in C): a run of 16
+    # base64 characters, a break and another. A pretty-printed answer has many breaks and
+    # none of these; the expression below, run over it, would cost 50 times more.
+    shape = content.translate(_SHAPES)
+    if not any(broken in shape for broken in _BROKEN_RUNS):
+        return content
+
+    def blanked(run: re.Match[bytes]) -> bytes:
+        joined = _LINE_BREAK.sub(b"", run.group())
+        return b"[redacted]" if any(form in joined for form in forms) else run.group()
+
+    return _WRAPPED_BASE64.sub(blanked, content)
+
+
 def _within_base64(raw: bytes) -> set[str]:
     """The credential's base64 where it is part of what was encoded (``Bearer <token>``, a dump
     of the request's headers): each of the three places it can start in a group of three bytes

@@ -209,6 +209,32 @@ async def test_a_credential_within_what_an_answer_echoes_in_base64_is_blanked(
     assert len(left) <= len(form) - len(ECHOED) * 4 // 3 + 6, (message, form)
 
 
+@pytest.mark.parametrize("offset", range(0, 80, 3))
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
+async def test_a_credential_within_base64_written_in_lines_is_blanked(
+    offset: int, line_end: str
+) -> None:
+    """A dump of the request's headers in MIME's base64 (76 characters a line: Python's
+    ``encodebytes``, PHP's ``chunk_split``): a line break inside the credential's base64 hid
+    it, and the 502's detail carried it, one decode away. At every place the break can fall,
+    the run is blanked, and nothing of the credential can be decoded from what is left."""
+    headers = json.dumps({"Host": "x" * offset, "Authorization": f"Bearer {ECHOED}"})
+    wrapped = base64.encodebytes(headers.encode()).decode().replace("\n", line_end)
+    message = await _echoed(f"you sent {wrapped}")
+    assert "[redacted]" in message, message
+    runs = re.findall(r"[A-Za-z0-9+/=\r\n]{8,}", message)
+    for run in runs:
+        joined = re.sub(r"\s", "", run)
+        decoded = base64.b64decode(joined[: len(joined) // 4 * 4])
+        assert ECHOED.encode()[2:-2] not in decoded, (message, decoded)
+
+
+async def test_base64_in_lines_without_the_credential_is_kept() -> None:
+    """An attachment's base64, in lines too, that holds no credential is passed on whole."""
+    wrapped = base64.encodebytes(b"an attachment, not the credential " * 8).decode()
+    assert await _echoed(f"file: {wrapped}") == f"file: {wrapped}"
+
+
 @pytest.mark.parametrize("charset", ["utf-16", "utf-16-be", "utf-32", "cp500"])
 @pytest.mark.parametrize("status", [200, 400])
 async def test_a_credential_echoed_in_another_charset_is_blanked(charset: str, status: int) -> None:
