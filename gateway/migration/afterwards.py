@@ -40,16 +40,18 @@ UNSETTLED = (
 )
 
 
-async def run_entries(store: Store, run: str) -> AsyncIterator[CrosswalkEntry]:
+async def run_entries(
+    store: Store, run: str, *, not_copied: bool = False
+) -> AsyncIterator[CrosswalkEntry]:
     """Every crosswalk entry of ``run`` with a copy at the target, or whose create was under way
     when the run was cut off or left untold (``pending``: there may be one), in order, a batch
-    in memory at a time (invoices the run skipped or failed to copy are in its report, not
-    here)."""
+    in memory at a time; ``not_copied``: the invoices it skipped or failed to copy too (verify
+    accounts for every invoice of the run; revert has nothing to undo for those)."""
     after: tuple[str, str] | None = None
     while True:
         batch = await store.crosswalk_by_run(run, after=after)
         for entry in batch:
-            if entry.target_id is not None or entry.state == "pending":
+            if entry.target_id is not None or entry.state == "pending" or not_copied:
                 yield entry
         if len(batch) == 0:
             return
@@ -67,6 +69,10 @@ def _unsettled(entry: CrosswalkEntry) -> Entry | None:
 async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) -> Entry:
     if unsettled := _unsettled(entry):
         return unsettled
+    if entry.target_id is None and entry.state in ("skipped", "failed"):
+        why = entry.detail.get("reason") or "no reason was recorded"
+        did = "skipped it" if entry.state == "skipped" else "could not copy it"
+        return Entry(entry.source_id, "skipped", reason=f"not copied: the run {did} ({why})")
     if entry.target_id is None or entry.state == "reverted":
         return Entry(entry.source_id, "skipped", target_id=entry.target_id, reason=entry.state)
     if entry.state == "failed":  # made, but a status or payment step failed: not finished

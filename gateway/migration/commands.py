@@ -162,17 +162,21 @@ async def verify(
         async with _opened(report, stop) as stream:
             out = ReportFile(stream)
             assert runtime.store is not None
+            copies = 0
             try:
-                async for entry in run_entries(runtime.store, run):
+                # Every invoice of the run, those it did not copy too: the report accounts for
+                # each, and the skipped ones say why, as the run's report did.
+                async for entry in run_entries(runtime.store, run, not_copied=True):
                     if stop is not None and stop.is_set():
                         return _step_stopped(summary, err, "verify", run, report)
                     pair = _pair(runtime, entry.source_connection, entry.target_connection)
                     checked = await verify_entry(entry, *pair)
+                    copies += entry.target_id is not None or entry.state == "pending"
                     summary.add(checked)
                     out.write(checked)
             except ReportUnwritable as exc:
                 return _report_stopped(summary, err, "verify", run, exc)
-            if summary.done == 0:  # within: an earlier report is left as it was
+            if copies == 0:  # said, and nothing to do: exit 0
                 await _no_copy(runtime.store, run, "verify", err)
     # A copy reverted, or an invoice the run skipped, has nothing to compare: verify fails
     # for a copy that differs or cannot be read, as the docs say, not for those.

@@ -1676,6 +1676,17 @@ async def test_verify_and_revert_of_a_run_that_copied_nothing_say_so_and_exit_0(
             "run 'nothing' made no copy (it skipped or failed every invoice it met, or met only "
             f"copies that earlier runs made): nothing to {command}" in answer.stderr
         )
+    # verify's report accounts for every invoice of the run: the skipped ones, with why (it
+    # listed none, and a team reading it as the run's account lost them).
+    checked = m.run(config, "verify", "--run", "nothing", report=tmp_path / "verify.jsonl")
+    assert checked.code == 0, checked.stderr
+    skipped = {e["source_id"]: (e["outcome"], e["reason"]) for e in checked.report}
+    said = {e["source_id"]: e["reason"] for e in ran.report}
+    assert skipped == {
+        source_id: ("skipped", f"not copied: the run skipped it ({said[source_id]})")
+        for source_id in ids
+    }, checked.report
+    assert checked.summary()["skipped"] == 2
 
 
 async def test_an_invoice_named_twice_in_ids_by_two_spellings_is_copied_once(
@@ -1815,7 +1826,9 @@ async def test_a_run_that_skips_a_reverted_copys_source_makes_it_none_of_its_own
     for step in ("verify", "revert"):
         said = m.run(config, step, "--run", "b", report=tmp_path / f"{step}.jsonl")
         assert said.code == 0, said.stderr
-        assert said.report == []
+        # verify accounts for the invoice the run skipped, with no copy of its own
+        listed = [(e["outcome"], e["target_id"]) for e in said.report]
+        assert listed == ([("skipped", None)] if step == "verify" else []), said.report
         assert "run 'b' made no copy" in said.stderr
     # The copy made again later has keys of its own: the reverted one's would replay it.
     again = m.run(config, "run", *pair, "--map", to_item, "--run", "c", report=tmp_path / "c.jsonl")
