@@ -57,11 +57,13 @@ class ReferenceMap:
     def item(self, source_id: str) -> str | None:
         return _look_up(self.items, source_id)
 
-    def tax(self, source_id: str | None, rate: Decimal) -> str | None:
-        """The target tax for a source tax: by its id, else by its rate written ``"7.5%"``."""
-        if source_id is not None and source_id in self.taxes:
-            return self.taxes[source_id]
-        return self.taxes.get(rate_key(rate))
+    def tax(self, source_id: str | None, rate: Decimal) -> tuple[str, str] | None:
+        """The map's entry for a source tax, (its key, the target tax): by the tax's id, else
+        by its rate written ``"7.5%"``."""
+        for key in (source_id, rate_key(rate)):
+            if key is not None and key in self.taxes:
+                return key, self.taxes[key]
+        return None
 
 
 def rate_key(rate: Decimal) -> str:

@@ -23,7 +23,7 @@ from adapters.resolution import is_marker
 from gateway.canonical.model import Customer, Invoice, Line, Tax, with_fields
 from gateway.errors import UnsupportedFields
 from gateway.migration import origin
-from gateway.migration.references import ANY, ReferenceMap, rate_key
+from gateway.migration.references import ANY, ReferenceMap
 
 
 @dataclass(frozen=True)
@@ -182,8 +182,9 @@ def _line(i: int, line: Line, target: Adapter, refs: ReferenceMap, missing: list
 
 
 def _tax(i: int, tax: Tax, target: Adapter, refs: ReferenceMap, missing: list[str]) -> Tax:
-    mapped = refs.tax(tax.id, tax.rate)
-    if mapped is not None:
+    entry = refs.tax(tax.id, tax.rate)
+    if entry is not None:
+        key, mapped = entry
         # The target's tax, at the target's rate where its table knows it: a map that sends
         # 7.5% to an 8.25% tax changes the money, and the preview and verification say so.
         known = target.connection.tax_by_id(mapped)
@@ -192,7 +193,7 @@ def _tax(i: int, tax: Tax, target: Adapter, refs: ReferenceMap, missing: list[st
             # not a tax for the connection's configuration (as the create would say).
             configured = ", ".join(t.id for t in target.connection.taxes)
             missing.append(
-                f"lines[{i}]: the map's taxes send {tax.id or rate_key(tax.rate)} to "
+                f"lines[{i}]: the map's taxes send {key} to "
                 f"{mapped}, which {target.connection.name} has no tax with (its taxes: "
                 f"{configured}); fix the map"
             )

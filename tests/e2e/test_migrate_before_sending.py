@@ -290,13 +290,15 @@ async def test_report_warnings_number_the_source_lines_when_a_section_was_left_o
     assert taxed == ["1", "2"], entry  # the items, as the source numbers them
 
 
+@pytest.mark.parametrize("by", ["id", "rate"])
 async def test_a_tax_the_map_sends_to_an_id_the_target_lacks_is_skipped_naming_the_map(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path, by: str
 ) -> None:
     """It went to the create, which said to add the tax to the connection's taxes: the fix
-    was the map's."""
+    was the map's. The reason names the map's entry, its key as written: a rate's entry was
+    named by the source's tax id, which the map never wrote."""
     source_id = str((await m.create(sandbox, "crm_v1", m.portable_invoice("crm_v1")))["id"])
-    zero = m.SEEDED["crm_v1"].zero_tax
+    zero = m.SEEDED["crm_v1"].zero_tax if by == "id" else "0%"
     refs = m.map_to("item_envelope")
     refs = dataclasses.replace(refs, taxes={**refs.taxes, zero: "99"})
     settings = m.migration_settings(sandbox, sqlite_url())
