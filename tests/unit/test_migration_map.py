@@ -29,8 +29,8 @@ def test_ids_map_with_their_defaults_and_taxes_by_id_or_rate() -> None:
     refs = parse_map(MAP, "map.yaml")
     assert (refs.customer("10"), refs.customer("11")) == ("C-1", "C-9")
     assert (refs.item("12"), refs.item("13")) == ("ITM-1", None)
-    assert refs.tax("5", Decimal("5")) == "GST"
-    assert refs.tax(None, Decimal("7.50")) == "VAT-75"  # the rate as written, not as typed
+    assert refs.tax("5", Decimal("5")) == ("5", "GST")
+    assert refs.tax(None, Decimal("7.50")) == ("7.5%", "VAT-75")  # the rate as written
     assert refs.tax("9", Decimal("9")) is None
     assert (refs.payment_method("cheque"), refs.payment_method("card")) == ("check", "other")
     assert refs.payment_method(None) is None
@@ -58,8 +58,8 @@ def test_yaml_that_cannot_be_read_says_where() -> None:
 
 def test_a_tax_rate_is_looked_up_however_its_key_is_written() -> None:
     refs = parse_map('taxes:\n  "7.50%": "VAT-75"\n  " 12 %": "VAT-12"\n', "map.yaml")
-    assert refs.tax(None, Decimal("7.5")) == "VAT-75"
-    assert refs.tax("any-id", Decimal("12.00")) == "VAT-12"
+    assert refs.tax(None, Decimal("7.5")) == ("7.5%", "VAT-75")
+    assert refs.tax("any-id", Decimal("12.00")) == ("12%", "VAT-12")
 
 
 def test_taxes_take_no_default_and_no_rate_that_is_not_one() -> None:
