@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 import logging
 import os
@@ -62,11 +64,47 @@ def configure_logging(
     root.setLevel(max(level, logging.WARNING))
 
 
+class ServedRequest:
+    """The request a task's context was made in, and whether its answer is done (``ended``).
+    A library's task started while a request was served (asyncpg's pool restoring its
+    connections, the connection's callbacks) keeps that context for as long as it runs: its
+    lines written after the request ended are about no request, and carry no ``request_id``.
+    The gateway's own work that outlives its answer (an outcome kept later) keeps the id, and
+    so do the lines of the task that served it (aiohttp's own, once the answer is made)."""
+
+    __slots__ = ("ended", "task")
+
+    def __init__(self) -> None:
+        self.ended = False
+        self.task = asyncio.current_task()
+
+    def over_for_this_task(self) -> bool:
+        """Whether the request is over and this line comes from a task of another's."""
+        return self.ended and asyncio.current_task() is not self.task
+
+
+served_request: contextvars.ContextVar[ServedRequest | None] = contextvars.ContextVar(
+    "served_request", default=None
+)
+
+
 class _ToStructlog(logging.Handler):
     """A standard-library record as a structlog line: its logger, level, message and, where
-    it carries one, the exception (rendered into the line by ``format_exc_info``)."""
+    it carries one, the exception (rendered into the line by ``format_exc_info``); the
+    request's id only while the request is served (``ServedRequest``)."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        served = served_request.get()
+        if served is not None and served.over_for_this_task():
+            contextvars.copy_context().run(self._emit_unbound, record)
+        else:
+            self._emit(record)
+
+    def _emit_unbound(self, record: logging.LogRecord) -> None:
+        request_id_var.set(None)
+        self._emit(record)
+
+    def _emit(self, record: logging.LogRecord) -> None:
         try:
             fields: dict[str, Any] = {"logger": record.name}
             log = structlog.get_logger(record.name)

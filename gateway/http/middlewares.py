@@ -15,6 +15,7 @@ from gateway.http.errors import idempotency_problem, problem_for
 from gateway.http.keys import ADAPTERS, CALLER, REQUEST_ID, SETTINGS
 from gateway.http.observability import CLIENT_CLOSED
 from gateway.http.problems import Problem
+from gateway.logging_setup import ServedRequest, served_request
 from gateway.store import StoreError
 from gateway.upstream import request_id_var
 
@@ -31,11 +32,15 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     request_id = given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     request_id_var.set(request_id)  # sent upstream with every provider call of this request
+    served = ServedRequest()
+    served_request.set(served)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         exc.headers["X-Request-ID"] = request_id
         raise
+    finally:
+        served.ended = True
     response.headers["X-Request-ID"] = request_id
     return response
 
