@@ -37,7 +37,7 @@ from gateway.settings_secrets import (
 from gateway.store import url_problems
 from gateway.store.urls import mask_url, password_of
 from gateway.text_file import UnreadableText, read_text
-from gateway.yaml_strict import SECRET_KEYS, load_yaml
+from gateway.yaml_strict import SECRET_KEYS, load_yaml, may_hold_secret
 
 # ${NAME}, or ${NAME:-default} when the variable is unset or empty
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -89,6 +89,39 @@ def _store_beside(
     return {**data, "store": {**store, "url": url}}, [*problems, *url_problems(url)]
 
 
+# A key on a line of YAML (in a block or a flow mapping), and what the reader's message quotes.
+_LINE_KEY = re.compile(r"([A-Za-z_][\w-]*)\s*:")
+_QUOTED = re.compile(r"'[^']*'")
+
+
+def _holds_secret(text: str, line: int) -> bool:
+    """Whether line ``line`` (from 0) of ``text`` gives a key whose value may be a secret."""
+    lines = text.splitlines()
+    return line < len(lines) and any(may_hold_secret(key) for key in _LINE_KEY.findall(lines[line]))
+
+
+def _unquoted(problem: str) -> str:
+    """The YAML reader's ``problem`` without what it quotes of the file: a secret written
+    unquoted that starts with ``!`` or ``*`` is read as a tag or an alias, and its message
+    quotes the name (the secret)."""
+    hidden = _QUOTED.sub(_hidden, problem)
+    if hidden == problem:
+        return problem
+    return (
+        f"{hidden}; the line holds a secret: one that starts with !, *, &, @, ` or another "
+        "YAML sign is written in quotes"
+    )
+
+
+def _hidden(quoted: re.Match[str]) -> str:
+    """A piece of the file the message quotes, as ``(not shown)``; the reader's own names for
+    what it met (``'<block end>'``) and a character alone (``'@'``) are no secret's."""
+    inner = quoted.group()[1:-1]
+    if len(inner) <= 2 or (inner.startswith("<") and inner.endswith(">")):
+        return quoted.group()
+    return "(not shown)"
+
+
 def store_url_beside(url: str, folder: Path) -> str:
     """A relative SQLite store path is read from the configuration file's folder, so the
     gateway finds the same store whatever directory it is started from."""
@@ -110,9 +143,10 @@ def parse_settings(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(
-            source, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]
-        ) from None
+        problem = str(getattr(exc, "problem", exc))
+        if mark is not None and _holds_secret(text, mark.line):
+            problem = _unquoted(problem)
+        raise ConfigError(source, [f"{where}not valid YAML ({problem})"]) from None
     if data is None:
         data = {}
     problems: list[str] = []

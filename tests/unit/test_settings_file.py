@@ -961,6 +961,40 @@ def test_a_value_with_a_tag_it_cannot_be_read_as_is_a_problem_not_a_traceback(
     assert "Hunter2" not in problem and "2020-99-99" not in problem, problem
 
 
+@pytest.mark.parametrize(
+    ("key", "written"),
+    [
+        ("token", "!Hunter2Tail9pQ2vLr7"),  # read as a tag
+        ("token", "*Hunter2Tail9pQ2vLr7"),  # read as an alias
+        ("token_env", "!Hunter2Tail9pQ2vLr7"),
+        ("token", "!!Hunter2Tail9pQ2vLr7"),
+        ("token", "!x!Hunter2Tail9pQ2vLr7"),  # a tag handle never declared
+    ],
+)
+def test_a_secret_the_yaml_reader_takes_for_a_tag_or_an_alias_is_not_shown(
+    key: str, written: str
+) -> None:
+    """A secret written unquoted that starts with ``!`` or ``*`` is not a value to the reader:
+    its message ("could not determine a constructor for the tag '!…'", "found undefined alias
+    '…'") quoted it, and check-config and serve printed it. What it quotes of a line that gives
+    a secret is not shown; the line and column remain, and how to write it."""
+    for auth in (  # as a block, and in a flow mapping with the secret not last
+        f"auth:\n      type: bearer\n      {key}: {written}",
+        f"auth: {{{key}: {written}, type: bearer}}",
+    ):
+        text = GOOD.replace('auth: {type: bearer, token: "${CRM_TOKEN}"}', auth)
+        [problem] = problems(text, {"CRM_TOKEN": "crm-token-1"})
+        assert problem.startswith("line 1") and "not valid YAML" in problem, problem
+        assert "Hunter2" not in problem, problem
+        if auth.startswith("auth:\n"):  # in a flow mapping, the reader stops elsewhere
+            assert "(not shown)" in problem and "is written in quotes" in problem, problem
+
+
+def test_what_the_yaml_reader_quotes_of_a_line_without_a_secret_is_shown() -> None:
+    [problem] = problems(GOOD.replace("provider: crm_v1", "provider: !crm_v1"))
+    assert "could not determine a constructor for the tag '!crm_v1'" in problem, problem
+
+
 @pytest.mark.parametrize("written", ["[0x7F3A9C11]", "{value: 0x7F3A9C11}", "[-73519e400]"])
 def test_a_number_form_within_a_list_or_mapping_under_a_secret_key_is_not_shown(
     written: str,
