@@ -102,6 +102,7 @@ class _Entry:
     row: Row  # as listed: made an invoice once handed out (``_in_full``)
     key: int  # the issue date as a number that grows in the merge's order
     at: Position  # where the walk stands when this invoice is the next one
+    after: Position | None = None  # a whole listing's: where it stands once this is handed out
 
 
 @dataclass
@@ -117,10 +118,27 @@ class _Walk:
     pages: int = 0  # provider pages read in this call
     seen: set[str | None] = field(default_factory=set)
     last_key: int | None = None
+    # A whole listing's position once it has nothing left to hand out: after the last invoice
+    # handed out (where the call started, until one is).
+    handed: Position | None = None
 
     def position(self) -> Position | None:
         """Where the next call starts: at the first invoice not handed out."""
         return self.buffer[0].at if self.buffer else self.frontier
+
+    def resume_at(self) -> Position | None:
+        """Where a walk with nothing left stands while other walks of the merge read on: a
+        whole listing after the last invoice it handed out, so that one made since that sorts
+        after it comes in (dropped, its walk ended, as the next page's boundary fell); None
+        for a listing its provider pages (its pages shift, as its own list's do)."""
+        return self.handed if self.whole else None
+
+    def take(self) -> Row:
+        """The next invoice of the merge from this walk."""
+        entry = self.buffer.popleft()
+        if entry.after is not None:
+            self.handed = entry.after
+        return entry.row
 
     @property
     def whole(self) -> bool:
@@ -180,6 +198,8 @@ async def _merged(
     if cursor is not None:
         for walk, position in zip(walks, _read(cursors, scope, cursor, ordered), strict=True):
             walk.frontier = position
+    for walk in walks:
+        walk.handed = walk.frontier
     descending = query.sort == DESCENDING
     found: list[tuple[_Walk, Row]] = []
     while len(found) < limit:
@@ -194,11 +214,14 @@ async def _merged(
             break
         # min keeps the first of equal keys: the walks are in connection-name order.
         best = min(heads, key=lambda walk: walk.buffer[0].key)
-        found.append((best, best.buffer.popleft().row))
+        found.append((best, best.take()))
     positions = [walk.position() for walk in walks]
     if all(position is None for position in positions):
         return found, None
-    return found, _make(cursors, scope, positions)
+    kept = [
+        walk.resume_at() if at is None else at for walk, at in zip(walks, positions, strict=True)
+    ]
+    return found, _make(cursors, scope, kept)
 
 
 async def _in_full(found: list[tuple[_Walk, Row]]) -> list[Invoice]:
@@ -361,8 +384,9 @@ async def _read_whole(walk: _Walk, query: ListQuery, descending: bool) -> None:
             continue  # handed out already (or, made since, sorted before the position)
         if place == previous:
             continue  # listed twice: a page boundary that moved while the pages were read
-        walk.buffer.append(_Entry(row, place[0], at))
-        at, previous = Position(f"{place[0]}:{place[1]}", 0, size), place
+        following = Position(f"{place[0]}:{place[1]}", 0, size)
+        walk.buffer.append(_Entry(row, place[0], at, following))
+        at, previous = following, place
     walk.frontier = None
 
 

@@ -299,6 +299,40 @@ async def test_invoices_made_or_deleted_during_a_walk_of_a_whole_listing_move_no
     assert handed[-1] == "new-late"
 
 
+@pytest.mark.parametrize("kind", [Unsorted, Listed])
+@pytest.mark.parametrize("sort", ["issue_date", "-issue_date"])
+async def test_an_invoice_made_on_a_whole_listing_handed_out_to_its_end_comes_in(
+    kind: type[Unsorted], sort: str
+) -> None:
+    """A page that ended just after a whole listing's last invoice, while another connection
+    read on: its walk was taken for ended, its position dropped, and an invoice made then that
+    sorts after that position never came, whatever page boundary, only where it fell."""
+    query = ListQuery(sort=sort)
+    ascending = sort == "issue_date"
+    plain = kind("plain", [1, 2] if ascending else [8, 9])
+    other = Sorted("zother", [5, 6, 7] if ascending else [3, 4, 5])
+    first = await list_across([plain, other], query, 2, None, CURSORS)
+    handed = ["plain-0", "plain-1"] if ascending else ["plain-1", "plain-0"]
+    assert [i.id for i in first.invoices] == handed
+    assert first.has_more
+    day = 3 if ascending else 7  # after plain's last, before zother's first
+    made = plain.invoices[0].model_copy(
+        update={"id": "plain-new", "issue_date": START + timedelta(days=day)}
+    )
+    plain.invoices.append(made)
+    rest = await list_across([plain, other], query, 10, first.next_cursor, CURSORS)
+    others = ["zother-0", "zother-1", "zother-2"]
+    assert [i.id for i in rest.invoices] == ["plain-new", *(others if ascending else others[::-1])]
+    assert not rest.has_more and rest.next_cursor is None
+    # With nothing written, the walk ends as before: a kept position is no page to come.
+    again = await list_across([plain, other], query, 2, None, CURSORS)
+    seen = [i.id for i in again.invoices]
+    while again.has_more:
+        again = await list_across([plain, other], query, 2, again.next_cursor, CURSORS)
+        seen += [i.id for i in again.invoices]
+    assert sorted(seen) == sorted(i.id for i in [*plain.invoices, *other.invoices])
+
+
 async def test_a_row_listed_on_two_pages_as_the_listing_shifts_is_handed_out_once() -> None:
     """An invoice made at the front of the provider's list while its pages are read (by
     offset, at once): the row at the page boundary comes on both pages, and once in the
