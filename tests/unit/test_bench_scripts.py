@@ -56,6 +56,21 @@ def test_the_hot_path_bench_times_a_new_invoices_answer_not_a_kept_one() -> None
     assert new > again["after"] > 0
 
 
+def test_the_blanking_bench_blanks_the_credential_and_nothing_else() -> None:
+    ran = _run("blanking.py", "--kb", "20", "--rounds", "1")
+    assert ran.returncode == 0, ran.stderr
+    figures = json.loads(ran.stdout)
+    blanked = {name: shape["blanked"] for name, shape in figures.items() if isinstance(shape, dict)}
+    assert blanked == {
+        "compact_invoice": False,
+        "pretty_list": False,
+        "attachment_one_line": False,
+        "attachment_in_lines": False,
+        "credential_in_lines": True,
+    }
+    assert all(figures[name]["us"] > 0 for name in blanked)
+
+
 @pytest.mark.parametrize(
     ("script", "args", "said"),
     [
@@ -66,6 +81,7 @@ def test_the_hot_path_bench_times_a_new_invoices_answer_not_a_kept_one() -> None
         ("hotpath.py", ["--rounds", "-1"], "argument --rounds: -1 is less than 1"),
         ("fanout.py", ["--limit", "101"], "argument --limit: 101 is more than 100"),
         ("fanout.py", ["--calls", "0"], "argument --calls: 0 is less than 1"),
+        ("blanking.py", ["--kb", "0"], "argument --kb: 0 is less than 1"),
     ],
 )
 def test_a_bad_argument_is_a_usage_error(script: str, args: list[str], said: str) -> None:

@@ -114,14 +114,18 @@ def _client(session: aiohttp.ClientSession, token: str = SECRET) -> UpstreamClie
 async def _echoed(message: str) -> str:
     """The ``message`` a provider's answer carries, as the client (its credential ``ECHOED``)
     reads it."""
-    echo = json.dumps({"success": False, "message": message})
+    said: str = (await _answered(json.dumps({"success": False, "message": message})))["message"]
+    return said
+
+
+async def _answered(echo: str | bytes) -> Any:
+    """A provider's JSON answer ``echo`` as the client (its credential ``ECHOED``) reads it."""
     async with aiohttp.ClientSession() as session:
         client = _client(session, ECHOED)
         with mocked_network() as mock:
             mock.get(f"{BASE}/echo", status=200, body=echo, content_type="application/json")
             answer = await client.request("GET", "/echo")
-    said: str = answer.body["message"]
-    return said
+    return answer.body
 
 
 async def test_the_client_walks_only_an_answer_whose_escapes_hide_the_credential(
@@ -209,8 +213,15 @@ async def test_a_credential_within_what_an_answer_echoes_in_base64_is_blanked(
     assert len(left) <= len(form) - len(ECHOED) * 4 // 3 + 6, (message, form)
 
 
+def _php_json(message: str) -> bytes:
+    """``message`` in a JSON answer as PHP's ``json_encode`` writes it: ``/`` as ``\\/``."""
+    return json.dumps({"success": False, "message": message}).replace("/", "\\/").encode()
+
+
 @pytest.mark.parametrize("offset", range(0, 80, 3))
-@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
+@pytest.mark.parametrize(
+    "line_end", ["\n", "\r\n", "\r", "\n    "], ids=["lf", "crlf", "cr", "indented"]
+)
 async def test_a_credential_within_base64_written_in_lines_is_blanked(
     offset: int, line_end: str
 ) -> None:
@@ -230,9 +241,26 @@ async def test_a_credential_within_base64_written_in_lines_is_blanked(
 
 
 async def test_base64_in_lines_without_the_credential_is_kept() -> None:
-    """An attachment's base64, in lines too, that holds no credential is passed on whole."""
+    """An attachment's base64, in lines too, that holds no credential is passed on whole; so
+    is one of 48 KB on one line that a line break ends, which the first search for lines of
+    base64 read again from each of its characters (minutes of the event loop, every request
+    stalled behind it)."""
     wrapped = base64.encodebytes(b"an attachment, not the credential " * 8).decode()
     assert await _echoed(f"file: {wrapped}") == f"file: {wrapped}"
+    one_line = base64.b64encode(bytes(range(256)) * 140).decode() + "\n"  # 48 KB
+    assert await _echoed(one_line) == one_line
+
+
+@pytest.mark.parametrize("offset", range(0, 80, 3))
+async def test_a_credential_within_base64_in_lines_as_php_writes_json_is_blanked(
+    offset: int,
+) -> None:
+    """PHP's json_encode writes ``/`` as ``\\/`` and a line as ``\\r\\n``: the base64's
+    ``/`` within the credential's hid it from the search."""
+    headers = json.dumps({"Host": "x" * offset, "Authorization": f"Bearer {ECHOED}"})
+    wrapped = base64.encodebytes(headers.encode()).decode().replace("\n", "\r\n")
+    said = (await _answered(_php_json(f"you sent {wrapped}")))["message"]
+    assert "[redacted]" in said, said
 
 
 @pytest.mark.parametrize("charset", ["utf-16", "utf-16-be", "utf-32", "cp500"])
