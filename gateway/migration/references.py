@@ -41,6 +41,8 @@ class ReferenceMap:
     customers: dict[str, str] = field(default_factory=dict)
     items: dict[str, str] = field(default_factory=dict)
     taxes: dict[str, str] = field(default_factory=dict)
+    # each ``taxes`` key as the map writes it ("20.00%"), where that is not how it is looked up
+    tax_keys_written: dict[str, str] = field(default_factory=dict)
     provider_fields: dict[str, Any] = field(default_factory=dict)
     line_provider_fields: dict[str, Any] = field(default_factory=dict)
     payment_methods: dict[str, str] = field(default_factory=dict)
@@ -58,11 +60,11 @@ class ReferenceMap:
         return _look_up(self.items, source_id)
 
     def tax(self, source_id: str | None, rate: Decimal) -> tuple[str, str] | None:
-        """The map's entry for a source tax, (its key, the target tax): by the tax's id, else
-        by its rate written ``"7.5%"``."""
+        """The map's entry for a source tax, (its key as the map writes it, the target tax):
+        by the tax's id, else by its rate (``"7.5%"``, however the map wrote it)."""
         for key in (source_id, rate_key(rate)):
             if key is not None and key in self.taxes:
-                return key, self.taxes[key]
+                return self.tax_keys_written.get(key, key), self.taxes[key]
         return None
 
 
@@ -106,13 +108,16 @@ def parse_map(text: str, source: str) -> ReferenceMap:
         for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     ]
     if not problems:
-        taxes, problems = _taxes(node, _ids(data.get("taxes")))
+        taxes, written, problems = _taxes(node, _ids(data.get("taxes")))
     if problems:
         raise MapError(source, problems)
     return ReferenceMap(
         customers=_ids(data.get("customers")),
         items=_ids(data.get("items")),
         taxes=taxes,
+        tax_keys_written={
+            key: as_written for key, as_written in written.items() if key != as_written
+        },
         provider_fields=dict(data.get("provider_fields") or {}),
         line_provider_fields=dict(data.get("line_provider_fields") or {}),
         payment_methods=_ids(data.get("payment_methods")),
@@ -120,10 +125,12 @@ def parse_map(text: str, source: str) -> ReferenceMap:
     )
 
 
-def _taxes(node: yaml.Node | None, table: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+def _taxes(
+    node: yaml.Node | None, table: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """``taxes`` with each rate key written as ``tax`` looks it up (``"7.50%"`` is ``"7.5%"``),
-    and the problems: ``"*"`` (no default: one tax for every other would change what is
-    charged) and a ``%`` key that is no rate."""
+    each key as written by that key, and the problems: ``"*"`` (no default: one tax for every
+    other would change what is charged) and a ``%`` key that is no rate."""
     taxes: dict[str, str] = {}
     written: dict[str, str] = {}  # each key as the map writes it, by the key it is looked up by
     problems: list[str] = []
@@ -151,7 +158,7 @@ def _taxes(node: yaml.Node | None, table: dict[str, str]) -> tuple[dict[str, str
             continue
         written[key] = as_written
         taxes[key] = target
-    return taxes, problems
+    return taxes, written, problems
 
 
 def _rate(text: str) -> Decimal | None:

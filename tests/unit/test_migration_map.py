@@ -57,9 +57,11 @@ def test_yaml_that_cannot_be_read_says_where() -> None:
 
 
 def test_a_tax_rate_is_looked_up_however_its_key_is_written() -> None:
+    """Found by its rate however written, and named as written (a reason naming "7.5%" names
+    a key the map does not hold)."""
     refs = parse_map('taxes:\n  "7.50%": "VAT-75"\n  " 12 %": "VAT-12"\n', "map.yaml")
-    assert refs.tax(None, Decimal("7.5")) == ("7.5%", "VAT-75")
-    assert refs.tax("any-id", Decimal("12.00")) == ("12%", "VAT-12")
+    assert refs.tax(None, Decimal("7.5")) == ("7.50%", "VAT-75")
+    assert refs.tax("any-id", Decimal("12.00")) == (" 12 %", "VAT-12")
 
 
 def test_taxes_take_no_default_and_no_rate_that_is_not_one() -> None:
