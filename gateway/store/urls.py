@@ -62,8 +62,10 @@ def _password_spans(url: str) -> list[tuple[int, int]]:
         if unquote_plus(found.group(1)).lower() in _PASSWORD_PARAMETERS:
             spans.append(found.span(2))
     # Not a URL at all, but a connection string of another form given in its place: libpq's
-    # keywords (``host=db password=secret``) or ``…;Password=secret;``.
+    # keywords (``host=db password=secret``), ``…;Password=secret;``, a line of .pgpass.
     spans += [found.span(1) for found in _KEYWORD_PASSWORD.finditer(url)]
+    if pgpass := _PGPASS_LINE.match(url):
+        spans.append(pgpass.span(1))
     return _merged(spans)
 
 
@@ -98,11 +100,16 @@ _QUERY_PARAMETER = re.compile(r"[?&]([^=&#]*)=((?:[^&]|&(?![^=&#]*=))*)")
 _PASSWORD_PARAMETERS = frozenset({"password", "sslpassword"})
 # The schemes a store URL may be meant to have, a driver's suffix too (``postgresql+asyncpg``).
 _STORE_SCHEMES = ("postgres", "sqlite", "jdbc")
-# ``password=value`` after a space, a ";" or the start: the value single-quoted (libpq) or to
-# the next space or ";".
+# A password given by a keyword after a space, a ";" or the start: libpq's ``password=``
+# (its value single-quoted or not), ADO's and ODBC's ``Password=``, ``Pwd=``, ``PSW=`` (double-
+# quoted, ``""`` within, or not), the environment's ``PGPASSWORD=``, YAML's ``password: ``; the
+# value to its closing quote, else to the next space or ";".
 _KEYWORD_PASSWORD = re.compile(
-    r"(?i)(?:^|[\s;])\s*(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s;]*)"
+    r"(?i)(?:^|[\s;])\s*(?:ssl|pg)?(?:password|pwd|psw)\s*[=:]\s*"
+    r"('(?:[^'\\]|\\.)*'?|\"(?:[^\"]|\"\")*\"?|[^\s;]*)"
 )
+# A line of a .pgpass file (host:port:database:user:password): the password is its last field.
+_PGPASS_LINE = re.compile(r"^[^:@/\s]*:[^:@/\s]*:[^:@/\s]*:[^:@/\s]*:(.+)$")
 
 
 def scheme_of(url: str) -> str:

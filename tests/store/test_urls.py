@@ -171,6 +171,15 @@ def test_a_url_whose_scheme_lost_a_slash_is_masked_all_the_same(url: str, masked
         ("host=db password='Hunter2Tail' dbname=x", "host=db password=*** dbname=x"),
         ("Server=db;Password=Hunter2Tail;Database=x", "Server=db;Password=***;Database=x"),
         ("host=db sslpassword=Hunter2Tail", "host=db sslpassword=***"),
+        # ADO's and ODBC's: double-quoted ("" within), and its other names
+        ('Host=db;Password="Hunter2Tail";Database=x', "Host=db;Password=***;Database=x"),
+        ('Host=db;Password="Hunter2 T""a;il";x=1', "Host=db;Password=***;x=1"),
+        ("Host=db;Pwd=Hunter2Tail;", "Host=db;Pwd=***;"),
+        ("Server=db;PSW=Hunter2Tail", "Server=db;PSW=***"),
+        # the environment's, YAML's, and a line of .pgpass
+        ("PGPASSWORD=Hunter2Tail", "PGPASSWORD=***"),
+        ("password: Hunter2Tail", "password: ***"),
+        ("db.internal:5432:invoices:gw:Hunter2Tail", "db.internal:5432:invoices:gw:***"),
     ],
 )
 def test_a_connection_string_given_in_place_of_a_url_is_masked(url: str, masked: str) -> None:
@@ -178,4 +187,4 @@ def test_a_connection_string_given_in_place_of_a_url_is_masked(url: str, masked:
     keyword form and ``…;Password=…;`` have no ``?`` to find a parameter by. check-config and
     serve quoted such a value whole, password and all."""
     assert mask_url(url) == masked
-    assert password_of(url) in ("Hunter2Tail", "'Hunter2Tail'")
+    assert "Hunter2" in (password_of(url) or "")
