@@ -9,7 +9,8 @@ Every answer goes through the search for the credential's forms (``secret_forms`
 base64 written in lines that holds it (``without_wrapped_base64``). The shapes: a compact
 invoice answer; a pretty-printed list; an attachment in base64 on one line that a line break
 ends (which the first search for lines read again from each of its characters: minutes for
-130 KB); the same attachment in MIME's lines of 76; a header dump holding the credential in
+130 KB), and one as PHP writes JSON (each "/" as "\\/": the second search read the line again
+from each of them); the same attachment in MIME's lines of 76; a header dump holding the credential in
 MIME's lines (blanked). The cost should grow with the size alone: ``us_per_kb`` about even
 across ``--kb``.
 """
@@ -48,6 +49,8 @@ def shapes(kb: int) -> dict[str, bytes]:
         "compact_invoice": json.dumps(invoice).encode(),
         "pretty_list": json.dumps(listing, indent=2).encode(),
         "attachment_one_line": json.dumps({"file": attachment + "\n"}).encode(),
+        # as PHP's json_encode writes it: each "/" as "\/"
+        "attachment_one_line_php": json.dumps({"file": attachment}).replace("/", "\\/").encode(),
         "attachment_in_lines": json.dumps(
             {"file": base64.encodebytes(attachment.encode()).decode()}
         ).encode(),

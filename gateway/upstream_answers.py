@@ -141,7 +141,9 @@ def _shapes() -> bytes:
 
 
 _SHAPES = _shapes()
-_RUNS = bytes.maketrans(b"\n\\", b"  ")  # a shape's base64 characters, and spaces
+# A shape's base64 characters, and spaces: the search back to a line's start goes no further
+# than the line.
+_RUNS = bytes.maketrans(b"\n\\", b"  ")
 _LINE = b"A" * 16  # the shortest line of base64 looked into: MIME's are 76, PEM's 64
 
 
@@ -157,7 +159,8 @@ def without_wrapped_base64(content: bytes, forms: tuple[bytes, ...]) -> bytes:
     answer, trying every position, it cost 20 to 30 µs a KB of an attachment's base64."""
     if b"\n" not in content and b"\r" not in content and b"\\" not in content:
         return content
-    shape = content.translate(_SHAPES)
+    # An escaped "/" (``\\/``) is two characters of a line, not an escape that may end it.
+    shape = content.replace(b"\\/", b"//").translate(_SHAPES)
     ends = _LineEnds(shape)
     if ends.next_from(0) < 0:
         return content
@@ -165,7 +168,7 @@ def without_wrapped_base64(content: bytes, forms: tuple[bytes, ...]) -> bytes:
     kept: list[bytes] = []
     done = at = 0
     while (found := ends.next_from(at)) >= 0:
-        start = _line_start(content, runs, found)
+        start = runs.rfind(b" ", 0, found) + 1  # the line's: after its last other byte
         run = _WRAPPED_BASE64.match(content, start)
         if run is None:
             at = found + 1
@@ -221,18 +224,6 @@ class _LineEnds:
             if self.shape[end - len(_LINE) : end] == _LINE:
                 return end
             at = end + 1  # a short line, or none: the next break
-
-
-def _line_start(content: bytes, runs: bytes, end: int) -> int:
-    """Where the line of base64 that ends at ``end`` starts: after the nearest byte before it
-    that is not a base64 character (``runs``: the shape with every other byte a space, so the
-    search back goes no further than the line), taking in an escaped "/" (``\\/``)."""
-    start = end
-    while True:
-        start = runs.rfind(b" ", 0, start) + 1
-        if content[start - 1 : start + 1] != b"\\/":
-            return start
-        start -= 1  # before the backslash: the line goes on before it
 
 
 def _within_base64(raw: bytes) -> set[str]:

@@ -65,6 +65,7 @@ def test_the_blanking_bench_blanks_the_credential_and_nothing_else() -> None:
         "compact_invoice": False,
         "pretty_list": False,
         "attachment_one_line": False,
+        "attachment_one_line_php": False,
         "attachment_in_lines": False,
         "credential_in_lines": True,
     }
