@@ -10,8 +10,8 @@ base64 written in lines that holds it (``without_wrapped_base64``). The shapes: 
 invoice answer; a pretty-printed list; an attachment in base64 on one line that a line break
 ends (which the first search for lines read again from each of its characters: minutes for
 130 KB), and one as PHP writes JSON (each "/" as "\\/": the second search read the line again
-from each of them); the same attachment in MIME's lines of 76; a header dump holding the credential in
-MIME's lines (blanked). The cost should grow with the size alone: ``us_per_kb`` about even
+from each of them); the same attachment in MIME's lines of 76; a header dump holding the
+credential in MIME's lines (blanked). The cost should grow with the size alone: ``us_per_kb`` about even
 across ``--kb``.
 """
 
