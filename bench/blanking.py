@@ -11,8 +11,8 @@ invoice answer; a pretty-printed list; an attachment in base64 on one line that 
 ends (which the first search for lines read again from each of its characters: minutes for
 130 KB), and one as PHP writes JSON (each "/" as "\\/": the second search read the line again
 from each of them); the same attachment in MIME's lines of 76; a header dump holding the
-credential in MIME's lines (blanked). The cost should grow with the size alone: ``us_per_kb`` about even
-across ``--kb``.
+credential in MIME's lines (blanked). The cost should grow with the size alone: ``us_per_kb``
+about even across ``--kb``.
 """
 
 from __future__ import annotations
