@@ -37,7 +37,7 @@ from gateway.settings_secrets import (
 from gateway.store import url_problems
 from gateway.store.urls import mask_url, password_of
 from gateway.text_file import UnreadableText, read_text
-from gateway.yaml_strict import SECRET_KEYS, load_yaml, may_hold_secret
+from gateway.yaml_strict import SECRET_KEYS, OwnProblem, load_yaml
 
 # ${NAME}, or ${NAME:-default} when the variable is unset or empty
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -89,27 +89,23 @@ def _store_beside(
     return {**data, "store": {**store, "url": url}}, [*problems, *url_problems(url)]
 
 
-# A key on a line of YAML (in a block or a flow mapping), and what the reader's message quotes.
-_LINE_KEY = re.compile(r"([A-Za-z_][\w-]*)\s*:")
+# What the YAML reader's message quotes of the file.
 _QUOTED = re.compile(r"'[^']*'")
-
-
-def _holds_secret(text: str, line: int) -> bool:
-    """Whether line ``line`` (from 0) of ``text`` gives a key whose value may be a secret."""
-    lines = text.splitlines()
-    return line < len(lines) and any(may_hold_secret(key) for key in _LINE_KEY.findall(lines[line]))
 
 
 def _unquoted(problem: str) -> str:
     """The YAML reader's ``problem`` without what it quotes of the file: a secret written
-    unquoted that starts with ``!`` or ``*`` is read as a tag or an alias, and its message
-    quotes the name (the secret)."""
+    unquoted that starts with ``!`` or ``*`` is read as a tag or an alias, and the message
+    quotes the name (the secret). Which value an error is in cannot be told from a file the
+    reader could not read (a quoted key, the value on the next line, a flow mapping over
+    several lines), so no name is shown; the line and column say where."""
     hidden = _QUOTED.sub(_hidden, problem)
     if hidden == problem:
         return problem
     return (
-        f"{hidden}; the line holds a secret: one that starts with !, *, &, @, ` or another "
-        "YAML sign is written in quotes"
+        f"{hidden}; a configuration's values are not shown in its errors, as it holds "
+        "secrets: a value that starts with !, *, &, @, ` or another YAML sign is written in "
+        "quotes"
     )
 
 
@@ -144,7 +140,7 @@ def parse_settings(
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = str(getattr(exc, "problem", exc))
-        if mark is not None and _holds_secret(text, mark.line):
+        if not isinstance(exc, OwnProblem):
             problem = _unquoted(problem)
         raise ConfigError(source, [f"{where}not valid YAML ({problem})"]) from None
     if data is None:

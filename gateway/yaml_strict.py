@@ -62,6 +62,11 @@ def may_hold_secret(key: str) -> bool:
 _HIDDEN = "this value (not shown: it may be a secret)"
 
 
+class OwnProblem(yaml.constructor.ConstructorError):
+    """A problem this reader words itself: it names keys and tags, never a value, so it is
+    shown as it is (the YAML reader's own messages quote what they met, a secret among it)."""
+
+
 class _Loader(yaml.SafeLoader):
     """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the
     last one silently: a second ``server:`` would drop the first's settings), and a document
@@ -100,11 +105,11 @@ class _Loader(yaml.SafeLoader):
                 if digits > 4300
                 else "a value tagged as a whole number (!!int) that is not one"
             )
-            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+            raise OwnProblem(None, None, problem, node.start_mark) from None
         if not _DECIMAL_INT.fullmatch(written):
             reading = "in another base" if self._hides(node) else f"as {value}"
             said = f"{self._shown(node)} is not a decimal number: YAML would read it {reading}"
-            raise yaml.constructor.ConstructorError(
+            raise OwnProblem(
                 None,
                 None,
                 f"{said} (a leading 0 is octal, 0x hexadecimal, a colon base 60); write the "
@@ -128,7 +133,7 @@ class _Loader(yaml.SafeLoader):
             problem = f"{self._shown(node)} is too large a number to read"
         else:
             return value
-        raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+        raise OwnProblem(None, None, problem, node.start_mark)
 
     def _hides(self, node: yaml.Node) -> bool:
         return id(node) in self._secret_values
@@ -151,7 +156,7 @@ class _Loader(yaml.SafeLoader):
         try:
             written, read = _sizes(node)
         except _HoldsItself as exc:
-            raise yaml.constructor.ConstructorError(
+            raise OwnProblem(
                 None,
                 None,
                 "an alias (*name) refers to the value that holds it: it never ends",
@@ -159,7 +164,7 @@ class _Loader(yaml.SafeLoader):
             ) from None
         limit = max(MIN_EXPANDED_LIMIT, EXPANSION_FACTOR * written)
         if read > limit:
-            raise yaml.constructor.ConstructorError(
+            raise OwnProblem(
                 None,
                 None,
                 f"its aliases (*name) make {written:,} values written stand for {read:,}, "
@@ -170,7 +175,7 @@ class _Loader(yaml.SafeLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if not isinstance(node, yaml.MappingNode):  # ``!!map 5``, ``!!set 5``
-            raise yaml.constructor.ConstructorError(
+            raise OwnProblem(
                 None,
                 None,
                 "a value tagged as a mapping that is not one (the value is not shown)",
@@ -190,7 +195,7 @@ class _Loader(yaml.SafeLoader):
             except TypeError:
                 continue  # a list as a key: YAML's own loader refuses it, saying where
             if key in seen:
-                raise yaml.constructor.ConstructorError(
+                raise OwnProblem(
                     None,
                     None,
                     f"{key!r} is given twice in one mapping (first on line {seen[key] + 1}): "
@@ -201,8 +206,8 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _mistagged(what: str, node: yaml.Node) -> yaml.constructor.ConstructorError:
-    return yaml.constructor.ConstructorError(
+def _mistagged(what: str, node: yaml.Node) -> OwnProblem:
+    return OwnProblem(
         None,
         None,
         f"{what} (the value is not shown); remove the tag, or quote the value if it is text",
