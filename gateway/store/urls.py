@@ -63,7 +63,8 @@ def _password_spans(url: str) -> list[tuple[int, int]]:
             spans.append(found.span(2))
     # Not a URL at all, but a connection string of another form given in its place: libpq's
     # keywords (``host=db password=secret``), ``…;Password=secret;``, a line of .pgpass.
-    spans += [found.span(1) for found in _KEYWORD_PASSWORD.finditer(url)]
+    keyword = _KEYWORD_PASSWORD_TO_SEMICOLON if ";" in url else _KEYWORD_PASSWORD
+    spans += [found.span(1) for found in keyword.finditer(url)]
     if pgpass := _PGPASS_LINE.match(url):
         spans.append(pgpass.span(1))
     return _merged(spans)
@@ -101,13 +102,14 @@ _PASSWORD_PARAMETERS = frozenset({"password", "sslpassword"})
 # The schemes a store URL may be meant to have, a driver's suffix too (``postgresql+asyncpg``).
 _STORE_SCHEMES = ("postgres", "sqlite", "jdbc")
 # A password given by a keyword after a space, a ";" or the start: libpq's ``password=``
-# (its value single-quoted or not), ADO's and ODBC's ``Password=``, ``Pwd=``, ``PSW=`` (double-
-# quoted, ``""`` within, or not), the environment's ``PGPASSWORD=``, YAML's ``password: ``; the
-# value to its closing quote, else to the next space or ";".
-_KEYWORD_PASSWORD = re.compile(
-    r"(?i)(?:^|[\s;])\s*(?:ssl|pg)?(?:password|pwd|psw)\s*[=:]\s*"
-    r"('(?:[^'\\]|\\.)*'?|\"(?:[^\"]|\"\")*\"?|[^\s;]*)"
-)
+# (its value single-quoted or not), ADO's and ODBC's ``Password=``, ``Pwd=``, ``PSW=`` (quoted
+# with a doubled quote within, in ODBC's braces, or not), the environment's ``PGPASSWORD=``,
+# YAML's ``password: ``. A value not quoted runs to the next ";" where the string has one
+# (ADO's, spaces and all), else to the next space (libpq's).
+_PASSWORD_KEY = r"(?i)(?:^|[\s;])\s*(?:ssl|pg)?(?:password|pwd|psw)\s*[=:]\s*"
+_QUOTED_VALUE = r"'(?:[^'\\]|\\.|'')*'?|\"(?:[^\"]|\"\")*\"?|\{(?:[^}]|\}\})*\}?"
+_KEYWORD_PASSWORD = re.compile(_PASSWORD_KEY + r"(" + _QUOTED_VALUE + r"|[^\s;]*)")
+_KEYWORD_PASSWORD_TO_SEMICOLON = re.compile(_PASSWORD_KEY + r"(" + _QUOTED_VALUE + r"|[^;]*)")
 # A line of a .pgpass file (host:port:database:user:password): the password is its last field.
 _PGPASS_LINE = re.compile(r"^[^:@/\s]*:[^:@/\s]*:[^:@/\s]*:[^:@/\s]*:(.+)$")
 

@@ -176,6 +176,10 @@ def test_a_url_whose_scheme_lost_a_slash_is_masked_all_the_same(url: str, masked
         ('Host=db;Password="Hunter2 T""a;il";x=1', "Host=db;Password=***;x=1"),
         ("Host=db;Pwd=Hunter2Tail;", "Host=db;Pwd=***;"),
         ("Server=db;PSW=Hunter2Tail", "Server=db;PSW=***"),
+        # ADO's value runs to its ";", spaces and all; ODBC's braces; a doubled quote within
+        ("Host=db;Password=my Hunter2Tail;Database=x", "Host=db;Password=***;Database=x"),
+        ("Server=db;Pwd={Hunter2;Tail};Database=x", "Server=db;Pwd=***;Database=x"),
+        ("Server=db;Password='Hunter2''Tail';Database=x", "Server=db;Password=***;Database=x"),
         # the environment's, YAML's, and a line of .pgpass
         ("PGPASSWORD=Hunter2Tail", "PGPASSWORD=***"),
         ("password: Hunter2Tail", "password: ***"),
