@@ -20,9 +20,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 def validation_problem(errors: list[FieldError]) -> Problem:
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return Problem(
-        "validation_error", f"{pointer_to_path(first.pointer)} {first.detail}{more}", errors=errors
-    )
+    said = f"{pointer_to_path(first.pointer)} {first.detail}".lstrip()  # "/": the whole body
+    return Problem("validation_error", f"{said}{more}", errors=errors)
 
 
 def parse(

@@ -582,6 +582,62 @@ async def test_a_file_whose_name_cannot_be_read_is_a_422_and_nothing_is_sent(
     assert await _note_posts(sandbox) == before
 
 
+@pytest.mark.parametrize(
+    ("disposition", "kind", "status", "said"),
+    [
+        # aiohttp took the "/" off the front and the file went on renamed "abs.txt"
+        (
+            b'Content-Disposition: form-data; name="file"; filename="/abs.txt"',
+            b"text/plain",
+            422,
+            "file has the name '/abs.txt', which must be a name alone",
+        ),
+        (
+            b'Content-Disposition: form-data; name="file"; filename="\\\\srv\\x.txt"',
+            b"text/plain",
+            422,
+            "which must be a name alone",
+        ),
+        # the part's name unreadable: the error named neither the part nor what was wrong
+        (
+            b'Content-Disposition: form-data; name="file"; filename="a.txt"; filename="b.txt"',
+            b"text/plain",
+            422,
+            "a part has no name that can be read from its Content-Disposition",
+        ),
+        # a control character aiohttp refuses in a part's header: its own words, quoting it
+        (
+            b'Content-Disposition: form-data; name="file"; filename="a\x00b.txt"',
+            b"text/plain",
+            400,
+            "a part's headers cannot be read",
+        ),
+        (
+            b'Content-Disposition: form-data; name="file"; filename="ok.txt"',
+            b'text/plain; charset="\x01"',
+            400,
+            "a part's headers cannot be read",
+        ),
+    ],
+    ids=["leading-slash", "leading-backslashes", "filename-twice", "nul-in-name", "ctl-in-type"],
+)
+async def test_a_file_part_the_gateway_cannot_take_as_sent_is_refused_saying_so(
+    sandbox: Sandbox, disposition: bytes, kind: bytes, status: int, said: str
+) -> None:
+    before = await _note_posts(sandbox)
+    body = (
+        _part(b'Content-Disposition: form-data; name="note"', b"Delivered")
+        + _part(disposition + b"\r\nContent-Type: " + kind, b"data")
+        + b"--B--\r\n"
+    )
+    answer = await _raw_note(sandbox, "multipart/form-data; boundary=B", body)
+    assert answer.status == status, answer.body
+    assert answer.body["detail"].startswith(("The multipart body", "file has", "a part has"))
+    assert said in answer.body["detail"], answer.body
+    assert "message:" not in answer.body["detail"] and "b'" not in answer.body["detail"]
+    assert await _note_posts(sandbox) == before
+
+
 async def test_notes_written_as_the_dedupe_marker_are_refused_on_an_order_invoice(
     sandbox: Sandbox,
 ) -> None:

@@ -3,6 +3,8 @@ an existing note (``…/notes/{note_id}/files``), and notes read back where the 
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -104,8 +106,16 @@ async def _multipart(request: web.Request, *, attach: bool) -> tuple[str | None,
     try:
         async with body_deadline(request):
             return await _note_parts(request, attach=attach)
-    except (ValueError, HttpProcessingError) as exc:  # aiohttp's word for a broken multipart
-        raise Problem("bad_request", f"The multipart body is malformed: {exc}.") from None
+    except HttpProcessingError:  # a part's headers aiohttp could not read
+        raise Problem(
+            "bad_request",
+            "The multipart body is malformed: a part's headers cannot be read (a control "
+            "character in one, such as a line break or NUL in a file name, or a line that is "
+            "no header). Nothing was sent.",
+        ) from None
+    except ValueError as exc:  # aiohttp's word for a body that is no multipart
+        said = str(exc) if _is_plain(str(exc)) else "it cannot be read as multipart/form-data"
+        raise Problem("bad_request", f"The multipart body is malformed: {said}.") from None
 
 
 async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None, list[NoteFile]]:
@@ -136,7 +146,7 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
             if len(content) > MAX_NOTE_FILE_BYTES:
                 raise Problem("payload_too_large", f"file is over {MAX_NOTE_FILE_BYTES} bytes.")
             kind = part.headers.get("Content-Type", "application/octet-stream")
-            name = part.filename
+            name = _name_as_sent(part)
             if not name:  # None, or filename="": the provider takes a nameless part for text
                 # No name, or one aiohttp could not read (a ``filename*`` whose bytes are not
                 # UTF-8): the provider would be sent another name than the caller's file has.
@@ -165,12 +175,41 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
                 raise validation_problem([FieldError("/file", detail)])
             files.append(NoteFile(name, kind, bytes(content)))
         else:
-            name = (part.name or "")[:64]
             taken = "file and, optionally, note" if attach else "note and, optionally, file"
+            if not part.name:  # its Content-Disposition unreadable: a parameter given twice…
+                detail = (
+                    "a part has no name that can be read from its Content-Disposition (is a "
+                    f"parameter given twice?): send {taken}, each named once"
+                )
+                raise validation_problem([FieldError("/", detail)])
+            name = part.name[:64]
             raise validation_problem(
                 [FieldError(f"/{name}", f"is not a part of a note: send {taken}")]
             )
     return note, files
+
+
+# A file name given quoted, as written before aiohttp's reading, which takes any "/" and "\"
+# off its front ("/etc/x.txt" read as "etc/x.txt", "/abs.txt" as "abs.txt").
+_QUOTED_FILENAME = re.compile(r'(?i)(?:^|;)\s*filename\s*=\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _name_as_sent(part: BodyPartReader) -> str | None:
+    """The part's file name as the caller wrote it: a name with a folder in front is refused
+    as such, never sent on renamed."""
+    name = part.filename
+    if name is None or part.headers.get("Content-Disposition") is None:
+        return name
+    written = _QUOTED_FILENAME.search(part.headers["Content-Disposition"])
+    if written is None:
+        return name
+    raw = re.sub(r"\\(.)", r"\1", written.group(1))
+    return raw if raw.endswith(name) and raw[: len(raw) - len(name)].strip("/\\") == "" else name
+
+
+def _is_plain(text: str) -> bool:
+    """Whether aiohttp's words can be shown as they are: short, printable, quoting nothing."""
+    return len(text) <= 120 and text.isprintable() and "'" not in text and '"' not in text
 
 
 def _is_text(value: str) -> bool:
