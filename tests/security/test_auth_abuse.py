@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import time
 from typing import Any
@@ -227,6 +228,36 @@ async def test_a_key_that_is_not_utf8_fails_as_a_wrong_key_and_is_counted(
     assert statuses == [401, 401, 401, 429, 429]
     counted = "gateway_auth_failures_total"
     assert await metric(gateway, counted, reason="invalid", throttled="false") == 3
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        (b"Authorization: Bearer " + ADMIN.encode() + b"\x00", "is malformed"),
+        (b"Authorization: Bearer " + ADMIN.encode() + b"\x7f", "is malformed"),
+        (b"Authorization: Bearer " + ADMIN.encode() + b"A" * 9000, "longer than the server"),
+    ],
+    ids=["nul", "del", "too-long"],
+)
+async def test_a_request_aiohttp_cannot_read_is_answered_without_quoting_it(
+    aiohttp_client: Any, header: bytes, said: str
+) -> None:
+    """aiohttp answers a header it cannot parse itself, before any middleware, and its plain
+    400 quoted the line, so the API key came back in the answer's body, where a proxy or a
+    client's error log keeps it. The gateway's problem answer names the kind of mistake."""
+    gateway, _ = await start(aiohttp_client)
+    request = b"GET /v1/connections HTTP/1.1\r\nHost: gateway\r\n" + header + b"\r\n\r\n"
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    writer.write(request)
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 400 ") or head.startswith(b"HTTP/1.1 400 "), head
+    assert b"application/problem+json" in head
+    problem = json.loads(body)
+    assert (problem["code"], problem["status"]) == ("bad_request", 400)
+    assert said in problem["detail"], problem
+    assert ADMIN.encode() not in answer and b"Bearer" not in answer
 
 
 async def test_a_caller_that_hangs_up_mid_body_is_not_a_gateway_failure(

@@ -1,0 +1,59 @@
+"""A request aiohttp cannot read as HTTP, answered in the gateway's words.
+
+aiohttp answers a request line or a header it cannot parse itself, before any middleware runs,
+with a plain-text 400 that quotes what it could not read: an ``Authorization`` header with a
+control character in it, or over 8,190 bytes, came back with the API key in the answer's body,
+where a proxy or a client's error log keeps it. Its handler is wrapped, once per process, so
+that such a request gets a problem answer (``bad_request``) naming the kind of mistake and
+quoting none of it; every other answer of aiohttp's own is left as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web, web_protocol
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+
+from gateway.http.problems import Problem
+
+_WRAPPED = "_gateway_unreadable_requests"
+
+
+def answer_unreadable_requests_in_our_words() -> None:
+    """Wrap ``RequestHandler.handle_error`` (once): a 400 for a request it could not parse
+    becomes a problem answer without the request's bytes."""
+    handler = web_protocol.RequestHandler
+    if getattr(handler, _WRAPPED, False):
+        return
+    original = handler.handle_error
+
+    def handle_error(
+        self: web_protocol.RequestHandler,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status != 400 or not isinstance(exc, HttpProcessingError):
+            return original(self, request, status, exc, message)
+        original(self, request, status, exc, "")  # its log line, as before (its kind only)
+        response = Problem("bad_request", _said(exc)).response(None)
+        response.force_close()
+        return response
+
+    handler.handle_error = handle_error  # type: ignore[method-assign]
+    setattr(handler, _WRAPPED, True)
+
+
+def _said(exc: HttpProcessingError) -> str:
+    if isinstance(exc, LineTooLong):
+        return (
+            "The request cannot be read as HTTP: its request line or a header is longer than "
+            "the server reads (8,190 bytes). Nothing in it was read."
+        )
+    return (
+        "The request cannot be read as HTTP: its request line or a header is malformed (a "
+        "control character, a byte that is not ASCII in the path or query, a line that is no "
+        "header). Nothing in it was read."
+    )
