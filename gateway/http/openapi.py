@@ -763,6 +763,7 @@ def _paths(today: date) -> dict[str, Any]:
                     },
                 },
                 parameters=[*inv, "expand", "if_none_match"],
+                errors=(*_UPSTREAM, 405),  # 405: an invoice_id that names a route (RESERVED)
             ),
             "put": _operation(
                 "Replace an invoice's writable fields",
@@ -771,7 +772,7 @@ def _paths(today: date) -> dict[str, Any]:
                 _ok("200", "InvoiceWithWarnings", "Replaced"),
                 parameters=[*inv, "prefer", "if_match", "idempotency_key", "expand"],
                 body=_body("Invoice"),
-                errors=_WRITE,
+                errors=(*_WRITE, 405),
             ),
             "delete": _operation(
                 "Delete an invoice",
@@ -779,7 +780,7 @@ def _paths(today: date) -> dict[str, Any]:
                 "invoices",
                 _ok("204", None, "Deleted"),
                 parameters=[*inv, "if_match", "idempotency_key"],
-                errors=(*_UPSTREAM, 409, 412, 422),
+                errors=(*_UPSTREAM, 405, 409, 412, 422),
             ),
         },
         _INVOICE + "/{action}": {

@@ -113,6 +113,23 @@ async def test_no_reserved_word_reaches_a_provider_as_an_id(sandbox: Sandbox, wo
     assert [p for p in _new(before, await _provider_paths(sandbox)) if p not in own] == []
 
 
+@pytest.mark.parametrize("word", RESERVED)
+async def test_a_reserved_words_answers_are_ones_the_api_description_lists(
+    sandbox: Sandbox, word: str
+) -> None:
+    """Its 405 on GET, PUT and DELETE of ``{invoice_id}`` was in none of those operations'
+    answers: a client generated from the description met a status it did not list."""
+    operations = openapi_document()["paths"]["/v1/connections/{connection}/invoices/{invoice_id}"]
+    base = "/v1/connections/draft_publish/invoices"
+    for method in ("GET", "PUT", "DELETE"):
+        body = {"currency": "USD"} if method == "PUT" else None
+        answer = await call(sandbox, method, f"{base}/{word}", body=body)
+        if method == "GET" and word in ("next-number", "export.csv"):
+            continue  # the gateway's own route, with an operation of its own
+        assert answer.status == 405, (method, word, answer.status)
+        assert str(answer.status) in operations[method.lower()]["responses"], (method, word)
+
+
 @pytest.mark.parametrize("segment", ["NEXT-NUMBER", "Batch", "trash", "export", "next%252Dnumber"])
 async def test_the_providers_own_paths_are_refused_as_ids(sandbox: Sandbox, segment: str) -> None:
     """Ids the router passes on (another case, another encoding, the provider's own names for
