@@ -58,6 +58,27 @@ class NoteFilesRequest(BaseModel):
     note: str | None = None
 
 
+# What a line of each kind takes (``Line._amounts_fit_kind``): an item line (the default) its
+# quantity and unit_price; a section line, a heading, no amounts, discount or taxes. Said in
+# the schema, so that a body the description allows is one the gateway takes.
+_NOT_NULL = {"not": {"type": "null"}}
+_LINE_KINDS: dict[str, Any] = {
+    "if": {"properties": {"kind": {"const": "item"}}},
+    "then": {
+        "required": ["quantity", "unit_price"],
+        "properties": {"quantity": _NOT_NULL, "unit_price": _NOT_NULL},
+    },
+    "else": {
+        "properties": {
+            "quantity": {"type": "null"},
+            "unit_price": {"type": "null"},
+            "discount": {"type": "null"},
+            "taxes": {"maxItems": 0},
+        }
+    },
+}
+
+
 def openapi_document() -> dict[str, Any]:
     """The document, built once a day: its examples are dated today (``request_examples``)."""
     return _document(date.today())
@@ -92,6 +113,7 @@ def _document(today: date) -> dict[str, Any]:
             prop = components[name]["properties"].get(key)
             if prop is not None:
                 prop["readOnly"] = True
+    components["Line"].update(_LINE_KINDS)
     read, has_read = read_schemas([Invoice, Payment, InvoiceSummary], components, REF)
     if not has_read >= _ANSWERED:  # the names _ok and the lists below refer to
         raise RuntimeError(f"no answer form for {sorted(_ANSWERED - has_read)}")

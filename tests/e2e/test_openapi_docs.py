@@ -154,3 +154,31 @@ async def test_calculate_and_preview_declare_the_key_they_check(gateway: TestCli
         )
         assert answer.status == status, await answer.text()
         assert (re.fullmatch(pattern, key) is not None) == (status == 200)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        {"kind": "item", "quantity": None, "unit_price": None},
+        {"quantity": "1"},
+        {"name": "no amounts"},
+        {"kind": "section", "name": "Heading", "quantity": "1"},
+        {"kind": "section", "name": "Heading", "taxes": [{"rate": "5"}]},
+        {"kind": "section", "name": "Heading"},
+        {"quantity": "2", "unit_price": "3.50"},
+        {"kind": "item", "quantity": 2, "unit_price": "3.50", "taxes": []},
+    ],
+)
+async def test_a_line_the_description_allows_is_one_the_gateway_takes(
+    gateway: TestClient,  # type: ignore[type-arg]
+    line: dict[str, object],
+) -> None:
+    """An item line with a null quantity and unit_price passed the description's schema and
+    was refused (422): a client generated from the description, or Schemathesis, sent it. The
+    schema says what each kind of line takes; its verdict and the gateway's agree."""
+    components = openapi_document()["components"]
+    schema = {"$ref": "#/components/schemas/CalculateRequest", "components": components}
+    body = {"currency": "EUR", "lines": [line]}
+    allowed = jsonschema.Draft202012Validator(schema).is_valid(body)
+    answer = await gateway.post("/v1/invoices/calculate", json=body)
+    assert answer.status == (200 if allowed else 422), (allowed, await answer.text())
