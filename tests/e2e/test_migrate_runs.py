@@ -561,8 +561,11 @@ async def test_two_workers_on_one_postgresql_store_share_a_run(
     url = postgres_url()
     config = m.config_for(tmp_path, sandbox, url)
     args = args_for(tmp_path, "draft_publish", "bill_crm", ids, "shared")
+    # Slow enough that the first worker is still on its two chunks (CHUNKS_AHEAD) when the
+    # second has started, on a loaded machine too: at 60 ms it had finished one and taken the
+    # third before the second worker's process was up (a CI run: 120 and 0 copied).
     await m.emulator(
-        sandbox, "bill_crm", "POST", "/_emulator/faults", {"latency_ms": 60, "methods": ["POST"]}
+        sandbox, "bill_crm", "POST", "/_emulator/faults", {"latency_ms": 250, "methods": ["POST"]}
     )
     try:
         workers = [
