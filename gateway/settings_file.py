@@ -90,7 +90,8 @@ def _store_beside(
 
 
 # What the YAML reader's message quotes of the file.
-_QUOTED = re.compile(r"'[^']*'")
+# (Python's repr: single quotes, or double where the text holds one; a backslash escapes.)
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
 
 
 def _unquoted(problem: str) -> str:

@@ -10,10 +10,20 @@ quoting none of it; every other answer of aiohttp's own is left as it is.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web, web_protocol
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.http_exceptions import (
+    BadHttpMethod,
+    BadStatusLine,
+    ContentLengthError,
+    HttpProcessingError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+    TransferEncodingError,
+)
 
 from gateway.http.problems import Problem
 
@@ -47,13 +57,40 @@ def answer_unreadable_requests_in_our_words() -> None:
 
 
 def _said(exc: HttpProcessingError) -> str:
-    if isinstance(exc, LineTooLong):
-        return (
-            "The request cannot be read as HTTP: its request line or a header is longer than "
-            "the server reads (8,190 bytes). Nothing in it was read."
-        )
+    """What was wrong, by the kind of exception aiohttp raised (its text quotes the request)."""
+    for kind, what in _KINDS:
+        if isinstance(exc, kind):
+            return f"The request cannot be read as HTTP: {what}. Nothing in it was read."
+    words = _its_own_words(exc)
     return (
-        "The request cannot be read as HTTP: its request line or a header is malformed (a "
-        "control character, a byte that is not ASCII in the path or query, a line that is no "
-        "header). Nothing in it was read."
+        "The request cannot be read as HTTP: "
+        + (
+            f"{words[0].lower()}{words[1:]}"
+            if words
+            else "its request line or a header is malformed"
+        )
+        + ". Nothing in it was read."
     )
+
+
+def _its_own_words(exc: HttpProcessingError) -> str | None:
+    """aiohttp's words for the mistake ("Invalid character in chunk size"), without what
+    follows them: the bytes it quotes after a colon or a quote."""
+    first = (str(exc.message or "").splitlines() or [""])[0]
+    words = re.split(r"[:'\"`]", first, maxsplit=1)[0].strip()
+    return words if words and words.isprintable() and len(words) <= 80 else None
+
+
+_KINDS: tuple[tuple[type[HttpProcessingError], str], ...] = (
+    (LineTooLong, "its request line or a header is longer than the server reads (8,190 bytes)"),
+    (TransferEncodingError, "its chunked body is malformed (a chunk's size or its line end)"),
+    (ContentLengthError, "its body does not match its Content-Length"),
+    (BadHttpMethod, "its method is not an HTTP method"),
+    (
+        BadStatusLine,
+        "its request line is malformed (its method, path or version; a byte that is not ASCII "
+        "in the path or query)",
+    ),
+    (InvalidURLError, "its path or query is malformed"),
+    (InvalidHeader, "a header is malformed (a control character in it, or no colon)"),
+)

@@ -54,7 +54,9 @@ def _password_spans(url: str) -> list[tuple[int, int]]:
     start = _after_scheme(url)
     at = url.rfind("@", start)
     colon = url.find(":", start, at) if at >= 0 else -1
-    spans = [] if colon < 0 else [(colon + 1, at)]
+    spans = [] if colon < 0 else [(colon + 1, at)] if at >= 0 else []
+    if at < 0 and (port := _port_that_is_no_number(url, start)) is not None:
+        spans.append(port)
     # Looked for from the scheme on, not from that last ``@``: one in a later parameter's
     # value (``application_name=gw@prod``) would put a ``password=`` before it out of sight.
     for found in _QUERY_PARAMETER.finditer(url, start):
@@ -68,6 +70,26 @@ def _password_spans(url: str) -> list[tuple[int, int]]:
     if pgpass := _PGPASS_LINE.match(url):
         spans.append(pgpass.span(1))
     return _merged(spans)
+
+
+def _port_that_is_no_number(url: str, start: int) -> tuple[int, int] | None:
+    """Where a "port" lies that is no number, in a URL with no ``@``: ``user:password/db``,
+    its host lost, reads the password as the port (and the parser's error quoted it). A
+    SQLite URL names a file, whose name may hold a colon."""
+    if url.lower().startswith("sqlite:") or "://" not in url:
+        return None
+    end = len(url)
+    for stop in "/?#":
+        found = url.find(stop, start)
+        if found >= 0:
+            end = min(end, found)
+    authority = url[start:end]
+    bracket = authority.rfind("]")  # an IPv6 address's colons are its own
+    colon = authority.find(":", bracket + 1)
+    port = authority[colon + 1 :]
+    if colon < 0 or not port or port.isdigit():
+        return None
+    return start + colon + 1, end
 
 
 def _after_scheme(url: str) -> int:

@@ -598,6 +598,13 @@ async def test_a_file_whose_name_cannot_be_read_is_a_422_and_nothing_is_sent(
             422,
             "which must be a name alone",
         ),
+        # not a well-formed quoted string (a raw '"' within): the folder in front is still seen
+        (
+            b'Content-Disposition: form-data; name="file"; filename="/My "best".txt"',
+            b"text/plain",
+            422,
+            "which must be a name alone",
+        ),
         # the part's name unreadable: the error named neither the part nor what was wrong
         (
             b'Content-Disposition: form-data; name="file"; filename="a.txt"; filename="b.txt"',
@@ -619,7 +626,14 @@ async def test_a_file_whose_name_cannot_be_read_is_a_422_and_nothing_is_sent(
             "a part's headers cannot be read",
         ),
     ],
-    ids=["leading-slash", "leading-backslashes", "filename-twice", "nul-in-name", "ctl-in-type"],
+    ids=[
+        "leading-slash",
+        "leading-backslashes",
+        "leading-slash-raw-quote",
+        "filename-twice",
+        "nul-in-name",
+        "ctl-in-type",
+    ],
 )
 async def test_a_file_part_the_gateway_cannot_take_as_sent_is_refused_saying_so(
     sandbox: Sandbox, disposition: bytes, kind: bytes, status: int, said: str

@@ -233,8 +233,8 @@ async def test_a_key_that_is_not_utf8_fails_as_a_wrong_key_and_is_counted(
 @pytest.mark.parametrize(
     ("header", "said"),
     [
-        (b"Authorization: Bearer " + ADMIN.encode() + b"\x00", "is malformed"),
-        (b"Authorization: Bearer " + ADMIN.encode() + b"\x7f", "is malformed"),
+        (b"Authorization: Bearer " + ADMIN.encode() + b"\x00", "invalid header value char"),
+        (b"Authorization: Bearer " + ADMIN.encode() + b"\x7f", "invalid header value char"),
         (b"Authorization: Bearer " + ADMIN.encode() + b"A" * 9000, "longer than the server"),
     ],
     ids=["nul", "del", "too-long"],
@@ -258,6 +258,31 @@ async def test_a_request_aiohttp_cannot_read_is_answered_without_quoting_it(
     assert (problem["code"], problem["status"]) == ("bad_request", 400)
     assert said in problem["detail"], problem
     assert ADMIN.encode() not in answer and b"Bearer" not in answer
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "said"),
+    [
+        (
+            b"POST /v1/invoices/calculate HTTP/1.1\r\nHost: g\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n0\r\n\r\n",
+            "invalid character in chunk size",
+        ),
+        (b"G\x01T /v1/connections HTTP/1.1\r\nHost: g\r\n\r\n", "its method is not"),
+        (b"GET /v1/connections HTTP/1.1\r\nHost: g\r\nNo colon here\r\n\r\n", "header"),
+    ],
+    ids=["bad-chunk", "bad-method", "no-colon"],
+)
+async def test_a_request_aiohttp_cannot_read_is_told_what_kind_of_mistake_it_is(
+    aiohttp_client: Any, request_bytes: bytes, said: str
+) -> None:
+    gateway, _ = await start(aiohttp_client)
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    writer.write(request_bytes)
+    answer = await reader.read()
+    writer.close()
+    problem = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert problem["code"] == "bad_request" and said in problem["detail"], problem
 
 
 async def test_a_caller_that_hangs_up_mid_body_is_not_a_gateway_failure(

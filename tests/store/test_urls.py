@@ -184,6 +184,8 @@ def test_a_url_whose_scheme_lost_a_slash_is_masked_all_the_same(url: str, masked
         ("PGPASSWORD=Hunter2Tail", "PGPASSWORD=***"),
         ("password: Hunter2Tail", "password: ***"),
         ("db.internal:5432:invoices:gw:Hunter2Tail", "db.internal:5432:invoices:gw:***"),
+        # the host lost: the password read as a port that is no number
+        ("postgresql://gw:Hunter2Tail/invoices", "postgresql://gw:***/invoices"),
     ],
 )
 def test_a_connection_string_given_in_place_of_a_url_is_masked(url: str, masked: str) -> None:
@@ -192,3 +194,19 @@ def test_a_connection_string_given_in_place_of_a_url_is_masked(url: str, masked:
     serve quoted such a value whole, password and all."""
     assert mask_url(url) == masked
     assert "Hunter2" in (password_of(url) or "")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///a:b.db",
+        "sqlite:////var/lib/10:30.db",
+        "postgresql://db:5432/x",
+        "postgresql://[::1]:5432/x",
+        "postgresql://[::1]/x",
+        "postgresql://gw@db/x",
+    ],
+)
+def test_a_url_without_a_password_is_shown_as_it_is(url: str) -> None:
+    assert mask_url(url) == url
+    assert password_of(url) is None

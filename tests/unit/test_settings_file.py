@@ -969,6 +969,8 @@ def test_a_value_with_a_tag_it_cannot_be_read_as_is_a_problem_not_a_traceback(
         ("token_env", "!Hunter2Tail9pQ2vLr7"),
         ("token", "!!Hunter2Tail9pQ2vLr7"),
         ("token", "!x!Hunter2Tail9pQ2vLr7"),  # a tag handle never declared
+        ("token", "!Summer'24_Hunter2Tail"),  # quoted by the reader in double quotes
+        ("token", "!<sk'live_Hunter2Tail'x>"),  # a verbatim tag
     ],
 )
 def test_a_secret_the_yaml_reader_takes_for_a_tag_or_an_alias_is_not_shown(

@@ -192,19 +192,21 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
 # A file name given quoted, as written before aiohttp's reading, which takes any "/" and "\"
 # off its front ("/etc/x.txt" read as "etc/x.txt", "/abs.txt" as "abs.txt").
 _QUOTED_FILENAME = re.compile(r'(?i)(?:^|;)\s*filename\s*=\s*"((?:[^"\\]|\\.)*)"')
+_FOLDER_IN_FRONT = re.compile(r'(?i)(?:^|;)\s*filename\s*=\s*"([/\\][^;]*)')
 
 
 def _name_as_sent(part: BodyPartReader) -> str | None:
     """The part's file name as the caller wrote it: a name with a folder in front is refused
-    as such, never sent on renamed."""
+    as such, never sent on renamed (well-formed quoted or not: a raw '"' within)."""
     name = part.filename
-    if name is None or part.headers.get("Content-Disposition") is None:
+    header = part.headers.get("Content-Disposition")
+    if name is None or header is None:
         return name
-    written = _QUOTED_FILENAME.search(part.headers["Content-Disposition"])
-    if written is None:
+    folder = _FOLDER_IN_FRONT.search(header)
+    if folder is None:
         return name
-    raw = re.sub(r"\\(.)", r"\1", written.group(1))
-    return raw if raw.endswith(name) and raw[: len(raw) - len(name)].strip("/\\") == "" else name
+    written = _QUOTED_FILENAME.search(header)
+    return re.sub(r"\\(.)", r"\1", written.group(1)) if written else folder.group(1)
 
 
 def _is_plain(text: str) -> bool:
