@@ -247,10 +247,7 @@ async def test_a_request_aiohttp_cannot_read_is_answered_without_quoting_it(
     client's error log keeps it. The gateway's problem answer names the kind of mistake."""
     gateway, _ = await start(aiohttp_client)
     request = b"GET /v1/connections HTTP/1.1\r\nHost: gateway\r\n" + header + b"\r\n\r\n"
-    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
-    writer.write(request)
-    answer = await reader.read()
-    writer.close()
+    answer = await _sent_as_is(gateway, request)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.0 400 ") or head.startswith(b"HTTP/1.1 400 "), head
     assert b"application/problem+json" in head
@@ -277,12 +274,19 @@ async def test_a_request_aiohttp_cannot_read_is_told_what_kind_of_mistake_it_is(
     aiohttp_client: Any, request_bytes: bytes, said: str
 ) -> None:
     gateway, _ = await start(aiohttp_client)
-    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
-    writer.write(request_bytes)
-    answer = await reader.read()
-    writer.close()
+    answer = await _sent_as_is(gateway, request_bytes)
     problem = json.loads(answer.partition(b"\r\n\r\n")[2])
     assert problem["code"] == "bad_request" and said in problem["detail"], problem
+
+
+async def _sent_as_is(gateway: TestClient, request: bytes) -> bytes:
+    """``request``'s bytes as they are over a socket (no client would send them): the answer."""
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    try:
+        writer.write(request)
+        return await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
 
 
 async def test_a_caller_that_hangs_up_mid_body_is_not_a_gateway_failure(
