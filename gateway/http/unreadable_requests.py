@@ -74,11 +74,12 @@ def _said(exc: HttpProcessingError) -> str:
 
 
 def _its_own_words(exc: HttpProcessingError) -> str | None:
-    """aiohttp's words for the mistake ("Invalid character in chunk size"), without what
-    follows them: the bytes it quotes after a colon or a quote."""
+    """aiohttp's words for the mistake ("Invalid character in chunk size", "Missing 'Host'
+    header"), without the request's bytes, which it quotes after a colon (``b'…'``). The
+    names it quotes before one are header names."""
     first = (str(exc.message or "").splitlines() or [""])[0]
-    words = re.split(r"[:'\"`]", first, maxsplit=1)[0].strip()
-    return words if words and words.isprintable() and len(words) <= 80 else None
+    words = re.split(r":|\bb['\"]", first, maxsplit=1)[0].strip()
+    return words if words and words.isprintable() and len(words) <= 100 else None
 
 
 _KINDS: tuple[tuple[type[HttpProcessingError], str], ...] = (

@@ -86,10 +86,10 @@ def _port_that_is_no_number(url: str, start: int) -> tuple[int, int] | None:
     authority = url[start:end]
     bracket = authority.rfind("]")  # an IPv6 address's colons are its own
     colon = authority.find(":", bracket + 1)
-    port = authority[colon + 1 :]
-    if colon < 0 or not port or port.isdigit():
+    port = authority[colon + 1 :].strip()
+    if colon < 0 or not port or re.fullmatch(r"\d+(,.*)?", port):  # a port; several hosts
         return None
-    return start + colon + 1, end
+    return start + colon + 1, len(url)  # to the end: the password may hold "/", "?" or "#"
 
 
 def _after_scheme(url: str) -> int:

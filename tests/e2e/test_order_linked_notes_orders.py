@@ -598,6 +598,14 @@ async def test_a_file_whose_name_cannot_be_read_is_a_422_and_nothing_is_sent(
             422,
             "which must be a name alone",
         ),
+        # a path with raw backslashes, as old browsers send it: the reading took them for
+        # escapes, and the provider was sent "C:scansr.pdf"
+        (
+            b'Content-Disposition: form-data; name="file"; filename="C:\\scans\\r.pdf"',
+            b"application/pdf",
+            422,
+            "which must be a name alone",
+        ),
         # not a well-formed quoted string (a raw '"' within): the folder in front is still seen
         (
             b'Content-Disposition: form-data; name="file"; filename="/My "best".txt"',
@@ -629,6 +637,7 @@ async def test_a_file_whose_name_cannot_be_read_is_a_422_and_nothing_is_sent(
     ids=[
         "leading-slash",
         "leading-backslashes",
+        "windows-path",
         "leading-slash-raw-quote",
         "filename-twice",
         "nul-in-name",
@@ -650,6 +659,25 @@ async def test_a_file_part_the_gateway_cannot_take_as_sent_is_refused_saying_so(
     assert said in answer.body["detail"], answer.body
     assert "message:" not in answer.body["detail"] and "b'" not in answer.body["detail"]
     assert await _note_posts(sandbox) == before
+
+
+async def test_a_file_name_given_as_filename_star_is_the_one_taken_beside_a_fallback(
+    sandbox: Sandbox,
+) -> None:
+    """RFC 6266's name and fallback: the fallback (here with a folder in front) is not the
+    name used, and does not refuse the part."""
+    disposition = (
+        b'Content-Disposition: form-data; name="file"; '
+        b"filename*=UTF-8''r%C3%A9sum%C3%A9.txt; filename=\"/resume.txt\""
+    )
+    body = (
+        _part(b'Content-Disposition: form-data; name="note"', b"CV")
+        + _part(disposition + b"\r\nContent-Type: text/plain", b"hello")
+        + b"--B--\r\n"
+    )
+    created = await _raw_note(sandbox, "multipart/form-data; boundary=B", body)
+    assert created.status == 201, created.body
+    assert created.body["note"]["files"] == [{"name": "r\u00e9sum\u00e9.txt"}]
 
 
 async def test_notes_written_as_the_dedupe_marker_are_refused_on_an_order_invoice(

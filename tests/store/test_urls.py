@@ -185,7 +185,9 @@ def test_a_url_whose_scheme_lost_a_slash_is_masked_all_the_same(url: str, masked
         ("password: Hunter2Tail", "password: ***"),
         ("db.internal:5432:invoices:gw:Hunter2Tail", "db.internal:5432:invoices:gw:***"),
         # the host lost: the password read as a port that is no number
-        ("postgresql://gw:Hunter2Tail/invoices", "postgresql://gw:***/invoices"),
+        ("postgresql://gw:Hunter2Tail/invoices", "postgresql://gw:***"),
+        ("postgresql://gw:Hunter2/Tail/invoices", "postgresql://gw:***"),  # a raw "/" in it
+        ("postgresql://gw:Hunter2Tail#x", "postgresql://gw:***"),
     ],
 )
 def test_a_connection_string_given_in_place_of_a_url_is_masked(url: str, masked: str) -> None:
@@ -205,6 +207,8 @@ def test_a_connection_string_given_in_place_of_a_url_is_masked(url: str, masked:
         "postgresql://[::1]:5432/x",
         "postgresql://[::1]/x",
         "postgresql://gw@db/x",
+        "postgresql://db1:5432,db2:5432/invoices",  # several hosts
+        "postgresql://db.internal:5432 /invoices",  # a stray space
     ],
 )
 def test_a_url_without_a_password_is_shown_as_it_is(url: str) -> None:

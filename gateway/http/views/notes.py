@@ -200,12 +200,16 @@ def _name_as_sent(part: BodyPartReader) -> str | None:
     as such, never sent on renamed (well-formed quoted or not: a raw '"' within)."""
     name = part.filename
     header = part.headers.get("Content-Disposition")
-    if name is None or header is None:
-        return name
+    if name is None or header is None or "filename*" in header.lower():
+        return name  # a name given as filename*= is the one used, read as sent
+    written = _QUOTED_FILENAME.search(header)
+    if written and re.search(r'\\[^"\\]', written.group(1)):
+        # A backslash escaping no '"' nor '\\' is the name's own (C:\scans\r.pdf, as old
+        # browsers send a path), which the reading took for escapes and dropped.
+        return written.group(1)
     folder = _FOLDER_IN_FRONT.search(header)
     if folder is None:
         return name
-    written = _QUOTED_FILENAME.search(header)
     return re.sub(r"\\(.)", r"\1", written.group(1)) if written else folder.group(1)
 
 
