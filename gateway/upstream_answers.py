@@ -97,10 +97,9 @@ def secret_forms(secret: str) -> tuple[bytes, ...]:
     }
     lower = {_HEX.sub(lambda hex_digits: hex_digits.group(0).lower(), form) for form in encoded}
     raw = secret.encode()
-    based = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
-    forms = {secret, secret.replace("/", "\\/"), *encoded, *lower, *based}
-    forms |= {form.rstrip("=") for form in based}
-    forms |= _within_base64(raw)
+    padded = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    forms = {secret, secret.replace("/", "\\/"), *encoded, *lower, *padded}
+    forms |= {form.decode() for form in base64_forms(secret)}
     return tuple(form.encode() for form in sorted(forms, key=len, reverse=True))
 
 

@@ -10,21 +10,11 @@ after a key was claimed and, on bill_crm, after a part of the invoice was made.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Protocol
-
 from gateway.canonical.errors import FieldError
-from gateway.canonical.model import Invoice
+from gateway.canonical.model import Invoice, Totals
 
 
-class _Amounts(Protocol):
-    @property
-    def subtotal(self) -> Decimal: ...
-    @property
-    def discount(self) -> Decimal: ...
-
-
-def unshared_discount(invoice: Invoice, totals: _Amounts, provider: str) -> list[FieldError]:
+def unshared_discount(invoice: Invoice, totals: Totals, provider: str) -> list[FieldError]:
     """The error for ``invoice``'s amount discount when the computed ``totals`` could share none
     of it (the lines' net total is 0); none otherwise (a larger discount over lines with a net
     total is refused by the engine itself)."""

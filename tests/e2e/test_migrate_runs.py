@@ -17,7 +17,7 @@ import socket
 import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -364,19 +364,13 @@ async def test_a_revert_stopped_by_ctrl_c_finishes_its_undo_and_says_what_it_did
     recorded, the summary says what was done, and the same command finishes the rest."""
     ids, config = await copied_run(sandbox, tmp_path, "crm_v1", "bill_crm", 6, "undone")
     writes_before = len(await _writes(sandbox))
-    slow = {"latency_ms": 400, "methods": ["POST", "DELETE"]}
-    await m.emulator(sandbox, "bill_crm", "POST", "/_emulator/faults", slow)
-    try:
-        process = m.start(config, "revert", "--run", "undone", report=tmp_path / "first.jsonl")
 
-        async def undoing() -> bool:
-            return len(await _writes(sandbox)) > writes_before + 1
+    async def undoing() -> bool:
+        return len(await _writes(sandbox)) > writes_before + 1
 
-        await m.wait_until(undoing, "the revert's second write")
-        process.kill(signal.SIGINT)
-        stopped = process.ran()
-    finally:
-        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
+    stopped = await _ctrl_c_once(
+        sandbox, config, ("revert", "undone", tmp_path / "first.jsonl"), ["POST", "DELETE"], undoing
+    )
 
     assert stopped.code == 1, stopped.stderr
     assert "stopping: finishing what is under way" in stopped.stderr
@@ -410,6 +404,27 @@ async def test_a_revert_stopped_by_ctrl_c_finishes_its_undo_and_says_what_it_did
     }
 
 
+async def _ctrl_c_once(
+    sandbox: Sandbox,
+    config: Path,
+    step: tuple[str, str, Path],
+    slowed: list[str],
+    until: Callable[[], Awaitable[bool]],
+) -> m.Ran:
+    """``migrate STEP --run RUN --report FILE`` (``step``) with bill_crm's ``slowed`` methods
+    taking 400 ms, sent Ctrl-C once ``until()`` holds: how it ended."""
+    name, run, report = step
+    slow = {"latency_ms": 400, "methods": slowed}
+    await m.emulator(sandbox, "bill_crm", "POST", "/_emulator/faults", slow)
+    try:
+        process = m.start(config, name, "--run", run, report=report)
+        await m.wait_until(until, f"{name} under way")
+        process.kill(signal.SIGINT)
+        return process.ran()
+    finally:
+        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
+
+
 async def test_a_verify_stopped_by_ctrl_c_says_what_it_read_and_finishes_when_run_again(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -417,19 +432,11 @@ async def test_a_verify_stopped_by_ctrl_c_says_what_it_read_and_finishes_when_ru
     under way read, its summary saying ``"stopped": true``, exit 1."""
     ids, config = await copied_run(sandbox, tmp_path, "crm_v1", "bill_crm", 6, "checked")
     report = tmp_path / "first.jsonl"
-    slow = {"latency_ms": 400, "methods": ["GET"]}
-    await m.emulator(sandbox, "bill_crm", "POST", "/_emulator/faults", slow)
-    try:
-        process = m.start(config, "verify", "--run", "checked", report=report)
 
-        async def reading() -> bool:
-            return report.exists() and len(report.read_text().splitlines()) >= 1
+    async def reading() -> bool:
+        return report.exists() and len(report.read_text().splitlines()) >= 1
 
-        await m.wait_until(reading, "the verify's first copy")
-        process.kill(signal.SIGINT)
-        stopped = process.ran()
-    finally:
-        await m.emulator(sandbox, "bill_crm", "DELETE", "/_emulator/faults")
+    stopped = await _ctrl_c_once(sandbox, config, ("verify", "checked", report), ["GET"], reading)
 
     assert stopped.code == 1, stopped.stderr
     assert (
