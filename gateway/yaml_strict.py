@@ -63,8 +63,9 @@ _HIDDEN = "this value (not shown: it may be a secret)"
 
 
 class OwnProblem(yaml.constructor.ConstructorError):
-    """A problem this reader words itself: it names keys and tags, never a value, so it is
-    shown as it is (the YAML reader's own messages quote what they met, a secret among it)."""
+    """A problem this reader words itself: it names keys and tags, and a value only where its
+    key is no secret's (``_shown``), so it is shown as it is (the YAML reader's own messages
+    quote what they met, a secret among it)."""
 
 
 class _Loader(yaml.SafeLoader):
