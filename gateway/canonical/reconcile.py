@@ -7,6 +7,7 @@ where the two disagree (docs/canonical-invoice.md, "Reconciliation").
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -23,7 +24,13 @@ from gateway.canonical.model import (
     TotalsDifference,
     with_fields,
 )
-from gateway.canonical.money import UnknownCurrency, decimal_places, exact_difference, exponent
+from gateway.canonical.money import (
+    UnknownCurrency,
+    decimal_places,
+    exact_difference,
+    exponent,
+    padded,
+)
 from gateway.canonical.status import is_overdue, payment_status
 from gateway.canonical.totals import Calculation, LineAmounts, allocate, calculate, check_exact
 
@@ -50,7 +57,7 @@ def reconcile(
         check_exact(invoice)
         calculation = calculate(invoice, policy)
     except InvalidInvoice as exc:
-        return _not_computed(invoice, stamp, str(exc))
+        return _not_computed(invoice, today, stamp, str(exc))
     try:
         return _reconciled(invoice, calculation, today, paid_by_status, stamp)
     except ArithmeticError:
@@ -58,17 +65,55 @@ def reconcile(
         # or 1e5000000): the read stands, as every read does, with the comparison named.
         return _not_computed(
             invoice,
+            today,
             stamp,
             "a figure of the provider's is beyond what the calculation can compare exactly",
         )
 
 
-def _not_computed(invoice: Invoice, stamp: dict[str, Any], why: str) -> Invoice:
-    """``invoice`` as read, its totals not checked, saying why (``calculation``)."""
-    difference = TotalsDifference(field="calculation", provider=None, computed=why)
-    return invoice.model_copy(
-        update={**stamp, "totals_check": TotalsCheck(consistent=False, differences=[difference])}
-    )
+def _not_computed(invoice: Invoice, today: date, stamp: dict[str, Any], why: str) -> Invoice:
+    """``invoice`` as read, its totals not checked, saying why (``calculation``). What the
+    spec derives from the totals alone (``payment_status``, ``overdue``, ``paid_source``) is
+    derived from the provider's totals, as it would be from agreeing ones: an invoice the engine
+    cannot recompute still reads unpaid or overdue where its figures say so, and a filter on
+    either finds it. The lines' amounts and the tax breakdown, which only the engine works out,
+    stay as the provider gave them."""
+    differences = [TotalsDifference(field="calculation", provider=None, computed=why)]
+    updates: dict[str, Any] = {**stamp}
+    given = invoice.totals
+    if given is not None:
+        try:
+            derived = payment_status(invoice.status, given.total, given.paid)
+            overdue = is_overdue(invoice.status, invoice.due_date, given.due, today)
+        except ArithmeticError:  # a figure past what even a comparison holds: left as read
+            pass
+        else:
+            stated = invoice.payment_status
+            if stated is not None and stated != derived:
+                differences.append(
+                    TotalsDifference(field="payment_status", provider=stated, computed=derived)
+                )
+            updates["payment_status"] = stated or derived
+            updates["overdue"] = invoice.overdue or overdue
+        filled: dict[str, Any] = {}
+        if given.paid_source is None:
+            filled["paid_source"] = "payments" if invoice.payments else "provider"
+        for name in TOTAL_FIELDS:  # nothing, written as the currency writes it ("0.00")
+            value: Decimal = getattr(given, name)
+            if not value and (written := _padded(value, invoice.currency)) is not value:
+                filled[name] = written
+        updates["totals"] = with_fields(given, filled)
+    with suppress(UnknownCurrency):  # a currency the engine does not know: as written
+        updates.update(padded_inputs(invoice))
+    updates["totals_check"] = TotalsCheck(consistent=False, differences=differences)
+    return with_fields(invoice, updates)
+
+
+def _padded(value: Decimal, currency: str) -> Decimal:
+    try:
+        return padded(value, currency)
+    except UnknownCurrency:
+        return value
 
 
 def _reconciled(

@@ -136,7 +136,12 @@ def test_a_figure_past_exact_arithmetic_is_reported_naming_it(
     assert difference.field == "calculation"
     assert (difference.computed or "").startswith(field + " ")
     assert "more digits than the calculation can hold exactly" in (difference.computed or "")
-    assert result.totals == invoice.totals  # the provider's figures kept as they are
+    assert result.totals is not None and invoice.totals is not None
+    # the provider's figures kept as they are, saying whose they are
+    assert result.totals.model_dump(exclude={"paid_source"}) == invoice.totals.model_dump(
+        exclude={"paid_source"}
+    )
+    assert result.totals.paid_source == "provider"
 
 
 def test_a_status_that_is_the_only_payment_record_reads_paid_in_full() -> None:
@@ -358,3 +363,47 @@ def test_a_provider_figure_past_exact_arithmetic_is_named_not_a_failure(tax: str
     ]
     assert result.connection == "c"
     assert result.totals is not None and str(result.totals.tax) == str(Decimal(tax))
+
+
+@pytest.mark.parametrize(
+    ("fields", "totals", "payment_status", "overdue"),
+    [
+        ({"due_date": "2026-11-20"}, {}, "unpaid", True),  # open, past due, owing
+        ({}, {"paid": "100.00", "due": "5150.00"}, "partially_paid", False),
+        ({}, {"paid": "5250.00", "due": "0.00"}, "paid", False),
+        ({"status": "draft", "due_date": "2026-11-20"}, {}, "unpaid", False),
+    ],
+)
+def test_an_invoice_the_engine_cannot_compute_still_derives_its_states_from_its_totals(
+    fields: dict[str, Any], totals: dict[str, str], payment_status: str, overdue: bool
+) -> None:
+    """A provider's figure too fine for the engine leaves the totals unchecked, but what the
+    spec derives from the totals alone (payment_status, overdue) is derived from the
+    provider's: an unpaid invoice past due must not read as neither unpaid nor overdue."""
+    line = {"quantity": "10", "unit_price": "500.0000000000000000000000000000001"}
+    with provider_figures():
+        invoice = read(totals, lines=[line], **fields)
+    result = reconcile(invoice, POLICY, TODAY)
+    assert result.totals_check is not None and result.totals_check.consistent is False
+    assert [d.field for d in result.totals_check.differences] == ["calculation"]
+    assert (result.payment_status, result.overdue) == (payment_status, overdue)
+    assert result.totals is not None and result.totals.paid_source == "provider"
+
+
+def test_an_uncomputed_invoice_keeps_a_stated_payment_status_and_lists_the_derived_one() -> None:
+    line = {"quantity": "1", "unit_price": "0.004999999999999999999999999999999"}
+    with provider_figures():
+        invoice = read(
+            {"shipping": "0", "adjustment": "0", "total": "0.00", "due": "0.00"},
+            lines=[line],
+            payment_status="unpaid",
+        )
+    result = reconcile(invoice, POLICY, TODAY)
+    assert result.payment_status == "unpaid"
+    assert result.totals_check is not None
+    assert [(d.field, d.provider, d.computed) for d in result.totals_check.differences][1:] == [
+        ("payment_status", "unpaid", "paid")
+    ]
+    assert result.totals is not None
+    shown = result.totals.model_dump(mode="json")
+    assert (shown["shipping"], shown["adjustment"]) == ("0.00", "0.00")
