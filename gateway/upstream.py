@@ -119,6 +119,7 @@ _MAX_DECODINGS = 8
 _MAX_RETRY_AFTER_S = 86400.0
 # How much of a streamed body is read and handed on at a time.
 _STREAM_CHUNK_BYTES = 64 * 1024
+_NO_TYPE = ("Content-Type",)  # skipped from the headers aiohttp adds itself, on an empty call
 
 
 @dataclass
@@ -596,6 +597,9 @@ class UpstreamClient:
                     headers=headers,
                     timeout=timeout,
                     allow_redirects=False,
+                    # aiohttp labels a POST with no body application/octet-stream: a call
+                    # that sends nothing (an action: publish, void, cancel) names no type.
+                    skip_auto_headers=_NO_TYPE if body is None else None,
                 )
                 if keep_open and 200 <= raw.status < 300:
                     outcome = None  # observed by ``stream`` once the body has ended

@@ -17,6 +17,8 @@ from unittest.mock import ANY
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from aioresponses import CallbackResult
 from yarl import URL
 
@@ -813,3 +815,33 @@ async def test_an_answer_broken_off_mid_body_is_counted_an_error_not_its_status(
         await server.wait_closed()
     assert "broke off its answer before the end" in info.value.message
     assert heard == ["error", "error", "error"]
+
+
+async def test_a_call_without_a_body_names_no_content_type(session: aiohttp.ClientSession) -> None:
+    """An action sent with no body (publish, void, cancel) says nothing of a body's type:
+    aiohttp would label it application/octet-stream, which a provider that checks media types
+    refuses with 415. A call with a JSON body still says so."""
+    seen: list[dict[str, str]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", record)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        upstream = UpstreamClient(
+            session,
+            connection(base_url=str(server.make_url("")).rstrip("/")),
+            sleep=Sleeps(),
+            rng=random.Random(1),
+        )
+        await upstream.request("POST", "/invoices/7/publish")
+        await upstream.request("POST", "/invoices", json={"a": 1})
+    finally:
+        await server.close()
+    assert "Content-Type" not in seen[0]
+    assert seen[0]["Content-Length"] == "0"
+    assert seen[1]["Content-Type"] == "application/json"
