@@ -129,7 +129,7 @@ def _render(invoice: Invoice) -> dict[str, Any]:
             "summary_total": totals.total,
             "summary_paid": totals.paid,
             "summary_unpaid": totals.unpaid,
-            "payment_status": totals.payment_status,
+            "payment_status": totals.payment_status_of(invoice.draft),
         },
         "InvoiceItem": [
             {

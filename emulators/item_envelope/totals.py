@@ -61,6 +61,14 @@ class Totals:
             return 0
         return 2 if self.paid >= self.total else 1
 
+    def payment_status_of(self, draft: int) -> int:
+        """``payment_status`` as the invoice shows it: an issued one with nothing due is paid
+        (2), a zero total included, as providers show it (the spec's status model); a draft
+        owes nothing yet and is never paid."""
+        if draft == 0 and self.paid >= self.total:
+            return 2
+        return self.payment_status
+
 
 def line_gross(line: LineInput, places: int) -> Decimal:
     return round_money(line.quantity * line.unit_price, places)

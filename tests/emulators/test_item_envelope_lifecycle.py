@@ -219,3 +219,19 @@ async def test_creates_get_consecutive_ids_and_numbers(aiohttp_client: AiohttpCl
 
     assert (first["Invoice"]["id"], second["Invoice"]["id"]) == (124, 125)
     assert (first["Invoice"]["no"], second["Invoice"]["no"]) == ("INV-0057", "INV-0058")
+
+
+async def test_an_issued_invoice_with_nothing_to_pay_shows_paid_and_a_draft_does_not(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """A zero total: issued, nothing is due, and the provider shows it paid (2), as the spec's
+    status model says providers do; the same invoice as a draft owes nothing yet (0)."""
+    client = await start(aiohttp_client)
+    free = [{"product_id": 1, "quantity": 1, "unit_price": Decimal("0.00")}]
+    issued = await create(client, draft=0, InvoiceItem=free)
+    draft = await create(client, draft=1, InvoiceItem=free)
+    assert Decimal(str(issued["Invoice"]["summary_total"])) == 0
+    assert (issued["Invoice"]["payment_status"], draft["Invoice"]["payment_status"]) == (2, 0)
+    status, _ = await update(client, draft["Invoice"]["id"], {"draft": 0})
+    assert status == 202
+    assert (await read(client, draft["Invoice"]["id"]))["Invoice"]["payment_status"] == 2
