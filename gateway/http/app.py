@@ -36,6 +36,7 @@ from gateway.http.observability import access_log_middleware
 from gateway.http.query_names import query_middleware
 from gateway.http.readiness import StoreReadiness
 from gateway.http.routes import setup_routes
+from gateway.http.unread_bodies import unread_compressed_body_middleware
 from gateway.http.unreadable_requests import answer_unreadable_requests_in_our_words
 from gateway.keyring import FAILURES_BUCKET_PREFIX, KeyRing
 from gateway.listing import Cursors
@@ -57,6 +58,7 @@ def create_app(settings: Settings, *, cursor_secret: bytes | None = None) -> web
     answer_unreadable_requests_in_our_words()
     app = web.Application(
         middlewares=[
+            unread_compressed_body_middleware,
             request_id_middleware,
             access_log_middleware,
             problem_middleware,

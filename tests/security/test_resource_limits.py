@@ -683,3 +683,55 @@ async def test_a_body_refused_on_a_connections_route_names_the_connection(
         f"The request body is larger than the 1048576 bytes taken (server.max_body_bytes)"
         f"{decompressed}."
     )
+
+
+@pytest.fixture(scope="module")
+def brotli_bomb() -> bytes:
+    """4 GiB of zeros, brotli-compressed: about 400 KB, under the limit as sent."""
+    zeros = bytes(64 * 2**20)
+    compressor = brotli.Compressor(quality=1)
+    return b"".join(compressor.process(zeros) for _ in range(64)) + compressor.finish()
+
+
+@pytest.mark.parametrize(
+    ("request_line", "key", "status"),
+    [
+        (b"POST /v1/invoices/calculate", False, 413),  # read up to the limit, then refused
+        (b"POST /v1/connections/crm_v1/invoices", False, 401),  # no key: never read
+        (b"POST /v1/no-such-route", False, 404),
+    ],
+)
+async def test_a_decompression_bomb_holds_no_other_request_up(
+    sandbox: Sandbox, brotli_bomb: bytes, request_line: bytes, key: bool, status: int
+) -> None:
+    """A body of a few hundred KB that brotli expands to GiBs, on any route, with no key: the
+    answer was right, but aiohttp then read the rest of the body to keep the connection open,
+    decompressing it on the event loop without a break, and every other request of the gateway
+    waited up to 10 s. The rest is now dropped a bounded amount at a time and the connection
+    closed: a request sent right after the answer is served at once (a bound far under the 8 s
+    the bomb held the loop), and the bomb's connection is closed by the gateway."""
+    where = urlsplit(sandbox.gateway_url)
+    reader, writer = await asyncio.open_connection(where.hostname, where.port)
+    head = [
+        request_line + b" HTTP/1.1",
+        f"Host: {where.netloc}".encode(),
+        b"Content-Type: application/json",
+        b"Content-Encoding: br",
+        f"Content-Length: {len(brotli_bomb)}".encode(),
+    ]
+    try:
+        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + brotli_bomb)
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        assert int(status_line.split()[1]) == status, status_line
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(sandbox.gateway_url + "/healthz") as health,
+        ):
+            assert health.status == 200
+        assert loop.time() - started < 3.0, "the gateway was held up by the bomb"
+        rest = await asyncio.wait_for(reader.read(), 5)  # the gateway closes its end
+        assert b"\r\n\r\n" in rest  # the answer's head and body arrived whole before it
+    finally:
+        writer.close()
