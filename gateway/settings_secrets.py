@@ -38,9 +38,21 @@ def key_problems(
         if variable:
             where = f"clients[{i}].key_env: {variable_named(variable)}"
             problems += unusable_key(where, environ.get(variable))
+        problems += _empty_key_digest(i, client.get("key_sha256"))
         problems += _published_key(i, client, connections, environ)
     problems += _shared_keys(clients, environ)
     return problems
+
+
+def _empty_key_digest(i: int, digest: Any) -> list[str]:
+    """``key_sha256`` of no key at all: what ``sha256sum`` of an unset variable prints. No
+    request can present an empty key, so the client could never be let in."""
+    if not isinstance(digest, str) or digest.strip().lower() != key_digest(""):
+        return []
+    return [
+        f"clients[{i}].key_sha256: is the SHA-256 of an empty key (what hashing an unset "
+        "variable gives), which no request can present; give the SHA-256 of the client's key"
+    ]
 
 
 def _published_key(
