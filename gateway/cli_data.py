@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import asyncio
 
 EXIT_USAGE = 2
+MIGRATE_STEPS = ("run", "verify", "revert")
 
 
 def add_export_parser(commands: Any) -> None:
@@ -51,7 +52,10 @@ def add_migrate_parser(commands: Any) -> None:
         "'migrate verify --run NAME' checks a finished run again; 'migrate revert --run NAME' "
         "deletes (or voids) what it copied.",
     )
-    migrate.add_argument("step", nargs="?", choices=["run", "verify", "revert"], default="run")
+    # The step's choices are checked once the options are parsed (``migrate_command``): checked
+    # by argparse, the value of an option migrate does not take (``--page-size 10``) was read as
+    # the step, and the error named the step ("invalid choice: '10'") instead of the option.
+    migrate.add_argument("step", nargs="?", default="run", metavar="{run,verify,revert}")
     migrate.add_argument(
         "--config",
         default="config.yaml",
@@ -78,7 +82,10 @@ def add_migrate_parser(commands: Any) -> None:
         run.add_argument("--concurrency", type=int, default=4, metavar="N"),
         run.add_argument("--sample", type=int, metavar="N", help="copy the first N, then stop"),
     ]
-    migrate.set_defaults(run_only=tuple((a.option_strings[0], a.dest, a.default) for a in run_only))
+    migrate.set_defaults(
+        run_only=tuple((a.option_strings[0], a.dest, a.default) for a in run_only),
+        usage_error=migrate.error,
+    )
 
 
 def _run_only(args: argparse.Namespace) -> list[str]:
@@ -140,6 +147,9 @@ def migrate_command(args: argparse.Namespace) -> int:
     from gateway.settings_file import ConfigError, load_settings
     from gateway.store import StoreError
 
+    if args.step not in MIGRATE_STEPS:
+        choices = ", ".join(repr(step) for step in MIGRATE_STEPS)
+        args.usage_error(f"argument step: invalid choice: {args.step!r} (choose from {choices})")
     try:
         settings = load_settings(Path(args.config))
         configure_logging(settings.logging, sys.stderr)  # stdout carries the summary

@@ -39,3 +39,29 @@ def test_a_bad_number_says_its_range_and_what_was_given(capsys: pytest.CaptureFi
     assert "argument --workers: a number of processes from 1 to 64, not 'many'" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        # An option migrate does not take (export's), with its value: the option is named,
+        # not its value as a bad step.
+        (["--page-size", "10"], "unrecognized arguments: --page-size"),
+        (["--document-type", "credit_note"], "unrecognized arguments: --document-type"),
+        (
+            ["verfy"],
+            "argument step: invalid choice: 'verfy' (choose from 'run', 'verify', 'revert')",
+        ),
+    ],
+)
+def test_migrate_names_the_argument_it_does_not_take(
+    capsys: pytest.CaptureFixture[str], given: list[str], said: str
+) -> None:
+    from gateway.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["migrate", "--config", "missing.yaml", "--from", "a", "--to", "b", *given])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert "invalid choice: '10'" not in err and "invalid choice: 'credit_note'" not in err
