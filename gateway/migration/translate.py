@@ -129,6 +129,23 @@ def translate(
     return Translation(fitted, warnings + dropped, sent_lines=sent)
 
 
+def notes_left_behind(source: Adapter) -> list[WriteWarning]:
+    """Notes kept as records of their own (order_linked's ``POST …/notes``, with their files)
+    at a source that documents no way to read one back: whatever the invoice has of them stays
+    behind, and its report entry says so, as nothing else would (``notes``, the invoice's own
+    text, is carried)."""
+    caps = source.capabilities
+    if not caps.notes or caps.note_read:
+        return []
+    return [
+        WriteWarning(
+            "",
+            f"{source.provider}'s notes and their files (POST /invoices/{{id}}/notes) cannot be "
+            "read back through its API: any this invoice has are not copied; move them by hand",
+        )
+    ]
+
+
 def _not_an_invoice(source: Invoice, target: Adapter) -> str:
     """Why a credit note (or a document of unknown type) is a skip, and what to do instead."""
     if source.document_type != "credit_note":

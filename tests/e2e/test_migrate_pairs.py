@@ -33,6 +33,10 @@ NO_DUE_DATE = {("item_envelope", "draft_publish"), ("item_envelope", "order_link
 # what the target has no field for (a due date, line words and units). Nothing about money.
 PORTABLE_LOSSES = ("/number", "/exchange_rate", "/due_date", "/status", "/lines/")
 NO_DRAFTS = {"crm_v1", "order_linked"}  # their invoices are open from the start
+NOTES_LEFT_BEHIND = (
+    "order_linked's notes and their files (POST /invoices/{id}/notes) cannot be read back "
+    "through its API: any this invoice has are not copied; move them by hand"
+)
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +112,17 @@ def _check_copy(source: dict[str, Any], copy: dict[str, Any], target: str) -> No
 
 
 def _check_warnings(entry: dict[str, Any], source: dict[str, Any], target: str) -> None:
-    fields = [w["field"] for w in entry["warnings"]]
+    # A source whose note records cannot be read back (order_linked) says so on every copy:
+    # what the invoice has of them stays behind. Every other warning is the target's loss.
+    kept_at_source = [w for w in entry["warnings"] if w["field"] == ""]
+    if source["provider"] == "order_linked":
+        assert [w["reason"] for w in kept_at_source] == [NOTES_LEFT_BEHIND], entry["warnings"]
+    else:
+        assert kept_at_source == [], entry["warnings"]
+    losses = [w for w in entry["warnings"] if w["field"] != ""]
+    fields = [w["field"] for w in losses]
     assert all(f.startswith(PORTABLE_LOSSES) for f in fields), entry["warnings"]
-    assert all(target in w["reason"] for w in entry["warnings"]), entry["warnings"]
+    assert all(target in w["reason"] for w in losses), entry["warnings"]
     if source.get("due_date") and not m.keeps(target, "due_date"):
         assert "/due_date" in fields
     if source["status"] == "draft" and target in NO_DRAFTS:
