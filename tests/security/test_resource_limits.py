@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import http.client
 import json
 import logging
+import os
 import sys
 import zlib
 from collections.abc import Callable, Iterator
@@ -731,7 +733,40 @@ async def test_a_decompression_bomb_holds_no_other_request_up(
         ):
             assert health.status == 200
         assert loop.time() - started < 3.0, "the gateway was held up by the bomb"
-        rest = await asyncio.wait_for(reader.read(), 5)  # the gateway closes its end
-        assert b"\r\n\r\n" in rest  # the answer's head and body arrived whole before it
+        # The client has sent its whole body: the gateway, which said it closes the connection
+        # after this answer, closes it once the client says it sends no more.
+        writer.write_eof()
+        rest = await asyncio.wait_for(reader.read(), 5)
+        head, _, body = rest.partition(b"\r\n\r\n")
+        assert b"Connection: close" in head.split(b"\r\n")
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        assert len(body) == length and json.loads(body)["status"] == status  # whole
     finally:
         writer.close()
+
+
+async def test_a_client_that_sends_its_whole_compressed_body_before_reading_gets_its_answer(
+    sandbox: Sandbox,
+) -> None:
+    """Python's http.client writes the whole body, then reads. A compressed body past the limit
+    (4 MB sent, 100 MB decompressed) must not end in a broken pipe while it is still being
+    sent: the rest is read off the connection, undecompressed, until the client has sent it."""
+    body = gzip.compress(bytes(96 * 2**20) + os.urandom(4 * 2**20), 1)
+    where = urlsplit(sandbox.gateway_url)
+
+    def post() -> tuple[int, str]:
+        connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+        try:
+            connection.request(
+                "POST",
+                "/v1/invoices/calculate",
+                body=body,
+                headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            )
+            answer = connection.getresponse()
+            return answer.status, json.loads(answer.read())["code"]
+        finally:
+            connection.close()
+
+    for _ in range(3):
+        assert await asyncio.to_thread(post) == (413, "payload_too_large")
