@@ -97,8 +97,8 @@ def _provider_decimal(value: Any) -> Decimal:
     """A provider's figure, as it is: any finite decimal (its own text forms included). One
     written with an exponent above zero (``4.0E2``, ``1e21``) is given its plain form (``400``),
     the same value, so that it prints without an exponent and reads back as it printed."""
-    if type(value) is Decimal:  # a fraction as JSON reads it, written without an exponent
-        number = value
+    if type(value) is Decimal:  # a fraction as JSON reads it, or an adapter's own Decimal
+        number = _plain_form(value) if "E" in str(value) else value
     elif isinstance(value, Decimal):  # one that keeps its text: it may have an exponent
         number = _plain_form(value) if "e" in str(getattr(value, "text", "e")).lower() else value
     elif isinstance(value, int) and not isinstance(value, bool):

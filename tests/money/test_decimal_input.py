@@ -115,14 +115,18 @@ def test_text_at_the_fast_paths_bounds_reads_as_the_general_way(
         ("1.5e-1", "0.15"),
     ],
 )
-@pytest.mark.parametrize("as_text", [True, False])
+@pytest.mark.parametrize("given_as", ["text", "json number", "decimal"])
 def test_a_provider_figure_with_an_exponent_prints_in_its_plain_form(
-    written: str, printed: str, as_text: bool
+    written: str, printed: str, given_as: str
 ) -> None:
     """A provider may write ``4.0E2`` (as a JSON number or in a string): the figure is that
-    value, and it prints as ``400``, which a write of the invoice read takes back."""
+    value, and it prints as ``400``, which a write of the invoice read takes back. An adapter
+    that made a plain ``Decimal`` of the provider's number (``Decimal(JsonNumber("1.5e4"))``)
+    hands on the same value without its text: it printed ``1.5E+4``, outside the API's own
+    pattern, and a PUT of the invoice as read was refused."""
     model = TypeAdapter(UnitPrice if not written.startswith("-") else Money)
+    given = {"text": written, "json number": JsonNumber(written), "decimal": Decimal(written)}
     with provider_figures():
-        read = model.validate_python(written if as_text else JsonNumber(written))
+        read = model.validate_python(given[given_as])
     assert read == Decimal(written)
     assert model.dump_json(read).decode() == f'"{printed}"'
