@@ -201,8 +201,9 @@ async def test_a_write_refuses_if_none_match_and_sends_nothing(
 async def test_a_read_with_the_etag_held_is_304_without_a_body(
     sandbox: Sandbox, connection: str
 ) -> None:
-    location = await created(sandbox, connection)
+    location = await created(sandbox, connection, _due_later(connection))
     first = await call(sandbox, "GET", location)
+    assert first.body["overdue"] is False  # an overdue one is always answered whole (below)
     tag = first.headers["ETag"]
     weak, strong = f"W/{tag.removeprefix('W/')}", tag.removeprefix("W/")
     for held in (tag, weak, strong, f'"other", {tag}', "*"):
@@ -212,3 +213,30 @@ async def test_a_read_with_the_etag_held_is_304_without_a_body(
         assert again.headers["ETag"] == tag
     other = await call(sandbox, "GET", location, headers={"If-None-Match": '"other"'})
     assert other.status == 200 and other.body == first.body
+
+
+async def test_an_overdue_invoice_is_answered_whole_whatever_etag_is_held(
+    sandbox: Sandbox,
+) -> None:
+    """``overdue`` turns true with the clock, not with the invoice: its ETag (the invoice's
+    version, or a digest of what the invoice holds) stays as it was, so a copy held from before
+    the due date was told by a 304 that it was current, and a client polling with
+    If-None-Match never saw the invoice fall overdue. An overdue invoice is answered whole;
+    one that is not is still a 304."""
+    past = {**_due_later("crm_v1"), "issue_date": "2025-01-02", "due_date": "2025-02-01"}
+    for dates, overdue, status in ((past, True, 200), (_due_later("crm_v1"), False, 304)):
+        location = await created(sandbox, "crm_v1", dates)
+        first = await call(sandbox, "GET", location)
+        assert first.body["overdue"] is overdue, first.body
+        again = await call(
+            sandbox, "GET", location, headers={"If-None-Match": first.headers["ETag"]}
+        )
+        assert again.status == status
+        if status == 200:
+            assert again.body == first.body and again.headers["ETag"] == first.headers["ETag"]
+
+
+def _due_later(connection: str) -> dict[str, Any]:
+    """The profile's first sample, due long after today: never overdue."""
+    body = profile(connection).sample(0).model_dump(mode="json", exclude_none=True)
+    return {**body, "due_date": "2099-12-31"}

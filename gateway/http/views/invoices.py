@@ -79,7 +79,10 @@ async def get_view(request: web.Request) -> web.Response:
     expanded(request)
     invoice = await adapter.get(request.match_info["invoice_id"])
     response = invoice_response(invoice, request)
-    if not_modified(request, response.headers["ETag"]):
+    # An overdue invoice's answer changed with the clock (``overdue`` turned true on the day
+    # after its due date) while its ETag, the invoice's version, did not: a copy held from
+    # before would be told it is current. So it is always answered whole.
+    if not invoice.overdue and not_modified(request, response.headers["ETag"]):
         return web.Response(status=304, headers={"ETag": response.headers["ETag"]})
     return response
 
