@@ -129,6 +129,12 @@ class Write(Protocol):
         provider's records and its id there), else None."""
         ...
 
+    @property
+    def serialized(self) -> str | None:
+        """The invoice lock held while the write runs: ``guarded``'s, or its invoice's for a
+        write whose lost answer is found by counting; else None."""
+        ...
+
     async def send(self, recovery: dict[str, Any]) -> Outcome: ...
 
     async def find(self, recovery: dict[str, Any]) -> Resolution:
@@ -273,9 +279,11 @@ class KeyedWrites:
         """For a write that checks ``If-Match``: its invoice's lock in the store, held (its
         lease renewed) from the check to the answer (``_let_go``), so that of two writes sent
         with the same ETag the second checks it after the first has changed the invoice (a
-        412), in this process or any other on the store. None for other writes: they go as
-        they are."""
-        name = write.guarded
+        412), in this process or any other on the store. The same for a write whose lost
+        answer is found by counting (a payment): no other runs on the invoice meanwhile, so
+        one more payment alike is this write's (``Write.serialized``). None for other writes:
+        they go as they are."""
+        name = write.serialized
         if name is None:
             return None
         loop = asyncio.get_running_loop()
@@ -287,10 +295,15 @@ class KeyedWrites:
                 name, owner, now=self._clock(), lease_s=self.lease_s, grace_s=write.settle_s
             ):
                 if loop.time() >= deadline:
+                    checked = (
+                        " (its If-Match is then checked against its result)"
+                        if write.guarded is not None
+                        else ""
+                    )
                     raise InvoiceBusy(
-                        f"Another write to this {write.connection} invoice that checks If-Match "
-                        f"is still running after {GUARD_WAIT_S:.0f} s; send this one again once "
-                        "it is done (its If-Match is then checked against its result)"
+                        f"Another write to this {write.connection} invoice that checks If-Match, "
+                        f"or records a payment, is still running after {GUARD_WAIT_S:.0f} s; "
+                        f"send this one again once it is done{checked}"
                     )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.25)

@@ -68,6 +68,12 @@ class _Write:
         check to the answer."""
         return None
 
+    @property
+    def serialized(self) -> str | None:
+        """The invoice lock the runner holds while this write runs: ``guarded``'s, or, for a
+        write whose lost answer is looked up by counting (``counted``), its invoice's always."""
+        return self.guarded
+
     def prepared(self) -> dict[str, Any] | None:
         """What ``prepare`` would return, when it needs no provider call: the runner then
         claims the key with it at once (``Store.claim``'s ``sending``). None: ``prepare`` is
@@ -145,9 +151,20 @@ class _Guarded:
     invoice_id: str
     if_match: str | None
 
+    # Its lost answer is looked up by counting what it would add (a payment of the same
+    # amount, date and reference): a count cannot tell whose a new one is, so no other such
+    # write on the invoice may run meanwhile, with an If-Match or without one.
+    counted: ClassVar[bool] = False
+
     @property
     def guarded(self) -> str | None:
         return _invoice_lock(self.adapter, self.invoice_id, self.if_match)
+
+    @property
+    def serialized(self) -> str | None:
+        if self.counted and self.if_match is None:
+            return _invoice_lock(self.adapter, self.invoice_id, "*")
+        return self.guarded
 
     async def _precondition(self) -> None:
         """412 unless the invoice is as ``If-Match`` says (read first only when it is given)."""
@@ -304,6 +321,7 @@ class RecordPayment(_Guarded, _Write):
     invoice_id: str
     payment: Payment
     if_match: str | None = None
+    counted: ClassVar[bool] = True
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_payment(self.invoice_id, self.payment)

@@ -429,6 +429,51 @@ async def test_a_payment_recorded_twice_with_one_key_is_recorded_once(
     assert [p["amount"] for p in listed.body["data"]] == ["10.00"]
 
 
+async def test_two_payments_alike_under_two_keys_are_two_payments_when_one_answer_is_lost(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    faults: Any,
+) -> None:
+    """Two instalments of one amount and date, each with its own key. The first is held by the
+    provider and refused with nothing stored (503); the second was recorded meanwhile. The
+    first's lookup counted one payment more than before, took it for its own and answered 201:
+    both callers told "recorded", one payment at the provider. Payments on one invoice now run
+    one at a time (the invoice's lock): the first is told nothing was recorded (retryable),
+    the second is recorded after it, and the first sent again is a second payment."""
+    created = await send(
+        gateway, "POST", "/v1/connections/draft_publish/invoices", body=sample("draft_publish")
+    )
+    location = f"/v1/connections/draft_publish/invoices/{created.body['id']}"
+    assert (await send(gateway, "POST", location + "/issue")).status == 200
+    payment = {"amount": "100.00", "date": "2026-01-05", "method": "bank_transfer"}
+    # Seeded: the first payment POST waits about 1.9 s and is refused (503) before anything is
+    # stored; the second waits 0.05 s and is recorded.
+    await faults(
+        "draft_publish",
+        latency_ms=1000,
+        jitter_ms=1000,
+        error_rate=0.5,
+        error_status=503,
+        seed=22,
+        methods=["POST"],
+        path_regex="/payments$",
+    )
+    first_key, second_key = fresh_key(), fresh_key()
+    first = asyncio.create_task(
+        send(gateway, "POST", location + "/payments", body=payment, key=first_key)
+    )
+    await asyncio.sleep(0.4)
+    second = await send(gateway, "POST", location + "/payments", body=payment, key=second_key)
+    lost = await first
+    assert second.status == 201, second.body
+    assert lost.status == 502 and lost.body["retryable"] is True, lost.body
+    await faults("draft_publish")  # the provider well again
+    again = await send(gateway, "POST", location + "/payments", body=payment, key=first_key)
+    assert again.status == 201, again.body
+    listed = await send(gateway, "GET", location + "/payments")
+    assert [p["amount"] for p in listed.body["data"]] == ["100.00", "100.00"]
+
+
 async def test_a_key_given_on_two_header_lines_is_a_400_and_writes_nothing(
     sandbox: Sandbox,
     gateway: TestClient,  # type: ignore[type-arg]

@@ -51,6 +51,10 @@ class Scripted:
     settle_s: float = 60.0
     guarded: str | None = None  # no If-Match: no invoice lock
 
+    @property
+    def serialized(self) -> str | None:
+        return self.guarded
+
     def prepared(self) -> dict[str, Any] | None:
         if not self.at_once:
             return None
@@ -123,6 +127,7 @@ class ReadsBack:
     connection: str = "crm"
     idempotent: ClassVar[bool] = False
     guarded: str | None = None
+    serialized: str | None = None
 
     def prepared(self) -> dict[str, Any] | None:
         return None
