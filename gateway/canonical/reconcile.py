@@ -57,7 +57,7 @@ def reconcile(
         check_exact(invoice)
         calculation = calculate(invoice, policy)
     except InvalidInvoice as exc:
-        return _not_computed(invoice, today, stamp, str(exc))
+        return _not_computed(invoice, today, paid_by_status, stamp, str(exc))
     try:
         return _reconciled(invoice, calculation, today, paid_by_status, stamp)
     except ArithmeticError:
@@ -66,12 +66,15 @@ def reconcile(
         return _not_computed(
             invoice,
             today,
+            paid_by_status,
             stamp,
             "a figure of the provider's is beyond what the calculation can compare exactly",
         )
 
 
-def _not_computed(invoice: Invoice, today: date, stamp: dict[str, Any], why: str) -> Invoice:
+def _not_computed(
+    invoice: Invoice, today: date, paid_by_status: bool, stamp: dict[str, Any], why: str
+) -> Invoice:
     """``invoice`` as read, its totals not checked, saying why (``calculation``). What the
     spec derives from the totals alone (``payment_status``, ``overdue``, ``paid_source``) is
     derived from the provider's totals, as it would be from agreeing ones: an invoice the engine
@@ -81,6 +84,13 @@ def _not_computed(invoice: Invoice, today: date, stamp: dict[str, Any], why: str
     differences = [TotalsDifference(field="calculation", provider=None, computed=why)]
     updates: dict[str, Any] = {**stamp}
     given = invoice.totals
+    if given is not None and not invoice.payments:
+        # The status is the record of payment where the provider keeps no other (bill_crm),
+        # as on a computed read (``_paid_by_status``).
+        stated_paid = paid_by_status and invoice.payment_status == "paid"
+        with suppress(ArithmeticError):
+            if stated_paid and given.due > 0:
+                given = _paid_by_status(given, differences)
     if given is not None:
         try:
             derived = payment_status(invoice.status, given.total, given.paid)
@@ -100,8 +110,10 @@ def _not_computed(invoice: Invoice, today: date, stamp: dict[str, Any], why: str
             filled["paid_source"] = "payments" if invoice.payments else "provider"
         for name in TOTAL_FIELDS:  # nothing, written as the currency writes it ("0.00")
             value: Decimal = getattr(given, name)
-            if not value and (written := _padded(value, invoice.currency)) is not value:
-                filled[name] = written
+            if not value:  # a provider's -0 too, written without its sign
+                written = _padded(value.copy_abs(), invoice.currency)
+                if str(written) != str(value):
+                    filled[name] = written
         updates["totals"] = with_fields(given, filled)
     with suppress(UnknownCurrency):  # a currency the engine does not know: as written
         updates.update(padded_inputs(invoice))

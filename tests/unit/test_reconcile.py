@@ -407,3 +407,34 @@ def test_an_uncomputed_invoice_keeps_a_stated_payment_status_and_lists_the_deriv
     assert result.totals is not None
     shown = result.totals.model_dump(mode="json")
     assert (shown["shipping"], shown["adjustment"]) == ("0.00", "0.00")
+
+
+def test_an_uncomputed_invoice_the_provider_states_paid_reads_paid_in_full() -> None:
+    """bill_crm keeps no payment records: its status is the record. An invoice it states paid
+    whose figures the engine cannot recompute read paid with its whole total still due; it
+    reads as a computed one does: paid in full, nothing due, the provider's own figures listed."""
+    line = {"quantity": "10", "unit_price": "500.0000000000000000000000000000001"}
+    with provider_figures():
+        invoice = read({}, lines=[line], status="paid", payment_status="paid")
+    result = reconcile(invoice, POLICY, TODAY, paid_by_status=True)
+    assert result.totals is not None and result.totals_check is not None
+    assert (result.totals.paid, result.totals.due, result.totals.paid_source) == (
+        Decimal("5250.00"),
+        Decimal("0.00"),
+        "status",
+    )
+    assert result.payment_status == "paid" and result.overdue is False
+    assert [(d.field, d.provider, d.computed) for d in result.totals_check.differences][1:] == [
+        ("paid", "0.00", "5250.00"),
+        ("due", "5250.00", "0.00"),
+    ]
+
+
+def test_an_uncomputed_invoices_zero_totals_are_written_without_a_sign() -> None:
+    line = {"quantity": "10", "unit_price": "500.0000000000000000000000000000001"}
+    with provider_figures():
+        invoice = read({"shipping": "-0", "adjustment": "-0.000"}, lines=[line], currency="BHD")
+    result = reconcile(invoice, POLICY, TODAY)
+    assert result.totals is not None
+    shown = result.totals.model_dump(mode="json")
+    assert (shown["shipping"], shown["adjustment"]) == ("0.000", "0.000")
