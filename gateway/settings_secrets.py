@@ -44,14 +44,20 @@ def key_problems(
     return problems
 
 
+# What ``printf %s "$KEY" | sha256sum`` and ``echo "$KEY" | sha256sum`` print when the
+# variable is unset: the digests of nothing and of a lone newline.
+_NO_KEY_DIGESTS = frozenset({key_digest(""), key_digest("\n")})
+
+
 def _empty_key_digest(i: int, digest: Any) -> list[str]:
-    """``key_sha256`` of no key at all: what ``sha256sum`` of an unset variable prints. No
-    request can present an empty key, so the client could never be let in."""
-    if not isinstance(digest, str) or digest.strip().lower() != key_digest(""):
+    """``key_sha256`` of no key at all, or of a lone newline: what ``sha256sum`` of an unset
+    variable prints. No request can present either key, so the client could never be let in."""
+    if not isinstance(digest, str) or digest.strip().lower() not in _NO_KEY_DIGESTS:
         return []
     return [
-        f"clients[{i}].key_sha256: is the SHA-256 of an empty key (what hashing an unset "
-        "variable gives), which no request can present; give the SHA-256 of the client's key"
+        f"clients[{i}].key_sha256: is the SHA-256 of an empty key or of a lone newline (what "
+        "hashing an unset variable gives), which no request can present; give the SHA-256 of "
+        "the client's key"
     ]
 
 

@@ -549,15 +549,18 @@ def test_a_plain_key_in_key_sha256_is_refused_without_being_shown() -> None:
     ]
 
 
-def test_a_key_sha256_of_no_key_at_all_is_refused() -> None:
-    """``sha256sum`` of an unset variable gives the digest of nothing: a client no request can
-    ever authenticate as (an empty key is refused), which check-config said was fine."""
-    empty = hashlib.sha256(b"").hexdigest()
+@pytest.mark.parametrize("hashed", [b"", b"\n"])
+def test_a_key_sha256_of_no_key_at_all_is_refused(hashed: bytes) -> None:
+    """``sha256sum`` of an unset variable gives the digest of nothing (``printf``) or of a
+    lone newline (``echo``): a client no request can ever authenticate as, which check-config
+    said was fine."""
+    empty = hashlib.sha256(hashed).hexdigest()
     text = GOOD.replace('key_sha256: "%s"' % ("a" * 64), f'key_sha256: "{empty}"')
     found = problems(text, {"CRM_TOKEN": "crm-token"})
     assert found == [
-        "clients[0].key_sha256: is the SHA-256 of an empty key (what hashing an unset variable "
-        "gives), which no request can present; give the SHA-256 of the client's key"
+        "clients[0].key_sha256: is the SHA-256 of an empty key or of a lone newline (what "
+        "hashing an unset variable gives), which no request can present; give the SHA-256 of "
+        "the client's key"
     ]
 
 
