@@ -71,7 +71,8 @@ class _Write:
     @property
     def serialized(self) -> str | None:
         """The invoice lock the runner holds while this write runs: ``guarded``'s, or, for a
-        write whose lost answer is looked up by counting (``counted``), its invoice's always."""
+        write that changes the invoice's payments (``_Guarded.changes_payments``), its
+        invoice's always."""
         return self.guarded
 
     def prepared(self) -> dict[str, Any] | None:
@@ -151,20 +152,22 @@ class _Guarded:
     invoice_id: str
     if_match: str | None
 
-    # Its lost answer is looked up by counting what it would add (a payment of the same
-    # amount, date and reference): a count cannot tell whose a new one is, so no other such
-    # write on the invoice may run meanwhile, with an If-Match or without one.
-    counted: ClassVar[bool] = False
-
     @property
     def guarded(self) -> str | None:
         return _invoice_lock(self.adapter, self.invoice_id, self.if_match)
 
     @property
     def serialized(self) -> str | None:
-        if self.counted and self.if_match is None:
+        if self.if_match is None and self.changes_payments():
             return _invoice_lock(self.adapter, self.invoice_id, "*")
         return self.guarded
+
+    def changes_payments(self) -> bool:
+        """Whether the write adds or takes away one of the invoice's payments. A payment's lost
+        answer is looked up by counting the payments alike (same amount, date and reference),
+        which cannot tell whose a new one is, nor see one added beside one taken away: no two
+        such writes on one invoice run at once, with an If-Match or without one."""
+        return False
 
     async def _precondition(self) -> None:
         """412 unless the invoice is as ``If-Match`` says (read first only when it is given)."""
@@ -280,6 +283,9 @@ class Act(_Guarded, _Write):
     current: Invoice | None = None
     if_match: str | None = None  # the invoice's ETag the caller acts on, checked before sending
 
+    def changes_payments(self) -> bool:
+        return self.action == "mark_paid"  # a payment of what is due, where one is recorded
+
     async def prepare(self) -> dict[str, Any]:
         if self.inputs is not None:
             return await self.adapter.prepare_duplicate(self.invoice_id, self.inputs)
@@ -321,7 +327,9 @@ class RecordPayment(_Guarded, _Write):
     invoice_id: str
     payment: Payment
     if_match: str | None = None
-    counted: ClassVar[bool] = True
+
+    def changes_payments(self) -> bool:
+        return True
 
     async def prepare(self) -> dict[str, Any]:
         return await self.adapter.prepare_payment(self.invoice_id, self.payment)
@@ -352,6 +360,9 @@ class DeletePayment(_Guarded, _Write):
     payment_id: str
     if_match: str | None = None
     idempotent: ClassVar[bool] = True
+
+    def changes_payments(self) -> bool:
+        return True
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         if repeated():

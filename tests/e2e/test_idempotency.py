@@ -474,6 +474,50 @@ async def test_two_payments_alike_under_two_keys_are_two_payments_when_one_answe
     assert [p["amount"] for p in listed.body["data"]] == ["100.00", "100.00"]
 
 
+async def test_a_payment_deleted_while_another_alike_is_recorded_is_not_counted_against_it(
+    sandbox: Sandbox,
+    gateway: TestClient,  # type: ignore[type-arg]
+    faults: Any,
+) -> None:
+    """A payment recorded by the provider whose answer is lost, while an earlier one of the
+    same amount and date is deleted: the count before and after was the same (one more, one
+    fewer), the payment was said not recorded, and its retry recorded it a second time. A
+    payment's deletion waits for the payment, as another payment does."""
+    created = await send(
+        gateway, "POST", "/v1/connections/draft_publish/invoices", body=sample("draft_publish")
+    )
+    location = f"/v1/connections/draft_publish/invoices/{created.body['id']}"
+    assert (await send(gateway, "POST", location + "/issue")).status == 200
+    payment = {"amount": "10.00", "date": "2026-01-01", "method": "bank_transfer"}
+    earlier = await send(gateway, "POST", location + "/payments", body=payment, key=fresh_key())
+    assert earlier.status == 201, earlier.body
+    earlier_id = earlier.body["payments"][-1]["id"]
+    await faults(  # the next payment is stored, and its answer lost (a 500 after the commit)
+        "draft_publish",
+        latency_ms=1500,
+        error_rate=1,
+        error_status=500,
+        after_commit=True,
+        methods=["POST"],
+        path_regex="/payments$",
+    )
+    key = fresh_key()
+    recording = asyncio.create_task(
+        send(gateway, "POST", location + "/payments", body=payment, key=key)
+    )
+    await asyncio.sleep(0.5)
+    deleted = await send(gateway, "DELETE", f"{location}/payments/{earlier_id}", key=fresh_key())
+    recorded = await recording
+    await faults("draft_publish")
+    assert deleted.status == 200, deleted.body
+    assert recorded.status == 201, recorded.body  # found: one more payment alike than before
+    again = await send(gateway, "POST", location + "/payments", body=payment, key=key)
+    assert again.status == 201 and again.headers["Idempotent-Replayed"] == "true"
+    listed = await send(gateway, "GET", location + "/payments")
+    assert [p["amount"] for p in listed.body["data"]] == ["10.00"]
+    assert earlier_id not in {p["id"] for p in listed.body["data"]}
+
+
 async def test_a_key_given_on_two_header_lines_is_a_400_and_writes_nothing(
     sandbox: Sandbox,
     gateway: TestClient,  # type: ignore[type-arg]
