@@ -96,7 +96,8 @@ def to_decimal(value: Any) -> Decimal:
 def _provider_decimal(value: Any) -> Decimal:
     """A provider's figure, as it is: any finite decimal (its own text forms included). One
     written with an exponent above zero (``4.0E2``, ``1e21``) is given its plain form (``400``),
-    the same value, so that it prints without an exponent and reads back as it printed."""
+    the same value, so that it prints without an exponent and reads back as it printed; a zero
+    with more than six places (which ``str`` writes ``0E-7``) is 0, written so."""
     if type(value) is Decimal:  # a fraction as JSON reads it, or an adapter's own Decimal
         number = _plain_form(value) if "E" in str(value) else value
     elif isinstance(value, Decimal):  # one that keeps its text: it may have an exponent
@@ -115,6 +116,8 @@ def _provider_decimal(value: Any) -> Decimal:
         )
     if not number.is_finite():
         raise PydanticCustomError("decimal_finite", "must be a finite decimal number")
+    if number.is_zero() and "E" in str(number):  # 0.0000000 is written 0E-7: the same 0
+        return _ZERO
     return number
 
 
@@ -180,6 +183,7 @@ def plain(value: Decimal) -> str:
 
 
 AS_STRING = PlainSerializer(plain, return_type=str, when_used="json")
+_ZERO = Decimal(0)
 
 
 def _exact(

@@ -113,6 +113,8 @@ def test_text_at_the_fast_paths_bounds_reads_as_the_general_way(
         ("1e999999999", "1E+999999999"),  # a billion zeros are not written out
         ("12.50", "12.50"),
         ("1.5e-1", "0.15"),
+        ("0.0000000", "0"),  # a zero str() would write 0E-7
+        ("0e-9", "0"),
     ],
 )
 @pytest.mark.parametrize("given_as", ["text", "json number", "decimal"])
