@@ -12,6 +12,7 @@ from gateway.errors import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
     InvalidRequest,
+    InvoiceBusy,
     NotFound,
     NotSupported,
     OutcomeUncertain,
@@ -24,6 +25,9 @@ from gateway.errors import (
 )
 from gateway.http.problems import Problem
 
+# A write kept waiting for its invoice's lock: when to send it again (the other write's end is
+# not known; its own wait of up to 60 s starts again then).
+BUSY_RETRY_AFTER_S = 5
 # Checked in order: subclasses before their bases.
 _CODES: tuple[tuple[type[AdapterError], str], ...] = (
     (BadIdentifier, "bad_request"),
@@ -57,6 +61,10 @@ def problem_for(error: AdapterError, *, connection: str | None = None) -> Proble
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     errors = error.errors if isinstance(error, InvalidRequest) else ()
     retryable = error.retryable if isinstance(error, UpstreamError) else False
+    if isinstance(error, InvoiceBusy):
+        # Nothing was sent and the key is free: the same request sent again is safe.
+        headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+        retryable = True
     return Problem(
         code, error.message, errors=errors, headers=headers, retryable=retryable, **extra
     )

@@ -1131,6 +1131,8 @@ async def test_a_write_kept_waiting_by_another_on_its_invoice_is_refused_and_its
     busy = await send(gateway, "PUT", one, body=body, key=key, headers={"If-Match": tag})
     assert (busy.status, busy.body["code"]) == (409, "conflict"), busy.body
     assert "still running" in busy.body["detail"]
+    # Nothing was sent and the key is free: said retryable, with when to try again.
+    assert busy.body["retryable"] is True and busy.headers["Retry-After"] == "5", busy.body
     assert (await send(gateway, "GET", one)).body["notes"] != "after the other write"
     await store.release_lock(lock, "another gateway")
     done = await send(gateway, "PUT", one, body=body, key=key, headers={"If-Match": tag})
