@@ -55,7 +55,7 @@ def add_migrate_parser(commands: Any) -> None:
     # The step's choices are checked once the options are parsed (``migrate_command``): checked
     # by argparse, the value of an option migrate does not take (``--page-size 10``) was read as
     # the step, and the error named the step ("invalid choice: '10'") instead of the option.
-    migrate.add_argument("step", nargs="?", default="run", metavar="{run,verify,revert}")
+    migrate.add_argument("step", nargs="?", default="run", metavar=f"{{{','.join(MIGRATE_STEPS)}}}")
     migrate.add_argument(
         "--config",
         default="config.yaml",

@@ -129,7 +129,7 @@ def _render(invoice: Invoice) -> dict[str, Any]:
             "summary_total": totals.total,
             "summary_paid": totals.paid,
             "summary_unpaid": totals.unpaid,
-            "payment_status": totals.payment_status_of(invoice.draft),
+            "payment_status": totals.payment_status(invoice.draft),
         },
         "InvoiceItem": [
             {

@@ -163,7 +163,7 @@ class InvoiceStore:
         if invoice.totals.paid > 0:
             raise Conflict(
                 f"Invoice {invoice.id} has payments (payment_status "
-                f"{invoice.totals.payment_status}) and can no longer be changed"
+                f"{invoice.totals.payment_status(invoice.draft)}) and can no longer be changed"
             )
         if invoice.draft == 0 and data.fields.get("draft") == 1:
             message = "An issued invoice cannot be turned back into a draft"
@@ -191,7 +191,7 @@ class InvoiceStore:
         if invoice.totals.paid > 0:
             raise Conflict(
                 f"Invoice {invoice.id} has payments (payment_status "
-                f"{invoice.totals.payment_status}) and cannot be deleted"
+                f"{invoice.totals.payment_status(invoice.draft)}) and cannot be deleted"
             )
         self._forget(invoice)
 

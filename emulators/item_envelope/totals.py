@@ -54,20 +54,15 @@ class Totals:
     paid: Decimal
     unpaid: Decimal
 
-    @property
-    def payment_status(self) -> int:
-        """0 unpaid, 1 partially paid, 2 paid: what the provider reports for ``summary_paid``."""
+    def payment_status(self, draft: int) -> int:
+        """0 unpaid, 1 partially paid, 2 paid, as the invoice shows it: from ``summary_paid``,
+        and an issued invoice with nothing due is paid, a zero total included, as providers
+        show it (the spec's status model); a draft owes nothing yet."""
+        if draft == 0 and self.paid >= self.total:
+            return 2
         if self.paid <= 0:
             return 0
         return 2 if self.paid >= self.total else 1
-
-    def payment_status_of(self, draft: int) -> int:
-        """``payment_status`` as the invoice shows it: an issued one with nothing due is paid
-        (2), a zero total included, as providers show it (the spec's status model); a draft
-        owes nothing yet and is never paid."""
-        if draft == 0 and self.paid >= self.total:
-            return 2
-        return self.payment_status
 
 
 def line_gross(line: LineInput, places: int) -> Decimal:

@@ -84,37 +84,19 @@ def _not_computed(
     differences = [TotalsDifference(field="calculation", provider=None, computed=why)]
     updates: dict[str, Any] = {**stamp}
     given = invoice.totals
-    if given is not None and not invoice.payments:
-        # The status is the record of payment where the provider keeps no other (bill_crm),
-        # as on a computed read (``_paid_by_status``).
-        stated_paid = paid_by_status and invoice.payment_status == "paid"
-        with suppress(ArithmeticError):
-            if stated_paid and given.due > 0:
-                given = _paid_by_status(given, differences)
     if given is not None:
-        try:
-            derived = payment_status(invoice.status, given.total, given.paid)
-            overdue = is_overdue(invoice.status, invoice.due_date, given.due, today)
-        except ArithmeticError:  # a figure past what even a comparison holds: left as read
-            pass
-        else:
-            stated = invoice.payment_status
-            if stated is not None and stated != derived:
-                differences.append(
-                    TotalsDifference(field="payment_status", provider=stated, computed=derived)
-                )
-            updates["payment_status"] = stated or derived
-            updates["overdue"] = invoice.overdue or overdue
+        # A figure past what even a comparison holds: the states are left as read.
+        with suppress(ArithmeticError):
+            given = _paid_as_recorded(invoice, given, paid_by_status, differences)
+            updates.update(_derived_states(invoice, given, today, differences))
         filled: dict[str, Any] = {}
-        if given.paid_source is None:
-            filled["paid_source"] = "payments" if invoice.payments else "provider"
         for name in TOTAL_FIELDS:  # nothing, written as the currency writes it ("0.00")
             value: Decimal = getattr(given, name)
             if not value:  # a provider's -0 too, written without its sign
                 written = _padded(value.copy_abs(), invoice.currency)
                 if str(written) != str(value):
                     filled[name] = written
-        updates["totals"] = with_fields(given, filled)
+        updates["totals"] = with_fields(given, filled) if filled else given
     with suppress(UnknownCurrency):  # a currency the engine does not know: as written
         updates.update(padded_inputs(invoice))
     updates["totals_check"] = TotalsCheck(consistent=False, differences=differences)
@@ -142,12 +124,10 @@ def _reconciled(
     ]
     computed = calculation.totals
     given = invoice.totals
+    if given is not None:
+        given = _paid_as_recorded(invoice, given, paid_by_status, differences)
     if not invoice.payments and given is not None:
         # Without payment records, what was paid is the provider's to say.
-        if paid_by_status and invoice.payment_status == "paid" and given.due > 0:
-            given = _paid_by_status(given, differences)
-        else:
-            given = with_fields(given, {"paid_source": "provider"})
         paid = given.paid
         try:
             due = exact_difference(computed.total, paid)
@@ -162,17 +142,7 @@ def _reconciled(
                 )
             )
         computed = with_fields(computed, {"paid": paid, "due": due})
-    elif given is not None:
-        given = with_fields(given, {"paid_source": "payments"})
     totals = _totals(given, computed, differences, invoice.currency)
-
-    derived = payment_status(invoice.status, totals.total, totals.paid)
-    stated = invoice.payment_status
-    if stated is not None and stated != derived:
-        differences.append(
-            TotalsDifference(field="payment_status", provider=stated, computed=derived)
-        )
-    overdue = invoice.overdue or is_overdue(invoice.status, invoice.due_date, totals.due, today)
     return with_fields(
         invoice,
         {
@@ -180,11 +150,38 @@ def _reconciled(
             **padded_inputs(invoice),
             "lines": lines,
             "totals": totals,
-            "payment_status": stated or derived,
-            "overdue": overdue,
+            **_derived_states(invoice, totals, today, differences),
             "totals_check": TotalsCheck(consistent=not differences, differences=differences),
         },
     )
+
+
+def _paid_as_recorded(
+    invoice: Invoice, given: Totals, paid_by_status: bool, differences: list[TotalsDifference]
+) -> Totals:
+    """The provider's totals, saying whose ``paid`` figure it is: the payment records', the
+    provider's own, or (``paid_by_status``, where the status is the only record: bill_crm) the
+    status's, an invoice stated paid then paid in full (``_paid_by_status``)."""
+    if invoice.payments:
+        return with_fields(given, {"paid_source": "payments"})
+    if paid_by_status and invoice.payment_status == "paid" and given.due > 0:
+        return _paid_by_status(given, differences)
+    return with_fields(given, {"paid_source": "provider"})
+
+
+def _derived_states(
+    invoice: Invoice, totals: Totals, today: date, differences: list[TotalsDifference]
+) -> dict[str, Any]:
+    """``payment_status`` and ``overdue`` as the spec derives them from ``totals``; a stated
+    payment status wins, its disagreement listed."""
+    derived = payment_status(invoice.status, totals.total, totals.paid)
+    stated = invoice.payment_status
+    if stated is not None and stated != derived:
+        differences.append(
+            TotalsDifference(field="payment_status", provider=stated, computed=derived)
+        )
+    overdue = invoice.overdue or is_overdue(invoice.status, invoice.due_date, totals.due, today)
+    return {"payment_status": stated or derived, "overdue": overdue}
 
 
 def _paid_by_status(given: Totals, differences: list[TotalsDifference]) -> Totals:

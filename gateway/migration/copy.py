@@ -22,7 +22,7 @@ import hashlib
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeGuard
 
@@ -45,7 +45,7 @@ from gateway.migration.origin import origin_at_target, still_there
 from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap
 from gateway.migration.report import Entry
-from gateway.migration.translate import Translation, notes_left_behind, translate
+from gateway.migration.translate import Translation, translate
 from gateway.service.idempotency import KeyReusedAfterSuccess, WriteRequest
 from gateway.service.invoices import InvoiceService
 from gateway.service.outcomes import Outcome
@@ -199,11 +199,9 @@ class Copier:
             )
             await self._record(source_id, None, "skipped", invoice, {"reason": doubled})
             return Entry(source_id, "skipped", reason=doubled)
-        translation = translate(invoice, self.target, self.refs, self.plan.handling)
-        left_behind = notes_left_behind(self.source)
-        if translation.invoice is not None and left_behind:
-            warnings = [*translation.warnings, *left_behind]
-            translation = replace(translation, warnings=warnings)
+        translation = translate(
+            invoice, self.target, self.refs, self.plan.handling, read_from=self.source
+        )
         if translation.invoice is None:
             # Decided before anything is sent: the entry keeps where an earlier copy is, if any
             # (a reverted one is none: kept, this run's entry would make it this run's copy).

@@ -51,8 +51,9 @@ class Translation:
 
 
 def translate(
-    source: Invoice, target: Adapter, refs: ReferenceMap, handling: Handling
+    source: Invoice, target: Adapter, refs: ReferenceMap, handling: Handling, *, read_from: Adapter
 ) -> Translation:
+    """``source`` (read through ``read_from``) as the invoice to create at ``target``."""
     if not carries_document_type(target.capabilities, source.document_type):
         # Never copied as an invoice, whatever the handling: that turns a credit into a debt.
         return Translation(None, skipped=_not_an_invoice(source, target))
@@ -126,10 +127,10 @@ def translate(
     if refused is not None:
         return Translation(None, skipped=refused)
     sent = sent_lines(len(lines), [warning.field for warning in dropped])
-    return Translation(fitted, warnings + dropped, sent_lines=sent)
+    return Translation(fitted, warnings + dropped + _notes_left_behind(read_from), sent_lines=sent)
 
 
-def notes_left_behind(source: Adapter) -> list[WriteWarning]:
+def _notes_left_behind(source: Adapter) -> list[WriteWarning]:
     """Notes kept as records of their own (order_linked's ``POST …/notes``, with their files)
     at a source that documents no way to read one back: whatever the invoice has of them stays
     behind, and its report entry says so, as nothing else would (``notes``, the invoice's own

@@ -134,12 +134,9 @@ class CreateInvoice(_Write):
         return _outcome_of(found, lambda result: _written(result, created=True))
 
 
-def _invoice_lock(adapter: Adapter, invoice_id: str, if_match: str | None) -> str | None:
-    """The lock of the invoice a write checks ``If-Match`` on (None without one), named as its
-    provider's records know it (``Adapter.record_key``), whatever the connection or the
-    spelling of its id."""
-    if if_match is None:
-        return None
+def _invoice_lock(adapter: Adapter, invoice_id: str) -> str:
+    """An invoice's lock, named as its provider's records know it (``Adapter.record_key``),
+    whatever the connection or the spelling of its id."""
     where = f"{adapter.provider} {adapter.connection.base_url}"
     return f"{where} {adapter.record_key(invoice_id)}"
 
@@ -154,13 +151,13 @@ class _Guarded:
 
     @property
     def guarded(self) -> str | None:
-        return _invoice_lock(self.adapter, self.invoice_id, self.if_match)
+        return None if self.if_match is None else _invoice_lock(self.adapter, self.invoice_id)
 
     @property
     def serialized(self) -> str | None:
-        if self.if_match is None and self.changes_payments():
-            return _invoice_lock(self.adapter, self.invoice_id, "*")
-        return self.guarded
+        if self.if_match is None and not self.changes_payments():
+            return None
+        return _invoice_lock(self.adapter, self.invoice_id)
 
     def changes_payments(self) -> bool:
         """Whether the write adds or takes away one of the invoice's payments. A payment's lost
