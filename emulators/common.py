@@ -81,9 +81,12 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def round_money(value: Decimal, places: int, *, half_even: bool = False) -> Decimal:
-    """Round to ``places`` decimals, half-up away from zero unless ``half_even``."""
+    """Round to ``places`` decimals, half-up away from zero unless ``half_even``. A zero is
+    unsigned: a price sent as ``-0.0`` (which "≥ 0" admits), or a tiny negative rounded away,
+    is ``0.00`` as a provider shows it, never ``-0.00``."""
     quantum = Decimal(1).scaleb(-places)
-    return value.quantize(quantum, rounding=ROUND_HALF_EVEN if half_even else ROUND_HALF_UP)
+    rounded = value.quantize(quantum, rounding=ROUND_HALF_EVEN if half_even else ROUND_HALF_UP)
+    return rounded if rounded else rounded.copy_abs()
 
 
 def days_after(day: date, days: int) -> date:

@@ -160,6 +160,16 @@ async def test_fixed_overall_discount_is_shared_pro_rata_before_tax(
     assert invoice["total"] == Decimal("437.00")
 
 
+async def test_a_price_of_minus_zero_comes_to_an_unsigned_zero(
+    client: TestClient[Any, Any],
+) -> None:
+    # "≥ 0" admits -0.0; a provider shows the line's total as 0.00, never -0.00.
+    invoice = await create(client, {"items": [line("1", "-0.0"), line("2", "-0", tax_rate=20)]})
+
+    assert [str(item["line_total"]) for item in invoice["items"]] == ["0.00", "0.00"]
+    assert [str(invoice[f]) for f in ("sub_total", "tax_total", "total")] == ["0.00"] * 3
+
+
 # -- the seed, recomputed independently --------------------------------------------------------------
 
 

@@ -170,6 +170,14 @@ def test_a_fixed_discount_on_free_lines_shares_nothing() -> None:
     assert (totals.discount_amount, totals.total) == (Decimal("0.00"), Decimal("0.00"))
 
 
+def test_a_price_of_minus_zero_comes_to_an_unsigned_zero() -> None:
+    # "≥ 0" admits -0.0; the line's amount and the totals are 0.00, never -0.00.
+    totals = compute_totals(lines(("1", "-0.0", "20"), ("3", "-0", None)), None, None, 2)
+
+    assert [str(amount) for amount in totals.line_amounts] == ["0.00", "0.00"]
+    assert [str(v) for v in (totals.subtotal, totals.tax_amount, totals.total)] == ["0.00"] * 3
+
+
 def test_the_largest_amounts_lose_no_digit_before_rounding() -> None:
     # The exact product needs 31 digits; cut to Decimal's default 28 first, it would round
     # up to ….82 instead of ….81.
