@@ -22,6 +22,7 @@ from adapters.pagination import PageNumbers, PagesContradict, PaginationLoop, wa
 from adapters.read_cache import ReadCache
 from adapters.read_limits import reads_at_once
 from adapters.resolution import (
+    RecordedPayment,
     Resolution,
     Walk,
     candidates,
@@ -29,9 +30,11 @@ from adapters.resolution import (
     created_since,
     hide_marker,
     judge,
+    judge_new_payments,
     looks_like,
     lookup_query,
     marker_room,
+    matching_payment_ids,
     matching_payments,
     with_marker,
 )
@@ -591,7 +594,7 @@ class Adapter:
     async def list_payments(self, invoice_id: str) -> list[Payment]:
         raise self._unsupported("list payments")
 
-    async def record_payment(self, invoice_id: str, payment: Payment) -> Invoice:
+    async def record_payment(self, invoice_id: str, payment: Payment) -> RecordedPayment:
         raise self._unsupported("record payments")
 
     def payment_problems(self, payment: dict[str, Any]) -> list[FieldError]:
@@ -857,20 +860,37 @@ class Adapter:
         return await self.find_action(invoice_id, "duplicate", recovery)
 
     async def prepare_payment(self, invoice_id: str, payment: Payment) -> dict[str, Any]:
-        """Before a payment is recorded: how many like it the invoice already has."""
-        return {"matching": matching_payments(await self._payments(invoice_id), payment)}
+        """Before a payment is recorded: the payments like it the invoice already has, by the
+        provider's ids (and how many, where one has none)."""
+        payments = await self._payments(invoice_id)
+        recovery: dict[str, Any] = {"matching": matching_payments(payments, payment)}
+        ids = matching_payment_ids(payments, payment)
+        if ids is not None:
+            recovery["ids"] = ids
+        return recovery
 
     async def find_payment(
         self, invoice_id: str, payment: Payment, recovery: dict[str, Any]
     ) -> Resolution:
+        """The payments like it that are new since it was sent: by id where the ids were
+        kept (``judge_new_payments``, which lets another key's be told apart), else counted."""
         try:
-            now = matching_payments(await self._payments(invoice_id), payment)
+            payments = await self._payments(invoice_id)
+            before_ids, now_ids = recovery.get("ids"), matching_payment_ids(payments, payment)
+            if isinstance(before_ids, list) and now_ids is not None:
+                new = [found for found in now_ids if found not in set(before_ids)]
+                if not new:
+                    return Resolution.not_done(f"invoice {invoice_id} has no new payment like it")
+                return judge_new_payments(invoice_id, await self.get(invoice_id), new)
+            now = matching_payments(payments, payment)
             before = recovery.get("matching")
             if not isinstance(before, int):
                 return Resolution.unknown("no count of the invoice's payments was kept")
             if now == before + 1:
                 invoice = await self.get(invoice_id)
-                return Resolution.done(invoice, f"invoice {invoice_id} has the payment")
+                return Resolution.done(
+                    RecordedPayment(invoice, None), f"invoice {invoice_id} has the payment"
+                )
         except AdapterError as exc:
             return Resolution.failed("reading the payments back", exc)
         if now == before:

@@ -426,12 +426,66 @@ def created_since(candidate: Invoice, started_at: float | None) -> bool:
 # -- payments ---------------------------------------------------------------------------------
 
 
-def matching_payments(payments: list[Payment], sent: Payment) -> int:
-    """How many of ``payments`` carry what the caller sent (amount, date, reference)."""
-    return sum(
-        1
+@dataclass(frozen=True)
+class RecordedPayment:
+    """A payment recorded: the invoice as it then reads, and the provider's id for the payment
+    (None where its answer names none)."""
+
+    invoice: Invoice
+    payment_id: str | None
+
+
+def payment_made(invoice_id: str, payment_id: str) -> str:
+    """How the store names a payment a write made (its ``made``), beside the invoices creates
+    made: no invoice id holds a ``/``."""
+    return f"payment/{invoice_id}/{payment_id}"
+
+
+def _alike(payments: list[Payment], sent: Payment) -> list[Payment]:
+    return [
+        payment
         for payment in payments
         if payment.amount == sent.amount
         and payment.date == sent.date
         and (sent.reference is None or payment.reference in (None, sent.reference))
+    ]
+
+
+def matching_payments(payments: list[Payment], sent: Payment) -> int:
+    """How many of ``payments`` carry what the caller sent (amount, date, reference)."""
+    return len(_alike(payments, sent))
+
+
+def matching_payment_ids(payments: list[Payment], sent: Payment) -> list[str] | None:
+    """The provider's ids of the payments that carry what the caller sent; None where one of
+    them has no id (they can then only be counted)."""
+    ids = [payment.id for payment in _alike(payments, sent)]
+    return None if any(found is None for found in ids) else [str(found) for found in ids]
+
+
+def judge_new_payments(invoice_id: str, invoice: Invoice, new: list[str]) -> Resolution:
+    """A payment's lost answer, from the payments alike that are new since it was sent
+    (``new``, the provider's ids): one is the write's, none is not done, several are unknown.
+    Each is offered (``among``) to be taken out where the store keeps it as another write's
+    (``KeyedWrites._find``): a payment alike that another key recorded while this one's outcome
+    was uncertain is that key's, whenever this one is retried."""
+    if len(new) == 1:
+        found = Resolution.done(
+            RecordedPayment(invoice, new[0]), f"invoice {invoice_id} has the payment ({new[0]})"
+        )
+    elif not new:
+        found = Resolution.not_done(f"invoice {invoice_id} has no new payment like it")
+    else:
+        found = Resolution.unknown(
+            f"invoice {invoice_id} has {len(new)} new payments like it ({', '.join(new)}), not one"
+        )
+    if not new:
+        return found
+
+    def without(others: frozenset[str]) -> Resolution:
+        left = [made for made in new if payment_made(invoice_id, made) not in others]
+        return judge_new_payments(invoice_id, invoice, left)
+
+    return replace(
+        found, among=tuple(payment_made(invoice_id, made) for made in new), without=without
     )

@@ -37,7 +37,7 @@ from adapters.line_limits import line_limit_errors
 from adapters.paths import segment
 from adapters.reference import configured_taxes, provider_field_values
 from adapters.representable import line_count_errors
-from adapters.resolution import Resolution
+from adapters.resolution import RecordedPayment, Resolution
 from adapters.unreadable import READ_ERRORS, identifier, invoice_label, the_one_asked, unreadable
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice, Payment
@@ -212,7 +212,7 @@ class DraftPublishAdapter(Adapter):
             return [FieldError("/method", f"is required by {self.provider}")]
         return []
 
-    async def record_payment(self, invoice_id: str, payment: Payment) -> Invoice:
+    async def record_payment(self, invoice_id: str, payment: Payment) -> RecordedPayment:
         problems = self.payment_problems(payment.model_dump())
         if problems:
             raise InvalidRequest(
@@ -221,8 +221,11 @@ class DraftPublishAdapter(Adapter):
         path = f"{_invoice_path(invoice_id)}/payments"
         response = await self.client.request("POST", path, json=wire.payment_body(payment))
         recorded = self._data(response, "record the payment", pointer=_payment_pointer)
+        made = recorded.get("id")
+        made = None if made is None else str(made)
         # Said plainly, and not retryable, so that nobody records the same payment again.
-        return await self.read_back(invoice_id, f"recorded payment {recorded.get('id')} on")
+        invoice = await self.read_back(invoice_id, f"recorded payment {made} on")
+        return RecordedPayment(invoice, made)
 
     async def delete_payment(self, invoice_id: str, payment_id: str) -> Invoice:
         path = f"{_invoice_path(invoice_id)}/payments/{segment(payment_id, what='payment id')}"

@@ -178,8 +178,8 @@ class WriteRequest:
         return hashlib.sha256(canonical).hexdigest()
 
 
-# Who keeps the invoices creates without a key made (``KeyedWrites._keep_made``): not a name a
-# configured client can have (names are letters, digits, "_", "." and "-").
+# Who keeps what writes without a key made, invoices and payments (``KeyedWrites._keep_made``):
+# not a name a configured client can have (names are letters, digits, "_", "." and "-").
 UNKEYED_CLIENT = "(no key)"
 
 
@@ -453,9 +453,7 @@ class KeyedWrites:
         return recovery
 
     async def _finish(self, scope: KeyScope, owner: str, outcome: Outcome, write: Write) -> Outcome:
-        made = None
-        if _makes_invoice(write) and outcome.created and outcome.invoice is not None:
-            made = outcome.invoice.id
+        made = _made(write, outcome)
         # Whatever the store does, the write is made: a 500 (retryable: false) for a made write
         # would have a careful caller make it again under a new key.
         if await self._kept(scope, owner, outcome.to_json(), made) is False:
@@ -535,12 +533,12 @@ class KeyedWrites:
             resolution = await write.find(recovery)
         except AdapterError as exc:
             resolution = Resolution.failed("looking it up", exc)
-        # Found by what it looks like (no marker): what other writes made is not this one's.
-        if _makes_invoice(write) and "marker" not in recovery:
-            if resolution.among:
-                resolution = await self._without_anothers(write, resolution, scope)
-            if resolution.state == "done":
-                resolution = await self._not_anothers(write, resolution, scope, fingerprint)
+        # Found by what it looks like (no marker), or among payments alike: what other writes
+        # made is not this one's.
+        if resolution.among and not (_makes_invoice(write) and "marker" in recovery):
+            resolution = await self._without_anothers(write, resolution, scope)
+        if _makes_invoice(write) and "marker" not in recovery and resolution.state == "done":
+            resolution = await self._not_anothers(write, resolution, scope, fingerprint)
         if resolution.state in ("not_done", "unknown") and unseen and not write.idempotent:
             sent = recovery.get(SENT_AT)
             waited = max(0.0, self._clock() - sent) if isinstance(sent, int | float) else 0.0
@@ -572,15 +570,18 @@ class KeyedWrites:
         await asyncio.gather(*self._later_tasks, return_exceptions=True)
 
     async def _keep_made(self, write: Write, outcome: Outcome, owner: str) -> None:
-        """An invoice a create without a key made, kept as made (under a key of its own, which
-        no caller can send: ``UNKEYED_CLIENT``) for the key's time to live: a keyed create
-        whose answer was lost, matching look-alikes by what was sent (the caller's own notes),
-        must not take it for its own (``_not_anothers``), as it does not take another key's.
-        A store that fails here fails nothing: the invoice is made and answered."""
-        made = outcome.invoice.id if outcome.invoice is not None else None
-        if not _makes_invoice(write) or made is None:
+        """An invoice a create without a key made, or a payment such a write recorded, kept as
+        made (under a key of its own, which no caller can send: ``UNKEYED_CLIENT``) for the
+        key's time to live: a keyed create whose answer was lost, matching look-alikes by what
+        was sent (the caller's own notes), must not take it for its own (``_not_anothers``), as
+        it does not take another key's; nor a keyed payment, counting the payments alike new
+        since it was sent. A store that fails here fails nothing: the write is made and
+        answered."""
+        made = _made(write, outcome)
+        if made is None:
             return
-        scope = KeyScope(UNKEYED_CLIENT, write.connection, "create", f"made-{uuid.uuid4().hex}")
+        operation = "create" if _makes_invoice(write) else "payment"
+        scope = KeyScope(UNKEYED_CLIENT, write.connection, operation, f"made-{uuid.uuid4().hex}")
         try:
             await self.store.claim(
                 scope, "", owner, now=self._clock(), lease_s=self.lease_s, ttl_s=self.ttl_s
@@ -711,6 +712,16 @@ class _Lease:
                 await task
         if self._timer is not None:  # set again by a renewal that ended meanwhile
             self._timer.cancel()
+
+
+def _made(write: Write, outcome: Outcome) -> str | None:
+    """What the store keeps as made by the write (``Store.finish``'s ``made``): the payment it
+    recorded, the invoice a create made; None for others."""
+    if outcome.made is not None:
+        return outcome.made
+    if _makes_invoice(write) and outcome.created and outcome.invoice is not None:
+        return outcome.invoice.id
+    return None
 
 
 def _makes_invoice(write: Write) -> bool:

@@ -42,6 +42,10 @@ class Outcome:
     # ``invoice`` is the provider's answer to a read sent after the write's last write call,
     # in this request (never on a replay: not stored). Its reader may take it as a fresh read.
     read_back: bool = False
+    # What the store keeps as this write's making beside its answer, for other writes' lookups
+    # (``Store.finish``'s ``made``): a payment recorded (``payment_made``). A create's is the
+    # invoice it answers. Never stored in the answer.
+    made: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "created": self.created}

@@ -28,7 +28,7 @@ from adapters.representable import (
     kept_on_update,
     unrepresentable,
 )
-from adapters.resolution import Resolution, new_marker
+from adapters.resolution import RecordedPayment, Resolution, new_marker, payment_made
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.totals import finer_than_currency
@@ -97,15 +97,16 @@ def _written(result: WriteResult, *, created: bool) -> Outcome:
 
 
 def _outcome_of(resolution: Resolution, make: Any) -> Resolution:
-    """``resolution`` with its result turned into an Outcome when the write was done."""
+    """``resolution`` with its result turned into an Outcome when the write was done (and so
+    each judgement made again without some candidates, ``without``)."""
+    if resolution.state == "done":
+        resolution = dataclasses.replace(resolution, result=make(resolution.result))
     if resolution.without is not None:
         judged = resolution.without
-        return dataclasses.replace(
+        resolution = dataclasses.replace(
             resolution, without=lambda others: _outcome_of(judged(others), make)
         )
-    if resolution.state != "done":
-        return resolution
-    return Resolution.done(make(resolution.result), resolution.detail)
+    return resolution
 
 
 @dataclass
@@ -343,12 +344,22 @@ class RecordPayment(_Guarded, _Write):
             raise InvalidRequest(
                 f"amount {too_fine.detail}, the invoice's currency{more}", [too_fine, *required]
             )
-        invoice = await self.adapter.record_payment(self.invoice_id, self.payment)
-        return Outcome("invoice", invoice, created=True)
+        return self._recorded(await self.adapter.record_payment(self.invoice_id, self.payment))
 
     async def find(self, recovery: dict[str, Any]) -> Resolution:
         found = await self.adapter.find_payment(self.invoice_id, self.payment, recovery)
-        return _outcome_of(found, lambda invoice: Outcome("invoice", invoice, created=True))
+        return _outcome_of(found, self._recorded)
+
+    def _recorded(self, recorded: RecordedPayment) -> Outcome:
+        """The answer, and the payment kept as this write's: another key's lookup, after a
+        lost answer of its own, never takes it for its own (``judge_new_payments``)."""
+        made = recorded.payment_id
+        return Outcome(
+            "invoice",
+            recorded.invoice,
+            created=True,
+            made=None if made is None else payment_made(self.invoice_id, made),
+        )
 
 
 @dataclass

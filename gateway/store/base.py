@@ -201,7 +201,8 @@ class Store(abc.ABC):
         self, scope: KeyScope, owner: str, outcome: dict[str, Any], *, made: str | None = None
     ) -> bool:
         """Store the final answer: state ``done``, recovery point "done", owner None; ``made``:
-        the id of the invoice the write created, where it created one (``made_by_another``).
+        the id of the invoice the write created, where it created one, or the payment it recorded
+        (``payment_made``) (``made_by_another``).
 
         False, and nothing changed, when ``owner`` no longer holds the key.
         """
@@ -211,7 +212,7 @@ class Store(abc.ABC):
         self, connection: str, invoice_id: str, scope: KeyScope | None
     ) -> bool:
         """Whether a write on ``connection`` other than ``scope``'s (any, for None) is kept as
-        having made ``invoice_id``."""
+        having made ``invoice_id`` (an invoice's id, or a payment's ``payment_made``)."""
 
     @abc.abstractmethod
     async def alike_unfinished(

@@ -252,17 +252,39 @@ async def lost_payment(
 @pytest.mark.parametrize("kind", sorted(KINDS))
 async def test_a_payment_that_was_recorded_is_recognised(env: Env, kind: str) -> None:
     invoice_id = await issued(env)
-    await env.adapter.record_payment(invoice_id, payment())  # an earlier payment just like it
+    earlier = await env.adapter.record_payment(invoice_id, payment())  # one just like it
     recovery = await lost_payment(env, invoice_id, kind, after_commit=True)
-    assert recovery == {"matching": 1}
+    assert recovery == {"matching": 1, "ids": [earlier.payment_id]}
+    kept = json.loads(json.dumps(recovery))  # as the gateway keeps it with the key
 
-    found = await env.adapter.find_payment(invoice_id, payment(), recovery)
+    found = await env.adapter.find_payment(invoice_id, payment(), kept)
 
     assert found.state == "done", found.detail
     stored = env.store.documents[invoice_id].payments
     assert [(p.amount, p.reference) for p in stored] == [(Decimal("100.00"), "T-77")] * 2
-    assert found.result.id == invoice_id
-    assert len(found.result.payments) == 2
+    assert found.result.invoice.id == invoice_id
+    assert len(found.result.invoice.payments) == 2
+    [made] = [p.id for p in stored if p.id != earlier.payment_id]
+    assert found.result.payment_id == made  # the new one, named: kept as this write's
+    assert found.among == (f"payment/{invoice_id}/{made}",)
+
+
+async def test_a_new_payment_another_write_made_is_taken_out_by_name(env: Env) -> None:
+    """Two payments alike new since the write was sent: one is another key's (the store says
+    so, ``without``), and the other is then this write's; taken out, neither is."""
+    invoice_id = await issued(env)
+    recovery = await lost_payment(env, invoice_id, "error", after_commit=True)
+    another = await env.adapter.record_payment(invoice_id, payment())
+
+    found = await env.adapter.find_payment(invoice_id, payment(), recovery)
+
+    assert found.state == "unknown", found.detail  # two new, and nothing says whose
+    assert found.without is not None
+    theirs = f"payment/{invoice_id}/{another.payment_id}"
+    judged = found.without(frozenset({theirs}))
+    assert judged.state == "done", judged.detail
+    assert judged.result.payment_id not in (None, another.payment_id)
+    assert found.without(frozenset(found.among)).state == "not_done"
 
 
 async def test_a_payment_that_never_arrived_is_not_done(env: Env) -> None:

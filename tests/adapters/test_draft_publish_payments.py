@@ -37,12 +37,16 @@ async def issued(env: Env) -> tuple[str, Decimal]:
 async def test_payments_up_to_the_balance_read_back_paid(env: Env) -> None:
     invoice_id, total = await issued(env)
     first = (total / 3).quantize(Decimal("0.01"))
-    part = await env.adapter.record_payment(invoice_id, payment(str(first), ref="T-1"))
+    recorded = await env.adapter.record_payment(invoice_id, payment(str(first), ref="T-1"))
+    part = recorded.invoice
+    assert [p.id for p in part.payments] == [recorded.payment_id]  # the provider's own id
     assert (part.status, part.payment_status, part.overdue) == ("open", "partially_paid", False)
     assert part.provider_status == {"status": "sent"}
     assert part.totals is not None and part.totals.due == total - first
 
-    paid = await env.adapter.record_payment(invoice_id, payment(str(total - first), ref="T-2"))
+    paid = (
+        await env.adapter.record_payment(invoice_id, payment(str(total - first), ref="T-2"))
+    ).invoice
     assert paid.provider_status == {"status": "paid"}
     assert (paid.status, paid.payment_status, paid.overdue) == ("paid", "paid", False)
     assert paid.totals is not None

@@ -313,7 +313,9 @@ async def test_payments_when_declared(pair: Pair) -> None:
     payment = Payment(
         amount=Decimal("1.00"), date="2026-07-02", method="bank_transfer", reference="T-1"
     )  # type: ignore[arg-type]
-    after = await pair.adapter.record_payment(invoice_id, payment)
+    recorded = await pair.adapter.record_payment(invoice_id, payment)
+    after = recorded.invoice
+    assert [p.id for p in after.payments] == [recorded.payment_id]
     assert after.totals is not None and after.totals.paid == Decimal("1.00")
     assert after.payment_status == "partially_paid"
     if "list" in caps.payments:

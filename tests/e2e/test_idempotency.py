@@ -518,6 +518,91 @@ async def test_a_payment_deleted_while_another_alike_is_recorded_is_not_counted_
     assert earlier_id not in {p["id"] for p in listed.body["data"]}
 
 
+PAYMENT = {"amount": "100.00", "date": "2026-01-05", "method": "bank_transfer"}
+
+
+async def a_lost_payment(
+    sandbox: Sandbox, aiohttp_client: Any, faults: Any, *, settle_s: float, **fault: Any
+) -> tuple[TestClient, TestClient, str, str]:  # type: ignore[type-arg]
+    """A payment sent with a key through a gateway that waits 1 s for draft_publish (settle
+    time ``settle_s``) and met with ``fault``, answered uncertain; then the provider well
+    again. The gateway, one with the usual settings on the same store (to read and write
+    through), the invoice's path and the key."""
+    settings = gateway_settings(sandbox, store_url=sqlite_url())
+    gateway, reader = await slow_and_usual(
+        aiohttp_client, settings, timeout_s=1.0, write_settle_s=settle_s
+    )
+    path = "/v1/connections/draft_publish/invoices"
+    created = await send(reader, "POST", path, body=sample("draft_publish"))
+    assert created.status == 201, created.body
+    location = f"{path}/{created.body['id']}"
+    assert (await send(reader, "POST", location + "/issue")).status == 200
+    await faults("draft_publish", methods=["POST"], path_regex="/payments$", **fault)
+    key = fresh_key()
+    lost = await send(gateway, "POST", location + "/payments", body=PAYMENT, key=key)
+    assert (lost.status, lost.body.get("outcome")) == (502, "uncertain"), lost.body
+    await asyncio.sleep(fault.get("latency_ms", 0) / 1000)  # a slow one stored by now
+    await faults("draft_publish")
+    return gateway, reader, location, key
+
+
+@pytest.mark.parametrize("others_key", [True, False], ids=["keyed", "unkeyed"])
+async def test_a_payment_retried_after_an_uncertain_answer_never_takes_another_keys_for_its_own(
+    sandbox: Sandbox,
+    aiohttp_client: Any,
+    faults: Any,
+    others_key: bool,
+) -> None:
+    """A payment that timed out (nothing stored) is uncertain and lets go of the invoice's
+    lock; another write (with a key of its own, or none) then records a payment alike. The
+    first key's retry counted one payment alike more than before and answered 201: both
+    callers told "recorded", one payment at the provider. The new payment is the other
+    write's (the store keeps it as that write's), so the retry, once the settle time has
+    passed, records its own."""
+    gateway, reader, location, key = await a_lost_payment(
+        sandbox, aiohttp_client, faults, settle_s=2, timeout_rate=1
+    )
+    other_key = fresh_key() if others_key else None
+    other = await send(reader, "POST", location + "/payments", body=PAYMENT, key=other_key)
+    assert other.status == 201, other.body
+    early = await send(gateway, "POST", location + "/payments", body=PAYMENT, key=key)
+    assert (early.status, early.body.get("outcome")) == (502, "uncertain"), early.body
+    await asyncio.sleep(2.2)  # the settle time: a payment sent then would be there by now
+    again = await send(gateway, "POST", location + "/payments", body=PAYMENT, key=key)
+    assert again.status == 201, again.body
+    assert "Idempotent-Replayed" not in again.headers
+    listed = await send(reader, "GET", location + "/payments")
+    assert [p["amount"] for p in listed.body["data"]] == ["100.00", "100.00"]
+    replayed = await send(gateway, "POST", location + "/payments", body=PAYMENT, key=key)
+    assert replayed.status == 201 and replayed.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_payment_that_landed_late_is_found_beside_another_keys_alike(
+    sandbox: Sandbox,
+    aiohttp_client: Any,
+    faults: Any,
+) -> None:
+    """A payment stored by the provider after the gateway stopped waiting, then another key's
+    payment alike: two new payments alike, one of them kept as the other key's, so the retry
+    finds the other as its own (201) rather than staying uncertain or sending a third."""
+    gateway, reader, location, key = await a_lost_payment(
+        sandbox, aiohttp_client, faults, settle_s=5, latency_ms=1600
+    )
+    other = await send(reader, "POST", location + "/payments", body=PAYMENT, key=fresh_key())
+    assert other.status == 201, other.body
+    again = await send(gateway, "POST", location + "/payments", body=PAYMENT, key=key)
+    assert again.status == 201, again.body
+    listed = await send(reader, "GET", location + "/payments")
+    assert [p["amount"] for p in listed.body["data"]] == ["100.00", "100.00"]
+    invoice_id = location.rsplit("/", 1)[1]
+    posts = [
+        e
+        for e in await provider_log(sandbox, "draft_publish")
+        if e["method"] == "POST" and e["path"].endswith(f"{invoice_id}/payments")
+    ]
+    assert len(posts) == 2  # the retry found its payment: nothing sent a third time
+
+
 async def test_a_key_given_on_two_header_lines_is_a_400_and_writes_nothing(
     sandbox: Sandbox,
     gateway: TestClient,  # type: ignore[type-arg]
