@@ -31,6 +31,13 @@ async def provider_sessions(
         for connection in connections:
             connector = aiohttp.TCPConnector(limit=connection.max_connections, limit_per_host=0)
             session = aiohttp.ClientSession(connector=connector)
+            # aiohttp sends an idempotent request (PUT, DELETE, GET) again by itself, once, when
+            # its connection drops: a repeat the gateway never saw, whose answer it then took
+            # for the first's (a DELETE done, its repeat told 404, was answered "no such
+            # invoice"). The gateway sends every repeat itself (``upstream``: its backoff,
+            # budget and breaker), knowing it for one. aiohttp has no public switch for this
+            # (aio-libs/aiohttp#10790); its own test client turns it off the same way.
+            session._retry_connection = False
             sessions[connection.name] = await stack.enter_async_context(session)
         yield sessions
 

@@ -982,6 +982,38 @@ async def test_a_delete_whose_first_answer_was_lost_is_done_when_its_repeat_find
 
 
 @pytest.mark.parametrize("connection", ["crm_v1", "bill_crm", "item_envelope", "draft_publish"])
+async def test_a_delete_whose_answer_was_lost_once_is_a_204_and_not_the_repeats_404(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+    connection: str,
+) -> None:
+    """The provider deletes the invoice and drops the connection before answering; the
+    DELETE sent again is told 404. aiohttp's client sent it again by itself, unseen by the
+    gateway, which took that 404 for the provider's word on the first: "no such invoice",
+    kept as the key's answer, of a delete that was done. The gateway now sends every repeat
+    itself, knows the 404 for a repeat's, and answers 204."""
+    path = f"/v1/connections/{connection}/invoices"
+    made = await send(gateway, "POST", path, body=sample(connection))
+    assert made.status == 201, made.body
+    # Seeded: the first DELETE is handled and its connection dropped; the second is answered.
+    await faults(connection, reset_rate=0.5, after_commit=True, methods=["DELETE"], seed=1)
+    key = fresh_key()
+    deleted = await send(gateway, "DELETE", f"{path}/{made.body['id']}", key=key)
+    await clear_faults(sandbox, connection)
+    sent = [
+        e
+        for e in await provider_log(sandbox, connection)
+        if e["method"] == "DELETE" and str(made.body["id"]) in e["path"].split("/")[-1]
+    ]
+    assert len(sent) == 2  # the first, dropped, and its repeat
+    assert deleted.status == 204, deleted.body
+    assert (await send(gateway, "GET", f"{path}/{made.body['id']}")).status == 404
+    replayed = await send(gateway, "DELETE", f"{path}/{made.body['id']}", key=key)
+    assert replayed.status == 204 and replayed.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.parametrize("connection", ["crm_v1", "bill_crm", "item_envelope", "draft_publish"])
 async def test_a_keyed_delete_whose_every_answer_was_lost_is_done_when_the_key_retries_it(
     sandbox: Sandbox,
     gateway: TestClient,
