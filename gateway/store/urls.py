@@ -151,6 +151,14 @@ def sqlite_path(url: str) -> str:
     path = url[len(prefix) :]
     if not path or path.endswith("/"):
         raise StoreError(f"store URL {mask_url(url)!r} names no SQLite file: {ACCEPTED}")
+    if "?" in path or "#" in path:
+        # Taken as part of the file's name, ``?mode=ro`` made another file (``store.db?mode=ro``)
+        # than the one meant, and processes sharing a store apart.
+        mark = "?" if "?" in path else "#"
+        raise StoreError(
+            f"store URL {mask_url(url)!r}: a SQLite URL takes no parameters and names its file "
+            f"alone ({mark!r} found); name the file without {path[path.index(mark) :]!r}"
+        )
     return path
 
 
@@ -220,9 +228,16 @@ def postgres_target(url: str) -> PostgresTarget:
             f"store URL {mask_url(url)!r}: schema {schema!r} must be letters, digits and "
             "underscores, not starting with a digit, at most 63 characters"
         )
+    database = parts.path.lstrip("/") or dict(rest).get("dbname")
+    if not database:
+        # The driver's default is the database named as the user: the store's tables went
+        # into ``postgres`` beside whatever else is kept there.
+        raise StoreError(
+            f"store URL {mask_url(url)!r} names no database: give "
+            "postgresql://user:password@host:port/database"
+        )
     dsn = urlunsplit(parts._replace(query=urlencode(rest)))
     host = parts.hostname or dict(rest).get("host") or "localhost"
-    database = parts.path.lstrip("/") or dict(rest).get("dbname") or "(default database)"
     where = f"{host}:{port or 5432}/{database}"
     return PostgresTarget(
         dsn=dsn,

@@ -31,6 +31,37 @@ def test_sqlite_urls_without_a_file_are_refused(url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "said"), [("sqlite:///./store.db?mode=ro", "'?mode=ro'"), ("sqlite:///s.db#x", "'#x'")]
+)
+def test_sqlite_urls_with_parameters_are_refused_not_made_part_of_the_name(
+    url: str, said: str
+) -> None:
+    # Taken into the file's name, "?mode=ro" made a store of its own, store.db?mode=ro.
+    with pytest.raises(StoreError, match="takes no parameters") as caught:
+        open_store(url)
+    assert said in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://gw:Sup3r-secret@db:5432",
+        "postgresql://gw@db/",
+        "postgres://db?sslmode=require",
+    ],
+)
+def test_postgres_urls_without_a_database_are_refused(url: str) -> None:
+    # The driver's default, the database named as the user, put the tables into "postgres".
+    with pytest.raises(StoreError, match="names no database") as caught:
+        open_store(url)
+    assert "Sup3r-secret" not in str(caught.value)
+
+
+def test_a_database_given_as_a_parameter_is_one() -> None:
+    assert postgres_target("postgresql://gw@db?dbname=invoices").where == "db:5432/invoices"
+
+
+@pytest.mark.parametrize(
     "url", ["postgresql://gw@db.internal/invoices", "postgres://gw:pw@db.internal:6432/invoices"]
 )
 def test_postgres_urls_pick_postgres(url: str) -> None:
