@@ -50,6 +50,14 @@ def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
     return parse
 
 
+def _credential(text: str) -> str:
+    """An argparse type: a credential that is not blank (an unset variable's ``--token ""``
+    fell back to the published default, accepted by anyone)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a credential")
+    return text
+
+
 def _host(text: str) -> str:
     """An argparse type: a listen address, an IPv6 one as a URL writes it (``[::1]``) or bare."""
     from gateway.config import unbracketed
@@ -124,7 +132,9 @@ def _parser() -> argparse.ArgumentParser:
         help="port to listen on (default 8081, for every provider: give each emulator its own)",
     )
     emulate.add_argument(
-        "--token", help="credential the emulator accepts (default sandbox-<provider>)"
+        "--token",
+        type=_credential,
+        help="credential the emulator accepts (default sandbox-<provider>)",
     )
     emulate.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     emulate.add_argument(
@@ -136,12 +146,19 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     add_export_parser(commands)
+    for command in commands.choices.values():
+        # A usage error found after parsing (an unknown option, a migrate step) is said with
+        # its command's usage line, as argparse says its own errors of that command.
+        command.set_defaults(usage_error=command.error)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return _command(_parser().parse_args(argv))
+        args, unknown = _parser().parse_known_args(argv)
+        if unknown:
+            args.usage_error(f"unrecognized arguments: {' '.join(unknown)}")
+        return _command(args)
     except KeyboardInterrupt:
         # Ctrl-C before a command's own handling begins (its modules or configuration still
         # loading): nothing was done, said in one line rather than a traceback.

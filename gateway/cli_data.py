@@ -82,10 +82,7 @@ def add_migrate_parser(commands: Any) -> None:
         run.add_argument("--concurrency", type=int, default=4, metavar="N"),
         run.add_argument("--sample", type=int, metavar="N", help="copy the first N, then stop"),
     ]
-    migrate.set_defaults(
-        run_only=tuple((a.option_strings[0], a.dest, a.default) for a in run_only),
-        usage_error=migrate.error,
-    )
+    migrate.set_defaults(run_only=tuple((a.option_strings[0], a.dest, a.default) for a in run_only))
 
 
 def _run_only(args: argparse.Namespace) -> list[str]:

@@ -65,3 +65,40 @@ def test_migrate_names_the_argument_it_does_not_take(
     err = capsys.readouterr().err
     assert said in err
     assert "invalid choice: '10'" not in err and "invalid choice: 'credit_note'" not in err
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["serve", "--bogus"],
+        ["check-config", "--bogus"],
+        ["emulate", "crm_v1", "--bogus"],
+        ["export", "--connection", "crm_v1", "--bogus"],
+        ["migrate", "--from", "a", "--to", "b", "--bogus"],
+    ],
+)
+def test_an_unknown_option_is_said_with_its_commands_usage(
+    capsys: pytest.CaptureFixture[str], given: list[str]
+) -> None:
+    """It was said with the top level's usage (``invoice-gateway [-h] COMMAND ...``), which
+    does not show the options the command takes."""
+    from gateway.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(given)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"usage: invoice-gateway {given[0]} " in err
+    assert f"invoice-gateway {given[0]}: error: unrecognized arguments: --bogus" in err
+
+
+@pytest.mark.parametrize("token", ["", "  "])
+def test_emulate_refuses_an_empty_token_rather_than_take_the_published_one(
+    capsys: pytest.CaptureFixture[str], token: str
+) -> None:
+    """An unset variable (``--token "$TOKEN"``) fell back to ``sandbox-<provider>``, which the
+    docs publish: an emulator anyone could call, started without a word."""
+    with pytest.raises(SystemExit) as info:
+        _parser().parse_args(["emulate", "crm_v1", "--token", token])
+    assert info.value.code == 2
+    assert "argument --token: is empty; give a credential" in capsys.readouterr().err
