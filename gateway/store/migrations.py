@@ -15,6 +15,7 @@ whatever the database's locale.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -226,3 +227,34 @@ def pending(applied: Iterable[int], store: str) -> list[Migration]:
             "(or point store.url at another store)"
         )
     return [m for m in MIGRATIONS if m.version not in done]
+
+
+_CREATED = re.compile(r"CREATE TABLE (\w+)")
+
+
+def missing_tables(applied: Iterable[int], present: Iterable[str]) -> list[str]:
+    """The tables the ``applied`` migrations made that are not ``present``, sorted: a table
+    dropped or renamed by hand, which no migration makes again (``schema_migrations`` says it
+    was made)."""
+    done, there = set(applied), set(present)
+    made = {
+        name
+        for step in MIGRATIONS
+        if step.version in done
+        for statement in step.sqlite
+        for name in _CREATED.findall(statement)
+    }
+    if done:
+        made.add("schema_migrations")
+    return sorted(made - there)
+
+
+def damaged(store: str, missing: list[str]) -> StoreError:
+    """The error of a store whose ``missing`` tables are gone while its schema says they were
+    made: every keyed write would fail on them, and no start makes them again."""
+    return StoreError(
+        f"{store}: its table(s) {', '.join(missing)} are missing, though its schema_migrations "
+        "says they were made: the store was changed outside the gateway; restore them from a "
+        "backup, or empty the store (schema_migrations too) to start afresh, forgetting every "
+        "Idempotency-Key it kept"
+    )

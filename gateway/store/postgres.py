@@ -154,6 +154,7 @@ class PostgresStore(Store):
                     applied = await self._applied(con)
                     todo = migrations.pending(applied, self._name)
                     if not todo:
+                        await self._whole(con, applied)
                         return
                     for step in todo if at_once else todo[:1]:
                         for statement in step.postgresql:
@@ -164,6 +165,18 @@ class PostgresStore(Store):
                             step.version,
                             step.name,
                         )
+
+    async def _whole(self, con: Any, applied: list[int]) -> None:
+        """StoreError when a table the schema made is gone (``migrations.damaged``): looked up
+        as the store's statements name them (its schema, else the search path)."""
+        made = migrations.missing_tables(applied, ())
+        rows = await con.fetch(
+            "SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NOT NULL",
+            made,
+        )
+        missing = migrations.missing_tables(applied, [row["name"] for row in rows])
+        if missing:
+            raise migrations.damaged(self._name, missing)
 
     @staticmethod
     async def _applied(con: Any) -> list[int]:
@@ -179,6 +192,7 @@ class PostgresStore(Store):
     async def ping(self) -> dict[str, Any]:
         async with self._connection() as con:
             version = await con.fetchval("SELECT max(version) FROM schema_migrations")
+            await self._whole(con, await self._applied(con))
         return {"backend": self.url_scheme, "schema_version": int(version)}
 
     @asynccontextmanager
@@ -204,11 +218,11 @@ class PostgresStore(Store):
         except asyncpg.UndefinedTableError as e:
             # The tables are gone (the database or schema dropped and made again): they are
             # made again now, as at a start, so that the retry this failure asks for works.
-            remade = await self._remade()
+            failed = await self._remade()
             raise StoreError(
                 f"{self._name}: its tables were missing ({self._scrub(e)}; the database or "
                 "schema was emptied or made again); "
-                + ("they have been made again" if remade else "making them again failed")
+                + ("they have been made again" if failed is None else failed)
             ) from e
         except _DRIVER_ERRORS as e:
             raise StoreError(f"{self._name}: {self._scrub(e)}") from e
@@ -217,16 +231,17 @@ class PostgresStore(Store):
             # is not UTF-8.
             raise StoreError(f"{self._name}: its answer could not be read ({e})") from e
 
-    async def _remade(self) -> bool:
-        """The schema migrated again, once however many requests found the tables gone;
-        whether it was (a failure is logged)."""
+    async def _remade(self) -> str | None:
+        """The schema migrated again, once however many requests found the tables gone; what
+        stopped it (logged), if anything: some tables dropped by hand, which no migration makes
+        again, are said as such (``migrations.damaged``)."""
         async with self._remaking:
             try:
                 await self._migrate(at_once=True)
             except StoreError as e:
                 _log.error("store_remake_failed", store=self._name, error=str(e))
-                return False
-        return True
+                return f"making them again failed: {e}"
+        return None
 
     def _scrub(self, error: BaseException) -> str:
         """The driver's message, with the URL's password cut out should it ever appear; for a

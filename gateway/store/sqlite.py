@@ -199,6 +199,7 @@ class SqliteStore(Store):
         is not refused because another process is writing."""
         async with self._transaction(write=False) as db:
             if not migrations.pending(await self._applied(db), self._name):
+                await self._whole(db)
                 return
         while True:
             async with self._transaction() as db:
@@ -234,13 +235,22 @@ class SqliteStore(Store):
                 await db.close()
 
     async def ping(self) -> dict[str, Any]:
-        """The store as a keyed write finds it: its file the one opened, and its write lock
-        taken within the wait a write has (a read alone went through a lock held elsewhere,
-        and answered ready while every keyed write was a 503)."""
+        """The store as a keyed write finds it: its file the one opened, its tables there, and
+        its write lock taken within the wait a write has (a read alone went through a lock
+        held elsewhere, and answered ready while every keyed write was a 503)."""
         self._still_there()
         async with self._transaction() as db:
+            await self._whole(db)
             [row] = await db.execute_fetchall("SELECT max(version) FROM schema_migrations")
         return {"backend": self.url_scheme, "schema_version": int(row[0])}
+
+    async def _whole(self, db: aiosqlite.Connection) -> None:
+        """StoreError when a table the schema made is gone (``migrations.damaged``)."""
+        rows = await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+        present = [row["name"] for row in rows]
+        missing = migrations.missing_tables(await self._applied(db), present)
+        if missing:
+            raise migrations.damaged(self._name, missing)
 
     @asynccontextmanager
     async def _held(self) -> AsyncIterator[None]:

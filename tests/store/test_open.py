@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import contextlib
 import stat
 import uuid
@@ -62,6 +63,22 @@ async def test_stores_opening_at_once_migrate_once(
         {"backend": backend.name, "schema_version": LATEST}
     ] * 6
     assert await backend.sql("SELECT version, name FROM schema_migrations") == migrations_rows()
+
+
+@pytest.mark.parametrize("table", ["idempotency_keys", "write_locks"])
+async def test_a_table_dropped_by_hand_is_said_not_taken_for_a_whole_store(
+    open_stores: OpenStore, backend: Backend, table: str
+) -> None:
+    """One table dropped (or renamed) by hand: its schema_migrations says it was made, so no
+    migration makes it again. Every keyed write was a 503 for good while /readyz answered
+    ready, and a start took the store as whole. Both now say which table is missing."""
+    store = await open_stores()
+    await backend.sql(f"DROP TABLE {table}")
+    said = f"its table(s) {table} are missing, though its schema_migrations says they were made"
+    with pytest.raises(StoreError, match=re.escape(said)):
+        await store.ping()
+    with pytest.raises(StoreError, match=re.escape(said)):
+        await open_stores()
 
 
 async def index_names(backend: Backend) -> set[str]:
@@ -502,4 +519,6 @@ async def test_tables_that_cannot_be_made_again_are_not_said_to_be(
         with pytest.raises(StoreError) as caught:
             await store.claim(SCOPE, "fp", "b", now=NOW, lease_s=LEASE, ttl_s=TTL)
         assert "its tables were missing" in str(caught.value)
-        assert str(caught.value).endswith("making them again failed")
+        assert str(caught.value).endswith(
+            "making them again failed: permission denied for database test"
+        )
