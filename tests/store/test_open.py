@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import contextlib
+import re
 import stat
 import uuid
 from collections.abc import AsyncIterator, Callable
