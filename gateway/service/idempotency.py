@@ -227,15 +227,23 @@ class KeyedWrites:
             _in_background(self._keep_made(write, outcome, owner), self._keeping)
             return outcome
         now, prepared = self._clock(), write.prepared()
-        claim = await self.store.claim(
-            scope,
-            fingerprint,
-            owner,
-            now=now,
-            lease_s=self.lease_s,
-            ttl_s=self.ttl_s,
-            sending=None if prepared is None else {**prepared, SENT_AT: _second(now)},
-        )
+        try:
+            claim = await self.store.claim(
+                scope,
+                fingerprint,
+                owner,
+                now=now,
+                lease_s=self.lease_s,
+                ttl_s=self.ttl_s,
+                sending=None if prepared is None else {**prepared, SENT_AT: _second(now)},
+            )
+        except BaseException:
+            # The claim may have been taken with its answer lost (the server committed it and
+            # its reply timed out, or the request was cancelled meanwhile). Held, it said
+            # "sending" of a write never sent, and the retry this failure asks for was told
+            # "uncertain" until the settle time ran out: let go of it, should it be held.
+            _in_background(self._let_go_of_claim(scope, owner), self._later_tasks)
+            raise
         if isinstance(claim, Mismatch):
             message = (
                 f"Idempotency-Key {scope.key!r} was already used with a different request "
@@ -487,6 +495,17 @@ class KeyedWrites:
             lambda: asyncio.shield(self.store.release(scope, owner)),
         )
 
+    async def _let_go_of_claim(self, scope: KeyScope, owner: str) -> None:
+        """A claim whose answer was lost freed, should the store have taken it (``release``
+        changes nothing otherwise), asked a few times over some seconds: a store that fails
+        for longer is most likely one that took nothing, and a task a request for each of
+        them would pile up."""
+        for wait in _CLAIM_RELEASE_WAITS:
+            await asyncio.sleep(wait)
+            with contextlib.suppress(Exception):
+                await self.store.release(scope, owner)
+                return
+
     async def _now_or_later(
         self, scope: KeyScope, failed: str, step: Callable[[], Awaitable[_T]]
     ) -> _T | None:
@@ -732,6 +751,10 @@ def _makes_invoice(write: Write) -> bool:
 # The waits before each new try of a key's finish or release the store failed: about ten
 # minutes in all, a store's restart or a full disk freed.
 _LATER_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, *([15.0] * 39))
+
+
+# The waits before each try of freeing a claim whose answer was lost (``_let_go_of_claim``).
+_CLAIM_RELEASE_WAITS = (0.0, 0.5, 1.0, 2.0, 4.0)
 
 
 def _in_background(work: Coroutine[Any, Any, None], tasks: set[asyncio.Task[None]]) -> None:

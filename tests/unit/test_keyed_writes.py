@@ -789,6 +789,35 @@ async def test_a_key_the_store_failed_to_free_is_freed_once_it_answers(store: St
     assert write.calls == ["prepare", "send"]
 
 
+@pytest.mark.parametrize("lost", [StoreError("no answer within 10 s"), asyncio.CancelledError()])
+async def test_a_claim_taken_with_its_answer_lost_is_let_go_of(
+    store: Store, lost: BaseException
+) -> None:
+    """The store took the claim (at "sending", the write prepared) but its reply was lost: a
+    503 told the caller to retry with the key, and the retry found the key "sending" a write
+    never sent, answered uncertain until the settle time had passed (a minute). The claim is
+    let go of, so the retry sends the write at once."""
+    real = store.claim
+
+    async def taken_then_lost(*args: Any, **kwargs: Any) -> Any:
+        await real(*args, **kwargs)
+        raise lost
+
+    store.claim = taken_then_lost  # type: ignore[method-assign]
+    keyed = runner(store)
+    first = Scripted([created()], at_once=True)
+    with pytest.raises(type(lost)):
+        await keyed.run(REQUEST, "fp", first)
+    assert first.calls == ["prepared"]  # nothing sent
+    await asyncio.wait_for(asyncio.gather(*keyed._later_tasks), 2)
+    store.claim = real  # type: ignore[method-assign]
+    assert await store.get(SCOPE) is None
+    retry = Scripted([created()], at_once=True)
+    outcome = await runner(store).run(REQUEST, "fp", retry)
+    assert outcome.invoice == INVOICE and not outcome.replayed
+    assert retry.calls == ["prepared", "send"]
+
+
 async def test_a_refusal_the_store_failed_to_keep_is_the_providers_answer_and_kept_later(
     store: Store,
 ) -> None:
