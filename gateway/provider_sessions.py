@@ -30,7 +30,11 @@ async def provider_sessions(
         sessions: dict[str, aiohttp.ClientSession] = {}
         for connection in connections:
             connector = aiohttp.TCPConnector(limit=connection.max_connections, limit_per_host=0)
-            session = aiohttp.ClientSession(connector=connector)
+            # No cookie jar: a provider's Set-Cookie was kept and sent back on every later
+            # call, whichever client it served, in a jar without a bound.
+            session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+            )
             # aiohttp sends an idempotent request (PUT, DELETE, GET) again by itself, once, when
             # its connection drops: a repeat the gateway never saw, whose answer it then took
             # for the first's (a DELETE done, its repeat told 404, was answered "no such
