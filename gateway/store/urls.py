@@ -228,7 +228,8 @@ def postgres_target(url: str) -> PostgresTarget:
             f"store URL {mask_url(url)!r}: schema {schema!r} must be letters, digits and "
             "underscores, not starting with a digit, at most 63 characters"
         )
-    database = parts.path.lstrip("/") or dict(rest).get("dbname")
+    in_path = parts.path.lstrip("/")
+    database = in_path or dict(rest).get("dbname") or dict(rest).get("database")
     if not database:
         # The driver's default is the database named as the user: the store's tables went
         # into ``postgres`` beside whatever else is kept there.
@@ -236,6 +237,10 @@ def postgres_target(url: str) -> PostgresTarget:
             f"store URL {mask_url(url)!r} names no database: give "
             "postgresql://user:password@host:port/database"
         )
+    if not in_path:
+        # A bare "/" is read by the driver as an empty name (its default database), and the
+        # parameter naming the database is then passed over.
+        parts = parts._replace(path="")
     dsn = urlunsplit(parts._replace(query=urlencode(rest)))
     host = parts.hostname or dict(rest).get("host") or "localhost"
     where = f"{host}:{port or 5432}/{database}"

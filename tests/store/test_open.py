@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -320,6 +321,26 @@ async def _sql(statement: str) -> None:
         await con.execute(statement)
     finally:
         await con.close()
+
+
+def _database_as_a_parameter(schema: str) -> str:
+    """The test server's URL with its database given as ``?dbname=`` after a bare ``/``."""
+    parts = urlsplit(PG_URL)
+    query = f"dbname={parts.path.lstrip('/')}&schema={schema}"
+    return urlunsplit(parts._replace(path="/", query=query))
+
+
+async def test_a_database_named_as_a_parameter_after_a_bare_slash_is_the_one_written() -> None:
+    """The driver read the bare "/" as an empty database name, and the store's tables went
+    into the database named as the user, while check-config named the one asked for."""
+    async with _own_schema(_database_as_a_parameter) as (store, schema):
+        con = await asyncpg.connect(PG_URL)
+        try:
+            found = await con.fetchval("SELECT to_regclass($1)", f'"{schema}".idempotency_keys')
+        finally:
+            await con.close()
+        assert found is not None
+        assert (await store.ping())["schema_version"] == LATEST
 
 
 async def test_a_postgresql_connection_left_in_a_broken_state_is_a_store_error(

@@ -57,8 +57,19 @@ def test_postgres_urls_without_a_database_are_refused(url: str) -> None:
     assert "Sup3r-secret" not in str(caught.value)
 
 
-def test_a_database_given_as_a_parameter_is_one() -> None:
-    assert postgres_target("postgresql://gw@db?dbname=invoices").where == "db:5432/invoices"
+@pytest.mark.parametrize(
+    ("url", "dsn"),
+    [
+        ("postgresql://gw@db?dbname=invoices", "postgresql://gw@db?dbname=invoices"),
+        ("postgresql://gw@db/?dbname=invoices", "postgresql://gw@db?dbname=invoices"),
+        ("postgresql://gw@db:5432/?database=invoices", "postgresql://gw@db:5432?database=invoices"),
+    ],
+)
+def test_a_database_given_as_a_parameter_is_the_one_connected_to(url: str, dsn: str) -> None:
+    # The driver reads a bare "/" as an empty database name and passes the parameter over.
+    target = postgres_target(url)
+    assert target.where.endswith("/invoices")
+    assert target.dsn == dsn
 
 
 @pytest.mark.parametrize(
