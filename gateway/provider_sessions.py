@@ -12,8 +12,15 @@ needs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
+from contextvars import ContextVar
 from weakref import WeakKeyDictionary
 
 import aiohttp
@@ -33,15 +40,10 @@ async def provider_sessions(
             # No cookie jar: a provider's Set-Cookie was kept and sent back on every later
             # call, whichever client it served, in a jar without a bound.
             session = aiohttp.ClientSession(
-                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                middlewares=(_counted,),
             )
-            # aiohttp sends an idempotent request (PUT, DELETE, GET) again by itself, once, when
-            # its connection drops: a repeat the gateway never saw, whose answer it then took
-            # for the first's (a DELETE done, its repeat told 404, was answered "no such
-            # invoice"). The gateway sends every repeat itself (``upstream``: its backoff,
-            # budget and breaker), knowing it for one. aiohttp has no public switch for this
-            # (aio-libs/aiohttp#10790); its own test client turns it off the same way.
-            session._retry_connection = False
             sessions[connection.name] = await stack.enter_async_context(session)
         yield sessions
 
@@ -60,3 +62,33 @@ def pool_slot(session: aiohttp.ClientSession) -> AbstractAsyncContextManager[obj
             return nullcontext()
         slots = _SLOTS[session] = asyncio.Semaphore(limit)
     return slots
+
+
+# The times one provider call was sent (``counted_sends``). aiohttp sends an idempotent request
+# (GET, PUT, DELETE) again by itself, once, when its connection drops (a kept-alive one closed
+# by the provider as it was reused): a repeat the gateway did not see, whose answer it took
+# for the first's (a DELETE done, its repeat told 404, was answered "no such invoice"). Each
+# sending passes the session's middleware, which counts it; ``upstream`` then knows the
+# answer for a repeat's. aiohttp's resend is kept: for a read it is what a dropped idle
+# connection needs, at no cost to the retries, the budget or the breaker.
+_SENDS: ContextVar[list[None] | None] = ContextVar("provider_sends", default=None)
+
+
+async def _counted(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    sends = _SENDS.get()
+    if sends is not None:
+        sends.append(None)
+    return await handler(request)
+
+
+@contextmanager
+def counted_sends() -> Iterator[list[None]]:
+    """A list that holds one item for each time the calls made meanwhile were sent."""
+    sends: list[None] = []
+    token = _SENDS.set(sends)
+    try:
+        yield sends
+    finally:
+        _SENDS.reset(token)

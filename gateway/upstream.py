@@ -52,7 +52,7 @@ from gateway.errors import (
     UpstreamUnavailable,
     is_refusal,
 )
-from gateway.provider_sessions import pool_slot
+from gateway.provider_sessions import counted_sends, pool_slot
 from gateway.ratelimit import MAX_PACING_WAITS, SharedTokens, TokenBucket, connection_bucket
 from gateway.retry_budget import RetryBudgetWindow
 from gateway.upstream_answers import (
@@ -447,7 +447,19 @@ class UpstreamClient:
                 if writes is not None:
                     writes.sent += 1  # from here on the write may have reached the provider
                     writes.read_after = False
-                answer = await self._send(method, url, body, send_headers, keep_open=keep_open)
+                with counted_sends() as sends:
+                    try:
+                        answer = await self._send(
+                            method, url, body, send_headers, keep_open=keep_open
+                        )
+                    finally:
+                        if len(sends) > 1:
+                            # aiohttp sent it again itself (its connection dropped): what comes
+                            # back answers a repeat of a call that may have taken effect.
+                            lost = True
+                            self._count(retry=True)
+                            if writes is not None:
+                                writes.sent += len(sends) - 1
                 answered = answer.status < 500
                 if not answered:
                     why = f"failed with {answer.status}"
