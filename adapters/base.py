@@ -25,6 +25,7 @@ from adapters.resolution import (
     RecordedPayment,
     Resolution,
     Walk,
+    action_recovery,
     candidates,
     carries_marker,
     created_since,
@@ -810,10 +811,11 @@ class Adapter:
         )
 
     async def prepare_action(self, invoice_id: str, action: str) -> dict[str, Any]:
-        """Before a state change is sent: the status it starts from."""
+        """Before a state change is sent: the status it starts from (and, for ``mark_paid``,
+        the ids of the payments it has: ``action_recovery``)."""
         if action not in ACTION_EFFECTS:
             return {}
-        return {"before": (await self.get(invoice_id)).status}
+        return action_recovery(await self.get(invoice_id), action)
 
     def prepare_action_from(self, current: Invoice, action: str) -> dict[str, Any] | None:
         """``prepare_action``'s record taken from a read of the invoice the caller holds (the
@@ -821,7 +823,7 @@ class Adapter:
         None where that is not enough (the provider's own status value, a list of copies)."""
         if action not in ACTION_EFFECTS:
             return None
-        return {"before": current.status}
+        return action_recovery(current, action)
 
     async def find_action(
         self, invoice_id: str, action: str, recovery: dict[str, Any]
@@ -881,7 +883,10 @@ class Adapter:
                 new = [found for found in now_ids if found not in set(before_ids)]
                 if not new:
                     return Resolution.not_done(f"invoice {invoice_id} has no new payment like it")
-                return judge_new_payments(invoice_id, await self.get(invoice_id), new)
+                invoice = await self.get(invoice_id)
+                return judge_new_payments(
+                    invoice_id, invoice, new, record=self.record_key(invoice_id)
+                )
             now = matching_payments(payments, payment)
             before = recovery.get("matching")
             if not isinstance(before, int):

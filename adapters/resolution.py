@@ -435,10 +435,11 @@ class RecordedPayment:
     payment_id: str | None
 
 
-def payment_made(invoice_id: str, payment_id: str) -> str:
+def payment_made(record: str, payment_id: str) -> str:
     """How the store names a payment a write made (its ``made``), beside the invoices creates
-    made: no invoice id holds a ``/``."""
-    return f"payment/{invoice_id}/{payment_id}"
+    made: its invoice by its record key (``Adapter.record_key``: one name however the id is
+    written), and no invoice id holds a ``/``."""
+    return f"payment/{record}/{payment_id}"
 
 
 def _alike(payments: list[Payment], sent: Payment) -> list[Payment]:
@@ -463,12 +464,36 @@ def matching_payment_ids(payments: list[Payment], sent: Payment) -> list[str] | 
     return None if any(found is None for found in ids) else [str(found) for found in ids]
 
 
-def judge_new_payments(invoice_id: str, invoice: Invoice, new: list[str]) -> Resolution:
+def action_recovery(current: Invoice, action: str) -> dict[str, Any]:
+    """What a state change keeps before it is sent: the status it starts from; for
+    ``mark_paid``, which records a payment where the provider keeps them, the ids of the
+    payments there already (``new_payment``), where each has one."""
+    recovery: dict[str, Any] = {"before": current.status}
+    ids = [payment.id for payment in current.payments]
+    if action == "mark_paid" and None not in ids:
+        recovery["payments"] = [str(found) for found in ids]
+    return recovery
+
+
+def new_payment(invoice: Invoice, recovery: dict[str, Any]) -> str | None:
+    """The id of the one payment ``invoice`` has that was not there when ``recovery`` was
+    kept (``action_recovery``); None where there is not exactly one, or nothing was kept."""
+    before = recovery.get("payments")
+    if not isinstance(before, list):
+        return None
+    new = [str(p.id) for p in invoice.payments if p.id is not None and str(p.id) not in before]
+    return new[0] if len(new) == 1 else None
+
+
+def judge_new_payments(
+    invoice_id: str, invoice: Invoice, new: list[str], *, record: str
+) -> Resolution:
     """A payment's lost answer, from the payments alike that are new since it was sent
     (``new``, the provider's ids): one is the write's, none is not done, several are unknown.
-    Each is offered (``among``) to be taken out where the store keeps it as another write's
-    (``KeyedWrites._find``): a payment alike that another key recorded while this one's outcome
-    was uncertain is that key's, whenever this one is retried."""
+    Each is offered (``among``, named by ``payment_made`` of the invoice's ``record`` key) to
+    be taken out where the store keeps it as another write's (``KeyedWrites._find``): a
+    payment alike that another key recorded while this one's outcome was uncertain is that
+    key's, whenever this one is retried."""
     if len(new) == 1:
         found = Resolution.done(
             RecordedPayment(invoice, new[0]), f"invoice {invoice_id} has the payment ({new[0]})"
@@ -483,9 +508,7 @@ def judge_new_payments(invoice_id: str, invoice: Invoice, new: list[str]) -> Res
         return found
 
     def without(others: frozenset[str]) -> Resolution:
-        left = [made for made in new if payment_made(invoice_id, made) not in others]
-        return judge_new_payments(invoice_id, invoice, left)
+        left = [made for made in new if payment_made(record, made) not in others]
+        return judge_new_payments(invoice_id, invoice, left, record=record)
 
-    return replace(
-        found, among=tuple(payment_made(invoice_id, made) for made in new), without=without
-    )
+    return replace(found, among=tuple(payment_made(record, made) for made in new), without=without)

@@ -234,3 +234,18 @@ class Settings(_Strict):
 
     def connection(self, name: str) -> Connection | None:
         return next((c for c in self.connections if c.name == name), None)
+
+    def same_records(self) -> dict[str, tuple[str, ...]]:
+        """Each connection's name → the connections whose writes reach the same records (the
+        same provider at the same base URL, itself first), as the invoice locks name them."""
+
+        def account(c: Connection) -> tuple[str, str]:
+            return c.provider, c.base_url
+
+        return {
+            c.name: (
+                c.name,
+                *(o.name for o in self.connections if o is not c and account(o) == account(c)),
+            )
+            for c in self.connections
+        }

@@ -53,6 +53,7 @@ async def gateway_runtime(
                     store,
                     lease_s=settings.store.lease_seconds,
                     ttl_s=settings.store.idempotency_ttl_hours * 3600,
+                    same_records=settings.same_records(),
                     clock=time.time,
                 )
                 service = InvoiceService(adapters, writes)

@@ -133,6 +133,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
             store,
             lease_s=settings.store.lease_seconds,
             ttl_s=settings.store.idempotency_ttl_hours * 3600,
+            same_records=settings.same_records(),
             observer=metrics.write_event,
         )
         app[SERVICE] = InvoiceService(app[ADAPTERS], writes)

@@ -37,7 +37,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -194,8 +194,12 @@ class KeyedWrites:
         ttl_s: float,
         clock: Callable[[], float] = time.time,
         observer: WriteObserver | None = None,
+        same_records: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.store = store
+        # A connection's name → those whose writes reach the same provider records
+        # (``Settings.same_records``): what one of them made is another write's to each.
+        self._same_records = same_records or {}
         self.lease_s = lease_s
         self.ttl_s = ttl_s
         self._clock = clock
@@ -218,13 +222,18 @@ class KeyedWrites:
                 held = await self._take_lock(write, owner)
                 try:
                     outcome = await self._unkeyed(write)
+                    if held is not None:
+                        # A payment: kept before its invoice's lock is let go, so that the
+                        # lookup of the next write to take the lock finds it kept.
+                        await self._keep_made(write, outcome, owner)
                 finally:
                     await self._let_go(held)
             finally:
                 idempotency_key_var.reset(token)
-            # Kept beside the answer, not before it: a store that hangs must not hold a create
-            # that is made (a caller that gives up would make it again).
-            _in_background(self._keep_made(write, outcome, owner), self._keeping)
+            if held is None:
+                # Kept beside the answer, not before it: a store that hangs must not hold a
+                # create that is made (a caller that gives up would make it again).
+                _in_background(self._keep_made(write, outcome, owner), self._keeping)
             return outcome
         now, prepared = self._clock(), write.prepared()
         try:
@@ -623,7 +632,7 @@ class KeyedWrites:
                 [
                     found
                     for found in resolution.among
-                    if await self.store.made_by_another(write.connection, found, scope)
+                    if await self._made_by_another(write, found, scope)
                 ]
             )
         except StoreError as exc:
@@ -655,7 +664,7 @@ class KeyedWrites:
         if found is None:
             return resolution
         try:
-            if await self.store.made_by_another(write.connection, found, scope):
+            if await self._made_by_another(write, found, scope):
                 return Resolution.not_done(
                     f"{resolution.detail}, but another write (another Idempotency-Key) made "
                     "that invoice"
@@ -679,6 +688,16 @@ class KeyedWrites:
                 "tells which"
             )
         return resolution
+
+    async def _made_by_another(self, write: Write, made: str, scope: KeyScope | None) -> bool:
+        """Whether the store keeps ``made`` as made by a write other than ``scope``'s, on the
+        write's connection or on another reaching the same records (any write there is
+        another's: a key is its connection's)."""
+        for connection in self._same_records.get(write.connection, (write.connection,)):
+            own = scope if connection == write.connection else None
+            if await self.store.made_by_another(connection, made, own):
+                return True
+        return False
 
     def _resolved(self, write: Write, resolution: Resolution) -> Outcome:
         outcome = resolution.result

@@ -28,7 +28,13 @@ from adapters.representable import (
     kept_on_update,
     unrepresentable,
 )
-from adapters.resolution import RecordedPayment, Resolution, new_marker, payment_made
+from adapters.resolution import (
+    RecordedPayment,
+    Resolution,
+    new_marker,
+    new_payment,
+    payment_made,
+)
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.totals import finer_than_currency
@@ -162,10 +168,18 @@ class _Guarded:
 
     def changes_payments(self) -> bool:
         """Whether the write adds or takes away one of the invoice's payments. A payment's lost
-        answer is looked up by counting the payments alike (same amount, date and reference),
-        which cannot tell whose a new one is, nor see one added beside one taken away: no two
-        such writes on one invoice run at once, with an If-Match or without one."""
+        answer is looked up among the payments alike (same amount, date and reference), where
+        a new one that another write is running to record cannot be told from this one's: no
+        two such writes on one invoice run at once, with an If-Match or without one."""
         return False
+
+    def _made(self, payment_id: str | None) -> str | None:
+        """The payment this write recorded (``payment_id``), as the store keeps it as the
+        write's (``payment_made``): another payment's lookup after a lost answer never takes
+        it for its own (``judge_new_payments``)."""
+        if payment_id is None:
+            return None
+        return payment_made(self.adapter.record_key(self.invoice_id), payment_id)
 
     async def _precondition(self) -> None:
         """412 unless the invoice is as ``If-Match`` says (read first only when it is given)."""
@@ -309,15 +323,21 @@ class Act(_Guarded, _Write):
             invoice = await self.adapter.duplicate(self.invoice_id, self.inputs)
         else:
             invoice = await self.adapter.act(self.invoice_id, self.action)
-        return Outcome("invoice", invoice, created=self.action in NEW_DOCUMENT_ACTIONS)
+        return self._acted(invoice, recovery)
 
     async def find(self, recovery: dict[str, Any]) -> Resolution:
         if self.inputs is not None:
             found = await self.adapter.find_duplicate(self.invoice_id, self.inputs, recovery)
         else:
             found = await self.adapter.find_action(self.invoice_id, self.action, recovery)
+        return _outcome_of(found, lambda invoice: self._acted(invoice, recovery))
+
+    def _acted(self, invoice: Invoice, recovery: dict[str, Any]) -> Outcome:
+        """The answer; for ``mark_paid``, the payment it recorded (the one new since it was
+        prepared) kept as its write's."""
+        made = new_payment(invoice, recovery) if self.action == "mark_paid" else None
         created = self.action in NEW_DOCUMENT_ACTIONS
-        return _outcome_of(found, lambda invoice: Outcome("invoice", invoice, created=created))
+        return Outcome("invoice", invoice, created=created, made=self._made(made))
 
 
 @dataclass
@@ -351,14 +371,9 @@ class RecordPayment(_Guarded, _Write):
         return _outcome_of(found, self._recorded)
 
     def _recorded(self, recorded: RecordedPayment) -> Outcome:
-        """The answer, and the payment kept as this write's: another key's lookup, after a
-        lost answer of its own, never takes it for its own (``judge_new_payments``)."""
-        made = recorded.payment_id
+        """The answer, and the payment kept as this write's."""
         return Outcome(
-            "invoice",
-            recorded.invoice,
-            created=True,
-            made=None if made is None else payment_made(self.invoice_id, made),
+            "invoice", recorded.invoice, created=True, made=self._made(recorded.payment_id)
         )
 
 

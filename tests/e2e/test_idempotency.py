@@ -7,7 +7,9 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -410,6 +412,12 @@ async def test_put_and_delete_with_a_key_replay(
     assert plain.status == 404  # without the key, a second delete is a new request
 
 
+async def paid_amounts(client: TestClient, location: str) -> list[str]:  # type: ignore[type-arg]
+    """The amounts of the payments the invoice at ``location`` has, in order."""
+    listed = await send(client, "GET", location + "/payments")
+    return [p["amount"] for p in listed.body["data"]]
+
+
 async def test_a_payment_recorded_twice_with_one_key_is_recorded_once(
     sandbox: Sandbox,
     gateway: TestClient,  # type: ignore[type-arg]
@@ -425,8 +433,7 @@ async def test_a_payment_recorded_twice_with_one_key_is_recorded_once(
     second = await send(gateway, "POST", location + "/payments", body=payment, key=key)
     assert first.status == 201, first.body
     assert second.status == 201 and second.headers["Idempotent-Replayed"] == "true"
-    listed = await send(gateway, "GET", location + "/payments")
-    assert [p["amount"] for p in listed.body["data"]] == ["10.00"]
+    assert await paid_amounts(gateway, location) == ["10.00"]
 
 
 async def test_two_payments_alike_under_two_keys_are_two_payments_when_one_answer_is_lost(
@@ -470,8 +477,7 @@ async def test_two_payments_alike_under_two_keys_are_two_payments_when_one_answe
     await faults("draft_publish")  # the provider well again
     again = await send(gateway, "POST", location + "/payments", body=payment, key=first_key)
     assert again.status == 201, again.body
-    listed = await send(gateway, "GET", location + "/payments")
-    assert [p["amount"] for p in listed.body["data"]] == ["100.00", "100.00"]
+    assert await paid_amounts(gateway, location) == ["100.00", "100.00"]
 
 
 async def test_a_payment_deleted_while_another_alike_is_recorded_is_not_counted_against_it(
@@ -521,14 +527,33 @@ async def test_a_payment_deleted_while_another_alike_is_recorded_is_not_counted_
 PAYMENT = {"amount": "100.00", "date": "2026-01-05", "method": "bank_transfer"}
 
 
+@dataclass
+class LostPayment:
+    gateway: TestClient  # type: ignore[type-arg]
+    reader: TestClient  # type: ignore[type-arg]
+    location: str
+    key: str
+    payment: dict[str, str]
+
+
 async def a_lost_payment(
-    sandbox: Sandbox, aiohttp_client: Any, faults: Any, *, settle_s: float, **fault: Any
-) -> tuple[TestClient, TestClient, str, str]:  # type: ignore[type-arg]
-    """A payment sent with a key through a gateway that waits 1 s for draft_publish (settle
-    time ``settle_s``) and met with ``fault``, answered uncertain; then the provider well
-    again. The gateway, one with the usual settings on the same store (to read and write
-    through), the invoice's path and the key."""
+    sandbox: Sandbox,
+    aiohttp_client: Any,
+    faults: Any,
+    *,
+    settle_s: float,
+    payment: Callable[[dict[str, Any]], dict[str, str]] = lambda invoice: PAYMENT,
+    **fault: Any,
+) -> LostPayment:
+    """A payment (``payment`` of the issued invoice) sent with a key through a gateway that
+    waits 1 s for draft_publish (settle time ``settle_s``) and met with ``fault``, answered
+    uncertain; then the provider well again. The gateway, one with the usual settings on the
+    same store (to read and write through), the invoice's path, the key and the payment. Both
+    have a second connection to the same draft_publish account, ``draft_publish_b``."""
     settings = gateway_settings(sandbox, store_url=sqlite_url())
+    [usual] = [c for c in settings.connections if c.name == "draft_publish"]
+    sibling = usual.model_copy(update={"name": "draft_publish_b"})
+    settings = settings.model_copy(update={"connections": [*settings.connections, sibling]})
     gateway, reader = await slow_and_usual(
         aiohttp_client, settings, timeout_s=1.0, write_settle_s=settle_s
     )
@@ -536,14 +561,16 @@ async def a_lost_payment(
     created = await send(reader, "POST", path, body=sample("draft_publish"))
     assert created.status == 201, created.body
     location = f"{path}/{created.body['id']}"
-    assert (await send(reader, "POST", location + "/issue")).status == 200
+    issued = await send(reader, "POST", location + "/issue")
+    assert issued.status == 200, issued.body
+    sent = payment(issued.body)
     await faults("draft_publish", methods=["POST"], path_regex="/payments$", **fault)
     key = fresh_key()
-    lost = await send(gateway, "POST", location + "/payments", body=PAYMENT, key=key)
+    lost = await send(gateway, "POST", location + "/payments", body=sent, key=key)
     assert (lost.status, lost.body.get("outcome")) == (502, "uncertain"), lost.body
     await asyncio.sleep(fault.get("latency_ms", 0) / 1000)  # a slow one stored by now
     await faults("draft_publish")
-    return gateway, reader, location, key
+    return LostPayment(gateway, reader, location, key, sent)
 
 
 @pytest.mark.parametrize("others_key", [True, False], ids=["keyed", "unkeyed"])
@@ -559,9 +586,8 @@ async def test_a_payment_retried_after_an_uncertain_answer_never_takes_another_k
     callers told "recorded", one payment at the provider. The new payment is the other
     write's (the store keeps it as that write's), so the retry, once the settle time has
     passed, records its own."""
-    gateway, reader, location, key = await a_lost_payment(
-        sandbox, aiohttp_client, faults, settle_s=2, timeout_rate=1
-    )
+    lost = await a_lost_payment(sandbox, aiohttp_client, faults, settle_s=2, timeout_rate=1)
+    gateway, reader, location, key = lost.gateway, lost.reader, lost.location, lost.key
     other_key = fresh_key() if others_key else None
     other = await send(reader, "POST", location + "/payments", body=PAYMENT, key=other_key)
     assert other.status == 201, other.body
@@ -571,10 +597,56 @@ async def test_a_payment_retried_after_an_uncertain_answer_never_takes_another_k
     again = await send(gateway, "POST", location + "/payments", body=PAYMENT, key=key)
     assert again.status == 201, again.body
     assert "Idempotent-Replayed" not in again.headers
-    listed = await send(reader, "GET", location + "/payments")
-    assert [p["amount"] for p in listed.body["data"]] == ["100.00", "100.00"]
+    assert await paid_amounts(reader, location) == ["100.00", "100.00"]
     replayed = await send(gateway, "POST", location + "/payments", body=PAYMENT, key=key)
     assert replayed.status == 201 and replayed.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_payment_recorded_through_another_connection_to_the_account_is_not_taken(
+    sandbox: Sandbox,
+    aiohttp_client: Any,
+    faults: Any,
+) -> None:
+    """Two connections to one draft_publish account share the invoice's lock; the payment
+    recorded through the other was looked up as "made by another write" on this connection
+    alone, and the retry of a payment lost meanwhile took it for its own."""
+    lost = await a_lost_payment(sandbox, aiohttp_client, faults, settle_s=2, timeout_rate=1)
+    gateway, reader, location, key = lost.gateway, lost.reader, lost.location, lost.key
+    through_b = location.replace("/draft_publish/", "/draft_publish_b/")
+    other = await send(reader, "POST", through_b + "/payments", body=PAYMENT)
+    assert other.status == 201, other.body
+    await asyncio.sleep(2.2)  # the settle time
+    again = await send(gateway, "POST", location + "/payments", body=PAYMENT, key=key)
+    assert again.status == 201, again.body
+    assert await paid_amounts(reader, location) == ["100.00", "100.00"]
+
+
+async def test_mark_paids_payment_is_not_taken_for_a_payment_whose_answer_was_lost(
+    sandbox: Sandbox,
+    aiohttp_client: Any,
+    faults: Any,
+) -> None:
+    """A payment of the whole balance, dated today, whose answer was lost; the invoice then
+    marked paid, which records a payment of the balance today: the payment's retry took that
+    one for its own and said its bank transfer was recorded. mark_paid's payment is kept as
+    its write's: the retry finds nothing of its own and is sent, and the provider refuses a
+    payment on a paid invoice."""
+    today = datetime.now(UTC).date().isoformat()
+
+    def whole(invoice: dict[str, Any]) -> dict[str, str]:
+        return {"amount": invoice["totals"]["due"], "date": today, "method": "bank_transfer"}
+
+    lost = await a_lost_payment(
+        sandbox, aiohttp_client, faults, settle_s=2, payment=whole, timeout_rate=1
+    )
+    gateway, reader, location, key = lost.gateway, lost.reader, lost.location, lost.key
+    paid = await send(reader, "POST", location + "/mark_paid", key=fresh_key())
+    assert paid.status == 200, paid.body
+    await asyncio.sleep(2.2)  # the settle time
+    again = await send(gateway, "POST", location + "/payments", body=lost.payment, key=key)
+    assert again.status == 409, again.body  # not "recorded": the invoice is paid already
+    listed = await send(reader, "GET", location + "/payments")
+    assert [p["method"] for p in listed.body["data"]] == ["other"]  # mark_paid's alone
 
 
 async def test_a_payment_that_landed_late_is_found_beside_another_keys_alike(
@@ -585,15 +657,13 @@ async def test_a_payment_that_landed_late_is_found_beside_another_keys_alike(
     """A payment stored by the provider after the gateway stopped waiting, then another key's
     payment alike: two new payments alike, one of them kept as the other key's, so the retry
     finds the other as its own (201) rather than staying uncertain or sending a third."""
-    gateway, reader, location, key = await a_lost_payment(
-        sandbox, aiohttp_client, faults, settle_s=5, latency_ms=1600
-    )
+    lost = await a_lost_payment(sandbox, aiohttp_client, faults, settle_s=5, latency_ms=1600)
+    gateway, reader, location, key = lost.gateway, lost.reader, lost.location, lost.key
     other = await send(reader, "POST", location + "/payments", body=PAYMENT, key=fresh_key())
     assert other.status == 201, other.body
     again = await send(gateway, "POST", location + "/payments", body=PAYMENT, key=key)
     assert again.status == 201, again.body
-    listed = await send(reader, "GET", location + "/payments")
-    assert [p["amount"] for p in listed.body["data"]] == ["100.00", "100.00"]
+    assert await paid_amounts(reader, location) == ["100.00", "100.00"]
     invoice_id = location.rsplit("/", 1)[1]
     posts = [
         e

@@ -818,6 +818,35 @@ async def test_a_claim_taken_with_its_answer_lost_is_let_go_of(
     assert retry.calls == ["prepared", "send"]
 
 
+async def test_a_payment_without_a_key_is_kept_as_made_before_its_invoices_lock_is_let_go(
+    store: Store,
+) -> None:
+    """Kept in the background, after the lock was let go, a payment without a key could be
+    looked for by the next write to take the lock (a keyed payment's retry) before it was
+    kept, and taken for that write's own."""
+    order: list[str] = []
+    real_finish, real_release = store.finish, store.release_lock
+
+    async def finish(*args: Any, **kwargs: Any) -> Any:
+        order.append(f"kept {kwargs.get('made')}")
+        return await real_finish(*args, **kwargs)
+
+    async def release_lock(*args: Any, **kwargs: Any) -> Any:
+        order.append("lock let go")
+        return await real_release(*args, **kwargs)
+
+    store.finish = finish  # type: ignore[method-assign]
+    store.release_lock = release_lock  # type: ignore[method-assign]
+    recorded = Outcome("invoice", INVOICE, created=True, made="payment/inv-1/pay-9")
+    write = Scripted([recorded], guarded="crm inv-1")
+    unkeyed = WriteRequest("sync", "crm", REQUEST.operation, "/x", None)
+
+    assert (await runner(store).run(unkeyed, "fp", write)).invoice == INVOICE
+
+    assert order == ["kept payment/inv-1/pay-9", "lock let go"]
+    assert await store.made_by_another("crm", "payment/inv-1/pay-9", SCOPE)
+
+
 async def test_a_refusal_the_store_failed_to_keep_is_the_providers_answer_and_kept_later(
     store: Store,
 ) -> None:
