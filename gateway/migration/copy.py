@@ -328,26 +328,30 @@ class Copier:
             else:
                 current = await self._act(source_id, step, current)
         if source.payments and "create" in caps.payments:
+            carried, earlier = 0, False
             for n, payment in enumerate(source.payments):
                 beyond = _beyond_due(payment, current)
                 if beyond is not None:
                     warnings.append(WriteWarning(f"/payments/{n}", beyond))
                     continue
+                carried += 1
                 try:
-                    current = await self._pay(source_id, n, payment, current)
+                    current, replayed = await self._pay(source_id, n, payment, current)
+                    earlier = earlier or replayed
                 except KeyReusedAfterSuccess as reused:
                     # Recorded by an earlier run: this payment, before the map changed what it
                     # would send, only where the copy's payment there is the source's.
                     assert current.id is not None
-                    current = await self.target.get(current.id)
+                    current, earlier = await self.target.get(current.id), True
                     if not _recorded_as(payment, current, n):
                         raise IdempotencyKeyReused(
                             f"payment {n} of the copy, recorded by an earlier run, is not the "
                             f"source's payment {n} now (the source's payments changed since); "
-                            "compare them, then migrate revert the copy and run again to copy "
-                            "it anew"
+                            f"{_COPY_ANEW}"
                         ) from reused
                     warnings.append(WriteWarning(f"/payments/{n}", EARLIER_PAYMENT))
+            if earlier:
+                current = await self._no_payments_beyond(source, current, carried)
         elif source.payments:
             warnings.append(
                 WriteWarning("/payments", f"{provider} cannot record payments; not carried")
@@ -389,7 +393,27 @@ class Copier:
         self._wrote(source_id, done)
         return done.invoice or current
 
-    async def _pay(self, source_id: str, n: int, payment: Payment, current: Invoice) -> Invoice:
+    async def _no_payments_beyond(self, source: Invoice, current: Invoice, carried: int) -> Invoice:
+        """The copy as it now reads, once an earlier run recorded some of its payments:
+        ``IdempotencyKeyReused`` where it holds more than the ``carried`` payments of the
+        source. A step's key names a payment's place, so payments the source no longer has
+        (deleted since a run that failed at a later step) stay at the copy, each step there
+        replaying its own: the copy would be finished showing more paid than its source."""
+        assert current.id is not None
+        current = await self.target.get(current.id)
+        if len(current.payments) > carried:
+            raise IdempotencyKeyReused(
+                f"the copy holds {len(current.payments)} payments, recorded by earlier runs, and "
+                f"the source {len(source.payments)} now (the source's payments changed since); "
+                f"{_COPY_ANEW}"
+            )
+        return current
+
+    async def _pay(
+        self, source_id: str, n: int, payment: Payment, current: Invoice
+    ) -> tuple[Invoice, bool]:
+        """The payment recorded on the copy: the copy as the answer shows it, and whether the
+        answer was an earlier run's, replayed."""
         assert current.id is not None and self.service is not None
         request = self._request(f"payment {n}", source_id)
         method = self.refs.payment_method(payment.method)
@@ -404,7 +428,7 @@ class Copier:
                 f"payment {n}", exc, _method_hint(exc, payment.method, method)
             ) from exc
         self._wrote(source_id, done)
-        return done.invoice or current
+        return done.invoice or current, done.replayed
 
     def _wrote(self, source_id: str, done: Outcome) -> None:
         """Keep a step's answer for the verification when it is a read of the copy made after
@@ -489,6 +513,10 @@ class Copier:
             totals_differences=verdict.differences,
             verification=verdict.verification,
         )
+
+
+# What a copy whose source's payments changed since an earlier run is left for.
+_COPY_ANEW = "compare them, then migrate revert the copy and run again to copy it anew"
 
 
 class StepFailed(Exception):

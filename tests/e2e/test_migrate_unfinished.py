@@ -9,16 +9,23 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
+from adapters.registry import build_adapter
+from emulators.registry import create_app
+from gateway.canonical.model import Payment
 from gateway.migration.commands import verify
 from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap
+from gateway.sandbox import sandbox_connection
 from gateway.sandbox.serve import Sandbox
+from tests.contract.profiles.load import profile
 from tests.e2e import migrating as m
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import sqlite_url
@@ -365,3 +372,63 @@ async def test_a_payment_step_whose_place_holds_another_payment_now_is_not_taken
     )
     now = await m.read(sandbox, "draft_publish", entry["target_id"])
     assert _payments(now) == [("0.01", other["date"], "cash")]  # nothing recorded after it
+
+
+async def test_a_copy_holding_payments_its_source_no_longer_has_fails_not_finished(
+    sandbox: Sandbox, tmp_path: Path, aiohttp_server: Any
+) -> None:
+    """A run records payments 0 and 1 of three alike and fails at payment 2 (its method
+    mapped to one the target refuses); the source then loses payments 1 and 2. The next run
+    replayed payment 0 from its key and finished the copy as copied, exit 0, holding a payment
+    the source no longer has (more paid than the source, said only as a difference). The copy
+    fails, saying the source's payments changed, and nothing more is recorded."""
+    source_url = str((await aiohttp_server(create_app("draft_publish"))).make_url("")).rstrip("/")
+    source_connection = sandbox_connection("draft_publish", source_url).model_copy(
+        update={"name": "dp_source"}
+    )
+    store = sqlite_url()
+    settings = m.migration_settings(sandbox, store)
+    settings = settings.model_copy(
+        update={"connections": [*settings.connections, source_connection]}
+    )
+    async with aiohttp.ClientSession() as session:
+        source = build_adapter(source_connection, session)
+        made = await source.create(profile("draft_publish").sample(0))
+        source_id = made.invoice.id
+        assert source_id is not None
+        await source.act(source_id, "issue")
+        for method in ("bank_transfer", "bank_transfer", "cash"):
+            alike = Payment(amount=Decimal("1.00"), date=date(2026, 2, 10), method=method)
+            await source.record_payment(source_id, alike)
+        plan = Plan(
+            run="changed",
+            source="dp_source",
+            target="draft_publish",
+            ids=(source_id,),
+            handling="lenient",  # the source's number: draft_publish numbers its own
+        )
+        same = {line.item_id: line.item_id for line in made.invoice.lines if line.item_id}
+        refs = ReferenceMap(  # the two accounts are seeded alike
+            customers={"*": m.SEEDED["draft_publish"].customer},
+            items=same,
+            payment_methods={"cash": "coins"},
+        )
+        first = await m.migrate_here(settings, plan, refs, tmp_path)
+        assert first.code == 1, first.stderr
+        entry = first.only()
+        assert ", but payment 2" in entry["reason"], entry
+        copy = await m.read(sandbox, "draft_publish", entry["target_id"])
+        assert len(copy["payments"]) == 2
+        for payment in (await source.list_payments(source_id))[1:]:
+            assert payment.id is not None
+            await source.delete_payment(source_id, payment.id)
+        again = await m.migrate_here(settings, plan, refs, tmp_path)
+    assert again.code == 1, (again.stderr, again.report)
+    failed = again.only()
+    assert failed["outcome"] == "failed", failed
+    assert (
+        "the copy holds 2 payments, recorded by earlier runs, and the source 1 now"
+        in failed["reason"]
+    ), failed
+    now = await m.read(sandbox, "draft_publish", entry["target_id"])
+    assert now["payments"] == copy["payments"]  # nothing more recorded
