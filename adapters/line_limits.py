@@ -20,18 +20,25 @@ from gateway.canonical.model import Invoice
 @dataclass(frozen=True)
 class Bound:
     """Each side that is set: ``above`` and ``below`` exclude their value, ``at_most`` takes it
-    (none is below 0: the canonical bounds keep every figure at 0 or more)."""
+    (none is below 0: the canonical bounds keep every figure at 0 or more); ``places``, the
+    most decimal places the provider takes, counted as the figure is sent (trailing zeros
+    too: they go as written)."""
 
     above: Decimal | None = None
     below: Decimal | None = None
     at_most: Decimal | None = None
+    places: int | None = None
 
     @classmethod
-    def from_data(cls, data: dict[str, str]) -> Bound:
-        return cls(**{side: Decimal(value) for side, value in data.items()})
+    def from_data(cls, data: dict[str, Any]) -> Bound:
+        sides = {side: Decimal(value) for side, value in data.items() if side != "places"}
+        return cls(**sides, places=data.get("places"))
 
     def refusal(self, value: Decimal) -> str | None:
         """What is wrong with ``value``, or None when it is within every side."""
+        exponent = value.as_tuple().exponent
+        if self.places is not None and isinstance(exponent, int) and -exponent > self.places:
+            return f"must have at most {self.places} decimal places"
         if self.above is not None and not value > self.above:
             return f"must be above {self.above}"
         if self.below is not None and not value < self.below:
@@ -44,7 +51,7 @@ class Bound:
 @dataclass(frozen=True)
 class LineLimits:
     """The most lines a write takes (None: no limit of the provider's own), and the bounds of
-    each line's quantity, unit price and tax rates."""
+    each line's quantity, unit price and tax rates, and of the invoice's exchange rate."""
 
     max_lines: int | None = None
     bounds: dict[str, Bound] = field(default_factory=dict)
@@ -55,16 +62,20 @@ class LineLimits:
         return cls(max_lines=data.get("max_lines"), bounds=bounds)
 
 
-_FIGURES = ("quantity", "unit_price", "tax_rate")
+_FIGURES = ("quantity", "unit_price", "tax_rate", "exchange_rate")
 
 
 def line_limit_errors(invoice: Invoice, limits: LineLimits, provider: str) -> list[FieldError]:
-    """Every line figure beyond ``limits``, each at its pointer, and too many lines."""
+    """Every line figure beyond ``limits``, each at its pointer, too many lines, and an
+    exchange rate beyond its bound."""
     errors: list[FieldError] = []
     if limits.max_lines is not None and len(invoice.lines) > limits.max_lines:
         errors.append(
             FieldError("/lines", f"{provider} takes at most {limits.max_lines} lines on an invoice")
         )
+    errors += _beyond(
+        "/exchange_rate", invoice.exchange_rate, limits.bounds.get("exchange_rate"), provider
+    )
     quantity = limits.bounds.get("quantity")
     price = limits.bounds.get("unit_price")
     rate = limits.bounds.get("tax_rate")

@@ -71,12 +71,25 @@ def _line_taxes(
 ) -> list[LineTax]:
     """How each tax of a line is sent (docs/providers/crm_v1.md, "Writing").
 
-    A tax with an id goes as ``tax_id`` and ``tax_rate`` (crm_v1 checks one against the other);
-    one with neither id nor name is a bare ``tax_rate``, as crm_v1 keeps it; one with a name but
-    no id is the connection's tax of that rate and name, and a 422 when there is none.
+    A tax with an id goes as ``tax_id`` and ``tax_rate`` (crm_v1 checks one against the other:
+    an id the connection configures at another rate is a 422 here, as crm_v1 would answer, so
+    that a preview does not price what a create is refused); one with neither id nor name is a
+    bare ``tax_rate``, as crm_v1 keeps it; one with a name but no id is the connection's tax of
+    that rate and name, and a 422 when there is none.
     """
     found: list[LineTax] = []
     for j, tax in enumerate(line.taxes):
+        configured = connection.tax_by_id(tax.id) if tax.id is not None else None
+        if configured is not None and configured.rate != tax.rate:
+            errors.append(
+                FieldError(
+                    f"/lines/{i}/taxes/{j}/rate",
+                    f"{tax.rate} is not the rate of {PROVIDER} tax {tax.id} ({configured.rate}) "
+                    f"configured for connection {connection.name}: send its rate, or leave the "
+                    "rate out to take it",
+                )
+            )
+            continue
         if tax.id is not None or tax.name is None:
             found.append(LineTax(rate=tax.rate, tax_id=tax.id))
             continue

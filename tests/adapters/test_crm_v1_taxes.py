@@ -11,6 +11,7 @@ import pytest
 from adapters.base import InvalidRequest, UpstreamError
 from gateway.canonical.model import Invoice, Tax
 from gateway.config import TaxSetting
+from gateway.service.preview import preview
 from tests.adapters.crm_v1_env import Env, start
 
 
@@ -89,11 +90,27 @@ async def test_a_tax_with_an_id_is_sent_with_its_rate_and_crm_v1_checks_them(env
     assert result.invoice.lines[0].taxes == [
         Tax(id="8", name="Sales Tax 8.25%", rate=Decimal("8.25"))
     ]
+    # An id the connection does not configure: crm_v1 checks it against the rate itself.
     with pytest.raises(InvalidRequest) as info:
-        await env.adapter.create(with_taxes({"id": "8", "rate": "9"}))
+        await env.adapter_with(taxes=[]).create(with_taxes({"id": "8", "rate": "9"}))
     [error] = info.value.errors
     assert error.pointer == "/lines/0/taxes/0/rate"
     assert "must match the rate of tax 8 (8.25)" in error.detail
+
+
+async def test_a_configured_tax_id_at_another_rate_is_refused_before_sending(env: Env) -> None:
+    """It was sent, and crm_v1 refused it: a preview (which sends nothing) priced it at the
+    rate given, 200, for a create crm_v1 then refused."""
+    start = len(await env.log())
+    with pytest.raises(InvalidRequest) as info:
+        preview(env.adapter, with_taxes({"id": "8", "rate": "9"}), "strict")
+    with pytest.raises(InvalidRequest) as created:
+        await env.adapter.create(with_taxes({"id": "8", "rate": "9"}))
+    for refused in (info.value, created.value):
+        [error] = refused.errors
+        assert error.pointer == "/lines/0/taxes/0/rate"
+        assert error.detail.startswith("9 is not the rate of crm_v1 tax 8 (8.25) configured")
+    assert len(await env.log()) == start  # nothing sent
 
 
 async def test_an_id_missing_from_a_stale_table_still_writes_back_as_read(env: Env) -> None:

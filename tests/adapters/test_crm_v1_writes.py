@@ -260,9 +260,9 @@ async def test_the_template_comes_from_the_connection_unless_given(env: Env) -> 
         (invoice(customer={"id": "99"}), "/customer/id", "The selected customer_id is invalid."),
         (with_line(item_id="99"), "/lines/0/item_id", "The selected items.0.item_id is invalid."),
         (
-            invoice(exchange_rate="1.123456789"),
-            "/exchange_rate",
-            "The conversion_rate field must not have more than 6 decimal places.",
+            invoice(provider_fields={"template_id": 99}),
+            "/provider_fields/template_id",
+            "The selected template_id is invalid.",
         ),
         (
             invoice(provider_fields={"deal_id": 99}),

@@ -386,6 +386,40 @@ async def test_a_line_figure_the_provider_refuses_is_refused_before_sending(pair
         pair.adapter.check_create(Invoice.model_validate(data), "strict")
 
 
+@parametrize(providers(operations=("create",)))
+async def test_an_exchange_rate_finer_than_the_provider_takes_is_refused_before_sending(
+    pair: Pair,
+) -> None:
+    """The canonical exchange rate takes 10 places; crm_v1 takes 6 in every number. A rate of
+    7 was a 200 preview and crm_v1's 422 at create. Where the mapping bounds the rate
+    (``line_limits.exchange_rate``), the check and the create refuse it at ``/exchange_rate``,
+    before sending; a rate of as many places as the provider takes passes the check."""
+    bound = pair.adapter.capabilities.line_limits.bounds.get("exchange_rate")
+    if (
+        bound is None
+        or bound.places is None
+        or "exchange_rate" not in pair.adapter.capabilities.fields
+    ):
+        assert pair.provider != "crm_v1"  # the one whose numbers take 6 places
+        return
+    fine = Decimal(1) + Decimal(1).scaleb(-(bound.places + 1))
+    invoice = pair.profile.sample(0).model_copy(update={"exchange_rate": fine})
+    before = len(await pair.wire_log())
+    with pytest.raises(InvalidRequest) as checked:
+        pair.adapter.check_create(invoice, "strict")
+    assert [e.pointer for e in checked.value.errors] == ["/exchange_rate"]
+    with pytest.raises(InvalidRequest) as created:
+        await pair.adapter.create(invoice)
+    [error] = created.value.errors
+    assert (error.pointer, error.detail) == (
+        "/exchange_rate",
+        f"must have at most {bound.places} decimal places for {pair.provider}",
+    )
+    assert len(await pair.wire_log()) == before  # nothing sent
+    within = Decimal(1) + Decimal(1).scaleb(-bound.places)
+    pair.adapter.check_create(invoice.model_copy(update={"exchange_rate": within}), "strict")
+
+
 @parametrize(providers(operations=("create", "get")))
 async def test_an_invoices_own_amounts_read_at_the_currencys_minor_units(pair: Pair) -> None:
     """``shipping`` left out read ``"0"`` on four connections and ``"0.00"`` on the fifth (and a
