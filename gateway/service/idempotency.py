@@ -236,6 +236,7 @@ class KeyedWrites:
                 _in_background(self._keep_made(write, outcome, owner), self._keeping)
             return outcome
         now, prepared = self._clock(), write.prepared()
+        sending = None if prepared is None else {**prepared, SENT_AT: _second(now)}
         try:
             claim = await self.store.claim(
                 scope,
@@ -244,14 +245,14 @@ class KeyedWrites:
                 now=now,
                 lease_s=self.lease_s,
                 ttl_s=self.ttl_s,
-                sending=None if prepared is None else {**prepared, SENT_AT: _second(now)},
+                sending=sending,
             )
         except BaseException:
             # The claim may have been taken with its answer lost (the server committed it and
             # its reply timed out, or the request was cancelled meanwhile). Held, it said
             # "sending" of a write never sent, and the retry this failure asks for was told
             # "uncertain" until the settle time ran out: let go of it, should it be held.
-            _in_background(self._let_go_of_claim(scope, owner), self._later_tasks)
+            _in_background(self._let_go_of_claim(scope, owner, sending), self._later_tasks)
             raise
         if isinstance(claim, Mismatch):
             message = (
@@ -281,8 +282,13 @@ class KeyedWrites:
             try:
                 held = await self._take_lock(write, owner)
             except BaseException:
-                # Busy, the store failing, or cancelled: nothing was sent, the key is free.
-                await self._release(scope, owner)
+                # Busy, the store failing, or cancelled: nothing was sent by this attempt. The
+                # key is free, unless it was taken over from one that may have sent the write:
+                # freed, its record lost, the next retry sent the write again unasked.
+                if claim.taken_over and claim.record.recovery_point != "claimed":
+                    await self._park(scope, owner, claim.record.recovery_point)
+                else:
+                    await self._release(scope, owner)
                 raise
             try:
                 return await self._keyed(scope, owner, claim, write)
@@ -504,16 +510,45 @@ class KeyedWrites:
             lambda: asyncio.shield(self.store.release(scope, owner)),
         )
 
-    async def _let_go_of_claim(self, scope: KeyScope, owner: str) -> None:
-        """A claim whose answer was lost freed, should the store have taken it (``release``
-        changes nothing otherwise), asked a few times over some seconds: a store that fails
-        for longer is most likely one that took nothing, and a task a request for each of
-        them would pile up."""
+    async def _let_go_of_claim(
+        self, scope: KeyScope, owner: str, sending: dict[str, Any] | None
+    ) -> None:
+        """A claim whose answer was lost, let go of should the store have taken it. Freed where
+        it is this attempt's own new claim (its recovery point "claimed", or "sending" with
+        the recovery it was claimed with: nothing of the write was sent by anyone). Parked
+        where it was, if it took the key over from an earlier attempt that may have sent the
+        write: freed, that attempt's record was lost, and the next retry sent the write
+        again without asking the provider. Looked for over some seconds (a claim may land
+        late: a cancelled request's statement still running), then left: a store that fails
+        for longer most likely took nothing, and a task a request would pile up."""
         for wait in _CLAIM_RELEASE_WAITS:
             await asyncio.sleep(wait)
+            try:
+                record = await self.store.get(scope)
+            except Exception:
+                continue
+            if record is None:
+                continue  # not taken, or not yet
+            if record.owner != owner:
+                return  # not this attempt's (never taken by it, or taken from it since)
+            fresh = record.recovery_point == "claimed" or (
+                sending is not None and record.recovery == sending
+            )
             with contextlib.suppress(Exception):
-                await self.store.release(scope, owner)
+                if fresh:
+                    await self.store.release(scope, owner)
+                else:
+                    await self.store.park(scope, owner, record.recovery_point)
                 return
+
+    async def _park(self, scope: KeyScope, owner: str, recovery_point: str) -> None:
+        """The key given up where it was (``recovery_point``), for the next claim to take over
+        and ask the provider first; asked again when the store fails, as a release is."""
+        await self._now_or_later(
+            scope,
+            "idempotency_park_failed",
+            lambda: asyncio.shield(self.store.park(scope, owner, recovery_point)),
+        )
 
     async def _now_or_later(
         self, scope: KeyScope, failed: str, step: Callable[[], Awaitable[_T]]

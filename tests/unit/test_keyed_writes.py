@@ -19,12 +19,14 @@ from gateway.errors import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
     InvalidRequest,
+    InvoiceBusy,
     OutcomeUncertain,
     ReadBackFailed,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamUnavailable,
 )
+from gateway.service import idempotency
 from gateway.service.idempotency import SENT_AT, KeyedWrites, WriteRequest
 from gateway.service.outcomes import Outcome
 from gateway.store import KeyScope, Store, StoreError, open_store
@@ -816,6 +818,63 @@ async def test_a_claim_taken_with_its_answer_lost_is_let_go_of(
     outcome = await runner(store).run(REQUEST, "fp", retry)
     assert outcome.invoice == INVOICE and not outcome.replayed
     assert retry.calls == ["prepared", "send"]
+
+
+async def _an_uncertain_write(store: Store, clock: list[float]) -> None:
+    """A keyed write sent, its answer lost, the lookup unable to tell: its key parked."""
+    first = Scripted([lost()], finds=[Resolution.unknown("cannot tell yet")])
+    with pytest.raises(OutcomeUncertain):
+        await runner(store, clock).run(REQUEST, "fp", first)
+    clock[0] += 120
+
+
+async def _asks_before_sending(store: Store, clock: list[float]) -> None:
+    """The key's next retry asks the provider about the earlier write, and sends nothing."""
+    retry = Scripted([created()], finds=[Resolution.unknown("cannot tell yet")])
+    with pytest.raises(OutcomeUncertain):
+        await runner(store, clock).run(REQUEST, "fp", retry)
+    assert retry.calls == ["find"]
+
+
+async def test_a_key_taken_over_whose_claims_answer_was_lost_is_parked_not_freed(
+    store: Store,
+) -> None:
+    """A retry took over a key whose earlier write may have landed, and the store's answer to
+    that claim was lost: letting go of it freed the key, the earlier write's record with it,
+    and the next retry sent the write again without asking (two invoices)."""
+    clock = [1000.0]
+    await _an_uncertain_write(store, clock)
+    real = store.claim
+
+    async def taken_then_lost(*args: Any, **kwargs: Any) -> Any:
+        await real(*args, **kwargs)
+        raise StoreError("no answer within 10 s")
+
+    store.claim = taken_then_lost  # type: ignore[method-assign]
+    keyed = runner(store, clock)
+    with pytest.raises(StoreError):
+        await keyed.run(REQUEST, "fp", Scripted([]))
+    await asyncio.wait_for(asyncio.gather(*keyed._later_tasks), 10)
+    store.claim = real  # type: ignore[method-assign]
+    record = await store.get(SCOPE)
+    assert record is not None and (record.owner, record.recovery_point) == (None, "uncertain")
+    await _asks_before_sending(store, clock)
+
+
+async def test_a_key_taken_over_by_a_write_kept_waiting_for_its_lock_is_parked_not_freed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same, when the retry that took the key over gave up waiting for its invoice's lock
+    (a 409, nothing sent by it): the key was freed with the earlier write's record."""
+    clock = [1000.0]
+    await _an_uncertain_write(store, clock)
+    monkeypatch.setattr(idempotency, "GUARD_WAIT_S", 0.05)
+    assert await store.take_lock("crm inv-1", "another", now=clock[0], lease_s=60, grace_s=0)
+    with pytest.raises(InvoiceBusy):
+        await runner(store, clock).run(REQUEST, "fp", Scripted([], guarded="crm inv-1"))
+    record = await store.get(SCOPE)
+    assert record is not None and (record.owner, record.recovery_point) == (None, "uncertain")
+    await _asks_before_sending(store, clock)
 
 
 async def test_a_payment_without_a_key_is_kept_as_made_before_its_invoices_lock_is_let_go(
