@@ -6,6 +6,7 @@ import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from yarl import URL
 
 from gateway.canonical.decimals import Rate
 from gateway.canonical.model import RoundingPolicy
@@ -120,6 +121,19 @@ class Connection(_Strict):
     # records (crm_v1 org_currency_id, order_linked currency uuids).
     currencies: dict[str, int | str] = Field(default_factory=dict)
     currency: str | None = None  # the account's currency, where invoices carry none (bill_crm)
+
+    @property
+    def account(self) -> str:
+        """The provider account the connection reaches, one name however its base URL is
+        spelled (the scheme and host in any case, a default port written or not, a trailing
+        slash): what two connections to one account share (invoice locks, what writes made)."""
+        try:
+            url = URL(self.base_url)
+            where = f"{url.scheme.lower()}://{(url.host or '').lower()}:{url.port}"
+            path = url.path.rstrip("/")
+        except (ValueError, TypeError):
+            where, path = self.base_url, ""
+        return f"{self.provider} {where}{path}"
 
     def currency_code(self, provider_id: Any) -> str | None:
         """The currency code the provider's currency id stands for, if it is configured."""
@@ -237,15 +251,13 @@ class Settings(_Strict):
 
     def same_records(self) -> dict[str, tuple[str, ...]]:
         """Each connection's name → the connections whose writes reach the same records (the
-        same provider at the same base URL, itself first), as the invoice locks name them."""
-
-        def account(c: Connection) -> tuple[str, str]:
-            return c.provider, c.base_url
+        same provider account, ``Connection.account``, itself first), as the invoice locks
+        name them."""
 
         return {
             c.name: (
                 c.name,
-                *(o.name for o in self.connections if o is not c and account(o) == account(c)),
+                *(o.name for o in self.connections if o is not c and o.account == c.account),
             )
             for c in self.connections
         }

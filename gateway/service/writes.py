@@ -144,8 +144,7 @@ class CreateInvoice(_Write):
 def _invoice_lock(adapter: Adapter, invoice_id: str) -> str:
     """An invoice's lock, named as its provider's records know it (``Adapter.record_key``),
     whatever the connection or the spelling of its id."""
-    where = f"{adapter.provider} {adapter.connection.base_url}"
-    return f"{where} {adapter.record_key(invoice_id)}"
+    return f"{adapter.connection.account} {adapter.record_key(invoice_id)}"
 
 
 class _Guarded:
