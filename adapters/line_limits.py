@@ -21,8 +21,9 @@ from gateway.canonical.model import Invoice
 class Bound:
     """Each side that is set: ``above`` and ``below`` exclude their value, ``at_most`` takes it
     (none is below 0: the canonical bounds keep every figure at 0 or more); ``places``, the
-    most decimal places the provider takes, counted as the figure is sent (trailing zeros
-    too: they go as written)."""
+    most decimal places the provider takes, trailing zeros not counted (``1.50000000`` has
+    one, as crm_v1 counts them: it writes such a rate back, and a PUT of it as read must
+    pass)."""
 
     above: Decimal | None = None
     below: Decimal | None = None
@@ -36,7 +37,7 @@ class Bound:
 
     def refusal(self, value: Decimal) -> str | None:
         """What is wrong with ``value``, or None when it is within every side."""
-        exponent = value.as_tuple().exponent
+        exponent = value.normalize().as_tuple().exponent
         if self.places is not None and isinstance(exponent, int) and -exponent > self.places:
             return f"must have at most {self.places} decimal places"
         if self.above is not None and not value > self.above:

@@ -328,13 +328,12 @@ class Copier:
             else:
                 current = await self._act(source_id, step, current)
         if source.payments and "create" in caps.payments:
-            carried, earlier = 0, False
+            earlier = False
             for n, payment in enumerate(source.payments):
                 beyond = _beyond_due(payment, current)
                 if beyond is not None:
                     warnings.append(WriteWarning(f"/payments/{n}", beyond))
                     continue
-                carried += 1
                 try:
                     current, replayed = await self._pay(source_id, n, payment, current)
                     earlier = earlier or replayed
@@ -351,7 +350,7 @@ class Copier:
                         ) from reused
                     warnings.append(WriteWarning(f"/payments/{n}", EARLIER_PAYMENT))
             if earlier:
-                current = await self._no_payments_beyond(source, current, carried)
+                current = await self._no_payments_beyond(source, current)
         elif source.payments:
             warnings.append(
                 WriteWarning("/payments", f"{provider} cannot record payments; not carried")
@@ -393,15 +392,17 @@ class Copier:
         self._wrote(source_id, done)
         return done.invoice or current
 
-    async def _no_payments_beyond(self, source: Invoice, current: Invoice, carried: int) -> Invoice:
+    async def _no_payments_beyond(self, source: Invoice, current: Invoice) -> Invoice:
         """The copy as it now reads, once an earlier run recorded some of its payments:
-        ``IdempotencyKeyReused`` where it holds more than the ``carried`` payments of the
-        source. A step's key names a payment's place, so payments the source no longer has
-        (deleted since a run that failed at a later step) stay at the copy, each step there
-        replaying its own: the copy would be finished showing more paid than its source."""
+        ``IdempotencyKeyReused`` where it holds more payments than the source has. A step's key
+        names a payment's place, so payments the source no longer has (deleted since a run
+        that failed at a later step) stay at the copy, each step there replaying its own: the
+        copy would be finished showing more paid than its source. (Its payments, not those
+        this run carried: one an earlier run recorded can read as beyond what the copy now
+        has due, and is then not carried again.)"""
         assert current.id is not None
         current = await self.target.get(current.id)
-        if len(current.payments) > carried:
+        if len(current.payments) > len(source.payments):
             raise IdempotencyKeyReused(
                 f"the copy holds {len(current.payments)} payments, recorded by earlier runs, and "
                 f"the source {len(source.payments)} now (the source's payments changed since); "

@@ -418,6 +418,9 @@ async def test_an_exchange_rate_finer_than_the_provider_takes_is_refused_before_
     assert len(await pair.wire_log()) == before  # nothing sent
     within = Decimal(1) + Decimal(1).scaleb(-bound.places)
     pair.adapter.check_create(invoice.model_copy(update={"exchange_rate": within}), "strict")
+    # Trailing zeros are not places: crm_v1 writes back a rate of 1.50000000 it was given.
+    padded = Decimal("1.5").quantize(Decimal(1).scaleb(-(bound.places + 2)))
+    pair.adapter.check_create(invoice.model_copy(update={"exchange_rate": padded}), "strict")
 
 
 @parametrize(providers(operations=("create", "get")))
