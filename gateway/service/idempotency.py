@@ -531,8 +531,13 @@ class KeyedWrites:
                 continue  # not taken, or not yet
             if record.owner != owner:
                 return  # not this attempt's (never taken by it, or taken from it since)
+            # A write with nothing to prepare is recovered by its time alone (one second): an
+            # earlier attempt's parked in the same second has the same recovery, and its point
+            # ("uncertain", "unanswered"…) tells it apart.
             fresh = record.recovery_point == "claimed" or (
-                sending is not None and record.recovery == sending
+                record.recovery_point == "sending"
+                and sending is not None
+                and record.recovery == sending
             )
             with contextlib.suppress(Exception):
                 if fresh:

@@ -820,30 +820,38 @@ async def test_a_claim_taken_with_its_answer_lost_is_let_go_of(
     assert retry.calls == ["prepared", "send"]
 
 
-async def _an_uncertain_write(store: Store, clock: list[float]) -> None:
-    """A keyed write sent, its answer lost, the lookup unable to tell: its key parked."""
-    first = Scripted([lost()], finds=[Resolution.unknown("cannot tell yet")])
+async def _an_uncertain_write(
+    store: Store, clock: list[float], later: float = 120, at_once: bool = False
+) -> None:
+    """A keyed write sent, its answer lost, the lookup unable to tell: its key parked; the
+    clock then ``later`` seconds on."""
+    first = Scripted([lost()], finds=[Resolution.unknown("cannot tell yet")], at_once=at_once)
     with pytest.raises(OutcomeUncertain):
         await runner(store, clock).run(REQUEST, "fp", first)
-    clock[0] += 120
+    clock[0] += later
 
 
-async def _asks_before_sending(store: Store, clock: list[float]) -> None:
+async def _asks_before_sending(store: Store, clock: list[float], at_once: bool = False) -> None:
     """The key's next retry asks the provider about the earlier write, and sends nothing."""
-    retry = Scripted([created()], finds=[Resolution.unknown("cannot tell yet")])
+    retry = Scripted([created()], [Resolution.unknown("cannot tell yet")], at_once=at_once)
     with pytest.raises(OutcomeUncertain):
         await runner(store, clock).run(REQUEST, "fp", retry)
-    assert retry.calls == ["find"]
+    assert [call for call in retry.calls if call != "prepared"] == ["find"]
 
 
+@pytest.mark.parametrize(
+    ("later", "at_once"), [(120, False), (0.5, True)], ids=["later", "in-the-same-second"]
+)
 async def test_a_key_taken_over_whose_claims_answer_was_lost_is_parked_not_freed(
-    store: Store,
+    store: Store, later: float, at_once: bool
 ) -> None:
     """A retry took over a key whose earlier write may have landed, and the store's answer to
     that claim was lost: letting go of it freed the key, the earlier write's record with it,
-    and the next retry sent the write again without asking (two invoices)."""
-    clock = [1000.0]
-    await _an_uncertain_write(store, clock)
+    and the next retry sent the write again without asking (two invoices). Within the same
+    second, a write prepared without the provider had the recovery the retry claimed with,
+    and was taken for the retry's own new claim."""
+    clock = [1000.1]
+    await _an_uncertain_write(store, clock, later, at_once)
     real = store.claim
 
     async def taken_then_lost(*args: Any, **kwargs: Any) -> Any:
@@ -853,12 +861,12 @@ async def test_a_key_taken_over_whose_claims_answer_was_lost_is_parked_not_freed
     store.claim = taken_then_lost  # type: ignore[method-assign]
     keyed = runner(store, clock)
     with pytest.raises(StoreError):
-        await keyed.run(REQUEST, "fp", Scripted([]))
+        await keyed.run(REQUEST, "fp", Scripted([], at_once=at_once))
     await asyncio.wait_for(asyncio.gather(*keyed._later_tasks), 10)
     store.claim = real  # type: ignore[method-assign]
     record = await store.get(SCOPE)
     assert record is not None and (record.owner, record.recovery_point) == (None, "uncertain")
-    await _asks_before_sending(store, clock)
+    await _asks_before_sending(store, clock, at_once)
 
 
 async def test_a_key_taken_over_by_a_write_kept_waiting_for_its_lock_is_parked_not_freed(
