@@ -243,7 +243,7 @@ class Copier:
         warnings = [*made_before, *translation.warnings, *translation.as_source(created.warnings)]
         await self._record(source_id, target_id, "created", invoice, {})
         try:
-            more = await self._carry(source_id, invoice, created.invoice)
+            more = await self._carry(source_id, invoice, created.invoice, created.replayed)
         except StepFailed as failed:
             if settling(failed.error) and not last:
                 raise failed.error from failed  # waited out by ``_attempts``, then tried again
@@ -312,10 +312,13 @@ class Copier:
         write instead of a create and an ``issue`` (``capabilities.create_issued``)."""
         return source.status in _ISSUED and self.target.capabilities.create_issued
 
-    async def _carry(self, source_id: str, source: Invoice, created: Invoice) -> list[WriteWarning]:
+    async def _carry(
+        self, source_id: str, source: Invoice, created: Invoice, earlier: bool
+    ) -> list[WriteWarning]:
         """The source's status and payments, where the target can take them; else warnings.
         ``StepFailed`` when the target fails or refuses a step it can take: the copy is then
-        not finished."""
+        not finished. ``earlier``: the copy was made by an earlier run (its create replayed),
+        whose payment steps may have recorded payments the source no longer has."""
         caps = self.target.capabilities
         provider = self.target.provider
         warnings: list[WriteWarning] = []
@@ -327,8 +330,7 @@ class Copier:
                 warnings.append(WriteWarning("/status", f"{provider} cannot issue an invoice"))
             else:
                 current = await self._act(source_id, step, current)
-        if source.payments and "create" in caps.payments:
-            earlier = False
+        if "create" in caps.payments:
             for n, payment in enumerate(source.payments):
                 beyond = _beyond_due(payment, current)
                 if beyond is not None:
@@ -349,7 +351,7 @@ class Copier:
                             f"{_COPY_ANEW}"
                         ) from reused
                     warnings.append(WriteWarning(f"/payments/{n}", EARLIER_PAYMENT))
-            if earlier:
+            if earlier:  # even where the source has no payment left
                 current = await self._no_payments_beyond(source, current)
         elif source.payments:
             warnings.append(
@@ -399,10 +401,12 @@ class Copier:
         that failed at a later step) stay at the copy, each step there replaying its own: the
         copy would be finished showing more paid than its source. (Its payments, not those
         this run carried: one an earlier run recorded can read as beyond what the copy now
-        has due, and is then not carried again.)"""
+        has due, and is then not carried again. And one more where both are paid: an earlier
+        run's ``mark_paid`` may have recorded the balance, settling no more than the source.)"""
         assert current.id is not None
         current = await self.target.get(current.id)
-        if len(current.payments) > len(source.payments):
+        settled = source.status == "paid" and current.status == "paid"
+        if len(current.payments) > len(source.payments) + settled:
             raise IdempotencyKeyReused(
                 f"the copy holds {len(current.payments)} payments, recorded by earlier runs, and "
                 f"the source {len(source.payments)} now (the source's payments changed since); "
