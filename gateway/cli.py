@@ -235,8 +235,16 @@ class StopsBeforeStart:
 
     def __init__(self) -> None:
         self.signalled = False
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, self._record)
+        # Held back while the handlers go in, so that none lands between two of them (a SIGHUP
+        # just after SIGTERM's handler was in still killed it): one arriving meanwhile is
+        # delivered, to its handler, once they are all in.
+        stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        try:
+            for signum in stops:
+                signal.signal(signum, self._record)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def _record(self, signum: int, frame: object) -> None:
         self.signalled = True
