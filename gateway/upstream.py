@@ -457,7 +457,7 @@ class UpstreamClient:
                             # aiohttp sent it again itself (its connection dropped): what comes
                             # back answers a repeat of a call that may have taken effect.
                             lost = True
-                            self._count(retry=True)
+                            self._count_retry()
                             if writes is not None:
                                 writes.sent += len(sends) - 1
                 answered = answer.status < 500
@@ -549,9 +549,7 @@ class UpstreamClient:
             raise self.breaker.refusal() from last
         if not self.budget.try_retry():
             raise self._with_wait(last, retry=retry)
-        self._count(retry=True)
-        if self._retried is not None:
-            self._retried(self.connection.name)
+        self._count_retry()
         await self._sleep(self._backoff(retry, last))
 
     def _with_wait(self, last: UpstreamError, *, retry: int) -> UpstreamError:
@@ -674,6 +672,12 @@ class UpstreamClient:
                 return
             await self._sleep(wait)
         # Other processes keep taking every token first: go rather than wait for ever.
+
+    def _count_retry(self) -> None:
+        """A call sent again: in the request's and the client's counts, and the metrics'."""
+        self._count(retry=True)
+        if self._retried is not None:
+            self._retried(self.connection.name)
 
     def _count(self, *, retry: bool) -> None:
         for stats in (self.stats, request_calls_var.get()):

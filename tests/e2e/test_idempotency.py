@@ -1079,6 +1079,8 @@ async def test_a_delete_whose_answer_was_lost_once_is_a_204_and_not_the_repeats_
     assert len(sent) == 2  # the first, dropped, and its repeat
     assert deleted.status == 204, deleted.body
     assert (await send(gateway, "GET", f"{path}/{made.body['id']}")).status == 404
+    metrics = (await send(gateway, "GET", "/metrics")).body.splitlines()
+    assert f'gateway_upstream_retries_total{{connection="{connection}"}} 1.0' in metrics
     replayed = await send(gateway, "DELETE", f"{path}/{made.body['id']}", key=key)
     assert replayed.status == 204 and replayed.headers["Idempotent-Replayed"] == "true"
 
