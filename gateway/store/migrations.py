@@ -232,11 +232,9 @@ def pending(applied: Iterable[int], store: str) -> list[Migration]:
 _CREATED = re.compile(r"CREATE TABLE (\w+)")
 
 
-def missing_tables(applied: Iterable[int], present: Iterable[str]) -> list[str]:
-    """The tables the ``applied`` migrations made that are not ``present``, sorted: a table
-    dropped or renamed by hand, which no migration makes again (``schema_migrations`` says it
-    was made)."""
-    done, there = set(applied), set(present)
+def made_tables(applied: Iterable[int]) -> set[str]:
+    """The tables the ``applied`` migrations made (``schema_migrations`` with the first)."""
+    done = set(applied)
     made = {
         name
         for step in MIGRATIONS
@@ -244,9 +242,14 @@ def missing_tables(applied: Iterable[int], present: Iterable[str]) -> list[str]:
         for statement in step.sqlite
         for name in _CREATED.findall(statement)
     }
-    if done:
-        made.add("schema_migrations")
-    return sorted(made - there)
+    return made | {"schema_migrations"} if done else made
+
+
+def missing_tables(applied: Iterable[int], present: Iterable[str]) -> list[str]:
+    """The tables the ``applied`` migrations made that are not ``present``, sorted: a table
+    dropped or renamed by hand, which no migration makes again (``schema_migrations`` says it
+    was made)."""
+    return sorted(made_tables(applied) - set(present))
 
 
 def damaged(store: str, missing: list[str]) -> StoreError:

@@ -169,10 +169,9 @@ class PostgresStore(Store):
     async def _whole(self, con: Any, applied: list[int]) -> None:
         """StoreError when a table the schema made is gone (``migrations.damaged``): looked up
         as the store's statements name them (its schema, else the search path)."""
-        made = migrations.missing_tables(applied, ())
         rows = await con.fetch(
             "SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NOT NULL",
-            made,
+            sorted(migrations.made_tables(applied)),
         )
         missing = migrations.missing_tables(applied, [row["name"] for row in rows])
         if missing:
@@ -191,9 +190,12 @@ class PostgresStore(Store):
 
     async def ping(self) -> dict[str, Any]:
         async with self._connection() as con:
-            version = await con.fetchval("SELECT max(version) FROM schema_migrations")
-            await self._whole(con, await self._applied(con))
-        return {"backend": self.url_scheme, "schema_version": int(version)}
+            # Read without looking for the table first: one that is gone is found here, and
+            # made again (``_connection``).
+            rows = await con.fetch("SELECT version FROM schema_migrations")
+            applied = [int(version) for (version,) in rows]
+            await self._whole(con, applied)
+        return {"backend": self.url_scheme, "schema_version": max(applied, default=0)}
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:

@@ -198,8 +198,9 @@ class SqliteStore(Store):
         pending (every start but the first of a version), no write lock is asked for: a start
         is not refused because another process is writing."""
         async with self._transaction(write=False) as db:
-            if not migrations.pending(await self._applied(db), self._name):
-                await self._whole(db)
+            applied = await self._applied(db)
+            if not migrations.pending(applied, self._name):
+                await self._whole(db, applied)
                 return
         while True:
             async with self._transaction() as db:
@@ -240,15 +241,17 @@ class SqliteStore(Store):
         held elsewhere, and answered ready while every keyed write was a 503)."""
         self._still_there()
         async with self._transaction() as db:
-            await self._whole(db)
-            [row] = await db.execute_fetchall("SELECT max(version) FROM schema_migrations")
-        return {"backend": self.url_scheme, "schema_version": int(row[0])}
+            # Read without looking for the table first: one that is gone is a StoreError.
+            rows = await db.execute_fetchall("SELECT version FROM schema_migrations")
+            applied = [int(row["version"]) for row in rows]
+            await self._whole(db, applied)
+        return {"backend": self.url_scheme, "schema_version": max(applied, default=0)}
 
-    async def _whole(self, db: aiosqlite.Connection) -> None:
-        """StoreError when a table the schema made is gone (``migrations.damaged``)."""
+    async def _whole(self, db: aiosqlite.Connection, applied: list[int]) -> None:
+        """StoreError when a table the ``applied`` migrations made is gone
+        (``migrations.damaged``)."""
         rows = await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
-        present = [row["name"] for row in rows]
-        missing = migrations.missing_tables(await self._applied(db), present)
+        missing = migrations.missing_tables(applied, [row["name"] for row in rows])
         if missing:
             raise migrations.damaged(self._name, missing)
 

@@ -361,6 +361,7 @@ async def test_a_postgresql_connection_left_in_a_broken_state_is_a_store_error(
         monkeypatch.setattr(asyncpg.pool.PoolConnectionProxy, "execute", cut)
         monkeypatch.setattr(asyncpg.pool.PoolConnectionProxy, "fetchrow", cut)
         monkeypatch.setattr(asyncpg.pool.PoolConnectionProxy, "fetchval", cut)
+        monkeypatch.setattr(asyncpg.pool.PoolConnectionProxy, "fetch", cut)
         with pytest.raises(StoreError) as caught:
             await store.take_token("b", 1.0, 1.0, now=NOW + 1)
         assert "cannot switch to state 11" in str(caught.value)
