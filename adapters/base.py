@@ -863,13 +863,12 @@ class Adapter:
 
     async def prepare_payment(self, invoice_id: str, payment: Payment) -> dict[str, Any]:
         """Before a payment is recorded: the payments like it the invoice already has, by the
-        provider's ids (and how many, where one has none)."""
+        provider's ids (how many, where one has none)."""
         payments = await self._payments(invoice_id)
-        recovery: dict[str, Any] = {"matching": matching_payments(payments, payment)}
         ids = matching_payment_ids(payments, payment)
-        if ids is not None:
-            recovery["ids"] = ids
-        return recovery
+        if ids is None:
+            return {"matching": matching_payments(payments, payment)}
+        return {"ids": ids}
 
     async def find_payment(
         self, invoice_id: str, payment: Payment, recovery: dict[str, Any]
@@ -880,15 +879,17 @@ class Adapter:
             payments = await self._payments(invoice_id)
             before_ids, now_ids = recovery.get("ids"), matching_payment_ids(payments, payment)
             if isinstance(before_ids, list) and now_ids is not None:
-                new = [found for found in now_ids if found not in set(before_ids)]
+                known = set(before_ids)
+                new = [found for found in now_ids if found not in known]
                 if not new:
                     return Resolution.not_done(f"invoice {invoice_id} has no new payment like it")
                 invoice = await self.get(invoice_id)
                 return judge_new_payments(
                     invoice_id, invoice, new, record=self.record_key(invoice_id)
                 )
+            # Counted: a key kept by an earlier version, or a payment alike that has no id.
             now = matching_payments(payments, payment)
-            before = recovery.get("matching")
+            before = len(before_ids) if isinstance(before_ids, list) else recovery.get("matching")
             if not isinstance(before, int):
                 return Resolution.unknown("no count of the invoice's payments was kept")
             if now == before + 1:
