@@ -37,8 +37,9 @@ from emulators.registry import PROVIDERS, create_app
 from gateway.canonical.model import Invoice
 from gateway.http.render import render
 from gateway.sandbox import sandbox_connection
-from gateway.service.idempotency import KeyedWrites, WriteRequest
+from gateway.service.idempotency import KeyedWrites
 from gateway.service.invoices import InvoiceService
+from gateway.service.write_request import WriteRequest
 from gateway.store import open_store
 
 

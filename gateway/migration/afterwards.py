@@ -26,8 +26,8 @@ from gateway.errors import (
 from gateway.migration.compare import compare
 from gateway.migration.copy import BUSY_ATTEMPTS, CLIENT, settling, wait_for_key
 from gateway.migration.report import Entry
-from gateway.service.idempotency import WriteRequest
 from gateway.service.invoices import InvoiceService
+from gateway.service.write_request import WriteRequest
 from gateway.store import CrosswalkEntry, Store
 
 # A copy whose create was under way when its run was cut off (killed, or stopped at once), or

@@ -46,11 +46,11 @@ from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap
 from gateway.migration.report import Entry
 from gateway.migration.translate import Translation, translate
-from gateway.service.idempotency import KeyReusedAfterSuccess, WriteRequest
 from gateway.service.invoices import InvoiceService
 from gateway.service.outcomes import Outcome
 from gateway.service.preview import preview
 from gateway.service.versions import VOLATILE
+from gateway.service.write_request import KeyReusedAfterSuccess, WriteRequest
 from gateway.store import CrosswalkEntry, Store, StoreError
 
 _log = structlog.get_logger("gateway.migration")

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import itertools
 import math
 import os
@@ -39,148 +38,50 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
 from adapters.resolution import Resolution
-from gateway import jsonwire
 from gateway.errors import (
-    READ_IT_FIRST,
     AdapterError,
     IdempotencyInProgress,
     IdempotencyKeyReused,
     InvoiceBusy,
-    OutcomeUncertain,
-    ReadBackFailed,
     UpstreamError,
-    UpstreamUnavailable,
 )
 from gateway.service.outcomes import Outcome, error_from_json, error_to_json, is_error
-from gateway.store import Busy, Claimed, Finished, KeyScope, Mismatch, Store, StoreError
-from gateway.upstream import (
-    MAY_HAVE_TAKEN_EFFECT,
-    UnusableAnswer,
-    WriteCalls,
-    idempotency_key_var,
-    write_calls_var,
+from gateway.service.write_failures import (
+    MAY_HAVE_WRITTEN,
+    RESENT,
+    UNANSWERED,
+    UNSEEN_BECAUSE,
+    all_refused,
+    nothing_sent,
+    nothing_written,
+    say_it_may_have_landed,
+    uncertain,
+    unseen_at,
+    unseen_because,
 )
+from gateway.service.write_request import (
+    UNKEYED_CLIENT,
+    KeyReusedAfterSuccess,
+    Write,
+    WriteObserver,
+    WriteRequest,
+)
+from gateway.store import Busy, Claimed, Finished, KeyScope, Mismatch, Store, StoreError
+from gateway.upstream import WriteCalls, idempotency_key_var, write_calls_var
 
 _T = TypeVar("_T")
 _log = structlog.get_logger("gateway.writes")
 
 # In a write's recovery: when the runner last sent it (Unix time), for the settle window.
 SENT_AT = "gateway_sent_at"
-# Recovery points of a key whose write may have reached the provider: "sending" (its owner
-# never got an answer: it died, or was taken over), "unanswered" (parked after a call that got
-# no answer at all), "uncertain" (parked after an answer that did not say).
-UNANSWERED = "unanswered"
-# Parked after a success whose answer told nothing the gateway could use (a body it cannot
-# read, no id of what was made, a read-back that failed): most likely done.
-UNUSED_SUCCESS = "unused_success"
-# Of those, the points whose write a lookup may not show yet (``_find``'s settle time): why.
-_UNSEEN_BECAUSE = {
-    "sending": "gave no answer",  # its owner never got one
-    UNANSWERED: "gave no answer",
-    UNUSED_SUCCESS: "answered a success the gateway could not use",
-}
-# Recovery point of an idempotent write (PUT, DELETE) whose answer was lost: the key's retry
-# sends it again, knowing it repeats a call that may have taken effect (``WriteCalls.repeated``:
-# a DELETE then told 404 is done).
-RESENT = "resent"
-_MAY_HAVE_WRITTEN = frozenset({"sending", "uncertain", UNANSWERED, UNUSED_SUCCESS})
 # How long a write that checks If-Match waits for another write to the same invoice (one that
 # checks it too) before it is told to send again later.
 GUARD_WAIT_S = 60.0
-
-# Called for what happened to a write: (connection, event), e.g. ("crm", "replayed").
-WriteObserver = Callable[[str, str], None]
-
-
-class Write(Protocol):
-    """One write, as a use case hands it to the runner."""
-
-    idempotent: ClassVar[bool]  # PUT and DELETE: sending again converges, nothing to ask
-    # A DELETE: sent again after it took effect, the provider answers 404 (the invoice gone).
-    gone_when_repeated: ClassVar[bool]
-    # A create: the invoice it made is kept with its key, and a lookup after a lost answer never
-    # takes another write's invoice for its own (``KeyedWrites._not_anothers``).
-    makes_invoice: ClassVar[bool]
-
-    @property
-    def connection(self) -> str: ...
-
-    def prepared(self) -> dict[str, Any] | None:
-        """``prepare``'s answer when it needs no provider call (None: await ``prepare``)."""
-        ...
-
-    async def prepare(self) -> dict[str, Any]:
-        """Before sending: what finding out what it did will need (JSON), e.g. its marker."""
-        ...
-
-    @property
-    def settle_s(self) -> float:
-        """How long the provider may go on working on a write it did not answer."""
-        ...
-
-    @property
-    def guarded(self) -> str | None:
-        """The lock of the invoice whose ``If-Match`` the write checks before sending (its
-        provider's records and its id there), else None."""
-        ...
-
-    @property
-    def serialized(self) -> str | None:
-        """The invoice lock held while the write runs: ``guarded``'s, or its invoice's for a
-        write whose lost answer is found by counting; else None."""
-        ...
-
-    async def send(self, recovery: dict[str, Any]) -> Outcome: ...
-
-    async def find(self, recovery: dict[str, Any]) -> Resolution:
-        """After a lost answer: did it take effect? (``Resolution.result`` is an Outcome.)"""
-        ...
-
-
-class KeyReusedAfterSuccess(IdempotencyKeyReused):
-    """The key's earlier, different request succeeded: ``earlier`` is its kept outcome. A
-    caller whose keys name a step (a migration's ``payment 0``) rather than a request can tell
-    from it that the step is done, as the earlier request did it."""
-
-    def __init__(self, message: str, earlier: Outcome) -> None:
-        super().__init__(message)
-        self.earlier = earlier
-
-
-@dataclass(frozen=True)
-class WriteRequest:
-    """Who asks for a write, where, and with which key; free of HTTP so every caller has it.
-
-    ``operation`` names the kind of write (for HTTP, the method and route template) and
-    ``target`` the thing written (the path): together with the body they make the fingerprint.
-    """
-
-    client: str
-    connection: str
-    operation: str
-    target: str
-    idempotency_key: str | None = None
-
-    def scope(self) -> KeyScope | None:
-        if self.idempotency_key is None:
-            return None
-        return KeyScope(self.client, self.connection, self.operation, self.idempotency_key)
-
-    def fingerprint(self, body: Any, handling: str | None) -> str:
-        canonical = jsonwire.sorted_compact(
-            {"operation": self.operation, "target": self.target, "body": body, "prefer": handling}
-        )
-        return hashlib.sha256(canonical).hexdigest()
-
-
-# Who keeps what writes without a key made, invoices and payments (``KeyedWrites._keep_made``):
-# not a name a configured client can have (names are letters, digits, "_", "." and "-").
-UNKEYED_CLIENT = "(no key)"
 
 
 class KeyedWrites:
@@ -362,15 +263,15 @@ class KeyedWrites:
         try:
             return await write.send(recovery)
         except UpstreamError as error:
-            if write.idempotent or _nothing_sent(calls):
-                _say_it_may_have_landed(error, write, calls, keyed=False)
+            if write.idempotent or nothing_sent(calls):
+                say_it_may_have_landed(error, write, calls, keyed=False)
                 raise
-            resolution, wait = await self._find(write, recovery, error, _unseen_because(error))
+            resolution, wait = await self._find(write, recovery, error, unseen_because(error))
             if resolution.state == "done":
                 return self._resolved(write, resolution)
             if resolution.state == "not_done":
-                raise _nothing_written(error, resolution) from error
-            raise _uncertain(error, resolution, keyed=False, settle=wait) from error
+                raise nothing_written(error, resolution) from error
+            raise uncertain(error, resolution, keyed=False, settle=wait) from error
         finally:
             write_calls_var.reset(token)
 
@@ -382,10 +283,10 @@ class KeyedWrites:
         # An idempotent write taken over is sent again as it is (its lookup could only say so),
         # as a repeat of a call that may have taken effect.
         repeat = claim.taken_over and write.idempotent and record.recovery_point != "claimed"
-        if not repeat and claim.taken_over and record.recovery_point in _MAY_HAVE_WRITTEN:
+        if not repeat and claim.taken_over and record.recovery_point in MAY_HAVE_WRITTEN:
             # An earlier attempt may have written: ask before anything is sent again.
             recovery = record.recovery
-            unseen = _UNSEEN_BECAUSE.get(record.recovery_point)
+            unseen = UNSEEN_BECAUSE.get(record.recovery_point)
             resolution, wait = await self._find(
                 write, recovery, None, unseen, scope, record.fingerprint
             )
@@ -396,7 +297,7 @@ class KeyedWrites:
                 # dead owner's "sending" got no answer.
                 parked = UNANSWERED if record.recovery_point == "sending" else record.recovery_point
                 await self.store.park(scope, owner, parked)
-                raise _uncertain(None, resolution, keyed=True, settle=wait)
+                raise uncertain(None, resolution, keyed=True, settle=wait)
             _log.info("write_not_done", connection=write.connection, detail=resolution.detail)
         if not claim.taken_over and record.recovery_point == "sending":
             recovery = record.recovery  # prepared before the claim and stored by it
@@ -409,10 +310,10 @@ class KeyedWrites:
             if calls.read_back and outcome.invoice is not None:
                 outcome = dataclasses.replace(outcome, read_back=True)
         except UpstreamError as error:
-            if _nothing_sent(calls):
+            if nothing_sent(calls):
                 await self._release(scope, owner)  # nothing was written: the key is free
                 raise
-            if write.idempotent and _all_refused(calls):
+            if write.idempotent and all_refused(calls):
                 # The provider's final word, kept as a refusal is (a retry replays it, and the
                 # key with another request is refused as reused).
                 await self._kept(scope, owner, error_to_json(error))
@@ -421,18 +322,18 @@ class KeyedWrites:
                 # Sending the same again converges: the key's retry does, as a repeat.
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.store.park(scope, owner, RESENT))
-                _say_it_may_have_landed(error, write, calls, keyed=True)
+                say_it_may_have_landed(error, write, calls, keyed=True)
                 raise
             resolution, wait = await self._find(
-                write, recovery, error, _unseen_because(error), scope, record.fingerprint
+                write, recovery, error, unseen_because(error), scope, record.fingerprint
             )
             if resolution.state == "done":
                 return await self._finish(scope, owner, self._resolved(write, resolution), write)
             if resolution.state == "not_done":
                 await self._release(scope, owner)
-                raise _nothing_written(error, resolution) from error
-            await self.store.park(scope, owner, _unseen_at(error) or "uncertain")
-            raise _uncertain(error, resolution, keyed=True, settle=wait) from error
+                raise nothing_written(error, resolution) from error
+            await self.store.park(scope, owner, unseen_at(error) or "uncertain")
+            raise uncertain(error, resolution, keyed=True, settle=wait) from error
         except AdapterError as error:
             if calls.sent == 0:
                 await self._release(scope, owner)
@@ -829,161 +730,7 @@ def _replay(stored: dict[str, Any]) -> Outcome:
     return Outcome.from_json(stored, replayed=True)
 
 
-def _nothing_sent(calls: WriteCalls) -> bool:
-    """Whether nothing of the write reached the provider's records: no call was sent, or each
-    one sent was refused unprocessed (rate-limited, or the gateway's credentials refused:
-    ``WriteCalls``), so there is no lost answer to look for."""
-    return calls.sent == 0
-
-
-def _all_refused(calls: WriteCalls) -> bool:
-    """Whether every write call sent was refused on its first sending (a 4xx): the provider
-    changed nothing, and the same request meets the same refusal. Not for a repeat of a call
-    whose answer was lost (``repeated``: a key's retry, taken over): that call may have taken
-    effect before the refusal of its repeat."""
-    return calls.sent > 0 and calls.refused == calls.sent and not calls.repeated
-
-
-def _nothing_written(error: UpstreamError, resolution: Resolution) -> UpstreamError:
-    """The provider failed and did not take the write: the same request may be sent again
-    (where the provider refused it, a 4xx, it will meet the same refusal: not retryable)."""
-    # A success it could not use refused nothing, and a write the adapter undid left nothing:
-    # once the lookup is believed, sending again is what the caller meant.
-    retryable = error.retryable or _unused_success(error) or error.undone
-    again = " and the request can be sent again" if retryable else ""
-    # What the look found settles the failure's own "may or may not have taken effect".
-    failed = error.message.removesuffix(MAY_HAVE_TAKEN_EFFECT)
-    # A provider that was unavailable (rate-limiting the gateway to the end, or not reached)
-    # part-way through a write the adapter undid is the 503 it is anywhere else, not a 502.
-    kind = UpstreamUnavailable if isinstance(error, UpstreamUnavailable) else UpstreamError
-    written = kind(
-        f"{failed}; {resolution.detail}, so nothing was written{again}",
-        provider=error.provider,
-        status=error.status,
-        retry_after=error.retry_after,
-    )
-    written.retryable = retryable
-    return written
-
-
-def _say_it_may_have_landed(
-    error: UpstreamError, write: Write, calls: WriteCalls, *, keyed: bool
-) -> None:
-    """An idempotent write (``PUT``, ``DELETE``) that failed after a call was sent may have
-    taken effect: sending it again converges, but an ``If-Match`` it carried may no longer
-    match, the write itself having changed the invoice. The caller's retry would get a 412
-    that reads like someone else's change, so the answer says so first (not for a ``DELETE``:
-    one that landed left no invoice to change, one that did not left its ETag). A ``DELETE`` sent
-    again without a key cannot be known for a repeat: its 404 would read as an unknown
-    invoice, so the answer says what it means (with the key, the retry answers 204)."""
-    if _nothing_sent(calls) or _all_refused(calls) or not write.idempotent:
-        return
-    error.may_have_landed = True  # "outcome": "uncertain", as for any write that may have
-    if isinstance(error, ReadBackFailed):
-        # The provider answered the write with a success; only its read-back failed. Sending
-        # it again converges (a key's retry does, as a repeat): the answer is retryable, not
-        # the "read it before writing again" of a write that repeats.
-        error.retryable = True
-        error.message = error.message.removesuffix(READ_IT_FIRST)
-        error.message += "; the write took effect (sending it again converges)"
-    else:
-        # An uncertain answer's own "may or may not have taken effect" is said once, here.
-        error.message = error.message.removesuffix(MAY_HAVE_TAKEN_EFFECT)
-        error.message += "; the write may have taken effect (sending it again converges)"
-    if write.gone_when_repeated and not keyed:
-        error.message += (
-            ": a 404 to the same request sent again means this one took effect (sent with "
-            "an Idempotency-Key, the retry answers 204)"
-        )
-    if write.guarded is not None and not write.gone_when_repeated:  # it carried an If-Match
-        error.message += (
-            ", and then the invoice's ETag is no longer the If-Match sent: read it again "
-            "before retrying"
-        )
-
-
 def _second(now: float) -> int:
     """A time kept in a recovery (JSON holds no floats here): rounded up, so that the settle
     window it starts is never shorter than it should be."""
     return math.ceil(now)
-
-
-def _unanswered(error: UpstreamError) -> bool:
-    return isinstance(error, OutcomeUncertain) and error.unanswered
-
-
-def _unused_success(error: UpstreamError) -> bool:
-    """A success whose answer the gateway could not use: a body it cannot read (over the cap,
-    not JSON), one that names nothing of what was made, or a read-back that failed after the
-    write took effect. Most likely done."""
-    return isinstance(error, ReadBackFailed) or 200 <= (error.status or 0) < 300
-
-
-def _unseen_at(error: UpstreamError) -> str | None:
-    """The recovery point of a write that may be at the provider but not shown yet, after
-    ``error`` (``_UNSEEN_BECAUSE`` says why: a lookup that finds nothing proves nothing before
-    its settle time, ``_find``); None where a lookup is believed at once (the adapter undid
-    what the write made, or the provider answered a failure)."""
-    if error.undone:
-        return None
-    if _unanswered(error):
-        return UNANSWERED
-    return UNUSED_SUCCESS if _unused_success(error) else None
-
-
-def _unseen_because(error: UpstreamError) -> str | None:
-    point = _unseen_at(error)
-    return _UNSEEN_BECAUSE[point] if point is not None else None
-
-
-def _uncertain(
-    error: UpstreamError | None,
-    resolution: Resolution,
-    *,
-    keyed: bool,
-    settle: float | None = None,
-) -> OutcomeUncertain:
-    """The answer to a write whose outcome cannot be told. It says when to ask again: the
-    seconds left of the write's settle time (``settle``), else the wait the failed lookup was
-    told (an open circuit's, a provider's ``Retry-After``, or, for a provider that could not be
-    reached or dropped the connection, the longest wait the upstream client's next retry would
-    have had)."""
-    # Not before the settle time is up, nor before the lookup's own wait (an open circuit's).
-    waits = [wait for wait in (settle, resolution.retry_after) if wait]
-    retry_after = max(waits) if waits else None
-    first = f"{error.message}. " if error is not None else ""
-    if isinstance(error, UnusableAnswer) and 200 <= (error.status or 0) < 300:
-        # A success it could not read: most likely done, but a body that is not the provider's
-        # (a proxy's page) says nothing, so it is not taken for proof.
-        first += (
-            f"It answered {error.status}, a success whose answer the gateway cannot read: the "
-            "write most likely took effect. "
-        )
-    after = f" after {max(1, math.ceil(retry_after))} s" if retry_after else ""
-    askable = keyed and resolution.tellable
-    if askable:
-        advice = (
-            f"Retry with the same Idempotency-Key{after}: it asks the provider again before "
-            "sending anything."
-        )
-    elif keyed:
-        advice = (
-            "A retry cannot tell either: check the provider before sending the write again, "
-            "under a new Idempotency-Key."
-        )
-    else:
-        advice = (
-            "Check the provider before sending it again: without an Idempotency-Key a retry "
-            "is a new write."
-        )
-    told = "yet " if resolution.tellable else ""
-    untold = f"{first}Whether the write took effect cannot be told {told}({resolution.detail})."
-    uncertain = OutcomeUncertain(
-        f"{untold} {advice}",
-        provider=error.provider if error is not None else None,
-        status=error.status if error is not None else None,
-        retry_after=retry_after if askable else None,
-    )
-    uncertain.retryable = askable  # whatever the status of the answer that left it untold
-    uncertain.untold = untold  # a command that writes gives its own advice after it
-    return uncertain

@@ -35,9 +35,10 @@ from gateway.errors import (
     UnsupportedFields,
 )
 from gateway.service.collection import Batch, Purge, Restore
-from gateway.service.idempotency import KeyedWrites, WriteRequest
+from gateway.service.idempotency import KeyedWrites
 from gateway.service.outcomes import Outcome
 from gateway.service.sendable import unshared_discount
+from gateway.service.write_request import WriteRequest
 from gateway.service.writes import (
     Act,
     AddNote,

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from gateway.canonical.model import Invoice
-from gateway.service.idempotency import SENT_AT, KeyedWrites, WriteRequest
+from gateway.service.idempotency import SENT_AT, KeyedWrites
 from gateway.service.invoices import InvoiceService
+from gateway.service.write_request import WriteRequest
 from gateway.store import KeyScope, open_store
 from tests.adapters.order_linked_env import Env, start
 from tests.contract.profiles.order_linked import sample

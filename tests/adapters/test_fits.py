@@ -13,8 +13,9 @@ import adapters.representable as representable
 from adapters.base import UnsupportedFields, WriteWarning
 from adapters.fits import Fits
 from gateway.canonical.model import Invoice
-from gateway.service.idempotency import KeyedWrites, WriteRequest
+from gateway.service.idempotency import KeyedWrites
 from gateway.service.invoices import InvoiceService
+from gateway.service.write_request import WriteRequest
 from gateway.store import open_store
 from tests.adapters.order_linked_env import Env, start
 from tests.contract.profiles.order_linked import ITEM_RATES, line, sample

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from gateway.errors import IdempotencyKeyReused
-from gateway.service.idempotency import KeyedWrites, WriteRequest
+from gateway.service.idempotency import KeyedWrites
 from gateway.service.invoices import InvoiceService
+from gateway.service.write_request import WriteRequest
 from gateway.store import Store, open_store
 from tests.adapters.order_linked_env import Env, start
 from tests.contract.profiles.order_linked import sample

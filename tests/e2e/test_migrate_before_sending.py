@@ -29,7 +29,7 @@ from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap, parse_map
 from gateway.runtime import gateway_runtime
 from gateway.sandbox.serve import Sandbox
-from gateway.service.idempotency import WriteRequest
+from gateway.service.write_request import WriteRequest
 from tests.e2e import migrating as m
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import sqlite_url

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.jsonwire import sorted_compact
-from gateway.service.idempotency import WriteRequest
 from gateway.service.invoices import _body
+from gateway.service.write_request import WriteRequest
 from tests.unit.test_hot_path import invoice
 
 

@@ -27,8 +27,9 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.service import idempotency
-from gateway.service.idempotency import SENT_AT, KeyedWrites, WriteRequest
+from gateway.service.idempotency import SENT_AT, KeyedWrites
 from gateway.service.outcomes import Outcome
+from gateway.service.write_request import WriteRequest
 from gateway.store import KeyScope, Store, StoreError, open_store
 from gateway.upstream import write_calls_var
 from gateway.upstream_answers import UnusableAnswer

@@ -21,8 +21,8 @@ from gateway.http.problems import Problem, echoed
 from gateway.http.render import Rendered, json_bytes_response, list_body, render
 from gateway.http.validation import parse, query_problem, validation_problem
 from gateway.listing import Listing
-from gateway.service.idempotency import WriteRequest
 from gateway.service.outcomes import Outcome
+from gateway.service.write_request import WriteRequest
 from gateway.service.writes import entity_tags
 
 _log = structlog.get_logger("gateway.invoices")
