@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.canonical.money import UnknownCurrency, exponent
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -25,14 +27,17 @@ class InvalidInvoice(ValueError):
         super().__init__("; ".join(f"{pointer_to_path(e.pointer)} {e.detail}" for e in errors))
 
     @classmethod
-    def from_pydantic(cls, exc: ValidationError) -> InvalidInvoice:
-        return cls([field for error in exc.errors() for field in _field_errors(error)])
+    def from_pydantic(cls, exc: ValidationError, *, currency: Any = None) -> InvalidInvoice:
+        """``exc``'s errors by field; ``currency``, the body's own where it has one, words an
+        amount's too many places by what that currency allows (2 for USD), as the totals'
+        check of 3 or 4 places does, rather than by the grammar's 4."""
+        return cls([field for error in exc.errors() for field in _field_errors(error, currency)])
 
 
-def _field_errors(error: Any) -> list[FieldError]:
+def _field_errors(error: Any, currency: Any = None) -> list[FieldError]:
     """One error per field it is about: a model's own rule names its fields in its context's
     ``at`` (an item line without a ``unit_price`` points at ``/lines/0/unit_price``)."""
-    location, detail = tuple(error["loc"]), _detail(error)
+    location, detail = tuple(error["loc"]), _detail(error, currency)
     named = error.get("ctx", {}).get("at")
     if not named:
         return [FieldError(pointer(location), detail)]
@@ -71,8 +76,12 @@ def pointer_to_path(json_pointer: str) -> str:
     return path
 
 
-def _detail(error: Any) -> str:
+def _detail(error: Any, currency: Any = None) -> str:
     kind = error["type"]
+    if kind == "decimal_places" and isinstance(currency, str):
+        allowed = _currency_places(currency, error.get("ctx", {}))
+        if allowed is not None:
+            return f"must have at most {allowed} decimal places for {currency}"
     if kind == "extra_forbidden":
         return "is not a field of this object"
     if kind == "missing":
@@ -98,3 +107,15 @@ def _detail(error: Any) -> str:
     message: str = error["msg"]
     # pydantic prefixes messages from plain ValueErrors; the field name already says where.
     return message.removeprefix("Value error, ")
+
+
+def _currency_places(currency: str, context: dict[str, Any]) -> int | None:
+    """The places ``currency`` allows an amount (``context``'s ``amount``), at most the
+    grammar's; None for a price or a rate, or a currency the table does not know."""
+    if not context.get("amount"):
+        return None
+    try:
+        allowed = exponent(currency)
+    except UnknownCurrency:
+        return None
+    return allowed if allowed <= context.get("places", allowed) else None

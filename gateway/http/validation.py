@@ -31,9 +31,9 @@ def parse(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors += [
-            FieldError(at + e.pointer, e.detail) for e in InvalidInvoice.from_pydantic(exc).errors
-        ]
+        currency = data.get("currency") if isinstance(data, dict) else None
+        found = InvalidInvoice.from_pydantic(exc, currency=currency).errors
+        errors += [FieldError(at + e.pointer, e.detail) for e in found]
         return None
 
 

@@ -245,3 +245,29 @@ async def test_every_bad_field_is_listed_at_once_with_the_currencys_own_places(
     body = {"currency": "USD", "shipping": "1e-3", "lines": [item()]}
     answer = await call(sandbox, "POST", "/v1/invoices/calculate", body=body)
     assert [e["pointer"] for e in answer.body["errors"]] == ["/shipping"], answer.body
+
+
+async def test_an_amount_finer_than_four_places_is_told_its_own_currencys_places(
+    sandbox: Sandbox,
+) -> None:
+    """An amount with 3 or 4 places was told "at most 2 decimal places for USD", and one with 5
+    or more "at most 4 decimal places, and no more than its currency has (2 for USD, 0 for
+    JPY)": JPY named on a USD invoice. Both now say what the body's currency allows."""
+    sample = profile("bill_crm").sample(0).model_dump(mode="json", exclude_none=True)
+    for value in ("0.001", "1.9949999999999999999999999999999", "0.00001"):
+        adjustment = {"amount": value, "description": "rounding"}
+        calculated = {"currency": "USD", "adjustment": adjustment, "lines": [item()]}
+        sent = {**sample, "currency": "USD", "adjustment": adjustment}
+        for path, body in (
+            ("/v1/invoices/calculate", calculated),
+            ("/v1/connections/bill_crm/invoices/preview", sent),
+            ("/v1/connections/bill_crm/invoices", sent),
+        ):
+            answer = await call(sandbox, "POST", path, body=body)
+            assert answer.status == 422, answer.body
+            assert answer.body["errors"] == [
+                {
+                    "pointer": "/adjustment/amount",
+                    "detail": "must have at most 2 decimal places for USD",
+                }
+            ], (value, path)

@@ -14,10 +14,11 @@ def parse(text: str) -> Invoice:
     return invoice_from_input(json.loads(text, parse_float=Decimal))
 
 
-def errors_of(data: Any) -> dict[str, str]:
+def errors_of(data: Any, *, currency: Any = None) -> dict[str, str]:
     with pytest.raises(ValidationError) as info:
         invoice_from_input(data)
-    return {e.pointer: e.detail for e in InvalidInvoice.from_pydantic(info.value).errors}
+    found = InvalidInvoice.from_pydantic(info.value, currency=currency).errors
+    return {e.pointer: e.detail for e in found}
 
 
 def item(**fields: Any) -> dict[str, Any]:
@@ -224,3 +225,25 @@ def test_an_amount_past_four_places_is_told_its_currency_bounds_it_too() -> None
         "(2 for USD, 0 for JPY)",
         "/lines/0/unit_price": "must have at most 4 decimal places",
     }
+
+
+@pytest.mark.parametrize(("currency", "places"), [("USD", 2), ("JPY", 0), ("KWD", 3), ("CLF", 4)])
+def test_an_amount_past_four_places_is_told_its_own_currencys_places(
+    currency: str, places: int
+) -> None:
+    """With the body's currency known, an amount's message says what that currency allows,
+    worded as the totals' check words 3 or 4 places (no other currency's example); a price
+    keeps the grammar's 4, and a currency not in the table the general message."""
+    sent = {
+        "currency": currency,
+        "shipping": "5.00001",
+        "payments": [{"amount": "0.123456", "date": "2026-07-05"}],
+        "lines": [item(unit_price="1.00001")],
+    }
+    assert errors_of(sent, currency=currency) == {
+        "/shipping": f"must have at most {places} decimal places for {currency}",
+        "/payments/0/amount": f"must have at most {places} decimal places for {currency}",
+        "/lines/0/unit_price": "must have at most 4 decimal places",
+    }
+    unknown = {**sent, "currency": "XQQ"}
+    assert errors_of(unknown, currency="XQQ")["/shipping"].endswith("(2 for USD, 0 for JPY)")
