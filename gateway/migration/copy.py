@@ -41,7 +41,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.migration.compare import Verdict, compare
-from gateway.migration.origin import origin_at_target, still_there
+from gateway.migration.origin import Origin, kin_at_target, origin_at_target, still_there
 from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap
 from gateway.migration.report import Entry
@@ -196,6 +196,16 @@ class Copier:
             doubled = (
                 f"a copy of {target} invoice {came_from.invoice_id} ({came_from.known_by}), "
                 f"which {target} still holds: copied back, it would be there twice"
+            )
+            await self._record(source_id, None, "skipped", invoice, {"reason": doubled})
+            return Entry(source_id, "skipped", reason=doubled)
+        # A copy of an invoice already copied there (A → C and A → B, then B → C).
+        kin = await self._kin_still_there(source_id, invoice)
+        if kin is not None:
+            target = self.plan.target
+            doubled = (
+                f"{target} already holds a copy of the same invoice ({kin.known_by}): "
+                "copied, it would be there twice"
             )
             await self._record(source_id, None, "skipped", invoice, {"reason": doubled})
             return Entry(source_id, "skipped", reason=doubled)
@@ -463,6 +473,17 @@ class Copier:
         if store is None:
             return None
         return await store.crosswalk_get(self.plan.source, source_id, self.plan.target)
+
+    async def _kin_still_there(self, source_id: str, invoice: Invoice) -> Origin | None:
+        """A copy at the target of the same invoice as ``source_id`` (``kin_at_target``) that
+        the target still holds; None when there is none (deleted since: nothing to double)."""
+        store = self.store or self.seen
+        if store is None:
+            return None
+        for kin in await kin_at_target(store, self.plan.source, source_id, self.plan.target):
+            if await still_there(self.target, kin, invoice):
+                return kin
+        return None
 
     async def _record(
         self,

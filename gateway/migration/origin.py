@@ -135,3 +135,44 @@ async def still_there(target: Adapter, origin: Origin, invoice: Invoice) -> bool
     if origin.stamped:
         return (original.issue_date, original.currency) == (invoice.issue_date, invoice.currency)
     return True
+
+
+async def kin_at_target(store: Store, source: str, source_id: str, target: str) -> list[Origin]:
+    """The invoices at ``target`` that are copies of the same original as invoice
+    ``source_id`` of ``source`` (A → C and A → B, then B → C: A's copy at C, for B's invoice),
+    or of a copy made from it (A → C, C → B, then A → B): the crosswalk walked both ways, at
+    most ``MAX_STEPS`` copies from the invoice, nearest first. Not its own copy at ``target``
+    (its run's, done or resumed), nor a reverted one (a revert means it should not be there),
+    nor an original at ``target`` (``origin_at_target``: copied back)."""
+    start = (source, source_id)
+    frontier: list[tuple[tuple[str, str], list[str]]] = [(start, [])]
+    seen = {start}
+    found: list[Origin] = []
+    for _ in range(MAX_STEPS):
+        later: list[tuple[tuple[str, str], list[str]]] = []
+        for (connection, invoice_id), said in frontier:
+            steps: list[tuple[tuple[str, str], str]] = []
+            for entry in await store.crosswalk_copies_as(connection, invoice_id):
+                run = f" by run {entry.run}" if entry.run else ""
+                parent = (entry.source_connection, entry.source_id)
+                steps.append(
+                    (parent, f"{connection} {invoice_id} copied from {' '.join(parent)}{run}")
+                )
+            for entry in await store.crosswalk_copies_of(connection, invoice_id):
+                own = (connection, invoice_id) == start and entry.target_connection == target
+                if entry.target_id is None or entry.state == "reverted" or own:
+                    continue
+                run = f" by run {entry.run}" if entry.run else ""
+                copy = (entry.target_connection, entry.target_id)
+                how = f"{connection} {invoice_id} copied to {' '.join(copy)}{run}"
+                if copy[0] == target and copy not in seen:
+                    found.append(Origin(copy[1], "the crosswalk: " + ", ".join([*said, how])))
+                steps.append((copy, how))
+            for step, how in steps:
+                if step not in seen:
+                    seen.add(step)
+                    later.append((step, [*said, how]))
+        frontier = later
+        if not frontier:
+            break
+    return found

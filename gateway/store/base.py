@@ -294,6 +294,14 @@ class Store(abc.ABC):
         origin as a second invoice."""
 
     @abc.abstractmethod
+    async def crosswalk_copies_of(
+        self, source_connection: str, source_id: str
+    ) -> list[CrosswalkEntry]:
+        """Entries whose source is invoice ``source_id`` on ``source_connection``, one per
+        target connection (ordered by it): where migrations copied it, so that a copy of a copy
+        is not made where its original was already copied."""
+
+    @abc.abstractmethod
     async def crosswalk_by_run(
         self, run: str, *, after: tuple[str, str] | None = None, limit: int = 500
     ) -> list[CrosswalkEntry]:

@@ -536,6 +536,15 @@ class PostgresStore(Store):
             )
         return [crosswalk_from_row(row) for row in rows]
 
+    async def crosswalk_copies_of(
+        self, source_connection: str, source_id: str
+    ) -> list[CrosswalkEntry]:
+        return await self._crosswalk_where(
+            'source_connection = $1 AND source_id = $2 ORDER BY target_connection COLLATE "C"',
+            source_connection,
+            source_id,
+        )
+
     async def _crosswalk_where(self, where: str, *args: Any) -> list[CrosswalkEntry]:
         async with self._connection() as con:
             sql = f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk WHERE {where}"

@@ -577,6 +577,16 @@ class SqliteStore(Store):
         )
         return [crosswalk_from_row(row) for row in rows]
 
+    async def crosswalk_copies_of(
+        self, source_connection: str, source_id: str
+    ) -> list[CrosswalkEntry]:
+        rows = await self._one(
+            f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
+            "WHERE source_connection = ? AND source_id = ? ORDER BY target_connection",
+            (source_connection, source_id),
+        )
+        return [crosswalk_from_row(row) for row in rows]
+
     async def crosswalk_by_run(
         self, run: str, *, after: tuple[str, str] | None = None, limit: int = 500
     ) -> list[CrosswalkEntry]:

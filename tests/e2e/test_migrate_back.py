@@ -32,6 +32,13 @@ async def made(sandbox: Sandbox, connection: str, count: int) -> list[str]:
     ]
 
 
+async def delete(sandbox: Sandbox, connection: str, invoice_id: str) -> None:
+    headers = {"Authorization": f"Bearer {sandbox.api_key}"}
+    where = f"{sandbox.gateway_url}/v1/connections/{connection}/invoices/{invoice_id}"
+    async with aiohttp.ClientSession() as session, session.delete(where, headers=headers) as r:
+        assert r.status == 204
+
+
 def migrate(
     config: Path, folder: Path, source: str, target: str, ids: list[str], run: str, *more: str
 ) -> m.Ran:
@@ -107,10 +114,7 @@ async def test_a_copy_whose_original_is_gone_is_copied_back(
 ) -> None:
     originals, copies, config = await there_and_back(sandbox, tmp_path, "crm_v1", "bill_crm", 2)
     gone, kept = originals
-    headers = {"Authorization": f"Bearer {sandbox.api_key}"}
-    where = f"{sandbox.gateway_url}/v1/connections/crm_v1/invoices/{gone}"
-    async with aiohttp.ClientSession() as session, session.delete(where, headers=headers) as r:
-        assert r.status == 204
+    await delete(sandbox, "crm_v1", gone)
 
     back = migrate(config, tmp_path, "bill_crm", "crm_v1", list(copies.values()), "back")
 
@@ -144,6 +148,78 @@ async def test_a_copy_of_a_copy_migrated_back_to_the_first_is_skipped(
             f"crm_v1 {original} by run there)"
         )
     assert len(await m.listing(sandbox, "crm_v1")) == before
+
+
+def kin_in_bill_crm(*steps: str) -> str:
+    """A skip's reason where bill_crm holds a copy of the same invoice, found by ``steps``."""
+    path = ", ".join(steps)
+    return (
+        f"bill_crm already holds a copy of the same invoice (the crosswalk: {path}): copied, it "
+        "would be there twice"
+    )
+
+
+async def test_a_copy_of_an_invoice_already_copied_to_the_target_is_skipped_naming_it(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1 → bill_crm and crm_v1 → item_envelope, then item_envelope → bill_crm: each copy
+    at item_envelope was copied to bill_crm beside the copy bill_crm already held of the same
+    crm_v1 invoice (the customer billed twice). It is a skip naming that copy; once the copy
+    at bill_crm is gone, the copy goes ahead (it doubles nothing)."""
+    originals, at_bill, config = await there_and_back(sandbox, tmp_path, "crm_v1", "bill_crm", 2)
+    side = migrate(config, tmp_path, "crm_v1", "item_envelope", originals, "side")
+    assert side.code == 0, side.stderr
+    at_item = {e["source_id"]: e["target_id"] for e in side.report}
+    before = len(await m.listing(sandbox, "bill_crm"))
+    log = len(await m.requests_log(sandbox, "bill_crm"))
+
+    dry = migrate(
+        config, tmp_path, "item_envelope", "bill_crm", list(at_item.values()), "look", "--dry-run"
+    )
+    assert set(dry.outcomes().values()) == {"skipped"}, dry.stderr
+    on = migrate(config, tmp_path, "item_envelope", "bill_crm", list(at_item.values()), "on")
+
+    assert on.outcomes() == dict.fromkeys(at_item.values(), "skipped"), on.stderr
+    assert {e["source_id"]: e["reason"] for e in on.report} == {
+        at_item[original]: kin_in_bill_crm(
+            f"item_envelope {at_item[original]} copied from crm_v1 {original} by run side",
+            f"crm_v1 {original} copied to bill_crm {at_bill[original]} by run there",
+        )
+        for original in originals
+    }
+    assert len(await m.listing(sandbox, "bill_crm")) == before
+    written = [e for e in (await m.requests_log(sandbox, "bill_crm"))[log:] if e["method"] != "GET"]
+    assert written == []
+
+    gone, kept = originals
+    await delete(sandbox, "bill_crm", at_bill[gone])
+    again = migrate(config, tmp_path, "item_envelope", "bill_crm", list(at_item.values()), "again")
+    assert again.outcomes() == {at_item[gone]: "copied", at_item[kept]: "skipped"}, again.stderr
+
+
+async def test_an_invoice_whose_copy_was_copied_to_the_target_is_skipped_naming_it(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1 → item_envelope → bill_crm, then crm_v1 → bill_crm: the original is not copied
+    where a copy of its copy already is."""
+    originals, first, config = await there_and_back(sandbox, tmp_path, "crm_v1", "item_envelope", 2)
+    on = migrate(config, tmp_path, "item_envelope", "bill_crm", list(first.values()), "on")
+    assert on.code == 0, on.stderr
+    second = {e["source_id"]: e["target_id"] for e in on.report}
+    before = len(await m.listing(sandbox, "bill_crm"))
+
+    direct = migrate(config, tmp_path, "crm_v1", "bill_crm", originals, "direct")
+
+    assert direct.outcomes() == dict.fromkeys(originals, "skipped"), direct.stderr
+    assert {e["source_id"]: e["reason"] for e in direct.report} == {
+        original: kin_in_bill_crm(
+            f"crm_v1 {original} copied to item_envelope {first[original]} by run there",
+            f"item_envelope {first[original]} copied to bill_crm {second[first[original]]} "
+            "by run on",
+        )
+        for original in originals
+    }
+    assert len(await m.listing(sandbox, "bill_crm")) == before
 
 
 async def test_a_stamp_naming_an_invoice_unlike_it_or_none_there_is_no_origin(

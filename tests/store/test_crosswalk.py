@@ -184,6 +184,20 @@ async def test_the_copies_made_as_one_target_invoice_are_found_by_it(store: Stor
     assert await store.crosswalk_copies_as("billing", "INV-1") == []
 
 
+async def test_the_copies_of_one_source_invoice_are_found_by_it(store: Store) -> None:
+    """Where one invoice was copied, whatever the target: ordered by the target connection."""
+    to_billing = entry("INV-1", target_id="B-77", state="verified")
+    to_shop = entry("INV-1", target_connection="shop", target_id="S-1", state="created")
+    to_ab = entry("INV-1", target_connection="ab", state="pending")  # none made yet: kept too
+    other = entry("INV-2", target_id="B-78", state="verified")
+    elsewhere = entry("INV-1", source_connection="shop", target_id="B-79", state="verified")
+    for each in (to_billing, to_shop, to_ab, other, elsewhere):
+        await store.crosswalk_put(each)
+    assert await store.crosswalk_copies_of("crm", "INV-1") == [to_ab, to_billing, to_shop]
+    assert await store.crosswalk_copies_of("shop", "INV-1") == [elsewhere]
+    assert await store.crosswalk_copies_of("crm", "B-77") == []
+
+
 async def test_a_copy_whose_row_another_copy_replaced_is_still_found_by_it(store: Store) -> None:
     """A run that copies an invoice again after a revert (which could only void the first copy)
     writes its row over the first copy's: the first copy, still at the target, was no longer
