@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -63,7 +63,7 @@ class Resolution:
     # Several candidates (``judge``): their ids, and the same judgement made without those
     # of them that the store knows another write made (``KeyedWrites._find``).
     among: tuple[str, ...] = ()
-    without: Callable[[frozenset[str]], Resolution] | None = field(
+    without: Callable[[frozenset[str]], Awaitable[Resolution]] | None = field(
         default=None, compare=False, repr=False
     )
 
@@ -305,6 +305,24 @@ async def candidates(
         token = page.next_page
 
 
+def several(
+    found: str,
+    matches: Sequence[Invoice],
+    without: Callable[[frozenset[str]], Awaitable[Resolution]],
+) -> Resolution:
+    """Several candidates (``found`` says for what): ``untellable``, naming them, with the same
+    judgement to be made again ``without`` those the store knows another write made."""
+    ids = [str(match.id) for match in matches]
+    return replace(
+        Resolution.untellable(
+            f"{found}: {', '.join(ids)}; another request may have made one of them, and "
+            "nothing tells which, if any, is this write's"
+        ),
+        among=tuple(ids),
+        without=without,
+    )
+
+
 def judge(
     provider: str,
     matches: list[Invoice],
@@ -325,20 +343,12 @@ def judge(
         answer = result(found) if result is not None else found
         return Resolution.done(answer, f"{provider} has {looked_for}: invoice {found.id}")
     if len(matches) > 1:
-        ids = ", ".join(str(match.id) for match in matches)
 
-        def without(others: frozenset[str]) -> Resolution:
+        async def without(others: frozenset[str]) -> Resolution:
             left = [match for match in matches if str(match.id) not in others]
             return judge(provider, left, walk, looked_for=looked_for, sure=sure, result=result)
 
-        return replace(
-            Resolution.untellable(
-                f"{provider} has several candidates for {looked_for}: {ids}; another request "
-                "may have made one of them, and nothing tells which, if any, is this write's"
-            ),
-            among=tuple(str(match.id) for match in matches),
-            without=without,
-        )
+        return several(f"{provider} has several candidates for {looked_for}", matches, without)
     if not matches and walk.complete:
         return Resolution.not_done(
             f"{provider} does not list {looked_for} ({walk.pages} page(s) read)"
@@ -507,7 +517,7 @@ def judge_new_payments(
     if not new:
         return found
 
-    def without(others: frozenset[str]) -> Resolution:
+    async def without(others: frozenset[str]) -> Resolution:
         left = [made for made in new if payment_made(record, made) not in others]
         return judge_new_payments(invoice_id, invoice, left, record=record)
 

@@ -34,6 +34,7 @@ from adapters.resolution import (
     looks_like,
     lookup_query,
     marker_room,
+    several,
 )
 from gateway.canonical.model import Invoice
 
@@ -106,35 +107,43 @@ async def find_created(
             ]
     except AdapterError as exc:
         return Resolution.failed("looking for the invoice", exc)
-    if len(matches) > 1:
-        ids = ", ".join(str(match.id) for match in matches)
-        # Several stay several however often it is asked: no retry can tell (resolution.judge).
-        return Resolution.untellable(
-            f"{adapter.provider} has several invoices with {how}: {ids}; another request may "
-            "have made one of them, and nothing tells which, if any, is this write's"
-        )
-    if not matches:
-        if walk.complete:
-            return Resolution.not_done(
-                f"{adapter.provider} lists no invoice with {how} made since the create began "
-                f"({walk.pages} page(s) read)"
+
+    async def judged(matches: list[Invoice]) -> Resolution:
+        """What the lookup found. Several are judged again, by the runner, without those the
+        store keeps as another write's (``Resolution.without``)."""
+        if len(matches) > 1:
+
+            async def without(others: frozenset[str]) -> Resolution:
+                left = [match for match in matches if str(match.id) not in others]
+                return await judged(left)
+
+            # Several stay several however often it is asked: no retry can tell
+            # (resolution.judge), but those other writes made are not this one's.
+            return several(f"{adapter.provider} has several invoices with {how}", matches, without)
+        if not matches:
+            if walk.complete:
+                return Resolution.not_done(
+                    f"{adapter.provider} lists no invoice with {how} made since the create began "
+                    f"({walk.pages} page(s) read)"
+                )
+            return Resolution.unknown(
+                f"{adapter.provider} could not be searched back to the create's start for {how} "
+                f"({walk.pages} page(s) read, the lookup's limit)"
             )
-        return Resolution.unknown(
-            f"{adapter.provider} could not be searched back to the create's start for {how} "
-            f"({walk.pages} page(s) read, the lookup's limit)"
-        )
-    found = matches[0]
-    if not by_marker and recovery.get("complete") is not True:
-        return Resolution.unknown(
-            f"{adapter.provider} invoice {found.id} looks like the one sent, but the look-alikes "
-            "there before the create could not all be listed"
-        )
-    missing = _missing(sent, found)
-    if not missing:
-        return Resolution.done(
-            WriteResult(found, warnings), f"{adapter.provider} has invoice {found.id} ({how})"
-        )
-    return await _finish(adapter, str(found.id), invoice, recovery, handling, how, missing)
+        found = matches[0]
+        if not by_marker and recovery.get("complete") is not True:
+            return Resolution.unknown(
+                f"{adapter.provider} invoice {found.id} looks like the one sent, but the "
+                "look-alikes there before the create could not all be listed"
+            )
+        missing = _missing(sent, found)
+        if not missing:
+            return Resolution.done(
+                WriteResult(found, warnings), f"{adapter.provider} has invoice {found.id} ({how})"
+            )
+        return await _finish(adapter, str(found.id), invoice, recovery, handling, how, missing)
+
+    return await judged(matches)
 
 
 async def prepare_action(adapter: BillCrmAdapter, invoice_id: str, action: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ answers: ``docs/providers/order_linked.md``, "Lost answers".
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import Adapter, AdapterError, Handling, ListQuery, WriteResult, WriteWarning
@@ -43,16 +44,28 @@ async def find_created(
     back to the create's start, on what was sent; the invoice found comes with the warnings
     the create's answer would have had (dropped fields, and the taxes the provider set)."""
     sent, warnings = adapter.as_sent(invoice, handling)
-    resolution = await Adapter.find_created(adapter, sent, recovery, handling=handling)
-    if resolution.state != "done" or not isinstance(resolution.result, WriteResult):
-        return resolution
-    found = resolution.result.invoice
-    try:
-        _, taxes = adapter.prepare(adapter.marked(sent, recovery))
-    except AdapterError:
-        taxes = []  # refused before sending: never the case of a create that was sent
-    warnings = warnings + checks.tax_warnings(adapter.provider, sent, taxes, found)
-    return Resolution.done(WriteResult(found, warnings), resolution.detail)
+
+    def warned(resolution: Resolution) -> Resolution:
+        """The invoice found with the create's warnings; several judged again
+        (``Resolution.without``) the same way."""
+        if resolution.without is not None:
+            judged = resolution.without
+
+            async def without(others: frozenset[str]) -> Resolution:
+                return warned(await judged(others))
+
+            return replace(resolution, without=without)
+        if resolution.state != "done" or not isinstance(resolution.result, WriteResult):
+            return resolution
+        found = resolution.result.invoice
+        try:
+            _, taxes = adapter.prepare(adapter.marked(sent, recovery))
+        except AdapterError:
+            taxes = []  # refused before sending: never the case of a create that was sent
+        told = warnings + checks.tax_warnings(adapter.provider, sent, taxes, found)
+        return Resolution.done(WriteResult(found, told), resolution.detail)
+
+    return warned(await Adapter.find_created(adapter, sent, recovery, handling=handling))
 
 
 async def prepare_order_invoice(adapter: OrderLinkedAdapter, order_id: str) -> dict[str, Any]:

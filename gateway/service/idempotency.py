@@ -582,7 +582,7 @@ class KeyedWrites:
             )
         if not others:
             return resolution
-        judged = resolution.without(others)
+        judged = await resolution.without(others)
         return dataclasses.replace(
             judged,
             detail=f"{judged.detail} (besides {', '.join(sorted(others))}, alike but made by "

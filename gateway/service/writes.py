@@ -109,9 +109,11 @@ def _outcome_of(resolution: Resolution, make: Any) -> Resolution:
         resolution = dataclasses.replace(resolution, result=make(resolution.result))
     if resolution.without is not None:
         judged = resolution.without
-        resolution = dataclasses.replace(
-            resolution, without=lambda others: _outcome_of(judged(others), make)
-        )
+
+        async def without(others: frozenset[str]) -> Resolution:
+            return _outcome_of(await judged(others), make)
+
+        resolution = dataclasses.replace(resolution, without=without)
     return resolution
 
 

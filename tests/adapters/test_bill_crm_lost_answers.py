@@ -357,6 +357,32 @@ async def test_two_new_look_alikes_cannot_be_told_apart(env: Env) -> None:
     )
 
 
+async def test_two_new_look_alikes_are_judged_again_without_the_one_another_write_made(
+    env: Env,
+) -> None:
+    """The store knows which of the two another write made (``Resolution.without``): the
+    other is this create's, and one half-made is finished. bill_crm's own lookup gave no such
+    second judgement, so a lost create beside another key's alike stayed untellable, naming
+    both (the generic lookup has it)."""
+    sent = invoice(notes=USER_NOTES)
+    recovery, before = await lost_create(env, sent, "reset", after_commit=True)
+    await env.faults()
+    theirs = (await env.adapter.create(sent)).invoice  # another key made the same meanwhile
+    (mine,) = [made for made in new_ids(env, before) if str(made) != theirs.id]
+    assert env.store.invoices[mine].line_items == []  # half-made: its answer was lost
+
+    found = await env.adapter.find_created(sent, recovery)
+
+    assert found.state == "unknown" and not found.tellable, found.detail
+    assert sorted(found.among) == sorted([str(mine), str(theirs.id)])
+    assert found.without is not None
+    judged = await found.without(frozenset({str(theirs.id)}))
+    assert judged.state == "done", judged.detail
+    assert judged.result.invoice.id == str(mine)
+    assert len(env.store.invoices[mine].line_items) == 3  # finished
+    assert (await found.without(frozenset(found.among))).state == "not_done"
+
+
 # -- duplicate: the clone, among the client's new invoices --------------------------------------
 
 

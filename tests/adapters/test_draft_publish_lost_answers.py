@@ -295,10 +295,10 @@ async def test_a_new_payment_another_write_made_is_taken_out_by_name(env: Env) -
     assert found.state == "unknown", found.detail  # two new, and nothing says whose
     assert found.without is not None
     theirs = f"payment/{invoice_id}/{another.payment_id}"
-    judged = found.without(frozenset({theirs}))
+    judged = await found.without(frozenset({theirs}))
     assert judged.state == "done", judged.detail
     assert judged.result.payment_id not in (None, another.payment_id)
-    assert found.without(frozenset(found.among)).state == "not_done"
+    assert (await found.without(frozenset(found.among))).state == "not_done"
 
 
 async def test_a_payment_that_never_arrived_is_not_done(env: Env) -> None:

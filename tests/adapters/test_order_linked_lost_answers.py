@@ -275,6 +275,31 @@ async def test_two_new_look_alikes_cannot_be_told_apart(env: Env) -> None:
     )
 
 
+async def test_look_alikes_judged_again_give_the_one_left_with_its_tax_warnings(
+    env: Env,
+) -> None:
+    """Two alike, one another write's (``Resolution.without``): the other is this create's,
+    with the warnings its answer would have had, as a single look-alike is."""
+    lines = [
+        line("ITM-1001", "1", "749.00"),
+        {**line("ITM-1006", "1", "45.00"), "taxes": [{"rate": "29", "id": "WET"}]},  # 0% item
+    ]
+    sent = Invoice.model_validate({**invoice(notes=USER_NOTES).model_dump(), "lines": lines})
+    recovery, before = await lost_create(env, sent, "error", after_commit=True)
+    await env.faults()
+    theirs = await env.adapter.create(sent)  # another key made the same invoice meanwhile
+    (mine,) = [made for made in new_ids(env, before) if made != theirs.invoice.id]
+
+    found = await env.adapter.find_created(sent, recovery)
+
+    assert found.state == "unknown" and found.without is not None, found.detail
+    judged = await found.without(frozenset({str(theirs.invoice.id)}))
+    assert judged.state == "done", judged.detail
+    assert judged.result.invoice.id == mine
+    assert [w.as_dict() for w in judged.result.warnings] == [w.as_dict() for w in theirs.warnings]
+    assert [w.field for w in judged.result.warnings] == ["/lines/1/taxes/0"]
+
+
 # -- create from an order: the one new invoice naming the order ----------------------------------
 
 
