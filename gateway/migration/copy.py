@@ -41,7 +41,14 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.migration.compare import Verdict, compare
-from gateway.migration.origin import Origin, kin_at_target, origin_at_target, still_there
+from gateway.migration.origin import (
+    Origin,
+    Unfinished,
+    kin_at_target,
+    origin_at_target,
+    stamps_of,
+    still_there,
+)
 from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap
 from gateway.migration.report import Entry
@@ -200,13 +207,20 @@ class Copier:
             await self._record(source_id, None, "skipped", invoice, {"reason": doubled})
             return Entry(source_id, "skipped", reason=doubled)
         # A copy of an invoice already copied there (A → C and A → B, then B → C).
-        kin = await self._kin_still_there(source_id, invoice)
+        kin = await self._kin_still_there(invoice)
         if kin is not None:
             target = self.plan.target
-            doubled = (
-                f"{target} already holds a copy of the same invoice ({kin.known_by}): "
-                "copied, it would be there twice"
-            )
+            if isinstance(kin, Unfinished):
+                doubled = (
+                    f"a copy of the same invoice to {target} was begun and not finished "
+                    f"({kin.known_by}): it may be there; run that migration again to finish it "
+                    "first, or it would be there twice"
+                )
+            else:
+                doubled = (
+                    f"{target} already holds a copy of the same invoice ({kin.known_by}): "
+                    "copied, it would be there twice"
+                )
             await self._record(source_id, None, "skipped", invoice, {"reason": doubled})
             return Entry(source_id, "skipped", reason=doubled)
         translation = translate(
@@ -474,14 +488,17 @@ class Copier:
             return None
         return await store.crosswalk_get(self.plan.source, source_id, self.plan.target)
 
-    async def _kin_still_there(self, source_id: str, invoice: Invoice) -> Origin | None:
-        """A copy at the target of the same invoice as ``source_id`` (``kin_at_target``) that
-        the target still holds; None when there is none (deleted since: nothing to double)."""
+    async def _kin_still_there(self, invoice: Invoice) -> Origin | Unfinished | None:
+        """A copy at the target of the same invoice as ``invoice`` (``kin_at_target``) that the
+        target still holds, or one begun and not finished; None when there is none (deleted
+        since: nothing to double)."""
         store = self.store or self.seen
         if store is None:
             return None
-        for kin in await kin_at_target(store, self.plan.source, source_id, self.plan.target):
-            if await still_there(self.target, kin, invoice):
+        start = (self.plan.source, str(invoice.id))
+        named = stamps_of(invoice, self.source.mapping.migration_stamp)
+        for kin in await kin_at_target(store, start, named, self.plan.target):
+            if isinstance(kin, Unfinished) or await still_there(self.target, kin, invoice):
                 return kin
         return None
 

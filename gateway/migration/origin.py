@@ -20,6 +20,7 @@ Where the target no longer has it (deleted since), copying back restores it and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adapters.base import Adapter
@@ -137,41 +138,60 @@ async def still_there(target: Adapter, origin: Origin, invoice: Invoice) -> bool
     return True
 
 
-async def kin_at_target(store: Store, source: str, source_id: str, target: str) -> list[Origin]:
-    """The invoices at ``target`` that are copies of the same original as invoice
-    ``source_id`` of ``source`` (A → C and A → B, then B → C: A's copy at C, for B's invoice),
-    or of a copy made from it (A → C, C → B, then A → B): the crosswalk walked both ways, at
-    most ``MAX_STEPS`` copies from the invoice, nearest first. Not its own copy at ``target``
-    (its run's, done or resumed), nor a reverted one (a revert means it should not be there),
-    nor an original at ``target`` (``origin_at_target``: copied back)."""
-    start = (source, source_id)
-    frontier: list[tuple[tuple[str, str], list[str]]] = [(start, [])]
-    seen = {start}
-    found: list[Origin] = []
+@dataclass(frozen=True)
+class Unfinished:
+    """A copy of the same invoice to the target that a run began and did not finish (its
+    create's answer never came, or its process was killed): it may be there, unrecorded."""
+
+    known_by: str  # "the crosswalk: …"
+
+
+async def kin_at_target(
+    store: Store, start: tuple[str, str], named: Sequence[tuple[str, str]], target: str
+) -> list[Origin | Unfinished]:
+    """The copies at ``target`` of the same original as invoice ``start`` (its connection and
+    id), whose stamps name ``named`` (``stamps_of``):
+    A → C and A → B, then B → C (A's copy at C, for B's invoice); A → B → C, then A → C (a copy
+    of its copy). The crosswalk is walked both ways from the invoice, and from what its stamps
+    name (a copy made through another store), at most ``MAX_STEPS`` copies away, nearest first,
+    through reverted and replaced copies too (a copy made from one is still there). Not counted:
+    its own copy at ``target`` (its run's, done or resumed), a reverted one (a revert says it
+    should not be there), an original at ``target`` (``origin_at_target``: copied back). A
+    copy begun there and not finished is ``Unfinished``."""
+    frontier: list[tuple[tuple[str, str], list[str], bool]] = [(start, [], False)]
+    frontier += [(each, [f"its stamp {stamp(*each)}"], True) for each in named if each != start]
+    seen = {each for each, _, _ in frontier}
+    found: list[Origin | Unfinished] = []
     for _ in range(MAX_STEPS):
-        later: list[tuple[tuple[str, str], list[str]]] = []
-        for (connection, invoice_id), said in frontier:
+        later: list[tuple[tuple[str, str], list[str], bool]] = []
+        for (connection, invoice_id), said, stamped in frontier:
             steps: list[tuple[tuple[str, str], str]] = []
             for entry in await store.crosswalk_copies_as(connection, invoice_id):
                 run = f" by run {entry.run}" if entry.run else ""
                 parent = (entry.source_connection, entry.source_id)
-                steps.append(
-                    (parent, f"{connection} {invoice_id} copied from {' '.join(parent)}{run}")
-                )
+                came = f"{connection} {invoice_id} copied from {' '.join(parent)}{run}"
+                steps.append((parent, came))
             for entry in await store.crosswalk_copies_of(connection, invoice_id):
-                own = (connection, invoice_id) == start and entry.target_connection == target
-                if entry.target_id is None or entry.state == "reverted" or own:
-                    continue
+                if (connection, invoice_id) == start and entry.target_connection == target:
+                    continue  # its own
                 run = f" by run {entry.run}" if entry.run else ""
+                if entry.target_id is None:
+                    if entry.target_connection == target and entry.state == "pending":
+                        how = f"{connection} {invoice_id} copied to {target}{run}, unfinished"
+                        found.append(Unfinished("the crosswalk: " + ", ".join([*said, how])))
+                    continue
                 copy = (entry.target_connection, entry.target_id)
                 how = f"{connection} {invoice_id} copied to {' '.join(copy)}{run}"
-                if copy[0] == target and copy not in seen:
-                    found.append(Origin(copy[1], "the crosswalk: " + ", ".join([*said, how])))
-                steps.append((copy, how))
+                if copy[0] == target and entry.state != "reverted" and copy not in seen:
+                    known_by = ", ".join([*said, how])
+                    if not stamped:
+                        known_by = "the crosswalk: " + known_by
+                    found.append(Origin(copy[1], known_by, stamped))
+                steps.append((copy, how + (" (reverted)" if entry.state == "reverted" else "")))
             for step, how in steps:
                 if step not in seen:
                     seen.add(step)
-                    later.append((step, [*said, how]))
+                    later.append((step, [*said, how], stamped))
         frontier = later
         if not frontier:
             break

@@ -297,9 +297,9 @@ class Store(abc.ABC):
     async def crosswalk_copies_of(
         self, source_connection: str, source_id: str
     ) -> list[CrosswalkEntry]:
-        """Entries whose source is invoice ``source_id`` on ``source_connection``, one per
-        target connection (ordered by it): where migrations copied it, so that a copy of a copy
-        is not made where its original was already copied."""
+        """Entries whose source is invoice ``source_id`` on ``source_connection``, ordered by
+        target connection and id, with those another copy replaced: where migrations copied
+        it, so that a copy of a copy is not made where its original was already copied."""
 
     @abc.abstractmethod
     async def crosswalk_by_run(

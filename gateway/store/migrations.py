@@ -159,6 +159,13 @@ def _replaced_copies(text: str, ordered_text: str, time: str, json: str) -> tupl
     )
 
 
+# ``crosswalk_copies_of`` reads the replaced rows of a source invoice too: a copy made from a
+# copy that was replaced is still one of its copies' copies.
+_REPLACED_BY_SOURCE = (
+    "CREATE INDEX crosswalk_replaced_source ON crosswalk_replaced (source_connection, source_id)",
+)
+
+
 # SQLite's trigger: before the crosswalk's row for a source invoice and target connection is
 # replaced by another copy (or by a row that names none yet), that row is kept.
 _KEEP_REPLACED_SQLITE = """CREATE TRIGGER crosswalk_keep_replaced BEFORE INSERT ON crosswalk
@@ -210,6 +217,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         postgresql=_replaced_copies(
             text="TEXT", ordered_text='TEXT COLLATE "C"', time="DOUBLE PRECISION", json="TEXT"
         ),
+    ),
+    Migration(
+        version=6,
+        name="replaced crosswalk rows found by their source",
+        sqlite=_REPLACED_BY_SOURCE,
+        postgresql=_REPLACED_BY_SOURCE,
     ),
 )
 

@@ -539,11 +539,18 @@ class PostgresStore(Store):
     async def crosswalk_copies_of(
         self, source_connection: str, source_id: str
     ) -> list[CrosswalkEntry]:
-        return await self._crosswalk_where(
-            'source_connection = $1 AND source_id = $2 ORDER BY target_connection COLLATE "C"',
-            source_connection,
-            source_id,
-        )
+        # With the rows another copy of the same source replaced (``crosswalk_replaced``).
+        async with self._connection() as con:
+            rows = await con.fetch(
+                f"SELECT {CROSSWALK_COLUMNS} FROM (SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
+                "WHERE source_connection = $1 AND source_id = $2 "
+                f"UNION SELECT {CROSSWALK_COLUMNS} FROM crosswalk_replaced "
+                "WHERE source_connection = $1 AND source_id = $2) AS copies "
+                'ORDER BY target_connection COLLATE "C", target_id COLLATE "C"',
+                source_connection,
+                source_id,
+            )
+        return [crosswalk_from_row(row) for row in rows]
 
     async def _crosswalk_where(self, where: str, *args: Any) -> list[CrosswalkEntry]:
         async with self._connection() as con:

@@ -580,10 +580,13 @@ class SqliteStore(Store):
     async def crosswalk_copies_of(
         self, source_connection: str, source_id: str
     ) -> list[CrosswalkEntry]:
+        # With the rows another copy of the same source replaced (``crosswalk_replaced``).
         rows = await self._one(
             f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
-            "WHERE source_connection = ? AND source_id = ? ORDER BY target_connection",
-            (source_connection, source_id),
+            "WHERE source_connection = ? AND source_id = ? "
+            f"UNION SELECT {CROSSWALK_COLUMNS} FROM crosswalk_replaced "
+            "WHERE source_connection = ? AND source_id = ? ORDER BY target_connection, target_id",
+            (source_connection, source_id, source_connection, source_id),
         )
         return [crosswalk_from_row(row) for row in rows]
 

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from gateway.sandbox.serve import Sandbox
+from gateway.store import CrosswalkEntry, open_store
 from tests.e2e import migrating as m
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import sqlite_url
@@ -220,6 +221,100 @@ async def test_an_invoice_whose_copy_was_copied_to_the_target_is_skipped_naming_
         for original in originals
     }
     assert len(await m.listing(sandbox, "bill_crm")) == before
+
+
+async def test_what_was_copied_from_a_reverted_copy_still_counts(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1 → item_envelope → bill_crm, the first run reverted (its copies deleted; bill_crm's
+    stay), then crm_v1 → bill_crm: bill_crm already holds a copy of each, reached through the
+    reverted copy."""
+    originals, first, config = await there_and_back(sandbox, tmp_path, "crm_v1", "item_envelope", 1)
+    on = migrate(config, tmp_path, "item_envelope", "bill_crm", list(first.values()), "on")
+    assert on.code == 0, on.stderr
+    second = {e["source_id"]: e["target_id"] for e in on.report}
+    reverted = m.run(config, "revert", "--run", "there", report=tmp_path / "revert.jsonl")
+    assert reverted.code == 0, reverted.stderr
+    before = len(await m.listing(sandbox, "bill_crm"))
+
+    direct = migrate(config, tmp_path, "crm_v1", "bill_crm", originals, "direct")
+
+    [original] = originals
+    middle = first[original]
+    assert {e["source_id"]: e["reason"] for e in direct.report} == {
+        original: kin_in_bill_crm(
+            f"crm_v1 {original} copied to item_envelope {middle} by run there (reverted)",
+            f"item_envelope {middle} copied to bill_crm {second[middle]} by run on",
+        )
+    }, direct.stderr
+    assert len(await m.listing(sandbox, "bill_crm")) == before
+
+
+async def test_a_copy_named_by_a_stamp_already_copied_to_the_target_is_skipped(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1 → bill_crm through another store (bill_crm's copy stamped), crm_v1 → item_envelope
+    here, then bill_crm → item_envelope here: the stamp leads to the copy item_envelope holds."""
+    originals = await made(sandbox, "crm_v1", 1)
+    elsewhere = m.config_for(tmp_path, sandbox, sqlite_url(), "elsewhere.yaml")
+    there = migrate(elsewhere, tmp_path, "crm_v1", "bill_crm", originals, "there")
+    assert there.code == 0, there.stderr
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    side = migrate(config, tmp_path, "crm_v1", "item_envelope", originals, "side")
+    assert side.code == 0, side.stderr
+    [original] = originals
+    [copy] = [e["target_id"] for e in there.report]
+    [at_item] = [e["target_id"] for e in side.report]
+
+    on = migrate(config, tmp_path, "bill_crm", "item_envelope", [copy], "on")
+
+    assert on.outcomes() == {copy: "skipped"}, on.stderr
+    assert on.report[0]["reason"] == (
+        f"item_envelope already holds a copy of the same invoice (its stamp "
+        f"migrated-from:crm_v1:{original}, crm_v1 {original} copied to item_envelope {at_item} "
+        "by run side): copied, it would be there twice"
+    )
+
+
+async def test_a_copy_of_an_invoice_whose_copy_to_the_target_is_unfinished_waits_for_it(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1 → bill_crm cut off in its create (the crosswalk's row "pending", naming no copy:
+    one may be there), crm_v1 → item_envelope, then item_envelope → bill_crm: a skip saying to
+    finish the first; once it is finished, the copy of the copy is skipped for it."""
+    originals = await made(sandbox, "crm_v1", 1)
+    [original] = originals
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    side = migrate(config, tmp_path, "crm_v1", "item_envelope", originals, "side")
+    assert side.code == 0, side.stderr
+    [at_item] = [e["target_id"] for e in side.report]
+    store = open_store(url)
+    await store.open()
+    try:
+        cut = CrosswalkEntry(
+            "crm_v1", original, "bill_crm", None, "fp", "pending", {}, 0.0, "there"
+        )
+        await store.crosswalk_put(cut)
+    finally:
+        await store.close()
+    before = len(await m.listing(sandbox, "bill_crm"))
+
+    on = migrate(config, tmp_path, "item_envelope", "bill_crm", [at_item], "on")
+
+    assert on.outcomes() == {at_item: "skipped"}, on.stderr
+    assert on.report[0]["reason"] == (
+        "a copy of the same invoice to bill_crm was begun and not finished (the crosswalk: "
+        f"item_envelope {at_item} copied from crm_v1 {original} by run side, crm_v1 {original} "
+        "copied to bill_crm by run there, unfinished): it may be there; run that migration "
+        "again to finish it first, or it would be there twice"
+    )
+    assert len(await m.listing(sandbox, "bill_crm")) == before
+    there = migrate(config, tmp_path, "crm_v1", "bill_crm", originals, "there")
+    assert there.outcomes() == {original: "copied"}, there.stderr
+    again = migrate(config, tmp_path, "item_envelope", "bill_crm", [at_item], "again")
+    assert again.outcomes() == {at_item: "skipped"}, again.stderr
+    assert again.report[0]["reason"].startswith("bill_crm already holds a copy of the same")
 
 
 async def test_a_stamp_naming_an_invoice_unlike_it_or_none_there_is_no_origin(

@@ -196,6 +196,12 @@ async def test_the_copies_of_one_source_invoice_are_found_by_it(store: Store) ->
     assert await store.crosswalk_copies_of("crm", "INV-1") == [to_ab, to_billing, to_shop]
     assert await store.crosswalk_copies_of("shop", "INV-1") == [elsewhere]
     assert await store.crosswalk_copies_of("crm", "B-77") == []
+    # Copied again to billing after a revert: the first copy is still one of its copies.
+    reverted = replace(to_billing, state="reverted")
+    await store.crosswalk_put(reverted)
+    again = replace(to_billing, target_id="B-80", run="again")
+    await store.crosswalk_put(again)
+    assert await store.crosswalk_copies_of("crm", "INV-1") == [to_ab, reverted, again, to_shop]
 
 
 async def test_a_copy_whose_row_another_copy_replaced_is_still_found_by_it(store: Store) -> None:
