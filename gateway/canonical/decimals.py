@@ -151,7 +151,7 @@ def check_places(value: Decimal, places: int, *, amount: bool = False) -> Decima
             raise PydanticCustomError(
                 "decimal_places",
                 "must have at most {places} decimal places"
-                + (", and no more than its currency has (2 for USD, 0 for JPY)" if amount else ""),
+                + (", and no more than its currency has" if amount else ""),
                 {"places": places, "amount": amount},
             )
         return value.quantize(quantum(places))

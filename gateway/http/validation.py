@@ -31,7 +31,9 @@ def parse(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        currency = data.get("currency") if isinstance(data, dict) else None
+        # The body's own currency, where the model has one (a payment's is its invoice's).
+        owned = isinstance(data, dict) and "currency" in model.model_fields
+        currency = data.get("currency") if owned else None
         found = InvalidInvoice.from_pydantic(exc, currency=currency).errors
         errors += [FieldError(at + e.pointer, e.detail) for e in found]
         return None

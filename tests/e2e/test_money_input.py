@@ -271,3 +271,25 @@ async def test_an_amount_finer_than_four_places_is_told_its_own_currencys_places
                     "detail": "must have at most 2 decimal places for USD",
                 }
             ], (value, path)
+
+
+async def test_a_currency_not_the_bodys_own_is_never_the_one_named(sandbox: Sandbox) -> None:
+    """A payment's body has no currency (its invoice's is its own): a stray ``currency`` in it
+    is refused, not taken to word the amount's places. An order's invoice has its own."""
+    listed = await call(sandbox, "GET", "/v1/connections/draft_publish/invoices?limit=1")
+    invoice_id = listed.body["data"][0]["id"]
+    payment = {"amount": "1.00001", "date": "2026-05-02", "method": "cash", "currency": "JPY"}
+    path = f"/v1/connections/draft_publish/invoices/{invoice_id}/payments"
+    answer = await call(sandbox, "POST", path, body=payment)
+    assert answer.status == 422, answer.body
+    assert {e["pointer"]: e["detail"] for e in answer.body["errors"]} == {
+        "/amount": "must have at most 4 decimal places, and no more than its currency has",
+        "/currency": "is not a field of this object",
+    }
+    order = {"currency": "AUD", "shipping": "1.00001"}
+    path = "/v1/connections/order_linked/orders/SO-1001/invoices"
+    answer = await call(sandbox, "POST", path, body=order)
+    assert answer.status == 422, answer.body
+    assert answer.body["errors"] == [
+        {"pointer": "/shipping", "detail": "must have at most 2 decimal places for AUD"}
+    ]

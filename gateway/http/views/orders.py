@@ -52,5 +52,6 @@ async def _order_invoice(request: web.Request) -> OrderInvoice | None:
     try:
         invoice = order_invoice_from_input(data)
     except ValidationError as exc:
-        raise validation_problem(InvalidInvoice.from_pydantic(exc).errors) from None
+        found = InvalidInvoice.from_pydantic(exc, currency=data.get("currency"))
+        raise validation_problem(found.errors) from None
     return invoice if invoice.model_fields_set else None
