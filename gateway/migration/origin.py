@@ -175,18 +175,16 @@ async def kin_at_target(
                 if (connection, invoice_id) == start and entry.target_connection == target:
                     continue  # its own
                 run = f" by run {entry.run}" if entry.run else ""
+                known = "" if stamped else "the crosswalk: "  # else "its stamp …" comes first
                 if entry.target_id is None:
                     if entry.target_connection == target and entry.state == "pending":
                         how = f"{connection} {invoice_id} copied to {target}{run}, unfinished"
-                        found.append(Unfinished("the crosswalk: " + ", ".join([*said, how])))
+                        found.append(Unfinished(known + ", ".join([*said, how])))
                     continue
                 copy = (entry.target_connection, entry.target_id)
                 how = f"{connection} {invoice_id} copied to {' '.join(copy)}{run}"
                 if copy[0] == target and entry.state != "reverted" and copy not in seen:
-                    known_by = ", ".join([*said, how])
-                    if not stamped:
-                        known_by = "the crosswalk: " + known_by
-                    found.append(Origin(copy[1], known_by, stamped))
+                    found.append(Origin(copy[1], known + ", ".join([*said, how]), stamped))
                 steps.append((copy, how + (" (reverted)" if entry.state == "reverted" else "")))
             for step, how in steps:
                 if step not in seen:

@@ -95,6 +95,10 @@ async def test_the_walk_starts_from_what_the_invoices_stamps_name_too(store: Sto
     assert await kin_at_target(store, ("b", "9"), [("a", "1")], "c") == [
         Origin("10", "its stamp migrated-from:a:1, a 1 copied to c 10 by run ac", stamped=True)
     ]
+    await store.crosswalk_put(replace(copied("a 2", "d 1", state="pending"), target_id=None))
+    assert await kin_at_target(store, ("b", "8"), [("a", "2")], "d") == [
+        Unfinished("its stamp migrated-from:a:2, a 2 copied to d by run r, unfinished")
+    ]
 
 
 async def test_the_walk_ends_after_max_steps_copies(store: Store) -> None:
