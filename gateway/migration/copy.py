@@ -41,14 +41,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.migration.compare import Verdict, compare
-from gateway.migration.origin import (
-    Origin,
-    Unfinished,
-    kin_at_target,
-    origin_at_target,
-    stamps_of,
-    still_there,
-)
+from gateway.migration.origin import doubling
 from gateway.migration.plan import Plan
 from gateway.migration.references import ReferenceMap
 from gateway.migration.report import Entry
@@ -194,33 +187,14 @@ class Copier:
                 # word on each invoice, would otherwise say it lost nothing.
                 warnings=known.detail.get("warnings", []),
             )
-        # A copy a migration made from the target's own invoice (B → A after A → B).
-        came_from = await origin_at_target(
-            self.store or self.seen, self.source, invoice, self.plan.target
+        # A copy begun by an earlier run (made, or its create's answer lost) is finished first:
+        # that run looked for the invoice's other copies before it began, and its row is what
+        # names a copy that may be at the target.
+        store = self.store or self.seen
+        doubled = (
+            None if _begun(known) else await doubling(store, self.source, self.target, invoice)
         )
-        if came_from is not None and await still_there(self.target, came_from, invoice):
-            target = self.plan.target
-            doubled = (
-                f"a copy of {target} invoice {came_from.invoice_id} ({came_from.known_by}), "
-                f"which {target} still holds: copied back, it would be there twice"
-            )
-            await self._record(source_id, None, "skipped", invoice, {"reason": doubled})
-            return Entry(source_id, "skipped", reason=doubled)
-        # A copy of an invoice already copied there (A → C and A → B, then B → C).
-        kin = await self._kin_still_there(invoice)
-        if kin is not None:
-            target = self.plan.target
-            if isinstance(kin, Unfinished):
-                doubled = (
-                    f"a copy of the same invoice to {target} was begun and not finished "
-                    f"({kin.known_by}): it may be there; run that migration again to finish it "
-                    "first, or it would be there twice"
-                )
-            else:
-                doubled = (
-                    f"{target} already holds a copy of the same invoice ({kin.known_by}): "
-                    "copied, it would be there twice"
-                )
+        if doubled is not None:
             await self._record(source_id, None, "skipped", invoice, {"reason": doubled})
             return Entry(source_id, "skipped", reason=doubled)
         translation = translate(
@@ -488,20 +462,6 @@ class Copier:
             return None
         return await store.crosswalk_get(self.plan.source, source_id, self.plan.target)
 
-    async def _kin_still_there(self, invoice: Invoice) -> Origin | Unfinished | None:
-        """A copy at the target of the same invoice as ``invoice`` (``kin_at_target``) that the
-        target still holds, or one begun and not finished; None when there is none (deleted
-        since: nothing to double)."""
-        store = self.store or self.seen
-        if store is None:
-            return None
-        start = (self.plan.source, str(invoice.id))
-        named = stamps_of(invoice, self.source.mapping.migration_stamp)
-        for kin in await kin_at_target(store, start, named, self.plan.target):
-            if isinstance(kin, Unfinished) or await still_there(self.target, kin, invoice):
-                return kin
-        return None
-
     async def _record(
         self,
         source_id: str,
@@ -586,6 +546,14 @@ def _method_hint(error: AdapterError, source: str | None, sent: str | None) -> s
 def settling(error: AdapterError) -> bool:
     """An uncertain write its key's retry can settle after a wait (``Retry-After``)."""
     return isinstance(error, OutcomeUncertain) and error.retryable and bool(error.retry_after)
+
+
+def _begun(known: CrosswalkEntry | None) -> bool:
+    """Whether the entry is a copy an earlier run began and did not finish: made (not reverted
+    since), or ``pending`` (its create's answer lost, or its process killed around it)."""
+    if known is None or known.state == "reverted":
+        return False
+    return known.target_id is not None or known.state == "pending"
 
 
 def _a_copy(known: CrosswalkEntry | None) -> TypeGuard[CrosswalkEntry]:

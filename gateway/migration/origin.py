@@ -194,3 +194,36 @@ async def kin_at_target(
         if not frontier:
             break
     return found
+
+
+async def doubling(
+    store: Store | None, source: Adapter, target: Adapter, invoice: Invoice
+) -> str | None:
+    """Why copying ``invoice`` (read from ``source``) to ``target`` would put it there twice,
+    if it would: it is a copy of the target's own invoice (B → A after A → B), or the target
+    holds a copy of the same invoice (A → C and A → B, then B → C), or one was begun there and
+    not finished. None where the target no longer holds what was found (nothing to double)."""
+    to = target.connection.name
+    came_from = await origin_at_target(store, source, invoice, to)
+    if came_from is not None and await still_there(target, came_from, invoice):
+        return (
+            f"a copy of {to} invoice {came_from.invoice_id} ({came_from.known_by}), "
+            f"which {to} still holds: copied back, it would be there twice"
+        )
+    if store is None:
+        return None
+    start = (source.connection.name, str(invoice.id))
+    named = stamps_of(invoice, source.mapping.migration_stamp)
+    for kin in await kin_at_target(store, start, named, to):
+        if isinstance(kin, Unfinished):
+            return (
+                f"a copy of the same invoice to {to} was begun and not finished "
+                f"({kin.known_by}): it may be there; run that migration again to finish it "
+                "first, or it would be there twice"
+            )
+        if await still_there(target, kin, invoice):
+            return (
+                f"{to} already holds a copy of the same invoice ({kin.known_by}): "
+                "copied, it would be there twice"
+            )
+    return None

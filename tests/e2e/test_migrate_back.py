@@ -317,6 +317,39 @@ async def test_a_copy_of_an_invoice_whose_copy_to_the_target_is_unfinished_waits
     assert again.report[0]["reason"].startswith("bill_crm already holds a copy of the same")
 
 
+async def test_a_copy_begun_is_finished_whatever_its_kin_began_meanwhile(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1 → bill_crm and item_envelope → bill_crm, of one invoice and its copy, both cut
+    off in their create ("pending"): resumed, the first was skipped for the second's
+    unfinished copy, and its own "pending" row, the only record of a copy that may be at
+    bill_crm, was written over. A copy begun is finished first."""
+    originals = await made(sandbox, "crm_v1", 1)
+    [original] = originals
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    side = migrate(config, tmp_path, "crm_v1", "item_envelope", originals, "side")
+    assert side.code == 0, side.stderr
+    [at_item] = [e["target_id"] for e in side.report]
+    store = open_store(url)
+    await store.open()
+    try:
+        for source, source_id, run in (
+            ("crm_v1", original, "there"),
+            ("item_envelope", at_item, "on"),
+        ):
+            cut = CrosswalkEntry(source, source_id, "bill_crm", None, "fp", "pending", {}, 0.0, run)
+            await store.crosswalk_put(cut)
+    finally:
+        await store.close()
+
+    there = migrate(config, tmp_path, "crm_v1", "bill_crm", originals, "there")
+
+    assert there.outcomes() == {original: "copied"}, there.stderr
+    [entry] = await m.crosswalk(url, "there")
+    assert (entry.state, entry.target_id) == ("verified", there.report[0]["target_id"])
+
+
 async def test_a_stamp_naming_an_invoice_unlike_it_or_none_there_is_no_origin(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
