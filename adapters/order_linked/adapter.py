@@ -287,11 +287,21 @@ class OrderLinkedAdapter(Adapter):
         _add_files(form, files)
         path = f"{_invoice_path(invoice_id)}/notes"
         response = await self.client.request("POST", path, data=form)
+        self._refuse_too_large(response, files)
         notes = self._notes(response, f"add a note to invoice {invoice_id}")
         uuid = notes.get("uuid")
         if not isinstance(uuid, str):
             raise self._unreadable("add a note", "without the note's uuid", response)
         return _note(uuid, note, [{"name": f.filename} for f in files])
+
+    def _refuse_too_large(self, response: UpstreamResponse, files: Sequence[NoteFile]) -> None:
+        """A 413 to a note with files: they made the request larger than the provider takes (a
+        limit of its own, which a file under the gateway's may pass), said of ``/file``."""
+        if response.status == 413 and files:
+            _, message = wire.error_of(response.body)
+            said = f" ({message})" if message else ""
+            detail = f"made the request larger than {self.provider} takes{said}: send less"
+            raise self._invalid([FieldError("/file", detail)])
 
     def too_many_files(self, count: int) -> FieldError:
         limit = self.capabilities.note_files
@@ -314,6 +324,7 @@ class OrderLinkedAdapter(Adapter):
         _add_files(form, files)
         path = f"{_invoice_path(invoice_id)}/notes/{segment(note_id, what='note id')}"
         response = await self.client.request("POST", path, data=form)
+        self._refuse_too_large(response, files)
         notes = self._notes(response, f"add to note {note_id} of invoice {invoice_id}")
         listed = notes.get("files")
         content = notes.get("content")

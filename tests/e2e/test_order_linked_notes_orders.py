@@ -494,6 +494,30 @@ def _part(headers: bytes, content: bytes) -> bytes:
             422,
             "file has the name 'scans/r.pdf', which must be a name alone: no folder",
         ),
+        (
+            "multipart/form-data; boundary=B",
+            [
+                _part(b'Content-Disposition: form-data; name="note"', b"Delivered"),
+                _part(
+                    b'Content-Disposition: form-data; name="file"; filename="scan.pdf"\r\n'
+                    b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64",
+                    base64.b64encode(bytes(range(256))),
+                ),
+            ],
+            422,
+            "file has Content-Transfer-Encoding: base64, which is not taken",
+        ),
+        (
+            "multipart/form-data; boundary=B",
+            [
+                _part(
+                    b'Content-Disposition: form-data; name="note"\r\nContent-Encoding: gzip',
+                    b"\x1f\x8b",
+                ),
+            ],
+            422,
+            "note has Content-Encoding: gzip, which is not taken",
+        ),
     ],
     ids=[
         "not-form-data",
@@ -501,6 +525,8 @@ def _part(headers: bytes, content: bytes) -> bytes:
         "note-too-long",
         "file-name-line-break",
         "file-name-with-folder",
+        "file-base64-encoded",
+        "note-gzipped",
     ],
 )
 async def test_a_note_body_the_gateway_cannot_take_is_a_4xx_naming_it(
@@ -690,3 +716,20 @@ async def test_notes_written_as_the_dedupe_marker_are_refused_on_an_order_invoic
     assert answer.status == 422, answer.body
     assert [e["pointer"] for e in answer.body["errors"]] == ["/notes"]
     assert "the gateway's own dedupe marker" in answer.body["errors"][0]["detail"]
+
+
+async def test_a_file_the_provider_finds_too_large_is_a_422_naming_the_file(
+    sandbox: Sandbox,
+) -> None:
+    """A file of 10 MiB passes the gateway's own limit (10 MiB a file) and makes a body over
+    the emulated provider's (10 MiB a body): its 413 was a 422 with no pointer. It names /file
+    and what to do."""
+    big = ("scan.pdf", "application/pdf", b"%" * (10 * 1024 * 1024))
+    answer = await _multipart(
+        sandbox, f"{BASE}/invoices/{INVOICE}/notes", [("note", "Scan"), ("file", big)]
+    )
+    assert answer.status == 422, answer.body
+    [error] = answer.body["errors"]
+    assert error["pointer"] == "/file"
+    assert error["detail"].startswith("made the request larger than order_linked takes (")
+    assert error["detail"].endswith("): send less")

@@ -130,6 +130,8 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise validation_problem([FieldError("/", "nested multipart bodies are not taken")])
+        if part.name in ("note", "file"):
+            _as_sent(part, f"/{part.name}")
         if part.name == "note":
             if note is not None:
                 raise validation_problem([FieldError("/note", "is given twice: send one note")])
@@ -187,6 +189,25 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
                 [FieldError(f"/{name}", f"is not a part of a note: send {taken}")]
             )
     return note, files
+
+
+# What a part may say of its own encoding: its bytes as they are (RFC 7578, 4.7: senders use
+# none; HTTP has no transfer encoding of a part).
+_AS_THEY_ARE = frozenset({"", "binary", "7bit", "8bit", "identity"})
+
+
+def _as_sent(part: BodyPartReader, pointer: str) -> None:
+    """Refuse a part that says its bytes are encoded (``Content-Transfer-Encoding: base64``, a
+    part's own ``Content-Encoding: gzip``): the provider would be sent the encoded bytes as the
+    file, altered unsaid. Decoding them would guess at what the caller meant."""
+    for header in ("Content-Transfer-Encoding", "Content-Encoding"):
+        said = part.headers.get(header, "").strip()
+        if said.lower() not in _AS_THEY_ARE:
+            detail = (
+                f"has {header}: {said[:32]}, which is not taken: send the {pointer[1:]}'s bytes "
+                "as they are, with no encoding of the part"
+            )
+            raise validation_problem([FieldError(pointer, detail)])
 
 
 # A file name given quoted, as written before aiohttp's reading, which takes any "/" and "\"
