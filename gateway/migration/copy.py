@@ -33,9 +33,11 @@ from gateway.canonical.errors import FieldError, InvalidInvoice
 from gateway.canonical.model import Invoice, Payment
 from gateway.errors import (
     AdapterError,
+    BadIdentifier,
     IdempotencyError,
     IdempotencyInProgress,
     IdempotencyKeyReused,
+    NotFound,
     OutcomeUncertain,
     UpstreamAuthFailed,
     UpstreamError,
@@ -187,12 +189,15 @@ class Copier:
                 # word on each invoice, would otherwise say it lost nothing.
                 warnings=known.detail.get("warnings", []),
             )
-        # A copy begun by an earlier run (made, or its create's answer lost) is finished first:
-        # that run looked for the invoice's other copies before it began, and its row is what
-        # names a copy that may be at the target.
+        # A copy begun by an earlier run (made and still there, or its create's answer lost) is
+        # finished first: that run looked for the invoice's other copies before it began, and
+        # its row is what names a copy that may be at the target. One made and gone since is
+        # made again, and checked first as any new copy is.
         store = self.store or self.seen
         doubled = (
-            None if _begun(known) else await doubling(store, self.source, self.target, invoice)
+            None
+            if await self._begun(known)
+            else await doubling(store, self.source, self.target, invoice)
         )
         if doubled is not None:
             await self._record(source_id, None, "skipped", invoice, {"reason": doubled})
@@ -462,6 +467,20 @@ class Copier:
             return None
         return await store.crosswalk_get(self.plan.source, source_id, self.plan.target)
 
+    async def _begun(self, known: CrosswalkEntry | None) -> bool:
+        """Whether the entry is a copy an earlier run began and did not finish: ``pending`` (its
+        create's answer lost, or its process killed around it), or made (not reverted since)
+        and still at the target."""
+        if known is None or known.state == "reverted":
+            return False
+        if known.target_id is None:
+            return known.state == "pending"
+        try:
+            await self.target.get(known.target_id)
+        except (NotFound, BadIdentifier):
+            return False
+        return True
+
     async def _record(
         self,
         source_id: str,
@@ -546,14 +565,6 @@ def _method_hint(error: AdapterError, source: str | None, sent: str | None) -> s
 def settling(error: AdapterError) -> bool:
     """An uncertain write its key's retry can settle after a wait (``Retry-After``)."""
     return isinstance(error, OutcomeUncertain) and error.retryable and bool(error.retry_after)
-
-
-def _begun(known: CrosswalkEntry | None) -> bool:
-    """Whether the entry is a copy an earlier run began and did not finish: made (not reverted
-    since), or ``pending`` (its create's answer lost, or its process killed around it)."""
-    if known is None or known.state == "reverted":
-        return False
-    return known.target_id is not None or known.state == "pending"
 
 
 def _a_copy(known: CrosswalkEntry | None) -> TypeGuard[CrosswalkEntry]:

@@ -151,6 +151,19 @@ async def test_a_copy_of_a_copy_migrated_back_to_the_first_is_skipped(
     assert len(await m.listing(sandbox, "crm_v1")) == before
 
 
+async def plant(url: str, *rows: tuple[str, str, str, str | None, str, str]) -> None:
+    """Crosswalk rows as a run cut off leaves them: (source, source id, target, its copy's id,
+    state, run)."""
+    store = open_store(url)
+    await store.open()
+    try:
+        for source, source_id, target, target_id, state, run in rows:
+            row = CrosswalkEntry(source, source_id, target, target_id, "fp", state, {}, 0.0, run)
+            await store.crosswalk_put(row)
+    finally:
+        await store.close()
+
+
 def kin_in_bill_crm(*steps: str) -> str:
     """A skip's reason where bill_crm holds a copy of the same invoice, found by ``steps``."""
     path = ", ".join(steps)
@@ -289,15 +302,7 @@ async def test_a_copy_of_an_invoice_whose_copy_to_the_target_is_unfinished_waits
     side = migrate(config, tmp_path, "crm_v1", "item_envelope", originals, "side")
     assert side.code == 0, side.stderr
     [at_item] = [e["target_id"] for e in side.report]
-    store = open_store(url)
-    await store.open()
-    try:
-        cut = CrosswalkEntry(
-            "crm_v1", original, "bill_crm", None, "fp", "pending", {}, 0.0, "there"
-        )
-        await store.crosswalk_put(cut)
-    finally:
-        await store.close()
+    await plant(url, ("crm_v1", original, "bill_crm", None, "pending", "there"))
     before = len(await m.listing(sandbox, "bill_crm"))
 
     on = migrate(config, tmp_path, "item_envelope", "bill_crm", [at_item], "on")
@@ -331,23 +336,45 @@ async def test_a_copy_begun_is_finished_whatever_its_kin_began_meanwhile(
     side = migrate(config, tmp_path, "crm_v1", "item_envelope", originals, "side")
     assert side.code == 0, side.stderr
     [at_item] = [e["target_id"] for e in side.report]
-    store = open_store(url)
-    await store.open()
-    try:
-        for source, source_id, run in (
-            ("crm_v1", original, "there"),
-            ("item_envelope", at_item, "on"),
-        ):
-            cut = CrosswalkEntry(source, source_id, "bill_crm", None, "fp", "pending", {}, 0.0, run)
-            await store.crosswalk_put(cut)
-    finally:
-        await store.close()
+    await plant(
+        url,
+        ("crm_v1", original, "bill_crm", None, "pending", "there"),
+        ("item_envelope", at_item, "bill_crm", None, "pending", "on"),
+    )
 
     there = migrate(config, tmp_path, "crm_v1", "bill_crm", originals, "there")
 
     assert there.outcomes() == {original: "copied"}, there.stderr
     [entry] = await m.crosswalk(url, "there")
     assert (entry.state, entry.target_id) == ("verified", there.report[0]["target_id"])
+
+
+async def test_a_copy_made_and_gone_since_is_checked_before_it_is_made_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A copy whose later step failed (its row names it), deleted at the target since and its
+    create's key expired, is made again on resume: it was resumed unchecked, and made beside the
+    copy of its copy the target holds."""
+    originals = await made(sandbox, "crm_v1", 1)
+    [original] = originals
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    side = migrate(config, tmp_path, "crm_v1", "item_envelope", originals, "side")
+    [at_item] = [e["target_id"] for e in side.report]
+    on = migrate(config, tmp_path, "item_envelope", "bill_crm", [at_item], "on")
+    assert on.code == 0, on.stderr
+    [at_bill] = [e["target_id"] for e in on.report]
+    await plant(url, ("crm_v1", original, "bill_crm", "999999", "failed", "direct"))
+    before = len(await m.listing(sandbox, "bill_crm"))
+
+    direct = migrate(config, tmp_path, "crm_v1", "bill_crm", originals, "direct")
+
+    assert direct.outcomes() == {original: "skipped"}, direct.stderr
+    assert direct.report[0]["reason"] == kin_in_bill_crm(
+        f"crm_v1 {original} copied to item_envelope {at_item} by run side",
+        f"item_envelope {at_item} copied to bill_crm {at_bill} by run on",
+    )
+    assert len(await m.listing(sandbox, "bill_crm")) == before
 
 
 async def test_a_stamp_naming_an_invoice_unlike_it_or_none_there_is_no_origin(

@@ -777,8 +777,9 @@ async def test_a_copy_is_verified_by_its_fresh_read_back_and_after_a_resume_by_a
     assert resumed.code == 0, resumed.stderr
     assert resumed.only()["outcome"] == "copied"
     after = _calls_on(await m.requests_log(sandbox, "item_envelope"), source_id, entry.target_id)
-    # every step replayed from its key (nothing sent): the verification read the copy itself
-    assert after == [*sent, "GET"]
+    # the copy read to see it is still there (a copy gone since is made again, checked first),
+    # every step replayed from its key (nothing sent), and the verification read the copy itself
+    assert after == [*sent, "GET", "GET"]
     [entry] = await m.crosswalk(settings.store.url, "read-back")
     assert entry.state == "verified"
 

@@ -518,6 +518,30 @@ def _part(headers: bytes, content: bytes) -> bytes:
             422,
             "note has Content-Encoding: gzip, which is not taken",
         ),
+        (
+            "multipart/form-data; boundary=B",
+            [
+                _part(b'Content-Disposition: form-data; name="note"', b"Delivered"),
+                _part(
+                    b'Content-Disposition: form-data; name="file"; filename="scan.pdf"\r\n'
+                    b"Content-Transfer-Encoding: binary\r\nContent-Transfer-Encoding: base64",
+                    b"QUJD",
+                ),
+            ],
+            422,
+            "file has Content-Transfer-Encoding: base64, which is not taken",
+        ),
+        (
+            "multipart/form-data; boundary=B",
+            [
+                _part(
+                    b'Content-Disposition: form-data; name="note"\r\nContent-Encoding: g\xffzip',
+                    b"Delivered",
+                ),
+            ],
+            422,
+            "note has Content-Encoding that is not UTF-8 text, which is not taken",
+        ),
     ],
     ids=[
         "not-form-data",
@@ -527,6 +551,8 @@ def _part(headers: bytes, content: bytes) -> bytes:
         "file-name-with-folder",
         "file-base64-encoded",
         "note-gzipped",
+        "file-encoding-given-twice",
+        "note-encoding-not-utf8",
     ],
 )
 async def test_a_note_body_the_gateway_cannot_take_is_a_4xx_naming_it(

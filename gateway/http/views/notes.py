@@ -201,11 +201,14 @@ def _as_sent(part: BodyPartReader, pointer: str) -> None:
     part's own ``Content-Encoding: gzip``): the provider would be sent the encoded bytes as the
     file, altered unsaid. Decoding them would guess at what the caller meant."""
     for header in ("Content-Transfer-Encoding", "Content-Encoding"):
-        said = part.headers.get(header, "").strip()
-        if said.lower() not in _AS_THEY_ARE:
+        for said in part.headers.getall(header, ()):  # each, where it is given twice
+            said = said.strip()
+            if said.lower() in _AS_THEY_ARE:
+                continue
+            shown = f": {said[:32]}" if _is_text(said) else " that is not UTF-8 text"
             detail = (
-                f"has {header}: {said[:32]}, which is not taken: send the {pointer[1:]}'s bytes "
-                "as they are, with no encoding of the part"
+                f"has {header}{shown}, which is not taken: send the {pointer[1:]}'s bytes as "
+                "they are, with no encoding of the part"
             )
             raise validation_problem([FieldError(pointer, detail)])
 
