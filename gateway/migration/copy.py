@@ -192,13 +192,14 @@ class Copier:
         # A copy begun by an earlier run (made and still there, or its create's answer lost) is
         # finished first: that run looked for the invoice's other copies before it began, and
         # its row is what names a copy that may be at the target. One made and gone since is
-        # made again, and checked first as any new copy is.
+        # made again, as a new copy with keys of its own (its create's would replay the one
+        # gone), and checked first as any new copy is.
+        held = await self._held(known)
+        if _a_copy(known) and held is None:
+            self._copies[source_id] = generation(known) + 1
+        begun = held is not None or _pending(known)
         store = self.store or self.seen
-        doubled = (
-            None
-            if await self._begun(known)
-            else await doubling(store, self.source, self.target, invoice)
-        )
+        doubled = None if begun else await doubling(store, self.source, self.target, invoice)
         if doubled is not None:
             await self._record(source_id, None, "skipped", invoice, {"reason": doubled})
             return Entry(source_id, "skipped", reason=doubled)
@@ -215,35 +216,20 @@ class Copier:
         if self.store is None:
             return self._preview(source_id, invoice, translation)
         assert self.service is not None
-        await self._record(source_id, None, "pending", invoice, {})
         made_before: list[WriteWarning] = []
-        try:
-            created = await self.service.create(
-                self._request("create", source_id),
-                translation.invoice,
-                self.plan.handling,
-                issued=self._issued_at_once(invoice),
-            )
-        except KeyReusedAfterSuccess as made:
-            # Made by an earlier run whose later step failed; the map (or the source) changed
-            # since, so this run's create is another request: the copy is that run's.
-            created = made.earlier
-            made_before.append(WriteWarning("", EARLIER_COPY))
-        except UpstreamAuthFailed as exc:
-            # Refused unprocessed: the create recorded "pending" above is no copy that may exist.
-            await self._record(source_id, None, "failed", invoice, {"reason": exc.message})
-            raise
-        except AdapterError as exc:
-            if not isinstance(exc, UpstreamError):
-                # The target's own refusal: the next run sends the create under a key of its
-                # own (its first would replay the refusal, even once the map is fixed).
-                refused = self._refused.setdefault(source_id, {})
-                refused["create"] = refused.get("create", 0) + 1
-            raise
+        if held is not None and known is not None and await self._forgotten(source_id):
+            # The copy the row names, still at the target, whose create's key has expired
+            # (``idempotency_ttl_hours``): sent again, it would make a second copy. Taken up as
+            # it is, with what its run said it lost.
+            created = Outcome("invoice", held, replayed=True)
+            warnings = [WriteWarning(**w) for w in known.detail.get("warnings", [])]
+        else:
+            created = await self._create(source_id, invoice, translation, made_before)
+            said = translation.as_source(created.warnings)
+            warnings = [*made_before, *translation.warnings, *said]
         assert created.invoice is not None and created.invoice.id is not None
         self._wrote(source_id, created)
         target_id = created.invoice.id
-        warnings = [*made_before, *translation.warnings, *translation.as_source(created.warnings)]
         await self._record(source_id, target_id, "created", invoice, {})
         try:
             more = await self._carry(source_id, invoice, created.invoice, created.replayed)
@@ -467,19 +453,60 @@ class Copier:
             return None
         return await store.crosswalk_get(self.plan.source, source_id, self.plan.target)
 
-    async def _begun(self, known: CrosswalkEntry | None) -> bool:
-        """Whether the entry is a copy an earlier run began and did not finish: ``pending`` (its
-        create's answer lost, or its process killed around it), or made (not reverted since)
-        and still at the target."""
-        if known is None or known.state == "reverted":
-            return False
-        if known.target_id is None:
-            return known.state == "pending"
+    async def _create(
+        self,
+        source_id: str,
+        invoice: Invoice,
+        translation: Translation,
+        made_before: list[WriteWarning],
+    ) -> Outcome:
+        """The copy's create, under its key (``made_before``: what an earlier run's copy, taken
+        for this one, says)."""
+        assert self.service is not None and translation.invoice is not None
+        await self._record(source_id, None, "pending", invoice, {})
         try:
-            await self.target.get(known.target_id)
+            return await self.service.create(
+                self._request("create", source_id),
+                translation.invoice,
+                self.plan.handling,
+                issued=self._issued_at_once(invoice),
+            )
+        except KeyReusedAfterSuccess as made:
+            # Made by an earlier run whose later step failed; the map (or the source) changed
+            # since, so this run's create is another request: the copy is that run's.
+            made_before.append(WriteWarning("", EARLIER_COPY))
+            return made.earlier
+        except UpstreamAuthFailed as exc:
+            # Refused unprocessed: the create recorded "pending" above is no copy that may exist.
+            await self._record(source_id, None, "failed", invoice, {"reason": exc.message})
+            raise
+        except AdapterError as exc:
+            if not isinstance(exc, UpstreamError):
+                # The target's own refusal: the next run sends the create under a key of its
+                # own (its first would replay the refusal, even once the map is fixed).
+                refused = self._refused.setdefault(source_id, {})
+                refused["create"] = refused.get("create", 0) + 1
+            raise
+
+    async def _held(self, known: CrosswalkEntry | None) -> Invoice | None:
+        """The copy the entry names (not reverted since), as the target holds it; None when
+        it names none, or the target no longer has it."""
+        if not _a_copy(known):
+            return None
+        assert known is not None and known.target_id is not None
+        try:
+            return await self.target.get(known.target_id)
         except (NotFound, BadIdentifier):
-            return False
-        return True
+            return None
+
+    async def _forgotten(self, source_id: str) -> bool:
+        """Whether the copy's create key is no longer kept (expired, or reaped): sent again, the
+        create would be a new one."""
+        assert self.store is not None
+        scope = self._request("create", source_id).scope()
+        assert scope is not None
+        record = await self.store.get(scope)
+        return record is None or record.expires_at <= time.time()
 
     async def _record(
         self,
@@ -565,6 +592,12 @@ def _method_hint(error: AdapterError, source: str | None, sent: str | None) -> s
 def settling(error: AdapterError) -> bool:
     """An uncertain write its key's retry can settle after a wait (``Retry-After``)."""
     return isinstance(error, OutcomeUncertain) and error.retryable and bool(error.retry_after)
+
+
+def _pending(known: CrosswalkEntry | None) -> bool:
+    """Whether the entry is a copy whose create may have been made, and names none: its
+    answer lost, or its process killed around it."""
+    return known is not None and known.state == "pending" and known.target_id is None
 
 
 def _a_copy(known: CrosswalkEntry | None) -> TypeGuard[CrosswalkEntry]:

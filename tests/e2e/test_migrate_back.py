@@ -6,6 +6,8 @@ A no longer holds is copied back (a restore, not a double)."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from gateway.sandbox.serve import Sandbox
 from gateway.store import CrosswalkEntry, open_store
 from tests.e2e import migrating as m
+from tests.e2e.exporting import emulator_faults
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.stores import sqlite_url
 
@@ -375,6 +378,70 @@ async def test_a_copy_made_and_gone_since_is_checked_before_it_is_made_again(
         f"item_envelope {at_item} copied to bill_crm {at_bill} by run on",
     )
     assert len(await m.listing(sandbox, "bill_crm")) == before
+
+
+async def _issue_failing(sandbox: Sandbox, tmp_path: Path) -> tuple[str, str, str, Path]:
+    """crm_v1 → bill_crm, its issue refused with 503s: the copy made, not finished. The
+    source id, the copy's, the store URL and the configuration."""
+    [original] = await made(sandbox, "crm_v1", 1)
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    publish = {
+        "error_rate": 1,
+        "error_status": 503,
+        "methods": ["POST"],
+        "path_regex": r"/invoices/\d+/publish$",
+    }
+    emulator_faults(sandbox, "bill_crm", publish)
+    try:
+        first = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
+    finally:
+        emulator_faults(sandbox, "bill_crm", None)
+    assert first.outcomes() == {original: "failed"}, first.stderr
+    copy = first.report[0]["target_id"]
+    assert copy is not None
+    return original, copy, url, config
+
+
+def expire_keys(url: str) -> None:
+    """The store's keys as a day later (``idempotency_ttl_hours``): expired."""
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE idempotency_keys SET expires_at = ?", (time.time() - 10,))
+
+
+async def test_a_copy_made_is_taken_up_again_after_its_create_key_expired(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Resumed after its create's key expired, a copy the crosswalk names, still at the
+    target, was created a second time beside it (and the crosswalk forgot the first)."""
+    original, copy, url, config = await _issue_failing(sandbox, tmp_path)
+    expire_keys(url)
+    before = {i["id"] for i in await m.listing(sandbox, "bill_crm")}
+
+    again = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
+
+    assert again.outcomes() == {original: "copied"}, again.stderr
+    assert again.report[0]["target_id"] == copy
+    assert {i["id"] for i in await m.listing(sandbox, "bill_crm")} == before
+    assert (await m.read(sandbox, "bill_crm", copy))["status"] == "open"  # issued now
+    [entry] = await m.crosswalk(url, "there")
+    assert (entry.target_id, entry.state) == (copy, "verified")
+
+
+async def test_a_copy_made_and_deleted_since_is_made_anew_while_its_key_is_kept(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Deleted at the target before its resume, a copy whose create's key is still kept: the
+    key replayed the copy gone, and every resume failed on it for the key's lifetime."""
+    original, copy, _, config = await _issue_failing(sandbox, tmp_path)
+    await delete(sandbox, "bill_crm", copy)
+
+    again = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
+
+    assert again.outcomes() == {original: "copied"}, again.stderr
+    anew = again.report[0]["target_id"]
+    assert anew not in (None, copy)
+    assert (await m.read(sandbox, "bill_crm", anew))["status"] == "open"
 
 
 async def test_a_stamp_naming_an_invoice_unlike_it_or_none_there_is_no_origin(
