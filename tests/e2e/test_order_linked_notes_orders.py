@@ -542,6 +542,24 @@ def _part(headers: bytes, content: bytes) -> bytes:
             422,
             "note has Content-Encoding that is not UTF-8 text, which is not taken",
         ),
+        (
+            "multipart/form-data; boundary=B",
+            [
+                _part(
+                    b'Content-Disposition: form-data; name="note"\r\n'
+                    b'Content-Disposition: form-data; name="zz"',
+                    b"Delivered",
+                ),
+            ],
+            422,
+            "a part gives Content-Disposition twice",
+        ),
+        (
+            "multipart/form-data; boundary=B",
+            [_part(b'Content-Disposition: form-data; name="n\xffote"', b"Delivered")],
+            422,
+            "a part has a name that is not UTF-8 text",
+        ),
     ],
     ids=[
         "not-form-data",
@@ -553,6 +571,8 @@ def _part(headers: bytes, content: bytes) -> bytes:
         "note-gzipped",
         "file-encoding-given-twice",
         "note-encoding-not-utf8",
+        "disposition-twice",
+        "part-name-not-utf8",
     ],
 )
 async def test_a_note_body_the_gateway_cannot_take_is_a_4xx_naming_it(

@@ -130,6 +130,10 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise validation_problem([FieldError("/", "nested multipart bodies are not taken")])
+        if len(part.headers.getall("Content-Disposition", ())) > 1:
+            # Read by its first, a part named twice would be taken for what it says first.
+            detail = "a part gives Content-Disposition twice: give each part one"
+            raise validation_problem([FieldError("/", detail)])
         if part.name in ("note", "file"):
             _as_sent(part, f"/{part.name}")
         if part.name == "note":
@@ -183,6 +187,9 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
                     "a part has no name that can be read from its Content-Disposition (is a "
                     f"parameter given twice?): send {taken}, each named once"
                 )
+                raise validation_problem([FieldError("/", detail)])
+            if not _is_text(part.name):
+                detail = f"a part has a name that is not UTF-8 text: send {taken}"
                 raise validation_problem([FieldError("/", detail)])
             name = part.name[:64]
             raise validation_problem(
