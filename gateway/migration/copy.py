@@ -196,7 +196,11 @@ class Copier:
         # gone), and checked first as any new copy is.
         held = await self._held(known)
         if _a_copy(known) and held is None:
+            # Gone: a new copy, this run's, with keys of its own.
             self._copies[source_id] = generation(known) + 1
+            self._made_by.pop(source_id, None)
+        if held is not None and self.store is not None and await self._forgotten(source_id):
+            return await self._keys_expired(source_id, invoice, known, held)
         begun = held is not None or _pending(known)
         store = self.store or self.seen
         doubled = None if begun else await doubling(store, self.source, self.target, invoice)
@@ -217,16 +221,8 @@ class Copier:
             return self._preview(source_id, invoice, translation)
         assert self.service is not None
         made_before: list[WriteWarning] = []
-        if held is not None and known is not None and await self._forgotten(source_id):
-            # The copy the row names, still at the target, whose create's key has expired
-            # (``idempotency_ttl_hours``): sent again, it would make a second copy. Taken up as
-            # it is, with what its run said it lost.
-            created = Outcome("invoice", held, replayed=True)
-            warnings = [WriteWarning(**w) for w in known.detail.get("warnings", [])]
-        else:
-            created = await self._create(source_id, invoice, translation, made_before)
-            said = translation.as_source(created.warnings)
-            warnings = [*made_before, *translation.warnings, *said]
+        created = await self._create(source_id, invoice, translation, made_before)
+        warnings = [*made_before, *translation.warnings, *translation.as_source(created.warnings)]
         assert created.invoice is not None and created.invoice.id is not None
         self._wrote(source_id, created)
         target_id = created.invoice.id
@@ -498,6 +494,25 @@ class Copier:
             return await self.target.get(known.target_id)
         except (NotFound, BadIdentifier):
             return None
+
+    async def _keys_expired(
+        self, source_id: str, invoice: Invoice, known: CrosswalkEntry | None, held: Invoice
+    ) -> Entry:
+        """A copy begun and not finished, still at the target, whose create's key the store no
+        longer keeps (``idempotency_ttl_hours``), nor, then, its later steps' keys: sent again,
+        the create would make a second copy, and a payment a second payment. Nothing is sent:
+        the copy fails, naming it and the two ways to finish it."""
+        assert known is not None
+        run = known.run or self.plan.run
+        reason = (
+            f"copied as {held.id} by run {run} and not finished, and its steps' Idempotency-Keys "
+            "have expired since (idempotency_ttl_hours): finished now, a step it made could be "
+            f"made twice. Finish the copy at {self.plan.target} (its status and payments), or "
+            f"migrate revert --run {run} and run again to copy it anew"
+        )
+        detail = {"reason": reason, "warnings": known.detail.get("warnings", [])}
+        await self._record(source_id, held.id, "failed", invoice, detail)
+        return Entry(source_id, "failed", target_id=held.id, reason=reason)
 
     async def _forgotten(self, source_id: str) -> bool:
         """Whether the copy's create key is no longer kept (expired, or reaped): sent again, the

@@ -409,23 +409,38 @@ def expire_keys(url: str) -> None:
         db.execute("UPDATE idempotency_keys SET expires_at = ?", (time.time() - 10,))
 
 
-async def test_a_copy_made_is_taken_up_again_after_its_create_key_expired(
+async def test_a_copy_not_finished_before_its_keys_expired_is_left_to_be_finished_by_hand(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    """Resumed after its create's key expired, a copy the crosswalk names, still at the
-    target, was created a second time beside it (and the crosswalk forgot the first)."""
+    """Resumed after its keys expired, a copy the crosswalk names, still at the target, was
+    created a second time beside it (and the crosswalk forgot the first); taken up without its
+    create, its payments were sent again under their expired keys. Nothing is sent: it fails,
+    naming the copy and how to finish it, and the crosswalk keeps it."""
     original, copy, url, config = await _issue_failing(sandbox, tmp_path)
     expire_keys(url)
     before = {i["id"] for i in await m.listing(sandbox, "bill_crm")}
+    log = len(await m.requests_log(sandbox, "bill_crm"))
 
     again = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
 
-    assert again.outcomes() == {original: "copied"}, again.stderr
+    assert again.outcomes() == {original: "failed"}, again.stderr
     assert again.report[0]["target_id"] == copy
+    assert again.report[0]["reason"] == (
+        f"copied as {copy} by run there and not finished, and its steps' Idempotency-Keys have "
+        "expired since (idempotency_ttl_hours): finished now, a step it made could be made "
+        "twice. Finish the copy at bill_crm (its status and payments), or migrate revert --run "
+        "there and run again to copy it anew"
+    )
+    written = [e for e in (await m.requests_log(sandbox, "bill_crm"))[log:] if e["method"] != "GET"]
+    assert written == []
     assert {i["id"] for i in await m.listing(sandbox, "bill_crm")} == before
-    assert (await m.read(sandbox, "bill_crm", copy))["status"] == "open"  # issued now
     [entry] = await m.crosswalk(url, "there")
-    assert (entry.target_id, entry.state) == (copy, "verified")
+    assert (entry.target_id, entry.state) == (copy, "failed")
+    reverted = m.run(config, "revert", "--run", "there", report=tmp_path / "revert.jsonl")
+    assert reverted.code == 0, reverted.stderr
+    anew = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "anew")
+    assert anew.outcomes() == {original: "copied"}, anew.stderr
+    assert anew.report[0]["target_id"] != copy
 
 
 async def test_a_copy_made_and_deleted_since_is_made_anew_while_its_key_is_kept(
@@ -433,15 +448,19 @@ async def test_a_copy_made_and_deleted_since_is_made_anew_while_its_key_is_kept(
 ) -> None:
     """Deleted at the target before its resume, a copy whose create's key is still kept: the
     key replayed the copy gone, and every resume failed on it for the key's lifetime."""
-    original, copy, _, config = await _issue_failing(sandbox, tmp_path)
+    original, copy, url, config = await _issue_failing(sandbox, tmp_path)
     await delete(sandbox, "bill_crm", copy)
 
-    again = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
+    again = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "again")
 
     assert again.outcomes() == {original: "copied"}, again.stderr
     anew = again.report[0]["target_id"]
     assert anew not in (None, copy)
     assert (await m.read(sandbox, "bill_crm", anew))["status"] == "open"
+    # This run's copy, not the earlier run's: its revert finds it.
+    assert again.report[0].get("made_by_run") is None
+    [entry] = await m.crosswalk(url, "again")
+    assert entry.target_id == anew
 
 
 async def test_a_stamp_naming_an_invoice_unlike_it_or_none_there_is_no_origin(
