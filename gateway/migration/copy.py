@@ -199,7 +199,7 @@ class Copier:
             # Gone: a new copy, this run's, with keys of its own.
             self._copies[source_id] = generation(known) + 1
             self._made_by.pop(source_id, None)
-        if held is not None and self.store is not None and await self._forgotten(source_id):
+        if held is not None and await self._forgotten(source_id):
             return await self._keys_expired(source_id, invoice, known, held)
         begun = held is not None or _pending(known)
         store = self.store or self.seen
@@ -500,15 +500,31 @@ class Copier:
     ) -> Entry:
         """A copy begun and not finished, still at the target, whose create's key the store no
         longer keeps (``idempotency_ttl_hours``), nor, then, its later steps' keys: sent again,
-        the create would make a second copy, and a payment a second payment. Nothing is sent:
-        the copy fails, naming it and the two ways to finish it."""
-        assert known is not None
+        the create would make a second copy, and a payment a second payment. Nothing is sent.
+        A copy that now reads as its source does (finished at the target by hand) is finished;
+        any other fails, naming it and the two ways to finish it."""
+        assert known is not None and held.id is not None
+        warnings = [WriteWarning(**w) for w in known.detail.get("warnings", [])]
+        verdict = compare(invoice, held, self.target)
+        unlike = [str(d.get("field", "")) for d in verdict.differences]
+        if held.status != invoice.status:  # its status step not done (a draft left unissued)
+            unlike.append("status")
+        if not unlike:
+            detail = {
+                "warnings": [w.as_dict() for w in warnings],
+                "verification": verdict.verification,
+                "totals_differences": [],
+            }
+            await self._record(source_id, held.id, "verified", invoice, detail)
+            return self._entry(source_id, "copied", held.id, warnings, verdict)
         run = known.run or self.plan.run
+        what = ", ".join(sorted(set(unlike) - {""})) or "it"
         reason = (
-            f"copied as {held.id} by run {run} and not finished, and its steps' Idempotency-Keys "
-            "have expired since (idempotency_ttl_hours): finished now, a step it made could be "
-            f"made twice. Finish the copy at {self.plan.target} (its status and payments), or "
-            f"migrate revert --run {run} and run again to copy it anew"
+            f"copied as {held.id} by run {run} and not finished ({what} not as the "
+            "source's), and its steps' Idempotency-Keys have expired since "
+            "(idempotency_ttl_hours): finished now, a step it made could be made twice. Finish "
+            f"the copy at {self.plan.target} and run again (a copy that then reads as its source "
+            "is taken as finished), or delete it there and run again to copy it anew"
         )
         detail = {"reason": reason, "warnings": known.detail.get("warnings", [])}
         await self._record(source_id, held.id, "failed", invoice, detail)
@@ -516,11 +532,13 @@ class Copier:
 
     async def _forgotten(self, source_id: str) -> bool:
         """Whether the copy's create key is no longer kept (expired, or reaped): sent again, the
-        create would be a new one."""
-        assert self.store is not None
+        create would be a new one. A dry run reads the store it would write."""
+        store = self.store or self.seen
+        if store is None:
+            return False
         scope = self._request("create", source_id).scope()
         assert scope is not None
-        record = await self.store.get(scope)
+        record = await store.get(scope)
         return record is None or record.expires_at <= time.time()
 
     async def _record(

@@ -415,32 +415,38 @@ async def test_a_copy_not_finished_before_its_keys_expired_is_left_to_be_finishe
     """Resumed after its keys expired, a copy the crosswalk names, still at the target, was
     created a second time beside it (and the crosswalk forgot the first); taken up without its
     create, its payments were sent again under their expired keys. Nothing is sent: it fails,
-    naming the copy and how to finish it, and the crosswalk keeps it."""
+    naming the copy and how to finish it, and the crosswalk keeps it; once finished at the
+    target by hand, it is taken as finished (the dry run says all of it first)."""
     original, copy, url, config = await _issue_failing(sandbox, tmp_path)
     expire_keys(url)
     before = {i["id"] for i in await m.listing(sandbox, "bill_crm")}
     log = len(await m.requests_log(sandbox, "bill_crm"))
+    stuck = (
+        f"copied as {copy} by run there and not finished (status not as the source's), and its "
+        "steps' Idempotency-Keys have expired since (idempotency_ttl_hours): finished now, a "
+        "step it made could be made twice. Finish the copy at bill_crm and run again (a copy "
+        "that then reads as its source is taken as finished), or delete it there and run again "
+        "to copy it anew"
+    )
 
+    look = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "look", "--dry-run")
     again = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
 
+    assert look.outcomes() == {original: "failed"}, look.stderr
     assert again.outcomes() == {original: "failed"}, again.stderr
+    assert look.report[0]["reason"] == again.report[0]["reason"] == stuck
     assert again.report[0]["target_id"] == copy
-    assert again.report[0]["reason"] == (
-        f"copied as {copy} by run there and not finished, and its steps' Idempotency-Keys have "
-        "expired since (idempotency_ttl_hours): finished now, a step it made could be made "
-        "twice. Finish the copy at bill_crm (its status and payments), or migrate revert --run "
-        "there and run again to copy it anew"
-    )
     written = [e for e in (await m.requests_log(sandbox, "bill_crm"))[log:] if e["method"] != "GET"]
     assert written == []
     assert {i["id"] for i in await m.listing(sandbox, "bill_crm")} == before
     [entry] = await m.crosswalk(url, "there")
     assert (entry.target_id, entry.state) == (copy, "failed")
-    reverted = m.run(config, "revert", "--run", "there", report=tmp_path / "revert.jsonl")
-    assert reverted.code == 0, reverted.stderr
-    anew = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "anew")
-    assert anew.outcomes() == {original: "copied"}, anew.stderr
-    assert anew.report[0]["target_id"] != copy
+    await m.api(sandbox, "POST", f"/v1/connections/bill_crm/invoices/{copy}/issue")
+    finished = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
+    assert finished.outcomes() == {original: "copied"}, finished.stderr
+    assert finished.report[0]["target_id"] == copy
+    [entry] = await m.crosswalk(url, "there")
+    assert (entry.target_id, entry.state) == (copy, "verified")
 
 
 async def test_a_copy_made_and_deleted_since_is_made_anew_while_its_key_is_kept(
