@@ -505,11 +505,21 @@ class Copier:
         any other fails, naming it and the two ways to finish it."""
         assert known is not None and held.id is not None
         warnings = [WriteWarning(**w) for w in known.detail.get("warnings", [])]
+        changed = changed_since(known.fingerprint, self._fingerprint(source_id, invoice))
+        # The row keeps what the copy was made of: a source changed since is said by every run
+        # after this one too (``already_copied``'s ``SOURCE_CHANGED``).
+        self._fingerprints[source_id] = known.fingerprint
         verdict = compare(invoice, held, self.target)
         unlike = [str(d.get("field", "")) for d in verdict.differences]
         if held.status != invoice.status:  # its status step not done (a draft left unissued)
             unlike.append("status")
         if not unlike:
+            if changed:
+                # As a resume under kept keys says it (``KeyReusedAfterSuccess``): what the
+                # source says since does not show in figures alone.
+                warnings.append(WriteWarning("", EARLIER_COPY))
+            if self.store is None:  # a dry run: the run would take it as it is
+                return self._entry(source_id, "would_copy", held.id, warnings, verdict)
             detail = {
                 "warnings": [w.as_dict() for w in warnings],
                 "verification": verdict.verification,

@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.migration.copy import EARLIER_COPY, SOURCE_CHANGED
 from gateway.sandbox.serve import Sandbox
 from gateway.store import CrosswalkEntry, open_store
 from tests.e2e import migrating as m
@@ -447,6 +448,28 @@ async def test_a_copy_not_finished_before_its_keys_expired_is_left_to_be_finishe
     assert finished.report[0]["target_id"] == copy
     [entry] = await m.crosswalk(url, "there")
     assert (entry.target_id, entry.state) == (copy, "verified")
+
+
+async def test_a_copy_finished_by_hand_after_its_source_changed_says_so(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A source changed since its copy was made (its notes: figures alike), keys expired, the
+    copy finished by hand: taken as finished, it was reported exact with nothing said, and the
+    row took the new source's fingerprint, so no later run said it either."""
+    original, copy, url, config = await _issue_failing(sandbox, tmp_path)
+    expire_keys(url)
+    source = await m.read(sandbox, "crm_v1", original)
+    path = f"/v1/connections/crm_v1/invoices/{original}"
+    await m.api(sandbox, "PUT", path, {**source, "notes": "changed after the copy"})
+    await m.api(sandbox, "POST", f"/v1/connections/bill_crm/invoices/{copy}/issue")
+
+    finished = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
+
+    assert finished.outcomes() == {original: "copied"}, finished.stderr
+    assert {"field": "", "reason": EARLIER_COPY} in finished.report[0]["warnings"]
+    later = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
+    assert later.outcomes() == {original: "already_copied"}, later.stderr
+    assert later.report[0]["reason"] == SOURCE_CHANGED
 
 
 async def test_a_copy_made_and_deleted_since_is_made_anew_while_its_key_is_kept(
