@@ -237,6 +237,17 @@ class Copier:
         copy = self._read_back.pop(source_id, None) or await self.target.get(target_id)
         warnings += _due_date_added(translation.invoice, copy, self.target.provider)
         verdict = compare(invoice, copy, self.target)
+        return await self._finished(source_id, target_id, invoice, warnings, verdict)
+
+    async def _finished(
+        self,
+        source_id: str,
+        target_id: str,
+        invoice: Invoice,
+        warnings: list[WriteWarning],
+        verdict: Verdict,
+    ) -> Entry:
+        """The copy done: recorded with its verdict, ``verified`` or ``differs``."""
         detail = {
             "warnings": [w.as_dict() for w in warnings],
             "verification": verdict.verification,
@@ -520,13 +531,7 @@ class Copier:
                 warnings.append(WriteWarning("", EARLIER_COPY))
             if self.store is None:  # a dry run: the run would take it as it is
                 return self._entry(source_id, "would_copy", held.id, warnings, verdict)
-            detail = {
-                "warnings": [w.as_dict() for w in warnings],
-                "verification": verdict.verification,
-                "totals_differences": [],
-            }
-            await self._record(source_id, held.id, "verified", invoice, detail)
-            return self._entry(source_id, "copied", held.id, warnings, verdict)
+            return await self._finished(source_id, held.id, invoice, warnings, verdict)
         run = known.run or self.plan.run
         what = ", ".join(sorted(set(unlike) - {""})) or "it"
         reason = (

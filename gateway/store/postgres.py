@@ -523,32 +523,27 @@ class PostgresStore(Store):
     async def crosswalk_copies_as(
         self, target_connection: str, target_id: str
     ) -> list[CrosswalkEntry]:
-        # With the rows another copy of the same source replaced (``crosswalk_replaced``).
-        async with self._connection() as con:
-            rows = await con.fetch(
-                f"SELECT {CROSSWALK_COLUMNS} FROM (SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
-                "WHERE target_connection = $1 AND target_id = $2 "
-                f"UNION SELECT {CROSSWALK_COLUMNS} FROM crosswalk_replaced "
-                "WHERE target_connection = $1 AND target_id = $2) AS copies "
-                'ORDER BY source_connection COLLATE "C", source_id',
-                target_connection,
-                target_id,
-            )
-        return [crosswalk_from_row(row) for row in rows]
+        return await self._with_replaced("target", "source", target_connection, target_id)
 
     async def crosswalk_copies_of(
         self, source_connection: str, source_id: str
     ) -> list[CrosswalkEntry]:
-        # With the rows another copy of the same source replaced (``crosswalk_replaced``).
+        return await self._with_replaced("source", "target", source_connection, source_id)
+
+    async def _with_replaced(
+        self, side: str, other: str, connection: str, invoice_id: str
+    ) -> list[CrosswalkEntry]:
+        """The rows whose ``side`` ("source" or "target") is that invoice, with those another
+        copy of the same source replaced (``crosswalk_replaced``), ordered by the ``other``
+        (by code point, as SQLite orders)."""
+        where = f"WHERE {side}_connection = $1 AND {side}_id = $2"
         async with self._connection() as con:
             rows = await con.fetch(
                 f"SELECT {CROSSWALK_COLUMNS} FROM (SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
-                "WHERE source_connection = $1 AND source_id = $2 "
-                f"UNION SELECT {CROSSWALK_COLUMNS} FROM crosswalk_replaced "
-                "WHERE source_connection = $1 AND source_id = $2) AS copies "
-                'ORDER BY target_connection COLLATE "C", target_id COLLATE "C"',
-                source_connection,
-                source_id,
+                f"{where} UNION SELECT {CROSSWALK_COLUMNS} FROM crosswalk_replaced {where}) "
+                f'AS copies ORDER BY {other}_connection COLLATE "C", {other}_id COLLATE "C"',
+                connection,
+                invoice_id,
             )
         return [crosswalk_from_row(row) for row in rows]
 

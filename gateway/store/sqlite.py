@@ -567,26 +567,24 @@ class SqliteStore(Store):
     async def crosswalk_copies_as(
         self, target_connection: str, target_id: str
     ) -> list[CrosswalkEntry]:
-        # With the rows another copy of the same source replaced (``crosswalk_replaced``).
-        rows = await self._one(
-            f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
-            "WHERE target_connection = ? AND target_id = ? "
-            f"UNION SELECT {CROSSWALK_COLUMNS} FROM crosswalk_replaced "
-            "WHERE target_connection = ? AND target_id = ? ORDER BY source_connection, source_id",
-            (target_connection, target_id, target_connection, target_id),
-        )
-        return [crosswalk_from_row(row) for row in rows]
+        return await self._with_replaced("target", "source", target_connection, target_id)
 
     async def crosswalk_copies_of(
         self, source_connection: str, source_id: str
     ) -> list[CrosswalkEntry]:
-        # With the rows another copy of the same source replaced (``crosswalk_replaced``).
+        return await self._with_replaced("source", "target", source_connection, source_id)
+
+    async def _with_replaced(
+        self, side: str, other: str, connection: str, invoice_id: str
+    ) -> list[CrosswalkEntry]:
+        """The rows whose ``side`` ("source" or "target") is that invoice, with those another
+        copy of the same source replaced (``crosswalk_replaced``), ordered by the ``other``."""
+        where = f"WHERE {side}_connection = ? AND {side}_id = ?"
         rows = await self._one(
-            f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk "
-            "WHERE source_connection = ? AND source_id = ? "
-            f"UNION SELECT {CROSSWALK_COLUMNS} FROM crosswalk_replaced "
-            "WHERE source_connection = ? AND source_id = ? ORDER BY target_connection, target_id",
-            (source_connection, source_id, source_connection, source_id),
+            f"SELECT {CROSSWALK_COLUMNS} FROM crosswalk {where} "
+            f"UNION SELECT {CROSSWALK_COLUMNS} FROM crosswalk_replaced {where} "
+            f"ORDER BY {other}_connection, {other}_id",
+            (connection, invoice_id, connection, invoice_id),
         )
         return [crosswalk_from_row(row) for row in rows]
 

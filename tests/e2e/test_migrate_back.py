@@ -155,6 +155,18 @@ async def test_a_copy_of_a_copy_migrated_back_to_the_first_is_skipped(
     assert len(await m.listing(sandbox, "crm_v1")) == before
 
 
+async def copied_aside(sandbox: Sandbox, folder: Path) -> tuple[str, str, str, Path]:
+    """A new crm_v1 invoice copied to item_envelope by run "side", in a store of the test's
+    own: the invoice's id, its copy's, the store's URL and the configuration."""
+    [original] = await made(sandbox, "crm_v1", 1)
+    url = sqlite_url()
+    config = m.config_for(folder, sandbox, url)
+    side = migrate(config, folder, "crm_v1", "item_envelope", [original], "side")
+    assert side.code == 0, side.stderr
+    [at_item] = [e["target_id"] for e in side.report]
+    return original, at_item, url, config
+
+
 async def plant(url: str, *rows: tuple[str, str, str, str | None, str, str]) -> None:
     """Crosswalk rows as a run cut off leaves them: (source, source id, target, its copy's id,
     state, run)."""
@@ -299,13 +311,8 @@ async def test_a_copy_of_an_invoice_whose_copy_to_the_target_is_unfinished_waits
     """crm_v1 → bill_crm cut off in its create (the crosswalk's row "pending", naming no copy:
     one may be there), crm_v1 → item_envelope, then item_envelope → bill_crm: a skip saying to
     finish the first; once it is finished, the copy of the copy is skipped for it."""
-    originals = await made(sandbox, "crm_v1", 1)
-    [original] = originals
-    url = sqlite_url()
-    config = m.config_for(tmp_path, sandbox, url)
-    side = migrate(config, tmp_path, "crm_v1", "item_envelope", originals, "side")
-    assert side.code == 0, side.stderr
-    [at_item] = [e["target_id"] for e in side.report]
+    original, at_item, url, config = await copied_aside(sandbox, tmp_path)
+    originals = [original]
     await plant(url, ("crm_v1", original, "bill_crm", None, "pending", "there"))
     before = len(await m.listing(sandbox, "bill_crm"))
 
@@ -333,13 +340,8 @@ async def test_a_copy_begun_is_finished_whatever_its_kin_began_meanwhile(
     off in their create ("pending"): resumed, the first was skipped for the second's
     unfinished copy, and its own "pending" row, the only record of a copy that may be at
     bill_crm, was written over. A copy begun is finished first."""
-    originals = await made(sandbox, "crm_v1", 1)
-    [original] = originals
-    url = sqlite_url()
-    config = m.config_for(tmp_path, sandbox, url)
-    side = migrate(config, tmp_path, "crm_v1", "item_envelope", originals, "side")
-    assert side.code == 0, side.stderr
-    [at_item] = [e["target_id"] for e in side.report]
+    original, at_item, url, config = await copied_aside(sandbox, tmp_path)
+    originals = [original]
     await plant(
         url,
         ("crm_v1", original, "bill_crm", None, "pending", "there"),
@@ -359,12 +361,8 @@ async def test_a_copy_made_and_gone_since_is_checked_before_it_is_made_again(
     """A copy whose later step failed (its row names it), deleted at the target since and its
     create's key expired, is made again on resume: it was resumed unchecked, and made beside the
     copy of its copy the target holds."""
-    originals = await made(sandbox, "crm_v1", 1)
-    [original] = originals
-    url = sqlite_url()
-    config = m.config_for(tmp_path, sandbox, url)
-    side = migrate(config, tmp_path, "crm_v1", "item_envelope", originals, "side")
-    [at_item] = [e["target_id"] for e in side.report]
+    original, at_item, url, config = await copied_aside(sandbox, tmp_path)
+    originals = [original]
     on = migrate(config, tmp_path, "item_envelope", "bill_crm", [at_item], "on")
     assert on.code == 0, on.stderr
     [at_bill] = [e["target_id"] for e in on.report]
