@@ -24,6 +24,7 @@ adapter finishes (bill_crm) rather than leave or duplicate.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -116,6 +117,12 @@ def is_marker(text: str) -> bool:
 
 def new_marker() -> str:
     return MARKER_PREFIX + secrets.token_hex(12)
+
+
+def marker_of(name: str) -> str:
+    """A marker that ``name`` always gives (a write whose caller must be able to look for it
+    after its key is forgotten: a migration's create, named by its key)."""
+    return MARKER_PREFIX + hashlib.sha256(name.encode()).hexdigest()[:24]
 
 
 def marker_lookalikes(invoice: Invoice | OrderInvoice, path: str | None) -> list[FieldError]:
@@ -349,6 +356,18 @@ def judge(
             return judge(provider, left, walk, looked_for=looked_for, sure=sure, result=result)
 
         return several(f"{provider} has several candidates for {looked_for}", matches, without)
+    if len(matches) == 1 and walk.complete:  # a look-alike; those there before not all known
+
+        async def not_it(others: frozenset[str]) -> Resolution:
+            left = [match for match in matches if str(match.id) not in others]
+            return judge(provider, left, walk, looked_for=looked_for, sure=sure, result=result)
+
+        # Judged again without it where the store knows another write made it.
+        unsure = Resolution.unknown(
+            f"{provider} has {looked_for}: invoice {matches[0].id}, not surely this write's "
+            "(the invoices like it there before the write could not all be listed)"
+        )
+        return replace(unsure, among=(str(matches[0].id),), without=not_it)
     if not matches and walk.complete:
         return Resolution.not_done(
             f"{provider} does not list {looked_for} ({walk.pages} page(s) read)"

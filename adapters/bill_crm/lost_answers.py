@@ -11,6 +11,7 @@ clone. What each finding answers: ``docs/providers/bill_crm.md``, "Lost answers"
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import (
@@ -132,10 +133,16 @@ async def find_created(
             )
         found = matches[0]
         if not by_marker and recovery.get("complete") is not True:
-            return Resolution.unknown(
+
+            async def not_it(others: frozenset[str]) -> Resolution:
+                return await judged([m for m in matches if str(m.id) not in others])
+
+            # Judged again without it where the store knows another write made it.
+            unsure = Resolution.unknown(
                 f"{adapter.provider} invoice {found.id} looks like the one sent, but the "
                 "look-alikes there before the create could not all be listed"
             )
+            return replace(unsure, among=(str(found.id),), without=not_it)
         missing = _missing(sent, found)
         if not missing:
             return Resolution.done(

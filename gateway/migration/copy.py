@@ -29,6 +29,7 @@ from typing import Any, TypeGuard
 import structlog
 
 from adapters.base import Adapter, WriteWarning
+from adapters.resolution import marker_of
 from gateway.canonical.errors import FieldError, InvalidInvoice
 from gateway.canonical.model import Invoice, Payment
 from gateway.errors import (
@@ -49,11 +50,12 @@ from gateway.migration.references import ReferenceMap
 from gateway.migration.report import Entry
 from gateway.migration.translate import Translation, translate
 from gateway.service.invoices import InvoiceService
-from gateway.service.outcomes import Outcome
+from gateway.service.outcomes import Outcome, is_error
 from gateway.service.preview import preview
 from gateway.service.versions import VOLATILE
 from gateway.service.write_request import KeyReusedAfterSuccess, WriteRequest
 from gateway.store import CrosswalkEntry, Store, StoreError
+from gateway.store.records import forgettable
 
 _log = structlog.get_logger("gateway.migration")
 CLIENT = "migrate"
@@ -71,6 +73,8 @@ EARLIER_PAYMENT = (
     "recorded by an earlier run, before the map changed what it would send (payment_methods): "
     "the change does not apply to this payment"
 )
+# What a ``pending`` row keeps of its create once begun, whatever is recorded of it later.
+_BEGUN = ("marker", "pending_since")
 _ISSUED = ("open", "paid", "void")  # statuses an issued invoice goes on to
 # A step whose key another worker holds is tried again this often, after its lease's end.
 BUSY_ATTEMPTS, _BUSY_WAIT_S = 3, 60.0
@@ -221,7 +225,13 @@ class Copier:
             return self._preview(source_id, invoice, translation)
         assert self.service is not None
         made_before: list[WriteWarning] = []
-        created = await self._create(source_id, invoice, translation, made_before)
+        unrecorded: Outcome | None = None
+        if known is not None and _pending(known):
+            taken = await self._unrecorded(source_id, invoice, known, translation)
+            if isinstance(taken, Entry):
+                return taken
+            unrecorded = taken
+        created = unrecorded or await self._create(source_id, invoice, translation, made_before)
         warnings = [*made_before, *translation.warnings, *translation.as_source(created.warnings)]
         assert created.invoice is not None and created.invoice.id is not None
         self._wrote(source_id, created)
@@ -470,13 +480,22 @@ class Copier:
         """The copy's create, under its key (``made_before``: what an earlier run's copy, taken
         for this one, says)."""
         assert self.service is not None and translation.invoice is not None
-        await self._record(source_id, None, "pending", invoice, {})
+        request = self._request("create", source_id)
+        # A marker its key always gives, kept in the row where the invoice carries it: found
+        # by it, a copy whose key is forgotten before its run was resumed is not made twice.
+        marker = marker_of(f"{request.client} {request.connection} {request.idempotency_key}")
+        carried = self.target.marker_recovery(translation.invoice, marker) is not None
+        kept: dict[str, Any] = {"pending_since": math.floor(time.time())}
+        if carried:
+            kept["marker"] = marker
+        await self._record(source_id, None, "pending", invoice, kept)
         try:
             return await self.service.create(
-                self._request("create", source_id),
+                request,
                 translation.invoice,
                 self.plan.handling,
                 issued=self._issued_at_once(invoice),
+                marker=marker,
             )
         except KeyReusedAfterSuccess as made:
             # Made by an earlier run whose later step failed; the map (or the source) changed
@@ -494,6 +513,87 @@ class Copier:
                 refused = self._refused.setdefault(source_id, {})
                 refused["create"] = refused.get("create", 0) + 1
             raise
+
+    async def _unrecorded(
+        self, source_id: str, invoice: Invoice, known: CrosswalkEntry, translation: Translation
+    ) -> Outcome | Entry | None:
+        """The copy made by a create an earlier run began and never recorded (``pending``: its
+        answer lost, or its process killed before the crosswalk heard of it), where its key can
+        no longer tell (forgotten: ``idempotency_ttl_hours``, then reaped): sent again, the
+        create would make a second copy. Taken up where the key's kept answer names it, or the
+        target holds an invoice carrying the create's marker (kept in the row). None where the
+        create is to be sent: its key settles it (replayed, or found first), it was never sent,
+        or the target has no such invoice. Anything else cannot be told: the entry says so, and
+        the row stays ``pending``, naming it for verify and revert."""
+        assert self.store is not None and self.service is not None
+        assert translation.invoice is not None
+        scope = self._request("create", source_id).scope()
+        assert scope is not None
+        record, now = await self.store.get(scope), time.time()
+        if record is None:
+            # A key claimed is kept its lifetime from then, so for that long after the row
+            # said "pending" (before the claim), a key absent is a key never claimed.
+            since = known.detail.get("pending_since", known.updated_at)
+            if isinstance(since, int | float) and now - since < self.service.writes.ttl_s:
+                return None
+        elif record.expires_at > now or not forgettable(record, now):
+            return None  # the key still names the create: replayed, or looked for first
+        elif record.recovery_point == "claimed":
+            return None  # never sent
+        if record is not None and record.state == "done" and record.outcome:
+            if is_error(record.outcome):
+                return None  # refused: nothing made
+            made = Outcome.from_json(record.outcome, replayed=True)
+        else:
+            marker, path = known.detail.get("marker"), self.target.mapping.dedupe.marker
+            by_marker = isinstance(marker, str) and path is not None
+            recovery = {"marker": marker, "marker_field": path} if by_marker else {"existing": []}
+            found = await self.target.find_created(
+                translation.invoice, recovery, handling=self.plan.handling
+            )
+            if found.among and found.without is not None:
+                # Look-alikes the crosswalk names as other invoices' copies are theirs.
+                others = frozenset(
+                    [each for each in found.among if await self._anothers_copy(source_id, each)]
+                )
+                if others:
+                    found = await found.without(others)
+            if found.state == "not_done":
+                return None
+            if found.state != "done" or not by_marker:
+                reason = (
+                    f"its create was sent by run {known.run or self.plan.run} and its answer "
+                    "never recorded, and its Idempotency-Key has expired since "
+                    f"(idempotency_ttl_hours): {found.detail}. "
+                )
+                if by_marker:
+                    reason += "Run the migration again to look again"
+                else:  # the invoice's own notes leave no room for a marker
+                    reason += (
+                        f"If the copy is there, delete it at {self.plan.target} and run the "
+                        "migration again to copy it anew"
+                    )
+                detail = {**known.detail, "reason": reason}
+                await self._record(source_id, None, "pending", invoice, detail)
+                return Entry(source_id, "failed", reason=reason)
+            result = found.result
+            made = Outcome("invoice", result.invoice, list(result.warnings), replayed=True)
+        if made.invoice is None or made.invoice.id is None:
+            return None
+        try:
+            current = await self.target.get(made.invoice.id)  # as it is, not as it was made
+        except (NotFound, BadIdentifier):
+            return None  # deleted at the target since: made anew
+        self._made_by[source_id] = known.run or self.plan.run
+        return Outcome("invoice", current, made.warnings, replayed=True)
+
+    async def _anothers_copy(self, source_id: str, target_id: str) -> bool:
+        """Whether the crosswalk names target invoice ``target_id`` as another invoice's copy."""
+        assert self.store is not None
+        return any(
+            (entry.source_connection, entry.source_id) != (self.plan.source, source_id)
+            for entry in await self.store.crosswalk_copies_as(self.plan.target, target_id)
+        )
 
     async def _held(self, known: CrosswalkEntry | None) -> Invoice | None:
         """The copy the entry names (not reverted since), as the target holds it; None when
@@ -566,10 +666,16 @@ class Copier:
     ) -> None:
         if self.store is None:
             return
-        if target_id is None and state == "failed":
-            # Read again: the attempt may have got as far as a copy (``created``).
+        if target_id is None and state in ("failed", "pending"):
+            # Read again: the attempt may have got as far as a copy (``created``), and a create
+            # begun keeps its marker and since when it is pending (``_unrecorded``).
             known = await self._crosswalk(source_id)
-            target_id = known.target_id if _a_copy(known) else None
+            if state == "failed":
+                target_id = known.target_id if _a_copy(known) else None
+            elif _pending(known):
+                assert known is not None
+                begun = {k: known.detail[k] for k in _BEGUN if k in known.detail}
+                detail = {**detail, **begun}
         if self._copies.get(source_id):
             detail = {**detail, "copy": self._copies[source_id]}
         if self._refused.get(source_id):  # until the copy is finished, whatever is recorded

@@ -65,20 +65,28 @@ class InvoiceService:
         return adapter
 
     async def create(
-        self, request: WriteRequest, invoice: Invoice, handling: Handling, *, issued: bool = False
+        self,
+        request: WriteRequest,
+        invoice: Invoice,
+        handling: Handling,
+        *,
+        issued: bool = False,
+        marker: str | None = None,
     ) -> Outcome:
         """``issued``: the invoice made issued (open) at once, where the provider's create can
         (``capabilities.create_issued``; the migration's choice, not the HTTP API's). It is not
         part of the key's fingerprint: a replayed create answers the invoice as it was made, and
         a caller that wanted it issued issues it then (``migrate`` carries the status after the
-        create, whatever it answered), so a key first used the other way is not a mismatch."""
+        create, whatever it answered), so a key first used the other way is not a mismatch.
+        ``marker``: the one the invoice carries where its marker's field is free (else a new
+        one), for a caller that looks for it itself once the key is forgotten."""
         adapter = self._able(request, lambda can: "create" in can.operations, "create invoices")
         if issued and not adapter.capabilities.create_issued:
             raise InvalidRequest(
                 f"{adapter.provider} cannot create an issued invoice: create it, then issue it."
             )
         _within_bounds(adapter, invoice, handling)
-        write = CreateInvoice(adapter, invoice, handling, issued)
+        write = CreateInvoice(adapter, invoice, handling, issued, marker)
         return await self._run(request, write, lambda: _body(invoice), handling)
 
     async def replace(

@@ -123,12 +123,15 @@ class CreateInvoice(_Write):
     invoice: Invoice
     handling: Handling
     issued: bool = False  # made issued at once (``Adapter.create_issued``), not a draft
+    # The marker it carries where its field is free (None: a new one): one its caller can
+    # look for again after the key is forgotten (``marker_of``).
+    marker: str | None = None
 
     def prepared(self) -> dict[str, Any] | None:
-        return self.adapter.marker_recovery(self.invoice, new_marker())
+        return self.adapter.marker_recovery(self.invoice, self.marker or new_marker())
 
     async def prepare(self) -> dict[str, Any]:
-        return await self.adapter.prepare_create(self.invoice, new_marker())
+        return await self.adapter.prepare_create(self.invoice, self.marker or new_marker())
 
     async def send(self, recovery: dict[str, Any]) -> Outcome:
         marked = self.adapter.marked(self.invoice, recovery)

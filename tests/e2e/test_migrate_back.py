@@ -174,7 +174,8 @@ async def plant(url: str, *rows: tuple[str, str, str, str | None, str, str]) -> 
     await store.open()
     try:
         for source, source_id, target, target_id, state, run in rows:
-            row = CrosswalkEntry(source, source_id, target, target_id, "fp", state, {}, 0.0, run)
+            now = time.time()
+            row = CrosswalkEntry(source, source_id, target, target_id, "fp", state, {}, now, run)
             await store.crosswalk_put(row)
     finally:
         await store.close()

@@ -1,0 +1,195 @@
+"""A copy whose create a run sent and never recorded (``pending``: its answer lost, or its
+process killed before the crosswalk heard of it), resumed after the store forgot the create's
+Idempotency-Key (``idempotency_ttl_hours``, or reaped): the create is not sent a second time
+beside the copy it made. The copy is taken up where the key's record still names it or the
+target holds an invoice with the marker the create carried; a copy with no room for a marker
+(its notes are the source's) is left to be told apart by hand, nothing sent."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.sandbox.serve import Sandbox
+from tests.e2e import migrating as m
+from tests.e2e.sandbox import sandbox_in_thread
+from tests.e2e.test_migrate_back import delete
+from tests.e2e.test_migrate_runs import args_for, copies_at_bill_crm, signalled_mid_run
+from tests.stores import sqlite_url
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with sandbox_in_thread(seed_invoices=4) as running:
+        yield running
+
+
+def _db(url: str) -> sqlite3.Connection:
+    return sqlite3.connect(url.removeprefix("sqlite:///"))
+
+
+DAYS_2 = 2 * 86_400
+
+
+def forget_keys(url: str, *, reaped: bool) -> None:
+    """The store as two days later (``idempotency_ttl_hours`` is 24): its keys expired, or gone
+    (reaped), and the crosswalk's rows as old."""
+    with _db(url) as db:
+        if reaped:
+            db.execute("DELETE FROM idempotency_keys")
+        else:
+            db.execute("UPDATE idempotency_keys SET expires_at = ?", (time.time() - 10,))
+        db.execute("UPDATE crosswalk SET updated_at = updated_at - ?", (DAYS_2,))
+        db.execute(
+            "UPDATE crosswalk SET detail = json_set(detail, '$.pending_since', "
+            "json_extract(detail, '$.pending_since') - ?) "
+            "WHERE json_extract(detail, '$.pending_since') IS NOT NULL",
+            (DAYS_2,),
+        )
+
+
+def as_cut_off_after_the_create(url: str, source_id: str) -> None:
+    """The crosswalk row as a process killed between the create's answer (kept with its key)
+    and the row's ``created`` leaves it: ``pending``, naming no copy."""
+    with _db(url) as db:
+        db.execute(
+            "UPDATE crosswalk SET state = 'pending', target_id = NULL, detail = '{}' "
+            "WHERE source_id = ?",
+            (source_id,),
+        )
+
+
+async def copied(
+    sandbox: Sandbox, folder: Path, target: str, run: str, bodies: list[dict[str, Any]]
+) -> tuple[dict[str, str], str, Path]:
+    """New crm_v1 invoices copied to ``target``: each one's copy, the store and the config."""
+    made = [str((await m.create(sandbox, "crm_v1", body))["id"]) for body in bodies]
+    url = sqlite_url()
+    config = m.config_for(folder, sandbox, url)
+    args = args_for(folder, "crm_v1", target, made, run)
+    ran = m.run(config, "run", *args, report=folder / f"{run}.jsonl")
+    assert ran.code == 0, ran.stderr
+    assert ran.outcomes() == dict.fromkeys(made, "copied")
+    return {e["source_id"]: e["target_id"] for e in ran.report}, url, config
+
+
+async def written_since(sandbox: Sandbox, provider: str, log: int) -> list[str]:
+    after = (await m.requests_log(sandbox, provider))[log:]
+    return [f"{e['method']} {e['path']}" for e in after if e["method"] != "GET"]
+
+
+async def test_a_create_whose_kept_answer_expired_is_taken_up_not_sent_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Killed after the create's answer was kept with its key and before the crosswalk said
+    ``created``, resumed a day later: the key's record had expired, so the create was sent
+    again and bill_crm held the invoice twice. The kept answer names the copy: finished."""
+    copies, url, config = await copied(
+        sandbox, tmp_path, "bill_crm", "cut", [m.portable_invoice("crm_v1")]
+    )
+    [(original, copy)] = copies.items()
+    as_cut_off_after_the_create(url, original)
+    forget_keys(url, reaped=False)
+    before = {i["id"] for i in await m.listing(sandbox, "bill_crm")}
+    log = len(await m.requests_log(sandbox, "bill_crm"))
+
+    args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "cut")
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+
+    assert resumed.code == 0, resumed.stderr
+    assert resumed.outcomes() == {original: "copied"}
+    assert resumed.report[0]["target_id"] == copy
+    assert {i["id"] for i in await m.listing(sandbox, "bill_crm")} == before
+    assert not any(w.endswith("/invoices") for w in await written_since(sandbox, "bill_crm", log))
+    [entry] = await m.crosswalk(url, "cut")
+    assert (entry.target_id, entry.state) == (copy, "verified")
+
+
+async def test_a_create_killed_mid_way_is_found_by_its_marker_after_its_key_is_reaped(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Killed while its creates were under way at bill_crm, resumed once the store had reaped
+    their keys: each create was sent again beside the invoice the first had made (or begun).
+    Each carried a marker its key gives, kept in the row: found by it, finished, once."""
+    ids = [
+        str((await m.create(sandbox, "crm_v1", m.portable_invoice("crm_v1"))).get("id"))
+        for _ in range(6)
+    ]
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "cut", "--concurrency", "2")
+    before = len(await m.listing(sandbox, "bill_crm"))
+    await signalled_mid_run(
+        sandbox, config, url, args, tmp_path / "first.jsonl", slow_ms=400,
+        ready=lambda states: states["pending"] >= 1, sig=signal.SIGKILL,
+    )  # fmt: skip
+    await asyncio.sleep(1.0)  # the writes under way land at bill_crm, unanswered
+    cut = {e.source_id: e for e in await m.crosswalk(url, "cut")}
+    unrecorded = [i for i in ids if i in cut and cut[i].state == "pending"]
+    made = len(await m.listing(sandbox, "bill_crm")) - before
+    recorded = sum(1 for e in cut.values() if e.target_id is not None)
+    assert unrecorded and made > recorded  # a create landed that the crosswalk does not name
+    forget_keys(url, reaped=True)
+
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+
+    assert resumed.code == 0, resumed.stderr
+    assert set(resumed.outcomes().values()) <= {"copied", "already_copied"}
+    assert len(await m.listing(sandbox, "bill_crm")) - before == len(ids)
+    copies = await copies_at_bill_crm(sandbox, "crm_v1")
+    assert {i: copies[i] for i in ids} == dict.fromkeys(ids, 1)
+    states = Counter(e.state for e in await m.crosswalk(url, "cut"))
+    assert states == Counter({"verified": len(ids)})
+
+
+async def test_a_create_with_no_room_for_a_marker_is_left_to_be_told_apart(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The source's notes fill the marker's field: after its key is gone, the copy can only be
+    looked for as an invoice like it, which cannot tell it from one made before. Nothing is
+    sent; it fails naming the look-alike (not the copy of its twin, which the crosswalk names
+    as that one's) and what to do, and the row stays ``pending`` (verify and revert name it);
+    once the copy is deleted there, the next run copies it anew, once."""
+    note = "Deliver to the back door"
+    body = {**m.portable_invoice("crm_v1", note=note), "issue_date": "2026-03-17"}
+    body["due_date"] = "2026-04-16"
+    copies, url, config = await copied(sandbox, tmp_path, "bill_crm", "noted", [body, body])
+    (original, copy), (twin, twins) = copies.items()
+    as_cut_off_after_the_create(url, original)
+    forget_keys(url, reaped=True)
+    log = len(await m.requests_log(sandbox, "bill_crm"))
+    args = args_for(tmp_path, "crm_v1", "bill_crm", [original, twin], "noted")
+
+    stuck = m.run(config, "run", *args, report=tmp_path / "stuck.jsonl")
+
+    assert stuck.code == 1, stuck.stderr
+    assert stuck.outcomes() == {original: "failed", twin: "already_copied"}
+    reason = next(e["reason"] for e in stuck.report if e["source_id"] == original)
+    assert reason == (
+        "its create was sent by run noted and its answer never recorded, and its "
+        "Idempotency-Key has expired since (idempotency_ttl_hours): bill_crm invoice "
+        f"{copy} looks like the one sent, but the look-alikes there before the create could "
+        "not all be listed. If the copy is there, delete it at bill_crm and run the migration "
+        "again to copy it anew"
+    )
+    assert await written_since(sandbox, "bill_crm", log) == []
+    entries = {e.source_id: e for e in await m.crosswalk(url, "noted")}
+    assert (entries[original].state, entries[original].target_id) == ("pending", None)
+
+    await delete(sandbox, "bill_crm", copy)
+    anew = m.run(config, "run", *args, report=tmp_path / "anew.jsonl")
+    assert anew.outcomes() == {original: "copied", twin: "already_copied"}, anew.stderr
+    made = next(e["target_id"] for e in anew.report if e["source_id"] == original)
+    assert made not in (None, copy, twins)
+    dated = [
+        i["id"] for i in await m.listing(sandbox, "bill_crm") if i["issue_date"] == "2026-03-17"
+    ]
+    assert sorted(dated) == sorted([made, twins])
