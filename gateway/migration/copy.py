@@ -561,21 +561,13 @@ class Copier:
             if found.state == "not_done":
                 return None
             if found.state != "done" or not by_marker:
-                reason = (
-                    f"its create was sent by run {known.run or self.plan.run} and its answer "
-                    "never recorded, and its Idempotency-Key has expired since "
-                    f"(idempotency_ttl_hours): {found.detail}. "
+                then = (
+                    LOOK_AGAIN
+                    if by_marker  # else the invoice's own notes leave no room for a marker
+                    else f"If the copy is there, delete it at {self.plan.target} and run the "
+                    "migration again to copy it anew"
                 )
-                if by_marker:
-                    reason += "Run the migration again to look again"
-                else:  # the invoice's own notes leave no room for a marker
-                    reason += (
-                        f"If the copy is there, delete it at {self.plan.target} and run the "
-                        "migration again to copy it anew"
-                    )
-                detail = {**known.detail, "reason": reason}
-                await self._record(source_id, None, "pending", invoice, detail)
-                return Entry(source_id, "failed", reason=reason)
+                return await self._untold(source_id, invoice, known, found.detail, then)
             result = found.result
             made = Outcome("invoice", result.invoice, list(result.warnings), replayed=True)
         if made.invoice is None or made.invoice.id is None:
@@ -584,8 +576,24 @@ class Copier:
             current = await self.target.get(made.invoice.id)  # as it is, not as it was made
         except (NotFound, BadIdentifier):
             return None  # deleted at the target since: made anew
+        except AdapterError as exc:  # kept "pending": a row "failed" would name no copy
+            what = f"its copy {made.invoice.id} could not be read: {_said(exc)}"
+            return await self._untold(source_id, invoice, known, what, LOOK_AGAIN)
         self._made_by[source_id] = known.run or self.plan.run
         return Outcome("invoice", current, made.warnings, replayed=True)
+
+    async def _untold(
+        self, source_id: str, invoice: Invoice, known: CrosswalkEntry, what: str, then: str
+    ) -> Entry:
+        """A forgotten create (``_unrecorded``) that the target cannot tell about now: failed,
+        saying ``what`` was found and what to do, and its row kept ``pending``."""
+        reason = (
+            f"its create was sent by run {known.run or self.plan.run} and its answer never "
+            f"recorded, and its Idempotency-Key has expired since (idempotency_ttl_hours): "
+            f"{what}. {then}"
+        )
+        await self._record(source_id, None, "pending", invoice, {**known.detail, "reason": reason})
+        return Entry(source_id, "failed", reason=reason)
 
     async def _anothers_copy(self, source_id: str, target_id: str) -> bool:
         """Whether the crosswalk names target invoice ``target_id`` as another invoice's copy."""
@@ -908,6 +916,7 @@ def _paid_so_far(copy: Invoice, paid: Decimal) -> Invoice:
 
 
 RUN_AGAIN = "run the migration again with the same --run to copy it"
+LOOK_AGAIN = "Run the migration again with the same --run to look again"
 
 
 def _for_a_run(error: OutcomeUncertain) -> str:

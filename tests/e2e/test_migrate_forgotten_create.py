@@ -22,7 +22,7 @@ from gateway.sandbox.serve import Sandbox
 from tests.e2e import migrating as m
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.e2e.test_migrate_back import delete
-from tests.e2e.test_migrate_runs import args_for, copies_at_bill_crm, signalled_mid_run
+from tests.e2e.test_migrate_runs import args_for, copies_at_bill_crm, faulty, signalled_mid_run
 from tests.stores import sqlite_url
 
 
@@ -193,3 +193,38 @@ async def test_a_create_with_no_room_for_a_marker_is_left_to_be_told_apart(
         i["id"] for i in await m.listing(sandbox, "bill_crm") if i["issue_date"] == "2026-03-17"
     ]
     assert sorted(dated) == sorted([made, twins])
+
+
+async def test_a_forgotten_create_whose_copy_cannot_be_read_stays_pending(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The key's kept answer names the copy, and the target fails the read of it (503s): the
+    run recorded the copy "failed" naming none, so the next run sent the create again beside
+    it. It stays ``pending``, saying to run again, and the next run finishes that copy."""
+    copies, url, config = await copied(
+        sandbox, tmp_path, "bill_crm", "unread", [m.portable_invoice("crm_v1")]
+    )
+    [(original, copy)] = copies.items()
+    as_cut_off_after_the_create(url, original)
+    forget_keys(url, reaped=False)
+    before = {i["id"] for i in await m.listing(sandbox, "bill_crm")}
+    args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "unread")
+    unreadable = {
+        "error_rate": 1,
+        "error_status": 503,
+        "methods": ["GET"],
+        "path_regex": rf"/invoices/{copy}$",
+    }
+    async with faulty(sandbox, "bill_crm", unreadable):
+        failed = m.run(config, "run", *args, report=tmp_path / "failed.jsonl")
+
+    assert failed.outcomes() == {original: "failed"}, failed.stderr
+    reason = failed.report[0]["reason"]
+    assert f"its copy {copy} could not be read: " in reason, reason
+    assert reason.endswith("Run the migration again with the same --run to look again")
+    [entry] = await m.crosswalk(url, "unread")
+    assert (entry.state, entry.target_id) == ("pending", None)
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+    assert resumed.outcomes() == {original: "copied"}, resumed.stderr
+    assert resumed.report[0]["target_id"] == copy
+    assert {i["id"] for i in await m.listing(sandbox, "bill_crm")} == before
