@@ -81,6 +81,22 @@ async def copied(
     return {e["source_id"]: e["target_id"] for e in ran.report}, url, config
 
 
+async def expired_after_the_create(
+    sandbox: Sandbox, folder: Path, run: str
+) -> tuple[str, str, str, Path, set[str]]:
+    """A crm_v1 invoice copied to bill_crm, its row as cut off after the create's answer was
+    kept, a day later (its keys expired): the source id, the copy's, the store, the config and
+    the ids bill_crm holds."""
+    copies, url, config = await copied(
+        sandbox, folder, "bill_crm", run, [m.portable_invoice("crm_v1")]
+    )
+    [(original, copy)] = copies.items()
+    as_cut_off_after_the_create(url, original)
+    forget_keys(url, reaped=False)
+    before = {i["id"] for i in await m.listing(sandbox, "bill_crm")}
+    return original, copy, url, config, before
+
+
 async def written_since(sandbox: Sandbox, provider: str, log: int) -> list[str]:
     after = (await m.requests_log(sandbox, provider))[log:]
     return [f"{e['method']} {e['path']}" for e in after if e["method"] != "GET"]
@@ -92,13 +108,7 @@ async def test_a_create_whose_kept_answer_expired_is_taken_up_not_sent_again(
     """Killed after the create's answer was kept with its key and before the crosswalk said
     ``created``, resumed a day later: the key's record had expired, so the create was sent
     again and bill_crm held the invoice twice. The kept answer names the copy: finished."""
-    copies, url, config = await copied(
-        sandbox, tmp_path, "bill_crm", "cut", [m.portable_invoice("crm_v1")]
-    )
-    [(original, copy)] = copies.items()
-    as_cut_off_after_the_create(url, original)
-    forget_keys(url, reaped=False)
-    before = {i["id"] for i in await m.listing(sandbox, "bill_crm")}
+    original, copy, url, config, before = await expired_after_the_create(sandbox, tmp_path, "cut")
     log = len(await m.requests_log(sandbox, "bill_crm"))
 
     args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "cut")
@@ -201,13 +211,9 @@ async def test_a_forgotten_create_whose_copy_cannot_be_read_stays_pending(
     """The key's kept answer names the copy, and the target fails the read of it (503s): the
     run recorded the copy "failed" naming none, so the next run sent the create again beside
     it. It stays ``pending``, saying to run again, and the next run finishes that copy."""
-    copies, url, config = await copied(
-        sandbox, tmp_path, "bill_crm", "unread", [m.portable_invoice("crm_v1")]
+    original, copy, url, config, before = await expired_after_the_create(
+        sandbox, tmp_path, "unread"
     )
-    [(original, copy)] = copies.items()
-    as_cut_off_after_the_create(url, original)
-    forget_keys(url, reaped=False)
-    before = {i["id"] for i in await m.listing(sandbox, "bill_crm")}
     args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "unread")
     unreadable = {
         "error_rate": 1,
