@@ -231,7 +231,13 @@ class Copier:
             if isinstance(taken, Entry):
                 return taken
             unrecorded = taken
-        created = unrecorded or await self._create(source_id, invoice, translation, made_before)
+        try:
+            created = unrecorded or await self._create(
+                source_id, invoice, translation, made_before, recheck=not begun
+            )
+        except _Doubled as since:
+            await self._record(source_id, None, "skipped", invoice, {"reason": since.reason})
+            return Entry(source_id, "skipped", reason=since.reason)
         warnings = [*made_before, *translation.warnings, *translation.as_source(created.warnings)]
         assert created.invoice is not None and created.invoice.id is not None
         self._wrote(source_id, created)
@@ -476,9 +482,14 @@ class Copier:
         invoice: Invoice,
         translation: Translation,
         made_before: list[WriteWarning],
+        *,
+        recheck: bool = False,
     ) -> Outcome:
         """The copy's create, under its key (``made_before``: what an earlier run's copy, taken
-        for this one, says)."""
+        for this one, says). ``recheck``: a new copy, whose family (``doubling``) is looked at
+        again once its row says ``pending``: another run into the target may have passed its
+        own look for the same family meanwhile, and of two such runs the later to write its row
+        always sees the other's, so no two both send a create (both may skip)."""
         assert self.service is not None and translation.invoice is not None
         request = self._request("create", source_id)
         # A marker its key always gives, kept in the row where the invoice carries it: found
@@ -489,6 +500,10 @@ class Copier:
         if carried:
             kept["marker"] = marker
         await self._record(source_id, None, "pending", invoice, kept)
+        if recheck:
+            doubled = await doubling(self.store, self.source, self.target, invoice)
+            if doubled is not None:
+                raise _Doubled(doubled)
         try:
             return await self.service.create(
                 request,
@@ -749,6 +764,14 @@ def _method_hint(error: AdapterError, source: str | None, sent: str | None) -> s
         return ""
     was = repr(source) + (f", sent as {sent!r}" if sent != source else "")
     return f" (the source's method is {was}: map it to one the target takes under payment_methods)"
+
+
+class _Doubled(Exception):
+    """The copy's family is found at the target once its row said ``pending``: a skip."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def settling(error: AdapterError) -> bool:
