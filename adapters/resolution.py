@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.canonical.errors import FieldError
-from gateway.canonical.model import Invoice, Line, Payment, with_fields
+from gateway.canonical.model import Discount, Invoice, Line, Payment, with_fields
 from gateway.canonical.order_invoice import OrderInvoice
 
 if TYPE_CHECKING:
@@ -362,10 +362,12 @@ def judge(
             left = [match for match in matches if str(match.id) not in others]
             return judge(provider, left, walk, looked_for=looked_for, sure=sure, result=result)
 
-        # Judged again without it where the store knows another write made it.
-        unsure = Resolution.unknown(
-            f"{provider} has {looked_for}: invoice {matches[0].id}, not surely this write's "
-            "(the invoices like it there before the write could not all be listed)"
+        # As several are: no retry can tell (those there before stay unlisted), but judged
+        # again without it where the store knows another write made it.
+        unsure = Resolution.untellable(
+            f"{provider} has {looked_for}: invoice {matches[0].id}, and nothing tells whether "
+            "it is this write's (the invoices like it there before the write could not all be "
+            "listed)"
         )
         return replace(unsure, among=(str(matches[0].id),), without=not_it)
     if not matches and walk.complete:
@@ -399,8 +401,10 @@ def looks_like(sent: Invoice, candidate: Invoice) -> bool:
     if sent.currency and candidate.currency and candidate.currency != sent.currency:
         return False
     for name in ("notes", "reference"):
-        if not _same_text(getattr(sent, name), getattr(candidate, name)):
+        if not same_text(getattr(sent, name), getattr(candidate, name)):
             return False
+    if _discounted(candidate.discount) and not _discounted(sent.discount):
+        return False  # a discount the caller did not send is no provider's own
     sent_lines = [line for line in sent.lines if line.kind != "section"]
     their_lines = [line for line in candidate.lines if line.kind != "section"]
     if len(sent_lines) != len(their_lines):
@@ -409,6 +413,8 @@ def looks_like(sent: Invoice, candidate: Invoice) -> bool:
 
 
 def _same_line(sent: Line, candidate: Line) -> bool:
+    if _discounted(candidate.discount) and not _discounted(sent.discount):
+        return False
     if not _same_number(sent.quantity, candidate.quantity):
         return False
     if not _same_number(sent.unit_price, candidate.unit_price):
@@ -420,12 +426,17 @@ def _same_line(sent: Line, candidate: Line) -> bool:
     return True
 
 
+def _discounted(discount: Discount | None) -> bool:
+    """Whether a discount takes anything off (a provider may list "no discount" as a zero)."""
+    return discount is not None and discount.value != 0
+
+
 # A candidate's text shorter than the one sent, and its start, is the sent one cut short by a
 # provider's limit only from this length on: "Job 1" is no cut-short "Job 12".
 _CUT_SHORT_FROM = 32
 
 
-def _same_text(sent: str | None, candidate: str | None) -> bool:
+def same_text(sent: str | None, candidate: str | None) -> bool:
     """Whether a free text the caller sent (the notes, a reference) can be the candidate's:
     the same but for blanks (a provider may trim or reflow what it keeps), or the sent text cut
     short at a provider's limit. Where either has none, it tells nothing."""

@@ -137,8 +137,9 @@ async def find_created(
             async def not_it(others: frozenset[str]) -> Resolution:
                 return await judged([m for m in matches if str(m.id) not in others])
 
-            # Judged again without it where the store knows another write made it.
-            unsure = Resolution.unknown(
+            # As several are: no retry can tell, but judged again without it where the store
+            # knows another write made it.
+            unsure = Resolution.untellable(
                 f"{adapter.provider} invoice {found.id} looks like the one sent, but the "
                 "look-alikes there before the create could not all be listed"
             )

@@ -219,6 +219,29 @@ async def test_newest_first_a_marked_create_is_found_beyond_the_lookups_bound(en
     assert [found.result.invoice.id] == [str(i) for i in new_ids(env, before)]
 
 
+async def test_one_look_alike_after_an_unfinished_listing_is_untellable(env: Env) -> None:
+    """The look-alikes there before the create could not all be listed, and the lookup later
+    finds one: no retry can tell whether it is the write's (the listing before stays short),
+    so the caller is told to check it, not to retry; the store can still rule it out."""
+    sent = invoice(notes=USER_NOTES)
+    small = bounded(env, max_pages=1, page_size=1)
+    earlier = [await env.adapter.create(sent) for _ in range(2)]
+    recovery = await small.prepare_create(sent, new_marker())
+    assert recovery["complete"] is False
+    for made in earlier:
+        assert made.invoice.id is not None
+        await env.adapter.delete(made.invoice.id)
+    created = await small.create(sent)
+
+    found = await env.adapter.find_created(sent, recovery)  # every page read now
+
+    assert (found.state, found.tellable) == ("unknown", False)
+    assert found.among == (str(created.invoice.id),)
+    assert found.without is not None
+    ruled_out = await found.without(frozenset(found.among))
+    assert ruled_out.state == "not_done"
+
+
 async def test_a_look_alike_search_that_cannot_reach_the_end_is_unknown(env: Env) -> None:
     sent = invoice(notes=USER_NOTES)
     small = bounded(env, max_pages=1, page_size=1)

@@ -3,8 +3,10 @@ wrote, notes and reference included, without taking a create for not made."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from adapters.resolution import looks_like
-from gateway.canonical.model import Invoice
+from gateway.canonical.model import Discount, Invoice
 
 
 def _invoice(notes: str | None = None, reference: str | None = None) -> Invoice:
@@ -32,3 +34,28 @@ def test_blanks_and_a_text_cut_short_at_a_limit_still_match() -> None:
 def test_a_text_not_sent_or_not_listed_tells_nothing() -> None:
     assert looks_like(_invoice(), _invoice("kept by the provider"))
     assert looks_like(_invoice("sent"), _invoice())
+
+
+def _discounted(*, invoice: bool = False, line: bool = False) -> Invoice:
+    """``_invoice("Job 1")`` with a discount on the invoice, on its line, or both."""
+    plain = _invoice("Job 1")
+    lines = plain.lines
+    if line:
+        discount = Discount(type="amount", value=Decimal("1.00"))
+        lines = [lines[0].model_copy(update={"discount": discount})]
+    whole = Discount(type="percent", value=Decimal(5)) if invoice else None
+    return plain.model_copy(update={"discount": whole, "lines": lines})
+
+
+def test_a_discount_the_caller_did_not_send_is_another_create() -> None:
+    """Two keys sending one customer, dates, notes and lines, one with discounts: the lookup
+    of the one without took the other's invoice for its own (its invoice never made)."""
+    plain = _invoice("Job 1")
+    assert not looks_like(plain, _discounted(invoice=True))
+    assert not looks_like(plain, _discounted(line=True))
+    # A discount sent and not listed (a provider's list row, a half-made create) tells nothing.
+    assert looks_like(_discounted(invoice=True, line=True), plain)
+    assert looks_like(_discounted(invoice=True), _discounted(invoice=True))
+    # "No discount" listed as a zero is none.
+    zero = plain.model_copy(update={"discount": Discount(type="amount", value=Decimal(0))})
+    assert looks_like(plain, zero)
