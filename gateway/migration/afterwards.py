@@ -35,8 +35,9 @@ from gateway.store import CrosswalkEntry, Store
 UNSETTLED = (
     "its create was under way when the run was cut off, or the target's answer to it could not "
     "tell whether it was made, and no copy is recorded: the copy may exist at the target. Run "
-    "the migration again with the same --run to settle it (the run resumes: the create's key "
-    "finds what it made), then this command again"
+    "the migration again with the same --run to settle it (the run resumes: it finds what the "
+    "create made, by the create's key or the marker it carried, before sending anything), then "
+    "this command again"
 )
 
 

@@ -23,15 +23,16 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any, TypeGuard
 
 import structlog
 
 from adapters.base import Adapter, WriteWarning
-from adapters.resolution import marker_of
+from adapters.resolution import marker_of, same_text
 from gateway.canonical.errors import FieldError, InvalidInvoice
-from gateway.canonical.model import Invoice, Payment
+from gateway.canonical.model import Customer, Invoice, Payment
 from gateway.errors import (
     AdapterError,
     BadIdentifier,
@@ -74,7 +75,9 @@ EARLIER_PAYMENT = (
     "the change does not apply to this payment"
 )
 # What a ``pending`` row keeps of its create once begun, whatever is recorded of it later.
-_BEGUN = ("marker", "pending_since")
+_BEGUN = ("marker", "pending_since", "keep_s", "sent_as")
+# ``Copier._unrecorded``: the create begun made nothing (never sent, refused, not there).
+NOTHING_MADE = "nothing made"
 _ISSUED = ("open", "paid", "void")  # statuses an issued invoice goes on to
 # A step whose key another worker holds is tried again this often, after its lease's end.
 BUSY_ATTEMPTS, _BUSY_WAIT_S = 3, 60.0
@@ -132,6 +135,7 @@ class Copier:
 
     async def _attempts(self, source_id: str, invoice: Invoice) -> Entry:
         state = "failed"
+        keyed = False  # the last attempt ended at a step's key (held, or used otherwise)
         for attempt in range(1, BUSY_ATTEMPTS + 1):
             last = attempt == BUSY_ATTEMPTS
             try:
@@ -140,6 +144,7 @@ class Copier:
                 # A step's key is still held: by a worker that was killed (free once its lease
                 # runs out, then taken over) or by one still at it (its answer then replayed).
                 reason = exc.message
+                keyed = True
                 if not last:
                     await wait_for_key(exc)
             except UpstreamAuthFailed:
@@ -162,6 +167,7 @@ class Copier:
                 break
             except IdempotencyError as exc:
                 reason = getattr(exc, "message", str(exc))
+                keyed = True
                 break
             except StoreError:
                 raise  # without its store the run cannot go on safely: it stops, to be resumed
@@ -169,6 +175,10 @@ class Copier:
                 _log.exception("migration_copy_failed", source_id=source_id)
                 reason = f"unexpected error ({type(exc).__name__}); see the log"
                 break
+        if keyed and state == "failed" and _pending(await self._crosswalk(source_id)):
+            # Its create's key refused it: the create an earlier attempt began is not settled,
+            # and the row, "pending", keeps naming it (verify, revert, the next run's lookup).
+            state = "pending"
         await self._record(source_id, None, state, invoice, {"reason": reason})
         return Entry(source_id, "failed", reason=reason)
 
@@ -226,14 +236,20 @@ class Copier:
         assert self.service is not None
         made_before: list[WriteWarning] = []
         unrecorded: Outcome | None = None
+        fresh = True  # no create begun before, or none that made anything
         if known is not None and _pending(known):
             taken = await self._unrecorded(source_id, invoice, known, translation)
             if isinstance(taken, Entry):
                 return taken
-            unrecorded = taken
+            if isinstance(taken, Outcome):
+                unrecorded = taken
+            fresh = taken == NOTHING_MADE
+            if not fresh and known.run:
+                # The earlier run's create, settled by its key: what it made is that run's.
+                self._made_by[source_id] = known.run
         try:
             created = unrecorded or await self._create(
-                source_id, invoice, translation, made_before, recheck=not begun
+                source_id, invoice, translation, made_before, recheck=not begun, fresh=fresh
             )
         except _Doubled as since:
             await self._record(source_id, None, "skipped", invoice, {"reason": since.reason})
@@ -484,22 +500,32 @@ class Copier:
         made_before: list[WriteWarning],
         *,
         recheck: bool = False,
+        fresh: bool = True,
     ) -> Outcome:
         """The copy's create, under its key (``made_before``: what an earlier run's copy, taken
         for this one, says). ``recheck``: a new copy, whose family (``doubling``) is looked at
         again once its row says ``pending``: another run into the target may have passed its
         own look for the same family meanwhile, and of two such runs the later to write its row
-        always sees the other's, so no two both send a create (both may skip)."""
+        always sees the other's, so no two both send a create (both may skip). ``fresh``: no
+        create of it was begun before, or none that made anything; else the row keeps what it
+        says of the one begun (``_BEGUN``), which its key settles."""
         assert self.service is not None and translation.invoice is not None
         request = self._request("create", source_id)
         # A marker its key always gives, kept in the row where the invoice carries it: found
         # by it, a copy whose key is forgotten before its run was resumed is not made twice.
         marker = marker_of(f"{request.client} {request.connection} {request.idempotency_key}")
-        carried = self.target.marker_recovery(translation.invoice, marker) is not None
-        kept: dict[str, Any] = {"pending_since": math.floor(time.time())}
-        if carried:
-            kept["marker"] = marker
-        await self._record(source_id, None, "pending", invoice, kept)
+        kept: dict[str, Any] = {}
+        if fresh:
+            kept = {
+                "pending_since": math.floor(time.time()),
+                # Whole seconds (the store keeps exact JSON), the safe way: a key absent
+                # after them is looked for.
+                "keep_s": math.floor(self.service.writes.ttl_s),
+                "sent_as": _sent_as(translation.invoice),
+            }
+            if self.target.marker_recovery(translation.invoice, marker) is not None:
+                kept["marker"] = marker
+        await self._record(source_id, None, "pending", invoice, kept, keep_begun=not fresh)
         if recheck:
             doubled = await doubling(self.store, self.source, self.target, invoice)
             if doubled is not None:
@@ -517,6 +543,16 @@ class Copier:
             # since, so this run's create is another request: the copy is that run's.
             made_before.append(WriteWarning("", EARLIER_COPY))
             return made.earlier
+        except IdempotencyKeyReused as reused:
+            if fresh:
+                raise
+            run = self._made_by.get(source_id, self.plan.run)
+            raise IdempotencyKeyReused(
+                f"its create was sent by run {run} as the map and the source were then, and "
+                "what this run would send differs (the map or the source changed since): that "
+                "create's outcome is not settled yet. Run the migration again as that run was "
+                "(its map) to settle it, then this one"
+            ) from reused
         except UpstreamAuthFailed as exc:
             # Refused unprocessed: the create recorded "pending" above is no copy that may exist.
             await self._record(source_id, None, "failed", invoice, {"reason": exc.message})
@@ -531,15 +567,16 @@ class Copier:
 
     async def _unrecorded(
         self, source_id: str, invoice: Invoice, known: CrosswalkEntry, translation: Translation
-    ) -> Outcome | Entry | None:
+    ) -> Outcome | Entry | str | None:
         """The copy made by a create an earlier run began and never recorded (``pending``: its
         answer lost, or its process killed before the crosswalk heard of it), where its key can
         no longer tell (forgotten: ``idempotency_ttl_hours``, then reaped): sent again, the
         create would make a second copy. Taken up where the key's kept answer names it, or the
-        target holds an invoice carrying the create's marker (kept in the row). None where the
-        create is to be sent: its key settles it (replayed, or found first), it was never sent,
-        or the target has no such invoice. Anything else cannot be told: the entry says so, and
-        the row stays ``pending``, naming it for verify and revert."""
+        target holds an invoice carrying the create's marker (kept in the row). None where its
+        key settles it (replayed, or found first); ``NOTHING_MADE`` where it was never sent, or
+        the target has no such invoice (the create is then sent anew). Anything else cannot be
+        told: the entry says so, and the row stays ``pending``, naming it for verify and
+        revert."""
         assert self.store is not None and self.service is not None
         assert translation.invoice is not None
         scope = self._request("create", source_id).scope()
@@ -548,33 +585,37 @@ class Copier:
         if record is None:
             # A key claimed is kept its lifetime from then, so for that long after the row
             # said "pending" (before the claim), a key absent is a key never claimed.
+            # (Its lifetime then: one claimed before a change of the setting keeps that one.)
             since = known.detail.get("pending_since", known.updated_at)
-            if isinstance(since, int | float) and now - since < self.service.writes.ttl_s:
-                return None
+            keep = known.detail.get("keep_s", self.service.writes.ttl_s)
+            numbers = isinstance(since, int | float) and isinstance(keep, int | float)
+            if numbers and now - since < keep:
+                return NOTHING_MADE
         elif record.expires_at > now or not forgettable(record, now):
             return None  # the key still names the create: replayed, or looked for first
         elif record.recovery_point == "claimed":
-            return None  # never sent
+            return NOTHING_MADE  # never sent
         if record is not None and record.state == "done" and record.outcome:
             if is_error(record.outcome):
-                return None  # refused: nothing made
+                return NOTHING_MADE  # refused
             made = Outcome.from_json(record.outcome, replayed=True)
         else:
             marker, path = known.detail.get("marker"), self.target.mapping.dedupe.marker
             by_marker = isinstance(marker, str) and path is not None
             recovery = {"marker": marker, "marker_field": path} if by_marker else {"existing": []}
-            found = await self.target.find_created(
-                translation.invoice, recovery, handling=self.plan.handling
-            )
+            # Looked for as it was sent: the map may have changed its customer since.
+            sent = _as_sent_then(translation.invoice, known.detail.get("sent_as"))
+            found = await self.target.find_created(sent, recovery, handling=self.plan.handling)
             if found.among and found.without is not None:
-                # Look-alikes the crosswalk names as other invoices' copies are theirs.
+                # Not this copy: a look-alike the crosswalk names as another invoice's copy, or
+                # one without the notes that left no room for the marker (a copy has them).
                 others = frozenset(
-                    [each for each in found.among if await self._anothers_copy(source_id, each)]
+                    [each for each in found.among if not await self._may_be(source_id, each, sent)]
                 )
                 if others:
                     found = await found.without(others)
             if found.state == "not_done":
-                return None
+                return NOTHING_MADE
             if found.state != "done" or not by_marker:
                 then = (
                     LOOK_AGAIN
@@ -586,16 +627,24 @@ class Copier:
             result = found.result
             made = Outcome("invoice", result.invoice, list(result.warnings), replayed=True)
         if made.invoice is None or made.invoice.id is None:
-            return None
+            return NOTHING_MADE
         try:
             current = await self.target.get(made.invoice.id)  # as it is, not as it was made
         except (NotFound, BadIdentifier):
-            return None  # deleted at the target since: made anew
+            return NOTHING_MADE  # deleted at the target since: made anew
         except AdapterError as exc:  # kept "pending": a row "failed" would name no copy
             what = f"its copy {made.invoice.id} could not be read: {_said(exc)}"
             return await self._untold(source_id, invoice, known, what, LOOK_AGAIN)
         self._made_by[source_id] = known.run or self.plan.run
-        return Outcome("invoice", current, made.warnings, replayed=True)
+        warnings = list(made.warnings)
+        sent_then = known.detail.get("sent_as")
+        changed = changed_since(known.fingerprint, self._fingerprint(source_id, invoice))
+        if changed or (isinstance(sent_then, dict) and sent_then != _sent_as(translation.invoice)):
+            # Made as the map and the source were then: said, as a resume under kept keys
+            # says it; the row keeps what the copy was made of.
+            warnings.append(WriteWarning("", EARLIER_COPY))
+            self._fingerprints[source_id] = known.fingerprint
+        return Outcome("invoice", current, warnings, replayed=True)
 
     async def _untold(
         self, source_id: str, invoice: Invoice, known: CrosswalkEntry, what: str, then: str
@@ -610,13 +659,18 @@ class Copier:
         await self._record(source_id, None, "pending", invoice, {**known.detail, "reason": reason})
         return Entry(source_id, "failed", reason=reason)
 
-    async def _anothers_copy(self, source_id: str, target_id: str) -> bool:
-        """Whether the crosswalk names target invoice ``target_id`` as another invoice's copy."""
+    async def _may_be(self, source_id: str, target_id: str, sent: Invoice) -> bool:
+        """Whether target invoice ``target_id``, like ``sent``, may be its copy: not one the
+        crosswalk names as another invoice's, and carrying the notes that were sent."""
         assert self.store is not None
-        return any(
-            (entry.source_connection, entry.source_id) != (self.plan.source, source_id)
-            for entry in await self.store.crosswalk_copies_as(self.plan.target, target_id)
-        )
+        for entry in await self.store.crosswalk_copies_as(self.plan.target, target_id):
+            if (entry.source_connection, entry.source_id) != (self.plan.source, source_id):
+                return False
+        try:
+            candidate = await self.target.get(target_id)
+        except AdapterError:
+            return True  # unread: not ruled out
+        return bool(candidate.notes) and same_text(sent.notes, candidate.notes)
 
     async def _held(self, known: CrosswalkEntry | None) -> Invoice | None:
         """The copy the entry names (not reverted since), as the target holds it; None when
@@ -686,7 +740,11 @@ class Copier:
         state: str,
         invoice: Invoice,
         detail: dict[str, Any],
+        *,
+        keep_begun: bool = True,
     ) -> None:
+        """``keep_begun``: a ``pending`` row keeps what it said of the create begun
+        (``_BEGUN``)."""
         if self.store is None:
             return
         if target_id is None and state in ("failed", "pending"):
@@ -695,7 +753,7 @@ class Copier:
             known = await self._crosswalk(source_id)
             if state == "failed":
                 target_id = known.target_id if _a_copy(known) else None
-            elif _pending(known):
+            elif keep_begun and _pending(known):
                 assert known is not None
                 begun = {k: known.detail[k] for k in _BEGUN if k in known.detail}
                 detail = {**detail, **begun}
@@ -764,6 +822,34 @@ def _method_hint(error: AdapterError, source: str | None, sent: str | None) -> s
         return ""
     was = repr(source) + (f", sent as {sent!r}" if sent != source else "")
     return f" (the source's method is {was}: map it to one the target takes under payment_methods)"
+
+
+def _sent_as(invoice: Invoice) -> dict[str, Any]:
+    """What a create's lookup narrows by (``lookup_query``), as sent: kept in its row."""
+    customer = invoice.customer.id if invoice.customer is not None else None
+    issued = invoice.issue_date
+    return {
+        "customer": None if customer is None else str(customer),
+        "issue_date": None if issued is None else issued.isoformat(),
+        "number": invoice.number,
+    }
+
+
+def _as_sent_then(invoice: Invoice, sent_as: Any) -> Invoice:
+    """``invoice`` with what its row says the create sent of ``_sent_as``'s fields."""
+    if not isinstance(sent_as, dict):
+        return invoice
+    changes: dict[str, Any] = {"number": sent_as.get("number")}
+    issued = sent_as.get("issue_date")
+    changes["issue_date"] = date.fromisoformat(issued) if isinstance(issued, str) else None
+    customer = sent_as.get("customer")
+    if customer is None:
+        changes["customer"] = None
+    elif invoice.customer is not None:
+        changes["customer"] = invoice.customer.model_copy(update={"id": customer})
+    else:
+        changes["customer"] = Customer(id=customer)
+    return invoice.model_copy(update=changes)
 
 
 class _Doubled(Exception):

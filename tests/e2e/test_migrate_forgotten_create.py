@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from gateway.migration.copy import EARLIER_COPY
 from gateway.sandbox.serve import Sandbox
 from tests.e2e import migrating as m
 from tests.e2e.sandbox import sandbox_in_thread
@@ -39,20 +41,20 @@ def _db(url: str) -> sqlite3.Connection:
 DAYS_2 = 2 * 86_400
 
 
-def forget_keys(url: str, *, reaped: bool) -> None:
-    """The store as two days later (``idempotency_ttl_hours`` is 24): its keys expired, or gone
-    (reaped), and the crosswalk's rows as old."""
+def forget_keys(url: str, *, reaped: bool, later_s: float = DAYS_2) -> None:
+    """The store as ``later_s`` later (two days: ``idempotency_ttl_hours`` is 24): its keys
+    expired, or gone (reaped), and the crosswalk's rows as old."""
     with _db(url) as db:
         if reaped:
             db.execute("DELETE FROM idempotency_keys")
         else:
             db.execute("UPDATE idempotency_keys SET expires_at = ?", (time.time() - 10,))
-        db.execute("UPDATE crosswalk SET updated_at = updated_at - ?", (DAYS_2,))
+        db.execute("UPDATE crosswalk SET updated_at = updated_at - ?", (later_s,))
         db.execute(
             "UPDATE crosswalk SET detail = json_set(detail, '$.pending_since', "
             "json_extract(detail, '$.pending_since') - ?) "
             "WHERE json_extract(detail, '$.pending_since') IS NOT NULL",
-            (DAYS_2,),
+            (later_s,),
         )
 
 
@@ -78,7 +80,8 @@ async def copied(
     ran = m.run(config, "run", *args, report=folder / f"{run}.jsonl")
     assert ran.code == 0, ran.stderr
     assert ran.outcomes() == dict.fromkeys(made, "copied")
-    return {e["source_id"]: e["target_id"] for e in ran.report}, url, config
+    copies = {e["source_id"]: e["target_id"] for e in ran.report}
+    return {source: copies[source] for source in made}, url, config  # in the order made
 
 
 async def expired_after_the_create(
@@ -234,3 +237,109 @@ async def test_a_forgotten_create_whose_copy_cannot_be_read_stays_pending(
     assert resumed.outcomes() == {original: "copied"}, resumed.stderr
     assert resumed.report[0]["target_id"] == copy
     assert {i["id"] for i in await m.listing(sandbox, "bill_crm")} == before
+
+
+async def cut_off_mid_create(
+    sandbox: Sandbox, folder: Path, config: Path, url: str, run: str
+) -> tuple[str, int]:
+    """A new crm_v1 invoice's copy to bill_crm killed (SIGKILL) while its create was under way,
+    which then landed: the source id, and how many invoices bill_crm held before."""
+    body = m.portable_invoice("crm_v1")
+    original = str((await m.create(sandbox, "crm_v1", body))["id"])
+    before = len(await m.listing(sandbox, "bill_crm"))
+    args = args_for(folder, "crm_v1", "bill_crm", [original], run)
+    await signalled_mid_run(
+        sandbox, config, url, args, folder / f"{run}-cut.jsonl", slow_ms=400,
+        ready=lambda states: states["pending"] >= 1,
+    )  # fmt: skip
+    await asyncio.sleep(1.0)  # the create under way lands at bill_crm, unanswered
+    assert len(await m.listing(sandbox, "bill_crm")) == before + 1
+    [entry] = await m.crosswalk(url, run)
+    assert (entry.state, entry.target_id) == ("pending", None)
+    return original, before
+
+
+async def test_a_create_cut_off_then_resumed_with_another_map_is_not_made_twice(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Cut off in its create, then run with another map (another customer) while its key was
+    kept: the key refused the other request, the row became "failed" naming no copy (so verify
+    and revert no longer named it), and the refusal said to send a new key. Once the keys were
+    gone, the next run sent the create again, looking for the first by the new customer. The
+    row stays "pending", the reason says what to do, and the copy is found as it was sent."""
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    original, before = await cut_off_mid_create(sandbox, tmp_path, config, url, "cut")
+    other_map = tmp_path / "other-customer.yaml"
+    other_map.write_text('customers:\n  "*": "2"\n', encoding="utf-8")
+    args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "other")
+    args[args.index("--map") + 1] = str(other_map)
+
+    refused = m.run(config, "run", *args, report=tmp_path / "refused.jsonl")
+
+    assert refused.outcomes() == {original: "failed"}, refused.stderr
+    assert refused.report[0]["reason"] == (
+        "its create was sent by run cut as the map and the source were then, and what this run "
+        "would send differs (the map or the source changed since): that create's outcome is "
+        "not settled yet. Run the migration again as that run was (its map) to settle it, "
+        "then this one"
+    )
+    [entry] = await m.crosswalk(url, "cut")
+    assert (entry.state, entry.target_id) == ("pending", None)
+    forget_keys(url, reaped=True)
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+    assert resumed.outcomes() == {original: "copied"}, resumed.stderr
+    assert {"field": "", "reason": EARLIER_COPY} in resumed.report[0]["warnings"]
+    after = await m.listing(sandbox, "bill_crm")
+    assert len(after) == before + 1
+    copy = next(i for i in after if i["id"] == resumed.report[0]["target_id"])
+    assert copy["customer"]["id"] == "1"  # as the first run's map sent it
+
+
+async def test_a_create_claimed_under_a_shorter_key_lifetime_is_looked_for(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Cut off in its create under a key lifetime of 36 s, its key gone a minute later, and
+    resumed under 24 h: taken for a key never claimed (younger than the lifetime now), the
+    create was sent again. The row keeps the lifetime its key had."""
+    url = sqlite_url()
+    short = m.config_for(tmp_path, sandbox, url, "short.yaml")
+    data = yaml.safe_load(short.read_text(encoding="utf-8"))
+    data["store"]["idempotency_ttl_hours"] = 0.01
+    short.write_text(yaml.safe_dump(data), encoding="utf-8")
+    original, before = await cut_off_mid_create(sandbox, tmp_path, short, url, "short")
+    forget_keys(url, reaped=True, later_s=60)
+    config = m.config_for(tmp_path, sandbox, url)
+
+    args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "short")
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+
+    assert resumed.outcomes() == {original: "copied"}, resumed.stderr
+    assert len(await m.listing(sandbox, "bill_crm")) == before + 1
+
+
+async def test_a_create_with_no_room_for_a_marker_is_looked_for_by_its_notes(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """At item_envelope, an invoice listed without notes (a copy whose marker they hold, an
+    original with none) read as "like it", so the failure named every invoice of the customer
+    on that day, originals among them, and said to delete "the copy". Only those carrying the
+    notes the copy was sent with are named now: the copy itself."""
+    note = "Leave with the porter"
+    body = {**m.portable_invoice("crm_v1", note=note), "issue_date": "2026-03-18"}
+    body.pop("due_date", None)
+    copies, url, config = await copied(sandbox, tmp_path, "item_envelope", "porter", [body])
+    [(original, copy)] = copies.items()
+    # Invoices of the customer on that day made there, with no notes: no copies.
+    plain = {**m.portable_invoice("item_envelope"), "issue_date": "2026-03-18"}
+    made = [str((await m.create(sandbox, "item_envelope", plain))["id"]) for _ in range(2)]
+    as_cut_off_after_the_create(url, original)
+    forget_keys(url, reaped=True)
+    args = args_for(tmp_path, "crm_v1", "item_envelope", [original], "porter")
+
+    stuck = m.run(config, "run", *args, report=tmp_path / "stuck.jsonl")
+
+    assert stuck.outcomes().get(original) == "failed", (stuck.stderr, stuck.report)
+    reason = next(e["reason"] for e in stuck.report if e["source_id"] == original)
+    assert f"item_envelope has an invoice like it: invoice {copy}, and nothing tells" in reason
+    assert not any(f" {other}," in reason or f" {other} " in reason for other in made), reason
