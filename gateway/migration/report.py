@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from gateway.selection import UsageError
+
+if TYPE_CHECKING:
+    from adapters.base import WriteWarning
+    from gateway.migration.compare import Verdict
 
 Outcome = Literal[
     "copied", "already_copied", "skipped", "failed", "would_copy", "verified", "reverted"
@@ -42,6 +46,24 @@ class Entry:
         if self.made_by_run is not None:
             line["made_by_run"] = self.made_by_run
         return line
+
+
+def verdict_entry(
+    source_id: str,
+    outcome: Any,
+    target_id: str | None,
+    warnings: list[WriteWarning],
+    verdict: Verdict,
+) -> Entry:
+    """A copy's entry with its verification (``compare``'s verdict) and warnings."""
+    return Entry(
+        source_id,
+        outcome,
+        target_id=target_id,
+        warnings=[w.as_dict() for w in warnings],
+        totals_differences=verdict.differences,
+        verification=verdict.verification,
+    )
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.migration.copy import EARLIER_COPY, SOURCE_CHANGED
+from gateway.migration.reasons import EARLIER_COPY, SOURCE_CHANGED
 from gateway.sandbox.serve import Sandbox
 from gateway.store import CrosswalkEntry, open_store
 from tests.e2e import migrating as m

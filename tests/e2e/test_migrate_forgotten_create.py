@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.migration.copy import EARLIER_COPY
+from gateway.migration.reasons import EARLIER_COPY
 from gateway.sandbox.serve import Sandbox
 from tests.e2e import migrating as m
 from tests.e2e.sandbox import sandbox_in_thread

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from gateway.canonical.model import Invoice, with_fields
-from gateway.migration.copy import changed_since, fingerprint
+from gateway.migration.rows import changed_since, fingerprint
 
 
 def _invoice(notes: str = "as copied") -> Invoice:
