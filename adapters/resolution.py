@@ -403,17 +403,35 @@ def looks_like(sent: Invoice, candidate: Invoice) -> bool:
     for name in ("notes", "reference"):
         if not same_text(getattr(sent, name), getattr(candidate, name)):
             return False
-    if _discounted(candidate.discount) and not _discounted(sent.discount):
-        return False  # a discount the caller did not send is no provider's own
+    # A discount the caller did not send is no provider's own (none adds one), so such a
+    # candidate is another request's, where it is as it was made: one changed since (a person
+    # discounting the new draft before the retry) may be this one.
+    unchanged = _unchanged_since_made(candidate)
+    if unchanged and _discounted(candidate.discount) and not _discounted(sent.discount):
+        return False
     sent_lines = [line for line in sent.lines if line.kind != "section"]
     their_lines = [line for line in candidate.lines if line.kind != "section"]
     if len(sent_lines) != len(their_lines):
         return False
-    return all(_same_line(a, b) for a, b in zip(sent_lines, their_lines, strict=True))
+    pairs = zip(sent_lines, their_lines, strict=True)
+    return all(_same_line(a, b, unchanged=unchanged) for a, b in pairs)
 
 
-def _same_line(sent: Line, candidate: Line) -> bool:
-    if _discounted(candidate.discount) and not _discounted(sent.discount):
+def _unchanged_since_made(candidate: Invoice) -> bool:
+    """Whether the provider says the candidate was not changed after it was made (its
+    ``updated_at`` within seconds of its ``created_at``); False where it does not say."""
+    made, changed = candidate.created_at, candidate.updated_at
+    if made is None or changed is None or (made.tzinfo is None) != (changed.tzinfo is None):
+        return False
+    return changed - made <= _MADE_AT_ONCE
+
+
+# How long after its ``created_at`` a provider may still stamp ``updated_at`` for the create.
+_MADE_AT_ONCE = timedelta(seconds=2)
+
+
+def _same_line(sent: Line, candidate: Line, *, unchanged: bool) -> bool:
+    if unchanged and _discounted(candidate.discount) and not _discounted(sent.discount):
         return False
     if not _same_number(sent.quantity, candidate.quantity):
         return False

@@ -3,6 +3,7 @@ wrote, notes and reference included, without taking a create for not made."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from adapters.resolution import looks_like
@@ -36,15 +37,24 @@ def test_a_text_not_sent_or_not_listed_tells_nothing() -> None:
     assert looks_like(_invoice("sent"), _invoice())
 
 
-def _discounted(*, invoice: bool = False, line: bool = False) -> Invoice:
-    """``_invoice("Job 1")`` with a discount on the invoice, on its line, or both."""
+MADE = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+
+
+def _discounted(
+    *, invoice: bool = False, line: bool = False, changed_after: timedelta | None = timedelta(0)
+) -> Invoice:
+    """``_invoice("Job 1")`` with a discount on the invoice, on its line, or both, made at
+    ``MADE`` and changed ``changed_after`` that (None: its provider does not say)."""
     plain = _invoice("Job 1")
     lines = plain.lines
     if line:
         discount = Discount(type="amount", value=Decimal("1.00"))
         lines = [lines[0].model_copy(update={"discount": discount})]
     whole = Discount(type="percent", value=Decimal(5)) if invoice else None
-    return plain.model_copy(update={"discount": whole, "lines": lines})
+    stamps = {"created_at": MADE, "updated_at": None}
+    if changed_after is not None:
+        stamps["updated_at"] = MADE + changed_after
+    return plain.model_copy(update={"discount": whole, "lines": lines, **stamps})
 
 
 def test_a_discount_the_caller_did_not_send_is_another_create() -> None:
@@ -53,9 +63,21 @@ def test_a_discount_the_caller_did_not_send_is_another_create() -> None:
     plain = _invoice("Job 1")
     assert not looks_like(plain, _discounted(invoice=True))
     assert not looks_like(plain, _discounted(line=True))
+    assert not looks_like(plain, _discounted(invoice=True, changed_after=timedelta(seconds=1)))
     # A discount sent and not listed (a provider's list row, a half-made create) tells nothing.
     assert looks_like(_discounted(invoice=True, line=True), plain)
     assert looks_like(_discounted(invoice=True), _discounted(invoice=True))
     # "No discount" listed as a zero is none.
     zero = plain.model_copy(update={"discount": Discount(type="amount", value=Decimal(0))})
     assert looks_like(plain, zero)
+
+
+def test_a_discount_added_since_the_invoice_was_made_may_be_a_persons() -> None:
+    """The create made the invoice, its answer was lost, and a person discounted the new draft
+    before the retry: taken for another request's, it was created again. Only an invoice its
+    provider says is unchanged since made is told apart by a discount; one changed since, or
+    whose provider does not say, may be this one."""
+    plain = _invoice("Job 1")
+    assert looks_like(plain, _discounted(invoice=True, changed_after=timedelta(minutes=3)))
+    assert looks_like(plain, _discounted(line=True, changed_after=timedelta(minutes=3)))
+    assert looks_like(plain, _discounted(invoice=True, changed_after=None))
