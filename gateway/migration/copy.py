@@ -251,7 +251,15 @@ class Copier(Resuming):
                 self._made_by[source_id] = known.run
         try:
             created = unrecorded or await self._create(
-                source_id, invoice, translation, made_before, recheck=not begun, fresh=fresh
+                source_id,
+                invoice,
+                translation,
+                made_before,
+                # Its family looked at again where nothing of it may be at the target: a new
+                # copy, or a begun one whose create made nothing (cut off before or in its
+                # look; it was taken for begun, unchecked).
+                recheck=fresh and held is None,
+                fresh=fresh,
             )
         except _Doubled as since:
             await self._record(source_id, None, "skipped", invoice, {"reason": since.reason})

@@ -20,6 +20,7 @@ from gateway.store import CrosswalkEntry, open_store
 from tests.e2e import migrating as m
 from tests.e2e.exporting import emulator_faults
 from tests.e2e.sandbox import sandbox_in_thread
+from tests.e2e.test_migrate_runs import args_for, signalled_mid_run
 from tests.stores import sqlite_url
 
 
@@ -337,23 +338,52 @@ async def test_a_copy_of_an_invoice_whose_copy_to_the_target_is_unfinished_waits
 async def test_a_copy_begun_is_finished_whatever_its_kin_began_meanwhile(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    """crm_v1 → bill_crm and item_envelope → bill_crm, of one invoice and its copy, both cut
-    off in their create ("pending"): resumed, the first was skipped for the second's
-    unfinished copy, and its own "pending" row, the only record of a copy that may be at
-    bill_crm, was written over. A copy begun is finished first."""
+    """crm_v1 → bill_crm killed in its create (sent: its key holds it), item_envelope → bill_crm
+    of the invoice's copy cut off too ("pending"): resumed, the first was skipped for the
+    second's unfinished copy, and its own "pending" row, the only record of a copy that may be
+    at bill_crm, was written over. A copy whose create was sent is finished first."""
     original, at_item, url, config = await copied_aside(sandbox, tmp_path)
-    originals = [original]
+    before = len(await m.listing(sandbox, "bill_crm"))
+    args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "there")
+    await signalled_mid_run(
+        sandbox, config, url, args, tmp_path / "cut.jsonl", slow_ms=400,
+        ready=lambda states: states["pending"] >= 1,
+    )  # fmt: skip
+    await asyncio.sleep(1.0)  # the create under way lands at bill_crm, unanswered
+    await plant(url, ("item_envelope", at_item, "bill_crm", None, "pending", "on"))
+
+    there = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
+
+    assert there.outcomes() == {original: "copied"}, there.stderr
+    [entry] = await m.crosswalk(url, "there")
+    assert (entry.state, entry.target_id) == ("verified", there.report[0]["target_id"])
+    assert len(await m.listing(sandbox, "bill_crm")) == before + 1
+
+
+async def test_copies_begun_that_sent_nothing_wait_for_each_other_as_new_ones(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """An invoice and its copy, each cut off on its way to bill_crm before its create was sent
+    ("pending", no key): each is checked as a new copy, so the first waits for the second,
+    which is copied, and then the first is skipped for it: bill_crm holds the invoice once."""
+    original, at_item, url, config = await copied_aside(sandbox, tmp_path)
     await plant(
         url,
         ("crm_v1", original, "bill_crm", None, "pending", "there"),
         ("item_envelope", at_item, "bill_crm", None, "pending", "on"),
     )
+    before = len(await m.listing(sandbox, "bill_crm"))
 
-    there = migrate(config, tmp_path, "crm_v1", "bill_crm", originals, "there")
+    first = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
+    on = migrate(config, tmp_path, "item_envelope", "bill_crm", [at_item], "on")
+    again = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")
 
-    assert there.outcomes() == {original: "copied"}, there.stderr
-    [entry] = await m.crosswalk(url, "there")
-    assert (entry.state, entry.target_id) == ("verified", there.report[0]["target_id"])
+    assert first.outcomes() == {original: "skipped"}, first.stderr
+    assert "was begun and not finished" in first.report[0]["reason"]
+    assert on.outcomes() == {at_item: "copied"}, on.stderr
+    assert again.outcomes() == {original: "skipped"}, again.stderr
+    assert again.report[0]["reason"].startswith("bill_crm already holds a copy of the same")
+    assert len(await m.listing(sandbox, "bill_crm")) == before + 1
 
 
 async def test_a_copy_made_and_gone_since_is_checked_before_it_is_made_again(
@@ -590,3 +620,28 @@ async def test_a_stamp_naming_the_target_after_another_stamp_is_read(
         f"a copy of crm_v1 invoice {original} (its stamp migrated-from:crm_v1:{original})"
     )
     assert len(await m.listing(sandbox, "crm_v1")) == before
+
+
+async def test_a_copy_cut_off_before_its_create_is_checked_for_its_kin_when_resumed(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """crm_v1 → item_envelope, then crm_v1 → bill_crm cut off once its row said "pending" and
+    before its create (in its second look for the invoice's family), while item_envelope →
+    bill_crm copied the invoice's copy: resumed, the row was taken for a create begun, and the
+    create was sent unchecked, so bill_crm held the invoice twice. A create that made nothing
+    is checked as a new one is."""
+    original, at_item, url, config = await copied_aside(sandbox, tmp_path)
+    there = migrate(config, tmp_path, "item_envelope", "bill_crm", [at_item], "there")
+    assert there.outcomes() == {at_item: "copied"}, there.stderr
+    [copy] = [e["target_id"] for e in there.report]
+    await plant(url, ("crm_v1", original, "bill_crm", None, "pending", "cut"))
+    before = len(await m.listing(sandbox, "bill_crm"))
+
+    resumed = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "cut")
+
+    assert resumed.outcomes() == {original: "skipped"}, resumed.stderr
+    assert resumed.report[0]["reason"] == kin_in_bill_crm(
+        f"crm_v1 {original} copied to item_envelope {at_item} by run side",
+        f"item_envelope {at_item} copied to bill_crm {copy} by run there",
+    )
+    assert len(await m.listing(sandbox, "bill_crm")) == before
