@@ -418,16 +418,14 @@ def looks_like(sent: Invoice, candidate: Invoice) -> bool:
 
 
 def _unchanged_since_made(candidate: Invoice) -> bool:
-    """Whether the provider says the candidate was not changed after it was made (its
-    ``updated_at`` within seconds of its ``created_at``); False where it does not say."""
+    """Whether the provider says the candidate was not changed after it was made: its
+    ``updated_at`` is its ``created_at`` (a provider stamps both alike at a create, and any
+    change moves the first; even one a moment later, such as an automation discounting a new
+    draft); False where it does not say."""
     made, changed = candidate.created_at, candidate.updated_at
     if made is None or changed is None or (made.tzinfo is None) != (changed.tzinfo is None):
         return False
-    return changed - made <= _MADE_AT_ONCE
-
-
-# How long after its ``created_at`` a provider may still stamp ``updated_at`` for the create.
-_MADE_AT_ONCE = timedelta(seconds=2)
+    return changed <= made
 
 
 def _same_line(sent: Line, candidate: Line, *, unchanged: bool) -> bool:
