@@ -509,6 +509,8 @@ class Copier(Resuming):
             }
             if self.target.marker_recovery(translation.invoice, marker) is not None:
                 kept["marker"] = marker
+            else:  # found again as an invoice like it: like what was sent, whatever changes
+                kept["sent"] = translation.invoice.model_dump(mode="json", exclude_none=True)
         await self._record(source_id, None, "pending", invoice, kept, keep_begun=not fresh)
         if recheck:
             doubled = await doubling(self.store, self.source, self.target, invoice)

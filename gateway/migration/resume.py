@@ -23,6 +23,7 @@ from gateway.migration.rows import (
     changed_since,
     create_pending,
     fingerprint,
+    invoice_sent,
     names_copy,
     sent_as,
 )
@@ -165,8 +166,11 @@ class Resuming:
             marker, path = known.detail.get("marker"), self.target.mapping.dedupe.marker
             by_marker = isinstance(marker, str) and path is not None
             recovery = {"marker": marker, "marker_field": path} if by_marker else {"existing": []}
-            # Looked for as it was sent: the map may have changed its customer since.
-            sent = as_sent_then(translation.invoice, known.detail.get("sent_as"))
+            # Looked for as it was sent: the map may have changed its customer since, and
+            # the source its notes or lines (a look-alike is judged by all of them).
+            sent = invoice_sent(known.detail.get("sent")) or as_sent_then(
+                translation.invoice, known.detail.get("sent_as")
+            )
             found = await self.target.find_created(sent, recovery, handling=self.plan.handling)
             if found.among and found.without is not None:
                 # Not this copy: a look-alike the crosswalk names as another invoice's copy, or

@@ -7,12 +7,14 @@ import hashlib
 from datetime import date
 from typing import Any, TypeGuard
 
+from pydantic import ValidationError
+
 from gateway.canonical.model import Customer, Invoice
 from gateway.service.versions import VOLATILE
 from gateway.store import CrosswalkEntry
 
 # What a ``pending`` row keeps of its create once begun, whatever is recorded of it later.
-BEGUN = ("marker", "pending_since", "keep_s", "sent_as")
+BEGUN = ("marker", "pending_since", "keep_s", "sent_as", "sent")
 
 
 def create_pending(known: CrosswalkEntry | None) -> bool:
@@ -89,3 +91,14 @@ def as_sent_then(invoice: Invoice, sent_as: Any) -> Invoice:
     else:
         changes["customer"] = Customer(id=customer)
     return invoice.model_copy(update=changes)
+
+
+def invoice_sent(kept: Any) -> Invoice | None:
+    """The invoice a create with no room for a marker sent, as its row keeps it (``sent``);
+    None where the row keeps none (written by an earlier version) or it no longer reads."""
+    if not isinstance(kept, dict):
+        return None
+    try:
+        return Invoice.model_validate(kept)
+    except ValidationError:
+        return None

@@ -240,11 +240,11 @@ async def test_a_forgotten_create_whose_copy_cannot_be_read_stays_pending(
 
 
 async def cut_off_mid_create(
-    sandbox: Sandbox, folder: Path, config: Path, url: str, run: str
+    sandbox: Sandbox, folder: Path, config: Path, url: str, run: str, note: str | None = None
 ) -> tuple[str, int]:
     """A new crm_v1 invoice's copy to bill_crm killed (SIGKILL) while its create was under way,
     which then landed: the source id, and how many invoices bill_crm held before."""
-    body = m.portable_invoice("crm_v1")
+    body = m.portable_invoice("crm_v1", note=note)
     original = str((await m.create(sandbox, "crm_v1", body))["id"])
     before = len(await m.listing(sandbox, "bill_crm"))
     args = args_for(folder, "crm_v1", "bill_crm", [original], run)
@@ -343,3 +343,30 @@ async def test_a_create_with_no_room_for_a_marker_is_looked_for_by_its_notes(
     reason = next(e["reason"] for e in stuck.report if e["source_id"] == original)
     assert f"item_envelope has an invoice like it: invoice {copy}, and nothing tells" in reason
     assert not any(f" {other}," in reason or f" {other} " in reason for other in made), reason
+
+
+async def test_a_create_with_no_room_for_a_marker_is_looked_for_as_it_was_sent(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Cut off in its create, its notes filling the marker's field, its key reaped, and its
+    source's notes corrected before the resume: looked for as the source reads now, the copy
+    made was not found, the create was sent again, and the crosswalk named only the second.
+    The row keeps what was sent: the copy is found as that, and nothing is sent."""
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    note = "Thank you for your business"
+    original, before = await cut_off_mid_create(sandbox, tmp_path, config, url, "typo", note)
+    forget_keys(url, reaped=True)
+    source = await m.read(sandbox, "crm_v1", original)
+    path = f"/v1/connections/crm_v1/invoices/{original}"
+    await m.api(sandbox, "PUT", path, {**source, "notes": note + "!"})
+    args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "typo")
+
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+
+    assert resumed.outcomes() == {original: "failed"}, resumed.stderr
+    [made] = [i for i in await m.listing(sandbox, "bill_crm") if i.get("notes") == note]
+    assert f"bill_crm invoice {made['id']} looks like the one sent" in resumed.report[0]["reason"]
+    assert len(await m.listing(sandbox, "bill_crm")) == before + 1
+    [entry] = await m.crosswalk(url, "typo")
+    assert (entry.state, entry.target_id) == ("pending", None)
