@@ -63,7 +63,9 @@ async def run_entries(
 def _unsettled(entry: CrosswalkEntry) -> Entry | None:
     """A copy whose create was cut off (``pending``): failed, saying it may exist."""
     if entry.target_id is None and entry.state == "pending":
-        return Entry(entry.source_id, "failed", reason=UNSETTLED)
+        said = entry.detail.get("reason")  # what the last run that took it up said
+        last = f" The last run said: {said}" if isinstance(said, str) and said else ""
+        return Entry(entry.source_id, "failed", reason=UNSETTLED + last)
     return None
 
 

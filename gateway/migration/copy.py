@@ -117,6 +117,9 @@ class Copier(Resuming):
     # crosswalk's run stays that one's, whichever run finishes or skips the copy later, so
     # ``revert --run`` undoes every copy a run made and none that another made
     _made_by: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    # source id → whether the copy's create, if any was begun before, made nothing (or none
+    # was): a failure then leaves no "pending" row to keep (``_attempts``)
+    _fresh: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
 
     async def copy(self, invoice: Invoice) -> Entry:
         source_id = str(invoice.id)
@@ -134,6 +137,7 @@ class Copier(Resuming):
             self._read_back.pop(source_id, None)
             self._refused.pop(source_id, None)
             self._made_by.pop(source_id, None)
+            self._fresh.pop(source_id, None)
 
     async def _attempts(self, source_id: str, invoice: Invoice) -> Entry:
         state = "failed"
@@ -177,9 +181,11 @@ class Copier(Resuming):
                 _log.exception("migration_copy_failed", source_id=source_id)
                 reason = f"unexpected error ({type(exc).__name__}); see the log"
                 break
-        if keyed and state == "failed" and create_pending(await self._crosswalk(source_id)):
-            # Its create's key refused it: the create an earlier attempt began is not settled,
-            # and the row, "pending", keeps naming it (verify, revert, the next run's lookup).
+        unsettled = keyed or not self._fresh.get(source_id, False)
+        if unsettled and state == "failed" and create_pending(await self._crosswalk(source_id)):
+            # A create an earlier attempt began, not settled (its key refused this one, or the
+            # attempt failed before settling it): the row, "pending", keeps naming what it may
+            # have made (verify, revert, the next run's lookup).
             state = "pending"
         await self._record(source_id, None, state, invoice, {"reason": reason})
         return Entry(source_id, "failed", reason=reason)
@@ -228,10 +234,12 @@ class Copier(Resuming):
         )
         if translation.invoice is None:
             # Decided before anything is sent: the entry keeps where an earlier copy is, if any
-            # (a reverted one is none: kept, this run's entry would make it this run's copy).
+            # (a reverted one is none: kept, this run's entry would make it this run's copy),
+            # and a create begun stays "pending", naming what it may have made.
             earlier = known.target_id if names_copy(known) else None
             reason = {"reason": translation.skipped}
-            await self._record(source_id, earlier, "skipped", invoice, reason)
+            state = "pending" if create_pending(known) else "skipped"
+            await self._record(source_id, earlier, state, invoice, reason)
             return Entry(source_id, "skipped", reason=translation.skipped)
         if self.store is None:
             return self._preview(source_id, invoice, translation)
@@ -249,6 +257,7 @@ class Copier(Resuming):
             if not fresh and known.run:
                 # The earlier run's create, settled by its key: what it made is that run's.
                 self._made_by[source_id] = known.run
+        self._fresh[source_id] = fresh
         try:
             created = unrecorded or await self._create(
                 source_id,
@@ -540,8 +549,10 @@ class Copier(Resuming):
                 "(its map) to settle it, then this one"
             ) from reused
         except UpstreamAuthFailed as exc:
-            # Refused unprocessed: the create recorded "pending" above is no copy that may exist.
-            await self._record(source_id, None, "failed", invoice, {"reason": exc.message})
+            # Refused unprocessed: the create recorded "pending" above is no copy that may
+            # exist, unless an earlier one, not settled, may have made one.
+            if fresh:
+                await self._record(source_id, None, "failed", invoice, {"reason": exc.message})
             raise
         except AdapterError as exc:
             if not isinstance(exc, UpstreamError):

@@ -185,7 +185,9 @@ class Resuming:
             if found.state != "done" or not by_marker:
                 then = (
                     LOOK_AGAIN
-                    if by_marker  # else the invoice's own notes leave no room for a marker
+                    # A look that failed, or one by a marker, may tell next time; a look-alike
+                    # (the invoice's own notes leave no room for a marker) never will.
+                    if by_marker or found.tellable
                     else f"If the copy is there, delete it at {self.plan.target} and run the "
                     "migration again to copy it anew"
                 )

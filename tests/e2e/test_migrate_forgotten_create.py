@@ -370,3 +370,75 @@ async def test_a_create_with_no_room_for_a_marker_is_looked_for_as_it_was_sent(
     assert len(await m.listing(sandbox, "bill_crm")) == before + 1
     [entry] = await m.crosswalk(url, "typo")
     assert (entry.state, entry.target_id) == ("pending", None)
+
+
+async def test_a_create_begun_stays_named_when_its_resume_skips_the_invoice(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Cut off in its create, its key reaped, and its source moved to a customer the map does
+    not name before the resume: the resume skipped it and wrote "skipped" over the row, the only
+    record of the copy made, so verify said nothing was made, and once the customer was moved
+    back the next run made a second copy. The row stays "pending" (verify names it), and the
+    next run finds the copy."""
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    named = tmp_path / "named.yaml"
+    named.write_text('customers:\n  "10": "1"\n', encoding="utf-8")
+    body = m.portable_invoice("crm_v1")
+    original = str((await m.create(sandbox, "crm_v1", body))["id"])
+    before = len(await m.listing(sandbox, "bill_crm"))
+    args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "moved")
+    args[args.index("--map") + 1] = str(named)
+    await signalled_mid_run(
+        sandbox, config, url, args, tmp_path / "cut.jsonl", slow_ms=400,
+        ready=lambda states: states["pending"] >= 1,
+    )  # fmt: skip
+    await asyncio.sleep(1.0)  # the create under way lands at bill_crm, unanswered
+    [made] = [i for i in await m.listing(sandbox, "bill_crm")][before:]
+    forget_keys(url, reaped=True)
+    source = await m.read(sandbox, "crm_v1", original)
+    path = f"/v1/connections/crm_v1/invoices/{original}"
+    await m.api(sandbox, "PUT", path, {**source, "customer": {"id": "2"}})
+
+    skipped = m.run(config, "run", *args, report=tmp_path / "skipped.jsonl")
+    checked = m.run(config, "verify", "--run", "moved", report=tmp_path / "verify.jsonl")
+
+    assert skipped.outcomes() == {original: "skipped"}, skipped.stderr
+    [entry] = await m.crosswalk(url, "moved")
+    assert (entry.state, entry.target_id) == ("pending", None)
+    assert [e["outcome"] for e in checked.report] == ["failed"], checked.stderr
+    assert "the copy may exist at the target" in checked.report[0]["reason"]
+    assert skipped.report[0]["reason"] in checked.report[0]["reason"]  # the last run's word
+    await m.api(sandbox, "PUT", path, source)
+    resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
+    assert resumed.outcomes() == {original: "copied"}, resumed.stderr
+    assert resumed.report[0]["target_id"] == made["id"]
+    assert len(await m.listing(sandbox, "bill_crm")) == before + 1
+
+
+async def test_a_look_for_a_copy_with_no_marker_that_fails_says_to_look_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The look for a copy with no room for a marker failed (bill_crm's list answering 503):
+    the reason said to delete the copy if it is there, as for a look-alike found; a passing
+    failure says to run again, which looks again."""
+    url = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, url)
+    note = "Invoice as agreed on the phone"
+    original, before = await cut_off_mid_create(sandbox, tmp_path, config, url, "outage", note)
+    forget_keys(url, reaped=True)
+    args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "outage")
+    listing = {
+        "error_rate": 1,
+        "error_status": 503,
+        "methods": ["GET"],
+        "path_regex": "^/api/v1/invoices$",
+    }
+    async with faulty(sandbox, "bill_crm", listing):
+        failed = m.run(config, "run", *args, report=tmp_path / "failed.jsonl")
+
+    assert failed.outcomes() == {original: "failed"}, failed.stderr
+    reason = failed.report[0]["reason"]
+    assert "looking for the invoice failed" in reason, reason
+    assert reason.endswith("Run the migration again with the same --run to look again"), reason
+    assert len(await m.listing(sandbox, "bill_crm")) == before + 1
