@@ -20,7 +20,7 @@ from gateway.store import CrosswalkEntry, open_store
 from tests.e2e import migrating as m
 from tests.e2e.exporting import emulator_faults
 from tests.e2e.sandbox import sandbox_in_thread
-from tests.e2e.test_migrate_runs import args_for, signalled_mid_run
+from tests.e2e.test_migrate_runs import args_for, killed_in_create
 from tests.stores import sqlite_url
 
 
@@ -343,13 +343,9 @@ async def test_a_copy_begun_is_finished_whatever_its_kin_began_meanwhile(
     second's unfinished copy, and its own "pending" row, the only record of a copy that may be
     at bill_crm, was written over. A copy whose create was sent is finished first."""
     original, at_item, url, config = await copied_aside(sandbox, tmp_path)
-    before = len(await m.listing(sandbox, "bill_crm"))
     args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "there")
-    await signalled_mid_run(
-        sandbox, config, url, args, tmp_path / "cut.jsonl", slow_ms=400,
-        ready=lambda states: states["pending"] >= 1,
-    )  # fmt: skip
-    await asyncio.sleep(1.0)  # the create under way lands at bill_crm, unanswered
+    await killed_in_create(sandbox, config, url, args, tmp_path / "cut.jsonl")
+    before = len(await m.listing(sandbox, "bill_crm")) - 1
     await plant(url, ("item_envelope", at_item, "bill_crm", None, "pending", "on"))
 
     there = migrate(config, tmp_path, "crm_v1", "bill_crm", [original], "there")

@@ -7,8 +7,6 @@ target holds an invoice with the marker the create carried; a copy with no room 
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sqlite3
 import time
 from collections import Counter
@@ -24,7 +22,12 @@ from gateway.sandbox.serve import Sandbox
 from tests.e2e import migrating as m
 from tests.e2e.sandbox import sandbox_in_thread
 from tests.e2e.test_migrate_back import delete
-from tests.e2e.test_migrate_runs import args_for, copies_at_bill_crm, faulty, signalled_mid_run
+from tests.e2e.test_migrate_runs import (
+    args_for,
+    copies_at_bill_crm,
+    faulty,
+    killed_in_create,
+)
 from tests.stores import sqlite_url
 
 
@@ -140,16 +143,16 @@ async def test_a_create_killed_mid_way_is_found_by_its_marker_after_its_key_is_r
     config = m.config_for(tmp_path, sandbox, url)
     args = args_for(tmp_path, "crm_v1", "bill_crm", ids, "cut", "--concurrency", "2")
     before = len(await m.listing(sandbox, "bill_crm"))
-    await signalled_mid_run(
-        sandbox, config, url, args, tmp_path / "first.jsonl", slow_ms=400,
-        ready=lambda states: states["pending"] >= 1, sig=signal.SIGKILL,
-    )  # fmt: skip
-    await asyncio.sleep(1.0)  # the writes under way land at bill_crm, unanswered
+    await killed_in_create(sandbox, config, url, args, tmp_path / "first.jsonl")
     cut = {e.source_id: e for e in await m.crosswalk(url, "cut")}
     unrecorded = [i for i in ids if i in cut and cut[i].state == "pending"]
-    made = len(await m.listing(sandbox, "bill_crm")) - before
     recorded = sum(1 for e in cut.values() if e.target_id is not None)
-    assert unrecorded and made > recorded  # a create landed that the crosswalk does not name
+
+    async def unnamed() -> bool:  # a create landed that the crosswalk does not name
+        return len(await m.listing(sandbox, "bill_crm")) - before > recorded
+
+    assert unrecorded
+    await m.wait_until(unnamed, "a create the crosswalk does not name")
     forget_keys(url, reaped=True)
 
     resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
@@ -246,14 +249,10 @@ async def cut_off_mid_create(
     which then landed: the source id, and how many invoices bill_crm held before."""
     body = m.portable_invoice("crm_v1", note=note)
     original = str((await m.create(sandbox, "crm_v1", body))["id"])
-    before = len(await m.listing(sandbox, "bill_crm"))
     args = args_for(folder, "crm_v1", "bill_crm", [original], run)
-    await signalled_mid_run(
-        sandbox, config, url, args, folder / f"{run}-cut.jsonl", slow_ms=400,
-        ready=lambda states: states["pending"] >= 1,
-    )  # fmt: skip
-    await asyncio.sleep(1.0)  # the create under way lands at bill_crm, unanswered
-    assert len(await m.listing(sandbox, "bill_crm")) == before + 1
+    made = await killed_in_create(sandbox, config, url, args, folder / f"{run}-cut.jsonl")
+    assert len(made) == 1
+    before = len(await m.listing(sandbox, "bill_crm")) - 1
     [entry] = await m.crosswalk(url, run)
     assert (entry.state, entry.target_id) == ("pending", None)
     return original, before
@@ -386,15 +385,10 @@ async def test_a_create_begun_stays_named_when_its_resume_skips_the_invoice(
     named.write_text('customers:\n  "10": "1"\n', encoding="utf-8")
     body = m.portable_invoice("crm_v1")
     original = str((await m.create(sandbox, "crm_v1", body))["id"])
-    before = len(await m.listing(sandbox, "bill_crm"))
     args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "moved")
     args[args.index("--map") + 1] = str(named)
-    await signalled_mid_run(
-        sandbox, config, url, args, tmp_path / "cut.jsonl", slow_ms=400,
-        ready=lambda states: states["pending"] >= 1,
-    )  # fmt: skip
-    await asyncio.sleep(1.0)  # the create under way lands at bill_crm, unanswered
-    [made] = [i for i in await m.listing(sandbox, "bill_crm")][before:]
+    [made] = await killed_in_create(sandbox, config, url, args, tmp_path / "cut.jsonl")
+    before = len(await m.listing(sandbox, "bill_crm")) - 1
     forget_keys(url, reaped=True)
     source = await m.read(sandbox, "crm_v1", original)
     path = f"/v1/connections/crm_v1/invoices/{original}"
@@ -412,7 +406,7 @@ async def test_a_create_begun_stays_named_when_its_resume_skips_the_invoice(
     await m.api(sandbox, "PUT", path, source)
     resumed = m.run(config, "run", *args, report=tmp_path / "resumed.jsonl")
     assert resumed.outcomes() == {original: "copied"}, resumed.stderr
-    assert resumed.report[0]["target_id"] == made["id"]
+    assert resumed.report[0]["target_id"] == made
     assert len(await m.listing(sandbox, "bill_crm")) == before + 1
 
 

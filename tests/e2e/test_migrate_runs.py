@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -121,6 +122,48 @@ async def signalled_mid_run(
         await m.wait_until(is_ready, "the run mid-way")
         process.kill(sig)
     return process
+
+
+def _create_sent(db: str) -> bool:
+    """Whether the SQLite store ``db`` holds a migration create sent and not answered."""
+    if not os.path.exists(db):
+        return False  # not opened yet (connecting would make the file)
+    with sqlite3.connect(db) as store:
+        known = "SELECT 1 FROM sqlite_master WHERE name = 'idempotency_keys'"
+        if store.execute(known).fetchone() is None:
+            return False  # not migrated yet
+        (count,) = store.execute(
+            "SELECT count(*) FROM idempotency_keys WHERE operation = 'migrate create' "
+            "AND recovery_point <> 'claimed' AND state <> 'done'"
+        ).fetchone()
+    return bool(count)
+
+
+async def killed_in_create(
+    sandbox: Sandbox, config: Path, url: str, args: list[str], report: Path
+) -> set[str]:
+    """``migrate run`` (crm_v1 → bill_crm) killed (SIGKILL) once a create was sent and not
+    answered (its key past "claimed", every bill_crm write 400 ms slow), then that create
+    landed at bill_crm: the ids bill_crm holds that it did not before (at least one)."""
+    before = {str(i["id"]) for i in await m.listing(sandbox, "bill_crm")}
+    db = url.removeprefix("sqlite:///")
+
+    async def sent() -> bool:
+        return _create_sent(db)
+
+    async with slow_writes(sandbox, "bill_crm", 400):
+        process = m.start(config, "run", *args, report=report)
+        try:
+            await m.wait_until(sent, "the create sent")
+            await asyncio.sleep(0.1)  # on its way to bill_crm
+        finally:
+            process.kill(signal.SIGKILL)
+
+    async def landed() -> set[str]:
+        return {str(i["id"]) for i in await m.listing(sandbox, "bill_crm")} - before
+
+    made: set[str] = await m.wait_until(landed, "the create landed at bill_crm")
+    return made
 
 
 async def copied_run(
