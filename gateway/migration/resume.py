@@ -76,9 +76,10 @@ class Resuming:
         (``BEGUN``)."""
         if self.store is None:
             return
-        if target_id is None and state in ("failed", "pending"):
+        if target_id is None and (state == "failed" or (state == "pending" and keep_begun)):
             # Read again: the attempt may have got as far as a copy (``created``), and a create
-            # begun keeps its marker and since when it is pending (``_unrecorded``).
+            # begun keeps its marker and since when it is pending (``_unrecorded``). A new
+            # create's row (``keep_begun`` False: every new copy) has nothing to keep.
             known = await self._crosswalk(source_id)
             if state == "failed":
                 target_id = known.target_id if names_copy(known) else None
