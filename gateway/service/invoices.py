@@ -21,11 +21,9 @@ from adapters.base import (
     Handling,
     NoteFile,
 )
-from gateway.canonical.bounds import overflowing
-from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
+from gateway.canonical.errors import FieldError, pointer_to_path
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.order_invoice import OrderInvoice
-from gateway.canonical.totals import calculate
 from gateway.errors import (
     AdapterError,
     BadIdentifier,
@@ -37,7 +35,7 @@ from gateway.errors import (
 from gateway.service.collection import Batch, Purge, Restore
 from gateway.service.idempotency import KeyedWrites
 from gateway.service.outcomes import Outcome
-from gateway.service.sendable import unshared_discount
+from gateway.service.sendable import computed_errors, refused_together
 from gateway.service.write_request import WriteRequest
 from gateway.service.writes import (
     Act,
@@ -85,7 +83,7 @@ class InvoiceService:
             raise InvalidRequest(
                 f"{adapter.provider} cannot create an issued invoice: create it, then issue it."
             )
-        _within_bounds(adapter, invoice, handling)
+        _within_bounds(adapter, invoice, handling, creating=True)
         write = CreateInvoice(adapter, invoice, handling, issued, marker)
         return await self._run(request, write, lambda: _body(invoice), handling)
 
@@ -343,25 +341,29 @@ def _takes(adapter: Adapter, inputs: DuplicateInputs) -> None:
     )
 
 
-def _within_bounds(adapter: Adapter, invoice: Invoice, handling: Handling) -> None:
+def _within_bounds(
+    adapter: Adapter, invoice: Invoice, handling: Handling, *, creating: bool = False
+) -> None:
     """422 before anything is sent when what the write computes would reach 10^15, when its
     amount discount could not be shared (``sendable``), or when a value would read back hidden
-    as the dedupe marker."""
+    as the dedupe marker. A create so refused lists what its provider's checks refuse too (as
+    its preview does), at the caller's own lines."""
     adapter.refuse_marker_lookalikes(invoice)
-    sent, _ = adapter.as_sent(invoice, handling)
-    try:
-        calculation = calculate(sent, adapter.policy_for(sent))
-    except InvalidInvoice:
-        return  # not computable here: the adapter's checks, or the provider, say why
-    errors = overflowing(calculation) + unshared_discount(
-        sent, calculation.totals, adapter.provider
+    errors = computed_errors(adapter, invoice, handling)
+    if not errors:
+        return
+    refused = InvalidRequest(
+        f"{pointer_to_path(errors[0].pointer)} {errors[0].detail}",
+        errors,
+        provider=adapter.provider,
     )
-    if errors:
-        raise InvalidRequest(
-            f"{pointer_to_path(errors[0].pointer)} {errors[0].detail}",
-            errors,
-            provider=adapter.provider,
-        )
+    if not creating:
+        raise refused
+    try:
+        adapter.check_create(invoice, handling)
+    except InvalidRequest as exc:
+        refused = refused_together(exc, errors)
+    raise adapter.callers_lines(invoice, handling, refused)
 
 
 def _none() -> None:

@@ -17,7 +17,7 @@ from gateway.canonical.calculated import calculated_invoice
 from gateway.canonical.errors import pointer_to_path
 from gateway.canonical.model import Invoice, Tax, with_fields
 from gateway.errors import InvalidRequest
-from gateway.service.sendable import unshared_discount
+from gateway.service.sendable import computed_errors, refused_together, unshared_discount
 
 
 def preview(
@@ -32,7 +32,9 @@ def preview(
         adapter.refuse_marker_lookalikes(invoice)
         adapter.check_create(invoice, handling)
     except InvalidRequest as exc:
-        raise adapter.callers_lines(invoice, handling, exc) from None
+        # What the create computes past its bounds is named beside, as the create names it.
+        refused = refused_together(exc, computed_errors(adapter, invoice, handling))
+        raise adapter.callers_lines(invoice, handling, refused) from None
     # The adapter's own fit, as the create's: a tax named otherwise than the connection names
     # it is renamed (lenient) with a warning, as the create renames it.
     fitted, warnings = adapter.fit(invoice, handling)

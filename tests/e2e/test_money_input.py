@@ -293,3 +293,35 @@ async def test_a_currency_not_the_bodys_own_is_never_the_one_named(sandbox: Sand
     assert answer.body["errors"] == [
         {"pointer": "/shipping", "detail": "must have at most 2 decimal places for AUD"}
     ]
+
+
+async def test_a_create_past_the_bounds_is_told_what_its_provider_refuses_too(
+    sandbox: Sandbox,
+) -> None:
+    """A bill_crm create whose line computed past 10^15 was told of the bounds alone (lower the
+    quantities or prices), and once the quantity was lowered, of the unit price bill_crm cannot
+    take; its preview named the unit price alone. Both name every problem in one answer, the
+    same ones, and nothing is sent."""
+    sample = profile("bill_crm").sample(0).model_dump(mode="json", exclude_none=True)
+    sample["lines"] = [{**sample["lines"][0], "quantity": "100", "unit_price": "9999999999999.99"}]
+    sample.pop("discount", None)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(sandbox.emulator_urls["bill_crm"] + "/_emulator/requests") as response,
+    ):
+        before = len((await response.json())["requests"])
+    told = {}
+    for path in ("/v1/connections/bill_crm/invoices", "/v1/connections/bill_crm/invoices/preview"):
+        answer = await call(sandbox, "POST", path, body=sample)
+        assert answer.status == 422, answer.body
+        told[path] = sorted(e["pointer"] for e in answer.body["errors"])
+        assert "/lines/0/unit_price" in told[path], answer.body["errors"]
+        assert any("10^15" in e["detail"] for e in answer.body["errors"]), answer.body["errors"]
+    create, preview = told.values()
+    assert create == preview
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(sandbox.emulator_urls["bill_crm"] + "/_emulator/requests") as response,
+    ):
+        sent = (await response.json())["requests"][before:]
+    assert [r for r in sent if r["method"] != "GET"] == []
