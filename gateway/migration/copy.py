@@ -55,6 +55,7 @@ from gateway.migration.reasons import (
     EARLIER_PAYMENT,
     RUN_AGAIN,
     SOURCE_CHANGED,
+    begun_looked_for,
     error_said,
     fields_said,
     for_a_run,
@@ -242,7 +243,10 @@ class Copier(Resuming):
             await self._record(source_id, earlier, state, invoice, reason)
             return Entry(source_id, "skipped", reason=translation.skipped)
         if self.store is None:
-            return self._preview(source_id, invoice, translation)
+            entry = self._preview(source_id, invoice, translation)
+            if create_pending(known) and entry.outcome == "would_copy":
+                entry.reason = begun_looked_for(known.run if known else None)
+            return entry
         assert self.service is not None
         made_before: list[WriteWarning] = []
         unrecorded: Outcome | None = None

@@ -35,6 +35,18 @@ EARLIER_PAYMENT = (
     "recorded by an earlier run, before the map changed what it would send (payment_methods): "
     "the change does not apply to this payment"
 )
+
+
+def begun_looked_for(run: str | None) -> str:
+    """A dry run's word on a copy whose create was sent and never recorded (``pending``): the
+    run would look for what that create made before creating anything."""
+    by = f"run {run!r}" if run else "an earlier run"
+    return (
+        f"a create {by} sent for it was never recorded: the run looks for what that create "
+        "made at the target first, and creates the invoice only where it finds nothing"
+    )
+
+
 RUN_AGAIN = "run the migration again with the same --run to copy it"
 
 

@@ -129,6 +129,28 @@ async def test_a_create_whose_kept_answer_expired_is_taken_up_not_sent_again(
     assert (entry.target_id, entry.state) == (copy, "verified")
 
 
+async def test_a_dry_run_says_a_create_begun_is_looked_for_before_anything_is_made(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A dry run over a copy whose create was sent and never recorded said ``would_copy`` as
+    for any new invoice, where the run looks for what that create made first. It says so, and
+    its run, and writes nothing."""
+    original, _, url, config, before = await expired_after_the_create(sandbox, tmp_path, "cut")
+    log = len(await m.requests_log(sandbox, "bill_crm"))
+
+    args = args_for(tmp_path, "crm_v1", "bill_crm", [original], "look")
+    looked = m.run(config, "run", *args, "--dry-run", report=tmp_path / "look.jsonl")
+
+    assert looked.code == 0, looked.stderr
+    assert looked.outcomes() == {original: "would_copy"}
+    reason = looked.report[0]["reason"]
+    assert "'cut'" in reason and "never recorded" in reason, reason
+    assert {i["id"] for i in await m.listing(sandbox, "bill_crm")} == before
+    assert await written_since(sandbox, "bill_crm", log) == []
+    [entry] = await m.crosswalk(url, "cut")
+    assert entry.state == "pending"
+
+
 async def test_a_create_killed_mid_way_is_found_by_its_marker_after_its_key_is_reaped(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
