@@ -125,3 +125,20 @@ def gateway_process(config: Path, *args: str) -> Iterator[GatewayProcess]:
         yield running
     finally:
         running.kill(signal.SIGTERM if running.process.poll() is None else signal.SIGKILL)
+
+
+def wait_at_a_named_pipe(process: subprocess.Popen[Any], seconds: float = 30) -> None:
+    """Returns once one of ``process``'s threads waits at a named pipe for its other end
+    (Linux's ``wait_for_partner``): started, its modules loaded, however busy the machine (a
+    fixed sleep was too short for a command still loading under a loaded CI run)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, "the command ended before it waited at the pipe"
+        waits = set()
+        for task in Path(f"/proc/{process.pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread ended meanwhile
+                waits.add((task / "wchan").read_text())
+        if "wait_for_partner" in waits:
+            return
+        assert time.monotonic() < deadline, f"not waiting at the pipe: {sorted(waits)}"
+        time.sleep(0.02)

@@ -33,6 +33,7 @@ from tests.e2e.exporting import (
     emulator_faults,
     run_export,
 )
+from tests.e2e.processes import wait_at_a_named_pipe
 from tests.e2e.sandbox import sandbox_in_thread
 
 DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -741,8 +742,7 @@ def test_an_export_waiting_for_a_named_pipes_other_end_stops_on_a_signal(
             [*command, given, str(pipe)], stdout=subprocess.DEVNULL, stderr=err
         )
         try:
-            time.sleep(2)  # started, and waiting at the pipe
-            assert process.poll() is None
+            wait_at_a_named_pipe(process)
             process.send_signal(sig)
             code = process.wait(10)
         finally:
@@ -821,8 +821,7 @@ def test_ctrl_c_while_the_configuration_loads_is_one_line_not_a_traceback(
             [SCRIPT, *command, "--config", str(pipe)], stdout=subprocess.DEVNULL, stderr=err
         )
         try:
-            time.sleep(2)  # started, and waiting at the pipe
-            assert process.poll() is None
+            wait_at_a_named_pipe(process)
             process.send_signal(signal.SIGINT)
             code = process.wait(10)
         finally:
