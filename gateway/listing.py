@@ -74,7 +74,10 @@ class Cursors:
     def read(self, scope: str, cursor: str) -> Position:
         body, _, signature = cursor.encode().partition(b".")
         if not signature or not hmac.compare_digest(signature, self._sign(body)):
-            raise InvalidCursor("cursor is not valid (altered, or made by another gateway)")
+            raise InvalidCursor(
+                "cursor is not valid (altered, made by another gateway, or made before the "
+                "gateway restarted without a server.cursor_secret): list again from the start"
+            )
         try:
             data = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
             made_for, page, offset, size = data["s"], data["p"], data["o"], data["z"]
