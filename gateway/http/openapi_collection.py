@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import BATCH_ACTIONS
-from gateway.http.openapi import _UPSTREAM, _body, _ok, _operation
+from gateway.http.openapi_paths import UPSTREAM, body, ok, operation
 from gateway.http.views.collection import MAX_BATCH_IDS
 
 _INVOICES = "/v1/connections/{connection}/invoices"
@@ -107,16 +107,16 @@ def collection_paths(invoice_path: str) -> dict[str, Any]:
     inv = ["connection", "invoice_id"]
     return {
         _INVOICES + "/next-number": {
-            "get": _operation(
+            "get": operation(
                 "The number the next invoice gets",
                 "getNextInvoiceNumber",
                 "invoices",
-                _ok("200", "NextNumber", "The next number." + _NOT_HERE),
+                ok("200", "NextNumber", "The next number." + _NOT_HERE),
                 parameters=conn,
             )
         },
         _INVOICES + "/export.csv": {
-            "get": _operation(
+            "get": operation(
                 "Export invoices as the provider's CSV, streamed",
                 "exportInvoicesCsv",
                 "invoices",
@@ -139,32 +139,32 @@ def collection_paths(invoice_path: str) -> dict[str, Any]:
             )
         },
         _INVOICES + "/batch": {
-            "post": _operation(
+            "post": operation(
                 "One action on many invoices",
                 "batchInvoices",
                 "invoices",
-                _ok("200", "BatchResult", "What was done to each id." + _NOT_HERE),
+                ok("200", "BatchResult", "What was done to each id." + _NOT_HERE),
                 parameters=[*conn, "idempotency_key"],
-                body=_body("BatchRequest"),
-                errors=(*_UPSTREAM, 409, 413, 415, 422),
+                body=body("BatchRequest"),
+                errors=(*UPSTREAM, 409, 413, 415, 422),
             )
         },
         invoice_path + "/restore": {
-            "post": _operation(
+            "post": operation(
                 "Restore an invoice from the trash",
                 "restoreInvoice",
                 "trash",
-                _ok("200", "Invoice", "The invoice, out of the trash." + _NOT_HERE),
+                ok("200", "Invoice", "The invoice, out of the trash." + _NOT_HERE),
                 parameters=[*inv, "idempotency_key", "expand"],
-                errors=(*_UPSTREAM, 409, 422),
+                errors=(*UPSTREAM, 409, 422),
             )
         },
         _TRASH: {
-            "get": _operation(
+            "get": operation(
                 "List the invoices in the trash",
                 "listTrash",
                 "trash",
-                _ok(
+                ok(
                     "200",
                     "InvoiceList",
                     "Deleted invoices, latest deletion first where the provider says; "
@@ -174,13 +174,13 @@ def collection_paths(invoice_path: str) -> dict[str, Any]:
             )
         },
         _TRASH + "/{invoice_id}": {
-            "delete": _operation(
+            "delete": operation(
                 "Delete an invoice in the trash for good",
                 "purgeInvoice",
                 "trash",
-                _ok("204", None, "Purged: it cannot be restored." + _NOT_HERE),
+                ok("204", None, "Purged: it cannot be restored." + _NOT_HERE),
                 parameters=[*inv, "idempotency_key"],
-                errors=(*_UPSTREAM, 409, 422),
+                errors=(*UPSTREAM, 409, 422),
             )
         },
     }

@@ -10,7 +10,7 @@ from typing import Any
 
 from adapters.base import FILTERS
 from gateway.fanout import ASCENDING, DESCENDING
-from gateway.http.openapi import _UPSTREAM, _ok, _operation
+from gateway.http.openapi_paths import UPSTREAM, ok, operation
 
 
 def fanout_parameters() -> dict[str, Any]:
@@ -48,11 +48,11 @@ def fanout_paths() -> dict[str, Any]:
     return {
         "/v1/invoices": {
             "get": {
-                **_operation(
+                **operation(
                     "List invoices across connections, merged by issue date",
                     "listInvoicesAcrossConnections",
                     "invoices",
-                    _ok(
+                    ok(
                         "200",
                         "InvoiceOrSummaryList",
                         "A page of the connections' invoices (or, with view=summary, their "
@@ -67,7 +67,7 @@ def fanout_paths() -> dict[str, Any]:
                         "expand",
                         "view",
                     ],
-                    errors=_UPSTREAM,
+                    errors=UPSTREAM,
                 ),
                 "description": "The connections are read concurrently, each as its own list "
                 "reads it (its provider asked for pages sorted by issue date; a filter it "
