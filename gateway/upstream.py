@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import aiohttp
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from gateway import jsonwire
@@ -61,13 +61,16 @@ from gateway.upstream_answers import (
     UpstreamResponse,
     base64_forms,
     escapes_hide,
+    held_for_wrapped_base64,
     in_utf8,
     is_utf8,
     read_answer,
     read_capped,
     secret_forms,
+    secret_text_forms,
     without_text,
     without_wrapped_base64,
+    wrapped_base64_span,
 )
 
 __all__ = [
@@ -338,8 +341,10 @@ class UpstreamClient:
             return
         raw = opened.raw
         broken: list[UpstreamError] = []  # a transfer that broke off (``_chunks``)
+        labels = self._labels_without_credential(raw.headers, raw.content_type, raw.charset)
+        headers = raw.headers if labels is None else labels[0]
         try:
-            yield UpstreamStream(raw.status, raw.headers, None, self._chunks(raw, broken))
+            yield UpstreamStream(raw.status, headers, None, self._chunks(raw, broken))
         finally:
             # Counted by its status once its body has ended; one that broke off is an error.
             # (One its reader stopped taking, a caller gone, is counted by its status.)
@@ -366,6 +371,10 @@ class UpstreamClient:
         secret = self.connection.auth.secret()
         forms = secret_forms(secret) if len(secret) >= MIN_TOKEN_CHARS else ()
         keep = max((len(form) for form in forms), default=1) - 1
+        # Its base64 written in lines, a break inside it (``without_wrapped_base64``): kept
+        # back as long as it can span, so that it is searched whole with the next chunk.
+        wrapped = base64_forms(secret) if forms else ()
+        hold = max(keep, wrapped_base64_span(wrapped))
         carry = b""
         sent = 0
         try:
@@ -380,7 +389,12 @@ class UpstreamClient:
                 data = carry + (chunk if recode is None else recode(chunk))
                 for form in forms:  # longest first
                     data = data.replace(form, b"[redacted]")
-                cut = max(0, len(data) - keep) if forms else len(data)
+                if forms:
+                    data = without_wrapped_base64(data, wrapped)
+                    cut = min(len(data) - keep, held_for_wrapped_base64(data, hold))
+                else:
+                    cut = len(data)
+                cut = max(0, cut)
                 carry = data[cut:]
                 if cut:
                     sent += cut
@@ -389,6 +403,8 @@ class UpstreamClient:
                 carry += recode(b"", final=True)
                 for form in forms:
                     carry = carry.replace(form, b"[redacted]")
+                if forms:
+                    carry = without_wrapped_base64(carry, wrapped)
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(
                 self._says(f"stopped sending after {sent} bytes (no data in time)"),
@@ -715,9 +731,45 @@ class UpstreamClient:
         for form in secret_forms(secret):
             content = content.replace(form, b"[redacted]")
         content = without_wrapped_base64(content, base64_forms(secret))
-        if content == answer.content:
+        labels = self._labels_without_credential(
+            answer.headers, answer.content_type, answer.charset
+        )
+        if content == answer.content and labels is None:
             return answer
-        return dataclasses.replace(answer, content=content)
+        if labels is None:
+            return dataclasses.replace(answer, content=content)
+        headers, content_type, charset = labels
+        return dataclasses.replace(
+            answer, content=content, headers=headers, content_type=content_type, charset=charset
+        )
+
+    def _labels_without_credential(
+        self, headers: CIMultiDictProxy[str], content_type: str, charset: str | None
+    ) -> tuple[CIMultiDictProxy[str], str, str | None] | None:
+        """An answer's headers, media type and charset with the credential blanked out where
+        the provider echoed it in one (a header the adapters read, or a label an error quotes:
+        "labelled …", "it is not … text"); None where none holds it."""
+        secret = self.connection.auth.secret()
+        if len(secret) < MIN_TOKEN_CHARS:
+            return None
+        forms = secret_text_forms(secret)
+
+        def blanked(value: str) -> str:
+            for form in forms:
+                value = value.replace(form, "[redacted]")
+            return value
+
+        labels = "\n".join([*headers.values(), content_type, charset or ""])
+        if not any(form in labels for form in forms):
+            return None
+        cleaned: CIMultiDict[str] = CIMultiDict()
+        for name, value in headers.items():
+            cleaned.add(name, blanked(value))
+        return (
+            CIMultiDictProxy(cleaned),
+            blanked(content_type),
+            None if charset is None else blanked(charset),
+        )
 
     def _decoded_without_credential(
         self, answer: RawAnswer, response: UpstreamResponse

@@ -104,6 +104,12 @@ def secret_forms(secret: str) -> tuple[bytes, ...]:
 
 
 @functools.lru_cache(maxsize=256)
+def secret_text_forms(secret: str) -> tuple[str, ...]:
+    """``secret_forms`` as text, for the answer's headers and labels."""
+    return tuple(form.decode() for form in secret_forms(secret))
+
+
+@functools.lru_cache(maxsize=256)
 def base64_forms(secret: str) -> tuple[bytes, ...]:
     """The credential's base64, alone or within more that was encoded with it (as
     ``secret_forms`` has them): what a base64 run written in lines is looked into for."""
@@ -180,6 +186,31 @@ def without_wrapped_base64(content: bytes, forms: tuple[bytes, ...]) -> bytes:
     if not kept:
         return content
     return b"".join([*kept, content[done:]])
+
+
+def held_for_wrapped_base64(data: bytes, hold: int) -> int:
+    """Where a stream's blanked window ``data`` may be handed on up to: at least its last
+    ``hold`` bytes are kept back (the longest a credential's base64 written in lines can span),
+    and more where those would begin less than 16 characters before a line break within a line
+    of base64 that starts earlier: the kept part, searched with the next chunk, then starts
+    with a line ``without_wrapped_base64`` looks into, so that a credential's base64 running
+    from it over a break is found whole."""
+    cut = max(0, len(data) - hold)
+    if cut == 0:
+        return 0
+    shape = data[cut : cut + len(_LINE)].replace(b"\\/", b"//").translate(_SHAPES)
+    breaks = [at for at in (shape.find(b"\n"), shape.find(b"\\")) if at >= 0]
+    if breaks and _SHAPES[data[cut - 1]] == ord("A"):
+        return max(0, cut + min(breaks) - len(_LINE))
+    return cut
+
+
+def wrapped_base64_span(forms: tuple[bytes, ...]) -> int:
+    """The most bytes a credential's base64 (``forms``) can span written in lines: a break at
+    most every 16 characters (the shortest line looked into), each as long as an escaped CRLF,
+    with indentation."""
+    longest = max((len(form) for form in forms), default=0)
+    return longest + (longest // len(_LINE) + 2) * 80
 
 
 def _joined(lines: bytes) -> bytes:

@@ -5,6 +5,7 @@ transfer that breaks off raised, a non-2xx answer read for the adapter, no redir
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from adapters.base import OutcomeUncertain, UpstreamError, UpstreamUnavailable
 from gateway.config import Connection
 from gateway.upstream import UnusableAnswer, UpstreamClient
+from gateway.upstream_answers import base64_forms
 
 SECRET = "s3cr3t-token-value-0123456789"
 
@@ -58,11 +60,41 @@ async def _broken(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/csv"})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    await response.write(b"a,b\n" + b"1,2\n" * 20)
+    await response.write(b"a,b\n" + b"1,2\n" * 500)  # more than the blanking holds back
     await asyncio.sleep(0.01)
     assert request.transport is not None
     request.transport.close()  # no final chunk: the body is cut off
     return response
+
+
+def _echoed_in_lines() -> bytes:
+    """A request echoed as MIME base64 (lines of 76), its credential's base64 over a break."""
+    echoed = b"GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer " + SECRET.encode() + b"\r\n"
+    lines = base64.encodebytes(b"x" * 3 + echoed)
+    return b'id,number\n1,"' + lines + b'"\n'
+
+
+async def _base64_lines(request: web.Request) -> web.StreamResponse:
+    """``_echoed_in_lines`` after ``pad`` bytes of CSV, written in writes of ``step`` bytes."""
+    pad, step = int(request.query["pad"]), int(request.query["step"])
+    response = web.StreamResponse(headers={"Content-Type": "text/csv"})
+    await response.prepare(request)
+    data = b"2,ok\n" * (pad // 5) + _echoed_in_lines() + b"3,end\n"
+    for at in range(0, len(data), step):
+        await response.write(data[at : at + step])
+        await asyncio.sleep(0)
+    await response.write_eof()
+    return response
+
+
+async def _echoing_label(request: web.Request) -> web.Response:
+    """A 200 whose Content-Type echoes the credential (a label an error would quote)."""
+    kind = request.query["kind"]
+    label = {
+        "stream": f"text/plain; echo={SECRET}",
+        "charset": f"application/json; charset={SECRET}",
+    }[kind]
+    return web.Response(body=b'{"id": 1}', headers={"Content-Type": label, "X-Echo": SECRET})
 
 
 async def _missing(request: web.Request) -> web.Response:
@@ -81,6 +113,8 @@ async def base() -> AsyncIterator[str]:
     app.router.add_get("/utf16", _utf16)
     app.router.add_get("/labelled", _labelled)
     app.router.add_get("/missing", _missing)
+    app.router.add_get("/base64-lines", _base64_lines)
+    app.router.add_get("/echoing-label", _echoing_label)
     app.router.add_get("/redirect", _redirect)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
@@ -166,6 +200,47 @@ async def test_a_transfer_is_counted_once_it_ends_an_error_when_it_broke_off(bas
         async with upstream.stream("/utf16") as answer:
             [chunk async for chunk in answer.chunks]
         assert heard == ["error", "200"]
+
+
+@pytest.mark.parametrize("step", [7, 50, 333, 4096])
+@pytest.mark.parametrize("pad", [0, 70_000, 65_500])
+async def test_the_credentials_base64_written_in_lines_is_blanked_whatever_the_chunks(
+    base: str, pad: int, step: int
+) -> None:
+    """A provider echoing the request as MIME base64, the credential's base64 over a line
+    break: a whole answer had it blanked, a streamed export handed it on (only the plain forms
+    were looked for in the chunks). Written in writes of every size, after CSV that puts the run
+    at a chunk's edge (chunks of 64 KB) or not."""
+    lines = _echoed_in_lines().split(b'"')[1]
+    # The premise: it is in there, and none of its base64 forms is, but over a line break.
+    assert SECRET.encode() in base64.b64decode(lines)
+    assert not any(form in lines for form in base64_forms(SECRET))
+    assert any(form in lines.replace(b"\n", b"") for form in base64_forms(SECRET))
+    async with aiohttp.ClientSession() as session:
+        upstream = _client(session, base)
+        async with upstream.stream("/base64-lines", params={"pad": pad, "step": step}) as answer:
+            body = b"".join([chunk async for chunk in answer.chunks])
+    field = body.split(b'"')[1]  # the echo's field, as handed on
+    assert SECRET.encode() not in base64.b64decode(field.replace(b"[redacted]", b""))
+    assert b"[redacted]" in field
+    assert body.startswith(b"2,ok\n" * (pad // 5) + b'id,number\n1,"')
+    assert body.endswith(b"3,end\n")
+
+
+async def test_a_credential_echoed_in_an_answers_labels_is_blanked(base: str) -> None:
+    """A provider echoing the credential in its Content-Type: the draft_publish export quoted
+    the label in its 502 ("answered its CSV export as text/plain; echo=…"), and an answer
+    refused for its charset quoted that ("it is not … text"). Headers, media type and charset
+    come with the credential blanked, streamed or not."""
+    async with aiohttp.ClientSession() as session:
+        upstream = _client(session, base)
+        async with upstream.stream("/echoing-label", params={"kind": "stream"}) as answer:
+            assert answer.headers["Content-Type"] == "text/plain; echo=[redacted]"
+            assert answer.headers["X-Echo"] == "[redacted]"
+        with pytest.raises(UnusableAnswer) as refused:
+            await upstream.request("GET", "/echoing-label", params={"kind": "charset"})
+    assert SECRET not in refused.value.message
+    assert "it is not [redacted] text" in refused.value.message
 
 
 async def test_an_error_answer_is_read_for_the_adapter(base: str) -> None:
