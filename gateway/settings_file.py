@@ -158,7 +158,7 @@ def parse_settings(
     validator = jsonschema.Draft202012Validator(_schema())
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         where = dotted_path(error.absolute_path)
-        if error.validator == "oneOf" and not isinstance(error.instance, dict):
+        if error.validator in ("oneOf", "not") and not isinstance(error.instance, dict):
             continue  # not a mapping at all: its type error says so
         if where in unset:  # the empty value left by an unset variable says nothing new
             continue
@@ -410,6 +410,11 @@ def _header_problems(where: str, header: str) -> list[str]:
     return []
 
 
+def _kinds_object(error: jsonschema.ValidationError) -> bool:
+    """Whether a type error's place asks for a mapping (a section)."""
+    return "object" in str(error.validator_value)
+
+
 def _message(error: jsonschema.ValidationError) -> str:
     if error.absolute_path and error.absolute_path[-1] in SECRET_KEYS:
         # The value is a secret (a key's hash that is not one is likely the key itself): say
@@ -454,11 +459,13 @@ def _message(error: jsonschema.ValidationError) -> str:
         return (
             f"give {' or '.join(both)}, not both" if both else "holds keys that cannot go together"
         )
-    if (
-        error.validator == "type"
-        and isinstance(error.instance, str)
-        and "object" in str(error.validator_value)
-    ):
+    if error.validator == "type" and error.instance is None and _kinds_object(error):
+        # A section whose keys were all left out or commented out reads as null.
+        return (
+            f"is empty: must be {_kinds(error.validator_value)} (write its settings under it, "
+            "or leave the key out for its defaults)"
+        )
+    if error.validator == "type" and isinstance(error.instance, str) and _kinds_object(error):
         # Text where a section belongs (a key or a token written in its place): not shown.
         return f"must be {_kinds(error.validator_value)}, not text (the value is not shown)"
     if error.absolute_path and error.absolute_path[-1] == "base_url":

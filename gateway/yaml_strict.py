@@ -110,11 +110,12 @@ class _Loader(yaml.SafeLoader):
         if not _DECIMAL_INT.fullmatch(written):
             reading = "in another base" if self._hides(node) else f"as {value}"
             said = f"{self._shown(node)} is not a decimal number: YAML would read it {reading}"
+            quoted = "it" if self._hides(node) else f'it ("{written}")'
             raise OwnProblem(
                 None,
                 None,
                 f"{said} (a leading 0 is octal, 0x hexadecimal, a colon base 60); write the "
-                'number in decimal, or quote it ("010") if it is text',
+                f"number in decimal, or quote {quoted} if it is text",
                 node.start_mark,
             )
         return value

@@ -927,7 +927,7 @@ def test_a_number_yaml_would_read_in_another_base_is_refused_where_it_is(
     [problem] = problems(text, {"CRM_TOKEN": "crm-token-1"})
     assert problem.startswith("line 14, column ")
     assert f"{written} is not a decimal number: YAML would read it as {read_as}" in problem
-    assert 'quote it ("010") if it is text' in problem
+    assert f'quote it ("{written}") if it is text' in problem  # the value written, quoted
 
 
 @pytest.mark.parametrize(
@@ -1416,3 +1416,25 @@ itmes:
     assert info.value.problems == [
         "line 8: (top level): Additional properties are not allowed ('itmes' was unexpected)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("server:\n  # host: 0.0.0.0\n", "server: is empty: must be a mapping"),
+        ('server: "hunter2pass-oops"\n', "server: must be a mapping, not text"),
+        ("server: [1, 2]\n", "server: must be a mapping, not a list"),
+        ("server: 8080\n", "server: 8080 is not of type 'object'"),
+    ],
+)
+def test_a_section_that_is_no_mapping_is_one_problem_and_its_value_stays_unshown(
+    written: str, said: str
+) -> None:
+    """``server:`` left empty (its keys commented out) or given as text was told a second,
+    false problem from the schema's inner rule against two cursor secrets, quoting the text
+    the line before said was not shown."""
+    text = GOOD.replace("server: {port: 9000}\n", written)
+    assert text != GOOD
+    [problem] = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert problem.startswith(said), problem
+    assert "hunter2pass" not in problem
