@@ -342,7 +342,7 @@ class UpstreamClient:
         raw = opened.raw
         broken: list[UpstreamError] = []  # a transfer that broke off (``_chunks``)
         labels = self._labels_without_credential(raw.headers, raw.content_type, raw.charset)
-        headers = raw.headers if labels is None else labels[0]
+        headers = labels.get("headers", raw.headers)
         try:
             yield UpstreamStream(raw.status, headers, None, self._chunks(raw, broken))
         finally:
@@ -389,12 +389,11 @@ class UpstreamClient:
                 data = carry + (chunk if recode is None else recode(chunk))
                 for form in forms:  # longest first
                     data = data.replace(form, b"[redacted]")
-                if forms:
+                if forms:  # ``hold`` covers the plain forms' ``keep`` too
                     data = without_wrapped_base64(data, wrapped)
-                    cut = min(len(data) - keep, held_for_wrapped_base64(data, hold))
+                    cut = held_for_wrapped_base64(data, hold)
                 else:
                     cut = len(data)
-                cut = max(0, cut)
                 carry = data[cut:]
                 if cut:
                     sent += cut
@@ -731,27 +730,23 @@ class UpstreamClient:
         for form in secret_forms(secret):
             content = content.replace(form, b"[redacted]")
         content = without_wrapped_base64(content, base64_forms(secret))
-        labels = self._labels_without_credential(
+        changed = self._labels_without_credential(
             answer.headers, answer.content_type, answer.charset
         )
-        if content == answer.content and labels is None:
-            return answer
-        if labels is None:
-            return dataclasses.replace(answer, content=content)
-        headers, content_type, charset = labels
-        return dataclasses.replace(
-            answer, content=content, headers=headers, content_type=content_type, charset=charset
-        )
+        if content != answer.content:
+            changed["content"] = content
+        return dataclasses.replace(answer, **changed) if changed else answer
 
     def _labels_without_credential(
         self, headers: CIMultiDictProxy[str], content_type: str, charset: str | None
-    ) -> tuple[CIMultiDictProxy[str], str, str | None] | None:
+    ) -> dict[str, Any]:
         """An answer's headers, media type and charset with the credential blanked out where
         the provider echoed it in one (a header the adapters read, or a label an error quotes:
-        "labelled …", "it is not … text"); None where none holds it."""
+        "labelled …", "it is not … text"), as ``RawAnswer``'s fields; empty where none holds
+        it."""
         secret = self.connection.auth.secret()
         if len(secret) < MIN_TOKEN_CHARS:
-            return None
+            return {}
         forms = secret_text_forms(secret)
 
         def blanked(value: str) -> str:
@@ -761,15 +756,15 @@ class UpstreamClient:
 
         labels = "\n".join([*headers.values(), content_type, charset or ""])
         if not any(form in labels for form in forms):
-            return None
+            return {}
         cleaned: CIMultiDict[str] = CIMultiDict()
         for name, value in headers.items():
             cleaned.add(name, blanked(value))
-        return (
-            CIMultiDictProxy(cleaned),
-            blanked(content_type),
-            None if charset is None else blanked(charset),
-        )
+        return {
+            "headers": CIMultiDictProxy(cleaned),
+            "content_type": blanked(content_type),
+            "charset": None if charset is None else blanked(charset),
+        }
 
     def _decoded_without_credential(
         self, answer: RawAnswer, response: UpstreamResponse

@@ -40,9 +40,7 @@ def refused_together(error: InvalidRequest, more: list[FieldError]) -> InvalidRe
     extra = [e for e in more if e.pointer not in named]
     if not extra:
         return error
-    together = type(error)(error.message, [*error.errors, *extra], provider=error.provider)
-    together.replayed = error.replayed
-    return together
+    return type(error)(error.message, [*error.errors, *extra], provider=error.provider)
 
 
 def unshared_discount(invoice: Invoice, totals: Totals, provider: str) -> list[FieldError]:
