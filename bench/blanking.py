@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from processes import positive
 
-from gateway.upstream_answers import base64_forms, secret_forms, without_wrapped_base64
+from gateway.credential_forms import base64_forms, secret_forms, without_wrapped_base64
 
 TOKEN = "sk_live_4eC39HqLyjWDarjtT1zdp7dc9Xq"
 

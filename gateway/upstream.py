@@ -21,30 +21,28 @@ A client fails safely (docs/decisions.md, "The provider client fails safely"):
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import contextvars
-import dataclasses
-import email.utils
-import errno
-import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from gateway import jsonwire
 from gateway.breaker import CircuitBreaker, CircuitState
-from gateway.config import MIN_TOKEN_CHARS, Connection
+from gateway.config import Connection
+from gateway.credential_blanking import (
+    ChunkBlanking,
+    blanked_answer,
+    blanked_decoded,
+    blanked_labels,
+)
 from gateway.errors import (
-    BadIdentifier,
     OutcomeUncertain,
     UpstreamAuthFailed,
     UpstreamError,
@@ -59,19 +57,12 @@ from gateway.upstream_answers import (
     RawAnswer,
     UnusableAnswer,
     UpstreamResponse,
-    base64_forms,
-    escapes_hide,
-    held_for_wrapped_base64,
     in_utf8,
-    is_utf8,
     read_answer,
     read_capped,
-    secret_forms,
-    secret_text_forms,
-    without_text,
-    without_wrapped_base64,
-    wrapped_base64_span,
 )
+from gateway.upstream_wire import failed, provider_url, retry_after, unreached
+from gateway.write_calls import idempotency_key_var, write_calls_var
 
 __all__ = [
     "CallObserver",
@@ -80,11 +71,8 @@ __all__ = [
     "UpstreamClient",
     "UpstreamResponse",
     "UpstreamStream",
-    "WriteCalls",
-    "idempotency_key_var",
     "request_calls_var",
     "request_id_var",
-    "write_calls_var",
 ]
 
 # Set by the HTTP facade for the request being served; sent upstream as X-Request-ID.
@@ -97,88 +85,15 @@ request_calls_var: contextvars.ContextVar[CallStats | None] = contextvars.Contex
 )
 # Called after every provider call: (connection, provider, seconds, outcome).
 CallObserver = Callable[[str, str, float, str], None]
-# Awaited before every provider call when set: waits for a token of a rate limit kept elsewhere.
 # How an uncertain write's message ends (``UpstreamClient._uncertain``).
 MAY_HAVE_TAKEN_EFFECT = "; the write may or may not have taken effect"
-
-# Set by the service layer around one logical write: sent upstream as Idempotency-Key with
-# each of its write calls (no provider documents one; their request logs show it).
-idempotency_key_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "idempotency_key", default=None
-)
-# Set by the service layer around one logical write: counts the write calls that may have
-# reached the provider, so that a failure before any of them is known to have written nothing.
-write_calls_var: contextvars.ContextVar[WriteCalls | None] = contextvars.ContextVar(
-    "write_calls", default=None
-)
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-# Characters a built path keeps as they are (RFC 3986 pchar and "/"; "%" starts an escape).
-_PATH_SAFE = "/%!$&'()*+,;=:@-._~"
-_MAX_DECODINGS = 8
-# A longer Retry-After is read as this: a day is already "not in this request".
-_MAX_RETRY_AFTER_S = 86400.0
 # How much of a streamed body is read and handed on at a time.
 _STREAM_CHUNK_BYTES = 64 * 1024
 _NO_TYPE = ("Content-Type",)  # skipped from the headers aiohttp adds itself, on an empty call
-
-
-@dataclass
-class WriteCalls:
-    """The write calls (anything but a read) of one logical write that may have reached the
-    provider's records; and whether its last call was a read the provider answered (2xx) after
-    the last of them. A call counts from the moment it is sent, and no more once the provider
-    refused it unprocessed (429: rate-limited; 401, 403: the gateway's credentials)."""
-
-    sent: int = 0
-    # Of those, the calls the provider refused on their first sending (``errors.is_refusal``):
-    # each changed nothing. A refusal is the provider's final word, kept as a key's outcome.
-    refused: int = 0
-    read_after: bool = False
-    # A write call was sent again after an attempt whose answer was lost (a timeout, a dropped
-    # connection, a 5xx: only idempotent calls are): its answer may be to a repeat of a call
-    # that already took effect (a DELETE told 404 by the repeat).
-    repeated: bool = False
-
-    @property
-    def read_back(self) -> bool:
-        """The write ended on a successful read sent after its last write call (the adapter's
-        read-back of what it wrote)."""
-        return self.sent > 0 and self.read_after
-
-
-def refused_in_envelope(
-    response: UpstreamResponse, says: str, *, provider: str, refusal: int
-) -> UpstreamError:
-    """The error for a refusal a provider wrote in a success's envelope (crm_v1's ``"success":
-    false``, item_envelope's ``"result": "failed"``) that the adapter's own rules (a field, a
-    lifecycle conflict) did not read; ``refusal`` is the status it says. It is counted as the
-    client counts that status: a 401, 403 or 429 un-counts the write call (the provider
-    processed nothing) and is the client's error for it (the credentials refused; rate-limited,
-    its ``Retry-After`` or a second); another 4xx is final, and the call counted refused
-    (``WriteCalls.refused``: a key keeps it as its answer), but not after a lost attempt (it may
-    answer a repeat). Never with a status: a success's would read as a success the gateway
-    could not use."""
-    writes = write_calls_var.get() if response.method != "GET" else None
-    if refusal in (401, 403, 429):
-        if writes is not None and writes.sent > 0:
-            writes.sent -= 1
-        if refusal != 429:
-            return UpstreamAuthFailed(
-                f"{says} (the gateway's credentials refused, {refusal})", provider=provider
-            )
-        wait = _retry_after(response.headers) or 1.0
-        return UpstreamUnavailable(
-            f"{says} (rate-limited, {refusal})", provider=provider, retry_after=wait
-        )
-    final = is_refusal(refusal)
-    if final and writes is not None and not writes.repeated and writes.refused < writes.sent:
-        writes.refused += 1
-    error = UpstreamError(says, provider=provider)
-    error.retryable = not final
-    return error
 
 
 @dataclass(frozen=True)
@@ -297,7 +212,7 @@ class UpstreamClient:
             )
             assert isinstance(answer, RawAnswer)
             response = read_answer(answer, says=self._who(), provider=self.provider, method=verb)
-            response = self._decoded_without_credential(answer, response)
+            response = blanked_decoded(answer, response, self.connection.auth.secret())
         except UpstreamError as exc:
             self.stats.failures += 1
             self.stats.last_failure = type(exc).__name__
@@ -341,7 +256,8 @@ class UpstreamClient:
             return
         raw = opened.raw
         broken: list[UpstreamError] = []  # a transfer that broke off (``_chunks``)
-        labels = self._labels_without_credential(raw.headers, raw.content_type, raw.charset)
+        secret = self.connection.auth.secret()
+        labels = blanked_labels(raw.headers, raw.content_type, raw.charset, secret)
         headers = labels.get("headers", raw.headers)
         try:
             yield UpstreamStream(raw.status, headers, None, self._chunks(raw, broken))
@@ -368,17 +284,9 @@ class UpstreamClient:
             raise
 
     async def _blanked_chunks(self, raw: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        secret = self.connection.auth.secret()
-        forms = secret_forms(secret) if len(secret) >= MIN_TOKEN_CHARS else ()
-        keep = max((len(form) for form in forms), default=1) - 1
-        # Its base64 written in lines, a break inside it (``without_wrapped_base64``): kept
-        # back as long as it can span, so that it is searched whole with the next chunk.
-        wrapped = base64_forms(secret) if forms else ()
-        hold = max(keep, wrapped_base64_span(wrapped))
-        carry = b""
         sent = 0
         try:
-            recode = _to_utf8(raw.charset)
+            blanking = ChunkBlanking(self.connection.auth.secret(), raw.charset)
         except LookupError:
             raise UnusableAnswer(
                 self._says("labelled its answer with a charset the gateway does not know"),
@@ -386,24 +294,10 @@ class UpstreamClient:
             ) from None
         try:
             async for chunk in raw.content.iter_chunked(_STREAM_CHUNK_BYTES):
-                data = carry + (chunk if recode is None else recode(chunk))
-                for form in forms:  # longest first
-                    data = data.replace(form, b"[redacted]")
-                if forms:  # ``hold`` covers the plain forms' ``keep`` too
-                    data = without_wrapped_base64(data, wrapped)
-                    cut = held_for_wrapped_base64(data, hold)
-                else:
-                    cut = len(data)
-                carry = data[cut:]
-                if cut:
-                    sent += cut
-                    yield data[:cut]
-            if recode is not None:  # a character cut short at the end is an error too
-                carry += recode(b"", final=True)
-                for form in forms:
-                    carry = carry.replace(form, b"[redacted]")
-                if forms:
-                    carry = without_wrapped_base64(carry, wrapped)
+                if ready := blanking.feed(chunk):
+                    sent += len(ready)
+                    yield ready
+            rest = blanking.end()
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(
                 self._says(f"stopped sending after {sent} bytes (no data in time)"),
@@ -419,8 +313,8 @@ class UpstreamClient:
                 self._says(f"sent text that is not {raw.charset} after {sent} bytes"),
                 provider=self.provider,
             ) from None
-        if carry:
-            yield carry
+        if rest:
+            yield rest
 
     async def _attempts(
         self,
@@ -438,7 +332,7 @@ class UpstreamClient:
         answer's body left unread, for ``stream``)."""
         if idempotent is None:
             idempotent = method in _IDEMPOTENT
-        url = self._url(path, params)
+        url = provider_url(self._base, path, params, provider=self.provider)
         body = jsonwire.compact_bytes(json) if json is not None else data
         send_headers = self._headers(headers, has_json=json is not None)
         calls = write_calls_var.get()
@@ -483,7 +377,7 @@ class UpstreamClient:
                 raise
             except aiohttp.ClientConnectorError as exc:
                 # Never connected: nothing was sent, so even a POST may go again.
-                answered, why = False, _unreached(exc)
+                answered, why = False, unreached(exc)
                 last = UpstreamUnavailable(self._says(why), provider=self.provider)
                 continue
             except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -494,7 +388,7 @@ class UpstreamClient:
                 lost = True
                 continue
             except aiohttp.ClientError as exc:
-                answered, why = False, _failed(exc)
+                answered, why = False, failed(exc)
                 if not idempotent:
                     raise self._uncertain(why) from None
                 last = UpstreamUnavailable(self._says(why), provider=self.provider)
@@ -524,7 +418,7 @@ class UpstreamClient:
                     self._says("is rate-limiting the gateway"),
                     provider=self.provider,
                     status=429,
-                    retry_after=_retry_after(answer.headers),
+                    retry_after=retry_after(answer.headers),
                 )
                 continue
             if status >= 500:
@@ -537,7 +431,7 @@ class UpstreamClient:
                     self._says(f"failed with {status}"),
                     provider=self.provider,
                     status=status,
-                    retry_after=_retry_after(answer.headers),
+                    retry_after=retry_after(answer.headers),
                 )
                 lost = True
                 continue
@@ -643,7 +537,7 @@ class UpstreamClient:
                     # Counted by its status once its body has come whole: one broken off is
                     # an error, whatever its status line said.
                     outcome = str(raw.status)
-                    return self._without_credential(in_utf8(answer))
+                    return blanked_answer(in_utf8(answer), self.connection.auth.secret())
         finally:
             if outcome is not None:
                 self._observe(started, outcome)
@@ -652,22 +546,6 @@ class UpstreamClient:
         if self._observer is not None:
             elapsed = time.perf_counter() - started
             self._observer(self.connection.name, self.provider, elapsed, outcome)
-
-    def _url(self, path: str, params: Mapping[str, Any] | None) -> URL:
-        """The base URL and ``path`` as they are: encoded=True, so that yarl neither decodes
-        ``%2e`` nor removes dot segments. A dot segment is refused here too, whatever builds
-        the path."""
-        if not path.startswith("/") or any(ch in path for ch in "?#"):
-            raise ValueError(f"a provider path starts with / and has no query: {path!r}")
-        for part in path.split("/"):
-            if _dot_segment(part):
-                raise BadIdentifier(
-                    f"{self.provider} paths carry no dot segments: {part!r} was refused",
-                    provider=self.provider,
-                )
-        url = URL(self._base + quote(path, safe=_PATH_SAFE), encoded=True)
-        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
-        return url.extend_query(query) if query else url
 
     async def _paced(self) -> None:
         """Wait for the connection's rate limit (config ``rate_limit``) before calling out: its
@@ -717,71 +595,6 @@ class UpstreamClient:
         headers.update(extra or {})
         return headers
 
-    def _without_credential(self, answer: RawAnswer) -> RawAnswer:
-        """The answer with the connection's credential blanked out wherever the provider
-        repeated it (an error that echoes the request's headers): nothing read from it, an
-        error's detail, ``remote_data`` or a stored answer, can carry it on."""
-        secret = self.connection.auth.secret()
-        if len(secret) < MIN_TOKEN_CHARS:
-            # Too short to tell from ordinary text: check-config refuses one; a configuration
-            # built in code may still hold one.
-            return answer
-        content = answer.content
-        for form in secret_forms(secret):
-            content = content.replace(form, b"[redacted]")
-        content = without_wrapped_base64(content, base64_forms(secret))
-        changed = self._labels_without_credential(
-            answer.headers, answer.content_type, answer.charset
-        )
-        if content != answer.content:
-            changed["content"] = content
-        return dataclasses.replace(answer, **changed) if changed else answer
-
-    def _labels_without_credential(
-        self, headers: CIMultiDictProxy[str], content_type: str, charset: str | None
-    ) -> dict[str, Any]:
-        """An answer's headers, media type and charset with the credential blanked out where
-        the provider echoed it in one (a header the adapters read, or a label an error quotes:
-        "labelled …", "it is not … text"), as ``RawAnswer``'s fields; empty where none holds
-        it."""
-        secret = self.connection.auth.secret()
-        if len(secret) < MIN_TOKEN_CHARS:
-            return {}
-        forms = secret_text_forms(secret)
-
-        def blanked(value: str) -> str:
-            for form in forms:
-                value = value.replace(form, "[redacted]")
-            return value
-
-        labels = "\n".join([*headers.values(), content_type, charset or ""])
-        if not any(form in labels for form in forms):
-            return {}
-        cleaned: CIMultiDict[str] = CIMultiDict()
-        for name, value in headers.items():
-            cleaned.add(name, blanked(value))
-        return {
-            "headers": CIMultiDictProxy(cleaned),
-            "content_type": blanked(content_type),
-            "charset": None if charset is None else blanked(charset),
-        }
-
-    def _decoded_without_credential(
-        self, answer: RawAnswer, response: UpstreamResponse
-    ) -> UpstreamResponse:
-        """JSON escapes hide the credential from the blanking of the raw bytes and give it
-        back once decoded (``\\u002B`` for ``+``, as .NET's encoder writes it, or every
-        character escaped): where a string written with escapes holds it once decoded, each
-        decoded string is blanked too. Other answers (all but a hostile one) are not walked:
-        a list of 25 invoices naming a "Rheinm\\u00f6bel GmbH" cost 1.5 ms walked."""
-        secret = self.connection.auth.secret()
-        if len(secret) < MIN_TOKEN_CHARS or response.body is None or b"\\" not in answer.content:
-            return response
-        if not escapes_hide(response.text, secret):
-            return response
-        body = without_text(response.body, secret, "[redacted]")
-        return response if body is response.body else dataclasses.replace(response, body=body)
-
     def _who(self) -> str:
         return f"{self.provider} (connection {self.connection.name})"
 
@@ -798,85 +611,3 @@ class UpstreamClient:
         )
         uncertain.unanswered = unanswered
         return uncertain
-
-
-def _to_utf8(charset: str | None) -> Callable[..., bytes] | None:
-    """For a stream labelled with a charset other than UTF-8: a function that turns each chunk
-    into UTF-8 (an incremental decoder: a character may span two chunks), so that the
-    credential is blanked in the form it is looked for, and the text is handed on as the
-    UTF-8 it is labelled with. ``UnicodeDecodeError`` for bytes that are not that charset."""
-    if charset is None or is_utf8(charset):
-        return None
-    # LookupError for an unknown charset, and for a codec that is no text encoding (hex,
-    # base64, zlib, rot13), which str.encode refuses where the incremental decoder would not.
-    "".encode(charset)
-    decoder = codecs.getincrementaldecoder(charset)()
-
-    def recode(chunk: bytes, final: bool = False) -> bytes:
-        return decoder.decode(chunk, final).encode("utf-8", "surrogatepass")
-
-    return recode
-
-
-def _unreached(exc: aiohttp.ClientConnectorError) -> str:
-    """Why no connection was made, in words of its kind only: the driver's own message names
-    the host and port, an address the caller is never shown. A name that does not resolve, a
-    refusal and a TLS failure are each fixed in another place (the URL, the service, the
-    scheme or the certificates), so they are told apart."""
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return "could not be reached: its host name did not resolve"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return "could not be reached: its TLS certificate was not accepted"
-    if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError):
-        return "could not be reached: the TLS handshake failed (does it speak https there?)"
-    if exc.os_error.errno == errno.ECONNREFUSED:
-        return "could not be reached: the connection was refused"
-    return "could not be reached"
-
-
-def _failed(exc: aiohttp.ClientError) -> str:
-    """What went wrong once the request was sent, as the caller's message says it: an answer
-    that is not HTTP (another service on the provider's port) is not a dropped connection."""
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "broke off its answer before the end"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return "answered with something that is not HTTP"
-    return "dropped the connection"
-
-
-def _dot_segment(part: str) -> bool:
-    for _ in range(_MAX_DECODINGS):
-        if part in (".", ".."):
-            return True
-        decoded = unquote(part)
-        if decoded == part:
-            return False
-        part = decoded
-    return True  # encoded over and over: not a segment anyone means
-
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:
-    """``Retry-After`` in seconds, given as seconds or as an HTTP date; None when absent or
-    unreadable."""
-    value = headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return min(max(0.0, seconds), _MAX_RETRY_AFTER_S)

@@ -32,8 +32,9 @@ from adapters.unreadable import the_one_asked
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Invoice, Payment
 from gateway.canonical.summary import InvoiceSummary, settled
-from gateway.upstream import UpstreamResponse, refused_in_envelope
+from gateway.upstream import UpstreamResponse
 from gateway.upstream_answers import read_refused
+from gateway.write_calls import refused_in_envelope
 
 INVOICES = "/v1/invoices"
 # crm_v1 documents no 409: it refuses lifecycle changes with a 422 on one of these fields

@@ -36,8 +36,9 @@ from adapters.unreadable import READ_ERRORS, invoice_label, the_one_asked, unrea
 from gateway.canonical.errors import FieldError, InvalidInvoice, pointer_to_path
 from gateway.canonical.model import Invoice
 from gateway.canonical.totals import calculate
-from gateway.upstream import UpstreamResponse, refused_in_envelope
+from gateway.upstream import UpstreamResponse
 from gateway.upstream_answers import read_refused
+from gateway.write_calls import refused_in_envelope
 
 PREFIX = "/api2/api2"
 INVOICES = f"{PREFIX}/invoices.json"

@@ -72,7 +72,7 @@ from gateway.service.write_request import (
     WriteRequest,
 )
 from gateway.store import Busy, Claimed, Finished, KeyScope, Mismatch, Store, StoreError
-from gateway.upstream import WriteCalls, idempotency_key_var, write_calls_var
+from gateway.write_calls import WriteCalls, idempotency_key_var, write_calls_var
 
 _T = TypeVar("_T")
 _log = structlog.get_logger("gateway.writes")

@@ -20,7 +20,8 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.service.write_request import Write
-from gateway.upstream import MAY_HAVE_TAKEN_EFFECT, UnusableAnswer, WriteCalls
+from gateway.upstream import MAY_HAVE_TAKEN_EFFECT, UnusableAnswer
+from gateway.write_calls import WriteCalls
 
 # Recovery points of a key whose write may have reached the provider: "sending" (its owner
 # never got an answer: it died, or was taken over), "unanswered" (parked after a call that got

@@ -41,7 +41,7 @@ from gateway.canonical.totals import finer_than_currency
 from gateway.errors import InvalidRequest, NotFound, PreconditionFailed
 from gateway.service.outcomes import Outcome
 from gateway.service.versions import version_tag
-from gateway.upstream import write_calls_var
+from gateway.write_calls import write_calls_var
 
 NEW_DOCUMENT_ACTIONS = frozenset({"duplicate", "credit_note"})
 # An entity-tag: an optional weakness mark, then any characters but a quote, quoted (a comma

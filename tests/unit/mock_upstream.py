@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
-from gateway.upstream import WriteCalls, write_calls_var
+from gateway.write_calls import WriteCalls, write_calls_var
 
 _E = TypeVar("_E", bound=BaseException)
 

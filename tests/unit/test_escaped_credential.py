@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway import credential_blanking
 from gateway import upstream as upstream_module
 from gateway.config import Connection
+from gateway.credential_forms import escapes_hide, without_text
 from gateway.upstream import UpstreamClient
-from gateway.upstream_answers import escapes_hide, without_text
 from tests.unit.mock_upstream import mocked_network
 
 SECRET = "sk+live/0123456789abcdef"
@@ -137,7 +138,7 @@ async def test_the_client_walks_only_an_answer_whose_escapes_hide_the_credential
         walked.append(value)
         return without_text(value, text, blank)
 
-    monkeypatch.setattr(upstream_module, "without_text", walk)
+    monkeypatch.setattr(credential_blanking, "without_text", walk)
     named = '{"data": [{"account_name": "Rheinm\\u00f6bel GmbH", "note": "a \\"b\\""}]}'
     hidden = _escaped_all(SECRET)
     hiding = '{"data": [{"account_name": "Rheinm\\u00f6bel GmbH", "note": "' + hidden + '"}]}'

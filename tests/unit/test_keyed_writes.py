@@ -31,8 +31,8 @@ from gateway.service.idempotency import SENT_AT, KeyedWrites
 from gateway.service.outcomes import Outcome
 from gateway.service.write_request import WriteRequest
 from gateway.store import KeyScope, Store, StoreError, open_store
-from gateway.upstream import write_calls_var
 from gateway.upstream_answers import UnusableAnswer
+from gateway.write_calls import write_calls_var
 from tests.stores import sqlite_url
 
 INVOICE = Invoice.model_validate({"id": "7", "currency": "EUR", "lines": []})

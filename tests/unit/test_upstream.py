@@ -34,13 +34,8 @@ from gateway.breaker import CircuitState
 from gateway.config import Connection
 from gateway.http.errors import problem_for
 from gateway.jsonwire import JsonNumber
-from gateway.upstream import (
-    UnusableAnswer,
-    UpstreamClient,
-    WriteCalls,
-    request_id_var,
-    write_calls_var,
-)
+from gateway.upstream import UnusableAnswer, UpstreamClient, request_id_var
+from gateway.write_calls import WriteCalls, write_calls_var
 from tests.unit.mock_upstream import _Response, answer, mocked_network
 
 BASE = "https://provider.example"

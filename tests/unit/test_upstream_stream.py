@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestServer
 
 from adapters.base import OutcomeUncertain, UpstreamError, UpstreamUnavailable
 from gateway.config import Connection
+from gateway.credential_forms import base64_forms
 from gateway.upstream import UnusableAnswer, UpstreamClient
-from gateway.upstream_answers import base64_forms
 
 SECRET = "s3cr3t-token-value-0123456789"
 
