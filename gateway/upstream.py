@@ -376,7 +376,11 @@ class UpstreamClient:
                 answered = True
                 raise
             except aiohttp.ClientConnectorError as exc:
-                # Never connected: nothing was sent, so even a POST may go again.
+                # Never connected: nothing was sent, so even a POST may go again, and the write
+                # call counted as it went is taken back (a repeat aiohttp sent after a dropped
+                # connection stays counted: the send before it may have reached the provider).
+                if writes is not None:
+                    writes.sent -= 1
                 answered, why = False, unreached(exc)
                 last = UpstreamUnavailable(self._says(why), provider=self.provider)
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -1816,3 +1817,52 @@ async def test_a_lost_create_never_takes_another_keys_invoice_of_the_same_body_f
     assert retried.body["id"] != second.body["id"]
     after = await invoice_ids(sandbox, gateway, connection)
     assert after - before == {second.body["id"], retried.body["id"]}
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: nothing listens there
+
+
+@pytest.mark.parametrize("connection", sorted(PROVIDERS))
+async def test_a_write_that_never_reached_its_provider_keeps_no_key_and_is_not_uncertain(
+    sandbox: Sandbox, aiohttp_client: Any, connection: str
+) -> None:
+    """A provider whose port refuses the connection heard nothing: the create is a 503 to send
+    again, not an "uncertain" 502 whose key stays held until the provider is back (and whose
+    DELETE, retried then, was answered 204 for an invoice that never existed)."""
+    url = sqlite_url()
+    unreachable = {provider: f"http://127.0.0.1:{_closed_port()}" for provider in PROVIDERS}
+    settings = gateway_settings(sandbox, store_url=url)
+    settings = settings.model_copy(
+        update={
+            "connections": [
+                c.model_copy(update={"base_url": unreachable[c.provider]})
+                for c in settings.connections
+            ]
+        }
+    )
+    gateway = await aiohttp_client(create_app(settings))
+    body = sample(connection)
+    body.pop("notes", None)  # no marker to look for: the create is its first call
+    key = str(uuid.uuid4())
+    path = f"/v1/connections/{connection}/invoices"
+    for _ in range(2):  # sent again with its key: the same answer, never an uncertain one
+        refused = await send(gateway, "POST", path, body=body, key=key)
+        assert refused.status == 503, refused.body
+        assert refused.body["code"] == "upstream_unavailable"
+        assert refused.body["retryable"] is True
+        assert "outcome" not in refused.body
+        assert "may or may not" not in refused.body["detail"]
+    if connection != "order_linked":  # the one that deletes nothing
+        deleted = await send(gateway, "DELETE", f"{path}/404404", key=str(uuid.uuid4()))
+        assert deleted.status == 503, deleted.body
+        assert "outcome" not in deleted.body
+    store = open_store(url)
+    await store.open()
+    try:
+        assert await store.get(KeyScope("sync", connection, CREATE, key)) is None
+    finally:
+        await store.close()
