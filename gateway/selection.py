@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from adapters.base import ListQuery
+from gateway.canonical.dates import iso_date
 
 
 class UsageError(ValueError):
@@ -18,11 +19,9 @@ def given_date(option: str, text: str | None) -> date | None:
     if text is None:
         return None
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-    except ValueError:
-        pass
-    raise UsageError(f"{option} must be a date written as YYYY-MM-DD, not {text!r}")
+        return iso_date(text)
+    except ValueError as wrong:
+        raise UsageError(f"{option} {text!r} {wrong}") from None
 
 
 def selection_problem(query: ListQuery, *, ids: bool, does: str, filters: str) -> str | None:

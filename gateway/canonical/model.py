@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from gateway.canonical.dates import WRITTEN_AS, iso_date
 from gateway.canonical.decimals import (
     DISCOUNT_VALUE_SCHEMA,
     ExchangeRate,
@@ -71,16 +72,12 @@ CREDITED_INVOICE_DESCRIPTION = (
 def _iso_date(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return date.fromisoformat(value) if len(value) == 10 else _bad_date()
-        except ValueError:
-            _bad_date()
+            return iso_date(value)
+        except ValueError as wrong:
+            raise PydanticCustomError("date_format", str(wrong)) from None
     if isinstance(value, datetime) or not isinstance(value, date):
-        _bad_date()
+        raise PydanticCustomError("date_format", WRITTEN_AS)
     return value
-
-
-def _bad_date() -> Any:
-    raise PydanticCustomError("date_format", "must be a date written as YYYY-MM-DD")
 
 
 # Providers use numeric ids; the canonical id is always their text.

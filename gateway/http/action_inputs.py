@@ -8,19 +8,18 @@ connection's provider takes is the service's check (``capabilities.duplicate_inp
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any
 
 from aiohttp import web
 
 from adapters.base import DuplicateInputs
+from gateway.canonical.dates import WRITTEN_AS, iso_date
 from gateway.canonical.errors import FieldError
 from gateway.http.body import read_body, read_json_object
 from gateway.http.validation import validation_problem
 
 KEYS = ("customer", "issue_date", "due_date", "provider_fields")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 async def action_inputs(
@@ -97,14 +96,15 @@ def _date(data: dict[str, Any], name: str, errors: list[FieldError]) -> date | N
     value = data.get(name)
     if value is None:
         if name in data:
-            errors.append(FieldError(f"/{name}", "must be a date written as YYYY-MM-DD"))
+            errors.append(FieldError(f"/{name}", WRITTEN_AS))
         return None
     try:
-        if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-            return date.fromisoformat(value)
-    except ValueError:
-        pass
-    errors.append(FieldError(f"/{name}", "must be a date written as YYYY-MM-DD"))
+        if isinstance(value, str):
+            return iso_date(value)
+    except ValueError as wrong:
+        errors.append(FieldError(f"/{name}", str(wrong)))
+        return None
+    errors.append(FieldError(f"/{name}", WRITTEN_AS))
     return None
 
 

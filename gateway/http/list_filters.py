@@ -10,6 +10,7 @@ from typing import Any
 
 from multidict import MultiMapping
 
+from gateway.canonical.dates import iso_date
 from gateway.canonical.model import DOCUMENT_TYPES, InvoiceStatus
 from gateway.http.validation import query_problem
 
@@ -21,7 +22,6 @@ VIEWS = ("full", "summary")
 STATUSES: tuple[InvoiceStatus, ...] = ("draft", "open", "paid", "void", "unknown")
 # ASCII digits only: int() would also take "1_0", " 10", "+5" and other scripts' digits.
 _DIGITS = re.compile(r"[0-9]{1,9}")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def filters(params: MultiMapping[str]) -> dict[str, Any]:
@@ -88,10 +88,6 @@ def query_date(params: MultiMapping[str], name: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value) if _ISO_DATE.fullmatch(value) else _bad_date(name)
-    except ValueError:
-        return _bad_date(name)
-
-
-def _bad_date(name: str) -> date:
-    raise query_problem({name: "must be a date written as YYYY-MM-DD"})
+        return iso_date(value)
+    except ValueError as wrong:
+        raise query_problem({name: str(wrong)}) from None

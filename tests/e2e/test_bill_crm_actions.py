@@ -157,6 +157,15 @@ async def test_clone_inputs_are_checked_before_anything_is_sent(
     assert await writes_since(sandbox, start) == []
 
 
+async def test_a_clone_date_that_names_no_day_is_told_so(sandbox: Sandbox) -> None:
+    source = await a_draft(sandbox)
+    refused = await act(sandbox, source["id"], "duplicate", body={"due_date": "2026-04-31"})
+    assert refused.status == 422, refused.body
+    assert [(e["pointer"], e["detail"]) for e in refused.body["errors"]] == [
+        ("/due_date", "names no day of the calendar: 2026-04 has 30 days")
+    ]
+
+
 async def test_a_project_of_another_client_is_the_crms_refusal_at_its_pointer(
     sandbox: Sandbox,
 ) -> None:

@@ -1597,7 +1597,7 @@ USAGE_ERRORS = [
     (
         "bad date",
         ["--issued-from", "2026-02-30"],
-        "--issued-from must be a date written as YYYY-MM-DD, not '2026-02-30'",
+        "--issued-from '2026-02-30' names no day of the calendar: 2026-02 has 28 days",
     ),
     (
         "map type",

@@ -370,6 +370,16 @@ async def test_limit_in_plain_digits_is_taken(sandbox: Sandbox, raw: str) -> Non
             [{"pointer": "#/query/issued_from", "detail": "must be a date written as YYYY-MM-DD"}],
         ),
         (
+            "issued_to=2026-06-31",  # written as asked, but no such day: told so
+            "issued_to names no day of the calendar: 2026-06 has 30 days.",
+            [
+                {
+                    "pointer": "#/query/issued_to",
+                    "detail": "names no day of the calendar: 2026-06 has 30 days",
+                }
+            ],
+        ),
+        (
             "issued_to=" + quote("２０２６-12-04"),
             "issued_to must be a date written as YYYY-MM-DD.",
             [{"pointer": "#/query/issued_to", "detail": "must be a date written as YYYY-MM-DD"}],

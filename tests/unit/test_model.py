@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from gateway.canonical.dates import WRITTEN_AS
 from gateway.canonical.errors import InvalidInvoice
 from gateway.canonical.model import Invoice, invoice_from_input
 
@@ -143,8 +144,23 @@ def test_every_field_a_line_rule_is_about_is_named() -> None:
         (
             {"currency": "USD", "issue_date": "2026-13-01"},
             "/issue_date",
-            "must be a date written as YYYY-MM-DD",
+            "names no day of the calendar: months run from 01 to 12, not 13",
         ),
+        (
+            {"currency": "USD", "issue_date": "2026-02-29"},
+            "/issue_date",
+            "names no day of the calendar: 2026-02 has 28 days",
+        ),
+        (
+            {"currency": "USD", "due_date": "0000-01-01"},
+            "/due_date",
+            "names no day of the calendar: years start at 0001",
+        ),
+        # What date.fromisoformat takes besides the canonical form: an ISO week date, the
+        # compact form, digits of another script.
+        ({"currency": "USD", "issue_date": "2026-W27-3"}, "/issue_date", WRITTEN_AS),
+        ({"currency": "USD", "issue_date": "20260701"}, "/issue_date", WRITTEN_AS),
+        ({"currency": "USD", "issue_date": "２０２６-07-01"}, "/issue_date", WRITTEN_AS),
         (
             {"currency": "USD", "issue_date": 1767225600},
             "/issue_date",
