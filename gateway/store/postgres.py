@@ -294,8 +294,8 @@ class PostgresStore(Store):
                 if decision == "new":  # expired: replace it, unless another claim just did
                     row = await con.fetchrow(
                         "UPDATE idempotency_keys SET fingerprint = $5, state = 'in_progress', "
-                        "recovery_point = $11, recovery = $6, outcome = NULL, owner = $7, "
-                        "lease_expires_at = $8, created_at = $9, expires_at = $10 "
+                        "recovery_point = $11, recovery = $6, outcome = NULL, made = NULL, "
+                        "owner = $7, lease_expires_at = $8, created_at = $9, expires_at = $10 "
                         f"WHERE {_KEY} AND expires_at <= $9 AND "
                         f"{REAPABLE.format(now='$9', long_ago='$12')} "
                         f"RETURNING {RECORD_COLUMNS}",

@@ -419,6 +419,21 @@ async def test_the_invoice_a_write_made_is_another_writes_to_every_other_key(sto
     assert await store.made_by_another("crm", "57", replace(SCOPE, client="another-client"))
 
 
+async def test_a_key_claimed_again_after_expiry_no_longer_names_the_invoice_it_made(
+    store: Store,
+) -> None:
+    """The expired record is replaced by a new write, which has made nothing yet: the invoice
+    the old write made is no longer any key's (PostgreSQL's replacing UPDATE kept it)."""
+    other = replace(SCOPE, key="key-2")
+    await claimed(store)
+    assert await store.finish(SCOPE, "worker-a", {"status": 201}, made="57")
+    assert await store.made_by_another("crm", "57", other)
+
+    await claimed(store, "worker-b", fingerprint="fp-2", at=NOW + 2 * TTL)
+
+    assert not await store.made_by_another("crm", "57", other)
+
+
 async def test_another_unfinished_write_of_the_same_request_is_running_then_uncertain(
     store: Store,
 ) -> None:
