@@ -78,6 +78,8 @@ _log = structlog.get_logger("gateway.store")
 # A claim re-reads when a compare-and-set loses (the record changed under it); each loss means
 # another claim won, so a few rounds always settle it.
 CLAIM_ROUNDS = 8
+# The tables a keyed write writes to (``ping`` takes their lock as a write does).
+_KEYED_WRITES = ("idempotency_keys", "write_locks")
 _KEY = "client = $1 AND connection = $2 AND operation = $3 AND key = $4"
 _HELD = f"{_KEY} AND owner = $5 AND state = 'in_progress'"
 _CHUNK_HELD = "run = $1 AND seq = $2 AND owner = $3 AND state = 'claimed'"
@@ -139,7 +141,7 @@ class PostgresStore(Store):
         (tables made again under a running gateway: its other statements must not find them
         half made, say without a column a later step adds, and write into them)."""
         lock = _lock_id(f"invoice-gateway migrations {self._target.schema or ''}")
-        async with self._connection() as con:
+        async with self._connection(bounded=False) as con:
             if self._target.schema:
                 async with con.transaction():
                     await con.execute(
@@ -189,18 +191,36 @@ class PostgresStore(Store):
             await pool.close()
 
     async def ping(self) -> dict[str, Any]:
-        async with self._connection() as con:
+        """The store as a keyed write finds it: its tables there, the database writable, and
+        the tables a keyed write writes to locked as a write locks them, within the time a
+        write has (a read alone went through another session's lock on them, and answered
+        ready while every keyed write waited 10 s for its 503)."""
+        async with self._connection() as con, con.transaction():
             # Read without looking for the table first: one that is gone is found here, and
             # made again (``_connection``).
             rows = await con.fetch("SELECT version FROM schema_migrations")
             applied = [int(version) for (version,) in rows]
             await self._whole(con, applied)
+            if await con.fetchval("SELECT current_setting('transaction_read_only')") == "on":
+                raise StoreError(
+                    f"{self._name} is read-only (a standby server, or "
+                    "default_transaction_read_only set): no keyed write can be kept"
+                )
+            written = [t for t in _KEYED_WRITES if t in migrations.made_tables(applied)]
+            if written:
+                await con.execute(f"LOCK TABLE {', '.join(written)} IN ROW EXCLUSIVE MODE")
         return {"backend": self.url_scheme, "schema_version": max(applied, default=0)}
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
+    async def _connection(self, *, bounded: bool = True) -> AsyncIterator[Any]:
         """A pooled connection; what the driver and the server fail with is a StoreError
         naming the store (a keyed write is then told to retry with its key, never a 500).
+
+        ``bounded``: its use holds the request at most ``STATEMENT_TIMEOUT_S``, counted from
+        when it asked for the connection, the wait for a free one included (not bounded: the
+        schema's migrations, whose statements have their own timeout). Each statement's own
+        timeout alone let a request queued behind ten others held by a lock wait 10 s for a
+        connection, then 10 s more.
 
         A statement that ran out of time, or was given up (cancelled), or whose reply could
         not be read, leaves its connection waiting for the server: the pool would wait as long
@@ -208,8 +228,12 @@ class PostgresStore(Store):
         10 s. Such a connection (``_BROKEN``) is closed instead, and the pool opens another."""
         if self._pool is None:
             raise StoreError(f"{self._name} is not open")
+        within = STATEMENT_TIMEOUT_S if bounded else None
         try:
-            async with self._pool.acquire(timeout=CONNECT_TIMEOUT_S) as con:
+            async with (
+                asyncio.timeout(within),
+                self._pool.acquire(timeout=CONNECT_TIMEOUT_S) as con,
+            ):
                 try:
                     yield con
                 except (*_BROKEN, asyncio.CancelledError):

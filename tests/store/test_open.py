@@ -470,6 +470,101 @@ async def test_a_stalled_postgresql_statement_fails_within_its_timeout_not_twice
             assert isinstance(await _claim(store, f"after-{i}"), Claimed)
 
 
+async def test_a_postgresql_request_queued_for_a_connection_fails_within_the_timeout_in_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another session locks the keys' table. Requests that found every pooled connection
+    held by writes waiting on that lock waited for a connection until one timed out, then as
+    long again for their own statement: 20 s where docs/operations.md says 10. The time
+    counts from when the request asked for a connection."""
+    from gateway.store import postgres
+
+    monkeypatch.setattr(postgres, "STATEMENT_TIMEOUT_S", 1.0)
+
+    def one_connection(schema: str) -> str:
+        return pg_url_with_schema(schema) + "&pool_max=1"
+
+    async with _own_schema(one_connection) as (store, schema):
+        assert isinstance(await _claim(store, "before"), Claimed)
+        locker = await asyncpg.connect(PG_URL)
+        try:
+            locker_transaction = locker.transaction()
+            await locker_transaction.start()
+            await locker.execute(f'LOCK TABLE "{schema}".idempotency_keys IN ACCESS EXCLUSIVE MODE')
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+
+            async def timed(key: str) -> tuple[object, float]:
+                try:
+                    return await _claim(store, key), loop.time() - started
+                except StoreError as refused:
+                    return refused, loop.time() - started
+
+            answers = await asyncio.gather(*(timed(f"queued-{i}") for i in range(3)))
+            await locker_transaction.rollback()
+        finally:
+            await locker.close()
+        for answer, seconds in answers:
+            assert isinstance(answer, StoreError), answer
+            assert "no answer within" in str(answer)
+            assert seconds < 1.6, answers  # 1 s from asking, not 2 or 3
+        assert isinstance(await _claim(store, "after"), Claimed)
+
+
+async def test_a_postgresql_store_whose_keys_another_session_locks_is_not_ready(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """/readyz read through another session's lock on the keys' table and said ready while
+    every keyed write waited out its time for a 503: the ping takes the lock a write takes."""
+    from gateway.store import postgres
+
+    monkeypatch.setattr(postgres, "STATEMENT_TIMEOUT_S", 1.0)
+    async with _own_schema() as (store, schema):
+        await store.ping()
+        locker = await asyncpg.connect(PG_URL)
+        try:
+            async with locker.transaction():
+                await locker.execute(f'LOCK TABLE "{schema}".write_locks IN SHARE MODE')
+                with pytest.raises(StoreError) as refused:
+                    await store.ping()
+                assert "no answer within" in str(refused.value)
+                # Read alone, the store still answers: a lock that lets reads through.
+                assert await store.get(SCOPE) is None
+        finally:
+            await locker.close()
+        assert (await store.ping())["backend"] == "postgresql"
+
+
+async def test_a_read_only_postgresql_database_is_not_ready() -> None:
+    """A database every write is refused by (a standby after a failover, or
+    default_transaction_read_only) made every keyed write a 503 while /readyz said ready."""
+    database = f"t_ro_{uuid.uuid4().hex[:12]}"
+    await _sql(f'CREATE DATABASE "{database}"')
+    url = urlunsplit(urlsplit(PG_URL)._replace(path=f"/{database}"))
+    store = open_store(url)
+    try:
+        await store.open()
+        await store.ping()
+        await _sql(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+        # The pool's connections were opened writable: the server ends them, new ones are not.
+        await _sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        )
+        said = []
+        for _ in range(3):  # the first may be told its connection was cut
+            with pytest.raises(StoreError) as refused:
+                await store.ping()
+            said.append(str(refused.value))
+        assert said[-1].endswith(
+            "is read-only (a standby server, or default_transaction_read_only set): "
+            "no keyed write can be kept"
+        ), said
+    finally:
+        await store.close()
+        await _sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
 async def test_a_postgresql_reply_changed_on_the_way_is_a_store_error() -> None:
     """A byte changed on the way made a text field that is not UTF-8: the driver's
     UnicodeDecodeError (or another of its own) was no StoreError, and a keyed create was a
