@@ -196,7 +196,8 @@ class DraftPublishAdapter(Adapter):
         page: int | None = self.pages.first
         while page is not None:
             response = await self.client.request("GET", path, params={"page": page, "limit": limit})
-            rows, meta = self._list(self._body(response, "list payments"), "list payments")
+            doing = "read the invoice's payments"
+            rows, meta = self._list(self._body(response, doing), doing)
             payments += [self._parsed(wire.read_payment, row, "a payment") for row in rows]
             token = self.pages.next_token(
                 page,

@@ -224,18 +224,28 @@ class ReplaceInvoice(_Guarded, _Write):
 
 
 def _matches(current: Invoice, if_match: str | None, provider: str) -> None:
+    """412 unless ``if_match`` names the invoice's ETag. What it says depends on what was sent:
+    an ETag the invoice no longer has (it changed since it was read), or a value that is no
+    ETag at all (a header written by hand: the invoice did not change)."""
     tag = version_tag(current)
-    if if_match is not None and if_match != "*" and tag not in entity_tags(if_match):
-        given = if_match or "an empty If-Match"
-        maybe = (
-            " This key's earlier attempt, whose answer was lost, may have made that change: "
-            "read the invoice again."
-            if repeated()
-            else ""
-        )
+    if if_match is None or if_match == "*" or tag in entity_tags(if_match):
+        return
+    if not _TAG_LIST.fullmatch(if_match):
+        given = f"If-Match {if_match}" if if_match.strip() else "An empty If-Match"
         raise PreconditionFailed(
-            f"The invoice changed: its ETag is {tag}, not {given}.{maybe}", provider=provider
+            f"{given} is no ETag, so it matches none: send the ETag a read of the invoice "
+            f"answered, quotes included (it is {tag} now), or * for any.",
+            provider=provider,
         )
+    maybe = (
+        " This key's earlier attempt, whose answer was lost, may have made that change: "
+        "read the invoice again."
+        if repeated()
+        else ""
+    )
+    raise PreconditionFailed(
+        f"The invoice changed: its ETag is {tag}, not {if_match}.{maybe}", provider=provider
+    )
 
 
 def repeated() -> bool:

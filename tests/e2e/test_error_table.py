@@ -385,6 +385,41 @@ async def test_404_unknown_connection_and_invoice(sandbox: Sandbox) -> None:
     assert (body["connection"], body["provider"]) == ("crm_v1", "crm_v1")
 
 
+async def test_404_a_payment_recorded_on_an_unknown_invoice_says_what_was_missing(
+    sandbox: Sandbox,
+) -> None:
+    """The gateway reads the invoice's payments before it records one: its 404 said "could not
+    list payments", which the caller, recording a payment, never asked for."""
+    unknown = "/v1/connections/draft_publish/invoices/00000000-0000-0000-0000-000000000000"
+    payment = {"amount": "10.00", "date": "2026-07-02", "method": "bank_transfer"}
+    for method, body in (("POST", payment), ("GET", None)):
+        answer = await call(sandbox, method, unknown + "/payments", body=body)
+        detail = problem(answer, 404, "not_found")["detail"]
+        assert detail == (
+            "draft_publish could not read the invoice's payments: "
+            "Invoice 00000000-0000-0000-0000-000000000000 not found"
+        )
+
+
+@pytest.mark.parametrize("given", ["abc", "W/abc", '"a", b', " "])
+async def test_412_an_if_match_that_is_no_etag_is_not_told_the_invoice_changed(
+    sandbox: Sandbox, given: str
+) -> None:
+    """A value written by hand that is no entity-tag matches nothing (412, nothing written);
+    it was answered "The invoice changed", which it had not."""
+    location = await created(sandbox, "crm_v1")
+    tag = (await call(sandbox, "GET", location)).headers["ETag"]
+    replacement = profile("crm_v1").sample(1).model_dump(mode="json", exclude_none=True)
+    refused = await call(sandbox, "PUT", location, body=replacement, headers={"If-Match": given})
+    detail = problem(refused, 412, "precondition_failed")["detail"]
+    shown = f"If-Match {given.strip()}" if given.strip() else "An empty If-Match"
+    assert detail == (
+        f"{shown} is no ETag, so it matches none: send the ETag a read of the invoice "
+        f"answered, quotes included (it is {tag} now), or * for any."
+    )
+    assert (await call(sandbox, "GET", location)).headers["ETag"] == tag  # nothing written
+
+
 async def test_409_editing_a_published_invoice(sandbox: Sandbox) -> None:
     location = await created(sandbox, "draft_publish")
     assert (await call(sandbox, "POST", location + "/issue")).status == 200
