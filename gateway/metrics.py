@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
+# A series' connection label (connection names are plain: no quote or backslash to escape).
+_CONNECTION_LABEL = re.compile(rb'[{,]connection="([^"\\]*)"')
 # Label sets whose children are kept at hand (far more than routes × methods × statuses).
 _CACHED_CHILDREN = 4096
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -209,9 +212,18 @@ class Metrics:
             retries = self._retried[connection] = self.upstream_retries.labels(connection)
         retries.inc()
 
-    def render(self) -> bytes:
+    def render(self, shown: Callable[[str], bool] | None = None) -> bytes:
+        """The exposition; ``shown``: the connections whose series it holds (None: all), so that
+        a key limited to some connections is not told of the others (their names, their calls)."""
         self.write_gauges()
-        return generate_latest(self.registry)
+        text = generate_latest(self.registry)
+        if shown is None:
+            return text
+        return b"".join(
+            line
+            for line in text.splitlines(keepends=True)
+            if (named := _CONNECTION_LABEL.search(line)) is None or shown(named.group(1).decode())
+        )
 
 
 def _children(

@@ -28,15 +28,16 @@ from tests.stores import sqlite_url
 
 ADMIN = "sk_ops_0123456789abcdef"
 READER = "sk_app_0123456789abcdef"
+EU_ADMIN = "sk_eu_ops_0123456789abcdef"  # an admin key limited to billing-eu
 SECRET_NAMES = ("billing-eu", "crm-internal")
 
 
-def client(name: str, key: str, scopes: list[str]) -> Client:
+def client(name: str, key: str, scopes: list[str], connections: tuple[str, ...] = ("*",)) -> Client:
     return Client.model_validate(
         {
             "name": name,
             "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
-            "connections": ["*"],
+            "connections": list(connections),
             "scopes": scopes,
         }
     )
@@ -49,7 +50,11 @@ async def gateway_with_connections(aiohttp_client: Any) -> TestClient:
     ]
     settings = Settings(
         store=StoreSettings(url=sqlite_url()),
-        clients=[client("ops", ADMIN, ["admin"]), client("app", READER, ["invoices:read"])],
+        clients=[
+            client("ops", ADMIN, ["admin"]),
+            client("app", READER, ["invoices:read"]),
+            client("eu-ops", EU_ADMIN, ["admin"], connections=("billing-eu",)),
+        ],
         connections=connections,
     )
     gateway: TestClient = await aiohttp_client(create_app(settings))
@@ -81,6 +86,35 @@ async def test_readyz_names_connections_and_store_to_an_admin_key(aiohttp_client
         "connections": sorted(SECRET_NAMES),
         "store": {"backend": "sqlite", "schema_version": LATEST, "status": "ok"},
     }
+
+
+async def test_an_admin_key_limited_to_some_connections_is_told_of_those_alone(
+    aiohttp_client: Any,
+) -> None:
+    """Such a key is refused the others with a 403 that never says they exist: /readyz listed
+    every connection to it, and /metrics every connection's series."""
+    gateway = await gateway_with_connections(aiohttp_client)
+    status, body, text = await readyz(gateway, EU_ADMIN)
+    assert (status, body["connections"]) == (200, ["billing-eu"])
+    assert "crm-internal" not in text
+    for key in (ADMIN, EU_ADMIN):  # a call on each connection, so that each has its series
+        for name in SECRET_NAMES:
+            await gateway.get(f"/v1/connections/{name}/invoices/1", headers=_bearer(key))
+    every = await (await gateway.get("/metrics", headers=_bearer(ADMIN))).text()
+    assert 'connection="crm-internal"' in every and 'connection="billing-eu"' in every
+    limited = await gateway.get("/metrics", headers=_bearer(EU_ADMIN))
+    assert limited.status == 200
+    text = await limited.text()
+    assert 'connection="billing-eu"' in text
+    assert "crm-internal" not in text
+    # Every metric is still described: only the other connections' series are left out.
+    assert {line for line in every.splitlines() if line.startswith("#")} == {
+        line for line in text.splitlines() if line.startswith("#")
+    }
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 async def test_readyz_not_ready_says_why_to_an_admin_key_only(aiohttp_client: Any) -> None:

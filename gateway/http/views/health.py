@@ -6,7 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.http.auth import optional_caller, public, requires
-from gateway.http.keys import ADAPTERS, METRICS, READINESS, STORE
+from gateway.http.keys import ADAPTERS, CALLER, METRICS, READINESS, STORE
 from gateway.store import StoreError
 
 
@@ -23,7 +23,7 @@ async def readyz(request: web.Request) -> web.Response:
     Anyone may ask whether the gateway is ready (200 or 503, and the status); which connections
     it serves and what the store says, only an admin key (``Authorization: Bearer``)."""
     caller = await optional_caller(request)
-    admin = caller is not None and "admin" in caller.scopes
+    admin = caller if caller is not None and "admin" in caller.scopes else None
     adapters = request.app.get(ADAPTERS)
     store, readiness = request.app.get(STORE), request.app.get(READINESS)
     if adapters is None or store is None or readiness is None:
@@ -31,22 +31,26 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         described = await readiness.check()
     except (StoreError, TimeoutError) as exc:
-        if not admin:
+        if admin is None:
             return web.json_response({"status": "not_ready"}, status=503)
         # A timeout's own text is empty: what did not answer, and for how long, is said here.
         detail = str(exc) or f"the store gave no answer within {readiness.wait_s:g} s"
         failed = {"backend": store.url_scheme, "status": "unreachable", "detail": detail}
-        body = {"status": "not_ready", "connections": sorted(adapters), "store": failed}
+        shown = [name for name in sorted(adapters) if admin.may_use(name)]
+        body = {"status": "not_ready", "connections": shown, "store": failed}
         return web.json_response(body, status=503)
-    if not admin:
+    if admin is None:
         return web.json_response({"status": "ready"})
     store_state = {**described, "status": "ok"}
-    return web.json_response(
-        {"status": "ready", "connections": sorted(adapters), "store": store_state}
-    )
+    shown = [name for name in sorted(adapters) if admin.may_use(name)]
+    return web.json_response({"status": "ready", "connections": shown, "store": store_state})
 
 
 @requires("admin")
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[METRICS].render()
+    """The Prometheus exposition; to an admin key limited to some connections, their series
+    alone (a 403 never tells such a key that another connection exists: nor does this)."""
+    caller = request[CALLER]
+    shown = None if "*" in caller.connections else caller.may_use
+    body = request.app[METRICS].render(shown)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
