@@ -62,7 +62,7 @@ class Resolution:
     # provider's Retry-After), in seconds; None when it was told none.
     retry_after: float | None = None
     # Several candidates (``judge``): their ids, and the same judgement made without those
-    # of them that the store knows another write made (``KeyedWrites._find``).
+    # of them that the store knows another write made (``LostAnswers.find``).
     among: tuple[str, ...] = ()
     without: Callable[[frozenset[str]], Awaitable[Resolution]] | None = field(
         default=None, compare=False, repr=False
@@ -547,7 +547,7 @@ def judge_new_payments(
     """A payment's lost answer, from the payments alike that are new since it was sent
     (``new``, the provider's ids): one is the write's, none is not done, several are unknown.
     Each is offered (``among``, named by ``payment_made`` of the invoice's ``record`` key) to
-    be taken out where the store keeps it as another write's (``KeyedWrites._find``): a
+    be taken out where the store keeps it as another write's (``LostAnswers.find``): a
     payment alike that another key recorded while this one's outcome was uncertain is that
     key's, whenever this one is retried."""
     if len(new) == 1:

@@ -149,7 +149,7 @@ async def _reap(store: Store) -> None:
         try:
             now = time.time()
             # A dead holder's invoice lock outlives its lease by any connection's settle time,
-            # which a taker waits out before taking it over (KeyedWrites._take_lock).
+            # which a taker waits out before taking it over (invoice_locks.take_lock).
             removed = await store.reap(now, lock_grace_s=MAX_WRITE_SETTLE_S)
             if removed:
                 _log.info("idempotency_keys_reaped", removed=removed)

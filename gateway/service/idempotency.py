@@ -37,19 +37,18 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
 
-from adapters.resolution import Resolution
 from gateway.errors import (
     AdapterError,
     IdempotencyInProgress,
     IdempotencyKeyReused,
-    InvoiceBusy,
     UpstreamError,
 )
+from gateway.service.invoice_locks import Lease, let_go, take_lock
+from gateway.service.lost_answers import SENT_AT, LostAnswers, made_by, resolved
 from gateway.service.outcomes import Outcome, error_from_json, error_to_json, is_error
 from gateway.service.write_failures import (
     MAY_HAVE_WRITTEN,
@@ -65,7 +64,6 @@ from gateway.service.write_failures import (
     unseen_because,
 )
 from gateway.service.write_request import (
-    UNKEYED_CLIENT,
     KeyReusedAfterSuccess,
     Write,
     WriteObserver,
@@ -74,14 +72,10 @@ from gateway.service.write_request import (
 from gateway.store import Busy, Claimed, Finished, KeyScope, Mismatch, Store, StoreError
 from gateway.write_calls import WriteCalls, idempotency_key_var, write_calls_var
 
+__all__ = ["SENT_AT", "KeyedWrites"]
+
 _T = TypeVar("_T")
 _log = structlog.get_logger("gateway.writes")
-
-# In a write's recovery: when the runner last sent it (Unix time), for the settle window.
-SENT_AT = "gateway_sent_at"
-# How long a write that checks If-Match waits for another write to the same invoice (one that
-# checks it too) before it is told to send again later.
-GUARD_WAIT_S = 60.0
 
 
 class KeyedWrites:
@@ -98,18 +92,16 @@ class KeyedWrites:
         same_records: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.store = store
-        # A connection's name → those whose writes reach the same provider records
-        # (``Settings.same_records``): what one of them made is another write's to each.
-        self._same_records = same_records or {}
         self.lease_s = lease_s
         self.ttl_s = ttl_s
         self._clock = clock
         self._observer = observer
+        self._lost = LostAnswers(store, same_records or {}, clock, observer, lease_s, ttl_s)
         # Who holds a key: this runner (a random part, so a restarted process that is given
         # the same pid is another owner) and a serial number per write.
         self._process = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._serial = itertools.count(1)
-        self._keeping: set[asyncio.Task[None]] = set()  # ``_keep_made``s under way
+        self._keeping: set[asyncio.Task[None]] = set()  # ``LostAnswers.keep_made``s under way
         # A key's last word the store failed to take (``_now_or_later``), asked of it again.
         self._later_tasks: set[asyncio.Task[None]] = set()
         self._later_waits = _LATER_WAITS
@@ -120,21 +112,23 @@ class KeyedWrites:
         if scope is None:
             token = idempotency_key_var.set("ig-" + uuid.uuid4().hex)
             try:
-                held = await self._take_lock(write, owner)
+                held = await take_lock(
+                    self.store, write, owner, clock=self._clock, lease_s=self.lease_s
+                )
                 try:
                     outcome = await self._unkeyed(write)
                     if held is not None:
                         # A payment: kept before its invoice's lock is let go, so that the
                         # lookup of the next write to take the lock finds it kept.
-                        await self._keep_made(write, outcome, owner)
+                        await self._lost.keep_made(write, outcome, owner)
                 finally:
-                    await self._let_go(held)
+                    await let_go(self.store, held)
             finally:
                 idempotency_key_var.reset(token)
             if held is None:
                 # Kept beside the answer, not before it: a store that hangs must not hold a
                 # create that is made (a caller that gives up would make it again).
-                _in_background(self._keep_made(write, outcome, owner), self._keeping)
+                _in_background(self._lost.keep_made(write, outcome, owner), self._keeping)
             return outcome
         now, prepared = self._clock(), write.prepared()
         sending = None if prepared is None else {**prepared, SENT_AT: _second(now)}
@@ -175,13 +169,15 @@ class KeyedWrites:
             return _replay(claim.record.outcome or {})
         assert isinstance(claim, Claimed)
         token = idempotency_key_var.set(scope.key)
-        lease = _Lease(
+        lease = Lease(
             lambda: self.store.renew(scope, owner, now=self._clock(), lease_s=self.lease_s),
             every=self.lease_s / 3,
         )
         try:
             try:
-                held = await self._take_lock(write, owner)
+                held = await take_lock(
+                    self.store, write, owner, clock=self._clock, lease_s=self.lease_s
+                )
             except BaseException:
                 # Busy, the store failing, or cancelled: nothing was sent by this attempt. The
                 # key is free, unless it was taken over from one that may have sent the write:
@@ -194,62 +190,10 @@ class KeyedWrites:
             try:
                 return await self._keyed(scope, owner, claim, write)
             finally:
-                await self._let_go(held)
+                await let_go(self.store, held)
         finally:
             await lease.end()
             idempotency_key_var.reset(token)
-
-    async def _take_lock(self, write: Write, owner: str) -> _HeldLock | None:
-        """For a write that checks ``If-Match``: its invoice's lock in the store, held (its
-        lease renewed) from the check to the answer (``_let_go``), so that of two writes sent
-        with the same ETag the second checks it after the first has changed the invoice (a
-        412), in this process or any other on the store. The same for a write whose lost
-        answer is found by counting (a payment): no other runs on the invoice meanwhile, so
-        one more payment alike is this write's (``Write.serialized``). None for other writes:
-        they go as they are."""
-        name = write.serialized
-        if name is None:
-            return None
-        loop = asyncio.get_running_loop()
-        deadline, pause = loop.time() + GUARD_WAIT_S, 0.01
-        try:
-            # A holder that died may have sent its write, which may still land until the
-            # connection's settle time has passed: its lock is taken over only then.
-            while not await self.store.take_lock(
-                name, owner, now=self._clock(), lease_s=self.lease_s, grace_s=write.settle_s
-            ):
-                if loop.time() >= deadline:
-                    checked = (
-                        " (its If-Match is then checked against its result)"
-                        if write.guarded is not None
-                        else ""
-                    )
-                    raise InvoiceBusy(
-                        f"Another write to this {write.connection} invoice that checks If-Match, "
-                        f"or records a payment, is still running after {GUARD_WAIT_S:.0f} s; "
-                        f"send this one again once it is done{checked}"
-                    )
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.25)
-        except BaseException:
-            # A take cancelled or failed may have landed: let go of it, should it have.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.store.release_lock(name, owner))
-            raise
-        # Renewed, never taken again: a renewal landing after the lock was let go changes
-        # nothing (a take would hold it again, for a write that has ended).
-        lease = _Lease(
-            lambda: self.store.renew_lock(name, owner, now=self._clock(), lease_s=self.lease_s),
-            every=self.lease_s / 3,
-        )
-        return _HeldLock(name, owner, lease)
-
-    async def _let_go(self, held: _HeldLock | None) -> None:
-        if held is None:
-            return
-        await held.lease.end()
-        with contextlib.suppress(StoreError):  # its lease runs out: the reaper's then
-            await asyncio.shield(self.store.release_lock(held.name, held.owner))
 
     # -- without a key: one attempt, and a lost answer still asked about ----------------------
 
@@ -266,9 +210,9 @@ class KeyedWrites:
             if write.idempotent or nothing_sent(calls):
                 say_it_may_have_landed(error, write, calls, keyed=False)
                 raise
-            resolution, wait = await self._find(write, recovery, error, unseen_because(error))
+            resolution, wait = await self._lost.find(write, recovery, error, unseen_because(error))
             if resolution.state == "done":
-                return self._resolved(write, resolution)
+                return resolved(resolution)
             if resolution.state == "not_done":
                 raise nothing_written(error, resolution) from error
             raise uncertain(error, resolution, keyed=False, settle=wait) from error
@@ -287,11 +231,11 @@ class KeyedWrites:
             # An earlier attempt may have written: ask before anything is sent again.
             recovery = record.recovery
             unseen = UNSEEN_BECAUSE.get(record.recovery_point)
-            resolution, wait = await self._find(
+            resolution, wait = await self._lost.find(
                 write, recovery, None, unseen, scope, record.fingerprint
             )
             if resolution.state == "done":
-                return await self._finish(scope, owner, self._resolved(write, resolution), write)
+                return await self._finish(scope, owner, resolved(resolution), write)
             if resolution.state == "unknown":
                 # Parked where it was (a lookup that failed leaves the settle time to run): a
                 # dead owner's "sending" got no answer.
@@ -324,11 +268,11 @@ class KeyedWrites:
                     await asyncio.shield(self.store.park(scope, owner, RESENT))
                 say_it_may_have_landed(error, write, calls, keyed=True)
                 raise
-            resolution, wait = await self._find(
+            resolution, wait = await self._lost.find(
                 write, recovery, error, unseen_because(error), scope, record.fingerprint
             )
             if resolution.state == "done":
-                return await self._finish(scope, owner, self._resolved(write, resolution), write)
+                return await self._finish(scope, owner, resolved(resolution), write)
             if resolution.state == "not_done":
                 await self._release(scope, owner)
                 raise nothing_written(error, resolution) from error
@@ -377,7 +321,7 @@ class KeyedWrites:
         return recovery
 
     async def _finish(self, scope: KeyScope, owner: str, outcome: Outcome, write: Write) -> Outcome:
-        made = _made(write, outcome)
+        made = made_by(write, outcome)
         # Whatever the store does, the write is made: a 500 (retryable: false) for a made write
         # would have a careful caller make it again under a new key.
         if await self._kept(scope, owner, outcome.to_json(), made) is False:
@@ -485,227 +429,18 @@ class KeyedWrites:
         _in_background(again(), self._later_tasks)
         return None
 
-    async def _find(
-        self,
-        write: Write,
-        recovery: dict[str, Any],
-        error: UpstreamError | None,
-        unseen: str | None,
-        scope: KeyScope | None = None,
-        fingerprint: str | None = None,
-    ) -> tuple[Resolution, float | None]:
-        """What the provider says the write did; with the seconds left before a lookup that
-        finds nothing can be believed, where the write may be there unseen (``unseen``: why, as
-        "the provider …") and that time is not up (the resolution is then "unknown")."""
-        wait = None
-        try:
-            resolution = await write.find(recovery)
-        except AdapterError as exc:
-            resolution = Resolution.failed("looking it up", exc)
-        # Found by what it looks like (no marker), or among payments alike: what other writes
-        # made is not this one's.
-        if resolution.among and not (_makes_invoice(write) and "marker" in recovery):
-            resolution = await self._without_anothers(write, resolution, scope)
-        if _makes_invoice(write) and "marker" not in recovery and resolution.state == "done":
-            resolution = await self._not_anothers(write, resolution, scope, fingerprint)
-        if resolution.state in ("not_done", "unknown") and unseen and not write.idempotent:
-            sent = recovery.get(SENT_AT)
-            waited = max(0.0, self._clock() - sent) if isinstance(sent, int | float) else 0.0
-            if waited < write.settle_s:
-                wait = write.settle_s - waited
-                if resolution.state == "not_done":
-                    resolution = Resolution.unknown(
-                        f"{resolution.detail} yet, but the provider {unseen} and may still "
-                        f"be working on it: it was sent {waited:.0f} s ago, and finding nothing "
-                        f"proves nothing before {write.settle_s:g} s"
-                    )
-        _log.info(
-            "write_resolved",
-            connection=write.connection,
-            state=resolution.state,
-            detail=resolution.detail,
-            after=type(error).__name__ if error is not None else "takeover",
-        )
-        self._observe(write.connection, f"resolved_{resolution.state}")
-        return resolution, wait
-
     async def drain(self) -> None:
-        """Wait for the unkeyed creates' invoices being kept (``_keep_made``): before the store
-        they are kept in is closed."""
+        """Wait for the unkeyed creates' invoices being kept (``LostAnswers.keep_made``): before
+        the store they are kept in is closed."""
         while self._keeping:
             await asyncio.gather(*self._keeping, return_exceptions=True)
         for task in list(self._later_tasks):  # a stopping process does not wait for a store
             task.cancel()
         await asyncio.gather(*self._later_tasks, return_exceptions=True)
 
-    async def _keep_made(self, write: Write, outcome: Outcome, owner: str) -> None:
-        """An invoice a create without a key made, or a payment such a write recorded, kept as
-        made (under a key of its own, which no caller can send: ``UNKEYED_CLIENT``) for the
-        key's time to live: a keyed create whose answer was lost, matching look-alikes by what
-        was sent (the caller's own notes), must not take it for its own (``_not_anothers``), as
-        it does not take another key's; nor a keyed payment, counting the payments alike new
-        since it was sent. A store that fails here fails nothing: the write is made and
-        answered."""
-        made = _made(write, outcome)
-        if made is None:
-            return
-        operation = "create" if _makes_invoice(write) else "payment"
-        scope = KeyScope(UNKEYED_CLIENT, write.connection, operation, f"made-{uuid.uuid4().hex}")
-        try:
-            await self.store.claim(
-                scope, "", owner, now=self._clock(), lease_s=self.lease_s, ttl_s=self.ttl_s
-            )
-            await self.store.finish(scope, owner, {}, made=str(made))
-        except Exception as exc:  # a task of its own: nothing else would hear of it
-            _log.warning("unkeyed_create_not_kept", connection=write.connection, error=str(exc))
-
-    async def _without_anothers(
-        self, write: Write, resolution: Resolution, scope: KeyScope | None
-    ) -> Resolution:
-        """Several look-alikes found (no marker: the caller's own notes), judged again without
-        those the store keeps as another write's (two keys sending one body make two invoices
-        alike, and each key has its own): one left is this write's, as a single look-alike
-        would be (``_not_anothers`` still asks after unfinished writes of the same request)."""
-        if resolution.without is None:
-            return resolution
-        try:
-            others = frozenset(
-                [
-                    found
-                    for found in resolution.among
-                    if await self._made_by_another(write, found, scope)
-                ]
-            )
-        except StoreError as exc:
-            return Resolution.unknown(
-                f"{resolution.detail}; which of them other writes made could not be checked ({exc})"
-            )
-        if not others:
-            return resolution
-        judged = await resolution.without(others)
-        return dataclasses.replace(
-            judged,
-            detail=f"{judged.detail} (besides {', '.join(sorted(others))}, alike but made by "
-            "another write under another Idempotency-Key)",
-        )
-
-    async def _not_anothers(
-        self,
-        write: Write,
-        resolution: Resolution,
-        scope: KeyScope | None,
-        fingerprint: str | None,
-    ) -> Resolution:
-        """A look-alike found (no marker: the caller's own notes) is this write's only if no
-        other write is kept as having made it and none with the same request is unfinished: two
-        keys sending one body make two invoices alike, and the first to lose its answer must
-        not take the other's for its own (both would be told "created" of one invoice)."""
-        outcome = resolution.result
-        found = outcome.invoice.id if isinstance(outcome, Outcome) and outcome.invoice else None
-        if found is None:
-            return resolution
-        try:
-            if await self._made_by_another(write, found, scope):
-                return Resolution.not_done(
-                    f"{resolution.detail}, but another write (another Idempotency-Key) made "
-                    "that invoice"
-                )
-            other = None
-            if scope is not None and fingerprint is not None:
-                other = await self.store.alike_unfinished(scope, fingerprint, now=self._clock())
-        except StoreError as exc:
-            return Resolution.unknown(
-                f"{resolution.detail}; whether another write made it could not be checked ({exc})"
-            )
-        if other == "running":
-            return Resolution.unknown(
-                f"{resolution.detail}, but another write of the same request under another "
-                "Idempotency-Key is still running and may have made it"
-            )
-        if other == "uncertain":
-            return Resolution.untellable(
-                f"{resolution.detail}, but another write of the same request under another "
-                "Idempotency-Key, whose outcome is uncertain too, may have made it: nothing "
-                "tells which"
-            )
-        return resolution
-
-    async def _made_by_another(self, write: Write, made: str, scope: KeyScope | None) -> bool:
-        """Whether the store keeps ``made`` as made by a write other than ``scope``'s, on the
-        write's connection or on another reaching the same records (any write there is
-        another's: a key is its connection's)."""
-        for connection in self._same_records.get(write.connection, (write.connection,)):
-            own = scope if connection == write.connection else None
-            if await self.store.made_by_another(connection, made, own):
-                return True
-        return False
-
-    def _resolved(self, write: Write, resolution: Resolution) -> Outcome:
-        outcome = resolution.result
-        assert isinstance(outcome, Outcome)
-        return dataclasses.replace(outcome, replayed=False, resolved=resolution.detail)
-
     def _observe(self, connection: str, event: str) -> None:
         if self._observer is not None:
             self._observer(connection, event)
-
-
-@dataclass(frozen=True)
-class _HeldLock:
-    """An invoice's write lock this runner holds, and the lease that keeps it."""
-
-    name: str
-    owner: str
-    lease: _Lease
-
-
-class _Lease:
-    """The key's lease renewed every third of it while the write runs, so that only a dead
-    owner's key is taken over. Most writes end well within a third: they cost one timer, and a
-    renewal task is made only when one is due."""
-
-    def __init__(self, renew: Callable[[], Awaitable[bool]], *, every: float) -> None:
-        self._renew_lease = renew  # False: the key was taken over
-        self._every = every
-        self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = self._loop.call_later(every, self._due)
-        self._renewing: asyncio.Task[None] | None = None
-
-    def _due(self) -> None:
-        self._timer = None
-        self._renewing = self._loop.create_task(self._renew())
-
-    async def _renew(self) -> None:
-        with contextlib.suppress(Exception):
-            if not await self._renew_lease():
-                return  # taken over: the write's own end tells it
-        self._timer = self._loop.call_later(self._every, self._due)
-
-    async def end(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        task = self._renewing
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._timer is not None:  # set again by a renewal that ended meanwhile
-            self._timer.cancel()
-
-
-def _made(write: Write, outcome: Outcome) -> str | None:
-    """What the store keeps as made by the write (``Store.finish``'s ``made``): the payment it
-    recorded, the invoice a create made; None for others."""
-    if outcome.made is not None:
-        return outcome.made
-    if _makes_invoice(write) and outcome.created and outcome.invoice is not None:
-        return outcome.invoice.id
-    return None
-
-
-def _makes_invoice(write: Write) -> bool:
-    # A write of another shape (a test's, an older use case's) makes none.
-    return bool(getattr(write, "makes_invoice", False))
 
 
 # The waits before each new try of a key's finish or release the store failed: about ten

@@ -25,7 +25,7 @@ class Write(Protocol):
     # A DELETE: sent again after it took effect, the provider answers 404 (the invoice gone).
     gone_when_repeated: ClassVar[bool]
     # A create: the invoice it made is kept with its key, and a lookup after a lost answer never
-    # takes another write's invoice for its own (``KeyedWrites._not_anothers``).
+    # takes another write's invoice for its own (``LostAnswers._not_anothers``).
     makes_invoice: ClassVar[bool]
 
     @property
@@ -99,6 +99,6 @@ class WriteRequest:
         return hashlib.sha256(canonical).hexdigest()
 
 
-# Who keeps what writes without a key made, invoices and payments (``KeyedWrites._keep_made``):
+# Who keeps what writes without a key made, invoices and payments (``LostAnswers.keep_made``):
 # not a name a configured client can have (names are letters, digits, "_", "." and "-").
 UNKEYED_CLIENT = "(no key)"

@@ -25,7 +25,7 @@ from gateway.http.app import create_app
 from gateway.http.keys import ADAPTERS, STORE
 from gateway.sandbox import sandbox_connection
 from gateway.sandbox.serve import Sandbox
-from gateway.service import idempotency
+from gateway.service import invoice_locks
 from gateway.store import KeyScope, open_store
 from tests.contract.profiles.load import profile
 from tests.e2e.conftest_sandbox import Answer
@@ -1307,7 +1307,7 @@ async def test_a_write_kept_waiting_by_another_on_its_invoice_is_refused_and_its
 ) -> None:
     """Another process holds the invoice's lock (its write still running) past the wait: a
     409 that says so, nothing sent, and the key free for the retry once that write is done."""
-    monkeypatch.setattr(idempotency, "GUARD_WAIT_S", 0.5)
+    monkeypatch.setattr(invoice_locks, "GUARD_WAIT_S", 0.5)
     path = "/v1/connections/crm_v1/invoices"
     made = await send(gateway, "POST", path, body=sample("crm_v1"))
     one = f"{path}/{made.body['id']}"

@@ -26,7 +26,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
-from gateway.service import idempotency
+from gateway.service import invoice_locks
 from gateway.service.idempotency import SENT_AT, KeyedWrites
 from gateway.service.outcomes import Outcome
 from gateway.service.write_request import WriteRequest
@@ -877,7 +877,7 @@ async def test_a_key_taken_over_by_a_write_kept_waiting_for_its_lock_is_parked_n
     (a 409, nothing sent by it): the key was freed with the earlier write's record."""
     clock = [1000.0]
     await _an_uncertain_write(store, clock)
-    monkeypatch.setattr(idempotency, "GUARD_WAIT_S", 0.05)
+    monkeypatch.setattr(invoice_locks, "GUARD_WAIT_S", 0.05)
     assert await store.take_lock("crm inv-1", "another", now=clock[0], lease_s=60, grace_s=0)
     with pytest.raises(InvoiceBusy):
         await runner(store, clock).run(REQUEST, "fp", Scripted([], guarded="crm inv-1"))
