@@ -20,10 +20,13 @@ walk whose provider answers out of issue-date order anyway fails the call, namin
 connection.
 
 The cursor holds each connection's own position (its provider's page token, the offset within
-that page, the page size; for a whole listing, the last one it handed out; none once its walk
-has ended). It is a ``gateway.listing`` cursor,
-signed the same way and bound to the set of connections, the filters and the sort. Walking it
-to the end visits every invoice of every connection exactly once while nothing is written.
+that page, the page size; for a whole listing, the last one it handed out). A walk that has
+handed out all it has while others read on keeps a position after its last (oldest first, a
+sorted walk's is after the last row of its provider's last page), so that an invoice made
+meanwhile that sorts after it comes in; the cursor ends once every walk has. It is a
+``gateway.listing`` cursor, signed the same way and bound to the set of connections, the
+filters and the sort. Walking it to the end visits every invoice of every connection exactly
+once while nothing is written.
 Written meanwhile: on a whole listing, an invoice made is in the walk only if it sorts after
 where it stands, one deleted is left out, and neither moves any other; on a sorted walk, whose
 position is the provider's page and offset, one made or deleted before it shifts the rest by
@@ -121,17 +124,23 @@ class _Walk:
     # A whole listing's position once it has nothing left to hand out: after the last invoice
     # handed out (where the call started, until one is).
     handed: Position | None = None
+    # A sorted walk's, oldest first, once its provider has no more: after the last row of its
+    # last page (``resume_at``).
+    end: Position | None = None
 
     def position(self) -> Position | None:
         """Where the next call starts: at the first invoice not handed out."""
         return self.buffer[0].at if self.buffer else self.frontier
 
     def resume_at(self) -> Position | None:
-        """Where a walk with nothing left stands while other walks of the merge read on: a
-        whole listing after the last invoice it handed out, so that one made since that sorts
-        after it comes in (dropped, its walk ended, as the next page's boundary fell); None
-        for a listing its provider pages (its pages shift, as its own list's do)."""
-        return self.handed if self.whole else None
+        """Where a walk with nothing left stands while other walks of the merge read on, so
+        that an invoice made since that sorts after its last comes in (dropped, its walk
+        ended, as the next page's boundary fell): a whole listing after the last invoice it
+        handed out; a sorted walk, oldest first, after the last row of its provider's last
+        page, which a new invoice of a later date joins (or the page after it). Newest first,
+        a sorted walk ends: an invoice made since sorts first, and would shift its rows by
+        one, handing the last out again."""
+        return self.handed if self.whole else self.end
 
     def take(self) -> Row:
         """The next invoice of the merge from this walk."""
@@ -343,6 +352,7 @@ async def _read_page(walk: _Walk, at: Position, query: ListQuery, descending: bo
         walk.buffer.append(_Entry(invoice, key, Position(at.page, index, at.size)))
     if page.next_page is None:
         walk.frontier = None
+        walk.end = None if descending else Position(at.page, len(page.rows), at.size)
         return
     check_not_seen(adapter, page.next_page, walk.seen)
     walk.frontier = Position(page.next_page, 0, at.size)

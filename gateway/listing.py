@@ -195,7 +195,8 @@ def within(position: Position, adapter: Adapter) -> Position:
     """``position`` if the connection's pages can hold it: a cursor is signed, but possibly by
     another instance or an older version, so it is never followed blind."""
     size = position.size
-    if not (1 <= size <= adapter.capabilities.max_page_size and 0 <= position.offset < size):
+    # An offset of a whole page: after the last row of a full page (``fanout``'s end of a walk).
+    if not (1 <= size <= adapter.capabilities.max_page_size and 0 <= position.offset <= size):
         raise InvalidCursor(
             f"cursor holds a position out of range for connection {adapter.connection.name!r}"
         )

@@ -333,6 +333,49 @@ async def test_an_invoice_made_on_a_whole_listing_handed_out_to_its_end_comes_in
     assert sorted(seen) == sorted(i.id for i in [*plain.invoices, *other.invoices])
 
 
+@pytest.mark.parametrize("days", [[1, 2], [1, 2, 3]], ids=["last_page_full", "last_page_short"])
+async def test_an_invoice_made_on_a_sorted_walk_handed_out_to_its_end_comes_in(
+    days: list[int],
+) -> None:
+    """Oldest first, a sorted walk whose provider's last page was handed out while another
+    connection read on was taken for ended, and an invoice made then with a later date never
+    came (docs/facade.md: the safest walk, as those come at its end). It resumes after the
+    last row of that page: the new one is on it, or (a full page) on the page after it."""
+    query = ListQuery(sort="issue_date")
+    early = Sorted("early", days)
+    other = Sorted("zother", [5, 6, 7])
+    handed: list[str] = []
+    page = await list_across([early, other], query, 2, None, CURSORS)
+    handed += [i.id for i in page.invoices]
+    while not all(i.id in handed for i in early.invoices):
+        page = await list_across([early, other], query, 2, page.next_cursor, CURSORS)
+        handed += [i.id for i in page.invoices]
+    assert page.has_more  # zother reads on
+    made = early.invoices[0].model_copy(
+        update={"id": "early-new", "issue_date": START + timedelta(days=6)}
+    )
+    early.invoices.append(made)
+    while page.has_more:
+        page = await list_across([early, other], query, 2, page.next_cursor, CURSORS)
+        handed += [i.id for i in page.invoices]
+    assert sorted(handed) == sorted(i.id for i in [*early.invoices, *other.invoices])
+    assert len(handed) == len(set(handed)), handed
+    assert handed.index("early-new") == handed.index("zother-1") - 1  # day 6: early first
+
+
+async def test_newest_first_a_sorted_walk_handed_out_to_its_end_ends() -> None:
+    """Newest first, an invoice made since sorts first and shifts the provider's rows by one:
+    a walk resumed after its last row would hand that row out again. It ends as it did."""
+    query = ListQuery(sort="-issue_date")
+    late, other = Sorted("late", [8, 9]), Sorted("zother", [3, 4, 5])
+    page = await list_across([late, other], query, 2, None, CURSORS)
+    assert [i.id for i in page.invoices] == ["late-1", "late-0"]
+    late.invoices.append(late.invoices[0].model_copy(update={"id": "late-new"}))
+    rest = await list_across([late, other], query, 10, page.next_cursor, CURSORS)
+    assert [i.id for i in rest.invoices] == ["zother-2", "zother-1", "zother-0"]
+    assert late.calls == 1  # not read again
+
+
 async def test_a_row_listed_on_two_pages_as_the_listing_shifts_is_handed_out_once() -> None:
     """An invoice made at the front of the provider's list while its pages are read (by
     offset, at once): the row at the page boundary comes on both pages, and once in the
@@ -482,7 +525,7 @@ def forged(adapters: list[Sorted], query: ListQuery, state: Any) -> str:
     [
         [[None, 0, 5]],  # one position for two connections
         [[None, 0, 5], [None, 0, 11]],  # a page larger than the provider's
-        [[None, 5, 5], None],  # an offset past its page
+        [[None, 6, 5], None],  # an offset past its page (5: after its last row)
         [[None, 0, 0], None],
         [["2", "0", 5], None],
         [[2, 0, 5], None],
