@@ -261,7 +261,7 @@ async def test_a_postgresql_server_that_stops_answering_fails_a_statement_in_tim
     """The server (here a relay in front of it that stops relaying) takes a statement and
     never answers: the statement fails as a StoreError after the statement timeout, instead of
     holding its request until the server comes back."""
-    from gateway.store import postgres
+    from gateway.store import postgres_database as postgres
 
     monkeypatch.setattr(postgres, "STATEMENT_TIMEOUT_S", 0.5)
     frozen = asyncio.Event()
@@ -453,7 +453,7 @@ async def test_a_stalled_postgresql_statement_fails_within_its_timeout_not_twice
     answer the cancel before taking the connection back: a keyed write was held 20 s, twice
     what docs/operations.md says. The connection is closed instead, and the next statement
     gets a new one."""
-    from gateway.store import postgres
+    from gateway.store import postgres_database as postgres
 
     monkeypatch.setattr(postgres, "STATEMENT_TIMEOUT_S", 1.0)
     async with _Relay() as relay, _store_behind(relay) as store:
@@ -477,7 +477,7 @@ async def test_a_postgresql_request_queued_for_a_connection_fails_within_the_tim
     held by writes waiting on that lock waited for a connection until one timed out, then as
     long again for their own statement: 20 s where docs/operations.md says 10. The time
     counts from when the request asked for a connection."""
-    from gateway.store import postgres
+    from gateway.store import postgres_database as postgres
 
     monkeypatch.setattr(postgres, "STATEMENT_TIMEOUT_S", 1.0)
 
@@ -516,7 +516,7 @@ async def test_a_postgresql_store_whose_keys_another_session_locks_is_not_ready(
 ) -> None:
     """/readyz read through another session's lock on the keys' table and said ready while
     every keyed write waited out its time for a 503: the ping takes the lock a write takes."""
-    from gateway.store import postgres
+    from gateway.store import postgres_database as postgres
 
     monkeypatch.setattr(postgres, "STATEMENT_TIMEOUT_S", 1.0)
     async with _own_schema() as (store, schema):

@@ -27,6 +27,7 @@ from gateway.store import (
     Store,
     StoreError,
     open_store,
+    sqlite_database,
 )
 from gateway.store import sqlite as sqlite_store
 from gateway.store.sqlite_now import CHECKPOINT_EVERY, Now
@@ -289,7 +290,7 @@ async def patient_for_a_second(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[Store, Path]]:
     """An open SQLite store that waits 1 s (not 5) for another process's lock."""
-    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 1000)
+    monkeypatch.setattr(sqlite_database, "BUSY_TIMEOUT_MS", 1000)
     path = tmp_path / "store.db"
     store = open_store(f"sqlite:///{path}")
     await store.open()
@@ -405,7 +406,7 @@ async def test_a_start_needs_no_write_lock_when_nothing_is_to_migrate(
     """Every start took the write lock to look for migrations: another process writing for
     longer than the patience made a gateway refuse to start, its store up to date."""
     _, path = store_file
-    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(sqlite_database, "BUSY_TIMEOUT_MS", 300)
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     second = open_store(f"sqlite:///{path}")
