@@ -468,6 +468,15 @@ def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "type" and isinstance(error.instance, str) and _kinds_object(error):
         # Text where a section belongs (a key or a token written in its place): not shown.
         return f"must be {_kinds(error.validator_value)}, not text (the value is not shown)"
+    number = isinstance(error.instance, bool | int | float)
+    if error.validator == "type" and number and _kinds_object(error):
+        # A number or a boolean where a section belongs (``server: 8080``, a port meant for
+        # under it; an all-digit key): said by its kind, in the file's words, not shown.
+        written = "true or false" if isinstance(error.instance, bool) else "a number"
+        return (
+            f"must be {_kinds(error.validator_value)} of settings written under it, not "
+            f"{written} (the value is not shown)"
+        )
     if error.absolute_path and error.absolute_path[-1] == "base_url":
         # A URL may carry a credential in its query (an api_key=…): not shown.
         if (

@@ -864,8 +864,32 @@ def test_a_reference_where_a_number_belongs_says_it_gives_text() -> None:
             "connections:\n  - {name: c, provider: crm_v1, base_url: 'https://h', auth: '${TOKEN}'}",
             "connections[0].auth: must be a mapping, not text (the value is not shown)",
         ),
+        (
+            "server: 8080",
+            "server: must be a mapping of settings written under it, not a number (the value "
+            "is not shown)",
+        ),
+        (
+            "connections:\n  - {name: c, provider: crm_v1, base_url: 'https://h', auth: 1234567890}",
+            "connections[0].auth: must be a mapping of settings written under it, not a number "
+            "(the value is not shown)",
+        ),
+        (
+            "store: true",
+            "store: must be a mapping of settings written under it, not true or false (the value "
+            "is not shown)",
+        ),
     ],
-    ids=["both-secrets", "section-as-mapping", "key-as-client", "url-query", "auth-from-variable"],
+    ids=[
+        "both-secrets",
+        "section-as-mapping",
+        "key-as-client",
+        "url-query",
+        "auth-from-variable",
+        "port-as-section",
+        "digits-as-auth",
+        "boolean-as-section",
+    ],
 )
 def test_a_value_in_the_wrong_shape_is_said_without_showing_it(text: str, said: str) -> None:
     """What was written in the wrong place may be a secret: a section, a client or an auth
@@ -1424,7 +1448,7 @@ itmes:
         ("server:\n  # host: 0.0.0.0\n", "server: is empty: must be a mapping"),
         ('server: "hunter2pass-oops"\n', "server: must be a mapping, not text"),
         ("server: [1, 2]\n", "server: must be a mapping, not a list"),
-        ("server: 8080\n", "server: 8080 is not of type 'object'"),
+        ("server: 8080\n", "server: must be a mapping of settings written under it, not a num"),
     ],
 )
 def test_a_section_that_is_no_mapping_is_one_problem_and_its_value_stays_unshown(
