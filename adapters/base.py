@@ -65,6 +65,7 @@ from adapters.shapes import (
     WriteWarning,
     listed_id,
 )
+from gateway.canonical.dates import utc_today
 from gateway.canonical.errors import FieldError, pointer_to_path
 from gateway.canonical.model import Invoice, Payment, RoundingPolicy, Tax
 from gateway.canonical.order_invoice import OrderInvoice
@@ -170,7 +171,7 @@ class Adapter:
         connection: Connection,
         mapping: Mapping,
         *,
-        today: Callable[[], date] = date.today,
+        today: Callable[[], date] = utc_today,
     ) -> None:
         self.client = client
         self.connection = connection

@@ -37,6 +37,7 @@ from adapters.mapping import Mapping
 from adapters.paths import segment
 from adapters.resolution import Resolution
 from adapters.unreadable import READ_ERRORS, invoice_label, the_one_asked, unreadable
+from gateway.canonical.dates import utc_today
 from gateway.canonical.errors import FieldError
 from gateway.canonical.model import Discount, Invoice, RoundingPolicy
 from gateway.config import Connection
@@ -60,7 +61,7 @@ class BillCrmAdapter(Adapter):
         connection: Connection,
         mapping: Mapping,
         *,
-        today: Callable[[], date] = date.today,
+        today: Callable[[], date] = utc_today,
     ) -> None:
         super().__init__(client, connection, mapping, today=today)
         if connection.currency is None:

@@ -227,7 +227,7 @@ async def get_invoice(request: web.Request) -> web.Response:
 
 async def create_invoice(request: web.Request) -> web.Response:
     data = parse_invoice(await _body(request), creating=True)
-    invoice = request.app[STORE].create(data, today=dt.date.today().isoformat())
+    invoice = request.app[STORE].create(data, today=dt.datetime.now(dt.UTC).date().isoformat())
     return _respond(202, {"code": 202, "result": "successful", "id": invoice.id})
 
 

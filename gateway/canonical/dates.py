@@ -1,5 +1,5 @@
 """A date as the canonical model writes it, ``YYYY-MM-DD``, read the one way every input is:
-bodies, query parameters and the command line.
+bodies, query parameters and the command line; and today's, in UTC (``utc_today``).
 
 ``date.fromisoformat`` alone takes more than the canonical grammar (``20260701``, the ISO week
 date ``2026-W27-3``, digits of other scripts), so the text is matched first; a text of that shape
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import MINYEAR, date
+from datetime import MINYEAR, UTC, date, datetime
 
 WRITTEN_AS = "must be a date written as YYYY-MM-DD"
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -30,3 +30,10 @@ def iso_date(text: str) -> date:
     if not 1 <= day <= days:
         raise ValueError(f"names no day of the calendar: {year:04d}-{month:02d} has {days} days")
     return date(year, month, day)
+
+
+def utc_today() -> date:
+    """Today as the gateway counts it (``overdue`` is ``due_date`` before it): the date in UTC,
+    as the providers date their own records, never the host's zone, so that two gateways on
+    hosts in other zones answer the same invoice alike (and alike to its provider)."""
+    return datetime.now(UTC).date()

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from gateway.canonical.dates import utc_today
 from gateway.canonical.model import Invoice, Line, Payment, RoundingPolicy
 from gateway.canonical.order_invoice import OrderInvoice
 from gateway.canonical.summary import InvoiceSummary
@@ -75,7 +76,7 @@ _LINE_KINDS: dict[str, Any] = {
 
 def openapi_document() -> dict[str, Any]:
     """The document, built once a day: its examples are dated today (``request_examples``)."""
-    return _document(date.today())
+    return _document(utc_today())
 
 
 @lru_cache(maxsize=1)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+import inspect
+import time
+from datetime import UTC, date, datetime
 
 import pytest
 
-from gateway.canonical.dates import WRITTEN_AS, iso_date
+from adapters.base import Adapter
+from adapters.registry import ADAPTERS, adapter_class
+from gateway.canonical.dates import WRITTEN_AS, iso_date, utc_today
 
 
 @pytest.mark.parametrize(
@@ -46,3 +50,28 @@ def test_what_is_not_a_canonical_date_is_told_what_is_wrong(text: str, said: str
     with pytest.raises(ValueError) as refused:
         iso_date(text)
     assert str(refused.value) == said
+
+
+def test_today_is_the_utc_date_whatever_the_host_s_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``overdue`` (due before today) read by the host's zone: a gateway at UTC+14 called an
+    invoice due today overdue that its provider, and a gateway at UTC, did not. A zone is
+    picked whose date is another day than UTC's at this hour."""
+    zone = "Pacific/Kiritimati" if datetime.now(UTC).hour >= 12 else "Etc/GMT+12"
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        utc = datetime.now(UTC).date()
+        assert date.today() != utc  # the host's date is another day
+        assert utc_today() == utc
+        adapter = Adapter(
+            client=None,  # type: ignore[arg-type]  # today is all that is asked of it
+            connection=None,  # type: ignore[arg-type]
+            mapping=None,  # type: ignore[arg-type]
+        )
+        assert adapter.today() == utc
+        for provider in ADAPTERS:  # those that take a today of their own
+            taken = inspect.signature(adapter_class(provider)).parameters.get("today")
+            assert taken is None or taken.default is utc_today, provider
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
