@@ -874,15 +874,20 @@ async def test_a_create_slower_than_the_timeout_is_not_made_twice_by_a_retry(
         aiohttp_client, settings, timeout_s=0.4, write_settle_s=5
     )
     before = await invoice_ids(sandbox, reader, connection)
-    await faults(connection, latency_ms=1200, methods=["POST"], path_regex=CREATE_PATHS[connection])
+    # The provider stores the create 2.5 s after it came: the first answer (after 0.4 s) and
+    # the early retry come well before that, however loaded the machine (with 1.2 s, a CI run
+    # sent the early retry after the provider had stored it, and it was found: a 201).
+    await faults(connection, latency_ms=2500, methods=["POST"], path_regex=CREATE_PATHS[connection])
     key, path = fresh_key(), f"/v1/connections/{connection}/invoices"
+    sent = asyncio.get_running_loop().time()
     first = await send(gateway, "POST", path, body=sample(connection), key=key)
     assert (first.status, first.body.get("outcome")) == (502, "uncertain"), first.body
     assert first.body["retryable"] is True and "nothing was written" not in first.body["detail"]
     assert 1 <= int(first.headers["Retry-After"]) <= 5
     early = await send(gateway, "POST", path, body=sample(connection), key=key)
+    assert asyncio.get_running_loop().time() - sent < 2.5, "the early retry came too late"
     assert (early.status, early.body.get("outcome")) == (502, "uncertain"), early.body
-    await asyncio.sleep(1.5)  # the provider has stored the first create by now
+    await asyncio.sleep(3.0)  # the provider has stored the first create by now
     await clear_faults(sandbox, connection)
     retried = await send(gateway, "POST", path, body=sample(connection), key=key)
     assert retried.status == 201, retried.body
