@@ -6,11 +6,13 @@ export) is replaced only once the export has ended whole: until then the export 
 file of its own beside it (``.FILE.<random>.partial``, made new, never through a link someone
 left there), with the earlier file's owner and permissions, and renamed over it at the end. An
 export cut short (a page that could not be read, a full disk, Ctrl-C), or one that read no
-invoice, leaves the earlier one in place, and its summary names the partial file
-(``Summary.partial``). Through a symbolic link, the file it names is the one replaced. A file
-that is not the caller's own, that has other names (hard links) or extended attributes (an
-access control list) is written in place as the export goes, as a new file is: a file renamed
-over it would lose its owner, its other names or its attributes.
+invoice because every one it asked for failed, leaves the earlier one in place, and its summary
+names the partial file (``Summary.partial``); one that ended whole with no invoice matching
+replaces it with an empty export (a CSV's header alone). Through a symbolic link, the file it
+names is the one replaced. A file that is not the caller's own, that has other names (hard
+links) or extended attributes (an access control list) is written in place as the export goes,
+as a new file is: a file renamed over it would lose its owner, its other names or its
+attributes.
 """
 
 from __future__ import annotations
@@ -78,9 +80,11 @@ class Output:
         beside, final = self._beside, self._final
         if beside is None or final is None:
             return
-        if summary.exported == 0:
+        if summary.exported == 0 and (summary.failed or summary.stopped):
             # Nothing read (every invoice asked for failed, or the first page): the earlier
-            # export stays, and nothing is kept beside it.
+            # export stays, and nothing is kept beside it. (One that ended whole with nothing
+            # to export, no invoice matching, replaces it: the earlier export is no answer to
+            # what was asked, and exit 0 says the file holds every invoice that matched.)
             with contextlib.suppress(OSError):
                 beside.unlink()
             return

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from emulators.registry import PROVIDERS
+from gateway.export.formats import CSV_COLUMNS
 from gateway.migration.options import ids_listed as read_ids
 from gateway.sandbox.serve import Sandbox, config_yaml
 from tests.e2e.exporting import (
@@ -468,6 +469,37 @@ def test_an_ids_export_replaces_an_earlier_export_unless_it_read_nothing(
     else:
         written = [r["id"] for r in _records(target.read_text(encoding="utf-8"))]
         assert written == [listed[0], listed[1]]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_export_matching_nothing_replaces_an_earlier_export(
+    config: Path, tmp_path: Path, fmt: str
+) -> None:
+    """An export that ended whole with no invoice matching exited 0 and left last night's
+    file, whose invoices match nothing that was asked: a script trusting the exit status took
+    them for the answer. The file is the empty export (a CSV's header alone)."""
+    target = tmp_path / f"chosen.{fmt}"
+    target.write_text("last night\n", encoding="utf-8")
+    run = run_export(
+        config,
+        "--connection",
+        "crm_v1",
+        "--issued-from",
+        "2999-01-01",
+        "--format",
+        fmt,
+        "--output",
+        str(target),
+    )
+    assert run.returncode == 0, run.stderr
+    summary = run.summary()
+    assert (summary["exported"], summary["failed"], summary["stopped"]) == (0, 0, False)
+    written = target.read_text(encoding="utf-8")
+    if fmt == "jsonl":
+        assert written == ""
+    else:
+        assert written.splitlines() == [",".join(CSV_COLUMNS)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
 
 
 def test_an_export_to_a_file_with_attributes_keeps_them(config: Path, tmp_path: Path) -> None:
