@@ -10,7 +10,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
 import yaml
 
 from adapters.base import Capabilities, InvalidRequest
@@ -18,6 +17,7 @@ from adapters.line_limits import LineLimits
 from adapters.resolution import DedupePlan
 from gateway.canonical.errors import dotted_path
 from gateway.canonical.model import InvoiceStatus, PaymentStatus, RoundingPolicy
+from gateway.json_schema import SchemaValidator
 
 
 class MappingError(ValueError):
@@ -186,7 +186,7 @@ def _schema() -> dict[str, Any]:
 
 def parse_mapping(data: Any, source: str) -> Mapping:
     """Check ``data`` against the schema; every error names ``source`` and the path in it."""
-    validator = jsonschema.Draft202012Validator(_schema())
+    validator = SchemaValidator(_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"{source}: {dotted_path(e.absolute_path)}: {e.message}" for e in errors]

@@ -299,6 +299,14 @@ def _serve(args: argparse.Namespace) -> int:
         if args.api_key is not None and not args.api_key.strip():
             print("invoice-gateway serve: --api-key is empty; give a key", file=sys.stderr)
             return EXIT_USAGE
+        if args.api_key is not None and not _presentable(args.api_key):
+            # HTTP takes the spaces off a header's ends: no request could present such a key.
+            print(
+                "invoice-gateway serve: --api-key has a space or a control character at an end "
+                "or within; no request could present it (give it without)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         seeded = 56 if args.seed_invoices is None else args.seed_invoices
         key = "sk_sandbox" if args.api_key is None else args.api_key
         if not _temporary_directory_writable():  # the sandbox keeps its store in one
@@ -480,3 +488,9 @@ def _emulate(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _presentable(key: str) -> bool:
+    """Whether a request can send ``key`` as ``Authorization: Bearer <key>``: printable ASCII
+    without spaces (a header's value loses the spaces at its ends; a line break ends it)."""
+    return key.isascii() and key.isprintable() and " " not in key

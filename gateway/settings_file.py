@@ -27,6 +27,7 @@ from yarl import URL
 from adapters.needs import connection_problems
 from gateway.canonical.errors import dotted_path
 from gateway.config import Settings, StoreSettings
+from gateway.json_schema import SchemaValidator
 from gateway.settings_secrets import (
     key_problems,
     published_token,
@@ -155,7 +156,7 @@ def parse_settings(
     problems += _unset_variables(data, environ)
     unset = {problem.split(": ", 1)[0] for problem in problems}
     mistakes: list[str] = []  # against the schema
-    validator = jsonschema.Draft202012Validator(_schema())
+    validator = SchemaValidator(_schema())
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         where = dotted_path(error.absolute_path)
         if error.validator in ("oneOf", "not") and not isinstance(error.instance, dict):
@@ -192,6 +193,15 @@ def _expand(value: Any, environ: Mapping[str, str], path: str, problems: list[st
 
         def lookup(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
+            if default is not None and "${" in default:
+                # ``${A:-${B}}``: read to the first "}", the default was the text "${B" and a
+                # "}" was left over; the provider was sent "${B}" as its token.
+                problems.append(
+                    f"{path or '(top level)'}: ${{{name}:-…}} holds another reference as its "
+                    "default: a default is plain text (one reference, or give the value in "
+                    f"{name})"
+                )
+                return ""
             if default is not None and not environ.get(name):
                 return default
             if name not in environ:

@@ -21,6 +21,7 @@ import jsonschema
 import yaml
 
 from gateway.canonical.errors import dotted_path
+from gateway.json_schema import SchemaValidator
 from gateway.text_file import UnreadableText, read_text
 from gateway.yaml_strict import compose_yaml, load_yaml
 
@@ -101,7 +102,7 @@ def parse_map(text: str, source: str) -> ReferenceMap:
         why = getattr(exc, "problem", exc)
         raise MapError(source, [f"{where}not valid YAML ({why})"]) from None
     data = {} if data is None else data
-    validator = jsonschema.Draft202012Validator(_schema())
+    validator = SchemaValidator(_schema())
     problems = [
         f"line {_error_line(node, error)}: "
         f"{dotted_path(error.absolute_path) or '(top level)'}: {error.message}"

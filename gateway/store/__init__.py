@@ -51,6 +51,13 @@ __all__ = [
 
 def open_store(url: str) -> Store:
     """The store ``url`` names, not yet opened. StoreError for a URL no backend takes."""
+    if url != url.strip() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        # A line end kept from a file or a variable (``${STORE_URL}``) made another SQLite file
+        # (``store.db\n``) than the one meant, and processes sharing a store apart.
+        raise StoreError(
+            f"store URL {mask_url(url)!r} holds a line break, a tab or another control character, "
+            "or a space at an end (kept from a file or an environment variable?): remove it"
+        )
     scheme = scheme_of(url)
     if scheme == "sqlite":
         from gateway.store.sqlite import SqliteStore

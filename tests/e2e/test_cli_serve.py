@@ -161,6 +161,26 @@ def test_an_out_of_range_option_is_a_usage_error_that_names_it(args: list[str], 
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("key", ["sk_sandbox ", " sk_sandbox", "sk_sand box", "sk_sandbox\n"])
+def test_a_sandbox_key_no_request_could_present_is_refused(key: str, tmp_path: Path) -> None:
+    """HTTP takes the spaces off a header's ends and a line break ends it: a sandbox started
+    with such a key (taken, printed) answered every request 401."""
+    script = str(Path(sys.executable).with_name("invoice-gateway"))
+    result = subprocess.run(
+        [script, "serve", "--sandbox", "--port", "0", "--api-key", key],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        "invoice-gateway serve: --api-key has a space or a control character at an end or "
+        "within; no request could present it (give it without)"
+    )
+    assert result.stdout == ""
+
+
 def test_an_emulator_on_a_port_in_use_says_so_in_one_line() -> None:
     script = str(Path(sys.executable).with_name("invoice-gateway"))
     with socket.socket() as taken:

@@ -256,3 +256,27 @@ def test_a_connection_string_given_in_place_of_a_url_is_masked(url: str, masked:
 def test_a_url_without_a_password_is_shown_as_it_is(url: str) -> None:
     assert mask_url(url) == url
     assert password_of(url) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///./store.db\n",  # a variable made from a file keeps its line end
+        "sqlite:///./store.db\r\n",
+        "sqlite:///./store.db ",
+        " sqlite:///./store.db",
+        "sqlite:///./sto\tre.db",
+        "postgresql://gw:hunter2@db/test\n",
+    ],
+)
+def test_a_store_url_with_a_line_end_or_a_space_at_an_end_is_refused(url: str) -> None:
+    """Taken as it was, "store.db\\n" made a SQLite file of its own: processes configured
+    without the line end used another store, their keys and crosswalk apart."""
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    said = str(caught.value)
+    assert said.endswith(
+        "holds a line break, a tab or another control character, or a space at an end (kept "
+        "from a file or an environment variable?): remove it"
+    )
+    assert "hunter2" not in said

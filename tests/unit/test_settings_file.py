@@ -549,6 +549,32 @@ def test_a_plain_key_in_key_sha256_is_refused_without_being_shown() -> None:
     ]
 
 
+def test_a_key_sha256_read_with_its_line_end_is_refused() -> None:
+    """A variable made from a file keeps its line end: the pattern's "$" matched before it,
+    check-config said OK, and no API key ever matched the hash with a line break."""
+    digest = hashlib.sha256(b"sk_sync_0123456789abcdef").hexdigest()
+    text = GOOD.replace('key_sha256: "%s"' % ("a" * 64), 'key_sha256: "${SYNC_SHA}"')
+    found = problems(text, {"CRM_TOKEN": "crm-token", "SYNC_SHA": digest + "\n"})
+    assert found == [
+        "clients[0].key_sha256: must be the SHA-256 of the key, 64 lower-case hex characters "
+        "(the value is not shown: to give the key itself, name its variable in key_env instead)"
+    ]
+    settings = parse_settings(text, "config.yaml", {"CRM_TOKEN": "crm-token", "SYNC_SHA": digest})
+    assert settings.clients[0].key_sha256 == digest
+
+
+def test_a_default_holding_another_reference_is_refused_not_read_as_text() -> None:
+    """``${A:-${B}}`` was read to the first "}": the default was the text "${B", a "}" was left
+    over, and the provider was sent "${B}" as its token."""
+    text = GOOD.replace('"${CRM_TOKEN}"', '"${CRM_TOKEN_OVERRIDE:-${CRM_TOKEN}}"')
+    found = problems(text, {"CRM_TOKEN": "crm-token-1"})
+    assert found == [
+        "connections[0].auth.token: ${CRM_TOKEN_OVERRIDE:-…} holds another reference as its "
+        "default: a default is plain text (one reference, or give the value in "
+        "CRM_TOKEN_OVERRIDE)"
+    ]
+
+
 @pytest.mark.parametrize("hashed", [b"", b"\n"])
 def test_a_key_sha256_of_no_key_at_all_is_refused(hashed: bytes) -> None:
     """``sha256sum`` of an unset variable gives the digest of nothing (``printf``) or of a
