@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 
 from gateway.sandbox.serve import Sandbox
-from gateway.store.postgres import _lock_id
+from gateway.store.postgres_database import _lock_id
 from tests.contract.profiles.load import profile
 from tests.e2e.processes import start_gateway, write_config
 from tests.e2e.sandbox import sandbox_in_thread
