@@ -82,10 +82,18 @@ def check_exact(invoice: Invoice) -> None:
     errors = [
         FieldError(pointer(at), f"{value} has more digits than the calculation can hold exactly")
         for at, value in _figures(invoice)
-        if len(str(value)) > EXACT_DIGITS and len(value.as_tuple().digits) > EXACT_DIGITS
+        if len(str(value)) > EXACT_DIGITS and _significant_digits(value) > EXACT_DIGITS
     ]
     if errors:
         raise InvalidInvoice(errors)
+
+
+def _significant_digits(value: Decimal) -> int:
+    """The digits of ``value``'s coefficient but its trailing zeros, which no product makes
+    inexact (a provider's ``10.000…0`` of 26 digits is 10): the context rounds only them away."""
+    digits = value.as_tuple().digits
+    trailing = len(digits) - len(bytes(digits).rstrip(b"\x00"))
+    return max(len(digits) - trailing, 1)
 
 
 def _beyond_precision(invoice: Invoice) -> FieldError:

@@ -110,6 +110,27 @@ def test_an_invoice_the_engine_cannot_compute_is_reported_not_raised() -> None:
 
 
 @pytest.mark.parametrize(
+    "line",
+    [
+        {"quantity": "10." + "0" * 24, "unit_price": "500.00", "taxes": [{"rate": "5"}]},
+        {"quantity": "10", "unit_price": "500." + "0" * 60, "taxes": [{"rate": "5.0" + "0" * 40}]},
+        {"quantity": "1" + "0" * 30 + "E-29", "unit_price": "500.00", "taxes": [{"rate": "5"}]},
+    ],
+    ids=["quantity-26-digits", "price-and-rate-zeros", "quantity-as-coefficient"],
+)
+def test_a_providers_figure_with_trailing_zeros_is_read_as_its_value(line: dict[str, Any]) -> None:
+    """10.000…0 of 26 digits is 10: it was taken past exact arithmetic (its zeros counted as
+    digits), and an invoice whose figures all agree read ``consistent: false``."""
+    with provider_figures():
+        invoice = read({}, lines=[line])
+    result = reconcile(invoice, POLICY, TODAY)
+    assert result.totals_check is not None
+    assert result.totals_check.differences == []
+    assert result.totals_check.consistent is True
+    assert result.totals is not None and result.totals.total == Decimal("5250.00")
+
+
+@pytest.mark.parametrize(
     ("line", "field"),
     [
         ({"quantity": "1e999", "unit_price": "2.00"}, "lines[0].quantity"),
