@@ -146,7 +146,7 @@ def collection_paths(invoice_path: str) -> dict[str, Any]:
                 ok("200", "BatchResult", "What was done to each id." + _NOT_HERE),
                 parameters=[*conn, "idempotency_key"],
                 body=body("BatchRequest"),
-                errors=(*UPSTREAM, 409, 413, 415, 422),
+                errors=(*UPSTREAM, 408, 409, 413, 415, 422),
             )
         },
         invoice_path + "/restore": {
@@ -156,7 +156,8 @@ def collection_paths(invoice_path: str) -> dict[str, Any]:
                 "trash",
                 ok("200", "Invoice", "The invoice, out of the trash." + _NOT_HERE),
                 parameters=[*inv, "idempotency_key", "expand"],
-                errors=(*UPSTREAM, 409, 422),
+                # It takes no body: one sent is refused (408, 413 or 415 as any body is).
+                errors=(*UPSTREAM, 408, 409, 413, 415, 422),
             )
         },
         _TRASH: {

@@ -289,7 +289,7 @@ def invoice_paths(today: date) -> dict[str, Any]:
                     **with_examples(body("DuplicateInputs"), examples["action"]),
                     "required": False,
                 },
-                errors=(*UPSTREAM, 409, 412, 415, 422),
+                errors=(*UPSTREAM, 408, 409, 412, 413, 415, 422),
             )
         },
         INVOICE + "/payments": {
