@@ -233,6 +233,8 @@ class OrderLinkedAdapter(Adapter):
         created = self._invoice(self._answer(response, f"invoice order {order_id}"))
         if invoice is not None and not any(w.field == "/lines" for w in warnings):
             warnings += orders.tax_warnings(self.provider, invoice, taxes, created)
+        if invoice is not None:
+            warnings += orders.not_taken(self.provider, invoice, created)
         return WriteResult(created, warnings)
 
     async def _check_linked(self, invoice: Invoice, order_id: str) -> None:

@@ -292,6 +292,27 @@ def tax_warnings(
     return checks.tax_warnings(provider, invoice, settings, created, lines=taxed)
 
 
+def not_taken(provider: str, invoice: Invoice, created: Invoice) -> list[WriteWarning]:
+    """The values a create from an order sent beyond the doc's body (``invoice_note`` alone:
+    the issue and due dates and the reference, docs/providers/order_linked.md, reading 12) that
+    the invoice made does not hold: a provider that reads no more than its doc keeps its own,
+    and the caller is told so rather than answered as if they were taken."""
+    sent = (
+        ("/issue_date", invoice.issue_date, created.issue_date),
+        ("/due_date", invoice.due_date, created.due_date),
+        ("/reference", invoice.reference, created.reference),
+    )
+    return [
+        WriteWarning(
+            field,
+            f"{provider} made the invoice with {made if made is not None else 'none'}, not "
+            f"{given}: its create from an order takes the note alone, the order the rest",
+        )
+        for field, given, made in sent
+        if given is not None and made != given
+    ]
+
+
 def _discount(invoice: Invoice) -> Decimal | None:
     discount = invoice.discount
     if discount is None:

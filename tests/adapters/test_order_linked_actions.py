@@ -5,6 +5,7 @@ attachments. Real HTTP against the emulator.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,7 @@ from adapters.base import (
     NotSupported,
     UnsupportedFields,
 )
+from adapters.order_linked import orders
 from gateway.canonical.model import Invoice
 from tests.adapters.order_linked_env import Env, start
 from tests.contract.profiles.order_linked import sample
@@ -165,6 +167,43 @@ async def test_the_fields_an_order_leaves_to_the_invoice_are_sent(env: Env) -> N
     invoice = result.invoice
     assert (invoice.reference, invoice.notes) == ("KW-2291-B", "Second delivery")
     assert (str(invoice.issue_date), str(invoice.due_date)) == ("2026-07-01", "2026-07-21")
+
+
+def test_values_a_provider_did_not_take_from_a_create_from_order_are_warned_of() -> None:
+    """The doc's create-from-order body is the note alone; the emulator also takes the dates and
+    the reference (docs/providers/order_linked.md, reading 12). A provider that keeps its own
+    answered 201 as if they were taken: each one the invoice made does not hold is a warning."""
+    request = Invoice.model_validate(
+        {
+            "currency": "NZD",
+            "issue_date": "2026-07-01",
+            "due_date": "2026-07-21",
+            "reference": "KW-2291-B",
+            "notes": "Second delivery",
+        }
+    )
+    made = request.model_copy(
+        update={"issue_date": date(2026, 12, 7), "due_date": date(2027, 1, 6), "reference": None}
+    )
+    warnings = orders.not_taken("order_linked", request, made)
+    assert [(w.field, w.reason) for w in warnings] == [
+        (
+            "/issue_date",
+            "order_linked made the invoice with 2026-12-07, not 2026-07-01: its create from an "
+            "order takes the note alone, the order the rest",
+        ),
+        (
+            "/due_date",
+            "order_linked made the invoice with 2027-01-06, not 2026-07-21: its create from an "
+            "order takes the note alone, the order the rest",
+        ),
+        (
+            "/reference",
+            "order_linked made the invoice with none, not KW-2291-B: its create from an order "
+            "takes the note alone, the order the rest",
+        ),
+    ]
+    assert orders.not_taken("order_linked", request, request) == []
 
 
 async def test_values_against_the_order_are_refused_then_dropped(env: Env) -> None:
