@@ -1,10 +1,10 @@
 """``invoice-gateway serve --sandbox``: the README's run command, as a newcomer runs it."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 
-def _sandbox(seed_invoices: int) -> subprocess.Popen[str]:
+def _sandbox(seed_invoices: int, scratch: Path | None = None) -> subprocess.Popen[str]:
     """The README's run command, on port 0: every server takes a free port, so the test never
-    races others for fixed ones."""
+    races others for fixed ones. ``scratch``: its temporary folder's parent (``TMPDIR``)."""
     script = str(Path(sys.executable).with_name("invoice-gateway"))
     command = [script, "serve", "--sandbox", "--port", "0", "--seed-invoices", str(seed_invoices)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    env = None if scratch is None else {**os.environ, "TMPDIR": str(scratch)}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
 
 
 def test_sandbox_prints_url_key_and_a_first_request_that_works() -> None:
@@ -82,16 +83,12 @@ def _until_the_provider_has_it(emulator: str) -> None:
     raise AssertionError("the read never reached the provider")
 
 
-def _scratch_folders() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("invoice-gateway-sandbox-*"))
-
-
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT], ids=str)
-def test_the_sandbox_stops_on_a_hangup_as_on_sigterm(sig: signal.Signals) -> None:
+def test_the_sandbox_stops_on_a_hangup_as_on_sigterm(sig: signal.Signals, tmp_path: Path) -> None:
     """The terminal running the README's command closes (SIGHUP): the sandbox was killed by
-    it, the request in flight cut off and its scratch store left in the temporary folder."""
-    before = _scratch_folders()
-    process = _sandbox(2)
+    it, the request in flight cut off and its scratch store left in the temporary folder. (Its
+    temporary folder is the test's own: another sandbox on the machine makes one of its own.)"""
+    process = _sandbox(2, scratch=tmp_path)
     try:
         assert process.stdout is not None
         urls: dict[str, str] = {}
@@ -123,4 +120,4 @@ def test_the_sandbox_stops_on_a_hangup_as_on_sigterm(sig: signal.Signals) -> Non
         process.kill()
         process.wait()
     assert answered == [200]
-    assert _scratch_folders() - before == set()  # its store went with it
+    assert list(tmp_path.iterdir()) == []  # its store went with it
