@@ -235,7 +235,19 @@ class UpstreamClient:
         out of what is handed on. ``timeout_s`` bounds each wait (connecting, every read), not
         the whole transfer. A non-2xx answer is read, capped, into ``answer``. A transfer that
         breaks off raises ``UpstreamError`` from ``chunks``: the caller must not present what
-        it already had as the whole body."""
+        it already had as the whole body.
+
+        The stream holds one of the connection's ``max_connections`` from its sending until it
+        is closed: it holds one of aiohttp's connections that long, and the calls queued behind
+        it wait for a slot (not part of their ``timeout_s``) rather than inside aiohttp, where
+        the wait counted as the provider not answering and opened the breaker."""
+        async with pool_slot(self.session), self._stream(path, params, accept) as opened:
+            yield opened
+
+    @contextlib.asynccontextmanager
+    async def _stream(
+        self, path: str, params: Mapping[str, Any] | None, accept: str
+    ) -> AsyncIterator[UpstreamStream]:
         try:
             opened = await self._attempts(
                 "GET", path, params, None, None, {"Accept": accept}, keep_open=True
@@ -506,7 +518,8 @@ class UpstreamClient:
         # A call waits for a free connection of the pool (``max_connections``) before its
         # timeout starts: waiting in the gateway is not the provider failing to answer (a write
         # never sent would be told "uncertain", and the waits would open the breaker). A body
-        # handed on as it arrives holds its connection past this call: it waits in aiohttp.
+        # handed on as it arrives holds its connection past this call: ``stream`` holds its
+        # slot until it is closed.
         slot = contextlib.nullcontext() if keep_open else pool_slot(self.session)
         started = time.perf_counter()
         outcome: str | None = "error"

@@ -38,6 +38,7 @@ class StandIn:
     def __init__(self) -> None:
         self.caller_gone = asyncio.Event()
         self.finished = False
+        self.parts = 200  # of 14 KB: 3 MB, more than the gateway can hand on
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8"})
@@ -46,7 +47,7 @@ class StandIn:
         await response.write(b"id,number,status\n" + b"1,INV-1,draft\n" * 50)
         await self.caller_gone.wait()
         try:
-            for _ in range(200):  # 3 MB more: more than the gateway can hand on
+            for _ in range(self.parts):
                 await response.write(b"2,INV-2,draft\n" * 1000)
                 await asyncio.sleep(0.005)
             await response.write_eof()
@@ -144,4 +145,47 @@ async def test_a_caller_who_hangs_up_mid_export_is_a_499_not_an_error(
     [entry] = [e for e in logged if e["event"] == "request" and e["route"] == ROUTE]
     assert entry["status"] == 499
     # The provider's transfer was dropped, not read to its end for no one.
+    assert not stand_in.finished
+
+
+async def test_a_caller_who_stops_reading_mid_export_is_cut_off(
+    provider: tuple[StandIn, str],
+) -> None:
+    """A caller that read the head, then nothing more, held the export open for as long as it
+    stayed connected, and with it one of the connection's provider connections (with
+    ``max_connections: 1``, every other call on the connection waited that long). A caller that
+    takes nothing for ``idle_timeout_s`` is cut off: the export ends without its last chunk,
+    and the provider's transfer is dropped."""
+    stand_in, base_url = provider
+    stand_in.parts = 3000  # 42 MB: more than any socket buffers hold
+    settings = _settings(base_url)
+    server = settings.server.model_copy(update={"idle_timeout_s": 1.0})
+    runner = web.AppRunner(
+        create_app(settings.model_copy(update={"server": server})), handler_cancellation=False
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port: int = runner.addresses[0][1]
+    try:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before the handshake
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(
+            b"GET /v1/connections/draft_publish/invoices/export.csv HTTP/1.1\r\n"
+            b"Host: gateway\r\nAuthorization: Bearer k-app\r\nConnection: close\r\n\r\n"
+        )
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        stand_in.caller_gone.set()  # the provider goes on
+        await asyncio.sleep(3.0)  # the caller takes nothing, three times idle_timeout_s
+        rest = await asyncio.wait_for(reader.read(), 60)  # what was on the way, then the end
+        writer.close()
+    finally:
+        await runner.cleanup()
+    assert not rest.endswith(b"0\r\n\r\n"), "the export ran to its last chunk"
+    assert len(rest) < 10_000_000
     assert not stand_in.finished

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from adapters.base import OutcomeUncertain, UpstreamError, UpstreamUnavailable
 from gateway.config import Connection
 from gateway.credential_forms import base64_forms
+from gateway.provider_sessions import provider_sessions
 from gateway.upstream import UnusableAnswer, UpstreamClient
 
 SECRET = "s3cr3t-token-value-0123456789"
@@ -105,9 +106,27 @@ async def _redirect(request: web.Request) -> web.Response:
     return web.Response(status=302, headers={"Location": "http://elsewhere.example/"})
 
 
+async def _trickle(request: web.Request) -> web.StreamResponse:
+    """An export that takes its time: a row every 0.2 s, for a second."""
+    response = web.StreamResponse(headers={"Content-Type": "text/csv"})
+    await response.prepare(request)
+    await response.write(b"id\n")
+    for row in range(1, 6):
+        await asyncio.sleep(0.2)
+        await response.write(b"%d\n" % row)
+    await response.write_eof()
+    return response
+
+
+async def _one(request: web.Request) -> web.Response:
+    return web.json_response({"id": "1"})
+
+
 @pytest.fixture
 async def base() -> AsyncIterator[str]:
     app = web.Application()
+    app.router.add_get("/trickle", _trickle)
+    app.router.add_get("/one", _one)
     app.router.add_get("/chunks", _chunks)
     app.router.add_get("/broken", _broken)
     app.router.add_get("/utf16", _utf16)
@@ -299,3 +318,27 @@ async def test_what_went_wrong_after_the_request_was_sent_is_said_as_it_was(
     assert info.value.message.startswith(f"draft_publish (connection dp) {says}")
     expected = OutcomeUncertain if method == "POST" else UpstreamUnavailable
     assert type(info.value) is expected
+
+
+async def test_an_open_stream_holds_its_pool_slot_and_a_call_behind_it_waits_outside_its_timeout(
+    base: str,
+) -> None:
+    """A stream did not hold one of the pool's slots: a call behind it went on to aiohttp,
+    which could make it wait for the stream's connection inside the call's own ``timeout_s``
+    (with ``max_connections: 1``, a create sent while a reader took an export slowly was a 504
+    "did not answer in time", nothing sent, and the waits opened the breaker). The stream holds
+    its slot until it is closed, and a call behind it waits for the slot, outside its timeout."""
+    probe = _client(aiohttp.ClientSession(), base, max_connections=1, timeout_s=0.5)
+    await probe.session.close()
+    async with provider_sessions([probe.connection]) as sessions:  # as the gateway makes them
+        upstream = UpstreamClient(sessions["dp"], probe.connection, rng=random.Random(1))
+        async with upstream.stream("/trickle") as answer:
+            first = await anext(aiter(answer.chunks))
+            behind = asyncio.create_task(upstream.request("GET", "/one"))
+            await asyncio.sleep(1.0)  # its reader slow to take the rest: twice timeout_s
+            assert not behind.done()  # waiting for the stream's slot, not timed out
+            rest = b"".join([chunk async for chunk in answer.chunks])
+        assert first + rest == b"id\n1\n2\n3\n4\n5\n"
+        got = await asyncio.wait_for(behind, 5)
+        assert (got.status, got.body) == (200, {"id": "1"})
+        assert upstream.breaker.describe()["consecutive_failures"] == 0

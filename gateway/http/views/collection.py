@@ -12,6 +12,7 @@ What a connection's provider lacks is a 501 ``not_supported`` (``capabilities`` 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from gateway.http import list_filters, list_options
 from gateway.http.action_inputs import action_inputs
 from gateway.http.auth import requires
 from gateway.http.body import read_json_object
-from gateway.http.keys import CURSORS, REQUEST_ID, SERVICE
+from gateway.http.keys import CURSORS, REQUEST_ID, SERVICE, SETTINGS
 from gateway.http.query_names import reads_own_query
 from gateway.http.validation import (
     cursor_problem,
@@ -84,11 +85,25 @@ async def export_csv_view(request: web.Request) -> web.StreamResponse:
         )
         response.enable_chunked_encoding()
         await response.prepare(request)
+        # A caller that takes nothing for this long is cut off: it holds one of the
+        # connection's provider connections (``max_connections``) while the export is open.
+        stalled_after = request.app[SETTINGS].server.idle_timeout_s
         try:
             async for chunk in export.chunks:
-                await response.write(chunk)
+                async with asyncio.timeout(stalled_after):
+                    await response.write(chunk)
         except ConnectionError:
             raise  # the caller hung up: counted and logged as 499 by the middleware
+        except TimeoutError:
+            _log.warning(
+                "export_reader_stalled",
+                connection=adapter.connection.name,
+                seconds=stalled_after,
+            )
+            response.force_close()
+            if request.transport is not None:
+                request.transport.close()
+            return response
         except Exception as exc:
             # Once the head is sent, no other answer can be: whatever fails (an upstream
             # failure, a refusal of a later provider call such as a 404, a defect) cuts the
