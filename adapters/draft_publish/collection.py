@@ -76,15 +76,26 @@ async def export_csv(adapter: DraftPublishAdapter, query: ListQuery) -> AsyncIte
     statuses (sent, overdue): two exports, one after the other, under the first's header."""
     parts = _export_statuses(adapter, query.status)
     params = wire.filter_params(query, query.search)
-    async with contextlib.AsyncExitStack() as stack:
-        first = await stack.enter_async_context(_opened(adapter, params, parts[0]))
+    async with contextlib.AsyncExitStack() as first_open:
+        # Opened before the caller's answer starts, so that its refusal is the answer.
+        first = await first_open.enter_async_context(_opened(adapter, params, parts[0]))
 
         async def chunks() -> AsyncIterator[bytes]:
+            ended = b"\n"  # the last byte handed on
             async for chunk in first:
+                ended = chunk[-1:] or ended
                 yield chunk
+            # Closed before the next is opened: each holds one of the connection's
+            # max_connections, and with one the next would wait for it for ever.
+            await first_open.aclose()
             for status in parts[1:]:
                 async with _opened(adapter, params, status) as more:
+                    joined = ended == b"\n"
                     async for chunk in _without_header(more):
+                        if not joined:  # the part before did not end its last row
+                            yield b"\r\n"
+                            joined = True
+                        ended = chunk[-1:]
                         yield chunk
 
         yield CsvExport("text/csv; charset=utf-8", _FILENAME, chunks())

@@ -16,6 +16,7 @@ import pytest
 
 from adapters.mapping import load_mapping
 from emulators.registry import PROVIDERS
+from gateway.http.app import create_app
 from gateway.http.openapi import openapi_document
 from gateway.sandbox.serve import Sandbox
 from tests.contract.profiles.load import profile
@@ -111,6 +112,29 @@ async def test_csv_export_takes_the_list_filters(sandbox: Sandbox) -> None:
     assert empty.status == 400 and "status" in problem, problem
     wrong, problem = await _csv(sandbox, "?number=INV")
     assert wrong.status == 400 and "number" in problem
+
+
+async def test_an_open_export_of_two_provider_parts_completes_with_one_provider_connection(
+    sandbox: Sandbox, aiohttp_client: Any
+) -> None:
+    """status=open is two provider exports. Each holds one of the connection's
+    max_connections while it is open, and the first was kept open while the second was asked
+    for: with one connection, the second waited for it for ever."""
+    connection = sandbox.settings.connection("draft_publish").model_copy(
+        update={"max_connections": 1}
+    )
+    settings = sandbox.settings.model_copy(update={"connections": [connection]})
+    gateway = await aiohttp_client(create_app(settings))
+    whole = await call(sandbox, "GET", f"{DP}/invoices?status=open&limit=100")
+    assert whole.status == 200, whole.body
+    async with gateway.get(
+        f"{DP}/invoices/export.csv?status=open", headers={"Authorization": "Bearer sk_sandbox"}
+    ) as response:
+        text = await asyncio.wait_for(response.text(), 20)
+    assert response.status == 200, text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {row["id"] for row in rows} == {i["id"] for i in whole.body["data"]}
+    assert text.count("id,number,") == 1
 
 
 async def test_batch_acts_once_under_a_repeated_idempotency_key(sandbox: Sandbox) -> None:

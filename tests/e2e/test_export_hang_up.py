@@ -189,3 +189,29 @@ async def test_a_caller_who_stops_reading_mid_export_is_cut_off(
     assert not rest.endswith(b"0\r\n\r\n"), "the export ran to its last chunk"
     assert len(rest) < 10_000_000
     assert not stand_in.finished
+
+
+async def test_two_export_parts_join_on_a_row_end_when_the_first_has_none(
+    aiohttp_client: Any,
+) -> None:
+    """status=open is two provider exports under the first's header: a first part whose last
+    row had no line end would have run into the second's first row, one row of the two."""
+
+    async def export(request: web.Request) -> web.Response:
+        rows = {
+            "sent": "id,number,status\r\n1,INV-1,sent",
+            "overdue": "id,number,status\r\n2,INV-2,overdue\r\n",
+        }
+        return web.Response(body=rows[request.query["status"]].encode(), content_type="text/csv")
+
+    app = web.Application()
+    app.router.add_get("/api/v1/invoices/export/csv", export)
+    provider = await aiohttp_client(app)
+    gateway = await aiohttp_client(create_app(_settings(str(provider.make_url("")).rstrip("/"))))
+    async with gateway.get(
+        "/v1/connections/draft_publish/invoices/export.csv?status=open",
+        headers={"Authorization": "Bearer k-app"},
+    ) as response:
+        text = await response.text()
+    assert response.status == 200, text
+    assert text.splitlines() == ["id,number,status", "1,INV-1,sent", "2,INV-2,overdue"]
