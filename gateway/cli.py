@@ -491,6 +491,9 @@ if __name__ == "__main__":
 
 
 def _presentable(key: str) -> bool:
-    """Whether a request can send ``key`` as ``Authorization: Bearer <key>``: printable ASCII
-    without spaces (a header's value loses the spaces at its ends; a line break ends it)."""
-    return key.isascii() and key.isprintable() and " " not in key
+    """Whether a request can send ``key`` as ``Authorization: Bearer <key>``: ASCII without a
+    space or a control character (a header's value loses the spaces at its ends, a line break
+    ends it, and the key is the one word after ``Bearer``)."""
+    from gateway.text_file import padded_or_controlled
+
+    return key.isascii() and " " not in key and not padded_or_controlled(key)

@@ -18,6 +18,7 @@ from yarl import URL
 
 from gateway.config import MIN_TOKEN_CHARS
 from gateway.keyring import client_digest, key_digest
+from gateway.text_file import padded_or_controlled
 
 # The key ``serve --sandbox`` prints and the shipped config.yaml's client takes: anyone who
 # has read the README knows it.
@@ -181,7 +182,7 @@ def unusable_secret(where: str, value: Any) -> list[str]:
     key, so it is refused here rather than fail every call. The value is not shown."""
     if not isinstance(value, str) or not value:
         return []
-    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if padded_or_controlled(value):
         return [
             f"{where} holds a space or a newline at its start or end, or a control character: "
             "remove it (the value is not shown)"

@@ -148,3 +148,10 @@ def utf8_text(data: bytes, line: int = 1) -> str:
             f"is not UTF-8 text: byte 0x{data[at]:02x} at line {line}, column {column} "
             "(save the file as UTF-8)"
         ) from None
+
+
+def padded_or_controlled(text: str) -> bool:
+    """Whether ``text`` has a space at an end or a control character anywhere: most often a
+    line end kept from the file or the environment variable it was read from. A secret, a key
+    or a store URL so written is another value than the one meant."""
+    return text != text.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in text)

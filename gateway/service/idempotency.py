@@ -95,7 +95,6 @@ class KeyedWrites:
         self.lease_s = lease_s
         self.ttl_s = ttl_s
         self._clock = clock
-        self._observer = observer
         self._lost = LostAnswers(store, same_records or {}, clock, observer, lease_s, ttl_s)
         # Who holds a key: this runner (a random part, so a restarted process that is given
         # the same pid is another owner) and a serial number per write.
@@ -165,7 +164,7 @@ class KeyedWrites:
                 retry_after=claim.retry_after,
             )
         if isinstance(claim, Finished):
-            self._observe(write.connection, "replayed")
+            self._lost.observe(write.connection, "replayed")
             return _replay(claim.record.outcome or {})
         assert isinstance(claim, Claimed)
         token = idempotency_key_var.set(scope.key)
@@ -437,10 +436,6 @@ class KeyedWrites:
         for task in list(self._later_tasks):  # a stopping process does not wait for a store
             task.cancel()
         await asyncio.gather(*self._later_tasks, return_exceptions=True)
-
-    def _observe(self, connection: str, event: str) -> None:
-        if self._observer is not None:
-            self._observer(connection, event)
 
 
 # The waits before each new try of a key's finish or release the store failed: about ten

@@ -84,7 +84,7 @@ class LostAnswers:
             detail=resolution.detail,
             after=type(error).__name__ if error is not None else "takeover",
         )
-        self._observe(write.connection, f"resolved_{resolution.state}")
+        self.observe(write.connection, f"resolved_{resolution.state}")
         return resolution, wait
 
     async def keep_made(self, write: Write, outcome: Outcome, owner: str) -> None:
@@ -189,7 +189,8 @@ class LostAnswers:
                 return True
         return False
 
-    def _observe(self, connection: str, event: str) -> None:
+    def observe(self, connection: str, event: str) -> None:
+        """Tell the observer (the metrics) what happened to a write."""
         if self.observer is not None:
             self.observer(connection, event)
 

@@ -29,6 +29,7 @@ from gateway.store.urls import (
     scheme_of,
     sqlite_path,
 )
+from gateway.text_file import padded_or_controlled
 
 __all__ = [
     "Busy",
@@ -51,7 +52,7 @@ __all__ = [
 
 def open_store(url: str) -> Store:
     """The store ``url`` names, not yet opened. StoreError for a URL no backend takes."""
-    if url != url.strip() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+    if padded_or_controlled(url):
         # A line end kept from a file or a variable (``${STORE_URL}``) made another SQLite file
         # (``store.db\n``) than the one meant, and processes sharing a store apart.
         raise StoreError(

@@ -100,10 +100,7 @@ async def export_csv_view(request: web.Request) -> web.StreamResponse:
                 connection=adapter.connection.name,
                 seconds=stalled_after,
             )
-            response.force_close()
-            if request.transport is not None:
-                request.transport.close()
-            return response
+            return _cut_off(request, response)
         except Exception as exc:
             # Once the head is sent, no other answer can be: whatever fails (an upstream
             # failure, a refusal of a later provider call such as a 404, a defect) cuts the
@@ -115,11 +112,17 @@ async def export_csv_view(request: web.Request) -> web.StreamResponse:
                 )
             else:
                 _log.exception("export_broken_off", connection=adapter.connection.name)
-            response.force_close()
-            if request.transport is not None:
-                request.transport.close()
-            return response
+            return _cut_off(request, response)
     await response.write_eof()
+    return response
+
+
+def _cut_off(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """An answer whose head is sent ended without its final chunk: the caller sees a transfer
+    broken off, never a whole file."""
+    response.force_close()
+    if request.transport is not None:
+        request.transport.close()
     return response
 
 
