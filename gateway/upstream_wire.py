@@ -101,6 +101,7 @@ def retry_after(headers: CIMultiDictProxy[str]) -> float | None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
+    if math.isnan(seconds):
         return None
+    # Past a float (``1e400``, a long run of digits) is the longest wait, not "none said".
     return min(max(0.0, seconds), _MAX_RETRY_AFTER_S)

@@ -73,9 +73,13 @@ async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) 
     if unsettled := _unsettled(entry):
         return unsettled
     if entry.target_id is None and entry.state in ("skipped", "failed"):
+        # Counted as its run counted it: a copy the run failed to make is no skip (verify's
+        # summary and exit status would call the migration complete).
         why = entry.detail.get("reason") or "no reason was recorded"
-        did = "skipped it" if entry.state == "skipped" else "could not copy it"
-        return Entry(entry.source_id, "skipped", reason=f"not copied: the run {did} ({why})")
+        skipped = entry.state == "skipped"
+        did = "skipped it" if skipped else "could not copy it"
+        said = f"not copied: the run {did} ({why})"
+        return Entry(entry.source_id, "skipped" if skipped else "failed", reason=said)
     if entry.target_id is None or entry.state == "reverted":
         return Entry(entry.source_id, "skipped", target_id=entry.target_id, reason=entry.state)
     if entry.state == "failed":  # made, but a status or payment step failed: not finished

@@ -434,3 +434,24 @@ async def test_a_copy_holding_payments_its_source_no_longer_has_fails_not_finish
     ), failed
     now = await m.read(sandbox, "draft_publish", entry["target_id"])
     assert now["payments"] == copy["payments"]  # nothing more recorded
+
+
+async def test_verify_counts_an_invoice_the_run_failed_to_copy_as_failed_not_skipped(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """An invoice whose create the target refused was counted failed by its run; verify, which
+    accounts for every invoice of the run, said it was skipped, and a team reading verify's
+    summary (0 failed, exit 0) took the migration for complete."""
+    sources = (await _payable(sandbox))[:1]
+    store = sqlite_url()
+    first = await _run_in_outage(sandbox, tmp_path, store, "refused", sources, "/invoices$")
+    assert first.code == 1, first.stderr
+    [entry] = first.report
+    assert (entry["outcome"], entry.get("target_id")) == ("failed", None), entry
+
+    report = tmp_path / "verify.jsonl"
+    settings = m.migration_settings(sandbox, store)
+    assert await verify(settings, "refused", report, io.StringIO()) == 1
+    [checked] = [json.loads(line) for line in report.read_text().splitlines()]
+    assert (checked["source_id"], checked["outcome"]) == (sources[0]["id"], "failed")
+    assert checked["reason"] == f"not copied: the run could not copy it ({entry['reason']})"

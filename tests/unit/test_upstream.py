@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aioresponses import CallbackResult
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from adapters.base import (
@@ -35,6 +36,7 @@ from gateway.config import Connection
 from gateway.http.errors import problem_for
 from gateway.jsonwire import JsonNumber
 from gateway.upstream import UnusableAnswer, UpstreamClient, request_id_var
+from gateway.upstream_wire import retry_after
 from gateway.write_calls import WriteCalls, write_calls_var
 from tests.unit.mock_upstream import _Response, answer, mocked_network
 
@@ -532,6 +534,24 @@ async def test_a_far_http_date_is_handed_to_the_caller_unslept(
             await upstream.request("GET", "/x")
     assert sleeps.calls == []
     assert info.value.retry_after is not None and 3590 <= info.value.retry_after <= 3600
+
+
+@pytest.mark.parametrize(
+    ("said", "read"),
+    [
+        ("30", 30.0),
+        ("1e400", 86400.0),  # past a float: the longest wait, not "no wait said"
+        ("9" * 400, 86400.0),
+        ("inf", 86400.0),
+        ("-5", 0.0),
+        ("nan", None),
+        ("soon", None),
+    ],
+)
+def test_retry_after_past_any_wait_is_the_longest_not_absent(said: str, read: float | None) -> None:
+    """A provider's ``Retry-After`` too large for a float was read as no ``Retry-After``: a
+    rate-limited call was then retried at once, and the caller told nothing of the wait."""
+    assert retry_after(CIMultiDictProxy(CIMultiDict({"Retry-After": said}))) == read
 
 
 # -- the retry budget and the breaker inside the client ---------------------------------------
