@@ -101,8 +101,9 @@ class UpstreamError(AdapterError):
     # always for ``OutcomeUncertain``; for an idempotent write (PUT, DELETE) that failed after
     # it was sent, set where that is found (the retry converges, but it may have landed).
     may_have_landed: bool = False
-    # The adapter deleted what the write had made before it failed (bill_crm's half-made
-    # invoice): nothing of it is left, whatever its answers were.
+    # The adapter undid what the write had done before it failed (bill_crm's half-made
+    # invoice deleted, a half-done update put back): nothing of it is left, whatever its
+    # answers were.
     undone: bool = False
 
     def __init__(

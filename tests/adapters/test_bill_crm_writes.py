@@ -73,30 +73,89 @@ async def test_a_cleanup_that_fails_too_is_said_out_loud(env: Env) -> None:
     assert await env.count() == before + 1  # left behind, and the caller was told which one
 
 
-async def test_an_update_that_fails_part_way_says_what_was_replaced_and_converges(
-    env: Env,
-) -> None:
+async def _updated_in_a_fault(
+    env: Env, invoice_id: str, replacement: Invoice, path_regex: str, **fault: Any
+) -> str:
+    """The update to ``replacement`` while every PUT to ``path_regex`` fails: its message."""
+    await env.faults(error_rate=1, methods=["PUT"], path_regex=path_regex, **fault)
+    try:
+        with pytest.raises(UpstreamError) as info:
+            await env.impatient().update(invoice_id, replacement)
+    finally:
+        await env.faults()
+    return info.value.message
+
+
+async def _made(env: Env) -> tuple[str, Invoice]:
     created = await env.adapter.create(sample(0))
     invoice_id = created.invoice.id
     assert invoice_id is not None
-    replacement = sample(1)
-    await env.faults(error_rate=1, methods=["PUT"], path_regex=LINE_ITEMS)
-    with pytest.raises(UpstreamError) as info:
-        await env.impatient().update(invoice_id, replacement)
-    assert replacement.discount is not None and replacement.discount.type == "amount"
-    # The header goes first without the fixed discount (the CRM refuses one above the lines it
-    # has then): told only "header replaced", a caller would take the new discount to be on.
-    assert (
-        f"bill_crm invoice {invoice_id} is partly updated "
-        "(header replaced, with no fixed discount until the lines are in)"
-    ) in info.value.message
-    assert "send the whole update again" in info.value.message
-    await env.faults()
-    # Never deleted: it existed before the update; and it stands as the message says.
-    assert (await env.adapter.get(invoice_id)).discount is None
+    return invoice_id, await env.adapter.get(invoice_id)
+
+
+async def _as_it_was(env: Env, invoice_id: str, was: Invoice) -> None:
+    read = await env.adapter.get(invoice_id)
+    assert differences(was, read, env.adapter.capabilities) == []
+    assert (read.notes, read.discount, read.tags) == (was.notes, was.discount, was.tags)
+
+
+async def _converges(env: Env, invoice_id: str, replacement: Invoice) -> None:
     await env.adapter.update(invoice_id, replacement)
     read = await env.adapter.get(invoice_id)
     assert differences(replacement, read, env.adapter.capabilities) == []
+
+
+async def test_an_update_whose_lines_fail_puts_the_header_back(env: Env) -> None:
+    """Issue 4: an update is several calls, cleaned up when a later one fails: nothing
+    half-made remains. The header was replaced, the lines refused: the header is put back."""
+    invoice_id, was = await _made(env)
+    sent = sample(0)  # the same tax type: the header leaves the lines' taxes as they are
+    lines = [line.model_copy(update={"quantity": line.quantity + 1}) for line in sent.lines]
+    replacement = sent.model_copy(update={"notes": "changed", "lines": lines})
+    start_at = len(await env.log())
+    message = await _updated_in_a_fault(env, invoice_id, replacement, LINE_ITEMS)
+    assert message.endswith("the update was not made: the invoice was put back as it was"), message
+    await _as_it_was(env, invoice_id, was)
+    read = await env.adapter.get(invoice_id)
+    assert [line.id for line in read.lines] == [line.id for line in was.lines]  # untouched
+    path = f"{INVOICES}/{invoice_id}"
+    assert await env.writes_since(start_at) == [
+        ("PUT", path),
+        ("PUT", f"{path}/line-items"),  # one attempt: impatient()
+        ("PUT", path),  # put back
+    ]
+    await _converges(env, invoice_id, replacement)
+
+
+async def test_an_update_whose_tags_fail_puts_back_the_header_and_the_lines(env: Env) -> None:
+    invoice_id, was = await _made(env)
+    replacement = sample(1)
+    assert replacement.tags != was.tags and replacement.discount != was.discount
+    message = await _updated_in_a_fault(env, invoice_id, replacement, r"/tags$", error_status=503)
+    assert message.endswith(
+        "the update was not made: the invoice was put back as it was (its lines with new ids)"
+    ), message
+    await _as_it_was(env, invoice_id, was)
+    await _converges(env, invoice_id, replacement)
+
+
+async def test_an_update_that_cannot_be_put_back_says_what_stands(env: Env) -> None:
+    """The update's other tax type takes the taxes off the lines, which the CRM refuses to
+    replace, the put-back's too: the caller is told what stands, and to send it again."""
+    invoice_id, was = await _made(env)
+    replacement = sample(1)
+    assert replacement.discount is not None and replacement.discount.type == "amount"
+    message = await _updated_in_a_fault(env, invoice_id, replacement, LINE_ITEMS)
+    assert message.startswith(
+        f"bill_crm (connection bill_crm) failed with 500; bill_crm invoice {invoice_id} is "
+        "partly updated (header replaced, with no fixed discount until the lines are in), and "
+        "putting it back as it was failed after its header was put back (bill_crm (connection "
+        "bill_crm) failed with 500)"
+    ), message
+    assert message.endswith("send the whole update again")
+    read = await env.adapter.get(invoice_id)
+    assert (read.notes, read.discount) == (was.notes, was.discount)
+    await _converges(env, invoice_id, replacement)
 
 
 # -- checked before anything is sent ------------------------------------------------------------

@@ -1623,6 +1623,52 @@ async def test_a_create_rate_limited_part_way_is_the_503_a_rate_limit_is(
     assert await invoice_ids(sandbox, gateway, "bill_crm") == before | {made.body["id"]}
 
 
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "unkeyed"])
+async def test_a_bill_crm_update_put_back_is_retryable_and_not_uncertain(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+    keyed: bool,
+) -> None:
+    """bill_crm's update is several calls; its lines refused, the header it replaced is put
+    back: the invoice is as it was (issue 4: nothing half-made remains), and the answer says
+    so, retryable, not "may have taken effect", and that the ETag sent no longer matches."""
+    path = "/v1/connections/bill_crm/invoices"
+    made = await send(gateway, "POST", path, body=sample("bill_crm"))
+    one = f"{path}/{made.body['id']}"
+    before = await send(gateway, "GET", one)
+    changed = {**sample("bill_crm"), "notes": "never kept"}
+    await faults("bill_crm", error_rate=1, error_status=500, path_regex="line-items$")
+    key = fresh_key() if keyed else None
+    failed = await send(
+        gateway, "PUT", one, body=changed, key=key, headers={"If-Match": before.headers["ETag"]}
+    )
+    await clear_faults(sandbox, "bill_crm")
+    assert (failed.status, failed.body["retryable"]) == (502, True), failed.body
+    assert "outcome" not in failed.body, failed.body
+    detail = failed.body["detail"]
+    assert "the update was not made: the invoice was put back as it was" in detail, detail
+    assert detail.endswith(
+        "the invoice's ETag is no longer the If-Match sent: read it again before retrying"
+    ), detail
+    assert "may have taken effect" not in detail
+    after = await send(gateway, "GET", one)
+    assert after.body["notes"] == before.body["notes"]
+    assert [line["quantity"] for line in after.body["lines"]] == [
+        line["quantity"] for line in before.body["lines"]
+    ]
+    again = await send(
+        gateway,
+        "PUT",
+        one,
+        body=changed,
+        key=key,  # its own key's retry sends it again: nothing stands of the first
+        headers={"If-Match": after.headers["ETag"]},
+    )
+    assert again.status == 200, again.body
+    assert again.body["notes"] == "never kept"
+
+
 async def test_a_lost_void_answer_is_recognised(
     sandbox: Sandbox,
     gateway: TestClient,
