@@ -63,6 +63,17 @@ def echoed(value: str) -> str:
     return shown + ("…" if len(value) > ECHO_CHARS else "")
 
 
+def _shown(name: str, text: str) -> str:
+    """A field error's ``pointer`` with each of its names the caller wrote longer than
+    ``ECHO_CHARS`` cut (then "…"), as a detail echoes a name: a body of one 900 KB member name
+    was answered with a 900 KB pointer."""
+    if name != "pointer" or len(text) <= ECHO_CHARS:
+        return text
+    return "/".join(
+        part if len(part) <= ECHO_CHARS else part[:ECHO_CHARS] + "…" for part in text.split("/")
+    )
+
+
 def _utf8(text: str) -> str:
     """``text`` as UTF-8 can carry it: a header's bytes that are not UTF-8 (an ``If-Match`` of
     ``\\xff``) are read as lone surrogates, which a JSON answer would write as escapes strict
@@ -114,7 +125,7 @@ class Problem(Exception):
             # Enough to fix a body by; a body of 60,000 unknown members is not answered with
             # 60,000 errors (an answer many times the request): the rest are counted.
             body["errors"] = [
-                {name: _utf8(text) for name, text in error.as_dict().items()}
+                {name: _utf8(_shown(name, text)) for name, text in error.as_dict().items()}
                 for error in self.errors[:MAX_ERRORS]
             ]
             if len(self.errors) > MAX_ERRORS:

@@ -845,3 +845,14 @@ async def test_a_body_of_many_mistakes_lists_a_hundred_and_counts_the_rest(
     assert refused["errors_omitted"] >= 1400  # the 1,500 fields, and anything else refused
     assert refused["errors"][0]["pointer"].startswith("/provider_fields/x")
     assert len(json.dumps(refused)) < len(raw) * 2
+
+
+async def test_a_huge_member_name_is_cut_in_the_pointer_as_in_the_detail(sandbox: Sandbox) -> None:
+    """A 900 KB unknown member name was answered with its detail cut at 100 characters and a
+    900 KB pointer: an answer as large as the request, to anyone (calculate takes no key)."""
+    name = "k" * 900_000
+    raw = ('{"currency": "EUR", "%s": 1, "lines": []}' % name).encode()
+    answer = await call(sandbox, "POST", "/v1/invoices/calculate", raw=raw)
+    refused = problem(answer, 422, "validation_error")
+    assert [e["pointer"] for e in refused["errors"]] == ["/" + "k" * 100 + "…"]
+    assert len(json.dumps(refused)) < 2_000
