@@ -88,7 +88,19 @@ async def verify_entry(entry: CrosswalkEntry, source: Adapter, target: Adapter) 
         return Entry(entry.source_id, "failed", target_id=entry.target_id, reason=reason)
     try:
         original = await source.get(entry.source_id)
+    except AdapterError as exc:
+        return Entry(entry.source_id, "failed", target_id=entry.target_id, reason=exc.message)
+    try:
         copy = await target.get(entry.target_id)
+    except NotFound as exc:
+        # Deleted at the target since: a later run still counts it copied (a finished copy is
+        # not read again), so the way to copy it anew is said.
+        revert = f"`migrate revert --run {entry.run}`" if entry.run else "its run's revert"
+        gone = (
+            f"{exc.message}: the target no longer holds this copy; {revert} records it undone "
+            "(already gone), and a run then copies it anew"
+        )
+        return Entry(entry.source_id, "failed", target_id=entry.target_id, reason=gone)
     except AdapterError as exc:
         return Entry(entry.source_id, "failed", target_id=entry.target_id, reason=exc.message)
     verdict = compare(original, copy, target)

@@ -851,7 +851,7 @@ async def test_a_huge_member_name_is_cut_in_the_pointer_as_in_the_detail(sandbox
     """A 900 KB unknown member name was answered with its detail cut at 100 characters and a
     900 KB pointer: an answer as large as the request, to anyone (calculate takes no key)."""
     name = "k" * 900_000
-    raw = ('{"currency": "EUR", "%s": 1, "lines": []}' % name).encode()
+    raw = json.dumps({"currency": "EUR", name: 1, "lines": []}).encode()
     answer = await call(sandbox, "POST", "/v1/invoices/calculate", raw=raw)
     refused = problem(answer, 422, "validation_error")
     assert [e["pointer"] for e in refused["errors"]] == ["/" + "k" * 100 + "…"]

@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import structlog
 import yaml
@@ -1966,3 +1967,45 @@ async def test_a_sample_that_copied_nothing_says_so(sandbox: Sandbox, tmp_path: 
         "compare yet" in sample.stderr
     )
     assert "into item_envelope" not in sample.stderr
+
+
+async def test_verify_of_a_copy_deleted_at_the_target_says_how_to_copy_it_anew(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A finished copy is not read again by later runs (they say `already_copied`); one deleted
+    at the target since is found by verify, which said only the target's 404. It says what to
+    do: the revert records it gone, and the next run copies it anew."""
+    ids = await make(sandbox, "crm_v1", 2)
+    store = sqlite_url()
+    config = m.config_for(tmp_path, sandbox, store)
+    copied = m.run(config, "run", *args_for(tmp_path, "crm_v1", "bill_crm", ids, "gone"))
+    assert copied.code == 0, copied.stderr
+    copies = {e.source_id: e.target_id for e in await m.crosswalk(store, "gone")}
+    gone_id, kept_id = ids
+    async with aiohttp.ClientSession() as session:
+        deleted = await session.delete(
+            f"{sandbox.gateway_url}/v1/connections/bill_crm/invoices/{copies[gone_id]}",
+            headers={"Authorization": f"Bearer {sandbox.api_key}"},
+        )
+        assert deleted.status == 204
+
+    checked = m.run(config, "verify", "--run", "gone", report=tmp_path / "verify.jsonl")
+    assert checked.code == 1, checked.stderr
+    said = {e["source_id"]: (e["outcome"], e.get("reason")) for e in checked.report}
+    assert said[kept_id][0] == "verified"
+    outcome, reason = said[gone_id]
+    assert outcome == "failed"
+    assert reason.endswith(
+        "the target no longer holds this copy; `migrate revert --run gone` records it undone "
+        "(already gone), and a run then copies it anew"
+    ), reason
+
+    reverted = m.run(config, "revert", "--run", "gone", report=tmp_path / "revert.jsonl")
+    assert reverted.code == 0, reverted.stderr
+    args = args_for(tmp_path, "crm_v1", "bill_crm", [gone_id], "anew")
+    again = m.run(config, "run", *args, report=tmp_path / "anew.jsonl")
+    assert again.code == 0, again.stderr
+    assert again.outcomes() == {gone_id: "copied"}
+    [entry] = again.report
+    assert entry["target_id"] != copies[gone_id]
+    assert (await m.read(sandbox, "bill_crm", entry["target_id"]))["id"] == entry["target_id"]
