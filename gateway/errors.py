@@ -41,6 +41,11 @@ class AdapterError(Exception):
         self.provider = provider
         self.replayed = False  # the stored answer of an earlier request with the same key
 
+    def annotate(self, note: str) -> None:
+        """``note`` added to the message: what the adapter did about the failure since."""
+        self.message = f"{self.message.rstrip('.')}; {note}"
+        self.args = (self.message,)
+
 
 class BadIdentifier(AdapterError):
     """An id that would change a provider path (``..``, a ``/``): refused before any call."""

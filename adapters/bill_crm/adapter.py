@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, ClassVar
 
@@ -32,9 +31,9 @@ from adapters.base import (
     WriteResult,
     WriteWarning,
 )
-from adapters.bill_crm import actions, lost_answers, wire
+from adapters.bill_crm import actions, lost_answers, update_steps, wire
 from adapters.bill_crm.plan import Plan, lenient_taxes, plan, policy, remap, tax_type_of
-from adapters.bill_crm.wire import TaxType
+from adapters.bill_crm.update_steps import annotate
 from adapters.mapping import Mapping
 from adapters.paths import segment
 from adapters.resolution import Resolution
@@ -208,93 +207,8 @@ class BillCrmAdapter(Adapter):
         ready = plan(invoice, fitted, self.mapping, self.connection)
         current = await self._fetch(invoice_id)
         self._check_replaceable(current, ready)
-        tags_now = list(current.get("tags") or [])
-        steps = _Steps()
-        try:
-            await self._replace(invoice_id, ready, tags_now, steps)
-        except BaseException as exc:
-            if steps.touched:
-                # The caller must not find a half-updated invoice, even when it gave up waiting.
-                await asyncio.shield(
-                    self._put_back(invoice_id, current, ready.tax_type, steps, exc)
-                )
-            raise
+        await update_steps.update(self, invoice_id, ready, current)
         return WriteResult(await self.read_back(invoice_id, "wrote"), warnings)
-
-    async def _replace(
-        self,
-        invoice_id: str,
-        ready: Plan,
-        tags_now: list[str] | None,
-        steps: _Steps,
-        only: frozenset[str] = frozenset({"header", "lines", "tags"}),
-    ) -> None:
-        """An update's calls, each told to ``steps``; ``only``: the parts to write (a put-back
-        writes again only what the failed update may have changed); ``tags_now``: the
-        invoice's tags, not written again when they are the ones wanted (None: written)."""
-        wanted = ready.invoice.discount
-        # A fixed discount may not exceed the subtotal of the lines the CRM has at that moment,
-        # so it goes on once the new lines are in.
-        fixed_later = wanted is not None and wanted.type == "amount"
-        if "header" in only:
-            # Said as it stands: a caller reading "header replaced" would take the new fixed
-            # discount to be on, where the invoice has none until the lines are in.
-            await steps.send(
-                "header",
-                self._put_header(invoice_id, ready, None if fixed_later else wanted),
-                "header replaced, with no fixed discount until the lines are in"
-                if fixed_later
-                else "header replaced",
-            )
-        if "lines" in only and ready.invoice.lines:
-            await steps.send("lines", self._put_lines(invoice_id, ready), "lines replaced")
-        if "header" in only and fixed_later:
-            await steps.send(
-                "header", self._put_header(invoice_id, ready, wanted), "fixed discount set"
-            )
-        if "tags" in only and list(ready.invoice.tags) != tags_now:  # None: never equal
-            await steps.send("tags", self._put_tags(invoice_id, ready), "tags replaced")
-
-    async def _put_back(
-        self,
-        invoice_id: str,
-        current: dict[str, Any],
-        tax_type: TaxType,
-        steps: _Steps,
-        cause: BaseException,
-    ) -> None:
-        """After an update failed part-way, the invoice as it was read before it (``current``)
-        written again where the update may have changed it: the header, the lines (with new
-        ids: the CRM gives every replaced line one), the tags. ``cause`` says which it is: put
-        back, or partly updated, and what was replaced; ``tax_type``: the update's."""
-        back = _Steps()
-        try:
-            was = self._translate(current)
-            if "lines" in steps.touched and not was.lines:
-                raise ValueError("it had no lines, and the CRM keeps at least one once it has some")
-            fitted, _ = self.fit(was, "lenient")
-            before = plan(was, fitted, self.mapping, self.connection)
-            parts = set(steps.touched)
-            if "header" in parts and before.tax_type != tax_type and was.lines:
-                parts.add("lines")  # another tax type took the taxes off the lines it had
-            await self._replace(invoice_id, before, None, back, frozenset(parts))
-        except (TimeoutError, AdapterError, OSError, ValueError) as exc:
-            replaced = f" ({'; '.join(steps.done)})" if steps.done else ""
-            again = dict.fromkeys(back.sent)  # the header is sent twice for a fixed discount
-            were = "were" if len(again) > 1 else "was"
-            restored = f" after its {' and '.join(again)} {were} put back" if again else ""
-            _annotate(
-                cause,
-                f"{self.provider} invoice {invoice_id} is partly updated{replaced}, and putting "
-                f"it back as it was failed{restored} ({exc}); send the whole update again",
-            )
-        else:
-            renewed = " (its lines with new ids)" if "lines" in back.sent else ""
-            _annotate(
-                cause, f"the update was not made: the invoice was put back as it was{renewed}"
-            )
-            if isinstance(cause, UpstreamError):
-                cause.undone = True
 
     async def delete(self, invoice_id: str) -> None:
         response = await self.client.request("DELETE", self._path(invoice_id))
@@ -399,13 +313,13 @@ class BillCrmAdapter(Adapter):
         try:
             await self.delete(invoice_id)
         except (AdapterError, OSError) as exc:
-            _annotate(
+            annotate(
                 cause,
                 f"the half-made {self.provider} invoice {invoice_id} could not be deleted "
                 f"({exc}); delete it before creating the invoice again",
             )
         else:
-            _annotate(cause, "the invoice was not created (its partial record was deleted)")
+            annotate(cause, "the invoice was not created (its partial record was deleted)")
             if isinstance(cause, UpstreamError):
                 cause.undone = True
 
@@ -505,43 +419,3 @@ class BillCrmAdapter(Adapter):
         pointer = self.mapping.pointer_for(name)
         # A field the mapping cannot place keeps the CRM's name for it.
         return FieldError(pointer, text) if pointer else FieldError("", f"{name}: {text}")
-
-
-@dataclass
-class _Steps:
-    """An update's parts that may have changed the invoice (``touched``), and what they
-    replaced, in words (``done``)."""
-
-    touched: set[str] = field(default_factory=set)
-    done: list[str] = field(default_factory=list)
-    sent: list[str] = field(default_factory=list)  # the parts whose calls succeeded
-
-    async def send(self, part: str, call: Awaitable[None], replaced: str) -> None:
-        """``call``, writing ``part``. A failure the CRM answered (an error status) did not
-        take the call, as the gateway reads every answered failure; one it did not answer may
-        have: the part counts as changed."""
-        try:
-            await call
-        except BaseException as exc:
-            if not _answered_failure(exc):
-                self.touched.add(part)
-            raise
-        self.touched.add(part)
-        self.done.append(replaced)
-        self.sent.append(part)
-
-
-def _answered_failure(exc: BaseException) -> bool:
-    status = getattr(exc, "status", None)
-    return (
-        isinstance(exc, AdapterError)
-        and not isinstance(exc, OutcomeUncertain)
-        and isinstance(status, int)
-        and status >= 400
-    )
-
-
-def _annotate(exc: BaseException, note: str) -> None:
-    if isinstance(exc, AdapterError):
-        exc.message = f"{exc.message.rstrip('.')}; {note}"
-        exc.args = (exc.message,)

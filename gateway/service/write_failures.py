@@ -93,11 +93,7 @@ def say_it_may_have_landed(
     if nothing_sent(calls) or all_refused(calls) or not write.idempotent:
         return
     if error.undone:  # the adapter put back what its calls had changed: none of it stands
-        error.retryable = True
-        if write.guarded is not None:  # the put-back is a write: the invoice's ETag moved
-            error.message += (
-                "; the invoice's ETag is no longer the If-Match sent: read it again before retrying"
-            )
+        error.retryable = True  # (it says the put-back moved the ETag an If-Match names)
         return
     error.may_have_landed = True  # "outcome": "uncertain", as for any write that may have
     if isinstance(error, ReadBackFailed):

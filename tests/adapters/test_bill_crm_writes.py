@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import InvalidRequest, NotFound, UnsupportedFields, UpstreamError
+from adapters.base import AdapterError, InvalidRequest, NotFound, UnsupportedFields, UpstreamError
 from gateway.canonical.model import Invoice
 from gateway.config import TaxSetting
 from tests.adapters.bill_crm_env import CLIENT_6_DRAFT, INVOICES, Env, start
@@ -73,30 +73,40 @@ async def test_a_cleanup_that_fails_too_is_said_out_loud(env: Env) -> None:
     assert await env.count() == before + 1  # left behind, and the caller was told which one
 
 
+# A fault drawn with seed 1 at rate 0.5 fails the first call it applies to, and not the next two.
+ONCE = {"error_rate": 0.5, "seed": 1}
+
+
 async def _updated_in_a_fault(
     env: Env, invoice_id: str, replacement: Invoice, path_regex: str, **fault: Any
 ) -> str:
-    """The update to ``replacement`` while every PUT to ``path_regex`` fails: its message."""
-    await env.faults(error_rate=1, methods=["PUT"], path_regex=path_regex, **fault)
+    """The update to ``replacement`` while PUTs to ``path_regex`` meet ``fault``: its message."""
+    await env.faults(**{"error_rate": 1, "methods": ["PUT"], "path_regex": path_regex, **fault})
     try:
-        with pytest.raises(UpstreamError) as info:
+        with pytest.raises(AdapterError) as info:
             await env.impatient().update(invoice_id, replacement)
     finally:
         await env.faults()
     return info.value.message
 
 
-async def _made(env: Env) -> tuple[str, Invoice]:
-    created = await env.adapter.create(sample(0))
+async def _made(env: Env, invoice: Invoice | None = None) -> tuple[str, Invoice]:
+    created = await env.adapter.create(invoice or sample(0))
     invoice_id = created.invoice.id
     assert invoice_id is not None
     return invoice_id, await env.adapter.get(invoice_id)
 
 
-async def _as_it_was(env: Env, invoice_id: str, was: Invoice) -> None:
+async def _as_it_was(env: Env, invoice_id: str, was: Invoice) -> Invoice:
     read = await env.adapter.get(invoice_id)
     assert differences(was, read, env.adapter.capabilities) == []
-    assert (read.notes, read.discount, read.tags) == (was.notes, was.discount, was.tags)
+    assert (read.notes, read.discount, read.tags, read.totals) == (
+        was.notes,
+        was.discount,
+        was.tags,
+        was.totals,
+    )
+    return read
 
 
 async def _converges(env: Env, invoice_id: str, replacement: Invoice) -> None:
@@ -105,19 +115,27 @@ async def _converges(env: Env, invoice_id: str, replacement: Invoice) -> None:
     assert differences(replacement, read, env.adapter.capabilities) == []
 
 
-async def test_an_update_whose_lines_fail_puts_the_header_back(env: Env) -> None:
+def _more_of_each(invoice: Invoice) -> Invoice:
+    """``invoice`` with other notes and one more of each line: the same tax type."""
+    lines = [line.model_copy(update={"quantity": line.quantity + 1}) for line in invoice.lines]
+    return invoice.model_copy(update={"notes": "changed", "lines": lines})
+
+
+PUT_BACK = "the update was not made: the invoice was put back as it was"
+MOVED = "the put-back is a write: the invoice's ETag changed"
+
+
+async def test_an_update_whose_lines_are_refused_puts_the_header_back(env: Env) -> None:
     """Issue 4: an update is several calls, cleaned up when a later one fails: nothing
-    half-made remains. The header was replaced, the lines refused: the header is put back."""
+    half-made remains. The header was replaced and the CRM refused the lines (a 422 changes
+    nothing): the header alone is put back, and the lines keep their ids."""
     invoice_id, was = await _made(env)
-    sent = sample(0)  # the same tax type: the header leaves the lines' taxes as they are
-    lines = [line.model_copy(update={"quantity": line.quantity + 1}) for line in sent.lines]
-    replacement = sent.model_copy(update={"notes": "changed", "lines": lines})
+    replacement = _more_of_each(sample(0))
     start_at = len(await env.log())
-    message = await _updated_in_a_fault(env, invoice_id, replacement, LINE_ITEMS)
-    assert message.endswith("the update was not made: the invoice was put back as it was"), message
-    await _as_it_was(env, invoice_id, was)
-    read = await env.adapter.get(invoice_id)
-    assert [line.id for line in read.lines] == [line.id for line in was.lines]  # untouched
+    message = await _updated_in_a_fault(env, invoice_id, replacement, LINE_ITEMS, error_status=422)
+    assert message.endswith(f"{PUT_BACK}; {MOVED}"), message
+    read = await _as_it_was(env, invoice_id, was)
+    assert [line.id for line in read.lines] == [line.id for line in was.lines]
     path = f"{INVOICES}/{invoice_id}"
     assert await env.writes_since(start_at) == [
         ("PUT", path),
@@ -127,34 +145,70 @@ async def test_an_update_whose_lines_fail_puts_the_header_back(env: Env) -> None
     await _converges(env, invoice_id, replacement)
 
 
+async def test_lines_that_failed_with_a_5xx_may_have_landed_and_are_put_back_too(
+    env: Env,
+) -> None:
+    """The CRM made the lines and then answered 500: a 5xx may have landed, so the lines are
+    written again as they were (with new ids), not only the header."""
+    invoice_id, was = await _made(env)
+    replacement = _more_of_each(sample(0))
+    message = await _updated_in_a_fault(
+        env, invoice_id, replacement, LINE_ITEMS, after_commit=True, **ONCE
+    )
+    assert message.endswith(f"{PUT_BACK} (its lines with new ids); {MOVED}"), message
+    await _as_it_was(env, invoice_id, was)
+    await _converges(env, invoice_id, replacement)
+
+
 async def test_an_update_whose_tags_fail_puts_back_the_header_and_the_lines(env: Env) -> None:
     invoice_id, was = await _made(env)
-    replacement = sample(1)
+    replacement = sample(1)  # another tax type, a fixed discount, other tags
     assert replacement.tags != was.tags and replacement.discount != was.discount
-    message = await _updated_in_a_fault(env, invoice_id, replacement, r"/tags$", error_status=503)
-    assert message.endswith(
-        "the update was not made: the invoice was put back as it was (its lines with new ids)"
-    ), message
+    message = await _updated_in_a_fault(
+        env, invoice_id, replacement, r"/tags$", error_status=503, **ONCE
+    )
+    assert message.endswith(f"{PUT_BACK} (its lines with new ids); {MOVED}"), message
     await _as_it_was(env, invoice_id, was)
     await _converges(env, invoice_id, replacement)
 
 
 async def test_an_update_that_cannot_be_put_back_says_what_stands(env: Env) -> None:
-    """The update's other tax type takes the taxes off the lines, which the CRM refuses to
+    """The update's other tax type takes the taxes off the lines, which the CRM fails to
     replace, the put-back's too: the caller is told what stands, and to send it again."""
     invoice_id, was = await _made(env)
     replacement = sample(1)
     assert replacement.discount is not None and replacement.discount.type == "amount"
     message = await _updated_in_a_fault(env, invoice_id, replacement, LINE_ITEMS)
-    assert message.startswith(
+    assert message == (
         f"bill_crm (connection bill_crm) failed with 500; bill_crm invoice {invoice_id} is "
         "partly updated (header replaced, with no fixed discount until the lines are in), and "
         "putting it back as it was failed after its header was put back (bill_crm (connection "
-        "bill_crm) failed with 500)"
+        "bill_crm) failed with 500); its lines carry no taxes now (the CRM takes a line's taxes "
+        "off when the tax type changes); send the whole update again"
     ), message
-    assert message.endswith("send the whole update again")
     read = await env.adapter.get(invoice_id)
     assert (read.notes, read.discount) == (was.notes, was.discount)
+    assert [line.taxes for line in read.lines] == [[] for _ in read.lines]
+    await _converges(env, invoice_id, replacement)
+
+
+async def test_lines_made_on_an_invoice_that_had_none_are_said_to_stand(env: Env) -> None:
+    """The CRM keeps at least one line once an invoice has some: lines the update may have
+    made on an empty draft cannot be taken off. The header is put back, and that is said."""
+    empty = sample(0).model_copy(update={"lines": [], "discount": None, "adjustment": None})
+    invoice_id, was = await _made(env, empty)
+    assert was.lines == []
+    replacement = sample(0).model_copy(update={"notes": "changed", "discount": None})
+    message = await _updated_in_a_fault(
+        env, invoice_id, replacement, LINE_ITEMS, after_commit=True, **ONCE
+    )
+    assert message.endswith(
+        f"bill_crm invoice {invoice_id} is partly updated: its lines are the update's (it had "
+        "none, and the CRM keeps at least one line once it has some), the rest put back as it "
+        f"was ({MOVED}); send the whole update again"
+    ), message
+    read = await env.adapter.get(invoice_id)
+    assert read.notes == was.notes and len(read.lines) == len(replacement.lines)
     await _converges(env, invoice_id, replacement)
 
 
