@@ -58,6 +58,7 @@ from gateway.upstream_answers import (
     UnusableAnswer,
     UpstreamResponse,
     in_utf8,
+    provider_said,
     read_answer,
     read_capped,
 )
@@ -423,15 +424,16 @@ class UpstreamClient:
                 )
             if writes is not None and status in (401, 403, 429):
                 writes.sent -= 1  # refused before the provider processed anything
+            said = _in_its_words(answer) if isinstance(answer, RawAnswer) else ""
             if status in (401, 403):
                 raise UpstreamAuthFailed(
-                    self._says(f"rejected the gateway's credentials ({status})"),
+                    self._says(f"rejected the gateway's credentials ({status}){said}"),
                     provider=self.provider,
                     status=status,
                 )
             if status == 429:
                 last = UpstreamUnavailable(
-                    self._says("is rate-limiting the gateway"),
+                    self._says(f"is rate-limiting the gateway{said}"),
                     provider=self.provider,
                     status=429,
                     retry_after=retry_after(answer.headers),
@@ -441,10 +443,12 @@ class UpstreamClient:
                 if not idempotent:
                     # 504: the provider's own gateway stopped waiting, not the provider.
                     raise self._uncertain(
-                        f"failed with {status}", status=status, unanswered=status == 504
+                        f"failed with {status}{said}", status=status, unanswered=status == 504
                     )
-                last = UpstreamError(
-                    self._says(f"failed with {status}"),
+                # 504: the provider's own gateway stopped waiting: a timeout, as the table says.
+                kind = UpstreamTimeout if status == 504 else UpstreamError
+                last = kind(
+                    self._says(f"failed with {status}{said}"),
                     provider=self.provider,
                     status=status,
                     retry_after=retry_after(answer.headers),
@@ -628,3 +632,9 @@ class UpstreamClient:
         )
         uncertain.unanswered = unanswered
         return uncertain
+
+
+def _in_its_words(answer: RawAnswer) -> str:
+    """`` (it said: …)`` with the provider's own message in an answer the client fails on."""
+    said = provider_said(answer)
+    return f" (it said: {said})" if said else ""

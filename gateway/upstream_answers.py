@@ -259,3 +259,46 @@ def _lenient_json(text: str) -> Any:
         return jsonwire.loads(text)
     except (ValueError, RecursionError):
         return None
+
+
+# What of a failure's body is shown in its detail: a provider's own words, cut.
+_SAID_CHARS = 200
+_SAID_BYTES = 64 * 1024  # a body larger than this is no short message: not looked into
+_MESSAGE_KEYS = ("message", "error", "detail", "title", "error_description", "msg")
+
+
+def provider_said(answer: RawAnswer) -> str | None:
+    """The message a provider wrote in an answer the client fails on (a 5xx, a 429, a 401 or
+    403: the adapter never reads those), for the caller to see: a JSON body's ``message`` (or
+    ``error``, ``detail``…, one level down too), or a plain-text body's first line; cut at
+    ``_SAID_CHARS`` characters, what does not print escaped. None for anything else (an HTML
+    page, an empty body, JSON naming no message)."""
+    if not answer.content or len(answer.content) > _SAID_BYTES:
+        return None
+    text = _decoded(answer.content, answer.charset, errors="replace").strip()
+    said: str | None = None
+    if "json" in answer.content_type or text.startswith("{"):
+        with contextlib.suppress(ValueError, RecursionError):
+            said = _message_in(json.loads(text))
+    elif answer.content_type == "text/plain" and text:
+        said = text.splitlines()[0]
+    if said is None or not said.strip():
+        return None
+    said = " ".join(said.split())
+    cut = said[:_SAID_CHARS]
+    shown = cut if cut.isprintable() else cut.encode("unicode_escape").decode("ascii")
+    return shown + ("…" if len(said) > _SAID_CHARS else "")
+
+
+def _message_in(body: Any, depth: int = 0) -> str | None:
+    if not isinstance(body, dict):
+        return None
+    for key in _MESSAGE_KEYS:
+        value = body.get(key)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and depth == 0:
+            inner = _message_in(value, depth + 1)
+            if inner is not None:
+                return inner
+    return None

@@ -63,15 +63,19 @@ def echoed(value: str) -> str:
     return shown + ("…" if len(value) > ECHO_CHARS else "")
 
 
-def _shown(name: str, text: str) -> str:
-    """A field error's ``pointer`` with each of its names the caller wrote longer than
-    ``ECHO_CHARS`` cut (then "…"), as a detail echoes a name: a body of one 900 KB member name
-    was answered with a 900 KB pointer."""
-    if name != "pointer" or len(text) <= ECHO_CHARS:
-        return text
+def shown_pointer(pointer: str) -> str:
+    """A field error's ``pointer`` as an answer shows it: each name in it longer than
+    ``ECHO_CHARS`` cut (then "…"), as a detail echoes a name (a body of one 900 KB member name
+    was answered with a 900 KB pointer). A name that long is no field of any invoice."""
+    if len(pointer) <= ECHO_CHARS:
+        return pointer
     return "/".join(
-        part if len(part) <= ECHO_CHARS else part[:ECHO_CHARS] + "…" for part in text.split("/")
+        part if len(part) <= ECHO_CHARS else part[:ECHO_CHARS] + "…" for part in pointer.split("/")
     )
+
+
+def _shown(name: str, text: str) -> str:
+    return shown_pointer(text) if name == "pointer" else text
 
 
 def _utf8(text: str) -> str:

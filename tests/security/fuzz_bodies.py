@@ -19,6 +19,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from gateway.canonical.money import MINOR_UNITS
+from gateway.http.problems import ECHO_CHARS
 from gateway.jsonwire import exact_int
 
 CURRENCIES = sorted(MINOR_UNITS)
@@ -51,6 +52,15 @@ def view(body: Any) -> Any:
     return json.loads(to_json(body), parse_float=Decimal, parse_int=exact_int)
 
 
+def uncut(document: Any, token: str) -> str:
+    """``token`` as sent where an answer's pointer cut it (``problems.shown_pointer``: a name
+    over ``ECHO_CHARS`` characters ends in "…"), the one member of ``document`` it begins."""
+    if not (token.endswith("…") and isinstance(document, dict)):
+        return token
+    begun = [name for name in document if len(name) > ECHO_CHARS and name.startswith(token[:-1])]
+    return begun[0] if len(begun) == 1 else token
+
+
 def resolves(document: Any, pointer: str) -> bool:
     """Whether the RFC 6901 ``pointer`` names a value in ``document``."""
     if pointer == "":
@@ -58,7 +68,7 @@ def resolves(document: Any, pointer: str) -> bool:
     if not pointer.startswith("/"):
         return False
     for token in pointer[1:].split("/"):
-        token = token.replace("~1", "/").replace("~0", "~")
+        token = uncut(document, token.replace("~1", "/").replace("~0", "~"))
         if isinstance(document, dict) and token in document:
             document = document[token]
         elif isinstance(document, list) and token.isdigit() and int(token) < len(document):

@@ -296,7 +296,7 @@ INVOICE_BODIES: list[tuple[str, bytes, int, str, str | None, str]] = [
         invoice_with(**{"x" * MILLION: 1}),
         422,
         "validation_error",
-        "/" + "x" * MILLION,
+        "/" + "x" * 100 + "…",  # cut, as a detail cuts a name (not echoed whole: 1 MB)
         "is not a field",
     ),
     ("10,000 levels deep", too_deep(10_000), 400, "bad_request", None, "nested deeper than 100"),

@@ -148,6 +148,68 @@ async def test_get_gives_up_after_max_attempts_with_the_last_error(
     assert info.value.retry_after == (None if retry_after is None else pytest.approx(retry_after))
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "says"),
+    [
+        (503, {"success": False, "message": "maintenance until 10:00 UTC"}, "failed with 503"),
+        (500, {"error": {"code": 17, "message": "database locked"}}, "failed with 500"),
+        (
+            429,
+            {"result": "failed", "message": "quota: 60 a minute"},
+            "is rate-limiting the gateway",
+        ),
+        (401, {"detail": "token expired"}, "rejected the gateway's credentials (401)"),
+    ],
+)
+async def test_a_failure_the_client_reads_keeps_the_providers_own_words(
+    session: aiohttp.ClientSession, status: int, body: dict[str, Any], says: str
+) -> None:
+    """A 5xx, a 429 or a 401/403 never reaches the adapter's reading of the provider's
+    envelope: its detail said only the status, and "maintenance until 10:00 UTC" was lost."""
+    upstream, _ = client(session)
+    said = body.get("message") or body.get("detail") or body["error"]["message"]
+    with mocked_network() as mock:
+        for _ in range(3):
+            mock.get(f"{BASE}/x", status=status, payload=body)
+        with pytest.raises(UpstreamError) as info:
+            await upstream.request("GET", "/x")
+    assert info.value.message == f"crm_v1 (connection crm) {says} (it said: {said})"
+
+
+async def test_a_providers_html_page_or_long_words_are_not_passed_on_whole(
+    session: aiohttp.ClientSession,
+) -> None:
+    upstream, _ = client(session, breaker={"failures": 1000})
+    with mocked_network() as mock:
+        for _ in range(3):
+            mock.get(
+                f"{BASE}/x", status=500, body="<html><h1>Oops</h1></html>", content_type="text/html"
+            )
+        for _ in range(3):
+            mock.get(f"{BASE}/y", status=500, payload={"message": "x\u202e" + "y" * 500})
+        with pytest.raises(UpstreamError) as page:
+            await upstream.request("GET", "/x")
+        with pytest.raises(UpstreamError) as long:
+            await upstream.request("GET", "/y")
+    assert page.value.message == "crm_v1 (connection crm) failed with 500"
+    assert long.value.message == (
+        "crm_v1 (connection crm) failed with 500 (it said: x\\u202e" + "y" * 198 + "…)"
+    )
+
+
+async def test_a_providers_own_504_on_a_read_is_a_timeout(session: aiohttp.ClientSession) -> None:
+    """facade.md: a provider that timed out is a 504 ``upstream_timeout``; a provider's own
+    gateway answering 504 is one, as a socket timeout is (it was a 502 ``upstream_error``)."""
+    upstream, _ = client(session)
+    with mocked_network() as mock:
+        for _ in range(3):
+            mock.get(f"{BASE}/x", status=504)
+        with pytest.raises(UpstreamTimeout) as info:
+            await upstream.request("GET", "/x")
+    assert (info.value.status, info.value.retryable) == (504, True)
+    assert problem_for(info.value).status == 504
+
+
 async def test_get_timeouts_become_upstream_timeout(session: aiohttp.ClientSession) -> None:
     upstream, _ = client(session)
     with mocked_network() as mock:
