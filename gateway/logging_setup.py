@@ -48,6 +48,7 @@ def configure_logging(
             _add_request_id,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            *([] if settings.format == "json" else [_exception_in_the_line]),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -86,6 +87,17 @@ class ServedRequest:
 served_request: contextvars.ContextVar[ServedRequest | None] = contextvars.ContextVar(
     "served_request", default=None
 )
+
+
+def _exception_in_the_line(
+    logger: Any, method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """The console format writes a record's traceback on lines of its own after it; as a field
+    (``traceback='Traceback…\\n…'``, written as its repr) it stays in the record's one line,
+    as docs/operations.md says and as the JSON format has it."""
+    if "exception" in event_dict:
+        event_dict["traceback"] = event_dict.pop("exception")
+    return event_dict
 
 
 class _ToStructlog(logging.Handler):

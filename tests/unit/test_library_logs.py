@@ -47,6 +47,22 @@ def test_a_library_warning_with_its_traceback_is_one_json_line(restored: None) -
     assert line["exception"].startswith("Traceback")
 
 
+def test_a_library_warning_with_its_traceback_is_one_console_line(restored: None) -> None:
+    """docs/operations.md: ``format: console`` writes one line of text a record; the console
+    renderer wrote a traceback on 20-30 lines of its own after it."""
+    stream = io.StringIO()
+    configure_logging(LoggingSettings(level="info", format="console"), stream)
+    try:
+        raise ConnectionRefusedError(111, "Connect call failed")
+    except ConnectionRefusedError:
+        logging.getLogger("asyncpg.pool").warning("Failed to restore the pool", exc_info=True)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert "Failed to restore the pool" in lines[0]
+    assert "traceback='Traceback (most recent call last):\\n" in lines[0], lines[0]
+    assert "ConnectionRefusedError: [Errno 111] Connect call failed" in lines[0]
+
+
 def test_a_request_the_parser_refused_is_logged_by_its_kind_not_its_bytes(
     restored: None,
 ) -> None:
