@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from gateway.config import MIN_TOKEN_CHARS
+
 
 @functools.lru_cache(maxsize=256)
 def secret_forms(secret: str) -> tuple[bytes, ...]:
@@ -42,6 +44,19 @@ def secret_forms(secret: str) -> tuple[bytes, ...]:
 def secret_text_forms(secret: str) -> tuple[str, ...]:
     """``secret_forms`` as text, for the answer's headers and labels."""
     return tuple(form.decode() for form in secret_forms(secret))
+
+
+def without_secret(text: str, secret: str, blank: str = "[redacted]") -> str:
+    """``text`` with every form of ``secret`` (``secret_text_forms``) replaced by ``blank``:
+    for text decoded from an answer whose raw bytes were blanked (a JSON ``\\u`` escape gives
+    the credential back once decoded). Nothing for a credential shorter than
+    ``MIN_TOKEN_CHARS``, as the answers' blanking."""
+    if len(secret) < MIN_TOKEN_CHARS:
+        return text
+    for form in secret_text_forms(secret):  # longest first
+        if form in text:
+            text = text.replace(form, blank)
+    return text
 
 
 @functools.lru_cache(maxsize=256)

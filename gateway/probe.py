@@ -80,7 +80,10 @@ async def _probe(connection: Connection, session: aiohttp.ClientSession) -> Prob
             f"wrong credentials: the provider answered {exc.status or 'a refusal'} to the "
             f"configured {connection.auth.type} credential (auth)",
         )
-    except (UpstreamTimeout, TimeoutError):
+    except (UpstreamTimeout, TimeoutError) as exc:
+        if isinstance(exc, UpstreamTimeout) and exc.status is not None:
+            # The provider's own gateway answered 504 (a timeout behind it): no wait of ours.
+            return result(False, _failure(exc, statuses, connection))
         return result(False, f"no answer within timeout_s ({connection.timeout_s:g} s)")
     except (AdapterError, LookupError, ValueError) as exc:
         return result(False, _failure(exc, statuses, connection))

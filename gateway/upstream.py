@@ -424,7 +424,11 @@ class UpstreamClient:
                 )
             if writes is not None and status in (401, 403, 429):
                 writes.sent -= 1  # refused before the provider processed anything
-            said = _in_its_words(answer) if isinstance(answer, RawAnswer) else ""
+            said = (
+                _in_its_words(answer, self.connection.auth.secret())
+                if isinstance(answer, RawAnswer)
+                else ""
+            )
             if status in (401, 403):
                 raise UpstreamAuthFailed(
                     self._says(f"rejected the gateway's credentials ({status}){said}"),
@@ -634,7 +638,7 @@ class UpstreamClient:
         return uncertain
 
 
-def _in_its_words(answer: RawAnswer) -> str:
+def _in_its_words(answer: RawAnswer, secret: str) -> str:
     """`` (it said: …)`` with the provider's own message in an answer the client fails on."""
-    said = provider_said(answer)
+    said = provider_said(answer, secret)
     return f" (it said: {said})" if said else ""

@@ -23,6 +23,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from gateway import jsonwire
+from gateway.credential_forms import without_secret
 from gateway.errors import NotFound, UpstreamError
 
 # Provider JSON deeper than this is refused (provider payloads are a few levels deep; far deeper
@@ -146,8 +147,13 @@ def in_utf8(answer: RawAnswer) -> RawAnswer:
         text = answer.content.decode(answer.charset)
     except LookupError:
         return answer
-    except UnicodeDecodeError:
-        text = answer.content.decode(answer.charset, "replace")
+    except UnicodeError:
+        try:
+            text = answer.content.decode(answer.charset, "replace")
+        except UnicodeError:
+            # A codec that decodes no text at all (``undefined``; ``punycode`` of most bytes):
+            # left as it is, as an unknown charset is (``_decoded`` reads it as UTF-8).
+            return answer
         undecodable = answer.charset
     content = text.encode("utf-8", "surrogatepass")
     return dataclasses.replace(answer, content=content, charset="utf-8", undecodable=undecodable)
@@ -204,7 +210,7 @@ def read_answer(
         if answer.undecodable is not None:
             raise unreadable(f"it is not {answer.undecodable} text")
         text = _decoded(content, answer.charset, errors="strict")
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError):
         raise unreadable(f"it is not {answer.charset or 'UTF-8'} text") from None
     if not first:
         return UpstreamResponse(answer.status, answer.headers, text, None, method)  # empty: fine
@@ -244,7 +250,8 @@ def _decoded(content: bytes, charset: str | None, *, errors: str) -> str:
         codec = "utf-8-sig"  # a byte order mark is tolerated, as JSON parsers may
     try:
         return content.decode(codec, errors)
-    except LookupError:
+    except (LookupError, UnicodeError):
+        # An unknown charset, or a codec that decodes no text (``undefined``), even leniently.
         if errors == "strict":
             raise
         return content.decode("utf-8", errors)
@@ -267,15 +274,20 @@ _SAID_BYTES = 64 * 1024  # a body larger than this is no short message: not look
 _MESSAGE_KEYS = ("message", "error", "detail", "title", "error_description", "msg")
 
 
-def provider_said(answer: RawAnswer) -> str | None:
+def provider_said(answer: RawAnswer, secret: str) -> str | None:
     """The message a provider wrote in an answer the client fails on (a 5xx, a 429, a 401 or
     403: the adapter never reads those), for the caller to see: a JSON body's ``message`` (or
     ``error``, ``detail``…, one level down too), or a plain-text body's first line; cut at
     ``_SAID_CHARS`` characters, what does not print escaped. None for anything else (an HTML
-    page, an empty body, JSON naming no message)."""
+    page, an empty body, JSON naming no message). The raw bytes had ``secret`` blanked
+    (``credential_blanking``); what decoding gives back (JSON's ``\\u`` escapes) is blanked
+    here, before the cut (a cut through it would show its start)."""
     if not answer.content or len(answer.content) > _SAID_BYTES:
         return None
-    text = _decoded(answer.content, answer.charset, errors="replace").strip()
+    try:
+        text = _decoded(answer.content, answer.charset, errors="replace").strip()
+    except (LookupError, UnicodeError):
+        return None
     said: str | None = None
     if "json" in answer.content_type or text.startswith("{"):
         with contextlib.suppress(ValueError, RecursionError):
@@ -284,7 +296,7 @@ def provider_said(answer: RawAnswer) -> str | None:
         said = text.splitlines()[0]
     if said is None or not said.strip():
         return None
-    said = " ".join(said.split())
+    said = without_secret(" ".join(said.split()), secret)
     cut = said[:_SAID_CHARS]
     shown = cut if cut.isprintable() else cut.encode("unicode_escape").decode("ascii")
     return shown + ("…" if len(said) > _SAID_CHARS else "")

@@ -3,9 +3,11 @@ failure named, no secret printed, exit 0 only when every connection answers."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,3 +135,26 @@ def test_a_base_url_holding_a_user_or_password_is_refused_without_showing_it(
         "connections[1].base_url: must not hold a user or password (the credential goes in "
         "auth, which sends it as the provider expects; the URL is not shown)"
     ) in result.stderr
+
+
+def test_a_providers_own_504_is_named_as_its_answer_not_our_timeout(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A provider's gateway answering 504 at once is read as a timeout (the 504 the facade
+    gives); the probe said "no answer within timeout_s", pointing at a setting that cannot
+    help. It names the answer."""
+    data = yaml.safe_load(config_yaml(sandbox))
+    data["connections"] = [c for c in data["connections"] if c["name"] == "crm_v1"]
+    url = f"{sandbox.emulator_urls['crm_v1']}/_emulator/faults"
+    fault = {"error_rate": 1, "error_status": 504, "methods": ["GET"], "path_regex": "invoices"}
+    with urllib.request.urlopen(urllib.request.Request(url, json.dumps(fault).encode())):
+        pass
+    try:
+        result = probe(tmp_path / "gateway-timeout.yaml", data)
+    finally:
+        with urllib.request.urlopen(urllib.request.Request(url, method="DELETE")):
+            pass
+    assert result.returncode == 1
+    [line] = lines_about(result, "crm_v1")
+    assert "FAILED: the provider answered 504: crm_v1 (connection crm_v1) failed with 504" in line
+    assert "timeout_s" not in line

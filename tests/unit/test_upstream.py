@@ -197,6 +197,48 @@ async def test_a_providers_html_page_or_long_words_are_not_passed_on_whole(
     )
 
 
+@pytest.mark.parametrize("status", [500, 429, 401])
+async def test_the_providers_words_never_give_back_the_credential_its_escapes_hid(
+    session: aiohttp.ClientSession, status: int
+) -> None:
+    """The raw bytes are blanked of the credential; a message that writes it with JSON's
+    ``\\u`` escapes gave it back once decoded, and "it said: …" showed it to the caller."""
+    upstream, _ = client(session, breaker={"failures": 1000})
+    escaped = "".join(f"\\u{ord(c):04x}" for c in SECRET)
+    body = ('{"error": {"message": "bad token ' + escaped + ", and " + "x" * 180 + '"}}').encode()
+    with mocked_network() as mock:
+        for _ in range(3):
+            mock.get(f"{BASE}/x", status=status, body=body, content_type="application/json")
+        with pytest.raises(UpstreamError) as info:
+            await upstream.request("GET", "/x")
+    assert SECRET not in info.value.message and SECRET[:6] not in info.value.message
+    assert "(it said: bad token [redacted], and xxx" in info.value.message
+
+
+@pytest.mark.parametrize("charset", ["undefined", "punycode"])
+@pytest.mark.parametrize("status", [200, 404, 500])
+async def test_a_charset_that_decodes_nothing_is_no_500(
+    session: aiohttp.ClientSession, charset: str, status: int
+) -> None:
+    """``charset=undefined`` (a codec that refuses every byte) raised a bare ``UnicodeError``
+    where the client reads an answer: a 500 ``internal_error`` for a provider's label."""
+    upstream, _ = client(session, breaker={"failures": 1000})
+    with mocked_network() as mock:
+        for _ in range(3):
+            mock.get(
+                f"{BASE}/x",
+                status=status,
+                body='{"message": "caf\u00e9 ü"}'.encode(),
+                headers={"Content-Type": f"application/json; charset={charset}"},
+            )
+        with pytest.raises(UpstreamError) as info:
+            await upstream.request("GET", "/x")
+    if status == 500:  # the provider's words, read as UTF-8 as an unknown charset is
+        assert info.value.message.endswith("failed with 500 (it said: café ü)"), info.value
+    else:
+        assert info.value.message.endswith(f"it is not {charset} text"), info.value
+
+
 async def test_a_providers_own_504_on_a_read_is_a_timeout(session: aiohttp.ClientSession) -> None:
     """facade.md: a provider that timed out is a 504 ``upstream_timeout``; a provider's own
     gateway answering 504 is one, as a socket timeout is (it was a 502 ``upstream_error``)."""
