@@ -243,6 +243,7 @@ def parse_mapping(data: Any, source: str) -> Mapping:
             min_lines=caps.get("min_lines", 0),
             line_limits=LineLimits.from_data(caps.get("line_limits", {})),
             create_issued=caps.get("create_issued", False),
+            due_date_default=caps.get("due_date_default", False),
             update_keeps=frozenset(caps.get("update_keeps", [])),
             taxes_by_item=caps.get("taxes_by_item", False),
             reissue_accepted=caps.get("reissue_accepted", False),

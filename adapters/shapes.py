@@ -103,6 +103,10 @@ class Capabilities:
     # The create can make the invoice issued at once (``capabilities.create_issued``), as
     # ``issue`` right after it would: a migration then copies an issued invoice in one write.
     create_issued: bool = False
+    # The create gives an invoice sent without a due date one of the provider's own default
+    # (``capabilities.due_date_default``: bill_crm's client or system due days): a migration's
+    # dry run says so, as the run does once it reads the date given.
+    due_date_default: bool = False
     # Fields an update cannot empty (``capabilities.update_keeps``): sent empty, the provider
     # keeps the value it has, so a replace that sends null for one is refused (or, lenient,
     # kept with a warning).

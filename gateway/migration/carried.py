@@ -138,6 +138,21 @@ def due_date_added(sent: Invoice, copy: Invoice, target: str) -> list[WriteWarni
     ]
 
 
+def due_date_forecast(sent: Invoice, target: Adapter) -> list[WriteWarning]:
+    """For a dry run: ``due_date_added``'s warning before the copy exists, where the target's
+    create gives an invoice sent without a due date one of its own default
+    (``capabilities.due_date_default``); the date itself is the target's to choose."""
+    if sent.due_date is not None or not target.capabilities.due_date_default:
+        return []
+    return [
+        WriteWarning(
+            "/due_date",
+            f"the source has none; {target.provider} will give the copy one by its own default "
+            "(the map's due_days sets one of your choosing)",
+        )
+    ]
+
+
 def paid_not_carried(source: Invoice, copy: Invoice) -> list[WriteWarning]:
     """A warning where the source shows an amount paid without payment records (the provider's
     own figure) that the copy does not show: there is nothing to record it from. Where its

@@ -43,6 +43,7 @@ from gateway.migration.carried import (
     beyond_due,
     carried_forecast,
     due_date_added,
+    due_date_forecast,
     not_marked_paid,
     paid_not_carried,
     recorded_as,
@@ -337,6 +338,7 @@ class Copier(Resuming):
             return Entry(source_id, "skipped", reason=f"the target could not take it: {reason}")
         verdict = compare(invoice, previewed, self.target, preview=True)
         warnings = [*translation.warnings, *translation.as_source(more)]
+        warnings += due_date_forecast(translation.invoice, self.target)
         warnings += carried_forecast(invoice, previewed, self.target)
         return verdict_entry(source_id, "would_copy", None, warnings, verdict)
 

@@ -2009,3 +2009,29 @@ async def test_verify_of_a_copy_deleted_at_the_target_says_how_to_copy_it_anew(
     [entry] = again.report
     assert entry["target_id"] != copies[gone_id]
     assert (await m.read(sandbox, "bill_crm", entry["target_id"]))["id"] == entry["target_id"]
+
+
+async def test_a_dry_run_says_the_target_will_give_a_due_date_as_the_run_does(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """item_envelope keeps no due date; bill_crm gives an invoice sent without one its own
+    default. The run warned of it (`/due_date`), the dry run did not: its warnings are the
+    run's, but for the date, which only the target chooses."""
+    [source_id] = await make(sandbox, "item_envelope", 1)
+    assert (await m.read(sandbox, "item_envelope", source_id))["due_date"] is None
+    config = m.config_for(tmp_path, sandbox, sqlite_url())
+    args = args_for(tmp_path, "item_envelope", "bill_crm", [source_id], "due")
+    dry = m.run(config, "run", *args, "--dry-run", report=tmp_path / "dry.jsonl")
+    assert dry.code == 0, dry.stderr
+    [planned] = [w for w in dry.only()["warnings"] if w["field"] == "/due_date"]
+    assert planned["reason"] == (
+        "the source has none; bill_crm will give the copy one by its own default (the map's "
+        "due_days sets one of your choosing)"
+    )
+    ran = m.run(config, "run", *args, report=tmp_path / "run.jsonl")
+    assert ran.code == 0, ran.stderr
+    [given] = [w for w in ran.only()["warnings"] if w["field"] == "/due_date"]
+    assert given["reason"].startswith("the source has none; bill_crm gave the copy ")
+    assert [w["field"] for w in dry.only()["warnings"]] == [
+        w["field"] for w in ran.only()["warnings"]
+    ]
