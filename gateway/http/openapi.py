@@ -34,10 +34,11 @@ class NoteRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str = Field(min_length=1, pattern=r"\S")
+    note: str = Field(min_length=1, pattern=r"\S", examples=["Called the customer: paying Friday"])
     # Not nullable, no default: Swagger UI then offers a file input, where a nullable one with
-    # a null default was a "Send empty value" box that sent a part ``file=null`` (422).
-    file: list[bytes] = Field(default_factory=list)
+    # a null default was a "Send empty value" box that sent a part ``file=null`` (422). An
+    # empty example: without one, Swagger UI sent its sample item, a text part "string" (422).
+    file: list[bytes] = Field(default_factory=list, examples=[[]])
 
 
 class NoteFilesRequest(BaseModel):

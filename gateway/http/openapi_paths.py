@@ -80,6 +80,8 @@ UPSTREAM = (400, 401, 403, 404, 429, 500, 501, 502, 503, 504)
 _WRITE = (*UPSTREAM, 408, 409, 412, 413, 415, 422)
 # A write with no one invoice's ETag to check If-Match against (it is refused there: a 400).
 _NEW = tuple(code for code in _WRITE if code != 412)
+# A preview calls no provider and keeps no key: what it answers is the request's own.
+_PREVIEW = (400, 401, 403, 404, 408, 413, 415, 422, 429, 500, 501)
 
 
 def operation(
@@ -239,7 +241,7 @@ def invoice_paths(today: date) -> dict[str, Any]:
                 ok("200", "InvoiceWithWarnings", "The invoice with every amount computed"),
                 parameters=[*conn, "prefer", "idempotency_key_unkept"],
                 body=with_examples(body("Invoice"), examples["invoices"]),
-                errors=_NEW,
+                errors=_PREVIEW,
             )
         },
         INVOICE: {
@@ -263,7 +265,9 @@ def invoice_paths(today: date) -> dict[str, Any]:
                 "invoices",
                 ok("200", "InvoiceWithWarnings", "Replaced"),
                 parameters=[*inv, "prefer", "if_match", "idempotency_key", "expand"],
-                body=body("Invoice"),
+                # The create's: a body of writable fields each connection takes (a provider that
+                # keeps an invoice's customer takes it for an invoice of the same customer).
+                body=with_examples(body("Invoice"), examples["invoices"]),
                 errors=(*_WRITE, 405),
             ),
             "delete": operation(

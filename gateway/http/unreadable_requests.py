@@ -11,6 +11,7 @@ quoting none of it; every other answer of aiohttp's own is left as it is.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from aiohttp import web, web_protocol
@@ -48,7 +49,10 @@ def answer_unreadable_requests_in_our_words() -> None:
         if status != 400 or not isinstance(exc, HttpProcessingError):
             return original(self, request, status, exc, message)
         original(self, request, status, exc, "")  # its log line, as before (its kind only)
-        response = Problem("bad_request", _said(exc)).response(None)
+        # A name of its own, as every answer has: the request's own was not read.
+        request_id = uuid.uuid4().hex
+        response = Problem("bad_request", _said(exc)).response(request_id)
+        response.headers["X-Request-ID"] = request_id
         response.force_close()
         return response
 

@@ -52,6 +52,37 @@ async def test_each_connections_example_invoice_previews_and_is_created(
     assert made.body["totals_check"]["consistent"] is True
 
 
+@pytest.mark.parametrize("connection", [p for p in PROVIDERS if p != "order_linked"])
+async def test_each_connections_example_replaces_an_invoice_of_its_own(
+    sandbox: Sandbox, connection: str
+) -> None:
+    """The docs page's PUT offered no example: Swagger UI filled a body from the whole schema
+    (null amounts, a payment of 0), which every connection refused. It offers the create's,
+    which replaces an invoice made from it (order_linked has no update: a 501)."""
+    document = (await call(sandbox, "GET", "/openapi.json", key=None)).body
+    examples = _offered(document, "/v1/connections/{connection}/invoices/{invoice_id}", "put")
+    assert set(examples) == set(PROVIDERS)
+    path = f"/v1/connections/{connection}/invoices"
+    made = await call(sandbox, "POST", path, body=examples[connection])
+    assert made.status == 201, made.body
+    changed = {**examples[connection], "notes": "Replaced from the docs page's example"}
+    replaced = await call(sandbox, "PUT", f"{path}/{made.body['id']}", body=changed)
+    assert replaced.status == 200, replaced.body
+    assert replaced.body["notes"] == "Replaced from the docs page's example"
+    assert replaced.body.get("warnings", []) == []
+
+
+async def test_a_preview_documents_no_provider_answer_it_cannot_give(sandbox: Sandbox) -> None:
+    """A preview calls no provider and keeps no key: 409, 502, 503 and 504 were listed, which a
+    client generated from the document would handle for nothing."""
+    document = (await call(sandbox, "GET", "/openapi.json", key=None)).body
+    answers = document["paths"]["/v1/connections/{connection}/invoices/preview"]["post"]
+    assert not {"409", "502", "503", "504"} & set(answers["responses"])
+    assert {"200", "400", "401", "403", "404", "413", "415", "422", "501"} <= set(
+        answers["responses"]
+    )
+
+
 def _offered(document: dict[str, Any], path: str, method: str = "post") -> dict[str, Any]:
     body = document["paths"][path][method]["requestBody"]["content"]
     (media,) = body
@@ -128,4 +159,40 @@ async def test_a_note_offers_a_file_input_not_an_empty_value(sandbox: Sandbox) -
         "items": {"format": "binary", "type": "string"},
         "title": "File",
         "type": "array",
+        # Without it, Swagger UI sent its sample item, a text part "string" (422).
+        "examples": [[]],
     }
+
+
+async def test_a_note_with_the_file_input_left_empty_is_a_note_without_files(
+    sandbox: Sandbox,
+) -> None:
+    """The docs page (and a browser's form) sends a ``file`` part for a file input left empty:
+    no file name, no bytes. It was refused ("file needs its file name"); it is no file."""
+    boundary = "b0undary"
+    parts = [
+        ('name="note"', b"Called the customer"),
+        ('name="file"', b""),  # the docs page's: no file name at all
+        ('name="file"; filename=""', b""),  # a browser form's
+    ]
+    raw = (
+        b"".join(
+            f"--{boundary}\r\nContent-Disposition: form-data; {said}\r\n\r\n".encode()
+            + content
+            + b"\r\n"
+            for said, content in parts
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
+    answer = await call(
+        sandbox,
+        "POST",
+        "/v1/connections/order_linked/invoices/INV-00001/notes",
+        raw=raw,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert answer.status == 201, answer.body
+    assert (answer.body["note"]["content"], answer.body["note"]["files"]) == (
+        "Called the customer",
+        [],
+    )

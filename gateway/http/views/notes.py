@@ -153,10 +153,14 @@ async def _note_parts(request: web.Request, *, attach: bool) -> tuple[str | None
                 raise Problem("payload_too_large", f"file is over {MAX_NOTE_FILE_BYTES} bytes.")
             kind = part.headers.get("Content-Type", "application/octet-stream")
             name = _name_as_sent(part)
+            said = part.headers.get("Content-Disposition", "")
+            if not content and not name and "filename*" not in said.lower():
+                # A form's file input left empty (a browser's filename="", the docs page's part
+                # with no name): no file, and nothing of it to keep.
+                continue
             if not name:  # None, or filename="": the provider takes a nameless part for text
                 # No name, or one aiohttp could not read (a ``filename*`` whose bytes are not
                 # UTF-8): the provider would be sent another name than the caller's file has.
-                said = part.headers.get("Content-Disposition", "")
                 detail = (
                     "has a file name that cannot be read: give it as UTF-8 text "
                     "(filename=\"…\" or filename*=UTF-8''…)"
