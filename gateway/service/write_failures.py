@@ -92,8 +92,9 @@ def say_it_may_have_landed(
     invoice, so the answer says what it means (with the key, the retry answers 204)."""
     if nothing_sent(calls) or all_refused(calls) or not write.idempotent:
         return
-    if error.undone:  # the adapter put back what its calls had changed: none of it stands
-        error.retryable = True  # (it says the put-back moved the ETag an If-Match names)
+    if error.undone:
+        # The adapter put back what its calls had changed: none of it stands, and the failure
+        # is retryable as it is (a final refusal stays final: the same update meets it again).
         return
     error.may_have_landed = True  # "outcome": "uncertain", as for any write that may have
     if isinstance(error, ReadBackFailed):

@@ -1671,6 +1671,28 @@ async def test_a_bill_crm_update_put_back_is_retryable_and_not_uncertain(
     assert again.body["notes"] == "never kept"
 
 
+async def test_a_bill_crm_update_put_back_after_a_final_refusal_is_not_retryable(
+    sandbox: Sandbox,
+    gateway: TestClient,
+    faults: Any,  # type: ignore[type-arg]
+) -> None:
+    """The CRM refuses the tags with a final 413 after the header and the lines went through:
+    they are put back, and the answer keeps the refusal's `retryable: false` (it said true, and
+    each retry rewrote the invoice to meet the same refusal)."""
+    path = "/v1/connections/bill_crm/invoices"
+    made = await send(gateway, "POST", path, body=sample("bill_crm"))
+    one = f"{path}/{made.body['id']}"
+    before = await send(gateway, "GET", one)
+    changed = {**sample("bill_crm"), "notes": "never kept", "tags": ["refused"]}
+    await faults("bill_crm", error_rate=1, error_status=413, methods=["PUT"], path_regex="tags$")
+    failed = await send(gateway, "PUT", one, body=changed, key=fresh_key())
+    await clear_faults(sandbox, "bill_crm")
+    assert (failed.status, failed.body["retryable"]) == (502, False), failed.body
+    assert "the update was not made: the invoice was put back as it was" in failed.body["detail"]
+    after = await send(gateway, "GET", one)
+    assert (after.body["notes"], after.body["tags"]) == (before.body["notes"], before.body["tags"])
+
+
 async def test_a_lost_void_answer_is_recognised(
     sandbox: Sandbox,
     gateway: TestClient,
