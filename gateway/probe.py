@@ -41,7 +41,9 @@ class ProbeResult:
 
 async def probe(settings: Settings) -> list[ProbeResult]:
     """Probe every connection at once; results in the configuration's order."""
-    async with aiohttp.ClientSession() as session:
+    # No cookies kept: a provider's session cookie must not go with another connection's calls
+    # (two accounts on one host), as ``provider_sessions`` makes the serving sessions.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
         return list(await asyncio.gather(*(_probe(c, session) for c in settings.connections)))
 
 

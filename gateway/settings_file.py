@@ -205,7 +205,9 @@ def _expand(value: Any, environ: Mapping[str, str], path: str, problems: list[st
             if default is not None and not environ.get(name):
                 return default
             if name not in environ:
-                problems.append(f"{path or '(top level)'}: environment variable {name} is not set")
+                # Named as a variable only when written as one: a secret pasted inside ``${…}``
+                # is not shown back (as for a ``*_env`` key).
+                problems.append(f"{path or '(top level)'}: {variable_named(name)} is not set")
                 return ""
             return environ[name]
 

@@ -181,6 +181,15 @@ def _check_driver_parameter(url: str, name: str, value: str) -> None:
     """A parameter the gateway does not read goes to the driver, and one the driver does not
     know to the server as a setting: a misspelt ``pool_max`` or a bad ``sslmode`` passed
     check-config and then stopped ``serve``. Those two are said here, before anything starts."""
+    if name == "port" and not all(
+        port.isdigit() and 1 <= int(port) <= 65535 for port in value.split(",")
+    ):
+        # The driver reads it (libpq's form, a port for each host) and raised a bare
+        # OverflowError at serve's start, after check-config had said OK.
+        raise StoreError(
+            f"store URL {mask_url(url)!r}: port {value!r} must be a number from 1 to 65535 "
+            "(or one for each host, separated by commas)"
+        )
     if name == "sslmode" and value not in _SSL_MODES:
         raise StoreError(
             f"store URL {mask_url(url)!r}: sslmode {value!r} must be one of {', '.join(_SSL_MODES)}"

@@ -3,6 +3,7 @@ failure named, no secret printed, exit 0 only when every connection answers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -12,11 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from emulators.registry import PROVIDERS
+from gateway.probe import probe as run_probe
 from gateway.sandbox.serve import Sandbox, config_yaml
+from gateway.settings_file import load_settings
 from tests.e2e.sandbox import sandbox_in_thread
 
 WRONG_TOKEN = "tok-wrong-5f1d2c9e8b7a"
@@ -158,3 +164,48 @@ def test_a_providers_own_504_is_named_as_its_answer_not_our_timeout(
     [line] = lines_about(result, "crm_v1")
     assert "FAILED: the provider answered 504: crm_v1 (connection crm_v1) failed with 504" in line
     assert "timeout_s" not in line
+
+
+async def test_a_providers_cookie_is_not_sent_with_another_connections_calls(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Two accounts of one provider on one host name: the probe's one client session kept the
+    first account's session cookie and sent it with the second's calls (cookies are kept by
+    host, not port). The serving sessions keep none (docs/security.md); the probe neither."""
+    target = sandbox.emulator_urls["crm_v1"]
+    seen: list[str | None] = []
+
+    def forwarding(cookie: str | None) -> web.Application:
+        async def forward(request: web.Request) -> web.Response:
+            if cookie is None:
+                seen.append(request.headers.get("Cookie"))
+                await asyncio.sleep(0.3)  # the other account's answer, with its cookie, first
+            headers = {"Authorization": request.headers.get("Authorization", "")}
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(target + request.path_qs, headers=headers) as answer,
+            ):
+                body = await answer.read()
+            response = web.Response(status=answer.status, body=body)
+            response.content_type = "application/json"
+            if cookie is not None:
+                response.set_cookie("session", cookie)
+            return response
+
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", forward)
+        return app
+
+    data = yaml.safe_load(config_yaml(sandbox))
+    [crm] = [c for c in data["connections"] if c["name"] == "crm_v1"]
+    async with TestServer(forwarding("ACCOUNT-A")) as a, TestServer(forwarding(None)) as b:
+        data["connections"] = [
+            {**crm, "name": "acct-a", "base_url": f"http://localhost:{a.port}"},
+            {**crm, "name": "acct-b", "base_url": f"http://localhost:{b.port}"},
+        ]
+        path = tmp_path / "accounts.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        results = await run_probe(load_settings(path))
+    assert [r.ok for r in results] == [True, True], [r.line() for r in results]
+    assert len(seen) >= 2  # a list, then one invoice read
+    assert seen == [None] * len(seen)

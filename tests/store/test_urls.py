@@ -98,6 +98,21 @@ def test_a_pool_max_out_of_range_is_refused(pool_max: str) -> None:
         open_store(f"postgresql://gw:hidden@db/invoices?pool_max={pool_max}")
 
 
+@pytest.mark.parametrize("port", ["99999", "0", "x", "5432,", "-1", ""])
+def test_a_port_parameter_that_is_no_port_is_refused_before_serve_starts(port: str) -> None:
+    """libpq's ``?port=`` goes to the driver, which raised a bare OverflowError at serve's
+    start (a traceback) for a URL check-config had called OK."""
+    with pytest.raises(StoreError) as info:
+        open_store(f"postgresql:///db?host=127.0.0.1&port={port}&password=hidden")
+    assert f"port {port!r} must be a number from 1 to 65535" in str(info.value)
+    assert "hidden" not in str(info.value)
+
+
+def test_a_port_for_each_host_is_taken() -> None:
+    target = postgres_target("postgresql:///db?host=a,b&port=5432,5433")
+    assert target.dsn.endswith("db?host=a%2Cb&port=5432%2C5433")
+
+
 def test_without_our_parameters_the_defaults_hold() -> None:
     target = postgres_target("postgres://gw@db/invoices")
     assert (target.schema, target.pool_max, target.password) == (None, None, None)

@@ -1090,26 +1090,29 @@ def test_numbers_written_in_decimal_and_quoted_text_are_taken() -> None:
     }
 
 
-@pytest.mark.parametrize("field", ["token_env", "type"])
+@pytest.mark.parametrize("field", ["token_env", "type", "reference"])
 def test_a_secret_written_where_a_name_belongs_is_not_shown(field: str) -> None:
     """A token pasted in token_env ("environment variable sk_live_… is not set") or in
     auth.type was printed by check-config and by serve, into the journal."""
     pasted = "sk_live_9f8e7d6c5b4a3921aa"
-    auth = (
-        f"auth: {{type: bearer, token_env: {pasted}}}"
-        if field == "token_env"
-        else f"auth: {{type: {pasted}, token: crm-token-1}}"
-    )
+    auth = {
+        "token_env": f"auth: {{type: bearer, token_env: {pasted}}}",
+        "type": f"auth: {{type: {pasted}, token: crm-token-1}}",
+        # Inside ``${…}``, where a variable's name belongs: shown back as a name was.
+        "reference": f'auth: {{type: bearer, token: "${{{pasted}}}"}}',
+    }[field]
     text = GOOD.replace('auth: {type: bearer, token: "${CRM_TOKEN}"}', auth)
     found = problems(text, {})
     assert found and pasted not in "\n".join(found)
-    said = (
-        "connections[0].auth.token_env: the environment variable it names (the name is not "
-        "shown: it is not written as variables are, like PROVIDER_TOKEN; is it the secret "
-        "itself?) is not set"
-        if field == "token_env"
-        else "connections[0].auth.type: must be one of "
+    hidden = (
+        "the environment variable it names (the name is not shown: it is not written as "
+        "variables are, like PROVIDER_TOKEN; is it the secret itself?) is not set"
     )
+    said = {
+        "token_env": f"connections[0].auth.token_env: {hidden}",
+        "type": "connections[0].auth.type: must be one of ",
+        "reference": f"connections[0].auth.token: {hidden}",
+    }[field]
     assert any(p.startswith(said) for p in found), found
 
 
