@@ -179,12 +179,13 @@ async def test_an_update_that_cannot_be_put_back_says_what_stands(env: Env) -> N
     replacement = sample(1)
     assert replacement.discount is not None and replacement.discount.type == "amount"
     message = await _updated_in_a_fault(env, invoice_id, replacement, LINE_ITEMS)
+    failed = "bill_crm (connection bill_crm) failed with 500 (it said: injected fault: Internal "
+    failed += "Server Error)"
     assert message == (
-        f"bill_crm (connection bill_crm) failed with 500; bill_crm invoice {invoice_id} is "
-        "partly updated (header replaced, with no fixed discount until the lines are in), and "
-        "putting it back as it was failed after its header was put back (bill_crm (connection "
-        "bill_crm) failed with 500); its lines carry no taxes now (the CRM takes a line's taxes "
-        "off when the tax type changes); send the whole update again"
+        f"{failed}; bill_crm invoice {invoice_id} is partly updated (header replaced, with no "
+        "fixed discount until the lines are in), and putting it back as it was failed after its "
+        f"header was put back ({failed}); its lines carry no taxes now (the CRM takes a line's "
+        "taxes off when the tax type changes); send the whole update again"
     ), message
     read = await env.adapter.get(invoice_id)
     assert (read.notes, read.discount) == (was.notes, was.discount)
