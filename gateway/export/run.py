@@ -106,9 +106,11 @@ async def export(
                 _interrupted(summary, progress)
                 progress.finish(summary)
                 raise
-            writer = writer_for(options.format, stream)
             progress.start(summary)
             try:
+                # A CSV's header is written at once: an output that cannot take it (a full
+                # disk, a reader gone) is said as any later write is, not a traceback.
+                writer = writer_for(options.format, stream)
                 invoices = (
                     _by_id(adapter, ids, summary, progress)
                     if ids is not None

@@ -554,6 +554,38 @@ def test_an_output_that_takes_nothing_counts_nothing_exported_and_says_so(
     assert (summary["exported"], summary["stopped"]) == (0, True)
 
 
+def test_a_csv_header_its_stdout_cannot_take_is_said_not_a_traceback(
+    sandbox: Sandbox, config: Path
+) -> None:
+    """A CSV's header is written before the first invoice: with stdout unbuffered
+    (``PYTHONUNBUFFERED``, as container images set it) and full, it raised out of the export
+    as a traceback, with no summary, where a later write is said and summed up."""
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        ran = subprocess.run(
+            [
+                SCRIPT,
+                "export",
+                "--config",
+                str(config),
+                "--connection",
+                "crm_v1",
+                "--format",
+                "csv",
+            ],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            timeout=60,
+        )
+    assert ran.returncode == 1, ran.stderr
+    assert "Traceback" not in ran.stderr
+    said = [json.loads(line) for line in ran.stderr.splitlines() if line.startswith("{")]
+    [failed] = [e for e in said if e.get("event") == "failed"]
+    assert failed["error"] == "cannot write stdout: No space left on device"
+    assert (said[-1]["event"], said[-1]["stopped"], said[-1]["exported"]) == ("summary", True, 0)
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
