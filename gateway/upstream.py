@@ -424,9 +424,12 @@ class UpstreamClient:
                 )
             if writes is not None and status in (401, 403, 429):
                 writes.sent -= 1  # refused before the provider processed anything
+            # The provider's words, read only from a failure the client ends on: a success's
+            # body is the adapter's to read (reading it here cost every call a JSON parse).
+            failing = status in (401, 403, 429) or status >= 500
             said = (
                 _in_its_words(answer, self.connection.auth.secret())
-                if isinstance(answer, RawAnswer)
+                if failing and isinstance(answer, RawAnswer)
                 else ""
             )
             if status in (401, 403):

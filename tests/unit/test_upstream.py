@@ -239,6 +239,30 @@ async def test_a_charset_that_decodes_nothing_is_no_500(
         assert info.value.message.endswith(f"it is not {charset} text"), info.value
 
 
+async def test_a_success_is_not_read_for_the_providers_words(
+    session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider's words are read from a failure the client ends on; reading them from
+    every answer cost each call a second JSON parse of its body (GET 0.59 → 0.70 ms of CPU)."""
+    read: list[int] = []
+
+    def said(answer: Any, secret: str) -> str | None:
+        read.append(answer.status)
+        return None
+
+    monkeypatch.setattr("gateway.upstream.provider_said", said)
+    upstream, _ = client(session)
+    with mocked_network() as mock:
+        mock.get(f"{BASE}/x", status=200, payload={"message": "fine"})
+        mock.get(f"{BASE}/y", status=404, payload={"message": "no such invoice"})
+        mock.get(f"{BASE}/z", status=503, payload={"message": "down"})
+        mock.get(f"{BASE}/z", status=200, payload={"id": 1})
+        await upstream.request("GET", "/x")
+        await upstream.request("GET", "/y")
+        await upstream.request("GET", "/z")
+    assert read == [503]
+
+
 async def test_a_providers_own_504_on_a_read_is_a_timeout(session: aiohttp.ClientSession) -> None:
     """facade.md: a provider that timed out is a 504 ``upstream_timeout``; a provider's own
     gateway answering 504 is one, as a socket timeout is (it was a 502 ``upstream_error``)."""
