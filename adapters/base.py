@@ -86,6 +86,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
+    annotate,
 )
 
 __all__ = [
@@ -130,6 +131,7 @@ __all__ = [
     "UpstreamUnavailable",
     "WriteResult",
     "WriteWarning",
+    "annotate",
     "listed_id",
     "walk",
 ]

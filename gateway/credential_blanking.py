@@ -25,6 +25,7 @@ from gateway.credential_forms import (
     held_for_wrapped_base64,
     secret_forms,
     secret_text_forms,
+    without_secret,
     without_text,
     without_wrapped_base64,
     wrapped_base64_span,
@@ -61,9 +62,7 @@ def blanked_labels(
     forms = secret_text_forms(secret)
 
     def blanked(value: str) -> str:
-        for form in forms:
-            value = value.replace(form, "[redacted]")
-        return value
+        return without_secret(value, secret)
 
     labels = "\n".join([*headers.values(), content_type, charset or ""])
     if not any(form in labels for form in forms):

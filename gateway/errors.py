@@ -47,6 +47,13 @@ class AdapterError(Exception):
         self.args = (self.message,)
 
 
+def annotate(exc: BaseException, note: str) -> None:
+    """``note`` added to ``exc``'s message where it is an ``AdapterError`` (a cancellation, or a
+    defect, carries none: what was done about it is not said)."""
+    if isinstance(exc, AdapterError):
+        exc.annotate(note)
+
+
 class BadIdentifier(AdapterError):
     """An id that would change a provider path (``..``, a ``/``): refused before any call."""
 

@@ -23,6 +23,7 @@ from yarl import URL
 from adapters.base import ListQuery
 from adapters.registry import build_adapter
 from gateway.config import Connection, Settings
+from gateway.credential_forms import without_secret
 from gateway.errors import AdapterError, UpstreamAuthFailed, UpstreamError, UpstreamTimeout
 
 
@@ -115,4 +116,6 @@ def _without_secret(text: str, connection: Connection) -> str:
         secret = connection.auth.secret()
     except LookupError:
         return text
-    return text.replace(secret, "***") if secret else text
+    # Every form the credential may be written in (percent-encoded, JSON-escaped…), not only
+    # as configured.
+    return without_secret(text, secret, "***") if secret else text

@@ -284,10 +284,7 @@ def provider_said(answer: RawAnswer, secret: str) -> str | None:
     here, before the cut (a cut through it would show its start)."""
     if not answer.content or len(answer.content) > _SAID_BYTES:
         return None
-    try:
-        text = _decoded(answer.content, answer.charset, errors="replace").strip()
-    except (LookupError, UnicodeError):
-        return None
+    text = _decoded(answer.content, answer.charset, errors="replace").strip()
     said: str | None = None
     if "json" in answer.content_type or text.startswith("{"):
         with contextlib.suppress(ValueError, RecursionError):

@@ -30,10 +30,10 @@ from adapters.base import (
     UpstreamError,
     WriteResult,
     WriteWarning,
+    annotate,
 )
 from adapters.bill_crm import actions, lost_answers, update_steps, wire
 from adapters.bill_crm.plan import Plan, lenient_taxes, plan, policy, remap, tax_type_of
-from adapters.bill_crm.update_steps import annotate
 from adapters.mapping import Mapping
 from adapters.paths import segment
 from adapters.resolution import Resolution

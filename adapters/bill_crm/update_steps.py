@@ -21,9 +21,9 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from adapters.base import AdapterError, UpstreamError, annotate
 from adapters.bill_crm.plan import Plan, plan
 from adapters.bill_crm.wire import TaxType
-from gateway.errors import AdapterError, UpstreamError
 from gateway.write_calls import WriteCalls, write_calls_var
 
 if TYPE_CHECKING:
@@ -36,20 +36,23 @@ _TAXES_OFF = (
 )
 
 
-def annotate(exc: BaseException, note: str) -> None:
-    if isinstance(exc, AdapterError):
-        exc.annotate(note)
-
-
 @dataclass
 class Steps:
-    """An update's parts that may have changed the invoice (``touched``), what they replaced,
-    in words (``done``), and the parts whose calls succeeded (``sent``)."""
+    """An update's parts that may have changed the invoice (``touched``), and the calls that
+    succeeded, in order: the part each wrote and what it did, in words (``done``)."""
 
     calls: WriteCalls
     touched: set[str] = field(default_factory=set)
-    done: list[str] = field(default_factory=list)
-    sent: list[str] = field(default_factory=list)
+    done: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def said(self) -> list[str]:
+        return [words for _, words in self.done]
+
+    @property
+    def parts(self) -> list[str]:
+        """The parts written, once each (the header is written twice for a fixed discount)."""
+        return list(dict.fromkeys(part for part, _ in self.done))
 
     async def send(self, part: str, call: Awaitable[None], replaced: str) -> None:
         """``call``, writing ``part``: counted touched unless every sending of it was refused
@@ -62,8 +65,7 @@ class Steps:
                 self.touched.add(part)
             raise
         self.touched.add(part)
-        self.done.append(replaced)
-        self.sent.append(part)
+        self.done.append((part, replaced))
 
 
 async def update(
@@ -151,11 +153,11 @@ async def put_back(
             kept_lines = True
         await replace(adapter, invoice_id, before, None, back, frozenset(parts))
     except (TimeoutError, AdapterError, OSError, ValueError) as exc:
-        replaced = f" ({'; '.join(steps.done)})" if steps.done else ""
-        again = dict.fromkeys(back.sent)  # the header is sent twice for a fixed discount
+        replaced = f" ({'; '.join(steps.said)})" if steps.done else ""
+        again = back.parts
         were = "were" if len(again) > 1 else "was"
         restored = f" after its {' and '.join(again)} {were} put back" if again else ""
-        taxes = _TAXES_OFF if switched and "lines" not in back.sent else ""
+        taxes = _TAXES_OFF if switched and "lines" not in again else ""
         annotate(
             cause,
             f"{adapter.provider} invoice {invoice_id} is partly updated{replaced}, and putting it "
@@ -171,7 +173,7 @@ async def put_back(
             f"rest put back as it was ({moved}); send the whole update again",
         )
         return
-    renewed = " (its lines with new ids)" if "lines" in back.sent else ""
+    renewed = " (its lines with new ids)" if "lines" in back.parts else ""
     annotate(
         cause, f"the update was not made: the invoice was put back as it was{renewed}; {moved}"
     )

@@ -3,6 +3,7 @@ provider errors as canonical pointers, strict and lenient handling, the tax type
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -170,6 +171,31 @@ async def test_an_update_whose_tags_fail_puts_back_the_header_and_the_lines(env:
     assert message.endswith(f"{PUT_BACK} (its lines with new ids); {MOVED}"), message
     await _as_it_was(env, invoice_id, was)
     await _converges(env, invoice_id, replacement)
+
+
+async def test_an_update_its_caller_gave_up_on_is_put_back_all_the_same(env: Env) -> None:
+    """The caller stops waiting (its task cancelled) while the tags are sent: the header and
+    the lines the update replaced are put back before the cancellation ends the call, never
+    left half-made behind a caller that is gone."""
+    invoice_id, was = await _made(env)
+    replacement = sample(1)
+    await env.faults(latency_ms=2000, methods=["PUT"], path_regex=r"/tags$")
+    start_at = len(await env.log())
+    try:
+        update = asyncio.create_task(env.adapter.update(invoice_id, replacement))
+        path = f"{INVOICES}/{invoice_id}"
+        for _ in range(100):  # until the tags' call is at the CRM (it answers in 2 s)
+            if ("PUT", f"{path}/tags") in await env.writes_since(start_at):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the update never sent its tags")
+        update.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await update
+    finally:
+        await env.faults()
+    await _as_it_was(env, invoice_id, was)
 
 
 async def test_an_update_that_cannot_be_put_back_says_what_stands(env: Env) -> None:

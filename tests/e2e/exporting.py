@@ -12,11 +12,11 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from aiohttp import web
@@ -49,17 +49,27 @@ class Run:
         return failed
 
 
-def run_export(config: Path, *args: str, timeout: float = 60) -> Run:
+def run_export(
+    config: Path,
+    *args: str,
+    timeout: float = 60,
+    stdout: IO[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Run:
     """``invoice-gateway export --config FILE …`` as a process; stdout and stderr go to files so
     a large export never blocks on a pipe while its memory is polled.
 
     The peak is ``VmHWM`` from /proc, read every few milliseconds until the process ends: the
     high-water mark of the process's own memory since it started the export program (the
     rusage of a child started with fork or vfork also counts the parent's pages it began with,
-    here the whole test process with its emulators)."""
+    here the whole test process with its emulators). ``stdout``: where its results go instead
+    (the run's ``stdout`` is then empty); ``env``: its environment instead of this one's."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(
-            [SCRIPT, "export", "--config", str(config), *args], stdout=out, stderr=err
+            [SCRIPT, "export", "--config", str(config), *args],
+            stdout=out if stdout is None else stdout,
+            stderr=err,
+            env=env,
         )
         peak = 0
         deadline = time.monotonic() + timeout

@@ -561,29 +561,17 @@ def test_a_csv_header_its_stdout_cannot_take_is_said_not_a_traceback(
     (``PYTHONUNBUFFERED``, as container images set it) and full, it raised out of the export
     as a traceback, with no summary, where a later write is said and summed up."""
     with open("/dev/full", "w", encoding="utf-8") as full:
-        ran = subprocess.run(
-            [
-                SCRIPT,
-                "export",
-                "--config",
-                str(config),
-                "--connection",
-                "crm_v1",
-                "--format",
-                "csv",
-            ],
+        ran = run_export(
+            config,
+            *("--connection", "crm_v1", "--format", "csv"),
             stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            timeout=60,
         )
     assert ran.returncode == 1, ran.stderr
     assert "Traceback" not in ran.stderr
-    said = [json.loads(line) for line in ran.stderr.splitlines() if line.startswith("{")]
-    [failed] = [e for e in said if e.get("event") == "failed"]
-    assert failed["error"] == "cannot write stdout: No space left on device"
-    assert (said[-1]["event"], said[-1]["stopped"], said[-1]["exported"]) == ("summary", True, 0)
+    assert ran.failure()["error"] == "cannot write stdout: No space left on device"
+    assert ran.events()[-1] == ran.summary()  # summed up last
+    assert (ran.summary()["stopped"], ran.summary()["exported"]) == (True, 0)
 
 
 @pytest.mark.parametrize(

@@ -1623,6 +1623,14 @@ async def test_a_create_rate_limited_part_way_is_the_503_a_rate_limit_is(
     assert await invoice_ids(sandbox, gateway, "bill_crm") == before | {made.body["id"]}
 
 
+async def _bill_crm_invoice(gateway: TestClient) -> tuple[str, Answer]:  # type: ignore[type-arg]
+    """A new bill_crm invoice: its path, and its answer as read."""
+    path = "/v1/connections/bill_crm/invoices"
+    made = await send(gateway, "POST", path, body=sample("bill_crm"))
+    one = f"{path}/{made.body['id']}"
+    return one, await send(gateway, "GET", one)
+
+
 @pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "unkeyed"])
 async def test_a_bill_crm_update_put_back_is_retryable_and_not_uncertain(
     sandbox: Sandbox,
@@ -1634,10 +1642,7 @@ async def test_a_bill_crm_update_put_back_is_retryable_and_not_uncertain(
     have landed) and the header it replaced and the lines are put back: the invoice is as it
     was (issue 4: nothing half-made remains), and the answer says so, retryable, not "may have
     taken effect", and that the ETag an If-Match names moved. Its retry converges."""
-    path = "/v1/connections/bill_crm/invoices"
-    made = await send(gateway, "POST", path, body=sample("bill_crm"))
-    one = f"{path}/{made.body['id']}"
-    before = await send(gateway, "GET", one)
+    one, before = await _bill_crm_invoice(gateway)
     changed = {**sample("bill_crm"), "notes": "never kept"}
     # Seed 41 at rate 0.5: the first three line-items calls fail (the update's three
     # attempts), the next ones do not (the put-back's).
@@ -1679,10 +1684,7 @@ async def test_a_bill_crm_update_put_back_after_a_final_refusal_is_not_retryable
     """The CRM refuses the tags with a final 413 after the header and the lines went through:
     they are put back, and the answer keeps the refusal's `retryable: false` (it said true, and
     each retry rewrote the invoice to meet the same refusal)."""
-    path = "/v1/connections/bill_crm/invoices"
-    made = await send(gateway, "POST", path, body=sample("bill_crm"))
-    one = f"{path}/{made.body['id']}"
-    before = await send(gateway, "GET", one)
+    one, before = await _bill_crm_invoice(gateway)
     changed = {**sample("bill_crm"), "notes": "never kept", "tags": ["refused"]}
     await faults("bill_crm", error_rate=1, error_status=413, methods=["PUT"], path_regex="tags$")
     failed = await send(gateway, "PUT", one, body=changed, key=fresh_key())

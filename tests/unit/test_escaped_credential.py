@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from gateway import credential_blanking
 from gateway import upstream as upstream_module
 from gateway.config import Connection
-from gateway.credential_forms import escapes_hide, without_text
+from gateway.credential_forms import escapes_hide, without_secret, without_text
 from gateway.upstream import UpstreamClient
 from tests.unit.mock_upstream import mocked_network
 
@@ -301,3 +301,25 @@ async def test_json_that_is_not_the_charset_it_is_labelled_with_is_refused_as_be
             with pytest.raises(upstream_module.UnusableAnswer) as info:
                 await client.request("GET", "/broken")
     assert "it is not utf-16-le text" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        SECRET_FOR_TEXT := "tok/en+Value_9876543210",
+        quote(SECRET_FOR_TEXT, safe=""),
+        re.sub("%[0-9A-F]{2}", lambda hex_digits: hex_digits[0].lower(), quote(SECRET_FOR_TEXT)),
+        quote_plus(SECRET_FOR_TEXT),
+        SECRET_FOR_TEXT.replace("/", "\\/"),
+        base64.b64encode(SECRET_FOR_TEXT.encode()).decode(),
+    ],
+    ids=["plain", "percent", "percent-lower", "plus", "json-slash", "base64"],
+)
+def test_text_is_blanked_of_every_form_of_the_credential(written: str) -> None:
+    """``without_secret``: one blanking of decoded text for every place that shows it (the
+    provider's quoted words, an answer's labels, ``check-config --probe``'s messages, which
+    blanked the credential only as configured)."""
+    said = f"bad token {written}, try again"
+    assert without_secret(said, SECRET_FOR_TEXT) == "bad token [redacted], try again"
+    assert without_secret(said, SECRET_FOR_TEXT, "***") == "bad token ***, try again"
+    assert without_secret(said, "short") == said  # under MIN_TOKEN_CHARS: never looked for
